@@ -1,0 +1,481 @@
+"""Benchmark output: a Markdown table for people on a terminal, JSON for machines, a PNG plot.
+
+A *result* is what :meth:`bench.stats.StageTimes.to_dict` returns, optionally extended with
+``"quality": {metric: value}``, ``"device": str``, ``"machine": machine_info()``,
+``"name": str``. A *comparison* is ``{"variants": {label: result, ...}, "baseline": label}``
+(baseline defaults to the first variant); it is reported side by side with ratio columns
+``variant / baseline``.
+"""
+from __future__ import annotations
+
+import json
+import math
+import os
+import platform
+import subprocess
+from importlib import metadata
+from pathlib import Path
+from typing import Any, Mapping, Sequence
+
+import numpy as np
+
+__all__ = ["markdown_table", "machine_info", "write_json", "plot", "BUDGET_MS"]
+
+BUDGET_MS = 1000.0 / 30.0  # DESIGN §9: p95 capture→sink ≤ 33 ms on the CPU tier
+_PCTS = ("p50", "p95", "p99")
+
+
+# ---------------------------------------------------------------------------------------------
+# Markdown
+# ---------------------------------------------------------------------------------------------
+
+def _fmt(v: Any, nd: int = 2) -> str:
+    if v is None:
+        return "–"
+    if isinstance(v, (bool, np.bool_)):
+        return str(bool(v))
+    if isinstance(v, (int, np.integer)):
+        return str(int(v))
+    try:
+        f = float(v)
+    except (TypeError, ValueError):
+        return str(v)
+    if math.isnan(f):
+        return "nan"
+    if math.isinf(f):
+        return "inf" if f > 0 else "-inf"
+    if f != 0 and abs(f) < 10 ** -nd:
+        return f"{f:.{nd}e}"
+    return f"{f:.{nd}f}"
+
+
+def _table(header: Sequence[str], rows: Sequence[Sequence[Any]], align: str | None = None) -> str:
+    align = align or ("l" + "r" * (len(header) - 1))
+    sep = ["---:" if a == "r" else ":---" for a in align]
+    lines = ["| " + " | ".join(header) + " |", "| " + " | ".join(sep) + " |"]
+    lines += ["| " + " | ".join(str(c) for c in r) + " |" for r in rows]
+    return "\n".join(lines)
+
+
+def _is_comparison(result: Mapping) -> bool:
+    return isinstance(result, Mapping) and "variants" in result
+
+
+def _drop_str(r: Mapping) -> str:
+    frames, dropped = r.get("frames") or 0, r.get("dropped") or 0
+    total = frames + dropped
+    pct = 100.0 * dropped / total if total else 0.0
+    return f"{dropped} ({pct:.1f}%)"
+
+
+def _single_table(r: Mapping) -> str:
+    parts = []
+    title = r.get("name")
+    if title:
+        parts.append(f"### {title}")
+    stages = r.get("stages_ms") or {}
+    rows = [[s, *(_fmt(v.get(p)) for p in _PCTS)] for s, v in stages.items()]
+    lat = r.get("latency_ms") or {}
+    rows.append(["**capture→sink**", *(_fmt(lat.get(p)) for p in _PCTS)])
+    parts.append(_table(["stage", "p50 ms", "p95 ms", "p99 ms"], rows))
+    tot = [["fps", _fmt(r.get("fps"), 1)],
+           ["frames", _fmt(r.get("frames"))],
+           ["dropped", _drop_str(r)],
+           ["latency p50 / p95 / p99 ms", " / ".join(_fmt(lat.get(p)) for p in _PCTS)]]
+    if r.get("device"):
+        tot.append(["device", r["device"]])
+    parts.append(_table(["total", "value"], tot))
+    q = r.get("quality") or {}
+    if q:
+        parts.append(_table(["quality", "value"], [[k, _fmt(v, 4)] for k, v in q.items()]))
+    return "\n\n".join(parts)
+
+
+def _ratio(v, base) -> str:
+    try:
+        v, base = float(v), float(base)
+    except (TypeError, ValueError):
+        return "–"
+    if not (math.isfinite(v) and math.isfinite(base)) or base == 0:
+        return "–"
+    return f"{v / base:.2f}×"
+
+
+def _comparison_table(result: Mapping) -> str:
+    variants: Mapping[str, Mapping] = result["variants"]
+    labels = list(variants)
+    if not labels:
+        return "(no variants)"
+    base = result.get("baseline") or labels[0]
+    if base not in variants:
+        raise ValueError(f"baseline {base!r} is not one of the variants {labels}")
+    others = [l for l in labels if l != base]
+    rows: list[tuple[str, list]] = []  # (row name, values per variant)
+    stage_names: list[str] = []
+    for l in labels:
+        for s in (variants[l].get("stages_ms") or {}):
+            if s not in stage_names:
+                stage_names.append(s)
+    for s in stage_names:
+        for p in ("p50", "p95"):
+            rows.append((f"{s} {p} ms",
+                         [((variants[l].get("stages_ms") or {}).get(s) or {}).get(p) for l in labels]))
+    for p in _PCTS:
+        rows.append((f"**capture→sink {p} ms**",
+                     [(variants[l].get("latency_ms") or {}).get(p) for l in labels]))
+    rows.append(("**fps**", [variants[l].get("fps") for l in labels]))
+    rows.append(("dropped", [variants[l].get("dropped") for l in labels]))
+    qnames: list[str] = []
+    for l in labels:
+        for k in (variants[l].get("quality") or {}):
+            if k not in qnames:
+                qnames.append(k)
+    for k in qnames:
+        rows.append((k, [(variants[l].get("quality") or {}).get(k) for l in labels]))
+    header = ["metric", *labels, *(f"{o} / {base}" for o in others)]
+    bi = labels.index(base)
+    body = []
+    for name, vals in rows:
+        nd = 4 if name in qnames else (1 if name == "**fps**" else 2)
+        cells = [_fmt(v, nd) for v in vals]
+        ratios = [_ratio(vals[labels.index(o)], vals[bi]) for o in others]
+        body.append([name, *cells, *ratios])
+    out = [_table(header, body)]
+    devs = {l: variants[l].get("device") for l in labels if variants[l].get("device")}
+    if devs:
+        out.append("devices: " + "; ".join(f"{l}: {d}" for l, d in devs.items()))
+    return "\n\n".join(out)
+
+
+def markdown_table(result: Mapping) -> str:
+    """Markdown for one result (stage rows p50/p95/p99 ms + capture→sink row, then totals
+    fps / frames / drops / latency, then quality metrics if any) or for a comparison
+    (one column per variant, then one ratio column `variant / baseline` per other variant;
+    stage rows show p50 and p95)."""
+    if _is_comparison(result):
+        return _comparison_table(result)
+    return _single_table(result)
+
+
+# ---------------------------------------------------------------------------------------------
+# Machine info
+# ---------------------------------------------------------------------------------------------
+
+_PACKAGES = {
+    "numpy": ("numpy",),
+    "numba": ("numba",),
+    "torch": ("torch",),
+    "opencv": ("opencv-contrib-python", "opencv-python", "opencv-python-headless",
+               "opencv-contrib-python-headless"),
+    "mediapipe": ("mediapipe",),
+    "scikit-image": ("scikit-image",),
+    "cupy": ("cupy-cuda12x", "cupy-cuda11x", "cupy"),
+    "onnxruntime": ("onnxruntime", "onnxruntime-gpu"),
+    "torch-tensorrt": ("torch-tensorrt", "torch_tensorrt"),
+    "dlib": ("dlib-bin", "dlib"),
+}
+
+
+def _version(dists: Sequence[str]) -> str | None:
+    for d in dists:
+        try:
+            return metadata.version(d)
+        except metadata.PackageNotFoundError:
+            continue
+    return None
+
+
+def _cpu_model() -> str:
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8", errors="replace") as f:
+            for line in f:
+                if line.lower().startswith(("model name", "hardware", "cpu model")):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine() or "unknown"
+
+
+def _ram_gb() -> float | None:
+    try:
+        with open("/proc/meminfo", encoding="utf-8") as f:
+            for line in f:
+                if line.startswith("MemTotal:"):
+                    return round(int(line.split()[1]) / 1024 ** 2, 1)
+    except (OSError, ValueError, IndexError):
+        pass
+    try:
+        return round(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 1024 ** 3, 1)
+    except (ValueError, OSError, AttributeError):
+        return None
+
+
+def _run(cmd: Sequence[str], cwd: str | None = None, timeout: float = 5.0) -> str | None:
+    try:
+        p = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, timeout=timeout)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return p.stdout.strip() if p.returncode == 0 else None
+
+
+def _gpu() -> list[dict] | None:
+    out = _run(["nvidia-smi", "--query-gpu=name,driver_version,memory.total",
+                "--format=csv,noheader,nounits"])
+    if not out:
+        return None
+    gpus = []
+    for line in out.splitlines():
+        f = [x.strip() for x in line.split(",")]
+        if len(f) >= 3:
+            try:
+                mem = round(float(f[2]) / 1024, 1)
+            except ValueError:
+                mem = None
+            gpus.append({"name": f[0], "driver": f[1], "memory_gb": mem})
+    return gpus or None
+
+
+def machine_info(repo: str | os.PathLike | None = None) -> dict:
+    """What the numbers were measured on: ``{"cpu", "cores", "cores_usable", "ram_gb", "os",
+    "python", "packages": {name: version | None}, "gpu": [{"name", "driver", "memory_gb"}] |
+    None, "git_commit": str | None, "git_dirty": bool | None}``. `repo` defaults to the
+    checkout this package lives in."""
+    repo = str(repo) if repo is not None else str(Path(__file__).resolve().parent.parent)
+    try:
+        usable = len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        usable = os.cpu_count()
+    commit = _run(["git", "rev-parse", "HEAD"], cwd=repo)
+    dirty = None
+    if commit:
+        st = _run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=repo)
+        dirty = None if st is None else bool(st)
+    return {
+        "cpu": _cpu_model(),
+        "cores": os.cpu_count(),
+        "cores_usable": usable,
+        "ram_gb": _ram_gb(),
+        "os": platform.platform(),
+        "python": platform.python_version(),
+        "packages": {k: _version(v) for k, v in _PACKAGES.items()},
+        "gpu": _gpu(),
+        "git_commit": commit,
+        "git_dirty": dirty,
+    }
+
+
+# ---------------------------------------------------------------------------------------------
+# JSON
+# ---------------------------------------------------------------------------------------------
+
+def _jsonable(o: Any) -> Any:
+    if isinstance(o, Mapping):
+        return {str(k): _jsonable(v) for k, v in o.items()}
+    if isinstance(o, (list, tuple)):
+        return [_jsonable(v) for v in o]
+    if isinstance(o, np.ndarray):
+        return _jsonable(o.tolist())
+    if isinstance(o, (np.bool_, bool)):
+        return bool(o)
+    if isinstance(o, np.integer):
+        return int(o)
+    if isinstance(o, (float, np.floating)):
+        f = float(o)
+        return f if math.isfinite(f) else None  # strict JSON has no NaN / inf
+    if isinstance(o, Path):
+        return str(o)
+    return o
+
+
+def write_json(path: str | os.PathLike, result: Any) -> Path:
+    """Write `result` as indented strict JSON (numpy scalars/arrays converted, NaN/inf → null),
+    creating parent folders; the file is replaced atomically. Returns the path."""
+    p = Path(path)
+    p.parent.mkdir(parents=True, exist_ok=True)
+    tmp = p.with_name(p.name + ".tmp")
+    with open(tmp, "w", encoding="utf-8") as f:
+        json.dump(_jsonable(result), f, indent=2, allow_nan=False)
+        f.write("\n")
+    os.replace(tmp, p)
+    return p
+
+
+# ---------------------------------------------------------------------------------------------
+# Plot
+# ---------------------------------------------------------------------------------------------
+
+def _machine_line(r: Mapping) -> str:
+    m = r.get("machine") or {}
+    if not m:
+        return ""
+    bits = [m.get("cpu") or ""]
+    if m.get("cores_usable") or m.get("cores"):
+        bits[0] += f" ({m.get('cores_usable') or m.get('cores')} cores)"
+    if m.get("gpu"):
+        bits.append(", ".join(g.get("name", "?") for g in m["gpu"]))
+    if m.get("git_commit"):
+        bits.append("git " + m["git_commit"][:8] + ("+dirty" if m.get("git_dirty") else ""))
+    return " · ".join(b for b in bits if b)
+
+
+def _lat_array(per_frame: Sequence[Mapping]) -> np.ndarray:
+    return np.array([np.nan if (f.get("dropped") or f.get("latency_ms") is None)
+                     else float(f["latency_ms"]) for f in per_frame], dtype=np.float64)
+
+
+def _stage_order(result: Mapping, per_frame: Sequence[Mapping]) -> list[str]:
+    names = list((result.get("stages_ms") or {}))
+    for f in per_frame:
+        for s in (f.get("timings") or {}):
+            if s not in names:
+                names.append(s)
+    return names
+
+
+def _timeline(ax, result: Mapping, per_frame: Sequence[Mapping], colors: dict, budget_ms: float,
+              label: str | None, show_legend: bool) -> float:
+    idx = np.array([f.get("index", i) for i, f in enumerate(per_frame)], dtype=np.float64)
+    stages = _stage_order(result, per_frame)
+    Y = np.array([[float((f.get("timings") or {}).get(s, 0.0)) for f in per_frame]
+                  for s in stages]) if stages else np.zeros((0, len(per_frame)))
+    if len(stages):
+        ax.stackplot(idx, Y, labels=stages, colors=[colors[s] for s in stages], alpha=0.85,
+                     linewidth=0)
+    lat = _lat_array(per_frame)
+    ax.plot(idx, lat, color="black", lw=0.9, label="capture→sink latency")
+    ax.axhline(budget_ms, color="crimson", ls="--", lw=1.0, label=f"budget {budget_ms:.1f} ms")
+    dropped = np.array([bool(f.get("dropped")) for f in per_frame])
+    if dropped.any():
+        ax.plot(idx[dropped], np.zeros(int(dropped.sum())), linestyle="none", marker="|",
+                markersize=14, markeredgewidth=1.5, color="red", clip_on=False,
+                label=f"dropped ({int(dropped.sum())})")
+    top = np.nanmax(np.concatenate([lat[np.isfinite(lat)], Y.sum(0) if len(stages) else [],
+                                    [budget_ms]]))
+    ax.set_ylim(0, top * 1.12)
+    if len(idx):
+        ax.set_xlim(idx.min(), idx.max())
+    ax.set_ylabel("ms")
+    ax.grid(alpha=0.3)
+    if label:
+        ax.set_title(label, fontsize=10, loc="left")
+    if show_legend:
+        # stages listed top-down in the order they stack bottom-up, outside the data
+        h, l = ax.get_legend_handles_labels()
+        k = len(stages)
+        order = list(range(k - 1, -1, -1)) + list(range(k, len(h)))
+        ax.legend([h[j] for j in order], [l[j] for j in order], loc="upper left",
+                  bbox_to_anchor=(1.005, 1.0), fontsize=8, framealpha=0.9, borderaxespad=0)
+    return top * 1.12
+
+
+def plot(result_or_results: Mapping, per_frame: Sequence[Mapping] | Mapping[str, Sequence[Mapping]],
+         path: str | os.PathLike, budget_ms: float = BUDGET_MS) -> Path:
+    """One PNG read at a glance (matplotlib, Agg backend).
+
+    Left: histogram of capture→sink latency with p50/p95/p99 lines and the `budget_ms`
+    (33 ms) line. Right: per-frame timeline — stage times stacked (stackplot, pipeline order),
+    capture→sink latency as a black line, the budget dashed, dropped frames as red ticks on the
+    x axis. Title: fps, p95, drops, device, machine.
+
+    `result_or_results`: a result dict, or a comparison ``{"variants": {label: result}}`` —
+    then `per_frame` is ``{label: per_frame_list}`` (or a list of lists in variant order), the
+    histograms are overlaid and there is one timeline per variant.
+    `per_frame` items: ``{"index", "latency_ms", "timings": {stage: ms}, "dropped"}``.
+    """
+    # Agg canvas on a bare Figure: no pyplot state, no global backend switch for the caller.
+    import matplotlib
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    if _is_comparison(result_or_results):
+        results = dict(result_or_results["variants"])
+        if isinstance(per_frame, Mapping):
+            pfs = {l: list(per_frame.get(l, [])) for l in results}
+        else:
+            pfs = dict(zip(results, per_frame))
+    else:
+        label = result_or_results.get("name") or "run"
+        results = {label: result_or_results}
+        pfs = {label: list(per_frame)}
+    labels = list(results)
+    n = len(labels)
+
+    all_stages: list[str] = []
+    for l in labels:
+        for s in _stage_order(results[l], pfs[l]):
+            if s not in all_stages:
+                all_stages.append(s)
+    cmap = matplotlib.colormaps["tab20" if len(all_stages) > 10 else "tab10"]
+    colors = {s: cmap(i % cmap.N) for i, s in enumerate(all_stages)}
+    vcolors = matplotlib.colormaps["tab10"]
+
+    fig = Figure(figsize=(15, 4.2 + 2.6 * (n - 1)), dpi=110, layout="constrained")
+    FigureCanvasAgg(fig)
+    gs = fig.add_gridspec(n, 2, width_ratios=[1, 2.3])
+    axh = fig.add_subplot(gs[:, 0])
+
+    lats = {l: _lat_array(pfs[l]) for l in labels}
+    finite = np.concatenate([v[np.isfinite(v)] for v in lats.values()] + [np.array([budget_ms])])
+    hi = max(float(np.percentile(finite, 99.5)) * 1.15, budget_ms * 1.1)
+    bins = np.linspace(0, hi, 60)
+    for i, l in enumerate(labels):
+        v = lats[l][np.isfinite(lats[l])]
+        col = "steelblue" if n == 1 else vcolors(i)
+        if v.size == 0:
+            continue
+        if n == 1:
+            axh.hist(np.clip(v, 0, hi), bins=bins, color=col, alpha=0.8)
+        else:
+            axh.hist(np.clip(v, 0, hi), bins=bins, histtype="step", lw=1.6, color=col, label=l)
+        p50, p95, p99 = np.percentile(v, (50, 95, 99))
+        for p, val, ls in (("p50", p50, "-"), ("p95", p95, "--"), ("p99", p99, ":")):
+            axh.axvline(val, color="black" if n == 1 else col, ls=ls, lw=1.2,
+                        label=f"{p} {val:.1f} ms" if n == 1 else None)
+    axh.axvline(budget_ms, color="crimson", lw=2.0, label=f"budget {budget_ms:.1f} ms (30 fps)")
+    axh.set_xlim(0, hi)
+    clipped = sum(int((v > hi).sum()) for v in lats.values())
+    axh.set_xlabel("capture→sink latency (ms)"
+                   + (f"   [{clipped} frames > {hi:.0f} ms in the last bin]" if clipped else ""))
+    axh.set_ylabel("frames")
+    axh.grid(alpha=0.3)
+    if n > 1:
+        axh.plot([], [], color="black", ls="-", label="p50")
+        axh.plot([], [], color="black", ls="--", label="p95")
+        axh.plot([], [], color="black", ls=":", label="p99")
+    axh.legend(fontsize=8, loc="best")
+    axh.set_title("latency histogram", fontsize=10, loc="left")
+
+    ax0 = None
+    tops = []
+    for i, l in enumerate(labels):
+        ax = fig.add_subplot(gs[i, 1], sharey=ax0) if ax0 is not None else fig.add_subplot(gs[i, 1])
+        ax0 = ax0 or ax
+        r = results[l]
+        sub = None
+        if n > 1:
+            sub = f"{l}: {_fmt(r.get('fps'), 1)} fps, p95 {_fmt((r.get('latency_ms') or {}).get('p95'), 1)} ms"
+        tops.append(_timeline(ax, r, pfs[l], colors, budget_ms,
+                              sub if n > 1 else "per-frame timeline (stacked stages)",
+                              show_legend=(i == 0)))
+        if i == n - 1:
+            ax.set_xlabel("frame index")
+    ax0.set_ylim(0, max(tops))  # timelines share y: the largest top
+
+    if n == 1:
+        r = results[labels[0]]
+        lat = r.get("latency_ms") or {}
+        head = (f"{_fmt(r.get('fps'), 1)} fps · capture→sink p50 {_fmt(lat.get('p50'), 1)} / "
+                f"p95 {_fmt(lat.get('p95'), 1)} / p99 {_fmt(lat.get('p99'), 1)} ms · "
+                f"dropped {_drop_str(r)}")
+        dev = r.get("device")
+    else:
+        head = " vs ".join(f"{l} {_fmt(results[l].get('fps'), 1)} fps" for l in labels)
+        devs = [results[l].get("device") for l in labels if results[l].get("device")]
+        dev = " / ".join(dict.fromkeys(devs)) if devs else None
+    sub = " · ".join(x for x in (f"device: {dev}" if dev else "",
+                                 _machine_line(results[labels[0]])) if x)
+    fig.suptitle(head + ("\n" + sub if sub else ""), fontsize=11)
+    p = Path(path)
+    p.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(p)
+    return p

@@ -1,0 +1,61 @@
+"""Image-space kernels of the puppeteering engine (DESIGN.md §4).
+
+Kernels (one public function each; a numba CPU twin always, a CUDA twin in
+``kernels/cuda/<name>.py`` once written; the public function validates its inputs once and
+dispatches on the array module of its first array argument via `kernels._dispatch`):
+
+- ``rasterize(vertices, triangles, height, width, out=None) -> GBuffer``
+  triangles in pixel space -> per-pixel tri_id / barycentrics / depth; nearest surface wins,
+  exact fixed-point (1/256 px) edge functions with the top-left fill rule, both windings drawn.
+- ``interpolate(gbuf, triangles, attributes, out=None) -> (H, W, C) float32``
+  barycentric interpolation of per-vertex attributes; 0 on empty pixels.
+- ``texture(image, coords, mask=None, out=None) -> (H, W, C) float32``
+  bilinear lookup at per-pixel source coordinates, border clamped; masked-out pixels 0/skipped.
+- ``warp(image, flow, out=None) -> (H, W, C) float32``
+  backward warp: out[y, x] = image(x + flow_x, y + flow_y), bilinear, border clamped.
+- ``flow3d(gbuf_t, triangles, verts_t, verts_prev, depth_prev, depth_eps=0.5, out=None)
+  -> (flow (H, W, 2) float32, visible (H, W) bool)``
+  UniFaceGAN eq. 11-16; flow is the offset from a pixel at t to the same surface point at t-1,
+  so ``warp(prev_image, flow)`` aligns t-1 to t (valid where visible).
+- ``composite(crop, frame, frame_to_crop, mask, out=None) -> (H, W, 3) uint8``
+  AP-GAN eq. 13 paste-back through an affine; ``out`` may be ``frame`` (in place).
+  Helpers: ``mirrored_sigmoid_mask(size, alpha=0.08, gamma=0.7)`` (AP-GAN eq. 12) and
+  ``feather_mask(coverage, radius_px)``.
+
+Conventions shared by every kernel and twin:
+
+- Pixel (x, y) has its centre at integer coordinates (x, y) (OpenCV's convention); images are
+  indexed [row y, column x, channel]; point/flow/coordinate pairs are ordered (x, y).
+- Depth: smaller z is nearer the camera; empty depth is +inf.
+- ``GBuffer.bary[..., 0]``, ``[..., 1]`` are the weights of a triangle's 2nd and 3rd vertices;
+  the first vertex's weight is 1 - b0 - b1. ``tri_id`` is -1 where nothing was drawn.
+- Bilinear sampling (texture, warp, composite) uses one shared numba helper
+  (`kernels._sampling.bilinear_into`), clamps coordinates to the border and is exact at integer
+  coordinates.
+- Float outputs are float32; images may be uint8 (0..255) or float32 (any range) on input.
+- Bad inputs raise ValueError (shape / value) or TypeError (dtype / type) naming the argument,
+  the expected and the received shape/dtype. An ``out`` array is always fully overwritten and
+  must match shape, dtype and array module.
+"""
+# importing each kernel module registers its numba CPU twin
+from ._dispatch import register
+from .composite import composite, feather_mask, mirrored_sigmoid_mask
+from .flow3d import flow3d
+from .gbuffer import GBuffer
+from .interpolate import interpolate
+from .rasterize import rasterize
+from .texture import texture
+from .warp import warp
+
+__all__ = [
+    "GBuffer",
+    "rasterize",
+    "interpolate",
+    "texture",
+    "warp",
+    "flow3d",
+    "composite",
+    "mirrored_sigmoid_mask",
+    "feather_mask",
+    "register",
+]

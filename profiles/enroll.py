@@ -1,0 +1,132 @@
+"""Enrollment: a portrait photo → an avatar profile (warp tier).
+
+The checks a user can fail (no face, several faces, a face too small to animate, an unreadable
+file) raise EnrollError with a one-line message; nothing is written unless everything
+succeeded (the profile is saved atomically).
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from profiles.format import Profile, profiles_root, save
+from realtime import geometry, head_layer, topology
+
+MAX_SIDE = 1280
+MIN_INTEROCULAR_PX = 24.0
+IMAGE_EXTS = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff"}
+
+
+class EnrollError(Exception):
+    """A user-facing enrollment failure; str() is the one line to print."""
+
+
+def read_rgb(path: Path) -> np.ndarray:
+    """An image file as RGB uint8, longest side capped at MAX_SIDE."""
+    if not path.is_file():
+        raise EnrollError(f"no such file: {path}")
+    bgr = cv2.imread(str(path), cv2.IMREAD_COLOR)
+    if bgr is None:
+        raise EnrollError(f"cannot read {path} as an image (supported: {', '.join(sorted(IMAGE_EXTS))})")
+    scale = MAX_SIDE / max(bgr.shape[:2])
+    if scale < 1.0:
+        bgr = cv2.resize(bgr, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
+    return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+
+
+def detect_single_face(rgb: np.ndarray, what: str) -> np.ndarray:
+    """(478, 3) landmarks of the one face in `rgb`, or EnrollError naming `what`."""
+    from realtime.track import Tracker, find_face_boxes
+
+    with Tracker(static=True, max_faces=2) as tracker:
+        faces = tracker.detect_all(rgb)
+        if not faces:
+            # Face Mesh's detector is short-range; look for a small face, then zoom in on it.
+            boxes = find_face_boxes(rgb)
+            if len(boxes) > 1:
+                raise EnrollError(f"found {len(boxes)} faces in {what}; use a picture of one person "
+                                  f"(or crop it to one face)")
+            if boxes:
+                faces = _zoomed(tracker, rgb, boxes[0])
+    if not faces:
+        raise EnrollError(f"no human face found in {what}; use a photo where one face is clearly visible")
+    if len(faces) > 1:
+        raise EnrollError(f"found {len(faces)} faces in {what}; use a picture of one person "
+                          f"(or crop it to one face)")
+    lm = faces[0]
+    iod = geometry.interocular(lm)
+    if iod < MIN_INTEROCULAR_PX:
+        raise EnrollError(f"the face in {what} is too small: {iod:.0f} px between the eye corners, "
+                          f"need at least {MIN_INTEROCULAR_PX:.0f}; use a larger or closer picture")
+    return lm
+
+
+def _zoomed(tracker, rgb: np.ndarray, box) -> list[np.ndarray]:
+    x, y, w, h = box
+    cx, cy, side = x + w / 2, y + h / 2, 2.2 * max(w, h)
+    zoom = 512.0 / side
+    m = np.array([[zoom, 0, 256 - zoom * cx], [0, zoom, 256 - zoom * cy]], np.float64)
+    crop = cv2.warpAffine(rgb, m, (512, 512), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+    faces = tracker.detect_all(crop)
+    out = []
+    for lm in faces:
+        back = lm.astype(np.float64).copy()
+        back[:, :2] = (back[:, :2] - m[:, 2]) / zoom
+        back[:, 2] /= zoom
+        out.append(back.astype(np.float32))
+    return out
+
+
+def build_profile(rgb: np.ndarray, landmarks: np.ndarray, name: str, source: str,
+                  crop_size: int = 256, kind: str = "image") -> Profile:
+    """The warp-tier profile of one image and its landmarks (no I/O)."""
+    from kernels import mirrored_sigmoid_mask, rasterize
+
+    lm = np.asarray(landmarks, np.float64)
+    frame = geometry.face_frame(lm)
+    neutral = frame.invert_points(lm)
+    centre, side = head_layer.crop_box(neutral, frame)
+    crop_from_image = head_layer.crop_affine(centre, side, crop_size)
+    layer = head_layer.build(neutral, frame, crop_from_image, crop_size)
+
+    verts = lm.copy()
+    verts[:, :2] = verts[:, :2] @ crop_from_image[:, :2].T + crop_from_image[:, 2]
+    gbuf = rasterize(verts.astype(np.float32), topology.face_triangles(), crop_size, crop_size)
+    arrays = {
+        "image": np.ascontiguousarray(rgb, dtype=np.uint8),
+        "landmarks": lm.astype(np.float32),
+        "neutral": neutral.astype(np.float32),
+        "frame_rotation": frame.rotation.astype(np.float32),
+        "frame_scale": np.float32(frame.scale),
+        "frame_translation": frame.translation.astype(np.float32),
+        "crop_from_image": crop_from_image.astype(np.float32),
+        "head_points": layer.points.astype(np.float32),
+        "head_gains": layer.gains.astype(np.float32),
+        "head_border": layer.border.astype(np.float32),
+        "head_triangles": layer.triangles.astype(np.int32),
+        "paste_mask": mirrored_sigmoid_mask(crop_size).astype(np.float32),
+        "face_mask": (gbuf.tri_id >= 0).astype(np.uint8),
+    }
+    return Profile(name=name, kind=kind, source=source, arrays=arrays, crop_size=crop_size)
+
+
+def check_name(name: str) -> str:
+    if not name or name.startswith(".") or any(c in name for c in "/\\:") or name in {"..", "."}:
+        raise EnrollError(f"profile name {name!r} is not usable: use letters, digits, '-' or '_'")
+    return name
+
+
+def enroll_image(path: str | Path, name: str, root: Path | None = None, crop_size: int = 256,
+                 force: bool = False) -> Path:
+    """Enroll a portrait photo as profile `name`; returns the profile folder."""
+    path = Path(path)
+    check_name(name)
+    folder = (root or profiles_root()) / name
+    if folder.exists() and not force:
+        raise EnrollError(f"profile {name!r} exists already at {folder} (add --force to replace it)")
+    rgb = read_rgb(path)
+    lm = detect_single_face(rgb, path.name)
+    profile = build_profile(rgb, lm, name=name, source=path.name, crop_size=crop_size)
+    return save(profile, folder, overwrite=force)

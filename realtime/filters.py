@@ -1,0 +1,55 @@
+"""One-Euro filter (Casiry et al. 2012; FSGAN §3.1 uses it on landmarks), vectorised.
+
+Smooths small motions hard (low cutoff when the signal is slow) and follows large motions
+fast (the cutoff rises with the filtered speed): jitter goes, lag stays small.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+
+def _alpha(cutoff, dt: float):
+    tau = 1.0 / (2.0 * np.pi * cutoff)
+    return 1.0 / (1.0 + tau / dt)
+
+
+class OneEuroFilter:
+    """Filters an array signal of fixed shape, element by element.
+
+    min_cutoff (Hz): cutoff at rest; lower = smoother still signal.
+    beta: how fast the cutoff rises with speed (per unit of the signal per second).
+    d_cutoff (Hz): cutoff of the speed estimate.
+    """
+
+    def __init__(self, min_cutoff: float = 1.0, beta: float = 0.0, d_cutoff: float = 1.0):
+        if min_cutoff <= 0 or d_cutoff <= 0 or beta < 0:
+            raise ValueError(f"OneEuroFilter needs min_cutoff > 0, d_cutoff > 0, beta >= 0; "
+                             f"got {min_cutoff}, {d_cutoff}, {beta}")
+        self.min_cutoff = min_cutoff
+        self.beta = beta
+        self.d_cutoff = d_cutoff
+        self.reset()
+
+    def reset(self) -> None:
+        """Forget the past: the next sample passes through unfiltered."""
+        self._x = None
+        self._dx = None
+        self._t = None
+
+    def __call__(self, x, t: float):
+        """Filter sample `x` taken at time `t` (seconds, increasing)."""
+        x = np.asarray(x, np.float64)
+        if self._x is None:
+            self._x, self._dx, self._t = x.copy(), np.zeros_like(x), t
+            return x.copy()
+        if x.shape != self._x.shape:
+            raise ValueError(f"OneEuroFilter got shape {x.shape}, was filtering {self._x.shape}")
+        dt = t - self._t
+        if dt <= 0:
+            dt = 1e-3
+        dx = (x - self._x) / dt
+        self._dx = self._dx + _alpha(self.d_cutoff, dt) * (dx - self._dx)
+        cutoff = self.min_cutoff + self.beta * np.abs(self._dx)
+        self._x = self._x + _alpha(cutoff, dt) * (x - self._x)
+        self._t = t
+        return self._x.copy()

@@ -1,0 +1,118 @@
+"""Generate stage: G-buffer → face crop. Tier 1, "warp": the target's own texture on the
+recombined mesh plus a synthesised mouth cavity (dark interior, teeth) where the lips part.
+
+The tiers are a registry (`TIERS`): later tiers (atlas, neural) register their generator here.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from kernels import interpolate, texture
+from realtime.frame import Frame
+from realtime.rig import Rig
+
+TEETH_COUNT = 8
+
+
+class MouthCavity:
+    """Shades mouth-fan pixels from the interpolated cavity coordinates (m, mx).
+
+    m: +1 at the upper inner lip, −1 at the lower inner lip, 0 at the mouth centre; mx: −1 … +1
+    from corner to corner. Upper teeth fill the band under the upper lip, lower teeth a thinner
+    band over the lower lip, a dark throat between them; teeth darken towards the corners and
+    show thin gaps between them.
+    """
+
+    def __init__(self, image: np.ndarray, landmarks: np.ndarray):
+        from realtime import topology
+
+        h, w = image.shape[:2]
+
+        def mean_colour(idx):
+            pts = np.round(landmarks[list(idx), :2]).astype(np.int64)
+            pts[:, 0] = np.clip(pts[:, 0], 0, w - 1)
+            pts[:, 1] = np.clip(pts[:, 1], 0, h - 1)
+            return image[pts[:, 1], pts[:, 0]].astype(np.float32).mean(0)
+
+        lip = mean_colour(topology.OUTER_LIP)
+        skin = mean_colour((50, 280, 4, 151))
+        light = float(np.clip(skin.mean() / 170.0, 0.55, 1.1))
+        self.throat = np.float32(0.18) * lip
+        self.teeth = np.array([238, 233, 222], np.float32) * light
+
+    def shade(self, m: np.ndarray, mx: np.ndarray) -> np.ndarray:
+        upper = np.clip((m - 0.25) / 0.2, 0.0, 1.0)
+        lower = np.clip((-m - 0.55) / 0.15, 0.0, 1.0)
+        t = np.maximum(upper, 0.85 * lower)
+        edge = 1.0 - 0.25 * np.clip((np.abs(m) - 0.9) / 0.1, 0.0, 1.0)  # shadow under the lips
+        gaps = np.abs(((mx + 1.0) * TEETH_COUNT / 2.0) % 1.0 - 0.5)
+        tooth = (1.0 - 0.35 * np.exp(-((0.5 - gaps) / 0.06) ** 2)) * (1.0 - 0.5 * mx * mx) * edge
+        teeth = self.teeth[None] * tooth[:, None]
+        return self.throat[None] * (1.0 - t[:, None]) + teeth * t[:, None]
+
+
+class WarpGenerator:
+    """Tier 1: texture the recombined mesh with the target photo; synthesise the mouth."""
+
+    tier = "warp"
+
+    def __init__(self, profile, rig: Rig):
+        from realtime import geometry
+
+        self.rig = rig
+        # The target's own mouth opening (crop px): up to it the photo's real mouth interior is
+        # shown (a smiling portrait's own teeth); beyond it the synthetic cavity fades in.
+        a = rig.crop_from_image
+        self._own_gap = geometry.mouth_opening(profile["landmarks"].astype(np.float64)) * float(
+            np.hypot(a[0, 0], a[0, 1]))
+        self.image = np.ascontiguousarray(profile["image"])
+        self.uv = np.ascontiguousarray(rig.attributes[:, :2])
+        self.cavity_uv = np.ascontiguousarray(rig.attributes[:, 2:4])
+        self.mouth = MouthCavity(self.image, profile["landmarks"])
+        s = rig.crop_size
+        self._uv_buf = np.empty((s, s, 2), np.float32)
+        self._out = np.empty((s, s, 3), np.float32)
+
+    def __call__(self, frame: Frame) -> np.ndarray:
+        from realtime import geometry
+
+        gbuf = frame.gbuf
+        coverage = gbuf.tri_id >= 0
+        uv = interpolate(gbuf, self.rig.triangles, self.uv, out=self._uv_buf)
+        out = texture(self.image, uv, coverage, out=np.empty_like(self._out))
+        lo, hi = self.rig.ranges["mouth"]
+        in_mouth = (gbuf.tri_id >= lo) & (gbuf.tri_id < hi)
+        if in_mouth.any():
+            ys, xs = np.nonzero(in_mouth)
+            tri = self.rig.triangles[gbuf.tri_id[ys, xs]]
+            b = gbuf.bary[ys, xs]
+            w0 = 1.0 - b[:, 0] - b[:, 1]
+            c = self.cavity_uv
+            m = w0 * c[tri[:, 0], 0] + b[:, 0] * c[tri[:, 1], 0] + b[:, 1] * c[tri[:, 2], 0]
+            mx = w0 * c[tri[:, 0], 1] + b[:, 0] * c[tri[:, 1], 1] + b[:, 1] * c[tri[:, 2], 1]
+            gap = geometry.mouth_opening(frame.vertices)
+            real = min(1.0, self._own_gap / gap) if gap > 1e-6 else 1.0
+            if real < 1.0:
+                out[ys, xs] = real * out[ys, xs] + (1.0 - real) * self.mouth.shade(m, mx)
+        return out
+
+
+TIERS = {"warp": WarpGenerator}
+
+
+def make_generator(tier: str, profile, rig: Rig):
+    try:
+        cls = TIERS[tier]
+    except KeyError:
+        raise ValueError(f"tier {tier!r} is not available; choose one of {sorted(TIERS)}") from None
+    return cls(profile, rig)
+
+
+class GenerateStage:
+    name = "generate"
+
+    def __init__(self, generator):
+        self.generator = generator
+
+    def __call__(self, frame: Frame) -> None:
+        frame.render = self.generator(frame)

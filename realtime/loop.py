@@ -1,0 +1,196 @@
+"""The loop: capture → track → estimate → fuse → render → generate → composite → sink.
+
+`Engine` wires the stages for one avatar profile; `run` drives frames from a Grabber through
+the engine into a (threaded) sink and measures every frame. The stage list below is the
+architecture (DESIGN §2); each stage reads some Frame fields and writes others.
+"""
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from realtime import rig as rig_mod
+from realtime.capture import CaptureTimeout, Grabber
+from realtime.composite import CompositeStage
+from realtime.estimate import EstimateStage, Estimator, EstimatorConfig
+from realtime.frame import Frame
+from realtime.fuse import FuseConfig, FuseStage, Recombiner
+from realtime.generate import GenerateStage, make_generator
+from realtime.render import RenderStage
+from realtime.track import TrackStage, Tracker
+
+
+def set_kernel_threads(n: int | None) -> int:
+    """Numba's thread count for the kernels. On a 2-core machine the capture, tracking and sink
+    threads already share the cores, and a parallel kernel that waits for a descheduled worker
+    costs 10× its single-thread time; so one thread unless asked, half the cores beyond 2."""
+    import numba
+
+    cores = os.cpu_count() or 1
+    if n is None:
+        n = 1 if cores <= 2 else min(4, cores // 2)
+    n = max(1, min(int(n), numba.config.NUMBA_NUM_THREADS))
+    numba.set_num_threads(n)
+    return n
+
+
+@dataclass
+class EngineOptions:
+    tier: str | None = None                      # None: the profile's tier
+    output_size: tuple[int, int] | None = None   # None: the profile image's size
+    fps: float = 30.0                            # nominal rate (media clock offline)
+    realtime: bool = False                       # filters on wall-clock time when True
+    kernel_threads: int | None = None            # numba threads; None: 1 on ≤ 2 cores
+    estimator: EstimatorConfig = field(default_factory=EstimatorConfig)
+    fuse: FuseConfig = field(default_factory=FuseConfig)
+
+
+class Engine:
+    """All the per-frame work for one profile, as an explicit list of stages."""
+
+    def __init__(self, profile, options: EngineOptions | None = None, tracker: Tracker | None = None):
+        self.options = options or EngineOptions()
+        self.profile = profile
+        set_kernel_threads(self.options.kernel_threads)
+        self.rig = rig_mod.build(profile)
+        self.estimator = Estimator(self.options.estimator)
+        self.recombiner = Recombiner(profile["neutral"], profile.frame(), self.options.fuse)
+        self.compositor = CompositeStage(profile, self.options.output_size)
+        self._tracker = tracker
+        self.stages = [
+            TrackStage(tracker),
+            EstimateStage(self.estimator, self.clock),
+            FuseStage(self.recombiner, self.rig, lambda: self.estimator.neutral),
+            RenderStage(self.rig),
+            GenerateStage(make_generator(self.options.tier or profile.tier, profile, self.rig)),
+            self.compositor,
+        ]
+
+    @property
+    def output_size(self) -> tuple[int, int]:
+        return self.compositor.size
+
+    def clock(self, frame: Frame) -> float:
+        """Time the filters see: wall clock live, media time (index / fps) offline."""
+        if self.options.realtime:
+            return frame.t_capture
+        return frame.index / self.options.fps
+
+    def process(self, frame: Frame) -> Frame:
+        for stage in self.stages:
+            t0 = time.perf_counter()
+            stage(frame)
+            frame.timings[stage.name] = (time.perf_counter() - t0) * 1000.0
+        return frame
+
+    def handle(self, event: str) -> bool:
+        """Apply a hotkey event; returns False when the loop should stop."""
+        if event == "recalibrate":
+            self.estimator.recalibrate()
+        elif event == "toggle":
+            self.compositor.passthrough = not self.compositor.passthrough
+        elif event == "quit":
+            return False
+        return True
+
+    def close(self) -> None:
+        tracker = self.stages[0].tracker
+        if tracker is not None:
+            tracker.close()
+
+
+@dataclass
+class RunReport:
+    """What one run measured. `per_frame` rows: index, timings (ms by stage), latency_ms
+    (capture→sink), face (tracked or not)."""
+
+    frames: int = 0
+    wall_s: float = 0.0
+    capture_dropped: int = 0
+    sink_dropped: int = 0
+    held: int = 0                      # frames emitted while the camera delivered nothing
+    per_frame: list[dict] = field(default_factory=list)
+
+    @property
+    def fps(self) -> float:
+        return self.frames / self.wall_s if self.wall_s > 0 else 0.0
+
+    @property
+    def dropped(self) -> int:
+        return self.capture_dropped + self.sink_dropped
+
+    def latencies(self, warmup: int = 0) -> np.ndarray:
+        vals = [r["latency_ms"] for r in self.per_frame[warmup:] if r.get("latency_ms") is not None]
+        return np.asarray(vals, np.float64)
+
+    def stage_ms(self, warmup: int = 0) -> dict[str, np.ndarray]:
+        rows = self.per_frame[warmup:]
+        names = list(rows[0]["timings"]) if rows else []
+        return {n: np.array([r["timings"].get(n, np.nan) for r in rows]) for n in names}
+
+    def summary(self, warmup: int = 0) -> str:
+        lat = self.latencies(warmup)
+        captured = self.frames + self.capture_dropped
+        drop_pct = 100.0 * self.dropped / max(captured, 1)
+        parts = [f"{self.frames} frames in {self.wall_s:.2f} s = {self.fps:.1f} fps",
+                 f"dropped {self.dropped} ({drop_pct:.1f}%: capture {self.capture_dropped}, "
+                 f"sink {self.sink_dropped})"]
+        if len(lat):
+            parts.append("capture→sink p50 {:.1f} ms, p95 {:.1f} ms".format(*np.percentile(lat, [50, 95])))
+        stages = ", ".join(f"{k} {np.nanmedian(v):.1f}" for k, v in self.stage_ms(warmup).items())
+        return "; ".join(parts) + (f"\nstage p50 ms: {stages}" if stages else "")
+
+
+def run(engine: Engine, grabber: Grabber, sink, max_frames: int | None = None,
+        on_frame=None, stall_s: float = 1.5) -> RunReport:
+    """Drive frames through `engine` into `sink` (a ThreadedSink) until the source ends,
+    `max_frames` were emitted, or the user quits.
+
+    When a live source stalls (no frame for `stall_s` nominal frame periods) the loop keeps
+    emitting at the nominal rate with an empty frame, so the avatar eases to neutral instead of
+    freezing. `on_frame(frame)` is called after each frame is handed to the sink.
+    """
+    report = RunReport()
+    rows: dict[int, dict] = {}
+
+    def written(frame: Frame) -> None:
+        row = rows.get(frame.index)
+        if row is not None:
+            row["latency_ms"] = frame.latency_ms()
+
+    sink.on_written = written
+    period = 1.0 / engine.options.fps
+    last_index = -1
+    t_start = time.perf_counter()
+    grabber.start()
+    try:
+        while max_frames is None or report.frames < max_frames:
+            try:
+                frame = grabber.get(timeout=stall_s * period if grabber.realtime else None)
+            except CaptureTimeout:
+                frame = Frame(index=last_index + 1, t_capture=time.perf_counter())
+                report.held += 1
+            if frame is None:
+                break
+            last_index = frame.index
+            engine.process(frame)
+            row = {"index": frame.index, "timings": dict(frame.timings), "latency_ms": None,
+                   "face": bool(frame.state is not None and frame.state.present)}
+            rows[frame.index] = row
+            report.per_frame.append(row)
+            sink.write(frame)
+            report.frames += 1
+            if on_frame is not None:
+                on_frame(frame)
+            if not all(engine.handle(e) for e in sink.poll_events()):
+                break
+    finally:
+        grabber.stop()
+        sink.close()
+        report.wall_s = time.perf_counter() - t_start
+    report.capture_dropped = grabber.dropped
+    report.sink_dropped = getattr(sink, "sink_dropped", 0)
+    return report

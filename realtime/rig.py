@@ -1,0 +1,102 @@
+"""The avatar rig: one profile turned into the vertex/triangle arrays the renderer draws.
+
+Vertex order (V = 478 + 1 + K + B):
+    [0, 478)            face landmarks (posed by recombination)
+    478                 mouth-cavity centre (mean of the inner lips)
+    [479, 479+K)        head-layer rings 2 and 3
+    [479+K, V)          head-layer border points (fixed)
+Triangle order, each a contiguous range (see `Rig.ranges`):
+    face (854) | eyes (2 fans) | mouth (1 fan) | head layer
+Per-vertex attributes (V, 4): texture coordinates u, v (target-image pixels at rest), and the
+mouth-cavity coordinates m (+1 upper inner lip, −1 lower inner lip, 0 centre and corners) and mx (−1 right corner
+… +1 left corner) used to shade the synthesised mouth interior.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from realtime import head_layer, topology
+from realtime.geometry import Similarity
+
+MOUTH_CENTRE = topology.N_LANDMARKS
+FAR_Z = 1.0e4  # head layer depth: always behind the face surface
+_INNER_LIPS = np.array(sorted(set(topology.INNER_LIP_UPPER) | set(topology.INNER_LIP_LOWER)))
+
+
+@dataclass
+class Rig:
+    triangles: np.ndarray        # (T, 3) int32
+    attributes: np.ndarray       # (V, 4) float32 rest attributes
+    ranges: dict[str, tuple[int, int]]
+    layer: head_layer.HeadLayer
+    neutral_frame: Similarity
+    crop_from_image: np.ndarray  # (2, 3)
+    crop_size: int
+
+    @property
+    def vertex_count(self) -> int:
+        return len(self.attributes)
+
+    def pose(self, face_px: np.ndarray, posed_frame: Similarity,
+             out: np.ndarray | None = None) -> np.ndarray:
+        """(V, 3) float32 vertices in crop pixels for posed landmarks `face_px` (image px)."""
+        a = self.crop_from_image
+        n_head = len(self.layer.points)
+        v = out if out is not None else np.empty((self.vertex_count, 3), np.float32)
+        image_px = np.empty((self.vertex_count, 3), np.float64)
+        image_px[:MOUTH_CENTRE] = face_px
+        image_px[MOUTH_CENTRE] = face_px[_INNER_LIPS].mean(0)
+        ring = head_layer.pose_points(self.layer, self.neutral_frame, posed_frame)
+        image_px[MOUTH_CENTRE + 1:MOUTH_CENTRE + 1 + n_head, :2] = ring[:, :2]
+        image_px[MOUTH_CENTRE + 1 + n_head:, :2] = self.layer.border
+        image_px[MOUTH_CENTRE + 1:, 2] = FAR_Z
+        v[:, 0] = a[0, 0] * image_px[:, 0] + a[0, 1] * image_px[:, 1] + a[0, 2]
+        v[:, 1] = a[1, 0] * image_px[:, 0] + a[1, 1] * image_px[:, 1] + a[1, 2]
+        v[:, 2] = image_px[:, 2] * float(np.hypot(a[0, 0], a[0, 1]))
+        v[MOUTH_CENTRE + 1:, 2] = FAR_Z
+        return v
+
+
+def build(profile) -> Rig:
+    """Assemble the rig of a loaded profile (deterministic; nothing here is stored)."""
+    lm = profile["landmarks"].astype(np.float64)
+    frame = profile.frame()
+    layer = head_layer.HeadLayer(points=profile["head_points"].astype(np.float64),
+                                 gains=profile["head_gains"].astype(np.float64),
+                                 border=profile["head_border"].astype(np.float64),
+                                 triangles=profile["head_triangles"])
+    n_head = len(layer.points)
+    # Head-layer triangles index [oval (36), rings (K), border (B)]: map into the rig order.
+    remap = np.concatenate([np.asarray(topology.FACE_OVAL),
+                            MOUTH_CENTRE + 1 + np.arange(n_head + len(layer.border))]).astype(np.int32)
+    parts = {
+        "face": topology.face_triangles(),
+        "eyes": topology.eye_fans(topology.RIGHT_IRIS[0], topology.LEFT_IRIS[0]),
+        "mouth": topology.mouth_fan(MOUTH_CENTRE),
+        "head": remap[layer.triangles],
+    }
+    ranges, start = {}, 0
+    for key, tris in parts.items():
+        ranges[key] = (start, start + len(tris))
+        start += len(tris)
+    triangles = np.ascontiguousarray(np.concatenate(list(parts.values())), dtype=np.int32)
+
+    v = MOUTH_CENTRE + 1 + n_head + len(layer.border)
+    attrs = np.zeros((v, 4), np.float32)
+    attrs[:MOUTH_CENTRE, :2] = lm[:, :2]
+    attrs[MOUTH_CENTRE, :2] = lm[_INNER_LIPS, :2].mean(0)
+    attrs[MOUTH_CENTRE + 1:MOUTH_CENTRE + 1 + n_head, :2] = frame.apply(layer.points)[:, :2]
+    attrs[MOUTH_CENTRE + 1 + n_head:, :2] = layer.border
+    upper = np.array(topology.INNER_LIP_UPPER)
+    lower = np.array(topology.INNER_LIP_LOWER)
+    attrs[upper[1:-1], 2] = 1.0
+    attrs[lower[1:-1], 2] = -1.0
+    neutral = profile["neutral"].astype(np.float64)
+    x = neutral[_INNER_LIPS, 0]
+    lo, hi = neutral[topology.INNER_LIP_UPPER[0], 0], neutral[topology.INNER_LIP_UPPER[-1], 0]
+    attrs[_INNER_LIPS, 3] = np.clip(2.0 * (x - lo) / max(hi - lo, 1e-6) - 1.0, -1, 1)
+    return Rig(triangles=triangles, attributes=attrs, ranges=ranges, layer=layer,
+               neutral_frame=frame, crop_from_image=profile["crop_from_image"].astype(np.float64),
+               crop_size=int(profile.crop_size))

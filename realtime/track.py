@@ -1,0 +1,90 @@
+"""Track stage: MediaPipe Face Mesh → (478, 3) landmarks in pixel units.
+
+Uses the legacy `mp.solutions.face_mesh` graph of mediapipe 0.10.21, whose models ship inside
+the wheel (the Tasks API needs a model file downloaded at run time). x, y are pixels; z is
+MediaPipe's relative depth scaled by the image width (smaller = nearer), so all three axes
+share one unit.
+"""
+from __future__ import annotations
+
+import os
+
+import numpy as np
+
+os.environ.setdefault("GLOG_minloglevel", "2")  # MediaPipe's C++ start-up chatter
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+
+def _to_array(face, width: int, height: int) -> np.ndarray:
+    return np.array([(p.x * width, p.y * height, p.z * width) for p in face.landmark],
+                    dtype=np.float32)
+
+
+class Tracker:
+    """One MediaPipe Face Mesh graph. Not thread-safe: one per thread.
+
+    static=False tracks across frames (fast: detection only when the track is lost);
+    static=True detects on every call (enrollment, single images).
+    """
+
+    def __init__(self, static: bool = False, max_faces: int = 1,
+                 min_detection_confidence: float = 0.5, min_tracking_confidence: float = 0.5):
+        import mediapipe as mp
+
+        self._mesh = mp.solutions.face_mesh.FaceMesh(
+            static_image_mode=static, max_num_faces=max_faces, refine_landmarks=True,
+            min_detection_confidence=min_detection_confidence,
+            min_tracking_confidence=min_tracking_confidence)
+
+    def detect_all(self, rgb: np.ndarray) -> list[np.ndarray]:
+        """Landmarks of every face found (up to max_faces), RGB uint8 (H, W, 3) in."""
+        if rgb.dtype != np.uint8 or rgb.ndim != 3 or rgb.shape[2] != 3:
+            raise ValueError(f"Tracker wants an RGB uint8 (H, W, 3) image, got {rgb.dtype} {rgb.shape}")
+        h, w = rgb.shape[:2]
+        result = self._mesh.process(np.ascontiguousarray(rgb))
+        if not result.multi_face_landmarks:
+            return []
+        return [_to_array(f, w, h) for f in result.multi_face_landmarks]
+
+    def __call__(self, rgb: np.ndarray) -> np.ndarray | None:
+        faces = self.detect_all(rgb)
+        return faces[0] if faces else None
+
+    def close(self) -> None:
+        self._mesh.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+
+def find_face_boxes(rgb: np.ndarray, min_confidence: float = 0.5) -> list[tuple[float, float, float, float]]:
+    """Face boxes (x, y, w, h in pixels) from MediaPipe's full-range detector: finds faces too
+    small for Face Mesh's own detector (paintings, full-body shots)."""
+    import mediapipe as mp
+
+    h, w = rgb.shape[:2]
+    with mp.solutions.face_detection.FaceDetection(model_selection=1,
+                                                   min_detection_confidence=min_confidence) as det:
+        result = det.process(np.ascontiguousarray(rgb))
+    boxes = []
+    for d in result.detections or []:
+        b = d.location_data.relative_bounding_box
+        boxes.append((b.xmin * w, b.ymin * h, b.width * w, b.height * h))
+    return boxes
+
+
+class TrackStage:
+    """Frame.image → Frame.landmarks (None when no face). Scripted frames pass through."""
+
+    name = "track"
+
+    def __init__(self, tracker: Tracker | None = None):
+        self.tracker = tracker or Tracker(static=False)
+
+    def __call__(self, frame) -> None:
+        if frame.state is not None or frame.image is None:
+            return
+        frame.landmarks = self.tracker(frame.image)

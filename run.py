@@ -1,0 +1,256 @@
+#!/usr/bin/env python3
+"""Puppeteer: drive an avatar face from a webcam into a virtual camera.
+
+    python run.py demo                      the embedded default: astronaut + scripted performance
+    python run.py enroll PHOTO --name NAME  make an avatar profile from a portrait
+    python run.py live --profile NAME       webcam → avatar → virtual camera
+    python run.py bench --profile NAME ...  latency and quality benchmark
+    python run.py devices                   cameras, virtual cameras, audio, GPU
+
+Every subcommand has --help. User mistakes print one line starting with "error:" and exit 2.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from pathlib import Path
+
+os.environ.setdefault("GLOG_minloglevel", "2")
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+ROOT = Path(__file__).resolve().parent
+sys.path.insert(0, str(ROOT))
+
+
+class UserError(Exception):
+    """Anything the user can fix; main() prints it as one line and exits 2."""
+
+
+def _size(text: str) -> tuple[int, int]:
+    try:
+        w, h = (int(v) for v in text.lower().split("x"))
+        if w < 16 or h < 16:
+            raise ValueError
+        return w, h
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"--size wants WIDTHxHEIGHT of at least 16x16, got {text!r}")
+
+
+def _positive_int(text: str) -> int:
+    try:
+        v = int(text)
+    except ValueError:
+        v = 0
+    if v < 1:
+        raise argparse.ArgumentTypeError(f"wants a whole number ≥ 1, got {text!r}")
+    return v
+
+
+# ----------------------------------------------------------------------------------------- demo
+def cmd_demo(args) -> int:
+    from realtime.capture import Grabber
+    from realtime.loop import Engine, EngineOptions
+    from realtime.performance import ScriptedSource
+
+    profile = demo_profile()
+    engine = Engine(profile, EngineOptions(fps=args.fps, output_size=args.size))
+    source = ScriptedSource(profile["neutral"], frames=args.frames, fps=args.fps)
+    out = Path(args.out)
+    report = _drive(engine, Grabber(source, realtime=False), f"file:{out}", args.fps,
+                    realtime=False, total=args.frames, label="demo")
+    print(f"wrote {out} ({report.frames} frames, {engine.output_size[0]}x{engine.output_size[1]})")
+    print(report.summary(warmup=min(10, report.frames // 4)))
+    return 0
+
+
+def demo_profile():
+    """The astronaut of scikit-image (public domain), enrolled once into profiles/astronaut."""
+    import skimage.data
+
+    from profiles import ProfileError, load, profiles_root, save
+    from profiles.enroll import build_profile, detect_single_face
+
+    try:
+        return load("astronaut")
+    except ProfileError:
+        pass
+    rgb = skimage.data.astronaut()
+    profile = build_profile(rgb, detect_single_face(rgb, "skimage.data.astronaut()"),
+                            name="astronaut", source="skimage.data.astronaut()")
+    save(profile, profiles_root() / "astronaut", overwrite=True)
+    return profile
+
+
+# --------------------------------------------------------------------------------------- enroll
+def cmd_enroll(args) -> int:
+    from profiles.enroll import enroll_image
+
+    t0 = time.perf_counter()
+    folder = enroll_image(args.source, args.name, crop_size=args.crop, force=args.force)
+    print(f"enrolled {args.name!r} in {time.perf_counter() - t0:.1f} s → {folder}")
+    print(f"next: python run.py live --profile {args.name} --driver 0 --sink window")
+    return 0
+
+
+# ----------------------------------------------------------------------------------------- live
+def cmd_live(args) -> int:
+    from profiles import load
+    from realtime.capture import Grabber, open_source
+    from realtime.fuse import FuseConfig
+    from realtime.loop import Engine, EngineOptions
+
+    if args.device != "cpu":
+        raise UserError(f"--device {args.device}: the GPU path is not built yet; use --device cpu")
+    profile = load(args.profile)
+    source = open_source(args.driver, fps=args.fps)
+    realtime = source.is_live if args.realtime is None else args.realtime
+    fps = args.fps or source.fps or 30.0
+    options = EngineOptions(tier=args.tier, output_size=args.size, fps=fps, realtime=realtime,
+                            fuse=FuseConfig(follow_scale=args.follow_scale,
+                                            follow_translation=args.follow_translation))
+    engine = Engine(profile, options)
+    total = args.frames or source.frame_count
+    bridge = _audio_bridge(args.audio) if args.audio else None
+    try:
+        report = _drive(engine, Grabber(source, realtime=realtime), args.sink, fps, realtime,
+                        total=total, max_frames=args.frames, label=f"live {profile.name}",
+                        audio=bridge)
+    finally:
+        if bridge is not None:
+            bridge.stop()
+    if args.sink.startswith("file:"):
+        print(f"wrote {args.sink[5:]}")
+    print(report.summary(warmup=min(10, report.frames // 4)))
+    return 0
+
+
+def _audio_bridge(spec: str):
+    from realtime.audio import AudioBridge
+
+    def dev(v):
+        return None if v in ("", "default") else (int(v) if v.isdigit() else v)
+
+    inp, _, outp = spec.partition(":")
+    bridge = AudioBridge(dev(inp), dev(outp))
+    bridge.start()
+    return bridge
+
+
+def _drive(engine, grabber, sink_spec, fps, realtime, total=None, max_frames=None, label="",
+           audio=None):
+    """Open the sink, run the loop with a progress bar, return the RunReport."""
+    from tqdm import tqdm
+
+    from realtime.loop import run
+    from realtime.sinks import ThreadedSink, make_sink
+
+    sink = ThreadedSink(make_sink(sink_spec, fps), realtime=realtime)
+    sink.open(*engine.output_size, fps)
+    bar = tqdm(total=max_frames or total, desc=label, unit="frame", leave=False,
+               disable=not sys.stderr.isatty() and os.environ.get("CI") == "true")
+    latencies = []
+
+    def tick(frame):
+        bar.update(1)
+        if audio is not None and frame.t_sink is not None:
+            latencies.append(frame.latency_ms())
+            if len(latencies) % 15 == 0:
+                audio.set_video_latency(sorted(latencies[-60:])[len(latencies[-60:]) // 2])
+
+    try:
+        return run(engine, grabber, sink, max_frames=max_frames, on_frame=tick)
+    finally:
+        bar.close()
+        engine.close()
+
+
+# -------------------------------------------------------------------------------------- devices
+def cmd_devices(args) -> int:
+    from realtime.devices import format_devices, list_devices
+
+    print(format_devices(list_devices()))
+    return 0
+
+
+# ----------------------------------------------------------------------------------------- main
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="run.py", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    d = sub.add_parser("demo", help="render the embedded demo (astronaut, scripted performance)")
+    d.add_argument("--out", default="demo.mp4", help="output video (default: demo.mp4)")
+    d.add_argument("--frames", type=_positive_int, default=300, help="frames to render (default 300)")
+    d.add_argument("--fps", type=float, default=30.0, help="frame rate (default 30)")
+    d.add_argument("--size", type=_size, default=None, help="output WxH (default: the photo's size)")
+    d.set_defaults(func=cmd_demo)
+
+    e = sub.add_parser("enroll", help="make an avatar profile from a portrait photo")
+    e.add_argument("source", help="portrait photo (jpg/png/...) with exactly one face")
+    e.add_argument("--name", required=True, help="profile name (folder under profiles/)")
+    e.add_argument("--crop", type=int, default=256, choices=(128, 256, 384, 512),
+                   help="face crop size in pixels (default 256)")
+    e.add_argument("--force", action="store_true", help="replace an existing profile")
+    e.set_defaults(func=cmd_enroll)
+
+    lv = sub.add_parser("live", help="drive an avatar from a camera, clip or image folder")
+    lv.add_argument("--profile", required=True, help="profile name or folder")
+    lv.add_argument("--driver", default="0", help="camera index, video file or image folder (default 0)")
+    lv.add_argument("--sink", default="vcam",
+                    help="vcam | window | null | file:OUT.mp4 (default vcam)")
+    lv.add_argument("--frames", type=_positive_int, default=None, help="stop after N frames")
+    lv.add_argument("--fps", type=float, default=None, help="nominal frame rate (default: the source's)")
+    lv.add_argument("--size", type=_size, default=None, help="output WxH (default: the profile's)")
+    lv.add_argument("--device", default="cpu", choices=("cpu", "cuda"), help="compute device")
+    lv.add_argument("--tier", default=None, choices=("warp",), help="quality tier (default: the profile's)")
+    rt = lv.add_mutually_exclusive_group()
+    rt.add_argument("--realtime", dest="realtime", action="store_true", default=None,
+                    help="play a clip at its own fps like a camera: newest frame wins, drops counted "
+                         "(default for a camera)")
+    rt.add_argument("--offline", dest="realtime", action="store_false",
+                    help="every input frame gives one output frame (default for files)")
+    lv.add_argument("--follow-scale", type=float, default=0.0,
+                    help="0 keeps the avatar's head size fixed, 1 follows your distance (default 0)")
+    lv.add_argument("--follow-translation", type=float, default=1.0,
+                    help="how much the head follows your sideways motion (default 1)")
+    lv.add_argument("--audio", default=None, metavar="IN:OUT",
+                    help="also pass the microphone IN to output device OUT delayed by the video "
+                         "latency ('default:default', or device indices/names; needs PortAudio)")
+    lv.set_defaults(func=cmd_live)
+
+    dv = sub.add_parser("devices", help="list cameras, virtual cameras, audio devices and GPUs")
+    dv.set_defaults(func=cmd_devices)
+
+    try:
+        from bench import runner
+    except ImportError:
+        runner = None
+    if runner is not None:
+        b = sub.add_parser("bench", help="latency and quality benchmark")
+        runner.add_arguments(b)
+        b.set_defaults(func=runner.main)
+    return p
+
+
+def main(argv=None) -> int:
+    args = build_parser().parse_args(argv)
+    from profiles.enroll import EnrollError
+    from profiles.format import ProfileError
+    from realtime.audio import AudioError
+    from realtime.capture import CaptureError
+    from realtime.sinks import SinkError
+
+    try:
+        return int(args.func(args) or 0)
+    except (UserError, EnrollError, ProfileError, CaptureError, SinkError, AudioError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("stopped", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

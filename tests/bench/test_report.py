@@ -1,0 +1,84 @@
+import json
+
+import numpy as np
+import pytest
+
+from bench.report import machine_info, markdown_table, plot, write_json
+from bench.stats import StageTimes
+
+STAGES = ["capture", "track", "render", "generate", "sink"]
+
+
+def _run(scale=1.0, n=120, seed=0):
+    rng = np.random.default_rng(seed)
+    st = StageTimes()
+    for i in range(n):
+        if i % 25 == 24:
+            st.add({}, None, dropped=True)
+            continue
+        t = {s: scale * float(rng.uniform(0.5, 4.0)) for s in STAGES}
+        st.add(t, sum(t.values()) + scale * float(rng.uniform(2, 6)))
+    st.skip_warmup(5)
+    r = st.to_dict(wall_s=n / 30.0)
+    r["device"] = "cpu"
+    return r, st.per_frame()
+
+
+def test_markdown_table_single():
+    r, _ = _run()
+    r["quality"] = {"ssim": 0.8731, "fwe": 0.0123}
+    md = markdown_table(r)
+    for s in STAGES:
+        assert f"| {s} |" in md
+        assert f"{r['stages_ms'][s]['p95']:.2f}" in md
+    assert "capture→sink" in md and f"{r['latency_ms']['p99']:.2f}" in md
+    assert f"{r['fps']:.1f}" in md and "dropped" in md
+    assert "ssim" in md and "0.8731" in md
+    # stage rows come before totals, quality last
+    assert md.index("| generate |") < md.index("| fps |") < md.index("| ssim |")
+
+
+def test_markdown_table_comparison_ratios():
+    a, _ = _run(1.0)
+    b, _ = _run(0.5)
+    b["fps"] = 2 * a["fps"]
+    md = markdown_table({"variants": {"numba": a, "cuda": b}, "baseline": "numba"})
+    head = md.splitlines()[0]
+    assert "numba" in head and "cuda" in head and "cuda / numba" in head
+    row = next(l for l in md.splitlines() if l.startswith("| generate p50 ms"))
+    assert row.rstrip(" |").endswith("0.50×")
+    fps_row = next(l for l in md.splitlines() if "**fps**" in l)
+    assert fps_row.rstrip(" |").endswith("2.00×")
+
+
+def test_machine_info_fields():
+    m = machine_info()
+    for k in ("cpu", "cores", "ram_gb", "os", "python", "packages", "gpu", "git_commit"):
+        assert k in m
+    assert m["cores"] >= 1 and isinstance(m["cpu"], str)
+    assert m["packages"]["numpy"] == np.__version__
+    assert set(m["packages"]) >= {"numpy", "numba", "torch", "opencv", "mediapipe"}
+    json.dumps(m)
+
+
+def test_write_json_roundtrip(tmp_path):
+    r, _ = _run()
+    r["quality"] = {"psnr": float("inf"), "x": np.float32(1.5), "n": np.int64(3),
+                    "arr": np.arange(3)}
+    p = write_json(tmp_path / "sub" / "r.json", r)
+    back = json.loads(p.read_text())
+    assert back["frames"] == r["frames"]
+    assert back["quality"] == {"psnr": None, "x": 1.5, "n": 3, "arr": [0, 1, 2]}
+    assert back["stages_ms"]["track"]["p50"] == pytest.approx(r["stages_ms"]["track"]["p50"])
+
+
+def test_plot_writes_png(tmp_path):
+    r, pf = _run()
+    r["machine"] = {"cpu": "Test CPU", "cores": 2, "gpu": None, "git_commit": "abcdef123456"}
+    p = plot(r, pf, tmp_path / "plot.png")
+    blob = p.read_bytes()
+    assert blob[:8] == b"\x89PNG\r\n\x1a\n" and len(blob) > 10_000
+    b, pfb = _run(0.5, seed=1)
+    p2 = plot({"variants": {"numba": r, "cuda": b}}, {"numba": pf, "cuda": pfb},
+              tmp_path / "cmp.png")
+    assert p2.stat().st_size > 10_000
