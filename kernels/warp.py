@@ -5,7 +5,7 @@ import numpy as np
 from numba import njit, prange
 
 from ._dispatch import empty_like_module, lookup, register
-from ._sampling import bilinear_into
+from ._sampling import FASTMATH, bilinear_into
 from ._validate import check_array, check_same_module
 
 __all__ = ["warp"]
@@ -42,7 +42,7 @@ def warp(image, flow, out=None):
     return impl(image, flow, out)
 
 
-@njit(parallel=True, cache=True, nogil=True)
+@njit(parallel=True, cache=True, nogil=True, fastmath=FASTMATH)
 def _warp_numba(image, flow, out):
     hh = flow.shape[0]
     ww = flow.shape[1]

@@ -12,6 +12,8 @@ import numpy as np
 from kernels import composite
 from realtime.frame import Frame
 
+DEFAULT_MAX_SIDE = 640  # a video-call frame; the paste-back cost grows with the output area
+
 
 def fit_affine(src_wh: tuple[int, int], dst_wh: tuple[int, int]) -> np.ndarray:
     """(2, 3) affine that scales an image of size src_wh to fit inside dst_wh, centred
@@ -39,7 +41,10 @@ class CompositeStage:
     def __init__(self, profile, output_size: tuple[int, int] | None = None):
         image = profile["image"]
         h, w = image.shape[:2]
-        self.size = output_size or (w, h)
+        if output_size is None:  # the photo's own size, at most DEFAULT_MAX_SIDE on its long side
+            s = min(1.0, DEFAULT_MAX_SIDE / max(w, h))
+            output_size = (int(round(w * s)), int(round(h * s)))
+        self.size = tuple(output_size)
         out_from_image = fit_affine((w, h), self.size)
         self.background = cv2.warpAffine(image, out_from_image, self.size, flags=cv2.INTER_AREA
                                          if out_from_image[0, 0] < 1 else cv2.INTER_LINEAR)

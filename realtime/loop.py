@@ -86,6 +86,16 @@ class Engine:
             frame.timings[stage.name] = (time.perf_counter() - t0) * 1000.0
         return frame
 
+    def warm_up(self) -> None:
+        """Run one neutral frame through every stage (JIT compilation, MediaPipe graph start)
+        so the first real frames are not late."""
+        from realtime.face_state import FaceState
+
+        blank = Frame(index=-1, t_capture=time.perf_counter(),
+                      image=np.zeros((64, 64, 3), np.uint8))
+        self.stages[0](blank)
+        self.process(Frame(index=-1, t_capture=time.perf_counter(), state=FaceState.neutral()))
+
     def handle(self, event: str) -> bool:
         """Apply a hotkey event; returns False when the loop should stop."""
         if event == "recalibrate":
@@ -162,6 +172,7 @@ def run(engine: Engine, grabber: Grabber, sink, max_frames: int | None = None,
             row["latency_ms"] = frame.latency_ms()
 
     sink.on_written = written
+    engine.warm_up()
     period = 1.0 / engine.options.fps
     last_index = -1
     t_start = time.perf_counter()

@@ -71,9 +71,9 @@ CHIN = 152
 FOREHEAD = 10
 NOSE_TIP = 1
 # Points that move with the skull, not with expression: forehead, nose bridge, eye corners,
-# temples, cheekbones. The pose fit uses only these.
+# temples (not the cheekbones: they rise with a smile). The pose fit uses only these.
 RIGID = (10, 109, 338, 151, 9, 8, 168, 6, 197, 195, 5, 4, 33, 133, 263, 362,
-         127, 356, 234, 454, 116, 345, 123, 352, 50, 280)
+         127, 356, 234, 454)
 # Pairs used for the mouth-opening and eye-opening features (upper, lower).
 MOUTH_GAP_PAIRS = ((13, 14), (82, 87), (312, 317))
 RIGHT_EYE_GAP_PAIRS = ((159, 145), (158, 153), (160, 144))

@@ -1,0 +1,257 @@
+"""The offline quality pass of `run.py bench --quality` (DESIGN §8).
+
+One pass drives the engine over every frame of a driver (media clock, nothing dropped), tracks
+the avatar it outputs with its own MediaPipe graph and compares. What each metric is, exactly:
+
+- ``expr_err`` — expression error, dimensionless (fraction of the interocular distance,
+  :func:`bench.metrics.expression_error` in 2-D). Compared in the canonical (frontalised)
+  frame, so pose does not leak into it: the output's tracked landmarks are measured with
+  ``Estimator.measure`` against the output's neutral (the profile's own landmarks, which is what
+  the engine shows for a neutral state) and put on the target neutral,
+  ``N_T + E_out``; the reference is the *retargeted driver expression* the fuse stage would
+  build from the *unfiltered* driver measurement, ``Recombiner.canonical(measure(driver))``
+  (target neutral + per-region gains · driver residual, lids and lips unfolded). So the error
+  covers rendering fidelity, tracking of the avatar, and the engine's smoothing lag.
+- ``pose_err_deg`` — mean geodesic angle (degrees) between the output's rotation relative to
+  its neutral and the driver's rotation relative to its calibrated neutral, both from
+  ``Estimator.measure`` (unfiltered).
+  Frames enter these two only once the driver's neutral calibration is complete (before, the
+  engine itself runs on a provisional neutral) and only where both faces are tracked.
+- ``id_dist`` — dlib ResNet descriptor distance between the avatar's face crop of the output
+  (the profile's crop box, sampled every ``id_stride`` frames) and the same crop of the
+  profile's source image; mean over sampled frames where dlib finds a face. Omitted (with a
+  note) when dlib or its models are not installed.
+- ``fwe`` — flow warping error (AP-GAN eq. 15, short + long term, L1 on [0, 1]) of the output's
+  face crop (the profile's crop box at the generator's resolution, crop_size²; outside it the
+  output is the still photo). Flows and occlusion masks come from the output itself
+  (``reference=None``): the driver's pixels are not aligned with the avatar's (another face,
+  elsewhere, another size), so its flow would not describe the output's motion.
+- ``jitter_px`` — landmark jitter (:func:`bench.metrics.landmark_jitter_px`, output pixels) of
+  the output's tracked landmarks, pooled over the output's still segments
+  (:func:`bench.metrics.still_segments`, defaults: < 1.5 px/frame median speed, ≥ 10 frames).
+  Omitted when the output has no still segment.
+- ``psnr`` / ``ssim`` (self-reenactment only: the driver frames are the ground truth) — mean
+  over frames of skimage's PSNR (dB) and SSIM of output vs real frame, whole frame; and
+  ``psnr_face`` / ``ssim_face`` on the face box of the real frame (its tracked landmarks' box,
+  enlarged 1.2× about its centre).
+
+Memory stays bounded: frames are streamed (the FWE reads a generator), only landmarks and
+per-frame scalars are kept.
+"""
+from __future__ import annotations
+
+import dataclasses
+import sys
+from dataclasses import dataclass, field
+from typing import Iterator
+
+import cv2
+import numpy as np
+
+from bench import metrics
+from realtime.capture import Grabber
+from realtime.composite import fit_affine
+from realtime.estimate import Estimator
+from realtime.topology import N_LANDMARKS
+
+__all__ = ["QualityResult", "quality_pass", "pin_neutral", "face_box", "QUALITY_KEYS"]
+
+QUALITY_KEYS = ("expr_err", "pose_err_deg", "id_dist", "fwe", "jitter_px", "psnr", "ssim")
+ID_STRIDE = 10
+FACE_BOX_SCALE = 1.2
+
+
+@dataclass
+class QualityResult:
+    metrics: dict = field(default_factory=dict)   # only metrics that were measured
+    info: dict = field(default_factory=dict)      # counts behind them
+    notes: list = field(default_factory=list)     # why a metric is absent, caveats
+
+
+def pin_neutral(estimator: Estimator, landmarks: np.ndarray) -> None:
+    """Freeze `estimator`'s neutral to one known face (its landmarks, pixels): calibration is
+    skipped and every measurement is relative to that face."""
+    cal = estimator.calibrator
+    cal.reset()
+    cal.add(np.asarray(landmarks, np.float64), 0.0)
+    cal.done = True
+
+
+def face_box(landmarks: np.ndarray, shape: tuple[int, ...], scale: float = FACE_BOX_SCALE):
+    """(x0, y0, x1, y1) of the landmarks' box enlarged `scale`× about its centre, clipped to an
+    image of `shape`; None when empty."""
+    xy = np.asarray(landmarks, np.float64)[:, :2]
+    lo, hi = xy.min(0), xy.max(0)
+    c, half = (lo + hi) / 2.0, (hi - lo) / 2.0 * scale
+    h, w = shape[:2]
+    x0, y0 = max(0.0, c[0] - half[0]), max(0.0, c[1] - half[1])
+    x1, y1 = min(float(w), c[0] + half[0]), min(float(h), c[1] + half[1])
+    if x1 - x0 < 2 or y1 - y0 < 2:
+        return None
+    return (x0, y0, x1, y1)
+
+
+def _mean(values) -> float | None:
+    a = np.asarray([v for v in values if v is not None], np.float64)
+    a = a[np.isfinite(a)]
+    return float(a.mean()) if a.size else None
+
+
+def _identity_encoder(notes: list):
+    if not metrics.IdentityEncoder.available():
+        notes.append(f"id_dist omitted: {metrics.IdentityEncoder.unavailable_reason()}")
+        return None
+    try:
+        return metrics.IdentityEncoder(upsample=1)
+    except Exception as exc:  # noqa: BLE001 - an optional extra: note it, never fail the run
+        notes.append(f"id_dist omitted: dlib could not load its models ({exc})")
+        return None
+
+
+def quality_pass(engine_factory, profile, source, *, fps: float, total: int | None = None,
+                 pin: np.ndarray | None = None, real_frames: bool = False,
+                 id_stride: int = ID_STRIDE, desc: str = "quality") -> QualityResult:
+    """Drive a fresh engine (``engine_factory()``, offline options) with every frame of
+    `source` and measure the output (see the module docstring).
+
+    pin: driver landmarks to pin the driver's neutral to (self-reenactment: the enrollment
+    frame, so the output should reproduce the real frames); None = calibrate as the engine does.
+    real_frames: the driver frames are ground truth for the output (self-reenactment): adds
+    psnr / ssim (whole frame and face box). Output and driver frames must then have one size.
+    """
+    from tqdm import tqdm
+
+    from realtime.track import Tracker
+
+    res = QualityResult()
+    engine = engine_factory()
+    out_tracker = Tracker(static=False)
+    grabber = Grabber(source, realtime=False)
+    notes = res.notes
+    try:
+        cfg = engine.options.estimator
+        drv_est, out_est = Estimator(cfg), Estimator(cfg)
+        if pin is not None:
+            pin_neutral(engine.estimator, pin)
+            pin_neutral(drv_est, pin)
+        # The output's neutral is the profile photo itself: its landmarks in output pixels.
+        img_h, img_w = profile["image"].shape[:2]
+        a = fit_affine((img_w, img_h), engine.output_size)
+        out_neutral = profile["landmarks"].astype(np.float64) * a[0, 0]
+        out_neutral[:, :2] += a[:, 2]
+        pin_neutral(out_est, out_neutral)
+        target_neutral = engine.recombiner.target_neutral
+
+        crop = int(profile.crop_size)
+        to_crop = engine.compositor.frame_to_crop.astype(np.float64)
+        encoder = _identity_encoder(notes)
+        id_ref = None
+        if encoder is not None:
+            src_crop = cv2.warpAffine(profile["image"], profile["crop_from_image"].astype(np.float64),
+                                      (crop, crop), flags=cv2.INTER_LINEAR)
+            id_ref = encoder.descriptor(src_crop)
+            if id_ref is None:
+                notes.append("id_dist omitted: dlib finds no face in the profile's source image")
+                encoder = None
+
+        out_lms: list[np.ndarray] = []
+        expr_e, pose_e, id_d = [], [], []
+        psnr_w, ssim_w, psnr_f, ssim_f = [], [], [], []
+        n = {"frames": 0, "driver_tracked": 0, "output_tracked": 0, "id_samples": 0}
+        nan_lm = np.full((N_LANDMARKS, 3), np.nan, np.float32)
+
+        def frames() -> Iterator[np.ndarray]:
+            grabber.start()
+            with tqdm(total=total, desc=desc, unit="frame", file=sys.stderr, disable=None,
+                      leave=False) as bar:
+                while True:
+                    frame = grabber.get()
+                    if frame is None:
+                        return
+                    engine.process(frame)
+                    i = n["frames"]
+                    n["frames"] += 1
+                    t = frame.index / fps
+                    out = frame.output
+                    lm_d = frame.landmarks
+                    lm_o = out_tracker(out)
+                    out_lms.append(nan_lm if lm_o is None else lm_o)
+                    n["driver_tracked"] += lm_d is not None
+                    n["output_tracked"] += lm_o is not None
+                    s_d = drv_est.measure(lm_d, t) if lm_d is not None else None
+                    if s_d is not None and lm_o is not None and drv_est.calibrator.done:
+                        s_o = out_est.measure(lm_o, t)
+                        ref = engine.recombiner.canonical(s_d)[:, :2]
+                        got = (target_neutral + s_o.expression)[:, :2]
+                        expr_e.append(metrics.expression_error(got, ref))
+                        pose_e.append(metrics.pose_error_deg(s_o.rotation, s_d.rotation))
+                    face = cv2.warpAffine(out, to_crop, (crop, crop), flags=cv2.INTER_LINEAR)
+                    if encoder is not None and i % id_stride == 0:
+                        n["id_samples"] += 1
+                        id_d.append(encoder.distance(face, id_ref))
+                    if real_frames:
+                        real = frame.image
+                        if real.shape != out.shape:
+                            raise ValueError(f"self-reenactment: output {out.shape} and real "
+                                             f"frame {real.shape} differ in size")
+                        psnr_w.append(metrics.psnr(out, real))
+                        ssim_w.append(metrics.ssim(out, real))
+                        box = face_box(lm_d, real.shape) if lm_d is not None else None
+                        if box is not None:
+                            psnr_f.append(metrics.psnr(out, real, box=box))
+                            ssim_f.append(metrics.ssim(out, real, box=box))
+                    bar.update(1)
+                    yield face
+
+        fwe = None
+        try:
+            terms = metrics.flow_warping_error(frames(), return_terms=True)
+            fwe = terms["fwe"] if terms["n_pairs"] else None
+            res.info["fwe_pairs"] = terms["n_pairs"]
+        except ValueError as exc:
+            if n["frames"] >= 2:
+                raise
+            notes.append(f"fwe omitted: {exc}")
+    finally:
+        grabber.stop()
+        out_tracker.close()
+        engine.close()
+
+    q = res.metrics
+    e = _mean(expr_e)
+    if e is not None:
+        q["expr_err"] = e
+        q["pose_err_deg"] = _mean(pose_e)
+    else:
+        notes.append("expr_err, pose_err_deg omitted: no frame where the driver (calibrated) "
+                     "and the output were both tracked")
+    ids = [d for d in id_d if d is not None]
+    if encoder is not None:
+        if ids:
+            q["id_dist"] = float(np.mean(ids))
+        else:
+            notes.append("id_dist omitted: dlib found no face in any sampled output frame")
+    if fwe is not None and np.isfinite(fwe):
+        q["fwe"] = fwe
+    lms = np.stack(out_lms) if out_lms else np.zeros((0, N_LANDMARKS, 3), np.float32)
+    segs = metrics.still_segments(lms[..., :2]) if len(lms) >= 2 else []
+    if segs:
+        q["jitter_px"] = metrics.landmark_jitter_px(lms[..., :2], segs)
+    else:
+        notes.append("jitter_px omitted: the output has no still segment (≥ 10 frames moving "
+                     "< 1.5 px/frame)")
+    if real_frames:
+        for key, vals in (("psnr", psnr_w), ("ssim", ssim_w),
+                          ("psnr_face", psnr_f), ("ssim_face", ssim_f)):
+            m = _mean(vals)
+            if m is not None:
+                q[key] = m
+    res.info.update(n, pose_expr_frames=len(expr_e), still_segments=len(segs),
+                    still_frames=int(sum(b - a for a, b in segs)),
+                    id_faces=len(ids))
+    return res
+
+
+def offline_options(options):
+    """The engine options of the quality pass: offline (media clock), every frame."""
+    return dataclasses.replace(options, realtime=False)
