@@ -192,9 +192,15 @@ def _setup_triangles(vertices, triangles, height, width, ti, tf):
 
 
 @njit(parallel=True, cache=True, nogil=True)
-def _rasterize_bands(ti, tf, height, width, band_rows, tri_id, bary, depth):
+def _rasterize_numba(vertices, triangles, height, width, tri_id, bary, depth):
+    # One parallel function called straight from Python: a cached non-parallel njit caller of a
+    # parallel callee segfaults when loaded from numba's cache (numba issues #4807, #8578).
     f = np.int64(1 << SUBPIXEL_BITS)
-    n_tri = ti.shape[0]
+    n_tri = triangles.shape[0]
+    ti = np.empty((n_tri, _NI), dtype=np.int64)
+    tf = np.empty((n_tri, _NF), dtype=np.float64)
+    _setup_triangles(vertices, triangles, height, width, ti, tf)  # serial: ~1 us per 100 tris
+    band_rows = _BAND_ROWS
     n_bands = (height + band_rows - 1) // band_rows
     for b in prange(n_bands):
         ya = b * band_rows
@@ -262,15 +268,6 @@ def _rasterize_bands(ti, tf, height, width, band_rows, tri_id, bary, depth):
                     e0 += s0
                     e1 += s1
                     e2 += s2
-
-
-@njit(cache=True, nogil=True)
-def _rasterize_numba(vertices, triangles, height, width, tri_id, bary, depth):
-    n_tri = triangles.shape[0]
-    ti = np.empty((n_tri, _NI), dtype=np.int64)
-    tf = np.empty((n_tri, _NF), dtype=np.float64)
-    _setup_triangles(vertices, triangles, height, width, ti, tf)
-    _rasterize_bands(ti, tf, height, width, _BAND_ROWS, tri_id, bary, depth)
 
 
 def _rasterize_cpu(vertices, triangles, height, width, out: GBuffer) -> GBuffer:

@@ -8,11 +8,34 @@ share one unit.
 from __future__ import annotations
 
 import os
+import sys
+from contextlib import contextmanager
 
 import numpy as np
 
 os.environ.setdefault("GLOG_minloglevel", "2")  # MediaPipe's C++ start-up chatter
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+
+@contextmanager
+def quiet_native_stderr():
+    """Silence what native code writes to file descriptor 2 (MediaPipe/TFLite print start-up
+    notices there that GLOG_minloglevel does not stop), so a user error stays one line."""
+    try:
+        fd = sys.stderr.fileno()
+    except (AttributeError, OSError, ValueError):  # pytest capture, no real stderr
+        yield
+        return
+    sys.stderr.flush()
+    saved = os.dup(fd)
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, fd)
+    try:
+        yield
+    finally:
+        os.dup2(saved, fd)
+        os.close(saved)
+        os.close(devnull)
 
 
 def _to_array(face, width: int, height: int) -> np.ndarray:
@@ -31,17 +54,24 @@ class Tracker:
                  min_detection_confidence: float = 0.5, min_tracking_confidence: float = 0.5):
         import mediapipe as mp
 
-        self._mesh = mp.solutions.face_mesh.FaceMesh(
-            static_image_mode=static, max_num_faces=max_faces, refine_landmarks=True,
-            min_detection_confidence=min_detection_confidence,
-            min_tracking_confidence=min_tracking_confidence)
+        with quiet_native_stderr():
+            self._mesh = mp.solutions.face_mesh.FaceMesh(
+                static_image_mode=static, max_num_faces=max_faces, refine_landmarks=True,
+                min_detection_confidence=min_detection_confidence,
+                min_tracking_confidence=min_tracking_confidence)
+        self._calls = 0
 
     def detect_all(self, rgb: np.ndarray) -> list[np.ndarray]:
         """Landmarks of every face found (up to max_faces), RGB uint8 (H, W, 3) in."""
         if rgb.dtype != np.uint8 or rgb.ndim != 3 or rgb.shape[2] != 3:
             raise ValueError(f"Tracker wants an RGB uint8 (H, W, 3) image, got {rgb.dtype} {rgb.shape}")
         h, w = rgb.shape[:2]
-        result = self._mesh.process(np.ascontiguousarray(rgb))
+        if self._calls < 2:  # the first inferences print TFLite notices
+            with quiet_native_stderr():
+                result = self._mesh.process(np.ascontiguousarray(rgb))
+        else:
+            result = self._mesh.process(np.ascontiguousarray(rgb))
+        self._calls += 1
         if not result.multi_face_landmarks:
             return []
         return [_to_array(f, w, h) for f in result.multi_face_landmarks]
@@ -66,8 +96,8 @@ def find_face_boxes(rgb: np.ndarray, min_confidence: float = 0.5) -> list[tuple[
     import mediapipe as mp
 
     h, w = rgb.shape[:2]
-    with mp.solutions.face_detection.FaceDetection(model_selection=1,
-                                                   min_detection_confidence=min_confidence) as det:
+    with quiet_native_stderr(), mp.solutions.face_detection.FaceDetection(
+            model_selection=1, min_detection_confidence=min_confidence) as det:
         result = det.process(np.ascontiguousarray(rgb))
     boxes = []
     for d in result.detections or []:
