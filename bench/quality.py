@@ -52,6 +52,7 @@ from bench import metrics
 from realtime.capture import Grabber
 from realtime.composite import fit_affine
 from realtime.estimate import Estimator
+from realtime.fuse import FuseConfig, Recombiner
 from realtime.topology import N_LANDMARKS
 
 __all__ = ["QualityResult", "quality_pass", "pin_neutral", "face_box", "QUALITY_KEYS"]
@@ -141,6 +142,10 @@ def quality_pass(engine_factory, profile, source, *, fps: float, total: int | No
         out_neutral[:, :2] += a[:, 2]
         pin_neutral(out_est, out_neutral)
         target_neutral = engine.recombiner.target_neutral
+        # The reference retargeting is the default one (gain 1), whatever the engine's fuse
+        # config: a variant that exaggerates or damps expressions must show up as error.
+        reference = Recombiner(profile["neutral"], profile.frame(), FuseConfig())
+        bound = [None]
 
         crop = int(profile.crop_size)
         to_crop = engine.compositor.frame_to_crop.astype(np.float64)
@@ -180,8 +185,11 @@ def quality_pass(engine_factory, profile, source, *, fps: float, total: int | No
                     n["output_tracked"] += lm_o is not None
                     s_d = drv_est.measure(lm_d, t) if lm_d is not None else None
                     if s_d is not None and lm_o is not None and drv_est.calibrator.done:
+                        if bound[0] is not drv_est.neutral:
+                            reference.bind_driver(drv_est.neutral.shape)
+                            bound[0] = drv_est.neutral
                         s_o = out_est.measure(lm_o, t)
-                        ref = engine.recombiner.canonical(s_d)[:, :2]
+                        ref = reference.canonical(s_d)[:, :2]
                         got = (target_neutral + s_o.expression)[:, :2]
                         expr_e.append(metrics.expression_error(got, ref))
                         pose_e.append(metrics.pose_error_deg(s_o.rotation, s_d.rotation))

@@ -12,8 +12,10 @@ Passes (each shows a tqdm bar on stderr when stderr is a terminal):
    into ``bench.stats.StageTimes``; the first ``--warmup`` frames (dropped ones included) are
    left out. Before the pass each engine configuration runs two frames through a throw-away
    engine, so numba's cache loading and MediaPipe's start-up are not measured as drops.
-   ``fps`` = frames that reached the sink / wall time spanned by the counted frames (capture of
-   the first to sink write of the last), so a paced clip cannot exceed its own rate.
+   ``fps`` = frames that reached the sink / the capture time the counted frames span (k capture
+   slots, k = last − first captured index + 1 with drops, at the measured mean capture
+   interval; summed over blocks): a clip paced at 30 fps with nothing dropped gives 30, and
+   every dropped frame lowers it.
 2. ``--compare KEY=A,B[,C]``: one engine per value, all built before anything runs; the driver
    is played in blocks of ``--block`` frames, ABBA-interleaved (A B, then B A, ...), each
    variant seeing the same frames of a clip (a camera's stream is shared out block by block),
@@ -258,7 +260,7 @@ def make_variants(base_options, device: str, compare: tuple[str, list[str]] | No
             value = knob.parse(text)
         except ValueError as exc:
             raise UsageError(f"--compare {key}: {exc}") from None
-        v = Variant(text, base_options, device)
+        v = Variant(f"{key}={text}", base_options, device)
         knob.apply(v, value)
         out.append(v)
     return out
@@ -440,7 +442,7 @@ def _run_block(engine, source, fps, acc: _Acc, warmup: int, bar) -> None:
     st = acc.times
     offset = acc.captured
     prev = -1
-    first_t, last_t = None, None
+    span = []                                       # (index, t_capture) of counted frames
     for row in report.per_frame:
         idx = row["index"]
         for gap in range(prev + 1, idx):           # frames the grabber replaced: capture drops
@@ -449,13 +451,13 @@ def _run_block(engine, source, fps, acc: _Acc, warmup: int, bar) -> None:
         lat = row.get("latency_ms")
         counted = len(st) >= warmup
         st.add(row["timings"], lat, dropped=lat is None, index=offset + idx)
-        if counted and lat is not None and idx in t_cap:
-            t0 = t_cap[idx]
-            first_t = t0 if first_t is None else min(first_t, t0)
-            t1 = t0 + lat / 1000.0
-            last_t = t1 if last_t is None else max(last_t, t1)
-    if first_t is not None:
-        acc.wall_s += last_t - first_t
+        if counted and idx in t_cap:
+            span.append((idx, t_cap[idx]))
+    if len(span) >= 2:
+        # k capture slots (drops included) at the measured mean capture interval
+        (i0, t0), (i1, t1) = min(span), max(span)
+        if i1 > i0:
+            acc.wall_s += (t1 - t0) * (i1 - i0 + 1) / (i1 - i0)
     acc.captured += source.read_count
     acc.per_block.append({"frames": report.frames, "capture_dropped": report.capture_dropped,
                           "sink_dropped": report.sink_dropped, "held": report.held})
@@ -904,7 +906,7 @@ def _run(args: argparse.Namespace) -> int:
         shown["machine"] = machine
     text = [f"## bench: {common['profile']} ← {driver.label}"
             + (f" · compare {compare[0]} = {', '.join(compare[1])}" if compare else ""),
-            markdown_table(shown)]
+            markdown_table({k: v for k, v in shown.items() if k != "name"})]
     if sr_section is not None:
         rows = list(sr_section["quality"].items())
         text.append(f"### self-reenactment: {Path(args.self_reenact).name}, enrolled on frame 0, "

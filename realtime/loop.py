@@ -1,4 +1,4 @@
-"""The loop: capture → track → estimate → fuse → render → generate → composite → sink.
+"""The loop: capture → track → estimate → fuse → render → generate → smooth → composite → sink.
 
 `Engine` wires the stages for one avatar profile; `run` drives frames from a Grabber through
 the engine into a (threaded) sink and measures every frame. The stage list below is the
@@ -20,6 +20,7 @@ from realtime.frame import Frame
 from realtime.fuse import FuseConfig, FuseStage, Recombiner
 from realtime.generate import GenerateStage, make_generator
 from realtime.render import RenderStage
+from realtime.smooth import SmoothStage
 from realtime.track import TrackStage, Tracker
 
 
@@ -44,6 +45,7 @@ class EngineOptions:
     fps: float = 30.0                            # nominal rate (media clock offline)
     realtime: bool = False                       # filters on wall-clock time when True
     kernel_threads: int | None = None            # numba threads; None: 1 on ≤ 2 cores
+    smooth: bool = True                          # motion-compensated temporal smoothing
     estimator: EstimatorConfig = field(default_factory=EstimatorConfig)
     fuse: FuseConfig = field(default_factory=FuseConfig)
 
@@ -66,6 +68,7 @@ class Engine:
             FuseStage(self.recombiner, self.rig, lambda: self.estimator.neutral),
             RenderStage(self.rig),
             GenerateStage(make_generator(self.options.tier or profile.tier, profile, self.rig)),
+            SmoothStage(self.rig, enabled=self.options.smooth),
             self.compositor,
         ]
 

@@ -364,3 +364,13 @@ def test_validation_errors():
     bad.depth = bad.depth.astype(np.float64)
     with pytest.raises(TypeError, match=r"out.depth.*float32.*float64"):
         rasterize(v, t, 8, 8, out=bad)
+
+
+def test_non_contiguous_inputs(dev):
+    v, t = face_mesh(n=60, seed=2, size=64)
+    v4 = np.concatenate([v, np.ones((len(v), 1), np.float32)], 1)
+    t4 = np.concatenate([t, t[:, :1]], 1)
+    a = dev.get(rasterize(dev.put(v), dev.put(t), 64, 64))
+    b = dev.get(rasterize(dev.put(v4)[:, :3], dev.put(t4)[:, :3], 64, 64))
+    np.testing.assert_array_equal(a.tri_id, b.tri_id)
+    np.testing.assert_array_equal(a.depth, b.depth)
