@@ -23,6 +23,8 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 ROOT = Path(__file__).resolve().parent
 sys.path.insert(0, str(ROOT))
 
+from profiles.format import TIERS  # noqa: E402  (light: numpy + yaml)
+
 
 class UserError(Exception):
     """Anything the user can fix; main() prints it as one line and exits 2."""
@@ -204,7 +206,7 @@ def build_parser() -> argparse.ArgumentParser:
     lv.add_argument("--fps", type=float, default=None, help="nominal frame rate (default: the source's)")
     lv.add_argument("--size", type=_size, default=None, help="output WxH (default: the profile's)")
     lv.add_argument("--device", default="cpu", choices=("cpu", "cuda"), help="compute device")
-    lv.add_argument("--tier", default=None, choices=("warp",), help="quality tier (default: the profile's)")
+    lv.add_argument("--tier", default=None, choices=TIERS, help="quality tier (default: the profile's)")
     rt = lv.add_mutually_exclusive_group()
     rt.add_argument("--realtime", dest="realtime", action="store_true", default=None,
                     help="play a clip at its own fps like a camera: newest frame wins, drops counted "

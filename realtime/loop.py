@@ -94,9 +94,12 @@ class Engine:
         so the first real frames are not late."""
         from realtime.face_state import FaceState
 
+        from realtime.track import quiet_native_stderr
+
         blank = Frame(index=-1, t_capture=time.perf_counter(),
                       image=np.zeros((64, 64, 3), np.uint8))
-        self.stages[0](blank)
+        with quiet_native_stderr():
+            self.stages[0](blank)
         self.process(Frame(index=-1, t_capture=time.perf_counter(), state=FaceState.neutral()))
 
     def handle(self, event: str) -> bool:

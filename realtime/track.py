@@ -112,9 +112,11 @@ class TrackStage:
     name = "track"
 
     def __init__(self, tracker: Tracker | None = None):
-        self.tracker = tracker or Tracker(static=False)
+        self.tracker = tracker  # built on the first image (MediaPipe's graph takes ~0.1 s)
 
     def __call__(self, frame) -> None:
         if frame.state is not None or frame.image is None:
             return
+        if self.tracker is None:
+            self.tracker = Tracker(static=False)
         frame.landmarks = self.tracker(frame.image)
