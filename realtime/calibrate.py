@@ -63,15 +63,16 @@ class NeutralCalibrator:
 
     def _estimate(self) -> Neutral:
         shapes = np.stack(self._shapes)
-        shape = np.median(shapes, axis=0)
         gaps = np.array([geometry.mouth_opening(s) for s in shapes])
-        closed = gaps <= np.quantile(gaps, self.mouth_quantile)
-        shape[_MOUTH] = np.median(shapes[closed][:, _MOUTH], axis=0)
-        rotvecs = np.stack([geometry.rotvec_from_matrix(p.rotation) for p in self._poses])
+        # The most closed-mouth frames only, for the whole shape and the pose: lips alone from
+        # them on a jaw from the others would give closed lips on a dropped chin.
+        closed = np.flatnonzero(gaps <= np.quantile(gaps, self.mouth_quantile))
+        poses = [self._poses[i] for i in closed]
+        rotvecs = np.stack([geometry.rotvec_from_matrix(p.rotation) for p in poses])
         return Neutral(
-            shape=shape,
+            shape=np.median(shapes[closed], axis=0),
             rotation=geometry.matrix_from_rotvec(np.median(rotvecs, axis=0)),
-            translation=np.median(np.stack([p.translation for p in self._poses]), axis=0),
-            scale=float(np.median([p.scale for p in self._poses])),
+            translation=np.median(np.stack([p.translation for p in poses]), axis=0),
+            scale=float(np.median([p.scale for p in poses])),
             frames=len(shapes),
         )

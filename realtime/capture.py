@@ -387,6 +387,7 @@ class Grabber:
         self._dropped = 0
         self._delivered = 0
         self._captured = 0
+        self._next_index = 0         # capture indices; held frames (see `held_frame`) take one too
 
     # -- counters ---------------------------------------------------------------------------
     @property
@@ -474,6 +475,14 @@ class Grabber:
                                          f"({self._delivered} delivered so far)")
                 self._cond.wait(remaining)
 
+    def held_frame(self) -> Frame:
+        """An empty Frame for the loop to emit while the source delivers nothing (a stalled
+        camera). It takes the next capture index, so indices stay unique and increasing."""
+        with self._cond:
+            index = self._next_index
+            self._next_index += 1
+        return Frame(index=index, t_capture=time.perf_counter())
+
     # -- producer (thread) ------------------------------------------------------------------
     def _run(self) -> None:
         paced = self.realtime and not getattr(self.source, "is_live", False)
@@ -493,8 +502,11 @@ class Grabber:
                     break
                 if period:
                     next_due += period
-                frame = Frame(index=self._captured, t_capture=t_capture, **fields)
-                self._captured += 1
+                with self._cond:
+                    index = self._next_index
+                    self._next_index += 1
+                    self._captured += 1
+                frame = Frame(index=index, t_capture=t_capture, **fields)
                 if not self._put(frame):
                     break
         except BaseException as exc:  # noqa: BLE001 - re-raised from get()

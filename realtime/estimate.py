@@ -91,6 +91,7 @@ class Estimator:
                 self._lost = False
                 self._start_ease(t)
         self._shown = self._eased(target, t)
+        self._shown.present = target.present  # easing blends the pose, not the tracking status
         return self._shown
 
     def _filter(self, raw: FaceState, t: float) -> FaceState:

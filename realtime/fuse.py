@@ -49,6 +49,7 @@ def retarget_gains(target_neutral: np.ndarray, driver_neutral: np.ndarray,
     """(478, 1) per-landmark gains: RMS size of each region on the target over the driver."""
     labels = topology.region_labels()
     gains = np.ones(topology.N_LANDMARKS)
+    fixed = labels > 0
     for region in range(1, labels.max() + 1):
         idx = labels == region
         t = target_neutral[idx, :2]
@@ -57,9 +58,13 @@ def retarget_gains(target_neutral: np.ndarray, driver_neutral: np.ndarray,
         size_d = np.sqrt(((d - d.mean(0)) ** 2).sum(1).mean())
         if size_d > 1e-9:
             gains[idx] = np.clip(size_t / size_d, 0.5, 2.0)
+    # Each region keeps its own ratio; only the skin around it is smoothed towards 1, so there
+    # is no crease at a region border and no dilution of thin regions (lips, lids).
+    raw = gains.copy()
     smooth = _smoothing_matrix()
     for _ in range(iterations):
         gains = smooth @ gains
+        gains[fixed] = raw[fixed]
     return gains[:, None]
 
 

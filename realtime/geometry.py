@@ -82,10 +82,9 @@ def rotvec_from_matrix(rot: np.ndarray) -> np.ndarray:
         return np.zeros(3)
     axis = np.array([rot[2, 1] - rot[1, 2], rot[0, 2] - rot[2, 0], rot[1, 0] - rot[0, 1]])
     if np.pi - angle < 1e-6:  # near 180°: take the axis from the symmetric part
-        m = (rot + np.eye(3)) / 2.0
-        axis = np.sqrt(np.clip(np.diag(m), 0, None))
-        axis[1] = np.copysign(axis[1], m[0, 1])
-        axis[2] = np.copysign(axis[2], m[0, 2])
+        m = (rot + np.eye(3)) / 2.0  # = a·aᵀ for the unit axis a
+        k = int(np.argmax(np.diag(m)))
+        axis = m[k] / np.sqrt(m[k, k])
         return axis / np.linalg.norm(axis) * angle
     return axis / (2.0 * np.sin(angle)) * angle
 

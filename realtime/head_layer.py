@@ -79,11 +79,14 @@ def build(neutral: np.ndarray, frame: Similarity, crop_from_image: np.ndarray,
         gains.append(g)
     points = np.concatenate(rings)
     inv = np.linalg.inv(np.vstack([crop_from_image, [0, 0, 1]]))[:2]
-    t = np.linspace(0.0, crop_size - 1.0, BORDER_POINTS_PER_SIDE + 1)[:-1]
-    edge = crop_size - 1.0
+    # On the crop's pixel edges (not the last pixel centres): the top-left fill rule would leave
+    # the last row and column undrawn.
+    lo, edge = -0.5, crop_size - 0.5
+    t = np.linspace(lo, edge, BORDER_POINTS_PER_SIDE + 1)[:-1]
     crop_pts = np.concatenate([
-        np.stack([t, np.zeros_like(t)], 1), np.stack([np.full_like(t, edge), t], 1),
-        np.stack([edge - t, np.full_like(t, edge)], 1), np.stack([np.zeros_like(t), edge - t], 1)])
+        np.stack([t, np.full_like(t, lo)], 1), np.stack([np.full_like(t, edge), t], 1),
+        np.stack([edge + lo - t, np.full_like(t, edge)], 1),
+        np.stack([np.full_like(t, lo), edge + lo - t], 1)])
     border = crop_pts @ inv[:, :2].T + inv[:, 2]
 
     image_pts = np.concatenate([frame.apply(oval)[:, :2], frame.apply(points)[:, :2], border])

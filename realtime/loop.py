@@ -173,14 +173,13 @@ def run(engine: Engine, grabber: Grabber, sink, max_frames: int | None = None,
     rows: dict[int, dict] = {}
 
     def written(frame: Frame) -> None:
-        row = rows.get(frame.index)
+        row = rows.pop(id(frame), None)
         if row is not None:
             row["latency_ms"] = frame.latency_ms()
 
     sink.on_written = written
     engine.warm_up()
     period = 1.0 / engine.options.fps
-    last_index = -1
     t_start = time.perf_counter()
     grabber.start()
     try:
@@ -188,15 +187,14 @@ def run(engine: Engine, grabber: Grabber, sink, max_frames: int | None = None,
             try:
                 frame = grabber.get(timeout=stall_s * period if grabber.realtime else None)
             except CaptureTimeout:
-                frame = Frame(index=last_index + 1, t_capture=time.perf_counter())
+                frame = grabber.held_frame()
                 report.held += 1
             if frame is None:
                 break
-            last_index = frame.index
             engine.process(frame)
             row = {"index": frame.index, "timings": dict(frame.timings), "latency_ms": None,
                    "face": bool(frame.state is not None and frame.state.present)}
-            rows[frame.index] = row
+            rows[id(frame)] = row
             report.per_frame.append(row)
             sink.write(frame)
             report.frames += 1

@@ -1,0 +1,171 @@
+"""profiles.enroll: portrait → profile, and the one-line errors a user can hit."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from profiles.enroll import (MAX_SIDE, EnrollError, check_name, detect_single_face,
+                             enroll_image, read_rgb)
+from profiles.format import load
+from realtime import geometry as G, topology as T
+
+
+def _write(path: Path, rgb: np.ndarray) -> Path:
+    assert cv2.imwrite(str(path), cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))
+    return path
+
+
+@pytest.fixture(scope="module")
+def astronaut_png(tmp_path_factory, astronaut_rgb) -> Path:
+    return _write(tmp_path_factory.mktemp("img") / "astronaut.png", astronaut_rgb)
+
+
+def _only(root: Path) -> list[str]:
+    return sorted(p.name for p in root.iterdir()) if root.exists() else []
+
+
+# ---------------------------------------------------------------------------------- success
+def test_enroll_a_portrait(tmp_path, astronaut_png, astronaut_rgb, astronaut_landmarks):
+    folder = enroll_image(astronaut_png, "astro", root=tmp_path, crop_size=128)
+    assert folder == tmp_path / "astro" and _only(tmp_path) == ["astro"]
+    p = load(folder)
+    assert p.name == "astro" and p.source == "astronaut.png" and p.kind == "image"
+    assert p.tier == "warp" and p.crop_size == 128
+    np.testing.assert_array_equal(p["image"], astronaut_rgb)  # png: lossless
+    np.testing.assert_allclose(p["landmarks"], astronaut_landmarks, atol=0.5)
+    assert p["paste_mask"].shape == (128, 128) and p["face_mask"].shape == (128, 128)
+
+
+def test_build_profile_arrays_are_consistent(astronaut_profile, astronaut_landmarks):
+    p = astronaut_profile
+    lm = np.asarray(astronaut_landmarks)
+    frame = p.frame()
+    np.testing.assert_allclose(frame.apply(p["neutral"].astype(np.float64)), lm, atol=1e-3)
+    ref = G.face_frame(lm)
+    np.testing.assert_allclose(frame.rotation, ref.rotation, atol=1e-6)
+    a = p["crop_from_image"].astype(np.float64)
+    crop = lm[:, :2] @ a[:, :2].T + a[:, 2]
+    s = p.crop_size
+    assert crop.min() > 0 and crop.max() < s
+    # the face mask is the neutral face: it holds the nose tip, not the crop corners
+    mask = p["face_mask"]
+    nose = np.round(crop[T.NOSE_TIP]).astype(int)
+    assert mask[nose[1], nose[0]] == 1
+    assert mask[0, 0] == mask[-1, -1] == 0
+    assert 0.05 < mask.mean() < 0.6
+    assert p["paste_mask"].max() <= 1.0 and p["paste_mask"][s // 2, s // 2] > 0.99
+    assert p["paste_mask"][0, 0] < 0.1
+
+
+def test_small_face_in_a_big_photo_is_found_by_zooming(astronaut_rgb, astronaut_landmarks):
+    """Face Mesh's own detector misses a small face; the full-range detector finds its box and
+    the landmarks come back in the photo's pixels."""
+    s, ox, oy = 256, 300, 200
+    img = np.full((1280, 1280, 3), 90, np.uint8)
+    img[oy:oy + s, ox:ox + s] = cv2.resize(astronaut_rgb, (s, s), interpolation=cv2.INTER_AREA)
+    lm = detect_single_face(img, "group.jpg")
+    expected = np.asarray(astronaut_landmarks) * (s / 512.0)
+    expected[:, :2] += (ox, oy)
+    err = np.linalg.norm(lm[:, :2] - expected[:, :2], axis=1)
+    assert err.mean() < 1.5
+    assert np.std(lm[:, 2]) == pytest.approx(np.std(expected[:, 2]), rel=0.15)
+
+
+def test_read_rgb_caps_the_size(tmp_path):
+    img = np.zeros((100, 2000, 3), np.uint8)
+    img[:, :1000] = (255, 0, 0)  # red on the left
+    out = read_rgb(_write(tmp_path / "wide.png", img))
+    assert out.shape == (64, MAX_SIDE, 3)
+    assert tuple(out[30, 10]) == (255, 0, 0)  # RGB, not BGR
+
+
+# ------------------------------------------------------------------------------------ errors
+def test_blank_image_has_no_face(tmp_path):
+    path = _write(tmp_path / "blank.png", np.full((240, 320, 3), 200, np.uint8))
+    root = tmp_path / "profiles"
+    with pytest.raises(EnrollError, match="no human face") as e:
+        enroll_image(path, "blank", root=root)
+    assert "blank.png" in str(e.value) and "\n" not in str(e.value)
+    assert _only(root) == []
+
+
+def test_missing_and_unreadable_files(tmp_path):
+    root = tmp_path / "profiles"
+    with pytest.raises(EnrollError, match="no such file"):
+        enroll_image(tmp_path / "nope.jpg", "x", root=root)
+    bad = tmp_path / "fake.jpg"
+    bad.write_text("not an image")
+    with pytest.raises(EnrollError, match="cannot read"):
+        enroll_image(bad, "x", root=root)
+    with pytest.raises(EnrollError, match="no such file"):
+        enroll_image(tmp_path, "x", root=root)  # a folder is not a photo
+    assert _only(root) == []
+
+
+def test_existing_name_needs_force(tmp_path, astronaut_png):
+    folder = tmp_path / "astro"
+    folder.mkdir()
+    (folder / "keep.txt").write_text("mine")
+    with pytest.raises(EnrollError, match="exists already"):
+        enroll_image(astronaut_png, "astro", root=tmp_path)
+    assert (folder / "keep.txt").read_text() == "mine"
+    enroll_image(astronaut_png, "astro", root=tmp_path, force=True, crop_size=128)
+    assert load(folder).name == "astro"
+    assert _only(tmp_path) == ["astro"]
+
+
+@pytest.mark.parametrize("name", ["", ".", "..", ".hidden", "../escape", "a/b", "a\\b", "c:d"])
+def test_bad_names(tmp_path, astronaut_png, name):
+    with pytest.raises(EnrollError, match="not usable"):
+        enroll_image(astronaut_png, name, root=tmp_path / "profiles")
+    assert not (tmp_path / "escape").exists()
+    assert _only(tmp_path / "profiles") == []
+
+
+@pytest.mark.parametrize("name", ["alice", "Bob-2", "my_avatar"])
+def test_good_names(name):
+    assert check_name(name) == name
+
+
+def test_two_faces_are_refused(tmp_path, astronaut_rgb):
+    crop = astronaut_rgb[0:300, 100:360]
+    path = _write(tmp_path / "two.png", np.ascontiguousarray(np.hstack([crop, crop])))
+    root = tmp_path / "profiles"
+    with pytest.raises(EnrollError, match="found 2 faces"):
+        enroll_image(path, "two", root=root)
+    assert _only(root) == []
+
+
+@pytest.fixture(scope="module")
+def tiny_png(tmp_path_factory, astronaut_rgb) -> Path:
+    tiny = cv2.resize(astronaut_rgb, (60, 60), interpolation=cv2.INTER_AREA)
+    return _write(tmp_path_factory.mktemp("tiny") / "tiny.png", tiny)
+
+
+def test_tiny_face_is_refused(tmp_path, tiny_png):
+    root = tmp_path / "profiles"
+    with pytest.raises(EnrollError, match="too small|no human face"):
+        enroll_image(tiny_png, "tiny", root=root)
+    assert _only(root) == []
+
+
+@pytest.mark.parametrize("case", ["tiny", "two"])
+def test_refusals_exit_2_through_run_py(tmp_path, monkeypatch, capsys, tiny_png, astronaut_rgb, case):
+    import run
+
+    if case == "tiny":
+        path = tiny_png
+    else:
+        crop = astronaut_rgb[0:300, 100:360]
+        path = _write(tmp_path / "two.png", np.ascontiguousarray(np.hstack([crop, crop])))
+    root = tmp_path / "profiles"
+    monkeypatch.setenv("PUPPETEER_PROFILES", str(root))
+    assert run.main(["enroll", str(path), "--name", case]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("error: ")
+    assert ("too small" in err[0] or "no human face" in err[0]) if case == "tiny" \
+        else "found 2 faces" in err[0]
+    assert _only(root) == []

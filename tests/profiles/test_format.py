@@ -1,0 +1,280 @@
+"""profiles.format: YAML + npz profiles, hashes, path confinement, safe loading, atomic saves."""
+from __future__ import annotations
+
+import hashlib
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+
+from profiles import format as fmt
+from profiles.format import ARRAYS_FILE, YAML_FILE, Profile, ProfileError, load, resolve, save
+
+
+@pytest.fixture(scope="module")
+def small_profile() -> Profile:
+    """A valid profile with small arrays (fast to save and hash)."""
+    rng = np.random.default_rng(0)
+    arrays = {
+        "image": rng.integers(0, 256, (40, 30, 3), dtype=np.uint8),
+        "landmarks": rng.normal(size=(478, 3)).astype(np.float32),
+        "neutral": rng.normal(size=(478, 3)).astype(np.float32),
+        "frame_rotation": np.eye(3, dtype=np.float32),
+        "frame_scale": np.float32(12.5),
+        "frame_translation": np.array([1, 2, 3], np.float32),
+        "crop_from_image": np.array([[2, 0, -5], [0, 2, -7]], np.float32),
+        "head_points": rng.normal(size=(72, 3)).astype(np.float32),
+        "head_gains": rng.uniform(size=72).astype(np.float32),
+        "head_border": rng.normal(size=(32, 2)).astype(np.float32),
+        "head_triangles": rng.integers(0, 140, (150, 3)).astype(np.int32),
+        "paste_mask": rng.uniform(size=(16, 16)).astype(np.float32),
+        "face_mask": rng.integers(0, 2, (16, 16)).astype(np.uint8),
+    }
+    return Profile(name="tiny", kind="image", source="tiny.png", arrays=arrays, crop_size=16,
+                   settings={"follow_scale": 0.5, "note": "hello"})
+
+
+def _saved(profile, tmp_path, name="tiny") -> Path:
+    return save(profile, tmp_path / name)
+
+
+def _rewrite_yaml(folder: Path, edit) -> None:
+    meta = yaml.safe_load((folder / YAML_FILE).read_text())
+    edit(meta)
+    (folder / YAML_FILE).write_text(yaml.safe_dump(meta, sort_keys=False))
+
+
+def _sha(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+# ------------------------------------------------------------------------------- round trip
+def test_save_load_round_trip_is_exact(small_profile, tmp_path):
+    folder = _saved(small_profile, tmp_path)
+    assert folder == tmp_path / "tiny" and small_profile.folder == folder
+    assert sorted(p.name for p in folder.iterdir()) == sorted([ARRAYS_FILE, YAML_FILE])
+    back = load(folder)
+    assert set(back.arrays) == set(small_profile.arrays)
+    for k, a in small_profile.arrays.items():
+        b = back[k]
+        assert b.dtype == np.asarray(a).dtype and b.shape == np.asarray(a).shape, k
+        np.testing.assert_array_equal(b, a, err_msg=k)
+    assert (back.name, back.kind, back.source, back.tier, back.crop_size) == \
+        ("tiny", "image", "tiny.png", "warp", 16)
+    assert back.settings == {"follow_scale": 0.5, "note": "hello"}
+    assert back.folder == folder
+    f = back.frame()
+    assert f.scale == pytest.approx(12.5) and f.translation.tolist() == [1, 2, 3]
+
+
+def test_yaml_is_human_readable_and_lists_hashes(small_profile, tmp_path):
+    folder = _saved(small_profile, tmp_path)
+    text = (folder / YAML_FILE).read_text()
+    meta = yaml.safe_load(text)
+    assert meta["format"] == fmt.FORMAT_VERSION
+    assert meta["name"] == "tiny" and meta["tier"] == "warp" and meta["crop_size"] == 16
+    assert meta["kind"] == "image" and meta["source"] == "tiny.png"
+    assert meta["created"]  # a timestamp
+    assert meta["settings"] == {"follow_scale": 0.5, "note": "hello"}
+    assert meta["files"][ARRAYS_FILE] == {"path": ARRAYS_FILE, "sha256": _sha(folder / ARRAYS_FILE)}
+    assert "!!python" not in text and "numpy" not in text
+
+
+def test_load_by_name_under_the_root_and_by_yaml_path(small_profile, tmp_path, monkeypatch):
+    _saved(small_profile, tmp_path)
+    monkeypatch.setenv("PUPPETEER_PROFILES", str(tmp_path))
+    assert fmt.profiles_root() == tmp_path
+    assert load("tiny").folder == tmp_path / "tiny"
+    assert load(tmp_path / "tiny" / YAML_FILE).name == "tiny"
+    assert resolve("tiny") == tmp_path / "tiny"
+    with pytest.raises(ProfileError, match="enroll"):
+        load("nobody")
+
+
+def test_save_refuses_to_replace_unless_asked(small_profile, tmp_path):
+    folder = _saved(small_profile, tmp_path)
+    with pytest.raises(ProfileError, match="exists"):
+        save(small_profile, folder)
+    other = Profile(name="tiny", kind="image", source="other.png",
+                    arrays=dict(small_profile.arrays), crop_size=16)
+    save(other, folder, overwrite=True)
+    assert load(folder).source == "other.png"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["tiny"]  # no temporary left over
+
+
+# ------------------------------------------------------------------------------- integrity
+def test_changed_arrays_file_is_refused(small_profile, tmp_path):
+    folder = _saved(small_profile, tmp_path)
+    data = bytearray((folder / ARRAYS_FILE).read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    (folder / ARRAYS_FILE).write_bytes(bytes(data))
+    with pytest.raises(ProfileError, match="sha256"):
+        load(folder)
+
+
+def test_hash_mismatch_in_the_yaml_is_refused(small_profile, tmp_path):
+    folder = _saved(small_profile, tmp_path)
+    _rewrite_yaml(folder, lambda m: m["files"][ARRAYS_FILE].update(sha256="0" * 64))
+    with pytest.raises(ProfileError, match="sha256"):
+        load(folder)
+
+
+def test_arrays_replaced_by_another_valid_file_are_refused(small_profile, tmp_path):
+    folder = _saved(small_profile, tmp_path)
+    arrays = dict(small_profile.arrays)
+    arrays["frame_scale"] = np.float32(99.0)
+    np.savez(folder / ARRAYS_FILE, **arrays)
+    with pytest.raises(ProfileError):
+        load(folder)
+
+
+@pytest.mark.parametrize("bad_path", ["../x", "../tiny2/arrays.npz", "/etc/passwd", "sub/../../x"])
+def test_file_paths_outside_the_folder_are_refused(small_profile, tmp_path, bad_path):
+    folder = _saved(small_profile, tmp_path)
+    (tmp_path / "x").write_bytes(b"outside")
+    _rewrite_yaml(folder, lambda m: m["files"].update(
+        {"extra": {"path": bad_path, "sha256": _sha(tmp_path / "x")}}))
+    with pytest.raises(ProfileError, match="outside"):
+        load(folder)
+
+
+def test_arrays_path_escaping_the_folder_is_refused(small_profile, tmp_path):
+    """The arrays entry itself pointing at a (matching!) file outside the folder."""
+    folder = _saved(small_profile, tmp_path)
+    outside = tmp_path / "stolen.npz"
+    outside.write_bytes((folder / ARRAYS_FILE).read_bytes())
+    _rewrite_yaml(folder, lambda m: m["files"][ARRAYS_FILE].update(path="../stolen.npz"))
+    with pytest.raises(ProfileError, match="outside"):
+        load(folder)
+
+
+def test_symlink_out_of_the_folder_is_refused(small_profile, tmp_path):
+    folder = _saved(small_profile, tmp_path)
+    real = tmp_path / "real.npz"
+    os.replace(folder / ARRAYS_FILE, real)
+    os.symlink(real, folder / ARRAYS_FILE)
+    with pytest.raises(ProfileError, match="outside"):
+        load(folder)
+
+
+def test_python_object_tags_are_refused(small_profile, tmp_path):
+    folder = _saved(small_profile, tmp_path)
+    marker = tmp_path / "pwned"
+    text = (folder / YAML_FILE).read_text()
+    text += f"exploit: !!python/object/apply:os.system ['touch {marker}']\n"
+    (folder / YAML_FILE).write_text(text)
+    with pytest.raises(ProfileError):
+        load(folder)
+    assert not marker.exists()
+
+
+def test_pickled_arrays_are_never_unpickled(small_profile, tmp_path):
+    """An object array in the npz (with a matching hash) is refused, nothing is executed."""
+    folder = _saved(small_profile, tmp_path)
+    arrays = dict(small_profile.arrays)
+    arrays["evil"] = np.array([{"a": 1}], dtype=object)
+    np.savez(folder / ARRAYS_FILE, **arrays)
+    _rewrite_yaml(folder, lambda m: m["files"][ARRAYS_FILE].update(sha256=_sha(folder / ARRAYS_FILE)))
+    with pytest.raises((ProfileError, ValueError)):
+        load(folder)
+
+
+@pytest.mark.parametrize("payload", ["object_array", "not_a_zip"])
+def test_unreadable_arrays_raise_profile_error(small_profile, tmp_path, payload):
+    folder = _saved(small_profile, tmp_path)
+    if payload == "object_array":
+        arrays = dict(small_profile.arrays)
+        arrays["evil"] = np.array([{"a": 1}], dtype=object)
+        np.savez(folder / ARRAYS_FILE, **arrays)
+    else:
+        (folder / ARRAYS_FILE).write_bytes(b"this is not a zip file")
+    _rewrite_yaml(folder, lambda m: m["files"][ARRAYS_FILE].update(sha256=_sha(folder / ARRAYS_FILE)))
+    with pytest.raises(ProfileError):
+        load(folder)
+
+
+@pytest.mark.parametrize("edit, match", [
+    (lambda m: m.update(format=99), "format"),
+    (lambda m: m.pop("files"), ARRAYS_FILE),
+    (lambda m: m.update(tier="diamond"), "tier"),
+])
+def test_bad_yaml_contents_are_refused(small_profile, tmp_path, edit, match):
+    folder = _saved(small_profile, tmp_path)
+    _rewrite_yaml(folder, edit)
+    with pytest.raises(ProfileError, match=match):
+        load(folder)
+
+
+def test_invalid_yaml_and_missing_files(small_profile, tmp_path):
+    folder = _saved(small_profile, tmp_path)
+    (folder / ARRAYS_FILE).unlink()
+    with pytest.raises(ProfileError, match="missing"):
+        load(folder)
+    (folder / YAML_FILE).write_text("format: [1\n")
+    with pytest.raises(ProfileError, match="YAML"):
+        load(folder)
+    (folder / YAML_FILE).unlink()
+    with pytest.raises(ProfileError, match=YAML_FILE):
+        load(folder)
+
+
+def test_profile_validates_its_arrays(small_profile):
+    arrays = dict(small_profile.arrays)
+    del arrays["paste_mask"]
+    with pytest.raises(ProfileError, match="paste_mask"):
+        Profile(name="x", kind="image", source="", arrays=arrays)
+    arrays = dict(small_profile.arrays)
+    arrays["image"] = arrays["image"].astype(np.float32)
+    with pytest.raises(ProfileError, match="image"):
+        Profile(name="x", kind="image", source="", arrays=arrays)
+    arrays = dict(small_profile.arrays)
+    arrays["landmarks"] = arrays["landmarks"][None]
+    with pytest.raises(ProfileError, match="landmarks"):
+        Profile(name="x", kind="image", source="", arrays=arrays)
+
+
+# --------------------------------------------------------------------------------- atomic
+@pytest.mark.parametrize("where", ["arrays", "yaml", "rename"])
+def test_failed_save_leaves_no_folder(small_profile, tmp_path, monkeypatch, where):
+    def boom(*a, **k):
+        raise OSError("disk full")
+
+    if where == "arrays":
+        monkeypatch.setattr(fmt.np, "savez", boom)
+    elif where == "yaml":
+        monkeypatch.setattr(fmt.yaml, "safe_dump", boom)
+    else:
+        monkeypatch.setattr(fmt.Path, "rename", boom)
+    with pytest.raises(OSError, match="disk full"):
+        save(small_profile, tmp_path / "tiny")
+    assert list(tmp_path.iterdir()) == []  # neither the profile nor a hidden temporary
+
+
+def test_failed_overwrite_keeps_the_old_profile(small_profile, tmp_path, monkeypatch):
+    folder = _saved(small_profile, tmp_path)
+    monkeypatch.setattr(fmt.yaml, "safe_dump", lambda *a, **k: (_ for _ in ()).throw(OSError("x")))
+    with pytest.raises(OSError):
+        save(small_profile, folder, overwrite=True)
+    monkeypatch.undo()
+    assert load(folder).name == "tiny"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["tiny"]
+
+
+def test_failed_swap_keeps_the_old_profile(small_profile, tmp_path, monkeypatch):
+    folder = _saved(small_profile, tmp_path)
+    real_rename = Path.rename
+    calls = []
+
+    def rename(self, target):
+        calls.append(self)
+        if len(calls) == 2:  # the temporary -> NAME step
+            raise OSError("rename failed")
+        return real_rename(self, target)
+
+    monkeypatch.setattr(fmt.Path, "rename", rename)
+    with pytest.raises(OSError):
+        save(small_profile, folder, overwrite=True)
+    monkeypatch.undo()
+    assert load(folder).name == "tiny"

@@ -1,0 +1,109 @@
+"""realtime.rig: a profile turned into the vertex/triangle arrays the renderer draws."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from kernels import rasterize
+from realtime import geometry as G, rig as R, topology as T
+from realtime.face_state import FaceState
+from realtime.fuse import Recombiner
+
+
+@pytest.fixture(scope="module")
+def rig(astronaut_profile):
+    return R.build(astronaut_profile)
+
+
+def _crop(a, pts):
+    return pts[:, :2] @ a[:, :2].T + a[:, 2]
+
+
+def test_triangle_ranges(rig, astronaut_profile):
+    r = rig.ranges
+    assert list(r) == ["face", "eyes", "mouth", "head"]
+    assert r["face"] == (0, len(T.face_triangles()))
+    assert r["eyes"][0] == r["face"][1] and r["eyes"][1] - r["eyes"][0] == len(T.eye_fans(468, 473))
+    assert r["mouth"][0] == r["eyes"][1] and r["mouth"][1] - r["mouth"][0] == len(T.mouth_fan(0))
+    assert r["head"][0] == r["mouth"][1] and r["head"][1] == len(rig.triangles)
+    assert r["head"][1] - r["head"][0] == len(astronaut_profile["head_triangles"])
+    np.testing.assert_array_equal(rig.triangles[: r["face"][1]], T.face_triangles())
+    assert (rig.triangles[slice(*r["mouth"])][:, 2] == R.MOUTH_CENTRE).all()
+    assert rig.triangles.dtype == np.int32 and rig.triangles.flags.c_contiguous
+    assert rig.triangles.min() >= 0 and rig.triangles.max() < rig.vertex_count
+
+
+def test_vertex_layout_and_rest_attributes(rig, astronaut_profile):
+    p = astronaut_profile
+    k, b = len(p["head_points"]), len(p["head_border"])
+    assert rig.vertex_count == T.N_LANDMARKS + 1 + k + b
+    att = rig.attributes
+    assert att.shape == (rig.vertex_count, 4) and att.dtype == np.float32
+    lm = p["landmarks"]
+    np.testing.assert_allclose(att[: T.N_LANDMARKS, :2], lm[:, :2])  # texture = the photo at rest
+    lips = sorted(set(T.INNER_LIP_UPPER) | set(T.INNER_LIP_LOWER))
+    np.testing.assert_allclose(att[R.MOUTH_CENTRE, :2], lm[lips, :2].mean(0), rtol=1e-6)
+    np.testing.assert_allclose(att[R.MOUTH_CENTRE + 1: R.MOUTH_CENTRE + 1 + k, :2],
+                               p.frame().apply(p["head_points"].astype(np.float64))[:, :2], rtol=1e-5)
+    np.testing.assert_allclose(att[-b:, :2], p["head_border"], rtol=1e-6)
+    # mouth-cavity coordinates: m = +1 upper inner lip, -1 lower, 0 corners and centre;
+    # mx from -1 (right corner, 78) to +1 (left corner, 308)
+    assert (att[list(T.INNER_LIP_UPPER[1:-1]), 2] == 1).all()
+    assert (att[list(T.INNER_LIP_LOWER[1:-1]), 2] == -1).all()
+    assert att[[78, 308, R.MOUTH_CENTRE], 2].tolist() == [0, 0, 0]
+    assert att[78, 3] == -1 and att[308, 3] == 1
+    assert att[13, 3] == pytest.approx(0.0, abs=0.15)  # the lip centre is mid-mouth
+    mx = att[list(T.INNER_LIP_UPPER), 3]
+    assert (np.diff(mx) > 0).all()  # increasing from corner to corner
+    assert not att[[10, 152, 1], 2:].any()  # non-lip vertices carry no cavity coordinates
+
+
+def test_pose_at_rest_maps_the_photo_into_the_crop(rig, astronaut_profile):
+    p = astronaut_profile
+    rec = Recombiner(p["neutral"], p.frame())
+    state = FaceState.neutral()
+    v = rig.pose(rec(state), rec.pose(state))
+    assert v.shape == (rig.vertex_count, 3) and v.dtype == np.float32
+    a = rig.crop_from_image
+    np.testing.assert_allclose(v[:, :2], _crop(a, rig.attributes[:, :2].astype(np.float64)),
+                               atol=2e-3)
+    # face depth scaled like x/y; the head layer behind everything
+    s = float(np.hypot(a[0, 0], a[0, 1]))
+    np.testing.assert_allclose(v[: T.N_LANDMARKS, 2], p["landmarks"][:, 2] * s, rtol=1e-5, atol=1e-3)
+    assert (v[R.MOUTH_CENTRE + 1:, 2] == R.FAR_Z).all()
+    assert v[: R.MOUTH_CENTRE + 1, 2].max() < R.FAR_Z / 10
+    # `out` is filled in place
+    out = np.zeros_like(v)
+    assert rig.pose(rec(state), rec.pose(state), out=out) is out
+    np.testing.assert_array_equal(out, v)
+
+
+def test_pose_moves_face_and_rings_but_not_the_border(rig, astronaut_profile):
+    p = astronaut_profile
+    rec = Recombiner(p["neutral"], p.frame())
+    rest = rig.pose(rec(FaceState.neutral()), rec.pose(FaceState.neutral()))
+    state = FaceState(rotation=G.rotation_from_euler(30, 10, 5))
+    v = rig.pose(rec(state), rec.pose(state))
+    b = len(p["head_border"])
+    np.testing.assert_array_equal(v[-b:], rest[-b:])
+    k = len(p["head_points"])
+    ring = slice(R.MOUTH_CENTRE + 1, R.MOUTH_CENTRE + 1 + k)
+    assert np.abs(v[ring, :2] - rest[ring, :2]).max() > 5
+    assert np.abs(v[: T.N_LANDMARKS, :2] - rest[: T.N_LANDMARKS, :2]).max() > 10
+    lips = sorted(set(T.INNER_LIP_UPPER) | set(T.INNER_LIP_LOWER))
+    np.testing.assert_allclose(v[R.MOUTH_CENTRE, :2], v[lips, :2].mean(0), atol=1e-3)
+
+
+def test_rest_render_covers_the_crop_and_draws_the_face_in_front(rig, astronaut_profile):
+    p = astronaut_profile
+    rec = Recombiner(p["neutral"], p.frame())
+    v = rig.pose(rec(FaceState.neutral()), rec.pose(FaceState.neutral()))
+    gbuf = rasterize(v, rig.triangles, rig.crop_size, rig.crop_size)
+    s = rig.crop_size
+    assert (gbuf.tri_id[: s - 1, : s - 1] >= 0).all()
+    lo, hi = rig.ranges["head"]
+    face_px = p["face_mask"].astype(bool)
+    on_face = gbuf.tri_id[face_px]
+    assert ((on_face < lo) | (on_face >= hi)).mean() > 0.99  # the head layer stays behind
+    assert rig.crop_size == p.crop_size
+    np.testing.assert_array_equal(rig.crop_from_image, p["crop_from_image"].astype(np.float64))

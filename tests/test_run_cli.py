@@ -1,0 +1,136 @@
+"""run.py, the command line: demo, enroll, live, --help; user errors exit 2 with one line."""
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+import run
+
+ROOT = Path(run.__file__).resolve().parent
+
+
+@pytest.fixture
+def profiles_root(tmp_path, monkeypatch) -> Path:
+    root = tmp_path / "profiles"
+    monkeypatch.setenv("PUPPETEER_PROFILES", str(root))
+    return root
+
+
+def _count_frames(path: Path) -> tuple[int, tuple[int, int]]:
+    cap = cv2.VideoCapture(str(path))
+    assert cap.isOpened(), path
+    n, size = 0, None
+    while True:
+        ok, img = cap.read()
+        if not ok:
+            break
+        n += 1
+        size = (img.shape[1], img.shape[0])
+    cap.release()
+    return n, size
+
+
+def _error_line(capsys) -> str:
+    err = [line for line in capsys.readouterr().err.splitlines() if line.strip()]
+    assert len(err) == 1, err
+    assert err[0].startswith("error: ")
+    return err[0]
+
+
+def test_demo_writes_a_readable_video(tmp_path, profiles_root, capsys):
+    out = tmp_path / "demo.mp4"
+    assert run.main(["demo", "--frames", "12", "--out", str(out)]) == 0
+    n, size = _count_frames(out)
+    assert n == 12 and size == (512, 512)  # the astronaut photo's own size
+    printed = capsys.readouterr().out
+    assert f"wrote {out}" in printed and "12 frames" in printed
+    # the embedded astronaut was enrolled into the profiles root, once
+    assert (profiles_root / "astronaut" / "profile.yaml").is_file()
+
+
+def test_enroll_non_face_exits_2_with_one_line(tmp_path, profiles_root, capsys):
+    path = tmp_path / "wall.png"
+    cv2.imwrite(str(path), np.full((200, 300, 3), 180, np.uint8))
+    assert run.main(["enroll", str(path), "--name", "wall"]) == 2
+    line = _error_line(capsys)
+    assert "no human face" in line
+    assert not (profiles_root / "wall").exists()
+    assert not profiles_root.exists() or not any(profiles_root.iterdir())
+
+
+def test_enroll_missing_file_and_bad_name_exit_2(tmp_path, profiles_root, capsys):
+    assert run.main(["enroll", str(tmp_path / "missing.jpg"), "--name", "x"]) == 2
+    assert "no such file" in _error_line(capsys)
+    assert run.main(["enroll", str(tmp_path / "missing.jpg"), "--name", "../x"]) == 2
+    assert "not usable" in _error_line(capsys)
+
+
+def test_live_with_a_missing_profile_exits_2(profiles_root, capsys):
+    assert run.main(["live", "--profile", "missing", "--sink", "null"]) == 2
+    line = _error_line(capsys)
+    assert "missing" in line and "enroll" in line
+
+
+def test_live_with_a_bad_driver_or_sink_exits_2(tmp_path, profiles_root, capsys, astronaut_profile):
+    from profiles.format import save
+
+    save(astronaut_profile, profiles_root / "astro")
+    assert run.main(["live", "--profile", "astro", "--driver", str(tmp_path / "nothing"),
+                     "--sink", "null"]) == 2
+    assert "neither a camera" in _error_line(capsys)
+    assert run.main(["live", "--profile", "astro", "--device", "cuda", "--sink", "null"]) == 2
+    assert "--device" in _error_line(capsys)
+
+
+def test_live_from_an_image_folder_to_a_file(tmp_path, profiles_root, capsys, astronaut_rgb,
+                                             astronaut_profile):
+    from profiles.format import save
+
+    save(astronaut_profile, profiles_root / "astro")
+    frames = tmp_path / "driver"
+    frames.mkdir()
+    bgr = cv2.cvtColor(astronaut_rgb, cv2.COLOR_RGB2BGR)
+    for i in range(5):  # the driver nods a little
+        m = cv2.getRotationMatrix2D((256, 200), 3.0 * i, 1.0)
+        img = cv2.warpAffine(bgr, m, (512, 512), borderMode=cv2.BORDER_REPLICATE)
+        cv2.imwrite(str(frames / f"frame{i}.jpg"), img)
+    out = tmp_path / "live.mp4"
+    code = run.main(["live", "--profile", "astro", "--driver", str(frames),
+                     "--sink", f"file:{out}", "--size", "256x256"])
+    assert code == 0
+    n, size = _count_frames(out)
+    assert n == 5 and size == (256, 256)
+    assert f"wrote {out}" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("command", ["demo", "enroll", "live", "devices", "bench"])
+def test_every_subcommand_has_help(command, capsys):
+    parser = run.build_parser()
+    sub = [a for a in parser._actions if a.dest == "command"][0]
+    if command not in sub.choices:
+        pytest.skip(f"{command} is not available here")
+    with pytest.raises(SystemExit) as e:
+        run.main([command, "--help"])
+    assert e.value.code == 0
+    assert "usage:" in capsys.readouterr().out
+
+
+def test_usage_errors_exit_2(capsys):
+    for argv in ([], ["demo", "--frames", "0"], ["demo", "--size", "10x10"], ["fly"]):
+        with pytest.raises(SystemExit) as e:
+            run.main(argv)
+        assert e.value.code == 2, argv
+        capsys.readouterr()
+
+
+def test_help_in_a_subprocess():
+    r = subprocess.run([sys.executable, str(ROOT / "run.py"), "--help"], capture_output=True,
+                       text=True, timeout=60, cwd=ROOT)
+    assert r.returncode == 0, r.stderr
+    for command in ("demo", "enroll", "live", "devices"):
+        assert command in r.stdout
