@@ -23,8 +23,8 @@ _RIGID = list(topology.RIGID)
 class EstimatorConfig:
     calibration_s: float = 1.0
     ease_s: float = 0.25          # no face → neutral (and back) within this time
-    pose_min_cutoff: float = 2.5  # Hz, on rotation vectors in degrees
-    pose_beta: float = 0.08
+    pose_min_cutoff: float = 4.0  # Hz, on rotation vectors in degrees
+    pose_beta: float = 0.2
     expr_min_cutoff: float = 2.0  # Hz, on canonical residuals
     expr_beta: float = 4.0
 
