@@ -69,15 +69,17 @@ def still_segments(landmarks, thresh_px: float = 1.5, min_len: int = 10) -> list
     return segs
 
 
-def landmark_jitter_px(landmarks, segments: Sequence[tuple[int, int]] | None = None) -> float:
+def landmark_jitter_px(landmarks, segments: Sequence[tuple[int, int]] | None = None,
+                       detrend: bool = True) -> float:
     """Landmark jitter in px: the mean over points of the per-axis temporal std.
 
-    jitter = (1/N) Σᵢ sqrt( (var_t(xᵢ) + var_t(yᵢ)) / 2 ),  var with ddof=1, in px.
+    jitter = (1/N) Σᵢ sqrt( (var_t(xᵢ) + var_t(yᵢ)) / 2 ),  in px.
 
-    Nothing is removed (no detrending, no pose compensation): apply it to still footage, or
-    pass `segments` (e.g. from :func:`still_segments`), in which case each point's variance is
-    pooled over the segments (each around its own mean):
-    var = Σ_seg Σ_t (x − mean_seg)² / Σ_seg (len_seg − 1).
+    Apply it to still footage, or pass `segments` (e.g. from :func:`still_segments`), in which
+    case each point's variance is pooled over the segments. With `detrend` (default) a straight
+    line in t is removed per point and segment first (ddof 2), so the slow drift of a "still"
+    head is not counted as jitter; without it each segment is taken around its mean (ddof 1):
+    var = Σ_seg Σ_t (x − fit_seg(t))² / Σ_seg (len_seg − ddof).
     With i.i.d. Gaussian noise of std σ per axis on a still face, jitter ≈ σ. Only x and y are
     used when z is present. Returns NaN when fewer than two frames are available.
     """
@@ -86,12 +88,20 @@ def landmark_jitter_px(landmarks, segments: Sequence[tuple[int, int]] | None = N
         segments = [(0, lm.shape[0])]
     ss = np.zeros(lm.shape[1:], dtype=np.float64)
     dof = 0
+    ddof = 2 if detrend else 1
     for a, b in segments:
         seg = lm[a:b]
-        if seg.shape[0] < 2:
+        n = seg.shape[0]
+        if n <= ddof:
             continue
-        ss += ((seg - seg.mean(axis=0)) ** 2).sum(axis=0)
-        dof += seg.shape[0] - 1
+        if detrend:
+            t = np.arange(n, dtype=np.float64) - (n - 1) / 2.0
+            slope = np.tensordot(t, seg - seg.mean(axis=0), axes=(0, 0)) / (t @ t)
+            resid = seg - seg.mean(axis=0) - t[:, None, None] * slope[None]
+        else:
+            resid = seg - seg.mean(axis=0)
+        ss += (resid ** 2).sum(axis=0)
+        dof += n - ddof
     if dof == 0:
         return float("nan")
     var = ss / dof  # (N, 2)

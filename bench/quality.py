@@ -10,8 +10,10 @@ the avatar it outputs with its own MediaPipe graph and compares. What each metri
   the engine shows for a neutral state) and put on the target neutral,
   ``N_T + E_out``; the reference is the *retargeted driver expression* the fuse stage would
   build from the *unfiltered* driver measurement, ``Recombiner.canonical(measure(driver))``
-  (target neutral + per-region gains · driver residual, lids and lips unfolded). So the error
-  covers rendering fidelity, tracking of the avatar, and the engine's smoothing lag.
+  with the default ``FuseConfig`` whatever the engine's (target neutral + per-region gains ·
+  driver residual, lids and lips unfolded), so a variant that damps or exaggerates expressions
+  shows as error. The error covers retargeting settings, rendering fidelity, tracking of the
+  avatar and the engine's smoothing lag.
 - ``pose_err_deg`` — mean geodesic angle (degrees) between the output's rotation relative to
   its neutral and the driver's rotation relative to its calibrated neutral, both from
   ``Estimator.measure`` (unfiltered).
@@ -29,18 +31,23 @@ the avatar it outputs with its own MediaPipe graph and compares. What each metri
 - ``jitter_px`` — landmark jitter (:func:`bench.metrics.landmark_jitter_px`, output pixels) of
   the output's tracked landmarks, pooled over the output's still segments
   (:func:`bench.metrics.still_segments`, defaults: < 1.5 px/frame median speed, ≥ 10 frames).
-  Omitted when the output has no still segment.
+  Omitted when the output has no still segment. Nothing is detrended, so a slow drift inside
+  a "still" segment (up to 1.5 px/frame) counts as jitter.
 - ``psnr`` / ``ssim`` (self-reenactment only: the driver frames are the ground truth) — mean
   over frames of skimage's PSNR (dB) and SSIM of output vs real frame, whole frame; and
   ``psnr_face`` / ``ssim_face`` on the face box of the real frame (its tracked landmarks' box,
   enlarged 1.2× about its centre).
+
+Self-reenactment pins the driver's neutral to the enrollment frame (same person, same
+camera): every state is then relative to the photo the avatar was made from, so a perfect
+engine would reproduce the real frames. Elsewhere the driver's neutral is calibrated exactly
+as the engine calibrates it (same frames, same media clock).
 
 Memory stays bounded: frames are streamed (the FWE reads a generator), only landmarks and
 per-frame scalars are kept.
 """
 from __future__ import annotations
 
-import dataclasses
 import sys
 from dataclasses import dataclass, field
 from typing import Iterator
@@ -125,11 +132,12 @@ def quality_pass(engine_factory, profile, source, *, fps: float, total: int | No
     from realtime.track import Tracker
 
     res = QualityResult()
-    engine = engine_factory()
-    out_tracker = Tracker(static=False)
-    grabber = Grabber(source, realtime=False)
     notes = res.notes
+    engine = out_tracker = grabber = None
     try:
+        engine = engine_factory()
+        out_tracker = Tracker(static=False)
+        grabber = Grabber(source, realtime=False)
         cfg = engine.options.estimator
         drv_est, out_est = Estimator(cfg), Estimator(cfg)
         if pin is not None:
@@ -221,9 +229,10 @@ def quality_pass(engine_factory, profile, source, *, fps: float, total: int | No
                 raise
             notes.append(f"fwe omitted: {exc}")
     finally:
-        grabber.stop()
-        out_tracker.close()
-        engine.close()
+        for closer in (grabber and grabber.stop, out_tracker and out_tracker.close,
+                       engine and engine.close, source.close):
+            if closer:
+                closer()
 
     q = res.metrics
     e = _mean(expr_e)
@@ -259,7 +268,3 @@ def quality_pass(engine_factory, profile, source, *, fps: float, total: int | No
                     id_faces=len(ids))
     return res
 
-
-def offline_options(options):
-    """The engine options of the quality pass: offline (media clock), every frame."""
-    return dataclasses.replace(options, realtime=False)

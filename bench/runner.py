@@ -10,8 +10,7 @@ Passes (each shows a tqdm bar on stderr when stderr is a terminal):
    paced at its own rate by a realtime ``Grabber`` (newest frame wins, drops counted), a
    realtime ``ThreadedSink(NullSink())``. Per-frame stage timings and capture→sink latency go
    into ``bench.stats.StageTimes``; the first ``--warmup`` frames (dropped ones included) are
-   left out. Before the pass each engine configuration runs two frames through a throw-away
-   engine, so numba's cache loading and MediaPipe's start-up are not measured as drops.
+   left out (``realtime.loop.run`` also warms every engine up before its first frame).
    ``fps`` = frames that reached the sink / the capture time the counted frames span (k capture
    slots, k = last − first captured index + 1 with drops, at the measured mean capture
    interval; summed over blocks): a clip paced at 30 fps with nothing dropped gives 30, and
@@ -46,7 +45,7 @@ import importlib.util
 import sys
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
@@ -58,7 +57,6 @@ __all__ = ["add_arguments", "main", "KNOBS", "DEVICES", "UsageError", "encode_st
 DEFAULT_WARMUP = 30
 DEFAULT_CAMERA_FRAMES = 300
 DEFAULT_BLOCK = 60
-PREWARM_FRAMES = 2
 CUDA_MISSING = "--device cuda needs an NVIDIA GPU and the gpu extra (pip install '.[gpu]')"
 
 
@@ -215,6 +213,7 @@ def _parser_for(default) -> Callable[[str], Any]:
 def _build_knobs() -> dict[str, Knob]:
     from realtime.estimate import EstimatorConfig
     from realtime.fuse import FuseConfig
+    from realtime.loop import EngineOptions
 
     knobs = {
         "tier": Knob("generator tier (warp, atlas, neural)", str, _set_option("tier")),
@@ -223,6 +222,13 @@ def _build_knobs() -> dict[str, Knob]:
         "kernel_threads": Knob("numba threads of the kernels", int,
                                _set_option("kernel_threads")),
     }
+    fixed = {"fps", "realtime", "output_size"}   # set by the bench itself (size: above)
+    for f in dataclasses.fields(EngineOptions):
+        if f.name in knobs or f.name in fixed or f.default is dataclasses.MISSING:
+            continue
+        if isinstance(f.default, (bool, int, float, str)):
+            knobs[f.name] = Knob(f"EngineOptions.{f.name} (default {f.default})",
+                                 _parser_for(f.default), _set_option(f.name))
     for group, cls in (("estimator", EstimatorConfig), ("fuse", FuseConfig)):
         for f in dataclasses.fields(cls):
             default = f.default if f.default is not dataclasses.MISSING else f.default_factory()
@@ -371,7 +377,8 @@ def prepare_self_reenact(video: str, frames: int | None):
         finally:
             src.close()
     if first is None or n < 4:
-        raise UsageError(f"--self-reenact: {video} is too short ({n} frames; need at least 4)")
+        raise UsageError(f"--self-reenact: {video} has {n} frame(s); it needs a video of at "
+                         f"least 4 frames (enrolled on the first, driven by the second half)")
     rgb = first["image"]
     name = Path(video).name
     try:
@@ -398,26 +405,7 @@ class _Acc:
     wall_s: float = 0.0
     captured: int = 0
     done: bool = False
-    per_block: list = field(default_factory=list)
-
-
-def _prewarm(profile, options, driver: Driver) -> None:
-    """Two frames through a throw-away engine: numba's cache, MediaPipe's graph start-up."""
-    from realtime.loop import Engine
-
-    lim = driver.open()
-    engine = Engine(profile, dataclasses.replace(options, realtime=False))
-    try:
-        for i in range(PREWARM_FRAMES):
-            fields = lim.read()
-            if fields is None:
-                break
-            from realtime.frame import Frame
-
-            engine.process(Frame(index=i, t_capture=time.perf_counter(), **fields))
-    finally:
-        engine.close()
-        lim.source.close()
+    blocks: int = 0
 
 
 def _run_block(engine, source, fps, acc: _Acc, warmup: int, bar) -> None:
@@ -459,8 +447,7 @@ def _run_block(engine, source, fps, acc: _Acc, warmup: int, bar) -> None:
         if i1 > i0:
             acc.wall_s += (t1 - t0) * (i1 - i0 + 1) / (i1 - i0)
     acc.captured += source.read_count
-    acc.per_block.append({"frames": report.frames, "capture_dropped": report.capture_dropped,
-                          "sink_dropped": report.sink_dropped, "held": report.held})
+    acc.blocks += 1
     if bar is not None and source.read_count - 1 > last[0]:
         bar.update(source.read_count - 1 - last[0])
 
@@ -472,16 +459,12 @@ def latency_pass(profile, variants: list[Variant], driver: Driver, warmup: int, 
     from tqdm import tqdm
 
     from bench.stats import StageTimes
-    from realtime.loop import Engine
 
     fps = driver.fps
-    opts = {v.label: dataclasses.replace(v.options, realtime=True, fps=fps) for v in variants}
-    for v in variants:
-        _prewarm(profile, opts[v.label], driver)
     engines = {}
     try:
         for v in variants:
-            engines[v.label] = Engine(profile, opts[v.label])
+            engines[v.label] = build_engine(profile, v.options, realtime=True, fps=fps)
             if pin is not None:
                 from bench.quality import pin_neutral
 
@@ -492,7 +475,7 @@ def latency_pass(profile, variants: list[Variant], driver: Driver, warmup: int, 
         single = len(variants) == 1
         shared = driver.open() if driver.is_camera else None
         sources = {v.label: (shared or driver.open()) for v in variants}
-        total = None if driver.total is None else driver.total * (1 if shared else len(variants))
+        total = None if driver.total is None else driver.total * len(variants)
         per_run = None if driver.count is None else driver.count
         try:
             with tqdm(total=total, desc="latency", unit="frame", file=sys.stderr,
@@ -641,11 +624,10 @@ def roundtrip_pass(profile, options, driver: Driver, warmup: int) -> dict:
     import cv2
 
     from realtime.capture import Grabber
-    from realtime.loop import Engine, run
+    from realtime.loop import run
     from realtime.sinks import ThreadedSink, VirtualCameraSink
 
-    opts = dataclasses.replace(options, realtime=True, fps=driver.fps)
-    engine = Engine(profile, opts)
+    engine = build_engine(profile, options, realtime=True, fps=driver.fps)
     try:
         w, h = engine.output_size
         device, reason = roundtrip_probe(w, h, driver.fps)
@@ -742,15 +724,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "OpenCV (where one exists)")
 
 
-def _round(d):
-    if isinstance(d, dict):
-        return {k: _round(v) for k, v in d.items()}
-    if isinstance(d, float):
-        return round(d, 6)
-    return d
-
-
 def _ratios(variants: dict, baseline: str) -> dict:
+    """{label: variant / baseline} for every number both have (fps, latency, stages,
+    quality); a ratio with no finite value or a zero baseline is left out."""
     def ratio(a, b):
         try:
             a, b = float(a), float(b)
@@ -766,7 +742,7 @@ def _ratios(variants: dict, baseline: str) -> dict:
 
     keys = ("fps", "frames", "dropped", "latency_ms", "stages_ms", "quality")
     base = variants[baseline]
-    return {label: {k: walk(r[k], base[k]) for k in keys if k in r and k in base}
+    return {label: walk({k: r[k] for k in keys if k in r}, base)
             for label, r in variants.items() if label != baseline}
 
 
@@ -778,12 +754,23 @@ def _kv_table(title: str, rows: list[tuple[str, Any]]) -> str:
     return "\n".join(lines)
 
 
-def _run(args: argparse.Namespace) -> int:
+@dataclass
+class _Setup:
+    """What the arguments resolve to."""
+
+    profile: Any
+    driver: Driver
+    variants: list
+    compare: tuple | None
+    pin: Any = None                # driver neutral pinned to these landmarks (self-reenactment)
+    main_is_self: bool = False     # the main pair is the self-reenactment
+    self_re: tuple | None = None   # (profile, driver, landmarks) of --self-reenact
+
+
+def _setup(args: argparse.Namespace) -> _Setup:
+    """Check the arguments and open what they name; UsageError for every user mistake."""
     from profiles.format import ProfileError, load
     from realtime.loop import EngineOptions
-
-    from bench import quality as qmod
-    from bench.report import machine_info, markdown_table, plot, write_json
 
     if args.self_reenact is None and (args.profile is None or args.driver is None):
         missing = " and ".join(f"--{n}" for n in ("profile", "driver") if getattr(args, n) is None)
@@ -803,95 +790,103 @@ def _run(args: argparse.Namespace) -> int:
         if path and not Path(path).resolve().parent.is_dir():
             raise UsageError(f"cannot write {path}: folder {Path(path).parent} does not exist")
 
-    notes: list[str] = []
-    self_re = None
-    if args.self_reenact:
-        sr_profile, sr_driver, sr_lm = prepare_self_reenact(args.self_reenact, args.frames)
-        self_re = (sr_profile, sr_driver, sr_lm)
+    self_re = prepare_self_reenact(args.self_reenact, args.frames) if args.self_reenact else None
     if args.profile is not None:
         try:
             profile = load(args.profile)
         except ProfileError as exc:
             raise UsageError(str(exc)) from None
         driver = open_driver(args.driver, args.frames)
-        pin = None
+        setup = _Setup(profile, driver, [], compare, self_re=self_re)
         base = EngineOptions(fps=driver.fps)
-        main_is_self = False
     else:
-        profile, driver, pin = self_re
-        w, h = profile["image"].shape[1], profile["image"].shape[0]
-        base = EngineOptions(fps=driver.fps, output_size=(w, h))
-        main_is_self = True
-    base = device.configure(base)
-    variants = make_variants(base, device.name, compare)
-    _check_variants(profile, variants)
+        profile, driver, lm = self_re
+        setup = _Setup(profile, driver, [], compare, pin=lm, main_is_self=True, self_re=self_re)
+        base = EngineOptions(fps=driver.fps, output_size=_image_size(profile))
+    setup.variants = make_variants(device.configure(base), device.name, compare)
+    _check_variants(profile, setup.variants)
     if driver.total is not None and driver.total <= args.warmup:
         raise UsageError(f"--frames/clip gives {driver.total} frames, not more than --warmup "
                          f"{args.warmup}: nothing left to measure")
+    return setup
 
-    accs = latency_pass(profile, variants, driver, args.warmup, args.block, pin=pin)
+
+def _image_size(profile) -> tuple[int, int]:
+    h, w = profile["image"].shape[:2]
+    return (w, h)
+
+
+def _run(args: argparse.Namespace) -> int:
+    from bench import quality as qmod
+    from bench.report import machine_info, markdown_table, plot, write_json
+    from realtime.loop import EngineOptions
+
+    st = _setup(args)
+    profile, driver, variants, compare = st.profile, st.driver, st.variants, st.compare
+    pair = f"{getattr(profile, 'name', 'profile')} ← {driver.label}"
+    notes: list[str] = []
+
+    # -- latency -----------------------------------------------------------------------------
+    accs = latency_pass(profile, variants, driver, args.warmup, args.block, pin=st.pin)
     results = {}
     for v in variants:
         acc = accs[v.label]
         r = acc.times.to_dict(acc.wall_s if acc.wall_s > 0 else None)
-        r["device"] = v.device
-        r["device_detail"] = get_device(v.device).describe()
-        r["name"] = f"{getattr(profile, 'name', 'profile')} ← {driver.label}" \
-            if compare is None else v.label
+        r.update(device=v.device, device_detail=get_device(v.device).describe(),
+                 name=pair if compare is None else v.label, blocks=acc.blocks,
+                 options=dataclasses.asdict(v.options))
         results[v.label] = r
 
-    want_quality = args.quality or main_is_self
-    if want_quality:
+    # -- quality -----------------------------------------------------------------------------
+    if args.quality or st.main_is_self:
         for v in variants:
             q = qmod.quality_pass(
-                lambda v=v: _engine(profile, qmod.offline_options(v.options), driver.fps),
-                profile, driver.open(), fps=driver.fps, total=driver.total, pin=pin,
-                real_frames=main_is_self,
+                lambda v=v: build_engine(profile, v.options, realtime=False, fps=driver.fps),
+                profile, driver.open(), fps=driver.fps, total=driver.total, pin=st.pin,
+                real_frames=st.main_is_self,
                 desc="quality" if compare is None else f"quality {v.label}")
-            results[v.label]["quality"] = q.metrics
-            results[v.label]["quality_info"] = q.info
+            results[v.label].update(quality=q.metrics, quality_info=q.info)
             notes += [n if compare is None else f"{v.label}: {n}" for n in q.notes]
 
     sr_section = None
-    if self_re is not None and not main_is_self:
-        sr_profile, sr_driver, sr_lm = self_re
-        w, h = sr_profile["image"].shape[1], sr_profile["image"].shape[0]
-        sr_opts = device.configure(EngineOptions(fps=sr_driver.fps, output_size=(w, h),
-                                                 realtime=False))
-        q = qmod.quality_pass(lambda: _engine(sr_profile, sr_opts, sr_driver.fps), sr_profile,
-                              sr_driver.open(), fps=sr_driver.fps, total=sr_driver.total,
-                              pin=sr_lm, real_frames=True, desc="self-reenact")
+    if st.self_re is not None and not st.main_is_self:
+        sr_profile, sr_driver, sr_lm = st.self_re
+        sr_opts = get_device(args.device).configure(
+            EngineOptions(fps=sr_driver.fps, output_size=_image_size(sr_profile)))
+        q = qmod.quality_pass(
+            lambda: build_engine(sr_profile, sr_opts, realtime=False, fps=sr_driver.fps),
+            sr_profile, sr_driver.open(), fps=sr_driver.fps, total=sr_driver.total, pin=sr_lm,
+            real_frames=True, desc="self-reenact")
         sr_section = {"video": args.self_reenact, "driver": sr_driver.label,
                       "quality": q.metrics, "quality_info": q.info}
         notes += [f"self-reenact: {n}" for n in q.notes]
+        notes.append(f"quality.psnr / quality.ssim come from the self-reenactment of "
+                     f"{Path(args.self_reenact).name}; the other quality metrics from {pair}")
         for r in results.values():
-            r.setdefault("quality", {})
-            for k in ("psnr", "ssim"):
-                if k in q.metrics:
-                    r["quality"][k] = q.metrics[k]
+            r.setdefault("quality", {}).update(
+                {k: q.metrics[k] for k in ("psnr", "ssim") if k in q.metrics})
 
+    # -- round trip --------------------------------------------------------------------------
     roundtrip = None
     if args.roundtrip:
         roundtrip = roundtrip_pass(profile, variants[0].options, driver, args.warmup)
         if not roundtrip["available"]:
             notes.append(f"roundtrip not available here: {roundtrip['reason']}")
 
+    # -- JSON, table, plot -------------------------------------------------------------------
     machine = machine_info()
     per_frame = {v.label: accs[v.label].times.per_frame() for v in variants}
-    common = {"profile": args.profile or f"{args.self_reenact} (first frame)",
+    common = {"profile": args.profile or f"{Path(args.self_reenact).name} frame 0",
               "driver": driver.label, "driver_fps": driver.fps, "warmup": args.warmup}
     if compare is None:
-        out = dict(results["run"])
-        out.update(common)
-        plot_target = out
-        plot_frames = per_frame["run"]
+        out = {**results["run"], **common}
+        shown = dict(results["run"])
     else:
-        labels = list(results)
+        base = list(results)[0]
         out = {"compare": {"key": compare[0], "values": compare[1], "block": args.block},
-               "baseline": labels[0], "variants": results,
-               "ratios": _ratios(results, labels[0]), **common}
-        plot_target = {"variants": results, "baseline": labels[0]}
-        plot_frames = per_frame
+               "baseline": base, "variants": results, "ratios": _ratios(results, base),
+               **common}
+        shown = {"variants": results, "baseline": base}
     if sr_section is not None:
         out["self_reenact"] = sr_section
     if roundtrip is not None:
@@ -900,17 +895,13 @@ def _run(args: argparse.Namespace) -> int:
         out["notes"] = notes
     out["machine"] = machine
 
-    # -- report ------------------------------------------------------------------------------
-    shown = dict(plot_target)
-    if compare is None:
-        shown["machine"] = machine
     text = [f"## bench: {common['profile']} ← {driver.label}"
             + (f" · compare {compare[0]} = {', '.join(compare[1])}" if compare else ""),
             markdown_table({k: v for k, v in shown.items() if k != "name"})]
     if sr_section is not None:
-        rows = list(sr_section["quality"].items())
         text.append(f"### self-reenactment: {Path(args.self_reenact).name}, enrolled on frame 0, "
-                    f"driven by {sr_driver.label}\n\n" + _kv_table("metric", rows))
+                    f"driven by {sr_section['driver']}\n\n"
+                    + _kv_table("metric", list(sr_section["quality"].items())))
     if roundtrip is not None and roundtrip["available"]:
         lat = roundtrip["latency_ms"]
         text.append(_kv_table("round trip (capture → virtual camera → read back)", [
@@ -924,32 +915,31 @@ def _run(args: argparse.Namespace) -> int:
         print(f"\nwrote {args.json}")
     if args.plot:
         if compare is None:
-            plot_target = dict(plot_target, machine=machine)
+            plot(dict(results["run"], machine=machine), per_frame["run"], args.plot)
         else:
-            plot_target = {"variants": {k: dict(v, machine=machine) for k, v in results.items()},
-                           "baseline": plot_target["baseline"]}
-        plot(plot_target, plot_frames, args.plot)
+            plot({"variants": {k: dict(v, machine=machine) for k, v in results.items()},
+                  "baseline": shown["baseline"]}, per_frame, args.plot)
         print(f"wrote {args.plot}")
     return 0
 
 
-def _engine(profile, options, fps):
+def build_engine(profile, options, **changes):
+    """An Engine for `options` (with `changes`); a configuration the engine refuses (a tier that
+    does not exist, a profile without what the tier needs) is a UsageError."""
     from realtime.loop import Engine
 
-    return Engine(profile, dataclasses.replace(options, fps=fps))
+    try:
+        return Engine(profile, dataclasses.replace(options, **changes))
+    except ValueError as exc:
+        raise UsageError(str(exc).strip().splitlines()[0]) from None
 
 
 def _check_variants(profile, variants: list[Variant]) -> None:
-    """Refuse configurations the engine cannot build, before anything runs."""
-    from realtime.generate import TIERS
-
+    """Build (and close) every variant's engine once, so a configuration the engine refuses
+    stops the run before anything is measured."""
     for v in variants:
-        tier = v.options.tier or profile.tier
-        if tier not in TIERS:
-            raise UsageError(f"tier {tier!r} is not available; choose one of: "
-                             f"{', '.join(sorted(TIERS))}")
-        if v.device != "cpu":
-            get_device(v.device).check()
+        get_device(v.device).check()
+        build_engine(profile, v.options).close()
 
 
 def main(args: argparse.Namespace) -> int:

@@ -144,7 +144,7 @@ class CameraSource:
                 f"other application (Zoom, OBS, a browser tab) is using it, that this user may "
                 f"access it (Linux: /dev/video{self.index} and the 'video' group; macOS/Windows: "
                 f"the camera privacy permission for this terminal), or try another index "
-                f"(`--list-devices` shows what was found)")
+                f"(`python run.py devices` shows what was found)")
         self._cap = cap
         if fourcc is not None:
             cap.set(cv2.CAP_PROP_FOURCC, cv2.VideoWriter_fourcc(*fourcc))

@@ -2,7 +2,7 @@
 
 `list_devices()` returns a plain dict (JSON-serialisable) and never hangs: every probe is
 bounded in time, and a missing library or device is reported with the reason instead of raised.
-`format_devices(d)` turns it into a readable printout (the `--list-devices` output).
+`format_devices(d)` turns it into a readable printout (what `python run.py devices` prints).
 
 Shape of the dict:
 
