@@ -4,6 +4,7 @@
     python run.py demo                      the embedded default: astronaut + scripted performance
     python run.py enroll PHOTO --name NAME  make an avatar profile from a portrait
     python run.py live --profile NAME       webcam → avatar → virtual camera
+    python run.py train --profile NAME ...  train the neural tier on the profile's video
     python run.py bench --profile NAME ...  latency and quality benchmark
     python run.py devices                   cameras, virtual cameras, audio, GPU
 
@@ -168,6 +169,90 @@ def _drive(engine, grabber, sink_spec, fps, realtime, total=None, max_frames=Non
         engine.close()
 
 
+# ---------------------------------------------------------------------------------------- train
+def cmd_train(args) -> int:
+    import cv2
+    import numpy as np
+    from tqdm import tqdm
+
+    from profiles import load
+    from profiles.format import attach_files
+    from realtime.neural import train as T
+    from realtime.neural.dataset import build_pairs
+
+    if args.steps is None and args.minutes is None:
+        raise UserError("say how long to train: --steps N or --minutes M")
+    if args.device == "cuda":
+        import torch
+
+        if not torch.cuda.is_available():
+            raise UserError("--device cuda: no CUDA device is visible to torch; use --device cpu")
+    profile = load(args.profile)
+    if not profile.has_atlas:
+        raise UserError(f"profile {profile.name!r} was enrolled from a photo; the neural tier "
+                        f"trains on a video of the target (python run.py enroll CLIP.mp4 --name NAME)")
+    atlas = profile.settings.get("atlas", {})
+    lo, hi = atlas.get("frame_range", [0, None])
+    fps = float(atlas.get("fps", 30.0))
+    video = Path(args.video)
+    if not video.is_file():
+        raise UserError(f"no such video: {video} (the clip profile {profile.name!r} was enrolled "
+                        f"from: {profile.source})")
+    cap = cv2.VideoCapture(str(video))
+    total = (hi - lo + 1) if hi is not None else int(cap.get(cv2.CAP_PROP_FRAME_COUNT))
+
+    def frames():
+        from profiles.enroll import MAX_SIDE
+
+        i = 0
+        while hi is None or i <= hi:
+            ok, bgr = cap.read()
+            if not ok:
+                break
+            if i >= lo:
+                s = MAX_SIDE / max(bgr.shape[:2])
+                if s < 1.0:
+                    bgr = cv2.resize(bgr, None, fx=s, fy=s, interpolation=cv2.INTER_AREA)
+                yield i, cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+            i += 1
+
+    with tqdm(total=total, desc="training pairs", unit="frame") as bar:
+        pairs = build_pairs(profile, frames(), resolution=args.resolution, fps=fps,
+                            progress=bar.update)
+    cap.release()
+    out_dir = profile.folder / T.NEURAL_DIR
+    rel = [f"{T.NEURAL_DIR}/{T.STATE_FILE}", f"{T.NEURAL_DIR}/{T.GENERATOR_FILE}"]
+    options = T.TrainOptions(resolution=args.resolution, steps=args.steps, minutes=args.minutes,
+                             batch=args.batch, device=args.device, resume=not args.restart,
+                             threads=args.threads)
+    bar = tqdm(total=args.steps, desc="training", unit="step")
+
+    def progress(step, losses):
+        bar.update(1)
+        if step % 5 == 0:
+            bar.set_postfix({k: f"{v:.3f}" for k, v in losses.items() if k in
+                             ("rec", "adv", "per", "style", "tmp", "d_loss")})
+
+    def checkpointed():
+        attach_files(profile.folder, rel, tier="neural")
+
+    try:
+        result = T.train(pairs, out_dir, options, progress=progress, on_checkpoint=checkpointed)
+    finally:
+        bar.close()
+    T.plot_losses(result["history"], out_dir / "losses.png")
+    grid = T.samples(pairs, out_dir / T.GENERATOR_FILE)
+    cv2.imwrite(str(out_dir / "samples.png"), cv2.cvtColor(grid, cv2.COLOR_RGB2BGR))
+    attach_files(profile.folder, rel + [f"{T.NEURAL_DIR}/losses.png", f"{T.NEURAL_DIR}/samples.png"],
+                 tier="neural", settings={"neural": {"resolution": args.resolution,
+                                                     "steps": result["steps"],
+                                                     "pairs": int(len(pairs))}})
+    print(f"trained {result['steps']} steps in {result['seconds'] / 60:.1f} min on {len(pairs)} "
+          f"frames → {out_dir} (profile tier is now 'neural')")
+    print(f"last losses: {T.summary_json(result)}")
+    return 0
+
+
 # -------------------------------------------------------------------------------------- devices
 def cmd_devices(args) -> int:
     from realtime.devices import format_devices, list_devices
@@ -221,6 +306,20 @@ def build_parser() -> argparse.ArgumentParser:
                     help="also pass the microphone IN to output device OUT delayed by the video "
                          "latency ('default:default', or device indices/names; needs PortAudio)")
     lv.set_defaults(func=cmd_live)
+
+    t = sub.add_parser("train", help="train the neural tier of a video profile")
+    t.add_argument("--profile", required=True, help="a profile enrolled from a video")
+    t.add_argument("--video", required=True, help="the clip the profile was enrolled from")
+    length = t.add_mutually_exclusive_group()
+    length.add_argument("--steps", type=_positive_int, default=None, help="optimisation steps")
+    length.add_argument("--minutes", type=float, default=None, help="train for this long")
+    t.add_argument("--resolution", type=int, default=128, choices=(128, 256, 512),
+                   help="generator resolution (default 128: real time on a laptop CPU)")
+    t.add_argument("--batch", type=_positive_int, default=4, help="batch size (default 4)")
+    t.add_argument("--device", default="cpu", choices=("cpu", "cuda"))
+    t.add_argument("--threads", type=_positive_int, default=None, help="torch CPU threads")
+    t.add_argument("--restart", action="store_true", help="ignore an existing checkpoint")
+    t.set_defaults(func=cmd_train)
 
     dv = sub.add_parser("devices", help="list cameras, virtual cameras, audio devices and GPUs")
     dv.set_defaults(func=cmd_devices)
