@@ -31,14 +31,15 @@ the avatar it outputs with its own MediaPipe graph and compares. What each metri
 - ``jitter_px`` — landmark jitter (:func:`bench.metrics.landmark_jitter_px`, output pixels) of
   the output's tracked landmarks, pooled over the output's still segments
   (:func:`bench.metrics.still_segments`, defaults: < 1.5 px/frame median speed, ≥ 10 frames).
-  Omitted when the output has no still segment. Nothing is detrended, so a slow drift inside
-  a "still" segment (up to 1.5 px/frame) counts as jitter.
+  Omitted when the output has no still segment. A straight-line drift per segment is removed
+  first (`detrend`), so a slowly drifting "still" head does not count as jitter.
 - ``psnr`` / ``ssim`` (self-reenactment only: the driver frames are the ground truth) — mean
   over frames of skimage's PSNR (dB) and SSIM of output vs real frame, whole frame; and
   ``psnr_face`` / ``ssim_face`` on the face box of the real frame (its tracked landmarks' box,
-  enlarged 1.2× about its centre).
+  enlarged 1.2× about its centre), ``psnr_mouth`` / ``ssim_mouth`` on its lips' box enlarged
+  1.6× (teeth, lips and the skin around them).
 
-Self-reenactment pins the driver's neutral to the enrollment frame (same person, same
+Self-reenactment pins the driver's neutral to the profile's reference frame (same person, same
 camera): every state is then relative to the photo the avatar was made from, so a perfect
 engine would reproduce the real frames. Elsewhere the driver's neutral is calibrated exactly
 as the engine calibrates it (same frames, same media clock).
@@ -83,6 +84,20 @@ def pin_neutral(estimator: Estimator, landmarks: np.ndarray) -> None:
     cal.reset()
     cal.add(np.asarray(landmarks, np.float64), 0.0)
     cal.done = True
+
+
+# The mouth region: the lips' box enlarged 1.6× (teeth, lips and the skin around them).
+MOUTH_BOX_SCALE = 1.6
+
+
+def _mouth_points():
+    from realtime import topology
+
+    return np.array(sorted(set(topology.OUTER_LIP) | set(topology.INNER_LIP_UPPER)
+                           | set(topology.INNER_LIP_LOWER)))
+
+
+MOUTH_POINTS = _mouth_points()
 
 
 def face_box(landmarks: np.ndarray, shape: tuple[int, ...], scale: float = FACE_BOX_SCALE):
@@ -169,7 +184,7 @@ def quality_pass(engine_factory, profile, source, *, fps: float, total: int | No
 
         out_lms: list[np.ndarray] = []
         expr_e, pose_e, id_d = [], [], []
-        psnr_w, ssim_w, psnr_f, ssim_f = [], [], [], []
+        psnr_w, ssim_w, psnr_f, ssim_f, psnr_m, ssim_m = [], [], [], [], [], []
         n = {"frames": 0, "driver_tracked": 0, "output_tracked": 0, "id_samples": 0}
         nan_lm = np.full((N_LANDMARKS, 3), np.nan, np.float32)
 
@@ -216,6 +231,11 @@ def quality_pass(engine_factory, profile, source, *, fps: float, total: int | No
                         if box is not None:
                             psnr_f.append(metrics.psnr(out, real, box=box))
                             ssim_f.append(metrics.ssim(out, real, box=box))
+                        mbox = (face_box(lm_d[MOUTH_POINTS], real.shape, MOUTH_BOX_SCALE)
+                                if lm_d is not None else None)
+                        if mbox is not None:
+                            psnr_m.append(metrics.psnr(out, real, box=mbox))
+                            ssim_m.append(metrics.ssim(out, real, box=mbox))
                     bar.update(1)
                     yield face
 
@@ -259,7 +279,8 @@ def quality_pass(engine_factory, profile, source, *, fps: float, total: int | No
                      "< 1.5 px/frame)")
     if real_frames:
         for key, vals in (("psnr", psnr_w), ("ssim", ssim_w),
-                          ("psnr_face", psnr_f), ("ssim_face", ssim_f)):
+                          ("psnr_face", psnr_f), ("ssim_face", ssim_f),
+                          ("psnr_mouth", psnr_m), ("ssim_mouth", ssim_m)):
             m = _mean(vals)
             if m is not None:
                 q[key] = m

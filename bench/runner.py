@@ -353,8 +353,15 @@ def _count_frames(src) -> int:
     return n
 
 
-def prepare_self_reenact(video: str, frames: int | None):
-    """(profile, driver, enrollment landmarks) for self-reenactment on `video`."""
+def prepare_self_reenact(video: str, frames: int | None, profile=None):
+    """(profile, driver, enrollment landmarks) for self-reenactment on `video`.
+
+    The avatar is `profile` when given (it must have been enrolled from the first half of
+    `video`); otherwise a video profile (appearance atlas) is enrolled from the whole first
+    half, or, for a clip too short or too poor for an atlas, an image profile from frame 0.
+    The driver is the second half; the driver's neutral is pinned to the profile's reference
+    frame, so a perfect engine reproduces the real frames.
+    """
     from profiles.enroll import EnrollError, build_profile, detect_single_face
     from realtime.capture import CaptureError, open_source
 
@@ -379,14 +386,23 @@ def prepare_self_reenact(video: str, frames: int | None):
     if first is None or n < 4:
         raise UsageError(f"--self-reenact: {video} has {n} frame(s); it needs a video of at "
                          f"least 4 frames (enrolled on the first, driven by the second half)")
-    rgb = first["image"]
     name = Path(video).name
-    try:
-        lm = detect_single_face(rgb, f"the first frame of {name}")
-    except EnrollError as exc:
-        raise UsageError(f"--self-reenact: {exc}") from None
-    profile = build_profile(rgb, lm, name=f"{Path(video).stem}-self", source=name)
     half = n // 2
+    if profile is None:
+        from profiles.enroll_video import build_video_profile
+
+        try:
+            profile = build_video_profile(video, f"{Path(video).stem}-self", stop=half)
+        except EnrollError:
+            profile = None
+    if profile is None:
+        rgb = first["image"]
+        try:
+            lm = detect_single_face(rgb, f"the first frame of {name}")
+        except EnrollError as exc:
+            raise UsageError(f"--self-reenact: {exc}") from None
+        profile = build_profile(rgb, lm, name=f"{Path(video).stem}-self", source=name)
+    lm = profile["landmarks"]
     count = n - half if frames is None else min(n - half, frames)
     driver = Driver(video, start=half, count=count,
                     label=f"{name} frames {half}–{half + count - 1}", fps=fps, total=count)
@@ -775,8 +791,10 @@ def _setup(args: argparse.Namespace) -> _Setup:
     if args.self_reenact is None and (args.profile is None or args.driver is None):
         missing = " and ".join(f"--{n}" for n in ("profile", "driver") if getattr(args, n) is None)
         raise UsageError(f"{missing} required (or --self-reenact VIDEO)")
-    if (args.profile is None) != (args.driver is None):
-        raise UsageError("give --profile and --driver together (or neither, with --self-reenact)")
+    if args.driver is not None and args.profile is None:
+        raise UsageError("--driver needs --profile")
+    if args.profile is not None and args.driver is None and args.self_reenact is None:
+        raise UsageError("--profile needs --driver (or --self-reenact VIDEO)")
     compare = parse_compare(args.compare) if args.compare else None
     if compare and args.self_reenact and compare[0] == "size":
         raise UsageError("--compare size cannot be used with --self-reenact (the output must "
@@ -790,8 +808,15 @@ def _setup(args: argparse.Namespace) -> _Setup:
         if path and not Path(path).resolve().parent.is_dir():
             raise UsageError(f"cannot write {path}: folder {Path(path).parent} does not exist")
 
-    self_re = prepare_self_reenact(args.self_reenact, args.frames) if args.self_reenact else None
-    if args.profile is not None:
+    given = None
+    if args.self_reenact and args.profile is not None and args.driver is None:
+        try:
+            given = load(args.profile)  # enrolled from the video's first half by the user
+        except ProfileError as exc:
+            raise UsageError(str(exc)) from None
+    self_re = (prepare_self_reenact(args.self_reenact, args.frames, given)
+               if args.self_reenact else None)
+    if args.profile is not None and args.driver is not None:
         try:
             profile = load(args.profile)
         except ProfileError as exc:
@@ -876,7 +901,9 @@ def _run(args: argparse.Namespace) -> int:
     # -- JSON, table, plot -------------------------------------------------------------------
     machine = machine_info()
     per_frame = {v.label: accs[v.label].times.per_frame() for v in variants}
-    common = {"profile": args.profile or f"{Path(args.self_reenact).name} frame 0",
+    enrolled = (f"{profile.name} ({profile.kind} profile, reference frame "
+                f"{profile.settings.get('atlas', {}).get('reference_frame', 0)})")
+    common = {"profile": args.profile or f"{Path(args.self_reenact).name} first half: {enrolled}",
               "driver": driver.label, "driver_fps": driver.fps, "warmup": args.warmup}
     if compare is None:
         out = {**results["run"], **common}
@@ -899,7 +926,9 @@ def _run(args: argparse.Namespace) -> int:
             + (f" · compare {compare[0]} = {', '.join(compare[1])}" if compare else ""),
             markdown_table({k: v for k, v in shown.items() if k != "name"})]
     if sr_section is not None:
-        text.append(f"### self-reenactment: {Path(args.self_reenact).name}, enrolled on frame 0, "
+        sr_profile = st.self_re[0]
+        text.append(f"### self-reenactment: {Path(args.self_reenact).name}, avatar "
+                    f"{sr_profile.name} ({sr_profile.kind} profile), "
                     f"driven by {sr_section['driver']}\n\n"
                     + _kv_table("metric", list(sr_section["quality"].items())))
     if roundtrip is not None and roundtrip["available"]:
