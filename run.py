@@ -111,6 +111,7 @@ def cmd_live(args) -> int:
     realtime = source.is_live if args.realtime is None else args.realtime
     fps = args.fps or source.fps or 30.0
     options = EngineOptions(tier=args.tier, output_size=args.size, fps=fps, realtime=realtime,
+                            smooth=not args.no_smooth,
                             fuse=FuseConfig(follow_scale=args.follow_scale,
                                             follow_translation=args.follow_translation))
     engine = Engine(profile, options)
@@ -298,6 +299,8 @@ def build_parser() -> argparse.ArgumentParser:
                          "(default for a camera)")
     rt.add_argument("--offline", dest="realtime", action="store_false",
                     help="every input frame gives one output frame (default for files)")
+    lv.add_argument("--no-smooth", action="store_true",
+                    help="switch off the motion-compensated temporal smoothing")
     lv.add_argument("--follow-scale", type=float, default=0.0,
                     help="0 keeps the avatar's head size fixed, 1 follows your distance (default 0)")
     lv.add_argument("--follow-translation", type=float, default=1.0,
