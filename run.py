@@ -41,6 +41,18 @@ def _size(text: str) -> tuple[int, int]:
         raise argparse.ArgumentTypeError(f"--size wants WIDTHxHEIGHT of at least 16x16, got {text!r}")
 
 
+def _frame_range(text: str) -> tuple[int, int | None]:
+    a, sep, b = text.partition(":")
+    try:
+        start = int(a) if a else 0
+        stop = int(b) if b else None
+    except ValueError:
+        start, stop = -1, None
+    if not sep or start < 0 or (stop is not None and stop <= start):
+        raise argparse.ArgumentTypeError(f"--frames wants START:STOP with 0 ≤ START < STOP, got {text!r}")
+    return start, stop
+
+
 def _positive_int(text: str) -> int:
     try:
         v = int(text)
@@ -88,10 +100,12 @@ def demo_profile():
 
 # --------------------------------------------------------------------------------------- enroll
 def cmd_enroll(args) -> int:
-    from profiles.enroll import enroll_image
+    from profiles.enroll_video import enroll
 
+    start, stop = args.frames or (0, None)
     t0 = time.perf_counter()
-    folder = enroll_image(args.source, args.name, crop_size=args.crop, force=args.force)
+    folder = enroll(args.source, args.name, crop_size=args.crop, force=args.force,
+                    progress=sys.stderr.isatty(), start=start, stop=stop)
     print(f"enrolled {args.name!r} in {time.perf_counter() - t0:.1f} s → {folder}")
     print(f"next: python run.py live --profile {args.name} --driver 0 --sink window")
     return 0
@@ -275,8 +289,11 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--size", type=_size, default=None, help="output WxH (default: the photo's size)")
     d.set_defaults(func=cmd_demo)
 
-    e = sub.add_parser("enroll", help="make an avatar profile from a portrait photo")
-    e.add_argument("source", help="portrait photo (jpg/png/...) with exactly one face")
+    e = sub.add_parser("enroll", help="make an avatar profile from a portrait photo or a video")
+    e.add_argument("source", help="portrait photo (jpg/png/...) with exactly one face, or a "
+                                  "20–60 s video of the target (mp4/mov/...: tier atlas)")
+    e.add_argument("--frames", type=_frame_range, default=None, metavar="START:STOP",
+                   help="video only: enroll frames START..STOP-1 (e.g. 0:150)")
     e.add_argument("--name", required=True, help="profile name (folder under profiles/)")
     e.add_argument("--crop", type=int, default=256, choices=(128, 256, 384, 512),
                    help="face crop size in pixels (default 256)")

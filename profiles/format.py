@@ -14,6 +14,7 @@ import hashlib
 import os
 import shutil
 import tempfile
+import zipfile
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -42,6 +43,21 @@ REQUIRED_ARRAYS = {
     "paste_mask": ("f", 2),         # (S, S) float32 soft mask for paste-back
     "face_mask": ("u", 2),          # (S, S) uint8 1 where the neutral face covers the crop
 }
+
+# name -> (dtype kind, ndim): arrays a profile may hold, validated the same way when present.
+# The appearance atlas of a video profile (tier "atlas", realtime/atlas.py); N keyframes, each
+# its own square face crop of side A; d = the query dimensions the triangulation uses.
+OPTIONAL_ARRAYS = {
+    "atlas_images": ("u", 4),       # (N, A, A, 3) uint8 RGB keyframe face crops
+    "atlas_landmarks": ("f", 3),    # (N, 478, 3) keyframe landmarks in their crop's pixels
+    "atlas_query": ("f", 2),        # (N, 4) (yaw/30°, pitch/20°, mouth/iod/0.3, eyes/iod/0.1)
+    "atlas_dims": ("i", 1),         # (d,) which query dimensions are triangulated
+    "atlas_simplices": ("i", 2),    # (M, d+1) Delaunay simplices over atlas_query[:, dims]
+    "atlas_flipped": ("u", 1),      # (N,) 1 for a mirrored copy of another keyframe
+    "atlas_frames": ("i", 1),       # (N,) source frame index of each keyframe
+}
+ATLAS_ARRAYS = ("atlas_images", "atlas_landmarks", "atlas_query", "atlas_dims",
+                "atlas_simplices", "atlas_flipped")
 
 
 class ProfileError(Exception):
@@ -73,6 +89,7 @@ class Profile:
     settings: dict = field(default_factory=dict)
     created: str = ""
     folder: Path | None = None
+    files: dict = field(default_factory=dict)  # YAML "files": name -> {path, sha256}
 
     def __post_init__(self):
         if self.tier not in TIERS:
@@ -80,11 +97,21 @@ class Profile:
         missing = sorted(set(REQUIRED_ARRAYS) - set(self.arrays))
         if missing:
             raise ProfileError(f"profile {self.name!r} lacks arrays {missing}")
-        for key, (kind, ndim) in REQUIRED_ARRAYS.items():
+        optional = {k: v for k, v in OPTIONAL_ARRAYS.items() if k in self.arrays}
+        for key, (kind, ndim) in {**REQUIRED_ARRAYS, **optional}.items():
             a = self.arrays[key]
             if a.dtype.kind != kind or a.ndim != ndim:
                 raise ProfileError(f"profile {self.name!r}: array {key!r} has dtype {a.dtype} and "
                                    f"{a.ndim} dims, expected kind {kind!r} and {ndim} dims")
+        if self.tier == "atlas" and not self.has_atlas:
+            missing = [k for k in ATLAS_ARRAYS if k not in self.arrays]
+            raise ProfileError(f"profile {self.name!r}: tier 'atlas' needs an appearance atlas "
+                               f"(enroll a video of the target); it lacks {missing}")
+
+    @property
+    def has_atlas(self) -> bool:
+        """True when the profile holds an appearance atlas (a video profile)."""
+        return all(k in self.arrays for k in ATLAS_ARRAYS)
 
     def __getitem__(self, key: str) -> np.ndarray:
         return self.arrays[key]
@@ -155,13 +182,17 @@ def load(name_or_path: str | os.PathLike, root: Path | None = None) -> Profile:
         if _sha256(path) != entry.get("sha256"):
             raise ProfileError(f"{path} does not match the sha256 in {yml}: the file changed or is "
                                f"corrupt; enroll the profile again")
-    with np.load(_inside(folder, files[ARRAYS_FILE]["path"]), allow_pickle=False) as z:
-        arrays = {k: z[k] for k in z.files}
+    try:
+        with np.load(_inside(folder, files[ARRAYS_FILE]["path"]), allow_pickle=False) as z:
+            arrays = {k: z[k] for k in z.files}
+    except (ValueError, OSError, zipfile.BadZipFile) as e:
+        raise ProfileError(f"cannot read the arrays of profile {folder.name!r}: {e}; enroll it "
+                           f"again") from None
     return Profile(name=str(meta.get("name", folder.name)), kind=str(meta.get("kind", "image")),
                    source=str(meta.get("source", "")), arrays=arrays,
                    tier=str(meta.get("tier", "warp")), crop_size=int(meta.get("crop_size", 256)),
                    settings=dict(meta.get("settings") or {}), created=str(meta.get("created", "")),
-                   folder=folder)
+                   folder=folder, files=dict(files))
 
 
 def save(profile: Profile, folder: Path, overwrite: bool = False) -> Path:
@@ -180,7 +211,11 @@ def save(profile: Profile, folder: Path, overwrite: bool = False) -> Path:
             old = folder.with_name(f".{folder.name}.old")
             shutil.rmtree(old, ignore_errors=True)
             folder.rename(old)
-            tmp.rename(folder)
+            try:
+                tmp.rename(folder)
+            except BaseException:
+                old.rename(folder)  # put the previous profile back
+                raise
             shutil.rmtree(old, ignore_errors=True)
         else:
             tmp.rename(folder)
@@ -189,3 +224,35 @@ def save(profile: Profile, folder: Path, overwrite: bool = False) -> Path:
         raise
     profile.folder = folder
     return folder
+
+
+def attach_files(folder: Path, rel_paths: list[str], tier: str | None = None,
+                 settings: dict | None = None) -> None:
+    """List files written into a profile folder (e.g. trained weights) in its YAML with their
+    sha256, optionally switching its tier / merging settings. The YAML is replaced atomically."""
+    folder = Path(folder)
+    yml = folder / YAML_FILE
+    meta = yaml.safe_load(yml.read_text())
+    files = meta.setdefault("files", {})
+    for rel in rel_paths:
+        path = _inside(folder, rel)
+        if not path.is_file():
+            raise ProfileError(f"cannot attach {rel!r} to profile {folder.name!r}: no such file")
+        files[rel] = {"path": rel, "sha256": _sha256(path)}
+    if tier is not None:
+        if tier not in TIERS:
+            raise ProfileError(f"tier {tier!r} is not one of {TIERS}")
+        meta["tier"] = tier
+    if settings:
+        meta.setdefault("settings", {}).update(settings)
+    tmp = yml.with_name(f".{YAML_FILE}.tmp")
+    with open(tmp, "w") as f:
+        yaml.safe_dump(meta, f, sort_keys=False)
+    os.replace(tmp, yml)
+
+
+def file_path(profile: Profile, rel: str) -> Path:
+    """The verified path of a file the profile lists (raises ProfileError when absent)."""
+    if profile.folder is None:
+        raise ProfileError(f"profile {profile.name!r} is not saved in a folder")
+    return _inside(profile.folder, rel)

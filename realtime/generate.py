@@ -97,7 +97,19 @@ class WarpGenerator:
         return out
 
 
-TIERS = {"warp": WarpGenerator}
+def _atlas_generator(profile, rig: Rig):
+    from realtime.atlas import AtlasGenerator  # tier 2 (realtime/atlas.py)
+
+    return AtlasGenerator(profile, rig)
+
+
+def _neural_generator(profile, rig: Rig):
+    from realtime.neural.tier import NeuralTierGenerator  # tier 3 (torch imported only here)
+
+    return NeuralTierGenerator(profile, rig)
+
+
+TIERS = {"warp": WarpGenerator, "atlas": _atlas_generator, "neural": _neural_generator}
 
 
 def make_generator(tier: str, profile, rig: Rig):
