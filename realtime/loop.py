@@ -90,17 +90,24 @@ class Engine:
         return frame
 
     def warm_up(self) -> None:
-        """Run one neutral frame through every stage (JIT compilation, MediaPipe graph start)
-        so the first real frames are not late."""
+        """Run two neutral frames through every stage (JIT compilation — a cold numba cache
+        costs seconds —, MediaPipe graph start), so the first real frames are not late; then
+        forget them (stages with a memory of the last frame are reset)."""
         from realtime.face_state import FaceState
-
         from realtime.track import quiet_native_stderr
 
         blank = Frame(index=-1, t_capture=time.perf_counter(),
                       image=np.zeros((64, 64, 3), np.uint8))
         with quiet_native_stderr():
             self.stages[0](blank)
-        self.process(Frame(index=-1, t_capture=time.perf_counter(), state=FaceState.neutral()))
+        for _ in range(2):  # the second one runs the smoother's flow3d/warp too
+            self.process(Frame(index=-1, t_capture=time.perf_counter(),
+                               state=FaceState.neutral()))
+        for stage in self.stages:
+            for part in (stage, getattr(stage, "generator", None)):
+                reset = getattr(part, "reset", None)
+                if callable(reset):
+                    reset()
 
     def handle(self, event: str) -> bool:
         """Apply a hotkey event; returns False when the loop should stop."""

@@ -55,6 +55,11 @@ class NeuralTierGenerator:
         self.face_end = rig.ranges["head"][0]
         self._feather = max(3, s // 32) | 1
 
+    def reset(self) -> None:
+        reset = getattr(self.base, "reset", None)
+        if callable(reset):
+            reset()
+
     def __call__(self, frame: Frame) -> np.ndarray:
         base = self.base(frame)
         s, r = self.rig.crop_size, self.res
