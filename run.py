@@ -187,7 +187,6 @@ def _drive(engine, grabber, sink_spec, fps, realtime, total=None, max_frames=Non
 # ---------------------------------------------------------------------------------------- train
 def cmd_train(args) -> int:
     import cv2
-    import numpy as np
     from tqdm import tqdm
 
     from profiles import load
@@ -213,28 +212,13 @@ def cmd_train(args) -> int:
     if not video.is_file():
         raise UserError(f"no such video: {video} (the clip profile {profile.name!r} was enrolled "
                         f"from: {profile.source})")
-    cap = cv2.VideoCapture(str(video))
-    total = (hi - lo + 1) if hi is not None else int(cap.get(cv2.CAP_PROP_FRAME_COUNT))
+    from profiles.enroll_video import read_frames
 
-    def frames():
-        from profiles.enroll import MAX_SIDE
-
-        i = 0
-        while hi is None or i <= hi:
-            ok, bgr = cap.read()
-            if not ok:
-                break
-            if i >= lo:
-                s = MAX_SIDE / max(bgr.shape[:2])
-                if s < 1.0:
-                    bgr = cv2.resize(bgr, None, fx=s, fy=s, interpolation=cv2.INTER_AREA)
-                yield i, cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
-            i += 1
-
+    total = (hi - lo + 1) if hi is not None else None
+    stop = None if hi is None else hi + 1
     with tqdm(total=total, desc="training pairs", unit="frame") as bar:
-        pairs = build_pairs(profile, frames(), resolution=args.resolution, fps=fps,
-                            progress=bar.update)
-    cap.release()
+        pairs = build_pairs(profile, read_frames(video, lo, stop), resolution=args.resolution,
+                            fps=fps, progress=bar.update)
     out_dir = profile.folder / T.NEURAL_DIR
     rel = [f"{T.NEURAL_DIR}/{T.STATE_FILE}", f"{T.NEURAL_DIR}/{T.GENERATOR_FILE}"]
     options = T.TrainOptions(resolution=args.resolution, steps=args.steps, minutes=args.minutes,

@@ -97,7 +97,7 @@ def _open(path: Path) -> cv2.VideoCapture:
     return cap
 
 
-def _frames(path: Path, start: int = 0, stop: int | None = None):
+def read_frames(path: Path, start: int = 0, stop: int | None = None):
     """(index, RGB uint8) for frames [start, stop), longest side capped at MAX_SIDE."""
     cap = _open(path)
     try:
@@ -210,7 +210,7 @@ def track_clip(path: Path, start: int = 0, stop: int | None = None, progress: bo
     nan_lm = np.full((topology.N_LANDMARKS, 3), np.nan, np.float32)
     with Tracker(static=False) as tracker, Tracker(static=True, max_faces=2, min_detection_confidence=0.7) as checker, \
             _progress(total, f"tracking {path.name}", progress) as bar:
-        for k, (i, rgb) in enumerate(_frames(path, start, stop)):
+        for k, (i, rgb) in enumerate(read_frames(path, start, stop)):
             size = (rgb.shape[1], rgb.shape[0])
             lm = tracker(rgb)
             faces = -1
@@ -322,7 +322,7 @@ def _refuse_small_or_absent(track: ClipTrack, path: Path, cfg: VideoEnrollConfig
     if tracked.mean() < 0.3:
         mid = len(track.frames) // 2
         boxes = []
-        for _, rgb in _frames(path, start + mid, start + mid + 1):
+        for _, rgb in read_frames(path, start + mid, start + mid + 1):
             boxes = find_face_boxes(rgb)
         w, h = track.size
         if boxes:
@@ -490,7 +490,7 @@ def build_video_profile(path: str | Path, name: str, crop_size: int = 256,
     ref_rgb = None
     with _progress(len(wanted), "keyframes", progress) as bar:
         last = max(wanted)
-        for i, rgb in _frames(path, start, last + 1):
+        for i, rgb in read_frames(path, start, last + 1):
             k = wanted.get(i)
             if k is None:
                 continue

@@ -64,7 +64,7 @@ EYE_RINGS = (0.6, 0.25)    # ... and around the eyes
 EDGE_RINGS = (0.6, 0.25)   # ... and inside the face oval (towards the reference photo)
 SOFT_KEYS = 3            # a closed mouth blends this many best-matching keyframes ...
 SOFT_COST = 0.15         # ... weighted exp(−Δcost / SOFT_COST)
-REGION_VIEW_COST = 1.5   # region cost per query unit of |Δyaw| + |Δpitch|
+REGION_VIEW_COST = 0.75  # region cost per query unit of |Δyaw| + |Δpitch|
 EYE_HARDNESS = 1.0       # 1: the eyes come from one keyframe at a time (irises never double)
 MIN_DIM_RANGE = 0.15     # a query dimension that varies less than this over the keyframes is
 #                          not triangulated (e.g. a clip that never opens the mouth)
@@ -525,7 +525,6 @@ class AtlasGenerator:
         self.key_uv = np.ascontiguousarray(uv)
         self.ref_uv = np.ascontiguousarray(rig.attributes[:, :2])
         self.ref_image = np.ascontiguousarray(profile["image"])
-        self.cavity_uv = np.ascontiguousarray(rig.attributes[:, 2:4])
         self.alpha = region_alpha(profile["neutral"], rig.vertex_count)
         self.head_lo = int(rig.ranges["head"][0])
         self.cavity = MouthCavity(self.ref_image, profile["landmarks"])
@@ -580,20 +579,6 @@ class AtlasGenerator:
             opened = np.minimum(1.0, np.maximum(self.query[:, MOUTH_DIM], 0.0) / asked)
             real = float(np.sum(w[:, 1] * opened))
         if real < 0.999:
-            self._cavity(gbuf, out, real)
+            self.cavity.apply(gbuf, self.rig, out, real)
         self.last = {"query": q, "keys": keys, "weights": w[keys], "real_mouth": real}
         return out
-
-    def _cavity(self, gbuf, out: np.ndarray, real: float) -> None:
-        lo, hi = self.rig.ranges["mouth"]
-        in_mouth = (gbuf.tri_id >= lo) & (gbuf.tri_id < hi)
-        if not in_mouth.any():
-            return
-        ys, xs = np.nonzero(in_mouth)
-        tri = self.rig.triangles[gbuf.tri_id[ys, xs]]
-        b = gbuf.bary[ys, xs]
-        w0 = 1.0 - b[:, 0] - b[:, 1]
-        c = self.cavity_uv
-        m = w0 * c[tri[:, 0], 0] + b[:, 0] * c[tri[:, 1], 0] + b[:, 1] * c[tri[:, 2], 0]
-        mx = w0 * c[tri[:, 0], 1] + b[:, 0] * c[tri[:, 1], 1] + b[:, 1] * c[tri[:, 2], 1]
-        out[ys, xs] = real * out[ys, xs] + (1.0 - real) * self.cavity.shade(m, mx)

@@ -40,6 +40,20 @@ class MouthCavity:
         self.throat = np.float32(0.18) * lip
         self.teeth = np.array([238, 233, 222], np.float32) * light
 
+    def apply(self, gbuf, rig: Rig, out: np.ndarray, real: float) -> None:
+        """Blend the synthetic cavity into `out` on the mouth-fan pixels of `gbuf`, keeping a
+        fraction `real` of what is there (the real mouth interior of the source)."""
+        lo, hi = rig.ranges["mouth"]
+        in_mouth = (gbuf.tri_id >= lo) & (gbuf.tri_id < hi)
+        if real >= 1.0 or not in_mouth.any():
+            return
+        ys, xs = np.nonzero(in_mouth)
+        tri = rig.triangles[gbuf.tri_id[ys, xs]]
+        b = gbuf.bary[ys, xs]
+        w = np.stack([1.0 - b[:, 0] - b[:, 1], b[:, 0], b[:, 1]], 1)[:, :, None]
+        m, mx = (w * rig.attributes[tri][:, :, 2:4]).sum(1).T
+        out[ys, xs] = real * out[ys, xs] + (1.0 - real) * self.shade(m, mx)
+
     def shade(self, m: np.ndarray, mx: np.ndarray) -> np.ndarray:
         upper = np.clip((m - 0.25) / 0.2, 0.0, 1.0)
         lower = np.clip((-m - 0.55) / 0.15, 0.0, 1.0)
@@ -67,7 +81,6 @@ class WarpGenerator:
             np.hypot(a[0, 0], a[0, 1]))
         self.image = np.ascontiguousarray(profile["image"])
         self.uv = np.ascontiguousarray(rig.attributes[:, :2])
-        self.cavity_uv = np.ascontiguousarray(rig.attributes[:, 2:4])
         self.mouth = MouthCavity(self.image, profile["landmarks"])
         s = rig.crop_size
         self._uv_buf = np.empty((s, s, 2), np.float32)
@@ -80,20 +93,8 @@ class WarpGenerator:
         coverage = gbuf.tri_id >= 0
         uv = interpolate(gbuf, self.rig.triangles, self.uv, out=self._uv_buf)
         out = texture(self.image, uv, coverage, out=np.empty_like(self._out))
-        lo, hi = self.rig.ranges["mouth"]
-        in_mouth = (gbuf.tri_id >= lo) & (gbuf.tri_id < hi)
-        if in_mouth.any():
-            ys, xs = np.nonzero(in_mouth)
-            tri = self.rig.triangles[gbuf.tri_id[ys, xs]]
-            b = gbuf.bary[ys, xs]
-            w0 = 1.0 - b[:, 0] - b[:, 1]
-            c = self.cavity_uv
-            m = w0 * c[tri[:, 0], 0] + b[:, 0] * c[tri[:, 1], 0] + b[:, 1] * c[tri[:, 2], 0]
-            mx = w0 * c[tri[:, 0], 1] + b[:, 0] * c[tri[:, 1], 1] + b[:, 1] * c[tri[:, 2], 1]
-            gap = geometry.mouth_opening(frame.vertices)
-            real = min(1.0, self._own_gap / gap) if gap > 1e-6 else 1.0
-            if real < 1.0:
-                out[ys, xs] = real * out[ys, xs] + (1.0 - real) * self.mouth.shade(m, mx)
+        gap = geometry.mouth_opening(frame.vertices)
+        self.mouth.apply(gbuf, self.rig, out, min(1.0, self._own_gap / gap) if gap > 1e-6 else 1.0)
         return out
 
 
