@@ -69,14 +69,9 @@ class UsageError(Exception):
 # ---------------------------------------------------------------------------------------------
 
 def _cuda_available() -> bool:
-    if importlib.util.find_spec("cupy") is None:
-        return False
-    try:
-        import cupy
+    from kernels._dispatch import cuda_available
 
-        return cupy.cuda.runtime.getDeviceCount() > 0
-    except Exception:  # noqa: BLE001 - any driver/runtime problem means "no GPU"
-        return False
+    return cuda_available()
 
 
 @functools.lru_cache(maxsize=1)

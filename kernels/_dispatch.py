@@ -103,3 +103,17 @@ def lookup(kernel_name: str, x: Any) -> Callable[..., Any]:
 def empty_like_module(x: Any, shape: tuple[int, ...], dtype: Any):
     """Uninitialised array of `shape`/`dtype` from the array module of `x` (numpy or cupy)."""
     return array_module(x).empty(shape, dtype=dtype)
+
+
+def cuda_available() -> bool:
+    """True when cupy is installed and sees at least one CUDA device (never raises)."""
+    import importlib.util
+
+    if importlib.util.find_spec("cupy") is None:
+        return False
+    try:
+        import cupy
+
+        return cupy.cuda.runtime.getDeviceCount() > 0
+    except Exception:  # noqa: BLE001 - any driver/runtime problem means "no GPU"
+        return False
