@@ -41,7 +41,6 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import functools
-import importlib.util
 import sys
 import threading
 import time
