@@ -10,7 +10,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from ._dispatch import array_module_name
+from ._dispatch import array_module_name, empty_like_module
 
 
 def is_array(x: Any) -> bool:
@@ -92,3 +92,12 @@ def check_gbuffer(kernel: str, name: str, g: Any, shape: tuple[int, int] | None 
     for field in ("bary", "depth"):
         check_same_module(kernel, f"{name}.tri_id", g.tri_id, f"{name}.{field}", getattr(g, field))
     return h, w
+
+
+def output_array(kernel: str, out: Any, like_name: str, like: Any, shape: tuple[int, ...], dtype: Any):
+    """`out` checked against (shape, dtype, array module of `like`), or a new array if None."""
+    if out is None:
+        return empty_like_module(like, shape, dtype)
+    check_array(kernel, "out", out, shape, [dtype])
+    check_same_module(kernel, like_name, like, "out", out)
+    return out

@@ -4,8 +4,8 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange
 
-from ._dispatch import empty_like_module, lookup, register
-from ._validate import check_array, check_gbuffer, check_indices, check_same_module
+from ._dispatch import lookup, register
+from ._validate import check_array, check_gbuffer, check_indices, check_same_module, output_array
 from .gbuffer import GBuffer
 
 __all__ = ["interpolate"]
@@ -33,11 +33,7 @@ def interpolate(gbuf: GBuffer, triangles, attributes, out=None):
     check_same_module(k, "gbuf.tri_id", gbuf.tri_id, "attributes", attributes)
     check_indices(k, "triangles", triangles, int(attributes.shape[0]))
     impl = lookup(k, gbuf.tri_id)  # before allocating: a missing twin is the clearer error
-    if out is None:
-        out = empty_like_module(attributes, (hh, ww, c), np.float32)
-    else:
-        check_array(k, "out", out, (hh, ww, c), [np.float32])
-        check_same_module(k, "gbuf.tri_id", gbuf.tri_id, "out", out)
+    out = output_array(k, out, "gbuf.tri_id", gbuf.tri_id, (hh, ww, c), np.float32)
     return impl(gbuf, triangles, attributes, out)
 
 

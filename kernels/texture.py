@@ -4,9 +4,9 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange
 
-from ._dispatch import empty_like_module, lookup, register
+from ._dispatch import lookup, register
 from ._sampling import FASTMATH, bilinear_into
-from ._validate import check_array, check_same_module
+from ._validate import check_array, check_same_module, output_array
 
 __all__ = ["texture"]
 
@@ -35,11 +35,7 @@ def texture(image, coords, mask=None, out=None):
         check_array(k, "mask", mask, (hh, ww), [np.bool_, np.uint8])
         check_same_module(k, "image", image, "mask", mask)
     impl = lookup(k, image)  # before allocating: a missing twin is the clearer error
-    if out is None:
-        out = empty_like_module(image, (hh, ww, c), np.float32)
-    else:
-        check_array(k, "out", out, (hh, ww, c), [np.float32])
-        check_same_module(k, "image", image, "out", out)
+    out = output_array(k, out, "image", image, (hh, ww, c), np.float32)
     return impl(image, coords, mask, out)
 
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange
 
-from ._dispatch import empty_like_module, lookup, register
+from ._dispatch import lookup, register
 from ._sampling import FASTMATH, bilinear_into
-from ._validate import check_array, check_same_module
+from ._validate import check_array, check_same_module, output_array
 
 __all__ = ["warp"]
 
@@ -32,13 +32,9 @@ def warp(image, flow, out=None):
     if hh == 0 or ww == 0:
         raise ValueError(f"warp: image must be non-empty, got shape {tuple(image.shape)}")
     impl = lookup(k, image)  # before allocating: a missing twin is the clearer error
-    if out is None:
-        out = empty_like_module(image, (hh, ww, c), np.float32)
-    else:
-        check_array(k, "out", out, (hh, ww, c), [np.float32])
-        check_same_module(k, "image", image, "out", out)
-        if out is image:
-            raise ValueError("warp: out must not be the input image (backward warps read neighbours)")
+    if out is image:
+        raise ValueError("warp: out must not be the input image (backward warps read neighbours)")
+    out = output_array(k, out, "image", image, (hh, ww, c), np.float32)
     return impl(image, flow, out)
 
 

@@ -62,6 +62,15 @@ __all__ = [
 ]
 
 
+def config_from_dict(cls, d: dict):
+    """A config dataclass from a dict (a checkpoint's JSON); unknown keys are an error."""
+    known = {f.name for f in fields(cls)}
+    unknown = sorted(set(d) - known)
+    if unknown:
+        raise ValueError(f"{cls.__name__}: unknown keys {unknown}")
+    return cls(**d)
+
+
 @dataclass
 class NeuralConfig:
     """Architecture of the tier-3 networks (stored as JSON in every checkpoint).
@@ -178,11 +187,7 @@ class NeuralConfig:
 
     @classmethod
     def from_dict(cls, d: dict) -> "NeuralConfig":
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(d) - known)
-        if unknown:
-            raise ValueError(f"NeuralConfig: unknown keys {unknown}")
-        return cls(**d)
+        return config_from_dict(cls, d)
 
     @classmethod
     def for_resolution(cls, resolution: int, **overrides) -> "NeuralConfig":

@@ -28,13 +28,13 @@ its embedding to a constant to zero the loss.
 """
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass
 
 import torch
 from torch.func import functional_call
 
 from . import losses as L
-from .model import MultiScaleDiscriminator, NeuralConfig, NeuralGenerator
+from .model import MultiScaleDiscriminator, NeuralConfig, NeuralGenerator, config_from_dict
 
 __all__ = ["TrainConfig", "make_models", "make_optimizers", "train_step"]
 
@@ -58,11 +58,7 @@ class TrainConfig:
 
     @classmethod
     def from_dict(cls, d: dict) -> "TrainConfig":
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(d) - known)
-        if unknown:
-            raise ValueError(f"TrainConfig: unknown keys {unknown}")
-        return cls(**d)
+        return config_from_dict(cls, d)
 
 
 def make_models(cfg: NeuralConfig, device: str | torch.device = "cpu") -> dict[str, torch.nn.Module]:

@@ -13,13 +13,9 @@ from realtime.neural.model import NeuralConfig
 from realtime.neural.train_step import TrainConfig, make_models, make_optimizers, train_step
 
 torch.set_num_threads(1)
+from tests.realtime.neural import tiny_config
 
 
-def tiny_config(**kw) -> NeuralConfig:
-    base = dict(resolution=32, levels=2, width=8, max_width=16, embed_width=4, embed_max_width=16,
-                bottleneck_blocks=1, attention_resolution=16, d_scales=2, d_width=8, d_layers=2)
-    base.update(kw)
-    return NeuralConfig(**base)
 
 
 def batch(seed=0, b=2, s=32):

@@ -18,6 +18,7 @@ from realtime.neural.export import (  # noqa: E402
     sample_inputs,
 )
 from realtime.neural.model import NeuralConfig, NeuralGenerator  # noqa: E402
+from tests.realtime.neural import tiny_config as _tiny_config
 
 torch.set_num_threads(1)
 
@@ -30,12 +31,8 @@ ALLOWED_OPS = {
 }
 
 
-def tiny_config(**kw) -> NeuralConfig:
-    base = dict(resolution=32, levels=2, width=8, max_width=16, embed_width=4, embed_max_width=16,
-                bottleneck_blocks=1, attention_resolution=16, attention_kv_pool=2, d_scales=2,
-                d_width=8, d_layers=2)
-    base.update(kw)
-    return NeuralConfig(**base)
+def tiny_config(**kw):
+    return _tiny_config(**{"attention_kv_pool": 2, **kw})
 
 
 def perturbed(cfg: NeuralConfig) -> NeuralGenerator:

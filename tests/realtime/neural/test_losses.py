@@ -12,6 +12,7 @@ from realtime.neural.model import MultiScaleDiscriminator, NeuralConfig
 from realtime.neural.train_step import TrainConfig, make_models, make_optimizers, train_step
 
 torch.set_num_threads(1)
+from tests.realtime.neural import tiny_config
 
 
 @pytest.fixture(autouse=True)
@@ -23,11 +24,6 @@ def _one_torch_thread():
     torch.set_num_threads(1)
 
 
-def tiny_config(**kw) -> NeuralConfig:
-    base = dict(resolution=32, levels=2, width=8, max_width=16, embed_width=4, embed_max_width=16,
-                bottleneck_blocks=1, attention_resolution=16, d_scales=2, d_width=8, d_layers=2)
-    base.update(kw)
-    return NeuralConfig(**base)
 
 
 def test_reconstruction_loss():

@@ -19,14 +19,9 @@ from realtime.neural.model import (
 )
 
 torch.set_num_threads(1)
+from tests.realtime.neural import tiny_config
 
 
-def tiny_config(**kw) -> NeuralConfig:
-    base = dict(resolution=32, levels=2, width=8, max_width=16, embed_width=4,
-                embed_max_width=16, bottleneck_blocks=1, attention_resolution=16, d_scales=2,
-                d_width=8, d_layers=2)
-    base.update(kw)
-    return NeuralConfig(**base)
 
 
 # ---------------------------------------------------------------- RCN, eq. 6-7 in plain numpy
