@@ -178,7 +178,9 @@ def _drive(engine, grabber, sink_spec, fps, realtime, total=None, max_frames=Non
                 audio.set_video_latency(sorted(latencies[-60:])[len(latencies[-60:]) // 2])
 
     try:
-        return run(engine, grabber, sink, max_frames=max_frames, on_frame=tick)
+        # A live session keeps the last ten minutes of per-frame rows for its summary.
+        return run(engine, grabber, sink, max_frames=max_frames, on_frame=tick,
+                   history=18000 if realtime else None)
     finally:
         bar.close()
         engine.close()

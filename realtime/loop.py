@@ -7,6 +7,7 @@ architecture (DESIGN §2); each stage reads some Frame fields and writes others.
 from __future__ import annotations
 
 import os
+import threading
 import time
 from dataclasses import dataclass, field
 
@@ -22,6 +23,9 @@ from realtime.generate import GenerateStage, make_generator
 from realtime.render import RenderStage
 from realtime.smooth import SmoothStage
 from realtime.track import TrackStage, Tracker
+
+
+PENDING_MAX = 256  # rows awaiting a sink write before the oldest are given up as dropped
 
 
 def set_kernel_threads(n: int | None) -> int:
@@ -168,19 +172,23 @@ class RunReport:
 
 
 def run(engine: Engine, grabber: Grabber, sink, max_frames: int | None = None,
-        on_frame=None, stall_s: float = 1.5) -> RunReport:
+        on_frame=None, stall_s: float = 1.5, history: int | None = None) -> RunReport:
     """Drive frames through `engine` into `sink` (a ThreadedSink) until the source ends,
     `max_frames` were emitted, or the user quits.
 
     When a live source stalls (no frame for `stall_s` nominal frame periods) the loop keeps
     emitting at the nominal rate with an empty frame, so the avatar eases to neutral instead of
     freezing. `on_frame(frame)` is called after each frame is handed to the sink.
+    `history` bounds the per-frame rows kept in the report (a live session runs for hours);
+    None keeps them all.
     """
     report = RunReport()
-    rows: dict[int, dict] = {}
+    pending: dict[int, dict] = {}  # rows waiting for their sink write, by frame index
+    lock = threading.Lock()        # the sink worker fills them in from its own thread
 
     def written(frame: Frame) -> None:
-        row = rows.pop(id(frame), None)
+        with lock:
+            row = pending.pop(frame.index, None)
         if row is not None:
             row["latency_ms"] = frame.latency_ms()
 
@@ -201,8 +209,14 @@ def run(engine: Engine, grabber: Grabber, sink, max_frames: int | None = None,
             engine.process(frame)
             row = {"index": frame.index, "timings": dict(frame.timings), "latency_ms": None,
                    "face": bool(frame.state is not None and frame.state.present)}
-            rows[id(frame)] = row
+            with lock:
+                pending[frame.index] = row
+                if len(pending) > PENDING_MAX:  # frames the sink dropped are never written
+                    for index in sorted(pending)[:-PENDING_MAX // 2]:
+                        del pending[index]
             report.per_frame.append(row)
+            if history is not None and len(report.per_frame) > 2 * history:
+                del report.per_frame[:-history]
             sink.write(frame)
             report.frames += 1
             if on_frame is not None:
