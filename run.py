@@ -5,6 +5,7 @@
     python run.py enroll PHOTO --name NAME  make an avatar profile from a portrait
     python run.py live --profile NAME       webcam → avatar → virtual camera
     python run.py train --profile NAME ...  train the neural tier on the profile's video
+    python run.py export --profile NAME     build the neural tier's TensorRT engine (GPU)
     python run.py bench --profile NAME ...  latency and quality benchmark
     python run.py devices                   cameras, virtual cameras, audio, GPU
 
@@ -118,14 +119,17 @@ def cmd_live(args) -> int:
     from realtime.fuse import FuseConfig
     from realtime.loop import Engine, EngineOptions
 
-    if args.device != "cpu":
-        raise UserError(f"--device {args.device}: the GPU path is not built yet; use --device cpu")
+    from realtime.device import check_device
+
+    check_device(args.device)
+    if args.backend == "tensorrt" and args.device != "cuda":
+        raise UserError("--backend tensorrt runs on the GPU: add --device cuda")
     profile = load(args.profile)
     source = open_source(args.driver, fps=args.fps)
     realtime = source.is_live if args.realtime is None else args.realtime
     fps = args.fps or source.fps or 30.0
     options = EngineOptions(tier=args.tier, output_size=args.size, fps=fps, realtime=realtime,
-                            smooth=not args.no_smooth,
+                            smooth=not args.no_smooth, device=args.device, backend=args.backend,
                             fuse=FuseConfig(follow_scale=args.follow_scale,
                                             follow_translation=args.follow_translation))
     engine = Engine(profile, options)
@@ -199,10 +203,9 @@ def cmd_train(args) -> int:
     if args.steps is None and args.minutes is None:
         raise UserError("say how long to train: --steps N or --minutes M")
     if args.device == "cuda":
-        import torch
+        from realtime.device import require_torch_cuda
 
-        if not torch.cuda.is_available():
-            raise UserError("--device cuda: no CUDA device is visible to torch; use --device cpu")
+        require_torch_cuda()
     profile = load(args.profile)
     if not profile.has_atlas:
         raise UserError(f"profile {profile.name!r} was enrolled from a photo; the neural tier "
@@ -254,6 +257,40 @@ def cmd_train(args) -> int:
     return 0
 
 
+# --------------------------------------------------------------------------------------- export
+def cmd_export(args) -> int:
+    """The neural tier's TensorRT engine, built from the profile's trained generator and cached
+    in the profile with a manifest (realtime/neural/tensorrt.py). The profile is checked first
+    (a clear error without a trained generator, GPU or not), then the GPU, then TensorRT."""
+    from profiles import load
+    from realtime.device import require_torch_cuda
+    from realtime.neural import tensorrt as trt_mod
+
+    profile = load(args.profile)
+    trt_mod.engine_files(profile, args.precision)      # ProfileError: no trained generator
+    if args.device != "cuda":
+        raise UserError("a TensorRT engine is built on and for an NVIDIA GPU: use --device cuda")
+    require_torch_cuda()
+    try:
+        builder = trt_mod.TensorRTBuilder()
+    except trt_mod.TensorRTMissing as exc:
+        raise UserError(f"{exc}; without it, live --device cuda runs the generator with torch "
+                        f"FP16 + CUDA graphs") from None
+    t0 = time.perf_counter()
+    record = trt_mod.ensure_engine(profile, args.precision, builder, force=args.force,
+                                   log=lambda text: print(text, flush=True))
+    m = record.manifest
+    if record.built:
+        print(f"built {record.files.engine} in {time.perf_counter() - t0:.1f} s "
+              f"({m['precision']}, {m['resolution']}², TensorRT {m['tensorrt']}, {m['gpu']} "
+              f"sm_{m['compute_capability'].replace('.', '')})")
+    else:
+        print(f"{record.files.engine} is up to date (manifest {record.files.manifest}); "
+              f"--force rebuilds it")
+    print(f"next: python run.py live --profile {profile.name} --device cuda --backend tensorrt")
+    return 0
+
+
 # -------------------------------------------------------------------------------------- devices
 def cmd_devices(args) -> int:
     from realtime.devices import format_devices, list_devices
@@ -294,7 +331,12 @@ def build_parser() -> argparse.ArgumentParser:
     lv.add_argument("--frames", type=_positive_int, default=None, help="stop after N frames")
     lv.add_argument("--fps", type=float, default=None, help="nominal frame rate (default: the source's)")
     lv.add_argument("--size", type=_size, default=None, help="output WxH (default: the profile's)")
-    lv.add_argument("--device", default="cpu", choices=("cpu", "cuda"), help="compute device")
+    lv.add_argument("--device", default="cpu", choices=("cpu", "cuda"),
+                    help="where the image stages (render, generate, composite) run (default cpu; "
+                         "cuda needs an NVIDIA GPU and the gpu extra)")
+    lv.add_argument("--backend", default="torch", choices=("torch", "tensorrt"),
+                    help="neural tier on cuda: torch FP16 + CUDA graphs, or the profile's "
+                         "TensorRT engine (built on first use; see export)")
     lv.add_argument("--tier", default=None, choices=TIERS, help="quality tier (default: the profile's)")
     rt = lv.add_mutually_exclusive_group()
     rt.add_argument("--realtime", dest="realtime", action="store_true", default=None,
@@ -327,6 +369,15 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--restart", action="store_true", help="ignore an existing checkpoint")
     t.set_defaults(func=cmd_train)
 
+    x = sub.add_parser("export", help="build the neural tier's TensorRT engine into the profile")
+    x.add_argument("--profile", required=True, help="a profile with a trained generator")
+    x.add_argument("--precision", default="fp16", choices=("fp16", "fp32"),
+                   help="engine precision (default fp16)")
+    x.add_argument("--device", default="cuda", choices=("cpu", "cuda"),
+                   help="the GPU to build for (TensorRT needs cuda; default cuda)")
+    x.add_argument("--force", action="store_true", help="rebuild even when the cached engine matches")
+    x.set_defaults(func=cmd_export)
+
     dv = sub.add_parser("devices", help="list cameras, virtual cameras, audio devices and GPUs")
     dv.set_defaults(func=cmd_devices)
 
@@ -347,11 +398,13 @@ def main(argv=None) -> int:
     from profiles.format import ProfileError
     from realtime.audio import AudioError
     from realtime.capture import CaptureError
+    from realtime.device import DeviceUnavailable
     from realtime.sinks import SinkError
 
     try:
         return int(args.func(args) or 0)
-    except (UserError, EnrollError, ProfileError, CaptureError, SinkError, AudioError) as e:
+    except (UserError, EnrollError, ProfileError, CaptureError, SinkError, AudioError,
+            DeviceUnavailable) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

@@ -64,7 +64,7 @@ class UsageError(Exception):
 
 
 # ---------------------------------------------------------------------------------------------
-# Devices: the hook for the CUDA path
+# Devices: where the engine's image stages run (realtime/device.py)
 # ---------------------------------------------------------------------------------------------
 
 def _cuda_available() -> bool:
@@ -81,7 +81,7 @@ def _cpu_model() -> str:
 
 
 class CpuDevice:
-    """The numba kernels on the CPU (the engine as it is)."""
+    """The numba kernels on the CPU; stage times from perf_counter."""
 
     name = "cpu"
 
@@ -89,7 +89,13 @@ class CpuDevice:
         pass
 
     def configure(self, options):
-        return options
+        return dataclasses.replace(options, device=self.name)
+
+    def label(self) -> str:
+        return self.name
+
+    def info(self) -> dict:
+        return {}
 
     def describe(self) -> str:
         import numba
@@ -97,31 +103,43 @@ class CpuDevice:
         return f"{_cpu_model()}, {numba.get_num_threads()} kernel thread(s)"
 
 
-class CudaDevice:
-    """The hook for the CUDA path (a later issue). To wire it:
+@functools.lru_cache(maxsize=1)
+def _cuda_context():
+    from realtime.device import open_device
 
-    - `check` stays: no cupy / no GPU is a user error with the install hint;
-    - `configure(options)` returns EngineOptions that put the engine's arrays on the GPU (the
-      kernels dispatch on cupy arrays, `kernels/cuda/<name>.py`);
-    - stage times must be device-synchronised: `Engine.process` has to call
-      `cupy.cuda.get_current_stream().synchronize()` before reading the clock after each stage
-      (timing here only reads `frame.timings`), then `describe` names the GPU.
-    Until then a GPU machine gets a clear error instead of CPU numbers labelled "cuda".
-    """
+    return open_device("cuda")
+
+
+class CudaDevice:
+    """The engine's CUDA path (`EngineOptions.device = "cuda"`): render → generate → smooth →
+    composite on the GPU, the frame downloaded once. Stage times come from CUDA events on the
+    engine's stream, read after each frame's synchronisation (`realtime.device.EventTimer`), so
+    they are device-synchronised; the GPU's name and compute capability go into the report."""
 
     name = "cuda"
 
     def check(self) -> None:
+        from realtime.device import DeviceUnavailable
+
         if not _cuda_available():
             raise UsageError(CUDA_MISSING)
-        raise UsageError("--device cuda: a GPU and cupy are here, but the engine's CUDA path is "
-                         "not wired yet (hook: bench/runner.py CudaDevice)")
+        try:
+            _cuda_context()
+        except DeviceUnavailable as exc:
+            raise UsageError(str(exc)) from None
 
-    def configure(self, options):  # pragma: no cover - see check()
-        return options
+    def configure(self, options):
+        return dataclasses.replace(options, device=self.name)
 
-    def describe(self) -> str:  # pragma: no cover
-        return "cuda"
+    def label(self) -> str:
+        return f"cuda: {_cuda_context().describe()}"
+
+    def info(self) -> dict:
+        ctx = _cuda_context()
+        return {"gpu": {"name": ctx.gpu_name, "compute_capability": ctx.capability}}
+
+    def describe(self) -> str:
+        return _cuda_context().describe()
 
 
 DEVICES: dict[str, Callable[[], Any]] = {"cpu": CpuDevice, "cuda": CudaDevice}
@@ -177,8 +195,17 @@ def _parse_device(text: str) -> str:
     return text
 
 
+def _parse_backend(text: str) -> str:
+    from realtime.neural.tier import BACKENDS
+
+    if text not in BACKENDS:
+        raise ValueError(f"unknown backend {text!r} (choose {', '.join(BACKENDS)})")
+    return text
+
+
 def _set_device(v: Variant, value: str) -> None:
     v.device = value
+    v.options = get_device(value).configure(v.options)
 
 
 def _set_option(name: str):
@@ -215,6 +242,8 @@ def _build_knobs() -> dict[str, Knob]:
         "size": Knob("output size WxH, e.g. 512x512", _parse_size, _set_option("output_size")),
         "kernel_threads": Knob("numba threads of the kernels", int,
                                _set_option("kernel_threads")),
+        "backend": Knob("neural tier on cuda: torch or tensorrt", _parse_backend,
+                        _set_option("backend")),
     }
     fixed = {"fps", "realtime", "output_size"}   # set by the bench itself (size: above)
     for f in dataclasses.fields(EngineOptions):
@@ -851,7 +880,8 @@ def _run(args: argparse.Namespace) -> int:
     for v in variants:
         acc = accs[v.label]
         r = acc.times.to_dict(acc.wall_s if acc.wall_s > 0 else None)
-        r.update(device=v.device, device_detail=get_device(v.device).describe(),
+        dev = get_device(v.device)
+        r.update(device=dev.label(), device_detail=dev.describe(), **dev.info(),
                  name=pair if compare is None else v.label, blocks=acc.blocks,
                  options=dataclasses.asdict(v.options))
         results[v.label] = r

@@ -36,9 +36,18 @@ def invert_affine(a: np.ndarray) -> np.ndarray:
 
 
 class CompositeStage:
-    name = "composite"
+    """Paste-back on the engine's device context `ctx` (default: the CPU). On CUDA the
+    background and mask live on the GPU and the finished uint8 frame is downloaded once for
+    the sink: it is no bigger than the float32 crop would be, and the CPU is spared the
+    paste-back (the costliest CPU stage at 640×480)."""
 
-    def __init__(self, profile, output_size: tuple[int, int] | None = None):
+    name = "composite"
+    device_ready = True
+
+    def __init__(self, profile, output_size: tuple[int, int] | None = None, ctx=None):
+        from realtime.device import CpuContext
+
+        self.ctx = ctx if ctx is not None else CpuContext()
         image = profile["image"]
         h, w = image.shape[:2]
         if output_size is None:  # the photo's own size, at most DEFAULT_MAX_SIDE on its long side
@@ -50,12 +59,15 @@ class CompositeStage:
                                          if out_from_image[0, 0] < 1 else cv2.INTER_LINEAR)
         self.frame_to_crop = compose_affine(profile["crop_from_image"].astype(np.float64),
                                             invert_affine(out_from_image)).astype(np.float32)
-        self.mask = np.ascontiguousarray(profile["paste_mask"], dtype=np.float32)
+        self._background = self.ctx.upload(self.background)   # the CPU: the same array
+        self.mask = self.ctx.upload(np.ascontiguousarray(profile["paste_mask"], dtype=np.float32))
         self.passthrough = False  # toggled by the user (hotkey): show the driver's own camera
 
     def __call__(self, frame: Frame) -> None:
         if self.passthrough and frame.image is not None:
             frame.output = cv2.resize(frame.image, self.size, interpolation=cv2.INTER_AREA)
             return
-        out = self.background.copy()
-        frame.output = composite(frame.render, out, self.frame_to_crop, self.mask, out=out)
+        ctx = self.ctx
+        out = self._background.copy()
+        out = composite(ctx.to_device(frame.render), out, self.frame_to_crop, self.mask, out=out)
+        frame.output = ctx.to_host(out)

@@ -50,31 +50,47 @@ class EngineOptions:
     realtime: bool = False                       # filters on wall-clock time when True
     kernel_threads: int | None = None            # numba threads; None: 1 on ≤ 2 cores
     smooth: bool = True                          # motion-compensated temporal smoothing
+    device: str = "cpu"                          # "cpu" or "cuda": where render → composite run
+    backend: str = "torch"                       # neural tier on CUDA: "torch" or "tensorrt"
+    cuda_graphs: bool = True                     # neural tier on CUDA: replay torch from a graph
     estimator: EstimatorConfig = field(default_factory=EstimatorConfig)
     fuse: FuseConfig = field(default_factory=FuseConfig)
 
 
 class Engine:
-    """All the per-frame work for one profile, as an explicit list of stages."""
+    """All the per-frame work for one profile, as an explicit list of stages.
 
-    def __init__(self, profile, options: EngineOptions | None = None, tracker: Tracker | None = None):
+    `device`: the device context (`realtime.device`) the image stages run on; default: the one
+    `options.device` names (`DeviceUnavailable` when that device is not usable here). Stages
+    that declare ``device_ready`` take the frame's arrays where they are; the others are
+    wrapped by the context (`ctx.place`) so that they see host arrays.
+    """
+
+    def __init__(self, profile, options: EngineOptions | None = None, tracker: Tracker | None = None,
+                 device=None):
+        from realtime.device import open_device
+
         self.options = options or EngineOptions()
         self.profile = profile
+        self.device = ctx = device if device is not None else open_device(self.options.device)
         set_kernel_threads(self.options.kernel_threads)
         self.rig = rig_mod.build(profile)
         self.estimator = Estimator(self.options.estimator)
         self.recombiner = Recombiner(profile["neutral"], profile.frame(), self.options.fuse)
-        self.compositor = CompositeStage(profile, self.options.output_size)
+        self.compositor = CompositeStage(profile, self.options.output_size, ctx)
         self._tracker = tracker
-        self.stages = [
+        generator = make_generator(self.options.tier or profile.tier, profile, self.rig, ctx,
+                                   backend=self.options.backend,
+                                   cuda_graphs=self.options.cuda_graphs)
+        self.stages = [ctx.place(stage) for stage in (
             TrackStage(tracker),
             EstimateStage(self.estimator, self.clock),
             FuseStage(self.recombiner, self.rig, lambda: self.estimator.neutral),
-            RenderStage(self.rig),
-            GenerateStage(make_generator(self.options.tier or profile.tier, profile, self.rig)),
+            RenderStage(self.rig, ctx),
+            GenerateStage(generator),
             SmoothStage(self.rig, enabled=self.options.smooth),
             self.compositor,
-        ]
+        )]
 
     @property
     def output_size(self) -> tuple[int, int]:
@@ -87,10 +103,15 @@ class Engine:
         return frame.index / self.options.fps
 
     def process(self, frame: Frame) -> Frame:
-        for stage in self.stages:
-            t0 = time.perf_counter()
-            stage(frame)
-            frame.timings[stage.name] = (time.perf_counter() - t0) * 1000.0
+        """Run every stage on `frame`; its timings come from the device context's timer
+        (perf_counter on the CPU, CUDA events on the GPU, read after the frame's one sync)."""
+        timer = self.device.timer()
+        with self.device.activate():
+            for stage in self.stages:
+                mark = timer.start()
+                stage(frame)
+                timer.stop(stage.name, mark)
+        frame.timings.update(timer.result())
         return frame
 
     def warm_up(self) -> None:

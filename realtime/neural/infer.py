@@ -4,8 +4,9 @@ Backends:
 
 - ``"torch"`` (default). CPU: fp32, channels-last, `torch.inference_mode`, BatchNorm in eval
   mode, torch's intra-op threads. CUDA (when available, or asked for): fp16 weights and
-  activations, channels-last, cudnn autotuning. The TensorRT engine of the next issue replaces
-  the CUDA path; the interface stays.
+  activations, channels-last, cudnn autotuning. The engine's CUDA path replays the forward
+  from a CUDA graph (`GraphedForward`) or runs the profile's TensorRT engine instead
+  (`realtime.neural.tensorrt`; `realtime.neural.tier` chooses).
 - ``"onnxruntime"`` (CPU only; needs the ``neural`` extra). The generator is exported to ONNX in
   memory (or an exported file is given) and run by onnxruntime's CPU provider with thread
   spinning off, so idle worker threads do not steal the cores from the rest of the loop.
@@ -211,3 +212,34 @@ class NeuralRunner:
         m = np.zeros((s, s), np.float32)
         for _ in range(n):
             self(z, m, z)
+
+
+class GraphedForward:
+    """`fn(*inputs)` replayed from a CUDA graph captured once (static shapes and dtypes).
+
+    The inputs are copied into static buffers, the graph is replayed on torch's current stream,
+    and the static output tensor is returned: it is overwritten by the next call, so use it
+    before calling again. Capture follows torch's recipe: a few warm-up calls on a side stream
+    (cudnn autotuning, lazy allocations), then `torch.cuda.graph`. Call it under
+    `torch.inference_mode()`, as it was captured.
+    """
+
+    def __init__(self, fn, examples, warmup: int = 3):
+        self.fn = fn
+        with torch.inference_mode():
+            self.static_in = [x.clone() for x in examples]
+            side = torch.cuda.Stream()
+            side.wait_stream(torch.cuda.current_stream())
+            with torch.cuda.stream(side):
+                for _ in range(warmup):
+                    fn(*self.static_in)
+            torch.cuda.current_stream().wait_stream(side)
+            self.graph = torch.cuda.CUDAGraph()
+            with torch.cuda.graph(self.graph):
+                self.static_out = fn(*self.static_in)
+
+    def __call__(self, *inputs):
+        for s, x in zip(self.static_in, inputs):
+            s.copy_(x)
+        self.graph.replay()
+        return self.static_out

@@ -33,7 +33,10 @@ def test_module_detection_does_not_import_cupy():
     assert _dispatch.array_module_name(fake(np.zeros(2))) == "cupy"
 
 
-def test_missing_cuda_twin_error():
+def test_missing_cuda_twin_error(monkeypatch):
+    # every kernel has a twin in kernels.cuda now: point the lookup at a package without one
+    monkeypatch.setattr(_dispatch, "_CUDA_PACKAGE", "kernels._no_such_twins")
+    monkeypatch.delitem(_dispatch._REGISTRY, ("warp", "cupy"), raising=False)
     img = fake(np.zeros((4, 4, 3), np.uint8))
     flow = fake(np.zeros((4, 4, 2), np.float32))
     with pytest.raises(RuntimeError, match="no CUDA twin for warp; install the gpu extra"):
