@@ -235,7 +235,7 @@ def cmd_train(args) -> int:
         bar.update(1)
         if step % 5 == 0:
             bar.set_postfix({k: f"{v:.3f}" for k, v in losses.items() if k in
-                             ("rec", "adv", "per", "style", "tmp", "d_loss")})
+                             ("rec", "ssim", "adv", "per", "style", "tmp", "d_loss")})
 
     def checkpointed():
         attach_files(profile.folder, rel, tier="neural")

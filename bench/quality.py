@@ -28,6 +28,9 @@ the avatar it outputs with its own MediaPipe graph and compares. What each metri
   output is the still photo). Flows and occlusion masks come from the output itself
   (``reference=None``): the driver's pixels are not aligned with the avatar's (another face,
   elsewhere, another size), so its flow would not describe the output's motion.
+  ``fwe_short`` / ``fwe_long`` are its two terms (frame t against t−1, and against the first
+  frame): flicker shows in the first, the content's own change (expressions, turns) mostly in
+  the second.
 - ``jitter_px`` — landmark jitter (:func:`bench.metrics.landmark_jitter_px`, output pixels) of
   the output's tracked landmarks, pooled over the output's still segments
   (:func:`bench.metrics.still_segments`, defaults: < 1.5 px/frame median speed, ≥ 10 frames).
@@ -65,7 +68,8 @@ from realtime.topology import N_LANDMARKS
 
 __all__ = ["QualityResult", "quality_pass", "pin_neutral", "face_box", "QUALITY_KEYS"]
 
-QUALITY_KEYS = ("expr_err", "pose_err_deg", "id_dist", "fwe", "jitter_px", "psnr", "ssim")
+QUALITY_KEYS = ("expr_err", "pose_err_deg", "id_dist", "fwe", "fwe_short", "fwe_long", "jitter_px",
+                "psnr", "ssim")
 ID_STRIDE = 10
 FACE_BOX_SCALE = 1.2
 
@@ -239,10 +243,11 @@ def quality_pass(engine_factory, profile, source, *, fps: float, total: int | No
                     bar.update(1)
                     yield face
 
-        fwe = None
+        fwe = fwe_terms = None
         try:
             terms = metrics.flow_warping_error(frames(), return_terms=True)
             fwe = terms["fwe"] if terms["n_pairs"] else None
+            fwe_terms = (terms["short"], terms["long"]) if terms["n_pairs"] else None
             res.info["fwe_pairs"] = terms["n_pairs"]
         except ValueError as exc:
             if n["frames"] >= 2:
@@ -270,6 +275,7 @@ def quality_pass(engine_factory, profile, source, *, fps: float, total: int | No
             notes.append("id_dist omitted: dlib found no face in any sampled output frame")
     if fwe is not None and np.isfinite(fwe):
         q["fwe"] = fwe
+        q["fwe_short"], q["fwe_long"] = fwe_terms
     lms = np.stack(out_lms) if out_lms else np.zeros((0, N_LANDMARKS, 3), np.float32)
     segs = metrics.still_segments(lms[..., :2]) if len(lms) >= 2 else []
     if segs:

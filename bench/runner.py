@@ -22,10 +22,13 @@ Passes (each shows a tqdm bar on stderr when stderr is a terminal):
    ``variant / baseline`` ratios (baseline = the first value). Keys: see ``KNOBS``.
 3. ``--quality``: an offline pass (media clock, every frame) per variant, see
    ``bench/quality.py`` for the exact definitions.
-4. ``--self-reenact VIDEO``: VIDEO's first frame becomes an in-memory image profile, the second
-   half drives it, output size = the video's frame size, the driver's neutral pinned to the
-   enrollment frame (same person: the output should reproduce the real frames), and the
-   quality pass adds PSNR / SSIM against the real frames. Without ``--profile/--driver`` this
+4. ``--self-reenact VIDEO``: an avatar enrolled from VIDEO's first half (an appearance atlas,
+   or an image profile from its first frame when the clip cannot make one; or ``--profile``),
+   the second half drives it, output size = the video's frame size, the driver's neutral
+   pinned to the enrollment frame and the head following the driver's distance as well as its
+   position (``follow_scale`` 1, `SELF_REENACT_FOLLOW_SCALE`; live use keeps the head size fixed), so
+   the output should reproduce the real frames, and the quality pass adds PSNR / SSIM against
+   the real frames. Without ``--profile/--driver`` this
    pair is the whole benchmark; with them, the self-reenactment is an extra quality pass whose
    ``psnr`` / ``ssim`` join ``quality`` and whose full numbers go under ``self_reenact``.
 5. ``--roundtrip``: true output latency through a virtual camera read back with OpenCV (a frame
@@ -56,6 +59,8 @@ __all__ = ["add_arguments", "main", "KNOBS", "DEVICES", "UsageError", "encode_st
 DEFAULT_WARMUP = 30
 DEFAULT_CAMERA_FRAMES = 300
 DEFAULT_BLOCK = 60
+#: Self-reenactment follows the driver's distance to the camera (see `self_reenact_options`).
+SELF_REENACT_FOLLOW_SCALE = 1.0
 CUDA_MISSING = "--device cuda needs an NVIDIA GPU and the gpu extra (pip install '.[gpu]')"
 
 
@@ -374,6 +379,18 @@ def _count_frames(src) -> int:
     while src.read() is not None:
         n += 1
     return n
+
+
+def self_reenact_options(fps: float, profile):
+    """Engine options of a self-reenactment: the video's frame size, and the head following
+    the driver's distance (`SELF_REENACT_FOLLOW_SCALE`): the real frames show the camera moving
+    closer and away, and a fixed head size (the live default) would count that as error of
+    every tier alike."""
+    from realtime.fuse import FuseConfig
+    from realtime.loop import EngineOptions
+
+    return EngineOptions(fps=fps, output_size=_image_size(profile),
+                         fuse=FuseConfig(follow_scale=SELF_REENACT_FOLLOW_SCALE))
 
 
 def prepare_self_reenact(video: str, frames: int | None, profile=None):
@@ -850,7 +867,7 @@ def _setup(args: argparse.Namespace) -> _Setup:
     else:
         profile, driver, lm = self_re
         setup = _Setup(profile, driver, [], compare, pin=lm, main_is_self=True, self_re=self_re)
-        base = EngineOptions(fps=driver.fps, output_size=_image_size(profile))
+        base = self_reenact_options(driver.fps, profile)
     setup.variants = make_variants(device.configure(base), device.name, compare)
     _check_variants(profile, setup.variants)
     if driver.total is not None and driver.total <= args.warmup:
@@ -901,7 +918,7 @@ def _run(args: argparse.Namespace) -> int:
     if st.self_re is not None and not st.main_is_self:
         sr_profile, sr_driver, sr_lm = st.self_re
         sr_opts = get_device(args.device).configure(
-            EngineOptions(fps=sr_driver.fps, output_size=_image_size(sr_profile)))
+            self_reenact_options(sr_driver.fps, sr_profile))
         q = qmod.quality_pass(
             lambda: build_engine(sr_profile, sr_opts, realtime=False, fps=sr_driver.fps),
             sr_profile, sr_driver.open(), fps=sr_driver.fps, total=sr_driver.total, pin=sr_lm,

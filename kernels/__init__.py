@@ -1,8 +1,9 @@
 """Image-space kernels of the puppeteering engine (DESIGN.md §4).
 
-Kernels (one public function each; a numba CPU twin always, a CUDA twin in
-``kernels/cuda/<name>.py`` once written; the public function validates its inputs once and
-dispatches on the array module of its first array argument via `kernels._dispatch`):
+Kernels (one public function each, with two twins: numba on the CPU, and CUDA in
+``kernels/cuda/<name>.cu`` loaded by ``kernels/cuda/<name>.py`` for cupy arrays; the public
+function validates its inputs once and dispatches on the array module of its first array
+argument via `kernels._dispatch`):
 
 - ``rasterize(vertices, triangles, height, width, out=None) -> GBuffer``
   triangles in pixel space -> per-pixel tri_id / barycentrics / depth; nearest surface wins,

@@ -523,11 +523,12 @@ class AtlasGenerator:
         uv[:, :MOUTH_CENTRE] = lms[:, :, :2]
         uv[:, MOUTH_CENTRE] = lms[:, inner, :2].mean(1)
         self.key_uv = np.ascontiguousarray(uv)
-        self.ref_uv = np.ascontiguousarray(rig.attributes[:, :2])
-        self.ref_image = np.ascontiguousarray(profile["image"])
+        photo = np.ascontiguousarray(profile["image"])
+        self.ref_image, self.ref_uv = rig.texture_at_crop_density(
+            photo, np.ascontiguousarray(rig.attributes[:, :2]))
         self.alpha = region_alpha(profile["neutral"], rig.vertex_count)
         self.head_lo = int(rig.ranges["head"][0])
-        self.cavity = MouthCavity(self.ref_image, profile["landmarks"])
+        self.cavity = MouthCavity(photo, profile["landmarks"])
         self.face_smoother = WeightSmoother(n)
         self._last_index: int | None = None
         s = rig.crop_size

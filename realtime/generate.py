@@ -103,8 +103,9 @@ class WarpGenerator:
         self._own_gap = geometry.mouth_opening(profile["landmarks"].astype(np.float64)) * float(
             np.hypot(a[0, 0], a[0, 1]))
         image = np.ascontiguousarray(profile["image"])
-        self.image = ctx.upload(image)
-        self.uv = ctx.upload(np.ascontiguousarray(rig.attributes[:, :2]))
+        tex, uv = rig.texture_at_crop_density(image, np.ascontiguousarray(rig.attributes[:, :2]))
+        self.image = ctx.upload(tex)
+        self.uv = ctx.upload(uv)
         self.triangles = ctx.upload(rig.triangles)
         self.mouth = MouthCavity(image, profile["landmarks"], ctx)
         s = rig.crop_size

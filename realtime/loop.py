@@ -88,7 +88,7 @@ class Engine:
             FuseStage(self.recombiner, self.rig, lambda: self.estimator.neutral),
             RenderStage(self.rig, ctx),
             GenerateStage(generator),
-            SmoothStage(self.rig, enabled=self.options.smooth),
+            SmoothStage(self.rig, enabled=self.options.smooth, ctx=ctx),
             self.compositor,
         )]
 

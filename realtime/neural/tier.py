@@ -1,8 +1,12 @@
 """Tier 3, "neural": the profile's trained generator on top of the tier-2 render.
 
 The generator sees the atlas render (the warp render for an image profile), the face mask and
-the appearance hint at its training resolution R; its output replaces the face region of the
-render (a feathered face mask), so hair and background keep the full crop resolution.
+the appearance hint at its training resolution R; what it changes (its output minus its input,
+both at R) is upsampled and added to the full-resolution render over the face (a feathered
+face mask). Adding the change rather than pasting the upsampled output keeps the render's
+detail at the crop resolution where the generator leaves the render alone (R = 128 for a 256²
+crop: pasting the upsampled output blurs the whole face); hair and background keep the render
+as it is.
 
 Where it runs follows the engine's device context (`realtime.device`):
 
@@ -60,10 +64,10 @@ class HostGlue:
         small = cv2.resize(base, (r, r), interpolation=cv2.INTER_AREA)
         mask = cv2.resize(face, (r, r), interpolation=cv2.INTER_AREA)
         y = self.runner(small, mask, self.hint)
-        y = cv2.resize(y, (s, s), interpolation=cv2.INTER_LINEAR)
+        change = cv2.resize(y - small, (s, s), interpolation=cv2.INTER_LINEAR)
         soft = cv2.GaussianBlur(cv2.erode(face, np.ones((3, 3), np.uint8)),
                                 (t.feather, t.feather), 0)[..., None]
-        return base + soft * (y - base)
+        return base + soft * change
 
 
 def _gaussian_kernel(ksize: int) -> np.ndarray:
@@ -149,12 +153,12 @@ def torch_glue(base, tri, face_end: int, forward, hint, resolution: int, kx, ky,
     y = forward((small / 127.5 - 1.0).to(dtype).contiguous(memory_format=cl),
                 mask.to(dtype).contiguous(memory_format=cl), hint)
     y = ((y.float() + 1.0) * 127.5).clamp_(0.0, 255.0)
-    y = F.interpolate(y, size=(s, s), mode="bilinear", align_corners=False)
+    change = F.interpolate(y - small, size=(s, s), mode="bilinear", align_corners=False)
     eroded = -F.max_pool2d(-face, 3, 1, 1)              # 3×3 erosion, border never erodes
     p = kx.shape[-1] // 2
     soft = F.conv2d(F.pad(eroded, (p, p, 0, 0), mode="reflect"), kx)
     soft = F.conv2d(F.pad(soft, (0, 0, p, p), mode="reflect"), ky)
-    return (x + soft * (y - x))[0].permute(1, 2, 0).contiguous()
+    return (x + soft * change)[0].permute(1, 2, 0).contiguous()
 
 
 GLUES = {"cpu": HostGlue, "cuda": TorchGlue}

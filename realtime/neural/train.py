@@ -41,6 +41,7 @@ class TrainOptions:
     seed: int = 0
     resume: bool = True
     temporal: bool = True
+    augment: float = 1.0            # strength of the random framing jitter (0: none), see _augment
     train_config: TrainConfig = field(default_factory=TrainConfig)
 
 
@@ -55,6 +56,33 @@ def _batch(pairs, idx: np.ndarray, device, temporal: bool) -> dict:
                      prev_target=t(pairs.target[prev]), flow=t(pairs.flow[idx]),
                      visible=t(pairs.visible[idx]))
     return b
+
+
+def _augment(batch: dict, rng: np.random.Generator, strength: float) -> dict:
+    """The same random similarity transform (shift ≤ 4 % of the side, scale ±5 %, rotation
+    ±3°, times `strength`) applied to each sample's render, mask and target: the clip shows the
+    head at one distance and place, the live driver does not, and without it the network
+    learns per-position corrections of those few frames (blotches elsewhere). Temporal batches
+    are left alone (their flow would have to follow the jitter)."""
+    import torch.nn.functional as F
+
+    b = batch["render"].shape[0]
+    shift = rng.uniform(-0.08, 0.08, (b, 2)) * strength      # affine_grid units: side = 2
+    scale = 1.0 + rng.uniform(-0.05, 0.05, b) * strength
+    angle = np.deg2rad(rng.uniform(-3.0, 3.0, b) * strength)
+    theta = np.zeros((b, 2, 3), np.float32)
+    theta[:, 0, 0] = theta[:, 1, 1] = np.cos(angle) / scale
+    theta[:, 0, 1] = -np.sin(angle) / scale
+    theta[:, 1, 0] = np.sin(angle) / scale
+    theta[:, :, 2] = shift
+    ref = batch["render"]
+    grid = F.affine_grid(torch.from_numpy(theta).to(ref.device, ref.dtype), list(ref.shape),
+                         align_corners=False)
+    out = dict(batch)
+    for k in ("render", "mask", "target"):
+        out[k] = F.grid_sample(batch[k], grid, mode="bilinear", padding_mode="border",
+                               align_corners=False)
+    return out
 
 
 def train(pairs, out_dir: Path, options: TrainOptions, progress=None, on_checkpoint=None) -> dict:
@@ -101,7 +129,10 @@ def train(pairs, out_dir: Path, options: TrainOptions, progress=None, on_checkpo
         pool = with_prev if temporal else np.arange(len(pairs))
         idx = rng.choice(pool, size=min(options.batch, len(pool)), replace=False)
         torch.set_num_threads(threads)
-        losses = train_step(models, opts, _batch(pairs, idx, device, temporal), options.train_config)
+        batch = _batch(pairs, idx, device, temporal)
+        if options.augment > 0 and "flow" not in batch:
+            batch = _augment(batch, rng, options.augment)
+        losses = train_step(models, opts, batch, options.train_config)
         step += 1
         history.append({"step": step, **{k: round(float(v), 5) for k, v in losses.items()}})
         if progress is not None:

@@ -16,9 +16,14 @@ Batch (tensors on the models' device; images NCHW float in [-1, 1], masks in [0,
         adds a reconstruction term for t−1),
     or prev_output (B,3,S,S)  a previous output, used as a constant.
 
-Loss weights (TrainConfig): rec 10 (UniFaceGAN γ), temporal 5 (UniFaceGAN λ), appearance 1
-(UniFaceGAN β), perceptual 1 and style 3 (AP-GAN λ_op, λ_sp), adversarial 1 (UniFaceGAN uses 10
-with a log loss; the hinge loss's scale is larger, so we start lower — tune on real data).
+Loss weights (TrainConfig): rec 10 (UniFaceGAN γ), ssim 5 (ours, see losses.ssim_loss),
+temporal 5 (UniFaceGAN λ), appearance 1 (UniFaceGAN β), perceptual 1 and style 3 (AP-GAN λ_op,
+λ_sp), adversarial 0.1 (UniFaceGAN uses 10 with a log loss; with one short clip of the target
+and minutes of CPU training a larger hinge weight paints blotches of memorised frames onto
+the face: measured on s18, see the issue-5 note). The image terms (rec, ssim) are weighted by
+`losses.face_weight`: 1 on the face mask grown by `face_dilate` px, `background_weight`
+outside — the tier pastes the output only over the face, and the crop's background changes
+with the camera, which the network cannot know and should not try to learn.
 
 Steps: (1) G forward; (2) D update with the hinge loss on (target, Y.detach()), both conditioned
 on (R, M̂); (3) G update with the sum of weighted losses, D in eval mode and frozen. The
@@ -46,12 +51,15 @@ class TrainConfig:
     beta1: float = 0.5
     beta2: float = 0.999
     w_rec: float = 10.0
-    w_adv: float = 1.0
+    w_ssim: float = 5.0
+    w_adv: float = 0.1
     w_per: float = 1.0
     w_style: float = 3.0
     w_app: float = 1.0
     w_tmp: float = 5.0
     grad_clip: float | None = None   # max global grad norm (None: no clipping)
+    background_weight: float = 0.1   # weight of the image terms off the face (see above)
+    face_dilate: int = 4             # face mask growth for that weight, px at training res.
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -120,10 +128,19 @@ def train_step(models: dict, optimizers: dict, batch: dict, config: TrainConfig 
 
     # ---- generator (+ embedder)
     terms: dict[str, torch.Tensor] = {}
-    rec = L.reconstruction_loss(y, target)
+    def image_terms(out_, target_, mask_):
+        w = L.face_weight(mask_, cfg.background_weight, cfg.face_dilate)
+        ssim_ = L.ssim_loss(out_, target_, w) if cfg.w_ssim > 0 else None
+        return L.reconstruction_loss(out_, target_, w), ssim_
+
+    rec, ssim = image_terms(y, target, mask)
     if y_prev is not None and "prev_render" in batch and "prev_target" in batch:
-        rec = 0.5 * (rec + L.reconstruction_loss(y_prev, batch["prev_target"]))
+        rec_p, ssim_p = image_terms(y_prev, batch["prev_target"], batch["prev_mask"])
+        rec = 0.5 * (rec + rec_p)
+        ssim = None if ssim is None else 0.5 * (ssim + ssim_p)
     terms["rec"] = rec
+    if ssim is not None:
+        terms["ssim"] = ssim
     if use_d:
         d.eval()                      # spectral norm: use the current u, v without updating them
         d.requires_grad_(False)
@@ -144,7 +161,7 @@ def train_step(models: dict, optimizers: dict, batch: dict, config: TrainConfig 
     if cfg.w_tmp > 0 and y_prev is not None and "flow" in batch:
         terms["tmp"] = L.temporal_loss(y, y_prev, batch["flow"], batch.get("visible"))
 
-    weights = {"rec": cfg.w_rec, "adv": cfg.w_adv, "per": cfg.w_per, "style": cfg.w_style,
+    weights = {"rec": cfg.w_rec, "ssim": cfg.w_ssim, "adv": cfg.w_adv, "per": cfg.w_per, "style": cfg.w_style,
                "app": cfg.w_app, "tmp": cfg.w_tmp}
     total = sum(weights[k] * v for k, v in terms.items())
     opt_g = optimizers["G"]

@@ -12,7 +12,8 @@ from bench import runner
 from bench.metrics import IdentityEncoder
 
 STAGES = ("track", "estimate", "fuse", "render", "generate", "composite")
-QUALITY_KEYS = {"expr_err", "pose_err_deg", "id_dist", "fwe", "jitter_px", "psnr", "ssim"}
+QUALITY_KEYS = {"expr_err", "pose_err_deg", "id_dist", "fwe", "fwe_short", "fwe_long", "jitter_px",
+                "psnr", "ssim"}
 
 
 def _moving_clip(path, image, n, fps=30.0, still_from=None):
@@ -99,6 +100,7 @@ def test_single_run_json_plot_and_quality(assets, tmp_path, capsys, monkeypatch)
     assert set(q) <= QUALITY_KEYS
     assert all(v is not None and np.isfinite(v) for v in q.values())
     assert q["expr_err"] < 0.2 and q["pose_err_deg"] < 15 and 0 <= q["fwe"] < 0.2
+    assert q["fwe"] == pytest.approx(q["fwe_short"] + q["fwe_long"])
     assert any("id_dist omitted" in n for n in r["notes"])
     if not r["roundtrip"]["available"]:          # no readable virtual camera: said, not faked
         assert r["roundtrip"]["reason"]
@@ -159,6 +161,30 @@ def test_self_reenact_enrolls_the_first_half_by_default(assets, tmp_path, capsys
     r = json.loads(js.read_text())
     assert "video profile" in r["profile"]       # an atlas from frames 0..11, not one photo
     assert {"psnr", "ssim", "psnr_face", "ssim_face"} <= set(r["quality"])
+
+
+def test_self_reenact_follows_the_drivers_distance(assets, tmp_path, capsys):
+    """The camera moves 12 % closer in the second half: self-reenactment lets the head follow
+    (follow_scale 1), so the default run scores like follow_scale=1, above a fixed head size."""
+    img = assets["image"]
+    h, w = img.shape[:2]
+    m = cv2.getRotationMatrix2D((w / 2, h / 3), 0.0, 1.12)
+    zoomed = cv2.warpAffine(img, m, (w, h), borderMode=cv2.BORDER_REFLECT)
+    writer = cv2.VideoWriter(str(tmp_path / "zoom.avi"), cv2.VideoWriter_fourcc(*"MJPG"), 30.0, (w, h))
+    for t in range(16):
+        writer.write(cv2.cvtColor(img if t < 8 else zoomed, cv2.COLOR_RGB2BGR))
+    writer.release()
+    common = ("--self-reenact", tmp_path / "zoom.avi", "--profile", assets["profiles"] / "astro",
+              "--warmup", 2)
+    rc, _, err = _run(capsys, *common, "--json", tmp_path / "d.json")
+    assert rc == 0, err
+    rc, _, err = _run(capsys, *common, "--compare", "follow_scale=0,1", "--json", tmp_path / "c.json")
+    assert rc == 0, err
+    default = json.loads((tmp_path / "d.json").read_text())["quality"]["psnr_face"]
+    v = json.loads((tmp_path / "c.json").read_text())["variants"]
+    fixed, follow = (v[f"follow_scale={k}"]["quality"]["psnr_face"] for k in (0, 1))
+    assert follow > fixed + 1.0
+    assert abs(default - follow) < 0.1
 
 
 @pytest.mark.parametrize("argv, expect", [

@@ -107,3 +107,40 @@ def test_rest_render_covers_the_crop_and_draws_the_face_in_front(rig, astronaut_
     assert ((on_face < lo) | (on_face >= hi)).mean() > 0.99  # the head layer stays behind
     assert rig.crop_size == p.crop_size
     np.testing.assert_array_equal(rig.crop_from_image, p["crop_from_image"].astype(np.float64))
+
+
+def _rig_with_scale(rig, scale):
+    import dataclasses
+
+    return dataclasses.replace(rig, crop_from_image=np.array([[scale, 0, 3.0], [0, scale, 5.0]],
+                                                             np.float32))
+
+
+def test_texture_is_prefiltered_to_the_crop_density(rig):
+    from kernels import texture
+
+    yy, xx = np.mgrid[0:300, 0:400].astype(np.float32)
+    smooth = np.stack([xx, yy, 0.5 * (xx + yy)], -1)       # linear: any area filter keeps it
+    stripes = np.repeat(((xx.astype(int) % 2) * 255.0)[..., None], 3, -1).astype(np.float32)
+    uv = np.array([[10.0, 20.0], [123.25, 77.5], [390.0, 290.0]], np.float32)
+    r = _rig_with_scale(rig, 0.25)                          # 4 photo px per crop px
+    img, uv2 = r.texture_at_crop_density(smooth, uv, oversample=1.25)
+    assert img.shape[:2] == (round(300 * 0.3125), round(400 * 0.3125))
+    got = texture(img, uv2[None])[0]
+    want = np.stack([uv[:, 0], uv[:, 1], 0.5 * (uv[:, 0] + uv[:, 1])], -1)
+    assert np.abs(got - want).max() < 0.5                   # the same place of the photo
+    # 1-px stripes: sampled straight they alias (0 or 255 by the sub-pixel phase); prefiltered
+    # they are grey whatever the phase, so a moving head no longer shimmers.
+    phases = np.array([[100.0 + p, 100.0] for p in np.linspace(0, 1, 9)], np.float32)
+    raw = texture(stripes, phases[None])[0, :, 0]
+    img, ph2 = r.texture_at_crop_density(stripes, phases, oversample=1.25)
+    pre = texture(img, ph2[None])[0, :, 0]
+    assert np.ptp(raw) > 200 and np.ptp(pre) < 40
+
+
+def test_texture_is_left_alone_when_not_denser_than_the_crop(rig):
+    img = np.zeros((50, 60, 3), np.uint8)
+    uv = np.ones((4, 2), np.float32)
+    r = _rig_with_scale(rig, 0.9)
+    out, uv2 = r.texture_at_crop_density(img, uv, oversample=1.25)
+    assert out is img and uv2 is uv

@@ -37,6 +37,52 @@ def test_reconstruction_loss():
     assert L.reconstruction_loss(y, x, w) == 0
 
 
+def test_ssim_map_matches_skimage_and_the_loss_is_zero_on_equal_images():
+    from skimage.metrics import structural_similarity
+
+    rng = np.random.default_rng(0)
+    a = rng.uniform(-1, 1, (1, 3, 40, 40)).astype(np.float32)
+    a = torch.from_numpy(a).clamp(-1, 1)
+    b = (a + 0.3 * torch.randn_like(a)).clamp(-1, 1)
+    ours = L.ssim_map(a, b)[0, 0].numpy()
+    to01 = lambda t: ((t[0].numpy() + 1) / 2).transpose(1, 2, 0)
+    _, ref = structural_similarity(to01(a), to01(b), channel_axis=2, data_range=1.0, full=True,
+                                   gaussian_weights=True, sigma=1.5, use_sample_covariance=False)
+    inner = (slice(6, -6), slice(6, -6))      # skimage pads differently at the border
+    assert np.abs(ours[inner] - ref.mean(2)[inner]).max() < 1e-4
+    assert float(L.ssim_loss(a, a)) == pytest.approx(0.0, abs=1e-6)
+    assert float(L.ssim_loss(b, a)) > 0.05
+    w = torch.zeros(1, 1, 40, 40)
+    w[..., :, :20] = 1
+    c = a.clone()
+    c[..., :, 30:] = -c[..., :, 30:]          # changed only where the weight (and window) is 0
+    assert float(L.ssim_loss(c, a, w)) == pytest.approx(0.0, abs=1e-5)
+
+
+def test_face_weight():
+    m = torch.zeros(1, 1, 20, 20)
+    m[..., 8:12, 8:12] = 1
+    w = L.face_weight(m, background=0.1, dilate_px=2)
+    assert float(w[0, 0, 10, 10]) == 1.0 and float(w[0, 0, 6, 10]) == 1.0   # grown by 2 px
+    assert float(w[0, 0, 5, 10]) == pytest.approx(0.1) and float(w[0, 0, 0, 0]) == pytest.approx(0.1)
+
+
+def test_augment_moves_render_mask_and_target_together():
+    from realtime.neural.train import _augment
+
+    rng = np.random.default_rng(1)
+    img = torch.from_numpy(rng.uniform(-1, 1, (3, 3, 32, 32)).astype(np.float32))
+    batch = {"render": img.clone(), "target": img.clone(), "mask": img[:, :1].clone(),
+             "hint": img[:1].clone()}
+    out = _augment(batch, rng, 1.0)
+    assert torch.equal(out["render"], out["target"])
+    assert torch.equal(out["mask"], out["render"][:, :1])
+    assert (out["render"] - img).abs().mean() > 0.05       # it did move them
+    assert out["hint"] is batch["hint"]                    # the appearance hint is left alone
+    same = _augment(batch, rng, 0.0)
+    assert (same["render"] - img).abs().max() < 1e-5      # strength 0: the identity
+
+
 def test_hinge_losses():
     big = [torch.full((2, 1, 4, 4), 1.5), torch.full((2, 1, 2, 2), 1.0)]
     small = [-b for b in big]
