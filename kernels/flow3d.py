@@ -81,7 +81,7 @@ def flow3d(gbuf_t: GBuffer, triangles, verts_t, verts_prev, depth_prev, depth_ep
 
 
 @njit(cache=True, nogil=True, inline="always")
-def _depth_at(depth, qx, qy):
+def depth_at(depth, qx, qy):
     """Z^{t-1} at (qx, qy): bilinear if the 4 neighbours are finite, else the nearest pixel.
     Returns +inf when (qx, qy) rounds outside the image or lands on an empty pixel."""
     hh = depth.shape[0]
@@ -109,6 +109,38 @@ def _depth_at(depth, qx, qy):
     return np.float64(depth[int(ry), int(rx)])
 
 
+@njit(cache=True, nogil=True, inline="always")
+def surface_motion(tri_id, bary, triangles, verts_t, verts_prev, y, x):
+    """(wx, wy, qz) at pixel (x, y) of triangle tri_id[y, x] (which must be valid): the
+    surface point's displacement from t−1 to t in pixels and its depth at t−1 (eq. 11-14).
+    Shared with the smoother's fused CPU pass (realtime/smooth.py). numba's on-disk cache keys
+    each function on its own file: after editing this helper (or `depth_at`), delete
+    realtime/__pycache__ too so the smoother is recompiled with it."""
+    t = tri_id[y, x]
+    i0 = triangles[t, 0]
+    i1 = triangles[t, 1]
+    i2 = triangles[t, 2]
+    l1 = np.float64(bary[y, x, 0])
+    l2 = np.float64(bary[y, x, 1])
+    l0 = 1.0 - l1 - l2
+    wx = (
+        l0 * (np.float64(verts_t[i0, 0]) - verts_prev[i0, 0])
+        + l1 * (np.float64(verts_t[i1, 0]) - verts_prev[i1, 0])
+        + l2 * (np.float64(verts_t[i2, 0]) - verts_prev[i2, 0])
+    )
+    wy = (
+        l0 * (np.float64(verts_t[i0, 1]) - verts_prev[i0, 1])
+        + l1 * (np.float64(verts_t[i1, 1]) - verts_prev[i1, 1])
+        + l2 * (np.float64(verts_t[i2, 1]) - verts_prev[i2, 1])
+    )
+    qz = (
+        l0 * np.float64(verts_prev[i0, 2])
+        + l1 * np.float64(verts_prev[i1, 2])
+        + l2 * np.float64(verts_prev[i2, 2])
+    )
+    return wx, wy, qz
+
+
 @njit(parallel=True, cache=True, nogil=True)
 def _flow3d_numba(tri_id, bary, triangles, verts_t, verts_prev, depth_prev, eps, flow, vis):
     hh = tri_id.shape[0]
@@ -122,28 +154,8 @@ def _flow3d_numba(tri_id, bary, triangles, verts_t, verts_prev, depth_prev, eps,
             vis[y, x] = False
             if t < 0 or t >= n_tri:
                 continue
-            i0 = triangles[t, 0]
-            i1 = triangles[t, 1]
-            i2 = triangles[t, 2]
-            l1 = np.float64(bary[y, x, 0])
-            l2 = np.float64(bary[y, x, 1])
-            l0 = 1.0 - l1 - l2
-            wx = (
-                l0 * (np.float64(verts_t[i0, 0]) - verts_prev[i0, 0])
-                + l1 * (np.float64(verts_t[i1, 0]) - verts_prev[i1, 0])
-                + l2 * (np.float64(verts_t[i2, 0]) - verts_prev[i2, 0])
-            )
-            wy = (
-                l0 * (np.float64(verts_t[i0, 1]) - verts_prev[i0, 1])
-                + l1 * (np.float64(verts_t[i1, 1]) - verts_prev[i1, 1])
-                + l2 * (np.float64(verts_t[i2, 1]) - verts_prev[i2, 1])
-            )
-            qz = (
-                l0 * np.float64(verts_prev[i0, 2])
-                + l1 * np.float64(verts_prev[i1, 2])
-                + l2 * np.float64(verts_prev[i2, 2])
-            )
-            zp = _depth_at(depth_prev, np.float64(x) - wx, np.float64(y) - wy)
+            wx, wy, qz = surface_motion(tri_id, bary, triangles, verts_t, verts_prev, y, x)
+            zp = depth_at(depth_prev, np.float64(x) - wx, np.float64(y) - wy)
             # zp = +inf: outside the image or nothing drawn there at t-1 -> not visible
             if np.isfinite(zp) and qz <= zp + eps:
                 vis[y, x] = True

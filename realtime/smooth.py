@@ -27,7 +27,7 @@ from numba import njit
 from kernels import flow3d, warp
 from kernels._dispatch import array_module, array_module_name
 from kernels._sampling import FASTMATH
-from kernels.flow3d import _depth_at
+from kernels.flow3d import depth_at, surface_motion
 from realtime.frame import Frame
 
 #: kernels.flow3d's default depth tolerance (crop px) for "the same surface at t−1".
@@ -46,21 +46,8 @@ def _smooth_face_numba(tri_id, bary, triangles, face_end, verts_t, verts_prev, d
             t = tri_id[y, x]
             if t < 0 or t >= face_end:
                 continue
-            i0 = triangles[t, 0]
-            i1 = triangles[t, 1]
-            i2 = triangles[t, 2]
-            l1 = np.float64(bary[y, x, 0])
-            l2 = np.float64(bary[y, x, 1])
-            l0 = 1.0 - l1 - l2
-            wx = (l0 * (np.float64(verts_t[i0, 0]) - verts_prev[i0, 0])
-                  + l1 * (np.float64(verts_t[i1, 0]) - verts_prev[i1, 0])
-                  + l2 * (np.float64(verts_t[i2, 0]) - verts_prev[i2, 0]))
-            wy = (l0 * (np.float64(verts_t[i0, 1]) - verts_prev[i0, 1])
-                  + l1 * (np.float64(verts_t[i1, 1]) - verts_prev[i1, 1])
-                  + l2 * (np.float64(verts_t[i2, 1]) - verts_prev[i2, 1]))
-            qz = (l0 * np.float64(verts_prev[i0, 2]) + l1 * np.float64(verts_prev[i1, 2])
-                  + l2 * np.float64(verts_prev[i2, 2]))
-            zp = _depth_at(depth_prev, np.float64(x) - wx, np.float64(y) - wy)
+            wx, wy, qz = surface_motion(tri_id, bary, triangles, verts_t, verts_prev, y, x)
+            zp = depth_at(depth_prev, np.float64(x) - wx, np.float64(y) - wy)
             if not (np.isfinite(zp) and qz <= zp + eps):
                 continue
             sx = min(max(np.float32(x) + np.float32(-wx), np.float32(0.0)), np.float32(w - 1))

@@ -27,7 +27,8 @@ Agreement with the numba twins (what tests/kernels/test_cuda_parity.py asserts):
   near-tie; coverage must match exactly.
 - ``interpolate``, ``flow3d``: float64 arithmetic in the same order, no contraction:
   bit-identical in practice; asserted to 1e-5 relative (``visible`` to <= 0.1 % of pixels).
-- ``texture``, ``warp``, ``composite``: the same bilinear sampler as ``kernels/_sampling.py``
+- ``texture``, ``warp``, ``composite``: one bilinear sampler (``bilinear.cuh``, the CUDA
+  version of ``kernels/_sampling.py``)
   (border clamp, exact at integer coordinates). The numba samplers are compiled with fastmath
   ``contract``, so on a CPU with FMA they may round the last bit differently: float32 outputs
   agree to 1e-5 relative; composite's uint8 output may differ by 1 on <= 0.1 % of values.

@@ -23,7 +23,7 @@ OPTIONS = ("-std=c++14", "--fmad=false")
 #: Threads per block of the one-thread-per-item launches.
 THREADS = 256
 
-#: Where the ``.cu`` sources (and host_shim.h) live: this package's directory.
+#: Where the ``.cu`` sources (and bilinear.cuh, host_shim.h) live: this package's directory.
 SOURCE_DIR = Path(__file__).resolve().parent
 
 
@@ -63,7 +63,10 @@ class CupyRuntime:
         with self._lock:
             mod = self._modules.get(key)
             if mod is None:
-                mod = cupy.RawModule(code=source_path(source).read_text(), options=OPTIONS)
+                # NVRTC compiles the text, not the file: the shared header (bilinear.cuh) is
+                # found through the include path
+                mod = cupy.RawModule(code=source_path(source).read_text(),
+                                     options=OPTIONS + (f"--include-path={SOURCE_DIR}",))
                 self._modules[key] = mod
         return mod
 
