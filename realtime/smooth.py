@@ -26,7 +26,7 @@ from numba import njit
 
 from kernels import flow3d, warp
 from kernels._dispatch import array_module, array_module_name
-from kernels._sampling import FASTMATH
+from kernels._sampling import FASTMATH, bilinear_into
 from kernels.flow3d import depth_at, surface_motion
 from realtime.frame import Frame
 
@@ -40,7 +40,8 @@ def _smooth_face_numba(tri_id, bary, triangles, face_end, verts_t, verts_prev, d
     """The smoothing rule on the face pixels of the box [y0, y1) × [x0, x1): `kernels.flow3d`'s
     flow and visibility, `kernels.warp`'s bilinear sample of `prev` and the blend, in one pass.
     `out` must already hold `render` (every pixel not written here keeps it)."""
-    h, w, nc = render.shape
+    nc = render.shape[2]
+    warped = np.empty(nc, np.float32)
     for y in range(y0, y1):
         for x in range(x0, x1):
             t = tri_id[y, x]
@@ -50,25 +51,15 @@ def _smooth_face_numba(tri_id, bary, triangles, face_end, verts_t, verts_prev, d
             zp = depth_at(depth_prev, np.float64(x) - wx, np.float64(y) - wy)
             if not (np.isfinite(zp) and qz <= zp + eps):
                 continue
-            sx = min(max(np.float32(x) + np.float32(-wx), np.float32(0.0)), np.float32(w - 1))
-            sy = min(max(np.float32(y) + np.float32(-wy), np.float32(0.0)), np.float32(h - 1))
-            xa = int(sx)
-            ya = int(sy)
-            fx = np.float32(sx - xa)
-            fy = np.float32(sy - ya)
-            xb = min(xa + 1, w - 1)
-            yb = min(ya + 1, h - 1)
+            bilinear_into(prev, np.float32(x) + np.float32(-wx), np.float32(y) + np.float32(-wy),
+                          warped)
             d = np.float32(0.0)
             for k in range(nc):
-                top = prev[ya, xa, k] + fx * (prev[ya, xb, k] - prev[ya, xa, k])
-                bot = prev[yb, xa, k] + fx * (prev[yb, xb, k] - prev[yb, xa, k])
-                d += abs(top + fy * (bot - top) - render[y, x, k])
+                d += abs(warped[k] - render[y, x, k])
             r = d / nc * inv_scale
             a = strength * np.exp(-r * r)
             for k in range(nc):
-                top = prev[ya, xa, k] + fx * (prev[ya, xb, k] - prev[ya, xa, k])
-                bot = prev[yb, xa, k] + fx * (prev[yb, xb, k] - prev[yb, xa, k])
-                out[y, x, k] = render[y, x, k] + a * (top + fy * (bot - top) - render[y, x, k])
+                out[y, x, k] = render[y, x, k] + a * (warped[k] - render[y, x, k])
 
 
 def blend_array(render, warped, visible, strength: float, inv_scale: float, out):
