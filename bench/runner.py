@@ -884,7 +884,6 @@ def _image_size(profile) -> tuple[int, int]:
 def _run(args: argparse.Namespace) -> int:
     from bench import quality as qmod
     from bench.report import machine_info, markdown_table, plot, write_json
-    from realtime.loop import EngineOptions
 
     st = _setup(args)
     profile, driver, variants, compare = st.profile, st.driver, st.variants, st.compare

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import cv2
 import numpy as np
 
 from realtime import head_layer, topology
@@ -56,8 +57,6 @@ class Rig:
             return image, uv
         h, w = image.shape[:2]
         size = (max(1, int(round(w * f))), max(1, int(round(h * f))))
-        import cv2
-
         small = cv2.resize(image, size, interpolation=cv2.INTER_AREA)
         # pixel centres at integer coordinates: x ↦ (x + ½)·f' − ½ with the realised factor
         fx, fy = size[0] / w, size[1] / h

@@ -167,5 +167,7 @@ class SmoothStage:
     def _remember(self, frame: Frame, out, verts_dev) -> None:
         self._prev_out = out
         self._prev_vertices = frame.vertices.copy()
-        self._prev_vertices_dev = verts_dev.copy()
+        # on the CPU the context's array is the host array itself: share the one copy
+        self._prev_vertices_dev = (self._prev_vertices if verts_dev is frame.vertices
+                                   else verts_dev.copy())
         self._prev_depth = frame.gbuf.depth.copy()

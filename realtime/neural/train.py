@@ -19,6 +19,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 
 from realtime.neural.checkpoint import load_checkpoint, save_checkpoint
 from realtime.neural.model import NeuralConfig
@@ -64,8 +65,6 @@ def _augment(batch: dict, rng: np.random.Generator, strength: float) -> dict:
     head at one distance and place, the live driver does not, and without it the network
     learns per-position corrections of those few frames (blotches elsewhere). Temporal batches
     are left alone (their flow would have to follow the jitter)."""
-    import torch.nn.functional as F
-
     b = batch["render"].shape[0]
     shift = rng.uniform(-0.08, 0.08, (b, 2)) * strength      # affine_grid units: side = 2
     scale = 1.0 + rng.uniform(-0.05, 0.05, b) * strength

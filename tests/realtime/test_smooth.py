@@ -41,9 +41,9 @@ def test_cpu_pass_matches_the_composed_kernels(avatar):
     """The fused numba pass (CPU) and flow3d → warp → blend_array (the CUDA path's
     composition, run here on numpy) give the same frame."""
     rig, gen = avatar
-    rng = np.random.default_rng(3)
     outs = {}
     for name, fn in (("cpu", smooth_cpu), ("arrays", smooth_arrays)):
+        rng = np.random.default_rng(3)           # the same noisy previous frame for both
         stage = SmoothStage(rig)
         prev = _frame(rig, gen, index=0)
         prev.render = prev.render + rng.normal(0, 4.0, prev.render.shape).astype(np.float32)
@@ -51,7 +51,6 @@ def test_cpu_pass_matches_the_composed_kernels(avatar):
         f = _frame(rig, gen, shift=(1.7, -0.6), index=1)
         box = stage._face_box(f.vertices)
         outs[name] = fn(stage, f, f.vertices, box)
-        rng = np.random.default_rng(3)
     face = _face(rig, f)
     assert np.abs(outs["cpu"] - outs["arrays"]).max() < 1e-3
     assert np.array_equal(outs["cpu"][~face], f.render[~face])   # only the face is smoothed

@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from realtime.neural import losses as L
-from realtime.neural.model import MultiScaleDiscriminator, NeuralConfig
+from realtime.neural.model import MultiScaleDiscriminator
 from realtime.neural.train_step import TrainConfig, make_models, make_optimizers, train_step
 
 torch.set_num_threads(1)
