@@ -14,7 +14,9 @@ import threading
 from pathlib import Path
 from typing import Any, Callable, Protocol
 
-__all__ = ["OPTIONS", "THREADS", "SOURCE_DIR", "Runtime", "CupyRuntime", "CUPY", "source_path", "cupy_twin", "launch_1d", "scratch", "commit"]
+import numpy as np
+
+__all__ = ["OPTIONS", "THREADS", "SOURCE_DIR", "Runtime", "CupyRuntime", "CUPY", "source_path", "cupy_twin", "gbuffer_args", "launch_1d", "scratch", "commit"]
 
 #: NVRTC options of every twin. --fmad=false: no multiply-add contraction, so every float64 /
 #: float32 expression rounds exactly as in the numba twins (which are not contracted either,
@@ -86,6 +88,14 @@ def launch_1d(rt: Runtime, source: str, kernel: str, n: int, args: tuple) -> Non
     """Launch `kernel` with one thread per item 0..n-1 (THREADS per block); nothing for n == 0."""
     if n > 0:
         rt.launch(source, kernel, ((n + THREADS - 1) // THREADS,), (THREADS,), args)
+
+
+def gbuffer_args(rt: Runtime, gbuf, triangles) -> tuple:
+    """The leading arguments of every kernel that reads a G-buffer through its triangles
+    (``tri_id, bary, triangles, T``, as the .cu signatures declare them), made contiguous."""
+    xp = rt.xp
+    return (xp.ascontiguousarray(gbuf.tri_id), xp.ascontiguousarray(gbuf.bary),
+            xp.ascontiguousarray(triangles), np.int32(triangles.shape[0]))
 
 
 def scratch(rt: Runtime, out):

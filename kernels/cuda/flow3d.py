@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 
 from .._dispatch import register
-from ._runtime import Runtime, commit, cupy_twin, launch_1d, scratch
+from ._runtime import Runtime, commit, cupy_twin, gbuffer_args, launch_1d, scratch
 
 __all__ = ["twin"]
 
@@ -19,10 +19,7 @@ def twin(rt: Runtime, gbuf_t, triangles, verts_t, verts_prev, depth_prev, depth_
     fbuf = scratch(rt, flow)
     vbuf = scratch(rt, visible)
     args = (
-        xp.ascontiguousarray(gbuf_t.tri_id),
-        xp.ascontiguousarray(gbuf_t.bary),
-        xp.ascontiguousarray(triangles),
-        np.int32(triangles.shape[0]),
+        *gbuffer_args(rt, gbuf_t, triangles),
         xp.ascontiguousarray(verts_t),
         xp.ascontiguousarray(verts_prev),
         xp.ascontiguousarray(depth_prev),

@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 
 from .._dispatch import register
-from ._runtime import Runtime, commit, cupy_twin, launch_1d, scratch
+from ._runtime import Runtime, commit, cupy_twin, gbuffer_args, launch_1d, scratch
 
 __all__ = ["twin"]
 
@@ -18,10 +18,7 @@ def twin(rt: Runtime, gbuf, triangles, attributes, out):
     nc = attributes.shape[1]
     buf = scratch(rt, out)
     args = (
-        xp.ascontiguousarray(gbuf.tri_id),
-        xp.ascontiguousarray(gbuf.bary),
-        xp.ascontiguousarray(triangles),
-        np.int32(triangles.shape[0]),
+        *gbuffer_args(rt, gbuf, triangles),
         xp.ascontiguousarray(attributes),
         np.int32(nc),
         np.int32(hh * ww),
