@@ -35,7 +35,8 @@ them, so a long clip needs little memory):
    about 1° of yaw): the query does not see everything that makes two frames look alike (lip
    shape at one opening, light as the head moves through the room), and the region pickers
    choose among the keyframes by lip and eye shape, so they need many to choose from. On
-   s18's self-reenactment, 0.1 kept 8 keyframes and 0.03 keeps 48: mouth PSNR +0.4 dB.
+   s18's self-reenactment (first half, 141 frames), 0.1 kept 8 real keyframes and 0.03
+   keeps 24 (each with a mirrored copy): mouth PSNR +0.4 dB.
 5. **Flip**: a keyframe's mirror image (landmarks re-indexed by topology.MIRROR, yaw → −yaw) is
    added where no real keyframe lies within `flip_radius` of its mirrored query (fills a
    one-sided yaw range, FSGAN §3.6).

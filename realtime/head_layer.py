@@ -1,7 +1,8 @@
 """The head/background layer: a 2-D control mesh around the face (DESIGN §3 "stitching").
 
 Three kinds of control points surround the face mesh:
-- ring 1: the face-oval landmarks themselves (they move with the face mesh, expression included);
+- ring 1: the face-oval landmarks themselves (they move with the face mesh, expression included;
+  the rig gives the layer its own copies of them, textured at the face's outer edge);
 - ring 2 (hair, ears, jaw line) and ring 3 (outer hair, neck, shoulders): the oval pushed
   outward in the canonical frame; they move with the head pose, ring 3 only partly, and the
   neck less than the top of the head;

@@ -1,10 +1,12 @@
 """The avatar rig: one profile turned into the vertex/triangle arrays the renderer draws.
 
-Vertex order (V = 478 + 1 + K + B):
+Vertex order (V = 478 + 1 + K + B + 36):
     [0, 478)            face landmarks (posed by recombination)
     478                 mouth-cavity centre (mean of the inner lips)
     [479, 479+K)        head-layer rings 2 and 3
-    [479+K, V)          head-layer border points (fixed)
+    [479+K, 479+K+B)    head-layer border points (fixed)
+    [479+K+B, V)        head-layer ring 1: where the face-oval landmarks are, drawn behind the
+                        face, with the texture of the face's outer edge (`head_inner_uv`)
 Triangle order, each a contiguous range (see `Rig.ranges`):
     face (854) | eyes (2 fans) | mouth (1 fan) | head layer
 Per-vertex attributes (V, 4): texture coordinates u, v (target-image pixels at rest), and the
@@ -24,6 +26,33 @@ from realtime.geometry import Similarity
 MOUTH_CENTRE = topology.N_LANDMARKS
 FAR_Z = 1.0e4  # head layer depth: always behind the face surface
 _INNER_LIPS = np.array(sorted(set(topology.INNER_LIP_UPPER) | set(topology.INNER_LIP_LOWER)))
+_OVAL = np.array(topology.FACE_OVAL)
+
+
+def head_inner_uv(face_uv: np.ndarray, face_tris: np.ndarray) -> np.ndarray:
+    """(36, 2) texture coordinates of the head layer's ring 1: each face-oval point, pushed
+    outward from the oval's centre to the far edge of the face mesh in texture space.
+
+    Why: on a turned face the fitted mesh reaches past its own oval landmarks (on s18's far
+    cheek some points lie ~7 crop px beyond it, up to the real edge of the skin). Were the
+    head layer to start at the oval, that strip of texture would be drawn twice, by the face
+    and again by the head layer beside it: a bright 1-px seam along the cheek. Moving the
+    face's texture inside the oval instead misplaces the cheek (−0.35 dB on s18's face)."""
+    uv = np.asarray(face_uv, np.float64)[:, :2]
+    oval = uv[_OVAL]
+    c = oval.mean(0)
+    d = oval - c                                                     # rays c + t·d, oval at t = 1
+    a = uv[face_tris].reshape(-1, 2)                                 # every triangle edge a → b
+    b = uv[np.roll(face_tris, -1, axis=1)].reshape(-1, 2)
+    e = b - a
+    den = d[:, None, 0] * e[None, :, 1] - d[:, None, 1] * e[None, :, 0]
+    ac = a[None] - c
+    with np.errstate(divide="ignore", invalid="ignore"):
+        t = (ac[..., 0] * e[None, :, 1] - ac[..., 1] * e[None, :, 0]) / den
+        s = (ac[..., 0] * d[:, None, 1] - ac[..., 1] * d[:, None, 0]) / den
+    hit = (np.abs(den) > 1e-12) & (s >= 0.0) & (s <= 1.0)
+    t_far = np.where(hit, t, 1.0).max(1)
+    return c + np.maximum(t_far, 1.0)[:, None] * d
 
 
 @dataclass
@@ -39,6 +68,11 @@ class Rig:
     @property
     def vertex_count(self) -> int:
         return len(self.attributes)
+
+    @property
+    def inner_ring(self) -> slice:
+        """The vertices of the head layer's ring 1 (one per face-oval landmark, same order)."""
+        return slice(self.vertex_count - len(topology.FACE_OVAL), self.vertex_count)
 
     def texture_at_crop_density(self, image: np.ndarray, uv: np.ndarray,
                                 oversample: float = 1.25) -> tuple[np.ndarray, np.ndarray]:
@@ -76,7 +110,8 @@ class Rig:
         image_px[MOUTH_CENTRE] = face_px[_INNER_LIPS].mean(0)
         ring = head_layer.pose_points(self.layer, self.neutral_frame, posed_frame)
         image_px[MOUTH_CENTRE + 1:MOUTH_CENTRE + 1 + n_head, :2] = ring[:, :2]
-        image_px[MOUTH_CENTRE + 1 + n_head:, :2] = self.layer.border
+        image_px[MOUTH_CENTRE + 1 + n_head:self.inner_ring.start, :2] = self.layer.border
+        image_px[self.inner_ring, :2] = face_px[_OVAL, :2]
         image_px[MOUTH_CENTRE + 1:, 2] = FAR_Z
         v[:, 0] = a[0, 0] * image_px[:, 0] + a[0, 1] * image_px[:, 1] + a[0, 2]
         v[:, 1] = a[1, 0] * image_px[:, 0] + a[1, 1] * image_px[:, 1] + a[1, 2]
@@ -94,8 +129,10 @@ def build(profile) -> Rig:
                                  border=profile["head_border"].astype(np.float64),
                                  triangles=profile["head_triangles"])
     n_head = len(layer.points)
-    # Head-layer triangles index [oval (36), rings (K), border (B)]: map into the rig order.
-    remap = np.concatenate([np.asarray(topology.FACE_OVAL),
+    # Head-layer triangles index [oval (36), rings (K), border (B)]: map into the rig order,
+    # the oval onto the layer's own ring-1 vertices at the end.
+    n_rest = MOUTH_CENTRE + 1 + n_head + len(layer.border)
+    remap = np.concatenate([n_rest + np.arange(len(_OVAL)),
                             MOUTH_CENTRE + 1 + np.arange(n_head + len(layer.border))]).astype(np.int32)
     parts = {
         "face": topology.face_triangles(),
@@ -109,12 +146,12 @@ def build(profile) -> Rig:
         start += len(tris)
     triangles = np.ascontiguousarray(np.concatenate(list(parts.values())), dtype=np.int32)
 
-    v = MOUTH_CENTRE + 1 + n_head + len(layer.border)
-    attrs = np.zeros((v, 4), np.float32)
+    attrs = np.zeros((n_rest + len(_OVAL), 4), np.float32)
     attrs[:MOUTH_CENTRE, :2] = lm[:, :2]
     attrs[MOUTH_CENTRE, :2] = lm[_INNER_LIPS, :2].mean(0)
     attrs[MOUTH_CENTRE + 1:MOUTH_CENTRE + 1 + n_head, :2] = frame.apply(layer.points)[:, :2]
-    attrs[MOUTH_CENTRE + 1 + n_head:, :2] = layer.border
+    attrs[MOUTH_CENTRE + 1 + n_head:n_rest, :2] = layer.border
+    attrs[n_rest:, :2] = head_inner_uv(lm[:, :2], parts["face"])
     upper = np.array(topology.INNER_LIP_UPPER)
     lower = np.array(topology.INNER_LIP_LOWER)
     attrs[upper[1:-1], 2] = 1.0

@@ -36,7 +36,8 @@ def test_triangle_ranges(rig, astronaut_profile):
 def test_vertex_layout_and_rest_attributes(rig, astronaut_profile):
     p = astronaut_profile
     k, b = len(p["head_points"]), len(p["head_border"])
-    assert rig.vertex_count == T.N_LANDMARKS + 1 + k + b
+    assert rig.vertex_count == T.N_LANDMARKS + 1 + k + b + len(T.FACE_OVAL)
+    assert rig.inner_ring == slice(rig.vertex_count - len(T.FACE_OVAL), rig.vertex_count)
     att = rig.attributes
     assert att.shape == (rig.vertex_count, 4) and att.dtype == np.float32
     lm = p["landmarks"]
@@ -45,7 +46,14 @@ def test_vertex_layout_and_rest_attributes(rig, astronaut_profile):
     np.testing.assert_allclose(att[R.MOUTH_CENTRE, :2], lm[lips, :2].mean(0), rtol=1e-6)
     np.testing.assert_allclose(att[R.MOUTH_CENTRE + 1: R.MOUTH_CENTRE + 1 + k, :2],
                                p.frame().apply(p["head_points"].astype(np.float64))[:, :2], rtol=1e-5)
-    np.testing.assert_allclose(att[-b:, :2], p["head_border"], rtol=1e-6)
+    border = slice(R.MOUTH_CENTRE + 1 + k, rig.inner_ring.start)
+    np.testing.assert_allclose(att[border, :2], p["head_border"], rtol=1e-6)
+    np.testing.assert_allclose(att[rig.inner_ring, :2],
+                               R.head_inner_uv(lm[:, :2], T.face_triangles()), rtol=1e-6)
+    # the head layer draws ring 1 through its own vertices, never through the face's
+    head = rig.triangles[slice(*rig.ranges["head"])]
+    assert not np.isin(head, T.FACE_OVAL).any()
+    assert set(range(rig.inner_ring.start, rig.inner_ring.stop)) <= set(head.ravel().tolist())
     # mouth-cavity coordinates: m = +1 upper inner lip, -1 lower, 0 corners and centre;
     # mx from -1 (right corner, 78) to +1 (left corner, 308)
     assert (att[list(T.INNER_LIP_UPPER[1:-1]), 2] == 1).all()
@@ -65,8 +73,9 @@ def test_pose_at_rest_maps_the_photo_into_the_crop(rig, astronaut_profile):
     v = rig.pose(rec(state), rec.pose(state))
     assert v.shape == (rig.vertex_count, 3) and v.dtype == np.float32
     a = rig.crop_from_image
-    np.testing.assert_allclose(v[:, :2], _crop(a, rig.attributes[:, :2].astype(np.float64)),
-                               atol=2e-3)
+    rest = rig.attributes[:, :2].astype(np.float64)
+    rest[rig.inner_ring] = rest[list(T.FACE_OVAL)]  # ring 1 sits on the oval (its texture may not)
+    np.testing.assert_allclose(v[:, :2], _crop(a, rest), atol=2e-3)
     # face depth scaled like x/y; the head layer behind everything
     s = float(np.hypot(a[0, 0], a[0, 1]))
     np.testing.assert_allclose(v[: T.N_LANDMARKS, 2], p["landmarks"][:, 2] * s, rtol=1e-5, atol=1e-3)
@@ -84,9 +93,12 @@ def test_pose_moves_face_and_rings_but_not_the_border(rig, astronaut_profile):
     rest = rig.pose(rec(FaceState.neutral()), rec.pose(FaceState.neutral()))
     state = FaceState(rotation=G.rotation_from_euler(30, 10, 5))
     v = rig.pose(rec(state), rec.pose(state))
-    b = len(p["head_border"])
-    np.testing.assert_array_equal(v[-b:], rest[-b:])
     k = len(p["head_points"])
+    border = slice(R.MOUTH_CENTRE + 1 + k, rig.inner_ring.start)
+    np.testing.assert_array_equal(v[border], rest[border])
+    # ring 1 goes where the face's oval goes, behind the face
+    np.testing.assert_array_equal(v[rig.inner_ring, :2], v[list(T.FACE_OVAL), :2])
+    assert (v[rig.inner_ring, 2] == R.FAR_Z).all()
     ring = slice(R.MOUTH_CENTRE + 1, R.MOUTH_CENTRE + 1 + k)
     assert np.abs(v[ring, :2] - rest[ring, :2]).max() > 5
     assert np.abs(v[: T.N_LANDMARKS, :2] - rest[: T.N_LANDMARKS, :2]).max() > 10
@@ -144,3 +156,33 @@ def test_texture_is_left_alone_when_not_denser_than_the_crop(rig):
     r = _rig_with_scale(rig, 0.9)
     out, uv2 = r.texture_at_crop_density(img, uv, oversample=1.25)
     assert out is img and uv2 is uv
+
+
+# ------------------------------------------------------------------------- head-layer ring 1
+def _disc_face(n_ring=36, radius=10.0):
+    """A fan of triangles over a disc: centre 0, ring points 1..n_ring (counter-clockwise)."""
+    ang = np.linspace(0, 2 * np.pi, n_ring, endpoint=False)
+    pts = np.concatenate([[[0.0, 0.0]], radius * np.stack([np.cos(ang), np.sin(ang)], 1)])
+    tris = np.array([[0, 1 + i, 1 + (i + 1) % n_ring] for i in range(n_ring)])
+    return pts, tris
+
+
+def test_head_inner_uv_is_the_oval_where_the_face_stays_inside_it(monkeypatch):
+    pts, tris = _disc_face()
+    monkeypatch.setattr(R, "_OVAL", np.arange(1, 37))
+    np.testing.assert_allclose(R.head_inner_uv(pts, tris), pts[1:], atol=1e-9)
+
+
+def test_head_inner_uv_reaches_the_far_edge_of_a_face_that_passes_the_oval(monkeypatch):
+    """A face point beyond the oval (a turned cheek): the ring starts where the face's texture
+    ends, along the ray from the oval's centre, and only there."""
+    pts, tris = _disc_face()
+    bulge = np.array([[13.0, 0.0]])                    # beyond oval point 1 at (10, 0)
+    pts = np.concatenate([pts, bulge])
+    tris = np.concatenate([tris, [[1, 37, 2], [36, 37, 1]]])
+    monkeypatch.setattr(R, "_OVAL", np.arange(1, 37))
+    got = R.head_inner_uv(pts, tris)
+    np.testing.assert_allclose(got[0], [13.0, 0.0], atol=1e-9)     # pushed out to the bulge
+    far = np.hypot(*got.T)
+    assert (far[1:] < 13.0).all() and (far >= 10.0 - 1e-9).all()   # never pulled inside
+    np.testing.assert_allclose(got[5:-5], pts[6:32], atol=1e-9)    # far from it: the oval
