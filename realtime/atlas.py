@@ -73,9 +73,7 @@ MIN_DIM_RANGE = 0.15     # a query dimension that varies less than this over the
 
 LIP_POINTS = np.array(sorted(set(topology.OUTER_LIP) | set(topology.INNER_LIP_UPPER)
                              | set(topology.INNER_LIP_LOWER)))
-EYE_POINTS = np.array(sorted(set(topology.RIGHT_EYE_UPPER) | set(topology.RIGHT_EYE_LOWER)
-                             | set(topology.LEFT_EYE_UPPER) | set(topology.LEFT_EYE_LOWER)
-                             | set(topology.RIGHT_IRIS) | set(topology.LEFT_IRIS)))
+EYE_POINTS = np.array(topology.EYE_POINTS)
 
 
 def measure(landmarks: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

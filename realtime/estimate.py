@@ -27,6 +27,8 @@ class EstimatorConfig:
     pose_beta: float = 0.2
     expr_min_cutoff: float = 2.0  # Hz, on canonical residuals
     expr_beta: float = 4.0
+    eye_beta: float = 40.0        # expr_beta of the lids and irises: a blink (lids shut and open
+    #                               within ~5 frames) passes instead of being smoothed away
 
 
 def _smoothstep(x: float) -> float:
@@ -44,7 +46,9 @@ class Estimator:
         self._f_rot = OneEuroFilter(c.pose_min_cutoff, c.pose_beta)
         self._f_trans = OneEuroFilter(c.pose_min_cutoff, c.pose_beta * 10)
         self._f_scale = OneEuroFilter(c.pose_min_cutoff, c.pose_beta)
-        self._f_expr = OneEuroFilter(c.expr_min_cutoff, c.expr_beta)
+        beta = np.full((topology.N_LANDMARKS, 1), c.expr_beta)
+        beta[list(topology.EYE_POINTS)] = c.eye_beta
+        self._f_expr = OneEuroFilter(c.expr_min_cutoff, beta)
         self._shown = FaceState.neutral(present=False)  # last state handed out
         self._ease_from: FaceState | None = None
         self._ease_t0: float | None = None

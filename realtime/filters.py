@@ -17,12 +17,13 @@ class OneEuroFilter:
     """Filters an array signal of fixed shape, element by element.
 
     min_cutoff (Hz): cutoff at rest; lower = smoother still signal.
-    beta: how fast the cutoff rises with speed (per unit of the signal per second).
+    beta: how fast the cutoff rises with speed (per unit of the signal per second); a scalar,
+        or an array that broadcasts against the signal (a different beta per element).
     d_cutoff (Hz): cutoff of the speed estimate.
     """
 
-    def __init__(self, min_cutoff: float = 1.0, beta: float = 0.0, d_cutoff: float = 1.0):
-        if min_cutoff <= 0 or d_cutoff <= 0 or beta < 0:
+    def __init__(self, min_cutoff: float = 1.0, beta=0.0, d_cutoff: float = 1.0):
+        if min_cutoff <= 0 or d_cutoff <= 0 or np.any(np.asarray(beta) < 0):
             raise ValueError(f"OneEuroFilter needs min_cutoff > 0, d_cutoff > 0, beta >= 0; "
                              f"got {min_cutoff}, {d_cutoff}, {beta}")
         self.min_cutoff = min_cutoff

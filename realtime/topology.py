@@ -64,6 +64,9 @@ RIGHT_BROW = (46, 53, 52, 65, 55, 70, 63, 105, 66, 107)
 LEFT_BROW = (276, 283, 282, 295, 285, 300, 293, 334, 296, 336)
 RIGHT_IRIS = (468, 469, 470, 471, 472)
 LEFT_IRIS = (473, 474, 475, 476, 477)
+# Lids and irises of both eyes.
+EYE_POINTS = tuple(sorted(set(RIGHT_EYE_UPPER) | set(RIGHT_EYE_LOWER) | set(LEFT_EYE_UPPER)
+                          | set(LEFT_EYE_LOWER) | set(RIGHT_IRIS) | set(LEFT_IRIS)))
 # Face silhouette, clockwise from the top of the forehead (10).
 FACE_OVAL = (10, 338, 297, 332, 284, 251, 389, 356, 454, 323, 361, 288, 397, 365, 379, 378, 400,
              377, 152, 148, 176, 149, 150, 136, 172, 58, 132, 93, 234, 127, 162, 21, 54, 103, 67, 109)

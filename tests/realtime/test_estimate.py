@@ -256,3 +256,28 @@ def test_face_state_defaults_and_angles():
 def test_estimator_config_defaults():
     c = EstimatorConfig()
     assert c.calibration_s == 1.0 and c.ease_s == 0.25
+
+
+def test_a_blink_passes_faster_than_a_lip_move_of_the_same_size(face):
+    """The lids and irises are filtered with eye_beta: a step of the upper lid closes most of the
+    way in one frame while the same step of a lip point is still smoothed."""
+    from realtime import topology as T
+
+    lm, frame, canon = face
+    est = _calibrated(lm)
+    lid, lip = T.RIGHT_EYE_UPPER[4], T.OUTER_LIP[5]
+    assert lid in T.EYE_POINTS and lip not in T.EYE_POINTS
+    step = np.zeros_like(canon)
+    gap = abs(canon[T.RIGHT_EYE_LOWER[4], 1] - canon[lid, 1])
+    step[[lid, lip], 1] = gap   # the lid shuts; the lip moves as far
+    target = frame.apply(canon + step)
+    state = est(target, 36 / FPS)
+    got = state.expression[[lid, lip], 1] / step[[lid, lip], 1]
+    assert got[0] > 0.6 and got[0] > got[1] + 0.2, got
+    # eye_beta = expr_beta filters both alike
+    est = Estimator(EstimatorConfig(eye_beta=EstimatorConfig().expr_beta))
+    for i in range(36):
+        est(lm, i / FPS)
+    state = est(target, 36 / FPS)
+    same = state.expression[[lid, lip], 1] / step[[lid, lip], 1]
+    assert same[0] == pytest.approx(same[1], abs=0.02)
