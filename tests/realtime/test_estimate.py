@@ -22,10 +22,10 @@ def face(astronaut_landmarks):
     return lm, frame, frame.invert_points(lm)
 
 
-def _calibrated(lm, frames=36, noise=0.0, seed=0) -> Estimator:
-    """An estimator calibrated on `frames` frames (> 1 s at 30 fps) of `lm`."""
+def _calibrated(lm, frames=36, noise=0.0, seed=0, config=None) -> Estimator:
+    """An estimator (of `config`) calibrated on `frames` frames (> 1 s at 30 fps) of `lm`."""
     rng = np.random.default_rng(seed)
-    est = Estimator()
+    est = Estimator(config)
     for i in range(frames):
         est(lm + rng.normal(0, noise, lm.shape) if noise else lm, i / FPS)
     assert est.calibrator.done
@@ -275,9 +275,7 @@ def test_a_blink_passes_faster_than_a_lip_move_of_the_same_size(face):
     got = state.expression[[lid, lip], 1] / step[[lid, lip], 1]
     assert got[0] > 0.6 and got[0] > got[1] + 0.2, got
     # eye_beta = expr_beta filters both alike
-    est = Estimator(EstimatorConfig(eye_beta=EstimatorConfig().expr_beta))
-    for i in range(36):
-        est(lm, i / FPS)
+    est = _calibrated(lm, config=EstimatorConfig(eye_beta=EstimatorConfig().expr_beta))
     state = est(target, 36 / FPS)
     same = state.expression[[lid, lip], 1] / step[[lid, lip], 1]
     assert same[0] == pytest.approx(same[1], abs=0.02)
