@@ -14,10 +14,13 @@ from ._dispatch import empty_like_module, lookup, register
 from ._validate import check_array, check_float, check_gbuffer, check_indices, check_same_module
 from .gbuffer import GBuffer
 
-__all__ = ["flow3d"]
+__all__ = ["flow3d", "DEPTH_EPS"]
+
+#: Default depth tolerance (crop px) of the occlusion test: "the same surface at t−1".
+DEPTH_EPS = 0.5
 
 
-def flow3d(gbuf_t: GBuffer, triangles, verts_t, verts_prev, depth_prev, depth_eps: float = 0.5, out=None):
+def flow3d(gbuf_t: GBuffer, triangles, verts_t, verts_prev, depth_prev, depth_eps: float = DEPTH_EPS, out=None):
     """Flow from frame t to frame t-1 for every pixel of the mesh at t, with visibility.
 
     For a pixel q = (x, y) covered at t by triangle (v0, v1, v2) with weights λ (from gbuf_t):

@@ -27,11 +27,8 @@ from numba import njit
 from kernels import flow3d, warp
 from kernels._dispatch import array_module, array_module_name
 from kernels._sampling import FASTMATH, bilinear_into
-from kernels.flow3d import depth_at, surface_motion
+from kernels.flow3d import DEPTH_EPS, depth_at, surface_motion
 from realtime.frame import Frame
-
-#: kernels.flow3d's default depth tolerance (crop px) for "the same surface at t−1".
-DEPTH_EPS = 0.5
 
 
 @njit(cache=True, nogil=True, fastmath=FASTMATH)
