@@ -66,9 +66,9 @@ def _positive_int(text: str) -> int:
 
 # ----------------------------------------------------------------------------------------- demo
 def cmd_demo(args) -> int:
-    from realtime.capture import Grabber
-    from realtime.loop import Engine, EngineOptions
-    from realtime.performance import ScriptedSource
+    from realtime.io.capture import Grabber
+    from realtime.engine.loop import Engine, EngineOptions
+    from realtime.io.performance import ScriptedSource
 
     profile = demo_profile()
     engine = Engine(profile, EngineOptions(fps=args.fps, output_size=args.size))
@@ -115,11 +115,11 @@ def cmd_enroll(args) -> int:
 # ----------------------------------------------------------------------------------------- live
 def cmd_live(args) -> int:
     from profiles import load
-    from realtime.capture import Grabber, open_source
-    from realtime.fuse import FuseConfig
-    from realtime.loop import Engine, EngineOptions
+    from realtime.io.capture import Grabber, open_source
+    from realtime.mesh.fuse import FuseConfig
+    from realtime.engine.loop import Engine, EngineOptions
 
-    from realtime.device import check_device
+    from realtime.core.context import check_device
 
     check_device(args.device)
     if args.backend == "tensorrt" and args.device != "cuda":
@@ -149,7 +149,7 @@ def cmd_live(args) -> int:
 
 
 def _audio_bridge(spec: str):
-    from realtime.audio import AudioBridge
+    from realtime.io.audio import AudioBridge
 
     def dev(v):
         return None if v in ("", "default") else (int(v) if v.isdigit() else v)
@@ -165,8 +165,8 @@ def _drive(engine, grabber, sink_spec, fps, realtime, total=None, max_frames=Non
     """Open the sink, run the loop with a progress bar, return the RunReport."""
     from tqdm import tqdm
 
-    from realtime.loop import run
-    from realtime.sinks import ThreadedSink, make_sink
+    from realtime.engine.loop import run
+    from realtime.io.sinks import ThreadedSink, make_sink
 
     sink = ThreadedSink(make_sink(sink_spec, fps), realtime=realtime)
     sink.open(*engine.output_size, fps)
@@ -197,13 +197,14 @@ def cmd_train(args) -> int:
 
     from profiles import load
     from profiles.format import attach_files
-    from realtime.neural import train as T
-    from realtime.neural.dataset import build_pairs
+    from realtime.core.profile import GENERATOR_PATH, NEURAL_DIR, STATE_FILE
+    from realtime.train import loop as T
+    from realtime.train.dataset import build_pairs
 
     if args.steps is None and args.minutes is None:
         raise UserError("say how long to train: --steps N or --minutes M")
     if args.device == "cuda":
-        from realtime.device import require_torch_cuda
+        from realtime.core.context import require_torch_cuda
 
         require_torch_cuda()
     profile = load(args.profile)
@@ -224,8 +225,8 @@ def cmd_train(args) -> int:
     with tqdm(total=total, desc="training pairs", unit="frame") as bar:
         pairs = build_pairs(profile, read_frames(video, lo, stop), resolution=args.resolution,
                             fps=fps, progress=bar.update)
-    out_dir = profile.folder / T.NEURAL_DIR
-    rel = [f"{T.NEURAL_DIR}/{T.STATE_FILE}", f"{T.NEURAL_DIR}/{T.GENERATOR_FILE}"]
+    out_dir = profile.folder / NEURAL_DIR
+    rel = [f"{NEURAL_DIR}/{STATE_FILE}", GENERATOR_PATH]
     options = T.TrainOptions(resolution=args.resolution, steps=args.steps, minutes=args.minutes,
                              batch=args.batch, device=args.device, resume=not args.restart,
                              threads=args.threads)
@@ -245,9 +246,9 @@ def cmd_train(args) -> int:
     finally:
         bar.close()
     T.plot_losses(result["history"], out_dir / "losses.png")
-    grid = T.samples(pairs, out_dir / T.GENERATOR_FILE)
+    grid = T.samples(pairs, profile.folder / GENERATOR_PATH)
     cv2.imwrite(str(out_dir / "samples.png"), cv2.cvtColor(grid, cv2.COLOR_RGB2BGR))
-    attach_files(profile.folder, rel + [f"{T.NEURAL_DIR}/losses.png", f"{T.NEURAL_DIR}/samples.png"],
+    attach_files(profile.folder, rel + [f"{NEURAL_DIR}/losses.png", f"{NEURAL_DIR}/samples.png"],
                  tier="neural", settings={"neural": {"resolution": args.resolution,
                                                      "steps": result["steps"],
                                                      "pairs": int(len(pairs))}})
@@ -263,8 +264,8 @@ def cmd_export(args) -> int:
     in the profile with a manifest (realtime/neural/tensorrt.py). The profile is checked first
     (a clear error without a trained generator, GPU or not), then the GPU, then TensorRT."""
     from profiles import load
-    from realtime.device import require_torch_cuda
-    from realtime.neural import tensorrt as trt_mod
+    from realtime.core.context import require_torch_cuda
+    from realtime.tiers.neural import tensorrt as trt_mod
 
     profile = load(args.profile)
     trt_mod.engine_files(profile, args.precision)      # ProfileError: no trained generator
@@ -293,7 +294,7 @@ def cmd_export(args) -> int:
 
 # -------------------------------------------------------------------------------------- devices
 def cmd_devices(args) -> int:
-    from realtime.devices import format_devices, list_devices
+    from realtime.io.inventory import format_devices, list_devices
 
     print(format_devices(list_devices()))
     return 0
@@ -396,10 +397,10 @@ def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
     from profiles.enroll import EnrollError
     from profiles.format import ProfileError
-    from realtime.audio import AudioError
-    from realtime.capture import CaptureError
-    from realtime.device import DeviceUnavailable
-    from realtime.sinks import SinkError
+    from realtime.io.audio import AudioError
+    from realtime.io.capture import CaptureError
+    from realtime.core.context import DeviceUnavailable
+    from realtime.io.sinks import SinkError
 
     try:
         return int(args.func(args) or 0)

@@ -3,7 +3,7 @@
     python -m bench.follow DRIVER.mp4 OUTPUT.mp4
 
 Both videos are tracked with MediaPipe; mouth opening is the inner-lip gap over the
-interocular distance, yaw comes from the engine's own pose fit (realtime.estimate.Estimator)
+interocular distance, yaw comes from the engine's own pose fit (realtime.face.estimate.Estimator)
 against each video's calibrated neutral, so head shape and sitting pose do not matter.
 Frames where either face is lost are left out.
 """
@@ -17,9 +17,9 @@ import numpy as np
 
 def follow_series(path: str, fps: float | None = None) -> tuple[np.ndarray, np.ndarray]:
     """(mouth opening / interocular, yaw in degrees) per frame; NaN where no face."""
-    from realtime import geometry
-    from realtime.estimate import Estimator
-    from realtime.track import Tracker
+    from realtime.face import geometry
+    from realtime.face.estimate import Estimator
+    from realtime.face.track import Tracker
 
     cap = cv2.VideoCapture(path)
     fps = fps or cap.get(cv2.CAP_PROP_FPS) or 30.0

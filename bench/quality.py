@@ -60,11 +60,11 @@ import cv2
 import numpy as np
 
 from bench import metrics
-from realtime.capture import Grabber
-from realtime.composite import fit_affine
-from realtime.estimate import Estimator
-from realtime.fuse import FuseConfig, Recombiner
-from realtime.topology import N_LANDMARKS
+from realtime.io.capture import Grabber
+from realtime.image.composite import fit_affine
+from realtime.face.estimate import Estimator
+from realtime.mesh.fuse import FuseConfig, Recombiner
+from realtime.face.topology import N_LANDMARKS
 
 __all__ = ["QualityResult", "quality_pass", "pin_neutral", "face_box", "QUALITY_KEYS"]
 
@@ -95,7 +95,7 @@ MOUTH_BOX_SCALE = 1.6
 
 
 def _mouth_points():
-    from realtime import topology
+    from realtime.face import topology
 
     return np.array(sorted(set(topology.OUTER_LIP) | set(topology.INNER_LIP_UPPER)
                            | set(topology.INNER_LIP_LOWER)))
@@ -148,7 +148,7 @@ def quality_pass(engine_factory, profile, source, *, fps: float, total: int | No
     """
     from tqdm import tqdm
 
-    from realtime.track import Tracker
+    from realtime.face.track import Tracker
 
     res = QualityResult()
     notes = res.notes

@@ -10,7 +10,7 @@ Passes (each shows a tqdm bar on stderr when stderr is a terminal):
    paced at its own rate by a realtime ``Grabber`` (newest frame wins, drops counted), a
    realtime ``ThreadedSink(NullSink())``. Per-frame stage timings and capture→sink latency go
    into ``bench.stats.StageTimes``; the first ``--warmup`` frames (dropped ones included) are
-   left out (``realtime.loop.run`` also warms every engine up before its first frame).
+   left out (``realtime.engine.loop.run`` also warms every engine up before its first frame).
    ``fps`` = frames that reached the sink / the capture time the counted frames span (k capture
    slots, k = last − first captured index + 1 with drops, at the measured mean capture
    interval; summed over blocks): a clip paced at 30 fps with nothing dropped gives 30, and
@@ -110,7 +110,7 @@ class CpuDevice:
 
 @functools.lru_cache(maxsize=1)
 def _cuda_context():
-    from realtime.device import open_device
+    from realtime.core.context import open_device
 
     return open_device("cuda")
 
@@ -118,13 +118,13 @@ def _cuda_context():
 class CudaDevice:
     """The engine's CUDA path (`EngineOptions.device = "cuda"`): render → generate → smooth →
     composite on the GPU, the frame downloaded once. Stage times come from CUDA events on the
-    engine's stream, read after each frame's synchronisation (`realtime.device.EventTimer`), so
+    engine's stream, read after each frame's synchronisation (`realtime.core.context.EventTimer`), so
     they are device-synchronised; the GPU's name and compute capability go into the report."""
 
     name = "cuda"
 
     def check(self) -> None:
-        from realtime.device import DeviceUnavailable
+        from realtime.core.context import DeviceUnavailable
 
         if not _cuda_available():
             raise UsageError(CUDA_MISSING)
@@ -164,7 +164,7 @@ def get_device(name: str):
 @dataclass
 class Variant:
     label: str
-    options: Any          # realtime.loop.EngineOptions
+    options: Any          # realtime.engine.loop.EngineOptions
     device: str = "cpu"
 
 
@@ -201,7 +201,7 @@ def _parse_device(text: str) -> str:
 
 
 def _parse_backend(text: str) -> str:
-    from realtime.neural.tier import BACKENDS
+    from realtime.tiers.neural.generator import BACKENDS
 
     if text not in BACKENDS:
         raise ValueError(f"unknown backend {text!r} (choose {', '.join(BACKENDS)})")
@@ -237,9 +237,9 @@ def _parser_for(default) -> Callable[[str], Any]:
 
 
 def _build_knobs() -> dict[str, Knob]:
-    from realtime.estimate import EstimatorConfig
-    from realtime.fuse import FuseConfig
-    from realtime.loop import EngineOptions
+    from realtime.face.estimate import EstimatorConfig
+    from realtime.mesh.fuse import FuseConfig
+    from realtime.engine.loop import EngineOptions
 
     knobs = {
         "tier": Knob("generator tier (warp, atlas, neural)", str, _set_option("tier")),
@@ -347,7 +347,7 @@ class Driver:
     def open(self):
         """The source positioned at `start`, limited to `count` frames (the caller closes
         `.source`)."""
-        from realtime.capture import open_source
+        from realtime.io.capture import open_source
 
         src = open_source(self.spec)
         for _ in range(self.start):
@@ -357,7 +357,7 @@ class Driver:
 
 
 def open_driver(spec: str, frames: int | None) -> Driver:
-    from realtime.capture import CaptureError, open_source
+    from realtime.io.capture import CaptureError, open_source
 
     try:
         src = open_source(spec)
@@ -386,8 +386,8 @@ def self_reenact_options(fps: float, profile):
     the driver's distance (`SELF_REENACT_FOLLOW_SCALE`): the real frames show the camera moving
     closer and away, and a fixed head size (the live default) would count that as error of
     every tier alike."""
-    from realtime.fuse import FuseConfig
-    from realtime.loop import EngineOptions
+    from realtime.mesh.fuse import FuseConfig
+    from realtime.engine.loop import EngineOptions
 
     return EngineOptions(fps=fps, output_size=_image_size(profile),
                          fuse=FuseConfig(follow_scale=SELF_REENACT_FOLLOW_SCALE))
@@ -403,7 +403,7 @@ def prepare_self_reenact(video: str, frames: int | None, profile=None):
     frame, so a perfect engine reproduces the real frames.
     """
     from profiles.enroll import EnrollError, build_profile, detect_single_face
-    from realtime.capture import CaptureError, open_source
+    from realtime.io.capture import CaptureError, open_source
 
     try:
         src = open_source(video)
@@ -466,9 +466,9 @@ class _Acc:
 
 def _run_block(engine, source, fps, acc: _Acc, warmup: int, bar) -> None:
     """One realtime run of `engine` over `source` (a _Limit); appends to `acc`."""
-    from realtime.capture import Grabber
-    from realtime.loop import run
-    from realtime.sinks import NullSink, ThreadedSink
+    from realtime.io.capture import Grabber
+    from realtime.engine.loop import run
+    from realtime.io.sinks import NullSink, ThreadedSink
 
     grabber = Grabber(source, realtime=True, close_source=False)
     sink = ThreadedSink(NullSink(), realtime=True)
@@ -609,8 +609,8 @@ def decode_stamp(image: np.ndarray, block: int = STAMP_BLOCK) -> int | None:
 def roundtrip_probe(width: int, height: int, fps: float, timeout: float = 5.0):
     """(device, None) when pyvirtualcam opens a device that OpenCV reads back, else
     (None, reason)."""
-    from realtime.devices import _with_timeout
-    from realtime.sinks import vcam_install_hint
+    from realtime.io.inventory import _with_timeout
+    from realtime.io.sinks import vcam_install_hint
 
     try:
         import pyvirtualcam
@@ -679,9 +679,9 @@ def roundtrip_pass(profile, options, driver: Driver, warmup: int) -> dict:
     """Capture → virtual camera → OpenCV read-back latency, or {"available": False, "reason"}."""
     import cv2
 
-    from realtime.capture import Grabber
-    from realtime.loop import run
-    from realtime.sinks import ThreadedSink, VirtualCameraSink
+    from realtime.io.capture import Grabber
+    from realtime.engine.loop import run
+    from realtime.io.sinks import ThreadedSink, VirtualCameraSink
 
     engine = build_engine(profile, options, realtime=True, fps=driver.fps)
     try:
@@ -826,7 +826,7 @@ class _Setup:
 def _setup(args: argparse.Namespace) -> _Setup:
     """Check the arguments and open what they name; UsageError for every user mistake."""
     from profiles.format import ProfileError, load
-    from realtime.loop import EngineOptions
+    from realtime.engine.loop import EngineOptions
 
     if args.self_reenact is None and (args.profile is None or args.driver is None):
         missing = " and ".join(f"--{n}" for n in ("profile", "driver") if getattr(args, n) is None)
@@ -995,7 +995,7 @@ def _run(args: argparse.Namespace) -> int:
 def build_engine(profile, options, **changes):
     """An Engine for `options` (with `changes`); a configuration the engine refuses (a tier that
     does not exist, a profile without what the tier needs) is a UsageError."""
-    from realtime.loop import Engine
+    from realtime.engine.loop import Engine
 
     try:
         return Engine(profile, dataclasses.replace(options, **changes))
@@ -1015,8 +1015,8 @@ def main(args: argparse.Namespace) -> int:
     """Run the benchmark described by `args` (from `add_arguments`); returns the exit code."""
     from profiles.enroll import EnrollError
     from profiles.format import ProfileError
-    from realtime.capture import CaptureError
-    from realtime.sinks import SinkError
+    from realtime.io.capture import CaptureError
+    from realtime.io.sinks import SinkError
 
     try:
         return _run(args)

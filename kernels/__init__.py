@@ -23,6 +23,14 @@ argument via `kernels._dispatch`):
   Helpers: ``mirrored_sigmoid_mask(size, alpha=0.08, gamma=0.7)`` (AP-GAN eq. 12) and
   ``feather_mask(coverage, radius_px)``.
 
+Fused kernels of the stages (one pass where composing the kernels above would cost several):
+
+- ``atlas_blend(gbuf, triangles, head_start, ref_uv, ref_image, keys, key_uv, key_images,
+  weights, alpha, out=None) -> (H, W, 3) float32``: the atlas tier's blend of keyframe views.
+- ``temporal_blend(gbuf, triangles, face_end, verts_t, verts_prev, depth_prev, render, prev,
+  strength, inv_scale, box=None, depth_eps=0.5, out=None) -> (H, W, C) float32``: the
+  smoother's flow3d + warp + blend on the face pixels.
+
 Conventions shared by every kernel and twin:
 
 - Pixel (x, y) has its centre at integer coordinates (x, y) (OpenCV's convention); images are
@@ -46,11 +54,13 @@ can stall for a scheduler time slice waiting for its second thread; there
 """
 # importing each kernel module registers its numba CPU twin
 from ._dispatch import register
+from .atlas_blend import atlas_blend
 from .composite import composite, feather_mask, mirrored_sigmoid_mask
 from .flow3d import flow3d
 from .gbuffer import GBuffer
 from .interpolate import interpolate
 from .rasterize import rasterize
+from .temporal_blend import temporal_blend
 from .texture import texture
 from .warp import warp
 
@@ -62,6 +72,8 @@ __all__ = [
     "warp",
     "flow3d",
     "composite",
+    "atlas_blend",
+    "temporal_blend",
     "mirrored_sigmoid_mask",
     "feather_mask",
     "register",

@@ -26,6 +26,11 @@ Inputs may be non-contiguous. Twin signatures:
 - composite:   (crop, frame, frame_to_crop: host numpy float64 (2, 3), mask,
                 roi: (x0, x1, y0, y1) inclusive frame box, copy: bool, out) -> out
                where copy=True means out is not frame and must first receive a copy of frame.
+- atlas_blend: (gbuf, triangles, head_start: int, ref_uv, ref_image, keys, key_uv, key_images,
+               weights, alpha, out) -> out
+- temporal_blend: (gbuf, triangles, face_end: int, verts_t, verts_prev, depth_prev, render, prev,
+               strength: float, inv_scale: float, box: (y0, y1, x0, x1) clipped to the crop,
+               depth_eps: float, out) -> out
 """
 from __future__ import annotations
 

@@ -12,7 +12,8 @@ import cv2
 import numpy as np
 
 from profiles.format import Profile, profiles_root, save
-from realtime import geometry, head_layer, topology
+from realtime.face import geometry, topology
+from realtime.mesh import head_layer
 
 MAX_SIDE = 1280
 MIN_INTEROCULAR_PX = 24.0
@@ -38,7 +39,7 @@ def read_rgb(path: Path) -> np.ndarray:
 
 def detect_single_face(rgb: np.ndarray, what: str) -> np.ndarray:
     """(478, 3) landmarks of the one face in `rgb`, or EnrollError naming `what`."""
-    from realtime.track import Tracker, find_face_boxes
+    from realtime.face.track import Tracker, find_face_boxes
 
     with Tracker(static=True, max_faces=2) as tracker:
         faces = tracker.detect_all(rgb)

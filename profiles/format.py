@@ -118,7 +118,7 @@ class Profile:
 
     def frame(self):
         """The target's face frame as a Similarity."""
-        from realtime.geometry import Similarity
+        from realtime.face.geometry import Similarity
 
         return Similarity(self.arrays["frame_rotation"].astype(np.float64),
                           float(self.arrays["frame_scale"]),

@@ -31,7 +31,7 @@ def _one_error(err: str) -> str:
 
 @pytest.fixture
 def trained(root, astronaut_profile):
-    from tests.realtime.neural.profiles import profile_with_generator
+    from tests.realtime.tiers.neural.profiles import profile_with_generator
 
     return profile_with_generator(root / "astro", astronaut_profile)
 

@@ -222,9 +222,9 @@ def test_device_cuda_without_gpu(assets, capsys, monkeypatch):
 def test_knob_registry_covers_the_configs():
     import dataclasses
 
-    from realtime.estimate import EstimatorConfig
-    from realtime.fuse import FuseConfig
-    from realtime.loop import EngineOptions
+    from realtime.face.estimate import EstimatorConfig
+    from realtime.mesh.fuse import FuseConfig
+    from realtime.engine.loop import EngineOptions
 
     names = {f.name for c in (EstimatorConfig, FuseConfig) for f in dataclasses.fields(c)}
     assert {"tier", "device", "size"} | names <= set(runner.KNOBS)
@@ -260,9 +260,9 @@ def test_roundtrip_pass_through_a_fake_virtual_camera(assets, monkeypatch):
     import queue
     import time
 
-    import realtime.sinks as sinks
+    import realtime.io.sinks as sinks
     from profiles.format import load
-    from realtime.loop import EngineOptions
+    from realtime.engine.loop import EngineOptions
 
     wire: queue.Queue = queue.Queue()
 

@@ -10,7 +10,7 @@ import pytest
 from profiles.enroll import (MAX_SIDE, EnrollError, check_name, detect_single_face,
                              enroll_image, read_rgb)
 from profiles.format import load
-from realtime import geometry as G, topology as T
+from realtime.face import geometry as G, topology as T
 
 
 def _write(path: Path, rgb: np.ndarray) -> Path:

@@ -17,8 +17,8 @@ from profiles.enroll_video import (ClipTrack, VideoEnrollConfig, _reject, build_
                                    choose_reference, enroll, enroll_video, flips_needed,
                                    select_keyframes)
 from profiles.format import OPTIONAL_ARRAYS, load
-from realtime import geometry
-from realtime.atlas import measure
+from realtime.face import geometry
+from realtime.tiers.atlas import measure
 
 
 def make_clip(path: Path, frames: int = 40, size: int = 320, brightness=None,
@@ -187,7 +187,7 @@ def test_enrolled_profile_round_trips_exactly(video_profile, tmp_path):
 
 def test_keyframes_are_real_views_of_the_clip(video_profile):
     """Each keyframe's landmarks sit on its crop's face: re-tracking the crop finds them."""
-    from realtime.track import Tracker
+    from realtime.face.track import Tracker
 
     p = video_profile
     real = np.nonzero(p["atlas_flipped"] == 0)[0]
@@ -242,7 +242,7 @@ def test_exposure_drift_is_removed_from_keyframes(tmp_path):
     """Alternate frames 25 % darker (auto-exposure pumping, uncorrelated with the pose): the
     keyframes' brightness spread shrinks (each is moved towards what its view should look
     like, less a 2-unit dead band, at most 10 units)."""
-    from realtime.topology import FACE_OVAL
+    from realtime.face.topology import FACE_OVAL
 
     def skin_l(p):
         out = []

@@ -1,0 +1,253 @@
+"""The loop: capture → track → estimate → fuse → render → generate → smooth → composite → sink.
+
+`Engine` wires the stages for one avatar profile; `run` drives frames from a Grabber through
+the engine into a (threaded) sink and measures every frame. The stage list below is the
+architecture (DESIGN §2); each stage reads some Frame fields and writes others.
+"""
+from __future__ import annotations
+
+import os
+import threading
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from realtime.mesh import rig as rig_mod
+from realtime.io.capture import CaptureTimeout, Grabber
+from realtime.image.composite import CompositeStage
+from realtime.face.estimate import EstimateStage, Estimator, EstimatorConfig
+from realtime.core.frame import Frame
+from realtime.mesh.fuse import FuseConfig, FuseStage, Recombiner
+from realtime.tiers.warp import GenerateStage, make_generator
+from realtime.image.render import RenderStage
+from realtime.image.smooth import SmoothStage
+from realtime.face.track import TrackStage, Tracker
+
+
+PENDING_MAX = 256  # rows awaiting a sink write before the oldest are given up as dropped
+
+
+def set_kernel_threads(n: int | None) -> int:
+    """Numba's thread count for the kernels. On a 2-core machine the capture, tracking and sink
+    threads already share the cores, and a parallel kernel that waits for a descheduled worker
+    costs 10× its single-thread time; so one thread unless asked, half the cores beyond 2."""
+    import numba
+
+    cores = os.cpu_count() or 1
+    if n is None:
+        n = 1 if cores <= 2 else min(4, cores // 2)
+    n = max(1, min(int(n), numba.config.NUMBA_NUM_THREADS))
+    numba.set_num_threads(n)
+    return n
+
+
+@dataclass
+class EngineOptions:
+    tier: str | None = None                      # None: the profile's tier
+    output_size: tuple[int, int] | None = None   # None: the profile image's size
+    fps: float = 30.0                            # nominal rate (media clock offline)
+    realtime: bool = False                       # filters on wall-clock time when True
+    kernel_threads: int | None = None            # numba threads; None: 1 on ≤ 2 cores
+    smooth: bool = True                          # motion-compensated temporal smoothing
+    device: str = "cpu"                          # "cpu" or "cuda": where render → composite run
+    backend: str = "torch"                       # neural tier on CUDA: "torch" or "tensorrt"
+    cuda_graphs: bool = True                     # neural tier on CUDA: replay torch from a graph
+    estimator: EstimatorConfig = field(default_factory=EstimatorConfig)
+    fuse: FuseConfig = field(default_factory=FuseConfig)
+
+
+class Engine:
+    """All the per-frame work for one profile, as an explicit list of stages.
+
+    `device`: the device context (`realtime.core.context`) the image stages run on; default: the one
+    `options.device` names (`DeviceUnavailable` when that device is not usable here). Stages
+    that declare ``device_ready`` take the frame's arrays where they are; the others are
+    wrapped by the context (`ctx.place`) so that they see host arrays.
+    """
+
+    def __init__(self, profile, options: EngineOptions | None = None, tracker: Tracker | None = None,
+                 device=None):
+        from realtime.core.context import open_device
+
+        self.options = options or EngineOptions()
+        self.profile = profile
+        self.device = ctx = device if device is not None else open_device(self.options.device)
+        set_kernel_threads(self.options.kernel_threads)
+        self.rig = rig_mod.build(profile)
+        self.estimator = Estimator(self.options.estimator)
+        self.recombiner = Recombiner(profile["neutral"], profile.frame(), self.options.fuse)
+        self.compositor = CompositeStage(profile, self.options.output_size, ctx)
+        self._tracker = tracker
+        generator = make_generator(self.options.tier or profile.tier, profile, self.rig, ctx,
+                                   backend=self.options.backend,
+                                   cuda_graphs=self.options.cuda_graphs)
+        self.stages = [ctx.place(stage) for stage in (
+            TrackStage(tracker),
+            EstimateStage(self.estimator, self.clock),
+            FuseStage(self.recombiner, self.rig, lambda: self.estimator.neutral),
+            RenderStage(self.rig, ctx),
+            GenerateStage(generator),
+            SmoothStage(self.rig, enabled=self.options.smooth, ctx=ctx),
+            self.compositor,
+        )]
+
+    @property
+    def output_size(self) -> tuple[int, int]:
+        return self.compositor.size
+
+    def clock(self, frame: Frame) -> float:
+        """Time the filters see: wall clock live, media time (index / fps) offline."""
+        if self.options.realtime:
+            return frame.t_capture
+        return frame.index / self.options.fps
+
+    def process(self, frame: Frame) -> Frame:
+        """Run every stage on `frame`; its timings come from the device context's timer
+        (perf_counter on the CPU, CUDA events on the GPU, read after the frame's one sync)."""
+        timer = self.device.timer()
+        with self.device.activate():
+            for stage in self.stages:
+                mark = timer.start()
+                stage(frame)
+                timer.stop(stage.name, mark)
+        frame.timings.update(timer.result())
+        return frame
+
+    def warm_up(self) -> None:
+        """Run two neutral frames through every stage (JIT compilation — a cold numba cache
+        costs seconds —, MediaPipe graph start), so the first real frames are not late; then
+        forget them (stages with a memory of the last frame are reset)."""
+        from realtime.face.state import FaceState
+        from realtime.face.track import quiet_native_stderr
+
+        blank = Frame(index=-1, t_capture=time.perf_counter(),
+                      image=np.zeros((64, 64, 3), np.uint8))
+        with quiet_native_stderr():
+            self.stages[0](blank)
+        for _ in range(2):  # the second one runs the smoother's flow3d/warp too
+            self.process(Frame(index=-1, t_capture=time.perf_counter(),
+                               state=FaceState.neutral()))
+        for stage in self.stages:
+            for part in (stage, getattr(stage, "generator", None)):
+                reset = getattr(part, "reset", None)
+                if callable(reset):
+                    reset()
+
+    def handle(self, event: str) -> bool:
+        """Apply a hotkey event; returns False when the loop should stop."""
+        if event == "recalibrate":
+            self.estimator.recalibrate()
+        elif event == "toggle":
+            self.compositor.passthrough = not self.compositor.passthrough
+        elif event == "quit":
+            return False
+        return True
+
+    def close(self) -> None:
+        tracker = self.stages[0].tracker
+        if tracker is not None:
+            tracker.close()
+
+
+@dataclass
+class RunReport:
+    """What one run measured. `per_frame` rows: index, timings (ms by stage), latency_ms
+    (capture→sink), face (tracked or not)."""
+
+    frames: int = 0
+    wall_s: float = 0.0
+    capture_dropped: int = 0
+    sink_dropped: int = 0
+    held: int = 0                      # frames emitted while the camera delivered nothing
+    per_frame: list[dict] = field(default_factory=list)
+
+    @property
+    def fps(self) -> float:
+        return self.frames / self.wall_s if self.wall_s > 0 else 0.0
+
+    @property
+    def dropped(self) -> int:
+        return self.capture_dropped + self.sink_dropped
+
+    def latencies(self, warmup: int = 0) -> np.ndarray:
+        vals = [r["latency_ms"] for r in self.per_frame[warmup:] if r.get("latency_ms") is not None]
+        return np.asarray(vals, np.float64)
+
+    def stage_ms(self, warmup: int = 0) -> dict[str, np.ndarray]:
+        rows = self.per_frame[warmup:]
+        names = list(rows[0]["timings"]) if rows else []
+        return {n: np.array([r["timings"].get(n, np.nan) for r in rows]) for n in names}
+
+    def summary(self, warmup: int = 0) -> str:
+        lat = self.latencies(warmup)
+        captured = self.frames + self.capture_dropped
+        drop_pct = 100.0 * self.dropped / max(captured, 1)
+        parts = [f"{self.frames} frames in {self.wall_s:.2f} s = {self.fps:.1f} fps",
+                 f"dropped {self.dropped} ({drop_pct:.1f}%: capture {self.capture_dropped}, "
+                 f"sink {self.sink_dropped})"]
+        if len(lat):
+            parts.append("capture→sink p50 {:.1f} ms, p95 {:.1f} ms".format(*np.percentile(lat, [50, 95])))
+        stages = ", ".join(f"{k} {np.nanmedian(v):.1f}" for k, v in self.stage_ms(warmup).items())
+        return "; ".join(parts) + (f"\nstage p50 ms: {stages}" if stages else "")
+
+
+def run(engine: Engine, grabber: Grabber, sink, max_frames: int | None = None,
+        on_frame=None, stall_s: float = 1.5, history: int | None = None) -> RunReport:
+    """Drive frames through `engine` into `sink` (a ThreadedSink) until the source ends,
+    `max_frames` were emitted, or the user quits.
+
+    When a live source stalls (no frame for `stall_s` nominal frame periods) the loop keeps
+    emitting at the nominal rate with an empty frame, so the avatar eases to neutral instead of
+    freezing. `on_frame(frame)` is called after each frame is handed to the sink.
+    `history` bounds the per-frame rows kept in the report (a live session runs for hours);
+    None keeps them all.
+    """
+    report = RunReport()
+    pending: dict[int, dict] = {}  # rows waiting for their sink write, by frame index
+    lock = threading.Lock()        # the sink worker fills them in from its own thread
+
+    def written(frame: Frame) -> None:
+        with lock:
+            row = pending.pop(frame.index, None)
+        if row is not None:
+            row["latency_ms"] = frame.latency_ms()
+
+    sink.on_written = written
+    engine.warm_up()
+    period = 1.0 / engine.options.fps
+    t_start = time.perf_counter()
+    grabber.start()
+    try:
+        while max_frames is None or report.frames < max_frames:
+            try:
+                frame = grabber.get(timeout=stall_s * period if grabber.realtime else None)
+            except CaptureTimeout:
+                frame = grabber.held_frame()
+                report.held += 1
+            if frame is None:
+                break
+            engine.process(frame)
+            row = {"index": frame.index, "timings": dict(frame.timings), "latency_ms": None,
+                   "face": bool(frame.state is not None and frame.state.present)}
+            with lock:
+                pending[frame.index] = row
+                if len(pending) > PENDING_MAX:  # frames the sink dropped are never written
+                    for index in sorted(pending)[:-PENDING_MAX // 2]:
+                        del pending[index]
+            report.per_frame.append(row)
+            if history is not None and len(report.per_frame) > 2 * history:
+                del report.per_frame[:-history]
+            sink.write(frame)
+            report.frames += 1
+            if on_frame is not None:
+                on_frame(frame)
+            if not all(engine.handle(e) for e in sink.poll_events()):
+                break
+    finally:
+        grabber.stop()
+        sink.close()
+        report.wall_s = time.perf_counter() - t_start
+    report.capture_dropped = grabber.dropped
+    report.sink_dropped = getattr(sink, "sink_dropped", 0)
+    return report

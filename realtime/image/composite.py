@@ -1,0 +1,73 @@
+"""Composite stage: paste the face crop back into the avatar's full frame (AP-GAN eq. 13).
+
+The background is the target photo fitted to the output size; the crop goes back through the
+inverse of the crop transform, blended with the profile's mirrored-sigmoid mask. Since the
+head layer keeps the crop's border fixed, crop and background agree at the seam.
+"""
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+from kernels import composite
+from realtime.core.frame import Frame
+
+DEFAULT_MAX_SIDE = 640  # a video-call frame; the paste-back cost grows with the output area
+
+
+def fit_affine(src_wh: tuple[int, int], dst_wh: tuple[int, int]) -> np.ndarray:
+    """(2, 3) affine that scales an image of size src_wh to fit inside dst_wh, centred
+    (letter-boxed)."""
+    sw, sh = src_wh
+    dw, dh = dst_wh
+    s = min(dw / sw, dh / sh)
+    return np.array([[s, 0, (dw - s * sw) / 2.0], [0, s, (dh - s * sh) / 2.0]], np.float64)
+
+
+def compose_affine(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """a ∘ b for (2, 3) affines: x ↦ a(b(x))."""
+    a3 = np.vstack([a, [0, 0, 1]])
+    b3 = np.vstack([b, [0, 0, 1]])
+    return (a3 @ b3)[:2]
+
+
+def invert_affine(a: np.ndarray) -> np.ndarray:
+    return np.linalg.inv(np.vstack([a, [0, 0, 1]]))[:2]
+
+
+class CompositeStage:
+    """Paste-back on the engine's device context `ctx` (default: the CPU). On CUDA the
+    background and mask live on the GPU and the finished uint8 frame is downloaded once for
+    the sink: it is no bigger than the float32 crop would be, and the CPU is spared the
+    paste-back (the costliest CPU stage at 640×480)."""
+
+    name = "composite"
+    device_ready = True
+
+    def __init__(self, profile, output_size: tuple[int, int] | None = None, ctx=None):
+        from realtime.core.context import CpuContext
+
+        self.ctx = ctx if ctx is not None else CpuContext()
+        image = profile["image"]
+        h, w = image.shape[:2]
+        if output_size is None:  # the photo's own size, at most DEFAULT_MAX_SIDE on its long side
+            s = min(1.0, DEFAULT_MAX_SIDE / max(w, h))
+            output_size = (int(round(w * s)), int(round(h * s)))
+        self.size = tuple(output_size)
+        out_from_image = fit_affine((w, h), self.size)
+        self.background = cv2.warpAffine(image, out_from_image, self.size, flags=cv2.INTER_AREA
+                                         if out_from_image[0, 0] < 1 else cv2.INTER_LINEAR)
+        self.frame_to_crop = compose_affine(profile["crop_from_image"].astype(np.float64),
+                                            invert_affine(out_from_image)).astype(np.float32)
+        self._background = self.ctx.upload(self.background)   # the CPU: the same array
+        self.mask = self.ctx.upload(np.ascontiguousarray(profile["paste_mask"], dtype=np.float32))
+        self.passthrough = False  # toggled by the user (hotkey): show the driver's own camera
+
+    def __call__(self, frame: Frame) -> None:
+        if self.passthrough and frame.image is not None:
+            frame.output = cv2.resize(frame.image, self.size, interpolation=cv2.INTER_AREA)
+            return
+        ctx = self.ctx
+        out = self._background.copy()
+        out = composite(ctx.to_device(frame.render), out, self.frame_to_crop, self.mask, out=out)
+        frame.output = ctx.to_host(out)

@@ -1,0 +1,139 @@
+"""Fuse stage: recombination with retargeting (UniFaceGAN eq. 3–4, DESIGN §3).
+
+    S = s_T · (R_rel · R_T) · (N_T + ρ ⊙ E) + t_T + s_T · Δt
+
+N_T, (R_T, s_T, t_T): the target's neutral shape and face frame; E, R_rel, Δt: the driver's
+expression residual and pose relative to its own neutral; ρ: per-landmark retargeting gains,
+the ratio of target to driver sizes per facial region, smoothed over the mesh so there is no
+crease at region borders. With E = 0 and R_rel = I the target's neutral comes out exactly, so
+the driver's face shape never leaks into the target.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import scipy.sparse as sp
+
+from realtime.face import topology
+from realtime.face.state import FaceState
+from realtime.face.geometry import Similarity
+
+_UPPER_LIP = np.array(topology.INNER_LIP_UPPER[1:-1])
+_LOWER_LIP = np.array(topology.INNER_LIP_LOWER[1:-1])
+_LIDS = [(np.array(u[1:-1]), np.array(l[1:-1])) for u, l in (
+    (topology.RIGHT_EYE_UPPER, topology.RIGHT_EYE_LOWER),
+    (topology.LEFT_EYE_UPPER, topology.LEFT_EYE_LOWER))]
+
+
+@dataclass
+class FuseConfig:
+    follow_translation: float = 1.0  # 0 pins the head in place
+    follow_scale: float = 0.0        # 0 keeps the avatar's head size constant (stable scale)
+    expression_gain: float = 1.0
+    smoothing_iterations: int = 4
+
+
+def _smoothing_matrix() -> sp.csr_matrix:
+    rows, cols = [], []
+    for i, nb in enumerate(topology.vertex_adjacency()):
+        rows += [i] * (len(nb) + 1)
+        cols += [i] + list(nb)
+    m = sp.csr_matrix((np.ones(len(rows)), (rows, cols)),
+                      shape=(topology.N_LANDMARKS, topology.N_LANDMARKS))
+    return sp.diags(1.0 / np.asarray(m.sum(1)).ravel()) @ m
+
+
+def retarget_gains(target_neutral: np.ndarray, driver_neutral: np.ndarray,
+                   iterations: int = 4) -> np.ndarray:
+    """(478, 1) per-landmark gains: RMS size of each region on the target over the driver."""
+    labels = topology.region_labels()
+    gains = np.ones(topology.N_LANDMARKS)
+    fixed = labels > 0
+    for region in range(1, labels.max() + 1):
+        idx = labels == region
+        t = target_neutral[idx, :2]
+        d = driver_neutral[idx, :2]
+        size_t = np.sqrt(((t - t.mean(0)) ** 2).sum(1).mean())
+        size_d = np.sqrt(((d - d.mean(0)) ** 2).sum(1).mean())
+        if size_d > 1e-9:
+            gains[idx] = np.clip(size_t / size_d, 0.5, 2.0)
+    # Each region keeps its own ratio; only the skin around it is smoothed towards 1, so there
+    # is no crease at a region border and no dilution of thin regions (lips, lids).
+    raw = gains.copy()
+    smooth = _smoothing_matrix()
+    for _ in range(iterations):
+        gains = smooth @ gains
+        gains[fixed] = raw[fixed]
+    return gains[:, None]
+
+
+def _unfold(pairs_upper: np.ndarray, pairs_lower: np.ndarray, shape: np.ndarray) -> None:
+    """Where a lower contour point rose above its upper partner, meet in the middle (in place)."""
+    crossed = shape[pairs_lower, 1] < shape[pairs_upper, 1]
+    if crossed.any():
+        mid = 0.5 * (shape[pairs_upper[crossed], 1] + shape[pairs_lower[crossed], 1])
+        shape[pairs_upper[crossed], 1] = mid
+        shape[pairs_lower[crossed], 1] = mid
+
+
+class Recombiner:
+    """Binds one target (neutral shape + face frame) to one driver neutral."""
+
+    def __init__(self, target_neutral: np.ndarray, target_frame: Similarity,
+                 config: FuseConfig | None = None):
+        self.config = config or FuseConfig()
+        self.target_neutral = np.asarray(target_neutral, np.float64)
+        self.target_frame = target_frame
+        self._gains = np.ones((topology.N_LANDMARKS, 1))
+        self._driver_neutral_id = None
+
+    def bind_driver(self, driver_neutral: np.ndarray | None) -> None:
+        """Recompute the retargeting gains for a (new) driver neutral; None = same identity."""
+        if driver_neutral is None:
+            self._gains = np.ones((topology.N_LANDMARKS, 1))
+        else:
+            self._gains = retarget_gains(self.target_neutral, driver_neutral,
+                                         self.config.smoothing_iterations)
+        self._driver_neutral_id = None if driver_neutral is None else id(driver_neutral)
+
+    def canonical(self, state: FaceState) -> np.ndarray:
+        """Target neutral plus the retargeted expression, in canonical units (478, 3)."""
+        shape = self.target_neutral + self.config.expression_gain * self._gains * state.expression
+        _unfold(_UPPER_LIP, _LOWER_LIP, shape)
+        for upper, lower in _LIDS:
+            _unfold(upper, lower, shape)
+        return shape
+
+    def pose(self, state: FaceState) -> Similarity:
+        """The target's face frame moved by the driver's relative pose."""
+        c = self.config
+        tf = self.target_frame
+        scale = tf.scale * (1.0 + c.follow_scale * (state.scale - 1.0))
+        shift = tf.scale * c.follow_translation * np.asarray(state.translation, np.float64)
+        shift[2] = 0.0
+        return Similarity(state.rotation @ tf.rotation, scale, tf.translation + shift)
+
+    def __call__(self, state: FaceState) -> np.ndarray:
+        """(478, 3) posed target landmarks in the target image's pixels."""
+        return self.pose(state).apply(self.canonical(state))
+
+
+class FuseStage:
+    """Frame.state → Frame.vertices: recombined, posed avatar mesh in crop pixels."""
+
+    name = "fuse"
+
+    def __init__(self, recombiner: Recombiner, rig, neutral_of=lambda: None):
+        self.recombiner = recombiner
+        self.rig = rig
+        self.neutral_of = neutral_of  # the driver's current neutral (None: scripted / same face)
+        self._bound = object()
+
+    def __call__(self, frame) -> None:
+        neutral = self.neutral_of()
+        if neutral is not self._bound:
+            self.recombiner.bind_driver(None if neutral is None else neutral.shape)
+            self._bound = neutral
+        face = self.recombiner(frame.state)
+        frame.vertices = self.rig.pose(face, self.recombiner.pose(frame.state))

@@ -1,0 +1,51 @@
+"""Tier 1, "warp": the target's own photo on the recombined mesh, plus the synthetic mouth
+cavity (`realtime.tiers.mouth`) where the lips part wider than in the photo."""
+from __future__ import annotations
+
+import numpy as np
+
+from kernels import interpolate, texture
+from realtime.core.context import CpuContext
+from realtime.core.frame import Frame
+from realtime.face import geometry
+from realtime.mesh.rig import Rig
+from realtime.tiers.mouth import MouthCavity
+
+
+class WarpGenerator:
+    """Tier 1: texture the recombined mesh with the target photo; synthesise the mouth.
+
+    Runs in the array module of the device context `ctx` (default: the CPU): the photo, the
+    texture coordinates and the triangles are uploaded once; the crop it returns is an array
+    of that context (numpy on the CPU, cupy on CUDA)."""
+
+    tier = "warp"
+    device_ready = True
+
+    def __init__(self, profile, rig: Rig, ctx=None):
+        ctx = self.ctx = ctx if ctx is not None else CpuContext()
+        xp = ctx.xp
+        self.rig = rig
+        # The target's own mouth opening (crop px): up to it the photo's real mouth interior is
+        # shown (a smiling portrait's own teeth); beyond it the synthetic cavity fades in.
+        a = rig.crop_from_image
+        self._own_gap = geometry.mouth_opening(profile["landmarks"].astype(np.float64)) * float(
+            np.hypot(a[0, 0], a[0, 1]))
+        image = np.ascontiguousarray(profile["image"])
+        tex, uv = rig.texture_at_crop_density(image, np.ascontiguousarray(rig.attributes[:, :2]))
+        self.image = ctx.upload(tex)
+        self.uv = ctx.upload(uv)
+        self.triangles = ctx.upload(rig.triangles)
+        self.mouth = MouthCavity(image, profile["landmarks"], ctx)
+        s = rig.crop_size
+        self._uv_buf = xp.empty((s, s, 2), np.float32)
+        self._out = xp.empty((s, s, 3), np.float32)
+
+    def __call__(self, frame: Frame):
+        gbuf = frame.gbuf
+        coverage = gbuf.tri_id >= 0
+        uv = interpolate(gbuf, self.triangles, self.uv, out=self._uv_buf)
+        out = texture(self.image, uv, coverage, out=self.ctx.xp.empty_like(self._out))
+        gap = geometry.mouth_opening(frame.vertices)
+        self.mouth.apply(gbuf, self.rig, out, min(1.0, self._own_gap / gap) if gap > 1e-6 else 1.0)
+        return out

@@ -1,0 +1,144 @@
+"""Self-reenactment training pairs for the neural tier (UniFaceGAN §III-C/D, DESIGN §5).
+
+For each usable frame t of the target's own video:
+    render R_t  — the tier-2 (atlas) render of frame t's geometry built from OTHER frames: the
+                  keyframes within `exclude_s` of t are left out, so the network learns to fill
+                  in what the atlas cannot, instead of copying a keyframe that is frame t itself;
+    mask  M̂_t  — where the face surface (face, eyes, mouth) covers the crop;
+    hint  M     — the profile's reference frame in crop space (the appearance hint);
+    target Y_t  — the real frame t in the same crop space;
+and between consecutive frames the `flow3d` flow and visibility for the 3-D temporal loss.
+Everything is computed once, at the training resolution, and kept in memory.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+from kernels import flow3d, rasterize
+from realtime.face import geometry
+from realtime.mesh import rig as rig_mod
+
+
+@dataclass
+class PairSet:
+    """Arrays at training resolution R (float32, images in [-1, 1], NCHW)."""
+
+    render: np.ndarray    # (N, 3, R, R)
+    mask: np.ndarray      # (N, 1, R, R)
+    target: np.ndarray    # (N, 3, R, R)
+    hint: np.ndarray      # (1, 3, R, R)
+    prev: np.ndarray      # (N,) index of the pair holding frame t−1, or −1
+    flow: np.ndarray      # (N, R, R, 2) flow t → t−1 in R-pixels (0 where prev = −1)
+    visible: np.ndarray   # (N, R, R) float32
+    frames: np.ndarray    # (N,) source frame indices
+
+    def __len__(self) -> int:
+        return len(self.render)
+
+
+def _nchw(img: np.ndarray, res: int, interp=cv2.INTER_AREA) -> np.ndarray:
+    small = cv2.resize(img.astype(np.float32), (res, res), interpolation=interp)
+    if small.ndim == 2:
+        return small[None]
+    return np.moveaxis(small, 2, 0) / 127.5 - 1.0
+
+
+def leave_out_profile(profile, frame: int, exclude: int):
+    """A copy of `profile` whose atlas has no keyframe taken within `exclude` frames of
+    `frame` (mirrored copies count as their source frame), re-triangulated."""
+    from profiles.format import Profile
+    from realtime.tiers.atlas import AtlasMap
+
+    src = profile["atlas_frames"]
+    keep = np.abs(src.astype(np.int64) - frame) > exclude
+    if keep.sum() < 3:  # too short a clip to leave anything out: keep the far half
+        keep = np.abs(src - frame) >= np.median(np.abs(src - frame))
+    arrays = dict(profile.arrays)
+    for k in ("atlas_images", "atlas_landmarks", "atlas_query", "atlas_flipped", "atlas_frames"):
+        arrays[k] = profile[k][keep]
+    amap = AtlasMap.build(arrays["atlas_query"].astype(np.float64))
+    arrays["atlas_dims"] = np.asarray(amap.dims, np.int32)
+    arrays["atlas_simplices"] = np.asarray(amap.simplices, np.int32)
+    return Profile(name=profile.name, kind=profile.kind, source=profile.source, arrays=arrays,
+                   tier="atlas", crop_size=profile.crop_size, settings=profile.settings)
+
+
+def build_pairs(profile, frames, resolution: int = 128, fps: float = 30.0,
+                exclude_s: float = 0.5, folds: int = 8, progress=None) -> PairSet:
+    """Pairs from `frames`, an iterable of (index, RGB uint8) of the video the profile was
+    enrolled from (same framing as the profile image). Frames without a face are skipped."""
+    from realtime.tiers.atlas import AtlasGenerator
+    from realtime.core.frame import Frame
+    from realtime.face.track import Tracker
+
+    if not profile.has_atlas:
+        from profiles.format import ProfileError
+
+        raise ProfileError(f"profile {profile.name!r} has no appearance atlas: training needs a "
+                           f"profile enrolled from a video (run.py enroll CLIP.mp4 --name NAME)")
+    rig = rig_mod.build(profile)
+    s = rig.crop_size
+    a = rig.crop_from_image
+    face_end = rig.ranges["head"][0]
+    exclude = int(round(exclude_s * fps))
+    tracker = Tracker(static=False)
+    tracked = []
+    for index, rgb in frames:
+        lm = tracker(rgb)
+        if lm is not None:
+            tracked.append((index, rgb, lm.astype(np.float64)))
+        if progress is not None:
+            progress(1)
+    tracker.close()
+    if not tracked:
+        raise ValueError("no face was tracked in the training frames")
+
+    # Left-out atlases per fold of the timeline (one per frame would cost a triangulation each).
+    idx = np.array([t[0] for t in tracked])
+    edges = np.linspace(idx.min(), idx.max() + 1, folds + 1)
+    generators = {}
+    out = {k: [] for k in ("render", "mask", "target", "flow", "visible", "prev", "frames")}
+    prev_state = None
+    for n, (index, rgb, lm) in enumerate(tracked):
+        fold = int(np.searchsorted(edges, index, side="right") - 1)
+        if fold not in generators:
+            centre = int(0.5 * (edges[fold] + edges[fold + 1]))
+            width = int(0.5 * (edges[fold + 1] - edges[fold])) + exclude
+            generators[fold] = AtlasGenerator(leave_out_profile(profile, centre, width), rig)
+        gen = generators[fold]
+        gen.reset()
+        verts = rig.pose(lm, geometry.face_frame(lm))
+        gbuf = rasterize(verts, rig.triangles, s, s)
+        render = gen(Frame(index=-1, t_capture=0.0, vertices=verts, gbuf=gbuf))
+        mask = ((gbuf.tri_id >= 0) & (gbuf.tri_id < face_end)).astype(np.float32)
+        target = cv2.warpAffine(rgb, a, (s, s), flags=cv2.INTER_AREA, borderMode=cv2.BORDER_REPLICATE)
+        out["render"].append(_nchw(render, resolution))
+        out["mask"].append(_nchw(mask, resolution, cv2.INTER_AREA))
+        out["target"].append(_nchw(target, resolution))
+        out["frames"].append(index)
+        flow = np.zeros((resolution, resolution, 2), np.float32)
+        vis = np.zeros((resolution, resolution), np.float32)
+        prev = -1
+        if prev_state is not None and prev_state[0] == index - 1:
+            f, v = flow3d(gbuf, rig.triangles, verts, prev_state[1], prev_state[2])
+            flow = cv2.resize(f, (resolution, resolution), interpolation=cv2.INTER_AREA) * (resolution / s)
+            vis = cv2.resize(v.astype(np.float32), (resolution, resolution), interpolation=cv2.INTER_AREA)
+            vis = (vis > 0.99).astype(np.float32)
+            prev = n - 1
+        out["flow"].append(flow)
+        out["visible"].append(vis)
+        out["prev"].append(prev)
+        prev_state = (index, verts, gbuf.depth.copy())
+    hint_img = cv2.warpAffine(profile["image"], a, (s, s), flags=cv2.INTER_AREA,
+                              borderMode=cv2.BORDER_REPLICATE)
+    return PairSet(render=np.stack(out["render"]).astype(np.float32),
+                   mask=np.stack(out["mask"]).astype(np.float32),
+                   target=np.stack(out["target"]).astype(np.float32),
+                   hint=_nchw(hint_img, resolution)[None].astype(np.float32),
+                   prev=np.asarray(out["prev"], np.int64),
+                   flow=np.stack(out["flow"]).astype(np.float32),
+                   visible=np.stack(out["visible"]).astype(np.float32),
+                   frames=np.asarray(out["frames"], np.int64))

@@ -1,0 +1,183 @@
+"""The training loop of the neural tier: `run.py train`.
+
+Trains the generator of one profile on self-reenactment pairs of its own video (dataset.py),
+with the losses and steps of `realtime.train.step`, for a number of steps or minutes. Writes into the profile:
+
+    neural/train_state.safetensors   models + optimizers + step (resume)
+    neural/generator.safetensors     the generator alone (what the neural tier loads)
+    neural/losses.png                loss curves
+    neural/samples.png               render | output | real, for a few frames
+
+and switches the profile's tier to "neural" (the files are listed with their sha256).
+"""
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from realtime.core.profile import GENERATOR_FILE, STATE_FILE
+from realtime.tiers.neural.checkpoint import load_checkpoint, load_generator, save_checkpoint
+from realtime.tiers.neural.model import NeuralConfig
+from realtime.train.step import TrainConfig, make_models, make_optimizers, train_step
+
+
+@dataclass
+class TrainOptions:
+    resolution: int = 128
+    steps: int | None = None
+    minutes: float | None = None
+    batch: int = 4
+    device: str = "cpu"
+    threads: int | None = None
+    checkpoint_every: int = 200
+    seed: int = 0
+    resume: bool = True
+    temporal: bool = True
+    augment: float = 1.0            # strength of the random framing jitter (0: none), see _augment
+    train_config: TrainConfig = field(default_factory=TrainConfig)
+
+
+def _batch(pairs, idx: np.ndarray, device, temporal: bool) -> dict:
+    t = lambda a: torch.from_numpy(np.ascontiguousarray(a)).to(device)
+    b = {"render": t(pairs.render[idx]), "mask": t(pairs.mask[idx]), "target": t(pairs.target[idx]),
+         "hint": t(np.repeat(pairs.hint, len(idx), axis=0))}
+    if temporal:
+        prev = pairs.prev[idx]
+        if (prev >= 0).all():
+            b.update(prev_render=t(pairs.render[prev]), prev_mask=t(pairs.mask[prev]),
+                     prev_target=t(pairs.target[prev]), flow=t(pairs.flow[idx]),
+                     visible=t(pairs.visible[idx]))
+    return b
+
+
+def _augment(batch: dict, rng: np.random.Generator, strength: float) -> dict:
+    """The same random similarity transform (shift ≤ 4 % of the side, scale ±5 %, rotation
+    ±3°, times `strength`) applied to each sample's render, mask and target: the clip shows the
+    head at one distance and place, the live driver does not, and without it the network
+    learns per-position corrections of those few frames (blotches elsewhere). Temporal batches
+    are left alone (their flow would have to follow the jitter)."""
+    b = batch["render"].shape[0]
+    shift = rng.uniform(-0.08, 0.08, (b, 2)) * strength      # affine_grid units: side = 2
+    scale = 1.0 + rng.uniform(-0.05, 0.05, b) * strength
+    angle = np.deg2rad(rng.uniform(-3.0, 3.0, b) * strength)
+    theta = np.zeros((b, 2, 3), np.float32)
+    theta[:, 0, 0] = theta[:, 1, 1] = np.cos(angle) / scale
+    theta[:, 0, 1] = -np.sin(angle) / scale
+    theta[:, 1, 0] = np.sin(angle) / scale
+    theta[:, :, 2] = shift
+    ref = batch["render"]
+    grid = F.affine_grid(torch.from_numpy(theta).to(ref.device, ref.dtype), list(ref.shape),
+                         align_corners=False)
+    out = dict(batch)
+    for k in ("render", "mask", "target"):
+        out[k] = F.grid_sample(batch[k], grid, mode="bilinear", padding_mode="border",
+                               align_corners=False)
+    return out
+
+
+def train(pairs, out_dir: Path, options: TrainOptions, progress=None, on_checkpoint=None) -> dict:
+    """Train on `pairs` (dataset.PairSet); checkpoints go to out_dir (and `on_checkpoint()` is
+    called after each). Returns a summary."""
+    torch.manual_seed(options.seed)
+    rng = np.random.default_rng(options.seed)
+    # One thread unless asked: on 2 cores a second torch thread waits on a busy core (3-17 s a
+    # step measured vs 0.43 s on one), and numba's OpenMP pool resets the count behind torch's
+    # back, so it is re-asserted before every step.
+    threads = options.threads or 1
+    device = torch.device(options.device)
+    cfg = NeuralConfig.for_resolution(options.resolution)
+    models = make_models(cfg, device)
+    opts = make_optimizers(models, options.train_config)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    state = out_dir / STATE_FILE
+    step = 0
+    history: list[dict] = []
+    if options.resume and state.is_file():
+        meta = load_checkpoint(state, models, opts, device=device)
+        step = int(meta["step"])
+        history = list(meta.get("extra", {}).get("history", []))
+    with_prev = np.flatnonzero(pairs.prev >= 0)
+    deadline = None if options.minutes is None else time.monotonic() + 60.0 * options.minutes
+    target_steps = None if options.steps is None else step + options.steps
+    t0 = time.monotonic()
+
+    def save():
+        extra = {"history": history[-5000:], "frames": int(len(pairs))}
+        save_checkpoint(state, models, opts, step=step, config=cfg,
+                        train_config=options.train_config, extra=extra)
+        save_checkpoint(out_dir / GENERATOR_FILE, {"G": models["G"]}, step=step, config=cfg,
+                        save_rng=False)
+        if on_checkpoint is not None:
+            on_checkpoint()
+
+    while True:
+        if target_steps is not None and step >= target_steps:
+            break
+        if deadline is not None and time.monotonic() >= deadline:
+            break
+        temporal = options.temporal and len(with_prev) >= options.batch and step % 2 == 1
+        pool = with_prev if temporal else np.arange(len(pairs))
+        idx = rng.choice(pool, size=min(options.batch, len(pool)), replace=False)
+        torch.set_num_threads(threads)
+        batch = _batch(pairs, idx, device, temporal)
+        if options.augment > 0 and "flow" not in batch:
+            batch = _augment(batch, rng, options.augment)
+        losses = train_step(models, opts, batch, options.train_config)
+        step += 1
+        history.append({"step": step, **{k: round(float(v), 5) for k, v in losses.items()}})
+        if progress is not None:
+            progress(step, losses)
+        if step % options.checkpoint_every == 0:
+            save()
+    save()
+    return {"steps": step, "seconds": time.monotonic() - t0, "history": history,
+            "config": cfg.to_dict()}
+
+
+@torch.inference_mode()
+def samples(pairs, generator_path: Path, count: int = 4) -> np.ndarray:
+    """An image grid (rows: render | output | real) for `count` evenly spaced frames."""
+    g = load_generator(generator_path)
+    idx = np.linspace(0, len(pairs) - 1, count).round().astype(int)
+    r = torch.from_numpy(pairs.render[idx])
+    y = g(r, torch.from_numpy(pairs.mask[idx]), torch.from_numpy(np.repeat(pairs.hint, len(idx), 0)))
+    rows = [pairs.render[idx], y.numpy(), pairs.target[idx]]
+    to_img = lambda a: np.clip((np.concatenate(list(np.moveaxis(a, 1, 3)), axis=1) + 1) * 127.5, 0, 255)
+    return np.concatenate([to_img(x) for x in rows], axis=0).astype(np.uint8)
+
+
+def plot_losses(history: list[dict], path: Path) -> None:
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    keys = [k for k in history[0] if k != "step"] if history else []
+    fig = Figure(figsize=(10, 5), dpi=100)
+    FigureCanvasAgg(fig)
+    ax = fig.add_subplot(111)
+    steps = np.array([h["step"] for h in history])
+    for k in keys:
+        v = np.array([h.get(k, np.nan) for h in history], np.float64)
+        if np.isfinite(v).sum() < 2:
+            continue
+        w = max(1, len(v) // 100)
+        smooth = np.convolve(np.nan_to_num(v), np.ones(w) / w, mode="valid")
+        ax.plot(steps[w - 1:], smooth, label=k)
+    ax.set_yscale("symlog", linthresh=1e-2)
+    ax.set_xlabel("step")
+    ax.set_ylabel("loss (moving average)")
+    ax.set_title("neural tier training")
+    ax.grid(alpha=0.3)
+    ax.legend(loc="upper right", fontsize=8, ncol=2)
+    fig.tight_layout()
+    fig.savefig(str(path))
+
+
+def summary_json(result: dict) -> str:
+    last = result["history"][-1] if result["history"] else {}
+    return json.dumps({"steps": result["steps"], "seconds": round(result["seconds"], 1), "last": last})

@@ -1,0 +1,255 @@
+"""realtime.engine.loop: Engine (the stage list) and run() (grabber → engine → threaded sink)."""
+from __future__ import annotations
+
+import threading
+import time
+
+import cv2
+import numpy as np
+import pytest
+
+from realtime.face import geometry as G
+from realtime.io.capture import Grabber
+from realtime.face.estimate import EstimatorConfig
+from realtime.core.frame import Frame
+from realtime.engine.loop import Engine, EngineOptions, RunReport, run
+from realtime.io.performance import ScriptedSource
+from realtime.io.sinks import NullSink, ThreadedSink
+
+SIZE = (320, 240)
+FPS = 30.0
+
+
+class _ImageSource:
+    """A file-like source playing a list of RGB images (is_live False), or a camera-like one
+    (is_live True) that stalls for `stall_s` after `stall_after` frames."""
+
+    def __init__(self, images, is_live=False, stall_after=None, stall_s=0.0):
+        self.images = list(images)
+        self.fps = FPS
+        self.size = (self.images[0].shape[1], self.images[0].shape[0])
+        self.is_live = is_live
+        self.frame_count = len(self.images)
+        self.stall_after = stall_after
+        self.stall_s = stall_s
+        self._i = 0
+        self._closed = threading.Event()
+
+    def read(self):
+        if self._i == self.stall_after:
+            self._closed.wait(self.stall_s)
+        if self._i >= len(self.images) or self._closed.is_set():
+            return None
+        img = self.images[self._i]
+        self._i += 1
+        return {"image": img}
+
+    def close(self):
+        self._closed.set()
+
+
+class _Collect:
+    def __init__(self):
+        self.frames = []
+
+    def __call__(self, frame):
+        self.frames.append(frame)
+
+
+@pytest.fixture(scope="module")
+def driver_images(astronaut_rgb):
+    """The astronaut upright, then rolled 20° (channels swapped: a driver that looks nothing
+    like the avatar's photo), and a blank frame."""
+    upright = np.ascontiguousarray(astronaut_rgb[:, :, ::-1])
+    m = cv2.getRotationMatrix2D((256, 200), 20, 1.0)
+    rolled = cv2.warpAffine(upright, m, (512, 512), borderMode=cv2.BORDER_REPLICATE)
+    blank = np.full_like(upright, 127)
+    return upright, rolled, blank
+
+
+def _engine(profile, **kw) -> Engine:
+    return Engine(profile, EngineOptions(output_size=SIZE, fps=FPS, kernel_threads=1, **kw))
+
+
+def _sink():
+    return ThreadedSink(NullSink(), realtime=False)
+
+
+def test_every_scripted_frame_gives_one_output(astronaut_profile):
+    engine = _engine(astronaut_profile)
+    assert engine.output_size == SIZE
+    assert [s.name for s in engine.stages][:3] == ["track", "estimate", "fuse"]
+    assert engine.stages[-1].name == "composite"
+    source = ScriptedSource(astronaut_profile["neutral"], frames=12, fps=FPS)
+    sink = _sink()
+    sink.open(*engine.output_size, FPS)
+    got = _Collect()
+    report = run(engine, Grabber(source, realtime=False), sink, on_frame=got)
+    engine.close()
+    assert isinstance(report, RunReport)
+    assert report.frames == 12 and sink.written == 12 and sink.sink.frames_written == 12
+    assert [f.index for f in got.frames] == list(range(12))
+    assert report.dropped == 0 and report.held == 0
+    for f in got.frames:
+        assert f.output.dtype == np.uint8 and f.output.shape == (SIZE[1], SIZE[0], 3)
+        assert np.isfinite(f.render).all()
+        assert f.t_sink is not None and f.latency_ms() >= 0
+    # the performance moves the avatar: the frames are not all the same
+    first = got.frames[0].output.astype(int)
+    assert max(np.abs(f.output.astype(int) - first).mean() for f in got.frames) > 1.0
+    rows = report.per_frame
+    assert [r["index"] for r in rows] == list(range(12))
+    assert all(r["face"] and r["latency_ms"] is not None for r in rows)
+    assert set(rows[0]["timings"]) == {s.name for s in engine.stages}
+    assert len(report.latencies()) == 12
+    assert "12 frames" in report.summary()
+
+
+def test_max_frames_stops_the_run(astronaut_profile):
+    engine = _engine(astronaut_profile)
+    source = ScriptedSource(astronaut_profile["neutral"], frames=50, fps=FPS)
+    sink = _sink()
+    sink.open(*engine.output_size, FPS)
+    report = run(engine, Grabber(source, realtime=False), sink, max_frames=5)
+    engine.close()
+    assert report.frames == 5 and sink.written == 5
+
+
+def test_no_face_keeps_emitting_and_eases_to_neutral(astronaut_profile, driver_images):
+    """The driver turns its head, then leaves (blank frames): every input frame still gives an
+    output frame, the avatar eases back to neutral within 300 ms and holds, and the blank
+    driver image is never shown."""
+    upright, rolled, blank = driver_images
+    images = [upright] * 4 + [rolled] * 8 + [blank] * 14
+    engine = _engine(astronaut_profile, estimator=EstimatorConfig(calibration_s=0.1))
+    sink = _sink()
+    sink.open(*engine.output_size, FPS)
+    got = _Collect()
+    report = run(engine, Grabber(_ImageSource(images), realtime=False), sink, on_frame=got)
+    engine.close()
+    assert report.frames == len(images) and sink.written == len(images)
+    states = [f.state for f in got.frames]
+    assert all(f.landmarks is not None for f in got.frames[:12])
+    assert all(f.landmarks is None for f in got.frames[12:])
+    roll_before = abs(states[11].angles[2])
+    assert roll_before > 10, "the turned head was not tracked"
+    t_lost = 12 / FPS
+    for i in range(12, len(images)):
+        s = states[i]
+        if i / FPS - t_lost >= 0.3:
+            assert not s.present
+            np.testing.assert_allclose(s.rotation, np.eye(3), atol=1e-9)
+            np.testing.assert_allclose(s.expression, 0.0, atol=1e-9)
+    assert not any(r["face"] for r in report.per_frame[-5:])
+    blank_out = cv2.resize(blank, SIZE, interpolation=cv2.INTER_AREA)
+    for f in got.frames[12:]:
+        assert f.output.shape == (SIZE[1], SIZE[0], 3)
+        assert np.abs(f.output.astype(int) - blank_out.astype(int)).mean() > 20
+    # the hold is the same image frame after frame
+    np.testing.assert_array_equal(got.frames[-1].output, got.frames[-2].output)
+
+
+def test_passthrough_toggle_shows_the_driver_only_when_asked(astronaut_profile, driver_images):
+    upright, rolled, _ = driver_images
+    engine = _engine(astronaut_profile)
+    engine.warm_up()
+    expected = cv2.resize(rolled, SIZE, interpolation=cv2.INTER_AREA)
+    outs = {}
+    for i, mode in enumerate(["avatar", "toggle", "passthrough", "toggle", "avatar2"]):
+        if mode == "toggle":
+            assert engine.handle("toggle") is True
+            continue
+        f = engine.process(Frame(index=i, t_capture=time.perf_counter(), image=rolled))
+        outs[mode] = f.output
+    engine.close()
+    np.testing.assert_array_equal(outs["passthrough"], expected)
+    for mode in ("avatar", "avatar2"):
+        assert outs[mode].shape == expected.shape
+        assert np.abs(outs[mode].astype(int) - expected.astype(int)).mean() > 20, mode
+
+
+def test_handle_events(astronaut_profile):
+    engine = _engine(astronaut_profile)
+    assert engine.handle("quit") is False
+    assert engine.handle("unknown") is True
+    engine.estimator.calibrator.done = True
+    assert engine.handle("recalibrate") is True
+    assert not engine.estimator.calibrator.done
+    engine.close()
+
+
+class _QuitAfter(NullSink):
+    """A sink whose user presses 'q' after a few frames."""
+
+    def __init__(self, n):
+        super().__init__()
+        self.n = n
+
+    def poll_events(self):
+        return ["quit"] if self.frames_written == self.n else []
+
+
+def test_quit_event_from_the_sink_stops_the_loop(astronaut_profile):
+    engine = _engine(astronaut_profile)
+    source = ScriptedSource(astronaut_profile["neutral"], frames=90, fps=FPS)
+    sink = ThreadedSink(_QuitAfter(3), realtime=False)
+    sink.open(*engine.output_size, FPS)
+    report = run(engine, Grabber(source, realtime=False), sink)
+    engine.close()
+    assert 3 <= report.frames < 30
+
+
+def _run_stalled(profile, images):
+    source = _ImageSource(images, is_live=True, stall_after=2, stall_s=0.4)
+    engine = _engine(profile)
+    sink = ThreadedSink(NullSink(), realtime=True)
+    sink.open(*engine.output_size, FPS)
+    got = _Collect()
+    report = run(engine, Grabber(source, realtime=True), sink, on_frame=got)
+    engine.close()
+    return report, got.frames
+
+
+def test_stalled_live_source_emits_held_frames(astronaut_profile, driver_images):
+    """A camera that delivers nothing for a while: the loop keeps emitting neutral frames at the
+    nominal rate instead of freezing, then takes the camera's frames again."""
+    upright, _, _ = driver_images
+    report, frames = _run_stalled(astronaut_profile, [upright] * 3)
+    assert report.frames == len(frames) == len(report.per_frame)
+    assert report.held >= 3  # 0.4 s of silence at 30 fps, a held frame every 1.5 periods
+    held = [f for f in frames if f.image is None]
+    assert len(held) == report.held
+    assert all(f.output is not None and f.output.shape == (SIZE[1], SIZE[0], 3) for f in held)
+    assert frames[-1].image is not None  # the camera came back and its frame was used
+
+
+def test_held_frames_do_not_reuse_capture_indices(astronaut_profile, driver_images):
+    upright, _, _ = driver_images
+    report, frames = _run_stalled(astronaut_profile, [upright] * 3)
+    indices = [f.index for f in frames]
+    assert len(set(indices)) == len(indices), indices
+    assert indices == sorted(indices), indices
+
+
+def test_engine_clock_media_time_offline_and_wall_clock_live(astronaut_profile):
+    offline = _engine(astronaut_profile)
+    assert offline.clock(Frame(index=15, t_capture=123.0)) == pytest.approx(0.5)
+    offline.close()
+    live = _engine(astronaut_profile, realtime=True)
+    assert live.clock(Frame(index=15, t_capture=123.0)) == 123.0
+    live.close()
+
+
+def test_scripted_pose_reaches_the_output(astronaut_profile):
+    """The neutral state reproduces the photo in the output frame; a scripted yaw turns it."""
+    from realtime.face.state import FaceState
+
+    engine = _engine(astronaut_profile)
+    rest = engine.process(Frame(index=0, t_capture=0.0, state=FaceState.neutral())).output
+    turned = engine.process(Frame(index=1, t_capture=0.0,
+                                  state=FaceState(rotation=G.rotation_from_euler(30, 0, 0)))).output
+    engine.close()
+    bg = engine.compositor.background
+    assert rest.shape == bg.shape == (SIZE[1], SIZE[0], 3)
+    assert np.abs(rest.astype(int) - bg.astype(int)).mean() < 3
+    assert np.abs(turned.astype(int) - rest.astype(int)).mean() > 2

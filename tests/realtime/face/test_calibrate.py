@@ -1,0 +1,122 @@
+"""realtime.face.calibrate.NeutralCalibrator: a robust neutral from the first second of tracking."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from realtime.face import geometry as G, topology as T
+from realtime.face.calibrate import NeutralCalibrator
+from realtime.io.performance import Blendshapes
+
+FPS = 30.0
+
+
+@pytest.fixture(scope="module")
+def face(astronaut_landmarks):
+    lm = np.array(astronaut_landmarks)
+    frame = G.face_frame(lm)
+    neutral = frame.invert_points(lm)
+    opened = frame.apply(neutral + Blendshapes(neutral)({"jaw_open": 0.8}))
+    return lm, frame, neutral, opened
+
+
+def test_identical_frames_give_that_face(face):
+    lm, frame, neutral, _ = face
+    cal = NeutralCalibrator(window_s=1.0)
+    for i in range(5):
+        n = cal.add(lm, i / FPS)
+    np.testing.assert_allclose(n.shape, neutral, atol=1e-9)
+    np.testing.assert_allclose(n.rotation, frame.rotation, atol=1e-9)
+    np.testing.assert_allclose(n.translation, frame.translation, atol=1e-9)
+    assert n.scale == pytest.approx(frame.scale)
+    assert n.frames == 5 and not cal.done
+
+
+def test_mouth_opened_during_part_of_the_window_gives_a_closed_mouth_neutral(face):
+    lm, frame, neutral, opened = face
+    rng = np.random.default_rng(0)
+    n_frames = 31
+    open_frames = set(rng.choice(n_frames, 13, replace=False).tolist())  # 42 % of the window
+    open_frames.add(0)  # the very first frame is one of them
+    cal = NeutralCalibrator(window_s=1.0, mouth_quantile=0.25)
+    for i in range(n_frames):
+        src = opened if i in open_frames else lm
+        n = cal.add(src + rng.normal(0, 0.2, lm.shape), i / FPS)
+    assert cal.done
+    closed_gap = G.mouth_opening(neutral)
+    open_gap = G.mouth_opening(frame.invert_points(opened))
+    assert open_gap > 2.5 * closed_gap  # the test face really opens its mouth
+    assert abs(G.mouth_opening(n.shape) - closed_gap) < 0.1 * (open_gap - closed_gap)
+    err = np.linalg.norm(n.shape - neutral, axis=1)
+    assert err.max() < 0.03  # whole face, chin included (canonical units)
+    assert np.degrees(np.linalg.norm(G.rotvec_from_matrix(n.rotation @ frame.rotation.T))) < 0.5
+
+
+def test_mouth_open_in_most_of_the_window_still_gives_a_consistent_neutral(face):
+    """mouth_quantile=0.25 promises a closed mouth as long as a quarter of the window is closed
+    (a talking driver); the whole lower face must then be the closed one, not only the lips."""
+    lm, frame, neutral, opened = face
+    cal = NeutralCalibrator(window_s=1.0, mouth_quantile=0.25)
+    for i in range(31):
+        n = cal.add(opened if i % 5 in (0, 1, 2) else lm, i / FPS)  # 60 % open
+    assert abs(G.mouth_opening(n.shape) - G.mouth_opening(neutral)) < 0.02
+    assert np.linalg.norm(n.shape[T.CHIN] - neutral[T.CHIN]) < 0.05
+
+
+def test_first_frame_is_not_trusted_alone(face):
+    lm, frame, neutral, opened = face
+    cal = NeutralCalibrator(window_s=1.0)
+    first = cal.add(opened, 0.0)
+    first_shape = first.shape.copy()
+    assert first.frames == 1 and not cal.done
+    assert G.mouth_opening(first_shape) > 2 * G.mouth_opening(neutral)
+    n = first
+    for i in range(1, 4):
+        n = cal.add(lm, i / FPS)
+        assert not cal.done
+    assert n.frames == 4
+    assert not np.allclose(n.shape, first_shape)  # re-estimated from every frame so far
+    assert G.mouth_opening(n.shape) == pytest.approx(G.mouth_opening(neutral), abs=1e-9)
+
+
+def test_frozen_after_the_window(face):
+    lm, frame, neutral, opened = face
+    cal = NeutralCalibrator(window_s=1.0)
+    i = 0
+    while not cal.done:
+        n = cal.add(lm, i / FPS)
+        i += 1
+    assert i == 31  # t = 30/30 s = window_s ends it
+    frozen = n.shape.copy()
+    for k in range(40):
+        again = cal.add(opened + 30.0, (i + k) / FPS)
+        assert again is n
+    np.testing.assert_array_equal(n.shape, frozen)
+    assert n.frames == 31
+
+
+def test_max_frames_ends_the_window_and_reset_starts_over(face):
+    lm, _, neutral, opened = face
+    cal = NeutralCalibrator(window_s=10.0, max_frames=5)
+    for i in range(5):
+        cal.add(lm, i / 1000.0)
+    assert cal.done and cal.neutral.frames == 5
+    cal.reset()
+    assert not cal.done and cal.neutral is None
+    n = cal.add(opened, 0.0)
+    assert n.frames == 1
+    assert G.mouth_opening(n.shape) > 2 * G.mouth_opening(neutral)
+
+
+def test_pose_is_the_median_pose(face):
+    """A few frames in another head pose do not move the calibrated pose."""
+    lm, frame, neutral, _ = face
+    q = G.rotation_from_euler(25, 0, 0)
+    turned = (lm - frame.translation) @ q.T + frame.translation + np.array([40.0, 0, 0])
+    cal = NeutralCalibrator(window_s=1.0)
+    for i in range(31):
+        cal.add(turned if i in (0, 7, 13) else lm, i / FPS)
+    n = cal.neutral
+    np.testing.assert_allclose(n.rotation, frame.rotation, atol=1e-9)
+    np.testing.assert_allclose(n.translation, frame.translation, atol=1e-9)
+    np.testing.assert_allclose(n.shape, neutral, atol=1e-9)

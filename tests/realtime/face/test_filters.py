@@ -1,0 +1,108 @@
+"""realtime.face.filters.OneEuroFilter (Casiez et al. 2012)."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from realtime.face.filters import OneEuroFilter
+
+FPS = 30.0
+
+
+def _run(f, signal, fps=FPS):
+    return np.array([f(x, i / fps) for i, x in enumerate(signal)])
+
+
+def test_constant_signal_passes_unchanged():
+    f = OneEuroFilter(min_cutoff=1.0, beta=0.5)
+    x = np.array([[1.5, -2.0, 3.25], [0.0, 7.0, -1e3]])
+    for i in range(50):
+        np.testing.assert_array_equal(f(x, i / FPS), x)
+
+
+def test_first_sample_passes_and_output_is_a_copy():
+    f = OneEuroFilter()
+    x = np.array([1.0, 2.0])
+    y = f(x, 0.0)
+    np.testing.assert_array_equal(y, x)
+    y[0] = 99.0
+    np.testing.assert_array_equal(f(x, 1 / FPS), x)  # internal state not aliased
+
+
+def test_step_response_matches_the_exponential_smoothing_factor():
+    """beta = 0 is a first-order low-pass: after a step, y1 = alpha with
+    alpha = 1 / (1 + tau / dt), tau = 1 / (2 pi fc)."""
+    fc, dt = 1.0, 1.0 / FPS
+    f = OneEuroFilter(min_cutoff=fc, beta=0.0)
+    f(0.0, 0.0)
+    alpha = 1.0 / (1.0 + (1.0 / (2 * np.pi * fc)) / dt)
+    y1 = float(f(1.0, dt))
+    assert y1 == pytest.approx(alpha, rel=1e-9)
+    y2 = float(f(1.0, 2 * dt))
+    assert y2 == pytest.approx(alpha + (1 - alpha) * alpha, rel=1e-9)
+
+
+def test_noise_on_a_still_signal_is_reduced():
+    rng = np.random.default_rng(0)
+    noise = rng.normal(0.0, 1.0, size=(300, 4)) + 5.0
+    out = _run(OneEuroFilter(min_cutoff=1.0, beta=0.05), noise)
+    ratio = out[30:].std(0) / noise[30:].std(0)
+    assert (ratio < 0.5).all()
+    np.testing.assert_allclose(out[30:].mean(0), 5.0, atol=0.3)  # no bias
+
+
+def test_fast_ramp_lags_less_with_beta():
+    t = np.arange(60) / FPS
+    ramp = 100.0 * t  # 100 units per second
+    lag = {}
+    for beta in (0.0, 0.05, 0.5):
+        out = _run(OneEuroFilter(min_cutoff=1.0, beta=beta), ramp)
+        lag[beta] = float(np.mean(ramp[30:] - out[30:]))
+    assert lag[0.0] > 0  # a low-pass lags behind a ramp
+    assert lag[0.5] < lag[0.05] < lag[0.0]
+    assert lag[0.5] < 0.2 * lag[0.0]
+    # the beta=0 steady-state lag of a first-order filter is speed * tau
+    assert lag[0.0] == pytest.approx(100.0 / (2 * np.pi), rel=0.1)
+
+
+def test_cutoff_adapts_per_element():
+    """One element moving fast must not unlock the smoothing of a still, noisy one."""
+    rng = np.random.default_rng(1)
+    n = 200
+    x = np.zeros((n, 2))
+    x[:, 0] = 200.0 * np.arange(n) / FPS
+    x[:, 1] = rng.normal(0, 0.02, n)
+    out = _run(OneEuroFilter(min_cutoff=1.0, beta=0.5), x)
+    alone = _run(OneEuroFilter(min_cutoff=1.0, beta=0.5), x[:, 1:])
+    np.testing.assert_allclose(out[:, 1], alone[:, 0], atol=1e-12)
+    assert out[20:, 1].std() < 0.5 * x[20:, 1].std()
+
+
+def test_reset_forgets_the_past():
+    f = OneEuroFilter(min_cutoff=1.0, beta=0.0)
+    f(np.zeros(3), 0.0)
+    assert not np.allclose(f(np.full(3, 10.0), 1 / FPS), 10.0)
+    f.reset()
+    np.testing.assert_array_equal(f(np.full(3, -4.0), 2 / FPS), -4.0)
+    # after a reset the filter takes a new shape too
+    f.reset()
+    np.testing.assert_array_equal(f(np.ones((2, 2)), 3 / FPS), np.ones((2, 2)))
+
+
+def test_non_increasing_time_does_not_blow_up():
+    f = OneEuroFilter(min_cutoff=1.0, beta=1.0)
+    f(0.0, 1.0)
+    y = f(1.0, 1.0)  # same timestamp
+    assert np.isfinite(y) and 0.0 <= float(y) <= 1.0
+    y = f(2.0, 0.5)  # going back in time
+    assert np.isfinite(y) and 0.0 <= float(y) <= 2.0
+
+
+def test_bad_arguments():
+    for kwargs in ({"min_cutoff": 0.0}, {"min_cutoff": -1.0}, {"d_cutoff": 0.0}, {"beta": -0.1}):
+        with pytest.raises(ValueError):
+            OneEuroFilter(**kwargs)
+    f = OneEuroFilter()
+    f(np.zeros(3), 0.0)
+    with pytest.raises(ValueError):
+        f(np.zeros(4), 0.1)

@@ -1,0 +1,81 @@
+"""Device listing: bounded in time, JSON-friendly, readable; works with nothing attached."""
+from __future__ import annotations
+
+import json
+import os
+import stat
+import sys
+import time
+
+import pytest
+
+from realtime.io import inventory as devices
+from realtime.io.inventory import format_devices, list_devices
+
+
+def test_list_devices_shape_and_speed():
+    t0 = time.perf_counter()
+    d = list_devices()
+    assert time.perf_counter() - t0 < 15
+    json.dumps(d)  # plain data
+    assert set(d) == {"cameras", "virtual_camera", "audio", "gpu"}
+    assert [c["index"] for c in d["cameras"]] == [0, 1, 2, 3, 4]
+    for cam in d["cameras"]:
+        assert {"index", "usable", "size"} <= set(cam)
+        assert cam["usable"] or cam["reason"]
+    vc = d["virtual_camera"]
+    assert {"installed", "usable", "backends", "hint"} <= set(vc)
+    for b in vc["backends"]:
+        assert b["usable"] or b["reason"]
+    assert "usable" in d["audio"] and "found" in d["gpu"]
+    text = format_devices(d)
+    for heading in ("Cameras:", "Virtual camera:", "Audio:", "GPU:"):
+        assert heading in text
+
+
+def test_audio_entry_explains_missing_portaudio():
+    try:
+        import sounddevice  # noqa: F401
+    except OSError:
+        pass
+    else:
+        pytest.skip("PortAudio is installed here")
+    audio = list_devices(camera_indices=[])["audio"]
+    assert audio["usable"] is False and "libportaudio2" in audio["reason"]
+
+
+def test_probe_that_hangs_is_bounded():
+    t0 = time.perf_counter()
+    ok, why = devices._with_timeout(lambda: time.sleep(5), 0.1)
+    assert not ok and "0.1 s" in why and time.perf_counter() - t0 < 1
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="fake nvidia-smi is a sh script")
+def test_gpu_from_nvidia_smi(tmp_path, monkeypatch):
+    smi = tmp_path / "nvidia-smi"
+    smi.write_text("#!/bin/sh\necho 'NVIDIA H100 80GB HBM3, 81559, 550.54.15'\n")
+    smi.chmod(smi.stat().st_mode | stat.S_IEXEC)
+    monkeypatch.setenv("PATH", f"{tmp_path}{os.pathsep}{os.environ['PATH']}")
+    gpu = devices._gpu(timeout=5)
+    assert gpu["found"] and gpu["nvidia_smi"] == [
+        {"name": "NVIDIA H100 80GB HBM3", "memory_mib": 81559, "driver": "550.54.15"}]
+    assert "NVIDIA H100 80GB HBM3, 81559 MiB" in format_devices({"gpu": gpu})
+
+
+def test_format_devices_with_everything_present():
+    d = {"cameras": [{"index": 0, "usable": True, "size": [640, 480], "backend": "V4L2"},
+                     {"index": 1, "usable": False, "size": None, "reason": "busy"}],
+         "virtual_camera": {"installed": True, "usable": True, "reason": None, "hint": "x",
+                            "backends": [{"name": "v4l2loopback", "usable": True,
+                                          "device": "/dev/video10", "reason": None}]},
+         "audio": {"usable": True, "default_input": 0, "default_output": 1,
+                   "devices": [{"index": 0, "name": "Mic", "inputs": 1, "outputs": 0,
+                                "default_samplerate": 48000.0},
+                               {"index": 1, "name": "Cable", "inputs": 0, "outputs": 2,
+                                "default_samplerate": 48000.0}]},
+         "gpu": {"found": False, "nvidia_smi": None, "cupy": None, "reason": "none here"}}
+    text = format_devices(d)
+    assert "[ok] 0: 640x480 (V4L2)" in text and "[--] 1: busy" in text
+    assert "[ok] v4l2loopback: /dev/video10" in text and "to fix" not in text
+    assert "Mic" in text and "Cable" in text and "48000 Hz" in text
+    assert "not found (none here)" in text

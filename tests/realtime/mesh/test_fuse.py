@@ -1,0 +1,278 @@
+"""realtime.mesh.fuse: recombination with retargeting (identity leak, gains, pose, lips/lids)."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from realtime.face import geometry as G, topology as T
+from realtime.face.estimate import Estimator
+from realtime.face.state import FaceState
+from realtime.core.frame import Frame
+from realtime.mesh.fuse import FuseConfig, FuseStage, Recombiner, retarget_gains
+from realtime.face.geometry import Similarity
+from realtime.io.performance import Blendshapes
+
+FPS = 30.0
+MOUTH = sorted(set(T.OUTER_LIP + T.INNER_LIP_UPPER + T.INNER_LIP_LOWER))  # region 1
+RIGHT_EYE = list(T.RIGHT_EYE_UPPER + T.RIGHT_EYE_LOWER + T.RIGHT_IRIS)
+LEFT_EYE = list(T.LEFT_EYE_UPPER + T.LEFT_EYE_LOWER + T.LEFT_IRIS)
+
+
+def _scale_region(shape, region, kx, ky, sigma):
+    """Scale landmarks `region` about their centre by (kx, ky) in x/y, exactly on the region and
+    fading out (Gaussian of `sigma` canonical units) around it, so the face stays smooth."""
+    out = shape.copy()
+    centre = shape[region].mean(0)
+    d = shape - centre
+    g = np.exp(-(d[:, :2] ** 2).sum(1) / (2 * sigma ** 2))
+    g[region] = 1.0
+    out[:, 0] += (kx - 1.0) * d[:, 0] * g
+    out[:, 1] += (ky - 1.0) * d[:, 1] * g
+    return out
+
+
+def _region_size(shape, idx):
+    p = shape[idx, :2]
+    return float(np.sqrt(((p - p.mean(0)) ** 2).sum(1).mean()))
+
+
+@pytest.fixture(scope="module")
+def target(astronaut_profile):
+    lm = astronaut_profile["landmarks"].astype(np.float64)
+    return lm, astronaut_profile["neutral"].astype(np.float64), astronaut_profile.frame()
+
+
+@pytest.fixture(scope="module")
+def driver(target):
+    """Driver B: another face shape (mouth 30 % wider, eyes 20 % smaller, face 12 % longer),
+    seen turned 15° and from further away."""
+    lm_a, n_a, f_a = target
+    n_b = _scale_region(n_a, MOUTH, 1.3, 1.1, 0.4)
+    n_b = _scale_region(n_b, RIGHT_EYE, 0.8, 0.8, 0.2)
+    n_b = _scale_region(n_b, LEFT_EYE, 0.8, 0.8, 0.2)
+    n_b[:, 1] *= 1.12
+    f_b = Similarity(G.rotation_from_euler(15, -5, 4) @ f_a.rotation, 0.85 * f_a.scale,
+                     f_a.translation + np.array([30.0, 10.0, 0.0]))
+    return f_b.apply(n_b), n_b, f_b
+
+
+def _calibrated_on(lm, rng, noise, frames=36):
+    est = Estimator()
+    state = None
+    for i in range(frames):
+        state = est(lm + rng.normal(0, noise, lm.shape), i / FPS)
+    assert est.calibrator.done
+    return est, state
+
+
+# --------------------------------------------------------------------------- identity leak
+def test_driver_neutral_gives_the_target_neutral(target, driver):
+    """Driving A with B's neutral face gives A's neutral (< 1 % of A's interocular distance),
+    although B's face shape, pose and distance differ and its landmarks jitter."""
+    lm_a, n_a, f_a = target
+    lm_b, _, _ = driver
+    iod = G.interocular(lm_a)
+    rng = np.random.default_rng(0)
+    est, _ = _calibrated_on(lm_b, rng, noise=0.15)
+    rec = Recombiner(n_a, f_a)
+    rec.bind_driver(est.neutral.shape)
+    for i in range(36, 51):
+        state = est(lm_b + rng.normal(0, 0.15, lm_b.shape), i / FPS)
+        out = rec(state)
+        err = np.linalg.norm(out[:, :2] - lm_a[:, :2], axis=1)
+        assert err.max() < 0.01 * iod, f"frame {i}: {err.max() / iod:.4f} IOD"
+    # B really is another face: its own landmarks are far from A's in A's frame
+    b_in_a = f_a.apply(G.face_frame(lm_b).invert_points(lm_b))
+    assert np.linalg.norm(b_in_a[:, :2] - lm_a[:, :2], axis=1).max() > 0.1 * iod
+
+
+def test_driver_expression_does_move_the_target(target, driver):
+    """Control for the identity-leak test: B opening its mouth opens A's mouth (and only the
+    lower face moves), so the test above is not vacuous."""
+    lm_a, n_a, f_a = target
+    lm_b, n_b, f_b = driver
+    iod = G.interocular(lm_a)
+    rng = np.random.default_rng(1)
+    est, _ = _calibrated_on(lm_b, rng, noise=0.15)
+    rec = Recombiner(n_a, f_a)
+    rec.bind_driver(est.neutral.shape)
+    opened = f_b.apply(n_b + Blendshapes(n_b)({"jaw_open": 0.6}))
+    for i in range(36, 56):
+        state = est(opened + rng.normal(0, 0.15, lm_b.shape), i / FPS)
+    out = rec(state)
+    err = np.linalg.norm(out[:, :2] - lm_a[:, :2], axis=1)
+    assert G.mouth_opening(out) > G.mouth_opening(lm_a) + 0.1 * iod
+    assert err[T.CHIN] > 0.1 * iod
+    assert err[list(T.RIGID)].max() < 0.01 * iod  # the skull stays put
+
+
+def test_retarget_gains_follow_the_region_size_ratio(target, driver):
+    """Gains are target/driver size per region: B's wider mouth gives A's mouth a gain below
+    1, B's smaller eyes give A's eyes a gain above 1; elsewhere the gain stays near 1."""
+    _, n_a, _ = target
+    lm_b, _, _ = driver
+    n_b = G.face_frame(lm_b).invert_points(lm_b)
+    gains = retarget_gains(n_a, n_b)
+    assert gains.shape == (T.N_LANDMARKS, 1)
+    lab = T.region_labels()
+    g = gains[:, 0]
+    for region in (1, 2, 3):
+        idx = lab == region
+        ratio = _region_size(n_a, idx) / _region_size(n_b, idx)
+        assert abs(ratio - 1) > 0.1
+        core = g[idx]
+        # on the right side of 1 and a substantial part of the way to the ratio
+        assert ((core - 1) * np.sign(ratio - 1) > 0.25 * abs(ratio - 1)).all(), region
+        assert ((core - 1) * np.sign(ratio - 1) <= abs(ratio - 1) + 1e-9).all(), region
+    assert g[[10, 151, 234, 454]] == pytest.approx(1.0, abs=0.06)
+    np.testing.assert_allclose(retarget_gains(n_a, n_a), 1.0, atol=1e-12)
+    # clipped to [0.5, 2] however different the driver
+    tiny = n_a.copy()
+    tiny[MOUTH] = tiny[MOUTH].mean(0) + 0.1 * (tiny[MOUTH] - tiny[MOUTH].mean(0))
+    assert retarget_gains(n_a, tiny, iterations=0)[MOUTH].max() == pytest.approx(2.0)
+
+
+def test_retarget_gains_equal_the_ratio_on_the_lips_and_lids(target, driver):
+    _, n_a, _ = target
+    lm_b, _, _ = driver
+    n_b = G.face_frame(lm_b).invert_points(lm_b)
+    g = retarget_gains(n_a, n_b)[:, 0]
+    lab = T.region_labels()
+    for region, points in ((1, T.INNER_LIP_UPPER + T.INNER_LIP_LOWER),
+                           (2, T.RIGHT_EYE_UPPER[1:-1] + T.RIGHT_EYE_LOWER[1:-1])):
+        idx = lab == region
+        ratio = _region_size(n_a, idx) / _region_size(n_b, idx)
+        np.testing.assert_allclose(g[list(points)], ratio, rtol=0.03)
+
+
+def test_full_blink_of_a_smaller_eyed_driver_closes_the_target_eyes(target):
+    lm_a, n_a, f_a = target
+    n_b = _scale_region(n_a, RIGHT_EYE, 0.8, 0.8, 0.2)
+    n_b = _scale_region(n_b, LEFT_EYE, 0.8, 0.8, 0.2)
+    rec = Recombiner(n_a, f_a)
+    rec.bind_driver(n_b)
+    blink = Blendshapes(n_b)({"blink_right": 1.0, "blink_left": 1.0})
+    assert max(G.eye_opening(n_b + blink)) < 1e-9  # B's eyes are shut
+    shape = rec.canonical(FaceState(expression=blink))
+    right, left = G.eye_opening(shape)
+    r0, l0 = G.eye_opening(n_a)
+    assert right < 0.03 * r0 and left < 0.03 * l0
+
+
+def test_retargeted_mouth_opening_scales_with_the_gain(target):
+    """Same driver as target (gain 1): the expression is copied; a driver with a twice-as-big
+    mouth opens the target's mouth by about half as much."""
+    _, n_a, f_a = target
+    field = Blendshapes(n_a)({"jaw_open": 0.5})
+    same = Recombiner(n_a, f_a)
+    same.bind_driver(n_a)
+    np.testing.assert_allclose(same.canonical(FaceState(expression=field)), n_a + field,
+                               atol=1e-12)
+    big = _scale_region(n_a, MOUTH, 2.0, 2.0, 0.01)
+    rec = Recombiner(n_a, f_a, FuseConfig(smoothing_iterations=0))
+    rec.bind_driver(big)
+    gap0 = G.mouth_opening(n_a)
+    opened = G.mouth_opening(rec.canonical(FaceState(expression=2.0 * field)))
+    assert opened - gap0 == pytest.approx(G.mouth_opening(n_a + field) - gap0, rel=0.05)
+
+
+# ------------------------------------------------------------------------------------- pose
+def test_neutral_state_gives_the_target_landmarks_exactly(target):
+    lm_a, n_a, f_a = target
+    rec = Recombiner(n_a, f_a)
+    np.testing.assert_allclose(rec(FaceState.neutral()), lm_a, atol=1e-3)
+    rec.bind_driver(None)
+    np.testing.assert_allclose(rec(FaceState.neutral(present=False)), lm_a, atol=1e-3)
+
+
+def test_driver_rotation_is_applied_on_top_of_the_target_pose(target):
+    lm_a, n_a, f_a = target
+    rec = Recombiner(n_a, f_a)
+    q = G.rotation_from_euler(30, -10, 5)
+    out = rec(FaceState(rotation=q))
+    f_out = G.face_frame(out)
+    np.testing.assert_allclose(f_out.rotation, q @ f_a.rotation, atol=1e-5)
+    np.testing.assert_allclose(f_out.translation, f_a.translation, atol=1e-3)  # about the face centre
+    assert f_out.scale == pytest.approx(f_a.scale, rel=1e-5)
+
+
+def test_translation_and_scale_follow_the_config(target):
+    lm_a, n_a, f_a = target
+    state = FaceState(translation=np.array([0.2, -0.1, 0.5]), scale=1.5)
+    rec = Recombiner(n_a, f_a)  # defaults: follow translation, keep the head size
+    out = rec(state)
+    shift = out.mean(0) - lm_a.mean(0)
+    np.testing.assert_allclose(shift, [0.2 * f_a.scale, -0.1 * f_a.scale, 0.0], atol=1e-3)
+    assert G.face_frame(out).scale == pytest.approx(f_a.scale, rel=1e-6)
+    pinned = Recombiner(n_a, f_a, FuseConfig(follow_translation=0.0, follow_scale=1.0))
+    out = pinned(state)
+    f_out = G.face_frame(out)
+    np.testing.assert_allclose(f_out.translation, f_a.translation, atol=1e-3)
+    assert f_out.scale == pytest.approx(1.5 * f_a.scale, rel=1e-6)
+    half = Recombiner(n_a, f_a, FuseConfig(follow_scale=0.5))
+    assert G.face_frame(half(state)).scale == pytest.approx(1.25 * f_a.scale, rel=1e-6)
+
+
+def test_expression_gain(target):
+    _, n_a, f_a = target
+    field = Blendshapes(n_a)({"smile": 1.0})
+    rec = Recombiner(n_a, f_a, FuseConfig(expression_gain=0.5))
+    np.testing.assert_allclose(rec.canonical(FaceState(expression=field)), n_a + 0.5 * field,
+                               atol=1e-12)
+
+
+# ------------------------------------------------------------------------------- lips, lids
+def test_lips_and_lids_never_cross(target):
+    """An expression pushing the lower lip above the upper one (or a lower lid above the upper
+    lid) is folded back to the middle, never inverted."""
+    _, n_a, f_a = target
+    rec = Recombiner(n_a, f_a)
+    expr = np.zeros_like(n_a)
+    expr[list(T.INNER_LIP_LOWER[1:-1]), 1] = -0.5  # lower lip up by far more than the gap
+    expr[list(T.LEFT_EYE_LOWER[1:-1]), 1] = -0.5
+    shape = rec.canonical(FaceState(expression=expr))
+    up, lo = np.array(T.INNER_LIP_UPPER[1:-1]), np.array(T.INNER_LIP_LOWER[1:-1])
+    assert (shape[lo, 1] >= shape[up, 1] - 1e-12).all()
+    up, lo = np.array(T.LEFT_EYE_UPPER[1:-1]), np.array(T.LEFT_EYE_LOWER[1:-1])
+    assert (shape[lo, 1] >= shape[up, 1] - 1e-12).all()
+    # untouched where nothing crossed: the right eye and the rest of the face
+    idx = np.array(T.RIGHT_EYE_UPPER + T.RIGHT_EYE_LOWER + (10, 152, 234))
+    np.testing.assert_array_equal(shape[idx], n_a[idx])
+    # an ordinary expression is not altered
+    field = Blendshapes(n_a)({"jaw_open": 0.3})
+    np.testing.assert_allclose(rec.canonical(FaceState(expression=field)), n_a + field,
+                               atol=1e-12)
+
+
+# ----------------------------------------------------------------------------- the stage
+class _CountingRecombiner(Recombiner):
+    binds = 0
+
+    def bind_driver(self, driver_neutral):
+        self.binds += 1
+        super().bind_driver(driver_neutral)
+
+
+def test_fuse_stage_rebinds_only_when_the_neutral_changes(astronaut_profile, target):
+    from realtime.mesh import rig as rig_mod
+
+    _, n_a, f_a = target
+    rig = rig_mod.build(astronaut_profile)
+    rec = _CountingRecombiner(n_a, f_a)
+
+    class _N:
+        shape = n_a
+
+    current = {"n": None}
+    stage = FuseStage(rec, rig, neutral_of=lambda: current["n"])
+    f = Frame(index=0, t_capture=0.0, state=FaceState.neutral())
+    stage(f)
+    assert rec.binds == 1
+    assert f.vertices.shape == (rig.vertex_count, 3) and f.vertices.dtype == np.float32
+    for _ in range(3):
+        stage(Frame(index=0, t_capture=0.0, state=FaceState.neutral()))
+    assert rec.binds == 1
+    current["n"] = _N()
+    stage(Frame(index=1, t_capture=0.0, state=FaceState.neutral()))
+    stage(Frame(index=2, t_capture=0.0, state=FaceState.neutral()))
+    assert rec.binds == 2

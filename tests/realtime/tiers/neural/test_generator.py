@@ -1,0 +1,72 @@
+"""Tier 3 in the engine: the CPU path (OpenCV glue around NeuralRunner) and the torch glue the
+CUDA path runs, checked here on CPU tensors against the OpenCV computation."""
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import pytest
+import torch
+
+from realtime.tiers.neural.generator import _gaussian_kernel, torch_glue
+from tests.realtime.tiers.neural.profiles import profile_with_generator
+
+
+@pytest.mark.parametrize("k", [3, 7, 9])
+def test_gaussian_kernel_is_opencvs(k):
+    assert np.allclose(_gaussian_kernel(k), cv2.getGaussianKernel(k, 0).ravel(), atol=1e-6)
+
+
+def test_torch_glue_matches_the_opencv_glue():
+    rng = np.random.default_rng(0)
+    s, r, face_end, feather = 64, 32, 100, 3
+    base = rng.uniform(0, 255, (s, s, 3)).astype(np.float32)
+    tri = np.full((s, s), -1, np.int32)
+    tri[8:56, 10:50] = rng.integers(0, 140, (48, 40))
+    hint = np.zeros((1, 3, r, r), np.float32)
+    seen = {}
+
+    def forward(render, mask, h):          # a stand-in generator: darken the render
+        seen["render"], seen["mask"] = render.float().clone(), mask.float().clone()
+        return render * 0.5
+
+    k = torch.from_numpy(_gaussian_kernel(feather))
+    got = torch_glue(torch.from_numpy(base), torch.from_numpy(tri), face_end, forward,
+                     torch.from_numpy(hint), r, k.view(1, 1, 1, -1), k.view(1, 1, -1, 1),
+                     torch.float32).numpy()
+
+    # the same with OpenCV, as HostGlue + NeuralRunner compute it
+    face = ((tri >= 0) & (tri < face_end)).astype(np.float32)
+    small = cv2.resize(base, (r, r), interpolation=cv2.INTER_AREA)
+    mask = cv2.resize(face, (r, r), interpolation=cv2.INTER_AREA)
+    assert np.allclose(seen["render"][0].permute(1, 2, 0).numpy(), small / 127.5 - 1, atol=1e-5)
+    assert np.allclose(seen["mask"][0, 0].numpy(), mask, atol=1e-6)
+    y = np.clip(((small / 127.5 - 1) * 0.5 + 1) * 127.5, 0, 255)
+    change = cv2.resize(y - small, (s, s), interpolation=cv2.INTER_LINEAR)
+    soft = cv2.GaussianBlur(cv2.erode(face, np.ones((3, 3), np.uint8)), (feather, feather), 0)
+    want = base + soft[..., None] * change
+    assert got.shape == (s, s, 3) and got.dtype == np.float32
+    assert np.abs(got - want).max() < 0.05
+
+
+def test_neural_tier_runs_in_the_cpu_engine(tmp_path, astronaut_profile):
+    from realtime.face.state import FaceState
+    from realtime.core.frame import Frame
+    from realtime.engine.loop import Engine, EngineOptions
+
+    profile = profile_with_generator(tmp_path / "astro", astronaut_profile)
+    engine = Engine(profile, EngineOptions(output_size=(128, 128), kernel_threads=1))
+    gen = engine.stages[4].generator
+    assert gen.tier == "neural" and gen.res == 32 and gen.ctx.name == "cpu"
+    f = engine.process(Frame(index=0, t_capture=0.0, state=FaceState.neutral()))
+    assert f.output.shape == (128, 128, 3) and f.output.dtype == np.uint8
+    assert f.render.shape == (256, 256, 3) and np.isfinite(f.render).all()
+
+
+def test_tensorrt_backend_on_the_cpu_is_refused(tmp_path, astronaut_profile):
+    from realtime.engine.loop import Engine, EngineOptions
+
+    profile = profile_with_generator(tmp_path / "astro", astronaut_profile)
+    with pytest.raises(ValueError, match="runs on CUDA only"):
+        Engine(profile, EngineOptions(backend="tensorrt"))
+    with pytest.raises(ValueError, match="not one of"):
+        Engine(profile, EngineOptions(backend="onnx"))

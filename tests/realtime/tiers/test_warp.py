@@ -1,0 +1,171 @@
+"""realtime.tiers.warp: the warp tier (target texture on the recombined mesh, mouth cavity)."""
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import pytest
+
+from realtime.face import geometry as G, topology as T
+from realtime.mesh import rig as R
+from realtime.face.state import FaceState
+from realtime.core.frame import Frame
+from realtime.mesh.fuse import Recombiner
+from realtime.tiers.warp import GenerateStage, MouthCavity, WarpGenerator, make_generator
+from realtime.io.performance import Blendshapes
+from realtime.image.render import RenderStage
+
+
+class _Avatar:
+    """Everything between a FaceState and the generated face crop, for one profile."""
+
+    def __init__(self, profile):
+        self.profile = profile
+        self.rig = R.build(profile)
+        self.rec = Recombiner(profile["neutral"], profile.frame())
+        self.render_stage = RenderStage(self.rig)
+        self.gen = make_generator("warp", profile, self.rig)
+        self.blendshapes = Blendshapes(profile["neutral"].astype(np.float64))
+        a = profile["crop_from_image"].astype(np.float64)
+        s = profile.crop_size
+        self.background = cv2.warpAffine(profile["image"], a, (s, s),
+                                         flags=cv2.INTER_LINEAR).astype(np.float32)
+
+    def __call__(self, state: FaceState) -> Frame:
+        f = Frame(index=0, t_capture=0.0, state=state)
+        f.vertices = self.rig.pose(self.rec(state), self.rec.pose(state))
+        self.render_stage(f)
+        GenerateStage(self.gen)(f)
+        return f
+
+    def mouth_pixels(self, f: Frame) -> np.ndarray:
+        lo, hi = self.rig.ranges["mouth"]
+        return (f.gbuf.tri_id >= lo) & (f.gbuf.tri_id < hi)
+
+
+@pytest.fixture(scope="module")
+def avatar(astronaut_profile):
+    return _Avatar(astronaut_profile)
+
+
+@pytest.fixture(scope="module")
+def closed_avatar(astronaut_rgb, astronaut_landmarks):
+    """The astronaut with her lips closed (inner lip pairs moved together): the photo has no
+    mouth interior to show, so an open mouth must be synthesised."""
+    from profiles.enroll import build_profile
+
+    lm = np.array(astronaut_landmarks)
+    for up, lo in zip(T.INNER_LIP_UPPER[1:-1], T.INNER_LIP_LOWER[1:-1]):
+        lm[up] = lm[lo] = 0.5 * (lm[up] + lm[lo])
+    profile = build_profile(astronaut_rgb, lm, name="closed", source="astronaut")
+    return _Avatar(profile)
+
+
+def test_neutral_render_reproduces_the_photo_inside_the_face(avatar):
+    f = avatar(FaceState.neutral())
+    out = f.render
+    s = avatar.profile.crop_size
+    assert out.shape == (s, s, 3) and out.dtype == np.float32
+    face = avatar.profile["face_mask"].astype(bool)
+    assert face.mean() > 0.1
+    diff = np.abs(out - avatar.background).mean(2)
+    assert diff[face].mean() < 1.5
+    assert np.percentile(diff[face], 99) < 8.0
+    # and around the face too (hair, background), except the undrawn last row/column
+    inner = np.zeros_like(face)
+    inner[: s - 1, : s - 1] = True
+    assert diff[inner].mean() < 2.5
+
+
+def test_a_turned_head_changes_the_face_pixels(avatar):
+    f = avatar(FaceState(rotation=G.rotation_from_euler(25, 0, 0)))
+    face = avatar.profile["face_mask"].astype(bool)
+    assert np.abs(f.render - avatar.background).mean(2)[face].mean() > 10
+
+
+def test_open_jaw_draws_the_mouth_fan(avatar):
+    neutral = avatar(FaceState.neutral())
+    n0 = avatar.mouth_pixels(neutral).sum()
+    opened = avatar(FaceState(expression=avatar.blendshapes({"jaw_open": 1.0})))
+    n1 = avatar.mouth_pixels(opened).sum()
+    assert n1 > 1.5 * n0 and n1 > 200
+    assert G.mouth_opening(opened.vertices) > 2 * G.mouth_opening(neutral.vertices)
+
+
+def test_closed_mouth_target_gets_a_dark_cavity(closed_avatar):
+    av = closed_avatar
+    neutral = av(FaceState.neutral())
+    assert av.mouth_pixels(neutral).sum() < 5  # nothing to draw when the lips touch
+    assert av.gen._own_gap < 0.5
+    f = av(FaceState(expression=av.blendshapes({"jaw_open": 1.0})))
+    mouth = av.mouth_pixels(f)
+    assert mouth.sum() > 200
+    luma = f.render[mouth].mean(1)
+    lips = av.background[mouth].mean()  # what the photo had there: lips and teeth
+    assert (luma < 40).mean() > 0.2, "no dark interior"
+    assert (luma > 150).mean() > 0.05, "no teeth"
+    assert luma.mean() < lips
+    assert np.isfinite(f.render).all()
+
+
+def test_mouth_cavity_shading(astronaut_profile):
+    cav = MouthCavity(astronaut_profile["image"], astronaut_profile["landmarks"])
+    m = np.array([1.0, 0.6, 0.0, -0.3, -0.95])
+    mx = np.zeros_like(m) + 0.06  # between tooth gaps
+    c = cav.shade(m, mx)
+    assert c.shape == (5, 3)
+    luma = c.mean(1)
+    assert luma[2] < 40 and luma[3] < 40           # throat
+    assert luma[1] > 150 and luma[4] > 120         # upper teeth band, lower teeth band
+    np.testing.assert_allclose(c[2], cav.throat, atol=1e-4)
+    # teeth darken towards the corners
+    side = cav.shade(np.array([0.6, 0.6]), np.array([0.06, 0.81]))
+    assert side[1].mean() < side[0].mean()
+
+
+def test_generator_registry(astronaut_profile, avatar):
+    assert isinstance(make_generator("warp", astronaut_profile, avatar.rig), WarpGenerator)
+    with pytest.raises(ValueError, match="warp"):
+        make_generator("hologram", astronaut_profile, avatar.rig)
+
+
+def _border_error(avatar, f, sides):
+    """Per side: the largest distance (image px) between where each border pixel samples the
+    photo and where it sits at rest, and the mean colour difference to the background."""
+    from kernels import interpolate
+
+    s = avatar.profile.crop_size
+    uv = interpolate(f.gbuf, avatar.rig.triangles, np.ascontiguousarray(avatar.rig.attributes[:, :2]))
+    inv = np.linalg.inv(np.vstack([avatar.profile["crop_from_image"].astype(np.float64), [0, 0, 1]]))
+    ys, xs = np.mgrid[0:s, 0:s]
+    rest = np.stack([inv[0, 0] * xs + inv[0, 1] * ys + inv[0, 2],
+                     inv[1, 0] * xs + inv[1, 1] * ys + inv[1, 2]], -1)
+    picks = {"top": (0, slice(0, s - 1)), "left": (slice(0, s - 1), 0),
+             "bottom": (s - 1, slice(None)), "right": (slice(None), s - 1)}
+    out = {}
+    for side in sides:
+        idx = picks[side]
+        d_uv = np.linalg.norm(uv[idx] - rest[idx], axis=-1).max()
+        d_rgb = np.abs(f.render[idx] - avatar.background[idx]).mean()
+        out[side] = (float(d_uv), float(d_rgb))
+    return out
+
+
+@pytest.mark.parametrize("yaw", [40.0, -40.0])
+def test_crop_border_is_unchanged_under_a_big_yaw(avatar, yaw):
+    """The crop's border pixels show the background whatever the head does, so the pasted crop
+    meets the frame without a seam (top and left here; right and bottom in the next test)."""
+    f = avatar(FaceState(rotation=G.rotation_from_euler(yaw, 0, 0)))
+    s = avatar.profile.crop_size
+    assert (f.gbuf.tri_id[: s - 1, : s - 1] >= 0).all()
+    for side, (d_uv, d_rgb) in _border_error(avatar, f, ("top", "left")).items():
+        assert d_uv < 0.5, side
+        assert d_rgb < 2.0, side
+    assert np.abs(f.render - avatar.background).mean() > 5  # the head did move
+
+
+def test_crop_last_row_and_column_show_the_background(avatar):
+    f = avatar(FaceState(rotation=G.rotation_from_euler(40.0, 0, 0)))
+    assert (f.gbuf.tri_id >= 0).all()
+    for side, (d_uv, d_rgb) in _border_error(avatar, f, ("bottom", "right")).items():
+        assert d_uv < 0.5, side
+        assert d_rgb < 2.0, side
