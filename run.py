@@ -25,7 +25,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 ROOT = Path(__file__).resolve().parent
 sys.path.insert(0, str(ROOT))
 
-from profiles.format import TIERS  # noqa: E402  (light: numpy + yaml)
+from realtime.tiers.registry import TIER_NAMES  # noqa: E402  (light: imports no tier)
 
 
 class UserError(Exception):
@@ -338,7 +338,7 @@ def build_parser() -> argparse.ArgumentParser:
     lv.add_argument("--backend", default="torch", choices=("torch", "tensorrt"),
                     help="neural tier on cuda: torch FP16 + CUDA graphs, or the profile's "
                          "TensorRT engine (built on first use; see export)")
-    lv.add_argument("--tier", default=None, choices=TIERS, help="quality tier (default: the profile's)")
+    lv.add_argument("--tier", default=None, choices=TIER_NAMES, help="quality tier (default: the profile's)")
     rt = lv.add_mutually_exclusive_group()
     rt.add_argument("--realtime", dest="realtime", action="store_true", default=None,
                     help="play a clip at its own fps like a camera: newest frame wins, drops counted "

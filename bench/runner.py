@@ -53,6 +53,8 @@ from typing import Any, Callable
 
 import numpy as np
 
+from realtime.core.errors import PuppeteerError
+
 __all__ = ["add_arguments", "main", "KNOBS", "DEVICES", "UsageError", "encode_stamp",
            "decode_stamp", "roundtrip_probe"]
 
@@ -64,7 +66,7 @@ SELF_REENACT_FOLLOW_SCALE = 1.0
 CUDA_MISSING = "--device cuda needs an NVIDIA GPU and the gpu extra (pip install '.[gpu]')"
 
 
-class UsageError(Exception):
+class UsageError(PuppeteerError):
     """A mistake of the user's: main() prints `error: <message>` and returns 2."""
 
 

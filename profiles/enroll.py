@@ -11,16 +11,19 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from realtime.core.errors import PuppeteerError
 from profiles.format import Profile, profiles_root, save
 from realtime.face import geometry, topology
 from realtime.mesh import head_layer
+from kernels import mirrored_sigmoid_mask, rasterize
+from realtime.face.track import Tracker, find_face_boxes
 
 MAX_SIDE = 1280
 MIN_INTEROCULAR_PX = 24.0
 IMAGE_EXTS = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff"}
 
 
-class EnrollError(Exception):
+class EnrollError(PuppeteerError):
     """A user-facing enrollment failure; str() is the one line to print."""
 
 
@@ -39,8 +42,6 @@ def read_rgb(path: Path) -> np.ndarray:
 
 def detect_single_face(rgb: np.ndarray, what: str) -> np.ndarray:
     """(478, 3) landmarks of the one face in `rgb`, or EnrollError naming `what`."""
-    from realtime.face.track import Tracker, find_face_boxes
-
     with Tracker(static=True, max_faces=2) as tracker:
         faces = tracker.detect_all(rgb)
         if not faces:
@@ -83,8 +84,6 @@ def _zoomed(tracker, rgb: np.ndarray, box) -> list[np.ndarray]:
 def build_profile(rgb: np.ndarray, landmarks: np.ndarray, name: str, source: str,
                   crop_size: int = 256, kind: str = "image") -> Profile:
     """The warp-tier profile of one image and its landmarks (no I/O)."""
-    from kernels import mirrored_sigmoid_mask, rasterize
-
     lm = np.asarray(landmarks, np.float64)
     frame = geometry.face_frame(lm)
     neutral = frame.invert_points(lm)

@@ -7,7 +7,7 @@ Two passes over the clip (nothing but landmarks and a few numbers per frame is k
 them, so a long clip needs little memory):
 
 1. **Track** every frame (MediaPipe Face Mesh in tracking mode, progress bar) and measure per
-   frame: the query point q (realtime.tiers.atlas.query_from_landmarks), sharpness, skin colour; every
+   frame: the query point q (realtime.tiers.atlas.query.query_from_landmarks), sharpness, skin colour; every
    `multi_face_every` frames a detection-mode tracker counts the faces.
 2. **Reject** frames (each rule is one line of `_reject`, counts end up in the profile's
    settings):
@@ -49,7 +49,7 @@ them, so a long clip needs little memory):
    exposure drift, the fit's residuals stay under 1.2 units at p95, so nothing changes).
    Matching every keyframe to the reference's colour statistics instead cost 0.1–0.3 dB in
    self-reenactment: a turned face really is darker on one side.
-7. **Triangulate** (Delaunay over the query dimensions that vary, realtime.tiers.atlas.AtlasMap) and
+7. **Triangulate** (Delaunay over the query dimensions that vary, realtime.tiers.atlas.query.AtlasMap) and
    store everything as plain arrays in the profile (`atlas_*`, see profiles/format.py).
 """
 from __future__ import annotations
@@ -64,7 +64,9 @@ from profiles.enroll import (IMAGE_EXTS, MAX_SIDE, MIN_INTEROCULAR_PX, EnrollErr
                              check_name, enroll_image)
 from profiles.format import Profile, profiles_root, save
 from realtime.face import geometry, topology
-from realtime.tiers.atlas import AtlasMap, DIM_NAMES, mirror_landmarks, query_from_landmarks
+from realtime.tiers.atlas.query import DIM_NAMES, AtlasMap, mirror_landmarks, query_from_landmarks
+from realtime.face.track import Tracker
+from realtime.face.track import find_face_boxes
 
 VIDEO_EXTS = {".mp4", ".mov", ".avi", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg", ".wmv"}
 MIN_GOOD_FRAMES = 5
@@ -202,8 +204,6 @@ def _skin_colour(rgb: np.ndarray, lm: np.ndarray) -> np.ndarray:
 def track_clip(path: Path, start: int = 0, stop: int | None = None, progress: bool = True,
                multi_face_every: int = 15) -> ClipTrack:
     """Pass 1: track frames [start, stop) of the clip and measure each (see module doc)."""
-    from realtime.face.track import Tracker
-
     n = _count(path)
     total = None if n is None else max(0, min(n, stop if stop is not None else n) - start)
     rows = []
@@ -317,8 +317,6 @@ def _refuse_small_or_absent(track: ClipTrack, path: Path, cfg: VideoEnrollConfig
                             start: int, stop: int | None) -> None:
     """EnrollError when the face cannot be animated: never tracked, tracked too rarely (a face
     too small for Face Mesh), several people, or an interocular distance below the minimum."""
-    from realtime.face.track import find_face_boxes
-
     tracked = np.isfinite(track.landmarks[:, 0, 0])
     name = path.name
     checked = track.faces >= 0

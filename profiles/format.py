@@ -22,10 +22,12 @@ from pathlib import Path
 import numpy as np
 import yaml
 
+from realtime.core.errors import ProfileError
+from realtime.core.profile import ARRAYS_FILE, YAML_FILE
+from realtime.face.geometry import Similarity
+from realtime.tiers.registry import TIER_NAMES as TIERS
+
 FORMAT_VERSION = 1
-ARRAYS_FILE = "arrays.npz"
-YAML_FILE = "profile.yaml"
-TIERS = ("warp", "atlas", "neural")
 
 # name -> (dtype kind, ndim): what every profile must hold.
 REQUIRED_ARRAYS = {
@@ -58,10 +60,6 @@ OPTIONAL_ARRAYS = {
 }
 ATLAS_ARRAYS = ("atlas_images", "atlas_landmarks", "atlas_query", "atlas_dims",
                 "atlas_simplices", "atlas_flipped")
-
-
-class ProfileError(Exception):
-    """A profile that cannot be read, written or trusted. The message says which and why."""
 
 
 def profiles_root() -> Path:
@@ -118,11 +116,16 @@ class Profile:
 
     def frame(self):
         """The target's face frame as a Similarity."""
-        from realtime.face.geometry import Similarity
-
         return Similarity(self.arrays["frame_rotation"].astype(np.float64),
                           float(self.arrays["frame_scale"]),
                           self.arrays["frame_translation"].astype(np.float64))
+
+    def path(self, rel: str) -> Path:
+        """The path of `rel` inside the profile's folder (ProfileError when the profile is not
+        saved in a folder or `rel` would leave it). Listed files are verified by `load`."""
+        if self.folder is None:
+            raise ProfileError(f"profile {self.name!r} is not saved in a folder")
+        return _inside(self.folder, rel)
 
     def to_yaml(self, digests: dict[str, str]) -> dict:
         return {
@@ -249,10 +252,3 @@ def attach_files(folder: Path, rel_paths: list[str], tier: str | None = None,
     with open(tmp, "w") as f:
         yaml.safe_dump(meta, f, sort_keys=False)
     os.replace(tmp, yml)
-
-
-def file_path(profile: Profile, rel: str) -> Path:
-    """The verified path of a file the profile lists (raises ProfileError when absent)."""
-    if profile.folder is None:
-        raise ProfileError(f"profile {profile.name!r} is not saved in a folder")
-    return _inside(profile.folder, rel)

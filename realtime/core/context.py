@@ -43,6 +43,10 @@ from typing import Any
 
 import numpy as np
 
+from realtime.core.errors import PuppeteerError
+from kernels import GBuffer
+from kernels._dispatch import array_module_name
+
 __all__ = ["DeviceUnavailable", "CpuContext", "CudaContext", "HostStage", "HostTimer",
            "EventTimer", "open_device", "check_device", "require_torch_cuda", "DEVICES",
            "INSTALL_HINT"]
@@ -50,13 +54,11 @@ __all__ = ["DeviceUnavailable", "CpuContext", "CudaContext", "HostStage", "HostT
 INSTALL_HINT = "needs an NVIDIA GPU and the gpu extra (pip install -e '.[gpu]')"
 
 
-class DeviceUnavailable(RuntimeError):
+class DeviceUnavailable(PuppeteerError, RuntimeError):
     """The requested device cannot be used here; the message is one line that says why."""
 
 
 def _is_device_array(a: Any) -> bool:
-    from kernels._dispatch import array_module_name
-
     return array_module_name(a) == "cupy"
 
 
@@ -136,8 +138,6 @@ class HostStage:
 
     def __call__(self, frame):
         """Runs the wrapped stage (or generator: its return value is passed on)."""
-        from kernels import GBuffer
-
         g = frame.gbuf
         if g is not None and _is_device_array(g.tri_id):
             frame.gbuf = GBuffer(*(self.ctx.to_host(a) for a in (g.tri_id, g.bary, g.depth)))

@@ -43,8 +43,8 @@ class ProfileLike(Protocol):
 
     Arrays by name (``profile["image"]``, ``profile["neutral"]``, ...: see
     `profiles.format.REQUIRED_ARRAYS`); `tier` the profile's default tier; `files` the files it
-    lists (relative path -> {path, sha256}); `path(rel)` the verified location of one of them
-    (ProfileError when it is not listed or the profile has no folder).
+    lists (relative path -> {path, sha256}); `path(rel)` where `rel` lies inside the profile's
+    folder (ProfileError when the profile has no folder or `rel` would leave it).
     """
 
     name: str

@@ -11,18 +11,22 @@ import threading
 import time
 from dataclasses import dataclass, field
 
+import numba
 import numpy as np
 
-from realtime.mesh import rig as rig_mod
-from realtime.io.capture import CaptureTimeout, Grabber
-from realtime.image.composite import CompositeStage
-from realtime.face.estimate import EstimateStage, Estimator, EstimatorConfig
+from realtime.core.context import open_device
 from realtime.core.frame import Frame
-from realtime.mesh.fuse import FuseConfig, FuseStage, Recombiner
-from realtime.tiers.warp import GenerateStage, make_generator
+from realtime.core.profile import ProfileLike
+from realtime.face.estimate import EstimateStage, Estimator, EstimatorConfig
+from realtime.face.state import FaceState
+from realtime.face.track import TrackStage, Tracker, quiet_native_stderr
+from realtime.image.composite import CompositeStage
 from realtime.image.render import RenderStage
 from realtime.image.smooth import SmoothStage
-from realtime.face.track import TrackStage, Tracker
+from realtime.io.capture import CaptureTimeout, Grabber
+from realtime.mesh import rig as rig_mod
+from realtime.mesh.fuse import FuseConfig, FuseStage, Recombiner
+from realtime.tiers.registry import GenerateStage, make_generator
 
 
 PENDING_MAX = 256  # rows awaiting a sink write before the oldest are given up as dropped
@@ -32,8 +36,6 @@ def set_kernel_threads(n: int | None) -> int:
     """Numba's thread count for the kernels. On a 2-core machine the capture, tracking and sink
     threads already share the cores, and a parallel kernel that waits for a descheduled worker
     costs 10× its single-thread time; so one thread unless asked, half the cores beyond 2."""
-    import numba
-
     cores = os.cpu_count() or 1
     if n is None:
         n = 1 if cores <= 2 else min(4, cores // 2)
@@ -66,10 +68,8 @@ class Engine:
     wrapped by the context (`ctx.place`) so that they see host arrays.
     """
 
-    def __init__(self, profile, options: EngineOptions | None = None, tracker: Tracker | None = None,
-                 device=None):
-        from realtime.core.context import open_device
-
+    def __init__(self, profile: ProfileLike, options: EngineOptions | None = None,
+                 tracker: Tracker | None = None, device=None):
         self.options = options or EngineOptions()
         self.profile = profile
         self.device = ctx = device if device is not None else open_device(self.options.device)
@@ -118,9 +118,6 @@ class Engine:
         """Run two neutral frames through every stage (JIT compilation — a cold numba cache
         costs seconds —, MediaPipe graph start), so the first real frames are not late; then
         forget them (stages with a memory of the last frame are reset)."""
-        from realtime.face.state import FaceState
-        from realtime.face.track import quiet_native_stderr
-
         blank = Frame(index=-1, t_capture=time.perf_counter(),
                       image=np.zeros((64, 64, 3), np.uint8))
         with quiet_native_stderr():

@@ -11,6 +11,7 @@ import numpy as np
 
 from kernels import composite
 from realtime.core.frame import Frame
+from realtime.core.context import CpuContext
 
 DEFAULT_MAX_SIDE = 640  # a video-call frame; the paste-back cost grows with the output area
 
@@ -45,8 +46,6 @@ class CompositeStage:
     device_ready = True
 
     def __init__(self, profile, output_size: tuple[int, int] | None = None, ctx=None):
-        from realtime.core.context import CpuContext
-
         self.ctx = ctx if ctx is not None else CpuContext()
         image = profile["image"]
         h, w = image.shape[:2]

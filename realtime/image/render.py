@@ -9,6 +9,7 @@ from __future__ import annotations
 from kernels import GBuffer, rasterize
 from realtime.core.frame import Frame
 from realtime.mesh.rig import Rig
+from realtime.core.context import CpuContext
 
 
 class RenderStage:
@@ -16,8 +17,6 @@ class RenderStage:
     device_ready = True
 
     def __init__(self, rig: Rig, ctx=None):
-        from realtime.core.context import CpuContext
-
         self.rig = rig
         self.ctx = ctx if ctx is not None else CpuContext()
         self.triangles = self.ctx.upload(rig.triangles)

@@ -19,8 +19,10 @@ from typing import Any
 
 import numpy as np
 
+from realtime.core.errors import PuppeteerError
 
-class AudioError(RuntimeError):
+
+class AudioError(PuppeteerError, RuntimeError):
     """Audio cannot run (no PortAudio, no sounddevice, bad device); the message says why."""
 
 

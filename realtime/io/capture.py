@@ -34,13 +34,14 @@ from typing import Any, Iterator, Protocol, runtime_checkable
 import cv2
 import numpy as np
 
+from realtime.core.errors import PuppeteerError
 from realtime.core.frame import Frame
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp")
 DEFAULT_CLIP_FPS = 30.0
 
 
-class CaptureError(RuntimeError):
+class CaptureError(PuppeteerError, RuntimeError):
     """A source cannot be opened or read; the message names the source and what to check."""
 
 

@@ -31,6 +31,7 @@ import cv2
 
 from realtime.io.capture import quiet_opencv
 from realtime.io.sinks import vcam_install_hint
+from realtime.io.audio import portaudio_install_hint
 
 CAMERA_INDICES = range(5)
 
@@ -115,7 +116,6 @@ def _audio() -> dict[str, Any]:
     try:
         import sounddevice as sd
     except OSError as exc:
-        from realtime.io.audio import portaudio_install_hint
         return {"usable": False,
                 "reason": f"sounddevice cannot load PortAudio ({exc}); "
                           f"{portaudio_install_hint()}"}

@@ -30,12 +30,13 @@ from typing import Callable, Protocol, runtime_checkable
 import cv2
 import numpy as np
 
+from realtime.core.errors import PuppeteerError
 from realtime.core.frame import Frame
 
 EVENTS = ("recalibrate", "toggle", "quit")
 
 
-class SinkError(RuntimeError):
+class SinkError(PuppeteerError, RuntimeError):
     """A sink cannot be created, opened or written; the message says what to do."""
 
 

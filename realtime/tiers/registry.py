@@ -28,7 +28,7 @@ def _warp(profile: ProfileLike, rig, ctx=None, **_: Any):
 
 
 def _atlas(profile: ProfileLike, rig, ctx=None, **_: Any):
-    from realtime.tiers.atlas import AtlasGenerator  # host (numba) only: the context copies
+    from realtime.tiers.atlas.generator import AtlasGenerator  # host (numba) only: the context copies
 
     return AtlasGenerator(profile, rig)
 

@@ -12,14 +12,20 @@ Everything is computed once, at the training resolution, and kept in memory.
 """
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 import cv2
 import numpy as np
 
 from kernels import flow3d, rasterize
+from realtime.core.errors import ProfileError, PuppeteerError
+from realtime.core.frame import Frame
 from realtime.face import geometry
+from realtime.face.track import Tracker
 from realtime.mesh import rig as rig_mod
+from realtime.tiers.atlas.query import AtlasMap
+from realtime.tiers.registry import make_generator
 
 
 @dataclass
@@ -48,10 +54,9 @@ def _nchw(img: np.ndarray, res: int, interp=cv2.INTER_AREA) -> np.ndarray:
 
 def leave_out_profile(profile, frame: int, exclude: int):
     """A copy of `profile` whose atlas has no keyframe taken within `exclude` frames of
-    `frame` (mirrored copies count as their source frame), re-triangulated."""
-    from profiles.format import Profile
-    from realtime.tiers.atlas import AtlasMap
-
+    `frame` (mirrored copies count as their source frame), re-triangulated. `profile` is a
+    dataclass (`profiles.format.Profile`): the copy is made with `dataclasses.replace`, so it is
+    validated like any profile, and it is not saved anywhere."""
     src = profile["atlas_frames"]
     keep = np.abs(src.astype(np.int64) - frame) > exclude
     if keep.sum() < 3:  # too short a clip to leave anything out: keep the far half
@@ -62,21 +67,14 @@ def leave_out_profile(profile, frame: int, exclude: int):
     amap = AtlasMap.build(arrays["atlas_query"].astype(np.float64))
     arrays["atlas_dims"] = np.asarray(amap.dims, np.int32)
     arrays["atlas_simplices"] = np.asarray(amap.simplices, np.int32)
-    return Profile(name=profile.name, kind=profile.kind, source=profile.source, arrays=arrays,
-                   tier="atlas", crop_size=profile.crop_size, settings=profile.settings)
+    return dataclasses.replace(profile, arrays=arrays, tier="atlas", folder=None, files={})
 
 
 def build_pairs(profile, frames, resolution: int = 128, fps: float = 30.0,
                 exclude_s: float = 0.5, folds: int = 8, progress=None) -> PairSet:
     """Pairs from `frames`, an iterable of (index, RGB uint8) of the video the profile was
     enrolled from (same framing as the profile image). Frames without a face are skipped."""
-    from realtime.tiers.atlas import AtlasGenerator
-    from realtime.core.frame import Frame
-    from realtime.face.track import Tracker
-
     if not profile.has_atlas:
-        from profiles.format import ProfileError
-
         raise ProfileError(f"profile {profile.name!r} has no appearance atlas: training needs a "
                            f"profile enrolled from a video (run.py enroll CLIP.mp4 --name NAME)")
     rig = rig_mod.build(profile)
@@ -94,7 +92,8 @@ def build_pairs(profile, frames, resolution: int = 128, fps: float = 30.0,
             progress(1)
     tracker.close()
     if not tracked:
-        raise ValueError("no face was tracked in the training frames")
+        raise PuppeteerError("no face was tracked in the training frames: is this the clip the "
+                             "profile was enrolled from?")
 
     # Left-out atlases per fold of the timeline (one per frame would cost a triangulation each).
     idx = np.array([t[0] for t in tracked])
@@ -107,7 +106,7 @@ def build_pairs(profile, frames, resolution: int = 128, fps: float = 30.0,
         if fold not in generators:
             centre = int(0.5 * (edges[fold] + edges[fold + 1]))
             width = int(0.5 * (edges[fold + 1] - edges[fold])) + exclude
-            generators[fold] = AtlasGenerator(leave_out_profile(profile, centre, width), rig)
+            generators[fold] = make_generator("atlas", leave_out_profile(profile, centre, width), rig)
         gen = generators[fold]
         gen.reset()
         verts = rig.pose(lm, geometry.face_frame(lm))

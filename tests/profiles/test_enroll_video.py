@@ -18,7 +18,7 @@ from profiles.enroll_video import (ClipTrack, VideoEnrollConfig, _reject, build_
                                    select_keyframes)
 from profiles.format import OPTIONAL_ARRAYS, load
 from realtime.face import geometry
-from realtime.tiers.atlas import measure
+from realtime.tiers.atlas.query import measure
 
 
 def make_clip(path: Path, frames: int = 40, size: int = 320, brightness=None,

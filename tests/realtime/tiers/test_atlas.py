@@ -7,7 +7,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from realtime.tiers import atlas as A
+from realtime.tiers.atlas import query as Q, regions as R, weights as W
 from realtime.face import geometry, topology
 from tests.profiles.test_enroll_video import make_clip
 
@@ -24,7 +24,7 @@ def _points(d: int, n: int = 40, seed: int = 0) -> np.ndarray:
 
 @pytest.fixture(params=[1, 2, 3, 4])
 def amap(request):
-    return A.AtlasMap.build(_points(request.param, n=12 * request.param + 8,
+    return Q.AtlasMap.build(_points(request.param, n=12 * request.param + 8,
                                     seed=request.param))
 
 
@@ -37,13 +37,13 @@ def test_build_keeps_only_the_dimensions_that_vary(amap):
 
 
 def test_degenerate_sets():
-    one = A.AtlasMap.build(np.array([[0.1, 0.2, 0.0, 1.0]]))
+    one = Q.AtlasMap.build(np.array([[0.1, 0.2, 0.0, 1.0]]))
     assert len(one.dims) == 0 and one.weights(np.zeros(4)).tolist() == [1.0]
-    same = A.AtlasMap.build(np.tile([0.1, 0.2, 0.0, 1.0], (5, 1)) + 1e-4 * np.arange(5)[:, None])
+    same = Q.AtlasMap.build(np.tile([0.1, 0.2, 0.0, 1.0], (5, 1)) + 1e-4 * np.arange(5)[:, None])
     w = same.weights(np.array([5.0, 5.0, 5.0, 5.0]))
     assert len(same.dims) == 0 and w.sum() == 1.0 and w.max() == 1.0
     # Two distinct points only: a 1-D atlas along the one dimension that separates them.
-    two = A.AtlasMap.build(np.array([[0, 0, 0, 1.0], [0.5, 0, 0, 1.0]]))
+    two = Q.AtlasMap.build(np.array([[0, 0, 0, 1.0], [0.5, 0, 0, 1.0]]))
     assert two.dims.tolist() == [0]
     np.testing.assert_allclose(two.weights(np.array([0.1, 0, 0, 1.0])), [0.8, 0.2])
 
@@ -106,21 +106,21 @@ def test_raw_weights_are_continuous_across_simplices_and_outside_the_hull(amap):
 
 def test_sparsify():
     w = np.array([0.4, 0.3, 0.2, 0.06, 0.04])
-    s = A.sparsify(w, 3)
+    s = W.sparsify(w, 3)
     assert np.count_nonzero(s) == 3 and s.sum() == pytest.approx(1.0)
     assert s[0] > s[1] > s[2] > 0
     # continuous where the 3rd and 4th swap rank: both are 0 there
-    a = A.sparsify(np.array([0.45, 0.35, 0.1 + 1e-7, 0.1 - 1e-7, 0.0]), 3)
-    b = A.sparsify(np.array([0.45, 0.35, 0.1 - 1e-7, 0.1 + 1e-7, 0.0]), 3)
+    a = W.sparsify(np.array([0.45, 0.35, 0.1 + 1e-7, 0.1 - 1e-7, 0.0]), 3)
+    b = W.sparsify(np.array([0.45, 0.35, 0.1 - 1e-7, 0.1 + 1e-7, 0.0]), 3)
     assert np.abs(a - b).max() < 1e-5
-    assert A.sparsify(np.array([0.5, 0.5, 0.0]), 3).tolist() == [0.5, 0.5, 0.0]
+    assert W.sparsify(np.array([0.5, 0.5, 0.0]), 3).tolist() == [0.5, 0.5, 0.0]
     # near a tie of the small weights, small changes stay small (no division by ~0)
     rng = np.random.default_rng(0)
     base = np.array([0.46, 0.3, 0.08, 0.08, 0.08])
     for _ in range(100):
         d = rng.normal(0, 1e-4, 5)
         d -= d.mean()
-        assert np.abs(A.sparsify(base + d, 3) - A.sparsify(base - d, 3)).sum() < 1e-2
+        assert np.abs(W.sparsify(base + d, 3) - W.sparsify(base - d, 3)).sum() < 1e-2
     # (Keeping 3 of 5 equal large weights cannot be continuous at all; the cross-fade
     # spreads that switch over frames, see test_smoothed_weights_never_pop.)
 
@@ -130,17 +130,17 @@ def test_smoothed_weights_never_pop():
     cross-fade no frame moves the weight vector by more than a third of a complete switch
     (L1 2/3), the weights always sum to one, and a sudden switch from one keyframe to another
     takes three frames (~100 ms)."""
-    amap = A.AtlasMap.build(_points(3, n=44, seed=9))
-    sm = A.WeightSmoother(len(amap.points))
+    amap = Q.AtlasMap.build(_points(3, n=44, seed=9))
+    sm = W.WeightSmoother(len(amap.points))
     t = np.linspace(0, 1, 300)  # 10 s at 30 fps: turning ±27°, nodding ±16°, talking
     path = np.stack([np.sin(2 * np.pi * t) * 0.9, np.cos(3 * np.pi * t) * 0.8,
                      np.sin(5 * np.pi * t) * 0.7, np.ones_like(t)], 1)
     prev = prev_raw = None
     jumps, raw_jumps = [], []
     for q in path:
-        raw = A.sparsify(amap.weights(q))
+        raw = W.sparsify(amap.weights(q))
         w = sm(raw)
-        assert w.sum() == pytest.approx(1.0) and np.count_nonzero(w) <= A.MAX_SAMPLED_KEYS
+        assert w.sum() == pytest.approx(1.0) and np.count_nonzero(w) <= W.MAX_SAMPLED_KEYS
         if prev is not None:
             jumps.append(np.abs(w - prev).sum())
             raw_jumps.append(np.abs(raw - prev_raw).sum())
@@ -148,7 +148,7 @@ def test_smoothed_weights_never_pop():
     assert max(raw_jumps) > 0.7           # the path does cross rank swaps and slivers
     assert max(jumps) < 2.0 / 3.0 + 0.05  # ... which the cross-fade spreads over frames
     assert np.mean(np.abs(np.array(jumps) - np.array(raw_jumps)) < 1e-9) > 0.5  # no lag mostly
-    sm = A.WeightSmoother(3)
+    sm = W.WeightSmoother(3)
     first = sm(np.array([1.0, 0.0, 0.0]))
     steps = [sm(np.array([0.0, 1.0, 0.0])) for _ in range(4)]
     assert first[0] == 1.0
@@ -162,24 +162,24 @@ def test_mirrored_landmarks_mirror_the_query(astronaut_landmarks):
     rot = geometry.rotation_from_euler(18.0, 7.0, 0.0)
     c = lm.mean(0)
     posed = (lm - c) @ rot.T + c
-    q, lips, eyes = A.measure(posed)
-    qm, lips_m, eyes_m = A.measure(A.mirror_landmarks(posed, 512))
+    q, lips, eyes = Q.measure(posed)
+    qm, lips_m, eyes_m = Q.measure(Q.mirror_landmarks(posed, 512))
     assert q[0] > 0.3 and qm[0] == pytest.approx(-q[0], abs=0.02)
     np.testing.assert_allclose(qm[1:], q[1:], atol=0.03)
-    np.testing.assert_allclose(A.mirror_landmarks(A.mirror_landmarks(posed, 512), 512), posed)
+    np.testing.assert_allclose(Q.mirror_landmarks(Q.mirror_landmarks(posed, 512), 512), posed)
 
 
 def test_region_alpha_covers_lips_eyes_and_the_edge(astronaut_profile):
     from realtime.mesh import rig as rig_mod
 
     rig = rig_mod.build(astronaut_profile)
-    a = A.region_alpha(astronaut_profile["neutral"], rig.vertex_count)
+    a = R.region_alpha(astronaut_profile["neutral"], rig.vertex_count)
     assert a.shape == (rig.vertex_count, 3) and a.dtype == np.float32
-    assert (a[list(topology.INNER_LIP_UPPER), 0] == 1).all() and a[A.MOUTH_CENTRE, 0] == 1
+    assert (a[list(topology.INNER_LIP_UPPER), 0] == 1).all() and a[R.MOUTH_CENTRE, 0] == 1
     assert (a[list(topology.RIGHT_IRIS) + list(topology.LEFT_IRIS), 1] == 1).all()
     assert (a[list(topology.FACE_OVAL), 2] > 0.3).all()
     assert a[6].sum() == 0                  # the nose bridge: the barycentric blend alone
-    assert a[A.MOUTH_CENTRE + 1:].sum() == 0  # head layer: never drawn through these
+    assert a[R.MOUTH_CENTRE + 1:].sum() == 0  # head layer: never drawn through these
     assert (a.sum(1) <= 1 + 1e-6).all()
 
 
@@ -189,7 +189,7 @@ def test_region_picker_hard_and_soft():
     shapes[2] += 0.02
     shapes[3] += 0.5
     query = np.zeros((4, 4))
-    p = A.RegionPicker(shapes, query, np.zeros(4), shape_unit=0.05)
+    p = R.RegionPicker(shapes, query, np.zeros(4), shape_unit=0.05)
     target = np.zeros((3, 2)) + 0.012
     hard = p.target(p.cost(np.zeros(4), target), hardness=1.0)
     assert hard.tolist() == [0.0, 1.0, 0.0, 0.0]
@@ -213,9 +213,9 @@ def video_profile(tmp_path_factory):
 def test_image_profiles_refuse_the_atlas_tier(astronaut_profile):
     from profiles.format import ProfileError
     from realtime.mesh import rig as rig_mod
-    from realtime.tiers.warp import TIERS, make_generator
+    from realtime.tiers.registry import TIER_NAMES, make_generator
 
-    assert "atlas" in TIERS
+    assert "atlas" in TIER_NAMES
     with pytest.raises(ProfileError, match="enrolled from a video"):
         make_generator("atlas", astronaut_profile, rig_mod.build(astronaut_profile))
 
@@ -268,4 +268,4 @@ def test_atlas_follows_a_scripted_performance(video_profile):
         assert f.render.shape == (256, 256, 3) and np.isfinite(f.render).all()
     w = gen.last["weights"]
     assert np.allclose(w.sum(0), 1.0)
-    assert len(gen.last["keys"]) <= A.MAX_SAMPLED_KEYS + 4 + 2
+    assert len(gen.last["keys"]) <= W.MAX_SAMPLED_KEYS + 4 + 2

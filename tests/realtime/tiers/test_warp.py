@@ -10,7 +10,9 @@ from realtime.mesh import rig as R
 from realtime.face.state import FaceState
 from realtime.core.frame import Frame
 from realtime.mesh.fuse import Recombiner
-from realtime.tiers.warp import GenerateStage, MouthCavity, WarpGenerator, make_generator
+from realtime.tiers.mouth import MouthCavity
+from realtime.tiers.registry import GenerateStage, make_generator
+from realtime.tiers.warp import WarpGenerator
 from realtime.io.performance import Blendshapes
 from realtime.image.render import RenderStage
 
