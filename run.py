@@ -25,11 +25,12 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 ROOT = Path(__file__).resolve().parent
 sys.path.insert(0, str(ROOT))
 
+from realtime.core.errors import PuppeteerError  # noqa: E402
 from realtime.tiers.registry import TIER_NAMES  # noqa: E402  (light: imports no tier)
 
 
-class UserError(Exception):
-    """Anything the user can fix; main() prints it as one line and exits 2."""
+class UserError(PuppeteerError):
+    """A mistake in the command line that only the CLI can see (e.g. a flag for another device)."""
 
 
 def _size(text: str) -> tuple[int, int]:
@@ -394,19 +395,14 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv=None) -> int:
+    """The CLI. A `PuppeteerError` (anything the user can fix) is printed as one ``error:`` line
+    and exits 2; any other exception is a bug and shows its traceback."""
     args = build_parser().parse_args(argv)
-    from profiles.enroll import EnrollError
-    from profiles.format import ProfileError
-    from realtime.io.audio import AudioError
-    from realtime.io.capture import CaptureError
-    from realtime.core.context import DeviceUnavailable
-    from realtime.io.sinks import SinkError
-
     try:
         return int(args.func(args) or 0)
-    except (UserError, EnrollError, ProfileError, CaptureError, SinkError, AudioError,
-            DeviceUnavailable) as e:
-        print(f"error: {e}", file=sys.stderr)
+    except PuppeteerError as e:
+        first = (str(e).strip().splitlines() or [type(e).__name__])[0]
+        print(f"error: {first}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("stopped", file=sys.stderr)

@@ -38,7 +38,8 @@ class GBuffer:
 
     @property
     def shape(self) -> tuple[int, int]:
-        return tuple(self.tri_id.shape)
+        h, w = self.tri_id.shape
+        return int(h), int(w)
 
     def coverage(self):
         """Boolean (H, W) mask of drawn pixels."""

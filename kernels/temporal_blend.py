@@ -97,9 +97,10 @@ def _temporal_blend_cpu(gbuf, triangles, face_end, verts_t, verts_prev, depth_pr
                         strength, inv_scale, box, depth_eps, out):
     c = np.ascontiguousarray
     out[...] = render
+    y0, y1, x0, x1 = box
     _temporal_blend_numba(c(gbuf.tri_id), c(gbuf.bary), c(triangles), face_end, c(verts_t),
                           c(verts_prev), c(depth_prev), np.float64(depth_eps), c(render), c(prev),
-                          np.float32(strength), np.float32(inv_scale), *box, out)
+                          np.float32(strength), np.float32(inv_scale), y0, y1, x0, x1, out)
     return out
 
 

@@ -11,12 +11,12 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from realtime.core.errors import PuppeteerError
-from profiles.format import Profile, profiles_root, save
-from realtime.face import geometry, topology
-from realtime.mesh import head_layer
 from kernels import mirrored_sigmoid_mask, rasterize
+from profiles.format import Profile, profiles_root, save
+from realtime.core.errors import PuppeteerError
+from realtime.face import geometry, topology
 from realtime.face.track import Tracker, find_face_boxes
+from realtime.mesh import head_layer
 
 MAX_SIDE = 1280
 MIN_INTEROCULAR_PX = 24.0

@@ -39,7 +39,7 @@ def set_kernel_threads(n: int | None) -> int:
     cores = os.cpu_count() or 1
     if n is None:
         n = 1 if cores <= 2 else min(4, cores // 2)
-    n = max(1, min(int(n), numba.config.NUMBA_NUM_THREADS))
+    n = max(1, min(int(n), numba.config.NUMBA_NUM_THREADS))  # type: ignore[attr-defined]
     numba.set_num_threads(n)
     return n
 

@@ -52,7 +52,7 @@ class CompositeStage:
         if output_size is None:  # the photo's own size, at most DEFAULT_MAX_SIDE on its long side
             s = min(1.0, DEFAULT_MAX_SIDE / max(w, h))
             output_size = (int(round(w * s)), int(round(h * s)))
-        self.size = tuple(output_size)
+        self.size: tuple[int, int] = (int(output_size[0]), int(output_size[1]))
         out_from_image = fit_affine((w, h), self.size)
         self.background = cv2.warpAffine(image, out_from_image, self.size, flags=cv2.INTER_AREA
                                          if out_from_image[0, 0] < 1 else cv2.INTER_LINEAR)

@@ -7,10 +7,10 @@ import cv2
 import numpy as np
 import pytest
 
-from profiles.enroll import (MAX_SIDE, EnrollError, check_name, detect_single_face,
-                             enroll_image, read_rgb)
+from profiles.enroll import MAX_SIDE, EnrollError, check_name, detect_single_face, enroll_image, read_rgb
 from profiles.format import load
-from realtime.face import geometry as G, topology as T
+from realtime.face import geometry as G
+from realtime.face import topology as T
 
 
 def _write(path: Path, rgb: np.ndarray) -> Path:

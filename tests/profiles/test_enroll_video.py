@@ -1,5 +1,6 @@
-"""Video enrollment (profiles/enroll_video.py): frame rejection, reference and keyframe choice,
-mirrored views, colour drift, the refusals, and an enrolled profile's exact round trip.
+"""Video enrollment (profiles/enroll_video.py, clip.py, keyframes.py): frame rejection,
+reference and keyframe choice, mirrored views, colour drift, the refusals, and an enrolled
+profile's exact round trip.
 
 The clips are synthesised here from skimage's astronaut (a photo turned in 3-D by
 homographies), so nothing under ../shared is needed.
@@ -12,11 +13,11 @@ import cv2
 import numpy as np
 import pytest
 
+from profiles.clip import ClipTrack
 from profiles.enroll import EnrollError
-from profiles.enroll_video import (ClipTrack, VideoEnrollConfig, _reject, build_video_profile,
-                                   choose_reference, enroll, enroll_video, flips_needed,
-                                   select_keyframes)
+from profiles.enroll_video import build_video_profile, enroll, enroll_video
 from profiles.format import OPTIONAL_ARRAYS, load
+from profiles.keyframes import VideoEnrollConfig, _reject, choose_reference, flips_needed, select_keyframes
 from realtime.face import geometry
 from realtime.tiers.atlas.query import measure
 

@@ -16,6 +16,7 @@ Modules:
 - `tensorrt`    the TensorRT engine cached in the profile with its manifest.
 
 Importing this package imports nothing: torch is loaded only when the tier is built.
+`BACKENDS`: how the generator runs on CUDA (torch FP16 + CUDA graphs, or a TensorRT engine).
 
 Tensor conventions: NCHW; images in [-1, 1]; masks in [0, 1] with 1 = face; flows (B,H,W,2) in
 pixels as produced by `kernels.flow3d` (offset from t to t−1). `NeuralRunner` takes and returns
@@ -33,3 +34,5 @@ Deviations from the papers (details in `model.py`):
 5. The appearance loss compares E(Y·H̄, H̄) with E(M·H̄, H̄) through frozen E weights.
 6. The temporal loss is eq. 17 seen from frame t: ‖Y_t − warp(Y_{t−1}, F)‖² over visible pixels.
 """
+
+BACKENDS = ("torch", "tensorrt")

@@ -28,9 +28,9 @@ from realtime.core.context import CpuContext, require_torch_cuda
 from realtime.core.errors import ProfileError
 from realtime.core.frame import Frame
 from realtime.core.profile import GENERATOR_PATH, cli_name
+from realtime.tiers.neural import BACKENDS
 from realtime.tiers.neural import tensorrt as trt_mod
 
-BACKENDS = ("torch", "tensorrt")
 
 
 def _backend(device: str) -> str:

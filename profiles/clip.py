@@ -1,0 +1,171 @@
+"""Reading a clip and pass 1 of video enrollment: track every frame and measure it (the query
+point, sharpness, skin colour, the face count every few frames). See `profiles.enroll_video`."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+from tqdm import tqdm
+
+from profiles.enroll import (
+    MAX_SIDE,
+    EnrollError,
+)
+from realtime.face import geometry, topology
+from realtime.face.track import Tracker
+from realtime.tiers.atlas.query import (
+    query_from_landmarks,
+)
+
+VIDEO_EXTS = {".mp4", ".mov", ".avi", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg", ".wmv"}
+SKIN_PATCHES = (50, 280, 151, 6, 199)  # right cheek, left cheek, forehead, nose bridge, chin
+
+
+# ------------------------------------------------------------------------------- reading
+
+def _open(path: Path) -> cv2.VideoCapture:
+    if not path.is_file():
+        raise EnrollError(f"no such file: {path}")
+    cap = cv2.VideoCapture(str(path))
+    if not cap.isOpened():
+        cap.release()
+        raise EnrollError(f"cannot open {path} as a video (supported: {', '.join(sorted(VIDEO_EXTS))})")
+    return cap
+
+
+def read_frames(path: Path, start: int = 0, stop: int | None = None):
+    """(index, RGB uint8) for frames [start, stop), longest side capped at MAX_SIDE."""
+    cap = _open(path)
+    try:
+        i = 0
+        while stop is None or i < stop:
+            ok, bgr = cap.read()
+            if not ok or bgr is None:
+                break
+            if i >= start:
+                scale = MAX_SIDE / max(bgr.shape[:2])
+                if scale < 1.0:
+                    bgr = cv2.resize(bgr, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
+                yield i, cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+            i += 1
+    finally:
+        cap.release()
+
+
+def _count(path: Path) -> int | None:
+    cap = _open(path)
+    n = int(cap.get(cv2.CAP_PROP_FRAME_COUNT) or 0)
+    cap.release()
+    return n if n > 0 else None
+
+
+def progress_bar(total, desc, enabled):
+    return tqdm(total=total, desc=desc, unit="frame", leave=False, disable=not enabled)
+
+
+# ------------------------------------------------------------------------------- pass 1
+
+@dataclass
+class ClipTrack:
+    """What pass 1 measures per frame (F frames; rows of untracked frames are NaN)."""
+
+    frames: np.ndarray      # (F,) source frame indices
+    landmarks: np.ndarray   # (F, 478, 3) float32 image pixels
+    query: np.ndarray       # (F, 4)
+    roll: np.ndarray        # (F,) degrees
+    sharpness: np.ndarray   # (F,)
+    colour: np.ndarray      # (F, 3) Lab mean of the skin patches
+    faces: np.ndarray       # (F,) int8 faces found by the periodic check, −1 unchecked
+    size: tuple[int, int]   # (width, height) after the MAX_SIDE cap
+    fps: float
+
+
+def face_box(lm: np.ndarray) -> tuple[float, float, float]:
+    xy = lm[: topology.N_MESH, :2]
+    lo, hi = xy.min(0), xy.max(0)
+    c = (lo + hi) / 2.0
+    return float(c[0]), float(c[1]), float(max(hi - lo))
+
+
+def square_crop(img: np.ndarray, cx: float, cy: float, side: float, size: int,
+            interpolation=None) -> tuple[np.ndarray, float, np.ndarray]:
+    """A size×size resample of the square box (centre, side) of `img`, border replicated;
+    returns (crop, scale, origin) with crop px = (image px − origin + 0.5)·scale − 0.5."""
+    side_i = max(2, int(np.ceil(side)))
+    x0 = int(np.floor(cx - side_i / 2.0))
+    y0 = int(np.floor(cy - side_i / 2.0))
+    h, w = img.shape[:2]
+    pad = [max(0, -y0), max(0, y0 + side_i - h), max(0, -x0), max(0, x0 + side_i - w)]
+    sub = img[max(0, y0):min(h, y0 + side_i), max(0, x0):min(w, x0 + side_i)]
+    if any(pad):
+        sub = cv2.copyMakeBorder(sub, *pad, borderType=cv2.BORDER_REPLICATE)
+    scale = size / side_i
+    if interpolation is None:
+        interpolation = cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR
+    crop = cv2.resize(sub, (size, size), interpolation=interpolation)
+    return crop, scale, np.array([x0, y0], np.float64)
+
+
+def _sharpness(rgb: np.ndarray, lm: np.ndarray) -> float:
+    cx, cy, side = face_box(lm)
+    crop, _, _ = square_crop(rgb, cx, cy, side * 0.9, 96)
+    gray = cv2.cvtColor(crop, cv2.COLOR_RGB2GRAY)
+    return float(cv2.Laplacian(gray, cv2.CV_32F).var())
+
+
+def _skin_colour(rgb: np.ndarray, lm: np.ndarray) -> np.ndarray:
+    r = max(2, int(round(0.05 * geometry.interocular(lm))))
+    h, w = rgb.shape[:2]
+    vals = []
+    for i in SKIN_PATCHES:
+        x, y = int(round(lm[i, 0])), int(round(lm[i, 1]))
+        patch = rgb[max(0, y - r):min(h, y + r + 1), max(0, x - r):min(w, x + r + 1)]
+        if patch.size:
+            vals.append(patch.reshape(-1, 3).mean(0))
+    if not vals:
+        return np.full(3, np.nan)
+    mean = np.float32(np.mean(vals, 0) / 255.0).reshape(1, 1, 3)
+    return cv2.cvtColor(mean, cv2.COLOR_RGB2Lab).reshape(3).astype(np.float64)
+
+
+def track_clip(path: Path, start: int = 0, stop: int | None = None, progress: bool = True,
+               multi_face_every: int = 15) -> ClipTrack:
+    """Pass 1: track frames [start, stop) of the clip and measure each (see module doc)."""
+    n = _count(path)
+    total = None if n is None else max(0, min(n, stop if stop is not None else n) - start)
+    rows = []
+    size, fps = None, 30.0
+    cap = _open(path)
+    f = cap.get(cv2.CAP_PROP_FPS)
+    fps = float(f) if f and np.isfinite(f) and f > 0 else 30.0
+    cap.release()
+    nan_lm = np.full((topology.N_LANDMARKS, 3), np.nan, np.float32)
+    with Tracker(static=False) as tracker, Tracker(static=True, max_faces=2, min_detection_confidence=0.7) as checker, \
+            progress_bar(total, f"tracking {path.name}", progress) as bar:
+        for k, (i, rgb) in enumerate(read_frames(path, start, stop)):
+            size = (rgb.shape[1], rgb.shape[0])
+            lm = tracker(rgb)
+            faces = -1
+            if multi_face_every and k % multi_face_every == 0:
+                faces = len(checker.detect_all(rgb))
+            if lm is None:
+                rows.append((i, nan_lm, np.full(4, np.nan), np.nan, np.nan, np.full(3, np.nan), faces))
+            else:
+                fr = geometry.face_frame(lm)
+                roll = geometry.euler_from_rotation(fr.rotation)[2]
+                rows.append((i, lm, query_from_landmarks(lm), roll, _sharpness(rgb, lm),
+                             _skin_colour(rgb, lm), faces))
+            bar.update(1)
+    if not rows:
+        raise EnrollError(f"no frame could be decoded from {path.name}"
+                          + (f" in frames {start}..{stop}" if start or stop else ""))
+    cols = list(zip(*rows))
+    return ClipTrack(frames=np.array(cols[0], np.int64),
+                     landmarks=np.stack(cols[1]).astype(np.float32),
+                     query=np.stack(cols[2]).astype(np.float64),
+                     roll=np.array(cols[3], np.float64),
+                     sharpness=np.array(cols[4], np.float64),
+                     colour=np.stack(cols[5]).astype(np.float64),
+                     faces=np.array(cols[6], np.int8), size=size, fps=fps)
