@@ -1,5 +1,6 @@
 """CUDA twins of the kernels (DESIGN.md §4), one pair of files per kernel:
-``<name>.cu`` (plain CUDA C++, ``extern "C" __global__`` kernels, no headers) and ``<name>.py``
+``<name>.cu`` (plain CUDA C++, ``extern "C" __global__`` kernels; the only headers are the
+shared device code ``bilinear.cuh`` and ``flow3d.cuh``) and ``<name>.py``
 (the host side, registered with ``kernels._dispatch.register(<name>, "cupy", ...)``).
 
 Loading: nothing here imports cupy. The dispatcher imports ``kernels.cuda.<name>`` the first time
@@ -32,4 +33,23 @@ Agreement with the numba twins (what tests/kernels/test_cuda_parity.py asserts):
   (border clamp, exact at integer coordinates). The numba samplers are compiled with fastmath
   ``contract``, so on a CPU with FMA they may round the last bit differently: float32 outputs
   agree to 1e-5 relative; composite's uint8 output may differ by 1 on <= 0.1 % of values.
+- ``atlas_blend``: float32 in the numba twin's order, sampled by ``bilinear.cuh``. The numba twin
+  is compiled with fastmath ``contract``, so on a CPU with FMA its barycentric interpolation of
+  each sample point (u, v) rounds differently: the points sit up to 2 ulp of the largest
+  coordinate U from the CUDA twin's (measured), which moves a bilinear sample by up to that
+  times the largest step S between neighbouring pixels (S = 255 for uint8 images, where one ulp
+  at U = 64 is ~2e-3, about the 1e-5 relative bound). Asserted: |cuda - cpu| <= 1e-5 * max(1, max |cpu|) + 4 * S * ulp(U); empty pixels
+  exactly 0. (A weight within an ulp of the 1e-4 cut-off could be skipped on one side only;
+  not seen in the tests.)
+- ``temporal_blend``: flow3d's motion and depth test (``flow3d.cuh``, float64), the warp sample
+  (``bilinear.cuh``) and the blend in the numba twin's types and order (r and the weight in
+  float64; exp in plain float64 arithmetic, within 3e-16 relative of libm's, as CUDA's exp uses
+  FMAs). The numba pass is fastmath ``contract`` (its inlined flow3d helpers too), so a float64
+  depth near-tie may pass the visibility test on one side only. Asserted: pixels outside the box
+  or the face are exactly ``render``; the rest agree to 1e-5 * max(1, max |cpu|) except
+  <= 0.1 % of pixels (observed: none).
+
+The emulated twins (g++ -ffp-contract=off) and the GPU twins do the same IEEE operations without
+contraction or flush-to-zero, so they are expected to agree bit for bit and every difference
+above to come from the numba side (the tests do not rely on it).
 """

@@ -1,4 +1,5 @@
-// The bilinear sampler of kernels/_sampling.py, shared by texture.cu, warp.cu and composite.cu.
+// The bilinear sampler of kernels/_sampling.py, shared by texture.cu, warp.cu, composite.cu,
+// atlas_blend.cu and temporal_blend.cu.
 // Sample the (h, w, nc) image at (x, y), border clamped, into dst[0..nc); a NaN coordinate gives
 // zeros; exact at integer coordinates. (cupy compiles the .cu sources with this directory on the
 // include path; nvcc and g++ find it next to the including file.)

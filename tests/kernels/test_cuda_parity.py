@@ -18,6 +18,11 @@ Tolerances (the same on every backend; why in ``kernels/cuda/__init__.py``):
 - interpolate, texture, warp, flow3d's flow: |cuda - cpu| <= 1e-5 * max(1, max |cpu|).
 - flow3d's visible: identical except <= 0.1 % of pixels.
 - composite: uint8 values equal except <= 0.1 % of them, which differ by 1.
+- atlas_blend: empty pixels exactly 0; |cuda - cpu| <= 1e-5 * max(1, max |cpu|) + 4 * S * ulp(U),
+  U the largest uv coordinate, S the largest step between neighbouring pixels (the numba twin's
+  FMA-contracted uv interpolation moves sample points by up to 2 ulp(U) per coordinate).
+- temporal_blend: pixels outside the box or the face exactly `render`; elsewhere
+  |cuda - cpu| <= 1e-5 * max(1, max |cpu|) except on <= 0.1 % of pixels (visibility near-ties).
 """
 from __future__ import annotations
 
@@ -466,3 +471,169 @@ def test_composite(backend, case):
         assert (ref != frame).mean() > 0.05  # the crop landed
     if out_kind != "in-place":
         np.testing.assert_array_equal(backend.get(frame_d), frame)  # the frame itself untouched
+
+
+def atlas_inputs(seed, ref_dtype, n_keys=3, size=96):
+    """A rasterised face mesh whose last quarter of triangles is the head layer; a reference
+    image and N = 5 square keyframe crops with per-vertex coordinates that follow the mesh (scaled,
+    shifted, jittered, some beyond the image border); region alphas (mouth, eyes, edge) that are
+    0 on most vertices and sum to <= 1; `n_keys` weighted keyframes, some weights 0 or tiny."""
+    rng = np.random.default_rng(seed)
+    v, t = face_mesh(n=300, seed=seed, size=size)
+    g = kernels.rasterize(v, t, size, size)
+    nv = len(v)
+    head_start = len(t) - len(t) // 4
+    rh, rw, a, n = 70, 83, 64, 5
+    c = v[:, :2].mean(0)
+
+    def uv_into(hh, ww):
+        s = rng.uniform(0.6, 1.1) * min(hh, ww) / size
+        uv = (v[:, :2] - c) * s + np.array([ww / 2, hh / 2]) + rng.normal(0, 1.5, size=(nv, 2))
+        return uv.astype(np.float32)
+
+    ref_uv = uv_into(rh, rw)
+    ref_image = random_image(rng, (rh, rw, 3), ref_dtype)
+    key_uv = np.stack([uv_into(a, a) for _ in range(n)])
+    key_images = rng.integers(0, 256, size=(n, a, a, 3)).astype(np.uint8)
+    keys = rng.choice(n, size=n_keys, replace=False).astype(np.int64)
+    weights = rng.dirichlet(np.ones(max(n_keys, 1)), size=3).T[:n_keys].astype(np.float32)
+    if n_keys:
+        weights[0, 1] = 0.0  # no mouth weight: skipped where only the mouth counts
+        weights[-1, 2] = 5e-5  # below the 1e-4 cut-off
+    alpha = rng.dirichlet(np.ones(4), size=nv)[:, :3]
+    alpha[rng.random((nv, 3)) < 0.6] = 0.0  # most vertices belong to no region
+    alpha = alpha.astype(np.float32)
+    return g, t, head_start, ref_uv, ref_image, keys, key_uv, key_images, weights, alpha
+
+
+ATLAS_CASES = {
+    # (seed, reference image dtype, keys, head_start: None = the inputs', out contiguous)
+    "u8": (1, np.uint8, 3, None, True),
+    "f32-strided-out": (2, np.float32, 3, None, False),
+    "one-key": (3, np.uint8, 1, None, True),
+    "no-keys": (4, np.float32, 0, None, True),
+    "all-head": (5, np.uint8, 2, -7, True),
+    "no-head": (6, np.uint8, 5, 10**12, False),
+}
+
+
+@pytest.mark.parametrize("case", list(ATLAS_CASES))
+def test_atlas_blend(backend, case):
+    seed, ref_dtype, n_keys, head, contiguous = ATLAS_CASES[case]
+    g, t, head_start, ref_uv, ref_image, keys, key_uv, key_images, weights, alpha = atlas_inputs(
+        seed, ref_dtype, n_keys)
+    if head is not None:
+        head_start = head
+    hh, ww = g.tri_id.shape
+    args = (t, head_start, ref_uv, ref_image, keys, key_uv, key_images, weights, alpha)
+    ref = cpu("atlas_blend", g, *args, np.empty((hh, ww, 3), np.float32))
+    cov = g.tri_id >= 0
+    assert cov.mean() > 0.4 and np.all(ref[~cov] == 0)
+    xp = backend.xp
+    gd = GBuffer(backend.put(g.tri_id), strided(xp, xp.array(g.bary)), backend.put(g.depth))
+    out = dirty(xp, (hh, ww, 3), np.float32, contiguous=contiguous)
+    res = backend.run("atlas_blend", gd, backend.put(t), head_start, strided(xp, xp.array(ref_uv)),
+                      backend.put(ref_image), backend.put(keys), strided(xp, xp.array(key_uv)),
+                      backend.put(key_images), strided(xp, xp.array(weights)), backend.put(alpha), out)
+    assert res is out
+    got = backend.get(out)
+    np.testing.assert_array_equal(got[~cov], 0)
+    # the numba twin's float32 uv interpolation is FMA-contracted on a CPU with FMA: its sample
+    # points sit up to 2 ulp(U) from the CUDA twin's in each coordinate (U: the largest
+    # coordinate), which moves a sample by up to (|du| + |dv|) * (largest step between pixels)
+    u_max = float(max(np.abs(ref_uv).max(), np.abs(key_uv).max()))
+    step = float(max(np.ptp(ref_image), np.ptp(key_images)))
+    atol = REL * max(1.0, float(np.abs(ref).max())) + 4 * step * float(np.spacing(np.float32(u_max)))
+    np.testing.assert_allclose(got, ref, rtol=0, atol=atol, err_msg="atlas_blend")
+
+
+def smooth_image(rng, h, w, nc, shift=(0.0, 0.0)):
+    """A smooth random colour field (a sum of sinusoids) around 128, shifted by `shift` (x, y)."""
+    y, x = np.mgrid[0:h, 0:w].astype(np.float64)
+    x, y = x - shift[0], y - shift[1]
+    img = np.full((h, w, nc), 128.0)
+    for _ in range(4):
+        fx, fy = rng.normal(0, 0.08, 2)
+        img += rng.uniform(10, 30, nc) * np.sin((fx * x + fy * y)[..., None] + rng.uniform(0, 6.3, nc))
+    return img.astype(np.float32)
+
+
+def temporal_inputs(seed, nc, size=128):
+    """flow3d's scene (a face mesh at t-1 and, rotated, shifted and jittered, at t; parts fold
+    over), its last quarter of triangles the head layer; `render` a smooth image, `prev` the same
+    image moved back with the mesh, plus noise (so the blend weight spans 0..strength)."""
+    rng = np.random.default_rng(seed)
+    vt, t = face_mesh(n=300, seed=seed, size=size)
+    c = vt[:, :2].mean(0)
+    th = 0.05
+    rot = np.array([[np.cos(th), -np.sin(th)], [np.sin(th), np.cos(th)]])
+    vp = vt.copy()
+    vp[:, :2] = (vt[:, :2] - c) @ rot.T + c + np.array([2.0, -1.5]) + rng.normal(0, 1.0, size=(len(vt), 2))
+    vp[:, 2] += rng.normal(0, 2, size=len(vt))
+    vp = vp.astype(np.float32)
+    g = kernels.rasterize(vt, t, size, size)
+    depth_prev = kernels.rasterize(vp, t, size, size).depth
+    render = smooth_image(np.random.default_rng(seed + 100), size, size, nc)
+    prev = smooth_image(np.random.default_rng(seed + 100), size, size, nc, shift=(2.0, -1.5))
+    prev += rng.normal(0, 3.0, size=prev.shape).astype(np.float32)
+    face_end = len(t) - len(t) // 4
+    return g, t, face_end, vt, vp, depth_prev, render, prev
+
+
+TEMPORAL_CASES = {
+    # (seed, channels, box, depth_eps, out: "contiguous" / "strided" / "render" (in place))
+    "rgb": (1, 3, None, 0.5, "contiguous"),
+    "box-strided-out": (2, 3, (20, 90, 35, 110), 0.5, "strided"),
+    "one-channel-tight-eps": (3, 1, None, 0.02, "contiguous"),
+    "four-channels-in-place": (4, 4, (0, 128, 10, 64), 0.5, "render"),
+    "empty-box": (5, 3, (60, 60, 0, 128), 0.5, "contiguous"),
+}
+
+
+@pytest.mark.parametrize("case", list(TEMPORAL_CASES))
+def test_temporal_blend(backend, case):
+    seed, nc, box, eps, out_kind = TEMPORAL_CASES[case]
+    g, t, face_end, vt, vp, depth_prev, render, prev = temporal_inputs(seed, nc)
+    hh, ww = g.tri_id.shape
+    box = (0, hh, 0, ww) if box is None else box
+    strength, inv_scale = 0.6, 0.1
+    args = (vt, vp, depth_prev, render, prev, strength, inv_scale, box, eps)
+    ref = cpu("temporal_blend", g, t, face_end, *args, np.empty((hh, ww, nc), np.float32))
+    y0, y1, x0, x1 = box
+    inside = np.zeros((hh, ww), bool)
+    inside[y0:y1, x0:x1] = True
+    blended = (ref != render).any(axis=2)
+    assert not blended[~inside].any()
+    if case != "empty-box":
+        change = np.abs(ref - render).max(axis=2)[blended]
+        assert blended.mean() > 0.1 and change.max() > 1.0  # a real blend
+    xp = backend.xp
+    render_d = backend.put(render)
+    if out_kind == "render":
+        out = render_d
+    else:
+        out = dirty(xp, (hh, ww, nc), np.float32, contiguous=out_kind == "contiguous")
+    res = backend.run("temporal_blend", backend.put(g), strided(xp, xp.array(t)), face_end,
+                      strided(xp, xp.array(vt)), backend.put(vp), backend.put(depth_prev), render_d,
+                      strided(xp, xp.array(prev)), strength, inv_scale, box, eps, out)
+    assert res is out
+    got = backend.get(out)
+    face = (g.tri_id >= 0) & (g.tri_id < face_end)
+    np.testing.assert_array_equal(got[~(inside & face)], render[~(inside & face)])  # render, exactly
+    # a pixel whose float64 depth test is a near-tie may come out visible on one side only (the
+    # numba pass is FMA-contracted); everywhere else the float32 results agree to rounding
+    d = np.abs(got - ref).max(axis=2)
+    bad = d > REL * max(1.0, float(np.abs(ref).max()))
+    assert bad.sum() <= MAX_FLAG_DIFF * bad.size, f"{bad.sum()} pixels differ beyond rounding"
+
+
+def test_fused_twins_share_the_device_code():
+    """atlas_blend.cu and temporal_blend.cu sample through bilinear.cuh, and temporal_blend.cu
+    takes flow3d's surface motion and depth test from flow3d.cuh, as flow3d.cu does: no copies.
+    (The sampling kernels' version of this check is in test_cuda_compile.py.)"""
+    text = {n: (CUDA_DIR / f"{n}.cu").read_text() for n in ("atlas_blend", "temporal_blend", "flow3d")}
+    for n in ("atlas_blend", "temporal_blend"):
+        assert '#include "bilinear.cuh"' in text[n] and "void bilinear(" not in text[n], n
+    for n in ("temporal_blend", "flow3d"):
+        assert '#include "flow3d.cuh"' in text[n], n
+        assert "depth_at(const" not in text[n] and "surface_motion(const" not in text[n], n

@@ -1,4 +1,5 @@
-"""kernels.temporal_blend: the fused smoothing pass equals flow3d → warp → blend composed."""
+"""kernels.temporal_blend: the fused smoothing pass equals flow3d → warp → blend composed (the
+reference runs on the CPU; the fused pass on every device of the `dev` fixture)."""
 from __future__ import annotations
 
 import numpy as np
@@ -38,9 +39,16 @@ def scene():
     return gbuf, tris, face_end, moved, prev_verts, prev_gbuf.depth, render, prev
 
 
-def test_fused_pass_equals_the_composed_kernels(scene):
+def _run(dev, gbuf, tris, face_end, vt, vp, dp, render, prev, *args, **kw):
+    """temporal_blend on `dev`'s arrays, the result back on the host."""
+    p = dev.put
+    return dev.get(temporal_blend(p(gbuf), p(tris), face_end, p(vt), p(vp), p(dp), p(render), p(prev),
+                                  *args, **kw))
+
+
+def test_fused_pass_equals_the_composed_kernels(scene, dev):
     gbuf, tris, face_end, vt, vp, dp, render, prev = scene
-    out = temporal_blend(gbuf, tris, face_end, vt, vp, dp, render, prev, 0.6, 0.1)
+    out = _run(dev, gbuf, tris, face_end, vt, vp, dp, render, prev, 0.6, 0.1)
     ref = _composed(gbuf, tris, face_end, vt, vp, dp, render, prev, 0.6, 0.1)
     face = (gbuf.tri_id >= 0) & (gbuf.tri_id < face_end)
     assert np.abs(out - ref).max() < 1e-3
@@ -48,16 +56,18 @@ def test_fused_pass_equals_the_composed_kernels(scene):
     assert np.abs(out - render)[face].max() > 1.0              # and it was
 
 
-def test_box_limits_the_pass_and_strength_zero_is_identity(scene):
+def test_box_limits_the_pass_and_strength_zero_is_identity(scene, dev):
     gbuf, tris, face_end, vt, vp, dp, render, prev = scene
-    out = temporal_blend(gbuf, tris, face_end, vt, vp, dp, render, prev, 0.6, 0.1, box=(0, 10, 0, 64))
+    out = _run(dev, gbuf, tris, face_end, vt, vp, dp, render, prev, 0.6, 0.1, box=(0, 10, 0, 64))
     assert np.array_equal(out[10:], render[10:])
-    same = temporal_blend(gbuf, tris, face_end, vt, vp, dp, render, prev, 0.0, 0.1)
+    full = _run(dev, gbuf, tris, face_end, vt, vp, dp, render, prev, 0.6, 0.1)
+    assert np.array_equal(out[:10], full[:10])                 # inside the box: the same pass
+    same = _run(dev, gbuf, tris, face_end, vt, vp, dp, render, prev, 0.0, 0.1)
     assert np.array_equal(same, render)
 
 
-def test_bad_inputs_name_the_argument(scene):
-    gbuf, tris, face_end, vt, vp, dp, render, prev = scene
+def test_bad_inputs_name_the_argument(scene, dev):
+    gbuf, tris, face_end, vt, vp, dp, render, prev = (a if isinstance(a, int) else dev.put(a) for a in scene)
     with pytest.raises(ValueError, match="prev"):
         temporal_blend(gbuf, tris, face_end, vt, vp, dp, render, prev[:10], 0.6, 0.1)
     with pytest.raises(TypeError, match="verts_t"):
