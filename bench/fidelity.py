@@ -1,0 +1,185 @@
+"""Expression fidelity: does the avatar move as much as its driver? (DESIGN §8, issue #13)
+
+Driver and output are each tracked with MediaPipe on their own; per frame, each face gives a few
+*signals* measured on its frontalised (canonical) landmarks, in interocular units, so head pose
+and face size do not leak into them:
+
+=============  ==============================================================================
+mouth_open     inner-lip gap (three lip pairs), / interocular
+mouth_width    inner mouth corners' distance (78–308), / interocular
+eye_open_r/_l  lid gap of the subject's right / left eye (three lid pairs), / interocular
+brow_raise     brow centroid to the eye corners' midpoint, both sides averaged, / interocular
+gaze_x/_y      iris centre relative to the eye corners' midpoint, along / across the corner
+               axis, / eye width, both eyes averaged (+x = subject's left, +y = down)
+yaw/pitch      the face frame's angles, degrees
+=============  ==============================================================================
+
+Per signal, over the frames where both faces are tracked: ``gain`` = least-squares slope of the
+output on the driver (1.0 = the whole motion arrives; 0.7 = the avatar moves 70% as much),
+``r`` = Pearson correlation, ``n`` frames. A signal whose driver barely moves (standard deviation
+below `MIN_STD`) gets no gain (it would be noise over noise).
+
+`Extremes` keeps, while a clip streams, the driver and output frames at the driver's widest
+eyes, closed eyes, highest brows, widest mouth, strongest smile and furthest gaze, for a contact
+sheet (`contact_sheet`): a person sees in one picture what the numbers say.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import cv2
+import numpy as np
+
+from realtime.face import geometry, topology
+
+__all__ = ["SIGNALS", "MIN_STD", "face_signals", "follow_stats", "blink_check", "Extremes",
+           "contact_sheet"]
+
+SIGNALS = ("mouth_open", "mouth_width", "eye_open_r", "eye_open_l", "brow_raise", "gaze_x",
+           "gaze_y", "yaw", "pitch")
+#: A driver signal that varies less than this (its own units) has no meaningful gain.
+MIN_STD = {"yaw": 0.5, "pitch": 0.5}
+MIN_STD_DEFAULT = 0.004
+
+_RIGHT_CORNERS = (33, 133)     # outer, inner corner of the subject's right eye
+_LEFT_CORNERS = (263, 362)
+_RIGHT_IRIS, _LEFT_IRIS = 468, 473
+
+
+def face_signals(landmarks: np.ndarray) -> np.ndarray:
+    """(len(SIGNALS),) float64 signals of one face: `landmarks` (478, 3) in any pixel frame."""
+    lm = np.asarray(landmarks, np.float64)
+    frame = geometry.face_frame(lm)
+    c = frame.invert_points(lm[: topology.N_LANDMARKS])
+    iod = max(geometry.interocular(c), 1e-9)
+    eye_r, eye_l = geometry.eye_opening(c)
+    brows, gaze = [], []
+    for corners, brow, iris in ((_RIGHT_CORNERS, topology.RIGHT_BROW, _RIGHT_IRIS),
+                                (_LEFT_CORNERS, topology.LEFT_BROW, _LEFT_IRIS)):
+        a, b = c[corners[0], :2], c[corners[1], :2]
+        mid = 0.5 * (a + b)
+        brows.append(np.linalg.norm(c[list(brow), :2].mean(0) - mid))
+        axis = b - a if corners is _RIGHT_CORNERS else a - b  # both point to the subject's left
+        width = max(np.linalg.norm(axis), 1e-9)
+        u = axis / width
+        v = np.array([-u[1], u[0]])
+        if v[1] < 0:
+            v = -v                                            # +y = down (the frame's y axis)
+        d = c[iris, :2] - mid
+        gaze.append((d @ u / width, d @ v / width))
+    yaw, pitch, _ = geometry.euler_from_rotation(frame.rotation)
+    gx, gy = np.mean(gaze, axis=0)
+    return np.array([geometry.mouth_opening(c) / iod,
+                     np.linalg.norm(c[78, :2] - c[308, :2]) / iod,
+                     eye_r / iod, eye_l / iod, float(np.mean(brows)) / iod, gx, gy, yaw, pitch])
+
+
+def follow_stats(driver: np.ndarray, output: np.ndarray) -> dict[str, dict]:
+    """{signal: {"gain", "r", "n"}} of `output` against `driver`, both (N, len(SIGNALS)) with
+    NaN rows where a face was not tracked. gain / r are None where they are not defined."""
+    driver, output = np.asarray(driver, np.float64), np.asarray(output, np.float64)
+    n = min(len(driver), len(output))
+    driver, output = driver[:n], output[:n]
+    out: dict[str, dict] = {}
+    for k, name in enumerate(SIGNALS):
+        d, o = driver[:, k], output[:, k]
+        ok = np.isfinite(d) & np.isfinite(o)
+        d, o = d[ok], o[ok]
+        stats: dict = {"gain": None, "r": None, "n": int(ok.sum())}
+        if len(d) >= 3 and np.std(d) >= MIN_STD.get(name, MIN_STD_DEFAULT):
+            dc, oc = d - d.mean(), o - o.mean()
+            stats["gain"] = float((dc @ oc) / (dc @ dc))
+            if np.std(o) > 0:
+                stats["r"] = float(np.corrcoef(d, o)[0, 1])
+        out[name] = stats
+    return out
+
+
+def blink_check(driver: np.ndarray, output: np.ndarray, closed: float = 0.03,
+                slack: int = 1) -> dict:
+    """Closed eyes arrive: at every frame where the driver's eye opening (each eye) is below
+    `closed` interoculars, the output's must be below it too within `slack` frames.
+    Returns {"closed_frames", "missed", "missed_at": [(frame, eye), ...]}."""
+    driver, output = np.asarray(driver, np.float64), np.asarray(output, np.float64)
+    n = min(len(driver), len(output))
+    missed = []
+    total = 0
+    for eye in ("eye_open_r", "eye_open_l"):
+        k = SIGNALS.index(eye)
+        d, o = driver[:n, k], output[:n, k]
+        for i in np.nonzero(d < closed)[0]:
+            total += 1
+            lo, hi = max(0, i - slack), min(n, i + slack + 1)
+            if not np.any(o[lo:hi] < closed):
+                missed.append((int(i), eye))
+    return {"closed_frames": total, "missed": len(missed), "missed_at": missed[:20]}
+
+
+# ------------------------------------------------------------------------------ contact sheet
+
+#: (label, signal, pick): the frames a contact sheet shows; pick "max" / "min" / "absmax" of the
+#: driver's signal (the eyes: the mean of both).
+SHEET = (("widest eyes", "eyes", "max"), ("closed eyes", "eyes", "min"),
+         ("highest brows", "brow_raise", "max"), ("widest mouth", "mouth_open", "max"),
+         ("strongest smile", "mouth_width", "max"), ("furthest gaze", "gaze_x", "absmax"))
+
+
+def _sheet_value(signals: np.ndarray, which: str, pick: str) -> float:
+    if which == "eyes":
+        v = 0.5 * (signals[SIGNALS.index("eye_open_r")] + signals[SIGNALS.index("eye_open_l")])
+    else:
+        v = signals[SIGNALS.index(which)]
+    if not np.isfinite(v):
+        return -np.inf
+    return {"max": v, "min": -v, "absmax": abs(v)}[pick]
+
+
+@dataclass
+class Extremes:
+    """The driver / output frame pairs of `SHEET`, kept while a clip streams (`offer` each
+    frame). Images are stored at `height` pixels (aspect kept)."""
+
+    height: int = 256
+    best: dict = field(default_factory=dict)   # label -> (score, index, driver img, output img)
+
+    def offer(self, index: int, signals: np.ndarray, driver: np.ndarray, output: np.ndarray) -> None:
+        for label, which, pick in SHEET:
+            score = _sheet_value(signals, which, pick)
+            if score > self.best.get(label, (-np.inf,))[0]:
+                self.best[label] = (score, index, self._small(driver), self._small(output))
+
+    def _small(self, img: np.ndarray) -> np.ndarray:
+        h, w = img.shape[:2]
+        return cv2.resize(img, (max(1, round(w * self.height / h)), self.height),
+                          interpolation=cv2.INTER_AREA)
+
+
+def contact_sheet(extremes: Extremes, title: str = "") -> np.ndarray:
+    """RGB uint8 image: one column per `SHEET` entry (label and frame index on top), the
+    driver's frame above the output's."""
+    cols = []
+    for label, _, _ in SHEET:
+        if label not in extremes.best:
+            continue
+        _, index, drv, out = extremes.best[label]
+        w = max(drv.shape[1], out.shape[1])
+        pad = lambda im: cv2.copyMakeBorder(im, 0, 0, 0, w - im.shape[1], cv2.BORDER_CONSTANT)
+        head = np.full((28, w, 3), 255, np.uint8)
+        cv2.putText(head, f"{label} #{index}", (4, 19), cv2.FONT_HERSHEY_SIMPLEX, 0.5, (0, 0, 0), 1,
+                    cv2.LINE_AA)
+        cols.append(np.concatenate([head, pad(drv), pad(out)], axis=0))
+        cols.append(np.full((cols[-1].shape[0], 4, 3), 255, np.uint8))
+    if not cols:
+        return np.full((40, 200, 3), 255, np.uint8)
+    body = np.concatenate(cols[:-1], axis=1)
+    side = np.full((body.shape[0], 70, 3), 255, np.uint8)
+    h = (body.shape[0] - 28) // 2
+    cv2.putText(side, "driver", (4, 28 + h // 2), cv2.FONT_HERSHEY_SIMPLEX, 0.5, (0, 0, 0), 1, cv2.LINE_AA)
+    cv2.putText(side, "output", (4, 28 + h + h // 2), cv2.FONT_HERSHEY_SIMPLEX, 0.5, (0, 0, 0), 1,
+                cv2.LINE_AA)
+    sheet = np.concatenate([side, body], axis=1)
+    if title:
+        top = np.full((30, sheet.shape[1], 3), 255, np.uint8)
+        cv2.putText(top, title, (4, 21), cv2.FONT_HERSHEY_SIMPLEX, 0.6, (0, 0, 0), 1, cv2.LINE_AA)
+        sheet = np.concatenate([top, sheet], axis=0)
+    return sheet
