@@ -23,7 +23,7 @@ from realtime.face.track import TrackStage, Tracker, quiet_native_stderr
 from realtime.image.composite import CompositeStage
 from realtime.image.render import RenderStage
 from realtime.image.smooth import SmoothStage
-from realtime.io.capture import CaptureTimeout, Grabber
+from realtime.io.grabber import CaptureTimeout, Grabber
 from realtime.mesh import rig as rig_mod
 from realtime.mesh.fuse import FuseConfig, FuseStage, Recombiner
 from realtime.tiers.registry import GenerateStage, make_generator

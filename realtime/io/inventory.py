@@ -1,4 +1,8 @@
-"""What this machine offers the engine: cameras, virtual camera, audio, GPU.
+"""Inventory: what this machine offers the engine (cameras, virtual camera, audio, GPU).
+
+Formerly realtime/devices.py. It imports neither torch nor the engine, so `run.py devices` stays
+light: the GPU is probed with nvidia-smi and, when installed, cupy; pyvirtualcam, sounddevice
+and cupy are imported inside their probes only.
 
 `list_devices()` returns a plain dict (JSON-serialisable) and never hangs: every probe is
 bounded in time, and a missing library or device is reported with the reason instead of raised.
@@ -25,13 +29,14 @@ import shutil
 import subprocess
 import sys
 import threading
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import cv2
 
-from realtime.io.capture import quiet_opencv
-from realtime.io.sinks import vcam_install_hint
 from realtime.io.audio import portaudio_install_hint
+from realtime.io.capture import quiet_opencv
+from realtime.io.sinks.vcam import vcam_install_hint
 
 CAMERA_INDICES = range(5)
 
@@ -90,7 +95,7 @@ def _virtual_camera(timeout: float) -> dict[str, Any]:
     info: dict[str, Any] = {"installed": False, "usable": False, "reason": None,
                             "backends": [], "hint": vcam_install_hint()}
     try:
-        import pyvirtualcam
+        import pyvirtualcam  # noqa: PLC0415 - optional: probed only here
     except ImportError as exc:
         info["reason"] = f"pyvirtualcam is not installed (pip install pyvirtualcam): {exc}"
         return info
@@ -114,7 +119,7 @@ def _virtual_camera(timeout: float) -> dict[str, Any]:
 
 def _audio() -> dict[str, Any]:
     try:
-        import sounddevice as sd
+        import sounddevice as sd  # noqa: PLC0415 - optional (the audio extra), needs PortAudio
     except OSError as exc:
         return {"usable": False,
                 "reason": f"sounddevice cannot load PortAudio ({exc}); "
@@ -163,7 +168,7 @@ def _gpu(timeout: float) -> dict[str, Any]:
         reasons.append("nvidia-smi not found")
     if importlib.util.find_spec("cupy") is not None:
         def probe() -> dict[str, Any]:
-            import cupy
+            import cupy  # noqa: PLC0415 - optional GPU extra, heavy; in the bounded probe thread
 
             n = cupy.cuda.runtime.getDeviceCount()
             name = cupy.cuda.runtime.getDeviceProperties(0)["name"] if n else b""
