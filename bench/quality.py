@@ -53,18 +53,21 @@ per-frame scalars are kept.
 from __future__ import annotations
 
 import sys
+from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Iterator
 
 import cv2
 import numpy as np
+from tqdm import tqdm
 
 from bench import metrics
-from realtime.io.capture import Grabber
-from realtime.image.composite import fit_affine
+from realtime.face import topology
 from realtime.face.estimate import Estimator
-from realtime.mesh.fuse import FuseConfig, Recombiner
 from realtime.face.topology import N_LANDMARKS
+from realtime.face.track import Tracker
+from realtime.image.composite import fit_affine
+from realtime.io.capture import Grabber
+from realtime.mesh.fuse import FuseConfig, Recombiner
 
 __all__ = ["QualityResult", "quality_pass", "pin_neutral", "face_box", "QUALITY_KEYS"]
 
@@ -95,8 +98,6 @@ MOUTH_BOX_SCALE = 1.6
 
 
 def _mouth_points():
-    from realtime.face import topology
-
     return np.array(sorted(set(topology.OUTER_LIP) | set(topology.INNER_LIP_UPPER)
                            | set(topology.INNER_LIP_LOWER)))
 
@@ -146,10 +147,6 @@ def quality_pass(engine_factory, profile, source, *, fps: float, total: int | No
     real_frames: the driver frames are ground truth for the output (self-reenactment): adds
     psnr / ssim (whole frame and face box). Output and driver frames must then have one size.
     """
-    from tqdm import tqdm
-
-    from realtime.face.track import Tracker
-
     res = QualityResult()
     notes = res.notes
     engine = out_tracker = grabber = None
