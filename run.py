@@ -25,6 +25,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 ROOT = Path(__file__).resolve().parent
 sys.path.insert(0, str(ROOT))
 
+from bench import cli as bench_cli  # noqa: E402  (light: no engine, numba or torch)
 from realtime.core.errors import PuppeteerError  # noqa: E402
 from realtime.tiers.registry import TIER_NAMES  # noqa: E402  (light: imports no tier)
 
@@ -40,7 +41,7 @@ def _size(text: str) -> tuple[int, int]:
             raise ValueError
         return w, h
     except ValueError:
-        raise argparse.ArgumentTypeError(f"--size wants WIDTHxHEIGHT of at least 16x16, got {text!r}")
+        raise argparse.ArgumentTypeError(f"--size wants WIDTHxHEIGHT of at least 16x16, got {text!r}") from None
 
 
 def _frame_range(text: str) -> tuple[int, int | None]:
@@ -67,8 +68,8 @@ def _positive_int(text: str) -> int:
 
 # ----------------------------------------------------------------------------------------- demo
 def cmd_demo(args) -> int:
-    from realtime.io.capture import Grabber
     from realtime.engine.loop import Engine, EngineOptions
+    from realtime.io.capture import Grabber
     from realtime.io.performance import ScriptedSource
 
     profile = demo_profile()
@@ -116,11 +117,10 @@ def cmd_enroll(args) -> int:
 # ----------------------------------------------------------------------------------------- live
 def cmd_live(args) -> int:
     from profiles import load
+    from realtime.core.context import check_device
+    from realtime.engine.loop import Engine, EngineOptions
     from realtime.io.capture import Grabber, open_source
     from realtime.mesh.fuse import FuseConfig
-    from realtime.engine.loop import Engine, EngineOptions
-
-    from realtime.core.context import check_device
 
     check_device(args.device)
     if args.backend == "tensorrt" and args.device != "cuda":
@@ -383,14 +383,9 @@ def build_parser() -> argparse.ArgumentParser:
     dv = sub.add_parser("devices", help="list cameras, virtual cameras, audio devices and GPUs")
     dv.set_defaults(func=cmd_devices)
 
-    try:
-        from bench import runner
-    except ImportError:
-        runner = None
-    if runner is not None:
-        b = sub.add_parser("bench", help="latency and quality benchmark")
-        runner.add_arguments(b)
-        b.set_defaults(func=runner.main)
+    b = sub.add_parser("bench", help="latency and quality benchmark")
+    bench_cli.add_arguments(b)
+    b.set_defaults(func=bench_cli.main)
     return p
 
 

@@ -19,11 +19,11 @@ import numba
 from bench.machine import cpu_model
 from bench.usage import UsageError
 from kernels._dispatch import cuda_available
-from realtime.core.context import DeviceUnavailable, open_device
+from realtime.core.context import INSTALL_HINT, DeviceUnavailable, open_device
 
 __all__ = ["DEVICES", "CUDA_MISSING", "CpuDevice", "CudaDevice", "get_device"]
 
-CUDA_MISSING = "--device cuda needs an NVIDIA GPU and the gpu extra (pip install '.[gpu]')"
+CUDA_MISSING = f"--device cuda {INSTALL_HINT}"
 
 
 @functools.cache

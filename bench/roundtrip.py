@@ -19,7 +19,7 @@ from bench.stats import summarize
 from bench.variants import build_engine
 from realtime.engine.loop import run
 from realtime.io.capture import Grabber
-from realtime.io.inventory import _with_timeout
+from realtime.io.inventory import with_timeout
 from realtime.io.sinks import ThreadedSink, VirtualCameraSink, vcam_install_hint
 
 __all__ = ["encode_stamp", "decode_stamp", "roundtrip_probe", "roundtrip_pass", "STAMP_BITS",
@@ -99,7 +99,7 @@ def roundtrip_probe(width: int, height: int, fps: float, timeout: float = 5.0):
             finally:
                 cap.release()
 
-        ok, result = _with_timeout(read_back, timeout)
+        ok, result = with_timeout(read_back, timeout)
         if not ok:
             return None, f"OpenCV cannot read {device} back: {result}"
         if result is not None:

@@ -22,7 +22,7 @@ from bench.usage import UsageError
 from realtime.engine.loop import Engine, EngineOptions
 from realtime.face.estimate import EstimatorConfig
 from realtime.mesh.fuse import FuseConfig
-from realtime.tiers.neural.generator import BACKENDS
+from realtime.tiers.neural import BACKENDS
 
 __all__ = ["Variant", "Knob", "knobs", "knob_list", "parse_compare", "make_variants",
            "build_engine", "check_variants"]

@@ -19,7 +19,7 @@ from realtime.core.frame import Frame
 from realtime.core.profile import ProfileLike
 from realtime.face.estimate import EstimateStage, Estimator, EstimatorConfig
 from realtime.face.state import FaceState
-from realtime.face.track import TrackStage, Tracker, quiet_native_stderr
+from realtime.face.track import Tracker, TrackStage, quiet_native_stderr
 from realtime.image.composite import CompositeStage
 from realtime.image.render import RenderStage
 from realtime.image.smooth import SmoothStage
@@ -27,7 +27,6 @@ from realtime.io.grabber import CaptureTimeout, Grabber
 from realtime.mesh import rig as rig_mod
 from realtime.mesh.fuse import FuseConfig, FuseStage, Recombiner
 from realtime.tiers.registry import GenerateStage, make_generator
-
 
 PENDING_MAX = 256  # rows awaiting a sink write before the oldest are given up as dropped
 

@@ -41,7 +41,7 @@ from realtime.io.sinks.vcam import vcam_install_hint
 CAMERA_INDICES = range(5)
 
 
-def _with_timeout(fn: Callable[[], Any], timeout: float) -> tuple[bool, Any]:
+def with_timeout(fn: Callable[[], Any], timeout: float) -> tuple[bool, Any]:
     """Run fn in a daemon thread; (True, result) or (False, exception/"timeout")."""
     box: dict[str, Any] = {}
 
@@ -82,7 +82,7 @@ def _probe_camera(index: int, timeout: float) -> dict[str, Any]:
             finally:
                 cap.release()
 
-    ok, result = _with_timeout(probe, timeout)
+    ok, result = with_timeout(probe, timeout)
     if ok:
         entry.update(result)
     else:
@@ -105,7 +105,7 @@ def _virtual_camera(timeout: float) -> dict[str, Any]:
             with pyvirtualcam.Camera(640, 480, 30, backend=name) as cam:
                 return cam.device
 
-        ok, result = _with_timeout(probe, timeout)
+        ok, result = with_timeout(probe, timeout)
         reason = None if ok else str(result).strip().removeprefix(f"'{name}' backend: ")
         info["backends"].append({"name": name, "usable": ok, "device": result if ok else None,
                                  "reason": reason})
@@ -175,7 +175,7 @@ def _gpu(timeout: float) -> dict[str, Any]:
             return {"devices": int(n),
                     "name": name.decode() if isinstance(name, bytes) else str(name)}
 
-        ok, result = _with_timeout(probe, timeout)
+        ok, result = with_timeout(probe, timeout)
         if ok:
             info["cupy"] = result
         else:

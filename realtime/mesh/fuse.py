@@ -16,8 +16,8 @@ import numpy as np
 import scipy.sparse as sp
 
 from realtime.face import topology
-from realtime.face.state import FaceState
 from realtime.face.geometry import Similarity
+from realtime.face.state import FaceState
 
 _UPPER_LIP = np.array(topology.INNER_LIP_UPPER[1:-1])
 _LOWER_LIP = np.array(topology.INNER_LIP_LOWER[1:-1])

@@ -20,9 +20,9 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from realtime.mesh import head_layer
 from realtime.face import topology
 from realtime.face.geometry import Similarity
+from realtime.mesh import head_layer
 
 MOUTH_CENTRE = topology.N_LANDMARKS
 FAR_Z = 1.0e4  # head layer depth: always behind the face surface

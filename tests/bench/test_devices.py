@@ -54,7 +54,7 @@ def test_device_cuda_without_gpu(assets, run_bench, monkeypatch):
         rc, out, err = run_bench("--profile", assets["astro"], "--driver", assets["clip"], *extra)
         assert rc == 2
         assert one_error_line(err) == ("error: --device cuda needs an NVIDIA GPU and the gpu "
-                                       "extra (pip install '.[gpu]')")
+                                       "extra (pip install -e '.[gpu]')")
 
 
 @pytest.mark.cuda

@@ -48,7 +48,7 @@ def test_audio_entry_explains_missing_portaudio():
 
 def test_probe_that_hangs_is_bounded():
     t0 = time.perf_counter()
-    ok, why = inventory._with_timeout(lambda: time.sleep(5), 0.1)
+    ok, why = inventory.with_timeout(lambda: time.sleep(5), 0.1)
     assert not ok and "0.1 s" in why and time.perf_counter() - t0 < 1
 
 
