@@ -303,7 +303,7 @@ def cmd_devices(args) -> int:
 
 # ----------------------------------------------------------------------------------------- main
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="run.py", description=__doc__,
+    p = argparse.ArgumentParser(prog=Path(sys.argv[0]).name or "run.py", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
