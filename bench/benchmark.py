@@ -19,7 +19,12 @@ Passes (each shows a tqdm bar on stderr when stderr is a terminal):
    real frames. Without ``--profile/--driver`` this pair is the whole benchmark; with them, the
    self-reenactment is an extra quality pass whose ``psnr`` / ``ssim`` join ``quality`` and
    whose full numbers go under ``self_reenact``.
-5. ``--roundtrip`` (`bench.roundtrip`): true output latency through a virtual camera read back
+5. ``--self-drive CLIP`` (`bench.drivers.prepare_self_drive`): a photo profile from frame
+   ``--frame`` of CLIP, driven by the whole clip with the options of a self-reenactment; the
+   quality pass adds PSNR / SSIM against the real frames. Every quality pass reports the
+   expression fidelity (`bench.fidelity`: per signal, how much of the driver's motion reaches
+   the output, gain and r) and ``--sheet`` draws its contact sheet.
+6. ``--roundtrip`` (`bench.roundtrip`): true output latency through a virtual camera read back
    with OpenCV, only where one exists; otherwise a note says why not.
 
 Output: a Markdown table on stdout, ``--json`` (``bench.report.write_json``; the result keys of
@@ -34,10 +39,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import cv2
 import numpy as np
 
+from bench import fidelity
 from bench.devices import get_device
-from bench.drivers import Driver, open_driver, prepare_self_reenact, self_reenact_options
+from bench.drivers import Driver, open_driver, prepare_self_drive, prepare_self_reenact, self_reenact_options
 from bench.latency import latency_pass
 from bench.machine import machine_info
 from bench.quality import quality_pass
@@ -74,7 +81,12 @@ def _load(name: str):
 
 def resolve(args: argparse.Namespace) -> Setup:
     """Check the arguments and open what they name; UsageError for every user mistake."""
-    if args.self_reenact is None and (args.profile is None or args.driver is None):
+    self_drive = getattr(args, "self_drive", None)
+    if self_drive is not None:
+        if args.self_reenact is not None or args.profile is not None or args.driver is not None:
+            raise UsageError("--self-drive makes its own profile and driver: use it without "
+                             "--profile, --driver and --self-reenact")
+    elif args.self_reenact is None and (args.profile is None or args.driver is None):
         missing = " and ".join(f"--{n}" for n in ("profile", "driver") if getattr(args, n) is None)
         raise UsageError(f"{missing} required (or --self-reenact VIDEO)")
     if args.driver is not None and args.profile is None:
@@ -90,10 +102,17 @@ def resolve(args: argparse.Namespace) -> Setup:
     if compare and compare[0] == "device":
         for d in compare[1]:
             get_device(d).check()
-    for path in (args.json, args.plot):
+    for path in (args.json, args.plot, getattr(args, "sheet", None)):
         if path and not Path(path).resolve().parent.is_dir():
             raise UsageError(f"cannot write {path}: folder {Path(path).parent} does not exist")
 
+    if self_drive is not None:
+        profile, driver, lm = prepare_self_drive(self_drive, args.frame, args.frames)
+        setup = Setup(profile, driver, [], compare, pin=lm, main_is_self=True)
+        setup.variants = make_variants(device.configure(self_reenact_options(driver.fps, profile)),
+                                       device.name, compare)
+        check_variants(profile, setup.variants)
+        return setup
     given = None
     if args.self_reenact and args.profile is not None and args.driver is None:
         given = _load(args.profile)  # enrolled from the video's first half by the user
@@ -148,6 +167,8 @@ def _profile_label(args: argparse.Namespace, profile) -> str:
     """The report's ``profile``: --profile as given, or what --self-reenact enrolled."""
     if args.profile:
         return args.profile
+    if getattr(args, "self_drive", None):
+        return f"{Path(args.self_drive).name} frame {args.frame} (photo profile)"
     enrolled = (f"{profile.name} ({profile.kind} profile, reference frame "
                 f"{profile.settings.get('atlas', {}).get('reference_frame', 0)})")
     return f"{Path(args.self_reenact).name} first half: {enrolled}"
@@ -194,15 +215,19 @@ def run_benchmark(args: argparse.Namespace) -> int:
         results[v.label] = r
 
     # -- quality -----------------------------------------------------------------------------
+    sheets = {}
     if args.quality or st.main_is_self:
         for v in variants:
+            extremes = fidelity.Extremes() if getattr(args, "sheet", None) else None
             q = quality_pass(
                 lambda v=v: build_engine(profile, v.options, realtime=False, fps=driver.fps),
                 profile, driver.open(), fps=driver.fps, total=driver.total, pin=st.pin,
                 real_frames=st.main_is_self,
-                desc="quality" if compare is None else f"quality {v.label}")
-            results[v.label].update(quality=q.metrics, quality_info=q.info)
+                desc="quality" if compare is None else f"quality {v.label}", extremes=extremes)
+            results[v.label].update(quality=q.metrics, quality_info=q.info, follow=q.follow)
             notes += [n if compare is None else f"{v.label}: {n}" for n in q.notes]
+            if extremes is not None:
+                sheets[v.label] = extremes
 
     sr_section = None
     if st.self_re is not None and not st.main_is_self:
@@ -246,6 +271,8 @@ def run_benchmark(args: argparse.Namespace) -> int:
                     f"{sr_profile.name} ({sr_profile.kind} profile), "
                     f"driven by {sr_section['driver']}\n\n"
                     + _kv_table("metric", list(sr_section["quality"].items())))
+    if any(r.get("follow") for r in results.values()):
+        text.append(_follow_table(results))
     if roundtrip is not None and roundtrip["available"]:
         lat = roundtrip["latency_ms"]
         text.append(_kv_table("round trip (capture → virtual camera → read back)", [
@@ -257,6 +284,9 @@ def run_benchmark(args: argparse.Namespace) -> int:
     if args.json:
         write_json(args.json, out)
         print(f"\nwrote {args.json}")
+    if sheets:
+        write_sheet(args.sheet, sheets, f"{common['profile']} ← {driver.label}")
+        print(f"wrote {args.sheet}")
     if args.plot:
         if compare is None:
             plot(dict(results["run"], machine=machine), per_frame["run"], args.plot)
@@ -265,3 +295,37 @@ def run_benchmark(args: argparse.Namespace) -> int:
                   "baseline": shown["baseline"]}, per_frame, args.plot)
         print(f"wrote {args.plot}")
     return 0
+
+
+def _follow_table(results: dict) -> str:
+    """Expression fidelity, one row per signal: gain (r) of each variant's output against the
+    driver (`bench.fidelity`), and the blink check."""
+    labels = [k for k, r in results.items() if r.get("follow")]
+    rows = []
+    for name in fidelity.SIGNALS:
+        cells = []
+        for label in labels:
+            s = results[label]["follow"].get(name, {})
+            g, r = s.get("gain"), s.get("r")
+            cells.append("–" if g is None else f"{g:.2f} ({r:.2f})" if r is not None else f"{g:.2f}")
+        rows.append(f"| {name} | " + " | ".join(cells) + " |")
+    blinks = []
+    for label in labels:
+        b = results[label].get("quality_info", {}).get("blinks")
+        if b:
+            blinks.append(f"{b['closed_frames'] - b['missed']}/{b['closed_frames']}")
+    head = "| fidelity: gain (r) | " + " | ".join(labels) + " |"
+    sep = "| :--- | " + " | ".join("---:" for _ in labels) + " |"
+    tail = (["| closed eyes that arrive | " + " | ".join(blinks) + " |"]
+            if len(blinks) == len(labels) else [])
+    return "\n".join([head, sep, *rows, *tail])
+
+
+def write_sheet(path: str, sheets: dict, title: str) -> None:
+    """The contact sheet(s) of the quality pass as one PNG (variants stacked)."""
+    images = [fidelity.contact_sheet(ex, title if len(sheets) == 1 else f"{title} · {label}")
+              for label, ex in sheets.items()]
+    width = max(im.shape[1] for im in images)
+    images = [np.pad(im, ((0, 0), (0, width - im.shape[1]), (0, 0)), constant_values=255)
+              for im in images]
+    cv2.imwrite(str(path), cv2.cvtColor(np.concatenate(images, axis=0), cv2.COLOR_RGB2BGR))

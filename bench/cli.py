@@ -2,6 +2,7 @@
 
     run.py bench --profile P --driver CLIP|0 [--frames N] [--warmup N] [--device cpu|cuda]
                  [--json OUT.json] [--plot OUT.png] [--quality] [--self-reenact VIDEO]
+                 [--self-drive CLIP [--frame K]] [--sheet OUT.png]
                  [--compare KEY=A,B | --compare list] [--roundtrip] [--block N]
 
 `add_arguments` registers the options on the subcommand's parser; `main` runs the benchmark
@@ -58,10 +59,21 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--plot", metavar="OUT.png",
                         help="latency histogram + per-frame timeline stacked by stage")
     parser.add_argument("--quality", action="store_true",
-                        help="offline quality pass: expr_err, pose_err_deg, id_dist, fwe, jitter_px")
+                        help="offline quality pass: expr_err, pose_err_deg, id_dist, fwe, jitter_px, "
+                             "and the expression fidelity per signal (gain, r)")
     parser.add_argument("--self-reenact", metavar="VIDEO", dest="self_reenact",
                         help="enroll VIDEO's first frame, drive with its second half, "
                              "report PSNR/SSIM against the real frames")
+    parser.add_argument("--self-drive", metavar="CLIP", dest="self_drive",
+                        help="expression fidelity: enroll one frame of CLIP as a photo profile "
+                             "(--frame), drive it with the whole clip, report per signal how much "
+                             "of the motion arrives (gain, r) and PSNR/SSIM against the real frames")
+    parser.add_argument("--frame", type=_positive("--frame", 0), default=0, metavar="K",
+                        help="--self-drive: the frame of CLIP the profile is made from (default 0)")
+    parser.add_argument("--sheet", metavar="OUT.png",
+                        help="with --quality or --self-drive: a contact sheet, driver above output, "
+                             "at the driver's widest eyes, closed eyes, highest brows, widest mouth, "
+                             "strongest smile and furthest gaze")
     parser.add_argument("--compare", metavar="KEY=A,B",
                         help="run variants side by side, interleaved, with ratios "
                              "(e.g. tier=warp,atlas); '--compare list' lists the keys")

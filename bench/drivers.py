@@ -17,7 +17,7 @@ from realtime.engine.loop import EngineOptions
 from realtime.io.capture import CaptureError, open_source
 from realtime.mesh.fuse import FuseConfig
 
-__all__ = ["Driver", "Limit", "open_driver", "prepare_self_reenact", "self_reenact_options",
+__all__ = ["Driver", "Limit", "open_driver", "prepare_self_drive", "prepare_self_reenact", "self_reenact_options",
            "SELF_REENACT_FOLLOW_SCALE"]
 
 #: Self-reenactment follows the driver's distance to the camera (see `self_reenact_options`).
@@ -163,3 +163,39 @@ def prepare_self_reenact(video: str, frames: int | None, profile=None):
     driver = Driver(video, start=half, count=count,
                     label=f"{name} frames {half}–{half + count - 1}", fps=fps, total=count)
     return profile, driver, lm
+
+
+def prepare_self_drive(video: str, frame: int, frames: int | None):
+    """(profile, driver, landmarks) of a self-drive of `video`: a photo profile made from its
+    frame `frame`, driven by the whole clip from frame 0, the driver's neutral pinned to that
+    frame. A perfect engine reproduces the clip; `bench.fidelity` measures how much of each
+    motion (mouth, eyes, brows, gaze, pose) arrives."""
+    try:
+        src = open_source(video)
+    except CaptureError as exc:
+        raise UsageError(f"--self-drive: {exc}") from None
+    try:
+        if src.is_live:
+            raise UsageError("--self-drive needs a video file, not a camera")
+        fps = float(src.fps)
+        n = src.frame_count
+        picked = None
+        for _ in range(frame + 1):
+            picked = src.read()
+            if picked is None:
+                break
+    finally:
+        src.close()
+    if picked is None:
+        raise UsageError(f"--self-drive: {video} has no frame {frame} (--frame counts from 0)")
+    name = Path(video).name
+    try:
+        lm = detect_single_face(picked["image"], f"frame {frame} of {name}")
+    except EnrollError as exc:
+        raise UsageError(f"--self-drive: {exc}") from None
+    profile = build_profile(picked["image"], lm, name=f"{Path(video).stem}-drive", source=name)
+    count = frames if n is None or frames is None else min(n, frames)
+    total = n if frames is None else count
+    driver = Driver(video, start=0, count=frames, label=f"{name} (self-drive from frame {frame})",
+                    fps=fps, total=total)
+    return profile, driver, profile["landmarks"]

@@ -179,6 +179,10 @@ def contact_sheet(extremes: Extremes, title: str = "") -> np.ndarray:
                 cv2.LINE_AA)
     sheet = np.concatenate([side, body], axis=1)
     if title:
+        # OpenCV's Hershey fonts are ASCII only
+        for a, b in (("←", "<-"), ("→", "->"), ("–", "-"), ("—", "-"), ("·", "|")):
+            title = title.replace(a, b)
+        title = title.encode("ascii", "replace").decode()
         top = np.full((30, sheet.shape[1], 3), 255, np.uint8)
         cv2.putText(top, title, (4, 21), cv2.FONT_HERSHEY_SIMPLEX, 0.6, (0, 0, 0), 1, cv2.LINE_AA)
         sheet = np.concatenate([top, sheet], axis=0)
