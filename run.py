@@ -56,6 +56,15 @@ def _frame_range(text: str) -> tuple[int, int | None]:
     return start, stop
 
 
+def _gains(text: str) -> dict[str, float]:
+    from realtime.mesh.gains import GainError, parse_gains
+
+    try:
+        return parse_gains(text)
+    except GainError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
 def _positive_int(text: str) -> int:
     try:
         v = int(text)
@@ -121,6 +130,7 @@ def cmd_live(args) -> int:
     from realtime.engine.loop import Engine, EngineOptions
     from realtime.io.capture import Grabber, open_source
     from realtime.mesh.fuse import FuseConfig
+    from realtime.mesh.gains import check_gains
 
     check_device(args.device)
     if args.backend == "tensorrt" and args.device != "cuda":
@@ -129,10 +139,13 @@ def cmd_live(args) -> int:
     source = open_source(args.driver, fps=args.fps)
     realtime = source.is_live if args.realtime is None else args.realtime
     fps = args.fps or source.fps or 30.0
+    gains = {**check_gains(profile.settings.get("gains") or {},
+                           where=f"profile {profile.name!r} settings.gains"), **(args.gain or {})}
     options = EngineOptions(tier=args.tier, output_size=args.size, fps=fps, realtime=realtime,
                             smooth=not args.no_smooth, device=args.device, backend=args.backend,
                             fuse=FuseConfig(follow_scale=args.follow_scale,
-                                            follow_translation=args.follow_translation))
+                                            follow_translation=args.follow_translation
+                                            ).with_gains(gains))
     engine = Engine(profile, options)
     total = args.frames or source.frame_count
     bridge = _audio_bridge(args.audio) if args.audio else None
@@ -352,6 +365,10 @@ def build_parser() -> argparse.ArgumentParser:
                     help="0 keeps the avatar's head size fixed, 1 follows your distance (default 0)")
     lv.add_argument("--follow-translation", type=float, default=1.0,
                     help="how much the head follows your sideways motion (default 1)")
+    lv.add_argument("--gain", type=_gains, default=None, metavar="REGION=G,...",
+                    help="per-region expression gains, e.g. eyes=1.2,mouth=0.9 (regions: eyes, "
+                         "brows, mouth, gaze, pose; 1 = as the driver; default: the profile's "
+                         "settings.gains, else 1); window hotkeys 1-5 select, +/- change, 0 resets")
     lv.add_argument("--audio", default=None, metavar="IN:OUT",
                     help="also pass the microphone IN to output device OUT delayed by the video "
                          "latency ('default:default', or device indices/names; needs PortAudio)")

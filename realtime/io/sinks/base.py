@@ -7,7 +7,9 @@ Sink protocol:
     write(frame: Frame)                consume `frame.output`, RGB uint8 (height, width, 3)
     close()                            flush and release; safe to call more than once
     poll_events() -> list[str]         hotkey events since the last call, each one of
-                                       "recalibrate", "toggle", "quit"; [] for most sinks
+                                       "recalibrate", "toggle", "quit", "gain:<region>" (select
+                                       the region the next three change), "gain+", "gain-",
+                                       "gain0" (reset it to 1); [] for most sinks
 
 Sinks raise `SinkError` with a message that says what to do (install a device, pick another
 sink). This module is what every sink module imports; `realtime.io.sinks` re-exports it (it
@@ -22,7 +24,7 @@ import numpy as np
 from realtime.core.errors import PuppeteerError
 from realtime.core.frame import Frame
 
-EVENTS = ("recalibrate", "toggle", "quit")
+EVENTS = ("recalibrate", "toggle", "quit", "gain+", "gain-", "gain0")  # and "gain:<region>"
 
 
 class SinkError(PuppeteerError, RuntimeError):

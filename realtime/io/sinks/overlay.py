@@ -13,7 +13,7 @@ def draw_overlay(image: np.ndarray, frame: Frame, fps: float | None) -> np.ndarr
     Draws frame.landmarks (if present) as small green dots (their coordinates are driver-image
     pixels; they are scaled when frame.image has another size than `image`), and in the top-left
     corner, on a dark box: the fps, then one line per entry of frame.timings ("stage  1.2 ms")
-    and their total.
+    and their total, then frame.notes (the engine's states, e.g. the gains).
     """
     out = np.array(image, dtype=np.uint8, copy=True)
     h, w = out.shape[:2]
@@ -35,6 +35,7 @@ def draw_overlay(image: np.ndarray, frame: Frame, fps: float | None) -> np.ndarr
         width = max(len(k) for k in frame.timings)
         lines += [f"{k:<{width}} {v:6.2f} ms" for k, v in frame.timings.items()]
         lines.append(f"{'total':<{width}} {sum(frame.timings.values()):6.2f} ms")
+    lines += [str(v) for v in frame.notes.values()]
     zoom = max(1.0, h / 480.0)  # readable on HD outputs too
     font, scale, thick = cv2.FONT_HERSHEY_SIMPLEX, 0.4 * zoom, max(1, int(round(zoom)))
     line_h = int(round(14 * zoom))
