@@ -15,8 +15,10 @@ import numba
 import numpy as np
 
 from realtime.core.context import open_device
+from realtime.core.errors import PuppeteerError
 from realtime.core.frame import Frame
 from realtime.core.profile import ProfileLike
+from realtime.engine.swap import build_swap
 from realtime.face.estimate import EstimateStage, Estimator, EstimatorConfig
 from realtime.face.state import FaceState
 from realtime.face.track import Tracker, TrackStage, quiet_native_stderr
@@ -24,12 +26,18 @@ from realtime.image.composite import CompositeStage
 from realtime.image.render import RenderStage
 from realtime.image.smooth import SmoothStage
 from realtime.io.grabber import CaptureTimeout, Grabber
+from realtime.io.remix import RemixStage, open_state_source
 from realtime.mesh import rig as rig_mod
 from realtime.mesh.fuse import FuseConfig, FuseStage, Recombiner
 from realtime.mesh.gains import GAIN_RANGE, REGIONS
 from realtime.tiers.registry import GenerateStage, make_generator
 
 PENDING_MAX = 256  # rows awaiting a sink write before the oldest are given up as dropped
+MODES = ("reenact", "swap")  # reenact: the avatar in its own frame; swap: the driver's frame, face replaced
+
+
+class ModeError(PuppeteerError, ValueError):
+    """An engine mode that does not exist."""
 
 
 def set_kernel_threads(n: int | None) -> int:
@@ -57,6 +65,9 @@ class EngineOptions:
     cuda_graphs: bool = True                     # neural tier on CUDA: replay torch from a graph
     estimator: EstimatorConfig = field(default_factory=EstimatorConfig)
     fuse: FuseConfig = field(default_factory=FuseConfig)
+    mode: str = "reenact"                        # "reenact" or "swap" (realtime.engine.swap)
+    pose_from: str | None = None                 # remix: the pose from another source (realtime.io.remix)
+    expression_from: str | None = None           # remix: the expression from another source
 
 
 class Engine:
@@ -74,24 +85,46 @@ class Engine:
         self.profile = profile
         self.device = ctx = device if device is not None else open_device(self.options.device)
         set_kernel_threads(self.options.kernel_threads)
-        self.rig = rig_mod.build(profile)
+        if self.options.mode not in MODES:
+            raise ModeError(f"unknown mode {self.options.mode!r}; choose one of {', '.join(MODES)}")
         self.estimator = Estimator(self.options.estimator)
-        self.recombiner = Recombiner(profile["neutral"], profile.frame(), self.options.fuse)
-        self.compositor = CompositeStage(profile, self.options.output_size, ctx)
         self._tracker = tracker
-        generator = make_generator(self.options.tier or profile.tier, profile, self.rig, ctx,
-                                   backend=self.options.backend,
-                                   cuda_graphs=self.options.cuda_graphs)
         self.gain_region = "eyes"     # the region the '+' / '-' hotkeys change
-        self.stages = [ctx.place(stage) for stage in (
-            TrackStage(tracker),
-            EstimateStage(self.estimator, self.clock),
-            FuseStage(self.recombiner, self.rig, lambda: self.estimator.neutral),
-            RenderStage(self.rig, ctx),
-            GenerateStage(generator),
-            SmoothStage(self.rig, enabled=self.options.smooth, ctx=ctx),
-            self.compositor,
-        )]
+        if self.options.mode == "swap":
+            self.stages = build_swap(self, profile, tracker)   # sets rig, recombiner, compositor
+        else:
+            self.rig = rig_mod.build(profile)
+            self.recombiner = Recombiner(profile["neutral"], profile.frame(), self.options.fuse)
+            self.compositor = CompositeStage(profile, self.options.output_size, ctx)
+            generator = make_generator(self.options.tier or profile.tier, profile, self.rig, ctx,
+                                       backend=self.options.backend,
+                                       cuda_graphs=self.options.cuda_graphs)
+            self.stages = [ctx.place(stage) for stage in (
+                TrackStage(tracker),
+                EstimateStage(self.estimator, self.clock),
+                FuseStage(self.recombiner, self.rig, lambda: self.estimator.neutral),
+                RenderStage(self.rig, ctx),
+                GenerateStage(generator),
+                SmoothStage(self.rig, enabled=self.options.smooth, ctx=ctx),
+                self.compositor,
+            )]
+        self.remix = self._remix(profile)
+        if self.remix is not None:   # after estimate: the state is mixed before it is fused
+            self.stages.insert(2, self.remix)
+
+    def _remix(self, profile) -> RemixStage | None:
+        """The remix stage of `options.pose_from` / `options.expression_from`, or None."""
+        o = self.options
+        if o.pose_from is None and o.expression_from is None:
+            return None
+        opened = {}
+        for what, spec in (("--pose-from", o.pose_from), ("--expression-from", o.expression_from)):
+            if spec is not None:
+                opened[what] = open_state_source(spec, profile_neutral=profile["neutral"],
+                                                 realtime=o.realtime, fps=None, what=what)
+        return RemixStage(opened.get("--pose-from"), opened.get("--expression-from"),
+                          main_neutral=lambda: self.estimator.neutral, clock=self.clock,
+                          keep_placement=o.mode == "swap")
 
     @property
     def output_size(self) -> tuple[int, int]:
@@ -161,6 +194,8 @@ class Engine:
         tracker = self.stages[0].tracker
         if tracker is not None:
             tracker.close()
+        if getattr(self, "remix", None) is not None:
+            self.remix.close()
 
 
 @dataclass
