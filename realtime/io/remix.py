@@ -221,6 +221,7 @@ class RemixStage:
         self.keep_placement = keep_placement
         self._scale_key: tuple | None = None
         self._scale: np.ndarray | None = None
+        self.last: dict = {}     # the sources' states of the last frame ("pose", "expression")
 
     def sources(self) -> list[StateSource]:
         return [s for s in (self.pose, self.expression) if s is not None]
@@ -242,6 +243,7 @@ class RemixStage:
         t = self.clock(frame)
         pose = self.pose.state(frame, t) if self.pose is not None else None
         expr = self.expression.state(frame, t) if self.expression is not None else None
+        self.last = {"pose": pose, "expression": expr}
         frame.state = combine(frame.state, pose, expr, keep_placement=self.keep_placement,
                               expression_scale=self._expression_scale() if expr is not None else None)
 

@@ -100,15 +100,18 @@ def _luma(rgb):
     return 0.299 * rgb[..., 0] + 0.587 * rgb[..., 1] + 0.114 * rgb[..., 2]
 
 
-def robust_weights(samples, weights, k, xp=np, lo: float = 0.45, hi: float = 0.65):
-    """`weights` without the samples much darker than the skin around them (hair over the skin,
-    a nostril, a fold): times a ramp, from `lo` (0) to `hi` (1), of a sample's luma over the luma
-    of the weighted low-pass (blur matrix `k`) at its cell. Relative to the *local* skin, so a
-    face in side light keeps its shadowed half."""
-    low, _ = normalised_blur(k, _cells(samples * weights[..., None]), _cells(weights), xp)
-    local = xp.repeat(xp.repeat(_luma(low), 2, axis=0), 2, axis=1)
-    ratio = _luma(samples) / xp.maximum(local, 1.0)
-    return weights * xp.clip((ratio - lo) / (hi - lo), 0.0, 1.0)
+def robust_weights(samples, weights, k=None, xp=np, lo: float = 0.45, hi: float = 0.65):
+    """`weights` without the samples much darker than the skin (hair over it, a nostril, a
+    fold): times a ramp, from `lo` (0) to `hi` (1), of a sample's luma over the skin's — the
+    weighted mean, or with a blur matrix `k` the weighted low-pass at the sample's cell (relative
+    to the *local* skin, a face in side light keeps its shadowed half)."""
+    y = _luma(samples)
+    if k is None:
+        ref = (y * weights).sum() / xp.maximum(weights.sum(), 1e-6)
+    else:
+        low, _ = normalised_blur(k, _cells(samples * weights[..., None]), _cells(weights), xp)
+        ref = xp.repeat(xp.repeat(_luma(low), 2, axis=0), 2, axis=1)
+    return weights * xp.clip((y / xp.maximum(ref, 1.0) - lo) / (hi - lo), 0.0, 1.0)
 
 
 def lab_jacobian(rgb, xp=np, step: float = 0.5):
@@ -139,7 +142,7 @@ class ColourTransfer:
     driver's own field is fully trusted.
     """
 
-    def __init__(self, cells: int, xp=np, sigma_cells: float = 2.0, keep: float = 0.5,
+    def __init__(self, cells: int, xp=np, sigma_cells: float = 3.0, keep: float = 0.5,
                  shading: float = 1.0, colour: float = 0.5,
                  ratio: tuple[tuple[float, float], tuple[float, float]] = ((1.0, 1.0), (0.5, 1.2)),
                  gain_range: tuple[float, float] = (0.25, 4.0), support: float = 0.15):
@@ -160,11 +163,13 @@ class ColourTransfer:
         self._d = None      # (low-pass rgb, support, μ, σ) of the driver, smoothed
 
     def _measure(self, samples, weights):
-        """(rgb low-pass (L, L, 3), blurred weight (L, L), Lab μ, Lab σ) of one face's samples."""
+        """(rgb low-pass (L, L, 3), blurred weight (L, L), Lab μ, Lab σ) of one face's samples:
+        the statistics of its brighter skin (hair and shadows left out), the low-pass of all its
+        skin but what is much darker than the skin around it."""
         xp = self.xp
         w = robust_weights(samples, weights, self.k, xp)
         low, den = normalised_blur(self.k, _cells(samples * w[..., None]), _cells(w), xp)
-        mu, sigma = _stats(srgb_to_lab(samples, xp), w, xp)
+        mu, sigma = _stats(srgb_to_lab(samples, xp), robust_weights(samples, weights, None, xp, 0.5, 0.7), xp)
         return low, den, mu, sigma
 
     def driver(self, samples, weights):

@@ -166,7 +166,7 @@ def triangle_labels(rig: Rig) -> dict[str, np.ndarray]:
     face = t[face_lo:face_hi]
     labels = topology.region_labels()
     features = np.flatnonzero(labels > 0)
-    near = _ring(features, face, 0)
+    near = _ring(features, face, 1)
     near[_OVAL] = True
     skin = np.zeros(n_tri + 1, np.float32)
     skin[face_lo:face_hi] = ~near[face].any(1)
