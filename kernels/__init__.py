@@ -30,7 +30,7 @@ Fused kernels of the stages (one pass where composing the kernels above would co
 - ``temporal_blend(gbuf, triangles, face_end, verts_t, verts_prev, depth_prev, render, prev,
   strength, inv_scale, box=None, depth_eps=0.5, out=None) -> (H, W, C) float32``: the
   smoother's flow3d + warp + blend on the face pixels.
-- ``swap_blend(frame, render, aux, low, frame_to_crop, colour=None, occlusion=..., out=None)
+- ``swap_blend(frame, render, alpha, fan, low, frame_to_crop, colour=None, occlusion=..., box=None, out=None)
   -> (H, W, 3) uint8``: the face swap's paste-back (colour-mapped and re-lit crop, soft mask, the
   driver's own mouth and eye openings, occluders kept); pixels outside the mask are the frame's,
   exactly.

@@ -16,10 +16,10 @@ from ._dispatch import array_module, array_module_name, lookup, register
 from ._sampling import FASTMATH, bilinear_into
 from ._validate import check_array, check_float, check_same_module
 
-__all__ = ["swap_blend", "LOW_CHANNELS", "AUX_CHANNELS", "OCCLUSION_DEFAULTS"]
+__all__ = ["swap_blend", "LOW_CHANNELS", "FAN_CHANNELS", "OCCLUSION_DEFAULTS"]
 
-#: aux channels: [alpha, fan weight w, w·x_src, w·y_src] (frame pixels)
-AUX_CHANNELS = 4
+#: fan channels: [weight w, w·x_src, w·y_src] (x_src, y_src: frame pixels)
+FAN_CHANNELS = 3
 #: low channels: [gain r, g, b, the driver's skin low-pass r, g, b, occlusion allowed]
 LOW_CHANNELS = 7
 #: (dark_lo, dark_hi, chroma_lo, chroma_hi): a driver pixel whose luma is below dark_lo times
@@ -28,19 +28,19 @@ LOW_CHANNELS = 7
 OCCLUSION_DEFAULTS = (0.45, 0.62, 0.22, 0.38)
 
 
-def swap_blend(frame, render, aux, low, frame_to_crop, colour=None, occlusion=OCCLUSION_DEFAULTS, box=None,
-               out=None):
+def swap_blend(frame, render, alpha, fan, low, frame_to_crop, colour=None, occlusion=OCCLUSION_DEFAULTS,
+               box=None, out=None):
     """Blend the identity's crop `render` into the driver's `frame`.
 
     For a frame pixel (x, y) whose crop position (u, v) = frame_to_crop · (x, y, 1) lies inside
-    the crop, with the crop's samples (bilinear, border clamped) ``a = aux(u, v)``,
-    ``r = render(u, v)`` and the low-resolution ``l = low((u − c0) / cs, (v − c0) / cs)``
+    the crop, with the crop's samples (bilinear, border clamped) ``a = alpha(u, v)``,
+    ``f = fan(u, v)``, ``r = render(u, v)`` and the low-resolution ``l = low((u − c0) / cs, (v − c0) / cs)``
     (cs = crop side / low side, c0 = (cs − 1) / 2: the low grid's cell centres):
 
-    - alpha = clip(a[0], 0, 1); alpha ≤ 0: the pixel is left as it is (exactly `frame`);
+    - alpha = min(a, 1); alpha ≤ 0: the pixel is left as it is (exactly `frame`);
     - colour c = (A · r + b) · l[0:3], [A | b] = `colour` (the identity in the driver's colour,
       re-lit with its large-scale shading);
-    - fan weight w = clip(a[1], 0, 1); w > 0: c = w · frame(a[2] / a[1], a[3] / a[1]) + (1 − w)·c
+    - fan weight w = clip(f[0], 0, 1); w > 0: c = w · frame(f[1] / f[0], f[2] / f[0]) + (1 − w)·c
       (the driver's own pixels mapped into the identity's mouth and eye openings);
     - occluder (something in front of the driver's face: hair, glasses, a hand-held object):
       o = l[6] · max(dark, colour) of the frame pixel p against the driver's skin low-pass
@@ -52,7 +52,9 @@ def swap_blend(frame, render, aux, low, frame_to_crop, colour=None, occlusion=OC
     Args:
         frame: (H, W, 3) uint8, the driver's frame.
         render: (S, S', 3) float32 0..255, the identity's face crop.
-        aux: (S, S', 4) float32, [alpha, w, w·x_src, w·y_src] (x_src, y_src in frame pixels).
+        alpha: (S, S') float32, the identity's blend weight (0 outside its face).
+        fan: (S, S', 3) float32, [w, w·x_src, w·y_src]: where and from which frame pixels
+            (x_src, y_src) the driver's own pixels show.
         low: (L, L', 7) float32, [gain rgb, the driver's skin low-pass rgb, occlusion allowed];
             the low grid spans the crop: cs = S / L = S' / L' must hold.
         frame_to_crop: (2, 3) float32/float64 invertible affine, frame pixel → crop pixel.
@@ -71,13 +73,14 @@ def swap_blend(frame, render, aux, low, frame_to_crop, colour=None, occlusion=OC
     k = "swap_blend"
     hh, ww, _ = check_array(k, "frame", frame, ("H", "W", 3), [np.uint8])
     s, s2, _ = check_array(k, "render", render, ("S", "S'", 3), [np.float32])
-    check_array(k, "aux", aux, (s, s2, AUX_CHANNELS), [np.float32])
+    check_array(k, "alpha", alpha, (s, s2), [np.float32])
+    check_array(k, "fan", fan, (s, s2, FAN_CHANNELS), [np.float32])
     lh, lw, _ = check_array(k, "low", low, ("L", "L'", LOW_CHANNELS), [np.float32])
     check_array(k, "frame_to_crop", frame_to_crop, (2, 3), [np.float32, np.float64])
     if colour is None:
         colour = _IDENTITY if array_module_name(frame) == "numpy" else _identity_like(frame)
     check_array(k, "colour", colour, (3, 4), [np.float32])
-    for name, x in (("render", render), ("aux", aux), ("low", low), ("colour", colour)):
+    for name, x in (("render", render), ("alpha", alpha), ("fan", fan), ("low", low), ("colour", colour)):
         check_same_module(k, "frame", frame, name, x)
     if s == 0 or s2 == 0 or lh == 0 or lw == 0:
         raise ValueError(f"{k}: render and low must be non-empty, got {tuple(render.shape)} and {tuple(low.shape)}")
@@ -105,7 +108,7 @@ def swap_blend(frame, render, aux, low, frame_to_crop, colour=None, occlusion=OC
             raise ValueError(f"{k}: out must not be frame (the openings read the frame's neighbours)")
         copy = True
     roi = frame_roi(a, s, s2, hh, ww, box)
-    return impl(frame, render, aux, low, colour, a, occ, roi, copy, out)
+    return impl(frame, render, alpha, fan, low, colour, a, occ, roi, copy, out)
 
 
 _IDENTITY = np.concatenate([np.eye(3), np.zeros((3, 1))], axis=1).astype(np.float32)
@@ -156,7 +159,7 @@ def _occluder(q0, q1, q2, s0, s1, s2, dark_lo, dark_hi, chroma_lo, chroma_hi):
 
 
 @njit(parallel=True, cache=True, nogil=True, fastmath=FASTMATH)
-def _swap_blend_numba(frame, render, aux, low, colour, a, dark_lo, dark_hi, chroma_lo, chroma_hi,
+def _swap_blend_numba(frame, render, alpha3, fan, low, colour, a, dark_lo, dark_hi, chroma_lo, chroma_hi,
                       x0, x1, y0, y1, copy, out):
     hh = frame.shape[0]
     ww = frame.shape[1]
@@ -174,7 +177,8 @@ def _swap_blend_numba(frame, render, aux, low, colour, a, dark_lo, dark_hi, chro
     one = np.float32(1.0)
     zero = np.float32(0.0)
     for y in prange(y0, y1 + 1):
-        av = np.empty(4, dtype=np.float32)
+        av = np.empty(1, dtype=np.float32)
+        fv = np.empty(3, dtype=np.float32)
         rv = np.empty(3, dtype=np.float32)
         lv = np.empty(7, dtype=np.float32)
         sv = np.empty(3, dtype=np.float32)
@@ -185,18 +189,19 @@ def _swap_blend_numba(frame, render, aux, low, colour, a, dark_lo, dark_hi, chro
                 continue
             uf = np.float32(u)
             vf = np.float32(v)
-            bilinear_into(aux, uf, vf, av)
+            bilinear_into(alpha3, uf, vf, av)
             alpha = min(av[0], one)
             if not alpha > 0.0:  # out already holds the frame pixel
                 continue
+            bilinear_into(fan, uf, vf, fv)
             bilinear_into(render, uf, vf, rv)
             bilinear_into(low, (uf - c0) / cs, (vf - c0) / cs, lv)
             r0, r1, r2 = rv[0], rv[1], rv[2]
             for c in range(3):
                 rv[c] = (colour[c, 0] * r0 + colour[c, 1] * r1 + colour[c, 2] * r2 + colour[c, 3]) * lv[c]
-            fw = min(max(av[1], zero), one)
+            fw = min(max(fv[0], zero), one)
             if fw > 0.0:
-                bilinear_into(frame, av[2] / av[1], av[3] / av[1], sv)
+                bilinear_into(frame, fv[1] / fv[0], fv[2] / fv[0], sv)
                 for c in range(3):
                     rv[c] = fw * sv[c] + (one - fw) * rv[c]
             p0 = np.float32(frame[y, x, 0])
@@ -212,11 +217,12 @@ def _swap_blend_numba(frame, render, aux, low, colour, a, dark_lo, dark_hi, chro
                 out[y, x, c] = np.uint8(val)
 
 
-def _swap_blend_cpu(frame, render, aux, low, colour, a, occ, roi, copy, out):
+def _swap_blend_cpu(frame, render, alpha, fan, low, colour, a, occ, roi, copy, out):
     x0, x1, y0, y1 = roi
     c = np.ascontiguousarray
     f32 = np.float32
-    _swap_blend_numba(c(frame), c(render), c(aux), c(low), c(colour), a, f32(occ[0]), f32(occ[1]), f32(occ[2]),
+    alpha3 = c(alpha).reshape(alpha.shape[0], alpha.shape[1], 1)
+    _swap_blend_numba(c(frame), c(render), alpha3, c(fan), c(low), c(colour), a, f32(occ[0]), f32(occ[1]), f32(occ[2]),
                       f32(occ[3]), x0, x1, y0, y1, copy, out)
     return out
 

@@ -30,11 +30,12 @@ __device__ __forceinline__ float clamp01(float x)
     return x < 0.0f ? 0.0f : (x > 1.0f ? 1.0f : x);
 }
 
-// frame (H, frame_width, 3) uint8; render (h, w, 3) float32; aux (h, w, 4) float32;
+// frame (H, frame_width, 3) uint8; render (h, w, 3) float32; alpha (h, w) float32; fan (h, w, 3) float32;
 // low (lh, lw, 7) float32; colour (3, 4) float32 [A | b]; (a00 .. a12) the frame->crop affine;
 // occlusion thresholds.
 extern "C" __global__ void swap_blend(const unsigned char* __restrict__ frame, const float* __restrict__ render,
-                                      const float* __restrict__ aux, const float* __restrict__ low,
+                                      const float* __restrict__ alpha_map, const float* __restrict__ fan,
+                                      const float* __restrict__ low,
                                       const float* __restrict__ colour, int h, int w,
                                       int lh, int lw, int frame_height, int frame_width,
                                       double a00, double a01, double a02, double a10, double a11, double a12,
@@ -50,10 +51,11 @@ extern "C" __global__ void swap_blend(const unsigned char* __restrict__ frame, c
     if (!(u >= -0.5 && u < (double)w - 0.5 && v >= -0.5 && v < (double)h - 0.5)) return;
     const float uf = (float)u;
     const float vf = (float)v;
-    float av[4];
-    bilinear<float>(aux, h, w, 4, uf, vf, av);
+    float av[1], fv[3];
+    bilinear<float>(alpha_map, h, w, 1, uf, vf, av);
     const float alpha = av[0] < 1.0f ? av[0] : 1.0f;
     if (!(alpha > 0.0f)) return;  // out already holds the frame pixel
+    bilinear<float>(fan, h, w, 3, uf, vf, fv);
     const float cs = (float)h / (float)lh;
     const float c0 = (cs - 1.0f) / 2.0f;
     float rv[3], lv[7], sv[3];
@@ -64,9 +66,9 @@ extern "C" __global__ void swap_blend(const unsigned char* __restrict__ frame, c
         const float* m = colour + 4 * c;
         rv[c] = (m[0] * r0 + m[1] * r1 + m[2] * r2 + m[3]) * lv[c];
     }
-    const float fw = clamp01(av[1]);
+    const float fw = clamp01(fv[0]);
     if (fw > 0.0f) {
-        bilinear<unsigned char>(frame, frame_height, frame_width, 3, av[2] / av[1], av[3] / av[1], sv);
+        bilinear<unsigned char>(frame, frame_height, frame_width, 3, fv[1] / fv[0], fv[2] / fv[0], sv);
         for (int c = 0; c < 3; ++c) rv[c] = fw * sv[c] + (1.0f - fw) * rv[c];
     }
     const unsigned char* p = frame + ((long long)y * frame_width + x) * 3;

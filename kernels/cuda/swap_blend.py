@@ -10,13 +10,13 @@ from ._runtime import Runtime, commit, cupy_twin, launch_1d, scratch
 __all__ = ["twin"]
 
 
-def twin(rt: Runtime, frame, render, aux, low, colour, frame_to_crop, occlusion, roi, copy, out):
-    """Twin signature (frame, render, aux, low, colour, frame_to_crop, occlusion, roi, copy, out)
-    -> out, run on `rt`: frame (H, W, 3) uint8, render (h, w, 3) float32, aux (h, w, 4) float32,
-    low (L, L', 7) float32, colour (3, 4) float32, frame_to_crop a host numpy (2, 3) float64, occlusion four floats, roi
-    (x0, x1, y0, y1) the inclusive frame box to visit, copy: whether `out` must first receive a
-    copy of `frame` (else it already holds one). out (H, W, 3) uint8, never `frame`. Inputs may
-    be non-contiguous."""
+def twin(rt: Runtime, frame, render, alpha, fan, low, colour, frame_to_crop, occlusion, roi, copy, out):
+    """Twin signature (frame, render, alpha, fan, low, colour, frame_to_crop, occlusion, roi, copy,
+    out) -> out, run on `rt`: frame (H, W, 3) uint8, render (h, w, 3) float32, alpha (h, w)
+    float32, fan (h, w, 3) float32, low (L, L', 7) float32, colour (3, 4) float32, frame_to_crop
+    a host numpy (2, 3) float64, occlusion four floats, roi (x0, x1, y0, y1) the inclusive frame
+    box to visit, copy: whether `out` must first receive a copy of `frame` (else it already holds
+    one). out (H, W, 3) uint8, never `frame`. Inputs may be non-contiguous."""
     xp = rt.xp
     h, w = render.shape[:2]
     lh, lw = low.shape[:2]
@@ -30,7 +30,8 @@ def twin(rt: Runtime, frame, render, aux, low, colour, frame_to_crop, occlusion,
     args = (
         xp.ascontiguousarray(frame),
         xp.ascontiguousarray(render),
-        xp.ascontiguousarray(aux),
+        xp.ascontiguousarray(alpha),
+        xp.ascontiguousarray(fan),
         xp.ascontiguousarray(low),
         xp.ascontiguousarray(colour),
         np.int32(h),

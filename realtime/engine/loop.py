@@ -194,8 +194,9 @@ class Engine:
         tracker = self.stages[0].tracker
         if tracker is not None:
             tracker.close()
-        if getattr(self, "remix", None) is not None:
-            self.remix.close()
+        remix = getattr(self, "remix", None)
+        if remix is not None:
+            remix.close()
 
 
 @dataclass

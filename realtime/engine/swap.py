@@ -93,7 +93,10 @@ def build_swap(engine, profile, tracker=None) -> list:
     fields = SwapFields()
     engine.recombiner = Recombiner(profile["neutral"], profile.frame(), swap_fuse_config(options.fuse))
     engine.compositor = SwapCompositeStage(link, fields, options.output_size, ctx)
-    generator = make_generator(tier, profile, rig, ctx)
+    # The mouth opening shows the driver's own mouth (realtime.swap.composite): the tier is given
+    # no mouth to synthesise (an empty "mouth" range; its triangles are still drawn and textured).
+    hi = rig.ranges["mouth"][1]
+    generator = make_generator(tier, profile, dataclasses.replace(rig, ranges={**rig.ranges, "mouth": (hi, hi)}), ctx)
     warm = profile["landmarks"]
     fuse = SwapFuseStage(engine.recombiner, rig, nominal, link, lambda: engine.estimator.neutral,
                          warm_landmarks=warm)

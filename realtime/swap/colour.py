@@ -85,9 +85,11 @@ def normalised_blur(k, weighted, weights, xp=np, eps: float = 1e-6):
 
 
 def _stats(lab, w, xp):
-    total = xp.maximum(w.sum(), 1e-6)
-    mu = (lab * w[..., None]).sum((0, 1)) / total
-    var = (((lab - mu) ** 2) * w[..., None]).sum((0, 1)) / total
+    """Weighted mean and standard deviation per channel of (..., 3) values with weights (...)."""
+    flat, ww = lab.reshape(-1, 3), w.reshape(-1)
+    total = xp.maximum(ww.sum(), 1e-6)
+    mu = ww @ flat / total
+    var = ww @ (flat * flat) / total - mu * mu
     return mu, xp.sqrt(xp.maximum(var, 1e-6))
 
 
@@ -115,12 +117,11 @@ def robust_weights(samples, weights, k=None, xp=np, lo: float = 0.45, hi: float 
 
 
 def lab_jacobian(rgb, xp=np, step: float = 0.5):
-    """(3, 3) d lab / d rgb at one sRGB colour (0..255), central differences."""
-    base = xp.asarray(rgb, dtype=np.float32).reshape(1, 3)
+    """(..., 3, 3) d lab / d rgb at sRGB colours (..., 3) (0..255), central differences."""
+    base = xp.asarray(rgb, dtype=np.float32)[..., None, :]
     e = xp.eye(3, dtype=np.float32) * step
-    hi = srgb_to_lab(base + e, xp)
-    lo = srgb_to_lab(base - e, xp)
-    return ((hi - lo) / (2.0 * step)).T
+    lab = srgb_to_lab(xp.stack([base + e, base - e]), xp)       # (2, ..., 3, 3): ±step along each
+    return xp.swapaxes((lab[0] - lab[1]) / (2.0 * step), -1, -2)
 
 
 class ColourTransfer:
@@ -187,10 +188,10 @@ class ColourTransfer:
         stays black and a shadow is not tinted by a constant shift."""
         xp = self.xp
         lo, hi = self.ratio
-        rgb_r = lab_to_srgb(mu_r.reshape(1, 3), xp)[0]
-        rgb_d = lab_to_srgb(mu_d.reshape(1, 3), xp)[0]
+        rgb_r, rgb_d = lab_to_srgb(xp.stack([mu_r, mu_d]), xp)
         scale = xp.clip(sd_d / sd_r, lo, hi)
-        a = xp.linalg.inv(lab_jacobian(rgb_d, xp)) @ (scale[:, None] * lab_jacobian(rgb_r, xp))
+        j_r, j_d = lab_jacobian(xp.stack([rgb_r, rgb_d]), xp)
+        a = xp.linalg.inv(j_d) @ (scale[:, None] * j_r)
         b = rgb_d - a @ rgb_r
         a = a + b[:, None] * rgb_r[None, :] / xp.maximum(rgb_r @ rgb_r, 1.0)
         return xp.concatenate([a, xp.zeros((3, 1), np.float32)], axis=1).astype(np.float32)

@@ -43,14 +43,15 @@ class SwapFields:
     """The per-frame inputs of `kernels.swap_blend` built by `AttributesStage`."""
 
     def __init__(self):
-        self.aux = None
+        self.alpha = None
+        self.fan = None
         self.low = None
         self.colour = None
         self.box = None
 
 
 class AttributesStage:
-    """Frame.gbuf + Frame.render + the driver's frame → the masks (aux) and the low field (gain,
+    """Frame.gbuf + Frame.render + the driver's frame → the masks (alpha, fan) and the low field (gain,
     the driver's skin low-pass, occlusion allowed) of `kernels.swap_blend`, on the device context."""
 
     name = "attributes"
@@ -78,14 +79,21 @@ class AttributesStage:
         photo, uv = rig.texture_at_crop_density(np.ascontiguousarray(profile["image"]),
                                                 np.ascontiguousarray(rig.attributes[:, :2]))
         self.skin_map = ctx.upload(np.ascontiguousarray(skin_map(photo, uv, rig)[..., None]))
-        self._attr = np.zeros((rig.vertex_count, 4), np.float32)
-        self._attr[:, 0] = self.alpha
-        self._attr[:, 1] = 1.0
-        self.uv = ctx.upload(np.ascontiguousarray(uv, dtype=np.float32))
         fans = [rig.ranges[k] for k in ("eyes", "mouth") if k in rig.ranges]
         self.fan_range = (min(r[0] for r in fans), max(r[1] for r in fans))
         if sum(r[1] - r[0] for r in fans) != self.fan_range[1] - self.fan_range[0]:
             raise ValueError(f"the swap needs the eye and mouth triangles in one range, got {fans}")
+        # The openings' attributes [1, x_src, y_src] through triangles whose non-opening rows all
+        # point at one extra vertex of zeros: interpolated, 0 everywhere but in the openings.
+        v = rig.vertex_count
+        fan_tris = np.full_like(rig.triangles, v)
+        lo, hi = self.fan_range
+        fan_tris[lo:hi] = rig.triangles[lo:hi]
+        self.fan_triangles = ctx.upload(fan_tris)
+        self._fan_attr = np.zeros((v + 1, 3), np.float32)
+        self._fan_attr[:v, 0] = 1.0
+        self.alpha_attr = ctx.upload(np.ascontiguousarray(self.alpha[:, None]))
+        self.uv = ctx.upload(np.ascontiguousarray(uv, dtype=np.float32))
         n = s // SAMPLE
         off = SAMPLE // 2 - 1
         g = np.arange(n, dtype=np.float64) * SAMPLE + off
@@ -93,7 +101,8 @@ class AttributesStage:
         self._off = off
         self._n = n
         self._gbuf = GBuffer.empty(n, n, xp=xp)
-        self._aux = xp.empty((s, s, 4), np.float32)
+        self._alpha = xp.empty((s, s, 1), np.float32)
+        self._fan = xp.empty((s, s, 3), np.float32)
         self._uv = xp.empty((s, s, 2), np.float32)
         self._own = xp.empty((s, s, 1), np.float32)
 
@@ -109,16 +118,16 @@ class AttributesStage:
         image = self._frame_image(frame)
         # the masks: alpha (the outline, times the identity's skin) and the driver's own pixels
         # in the openings (premultiplied by their weight)
-        attr = self._attr
-        attr[:, 2:4] = geo.driver_vertices[:, :2] @ geo.crop_inv[:, :2].T + geo.crop_inv[:, 2]
         gbuf = frame.gbuf
-        aux = interpolate(gbuf, self.triangles, ctx.upload(attr), out=self._aux)
-        uv = interpolate(gbuf, self.triangles, self.uv, out=self._uv)
         tid = gbuf.tri_id
+        alpha = interpolate(gbuf, self.triangles, self.alpha_attr, out=self._alpha)
+        uv = interpolate(gbuf, self.triangles, self.uv, out=self._uv)
         own = texture(self.skin_map, uv, tid >= 0, out=self._own)
-        aux[..., 0] *= own[..., 0]
-        aux[..., 1:] *= ((tid >= self.fan_range[0]) & (tid < self.fan_range[1]))[..., None]
-        self.fields.aux = aux
+        alpha *= own
+        fa = self._fan_attr
+        fa[:-1, 1:] = geo.driver_vertices[:, :2] @ geo.crop_inv[:, :2].T + geo.crop_inv[:, 2]
+        self.fields.alpha = alpha[..., 0]
+        self.fields.fan = interpolate(gbuf, self.fan_triangles, ctx.upload(fa), out=self._fan)
         v = frame.vertices[:N_LANDMARKS, :2]   # the mask lies on the face's triangles
         lo, hi = v.min(0), v.max(0)
         self.fields.box = (float(lo[0]) - 1.0, float(hi[0]) + 1.0, float(lo[1]) - 1.0, float(hi[1]) + 1.0)
@@ -177,13 +186,13 @@ class SwapCompositeStage:
             w, h = self.size or (64, 64)
             frame.output = np.zeros((h, w, 3), np.uint8)
             return
-        if geo is None or self.passthrough or self.fields.aux is None:
+        if geo is None or self.passthrough or self.fields.alpha is None:
             out = image
         else:
             dev = self.link.image_on_device(image)
             f = self.fields
-            out = self.ctx.to_host(swap_blend(dev, self.ctx.to_device(frame.render), f.aux, f.low, geo.crop,
-                                              f.colour, self.occlusion, box=f.box))
+            out = self.ctx.to_host(swap_blend(dev, self.ctx.to_device(frame.render), f.alpha, f.fan, f.low,
+                                              geo.crop, f.colour, self.occlusion, box=f.box))
         if self.size is not None and (out.shape[1], out.shape[0]) != self.size:
             out = cv2.resize(out, self.size, interpolation=cv2.INTER_AREA)
         frame.output = out
