@@ -143,7 +143,7 @@ class ColourTransfer:
     driver's own field is fully trusted.
     """
 
-    def __init__(self, cells: int, xp=np, sigma_cells: float = 3.0, keep: float = 0.5,
+    def __init__(self, cells: int, xp=np, sigma_cells: float = 4.0, keep: float = 0.5,
                  shading: float = 1.0, colour: float = 0.5,
                  ratio: tuple[tuple[float, float], tuple[float, float]] = ((1.0, 1.0), (0.5, 1.2)),
                  gain_range: tuple[float, float] = (0.25, 4.0), support: float = 0.15):

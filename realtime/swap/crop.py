@@ -119,14 +119,25 @@ def _polygon_distance(points: np.ndarray, polygon: np.ndarray) -> np.ndarray:
     return np.linalg.norm(points[:, None] - proj, axis=-1).min(1)
 
 
-def vertex_alpha(neutral: np.ndarray, feather: float = 0.18) -> np.ndarray:
+def vertex_alpha(neutral: np.ndarray, feather: float = 0.18, forehead: tuple[float, float] | None = (0.0, 0.16)
+                 ) -> np.ndarray:
     """(478,) blend weight of each landmark: 0 on the face oval, rising (smoothstep) to 1 at
     `feather` interoculars inside it (canonical distance to the oval polygon). Interpolated over
-    the face, it is the soft mask that follows the identity's outline and jaw."""
+    the face, it is the soft mask that follows the identity's outline and jaw.
+
+    `forehead` (lo, hi): above the brows the weight also falls, from 1 at `lo` interoculars above
+    the brows' top to 0 at `hi` — the upper forehead stays the driver's (its hairline, a fringe
+    over it), and so does the identity's (a fringe in the photo is not pasted on); None: no fall."""
     n = np.asarray(neutral, np.float64)
-    d = _polygon_distance(n[:, :2], n[_OVAL, :2]) / max(geometry.interocular(n), 1e-9)
+    iod = max(geometry.interocular(n), 1e-9)
+    d = _polygon_distance(n[:, :2], n[_OVAL, :2]) / iod
     t = np.clip(d / feather, 0.0, 1.0)
     a = t * t * (3.0 - 2.0 * t)
+    if forehead is not None:
+        lo, hi = forehead
+        top = n[list(topology.RIGHT_BROW) + list(topology.LEFT_BROW), 1].min()
+        h = np.clip(((top - n[:, 1]) / iod - lo) / (hi - lo), 0.0, 1.0)   # y points down
+        a *= 1.0 - h * h * (3.0 - 2.0 * h)
     a[_OVAL] = 0.0
     return a
 

@@ -23,7 +23,11 @@ from realtime.mesh.rig import Rig
 from realtime.swap.crop import CropFollower, invert_affine, to_virtual
 
 __all__ = ["SwapLink", "SwapGeometry", "LargestFaceTrackStage", "SwapFuseStage", "swap_fuse_config",
-           "largest_face"]
+           "largest_face", "fan_contours", "EYE_SHRINK"]
+
+#: The driver's eye openings are sampled this much inside their lid line (its lashes and
+#: eyeliner would draw a dark ring inside the identity's lids).
+EYE_SHRINK = 0.85
 
 
 @dataclass
@@ -33,6 +37,7 @@ class SwapGeometry:
     crop: np.ndarray             # (2, 3) frame → crop affine
     crop_inv: np.ndarray         # (2, 3) crop → frame
     driver_vertices: np.ndarray  # (V, 3) float32 the rig's vertices derived from the driver's landmarks, crop px
+    #                              (the eye contours pulled EYE_SHRINK towards their fans' centres)
     driver_landmarks: np.ndarray  # (478, 3) the driver's landmarks, frame px
     warm: bool = False           # a synthetic warm-up frame
 
@@ -58,6 +63,14 @@ def swap_fuse_config(config: FuseConfig) -> FuseConfig:
     """`config` with the head following the driver fully (position and size): the face must sit
     on the driver's head."""
     return dataclasses.replace(config, follow_scale=1.0, follow_translation=1.0)
+
+
+def fan_contours(rig: Rig, key: str) -> list[tuple[int, np.ndarray]]:
+    """(centre vertex, contour vertices) of each fan of the triangle range `key` (a fan's
+    triangles are (contour, contour, centre), `realtime.face.topology`)."""
+    lo, hi = rig.ranges.get(key, (0, 0))
+    tris = rig.triangles[lo:hi]
+    return [(int(c), np.unique(tris[tris[:, 2] == c][:, :2])) for c in np.unique(tris[:, 2])]
 
 
 def largest_face(faces: list[np.ndarray]) -> np.ndarray | None:
@@ -109,6 +122,7 @@ class SwapFuseStage:
         self.warm_landmarks = warm_landmarks   # a face for the warm-up frames (index < 0)
         self._bound = object()
         self._frame = rig.neutral_frame
+        self._shrink = [(c, ring, EYE_SHRINK) for c, ring in fan_contours(rig, "eyes")]
 
     def reset(self) -> None:
         self.follower.reset()
@@ -144,5 +158,7 @@ class SwapFuseStage:
         frame.vertices = rig.pose(to_virtual(posed, crop, self.nominal_inv), self._frame)
         driver = rig.pose(to_virtual(np.asarray(landmarks, np.float64)[:topology.N_LANDMARKS], crop,
                                      self.nominal_inv), self._frame)
+        for centre, ring, f in self._shrink:   # the driver's eye seen a little inside its lid line
+            driver[ring, :2] = driver[centre, :2] + f * (driver[ring, :2] - driver[centre, :2])
         self.link.current = SwapGeometry(crop=crop, crop_inv=invert_affine(crop), driver_vertices=driver,
                                          driver_landmarks=np.asarray(landmarks), warm=warm)
