@@ -119,15 +119,16 @@ def _polygon_distance(points: np.ndarray, polygon: np.ndarray) -> np.ndarray:
     return np.linalg.norm(points[:, None] - proj, axis=-1).min(1)
 
 
-def vertex_alpha(neutral: np.ndarray, feather: float = 0.18, forehead: tuple[float, float] | None = (0.0, 0.16)
+def vertex_alpha(neutral: np.ndarray, feather: float = 0.18, forehead: tuple[float, float] | None = None
                  ) -> np.ndarray:
     """(478,) blend weight of each landmark: 0 on the face oval, rising (smoothstep) to 1 at
     `feather` interoculars inside it (canonical distance to the oval polygon). Interpolated over
     the face, it is the soft mask that follows the identity's outline and jaw.
 
     `forehead` (lo, hi): above the brows the weight also falls, from 1 at `lo` interoculars above
-    the brows' top to 0 at `hi` — the upper forehead stays the driver's (its hairline, a fringe
-    over it), and so does the identity's (a fringe in the photo is not pasted on); None: no fall."""
+    the brows' top to 0 at `hi` — the upper forehead stays the driver's. Off by default: it costs
+    identity (dlib distance to the photo +0.06 on s1 ← d10 and s5 ← d10); the identity's own
+    fringe is left out by its skin map (`realtime.swap.skin`) instead."""
     n = np.asarray(neutral, np.float64)
     iod = max(geometry.interocular(n), 1e-9)
     d = _polygon_distance(n[:, :2], n[_OVAL, :2]) / iod
