@@ -12,9 +12,9 @@ from __future__ import annotations
 import numpy as np
 
 from bench import fidelity
-from realtime.face import geometry
+from realtime.face import geometry, topology
 
-__all__ = ["reference_signals", "EXPRESSION_SIGNALS", "POSE_SIGNALS"]
+__all__ = ["reference_signals", "rigid_pose_std", "EXPRESSION_SIGNALS", "POSE_SIGNALS"]
 
 POSE_SIGNALS = ("yaw", "pitch")
 EXPRESSION_SIGNALS = tuple(s for s in fidelity.SIGNALS if s not in POSE_SIGNALS)
@@ -42,3 +42,20 @@ def reference_signals(engine, driver_signals: np.ndarray) -> np.ndarray:
         yaw, pitch, _ = geometry.euler_from_rotation(pose.rotation)
         out[_POSE] = (yaw, pitch)
     return out
+
+
+def rigid_pose_std(landmarks: np.ndarray) -> dict[str, float] | None:
+    """{"yaw", "pitch", "roll"}: standard deviation (degrees) of the head's rotation measured on
+    the skull's rigid points only (`topology.RIGID`: forehead, nose bridge, eye corners,
+    temples), each frame's fitted to their median shape — the head's own motion, which the
+    face-frame angles of `fidelity.face_signals` mix with the expression (an asymmetric brow or
+    smile turns the whole face frame a little). `landmarks` (N, 478, 3) with NaN rows where the
+    face was not tracked; None with fewer than 3 tracked frames."""
+    lm = np.asarray(landmarks, np.float64)
+    ok = np.isfinite(lm).all(axis=(1, 2))
+    if ok.sum() < 3:
+        return None
+    rigid = lm[ok][:, list(topology.RIGID)]
+    ref = np.median(rigid, axis=0)
+    angles = np.array([geometry.euler_from_rotation(geometry.umeyama(ref, r).rotation) for r in rigid])
+    return {k: float(v) for k, v in zip(("yaw", "pitch", "roll"), angles.std(axis=0))}
