@@ -25,6 +25,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 ROOT = Path(__file__).resolve().parent
 sys.path.insert(0, str(ROOT))
 
+from bench import cli as bench_cli  # noqa: E402  (light: no engine, numba or torch)
 from realtime.core.errors import PuppeteerError  # noqa: E402
 from realtime.tiers.registry import TIER_NAMES  # noqa: E402  (light: imports no tier)
 
@@ -40,7 +41,7 @@ def _size(text: str) -> tuple[int, int]:
             raise ValueError
         return w, h
     except ValueError:
-        raise argparse.ArgumentTypeError(f"--size wants WIDTHxHEIGHT of at least 16x16, got {text!r}")
+        raise argparse.ArgumentTypeError(f"--size wants WIDTHxHEIGHT of at least 16x16, got {text!r}") from None
 
 
 def _frame_range(text: str) -> tuple[int, int | None]:
@@ -55,6 +56,15 @@ def _frame_range(text: str) -> tuple[int, int | None]:
     return start, stop
 
 
+def _gains(text: str) -> dict[str, float]:
+    from realtime.mesh.gains import GainError, parse_gains
+
+    try:
+        return parse_gains(text)
+    except GainError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
 def _positive_int(text: str) -> int:
     try:
         v = int(text)
@@ -67,8 +77,8 @@ def _positive_int(text: str) -> int:
 
 # ----------------------------------------------------------------------------------------- demo
 def cmd_demo(args) -> int:
-    from realtime.io.capture import Grabber
     from realtime.engine.loop import Engine, EngineOptions
+    from realtime.io.capture import Grabber
     from realtime.io.performance import ScriptedSource
 
     profile = demo_profile()
@@ -116,11 +126,11 @@ def cmd_enroll(args) -> int:
 # ----------------------------------------------------------------------------------------- live
 def cmd_live(args) -> int:
     from profiles import load
+    from realtime.core.context import check_device
+    from realtime.engine.loop import Engine, EngineOptions
     from realtime.io.capture import Grabber, open_source
     from realtime.mesh.fuse import FuseConfig
-    from realtime.engine.loop import Engine, EngineOptions
-
-    from realtime.core.context import check_device
+    from realtime.mesh.gains import check_gains
 
     check_device(args.device)
     if args.backend == "tensorrt" and args.device != "cuda":
@@ -129,10 +139,13 @@ def cmd_live(args) -> int:
     source = open_source(args.driver, fps=args.fps)
     realtime = source.is_live if args.realtime is None else args.realtime
     fps = args.fps or source.fps or 30.0
+    gains = {**check_gains(profile.settings.get("gains") or {},
+                           where=f"profile {profile.name!r} settings.gains"), **(args.gain or {})}
     options = EngineOptions(tier=args.tier, output_size=args.size, fps=fps, realtime=realtime,
                             smooth=not args.no_smooth, device=args.device, backend=args.backend,
                             fuse=FuseConfig(follow_scale=args.follow_scale,
-                                            follow_translation=args.follow_translation))
+                                            follow_translation=args.follow_translation
+                                            ).with_gains(gains))
     engine = Engine(profile, options)
     total = args.frames or source.frame_count
     bridge = _audio_bridge(args.audio) if args.audio else None
@@ -303,7 +316,7 @@ def cmd_devices(args) -> int:
 
 # ----------------------------------------------------------------------------------------- main
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="run.py", description=__doc__,
+    p = argparse.ArgumentParser(prog=Path(sys.argv[0]).name or "run.py", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
@@ -352,6 +365,10 @@ def build_parser() -> argparse.ArgumentParser:
                     help="0 keeps the avatar's head size fixed, 1 follows your distance (default 0)")
     lv.add_argument("--follow-translation", type=float, default=1.0,
                     help="how much the head follows your sideways motion (default 1)")
+    lv.add_argument("--gain", type=_gains, default=None, metavar="REGION=G,...",
+                    help="per-region expression gains, e.g. eyes=1.2,mouth=0.9 (regions: eyes, "
+                         "brows, mouth, gaze, pose; 1 = as the driver; default: the profile's "
+                         "settings.gains, else 1); window hotkeys 1-5 select, +/- change, 0 resets")
     lv.add_argument("--audio", default=None, metavar="IN:OUT",
                     help="also pass the microphone IN to output device OUT delayed by the video "
                          "latency ('default:default', or device indices/names; needs PortAudio)")
@@ -383,14 +400,9 @@ def build_parser() -> argparse.ArgumentParser:
     dv = sub.add_parser("devices", help="list cameras, virtual cameras, audio devices and GPUs")
     dv.set_defaults(func=cmd_devices)
 
-    try:
-        from bench import runner
-    except ImportError:
-        runner = None
-    if runner is not None:
-        b = sub.add_parser("bench", help="latency and quality benchmark")
-        runner.add_arguments(b)
-        b.set_defaults(func=runner.main)
+    b = sub.add_parser("bench", help="latency and quality benchmark")
+    bench_cli.add_arguments(b)
+    b.set_defaults(func=bench_cli.main)
     return p
 
 

@@ -163,7 +163,7 @@ def contact_sheet(extremes: Extremes, title: str = "") -> np.ndarray:
             continue
         _, index, drv, out = extremes.best[label]
         w = max(drv.shape[1], out.shape[1])
-        pad = lambda im: cv2.copyMakeBorder(im, 0, 0, 0, w - im.shape[1], cv2.BORDER_CONSTANT)
+        pad = lambda im, w=w: cv2.copyMakeBorder(im, 0, 0, 0, w - im.shape[1], cv2.BORDER_CONSTANT)
         head = np.full((28, w, 3), 255, np.uint8)
         cv2.putText(head, f"{label} #{index}", (4, 19), cv2.FONT_HERSHEY_SIMPLEX, 0.5, (0, 0, 0), 1,
                     cv2.LINE_AA)
@@ -179,6 +179,10 @@ def contact_sheet(extremes: Extremes, title: str = "") -> np.ndarray:
                 cv2.LINE_AA)
     sheet = np.concatenate([side, body], axis=1)
     if title:
+        # OpenCV's Hershey fonts are ASCII only
+        for a, b in (("←", "<-"), ("→", "->"), ("–", "-"), ("—", "-"), ("·", "|")):
+            title = title.replace(a, b)
+        title = title.encode("ascii", "replace").decode()
         top = np.full((30, sheet.shape[1], 3), 255, np.uint8)
         cv2.putText(top, title, (4, 21), cv2.FONT_HERSHEY_SIMPLEX, 0.6, (0, 0, 0), 1, cv2.LINE_AA)
         sheet = np.concatenate([top, sheet], axis=0)

@@ -14,13 +14,13 @@ import sys
 import cv2
 import numpy as np
 
+from realtime.face import geometry
+from realtime.face.estimate import Estimator
+from realtime.face.track import Tracker
+
 
 def follow_series(path: str, fps: float | None = None) -> tuple[np.ndarray, np.ndarray]:
     """(mouth opening / interocular, yaw in degrees) per frame; NaN where no face."""
-    from realtime.face import geometry
-    from realtime.face.estimate import Estimator
-    from realtime.face.track import Tracker
-
     cap = cv2.VideoCapture(path)
     fps = fps or cap.get(cv2.CAP_PROP_FPS) or 30.0
     tracker, est = Tracker(static=False), Estimator()

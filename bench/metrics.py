@@ -4,14 +4,21 @@ Conventions: images are RGB uint8 (H, W, 3) as everywhere in the engine (float i
 taken to be in [0, 1] where a range matters); landmarks are in pixels, x then y (then z);
 angles are in degrees. Nothing here keeps state, except :class:`IdentityEncoder`, which loads
 dlib's models once.
+
+One module though over 400 lines: it is the catalogue of the quality pass's metric definitions,
+one section each (jitter, flow warping error, PSNR / SSIM, pose, expression, identity), with
+nothing shared between sections but the conventions above.
 """
 from __future__ import annotations
 
 import importlib.util
 import os
-from typing import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 
+import cv2
 import numpy as np
+from scipy.spatial.transform import Rotation
+from skimage.metrics import peak_signal_noise_ratio, structural_similarity
 
 __all__ = [
     "landmark_jitter_px", "still_segments",
@@ -113,7 +120,6 @@ def landmark_jitter_px(landmarks, segments: Sequence[tuple[int, int]] | None = N
 # ---------------------------------------------------------------------------------------------
 
 def _to_gray_u8(img: np.ndarray) -> np.ndarray:
-    import cv2
     a = np.asarray(img)
     if a.dtype != np.uint8:
         a = np.clip(np.rint(a.astype(np.float64) * 255.0), 0, 255).astype(np.uint8)
@@ -148,7 +154,6 @@ def optical_flow(a, b, method: str = "dis") -> np.ndarray:
     method "farneback": `cv2.calcOpticalFlowFarneback` (pyr 0.5, 5 levels, win 15).
     Images are converted to 8-bit grey.
     """
-    import cv2
     ga, gb = _to_gray_u8(a), _to_gray_u8(b)
     if ga.shape != gb.shape:
         raise ValueError(f"optical_flow: shapes differ, {ga.shape} vs {gb.shape}")
@@ -169,7 +174,6 @@ def _grid(h: int, w: int) -> tuple[np.ndarray, np.ndarray]:
 
 def _backward_warp(img: np.ndarray, flow: np.ndarray) -> np.ndarray:
     """out(x) = img(x + flow(x)), bilinear; samples outside the image are 0 (and masked)."""
-    import cv2
     h, w = flow.shape[:2]
     gx, gy = _grid(h, w)
     out = cv2.remap(img, gx + flow[..., 0], gy + flow[..., 1], cv2.INTER_LINEAR,
@@ -348,7 +352,6 @@ def psnr(a, b, data_range: float = 255, *, box=None, mask=None) -> float:
     if box is not None:
         a, b = _crop(a, box), _crop(b, box)
     if mask is None:
-        from skimage.metrics import peak_signal_noise_ratio
         with np.errstate(divide="ignore"):
             return float(peak_signal_noise_ratio(a, b, data_range=data_range))
     m = np.asarray(mask, dtype=bool)
@@ -373,7 +376,6 @@ def ssim(a, b, data_range: float = 255, *, box=None, mask=None, channel_axis="au
     `mask` (H, W) bool: the mean of skimage's full SSIM map over the masked pixels, leaving out
     the (win_size−1)/2 border skimage also leaves out (windows still see unmasked neighbours).
     """
-    from skimage.metrics import structural_similarity
     a, b = np.asarray(a), np.asarray(b)
     if a.shape != b.shape:
         raise ValueError(f"ssim: shapes differ, {a.shape} vs {b.shape}")
@@ -412,7 +414,6 @@ def angles_to_matrix(angles_deg, order: str = "YXZ") -> np.ndarray:
     Default order "YXZ" (intrinsic, scipy convention): R = R_y(yaw) · R_x(pitch) · R_z(roll)
     in camera axes (x right, y down, z forward).
     """
-    from scipy.spatial.transform import Rotation
     a = np.asarray(angles_deg, dtype=np.float64)
     flat = a.reshape(-1, 3)
     R = Rotation.from_euler(order, flat, degrees=True).as_matrix()

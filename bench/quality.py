@@ -53,18 +53,21 @@ per-frame scalars are kept.
 from __future__ import annotations
 
 import sys
+from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Iterator
 
 import cv2
 import numpy as np
+from tqdm import tqdm
 
-from bench import metrics
-from realtime.io.capture import Grabber
-from realtime.image.composite import fit_affine
+from bench import fidelity, metrics
+from realtime.face import topology
 from realtime.face.estimate import Estimator
-from realtime.mesh.fuse import FuseConfig, Recombiner
 from realtime.face.topology import N_LANDMARKS
+from realtime.face.track import Tracker
+from realtime.image.composite import fit_affine
+from realtime.io.capture import Grabber
+from realtime.mesh.fuse import FuseConfig, Recombiner
 
 __all__ = ["QualityResult", "quality_pass", "pin_neutral", "face_box", "QUALITY_KEYS"]
 
@@ -77,6 +80,7 @@ FACE_BOX_SCALE = 1.2
 @dataclass
 class QualityResult:
     metrics: dict = field(default_factory=dict)   # only metrics that were measured
+    follow: dict = field(default_factory=dict)    # bench.fidelity.follow_stats of the pass
     info: dict = field(default_factory=dict)      # counts behind them
     notes: list = field(default_factory=list)     # why a metric is absent, caveats
 
@@ -95,8 +99,6 @@ MOUTH_BOX_SCALE = 1.6
 
 
 def _mouth_points():
-    from realtime.face import topology
-
     return np.array(sorted(set(topology.OUTER_LIP) | set(topology.INNER_LIP_UPPER)
                            | set(topology.INNER_LIP_LOWER)))
 
@@ -137,7 +139,8 @@ def _identity_encoder(notes: list):
 
 def quality_pass(engine_factory, profile, source, *, fps: float, total: int | None = None,
                  pin: np.ndarray | None = None, real_frames: bool = False,
-                 id_stride: int = ID_STRIDE, desc: str = "quality") -> QualityResult:
+                 id_stride: int = ID_STRIDE, desc: str = "quality",
+                 extremes: fidelity.Extremes | None = None) -> QualityResult:
     """Drive a fresh engine (``engine_factory()``, offline options) with every frame of
     `source` and measure the output (see the module docstring).
 
@@ -145,11 +148,10 @@ def quality_pass(engine_factory, profile, source, *, fps: float, total: int | No
     frame, so the output should reproduce the real frames); None = calibrate as the engine does.
     real_frames: the driver frames are ground truth for the output (self-reenactment): adds
     psnr / ssim (whole frame and face box). Output and driver frames must then have one size.
+    extremes: when given, it is offered every driver / output frame pair (a contact sheet).
+    The expression-fidelity signals (`bench.fidelity`) of driver and output go into
+    ``res.follow`` (gain and r per signal) and ``res.info["blinks"]``.
     """
-    from tqdm import tqdm
-
-    from realtime.face.track import Tracker
-
     res = QualityResult()
     notes = res.notes
     engine = out_tracker = grabber = None
@@ -191,6 +193,9 @@ def quality_pass(engine_factory, profile, source, *, fps: float, total: int | No
         psnr_w, ssim_w, psnr_f, ssim_f, psnr_m, ssim_m = [], [], [], [], [], []
         n = {"frames": 0, "driver_tracked": 0, "output_tracked": 0, "id_samples": 0}
         nan_lm = np.full((N_LANDMARKS, 3), np.nan, np.float32)
+        nan_sig = np.full(len(fidelity.SIGNALS), np.nan)
+        sig_d: list[np.ndarray] = []
+        sig_o: list[np.ndarray] = []
 
         def frames() -> Iterator[np.ndarray]:
             grabber.start()
@@ -210,6 +215,10 @@ def quality_pass(engine_factory, profile, source, *, fps: float, total: int | No
                     out_lms.append(nan_lm if lm_o is None else lm_o)
                     n["driver_tracked"] += lm_d is not None
                     n["output_tracked"] += lm_o is not None
+                    sig_d.append(nan_sig if lm_d is None else fidelity.face_signals(lm_d))
+                    sig_o.append(nan_sig if lm_o is None else fidelity.face_signals(lm_o))
+                    if extremes is not None and frame.image is not None:
+                        extremes.offer(frame.index, sig_d[-1], frame.image, out)
                     s_d = drv_est.measure(lm_d, t) if lm_d is not None else None
                     if s_d is not None and lm_o is not None and drv_est.calibrator.done:
                         if bound[0] is not drv_est.neutral:
@@ -283,6 +292,9 @@ def quality_pass(engine_factory, profile, source, *, fps: float, total: int | No
     else:
         notes.append("jitter_px omitted: the output has no still segment (≥ 10 frames moving "
                      "< 1.5 px/frame)")
+    if sig_d:
+        res.follow = fidelity.follow_stats(np.stack(sig_d), np.stack(sig_o))
+        res.info["blinks"] = fidelity.blink_check(np.stack(sig_d), np.stack(sig_o))
     if real_frames:
         for key, vals in (("psnr", psnr_w), ("ssim", ssim_w),
                           ("psnr_face", psnr_f), ("ssim_face", ssim_f),

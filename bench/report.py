@@ -1,7 +1,7 @@
 """Benchmark output: a Markdown table for people on a terminal, JSON for machines, a PNG plot.
 
 A *result* is what :meth:`bench.stats.StageTimes.to_dict` returns, optionally extended with
-``"quality": {metric: value}``, ``"device": str``, ``"machine": machine_info()``,
+``"quality": {metric: value}``, ``"device": str``, ``"machine": bench.machine.machine_info()``,
 ``"name": str``. A *comparison* is ``{"variants": {label: result, ...}, "baseline": label}``
 (baseline defaults to the first variant); it is reported side by side with ratio columns
 ``variant / baseline``.
@@ -11,15 +11,13 @@ from __future__ import annotations
 import json
 import math
 import os
-import platform
-import subprocess
-from importlib import metadata
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 
-__all__ = ["markdown_table", "machine_info", "write_json", "plot", "BUDGET_MS"]
+__all__ = ["markdown_table", "write_json", "plot", "BUDGET_MS"]
 
 BUDGET_MS = 1000.0 / 30.0  # DESIGN §9: p95 capture→sink ≤ 33 ms on the CPU tier
 _PCTS = ("p50", "p95", "p99")
@@ -158,113 +156,6 @@ def markdown_table(result: Mapping) -> str:
 
 
 # ---------------------------------------------------------------------------------------------
-# Machine info
-# ---------------------------------------------------------------------------------------------
-
-_PACKAGES = {
-    "numpy": ("numpy",),
-    "numba": ("numba",),
-    "torch": ("torch",),
-    "opencv": ("opencv-contrib-python", "opencv-python", "opencv-python-headless",
-               "opencv-contrib-python-headless"),
-    "mediapipe": ("mediapipe",),
-    "scikit-image": ("scikit-image",),
-    "cupy": ("cupy-cuda12x", "cupy-cuda11x", "cupy"),
-    "onnxruntime": ("onnxruntime", "onnxruntime-gpu"),
-    "torch-tensorrt": ("torch-tensorrt", "torch_tensorrt"),
-    "dlib": ("dlib-bin", "dlib"),
-}
-
-
-def _version(dists: Sequence[str]) -> str | None:
-    for d in dists:
-        try:
-            return metadata.version(d)
-        except metadata.PackageNotFoundError:
-            continue
-    return None
-
-
-def _cpu_model() -> str:
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8", errors="replace") as f:
-            for line in f:
-                if line.lower().startswith(("model name", "hardware", "cpu model")):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine() or "unknown"
-
-
-def _ram_gb() -> float | None:
-    try:
-        with open("/proc/meminfo", encoding="utf-8") as f:
-            for line in f:
-                if line.startswith("MemTotal:"):
-                    return round(int(line.split()[1]) / 1024 ** 2, 1)
-    except (OSError, ValueError, IndexError):
-        pass
-    try:
-        return round(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 1024 ** 3, 1)
-    except (ValueError, OSError, AttributeError):
-        return None
-
-
-def _run(cmd: Sequence[str], cwd: str | None = None, timeout: float = 5.0) -> str | None:
-    try:
-        p = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, timeout=timeout)
-    except (OSError, subprocess.SubprocessError):
-        return None
-    return p.stdout.strip() if p.returncode == 0 else None
-
-
-def _gpu() -> list[dict] | None:
-    out = _run(["nvidia-smi", "--query-gpu=name,driver_version,memory.total",
-                "--format=csv,noheader,nounits"])
-    if not out:
-        return None
-    gpus = []
-    for line in out.splitlines():
-        f = [x.strip() for x in line.split(",")]
-        if len(f) >= 3:
-            try:
-                mem = round(float(f[2]) / 1024, 1)
-            except ValueError:
-                mem = None
-            gpus.append({"name": f[0], "driver": f[1], "memory_gb": mem})
-    return gpus or None
-
-
-def machine_info(repo: str | os.PathLike | None = None) -> dict:
-    """What the numbers were measured on: ``{"cpu", "cores", "cores_usable", "ram_gb", "os",
-    "python", "packages": {name: version | None}, "gpu": [{"name", "driver", "memory_gb"}] |
-    None, "git_commit": str | None, "git_dirty": bool | None}``. `repo` defaults to the
-    checkout this package lives in."""
-    repo = str(repo) if repo is not None else str(Path(__file__).resolve().parent.parent)
-    try:
-        usable = len(os.sched_getaffinity(0))
-    except (AttributeError, OSError):
-        usable = os.cpu_count()
-    commit = _run(["git", "rev-parse", "HEAD"], cwd=repo)
-    dirty = None
-    if commit:
-        st = _run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=repo)
-        dirty = None if st is None else bool(st)
-    return {
-        "cpu": _cpu_model(),
-        "cores": os.cpu_count(),
-        "cores_usable": usable,
-        "ram_gb": _ram_gb(),
-        "os": platform.platform(),
-        "python": platform.python_version(),
-        "packages": {k: _version(v) for k, v in _PACKAGES.items()},
-        "gpu": _gpu(),
-        "git_commit": commit,
-        "git_dirty": dirty,
-    }
-
-
-# ---------------------------------------------------------------------------------------------
 # JSON
 # ---------------------------------------------------------------------------------------------
 
@@ -324,7 +215,7 @@ def _lat_array(per_frame: Sequence[Mapping]) -> np.ndarray:
 
 
 def _stage_order(result: Mapping, per_frame: Sequence[Mapping]) -> list[str]:
-    names = list((result.get("stages_ms") or {}))
+    names = list(result.get("stages_ms") or {})
     for f in per_frame:
         for s in (f.get("timings") or {}):
             if s not in names:
@@ -383,9 +274,9 @@ def plot(result_or_results: Mapping, per_frame: Sequence[Mapping] | Mapping[str,
     `per_frame` items: ``{"index", "latency_ms", "timings": {stage: ms}, "dropped"}``.
     """
     # Agg canvas on a bare Figure: no pyplot state, no global backend switch for the caller.
-    import matplotlib
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
+    import matplotlib  # noqa: PLC0415 - matplotlib only when a plot is asked for
+    from matplotlib.backends.backend_agg import FigureCanvasAgg  # noqa: PLC0415 - ditto
+    from matplotlib.figure import Figure  # noqa: PLC0415 - ditto
 
     if _is_comparison(result_or_results):
         results = dict(result_or_results["variants"])
@@ -453,7 +344,8 @@ def plot(result_or_results: Mapping, per_frame: Sequence[Mapping] | Mapping[str,
         r = results[l]
         sub = None
         if n > 1:
-            sub = f"{l}: {_fmt(r.get('fps'), 1)} fps, p95 {_fmt((r.get('latency_ms') or {}).get('p95'), 1)} ms"
+            p95 = (r.get('latency_ms') or {}).get('p95')
+            sub = f"{l}: {_fmt(r.get('fps'), 1)} fps, p95 {_fmt(p95, 1)} ms"
         tops.append(_timeline(ax, r, pfs[l], colors, budget_ms,
                               sub if n > 1 else "per-frame timeline (stacked stages)",
                               show_legend=(i == 0)))

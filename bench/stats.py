@@ -5,7 +5,7 @@ Everything here is in milliseconds except `wall_s` (seconds). Percentiles are nu
 """
 from __future__ import annotations
 
-from typing import Iterable, Mapping
+from collections.abc import Iterable, Mapping
 
 import numpy as np
 

@@ -35,7 +35,11 @@ Inputs may be non-contiguous. Twin signatures:
 from __future__ import annotations
 
 import importlib
-from typing import Any, Callable
+import importlib.util
+from collections.abc import Callable
+from typing import Any
+
+import numpy
 
 __all__ = ["register", "lookup", "array_module_name", "array_module", "registered", "empty_like_module"]
 
@@ -69,8 +73,6 @@ def array_module(x: Any):
         import cupy  # noqa: PLC0415 - lazy on purpose
 
         return cupy
-    import numpy
-
     return numpy
 
 
@@ -112,12 +114,10 @@ def empty_like_module(x: Any, shape: tuple[int, ...], dtype: Any):
 
 def cuda_available() -> bool:
     """True when cupy is installed and sees at least one CUDA device (never raises)."""
-    import importlib.util
-
     if importlib.util.find_spec("cupy") is None:
         return False
     try:
-        import cupy
+        import cupy  # noqa: PLC0415 - cupy: optional (the gpu extra), only on CUDA
 
         return cupy.cuda.runtime.getDeviceCount() > 0
     except Exception:  # noqa: BLE001 - any driver/runtime problem means "no GPU"

@@ -6,11 +6,13 @@ kernel, the argument, what was expected and what was received.
 from __future__ import annotations
 
 import numbers
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 
 from ._dispatch import array_module_name, empty_like_module
+from .gbuffer import GBuffer
 
 
 def is_array(x: Any) -> bool:
@@ -81,8 +83,6 @@ def check_indices(kernel: str, name: str, triangles: Any, n_vertices: int) -> No
 def check_gbuffer(kernel: str, name: str, g: Any, shape: tuple[int, int] | None = None) -> tuple[int, int]:
     """Check a GBuffer's three fields (shapes consistent, dtypes int32 / float32 / float32).
     With `shape` given, the G-buffer must be exactly (H, W) = shape. Returns (H, W)."""
-    from .gbuffer import GBuffer
-
     if not isinstance(g, GBuffer):
         raise TypeError(f"{kernel}: {name} must be a kernels.GBuffer, got {type(g).__name__}")
     hw: tuple[Any, Any] = ("H", "W") if shape is None else shape

@@ -65,7 +65,8 @@ def flow3d(gbuf_t: GBuffer, triangles, verts_t, verts_prev, depth_prev, depth_ep
     check_array(k, "verts_prev", verts_prev, (nv, 3), [np.float32])
     check_array(k, "depth_prev", depth_prev, (hh, ww), [np.float32])
     eps = check_float(k, "depth_eps", depth_eps, minimum=0.0)
-    for name, a in (("triangles", triangles), ("verts_t", verts_t), ("verts_prev", verts_prev), ("depth_prev", depth_prev)):
+    for name, a in (("triangles", triangles), ("verts_t", verts_t), ("verts_prev", verts_prev),
+                    ("depth_prev", depth_prev)):
         check_same_module(k, "gbuf_t.tri_id", gbuf_t.tri_id, name, a)
     check_indices(k, "triangles", triangles, nv)
     impl = lookup(k, gbuf_t.tri_id)  # before allocating: a missing twin is the clearer error

@@ -28,7 +28,7 @@ class GBuffer:
     depth: np.ndarray
 
     @classmethod
-    def empty(cls, height: int, width: int, xp=np) -> "GBuffer":
+    def empty(cls, height: int, width: int, xp=np) -> GBuffer:
         """Allocate a cleared G-buffer with the array module `xp` (numpy or cupy)."""
         return cls(
             tri_id=xp.full((height, width), -1, dtype=xp.int32),

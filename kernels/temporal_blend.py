@@ -8,8 +8,7 @@ from numba import njit
 
 from ._dispatch import lookup, register
 from ._sampling import FASTMATH, bilinear_into
-from ._validate import (check_array, check_float, check_gbuffer, check_indices,
-                        check_same_module, output_array)
+from ._validate import check_array, check_float, check_gbuffer, check_indices, check_same_module, output_array
 from .flow3d import DEPTH_EPS, depth_at, surface_motion
 
 __all__ = ["temporal_blend"]

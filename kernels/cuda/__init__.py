@@ -38,9 +38,9 @@ Agreement with the numba twins (what tests/kernels/test_cuda_parity.py asserts):
   each sample point (u, v) rounds differently: the points sit up to 2 ulp of the largest
   coordinate U from the CUDA twin's (measured), which moves a bilinear sample by up to that
   times the largest step S between neighbouring pixels (S = 255 for uint8 images, where one ulp
-  at U = 64 is ~2e-3, about the 1e-5 relative bound). Asserted: |cuda - cpu| <= 1e-5 * max(1, max |cpu|) + 4 * S * ulp(U); empty pixels
-  exactly 0. (A weight within an ulp of the 1e-4 cut-off could be skipped on one side only;
-  not seen in the tests.)
+  at U = 64 is ~2e-3, about the 1e-5 relative bound). Asserted:
+  |cuda - cpu| <= 1e-5 * max(1, max |cpu|) + 4 * S * ulp(U); empty pixels exactly 0. (A weight
+  within an ulp of the 1e-4 cut-off could be skipped on one side only; not seen in the tests.)
 - ``temporal_blend``: flow3d's motion and depth test (``flow3d.cuh``, float64), the warp sample
   (``bilinear.cuh``) and the blend in the numba twin's types and order (r and the weight in
   float64; exp in plain float64 arithmetic, within 3e-16 relative of libm's, as CUDA's exp uses

@@ -11,12 +11,14 @@ from __future__ import annotations
 
 import functools
 import threading
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable, Protocol
+from typing import Any, Protocol
 
 import numpy as np
 
-__all__ = ["OPTIONS", "THREADS", "SOURCE_DIR", "Runtime", "CupyRuntime", "CUPY", "source_path", "cupy_twin", "gbuffer_args", "launch_1d", "scratch", "commit"]
+__all__ = ["OPTIONS", "THREADS", "SOURCE_DIR", "Runtime", "CupyRuntime", "CUPY", "source_path", "cupy_twin",
+           "gbuffer_args", "launch_1d", "scratch", "commit"]
 
 #: NVRTC options of every twin. --fmad=false: no multiply-add contraction, so every float64 /
 #: float32 expression rounds exactly as in the numba twins (which are not contracted either,

@@ -38,14 +38,15 @@ from __future__ import annotations
 
 import contextlib
 import importlib.util
+import platform
 import time
 from typing import Any
 
 import numpy as np
 
-from realtime.core.errors import PuppeteerError
 from kernels import GBuffer
 from kernels._dispatch import array_module_name
+from realtime.core.errors import PuppeteerError
 
 __all__ = ["DeviceUnavailable", "CpuContext", "CudaContext", "HostStage", "HostTimer",
            "EventTimer", "open_device", "check_device", "require_torch_cuda", "DEVICES",
@@ -167,7 +168,7 @@ class CpuContext:
         return a
 
     def to_torch(self, a: np.ndarray):
-        import torch
+        import torch  # noqa: PLC0415 - torch: heavy, loaded only where the neural tier or CUDA runs
 
         return torch.from_numpy(a)
 
@@ -187,8 +188,6 @@ class CpuContext:
         return stage
 
     def describe(self) -> str:
-        import platform
-
         return platform.processor() or platform.machine() or "cpu"
 
 
@@ -196,7 +195,7 @@ def _import_cupy():
     if importlib.util.find_spec("cupy") is None:
         raise DeviceUnavailable(f"--device cuda {INSTALL_HINT}: cupy is not installed")
     try:
-        import cupy
+        import cupy  # noqa: PLC0415 - cupy: optional (the gpu extra), only on CUDA
 
         count = cupy.cuda.runtime.getDeviceCount()
     except Exception as exc:  # noqa: BLE001 - any driver/runtime failure means "no usable GPU"
@@ -280,7 +279,7 @@ class CudaContext:
 
     def to_torch(self, a):
         """A torch CUDA tensor sharing `a`'s memory (DLPack; both sides on the same stream)."""
-        import torch
+        import torch  # noqa: PLC0415 - torch: heavy, loaded only where the neural tier or CUDA runs
 
         self.torch_stream()
         return torch.from_dlpack(self.to_device(a))
@@ -296,7 +295,7 @@ class CudaContext:
             stack.enter_context(self.device)
             stack.enter_context(self.stream)
             if self._torch_stream is not None:
-                import torch
+                import torch  # noqa: PLC0415 - torch: heavy, loaded only where the neural tier or CUDA runs
 
                 stack.enter_context(torch.cuda.stream(self._torch_stream))
             yield self
@@ -336,7 +335,7 @@ def check_device(name: str) -> None:
 
 def require_torch_cuda():
     """torch, when it is a CUDA build that sees a GPU; else `DeviceUnavailable` (one line)."""
-    import torch
+    import torch  # noqa: PLC0415 - torch: heavy, loaded only where the neural tier or CUDA runs
 
     if not torch.cuda.is_available():
         build = "a CPU-only build" if torch.version.cuda is None else f"built for CUDA {torch.version.cuda}"

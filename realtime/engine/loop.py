@@ -19,15 +19,15 @@ from realtime.core.frame import Frame
 from realtime.core.profile import ProfileLike
 from realtime.face.estimate import EstimateStage, Estimator, EstimatorConfig
 from realtime.face.state import FaceState
-from realtime.face.track import TrackStage, Tracker, quiet_native_stderr
+from realtime.face.track import Tracker, TrackStage, quiet_native_stderr
 from realtime.image.composite import CompositeStage
 from realtime.image.render import RenderStage
 from realtime.image.smooth import SmoothStage
-from realtime.io.capture import CaptureTimeout, Grabber
+from realtime.io.grabber import CaptureTimeout, Grabber
 from realtime.mesh import rig as rig_mod
 from realtime.mesh.fuse import FuseConfig, FuseStage, Recombiner
+from realtime.mesh.gains import GAIN_RANGE, REGIONS
 from realtime.tiers.registry import GenerateStage, make_generator
-
 
 PENDING_MAX = 256  # rows awaiting a sink write before the oldest are given up as dropped
 
@@ -82,6 +82,7 @@ class Engine:
         generator = make_generator(self.options.tier or profile.tier, profile, self.rig, ctx,
                                    backend=self.options.backend,
                                    cuda_graphs=self.options.cuda_graphs)
+        self.gain_region = "eyes"     # the region the '+' / '-' hotkeys change
         self.stages = [ctx.place(stage) for stage in (
             TrackStage(tracker),
             EstimateStage(self.estimator, self.clock),
@@ -112,7 +113,14 @@ class Engine:
                 stage(frame)
                 timer.stop(stage.name, mark)
         frame.timings.update(timer.result())
+        frame.notes["gains"] = self.gains_line()
         return frame
+
+    def gains_line(self) -> str:
+        """The per-region gains for the overlay; the selected region (hotkeys) in brackets."""
+        g = self.recombiner.config.gains()
+        return "gain " + " ".join(f"[{r} {v:.1f}]" if r == self.gain_region else f"{r} {v:.1f}"
+                                  for r, v in g.items())
 
     def warm_up(self) -> None:
         """Run two neutral frames through every stage (JIT compilation — a cold numba cache
@@ -139,6 +147,14 @@ class Engine:
             self.compositor.passthrough = not self.compositor.passthrough
         elif event == "quit":
             return False
+        elif event.startswith("gain:") and event[5:] in REGIONS:
+            self.gain_region = event[5:]
+        elif event in ("gain+", "gain-", "gain0"):
+            current = self.recombiner.config.gains()[self.gain_region]
+            step = {"gain+": 0.1, "gain-": -0.1}.get(event)
+            value = 1.0 if step is None else round(current + step, 2)
+            lo, hi = GAIN_RANGE
+            self.recombiner.set_gain(self.gain_region, min(hi, max(lo, value)))
         return True
 
     def close(self) -> None:

@@ -13,8 +13,8 @@ import numpy as np
 
 from realtime.face import geometry, topology
 from realtime.face.calibrate import NeutralCalibrator
-from realtime.face.state import FaceState
 from realtime.face.filters import OneEuroFilter
+from realtime.face.state import FaceState
 
 _RIGID = list(topology.RIGID)
 

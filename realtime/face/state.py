@@ -30,7 +30,7 @@ class FaceState:
     present: bool = True
 
     @classmethod
-    def neutral(cls, present: bool = True) -> "FaceState":
+    def neutral(cls, present: bool = True) -> FaceState:
         return cls(present=present)
 
     @property
@@ -38,7 +38,7 @@ class FaceState:
         """(yaw, pitch, roll) in degrees."""
         return geometry.euler_from_rotation(self.rotation)
 
-    def blend(self, other: "FaceState", w: float) -> "FaceState":
+    def blend(self, other: FaceState, w: float) -> FaceState:
         """(1 - w)·self + w·other, rotations interpolated along the geodesic."""
         delta = geometry.rotvec_from_matrix(other.rotation @ self.rotation.T)
         return FaceState(

@@ -92,7 +92,7 @@ def face_triangles() -> np.ndarray:
     can part and the lids can close. Winding is arbitrary (the rasterizer draws both);
     rows are sorted for determinism.
     """
-    import mediapipe as mp  # imported lazily: only topology needs the connection list
+    import mediapipe as mp  # noqa: PLC0415 - mediapipe: heavy, loaded only by code that tracks
 
     edges = {tuple(sorted(e)) for e in mp.solutions.face_mesh.FACEMESH_TESSELATION}
     adj: dict[int, set[int]] = {}

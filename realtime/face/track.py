@@ -52,7 +52,7 @@ class Tracker:
 
     def __init__(self, static: bool = False, max_faces: int = 1,
                  min_detection_confidence: float = 0.5, min_tracking_confidence: float = 0.5):
-        import mediapipe as mp
+        import mediapipe as mp  # noqa: PLC0415 - mediapipe: heavy, loaded only by code that tracks
 
         with quiet_native_stderr():
             self._mesh = mp.solutions.face_mesh.FaceMesh(
@@ -93,7 +93,7 @@ class Tracker:
 def find_face_boxes(rgb: np.ndarray, min_confidence: float = 0.5) -> list[tuple[float, float, float, float]]:
     """Face boxes (x, y, w, h in pixels) from MediaPipe's full-range detector: finds faces too
     small for Face Mesh's own detector (paintings, full-body shots)."""
-    import mediapipe as mp
+    import mediapipe as mp  # noqa: PLC0415 - mediapipe: heavy, loaded only by code that tracks
 
     h, w = rgb.shape[:2]
     with quiet_native_stderr(), mp.solutions.face_detection.FaceDetection(

@@ -10,8 +10,8 @@ import cv2
 import numpy as np
 
 from kernels import composite
-from realtime.core.frame import Frame
 from realtime.core.context import CpuContext
+from realtime.core.frame import Frame
 
 DEFAULT_MAX_SIDE = 640  # a video-call frame; the paste-back cost grows with the output area
 

@@ -7,9 +7,9 @@ once; on the CPU both uploads are the identity, so nothing is copied.
 from __future__ import annotations
 
 from kernels import GBuffer, rasterize
+from realtime.core.context import CpuContext
 from realtime.core.frame import Frame
 from realtime.mesh.rig import Rig
-from realtime.core.context import CpuContext
 
 
 class RenderStage:

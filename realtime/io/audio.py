@@ -44,7 +44,7 @@ def portaudio_install_hint(system: str | None = None) -> str:
 def import_sounddevice() -> Any:
     """Import sounddevice, turning a missing PortAudio or package into AudioError."""
     try:
-        import sounddevice
+        import sounddevice  # noqa: PLC0415 - optional (the audio extra), needs PortAudio
     except OSError as exc:
         raise AudioError(f"audio needs the PortAudio library, which was not found ({exc}); "
                          f"{portaudio_install_hint()}") from exc
@@ -239,7 +239,7 @@ class AudioBridge:
         if abs(target - self.delay.target_delay) > self.hysteresis_s:
             self.delay.set_delay(target)
 
-    def __enter__(self) -> "AudioBridge":
+    def __enter__(self) -> AudioBridge:
         self.start()
         return self
 

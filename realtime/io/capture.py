@@ -1,23 +1,12 @@
-"""Capture: frame sources (camera, clip, folder of images) and the `Grabber` capture thread.
+"""Capture: the frame sources (camera, clip, folder of images) and `open_source(spec)`.
 
-Source protocol (every source, including the lead's scripted-performance source):
+Every source implements the `Source` protocol (realtime.io.source: fps, size, is_live,
+frame_count, read() -> dict | None, close()). Images are RGB uint8 (H, W, 3): sources convert
+from OpenCV's BGR once, here. An optional `resize=(w, h)` is applied once per frame with
+cv2.INTER_AREA.
 
-    fps: float                 nominal frames per second (a clip's own rate, a camera's reported rate)
-    size: tuple[int, int]      (width, height) of the images it returns (after `resize`)
-    is_live: bool              True for a camera: frames arrive at the device's pace
-    frame_count: int | None    number of frames when known (clips, image folders), else None
-    read() -> dict | None      the fields of the next `Frame` (e.g. {"image": rgb_uint8} or
-                               {"state": ...}), or None once the source is exhausted; blocks
-                               until the frame is available
-    close()                    releases the device/file; safe to call more than once
-
-Images are RGB uint8 (H, W, 3): sources convert from OpenCV's BGR once, here. An optional
-`resize=(w, h)` is applied once per frame with cv2.INTER_AREA.
-
-`Grabber(source, realtime)` runs `source.read()` in its own thread and hands out
-`realtime.core.frame.Frame` records (index = capture order counting dropped frames, t_capture =
-time.perf_counter() right after the read). In realtime mode it keeps only the newest frame (latest
-frame wins, drops are counted); otherwise every frame is delivered in order with back-pressure.
+The thread that reads a source and hands out `Frame` records is `realtime.io.grabber.Grabber`;
+this module re-exports it (and `CaptureTimeout`) for callers that still import them from here.
 """
 from __future__ import annotations
 
@@ -25,42 +14,22 @@ import contextlib
 import os
 import re
 import sys
-import threading
-import time
-from collections import deque
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator, Protocol, runtime_checkable
+from typing import Any
 
 import cv2
 import numpy as np
 
-from realtime.core.errors import PuppeteerError
-from realtime.core.frame import Frame
+from realtime.io.grabber import Grabber
+from realtime.io.source import CaptureError, CaptureTimeout, Source
+
+__all__ = ["CameraSource", "CaptureError", "CaptureTimeout", "ClipSource", "DEFAULT_CLIP_FPS",
+           "Grabber", "IMAGE_EXTENSIONS", "ImageDirSource", "Source", "open_source",
+           "quiet_opencv"]
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp")
 DEFAULT_CLIP_FPS = 30.0
-
-
-class CaptureError(PuppeteerError, RuntimeError):
-    """A source cannot be opened or read; the message names the source and what to check."""
-
-
-class CaptureTimeout(CaptureError, TimeoutError):
-    """`Grabber.get(timeout)` got no frame in time although the source has not finished."""
-
-
-@runtime_checkable
-class Source(Protocol):
-    """The frame-source protocol (see the module docstring)."""
-
-    fps: float
-    size: tuple[int, int]
-    is_live: bool
-    frame_count: int | None
-
-    def read(self) -> dict[str, Any] | None: ...
-
-    def close(self) -> None: ...
 
 
 @contextlib.contextmanager
@@ -82,7 +51,7 @@ def _check_resize(resize: tuple[int, int] | None) -> tuple[int, int] | None:
         return None
     w, h = (int(v) for v in resize)
     if w <= 0 or h <= 0:
-        raise ValueError(f"resize must be a positive (width, height), got {resize!r}")
+        raise CaptureError(f"resize must be a positive (width, height), got {resize!r}")
     return (w, h)
 
 
@@ -291,7 +260,7 @@ class ImageDirSource:
             raise CaptureError(f"no images ({', '.join(IMAGE_EXTENSIONS)}) in folder "
                                f"{str(self.path)!r}")
         if fps is None or not fps > 0:
-            raise ValueError(f"fps must be positive, got {fps!r}")
+            raise CaptureError(f"fps must be positive, got {fps!r}")
         self.fps = float(fps)
         self.frame_count: int | None = len(self._files)
         first = self._load(self._files[0])
@@ -342,203 +311,3 @@ def open_source(spec: str, size: tuple[int, int] | None = None,
     if path.is_file():
         return ClipSource(path, resize=size, fps=fps)
     raise CaptureError(f"{spec!r} is neither a camera index, a video file nor a folder of images")
-
-
-class Grabber:
-    """Reads a source in a background thread and hands out `Frame` records.
-
-    Args:
-        source: anything implementing the Source protocol; its dicts become Frame fields, so
-            {"image": ...} and {"state": ...} both work.
-        realtime: True -> behave like a live camera: a live source is read as fast as it
-            delivers; a file source (is_live False) is paced at `source.fps` against an absolute
-            schedule (no drift; if reading falls more than a frame behind, the schedule restarts
-            from now instead of bursting). Only the newest frame is kept (a 1-frame slot): if the
-            previous frame was not taken by `get()` before a new one arrives it is dropped and
-            counted in `dropped`.
-            False -> every frame is delivered in order, none dropped: a bounded queue of
-            `queue_size` frames; the reader thread waits while it is full. No pacing.
-        queue_size: capacity of the non-realtime queue.
-        close_source: close the source when the thread ends (default True).
-
-    Frame fields: index = capture order (0-based, dropped frames included, so gaps in the
-    indices seen by the loop show the drops), t_capture = time.perf_counter() just after
-    `source.read()` returned, plus the source's dict.
-
-    Errors raised by the source in the thread are not lost: frames read before the error are
-    still delivered, then `get()` raises the source's exception (the same object, every call).
-
-    Usable as a context manager (start on enter, stop on exit).
-    """
-
-    def __init__(self, source: Source, realtime: bool, queue_size: int = 8,
-                 close_source: bool = True):
-        if queue_size < 1:
-            raise ValueError(f"queue_size must be >= 1, got {queue_size}")
-        self.source = source
-        self.realtime = bool(realtime)
-        self._capacity = 1 if self.realtime else int(queue_size)
-        self._close_source = close_source
-        self._frames: deque[Frame] = deque()
-        self._cond = threading.Condition()
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
-        self._ended = False          # the reader thread has finished (end, error or stop)
-        self._error: BaseException | None = None
-        self._dropped = 0
-        self._delivered = 0
-        self._captured = 0
-        self._next_index = 0         # capture indices; held frames (see `held_frame`) take one too
-
-    # -- counters ---------------------------------------------------------------------------
-    @property
-    def dropped(self) -> int:
-        """Frames replaced in the realtime slot before `get()` took them."""
-        return self._dropped
-
-    @property
-    def delivered(self) -> int:
-        """Frames returned by `get()`."""
-        return self._delivered
-
-    @property
-    def captured(self) -> int:
-        """Frames read from the source so far (= delivered + dropped + pending)."""
-        return self._captured
-
-    @property
-    def finished(self) -> bool:
-        """True once the source is exhausted (or failed, or stop() was called) and no frame is
-        pending: `get()` would return None (or raise the source's error) at once."""
-        with self._cond:
-            return self._ended and not self._frames
-
-    # -- lifecycle --------------------------------------------------------------------------
-    def start(self) -> "Grabber":
-        """Start the capture thread (once). Returns self."""
-        if self._thread is not None:
-            raise RuntimeError("Grabber.start() called twice")
-        self._thread = threading.Thread(target=self._run, name=f"grabber:{self.source!r}",
-                                        daemon=True)
-        self._thread.start()
-        return self
-
-    def stop(self, timeout: float = 2.0) -> None:
-        """Stop the thread and join it (at most `timeout` seconds).
-
-        Wakes the thread from back-pressure waits and pacing sleeps at once. A thread blocked
-        inside `source.read()` (a stuck camera) is left to finish that read on its own (it is a
-        daemon thread and closes the source itself when the read returns); stop() does not
-        wait longer than `timeout` for it. Pending frames are discarded. Idempotent.
-        """
-        self._stop.set()
-        with self._cond:
-            self._cond.notify_all()
-        thread = self._thread
-        if thread is not None and thread is not threading.current_thread():
-            thread.join(timeout)
-        with self._cond:
-            self._frames.clear()
-            self._cond.notify_all()
-
-    def __enter__(self) -> "Grabber":
-        return self.start()
-
-    def __exit__(self, *exc) -> None:
-        self.stop()
-
-    # -- consumer ---------------------------------------------------------------------------
-    def get(self, timeout: float | None = None) -> Frame | None:
-        """The next frame (realtime: the newest one), waiting for it.
-
-        Returns None when the source has finished and nothing is pending. Raises the source's
-        exception if the thread failed (after the frames read before the failure). Raises
-        CaptureTimeout (a CaptureError and a TimeoutError) when `timeout` seconds pass with no
-        frame while the source is still running; timeout None waits indefinitely.
-        """
-        if self._thread is None:
-            raise RuntimeError("Grabber.get() before start()")
-        deadline = None if timeout is None else time.monotonic() + timeout
-        with self._cond:
-            while True:
-                if self._frames:
-                    frame = self._frames.popleft()
-                    self._delivered += 1
-                    self._cond.notify_all()  # room for the reader (non-realtime)
-                    return frame
-                if self._error is not None:
-                    raise self._error
-                if self._ended:
-                    return None
-                remaining = None if deadline is None else deadline - time.monotonic()
-                if remaining is not None and remaining <= 0:
-                    raise CaptureTimeout(f"no frame from {self.source!r} within {timeout} s "
-                                         f"({self._delivered} delivered so far)")
-                self._cond.wait(remaining)
-
-    def held_frame(self) -> Frame:
-        """An empty Frame for the loop to emit while the source delivers nothing (a stalled
-        camera). It takes the next capture index, so indices stay unique and increasing."""
-        with self._cond:
-            index = self._next_index
-            self._next_index += 1
-        return Frame(index=index, t_capture=time.perf_counter())
-
-    # -- producer (thread) ------------------------------------------------------------------
-    def _run(self) -> None:
-        paced = self.realtime and not getattr(self.source, "is_live", False)
-        period = 1.0 / float(self.source.fps) if paced and self.source.fps > 0 else 0.0
-        next_due: float | None = None
-        try:
-            while not self._stop.is_set():
-                if period:
-                    now = time.perf_counter()
-                    if next_due is None or now - next_due > period:
-                        next_due = now  # first frame, or more than a frame late: re-anchor
-                    elif next_due > now and self._stop.wait(next_due - now):
-                        break
-                fields = self.source.read()
-                t_capture = time.perf_counter()
-                if fields is None:
-                    break
-                if period:
-                    next_due += period
-                with self._cond:
-                    index = self._next_index
-                    self._next_index += 1
-                    self._captured += 1
-                frame = Frame(index=index, t_capture=t_capture, **fields)
-                if not self._put(frame):
-                    break
-        except BaseException as exc:  # noqa: BLE001 - re-raised from get()
-            with self._cond:
-                self._error = exc
-        finally:
-            with self._cond:
-                self._ended = True
-                self._cond.notify_all()
-            if self._close_source:
-                try:
-                    self.source.close()
-                except Exception as exc:  # noqa: BLE001
-                    with self._cond:
-                        if self._error is None:
-                            self._error = exc
-
-    def _put(self, frame: Frame) -> bool:
-        """Hand a frame to the consumer; False when stopped while waiting for room."""
-        with self._cond:
-            if self.realtime:
-                if self._frames:
-                    self._frames.clear()
-                    self._dropped += 1
-            else:
-                while len(self._frames) >= self._capacity:
-                    if self._stop.is_set():
-                        return False
-                    self._cond.wait(0.1)
-            if self._stop.is_set():
-                return False
-            self._frames.append(frame)
-            self._cond.notify_all()
-            return True

@@ -1,4 +1,8 @@
-"""What this machine offers the engine: cameras, virtual camera, audio, GPU.
+"""Inventory: what this machine offers the engine (cameras, virtual camera, audio, GPU).
+
+Formerly realtime/devices.py. It imports neither torch nor the engine, so `run.py devices` stays
+light: the GPU is probed with nvidia-smi and, when installed, cupy; pyvirtualcam, sounddevice
+and cupy are imported inside their probes only.
 
 `list_devices()` returns a plain dict (JSON-serialisable) and never hangs: every probe is
 bounded in time, and a missing library or device is reported with the reason instead of raised.
@@ -25,18 +29,19 @@ import shutil
 import subprocess
 import sys
 import threading
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import cv2
 
-from realtime.io.capture import quiet_opencv
-from realtime.io.sinks import vcam_install_hint
 from realtime.io.audio import portaudio_install_hint
+from realtime.io.capture import quiet_opencv
+from realtime.io.sinks.vcam import vcam_install_hint
 
 CAMERA_INDICES = range(5)
 
 
-def _with_timeout(fn: Callable[[], Any], timeout: float) -> tuple[bool, Any]:
+def with_timeout(fn: Callable[[], Any], timeout: float) -> tuple[bool, Any]:
     """Run fn in a daemon thread; (True, result) or (False, exception/"timeout")."""
     box: dict[str, Any] = {}
 
@@ -77,7 +82,7 @@ def _probe_camera(index: int, timeout: float) -> dict[str, Any]:
             finally:
                 cap.release()
 
-    ok, result = _with_timeout(probe, timeout)
+    ok, result = with_timeout(probe, timeout)
     if ok:
         entry.update(result)
     else:
@@ -90,7 +95,7 @@ def _virtual_camera(timeout: float) -> dict[str, Any]:
     info: dict[str, Any] = {"installed": False, "usable": False, "reason": None,
                             "backends": [], "hint": vcam_install_hint()}
     try:
-        import pyvirtualcam
+        import pyvirtualcam  # noqa: PLC0415 - optional: probed only here
     except ImportError as exc:
         info["reason"] = f"pyvirtualcam is not installed (pip install pyvirtualcam): {exc}"
         return info
@@ -100,7 +105,7 @@ def _virtual_camera(timeout: float) -> dict[str, Any]:
             with pyvirtualcam.Camera(640, 480, 30, backend=name) as cam:
                 return cam.device
 
-        ok, result = _with_timeout(probe, timeout)
+        ok, result = with_timeout(probe, timeout)
         reason = None if ok else str(result).strip().removeprefix(f"'{name}' backend: ")
         info["backends"].append({"name": name, "usable": ok, "device": result if ok else None,
                                  "reason": reason})
@@ -114,7 +119,7 @@ def _virtual_camera(timeout: float) -> dict[str, Any]:
 
 def _audio() -> dict[str, Any]:
     try:
-        import sounddevice as sd
+        import sounddevice as sd  # noqa: PLC0415 - optional (the audio extra), needs PortAudio
     except OSError as exc:
         return {"usable": False,
                 "reason": f"sounddevice cannot load PortAudio ({exc}); "
@@ -163,14 +168,14 @@ def _gpu(timeout: float) -> dict[str, Any]:
         reasons.append("nvidia-smi not found")
     if importlib.util.find_spec("cupy") is not None:
         def probe() -> dict[str, Any]:
-            import cupy
+            import cupy  # noqa: PLC0415 - optional GPU extra, heavy; in the bounded probe thread
 
             n = cupy.cuda.runtime.getDeviceCount()
             name = cupy.cuda.runtime.getDeviceProperties(0)["name"] if n else b""
             return {"devices": int(n),
                     "name": name.decode() if isinstance(name, bytes) else str(name)}
 
-        ok, result = _with_timeout(probe, timeout)
+        ok, result = with_timeout(probe, timeout)
         if ok:
             info["cupy"] = result
         else:

@@ -7,17 +7,22 @@ expression residual and pose relative to its own neutral; ρ: per-landmark retar
 the ratio of target to driver sizes per facial region, smoothed over the mesh so there is no
 crease at region borders. With E = 0 and R_rel = I the target's neutral comes out exactly, so
 the driver's face shape never leaks into the target.
+
+The user's per-region gains (`realtime.mesh.gains`: eyes, brows, mouth, gaze, pose) scale E per
+landmark on top of ρ, and the relative rotation's angle.
 """
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 import numpy as np
 import scipy.sparse as sp
 
-from realtime.face import topology
-from realtime.face.state import FaceState
+from realtime.face import geometry, topology
 from realtime.face.geometry import Similarity
+from realtime.face.state import FaceState
+from realtime.mesh.gains import REGIONS, check_gains, landmark_gains
 
 _UPPER_LIP = np.array(topology.INNER_LIP_UPPER[1:-1])
 _LOWER_LIP = np.array(topology.INNER_LIP_LOWER[1:-1])
@@ -32,6 +37,23 @@ class FuseConfig:
     follow_scale: float = 0.0        # 0 keeps the avatar's head size constant (stable scale)
     expression_gain: float = 1.0
     smoothing_iterations: int = 4
+    eye_gain: float = 1.0            # per-region gains (realtime.mesh.gains): the lids ...
+    brow_gain: float = 1.0           # ... the brows and forehead
+    mouth_gain: float = 1.0          # ... the lips and lower face
+    gaze_gain: float = 1.0           # ... the irises
+    pose_gain: float = 1.0           # ... the head rotation's angle
+
+    def gains(self) -> dict[str, float]:
+        """The per-region gains as {region: gain} (`realtime.mesh.gains.REGIONS`)."""
+        return {r: float(getattr(self, _GAIN_FIELD[r])) for r in REGIONS}
+
+    def with_gains(self, gains: dict[str, float]) -> FuseConfig:
+        """A copy with the given per-region gains (validated: GainError)."""
+        return dataclasses.replace(self, **{_GAIN_FIELD[r]: v for r, v in check_gains(gains).items()})
+
+
+_GAIN_FIELD = {"eyes": "eye_gain", "brows": "brow_gain", "mouth": "mouth_gain",
+               "gaze": "gaze_gain", "pose": "pose_gain"}
 
 
 def _smoothing_matrix() -> sp.csr_matrix:
@@ -87,6 +109,14 @@ class Recombiner:
         self.target_frame = target_frame
         self._gains = np.ones((topology.N_LANDMARKS, 1))
         self._driver_neutral_id = None
+        self._region = landmark_gains(self.config.gains())
+
+    def set_gain(self, region: str, value: float) -> float:
+        """Change one region's gain while running (GainError when out of range); returns it."""
+        value = check_gains({region: value})[region]
+        setattr(self.config, _GAIN_FIELD[region], value)
+        self._region = landmark_gains(self.config.gains())
+        return value
 
     def bind_driver(self, driver_neutral: np.ndarray | None) -> None:
         """Recompute the retargeting gains for a (new) driver neutral; None = same identity."""
@@ -99,7 +129,8 @@ class Recombiner:
 
     def canonical(self, state: FaceState) -> np.ndarray:
         """Target neutral plus the retargeted expression, in canonical units (478, 3)."""
-        shape = self.target_neutral + self.config.expression_gain * self._gains * state.expression
+        gain = self.config.expression_gain * self._gains * self._region
+        shape = self.target_neutral + gain * state.expression
         _unfold(_UPPER_LIP, _LOWER_LIP, shape)
         for upper, lower in _LIDS:
             _unfold(upper, lower, shape)
@@ -112,7 +143,10 @@ class Recombiner:
         scale = tf.scale * (1.0 + c.follow_scale * (state.scale - 1.0))
         shift = tf.scale * c.follow_translation * np.asarray(state.translation, np.float64)
         shift[2] = 0.0
-        return Similarity(state.rotation @ tf.rotation, scale, tf.translation + shift)
+        rotation = state.rotation
+        if c.pose_gain != 1.0:
+            rotation = geometry.matrix_from_rotvec(c.pose_gain * geometry.rotvec_from_matrix(rotation))
+        return Similarity(rotation @ tf.rotation, scale, tf.translation + shift)
 
     def __call__(self, state: FaceState) -> np.ndarray:
         """(478, 3) posed target landmarks in the target image's pixels."""

@@ -26,9 +26,9 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from realtime.mesh import head_layer
 from realtime.face import topology
 from realtime.face.geometry import Similarity
+from realtime.mesh import head_layer
 
 MOUTH_CENTRE = topology.N_LANDMARKS
 EYE_CENTRES = (MOUTH_CENTRE + 1, MOUTH_CENTRE + 2)   # right, left

@@ -13,7 +13,8 @@ profile, the warp tier for a photo).
 """
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from realtime.core.frame import Frame
 from realtime.core.profile import ProfileLike
@@ -22,19 +23,19 @@ __all__ = ["TIER_NAMES", "make_generator", "GenerateStage"]
 
 
 def _warp(profile: ProfileLike, rig, ctx=None, **_: Any):
-    from realtime.tiers.warp import WarpGenerator
+    from realtime.tiers.warp import WarpGenerator  # noqa: PLC0415 - a tier is imported when it is built (keeps the CLI light)
 
     return WarpGenerator(profile, rig, ctx)
 
 
 def _atlas(profile: ProfileLike, rig, ctx=None, **_: Any):
-    from realtime.tiers.atlas.generator import AtlasGenerator  # host (numba) only: the context copies
+    from realtime.tiers.atlas.generator import AtlasGenerator  # noqa: PLC0415 - a tier is imported when it is built (keeps the CLI light)
 
     return AtlasGenerator(profile, rig)
 
 
 def _neural(profile: ProfileLike, rig, ctx=None, **options: Any):
-    from realtime.tiers.neural.generator import NeuralTierGenerator  # torch only when it runs
+    from realtime.tiers.neural.generator import NeuralTierGenerator  # noqa: PLC0415 - a tier is imported when it is built (keeps the CLI light)
 
     base = _atlas(profile, rig) if profile.has_atlas else _warp(profile, rig, ctx)
     return NeuralTierGenerator(profile, rig, base, ctx, **options)

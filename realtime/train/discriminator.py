@@ -24,7 +24,7 @@ class NLayerDiscriminator(nn.Module):
         super().__init__()
         blocks = [nn.Sequential(_sn(nn.Conv2d(cin, width, 4, 2, 1), spectral_norm), nn.LeakyReLU(0.2))]
         c = width
-        for i in range(1, n_layers):
+        for _ in range(1, n_layers):
             cn = min(c * 2, 512)
             blocks.append(nn.Sequential(_sn(nn.Conv2d(c, cn, 4, 2, 1), spectral_norm), nn.LeakyReLU(0.2)))
             c = cn

@@ -153,8 +153,8 @@ def samples(pairs, generator_path: Path, count: int = 4) -> np.ndarray:
 
 
 def plot_losses(history: list[dict], path: Path) -> None:
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
+    from matplotlib.backends.backend_agg import FigureCanvasAgg  # noqa: PLC0415 - matplotlib: heavy, only for the plot
+    from matplotlib.figure import Figure  # noqa: PLC0415 - matplotlib: heavy, only for the plot
 
     keys = [k for k in history[0] if k != "step"] if history else []
     fig = Figure(figsize=(10, 5), dpi=100)

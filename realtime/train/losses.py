@@ -153,7 +153,8 @@ def style_loss(real_feats, fake_feats) -> torch.Tensor:
     return total / len(rs)
 
 
-def appearance_loss(emb_fake: Sequence[torch.Tensor] | torch.Tensor, emb_real: Sequence[torch.Tensor] | torch.Tensor) -> torch.Tensor:
+def appearance_loss(emb_fake: Sequence[torch.Tensor] | torch.Tensor,
+                    emb_real: Sequence[torch.Tensor] | torch.Tensor) -> torch.Tensor:
     """UniFaceGAN eq. 8, L1 between appearance embeddings E(Y) and E(X_p) (the latter is the
     target, detached); with a feature pyramid the mean over its levels."""
     if isinstance(emb_fake, torch.Tensor):

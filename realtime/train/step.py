@@ -38,8 +38,8 @@ from dataclasses import asdict, dataclass
 import torch
 from torch.func import functional_call
 
-from realtime.train import losses as L
 from realtime.tiers.neural.model import NeuralConfig, NeuralGenerator, config_from_dict
+from realtime.train import losses as L
 from realtime.train.discriminator import MultiScaleDiscriminator
 
 __all__ = ["TrainConfig", "make_models", "make_optimizers", "train_step"]
@@ -66,7 +66,7 @@ class TrainConfig:
         return asdict(self)
 
     @classmethod
-    def from_dict(cls, d: dict) -> "TrainConfig":
+    def from_dict(cls, d: dict) -> TrainConfig:
         return config_from_dict(cls, d)
 
 
@@ -90,7 +90,8 @@ def _embed_frozen(g: NeuralGenerator, image: torch.Tensor, nonface: torch.Tensor
     return functional_call(g.embedder, state, (image * nonface, nonface))
 
 
-def train_step(models: dict, optimizers: dict, batch: dict, config: TrainConfig | dict | None = None) -> dict[str, float]:
+def train_step(models: dict, optimizers: dict, batch: dict,
+               config: TrainConfig | dict | None = None) -> dict[str, float]:
     """One D update and one G(+E) update; returns the loss values as floats."""
     cfg = config if isinstance(config, TrainConfig) else TrainConfig.from_dict(config or {})
     g: NeuralGenerator = models["G"]

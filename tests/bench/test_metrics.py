@@ -5,9 +5,16 @@ from skimage import data
 from skimage.metrics import peak_signal_noise_ratio, structural_similarity
 
 from bench import metrics as M
-from bench.metrics import (IdentityEncoder, expression_error, flow_warping_error,
-                           landmark_jitter_px, pose_error_deg, psnr, ssim, still_segments)
-
+from bench.metrics import (
+    IdentityEncoder,
+    expression_error,
+    flow_warping_error,
+    landmark_jitter_px,
+    pose_error_deg,
+    psnr,
+    ssim,
+    still_segments,
+)
 
 # --- landmark jitter ---------------------------------------------------------------------------
 

@@ -58,9 +58,9 @@ def test_stage_times_to_dict_exact_keys_and_values():
 
 def test_skip_warmup_excludes_first_frames():
     st = StageTimes()
-    for i in range(5):
+    for _ in range(5):
         st.add({"render": 100.0}, 500.0)  # slow warm-up (JIT)
-    for i in range(20):
+    for _ in range(20):
         st.add({"render": 1.0}, 10.0)
     st.skip_warmup(5)
     d = st.to_dict(wall_s=1.0)

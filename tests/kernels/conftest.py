@@ -6,7 +6,6 @@ present, so the CUDA issue only has to add `kernels/cuda/<name>.py`.
 """
 from __future__ import annotations
 
-
 import numpy as np
 import pytest
 

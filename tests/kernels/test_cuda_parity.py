@@ -65,7 +65,8 @@ _POINTEE = {
     "unsigned char": np.uint8,
     "unsigned long long": np.uint64,
 }
-_SCALAR = {"int": (np.int32, ctypes.c_int), "float": (np.float32, ctypes.c_float), "double": (np.float64, ctypes.c_double)}
+_SCALAR = {"int": (np.int32, ctypes.c_int), "float": (np.float32, ctypes.c_float),
+           "double": (np.float64, ctypes.c_double)}
 
 
 def kernel_signatures(source: str) -> dict[str, list[tuple[str, str, bool, bool]]]:
@@ -196,7 +197,8 @@ class Backend:
         "emulated-reversed",
         pytest.param(
             "cuda",
-            marks=[pytest.mark.cuda, pytest.mark.skipif(not _dispatch.cuda_available(), reason="needs cupy and an NVIDIA GPU")],
+            marks=[pytest.mark.cuda,
+                   pytest.mark.skipif(not _dispatch.cuda_available(), reason="needs cupy and an NVIDIA GPU")],
         ),
     ]
 )
@@ -453,7 +455,8 @@ def test_composite(backend, case):
     h, w, fh, fw = 40, 40, 90, 120
     crop = rng.uniform(0, 255, size=(h, w, 3)).astype(np.float32)
     frame = rng.integers(0, 256, size=(fh, fw, 3)).astype(np.uint8)
-    mask = mirrored_sigmoid_mask(h) if mask_kind == "sigmoid" else rng.uniform(-0.2, 1.2, size=(h, w)).astype(np.float32)
+    mask = (mirrored_sigmoid_mask(h) if mask_kind == "sigmoid"
+            else rng.uniform(-0.2, 1.2, size=(h, w)).astype(np.float32))
     roi = _frame_roi(a, h, w, fh, fw)
     ref = cpu("composite", crop, frame, a, mask, roi, True, np.empty_like(frame))
     xp = backend.xp

@@ -47,7 +47,7 @@ def ref_coverage(tri, height, width):
     for y in range(max(0, math.floor(min(ys))), min(height - 1, math.ceil(max(ys))) + 1):
         for x in range(max(0, math.floor(min(xs))), min(width - 1, math.ceil(max(xs))) + 1):
             inside = True
-            for (a, b, c), own in zip(edges, owns):
+            for (a, b, _), own in zip(edges, owns):
                 s = _cross(*a, *b, x, y) * (1 if area > 0 else -1)  # > 0 on the interior side
                 if s < 0 or (s == 0 and not own):
                     inside = False

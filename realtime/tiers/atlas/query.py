@@ -104,7 +104,7 @@ class AtlasMap:
 
     # ----------------------------------------------------------------------------- building
     @classmethod
-    def build(cls, points: np.ndarray, min_range: float = MIN_DIM_RANGE) -> "AtlasMap":
+    def build(cls, points: np.ndarray, min_range: float = MIN_DIM_RANGE) -> AtlasMap:
         """Triangulate `points` (N, 4) over the dimensions that vary by at least `min_range`;
         a dimension that would make the point set degenerate is dropped (smallest spread
         first) until Qhull succeeds."""

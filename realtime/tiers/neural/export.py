@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from realtime.tiers.neural.checkpoint import load_generator
 from realtime.tiers.neural.model import NeuralGenerator
 
 __all__ = ["export_onnx", "check_parity", "export_checkpoint", "INPUT_NAMES", "OUTPUT_NAMES", "sample_inputs"]
@@ -65,7 +66,7 @@ def export_onnx(generator: NeuralGenerator, path, opset: int = DEFAULT_OPSET,
                 input_names=list(INPUT_NAMES), output_names=list(OUTPUT_NAMES),
                 dynamic_axes=dyn, do_constant_folding=True)
     if check:
-        import onnx
+        import onnx  # noqa: PLC0415 - onnx: optional (the neural extra)
 
         model = onnx.load(target) if isinstance(target, str) else onnx.load_from_string(path.getvalue())
         onnx.checker.check_model(model, full_check=True)
@@ -76,7 +77,7 @@ def check_parity(generator: NeuralGenerator, onnx_path: str | os.PathLike, trial
                  seed: int = 0, batch: int = 1) -> dict:
     """Run the torch model (fp32, CPU, eval) and onnxruntime's CPU provider on the same random
     inputs; return ``{"max_abs": …, "mean_abs": …, "trials": …}`` over all trials."""
-    import onnxruntime as ort
+    import onnxruntime as ort  # noqa: PLC0415 - onnxruntime: optional (the neural extra)
 
     g = copy.deepcopy(generator).to("cpu", torch.float32).eval()
     opts = ort.SessionOptions()
@@ -98,8 +99,6 @@ def check_parity(generator: NeuralGenerator, onnx_path: str | os.PathLike, trial
 def export_checkpoint(checkpoint: str | os.PathLike, onnx_path: str | os.PathLike, atol: float = 1e-3,
                       **kw) -> dict:
     """Checkpoint → ONNX, then the parity check; raises if max |onnx − torch| >= atol."""
-    from realtime.tiers.neural.checkpoint import load_generator
-
     g = load_generator(checkpoint)
     export_onnx(g, onnx_path, **kw)
     res = check_parity(g, onnx_path)

@@ -32,12 +32,11 @@ from realtime.tiers.neural import BACKENDS
 from realtime.tiers.neural import tensorrt as trt_mod
 
 
-
 def _backend(device: str) -> str:
     if device != "cpu":
         return "torch"
     try:
-        import onnxruntime  # noqa: F401
+        import onnxruntime  # noqa: F401, PLC0415 - onnxruntime: optional (the neural extra)
     except ImportError:
         return "torch"
     return "onnxruntime"
@@ -46,8 +45,8 @@ def _backend(device: str) -> str:
 class HostGlue:
     """The CPU path: numpy/OpenCV around `NeuralRunner` (numpy in, numpy out)."""
 
-    def __init__(self, tier: "NeuralTierGenerator", weights: str, threads: int, backend: str):
-        from realtime.tiers.neural.infer import NeuralRunner
+    def __init__(self, tier: NeuralTierGenerator, weights: str, threads: int, backend: str):
+        from realtime.tiers.neural.infer import NeuralRunner  # noqa: PLC0415 - imports torch: only when the tier runs
 
         if backend != "torch":
             raise ValueError(f"the {backend} backend of the neural tier runs on CUDA only "
@@ -82,8 +81,8 @@ class TorchGlue:
     bilinear up, 3×3 erosion, OpenCV's Gaussian with a reflect-101 border); the generator gets
     FP16 NCHW tensors and is replayed from a CUDA graph, or is a TensorRT engine."""
 
-    def __init__(self, tier: "NeuralTierGenerator", weights: str, threads: int, backend: str):
-        import torch
+    def __init__(self, tier: NeuralTierGenerator, weights: str, threads: int, backend: str):
+        import torch  # noqa: PLC0415 - torch: heavy, loaded only where the neural tier or CUDA runs
 
         require_torch_cuda()
         self.torch, self.tier = torch, tier
@@ -109,8 +108,8 @@ class TorchGlue:
         return self._torch_forward(weights)
 
     def _torch_forward(self, weights: str):
-        from realtime.tiers.neural.export import sample_inputs
-        from realtime.tiers.neural.infer import GraphedForward, NeuralRunner
+        from realtime.tiers.neural.export import sample_inputs  # noqa: PLC0415 - imports torch: only when the tier runs
+        from realtime.tiers.neural.infer import GraphedForward, NeuralRunner  # noqa: PLC0415 - imports torch: only when the tier runs
 
         torch = self.torch
         runner = NeuralRunner(weights, device=self.dev, half=True)
@@ -140,8 +139,8 @@ def torch_glue(base, tri, face_end: int, forward, hint, resolution: int, kx, ky,
     """`HostGlue`'s computation in torch (any device): base (S,S,3) float32 0..255, tri (S,S)
     int32 → (S,S,3) float32. `forward(render, mask, hint)` takes (1,C,R,R) channels-last
     tensors of `dtype` in the model's ranges; kx, ky: the separable Gaussian (1,1,1,K), (1,1,K,1)."""
-    import torch
-    import torch.nn.functional as F
+    import torch  # noqa: PLC0415 - torch: heavy, loaded only where the neural tier or CUDA runs
+    import torch.nn.functional as F  # noqa: PLC0415 - torch: heavy, loaded only where the neural tier or CUDA runs
 
     s, r, cl = base.shape[0], resolution, torch.channels_last
     x = base.permute(2, 0, 1)[None]

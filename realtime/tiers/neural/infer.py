@@ -30,6 +30,7 @@ import numpy as np
 import torch
 
 from realtime.tiers.neural.checkpoint import load_generator
+from realtime.tiers.neural.export import export_onnx
 from realtime.tiers.neural.model import NeuralGenerator
 
 __all__ = ["NeuralRunner", "BACKENDS"]
@@ -95,13 +96,11 @@ class NeuralRunner:
     @staticmethod
     def _ort_session(g: NeuralGenerator, onnx_path, threads: int):
         try:
-            import onnxruntime as ort
+            import onnxruntime as ort  # noqa: PLC0415 - onnxruntime: optional (the neural extra)
         except ImportError as e:  # pragma: no cover - depends on the environment
             raise ImportError("NeuralRunner(backend='onnxruntime') needs onnxruntime: "
                               "pip install -e '.[neural]'") from e
         if onnx_path is None:
-            from realtime.tiers.neural.export import export_onnx
-
             buf = io.BytesIO()
             export_onnx(g, buf, check=False)
             model = buf.getvalue()

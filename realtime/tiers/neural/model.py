@@ -185,11 +185,11 @@ class NeuralConfig:
         return asdict(self)
 
     @classmethod
-    def from_dict(cls, d: dict) -> "NeuralConfig":
+    def from_dict(cls, d: dict) -> NeuralConfig:
         return config_from_dict(cls, d)
 
     @classmethod
-    def for_resolution(cls, resolution: int, **overrides) -> "NeuralConfig":
+    def for_resolution(cls, resolution: int, **overrides) -> NeuralConfig:
         """Recommended defaults: 128² is sized for a 2-core CPU (≲ 12 ms), 256²/512² for a GPU."""
         base = {128: dict(width=16), 256: dict(width=16, max_width=192), 512: dict(width=16, max_width=256)}
         kw = dict(base.get(int(resolution), {}))

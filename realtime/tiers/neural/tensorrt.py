@@ -39,10 +39,11 @@ import hashlib
 import json
 import os
 import sys
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Callable, Protocol
+from typing import Any, Protocol
 
 from realtime.core.context import require_torch_cuda
 from realtime.core.errors import ProfileError, PuppeteerError
@@ -200,7 +201,7 @@ class EngineRecord:
 
 
 def _resolution(weights: Path) -> int:
-    from realtime.tiers.neural.checkpoint import read_metadata  # torch: only when it builds
+    from realtime.tiers.neural.checkpoint import read_metadata  # noqa: PLC0415 - imports torch: only when the tier runs
 
     return int((read_metadata(weights).get("config") or {}).get("resolution", 0))
 
@@ -210,7 +211,7 @@ def ensure_engine(profile, precision: str = "fp16", builder: Builder | None = No
     """The profile's engine for `precision`: the cached one when its manifest matches (see the
     module docstring), else built now and cached (`force`: always built). `log(text)` hears
     why a build happens."""
-    from realtime.tiers.neural.checkpoint import load_generator  # torch: only when it builds
+    from realtime.tiers.neural.checkpoint import load_generator  # noqa: PLC0415 - imports torch: only when the tier runs
 
     files = engine_files(profile, precision)
     builder = builder if builder is not None else TensorRTBuilder()
@@ -250,8 +251,8 @@ def load_engine(record: EngineRecord, builder: Builder) -> Callable:
 
 def _import_tensorrt():
     try:
-        import tensorrt
-        import torch_tensorrt
+        import tensorrt  # noqa: PLC0415 - TensorRT: optional (the gpu extra)
+        import torch_tensorrt  # noqa: PLC0415 - TensorRT: optional (the gpu extra)
     except ImportError as exc:
         raise TensorRTMissing(f"TensorRT is not installed ({exc}); pip install -e '.[gpu]'") from None
     return tensorrt, torch_tensorrt
@@ -279,7 +280,7 @@ class TensorRTBuilder:
                            compute_capability=f"{major}.{minor}")
 
     def build(self, generator, precision: str) -> tuple[bytes, list[str], list[str]]:
-        from realtime.tiers.neural.export import INPUT_NAMES, sample_inputs
+        from realtime.tiers.neural.export import INPUT_NAMES, sample_inputs  # noqa: PLC0415 - imports torch: only when the tier runs
 
         torch = self.torch
         dtype = {"fp16": torch.float16, "fp32": torch.float32}[precision]

@@ -158,9 +158,9 @@ def test_event_timer_pairs_events_and_syncs_the_last_once():
 
 
 def test_engine_on_an_explicit_cpu_context_is_the_default_engine(astronaut_profile):
-    from realtime.face.state import FaceState
     from realtime.core.frame import Frame
     from realtime.engine.loop import Engine, EngineOptions
+    from realtime.face.state import FaceState
 
     outs = []
     for ctx in (None, D.CpuContext()):

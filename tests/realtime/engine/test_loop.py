@@ -8,11 +8,11 @@ import cv2
 import numpy as np
 import pytest
 
-from realtime.face import geometry as G
-from realtime.io.capture import Grabber
-from realtime.face.estimate import EstimatorConfig
 from realtime.core.frame import Frame
 from realtime.engine.loop import Engine, EngineOptions, RunReport, run
+from realtime.face import geometry as G
+from realtime.face.estimate import EstimatorConfig
+from realtime.io.capture import Grabber
 from realtime.io.performance import ScriptedSource
 from realtime.io.sinks import NullSink, ThreadedSink
 

@@ -5,11 +5,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from realtime.face import geometry as G
-from realtime.face.estimate import Estimator, EstimatorConfig, EstimateStage
-from realtime.face.state import FaceState
 from realtime.core.frame import Frame
+from realtime.face import geometry as G
+from realtime.face.estimate import EstimateStage, Estimator, EstimatorConfig
 from realtime.face.geometry import Similarity
+from realtime.face.state import FaceState
 from realtime.io.performance import Blendshapes
 
 FPS = 30.0

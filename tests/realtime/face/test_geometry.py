@@ -4,7 +4,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from realtime.face import geometry as G, topology as T
+from realtime.face import geometry as G
+from realtime.face import topology as T
 from realtime.face.geometry import Similarity
 
 

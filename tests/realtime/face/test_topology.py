@@ -6,7 +6,8 @@ from collections import Counter
 import numpy as np
 import pytest
 
-from realtime.face import geometry, topology as T
+from realtime.face import geometry
+from realtime.face import topology as T
 
 
 @pytest.fixture(scope="module")

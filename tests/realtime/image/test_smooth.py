@@ -5,10 +5,10 @@ import numpy as np
 import pytest
 
 from kernels import rasterize
-from realtime.mesh import rig as R
 from realtime.core.frame import Frame
-from realtime.tiers.warp import WarpGenerator
 from realtime.image.smooth import SmoothStage
+from realtime.mesh import rig as R
+from realtime.tiers.warp import WarpGenerator
 
 
 @pytest.fixture(scope="module")

@@ -6,8 +6,7 @@ import sys
 import numpy as np
 import pytest
 
-from realtime.io.audio import (AudioBridge, AudioError, DelayLine, audio_delay_for,
-                            portaudio_install_hint)
+from realtime.io.audio import AudioBridge, AudioError, DelayLine, audio_delay_for, portaudio_install_hint
 
 SR = 48000
 

@@ -4,12 +4,14 @@ from __future__ import annotations
 import json
 import os
 import stat
+import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 
-from realtime.io import inventory as devices
+from realtime.io import inventory
 from realtime.io.inventory import format_devices, list_devices
 
 
@@ -35,7 +37,7 @@ def test_list_devices_shape_and_speed():
 
 def test_audio_entry_explains_missing_portaudio():
     try:
-        import sounddevice  # noqa: F401
+        import sounddevice  # noqa: F401, PLC0415 - optional: is PortAudio here?
     except OSError:
         pass
     else:
@@ -46,7 +48,7 @@ def test_audio_entry_explains_missing_portaudio():
 
 def test_probe_that_hangs_is_bounded():
     t0 = time.perf_counter()
-    ok, why = devices._with_timeout(lambda: time.sleep(5), 0.1)
+    ok, why = inventory.with_timeout(lambda: time.sleep(5), 0.1)
     assert not ok and "0.1 s" in why and time.perf_counter() - t0 < 1
 
 
@@ -56,7 +58,7 @@ def test_gpu_from_nvidia_smi(tmp_path, monkeypatch):
     smi.write_text("#!/bin/sh\necho 'NVIDIA H100 80GB HBM3, 81559, 550.54.15'\n")
     smi.chmod(smi.stat().st_mode | stat.S_IEXEC)
     monkeypatch.setenv("PATH", f"{tmp_path}{os.pathsep}{os.environ['PATH']}")
-    gpu = devices._gpu(timeout=5)
+    gpu = inventory._gpu(timeout=5)
     assert gpu["found"] and gpu["nvidia_smi"] == [
         {"name": "NVIDIA H100 80GB HBM3", "memory_mib": 81559, "driver": "550.54.15"}]
     assert "NVIDIA H100 80GB HBM3, 81559 MiB" in format_devices({"gpu": gpu})
@@ -79,3 +81,14 @@ def test_format_devices_with_everything_present():
     assert "[ok] v4l2loopback: /dev/video10" in text and "to fix" not in text
     assert "Mic" in text and "Cable" in text and "48000 Hz" in text
     assert "not found (none here)" in text
+
+
+def test_importing_the_inventory_stays_light():
+    # `run.py devices` imports it: no torch, no engine, optional packages only inside probes
+    code = ("import sys, realtime.io.inventory; "
+            "print(sorted(m for m in ('torch', 'cupy', 'pyvirtualcam', 'sounddevice', "
+            "'realtime.engine', 'realtime.engine.loop') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         cwd=Path(__file__).resolve().parents[3], timeout=60)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "[]"

@@ -4,9 +4,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from realtime.face import geometry as G, topology as T
-from realtime.io.capture import Grabber
+from realtime.face import geometry as G
+from realtime.face import topology as T
 from realtime.face.state import FaceState
+from realtime.io.grabber import Grabber
 from realtime.io.performance import Blendshapes, Keys, ScriptedSource, default_performance
 
 

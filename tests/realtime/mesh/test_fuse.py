@@ -4,13 +4,14 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from realtime.face import geometry as G, topology as T
-from realtime.face.estimate import Estimator
-from realtime.face.state import FaceState
 from realtime.core.frame import Frame
-from realtime.mesh.fuse import FuseConfig, FuseStage, Recombiner, retarget_gains
+from realtime.face import geometry as G
+from realtime.face import topology as T
+from realtime.face.estimate import Estimator
 from realtime.face.geometry import Similarity
+from realtime.face.state import FaceState
 from realtime.io.performance import Blendshapes
+from realtime.mesh.fuse import FuseConfig, FuseStage, Recombiner, retarget_gains
 
 FPS = 30.0
 MOUTH = sorted(set(T.OUTER_LIP + T.INNER_LIP_UPPER + T.INNER_LIP_LOWER))  # region 1

@@ -5,9 +5,10 @@ import numpy as np
 import pytest
 
 from kernels import rasterize
-from realtime.face import geometry as G, topology as T
-from realtime.mesh import head_layer as H
+from realtime.face import geometry as G
+from realtime.face import topology as T
 from realtime.face.geometry import Similarity
+from realtime.mesh import head_layer as H
 
 
 @pytest.fixture(scope="module")

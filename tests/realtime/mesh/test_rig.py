@@ -5,9 +5,10 @@ import numpy as np
 import pytest
 
 from kernels import rasterize
-from realtime.face import geometry as G, topology as T
-from realtime.mesh import rig as R
+from realtime.face import geometry as G
+from realtime.face import topology as T
 from realtime.face.state import FaceState
+from realtime.mesh import rig as R
 from realtime.mesh.fuse import Recombiner
 
 

@@ -7,8 +7,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from realtime.tiers.atlas import query as Q, regions as R, weights as W
 from realtime.face import geometry, topology
+from realtime.tiers.atlas import query as Q
+from realtime.tiers.atlas import regions as R
+from realtime.tiers.atlas import weights as W
 from tests.profiles.test_enroll_video import make_clip
 
 
@@ -221,8 +223,8 @@ def test_image_profiles_refuse_the_atlas_tier(astronaut_profile):
 
 
 def _run(profile, tier, frames=12):
-    from realtime.engine.loop import Engine, EngineOptions
     from realtime.core.frame import Frame
+    from realtime.engine.loop import Engine, EngineOptions
     from realtime.io.performance import ScriptedSource
 
     engine = Engine(profile, EngineOptions(tier=tier, smooth=False))
@@ -238,8 +240,8 @@ def _run(profile, tier, frames=12):
 def test_atlas_engine_runs_and_matches_the_warp_tier_at_the_reference(video_profile):
     """At the reference's own pose and expression the atlas shows the reference keyframe,
     a resample of the very photo the warp tier textures from: the two renders agree."""
-    from realtime.face.state import FaceState
     from realtime.core.frame import Frame
+    from realtime.face.state import FaceState
 
     renders = {}
     for tier in ("warp", "atlas"):

@@ -5,16 +5,17 @@ import cv2
 import numpy as np
 import pytest
 
-from realtime.face import geometry as G, topology as T
-from realtime.mesh import rig as R
-from realtime.face.state import FaceState
 from realtime.core.frame import Frame
+from realtime.face import geometry as G
+from realtime.face import topology as T
+from realtime.face.state import FaceState
+from realtime.image.render import RenderStage
+from realtime.io.performance import Blendshapes
+from realtime.mesh import rig as R
 from realtime.mesh.fuse import Recombiner
 from realtime.tiers.mouth import MouthCavity
 from realtime.tiers.registry import GenerateStage, make_generator
 from realtime.tiers.warp import WarpGenerator
-from realtime.io.performance import Blendshapes
-from realtime.image.render import RenderStage
 
 
 class _Avatar:

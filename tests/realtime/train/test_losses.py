@@ -7,12 +7,12 @@ import numpy as np
 import pytest
 import torch
 
-from realtime.train import losses as L
-from realtime.train.discriminator import MultiScaleDiscriminator
-from realtime.train.step import TrainConfig, make_models, make_optimizers, train_step
+from realtime.train import losses as L  # noqa: E402
+from realtime.train.discriminator import MultiScaleDiscriminator  # noqa: E402
+from realtime.train.step import TrainConfig, make_models, make_optimizers, train_step  # noqa: E402
 
 torch.set_num_threads(1)
-from tests.realtime.tiers.neural import tiny_config
+from tests.realtime.tiers.neural import tiny_config  # noqa: E402
 
 
 @pytest.fixture(autouse=True)

@@ -11,9 +11,9 @@ def profile_with_generator(folder: Path, profile, seed: int = 0, resolution: int
     import torch
 
     from profiles.format import attach_files, load, save
+    from realtime.core.profile import GENERATOR_FILE, NEURAL_DIR
     from realtime.tiers.neural.checkpoint import save_checkpoint
     from realtime.tiers.neural.model import NeuralGenerator
-    from realtime.core.profile import GENERATOR_FILE, NEURAL_DIR
     from tests.realtime.tiers.neural import tiny_config
 
     if not (folder / "profile.yaml").exists():

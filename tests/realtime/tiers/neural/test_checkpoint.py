@@ -8,14 +8,12 @@ import struct
 import pytest
 import torch
 
-from realtime.tiers.neural.checkpoint import load_checkpoint, load_generator, read_metadata, save_checkpoint
-from realtime.tiers.neural.model import NeuralConfig
-from realtime.train.step import TrainConfig, make_models, make_optimizers, train_step
+from realtime.tiers.neural.checkpoint import load_checkpoint, load_generator, read_metadata, save_checkpoint  # noqa: E402
+from realtime.tiers.neural.model import NeuralConfig  # noqa: E402
+from realtime.train.step import TrainConfig, make_models, make_optimizers, train_step  # noqa: E402
 
 torch.set_num_threads(1)
-from tests.realtime.tiers.neural import tiny_config
-
-
+from tests.realtime.tiers.neural import tiny_config  # noqa: E402
 
 
 def batch(seed=0, b=2, s=32):

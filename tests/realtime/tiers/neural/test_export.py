@@ -18,7 +18,7 @@ from realtime.tiers.neural.export import (  # noqa: E402
     sample_inputs,
 )
 from realtime.tiers.neural.model import NeuralConfig, NeuralGenerator  # noqa: E402
-from tests.realtime.tiers.neural import tiny_config as _tiny_config
+from tests.realtime.tiers.neural import tiny_config as _tiny_config  # noqa: E402
 
 torch.set_num_threads(1)
 

@@ -49,9 +49,9 @@ def test_torch_glue_matches_the_opencv_glue():
 
 
 def test_neural_tier_runs_in_the_cpu_engine(tmp_path, astronaut_profile):
-    from realtime.face.state import FaceState
     from realtime.core.frame import Frame
     from realtime.engine.loop import Engine, EngineOptions
+    from realtime.face.state import FaceState
 
     profile = profile_with_generator(tmp_path / "astro", astronaut_profile)
     engine = Engine(profile, EngineOptions(output_size=(128, 128), kernel_threads=1))

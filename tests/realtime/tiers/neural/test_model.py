@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 import torch
 
-from realtime.tiers.neural.infer import NeuralRunner
-from realtime.tiers.neural.model import (
+from realtime.tiers.neural.infer import NeuralRunner  # noqa: E402
+from realtime.tiers.neural.model import (  # noqa: E402
     RCN,
     NeuralConfig,
     NeuralGenerator,
@@ -18,11 +18,8 @@ from realtime.tiers.neural.model import (
 )
 
 torch.set_num_threads(1)
-from realtime.train.discriminator import MultiScaleDiscriminator
-from tests.realtime.tiers.neural import tiny_config
-
-
-
+from realtime.train.discriminator import MultiScaleDiscriminator  # noqa: E402
+from tests.realtime.tiers.neural import tiny_config  # noqa: E402
 
 # ---------------------------------------------------------------- RCN, eq. 6-7 in plain numpy
 

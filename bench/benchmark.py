@@ -1,0 +1,331 @@
+"""One benchmark run (`run.py bench`): the arguments resolved, the passes run, the result
+reported.
+
+Passes (each shows a tqdm bar on stderr when stderr is a terminal):
+
+1. Latency (always, `bench.latency`): the engine as it runs live, per-stage timings and
+   capture→sink latency, fps and drops.
+2. ``--compare KEY=A,B[,C]`` (`bench.variants`): one engine per value, played ABBA-interleaved
+   in blocks of ``--block`` frames by the latency pass; the report adds ``variant / baseline``
+   ratios (baseline = the first value).
+3. ``--quality``: an offline pass (media clock, every frame) per variant, see
+   ``bench/quality.py`` for the exact definitions.
+4. ``--self-reenact VIDEO`` (`bench.drivers.prepare_self_reenact`): an avatar enrolled from
+   VIDEO's first half (an appearance atlas, or an image profile from its first frame when the
+   clip cannot make one; or ``--profile``), the second half drives it, output size = the
+   video's frame size, the driver's neutral pinned to the enrollment frame and the head
+   following the driver's distance as well as its position (`self_reenact_options`), so the
+   output should reproduce the real frames, and the quality pass adds PSNR / SSIM against the
+   real frames. Without ``--profile/--driver`` this pair is the whole benchmark; with them, the
+   self-reenactment is an extra quality pass whose ``psnr`` / ``ssim`` join ``quality`` and
+   whose full numbers go under ``self_reenact``.
+5. ``--self-drive CLIP`` (`bench.drivers.prepare_self_drive`): a photo profile from frame
+   ``--frame`` of CLIP, driven by the whole clip with the options of a self-reenactment; the
+   quality pass adds PSNR / SSIM against the real frames. Every quality pass reports the
+   expression fidelity (`bench.fidelity`: per signal, how much of the driver's motion reaches
+   the output, gain and r) and ``--sheet`` draws its contact sheet.
+6. ``--roundtrip`` (`bench.roundtrip`): true output latency through a virtual camera read back
+   with OpenCV, only where one exists; otherwise a note says why not.
+
+Output: a Markdown table on stdout, ``--json`` (``bench.report.write_json``; the result keys of
+``bench.stats.StageTimes.to_dict`` plus ``device``, ``quality``, ``machine``, ...), ``--plot``
+(``bench.report.plot``).
+"""
+from __future__ import annotations
+
+import argparse
+import dataclasses
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+
+from bench import fidelity
+from bench.devices import get_device
+from bench.drivers import Driver, open_driver, prepare_self_drive, prepare_self_reenact, self_reenact_options
+from bench.latency import latency_pass
+from bench.machine import machine_info
+from bench.quality import quality_pass
+from bench.report import _fmt, markdown_table, plot, write_json
+from bench.roundtrip import roundtrip_pass
+from bench.usage import UsageError
+from bench.variants import build_engine, check_variants, make_variants, parse_compare
+from profiles.format import load
+from realtime.core.errors import ProfileError
+from realtime.engine.loop import EngineOptions
+
+__all__ = ["Setup", "resolve", "run_benchmark"]
+
+
+@dataclass
+class Setup:
+    """What the arguments resolve to."""
+
+    profile: Any
+    driver: Driver
+    variants: list
+    compare: tuple | None
+    pin: Any = None                # driver neutral pinned to these landmarks (self-reenactment)
+    main_is_self: bool = False     # the main pair is the self-reenactment
+    self_re: tuple | None = None   # (profile, driver, landmarks) of --self-reenact
+
+
+def _load(name: str):
+    try:
+        return load(name)
+    except ProfileError as exc:
+        raise UsageError(str(exc)) from None
+
+
+def resolve(args: argparse.Namespace) -> Setup:
+    """Check the arguments and open what they name; UsageError for every user mistake."""
+    self_drive = getattr(args, "self_drive", None)
+    if self_drive is not None:
+        if args.self_reenact is not None or args.profile is not None or args.driver is not None:
+            raise UsageError("--self-drive makes its own profile and driver: use it without "
+                             "--profile, --driver and --self-reenact")
+    elif args.self_reenact is None and (args.profile is None or args.driver is None):
+        missing = " and ".join(f"--{n}" for n in ("profile", "driver") if getattr(args, n) is None)
+        raise UsageError(f"{missing} required (or --self-reenact VIDEO)")
+    if args.driver is not None and args.profile is None:
+        raise UsageError("--driver needs --profile")
+    if args.profile is not None and args.driver is None and args.self_reenact is None:
+        raise UsageError("--profile needs --driver (or --self-reenact VIDEO)")
+    compare = parse_compare(args.compare) if args.compare else None
+    if compare and args.self_reenact and compare[0] == "size":
+        raise UsageError("--compare size cannot be used with --self-reenact (the output must "
+                         "have the video's frame size)")
+    device = get_device(args.device)
+    device.check()
+    if compare and compare[0] == "device":
+        for d in compare[1]:
+            get_device(d).check()
+    for path in (args.json, args.plot, getattr(args, "sheet", None)):
+        if path and not Path(path).resolve().parent.is_dir():
+            raise UsageError(f"cannot write {path}: folder {Path(path).parent} does not exist")
+
+    if self_drive is not None:
+        profile, driver, lm = prepare_self_drive(self_drive, args.frame, args.frames)
+        setup = Setup(profile, driver, [], compare, pin=lm, main_is_self=True)
+        setup.variants = make_variants(device.configure(self_reenact_options(driver.fps, profile)),
+                                       device.name, compare)
+        check_variants(profile, setup.variants)
+        return setup
+    given = None
+    if args.self_reenact and args.profile is not None and args.driver is None:
+        given = _load(args.profile)  # enrolled from the video's first half by the user
+    self_re = (prepare_self_reenact(args.self_reenact, args.frames, given)
+               if args.self_reenact else None)
+    if args.profile is not None and args.driver is not None:
+        profile = _load(args.profile)
+        driver = open_driver(args.driver, args.frames)
+        setup = Setup(profile, driver, [], compare, self_re=self_re)
+        base = EngineOptions(fps=driver.fps)
+    else:
+        profile, driver, lm = self_re
+        setup = Setup(profile, driver, [], compare, pin=lm, main_is_self=True, self_re=self_re)
+        base = self_reenact_options(driver.fps, profile)
+    setup.variants = make_variants(device.configure(base), device.name, compare)
+    check_variants(profile, setup.variants)
+    if driver.total is not None and driver.total <= args.warmup:
+        raise UsageError(f"--frames/clip gives {driver.total} frames, not more than --warmup "
+                         f"{args.warmup}: nothing left to measure")
+    return setup
+
+
+def _ratios(variants: dict, baseline: str) -> dict:
+    """{label: variant / baseline} for every number both have (fps, latency, stages,
+    quality); a ratio with no finite value or a zero baseline is left out."""
+    def ratio(a, b):
+        try:
+            a, b = float(a), float(b)
+        except (TypeError, ValueError):
+            return None
+        return a / b if b and np.isfinite(a) and np.isfinite(b) else None
+
+    def walk(v, b):
+        if isinstance(v, dict) and isinstance(b, dict):
+            out = {k: walk(v[k], b[k]) for k in v if k in b}
+            return {k: x for k, x in out.items() if x is not None and x != {}}
+        return ratio(v, b)
+
+    keys = ("fps", "frames", "dropped", "latency_ms", "stages_ms", "quality")
+    base = variants[baseline]
+    return {label: walk({k: r[k] for k in keys if k in r}, base)
+            for label, r in variants.items() if label != baseline}
+
+
+def _kv_table(title: str, rows: list[tuple[str, Any]]) -> str:
+    lines = [f"| {title} | value |", "| :--- | ---: |"]
+    lines += [f"| {k} | {_fmt(v, 4) if isinstance(v, float) else v} |" for k, v in rows]
+    return "\n".join(lines)
+
+
+def _profile_label(args: argparse.Namespace, profile) -> str:
+    """The report's ``profile``: --profile as given, or what --self-reenact enrolled."""
+    if args.profile:
+        return args.profile
+    if getattr(args, "self_drive", None):
+        return f"{Path(args.self_drive).name} frame {args.frame} (photo profile)"
+    enrolled = (f"{profile.name} ({profile.kind} profile, reference frame "
+                f"{profile.settings.get('atlas', {}).get('reference_frame', 0)})")
+    return f"{Path(args.self_reenact).name} first half: {enrolled}"
+
+
+def _self_reenact_section(args: argparse.Namespace, st: Setup, pair: str, results: dict,
+                          notes: list[str]) -> dict:
+    """The extra self-reenactment quality pass (with --profile/--driver): its numbers under
+    ``self_reenact``, its psnr / ssim joined to every variant's ``quality``."""
+    sr_profile, sr_driver, sr_lm = st.self_re
+    sr_opts = get_device(args.device).configure(self_reenact_options(sr_driver.fps, sr_profile))
+    q = quality_pass(
+        lambda: build_engine(sr_profile, sr_opts, realtime=False, fps=sr_driver.fps),
+        sr_profile, sr_driver.open(), fps=sr_driver.fps, total=sr_driver.total, pin=sr_lm,
+        real_frames=True, desc="self-reenact")
+    notes += [f"self-reenact: {n}" for n in q.notes]
+    notes.append(f"quality.psnr / quality.ssim come from the self-reenactment of "
+                 f"{Path(args.self_reenact).name}; the other quality metrics from {pair}")
+    for r in results.values():
+        r.setdefault("quality", {}).update(
+            {k: q.metrics[k] for k in ("psnr", "ssim") if k in q.metrics})
+    return {"video": args.self_reenact, "driver": sr_driver.label,
+            "quality": q.metrics, "quality_info": q.info}
+
+
+def run_benchmark(args: argparse.Namespace) -> int:
+    """Run the benchmark `args` describe (see `bench.cli.add_arguments`); print the report,
+    write --json / --plot; return 0. User mistakes raise UsageError."""
+    st = resolve(args)
+    profile, driver, variants, compare = st.profile, st.driver, st.variants, st.compare
+    pair = f"{getattr(profile, 'name', 'profile')} ← {driver.label}"
+    notes: list[str] = []
+
+    # -- latency -----------------------------------------------------------------------------
+    accs = latency_pass(profile, variants, driver, args.warmup, args.block, pin=st.pin)
+    results = {}
+    for v in variants:
+        acc = accs[v.label]
+        r = acc.times.to_dict(acc.wall_s if acc.wall_s > 0 else None)
+        dev = get_device(v.device)
+        r.update(device=dev.label(), device_detail=dev.describe(), **dev.info(),
+                 name=pair if compare is None else v.label, blocks=acc.blocks,
+                 options=dataclasses.asdict(v.options))
+        results[v.label] = r
+
+    # -- quality -----------------------------------------------------------------------------
+    sheets = {}
+    if args.quality or st.main_is_self:
+        for v in variants:
+            extremes = fidelity.Extremes() if getattr(args, "sheet", None) else None
+            q = quality_pass(
+                lambda v=v: build_engine(profile, v.options, realtime=False, fps=driver.fps),
+                profile, driver.open(), fps=driver.fps, total=driver.total, pin=st.pin,
+                real_frames=st.main_is_self,
+                desc="quality" if compare is None else f"quality {v.label}", extremes=extremes)
+            results[v.label].update(quality=q.metrics, quality_info=q.info, follow=q.follow)
+            notes += [n if compare is None else f"{v.label}: {n}" for n in q.notes]
+            if extremes is not None:
+                sheets[v.label] = extremes
+
+    sr_section = None
+    if st.self_re is not None and not st.main_is_self:
+        sr_section = _self_reenact_section(args, st, pair, results, notes)
+
+    # -- round trip --------------------------------------------------------------------------
+    roundtrip = None
+    if args.roundtrip:
+        roundtrip = roundtrip_pass(profile, variants[0].options, driver, args.warmup)
+        if not roundtrip["available"]:
+            notes.append(f"roundtrip not available here: {roundtrip['reason']}")
+
+    # -- JSON, table, plot -------------------------------------------------------------------
+    machine = machine_info()
+    per_frame = {v.label: accs[v.label].times.per_frame() for v in variants}
+    common = {"profile": _profile_label(args, profile),
+              "driver": driver.label, "driver_fps": driver.fps, "warmup": args.warmup}
+    if compare is None:
+        out = {**results["run"], **common}
+        shown = dict(results["run"])
+    else:
+        base = list(results)[0]
+        out = {"compare": {"key": compare[0], "values": compare[1], "block": args.block},
+               "baseline": base, "variants": results, "ratios": _ratios(results, base),
+               **common}
+        shown = {"variants": results, "baseline": base}
+    if sr_section is not None:
+        out["self_reenact"] = sr_section
+    if roundtrip is not None:
+        out["roundtrip"] = roundtrip
+    if notes:
+        out["notes"] = notes
+    out["machine"] = machine
+
+    text = [f"## bench: {common['profile']} ← {driver.label}"
+            + (f" · compare {compare[0]} = {', '.join(compare[1])}" if compare else ""),
+            markdown_table({k: v for k, v in shown.items() if k != "name"})]
+    if sr_section is not None:
+        sr_profile = st.self_re[0]
+        text.append(f"### self-reenactment: {Path(args.self_reenact).name}, avatar "
+                    f"{sr_profile.name} ({sr_profile.kind} profile), "
+                    f"driven by {sr_section['driver']}\n\n"
+                    + _kv_table("metric", list(sr_section["quality"].items())))
+    if any(r.get("follow") for r in results.values()):
+        text.append(_follow_table(results))
+    if roundtrip is not None and roundtrip["available"]:
+        lat = roundtrip["latency_ms"]
+        text.append(_kv_table("round trip (capture → virtual camera → read back)", [
+            ("device", roundtrip["device"]), ("frames", roundtrip["frames"]),
+            *((f"{k} ms", lat[k]) for k in ("p50", "p95", "p99"))]))
+    if notes:
+        text.append("notes:\n" + "\n".join(f"- {n}" for n in notes))
+    print("\n\n".join(text))
+    if args.json:
+        write_json(args.json, out)
+        print(f"\nwrote {args.json}")
+    if sheets:
+        write_sheet(args.sheet, sheets, f"{common['profile']} ← {driver.label}")
+        print(f"wrote {args.sheet}")
+    if args.plot:
+        if compare is None:
+            plot(dict(results["run"], machine=machine), per_frame["run"], args.plot)
+        else:
+            plot({"variants": {k: dict(v, machine=machine) for k, v in results.items()},
+                  "baseline": shown["baseline"]}, per_frame, args.plot)
+        print(f"wrote {args.plot}")
+    return 0
+
+
+def _follow_table(results: dict) -> str:
+    """Expression fidelity, one row per signal: gain (r) of each variant's output against the
+    driver (`bench.fidelity`), and the blink check."""
+    labels = [k for k, r in results.items() if r.get("follow")]
+    rows = []
+    for name in fidelity.SIGNALS:
+        cells = []
+        for label in labels:
+            s = results[label]["follow"].get(name, {})
+            g, r = s.get("gain"), s.get("r")
+            cells.append("–" if g is None else f"{g:.2f} ({r:.2f})" if r is not None else f"{g:.2f}")
+        rows.append(f"| {name} | " + " | ".join(cells) + " |")
+    blinks = []
+    for label in labels:
+        b = results[label].get("quality_info", {}).get("blinks")
+        if b:
+            blinks.append(f"{b['closed_frames'] - b['missed']}/{b['closed_frames']}")
+    head = "| fidelity: gain (r) | " + " | ".join(labels) + " |"
+    sep = "| :--- | " + " | ".join("---:" for _ in labels) + " |"
+    tail = (["| closed eyes that arrive | " + " | ".join(blinks) + " |"]
+            if len(blinks) == len(labels) else [])
+    return "\n".join([head, sep, *rows, *tail])
+
+
+def write_sheet(path: str, sheets: dict, title: str) -> None:
+    """The contact sheet(s) of the quality pass as one PNG (variants stacked)."""
+    images = [fidelity.contact_sheet(ex, title if len(sheets) == 1 else f"{title} · {label}")
+              for label, ex in sheets.items()]
+    width = max(im.shape[1] for im in images)
+    images = [np.pad(im, ((0, 0), (0, width - im.shape[1]), (0, 0)), constant_values=255)
+              for im in images]
+    cv2.imwrite(str(path), cv2.cvtColor(np.concatenate(images, axis=0), cv2.COLOR_RGB2BGR))

@@ -1,0 +1,113 @@
+"""`run.py bench`: latency, comparisons and quality of the engine on a driver clip or camera.
+
+    run.py bench --profile P --driver CLIP|0 [--frames N] [--warmup N] [--device cpu|cuda]
+                 [--json OUT.json] [--plot OUT.png] [--quality] [--self-reenact VIDEO]
+                 [--self-drive CLIP [--frame K]] [--sheet OUT.png]
+                 [--compare KEY=A,B | --compare list] [--roundtrip] [--block N]
+
+`add_arguments` registers the options on the subcommand's parser; `main` runs the benchmark
+(`bench.benchmark.run_benchmark`, which says what each pass measures) and maps a
+`PuppeteerError` (a user mistake: `bench.usage.UsageError`, a profile that cannot be read, a
+driver that cannot be opened, ...) to one ``error: <first line>`` line on stderr and exit code
+2, Ctrl-C to 130; any other exception is a bug and propagates. ``--compare list`` prints the
+comparison keys with their help.
+
+This module is light: building the parser (``run.py --help``, ``run.py bench --help``) imports
+neither the engine nor numba nor torch; `main` imports them when a benchmark runs.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+
+from bench.usage import DEFAULT_BLOCK, DEFAULT_CAMERA_FRAMES, DEFAULT_WARMUP, DEVICE_NAMES, UsageError
+from realtime.core.errors import PuppeteerError
+
+__all__ = ["add_arguments", "main", "UsageError"]
+
+
+def _positive(name: str, minimum: int = 1):
+    def parse(text: str) -> int:
+        try:
+            v = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{name} must be an integer, got {text!r}") from None
+        if v < minimum:
+            raise argparse.ArgumentTypeError(f"{name} must be ≥ {minimum}, got {v}")
+        return v
+    return parse
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Register the `bench` options on `parser` (the subcommand's parser)."""
+    parser.description = ("Measure the engine: per-stage latency percentiles, fps and drops "
+                          "(realtime pass), optional quality metrics (offline pass), "
+                          "side-by-side comparisons with ratios.")
+    parser.add_argument("--profile", metavar="P",
+                        help="avatar profile: a name under profiles/ or a profile folder")
+    parser.add_argument("--driver", metavar="CLIP|0",
+                        help="driver video file, image folder, or camera index")
+    parser.add_argument("--frames", type=_positive("--frames"), metavar="N",
+                        help="driver frames per pass, warm-up included (default: the whole clip;"
+                             f" {DEFAULT_CAMERA_FRAMES} from a camera)")
+    parser.add_argument("--warmup", type=_positive("--warmup", 0), default=DEFAULT_WARMUP,
+                        metavar="N", help=f"first frames left out of the latency statistics "
+                                          f"(default {DEFAULT_WARMUP})")
+    parser.add_argument("--device", default="cpu", choices=sorted(DEVICE_NAMES),
+                        help="where the kernels run (default cpu)")
+    parser.add_argument("--json", metavar="OUT.json", help="write the result as JSON")
+    parser.add_argument("--plot", metavar="OUT.png",
+                        help="latency histogram + per-frame timeline stacked by stage")
+    parser.add_argument("--quality", action="store_true",
+                        help="offline quality pass: expr_err, pose_err_deg, id_dist, fwe, jitter_px, "
+                             "and the expression fidelity per signal (gain, r)")
+    parser.add_argument("--self-reenact", metavar="VIDEO", dest="self_reenact",
+                        help="enroll VIDEO's first frame, drive with its second half, "
+                             "report PSNR/SSIM against the real frames")
+    parser.add_argument("--self-drive", metavar="CLIP", dest="self_drive",
+                        help="expression fidelity: enroll one frame of CLIP as a photo profile "
+                             "(--frame), drive it with the whole clip, report per signal how much "
+                             "of the motion arrives (gain, r) and PSNR/SSIM against the real frames")
+    parser.add_argument("--frame", type=_positive("--frame", 0), default=0, metavar="K",
+                        help="--self-drive: the frame of CLIP the profile is made from (default 0)")
+    parser.add_argument("--sheet", metavar="OUT.png",
+                        help="with --quality or --self-drive: a contact sheet, driver above output, "
+                             "at the driver's widest eyes, closed eyes, highest brows, widest mouth, "
+                             "strongest smile and furthest gaze")
+    parser.add_argument("--compare", metavar="KEY=A,B",
+                        help="run variants side by side, interleaved, with ratios "
+                             "(e.g. tier=warp,atlas); '--compare list' lists the keys")
+    parser.add_argument("--block", type=_positive("--block"), default=DEFAULT_BLOCK, metavar="N",
+                        help=f"frames per interleaved block with --compare (default {DEFAULT_BLOCK})")
+    parser.add_argument("--roundtrip", action="store_true",
+                        help="true output latency through a virtual camera read back with "
+                             "OpenCV (where one exists)")
+
+
+def _first_line(exc: BaseException) -> str:
+    return (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+
+
+def main(args: argparse.Namespace) -> int:
+    """Run the benchmark described by `args` (from `add_arguments`); returns the exit code."""
+    try:
+        if args.compare is not None and args.compare.strip() == "list":
+            from bench.variants import knob_list  # noqa: PLC0415 - keeps `run.py --help` light (engine)
+
+            print(knob_list())
+            return 0
+        from bench.benchmark import run_benchmark  # noqa: PLC0415 - keeps `run.py --help` light (engine)
+
+        return run_benchmark(args)
+    except PuppeteerError as exc:
+        print(f"error: {_first_line(exc)}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("error: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":  # python -m bench.cli ...
+    _p = argparse.ArgumentParser(prog="bench")
+    add_arguments(_p)
+    sys.exit(main(_p.parse_args()))

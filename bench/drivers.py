@@ -1,0 +1,201 @@
+"""What drives the engine in a benchmark: a camera or a clip (`open_driver`), or the second
+half of a video that drives an avatar enrolled from its first half (`prepare_self_reenact`).
+
+A `Driver` is a description, opened as often as the passes need (`Driver.open`: the source
+positioned at its first frame, limited to its frame count); `Limit` is such a limited view, and
+the latency pass uses it to cut one source into blocks.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from bench.usage import DEFAULT_CAMERA_FRAMES, UsageError
+from profiles.enroll import EnrollError, build_profile, detect_single_face
+from profiles.enroll_video import build_video_profile
+from realtime.engine.loop import EngineOptions
+from realtime.io.capture import CaptureError, open_source
+from realtime.mesh.fuse import FuseConfig
+
+__all__ = ["Driver", "Limit", "open_driver", "prepare_self_drive", "prepare_self_reenact", "self_reenact_options",
+           "SELF_REENACT_FOLLOW_SCALE"]
+
+#: Self-reenactment follows the driver's distance to the camera (see `self_reenact_options`).
+SELF_REENACT_FOLLOW_SCALE = 1.0
+
+
+class Limit:
+    """A source view: at most `count` frames of `source` (None = all); close() closes
+    `source` only when the view `owns` it."""
+
+    def __init__(self, source, count: int | None, owns: bool = False):
+        self.source, self.count, self.read_count, self.owns = source, count, 0, owns
+        self.fps, self.size, self.is_live = source.fps, source.size, source.is_live
+        self.frame_count = count
+        self.exhausted = False
+
+    def read(self):
+        if self.count is not None and self.read_count >= self.count:
+            return None
+        fields = self.source.read()
+        if fields is None:
+            self.exhausted = True
+            return None
+        self.read_count += 1
+        return fields
+
+    def close(self) -> None:
+        if self.owns:
+            self.source.close()
+
+    def __repr__(self) -> str:
+        return f"{self.source!r}[:{self.count}]"
+
+
+@dataclass
+class Driver:
+    """What drives the engine: a camera index or a file, from frame `start`, `count` frames."""
+
+    spec: str
+    start: int = 0
+    count: int | None = None
+    label: str = ""
+    fps: float = 30.0
+    is_camera: bool = False
+    total: int | None = None    # frames it will deliver, when known
+
+    def open(self) -> Limit:
+        """The source positioned at `start`, limited to `count` frames (the caller closes
+        `.source`)."""
+        src = open_source(self.spec)
+        for _ in range(self.start):
+            if src.read() is None:
+                break
+        return Limit(src, self.count, owns=True)
+
+
+def open_driver(spec: str, frames: int | None) -> Driver:
+    """The driver `--driver spec` names, `frames` long (None: the whole clip, or
+    `DEFAULT_CAMERA_FRAMES` from a camera)."""
+    try:
+        src = open_source(spec)
+    except CaptureError as exc:
+        raise UsageError(f"--driver: {exc}") from None
+    try:
+        camera = bool(src.is_live)
+        count = frames if frames is not None else (DEFAULT_CAMERA_FRAMES if camera else None)
+        n = src.frame_count
+        total = count if n is None else (n if count is None else min(n, count))
+        return Driver(spec, 0, count, label=Path(spec).name if not camera else f"camera {spec}",
+                      fps=float(src.fps), is_camera=camera, total=total)
+    finally:
+        src.close()
+
+
+def _count_frames(src) -> int:
+    n = 0
+    while src.read() is not None:
+        n += 1
+    return n
+
+
+def image_size(profile) -> tuple[int, int]:
+    """(width, height) of the profile's image."""
+    h, w = profile["image"].shape[:2]
+    return (w, h)
+
+
+def self_reenact_options(fps: float, profile) -> EngineOptions:
+    """Engine options of a self-reenactment: the video's frame size, and the head following
+    the driver's distance (`SELF_REENACT_FOLLOW_SCALE`): the real frames show the camera moving
+    closer and away, and a fixed head size (the live default) would count that as error of
+    every tier alike."""
+    return EngineOptions(fps=fps, output_size=image_size(profile),
+                         fuse=FuseConfig(follow_scale=SELF_REENACT_FOLLOW_SCALE))
+
+
+def prepare_self_reenact(video: str, frames: int | None, profile=None):
+    """(profile, driver, enrollment landmarks) for self-reenactment on `video`.
+
+    The avatar is `profile` when given (it must have been enrolled from the first half of
+    `video`); otherwise a video profile (appearance atlas) is enrolled from the whole first
+    half, or, for a clip too short or too poor for an atlas, an image profile from frame 0.
+    The driver is the second half; the driver's neutral is pinned to the profile's reference
+    frame, so a perfect engine reproduces the real frames.
+    """
+    try:
+        src = open_source(video)
+    except CaptureError as exc:
+        raise UsageError(f"--self-reenact: {exc}") from None
+    try:
+        if src.is_live:
+            raise UsageError("--self-reenact needs a video file, not a camera")
+        first = src.read()
+        n = src.frame_count
+        fps = float(src.fps)
+    finally:
+        src.close()
+    if n is None:
+        src = open_source(video)
+        try:
+            n = _count_frames(src)
+        finally:
+            src.close()
+    if first is None or n < 4:
+        raise UsageError(f"--self-reenact: {video} has {n} frame(s); it needs a video of at "
+                         f"least 4 frames (enrolled on the first, driven by the second half)")
+    name = Path(video).name
+    half = n // 2
+    if profile is None:
+        try:
+            profile = build_video_profile(video, f"{Path(video).stem}-self", stop=half)
+        except EnrollError:
+            profile = None
+    if profile is None:
+        rgb = first["image"]
+        try:
+            lm = detect_single_face(rgb, f"the first frame of {name}")
+        except EnrollError as exc:
+            raise UsageError(f"--self-reenact: {exc}") from None
+        profile = build_profile(rgb, lm, name=f"{Path(video).stem}-self", source=name)
+    lm = profile["landmarks"]
+    count = n - half if frames is None else min(n - half, frames)
+    driver = Driver(video, start=half, count=count,
+                    label=f"{name} frames {half}–{half + count - 1}", fps=fps, total=count)
+    return profile, driver, lm
+
+
+def prepare_self_drive(video: str, frame: int, frames: int | None):
+    """(profile, driver, landmarks) of a self-drive of `video`: a photo profile made from its
+    frame `frame`, driven by the whole clip from frame 0, the driver's neutral pinned to that
+    frame. A perfect engine reproduces the clip; `bench.fidelity` measures how much of each
+    motion (mouth, eyes, brows, gaze, pose) arrives."""
+    try:
+        src = open_source(video)
+    except CaptureError as exc:
+        raise UsageError(f"--self-drive: {exc}") from None
+    try:
+        if src.is_live:
+            raise UsageError("--self-drive needs a video file, not a camera")
+        fps = float(src.fps)
+        n = src.frame_count
+        picked = None
+        for _ in range(frame + 1):
+            picked = src.read()
+            if picked is None:
+                break
+    finally:
+        src.close()
+    if picked is None:
+        raise UsageError(f"--self-drive: {video} has no frame {frame} (--frame counts from 0)")
+    name = Path(video).name
+    try:
+        lm = detect_single_face(picked["image"], f"frame {frame} of {name}")
+    except EnrollError as exc:
+        raise UsageError(f"--self-drive: {exc}") from None
+    profile = build_profile(picked["image"], lm, name=f"{Path(video).stem}-drive", source=name)
+    count = frames if n is None or frames is None else min(n, frames)
+    total = n if frames is None else count
+    driver = Driver(video, start=0, count=frames, label=f"{name} (self-drive from frame {frame})",
+                    fps=fps, total=total)
+    return profile, driver, profile["landmarks"]

@@ -1,0 +1,130 @@
+"""The latency pass: the engine as it runs live, every variant on the same frames.
+
+Each variant runs ``EngineOptions(realtime=True)`` with the clip paced at its own rate by a
+realtime ``Grabber`` (newest frame wins, drops counted) into a realtime
+``ThreadedSink(NullSink())``. Per-frame stage timings and capture→sink latency go into
+``bench.stats.StageTimes``; the first `warmup` frames (dropped ones included) are left out
+(``realtime.engine.loop.run`` also warms every engine up before its first frame).
+
+With several variants the driver is played in blocks of `block` frames, ABBA-interleaved
+(A B, then B A, ...), each variant seeing the same frames of a clip (a camera's stream is
+shared out block by block), so slow drifts of the machine (thermal, other load) hit every
+variant alike. All engines are built before anything runs.
+
+``wall_s`` (the denominator of fps): the capture time the counted frames span — k capture
+slots, k = last − first captured index + 1 with drops, at the measured mean capture
+interval — summed over blocks: a clip paced at 30 fps with nothing dropped gives 30 fps, and
+every dropped frame lowers it.
+"""
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass
+
+from tqdm import tqdm
+
+from bench.drivers import Driver, Limit
+from bench.quality import pin_neutral
+from bench.stats import StageTimes
+from bench.variants import Variant, build_engine
+from realtime.engine.loop import run
+from realtime.io.capture import Grabber
+from realtime.io.sinks import NullSink, ThreadedSink
+
+__all__ = ["Accumulator", "latency_pass"]
+
+
+@dataclass
+class Accumulator:
+    """Per-variant accumulation over blocks."""
+
+    times: StageTimes
+    wall_s: float = 0.0
+    captured: int = 0
+    done: bool = False
+    blocks: int = 0
+
+
+def _run_block(engine, source: Limit, fps: float, acc: Accumulator, warmup: int, bar) -> None:
+    """One realtime run of `engine` over `source`; appends to `acc`."""
+    grabber = Grabber(source, realtime=True, close_source=False)
+    sink = ThreadedSink(NullSink(), realtime=True)
+    sink.open(*engine.output_size, fps)
+    t_cap: dict[int, float] = {}
+    last = [-1]
+
+    def on_frame(frame) -> None:
+        t_cap.setdefault(frame.index, frame.t_capture)
+        if bar is not None and frame.index > last[0]:
+            bar.update(frame.index - last[0])
+            last[0] = frame.index
+
+    report = run(engine, grabber, sink, on_frame=on_frame)
+    st = acc.times
+    offset = acc.captured
+    prev = -1
+    span = []                                       # (index, t_capture) of counted frames
+    for row in report.per_frame:
+        idx = row["index"]
+        for gap in range(prev + 1, idx):           # frames the grabber replaced: capture drops
+            st.add(None, None, dropped=True, index=offset + gap)
+        prev = max(prev, idx)
+        lat = row.get("latency_ms")
+        counted = len(st) >= warmup
+        st.add(row["timings"], lat, dropped=lat is None, index=offset + idx)
+        if counted and idx in t_cap:
+            span.append((idx, t_cap[idx]))
+    if len(span) >= 2:
+        # k capture slots (drops included) at the measured mean capture interval
+        (i0, t0), (i1, t1) = min(span), max(span)
+        if i1 > i0:
+            acc.wall_s += (t1 - t0) * (i1 - i0 + 1) / (i1 - i0)
+    acc.captured += source.read_count
+    acc.blocks += 1
+    if bar is not None and source.read_count - 1 > last[0]:
+        bar.update(source.read_count - 1 - last[0])
+
+
+def latency_pass(profile, variants: list[Variant], driver: Driver, warmup: int, block: int,
+                 pin=None) -> dict[str, Accumulator]:
+    """Realtime runs of every variant, ABBA-interleaved in blocks (one block without
+    --compare). Returns per-variant accumulations."""
+    fps = driver.fps
+    engines = {}
+    try:
+        for v in variants:
+            engines[v.label] = build_engine(profile, v.options, realtime=True, fps=fps)
+            if pin is not None:
+                pin_neutral(engines[v.label].estimator, pin)
+        accs = {v.label: Accumulator(StageTimes()) for v in variants}
+        for acc in accs.values():
+            acc.times.skip_warmup(warmup)
+        single = len(variants) == 1
+        shared = driver.open() if driver.is_camera else None
+        sources = {v.label: (shared or driver.open()) for v in variants}
+        total = None if driver.total is None else driver.total * len(variants)
+        per_run = None if driver.count is None else driver.count
+        try:
+            with tqdm(total=total, desc="latency", unit="frame", file=sys.stderr,
+                      disable=None, leave=False) as bar:
+                order = list(variants)
+                while not all(a.done for a in accs.values()):
+                    for v in order:
+                        acc = accs[v.label]
+                        if acc.done:
+                            continue
+                        left = None if per_run is None else per_run - acc.captured
+                        n = left if single else (block if left is None else min(block, left))
+                        lim = Limit(sources[v.label].source, n)
+                        _run_block(engines[v.label], lim, fps, acc, warmup, bar)
+                        if lim.exhausted or (left is not None and acc.captured >= per_run) \
+                                or lim.read_count == 0:
+                            acc.done = True
+                    order.reverse()                       # A B, B A, A B, ...
+        finally:
+            for s in {id(s): s for s in sources.values()}.values():
+                s.source.close()
+    finally:
+        for e in engines.values():
+            e.close()
+    return accs

@@ -1,0 +1,185 @@
+"""The configurations a benchmark compares (`--compare KEY=A,B[,C]`) and the engine built for
+each.
+
+`knobs()` is the registry, one `Knob` per key: ``tier``, ``device``, ``size``,
+``kernel_threads``, ``backend``, every other plain `EngineOptions` field, and every field of
+`EstimatorConfig` and `FuseConfig` by its own name (``follow_scale``, ``ease_s``, ...). It is
+built on first use, from the dataclasses themselves, so a new option is a new key. `Variant` is
+one configuration (a label, `EngineOptions`, a device name); the first value of `--compare` is
+the baseline. `build_engine` turns a configuration the engine refuses (ValueError: a tier that
+does not exist, a profile without what the tier needs) into a `UsageError`.
+"""
+from __future__ import annotations
+
+import dataclasses
+import functools
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from bench.devices import DEVICES, get_device
+from bench.usage import UsageError
+from realtime.engine.loop import Engine, EngineOptions
+from realtime.face.estimate import EstimatorConfig
+from realtime.mesh.fuse import FuseConfig
+from realtime.tiers.neural import BACKENDS
+
+__all__ = ["Variant", "Knob", "knobs", "knob_list", "parse_compare", "make_variants",
+           "build_engine", "check_variants"]
+
+
+@dataclass
+class Variant:
+    label: str
+    options: Any          # realtime.engine.loop.EngineOptions
+    device: str = "cpu"
+
+
+@dataclass(frozen=True)
+class Knob:
+    help: str
+    parse: Callable[[str], Any]
+    apply: Callable[[Variant, Any], None]
+
+
+def _parse_size(text: str) -> tuple[int, int]:
+    try:
+        w, h = (int(v) for v in text.lower().split("x"))
+    except ValueError:
+        raise ValueError(f"size {text!r} is not WIDTHxHEIGHT (e.g. 512x512)") from None
+    if w < 16 or h < 16:
+        raise ValueError(f"size {text!r} is too small (at least 16x16)")
+    return (w, h)
+
+
+def _parse_bool(text: str) -> bool:
+    t = text.strip().lower()
+    if t in ("1", "true", "yes", "on"):
+        return True
+    if t in ("0", "false", "no", "off"):
+        return False
+    raise ValueError(f"{text!r} is not a boolean (true/false)")
+
+
+def _parse_device(text: str) -> str:
+    if text not in DEVICES:
+        raise ValueError(f"unknown device {text!r} (choose {', '.join(DEVICES)})")
+    return text
+
+
+def _parse_backend(text: str) -> str:
+    if text not in BACKENDS:
+        raise ValueError(f"unknown backend {text!r} (choose {', '.join(BACKENDS)})")
+    return text
+
+
+def _set_device(v: Variant, value: str) -> None:
+    v.device = value
+    v.options = get_device(value).configure(v.options)
+
+
+def _set_option(name: str):
+    def apply(v: Variant, value) -> None:
+        v.options = dataclasses.replace(v.options, **{name: value})
+    return apply
+
+
+def _set_nested(group: str, name: str):
+    def apply(v: Variant, value) -> None:
+        inner = dataclasses.replace(getattr(v.options, group), **{name: value})
+        v.options = dataclasses.replace(v.options, **{group: inner})
+    return apply
+
+
+def _parser_for(default) -> Callable[[str], Any]:
+    if isinstance(default, bool):
+        return _parse_bool
+    if isinstance(default, int):
+        return int
+    if isinstance(default, float):
+        return float
+    return str
+
+
+@functools.lru_cache(maxsize=1)
+def knobs() -> dict[str, Knob]:
+    """The `--compare` keys, in the order `--compare list` shows them."""
+    table = {
+        "tier": Knob("generator tier (warp, atlas, neural)", str, _set_option("tier")),
+        "device": Knob("cpu or cuda", _parse_device, _set_device),
+        "size": Knob("output size WxH, e.g. 512x512", _parse_size, _set_option("output_size")),
+        "kernel_threads": Knob("numba threads of the kernels", int,
+                               _set_option("kernel_threads")),
+        "backend": Knob("neural tier on cuda: torch or tensorrt", _parse_backend,
+                        _set_option("backend")),
+    }
+    fixed = {"fps", "realtime", "output_size"}   # set by the bench itself (size: above)
+    for f in dataclasses.fields(EngineOptions):
+        if f.name in table or f.name in fixed or f.default is dataclasses.MISSING:
+            continue
+        if isinstance(f.default, (bool, int, float, str)):
+            table[f.name] = Knob(f"EngineOptions.{f.name} (default {f.default})",
+                                 _parser_for(f.default), _set_option(f.name))
+    for group, cls in (("estimator", EstimatorConfig), ("fuse", FuseConfig)):
+        for f in dataclasses.fields(cls):
+            default = f.default if f.default is not dataclasses.MISSING else f.default_factory()
+            table[f.name] = Knob(f"{cls.__name__}.{f.name} (default {default})",
+                                 _parser_for(default), _set_nested(group, f.name))
+    return table
+
+
+def knob_list() -> str:
+    """The keys with their help, one a line (`--compare list`)."""
+    table = knobs()
+    width = max(len(k) for k in table)
+    return "\n".join(f"{key:<{width}}  {knob.help}" for key, knob in table.items())
+
+
+def parse_compare(spec: str) -> tuple[str, list[str]]:
+    table = knobs()
+    key, sep, values = spec.partition("=")
+    key = key.strip()
+    if not sep or not key:
+        raise UsageError(f"--compare wants KEY=A,B (e.g. tier=warp,atlas), got {spec!r}")
+    if key not in table:
+        raise UsageError(f"--compare: unknown key {key!r}; keys: {', '.join(table)}")
+    vals = [v.strip() for v in values.split(",") if v.strip()]
+    if len(vals) < 2:
+        raise UsageError(f"--compare {key}: give at least two values, e.g. {key}=A,B")
+    if len(set(vals)) != len(vals):
+        raise UsageError(f"--compare {key}: values repeat ({values})")
+    return key, vals
+
+
+def make_variants(base_options, device: str, compare: tuple[str, list[str]] | None) -> list[Variant]:
+    if compare is None:
+        return [Variant("run", base_options, device)]
+    key, values = compare
+    knob = knobs()[key]
+    out = []
+    for text in values:
+        try:
+            value = knob.parse(text)
+        except ValueError as exc:
+            raise UsageError(f"--compare {key}: {exc}") from None
+        v = Variant(f"{key}={text}", base_options, device)
+        knob.apply(v, value)
+        out.append(v)
+    return out
+
+
+def build_engine(profile, options, **changes) -> Engine:
+    """An Engine for `options` (with `changes`); a configuration the engine refuses (a tier that
+    does not exist, a profile without what the tier needs) is a UsageError."""
+    try:
+        return Engine(profile, dataclasses.replace(options, **changes))
+    except ValueError as exc:
+        raise UsageError((str(exc).strip().splitlines() or [type(exc).__name__])[0]) from None
+
+
+def check_variants(profile, variants: list[Variant]) -> None:
+    """Build (and close) every variant's engine once, so a configuration the engine refuses
+    stops the run before anything is measured."""
+    for v in variants:
+        get_device(v.device).check()
+        build_engine(profile, v.options).close()

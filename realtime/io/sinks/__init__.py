@@ -1,0 +1,80 @@
+"""Sinks: where output frames go (virtual camera, preview window, mp4 file, nowhere).
+
+A tiny public API over a registry of backends (in the manner of pyvirtualcam's Camera over its
+BACKENDS): `make_sink(spec, fps)` builds a sink from a command-line spec, `SINKS` lists the
+backends, and every sink follows the `Sink` protocol (realtime.io.sinks.base):
+
+    name: str                          short name for logs ("null", "file", "vcam", "window")
+    open(width, height, fps)           prepare for frames of that size; fps may be None
+    write(frame: Frame)                consume `frame.output`, RGB uint8 (height, width, 3)
+    close()                            flush and release; safe to call more than once
+    poll_events() -> list[str]         hotkey events since the last call, each one of
+                                       "recalibrate", "toggle", "quit"; [] for most sinks
+
+Sinks raise `SinkError` with a message that says what to do (install a device, pick another
+sink). `ThreadedSink` wraps any sink so that the loop never waits for it (DESIGN §7: a sink
+never blocks the loop).
+
+Modules: base (protocol, SinkError), null, file (ffmpeg mp4), vcam (pyvirtualcam), window
+(preview window and hotkeys), overlay (what the window draws), threaded (ThreadedSink).
+"""
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from realtime.io.sinks.base import EVENTS, Sink, SinkError
+from realtime.io.sinks.file import FileSink
+from realtime.io.sinks.null import NullSink
+from realtime.io.sinks.overlay import draw_overlay
+from realtime.io.sinks.threaded import ThreadedSink
+from realtime.io.sinks.vcam import VirtualCameraSink, vcam_install_hint
+from realtime.io.sinks.window import WindowSink, key_to_event
+
+__all__ = ["EVENTS", "SINKS", "FileSink", "NullSink", "Sink", "SinkError", "ThreadedSink",
+           "VirtualCameraSink", "WindowSink", "draw_overlay", "key_to_event", "make_sink",
+           "vcam_install_hint"]
+
+
+# The factories look the classes up in this module's namespace when called, so a test that
+# replaces e.g. `realtime.io.sinks.VirtualCameraSink` replaces what make_sink builds too.
+
+def _null(arg: str | None, fps: float | None) -> NullSink:
+    if arg:
+        raise SinkError(f"the null sink takes no argument, got 'null:{arg}'")
+    return NullSink()
+
+
+def _file(arg: str | None, fps: float | None) -> FileSink:
+    if not arg:
+        raise SinkError("the file sink needs a path: file:OUT.mp4")
+    return FileSink(arg, fps)
+
+
+def _vcam(arg: str | None, fps: float | None) -> VirtualCameraSink:
+    return VirtualCameraSink(fps, device=arg or None)
+
+
+def _window(arg: str | None, fps: float | None) -> WindowSink:
+    return WindowSink(arg or "Puppeteer")
+
+
+SINKS: dict[str, tuple[Callable[[str | None, float | None], Sink], str]] = {
+    "null": (_null, "null"),
+    "file": (_file, "file:OUT.mp4"),
+    "vcam": (_vcam, "vcam[:DEVICE]"),
+    "window": (_window, "window[:TITLE]"),
+}
+
+
+def make_sink(spec: str, fps: float | None) -> Sink:
+    """Build a sink from a spec: "null" | "file:OUT.mp4" | "vcam[:DEVICE]" | "window[:TITLE]".
+
+    The part after the first ':' is the argument (so Windows paths like file:C:\\out.mp4 work).
+    Unknown names raise SinkError listing the choices.
+    """
+    name, _, arg = str(spec).partition(":")
+    entry = SINKS.get(name.strip().lower())
+    if entry is None:
+        choices = ", ".join(usage for _, usage in SINKS.values())
+        raise SinkError(f"unknown sink {spec!r}; choose one of: {choices}")
+    return entry[0](arg or None, fps)

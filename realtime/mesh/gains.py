@@ -1,0 +1,107 @@
+"""Per-region expression gains: how much of the driver's motion each part of the avatar shows.
+
+    eyes    the lids (how far they open and close)
+    brows   the brows and the forehead above them
+    mouth   the lips and the lower face that moves with them
+    gaze    the irises (where the eyes look)
+    pose    the head's rotation (angle relative to the neutral pose)
+
+1.0 everywhere reproduces the driver; 1.2 exaggerates a region by 20%, 0.5 halves it, 0 freezes
+it. A region's gain applies at full strength on its own landmarks and fades out over a few
+rings of mesh neighbours, so the skin around it follows without a crease (a wider mouth drags
+the chin along). Set from the command line (``--gain eyes=1.2,mouth=0.9``), from a profile's
+``settings: gains:`` in its YAML, and live with the window's hotkeys.
+"""
+from __future__ import annotations
+
+from functools import lru_cache
+
+import numpy as np
+
+from realtime.core.errors import PuppeteerError
+from realtime.face import topology
+
+__all__ = ["REGIONS", "GAIN_RANGE", "GainError", "parse_gains", "check_gains", "landmark_gains"]
+
+REGIONS = ("eyes", "brows", "mouth", "gaze", "pose")
+GAIN_RANGE = (0.0, 3.0)
+_FEATHER = {"eyes": (0.6, 0.25), "brows": (0.8, 0.5, 0.25), "mouth": (1.0, 1.0, 0.8, 0.6, 0.4, 0.2),
+            "gaze": ()}
+
+
+class GainError(PuppeteerError):
+    """A gain setting that cannot be used (unknown region, not a number, out of range)."""
+
+
+def check_gains(gains: dict, where: str = "--gain") -> dict[str, float]:
+    """{region: float} validated: known regions, finite numbers in GAIN_RANGE."""
+    out = {}
+    if not isinstance(gains, dict):
+        raise GainError(f"{where}: gains must be a mapping region: number, got {type(gains).__name__}")
+    for region, value in gains.items():
+        if region not in REGIONS:
+            raise GainError(f"{where}: unknown region {region!r}; regions: {', '.join(REGIONS)}")
+        try:
+            v = float(value)
+        except (TypeError, ValueError):
+            raise GainError(f"{where}: {region} gain {value!r} is not a number") from None
+        lo, hi = GAIN_RANGE
+        if not (lo <= v <= hi):   # NaN fails too
+            raise GainError(f"{where}: {region} gain {v} is outside [{lo:g}, {hi:g}]")
+        out[region] = v
+    return out
+
+
+def parse_gains(text: str) -> dict[str, float]:
+    """``"eyes=1.2,mouth=0.9"`` → {"eyes": 1.2, "mouth": 0.9} (GainError on a mistake)."""
+    pairs = {}
+    for item in text.split(","):
+        if not item.strip():
+            continue
+        region, sep, value = item.partition("=")
+        if not sep:
+            raise GainError(f"--gain wants REGION=VALUE[,REGION=VALUE...] (e.g. eyes=1.2,mouth=0.9), "
+                            f"got {item.strip()!r}")
+        pairs[region.strip()] = value.strip()
+    return check_gains(pairs)
+
+
+def _feather(core: set[int], rings: tuple[float, ...]) -> np.ndarray:
+    w = np.zeros(topology.N_LANDMARKS)
+    w[list(core)] = 1.0
+    adj = topology.vertex_adjacency()
+    seen, frontier = set(core), set(core)
+    for value in rings:
+        nxt = {int(j) for i in frontier for j in adj[i]} - seen
+        w[list(nxt)] = value
+        seen |= nxt
+        frontier = nxt
+    return w
+
+
+@lru_cache(maxsize=1)
+def _weights() -> dict[str, np.ndarray]:
+    irises = set(topology.RIGHT_IRIS) | set(topology.LEFT_IRIS)
+    lids = (set(topology.RIGHT_EYE_UPPER) | set(topology.RIGHT_EYE_LOWER)
+            | set(topology.LEFT_EYE_UPPER) | set(topology.LEFT_EYE_LOWER))
+    lips = set(topology.OUTER_LIP) | set(topology.INNER_LIP_UPPER) | set(topology.INNER_LIP_LOWER)
+    brows = set(topology.RIGHT_BROW) | set(topology.LEFT_BROW)
+    w = {"eyes": _feather(lids, _FEATHER["eyes"]), "brows": _feather(brows, _FEATHER["brows"]),
+         "mouth": _feather(lips, _FEATHER["mouth"]), "gaze": _feather(irises, ())}
+    iris = sorted(irises)
+    for k in ("eyes", "brows", "mouth"):
+        w[k][iris] = 0.0          # the irises move with the gaze gain only
+    for v in w.values():
+        v.setflags(write=False)
+    return w
+
+
+def landmark_gains(gains: dict[str, float]) -> np.ndarray:
+    """(478, 1) per-landmark factors of the expression residual for `gains` (pose excluded):
+    the product over regions of 1 + (gain − 1)·weight."""
+    out = np.ones(topology.N_LANDMARKS)
+    for region, w in _weights().items():
+        g = float(gains.get(region, 1.0))
+        if g != 1.0:
+            out *= 1.0 + (g - 1.0) * w
+    return out[:, None]

@@ -1,0 +1,200 @@
+"""bench.benchmark: the arguments resolved, user mistakes, ratios, and two short end-to-end runs
+of `run.py bench` on synthetic drivers (no ../shared, no camera, no GPU)."""
+from __future__ import annotations
+
+import json
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+
+from bench import benchmark
+from bench.drivers import self_reenact_options
+from bench.metrics import IdentityEncoder
+from bench.usage import UsageError
+from realtime.engine.loop import EngineOptions
+from tests.bench.helpers import moving_clip, one_error_line, parse
+
+STAGES = ("track", "estimate", "fuse", "render", "generate", "composite")
+QUALITY_KEYS = {"expr_err", "pose_err_deg", "id_dist", "fwe", "fwe_short", "fwe_long", "jitter_px",
+                "psnr", "ssim"}
+
+
+# -- resolving the arguments ---------------------------------------------------------------------
+
+def test_profile_and_driver_resolve_to_one_live_variant(assets):
+    st = benchmark.resolve(parse("--profile", assets["astro"], "--driver", assets["clip"],
+                                 "--frames", 20, "--warmup", 5))
+    assert st.profile.name == "astro" and st.driver.total == 20
+    assert st.compare is None and st.pin is None and not st.main_is_self and st.self_re is None
+    (v,) = st.variants
+    assert (v.label, v.device, v.options) == ("run", "cpu", EngineOptions(fps=30.0, device="cpu"))
+
+
+def test_self_reenact_alone_is_the_main_pair(assets, tmp_path):
+    video = moving_clip(tmp_path / "self.avi", assets["image"], 12, still_from=6)
+    st = benchmark.resolve(parse("--self-reenact", video, "--profile", assets["astro"],
+                                 "--warmup", 2, "--compare", "follow_scale=0,1"))
+    assert st.main_is_self and st.self_re is not None
+    assert st.pin is st.profile["landmarks"] and st.driver.start == 6
+    assert st.compare == ("follow_scale", ["0", "1"])
+    default = self_reenact_options(st.driver.fps, st.profile)
+    assert [v.options for v in st.variants] == [
+        EngineOptions(fps=30.0, output_size=default.output_size, fuse=type(default.fuse)(follow_scale=s))
+        for s in (0.0, 1.0)]
+
+
+@pytest.mark.parametrize("argv, expect", [
+    (("--driver", "x.mp4"), "--profile required (or --self-reenact VIDEO)"),
+    ((), "--profile and --driver required (or --self-reenact VIDEO)"),
+    (("--profile", "p", "--self-reenact", "v.mp4", "--compare", "size=64x64,128x128"),
+     "--compare size cannot be used with --self-reenact"),
+    (("--profile", "p", "--driver", "x.mp4", "--json", "/no/such/folder/x.json"),
+     "cannot write /no/such/folder/x.json: folder /no/such/folder does not exist"),
+])
+def test_argument_mistakes(argv, expect):
+    with pytest.raises(UsageError) as e:
+        benchmark.resolve(parse(*argv))
+    assert str(e.value).startswith(expect)
+
+
+def test_driver_needs_a_profile(assets):
+    with pytest.raises(UsageError, match="^--driver needs --profile"):
+        benchmark.resolve(parse("--driver", assets["clip"], "--self-reenact", assets["clip"]))
+
+
+@pytest.mark.parametrize("argv, expect", [
+    (("--profile", "no-such-profile", "--driver", "{clip}"), "no profile"),
+    (("--profile", "{astro}", "--driver", "{clip}", "--compare", "colour=1,2"),
+     "unknown key 'colour'; keys: tier, device, size"),
+    (("--profile", "{astro}", "--driver", "{clip}", "--compare", "tier=warp,nosuch"),
+     "tier 'nosuch' is not available"),
+    (("--profile", "{astro}", "--driver", "{clip}", "--compare", "size=512x512,big"),
+     "WIDTHxHEIGHT"),
+    (("--profile", "{astro}", "--driver", "{clip}", "--compare", "follow_scale"),
+     "KEY=A,B"),
+    (("--profile", "{astro}", "--driver", "nothing-here.mp4"), "neither a camera"),
+    (("--profile", "{astro}",), "--driver required"),
+    (("--profile", "{astro}", "--driver", "{clip}", "--frames", "10", "--warmup", "10"),
+     "nothing left to measure"),
+])
+def test_user_mistakes_are_one_line_exit_2(assets, run_bench, argv, expect):
+    argv = [a.format(clip=assets["clip"], astro=assets["astro"]) for a in argv]
+    rc, out, err = run_bench(*argv)
+    assert rc == 2
+    assert expect in one_error_line(err)
+
+
+# -- report pieces -------------------------------------------------------------------------------
+
+def test_ratios_leave_out_what_has_no_finite_value():
+    base = {"fps": 30.0, "frames": 10, "dropped": 0, "latency_ms": {"p50": 10.0, "p95": None},
+            "stages_ms": {"track": {"p50": 2.0}}, "quality": {"fwe": 0.1}, "device": "cpu"}
+    other = {"fps": 15.0, "frames": 10, "dropped": 3, "latency_ms": {"p50": 20.0, "p95": 5.0},
+             "stages_ms": {"track": {"p50": float("nan")}}, "quality": {"fwe": 0.2},
+             "device": "cuda"}
+    assert benchmark._ratios({"a": base, "b": other}, "a") == {
+        "b": {"fps": 0.5, "frames": 1.0, "latency_ms": {"p50": 2.0}, "quality": {"fwe": 2.0}}}
+
+
+def test_kv_table():
+    assert benchmark._kv_table("metric", [("psnr", 31.234567), ("frames", 12)]).splitlines() == [
+        "| metric | value |", "| :--- | ---: |", "| psnr | 31.2346 |", "| frames | 12 |"]
+
+
+def test_profile_label_says_what_self_reenactment_enrolled():
+    args = SimpleNamespace(profile=None, self_reenact="/clips/me.mp4")
+    enrolled = SimpleNamespace(name="me-self", kind="video",
+                               settings={"atlas": {"reference_frame": 7}})
+    assert benchmark._profile_label(args, enrolled) == (
+        "me.mp4 first half: me-self (video profile, reference frame 7)")
+    args.profile = "astro"
+    assert benchmark._profile_label(args, enrolled) == "astro"
+
+
+# -- end to end ----------------------------------------------------------------------------------
+
+def test_single_run_json_plot_and_quality(assets, tmp_path, run_bench, monkeypatch):
+    monkeypatch.setenv("PUPPETEER_PROFILES", str(assets["profiles"]))
+    # dlib absent: id_dist must be omitted, never faked, and the reason noted
+    monkeypatch.setattr(IdentityEncoder, "available", classmethod(lambda cls: False))
+    monkeypatch.setattr(IdentityEncoder, "unavailable_reason",
+                        classmethod(lambda cls: "dlib is not installed (test)"))
+    # 12 fps: the driver's neutral is calibrated after 1 s = 12 frames, 6 are measured
+    clip = moving_clip(tmp_path / "driver.avi", assets["image"], 18, fps=12.0)
+    js, png = tmp_path / "b.json", tmp_path / "b.png"
+    rc, out, err = run_bench("--profile", "astro", "--driver", clip, "--warmup", 3, "--quality",
+                             "--json", js, "--plot", png, "--roundtrip")
+    assert rc == 0, err
+    r = json.loads(js.read_text())
+    for k in ("fps", "frames", "dropped", "latency_ms", "stages_ms", "device", "quality",
+              "machine"):
+        assert k in r
+    assert r["device"] == "cpu"
+    assert r["fps"] > 0
+    assert r["frames"] + r["dropped"] == 18 - 3
+    assert set(r["latency_ms"]) == {"p50", "p95", "p99"}
+    assert r["latency_ms"]["p50"] <= r["latency_ms"]["p95"] <= r["latency_ms"]["p99"]
+    for s in STAGES:
+        assert set(r["stages_ms"][s]) == {"p50", "p95", "p99"}
+        assert r["stages_ms"][s]["p50"] > 0
+    q = r["quality"]
+    assert {"expr_err", "pose_err_deg", "fwe"} <= set(q)
+    assert "id_dist" not in q and "psnr" not in q and "ssim" not in q
+    assert set(q) <= QUALITY_KEYS
+    assert all(v is not None and np.isfinite(v) for v in q.values())
+    assert q["expr_err"] < 0.2 and q["pose_err_deg"] < 15 and 0 <= q["fwe"] < 0.2
+    assert q["fwe"] == pytest.approx(q["fwe_short"] + q["fwe_long"])
+    assert any("id_dist omitted" in n for n in r["notes"])
+    if not r["roundtrip"]["available"]:          # no readable virtual camera: said, not faked
+        assert r["roundtrip"]["reason"]
+        assert any(n.startswith("roundtrip not available here") for n in r["notes"])
+        assert "latency_ms" not in r["roundtrip"]
+    for k in ("cpu", "packages", "git_commit", "gpu"):
+        assert k in r["machine"]
+    assert (r["profile"], r["driver"], r["driver_fps"], r["warmup"]) == ("astro", "driver.avi", 12.0, 3)
+    # the table on screen, and a real PNG
+    assert "| track |" in out and "**capture→sink**" in out and "| expr_err |" in out
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 20_000
+
+
+def test_self_reenact_compare_interleaves_and_reports_psnr_ssim_and_ratios(assets, tmp_path,
+                                                                           run_bench, monkeypatch):
+    # The avatar made from the still pose (`astro`, given with --profile as enrolled from the
+    # video's first half); the second half holds that pose again: the output must match it.
+    monkeypatch.setattr(IdentityEncoder, "available", classmethod(lambda cls: False))
+    plotted = []                                 # the PNG itself: tests/bench/test_report.py
+    monkeypatch.setattr(benchmark, "plot", lambda *a: plotted.append(a))
+    video = moving_clip(tmp_path / "self.avi", assets["image"], 24, still_from=12)
+    js = tmp_path / "c.json"
+    rc, out, err = run_bench("--self-reenact", video, "--profile", assets["astro"],
+                             "--frames", 6, "--warmup", 2, "--block", 2,
+                             "--compare", "follow_scale=0,1", "--json", js,
+                             "--plot", tmp_path / "c.png")
+    assert rc == 0, err
+    r = json.loads(js.read_text())
+    assert list(r["variants"]) == ["follow_scale=0", "follow_scale=1"]
+    assert r["baseline"] == "follow_scale=0"
+    assert r["compare"] == {"key": "follow_scale", "values": ["0", "1"], "block": 2}
+    for v in r["variants"].values():
+        assert v["frames"] + v["dropped"] == 6 - 2
+        assert set(v["stages_ms"]) >= set(STAGES)
+        assert v["blocks"] == 3
+        q = v["quality"]
+        assert {"psnr", "ssim", "psnr_face", "ssim_face", "psnr_mouth", "ssim_mouth"} <= set(q)
+        assert q["psnr"] > 25 and 0.8 < q["ssim"] <= 1.0
+        assert q["psnr_face"] > 20 and 0.6 < q["ssim_face"] <= 1.0
+    ratio = r["ratios"]["follow_scale=1"]
+
+    def no_none(d):
+        return all(no_none(v) if isinstance(v, dict) else v is not None for v in d.values())
+    assert no_none(r["ratios"])                  # absent ratios are left out, not null
+    assert ratio["fps"] > 0 and set(ratio["latency_ms"]) == {"p50", "p95", "p99"}
+    assert ratio["quality"]["psnr"] > 0
+    assert r["profile"] == str(assets["astro"]) and r["driver"] == "self.avi frames 12–17"
+    assert "follow_scale=1 / follow_scale=0" in out and "| psnr |" in out
+    ((shown, per_frame, path),) = plotted
+    assert shown["baseline"] == "follow_scale=0" and list(shown["variants"]) == list(r["variants"])
+    assert all("machine" in v for v in shown["variants"].values())
+    assert list(per_frame) == list(r["variants"]) and path == str(tmp_path / "c.png")
+    assert f"wrote {path}" in out

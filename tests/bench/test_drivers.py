@@ -1,0 +1,134 @@
+"""bench.drivers: clip drivers, limited views, and self-reenactment on a video's two halves."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from bench import drivers
+from bench.devices import get_device
+from bench.metrics import IdentityEncoder
+from bench.quality import quality_pass
+from bench.usage import DEFAULT_CAMERA_FRAMES, UsageError
+from bench.variants import build_engine, make_variants
+from profiles.enroll import EnrollError
+from profiles.format import load
+from realtime.mesh.fuse import FuseConfig
+from tests.bench.helpers import moving_clip, zoom_clip
+
+
+def test_open_driver_describes_a_clip(assets):
+    d = drivers.open_driver(str(assets["clip"]), None)
+    assert (d.start, d.count, d.total, d.fps, d.is_camera) == (0, None, 40, 30.0, False)
+    assert d.label == "driver.avi"
+    d = drivers.open_driver(str(assets["clip"]), 12)
+    assert (d.count, d.total) == (12, 12)
+    assert drivers.open_driver(str(assets["clip"]), 100).total == 40
+    assert DEFAULT_CAMERA_FRAMES == 300         # a camera's count when --frames is not given
+
+
+def test_open_driver_refuses_what_is_not_there(tmp_path):
+    with pytest.raises(UsageError, match="^--driver: .*neither a camera"):
+        drivers.open_driver(str(tmp_path / "nothing-here.mp4"), None)
+
+
+def test_driver_open_starts_and_stops_where_told(assets):
+    first = drivers.Driver(str(assets["clip"])).open()
+    frames = [first.read()["image"] for _ in range(32)]
+    first.source.close()
+    lim = drivers.Driver(str(assets["clip"]), start=30).open()
+    try:
+        assert np.array_equal(lim.read()["image"], frames[30])
+        assert sum(lim.read() is not None for _ in range(20)) == 9
+        assert lim.exhausted and lim.read_count == 10
+    finally:
+        lim.close()
+    lim = drivers.Driver(str(assets["clip"]), count=4).open()
+    try:
+        assert sum(lim.read() is not None for _ in range(6)) == 4
+        assert not lim.exhausted and lim.frame_count == 4
+    finally:
+        lim.close()
+
+
+def test_a_limit_closes_its_source_only_when_it_owns_it():
+    class Source:
+        fps, size, is_live, frame_count, closed = 30.0, (8, 8), False, None, False
+
+        def read(self):
+            return {}
+
+        def close(self):
+            self.closed = True
+    src = Source()
+    drivers.Limit(src, 2).close()
+    assert not src.closed
+    drivers.Limit(src, 2, owns=True).close()
+    assert src.closed
+
+
+def test_self_reenact_options_follow_the_drivers_distance(assets):
+    profile = load(assets["astro"])
+    opts = drivers.self_reenact_options(25.0, profile)
+    h, w = profile["image"].shape[:2]
+    assert opts.fps == 25.0 and opts.output_size == (w, h)
+    assert drivers.SELF_REENACT_FOLLOW_SCALE == 1.0
+    assert opts.fuse == FuseConfig(follow_scale=1.0)
+
+
+def test_prepare_self_reenact_drives_with_the_second_half(assets, tmp_path):
+    video = moving_clip(tmp_path / "self.avi", assets["image"], 24, still_from=12)
+    given = load(assets["astro"])
+    profile, driver, lm = drivers.prepare_self_reenact(str(video), None, given)
+    assert profile is given and lm is given["landmarks"]
+    assert (driver.start, driver.count, driver.total, driver.fps) == (12, 12, 12, 30.0)
+    assert driver.label == "self.avi frames 12–23"
+    _, driver, _ = drivers.prepare_self_reenact(str(video), 10, given)
+    assert (driver.count, driver.total, driver.label) == (10, 10, "self.avi frames 12–21")
+
+
+def test_self_reenact_enrolls_the_first_half_by_default(assets, tmp_path, monkeypatch):
+    """An appearance atlas from frames 0..half-1, not one photo; an image profile of frame 0
+    when the clip cannot make an atlas."""
+    video = moving_clip(tmp_path / "self.avi", assets["image"], 12, still_from=6)
+    calls = []
+
+    def video_profile(path, name, stop):
+        calls.append((path, name, stop))
+        return load(assets["astro"])
+    monkeypatch.setattr(drivers, "build_video_profile", video_profile)
+    profile, driver, _ = drivers.prepare_self_reenact(str(video), None)
+    assert calls == [(str(video), "self-self", 6)]
+    assert profile.name == "astro" and driver.start == 6
+
+    def no_atlas(path, name, stop):
+        raise EnrollError("too few usable frames (test)")
+    monkeypatch.setattr(drivers, "build_video_profile", no_atlas)
+    profile, driver, lm = drivers.prepare_self_reenact(str(video), None)
+    assert profile.kind == "image" and profile.name == "self-self"
+    assert lm is profile["landmarks"] and driver.start == 6
+
+
+def test_self_reenact_needs_four_frames(assets, tmp_path):
+    video = moving_clip(tmp_path / "short.avi", assets["image"], 3)
+    with pytest.raises(UsageError, match="has 3 frame\\(s\\); it needs a video of at least 4"):
+        drivers.prepare_self_reenact(str(video), None, load(assets["astro"]))
+    with pytest.raises(UsageError, match="^--self-reenact: "):
+        drivers.prepare_self_reenact(str(tmp_path / "nothing-here.mp4"), None)
+
+
+def test_self_reenact_follows_the_drivers_distance(assets, tmp_path, monkeypatch):
+    """The camera moves 12 % closer in the second half: self-reenactment lets the head follow
+    (follow_scale 1, its default), which scores above a fixed head size."""
+    monkeypatch.setattr(IdentityEncoder, "available", classmethod(lambda cls: False))
+    video = zoom_clip(tmp_path / "zoom.avi", assets["image"], 12, zoom_from=6)
+    profile, driver, lm = drivers.prepare_self_reenact(str(video), None, load(assets["astro"]))
+    default = get_device("cpu").configure(drivers.self_reenact_options(driver.fps, profile))
+    fixed, follow = make_variants(default, "cpu", ("follow_scale", ["0", "1"]))
+    assert follow.options == default            # the default run is the follow_scale=1 run
+    psnr_face = []
+    for v in (fixed, follow):
+        q = quality_pass(lambda v=v: build_engine(profile, v.options, realtime=False, fps=driver.fps),
+                         profile, driver.open(), fps=driver.fps, total=driver.total, pin=lm,
+                         real_frames=True)
+        psnr_face.append(q.metrics["psnr_face"])
+    assert psnr_face[1] > psnr_face[0] + 1.0

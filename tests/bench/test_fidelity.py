@@ -1,0 +1,115 @@
+"""bench.fidelity: the expression-fidelity signals, gains and the contact sheet."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from bench import fidelity as F
+from realtime.face import geometry as G
+from realtime.face import topology as T
+
+
+def _signals(lm):
+    return dict(zip(F.SIGNALS, F.face_signals(lm)))
+
+
+def test_signals_do_not_change_with_pose_or_size(astronaut_landmarks):
+    lm = np.asarray(astronaut_landmarks, np.float64)
+    base = _signals(lm)
+    c = lm.mean(0)
+    rot = G.rotation_from_euler(12.0, -8.0, 15.0)
+    moved = (lm - c) @ rot.T * 1.7 + c + [40.0, -25.0, 0.0]
+    again = _signals(moved)
+    for k in ("mouth_open", "mouth_width", "eye_open_r", "eye_open_l", "brow_raise", "gaze_x", "gaze_y"):
+        assert again[k] == pytest.approx(base[k], abs=2e-3), k
+    assert again["yaw"] - base["yaw"] == pytest.approx(12.0, abs=1.5)
+
+
+def test_signals_follow_the_features(astronaut_landmarks):
+    lm = np.asarray(astronaut_landmarks, np.float64)
+    base = _signals(lm)
+    iod = G.interocular(lm)
+    opened = lm.copy()
+    opened[list(T.INNER_LIP_LOWER[1:-1]), 1] += 0.1 * iod          # jaw drops
+    assert _signals(opened)["mouth_open"] - base["mouth_open"] == pytest.approx(0.1, abs=0.02)
+    raised = lm.copy()
+    raised[list(T.RIGHT_BROW) + list(T.LEFT_BROW), 1] -= 0.05 * iod  # brows up
+    assert _signals(raised)["brow_raise"] > base["brow_raise"] + 0.03
+    look = lm.copy()
+    look[list(T.RIGHT_IRIS) + list(T.LEFT_IRIS), 0] += 0.05 * iod    # irises to the image right
+    d = _signals(look)["gaze_x"] - base["gaze_x"]
+    assert abs(d) > 0.05                                             # in eye widths
+    # image right is the subject's left for a face looking at the camera: +x
+    assert d > 0
+
+
+def test_gain_and_r():
+    rng = np.random.default_rng(0)
+    d = rng.normal(0, 0.05, (200, len(F.SIGNALS)))
+    d[:, [F.SIGNALS.index("yaw"), F.SIGNALS.index("pitch")]] *= 100   # degrees
+    o = 0.7 * d + 0.3 + rng.normal(0, 0.001, d.shape)
+    o[5:9] = np.nan                                                  # output lost for a moment
+    st = F.follow_stats(d, o)
+    for name in F.SIGNALS:
+        assert st[name]["gain"] == pytest.approx(0.7, abs=0.02)
+        assert st[name]["r"] > 0.99
+        assert st[name]["n"] == 196
+    still = np.zeros_like(d)
+    assert F.follow_stats(still, o)["mouth_open"]["gain"] is None     # no motion, no gain
+
+
+def test_blink_check_allows_one_frame_of_lag():
+    n = len(F.SIGNALS)
+    d = np.full((20, n), 0.1)
+    o = np.full((20, n), 0.1)
+    k = F.SIGNALS.index("eye_open_r")
+    d[10:12, k] = 0.01
+    o[11:13, k] = 0.02                                               # one frame late: fine
+    assert F.blink_check(d, o)["missed"] == 0
+    o[11:13, k] = 0.05                                               # never shut: missed
+    res = F.blink_check(d, o)
+    assert res["closed_frames"] == 2 and res["missed"] == 2
+
+
+def test_contact_sheet_shows_the_extremes():
+    ex = F.Extremes(height=32)
+    n = len(F.SIGNALS)
+    for i in range(10):
+        s = np.full(n, 0.1)
+        s[F.SIGNALS.index("mouth_open")] = 0.05 * i                 # widest mouth at frame 9
+        img = np.full((64, 48, 3), i * 20, np.uint8)
+        ex.offer(i, s, img, 255 - img)
+    assert ex.best["widest mouth"][1] == 9
+    sheet = F.contact_sheet(ex, "d ← o")
+    assert sheet.dtype == np.uint8 and sheet.ndim == 3 and sheet.shape[0] > 2 * 32
+
+
+def test_self_drive_reports_fidelity(tmp_path, capsys):
+    """`bench --self-drive` on a short synthetic clip: the fidelity table, the JSON and the
+    sheet come out (the clip is the astronaut turned in 3-D, tests/profiles/test_enroll_video)."""
+    import json
+
+    from bench import cli
+    from tests.profiles.test_enroll_video import make_clip
+
+    clip = make_clip(tmp_path / "clip.avi", frames=12, size=256)
+    parser = __import__("argparse").ArgumentParser()
+    cli.add_arguments(parser)
+    args = parser.parse_args(["--self-drive", str(clip), "--frame", "2", "--warmup", "2",
+                              "--json", str(tmp_path / "b.json"), "--sheet", str(tmp_path / "s.png")])
+    assert cli.main(args) == 0
+    out = capsys.readouterr().out
+    assert "fidelity: gain (r)" in out and "mouth_open" in out
+    result = json.loads((tmp_path / "b.json").read_text())
+    assert set(result["follow"]) == set(F.SIGNALS)
+    assert "psnr" in result["quality"]
+    assert (tmp_path / "s.png").stat().st_size > 1000
+
+
+def test_self_drive_refuses_other_pairs(tmp_path):
+    from bench import cli
+
+    parser = __import__("argparse").ArgumentParser()
+    cli.add_arguments(parser)
+    args = parser.parse_args(["--self-drive", "x.mp4", "--profile", "p"])
+    assert cli.main(args) == 2

@@ -1,0 +1,128 @@
+"""bench.latency: ABBA-interleaved blocks, every variant on the same frames, frames accounted.
+
+Fake engines (instant, recording what they see) and fake sources at 100 fps keep these tests
+fast; the real engine runs in tests/bench/test_benchmark.py."""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+
+from bench import latency
+from bench.drivers import Driver, Limit
+from bench.variants import Variant
+
+FPS = 100.0
+
+
+class FakeSource:
+    """Frames whose first pixel is their number; a live one delivers every 2 ms."""
+
+    def __init__(self, live: bool, n: int = 1000):
+        self.fps, self.size, self.is_live, self.frame_count = FPS, (32, 24), live, None
+        self.n, self.reads, self.closed = n, 0, False
+
+    def read(self):
+        if self.reads >= self.n:
+            return None
+        if self.is_live:
+            time.sleep(0.002)
+        img = np.zeros((24, 32, 3), np.uint8)
+        img[0, 0, 0] = self.reads
+        self.reads += 1
+        return {"image": img}
+
+    def close(self):
+        self.closed = True
+
+
+@dataclass
+class FakeDriver(Driver):
+    clip_frames: int = 1000
+    opened: list | None = None
+
+    def open(self) -> Limit:
+        src = FakeSource(self.is_camera, self.clip_frames)
+        self.opened.append(src)
+        return Limit(src, self.count, owns=True)
+
+
+class FakeEngine:
+    def __init__(self, label: str, fps: float, log: list):
+        self.label, self.log, self.closed = label, log, False
+        self.options = SimpleNamespace(fps=fps)
+        self.output_size = (32, 24)
+
+    def warm_up(self):
+        self.log.append((self.label, []))           # run() warms up once per block
+
+    def process(self, frame):
+        if frame.image is not None:                  # None: a held frame (the source stalled)
+            self.log[-1][1].append(int(frame.image[0, 0, 0]))
+        frame.timings.update(track=0.1, composite=0.2)
+        frame.output = np.zeros((24, 32, 3), np.uint8)
+        return frame
+
+    def handle(self, event):
+        return True
+
+    def close(self):
+        self.closed = True
+
+
+@pytest.fixture
+def engines(monkeypatch):
+    """{label: FakeEngine} of the engines latency_pass builds; `log`: (label, frames) per block."""
+    built: dict = {}
+    log: list = []
+
+    def build(profile, options, realtime, fps):
+        assert realtime and fps == FPS
+        built[options.label] = FakeEngine(options.label, fps, log)
+        return built[options.label]
+    monkeypatch.setattr(latency, "build_engine", build)
+    return SimpleNamespace(built=built, log=log)
+
+
+def _variants(*labels):
+    return [Variant(label, SimpleNamespace(label=label)) for label in labels]
+
+
+def test_variants_take_turns_abba_on_the_same_frames(engines):
+    driver = FakeDriver("clip", count=24, fps=FPS, total=24, opened=[])
+    accs = latency.latency_pass(None, _variants("A", "B"), driver, warmup=4, block=8)
+    assert [label for label, _ in engines.log] == ["A", "B", "B", "A", "A", "B"]
+    for label in "AB":
+        blocks = [frames for lab, frames in engines.log if lab == label]
+        for b, frames in enumerate(blocks):          # block b: clip frames 8b .. 8b+7
+            assert frames and set(frames) <= set(range(8 * b, 8 * b + 8))
+        acc = accs[label]
+        r = acc.times.to_dict(acc.wall_s)
+        assert r["frames"] + r["dropped"] == 24 - 4
+        assert (acc.blocks, acc.captured, acc.done) == (3, 24, True)
+        assert acc.wall_s > 0
+    assert len(driver.opened) == 2 and all(s.closed for s in driver.opened)
+    assert all(e.closed for e in engines.built.values())
+
+
+def test_a_camera_is_shared_out_block_by_block(engines):
+    driver = FakeDriver("0", count=16, fps=FPS, is_camera=True, total=16, opened=[])
+    accs = latency.latency_pass(None, _variants("A", "B"), driver, warmup=0, block=8)
+    assert len(driver.opened) == 1 and driver.opened[0].closed
+    ranges = [(label, min(f), max(f)) for label, f in engines.log]
+    assert [label for label, *_ in ranges] == ["A", "B", "B", "A"]
+    ends = [hi for *_, hi in ranges]
+    assert ends == sorted(ends)                        # one stream, read in turn
+    assert all(lo >= prev for (_, lo, _), prev in zip(ranges[1:], ends))
+    assert all(accs[k].captured == 16 for k in "AB")
+
+
+def test_one_variant_is_one_block_of_the_whole_clip(engines):
+    driver = FakeDriver("clip", count=None, fps=FPS, total=20, clip_frames=20, opened=[])
+    accs = latency.latency_pass(None, _variants("run"), driver, warmup=2, block=4)
+    assert len(engines.log) == 1 and accs["run"].blocks == 1
+    r = accs["run"].times.to_dict(accs["run"].wall_s)
+    assert r["frames"] + r["dropped"] == 20 - 2

@@ -1,0 +1,72 @@
+"""realtime.mesh.gains and their use in the fuse stage: per-region expression gains."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from realtime.face import geometry as G
+from realtime.face import topology as T
+from realtime.face.state import FaceState
+from realtime.mesh.fuse import FuseConfig, Recombiner
+from realtime.mesh.gains import REGIONS, GainError, check_gains, landmark_gains, parse_gains
+
+
+def test_parse_and_check():
+    assert parse_gains("eyes=1.2, mouth=0.9") == {"eyes": 1.2, "mouth": 0.9}
+    assert parse_gains("") == {}
+    for bad, match in (("eyes", "REGION=VALUE"), ("nose=1", "unknown region"),
+                       ("eyes=big", "not a number"), ("eyes=-1", "outside"), ("eyes=nan", "outside"),
+                       ("pose=4", "outside")):
+        with pytest.raises(GainError, match=match):
+            parse_gains(bad)
+    with pytest.raises(GainError, match="mapping"):
+        check_gains([1, 2])
+
+
+def test_landmark_gains_cover_their_regions_only():
+    assert np.array_equal(landmark_gains({}), np.ones((T.N_LANDMARKS, 1)))
+    g = landmark_gains({"mouth": 2.0})[:, 0]
+    assert (g[list(T.INNER_LIP_UPPER)] == 2.0).all()
+    assert g[T.FOREHEAD] == 1.0 and g[list(T.RIGHT_BROW)].max() == 1.0
+    assert 1.0 < g[T.CHIN] <= 2.0                               # the lower face follows, feathered
+    e = landmark_gains({"eyes": 0.0})[:, 0]
+    assert (e[list(T.RIGHT_EYE_UPPER)] == 0.0).all()
+    assert (e[list(T.RIGHT_IRIS) + list(T.LEFT_IRIS)] == 1.0).all()   # the gaze is its own region
+    z = landmark_gains({"gaze": 0.0})[:, 0]
+    assert (z[list(T.LEFT_IRIS)] == 0.0).all() and z[T.NOSE_TIP] == 1.0
+
+
+def test_recombiner_scales_the_mouth_and_the_pose(astronaut_profile):
+    p = astronaut_profile
+    expr = np.zeros((T.N_LANDMARKS, 3))
+    expr[list(T.INNER_LIP_LOWER[1:-1]), 1] = 0.05              # the lower lip drops
+    state = FaceState(rotation=G.rotation_from_euler(10.0, 0.0, 0.0), expression=expr)
+    plain = Recombiner(p["neutral"], p.frame())
+    loud = Recombiner(p["neutral"], p.frame(), FuseConfig().with_gains({"mouth": 2.0, "pose": 0.5}))
+    gap = lambda r: G.mouth_opening(r.canonical(state)) - G.mouth_opening(r.canonical(FaceState()))
+    assert gap(loud) == pytest.approx(2 * gap(plain), rel=1e-3)
+    yaw = lambda r: G.euler_from_rotation(r.pose(state).rotation @ r.pose(FaceState()).rotation.T)[0]
+    assert yaw(plain) == pytest.approx(10.0, abs=1e-6) and yaw(loud) == pytest.approx(5.0, abs=1e-6)
+    assert loud.set_gain("mouth", 1.0) == 1.0
+    assert gap(loud) == pytest.approx(gap(plain), rel=1e-9)
+    with pytest.raises(GainError):
+        loud.set_gain("mouth", 5.0)
+
+
+def test_engine_hotkeys_change_the_selected_gain(astronaut_profile):
+    from realtime.engine.loop import Engine, EngineOptions
+    from realtime.io.sinks.window import key_to_event
+
+    engine = Engine(astronaut_profile, EngineOptions(smooth=False))
+    for key, event in (("2", "gain:brows"), ("+", "gain+"), ("+", "gain+"), ("-", "gain-")):
+        assert key_to_event(ord(key)) == event
+        assert engine.handle(event)
+    assert engine.recombiner.config.gains()["brows"] == pytest.approx(1.1)
+    assert "[brows 1.1]" in engine.gains_line()
+    engine.handle("gain0")
+    assert engine.recombiner.config.gains()["brows"] == 1.0
+    engine.handle("gain:pose")
+    for _ in range(40):
+        engine.handle("gain+")
+    assert engine.recombiner.config.gains()["pose"] == 3.0          # clamped to the range
+    assert set(engine.recombiner.config.gains()) == set(REGIONS)
