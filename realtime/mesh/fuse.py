@@ -31,6 +31,10 @@ _LIDS = [(np.array(u[1:-1]), np.array(l[1:-1])) for u, l in (
     (topology.LEFT_EYE_UPPER, topology.LEFT_EYE_LOWER))]
 
 
+SHUT = 0.03    # lid gap / interocular below which the avatar's lids meet ...
+OPEN = 0.055   # ... and above which they are left alone (smooth between)
+
+
 @dataclass
 class FuseConfig:
     follow_translation: float = 1.0  # 0 pins the head in place
@@ -90,6 +94,23 @@ def retarget_gains(target_neutral: np.ndarray, driver_neutral: np.ndarray,
     return gains[:, None]
 
 
+def _shut(pairs_upper: np.ndarray, pairs_lower: np.ndarray, shape: np.ndarray, shut: float,
+          full: float) -> None:
+    """Lids that are nearly closed close (in place): the mean lid gap g of the pairs is mapped to
+    g·s((g − shut) / (full − shut)) with s the smoothstep, by moving the upper lid down.
+
+    Why: MediaPipe never reads a shut eye as shut (its lids stay ~0.02 interocular apart), and
+    drawn as an eye, that leftover gap is a dark slit that reads as an open eye. Below `shut`
+    the lids meet; above `full` nothing changes; in between the gap shrinks smoothly."""
+    gap = shape[pairs_lower, 1] - shape[pairs_upper, 1]
+    g = float(gap.mean())
+    if g >= full:
+        return
+    x = min(max((g - shut) / (full - shut), 0.0), 1.0)
+    keep = x * x * (3.0 - 2.0 * x)
+    shape[pairs_upper, 1] = shape[pairs_lower, 1] - gap * keep
+
+
 def _unfold(pairs_upper: np.ndarray, pairs_lower: np.ndarray, shape: np.ndarray) -> None:
     """Where a lower contour point rose above its upper partner, meet in the middle (in place)."""
     crossed = shape[pairs_lower, 1] < shape[pairs_upper, 1]
@@ -110,6 +131,9 @@ class Recombiner:
         self._gains = np.ones((topology.N_LANDMARKS, 1))
         self._driver_neutral_id = None
         self._region = landmark_gains(self.config.gains())
+        n = self.target_neutral
+        iod = float(np.linalg.norm(n[topology.EYE_OUTER[0], :2] - n[topology.EYE_OUTER[1], :2]))
+        self._shut = (SHUT * iod, OPEN * iod)
 
     def set_gain(self, region: str, value: float) -> float:
         """Change one region's gain while running (GainError when out of range); returns it."""
@@ -134,6 +158,7 @@ class Recombiner:
         _unfold(_UPPER_LIP, _LOWER_LIP, shape)
         for upper, lower in _LIDS:
             _unfold(upper, lower, shape)
+            _shut(upper, lower, shape, *self._shut)
         return shape
 
     def pose(self, state: FaceState) -> Similarity:

@@ -55,6 +55,7 @@ IRIS_FIT = 0.92          # the iris radius drawn / MediaPipe's
 LIMBUS = 0.35            # darkening of the iris's outer rim (the limbal ring)
 UPPER_SHADOW = 0.3      # darkening of the eyeball at the upper lid's edge ...
 LOWER_SHADOW = 0.1      # ... and at the lower lid's
+LASH_BAND = 0.1         # the lower lid's lash band, in eye widths: hidden as the eye shuts
 CLOSED = 0.045           # eye opening / eye width below which the eyeball fades to the lashes ...
 OPEN = 0.11              # ... fully shown above this
 DEFAULT_SCLERA = np.array([232.0, 224.0, 216.0], np.float32)
@@ -227,7 +228,9 @@ def _bilinear(xp, tex, e, x, y):
 
 
 class EyeLayer:
-    """Draws the eyeballs into the eye-fan pixels of a crop (see the module doc)."""
+    """Draws the eyeballs into the eye-fan pixels of a crop (see the module doc), and hides the
+    lower lid's lashes as the eye shuts (`lid_uv`): a closed eye shows one lash line, the upper
+    lid's, as a real one does, instead of the photo's two lash bands pressed together."""
 
     def __init__(self, image: np.ndarray, landmarks: np.ndarray, rig: Rig, ctx=None):
         self.ctx = ctx if ctx is not None else CpuContext()
@@ -242,10 +245,39 @@ class EyeLayer:
         self.iris_radius = up(model.iris_radius)
         self.iris_angle = up(model.iris_angle)
         self.rig = rig
+        lm = np.asarray(landmarks, np.float64)
+        down = _down(lm)
+        self._lower = [np.array(e[5][1:-1]) for e in EYES]
+        self._rest_gap, self._lash_shift = [], []
+        for outer, inner, _, _, upper, lower in EYES:
+            _, _, v, width = _eye_frame(lm, outer, inner, down)
+            self._rest_gap.append(self._gap(lm, upper, lower) / width)
+            self._lash_shift.append(LASH_BAND * width * v)      # photo px, down the face
         lo, hi = rig.ranges["eyes"]
         self.lo, self.hi = lo, hi
         self.per_eye = (hi - lo) // 2
         self.upper_count = len(topology.RIGHT_EYE_UPPER) - 1   # fan triangles along the upper lid
+
+    @staticmethod
+    def _gap(lm: np.ndarray, upper, lower) -> float:
+        return float(np.mean([np.linalg.norm(lm[a, :2] - lm[b, :2])
+                              for a, b in zip(upper[2:-2], lower[2:-2])]))
+
+    def lid_uv(self, uv: np.ndarray, vertices: np.ndarray, to_texture: np.ndarray) -> np.ndarray | None:
+        """Texture coordinates with the lower lids' contour moved down the photo by up to
+        LASH_BAND eye widths as each eye shuts (closure = 1 − opening / the photo's opening), or
+        None when both eyes are at least as open as in the photo. `uv` (V, 2) host texture
+        coordinates; `to_texture` (2, 2): photo px → texture px (the prefilter's scale)."""
+        fr = self.frames(vertices)
+        moved = None
+        for e in range(2):
+            closure = float(np.clip(1.0 - fr[e, 9] / max(self._rest_gap[e], 1e-6), 0.0, 1.0))
+            if closure <= 0.0:
+                continue
+            if moved is None:
+                moved = np.array(uv, copy=True)
+            moved[self._lower[e]] += (closure * to_texture @ self._lash_shift[e]).astype(moved.dtype)
+        return moved
 
     def frames(self, vertices: np.ndarray) -> np.ndarray:
         """(2, 9) float64 per eye: mid x, y, u x, y, v x, y, width, iris centre x, y (in eye

@@ -36,6 +36,8 @@ class WarpGenerator:
         tex, uv = rig.texture_at_crop_density(image, np.ascontiguousarray(rig.attributes[:, :2]))
         self.image = ctx.upload(tex)
         self.uv = ctx.upload(uv)
+        self._host_uv = uv
+        self._to_texture = np.diag([tex.shape[1] / image.shape[1], tex.shape[0] / image.shape[0]])
         self.triangles = ctx.upload(rig.triangles)
         self.mouth = MouthCavity(image, profile["landmarks"], ctx)
         self.eyes = EyeLayer(image, profile["landmarks"], rig, ctx)
@@ -46,7 +48,9 @@ class WarpGenerator:
     def __call__(self, frame: Frame):
         gbuf = frame.gbuf
         coverage = gbuf.tri_id >= 0
-        uv = interpolate(gbuf, self.triangles, self.uv, out=self._uv_buf)
+        lids = self.eyes.lid_uv(self._host_uv, frame.vertices, self._to_texture)
+        uv = interpolate(gbuf, self.triangles, self.uv if lids is None else self.ctx.upload(lids),
+                         out=self._uv_buf)
         out = texture(self.image, uv, coverage, out=self.ctx.xp.empty_like(self._out))
         self.eyes.apply(gbuf, frame.vertices, out)
         gap = geometry.mouth_opening(frame.vertices)
