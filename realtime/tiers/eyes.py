@@ -53,6 +53,7 @@ IRIS_ANGLES = 64         # the polar iris texture: angles ...
 IRIS_RINGS = 16          # ... and radii (centre to the limbus)
 IRIS_FIT = 0.92          # the iris radius drawn / MediaPipe's
 LIMBUS = 0.35            # darkening of the iris's outer rim (the limbal ring)
+CATCHLIGHT = (-0.32, -0.36, 0.09)   # iris-local x, y (iris radii) and size of the catchlight
 UPPER_SHADOW = 0.3      # darkening of the eyeball at the upper lid's edge ...
 LOWER_SHADOW = 0.1      # ... and at the lower lid's
 LASH_BAND = 0.1         # the lower lid's lash band, in eye widths: hidden as the eye shuts
@@ -107,6 +108,22 @@ def _whiten(colour: np.ndarray, image: np.ndarray, lm: np.ndarray) -> np.ndarray
     grey = np.full(3, lum, np.float32)
     colour = 0.5 * colour + 0.5 * grey
     return np.clip(colour * (target / max(lum, 1.0)), 0, 255).astype(np.float32)
+
+
+def _no_highlights(polar: np.ndarray, valid: np.ndarray) -> np.ndarray:
+    """The iris without the photo's catchlights (reflections of the room's lights: they belong
+    where the light is, not to the iris, and smeared around a ring they look like scratches):
+    samples much brighter than their ring's median are replaced by the median."""
+    out = polar.copy()
+    lum = polar @ np.array([0.299, 0.587, 0.114], np.float32)
+    for r in range(polar.shape[0]):
+        ok = valid[r]
+        if ok.sum() < 3:
+            continue
+        med = np.median(lum[r, ok])
+        bright = lum[r] > med + max(18.0, 0.35 * med)
+        out[r, bright] = np.median(polar[r, ok], axis=0)
+    return out
 
 
 def _fill_rings(polar: np.ndarray, valid: np.ndarray) -> np.ndarray:
@@ -164,19 +181,16 @@ def build_eye_model(image: np.ndarray, landmarks: np.ndarray, texels_per_px: flo
         far = np.hypot(px - c_iris[0], py - c_iris[1]) > 1.2 * r_iris
         sclera_ok = vis & far
         if sclera_ok.sum() >= 6:
-            # The white a photo shows is mostly in the lids' shadow; an eye opened wider shows
-            # it lit: the base colour is the brightest quarter of what is visible, and the
-            # layer's own lid shadow darkens it again where the lids are.
+            # The white a photo shows is mostly in the lids' shadow, crossed by lashes and
+            # veins; an eye opened wider shows it lit. The sclera is one colour: the brightest
+            # quarter of what is visible, whitened (`_whiten`); the layer's own lid shadow and
+            # the rounding below give it its shape.
             seen = grid[sclera_ok].astype(np.float32)
             lum = seen @ np.array([0.299, 0.587, 0.114], np.float32)
-            colour = seen[lum >= np.percentile(lum, 75)].mean(0)
-            colour = _whiten(colour, image, lm)
-            base = np.where(sclera_ok[..., None], grid, colour.astype(np.uint8))
-            texture = cv2.inpaint(base.astype(np.uint8), (~sclera_ok).astype(np.uint8),
-                                  max(2, nx // 16), cv2.INPAINT_TELEA).astype(np.float32)
-            sclera = 0.5 * texture + 0.5 * colour
+            colour = _whiten(seen[lum >= np.percentile(lum, 75)].mean(0), image, lm)
         else:
-            sclera = np.broadcast_to(DEFAULT_SCLERA, (ny, nx, 3)).astype(np.float32).copy()
+            colour = _whiten(DEFAULT_SCLERA, image, lm)
+        sclera = np.broadcast_to(colour, (ny, nx, 3)).astype(np.float32).copy()
         corner = 1.0 - 0.18 * np.clip(np.abs(gx) / 0.5, 0.0, 1.0) ** 2   # rounder: darker sides
         sclera *= corner[None, :, None]
         f = min(1.0, 1.25 / max(texels_per_px, 1e-6))
@@ -193,7 +207,7 @@ def build_eye_model(image: np.ndarray, landmarks: np.ndarray, texels_per_px: flo
         polar = cv2.remap(image, ipx, ipy, cv2.INTER_LINEAR,
                           borderMode=cv2.BORDER_REPLICATE).astype(np.float32)
         ivis = cv2.remap(inside, ipx, ipy, cv2.INTER_NEAREST, borderValue=0).astype(bool)
-        irises.append(_fill_rings(polar, ivis))
+        irises.append(_fill_rings(_no_highlights(polar, ivis), ivis))
         radii.append(r_iris / width)
         angles.append(np.arctan2(u[1], u[0]))
         lash_pts = np.round(lm[list(upper[2:-2]), :2]).astype(int)
@@ -326,6 +340,10 @@ class EyeLayer:
         col = col % IRIS_ANGLES
         iris = _bilinear_periodic(xp, self.iris, e, col, rho * IRIS_RINGS - 0.5)
         iris *= (1.0 - LIMBUS * xp.clip((rho - 0.78) / 0.22, 0.0, 1.0) ** 2)[:, None]
+        # one catchlight, up and to the outer side of the pupil, fixed to the iris
+        cx, cy = dx - CATCHLIGHT[0], dy - CATCHLIGHT[1]
+        glint = xp.exp(-(cx * cx + cy * cy) / (2 * CATCHLIGHT[2] ** 2))[:, None] * 0.85
+        iris = iris * (1 - glint) + 245.0 * glint
         a_iris = xp.clip((1.0 - rho) / 0.08 + 0.5, 0.0, 1.0)[:, None]
         colour = sclera * (1 - a_iris) + iris * a_iris
         b = gbuf.bary[ys, xs]
