@@ -44,6 +44,17 @@ def _size(text: str) -> tuple[int, int]:
         raise argparse.ArgumentTypeError(f"--size wants WIDTHxHEIGHT of at least 16x16, got {text!r}") from None
 
 
+def _render_size(text: str) -> int:
+    try:
+        v = int(text)
+        if not 32 <= v <= 2048:
+            raise ValueError
+        return v
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"--render-size wants pixels between 32 and 2048, got {text!r}") from None
+
+
 def _frame_range(text: str) -> tuple[int, int | None]:
     a, sep, b = text.partition(":")
     try:
@@ -143,6 +154,7 @@ def cmd_live(args) -> int:
                            where=f"profile {profile.name!r} settings.gains"), **(args.gain or {})}
     options = EngineOptions(tier=args.tier, output_size=args.size, fps=fps, realtime=realtime,
                             smooth=not args.no_smooth, device=args.device, backend=args.backend,
+                            render_size=args.render_size or 0,
                             fuse=FuseConfig(follow_scale=args.follow_scale,
                                             follow_translation=args.follow_translation
                                             ).with_gains(gains))
@@ -158,6 +170,7 @@ def cmd_live(args) -> int:
             bridge.stop()
     if args.sink.startswith("file:"):
         print(f"wrote {args.sink[5:]}")
+    print(f"face crop drawn at {engine.render_size}² px (profile {profile.crop_size}²)")
     print(report.summary(warmup=min(10, report.frames // 4)))
     return 0
 
@@ -353,6 +366,9 @@ def build_parser() -> argparse.ArgumentParser:
                     help="neural tier on cuda: torch FP16 + CUDA graphs, or the profile's "
                          "TensorRT engine (built on first use; see export)")
     lv.add_argument("--tier", default=None, choices=TIER_NAMES, help="quality tier (default: the profile's)")
+    lv.add_argument("--render-size", type=_render_size, default=None, metavar="PX",
+                    help="face crop side in pixels (default: the face's size in the output, "
+                         "capped for the CPU budget)")
     rt = lv.add_mutually_exclusive_group()
     rt.add_argument("--realtime", dest="realtime", action="store_true", default=None,
                     help="play a clip at its own fps like a camera: newest frame wins, drops counted "
