@@ -1,4 +1,4 @@
-"""The loop: capture → track → estimate → fuse → render → generate → smooth → composite → sink.
+"""The loop: capture → track → estimate → fuse → render → generate → smooth → composite → disclose → sink.
 
 `Engine` wires the stages for one avatar profile; `run` drives frames from a Grabber through
 the engine into a (threaded) sink and measures every frame. The stage list below is the
@@ -21,6 +21,7 @@ from realtime.face.estimate import EstimateStage, Estimator, EstimatorConfig
 from realtime.face.state import FaceState
 from realtime.face.track import TrackStage, Tracker, quiet_native_stderr
 from realtime.image.composite import CompositeStage
+from realtime.image.disclose import DisclosureOptions, DisclosureStage
 from realtime.image.render import RenderStage
 from realtime.image.smooth import SmoothStage
 from realtime.io.grabber import CaptureTimeout, Grabber
@@ -57,6 +58,7 @@ class EngineOptions:
     cuda_graphs: bool = True                     # neural tier on CUDA: replay torch from a graph
     estimator: EstimatorConfig = field(default_factory=EstimatorConfig)
     fuse: FuseConfig = field(default_factory=FuseConfig)
+    disclosure: DisclosureOptions = field(default_factory=DisclosureOptions)  # label + mark (CLI only)
 
 
 class Engine:
@@ -78,6 +80,9 @@ class Engine:
         self.estimator = Estimator(self.options.estimator)
         self.recombiner = Recombiner(profile["neutral"], profile.frame(), self.options.fuse)
         self.compositor = CompositeStage(profile, self.options.output_size, ctx)
+        self.compositor.download = False  # the disclosure stage works on the device, then downloads
+        self.disclosure = DisclosureStage(profile, self.compositor.size, self.options.disclosure, ctx,
+                                          bypass=lambda: self.compositor.passthrough)
         self._tracker = tracker
         generator = make_generator(self.options.tier or profile.tier, profile, self.rig, ctx,
                                    backend=self.options.backend,
@@ -90,6 +95,7 @@ class Engine:
             GenerateStage(generator),
             SmoothStage(self.rig, enabled=self.options.smooth, ctx=ctx),
             self.compositor,
+            self.disclosure,
         )]
 
     @property
