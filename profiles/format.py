@@ -234,6 +234,7 @@ def save(profile: Profile, folder: Path, overwrite: bool = False) -> Path:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     profile.folder = folder
+    profile.files = {k: {"path": k, "sha256": v} for k, v in digests.items()}  # as load() gives
     return folder
 
 

@@ -14,8 +14,9 @@ is static for a run (its payload does not change), which is what lets it ride th
 codec's inter-frame prediction.
 
 Strength. AMPLITUDE is the peak offset in grey levels, added to R, G and B alike (a luminance
-change, no chroma): the rounded pattern's RMS is ~1.8 levels, so a marked frame is ≥ 42.5 dB
-PSNR against the unmarked one (saturation at 0 / 255 only removes error).
+change, no chroma); the quantised pattern's RMS is held ≤ MAX_RMS = 1.85 levels at every size,
+so a marked frame is ≥ 42.7 dB PSNR against the unmarked one (saturation at 0 / 255 only
+removes error).
 
 Detection. The frame's luma is resized to CANON × CANON (4 × 4 pixels per cell), high-passed
 (minus a Gaussian blur of SIGMA px), and each cell gives its correlation with S, c_j, and its
@@ -48,6 +49,7 @@ CELL = 4                   # canonical pixels per cell side
 CANON = GRID * CELL        # the detector's canonical size (256)
 PILOT_CELLS = 1024         # of GRID² = 4096; the rest carry the payload (~19 cells per coded bit)
 AMPLITUDE = 3.6            # peak offset in grey levels (RMS ~1.8)
+MAX_RMS = 1.85             # the pattern's RMS bound: PSNR ≥ 20·log10(255 / 1.85) = 42.79 dB
 SIGMA = 0.5                # the detector's high-pass: luma minus a Gaussian blur of SIGMA px
 Z_FOUND = 6.0              # pilot z from which a window counts as marked (false alarm ≤ e^-18)
 
@@ -88,8 +90,15 @@ def _key(key: bytes) -> MarkKey:
     return MarkKey(key)
 
 
+_BAYER = np.array([[0, 8, 2, 10], [12, 4, 14, 6], [3, 11, 1, 9], [15, 7, 13, 5]]) / 16.0 + 1.0 / 32
+
+
 def pattern_from_bits(coded, width: int, height: int, key: bytes = ENGINE_KEY) -> np.ndarray:
-    """The (height, width) int8 luminance offsets that carry these coded bits."""
+    """The (height, width) int8 luminance offsets that carry these coded bits.
+
+    The peak is AMPLITUDE levels, lowered where needed (frames whose pixels sample the cell shape
+    near its peaks, e.g. 2 or 4 pixels per cell) so that the RMS stays ≤ MAX_RMS; values are
+    quantised with a 4 × 4 ordered dither, so their mean follows the shape at any amplitude."""
     signs = _key(bytes(key)).signs(np.asarray(coded, np.uint8))
 
     def axis(n: int) -> tuple[np.ndarray, np.ndarray]:
@@ -99,8 +108,14 @@ def pattern_from_bits(coded, width: int, height: int, key: bytes = ENGINE_KEY) -
 
     cx, sx = axis(int(width))
     cy, sy = axis(int(height))
-    p = AMPLITUDE * signs[cy][:, cx] * np.outer(sy, sx)
-    return np.rint(p).astype(np.int8)
+    shape = signs[cy][:, cx] * np.outer(sy, sx)
+    dither = np.tile(_BAYER, (int(height) // 4 + 1, int(width) // 4 + 1))[:int(height), :int(width)]
+    amp = AMPLITUDE
+    while True:
+        p = np.floor(amp * shape + dither)
+        if amp < 0.05 or float(np.mean(p * p)) <= MAX_RMS ** 2:
+            return p.astype(np.int8)
+        amp *= 0.97
 
 
 def pattern(payload: Payload, width: int, height: int, key: bytes = ENGINE_KEY) -> np.ndarray:

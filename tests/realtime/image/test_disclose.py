@@ -138,3 +138,32 @@ def test_the_passthrough_camera_is_not_labelled_or_marked():
     on[0] = False
     stage(frame)
     assert detect(*cell_stats(canonical_luma(frame.output))).found
+
+
+class CountingCtx:
+    """A device context whose transfers are counted (arrays stay numpy)."""
+
+    def __init__(self):
+        self.uploads = self.downloads = 0
+
+    def upload(self, host, out=None):
+        self.uploads += 1
+        return host.copy()
+
+    def to_device(self, a):
+        return a
+
+    def to_host(self, a):
+        self.downloads += 1
+        return a.copy()
+
+
+def test_on_a_device_the_pattern_goes_up_once_and_each_frame_comes_down_once():
+    ctx = CountingCtx()
+    stage = DisclosureStage(fake_profile(), (320, 240), DisclosureOptions(), ctx)
+    assert ctx.uploads == 2  # the mark and the label sprite, once
+    for _ in range(3):
+        frame = Frame(index=0, t_capture=0.0, output=grey(320, 240))
+        stage(frame)
+    assert ctx.uploads == 2 and ctx.downloads == 3
+    assert detect(*cell_stats(canonical_luma(frame.output))).found

@@ -44,12 +44,14 @@ def read(img, key=ENGINE_KEY):
     return detect(*cell_stats(canonical_luma(img)), key=key)
 
 
-@pytest.mark.parametrize("size", [(640, 480), (640, 640), (512, 512), (480, 480), (375, 500), (1280, 720)])
+@pytest.mark.parametrize("size", [(640, 480), (640, 640), (512, 512), (480, 480), (375, 500), (1280, 720),
+                                  (256, 256), (128, 96), (192, 384)])
 def test_the_mark_is_faint(size):
-    """≥ 42 dB PSNR on any frame: |clip(x + d) − x| ≤ |d|, so the pattern's own RMS bounds it."""
+    """≥ 42 dB PSNR on any frame: |clip(x + d) − x| ≤ |d|, so the pattern's own RMS bounds it; at
+    sizes whose pixels sample the cell shape at its peaks (2 or 4 pixels per cell) too."""
     m = pattern(PAYLOAD, *size).astype(np.float64)
     assert m.shape == size[::-1] and np.abs(m).max() <= 4
-    assert 20 * np.log10(255 / np.sqrt(np.mean(m ** 2))) >= 42.5
+    assert 20 * np.log10(255 / np.sqrt(np.mean(m ** 2))) >= 42.75
     assert abs(m.mean()) < 0.05  # no brightness shift
 
 
