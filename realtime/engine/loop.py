@@ -82,7 +82,8 @@ class Engine:
         self.compositor = CompositeStage(profile, self.options.output_size, ctx)
         self.compositor.download = False  # the disclosure stage works on the device, then downloads
         self.disclosure = DisclosureStage(profile, self.compositor.size, self.options.disclosure, ctx,
-                                          bypass=lambda: self.compositor.passthrough)
+                                          bypass=lambda: self.compositor.passthrough,
+                                          background=self.compositor.background)
         self._tracker = tracker
         generator = make_generator(self.options.tier or profile.tier, profile, self.rig, ctx,
                                    backend=self.options.backend,

@@ -28,7 +28,7 @@ from realtime.core.context import CpuContext
 from realtime.core.errors import PuppeteerError
 from realtime.core.frame import Frame
 from realtime.core.profile import ARRAYS_FILE
-from realtime.image.mark import pattern
+from realtime.image.mark import pattern, texture_weight
 from realtime.image.payload import ENGINE_ID, MODES, Payload
 
 __all__ = ["DisclosureOptions", "DisclosureStage", "LabelError", "LABEL_TEXT", "CORNERS",
@@ -122,7 +122,9 @@ class DisclosureStage:
     """The label and the mark on every output frame, in place, on the device context `ctx`.
 
     `size` is the engine's output size (width, height); a frame of another size (none today)
-    gets its own label and mark, computed once. `bypass`: a callable that is true while the
+    gets its own label and mark, computed once. `background`: the avatar's background at the
+    output size (the compositor's), whose texture weights the mark's amplitude (None: flat).
+    `bypass`: a callable that is true while the
     output is not synthetic (the compositor's passthrough hotkey shows the driver's own camera,
     which is neither an avatar nor this engine's work, so it is neither labelled nor marked)."""
 
@@ -130,9 +132,11 @@ class DisclosureStage:
     device_ready = True
 
     def __init__(self, profile, size: tuple[int, int], options: DisclosureOptions | None = None,
-                 ctx=None, bypass: Callable[[], bool] | None = None):
+                 ctx=None, bypass: Callable[[], bool] | None = None,
+                 background: np.ndarray | None = None):
         self.options = o = options or DisclosureOptions()
         self.bypass = bypass
+        self.background = background
         self.ctx = ctx if ctx is not None else CpuContext()
         if o.mode not in MODES:
             raise LabelError(f"mode {o.mode!r} is not one of {MODES}")
@@ -148,7 +152,10 @@ class DisclosureStage:
         entry = self._cache.get((width, height))
         if entry is None:
             o = self.options
-            mark = self.ctx.upload(pattern(self.payload, width, height)) if o.mark else None
+            bg = self.background
+            weight = (texture_weight(bg) if bg is not None and bg.shape[:2] == (height, width)
+                      else None)
+            mark = self.ctx.upload(pattern(self.payload, width, height, weight=weight)) if o.mark else None
             label, origin = None, (0, 0)
             if o.label:
                 sprite, origin = render_label(o.label_text, width, height, o.label_corner)

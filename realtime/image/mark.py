@@ -13,10 +13,11 @@ coded bits of the payload (sign = keyed chip × (+1 for a 0 bit, −1 for a 1 bi
 is static for a run (its payload does not change), which is what lets it ride through a video
 codec's inter-frame prediction.
 
-Strength. AMPLITUDE is the peak offset in grey levels, added to R, G and B alike (a luminance
-change, no chroma); the quantised pattern's RMS is held ≤ MAX_RMS = 1.85 levels at every size,
-so a marked frame is ≥ 42.7 dB PSNR against the unmarked one (saturation at 0 / 255 only
-removes error).
+Strength. The offsets are added to R, G and B alike (a luminance change, no chroma); their
+RMS is held ≤ MAX_RMS = 1.85 levels at every size, so a marked frame is ≥ 42.7 dB PSNR against
+the unmarked one (saturation at 0 / 255 only removes error). Flat, the peak is AMPLITUDE levels;
+the engine weights the amplitude by the avatar background's texture (`texture_weight`: less on
+flat areas, where a fine pattern would show, more on textured ones), same RMS.
 
 Detection. The frame's luma is resized to CANON × CANON (4 × 4 pixels per cell), high-passed
 (minus a Gaussian blur of SIGMA px), and each cell gives its correlation with S, c_j, and its
@@ -40,8 +41,9 @@ import numpy as np
 
 from realtime.image.payload import CODED_BITS, Payload, conv_encode, parse_bits, payload_bits, viterbi
 
-__all__ = ["ENGINE_KEY", "GRID", "CANON", "CELL", "PILOT_CELLS", "AMPLITUDE", "Z_FOUND", "MarkKey",
-           "Detection", "pattern", "pattern_from_bits", "canonical_luma", "cell_stats", "detect"]
+__all__ = ["ENGINE_KEY", "GRID", "CANON", "CELL", "PILOT_CELLS", "AMPLITUDE", "MAX_RMS", "Z_FOUND",
+           "MarkKey", "Detection", "texture_weight", "pattern", "pattern_from_bits", "canonical_luma",
+           "cell_stats", "detect"]
 
 ENGINE_KEY = b"Puppeteer provenance mark v1"
 GRID = 64                  # cells per side
@@ -93,12 +95,26 @@ def _key(key: bytes) -> MarkKey:
 _BAYER = np.array([[0, 8, 2, 10], [12, 4, 14, 6], [3, 11, 1, 9], [15, 7, 13, 5]]) / 16.0 + 1.0 / 32
 
 
-def pattern_from_bits(coded, width: int, height: int, key: bytes = ENGINE_KEY) -> np.ndarray:
+def texture_weight(image: np.ndarray) -> np.ndarray:
+    """(H, W) float32 weights in [0.35, 1.8] for the mark's amplitude over a picture: low on flat
+    areas, where a fine pattern shows, high on textured ones, which hide it (the square root of
+    the local standard deviation of the luma over a ~3-pixel Gaussian window, relative to its
+    median). The disclosure stage computes it once, from the avatar's background."""
+    y = (cv2.cvtColor(np.ascontiguousarray(image), cv2.COLOR_RGB2GRAY) if image.ndim == 3
+         else image).astype(np.float32)
+    mu = cv2.GaussianBlur(y, (0, 0), 3)
+    sd = np.sqrt(np.maximum(cv2.GaussianBlur(y * y, (0, 0), 3) - mu * mu, 0.0))
+    return np.clip(np.sqrt((sd + 2.0) / (float(np.median(sd)) + 2.0)), 0.35, 1.8).astype(np.float32)
+
+
+def pattern_from_bits(coded, width: int, height: int, key: bytes = ENGINE_KEY,
+                      weight: np.ndarray | None = None) -> np.ndarray:
     """The (height, width) int8 luminance offsets that carry these coded bits.
 
-    The peak is AMPLITUDE levels, lowered where needed (frames whose pixels sample the cell shape
-    near its peaks, e.g. 2 or 4 pixels per cell) so that the RMS stays ≤ MAX_RMS; values are
-    quantised with a 4 × 4 ordered dither, so their mean follows the shape at any amplitude."""
+    The shape is scaled by `weight` ((height, width), e.g. `texture_weight`; None: flat) and by
+    the largest amplitude (AMPLITUDE for a flat weight) that keeps the RMS ≤ MAX_RMS and the peak
+    ≤ 8 levels; values are quantised with a 4 × 4 ordered dither, so their mean follows the shape
+    at any amplitude."""
     signs = _key(bytes(key)).signs(np.asarray(coded, np.uint8))
 
     def axis(n: int) -> tuple[np.ndarray, np.ndarray]:
@@ -109,18 +125,26 @@ def pattern_from_bits(coded, width: int, height: int, key: bytes = ENGINE_KEY) -
     cx, sx = axis(int(width))
     cy, sy = axis(int(height))
     shape = signs[cy][:, cx] * np.outer(sy, sx)
-    dither = np.tile(_BAYER, (int(height) // 4 + 1, int(width) // 4 + 1))[:int(height), :int(width)]
     amp = AMPLITUDE
+    if weight is not None:
+        w = np.asarray(weight, np.float64)
+        if w.shape != shape.shape:
+            raise ValueError(f"weight must have shape {shape.shape}, got {w.shape}")
+        shape = shape * w
+        amp = AMPLITUDE * 2.0  # the loop below brings it down to the RMS bound
+    dither = np.tile(_BAYER, (int(height) // 4 + 1, int(width) // 4 + 1))[:int(height), :int(width)]
     while True:
-        p = np.floor(amp * shape + dither)
+        p = np.clip(np.floor(amp * shape + dither), -8, 8)
         if amp < 0.05 or float(np.mean(p * p)) <= MAX_RMS ** 2:
             return p.astype(np.int8)
         amp *= 0.97
 
 
-def pattern(payload: Payload, width: int, height: int, key: bytes = ENGINE_KEY) -> np.ndarray:
-    """The (height, width) int8 luminance offsets of the mark carrying `payload`."""
-    return pattern_from_bits(conv_encode(payload_bits(payload)), width, height, key)
+def pattern(payload: Payload, width: int, height: int, key: bytes = ENGINE_KEY,
+            weight: np.ndarray | None = None) -> np.ndarray:
+    """The (height, width) int8 luminance offsets of the mark carrying `payload` (see
+    `pattern_from_bits` for `weight`)."""
+    return pattern_from_bits(conv_encode(payload_bits(payload)), width, height, key, weight)
 
 
 def canonical_luma(image: np.ndarray) -> np.ndarray:

@@ -19,6 +19,7 @@ from realtime.image.mark import (
     detect,
     pattern,
     pattern_from_bits,
+    texture_weight,
 )
 from realtime.image.payload import Payload, conv_encode, payload_bits
 
@@ -133,3 +134,22 @@ def test_pooling_frames_adds_up():
     one = detect(*stats[0])
     pooled = detect(sum(s[0] for s in stats), sum(s[1] for s in stats))
     assert one.z < Z_FOUND < pooled.z and pooled.z > 2 * one.z  # sqrt(9) = 3 while z << sqrt(1024)
+
+
+def test_the_amplitude_follows_the_texture():
+    """Weighted by the background's texture: less mark on flat areas, more on textured ones,
+    the same RMS bound, still read back."""
+    img = scene(640, 480)  # flat white band on top, noisy texture below
+    w = texture_weight(img)
+    assert w.shape == (480, 640) and w.dtype == np.float32 and 0.35 <= w.min() and w.max() <= 1.8
+    flat = pattern(PAYLOAD, 640, 480)
+    m = pattern(PAYLOAD, 640, 480, weight=w).astype(np.float64)
+    assert np.sqrt(np.mean(m ** 2)) <= 1.85 and np.abs(m).max() <= 8
+    smooth, rough = w < 0.6, w > 0.95  # the white band and the painted disc; the noisy rest
+    assert smooth.mean() > 0.2 and rough.mean() > 0.2
+    assert np.abs(m[smooth]).mean() < 0.7 * np.abs(flat[smooth]).mean()
+    assert np.abs(m[rough]).mean() > 2 * np.abs(m[smooth]).mean()
+    d = read(apply(img, m.astype(np.int8)))
+    assert d.found and d.payload == PAYLOAD
+    with pytest.raises(ValueError, match="weight must have shape"):
+        pattern(PAYLOAD, 640, 480, weight=w[:100])
