@@ -6,13 +6,14 @@ two things on the finished frame:
 - a visible label ("AI avatar" unless told otherwise), white on a translucent dark box, in a
   corner, its height scaled to the frame (4 % of the short side, at least 10 px);
 - the invisible provenance mark (`realtime.image.mark`): a keyed luminance pattern carrying the
-  payload engine id, mode and profile fingerprint (`realtime.image.payload`), which
-  ``run.py verify`` reads back.
+  payload engine id, mode and profile fingerprint (`realtime.image.payload`), its amplitude
+  weighted by the avatar background's texture, which ``run.py verify`` reads back.
 
-Both are computed once per output size (the mark depends only on the payload) and uploaded once;
-a frame costs one pass over its bytes. What is drawn depends only on `DisclosureOptions`, which
-the engine takes from its `EngineOptions`, i.e. from the command line: nothing in a profile (its
-settings, its YAML) is read here, so no profile can switch the label or the mark off.
+Both are computed once per output size (the mark depends only on the payload and the
+background) and uploaded once; a frame costs one pass over its bytes. What is drawn depends only
+on `DisclosureOptions`, which the engine takes from its `EngineOptions`, i.e. from the command
+line: nothing in a profile (its settings, its YAML) is read here, so no profile can switch the
+label or the mark off.
 """
 from __future__ import annotations
 
@@ -124,9 +125,9 @@ class DisclosureStage:
     `size` is the engine's output size (width, height); a frame of another size (none today)
     gets its own label and mark, computed once. `background`: the avatar's background at the
     output size (the compositor's), whose texture weights the mark's amplitude (None: flat).
-    `bypass`: a callable that is true while the
-    output is not synthetic (the compositor's passthrough hotkey shows the driver's own camera,
-    which is neither an avatar nor this engine's work, so it is neither labelled nor marked)."""
+    `bypass`: a callable that is true while the output is not synthetic (the compositor's
+    passthrough hotkey shows the driver's own camera, which is neither an avatar nor this
+    engine's work, so it is neither labelled nor marked)."""
 
     name = "disclose"
     device_ready = True
