@@ -1,4 +1,4 @@
-"""The loop: capture → track → estimate → fuse → render → generate → smooth → composite → sink.
+"""The loop: capture → track → estimate → fuse → render → generate → smooth → composite → disclose → sink.
 
 `Engine` wires the stages for one avatar profile; `run` drives frames from a Grabber through
 the engine into a (threaded) sink and measures every frame. The stage list below is the
@@ -28,6 +28,7 @@ from realtime.face.estimate import EstimateStage, Estimator, EstimatorConfig
 from realtime.face.state import FaceState
 from realtime.face.track import Tracker, TrackStage, quiet_native_stderr
 from realtime.image.composite import CompositeStage
+from realtime.image.disclose import DisclosureOptions, DisclosureStage
 from realtime.image.render import RenderStage
 from realtime.image.smooth import SmoothStage
 from realtime.io.grabber import CaptureTimeout, Grabber
@@ -69,6 +70,7 @@ class EngineOptions:
     #                                              magnifies (sizing.texture_sharpen); 0: none
     estimator: EstimatorConfig = field(default_factory=EstimatorConfig)
     fuse: FuseConfig = field(default_factory=FuseConfig)
+    disclosure: DisclosureOptions = field(default_factory=DisclosureOptions)  # label + mark (CLI only)
 
 
 class Engine:
@@ -106,6 +108,10 @@ class Engine:
         self.estimator = Estimator(self.options.estimator)
         self.recombiner = Recombiner(profile["neutral"], profile.frame(), self.options.fuse)
         self.compositor = CompositeStage(profile, self.options.output_size, ctx, render=view)
+        self.compositor.download = False  # the disclosure stage works on the device, then downloads
+        self.disclosure = DisclosureStage(profile, self.compositor.size, self.options.disclosure, ctx,
+                                          bypass=lambda: self.compositor.passthrough,
+                                          background=self.compositor.background)
         self._tracker = tracker
         generator = make_generator(self.options.tier or profile.tier, view, self.rig, ctx,
                                    backend=self.options.backend,
@@ -120,6 +126,7 @@ class Engine:
             SmoothStage(self.rig, max_step_px=SmoothStage.MAX_STEP_PX * scale,
                         enabled=self.options.smooth, ctx=ctx),
             self.compositor,
+            self.disclosure,
         )]
 
     @property

@@ -78,6 +78,7 @@ class CompositeStage:
         self._background = self.ctx.upload(self.background)   # the CPU: the same array
         self.mask = self.ctx.upload(np.ascontiguousarray(render["paste_mask"], dtype=np.float32))
         self.passthrough = False  # toggled by the user (hotkey): show the driver's own camera
+        self.download = True      # False: leave frame.output on the device for a later stage
 
     def __call__(self, frame: Frame) -> None:
         if self.passthrough and frame.image is not None:
@@ -86,4 +87,4 @@ class CompositeStage:
         ctx = self.ctx
         out = self._background.copy()
         out = composite(ctx.to_device(frame.render), out, self.frame_to_render, self.mask, out=out)
-        frame.output = ctx.to_host(out)
+        frame.output = ctx.to_host(out) if self.download else out
