@@ -45,9 +45,9 @@ test-np2: $(NP2)/.installed
 	PYTHONPATH=. $(NP2)/bin/python -m pytest -m "not tracking" -q -p no:cacheprovider
 
 # The GPU check (README "The GPU check"): gpu-prep makes .gpu-check/ here (tracked clips,
-# profiles; needs ../shared/eval and mediapipe), gpu-check runs on the GPU machine (device call:
-# carry [".gpu-check"], command `bash bench/gpu_check.sh`), gpu-rehearse runs it here, without
-# the CUDA parts, from a copy of exactly what travels, under numpy 2 without mediapipe.
+# profiles; needs ../shared/eval and mediapipe), gpu-check runs on the GPU machine (the working
+# tree and .gpu-check/ copied there; `bash bench/gpu_check.sh`), gpu-rehearse runs it here,
+# without the CUDA parts, from a copy of exactly what travels, under numpy 2 without mediapipe.
 gpu-prep: $(STAMP)
 	PUPPETEER_PY=$(PY) bash bench/gpu_prep.sh
 

@@ -43,7 +43,7 @@ FAILED=()
 if [ $REHEARSE = 1 ]; then DEV=cpu; FRAMES=60; else DEV=cuda; FRAMES=240; fi
 
 say() { echo "[$(date +%T)] $*" | tee -a "$LOG"; }
-pack() {  # everything so far into one file (the device returns at most 8 files, 2 folders down)
+pack() {  # everything so far into one file: a handful of files is easy to bring back
   tar -czf "$OUTDIR/gpu-check.tar.gz.tmp" -C "$(dirname "$WORK")" gpu-check && \
     mv "$OUTDIR/gpu-check.tar.gz.tmp" "$OUTDIR/gpu-check.tar.gz"
 }

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Prepare what the GPU check (bench/gpu_check.sh) needs and a bare GPU machine cannot make (it has
 # no mediapipe, so it can neither track nor enroll): tracked driver clips and three profiles, in
-# the ignored folder .gpu-check/ that the device call carries (`carry: [".gpu-check"]`).
+# the ignored folder .gpu-check/ that travels to the GPU machine with the working tree.
 #
 #   bench/gpu_prep.sh            (make gpu-prep)   needs ../shared/eval (or EVAL=...) and mediapipe
 #

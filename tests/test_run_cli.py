@@ -111,7 +111,7 @@ def test_live_from_an_image_folder_to_a_file(tmp_path, profiles_root, capsys, as
     assert f"wrote {out}" in capsys.readouterr().out
 
 
-@pytest.mark.parametrize("command", ["demo", "enroll", "live", "devices", "bench"])
+@pytest.mark.parametrize("command", ["demo", "enroll", "live", "devices", "bench", "track"])
 def test_every_subcommand_has_help(command, capsys):
     parser = run.build_parser()
     sub = [a for a in parser._actions if a.dest == "command"][0]
