@@ -7,6 +7,7 @@
     python run.py train --profile NAME ...  train the neural tier on the profile's video
     python run.py export --profile NAME     build the neural tier's TensorRT engine (GPU)
     python run.py bench --profile NAME ...  latency and quality benchmark
+    python run.py track CLIP                landmarks of every frame → CLIP.track.npz (--driver plays it)
     python run.py devices                   cameras, virtual cameras, audio, GPU
     python run.py verify FILE|DIR           was this video/image made by this engine? (its mark)
     python run.py consent [NAME --by TEXT]  record (or list) who agreed to a profile's use
@@ -384,6 +385,37 @@ def cmd_consent(args) -> int:
     return 0
 
 
+# ---------------------------------------------------------------------------------------- track
+def cmd_track(args) -> int:
+    """Landmarks of every frame of a clip → a tracked clip that `--driver` plays without
+    MediaPipe (realtime/io/tracked.py)."""
+    from tqdm import tqdm
+
+    from realtime.io.capture import ClipSource
+    from realtime.io.tracked import default_track_path, is_track_file, track_clip
+
+    clip = Path(args.clip)
+    out = Path(args.out) if args.out else default_track_path(clip)
+    if not is_track_file(out):
+        raise UserError(f"--out {out}: a tracked clip's name ends in .track.npz")
+    if out.exists() and not args.force:
+        raise UserError(f"{out} exists: --force replaces it")
+    source = ClipSource(clip)
+    t0 = time.perf_counter()
+    try:
+        with tqdm(total=source.frame_count, desc=f"track {clip.name}", unit="frame") as bar:
+            tracked = track_clip(source, clip, out, progress=bar.update)
+    finally:
+        source.close()
+    found = int(tracked.present.sum())
+    print(f"tracked {len(tracked)} frames of {clip.name} ({found} with a face, "
+          f"{tracked.size[0]}x{tracked.size[1]}, {tracked.fps:g} fps) in "
+          f"{time.perf_counter() - t0:.1f} s → {out}")
+    print(f"next: python run.py live --profile NAME --driver {out} (the clip's frames come along "
+          f"while {clip.name} is beside it)")
+    return 0
+
+
 # -------------------------------------------------------------------------------------- devices
 def cmd_devices(args) -> int:
     from realtime.io.inventory import format_devices, list_devices
@@ -435,7 +467,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     lv = sub.add_parser("live", help="drive an avatar from a camera, clip or image folder")
     lv.add_argument("--profile", required=True, help="profile name or folder")
-    lv.add_argument("--driver", default="0", help="camera index, video file or image folder (default 0)")
+    lv.add_argument("--driver", default="0", help="camera index, video file, image folder or tracked "
+                                                  "clip (.track.npz, see track) (default 0)")
     lv.add_argument("--sink", default="vcam",
                     help="vcam | window | null | file:OUT.mp4 (default vcam)")
     lv.add_argument("--frames", type=_positive_int, default=None, help="stop after N frames")
@@ -495,6 +528,14 @@ def build_parser() -> argparse.ArgumentParser:
                    help="the GPU to build for (TensorRT needs cuda; default cuda)")
     x.add_argument("--force", action="store_true", help="rebuild even when the cached engine matches")
     x.set_defaults(func=cmd_export)
+
+    tr = sub.add_parser("track", help="save the landmarks of every frame of a clip (CLIP.track.npz), "
+                                      "so that --driver plays it without MediaPipe")
+    tr.add_argument("clip", help="a video file")
+    tr.add_argument("--out", default=None, metavar="CLIP.track.npz",
+                    help="where to write (default: the clip's name with .track.npz, beside it)")
+    tr.add_argument("--force", action="store_true", help="replace an existing file")
+    tr.set_defaults(func=cmd_track)
 
     dv = sub.add_parser("devices", help="list cameras, virtual cameras, audio devices and GPUs")
     dv.set_defaults(func=cmd_devices)

@@ -31,6 +31,7 @@ class Limit:
     def __init__(self, source, count: int | None, owns: bool = False):
         self.source, self.count, self.read_count, self.owns = source, count, 0, owns
         self.fps, self.size, self.is_live = source.fps, source.size, source.is_live
+        self.tracked = getattr(source, "tracked", False)   # a tracked clip: frames carry landmarks
         self.frame_count = count
         self.exhausted = False
 

@@ -158,14 +158,16 @@ class Engine:
         return "gain " + " ".join(f"[{r} {v:.1f}]" if r == self.gain_region else f"{r} {v:.1f}"
                                   for r, v in g.items())
 
-    def warm_up(self) -> None:
+    def warm_up(self, track: bool = True) -> None:
         """Run two neutral frames through every stage (JIT compilation — a cold numba cache
         costs seconds —, MediaPipe graph start), so the first real frames are not late; then
-        forget them (stages with a memory of the last frame are reset)."""
-        blank = Frame(index=-1, t_capture=time.perf_counter(),
-                      image=np.zeros((64, 64, 3), np.uint8))
-        with quiet_native_stderr():
-            self.stages[0](blank)
+        forget them (stages with a memory of the last frame are reset). `track=False` (a tracked
+        clip drives: its frames carry their landmarks) leaves MediaPipe unloaded."""
+        if track:
+            blank = Frame(index=-1, t_capture=time.perf_counter(),
+                          image=np.zeros((64, 64, 3), np.uint8))
+            with quiet_native_stderr():
+                self.stages[0](blank)
         for _ in range(2):  # the second one runs the smoother's flow3d/warp too
             self.process(Frame(index=-1, t_capture=time.perf_counter(),
                                state=FaceState.neutral()))
@@ -263,7 +265,10 @@ def run(engine: Engine, grabber: Grabber, sink, max_frames: int | None = None,
             row["latency_ms"] = frame.latency_ms()
 
     sink.on_written = written
-    engine.warm_up()
+    if getattr(grabber.source, "tracked", False):   # frames carry landmarks: no MediaPipe
+        engine.warm_up(track=False)
+    else:
+        engine.warm_up()
     period = 1.0 / engine.options.fps
     t_start = time.perf_counter()
     grabber.start()

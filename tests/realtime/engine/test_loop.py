@@ -115,6 +115,7 @@ def test_max_frames_stops_the_run(astronaut_profile):
     assert report.frames == 5 and sink.written == 5
 
 
+@pytest.mark.tracking
 def test_no_face_keeps_emitting_and_eases_to_neutral(astronaut_profile, driver_images):
     """The driver turns its head, then leaves (blank frames): every input frame still gives an
     output frame, the avatar eases back to neutral within 300 ms and holds, and the blank
@@ -149,6 +150,7 @@ def test_no_face_keeps_emitting_and_eases_to_neutral(astronaut_profile, driver_i
     np.testing.assert_array_equal(got.frames[-1].output, got.frames[-2].output)
 
 
+@pytest.mark.tracking
 def test_passthrough_toggle_shows_the_driver_only_when_asked(astronaut_profile, driver_images):
     upright, rolled, _ = driver_images
     engine = _engine(astronaut_profile)
@@ -210,6 +212,7 @@ def _run_stalled(profile, images):
     return report, got.frames
 
 
+@pytest.mark.tracking
 def test_stalled_live_source_emits_held_frames(astronaut_profile, driver_images):
     """A camera that delivers nothing for a while: the loop keeps emitting neutral frames at the
     nominal rate instead of freezing, then takes the camera's frames again."""
@@ -223,6 +226,7 @@ def test_stalled_live_source_emits_held_frames(astronaut_profile, driver_images)
     assert frames[-1].image is not None  # the camera came back and its frame was used
 
 
+@pytest.mark.tracking
 def test_held_frames_do_not_reuse_capture_indices(astronaut_profile, driver_images):
     upright, _, _ = driver_images
     report, frames = _run_stalled(astronaut_profile, [upright] * 3)
