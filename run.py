@@ -7,7 +7,10 @@
     python run.py train --profile NAME ...  train the neural tier on the profile's video
     python run.py export --profile NAME     build the neural tier's TensorRT engine (GPU)
     python run.py bench --profile NAME ...  latency and quality benchmark
+    python run.py track CLIP                landmarks of every frame → CLIP.track.npz (--driver plays it)
     python run.py devices                   cameras, virtual cameras, audio, GPU
+    python run.py verify FILE|DIR           was this video/image made by this engine? (its mark)
+    python run.py consent [NAME --by TEXT]  record (or list) who agreed to a profile's use
 
 Every subcommand has --help. User mistakes print one line starting with "error:" and exit 2.
 """
@@ -42,6 +45,17 @@ def _size(text: str) -> tuple[int, int]:
         return w, h
     except ValueError:
         raise argparse.ArgumentTypeError(f"--size wants WIDTHxHEIGHT of at least 16x16, got {text!r}") from None
+
+
+def _render_size(text: str) -> int:
+    try:
+        v = int(text)
+        if not 32 <= v <= 2048:
+            raise ValueError
+        return v
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"--render-size wants pixels between 32 and 2048, got {text!r}") from None
 
 
 def _frame_range(text: str) -> tuple[int, int | None]:
@@ -82,13 +96,15 @@ def cmd_demo(args) -> int:
     from realtime.io.performance import ScriptedSource
 
     profile = demo_profile()
-    engine = Engine(profile, EngineOptions(fps=args.fps, output_size=args.size))
+    engine = Engine(profile, EngineOptions(fps=args.fps, output_size=args.size,
+                                           disclosure=_disclosure(args)))
     source = ScriptedSource(profile["neutral"], frames=args.frames, fps=args.fps)
     out = Path(args.out)
     report = _drive(engine, Grabber(source, realtime=False), f"file:{out}", args.fps,
                     realtime=False, total=args.frames, label="demo")
     print(f"wrote {out} ({report.frames} frames, {engine.output_size[0]}x{engine.output_size[1]})")
     print(report.summary(warmup=min(10, report.frames // 4)))
+    print(f"disclosure: {engine.options.disclosure.describe()}")
     return 0
 
 
@@ -119,6 +135,12 @@ def cmd_enroll(args) -> int:
     folder = enroll(args.source, args.name, crop_size=args.crop, force=args.force,
                     progress=sys.stderr.isatty(), start=start, stop=stop)
     print(f"enrolled {args.name!r} in {time.perf_counter() - t0:.1f} s → {folder}")
+    if args.consent is not None:
+        from profiles import load
+        from profiles.consent import describe, record_consent
+
+        record_consent(folder, args.consent, via="enroll")
+        print(describe(load(folder).consent))
     print(f"next: python run.py live --profile {args.name} --driver 0 --sink window")
     return 0
 
@@ -143,9 +165,11 @@ def cmd_live(args) -> int:
                            where=f"profile {profile.name!r} settings.gains"), **(args.gain or {})}
     options = EngineOptions(tier=args.tier, output_size=args.size, fps=fps, realtime=realtime,
                             smooth=not args.no_smooth, device=args.device, backend=args.backend,
+                            render_size=args.render_size or 0,
                             fuse=FuseConfig(follow_scale=args.follow_scale,
                                             follow_translation=args.follow_translation
-                                            ).with_gains(gains))
+                                            ).with_gains(gains),
+                            disclosure=_disclosure(args))
     engine = Engine(profile, options)
     total = args.frames or source.frame_count
     bridge = _audio_bridge(args.audio) if args.audio else None
@@ -158,8 +182,18 @@ def cmd_live(args) -> int:
             bridge.stop()
     if args.sink.startswith("file:"):
         print(f"wrote {args.sink[5:]}")
+    print(f"face crop drawn at {engine.render_size}² px (profile {profile.crop_size}²)")
     print(report.summary(warmup=min(10, report.frames // 4)))
+    print(f"disclosure: {options.disclosure.describe()}")
     return 0
+
+
+def _disclosure(args):
+    """The label and mark options, from the command line only (never from a profile)."""
+    from realtime.image.disclose import DisclosureOptions
+
+    return DisclosureOptions(label=not args.no_label, label_text=args.label_text,
+                             label_corner=args.label_corner)
 
 
 def _audio_bridge(spec: str):
@@ -306,6 +340,82 @@ def cmd_export(args) -> int:
     return 0
 
 
+# --------------------------------------------------------------------------------------- verify
+def cmd_verify(args) -> int:
+    """Exit 0 when the mark is found (with a payload that checks), 1 when not, 2 on bad input."""
+    import json
+
+    from profiles import profiles_root
+    from profiles.consent import list_profiles
+    from realtime.image.verify import verify_path
+
+    report = verify_path(args.path, window_s=args.window)
+    print(json.dumps(report.to_json(), indent=1) if args.json else report.text(show_all=args.all))
+    if report.found and not args.json:  # name the local profile the fingerprint points to
+        fingerprint = report.pooled.payload.fingerprint_hex
+        for name, fp, consent in list_profiles(profiles_root()):
+            if fp == fingerprint:
+                print(f"  fingerprint {fp} is local profile {name!r} ({consent})")
+    return 0 if report.found else 1
+
+
+# -------------------------------------------------------------------------------------- consent
+def cmd_consent(args) -> int:
+    from profiles import load, profiles_root, resolve
+    from profiles.consent import describe, list_profiles, record_consent, revoke_consent
+    from realtime.image.disclose import profile_fingerprint
+
+    if args.name is None:
+        if args.by is not None or args.revoke:
+            raise UserError("say which profile: python run.py consent NAME --by \"...\"")
+        rows = list_profiles(profiles_root())
+        print(f"profiles in {profiles_root()}:" if rows else f"no profiles in {profiles_root()}")
+        for name, fp, consent in rows:
+            print(f"  {name:20s} fingerprint {fp}  {consent}")
+        return 0
+    folder = resolve(args.name)
+    load(folder)  # verify the profile (hashes, the current record) before changing anything
+    if args.revoke:
+        revoke_consent(folder)
+    elif args.by is not None:
+        record_consent(folder, args.by, via="consent")
+    profile = load(folder)
+    print(f"profile {folder.name!r} (fingerprint {profile_fingerprint(profile):06x}): "
+          f"{describe(profile.consent)}")
+    return 0
+
+
+# ---------------------------------------------------------------------------------------- track
+def cmd_track(args) -> int:
+    """Landmarks of every frame of a clip → a tracked clip that `--driver` plays without
+    MediaPipe (realtime/io/tracked.py)."""
+    from tqdm import tqdm
+
+    from realtime.io.capture import ClipSource
+    from realtime.io.tracked import default_track_path, is_track_file, track_clip
+
+    clip = Path(args.clip)
+    out = Path(args.out) if args.out else default_track_path(clip)
+    if not is_track_file(out):
+        raise UserError(f"--out {out}: a tracked clip's name ends in .track.npz")
+    if out.exists() and not args.force:
+        raise UserError(f"{out} exists: --force replaces it")
+    source = ClipSource(clip)
+    t0 = time.perf_counter()
+    try:
+        with tqdm(total=source.frame_count, desc=f"track {clip.name}", unit="frame") as bar:
+            tracked = track_clip(source, clip, out, progress=bar.update)
+    finally:
+        source.close()
+    found = int(tracked.present.sum())
+    print(f"tracked {len(tracked)} frames of {clip.name} ({found} with a face, "
+          f"{tracked.size[0]}x{tracked.size[1]}, {tracked.fps:g} fps) in "
+          f"{time.perf_counter() - t0:.1f} s → {out}")
+    print(f"next: python run.py live --profile NAME --driver {out} (the clip's frames come along "
+          f"while {clip.name} is beside it)")
+    return 0
+
+
 # -------------------------------------------------------------------------------------- devices
 def cmd_devices(args) -> int:
     from realtime.io.inventory import format_devices, list_devices
@@ -315,6 +425,19 @@ def cmd_devices(args) -> int:
 
 
 # ----------------------------------------------------------------------------------------- main
+LABEL_CORNERS = ("top-left", "top-right", "bottom-left", "bottom-right")  # = disclose.CORNERS
+
+
+def _disclosure_args(p: argparse.ArgumentParser) -> None:
+    """The label flags. The invisible provenance mark has none: it is always on (README)."""
+    p.add_argument("--no-label", action="store_true",
+                   help="do not draw the visible 'AI avatar' label (the invisible mark stays)")
+    p.add_argument("--label-text", default="AI avatar", metavar="TEXT",
+                   help="the label's text (printable ASCII, up to 40 characters; default 'AI avatar')")
+    p.add_argument("--label-corner", default="bottom-right", choices=LABEL_CORNERS,
+                   help="where the label goes (default bottom-right)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog=Path(sys.argv[0]).name or "run.py", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -325,6 +448,7 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--frames", type=_positive_int, default=300, help="frames to render (default 300)")
     d.add_argument("--fps", type=float, default=30.0, help="frame rate (default 30)")
     d.add_argument("--size", type=_size, default=None, help="output WxH (default: the photo's size)")
+    _disclosure_args(d)
     d.set_defaults(func=cmd_demo)
 
     e = sub.add_parser("enroll", help="make an avatar profile from a portrait photo or a video")
@@ -336,11 +460,15 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--crop", type=int, default=256, choices=(128, 256, 384, 512),
                    help="face crop size in pixels (default 256)")
     e.add_argument("--force", action="store_true", help="replace an existing profile")
+    e.add_argument("--consent", default=None, metavar="TEXT",
+                   help="record who agreed to this face's use and how (swap mode needs it), e.g. "
+                        "\"Jane Doe, signed release 2025-03-01\"")
     e.set_defaults(func=cmd_enroll)
 
     lv = sub.add_parser("live", help="drive an avatar from a camera, clip or image folder")
     lv.add_argument("--profile", required=True, help="profile name or folder")
-    lv.add_argument("--driver", default="0", help="camera index, video file or image folder (default 0)")
+    lv.add_argument("--driver", default="0", help="camera index, video file, image folder or tracked "
+                                                  "clip (.track.npz, see track) (default 0)")
     lv.add_argument("--sink", default="vcam",
                     help="vcam | window | null | file:OUT.mp4 (default vcam)")
     lv.add_argument("--frames", type=_positive_int, default=None, help="stop after N frames")
@@ -353,6 +481,9 @@ def build_parser() -> argparse.ArgumentParser:
                     help="neural tier on cuda: torch FP16 + CUDA graphs, or the profile's "
                          "TensorRT engine (built on first use; see export)")
     lv.add_argument("--tier", default=None, choices=TIER_NAMES, help="quality tier (default: the profile's)")
+    lv.add_argument("--render-size", type=_render_size, default=None, metavar="PX",
+                    help="face crop side in pixels (default: the face's size in the output, "
+                         "capped for the CPU budget)")
     rt = lv.add_mutually_exclusive_group()
     rt.add_argument("--realtime", dest="realtime", action="store_true", default=None,
                     help="play a clip at its own fps like a camera: newest frame wins, drops counted "
@@ -372,6 +503,7 @@ def build_parser() -> argparse.ArgumentParser:
     lv.add_argument("--audio", default=None, metavar="IN:OUT",
                     help="also pass the microphone IN to output device OUT delayed by the video "
                          "latency ('default:default', or device indices/names; needs PortAudio)")
+    _disclosure_args(lv)
     lv.set_defaults(func=cmd_live)
 
     t = sub.add_parser("train", help="train the neural tier of a video profile")
@@ -397,8 +529,33 @@ def build_parser() -> argparse.ArgumentParser:
     x.add_argument("--force", action="store_true", help="rebuild even when the cached engine matches")
     x.set_defaults(func=cmd_export)
 
+    tr = sub.add_parser("track", help="save the landmarks of every frame of a clip (CLIP.track.npz), "
+                                      "so that --driver plays it without MediaPipe")
+    tr.add_argument("clip", help="a video file")
+    tr.add_argument("--out", default=None, metavar="CLIP.track.npz",
+                    help="where to write (default: the clip's name with .track.npz, beside it)")
+    tr.add_argument("--force", action="store_true", help="replace an existing file")
+    tr.set_defaults(func=cmd_track)
+
     dv = sub.add_parser("devices", help="list cameras, virtual cameras, audio devices and GPUs")
     dv.set_defaults(func=cmd_devices)
+
+    v = sub.add_parser("verify", help="find this engine's invisible mark in a video, image or folder "
+                                      "(exit 0 found, 1 not found, 2 bad input)")
+    v.add_argument("path", help="a video file, an image file or a folder of images")
+    v.add_argument("--window", type=float, default=2.0, help="seconds of video pooled per window (default 2)")
+    v.add_argument("--all", action="store_true", help="list every window, however many")
+    v.add_argument("--json", action="store_true", help="print the report as JSON")
+    v.set_defaults(func=cmd_verify)
+
+    c = sub.add_parser("consent", help="record who agreed to a profile's use (swap needs it); "
+                                       "without NAME, list the profiles and their records")
+    c.add_argument("name", nargs="?", default=None, help="profile name or folder")
+    who = c.add_mutually_exclusive_group()
+    who.add_argument("--by", default=None, metavar="TEXT",
+                     help="who agreed and how, e.g. \"Jane Doe, signed release 2025-03-01\"")
+    who.add_argument("--revoke", action="store_true", help="remove the profile's consent record")
+    c.set_defaults(func=cmd_consent)
 
     b = sub.add_parser("bench", help="latency and quality benchmark")
     bench_cli.add_arguments(b)

@@ -30,6 +30,9 @@ Fused kernels of the stages (one pass where composing the kernels above would co
 - ``temporal_blend(gbuf, triangles, face_end, verts_t, verts_prev, depth_prev, render, prev,
   strength, inv_scale, box=None, depth_eps=0.5, out=None) -> (H, W, C) float32``: the
   smoother's flow3d + warp + blend on the face pixels.
+- ``disclose(image, mark=None, label=None, origin=(0, 0), out=None) -> (H, W, 3) uint8``: the
+  output frame's visible label (an RGBA sprite blended at origin) and invisible provenance mark
+  (int8 luminance offsets added to every channel, saturating); ``out`` may be ``image``.
 
 Conventions shared by every kernel and twin:
 
@@ -56,6 +59,7 @@ can stall for a scheduler time slice waiting for its second thread; there
 from ._dispatch import register
 from .atlas_blend import atlas_blend
 from .composite import composite, feather_mask, mirrored_sigmoid_mask
+from .disclose import disclose
 from .flow3d import flow3d
 from .gbuffer import GBuffer
 from .interpolate import interpolate
@@ -74,6 +78,7 @@ __all__ = [
     "composite",
     "atlas_blend",
     "temporal_blend",
+    "disclose",
     "mirrored_sigmoid_mask",
     "feather_mask",
     "register",

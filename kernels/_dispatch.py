@@ -31,6 +31,8 @@ Inputs may be non-contiguous. Twin signatures:
 - temporal_blend: (gbuf, triangles, face_end: int, verts_t, verts_prev, depth_prev, render, prev,
                strength: float, inv_scale: float, box: (y0, y1, x0, x1) clipped to the crop,
                depth_eps: float, out) -> out
+- disclose:    (image, mark or None, label or None, origin: (y0, x0) inside the frame, out) -> out
+               where out may be image itself.
 """
 from __future__ import annotations
 

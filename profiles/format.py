@@ -22,6 +22,7 @@ from pathlib import Path
 import numpy as np
 import yaml
 
+from profiles.consent import check_record, make_record
 from realtime.core.errors import ProfileError
 from realtime.core.profile import ARRAYS_FILE, YAML_FILE
 from realtime.face.geometry import Similarity
@@ -88,6 +89,7 @@ class Profile:
     created: str = ""
     folder: Path | None = None
     files: dict = field(default_factory=dict)  # YAML "files": name -> {path, sha256}
+    consent: dict | None = None    # YAML "consent": who agreed, how, when (profiles/consent.py)
 
     def __post_init__(self):
         if self.tier not in TIERS:
@@ -128,6 +130,10 @@ class Profile:
         return _inside(self.folder, rel)
 
     def to_yaml(self, digests: dict[str, str]) -> dict:
+        """The YAML of this profile whose files have these digests; a consent record (verified
+        when this profile was loaded) is bound to the new arrays digest."""
+        consent = {} if not self.consent else {"consent": make_record(
+            self.consent["by"], digests[ARRAYS_FILE], self.consent["via"], self.consent["date"])}
         return {
             "format": FORMAT_VERSION,
             "name": self.name,
@@ -138,6 +144,7 @@ class Profile:
             "crop_size": int(self.crop_size),
             "settings": dict(self.settings),
             "files": {k: {"path": k, "sha256": v} for k, v in digests.items()},
+            **consent,
         }
 
 
@@ -195,7 +202,8 @@ def load(name_or_path: str | os.PathLike, root: Path | None = None) -> Profile:
                    source=str(meta.get("source", "")), arrays=arrays,
                    tier=str(meta.get("tier", "warp")), crop_size=int(meta.get("crop_size", 256)),
                    settings=dict(meta.get("settings") or {}), created=str(meta.get("created", "")),
-                   folder=folder, files=dict(files))
+                   folder=folder, files=dict(files),
+                   consent=check_record(meta.get("consent"), files[ARRAYS_FILE].get("sha256"), yml))
 
 
 def save(profile: Profile, folder: Path, overwrite: bool = False) -> Path:
@@ -226,6 +234,7 @@ def save(profile: Profile, folder: Path, overwrite: bool = False) -> Path:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     profile.folder = folder
+    profile.files = {k: {"path": k, "sha256": v} for k, v in digests.items()}  # as load() gives
     return folder
 
 

@@ -13,6 +13,8 @@ from contextlib import contextmanager
 
 import numpy as np
 
+from realtime.core.errors import PuppeteerError
+
 os.environ.setdefault("GLOG_minloglevel", "2")  # MediaPipe's C++ start-up chatter
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
@@ -38,6 +40,24 @@ def quiet_native_stderr():
         os.close(devnull)
 
 
+class TrackerUnavailable(PuppeteerError):
+    """Tracking was asked for where mediapipe is not installed (numpy 2, a bare GPU machine)."""
+
+
+def _mediapipe():
+    """The mediapipe module, or TrackerUnavailable saying how to do without it."""
+    try:
+        import mediapipe as mp  # noqa: PLC0415 - mediapipe: heavy, loaded only by code that tracks
+    except ModuleNotFoundError as exc:
+        if exc.name != "mediapipe":
+            raise
+        raise TrackerUnavailable(
+            "tracking a face needs mediapipe (pip install mediapipe==0.10.21, which needs "
+            "numpy<2); without it, drive with a tracked clip made where it is installed: "
+            "run.py track CLIP --out CLIP.track.npz, then --driver CLIP.track.npz") from None
+    return mp
+
+
 def _to_array(face, width: int, height: int) -> np.ndarray:
     return np.array([(p.x * width, p.y * height, p.z * width) for p in face.landmark],
                     dtype=np.float32)
@@ -52,8 +72,7 @@ class Tracker:
 
     def __init__(self, static: bool = False, max_faces: int = 1,
                  min_detection_confidence: float = 0.5, min_tracking_confidence: float = 0.5):
-        import mediapipe as mp  # noqa: PLC0415 - mediapipe: heavy, loaded only by code that tracks
-
+        mp = _mediapipe()
         with quiet_native_stderr():
             self._mesh = mp.solutions.face_mesh.FaceMesh(
                 static_image_mode=static, max_num_faces=max_faces, refine_landmarks=True,
@@ -93,8 +112,7 @@ class Tracker:
 def find_face_boxes(rgb: np.ndarray, min_confidence: float = 0.5) -> list[tuple[float, float, float, float]]:
     """Face boxes (x, y, w, h in pixels) from MediaPipe's full-range detector: finds faces too
     small for Face Mesh's own detector (paintings, full-body shots)."""
-    import mediapipe as mp  # noqa: PLC0415 - mediapipe: heavy, loaded only by code that tracks
-
+    mp = _mediapipe()
     h, w = rgb.shape[:2]
     with quiet_native_stderr(), mp.solutions.face_detection.FaceDetection(
             model_selection=1, min_detection_confidence=min_confidence) as det:
@@ -107,7 +125,9 @@ def find_face_boxes(rgb: np.ndarray, min_confidence: float = 0.5) -> list[tuple[
 
 
 class TrackStage:
-    """Frame.image → Frame.landmarks (None when no face). Scripted frames pass through."""
+    """Frame.image → Frame.landmarks (None when no face). Scripted frames pass through, and so
+    do frames of a tracked clip (`frame.tracked`: their landmarks, or None, came with them), so
+    playing one never loads mediapipe."""
 
     name = "track"
 
@@ -115,7 +135,7 @@ class TrackStage:
         self.tracker = tracker  # built on the first image (MediaPipe's graph takes ~0.1 s)
 
     def __call__(self, frame) -> None:
-        if frame.state is not None or frame.image is None:
+        if frame.state is not None or frame.image is None or frame.tracked:
             return
         if self.tracker is None:
             self.tracker = Tracker(static=False)

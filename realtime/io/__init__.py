@@ -2,6 +2,8 @@
 
     source       the Source protocol, CaptureError, CaptureTimeout
     capture      sources: camera, clip, folder of images; open_source(spec); quiet_opencv
+    tracked      tracked clips (*.track.npz): track_clip writes one, TrackedClipSource plays it
+                 without MediaPipe (landmarks with every frame, the clip's images when beside it)
     grabber      Grabber: the capture thread (realtime: newest frame wins; offline: every frame)
     mailbox      Mailbox: the one-slot / bounded hand-over between two threads (Grabber, ThreadedSink)
     sinks/       null, file (mp4), vcam, window (+ overlay), threaded (ThreadedSink); make_sink(spec)

@@ -21,12 +21,18 @@ from typing import Any
 import cv2
 import numpy as np
 
+try:                                   # OpenCV 4
+    from cv2 import getLogLevel, setLogLevel
+except ImportError:                    # OpenCV 5 moved them
+    from cv2.utils.logging import getLogLevel, setLogLevel
+
 from realtime.io.grabber import Grabber
 from realtime.io.source import CaptureError, CaptureTimeout, Source
+from realtime.io.tracked import TrackedClipSource, is_track_file
 
 __all__ = ["CameraSource", "CaptureError", "CaptureTimeout", "ClipSource", "DEFAULT_CLIP_FPS",
-           "Grabber", "IMAGE_EXTENSIONS", "ImageDirSource", "Source", "open_source",
-           "quiet_opencv"]
+           "Grabber", "IMAGE_EXTENSIONS", "ImageDirSource", "Source", "TrackedClipSource",
+           "open_source", "quiet_opencv"]
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp")
 DEFAULT_CLIP_FPS = 30.0
@@ -38,12 +44,12 @@ def quiet_opencv() -> Iterator[None]:
 
     The previous log level is restored on exit.
     """
-    previous = cv2.getLogLevel()
-    cv2.setLogLevel(0)  # LOG_LEVEL_SILENT
+    previous = getLogLevel()
+    setLogLevel(0)  # LOG_LEVEL_SILENT
     try:
         yield
     finally:
-        cv2.setLogLevel(previous)
+        setLogLevel(previous)
 
 
 def _check_resize(resize: tuple[int, int] | None) -> tuple[int, int] | None:
@@ -297,6 +303,8 @@ def open_source(spec: str, size: tuple[int, int] | None = None,
       requested capture size, `fps` the requested rate. A digit string is always a camera,
       even if a file of that name exists.
     - an existing directory -> ImageDirSource(spec, fps=fps or 30, resize=size)
+    - a tracked clip (*.track.npz, `realtime.io.tracked`) -> TrackedClipSource: landmarks with
+      every frame, and the clip's images when the clip is beside it
     - an existing file      -> ClipSource(spec, resize=size, fps=fps) (fps None = the file's rate)
     - anything else         -> CaptureError("... is neither a camera index, a video file nor a
       folder of images")
@@ -308,6 +316,8 @@ def open_source(spec: str, size: tuple[int, int] | None = None,
     path = Path(text).expanduser()
     if path.is_dir():
         return ImageDirSource(path, fps=fps or 30.0, resize=size)
+    if is_track_file(path):
+        return TrackedClipSource(path, resize=size, fps=fps, open_clip=ClipSource)
     if path.is_file():
         return ClipSource(path, resize=size, fps=fps)
     raise CaptureError(f"{spec!r} is neither a camera index, a video file nor a folder of images")

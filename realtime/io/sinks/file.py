@@ -1,16 +1,32 @@
-"""The file sink: an H.264 mp4 written by FFmpeg (imageio_ffmpeg's binary) through a pipe."""
+"""The file sink: an H.264 mp4 written by FFmpeg (imageio_ffmpeg's binary) through a pipe.
+
+imageio_ffmpeg is imported when a file sink opens, so that everything else runs where it is not
+installed (a bare GPU machine); there an `ffmpeg` on the PATH serves instead."""
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import tempfile
 from pathlib import Path
 
-import imageio_ffmpeg
 import numpy as np
 
 from realtime.core.frame import Frame
 from realtime.io.sinks.base import SinkError, checked_output
+
+
+def ffmpeg_exe() -> str:
+    """imageio_ffmpeg's ffmpeg binary, else an `ffmpeg` on the PATH, else SinkError."""
+    try:
+        import imageio_ffmpeg  # noqa: PLC0415 - optional: absent on a bare GPU machine
+    except ModuleNotFoundError:
+        found = shutil.which("ffmpeg")
+        if found is None:
+            raise SinkError("file sink: needs FFmpeg: pip install imageio-ffmpeg (or put an ffmpeg "
+                            "on the PATH)") from None
+        return found
+    return imageio_ffmpeg.get_ffmpeg_exe()
 
 
 class FileSink:
@@ -43,7 +59,7 @@ class FileSink:
 
     def command(self, width: int, height: int, fps: float) -> list[str]:
         """The ffmpeg command line for frames of `width` x `height` at `fps`."""
-        return [imageio_ffmpeg.get_ffmpeg_exe(), "-hide_banner", "-loglevel", "error", "-y",
+        return [ffmpeg_exe(), "-hide_banner", "-loglevel", "error", "-y",
                 "-f", "rawvideo", "-pix_fmt", "rgb24", "-s", f"{width}x{height}",
                 "-framerate", f"{fps:g}", "-i", "pipe:0",
                 "-vf", "pad=ceil(iw/2)*2:ceil(ih/2)*2",

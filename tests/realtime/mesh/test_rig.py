@@ -1,6 +1,7 @@
 """realtime.mesh.rig: a profile turned into the vertex/triangle arrays the renderer draws."""
 from __future__ import annotations
 
+import cv2
 import numpy as np
 import pytest
 
@@ -194,3 +195,48 @@ def test_head_inner_uv_reaches_the_far_edge_of_a_face_that_passes_the_oval(monke
     far = np.hypot(*got.T)
     assert (far[1:] < 13.0).all() and (far >= 10.0 - 1e-9).all()   # never pulled inside
     np.testing.assert_allclose(got[5:-5], pts[6:32], atol=1e-9)    # far from it: the oval
+
+
+def test_sharpen_texture_compensates_without_changing_flat_colour():
+    rng = np.random.default_rng(3)
+    flat = np.full((20, 30, 3), 117, np.uint8)
+    assert np.array_equal(R.sharpen_texture(flat, 0.25), flat)            # DC gain 1
+    img = cv2.GaussianBlur(rng.integers(0, 256, (64, 64, 3)).astype(np.uint8), (0, 0), 1.0)
+    out = R.sharpen_texture(img, 0.25)
+    assert out.dtype == np.uint8 and out.shape == img.shape
+    assert np.array_equal(R.sharpen_texture(img, 0.0), img)
+
+    def lap(x):
+        return cv2.Laplacian(cv2.cvtColor(x, cv2.COLOR_RGB2GRAY), cv2.CV_64F).var()
+
+    assert lap(out) > 1.5 * lap(img)
+    # what it is for: after a bilinear half-pixel shift, closer to the original than without
+    shift = np.array([[1.0, 0.0, 0.5], [0.0, 1.0, 0.5]])
+
+    def moved(x):
+        return cv2.warpAffine(x, shift, (64, 64), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT)
+
+    ref = cv2.warpAffine(img, shift, (64, 64), flags=cv2.INTER_NEAREST, borderMode=cv2.BORDER_REFLECT)
+    assert abs(lap(moved(out)) - lap(ref)) < abs(lap(moved(img)) - lap(ref))
+
+
+def test_the_texture_prefilter_follows_the_render_density_and_sharpening(astronaut_profile):
+    from realtime.mesh.scaled import ScaledProfile
+
+    p = astronaut_profile
+    img = np.ascontiguousarray(p["image"])
+    uv = np.ascontiguousarray(R.build(p).attributes[:, :2])
+    # the astronaut's 256² crop is denser than her photo: the photo as it is; at 128² the
+    # photo is 1.6× denser than 1.25 texels per crop pixel and is area-reduced
+    big, uv2 = R.build(p).texture_at_crop_density(img, uv)
+    assert big is img and uv2 is uv
+    small, uv_small = R.build(ScaledProfile(p, p.crop_size // 2)).texture_at_crop_density(img, uv)
+    assert small.shape[0] < big.shape[0] and not np.array_equal(uv_small, uv)
+    sharp, uv3 = R.build(p, texture_sharpen=0.25).texture_at_crop_density(img, uv)
+    assert sharp.shape == img.shape and np.array_equal(uv3, uv) and not np.array_equal(sharp, img)
+
+
+def test_texel_density_is_the_photos_own_at_most_the_oversampling():
+    dense = np.array([[0.5, 0.0, 3.0], [0.0, 0.5, 1.0]])   # 2 photo px per crop px
+    assert R.texel_density(dense) == pytest.approx(R.TEXTURE_OVERSAMPLE)
+    assert R.texel_density(np.array([[2.0, 0.0, 3.0], [0.0, 2.0, 1.0]])) == pytest.approx(0.5)
