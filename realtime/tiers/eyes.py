@@ -57,6 +57,9 @@ CATCHLIGHT = (-0.32, -0.36, 0.09)   # iris-local x, y (iris radii) and size of t
 UPPER_SHADOW = 0.3      # darkening of the eyeball at the upper lid's edge ...
 LOWER_SHADOW = 0.1      # ... and at the lower lid's
 LASH_BAND = 0.1         # the lower lid's lash band, in eye widths: hidden as the eye shuts
+LID_MARGIN = 0.06       # the upper lid's texture slides up this far (eye widths) as the eye
+#                         shuts: MediaPipe's upper contour often runs over the top of the iris,
+#                         and a lid coming down must carry lid skin, not a band of iris
 CLOSED = 0.045           # eye opening / eye width below which the eyeball fades to the lashes ...
 OPEN = 0.11              # ... fully shown above this
 DEFAULT_SCLERA = np.array([232.0, 224.0, 216.0], np.float32)
@@ -262,11 +265,13 @@ class EyeLayer:
         lm = np.asarray(landmarks, np.float64)
         down = _down(lm)
         self._lower = [np.array(e[5][1:-1]) for e in EYES]
-        self._rest_gap, self._lash_shift = [], []
+        self._upper = [np.array(e[4][2:-2]) for e in EYES]
+        self._rest_gap, self._lash_shift, self._lid_shift = [], [], []
         for outer, inner, _, _, upper, lower in EYES:
             _, _, v, width = _eye_frame(lm, outer, inner, down)
             self._rest_gap.append(self._gap(lm, upper, lower) / width)
             self._lash_shift.append(LASH_BAND * width * v)      # photo px, down the face
+            self._lid_shift.append(-LID_MARGIN * width * v)    # photo px, up the face
         lo, hi = rig.ranges["eyes"]
         self.lo, self.hi = lo, hi
         self.per_eye = (hi - lo) // 2
@@ -279,7 +284,8 @@ class EyeLayer:
 
     def lid_uv(self, uv: np.ndarray, vertices: np.ndarray, to_texture: np.ndarray) -> np.ndarray | None:
         """Texture coordinates with the lower lids' contour moved down the photo by up to
-        LASH_BAND eye widths as each eye shuts (closure = 1 − opening / the photo's opening), or
+        LASH_BAND eye widths and the upper lids' middle up by up to LID_MARGIN as each eye shuts
+        (closure = 1 − opening / the photo's opening), or
         None when both eyes are at least as open as in the photo. `uv` (V, 2) host texture
         coordinates; `to_texture` (2, 2): photo px → texture px (the prefilter's scale)."""
         fr = self.frames(vertices)
@@ -291,6 +297,7 @@ class EyeLayer:
             if moved is None:
                 moved = np.array(uv, copy=True)
             moved[self._lower[e]] += (closure * to_texture @ self._lash_shift[e]).astype(moved.dtype)
+            moved[self._upper[e]] += (closure * to_texture @ self._lid_shift[e]).astype(moved.dtype)
         return moved
 
     def frames(self, vertices: np.ndarray) -> np.ndarray:
