@@ -2,6 +2,7 @@
 
     source       the Source protocol, CaptureError, CaptureTimeout
     capture      sources: camera, clip, folder of images; open_source(spec); quiet_opencv
+    media        photos and videos read with their size checked from the header first (caps)
     grabber      Grabber: the capture thread (realtime: newest frame wins; offline: every frame)
     mailbox      Mailbox: the one-slot / bounded hand-over between two threads (Grabber, ThreadedSink)
     sinks/       null, file (mp4), vcam, window (+ overlay), threaded (ThreadedSink); make_sink(spec)
