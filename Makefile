@@ -16,7 +16,7 @@ $(STAMP): pyproject.toml
 venv: $(STAMP)
 
 demo: $(STAMP)
-	$(PY) run.py demo --out demo.mp4
+	$(PY) run.py demo --out demo.mp4 --overwrite
 
 # Lint runs first: style and errors (ruff), types of the kernels and the engine core (mypy), and
 # the import contracts that keep the architecture one-directional (import-linter).
