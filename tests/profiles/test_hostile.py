@@ -80,7 +80,8 @@ def _one_line(exc: pytest.ExceptionInfo) -> str:
     (lambda m: m.update(kind="movie"), "kind must be"),
     (lambda m: m.update(tier=["warp"]), "tier"),
     (lambda m: m.update(source="\u202egnp.exe"), "control characters"),
-    (lambda m: m.update(consent={"by": "x" * 500, "date": "2024-01-01", "how": "form"}), "consent.by"),
+    (lambda m: m.update(consent={"by": "x" * 500, "date": "2024-01-01", "via": "form", "sha256": "0" * 64}),
+     "consent.by"),
     (lambda m: m.update(consent={"by": "me", "who": "you"}), "consent has unknown fields"),
     (lambda m: m.update(consent="yes"), "consent must be a mapping"),
 ])
@@ -92,11 +93,10 @@ def test_malformed_yaml_fields_are_one_profile_error(folder, edit, match):
 
 
 def test_a_consent_record_loads(folder):
-    _edit_yaml(folder, lambda m: m.update(consent={"by": "Ada", "date": "2024-05-01", "how": "signed form"}))
-    assert load(folder).name == "tiny"
-    text = (folder / YAML_FILE).read_text().replace("'2024-05-01'", "2024-05-01")  # a YAML date
-    (folder / YAML_FILE).write_text(text)
-    assert load(folder).name == "tiny"
+    from profiles.consent import record_consent
+
+    record_consent(folder, "Ada, signed form", via="consent")
+    assert load(folder).consent["by"] == "Ada, signed form"
 
 
 @pytest.mark.parametrize("raw, match", [
