@@ -175,24 +175,10 @@ def _write_json(path: str, data) -> None:
     print(f"wrote {path}")
 
 
-def _feed_audio(audio, inflight) -> None:
-    """Give the audio bridge the frames the sink has accepted (their t_sink is set by the sink's
-    thread, after `on_frame`); frames before an accepted one that have no t_sink were dropped."""
-    last = max((i for i, f in enumerate(inflight) if f.t_sink is not None), default=-1)
-    for _ in range(last + 1):
-        frame = inflight.popleft()
-        if frame.t_sink is not None:
-            audio.add_frame(frame.t_capture, frame.t_sink)
-    while len(inflight) > 64:
-        inflight.popleft()
-
-
 def _drive(engine, grabber, sink_spec, fps, realtime, total=None, max_frames=None, label="",
            audio=None):
     """Open the sink, run the loop with a progress bar, return the RunReport. `audio`: an open
     AudioBridge, fed every frame's measured latency."""
-    from collections import deque
-
     from tqdm import tqdm
 
     from realtime.engine.loop import run
@@ -202,13 +188,11 @@ def _drive(engine, grabber, sink_spec, fps, realtime, total=None, max_frames=Non
     sink.open(*engine.output_size, fps)
     bar = tqdm(total=max_frames or total, desc=label, unit="frame", leave=False,
                disable=not sys.stderr.isatty() and os.environ.get("CI") == "true")
-    inflight = deque()
 
     def tick(frame):
         bar.update(1)
         if audio is not None:  # the sound passes from the first frame's latency on
-            inflight.append(frame)
-            _feed_audio(audio, inflight)
+            audio.on_frame(frame)
 
     if audio is not None:
         audio.wait_settled()  # else the first seconds of sound would be silent or off

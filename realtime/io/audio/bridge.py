@@ -6,8 +6,9 @@
     ... engine build ...
     bridge.wait_settled()     # the streams' clocks are steady (about 2 s after the start)
     ... engine warm-up ...
-    bridge.add_frame(t_capture, t_sink)   # every frame the sink accepted (perf_counter times)
-    report = bridge.stop()    # AudioReport
+    bridge.on_frame(frame)    # the loop's on_frame hook: feeds add_frame(t_capture, t_sink)
+                              # with every frame the sink accepted (perf_counter times)
+    report = bridge.stop()    # AudioReport; report.to_dict() for JSON
 
 The engine's process only sends small messages (a new delay target when the video latency
 moved) and reads the audio process's periodic stats; the audio itself never passes through it.
@@ -55,6 +56,7 @@ class AudioBridge:
         self.policy = policy or DelayPolicy()
         self.open_timeout_s = open_timeout_s
         self.frames: deque[tuple[float, float]] = deque(maxlen=int(history))
+        self._inflight: deque[Any] = deque()
         self.rows: deque[tuple[float, float, float]] = deque(maxlen=int(history) * 8)
         self.info: dict[str, Any] = {}
         self.snapshot: dict[str, Any] = {}
@@ -101,6 +103,20 @@ class AudioBridge:
             self._drain(timeout=min(left, 0.1))
         self.settled_in_time = bool(self.snapshot.get("settled"))
         return self.settled_in_time
+
+    def on_frame(self, frame: Any) -> None:
+        """The loop's `on_frame` hook (called after the frame was handed to the sink): feeds
+        `add_frame` with every frame the sink has accepted since. `t_sink` is set by the sink's
+        thread after this hook, so a frame is fed on a later call; frames before an accepted one
+        that have no `t_sink` were dropped by the sink."""
+        self._inflight.append(frame)
+        last = max((i for i, f in enumerate(self._inflight) if f.t_sink is not None), default=-1)
+        for _ in range(last + 1):
+            done = self._inflight.popleft()
+            if done.t_sink is not None:
+                self.add_frame(done.t_capture, done.t_sink)
+        while len(self._inflight) > 64:
+            self._inflight.popleft()
 
     def add_frame(self, t_capture: float, t_sink: float) -> None:
         """A video frame reached the sink: follow its latency, collect the audio stats."""

@@ -36,7 +36,8 @@ class Endpoint:
 def _pactl(args: list[str], timeout: float) -> str:
     res = subprocess.run(["pactl", *args], capture_output=True, text=True, timeout=timeout)
     if res.returncode != 0:
-        raise OSError((res.stderr or res.stdout).strip() or f"pactl {' '.join(args)} failed")
+        lines = [ln.strip() for ln in (res.stderr or res.stdout).splitlines() if ln.strip()]
+        raise OSError("; ".join(lines) or f"pactl {' '.join(args)} failed")
     return res.stdout
 
 
@@ -93,11 +94,13 @@ def resolve(name: str, kind: str, devices: list[dict[str, Any]], default_index: 
     usable = [(i, d) for i, d in enumerate(devices) if _channels(d, kind) > 0]
     known = pulse.get(f"{pulse_kind}s", []) if pulse.get("running") else []
     choices = ", ".join(known + [d["name"] for _, d in usable]) or "none"
+    server = "" if pulse.get("running") else (
+        f"; {pulse.get('reason') or 'no PulseAudio/PipeWire server'}: start one (pulseaudio "
+        f"--start, or systemctl --user start pipewire-pulse) or plug in a sound card")
     if name in ("", "default"):
         if default_index is None or default_index < 0:
             raise AudioError(f"no default audio {kind}: PortAudio found none ({plural} here: "
-                             f"{choices}); name one in --audio IN:OUT (python run.py devices)"
-                             + ("" if pulse.get("running") else f"; {pulse.get('reason')}"))
+                             f"{choices}; python run.py devices){server}")
         return Endpoint(kind, "default")
     if name.isdigit():
         index = int(name)
@@ -124,9 +127,8 @@ def resolve(name: str, kind: str, devices: list[dict[str, Any]], default_index: 
     if len(loose) > 1:
         raise AudioError(f"audio {kind} {name!r} matches several devices: "
                          f"{', '.join(devices[i]['name'] for i in loose)}; give the full name")
-    why = "" if pulse.get("running") else f"; {pulse.get('reason')}"
     raise AudioError(f"no audio {kind} named {name!r} ({plural} here: {choices}; python run.py "
-                     f"devices lists them){why}")
+                     f"devices lists them){server}")
 
 
 def resolve_spec(spec: str, devices: list[dict[str, Any]], defaults: tuple[int | None, int | None],

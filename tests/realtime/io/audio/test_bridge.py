@@ -63,18 +63,16 @@ def test_the_audio_process_dying_is_reported_not_raised():
     assert r.summary().startswith("audio: FAILED")
 
 
-def test_run_feeds_the_bridge_every_frame_the_sink_accepted():
-    from collections import deque
+def test_on_frame_feeds_every_frame_the_sink_accepted():
     from types import SimpleNamespace
 
-    import run
-
+    b = bridge()
     fed = []
-    audio = SimpleNamespace(add_frame=lambda c, s: fed.append((c, s)))
-    frames = [SimpleNamespace(t_capture=float(i), t_sink=None) for i in range(5)]
-    inflight = deque(frames[:3])
-    run._feed_audio(audio, inflight)          # none written yet: nothing fed, nothing lost
-    assert fed == [] and len(inflight) == 3
+    b.add_frame = lambda c, s: fed.append((c, s))
+    frames = [SimpleNamespace(t_capture=float(i), t_sink=None) for i in range(4)]
+    for f in frames[:3]:
+        b.on_frame(f)                            # none written yet: nothing fed, nothing lost
+    assert fed == [] and len(b._inflight) == 3
     frames[0].t_sink, frames[2].t_sink = 0.5, 2.5   # frame 1 was dropped by the sink
-    run._feed_audio(audio, inflight)
-    assert fed == [(0.0, 0.5), (2.0, 2.5)] and not inflight
+    b.on_frame(frames[3])
+    assert fed == [(0.0, 0.5), (2.0, 2.5)] and list(b._inflight) == [frames[3]]
