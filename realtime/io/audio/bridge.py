@@ -32,7 +32,10 @@ class AudioBridge:
         spec: "IN:OUT" device names (PulseAudio/PipeWire names where that server runs, PortAudio
             names or indices, "default"); see `names.resolve`.
         sample_rate, blocksize, channels, latency: the streams' settings (float32 samples;
-            latency as sounddevice takes it: "low", "high" or seconds).
+            latency as sounddevice takes it: "low", "high" or seconds). 256 samples at
+            "low": the audio process takes ~6% of a core and PulseAudio ~2% (measured here);
+            512 would halve that but PulseAudio then buffers ~25 ms more, which would make
+            the sound trail the picture by more than a frame on a fast machine.
         max_delay_s: the longest delay.
         tolerance_s, fade_s: `SyncCore`'s correction threshold and crossfade length.
         policy: how the target follows the video latency (default `DelayPolicy()`).

@@ -22,6 +22,8 @@ class StreamClock:
         window: callbacks in the median (about half a second of 5 ms blocks by default).
         confirm: consecutive callbacks that must agree on a new t0 before the clock jumps.
         jump_s: a t0 further than this from the estimate is a candidate jump, not history.
+        every: the median is recomputed every this many callbacks (it moves slowly; the
+            callbacks stay cheap).
 
     Contract: `add(index, t)` records that sample `index` is at stream time `t`; the estimate
     of t0 is the median of the recent t0 values, so the callbacks' timing jitter and a stray
@@ -30,8 +32,11 @@ class StreamClock:
     more than `jump_s` away on the same side replace the history, and `jumps` counts it.
     """
 
-    def __init__(self, rate: float, window: int = 256, confirm: int = 6, jump_s: float = 0.002):
+    def __init__(self, rate: float, window: int = 256, confirm: int = 6, jump_s: float = 0.002,
+                 every: int = 8):
         self.rate = float(rate)
+        self.every = int(every)            # the median is recomputed every `every` callbacks
+        self._adds = 0
         self.confirm = int(confirm)
         self.jump_s = float(jump_s)
         self._t0s: deque[float] = deque(maxlen=int(window))
@@ -47,9 +52,12 @@ class StreamClock:
         """Record one callback; True when this made the clock jump."""
         t0 = float(t) - index / self.rate
         if self.t0 is None or abs(t0 - self.t0) <= self.jump_s:
-            self._pending.clear()
+            if self._pending:
+                self._pending.clear()
             self._t0s.append(t0)
-            self.t0 = float(np.median(self._t0s))
+            self._adds += 1
+            if self._adds % self.every == 0 or len(self._t0s) < self.every:
+                self.t0 = float(np.median(self._t0s))
             return False
         if self._pending and (t0 > self.t0) != (self._pending[0] > self.t0):
             self._pending.clear()

@@ -46,11 +46,12 @@ class SyncCore:
         fade_s: crossfade length of a correction.
         stall_s: a callback gap longer than this counts as a stall.
         history_every: one history row per this many output blocks.
+        blocksize: the streams' usual block length (sizes the floor's one-second window).
     """
 
     def __init__(self, rate: int, channels: int = 1, max_delay_s: float = 1.0,
                  tolerance_s: float = 0.003, fade_s: float = 0.03, stall_s: float = 0.1,
-                 history_every: int = 4):
+                 history_every: int = 4, blocksize: int = 256):
         self.rate, self.channels = int(rate), int(channels)
         self.max_delay_s = float(max_delay_s)
         self.cap = int((self.max_delay_s + 1.0) * self.rate)
@@ -66,7 +67,7 @@ class SyncCore:
         self._fade_len = max(1, int(round(fade_s * self.rate)))
         self._tol = tolerance_s * self.rate
         self.stall_s = float(stall_s)
-        self._needs: deque[float] = deque(maxlen=max(8, self.rate // 256))  # ~1 s of blocks
+        self._needs: deque[float] = deque(maxlen=max(8, self.rate // blocksize))  # ~1 s of blocks
         self._settle_until = 0.0           # perf time: no floor samples until then (after a gap)
         self._last_jump = self._first_cb = -np.inf
         self.settled_at: float | None = None   # perf time from which sound may pass
@@ -107,7 +108,7 @@ class SyncCore:
         if first < n:
             self.ring[:n - first] = block[first:]
         if n:
-            self.peak_in = max(self.peak_in, float(np.abs(block).max()))
+            self.peak_in = max(self.peak_in, float(block.max()), -float(block.min()))
         self.n_in += n                     # last: the samples are in the ring before they count
 
     def on_output(self, out: np.ndarray, dac_time: float, now: float, current_time: float,
@@ -159,7 +160,7 @@ class SyncCore:
                 self._fade_from += n
         self.applied = t_play - self.in_clock.time_at(self.read)
         if n:
-            self.peak_out = max(self.peak_out, float(np.abs(out).max()))
+            self.peak_out = max(self.peak_out, float(out.max()), -float(out.min()))
         if self.counts["out_callbacks"] % self._history_every == 0 and self.offset.value is not None:
             captured = self.in_clock.time_at(self.read) + self.offset.value
             self.history.append((captured, self.applied, target))
@@ -182,16 +183,19 @@ class SyncCore:
         """Input samples start..start+n-1 from the ring; zeros for those not (or no longer)
         there, counted in `short_blocks`."""
         lo, hi = max(start, newest - self.cap + 1, 0), min(start + n, newest)
+        if hi - lo == n:                   # the usual case: one or two slices of the ring
+            i = lo % self.cap
+            if i + n <= self.cap:
+                return self.ring[i:i + n].copy()
+            return np.concatenate((self.ring[i:], self.ring[:i + n - self.cap]))
+        self.counts["short_blocks"] += 1
         block = np.zeros((n, self.channels), np.float32)
         if hi > lo:
-            idx = np.arange(lo, hi) % self.cap
-            block[lo - start:hi - start] = self.ring[idx]
-        if hi - lo < n:
-            self.counts["short_blocks"] += 1
+            block[lo - start:hi - start] = self.ring[np.arange(lo, hi) % self.cap]
         return block
 
     def _tick(self, stream: str, now: float, status: bool, flag: str) -> None:
-        self.counts[f"{stream}_callbacks"] += 1
+        self.counts[stream + "_callbacks"] += 1
         if self._first_cb == -np.inf:
             self._first_cb = now
         if status:

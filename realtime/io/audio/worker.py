@@ -107,7 +107,9 @@ def serve(conn, config: dict[str, Any]) -> None:
     with captured_stderr() as stderr_lines:
         priority = raise_priority()
         core = SyncCore(config["sample_rate"], config["channels"], config["max_delay_s"],
-                        tolerance_s=config["tolerance_s"], fade_s=config["fade_s"])
+                        tolerance_s=config["tolerance_s"], fade_s=config["fade_s"],
+                        history_every=max(1, 1024 // config["blocksize"]),
+                        blocksize=config["blocksize"])
         streams: list[Any] = []
         try:
             module = config.get("sounddevice_module")
