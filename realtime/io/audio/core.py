@@ -11,6 +11,7 @@ rule gives the properties the engine needs:
 - the delay follows `set_target` without clicks: a correction larger than `tolerance_s` is made
   by a raised-cosine crossfade over `fade_s` from the old read position to the new one (small
   corrections therefore are rare and inaudible, large ones — after a stall — are one fade);
+  a read position too new for the samples at hand is corrected at once, however small;
 - no sound passes before both streams' clocks have been still for `SETTLED_S`;
 - a target below what the streams can deliver (the newest input sample is older than the
   target) is raised to the `floor`: the third largest such minimum over the last second
@@ -140,7 +141,9 @@ class SyncCore:
         want = self.in_clock.index_at(t_play - target)
         if self.read is None:                      # first block: fade in from silence
             self.read, self._fade_from, self._fade_pos = int(round(want)), -1, 0
-        elif self._fade_from is None and abs(self.read - want) > self._tol:
+        elif self._fade_from is None and (abs(self.read - want) > self._tol or
+                                          (self.read + n > newest and self.read > want)):
+            # off by more than the tolerance, or reading too new: this block would lack samples
             self._fade_from, self._fade_pos = self.read, 0
             self.read = int(round(want))
             self.counts["resyncs"] += 1

@@ -48,6 +48,7 @@ import numpy as np
 RATE = 48000
 PERIOD_S = 0.25
 BURST_S = 0.02
+TONE = 0.05        # amplitude of the tone under the bursts
 # 8 chirps in 8 separate 600 Hz bands (up, down in turn): any two correlate below 0.2
 VARIANTS = [(600 + 600 * i, 1200 + 600 * i)[::1 if i % 2 == 0 else -1] for i in range(8)]
 MODULES = [
@@ -74,11 +75,12 @@ def burst(k: int) -> np.ndarray:
 
 
 def burst_track(seconds: float) -> np.ndarray:
-    """`seconds` of mono audio with burst k starting at k * PERIOD_S."""
-    x = np.zeros(int(seconds * RATE), np.float32)
+    """`seconds` of mono audio with burst k starting at k * PERIOD_S, over a quiet 150 Hz tone
+    (never silent, so a gap in the engine's output shows as a run of zero samples)."""
+    x = (TONE * np.sin(2 * np.pi * 150.0 * np.arange(int(seconds * RATE)) / RATE)).astype(np.float32)
     for k in range(int(seconds / PERIOD_S)):
         b, s = burst(k), int(k * PERIOD_S * RATE)
-        x[s:s + len(b)] = b[:len(x) - s]
+        x[s:s + len(b)] += b[:len(x) - s]
     return x
 
 
@@ -195,7 +197,7 @@ def _record_main(out: str, seconds: float, workdir: str) -> None:
         stamps.append((count[0], ti.inputBufferAdcTime, time.perf_counter() - ti.currentTime))
         blocks.append(indata.copy())
         count[0] += frames
-        heard[0] = heard[0] or bool(np.abs(indata[:, 1]).max() > 0.05)
+        heard[0] = heard[0] or bool(np.abs(indata[:, 1]).max() > 0.2)   # a burst came out
 
     signal.signal(signal.SIGTERM, lambda *_: stop.__setitem__(0, True))
     stream = sd.InputStream(device="pulse", samplerate=RATE, channels=2, dtype="float32",
@@ -236,7 +238,7 @@ def find_bursts(rec: Recording, max_delay_s: float = 1.5, min_score: float = 0.6
         return []
     left, right = x[:, 0].astype(np.float64), x[:, 1].astype(np.float64)
     env = np.convolve(np.abs(left), np.ones(96) / 96, mode="same")
-    above = np.flatnonzero(env > 0.05)
+    above = np.flatnonzero(env > 0.12)
     onsets = above[np.insert(np.diff(above) > int(0.1 * RATE), 0, True)] if len(above) else above
     out = []
     n = int(BURST_S * RATE) + 96
@@ -254,6 +256,17 @@ def find_bursts(rec: Recording, max_delay_s: float = 1.5, min_score: float = 0.6
         ok = score[lag] >= min_score
         out.append(Burst(a, t_mic, 1000.0 * lag / RATE if ok else None, float(score[lag])))
     return out
+
+
+def dropouts(rec: Recording, start: int, stop: int, run: int = 3) -> np.ndarray:
+    """Sample indices (on the bus) where the engine's output (right channel) has a run of at
+    least `run` exact zeros between samples `start` and `stop`: gaps in the sound (the tone
+    under the bursts never gives two zeros in a row)."""
+    right = rec.samples()[start:stop, 1]
+    zero = np.concatenate(([0], (right == 0.0).astype(np.int8), [0]))
+    edges = np.flatnonzero(np.diff(zero))
+    begins, ends = edges[::2], edges[1::2]
+    return start + begins[(ends - begins) >= run]
 
 
 def join_video(bursts: list[Burst], frames: np.ndarray) -> list[Burst]:
