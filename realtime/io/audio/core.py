@@ -14,9 +14,10 @@ rule gives the properties the engine needs:
   a read position too new for the samples at hand is corrected at once, however small;
 - no sound passes before both streams' clocks have been still for `SETTLED_S`;
 - a target below what the streams can deliver (the newest input sample is older than the
-  target) is raised to the `floor`: the third largest such minimum over the last second
-  (input arrives in fragments, so the minimum swings by a fragment; below its largest values
-  some output blocks would lack samples; one or two stray late arrivals are not followed),
+  target) is raised to the `floor`: the third largest such minimum over the last 2 s (input
+  arrives in fragments, so the minimum swings by up to a fragment, in a beat with the output's
+  blocks that can be slower than a second; below its largest values some output blocks would
+  lack samples; one or two stray late arrivals are not followed),
   not counting the blocks just after a stall, measured afresh when a clock jumps (a stream's
   first second, when PortAudio's buffer times on PulseAudio slide by hundreds of ms).
 
@@ -35,7 +36,9 @@ from realtime.io.audio.clock import MinOffset, StreamClock
 
 SETTLE_GAP_S = 0.04   # a callback gap longer than this ...
 SETTLE_S = 0.1        # ... keeps the floor from sampling the catch-up for this long
-FLOOR_RANK = 3        # the floor is the k-th largest recent minimum delay
+FLOOR_RANK = 3        # the floor is the k-th largest minimum delay of the last ...
+FLOOR_WINDOW_S = 2.0  # ... seconds (the minimum swings with a beat of the two streams'
+FLOOR_MARGIN_S = 0.0015  # fragments that can be slower than a second), plus this margin
 SETTLED_S = 0.5       # the streams' clocks must be still this long before sound passes
 
 
@@ -47,7 +50,7 @@ class SyncCore:
         fade_s: crossfade length of a correction.
         stall_s: a callback gap longer than this counts as a stall.
         history_every: one history row per this many output blocks.
-        blocksize: the streams' usual block length (sizes the floor's one-second window).
+        blocksize: the streams' usual block length (sizes the floor's window).
     """
 
     def __init__(self, rate: int, channels: int = 1, max_delay_s: float = 1.0,
@@ -68,7 +71,7 @@ class SyncCore:
         self._fade_len = max(1, int(round(fade_s * self.rate)))
         self._tol = tolerance_s * self.rate
         self.stall_s = float(stall_s)
-        self._needs: deque[float] = deque(maxlen=max(8, self.rate // blocksize))  # ~1 s of blocks
+        self._needs: deque[float] = deque(maxlen=max(8, int(FLOOR_WINDOW_S * self.rate / blocksize)))
         self._settle_until = 0.0           # perf time: no floor samples until then (after a gap)
         self._last_jump = self._first_cb = -np.inf
         self.settled_at: float | None = None   # perf time from which sound may pass
@@ -130,7 +133,7 @@ class SyncCore:
             self._needs.append(t_play + n / self.rate - self.in_clock.time_at(newest))
         if self._needs and (self.counts["out_callbacks"] % 8 == 0 or self.read is None):
             k = min(len(self._needs), FLOOR_RANK)
-            self.floor = float(np.partition(self._needs, -k)[-k]) + 0.001
+            self.floor = float(np.partition(self._needs, -k)[-k]) + FLOOR_MARGIN_S
         if self.settled_at is None and self._settled(now):
             self.settled_at = now
         if self.target is None or self.settled_at is None:

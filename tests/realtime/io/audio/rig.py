@@ -258,15 +258,18 @@ def find_bursts(rec: Recording, max_delay_s: float = 1.5, min_score: float = 0.6
     return out
 
 
-def dropouts(rec: Recording, start: int, stop: int, run: int = 3) -> np.ndarray:
-    """Sample indices (on the bus) where the engine's output (right channel) has a run of at
-    least `run` exact zeros between samples `start` and `stop`: gaps in the sound (the tone
-    under the bursts never gives two zeros in a row)."""
+def dropouts(rec: Recording, start: int, stop: int, run: int = 3, merge_s: float = 0.05) -> np.ndarray:
+    """Sample indices (on the bus) where the engine's output (right channel) goes silent
+    between samples `start` and `stop`: runs of at least `run` exact zeros (the tone under the
+    bursts never gives two zeros in a row), those within `merge_s` of each other counted as one
+    gap."""
     right = rec.samples()[start:stop, 1]
     zero = np.concatenate(([0], (right == 0.0).astype(np.int8), [0]))
     edges = np.flatnonzero(np.diff(zero))
     begins, ends = edges[::2], edges[1::2]
-    return start + begins[(ends - begins) >= run]
+    begins = begins[(ends - begins) >= run]
+    keep = np.insert(np.diff(begins) > merge_s * RATE, 0, True) if len(begins) else begins
+    return start + begins[keep.astype(bool)] if len(begins) else begins
 
 
 def join_video(bursts: list[Burst], frames: np.ndarray) -> list[Burst]:
