@@ -7,10 +7,10 @@ STAMP  := $(VENV)/.installed
 
 .PHONY: demo test lint venv clean test-np2 gpu-prep gpu-check gpu-rehearse
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml Makefile
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e ".[dev,quality,neural]"
+	$(PY) -m pip install --quiet -e ".[dev,quality,neural,audio]"
 	@touch $(STAMP)
 
 venv: $(STAMP)

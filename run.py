@@ -205,6 +205,25 @@ def cmd_enroll(args) -> int:
 
 # ----------------------------------------------------------------------------------------- live
 def cmd_live(args) -> int:
+    # The audio process first: a bad device name fails at once, and its streams settle (a
+    # PortAudio output on PulseAudio takes about 2 s) while the engine's modules load.
+    bridge = _audio_bridge(args.audio) if args.audio else None
+    try:
+        report, notes = _live(args, bridge)
+    finally:
+        audio = bridge.stop() if bridge is not None else None
+    if audio is not None:
+        report.audio = audio
+        if args.audio_report:
+            _write_json(args.audio_report, bridge.timeline())
+    if args.sink.startswith("file:"):
+        print(f"wrote {args.sink[5:]}")
+    print("\n".join(notes))
+    print(report.summary(warmup=min(10, report.frames // 4)))
+    return 0
+
+
+def _live(args, bridge):
     from profiles import load
     from realtime.core.context import check_device
     from realtime.engine.loop import Engine, EngineOptions
@@ -234,21 +253,12 @@ def cmd_live(args) -> int:
                             disclosure=_disclosure(args))
     engine = Engine(profile, options)
     total = args.frames or source.frame_count
-    bridge = _audio_bridge(args.audio) if args.audio else None
-    try:
-        report = _drive(engine, Grabber(source, realtime=realtime), args.sink, fps, realtime,
-                        total=total, max_frames=args.frames, label=f"live {profile.name}",
-                        audio=bridge, overwrite=args.overwrite,
-                        protect=[p for p in (getattr(source, "path", None),) if p is not None])
-    finally:
-        if bridge is not None:
-            bridge.stop()
-    if args.sink.startswith("file:"):
-        print(f"wrote {args.sink[5:]}")
-    print(f"face crop drawn at {engine.render_size}² px (profile {profile.crop_size}²)")
-    print(report.summary(warmup=min(10, report.frames // 4)))
-    print(f"disclosure: {options.disclosure.describe()}")
-    return 0
+    report = _drive(engine, Grabber(source, realtime=realtime), args.sink, fps, realtime,
+                    total=total, max_frames=args.frames, label=f"live {profile.name}", audio=bridge,
+                    overwrite=args.overwrite,
+                    protect=[p for p in (getattr(source, "path", None),) if p is not None])
+    return report, [f"face crop drawn at {engine.render_size}² px (profile {profile.crop_size}²)",
+                    f"disclosure: {options.disclosure.describe()}"]
 
 
 def _disclosure(args):
@@ -260,21 +270,27 @@ def _disclosure(args):
 
 
 def _audio_bridge(spec: str):
+    """The audio process for `--audio IN:OUT`, its streams running but silent until `_drive`
+    gives it the first frame's latency (after the engine's warm-up)."""
     from realtime.io.audio import AudioBridge
 
-    def dev(v):
-        return None if v in ("", "default") else (int(v) if v.isdigit() else v)
-
-    inp, _, outp = spec.partition(":")
-    bridge = AudioBridge(dev(inp), dev(outp))
-    bridge.start()
+    bridge = AudioBridge(spec)
+    bridge.open()
     return bridge
+
+
+def _write_json(path: str, data) -> None:
+    import json
+
+    Path(path).write_text(json.dumps(data, indent=1))
+    print(f"wrote {path}")
 
 
 def _drive(engine, grabber, sink_spec, fps, realtime, total=None, max_frames=None, label="",
            audio=None, overwrite=False, protect=()):
     """Open the sink, run the loop with a progress bar, return the RunReport. A file sink
-    replaces an existing file only with `overwrite`, and never one of `protect` (the driver)."""
+    replaces an existing file only with `overwrite`, and never one of `protect` (the driver).
+    `audio`: an open AudioBridge, fed every frame's measured latency."""
     from tqdm import tqdm
 
     from realtime.engine.loop import run
@@ -290,15 +306,14 @@ def _drive(engine, grabber, sink_spec, fps, realtime, total=None, max_frames=Non
     sink.open(*engine.output_size, fps)
     bar = tqdm(total=max_frames or total, desc=label, unit="frame", leave=False,
                disable=not sys.stderr.isatty() and os.environ.get("CI") == "true")
-    latencies = []
 
     def tick(frame):
         bar.update(1)
-        if audio is not None and frame.t_sink is not None:
-            latencies.append(frame.latency_ms())
-            if len(latencies) % 15 == 0:
-                audio.set_video_latency(sorted(latencies[-60:])[len(latencies[-60:]) // 2])
+        if audio is not None:  # the sound passes from the first frame's latency on
+            audio.on_frame(frame)
 
+    if audio is not None:
+        audio.wait_settled()  # else the first seconds of sound would be silent or off
     try:
         # A live session keeps the last ten minutes of per-frame rows for its summary.
         return run(engine, grabber, sink, max_frames=max_frames, on_frame=tick,
@@ -599,8 +614,13 @@ def build_parser() -> argparse.ArgumentParser:
                          "brows, mouth, gaze, pose; 1 = as the driver; default: the profile's "
                          "settings.gains, else 1); window hotkeys 1-5 select, +/- change, 0 resets")
     lv.add_argument("--audio", default=None, metavar="IN:OUT",
-                    help="also pass the microphone IN to output device OUT delayed by the video "
-                         "latency ('default:default', or device indices/names; needs PortAudio)")
+                    help="also pass the microphone IN to the output OUT, delayed to stay in sync "
+                         "with the video: PulseAudio/PipeWire source:sink names where that server "
+                         "runs (e.g. vmic:engine_out), else PortAudio names or indices, or "
+                         "default:default (python run.py devices lists them; needs PortAudio)")
+    lv.add_argument("--audio-report", default=None, metavar="JSON",
+                    help="with --audio: write the audio report and the frames' and audio's "
+                         "timing to this file")
     _disclosure_args(lv)
     lv.set_defaults(func=cmd_live)
 
