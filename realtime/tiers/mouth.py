@@ -38,12 +38,12 @@ ARCH_R = (0.30, 0.27)                        # dental arch radius: upper, lower
 # Teeth from the midline backwards (incisors, lateral incisors, canines, premolars, molars):
 # width along the arch, and crown length.
 UPPER_W = (0.094, 0.072, 0.083, 0.078, 0.078, 0.11, 0.11)
-UPPER_H = (0.105, 0.088, 0.098, 0.082, 0.076, 0.07, 0.065)
+UPPER_H = (0.095, 0.086, 0.09, 0.078, 0.072, 0.066, 0.06)
 LOWER_W = (0.062, 0.066, 0.077, 0.077, 0.077, 0.12, 0.12)
 LOWER_H = (0.08, 0.08, 0.085, 0.075, 0.07, 0.065, 0.06)
 UPPER_SHOW = (0.0, 0.6)     # visible upper-teeth length = min(crown, SHOW[0] + SHOW[1]·opening)
 LOWER_SHOW = (0.2, 0.5)     # lower teeth: hidden up to an opening of [0], fully shown [1] later
-TONGUE_W, TONGUE_H = 0.2, 0.12               # half width; height (at most 0.3 × the opening)
+TONGUE_W, TONGUE_H = 0.2, 0.14               # half width; height (at most 0.35 × the opening)
 TIP_CURVE = (0.5, 0.3)      # the teeth tips' curve (upper rises, lower sinks to the sides)
 TIP_ROUND = 0.012           # how far a tooth's corners are rounded off
 GAP_W = 0.006               # width of the gap between two teeth
@@ -93,7 +93,7 @@ class MouthCavity:
         self.xp = self.ctx.xp
         up = self.ctx.upload
         self.colours = {k: up(np.ascontiguousarray(v, np.float32)) for k, v in (
-            ("teeth", teeth), ("throat", lip * 0.25), ("deep", lip * 0.05), ("tongue", tongue),
+            ("teeth", teeth), ("throat", lip * 0.25), ("deep", lip * 0.1), ("tongue", tongue),
             ("lip", lip))}
         self._teeth = [(r, up(_edges(wd)), up(np.array(list(wd) + [wd[-1]], np.float32)),
                         up(np.array(list(ht) + [ht[-1]], np.float32)))
@@ -118,8 +118,9 @@ class MouthCavity:
         ys, xs = xp.nonzero(in_mouth)
         if int(ys.size) == 0:
             return
-        y0, y1 = int(ys.min()), int(ys.max()) + 1
-        x0, x1 = int(xs.min()), int(xs.max()) + 1
+        # one host transfer for the box (on the GPU each scalar read is a sync)
+        y0, y1, x0, x1 = (int(v) for v in self.ctx.to_host(xp.stack([ys.min(), ys.max() + 1,
+                                                                     xs.min(), xs.max() + 1])))
         colour = self.shade(in_mouth[y0:y1, x0:x1], ys - y0, xs - x0, self.iod_px(rig))
         out[ys, xs] = real * out[ys, xs] + (1.0 - real) * colour
 
@@ -133,16 +134,21 @@ class MouthCavity:
         bottom = f32(h - 1) - xp.argmax(box[::-1], axis=0).astype(f32)
         gap = (bottom - top + 1) * box.any(axis=0)            # 0 where a column is empty
         cx = xp.arange(w, dtype=f32) - f32(0.5 * (w - 1))      # px from the mouth's centre
-        # The mouth's tilt (a rolled head): slope of the columns' mid-points, gap-weighted.
-        wsum = float(gap.sum())
-        mid = 0.5 * (top + bottom) - float((gap * 0.5 * (top + bottom)).sum()) / wsum
-        slope = float((gap * cx * mid).sum()) / max(float((gap * cx * cx).sum()), 1e-6)
-        # Where the teeth and tongue hang from: the lips' edges at the mouth's centre.
+        mid = 0.5 * (top + bottom)
         centre = gap * (xp.abs(cx) <= max(1.0, 0.05 * iod))
-        csum = max(float(centre.sum()), 1e-6)
-        top_c = float((centre * (top - slope * cx)).sum()) / csum
-        bottom_c = float((centre * (bottom - slope * cx)).sum()) / csum
-        opening = float(gap.max()) / iod                       # iod units
+        # All the scalars below in one host transfer (on the GPU each read is a sync).
+        sums = xp.stack([gap.sum(), (gap * cx).sum(), (gap * cx * cx).sum(), (gap * mid).sum(),
+                         (gap * cx * mid).sum(), centre.sum(), (centre * top).sum(),
+                         (centre * bottom).sum(), (centre * cx).sum(), gap.max()])
+        s_g, s_gc, s_gcc, s_gm, s_gcm, s_c, s_ct, s_cb, s_cx, g_max = (
+            float(v) for v in self.ctx.to_host(sums))
+        # The mouth's tilt (a rolled head): slope of the columns' mid-points, gap-weighted.
+        slope = (s_gcm - s_gm / s_g * s_gc) / max(s_gcc, 1e-6)
+        # Where the teeth and tongue hang from: the lips' edges at the mouth's centre.
+        s_c = max(s_c, 1e-6)
+        top_c = (s_ct - slope * s_cx) / s_c
+        bottom_c = (s_cb - slope * s_cx) / s_c
+        opening = g_max / iod                                  # iod units
 
         a = ys.astype(f32) - top[xs] + f32(0.5)                # px below the upper lip's edge
         b = bottom[xs] - ys.astype(f32) + f32(0.5)             # px above the lower lip's edge
@@ -158,11 +164,11 @@ class MouthCavity:
 
         # Throat: lip colour darkened, darkest far from the lips and at the corners.
         depth = xp.minimum(a, b) / f32(iod)
-        k = (xp.exp(-depth / f32(0.025)) * (1 - 0.85 * _smooth((corner - 0.6) / 0.4)))[:, None]
+        k = (xp.exp(-depth / f32(0.035)) * (1 - 0.85 * _smooth((corner - 0.6) / 0.4)))[:, None]
         col = (c["deep"] + (c["throat"] - c["deep"]) * k) * f32(light)
 
         # Tongue: a dome low in the mouth, behind the lower teeth.
-        th = min(TONGUE_H, 0.3 * opening) * iod
+        th = min(TONGUE_H, 0.35 * opening) * iod
         if th > 0.5:
             u2 = xp.clip((x / f32(TONGUE_W)) ** 2, 0, 1)
             t = f32(th) * xp.sqrt(1 - u2)                              # its height at x, px
