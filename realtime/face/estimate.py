@@ -44,9 +44,12 @@ class EstimatorConfig:
     expr_beta: float = 4.0
     eye_beta: float = 40.0        # expr_beta of the lids and irises: a blink (lids shut and open
     #                               within ~5 frames) passes instead of being smoothed away
-    # The lower face and the forehead (see the module docstring): cutoff at rest, and how fast
-    # it rises (Hz per canonical unit/s) with the speed of the mouth's shape (lip gap, inner and
-    # outer widths) and of the brows' heights; `region_d_cutoff` smooths those speeds.
+    # The lower face and the forehead (see the module docstring): cutoff at rest (Hz), and how
+    # fast it rises (Hz per canonical unit/s) with the speed of the mouth's shape (lip gap,
+    # inner and outer widths) and of the brows' heights beyond a dead zone (`*_noise_speed`,
+    # canonical units/s: what tracking noise alone reads); `region_d_cutoff` smooths those
+    # speeds. region_min_cutoff = expr_min_cutoff with mouth_beta = brow_beta = 0 is the single
+    # expression filter of before.
     region_min_cutoff: float = 1.0
     mouth_beta: float = 15.0
     brow_beta: float = 40.0
@@ -110,6 +113,8 @@ class Estimator:
         beta = np.full((topology.N_LANDMARKS, 1), c.expr_beta)
         beta[_EYES] = c.eye_beta
         self._f_expr = OneEuroFilter(c.expr_min_cutoff, beta)
+        if c.region_min_cutoff <= 0:
+            raise ValueError(f"EstimatorConfig.region_min_cutoff must be > 0 Hz, got {c.region_min_cutoff}")
         self._s_mouth = Speed(c.region_d_cutoff)
         self._s_brow = Speed(c.region_d_cutoff)
         self._weights_of = None   # the neutral the region weights were computed for
