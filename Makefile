@@ -7,16 +7,16 @@ STAMP  := $(VENV)/.installed
 
 .PHONY: demo test lint venv clean test-np2 gpu-prep gpu-check gpu-rehearse
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml Makefile
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e ".[dev,quality,neural]"
+	$(PY) -m pip install --quiet -e ".[dev,quality,neural,audio]"
 	@touch $(STAMP)
 
 venv: $(STAMP)
 
 demo: $(STAMP)
-	$(PY) run.py demo --out demo.mp4
+	$(PY) run.py demo --out demo.mp4 --overwrite
 
 # Lint runs first: style and errors (ruff), types of the kernels and the engine core (mypy), and
 # the import contracts that keep the architecture one-directional (import-linter).

@@ -31,6 +31,7 @@ from realtime.image.composite import CompositeStage
 from realtime.image.disclose import DisclosureOptions, DisclosureStage
 from realtime.image.render import RenderStage
 from realtime.image.smooth import SmoothStage
+from realtime.io.audio.report import AudioReport
 from realtime.io.grabber import CaptureTimeout, Grabber
 from realtime.mesh import rig as rig_mod
 from realtime.mesh.fuse import FuseConfig, FuseStage, Recombiner
@@ -212,6 +213,7 @@ class RunReport:
     sink_dropped: int = 0
     held: int = 0                      # frames emitted while the camera delivered nothing
     per_frame: list[dict] = field(default_factory=list)
+    audio: AudioReport | None = None   # set by the caller when the run passed audio (--audio)
 
     @property
     def fps(self) -> float:
@@ -240,7 +242,8 @@ class RunReport:
         if len(lat):
             parts.append("capture→sink p50 {:.1f} ms, p95 {:.1f} ms".format(*np.percentile(lat, [50, 95])))
         stages = ", ".join(f"{k} {np.nanmedian(v):.1f}" for k, v in self.stage_ms(warmup).items())
-        return "; ".join(parts) + (f"\nstage p50 ms: {stages}" if stages else "")
+        text = "; ".join(parts) + (f"\nstage p50 ms: {stages}" if stages else "")
+        return text + (f"\n{self.audio.summary()}" if self.audio is not None else "")
 
 
 def run(engine: Engine, grabber: Grabber, sink, max_frames: int | None = None,

@@ -8,36 +8,16 @@ share one unit.
 from __future__ import annotations
 
 import os
-import sys
-from contextlib import contextmanager
 
 import numpy as np
 
 from realtime.core.errors import PuppeteerError
+from realtime.core.quiet import quiet_native_stderr
 
 os.environ.setdefault("GLOG_minloglevel", "2")  # MediaPipe's C++ start-up chatter
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-
-@contextmanager
-def quiet_native_stderr():
-    """Silence what native code writes to file descriptor 2 (MediaPipe/TFLite print start-up
-    notices there that GLOG_minloglevel does not stop), so a user error stays one line."""
-    try:
-        fd = sys.stderr.fileno()
-    except (AttributeError, OSError, ValueError):  # pytest capture, no real stderr
-        yield
-        return
-    sys.stderr.flush()
-    saved = os.dup(fd)
-    devnull = os.open(os.devnull, os.O_WRONLY)
-    os.dup2(devnull, fd)
-    try:
-        yield
-    finally:
-        os.dup2(saved, fd)
-        os.close(saved)
-        os.close(devnull)
+__all__ = ["Tracker", "TrackStage", "find_face_boxes", "quiet_native_stderr"]
 
 
 class TrackerUnavailable(PuppeteerError):

@@ -61,7 +61,7 @@ def test_a_record_copied_from_another_profile_is_refused(saved, tmp_path, astron
 
 def test_a_malformed_record_is_refused(saved):
     _edit(saved, lambda meta: meta.__setitem__("consent", "yes"))
-    with pytest.raises(PuppeteerError, match="must have text fields"):
+    with pytest.raises(PuppeteerError, match="consent must be a mapping"):   # the schema's line
         load(saved)
 
 
@@ -95,3 +95,9 @@ def test_list_profiles(saved, tmp_path):
     rows = {name: (fp, text) for name, fp, text in list_profiles(tmp_path)}
     assert rows["astro"][1].startswith("consent: Jane Doe") and len(rows["astro"][0]) == 6
     assert rows["broken"][1].startswith("unreadable")
+
+
+def test_a_record_without_its_fields_is_refused(saved):
+    _edit(saved, lambda meta: meta.__setitem__("consent", {"by": "me", "date": "2024-01-01"}))
+    with pytest.raises(PuppeteerError, match="must have text fields"):
+        load(saved)

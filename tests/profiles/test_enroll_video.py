@@ -166,10 +166,15 @@ def test_rejection_rules():
 # ------------------------------------------------------------------------------- enrollment
 
 @pytest.mark.tracking
-def test_enrolled_profile_round_trips_exactly(video_profile, tmp_path):
+def test_enrolled_profile_round_trips_exactly(video_profile, clip, tmp_path):
+    import hashlib
+
     from profiles.format import save
 
     p = video_profile
+    atlas = p.settings["atlas"]    # the clip, recorded so that `train` can tell it from another
+    assert atlas["source_sha256"] == hashlib.sha256(clip.read_bytes()).hexdigest()
+    assert atlas["source_bytes"] == clip.stat().st_size and atlas["source_frames"] == 40
     assert p.kind == "video" and p.tier == "atlas" and p.has_atlas
     n = len(p["atlas_images"])
     assert n >= 2 and p["atlas_images"].shape[1:] == (192, 192, 3)
