@@ -31,8 +31,8 @@ _LIDS = [(np.array(u[1:-1]), np.array(l[1:-1])) for u, l in (
     (topology.LEFT_EYE_UPPER, topology.LEFT_EYE_LOWER))]
 
 
-SHUT = 0.3     # lid gap / the avatar's own open gap below which its lids meet ...
-OPEN = 0.55    # ... and above which they are left alone (smooth between)
+SHUT = 0.45    # lid gap / the avatar's own open gap below which its lids meet ...
+OPEN = 0.8     # ... and above which they are left alone (smooth between)
 
 
 @dataclass
