@@ -1,14 +1,20 @@
 """The avatar rig: one profile turned into the vertex/triangle arrays the renderer draws.
 
-Vertex order (V = 478 + 1 + K + B + 36):
+Vertex order (V = 478 + 3 + K + B + 36):
     [0, 478)            face landmarks (posed by recombination)
     478                 mouth-cavity centre (mean of the inner lips)
-    [479, 479+K)        head-layer rings 2 and 3
-    [479+K, 479+K+B)    head-layer border points (fixed)
-    [479+K+B, V)        head-layer ring 1: where the face-oval landmarks are, drawn behind the
+    479, 480            eye-opening centres, right and left (mean of each eye's lid contour)
+    [481, 481+K)        head-layer rings 2 and 3 (481 = HEAD_START)
+    [481+K, 481+K+B)    head-layer border points (fixed)
+    [481+K+B, V)        head-layer ring 1: where the face-oval landmarks are, drawn behind the
                         face, with the texture of the face's outer edge (`head_inner_uv`)
 Triangle order, each a contiguous range (see `Rig.ranges`):
     face (854) | eyes (2 fans) | mouth (1 fan) | head layer
+
+The eye and mouth openings are fans from a centre that is the mean of their own contour, so a
+fan always stays inside its opening and collapses to nothing when the lids or lips meet (a fan
+from the iris centre would sweep over the lid skin whenever the iris is not between the lids,
+e.g. in a blink).
 Per-vertex attributes (V, 4): texture coordinates u, v (target-image pixels at rest), and the
 mouth-cavity coordinates m (+1 upper inner lip, −1 lower inner lip, 0 centre and corners) and
 mx (−1 right corner … +1 left corner) used to shade the synthesised mouth interior.
@@ -25,10 +31,15 @@ from realtime.face.geometry import Similarity
 from realtime.mesh import head_layer
 
 MOUTH_CENTRE = topology.N_LANDMARKS
+EYE_CENTRES = (MOUTH_CENTRE + 1, MOUTH_CENTRE + 2)   # right, left
+HEAD_START = MOUTH_CENTRE + 3                        # the first head-layer vertex
 FAR_Z = 1.0e4  # head layer depth: always behind the face surface
 TEXTURE_OVERSAMPLE = 1.25  # texels per crop pixel the texture prefilter keeps at most
 _INNER_LIPS = np.array(sorted(set(topology.INNER_LIP_UPPER) | set(topology.INNER_LIP_LOWER)))
 _OVAL = np.array(topology.FACE_OVAL)
+EYE_LOOPS = tuple(np.array(sorted(set(u) | set(lo))) for u, lo in (
+    (topology.RIGHT_EYE_UPPER, topology.RIGHT_EYE_LOWER),
+    (topology.LEFT_EYE_UPPER, topology.LEFT_EYE_LOWER)))
 
 
 def head_inner_uv(face_uv: np.ndarray, face_tris: np.ndarray) -> np.ndarray:
@@ -142,15 +153,17 @@ class Rig:
         image_px = np.empty((self.vertex_count, 3), np.float64)
         image_px[:MOUTH_CENTRE] = face_px
         image_px[MOUTH_CENTRE] = face_px[_INNER_LIPS].mean(0)
+        for centre, loop in zip(EYE_CENTRES, EYE_LOOPS):
+            image_px[centre] = face_px[loop].mean(0)
         ring = head_layer.pose_points(self.layer, self.neutral_frame, posed_frame)
-        image_px[MOUTH_CENTRE + 1:MOUTH_CENTRE + 1 + n_head, :2] = ring[:, :2]
-        image_px[MOUTH_CENTRE + 1 + n_head:self.inner_ring.start, :2] = self.layer.border
+        image_px[HEAD_START:HEAD_START + n_head, :2] = ring[:, :2]
+        image_px[HEAD_START + n_head:self.inner_ring.start, :2] = self.layer.border
         image_px[self.inner_ring, :2] = face_px[_OVAL, :2]
-        image_px[MOUTH_CENTRE + 1:, 2] = FAR_Z
+        image_px[HEAD_START:, 2] = FAR_Z
         v[:, 0] = a[0, 0] * image_px[:, 0] + a[0, 1] * image_px[:, 1] + a[0, 2]
         v[:, 1] = a[1, 0] * image_px[:, 0] + a[1, 1] * image_px[:, 1] + a[1, 2]
         v[:, 2] = image_px[:, 2] * float(np.hypot(a[0, 0], a[0, 1]))
-        v[MOUTH_CENTRE + 1:, 2] = FAR_Z
+        v[HEAD_START:, 2] = FAR_Z
         return v
 
 
@@ -166,12 +179,12 @@ def build(profile, texture_sharpen: float = 0.0) -> Rig:
     n_head = len(layer.points)
     # Head-layer triangles index [oval (36), rings (K), border (B)]: map into the rig order,
     # the oval onto the layer's own ring-1 vertices at the end.
-    n_rest = MOUTH_CENTRE + 1 + n_head + len(layer.border)
+    n_rest = HEAD_START + n_head + len(layer.border)
     remap = np.concatenate([n_rest + np.arange(len(_OVAL)),
-                            MOUTH_CENTRE + 1 + np.arange(n_head + len(layer.border))]).astype(np.int32)
+                            HEAD_START + np.arange(n_head + len(layer.border))]).astype(np.int32)
     parts = {
         "face": topology.face_triangles(),
-        "eyes": topology.eye_fans(topology.RIGHT_IRIS[0], topology.LEFT_IRIS[0]),
+        "eyes": topology.eye_fans(*EYE_CENTRES),
         "mouth": topology.mouth_fan(MOUTH_CENTRE),
         "head": remap[layer.triangles],
     }
@@ -184,8 +197,10 @@ def build(profile, texture_sharpen: float = 0.0) -> Rig:
     attrs = np.zeros((n_rest + len(_OVAL), 4), np.float32)
     attrs[:MOUTH_CENTRE, :2] = lm[:, :2]
     attrs[MOUTH_CENTRE, :2] = lm[_INNER_LIPS, :2].mean(0)
-    attrs[MOUTH_CENTRE + 1:MOUTH_CENTRE + 1 + n_head, :2] = frame.apply(layer.points)[:, :2]
-    attrs[MOUTH_CENTRE + 1 + n_head:n_rest, :2] = layer.border
+    for centre, loop in zip(EYE_CENTRES, EYE_LOOPS):
+        attrs[centre, :2] = lm[loop, :2].mean(0)
+    attrs[HEAD_START:HEAD_START + n_head, :2] = frame.apply(layer.points)[:, :2]
+    attrs[HEAD_START + n_head:n_rest, :2] = layer.border
     attrs[n_rest:, :2] = head_inner_uv(lm[:, :2], parts["face"])
     upper = np.array(topology.INNER_LIP_UPPER)
     lower = np.array(topology.INNER_LIP_LOWER)

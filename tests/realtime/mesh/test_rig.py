@@ -32,6 +32,8 @@ def test_triangle_ranges(rig, astronaut_profile):
     assert r["head"][1] - r["head"][0] == len(astronaut_profile["head_triangles"])
     np.testing.assert_array_equal(rig.triangles[: r["face"][1]], T.face_triangles())
     assert (rig.triangles[slice(*r["mouth"])][:, 2] == R.MOUTH_CENTRE).all()
+    eyes = rig.triangles[slice(*r["eyes"])]
+    assert sorted(set(eyes[:, 2].tolist())) == list(R.EYE_CENTRES)   # fans from the eye centres
     assert rig.triangles.dtype == np.int32 and rig.triangles.flags.c_contiguous
     assert rig.triangles.min() >= 0 and rig.triangles.max() < rig.vertex_count
 
@@ -39,7 +41,7 @@ def test_triangle_ranges(rig, astronaut_profile):
 def test_vertex_layout_and_rest_attributes(rig, astronaut_profile):
     p = astronaut_profile
     k, b = len(p["head_points"]), len(p["head_border"])
-    assert rig.vertex_count == T.N_LANDMARKS + 1 + k + b + len(T.FACE_OVAL)
+    assert rig.vertex_count == R.HEAD_START + k + b + len(T.FACE_OVAL)
     assert rig.inner_ring == slice(rig.vertex_count - len(T.FACE_OVAL), rig.vertex_count)
     att = rig.attributes
     assert att.shape == (rig.vertex_count, 4) and att.dtype == np.float32
@@ -47,9 +49,11 @@ def test_vertex_layout_and_rest_attributes(rig, astronaut_profile):
     np.testing.assert_allclose(att[: T.N_LANDMARKS, :2], lm[:, :2])  # texture = the photo at rest
     lips = sorted(set(T.INNER_LIP_UPPER) | set(T.INNER_LIP_LOWER))
     np.testing.assert_allclose(att[R.MOUTH_CENTRE, :2], lm[lips, :2].mean(0), rtol=1e-6)
-    np.testing.assert_allclose(att[R.MOUTH_CENTRE + 1: R.MOUTH_CENTRE + 1 + k, :2],
+    for centre, loop in zip(R.EYE_CENTRES, R.EYE_LOOPS):
+        np.testing.assert_allclose(att[centre, :2], lm[loop, :2].mean(0), rtol=1e-6)
+    np.testing.assert_allclose(att[R.HEAD_START: R.HEAD_START + k, :2],
                                p.frame().apply(p["head_points"].astype(np.float64))[:, :2], rtol=1e-5)
-    border = slice(R.MOUTH_CENTRE + 1 + k, rig.inner_ring.start)
+    border = slice(R.HEAD_START + k, rig.inner_ring.start)
     np.testing.assert_allclose(att[border, :2], p["head_border"], rtol=1e-6)
     np.testing.assert_allclose(att[rig.inner_ring, :2],
                                R.head_inner_uv(lm[:, :2], T.face_triangles()), rtol=1e-6)
@@ -82,8 +86,8 @@ def test_pose_at_rest_maps_the_photo_into_the_crop(rig, astronaut_profile):
     # face depth scaled like x/y; the head layer behind everything
     s = float(np.hypot(a[0, 0], a[0, 1]))
     np.testing.assert_allclose(v[: T.N_LANDMARKS, 2], p["landmarks"][:, 2] * s, rtol=1e-5, atol=1e-3)
-    assert (v[R.MOUTH_CENTRE + 1:, 2] == R.FAR_Z).all()
-    assert v[: R.MOUTH_CENTRE + 1, 2].max() < R.FAR_Z / 10
+    assert (v[R.HEAD_START:, 2] == R.FAR_Z).all()
+    assert v[: R.HEAD_START, 2].max() < R.FAR_Z / 10
     # `out` is filled in place
     out = np.zeros_like(v)
     assert rig.pose(rec(state), rec.pose(state), out=out) is out
@@ -97,16 +101,18 @@ def test_pose_moves_face_and_rings_but_not_the_border(rig, astronaut_profile):
     state = FaceState(rotation=G.rotation_from_euler(30, 10, 5))
     v = rig.pose(rec(state), rec.pose(state))
     k = len(p["head_points"])
-    border = slice(R.MOUTH_CENTRE + 1 + k, rig.inner_ring.start)
+    border = slice(R.HEAD_START + k, rig.inner_ring.start)
     np.testing.assert_array_equal(v[border], rest[border])
     # ring 1 goes where the face's oval goes, behind the face
     np.testing.assert_array_equal(v[rig.inner_ring, :2], v[list(T.FACE_OVAL), :2])
     assert (v[rig.inner_ring, 2] == R.FAR_Z).all()
-    ring = slice(R.MOUTH_CENTRE + 1, R.MOUTH_CENTRE + 1 + k)
+    ring = slice(R.HEAD_START, R.HEAD_START + k)
     assert np.abs(v[ring, :2] - rest[ring, :2]).max() > 5
     assert np.abs(v[: T.N_LANDMARKS, :2] - rest[: T.N_LANDMARKS, :2]).max() > 10
     lips = sorted(set(T.INNER_LIP_UPPER) | set(T.INNER_LIP_LOWER))
     np.testing.assert_allclose(v[R.MOUTH_CENTRE, :2], v[lips, :2].mean(0), atol=1e-3)
+    for centre, loop in zip(R.EYE_CENTRES, R.EYE_LOOPS):
+        np.testing.assert_allclose(v[centre, :2], v[loop, :2].mean(0), atol=1e-3)
 
 
 def test_rest_render_covers_the_crop_and_draws_the_face_in_front(rig, astronaut_profile):

@@ -181,7 +181,7 @@ def test_region_alpha_covers_lips_eyes_and_the_edge(astronaut_profile):
     assert (a[list(topology.RIGHT_IRIS) + list(topology.LEFT_IRIS), 1] == 1).all()
     assert (a[list(topology.FACE_OVAL), 2] > 0.3).all()
     assert a[6].sum() == 0                  # the nose bridge: the barycentric blend alone
-    assert a[R.MOUTH_CENTRE + 1:].sum() == 0  # head layer: never drawn through these
+    assert a[R.HEAD_START:].sum() == 0  # head layer: never drawn through these
     assert (a.sum(1) <= 1 + 1e-6).all()
 
 
