@@ -7,16 +7,22 @@
     python run.py train --profile NAME ...  train the neural tier on the profile's video
     python run.py export --profile NAME     build the neural tier's TensorRT engine (GPU)
     python run.py bench --profile NAME ...  latency and quality benchmark
+    python run.py track CLIP                landmarks of every frame → CLIP.track.npz (--driver plays it)
     python run.py devices                   cameras, virtual cameras, audio, GPU
+    python run.py verify FILE|DIR           was this video/image made by this engine? (its mark)
+    python run.py consent [NAME --by TEXT]  record (or list) who agreed to a profile's use
 
 Every subcommand has --help. User mistakes print one line starting with "error:" and exit 2.
 """
 from __future__ import annotations
 
 import argparse
+import math
 import os
+import signal
 import sys
 import time
+import unicodedata
 from pathlib import Path
 
 os.environ.setdefault("GLOG_minloglevel", "2")
@@ -34,14 +40,60 @@ class UserError(PuppeteerError):
     """A mistake in the command line that only the CLI can see (e.g. a flag for another device)."""
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse with its mistakes as one line: ``error: ...`` and exit 2, like every other."""
+
+    def error(self, message: str):
+        self.exit(2, f"error: {_printable(message)} (see {self.prog} --help)\n")
+
+
+def _printable(text: str, limit: int = 500) -> str:
+    """`text` safe for the terminal: control characters (ANSI escapes, bidi overrides) escaped."""
+    return "".join(ch if unicodedata.category(ch)[0] != "C" else ascii(ch)[1:-1] for ch in text[:limit])
+
+
+MAX_SIDE = 4096
+
+
 def _size(text: str) -> tuple[int, int]:
     try:
         w, h = (int(v) for v in text.lower().split("x"))
-        if w < 16 or h < 16:
+        if not (16 <= w <= MAX_SIDE and 16 <= h <= MAX_SIDE):
             raise ValueError
         return w, h
     except ValueError:
-        raise argparse.ArgumentTypeError(f"--size wants WIDTHxHEIGHT of at least 16x16, got {text!r}") from None
+        raise argparse.ArgumentTypeError(f"--size wants WIDTHxHEIGHT between 16x16 and "
+                                         f"{MAX_SIDE}x{MAX_SIDE}, got {text!r}") from None
+
+
+def _number(what: str, lo: float, hi: float, above: bool = False):
+    """An argparse type: a finite number in [lo, hi] (or (lo, hi] when `above`)."""
+    def parse(text: str) -> float:
+        try:
+            v: float | None = float(text)
+        except ValueError:
+            v = None
+        if v is None or not math.isfinite(v) or not (lo < v if above else lo <= v) or v > hi:
+            bounds = f"above {lo:g} and at most {hi:g}" if above else f"between {lo:g} and {hi:g}"
+            raise argparse.ArgumentTypeError(f"wants {what} {bounds}, got {text!r}")
+        return v
+    return parse
+
+
+_fps = _number("a frame rate (frames per second)", 1.0, 240.0)
+_follow = _number("a fraction (0 = not at all, 1 = fully)", 0.0, 2.0)
+_minutes = _number("a number of minutes", 0.0, 7 * 24 * 60.0, above=True)
+
+
+def _render_size(text: str) -> int:
+    try:
+        v = int(text)
+        if not 32 <= v <= 2048:
+            raise ValueError
+        return v
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"--render-size wants pixels between 32 and 2048, got {text!r}") from None
 
 
 def _frame_range(text: str) -> tuple[int, int | None]:
@@ -65,14 +117,18 @@ def _gains(text: str) -> dict[str, float]:
         raise argparse.ArgumentTypeError(str(exc)) from None
 
 
-def _positive_int(text: str) -> int:
+def _positive_int(text: str, most: int = 1_000_000_000) -> int:
     try:
         v = int(text)
     except ValueError:
         v = 0
-    if v < 1:
-        raise argparse.ArgumentTypeError(f"wants a whole number ≥ 1, got {text!r}")
+    if not 1 <= v <= most:
+        raise argparse.ArgumentTypeError(f"wants a whole number from 1 to {most:,}, got {text!r}")
     return v
+
+
+def _at_most(most: int):
+    return lambda text: _positive_int(text, most)
 
 
 # ----------------------------------------------------------------------------------------- demo
@@ -82,49 +138,92 @@ def cmd_demo(args) -> int:
     from realtime.io.performance import ScriptedSource
 
     profile = demo_profile()
-    engine = Engine(profile, EngineOptions(fps=args.fps, output_size=args.size))
+    engine = Engine(profile, EngineOptions(fps=args.fps, output_size=args.size,
+                                           disclosure=_disclosure(args)))
     source = ScriptedSource(profile["neutral"], frames=args.frames, fps=args.fps)
     out = Path(args.out)
     report = _drive(engine, Grabber(source, realtime=False), f"file:{out}", args.fps,
-                    realtime=False, total=args.frames, label="demo")
+                    realtime=False, total=args.frames, label="demo", overwrite=args.overwrite)
     print(f"wrote {out} ({report.frames} frames, {engine.output_size[0]}x{engine.output_size[1]})")
     print(report.summary(warmup=min(10, report.frames // 4)))
+    print(f"disclosure: {engine.options.disclosure.describe()}")
     return 0
 
 
 def demo_profile():
-    """The astronaut of scikit-image (public domain), enrolled once into profiles/astronaut."""
+    """The astronaut of scikit-image (public domain), enrolled once into profiles/astronaut.
+
+    A folder of that name that does not load (the user's own, or damaged) is never replaced:
+    the demo then uses the astronaut built in memory and says so."""
     import skimage.data
 
     from profiles import ProfileError, load, profiles_root, save
+
+    folder = profiles_root() / "astronaut"
+    try:
+        return load(folder)
+    except ProfileError as e:
+        problem = None if not os.path.lexists(folder) else str(e)
     from profiles.enroll import build_profile, detect_single_face
 
-    try:
-        return load("astronaut")
-    except ProfileError:
-        pass
     rgb = skimage.data.astronaut()
     profile = build_profile(rgb, detect_single_face(rgb, "skimage.data.astronaut()"),
                             name="astronaut", source="skimage.data.astronaut()")
-    save(profile, profiles_root() / "astronaut", overwrite=True)
+    if problem is not None:
+        print(f"note: {_printable(str(folder))} is not a profile this demo can load "
+              f"({_printable(problem.splitlines()[0] if problem else '', 160)}); it is left as it "
+              f"is and the demo uses the built-in astronaut", file=sys.stderr)
+        return profile
+    try:
+        save(profile, folder)     # never over anything: a folder that appeared meanwhile stays
+    except (ProfileError, OSError):
+        pass                      # a read-only profiles folder: the demo runs all the same
     return profile
 
 
 # --------------------------------------------------------------------------------------- enroll
 def cmd_enroll(args) -> int:
-    from profiles.enroll_video import enroll
+    from profiles.enroll_video import enroll, is_video
 
+    if args.frames is not None and not is_video(args.source):
+        raise UserError(f"--frames START:STOP picks frames of a video; {_printable(Path(args.source).name)} "
+                        f"is not one: drop --frames")
     start, stop = args.frames or (0, None)
     t0 = time.perf_counter()
     folder = enroll(args.source, args.name, crop_size=args.crop, force=args.force,
                     progress=sys.stderr.isatty(), start=start, stop=stop)
     print(f"enrolled {args.name!r} in {time.perf_counter() - t0:.1f} s → {folder}")
+    if args.consent is not None:
+        from profiles import load
+        from profiles.consent import describe, record_consent
+
+        record_consent(folder, args.consent, via="enroll")
+        print(describe(load(folder).consent))
     print(f"next: python run.py live --profile {args.name} --driver 0 --sink window")
     return 0
 
 
 # ----------------------------------------------------------------------------------------- live
 def cmd_live(args) -> int:
+    # The audio process first: a bad device name fails at once, and its streams settle (a
+    # PortAudio output on PulseAudio takes about 2 s) while the engine's modules load.
+    bridge = _audio_bridge(args.audio) if args.audio else None
+    try:
+        report, notes = _live(args, bridge)
+    finally:
+        audio = bridge.stop() if bridge is not None else None
+    if audio is not None:
+        report.audio = audio
+        if args.audio_report:
+            _write_json(args.audio_report, bridge.timeline())
+    if args.sink.startswith("file:"):
+        print(f"wrote {args.sink[5:]}")
+    print("\n".join(notes))
+    print(report.summary(warmup=min(10, report.frames // 4)))
+    return 0
+
+
+def _live(args, bridge):
     from profiles import load
     from realtime.core.context import check_device
     from realtime.engine.loop import Engine, EngineOptions
@@ -137,70 +236,90 @@ def cmd_live(args) -> int:
         raise UserError("--backend tensorrt runs on the GPU: add --device cuda")
     profile = load(args.profile)
     if args.mode == "swap":
-        from profiles.consent_placeholder import require_consent  # PLACEHOLDER: provenance's require_consent
+        from profiles.consent import require_consent
 
         require_consent(profile)
     source = open_source(args.driver, fps=args.fps)
     realtime = source.is_live if args.realtime is None else args.realtime
     fps = args.fps or source.fps or 30.0
+    if not 1.0 <= fps <= 240.0:      # a file may claim any rate
+        source.close()
+        raise UserError(f"the driver reports {fps:g} fps; pass --fps F (1 to 240) to drive it at a "
+                        f"usable rate")
     gains = {**check_gains(profile.settings.get("gains") or {},
                            where=f"profile {profile.name!r} settings.gains"), **(args.gain or {})}
     size = args.size or (tuple(source.size) if args.mode == "swap" else None)  # swap: the driver's frame
     options = EngineOptions(tier=args.tier, output_size=size, fps=fps, realtime=realtime,
                             smooth=not args.no_smooth, device=args.device, backend=args.backend,
+                            render_size=args.render_size or 0,
                             fuse=FuseConfig(follow_scale=args.follow_scale,
                                             follow_translation=args.follow_translation
                                             ).with_gains(gains),
-                            mode=args.mode, pose_from=args.pose_from, expression_from=args.expression_from)
+                            mode=args.mode, pose_from=args.pose_from, expression_from=args.expression_from,
+                            disclosure=_disclosure(args))
     engine = Engine(profile, options)
     total = args.frames or source.frame_count
-    bridge = _audio_bridge(args.audio) if args.audio else None
-    try:
-        report = _drive(engine, Grabber(source, realtime=realtime), args.sink, fps, realtime,
-                        total=total, max_frames=args.frames, label=f"live {profile.name}",
-                        audio=bridge)
-    finally:
-        if bridge is not None:
-            bridge.stop()
-    if args.sink.startswith("file:"):
-        print(f"wrote {args.sink[5:]}")
-    print(report.summary(warmup=min(10, report.frames // 4)))
-    return 0
+    report = _drive(engine, Grabber(source, realtime=realtime), args.sink, fps, realtime,
+                    total=total, max_frames=args.frames, label=f"live {profile.name}", audio=bridge,
+                    overwrite=args.overwrite,
+                    protect=[p for p in (getattr(source, "path", None),) if p is not None])
+    return report, [f"face crop drawn at {engine.render_size}² px (profile {profile.crop_size}²)",
+                    f"disclosure: {options.disclosure.describe()}"]
+
+
+def _disclosure(args):
+    """The label and mark options, from the command line only (never from a profile)."""
+    from realtime.image.disclose import DisclosureOptions
+
+    return DisclosureOptions(label=not args.no_label, label_text=args.label_text,
+                             label_corner=args.label_corner)
 
 
 def _audio_bridge(spec: str):
+    """The audio process for `--audio IN:OUT`, its streams running but silent until `_drive`
+    gives it the first frame's latency (after the engine's warm-up)."""
     from realtime.io.audio import AudioBridge
 
-    def dev(v):
-        return None if v in ("", "default") else (int(v) if v.isdigit() else v)
-
-    inp, _, outp = spec.partition(":")
-    bridge = AudioBridge(dev(inp), dev(outp))
-    bridge.start()
+    bridge = AudioBridge(spec)
+    bridge.open()
     return bridge
 
 
+def _write_json(path: str, data) -> None:
+    import json
+
+    Path(path).write_text(json.dumps(data, indent=1))
+    print(f"wrote {path}")
+
+
 def _drive(engine, grabber, sink_spec, fps, realtime, total=None, max_frames=None, label="",
-           audio=None):
-    """Open the sink, run the loop with a progress bar, return the RunReport."""
+           audio=None, overwrite=False, protect=()):
+    """Open the sink, run the loop with a progress bar, return the RunReport. A file sink
+    replaces an existing file only with `overwrite`, and never one of `protect` (the driver).
+    `audio`: an open AudioBridge, fed every frame's measured latency."""
     from tqdm import tqdm
 
     from realtime.engine.loop import run
     from realtime.io.sinks import ThreadedSink, make_sink
 
-    sink = ThreadedSink(make_sink(sink_spec, fps), realtime=realtime)
+    try:
+        sink = ThreadedSink(make_sink(sink_spec, fps, overwrite=overwrite, protect=protect),
+                            realtime=realtime)
+    except BaseException:
+        grabber.source.close()
+        engine.close()
+        raise
     sink.open(*engine.output_size, fps)
     bar = tqdm(total=max_frames or total, desc=label, unit="frame", leave=False,
                disable=not sys.stderr.isatty() and os.environ.get("CI") == "true")
-    latencies = []
 
     def tick(frame):
         bar.update(1)
-        if audio is not None and frame.t_sink is not None:
-            latencies.append(frame.latency_ms())
-            if len(latencies) % 15 == 0:
-                audio.set_video_latency(sorted(latencies[-60:])[len(latencies[-60:]) // 2])
+        if audio is not None:  # the sound passes from the first frame's latency on
+            audio.on_frame(frame)
 
+    if audio is not None:
+        audio.wait_settled()  # else the first seconds of sound would be silent or off
     try:
         # A live session keeps the last ten minutes of per-frame rows for its summary.
         return run(engine, grabber, sink, max_frames=max_frames, on_frame=tick,
@@ -212,14 +331,14 @@ def _drive(engine, grabber, sink_spec, fps, realtime, total=None, max_frames=Non
 
 # ---------------------------------------------------------------------------------------- train
 def cmd_train(args) -> int:
-    import cv2
-    from tqdm import tqdm
-
+    """Train the neural tier. Every file is written under a temporary name and committed into
+    the profile with `profiles.store.commit_files` (checkpoints as they come, the plots at the
+    end), holding the profile's writer lock: a Ctrl-C at any moment leaves a profile that loads."""
     from profiles import load
-    from profiles.format import attach_files
-    from realtime.core.profile import GENERATOR_PATH, NEURAL_DIR, STATE_FILE
-    from realtime.train import loop as T
-    from realtime.train.dataset import build_pairs
+    from profiles.enroll_video import check_source_clip
+    from profiles.store import name_lock
+    from realtime.core import paths
+    from realtime.tiers.neural.checkpoint import CheckpointError
 
     if args.steps is None and args.minutes is None:
         raise UserError("say how long to train: --steps N or --minutes M")
@@ -231,22 +350,39 @@ def cmd_train(args) -> int:
     if not profile.has_atlas:
         raise UserError(f"profile {profile.name!r} was enrolled from a photo; the neural tier "
                         f"trains on a video of the target (python run.py enroll CLIP.mp4 --name NAME)")
+    video = Path(args.video)
+    if not paths.is_file(video):
+        raise UserError(f"no such video: {_printable(str(video))} (the clip profile {profile.name!r} "
+                        f"was enrolled from: {profile.source})")
+    check_source_clip(profile, video, other=args.other_video)
+    with name_lock(profile.folder.parent, profile.folder.name):
+        try:
+            return _train(profile, video, args)
+        except CheckpointError as e:
+            raise UserError(f"{e}; pass --restart to train from scratch without it") from None
+
+
+def _train(profile, video: Path, args) -> int:
+    import contextlib
+
+    import cv2
+    from tqdm import tqdm
+
+    from profiles.enroll_video import read_frames
+    from profiles.store import commit_files
+    from realtime.core.profile import GENERATOR_PATH, NEURAL_DIR
+    from realtime.train import loop as T
+    from realtime.train.dataset import build_pairs
+
     atlas = profile.settings.get("atlas", {})
     lo, hi = atlas.get("frame_range", [0, None])
     fps = float(atlas.get("fps", 30.0))
-    video = Path(args.video)
-    if not video.is_file():
-        raise UserError(f"no such video: {video} (the clip profile {profile.name!r} was enrolled "
-                        f"from: {profile.source})")
-    from profiles.enroll_video import read_frames
-
     total = (hi - lo + 1) if hi is not None else None
     stop = None if hi is None else hi + 1
     with tqdm(total=total, desc="training pairs", unit="frame") as bar:
         pairs = build_pairs(profile, read_frames(video, lo, stop), resolution=args.resolution,
                             fps=fps, progress=bar.update)
     out_dir = profile.folder / NEURAL_DIR
-    rel = [f"{NEURAL_DIR}/{STATE_FILE}", GENERATOR_PATH]
     options = T.TrainOptions(resolution=args.resolution, steps=args.steps, minutes=args.minutes,
                              batch=args.batch, device=args.device, resume=not args.restart,
                              threads=args.threads)
@@ -258,20 +394,27 @@ def cmd_train(args) -> int:
             bar.set_postfix({k: f"{v:.3f}" for k, v in losses.items() if k in
                              ("rec", "ssim", "adv", "per", "style", "tmp", "d_loss")})
 
-    def checkpointed():
-        attach_files(profile.folder, rel, tier="neural")
+    def commit(files):          # the checkpoints, into the profile (tier neural from the first)
+        commit_files(profile.folder, {f"{NEURAL_DIR}/{k}": v for k, v in files.items()}, tier="neural")
 
     try:
-        result = T.train(pairs, out_dir, options, progress=progress, on_checkpoint=checkpointed)
+        result = T.train(pairs, out_dir, options, progress=progress, commit=commit)
     finally:
         bar.close()
-    T.plot_losses(result["history"], out_dir / "losses.png")
-    grid = T.samples(pairs, profile.folder / GENERATOR_PATH)
-    cv2.imwrite(str(out_dir / "samples.png"), cv2.cvtColor(grid, cv2.COLOR_RGB2BGR))
-    attach_files(profile.folder, rel + [f"{NEURAL_DIR}/losses.png", f"{NEURAL_DIR}/samples.png"],
-                 tier="neural", settings={"neural": {"resolution": args.resolution,
-                                                     "steps": result["steps"],
-                                                     "pairs": int(len(pairs))}})
+    plots = {name: out_dir / f".{name}.partial.png" for name in ("losses", "samples")}
+    try:
+        T.plot_losses(result["history"], plots["losses"])
+        grid = T.samples(pairs, profile.folder / GENERATOR_PATH)
+        if not cv2.imwrite(str(plots["samples"]), cv2.cvtColor(grid, cv2.COLOR_RGB2BGR)):
+            raise UserError(f"cannot write {plots['samples']}: is the disk full?")
+        commit_files(profile.folder, {f"{NEURAL_DIR}/{k}.png": v for k, v in plots.items()},
+                     tier="neural", settings={"neural": {"resolution": args.resolution,
+                                                         "steps": result["steps"],
+                                                         "pairs": int(len(pairs))}})
+    finally:
+        for path in plots.values():
+            with contextlib.suppress(OSError):
+                path.unlink()
     print(f"trained {result['steps']} steps in {result['seconds'] / 60:.1f} min on {len(pairs)} "
           f"frames → {out_dir} (profile tier is now 'neural')")
     print(f"last losses: {T.summary_json(result)}")
@@ -312,6 +455,82 @@ def cmd_export(args) -> int:
     return 0
 
 
+# --------------------------------------------------------------------------------------- verify
+def cmd_verify(args) -> int:
+    """Exit 0 when the mark is found (with a payload that checks), 1 when not, 2 on bad input."""
+    import json
+
+    from profiles import profiles_root
+    from profiles.consent import list_profiles
+    from realtime.image.verify import verify_path
+
+    report = verify_path(args.path, window_s=args.window)
+    print(json.dumps(report.to_json(), indent=1) if args.json else report.text(show_all=args.all))
+    if report.found and not args.json:  # name the local profile the fingerprint points to
+        fingerprint = report.pooled.payload.fingerprint_hex
+        for name, fp, consent in list_profiles(profiles_root()):
+            if fp == fingerprint:
+                print(f"  fingerprint {fp} is local profile {name!r} ({consent})")
+    return 0 if report.found else 1
+
+
+# -------------------------------------------------------------------------------------- consent
+def cmd_consent(args) -> int:
+    from profiles import load, profiles_root, resolve
+    from profiles.consent import describe, list_profiles, record_consent, revoke_consent
+    from realtime.image.disclose import profile_fingerprint
+
+    if args.name is None:
+        if args.by is not None or args.revoke:
+            raise UserError("say which profile: python run.py consent NAME --by \"...\"")
+        rows = list_profiles(profiles_root())
+        print(f"profiles in {profiles_root()}:" if rows else f"no profiles in {profiles_root()}")
+        for name, fp, consent in rows:
+            print(f"  {name:20s} fingerprint {fp}  {consent}")
+        return 0
+    folder = resolve(args.name)
+    load(folder)  # verify the profile (hashes, the current record) before changing anything
+    if args.revoke:
+        revoke_consent(folder)
+    elif args.by is not None:
+        record_consent(folder, args.by, via="consent")
+    profile = load(folder)
+    print(f"profile {folder.name!r} (fingerprint {profile_fingerprint(profile):06x}): "
+          f"{describe(profile.consent)}")
+    return 0
+
+
+# ---------------------------------------------------------------------------------------- track
+def cmd_track(args) -> int:
+    """Landmarks of every frame of a clip → a tracked clip that `--driver` plays without
+    MediaPipe (realtime/io/tracked.py)."""
+    from tqdm import tqdm
+
+    from realtime.io.capture import ClipSource
+    from realtime.io.tracked import default_track_path, is_track_file, track_clip
+
+    clip = Path(args.clip)
+    out = Path(args.out) if args.out else default_track_path(clip)
+    if not is_track_file(out):
+        raise UserError(f"--out {out}: a tracked clip's name ends in .track.npz")
+    if out.exists() and not args.force:
+        raise UserError(f"{out} exists: --force replaces it")
+    source = ClipSource(clip)
+    t0 = time.perf_counter()
+    try:
+        with tqdm(total=source.frame_count, desc=f"track {clip.name}", unit="frame") as bar:
+            tracked = track_clip(source, clip, out, progress=bar.update)
+    finally:
+        source.close()
+    found = int(tracked.present.sum())
+    print(f"tracked {len(tracked)} frames of {clip.name} ({found} with a face, "
+          f"{tracked.size[0]}x{tracked.size[1]}, {tracked.fps:g} fps) in "
+          f"{time.perf_counter() - t0:.1f} s → {out}")
+    print(f"next: python run.py live --profile NAME --driver {out} (the clip's frames come along "
+          f"while {clip.name} is beside it)")
+    return 0
+
+
 # -------------------------------------------------------------------------------------- devices
 def cmd_devices(args) -> int:
     from realtime.io.inventory import format_devices, list_devices
@@ -321,16 +540,31 @@ def cmd_devices(args) -> int:
 
 
 # ----------------------------------------------------------------------------------------- main
+LABEL_CORNERS = ("top-left", "top-right", "bottom-left", "bottom-right")  # = disclose.CORNERS
+
+
+def _disclosure_args(p: argparse.ArgumentParser) -> None:
+    """The label flags. The invisible provenance mark has none: it is always on (README)."""
+    p.add_argument("--no-label", action="store_true",
+                   help="do not draw the visible 'AI avatar' label (the invisible mark stays)")
+    p.add_argument("--label-text", default="AI avatar", metavar="TEXT",
+                   help="the label's text (printable ASCII, up to 40 characters; default 'AI avatar')")
+    p.add_argument("--label-corner", default="bottom-right", choices=LABEL_CORNERS,
+                   help="where the label goes (default bottom-right)")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog=Path(sys.argv[0]).name or "run.py", description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = _Parser(prog=Path(sys.argv[0]).name or "run.py", description=__doc__,
+                formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     d = sub.add_parser("demo", help="render the embedded demo (astronaut, scripted performance)")
     d.add_argument("--out", default="demo.mp4", help="output video (default: demo.mp4)")
-    d.add_argument("--frames", type=_positive_int, default=300, help="frames to render (default 300)")
-    d.add_argument("--fps", type=float, default=30.0, help="frame rate (default 30)")
+    d.add_argument("--frames", type=_at_most(1_000_000), default=300, help="frames to render (default 300)")
+    d.add_argument("--fps", type=_fps, default=30.0, help="frame rate, 1..240 (default 30)")
     d.add_argument("--size", type=_size, default=None, help="output WxH (default: the photo's size)")
+    _disclosure_args(d)
+    d.add_argument("--overwrite", action="store_true", help="replace the output file if it exists")
     d.set_defaults(func=cmd_demo)
 
     e = sub.add_parser("enroll", help="make an avatar profile from a portrait photo or a video")
@@ -342,15 +576,22 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--crop", type=int, default=256, choices=(128, 256, 384, 512),
                    help="face crop size in pixels (default 256)")
     e.add_argument("--force", action="store_true", help="replace an existing profile")
+    e.add_argument("--consent", default=None, metavar="TEXT",
+                   help="record who agreed to this face's use and how (swap mode needs it), e.g. "
+                        "\"Jane Doe, signed release 2025-03-01\"")
     e.set_defaults(func=cmd_enroll)
 
     lv = sub.add_parser("live", help="drive an avatar from a camera, clip or image folder")
     lv.add_argument("--profile", required=True, help="profile name or folder")
-    lv.add_argument("--driver", default="0", help="camera index, video file or image folder (default 0)")
+    lv.add_argument("--driver", default="0", help="camera index, video file, image folder or tracked "
+                                                  "clip (.track.npz, see track) (default 0)")
     lv.add_argument("--sink", default="vcam",
                     help="vcam | window | null | file:OUT.mp4 (default vcam)")
     lv.add_argument("--frames", type=_positive_int, default=None, help="stop after N frames")
-    lv.add_argument("--fps", type=float, default=None, help="nominal frame rate (default: the source's)")
+    lv.add_argument("--fps", type=_fps, default=None,
+                    help="nominal frame rate, 1..240 (default: the source's)")
+    lv.add_argument("--overwrite", action="store_true",
+                    help="with --sink file:OUT.mp4, replace OUT.mp4 if it exists")
     lv.add_argument("--size", type=_size, default=None, help="output WxH (default: the profile's)")
     lv.add_argument("--device", default="cpu", choices=("cpu", "cuda"),
                     help="where the image stages (render, generate, composite) run (default cpu; "
@@ -359,6 +600,9 @@ def build_parser() -> argparse.ArgumentParser:
                     help="neural tier on cuda: torch FP16 + CUDA graphs, or the profile's "
                          "TensorRT engine (built on first use; see export)")
     lv.add_argument("--tier", default=None, choices=TIER_NAMES, help="quality tier (default: the profile's)")
+    lv.add_argument("--render-size", type=_render_size, default=None, metavar="PX",
+                    help="face crop side in pixels (default: the face's size in the output, "
+                         "capped for the CPU budget)")
     rt = lv.add_mutually_exclusive_group()
     rt.add_argument("--realtime", dest="realtime", action="store_true", default=None,
                     help="play a clip at its own fps like a camera: newest frame wins, drops counted "
@@ -367,9 +611,9 @@ def build_parser() -> argparse.ArgumentParser:
                     help="every input frame gives one output frame (default for files)")
     lv.add_argument("--no-smooth", action="store_true",
                     help="switch off the motion-compensated temporal smoothing")
-    lv.add_argument("--follow-scale", type=float, default=0.0,
+    lv.add_argument("--follow-scale", type=_follow, default=0.0,
                     help="0 keeps the avatar's head size fixed, 1 follows your distance (default 0)")
-    lv.add_argument("--follow-translation", type=float, default=1.0,
+    lv.add_argument("--follow-translation", type=_follow, default=1.0,
                     help="how much the head follows your sideways motion (default 1)")
     lv.add_argument("--gain", type=_gains, default=None, metavar="REGION=G,...",
                     help="per-region expression gains, e.g. eyes=1.2,mouth=0.9 (regions: eyes, "
@@ -385,21 +629,30 @@ def build_parser() -> argparse.ArgumentParser:
                     help="remix: take the expression from SOURCE instead (still, script, a camera, "
                          "a clip, an image folder)")
     lv.add_argument("--audio", default=None, metavar="IN:OUT",
-                    help="also pass the microphone IN to output device OUT delayed by the video "
-                         "latency ('default:default', or device indices/names; needs PortAudio)")
+                    help="also pass the microphone IN to the output OUT, delayed to stay in sync "
+                         "with the video: PulseAudio/PipeWire source:sink names where that server "
+                         "runs (e.g. vmic:engine_out), else PortAudio names or indices, or "
+                         "default:default (python run.py devices lists them; needs PortAudio)")
+    lv.add_argument("--audio-report", default=None, metavar="JSON",
+                    help="with --audio: write the audio report and the frames' and audio's "
+                         "timing to this file")
+    _disclosure_args(lv)
     lv.set_defaults(func=cmd_live)
 
     t = sub.add_parser("train", help="train the neural tier of a video profile")
     t.add_argument("--profile", required=True, help="a profile enrolled from a video")
     t.add_argument("--video", required=True, help="the clip the profile was enrolled from")
+    t.add_argument("--other-video", action="store_true",
+                   help="train on a clip other than the one the profile was enrolled from")
     length = t.add_mutually_exclusive_group()
-    length.add_argument("--steps", type=_positive_int, default=None, help="optimisation steps")
-    length.add_argument("--minutes", type=float, default=None, help="train for this long")
+    length.add_argument("--steps", type=_at_most(10_000_000), default=None, help="optimisation steps")
+    length.add_argument("--minutes", type=_minutes, default=None,
+                        help="train for this long (at most a week)")
     t.add_argument("--resolution", type=int, default=128, choices=(128, 256, 512),
                    help="generator resolution (default 128: real time on a laptop CPU)")
-    t.add_argument("--batch", type=_positive_int, default=4, help="batch size (default 4)")
+    t.add_argument("--batch", type=_at_most(256), default=4, help="batch size (default 4)")
     t.add_argument("--device", default="cpu", choices=("cpu", "cuda"))
-    t.add_argument("--threads", type=_positive_int, default=None, help="torch CPU threads")
+    t.add_argument("--threads", type=_at_most(256), default=None, help="torch CPU threads")
     t.add_argument("--restart", action="store_true", help="ignore an existing checkpoint")
     t.set_defaults(func=cmd_train)
 
@@ -412,8 +665,33 @@ def build_parser() -> argparse.ArgumentParser:
     x.add_argument("--force", action="store_true", help="rebuild even when the cached engine matches")
     x.set_defaults(func=cmd_export)
 
+    tr = sub.add_parser("track", help="save the landmarks of every frame of a clip (CLIP.track.npz), "
+                                      "so that --driver plays it without MediaPipe")
+    tr.add_argument("clip", help="a video file")
+    tr.add_argument("--out", default=None, metavar="CLIP.track.npz",
+                    help="where to write (default: the clip's name with .track.npz, beside it)")
+    tr.add_argument("--force", action="store_true", help="replace an existing file")
+    tr.set_defaults(func=cmd_track)
+
     dv = sub.add_parser("devices", help="list cameras, virtual cameras, audio devices and GPUs")
     dv.set_defaults(func=cmd_devices)
+
+    v = sub.add_parser("verify", help="find this engine's invisible mark in a video, image or folder "
+                                      "(exit 0 found, 1 not found, 2 bad input)")
+    v.add_argument("path", help="a video file, an image file or a folder of images")
+    v.add_argument("--window", type=float, default=2.0, help="seconds of video pooled per window (default 2)")
+    v.add_argument("--all", action="store_true", help="list every window, however many")
+    v.add_argument("--json", action="store_true", help="print the report as JSON")
+    v.set_defaults(func=cmd_verify)
+
+    c = sub.add_parser("consent", help="record who agreed to a profile's use (swap needs it); "
+                                       "without NAME, list the profiles and their records")
+    c.add_argument("name", nargs="?", default=None, help="profile name or folder")
+    who = c.add_mutually_exclusive_group()
+    who.add_argument("--by", default=None, metavar="TEXT",
+                     help="who agreed and how, e.g. \"Jane Doe, signed release 2025-03-01\"")
+    who.add_argument("--revoke", action="store_true", help="remove the profile's consent record")
+    c.set_defaults(func=cmd_consent)
 
     b = sub.add_parser("bench", help="latency and quality benchmark")
     bench_cli.add_arguments(b)
@@ -425,15 +703,35 @@ def main(argv=None) -> int:
     """The CLI. A `PuppeteerError` (anything the user can fix) is printed as one ``error:`` line
     and exits 2; any other exception is a bug and shows its traceback."""
     args = build_parser().parse_args(argv)
+    installed, previous = _on_sigterm()
     try:
         return int(args.func(args) or 0)
     except PuppeteerError as e:
         first = (str(e).strip().splitlines() or [type(e).__name__])[0]
-        print(f"error: {first}", file=sys.stderr)
+        print(f"error: {_printable(first)}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as e:
         print("stopped", file=sys.stderr)
-        return 130
+        return 143 if isinstance(e, _Terminated) else 130
+    finally:
+        if installed:
+            signal.signal(signal.SIGTERM, signal.SIG_DFL if previous is None else previous)
+
+
+class _Terminated(KeyboardInterrupt):
+    """SIGTERM, raised like a Ctrl-C so that every `finally` runs (the file sink finishes and
+    renames its file, a save removes its temporary folder)."""
+
+
+def _on_sigterm():
+    """Install the SIGTERM handler (main thread only): (installed, the previous handler)."""
+    def terminated(signum, frame):
+        raise _Terminated()
+
+    try:
+        return True, signal.signal(signal.SIGTERM, terminated)
+    except (ValueError, OSError):     # not the main thread
+        return False, None
 
 
 if __name__ == "__main__":

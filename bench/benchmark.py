@@ -53,7 +53,7 @@ from bench.roundtrip import roundtrip_pass
 from bench.swap import SwapExtremes, swap_quality_pass
 from bench.usage import UsageError
 from bench.variants import build_engine, check_variants, make_variants, parse_compare
-from profiles.consent_placeholder import require_consent  # PLACEHOLDER: provenance's require_consent
+from profiles.consent import require_consent
 from profiles.format import load
 from realtime.core.errors import ProfileError
 from realtime.engine.loop import EngineOptions
@@ -126,7 +126,7 @@ def resolve(args: argparse.Namespace) -> Setup:
     if args.profile is not None and args.driver is not None:
         profile = _load(args.profile)
         if swapping:
-            require_consent(profile)   # PLACEHOLDER: the provenance work's require_consent
+            require_consent(profile)   # swap puts this person's face on someone else
         driver = open_driver(args.driver, args.frames)
         setup = Setup(profile, driver, [], compare, self_re=self_re)
         base = EngineOptions(fps=driver.fps)

@@ -5,6 +5,7 @@
                  [--self-drive CLIP [--frame K]] [--sheet OUT.png]
                  [--compare KEY=A,B | --compare list] [--roundtrip] [--block N]
                  [--mode reenact|swap] [--pose-from SOURCE] [--expression-from SOURCE]
+    run.py bench --streams N|A,B,.. --profile P[,P2..] --driver CLIP[,CLIP2..] [--stream-mode M]
 
 `add_arguments` registers the options on the subcommand's parser; `main` runs the benchmark
 (`bench.benchmark.run_benchmark`, which says what each pass measures) and maps a
@@ -91,6 +92,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--roundtrip", action="store_true",
                         help="true output latency through a virtual camera read back with "
                              "OpenCV (where one exists)")
+    parser.add_argument("--streams", metavar="N|A,B,..",
+                        help="N independent engines on one device, each at its clip's rate "
+                             "(profiles and drivers: comma lists, cycled): tries 1..N (or the "
+                             "counts given), reports per-stream fps, drops, p95 and the largest "
+                             "N holding 30 fps with p95 ≤ 33 ms (bench/streams.py)")
+    parser.add_argument("--stream-mode", dest="stream_mode", default="thread",
+                        choices=("thread", "process"),
+                        help="--streams: engines in threads of one process (default: one CUDA "
+                             "context shared) or in processes")
 
 
 def _first_line(exc: BaseException) -> str:
@@ -105,6 +115,10 @@ def main(args: argparse.Namespace) -> int:
 
             print(knob_list())
             return 0
+        if getattr(args, "streams", None):
+            from bench.streams import run_streams  # noqa: PLC0415 - keeps `run.py --help` light (engine)
+
+            return run_streams(args)
         from bench.benchmark import run_benchmark  # noqa: PLC0415 - keeps `run.py --help` light (engine)
 
         return run_benchmark(args)

@@ -31,6 +31,7 @@ class Limit:
     def __init__(self, source, count: int | None, owns: bool = False):
         self.source, self.count, self.read_count, self.owns = source, count, 0, owns
         self.fps, self.size, self.is_live = source.fps, source.size, source.is_live
+        self.tracked = getattr(source, "tracked", False)   # a tracked clip: frames carry landmarks
         self.frame_count = count
         self.exhausted = False
 
@@ -114,6 +115,19 @@ def self_reenact_options(fps: float, profile) -> EngineOptions:
                          fuse=FuseConfig(follow_scale=SELF_REENACT_FOLLOW_SCALE))
 
 
+def _open_clip(video: str, option: str):
+    """The source of a clip file for `option` (UsageError when it cannot be opened or is a
+    camera)."""
+    try:
+        src = open_source(video)
+    except CaptureError as exc:
+        raise UsageError(f"{option}: {exc}") from None
+    if src.is_live:
+        src.close()
+        raise UsageError(f"{option} needs a video file, not a camera")
+    return src
+
+
 def prepare_self_reenact(video: str, frames: int | None, profile=None):
     """(profile, driver, enrollment landmarks) for self-reenactment on `video`.
 
@@ -123,13 +137,8 @@ def prepare_self_reenact(video: str, frames: int | None, profile=None):
     The driver is the second half; the driver's neutral is pinned to the profile's reference
     frame, so a perfect engine reproduces the real frames.
     """
+    src = _open_clip(video, "--self-reenact")
     try:
-        src = open_source(video)
-    except CaptureError as exc:
-        raise UsageError(f"--self-reenact: {exc}") from None
-    try:
-        if src.is_live:
-            raise UsageError("--self-reenact needs a video file, not a camera")
         first = src.read()
         n = src.frame_count
         fps = float(src.fps)
@@ -170,13 +179,8 @@ def prepare_self_drive(video: str, frame: int, frames: int | None):
     frame `frame`, driven by the whole clip from frame 0, the driver's neutral pinned to that
     frame. A perfect engine reproduces the clip; `bench.fidelity` measures how much of each
     motion (mouth, eyes, brows, gaze, pose) arrives."""
+    src = _open_clip(video, "--self-drive")
     try:
-        src = open_source(video)
-    except CaptureError as exc:
-        raise UsageError(f"--self-drive: {exc}") from None
-    try:
-        if src.is_live:
-            raise UsageError("--self-drive needs a video file, not a camera")
         fps = float(src.fps)
         n = src.frame_count
         picked = None

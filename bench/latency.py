@@ -31,7 +31,7 @@ from realtime.engine.loop import run
 from realtime.io.capture import Grabber
 from realtime.io.sinks import NullSink, ThreadedSink
 
-__all__ = ["Accumulator", "latency_pass"]
+__all__ = ["Accumulator", "latency_pass", "run_block"]
 
 
 @dataclass
@@ -45,7 +45,7 @@ class Accumulator:
     blocks: int = 0
 
 
-def _run_block(engine, source: Limit, fps: float, acc: Accumulator, warmup: int, bar) -> None:
+def run_block(engine, source: Limit, fps: float, acc: Accumulator, warmup: int, bar) -> None:
     """One realtime run of `engine` over `source`; appends to `acc`."""
     grabber = Grabber(source, realtime=True, close_source=False)
     sink = ThreadedSink(NullSink(), realtime=True)
@@ -116,7 +116,7 @@ def latency_pass(profile, variants: list[Variant], driver: Driver, warmup: int, 
                         left = None if per_run is None else per_run - acc.captured
                         n = left if single else (block if left is None else min(block, left))
                         lim = Limit(sources[v.label].source, n)
-                        _run_block(engines[v.label], lim, fps, acc, warmup, bar)
+                        run_block(engines[v.label], lim, fps, acc, warmup, bar)
                         if lim.exhausted or (left is not None and acc.captured >= per_run) \
                                 or lim.read_count == 0:
                             acc.done = True

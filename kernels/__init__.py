@@ -34,6 +34,9 @@ Fused kernels of the stages (one pass where composing the kernels above would co
   -> (H, W, 3) uint8``: the face swap's paste-back (colour-mapped and re-lit crop, soft mask, the
   driver's own mouth and eye openings, occluders kept); pixels outside the mask are the frame's,
   exactly.
+- ``disclose(image, mark=None, label=None, origin=(0, 0), out=None) -> (H, W, 3) uint8``: the
+  output frame's visible label (an RGBA sprite blended at origin) and invisible provenance mark
+  (int8 luminance offsets added to every channel, saturating); ``out`` may be ``image``.
 
 Conventions shared by every kernel and twin:
 
@@ -60,6 +63,7 @@ can stall for a scheduler time slice waiting for its second thread; there
 from ._dispatch import register
 from .atlas_blend import atlas_blend
 from .composite import composite, feather_mask, mirrored_sigmoid_mask
+from .disclose import disclose
 from .flow3d import flow3d
 from .gbuffer import GBuffer
 from .interpolate import interpolate
@@ -80,6 +84,7 @@ __all__ = [
     "atlas_blend",
     "temporal_blend",
     "swap_blend",
+    "disclose",
     "mirrored_sigmoid_mask",
     "feather_mask",
     "register",

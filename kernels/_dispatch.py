@@ -34,6 +34,8 @@ Inputs may be non-contiguous. Twin signatures:
 - swap_blend:  (frame, render, alpha, fan, low, colour (3, 4), frame_to_crop: host numpy float64 (2, 3),
                occlusion: 4 floats, roi: (x0, x1, y0, y1) inclusive frame box, copy: bool, out)
                -> out, where out is never frame (copy=True: out must first receive frame)
+- disclose:    (image, mark or None, label or None, origin: (y0, x0) inside the frame, out) -> out
+               where out may be image itself.
 """
 from __future__ import annotations
 

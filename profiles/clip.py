@@ -13,8 +13,11 @@ from profiles.enroll import (
     MAX_SIDE,
     EnrollError,
 )
+from realtime.core import paths
+from realtime.core.quiet import quiet_native_stderr
 from realtime.face import geometry, topology
 from realtime.face.track import Tracker
+from realtime.io.media import check_frame, open_video
 from realtime.tiers.atlas.query import (
     query_from_landmarks,
 )
@@ -26,13 +29,11 @@ SKIN_PATCHES = (50, 280, 151, 6, 199)  # right cheek, left cheek, forehead, nose
 # ------------------------------------------------------------------------------- reading
 
 def _open(path: Path) -> cv2.VideoCapture:
-    if not path.is_file():
+    """The clip, its frame size checked from the container before a frame is decoded."""
+    if not paths.is_file(path):
         raise EnrollError(f"no such file: {path}")
-    cap = cv2.VideoCapture(str(path))
-    if not cap.isOpened():
-        cap.release()
-        raise EnrollError(f"cannot open {path} as a video (supported: {', '.join(sorted(VIDEO_EXTS))})")
-    return cap
+    return open_video(path, EnrollError,
+                      f"cannot open {path} as a video (supported: {', '.join(sorted(VIDEO_EXTS))})")
 
 
 def read_frames(path: Path, start: int = 0, stop: int | None = None):
@@ -41,7 +42,13 @@ def read_frames(path: Path, start: int = 0, stop: int | None = None):
     try:
         i = 0
         while stop is None or i < stop:
-            ok, bgr = cap.read()
+            if i == 0:
+                with quiet_native_stderr():     # FFmpeg's complaints about a damaged file
+                    ok, bgr = cap.read()
+                if ok and bgr is not None:
+                    check_frame(bgr, path, EnrollError)
+            else:
+                ok, bgr = cap.read()
             if not ok or bgr is None:
                 break
             if i >= start:

@@ -6,19 +6,28 @@ succeeded (the profile is saved atomically).
 """
 from __future__ import annotations
 
+import sys
+import unicodedata
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import cv2
 import numpy as np
 
 from kernels import mirrored_sigmoid_mask, rasterize
+from profiles import store
 from profiles.format import Profile, profiles_root, save
+from profiles.schema import printable
+from realtime.core import paths
 from realtime.core.errors import PuppeteerError
 from realtime.face import geometry, topology
 from realtime.face.track import Tracker, find_face_boxes
+from realtime.io.media import read_image
 from realtime.mesh import head_layer
 
 MAX_SIDE = 1280
+MAX_NAME = 64
 MIN_INTEROCULAR_PX = 24.0
 IMAGE_EXTS = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff"}
 
@@ -29,11 +38,11 @@ class EnrollError(PuppeteerError):
 
 def read_rgb(path: Path) -> np.ndarray:
     """An image file as RGB uint8, longest side capped at MAX_SIDE."""
-    if not path.is_file():
+    if not paths.is_file(path):
         raise EnrollError(f"no such file: {path}")
-    bgr = cv2.imread(str(path), cv2.IMREAD_COLOR)
-    if bgr is None:
-        raise EnrollError(f"cannot read {path} as an image (supported: {', '.join(sorted(IMAGE_EXTS))})")
+    # the header's size is checked before decoding (a PNG may declare 30,000² pixels)
+    bgr = read_image(path, EnrollError,
+                     f"cannot read {path} as an image (supported: {', '.join(sorted(IMAGE_EXTS))})")
     scale = MAX_SIDE / max(bgr.shape[:2])
     if scale < 1.0:
         bgr = cv2.resize(bgr, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
@@ -113,20 +122,45 @@ def build_profile(rgb: np.ndarray, landmarks: np.ndarray, name: str, source: str
 
 
 def check_name(name: str) -> str:
-    if not name or name.startswith(".") or any(c in name for c in "/\\:") or name in {"..", "."}:
-        raise EnrollError(f"profile name {name!r} is not usable: use letters, digits, '-' or '_'")
+    if (not name or name.startswith(".") or any(c in name for c in "/\\:") or name in {"..", "."}
+            or len(name) > MAX_NAME or name != name.strip()
+            or any(unicodedata.category(c)[0] == "C" for c in name)):
+        raise EnrollError(f"profile name {printable(name, 40)!r} is not usable: use up to {MAX_NAME} "
+                          f"letters, digits, '-' or '_'")
     return name
+
+
+@contextmanager
+def claim(name: str, root: Path | None = None, force: bool = False) -> Iterator[Path]:
+    """The folder profile `name` will be saved to, held for the whole enrollment: the name's
+    lock is taken (a second enroll of the name is refused), what a killed enroll left is
+    recovered (profiles.store.recover), and an existing profile is refused without `force`."""
+    check_name(name)
+    root = Path(root or profiles_root())
+    with store.name_lock(root, name):
+        note = store.recover(root, name)
+        if note:
+            print(f"note: {note}", file=sys.stderr)
+        folder = root / name
+        if folder.exists() and not force:
+            raise EnrollError(f"profile {name!r} exists already at {folder} (add --force to replace it)")
+        yield folder
+
+
+def save_enrolled(profile: Profile, folder: Path, force: bool) -> Path:
+    """`save` inside `claim`, a full disk or a read-only folder as one EnrollError line."""
+    try:
+        return save(profile, folder, overwrite=force)
+    except OSError as e:
+        raise EnrollError(str(store.write_error(folder.parent, e))) from None
 
 
 def enroll_image(path: str | Path, name: str, root: Path | None = None, crop_size: int = 256,
                  force: bool = False) -> Path:
     """Enroll a portrait photo as profile `name`; returns the profile folder."""
     path = Path(path)
-    check_name(name)
-    folder = (root or profiles_root()) / name
-    if folder.exists() and not force:
-        raise EnrollError(f"profile {name!r} exists already at {folder} (add --force to replace it)")
-    rgb = read_rgb(path)
-    lm = detect_single_face(rgb, path.name)
-    profile = build_profile(rgb, lm, name=name, source=path.name, crop_size=crop_size)
-    return save(profile, folder, overwrite=force)
+    with claim(name, root, force) as folder:
+        rgb = read_rgb(path)
+        lm = detect_single_face(rgb, path.name)
+        profile = build_profile(rgb, lm, name=name, source=path.name, crop_size=crop_size)
+        return save_enrolled(profile, folder, force)

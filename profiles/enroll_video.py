@@ -62,6 +62,7 @@ import numpy as np
 from profiles.clip import (
     VIDEO_EXTS,
     ClipTrack,
+    _count,
     face_box,
     progress_bar,
     read_frames,
@@ -72,10 +73,11 @@ from profiles.enroll import (
     IMAGE_EXTS,
     EnrollError,
     build_profile,
-    check_name,
+    claim,
     enroll_image,
+    save_enrolled,
 )
-from profiles.format import Profile, profiles_root, save
+from profiles.format import Profile, ProfileError
 from profiles.keyframes import (
     MIN_GOOD_FRAMES,
     VideoEnrollConfig,
@@ -88,6 +90,8 @@ from profiles.keyframes import (
     select_keyframes,
     shift_colour,
 )
+from profiles.schema import printable
+from profiles.store import sha256_file
 from realtime.face import geometry
 from realtime.tiers.atlas.query import (
     DIM_NAMES,
@@ -96,7 +100,7 @@ from realtime.tiers.atlas.query import (
     query_from_landmarks,
 )
 
-__all__ = ["VideoEnrollConfig", "build_video_profile", "enroll_video", "enroll", "is_video",
+__all__ = ["VideoEnrollConfig", "build_video_profile", "enroll_video", "enroll", "is_video", "check_source_clip",
            "read_frames", "track_clip", "ClipTrack", "VIDEO_EXTS", "MIN_GOOD_FRAMES"]
 
 
@@ -205,6 +209,10 @@ def build_video_profile(path: str | Path, name: str, crop_size: int = 256,
             "usable_frames": int(good.sum()),
             "rejected": rejected,
             "reference_frame": int(track.frames[ref]),
+            # the clip itself, so that `train` can tell it from another (--other-video)
+            "source_sha256": sha256_file(path),
+            "source_bytes": int(path.stat().st_size),
+            **({"source_frames": int(n)} if (n := _count(path)) else {}),
             "keyframes": int(len(keys)),
             "flipped": int(sum(flipped)),
             "simplices": int(len(amap.simplices)),
@@ -225,13 +233,28 @@ def enroll_video(path: str | Path, name: str, root: Path | None = None, crop_siz
                  progress: bool = True, start: int = 0, stop: int | None = None) -> Path:
     """Enroll a clip of the target as profile `name` (tier atlas); returns the folder."""
     path = Path(path)
-    check_name(name)
-    folder = (root or profiles_root()) / name
-    if folder.exists() and not force:
-        raise EnrollError(f"profile {name!r} exists already at {folder} (add --force to replace it)")
-    profile = build_video_profile(path, name, crop_size=crop_size, start=start, stop=stop,
-                                  config=config, progress=progress)
-    return save(profile, folder, overwrite=force)
+    with claim(name, root, force) as folder:
+        profile = build_video_profile(path, name, crop_size=crop_size, start=start, stop=stop,
+                                      config=config, progress=progress)
+        return save_enrolled(profile, folder, force)
+
+
+def check_source_clip(profile: Profile, path: Path, other: bool = False) -> None:
+    """ProfileError unless the clip at `path` is the one `profile` was enrolled from: its sha256
+    as recorded at enrollment (settings.atlas.source_sha256; the file name for profiles enrolled
+    before it was recorded). `other` (train --other-video) accepts any video."""
+    name = printable(path.name)
+    if path.suffix.lower() not in VIDEO_EXTS:
+        raise ProfileError(f"{name} is not a video ({', '.join(sorted(VIDEO_EXTS))}); train on the "
+                           f"clip profile {profile.name!r} was enrolled from ({profile.source})")
+    if other:
+        return
+    recorded = (profile.settings.get("atlas") or {}).get("source_sha256")
+    same = sha256_file(path) == recorded if recorded is not None else path.name == profile.source
+    if not same:
+        raise ProfileError(f"{name} is not the clip profile {profile.name!r} was enrolled from "
+                           f"({profile.source}{', sha256 differs' if recorded else ''}); train on "
+                           f"that clip, or pass --other-video to train on this one anyway")
 
 
 def is_video(path: str | Path) -> bool:

@@ -13,8 +13,6 @@ from __future__ import annotations
 import hashlib
 import os
 import shutil
-import tempfile
-import zipfile
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -22,6 +20,9 @@ from pathlib import Path
 import numpy as np
 import yaml
 
+from profiles import schema, store
+from profiles.consent import check_record, make_record
+from realtime.core import paths
 from realtime.core.errors import ProfileError
 from realtime.core.profile import ARRAYS_FILE, YAML_FILE
 from realtime.face.geometry import Similarity
@@ -88,6 +89,7 @@ class Profile:
     created: str = ""
     folder: Path | None = None
     files: dict = field(default_factory=dict)  # YAML "files": name -> {path, sha256}
+    consent: dict | None = None    # YAML "consent": who agreed, how, when (profiles/consent.py)
 
     def __post_init__(self):
         if self.tier not in TIERS:
@@ -128,6 +130,10 @@ class Profile:
         return _inside(self.folder, rel)
 
     def to_yaml(self, digests: dict[str, str]) -> dict:
+        """The YAML of this profile whose files have these digests; a consent record (verified
+        when this profile was loaded) is bound to the new arrays digest."""
+        consent = {} if not self.consent else {"consent": make_record(
+            self.consent["by"], digests[ARRAYS_FILE], self.consent["via"], self.consent["date"])}
         return {
             "format": FORMAT_VERSION,
             "name": self.name,
@@ -138,6 +144,7 @@ class Profile:
             "crop_size": int(self.crop_size),
             "settings": dict(self.settings),
             "files": {k: {"path": k, "sha256": v} for k, v in digests.items()},
+            **consent,
         }
 
 
@@ -146,11 +153,14 @@ def resolve(name_or_path: str | os.PathLike, root: Path | None = None) -> Path:
     p = Path(name_or_path)
     if p.name == YAML_FILE:
         p = p.parent
-    if p.is_dir():
+    if paths.is_dir(p):
         return p
     named = (root or profiles_root()) / str(name_or_path)
-    if named.is_dir():
+    if paths.is_dir(named):
         return named
+    if paths.is_dir(store.backup_path(named)):
+        raise ProfileError(f"profile {str(name_or_path)!r} was being replaced when its enroll was "
+                           f"interrupted: run the enroll again (it restores the previous copy first)")
     raise ProfileError(f"no profile {str(name_or_path)!r}: not a folder, and nothing at {named} "
                        f"(make one with: python run.py enroll IMAGE --name {p.name})")
 
@@ -168,13 +178,11 @@ def load(name_or_path: str | os.PathLike, root: Path | None = None) -> Profile:
     yml = folder / YAML_FILE
     if not yml.is_file():
         raise ProfileError(f"{folder} has no {YAML_FILE}; is it a profile folder?")
-    try:
-        meta = yaml.safe_load(yml.read_text())
-    except yaml.YAMLError as e:
-        raise ProfileError(f"{yml} is not valid YAML: {e}") from None
-    if not isinstance(meta, dict) or meta.get("format") != FORMAT_VERSION:
-        raise ProfileError(f"{yml}: unsupported profile format {meta.get('format') if isinstance(meta, dict) else meta!r}"
+    meta = schema.read_yaml(yml)           # bounded: size, UTF-8, aliases expanded, depth
+    if meta.get("format") != FORMAT_VERSION:
+        raise ProfileError(f"{yml}: unsupported profile format {schema.printable(str(meta.get('format')), 40)!r}"
                            f" (this engine reads format {FORMAT_VERSION})")
+    schema.check_meta(meta, str(yml))      # every field's type, range and length
     files = meta.get("files") or {}
     if ARRAYS_FILE not in files:
         raise ProfileError(f"{yml} lists no {ARRAYS_FILE}")
@@ -182,20 +190,20 @@ def load(name_or_path: str | os.PathLike, root: Path | None = None) -> Profile:
         path = _inside(folder, str(entry["path"]))
         if not path.is_file():
             raise ProfileError(f"profile {folder.name!r} is missing {entry['path']}")
-        if _sha256(path) != entry.get("sha256"):
+        if _sha256(path) not in schema.accepted_digests(entry):
+            redo = ("train it again with --restart" if str(entry["path"]).startswith("neural/")
+                    else "enroll the profile again")
             raise ProfileError(f"{path} does not match the sha256 in {yml}: the file changed or is "
-                               f"corrupt; enroll the profile again")
-    try:
-        with np.load(_inside(folder, files[ARRAYS_FILE]["path"]), allow_pickle=False) as z:
-            arrays = {k: z[k] for k in z.files}
-    except (ValueError, OSError, zipfile.BadZipFile) as e:
-        raise ProfileError(f"cannot read the arrays of profile {folder.name!r}: {e}; enroll it "
-                           f"again") from None
-    return Profile(name=str(meta.get("name", folder.name)), kind=str(meta.get("kind", "image")),
-                   source=str(meta.get("source", "")), arrays=arrays,
-                   tier=str(meta.get("tier", "warp")), crop_size=int(meta.get("crop_size", 256)),
-                   settings=dict(meta.get("settings") or {}), created=str(meta.get("created", "")),
-                   folder=folder, files=dict(files))
+                               f"corrupt; {redo}")
+    arrays = schema.read_arrays(_inside(folder, files[ARRAYS_FILE]["path"]), folder.name)
+    profile = Profile(name=str(meta.get("name", folder.name)), kind=str(meta.get("kind", "image")),
+                      source=str(meta.get("source", "")), arrays=arrays,
+                      tier=str(meta.get("tier", "warp")), crop_size=int(meta.get("crop_size", 256)),
+                      settings=dict(meta.get("settings") or {}), created=str(meta.get("created", "")),
+                      folder=folder, files=dict(files),
+                      consent=check_record(meta.get("consent"), files[ARRAYS_FILE].get("sha256"), yml))
+    schema.check_arrays(profile.arrays, profile.crop_size, profile.settings, f"profile {folder.name!r}")
+    return profile
 
 
 def save(profile: Profile, folder: Path, overwrite: bool = False) -> Path:
@@ -204,28 +212,18 @@ def save(profile: Profile, folder: Path, overwrite: bool = False) -> Path:
     if folder.exists() and not overwrite:
         raise ProfileError(f"{folder} already exists (pass --force to replace it)")
     folder.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", dir=folder.parent))
+    tmp = store.temp_dir(folder)
     try:
         np.savez(tmp / ARRAYS_FILE, **profile.arrays)
         digests = {ARRAYS_FILE: _sha256(tmp / ARRAYS_FILE)}
         with open(tmp / YAML_FILE, "w") as f:
             yaml.safe_dump(profile.to_yaml(digests), f, sort_keys=False)
-        if folder.exists():
-            old = folder.with_name(f".{folder.name}.old")
-            shutil.rmtree(old, ignore_errors=True)
-            folder.rename(old)
-            try:
-                tmp.rename(folder)
-            except BaseException:
-                old.rename(folder)  # put the previous profile back
-                raise
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            tmp.rename(folder)
+        store.replace_dir(tmp, folder)   # an atomic exchange, or a backup `enroll` restores
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     profile.folder = folder
+    profile.files = {k: {"path": k, "sha256": v} for k, v in digests.items()}  # as load() gives
     return folder
 
 
@@ -235,7 +233,7 @@ def attach_files(folder: Path, rel_paths: list[str], tier: str | None = None,
     sha256, optionally switching its tier / merging settings. The YAML is replaced atomically."""
     folder = Path(folder)
     yml = folder / YAML_FILE
-    meta = yaml.safe_load(yml.read_text())
+    meta = schema.read_yaml(yml)
     files = meta.setdefault("files", {})
     for rel in rel_paths:
         path = _inside(folder, rel)

@@ -42,6 +42,7 @@ def _error_line(capsys) -> str:
     return err[0]
 
 
+@pytest.mark.tracking
 def test_demo_writes_a_readable_video(tmp_path, profiles_root, capsys):
     out = tmp_path / "demo.mp4"
     assert run.main(["demo", "--frames", "12", "--out", str(out)]) == 0
@@ -53,6 +54,7 @@ def test_demo_writes_a_readable_video(tmp_path, profiles_root, capsys):
     assert (profiles_root / "astronaut" / "profile.yaml").is_file()
 
 
+@pytest.mark.tracking
 def test_enroll_non_face_exits_2_with_one_line(tmp_path, profiles_root, capsys):
     path = tmp_path / "wall.png"
     cv2.imwrite(str(path), np.full((200, 300, 3), 180, np.uint8))
@@ -87,6 +89,7 @@ def test_live_with_a_bad_driver_or_sink_exits_2(tmp_path, profiles_root, capsys,
     assert "--device" in _error_line(capsys)
 
 
+@pytest.mark.tracking
 def test_live_from_an_image_folder_to_a_file(tmp_path, profiles_root, capsys, astronaut_rgb,
                                              astronaut_profile):
     from profiles.format import save
@@ -108,7 +111,7 @@ def test_live_from_an_image_folder_to_a_file(tmp_path, profiles_root, capsys, as
     assert f"wrote {out}" in capsys.readouterr().out
 
 
-@pytest.mark.parametrize("command", ["demo", "enroll", "live", "devices", "bench"])
+@pytest.mark.parametrize("command", ["demo", "enroll", "live", "devices", "bench", "track"])
 def test_every_subcommand_has_help(command, capsys):
     parser = run.build_parser()
     sub = [a for a in parser._actions if a.dest == "command"][0]

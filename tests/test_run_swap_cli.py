@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 import run
+from profiles.consent import record_consent
 
 from .test_run_cli import _count_frames, _error_line, profiles_root  # noqa: F401 - fixture
 
@@ -33,9 +34,7 @@ def enrolled(tmp_path, profiles_root, astronaut_rgb) -> Path:  # noqa: F811 - fi
 
 
 def _consent(folder: Path) -> None:
-    yaml = folder / "profile.yaml"
-    text = yaml.read_text()
-    yaml.write_text(text.replace("settings: {}", "settings:\n  consent: {by: 'the test suite'}"))
+    record_consent(folder, "the test suite", via="test")
 
 
 def test_swap_needs_a_consent_record(enrolled, driver_dir, tmp_path, capsys):

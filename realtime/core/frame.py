@@ -19,6 +19,7 @@ class Frame:
     image: np.ndarray | None = None  # driver image, RGB uint8 (H, W, 3); None for scripted sources
     state: Any = None               # realtime.face.state.FaceState once estimated (or scripted)
     landmarks: np.ndarray | None = None  # (478, 3) float32 driver landmarks, pixel units, or None
+    tracked: bool = False           # landmarks came with the frame (a tracked clip): not tracked again
     vertices: np.ndarray | None = None   # (V, 3) posed avatar mesh in crop pixels
     gbuf: Any = None                # kernels.GBuffer of the render stage
     render: np.ndarray | None = None     # (S, S, 3) float32 RGB 0..255 face crop from `generate`

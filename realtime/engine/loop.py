@@ -1,4 +1,4 @@
-"""The loop: capture → track → estimate → fuse → render → generate → smooth → composite → sink.
+"""The loop: capture → track → estimate → fuse → render → generate → smooth → composite → disclose → sink.
 
 `Engine` wires the stages for one avatar profile; `run` drives frames from a Grabber through
 the engine into a (threaded) sink and measures every frame. The stage list below is the
@@ -6,6 +6,7 @@ architecture (DESIGN §2); each stage reads some Frame fields and writes others.
 """
 from __future__ import annotations
 
+import dataclasses
 import os
 import threading
 import time
@@ -18,21 +19,33 @@ from realtime.core.context import open_device
 from realtime.core.errors import PuppeteerError
 from realtime.core.frame import Frame
 from realtime.core.profile import ProfileLike
+from realtime.engine.sizing import (
+    MAX_RENDER_SIZE,
+    SHARPEN,
+    choose_render_size,
+    crop_side_in_output,
+    texture_sharpen,
+)
 from realtime.engine.swap import build_swap
 from realtime.face.estimate import EstimateStage, Estimator, EstimatorConfig
 from realtime.face.state import FaceState
 from realtime.face.track import Tracker, TrackStage, quiet_native_stderr
 from realtime.image.composite import CompositeStage
+from realtime.image.disclose import DisclosureOptions, DisclosureStage
 from realtime.image.render import RenderStage
 from realtime.image.smooth import SmoothStage
+from realtime.io.audio.report import AudioReport
 from realtime.io.grabber import CaptureTimeout, Grabber
 from realtime.io.remix import RemixStage, open_state_source
 from realtime.mesh import rig as rig_mod
 from realtime.mesh.fuse import FuseConfig, FuseStage, Recombiner
 from realtime.mesh.gains import GAIN_RANGE, REGIONS
+from realtime.mesh.scaled import ScaledProfile
 from realtime.tiers.registry import GenerateStage, make_generator
 
 PENDING_MAX = 256  # rows awaiting a sink write before the oldest are given up as dropped
+#: The label and mark are drawn for this size until a swap frame of another size arrives.
+DEFAULT_SWAP_LABEL_SIZE = (640, 480)
 MODES = ("reenact", "swap")  # reenact: the avatar in its own frame; swap: the driver's frame, face replaced
 
 
@@ -63,11 +76,16 @@ class EngineOptions:
     device: str = "cpu"                          # "cpu" or "cuda": where render → composite run
     backend: str = "torch"                       # neural tier on CUDA: "torch" or "tensorrt"
     cuda_graphs: bool = True                     # neural tier on CUDA: replay torch from a graph
+    render_size: int = 0                         # face crop side in px; 0: follow the output
+    max_render_size: int = MAX_RENDER_SIZE       # cap of the automatic render size (CPU budget)
+    texture_sharpen: float = SHARPEN             # interpolation compensation where the paste-back
+    #                                              magnifies (sizing.texture_sharpen); 0: none
     estimator: EstimatorConfig = field(default_factory=EstimatorConfig)
     fuse: FuseConfig = field(default_factory=FuseConfig)
     mode: str = "reenact"                        # "reenact" or "swap" (realtime.engine.swap)
     pose_from: str | None = None                 # remix: the pose from another source (realtime.io.remix)
     expression_from: str | None = None           # remix: the expression from another source
+    disclosure: DisclosureOptions = field(default_factory=DisclosureOptions)  # label + mark (CLI only)
 
 
 class Engine:
@@ -77,6 +95,12 @@ class Engine:
     `options.device` names (`DeviceUnavailable` when that device is not usable here). Stages
     that declare ``device_ready`` take the frame's arrays where they are; the others are
     wrapped by the context (`ctx.place`) so that they see host arrays.
+
+    The face crop is drawn at `render_size` pixels a side (`realtime.engine.sizing`: it follows
+    the crop box's size in the output). When that differs from the profile's own crop size,
+    every stage from the rig on sees the profile through `view` (a `ScaledProfile`); otherwise
+    `view` is the profile itself. Where the paste-back magnifies the crop, the texture is
+    prefiltered against interpolation blur (`texture_sharpen`; 0 for a face small in the output).
     """
 
     def __init__(self, profile: ProfileLike, options: EngineOptions | None = None,
@@ -91,26 +115,55 @@ class Engine:
         self._tracker = tracker
         self.gain_region = "eyes"     # the region the '+' / '-' hotkeys change
         if self.options.mode == "swap":
+            # The swap draws the face at the profile's own crop size on the driver's frame
+            # (realtime.swap.crop); sizing and the texture prefilter are the reenactment's.
+            self.render_size, self.view, self.texture_sharpen = int(profile.crop_size), profile, 0.0
             self.stages = build_swap(self, profile, tracker)   # sets rig, recombiner, compositor
+            size = self.options.output_size or DEFAULT_SWAP_LABEL_SIZE
+            self.disclosure = DisclosureStage(profile, size, self._disclosure_options("swap"), ctx,
+                                              bypass=lambda: self.compositor.passthrough)
         else:
-            self.rig = rig_mod.build(profile)
-            self.recombiner = Recombiner(profile["neutral"], profile.frame(), self.options.fuse)
-            self.compositor = CompositeStage(profile, self.options.output_size, ctx)
-            generator = make_generator(self.options.tier or profile.tier, profile, self.rig, ctx,
-                                       backend=self.options.backend,
-                                       cuda_graphs=self.options.cuda_graphs)
-            self.stages = [ctx.place(stage) for stage in (
-                TrackStage(tracker),
-                EstimateStage(self.estimator, self.clock),
-                FuseStage(self.recombiner, self.rig, lambda: self.estimator.neutral),
-                RenderStage(self.rig, ctx),
-                GenerateStage(generator),
-                SmoothStage(self.rig, enabled=self.options.smooth, ctx=ctx),
-                self.compositor,
-            )]
+            self.stages = self._reenact_stages(profile, tracker, ctx)
+        self.stages.append(self.disclosure)
         self.remix = self._remix(profile)
         if self.remix is not None:   # after estimate: the state is mixed before it is fused
             self.stages.insert(2, self.remix)
+
+    def _disclosure_options(self, mode: str) -> DisclosureOptions:
+        return dataclasses.replace(self.options.disclosure, mode=mode)
+
+    def _reenact_stages(self, profile: ProfileLike, tracker: Tracker | None, ctx) -> list:
+        """The reenactment's stage list (DESIGN §2); sets rig, recombiner, compositor, disclosure."""
+        self.render_size = choose_render_size(profile, self.options.output_size,
+                                              self.options.render_size or None,
+                                              self.options.max_render_size)
+        view = self.view = (profile if self.render_size == profile.crop_size
+                            else ScaledProfile(profile, self.render_size))
+        scale = self.render_size / float(profile.crop_size)  # crop px per profile crop px
+        magnification = crop_side_in_output(profile, self.options.output_size) / self.render_size
+        self.texture_sharpen = texture_sharpen(
+            magnification, rig_mod.texel_density(view["crop_from_image"]) / magnification,
+            self.options.texture_sharpen)
+        self.rig = rig_mod.build(view, texture_sharpen=self.texture_sharpen)
+        self.recombiner = Recombiner(profile["neutral"], profile.frame(), self.options.fuse)
+        self.compositor = CompositeStage(profile, self.options.output_size, ctx, render=view)
+        self.compositor.download = False  # the disclosure stage works on the device, then downloads
+        self.disclosure = DisclosureStage(profile, self.compositor.size, self._disclosure_options("reenact"),
+                                          ctx, bypass=lambda: self.compositor.passthrough,
+                                          background=self.compositor.background)
+        generator = make_generator(self.options.tier or profile.tier, view, self.rig, ctx,
+                                   backend=self.options.backend,
+                                   cuda_graphs=self.options.cuda_graphs)
+        return [ctx.place(stage) for stage in (
+            TrackStage(tracker),
+            EstimateStage(self.estimator, self.clock),
+            FuseStage(self.recombiner, self.rig, lambda: self.estimator.neutral),
+            RenderStage(self.rig, ctx),
+            GenerateStage(generator),
+            SmoothStage(self.rig, max_step_px=SmoothStage.MAX_STEP_PX * scale,
+                        enabled=self.options.smooth, ctx=ctx),
+            self.compositor,
+        )]
 
     def _remix(self, profile) -> RemixStage | None:
         """The remix stage of `options.pose_from` / `options.expression_from`, or None."""
@@ -155,14 +208,16 @@ class Engine:
         return "gain " + " ".join(f"[{r} {v:.1f}]" if r == self.gain_region else f"{r} {v:.1f}"
                                   for r, v in g.items())
 
-    def warm_up(self) -> None:
+    def warm_up(self, track: bool = True) -> None:
         """Run two neutral frames through every stage (JIT compilation — a cold numba cache
         costs seconds —, MediaPipe graph start), so the first real frames are not late; then
-        forget them (stages with a memory of the last frame are reset)."""
-        blank = Frame(index=-1, t_capture=time.perf_counter(),
-                      image=np.zeros((64, 64, 3), np.uint8))
-        with quiet_native_stderr():
-            self.stages[0](blank)
+        forget them (stages with a memory of the last frame are reset). `track=False` (a tracked
+        clip drives: its frames carry their landmarks) leaves MediaPipe unloaded."""
+        if track:
+            blank = Frame(index=-1, t_capture=time.perf_counter(),
+                          image=np.zeros((64, 64, 3), np.uint8))
+            with quiet_native_stderr():
+                self.stages[0](blank)
         for _ in range(2):  # the second one runs the smoother's flow3d/warp too
             self.process(Frame(index=-1, t_capture=time.perf_counter(),
                                state=FaceState.neutral()))
@@ -210,6 +265,7 @@ class RunReport:
     sink_dropped: int = 0
     held: int = 0                      # frames emitted while the camera delivered nothing
     per_frame: list[dict] = field(default_factory=list)
+    audio: AudioReport | None = None   # set by the caller when the run passed audio (--audio)
 
     @property
     def fps(self) -> float:
@@ -238,7 +294,8 @@ class RunReport:
         if len(lat):
             parts.append("capture→sink p50 {:.1f} ms, p95 {:.1f} ms".format(*np.percentile(lat, [50, 95])))
         stages = ", ".join(f"{k} {np.nanmedian(v):.1f}" for k, v in self.stage_ms(warmup).items())
-        return "; ".join(parts) + (f"\nstage p50 ms: {stages}" if stages else "")
+        text = "; ".join(parts) + (f"\nstage p50 ms: {stages}" if stages else "")
+        return text + (f"\n{self.audio.summary()}" if self.audio is not None else "")
 
 
 def run(engine: Engine, grabber: Grabber, sink, max_frames: int | None = None,
@@ -263,7 +320,10 @@ def run(engine: Engine, grabber: Grabber, sink, max_frames: int | None = None,
             row["latency_ms"] = frame.latency_ms()
 
     sink.on_written = written
-    engine.warm_up()
+    if getattr(grabber.source, "tracked", False):   # frames carry landmarks: no MediaPipe
+        engine.warm_up(track=False)
+    else:
+        engine.warm_up()
     period = 1.0 / engine.options.fps
     t_start = time.perf_counter()
     grabber.start()

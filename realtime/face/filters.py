@@ -16,14 +16,15 @@ def _alpha(cutoff, dt: float):
 class OneEuroFilter:
     """Filters an array signal of fixed shape, element by element.
 
-    min_cutoff (Hz): cutoff at rest; lower = smoother still signal.
+    min_cutoff (Hz): cutoff at rest; lower = smoother still signal. A scalar, or an array that
+        broadcasts against the signal.
     beta: how fast the cutoff rises with speed (per unit of the signal per second); a scalar,
         or an array that broadcasts against the signal (a different beta per element).
     d_cutoff (Hz): cutoff of the speed estimate.
     """
 
-    def __init__(self, min_cutoff: float = 1.0, beta=0.0, d_cutoff: float = 1.0):
-        if min_cutoff <= 0 or d_cutoff <= 0 or np.any(np.asarray(beta) < 0):
+    def __init__(self, min_cutoff=1.0, beta=0.0, d_cutoff: float = 1.0):
+        if np.any(np.asarray(min_cutoff) <= 0) or d_cutoff <= 0 or np.any(np.asarray(beta) < 0):
             raise ValueError(f"OneEuroFilter needs min_cutoff > 0, d_cutoff > 0, beta >= 0; "
                              f"got {min_cutoff}, {d_cutoff}, {beta}")
         self.min_cutoff = min_cutoff
@@ -37,8 +38,10 @@ class OneEuroFilter:
         self._dx = None
         self._t = None
 
-    def __call__(self, x, t: float):
-        """Filter sample `x` taken at time `t` (seconds, increasing)."""
+    def __call__(self, x, t: float, floor=None):
+        """Filter sample `x` taken at time `t` (seconds, increasing). `floor` (Hz, optional,
+        broadcasts against `x`): a lower bound on the cutoff, e.g. from the speed of a
+        feature the element moves with (`Speed`)."""
         x = np.asarray(x, np.float64)
         if self._x is None:
             self._x, self._dx, self._t = x.copy(), np.zeros_like(x), t
@@ -51,6 +54,41 @@ class OneEuroFilter:
         dx = (x - self._x) / dt
         self._dx = self._dx + _alpha(self.d_cutoff, dt) * (dx - self._dx)
         cutoff = self.min_cutoff + self.beta * np.abs(self._dx)
+        if floor is not None:
+            cutoff = np.maximum(cutoff, floor)
         self._x = self._x + _alpha(cutoff, dt) * (x - self._x)
         self._t = t
         return self._x.copy()
+
+
+class Speed:
+    """Speed of a vector signal: the norm of its derivative, low-passed at `d_cutoff` (Hz).
+
+    A few features that average many noisy points (a lip gap, a brow height) move coherently
+    when the face does and barely at all from tracking noise: their speed tells a One-Euro
+    filter (`floor`) when a whole region is moving, better than each point's own speed.
+    """
+
+    def __init__(self, d_cutoff: float = 2.0):
+        if d_cutoff <= 0:
+            raise ValueError(f"Speed needs d_cutoff > 0, got {d_cutoff}")
+        self.d_cutoff = d_cutoff
+        self.reset()
+
+    def reset(self) -> None:
+        self._x = None
+        self._dx = None
+        self._t = None
+
+    def __call__(self, x, t: float) -> float:
+        """Speed (signal units per second) after sample `x` at time `t`; 0 on the first."""
+        x = np.asarray(x, np.float64)
+        if self._x is None:
+            self._x, self._dx, self._t = x.copy(), np.zeros_like(x), t
+            return 0.0
+        dt = t - self._t
+        if dt <= 0:
+            dt = 1e-3
+        self._dx = self._dx + _alpha(self.d_cutoff, dt) * ((x - self._x) / dt - self._dx)
+        self._x, self._t = x.copy(), t
+        return float(np.linalg.norm(self._dx))

@@ -1,7 +1,8 @@
 """Fixed topology of MediaPipe Face Mesh (478 landmarks: 468 mesh + 10 iris).
 
 Everything here is derived from MediaPipe's own connection lists or measured once and checked
-by tests (tests/realtime/test_topology.py): the triangle list, the left/right mirror
+by tests (tests/realtime/face/test_topology.py): the triangle list (kept as data in
+`realtime.face.tessellation`, so that playing landmarks never needs mediapipe), the left/right mirror
 permutation, the hole loops (mouth, eyes) and the landmark groups the estimator and the
 retargeting use. Indices follow MediaPipe; "right" is the subject's right (image left).
 """
@@ -10,6 +11,8 @@ from __future__ import annotations
 from functools import lru_cache
 
 import numpy as np
+
+from realtime.face.tessellation import FACE_TRIANGLES
 
 N_LANDMARKS = 478
 N_MESH = 468
@@ -90,11 +93,16 @@ def face_triangles() -> np.ndarray:
 
     The mouth opening and the eye openings are holes (no triangle spans them), so the lips
     can part and the lids can close. Winding is arbitrary (the rasterizer draws both);
-    rows are sorted for determinism.
+    rows are sorted for determinism. Read from the committed table
+    (`realtime.face.tessellation`): no mediapipe at run time.
     """
-    import mediapipe as mp  # noqa: PLC0415 - mediapipe: heavy, loaded only by code that tracks
+    return np.asarray(FACE_TRIANGLES, dtype=np.int32)
 
-    edges = {tuple(sorted(e)) for e in mp.solutions.face_mesh.FACEMESH_TESSELATION}
+
+def derive_triangles(tessellation) -> np.ndarray:
+    """The 3-cliques of an edge list (MediaPipe's FACEMESH_TESSELATION), each row sorted, rows
+    sorted: how the committed table was made (the topology test re-derives it)."""
+    edges = {tuple(sorted(e)) for e in tessellation}
     adj: dict[int, set[int]] = {}
     for a, b in edges:
         adj.setdefault(a, set()).add(b)

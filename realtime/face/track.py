@@ -8,34 +8,34 @@ share one unit.
 from __future__ import annotations
 
 import os
-import sys
-from contextlib import contextmanager
 
 import numpy as np
+
+from realtime.core.errors import PuppeteerError
+from realtime.core.quiet import quiet_native_stderr
 
 os.environ.setdefault("GLOG_minloglevel", "2")  # MediaPipe's C++ start-up chatter
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
+__all__ = ["Tracker", "TrackStage", "find_face_boxes", "quiet_native_stderr"]
 
-@contextmanager
-def quiet_native_stderr():
-    """Silence what native code writes to file descriptor 2 (MediaPipe/TFLite print start-up
-    notices there that GLOG_minloglevel does not stop), so a user error stays one line."""
+
+class TrackerUnavailable(PuppeteerError):
+    """Tracking was asked for where mediapipe is not installed (numpy 2, a bare GPU machine)."""
+
+
+def _mediapipe():
+    """The mediapipe module, or TrackerUnavailable saying how to do without it."""
     try:
-        fd = sys.stderr.fileno()
-    except (AttributeError, OSError, ValueError):  # pytest capture, no real stderr
-        yield
-        return
-    sys.stderr.flush()
-    saved = os.dup(fd)
-    devnull = os.open(os.devnull, os.O_WRONLY)
-    os.dup2(devnull, fd)
-    try:
-        yield
-    finally:
-        os.dup2(saved, fd)
-        os.close(saved)
-        os.close(devnull)
+        import mediapipe as mp  # noqa: PLC0415 - mediapipe: heavy, loaded only by code that tracks
+    except ModuleNotFoundError as exc:
+        if exc.name != "mediapipe":
+            raise
+        raise TrackerUnavailable(
+            "tracking a face needs mediapipe (pip install mediapipe==0.10.21, which needs "
+            "numpy<2); without it, drive with a tracked clip made where it is installed: "
+            "run.py track CLIP --out CLIP.track.npz, then --driver CLIP.track.npz") from None
+    return mp
 
 
 def _to_array(face, width: int, height: int) -> np.ndarray:
@@ -52,8 +52,7 @@ class Tracker:
 
     def __init__(self, static: bool = False, max_faces: int = 1,
                  min_detection_confidence: float = 0.5, min_tracking_confidence: float = 0.5):
-        import mediapipe as mp  # noqa: PLC0415 - mediapipe: heavy, loaded only by code that tracks
-
+        mp = _mediapipe()
         with quiet_native_stderr():
             self._mesh = mp.solutions.face_mesh.FaceMesh(
                 static_image_mode=static, max_num_faces=max_faces, refine_landmarks=True,
@@ -93,8 +92,7 @@ class Tracker:
 def find_face_boxes(rgb: np.ndarray, min_confidence: float = 0.5) -> list[tuple[float, float, float, float]]:
     """Face boxes (x, y, w, h in pixels) from MediaPipe's full-range detector: finds faces too
     small for Face Mesh's own detector (paintings, full-body shots)."""
-    import mediapipe as mp  # noqa: PLC0415 - mediapipe: heavy, loaded only by code that tracks
-
+    mp = _mediapipe()
     h, w = rgb.shape[:2]
     with quiet_native_stderr(), mp.solutions.face_detection.FaceDetection(
             model_selection=1, min_detection_confidence=min_confidence) as det:
@@ -107,7 +105,9 @@ def find_face_boxes(rgb: np.ndarray, min_confidence: float = 0.5) -> list[tuple[
 
 
 class TrackStage:
-    """Frame.image → Frame.landmarks (None when no face). Scripted frames pass through."""
+    """Frame.image → Frame.landmarks (None when no face). Scripted frames pass through, and so
+    do frames of a tracked clip (`frame.tracked`: their landmarks, or None, came with them), so
+    playing one never loads mediapipe."""
 
     name = "track"
 
@@ -115,7 +115,7 @@ class TrackStage:
         self.tracker = tracker  # built on the first image (MediaPipe's graph takes ~0.1 s)
 
     def __call__(self, frame) -> None:
-        if frame.state is not None or frame.image is None:
+        if frame.state is not None or frame.image is None or frame.tracked:
             return
         if self.tracker is None:
             self.tracker = Tracker(static=False)

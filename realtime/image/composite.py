@@ -25,6 +25,14 @@ def fit_affine(src_wh: tuple[int, int], dst_wh: tuple[int, int]) -> np.ndarray:
     return np.array([[s, 0, (dw - s * sw) / 2.0], [0, s, (dh - s * sh) / 2.0]], np.float64)
 
 
+def default_output_size(image_wh: tuple[int, int]) -> tuple[int, int]:
+    """The output size when none is asked: the photo's own, at most DEFAULT_MAX_SIDE on its
+    long side."""
+    w, h = image_wh
+    s = min(1.0, DEFAULT_MAX_SIDE / max(w, h))
+    return int(round(w * s)), int(round(h * s))
+
+
 def compose_affine(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """a ∘ b for (2, 3) affines: x ↦ a(b(x))."""
     a3 = np.vstack([a, [0, 0, 1]])
@@ -45,22 +53,32 @@ class CompositeStage:
     name = "composite"
     device_ready = True
 
-    def __init__(self, profile, output_size: tuple[int, int] | None = None, ctx=None):
+    def __init__(self, profile, output_size: tuple[int, int] | None = None, ctx=None,
+                 render=None):
+        """`profile`: the avatar profile; `render`: the profile as the generators render it
+        (a `realtime.mesh.scaled.ScaledProfile` when the crop is drawn at another size than
+        the profile's; default: `profile` itself). The crop is pasted through `render`'s
+        crop transform and mask; `frame_to_crop` stays output px → the *profile's* crop px
+        (what a measurement of the profile's crop box, e.g. bench.quality, cuts out)."""
         self.ctx = ctx if ctx is not None else CpuContext()
+        render = profile if render is None else render
         image = profile["image"]
         h, w = image.shape[:2]
-        if output_size is None:  # the photo's own size, at most DEFAULT_MAX_SIDE on its long side
-            s = min(1.0, DEFAULT_MAX_SIDE / max(w, h))
-            output_size = (int(round(w * s)), int(round(h * s)))
+        if output_size is None:
+            output_size = default_output_size((w, h))
         self.size: tuple[int, int] = (int(output_size[0]), int(output_size[1]))
         out_from_image = fit_affine((w, h), self.size)
         self.background = cv2.warpAffine(image, out_from_image, self.size, flags=cv2.INTER_AREA
                                          if out_from_image[0, 0] < 1 else cv2.INTER_LINEAR)
+        image_from_out = invert_affine(out_from_image)
         self.frame_to_crop = compose_affine(profile["crop_from_image"].astype(np.float64),
-                                            invert_affine(out_from_image)).astype(np.float32)
+                                            image_from_out).astype(np.float32)
+        self.frame_to_render = compose_affine(render["crop_from_image"].astype(np.float64),
+                                              image_from_out).astype(np.float32)
         self._background = self.ctx.upload(self.background)   # the CPU: the same array
-        self.mask = self.ctx.upload(np.ascontiguousarray(profile["paste_mask"], dtype=np.float32))
+        self.mask = self.ctx.upload(np.ascontiguousarray(render["paste_mask"], dtype=np.float32))
         self.passthrough = False  # toggled by the user (hotkey): show the driver's own camera
+        self.download = True      # False: leave frame.output on the device for a later stage
 
     def __call__(self, frame: Frame) -> None:
         if self.passthrough and frame.image is not None:
@@ -68,5 +86,5 @@ class CompositeStage:
             return
         ctx = self.ctx
         out = self._background.copy()
-        out = composite(ctx.to_device(frame.render), out, self.frame_to_crop, self.mask, out=out)
-        frame.output = ctx.to_host(out)
+        out = composite(ctx.to_device(frame.render), out, self.frame_to_render, self.mask, out=out)
+        frame.output = ctx.to_host(out) if self.download else out

@@ -35,9 +35,10 @@ class SmoothStage:
 
     name = "smooth"
     device_ready = True
+    MAX_STEP_PX = 12.0  # the cut threshold at a profile's own crop size (the engine scales it)
 
     def __init__(self, rig, strength: float = 0.6, residual_scale: float = 10.0,
-                 max_step_px: float = 12.0, enabled: bool = True, ctx=None):
+                 max_step_px: float = MAX_STEP_PX, enabled: bool = True, ctx=None):
         if not 0.0 <= strength < 1.0:
             raise ValueError(f"smooth strength must be in [0, 1), got {strength}")
         self.ctx = ctx if ctx is not None else CpuContext()

@@ -21,12 +21,21 @@ from typing import Any
 import cv2
 import numpy as np
 
+try:                                   # OpenCV 4
+    from cv2 import getLogLevel, setLogLevel
+except ImportError:                    # OpenCV 5 moved them
+    from cv2.utils.logging import getLogLevel, setLogLevel
+
+from realtime.core import paths
+from realtime.core.quiet import quiet_native_stderr
 from realtime.io.grabber import Grabber
+from realtime.io.media import check_frame, open_video, read_image
 from realtime.io.source import CaptureError, CaptureTimeout, Source
+from realtime.io.tracked import TrackedClipSource, is_track_file
 
 __all__ = ["CameraSource", "CaptureError", "CaptureTimeout", "ClipSource", "DEFAULT_CLIP_FPS",
-           "Grabber", "IMAGE_EXTENSIONS", "ImageDirSource", "Source", "open_source",
-           "quiet_opencv"]
+           "Grabber", "IMAGE_EXTENSIONS", "ImageDirSource", "Source", "TrackedClipSource",
+           "open_source", "quiet_opencv"]
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp")
 DEFAULT_CLIP_FPS = 30.0
@@ -38,12 +47,12 @@ def quiet_opencv() -> Iterator[None]:
 
     The previous log level is restored on exit.
     """
-    previous = cv2.getLogLevel()
-    cv2.setLogLevel(0)  # LOG_LEVEL_SILENT
+    previous = getLogLevel()
+    setLogLevel(0)  # LOG_LEVEL_SILENT
     try:
         yield
     finally:
-        cv2.setLogLevel(previous)
+        setLogLevel(previous)
 
 
 def _check_resize(resize: tuple[int, int] | None) -> tuple[int, int] | None:
@@ -179,20 +188,24 @@ class ClipSource:
     def __init__(self, path: str | os.PathLike, resize: tuple[int, int] | None = None,
                  fps: float | None = None):
         self.path = Path(path)
-        if not self.path.is_file():
+        if not paths.is_file(self.path):
             raise CaptureError(f"video file not found: {str(self.path)!r}")
         with quiet_opencv():
-            cap = cv2.VideoCapture(str(self.path))
-        if not cap.isOpened():
-            cap.release()
-            raise CaptureError(f"cannot open video file {str(self.path)!r}: OpenCV (FFmpeg) does "
-                               f"not recognise it as a video; check the file is complete and in a "
-                               f"common format (mp4/H.264, webm, avi)")
-        ok, first = cap.read()
+            cap = open_video(self.path, CaptureError,
+                             f"cannot open video file {str(self.path)!r}: OpenCV (FFmpeg) does "
+                             f"not recognise it as a video; check the file is complete and in a "
+                             f"common format (mp4/H.264, webm, avi)")
+            with quiet_native_stderr():
+                ok, first = cap.read()
         if not ok or first is None:
             cap.release()
             raise CaptureError(f"cannot decode any frame of video file {str(self.path)!r}: it "
                                f"may be empty, truncated or use a codec OpenCV lacks")
+        try:
+            check_frame(first, self.path, CaptureError)
+        except CaptureError:
+            cap.release()
+            raise
         self._cap = cap
         self._resize = _check_resize(resize)
         self._pending: np.ndarray | None = first
@@ -251,7 +264,7 @@ class ImageDirSource:
     def __init__(self, path: str | os.PathLike, fps: float = 30.0,
                  resize: tuple[int, int] | None = None):
         self.path = Path(path)
-        if not self.path.is_dir():
+        if not paths.is_dir(self.path):
             raise CaptureError(f"image folder not found: {str(self.path)!r}")
         self._files = sorted((p for p in self.path.iterdir()
                               if p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS),
@@ -269,10 +282,7 @@ class ImageDirSource:
         self._next = 0
 
     def _load(self, file: Path) -> np.ndarray:
-        bgr = cv2.imread(str(file), cv2.IMREAD_COLOR)
-        if bgr is None:
-            raise CaptureError(f"cannot decode image {str(file)!r}")
-        return bgr
+        return read_image(file, CaptureError, f"cannot decode image {str(file)!r}")
 
     def read(self) -> dict[str, Any] | None:
         """Next image as {"image": RGB uint8}, or None after the last one."""
@@ -297,6 +307,8 @@ def open_source(spec: str, size: tuple[int, int] | None = None,
       requested capture size, `fps` the requested rate. A digit string is always a camera,
       even if a file of that name exists.
     - an existing directory -> ImageDirSource(spec, fps=fps or 30, resize=size)
+    - a tracked clip (*.track.npz, `realtime.io.tracked`) -> TrackedClipSource: landmarks with
+      every frame, and the clip's images when the clip is beside it
     - an existing file      -> ClipSource(spec, resize=size, fps=fps) (fps None = the file's rate)
     - anything else         -> CaptureError("... is neither a camera index, a video file nor a
       folder of images")
@@ -306,8 +318,10 @@ def open_source(spec: str, size: tuple[int, int] | None = None,
     if device:
         return CameraSource(int(device.group(1)), size=size, fps=fps)
     path = Path(text).expanduser()
-    if path.is_dir():
+    if paths.is_dir(path):
         return ImageDirSource(path, fps=fps or 30.0, resize=size)
-    if path.is_file():
+    if is_track_file(path):
+        return TrackedClipSource(path, resize=size, fps=fps, open_clip=ClipSource)
+    if paths.is_file(path):
         return ClipSource(path, resize=size, fps=fps)
     raise CaptureError(f"{spec!r} is neither a camera index, a video file nor a folder of images")

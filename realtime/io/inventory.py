@@ -16,8 +16,10 @@ Shape of the dict:
                         "backends": [{"name", "usable", "device", "reason"}], "hint": str},
      "audio": {"usable": True, "devices": [{"index", "name", "inputs", "outputs",
                                            "default_samplerate"}],
-               "default_input": int | None, "default_output": int | None}
-              or {"usable": False, "reason": "... install libportaudio2 ..."},
+               "default_input": int | None, "default_output": int | None, "pulse": {...}}
+              or {"usable": False, "reason": "... install libportaudio2 ...", "pulse": {...}},
+              ("pulse": realtime.io.audio.names.pulse_server(): the PulseAudio/PipeWire source
+               and sink names `--audio` takes, or {"running": False, "reason": ...})
      "gpu": {"found": bool, "nvidia_smi": [{"name", "memory_mib", "driver"}] | None,
              "cupy": {"devices": int, "name": str} | None, "reason": str | None}}
 """
@@ -34,7 +36,8 @@ from typing import Any
 
 import cv2
 
-from realtime.io.audio import portaudio_install_hint
+from realtime.io.audio.errors import portaudio_install_hint
+from realtime.io.audio.names import pulse_server
 from realtime.io.capture import quiet_opencv
 from realtime.io.sinks.vcam import vcam_install_hint
 
@@ -118,15 +121,16 @@ def _virtual_camera(timeout: float) -> dict[str, Any]:
 
 
 def _audio() -> dict[str, Any]:
+    pulse = pulse_server() if sys.platform.startswith("linux") else {"running": False}
     try:
         import sounddevice as sd  # noqa: PLC0415 - optional (the audio extra), needs PortAudio
     except OSError as exc:
-        return {"usable": False,
+        return {"usable": False, "pulse": pulse,
                 "reason": f"sounddevice cannot load PortAudio ({exc}); "
                           f"{portaudio_install_hint()}"}
     except ImportError as exc:
-        return {"usable": False, "reason": f"sounddevice is not installed "
-                                           f"(pip install sounddevice): {exc}"}
+        return {"usable": False, "pulse": pulse,
+                "reason": f"sounddevice is not installed (pip install sounddevice): {exc}"}
     try:
         devices = [{"index": i, "name": d["name"], "inputs": int(d["max_input_channels"]),
                     "outputs": int(d["max_output_channels"]),
@@ -135,10 +139,27 @@ def _audio() -> dict[str, Any]:
         default_in, default_out = (int(x) if x is not None and int(x) >= 0 else None
                                    for x in sd.default.device)
     except Exception as exc:  # noqa: BLE001 - PortAudio errors
-        return {"usable": False, "reason": f"cannot list audio devices: {exc}"}
+        return {"usable": False, "pulse": pulse, "reason": f"cannot list audio devices: {exc}"}
     return {"usable": bool(devices), "devices": devices, "default_input": default_in,
-            "default_output": default_out,
-            **({} if devices else {"reason": "PortAudio found no audio device"})}
+            "default_output": default_out, "pulse": pulse,
+            **({} if devices else {"reason": "PortAudio found no audio device (no sound server "
+                                             "or sound card; python run.py devices)"})}
+
+
+def _format_pulse(pulse: dict[str, Any]) -> list[str]:
+    """The PulseAudio/PipeWire names, the ones `--audio IN:OUT` takes."""
+    if not pulse.get("running"):
+        return [f"  [--] PulseAudio/PipeWire: {pulse['reason']}"] if pulse.get("reason") else []
+    sources, sinks = pulse.get("sources", []), pulse.get("sinks", [])
+    mic = pulse.get("default_source") or next((s for s in sources if not s.endswith(".monitor")),
+                                              sources[0] if sources else "IN")
+    out = pulse.get("default_sink") or (sinks[0] if sinks else "OUT")
+    lines = [f"  {pulse['server']}: name these with --audio IN:OUT (e.g. --audio {mic}:{out})"]
+    for label, names, default in (("inputs ", sources, pulse.get("default_source")),
+                                  ("outputs", sinks, pulse.get("default_sink"))):
+        shown = [f"{n} (default)" if n == default else n for n in names]
+        lines.append(f"    {label}: {', '.join(shown) or 'none'}")
+    return lines
 
 
 def _gpu(timeout: float) -> dict[str, Any]:
@@ -227,7 +248,10 @@ def format_devices(d: dict[str, Any]) -> str:
 
     au = d.get("audio", {})
     lines.append("Audio:")
+    lines.extend(_format_pulse(au.get("pulse", {})))
     if au.get("usable"):
+        if au.get("pulse", {}).get("running"):
+            lines.append("  PortAudio devices (names or indices also work with --audio):")
         for dev in au.get("devices", []):
             marks = "".join(["I" if dev["index"] == au.get("default_input") else " ",
                              "O" if dev["index"] == au.get("default_output") else " "])

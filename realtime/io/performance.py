@@ -155,6 +155,7 @@ class ScriptedSource:
     """
 
     is_live = False
+    tracked = True      # its frames carry their FaceState: the loop never loads the tracker
 
     def __init__(self, neutral: np.ndarray, frames: int = 300, fps: float = 30.0,
                  script=default_performance, duration_s: float = 10.0):

@@ -11,6 +11,9 @@ performance in `performance`):
                                {"state": ...}), or None once the source is exhausted; blocks
                                until the frame is available
     close()                    releases the device/file; safe to call more than once
+    tracked: bool              optional, True when no frame needs tracking: each comes with its
+                               landmarks (a tracked clip, `realtime.io.tracked`) or its state (the
+                               scripted performance); the loop then never loads the tracker
 
 This module sits below both `capture` (the sources) and `grabber` (the thread that reads any
 source), so neither has to import the other.

@@ -1,6 +1,30 @@
-"""The synthetic mouth interior of the photo tiers: a dark graded throat and teeth rows where
-the lips part wider than the avatar's photo shows (the warp tier; the atlas tier where no
-keyframe opens as wide as asked)."""
+"""The synthetic mouth interior of the photo tiers (the warp tier; the atlas tier where no
+keyframe opens as wide as asked): where the lips part wider than the avatar's photo shows, the
+mouth-fan pixels get teeth, a tongue and a dark graded throat, drawn in absolute face units.
+
+Geometry comes from the pixels themselves: per column of the mouth opening, the first and last
+mouth-fan pixel are the upper and lower lip edges, so every pixel knows how far it hangs below
+the upper lip (`a`) and stands above the lower lip (`b`), in crop pixels. Sizes are fractions of
+the avatar's interocular distance (outer eye corners, `iod`), so a slightly parted mouth shows
+the tips of the upper teeth in the lip's shadow over a dark gap, never a full white bar:
+
+- upper teeth hang from under the upper lip; their visible length grows with the opening up to
+  the crown's (~0.1 iod at the incisors). Lower teeth rise from behind the lower lip only when
+  the mouth is wide open. The tips lie on a curve anchored at the mouth's centre (teeth belong
+  to the jaw): the sides of a round mouth cover them, a smile's raised corners show more.
+- the teeth stand on an arch (radius `ARCH_R`): a pixel's lateral offset gives its place along
+  the arch, hence which tooth it is on, how foreshortened that tooth is, and how dark (teeth
+  turn away from the light toward the back). Each tooth is rounded (a cylinder-like falloff
+  across it, rounded tips) with a dark gap to its neighbours.
+- a tongue (rounded, reddish, from the avatar's lip colour) lies low in the mouth behind the
+  lower teeth; the throat is the lip colour darkened, darkest away from the lips and at the
+  corners; light entering the mouth grows with the opening. Puckered lips (a mouth much
+  narrower than the photo's) hide the teeth. Known limit: the width is the mouth's width on
+  screen, so a strongly turned head (> ~35°) starts to read as a pucker.
+
+Array-module agnostic (numpy, or cupy on the GPU path): only elementwise work on the mouth-fan
+pixels and a few reductions over the mouth's bounding box.
+"""
 from __future__ import annotations
 
 import numpy as np
@@ -9,67 +33,208 @@ from realtime.core.context import CpuContext
 from realtime.face import topology
 from realtime.mesh.rig import Rig
 
-TEETH_COUNT = 8
+# All lengths in interocular units (outer eye corners, ~90 mm on an adult).
+ARCH_R = (0.30, 0.27)                        # dental arch radius: upper, lower
+# Teeth from the midline backwards (incisors, lateral incisors, canines, premolars, molars):
+# width along the arch, and crown length.
+UPPER_W = (0.094, 0.072, 0.083, 0.078, 0.078, 0.11, 0.11)
+UPPER_H = (0.095, 0.086, 0.09, 0.078, 0.072, 0.066, 0.06)
+LOWER_W = (0.062, 0.066, 0.077, 0.077, 0.077, 0.12, 0.12)
+LOWER_H = (0.08, 0.08, 0.085, 0.075, 0.07, 0.065, 0.06)
+UPPER_SHOW = (0.0, 0.6)     # visible upper-teeth length = min(crown, SHOW[0] + SHOW[1]·opening)
+LOWER_SHOW = (0.2, 0.5)     # lower teeth: hidden up to an opening of [0], fully shown [1] later
+TONGUE_W, TONGUE_H = 0.2, 0.14               # half width; height (at most 0.35 × the opening)
+TIP_CURVE = (0.5, 0.3)      # the teeth tips' curve (upper rises, lower sinks to the sides)
+TIP_ROUND = 0.012           # how far a tooth's corners are rounded off
+GAP_W = 0.006               # width of the gap between two teeth
+REST_WIDTH = (0.36, 0.5)    # the avatar's rest mouth width, clipped to this range
+PUCKER = (0.8, 0.6)         # teeth fade out as the mouth narrows from [0] to [1] × rest width
+PUCKER_RIM = 0.05           # a full pucker's inner-lip rim, inside the lip contour
+LIGHT_OPENING = 0.16        # light in the mouth: dim when barely open, full at this opening
+TEETH_RGB = (236.0, 229.0, 212.0)            # ivory, scaled by the avatar's light level
+TONGUE_RGB = (190.0, 95.0, 95.0)
+TEETH_COUNT = len(UPPER_W)                   # per side
+
+
+def _edges(widths) -> np.ndarray:
+    return np.concatenate([[0.0], np.cumsum(widths), [1e3]]).astype(np.float32)
 
 
 class MouthCavity:
-    """Shades mouth-fan pixels from the interpolated cavity coordinates (m, mx).
-
-    m: +1 at the upper inner lip, −1 at the lower inner lip, 0 at the mouth centre; mx: −1 … +1
-    from corner to corner. Upper teeth fill the band under the upper lip, lower teeth a thinner
-    band over the lower lip, a dark throat between them; teeth darken towards the corners and
-    show thin gaps between them.
-    """
+    """Shades the mouth-fan pixels of a G-buffer (see the module docstring)."""
 
     def __init__(self, image: np.ndarray, landmarks: np.ndarray, ctx=None):
         h, w = image.shape[:2]
+        lm = np.asarray(landmarks, np.float64)
 
         def mean_colour(idx):
-            pts = np.round(landmarks[list(idx), :2]).astype(np.int64)
+            pts = np.round(lm[list(idx), :2]).astype(np.int64)
             pts[:, 0] = np.clip(pts[:, 0], 0, w - 1)
             pts[:, 1] = np.clip(pts[:, 1], 0, h - 1)
             return image[pts[:, 1], pts[:, 0]].astype(np.float32).mean(0)
 
         lip = mean_colour(topology.OUTER_LIP)
         skin = mean_colour((50, 280, 4, 151))
-        light = float(np.clip(skin.mean() / 170.0, 0.55, 1.1))
+        self.light = float(np.clip(skin.mean() / 170.0, 0.55, 1.1))
+        a, b = topology.EYE_OUTER
+        self.iod_image = float(np.linalg.norm(lm[a, :2] - lm[b, :2]))
+        # The photo's inner mouth width (corner to corner), iod units, within a normal range
+        # (a grinning photo must not make every normal mouth look puckered).
+        self.rest_width = float(np.clip(np.linalg.norm(lm[78, :2] - lm[308, :2]) / self.iod_image,
+                                        *REST_WIDTH))
+        teeth = np.array(TEETH_RGB, np.float32) * min(1.1 * self.light, 1.0)
+        teeth = 0.9 * teeth + 0.1 * skin * (teeth.mean() / max(float(skin.mean()), 1.0))
+        # The tongue: half a standard tongue pink at the avatar's light, half its lip colour.
+        tongue = (0.5 * np.array(TONGUE_RGB, np.float32) * self.light
+                  + 0.5 * lip * np.array([1.0, 0.8, 0.8], np.float32))
         # Array-module agnostic: the shading runs where the G-buffer is (numpy, or cupy on the
         # GPU); `ctx` uploads the constants once (on the CPU upload is the identity).
         self.ctx = ctx if ctx is not None else CpuContext()
         self.xp = self.ctx.xp
-        self.throat = self.ctx.upload(np.float32(0.18) * lip)
-        self.teeth = self.ctx.upload(np.array([238, 233, 222], np.float32) * light)
-        self._rig_arrays: tuple | None = None
+        up = self.ctx.upload
+        self.colours = {k: up(np.ascontiguousarray(v, np.float32)) for k, v in (
+            ("teeth", teeth), ("throat", lip * 0.25), ("deep", lip * 0.1), ("tongue", tongue),
+            ("lip", lip))}
+        self._teeth = [(r, up(_edges(wd)), up(np.array(list(wd) + [wd[-1]], np.float32)),
+                        up(np.array(list(ht) + [ht[-1]], np.float32)))
+                       for r, wd, ht in ((ARCH_R[0], UPPER_W, UPPER_H), (ARCH_R[1], LOWER_W, LOWER_H))]
+        self._iod: tuple | None = None
 
-    def _arrays(self, rig: Rig):
-        """The rig's triangles and attributes in the context's array module (uploaded once)."""
-        if self._rig_arrays is None or self._rig_arrays[0] is not rig:
-            self._rig_arrays = (rig, self.ctx.upload(rig.triangles), self.ctx.upload(rig.attributes))
-        return self._rig_arrays[1:]
+    def iod_px(self, rig: Rig) -> float:
+        """The avatar's interocular distance in crop pixels."""
+        if self._iod is None or self._iod[0] is not rig:
+            a = rig.crop_from_image
+            self._iod = (rig, self.iod_image * float(np.hypot(a[0, 0], a[0, 1])))
+        return self._iod[1]
 
     def apply(self, gbuf, rig: Rig, out, real: float) -> None:
         """Blend the synthetic cavity into `out` on the mouth-fan pixels of `gbuf`, keeping a
         fraction `real` of what is there (the real mouth interior of the source)."""
+        if real >= 1.0:
+            return
         xp = self.xp
         lo, hi = rig.ranges["mouth"]
         in_mouth = (gbuf.tri_id >= lo) & (gbuf.tri_id < hi)
-        if real >= 1.0 or not in_mouth.any():
-            return
-        triangles, attributes = self._arrays(rig)
         ys, xs = xp.nonzero(in_mouth)
-        tri = triangles[gbuf.tri_id[ys, xs]]
-        b = gbuf.bary[ys, xs]
-        w = xp.stack([1.0 - b[:, 0] - b[:, 1], b[:, 0], b[:, 1]], 1)[:, :, None]
-        m, mx = (w * attributes[tri][:, :, 2:4]).sum(1).T
-        out[ys, xs] = real * out[ys, xs] + (1.0 - real) * self.shade(m, mx)
+        if int(ys.size) == 0:
+            return
+        # one host transfer for the box (on the GPU each scalar read is a sync)
+        y0, y1, x0, x1 = (int(v) for v in self.ctx.to_host(xp.stack([ys.min(), ys.max() + 1,
+                                                                     xs.min(), xs.max() + 1])))
+        colour = self.shade(in_mouth[y0:y1, x0:x1], ys - y0, xs - x0, self.iod_px(rig))
+        out[ys, xs] = real * out[ys, xs] + (1.0 - real) * colour
 
-    def shade(self, m, mx):
+    def shade(self, box, ys, xs, iod: float):
+        """(N, 3) colours of the mouth pixels (`ys`, `xs`) of the boolean mask `box` (the
+        mouth's bounding box), for an interocular distance of `iod` pixels."""
         xp = self.xp
-        upper = xp.clip((m - 0.25) / 0.2, 0.0, 1.0)
-        lower = xp.clip((-m - 0.55) / 0.15, 0.0, 1.0)
-        t = xp.maximum(upper, 0.85 * lower)
-        edge = 1.0 - 0.25 * xp.clip((xp.abs(m) - 0.9) / 0.1, 0.0, 1.0)  # shadow under the lips
-        gaps = xp.abs(((mx + 1.0) * TEETH_COUNT / 2.0) % 1.0 - 0.5)
-        tooth = (1.0 - 0.35 * xp.exp(-((0.5 - gaps) / 0.06) ** 2)) * (1.0 - 0.5 * mx * mx) * edge
-        teeth = self.teeth[None] * tooth[:, None]
-        return self.throat[None] * (1.0 - t[:, None]) + teeth * t[:, None]
+        f32 = np.float32
+        h, w = box.shape
+        top = xp.argmax(box, axis=0).astype(f32)               # upper lip's edge, per column
+        bottom = f32(h - 1) - xp.argmax(box[::-1], axis=0).astype(f32)
+        gap = (bottom - top + 1) * box.any(axis=0)            # 0 where a column is empty
+        cx = xp.arange(w, dtype=f32) - f32(0.5 * (w - 1))      # px from the mouth's centre
+        mid = 0.5 * (top + bottom)
+        centre = gap * (xp.abs(cx) <= max(1.0, 0.05 * iod))
+        # All the scalars below in one host transfer (on the GPU each read is a sync).
+        sums = xp.stack([gap.sum(), (gap * cx).sum(), (gap * cx * cx).sum(), (gap * mid).sum(),
+                         (gap * cx * mid).sum(), centre.sum(), (centre * top).sum(),
+                         (centre * bottom).sum(), (centre * cx).sum(), gap.max()])
+        s_g, s_gc, s_gcc, s_gm, s_gcm, s_c, s_ct, s_cb, s_cx, g_max = (
+            float(v) for v in self.ctx.to_host(sums))
+        # The mouth's tilt (a rolled head): slope of the columns' mid-points, gap-weighted.
+        slope = (s_gcm - s_gm / s_g * s_gc) / max(s_gcc, 1e-6)
+        # Where the teeth and tongue hang from: the lips' edges at the mouth's centre.
+        s_c = max(s_c, 1e-6)
+        top_c = (s_ct - slope * s_cx) / s_c
+        bottom_c = (s_cb - slope * s_cx) / s_c
+        opening = g_max / iod                                  # iod units
+
+        a = ys.astype(f32) - top[xs] + f32(0.5)                # px below the upper lip's edge
+        b = bottom[xs] - ys.astype(f32) + f32(0.5)             # px above the lower lip's edge
+        yl = ys.astype(f32) - f32(slope) * cx[xs]              # de-tilted row
+        x = cx[xs] / f32(iod)                                  # from the mouth's centre, iod
+        corner = xp.abs(x) / f32(max(0.5 * w / iod, 1e-3))     # 0 centre … 1 corner
+        # Puckered lips (a mouth much narrower than at rest) stand in front of the teeth: the
+        # teeth hide in the dark and less light gets in.
+        rest = self.rest_width
+        pucker = _smooth((PUCKER[0] * rest - w / iod) / ((PUCKER[0] - PUCKER[1]) * rest))
+        light = (0.25 + 0.75 * _smooth(opening / LIGHT_OPENING)) * (1 - 0.4 * pucker)
+        c = self.colours
+
+        # Throat: lip colour darkened, darkest far from the lips and at the corners.
+        depth = xp.minimum(a, b) / f32(iod)
+        k = (xp.exp(-depth / f32(0.035)) * (1 - 0.85 * _smooth((corner - 0.6) / 0.4)))[:, None]
+        col = (c["deep"] + (c["throat"] - c["deep"]) * k) * f32(light)
+
+        # Tongue: a dome low in the mouth, behind the lower teeth.
+        th = min(TONGUE_H, 0.35 * opening) * iod
+        if th > 0.5:
+            u2 = xp.clip((x / f32(TONGUE_W)) ** 2, 0, 1)
+            t = f32(th) * xp.sqrt(1 - u2)                              # its height at x, px
+            over = yl - f32(bottom_c) + t                              # px below its top
+            alpha = xp.clip(over + 0.5, 0, 1)
+            rel = xp.clip(over / xp.maximum(t, f32(1.0)), 0, 1)         # 0 top … 1 front
+            shade = ((0.55 + 0.45 * xp.sqrt(rel)) * (0.65 + 0.35 * (1 - u2))
+                     * (1 - 0.12 * xp.exp(-(x * f32(iod) / f32(1.2)) ** 2))   # median groove
+                     * (1 - 0.35 * xp.exp(-b / f32(0.02 * iod))) * f32(light))
+            col = col + (c["tongue"] * shade[:, None] - col) * alpha[:, None]
+
+        # Lower teeth (only when wide open), then the upper teeth. Their tips lie on a curve
+        # anchored at the mouth's centre (the teeth belong to the jaw, not to the lips): at
+        # the sides of a round mouth the lips cover them, a smile's raised corners show more.
+        low_show = _smooth((opening - LOWER_SHOW[0]) / (LOWER_SHOW[1] - LOWER_SHOW[0]))
+        for upper in (False, True):
+            if not upper and low_show <= 0:
+                continue
+            r, edges, widths, heights = self._teeth[0 if upper else 1]
+            theta = xp.arcsin(xp.clip(x / f32(r), -1, 1))
+            arc = f32(r) * xp.abs(theta)
+            i = xp.clip(xp.searchsorted(edges, arc, side="right") - 1, 0, TEETH_COUNT)
+            f = xp.clip((arc - edges[i]) / widths[i], 0, 1)             # across the tooth
+            across = xp.abs(2 * f - 1)
+            if upper:
+                length = xp.minimum(heights[i], f32(UPPER_SHOW[0] + UPPER_SHOW[1] * opening))
+                tip = f32(top_c) + (length - f32(TIP_CURVE[0]) * x * x) * f32(iod)
+                to_tip = tip - yl                                        # px above the tip
+                dist, lip_dark = a, 0.62
+            else:
+                length = heights[i] * f32(low_show)
+                tip = f32(bottom_c) - (length - f32(TIP_CURVE[1]) * x * x) * f32(iod)
+                to_tip = yl - tip
+                dist, lip_dark = b, 0.5
+            to_tip = to_tip - f32(TIP_ROUND * iod) * across ** 4           # rounded tips
+            alpha = (xp.clip(to_tip + 0.5, 0, 1) * f32(1 - pucker)
+                     * xp.clip((f32(r) - xp.abs(x)) * f32(iod) + 0.5, 0, 1))   # arch's end
+            cos = xp.maximum(xp.cos(theta), f32(0.0))
+            # The dark gap between two teeth, drawn as its area over the pixel: a thin dark
+            # line when the face is large, a faint one when a tooth is a few pixels wide.
+            gap_px = f32(GAP_W * iod) * cos
+            sigma = xp.maximum(f32(0.6), 0.3 * gap_px)
+            edge_px = xp.minimum(f, 1 - f) * widths[i] * cos * f32(iod)      # px to the gap
+            down = xp.clip(1 - to_tip / xp.maximum(length * f32(iod), f32(1.0)), 0, 1)
+            dark = (0.8 * xp.minimum(1, gap_px / (2.5 * sigma)) * xp.exp(-(edge_px / sigma) ** 2)
+                    * (0.5 + 0.5 * down))                                # wider at the tips
+            shade = ((1 - 0.15 * across ** 2) * (1 - dark)                    # rounded body
+                     * (0.15 + 0.85 * cos ** 1.5)                             # turning away
+                     * (1 - 0.9 * _smooth((corner - 0.55) / 0.45))           # mouth corners
+                     * (1 - lip_dark * xp.exp(-dist / f32(0.022 * iod)))     # the lip's shadow
+                     * (1 - 0.12 * _smooth(down * 4 - 3))                    # translucent tip
+                     * f32(light))
+            col = col + (c["teeth"] * shade[:, None] - col) * alpha[:, None]
+
+        # Puckered lips roll forward: their inner surface shows as a lip-coloured rim and
+        # the dark hole is smaller than the lip contour.
+        if pucker > 0:
+            rim = f32(PUCKER_RIM * pucker * iod)
+            to_edge = xp.minimum(xp.minimum(a, b), (1 - corner) * f32(0.5 * w))
+            alpha = xp.clip(rim - to_edge + 0.5, 0, 1)
+            shade = 0.75 - 0.35 * xp.clip(to_edge / xp.maximum(rim, f32(1.0)), 0, 1)
+            col = col + (c["lip"] * shade[:, None] - col) * alpha[:, None]
+        return col
+
+
+def _smooth(x):
+    """Smoothstep of a float or an array, clamped to [0, 1]."""
+    x = min(max(x, 0.0), 1.0) if isinstance(x, float) else x.clip(0, 1)
+    return x * x * (3 - 2 * x)

@@ -9,6 +9,7 @@ from realtime.core.context import CpuContext
 from realtime.core.frame import Frame
 from realtime.face import geometry
 from realtime.mesh.rig import Rig
+from realtime.tiers.eyes import EyeLayer
 from realtime.tiers.mouth import MouthCavity
 
 
@@ -35,8 +36,11 @@ class WarpGenerator:
         tex, uv = rig.texture_at_crop_density(image, np.ascontiguousarray(rig.attributes[:, :2]))
         self.image = ctx.upload(tex)
         self.uv = ctx.upload(uv)
+        self._host_uv = uv
+        self._to_texture = np.diag([tex.shape[1] / image.shape[1], tex.shape[0] / image.shape[0]])
         self.triangles = ctx.upload(rig.triangles)
         self.mouth = MouthCavity(image, profile["landmarks"], ctx)
+        self.eyes = EyeLayer(image, profile["landmarks"], rig, ctx)
         s = rig.crop_size
         self._uv_buf = xp.empty((s, s, 2), np.float32)
         self._out = xp.empty((s, s, 3), np.float32)
@@ -44,8 +48,11 @@ class WarpGenerator:
     def __call__(self, frame: Frame):
         gbuf = frame.gbuf
         coverage = gbuf.tri_id >= 0
-        uv = interpolate(gbuf, self.triangles, self.uv, out=self._uv_buf)
+        lids = self.eyes.lid_uv(self._host_uv, frame.vertices, self._to_texture)
+        uv = interpolate(gbuf, self.triangles, self.uv if lids is None else self.ctx.upload(lids),
+                         out=self._uv_buf)
         out = texture(self.image, uv, coverage, out=self.ctx.xp.empty_like(self._out))
+        self.eyes.apply(gbuf, frame.vertices, out)
         gap = geometry.mouth_opening(frame.vertices)
         self.mouth.apply(gbuf, self.rig, out, min(1.0, self._own_gap / gap) if gap > 1e-6 else 1.0)
         return out

@@ -9,10 +9,16 @@ with the losses and steps of `realtime.train.step`, for a number of steps or min
     neural/samples.png               render | output | real, for a few frames
 
 and switches the profile's tier to "neural" (the files are listed with their sha256).
+
+Checkpoints are written under temporary names and handed to `commit` ({name: temporary file}),
+which moves them into place: `run.py train` commits them into the profile with
+`profiles.store.commit_files`, so a Ctrl-C at any moment leaves a profile that loads.
 """
 from __future__ import annotations
 
+import contextlib
 import json
+import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -81,9 +87,16 @@ def _augment(batch: dict, rng: np.random.Generator, strength: float) -> dict:
     return out
 
 
-def train(pairs, out_dir: Path, options: TrainOptions, progress=None, on_checkpoint=None) -> dict:
-    """Train on `pairs` (dataset.PairSet); checkpoints go to out_dir (and `on_checkpoint()` is
-    called after each). Returns a summary."""
+def _replace_all(files: dict[str, Path], out_dir: Path) -> None:
+    for name, tmp in files.items():
+        os.replace(tmp, out_dir / name)
+
+
+def train(pairs, out_dir: Path, options: TrainOptions, progress=None, on_checkpoint=None,
+          commit=None) -> dict:
+    """Train on `pairs` (dataset.PairSet); checkpoints go to out_dir: written to temporary files
+    and handed to `commit({file name: temporary path})` (default: renamed into `out_dir`), then
+    `on_checkpoint()` is called. Returns a summary."""
     torch.manual_seed(options.seed)
     rng = np.random.default_rng(options.seed)
     # One thread unless asked: on 2 cores a second torch thread waits on a busy core (3-17 s a
@@ -109,10 +122,18 @@ def train(pairs, out_dir: Path, options: TrainOptions, progress=None, on_checkpo
 
     def save():
         extra = {"history": history[-5000:], "frames": int(len(pairs))}
-        save_checkpoint(state, models, opts, step=step, config=cfg,
-                        train_config=options.train_config, extra=extra)
-        save_checkpoint(out_dir / GENERATOR_FILE, {"G": models["G"]}, step=step, config=cfg,
-                        save_rng=False)
+        tmp = {name: out_dir / f".{name}.partial" for name in (STATE_FILE, GENERATOR_FILE)}
+        try:
+            save_checkpoint(tmp[STATE_FILE], models, opts, step=step, config=cfg,
+                            train_config=options.train_config, extra=extra)
+            save_checkpoint(tmp[GENERATOR_FILE], {"G": models["G"]}, step=step, config=cfg,
+                            save_rng=False)
+            (commit or (lambda files: _replace_all(files, out_dir)))(tmp)
+        finally:
+            for path in tmp.values():      # what a Ctrl-C inside save_checkpoint leaves
+                for leftover in (path, path.with_name(path.name + ".tmp")):
+                    with contextlib.suppress(OSError):
+                        leftover.unlink()
         if on_checkpoint is not None:
             on_checkpoint()
 

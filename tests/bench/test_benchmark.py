@@ -114,6 +114,7 @@ def test_profile_label_says_what_self_reenactment_enrolled():
 
 # -- end to end ----------------------------------------------------------------------------------
 
+@pytest.mark.tracking
 def test_single_run_json_plot_and_quality(assets, tmp_path, run_bench, monkeypatch):
     monkeypatch.setenv("PUPPETEER_PROFILES", str(assets["profiles"]))
     # dlib absent: id_dist must be omitted, never faked, and the reason noted
@@ -158,6 +159,7 @@ def test_single_run_json_plot_and_quality(assets, tmp_path, run_bench, monkeypat
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 20_000
 
 
+@pytest.mark.tracking
 def test_self_reenact_compare_interleaves_and_reports_psnr_ssim_and_ratios(assets, tmp_path,
                                                                            run_bench, monkeypatch):
     # The avatar made from the still pose (`astro`, given with --profile as enrolled from the

@@ -86,6 +86,7 @@ def test_prepare_self_reenact_drives_with_the_second_half(assets, tmp_path):
     assert (driver.count, driver.total, driver.label) == (10, 10, "self.avi frames 12–21")
 
 
+@pytest.mark.tracking
 def test_self_reenact_enrolls_the_first_half_by_default(assets, tmp_path, monkeypatch):
     """An appearance atlas from frames 0..half-1, not one photo; an image profile of frame 0
     when the clip cannot make an atlas."""
@@ -116,6 +117,7 @@ def test_self_reenact_needs_four_frames(assets, tmp_path):
         drivers.prepare_self_reenact(str(tmp_path / "nothing-here.mp4"), None)
 
 
+@pytest.mark.tracking
 def test_self_reenact_follows_the_drivers_distance(assets, tmp_path, monkeypatch):
     """The camera moves 12 % closer in the second half: self-reenactment lets the head follow
     (follow_scale 1, its default), which scores above a fixed head size."""

@@ -84,6 +84,7 @@ def test_contact_sheet_shows_the_extremes():
     assert sheet.dtype == np.uint8 and sheet.ndim == 3 and sheet.shape[0] > 2 * 32
 
 
+@pytest.mark.tracking
 def test_self_drive_reports_fidelity(tmp_path, capsys):
     """`bench --self-drive` on a short synthetic clip: the fidelity table, the JSON and the
     sheet come out (the clip is the astronaut turned in 3-D, tests/profiles/test_enroll_video)."""

@@ -1,5 +1,6 @@
 import cv2
 import numpy as np
+import pytest
 from skimage import data
 
 from bench.follow import follow
@@ -14,6 +15,7 @@ def _clip(path, frames):
     return str(path)
 
 
+@pytest.mark.tracking
 def test_a_video_follows_itself_perfectly(tmp_path):
     img = data.astronaut()
     frames = []

@@ -37,6 +37,7 @@ def test_roundtrip_says_why_not_when_no_device():
     assert reason and isinstance(reason, str)
 
 
+@pytest.mark.tracking
 def test_roundtrip_pass_through_a_fake_virtual_camera(assets, monkeypatch):
     """The plumbing of --roundtrip (stamp → device → OpenCV read-back → latency) with an
     in-memory device standing in for v4l2loopback."""

@@ -23,6 +23,7 @@ Tolerances (the same on every backend; why in ``kernels/cuda/__init__.py``):
   FMA-contracted uv interpolation moves sample points by up to 2 ulp(U) per coordinate).
 - temporal_blend: pixels outside the box or the face exactly `render`; elsewhere
   |cuda - cpu| <= 1e-5 * max(1, max |cpu|) except on <= 0.1 % of pixels (visibility near-ties).
+- disclose: integer arithmetic: identical.
 """
 from __future__ import annotations
 
@@ -63,6 +64,7 @@ _POINTEE = {
     "int": np.int32,
     "long long": np.int64,
     "unsigned char": np.uint8,
+    "signed char": np.int8,
     "unsigned long long": np.uint64,
 }
 _SCALAR = {"int": (np.int32, ctypes.c_int), "float": (np.float32, ctypes.c_float),
@@ -640,3 +642,42 @@ def test_fused_twins_share_the_device_code():
     for n in ("temporal_blend", "flow3d"):
         assert '#include "flow3d.cuh"' in text[n], n
         assert "depth_at(const" not in text[n] and "surface_motion(const" not in text[n], n
+
+
+DISCLOSE_CASES = {
+    # (mark, label, origin, out: "new" / "in-place" / "strided", image contiguous)
+    "both-in-place": (True, True, (3, 50), "in-place", True),
+    "mark-only-new": (True, False, (0, 0), "new", True),
+    "label-only-strided-out": (False, True, (40, 0), "strided", True),
+    "label-corner-strided-image": (True, True, (57, 97), "new", False),
+    "neither": (False, False, (0, 0), "new", True),
+}
+
+
+@pytest.mark.parametrize("case", list(DISCLOSE_CASES))
+def test_disclose(backend, case):
+    use_mark, use_label, origin, out_kind, contiguous = DISCLOSE_CASES[case]
+    rng = np.random.default_rng(len(case))
+    h, w = 61, 103
+    image = rng.integers(0, 256, size=(h, w, 3)).astype(np.uint8)
+    image[:5] = 255  # saturation at both ends
+    image[5:10] = 0
+    mark = rng.integers(-128, 128, size=(h, w)).astype(np.int8) if use_mark else None
+    label = None
+    if use_label:
+        label = rng.integers(0, 256, size=(4, 6, 4)).astype(np.uint8)
+        label[0, :, 3] = 0
+        label[1, :, 3] = 255
+    ref = cpu("disclose", image, mark, label, origin, np.empty_like(image))
+    xp = backend.xp
+    img_d = backend.put(image) if contiguous else strided(xp, xp.array(image))
+    if out_kind == "in-place":
+        out = img_d
+    else:
+        out = dirty(xp, (h, w, 3), np.uint8, contiguous=out_kind != "strided")
+    res = backend.run("disclose", img_d, None if mark is None else strided(xp, xp.array(mark)),
+                      None if label is None else backend.put(label), origin, out)
+    assert res is out
+    np.testing.assert_array_equal(backend.get(out), ref)
+    if out_kind != "in-place":
+        np.testing.assert_array_equal(backend.get(img_d), image)  # the image itself untouched

@@ -28,6 +28,7 @@ def _only(root: Path) -> list[str]:
 
 
 # ---------------------------------------------------------------------------------- success
+@pytest.mark.tracking
 def test_enroll_a_portrait(tmp_path, astronaut_png, astronaut_rgb, astronaut_landmarks):
     folder = enroll_image(astronaut_png, "astro", root=tmp_path, crop_size=128)
     assert folder == tmp_path / "astro" and _only(tmp_path) == ["astro"]
@@ -60,6 +61,7 @@ def test_build_profile_arrays_are_consistent(astronaut_profile, astronaut_landma
     assert p["paste_mask"][0, 0] < 0.1
 
 
+@pytest.mark.tracking
 def test_small_face_in_a_big_photo_is_found_by_zooming(astronaut_rgb, astronaut_landmarks):
     """Face Mesh's own detector misses a small face; the full-range detector finds its box and
     the landmarks come back in the photo's pixels."""
@@ -83,6 +85,7 @@ def test_read_rgb_caps_the_size(tmp_path):
 
 
 # ------------------------------------------------------------------------------------ errors
+@pytest.mark.tracking
 def test_blank_image_has_no_face(tmp_path):
     path = _write(tmp_path / "blank.png", np.full((240, 320, 3), 200, np.uint8))
     root = tmp_path / "profiles"
@@ -105,6 +108,7 @@ def test_missing_and_unreadable_files(tmp_path):
     assert _only(root) == []
 
 
+@pytest.mark.tracking
 def test_existing_name_needs_force(tmp_path, astronaut_png):
     folder = tmp_path / "astro"
     folder.mkdir()
@@ -130,6 +134,7 @@ def test_good_names(name):
     assert check_name(name) == name
 
 
+@pytest.mark.tracking
 def test_two_faces_are_refused(tmp_path, astronaut_rgb):
     crop = astronaut_rgb[0:300, 100:360]
     path = _write(tmp_path / "two.png", np.ascontiguousarray(np.hstack([crop, crop])))
@@ -145,6 +150,7 @@ def tiny_png(tmp_path_factory, astronaut_rgb) -> Path:
     return _write(tmp_path_factory.mktemp("tiny") / "tiny.png", tiny)
 
 
+@pytest.mark.tracking
 def test_tiny_face_is_refused(tmp_path, tiny_png):
     root = tmp_path / "profiles"
     with pytest.raises(EnrollError, match="too small|no human face"):
@@ -152,6 +158,7 @@ def test_tiny_face_is_refused(tmp_path, tiny_png):
     assert _only(root) == []
 
 
+@pytest.mark.tracking
 @pytest.mark.parametrize("case", ["tiny", "two"])
 def test_refusals_exit_2_through_run_py(tmp_path, monkeypatch, capsys, tiny_png, astronaut_rgb, case):
     import run

@@ -165,10 +165,16 @@ def test_rejection_rules():
 
 # ------------------------------------------------------------------------------- enrollment
 
-def test_enrolled_profile_round_trips_exactly(video_profile, tmp_path):
+@pytest.mark.tracking
+def test_enrolled_profile_round_trips_exactly(video_profile, clip, tmp_path):
+    import hashlib
+
     from profiles.format import save
 
     p = video_profile
+    atlas = p.settings["atlas"]    # the clip, recorded so that `train` can tell it from another
+    assert atlas["source_sha256"] == hashlib.sha256(clip.read_bytes()).hexdigest()
+    assert atlas["source_bytes"] == clip.stat().st_size and atlas["source_frames"] == 40
     assert p.kind == "video" and p.tier == "atlas" and p.has_atlas
     n = len(p["atlas_images"])
     assert n >= 2 and p["atlas_images"].shape[1:] == (192, 192, 3)
@@ -186,6 +192,7 @@ def test_enrolled_profile_round_trips_exactly(video_profile, tmp_path):
     assert set(OPTIONAL_ARRAYS) <= set(back.arrays)
 
 
+@pytest.mark.tracking
 def test_keyframes_are_real_views_of_the_clip(video_profile):
     """Each keyframe's landmarks sit on its crop's face: re-tracking the crop finds them."""
     from realtime.face.track import Tracker
@@ -200,6 +207,7 @@ def test_keyframes_are_real_views_of_the_clip(video_profile):
             assert np.median(err) < 3.0, (k, np.median(err))
 
 
+@pytest.mark.tracking
 def test_enroll_video_saves_and_refuses_to_overwrite(clip, tmp_path):
     folder = enroll_video(clip, "astro", root=tmp_path, progress=False)
     assert load(folder).has_atlas
@@ -207,6 +215,7 @@ def test_enroll_video_saves_and_refuses_to_overwrite(clip, tmp_path):
         enroll_video(clip, "astro", root=tmp_path, progress=False)
 
 
+@pytest.mark.tracking
 def test_dispatcher_picks_by_extension(tmp_path, astronaut_rgb):
     img = tmp_path / "a.png"
     cv2.imwrite(str(img), cv2.cvtColor(astronaut_rgb, cv2.COLOR_RGB2BGR))
@@ -218,6 +227,7 @@ def test_dispatcher_picks_by_extension(tmp_path, astronaut_rgb):
         enroll(tmp_path / "missing.mp4", "x", root=tmp_path)
 
 
+@pytest.mark.tracking
 def test_a_clip_without_a_face_is_refused(tmp_path):
     path = tmp_path / "noise.avi"
     w = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), 30, (160, 160))
@@ -233,12 +243,14 @@ def test_a_clip_without_a_face_is_refused(tmp_path):
     (64, 0.8, r"too small: 1\d px between the eye corners"),        # tracked, but tiny
     (160, 0.25, r"too small to track: .* about \d+ px wide in a 640x640"),  # s13.mp4's case
 ])
+@pytest.mark.tracking
 def test_a_tiny_face_is_refused_with_its_size(tmp_path, size, scale, reason):
     path = make_clip(tmp_path / "small.avi", frames=6, size=size, scale=scale)
     with pytest.raises(EnrollError, match=reason):
         build_video_profile(path, "x", progress=False)
 
 
+@pytest.mark.tracking
 def test_exposure_drift_is_removed_from_keyframes(tmp_path):
     """Alternate frames 25 % darker (auto-exposure pumping, uncorrelated with the pose): the
     keyframes' brightness spread shrinks (each is moved towards what its view should look

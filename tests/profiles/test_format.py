@@ -263,7 +263,11 @@ def test_failed_overwrite_keeps_the_old_profile(small_profile, tmp_path, monkeyp
 
 
 def test_failed_swap_keeps_the_old_profile(small_profile, tmp_path, monkeypatch):
+    """Where the atomic exchange is unavailable: the backup path (profiles.store.replace_dir)."""
+    from profiles import store
+
     folder = _saved(small_profile, tmp_path)
+    monkeypatch.setattr(store, "_exchange", lambda a, b: False)
     real_rename = Path.rename
     calls = []
 

@@ -38,27 +38,27 @@ __all__ = ["EVENTS", "SINKS", "FileSink", "NullSink", "Sink", "SinkError", "Thre
 # The factories look the classes up in this module's namespace when called, so a test that
 # replaces e.g. `realtime.io.sinks.VirtualCameraSink` replaces what make_sink builds too.
 
-def _null(arg: str | None, fps: float | None) -> NullSink:
+def _null(arg: str | None, fps: float | None, **_) -> NullSink:
     if arg:
         raise SinkError(f"the null sink takes no argument, got 'null:{arg}'")
     return NullSink()
 
 
-def _file(arg: str | None, fps: float | None) -> FileSink:
+def _file(arg: str | None, fps: float | None, overwrite: bool = False, protect=(), **_) -> FileSink:
     if not arg:
         raise SinkError("the file sink needs a path: file:OUT.mp4")
-    return FileSink(arg, fps)
+    return FileSink(arg, fps, overwrite=overwrite, protect=protect)
 
 
-def _vcam(arg: str | None, fps: float | None) -> VirtualCameraSink:
+def _vcam(arg: str | None, fps: float | None, **_) -> VirtualCameraSink:
     return VirtualCameraSink(fps, device=arg or None)
 
 
-def _window(arg: str | None, fps: float | None) -> WindowSink:
+def _window(arg: str | None, fps: float | None, **_) -> WindowSink:
     return WindowSink(arg or "Puppeteer")
 
 
-SINKS: dict[str, tuple[Callable[[str | None, float | None], Sink], str]] = {
+SINKS: dict[str, tuple[Callable[..., Sink], str]] = {
     "null": (_null, "null"),
     "file": (_file, "file:OUT.mp4"),
     "vcam": (_vcam, "vcam[:DEVICE]"),
@@ -66,15 +66,16 @@ SINKS: dict[str, tuple[Callable[[str | None, float | None], Sink], str]] = {
 }
 
 
-def make_sink(spec: str, fps: float | None) -> Sink:
+def make_sink(spec: str, fps: float | None, overwrite: bool = False, protect=()) -> Sink:
     """Build a sink from a spec: "null" | "file:OUT.mp4" | "vcam[:DEVICE]" | "window[:TITLE]".
 
     The part after the first ':' is the argument (so Windows paths like file:C:\\out.mp4 work).
-    Unknown names raise SinkError listing the choices.
+    Unknown names raise SinkError listing the choices. `overwrite` and `protect` (files the
+    output must not be: the driver) are the file sink's (`FileSink`).
     """
     name, _, arg = str(spec).partition(":")
     entry = SINKS.get(name.strip().lower())
     if entry is None:
         choices = ", ".join(usage for _, usage in SINKS.values())
         raise SinkError(f"unknown sink {spec!r}; choose one of: {choices}")
-    return entry[0](arg or None, fps)
+    return entry[0](arg or None, fps, overwrite=overwrite, protect=protect)

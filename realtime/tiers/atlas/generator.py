@@ -8,7 +8,7 @@ from kernels import atlas_blend
 from realtime.core.errors import ProfileError
 from realtime.core.frame import Frame
 from realtime.face import topology
-from realtime.mesh.rig import MOUTH_CENTRE, Rig
+from realtime.mesh.rig import EYE_CENTRES, EYE_LOOPS, MOUTH_CENTRE, Rig
 from realtime.tiers.atlas.query import MOUTH_DIM, AtlasMap, measure
 from realtime.tiers.atlas.regions import RegionPicker, region_alpha
 from realtime.tiers.atlas.weights import WeightSmoother, sparsify
@@ -56,6 +56,8 @@ class AtlasGenerator:
         inner = sorted(set(topology.INNER_LIP_UPPER) | set(topology.INNER_LIP_LOWER))
         uv[:, :MOUTH_CENTRE] = lms[:, :, :2]
         uv[:, MOUTH_CENTRE] = lms[:, inner, :2].mean(1)
+        for centre, loop in zip(EYE_CENTRES, EYE_LOOPS):
+            uv[:, centre] = lms[:, loop, :2].mean(1)
         self.key_uv = np.ascontiguousarray(uv)
         photo = np.ascontiguousarray(profile["image"])
         self.ref_image, self.ref_uv = rig.texture_at_crop_density(

@@ -6,7 +6,7 @@ import numpy as np
 from matplotlib.path import Path
 
 from realtime.face import topology
-from realtime.mesh.rig import MOUTH_CENTRE
+from realtime.mesh.rig import EYE_CENTRES, HEAD_START, MOUTH_CENTRE
 from realtime.tiers.atlas.query import EYE_POINTS, LIP_POINTS
 from realtime.tiers.atlas.weights import WeightSmoother
 
@@ -68,6 +68,8 @@ def region_alpha(neutral: np.ndarray, vertex_count: int, mouth_rings: tuple[floa
                   _feather(set(topology.FACE_OVAL), vertex_count, edge_rings)], 1)
     a[topology.N_LANDMARKS + 1:] = 0.0  # head layer: not drawn through these
     a[MOUTH_CENTRE, 0] = 1.0
+    a[list(EYE_CENTRES), 1] = 1.0
+    a[HEAD_START:] = 0.0
     total = a.sum(1, keepdims=True)
     return np.ascontiguousarray(np.where(total > 1.0, a / np.maximum(total, 1e-9), a),
                                 dtype=np.float32)

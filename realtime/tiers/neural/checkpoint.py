@@ -15,25 +15,69 @@ Layout of a file:
   `load_generator` rebuilds the generator from the file alone.
 
 Writes are atomic (temporary file + rename).
+
+Reads are bounded before anything is built: the header is checked by
+`realtime.core.tensorfile.read_header` (size, JSON, offsets against the file's real size), the
+config against `CONFIG_LIMITS`, and the generator is first built on torch's "meta" device (no
+memory) so that its parameter shapes can be compared with the file's before the real one is
+made. Every failure is a `CheckpointError` (a `ProfileError`: one line).
 """
 from __future__ import annotations
 
 import json
+import math
 import os
 from pathlib import Path
 from typing import Any
 
 import torch
-from safetensors import safe_open
+from safetensors import SafetensorError, safe_open
 from safetensors.torch import save_file
 
+from realtime.core.errors import ProfileError
+from realtime.core.tensorfile import TensorFileError, read_header
 from realtime.tiers.neural.model import NeuralConfig, NeuralGenerator
 
-__all__ = ["save_checkpoint", "load_checkpoint", "read_metadata", "load_generator", "FORMAT", "VERSION"]
+__all__ = ["save_checkpoint", "load_checkpoint", "read_metadata", "load_generator", "FORMAT",
+           "VERSION", "CheckpointError", "check_config", "CONFIG_LIMITS"]
 
 FORMAT = "puppeteer.neural.checkpoint"
 VERSION = 1
 _META_KEY = "puppeteer.neural"
+MAX_CHECKPOINT_BYTES = 2 << 30     # tensors of a train state (G, D, Adam moments) at 512²
+MAX_GENERATOR_PARAMS = 64_000_000  # the 512² generator has ~10 M
+
+# Integer fields of a NeuralConfig: (lowest, highest); None allowed where the default is None.
+CONFIG_LIMITS = {"resolution": (16, 1024), "width": (1, 64), "max_width": (1, 512),
+                 "levels": (1, 10), "embed_width": (1, 64), "embed_max_width": (1, 512),
+                 "embed_levels": (0, 10), "bottleneck_blocks": (0, 16), "out_kernel": (1, 7),
+                 "attention_resolution": (0, 1024), "attention_kv_pool": (1, 16),
+                 "d_scales": (1, 4), "d_width": (1, 128), "d_layers": (1, 6)}
+
+
+class CheckpointError(ProfileError):
+    """A checkpoint that cannot be read, or that does not fit the model it should load into."""
+
+
+def check_config(cfg: Any, what: str) -> NeuralConfig:
+    """A NeuralConfig from a checkpoint's JSON, every field's type and range checked first (a
+    config asking for width 4096 would build a model of many GB before any weight is read)."""
+    if not isinstance(cfg, dict):
+        raise CheckpointError(f"{what}: its generator config is not a mapping")
+    for key, value in cfg.items():
+        if key in CONFIG_LIMITS:
+            lo, hi = CONFIG_LIMITS[key]
+            if value is None and NeuralConfig.__dataclass_fields__[key].default is None:
+                continue
+            if type(value) is not int or not lo <= value <= hi:
+                raise CheckpointError(f"{what}: config {key}={str(value)[:40]} is outside "
+                                      f"{lo}..{hi}; train the profile again")
+        elif isinstance(value, float) and not math.isfinite(value):
+            raise CheckpointError(f"{what}: config {key}={value} is not finite")
+    try:
+        return NeuralConfig.from_dict(cfg)
+    except (TypeError, ValueError) as e:
+        raise CheckpointError(f"{what}: bad generator config: {e}") from None
 
 
 def _as_dict(cfg) -> dict | None:
@@ -123,17 +167,45 @@ def save_checkpoint(path: str | os.PathLike, models: dict[str, torch.nn.Module],
 
 
 def read_metadata(path: str | os.PathLike) -> dict:
-    """The JSON metadata of a checkpoint (reads only the header)."""
-    with safe_open(str(path), framework="pt") as f:
-        raw = (f.metadata() or {}).get(_META_KEY)
+    """The JSON metadata of a checkpoint (reads only the header, checked and bounded)."""
+    return _read(path)[1]
+
+
+def _read(path: str | os.PathLike):
+    try:
+        header = read_header(path, MAX_CHECKPOINT_BYTES)
+    except TensorFileError as e:
+        raise CheckpointError(str(e)) from None
+    raw = header.metadata.get(_META_KEY)
     if raw is None:
-        raise ValueError(f"{path}: not a puppeteer neural checkpoint (no {_META_KEY!r} metadata)")
-    meta = json.loads(raw)
+        raise CheckpointError(f"{path}: not a puppeteer neural checkpoint (no {_META_KEY!r} metadata)")
+    try:
+        meta = json.loads(raw)
+    except (ValueError, RecursionError):
+        meta = None
+    if not isinstance(meta, dict):
+        raise CheckpointError(f"{path}: its {_META_KEY!r} metadata is not a JSON object")
     if meta.get("format") != FORMAT:
-        raise ValueError(f"{path}: unknown checkpoint format {meta.get('format')!r}")
-    if int(meta.get("version", 0)) > VERSION:
-        raise ValueError(f"{path}: checkpoint version {meta['version']} is newer than this code ({VERSION})")
-    return meta
+        raise CheckpointError(f"{path}: unknown checkpoint format {str(meta.get('format'))[:40]!r}")
+    version, step = meta.get("version", 0), meta.get("step", 0)
+    if type(version) is not int or version > VERSION:
+        raise CheckpointError(f"{path}: checkpoint version {str(version)[:20]} is not one this "
+                              f"code reads ({VERSION})")
+    if type(step) is not int or step < 0:
+        raise CheckpointError(f"{path}: checkpoint step {str(step)[:20]} is not a count")
+    if not isinstance(meta.get("models", []), list) or not isinstance(meta.get("optimizers", {}), dict):
+        raise CheckpointError(f"{path}: malformed checkpoint metadata (models, optimizers)")
+    return header, meta
+
+
+def _shapes_match(path, header, prefix: str, module: torch.nn.Module) -> None:
+    """The file's tensors under `prefix` have exactly the names and shapes of `module`'s state."""
+    have = header.shapes(prefix)
+    want = {k: tuple(v.shape) for k, v in module.state_dict().items()}
+    if have != want:
+        diff = sorted(set(have) ^ set(want)) or [k for k in want if have[k] != want[k]]
+        raise CheckpointError(f"{path}: its {prefix.strip('/')} weights do not fit the model its "
+                              f"config describes (first difference: {diff[0][:80]!r})")
 
 
 def load_checkpoint(path: str | os.PathLike, models: dict[str, torch.nn.Module] | None = None,
@@ -142,28 +214,39 @@ def load_checkpoint(path: str | os.PathLike, models: dict[str, torch.nn.Module] 
                     restore_rng: bool = False) -> dict:
     """Load into the given models/optimizers (each must be in the file); return the metadata
     (``step``, ``config``, ``train_config``, ``extra``, …)."""
-    meta = read_metadata(path)
+    header, meta = _read(path)
+    if strict:
+        for name, m in (models or {}).items():
+            if any(k.startswith(f"model/{name}/") for k in header.tensors):
+                _shapes_match(path, header, f"model/{name}/", m)
     wanted = [f"model/{n}/" for n in (models or {})] + [f"optim/{n}/" for n in (optimizers or {})]
     if restore_rng:
         wanted.append("rng/torch")
-    tensors: dict[str, torch.Tensor] = {}
-    with safe_open(str(path), framework="pt", device=str(device)) as f:
-        for k in f.keys():
-            if any(k.startswith(w) for w in wanted):
-                tensors[k] = f.get_tensor(k)
-    for name, m in (models or {}).items():
-        pre = f"model/{name}/"
-        sd = {k[len(pre):]: v for k, v in tensors.items() if k.startswith(pre)}
-        if not sd:
-            raise KeyError(f"{path}: no model {name!r} (has {meta['models']})")
-        m.load_state_dict(sd, strict=strict)
-    for name, opt in (optimizers or {}).items():
-        if name not in meta["optimizers"]:
-            raise KeyError(f"{path}: no optimizer {name!r} (has {sorted(meta['optimizers'])})")
-        entry = meta["optimizers"][name]
-        if entry["class"] != type(opt).__name__:
-            raise TypeError(f"{path}: optimizer {name!r} is {entry['class']}, not {type(opt).__name__}")
-        opt.load_state_dict(_decode(entry["state_dict"], tensors))
+    try:
+        tensors: dict[str, torch.Tensor] = {}
+        with safe_open(str(path), framework="pt", device=str(device)) as f:
+            for k in f.keys():
+                if any(k.startswith(w) for w in wanted):
+                    tensors[k] = f.get_tensor(k)
+        for name, m in (models or {}).items():
+            pre = f"model/{name}/"
+            sd = {k[len(pre):]: v for k, v in tensors.items() if k.startswith(pre)}
+            if not sd:
+                raise CheckpointError(f"{path}: no model {name!r} (has {str(meta.get('models'))[:80]})")
+            m.load_state_dict(sd, strict=strict)
+        for name, opt in (optimizers or {}).items():
+            entry = meta["optimizers"].get(name)
+            if not isinstance(entry, dict):
+                raise CheckpointError(f"{path}: no optimizer {name!r} (has {sorted(meta['optimizers'])[:8]})")
+            if entry.get("class") != type(opt).__name__:
+                raise CheckpointError(f"{path}: optimizer {name!r} is {str(entry.get('class'))[:40]}, "
+                                      f"not {type(opt).__name__}")
+            opt.load_state_dict(_decode(entry["state_dict"], tensors))
+    except (SafetensorError, OSError, KeyError, TypeError, ValueError, RuntimeError, IndexError) as e:
+        if isinstance(e, CheckpointError):
+            raise
+        raise CheckpointError(f"{path}: cannot load it ({type(e).__name__}: "
+                              f"{str(e).splitlines()[0][:160] if str(e) else 'malformed'})") from None
     if restore_rng and "rng/torch" in tensors:
         torch.set_rng_state(tensors["rng/torch"].to("cpu"))
     return meta
@@ -171,9 +254,16 @@ def load_checkpoint(path: str | os.PathLike, models: dict[str, torch.nn.Module] 
 
 def load_generator(path: str | os.PathLike, device: str | torch.device = "cpu") -> NeuralGenerator:
     """Rebuild the generator from a checkpoint's config and load its weights (eval mode)."""
-    meta = read_metadata(path)
+    header, meta = _read(path)
     if not meta.get("config"):
-        raise ValueError(f"{path}: checkpoint has no generator config")
-    g = NeuralGenerator(NeuralConfig.from_dict(meta["config"]))
+        raise CheckpointError(f"{path}: checkpoint has no generator config")
+    cfg = check_config(meta["config"], str(path))
+    with torch.device("meta"):      # no memory: only the shapes, checked against the file's
+        shell = NeuralGenerator(cfg)
+    if sum(p.numel() for p in shell.parameters()) > MAX_GENERATOR_PARAMS:
+        raise CheckpointError(f"{path}: its config describes a generator of more than "
+                              f"{MAX_GENERATOR_PARAMS // 1_000_000} M parameters")
+    _shapes_match(path, header, "model/G/", shell)
+    g = NeuralGenerator(cfg)
     load_checkpoint(path, {"G": g}, device="cpu")
     return g.to(device).eval()

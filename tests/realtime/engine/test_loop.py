@@ -79,7 +79,7 @@ def test_every_scripted_frame_gives_one_output(astronaut_profile):
     engine = _engine(astronaut_profile)
     assert engine.output_size == SIZE
     assert [s.name for s in engine.stages][:3] == ["track", "estimate", "fuse"]
-    assert engine.stages[-1].name == "composite"
+    assert [s.name for s in engine.stages][-2:] == ["composite", "disclose"]
     source = ScriptedSource(astronaut_profile["neutral"], frames=12, fps=FPS)
     sink = _sink()
     sink.open(*engine.output_size, FPS)
@@ -115,6 +115,7 @@ def test_max_frames_stops_the_run(astronaut_profile):
     assert report.frames == 5 and sink.written == 5
 
 
+@pytest.mark.tracking
 def test_no_face_keeps_emitting_and_eases_to_neutral(astronaut_profile, driver_images):
     """The driver turns its head, then leaves (blank frames): every input frame still gives an
     output frame, the avatar eases back to neutral within 300 ms and holds, and the blank
@@ -149,6 +150,7 @@ def test_no_face_keeps_emitting_and_eases_to_neutral(astronaut_profile, driver_i
     np.testing.assert_array_equal(got.frames[-1].output, got.frames[-2].output)
 
 
+@pytest.mark.tracking
 def test_passthrough_toggle_shows_the_driver_only_when_asked(astronaut_profile, driver_images):
     upright, rolled, _ = driver_images
     engine = _engine(astronaut_profile)
@@ -210,6 +212,7 @@ def _run_stalled(profile, images):
     return report, got.frames
 
 
+@pytest.mark.tracking
 def test_stalled_live_source_emits_held_frames(astronaut_profile, driver_images):
     """A camera that delivers nothing for a while: the loop keeps emitting neutral frames at the
     nominal rate instead of freezing, then takes the camera's frames again."""
@@ -223,6 +226,7 @@ def test_stalled_live_source_emits_held_frames(astronaut_profile, driver_images)
     assert frames[-1].image is not None  # the camera came back and its frame was used
 
 
+@pytest.mark.tracking
 def test_held_frames_do_not_reuse_capture_indices(astronaut_profile, driver_images):
     upright, _, _ = driver_images
     report, frames = _run_stalled(astronaut_profile, [upright] * 3)
@@ -253,3 +257,77 @@ def test_scripted_pose_reaches_the_output(astronaut_profile):
     assert rest.shape == bg.shape == (SIZE[1], SIZE[0], 3)
     assert np.abs(rest.astype(int) - bg.astype(int)).mean() < 3
     assert np.abs(turned.astype(int) - rest.astype(int)).mean() > 2
+
+
+def test_a_face_small_in_the_output_renders_at_the_profiles_size(astronaut_profile):
+    """The default framing (the astronaut's head box is ~210 px of her 512² photo): the crop is
+    drawn at the profile's own size, through the profile itself, with the texture as it is."""
+    engine = Engine(astronaut_profile, EngineOptions(fps=FPS, kernel_threads=1))
+    assert engine.render_size == astronaut_profile.crop_size
+    assert engine.view is astronaut_profile and engine.texture_sharpen == 0.0
+    assert engine.rig.crop_size == astronaut_profile.crop_size
+    engine.close()
+
+
+def test_a_large_face_renders_at_its_output_size_and_is_sharper(astronaut_profile):
+    """At a 1024² output the astronaut's head box is ~420 px: drawn at 384² (≤ 1.1× paste-back
+    magnification) instead of 256². The output agrees with the 256² one at low frequencies and
+    holds more detail in the face. Her photo has fewer texels than that output has pixels (it
+    is magnified 2×): the texture is not sharpened."""
+    from realtime.engine.sizing import crop_side_in_output
+    from realtime.face.state import FaceState
+
+    size = (1024, 1024)
+    big = Engine(astronaut_profile, EngineOptions(output_size=size, fps=FPS, kernel_threads=1))
+    old = Engine(astronaut_profile, EngineOptions(output_size=size, fps=FPS, kernel_threads=1,
+                                                  render_size=astronaut_profile.crop_size,
+                                                  texture_sharpen=0.0))
+    side = crop_side_in_output(astronaut_profile, size)
+    assert big.render_size % 16 == 0 and side / big.render_size <= 1.1
+    assert big.render_size > astronaut_profile.crop_size and big.texture_sharpen == 0.0
+    assert big.view.crop_size == big.render_size == big.rig.crop_size
+    assert old.render_size == astronaut_profile.crop_size and old.view is astronaut_profile
+    # the bench's crop of the output stays the profile's crop box at the profile's size
+    np.testing.assert_allclose(big.compositor.frame_to_crop, old.compositor.frame_to_crop)
+    # the smoother's cut threshold is the same head motion at either size
+    s_big, s_old = big.stages[5], old.stages[5]
+    assert s_big.max_step_px == pytest.approx(s_old.max_step_px * big.render_size / 256)
+    outs = []
+    for engine in (big, old):
+        f = engine.process(Frame(index=0, t_capture=0.0, state=FaceState.neutral()))
+        assert f.render.shape == (engine.render_size, engine.render_size, 3)
+        assert f.output.shape == (size[1], size[0], 3)
+        outs.append(f.output)
+        engine.close()
+    lm = astronaut_profile["landmarks"][:, :2] * 2.0                   # 512² photo → 1024² output
+    (x0, y0), (x1, y1) = np.floor(lm.min(0)).astype(int), np.ceil(lm.max(0)).astype(int)
+    a, b = (cv2.cvtColor(o, cv2.COLOR_RGB2GRAY).astype(np.float32)[y0:y1, x0:x1] for o in outs)
+    low = np.abs(cv2.GaussianBlur(a, (0, 0), 3.0) - cv2.GaussianBlur(b, (0, 0), 3.0))
+    assert low.mean() < 1.5
+    assert cv2.Laplacian(a, cv2.CV_32F).var() > 1.1 * cv2.Laplacian(b, cv2.CV_32F).var()
+
+
+def test_a_photo_as_dense_as_the_output_gets_its_texture_sharpened(astronaut_rgb, astronaut_landmarks):
+    """The same framing from a photo with twice the pixels: texels ≈ output pixels, the
+    paste-back magnifies ~1.09×: the texture is prefiltered at full strength (sizing.SHARPEN),
+    and the output holds more fine detail than without."""
+    from profiles.enroll import build_profile
+    from realtime.engine.sizing import SHARPEN
+    from realtime.face.state import FaceState
+
+    big = cv2.resize(astronaut_rgb, (1024, 1024), interpolation=cv2.INTER_CUBIC)
+    profile = build_profile(big, np.asarray(astronaut_landmarks) * 2.0, name="a2", source="a2")
+    outs = []
+    for strength in (SHARPEN, 0.0):
+        engine = Engine(profile, EngineOptions(fps=FPS, kernel_threads=1, output_size=(1024, 1024),
+                                               texture_sharpen=strength))
+        assert engine.render_size == 384
+        assert engine.texture_sharpen == pytest.approx(strength, abs=1e-3)
+        assert engine.rig.texture_sharpen == engine.texture_sharpen
+        outs.append(engine.process(Frame(index=0, t_capture=0.0, state=FaceState.neutral())).output)
+        engine.close()
+    lm = np.asarray(astronaut_landmarks)[:, :2] * 2.0
+    (x0, y0), (x1, y1) = np.floor(lm.min(0)).astype(int), np.ceil(lm.max(0)).astype(int)
+    a, b = (cv2.cvtColor(o, cv2.COLOR_RGB2GRAY).astype(np.float32)[y0:y1, x0:x1] for o in outs)
+    assert cv2.Laplacian(a, cv2.CV_32F).var() > 1.5 * cv2.Laplacian(b, cv2.CV_32F).var()
+    assert np.abs(cv2.GaussianBlur(a, (0, 0), 3.0) - cv2.GaussianBlur(b, (0, 0), 3.0)).mean() < 1.0

@@ -7,7 +7,9 @@ import pytest
 
 from realtime.core.frame import Frame
 from realtime.face import geometry as G
-from realtime.face.estimate import EstimateStage, Estimator, EstimatorConfig
+from realtime.face import topology as T
+from realtime.face.estimate import EstimateStage, Estimator, EstimatorConfig, region_weights
+from realtime.face.filters import OneEuroFilter
 from realtime.face.geometry import Similarity
 from realtime.face.state import FaceState
 from realtime.io.performance import Blendshapes
@@ -274,8 +276,116 @@ def test_a_blink_passes_faster_than_a_lip_move_of_the_same_size(face):
     state = est(target, 36 / FPS)
     got = state.expression[[lid, lip], 1] / step[[lid, lip], 1]
     assert got[0] > 0.6 and got[0] > got[1] + 0.2, got
-    # eye_beta = expr_beta filters both alike
-    est = _calibrated(lm, config=EstimatorConfig(eye_beta=EstimatorConfig().expr_beta))
+    # eye_beta = expr_beta (and no separate mouth filter) filters both alike
+    c = EstimatorConfig()
+    est = _calibrated(lm, config=EstimatorConfig(eye_beta=c.expr_beta, region_min_cutoff=c.expr_min_cutoff,
+                                                 mouth_beta=0.0, brow_beta=0.0))
     state = est(target, 36 / FPS)
     same = state.expression[[lid, lip], 1] / step[[lid, lip], 1]
     assert same[0] == pytest.approx(same[1], abs=0.02)
+
+
+# ------------------------------------------------------------------ mouth and brows (issue 13)
+# The constants before the mouth and brow regions had their own filter: one One-Euro filter
+# (2 Hz, beta 4) on every expression point but the eyes.
+OLD = EstimatorConfig(region_min_cutoff=2.0, mouth_beta=0.0, brow_beta=0.0)
+_MOUTH = sorted(set(T.OUTER_LIP) | set(T.INNER_LIP_UPPER) | set(T.INNER_LIP_LOWER))
+_BROWS = list(T.RIGHT_BROW) + list(T.LEFT_BROW)
+
+
+def _step_response(face, config, weights, measure, frames=4):
+    """Fraction of a sudden expression step that each of the next `frames` frames shows."""
+    lm, frame, canon = face
+    est = _calibrated(lm, config=config)
+    field = Blendshapes(canon)(weights)
+    target = frame.apply(canon + field)
+    m0, m1 = measure(canon), measure(canon + field)
+    return np.array([(measure(canon + est(target, (36 + k) / FPS).expression) - m0) / (m1 - m0)
+                     for k in range(frames)])
+
+
+def _brow_height(shape):
+    return -shape[_BROWS, 1].mean()
+
+
+def test_region_weights(face):
+    lm, frame, canon = face
+    mouth, brow = region_weights(canon)
+    assert mouth.shape == brow.shape == (478, 1)
+    assert (mouth[_MOUTH] == 1).all() and mouth[T.CHIN, 0] == 1      # lips, chin, jaw
+    assert (brow[_BROWS] == 1).all() and brow[T.FOREHEAD, 0] == 1    # brows, forehead
+    assert mouth[T.NOSE_TIP, 0] == 0 and brow[T.NOSE_TIP, 0] == 0
+    assert (mouth[list(T.EYE_POINTS)] == 0).all() and (brow[list(T.EYE_POINTS)] == 0).all()
+    assert (brow[_MOUTH] == 0).all() and (mouth[_BROWS] == 0).all()
+
+
+def test_a_fast_mouth_step_passes_within_two_frames(face):
+    new = _step_response(face, EstimatorConfig(), {"jaw_open": 0.5}, G.mouth_opening)
+    old = _step_response(face, OLD, {"jaw_open": 0.5}, G.mouth_opening)
+    assert new[0] >= 0.8 and new[1] >= 0.95
+    assert old[1] < 0.9                        # what the single expression filter did
+
+
+def test_a_fast_brow_raise_passes_within_two_frames(face):
+    new = _step_response(face, EstimatorConfig(), {"brow_raise": 1.0}, _brow_height)
+    old = _step_response(face, OLD, {"brow_raise": 1.0}, _brow_height)
+    assert new[0] >= 0.8 and new[1] >= 0.95
+    assert old[1] < 0.8
+
+
+def test_speech_rate_mouth_keeps_its_amplitude(face):
+    """The lip gap of a 4 Hz open-close (syllable rate) keeps ≥ 83% of its swing (the old
+    constants kept ~66%)."""
+    lm, frame, canon = face
+    bs = Blendshapes(canon)
+    amp = {}
+    for name, config in (("new", EstimatorConfig()), ("old", OLD)):
+        est = _calibrated(lm, config=config)
+        raw, out = [], []
+        for k in range(90):
+            field = bs({"jaw_open": 0.25 * (1 - np.cos(2 * np.pi * 4 * k / FPS))})
+            state = est(frame.apply(canon + field), (36 + k) / FPS)
+            raw.append(G.mouth_opening(canon + field))
+            out.append(G.mouth_opening(canon + state.expression))
+        amp[name] = np.ptp(out[30:]) / np.ptp(raw[30:])
+    assert amp["new"] >= 0.83 and amp["old"] < 0.7
+
+
+def test_a_still_noisy_face_jitters_no_more_than_before(face):
+    """Tracking noise on a still face (0.5 px per coordinate): the mouth and brow points and the
+    whole face jitter no more than with the old constants."""
+    lm, frame, canon = face
+    jitter = {}
+    for name, config in (("new", EstimatorConfig()), ("old", OLD)):
+        per_seed = []
+        for seed in range(3):
+            rng = np.random.default_rng(10 + seed)
+            est = _calibrated(lm, noise=0.5, seed=seed, config=config)
+            e = np.array([est(lm + rng.normal(0, 0.5, lm.shape), (36 + k) / FPS).expression
+                          for k in range(120)])[20:] * frame.scale
+            per_seed.append([e[:, idx, :2].std(0).mean() for idx in (_MOUTH, _BROWS, slice(None))])
+        jitter[name] = np.mean(per_seed, 0)
+    assert (jitter["new"] <= jitter["old"]).all(), jitter
+
+
+def test_old_constants_are_one_plain_expression_filter(face):
+    """region_min_cutoff = expr_min_cutoff and no region betas: exactly the single One-Euro
+    filter of before (what `bench --compare` needs as a baseline)."""
+    lm, frame, canon = face
+    rng = np.random.default_rng(3)
+    est = _calibrated(lm, config=OLD)
+    beta = np.full((478, 1), OLD.expr_beta)
+    beta[list(T.EYE_POINTS)] = OLD.eye_beta
+    ref = OneEuroFilter(OLD.expr_min_cutoff, beta)
+    bs = Blendshapes(canon)
+    for k in range(30):
+        shape = canon + bs({"jaw_open": 0.3 * np.sin(k / 3.0), "brow_raise": 0.5 * np.cos(k / 4.0)})
+        noisy = frame.apply(shape) + rng.normal(0, 0.3, lm.shape)
+        t = (36 + k) / FPS
+        raw = est.measure(noisy, t).expression
+        if k == 0:
+            est._f_expr.reset()
+            ref(raw, t)
+            est._filter_expression(raw, t)
+            continue
+        np.testing.assert_allclose(est._filter_expression(raw, t), ref(raw, t), atol=1e-12)

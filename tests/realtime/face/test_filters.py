@@ -1,10 +1,10 @@
-"""realtime.face.filters.OneEuroFilter (Casiez et al. 2012)."""
+"""realtime.face.filters: OneEuroFilter (Casiez et al. 2012) and Speed."""
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from realtime.face.filters import OneEuroFilter
+from realtime.face.filters import OneEuroFilter, Speed
 
 FPS = 30.0
 
@@ -106,3 +106,46 @@ def test_bad_arguments():
     f(np.zeros(3), 0.0)
     with pytest.raises(ValueError):
         f(np.zeros(4), 0.1)
+
+
+def test_floor_raises_the_cutoff():
+    """A high cutoff floor lets a step through at once; a floor below the filter's own cutoff
+    changes nothing."""
+    step = np.array([0.0] + [1.0] * 5)
+    plain = _run(OneEuroFilter(min_cutoff=1.0, beta=0.0), step)
+    f = OneEuroFilter(min_cutoff=1.0, beta=0.0)
+    low = np.array([f(x, i / FPS, floor=0.5) for i, x in enumerate(step)])
+    np.testing.assert_array_equal(low, plain)
+    f = OneEuroFilter(min_cutoff=1.0, beta=0.0)
+    high = np.array([f(x, i / FPS, floor=1e4) for i, x in enumerate(step)])
+    assert high[1] > 0.99 and plain[1] < 0.2
+    # per element: the floor broadcasts
+    f = OneEuroFilter(min_cutoff=1.0, beta=0.0)
+    f(np.zeros(2), 0.0)
+    y = f(np.ones(2), 1 / FPS, floor=np.array([1e4, 0.0]))
+    assert y[0] > 0.99 and y[1] == pytest.approx(plain[1])
+
+
+def test_min_cutoff_per_element():
+    f = OneEuroFilter(min_cutoff=np.array([1.0, 10.0]), beta=0.0)
+    f(np.zeros(2), 0.0)
+    y = f(np.ones(2), 1 / FPS)
+    assert y[0] < y[1]
+    with pytest.raises(ValueError):
+        OneEuroFilter(min_cutoff=np.array([1.0, 0.0]))
+
+
+def test_speed_of_a_ramp_and_of_a_still_signal():
+    s = Speed(d_cutoff=2.0)
+    assert s(np.array([1.0, 2.0]), 0.0) == 0.0
+    for i in range(1, 60):
+        v = s(np.array([1.0, 2.0]) + np.array([3.0, 4.0]) * i / FPS, i / FPS)
+    assert v == pytest.approx(5.0, rel=1e-3)          # |(3, 4)| units per second
+    still = Speed(d_cutoff=2.0)
+    for i in range(30):
+        v = still(np.array([7.0]), i / FPS)
+    assert v == 0.0
+    s.reset()
+    assert s(np.array([0.0, 0.0]), 3.0) == 0.0
+    with pytest.raises(ValueError):
+        Speed(d_cutoff=0.0)

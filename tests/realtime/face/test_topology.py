@@ -12,7 +12,7 @@ from realtime.face import topology as T
 
 @pytest.fixture(scope="module")
 def tessellation_edges() -> set[tuple[int, int]]:
-    import mediapipe as mp
+    mp = pytest.importorskip("mediapipe")
 
     return {tuple(sorted(e)) for e in mp.solutions.face_mesh.FACEMESH_TESSELATION}
 
@@ -50,6 +50,7 @@ def test_mirror_fixes_the_midline(i):
     assert T.MIRROR[i] == i
 
 
+@pytest.mark.tracking
 def test_mirror_maps_tessellation_edges_onto_edges(tessellation_edges):
     m = T.MIRROR
     mapped = sum(tuple(sorted((int(m[a]), int(m[b])))) in tessellation_edges
@@ -84,6 +85,28 @@ def test_mirror_matches_the_geometry_of_a_real_face(astronaut_landmarks):
 
 
 # --------------------------------------------------------------------------------- triangles
+@pytest.mark.tracking
+def test_committed_triangles_are_the_ones_mediapipe_gives():
+    """The table in realtime/face/tessellation.py is exactly what mediapipe's tessellation
+    derives (the run-time path reads the table, never mediapipe)."""
+    mp = pytest.importorskip("mediapipe")
+    derived = T.derive_triangles(mp.solutions.face_mesh.FACEMESH_TESSELATION)
+    np.testing.assert_array_equal(T.face_triangles(), derived)
+    assert derived.dtype == T.face_triangles().dtype == np.int32
+
+
+def test_face_triangles_come_from_the_table_without_mediapipe():
+    """The table as an array: sorted rows of sorted indices (that it is read without mediapipe
+    is checked end to end in tests/realtime/io/test_tracked.py)."""
+    from realtime.face.tessellation import FACE_TRIANGLES
+
+    tris = T.face_triangles()
+    assert tris.shape == (len(FACE_TRIANGLES), 3) == (854, 3)
+    assert [tuple(t) for t in tris.tolist()] == sorted(FACE_TRIANGLES)
+    assert all(list(t) == sorted(t) for t in FACE_TRIANGLES)
+
+
+@pytest.mark.tracking
 def test_face_triangles_are_the_tessellation_cliques(tessellation_edges):
     tris = T.face_triangles()
     assert tris.dtype == np.int32 and tris.ndim == 2 and tris.shape[1] == 3

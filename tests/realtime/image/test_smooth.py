@@ -25,7 +25,7 @@ def _frame(rig, gen, shift=(0.0, 0.0), index=0):
     a = rig.crop_from_image
     verts[:, 0] = a[0, 0] * lm[:, 0] + a[0, 1] * lm[:, 1] + a[0, 2] + shift[0]
     verts[:, 1] = a[1, 0] * lm[:, 0] + a[1, 1] * lm[:, 1] + a[1, 2] + shift[1]
-    verts[:, 2] = np.where(np.arange(rig.vertex_count) > R.MOUTH_CENTRE, R.FAR_Z, 0.0)
+    verts[:, 2] = np.where(np.arange(rig.vertex_count) >= R.HEAD_START, R.FAR_Z, 0.0)
     f = Frame(index=index, t_capture=index / 30.0, vertices=verts)
     f.gbuf = rasterize(verts, rig.triangles, rig.crop_size, rig.crop_size)
     f.render = gen(f)

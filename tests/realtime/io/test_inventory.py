@@ -92,3 +92,25 @@ def test_importing_the_inventory_stays_light():
                          cwd=Path(__file__).resolve().parents[3], timeout=60)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "[]"
+
+
+def test_format_devices_shows_the_pulseaudio_names_to_use():
+    pulse = {"running": True, "server": "PulseAudio 16.1", "sources": ["mic_feed.monitor", "vmic"],
+             "sinks": ["mic_feed", "engine_out"], "default_source": "vmic",
+             "default_sink": "engine_out"}
+    d = {"audio": {"usable": True, "default_input": 1, "default_output": 1, "pulse": pulse,
+                   "devices": [{"index": 0, "name": "pulse", "inputs": 32, "outputs": 32,
+                                "default_samplerate": 44100.0},
+                               {"index": 1, "name": "default", "inputs": 32, "outputs": 32,
+                                "default_samplerate": 44100.0}]}}
+    text = format_devices(d)
+    assert "PulseAudio 16.1: name these with --audio IN:OUT (e.g. --audio vmic:engine_out)" in text
+    assert "inputs : mic_feed.monitor, vmic (default)" in text
+    assert "outputs: mic_feed, engine_out (default)" in text
+    assert "PortAudio devices (names or indices also work with --audio):" in text
+    no_server = {"audio": {"usable": False, "reason": "sounddevice cannot load PortAudio",
+                           "pulse": {"running": False, "reason": "no PulseAudio/PipeWire server "
+                                                                 "answered (Connection refused)"}}}
+    text = format_devices(no_server)
+    assert "[--] PulseAudio/PipeWire: no PulseAudio/PipeWire server answered" in text
+    assert "[--] sounddevice cannot load PortAudio" in text

@@ -277,3 +277,26 @@ def test_fuse_stage_rebinds_only_when_the_neutral_changes(astronaut_profile, tar
     stage(Frame(index=1, t_capture=0.0, state=FaceState.neutral()))
     stage(Frame(index=2, t_capture=0.0, state=FaceState.neutral()))
     assert rec.binds == 2
+
+
+def test_nearly_shut_lids_shut_and_open_lids_stay(astronaut_profile):
+    """MediaPipe never reads a shut eye as shut: below SHUT × the avatar's open gap the lids
+    meet; above OPEN × it they are left alone."""
+    from realtime.mesh import fuse as F
+
+    p = astronaut_profile
+    rec = Recombiner(p["neutral"], p.frame())
+    n = rec.target_neutral
+    up, lo = F._LIDS[0]
+    mid = slice(len(up) // 2 - 1, len(up) // 2 + 2)
+    rest = float((n[lo, 1] - n[up, 1])[mid].mean())
+
+    def gap_after(fraction):
+        expr = np.zeros_like(n)
+        expr[up, 1] = (n[lo, 1] - n[up, 1]) * (1.0 - fraction)     # the upper lid comes down
+        shape = rec.canonical(FaceState(expression=expr))
+        return float((shape[lo, 1] - shape[up, 1])[mid].mean()) / rest
+
+    assert gap_after(0.3) == pytest.approx(0.0, abs=1e-9)
+    assert gap_after(0.9) == pytest.approx(0.9, abs=1e-9)
+    assert 0.0 < gap_after(0.6) < 0.6

@@ -1,6 +1,7 @@
 """realtime.mesh.rig: a profile turned into the vertex/triangle arrays the renderer draws."""
 from __future__ import annotations
 
+import cv2
 import numpy as np
 import pytest
 
@@ -31,6 +32,8 @@ def test_triangle_ranges(rig, astronaut_profile):
     assert r["head"][1] - r["head"][0] == len(astronaut_profile["head_triangles"])
     np.testing.assert_array_equal(rig.triangles[: r["face"][1]], T.face_triangles())
     assert (rig.triangles[slice(*r["mouth"])][:, 2] == R.MOUTH_CENTRE).all()
+    eyes = rig.triangles[slice(*r["eyes"])]
+    assert sorted(set(eyes[:, 2].tolist())) == list(R.EYE_CENTRES)   # fans from the eye centres
     assert rig.triangles.dtype == np.int32 and rig.triangles.flags.c_contiguous
     assert rig.triangles.min() >= 0 and rig.triangles.max() < rig.vertex_count
 
@@ -38,7 +41,7 @@ def test_triangle_ranges(rig, astronaut_profile):
 def test_vertex_layout_and_rest_attributes(rig, astronaut_profile):
     p = astronaut_profile
     k, b = len(p["head_points"]), len(p["head_border"])
-    assert rig.vertex_count == T.N_LANDMARKS + 1 + k + b + len(T.FACE_OVAL)
+    assert rig.vertex_count == R.HEAD_START + k + b + len(T.FACE_OVAL)
     assert rig.inner_ring == slice(rig.vertex_count - len(T.FACE_OVAL), rig.vertex_count)
     att = rig.attributes
     assert att.shape == (rig.vertex_count, 4) and att.dtype == np.float32
@@ -46,9 +49,11 @@ def test_vertex_layout_and_rest_attributes(rig, astronaut_profile):
     np.testing.assert_allclose(att[: T.N_LANDMARKS, :2], lm[:, :2])  # texture = the photo at rest
     lips = sorted(set(T.INNER_LIP_UPPER) | set(T.INNER_LIP_LOWER))
     np.testing.assert_allclose(att[R.MOUTH_CENTRE, :2], lm[lips, :2].mean(0), rtol=1e-6)
-    np.testing.assert_allclose(att[R.MOUTH_CENTRE + 1: R.MOUTH_CENTRE + 1 + k, :2],
+    for centre, loop in zip(R.EYE_CENTRES, R.EYE_LOOPS):
+        np.testing.assert_allclose(att[centre, :2], lm[loop, :2].mean(0), rtol=1e-6)
+    np.testing.assert_allclose(att[R.HEAD_START: R.HEAD_START + k, :2],
                                p.frame().apply(p["head_points"].astype(np.float64))[:, :2], rtol=1e-5)
-    border = slice(R.MOUTH_CENTRE + 1 + k, rig.inner_ring.start)
+    border = slice(R.HEAD_START + k, rig.inner_ring.start)
     np.testing.assert_allclose(att[border, :2], p["head_border"], rtol=1e-6)
     np.testing.assert_allclose(att[rig.inner_ring, :2],
                                R.head_inner_uv(lm[:, :2], T.face_triangles()), rtol=1e-6)
@@ -81,8 +86,8 @@ def test_pose_at_rest_maps_the_photo_into_the_crop(rig, astronaut_profile):
     # face depth scaled like x/y; the head layer behind everything
     s = float(np.hypot(a[0, 0], a[0, 1]))
     np.testing.assert_allclose(v[: T.N_LANDMARKS, 2], p["landmarks"][:, 2] * s, rtol=1e-5, atol=1e-3)
-    assert (v[R.MOUTH_CENTRE + 1:, 2] == R.FAR_Z).all()
-    assert v[: R.MOUTH_CENTRE + 1, 2].max() < R.FAR_Z / 10
+    assert (v[R.HEAD_START:, 2] == R.FAR_Z).all()
+    assert v[: R.HEAD_START, 2].max() < R.FAR_Z / 10
     # `out` is filled in place
     out = np.zeros_like(v)
     assert rig.pose(rec(state), rec.pose(state), out=out) is out
@@ -96,16 +101,18 @@ def test_pose_moves_face_and_rings_but_not_the_border(rig, astronaut_profile):
     state = FaceState(rotation=G.rotation_from_euler(30, 10, 5))
     v = rig.pose(rec(state), rec.pose(state))
     k = len(p["head_points"])
-    border = slice(R.MOUTH_CENTRE + 1 + k, rig.inner_ring.start)
+    border = slice(R.HEAD_START + k, rig.inner_ring.start)
     np.testing.assert_array_equal(v[border], rest[border])
     # ring 1 goes where the face's oval goes, behind the face
     np.testing.assert_array_equal(v[rig.inner_ring, :2], v[list(T.FACE_OVAL), :2])
     assert (v[rig.inner_ring, 2] == R.FAR_Z).all()
-    ring = slice(R.MOUTH_CENTRE + 1, R.MOUTH_CENTRE + 1 + k)
+    ring = slice(R.HEAD_START, R.HEAD_START + k)
     assert np.abs(v[ring, :2] - rest[ring, :2]).max() > 5
     assert np.abs(v[: T.N_LANDMARKS, :2] - rest[: T.N_LANDMARKS, :2]).max() > 10
     lips = sorted(set(T.INNER_LIP_UPPER) | set(T.INNER_LIP_LOWER))
     np.testing.assert_allclose(v[R.MOUTH_CENTRE, :2], v[lips, :2].mean(0), atol=1e-3)
+    for centre, loop in zip(R.EYE_CENTRES, R.EYE_LOOPS):
+        np.testing.assert_allclose(v[centre, :2], v[loop, :2].mean(0), atol=1e-3)
 
 
 def test_rest_render_covers_the_crop_and_draws_the_face_in_front(rig, astronaut_profile):
@@ -188,3 +195,48 @@ def test_head_inner_uv_reaches_the_far_edge_of_a_face_that_passes_the_oval(monke
     far = np.hypot(*got.T)
     assert (far[1:] < 13.0).all() and (far >= 10.0 - 1e-9).all()   # never pulled inside
     np.testing.assert_allclose(got[5:-5], pts[6:32], atol=1e-9)    # far from it: the oval
+
+
+def test_sharpen_texture_compensates_without_changing_flat_colour():
+    rng = np.random.default_rng(3)
+    flat = np.full((20, 30, 3), 117, np.uint8)
+    assert np.array_equal(R.sharpen_texture(flat, 0.25), flat)            # DC gain 1
+    img = cv2.GaussianBlur(rng.integers(0, 256, (64, 64, 3)).astype(np.uint8), (0, 0), 1.0)
+    out = R.sharpen_texture(img, 0.25)
+    assert out.dtype == np.uint8 and out.shape == img.shape
+    assert np.array_equal(R.sharpen_texture(img, 0.0), img)
+
+    def lap(x):
+        return cv2.Laplacian(cv2.cvtColor(x, cv2.COLOR_RGB2GRAY), cv2.CV_64F).var()
+
+    assert lap(out) > 1.5 * lap(img)
+    # what it is for: after a bilinear half-pixel shift, closer to the original than without
+    shift = np.array([[1.0, 0.0, 0.5], [0.0, 1.0, 0.5]])
+
+    def moved(x):
+        return cv2.warpAffine(x, shift, (64, 64), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT)
+
+    ref = cv2.warpAffine(img, shift, (64, 64), flags=cv2.INTER_NEAREST, borderMode=cv2.BORDER_REFLECT)
+    assert abs(lap(moved(out)) - lap(ref)) < abs(lap(moved(img)) - lap(ref))
+
+
+def test_the_texture_prefilter_follows_the_render_density_and_sharpening(astronaut_profile):
+    from realtime.mesh.scaled import ScaledProfile
+
+    p = astronaut_profile
+    img = np.ascontiguousarray(p["image"])
+    uv = np.ascontiguousarray(R.build(p).attributes[:, :2])
+    # the astronaut's 256² crop is denser than her photo: the photo as it is; at 128² the
+    # photo is 1.6× denser than 1.25 texels per crop pixel and is area-reduced
+    big, uv2 = R.build(p).texture_at_crop_density(img, uv)
+    assert big is img and uv2 is uv
+    small, uv_small = R.build(ScaledProfile(p, p.crop_size // 2)).texture_at_crop_density(img, uv)
+    assert small.shape[0] < big.shape[0] and not np.array_equal(uv_small, uv)
+    sharp, uv3 = R.build(p, texture_sharpen=0.25).texture_at_crop_density(img, uv)
+    assert sharp.shape == img.shape and np.array_equal(uv3, uv) and not np.array_equal(sharp, img)
+
+
+def test_texel_density_is_the_photos_own_at_most_the_oversampling():
+    dense = np.array([[0.5, 0.0, 3.0], [0.0, 0.5, 1.0]])   # 2 photo px per crop px
+    assert R.texel_density(dense) == pytest.approx(R.TEXTURE_OVERSAMPLE)
+    assert R.texel_density(np.array([[2.0, 0.0, 3.0], [0.0, 2.0, 1.0]])) == pytest.approx(0.5)

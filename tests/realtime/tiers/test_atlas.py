@@ -181,7 +181,7 @@ def test_region_alpha_covers_lips_eyes_and_the_edge(astronaut_profile):
     assert (a[list(topology.RIGHT_IRIS) + list(topology.LEFT_IRIS), 1] == 1).all()
     assert (a[list(topology.FACE_OVAL), 2] > 0.3).all()
     assert a[6].sum() == 0                  # the nose bridge: the barycentric blend alone
-    assert a[R.MOUTH_CENTRE + 1:].sum() == 0  # head layer: never drawn through these
+    assert a[R.HEAD_START:].sum() == 0  # head layer: never drawn through these
     assert (a.sum(1) <= 1 + 1e-6).all()
 
 
@@ -237,6 +237,7 @@ def _run(profile, tier, frames=12):
     return engine, out
 
 
+@pytest.mark.tracking
 def test_atlas_engine_runs_and_matches_the_warp_tier_at_the_reference(video_profile):
     """At the reference's own pose and expression the atlas shows the reference keyframe,
     a resample of the very photo the warp tier textures from: the two renders agree."""
@@ -263,6 +264,7 @@ def test_atlas_engine_runs_and_matches_the_warp_tier_at_the_reference(video_prof
     np.testing.assert_allclose(renders["atlas"][head], renders["warp"][head], atol=0.02)
 
 
+@pytest.mark.tracking
 def test_atlas_follows_a_scripted_performance(video_profile):
     engine, frames = _run(video_profile, "atlas", frames=60)
     gen = engine.stages[4].generator

@@ -13,7 +13,6 @@ from realtime.image.render import RenderStage
 from realtime.io.performance import Blendshapes
 from realtime.mesh import rig as R
 from realtime.mesh.fuse import Recombiner
-from realtime.tiers.mouth import MouthCavity
 from realtime.tiers.registry import GenerateStage, make_generator
 from realtime.tiers.warp import WarpGenerator
 
@@ -104,25 +103,11 @@ def test_closed_mouth_target_gets_a_dark_cavity(closed_avatar):
     assert mouth.sum() > 200
     luma = f.render[mouth].mean(1)
     lips = av.background[mouth].mean()  # what the photo had there: lips and teeth
-    assert (luma < 40).mean() > 0.2, "no dark interior"
+    # teeth (a crown's length under the upper lip) and a tongue take part of it now
+    assert (luma < 40).mean() > 0.12, "no dark interior"
     assert (luma > 150).mean() > 0.05, "no teeth"
     assert luma.mean() < lips
     assert np.isfinite(f.render).all()
-
-
-def test_mouth_cavity_shading(astronaut_profile):
-    cav = MouthCavity(astronaut_profile["image"], astronaut_profile["landmarks"])
-    m = np.array([1.0, 0.6, 0.0, -0.3, -0.95])
-    mx = np.zeros_like(m) + 0.06  # between tooth gaps
-    c = cav.shade(m, mx)
-    assert c.shape == (5, 3)
-    luma = c.mean(1)
-    assert luma[2] < 40 and luma[3] < 40           # throat
-    assert luma[1] > 150 and luma[4] > 120         # upper teeth band, lower teeth band
-    np.testing.assert_allclose(c[2], cav.throat, atol=1e-4)
-    # teeth darken towards the corners
-    side = cav.shade(np.array([0.6, 0.6]), np.array([0.06, 0.81]))
-    assert side[1].mean() < side[0].mean()
 
 
 def test_generator_registry(astronaut_profile, avatar):

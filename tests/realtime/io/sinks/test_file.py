@@ -52,3 +52,19 @@ def test_file_sink_errors(tmp_path):
         sink.write(frame(0, w=16))
     sink.write(frame(0))
     sink.close()
+
+
+def test_ffmpeg_without_imageio_ffmpeg_comes_from_the_path_or_is_one_error(monkeypatch):
+    """imageio_ffmpeg is optional (a bare GPU machine has none): an ffmpeg on the PATH serves,
+    else the file sink says what to install."""
+    import sys
+
+    from realtime.io.sinks import file as file_mod
+    from realtime.io.sinks.base import SinkError
+
+    monkeypatch.setitem(sys.modules, "imageio_ffmpeg", None)
+    monkeypatch.setattr(file_mod.shutil, "which", lambda name: "/usr/bin/ffmpeg")
+    assert file_mod.ffmpeg_exe() == "/usr/bin/ffmpeg"
+    monkeypatch.setattr(file_mod.shutil, "which", lambda name: None)
+    with pytest.raises(SinkError, match="pip install imageio-ffmpeg"):
+        file_mod.ffmpeg_exe()

@@ -8,7 +8,13 @@ import struct
 import pytest
 import torch
 
-from realtime.tiers.neural.checkpoint import load_checkpoint, load_generator, read_metadata, save_checkpoint  # noqa: E402
+from realtime.tiers.neural.checkpoint import (  # noqa: E402
+    CheckpointError,
+    load_checkpoint,
+    load_generator,
+    read_metadata,
+    save_checkpoint,
+)
 from realtime.tiers.neural.model import NeuralConfig  # noqa: E402
 from realtime.train.step import TrainConfig, make_models, make_optimizers, train_step  # noqa: E402
 
@@ -116,14 +122,14 @@ def test_load_errors(tmp_path):
     torch.manual_seed(0)
     models = make_models(tiny_config())
     path = save_checkpoint(tmp_path / "g.safetensors", {"G": models["G"]})
-    with pytest.raises(KeyError, match="no model 'D'"):
+    with pytest.raises(CheckpointError, match="no model 'D'"):
         load_checkpoint(path, {"D": models["D"]})
-    with pytest.raises(KeyError, match="no optimizer 'G'"):
+    with pytest.raises(CheckpointError, match="no optimizer 'G'"):
         load_checkpoint(path, optimizers=make_optimizers(models))
     other = tmp_path / "other.safetensors"
     save_file({"x": torch.zeros(1)}, str(other))
-    with pytest.raises(ValueError, match="not a puppeteer neural checkpoint"):
+    with pytest.raises(CheckpointError, match="not a puppeteer neural checkpoint"):
         read_metadata(other)
     wrong = make_models(tiny_config(width=4))
-    with pytest.raises(RuntimeError):
+    with pytest.raises(CheckpointError, match="do not fit"):
         load_checkpoint(path, {"G": wrong["G"]})

@@ -1,0 +1,195 @@
+"""The soak: `live --realtime --sink null` for a long time, reported minute by minute.
+
+    python -m bench.soak --profile astronaut --minutes 30 [--drivers ../shared/eval/drivers]
+                         [--out soak.json] [--cache /tmp/puppeteer-soak]
+
+What runs is what `run.py live --driver LONG.mp4 --realtime --sink null` runs (the same Engine,
+Grabber, ThreadedSink and `realtime.engine.loop.run`, history capped as live caps it), on a long
+clip: every driver clip of `--drivers` scaled and padded to 512×512 at 30 fps, concatenated
+(re-encoded once, cached), then looped by stream copy to `--minutes`. The null sink is wrapped
+to time each write, so per minute it reports:
+
+    fps          frames emitted in that minute / its seconds (the engine keeps 30 when it keeps up)
+    dropped      frames the grabber dropped (newest frame wins) in that minute
+    rss_mib      the process's resident memory at the minute's end (/proc/self/status)
+    p95_ms       95th percentile of capture→sink latency in that minute
+    drift_pct    p95_ms against the first minute after warm-up (minute 2), in percent
+
+and at the end: the lowest per-minute fps, the RSS growth after the first 5 minutes (least
+squares, MiB per hour) and the largest |drift|. The acceptance of issue 15: 30 fps every minute,
+RSS growth ≤ 10 MiB/h after minute 5, p95 drift ≤ 10 %. Run it on a quiet machine
+(`flock -x /tmp/puppeteer-cpu.lock python -m bench.soak ...`): it is a timing measurement.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import imageio_ffmpeg
+import numpy as np
+
+from bench.usage import UsageError
+from profiles import load
+from realtime.core.errors import PuppeteerError
+from realtime.engine.loop import Engine, EngineOptions, run
+from realtime.io.capture import Grabber, open_source
+from realtime.io.sinks import NullSink, ThreadedSink
+
+__all__ = ["build_long_clip", "soak", "main"]
+
+SIDE, FPS = 512, 30
+
+
+def _ffmpeg(args: list[str]) -> None:
+    r = subprocess.run([imageio_ffmpeg.get_ffmpeg_exe(), "-hide_banner", "-loglevel", "error", "-y", *args],
+                       capture_output=True, text=True)
+    if r.returncode != 0:
+        raise UsageError(f"ffmpeg failed building the soak clip: {r.stderr.strip()[-300:]}")
+
+
+def build_long_clip(drivers: Path, minutes: float, cache: Path) -> Path:
+    """Every clip of `drivers` at 512² 30 fps, concatenated once (cached), looped by stream copy
+    to at least `minutes`."""
+    clips = sorted(p for p in drivers.iterdir() if p.suffix.lower() in (".mp4", ".mov", ".avi", ".mkv"))
+    if not clips:
+        raise UsageError(f"no driver clips in {drivers}")
+    cache.mkdir(parents=True, exist_ok=True)
+    concat = cache / "drivers-512-30fps.mp4"
+    if not concat.is_file() or concat.stat().st_mtime < max(p.stat().st_mtime for p in clips):
+        inputs = [a for p in clips for a in ("-i", str(p))]
+        norm = "".join(f"[{i}:v]scale={SIDE}:{SIDE}:force_original_aspect_ratio=decrease,"
+                       f"pad={SIDE}:{SIDE}:(ow-iw)/2:(oh-ih)/2,fps={FPS},setsar=1[v{i}];"
+                       for i in range(len(clips)))
+        graph = norm + "".join(f"[v{i}]" for i in range(len(clips))) + f"concat=n={len(clips)}:v=1:a=0[out]"
+        _ffmpeg([*inputs, "-filter_complex", graph, "-map", "[out]", "-c:v", "libx264",
+                 "-preset", "veryfast", "-crf", "20", "-pix_fmt", "yuv420p", str(concat)])
+    source = open_source(str(concat))
+    length_s = (source.frame_count or 1) / source.fps
+    source.close()
+    loops = int(np.ceil(minutes * 60.0 / length_s))
+    long = cache / f"drivers-{loops}x.mp4"
+    if not long.is_file():
+        _ffmpeg(["-stream_loop", str(loops - 1), "-i", str(concat), "-c", "copy", str(long)])
+    return long
+
+
+def _rss_mib() -> float:
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024.0
+    except OSError:
+        pass
+    import resource  # noqa: PLC0415 - fallback where /proc is missing (peak, not current)
+
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+
+
+class _TimedNull(NullSink):
+    """The null sink, timing capture→write of every frame (called in the sink's thread)."""
+
+    def __init__(self):
+        super().__init__()
+        self.lock = threading.Lock()
+        self.latencies: list[float] = []
+
+    def write(self, frame) -> None:
+        super().write(frame)
+        with self.lock:
+            self.latencies.append((time.perf_counter() - frame.t_capture) * 1000.0)
+
+    def take(self) -> list[float]:
+        with self.lock:
+            out, self.latencies = self.latencies, []
+        return out
+
+
+def soak(profile_name: str, clip: Path, minutes: float, log=print) -> dict:
+    """Run the live loop on `clip` in real time for `minutes`; per-minute rows and a summary."""
+    profile = load(profile_name)
+    source = open_source(str(clip))
+    fps = source.fps or FPS
+    engine = Engine(profile, EngineOptions(fps=fps, realtime=True))
+    grabber = Grabber(source, realtime=True)
+    timed = _TimedNull()
+    sink = ThreadedSink(timed, realtime=True)
+    sink.open(*engine.output_size, fps)
+    rows: list[dict] = []
+    state = {"t0": None, "frames": 0, "dropped": 0}
+
+    def tick(frame) -> None:
+        now = time.perf_counter()
+        if state["t0"] is None:
+            state["t0"] = now
+        state["frames"] += 1
+        if now - state["t0"] >= 60.0:
+            lat = timed.take()
+            dropped = grabber.dropped
+            row = {"minute": len(rows) + 1, "fps": round(state["frames"] / (now - state["t0"]), 2),
+                   "dropped": dropped - state["dropped"], "rss_mib": round(_rss_mib(), 1),
+                   "p95_ms": round(float(np.percentile(lat, 95)), 2) if lat else None}
+            ref = rows[1]["p95_ms"] if len(rows) > 1 else (row["p95_ms"] if len(rows) == 1 else None)
+            row["drift_pct"] = (round(100.0 * (row["p95_ms"] / ref - 1.0), 1)
+                                if ref and row["p95_ms"] is not None else 0.0)
+            rows.append(row)
+            log(json.dumps(row))
+            state.update(t0=now, frames=0, dropped=dropped)
+
+    try:
+        run(engine, grabber, sink, max_frames=int(round(minutes * 60.0 * fps)), on_frame=tick,
+            history=18000)
+    finally:
+        engine.close()
+    return {"profile": profile_name, "clip": str(clip), "minutes": minutes, "rows": rows,
+            "summary": summarize(rows)}
+
+
+def summarize(rows: list[dict]) -> dict:
+    """Lowest fps, RSS growth after minute 5 (MiB/h, least squares), largest |p95 drift|."""
+    if not rows:
+        return {}
+    late = [r for r in rows if r["minute"] > 5]
+    growth = None
+    if len(late) >= 2:
+        m = np.array([r["minute"] for r in late], np.float64) / 60.0
+        growth = round(float(np.polyfit(m, [r["rss_mib"] for r in late], 1)[0]), 2)
+    drifts = [abs(r["drift_pct"]) for r in rows[1:]]
+    return {"min_fps": min(r["fps"] for r in rows), "rss_growth_mib_per_h_after_5min": growth,
+            "max_abs_p95_drift_pct": max(drifts) if drifts else 0.0,
+            "rss_mib_first": rows[0]["rss_mib"], "rss_mib_last": rows[-1]["rss_mib"]}
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(prog="python -m bench.soak", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--profile", default="astronaut", help="profile name or folder (default astronaut: "
+                                                          "run `python run.py demo` once to make it)")
+    p.add_argument("--minutes", type=float, default=30.0, help="how long (default 30)")
+    here = Path(__file__).resolve().parent.parent
+    p.add_argument("--drivers", type=Path, default=here.parent / "shared" / "eval" / "drivers",
+                   help="folder of driver clips (default ../shared/eval/drivers)")
+    p.add_argument("--cache", type=Path, default=Path("/tmp/puppeteer-soak"),
+                   help="where the concatenated clip is kept (default /tmp/puppeteer-soak)")
+    p.add_argument("--out", type=Path, default=None, help="also write the rows and summary as JSON")
+    args = p.parse_args(argv)
+    if not (0 < args.minutes <= 24 * 60):
+        p.error(f"--minutes wants a number above 0 and at most 1440, got {args.minutes}")
+    clip = build_long_clip(args.drivers, args.minutes, args.cache)
+    result = soak(args.profile, clip, args.minutes, log=lambda text: print(text, flush=True))
+    print(json.dumps(result["summary"]))
+    if args.out is not None:
+        args.out.write_text(json.dumps(result, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    try:
+        sys.exit(main())
+    except PuppeteerError as e:    # UsageError, ProfileError, ...: one line, as run.py prints them
+        print(f"error: {e}", file=sys.stderr)
+        sys.exit(2)

@@ -1,0 +1,325 @@
+"""`run.py bench --streams N`: N independent engines sharing one device, each playing its own
+driver at that clip's own rate, and the largest N that still holds 30 fps with p95 ≤ 33 ms.
+
+    run.py bench --streams 3 --profile s1,s5,s12 --driver d10.mp4,d14.mp4,d19.mp4 [--frames F]
+                 [--device cpu|cuda] [--stream-mode thread|process] [--json J] [--plot P]
+
+Stream i (0-based) drives profile ``i mod P`` with driver ``i mod D`` (P profiles, D drivers,
+comma-separated). ``--streams N`` tries 1, 2, ..., N streams; ``--streams 1,2,4,8`` those
+counts. For each count every stream is measured as the latency pass measures one engine
+(`bench.latency.run_block`: a realtime Grabber paces the clip at its fps, newest frame wins, a
+realtime null sink; the first ``--warmup`` frames are not counted) and all of them start
+together (a barrier, after every engine was built and warmed up). A stream *holds* when it
+delivers at least `HOLD_FPS` × `FPS_TOLERANCE` fps (29.1: at most 3% of a 30 fps clip dropped)
+with capture→sink p95 ≤ `P95_LIMIT_MS`; a count holds when every stream does. Counts are tried
+in increasing order and the ramp stops after two counts in a row that do not hold.
+
+Threads, not processes, by default, because that is how one GPU serves many streams well: the
+engines of one process share one CUDA context, each on its own CUDA stream, so their kernels
+and CUDA-graph replays can overlap on the device; N processes would each own a context, which
+the GPU time-slices (no overlap without MPS), and each would hold its own copy of the CUDA
+runtime, cupy's compiled kernels and torch's allocator pool. The price is the GIL over the
+Python glue between stages; the heavy parts release it (numba kernels are ``nogil``, OpenCV,
+MediaPipe's graph, onnxruntime and torch calls). ``--stream-mode process`` runs each stream in
+its own process (spawned), which removes the GIL from the picture: on a CPU that shows what
+the GIL costs (README "Streams" quotes both on the 2-core machine).
+"""
+from __future__ import annotations
+
+import argparse
+import multiprocessing as mp
+import queue
+import sys
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+
+from bench.devices import get_device
+from bench.drivers import Driver, open_driver
+from bench.latency import Accumulator, run_block
+from bench.machine import machine_info
+from bench.report import _fmt, _table, write_json
+from bench.stats import StageTimes
+from bench.usage import UsageError
+from bench.variants import build_engine
+from profiles.format import load
+from realtime.core.errors import PuppeteerError
+from realtime.engine.loop import EngineOptions, set_kernel_threads
+
+__all__ = ["HOLD_FPS", "FPS_TOLERANCE", "P95_LIMIT_MS", "MODES", "StreamSpec", "parse_counts",
+           "holds", "streams_pass", "run_streams", "markdown", "plot_streams"]
+
+HOLD_FPS = 30.0
+FPS_TOLERANCE = 0.97
+P95_LIMIT_MS = 33.0
+MODES = ("thread", "process")
+_PLURAL = {"thread": "threads", "process": "processes"}
+BARRIER_TIMEOUT_S = 600.0
+
+
+@dataclass(frozen=True)
+class StreamSpec:
+    """Stream `index`: profile `profile` (a name or folder) driven by `driver` (a file spec)."""
+
+    index: int
+    profile: str
+    driver: str
+
+
+def parse_counts(text: str) -> list[int]:
+    """``"3"`` → [1, 2, 3]; ``"1,2,4"`` → [1, 2, 4]; UsageError otherwise."""
+    try:
+        values = [int(v) for v in str(text).split(",") if v.strip()]
+    except ValueError:
+        values = []
+    if not values or min(values) < 1:
+        raise UsageError(f"--streams wants N ≥ 1 (tries 1..N) or counts like 1,2,4, got {text!r}")
+    if len(values) == 1:
+        return list(range(1, values[0] + 1))
+    return sorted(set(values))
+
+
+def holds(stream: dict) -> bool:
+    """One stream's result holds 30 fps (within `FPS_TOLERANCE`) with p95 ≤ `P95_LIMIT_MS`."""
+    fps, p95 = stream.get("fps"), (stream.get("latency_ms") or {}).get("p95")
+    return fps is not None and p95 is not None and fps >= HOLD_FPS * FPS_TOLERANCE \
+        and p95 <= P95_LIMIT_MS
+
+
+# ------------------------------------------------------------------------------ one stream
+def _load(name: str):
+    try:
+        return load(name)
+    except PuppeteerError as exc:
+        raise UsageError(str(exc)) from None
+
+
+class _Stream:
+    """One stream's engine and driver, built and warmed up, ready to play."""
+
+    def __init__(self, spec: StreamSpec, device: str, frames: int | None, warmup: int):
+        self.spec, self.warmup = spec, warmup
+        self.profile = _load(spec.profile)
+        self.driver: Driver = open_driver(spec.driver, frames)
+        if self.driver.is_camera:
+            raise UsageError(f"--streams plays files, not a camera ({spec.driver!r})")
+        self.options = get_device(device).configure(EngineOptions(fps=self.driver.fps))
+        self.engine = build_engine(self.profile, self.options, realtime=True, fps=self.driver.fps)
+        self.source = self.driver.open()
+        self._closed = False
+        self.engine.warm_up(track=not getattr(self.source, "tracked", False))
+
+    def play(self) -> dict:
+        """Play the driver through the engine (in the calling thread); the stream's result."""
+        set_kernel_threads(self.options.kernel_threads)   # numba's thread count is per thread
+        acc = Accumulator(StageTimes())
+        acc.times.skip_warmup(self.warmup)
+        try:
+            run_block(self.engine, self.source, self.driver.fps, acc, self.warmup, None)
+        finally:
+            self.close()
+        r = acc.times.to_dict(acc.wall_s if acc.wall_s > 0 else None)
+        r.update(stream=self.spec.index, profile=self.spec.profile, driver=self.driver.label,
+                 driver_fps=self.driver.fps, tier=self.options.tier or self.profile.tier)
+        r["holds"] = holds(r)
+        return r
+
+    def close(self) -> None:
+        if not self._closed:
+            self._closed = True
+            self.source.close()
+            self.engine.close()
+
+
+def _threads(specs: list[StreamSpec], device: str, frames, warmup) -> list[dict]:
+    streams: list[_Stream] = []
+    try:
+        for spec in specs:                 # built one after another: JIT, graph capture, tracker
+            streams.append(_Stream(spec, device, frames, warmup))
+    except BaseException:
+        for s in streams:
+            s.close()
+        raise
+    barrier = threading.Barrier(len(streams))
+    results: list[dict | None] = [None] * len(streams)
+    errors: list[BaseException] = []
+
+    def body(i: int) -> None:
+        try:
+            barrier.wait(BARRIER_TIMEOUT_S)
+            results[i] = streams[i].play()
+        except threading.BrokenBarrierError:
+            streams[i].close()
+        except BaseException as exc:  # noqa: BLE001 - re-raised in the caller's thread
+            errors.append(exc)
+            barrier.abort()
+            streams[i].close()
+
+    workers = [threading.Thread(target=body, args=(i,), name=f"stream-{i}") for i in range(len(streams))]
+    for w in workers:
+        w.start()
+    for w in workers:
+        w.join()
+    if errors:
+        raise errors[0]
+    return [r for r in results if r is not None]
+
+
+def _process_main(spec: StreamSpec, device: str, frames, warmup, barrier, out) -> None:
+    """A spawned stream: build, wait for the others, play, put (index, result | error line)."""
+    try:
+        stream = _Stream(spec, device, frames, warmup)
+    except BaseException as exc:  # noqa: BLE001 - reported to the parent
+        barrier.abort()
+        out.put((spec.index, f"{type(exc).__name__}: {exc}"))
+        return
+    try:
+        barrier.wait(BARRIER_TIMEOUT_S)
+    except threading.BrokenBarrierError:
+        stream.close()
+        out.put((spec.index, None))
+        return
+    try:
+        out.put((spec.index, stream.play()))
+    except BaseException as exc:  # noqa: BLE001 - reported to the parent
+        out.put((spec.index, f"{type(exc).__name__}: {exc}"))
+
+
+def _processes(specs: list[StreamSpec], device: str, frames, warmup) -> list[dict]:
+    ctx = mp.get_context("spawn")          # no fork of a process holding threads or a GPU
+    barrier, out = ctx.Barrier(len(specs)), ctx.Queue()
+    procs = [ctx.Process(target=_process_main, args=(s, device, frames, warmup, barrier, out),
+                         name=f"stream-{s.index}") for s in specs]
+    for p in procs:
+        p.start()
+    results: dict[int, dict] = {}
+    errors: list[str] = []
+    try:
+        for _ in procs:
+            try:
+                index, result = out.get(timeout=BARRIER_TIMEOUT_S + 600)
+            except queue.Empty:
+                errors.append("a stream process gave no result in time")
+                break
+            if isinstance(result, dict):
+                results[index] = result
+            elif isinstance(result, str):
+                errors.append(f"stream {index}: {result}")
+    finally:
+        for p in procs:
+            p.join(timeout=30)
+            if p.is_alive():
+                p.terminate()
+    if errors:
+        raise UsageError(errors[0])
+    return [results[i] for i in sorted(results)]
+
+
+def streams_pass(specs: list[StreamSpec], device: str, frames: int | None, warmup: int,
+                 mode: str = "thread") -> dict:
+    """One count: every stream of `specs` at once; ``{"n", "streams": [...], "min_fps",
+    "max_p95_ms", "holds"}``."""
+    if mode not in MODES:
+        raise UsageError(f"--stream-mode must be one of {', '.join(MODES)}, got {mode!r}")
+    rows = (_threads if mode == "thread" else _processes)(specs, device, frames, warmup)
+    fps = [r["fps"] for r in rows if r.get("fps") is not None]
+    p95 = [r["latency_ms"]["p95"] for r in rows if r["latency_ms"].get("p95") is not None]
+    return {"n": len(specs), "streams": rows, "min_fps": min(fps) if fps else None,
+            "max_p95_ms": max(p95) if p95 else None,
+            "holds": len(rows) == len(specs) and all(r["holds"] for r in rows)}
+
+
+# ------------------------------------------------------------------------------------ report
+def markdown(result: dict) -> str:
+    """The per-stream table of every count, then the largest count that holds."""
+    rows = []
+    for c in result["counts"]:
+        for r in c["streams"]:
+            lat = r.get("latency_ms") or {}
+            total = (r.get("frames") or 0) + (r.get("dropped") or 0)
+            drop = f"{r.get('dropped', 0)} ({100.0 * (r.get('dropped') or 0) / total:.1f}%)" if total else "–"
+            rows.append([c["n"], r["stream"], f"{Path(r['profile']).name} ← {r['driver']}", r.get("tier", ""),
+                         _fmt(r.get("fps"), 1), drop, _fmt(lat.get("p50"), 1), _fmt(lat.get("p95"), 1),
+                         "yes" if r["holds"] else "no"])
+        rows.append([f"**{c['n']}**", "all", "", "", f"min {_fmt(c['min_fps'], 1)}", "", "",
+                     f"max {_fmt(c['max_p95_ms'], 1)}", "**yes**" if c["holds"] else "**no**"])
+    table = _table(["N", "stream", "profile ← driver", "tier", "fps", "dropped", "p50 ms", "p95 ms",
+                    "holds"], rows, align="rrllrrrrl")
+    best = result["max_streams"]
+    tried = ", ".join(str(c["n"]) for c in result["counts"])
+    line = (f"largest N that holds {HOLD_FPS:g} fps (≥ {HOLD_FPS * FPS_TOLERANCE:.1f}) with p95 ≤ "
+            f"{P95_LIMIT_MS:g} ms: **{best}** (tried {tried}; {_PLURAL[result['mode']]}; {result['device']})")
+    return f"## bench --streams\n\n{table}\n\n{line}"
+
+
+def plot_streams(result: dict, path: str) -> None:
+    """Per-stream fps and p95 against N, with the 30 fps and 33 ms lines."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg  # noqa: PLC0415 - matplotlib only for a plot
+    from matplotlib.figure import Figure  # noqa: PLC0415 - ditto
+
+    fig = Figure(figsize=(10, 4))
+    FigureCanvasAgg(fig)
+    ax_fps, ax_lat = fig.subplots(1, 2)
+    for c in result["counts"]:
+        for r in c["streams"]:
+            ok = "tab:green" if r["holds"] else "tab:red"
+            ax_fps.scatter(c["n"], r.get("fps") or 0.0, color=ok, s=18)
+            ax_lat.scatter(c["n"], (r.get("latency_ms") or {}).get("p95") or 0.0, color=ok, s=18)
+    ax_fps.axhline(HOLD_FPS * FPS_TOLERANCE, color="k", ls="--", lw=1)
+    ax_lat.axhline(P95_LIMIT_MS, color="k", ls="--", lw=1)
+    ax_fps.set(xlabel="streams", ylabel="fps per stream", title="fps (dashed: 29.1)")
+    ax_lat.set(xlabel="streams", ylabel="capture→sink p95 ms", title="p95 (dashed: 33 ms)")
+    fig.suptitle(f"bench --streams · {result['device']} · {_PLURAL[result['mode']]} · "
+                 f"largest N holding: {result['max_streams']}")
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+
+
+# ---------------------------------------------------------------------------------- command
+def run_streams(args: argparse.Namespace) -> int:
+    """`run.py bench --streams ...`: run the ramp, print the table, write --json / --plot."""
+    counts = parse_counts(args.streams)
+    if not args.profile or not args.driver:
+        raise UsageError("--streams needs --profile P[,P2,...] and --driver CLIP[,CLIP2,...]")
+    for flag in ("compare", "self_reenact", "self_drive", "quality", "roundtrip", "sheet"):
+        if getattr(args, flag, None):
+            raise UsageError(f"--streams cannot be combined with --{flag.replace('_', '-')}")
+    for path in (args.json, args.plot):
+        if path and not Path(path).resolve().parent.is_dir():
+            raise UsageError(f"cannot write {path}: folder {Path(path).parent} does not exist")
+    profiles = [p.strip() for p in args.profile.split(",") if p.strip()]
+    drivers = [d.strip() for d in args.driver.split(",") if d.strip()]
+    mode = getattr(args, "stream_mode", "thread") or "thread"
+    device = get_device(args.device)
+    device.check()
+    for name in profiles:
+        _load(name)
+    for spec in drivers:
+        if open_driver(spec, args.frames).is_camera:
+            raise UsageError(f"--streams plays files, not a camera ({spec!r})")
+    result = {"mode": mode, "device": device.label(), "device_detail": device.describe(),
+              **device.info(), "warmup": args.warmup, "frames": args.frames,
+              "hold": {"fps": HOLD_FPS, "fps_tolerance": FPS_TOLERANCE, "p95_ms": P95_LIMIT_MS},
+              "counts": [], "max_streams": 0}
+    misses = 0
+    for n in counts:
+        specs = [StreamSpec(i, profiles[i % len(profiles)], drivers[i % len(drivers)]) for i in range(n)]
+        print(f"streams: {n} at once ({_PLURAL[mode]}) ...", file=sys.stderr, flush=True)
+        c = streams_pass(specs, args.device, args.frames, args.warmup, mode)
+        result["counts"].append(c)
+        if c["holds"]:
+            result["max_streams"] = max(result["max_streams"], n)
+            misses = 0
+        else:
+            misses += 1
+            if misses == 2:
+                break
+    result["machine"] = machine_info()
+    print(markdown(result))
+    if args.json:
+        write_json(args.json, {"streams": result})
+        print(f"\nwrote {args.json}")
+    if args.plot:
+        plot_streams(result, args.plot)
+        print(f"wrote {args.plot}")
+    return 0

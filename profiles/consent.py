@@ -1,0 +1,149 @@
+"""Consent records: who agreed to a profile's use, how, and when (DESIGN §7b).
+
+A profile's ``profile.yaml`` may hold one record::
+
+    consent:
+      by: "Jane Doe, signed release of 2025-03-01"   # who consented and how (free text)
+      date: "2025-03-04T10:12:00+00:00"              # when it was recorded (UTC)
+      via: enroll                                    # enroll --consent, or the consent command
+      sha256: 9f2c...                                # digest of the above + the arrays' sha256
+
+The YAML itself is not hashed (its ``files`` list carries the hashes of the other files), so
+the record carries its own digest: sha256 over (by, date, via, the sha256 of ``arrays.npz`` as
+listed). `profiles.format.load` recomputes it: a record edited by hand, or copied from another
+profile (whose arrays differ), is refused like a file whose hash does not match. It is an
+integrity check, not a signature: whoever runs this code can write a valid record, which is
+what ``run.py consent`` is for.
+
+Swap mode (issue #17) calls `require_consent`; reenactment of paintings, cartoons or oneself
+needs no record, and ``run.py consent`` lists which profiles have one.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from datetime import datetime, timezone
+from pathlib import Path
+
+import yaml
+
+from realtime.core.errors import ProfileError
+from realtime.core.profile import ARRAYS_FILE, YAML_FILE, cli_name
+
+__all__ = ["ConsentError", "consent_digest", "make_record", "check_record", "record_consent",
+           "revoke_consent", "require_consent", "describe", "list_profiles", "MAX_TEXT"]
+
+MAX_TEXT = 500
+VIA = ("enroll", "consent")
+
+
+class ConsentError(ProfileError):
+    """A profile without the consent record an operation needs, or a consent text refused."""
+
+
+def consent_digest(by: str, date: str, via: str, arrays_sha256: str) -> str:
+    blob = json.dumps(["puppeteer consent v1", by, date, via, arrays_sha256], ensure_ascii=False)
+    return hashlib.sha256(blob.encode("utf-8")).hexdigest()
+
+
+def _check_text(text: str) -> str:
+    t = " ".join(str(text).split())
+    if not t or len(t) > MAX_TEXT:
+        raise ConsentError(f"consent text must say who agreed and how, in 1-{MAX_TEXT} characters "
+                           f"(e.g. --by \"Jane Doe, signed release 2025-03-01\"), got {str(text)[:60]!r}")
+    return t
+
+
+def make_record(by: str, arrays_sha256: str, via: str = "consent", date: str | None = None) -> dict:
+    """A consent record bound to the arrays whose sha256 is given."""
+    if via not in VIA:
+        raise ValueError(f"via must be one of {VIA}, got {via!r}")
+    by = _check_text(by)
+    date = date or datetime.now(timezone.utc).isoformat(timespec="seconds")
+    return {"by": by, "date": date, "via": via,
+            "sha256": consent_digest(by, date, via, arrays_sha256)}
+
+
+def check_record(record, arrays_sha256: str, where: str | os.PathLike) -> dict | None:
+    """The verified record (None when there is none); ProfileError when it does not check."""
+    if record is None:
+        return None
+    fields = ("by", "date", "via", "sha256")
+    if not isinstance(record, dict) or not all(isinstance(record.get(k), str) for k in fields):
+        raise ProfileError(f"{where}: the consent record must have text fields {', '.join(fields)}; "
+                           f"record it again with: python run.py consent NAME --by \"...\"")
+    expect = consent_digest(record["by"], record["date"], record["via"], arrays_sha256)
+    if record["sha256"] != expect:
+        raise ProfileError(f"{where}: the consent record does not match its sha256 (edited by hand, "
+                           f"or copied from another profile); record it again with: python run.py "
+                           f"consent NAME --by \"...\"")
+    return {k: record[k] for k in fields}
+
+
+def _rewrite(folder: Path, change) -> dict:
+    yml = Path(folder) / YAML_FILE
+    if not yml.is_file():
+        raise ProfileError(f"{folder} has no {YAML_FILE}; is it a profile folder?")
+    meta = yaml.safe_load(yml.read_text())
+    entry = (meta.get("files") or {}).get(ARRAYS_FILE) if isinstance(meta, dict) else None
+    if not isinstance(entry, dict) or not isinstance(entry.get("sha256"), str):
+        raise ProfileError(f"{yml} lists no {ARRAYS_FILE} with a sha256")
+    change(meta, entry["sha256"])
+    tmp = yml.with_name(f".{YAML_FILE}.tmp")
+    with open(tmp, "w") as f:
+        yaml.safe_dump(meta, f, sort_keys=False, allow_unicode=True)
+    os.replace(tmp, yml)
+    return meta
+
+
+def record_consent(folder: str | os.PathLike, by: str, via: str = "consent") -> dict:
+    """Write (or replace) the consent record of the profile in `folder`; returns it. The YAML is
+    replaced atomically. Load the profile afterwards to verify it."""
+    record = {}
+
+    def change(meta, sha):
+        record.update(make_record(by, sha, via))
+        meta["consent"] = record
+
+    _rewrite(Path(folder), change)
+    return record
+
+
+def revoke_consent(folder: str | os.PathLike) -> None:
+    """Remove the consent record of the profile in `folder` (if any)."""
+    _rewrite(Path(folder), lambda meta, sha: meta.pop("consent", None))
+
+
+def require_consent(profile) -> dict:
+    """The profile's consent record, or ConsentError (one line that says how to add one). Swap
+    mode calls this before it starts: it puts a real person's face on someone else."""
+    record = getattr(profile, "consent", None)
+    if not record:
+        name = cli_name(profile)
+        raise ConsentError(f"profile {name!r} has no consent record, and swap puts a real person's "
+                           f"face on someone else: record who agreed and how with: python run.py "
+                           f"consent {name} --by \"NAME, how they agreed\"")
+    return record
+
+
+def describe(record: dict | None) -> str:
+    if not record:
+        return "no consent record"
+    return f"consent: {record['by']} (recorded {record['date']} via {record['via']})"
+
+
+def list_profiles(root: Path) -> list[tuple[str, str, str]]:
+    """(folder name, fingerprint, consent description) of every profile under `root`; the
+    record is verified against the listed arrays hash (not the arrays file itself)."""
+    rows = []
+    for yml in sorted(Path(root).glob(f"*/{YAML_FILE}")):
+        name = yml.parent.name
+        try:
+            meta = yaml.safe_load(yml.read_text())
+            sha = meta["files"][ARRAYS_FILE]["sha256"]
+            text = describe(check_record(meta.get("consent"), sha, yml))
+            rows.append((name, str(sha)[:6], text))
+        except (ProfileError, yaml.YAMLError, KeyError, TypeError, OSError) as exc:
+            rows.append((name, "?", f"unreadable: {str(exc).splitlines()[0][:100]}"))
+    return rows

@@ -1,0 +1,437 @@
+"""The schema of a profile, checked when it loads: nothing a profile folder holds is trusted.
+
+`profiles.format.load` calls, in order:
+
+1. `read_yaml`: profile.yaml at most `MAX_YAML_BYTES`, UTF-8, `yaml.SafeLoader` only; the
+   composed document is measured *with its aliases expanded* (an alias bomb in `name:` is a few
+   hundred bytes that expand to gigabytes) and refused past `MAX_YAML_NODES` nodes,
+   `MAX_YAML_CHARS` characters or `MAX_YAML_DEPTH` levels, before anything is constructed.
+2. `check_meta`: every field's type, range and length (`files` a mapping of {path, sha256},
+   `settings` a mapping with the keys the engine reads typed and ranged, the optional `consent`
+   {by, date, how}); strings the terminal shows (name, source, ...) hold no control characters.
+3. `read_arrays`: the `.npy` headers inside arrays.npz are read first (dtype, shape, the bytes
+   the member really holds) and checked against `ARRAYS` (each dimension capped; a deflated
+   50,000² image or a header declaring 27.9 GiB is refused before a byte is allocated); then
+   `np.load(allow_pickle=False)`.
+4. `check_arrays`: every array's full shape (478 landmarks, `crop_size`, the same K, N, ...
+   wherever a dimension recurs), finiteness, value ranges (masks, gains, a rotation) and index
+   ranges (head triangles, atlas simplices).
+
+Every failure is one `ProfileError` line that names the field and says what to do. The file
+is one thing (the schema), hence its length.
+"""
+from __future__ import annotations
+
+import math
+import re
+import unicodedata
+import zipfile
+import zlib
+from datetime import date
+from pathlib import Path
+
+import numpy as np
+import yaml
+
+from realtime.core.errors import ProfileError, PuppeteerError
+from realtime.face import topology
+from realtime.mesh.gains import check_gains
+from realtime.tiers.registry import TIER_NAMES
+
+__all__ = ["MAX_YAML_BYTES", "ARRAYS", "read_yaml", "check_meta", "accepted_digests",
+           "read_arrays", "check_arrays", "printable", "check_text"]
+
+MAX_YAML_BYTES = 1 << 20
+MAX_YAML_NODES = 200_000
+MAX_YAML_CHARS = 4 << 20
+MAX_YAML_DEPTH = 40
+MAX_FILES = 64
+MAX_NAME = 128
+MAX_TEXT = 1024
+MAX_CONSENT = 200
+MAX_ARRAY_MEMBERS = 64
+MAX_ARRAYS_BYTES = 768 << 20
+MAX_IMAGE_SIDE = 8192
+SHA256 = re.compile(r"[0-9a-f]{64}")
+
+# Dimensions: name -> (lowest, highest). A name that recurs must have one value across arrays.
+DIMS = {"H": (16, MAX_IMAGE_SIDE), "W": (16, MAX_IMAGE_SIDE), "S": (16, 1024), "K": (1, 4096),
+        "B": (1, 4096), "T": (1, 200_000), "N": (1, 1024), "A": (16, 1024), "D": (0, 4),
+        "P": (0, 1_000_000), "D1": (1, 5)}
+L = topology.N_LANDMARKS
+UINT8, INT, FLOAT = ("u1",), ("i4", "i8"), ("f4", "f8")
+# name -> (allowed dtypes, shape: ints are fixed sizes, strings name a dimension of DIMS)
+ARRAYS = {
+    "image": (UINT8, ("H", "W", 3)),
+    "landmarks": (FLOAT, (L, 3)),
+    "neutral": (FLOAT, (L, 3)),
+    "frame_rotation": (FLOAT, (3, 3)),
+    "frame_scale": (FLOAT, ()),
+    "frame_translation": (FLOAT, (3,)),
+    "crop_from_image": (FLOAT, (2, 3)),
+    "head_points": (FLOAT, ("K", 3)),
+    "head_gains": (FLOAT, ("K",)),
+    "head_border": (FLOAT, ("B", 2)),
+    "head_triangles": (INT, ("T", 3)),
+    "paste_mask": (FLOAT, ("S", "S")),
+    "face_mask": (UINT8, ("S", "S")),
+    "atlas_images": (UINT8, ("N", "A", "A", 3)),
+    "atlas_landmarks": (FLOAT, ("N", L, 3)),
+    "atlas_query": (FLOAT, ("N", 4)),
+    "atlas_dims": (INT, ("D",)),
+    "atlas_simplices": (INT, ("P", "D1")),
+    "atlas_flipped": (UINT8, ("N",)),
+    "atlas_frames": (INT, ("N",)),
+}
+UNKNOWN_ARRAY_BYTES = 16 << 20   # an array this engine does not know is kept, if small
+
+
+def _fail(where: str, problem: str) -> ProfileError:
+    return ProfileError(f"{where}: {problem}; fix it or enroll the profile again")
+
+
+def printable(text: str, limit: int = 200) -> str:
+    """`text` safe for a terminal: control and format characters (ANSI escapes, bidi overrides)
+    shown as escapes, cut at `limit` characters."""
+    out = "".join(ch if unicodedata.category(ch)[0] != "C" else ascii(ch)[1:-1] for ch in text[:limit])
+    return out + ("…" if len(text) > limit else "")
+
+
+def check_text(value, field: str, where: str, limit: int, required: bool = True) -> str | None:
+    """`value` as a string of 1..`limit` characters without control characters."""
+    if value is None and not required:
+        return None
+    if not isinstance(value, str) or not value.strip():
+        raise _fail(where, f"{field} must be a non-empty string, not {_show(value)}")
+    if len(value) > limit:
+        raise _fail(where, f"{field} is {len(value)} characters long (at most {limit})")
+    if any(unicodedata.category(ch)[0] == "C" for ch in value):
+        raise _fail(where, f"{field} {printable(value, 60)!r} contains control characters")
+    return value
+
+
+def _show(value) -> str:
+    text = value if isinstance(value, str) else type(value).__name__
+    return repr(printable(text, 40)) if isinstance(value, str) else text
+
+
+# ------------------------------------------------------------------------------------ YAML
+def read_yaml(path: Path) -> dict:
+    """profile.yaml as a mapping, bounded (see the module doc). Raises ProfileError."""
+    try:
+        size = path.stat().st_size
+        if size > MAX_YAML_BYTES:
+            raise ProfileError(f"{path} is {size} bytes (a profile.yaml is at most "
+                               f"{MAX_YAML_BYTES >> 10} KiB); enroll the profile again")
+        raw = path.read_bytes()[:MAX_YAML_BYTES + 1]
+    except OSError as e:
+        raise ProfileError(f"cannot read {path}: {e.strerror or e}") from None
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise ProfileError(f"{path} is not UTF-8 text (byte {e.start}); enroll the profile again") from None
+    loader = yaml.SafeLoader(text)
+    try:
+        node = loader.get_single_node()
+        if node is not None:
+            _measure(node, path)
+        data = loader.construct_document(node) if node is not None else None
+    except yaml.YAMLError as e:
+        raise ProfileError(f"{path} is not valid YAML: {printable(str(e).splitlines()[0], 160)}") from None
+    except (RecursionError, ValueError, OverflowError, TypeError) as e:
+        raise ProfileError(f"{path} is not a valid profile YAML ({type(e).__name__}); enroll the "
+                           f"profile again") from None
+    finally:
+        loader.dispose()
+    if not isinstance(data, dict):
+        raise ProfileError(f"{path} does not hold a mapping of settings (it holds "
+                           f"{type(data).__name__}); is it a profile.yaml?")
+    return data
+
+
+def _measure(root: yaml.Node, path: Path) -> None:
+    """Nodes, characters and depth of the document with every alias expanded (memoised per
+    node, so the measure itself stays cheap); a recursive alias is refused too."""
+    memo: dict[int, tuple[int, int] | None] = {}
+
+    def too_big(what: str) -> ProfileError:
+        return ProfileError(f"{path} expands to {what} (YAML aliases?); a profile.yaml is plain "
+                            f"settings: enroll the profile again")
+
+    def size(node: yaml.Node, depth: int) -> tuple[int, int]:
+        if depth > MAX_YAML_DEPTH:
+            raise too_big(f"more than {MAX_YAML_DEPTH} levels")
+        key = id(node)
+        if key in memo:
+            got = memo[key]
+            if got is None:
+                raise too_big("a recursive structure")
+            return got
+        memo[key] = None
+        if isinstance(node, yaml.ScalarNode):
+            got = (1, len(node.value))
+        else:
+            children = ([c for pair in node.value for c in pair] if isinstance(node, yaml.MappingNode)
+                        else list(node.value))
+            nodes, chars = 1, 0
+            for child in children:
+                n, c = size(child, depth + 1)
+                nodes, chars = nodes + n, chars + c
+                if nodes > MAX_YAML_NODES:
+                    raise too_big(f"more than {MAX_YAML_NODES} values")
+                if chars > MAX_YAML_CHARS:
+                    raise too_big(f"more than {MAX_YAML_CHARS >> 20} M characters")
+            got = (nodes, chars)
+        memo[key] = got
+        return got
+
+    size(root, 0)
+
+
+def _int(value, field: str, where: str, lo: int, hi: int) -> int:
+    if type(value) is not int or not lo <= value <= hi:
+        raise _fail(where, f"{field} must be a whole number in {lo}..{hi}, not "
+                           f"{printable(str(value), 40)!r}")
+    return value
+
+
+def _number(value, field: str, where: str, lo: float, hi: float) -> float:
+    if type(value) not in (int, float) or not math.isfinite(value) or not lo <= value <= hi:
+        raise _fail(where, f"{field} must be a number in {lo:g}..{hi:g}, not "
+                           f"{printable(str(value), 40)!r}")
+    return float(value)
+
+
+def _mapping(value, field: str, where: str) -> dict:
+    if value is None:
+        return {}
+    if not isinstance(value, dict) or not all(isinstance(k, str) for k in value):
+        raise _fail(where, f"{field} must be a mapping of names to values, not {_show(value)}")
+    return value
+
+
+def check_meta(meta: dict, where: str) -> None:
+    """Types, ranges and lengths of profile.yaml's fields (the arrays come later)."""
+    check_text(meta.get("name", "x"), "name", where, MAX_NAME)
+    if meta.get("kind", "image") not in ("image", "video"):
+        raise _fail(where, f"kind must be 'image' or 'video', not {_show(meta.get('kind'))}")
+    check_text(meta.get("source", "x") or "x", "source", where, MAX_TEXT)
+    created = meta.get("created", "x")
+    if not isinstance(created, date):
+        check_text(created or "x", "created", where, 64)
+    if meta.get("tier", "warp") not in TIER_NAMES:
+        raise _fail(where, f"tier {_show(meta.get('tier'))} is not one of {', '.join(TIER_NAMES)}")
+    _int(meta.get("crop_size", 256), "crop_size", where, *DIMS["S"])
+    _check_files(meta.get("files"), where)
+    _check_settings(_mapping(meta.get("settings"), "settings", where), where)
+    consent = meta.get("consent")
+    if consent is not None:
+        consent = _mapping(consent, "consent", where)
+        extra = sorted(set(consent) - {"by", "date", "via", "sha256"})
+        if extra:
+            raise _fail(where, f"consent has unknown fields {[printable(k, 20) for k in extra[:4]]} "
+                               f"(it holds by, date, via, sha256)")
+        for key, value in consent.items():
+            if not (key == "date" and isinstance(value, date)):
+                check_text(value, f"consent.{key}", where, MAX_CONSENT)
+
+
+def _check_files(files, where: str) -> None:
+    files = _mapping(files, "files", where)
+    if len(files) > MAX_FILES:
+        raise _fail(where, f"files lists {len(files)} files (at most {MAX_FILES})")
+    for key, entry in files.items():
+        check_text(key, "a files entry name", where, 256)
+        if not isinstance(entry, dict):
+            raise _fail(where, f"files entry {printable(key, 60)!r} must be a mapping with path and "
+                               f"sha256, not {_show(entry)}")
+        check_text(entry.get("path"), f"files[{printable(key, 60)!r}].path", where, 256)
+        for field in ("sha256", "previous_sha256"):
+            value = entry.get(field)
+            if field == "previous_sha256" and value is None:
+                continue
+            if not isinstance(value, str) or not SHA256.fullmatch(value):
+                raise _fail(where, f"files[{printable(key, 60)!r}].{field} is not a sha256 (64 hex "
+                                   f"digits)")
+
+
+def _check_settings(settings: dict, where: str) -> None:
+    """The settings the engine reads, typed and ranged; the rest is free (bounded by read_yaml)."""
+    if "gains" in settings:
+        try:
+            check_gains(settings["gains"] or {}, where=f"{where}: settings.gains")
+        except PuppeteerError as e:
+            raise ProfileError(str(e)) from None
+    atlas = _mapping(settings.get("atlas"), "settings.atlas", where)
+    if "frame_range" in atlas:
+        fr = atlas["frame_range"]
+        if (not isinstance(fr, list) or len(fr) != 2 or not all(type(v) is int for v in fr)
+                or not 0 <= fr[0] <= fr[1] <= 100_000_000):
+            raise _fail(where, f"settings.atlas.frame_range must be [first, last] frame numbers, "
+                               f"not {printable(str(fr), 60)}")
+    if "fps" in atlas:
+        _number(atlas["fps"], "settings.atlas.fps", where, 0.1, 1000.0)
+    for key in ("frames", "usable_frames", "reference_frame", "keyframes", "flipped", "source_frames",
+                "source_bytes"):
+        if key in atlas:
+            _int(atlas[key], f"settings.atlas.{key}", where, 0, 1 << 50)
+    if "crop_size" in atlas:
+        _int(atlas["crop_size"], "settings.atlas.crop_size", where, *DIMS["A"])
+    if "source_sha256" in atlas and not (isinstance(atlas["source_sha256"], str)
+                                         and SHA256.fullmatch(atlas["source_sha256"])):
+        raise _fail(where, "settings.atlas.source_sha256 is not a sha256 (64 hex digits)")
+    neural = _mapping(settings.get("neural"), "settings.neural", where)
+    if "resolution" in neural:
+        _int(neural["resolution"], "settings.neural.resolution", where, 16, 1024)
+    for key in ("steps", "pairs"):
+        if key in neural:
+            _int(neural[key], f"settings.neural.{key}", where, 0, 1 << 50)
+
+
+def accepted_digests(entry: dict) -> set[str]:
+    """The sha256 a listed file may have: its own, and during `profiles.store.commit_files`
+    (new files renamed into place one by one) the one it replaces."""
+    return {entry["sha256"]} | ({entry["previous_sha256"]} if entry.get("previous_sha256") else set())
+
+
+# ---------------------------------------------------------------------------------- arrays
+def read_arrays(path: Path, name: str) -> dict[str, np.ndarray]:
+    """The arrays of arrays.npz at `path`, every member's header checked before it is read."""
+    where = f"the arrays of profile {name!r}"
+    dims: dict[str, int] = {}
+    try:
+        with zipfile.ZipFile(path) as z:
+            infos = z.infolist()
+            if len(infos) > MAX_ARRAY_MEMBERS:
+                raise _fail(where, f"{len(infos)} members (at most {MAX_ARRAY_MEMBERS})")
+            total = 0
+            for info in infos:
+                total += _check_member(z, info, dims, where)
+                if total > MAX_ARRAYS_BYTES:
+                    raise _fail(where, f"they declare more than {MAX_ARRAYS_BYTES >> 20} MiB")
+        with np.load(path, allow_pickle=False) as z:
+            return {k: z[k] for k in z.files}
+    except (ValueError, OSError, EOFError, zipfile.BadZipFile, zlib.error, KeyError,
+            NotImplementedError, RuntimeError) as e:
+        if isinstance(e, PuppeteerError):
+            raise
+        detail = printable(str(e).splitlines()[0] if str(e) else type(e).__name__, 120)
+        raise ProfileError(f"cannot read {where}: {detail}; enroll it again") from None
+
+
+def _check_member(z: zipfile.ZipFile, info: zipfile.ZipInfo, dims: dict[str, int], where: str) -> int:
+    """Bytes the member declares, after its .npy header passed `ARRAYS` (or the unknown cap)."""
+    key = info.filename[:-4] if info.filename.endswith(".npy") else info.filename
+    label = f"array {printable(key, 60)!r}"
+    if not info.filename.endswith(".npy") or info.is_dir():
+        raise _fail(where, f"member {printable(info.filename, 60)!r} is not an .npy array")
+    with z.open(info) as f:
+        major, _ = np.lib.format.read_magic(f)
+        read = {1: np.lib.format.read_array_header_1_0, 2: np.lib.format.read_array_header_2_0}.get(major)
+        if read is None:
+            raise _fail(where, f"{label} has .npy format version {major}")
+        shape, _, dtype = read(f, max_header_size=10_000)
+        offset = f.tell()
+    if dtype.hasobject:
+        raise _fail(where, f"{label} holds Python objects (pickle), which profiles never load")
+    if len(shape) > 6 or any(d < 0 for d in shape):
+        raise _fail(where, f"{label} has shape {shape}")
+    nbytes = math.prod(shape) * dtype.itemsize
+    if offset + nbytes != info.file_size:
+        raise _fail(where, f"{label} declares {nbytes} bytes but holds {info.file_size - offset}")
+    spec = ARRAYS.get(key)
+    if spec is None:
+        if nbytes > UNKNOWN_ARRAY_BYTES:
+            raise _fail(where, f"unknown {label} of {nbytes >> 20} MiB")
+        return nbytes
+    dtypes, pattern = spec
+    if dtype.str.lstrip("<>|=") not in dtypes:
+        raise _fail(where, f"{label} has dtype {dtype}, expected {' or '.join(dtypes)}")
+    if len(shape) != len(pattern):
+        raise _fail(where, f"{label} has shape {shape}, expected {_pattern(pattern)}")
+    for size, want in zip(shape, pattern):
+        if isinstance(want, int):
+            ok = size == want
+        else:
+            lo, hi = DIMS[want]
+            ok = lo <= size <= hi and dims.setdefault(want, size) == size
+        if not ok:
+            raise _fail(where, f"{label} has shape {shape}, expected {_pattern(pattern, dims)}")
+    return nbytes
+
+
+def _pattern(pattern, dims: dict[str, int] | None = None) -> str:
+    def one(p):
+        if isinstance(p, int):
+            return str(p)
+        if dims and p in dims:
+            return f"{p}={dims[p]}"
+        return f"{p} in {DIMS[p][0]}..{DIMS[p][1]}"
+    return "(" + ", ".join(one(p) for p in pattern) + ")"
+
+
+def check_arrays(arrays: dict[str, np.ndarray], crop_size: int, settings: dict, where: str) -> None:
+    """Values of the loaded arrays: shapes across arrays, finiteness, ranges, indices."""
+    def bad(problem: str) -> ProfileError:
+        return _fail(where, problem)
+
+    for key, (_, pattern) in ARRAYS.items():   # also for profiles built in memory
+        a = arrays.get(key)
+        if a is not None and (a.ndim != len(pattern) or any(isinstance(p, int) and s != p
+                                                             for s, p in zip(a.shape, pattern))):
+            raise bad(f"array {key!r} has shape {a.shape}, expected {_pattern(pattern)}")
+    s = arrays["paste_mask"].shape
+    if s != (crop_size, crop_size) or arrays["face_mask"].shape != s:
+        raise bad(f"crop_size is {crop_size} but paste_mask is {s} and face_mask "
+                  f"{arrays['face_mask'].shape}")
+    for key, a in arrays.items():
+        if a.dtype.kind == "f" and not np.isfinite(a).all():
+            raise bad(f"array {key!r} holds NaN or infinite values")
+    if not float(arrays["frame_scale"]) > 0:
+        raise bad(f"frame_scale {float(arrays['frame_scale'])} is not positive")
+    r = arrays["frame_rotation"].astype(np.float64)
+    if np.abs(r @ r.T - np.eye(3)).max() > 1e-3 or np.linalg.det(r) < 0:
+        raise bad("frame_rotation is not a rotation")
+    if abs(np.linalg.det(arrays["crop_from_image"][:, :2].astype(np.float64))) < 1e-12:
+        raise bad("crop_from_image is singular")
+    for key, lo, hi in (("head_gains", 0.0, 1.0), ("paste_mask", 0.0, 1.0), ("face_mask", 0, 1),
+                        ("atlas_flipped", 0, 1)):
+        a = arrays.get(key)
+        if a is not None and a.size and (a.min() < lo or a.max() > hi):
+            raise bad(f"array {key!r} has values outside {lo}..{hi}")
+    k, b = len(arrays["head_points"]), len(arrays["head_border"])
+    if len(arrays["head_gains"]) != k:
+        raise bad(f"head_gains has {len(arrays['head_gains'])} values for {k} head points")
+    _indices(arrays["head_triangles"], len(topology.FACE_OVAL) + k + b, "head_triangles", bad)
+    if "atlas_images" in arrays:
+        _check_atlas(arrays, settings, bad)
+
+
+def _indices(a: np.ndarray, n: int, key: str, bad) -> None:
+    if a.size and (a.min() < 0 or a.max() >= n):
+        raise bad(f"array {key!r} indexes outside 0..{n - 1}")
+
+
+def _check_atlas(arrays: dict[str, np.ndarray], settings: dict, bad) -> None:
+    images = arrays["atlas_images"]
+    n, side = images.shape[0], images.shape[1]
+    if images.shape[1] != images.shape[2]:
+        raise bad(f"atlas_images are not square: {images.shape}")
+    for key in ("atlas_landmarks", "atlas_query", "atlas_flipped", "atlas_frames"):
+        if key in arrays and len(arrays[key]) != n:
+            raise bad(f"array {key!r} has {len(arrays[key])} rows for {n} keyframes")
+    want = (settings.get("atlas") or {}).get("crop_size")
+    if want is not None and want != side:
+        raise bad(f"atlas_images are {side} px but settings.atlas.crop_size is {want}")
+    dims = arrays.get("atlas_dims")
+    if dims is not None:
+        if dims.size and (dims.min() < 0 or dims.max() > 3 or (np.diff(dims) <= 0).any()):
+            raise bad("atlas_dims must be increasing query dimensions in 0..3")
+        simplices = arrays.get("atlas_simplices")
+        if simplices is not None:
+            if simplices.shape[1] != len(dims) + 1:
+                raise bad(f"atlas_simplices have {simplices.shape[1]} corners for {len(dims)} "
+                          f"dimensions")
+            _indices(simplices, n, "atlas_simplices", bad)
+    if "atlas_frames" in arrays and arrays["atlas_frames"].size and arrays["atlas_frames"].min() < 0:
+        raise bad("atlas_frames holds negative frame numbers")

@@ -1,0 +1,30 @@
+"""Questions about a path the user gave that never raise: a name longer than the file system
+allows (ENAMETOOLONG), a NUL byte or a permission problem on the way answer "no", so the caller's
+"no such file" line is printed instead of a traceback."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+__all__ = ["is_dir", "is_file", "exists"]
+
+
+def is_dir(path: str | os.PathLike) -> bool:
+    try:
+        return Path(path).is_dir()
+    except (OSError, ValueError):
+        return False
+
+
+def is_file(path: str | os.PathLike) -> bool:
+    try:
+        return Path(path).is_file()
+    except (OSError, ValueError):
+        return False
+
+
+def exists(path: str | os.PathLike) -> bool:
+    try:
+        return Path(path).exists()
+    except (OSError, ValueError):
+        return False

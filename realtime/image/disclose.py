@@ -1,0 +1,176 @@
+"""Disclosure stage: every output frame says what it is (DESIGN §7b).
+
+After the compositor, on the engine's device context, one kernel pass (`kernels.disclose`) puts
+two things on the finished frame:
+
+- a visible label ("AI avatar" unless told otherwise), white on a translucent dark box, in a
+  corner, its height scaled to the frame (4 % of the short side, at least 10 px);
+- the invisible provenance mark (`realtime.image.mark`): a keyed luminance pattern carrying the
+  payload engine id, mode and profile fingerprint (`realtime.image.payload`), its amplitude
+  weighted by the avatar background's texture, which ``run.py verify`` reads back.
+
+Both are computed once per output size (the mark depends only on the payload and the
+background) and uploaded once; a frame costs one pass over its bytes. What is drawn depends only
+on `DisclosureOptions`, which the engine takes from its `EngineOptions`, i.e. from the command
+line: nothing in a profile (its settings, its YAML) is read here, so no profile can switch the
+label or the mark off.
+"""
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+from kernels import disclose
+from realtime.core.context import CpuContext
+from realtime.core.errors import PuppeteerError
+from realtime.core.frame import Frame
+from realtime.core.profile import ARRAYS_FILE
+from realtime.image.mark import pattern, texture_weight
+from realtime.image.payload import ENGINE_ID, MODES, Payload
+
+__all__ = ["DisclosureOptions", "DisclosureStage", "LabelError", "LABEL_TEXT", "CORNERS",
+           "render_label", "check_label_text", "profile_fingerprint"]
+
+LABEL_TEXT = "AI avatar"
+CORNERS = ("top-left", "top-right", "bottom-left", "bottom-right")
+LABEL_MAX_CHARS = 40
+LABEL_HEIGHT = 0.04         # text cap height, as a fraction of the frame's short side
+LABEL_BOX_ALPHA = 0.6       # opacity of the dark box behind the text
+_FONT = cv2.FONT_HERSHEY_DUPLEX
+
+
+class LabelError(PuppeteerError):
+    """A label text or corner the label cannot show."""
+
+
+@dataclass
+class DisclosureOptions:
+    """What the disclosure stage puts on every frame. Set from the command line only."""
+
+    label: bool = True                  # --no-label turns it off
+    label_text: str = LABEL_TEXT        # --label-text
+    label_corner: str = "bottom-right"  # --label-corner
+    mark: bool = True                   # the provenance mark (no CLI switch: see README)
+    mode: str = "reenact"               # the payload's mode: "reenact" or "swap" (issue #17)
+
+    def describe(self) -> str:
+        label = (f"label {self.label_text!r} {self.label_corner}" if self.label
+                 else "label OFF (--no-label)")
+        return f"{label}; provenance mark {'on' if self.mark else 'OFF'}"
+
+
+def check_label_text(text: str) -> str:
+    """`text` stripped, when the label can draw it (1-40 printable ASCII characters)."""
+    t = str(text).strip()
+    if not t or len(t) > LABEL_MAX_CHARS or not all(" " <= ch <= "~" for ch in t):
+        raise LabelError(f"label text {text!r} cannot be drawn: use 1-{LABEL_MAX_CHARS} printable "
+                         f"ASCII characters (the label font has no others), e.g. --label-text "
+                         f"'{LABEL_TEXT}'")
+    return t
+
+
+def render_label(text: str, width: int, height: int, corner: str = "bottom-right"
+                 ) -> tuple[np.ndarray, tuple[int, int]]:
+    """The label sprite for a width × height frame: ((h, w, 4) uint8 colour + alpha, (y0, x0)).
+
+    White anti-aliased text over a dark box of opacity LABEL_BOX_ALPHA, its cap height
+    LABEL_HEIGHT of the short side (at least 10 px, smaller only where the box would not fit
+    the frame), a margin of 2 % of the short side from the corner."""
+    text = check_label_text(text)
+    if corner not in CORNERS:
+        raise LabelError(f"label corner {corner!r} is not one of {', '.join(CORNERS)}")
+    short = min(width, height)
+    margin = max(1, round(0.02 * short))
+    cap = min(max(10, round(LABEL_HEIGHT * short)), max(1, (height - 2 * margin) // 2))
+    thick = max(1, round(cap / 14))
+    scale = cv2.getFontScaleFromHeight(_FONT, cap, thick)
+    (tw, th), base = cv2.getTextSize(text, _FONT, scale, thick)
+    room = width - 2 * margin - th  # the box pads th / 2 each side
+    if tw > room > 0:
+        scale *= room / tw
+        (tw, th), base = cv2.getTextSize(text, _FONT, scale, thick)
+    pad = max(1, th // 2)
+    bw, bh = min(tw + 2 * pad, width), min(th + 2 * pad, height)
+    ink = np.zeros((bh, bw), np.uint8)
+    cv2.putText(ink, text, (pad, pad + th), _FONT, scale, 255, thick, cv2.LINE_AA)
+    t = ink.astype(np.float32) / 255.0
+    alpha = 1.0 - (1.0 - t) * (1.0 - LABEL_BOX_ALPHA)           # text over box over frame
+    colour = 255.0 * t / alpha
+    sprite = np.empty((bh, bw, 4), np.uint8)
+    sprite[..., :3] = np.rint(colour)[..., None]
+    sprite[..., 3] = np.rint(255.0 * alpha)
+    y0 = margin if corner.startswith("top") else height - bh - margin
+    x0 = margin if corner.endswith("left") else width - bw - margin
+    return sprite, (min(max(0, y0), height - bh), min(max(0, x0), width - bw))
+
+
+def profile_fingerprint(profile) -> int:
+    """The profile's 24-bit fingerprint: the first 6 hex digits of its arrays file's sha256 (as
+    listed in its profile.yaml), or of its image's bytes for a profile that was never saved."""
+    files = getattr(profile, "files", None) or {}
+    entry = files.get(ARRAYS_FILE)
+    digest = entry.get("sha256") if isinstance(entry, dict) else None
+    if not isinstance(digest, str) or len(digest) < 6:
+        digest = hashlib.sha256(np.ascontiguousarray(profile["image"]).tobytes()).hexdigest()
+    return int(digest[:6], 16)
+
+
+class DisclosureStage:
+    """The label and the mark on every output frame, in place, on the device context `ctx`.
+
+    `size` is the engine's output size (width, height); a frame of another size (none today)
+    gets its own label and mark, computed once. `background`: the avatar's background at the
+    output size (the compositor's), whose texture weights the mark's amplitude (None: flat).
+    `bypass`: a callable that is true while the output is not synthetic (the compositor's
+    passthrough hotkey shows the driver's own camera, which is neither an avatar nor this
+    engine's work, so it is neither labelled nor marked)."""
+
+    name = "disclose"
+    device_ready = True
+
+    def __init__(self, profile, size: tuple[int, int], options: DisclosureOptions | None = None,
+                 ctx=None, bypass: Callable[[], bool] | None = None,
+                 background: np.ndarray | None = None):
+        self.options = o = options or DisclosureOptions()
+        self.bypass = bypass
+        self.background = background
+        self.ctx = ctx if ctx is not None else CpuContext()
+        if o.mode not in MODES:
+            raise LabelError(f"mode {o.mode!r} is not one of {MODES}")
+        if o.label:
+            check_label_text(o.label_text)
+            if o.label_corner not in CORNERS:
+                raise LabelError(f"label corner {o.label_corner!r} is not one of {', '.join(CORNERS)}")
+        self.payload = Payload(engine=ENGINE_ID, mode=o.mode, fingerprint=profile_fingerprint(profile))
+        self._cache: dict[tuple[int, int], tuple] = {}
+        self._for_size(int(size[0]), int(size[1]))
+
+    def _for_size(self, width: int, height: int) -> tuple:
+        entry = self._cache.get((width, height))
+        if entry is None:
+            o = self.options
+            bg = self.background
+            weight = (texture_weight(bg) if bg is not None and bg.shape[:2] == (height, width)
+                      else None)
+            mark = self.ctx.upload(pattern(self.payload, width, height, weight=weight)) if o.mark else None
+            label, origin = None, (0, 0)
+            if o.label:
+                sprite, origin = render_label(o.label_text, width, height, o.label_corner)
+                label = self.ctx.upload(sprite)
+            entry = self._cache[(width, height)] = (mark, label, origin)
+        return entry
+
+    def __call__(self, frame: Frame) -> None:
+        bypass = self.bypass is not None and self.bypass()
+        if frame.output is None or bypass or not (self.options.mark or self.options.label):
+            if frame.output is not None:
+                frame.output = self.ctx.to_host(frame.output)
+            return
+        out = self.ctx.to_device(frame.output)
+        mark, label, origin = self._for_size(int(out.shape[1]), int(out.shape[0]))
+        disclose(out, mark, label, origin, out=out)
+        frame.output = self.ctx.to_host(out)

@@ -1,0 +1,146 @@
+"""Audio device names as users know them, and `--audio IN:OUT` resolved to PortAudio devices.
+
+Where a PulseAudio server runs (PipeWire's pipewire-pulse included), the names users pick in
+their desktop and in the README are the server's source and sink names (`vmic`,
+`alsa_output.pci-0000_00_1f.3.analog-stereo`, `engine_out.monitor`). PortAudio on Linux sees
+only ALSA devices, among them `pulse` (the ALSA PulseAudio plugin); a stream opened on `pulse`
+goes to the source/sink that the PULSE_SOURCE/PULSE_SINK environment variables name (libpulse
+reads them when the stream connects). So a server name resolves to (device "pulse", that
+variable); elsewhere (Windows, macOS, bare ALSA) names are PortAudio's own device names.
+
+The server is asked with `pactl` (pulseaudio-utils), bounded in time. Nothing here imports
+sounddevice: the caller passes PortAudio's device list (plain dicts).
+"""
+from __future__ import annotations
+
+import shutil
+import subprocess
+from dataclasses import dataclass, field
+from typing import Any
+
+from realtime.io.audio.errors import AudioError
+
+KINDS = {"input": ("source", "inputs", "PULSE_SOURCE"), "output": ("sink", "outputs", "PULSE_SINK")}
+
+
+@dataclass
+class Endpoint:
+    """One side of `--audio`: the PortAudio device to open and the environment it needs."""
+
+    kind: str                          # "input" or "output"
+    label: str                         # the name as the user knows it
+    device: int | str | None = None    # PortAudio index / name; None: PortAudio's default
+    env: dict[str, str] = field(default_factory=dict)
+
+
+def _pactl(args: list[str], timeout: float) -> str:
+    res = subprocess.run(["pactl", *args], capture_output=True, text=True, timeout=timeout)
+    if res.returncode != 0:
+        lines = [ln.strip() for ln in (res.stderr or res.stdout).splitlines() if ln.strip()]
+        raise OSError("; ".join(lines) or f"pactl {' '.join(args)} failed")
+    return res.stdout
+
+
+def pulse_server(timeout: float = 3.0) -> dict[str, Any]:
+    """The PulseAudio (or PipeWire-pulse) server's sources and sinks, by name.
+
+    {"running": True, "server": "PulseAudio 16.1", "sources": [...], "sinks": [...],
+     "default_source": str | None, "default_sink": str | None}, or
+    {"running": False, "reason": "..."} (no pactl, no server, no answer in time).
+    """
+    if shutil.which("pactl") is None:
+        return {"running": False, "reason": "pactl not found (PulseAudio/PipeWire names need "
+                                            "it: sudo apt install pulseaudio-utils)"}
+    try:
+        info = _pactl(["info"], timeout)
+        names = {kind: [line.split("\t")[1] for line in _pactl(["list", "short", kind], timeout)
+                        .splitlines() if line.count("\t") >= 1]
+                 for kind in ("sources", "sinks")}
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        return {"running": False, "reason": f"no PulseAudio/PipeWire server answered ({exc})"}
+    fields = dict(line.split(": ", 1) for line in info.splitlines() if ": " in line)
+    name = fields.get("Server Name", "PulseAudio").replace("pulseaudio", "PulseAudio")
+    server = f"{name} {fields.get('Server Version', '')}".strip()
+    default = {k: (v if v and v != "(null)" else None) for k, v in
+               (("source", fields.get("Default Source")), ("sink", fields.get("Default Sink")))}
+    return {"running": True, "server": server, **names,
+            "default_source": default["source"], "default_sink": default["sink"]}
+
+
+def split_spec(spec: str) -> list[tuple[str, str]]:
+    """Every way to read `spec` as IN:OUT (PortAudio names may contain colons themselves),
+    the split at the first colon first."""
+    if ":" not in spec:
+        raise AudioError(f"--audio wants IN:OUT (an input and an output device), got {spec!r}; "
+                         f"e.g. --audio default:default (python run.py devices lists the names)")
+    cuts = [i for i, c in enumerate(spec) if c == ":"]
+    return [(spec[:i].strip(), spec[i + 1:].strip()) for i in cuts]
+
+
+def _channels(dev: dict[str, Any], kind: str) -> int:
+    return int(dev.get("max_input_channels" if kind == "input" else "max_output_channels", 0))
+
+
+def resolve(name: str, kind: str, devices: list[dict[str, Any]], default_index: int | None,
+            pulse: dict[str, Any]) -> Endpoint:
+    """The endpoint for `name` (an input or output, per `kind`).
+
+    `devices`: PortAudio's device list (sounddevice.query_devices() dicts, in index order);
+    `default_index`: PortAudio's default device of this kind (None or < 0: none);
+    `pulse`: `pulse_server()`. Raises AudioError saying what exists and what to run.
+    """
+    pulse_kind, plural, env_var = KINDS[kind]
+    other = "sink" if pulse_kind == "source" else "source"
+    usable = [(i, d) for i, d in enumerate(devices) if _channels(d, kind) > 0]
+    known = pulse.get(f"{pulse_kind}s", []) if pulse.get("running") else []
+    choices = ", ".join(known + [d["name"] for _, d in usable]) or "none"
+    server = "" if pulse.get("running") else (
+        f"; {pulse.get('reason') or 'no PulseAudio/PipeWire server'}: start one (pulseaudio "
+        f"--start, or systemctl --user start pipewire-pulse) or plug in a sound card")
+    if name in ("", "default"):
+        if default_index is None or default_index < 0:
+            raise AudioError(f"no default audio {kind}: PortAudio found none ({plural} here: "
+                             f"{choices}; python run.py devices){server}")
+        return Endpoint(kind, "default")
+    if name.isdigit():
+        index = int(name)
+        if index >= len(devices) or _channels(devices[index], kind) == 0:
+            raise AudioError(f"PortAudio device {index} is not an audio {kind} ({plural}: "
+                             f"{choices}; python run.py devices)")
+        return Endpoint(kind, devices[index]["name"], index)
+    if name in known:
+        pulse_dev = [i for i, d in usable if d["name"] == "pulse"]
+        if not pulse_dev:
+            raise AudioError(f"{name!r} is a {pulse['server']} {pulse_kind}, but PortAudio has no "
+                             f"'pulse' device to reach it: install the ALSA PulseAudio plugin "
+                             f"(sudo apt install libasound2-plugins)")
+        return Endpoint(kind, name, pulse_dev[0], {env_var: name})
+    if pulse.get("running") and name in pulse.get(f"{other}s", []):
+        hint = f"; its monitor {name}.monitor is a source" if other == "sink" else ""
+        raise AudioError(f"{name!r} is a {pulse['server']} {other}, not a {pulse_kind} ({kind} "
+                         f"{pulse_kind}s: {', '.join(known) or 'none'}{hint})")
+    exact = [i for i, d in usable if d["name"] == name]
+    loose = [i for i, d in usable if name.lower() in d["name"].lower()]
+    if exact or len(loose) == 1:
+        index = (exact or loose)[0]
+        return Endpoint(kind, devices[index]["name"], index)
+    if len(loose) > 1:
+        raise AudioError(f"audio {kind} {name!r} matches several devices: "
+                         f"{', '.join(devices[i]['name'] for i in loose)}; give the full name")
+    raise AudioError(f"no audio {kind} named {name!r} ({plural} here: {choices}; python run.py "
+                     f"devices lists them){server}")
+
+
+def resolve_spec(spec: str, devices: list[dict[str, Any]], defaults: tuple[int | None, int | None],
+                 pulse: dict[str, Any]) -> tuple[Endpoint, Endpoint]:
+    """`--audio IN:OUT` as two endpoints; with several colons, the first split whose both sides
+    resolve (the error names the first split's problem)."""
+    first_error: AudioError | None = None
+    for inp, outp in split_spec(spec):
+        try:
+            return (resolve(inp, "input", devices, defaults[0], pulse),
+                    resolve(outp, "output", devices, defaults[1], pulse))
+        except AudioError as exc:
+            first_error = first_error or exc
+    assert first_error is not None
+    raise first_error

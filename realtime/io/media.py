@@ -1,0 +1,108 @@
+"""Media files read with their size checked first: a photo's dimensions come from its header
+(Pillow reads only that) and a video's from its container (OpenCV's properties, before a frame
+is decoded), and either is refused above the caps below before a single pixel is decoded. A
+PNG that declares 30,000² pixels is one line, not 5 GB and 18 s.
+
+The decoders run with the native stderr silenced (`realtime.core.quiet`): libpng's and
+FFmpeg's warnings ("iCCP: known incorrect sRGB profile", "moov atom not found") would print
+before the one `error:` line.
+"""
+from __future__ import annotations
+
+import struct
+import threading
+import warnings
+from pathlib import Path
+
+import cv2
+import numpy as np
+from PIL import Image, UnidentifiedImageError
+
+from realtime.core.errors import PuppeteerError
+from realtime.core.quiet import quiet_native_stderr
+
+__all__ = ["MAX_IMAGE_PIXELS", "MAX_IMAGE_SIDE", "MAX_VIDEO_PIXELS", "MAX_VIDEO_SIDE",
+           "check_frame", "image_size", "read_image", "open_video"]
+
+MAX_IMAGE_SIDE = 20_000          # a 20,000 px panorama still opens
+MAX_IMAGE_PIXELS = 100_000_000   # 100 MP: a 12,000 × 8,000 photo (~300 MB decoded)
+MAX_VIDEO_SIDE = 8192
+MAX_VIDEO_PIXELS = 4096 * 4096   # 4K UHD and DCI 4K fit
+# The formats whose header is read before OpenCV decodes them (what OpenCV reads, less the
+# exotic ones: a file Pillow cannot identify among these is not decoded at all).
+HEADER_FORMATS = ("PNG", "JPEG", "BMP", "DIB", "WEBP", "TIFF", "PPM", "JPEG2000", "SUN")
+
+_pil_lock = threading.Lock()
+
+
+def image_size(path: str | Path) -> tuple[int, int] | None:
+    """(width, height) from the image file's header, or None when it is not an image file of
+    a known format (nothing is decoded)."""
+    with _pil_lock, warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        saved = Image.MAX_IMAGE_PIXELS
+        Image.MAX_IMAGE_PIXELS = None   # this check is ours, with the declared size in the message
+        try:
+            with Image.open(path, formats=HEADER_FORMATS) as im:
+                w, h = im.size
+        except (UnidentifiedImageError, OSError, ValueError, SyntaxError, struct.error):
+            return None
+        finally:
+            Image.MAX_IMAGE_PIXELS = saved
+    return int(w), int(h)
+
+
+def _check(w: int, h: int, max_side: int, max_pixels: int, what: str, error, advice: str):
+    if w <= 0 or h <= 0:
+        raise error(f"{what} declares an empty picture ({w}×{h} px)")
+    if w > max_side or h > max_side or w * h > max_pixels:
+        raise error(f"{what} is {w}×{h} px, larger than this reads (at most {max_side} px a side "
+                    f"and {max_pixels / 1e6:g} megapixels); {advice}")
+
+
+def read_image(path: str | Path, error: type[PuppeteerError], unreadable: str,
+               flags: int = cv2.IMREAD_COLOR) -> np.ndarray:
+    """The image at `path` as OpenCV decodes it (BGR), after its header says it fits the caps.
+    Raises `error(unreadable)` for a file that is not an image, `error(...)` naming the size for
+    one that is too large."""
+    path = Path(path)
+    size = image_size(path)
+    if size is None:
+        raise error(unreadable)
+    _check(*size, MAX_IMAGE_SIDE, MAX_IMAGE_PIXELS, str(path.name), error,
+           "scale it down (e.g. to 2000 px on the long side) and try again")
+    try:
+        with quiet_native_stderr():
+            img = cv2.imread(str(path), flags)
+    except cv2.error:
+        img = None
+    if img is None:
+        raise error(unreadable)
+    return img
+
+
+def open_video(path: str | Path, error: type[PuppeteerError], unopenable: str) -> cv2.VideoCapture:
+    """An opened cv2.VideoCapture of the file at `path` whose frame size (from the container,
+    nothing decoded yet) fits the caps. Raises `error(unopenable)` when OpenCV cannot open it."""
+    path = Path(path)
+    with quiet_native_stderr():
+        cap = cv2.VideoCapture(str(path))
+    if not cap.isOpened():
+        cap.release()
+        raise error(unopenable)
+    w, h = int(cap.get(cv2.CAP_PROP_FRAME_WIDTH) or 0), int(cap.get(cv2.CAP_PROP_FRAME_HEIGHT) or 0)
+    if w or h:
+        try:
+            _check(w, h, MAX_VIDEO_SIDE, MAX_VIDEO_PIXELS, path.name, error,
+                   "scale it down (e.g. to 1280×720) and try again")
+        except PuppeteerError:
+            cap.release()
+            raise
+    return cap
+
+
+def check_frame(frame: np.ndarray, path: str | Path, error: type[PuppeteerError]) -> None:
+    """A decoded frame's size against the video caps (for containers that did not say)."""
+    h, w = frame.shape[:2]
+    _check(w, h, MAX_VIDEO_SIDE, MAX_VIDEO_PIXELS, Path(path).name, error,
+           "scale it down (e.g. to 1280×720) and try again")

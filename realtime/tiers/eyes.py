@@ -1,0 +1,380 @@
+"""Eyes as layers (DESIGN §5, tier 1): an eyeball behind lids that slide over it.
+
+A photo's eye texture stretched over lids that move does not read as an eye that opens or
+closes: the lids move, the iris is stretched with them, the eye does not look wider, and a
+shut eye keeps a smear of iris. So the warp tier does not texture the eye openings from the
+photo. It draws, inside each opening (the eye fan of the rig), an eyeball made once from the
+photo:
+
+- the **sclera**: the eye's visible white, sampled from the photo in eye-local coordinates
+  (origin at the midpoint of the eye corners, x along the corners, y across, in eye widths),
+  with the iris and everything the lids covered inpainted from what is visible;
+- the **iris**: a polar texture (angle × radius) sampled around the photo's iris centre out to
+  its radius (MediaPipe's iris landmarks), the parts the lids covered filled from the visible
+  angles at the same radius (an iris is close to rotationally symmetric); a photo whose eyes
+  show little gets a plausible iris and sclera from the colours that are visible.
+
+Per frame, the iris is drawn at the posed iris centre (the driver's gaze, retargeted by the
+fuse stage, moves it), with the photo's iris radius in eye widths; the lids occlude it because
+only the opening is drawn; a soft shadow darkens the eyeball under the upper lid and a little
+over the lower lid. As the lids meet, the opening's fan collapses to nothing (the rig's eye
+fans radiate from the mean of the lid contour), so a closed eye is lid skin only; in the last
+few hundredths of an interocular the eyeball fades to the lash colour, so no sliver of white or
+iris is left.
+
+Array-module agnostic (numpy, or cupy on the GPU, through the device context): the textures
+are uploaded once; per frame the work is a few vectorised operations over the eye pixels only.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+from realtime.core.context import CpuContext
+from realtime.face import topology
+from realtime.mesh.rig import Rig
+
+__all__ = ["EyeModel", "build_eye_model", "EyeLayer", "EYES"]
+
+#: Per eye (right, left): outer corner, inner corner, iris centre, iris boundary points,
+#: upper lid contour, lower lid contour (topology indices).
+EYES = (
+    (33, 133, topology.RIGHT_IRIS[0], topology.RIGHT_IRIS[1:], topology.RIGHT_EYE_UPPER,
+     topology.RIGHT_EYE_LOWER),
+    (263, 362, topology.LEFT_IRIS[0], topology.LEFT_IRIS[1:], topology.LEFT_EYE_UPPER,
+     topology.LEFT_EYE_LOWER),
+)
+SCLERA_X = 0.65          # the sclera texture spans x in [-0.65, 0.65] eye widths ...
+SCLERA_Y = 0.5           # ... and y in [-0.5, 0.5]
+SCLERA_TEXELS = 96       # texels across the sclera texture's width
+IRIS_ANGLES = 64         # the polar iris texture: angles ...
+IRIS_RINGS = 16          # ... and radii (centre to the limbus)
+IRIS_FIT = 0.92          # the iris radius drawn / MediaPipe's
+LIMBUS = 0.35            # darkening of the iris's outer rim (the limbal ring)
+CATCHLIGHT = (-0.32, -0.36, 0.09)   # iris-local x, y (iris radii) and size of the catchlight
+UPPER_SHADOW = 0.3      # darkening of the eyeball at the upper lid's edge ...
+LOWER_SHADOW = 0.1      # ... and at the lower lid's
+LASH_BAND = 0.1         # the lower lid's lash band, in eye widths: hidden as the eye shuts
+LID_MARGIN = 0.06       # the upper lid's texture slides up this far (eye widths) as the eye
+#                         shuts: MediaPipe's upper contour often runs over the top of the iris,
+#                         and a lid coming down must carry lid skin, not a band of iris
+CLOSED = 0.045           # eye opening / eye width below which the eyeball fades to the lashes ...
+OPEN = 0.11              # ... fully shown above this
+DEFAULT_SCLERA = np.array([232.0, 224.0, 216.0], np.float32)
+DEFAULT_IRIS = np.array([92.0, 64.0, 46.0], np.float32)
+
+
+@dataclass
+class EyeModel:
+    """What the eye layer draws, per eye (index 0 right, 1 left), from one photo."""
+
+    sclera: np.ndarray        # (2, H, W, 3) float32 0..255, eye-local grid (see module doc)
+    iris: np.ndarray          # (2, IRIS_RINGS, IRIS_ANGLES, 3) float32, row = radius, col = angle
+    iris_radius: np.ndarray   # (2,) float32 iris radius in eye widths
+    iris_angle: np.ndarray    # (2,) float32 angle of the eye's x axis in the photo (radians):
+    #                           the polar texture's angle 0 is the photo's image x axis
+    lash: np.ndarray          # (2, 3) float32 colour of the upper lid's lash line
+
+
+def _eye_frame(lm: np.ndarray, outer: int, inner: int, down: np.ndarray):
+    """(mid (2,), u (2,), v (2,), width): the eye-local frame of one eye, u from the outer to the
+    inner corner for the right eye and from the inner to the outer corner for the left (both
+    point to the subject's left), v perpendicular and pointing down the face."""
+    a, b = lm[outer, :2].astype(np.float64), lm[inner, :2].astype(np.float64)
+    mid = 0.5 * (a + b)
+    axis = b - a if outer == EYES[0][0] else a - b
+    width = float(np.linalg.norm(axis))
+    u = axis / max(width, 1e-9)
+    v = np.array([-u[1], u[0]])
+    if v @ down < 0:
+        v = -v
+    return mid, u, v, max(width, 1e-9)
+
+
+def _down(lm: np.ndarray) -> np.ndarray:
+    d = lm[topology.CHIN, :2] - lm[topology.FOREHEAD, :2]
+    return d / max(np.linalg.norm(d), 1e-9)
+
+
+def _whiten(colour: np.ndarray, image: np.ndarray, lm: np.ndarray) -> np.ndarray:
+    """The sclera's colour: half-way to a neutral white of its own brightness, and at least as
+    bright as 1.15× the forehead's skin (a white in shadow is still whiter than the skin)."""
+    pts = np.round(lm[[151, 9, 108, 337], :2]).astype(int)
+    pts[:, 0] = np.clip(pts[:, 0], 0, image.shape[1] - 1)
+    pts[:, 1] = np.clip(pts[:, 1], 0, image.shape[0] - 1)
+    skin = image[pts[:, 1], pts[:, 0]].astype(np.float32).mean(0)
+    w = np.array([0.299, 0.587, 0.114], np.float32)
+    lum = float(colour @ w)
+    target = max(lum, min(235.0, 1.15 * float(skin @ w)))
+    grey = np.full(3, lum, np.float32)
+    colour = 0.5 * colour + 0.5 * grey
+    return np.clip(colour * (target / max(lum, 1.0)), 0, 255).astype(np.float32)
+
+
+def _no_highlights(polar: np.ndarray, valid: np.ndarray) -> np.ndarray:
+    """The iris without the photo's catchlights (reflections of the room's lights: they belong
+    where the light is, not to the iris, and smeared around a ring they look like scratches):
+    samples much brighter than their ring's median are replaced by the median."""
+    out = polar.copy()
+    lum = polar @ np.array([0.299, 0.587, 0.114], np.float32)
+    for r in range(polar.shape[0]):
+        ok = valid[r]
+        if ok.sum() < 3:
+            continue
+        med = np.median(lum[r, ok])
+        bright = lum[r] > med + max(18.0, 0.35 * med)
+        out[r, bright] = np.median(polar[r, ok], axis=0)
+    return out
+
+
+def _fill_rings(polar: np.ndarray, valid: np.ndarray) -> np.ndarray:
+    """Fill the invalid angles of each ring from the valid ones (periodic linear interpolation
+    in angle); a ring with too few valid samples takes the nearest ring that has enough."""
+    rings, angles = valid.shape
+    out = polar.copy()
+    ok = valid.sum(1) >= max(4, angles // 8)
+    if not ok.any():
+        return np.broadcast_to(DEFAULT_IRIS, polar.shape).astype(np.float32).copy()
+    theta = np.arange(angles, dtype=np.float64)
+    for r in range(rings):
+        if ok[r]:
+            src = np.nonzero(valid[r])[0]
+            for c in range(3):
+                out[r, ~valid[r], c] = np.interp(theta[~valid[r]], theta[src], polar[r, src, c],
+                                                 period=angles)
+    good = np.nonzero(ok)[0]
+    for r in np.nonzero(~ok)[0]:
+        out[r] = out[good[np.argmin(np.abs(good - r))]]
+    return out
+
+
+def build_eye_model(image: np.ndarray, landmarks: np.ndarray, texels_per_px: float = 1.0) -> EyeModel:
+    """The eye layer's textures from a photo (RGB uint8) and its (478, 3) landmarks (pixels).
+    `texels_per_px`: the photo's pixels per crop pixel (the textures are prefiltered to about
+    1.25 texels per crop pixel, like the face's, so they do not alias)."""
+    lm = np.asarray(landmarks, np.float64)
+    down = _down(lm)
+    h_img, w_img = image.shape[:2]
+    scleras, irises, radii, lashes, angles = [], [], [], [], []
+    for outer, inner, centre, boundary, upper, lower in EYES:
+        mid, u, v, width = _eye_frame(lm, outer, inner, down)
+        opening = np.concatenate([lm[list(upper), :2], lm[list(reversed(lower[1:-1])), :2]])
+        c_iris = lm[centre, :2]
+        r_iris = float(np.mean(np.linalg.norm(lm[list(boundary), :2] - c_iris, axis=1)))
+        # MediaPipe's iris circle reaches a little past the limbus
+        r_iris = float(np.clip(IRIS_FIT * r_iris, 0.12 * width, 0.3 * width))
+        # -- the sclera: eye-local grid at the photo's density, then prefiltered
+        nx = max(16, int(round(2 * SCLERA_X * width)))
+        ny = max(12, int(round(nx * SCLERA_Y / SCLERA_X)))
+        gx = (np.arange(nx) + 0.5) / nx * 2 * SCLERA_X - SCLERA_X
+        gy = (np.arange(ny) + 0.5) / ny * 2 * SCLERA_Y - SCLERA_Y
+        X, Y = np.meshgrid(gx * width, gy * width)
+        px = mid[0] + X * u[0] + Y * v[0]
+        py = mid[1] + X * u[1] + Y * v[1]
+        grid = cv2.remap(image, px.astype(np.float32), py.astype(np.float32), cv2.INTER_LINEAR,
+                         borderMode=cv2.BORDER_REPLICATE)
+        inside = np.zeros((h_img, w_img), np.uint8)
+        cv2.fillPoly(inside, [np.round(opening).astype(np.int32)], 1)
+        shrink = max(1, int(round(0.06 * width)))
+        inside = cv2.erode(inside, np.ones((2 * shrink + 1, 2 * shrink + 1), np.uint8))
+        vis = cv2.remap(inside, px.astype(np.float32), py.astype(np.float32), cv2.INTER_NEAREST,
+                        borderValue=0).astype(bool)
+        far = np.hypot(px - c_iris[0], py - c_iris[1]) > 1.2 * r_iris
+        sclera_ok = vis & far
+        if sclera_ok.sum() >= 6:
+            # The white a photo shows is mostly in the lids' shadow, crossed by lashes and
+            # veins; an eye opened wider shows it lit. The sclera is one colour: the brightest
+            # quarter of what is visible, whitened (`_whiten`); the layer's own lid shadow and
+            # the rounding below give it its shape.
+            seen = grid[sclera_ok].astype(np.float32)
+            lum = seen @ np.array([0.299, 0.587, 0.114], np.float32)
+            colour = _whiten(seen[lum >= np.percentile(lum, 75)].mean(0), image, lm)
+        else:
+            colour = _whiten(DEFAULT_SCLERA, image, lm)
+        sclera = np.broadcast_to(colour, (ny, nx, 3)).astype(np.float32).copy()
+        corner = 1.0 - 0.18 * np.clip(np.abs(gx) / 0.5, 0.0, 1.0) ** 2   # rounder: darker sides
+        sclera *= corner[None, :, None]
+        f = min(1.0, 1.25 / max(texels_per_px, 1e-6))
+        if f < 1.0:
+            sclera = cv2.resize(sclera, (max(8, round(nx * f)), max(6, round(ny * f))),
+                                interpolation=cv2.INTER_AREA)
+        scleras.append(sclera)
+        # -- the iris: polar samples, occluded angles filled per ring
+        theta = np.arange(IRIS_ANGLES) / IRIS_ANGLES * 2 * np.pi
+        rho = (np.arange(IRIS_RINGS) + 0.5) / IRIS_RINGS
+        T, P = np.meshgrid(theta, rho)
+        ipx = (c_iris[0] + r_iris * P * np.cos(T)).astype(np.float32)
+        ipy = (c_iris[1] + r_iris * P * np.sin(T)).astype(np.float32)
+        polar = cv2.remap(image, ipx, ipy, cv2.INTER_LINEAR,
+                          borderMode=cv2.BORDER_REPLICATE).astype(np.float32)
+        ivis = cv2.remap(inside, ipx, ipy, cv2.INTER_NEAREST, borderValue=0).astype(bool)
+        irises.append(_fill_rings(_no_highlights(polar, ivis), ivis))
+        radii.append(r_iris / width)
+        angles.append(np.arctan2(u[1], u[0]))
+        lash_pts = np.round(lm[list(upper[2:-2]), :2]).astype(int)
+        lash_pts[:, 0] = np.clip(lash_pts[:, 0], 0, w_img - 1)
+        lash_pts[:, 1] = np.clip(lash_pts[:, 1], 0, h_img - 1)
+        lashes.append(image[lash_pts[:, 1], lash_pts[:, 0]].astype(np.float32).min(0))
+    hs = max(s.shape[0] for s in scleras)
+    ws = max(s.shape[1] for s in scleras)
+    sclera = np.stack([cv2.resize(s, (ws, hs), interpolation=cv2.INTER_LINEAR) for s in scleras])
+    return EyeModel(sclera=sclera.astype(np.float32), iris=np.stack(irises).astype(np.float32),
+                    iris_radius=np.asarray(radii, np.float32),
+                    iris_angle=np.asarray(angles, np.float32),
+                    lash=np.stack(lashes).astype(np.float32))
+
+
+def _bilinear(xp, tex, e, x, y):
+    """Bilinear samples of textures `tex` (E, H, W, 3) at texel coordinates (x, y) of texture
+    index `e` (all 1-D, same length), x wrapped when the texture is periodic in x (never here
+    but for the iris's angle, which the caller wraps), clamped at the border."""
+    h, w = tex.shape[1], tex.shape[2]
+    x = xp.clip(x, 0.0, w - 1.0)
+    y = xp.clip(y, 0.0, h - 1.0)
+    x0 = xp.floor(x).astype(np.int64)
+    y0 = xp.floor(y).astype(np.int64)
+    x1 = xp.minimum(x0 + 1, w - 1)
+    y1 = xp.minimum(y0 + 1, h - 1)
+    fx = (x - x0)[:, None]
+    fy = (y - y0)[:, None]
+    top = tex[e, y0, x0] * (1 - fx) + tex[e, y0, x1] * fx
+    bot = tex[e, y1, x0] * (1 - fx) + tex[e, y1, x1] * fx
+    return top * (1 - fy) + bot * fy
+
+
+class EyeLayer:
+    """Draws the eyeballs into the eye-fan pixels of a crop (see the module doc), and hides the
+    lower lid's lashes as the eye shuts (`lid_uv`): a closed eye shows one lash line, the upper
+    lid's, as a real one does, instead of the photo's two lash bands pressed together."""
+
+    def __init__(self, image: np.ndarray, landmarks: np.ndarray, rig: Rig, ctx=None):
+        self.ctx = ctx if ctx is not None else CpuContext()
+        a = rig.crop_from_image
+        crop_per_px = float(np.hypot(a[0, 0], a[0, 1]))
+        model = build_eye_model(image, landmarks, texels_per_px=1.0 / max(crop_per_px, 1e-9))
+        self.model = model
+        up = self.ctx.upload
+        self.sclera = up(np.ascontiguousarray(model.sclera))
+        self.iris = up(np.ascontiguousarray(model.iris))
+        self.lash = up(np.ascontiguousarray(model.lash))
+        self.iris_radius = up(model.iris_radius)
+        self.iris_angle = up(model.iris_angle)
+        self.rig = rig
+        lm = np.asarray(landmarks, np.float64)
+        down = _down(lm)
+        self._lower = [np.array(e[5][1:-1]) for e in EYES]
+        self._upper = [np.array(e[4][2:-2]) for e in EYES]
+        self._rest_gap, self._lash_shift, self._lid_shift = [], [], []
+        for outer, inner, _, _, upper, lower in EYES:
+            _, _, v, width = _eye_frame(lm, outer, inner, down)
+            self._rest_gap.append(self._gap(lm, upper, lower) / width)
+            self._lash_shift.append(LASH_BAND * width * v)      # photo px, down the face
+            self._lid_shift.append(-LID_MARGIN * width * v)    # photo px, up the face
+        lo, hi = rig.ranges["eyes"]
+        self.lo, self.hi = lo, hi
+        self.per_eye = (hi - lo) // 2
+        self.upper_count = len(topology.RIGHT_EYE_UPPER) - 1   # fan triangles along the upper lid
+
+    @staticmethod
+    def _gap(lm: np.ndarray, upper, lower) -> float:
+        return float(np.mean([np.linalg.norm(lm[a, :2] - lm[b, :2])
+                              for a, b in zip(upper[2:-2], lower[2:-2])]))
+
+    def lid_uv(self, uv: np.ndarray, vertices: np.ndarray, to_texture: np.ndarray) -> np.ndarray | None:
+        """Texture coordinates with the lower lids' contour moved down the photo by up to
+        LASH_BAND eye widths and the upper lids' middle up by up to LID_MARGIN as each eye shuts
+        (closure = 1 − opening / the photo's opening), or
+        None when both eyes are at least as open as in the photo. `uv` (V, 2) host texture
+        coordinates; `to_texture` (2, 2): photo px → texture px (the prefilter's scale)."""
+        fr = self.frames(vertices)
+        moved = None
+        for e in range(2):
+            closure = float(np.clip(1.0 - fr[e, 9] / max(self._rest_gap[e], 1e-6), 0.0, 1.0))
+            if closure <= 0.0:
+                continue
+            if moved is None:
+                moved = np.array(uv, copy=True)
+            moved[self._lower[e]] += (closure * to_texture @ self._lash_shift[e]).astype(moved.dtype)
+            moved[self._upper[e]] += (closure * to_texture @ self._lid_shift[e]).astype(moved.dtype)
+        return moved
+
+    def frames(self, vertices: np.ndarray) -> np.ndarray:
+        """(2, 9) float64 per eye: mid x, y, u x, y, v x, y, width, iris centre x, y (in eye
+        widths, eye-local), from posed vertices (crop pixels)."""
+        lm = np.asarray(vertices[: topology.N_LANDMARKS], np.float64)
+        down = _down(lm)
+        rows = []
+        for outer, inner, centre, _, upper, lower in EYES:
+            mid, u, v, width = _eye_frame(lm, outer, inner, down)
+            d = lm[centre, :2] - mid
+            gap = np.mean([np.linalg.norm(lm[a, :2] - lm[b, :2])
+                           for a, b in zip(upper[2:-2], lower[2:-2])]) / width
+            rows.append([mid[0], mid[1], u[0], u[1], v[0], v[1], width, d @ u / width,
+                         d @ v / width, gap])
+        return np.asarray(rows, np.float64)
+
+    def apply(self, gbuf, vertices: np.ndarray, out) -> None:
+        """Overwrite the eye-opening pixels of `out` (S, S, 3) float32 with the eyeballs.
+        `vertices`: the frame's posed rig vertices (host, crop pixels)."""
+        xp = self.ctx.xp
+        tri = gbuf.tri_id
+        in_eye = (tri >= self.lo) & (tri < self.hi)
+        ys, xs = xp.nonzero(in_eye)
+        if len(ys) == 0:
+            return
+        t = tri[ys, xs] - self.lo
+        e = (t >= self.per_eye).astype(np.int64)
+        k = t - e * self.per_eye                          # fan triangle within its eye
+        fr = self.frames(vertices)
+        f = self.ctx.upload(fr.astype(np.float32))[e]    # (N, 10) per pixel
+        px = xs.astype(np.float32) - f[:, 0]
+        py = ys.astype(np.float32) - f[:, 1]
+        qx = (px * f[:, 2] + py * f[:, 3]) / f[:, 6]     # eye-local, eye widths
+        qy = (px * f[:, 4] + py * f[:, 5]) / f[:, 6]
+        sh, sw = self.sclera.shape[1], self.sclera.shape[2]
+        sclera = _bilinear(xp, self.sclera, e, (qx + SCLERA_X) / (2 * SCLERA_X) * sw - 0.5,
+                           (qy + SCLERA_Y) / (2 * SCLERA_Y) * sh - 0.5)
+        radius = self.iris_radius[e]
+        dx = (qx - f[:, 7]) / radius
+        dy = (qy - f[:, 8]) / radius
+        rho = xp.sqrt(dx * dx + dy * dy)
+        # the iris turns with the eye (roll): its angle in the photo = the eye-local angle plus
+        # the photo's eye axis angle (the (u, v) frames are rotations of the image axes)
+        ang = xp.arctan2(dy, dx) + self.iris_angle[e]
+        col = (ang % (2 * np.pi)) / (2 * np.pi) * IRIS_ANGLES - 0.5
+        col = col % IRIS_ANGLES
+        iris = _bilinear_periodic(xp, self.iris, e, col, rho * IRIS_RINGS - 0.5)
+        iris *= (1.0 - LIMBUS * xp.clip((rho - 0.78) / 0.22, 0.0, 1.0) ** 2)[:, None]
+        # one catchlight, up and to the outer side of the pupil, fixed to the iris
+        cx, cy = dx - CATCHLIGHT[0], dy - CATCHLIGHT[1]
+        glint = xp.exp(-(cx * cx + cy * cy) / (2 * CATCHLIGHT[2] ** 2))[:, None] * 0.85
+        iris = iris * (1 - glint) + 245.0 * glint
+        a_iris = xp.clip((1.0 - rho) / 0.08 + 0.5, 0.0, 1.0)[:, None]
+        colour = sclera * (1 - a_iris) + iris * a_iris
+        b = gbuf.bary[ys, xs]
+        edge = xp.clip(1.0 - b[:, 1], 0.0, 1.0)          # 0 at the fan centre, 1 at the lid
+        upper = k < self.upper_count
+        shadow = xp.where(upper, UPPER_SHADOW, LOWER_SHADOW).astype(np.float32)
+        colour *= (1.0 - shadow * edge ** 6)[:, None]   # a narrow shadow at the lid's rim
+        gap = f[:, 9]
+        show = xp.clip((gap - CLOSED) / (OPEN - CLOSED), 0.0, 1.0)[:, None]
+        colour = colour * show + self.lash[e] * (1 - show)
+        out[ys, xs] = colour
+
+
+def _bilinear_periodic(xp, tex, e, x, y):
+    """`_bilinear` with x periodic over the texture's width (the iris's angle)."""
+    h, w = tex.shape[1], tex.shape[2]
+    y = xp.clip(y, 0.0, h - 1.0)
+    x0 = xp.floor(x).astype(np.int64)
+    y0 = xp.floor(y).astype(np.int64)
+    x1 = (x0 + 1) % w
+    x0 = x0 % w
+    y1 = xp.minimum(y0 + 1, h - 1)
+    fx = (x - xp.floor(x))[:, None]
+    fy = (y - y0)[:, None]
+    top = tex[e, y0, x0] * (1 - fx) + tex[e, y0, x1] * fx
+    bot = tex[e, y1, x0] * (1 - fx) + tex[e, y1, x1] * fx
+    return top * (1 - fy) + bot * fy

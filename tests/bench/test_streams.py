@@ -1,0 +1,98 @@
+"""bench.streams: `run.py bench --streams`: counts, the hold rule, the report, a real run of two
+engines in threads on tracked clips (no MediaPipe), and the user mistakes."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from bench import streams as S
+from bench.usage import UsageError
+from realtime.io.tracked import TrackedClip
+from tests.bench.helpers import one_error_line
+
+
+def test_counts():
+    assert S.parse_counts("3") == [1, 2, 3]
+    assert S.parse_counts("4,1,2,2") == [1, 2, 4]
+    for bad in ("0", "x", "", "1,-2"):
+        with pytest.raises(UsageError, match="--streams"):
+            S.parse_counts(bad)
+
+
+@pytest.mark.parametrize("fps, p95, ok", [(30.0, 20.0, True), (29.2, 33.0, True), (29.0, 20.0, False),
+                                          (30.0, 33.5, False), (None, 20.0, False), (30.0, None, False)])
+def test_hold_rule(fps, p95, ok):
+    assert S.holds({"fps": fps, "latency_ms": {"p95": p95}}) is ok
+
+
+def _result(counts):
+    rows = []
+    for n, ok in counts:
+        streams = [{"stream": i, "profile": "p", "driver": f"d{i}", "tier": "warp", "fps": 30.0 if ok else 20.0,
+                    "frames": 90, "dropped": 0 if ok else 30, "latency_ms": {"p50": 10.0, "p95": 20.0},
+                    "holds": ok} for i in range(n)]
+        rows.append({"n": n, "streams": streams, "min_fps": streams[0]["fps"], "max_p95_ms": 20.0, "holds": ok})
+    return {"mode": "thread", "device": "cpu", "counts": rows,
+            "max_streams": max([n for n, ok in counts if ok], default=0)}
+
+
+def test_markdown_names_every_stream_and_the_largest_count(tmp_path):
+    text = S.markdown(_result([(1, True), (2, True), (3, False)]))
+    assert text.count("| p ← d0 |") == 3 and "| p ← d2 |" in text
+    assert "largest N that holds 30 fps (≥ 29.1) with p95 ≤ 33 ms: **2** (tried 1, 2, 3; threads; cpu)" in text
+    S.plot_streams(_result([(1, True), (2, False)]), str(tmp_path / "s.png"))
+    assert (tmp_path / "s.png").stat().st_size > 1000
+
+
+@pytest.fixture(scope="module")
+def tracked_assets(tmp_path_factory, astronaut_landmarks, astronaut_profile):
+    """Profiles root with `astro`, and two landmarks-only tracked clips (40 frames, 30 fps)."""
+    from profiles.format import save
+
+    root = tmp_path_factory.mktemp("streams")
+    save(astronaut_profile, root / "profiles" / "astro")
+    clips = []
+    for k in range(2):
+        lm = np.repeat(astronaut_landmarks[None].astype(np.float32), 40, axis=0)
+        lm[:, :, 0] += np.sin(np.arange(40) / (3.0 + k))[:, None] * 3
+        path = root / f"c{k}.track.npz"
+        TrackedClip(landmarks=lm, present=np.ones(40, bool), fps=30.0, size=(512, 512),
+                    sha256="0" * 64, clip=f"c{k}.mp4").save(path)
+        clips.append(str(path))
+    return {"profiles": root / "profiles", "clips": clips, "root": root}
+
+
+@pytest.mark.slow
+def test_two_streams_in_threads_on_tracked_clips(tracked_assets, run_bench, monkeypatch, tmp_path):
+    monkeypatch.setenv("PUPPETEER_PROFILES", str(tracked_assets["profiles"]))
+    out = tmp_path / "s.json"
+    rc, text, err = run_bench("--streams", "1,2", "--profile", "astro", "--driver",
+                              ",".join(tracked_assets["clips"]), "--warmup", "5", "--json", out)
+    assert rc == 0, err
+    result = json.loads(out.read_text())["streams"]
+    assert [c["n"] for c in result["counts"]] == [1, 2]
+    two = result["counts"][1]["streams"]
+    assert [s["driver"] for s in two] == ["c0.track.npz", "c1.track.npz"]
+    for s in two:
+        assert s["frames"] + s["dropped"] == 40 - 5 and s["fps"] > 0 and s["tier"] == "warp"
+        assert s["stages_ms"]["track"]["p50"] < 0.5          # tracked: the stage passes
+    assert "largest N that holds" in text and "| 2 | 1 | astro ← c1.track.npz |" in text
+    assert result["machine"]["python"]
+
+
+@pytest.mark.parametrize("argv, expect", [
+    (("--streams", "2", "--profile", "astro"), "--streams needs --profile"),
+    (("--streams", "0", "--profile", "astro", "--driver", "x"), "--streams wants N"),
+    (("--streams", "2", "--profile", "astro", "--driver", "{clip}", "--compare", "tier=warp,atlas"),
+     "cannot be combined with --compare"),
+    (("--streams", "2", "--profile", "nobody", "--driver", "{clip}"), "nobody"),
+    (("--streams", "2", "--profile", "astro", "--driver", "missing.track.npz"), "missing.track.npz"),
+    (("--streams", "2", "--profile", "astro", "--driver", "0"), "camera"),
+])
+def test_user_mistakes_are_one_line(tracked_assets, run_bench, monkeypatch, argv, expect):
+    monkeypatch.setenv("PUPPETEER_PROFILES", str(tracked_assets["profiles"]))
+    argv = [a.replace("{clip}", tracked_assets["clips"][0]) for a in argv]
+    rc, _, err = run_bench(*argv)
+    assert rc == 2 and expect in one_error_line(err)

@@ -1,0 +1,103 @@
+"""Consent records: round trip, the hash check, revocation, and `require_consent` for swap."""
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+import yaml
+
+from profiles.consent import ConsentError, list_profiles, record_consent, require_consent, revoke_consent
+from profiles.format import load, save
+from realtime.core.errors import PuppeteerError
+from realtime.core.profile import YAML_FILE
+
+
+@pytest.fixture
+def saved(tmp_path, astronaut_profile):
+    return save(dataclasses.replace(astronaut_profile, arrays=dict(astronaut_profile.arrays)),
+                tmp_path / "astro")
+
+
+def _edit(folder, change):
+    yml = folder / YAML_FILE
+    meta = yaml.safe_load(yml.read_text())
+    change(meta)
+    yml.write_text(yaml.safe_dump(meta, sort_keys=False))
+
+
+def test_a_profile_has_no_record_until_one_is_made(saved):
+    assert load(saved).consent is None
+    rec = record_consent(saved, "  Jane   Doe, signed release 2025-03-01 ")
+    got = load(saved).consent
+    assert got == rec and got["by"] == "Jane Doe, signed release 2025-03-01" and got["via"] == "consent"
+    assert got["date"].endswith("+00:00")
+
+
+def test_the_record_survives_a_round_trip(saved, tmp_path):
+    record_consent(saved, "Ana, verbally on camera", via="enroll")
+    p = load(saved)
+    again = load(save(p, tmp_path / "copy"))  # re-saved: a new arrays file, the record rebound
+    keys = ("by", "date", "via")
+    assert {k: again.consent[k] for k in keys} == {k: p.consent[k] for k in keys}
+
+
+@pytest.mark.parametrize("field,value", [("by", "Someone else"), ("date", "2020-01-01T00:00:00+00:00"),
+                                         ("via", "enroll"), ("sha256", "0" * 64)])
+def test_an_edited_record_is_refused(saved, field, value):
+    record_consent(saved, "Jane Doe, signed release")
+    _edit(saved, lambda meta: meta["consent"].__setitem__(field, value))
+    with pytest.raises(PuppeteerError, match="consent record does not match"):
+        load(saved)
+
+
+def test_a_record_copied_from_another_profile_is_refused(saved, tmp_path, astronaut_profile):
+    arrays = {**astronaut_profile.arrays, "frame_scale": astronaut_profile.arrays["frame_scale"] * 1.01}
+    other = save(dataclasses.replace(astronaut_profile, name="other", arrays=arrays), tmp_path / "other")
+    record = record_consent(saved, "Jane Doe, signed release")
+    _edit(other, lambda meta: meta.__setitem__("consent", record))
+    with pytest.raises(PuppeteerError, match="copied from another profile"):
+        load(other)
+
+
+def test_a_malformed_record_is_refused(saved):
+    _edit(saved, lambda meta: meta.__setitem__("consent", "yes"))
+    with pytest.raises(PuppeteerError, match="consent must be a mapping"):   # the schema's line
+        load(saved)
+
+
+def test_revoke(saved):
+    record_consent(saved, "Jane Doe")
+    revoke_consent(saved)
+    assert load(saved).consent is None
+
+
+def test_consent_text_is_checked(saved):
+    for bad in ("", "   ", "x" * 501):
+        with pytest.raises(ConsentError):
+            record_consent(saved, bad)
+    assert load(saved).consent is None
+
+
+def test_require_consent_for_swap(saved):
+    with pytest.raises(ConsentError) as e:
+        require_consent(load(saved))
+    msg = str(e.value)
+    assert isinstance(e.value, PuppeteerError) and "\n" not in msg
+    assert "'astro'" in msg and "python run.py consent astro --by" in msg
+    record_consent(saved, "Jane Doe")
+    assert require_consent(load(saved))["by"] == "Jane Doe"
+
+
+def test_list_profiles(saved, tmp_path):
+    record_consent(saved, "Jane Doe")
+    (tmp_path / "broken").mkdir()
+    (tmp_path / "broken" / YAML_FILE).write_text("files: {}\n")
+    rows = {name: (fp, text) for name, fp, text in list_profiles(tmp_path)}
+    assert rows["astro"][1].startswith("consent: Jane Doe") and len(rows["astro"][0]) == 6
+    assert rows["broken"][1].startswith("unreadable")
+
+
+def test_a_record_without_its_fields_is_refused(saved):
+    _edit(saved, lambda meta: meta.__setitem__("consent", {"by": "me", "date": "2024-01-01"}))
+    with pytest.raises(PuppeteerError, match="must have text fields"):
+        load(saved)

@@ -1,0 +1,376 @@
+"""Issue 15, profiles: hostile profile folders are one ProfileError line (the schema in
+profiles/schema.py), and writing a profile loses nothing (profiles/store.py: the name's lock,
+the atomic swap and its recovery, files committed so that the profile loads at every instant).
+
+Every crafted file is made here, small. The memory bombs run under a 2 GB cap in
+tests/test_run_hostile.py.
+"""
+from __future__ import annotations
+
+import errno
+import hashlib
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+
+from profiles import schema, store
+from profiles.enroll import EnrollError, check_name, claim
+from profiles.format import ARRAYS_FILE, YAML_FILE, Profile, ProfileError, load, save
+from tests.hostile import ROOT, atlas_arrays, memory_cap, small_arrays, yaml_alias_bomb  # noqa: F401
+
+
+def _profile(**arrays) -> Profile:
+    merged = {**small_arrays(), **arrays}
+    return Profile(name="tiny", kind="image", source="tiny.png", arrays=merged, crop_size=16,
+                   settings={"note": "hello"})
+
+
+@pytest.fixture
+def folder(tmp_path) -> Path:
+    return save(_profile(), tmp_path / "tiny")
+
+
+def _sha(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def _edit_yaml(folder: Path, edit) -> None:
+    meta = yaml.safe_load((folder / YAML_FILE).read_text())
+    edit(meta)
+    (folder / YAML_FILE).write_text(yaml.safe_dump(meta, sort_keys=False))
+
+
+def _write_arrays(folder: Path, arrays: dict) -> None:
+    np.savez(folder / ARRAYS_FILE, **arrays)
+    _edit_yaml(folder, lambda m: m["files"][ARRAYS_FILE].update(sha256=_sha(folder / ARRAYS_FILE)))
+
+
+def _one_line(exc: pytest.ExceptionInfo) -> str:
+    text = str(exc.value)
+    assert "\n" not in text.strip() and text.strip(), text
+    assert "\x1b" not in text
+    return text
+
+
+# -------------------------------------------------------------------------- profile.yaml
+@pytest.mark.parametrize("edit, match", [
+    (lambda m: m.update(files=[ARRAYS_FILE]), "files must be a mapping"),
+    (lambda m: m.update(files="arrays.npz"), "files must be a mapping"),
+    (lambda m: m["files"][ARRAYS_FILE].pop("path"), "path must be a non-empty string"),
+    (lambda m: m["files"][ARRAYS_FILE].update(sha256=["x"]), "not a sha256"),
+    (lambda m: m.update(crop_size="abc"), "crop_size must be a whole number"),
+    (lambda m: m.update(crop_size=-5), "crop_size must be a whole number"),
+    (lambda m: m.update(crop_size=512), "crop_size is 512 but paste_mask is"),
+    (lambda m: m.update(crop_size=True), "crop_size must be a whole number"),
+    (lambda m: m.update(settings=["a", "b"]), "settings must be a mapping"),
+    (lambda m: m.update(settings={"atlas": {"fps": float("nan")}}), "settings.atlas.fps"),
+    (lambda m: m.update(settings={"atlas": {"frame_range": [5, "x"]}}), "frame_range"),
+    (lambda m: m.update(settings={"gains": {"eyes": float("inf")}}), "eyes gain"),
+    (lambda m: m.update(name="\x1b[31mred\x1b[0m"), "control characters"),
+    (lambda m: m.update(name="x" * 300), "at most 128"),
+    (lambda m: m.update(name=["a"]), "name must be a non-empty string"),
+    (lambda m: m.update(kind="movie"), "kind must be"),
+    (lambda m: m.update(tier=["warp"]), "tier"),
+    (lambda m: m.update(source="\u202egnp.exe"), "control characters"),
+    (lambda m: m.update(consent={"by": "x" * 500, "date": "2024-01-01", "via": "form", "sha256": "0" * 64}),
+     "consent.by"),
+    (lambda m: m.update(consent={"by": "me", "who": "you"}), "consent has unknown fields"),
+    (lambda m: m.update(consent="yes"), "consent must be a mapping"),
+])
+def test_malformed_yaml_fields_are_one_profile_error(folder, edit, match):
+    _edit_yaml(folder, edit)
+    with pytest.raises(ProfileError, match=match) as e:
+        load(folder)
+    _one_line(e)
+
+
+def test_a_consent_record_loads(folder):
+    from profiles.consent import record_consent
+
+    record_consent(folder, "Ada, signed form", via="consent")
+    assert load(folder).consent["by"] == "Ada, signed form"
+
+
+@pytest.mark.parametrize("raw, match", [
+    (b"format: 1\nname: \xff\xfe\n", "not UTF-8"),
+    (b"- just\n- a list\n", "does not hold a mapping"),
+    (b"[" * 100 + b"]" * 100, "more than 40 levels"),
+    (b"a: &a [*a]\nformat: 1\n", "recursive"),
+    (yaml_alias_bomb(levels=6, width=12).encode() + b"format: 1\n", "expands to"),
+    (b"format: 1\nname: x\n" + b"#" * (2 << 20), "bytes"),
+])
+def test_hostile_yaml_documents(folder, raw, match):
+    (folder / YAML_FILE).write_bytes(raw)
+    with pytest.raises(ProfileError, match=match) as e:
+        load(folder)
+    _one_line(e)
+
+
+# -------------------------------------------------------------------------------- arrays
+@pytest.mark.parametrize("arrays, match", [
+    ({"landmarks": np.zeros((477, 3), np.float32)}, "landmarks.*shape"),
+    ({"neutral": np.full((478, 3), np.nan, np.float32)}, "'neutral' holds NaN"),
+    ({"paste_mask": np.full((16, 16), np.inf, np.float32)}, "paste_mask"),
+    ({"paste_mask": np.full((16, 16), 7.0, np.float32)}, "paste_mask.*outside"),
+    ({"face_mask": np.full((16, 16), 9, np.uint8)}, "face_mask.*outside"),
+    ({"frame_scale": np.float32(np.nan)}, "frame_scale"),
+    ({"frame_scale": np.float32(-2)}, "frame_scale"),
+    ({"frame_rotation": np.ones((3, 3), np.float32)}, "not a rotation"),
+    ({"head_triangles": np.array([[0, 1, 10_000]], np.int32)}, "head_triangles.*indexes"),
+    ({"head_triangles": np.array([[0, 1, -1]], np.int32)}, "head_triangles.*indexes"),
+    ({"head_gains": np.ones(5, np.float32)}, "head_gains"),
+    ({"image": np.zeros((40, 30, 3), np.float32)}, "image.*dtype"),
+    ({"image": np.zeros((40, 30), np.uint8)}, "image.*shape"),
+    ({**atlas_arrays(), "atlas_images": np.zeros((72, 0, 0, 3), np.uint8)}, "atlas_images.*shape"),
+    ({**atlas_arrays(), "atlas_landmarks": np.full((3, 478, 3), np.nan, np.float32)}, "atlas_landmarks"),
+    ({**atlas_arrays(), "atlas_simplices": np.array([[0, 7]], np.int32)}, "atlas_simplices.*indexes"),
+    ({**atlas_arrays(), "atlas_dims": np.array([0, 9], np.int32)}, "atlas_dims|atlas_simplices"),
+    ({**atlas_arrays(), "atlas_frames": np.arange(5, dtype=np.int32)}, "atlas_frames"),
+])
+def test_bad_arrays_are_one_profile_error(folder, arrays, match):
+    _write_arrays(folder, {**small_arrays(), **arrays})
+    with pytest.raises(ProfileError, match=match) as e:
+        load(folder)
+    _one_line(e)
+
+
+def test_a_valid_atlas_profile_loads(folder):
+    _write_arrays(folder, {**small_arrays(), **atlas_arrays()})
+    _edit_yaml(folder, lambda m: m.update(tier="atlas", kind="video"))
+    assert load(folder).has_atlas
+
+
+@pytest.mark.parametrize("payload", ["empty", "truncated", "huge_header", "object", "not_npy"])
+def test_unreadable_npz_files(folder, payload):
+    path = folder / ARRAYS_FILE
+    if payload == "empty":
+        path.write_bytes(b"")
+    elif payload == "truncated":
+        path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
+    elif payload == "huge_header":   # the image declares 27.9 GiB, holds 0 bytes
+        header = np.lib.format.header_data_from_array_1_0(np.zeros((1, 1, 3), np.uint8))
+        header["shape"] = (100_000, 100_000, 3)
+        with zipfile.ZipFile(path, "w") as z, z.open("image.npy", "w") as f:
+            np.lib.format.write_array_header_1_0(f, header)
+    elif payload == "object":
+        np.savez(path, **small_arrays(), evil=np.array([{"a": 1}], dtype=object))
+    else:
+        with zipfile.ZipFile(path, "w") as z:
+            z.writestr("image.txt", "hello")
+    _edit_yaml(folder, lambda m: m["files"][ARRAYS_FILE].update(sha256=_sha(path)))
+    with pytest.raises(ProfileError, match="arrays of profile 'tiny'") as e:
+        load(folder)
+    _one_line(e)
+
+
+# ---------------------------------------------------------------------- names and text
+@pytest.mark.parametrize("name", ["x" * 300, "a\x1b[2Jb", "tab\tname", " padded", "bidi\u202e"])
+def test_unusable_names(name):
+    with pytest.raises(EnrollError, match="not usable") as e:
+        check_name(name)
+    assert "\x1b" not in _one_line(e) and len(str(e.value)) < 200
+
+
+def test_printable_escapes_control_characters():
+    assert schema.printable("a\x1b[31mb\u202ec") == "a\\x1b[31mb\\u202ec"
+
+
+# ----------------------------------------------------------------------- writing: store
+def test_a_second_writer_of_a_name_is_refused(tmp_path):
+    with claim("x", tmp_path):
+        with pytest.raises(ProfileError, match="being written by another process"):
+            with claim("x", tmp_path):
+                pass
+        with claim("y", tmp_path):    # another name is free
+            pass
+    with claim("x", tmp_path):        # released
+        pass
+    assert sorted(p.name for p in tmp_path.iterdir()) == []   # no lock file left
+
+
+def test_force_swaps_atomically(tmp_path):
+    old = save(_profile(), tmp_path / "x")
+    new = _profile(image=np.zeros((40, 30, 3), np.uint8))
+    save(new, old, overwrite=True)
+    assert not load(old)["image"].any()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["x"]
+
+
+def test_a_swap_killed_half_way_is_restored_by_the_next_enroll(tmp_path):
+    """enroll --force killed between its two renames (the backup path, where no atomic
+    exchange exists): a real kill in a subprocess, then `claim` restores the old copy."""
+    save(_profile(), tmp_path / "x")
+    code = textwrap.dedent(f"""
+        import os, numpy as np
+        from pathlib import Path
+        from profiles import store
+        from profiles.format import Profile, save
+        from tests.hostile import small_arrays
+        store._exchange = lambda a, b: False
+        real = Path.rename
+        def rename(self, target):
+            if Path(target).name == "x":      # the temporary -> NAME step
+                os._exit(9)
+            return real(self, target)
+        Path.rename = rename
+        p = Profile(name="x", kind="image", source="s.png", arrays=small_arrays(seed=5), crop_size=16)
+        save(p, Path({str(tmp_path / "x")!r}), overwrite=True)
+    """)
+    r = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert r.returncode == 9, r.stderr
+    assert not (tmp_path / "x").exists() and (tmp_path / ".x.old").is_dir()
+    with pytest.raises(ProfileError, match="interrupted"):
+        load("x", root=tmp_path)
+    with claim("x", tmp_path, force=True) as folder:
+        assert load(folder)["image"].tolist() == small_arrays()["image"].tolist()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["x"]   # the killed save's temp went too
+
+
+def test_sigterm_during_save_leaves_no_temporary_folder(tmp_path):
+    code = textwrap.dedent(f"""
+        import os, signal, sys, time
+        from pathlib import Path
+        import run
+        from profiles import format as fmt
+        from tests.hostile import small_arrays
+        real = fmt.np.savez
+        def savez(*a, **k):
+            real(*a, **k)
+            os.kill(os.getpid(), signal.SIGTERM)
+            time.sleep(5)
+        fmt.np.savez = savez
+        def cmd(args):
+            p = fmt.Profile(name="x", kind="image", source="s.png", arrays=small_arrays(), crop_size=16)
+            fmt.save(p, Path({str(tmp_path / "x")!r}))
+        run.cmd_devices = cmd
+        sys.exit(run.main(["devices"]))
+    """)
+    r = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert r.returncode == 128 + signal.SIGTERM, r.stderr
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_recover_removes_stale_temporaries_of_its_name_only(tmp_path):
+    (tmp_path / ".x.partial-abcdefgh").mkdir()
+    (tmp_path / ".x.y.partial-abcdefgh").mkdir()       # another name's ("x.y")
+    (tmp_path / "x").mkdir()
+    (tmp_path / ".x.old").mkdir()                      # the swap finished: a stale backup
+    assert store.recover(tmp_path, "x") is None
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".x.y.partial-abcdefgh", "x"]
+
+
+def test_full_disk_and_read_only_root_are_one_line(tmp_path, monkeypatch):
+    import cv2
+
+    from profiles import format as fmt
+    from profiles.enroll import enroll_image
+
+    photo = tmp_path / "photo.png"
+    cv2.imwrite(str(photo), np.full((32, 32, 3), 128, np.uint8))
+    root = tmp_path / "profiles"
+    old = save(_profile(), root / "astro")
+    monkeypatch.setattr("profiles.enroll.detect_single_face", lambda rgb, what: None)
+    monkeypatch.setattr("profiles.enroll.build_profile",
+                        lambda *a, **k: _profile(image=np.zeros((40, 30, 3), np.uint8)))
+
+    def full(*a, **k):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(fmt.np, "savez", full)
+    with pytest.raises(EnrollError, match="No space left on device; free some space") as e:
+        enroll_image(photo, "astro", root=root, force=True)
+    _one_line(e)
+    assert load(old)["image"].any() and sorted(p.name for p in root.iterdir()) == ["astro"]
+    monkeypatch.setattr(fmt.np, "savez", np.savez)
+
+    def denied(*a, **k):
+        raise PermissionError(errno.EACCES, "Permission denied")
+
+    monkeypatch.setattr(store.os, "open", denied)
+    with pytest.raises(ProfileError, match="Permission denied; choose a writable folder") as e:
+        enroll_image(photo, "other", root=root)
+    _one_line(e)
+
+
+# ------------------------------------------------------------------ committing files
+@pytest.mark.parametrize("stop", ["before", "after_first_yaml", "after_one_rename", "after_renames"])
+def test_commit_files_leaves_a_loadable_profile_at_every_step(folder, monkeypatch, stop):
+    """New versions of two listed files and one new file, interrupted at each step."""
+    (folder / "neural").mkdir()
+    for name, text in (("a.bin", b"old a"), ("b.bin", b"old b")):
+        (folder / "neural" / name).write_bytes(text)
+    store.commit_files(folder, {})      # nothing: the YAML is rewritten as it is
+    for name in ("a.bin", "b.bin"):
+        tmp = folder / "neural" / f".{name}.tmp"
+        tmp.write_bytes((folder / "neural" / name).read_bytes())
+        store.commit_files(folder, {f"neural/{name}": tmp})
+    assert load(folder).files["neural/a.bin"]["sha256"] == _sha(folder / "neural" / "a.bin")
+    new = {}
+    for name in ("a.bin", "b.bin", "c.bin"):
+        new[f"neural/{name}"] = folder / f".new-{name}"
+        new[f"neural/{name}"].write_bytes(f"new {name}".encode())
+    calls = {"yaml": 0, "replace": 0}
+    real_yaml, real_replace = store.write_yaml, store.os.replace
+
+    class Stop(KeyboardInterrupt):
+        pass
+
+    def write_yaml(path, data):
+        if stop == "before" or (stop == "after_renames" and calls["yaml"] == 1):
+            raise Stop
+        calls["yaml"] += 1
+        real_yaml(path, data)
+
+    def replace(a, b):
+        if stop == "after_first_yaml" or (stop == "after_one_rename" and calls["replace"] == 1):
+            raise Stop
+        calls["replace"] += 1
+        real_replace(a, b)
+
+    monkeypatch.setattr(store, "write_yaml", write_yaml)
+    monkeypatch.setattr(store.os, "replace", replace)
+    with pytest.raises(Stop):
+        store.commit_files(folder, new, settings={"neural": {"steps": 1}})
+    monkeypatch.undo()
+    profile = load(folder)       # loads whatever the step
+    assert set(profile.files) >= {ARRAYS_FILE, "neural/a.bin", "neural/b.bin"}
+    store.commit_files(folder, {k: v for k, v in new.items() if v.exists()})
+    for name in ("a.bin", "b.bin", "c.bin"):
+        if not (folder / f".new-{name}").exists():
+            assert (folder / "neural" / name).read_bytes() == f"new {name}".encode()
+    meta = yaml.safe_load((folder / YAML_FILE).read_text())
+    assert not any("previous_sha256" in e for e in meta["files"].values())
+    assert load(folder).name == "tiny"
+
+
+def test_previous_digest_is_accepted_only_while_listed(folder):
+    (folder / "extra.bin").write_bytes(b"one")
+    store.commit_files(folder, {})
+    tmp = folder / ".extra"
+    tmp.write_bytes(b"one")
+    store.commit_files(folder, {"extra.bin": tmp})
+    (folder / "extra.bin").write_bytes(b"two")
+    with pytest.raises(ProfileError, match="does not match the sha256"):
+        load(folder)
+
+
+def test_sigterm_handler_is_restored(monkeypatch):
+    import run
+
+    before = signal.getsignal(signal.SIGTERM)
+    monkeypatch.setattr(run, "cmd_devices", lambda args: 0)
+    assert run.main(["devices"]) == 0
+    assert signal.getsignal(signal.SIGTERM) == before
+
+
+def test_save_is_still_atomic_for_a_missing_destination(tmp_path):
+    folder = save(_profile(), tmp_path / "deep" / "x")
+    assert load(folder).name == "tiny" and os.listdir(tmp_path / "deep") == ["x"]

@@ -1,0 +1,155 @@
+"""The invisible provenance mark: strength, size independence, robustness, keys and payloads."""
+from __future__ import annotations
+
+import hashlib
+
+import cv2
+import numpy as np
+import pytest
+
+from realtime.image.mark import (
+    CODED_BITS,
+    ENGINE_KEY,
+    GRID,
+    PILOT_CELLS,
+    Z_FOUND,
+    MarkKey,
+    canonical_luma,
+    cell_stats,
+    detect,
+    pattern,
+    pattern_from_bits,
+    texture_weight,
+)
+from realtime.image.payload import Payload, conv_encode, payload_bits
+
+PAYLOAD = Payload(engine=1, mode="reenact", fingerprint=0x3C5A96)
+
+
+def scene(w, h, seed=0):
+    """A picture with texture, edges, flat areas and saturated white and black."""
+    rng = np.random.default_rng(seed)
+    y, x = np.mgrid[0:h, 0:w] / max(w, h)
+    img = 110 + 60 * np.sin(7 * x + 3 * y)[..., None] + rng.normal(0, 12, (h, w, 3))
+    img[: h // 5] = 255
+    img[-h // 8:, : w // 3] = 0
+    cv2.circle(img, (w // 2, h // 2), min(w, h) // 4, (200, 150, 120), -1)
+    return np.clip(img, 0, 255).astype(np.uint8)
+
+
+def apply(img, mark):
+    return np.clip(img.astype(np.int16) + mark[..., None], 0, 255).astype(np.uint8)
+
+
+def read(img, key=ENGINE_KEY):
+    return detect(*cell_stats(canonical_luma(img)), key=key)
+
+
+@pytest.mark.parametrize("size", [(640, 480), (640, 640), (512, 512), (480, 480), (375, 500), (1280, 720),
+                                  (256, 256), (128, 96), (192, 384)])
+def test_the_mark_is_faint(size):
+    """≥ 42 dB PSNR on any frame: |clip(x + d) − x| ≤ |d|, so the pattern's own RMS bounds it; at
+    sizes whose pixels sample the cell shape at its peaks (2 or 4 pixels per cell) too."""
+    m = pattern(PAYLOAD, *size).astype(np.float64)
+    assert m.shape == size[::-1] and np.abs(m).max() <= 4
+    assert 20 * np.log10(255 / np.sqrt(np.mean(m ** 2))) >= 42.75
+    assert abs(m.mean()) < 0.05  # no brightness shift
+
+
+def test_the_layout_and_the_pattern_are_pinned():
+    """Videos marked today must stay readable: the key's layout and the pattern's bits are fixed
+    (SHAKE-256 of the key, never numpy's generators, whose streams may change)."""
+    k = MarkKey()
+    assert len(k.pilot) == PILOT_CELLS and len(np.intersect1d(k.pilot, k.payload_cells)) == 0
+    counts = np.bincount(k.bit_of_cell[k.payload_cells], minlength=CODED_BITS)
+    assert counts.min() >= 18 and counts.max() <= 19 and k.chips.shape == (GRID * GRID,)
+    digest = hashlib.sha256(pattern(PAYLOAD, 64, 48).tobytes()).hexdigest()
+    assert digest[:16] == "e80232b4d18d0bb7", digest
+
+
+@pytest.mark.parametrize("size", [(640, 480), (512, 512), (480, 480), (375, 500)])
+def test_found_with_its_payload_at_any_size(size):
+    img = apply(scene(*size), pattern(PAYLOAD, *size))
+    d = read(img)
+    assert d.found and d.payload == PAYLOAD and d.z > 3 * Z_FOUND
+
+
+def test_found_after_resize_compression_and_brightness():
+    """A frame goes through what a call does to it: a different size and aspect, JPEG, +10 %."""
+    img = apply(scene(640, 640), pattern(PAYLOAD, 640, 640))
+    small = cv2.resize(img, (320, 240), interpolation=cv2.INTER_AREA)
+    ok, jpg = cv2.imencode(".jpg", cv2.cvtColor(small, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, 60])
+    assert ok
+    back = cv2.cvtColor(cv2.imdecode(jpg, cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB)
+    bright = np.clip(back.astype(np.float32) * 1.1, 0, 255).astype(np.uint8)
+    d = read(bright)
+    assert d.found and d.payload == PAYLOAD
+
+
+def test_a_frame_without_the_mark_is_not_found():
+    d = read(scene(640, 480))
+    assert not d.pattern_present and not d.found and abs(d.z) < 4
+
+
+def test_a_mark_with_another_key_is_not_found():
+    img = apply(scene(640, 480), pattern(PAYLOAD, 640, 480, key=b"someone else's key"))
+    d = read(img)
+    assert not d.found and abs(d.z) < 4
+    assert read(img, key=b"someone else's key").found  # ... which that key reads
+
+
+def test_a_tampered_payload_is_refused():
+    """The pilot is there, but the payload's bits were changed without its CRC: not found, and
+    the tampered payload is not reported."""
+    bits = payload_bits(PAYLOAD)
+    bits[10] ^= 1  # a fingerprint bit
+    img = apply(scene(640, 480), pattern_from_bits(conv_encode(bits), 640, 480))
+    d = read(img)
+    assert d.pattern_present and d.payload is None and not d.found
+
+
+def test_the_pilot_statistic_is_calibrated():
+    """Without the mark z behaves like N(0, 1) whatever the picture (a Rademacher sum over the
+    key's chips): the 6-sigma threshold is a real bound."""
+    rng = np.random.default_rng(11)
+    zs = []
+    for i in range(120):
+        w, h = [(640, 480), (320, 240), (500, 375)][i % 3]
+        if i % 2:
+            img = rng.integers(0, 256, (h, w, 3), dtype=np.uint8)
+        else:
+            img = scene(w, h, seed=i)
+            img = np.roll(img, rng.integers(0, 50, 2), axis=(0, 1))
+        zs.append(read(img).z)
+    zs = np.array(zs)
+    assert abs(zs.mean()) < 0.4 and 0.6 < zs.std() < 1.4 and zs.max() < Z_FOUND
+
+
+def test_pooling_frames_adds_up():
+    """Where fresh noise, not the picture, hides the mark, a window of frames sees more."""
+    mark = pattern(PAYLOAD, 640, 480)
+    rng = np.random.default_rng(5)
+    stats = [cell_stats(canonical_luma(np.clip(128.0 + mark[..., None] + rng.normal(0, 120, (480, 640, 3)),
+                                               0, 255).astype(np.uint8))) for _ in range(9)]
+    one = detect(*stats[0])
+    pooled = detect(sum(s[0] for s in stats), sum(s[1] for s in stats))
+    assert one.z < Z_FOUND < pooled.z and pooled.z > 2 * one.z  # sqrt(9) = 3 while z << sqrt(1024)
+
+
+def test_the_amplitude_follows_the_texture():
+    """Weighted by the background's texture: less mark on flat areas, more on textured ones,
+    the same RMS bound, still read back."""
+    img = scene(640, 480)  # flat white band on top, noisy texture below
+    w = texture_weight(img)
+    assert w.shape == (480, 640) and w.dtype == np.float32 and 0.35 <= w.min() and w.max() <= 1.8
+    flat = pattern(PAYLOAD, 640, 480)
+    m = pattern(PAYLOAD, 640, 480, weight=w).astype(np.float64)
+    assert np.sqrt(np.mean(m ** 2)) <= 1.85 and np.abs(m).max() <= 8
+    smooth, rough = w < 0.6, w > 0.95  # the white band and the painted disc; the noisy rest
+    assert smooth.mean() > 0.2 and rough.mean() > 0.2
+    assert np.abs(m[smooth]).mean() < 0.7 * np.abs(flat[smooth]).mean()
+    assert np.abs(m[rough]).mean() > 2 * np.abs(m[smooth]).mean()
+    d = read(apply(img, m.astype(np.int8)))
+    assert d.found and d.payload == PAYLOAD
+    with pytest.raises(ValueError, match="weight must have shape"):
+        pattern(PAYLOAD, 640, 480, weight=w[:100])

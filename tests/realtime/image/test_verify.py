@@ -1,0 +1,85 @@
+"""`verify_path`: videos (windows), images, folders, and bad inputs."""
+from __future__ import annotations
+
+import subprocess
+
+import cv2
+import imageio_ffmpeg
+import numpy as np
+import pytest
+
+from realtime.image.mark import pattern
+from realtime.image.payload import Payload
+from realtime.image.verify import VerifyError, verify_path
+
+PAYLOAD = Payload(mode="reenact", fingerprint=0x0BADC0)
+
+
+def frames(n, w=320, h=240, marked=True, seed=0):
+    rng = np.random.default_rng(seed)
+    mark = pattern(PAYLOAD, w, h)[..., None] if marked else 0
+    y, x = np.mgrid[0:h, 0:w]
+    out = []
+    for i in range(n):
+        img = 120 + 50 * np.sin((x + 3 * i) / 17.0 + y / 23.0)[..., None] + rng.normal(0, 6, (h, w, 3))
+        out.append(np.clip(img + mark, 0, 255).astype(np.uint8))
+    return out
+
+
+def write_video(path, imgs, fps=10, bitrate=None):
+    h, w = imgs[0].shape[:2]
+    rate = ["-b:v", bitrate] if bitrate else ["-crf", "18"]
+    cmd = [imageio_ffmpeg.get_ffmpeg_exe(), "-loglevel", "error", "-y", "-f", "rawvideo", "-pix_fmt", "rgb24",
+           "-s", f"{w}x{h}", "-framerate", str(fps), "-i", "pipe:0", "-c:v", "libx264", *rate,
+           "-pix_fmt", "yuv420p", str(path)]
+    subprocess.run(cmd, input=b"".join(i.tobytes() for i in imgs), check=True)
+    return path
+
+
+def test_a_marked_video_is_found_in_every_window(tmp_path):
+    path = write_video(tmp_path / "m.mp4", frames(25), bitrate="150k")
+    r = verify_path(path)
+    assert r.kind == "video" and r.frames == 25 and r.fps == 10
+    assert [(w.first, w.last) for w in r.windows] == [(0, 19), (20, 24)]  # 2-s windows at 10 fps
+    assert r.found and len(r.found_windows) == 2 and r.pooled.payload == PAYLOAD
+    assert "FOUND" in r.text() and PAYLOAD.fingerprint_hex in r.text()
+    assert r.to_json()["pooled"]["payload"]["fingerprint"] == "0badc0"
+
+
+def test_only_the_marked_part_of_a_spliced_video(tmp_path):
+    path = write_video(tmp_path / "s.mp4", frames(20, marked=False) + frames(20, seed=1))
+    r = verify_path(path)
+    assert [w.found for w in r.windows] == [False, True]
+    assert r.windows[0].frames_found == 0 and r.windows[1].frames_found == 20
+
+
+def test_an_unmarked_video_is_not_found(tmp_path):
+    r = verify_path(write_video(tmp_path / "u.mp4", frames(20, marked=False)))
+    assert not r.found and r.text().splitlines()[-1].startswith("NOT FOUND")
+
+
+def test_images_and_folders(tmp_path):
+    for i, img in enumerate(frames(3)):
+        cv2.imwrite(str(tmp_path / f"m{i}.png"), cv2.cvtColor(img, cv2.COLOR_RGB2BGR))
+    cv2.imwrite(str(tmp_path / "u.jpg"), cv2.cvtColor(frames(1, marked=False)[0], cv2.COLOR_RGB2BGR))
+    (tmp_path / "notes.txt").write_text("not an image")
+    r = verify_path(tmp_path)
+    assert r.kind == "images" and [w.name for w in r.windows] == ["m0.png", "m1.png", "m2.png", "u.jpg"]
+    assert [w.found for w in r.windows] == [True, True, True, False] and r.found
+    assert verify_path(tmp_path / "m1.png").found
+    assert not verify_path(tmp_path / "u.jpg").found
+
+
+def test_bad_inputs(tmp_path):
+    with pytest.raises(VerifyError, match="no such file"):
+        verify_path(tmp_path / "missing.mp4")
+    (tmp_path / "fake.mp4").write_bytes(b"this is no video")
+    with pytest.raises(VerifyError, match="cannot read"):
+        verify_path(tmp_path / "fake.mp4")
+    (tmp_path / "fake.png").write_bytes(b"nor an image")
+    with pytest.raises(VerifyError, match="cannot read"):
+        verify_path(tmp_path / "fake.png")
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    with pytest.raises(VerifyError, match="no images"):
+        verify_path(empty)

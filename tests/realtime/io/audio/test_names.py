@@ -1,0 +1,107 @@
+"""`--audio IN:OUT` by the names users know; errors that say what exists and what to run."""
+from __future__ import annotations
+
+import os
+import stat
+import sys
+
+import pytest
+
+from realtime.io.audio.errors import AudioError
+from realtime.io.audio.names import pulse_server, resolve, resolve_spec, split_spec
+
+
+def dev(name, inputs=2, outputs=2):
+    return {"name": name, "max_input_channels": inputs, "max_output_channels": outputs}
+
+
+PA_LINUX = [dev("pulse", 32, 32), dev("default", 32, 32),
+            dev("HDA Intel PCH: ALC3246 Analog (hw:0,0)", 2, 2), dev("USB Mic: Audio (hw:1,0)", 1, 0)]
+PULSE = {"running": True, "server": "PulseAudio 16.1",
+         "sources": ["mic_feed.monitor", "engine_out.monitor", "vmic"],
+         "sinks": ["mic_feed", "engine_out"], "default_source": "vmic", "default_sink": "mic_feed"}
+NO_PULSE = {"running": False, "reason": "no PulseAudio/PipeWire server answered (Connection refused)"}
+
+
+def test_pulse_names_go_through_the_pulse_device_with_routing_variables():
+    inp, out = resolve_spec("vmic:engine_out", PA_LINUX, (1, 1), PULSE)
+    assert (inp.device, inp.env, inp.label) == (0, {"PULSE_SOURCE": "vmic"}, "vmic")
+    assert (out.device, out.env, out.label) == (0, {"PULSE_SINK": "engine_out"}, "engine_out")
+    inp, _ = resolve_spec("mic_feed.monitor:engine_out", PA_LINUX, (1, 1), PULSE)
+    assert inp.env == {"PULSE_SOURCE": "mic_feed.monitor"}
+
+
+def test_portaudio_names_indices_and_defaults():
+    inp, out = resolve_spec("USB Mic:2", PA_LINUX, (1, 1), NO_PULSE)
+    assert (inp.device, inp.label, inp.env) == (3, "USB Mic: Audio (hw:1,0)", {})
+    assert out.device == 2
+    inp, out = resolve_spec("default:default", PA_LINUX, (1, 1), PULSE)
+    assert inp.device is None and out.device is None and inp.label == "default"
+    # a name with colons of its own: the split that resolves on both sides wins
+    inp, out = resolve_spec("HDA Intel PCH: ALC3246 Analog (hw:0,0):engine_out", PA_LINUX,
+                            (1, 1), PULSE)
+    assert inp.device == 2 and out.env == {"PULSE_SINK": "engine_out"}
+
+
+def test_unknown_name_lists_what_exists():
+    with pytest.raises(AudioError) as err:
+        resolve_spec("nosuch:engine_out", PA_LINUX, (1, 1), PULSE)
+    msg = str(err.value)
+    assert "no audio input named 'nosuch'" in msg and "vmic" in msg and "python run.py devices" in msg
+    assert "\n" not in msg
+
+
+def test_sink_given_as_input_points_at_its_monitor():
+    with pytest.raises(AudioError, match=r"'engine_out' is a PulseAudio 16.1 sink, not a source "
+                                         r".*its monitor engine_out.monitor is a source"):
+        resolve("engine_out", "input", PA_LINUX, 1, PULSE)
+    with pytest.raises(AudioError, match="'vmic' is a PulseAudio 16.1 source, not a sink"):
+        resolve("vmic", "output", PA_LINUX, 1, PULSE)
+
+
+def test_pulse_name_without_the_alsa_plugin_says_what_to_install():
+    with pytest.raises(AudioError, match="sudo apt install libasound2-plugins"):
+        resolve("vmic", "input", [dev("hw:0", 2, 2)], 0, PULSE)
+
+
+def test_no_sound_server_and_no_device():
+    with pytest.raises(AudioError) as err:
+        resolve("default", "input", [], -1, NO_PULSE)
+    msg = str(err.value)
+    assert "no default audio input" in msg and "Connection refused" in msg
+    with pytest.raises(AudioError, match="no audio output named 'engine_out'.*no PulseAudio"):
+        resolve("engine_out", "output", [], None, NO_PULSE)
+    with pytest.raises(AudioError, match="PortAudio device 3 is not an audio output"):
+        resolve("3", "output", PA_LINUX, 1, NO_PULSE)
+
+
+def test_ambiguous_and_malformed():
+    with pytest.raises(AudioError, match="matches several devices"):
+        resolve("hw", "input", PA_LINUX, 1, NO_PULSE)
+    with pytest.raises(AudioError, match="--audio wants IN:OUT"):
+        split_spec("vmic")
+    assert split_spec("a:b:c") == [("a", "b:c"), ("a:b", "c")]
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="fake pactl is a sh script")
+def test_pulse_server_reads_pactl(tmp_path, monkeypatch):
+    pactl = tmp_path / "pactl"
+    pactl.write_text("""#!/bin/sh
+case "$*" in
+  info) printf 'Server Name: PulseAudio (on PipeWire 1.0.5)\\nServer Version: 15.0.0\\n'
+        printf 'Default Sink: engine_out\\nDefault Source: (null)\\n' ;;
+  "list short sources") printf '0\\tvmic\\tmodule-remap-source.c\\ts16le 1ch 48000Hz\\tIDLE\\n' ;;
+  "list short sinks") printf '1\\tengine_out\\tmodule-null-sink.c\\ts16le 1ch 48000Hz\\tIDLE\\n' ;;
+esac
+""")
+    pactl.chmod(pactl.stat().st_mode | stat.S_IEXEC)
+    monkeypatch.setenv("PATH", f"{tmp_path}{os.pathsep}{os.environ['PATH']}")
+    p = pulse_server()
+    assert p == {"running": True, "server": "PulseAudio (on PipeWire 1.0.5) 15.0.0",
+                 "sources": ["vmic"], "sinks": ["engine_out"], "default_source": None,
+                 "default_sink": "engine_out"}
+    pactl.write_text("#!/bin/sh\necho 'Connection failure: Connection refused' >&2\nexit 1\n")
+    p = pulse_server()
+    assert not p["running"] and "Connection refused" in p["reason"]
+    monkeypatch.setenv("PATH", str(tmp_path / "empty"))
+    assert "pulseaudio-utils" in pulse_server()["reason"]

@@ -1,0 +1,86 @@
+"""DelayPolicy (the target from the video latency) and AudioReport (what the run reports)."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from realtime.engine.loop import RunReport
+from realtime.io.audio.report import AudioReport, DelayPolicy
+
+
+def test_policy_meets_late_frames_when_the_latency_is_steady():
+    p = DelayPolicy(window=60)
+    rng = np.random.default_rng(0)
+    targets = [p.add(0.040 + rng.uniform(0, 0.008)) for _ in range(200)]
+    assert p.target == pytest.approx(np.quantile(p._lat, 0.9) + 0.004, abs=0.001)  # step_s
+    assert 0.0475 < p.target < 0.0525
+    assert sum(t is not None for t in targets[60:]) < 20   # only real moves are sent
+
+
+def test_policy_caps_the_lag_when_latencies_spread():
+    p = DelayPolicy(window=60)
+    for k in range(60):   # mostly 15 ms, every fifth frame 80 ms late
+        p.add(0.080 if k % 5 == 0 else 0.015)
+    assert p.target == pytest.approx(0.015 + 0.033 - 0.004)
+
+
+def _rows_and_frames(delay_s, latency_s, seconds=5.0):
+    t = np.arange(0.0, seconds, 0.02) + 100.0
+    rows = [(x, delay_s, delay_s) for x in t]
+    fc = np.arange(100.0, 100.0 + seconds, 1 / 30)
+    frames = [(c, c + latency_s) for c in fc]
+    return rows, frames
+
+
+def test_report_offset_is_audio_delay_minus_video_latency():
+    rows, frames = _rows_and_frames(0.060, 0.045)
+    snap = {"in_callbacks": 900, "out_callbacks": 900, "peak_in": 0.5, "peak_out": 0.5,
+            "input_overflows": 1, "output_underflows": 2, "short_blocks": 3, "resyncs": 4}
+    r = AudioReport.build({"input": "vmic", "output": "engine_out", "priority": "normal"}, snap,
+                          rows, frames, [], sample_rate=48000, blocksize=256)
+    assert r.av_offset_ms["p50"] == pytest.approx(15.0) and r.av_offset_ms["max"] == pytest.approx(15.0)
+    assert r.delay_ms == {"p50": 60.0, "p95": 60.0}
+    assert r.video_latency_ms["p50"] == pytest.approx(45.0)
+    assert r.av_offset_ms["frames"] == pytest.approx(4 * 30, abs=2)   # the first second skipped
+    assert r.underruns == {"input_overflows": 1, "output_underflows": 2, "short_blocks": 3}
+    assert r.warnings == []
+    json.dumps(r.to_dict())
+    text = r.summary()
+    assert "audio vmic → engine_out: delay p50 60.0 ms" in text
+    assert "A/V offset p50 +15.0 ms" in text and "stalls 0; resyncs 4" in text
+
+
+def test_report_warns_about_stalls_silence_and_alsa():
+    rows, frames = _rows_and_frames(0.05, 0.04)
+    snap = {"in_callbacks": 900, "out_callbacks": 900, "peak_in": 0.0, "peak_out": 0.0,
+            "stalls": 1, "stall_events": [(102.0, 312.0)], "silent_s": 0.0}
+    r = AudioReport.build({"input": "a", "output": "b"}, snap, rows, frames,
+                          ["ALSA lib pcm.c:8570:(snd_pcm_recover) underrun occurred", ""])
+    assert r.stalls == 1 and r.longest_stall_ms == 312.0 and r.stall_times_s == [2.0]
+    text = "\n".join(r.warnings)
+    assert "stalled 1 time(s) (longest 312 ms, at 2.0 s)" in text
+    assert "microphone delivered only silence" in text
+    assert "1 message(s) from PortAudio/ALSA" in text
+    assert r.summary().count("warning: audio:") == 3
+
+
+def test_report_of_a_stream_that_stopped_or_never_ran():
+    rows, frames = _rows_and_frames(0.05, 0.04)
+    r = AudioReport.build({}, {"out_callbacks": 23, "peak_in": 0.3, "peak_out": 0.3,
+                               "silent_s": 12.5}, rows, frames, [])
+    assert any("stopped 12.5 s before the end of the run (after 23 callbacks)" in w
+               for w in r.warnings)
+    r = AudioReport.build({}, {}, [], [], [])
+    assert r.delay_ms is None and r.av_offset_ms is None
+    assert any("never ran" in w for w in r.warnings)
+    assert "no audio passed" in r.summary()
+
+
+def test_failed_audio_and_the_run_summary():
+    r = AudioReport.build({}, {}, [], [], [], error="the audio process ended during the run")
+    assert r.summary() == "audio: FAILED: the audio process ended during the run"
+    run = RunReport(frames=10, wall_s=1.0, audio=r)
+    assert run.summary().endswith("audio: FAILED: the audio process ended during the run")
+    assert "audio" not in RunReport(frames=10, wall_s=1.0).summary()

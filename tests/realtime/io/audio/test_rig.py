@@ -1,0 +1,170 @@
+"""End to end on real audio devices: `live --realtime --audio vmic:engine_out` on a private
+PulseAudio server, tagged bursts, the A/V offset measured against the video frames' timing.
+
+How the sound and the picture are compared is explained in `rig.py` (in short: the burst's
+delay is sample-exact on one bus that carries both the microphone and the engine's output; the
+video latency is the engine's per-frame capture->sink timestamps; the two are joined through the
+recording's capture times, which only select the frames). The audio process is frozen once
+(SIGSTOP, 300 ms) during the run: the run must count that stall and be back on target within a
+second.
+
+The bounds here leave room for a loaded CI machine (bursts at video frames made late by the load
+are left out, see below); the issue's acceptance numbers (0-33 ms at every burst, five 60 s
+runs) are measured with this rig on a quiet machine. Skipped where PortAudio, PulseAudio
+(pulseaudio, pactl, pacat) or the ALSA PulseAudio plugin are missing; `.ci/run` installs them.
+"""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+pytestmark = pytest.mark.slow
+
+ROOT = Path(__file__).resolve().parents[4]
+FRAMES = 210          # 7 s of video at 30 fps
+STALL_AFTER_S = 2.5   # after the engine's first sound reaches engine_out
+
+
+@pytest.fixture(scope="module")
+def rig_env(tmp_path_factory):
+    try:
+        import sounddevice  # noqa: F401
+    except OSError as exc:
+        pytest.skip(f"PortAudio is missing ({exc}): apt install libportaudio2")
+    from tests.realtime.io.audio import rig
+
+    work = tmp_path_factory.mktemp("rig")
+    try:
+        with rig.start_server(work) as env:
+            yield env, work
+    except rig.RigUnavailable as exc:
+        pytest.skip(f"no PulseAudio rig: {exc}")
+
+
+@pytest.fixture(scope="module")
+def astro(tmp_path_factory, astronaut_profile, astronaut_rgb):
+    """A profiles folder with the astronaut, and a 10 s driver clip of it nodding."""
+    import cv2
+
+    from profiles.format import save
+
+    root = tmp_path_factory.mktemp("profiles")
+    save(astronaut_profile, root / "astro")
+    clip = root / "nod.mp4"
+    bgr = cv2.cvtColor(astronaut_rgb, cv2.COLOR_RGB2BGR)
+    out = cv2.VideoWriter(str(clip), cv2.VideoWriter_fourcc(*"mp4v"), 30.0, (512, 512))
+    for i in range(300):
+        m = cv2.getRotationMatrix2D((256, 200), 4.0 * np.sin(i / 10), 1.0)
+        out.write(cv2.warpAffine(bgr, m, (512, 512), borderMode=cv2.BORDER_REPLICATE))
+    out.release()
+    return root, clip
+
+
+def _run(args, env, **kw):
+    return subprocess.run([sys.executable, "run.py", *args], cwd=ROOT, env=env,
+                          capture_output=True, text=True, timeout=120, **kw)
+
+
+def test_devices_names_and_bad_names(rig_env, astro):
+    env, _ = rig_env
+    res = _run(["devices"], env)
+    assert res.returncode == 0, res.stderr
+    audio = res.stdout[res.stdout.index("Audio:"):]
+    assert "PulseAudio 16" in audio or "PulseAudio" in audio
+    assert "vmic" in audio and "engine_out" in audio and "--audio IN:OUT" in audio
+    root, clip = astro
+    res = _run(["live", "--profile", "astro", "--driver", str(clip), "--sink", "null",
+                "--audio", "nosuch:engine_out"], {**env, "PUPPETEER_PROFILES": str(root)})
+    err = [line for line in res.stderr.splitlines() if line.strip()]
+    assert res.returncode == 2 and len(err) == 1, res.stderr
+    assert err[0].startswith("error: no audio input named 'nosuch'") and "vmic" in err[0]
+
+
+def test_sound_stays_with_the_picture_and_survives_a_stall(rig_env, astro):
+    from tests.realtime.io.audio import rig
+
+    env, work = rig_env
+    root, clip = astro
+    report_path = work / "audio.json"
+    cmd = [sys.executable, "run.py", "live", "--profile", "astro", "--driver", str(clip),
+           "--realtime", "--sink", "null", "--frames", str(FRAMES),
+           "--audio", "vmic:engine_out", "--audio-report", str(report_path)]
+    with rig.play_and_record(env, FRAMES / 30 + 90, work) as rec:
+        engine = subprocess.Popen(cmd, cwd=ROOT, env={**env, "PUPPETEER_PROFILES": str(root),
+                                                       "CI": "true"},
+                                  stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        try:
+            assert rec.wait_for_output(90), "the engine's sound never reached engine_out"
+            time.sleep(STALL_AFTER_S)
+            pid = rig.audio_process(engine.pid)
+            assert pid is not None, "no audio process under the engine"
+            stalled = rig.stall(pid, 0.3)
+            out, _ = engine.communicate(timeout=90)
+        finally:
+            engine.kill()
+    assert engine.returncode == 0, out
+    data = json.loads(report_path.read_text())
+    frames = np.asarray(data["frames"])
+    bursts = rig.join_video(rig.find_bursts(rec), frames)
+    t_first = frames[0, 0]
+    t_last = frames[-1, 0] - 0.5          # the sound stops with the engine: leave out the end
+    in_run = [b for b in bursts if b.latency_ms is not None and t_first + 1.0 < b.t_mic < t_last]
+    rows = np.asarray(data["audio_rows"])   # the engine's own view: capture time, applied delay
+    own = lambda b: 1000.0 * float(np.interp(b.t_mic, rows[:, 0], rows[:, 1]))
+    frozen = lambda b: stalled[0] - 0.05 <= b.t_mic <= stalled[1] + 0.1   # captured while stopped
+    heard = [b for b in in_run if not frozen(b)]
+    fmt = lambda v: "--" if v is None else f"{v:.1f}"
+    report = "\n".join(f"{b.t_mic - t_first:6.2f} s: delay {fmt(b.delay_ms)} ms (engine's own "
+                       f"{own(b):.1f}), video {b.latency_ms:.1f} ms, offset {fmt(b.offset_ms)} ms"
+                       for b in in_run)
+    print(f"{out}\nstall at {stalled[0] - t_first:.2f}-{stalled[1] - t_first:.2f} s\n{report}")
+    assert len(heard) >= 15, report
+
+    # 1. The sound passes: every burst outside the stall comes out (no silence, no garbling;
+    #    a loaded machine may drop one).
+    found = [b for b in heard if b.delay_ms is not None]
+    assert len(found) >= len(heard) - 1, f"silent or garbled bursts:\n{report}"
+
+    #    And without gaps: the tone under the bursts never stops (a loaded machine may cause
+    #    an underrun or two; a systematic gap, e.g. every block short of a few samples, is not).
+    bus = lambda t: int(np.searchsorted(rec.perf_time(np.arange(0, len(rec.samples()), 480)), t) * 480)
+    gaps = [i for i in rig.dropouts(rec, bus(t_first + 1.0), bus(t_last))
+            if not bus(stalled[0] - 0.05) <= i <= bus(stalled[1] + 1.0)]
+    assert len(gaps) <= 3, f"{len(gaps)} gaps in the sound\n{report}"
+
+    # 2. The engine knows where its sound is: its stream-time view of the delay matches the
+    #    rig's sample-exact measurement (PulseAudio's reported latencies are good to a few ms;
+    #    after an xrun they can be off by up to ~10 ms), and the difference does not grow (the
+    #    issue's failure: a backlog the engine did not see, growing at each underrun).
+    #    (A burst caught in a correction's 30 ms crossfade may be found at either position.)
+    gap = np.array([b.delay_ms - own(b) for b in found])
+    assert np.mean(np.abs(gap) < 12.0) >= 0.85 and abs(np.median(gap)) < 10.0, report
+    third = len(gap) // 3
+    assert abs(np.median(gap[-third:]) - np.median(gap[:third])) < 10.0, report
+
+    # 3. In sync with the picture. A frame made late by a loaded machine (20 ms over the run's
+    #    median latency) cannot be met by any audio path (its lateness is known only after it
+    #    happened) and is left out here; the acceptance measurements cover every burst.
+    typical = np.median([b.latency_ms for b in found]) + 20.0
+    offsets = np.array([b.offset_ms for b in found if b.latency_ms <= typical])
+    assert len(offsets) >= 10, report
+    assert 0.0 <= np.median(offsets) <= 33.0, report
+    assert np.mean((offsets >= -5.0) & (offsets <= 40.0)) >= 0.9, report
+
+    # 4. The stall is counted and leaves nothing behind (the 300 ms it held up would show as
+    #    sound 300 ms later than the engine put it): from a second after it, the sound is where
+    #    the engine put it.
+    audio = data["report"]
+    assert audio["stalls"] >= 1 and audio["longest_stall_ms"] >= 250, audio
+    assert "stalls 1" in out or audio["stalls"] > 1, out
+    post = np.array([b.delay_ms - own(b) for b in found if b.t_mic > stalled[1] + 1.0])
+    assert len(post) >= 3 and np.mean(np.abs(post) < 12.0) >= 0.8, report
+
+    # 5. The summary's A/V offset (the engine's own measurement) agrees with the rig's.
+    assert abs(audio["av_offset_ms"]["p50"] - np.median(offsets)) < 10.0, (audio, report)

@@ -1,0 +1,276 @@
+"""realtime.io.tracked: tracked clips (`run.py track`), played through the loop without MediaPipe.
+
+- the file format: round trip, refusals (missing, not a tracked clip, damaged, another format,
+  a resize, a clip beside it that is not the one tracked);
+- the source: landmarks only, or with the clip's images when it is beside the file;
+- `tracking`: `track_clip` gives what the loop tracks, and a tracked clip drives the engine to
+  the same frames as the clip itself;
+- with mediapipe blocked (an import hook that refuses it) `run.py live` and `run.py bench` play
+  a tracked clip; `run.py track` says in one line what is missing.
+"""
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+import run
+from realtime.core.frame import Frame
+from realtime.io import tracked as T
+from realtime.io.capture import ClipSource, open_source
+from tests.bench.helpers import moving_clip
+
+ROOT = Path(run.__file__).resolve().parent
+N = 12
+
+
+def _moving_landmarks(lm: np.ndarray, n: int) -> np.ndarray:
+    """`n` frames of `lm` shifting sideways and opening the mouth a little."""
+    out = np.repeat(lm[None].astype(np.float32), n, axis=0)
+    for t in range(n):
+        out[t, :, 0] += 3.0 * np.sin(t / 3.0)
+        out[t, [14, 17, 87, 317], 1] += 4.0 * t / n
+    return out
+
+
+def _write_track(path: Path, lm: np.ndarray, clip: str = "clip.avi", sha: str = "0" * 64,
+                 size=(512, 512), absent=(5,)) -> T.TrackedClip:
+    landmarks = _moving_landmarks(lm, N)
+    present = np.ones(N, bool)
+    present[list(absent)] = False
+    landmarks[~present] = 0
+    tc = T.TrackedClip(landmarks=landmarks, present=present, fps=25.0, size=size, sha256=sha,
+                       clip=clip, tracker="test")
+    tc.save(path)
+    return tc
+
+
+# ------------------------------------------------------------------------------------ format
+def test_round_trip(tmp_path, astronaut_landmarks):
+    path = tmp_path / "a.track.npz"
+    tc = _write_track(path, astronaut_landmarks)
+    back = T.TrackedClip.load(path)
+    np.testing.assert_array_equal(back.landmarks, tc.landmarks)
+    np.testing.assert_array_equal(back.present, tc.present)
+    assert (back.fps, back.size, back.sha256, back.clip, back.tracker) == (25.0, (512, 512), "0" * 64,
+                                                                           "clip.avi", "test")
+    assert len(back) == N and back.at(5) is None
+    assert back.at(0).dtype == np.float32 and back.at(0) is not back.at(0)
+    with np.load(path, allow_pickle=False) as z:   # no pickled object inside
+        assert set(z.files) == set(T._KEYS)
+
+
+def test_names_and_default_path(tmp_path):
+    assert T.is_track_file("x/d10.track.npz") and T.is_track_file("D10.TRACK.NPZ")
+    assert not T.is_track_file("d10.npz") and not T.is_track_file("d10.mp4")
+    assert T.default_track_path(tmp_path / "d10.mp4") == tmp_path / "d10.track.npz"
+
+
+@pytest.mark.parametrize("case", ["missing", "not_npz", "other_npz", "format", "damaged", "suffix"])
+def test_refusals_name_the_file(tmp_path, astronaut_landmarks, case):
+    path = tmp_path / "a.track.npz"
+    if case == "not_npz":
+        path.write_bytes(b"not a zip")
+    elif case == "other_npz":
+        np.savez(path.open("wb"), x=np.zeros(3))
+    elif case in ("format", "damaged"):
+        tc = _write_track(path, astronaut_landmarks)
+        with np.load(path) as z:
+            fields = dict(z)
+        if case == "format":
+            fields["format"] = np.int64(99)
+        else:
+            fields["landmarks"] = tc.landmarks[:, :10]
+        with path.open("wb") as f:
+            np.savez(f, **fields)
+    elif case == "suffix":
+        with pytest.raises(T.TrackError, match=r"\.track\.npz"):
+            _write_track(tmp_path / "a.npz", astronaut_landmarks)
+        return
+    with pytest.raises(T.TrackError) as info:
+        T.TrackedClip.load(path)
+    message = str(info.value)
+    assert str(path.name) in message and "\n" not in message
+    if case in ("missing", "other_npz", "format", "damaged"):
+        assert "track" in message
+
+
+# ------------------------------------------------------------------------------------ source
+def test_source_without_the_clip_gives_landmarks_only(tmp_path, astronaut_landmarks):
+    path = tmp_path / "a.track.npz"
+    tc = _write_track(path, astronaut_landmarks)
+    src = open_source(str(path))
+    assert isinstance(src, T.TrackedClipSource)
+    assert src.tracked and not src.is_live and not src.has_images
+    assert (src.fps, src.size, src.frame_count) == (25.0, (512, 512), N)
+    rows = []
+    while (fields := src.read()) is not None:
+        rows.append(fields)
+    src.close()
+    assert len(rows) == N and all(r["tracked"] and "image" not in r for r in rows)
+    assert rows[5]["landmarks"] is None
+    np.testing.assert_array_equal(rows[3]["landmarks"], tc.landmarks[3])
+    assert open_source(str(path), fps=60).fps == 60.0
+
+
+def test_source_with_the_clip_beside_it(tmp_path, astronaut_rgb, astronaut_landmarks):
+    clip = moving_clip(tmp_path / "clip.avi", astronaut_rgb, N)
+    path = tmp_path / "clip.track.npz"
+    _write_track(path, astronaut_landmarks, sha=T.file_sha256(clip))
+    src = open_source(str(path))
+    assert src.has_images and src.clip_path == clip
+    plain = ClipSource(clip)
+    for _ in range(N):
+        fields, ref = src.read(), plain.read()
+        np.testing.assert_array_equal(fields["image"], ref["image"])
+    assert src.read() is None and plain.read() is None
+    src.close()
+    plain.close()
+
+
+def test_a_different_clip_beside_it_is_refused(tmp_path, astronaut_rgb, astronaut_landmarks):
+    moving_clip(tmp_path / "clip.avi", astronaut_rgb, N)
+    path = tmp_path / "clip.track.npz"
+    _write_track(path, astronaut_landmarks, sha="f" * 64)
+    with pytest.raises(T.TrackError, match="not the clip .* track it again"):
+        open_source(str(path))
+
+
+def test_a_resize_is_refused(tmp_path, astronaut_landmarks):
+    path = tmp_path / "a.track.npz"
+    _write_track(path, astronaut_landmarks)
+    assert open_source(str(path), size=(512, 512)).size == (512, 512)
+    with pytest.raises(T.TrackError, match="tracked at 512x512"):
+        open_source(str(path), size=(320, 240))
+
+
+def test_tracked_frames_pass_the_track_stage(astronaut_landmarks):
+    from realtime.face.track import TrackStage
+
+    stage = TrackStage()
+    frame = Frame(index=0, t_capture=0.0, image=np.zeros((64, 64, 3), np.uint8), tracked=True)
+    stage(frame)
+    assert stage.tracker is None and frame.landmarks is None   # no face in that frame: stays None
+
+
+# ------------------------------------------------------------------ the same as tracking live
+def _engine_outputs(profile, source, n):
+    from realtime.engine.loop import Engine, EngineOptions
+    from realtime.io.grabber import Grabber
+
+    engine = Engine(profile, EngineOptions(fps=source.fps))
+    engine.warm_up(track=not getattr(source, "tracked", False))
+    grabber = Grabber(source, realtime=False).start()
+    outs, lms = [], []
+    try:
+        while (frame := grabber.get()) is not None:
+            engine.process(frame)
+            outs.append(frame.output.copy())
+            lms.append(frame.landmarks)
+    finally:
+        grabber.stop()
+        engine.close()
+    assert len(outs) == n
+    return outs, lms
+
+
+@pytest.mark.tracking
+def test_a_tracked_clip_drives_the_engine_like_the_clip(tmp_path, astronaut_rgb, astronaut_profile):
+    clip = moving_clip(tmp_path / "clip.avi", astronaut_rgb, N)
+    src = ClipSource(clip)
+    ticks = []
+    tc = T.track_clip(src, clip, tmp_path / "clip.track.npz", progress=ticks.append)
+    src.close()
+    assert len(tc) == N and sum(ticks) == N and tc.present.all()
+    assert tc.sha256 == T.file_sha256(clip) and tc.clip == "clip.avi" and "mediapipe" in tc.tracker
+    live_out, live_lm = _engine_outputs(astronaut_profile, ClipSource(clip), N)
+    for with_clip in (True, False):
+        where = tmp_path if with_clip else tmp_path / "alone"
+        where.mkdir(exist_ok=True)
+        if not with_clip:
+            (where / "clip.track.npz").write_bytes((tmp_path / "clip.track.npz").read_bytes())
+        src = open_source(str(where / "clip.track.npz"))
+        assert src.has_images == with_clip
+        out, lm = _engine_outputs(astronaut_profile, src, N)
+        for i in range(N):
+            np.testing.assert_array_equal(lm[i], live_lm[i])
+            np.testing.assert_array_equal(out[i], live_out[i])
+
+
+# --------------------------------------------------------------------- mediapipe blocked
+_BLOCKED = textwrap.dedent("""
+    import sys
+
+    class NoMediapipe:
+        def find_spec(self, name, path=None, target=None):
+            if name == "mediapipe" or name.startswith("mediapipe."):
+                raise ModuleNotFoundError(f"test: {name} is blocked", name=name)
+            return None
+
+    sys.meta_path.insert(0, NoMediapipe())
+    sys.argv = ["run.py", *sys.argv[1:]]
+    import run
+    code = run.main()
+    assert "mediapipe" not in sys.modules
+    print("MEDIAPIPE-FREE" if code == 0 else f"EXIT {code}")
+    sys.exit(code)
+""")
+
+
+def _blocked_run(*argv, env_root: Path, timeout=240):
+    import os
+
+    env = dict(os.environ, PUPPETEER_PROFILES=str(env_root), CI="true")
+    return subprocess.run([sys.executable, "-c", _BLOCKED, *map(str, argv)], cwd=ROOT, env=env,
+                          capture_output=True, text=True, timeout=timeout)
+
+
+@pytest.mark.slow
+def test_live_and_bench_play_a_tracked_clip_with_mediapipe_blocked(tmp_path, astronaut_rgb,
+                                                                   astronaut_landmarks, astronaut_profile):
+    from profiles.format import save
+
+    root = tmp_path / "profiles"
+    save(astronaut_profile, root / "astro")
+    clip = moving_clip(tmp_path / "clip.avi", astronaut_rgb, N)
+    track = tmp_path / "clip.track.npz"
+    _write_track(track, astronaut_landmarks, sha=T.file_sha256(clip))
+
+    out = tmp_path / "out.mp4"
+    live = _blocked_run("live", "--profile", "astro", "--driver", track, "--sink", f"file:{out}",
+                        env_root=root)
+    assert live.returncode == 0 and "MEDIAPIPE-FREE" in live.stdout, live.stderr[-2000:]
+    cap = cv2.VideoCapture(str(out))
+    assert int(cap.get(cv2.CAP_PROP_FRAME_COUNT)) == N
+    cap.release()
+
+    bench = _blocked_run("bench", "--profile", "astro", "--driver", track, "--warmup", "2",
+                         env_root=root)
+    assert bench.returncode == 0 and "MEDIAPIPE-FREE" in bench.stdout, bench.stderr[-2000:]
+    assert "clip.track.npz" in bench.stdout
+
+    # the same blocked run that would have to track says so in one line
+    traced = _blocked_run("track", clip, "--out", tmp_path / "again.track.npz", env_root=root)
+    err = [l for l in traced.stderr.splitlines() if l.strip() and "%" not in l]
+    assert traced.returncode == 2 and err[-1].startswith("error: tracking a face needs mediapipe"), \
+        traced.stderr[-2000:]
+
+
+@pytest.mark.tracking
+def test_run_py_track_writes_beside_the_clip_and_refuses_to_overwrite(tmp_path, astronaut_rgb, capsys):
+    clip = moving_clip(tmp_path / "clip.avi", astronaut_rgb, N)
+    assert run.main(["track", str(clip)]) == 0
+    out = tmp_path / "clip.track.npz"
+    assert f"tracked {N} frames of clip.avi ({N} with a face" in capsys.readouterr().out
+    assert len(T.TrackedClip.load(out)) == N
+    assert run.main(["track", str(clip)]) == 2
+    assert "exists: --force" in capsys.readouterr().err
+    assert run.main(["track", str(clip), "--force", "--out", str(tmp_path / "x.npz")]) == 2
+    assert "ends in .track.npz" in capsys.readouterr().err
+    assert run.main(["track", str(tmp_path / "none.mp4")]) == 2
+    assert "not found" in capsys.readouterr().err

@@ -1,0 +1,90 @@
+"""realtime.tiers.eyes: eyes as layers (an eyeball behind lids that slide over it)."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from realtime.face import geometry as G
+from realtime.face import topology as T
+from realtime.face.state import FaceState
+from realtime.tiers.eyes import EYES, build_eye_model
+from tests.realtime.tiers.test_warp import _Avatar
+
+LUM = np.array([0.299, 0.587, 0.114])
+
+
+@pytest.fixture(scope="module")
+def avatar(astronaut_profile):
+    return _Avatar(astronaut_profile)
+
+
+def _eye_pixels(av, f, eye):
+    lo, hi = av.rig.ranges["eyes"]
+    half = (hi - lo) // 2
+    a, b = (lo, lo + half) if eye == 0 else (lo + half, hi)
+    return (f.gbuf.tri_id >= a) & (f.gbuf.tri_id < b)
+
+
+def test_the_model_is_an_eye(astronaut_rgb, astronaut_landmarks):
+    m = build_eye_model(astronaut_rgb, astronaut_landmarks)
+    lm = np.asarray(astronaut_landmarks)
+    skin = astronaut_rgb[int(lm[151, 1]), int(lm[151, 0])].astype(float) @ LUM
+    assert m.sclera.shape[0] == 2 and np.isfinite(m.sclera).all() and np.isfinite(m.iris).all()
+    assert (m.sclera.reshape(2, -1, 3) @ LUM).mean(1).min() > skin          # the white is white
+    assert (m.iris.reshape(2, -1, 3) @ LUM).mean(1).max() < (m.sclera.reshape(2, -1, 3) @ LUM).mean(1).min()
+    assert ((0.12 <= m.iris_radius) & (m.iris_radius <= 0.3)).all()
+
+
+def _iris_centroid(f, mask):
+    """Centroid of the darkest third of the eye-opening pixels (the iris)."""
+    ys, xs = np.nonzero(mask)
+    lum = f.render[ys, xs] @ LUM
+    dark = lum <= np.percentile(lum, 33)
+    return np.array([xs[dark].mean(), ys[dark].mean()])
+
+
+def test_the_iris_follows_the_gaze(avatar, astronaut_profile):
+    n = astronaut_profile["neutral"].astype(np.float64)
+    iod = G.interocular(n)
+    rest = avatar(FaceState())
+    look = np.zeros((T.N_LANDMARKS, 3))
+    look[list(T.RIGHT_IRIS) + list(T.LEFT_IRIS), 0] = 0.06 * iod   # both irises to one side
+    moved = avatar(FaceState(expression=look))
+    for eye in (0, 1):
+        m0, m1 = _eye_pixels(avatar, rest, eye), _eye_pixels(avatar, moved, eye)
+        shift = _iris_centroid(moved, m1) - _iris_centroid(rest, m0)
+        assert shift[0] * np.sign(avatar.rig.crop_from_image[0, 0]) > 1.0   # crop px, towards +x
+        assert abs(shift[1]) < abs(shift[0])
+
+
+def test_wider_lids_show_more_eyeball_and_shut_lids_none(avatar, astronaut_profile):
+    blend = avatar.blendshapes
+    rest = avatar(FaceState())
+    wide = avatar(FaceState(expression=-0.5 * (blend({"blink_right": 1.0}))))
+    shut = avatar(FaceState(expression=blend({"blink_right": 1.0, "blink_left": 1.0})))
+    assert _eye_pixels(avatar, wide, 0).sum() > 1.2 * _eye_pixels(avatar, rest, 0).sum()
+    assert _eye_pixels(avatar, shut, 0).sum() == 0 and _eye_pixels(avatar, shut, 1).sum() == 0
+
+
+def test_the_layer_draws_only_inside_the_openings(avatar):
+    f = avatar(FaceState())
+    eyes = _eye_pixels(avatar, f, 0) | _eye_pixels(avatar, f, 1)
+    plain = f.render.copy()
+    avatar.gen.eyes.apply(f.gbuf, f.vertices, plain)      # drawing again changes nothing outside
+    assert np.array_equal(plain[~eyes], f.render[~eyes])
+    assert eyes.sum() > 20
+
+
+def test_lid_texture_moves_only_as_the_eyes_shut(avatar):
+    layer, gen = avatar.gen.eyes, avatar.gen
+    open_ = avatar(FaceState())
+    assert layer.lid_uv(gen._host_uv, open_.vertices, gen._to_texture) is None
+    half = avatar(FaceState(expression=0.6 * avatar.blendshapes({"blink_right": 1.0})))
+    uv = layer.lid_uv(gen._host_uv, half.vertices, gen._to_texture)
+    assert uv is not None
+    lower_r, upper_r = list(EYES[0][5][1:-1]), list(EYES[0][4][2:-2])
+    lower_l = list(EYES[1][5][1:-1])
+    down = np.sign(avatar.rig.crop_from_image[1, 1])          # image y grows down the face
+    assert ((uv[lower_r, 1] - gen._host_uv[lower_r, 1]) * down > 0).all()   # lower lashes hide
+    assert ((uv[upper_r, 1] - gen._host_uv[upper_r, 1]) * down < 0).all()   # lid skin comes down
+    assert np.array_equal(uv[lower_l], gen._host_uv[lower_l])                # the open eye: as is

@@ -1,0 +1,253 @@
+"""realtime.tiers.mouth.MouthCavity: the synthetic mouth interior (teeth, tongue, throat) drawn in
+absolute face units on the mouth-fan pixels.
+
+Most tests shade a synthetic mouth opening (two lip curves, sizes in interocular units `iod`)
+so that sizes and positions are known exactly; the last ones go through `apply` on a G-buffer.
+"""
+from __future__ import annotations
+
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+
+from kernels.gbuffer import GBuffer
+from realtime.tiers import mouth as M
+from realtime.tiers.mouth import MouthCavity
+
+
+@pytest.fixture(scope="module")
+def cavity(astronaut_rgb, astronaut_landmarks):
+    return MouthCavity(astronaut_rgb, astronaut_landmarks)
+
+
+def _mask(iod: float, opening: float, width: float = 0.5, smile: float = 0.0) -> np.ndarray:
+    """A mouth opening `opening` iod high at its centre, `width` iod wide: upper lip 35% above
+    the mouth line, lower lip 65% below (a jaw drop); `smile` raises the corners."""
+    w = int(round(width * iod)) + 4
+    h = int(round((opening + 0.2) * iod)) + 4
+    ys, xs = np.mgrid[0:h, 0:w].astype(np.float64)
+    u = (xs - (w - 1) / 2) / (width * iod / 2)
+    inside = np.abs(u) < 1
+    dome = np.sqrt(np.clip(1 - u * u, 0, 1))
+    line = h * 0.4 + smile * 0.08 * iod * (1 - u * u)
+    top = line - 0.35 * opening * iod * dome
+    bottom = line + 0.65 * opening * iod * dome
+    return inside & (ys >= top) & (ys <= bottom)
+
+
+def _shade(cavity, mask, iod):
+    """(H, W, 3) image: NaN outside the mask, the cavity's colours inside."""
+    ys, xs = np.nonzero(mask)
+    y0, x0 = ys.min(), xs.min()
+    box = mask[y0:ys.max() + 1, x0:xs.max() + 1]
+    col = cavity.shade(box, ys - y0, xs - x0, float(iod))
+    img = np.full(mask.shape + (3,), np.nan, np.float32)
+    img[ys, xs] = col
+    return img
+
+
+def _luma(img):
+    return img.mean(-1)
+
+
+def _centre_column(mask):
+    xs = np.nonzero(mask.any(0))[0]
+    return (xs[0] + xs[-1]) // 2
+
+
+def _upper_band(img, mask, col, bright=120.0):
+    """Length (px) of the bright run from the upper lip down, in column `col`."""
+    rows = np.nonzero(mask[:, col])[0]
+    run = 0
+    for r in rows:
+        if _luma(img)[r, col] <= bright:
+            if run:
+                break
+            continue
+        run += 1
+    return run
+
+
+def test_a_slightly_parted_mouth_is_mostly_dark(cavity):
+    """At a small opening the upper teeth's edges show in the lip's shadow: mostly dark, no
+    white bar, and the bright part of any column is at most a few pixels."""
+    iod = 100.0
+    mask = _mask(iod, 0.04)
+    img = _shade(cavity, mask, iod)
+    luma = _luma(img)[mask]
+    assert mask.sum() > 50
+    assert luma.mean() < 60
+    assert (luma > 150).mean() == 0.0
+    assert (luma < 60).mean() > 0.5
+    assert max(_upper_band(img, mask, c, bright=90.0) for c in range(mask.shape[1])) <= 3
+
+
+@pytest.mark.parametrize("iod", [80.0, 160.0])
+def test_teeth_have_an_absolute_height(cavity, iod):
+    """Upper teeth hang from under the upper lip at most a crown's length (a fraction of the
+    interocular distance), however wide the mouth opens."""
+    crown = max(M.UPPER_H) * iod
+    bands = []
+    for opening in (0.3, 0.45):
+        mask = _mask(iod, opening)
+        img = _shade(cavity, mask, iod)
+        c = _centre_column(mask) + int(0.05 * iod)      # the middle of a central incisor
+        bands.append(_upper_band(img, mask, c))
+    assert all(0.6 * crown <= b <= crown + 1.5 for b in bands), bands
+    assert abs(bands[0] - bands[1]) <= 1                  # wider open: the teeth do not grow
+
+
+def test_teeth_scale_with_the_face(cavity):
+    """Same mouth in face units, twice the pixels: teeth twice as tall."""
+    bands = {}
+    for iod in (80.0, 160.0):
+        mask = _mask(iod, 0.35)
+        img = _shade(cavity, mask, iod)
+        bands[iod] = _upper_band(img, mask, _centre_column(mask) + int(0.05 * iod))
+    assert bands[160.0] / bands[80.0] == pytest.approx(2.0, rel=0.15)
+
+
+def test_teeth_are_individual_with_dark_gaps(cavity):
+    """Along a row through the upper teeth, brightness dips between teeth: several gaps, one
+    of them on the midline between the central incisors."""
+    iod = 300.0
+    mask = _mask(iod, 0.3)
+    img = _shade(cavity, mask, iod)
+    c = _centre_column(mask)
+    top = np.nonzero(mask[:, c])[0][0]
+    row = _luma(img)[top + int(0.06 * iod)]
+    half = int(0.2 * iod)
+    seg = row[c - half:c + half + 1]
+    assert np.isfinite(seg).all()
+    dips = [i for i in range(2, len(seg) - 2)
+            if seg[i] <= seg[i - 2:i + 3].min() and seg[i] < 0.92 * seg[max(0, i - 12):i + 13].max()]
+    assert len(dips) >= 4, dips
+    incisor = int(0.047 * iod)                              # the centre of a central incisor
+    assert row[c] < 0.85 * row[c + incisor]
+
+
+def test_teeth_darken_toward_the_corners_and_under_the_lip(cavity):
+    iod = 200.0
+    mask = _mask(iod, 0.3, width=0.6)
+    img = _shade(cavity, mask, iod)
+    luma = _luma(img)
+    c = _centre_column(mask)
+    half = 0.3 * iod
+    top = np.nonzero(mask[:, c])[0][0]
+    row = top + int(0.06 * iod)
+    centre = np.nanmax(luma[row, c - 10:c + 11])
+    side = np.nanmax(luma[row, int(c + 0.8 * half):int(c + 0.95 * half)])
+    assert side < 0.6 * centre
+    x = c + 14                                             # inside a central incisor
+    lip = np.nonzero(mask[:, x])[0][0]
+    assert luma[lip, x] < 0.7 * luma[lip + int(0.05 * iod), x]   # the lip's shadow on the teeth
+
+
+def test_lower_teeth_only_when_wide_open(cavity):
+    iod = 150.0
+
+    def lower_bright(opening):
+        mask = _mask(iod, opening)
+        img = _shade(cavity, mask, iod)
+        luma = _luma(img)
+        c = _centre_column(mask)
+        cols = range(c - int(0.06 * iod), c + int(0.06 * iod))
+        near = [luma[np.nonzero(mask[:, x])[0][-1] - k, x] for x in cols for k in range(1, 4)]
+        return np.mean(np.array(near) > 150)
+
+    assert lower_bright(0.15) == 0.0
+    assert lower_bright(0.45) > 0.5
+
+
+def test_a_tongue_low_in_the_mouth(cavity):
+    iod = 150.0
+    mask = _mask(iod, 0.4)
+    img = _shade(cavity, mask, iod)
+    c = _centre_column(mask)
+    rows = np.nonzero(mask[:, c])[0]
+    px = img[rows, c]
+    red = (px[:, 0] > 60) & (px[:, 0] > 1.5 * px[:, 1])
+    assert red.sum() >= 0.05 * iod
+    mid = 0.5 * (rows[0] + rows[-1])
+    assert (rows[red] > mid).all()
+
+
+def test_the_throat_is_dark_and_graded(cavity):
+    """Between the teeth and the tongue: dark, darker away from the lips than next to them."""
+    iod = 150.0
+    mask = _mask(iod, 0.45, width=0.6)
+    luma = _luma(_shade(cavity, mask, iod))
+    c = _centre_column(mask)
+    rows = np.nonzero(mask[:, c])[0]
+    mid = int(rows[0] + 0.45 * (rows[-1] - rows[0]))
+    assert luma[mid, c] < 25
+    # at the mouth's side, next to the lip edge vs deeper in
+    x = c + int(0.2 * iod)
+    side_rows = np.nonzero(mask[:, x])[0]
+    assert luma[side_rows[0] + int(0.005 * iod), x] >= luma[(side_rows[0] + side_rows[-1]) // 2, x]
+
+
+def test_puckered_lips_hide_the_teeth(cavity):
+    iod = 120.0
+    narrow = _mask(iod, 0.25, width=0.6 * cavity.rest_width)
+    img = _shade(cavity, narrow, iod)
+    luma = _luma(img)
+    assert (luma[narrow] > 120).mean() == 0.0
+    # the lips' inner surface rims a smaller dark hole
+    c = _centre_column(narrow)
+    rows = np.nonzero(narrow[:, c])[0]
+    mid = (rows[0] + rows[-1]) // 2
+    assert luma[rows[0], c] > 2 * luma[mid - 3:mid + 4, c].max()
+    lip = cavity.colours["lip"]
+    assert img[rows[0], c, 0] / img[rows[0], c, 1] == pytest.approx(lip[0] / lip[1], rel=0.05)
+
+
+def test_colours_follow_the_avatar(astronaut_rgb, astronaut_landmarks, cavity):
+    dim = MouthCavity((astronaut_rgb * 0.5).astype(np.uint8), astronaut_landmarks)
+    assert dim.light < 0.75 * cavity.light
+    iod = 120.0
+    mask = _mask(iod, 0.3)
+    a = _luma(_shade(cavity, mask, iod))[mask]
+    b = _luma(_shade(dim, mask, iod))[mask]
+    assert np.percentile(b, 95) < 0.8 * np.percentile(a, 95)
+    assert (np.array([255.0] * 3) >= cavity.colours["teeth"]).all()
+
+
+# ------------------------------------------------------------------------------------ apply
+def _gbuf_and_rig(mask, iod_image, scale=1.0):
+    """A G-buffer whose mouth-fan triangles cover `mask`, and the bits of a rig `apply` reads."""
+    h, w = mask.shape
+    gbuf = GBuffer.empty(h, w)
+    gbuf.tri_id[:] = 3                                     # a face triangle everywhere
+    gbuf.tri_id[mask] = 10                                 # the mouth fan: [10, 30)
+    rig = SimpleNamespace(ranges={"mouth": (10, 30)},
+                          crop_from_image=np.array([[scale, 0.0, 0.0], [0.0, scale, 0.0]]))
+    return gbuf, rig
+
+
+def test_apply_draws_on_the_mouth_pixels_only(cavity):
+    iod_crop = 100.0
+    mask = _mask(iod_crop, 0.3)
+    gbuf, rig = _gbuf_and_rig(mask, cavity.iod_image, scale=iod_crop / cavity.iod_image)
+    assert cavity.iod_px(rig) == pytest.approx(iod_crop)
+    before = np.full(mask.shape + (3,), 200.0, np.float32)
+    out = before.copy()
+    cavity.apply(gbuf, rig, out, real=0.0)
+    np.testing.assert_array_equal(out[~mask], before[~mask])
+    expected = _shade(cavity, mask, iod_crop)
+    np.testing.assert_allclose(out[mask], expected[mask], atol=1e-3)
+    half = before.copy()
+    cavity.apply(gbuf, rig, half, real=0.5)
+    np.testing.assert_allclose(half[mask], 0.5 * before[mask] + 0.5 * expected[mask], atol=1e-3)
+    untouched = before.copy()
+    cavity.apply(gbuf, rig, untouched, real=1.0)
+    np.testing.assert_array_equal(untouched, before)
+
+
+def test_apply_with_no_mouth_pixels_is_a_no_op(cavity):
+    mask = np.zeros((20, 30), bool)
+    gbuf, rig = _gbuf_and_rig(mask, cavity.iod_image)
+    out = np.full((20, 30, 3), 7.0, np.float32)
+    cavity.apply(gbuf, rig, out, real=0.0)
+    assert (out == 7.0).all()

@@ -1,0 +1,485 @@
+"""Issue 15 through the command line: every hostile input or fault is one `error:` line and
+exit 2 (or a clean stop), nothing is lost, memory stays bounded.
+
+The three cases of the issue's acceptance 2 fail on the main branch of before the fix:
+`test_live_refuses_to_write_onto_its_own_driver`, `test_ctrl_c_while_train_writes_its_plots...`
+and `test_demo_leaves_a_profile_it_cannot_load_alone`. The memory bombs run in one subprocess
+under a 2 GB cap (tests/hostile.py: `run_capped`).
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+import yaml
+
+import run
+from profiles.format import YAML_FILE, Profile, attach_files, load, save
+from tests.hostile import (  # noqa: F401 - memory_cap: an autouse fixture
+    ROOT,
+    atlas_arrays,
+    memory_cap,
+    neural_metadata,
+    npz_bomb,
+    png_declaring,
+    run_capped,
+    safetensors_file,
+    small_arrays,
+    yaml_alias_bomb,
+)
+
+
+@pytest.fixture
+def profiles_root(tmp_path, monkeypatch) -> Path:
+    root = tmp_path / "profiles"
+    monkeypatch.setenv("PUPPETEER_PROFILES", str(root))
+    return root
+
+
+def _one_error(text: str) -> str:
+    """The one `error:` line of stderr (progress bars aside), without a traceback or escapes."""
+    lines = [line for line in text.replace("\r", "\n").splitlines()
+             if line.strip() and not re.search(r"\d+%\||it/s|frame/s|step/s", line)]
+    assert len(lines) == 1, lines
+    assert lines[0].startswith("error: ") and "Traceback" not in text and "\x1b" not in text
+    return lines[0]
+
+
+def _clip(path: Path, frames: int = 5, size: int = 64) -> Path:
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), 30, (size, size))
+    for i in range(frames):
+        writer.write(np.full((size, size, 3), 40 * i, np.uint8))
+    writer.release()
+    return path
+
+
+def _sha(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+# ------------------------------------------------------------------------- CLI numbers
+@pytest.mark.parametrize("argv", [
+    ["live", "--profile", "p", "--fps", "0"],
+    ["live", "--profile", "p", "--fps", "-5"],
+    ["live", "--profile", "p", "--fps", "nan"],
+    ["live", "--profile", "p", "--fps", "inf"],
+    ["live", "--profile", "p", "--realtime", "--fps", "0.001"],
+    ["live", "--profile", "p", "--size", "20000x20000"],
+    ["live", "--profile", "p", "--follow-scale", "nan"],
+    ["live", "--profile", "p", "--follow-translation", "-1"],
+    ["live", "--profile", "p", "--frames", "0"],
+    ["demo", "--fps", "inf"],
+    ["demo", "--frames", "99999999999"],
+    ["train", "--profile", "p", "--video", "v.mp4", "--minutes", "nan"],
+    ["train", "--profile", "p", "--video", "v.mp4", "--minutes", "0"],
+    ["train", "--profile", "p", "--video", "v.mp4", "--steps", "-3"],
+    ["train", "--profile", "p", "--video", "v.mp4", "--steps", "5", "--batch", "100000"],
+    ["enroll", "x.png", "--name", "n", "--frames", "5:2"],
+])
+def test_bad_numbers_are_one_error_line(argv, capsys):
+    with pytest.raises(SystemExit) as e:
+        run.main(argv)
+    assert e.value.code == 2
+    line = _one_error(capsys.readouterr().err)
+    assert "argument" in line and "--help" in line
+
+
+def test_frames_on_a_photo_is_an_error(tmp_path, profiles_root, capsys):
+    photo = tmp_path / "p.png"
+    cv2.imwrite(str(photo), np.zeros((32, 32, 3), np.uint8))
+    assert run.main(["enroll", str(photo), "--name", "p", "--frames", "0:10"]) == 2
+    assert "not one: drop --frames" in _one_error(capsys.readouterr().err)
+
+
+@pytest.mark.parametrize("name", ["x" * 300, "evil\x1b[2J"])
+def test_unusable_names_through_the_cli(tmp_path, profiles_root, capsys, name):
+    photo = tmp_path / "p.png"
+    cv2.imwrite(str(photo), np.zeros((32, 32, 3), np.uint8))
+    assert run.main(["enroll", str(photo), "--name", name]) == 2
+    line = _one_error(capsys.readouterr().err)
+    assert "not usable" in line and len(line) < 200
+
+
+def test_overlong_paths_are_one_error_line(tmp_path, profiles_root, capsys, astronaut_profile):
+    save(astronaut_profile, profiles_root / "astro")
+    long = "x" * 300
+    for argv in (["live", "--profile", long, "--sink", "null"],
+                 ["live", "--profile", "astro", "--driver", str(tmp_path / long), "--sink", "null"],
+                 ["enroll", str(tmp_path / f"{long}.png"), "--name", "a"]):
+        assert run.main(argv) == 2, argv
+        _one_error(capsys.readouterr().err)
+
+
+def test_a_clip_claiming_an_unusable_frame_rate(tmp_path, profiles_root, capsys, astronaut_profile):
+    save(astronaut_profile, profiles_root / "astro")
+    slow = tmp_path / "slow.avi"
+    writer = cv2.VideoWriter(str(slow), cv2.VideoWriter_fourcc(*"MJPG"), 0.5, (32, 32))
+    writer.write(np.zeros((32, 32, 3), np.uint8))
+    writer.release()
+    assert run.main(["live", "--profile", "astro", "--driver", str(slow), "--sink", "null", "--realtime"]) == 2
+    assert "reports 0.5 fps; pass --fps" in _one_error(capsys.readouterr().err)
+
+
+# ------------------------------------------------------------------ the file sink (live)
+def test_live_refuses_to_write_onto_its_own_driver(tmp_path, profiles_root, capsys, astronaut_profile):
+    """Acceptance 2 (fails before the fix: 448 frames of d10.mp4 became 13)."""
+    save(astronaut_profile, profiles_root / "astro")
+    clip = _clip(tmp_path / "clip.avi")
+    before = clip.read_bytes()
+    code = run.main(["live", "--profile", "astro", "--driver", str(clip), "--sink", f"file:{clip}"])
+    assert clip.read_bytes() == before
+    assert code == 2 and "is the driver itself" in _one_error(capsys.readouterr().err)
+    link = tmp_path / "other-name.avi"
+    os.link(clip, link)          # the same file under another name
+    assert run.main(["live", "--profile", "astro", "--driver", str(clip), "--sink", f"file:{link}",
+                     "--overwrite"]) == 2
+    assert "is the driver itself" in _one_error(capsys.readouterr().err)
+    assert clip.read_bytes() == before
+
+
+def test_file_sink_does_not_replace_a_file_unless_asked(tmp_path):
+    from realtime.core.frame import Frame
+    from realtime.io.sinks import SinkError, make_sink
+
+    out = tmp_path / "out.mp4"
+    out.write_bytes(b"precious")
+    with pytest.raises(SinkError, match="exists already; pass --overwrite"):
+        make_sink(f"file:{out}", 30)
+    sink = make_sink(f"file:{out}", 30, overwrite=True)
+    sink.open(32, 32, 30)
+    assert out.read_bytes() == b"precious"          # until the new file is complete
+    for i in range(3):
+        sink.write(Frame(index=i, t_capture=0.0, output=np.zeros((32, 32, 3), np.uint8)))
+    assert os.getsid(sink._proc.pid) != os.getsid(0)   # its own session: a Ctrl-C reaches Python only
+    sink.close()
+    assert out.read_bytes()[4:8] == b"ftyp"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out.mp4"]
+
+
+def test_a_full_disk_leaves_no_unplayable_file(tmp_path, monkeypatch):
+    """ffmpeg hits the file-size limit (EFBIG, as a full disk gives ENOSPC): SinkError, the
+    partial file removed, the file that was there untouched."""
+    import resource
+
+    from realtime.core.frame import Frame
+    from realtime.io.sinks import SinkError
+    from realtime.io.sinks import file as file_mod
+
+    real = subprocess.Popen
+
+    def limited(*a, **k):
+        def cap():
+            signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+            resource.setrlimit(resource.RLIMIT_FSIZE, (4096, 4096))
+        return real(*a, preexec_fn=cap, **k)
+
+    monkeypatch.setattr(file_mod.subprocess, "Popen", limited)
+    out = tmp_path / "out.mp4"
+    out.write_bytes(b"old recording")
+    sink = file_mod.FileSink(out, 30, overwrite=True)
+    sink.open(64, 64, 30)
+    rng = np.random.default_rng(0)
+    with pytest.raises(SinkError, match="disk full") as e:
+        for i in range(60):
+            sink.write(Frame(index=i, t_capture=0.0, output=rng.integers(0, 255, (64, 64, 3), np.uint8)))
+        sink.close()
+    assert "\n" not in str(e.value)
+    assert out.read_bytes() == b"old recording"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out.mp4"]
+
+
+def test_sigterm_while_recording_leaves_a_playable_file(tmp_path):
+    out = tmp_path / "rec.mp4"
+    code = textwrap.dedent(f"""
+        import sys, time
+        import numpy as np
+        import run
+        from realtime.core.frame import Frame
+        from realtime.io.sinks.file import FileSink
+        def cmd(args):
+            sink = FileSink({str(out)!r}, 30)
+            sink.open(32, 32, 30)
+            try:
+                for i in range(5):
+                    sink.write(Frame(index=i, t_capture=0.0, output=np.full((32, 32, 3), 9 * i, np.uint8)))
+                print("ready", flush=True)
+                time.sleep(30)
+            finally:
+                sink.close()
+        run.cmd_devices = cmd
+        sys.exit(run.main(["devices"]))
+    """)
+    proc = subprocess.Popen([sys.executable, "-c", code], cwd=ROOT, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    assert proc.stdout.readline().strip() == "ready"
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=30)
+    assert proc.returncode == 128 + signal.SIGTERM, err
+    cap = cv2.VideoCapture(str(out))
+    frames = 0
+    while cap.read()[0]:
+        frames += 1
+    assert frames == 5
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["rec.mp4"]
+
+
+# -------------------------------------------------------------------------------- demo
+def test_demo_leaves_a_profile_it_cannot_load_alone(profiles_root, monkeypatch, capsys, astronaut_landmarks):
+    """Acceptance 2 (fails before the fix: the user's `astronaut` was replaced)."""
+    folder = profiles_root / "astronaut"
+    folder.mkdir(parents=True)
+    (folder / YAML_FILE).write_text("format: 2\nname: my astronaut\n")
+    (folder / "notes.txt").write_text("my work")
+    monkeypatch.setattr("profiles.enroll.detect_single_face", lambda rgb, what: astronaut_landmarks)
+    profile = run.demo_profile()
+    assert profile.name == "astronaut" and profile["image"].shape == (512, 512, 3)
+    assert (folder / "notes.txt").read_text() == "my work"
+    assert (folder / YAML_FILE).read_text() == "format: 2\nname: my astronaut\n"
+    assert sorted(p.name for p in profiles_root.iterdir()) == ["astronaut"]
+
+
+# ------------------------------------------------------------------------------- train
+@pytest.fixture
+def video_profile(profiles_root, tmp_path):
+    """A (synthetic, tiny) video profile "vid" enrolled from clip.avi, trained once before:
+    it lists neural/losses.png and neural/samples.png."""
+    clip = _clip(tmp_path / "clip.avi")
+    profile = Profile(name="vid", kind="video", source="clip.avi", tier="atlas", crop_size=16,
+                      arrays={**small_arrays(), **atlas_arrays()},
+                      settings={"atlas": {"frame_range": [0, 4], "fps": 30.0}})
+    folder = save(profile, profiles_root / "vid")
+    (folder / "neural").mkdir()
+    for name in ("losses.png", "samples.png"):
+        (folder / "neural" / name).write_bytes(b"plot of the first training " + name.encode())
+    attach_files(folder, ["neural/losses.png", "neural/samples.png"])
+    assert load(folder).files["neural/losses.png"]
+    return folder, clip
+
+
+def _fake_training(monkeypatch, samples_raise=KeyboardInterrupt):
+    from realtime.train import dataset
+    from realtime.train import loop as T
+
+    class Pairs:
+        def __len__(self):
+            return 3
+
+    monkeypatch.setattr(dataset, "build_pairs", lambda profile, frames, **k: Pairs())
+    monkeypatch.setattr(T, "train", lambda pairs, out_dir, options, **k: {
+        "steps": 1, "seconds": 0.1, "history": [{"step": 1, "rec": 0.5}], "config": {}})
+    monkeypatch.setattr(T, "plot_losses", lambda history, path: Path(path).write_bytes(b"new plot"))
+
+    def samples(pairs, path):
+        raise samples_raise()
+
+    monkeypatch.setattr(T, "samples", samples)
+
+
+def test_ctrl_c_while_train_writes_its_plots_leaves_a_loadable_profile(video_profile, monkeypatch, capsys):
+    """Acceptance 2 (fails before the fix: losses.png was rewritten in place, its sha256 in the
+    YAML was not, and the profile no longer loaded)."""
+    folder, clip = video_profile
+    _fake_training(monkeypatch)
+    code = run.main(["train", "--profile", "vid", "--video", str(clip), "--steps", "1"])
+    assert code == 130
+    profile = load(folder)
+    assert (folder / "neural" / "losses.png").read_bytes() == b"plot of the first training losses.png"
+    assert profile.name == "vid"
+    assert sorted(p.name for p in (folder / "neural").iterdir()) == ["losses.png", "samples.png"]
+
+
+def test_train_refuses_another_clip_unless_told(video_profile, tmp_path, monkeypatch, capsys):
+    folder, clip = video_profile
+    other = _clip(tmp_path / "other.avi", frames=7)
+    assert run.main(["train", "--profile", "vid", "--video", str(other), "--steps", "1"]) == 2
+    assert "is not the clip profile 'vid' was enrolled from (clip.avi)" in _one_error(capsys.readouterr().err)
+    meta = yaml.safe_load((folder / YAML_FILE).read_text())
+    meta["settings"]["atlas"]["source_sha256"] = _sha(clip)
+    (folder / YAML_FILE).write_text(yaml.safe_dump(meta, sort_keys=False))
+    renamed = tmp_path / "x" / "clip.avi"       # the same name is not enough once a hash is recorded
+    renamed.parent.mkdir()
+    _clip(renamed, frames=7)
+    assert run.main(["train", "--profile", "vid", "--video", str(renamed), "--steps", "1"]) == 2
+    line = _one_error(capsys.readouterr().err)
+    assert "is not the clip profile 'vid' was enrolled from" in line and "--other-video" in line
+    notes = tmp_path / "notes.txt"
+    notes.write_text("hello")
+    assert run.main(["train", "--profile", "vid", "--video", str(notes), "--steps", "1", "--other-video"]) == 2
+    assert "is not a video" in _one_error(capsys.readouterr().err)
+    _fake_training(monkeypatch, samples_raise=lambda: KeyboardInterrupt())
+    assert run.main(["train", "--profile", "vid", "--video", str(renamed), "--steps", "1",
+                     "--other-video"]) == 130     # went on to train (and was stopped in the plots)
+
+
+def test_a_corrupt_train_state_says_restart(video_profile, monkeypatch, capsys):
+    from realtime.train import dataset
+
+    folder, clip = video_profile
+    (folder / "neural" / "train_state.safetensors").write_bytes(b"\xff" * 64)
+    monkeypatch.setattr(dataset, "build_pairs", lambda profile, frames, **k: None)
+    assert run.main(["train", "--profile", "vid", "--video", str(clip), "--steps", "1"]) == 2
+    line = _one_error(capsys.readouterr().err)
+    assert "train_state.safetensors is not a usable safetensors file" in line and "--restart" in line
+    assert not (folder.parent / ".vid.lock").exists()
+
+
+def test_training_commits_checkpoints_through_temporary_files(tmp_path, monkeypatch):
+    """realtime.train.loop writes each checkpoint under a temporary name and hands it to
+    `commit`; nothing is left behind."""
+    from realtime.train import loop as T
+
+    class Pairs:
+        n, r = 4, 32
+        rng = np.random.default_rng(0)
+        render = rng.uniform(-1, 1, (n, 3, r, r)).astype(np.float32)
+        target = rng.uniform(-1, 1, (n, 3, r, r)).astype(np.float32)
+        mask = np.ones((n, 1, r, r), np.float32)
+        hint = rng.uniform(-1, 1, (1, 3, r, r)).astype(np.float32)
+        prev = np.full(n, -1)
+
+        def __len__(self):
+            return self.n
+
+    seen = []
+    monkeypatch.setattr(T, "train_step", lambda models, opts, batch, config: {"rec": 0.0})
+
+    def commit(files):
+        seen.append({k: v.name for k, v in files.items()})
+        assert all(v.is_file() for v in files.values())
+        T._replace_all(files, tmp_path / "out")
+
+    T.train(Pairs(), tmp_path / "out", T.TrainOptions(resolution=32, steps=1, batch=2, temporal=False),
+            commit=commit)
+    assert seen == [{"train_state.safetensors": ".train_state.safetensors.partial",
+                     "generator.safetensors": ".generator.safetensors.partial"}]
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["generator.safetensors",
+                                                                   "train_state.safetensors"]
+
+
+# ------------------------------------------------------------------- profile and media
+def test_an_ansi_name_never_reaches_the_terminal(profiles_root, capsys):
+    folder = save(Profile(name="x", kind="image", source="s.png", arrays=small_arrays(), crop_size=16),
+                  profiles_root / "x")
+    meta = yaml.safe_load((folder / YAML_FILE).read_text())
+    meta["name"] = "\x1b]0;pwned\x07\x1b[2J"
+    (folder / YAML_FILE).write_text(yaml.safe_dump(meta))
+    assert run.main(["live", "--profile", "x", "--sink", "null"]) == 2
+    line = _one_error(capsys.readouterr().err)
+    assert "control characters" in line and "\x07" not in line
+
+
+def test_native_chatter_is_silenced(tmp_path, profiles_root, capfd):
+    junk = tmp_path / "junk.mp4"
+    junk.write_bytes(b"hello world" * 10)     # FFmpeg: "moov atom not found"
+    assert run.main(["enroll", str(junk), "--name", "j"]) == 2
+    assert "cannot open" in _one_error(capfd.readouterr().err)
+    assert run.main(["live", "--profile", "j", "--driver", str(junk), "--sink", "null"]) == 2
+    _one_error(capfd.readouterr().err)
+
+
+def test_photo_and_video_sizes_are_capped_before_decoding(tmp_path, monkeypatch, capsys, profiles_root):
+    from realtime.io import media
+    from realtime.io.capture import CaptureError, ClipSource
+
+    big = png_declaring(tmp_path / "big.png", 60_000, 60_000)
+    assert run.main(["enroll", str(big), "--name", "big"]) == 2
+    assert "60000×60000 px, larger than this reads" in _one_error(capsys.readouterr().err)
+    monkeypatch.setattr(media, "MAX_VIDEO_PIXELS", 32 * 32)
+    with pytest.raises(CaptureError, match="64×64 px, larger than this reads"):
+        ClipSource(_clip(tmp_path / "c.avi"))
+
+
+@pytest.mark.parametrize("case", ["length_2_62", "junk", "truncated", "pickle", "shape_lie", "empty"])
+def test_bad_safetensors_headers(tmp_path, case):
+    from realtime.core.tensorfile import TensorFileError, read_header
+
+    path = tmp_path / "g.safetensors"
+    good = {"w": np.zeros((4, 4), np.float32)}
+    if case == "length_2_62":
+        safetensors_file(path, good, header_length=1 << 62)
+    elif case == "junk":
+        path.write_bytes(os.urandom(256))
+    elif case == "truncated":
+        safetensors_file(path, good)
+        path.write_bytes(path.read_bytes()[:-20])
+    elif case == "pickle":
+        import pickle
+        path.write_bytes(pickle.dumps({"w": [1, 2, 3]}))
+    elif case == "shape_lie":
+        safetensors_file(path, good)
+        raw = path.read_bytes().replace(b"[4, 4]", b"[4, 9]")
+        path.write_bytes(raw)
+    else:
+        path.write_bytes(b"")
+    with pytest.raises(TensorFileError, match="not a usable safetensors file") as e:
+        read_header(path)
+    assert "\n" not in str(e.value)
+
+
+# -------------------------------------------------------------------------- memory bombs
+def test_memory_bombs_stay_under_2_gb(tmp_path):
+    """Each hostile file in a process capped at 2 GB (RLIMIT_DATA): one PuppeteerError line,
+    never a MemoryError or a traceback. Before the fix each of these took gigabytes."""
+    base = Profile(name="b", kind="image", source="s.png", arrays=small_arrays(), crop_size=16)
+    alias = save(base, tmp_path / "alias")
+    text = (alias / YAML_FILE).read_text().replace("name: b\n", "")
+    (alias / YAML_FILE).write_text(yaml_alias_bomb() + text)
+    deflated = save(base, tmp_path / "deflated")
+    npz_bomb(deflated / "arrays.npz")
+    meta = yaml.safe_load((deflated / YAML_FILE).read_text())
+    meta["files"]["arrays.npz"]["sha256"] = _sha(deflated / "arrays.npz")
+    (deflated / YAML_FILE).write_text(yaml.safe_dump(meta))
+    wide = safetensors_file(tmp_path / "wide.safetensors", {"model/G/x": np.zeros(4, np.float32)},
+                            neural_metadata(width=4096, max_width=4096))
+    fits = safetensors_file(tmp_path / "fits.safetensors", {"model/G/x": np.zeros(4, np.float32)},
+                            neural_metadata())
+    png30 = png_declaring(tmp_path / "p30.png", 30_000, 30_000)
+    png60 = png_declaring(tmp_path / "p60.png", 60_000, 60_000)
+    code = textwrap.dedent(f"""
+        import json, resource
+        from pathlib import Path
+        from realtime.core.errors import PuppeteerError
+        from profiles.format import load
+        from realtime.io.media import read_image
+        from realtime.tiers.neural.checkpoint import load_generator
+        read_rgb = lambda path: read_image(path, PuppeteerError, "unreadable")   # what enroll reads with
+        cases = {{"yaml alias bomb in name": lambda: load({str(alias)!r}),
+                 "deflated npz of a 32768² image": lambda: load({str(deflated)!r}),
+                 "safetensors config width 4096": lambda: load_generator({str(wide)!r}),
+                 "safetensors weights not fitting the config": lambda: load_generator({str(fits)!r}),
+                 "png declaring 30000²": lambda: read_rgb(Path({str(png30)!r})),
+                 "png declaring 60000²": lambda: read_rgb(Path({str(png60)!r}))}}
+        out = {{}}
+        for name, case in cases.items():
+            try:
+                case()
+                out[name] = "loaded"
+            except PuppeteerError as e:
+                out[name] = "error: " + str(e)
+        out["peak_rss_mib"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024
+        print(json.dumps(out))
+    """)
+    t0 = time.perf_counter()
+    r = run_capped(code)
+    assert r.returncode == 0, r.stderr[-3000:]
+    out = json.loads(r.stdout.strip().splitlines()[-1])
+    assert out.pop("peak_rss_mib") < 1500
+    for name, result in out.items():
+        assert result.startswith("error: ") and "\n" not in result, (name, result)
+    assert "expands to" in out["yaml alias bomb in name"]
+    assert "image" in out["deflated npz of a 32768² image"]
+    assert "width=4096 is outside" in out["safetensors config width 4096"]
+    assert "do not fit" in out["safetensors weights not fitting the config"]
+    assert "30000×30000 px" in out["png declaring 30000²"]
+    assert time.perf_counter() - t0 < 30

@@ -1,0 +1,102 @@
+"""run.py verify / consent / enroll --consent and the label flags: exit codes and one-line errors."""
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import pytest
+
+import run
+from realtime.image.mark import pattern
+from realtime.image.payload import Payload
+
+
+@pytest.fixture
+def profiles_root(tmp_path, monkeypatch):
+    root = tmp_path / "profiles"
+    monkeypatch.setenv("PUPPETEER_PROFILES", str(root))
+    return root
+
+
+def _error_line(capsys) -> str:
+    err = [line for line in capsys.readouterr().err.splitlines() if line.strip()]
+    assert len(err) == 1, err
+    assert err[0].startswith("error: ")
+    return err[0]
+
+
+def _png(path, marked: bool):
+    rng = np.random.default_rng(1)
+    img = np.clip(rng.normal(120, 30, (240, 320, 3)), 0, 255)
+    if marked:
+        img += pattern(Payload(fingerprint=0x00F00D), 320, 240)[..., None]
+    cv2.imwrite(str(path), np.clip(img, 0, 255).astype(np.uint8))
+    return str(path)
+
+
+def test_verify_exit_codes(tmp_path, profiles_root, capsys):
+    assert run.main(["verify", _png(tmp_path / "m.png", True)]) == 0
+    out = capsys.readouterr().out
+    assert "FOUND: made by Puppeteer" in out and "00f00d" in out
+    assert run.main(["verify", _png(tmp_path / "u.png", False)]) == 1
+    assert "NOT FOUND" in capsys.readouterr().out
+    assert run.main(["verify", "--json", str(tmp_path / "m.png")]) == 0
+    assert '"found": true' in capsys.readouterr().out
+    assert run.main(["verify", str(tmp_path / "missing.mp4")]) == 2
+    assert "no such file" in _error_line(capsys)
+
+
+@pytest.fixture
+def astro(profiles_root, astronaut_profile):
+    from profiles.format import save
+
+    return save(astronaut_profile, profiles_root / "astro")
+
+
+def test_consent_command(astro, capsys):
+    assert run.main(["consent", "astro"]) == 0
+    assert "no consent record" in capsys.readouterr().out
+    assert run.main(["consent", "astro", "--by", "Jane Doe, signed release"]) == 0
+    assert "consent: Jane Doe, signed release" in capsys.readouterr().out
+    assert run.main(["consent"]) == 0
+    listing = capsys.readouterr().out
+    assert "astro" in listing and "Jane Doe" in listing
+    assert run.main(["consent", "astro", "--revoke"]) == 0
+    assert "no consent record" in capsys.readouterr().out
+    assert run.main(["consent", "--by", "x"]) == 2
+    assert "which profile" in _error_line(capsys)
+    assert run.main(["consent", "astro", "--by", "  "]) == 2
+    assert "who agreed" in _error_line(capsys)
+
+
+def test_enroll_with_consent(tmp_path, profiles_root, astronaut_rgb, capsys):
+    from profiles import load
+
+    photo = tmp_path / "me.png"
+    cv2.imwrite(str(photo), cv2.cvtColor(astronaut_rgb, cv2.COLOR_RGB2BGR))
+    assert run.main(["enroll", str(photo), "--name", "me", "--consent", "myself"]) == 0
+    assert "consent: myself" in capsys.readouterr().out
+    assert load("me").consent["via"] == "enroll"
+
+
+def _driver(tmp_path, astronaut_rgb):
+    folder = tmp_path / "driver"
+    folder.mkdir()
+    for i in range(3):
+        cv2.imwrite(str(folder / f"f{i}.jpg"), cv2.cvtColor(astronaut_rgb, cv2.COLOR_RGB2BGR))
+    return str(folder)
+
+
+def test_live_label_flags(tmp_path, astro, astronaut_rgb, capsys):
+    driver = _driver(tmp_path, astronaut_rgb)
+    out = tmp_path / "live.mp4"
+    assert run.main(["live", "--profile", "astro", "--driver", driver, "--sink", f"file:{out}",
+                     "--size", "320x240", "--no-label"]) == 0
+    assert "label OFF (--no-label); provenance mark on" in capsys.readouterr().out
+    assert run.main(["verify", str(out)]) == 0  # the mark stays without the label
+    capsys.readouterr()
+    assert run.main(["live", "--profile", "astro", "--driver", driver, "--sink", "null",
+                     "--label-text", "KI-Avatar", "--label-corner", "top-left"]) == 0
+    assert "label 'KI-Avatar' top-left" in capsys.readouterr().out
+    assert run.main(["live", "--profile", "astro", "--driver", driver, "--sink", "null",
+                     "--label-text", "Künstlich"]) == 2
+    assert "label text" in _error_line(capsys)
