@@ -57,6 +57,7 @@ from profiles.consent import require_consent
 from profiles.format import load
 from realtime.core.errors import ProfileError
 from realtime.engine.loop import EngineOptions
+from realtime.image.disclose import DisclosureOptions
 
 __all__ = ["Setup", "resolve", "run_benchmark"]
 
@@ -224,6 +225,9 @@ def _self_reenact_section(args: argparse.Namespace, st: Setup, pair: str, result
             "quality": q.metrics, "quality_info": q.info}
 
 
+NO_DISCLOSURE = DisclosureOptions(label=False, mark=False)
+
+
 def run_benchmark(args: argparse.Namespace) -> int:
     """Run the benchmark `args` describe (see `bench.cli.add_arguments`); print the report,
     write --json / --plot; return 0. User mistakes raise UsageError."""
@@ -240,6 +244,7 @@ def run_benchmark(args: argparse.Namespace) -> int:
         r = acc.times.to_dict(acc.wall_s if acc.wall_s > 0 else None)
         dev = get_device(v.device)
         r.update(device=dev.label(), device_detail=dev.describe(), **dev.info(),
+                 disclosure=v.options.disclosure.describe(),
                  name=pair if compare is None else v.label, blocks=acc.blocks,
                  options=dataclasses.asdict(v.options))
         results[v.label] = r
@@ -248,6 +253,10 @@ def run_benchmark(args: argparse.Namespace) -> int:
     sheets = {}
     if args.quality or st.main_is_self:
         for v in variants:
+            # The picture is measured without the label and mark: they are the disclosure stage's
+            # (its cost is in the latency pass above; the mark's own PSNR: `run.py verify`).
+            v = dataclasses.replace(v, options=dataclasses.replace(v.options, disclosure=NO_DISCLOSURE))
+            results[v.label]["quality_disclosure"] = NO_DISCLOSURE.describe()
             swap = v.options.mode == "swap"
             extremes = ((SwapExtremes() if swap else fidelity.Extremes())
                         if getattr(args, "sheet", None) else None)

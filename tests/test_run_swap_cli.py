@@ -34,7 +34,7 @@ def enrolled(tmp_path, profiles_root, astronaut_rgb) -> Path:  # noqa: F811 - fi
 
 
 def _consent(folder: Path) -> None:
-    record_consent(folder, "the test suite", via="test")
+    record_consent(folder, "the test suite")
 
 
 def test_swap_needs_a_consent_record(enrolled, driver_dir, tmp_path, capsys):

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from bench.benchmark import NO_DISCLOSURE
 from bench.swap import PSNR_CAP, SwapExtremes, hull_mask, square_box, swap_quality_pass
 from realtime.engine.loop import Engine, EngineOptions
 
@@ -40,8 +41,8 @@ def test_swap_quality_pass(astronaut_profile, astronaut_rgb):
     blank = np.full_like(driver, 100)
     images = [driver] * 4 + [blank] + [driver] * 2
     ex = SwapExtremes()
-    res = swap_quality_pass(lambda: Engine(astronaut_profile, EngineOptions(mode="swap", output_size=(512, 512),
-                                                                             kernel_threads=1)),
+    options = EngineOptions(mode="swap", output_size=(512, 512), kernel_threads=1, disclosure=NO_DISCLOSURE)
+    res = swap_quality_pass(lambda: Engine(astronaut_profile, options),
                             astronaut_profile, _Frames(images), fps=30.0, total=len(images), id_stride=3,
                             extremes=ex)
     q, info = res.metrics, res.info

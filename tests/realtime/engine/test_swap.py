@@ -10,11 +10,19 @@ import pytest
 from realtime.core.frame import Frame
 from realtime.engine.loop import Engine, EngineOptions, ModeError
 from realtime.engine.swap import SwapModeError
+from realtime.image.disclose import DisclosureOptions
+from realtime.image.mark import canonical_luma, cell_stats, detect
 from realtime.swap.fuse import LargestFaceTrackStage, largest_face
 
 
-def swap_engine(profile, size=(512, 512), **kw):
-    engine = Engine(profile, EngineOptions(mode="swap", output_size=size, fps=30.0, kernel_threads=1, **kw))
+NO_DISCLOSURE = DisclosureOptions(label=False, mark=False)
+
+
+def swap_engine(profile, size=(512, 512), disclosure=NO_DISCLOSURE, **kw):
+    """The swap's own contract is checked without the label and mark (the disclosure stage's,
+    which draws on every output pixel); `test_a_swapped_frame_is_labelled_and_marked_swap` adds them."""
+    engine = Engine(profile, EngineOptions(mode="swap", output_size=size, fps=30.0, kernel_threads=1,
+                                           disclosure=disclosure, **kw))
     engine.warm_up()
     return engine
 
@@ -65,6 +73,19 @@ def test_swap_changes_only_the_face(astronaut_profile, flipped):
     np.testing.assert_array_equal(f.output[~face], flipped[~face])     # exact outside the face
     assert np.abs(f.output[face].astype(int) - flipped[face]).mean() > 2.0
     engine.close()
+
+
+def test_a_swapped_frame_is_labelled_and_marked_swap(astronaut_profile, flipped):
+    engine = swap_engine(astronaut_profile, disclosure=DisclosureOptions())
+    f = run(engine, [flipped] * 3)[-1]
+    bare = swap_engine(astronaut_profile)
+    g = run(bare, [flipped] * 3)[-1]
+    corner = np.abs(f.output[-40:, -200:].astype(int) - g.output[-40:, -200:]).max()
+    assert corner > 60                                                # the label, bottom right
+    found = detect(*cell_stats(canonical_luma(f.output)))
+    assert found.found and found.payload.mode == "swap"
+    engine.close()
+    bare.close()
 
 
 def test_a_face_swapped_onto_itself_comes_back(astronaut_profile, astronaut_rgb):
