@@ -14,7 +14,6 @@ from realtime.image.disclose import DisclosureOptions
 from realtime.image.mark import canonical_luma, cell_stats, detect
 from realtime.swap.fuse import LargestFaceTrackStage, largest_face
 
-
 NO_DISCLOSURE = DisclosureOptions(label=False, mark=False)
 
 
