@@ -235,6 +235,10 @@ def _live(args, bridge):
     if args.backend == "tensorrt" and args.device != "cuda":
         raise UserError("--backend tensorrt runs on the GPU: add --device cuda")
     profile = load(args.profile)
+    if args.mode == "swap":
+        from profiles.consent import require_consent
+
+        require_consent(profile)
     source = open_source(args.driver, fps=args.fps)
     realtime = source.is_live if args.realtime is None else args.realtime
     fps = args.fps or source.fps or 30.0
@@ -244,12 +248,14 @@ def _live(args, bridge):
                         f"usable rate")
     gains = {**check_gains(profile.settings.get("gains") or {},
                            where=f"profile {profile.name!r} settings.gains"), **(args.gain or {})}
-    options = EngineOptions(tier=args.tier, output_size=args.size, fps=fps, realtime=realtime,
+    size = args.size or (tuple(source.size) if args.mode == "swap" else None)  # swap: the driver's frame
+    options = EngineOptions(tier=args.tier, output_size=size, fps=fps, realtime=realtime,
                             smooth=not args.no_smooth, device=args.device, backend=args.backend,
                             render_size=args.render_size or 0,
                             fuse=FuseConfig(follow_scale=args.follow_scale,
                                             follow_translation=args.follow_translation
                                             ).with_gains(gains),
+                            mode=args.mode, pose_from=args.pose_from, expression_from=args.expression_from,
                             disclosure=_disclosure(args))
     engine = Engine(profile, options)
     total = args.frames or source.frame_count
@@ -613,6 +619,15 @@ def build_parser() -> argparse.ArgumentParser:
                     help="per-region expression gains, e.g. eyes=1.2,mouth=0.9 (regions: eyes, "
                          "brows, mouth, gaze, pose; 1 = as the driver; default: the profile's "
                          "settings.gains, else 1); window hotkeys 1-5 select, +/- change, 0 resets")
+    lv.add_argument("--mode", default="reenact", choices=("reenact", "swap"),
+                    help="reenact: the avatar moves in its own picture (default); swap: your own "
+                         "frame with your face replaced by the profile's (needs its consent record)")
+    lv.add_argument("--pose-from", default=None, metavar="SOURCE",
+                    help="remix: take the head pose from SOURCE instead: still (a steady head), "
+                         "script (the demo performance), a camera index, a clip or an image folder")
+    lv.add_argument("--expression-from", default=None, metavar="SOURCE",
+                    help="remix: take the expression from SOURCE instead (still, script, a camera, "
+                         "a clip, an image folder)")
     lv.add_argument("--audio", default=None, metavar="IN:OUT",
                     help="also pass the microphone IN to the output OUT, delayed to stay in sync "
                          "with the video: PulseAudio/PipeWire source:sink names where that server "

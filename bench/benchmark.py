@@ -50,11 +50,14 @@ from bench.machine import machine_info
 from bench.quality import quality_pass
 from bench.report import _fmt, markdown_table, plot, write_json
 from bench.roundtrip import roundtrip_pass
+from bench.swap import SwapExtremes, swap_quality_pass
 from bench.usage import UsageError
 from bench.variants import build_engine, check_variants, make_variants, parse_compare
+from profiles.consent import require_consent
 from profiles.format import load
 from realtime.core.errors import ProfileError
 from realtime.engine.loop import EngineOptions
+from realtime.image.disclose import DisclosureOptions
 
 __all__ = ["Setup", "resolve", "run_benchmark"]
 
@@ -94,6 +97,8 @@ def resolve(args: argparse.Namespace) -> Setup:
     if args.profile is not None and args.driver is None and args.self_reenact is None:
         raise UsageError("--profile needs --driver (or --self-reenact VIDEO)")
     compare = parse_compare(args.compare) if args.compare else None
+    swapping = getattr(args, "mode", None) == "swap" or (compare is not None and compare[0] == "mode"
+                                                          and "swap" in compare[1])
     if compare and args.self_reenact and compare[0] == "size":
         raise UsageError("--compare size cannot be used with --self-reenact (the output must "
                          "have the video's frame size)")
@@ -109,8 +114,9 @@ def resolve(args: argparse.Namespace) -> Setup:
     if self_drive is not None:
         profile, driver, lm = prepare_self_drive(self_drive, args.frame, args.frames)
         setup = Setup(profile, driver, [], compare, pin=lm, main_is_self=True)
-        setup.variants = make_variants(device.configure(self_reenact_options(driver.fps, profile)),
+        setup.variants = make_variants(device.configure(_with_mode(self_reenact_options(driver.fps, profile), args)),
                                        device.name, compare)
+        _swap_sizes(setup.variants, driver)
         check_variants(profile, setup.variants)
         return setup
     given = None
@@ -120,6 +126,8 @@ def resolve(args: argparse.Namespace) -> Setup:
                if args.self_reenact else None)
     if args.profile is not None and args.driver is not None:
         profile = _load(args.profile)
+        if swapping:
+            require_consent(profile)   # swap puts this person's face on someone else
         driver = open_driver(args.driver, args.frames)
         setup = Setup(profile, driver, [], compare, self_re=self_re)
         base = EngineOptions(fps=driver.fps)
@@ -127,12 +135,35 @@ def resolve(args: argparse.Namespace) -> Setup:
         profile, driver, lm = self_re
         setup = Setup(profile, driver, [], compare, pin=lm, main_is_self=True, self_re=self_re)
         base = self_reenact_options(driver.fps, profile)
-    setup.variants = make_variants(device.configure(base), device.name, compare)
+    setup.variants = make_variants(device.configure(_with_mode(base, args)), device.name, compare)
+    _swap_sizes(setup.variants, driver)
     check_variants(profile, setup.variants)
     if driver.total is not None and driver.total <= args.warmup:
         raise UsageError(f"--frames/clip gives {driver.total} frames, not more than --warmup "
                          f"{args.warmup}: nothing left to measure")
     return setup
+
+
+def _with_mode(options, args: argparse.Namespace):
+    """`options` with the mode and the remix sources of the command line (`--mode`,
+    `--pose-from`, `--expression-from`)."""
+    return dataclasses.replace(options, mode=getattr(args, "mode", None) or "reenact",
+                               pose_from=getattr(args, "pose_from", None),
+                               expression_from=getattr(args, "expression_from", None))
+
+
+def _swap_sizes(variants: list, driver: Driver) -> None:
+    """A swap variant's output is the driver's own frame: its size, unless one was given."""
+    if not any(v.options.mode == "swap" and v.options.output_size is None for v in variants):
+        return
+    lim = driver.open()
+    try:
+        size = tuple(int(x) for x in lim.size)
+    finally:
+        lim.source.close()
+    for v in variants:
+        if v.options.mode == "swap" and v.options.output_size is None:
+            v.options = dataclasses.replace(v.options, output_size=size)
 
 
 def _ratios(variants: dict, baseline: str) -> dict:
@@ -194,6 +225,9 @@ def _self_reenact_section(args: argparse.Namespace, st: Setup, pair: str, result
             "quality": q.metrics, "quality_info": q.info}
 
 
+NO_DISCLOSURE = DisclosureOptions(label=False, mark=False)
+
+
 def run_benchmark(args: argparse.Namespace) -> int:
     """Run the benchmark `args` describe (see `bench.cli.add_arguments`); print the report,
     write --json / --plot; return 0. User mistakes raise UsageError."""
@@ -210,6 +244,7 @@ def run_benchmark(args: argparse.Namespace) -> int:
         r = acc.times.to_dict(acc.wall_s if acc.wall_s > 0 else None)
         dev = get_device(v.device)
         r.update(device=dev.label(), device_detail=dev.describe(), **dev.info(),
+                 disclosure=v.options.disclosure.describe(),
                  name=pair if compare is None else v.label, blocks=acc.blocks,
                  options=dataclasses.asdict(v.options))
         results[v.label] = r
@@ -218,12 +253,24 @@ def run_benchmark(args: argparse.Namespace) -> int:
     sheets = {}
     if args.quality or st.main_is_self:
         for v in variants:
-            extremes = fidelity.Extremes() if getattr(args, "sheet", None) else None
-            q = quality_pass(
-                lambda v=v: build_engine(profile, v.options, realtime=False, fps=driver.fps),
-                profile, driver.open(), fps=driver.fps, total=driver.total, pin=st.pin,
-                real_frames=st.main_is_self,
-                desc="quality" if compare is None else f"quality {v.label}", extremes=extremes)
+            # The picture is measured without the label and mark: they are the disclosure stage's
+            # (its cost is in the latency pass above; the mark's own PSNR: `run.py verify`).
+            v = dataclasses.replace(v, options=dataclasses.replace(v.options, disclosure=NO_DISCLOSURE))
+            results[v.label]["quality_disclosure"] = NO_DISCLOSURE.describe()
+            swap = v.options.mode == "swap"
+            extremes = ((SwapExtremes() if swap else fidelity.Extremes())
+                        if getattr(args, "sheet", None) else None)
+            if swap:   # the driver's own frame, face replaced: bench/swap.py
+                q = swap_quality_pass(
+                    lambda v=v: build_engine(profile, v.options, realtime=False, fps=driver.fps),
+                    profile, driver.open(), fps=driver.fps, total=driver.total,
+                    desc="quality swap" if compare is None else f"quality {v.label}", extremes=extremes)
+            else:
+                q = quality_pass(
+                    lambda v=v: build_engine(profile, v.options, realtime=False, fps=driver.fps),
+                    profile, driver.open(), fps=driver.fps, total=driver.total, pin=st.pin,
+                    real_frames=st.main_is_self,
+                    desc="quality" if compare is None else f"quality {v.label}", extremes=extremes)
             results[v.label].update(quality=q.metrics, quality_info=q.info, follow=q.follow)
             notes += [n if compare is None else f"{v.label}: {n}" for n in q.notes]
             if extremes is not None:
@@ -323,8 +370,8 @@ def _follow_table(results: dict) -> str:
 
 def write_sheet(path: str, sheets: dict, title: str) -> None:
     """The contact sheet(s) of the quality pass as one PNG (variants stacked)."""
-    images = [fidelity.contact_sheet(ex, title if len(sheets) == 1 else f"{title} · {label}")
-              for label, ex in sheets.items()]
+    images = [(ex.sheet if hasattr(ex, "sheet") else lambda t, ex=ex: fidelity.contact_sheet(ex, t))(
+        title if len(sheets) == 1 else f"{title} · {label}") for label, ex in sheets.items()]
     width = max(im.shape[1] for im in images)
     images = [np.pad(im, ((0, 0), (0, width - im.shape[1]), (0, 0)), constant_values=255)
               for im in images]

@@ -4,6 +4,7 @@
                  [--json OUT.json] [--plot OUT.png] [--quality] [--self-reenact VIDEO]
                  [--self-drive CLIP [--frame K]] [--sheet OUT.png]
                  [--compare KEY=A,B | --compare list] [--roundtrip] [--block N]
+                 [--mode reenact|swap] [--pose-from SOURCE] [--expression-from SOURCE]
     run.py bench --streams N|A,B,.. --profile P[,P2..] --driver CLIP[,CLIP2..] [--stream-mode M]
 
 `add_arguments` registers the options on the subcommand's parser; `main` runs the benchmark
@@ -80,6 +81,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "(e.g. tier=warp,atlas); '--compare list' lists the keys")
     parser.add_argument("--block", type=_positive("--block"), default=DEFAULT_BLOCK, metavar="N",
                         help=f"frames per interleaved block with --compare (default {DEFAULT_BLOCK})")
+    parser.add_argument("--mode", default="reenact", choices=("reenact", "swap"),
+                        help="reenact: the avatar in its own frame (default); swap: the driver's own "
+                             "frame with the face replaced (--quality then reports id_photo, id_driver, "
+                             "psnr_scene, fwe_face; see bench/swap.py)")
+    parser.add_argument("--pose-from", metavar="SOURCE", dest="pose_from", default=None,
+                        help="remix: the head pose from SOURCE (still, script, a clip, a camera)")
+    parser.add_argument("--expression-from", metavar="SOURCE", dest="expression_from", default=None,
+                        help="remix: the expression from SOURCE (still, script, a clip, a camera)")
     parser.add_argument("--roundtrip", action="store_true",
                         help="true output latency through a virtual camera read back with "
                              "OpenCV (where one exists)")

@@ -154,11 +154,11 @@ class Extremes:
                           interpolation=cv2.INTER_AREA)
 
 
-def contact_sheet(extremes: Extremes, title: str = "") -> np.ndarray:
-    """RGB uint8 image: one column per `SHEET` entry (label and frame index on top), the
-    driver's frame above the output's."""
+def contact_sheet(extremes: Extremes, title: str = "", labels=None) -> np.ndarray:
+    """RGB uint8 image: one column per `SHEET` entry (or per label of `labels`; label and frame
+    index on top), the driver's frame above the output's."""
     cols = []
-    for label, _, _ in SHEET:
+    for label in (labels if labels is not None else [entry[0] for entry in SHEET]):
         if label not in extremes.best:
             continue
         _, index, drv, out = extremes.best[label]

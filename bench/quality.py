@@ -36,6 +36,12 @@ the avatar it outputs with its own MediaPipe graph and compares. What each metri
   (:func:`bench.metrics.still_segments`, defaults: < 1.5 px/frame median speed, ≥ 10 frames).
   Omitted when the output has no still segment. A straight-line drift per segment is removed
   first (`detrend`), so a slowly drifting "still" head does not count as jitter.
+- the expression fidelity (`bench.fidelity`, ``follow``): gain and r per signal of the output
+  against the driver — against the remix sources where the engine takes its pose or
+  expression from them (`bench.remix`); ``quality_info.output_std``: each output signal's
+  standard deviation, and ``quality_info.output_pose_std``: the output head's rotation (yaw,
+  pitch, roll) measured on the skull's rigid points only (`bench.remix.rigid_pose_std`; a still
+  pose reads ~0 there, while the face-frame yaw moves with an asymmetric expression).
 - ``psnr`` / ``ssim`` (self-reenactment only: the driver frames are the ground truth) — mean
   over frames of skimage's PSNR (dB) and SSIM of output vs real frame, whole frame; and
   ``psnr_face`` / ``ssim_face`` on the face box of the real frame (its tracked landmarks' box,
@@ -61,6 +67,7 @@ import numpy as np
 from tqdm import tqdm
 
 from bench import fidelity, metrics
+from bench.remix import reference_signals, rigid_pose_std
 from realtime.face import topology
 from realtime.face.estimate import Estimator
 from realtime.face.topology import N_LANDMARKS
@@ -215,7 +222,8 @@ def quality_pass(engine_factory, profile, source, *, fps: float, total: int | No
                     out_lms.append(nan_lm if lm_o is None else lm_o)
                     n["driver_tracked"] += lm_d is not None
                     n["output_tracked"] += lm_o is not None
-                    sig_d.append(nan_sig if lm_d is None else fidelity.face_signals(lm_d))
+                    sig_d.append(reference_signals(engine, nan_sig if lm_d is None
+                                                   else fidelity.face_signals(lm_d)))
                     sig_o.append(nan_sig if lm_o is None else fidelity.face_signals(lm_o))
                     if extremes is not None and frame.image is not None:
                         extremes.offer(frame.index, sig_d[-1], frame.image, out)
@@ -295,6 +303,9 @@ def quality_pass(engine_factory, profile, source, *, fps: float, total: int | No
     if sig_d:
         res.follow = fidelity.follow_stats(np.stack(sig_d), np.stack(sig_o))
         res.info["blinks"] = fidelity.blink_check(np.stack(sig_d), np.stack(sig_o))
+        res.info["output_std"] = {k: float(np.nanstd(np.stack(sig_o)[:, i]))
+                                  for i, k in enumerate(fidelity.SIGNALS)}
+        res.info["output_pose_std"] = rigid_pose_std(lms)
     if real_frames:
         for key, vals in (("psnr", psnr_w), ("ssim", ssim_w),
                           ("psnr_face", psnr_f), ("ssim_face", ssim_f),

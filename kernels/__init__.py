@@ -30,6 +30,10 @@ Fused kernels of the stages (one pass where composing the kernels above would co
 - ``temporal_blend(gbuf, triangles, face_end, verts_t, verts_prev, depth_prev, render, prev,
   strength, inv_scale, box=None, depth_eps=0.5, out=None) -> (H, W, C) float32``: the
   smoother's flow3d + warp + blend on the face pixels.
+- ``swap_blend(frame, render, alpha, fan, low, frame_to_crop, colour=None, occlusion=..., box=None, out=None)
+  -> (H, W, 3) uint8``: the face swap's paste-back (colour-mapped and re-lit crop, soft mask, the
+  driver's own mouth and eye openings, occluders kept); pixels outside the mask are the frame's,
+  exactly.
 - ``disclose(image, mark=None, label=None, origin=(0, 0), out=None) -> (H, W, 3) uint8``: the
   output frame's visible label (an RGBA sprite blended at origin) and invisible provenance mark
   (int8 luminance offsets added to every channel, saturating); ``out`` may be ``image``.
@@ -64,6 +68,7 @@ from .flow3d import flow3d
 from .gbuffer import GBuffer
 from .interpolate import interpolate
 from .rasterize import rasterize
+from .swap_blend import swap_blend
 from .temporal_blend import temporal_blend
 from .texture import texture
 from .warp import warp
@@ -78,6 +83,7 @@ __all__ = [
     "composite",
     "atlas_blend",
     "temporal_blend",
+    "swap_blend",
     "disclose",
     "mirrored_sigmoid_mask",
     "feather_mask",

@@ -6,6 +6,7 @@ architecture (DESIGN §2); each stage reads some Frame fields and writes others.
 """
 from __future__ import annotations
 
+import dataclasses
 import os
 import threading
 import time
@@ -15,6 +16,7 @@ import numba
 import numpy as np
 
 from realtime.core.context import open_device
+from realtime.core.errors import PuppeteerError
 from realtime.core.frame import Frame
 from realtime.core.profile import ProfileLike
 from realtime.engine.sizing import (
@@ -24,6 +26,7 @@ from realtime.engine.sizing import (
     crop_side_in_output,
     texture_sharpen,
 )
+from realtime.engine.swap import build_swap
 from realtime.face.estimate import EstimateStage, Estimator, EstimatorConfig
 from realtime.face.state import FaceState
 from realtime.face.track import Tracker, TrackStage, quiet_native_stderr
@@ -33,6 +36,7 @@ from realtime.image.render import RenderStage
 from realtime.image.smooth import SmoothStage
 from realtime.io.audio.report import AudioReport
 from realtime.io.grabber import CaptureTimeout, Grabber
+from realtime.io.remix import RemixStage, open_state_source
 from realtime.mesh import rig as rig_mod
 from realtime.mesh.fuse import FuseConfig, FuseStage, Recombiner
 from realtime.mesh.gains import GAIN_RANGE, REGIONS
@@ -40,6 +44,13 @@ from realtime.mesh.scaled import ScaledProfile
 from realtime.tiers.registry import GenerateStage, make_generator
 
 PENDING_MAX = 256  # rows awaiting a sink write before the oldest are given up as dropped
+#: The label and mark are drawn for this size until a swap frame of another size arrives.
+DEFAULT_SWAP_LABEL_SIZE = (640, 480)
+MODES = ("reenact", "swap")  # reenact: the avatar in its own frame; swap: the driver's frame, face replaced
+
+
+class ModeError(PuppeteerError, ValueError):
+    """An engine mode that does not exist."""
 
 
 def set_kernel_threads(n: int | None) -> int:
@@ -71,6 +82,9 @@ class EngineOptions:
     #                                              magnifies (sizing.texture_sharpen); 0: none
     estimator: EstimatorConfig = field(default_factory=EstimatorConfig)
     fuse: FuseConfig = field(default_factory=FuseConfig)
+    mode: str = "reenact"                        # "reenact" or "swap" (realtime.engine.swap)
+    pose_from: str | None = None                 # remix: the pose from another source (realtime.io.remix)
+    expression_from: str | None = None           # remix: the expression from another source
     disclosure: DisclosureOptions = field(default_factory=DisclosureOptions)  # label + mark (CLI only)
 
 
@@ -95,6 +109,31 @@ class Engine:
         self.profile = profile
         self.device = ctx = device if device is not None else open_device(self.options.device)
         set_kernel_threads(self.options.kernel_threads)
+        if self.options.mode not in MODES:
+            raise ModeError(f"unknown mode {self.options.mode!r}; choose one of {', '.join(MODES)}")
+        self.estimator = Estimator(self.options.estimator)
+        self._tracker = tracker
+        self.gain_region = "eyes"     # the region the '+' / '-' hotkeys change
+        if self.options.mode == "swap":
+            # The swap draws the face at the profile's own crop size on the driver's frame
+            # (realtime.swap.crop); sizing and the texture prefilter are the reenactment's.
+            self.render_size, self.view, self.texture_sharpen = int(profile.crop_size), profile, 0.0
+            self.stages = build_swap(self, profile, tracker)   # sets rig, recombiner, compositor
+            size = self.options.output_size or DEFAULT_SWAP_LABEL_SIZE
+            self.disclosure = DisclosureStage(profile, size, self._disclosure_options("swap"), ctx,
+                                              bypass=lambda: self.compositor.passthrough)
+        else:
+            self.stages = self._reenact_stages(profile, tracker, ctx)
+        self.stages.append(self.disclosure)
+        self.remix = self._remix(profile)
+        if self.remix is not None:   # after estimate: the state is mixed before it is fused
+            self.stages.insert(2, self.remix)
+
+    def _disclosure_options(self, mode: str) -> DisclosureOptions:
+        return dataclasses.replace(self.options.disclosure, mode=mode)
+
+    def _reenact_stages(self, profile: ProfileLike, tracker: Tracker | None, ctx) -> list:
+        """The reenactment's stage list (DESIGN §2); sets rig, recombiner, compositor, disclosure."""
         self.render_size = choose_render_size(profile, self.options.output_size,
                                               self.options.render_size or None,
                                               self.options.max_render_size)
@@ -106,19 +145,16 @@ class Engine:
             magnification, rig_mod.texel_density(view["crop_from_image"]) / magnification,
             self.options.texture_sharpen)
         self.rig = rig_mod.build(view, texture_sharpen=self.texture_sharpen)
-        self.estimator = Estimator(self.options.estimator)
         self.recombiner = Recombiner(profile["neutral"], profile.frame(), self.options.fuse)
         self.compositor = CompositeStage(profile, self.options.output_size, ctx, render=view)
         self.compositor.download = False  # the disclosure stage works on the device, then downloads
-        self.disclosure = DisclosureStage(profile, self.compositor.size, self.options.disclosure, ctx,
-                                          bypass=lambda: self.compositor.passthrough,
+        self.disclosure = DisclosureStage(profile, self.compositor.size, self._disclosure_options("reenact"),
+                                          ctx, bypass=lambda: self.compositor.passthrough,
                                           background=self.compositor.background)
-        self._tracker = tracker
         generator = make_generator(self.options.tier or profile.tier, view, self.rig, ctx,
                                    backend=self.options.backend,
                                    cuda_graphs=self.options.cuda_graphs)
-        self.gain_region = "eyes"     # the region the '+' / '-' hotkeys change
-        self.stages = [ctx.place(stage) for stage in (
+        return [ctx.place(stage) for stage in (
             TrackStage(tracker),
             EstimateStage(self.estimator, self.clock),
             FuseStage(self.recombiner, self.rig, lambda: self.estimator.neutral),
@@ -127,8 +163,21 @@ class Engine:
             SmoothStage(self.rig, max_step_px=SmoothStage.MAX_STEP_PX * scale,
                         enabled=self.options.smooth, ctx=ctx),
             self.compositor,
-            self.disclosure,
         )]
+
+    def _remix(self, profile) -> RemixStage | None:
+        """The remix stage of `options.pose_from` / `options.expression_from`, or None."""
+        o = self.options
+        if o.pose_from is None and o.expression_from is None:
+            return None
+        opened = {}
+        for what, spec in (("--pose-from", o.pose_from), ("--expression-from", o.expression_from)):
+            if spec is not None:
+                opened[what] = open_state_source(spec, profile_neutral=profile["neutral"],
+                                                 realtime=o.realtime, fps=None, what=what)
+        return RemixStage(opened.get("--pose-from"), opened.get("--expression-from"),
+                          main_neutral=lambda: self.estimator.neutral, clock=self.clock,
+                          keep_placement=o.mode == "swap")
 
     @property
     def output_size(self) -> tuple[int, int]:
@@ -200,6 +249,9 @@ class Engine:
         tracker = self.stages[0].tracker
         if tracker is not None:
             tracker.close()
+        remix = getattr(self, "remix", None)
+        if remix is not None:
+            remix.close()
 
 
 @dataclass

@@ -1,0 +1,111 @@
+"""The swap mode's stage list (`--mode swap`, DESIGN §5b), wired from the reenactment's stages where
+they fit and the swap's own (`realtime.swap`):
+
+    track (largest face) → estimate → [remix] → fuse (swap) → render → generate → smooth
+        → attributes → composite (swap)
+
+render, generate and smooth are the reenactment's, on the profile's rig without its head layer
+(only the face is replaced) and run only on frames with a face; without one the frame passes
+through untouched. The tier is the profile's warp (or atlas) tier texturing the identity's face.
+"""
+from __future__ import annotations
+
+import dataclasses
+
+from realtime.core.errors import PuppeteerError
+from realtime.face.estimate import EstimateStage, Estimator, EstimatorConfig
+from realtime.image.render import RenderStage
+from realtime.image.smooth import SmoothStage
+from realtime.mesh import rig as rig_mod
+from realtime.mesh.fuse import Recombiner
+from realtime.swap.composite import AttributesStage, SwapCompositeStage, SwapFields
+from realtime.swap.crop import face_rig, nominal_affine
+from realtime.swap.fuse import LargestFaceTrackStage, SwapFuseStage, SwapLink, swap_fuse_config
+from realtime.tiers.registry import GenerateStage, make_generator
+
+__all__ = ["SWAP_TIERS", "SWAP_ESTIMATOR", "SwapModeError", "WhenFace", "build_swap", "swap_estimator_config"]
+
+#: The tiers that can texture a swapped face (the neural tier is trained on the profile's own
+#: framing and background).
+SWAP_TIERS = ("warp", "atlas")
+#: The swap's estimator, changed from the reenactment's: the face must sit on the driver's own head,
+#: so the pose is not eased in when a face appears and the filters follow faster (measured on
+#: s1 ← d10, 150 frames: mouth r 0.76 → 0.89, yaw r 0.89 → 0.91, the face region's own flow
+#: warping error unchanged).
+SWAP_ESTIMATOR = {"ease_s": 1e-3, "pose_min_cutoff": 8.0, "expr_min_cutoff": 8.0}
+
+
+class SwapModeError(PuppeteerError):
+    """A swap-mode setting that cannot work (a tier it cannot use)."""
+
+
+class WhenFace:
+    """Runs `stage` only on frames where the swap found a face (`link.current`); when the face is
+    lost the stage's memory (if any) is reset. Timings keep the stage's name."""
+
+    device_ready = True
+
+    def __init__(self, stage, link: SwapLink):
+        self.stage, self.link = stage, link
+        self.name = getattr(stage, "name", type(stage).__name__)
+        self._had = False
+
+    def __getattr__(self, item):   # reset(), generator, ... of the wrapped stage
+        if item in ("stage", "link"):
+            raise AttributeError(item)
+        return getattr(self.stage, item)
+
+    def __call__(self, frame) -> None:
+        if self.link.current is None:
+            if self._had:
+                reset = getattr(self.stage, "reset", None)
+                if callable(reset):
+                    reset()
+            self._had = False
+            return
+        self._had = True
+        self.stage(frame)
+
+
+def swap_estimator_config(config: EstimatorConfig) -> EstimatorConfig:
+    """`config` with the swap's settings (`SWAP_ESTIMATOR`) where it has the defaults."""
+    default = EstimatorConfig()
+    changes = {k: v for k, v in SWAP_ESTIMATOR.items() if getattr(config, k) == getattr(default, k)}
+    return dataclasses.replace(config, **changes)
+
+
+def build_swap(engine, profile, tracker=None) -> list:
+    """The swap stage list for `engine` (its options, device context, estimator and clock); sets
+    ``engine.recombiner`` and ``engine.compositor`` (the gains hotkeys and the passthrough toggle
+    act on them) and ``engine.rig``."""
+    options, ctx = engine.options, engine.device
+    tier = options.tier or profile.tier
+    if tier not in SWAP_TIERS:
+        if options.tier is not None:
+            raise SwapModeError(f"--mode swap textures the face with the {' or '.join(SWAP_TIERS)} tier, "
+                                f"not {tier!r}: use --tier warp")
+        tier = "atlas" if profile.has_atlas else "warp"
+    engine.estimator = Estimator(swap_estimator_config(options.estimator))
+    nominal = nominal_affine(profile, int(profile.crop_size))
+    rig = face_rig(rig_mod.build(profile), nominal)
+    engine.rig = rig
+    link = SwapLink(ctx)
+    fields = SwapFields()
+    engine.recombiner = Recombiner(profile["neutral"], profile.frame(), swap_fuse_config(options.fuse))
+    engine.compositor = SwapCompositeStage(link, fields, options.output_size, ctx)
+    # The mouth opening shows the driver's own mouth (realtime.swap.composite): the tier is given
+    # no mouth to synthesise (an empty "mouth" range; its triangles are still drawn and textured).
+    hi = rig.ranges["mouth"][1]
+    generator = make_generator(tier, profile, dataclasses.replace(rig, ranges={**rig.ranges, "mouth": (hi, hi)}), ctx)
+    warm = profile["landmarks"]
+    fuse = SwapFuseStage(engine.recombiner, rig, nominal, link, lambda: engine.estimator.neutral,
+                         warm_landmarks=warm)
+    face = [WhenFace(ctx.place(s), link) for s in (
+        RenderStage(rig, ctx),
+        GenerateStage(generator),
+        SmoothStage(rig, enabled=options.smooth, ctx=ctx),
+        AttributesStage(rig, profile, link, fields, ctx),
+    )]
+    return [ctx.place(s) for s in (LargestFaceTrackStage(tracker),
+                                   EstimateStage(engine.estimator, engine.clock), fuse)] + face + [
+        engine.compositor]

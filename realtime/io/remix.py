@@ -1,0 +1,252 @@
+"""Remix (UniFaceGAN's disentangled control, DESIGN §5b): the face state is (pose, expression), and
+each part may come from its own source; the main driver gives the rest.
+
+    --pose-from SOURCE / --expression-from SOURCE, SOURCE one of
+        still            the neutral state (a steady head; a relaxed face)
+        script           the scripted performance (`realtime.io.performance`), looped
+        0, 1, ...        a camera
+        CLIP | FOLDER    a clip or a folder of images
+
+A secondary camera or clip has its own grabber, tracker and estimator (its own neutral
+calibration). Live (``realtime``) it runs in its own thread and the newest state wins; offline
+(a file driver processed frame by frame) it advances one frame per main frame, so the result
+does not depend on the machine's speed, and holds its last state when it ends before the main
+driver.
+
+Combining, per main frame (`RemixStage`, after the estimate stage):
+- pose from a source: its rotation; in reenact mode also its translation and scale; in swap
+  mode the face must stay on the main driver's head, so position and size stay the main
+  driver's and only the rotation is taken;
+- expression from a source: its expression residual, rescaled region by region from the
+  source's face to the main driver's (`realtime.mesh.fuse.retarget_gains`), so that the fuse
+  stage's retargeting (profile over main driver) nets out to profile over source.
+"""
+from __future__ import annotations
+
+import threading
+import time
+
+import numpy as np
+
+from realtime.core.errors import PuppeteerError
+from realtime.core.frame import Frame
+from realtime.face.estimate import Estimator, EstimatorConfig
+from realtime.face.state import FaceState
+from realtime.face.track import Tracker, quiet_native_stderr
+from realtime.io.capture import CaptureError, open_source
+from realtime.io.grabber import Grabber
+from realtime.io.performance import ScriptedSource
+from realtime.mesh.fuse import retarget_gains
+
+__all__ = ["RemixError", "KEYWORDS", "StateSource", "StillState", "ScriptState", "TrackedState",
+           "RemixStage", "open_state_source", "combine"]
+
+KEYWORDS = ("still", "script")
+SCRIPT_SECONDS = 10.0
+
+
+class RemixError(PuppeteerError):
+    """A remix source that cannot be opened."""
+
+
+class StateSource:
+    """One remix source: `state(frame, t)` is its face state for the main frame (t: the engine's
+    clock); `neutral` its canonical neutral shape when known (None: no retargeting needed)."""
+
+    neutral: np.ndarray | None = None
+
+    def start(self) -> None:
+        pass
+
+    def state(self, frame: Frame, t: float) -> FaceState:
+        raise NotImplementedError
+
+    def close(self) -> None:
+        pass
+
+
+class StillState(StateSource):
+    """The neutral state: no rotation, no displacement, no expression."""
+
+    def state(self, frame: Frame, t: float) -> FaceState:
+        return FaceState.neutral()
+
+
+class ScriptState(StateSource):
+    """The scripted performance on the profile's own neutral (`neutral`), looped every
+    `duration_s`; by the engine's clock (media time offline, wall time live)."""
+
+    def __init__(self, neutral: np.ndarray, duration_s: float = SCRIPT_SECONDS):
+        self.neutral = np.asarray(neutral, np.float64)
+        self.source = ScriptedSource(self.neutral, frames=2, duration_s=duration_s)
+        self.duration_s = float(duration_s)
+        self._t0: float | None = None
+
+    def state(self, frame: Frame, t: float) -> FaceState:
+        if self._t0 is None:
+            self._t0 = t
+        return self.source.state_at((t - self._t0) % self.duration_s)
+
+
+class TrackedState(StateSource):
+    """A camera or a clip, tracked and estimated on its own (see the module docstring)."""
+
+    def __init__(self, source, realtime: bool, tracker=None, estimator: Estimator | None = None,
+                 max_frames: int | None = None):
+        self.source = source
+        self.realtime = bool(realtime) or bool(getattr(source, "is_live", False))
+        self.fps = float(getattr(source, "fps", 30.0) or 30.0)
+        self.grabber = Grabber(source, realtime=self.realtime)
+        self.tracker = tracker
+        self.estimator = estimator if estimator is not None else Estimator(EstimatorConfig())
+        self._latest = FaceState.neutral(present=False)
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._started = False
+        self._ended = False
+        self.error: BaseException | None = None
+
+    @property
+    def neutral(self) -> np.ndarray | None:   # type: ignore[override]
+        n = self.estimator.neutral
+        return None if n is None else n.shape
+
+    def start(self) -> None:
+        if self._started:
+            return
+        self._started = True
+        self.grabber.start()
+        if self.realtime:
+            self._thread = threading.Thread(target=self._run, name="remix", daemon=True)
+            self._thread.start()
+
+    def _track(self, f: Frame, t: float) -> FaceState:
+        if f.state is not None:
+            return f.state
+        if self.tracker is None:
+            with quiet_native_stderr():
+                self.tracker = Tracker(static=False)
+        lm = self.tracker(f.image) if f.image is not None else None
+        return self.estimator(lm, t)
+
+    def _run(self) -> None:
+        try:
+            while not self._stop.is_set():
+                f = self.grabber.get(timeout=0.5)
+                if f is None:
+                    return
+                s = self._track(f, f.t_capture)
+                with self._lock:
+                    self._latest = s
+        except CaptureError as exc:
+            if "within" not in str(exc):   # a timeout is not an end
+                self.error = exc
+        except BaseException as exc:   # noqa: BLE001 - reported by state()
+            self.error = exc
+
+    def state(self, frame: Frame, t: float) -> FaceState:
+        if not self._started:
+            self.start()
+        if self.error is not None:
+            raise self.error
+        if self.realtime:
+            with self._lock:
+                return self._latest
+        if not self._ended:
+            f = self.grabber.get()
+            if f is None:
+                self._ended = True
+            else:
+                self._latest = self._track(f, f.index / self.fps)
+        return self._latest
+
+    def close(self) -> None:
+        self._stop.set()
+        self.grabber.stop()
+        if self._thread is not None:
+            self._thread.join(2.0)
+        if self.tracker is not None:
+            self.tracker.close()
+            self.tracker = None
+
+
+def open_state_source(spec: str, *, profile_neutral: np.ndarray, realtime: bool,
+                      fps: float | None = None, what: str = "--pose-from") -> StateSource:
+    """The remix source `spec` names (see the module docstring); RemixError when it cannot be
+    opened."""
+    text = str(spec).strip()
+    if text == "still":
+        return StillState()
+    if text == "script":
+        return ScriptState(profile_neutral)
+    try:
+        source = open_source(text, fps=fps)
+    except CaptureError as exc:
+        raise RemixError(f"{what} {spec!r}: {exc} (or use one of: {', '.join(KEYWORDS)})") from None
+    return TrackedState(source, realtime=realtime)
+
+
+def combine(main: FaceState, pose: FaceState | None, expression: FaceState | None, *,
+            keep_placement: bool = False, expression_scale: np.ndarray | None = None) -> FaceState:
+    """The remixed state: `main` with its pose from `pose` (rotation; translation and scale too
+    unless `keep_placement`) and its expression from `expression` (times `expression_scale`,
+    (478, 1), when given). `present` stays the main driver's."""
+    out = FaceState(rotation=main.rotation, translation=main.translation, scale=main.scale,
+                    expression=main.expression, present=main.present)
+    if pose is not None:
+        out.rotation = pose.rotation
+        if not keep_placement:
+            out.translation = pose.translation
+            out.scale = pose.scale
+    if expression is not None:
+        e = expression.expression
+        out.expression = e if expression_scale is None else e * expression_scale
+    return out
+
+
+class RemixStage:
+    """Frame.state → Frame.state with the pose and/or the expression of other sources (see the
+    module docstring). `main_neutral()` gives the main driver's calibrated neutral (an object with
+    `.shape`, or None); `clock(frame)` the engine's time."""
+
+    name = "remix"
+
+    def __init__(self, pose: StateSource | None = None, expression: StateSource | None = None,
+                 main_neutral=lambda: None, clock=lambda f: time.perf_counter(),
+                 keep_placement: bool = False):
+        self.pose, self.expression = pose, expression
+        self.main_neutral = main_neutral
+        self.clock = clock
+        self.keep_placement = keep_placement
+        self._scale_key: tuple | None = None
+        self._scale: np.ndarray | None = None
+        self.last: dict = {}     # the sources' states of the last frame ("pose", "expression")
+
+    def sources(self) -> list[StateSource]:
+        return [s for s in (self.pose, self.expression) if s is not None]
+
+    def _expression_scale(self) -> np.ndarray | None:
+        main = self.main_neutral()
+        src = self.expression.neutral if self.expression is not None else None
+        if main is None or src is None:
+            return None
+        key = (id(main), id(src))
+        if key != self._scale_key:
+            self._scale_key = key
+            self._scale = retarget_gains(np.asarray(main.shape, np.float64), np.asarray(src, np.float64))
+        return self._scale
+
+    def __call__(self, frame: Frame) -> None:
+        if frame.state is None or frame.index < 0:     # warm-up frames: nothing to mix
+            return
+        t = self.clock(frame)
+        pose = self.pose.state(frame, t) if self.pose is not None else None
+        expr = self.expression.state(frame, t) if self.expression is not None else None
+        self.last = {"pose": pose, "expression": expr}
+        frame.state = combine(frame.state, pose, expr, keep_placement=self.keep_placement,
+                              expression_scale=self._expression_scale() if expr is not None else None)
+
+    def close(self) -> None:
+        for s in self.sources():
+            s.close()

@@ -1,0 +1,198 @@
+"""The swap's last two stages: `AttributesStage` (the masks and the colour/shading gain field of the
+frame) and `SwapCompositeStage` (the paste-back into the driver's own frame, `kernels.swap_blend`).
+
+Masks, all in the swap crop:
+- alpha: the identity's soft outline — a per-vertex weight, 0 on the face oval and 1 a fifth of
+  an interocular inside it (`vertex_alpha`), interpolated over the rendered face: the mask
+  follows the identity's outline and jaw as they move, with no seam;
+- the openings: inside the identity's eye and mouth fans the driver's own pixels are shown,
+  mapped from the driver's openings through the same fans (each fan vertex carries the frame
+  position of its driver counterpart): the driver's teeth, tongue and eye whites, fitted into the
+  identity's lids and lips;
+- occluders: a driver pixel far from the driver's skin low-pass (much darker, or another colour)
+  is kept (hair over the forehead, glasses frames, a microphone), except near the driver's own
+  features, which are dark or coloured by nature (`triangle_labels` "allow").
+
+Blend across bands: the low band (lighting and colour, up to the gain field's σ of a few crop
+cells) is the driver's everywhere under the face (the gain field), the identity's detail comes in
+through the soft outline; no seam in either band.
+"""
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+from kernels import GBuffer, interpolate, rasterize, swap_blend, texture
+from kernels.swap_blend import OCCLUSION_DEFAULTS
+from realtime.core.context import CpuContext
+from realtime.core.frame import Frame
+from realtime.face.topology import N_LANDMARKS
+from realtime.mesh.rig import Rig
+from realtime.swap.colour import ColourTransfer
+from realtime.swap.crop import derived_attribute, triangle_labels, vertex_alpha
+from realtime.swap.fuse import SwapLink
+from realtime.swap.skin import skin_map
+
+__all__ = ["AttributesStage", "SwapCompositeStage", "SwapFields"]
+
+CELL = 8      # crop pixels per gain-field cell
+SAMPLE = 4    # crop pixels between two colour samples (2×2 per cell)
+
+
+class SwapFields:
+    """The per-frame inputs of `kernels.swap_blend` built by `AttributesStage`."""
+
+    def __init__(self):
+        self.alpha = None
+        self.fan = None
+        self.low = None
+        self.colour = None
+        self.box = None
+
+
+class AttributesStage:
+    """Frame.gbuf + Frame.render + the driver's frame → the masks (alpha, fan) and the low field (gain,
+    the driver's skin low-pass, occlusion allowed) of `kernels.swap_blend`, on the device context."""
+
+    name = "attributes"
+    device_ready = True
+
+    def __init__(self, rig: Rig, profile, link: SwapLink, fields: SwapFields, ctx=None,
+                 colour: ColourTransfer | None = None):
+        self.ctx = ctx = ctx if ctx is not None else CpuContext()
+        xp = ctx.xp
+        self.rig, self.link, self.fields = rig, link, fields
+        s = rig.crop_size
+        if s % CELL:
+            raise ValueError(f"the swap needs a crop size divisible by {CELL}, got {s}")
+        self.cells = s // CELL
+        self.colour = colour if colour is not None else ColourTransfer(self.cells, xp)
+        labels = triangle_labels(rig)
+        self.skin = ctx.upload(labels["skin"])
+        feature = 1.0 - labels["allow"]
+        feature[-1] = 0.0            # no face here (tri_id −1): an occluder may be found
+        self.feature = ctx.upload(feature)
+        self.triangles = ctx.upload(rig.triangles)
+        self.alpha = derived_attribute(rig, vertex_alpha(profile["neutral"])).astype(np.float32)
+        # the identity's skin over its photo, sampled through the same texture coordinates as
+        # the warp tier's (the photo prefiltered to the crop's density)
+        photo, uv = rig.texture_at_crop_density(np.ascontiguousarray(profile["image"]),
+                                                np.ascontiguousarray(rig.attributes[:, :2]))
+        self.skin_map = ctx.upload(np.ascontiguousarray(skin_map(photo, uv, rig)[..., None]))
+        fans = [rig.ranges[k] for k in ("eyes", "mouth") if k in rig.ranges]
+        self.fan_range = (min(r[0] for r in fans), max(r[1] for r in fans))
+        if sum(r[1] - r[0] for r in fans) != self.fan_range[1] - self.fan_range[0]:
+            raise ValueError(f"the swap needs the eye and mouth triangles in one range, got {fans}")
+        # The openings' attributes [1, x_src, y_src] through triangles whose non-opening rows all
+        # point at one extra vertex of zeros: interpolated, 0 everywhere but in the openings.
+        v = rig.vertex_count
+        fan_tris = np.full_like(rig.triangles, v)
+        lo, hi = self.fan_range
+        fan_tris[lo:hi] = rig.triangles[lo:hi]
+        self.fan_triangles = ctx.upload(fan_tris)
+        self._fan_attr = np.zeros((v + 1, 3), np.float32)
+        self._fan_attr[:v, 0] = 1.0
+        self.alpha_attr = ctx.upload(np.ascontiguousarray(self.alpha[:, None]))
+        self.uv = ctx.upload(np.ascontiguousarray(uv, dtype=np.float32))
+        n = s // SAMPLE
+        off = SAMPLE // 2 - 1
+        g = np.arange(n, dtype=np.float64) * SAMPLE + off
+        self._grid = np.stack(np.meshgrid(g, g), -1).reshape(-1, 2)   # crop px of the samples
+        self._off = off
+        self._n = n
+        self._gbuf = GBuffer.empty(n, n, xp=xp)
+        self._alpha = xp.empty((s, s, 1), np.float32)
+        self._fan = xp.empty((s, s, 3), np.float32)
+        self._uv = xp.empty((s, s, 2), np.float32)
+        self._own = xp.empty((s, s, 1), np.float32)
+
+    def reset(self) -> None:
+        self.colour.reset()
+
+    def __call__(self, frame: Frame) -> None:
+        geo = self.link.current
+        if geo is None:
+            return
+        ctx, xp = self.ctx, self.ctx.xp
+        n = self._n
+        image = self._frame_image(frame)
+        # the masks: alpha (the outline, times the identity's skin) and the driver's own pixels
+        # in the openings (premultiplied by their weight)
+        gbuf = frame.gbuf
+        tid = gbuf.tri_id
+        alpha = interpolate(gbuf, self.triangles, self.alpha_attr, out=self._alpha)
+        uv = interpolate(gbuf, self.triangles, self.uv, out=self._uv)
+        own = texture(self.skin_map, uv, tid >= 0, out=self._own)
+        alpha *= own
+        fa = self._fan_attr
+        fa[:-1, 1:] = geo.driver_vertices[:, :2] @ geo.crop_inv[:, :2].T + geo.crop_inv[:, 2]
+        self.fields.alpha = alpha[..., 0]
+        self.fields.fan = interpolate(gbuf, self.fan_triangles, ctx.upload(fa), out=self._fan)
+        v = frame.vertices[:N_LANDMARKS, :2]   # the mask lies on the face's triangles
+        lo, hi = v.min(0), v.max(0)
+        self.fields.box = (float(lo[0]) - 1.0, float(hi[0]) + 1.0, float(lo[1]) - 1.0, float(hi[1]) + 1.0)
+        # the driver's colour at the sample points, and its mesh rasterised at them
+        a = geo.crop_inv
+        pts = self._grid @ a[:, :2].T + a[:, 2]
+        coords = ctx.upload(np.ascontiguousarray(pts.reshape(n, n, 2), dtype=np.float32))
+        d = texture(image, coords)
+        dv = geo.driver_vertices.copy()
+        dv[:, :2] = (dv[:, :2] - self._off) / SAMPLE
+        dv[:, 2] /= SAMPLE
+        g = rasterize(ctx.upload(dv), self.triangles, n, n, out=self._gbuf)
+        w_d = self.skin[g.tri_id]
+        d_allow = 1.0 - _cells(self.feature[g.tri_id], xp) / 4.0
+        # the identity's render at the same points (its own G-buffer and skin, every SAMPLE-th pixel)
+        off = self._off
+        w_r = self.skin[tid[off::SAMPLE, off::SAMPLE]] * own[off::SAMPLE, off::SAMPLE, 0]
+        r = xp.asarray(frame.render)[off::SAMPLE, off::SAMPLE]
+        self.fields.colour, gain, d_skin = self.colour(d, w_d, r, w_r)
+        self.fields.low = xp.ascontiguousarray(xp.concatenate(
+            [gain, d_skin, d_allow[..., None]], axis=-1).astype(np.float32))
+
+    def _frame_image(self, frame: Frame):
+        image = frame.image
+        if image is None:      # a warm-up frame
+            image = np.zeros((self.rig.crop_size, self.rig.crop_size, 3), np.uint8)
+            frame.image = image
+        return self.link.image_on_device(image)
+
+
+def _cells(x, xp):
+    """2×2 sums of an (N, N[, C]) array of samples: (N/2, N/2[, C])."""
+    return x[0::2, 0::2] + x[1::2, 0::2] + x[0::2, 1::2] + x[1::2, 1::2]
+
+
+class SwapCompositeStage:
+    """The paste-back: `kernels.swap_blend` of the render into the driver's frame; the frame as
+    it is when no face was found or the user asked for passthrough (hotkey space). `size`: the
+    output (width, height); a frame of another size is resized to it (None: the frames' own)."""
+
+    name = "composite"
+    device_ready = True
+
+    def __init__(self, link: SwapLink, fields: SwapFields, size: tuple[int, int] | None = None,
+                 ctx=None, occlusion=OCCLUSION_DEFAULTS):
+        self.ctx = ctx if ctx is not None else CpuContext()
+        self.link, self.fields = link, fields
+        self.size = None if size is None else (int(size[0]), int(size[1]))
+        self.occlusion = tuple(occlusion)
+        self.passthrough = False
+
+    def __call__(self, frame: Frame) -> None:
+        geo = self.link.current
+        image = frame.image
+        if image is None:
+            w, h = self.size or (64, 64)
+            frame.output = np.zeros((h, w, 3), np.uint8)
+            return
+        if geo is None or self.passthrough or self.fields.alpha is None:
+            out = image
+        else:
+            dev = self.link.image_on_device(image)
+            f = self.fields
+            out = self.ctx.to_host(swap_blend(dev, self.ctx.to_device(frame.render), f.alpha, f.fan, f.low,
+                                              geo.crop, f.colour, self.occlusion, box=f.box))
+        if self.size is not None and (out.shape[1], out.shape[0]) != self.size:
+            out = cv2.resize(out, self.size, interpolation=cv2.INTER_AREA)
+        frame.output = out

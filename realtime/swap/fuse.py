@@ -1,0 +1,164 @@
+"""The swap's track and fuse stages, and the `SwapLink` the swap stages share.
+
+Fuse: the profile's neutral shape with the driver's (retargeted) expression, posed by the
+driver's *absolute* face frame — `Recombiner` with the driver's calibrated neutral frame as its
+frame and follow_scale = follow_translation = 1, which reproduces the driver's similarity fit
+exactly (UniFaceGAN eq. 3–4: identity from the profile, expression and camera pose C^p from the
+driver). The result is drawn into a crop that follows the driver's face (`CropFollower`), by
+the profile's rig without its head layer (`face_rig`).
+"""
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+
+import numpy as np
+
+from realtime.core.frame import Frame
+from realtime.face import topology
+from realtime.face.geometry import Similarity, face_frame
+from realtime.face.track import Tracker
+from realtime.mesh.fuse import FuseConfig, Recombiner
+from realtime.mesh.rig import Rig
+from realtime.swap.crop import CropFollower, invert_affine, to_virtual
+
+__all__ = ["SwapLink", "SwapGeometry", "LargestFaceTrackStage", "SwapFuseStage", "swap_fuse_config",
+           "largest_face", "fan_contours", "EYE_SHRINK"]
+
+#: The driver's eye openings are sampled this much inside their lid line (its lashes and
+#: eyeliner would draw a dark ring inside the identity's lids).
+EYE_SHRINK = 0.85
+
+
+@dataclass
+class SwapGeometry:
+    """What the fuse stage measured on one frame, for the stages after it."""
+
+    crop: np.ndarray             # (2, 3) frame → crop affine
+    crop_inv: np.ndarray         # (2, 3) crop → frame
+    driver_vertices: np.ndarray  # (V, 3) float32 the rig's vertices derived from the driver's landmarks, crop px
+    #                              (the eye contours pulled EYE_SHRINK towards their fans' centres)
+    driver_landmarks: np.ndarray  # (478, 3) the driver's landmarks, frame px
+    warm: bool = False           # a synthetic warm-up frame
+
+
+class SwapLink:
+    """The swap geometry of the frame being processed (None: no face, the frame passes through),
+    and that frame's image on the engine's device (uploaded once, by whichever stage needs it
+    first)."""
+
+    def __init__(self, ctx):
+        self.ctx = ctx
+        self.current: SwapGeometry | None = None
+        self._image = None
+        self._image_dev = None
+
+    def image_on_device(self, image: np.ndarray):
+        if image is not self._image:
+            self._image, self._image_dev = image, self.ctx.upload(np.ascontiguousarray(image))
+        return self._image_dev
+
+
+def swap_fuse_config(config: FuseConfig) -> FuseConfig:
+    """`config` with the head following the driver fully (position and size): the face must sit
+    on the driver's head."""
+    return dataclasses.replace(config, follow_scale=1.0, follow_translation=1.0)
+
+
+def fan_contours(rig: Rig, key: str) -> list[tuple[int, np.ndarray]]:
+    """(centre vertex, contour vertices) of each fan of the triangle range `key` (a fan's
+    triangles are (contour, contour, centre), `realtime.face.topology`)."""
+    lo, hi = rig.ranges.get(key, (0, 0))
+    tris = rig.triangles[lo:hi]
+    return [(int(c), np.unique(tris[tris[:, 2] == c][:, :2])) for c in np.unique(tris[:, 2])]
+
+
+def largest_face(faces: list[np.ndarray]) -> np.ndarray | None:
+    """The face of largest landmark-box area, or None."""
+    if not faces:
+        return None
+    areas = [float(np.prod(np.ptp(np.asarray(f)[:, :2], axis=0))) for f in faces]
+    return faces[int(np.argmax(areas))]
+
+
+class LargestFaceTrackStage:
+    """Frame.image → Frame.landmarks of the largest face (None when none). A tracker that follows
+    `max_faces` faces (MediaPipe: 2 costs ~1.3 ms more than 1 per 512² frame), so a second person
+    in the picture is seen, and left as they are."""
+
+    name = "track"
+
+    def __init__(self, tracker=None, max_faces: int = 2):
+        self.tracker = tracker
+        self.max_faces = int(max_faces)
+
+    def __call__(self, frame: Frame) -> None:
+        if frame.state is not None or frame.image is None:
+            return
+        if self.tracker is None:
+            self.tracker = Tracker(static=False, max_faces=self.max_faces)
+        detect_all = getattr(self.tracker, "detect_all", None)
+        if detect_all is None:                       # a single-face tracker (tests)
+            frame.landmarks = self.tracker(frame.image)
+        else:
+            frame.landmarks = largest_face(detect_all(frame.image))
+
+
+class SwapFuseStage:
+    """Frame.state + Frame.landmarks → Frame.vertices (the identity's face in the swap crop) and
+    `link.current` (the crop and the driver's own vertices), or `link.current = None` when there
+    is no face (the stages after it then let the frame pass)."""
+
+    name = "fuse"
+
+    def __init__(self, recombiner: Recombiner, rig: Rig, nominal: np.ndarray, link: SwapLink,
+                 neutral_of=lambda: None, warm_landmarks: np.ndarray | None = None):
+        self.recombiner = recombiner
+        self.rig = rig
+        self.link = link
+        self.neutral_of = neutral_of
+        self.nominal_inv = invert_affine(nominal)
+        self.follower = CropFollower(recombiner.target_neutral, rig.crop_size)
+        self.warm_landmarks = warm_landmarks   # a face for the warm-up frames (index < 0)
+        self._bound = object()
+        self._frame = rig.neutral_frame
+        self._shrink = [(c, ring, EYE_SHRINK) for c, ring in fan_contours(rig, "eyes")]
+
+    def reset(self) -> None:
+        self.follower.reset()
+        self._bound = object()
+
+    def _bind(self, landmarks: np.ndarray) -> None:
+        neutral = self.neutral_of()
+        if neutral is self._bound:
+            return
+        self._bound = neutral
+        if neutral is None:      # no calibrated driver (warm-up): the frame of these landmarks
+            self.recombiner.target_frame = face_frame(landmarks)
+            self.recombiner.bind_driver(None)
+            return
+        self.recombiner.target_frame = Similarity(neutral.rotation, neutral.scale, neutral.translation)
+        self.recombiner.bind_driver(neutral.shape)
+
+    def __call__(self, frame: Frame) -> None:
+        landmarks = frame.landmarks
+        warm = False
+        if landmarks is None and frame.index < 0 and self.warm_landmarks is not None:
+            landmarks, warm = self.warm_landmarks, True
+        if landmarks is None or frame.state is None:
+            self.link.current = None
+            self.follower.reset()
+            return
+        self._bind(np.asarray(landmarks, np.float64))
+        state = frame.state
+        pose = self.recombiner.pose(state)
+        posed = pose.apply(self.recombiner.canonical(state))
+        crop = self.follower(pose)
+        rig = self.rig
+        frame.vertices = rig.pose(to_virtual(posed, crop, self.nominal_inv), self._frame)
+        driver = rig.pose(to_virtual(np.asarray(landmarks, np.float64)[:topology.N_LANDMARKS], crop,
+                                     self.nominal_inv), self._frame)
+        for centre, ring, f in self._shrink:   # the driver's eye seen a little inside its lid line
+            driver[ring, :2] = driver[centre, :2] + f * (driver[ring, :2] - driver[centre, :2])
+        self.link.current = SwapGeometry(crop=crop, crop_inv=invert_affine(crop), driver_vertices=driver,
+                                         driver_landmarks=np.asarray(landmarks), warm=warm)

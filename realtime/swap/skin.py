@@ -1,0 +1,127 @@
+"""Where the identity's photo shows its skin: a map over the photo, computed once per profile.
+
+A portrait's face region is not all face: hair falls over the forehead, a fringe over the brows,
+and at a turned cheek the background shows inside the outline. Swapped in as they are, they
+would be painted over the driver's forehead. The map keeps the photo's pixels whose colour is
+more like the identity's skin (its cheeks, nose and chin) than like what surrounds its face
+(hair, background) above its eyes, and the brows whatever their colour; elsewhere the swap lets
+the driver's own pixels show.
+"""
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+from kernels import rasterize
+from realtime.face import topology
+from realtime.mesh.rig import Rig
+from realtime.swap.colour import srgb_to_lab
+from realtime.swap.crop import triangle_labels
+
+__all__ = ["skin_map"]
+
+
+def _robust_gaussian(x: np.ndarray, keep: float = 2.5, rounds: int = 3) -> tuple[np.ndarray, np.ndarray]:
+    """Mean and covariance of the rows of `x`, re-fitted on the rows within `keep` Mahalanobis
+    units (hair and shadows among the skin samples drop out)."""
+    sel = np.ones(len(x), bool)
+    mu, cov = x.mean(0), np.cov(x.T) + np.eye(x.shape[1])
+    for _ in range(rounds):
+        mu = x[sel].mean(0)
+        cov = np.cov(x[sel].T) + np.eye(x.shape[1])
+        d = x - mu
+        nxt = np.einsum("ij,jk,ik->i", d, np.linalg.inv(cov), d) < keep * keep
+        if nxt.sum() < 20:
+            break
+        sel = nxt
+    return mu, cov
+
+
+def _clusters(x: np.ndarray, k: int = 3, rounds: int = 8, seed: int = 0) -> list[tuple[np.ndarray, np.ndarray]]:
+    """(mean, covariance) of `k` k-means clusters of the rows of `x` (small ones dropped)."""
+    rng = np.random.default_rng(seed)
+    centres = x[rng.choice(len(x), size=min(k, len(x)), replace=False)]
+    for _ in range(rounds):
+        lab = np.argmin(((x[:, None] - centres[None]) ** 2).sum(-1), 1)
+        centres = np.stack([x[lab == i].mean(0) if (lab == i).any() else centres[i] for i in range(len(centres))])
+    out = []
+    for i in range(len(centres)):
+        sel = x[lab == i]
+        if len(sel) >= 20:
+            out.append((sel.mean(0), np.cov(sel.T) + np.eye(x.shape[1])))
+    return out
+
+
+def _log_likelihood(x: np.ndarray, mu: np.ndarray, cov: np.ndarray) -> np.ndarray:
+    d = x - mu
+    _, logdet = np.linalg.slogdet(cov)
+    return -0.5 * np.einsum("ij,jk,ik->i", d, np.linalg.inv(cov), d) - 0.5 * logdet
+
+
+def skin_map(image: np.ndarray, uv: np.ndarray, rig: Rig, prior: float = 5.0, sharpness: float = 1.0,
+             blur: float = 1.5) -> np.ndarray:
+    """(h, w) float32 in [0, 1] over `image` (the photo as the generator samples it; `uv` (V, 2)
+    the rig's texture coordinates in it): 1 on the identity's skin and features, 0 on what is
+    not its face (see the module docstring).
+
+    Two colour models in CIE Lab: the skin, a robust Gaussian of the lower face's skin (below the
+    eyes: no fringe, no hairline); and what surrounds the face above the eyes (hair, background,
+    a hat), three Gaussians of the band just outside the face outline. A pixel's skin weight is
+    the logistic of the log-likelihood ratio (times `sharpness`) plus `prior` (log-odds: inside
+    the outline a pixel is skin unless its colour says otherwise), and it counts only above the
+    eyes (a fringe, a hairline; below them a moustache or a beard belongs to the identity); the
+    brows keep 1 whatever their colour. Median-filtered and blurred (`blur` px) so that it does
+    not speckle."""
+    img = np.ascontiguousarray(image)
+    h, w = img.shape[:2]
+    head = rig.ranges["head"][0]
+    tris = np.ascontiguousarray(rig.triangles[:head])
+    verts = np.zeros((len(uv), 3), np.float32)
+    verts[:, :2] = uv
+    tid = rasterize(verts, tris, h, w).tri_id
+    labels = triangle_labels(rig)
+    skin = labels["skin"][:head]
+    eye_y = uv[[topology.EYE_OUTER[0], topology.EYE_OUTER[1]], 1].mean()
+    model = (skin > 0) & (uv[tris, 1].mean(1) > eye_y)
+    covered = tid >= 0
+    ids = np.where(covered, tid, 0)
+    train = covered & model[ids]
+    out = np.ones((h, w), np.float32)
+    # the band around the face: the outline pushed out by 10–35%, above the eyes
+    oval = uv[list(topology.FACE_OVAL)].astype(np.float64)
+    c = oval.mean(0)
+    ring = np.zeros((h, w), np.uint8)
+    cv2.fillPoly(ring, [np.round(c + 1.35 * (oval - c)).astype(np.int32)], 1)
+    cv2.fillPoly(ring, [np.round(c + 1.1 * (oval - c)).astype(np.int32)], 0)
+    ys = np.arange(h)[:, None]
+    around = (ring > 0) & (ys < eye_y) & ~covered
+    if train.sum() < 50 or around.sum() < 50:     # too small a face to model: keep everything
+        return out
+    lab = srgb_to_lab(img.astype(np.float32)).reshape(-1, 3).astype(np.float64)
+    skin_model = _robust_gaussian(lab[train.ravel()])
+    others = _clusters(lab[around.ravel()])
+    ll_skin = _log_likelihood(lab, *skin_model)
+    ll_other = np.max([_log_likelihood(lab, *m) for m in others], axis=0)
+    z = np.clip(sharpness * (ll_skin - ll_other) + prior, -30.0, 30.0)
+    keep = (1.0 / (1.0 + np.exp(-z))).reshape(h, w).astype(np.float32)
+    # only above the eyes (a fringe, a hairline): a moustache or a beard is the identity's own
+    a, b = uv[topology.EYE_OUTER[0]].astype(np.float64), uv[topology.EYE_OUTER[1]].astype(np.float64)
+    iod = max(float(np.linalg.norm(b - a)), 1e-6)
+    up = np.array([(b - a)[1], -(b - a)[0]]) / iod          # perpendicular to the eye line ...
+    if up @ (uv[topology.FOREHEAD] - uv[topology.CHIN]) < 0:  # ... pointing to the forehead
+        up = -up
+    yy, xx = np.mgrid[0:h, 0:w]
+    above = ((xx - 0.5 * (a[0] + b[0])) * up[0] + (yy - 0.5 * (a[1] + b[1])) * up[1]) / iod
+    weight = np.clip((above - 0.05) / 0.1, 0.0, 1.0).astype(np.float32)
+    keep = 1.0 - weight * (1.0 - keep)
+    brows = np.zeros((h, w), np.uint8)
+    for brow in (topology.RIGHT_BROW, topology.LEFT_BROW):
+        loop = list(brow[:5]) + list(brow[5:][::-1])
+        cv2.fillPoly(brows, [np.round(uv[loop]).astype(np.int32)], 1)
+    r = max(1, int(round(0.06 * iod)))
+    brows = cv2.dilate(brows, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * r + 1, 2 * r + 1)))
+    keep[brows > 0] = 1.0
+    keep = cv2.medianBlur((keep * 255).astype(np.uint8), 5).astype(np.float32) / 255.0
+    if blur > 0:
+        keep = cv2.GaussianBlur(keep, (0, 0), blur)
+    return keep.astype(np.float32)

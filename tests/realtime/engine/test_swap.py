@@ -1,0 +1,156 @@
+"""The swap mode end to end on the astronaut (realtime.engine.swap): the frame is untouched
+outside the face, a face swapped onto itself comes back, a frame without a face passes through,
+the largest face is the one swapped, hotkeys and tiers."""
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import pytest
+
+from realtime.core.frame import Frame
+from realtime.engine.loop import Engine, EngineOptions, ModeError
+from realtime.engine.swap import SwapModeError
+from realtime.image.disclose import DisclosureOptions
+from realtime.image.mark import canonical_luma, cell_stats, detect
+from realtime.swap.fuse import LargestFaceTrackStage, largest_face
+
+NO_DISCLOSURE = DisclosureOptions(label=False, mark=False)
+
+
+def swap_engine(profile, size=(512, 512), disclosure=NO_DISCLOSURE, **kw):
+    """The swap's own contract is checked without the label and mark (the disclosure stage's,
+    which draws on every output pixel); `test_a_swapped_frame_is_labelled_and_marked_swap` adds them."""
+    engine = Engine(profile, EngineOptions(mode="swap", output_size=size, fps=30.0, kernel_threads=1,
+                                           disclosure=disclosure, **kw))
+    engine.warm_up()
+    return engine
+
+
+def run(engine, images):
+    frames = []
+    for i, img in enumerate(images):
+        f = Frame(index=i, t_capture=i / 30.0, image=img)
+        engine.process(f)
+        frames.append(f)
+    return frames
+
+
+def link(engine):
+    return next(s for s in engine.stages if s.name == "fuse").link
+
+
+def footprint(engine, frame, shape):
+    """(H, W) bool: frame pixels whose crop position is within 2 px of the drawn face."""
+    geo_crop = link(engine).current.crop
+    cov = (np.asarray(frame.gbuf.tri_id) >= 0).astype(np.uint8)
+    cov = cv2.dilate(cov, np.ones((5, 5), np.uint8))
+    h, w = shape[:2]
+    yy, xx = np.mgrid[0:h, 0:w].astype(np.float64)
+    u = np.round(geo_crop[0, 0] * xx + geo_crop[0, 1] * yy + geo_crop[0, 2]).astype(int)
+    v = np.round(geo_crop[1, 0] * xx + geo_crop[1, 1] * yy + geo_crop[1, 2]).astype(int)
+    s = cov.shape[0]
+    inside = (u >= 0) & (u < s) & (v >= 0) & (v < s)
+    out = np.zeros((h, w), bool)
+    out[inside] = cov[v[inside], u[inside]] > 0
+    return out
+
+
+@pytest.fixture(scope="module")
+def flipped(astronaut_rgb):
+    """Another-looking driver: the astronaut mirrored, her colours shifted."""
+    img = np.ascontiguousarray(astronaut_rgb[:, ::-1])
+    return np.clip(img.astype(np.int16) + np.array([-20, 10, 25]), 0, 255).astype(np.uint8)
+
+
+def test_swap_changes_only_the_face(astronaut_profile, flipped):
+    engine = swap_engine(astronaut_profile)
+    frames = run(engine, [flipped] * 4)
+    f = frames[-1]
+    assert f.output.shape == flipped.shape and link(engine).current is not None
+    face = footprint(engine, f, flipped.shape)
+    assert 0.02 < face.mean() < 0.5
+    np.testing.assert_array_equal(f.output[~face], flipped[~face])     # exact outside the face
+    assert np.abs(f.output[face].astype(int) - flipped[face]).mean() > 2.0
+    engine.close()
+
+
+def test_a_swapped_frame_is_labelled_and_marked_swap(astronaut_profile, flipped):
+    engine = swap_engine(astronaut_profile, disclosure=DisclosureOptions())
+    f = run(engine, [flipped] * 3)[-1]
+    bare = swap_engine(astronaut_profile)
+    g = run(bare, [flipped] * 3)[-1]
+    corner = np.abs(f.output[-40:, -200:].astype(int) - g.output[-40:, -200:]).max()
+    assert corner > 60                                                # the label, bottom right
+    found = detect(*cell_stats(canonical_luma(f.output)))
+    assert found.found and found.payload.mode == "swap"
+    engine.close()
+    bare.close()
+
+
+def test_a_face_swapped_onto_itself_comes_back(astronaut_profile, astronaut_rgb):
+    engine = swap_engine(astronaut_profile)
+    f = run(engine, [astronaut_rgb] * 6)[-1]
+    face = footprint(engine, f, astronaut_rgb.shape)
+    d = np.abs(f.output.astype(np.int16) - astronaut_rgb)[face]
+    assert np.median(d) <= 6 and d.mean() < 10, (np.median(d), d.mean())
+    engine.close()
+
+
+def test_no_face_passes_the_frame_through(astronaut_profile, flipped):
+    engine = swap_engine(astronaut_profile)
+    blank = np.full((512, 512, 3), 90, np.uint8)
+    frames = run(engine, [flipped, blank, blank, flipped])
+    for f in frames[1:3]:
+        assert f.output is f.image or np.array_equal(f.output, f.image)
+    assert link(engine).current is not None                          # the face is back
+    engine.close()
+
+
+def test_passthrough_hotkey(astronaut_profile, flipped):
+    engine = swap_engine(astronaut_profile)
+    engine.handle("toggle")
+    f = run(engine, [flipped])[0]
+    np.testing.assert_array_equal(f.output, flipped)
+    engine.close()
+
+
+def test_output_resized_to_the_requested_size(astronaut_profile, flipped):
+    engine = swap_engine(astronaut_profile, size=(320, 240))
+    f = run(engine, [flipped])[0]
+    assert f.output.shape == (240, 320, 3)
+    engine.close()
+
+
+def test_largest_face_is_chosen():
+    small = np.zeros((478, 3), np.float32)
+    small[:, :2] = np.random.default_rng(0).uniform(0, 20, size=(478, 2))
+    big = small * 3.0 + 100.0
+    assert largest_face([small, big]) is big and largest_face([]) is None
+
+    class Two:
+        def detect_all(self, image):
+            return [small, big]
+
+    stage = LargestFaceTrackStage(Two())
+    f = Frame(index=0, t_capture=0.0, image=np.zeros((8, 8, 3), np.uint8))
+    stage(f)
+    assert f.landmarks is big
+
+
+def test_swap_refuses_the_neural_tier_and_unknown_modes(astronaut_profile):
+    with pytest.raises(SwapModeError, match="--tier warp"):
+        Engine(astronaut_profile, EngineOptions(mode="swap", output_size=(64, 64), tier="neural"))
+    with pytest.raises(ModeError, match="unknown mode"):
+        Engine(astronaut_profile, EngineOptions(mode="morph"))
+
+
+@pytest.mark.parametrize("mode", ["reenact", "swap"])
+def test_remix_runs_in_both_modes(astronaut_profile, flipped, mode):
+    engine = Engine(astronaut_profile, EngineOptions(mode=mode, output_size=(256, 256), fps=30.0, kernel_threads=1,
+                                                     pose_from="still", expression_from="script"))
+    assert [s.name for s in engine.stages][:4] == ["track", "estimate", "remix", "fuse"]
+    engine.warm_up()
+    frames = run(engine, [flipped] * 3)
+    assert frames[-1].state.angles == pytest.approx((0.0, 0.0, 0.0), abs=1e-9) or mode == "swap"
+    assert engine.remix.last["expression"] is not None
+    engine.close()

@@ -1,0 +1,134 @@
+"""realtime.io.remix: the remix sources and how they combine with the main driver's state."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from realtime.core.frame import Frame
+from realtime.face import geometry
+from realtime.face.estimate import Estimator
+from realtime.face.state import FaceState
+from realtime.io.remix import RemixError, RemixStage, ScriptState, StillState, TrackedState, combine, open_state_source
+from realtime.mesh.fuse import retarget_gains
+
+
+def state(yaw=0.0, shift=0.0, scale=1.0, expr=0.0, present=True):
+    e = np.zeros((478, 3))
+    e[:, 1] = expr
+    return FaceState(rotation=geometry.rotation_from_euler(yaw, 0, 0), translation=np.array([shift, 0, 0]),
+                     scale=scale, expression=e, present=present)
+
+
+def test_combine_takes_each_part_from_its_source():
+    main, p, e = state(10, 0.1, 1.1, 0.01), state(-20, -0.3, 0.9, 0.05), state(5, 0.2, 1.2, 0.09)
+    out = combine(main, p, None)
+    assert out.angles[0] == pytest.approx(-20) and out.scale == 0.9 and out.translation[0] == -0.3
+    np.testing.assert_array_equal(out.expression, main.expression)
+    out = combine(main, None, e)
+    assert out.angles[0] == pytest.approx(10) and out.scale == 1.1
+    np.testing.assert_array_equal(out.expression, e.expression)
+    out = combine(main, p, e, keep_placement=True)       # swap: the face stays on the head
+    assert out.angles[0] == pytest.approx(-20) and out.scale == 1.1 and out.translation[0] == 0.1
+    np.testing.assert_array_equal(out.expression, e.expression)
+    scale = np.full((478, 1), 2.0)
+    np.testing.assert_allclose(combine(main, None, e, expression_scale=scale).expression, 2 * e.expression)
+    assert combine(state(present=False), p, e).present is False     # presence is the main driver's
+
+
+def test_still_pose_holds_the_head_and_keeps_the_expression():
+    stage = RemixStage(pose=StillState())
+    f = Frame(index=0, t_capture=0.0, state=state(25, 0.4, 1.3, 0.02))
+    stage(f)
+    assert f.state.angles == pytest.approx((0.0, 0.0, 0.0)) and f.state.scale == 1.0
+    assert f.state.expression[0, 1] == 0.02
+    assert stage.last["pose"] is not None and stage.last["expression"] is None
+
+
+def test_script_state_follows_the_clock_and_loops(astronaut_profile):
+    s = ScriptState(astronaut_profile["neutral"], duration_s=10.0)
+    a = s.state(Frame(index=0, t_capture=0.0), 100.0)          # its own time starts here
+    b = s.state(Frame(index=1, t_capture=0.0), 105.5)
+    c = s.state(Frame(index=2, t_capture=0.0), 115.5)          # one loop later
+    ref = s.source.state_at(5.5)
+    np.testing.assert_allclose(b.expression, ref.expression)
+    np.testing.assert_allclose(c.expression, ref.expression)
+    np.testing.assert_allclose(a.expression, s.source.state_at(0.0).expression)
+    assert np.abs(b.expression).max() > 0.01                  # the mouth is open at 5.5 s
+
+
+def test_expression_from_another_face_is_rescaled_to_the_main_driver(astronaut_profile):
+    src_neutral = np.asarray(astronaut_profile["neutral"], np.float64)
+    main_neutral = src_neutral * 1.2
+
+    class Main:
+        shape = main_neutral
+
+    class Source(StillState):
+        neutral = src_neutral
+
+        def state(self, frame, t):
+            return state(expr=0.05)
+
+    stage = RemixStage(expression=Source(), main_neutral=lambda: Main)
+    f = Frame(index=0, t_capture=0.0, state=state())
+    stage(f)
+    want = 0.05 * retarget_gains(main_neutral, src_neutral) * np.array([0, 1, 0])
+    np.testing.assert_allclose(f.state.expression, want)
+
+
+class _Clip:
+    """A file-like source of numbered blank images (is_live False)."""
+
+    fps, size, is_live = 30.0, (8, 8), False
+
+    def __init__(self, n):
+        self.n, self.i, self.frame_count = n, 0, n
+
+    def read(self):
+        if self.i >= self.n:
+            return None
+        self.i += 1
+        img = np.zeros((8, 8, 3), np.uint8)
+        img[0, 0, 0] = self.i
+        return {"image": img}
+
+    def close(self):
+        pass
+
+
+class _Tracker:
+    """Landmarks whose mouth opens with the frame number (a neutral face otherwise)."""
+
+    def __init__(self, neutral):
+        self.neutral = np.asarray(neutral, np.float64) * 100 + 200
+
+    def __call__(self, image):
+        lm = self.neutral.copy()
+        k = int(image[0, 0, 0])
+        lm[[14, 87, 317], 1] += 0.0 if k <= 3 else 2.0 * k   # the lower inner lip drops
+        return lm
+
+    def close(self):
+        pass
+
+
+def test_a_secondary_clip_advances_one_frame_per_main_frame_offline(astronaut_profile):
+    est = Estimator()
+    src = TrackedState(_Clip(12), realtime=False, tracker=_Tracker(astronaut_profile["neutral"]), estimator=est)
+    stage = RemixStage(expression=src)
+    gaps = []
+    for i in range(16):                               # longer than the clip: its last state holds
+        f = Frame(index=i, t_capture=0.0, state=state())
+        stage(f)
+        gaps.append(geometry.mouth_opening(np.asarray(src.neutral) + f.state.expression))
+    stage.close()
+    assert gaps[10] > gaps[6] > gaps[4]               # one secondary frame per main frame
+    assert gaps[-1] == pytest.approx(gaps[11])        # held after the clip's end
+
+
+def test_open_state_source_names(astronaut_profile):
+    n = astronaut_profile["neutral"]
+    assert isinstance(open_state_source("still", profile_neutral=n, realtime=False), StillState)
+    assert isinstance(open_state_source("script", profile_neutral=n, realtime=False), ScriptState)
+    with pytest.raises(RemixError, match="--expression-from 'nowhere.mp4'.*still, script"):
+        open_state_source("nowhere.mp4", profile_neutral=n, realtime=False, what="--expression-from")

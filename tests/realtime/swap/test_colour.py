@@ -1,0 +1,108 @@
+"""realtime.swap.colour: Lab conversions, the normalised blur, and the colour transfer — a face
+transferred onto itself is unchanged; another face takes the driver's colour and light."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from realtime.swap.colour import (
+    ColourTransfer,
+    gaussian_matrix,
+    lab_jacobian,
+    lab_to_srgb,
+    normalised_blur,
+    robust_weights,
+    srgb_to_lab,
+)
+
+L = 16
+
+
+def face_samples(seed=0, tint=(1.0, 1.0, 1.0), light=None):
+    """(2L, 2L, 3) skin-like samples with texture, and a skin weight (an ellipse)."""
+    rng = np.random.default_rng(seed)
+    n = 2 * L
+    yy, xx = np.mgrid[0:n, 0:n] / (n - 1)
+    base = np.array([200.0, 150.0, 125.0]) * np.array(tint)
+    img = base * (1.0 + 0.05 * rng.normal(size=(n, n, 1)))
+    if light is not None:
+        img = img * (light[0] + light[1] * xx)[..., None]
+    w = (((xx - 0.5) / 0.4) ** 2 + ((yy - 0.5) / 0.45) ** 2 < 1.0).astype(np.float32)
+    return np.clip(img, 0, 255).astype(np.float32), w
+
+
+def test_lab_round_trip_and_reference_values():
+    rng = np.random.default_rng(0)
+    x = rng.uniform(0, 255, size=(200, 3)).astype(np.float32)
+    np.testing.assert_allclose(lab_to_srgb(srgb_to_lab(x)), x, atol=0.01)
+    np.testing.assert_allclose(srgb_to_lab(np.array([[255.0, 255.0, 255.0]])), [[100, 0, 0]], atol=0.01)
+    np.testing.assert_allclose(srgb_to_lab(np.array([[0.0, 0.0, 0.0]])), [[0, 0, 0]], atol=0.01)
+    np.testing.assert_allclose(srgb_to_lab(np.array([[255.0, 0.0, 0.0]])), [[53.24, 80.09, 67.20]], atol=0.05)
+
+
+def test_jacobian_matches_a_small_step():
+    c = np.array([180.0, 130.0, 110.0], np.float32)
+    j = lab_jacobian(c)
+    step = np.array([1.0, -0.5, 0.7], np.float32)
+    np.testing.assert_allclose(srgb_to_lab((c + step)[None])[0] - srgb_to_lab(c[None])[0], j @ step, atol=0.02)
+
+
+def test_normalised_blur_fills_holes_and_keeps_constants():
+    k = gaussian_matrix(L, 2.0)
+    x = np.full((L, L, 3), 7.0, np.float32)
+    w = np.zeros((L, L), np.float32)
+    w[4:12, 4:12] = 1.0
+    low, den = normalised_blur(k, x * w[..., None], w)
+    np.testing.assert_allclose(low[den > 1e-3], 7.0, rtol=1e-5)
+    assert den[0, 0] < den[8, 8]
+
+
+def test_robust_weights_drop_dark_samples_and_keep_side_light():
+    img, w = face_samples(light=(0.5, 1.0))           # half the face in shadow, smoothly
+    hair = img.copy()
+    hair[:8] *= 0.2                                   # a dark fringe over the top
+    k = gaussian_matrix(L, 3.0)
+    rw = robust_weights(hair, w, k)
+    assert rw[:8][w[:8] > 0].mean() < 0.2             # the fringe is out
+    inside = w > 0
+    assert rw[8:][inside[8:]].mean() > 0.9            # the shadowed skin stays
+
+
+def test_a_face_transferred_onto_itself_is_unchanged():
+    d, w = face_samples(1, light=(0.8, 0.4))
+    ct = ColourTransfer(L)
+    for _ in range(3):                                # the driver's memory does not drift
+        affine, gain, low = ct(d, w, d, w)
+        np.testing.assert_allclose(affine[:, :3], np.eye(3), atol=1e-4)
+        np.testing.assert_allclose(affine[:, 3], 0.0, atol=1e-3)
+        np.testing.assert_allclose(gain, 1.0, atol=1e-4)
+
+
+def test_another_face_takes_the_drivers_colour_and_light():
+    d, w = face_samples(2, tint=(1.0, 0.8, 0.7), light=(0.6, 0.6))   # warmer, lit from one side
+    r, _ = face_samples(3, tint=(0.85, 1.0, 1.05))                    # paler, evenly lit
+    ct = ColourTransfer(L, keep=0.0)
+    affine, gain, _ = ct(d, w, r, w)
+    recoloured = r @ affine[:, :3].T + affine[:, 3]
+    inside = w > 0
+    mean_d = d[inside].mean(0)
+    assert np.abs(recoloured[inside].mean(0) - mean_d).max() < 0.1 * np.abs(r[inside].mean(0) - mean_d).max() + 3
+    g = np.repeat(np.repeat(gain.mean(-1), 2, 0), 2, 1)
+    left, right = g[:, :L][inside[:, :L]].mean(), g[:, L:][inside[:, L:]].mean()
+    assert right > left * 1.1                          # the driver's lit side is lit
+
+
+@pytest.mark.parametrize("keep", [0.0, 0.5])
+def test_driver_memory(keep):
+    d1, w = face_samples(4)
+    d2 = d1 * 0.5
+    ct = ColourTransfer(L, keep=keep)
+    ct.driver(d1, w)
+    low2 = ct.driver(d2, w)[0]
+    fresh = ColourTransfer(L).driver(d2, w)[0]
+    if keep == 0.0:
+        np.testing.assert_allclose(low2, fresh, rtol=1e-5)
+    else:
+        assert (low2 > fresh * 1.2)[w[::2, ::2] > 0].all()   # between the two, nearer the old
+    ct.reset()
+    np.testing.assert_allclose(ct.driver(d2, w)[0], fresh, rtol=1e-5)

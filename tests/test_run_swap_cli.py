@@ -1,0 +1,61 @@
+"""run.py live --mode swap, --pose-from, --expression-from: a swapped video from an image folder;
+swap refuses a profile without a consent record; a remix source that cannot be opened is one
+error line."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+import run
+from profiles.consent import record_consent
+
+from .test_run_cli import _count_frames, _error_line, profiles_root  # noqa: F401 - fixture
+
+
+@pytest.fixture
+def driver_dir(tmp_path, astronaut_rgb) -> Path:
+    d = tmp_path / "driver"
+    d.mkdir()
+    img = cv2.cvtColor(np.ascontiguousarray(astronaut_rgb[:, ::-1]), cv2.COLOR_RGB2BGR)
+    for i in range(5):
+        cv2.imwrite(str(d / f"f{i}.png"), img)
+    return d
+
+
+@pytest.fixture
+def enrolled(tmp_path, profiles_root, astronaut_rgb) -> Path:  # noqa: F811 - fixture
+    photo = tmp_path / "astro.png"
+    cv2.imwrite(str(photo), cv2.cvtColor(astronaut_rgb, cv2.COLOR_RGB2BGR))
+    assert run.main(["enroll", str(photo), "--name", "astro"]) == 0
+    return profiles_root / "astro"
+
+
+def _consent(folder: Path) -> None:
+    record_consent(folder, "the test suite")
+
+
+def test_swap_needs_a_consent_record(enrolled, driver_dir, tmp_path, capsys):
+    out = tmp_path / "swap.mp4"
+    capsys.readouterr()
+    assert run.main(["live", "--profile", "astro", "--mode", "swap", "--driver", str(driver_dir),
+                     "--sink", f"file:{out}"]) == 2
+    assert "consent" in _error_line(capsys)
+    assert not out.exists()
+
+
+def test_swap_writes_one_frame_per_input_at_the_drivers_size(enrolled, driver_dir, tmp_path, capsys):
+    _consent(enrolled)
+    out = tmp_path / "swap.mp4"
+    assert run.main(["live", "--profile", "astro", "--mode", "swap", "--driver", str(driver_dir),
+                     "--sink", f"file:{out}", "--pose-from", "still"]) == 0
+    assert _count_frames(out) == (5, (512, 512))
+
+
+def test_a_remix_source_that_cannot_be_opened(enrolled, driver_dir, tmp_path, capsys):
+    capsys.readouterr()
+    assert run.main(["live", "--profile", "astro", "--driver", str(driver_dir), "--sink", "null",
+                     "--expression-from", str(tmp_path / "nowhere.mp4")]) == 2
+    assert "--expression-from" in _error_line(capsys)
