@@ -58,6 +58,7 @@ from profiles.format import load
 from realtime.core.errors import ProfileError
 from realtime.engine.loop import EngineOptions
 from realtime.image.disclose import DisclosureOptions
+from realtime.io.audio import AudioBridge
 
 __all__ = ["Setup", "resolve", "run_benchmark"]
 
@@ -99,6 +100,8 @@ def resolve(args: argparse.Namespace) -> Setup:
     compare = parse_compare(args.compare) if args.compare else None
     swapping = getattr(args, "mode", None) == "swap" or (compare is not None and compare[0] == "mode"
                                                           and "swap" in compare[1])
+    if compare and getattr(args, "audio", None):
+        raise UsageError("--audio follows one engine's latency: use it without --compare")
     if compare and args.self_reenact and compare[0] == "size":
         raise UsageError("--compare size cannot be used with --self-reenact (the output must "
                          "have the video's frame size)")
@@ -228,6 +231,14 @@ def _self_reenact_section(args: argparse.Namespace, st: Setup, pair: str, result
 NO_DISCLOSURE = DisclosureOptions(label=False, mark=False)
 
 
+def _audio_bridge(spec: str) -> AudioBridge:
+    """The audio process of `--audio IN:OUT`, opened before the engines are built (its streams
+    settle meanwhile); a bad device name is an AudioError (one line) before anything runs."""
+    bridge = AudioBridge(spec)
+    bridge.open()
+    return bridge
+
+
 def run_benchmark(args: argparse.Namespace) -> int:
     """Run the benchmark `args` describe (see `bench.cli.add_arguments`); print the report,
     write --json / --plot; return 0. User mistakes raise UsageError."""
@@ -237,7 +248,13 @@ def run_benchmark(args: argparse.Namespace) -> int:
     notes: list[str] = []
 
     # -- latency -----------------------------------------------------------------------------
-    accs = latency_pass(profile, variants, driver, args.warmup, args.block, pin=st.pin)
+    audio_report = None
+    bridge = _audio_bridge(args.audio) if getattr(args, "audio", None) else None
+    try:
+        accs = latency_pass(profile, variants, driver, args.warmup, args.block, pin=st.pin, audio=bridge)
+    finally:
+        if bridge is not None:
+            audio_report = bridge.stop()
     results = {}
     for v in variants:
         acc = accs[v.label]
@@ -305,6 +322,8 @@ def run_benchmark(args: argparse.Namespace) -> int:
         out["self_reenact"] = sr_section
     if roundtrip is not None:
         out["roundtrip"] = roundtrip
+    if audio_report is not None:
+        out["audio"] = audio_report.to_dict()
     if notes:
         out["notes"] = notes
     out["machine"] = machine
@@ -325,6 +344,8 @@ def run_benchmark(args: argparse.Namespace) -> int:
         text.append(_kv_table("round trip (capture → virtual camera → read back)", [
             ("device", roundtrip["device"]), ("frames", roundtrip["frames"]),
             *((f"{k} ms", lat[k]) for k in ("p50", "p95", "p99"))]))
+    if audio_report is not None:
+        text.append(audio_report.summary())
     if notes:
         text.append("notes:\n" + "\n".join(f"- {n}" for n in notes))
     print("\n\n".join(text))

@@ -89,6 +89,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="remix: the head pose from SOURCE (still, script, a clip, a camera)")
     parser.add_argument("--expression-from", metavar="SOURCE", dest="expression_from", default=None,
                         help="remix: the expression from SOURCE (still, script, a clip, a camera)")
+    parser.add_argument("--audio", default=None, metavar="IN:OUT",
+                        help="the latency pass passes the microphone IN to the output OUT, delayed by "
+                             "the measured video latency (as live --audio); the JSON gets an 'audio' "
+                             "section (delay, A/V offset, underruns, stalls). Not with --compare")
     parser.add_argument("--roundtrip", action="store_true",
                         help="true output latency through a virtual camera read back with "
                              "OpenCV (where one exists)")

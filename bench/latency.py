@@ -45,8 +45,9 @@ class Accumulator:
     blocks: int = 0
 
 
-def run_block(engine, source: Limit, fps: float, acc: Accumulator, warmup: int, bar) -> None:
-    """One realtime run of `engine` over `source`; appends to `acc`."""
+def run_block(engine, source: Limit, fps: float, acc: Accumulator, warmup: int, bar, audio=None) -> None:
+    """One realtime run of `engine` over `source`; appends to `acc`. `audio`: an open
+    `realtime.io.audio.AudioBridge` fed every frame's measured latency (as `run.py live --audio`)."""
     grabber = Grabber(source, realtime=True, close_source=False)
     sink = ThreadedSink(NullSink(), realtime=True)
     sink.open(*engine.output_size, fps)
@@ -58,7 +59,11 @@ def run_block(engine, source: Limit, fps: float, acc: Accumulator, warmup: int, 
         if bar is not None and frame.index > last[0]:
             bar.update(frame.index - last[0])
             last[0] = frame.index
+        if audio is not None:
+            audio.on_frame(frame)
 
+    if audio is not None:
+        audio.wait_settled()
     report = run(engine, grabber, sink, on_frame=on_frame)
     st = acc.times
     offset = acc.captured
@@ -86,9 +91,12 @@ def run_block(engine, source: Limit, fps: float, acc: Accumulator, warmup: int, 
 
 
 def latency_pass(profile, variants: list[Variant], driver: Driver, warmup: int, block: int,
-                 pin=None) -> dict[str, Accumulator]:
+                 pin=None, audio=None) -> dict[str, Accumulator]:
     """Realtime runs of every variant, ABBA-interleaved in blocks (one block without
-    --compare). Returns per-variant accumulations."""
+    --compare). Returns per-variant accumulations. `audio` (one variant only): an open
+    AudioBridge that passes the microphone through, delayed by the measured latency."""
+    if audio is not None and len(variants) != 1:
+        raise ValueError(f"audio follows one engine's latency, not {len(variants)} variants")
     fps = driver.fps
     engines = {}
     try:
@@ -116,7 +124,7 @@ def latency_pass(profile, variants: list[Variant], driver: Driver, warmup: int, 
                         left = None if per_run is None else per_run - acc.captured
                         n = left if single else (block if left is None else min(block, left))
                         lim = Limit(sources[v.label].source, n)
-                        run_block(engines[v.label], lim, fps, acc, warmup, bar)
+                        run_block(engines[v.label], lim, fps, acc, warmup, bar, audio=audio)
                         if lim.exhausted or (left is not None and acc.captured >= per_run) \
                                 or lim.read_count == 0:
                             acc.done = True

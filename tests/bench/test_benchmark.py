@@ -49,6 +49,8 @@ def test_self_reenact_alone_is_the_main_pair(assets, tmp_path):
     ((), "--profile and --driver required (or --self-reenact VIDEO)"),
     (("--profile", "p", "--self-reenact", "v.mp4", "--compare", "size=64x64,128x128"),
      "--compare size cannot be used with --self-reenact"),
+    (("--profile", "p", "--driver", "x.mp4", "--audio", "vmic:out", "--compare", "follow_scale=0,1"),
+     "--audio follows one engine's latency: use it without --compare"),
     (("--profile", "p", "--driver", "x.mp4", "--json", "/no/such/folder/x.json"),
      "cannot write /no/such/folder/x.json: folder /no/such/folder does not exist"),
 ])
@@ -200,3 +202,32 @@ def test_self_reenact_compare_interleaves_and_reports_psnr_ssim_and_ratios(asset
     assert all("machine" in v for v in shown["variants"].values())
     assert list(per_frame) == list(r["variants"]) and path == str(tmp_path / "c.png")
     assert f"wrote {path}" in out
+
+
+def test_audio_passes_through_the_latency_pass_and_lands_in_the_json(assets, tmp_path, run_bench,
+                                                                      monkeypatch):
+    """`--audio IN:OUT`: the audio process (a fake sounddevice in it) is fed every frame's latency;
+    its report is the JSON's `audio` section and a line on screen."""
+    from realtime.io.audio import AudioBridge
+    from tests.realtime.io.audio.test_bridge import FAKE, PULSE
+
+    opened = []
+
+    def bridge(spec):
+        b = AudioBridge(spec, sounddevice_module=FAKE, pulse=PULSE, report_s=0.1)
+        b.open()
+        opened.append(b)
+        return b
+
+    monkeypatch.setattr(benchmark, "_audio_bridge", bridge)
+    monkeypatch.setenv("PUPPETEER_PROFILES", str(assets["profiles"]))
+    js = tmp_path / "a.json"
+    clip = moving_clip(tmp_path / "long.avi", assets["image"], 75)     # the report skips the first second
+    rc, out, err = run_bench("--profile", "astro", "--driver", clip, "--warmup", 3,
+                             "--audio", "vmic:engine_out", "--json", js)
+    assert rc == 0, err
+    a = json.loads(js.read_text())["audio"]
+    assert opened and opened[0].spec == "vmic:engine_out"
+    assert a["error"] is None and a["callbacks"]["output"] > 50
+    assert a["delay_ms"]["p50"] > 0 and a["av_offset_ms"]["frames"] > 10
+    assert "audio vmic → engine_out: delay p50" in out and "A/V offset" in out
