@@ -215,7 +215,7 @@ def _self_reenact_section(args: argparse.Namespace, st: Setup, pair: str, result
     sr_profile, sr_driver, sr_lm = st.self_re
     sr_opts = get_device(args.device).configure(self_reenact_options(sr_driver.fps, sr_profile))
     q = quality_pass(
-        lambda: build_engine(sr_profile, sr_opts, realtime=False, fps=sr_driver.fps),
+        lambda: build_engine(sr_profile, sr_opts, realtime=False, fps=sr_driver.fps, disclosure=NO_DISCLOSURE),
         sr_profile, sr_driver.open(), fps=sr_driver.fps, total=sr_driver.total, pin=sr_lm,
         real_frames=True, desc="self-reenact")
     notes += [f"self-reenact: {n}" for n in q.notes]
