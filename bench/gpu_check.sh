@@ -10,7 +10,7 @@
 #   pytest   every .cu through nvcc --ptx, then pytest -m cuda: kernel parity and goldens on cuda,
 #            the device context, CUDA engine = CPU engine
 #   kernels  per-kernel CUDA-event times (rasterize 256² ...) and the 512² FP16 generator
-#   bench    bench on tracked d10, warp / atlas / neural tiers, --compare device=cpu,cuda
+#   bench    bench on tracked d10, warp / atlas / neural tiers and the warp swap, --compare device=cpu,cuda
 #            (neural: torch FP16 + CUDA graphs; --compare backend=torch,tensorrt when TensorRT is there)
 #   streams  bench --streams on the GPU: neural 512² engines on d10/d14/d19, the largest N at 30 fps
 #   live     offline throughput on the GPU per tier (every frame, as fast as it goes)
@@ -126,6 +126,15 @@ step_bench() {
     fi
     pack
   done
+  # the face swap (warp tier on s1, the driver's own frames): swap_blend and the attribute stage
+  local swap=("$PY" run.py bench --profile s1 --driver "$DRIVER" --frames $FRAMES --warmup 30 --mode swap)
+  if [ $REHEARSE = 1 ]; then
+    refused bench-swap "${swap[@]}" --compare device=cpu,cuda
+    run bench-swap 300 "${swap[@]}" --device cpu --json "$WORK/bench-swap.json"
+  else
+    run bench-swap 100 "${swap[@]}" --compare device=cpu,cuda --json "$WORK/bench-swap.json"
+  fi
+  pack
   if [ $REHEARSE = 0 ] && have_trt; then
     run bench-neural-tensorrt 150 "$PY" run.py bench --profile n18 --driver "$DRIVER" --frames $FRAMES \
       --device cuda --compare backend=torch,tensorrt --json "$WORK/bench-neural-tensorrt.json"

@@ -28,7 +28,8 @@ for d in d10 d14 d19; do
   [ -f "$DIR/clips/$d.mp4" ] || cp "$EVAL/drivers/$d.mp4" "$DIR/clips/$d.mp4"
   [ -f "$DIR/clips/$d.track.npz" ] || "$PY" run.py track "$DIR/clips/$d.mp4" --out "$DIR/clips/$d.track.npz"
 done
-[ -f "$DIR/profiles/s1/profile.yaml" ] || "$PY" run.py enroll "$EVAL/targets/s1.jpg" --name s1
+[ -f "$DIR/profiles/s1/profile.yaml" ] || "$PY" run.py enroll "$EVAL/targets/s1.jpg" --name s1 \
+    --consent "evaluation portrait from ../shared/eval (see its README), benchmark use only"
 [ -f "$DIR/profiles/v18/profile.yaml" ] || "$PY" run.py enroll "$EVAL/targets/s18.mp4" --name v18
 if [ ! -f "$DIR/profiles/n18/neural/generator.safetensors" ]; then
   "$PY" run.py enroll "$EVAL/targets/s18.mp4" --name n18 --frames 0:60 --force

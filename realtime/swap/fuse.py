@@ -84,7 +84,8 @@ def largest_face(faces: list[np.ndarray]) -> np.ndarray | None:
 class LargestFaceTrackStage:
     """Frame.image → Frame.landmarks of the largest face (None when none). A tracker that follows
     `max_faces` faces (MediaPipe: 2 costs ~1.3 ms more than 1 per 512² frame), so a second person
-    in the picture is seen, and left as they are."""
+    in the picture is seen, and left as they are. Frames of a tracked clip (`frame.tracked`) pass
+    through with the landmarks they came with (`run.py track` kept the one face it followed)."""
 
     name = "track"
 
@@ -93,7 +94,7 @@ class LargestFaceTrackStage:
         self.max_faces = int(max_faces)
 
     def __call__(self, frame: Frame) -> None:
-        if frame.state is not None or frame.image is None:
+        if frame.state is not None or frame.image is None or frame.tracked:
             return
         if self.tracker is None:
             self.tracker = Tracker(static=False, max_faces=self.max_faces)

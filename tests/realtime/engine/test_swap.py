@@ -135,6 +135,9 @@ def test_largest_face_is_chosen():
     f = Frame(index=0, t_capture=0.0, image=np.zeros((8, 8, 3), np.uint8))
     stage(f)
     assert f.landmarks is big
+    tracked = Frame(index=1, t_capture=0.0, image=np.zeros((8, 8, 3), np.uint8), landmarks=small, tracked=True)
+    stage(tracked)                              # a tracked clip's frame keeps its own landmarks
+    assert tracked.landmarks is small
 
 
 def test_swap_refuses_the_neural_tier_and_unknown_modes(astronaut_profile):
