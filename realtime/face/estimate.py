@@ -164,6 +164,7 @@ class Estimator:
         self._candidate: np.ndarray | None = None   # ... of the last face not (yet) believed
         self._streak = 0      # consecutive consistent frames of the candidate
         self._need = 0        # how many it needs
+        self._held: list[tuple[np.ndarray, float]] = []  # the candidate's frames so far
         self._absent = True   # no face since the last believed one (or none yet)
         self._far_since: float | None = None        # first frame of a run far from the neutral
         self._notice_t: float | None = None
@@ -185,14 +186,19 @@ class Estimator:
             return NEW_FACE_NOTICE
         return None
 
-    def believe(self, landmarks: np.ndarray) -> bool:
-        """Whether this frame's face is plausible (updates the gate; module docstring)."""
+    def believe(self, landmarks: np.ndarray, t: float) -> bool:
+        """Whether this frame's face is plausible (updates the gate; module docstring). The
+        frames held back before a face is believed join the calibration once it is, so a
+        driver's neutral is taken from the same frames as without the gate."""
         c = self.config
-        rigid = np.asarray(landmarks, np.float64)[_RIGID]
+        lm = np.asarray(landmarks, np.float64)
+        rigid = lm[_RIGID]
         if self._streak and rigid_distance(self._candidate, rigid) <= c.max_jump:
             self._streak += 1
+            self._held.append((lm, t))
         else:
             self._streak = 1
+            self._held = [(lm, t)]
             if self._reference is None:   # the first face: nothing to compare it with
                 self._need = c.reappear_frames
             else:
@@ -201,7 +207,10 @@ class Estimator:
         self._candidate = rigid
         if self._streak < self._need:
             return False
-        self._reference, self._streak, self._absent = rigid, 0, False
+        for held, t_held in self._held[:-1]:
+            if not self.calibrator.done:
+                self.calibrator.add(held, t_held)
+        self._reference, self._streak, self._absent, self._held = rigid, 0, False, []
         return True
 
     def _check_identity(self, landmarks: np.ndarray, t: float) -> None:
@@ -245,7 +254,7 @@ class Estimator:
         A face that is not believed (`believe`) counts as no face."""
         if landmarks is None:
             self._absent, self._streak, self._far_since = True, 0, None
-        elif not self.believe(landmarks):
+        elif not self.believe(landmarks, t):
             self.rejected += 1
             landmarks = None
         else:
