@@ -200,6 +200,9 @@ class Engine:
                 timer.stop(stage.name, mark)
         frame.timings.update(timer.result())
         frame.notes["gains"] = self.gains_line()
+        notice = self.estimator.notice(self.clock(frame))
+        if notice is not None:
+            frame.notes["face"] = notice   # e.g. a new face: the estimator recalibrates by itself
         return frame
 
     def gains_line(self) -> str:

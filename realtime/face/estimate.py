@@ -13,6 +13,16 @@ heights — which move when the face does and hardly with tracking noise. At res
 get a lower cutoff (`region_min_cutoff`) than the rest of the face: the lips and brows follow
 speech and brow raises almost fully (self-drive mesh gain ≥ 0.95 on d10) with no more jitter
 on still faces.
+
+Robustness (issue #15). A face is believed only when it is plausible: its rigid shape (the
+skull points, `topology.RIGID`, after a similarity fit, in interoculars) is within
+`max_jump` of the last believed face's, or it has stayed consistent for `confirm_frames`
+frames; after an absence (and at the start) a face needs `reappear_frames` consistent frames.
+An unbelieved face is "no face" (hold, then ease to neutral), so the one-frame phantom face a
+tracker finds on a blank wall never reaches the avatar nor the calibration. A believed face
+whose rigid shape stays more than `identity_distance` from the calibrated neutral for
+`identity_s` is another person: the estimator recalibrates by itself (as the `n` hotkey does)
+and says so for `notice_s` (`notice`, shown in the overlay).
 """
 from __future__ import annotations
 
@@ -32,6 +42,8 @@ _BROWS = list(topology.RIGHT_BROW) + list(topology.LEFT_BROW)
 _LIP_UP = list(topology.INNER_LIP_UPPER[1:-1])
 _LIP_LO = list(topology.INNER_LIP_LOWER[1:-1])
 _UPPER_LIDS = list(topology.RIGHT_EYE_UPPER) + list(topology.LEFT_EYE_UPPER)
+_IO = (_RIGID.index(topology.EYE_OUTER[0]), _RIGID.index(topology.EYE_OUTER[1]))
+NEW_FACE_NOTICE = "new face: recalibrating"
 
 
 @dataclass
@@ -56,6 +68,21 @@ class EstimatorConfig:
     region_d_cutoff: float = 2.0
     mouth_noise_speed: float = 0.25
     brow_noise_speed: float = 0.1
+    # Plausibility gate (module docstring). Rigid-shape distances are RMS over the RIGID points
+    # after a similarity fit, in interoculars. Frame to frame a real face moves at most 0.034 on
+    # the six eval drivers (d10, talking and turning; p99 ≤ 0.023): a larger jump is a tracker
+    # fit on something else (a phantom on a wall, a squashed face half out of the frame).
+    max_jump: float = 0.08
+    confirm_frames: int = 3       # a jumped shape is believed once it held this many frames
+    reappear_frames: int = 2      # a face after no face (or at the start): this many frames
+    # Identity: the same person stays within 0.020 of their calibrated neutral for any 1 s on
+    # the eval drivers (min over the second; single frames reach 0.043 on head turns); another
+    # person is 0.018–0.059 from it (MediaPipe's mesh pulls every face towards its mean face,
+    # so two similar people can read as one). 0.03 held for 1 s: no false recalibration, most
+    # cuts between the eval drivers caught.
+    identity_distance: float = 0.03
+    identity_s: float = 1.0
+    notice_s: float = 2.0         # how long `notice` says that it recalibrated
 
 
 def mouth_features(expression: np.ndarray) -> np.ndarray:
@@ -88,6 +115,16 @@ def region_weights(neutral_shape: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     mouth[_EYES] = 0.0
     brow[_EYES] = 0.0
     return mouth[:, None], brow[:, None]
+
+
+def rigid_distance(reference: np.ndarray, points: np.ndarray) -> float:
+    """How far apart two rigid shapes are, whatever their pose: the RMS residual of the
+    similarity fit of `reference` onto `points` ((len(RIGID), 3) each, any units), in
+    interoculars (outer eye corners) of the fitted reference. 0 for the same shape."""
+    fit = geometry.umeyama(reference, points)
+    residual = fit.apply(reference) - points
+    io = fit.scale * float(np.linalg.norm(reference[_IO[0]] - reference[_IO[1]]))
+    return float(np.sqrt((residual ** 2).sum(1).mean()) / max(io, 1e-9))
 
 
 def _smoothstep_array(x: np.ndarray) -> np.ndarray:
@@ -123,6 +160,16 @@ class Estimator:
         self._ease_from: FaceState | None = None
         self._ease_t0: float | None = None
         self._lost = True
+        self._reference: np.ndarray | None = None   # rigid points of the last believed face
+        self._candidate: np.ndarray | None = None   # ... of the last face not (yet) believed
+        self._streak = 0      # consecutive consistent frames of the candidate
+        self._need = 0        # how many it needs
+        self._held: list[tuple[np.ndarray, float]] = []  # the candidate's frames so far
+        self._absent = True   # no face since the last believed one (or none yet)
+        self._far_since: float | None = None        # first frame of a run far from the neutral
+        self._notice_t: float | None = None
+        self.rejected = 0            # frames with a face that was not believed
+        self.auto_recalibrations = 0
 
     @property
     def neutral(self):
@@ -132,6 +179,57 @@ class Estimator:
         """Start a new neutral calibration from the next frames (hotkey `n`)."""
         self.calibrator.reset()
         self._reset_filters()
+
+    def notice(self, t: float) -> str | None:
+        """A one-line message for the overlay while the estimator has something to say."""
+        if self._notice_t is not None and t - self._notice_t < self.config.notice_s:
+            return NEW_FACE_NOTICE
+        return None
+
+    def believe(self, landmarks: np.ndarray, t: float) -> bool:
+        """Whether this frame's face is plausible (updates the gate; module docstring). The
+        frames held back before a face is believed join the calibration once it is, so a
+        driver's neutral is taken from the same frames as without the gate."""
+        c = self.config
+        lm = np.asarray(landmarks, np.float64)
+        rigid = lm[_RIGID]
+        if self._streak and rigid_distance(self._candidate, rigid) <= c.max_jump:
+            self._streak += 1
+            self._held.append((lm, t))
+        else:
+            self._streak = 1
+            self._held = [(lm, t)]
+            if self._reference is None:   # the first face: nothing to compare it with
+                self._need = c.reappear_frames
+            else:
+                near = rigid_distance(self._reference, rigid) <= c.max_jump
+                self._need = max(1 if near else c.confirm_frames, c.reappear_frames if self._absent else 1)
+        self._candidate = rigid
+        if self._streak < self._need:
+            return False
+        for held, t_held in self._held[:-1]:
+            if not self.calibrator.done:
+                self.calibrator.add(held, t_held)
+        self._reference, self._streak, self._absent, self._held = rigid, 0, False, []
+        return True
+
+    def _check_identity(self, landmarks: np.ndarray, t: float) -> None:
+        """Recalibrate when the calibrated neutral no longer fits the face for `identity_s`."""
+        neutral = self.calibrator.neutral
+        if not self.calibrator.done or neutral is None:
+            self._far_since = None
+            return
+        far = rigid_distance(neutral.shape[_RIGID], np.asarray(landmarks, np.float64)[_RIGID])
+        if far <= self.config.identity_distance:
+            self._far_since = None
+        elif self._far_since is None:
+            self._far_since = t
+        elif t - self._far_since >= self.config.identity_s:
+            self._far_since = None
+            self._notice_t = t
+            self.auto_recalibrations += 1
+            self.recalibrate()
+            self._start_ease(t)   # from the old reading to the new neutral, not a snap
 
     def _reset_filters(self) -> None:
         for f in (self._f_rot, self._f_trans, self._f_scale, self._f_expr, self._s_mouth,
@@ -152,7 +250,15 @@ class Estimator:
         )
 
     def __call__(self, landmarks: np.ndarray | None, t: float) -> FaceState:
-        """Filtered state for the frame at time `t` (seconds); `landmarks` None = no face."""
+        """Filtered state for the frame at time `t` (seconds); `landmarks` None = no face.
+        A face that is not believed (`believe`) counts as no face."""
+        if landmarks is None:
+            self._absent, self._streak, self._far_since = True, 0, None
+        elif not self.believe(landmarks, t):
+            self.rejected += 1
+            landmarks = None
+        else:
+            self._check_identity(landmarks, t)
         if landmarks is None:
             if not self._lost:
                 self._lost = True

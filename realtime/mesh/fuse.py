@@ -33,6 +33,12 @@ _LIDS = [(np.array(u[1:-1]), np.array(l[1:-1])) for u, l in (
 
 SHUT = 0.45    # lid gap / the avatar's own open gap below which its lids meet ...
 OPEN = 0.8     # ... and above which they are left alone (smooth between)
+# The largest head rotation (degrees, relative to the target's own pose, any axis) the head
+# layer can draw: its rings turn with the head while the crop's border stays, and past ~31° (in
+# the worst direction, a yaw–pitch diagonal; ~40° for a pure roll, ~45° for a pure yaw) some of
+# the triangles between them fold over on the astronaut: the head layer tears. Rotations beyond
+# this keep their axis and stop at this angle. The six eval drivers stay under 21°.
+MAX_HEAD_ANGLE = 30.0
 
 
 @dataclass
@@ -124,6 +130,18 @@ def _unfold(pairs_upper: np.ndarray, pairs_lower: np.ndarray, shape: np.ndarray)
         shape[pairs_lower[crossed], 1] = mid
 
 
+def clamped_rotation(rotation: np.ndarray, gain: float = 1.0,
+                     max_angle: float = MAX_HEAD_ANGLE) -> np.ndarray:
+    """`rotation` with its angle times `gain`, at most `max_angle` degrees (same axis)."""
+    if gain == 1.0 and np.trace(rotation) >= 1.0 + 2.0 * np.cos(np.radians(max_angle)):
+        return rotation   # within the limit: untouched (the common case, bit for bit)
+    vec = gain * geometry.rotvec_from_matrix(rotation)
+    angle = float(np.degrees(np.linalg.norm(vec)))
+    if angle > max_angle:
+        vec = vec * (max_angle / angle)
+    return geometry.matrix_from_rotvec(vec)
+
+
 class Recombiner:
     """Binds one target (neutral shape + face frame) to one driver neutral."""
 
@@ -173,10 +191,8 @@ class Recombiner:
         scale = tf.scale * (1.0 + c.follow_scale * (state.scale - 1.0))
         shift = tf.scale * c.follow_translation * np.asarray(state.translation, np.float64)
         shift[2] = 0.0
-        rotation = state.rotation
-        if c.pose_gain != 1.0:
-            rotation = geometry.matrix_from_rotvec(c.pose_gain * geometry.rotvec_from_matrix(rotation))
-        return Similarity(rotation @ tf.rotation, scale, tf.translation + shift)
+        return Similarity(clamped_rotation(state.rotation, c.pose_gain) @ tf.rotation, scale,
+                          tf.translation + shift)
 
     def __call__(self, state: FaceState) -> np.ndarray:
         """(478, 3) posed target landmarks in the target image's pixels."""

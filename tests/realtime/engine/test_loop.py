@@ -339,3 +339,17 @@ def test_a_photo_as_dense_as_the_output_gets_its_texture_sharpened(astronaut_rgb
     lap_a, lap_b = (cv2.Laplacian(x, cv2.CV_32F)[skin] for x in (a, b))
     assert lap_a.var() > 1.5 * lap_b.var()
     assert np.abs(cv2.GaussianBlur(a, (0, 0), 3.0) - cv2.GaussianBlur(b, (0, 0), 3.0)).mean() < 1.0
+
+
+def test_the_estimators_notice_goes_to_the_overlay(astronaut_profile, monkeypatch):
+    """Issue #15: after recalibrating by itself on a new face the estimator says so, and the
+    engine puts it in frame.notes (the window overlay's lines); nothing when it is silent."""
+    from realtime.face.estimate import NEW_FACE_NOTICE
+    from realtime.face.state import FaceState
+
+    engine = _engine(astronaut_profile)
+    quiet = engine.process(Frame(index=0, t_capture=0.0, state=FaceState.neutral()))
+    assert "face" not in quiet.notes
+    monkeypatch.setattr(engine.estimator, "_notice_t", 0.0)
+    told = engine.process(Frame(index=1, t_capture=0.0, state=FaceState.neutral()))
+    assert told.notes["face"] == NEW_FACE_NOTICE

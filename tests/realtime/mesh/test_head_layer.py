@@ -8,7 +8,9 @@ from kernels import rasterize
 from realtime.face import geometry as G
 from realtime.face import topology as T
 from realtime.face.geometry import Similarity
+from realtime.face.state import FaceState
 from realtime.mesh import head_layer as H
+from realtime.mesh.fuse import MAX_HEAD_ANGLE, Recombiner
 
 
 @pytest.fixture(scope="module")
@@ -155,3 +157,37 @@ def test_layer_covers_the_whole_crop(layer_setup):
     lm, frame, neutral, a, size, layer = layer_setup
     gbuf = _render_layer(layer, lm, frame, a, size)
     assert (gbuf.tri_id >= 0).all()
+
+
+def _signed_areas(layer, verts):
+    p = verts[layer.triangles]
+    d1, d2 = p[:, 1] - p[:, 0], p[:, 2] - p[:, 0]
+    return d1[:, 0] * d2[:, 1] - d1[:, 1] * d2[:, 0]
+
+
+@pytest.mark.parametrize("angles", [(0, 0, 90), (0, 0, -90), (80, 0, 0), (0, -70, 0), (50, 50, 60)])
+def test_a_pose_past_the_limit_is_clamped_and_does_not_tear(layer_setup, angles):
+    """Issue #15: a 90° roll tore the head layer. The fuse's pose is clamped to MAX_HEAD_ANGLE
+    (same axis): finite, within the limit, and no head-layer triangle folds over."""
+    lm, frame, neutral, a, size, layer = layer_setup
+    rest = _signed_areas(layer, _image_vertices(layer, lm, frame))
+    raw = Similarity(G.rotation_from_euler(*angles) @ frame.rotation, frame.scale, frame.translation)
+    torn = _signed_areas(layer, _image_vertices(layer, lm, frame, raw))
+    assert (np.sign(torn) != np.sign(rest)).any()   # unclamped, it does tear
+    posed = Recombiner(neutral, frame).pose(FaceState(rotation=G.rotation_from_euler(*angles)))
+    rel = posed.rotation @ frame.rotation.T
+    angle = np.degrees(np.linalg.norm(G.rotvec_from_matrix(rel)))
+    assert angle == pytest.approx(MAX_HEAD_ANGLE)
+    axis = G.rotvec_from_matrix(G.rotation_from_euler(*angles))
+    np.testing.assert_allclose(G.rotvec_from_matrix(rel) / np.radians(angle), axis / np.linalg.norm(axis),
+                               atol=1e-9)   # same axis
+    verts = _image_vertices(layer, lm, frame, posed)
+    assert np.isfinite(verts).all()
+    assert (np.sign(_signed_areas(layer, verts)) == np.sign(rest)).all()
+
+
+def test_a_pose_within_the_limit_is_untouched(layer_setup):
+    lm, frame, neutral, a, size, layer = layer_setup
+    rot = G.rotation_from_euler(20, -10, 15)
+    posed = Recombiner(neutral, frame).pose(FaceState(rotation=rot))
+    np.testing.assert_array_equal(posed.rotation, rot @ frame.rotation)
