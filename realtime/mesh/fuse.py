@@ -52,6 +52,7 @@ class FuseConfig:
     mouth_gain: float = 1.0          # ... the lips and lower face
     gaze_gain: float = 1.0           # ... the irises
     pose_gain: float = 1.0           # ... the head rotation's angle
+    max_head_angle: float = MAX_HEAD_ANGLE  # degrees; the swap draws no head layer: no limit (180)
 
     def gains(self) -> dict[str, float]:
         """The per-region gains as {region: gain} (`realtime.mesh.gains.REGIONS`)."""
@@ -191,7 +192,7 @@ class Recombiner:
         scale = tf.scale * (1.0 + c.follow_scale * (state.scale - 1.0))
         shift = tf.scale * c.follow_translation * np.asarray(state.translation, np.float64)
         shift[2] = 0.0
-        return Similarity(clamped_rotation(state.rotation, c.pose_gain) @ tf.rotation, scale,
+        return Similarity(clamped_rotation(state.rotation, c.pose_gain, c.max_head_angle) @ tf.rotation, scale,
                           tf.translation + shift)
 
     def __call__(self, state: FaceState) -> np.ndarray:

@@ -60,9 +60,9 @@ class SwapLink:
 
 
 def swap_fuse_config(config: FuseConfig) -> FuseConfig:
-    """`config` with the head following the driver fully (position and size): the face must sit
-    on the driver's head."""
-    return dataclasses.replace(config, follow_scale=1.0, follow_translation=1.0)
+    """`config` with the head following the driver fully (position, size and any rotation: the
+    swap draws no head layer, so nothing limits the turn): the face must sit on the driver's head."""
+    return dataclasses.replace(config, follow_scale=1.0, follow_translation=1.0, max_head_angle=180.0)
 
 
 def fan_contours(rig: Rig, key: str) -> list[tuple[int, np.ndarray]]:
