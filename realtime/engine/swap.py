@@ -11,6 +11,7 @@ through untouched. The tier is the profile's warp (or atlas) tier texturing the 
 from __future__ import annotations
 
 import dataclasses
+from typing import Any
 
 from realtime.core.errors import PuppeteerError
 from realtime.face.estimate import EstimateStage, Estimator, EstimatorConfig
@@ -70,7 +71,8 @@ class WhenFace:
 def swap_estimator_config(config: EstimatorConfig) -> EstimatorConfig:
     """`config` with the swap's settings (`SWAP_ESTIMATOR`) where it has the defaults."""
     default = EstimatorConfig()
-    changes = {k: v for k, v in SWAP_ESTIMATOR.items() if getattr(config, k) == getattr(default, k)}
+    changes: dict[str, Any] = {k: v for k, v in SWAP_ESTIMATOR.items()
+                               if getattr(config, k) == getattr(default, k)}
     return dataclasses.replace(config, **changes)
 
 
