@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import threading
 import time
+from abc import ABC, abstractmethod
 
 import numpy as np
 
@@ -49,19 +50,20 @@ class RemixError(PuppeteerError):
     """A remix source that cannot be opened."""
 
 
-class StateSource:
+class StateSource(ABC):
     """One remix source: `state(frame, t)` is its face state for the main frame (t: the engine's
     clock); `neutral` its canonical neutral shape when known (None: no retargeting needed)."""
 
     neutral: np.ndarray | None = None
 
-    def start(self) -> None:
+    def start(self) -> None:  # noqa: B027 - optional hook, most sources need no start
         pass
 
+    @abstractmethod
     def state(self, frame: Frame, t: float) -> FaceState:
-        raise NotImplementedError
+        """The source's face state for the main frame at the engine's time `t`."""
 
-    def close(self) -> None:
+    def close(self) -> None:  # noqa: B027 - optional hook, most sources hold nothing
         pass
 
 
