@@ -299,7 +299,7 @@ def _drive(engine, grabber, sink_spec, fps, realtime, total=None, max_frames=Non
     `audio`: an open AudioBridge, fed every frame's measured latency."""
     from tqdm import tqdm
 
-    from realtime.engine.loop import run
+    from realtime.engine.loop import LIVE_HISTORY, run
     from realtime.io.sinks import ThreadedSink, make_sink
 
     try:
@@ -321,9 +321,9 @@ def _drive(engine, grabber, sink_spec, fps, realtime, total=None, max_frames=Non
     if audio is not None:
         audio.wait_settled()  # else the first seconds of sound would be silent or off
     try:
-        # A live session keeps the last ten minutes of per-frame rows for its summary.
+        # A live session keeps the last five minutes of per-frame rows for its summary.
         return run(engine, grabber, sink, max_frames=max_frames, on_frame=tick,
-                   history=18000 if realtime else None)
+                   history=LIVE_HISTORY if realtime else None)
     finally:
         bar.close()
         engine.close()

@@ -36,7 +36,7 @@ import numpy as np
 from bench.usage import UsageError
 from profiles import load
 from realtime.core.errors import PuppeteerError
-from realtime.engine.loop import Engine, EngineOptions, run
+from realtime.engine.loop import LIVE_HISTORY, Engine, EngineOptions, run
 from realtime.io.capture import Grabber, open_source
 from realtime.io.sinks import NullSink, ThreadedSink
 
@@ -142,7 +142,7 @@ def soak(profile_name: str, clip: Path, minutes: float, log=print) -> dict:
 
     try:
         run(engine, grabber, sink, max_frames=int(round(minutes * 60.0 * fps)), on_frame=tick,
-            history=18000)
+            history=LIVE_HISTORY)
     finally:
         engine.close()
     return {"profile": profile_name, "clip": str(clip), "minutes": minutes, "rows": rows,

@@ -43,6 +43,11 @@ from realtime.mesh.gains import GAIN_RANGE, REGIONS
 from realtime.mesh.scaled import ScaledProfile
 from realtime.tiers.registry import GenerateStage, make_generator
 
+#: Rows over `history` before the oldest are dropped: a bounded list, trimmed in chunks (the rows
+#: never reach twice the history: Python keeps freed memory, so the peak is what a session holds).
+HISTORY_SLACK = 300
+#: Per-frame rows a live session keeps for its summary: the last five minutes at 30 fps.
+LIVE_HISTORY = 9000
 PENDING_MAX = 256  # rows awaiting a sink write before the oldest are given up as dropped
 #: The label and mark are drawn for this size until a swap frame of another size arrives.
 DEFAULT_SWAP_LABEL_SIZE = (640, 480)
@@ -348,7 +353,7 @@ def run(engine: Engine, grabber: Grabber, sink, max_frames: int | None = None,
                     for index in sorted(pending)[:-PENDING_MAX // 2]:
                         del pending[index]
             report.per_frame.append(row)
-            if history is not None and len(report.per_frame) > 2 * history:
+            if history is not None and len(report.per_frame) > history + HISTORY_SLACK:
                 del report.per_frame[:-history]
             sink.write(frame)
             report.frames += 1

@@ -115,6 +115,25 @@ def test_max_frames_stops_the_run(astronaut_profile):
     assert report.frames == 5 and sink.written == 5
 
 
+def test_history_bounds_the_rows_a_long_run_keeps(astronaut_profile, monkeypatch):
+    """A live session runs for hours: at most `history` + HISTORY_SLACK rows, the newest kept."""
+    from realtime.engine import loop
+
+    monkeypatch.setattr(loop, "HISTORY_SLACK", 3)
+    made = []
+    monkeypatch.setattr(loop, "RunReport", lambda: made.append(RunReport()) or made[-1])
+    engine = _engine(astronaut_profile)
+    source = ScriptedSource(astronaut_profile["neutral"], frames=30, fps=FPS)
+    sink = _sink()
+    sink.open(*engine.output_size, FPS)
+    sizes = []
+    report = run(engine, Grabber(source, realtime=False), sink, history=5,
+                 on_frame=lambda f: sizes.append(len(made[0].per_frame)))
+    engine.close()
+    assert report.frames == 30 and max(sizes) <= 5 + 3
+    assert [r["index"] for r in report.per_frame][-1] == 29 and len(report.per_frame) <= 8
+
+
 @pytest.mark.tracking
 def test_no_face_keeps_emitting_and_eases_to_neutral(astronaut_profile, driver_images):
     """The driver turns its head, then leaves (blank frames): every input frame still gives an
