@@ -91,7 +91,7 @@ from profiles.keyframes import (
     shift_colour,
 )
 from profiles.schema import printable
-from profiles.store import sha256_file
+from realtime.core.paths import sha256_file
 from realtime.face import geometry
 from realtime.tiers.atlas.query import (
     DIM_NAMES,

@@ -10,7 +10,6 @@ leaves a half-written profile.
 """
 from __future__ import annotations
 
-import hashlib
 import os
 import shutil
 from dataclasses import dataclass, field
@@ -24,6 +23,7 @@ from profiles import schema, store
 from profiles.consent import check_record, make_record
 from realtime.core import paths
 from realtime.core.errors import ProfileError
+from realtime.core.paths import sha256_file
 from realtime.core.profile import ARRAYS_FILE, YAML_FILE
 from realtime.face.geometry import Similarity
 from realtime.tiers.registry import TIER_NAMES as TIERS
@@ -67,14 +67,6 @@ def profiles_root() -> Path:
     """Where profiles live: $PUPPETEER_PROFILES, else the `profiles/` folder of the project."""
     env = os.environ.get("PUPPETEER_PROFILES")
     return Path(env) if env else Path(__file__).resolve().parent
-
-
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 @dataclass
@@ -190,7 +182,7 @@ def load(name_or_path: str | os.PathLike, root: Path | None = None) -> Profile:
         path = _inside(folder, str(entry["path"]))
         if not path.is_file():
             raise ProfileError(f"profile {folder.name!r} is missing {entry['path']}")
-        if _sha256(path) not in schema.accepted_digests(entry):
+        if sha256_file(path) not in schema.accepted_digests(entry):
             redo = ("train it again with --restart" if str(entry["path"]).startswith("neural/")
                     else "enroll the profile again")
             raise ProfileError(f"{path} does not match the sha256 in {yml}: the file changed or is "
@@ -215,7 +207,7 @@ def save(profile: Profile, folder: Path, overwrite: bool = False) -> Path:
     tmp = store.temp_dir(folder)
     try:
         np.savez(tmp / ARRAYS_FILE, **profile.arrays)
-        digests = {ARRAYS_FILE: _sha256(tmp / ARRAYS_FILE)}
+        digests = {ARRAYS_FILE: sha256_file(tmp / ARRAYS_FILE)}
         with open(tmp / YAML_FILE, "w") as f:
             yaml.safe_dump(profile.to_yaml(digests), f, sort_keys=False)
         store.replace_dir(tmp, folder)   # an atomic exchange, or a backup `enroll` restores
@@ -239,7 +231,7 @@ def attach_files(folder: Path, rel_paths: list[str], tier: str | None = None,
         path = _inside(folder, rel)
         if not path.is_file():
             raise ProfileError(f"cannot attach {rel!r} to profile {folder.name!r}: no such file")
-        files[rel] = {"path": rel, "sha256": _sha256(path)}
+        files[rel] = {"path": rel, "sha256": sha256_file(path)}
     if tier is not None:
         if tier not in TIERS:
             raise ProfileError(f"tier {tier!r} is not one of {TIERS}")

@@ -21,7 +21,6 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import errno
-import hashlib
 import os
 import re
 import shutil
@@ -34,21 +33,14 @@ import yaml
 
 from profiles import schema
 from realtime.core.errors import ProfileError
+from realtime.core.paths import sha256_file
 from realtime.core.profile import YAML_FILE
 
 __all__ = ["name_lock", "replace_dir", "recover", "temp_dir", "backup_path", "commit_files",
-           "write_yaml", "write_error", "sha256_file"]
+           "write_yaml", "write_error"]
 
 _RENAME_EXCHANGE = 2
 _AT_FDCWD = -100
-
-
-def sha256_file(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def backup_path(folder: Path) -> Path:

@@ -22,7 +22,6 @@ File format (numpy .npz, read with allow_pickle=False):
 """
 from __future__ import annotations
 
-import hashlib
 import os
 import tempfile
 import zipfile
@@ -35,12 +34,13 @@ from typing import Any
 import numpy as np
 
 from realtime.core.frame import Frame
+from realtime.core.paths import sha256_file
 from realtime.face.topology import N_LANDMARKS
 from realtime.face.track import Tracker, TrackStage, quiet_native_stderr
 from realtime.io.source import CaptureError, Source
 
 __all__ = ["FORMAT", "SUFFIX", "TrackError", "TrackedClip", "TrackedClipSource", "default_track_path",
-           "file_sha256", "is_track_file", "track_clip", "track_frames"]
+           "is_track_file", "track_clip", "track_frames"]
 
 FORMAT = 1
 SUFFIX = ".track.npz"
@@ -60,14 +60,6 @@ def default_track_path(clip: str | os.PathLike) -> Path:
     """Where `run.py track CLIP` writes by default: ``CLIP-stem.track.npz`` beside the clip."""
     clip = Path(clip)
     return clip.with_name(clip.stem + SUFFIX)
-
-
-def file_sha256(path: str | os.PathLike) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def _tracker_label() -> str:
@@ -115,7 +107,7 @@ def track_clip(source: Source, clip: str | os.PathLike, out: str | os.PathLike,
         raise TrackError(f"{clip} gave no frame to track")
     tracked = TrackedClip(landmarks=landmarks, present=present, fps=float(source.fps),
                           size=(int(source.size[0]), int(source.size[1])),
-                          sha256=file_sha256(clip), clip=clip.name, tracker=_tracker_label())
+                          sha256=sha256_file(clip), clip=clip.name, tracker=_tracker_label())
     tracked.save(out)
     return tracked
 
@@ -224,7 +216,7 @@ class TrackedClipSource:
         self._images: Source | None = None
         beside = self.path.parent / self.track.clip
         if open_clip is not None and beside.is_file():
-            digest = file_sha256(beside)
+            digest = sha256_file(beside)
             if digest != self.track.sha256:
                 raise TrackError(f"{beside} is not the clip {self.path.name} was tracked from "
                                  f"(sha256 {digest[:12]}…, tracked {self.track.sha256[:12]}…): "

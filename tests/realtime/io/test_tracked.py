@@ -121,7 +121,7 @@ def test_source_without_the_clip_gives_landmarks_only(tmp_path, astronaut_landma
 def test_source_with_the_clip_beside_it(tmp_path, astronaut_rgb, astronaut_landmarks):
     clip = moving_clip(tmp_path / "clip.avi", astronaut_rgb, N)
     path = tmp_path / "clip.track.npz"
-    _write_track(path, astronaut_landmarks, sha=T.file_sha256(clip))
+    _write_track(path, astronaut_landmarks, sha=T.sha256_file(clip))
     src = open_source(str(path))
     assert src.has_images and src.clip_path == clip
     plain = ClipSource(clip)
@@ -187,7 +187,7 @@ def test_a_tracked_clip_drives_the_engine_like_the_clip(tmp_path, astronaut_rgb,
     tc = T.track_clip(src, clip, tmp_path / "clip.track.npz", progress=ticks.append)
     src.close()
     assert len(tc) == N and sum(ticks) == N and tc.present.all()
-    assert tc.sha256 == T.file_sha256(clip) and tc.clip == "clip.avi" and "mediapipe" in tc.tracker
+    assert tc.sha256 == T.sha256_file(clip) and tc.clip == "clip.avi" and "mediapipe" in tc.tracker
     live_out, live_lm = _engine_outputs(astronaut_profile, ClipSource(clip), N)
     for with_clip in (True, False):
         where = tmp_path if with_clip else tmp_path / "alone"
@@ -239,7 +239,7 @@ def test_live_and_bench_play_a_tracked_clip_with_mediapipe_blocked(tmp_path, ast
     save(astronaut_profile, root / "astro")
     clip = moving_clip(tmp_path / "clip.avi", astronaut_rgb, N)
     track = tmp_path / "clip.track.npz"
-    _write_track(track, astronaut_landmarks, sha=T.file_sha256(clip))
+    _write_track(track, astronaut_landmarks, sha=T.sha256_file(clip))
 
     out = tmp_path / "out.mp4"
     live = _blocked_run("live", "--profile", "astro", "--driver", track, "--sink", f"file:{out}",
