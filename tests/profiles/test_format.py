@@ -11,27 +11,13 @@ import yaml
 
 from profiles import format as fmt
 from profiles.format import ARRAYS_FILE, YAML_FILE, Profile, ProfileError, load, resolve, save
+from tests.hostile import small_arrays
 
 
 @pytest.fixture(scope="module")
 def small_profile() -> Profile:
     """A valid profile with small arrays (fast to save and hash)."""
-    rng = np.random.default_rng(0)
-    arrays = {
-        "image": rng.integers(0, 256, (40, 30, 3), dtype=np.uint8),
-        "landmarks": rng.normal(size=(478, 3)).astype(np.float32),
-        "neutral": rng.normal(size=(478, 3)).astype(np.float32),
-        "frame_rotation": np.eye(3, dtype=np.float32),
-        "frame_scale": np.float32(12.5),
-        "frame_translation": np.array([1, 2, 3], np.float32),
-        "crop_from_image": np.array([[2, 0, -5], [0, 2, -7]], np.float32),
-        "head_points": rng.normal(size=(72, 3)).astype(np.float32),
-        "head_gains": rng.uniform(size=72).astype(np.float32),
-        "head_border": rng.normal(size=(32, 2)).astype(np.float32),
-        "head_triangles": rng.integers(0, 140, (150, 3)).astype(np.int32),
-        "paste_mask": rng.uniform(size=(16, 16)).astype(np.float32),
-        "face_mask": rng.integers(0, 2, (16, 16)).astype(np.uint8),
-    }
+    arrays = small_arrays(crop=16, seed=0)
     return Profile(name="tiny", kind="image", source="tiny.png", arrays=arrays, crop_size=16,
                    settings={"follow_scale": 0.5, "note": "hello"})
 
