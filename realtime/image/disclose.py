@@ -55,7 +55,7 @@ class DisclosureOptions:
     label_text: str = LABEL_TEXT        # --label-text
     label_corner: str = "bottom-right"  # --label-corner
     mark: bool = True                   # the provenance mark (no CLI switch: see README)
-    mode: str = "reenact"               # the payload's mode: "reenact" or "swap" (issue #17)
+    mode: str = "reenact"               # the payload's mode: "reenact" or "swap" (the engine sets it)
 
     def describe(self) -> str:
         label = (f"label {self.label_text!r} {self.label_corner}" if self.label
