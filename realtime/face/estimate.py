@@ -22,7 +22,12 @@ An unbelieved face is "no face" (hold, then ease to neutral), so the one-frame p
 tracker finds on a blank wall never reaches the avatar nor the calibration. A believed face
 whose rigid shape stays more than `identity_distance` from the calibrated neutral for
 `identity_s` is another person: the estimator recalibrates by itself (as the `n` hotkey does)
-and says so for `notice_s` (`notice`, shown in the overlay).
+and says so for `notice_s` (`notice`, shown in the overlay). After a cut — the face jumps in
+the image (position or size) further than a head moves in a frame, or comes back after a while
+without a face — its first `identity_s` must stay within the stricter `cut_identity_distance`,
+so a similar person after a cut is caught too (25 of the 30 cuts between the six eval drivers,
+within 15–43 frames; the other five are faces the tracker reads as closer than one person's
+own second-to-second variation).
 """
 from __future__ import annotations
 
@@ -82,6 +87,16 @@ class EstimatorConfig:
     # cuts between the eval drivers caught.
     identity_distance: float = 0.03
     identity_s: float = 1.0
+    # A cut: the face jumps in the image further than a head moves in a frame (the eval drivers:
+    # ≤ 0.117 interocular, ≤ 0.061 in log size; every cut between them but one jumps more), or
+    # comes back after `cut_absence_s` without a face. Then the face's first `identity_s` is held
+    # to a stricter bound, `cut_identity_distance`: the same person stays within 0.020 of their
+    # neutral over any 1 s of the eval drivers, so a face whose whole first second is further is
+    # someone else even when it is within `identity_distance` (three more of the 30 cuts).
+    cut_move: float = 0.15           # interocular distances in one frame ...
+    cut_scale: float = 0.09          # ... or |log(size ratio)| in one frame
+    cut_absence_s: float = 0.5
+    cut_identity_distance: float = 0.022
     notice_s: float = 2.0         # how long `notice` says that it recalibrated
 
 
@@ -167,6 +182,8 @@ class Estimator:
         self._held: list[tuple[np.ndarray, float]] = []  # the candidate's frames so far
         self._absent = True   # no face since the last believed one (or none yet)
         self._far_since: float | None = None        # first frame of a run far from the neutral
+        self._placed: tuple[np.ndarray, float, float] | None = None  # last believed face: centre, size, t
+        self._verify: list[float] | None = None     # after a cut: [until, nearest distance so far]
         self._notice_t: float | None = None
         self.rejected = 0            # frames with a face that was not believed
         self.auto_recalibrations = 0
@@ -213,23 +230,51 @@ class Estimator:
         self._reference, self._streak, self._absent, self._held = rigid, 0, False, []
         return True
 
-    def _check_identity(self, landmarks: np.ndarray, t: float) -> None:
-        """Recalibrate when the calibrated neutral no longer fits the face for `identity_s`."""
+    def _check_identity(self, landmarks: np.ndarray, t: float, cut: bool) -> None:
+        """Recalibrate when the calibrated neutral no longer fits the face for `identity_s`, or
+        after a cut (`_cut`), when it does not fit the face's whole first `identity_s` within
+        the stricter `cut_identity_distance`."""
         neutral = self.calibrator.neutral
         if not self.calibrator.done or neutral is None:
-            self._far_since = None
+            self._far_since = self._verify = None
             return
         far = rigid_distance(neutral.shape[_RIGID], np.asarray(landmarks, np.float64)[_RIGID])
+        if cut:
+            self._verify = [t + self.config.identity_s, far]
+        elif self._verify is not None:
+            self._verify[1] = min(self._verify[1], far)
+            if t >= self._verify[0]:
+                nearest, self._verify = self._verify[1], None
+                if nearest > self.config.cut_identity_distance:
+                    self._new_face(t)
+                    return
         if far <= self.config.identity_distance:
             self._far_since = None
         elif self._far_since is None:
             self._far_since = t
         elif t - self._far_since >= self.config.identity_s:
-            self._far_since = None
-            self._notice_t = t
-            self.auto_recalibrations += 1
-            self.recalibrate()
-            self._start_ease(t)   # from the old reading to the new neutral, not a snap
+            self._new_face(t)
+
+    def _new_face(self, t: float) -> None:
+        self._far_since = self._verify = None
+        self._notice_t = t
+        self.auto_recalibrations += 1
+        self.recalibrate()
+        self._start_ease(t)   # from the old reading to the new neutral, not a snap
+
+    def _cut(self, landmarks: np.ndarray, t: float) -> bool:
+        """Whether this believed face jumped from the last one (position or size, in one step)
+        or came back after a while without a face: a cut, maybe to someone else."""
+        lm = np.asarray(landmarks, np.float64)
+        centre, size = lm[_RIGID, :2].mean(0), max(float(np.linalg.norm(lm[33, :2] - lm[263, :2])), 1e-9)
+        last, self._placed = self._placed, (centre, size, t)
+        if last is None:
+            return False
+        c0, s0, t0 = last
+        c = self.config
+        return (t - t0 >= c.cut_absence_s
+                or float(np.linalg.norm(centre - c0)) > c.cut_move * min(size, s0)
+                or abs(np.log(size / s0)) > c.cut_scale)
 
     def _reset_filters(self) -> None:
         for f in (self._f_rot, self._f_trans, self._f_scale, self._f_expr, self._s_mouth,
@@ -258,7 +303,7 @@ class Estimator:
             self.rejected += 1
             landmarks = None
         else:
-            self._check_identity(landmarks, t)
+            self._check_identity(landmarks, t, self._cut(landmarks, t))
         if landmarks is None:
             if not self._lost:
                 self._lost = True

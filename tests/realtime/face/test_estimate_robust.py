@@ -167,3 +167,63 @@ def test_the_same_face_with_strong_expressions_never_recalibrates(face):
     est = Estimator()
     _play(est, frames)
     assert est.auto_recalibrations == 0 and est.notice(len(frames) / FPS) is None
+
+
+# ------------------------------------------------------------------------------------- cuts
+def _similar_person(canon, amount=0.7):
+    """Another face close to this one: between the cut bound and the identity bound."""
+    c = canon[list(T.RIGID)].mean(0)
+    return c + (canon - c) * np.array([1 + 0.15 * amount, 1 + 0.10 * amount, 1.0])
+
+
+def _jumped(frame: Similarity, shift=(120.0, 10.0, 0.0)):
+    return Similarity(frame.rotation, frame.scale, frame.translation + np.asarray(shift))
+
+
+def _run_cut(face, after, gap_frames=0):
+    """36 frames of the face, `gap_frames` without a face, then 60 frames of `after`:
+    the estimator's auto recalibrations."""
+    lm = face[0]
+    est = Estimator()
+    _play(est, [lm] * 36 + [None] * gap_frames + [after] * 60)
+    return est.auto_recalibrations
+
+
+def test_a_cut_to_a_similar_person_recalibrates(face):
+    """A similar face (within `identity_distance`, beyond `cut_identity_distance`) after a jump
+    in the image or after a second without a face is someone else; the same face is not, and
+    the similar face without a cut is not told apart (the tracker's noise is as large)."""
+    lm, frame, canon = face
+    c = EstimatorConfig()
+    similar = _similar_person(canon)
+    d = rigid_distance(canon[list(T.RIGID)], similar[list(T.RIGID)])
+    assert c.cut_identity_distance < d < c.identity_distance
+    iod = np.linalg.norm(lm[33, :2] - lm[263, :2])
+    assert 120.0 > 2 * c.cut_move * iod                           # the shift is a jump
+    assert _run_cut(face, _jumped(frame).apply(similar)) == 1
+    assert _run_cut(face, frame.apply(similar), gap_frames=30) == 1
+    assert _run_cut(face, _jumped(frame).apply(canon)) == 0       # same person, moved
+    assert _run_cut(face, frame.apply(canon), gap_frames=30) == 0  # same person, back
+    same_size = Similarity(frame.rotation, frame.scale / 1.105, frame.translation)  # eyes as wide
+    assert _run_cut(face, same_size.apply(similar)) == 0          # no cut: not told apart
+    small = Similarity(frame.rotation, frame.scale * 1.2, frame.translation)   # size jump
+    assert _run_cut(face, small.apply(similar)) == 1
+
+
+def test_fast_head_motion_is_not_a_cut(face):
+    """A head moving 0.1 interocular a frame (nearly the fastest of the eval drivers), back and
+    forth for 3 s, with a similar face's shape: no recalibration (no jump, the shape within
+    identity_distance); one jump in it would (the same frames with a 2-interocular step)."""
+    lm, frame, canon = face
+    iod = np.linalg.norm(lm[33, :2] - lm[263, :2])
+    similar = _similar_person(canon)
+    est = Estimator()
+    moving = [Similarity(frame.rotation, frame.scale / 1.105, frame.translation
+                         + np.array([0.1 * iod * min(i % 40, 40 - i % 40), 0, 0])) for i in range(90)]
+    frames = [lm] * 36 + [m.apply(similar) for m in moving]
+    _play(est, frames)
+    assert est.auto_recalibrations == 0
+    est = Estimator()
+    frames[60:] = [f + np.array([2 * iod, 0, 0]) for f in frames[60:]]
+    _play(est, frames)
+    assert est.auto_recalibrations == 1
