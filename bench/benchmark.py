@@ -386,6 +386,11 @@ def _follow_table(results: dict) -> str:
     sep = "| :--- | " + " | ".join("---:" for _ in labels) + " |"
     tail = (["| closed eyes that arrive | " + " | ".join(blinks) + " |"]
             if len(blinks) == len(labels) else [])
+    for key, what in (("output_pose_std", "head yaw/pitch std °, tracked output"),
+                      ("mesh_pose_std", "head yaw/pitch std °, engine's mesh")):
+        stds = [results[label].get("quality_info", {}).get(key) for label in labels]
+        if all(stds):
+            tail.append(f"| {what} | " + " | ".join(f"{d['yaw']:.2f} / {d['pitch']:.2f}" for d in stds) + " |")
     return "\n".join([head, sep, *rows, *tail])
 
 

@@ -41,7 +41,11 @@ the avatar it outputs with its own MediaPipe graph and compares. What each metri
   expression from them (`bench.remix`); ``quality_info.output_std``: each output signal's
   standard deviation, and ``quality_info.output_pose_std``: the output head's rotation (yaw,
   pitch, roll) measured on the skull's rigid points only (`bench.remix.rigid_pose_std`; a still
-  pose reads ~0 there, while the face-frame yaw moves with an asymmetric expression).
+  pose reads ~0 there, while the face-frame yaw moves with an asymmetric expression), and
+  ``quality_info.mesh_pose_std`` the same on the engine's posed mesh (`Frame.vertices`): the
+  head motion the engine drew. The tracker's reading sits above it by its own coupling of
+  expression into rotation (MediaPipe turns its whole mesh a little as a mouth opens: on d10 →
+  s1 with `--pose-from still` the mesh reads 0.04° yaw, the tracked output ~0.8°).
 - ``psnr`` / ``ssim`` (self-reenactment only: the driver frames are the ground truth) — mean
   over frames of skimage's PSNR (dB) and SSIM of output vs real frame, whole frame; and
   ``psnr_face`` / ``ssim_face`` on the face box of the real frame (its tracked landmarks' box,
@@ -203,6 +207,7 @@ def quality_pass(engine_factory, profile, source, *, fps: float, total: int | No
         nan_sig = np.full(len(fidelity.SIGNALS), np.nan)
         sig_d: list[np.ndarray] = []
         sig_o: list[np.ndarray] = []
+        mesh_lms: list[np.ndarray] = []
 
         def frames() -> Iterator[np.ndarray]:
             grabber.start()
@@ -220,6 +225,8 @@ def quality_pass(engine_factory, profile, source, *, fps: float, total: int | No
                     lm_d = frame.landmarks
                     lm_o = out_tracker(out)
                     out_lms.append(nan_lm if lm_o is None else lm_o)
+                    mesh_lms.append(nan_lm if frame.vertices is None
+                                    else frame.vertices[:N_LANDMARKS].astype(np.float32))
                     n["driver_tracked"] += lm_d is not None
                     n["output_tracked"] += lm_o is not None
                     sig_d.append(reference_signals(engine, nan_sig if lm_d is None
@@ -306,6 +313,8 @@ def quality_pass(engine_factory, profile, source, *, fps: float, total: int | No
         res.info["output_std"] = {k: float(np.nanstd(np.stack(sig_o)[:, i]))
                                   for i, k in enumerate(fidelity.SIGNALS)}
         res.info["output_pose_std"] = rigid_pose_std(lms)
+        if mesh_lms:
+            res.info["mesh_pose_std"] = rigid_pose_std(np.stack(mesh_lms))
     if real_frames:
         for key, vals in (("psnr", psnr_w), ("ssim", ssim_w),
                           ("psnr_face", psnr_f), ("ssim_face", ssim_f),

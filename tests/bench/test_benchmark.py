@@ -149,6 +149,10 @@ def test_single_run_json_plot_and_quality(assets, tmp_path, run_bench, monkeypat
     assert q["expr_err"] < 0.2 and q["pose_err_deg"] < 15 and 0 <= q["fwe"] < 0.2
     assert q["fwe"] == pytest.approx(q["fwe_short"] + q["fwe_long"])
     assert any("id_dist omitted" in n for n in r["notes"])
+    for key in ("output_pose_std", "mesh_pose_std"):   # the tracked head and the drawn head
+        assert set(r["quality_info"][key]) == {"yaw", "pitch", "roll"}
+        assert all(np.isfinite(v) and v >= 0 for v in r["quality_info"][key].values())
+    assert "head yaw/pitch std °, engine's mesh" in out
     if not r["roundtrip"]["available"]:          # no readable virtual camera: said, not faked
         assert r["roundtrip"]["reason"]
         assert any(n.startswith("roundtrip not available here") for n in r["notes"])
