@@ -20,7 +20,8 @@ only the opening is drawn; a soft shadow darkens the eyeball under the upper lid
 over the lower lid. As the lids meet, the opening's fan collapses to nothing (the rig's eye
 fans radiate from the mean of the lid contour), so a closed eye is lid skin only; in the last
 few hundredths of an interocular the eyeball fades to the lash colour, so no sliver of white or
-iris is left.
+iris is left. The lid that comes down is drawn as lid skin with one lash line (`apply_lids`):
+the photo has no closed lid to stretch.
 
 Array-module agnostic (numpy, or cupy on the GPU, through the device context): the textures
 are uploaded once; per frame the work is a few vectorised operations over the eye pixels only.
@@ -62,6 +63,18 @@ LID_MARGIN = 0.06       # the upper lid's texture slides up this far (eye widths
 #                         and a lid coming down must carry lid skin, not a band of iris
 CLOSED = 0.045           # eye opening / eye width below which the eyeball fades to the lashes ...
 OPEN = 0.11              # ... fully shown above this
+# The closed lid. A photo shows no closed lid: the skin that covers a shut eye is folded under the
+# crease while the eye is open, so the lid triangles stretched over a shutting eye show the
+# photo's lashes and fold smeared downwards (a pale, puffy or dark smeared lid that a tracker,
+# and a viewer, read as half open). As an eye shuts, its upper lid (`lid_region`: the triangles
+# between the lid's contour and the second ring of vertices above it) is drawn as lid skin
+# instead: the median skin colour at the second ring, darker by LID_SHADE (all of it, and more
+# towards its edge, where a lid turns down over the eyeball), one lash line of LASH_WIDTH eye
+# widths along its edge, fading in over the band between the two rings; nothing below LID_FROM
+# closure (1 − opening / the photo's), all of it from LID_TO.
+LID_SHADE = (0.05, 0.12)
+LASH_WIDTH = 0.06
+LID_FROM, LID_TO = 0.25, 0.85
 DEFAULT_SCLERA = np.array([232.0, 224.0, 216.0], np.float32)
 DEFAULT_IRIS = np.array([92.0, 64.0, 46.0], np.float32)
 
@@ -96,6 +109,32 @@ def _eye_frame(lm: np.ndarray, outer: int, inner: int, down: np.ndarray):
 def _down(lm: np.ndarray) -> np.ndarray:
     d = lm[topology.CHIN, :2] - lm[topology.FOREHEAD, :2]
     return d / max(np.linalg.norm(d), 1e-9)
+
+
+def lid_region(triangles: np.ndarray, upper, lower) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The upper lid above one eye: (triangle indices into `triangles` (T, 3), the ring of
+    vertices above the contour `upper` (corners first and last), the ring above that). The
+    triangles are those made of the contour and the two rings, touching the contour's inside or
+    the first ring, none of the lower contour's inside."""
+    adj = topology.vertex_adjacency()
+    contour = set(upper)
+    ring1 = {int(j) for i in upper[1:-1] for j in adj[i]} - contour
+    ring2 = {int(j) for i in ring1 for j in adj[i]} - ring1 - contour
+    allowed = np.array(sorted(contour | ring1 | ring2))
+    inner = np.array(sorted(set(upper[1:-1]) | ring1))
+    keep = (np.isin(triangles, allowed).all(axis=1) & np.isin(triangles, inner).any(axis=1)
+            & ~np.isin(triangles, list(lower[1:-1])).any(axis=1))
+    return np.flatnonzero(keep), np.array(sorted(ring1)), np.array(sorted(ring2))
+
+
+def _skin_at(image: np.ndarray, xy: np.ndarray) -> np.ndarray:
+    """(3,) float32 median colour of the 5×5 photo pixels about `xy` (clipped to the image)."""
+    x, y = (int(round(float(c))) for c in xy)
+    h, w = image.shape[:2]
+    x0, x1 = np.clip([x - 2, x + 3], 0, w)
+    y0, y1 = np.clip([y - 2, y + 3], 0, h)
+    patch = image[y0:max(y1, y0 + 1), x0:max(x1, x0 + 1)].reshape(-1, 3)
+    return (np.median(patch, axis=0) if len(patch) else np.full(3, 128.0)).astype(np.float32)
 
 
 def _whiten(colour: np.ndarray, image: np.ndarray, lm: np.ndarray) -> np.ndarray:
@@ -272,10 +311,79 @@ class EyeLayer:
             self._rest_gap.append(self._gap(lm, upper, lower) / width)
             self._lash_shift.append(LASH_BAND * width * v)      # photo px, down the face
             self._lid_shift.append(-LID_MARGIN * width * v)    # photo px, up the face
+        self._build_lids(image, lm, rig)
         lo, hi = rig.ranges["eyes"]
         self.lo, self.hi = lo, hi
         self.per_eye = (hi - lo) // 2
         self.upper_count = len(topology.RIGHT_EYE_UPPER) - 1   # fan triangles along the upper lid
+
+    def _build_lids(self, image: np.ndarray, lm: np.ndarray, rig: Rig) -> None:
+        """The closed lids' tables: which triangle belongs to which eye's lid (`_lid_eye`, −1
+        elsewhere), each lid triangle's vertex colours and edge values (1 on the contour, 0.5 on
+        the first ring above it, 0 on the second), and each lid's contour and first ring."""
+        tris = np.asarray(rig.triangles)
+        lo, hi = rig.ranges["face"]
+        eye_of = np.full(len(tris), -1, np.int8)
+        colour = np.zeros((rig.vertex_count, 3), np.float32)
+        edge = np.zeros(rig.vertex_count, np.float32)
+        self._lid_contour, self._lid_ring, self._lid_all = [], [], []
+        for e, (_, _, _, _, upper, lower) in enumerate(EYES):
+            region, ring1, ring2 = lid_region(tris[lo:hi], upper, lower)
+            eye_of[lo + region] = e
+            # one colour per lid: the median of the skin at the second ring (a brow hair, a
+            # shadow or a lash under a few of its points does not tint the lid)
+            skin = np.median([_skin_at(image, lm[r, :2]) for r in ring2], axis=0)
+            colour[np.concatenate([ring2, ring1, upper])] = skin
+            edge[ring1] = 0.5
+            edge[list(upper)] = 1.0
+            self._lid_contour.append(np.array(upper))
+            self._lid_ring.append(ring1)
+            self._lid_all.append(np.concatenate([upper, ring1, ring2]))
+        up = self.ctx.upload
+        self._lid_eye = up(eye_of)
+        self._lid_colour = up(np.ascontiguousarray(colour[tris]))     # (T, 3 vertices, 3)
+        self._lid_edge = up(np.ascontiguousarray(edge[tris]))         # (T, 3 vertices)
+
+    def closure(self, fr: np.ndarray) -> np.ndarray:
+        """(2,) how shut each eye is: 1 − its opening / the photo's, clipped to [0, 1].
+        `fr`: `frames(vertices)`."""
+        return np.clip(1.0 - fr[:, 9] / np.maximum(self._rest_gap, 1e-6), 0.0, 1.0)
+
+    def apply_lids(self, gbuf, vertices: np.ndarray, out, fr: np.ndarray | None = None) -> None:
+        """Draw each shutting eye's lid band as lid skin with one lash line (module doc), in
+        place on `out` (S, S, 3) float32. `vertices`: posed rig vertices (host, crop px)."""
+        xp = self.ctx.xp
+        fr = self.frames(vertices) if fr is None else fr
+        x = np.clip((self.closure(fr) - LID_FROM) / (LID_TO - LID_FROM), 0.0, 1.0)
+        strength = x * x * (3.0 - 2.0 * x)
+        size = out.shape[0]
+        for e in range(2):
+            if strength[e] <= 0.0:
+                continue
+            box = np.asarray(vertices[self._lid_all[e], :2], np.float64)
+            x0, y0 = np.clip(np.floor(box.min(0)).astype(int), 0, size)
+            x1, y1 = np.clip(np.ceil(box.max(0)).astype(int) + 1, 0, size)
+            if x1 <= x0 or y1 <= y0:
+                continue
+            tri = gbuf.tri_id[y0:y1, x0:x1]
+            ys, xs = xp.nonzero((tri >= 0) & (self._lid_eye[xp.maximum(tri, 0)] == e))
+            if len(ys) == 0:
+                continue
+            t = tri[ys, xs]
+            b = gbuf.bary[y0 + ys, x0 + xs]
+            w = xp.stack([1.0 - b[:, 0] - b[:, 1], b[:, 0], b[:, 1]], axis=1)   # (N, 3)
+            edge = (w * self._lid_edge[t]).sum(1)          # 1 on the contour, 0 two rings up
+            lower = xp.clip(2.0 * edge - 1.0, 0.0, 1.0)    # 0 on the first ring, 1 on the contour
+            skin = (w[:, :, None] * self._lid_colour[t]).sum(1)
+            skin *= (1.0 - LID_SHADE[0] * edge - LID_SHADE[1] * lower * lower)[:, None]
+            height = float(np.linalg.norm(np.mean(vertices[self._lid_contour[e], :2], axis=0)
+                                          - np.mean(vertices[self._lid_ring[e], :2], axis=0)))
+            lash_px = max(LASH_WIDTH * float(fr[e, 6]), 1.5)
+            lash = xp.clip(1.0 - (1.0 - lower) * height / lash_px, 0.0, 1.0)[:, None]
+            lid = skin * (1.0 - lash) + self.lash[e] * lash
+            fade = xp.clip(2.0 * edge, 0.0, 1.0)           # the second ring's band: fading in
+            a = (float(strength[e]) * fade * fade * (3.0 - 2.0 * fade))[:, None]
+            out[y0 + ys, x0 + xs] = out[y0 + ys, x0 + xs] * (1.0 - a) + lid * a
 
     @staticmethod
     def _gap(lm: np.ndarray, upper, lower) -> float:
@@ -319,6 +427,8 @@ class EyeLayer:
         """Overwrite the eye-opening pixels of `out` (S, S, 3) float32 with the eyeballs.
         `vertices`: the frame's posed rig vertices (host, crop pixels)."""
         xp = self.ctx.xp
+        fr = self.frames(vertices)
+        self.apply_lids(gbuf, vertices, out, fr)
         tri = gbuf.tri_id
         in_eye = (tri >= self.lo) & (tri < self.hi)
         ys, xs = xp.nonzero(in_eye)
@@ -327,7 +437,6 @@ class EyeLayer:
         t = tri[ys, xs] - self.lo
         e = (t >= self.per_eye).astype(np.int64)
         k = t - e * self.per_eye                          # fan triangle within its eye
-        fr = self.frames(vertices)
         f = self.ctx.upload(fr.astype(np.float32))[e]    # (N, 10) per pixel
         px = xs.astype(np.float32) - f[:, 0]
         py = ys.astype(np.float32) - f[:, 1]

@@ -4,6 +4,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from kernels._dispatch import cuda_available
 from realtime.face import geometry as G
 from realtime.face import topology as T
 from realtime.face.state import FaceState
@@ -88,3 +89,70 @@ def test_lid_texture_moves_only_as_the_eyes_shut(avatar):
     assert ((uv[lower_r, 1] - gen._host_uv[lower_r, 1]) * down > 0).all()   # lower lashes hide
     assert ((uv[upper_r, 1] - gen._host_uv[upper_r, 1]) * down < 0).all()   # lid skin comes down
     assert np.array_equal(uv[lower_l], gen._host_uv[lower_l])                # the open eye: as is
+
+
+# ------------------------------------------------------------------------------ closed lids
+def test_the_lid_region_lies_above_the_upper_lid():
+    from realtime.tiers.eyes import lid_region
+
+    tris = np.asarray(T.face_triangles())
+    for _, _, _, _, upper, lower in EYES:
+        region, ring1, ring2 = lid_region(tris, upper, lower)
+        assert len(region) >= 14 and len(ring1) >= 5 and len(ring2) >= len(ring1)
+        assert not np.isin(tris[region], list(lower[1:-1])).any()      # nothing below the lid
+        assert not set(ring1) & set(upper) and not set(ring2) & (set(upper) | set(ring1))
+        assert np.isin(tris[region], list(upper[1:-1]) + list(ring1)).any(axis=1).all()
+
+
+def _lid_pixels(av, f, eye):
+    return np.asarray(av.gen.eyes._lid_eye)[np.maximum(f.gbuf.tri_id, 0)] == eye
+
+
+def test_a_shut_eye_is_drawn_as_lid_skin_with_one_lash_line(avatar, monkeypatch):
+    """Shut: the lid region is redrawn (skin towards the crease, darkest at its edge, the lash
+    line); every other pixel is what the warp drew. Open or barely closing: nothing changes."""
+    from realtime.tiers import eyes as E
+
+    shut_state = FaceState(expression=avatar.blendshapes({"blink_right": 1.0, "blink_left": 1.0}))
+    drawn = avatar(shut_state)
+    monkeypatch.setattr(E.EyeLayer, "apply_lids", lambda *a, **k: None)
+    plain = avatar(shut_state)
+    monkeypatch.undo()
+    down = np.sign(avatar.rig.crop_from_image[1, 1])
+    for eye in (0, 1):
+        lid = _lid_pixels(avatar, drawn, eye)
+        assert lid.sum() > 30
+        changed = np.abs(drawn.render - plain.render).max(-1) > 0
+        assert changed[lid].mean() > 0.5
+        ys, xs = np.nonzero(lid)
+        lum = drawn.render[ys, xs] @ LUM
+        depth = (ys - ys.min()) if down > 0 else (ys.max() - ys)       # 0 at the top of the lid
+        low = depth >= np.percentile(depth, 90)
+        assert lum[low].mean() < lum[~low].mean() - 10                  # the lash line at the edge
+    lids = _lid_pixels(avatar, drawn, 0) | _lid_pixels(avatar, drawn, 1)
+    assert np.array_equal(drawn.render[~lids], plain.render[~lids])
+    for expr in (np.zeros((T.N_LANDMARKS, 3)), 0.2 * avatar.blendshapes({"blink_right": 1.0})):
+        f = avatar(FaceState(expression=expr))
+        again = f.render.copy()
+        avatar.gen.eyes.apply_lids(f.gbuf, f.vertices, again)
+        assert np.array_equal(again, f.render)                           # below LID_FROM: as is
+
+
+@pytest.mark.cuda
+@pytest.mark.skipif(not cuda_available(), reason="needs cupy and an NVIDIA GPU")
+def test_cuda_lids_match_the_cpu(avatar, astronaut_profile):
+    from realtime.core.context import open_device
+    from realtime.tiers.eyes import EyeLayer
+
+    f = avatar(FaceState(expression=avatar.blendshapes({"blink_right": 1.0, "blink_left": 0.7})))
+    ctx = open_device("cuda")
+    with ctx.activate():
+        layer = EyeLayer(astronaut_profile["image"], astronaut_profile["landmarks"], avatar.rig, ctx)
+        gbuf = type(f.gbuf)(tri_id=ctx.upload(f.gbuf.tri_id), bary=ctx.upload(f.gbuf.bary),
+                            depth=ctx.upload(f.gbuf.depth))
+        out = ctx.upload(f.render)
+        layer.apply_lids(gbuf, f.vertices, out)
+        got = ctx.to_host(out)
+    ref = f.render.copy()
+    avatar.gen.eyes.apply_lids(f.gbuf, f.vertices, ref)
+    np.testing.assert_allclose(got, ref, atol=1e-3)
