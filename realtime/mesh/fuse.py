@@ -30,8 +30,14 @@ _LIDS = [(np.array(u[1:-1]), np.array(l[1:-1])) for u, l in (
     (topology.RIGHT_EYE_UPPER, topology.RIGHT_EYE_LOWER),
     (topology.LEFT_EYE_UPPER, topology.LEFT_EYE_LOWER))]
 
+_LID_POINTS = sorted(set(topology.RIGHT_EYE_UPPER) | set(topology.RIGHT_EYE_LOWER)
+                     | set(topology.LEFT_EYE_UPPER) | set(topology.LEFT_EYE_LOWER))
 
-SHUT = 0.45    # lid gap / the avatar's own open gap below which its lids meet ...
+# Lid gap / the avatar's own open gap below which its lids meet ... (0.45 before the eye layer
+# drew a closed lid as skin: `bench --self-drive` of d0, d11, d14 and s18 with 0.45/0.35/0.25
+# keeps every closed-eye frame shut, and 0.25 over-closes half-shut eyes least: eye gain 1.12
+# instead of 1.21 on d0's left eye, 1.15 instead of 1.19 on d11's right)
+SHUT = 0.25
 OPEN = 0.8     # ... and above which they are left alone (smooth between)
 # The largest head rotation (degrees, relative to the target's own pose, any axis) the head
 # layer can draw: its rings turn with the head while the crop's border stays, and past ~31° (in
@@ -39,6 +45,15 @@ OPEN = 0.8     # ... and above which they are left alone (smooth between)
 # the triangles between them fold over on the astronaut: the head layer tears. Rotations beyond
 # this keep their axis and stop at this angle. The six eval drivers stay under 21°.
 MAX_HEAD_ANGLE = 30.0
+# How much more the brows and the mouth's width move than the driver's residual says, so that
+# they *read* as the driver's. A warped photo shows a brow raise or a widened mouth without the
+# cues a real face adds (forehead folds, the upper lid's skin, cheeks pushed aside), and reads as
+# less of it: on self-drive of the five eval drivers the output's brow raise, tracked, is
+# 0.80–0.98 (median 0.82) of the posed mesh's and its mouth width 0.78–1.06 (median 0.88), where
+# the mouth's opening reads 0.89–0.98 and needs nothing (`bench --self-drive`, the loss measured
+# between `Frame.vertices` and the output). The user's gains apply on top: 1.0 reads as the driver.
+BROW_RESPONSE = 1.2
+MOUTH_WIDTH_RESPONSE = 1.1
 
 
 @dataclass
@@ -53,6 +68,10 @@ class FuseConfig:
     gaze_gain: float = 1.0           # ... the irises
     pose_gain: float = 1.0           # ... the head rotation's angle
     max_head_angle: float = MAX_HEAD_ANGLE  # degrees; the swap draws no head layer: no limit (180)
+    brow_response: float = BROW_RESPONSE    # read-as-driver compensation of the brows (all axes) ...
+    mouth_width_response: float = MOUTH_WIDTH_RESPONSE  # ... and of the mouth region's x motion
+    lid_shut: float = SHUT                  # lid gap / the avatar's open gap: lids meet below ...
+    lid_open: float = OPEN                  # ... and are left alone above (`_shut`)
 
     def gains(self) -> dict[str, float]:
         """The per-region gains as {region: gain} (`realtime.mesh.gains.REGIONS`)."""
@@ -99,6 +118,16 @@ def retarget_gains(target_neutral: np.ndarray, driver_neutral: np.ndarray,
         gains = smooth @ gains
         gains[fixed] = raw[fixed]
     return gains[:, None]
+
+
+def response_field(brows: float, mouth_width: float) -> np.ndarray:
+    """(478, 3) per-landmark, per-axis factors of the expression residual: `brows` on the brow
+    region (feathered as its gain, every axis; not on the lids, whose closing has its own
+    thresholds), `mouth_width` on the mouth region's x axis."""
+    field = np.repeat(landmark_gains({"brows": brows}), 3, axis=1)
+    field[_LID_POINTS] = 1.0
+    field[:, 0] *= landmark_gains({"mouth": mouth_width})[:, 0]
+    return field
 
 
 def _shut(pairs_upper: np.ndarray, pairs_lower: np.ndarray, shape: np.ndarray, shut: float,
@@ -154,10 +183,15 @@ class Recombiner:
         self._gains = np.ones((topology.N_LANDMARKS, 1))
         self._driver_neutral_id = None
         self._region = landmark_gains(self.config.gains())
+        self._response = response_field(self.config.brow_response, self.config.mouth_width_response)
         n = self.target_neutral
         rest = [float((n[lower, 1] - n[upper, 1])[len(upper) // 2 - 1:len(upper) // 2 + 2].mean())
                 for upper, lower in _LIDS]
-        self._shut = [(SHUT * max(r, 1e-6), OPEN * max(r, 1e-6)) for r in rest]
+        c = self.config
+        if not 0.0 <= c.lid_shut < c.lid_open:
+            raise ValueError(f"FuseConfig: lid_shut must be in [0, lid_open), got lid_shut={c.lid_shut}, "
+                             f"lid_open={c.lid_open}")
+        self._shut = [(c.lid_shut * max(r, 1e-6), c.lid_open * max(r, 1e-6)) for r in rest]
 
     def set_gain(self, region: str, value: float) -> float:
         """Change one region's gain while running (GainError when out of range); returns it."""
@@ -177,7 +211,7 @@ class Recombiner:
 
     def canonical(self, state: FaceState) -> np.ndarray:
         """Target neutral plus the retargeted expression, in canonical units (478, 3)."""
-        gain = self.config.expression_gain * self._gains * self._region
+        gain = self.config.expression_gain * self._gains * self._region * self._response
         shape = self.target_neutral + gain * state.expression
         _unfold(_UPPER_LIP, _LOWER_LIP, shape)
         for (upper, lower), (shut, full) in zip(_LIDS, self._shut):

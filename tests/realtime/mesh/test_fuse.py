@@ -11,7 +11,7 @@ from realtime.face.estimate import Estimator
 from realtime.face.geometry import Similarity
 from realtime.face.state import FaceState
 from realtime.io.performance import Blendshapes
-from realtime.mesh.fuse import FuseConfig, FuseStage, Recombiner, retarget_gains
+from realtime.mesh.fuse import FuseConfig, FuseStage, Recombiner, response_field, retarget_gains
 
 FPS = 30.0
 MOUTH = sorted(set(T.OUTER_LIP + T.INNER_LIP_UPPER + T.INNER_LIP_LOWER))  # region 1
@@ -217,9 +217,32 @@ def test_translation_and_scale_follow_the_config(target):
 def test_expression_gain(target):
     _, n_a, f_a = target
     field = Blendshapes(n_a)({"smile": 1.0})
-    rec = Recombiner(n_a, f_a, FuseConfig(expression_gain=0.5))
+    rec = Recombiner(n_a, f_a, FuseConfig(expression_gain=0.5, brow_response=1.0,
+                                          mouth_width_response=1.0))
     np.testing.assert_allclose(rec.canonical(FaceState(expression=field)), n_a + 0.5 * field,
                                atol=1e-12)
+
+
+def test_response_moves_brows_and_mouth_width_more_and_nothing_else(target):
+    """The read-as-driver compensation: the brows (every axis) by `brow_response`, the mouth's
+    x motion by `mouth_width_response`, its opening (y) and the rest of the face untouched."""
+    _, n_a, f_a = target
+    rec = Recombiner(n_a, f_a, FuseConfig(brow_response=1.2, mouth_width_response=1.1))
+    plain = Recombiner(n_a, f_a, FuseConfig(brow_response=1.0, mouth_width_response=1.0))
+    expr = np.full_like(n_a, 0.01)
+    moved = rec.canonical(FaceState(expression=expr)) - n_a
+    base = plain.canonical(FaceState(expression=expr)) - n_a
+    brows = list(T.RIGHT_BROW) + list(T.LEFT_BROW)
+    np.testing.assert_allclose(moved[brows], 1.2 * base[brows], atol=1e-12)
+    corners = [61, 291]
+    np.testing.assert_allclose(moved[corners, 0], 1.1 * base[corners, 0], atol=1e-12)
+    np.testing.assert_allclose(moved[corners, 1:], base[corners, 1:], atol=1e-12)
+    lids = list(T.RIGHT_EYE_UPPER) + list(T.LEFT_EYE_LOWER)
+    np.testing.assert_allclose(moved[lids], base[lids], atol=1e-12)
+    rest = np.flatnonzero(np.all(response_field(1.2, 1.1) == 1.0, axis=1))
+    assert len(rest) > 50         # the eyes, the irises, the nose bridge, the face outline
+    np.testing.assert_allclose(moved[rest], base[rest], atol=1e-12)
+    assert rec.canonical(FaceState(expression=np.zeros_like(n_a))) == pytest.approx(n_a)
 
 
 # ------------------------------------------------------------------------------- lips, lids
@@ -297,6 +320,15 @@ def test_nearly_shut_lids_shut_and_open_lids_stay(astronaut_profile):
         shape = rec.canonical(FaceState(expression=expr))
         return float((shape[lo, 1] - shape[up, 1])[mid].mean()) / rest
 
-    assert gap_after(0.3) == pytest.approx(0.0, abs=1e-9)
+    assert gap_after(0.9 * F.SHUT) == pytest.approx(0.0, abs=1e-9)
     assert gap_after(0.9) == pytest.approx(0.9, abs=1e-9)
-    assert 0.0 < gap_after(0.6) < 0.6
+    mid_gap = 0.5 * (F.SHUT + F.OPEN)
+    assert 0.0 < gap_after(mid_gap) < mid_gap
+
+
+def test_lid_thresholds_are_checked(target):
+    _, n_a, f_a = target
+    with pytest.raises(ValueError, match="lid_shut"):
+        Recombiner(n_a, f_a, FuseConfig(lid_shut=0.8, lid_open=0.8))
+    with pytest.raises(ValueError, match="lid_shut"):
+        Recombiner(n_a, f_a, FuseConfig(lid_shut=-0.1))
