@@ -44,8 +44,15 @@ def test_jaw_open_opens_the_mouth_and_drops_the_chin(shapes, neutral):
     np.testing.assert_array_equal(opened[list(T.RIGID)], neutral[list(T.RIGID)])
     upper = list(T.INNER_LIP_UPPER[1:-1])  # the upper lip stays, the corners move half-way
     np.testing.assert_array_equal(opened[upper], neutral[upper])
-    # symmetric: the mirror of the field is the field
+    # the lower lip drops as one piece: its inner contour never passes its outer one (a fold
+    # that drew the lip over the opening and read as a closed mouth)
     f = shapes.fields["jaw_open"]
+    inner, outer = list(T.INNER_LIP_LOWER[1:-1]), list(T.OUTER_LIP[11:])
+    np.testing.assert_allclose(f[inner + outer, 1], 0.5)
+    for w in (0.3, 1.0, 2.0):
+        shape = neutral + shapes({"jaw_open": w})
+        assert shape[17, 1] - shape[14, 1] == pytest.approx(neutral[17, 1] - neutral[14, 1])
+    # symmetric: the mirror of the field is the field
     assert np.abs(f[T.MIRROR] - f).max() < 0.1
 
 
