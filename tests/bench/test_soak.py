@@ -1,0 +1,40 @@
+"""bench.soak's summary: fps, memory growth, the p95's largest deviation and its trend."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from bench.soak import p95_trend_pct, summarize
+
+
+def _rows(p95, rss=None):
+    rss = rss if rss is not None else [350.0] * len(p95)
+    rows = []
+    for i, (p, m) in enumerate(zip(p95, rss), start=1):
+        ref = p95[1] if len(p95) > 1 else p
+        rows.append({"minute": i, "fps": 30.0, "dropped": 0, "rss_mib": m, "p95_ms": p,
+                     "drift_pct": round(100.0 * (p / ref - 1.0), 1) if i > 1 else 0.0})
+    return rows
+
+
+def test_a_slowing_loop_shows_its_trend():
+    p95 = [25.0] + [20.0 + 0.1 * k for k in range(29)]     # +2.8 ms over 28 minutes = +14 %
+    s = summarize(_rows(p95))
+    assert s["p95_trend_pct"] == pytest.approx(14.0, abs=0.1)
+    assert s["max_abs_p95_drift_pct"] == pytest.approx(14.0, abs=0.1)
+
+
+def test_noise_without_a_trend_is_not_drift():
+    rng = np.random.default_rng(1)
+    p95 = [25.0] + list(21.0 + rng.normal(0, 1.0, 29))    # ±1 ms a minute, no trend
+    s = summarize(_rows(p95))
+    assert abs(s["p95_trend_pct"]) < 5.0
+    assert s["max_abs_p95_drift_pct"] > 5.0                 # single minutes do wander
+
+
+def test_memory_growth_after_minute_five_and_short_runs():
+    rss = [300.0 + 10.0 * min(i, 5) + 0.5 * max(i - 5, 0) for i in range(30)]
+    s = summarize(_rows([20.0] * 30, rss))
+    assert s["rss_growth_mib_per_h_after_5min"] == pytest.approx(30.0, abs=0.01)   # 0.5 MiB/min
+    assert p95_trend_pct(_rows([20.0, 21.0])) is None
+    assert summarize([]) == {}
