@@ -92,7 +92,7 @@ class EstimatorConfig:
     # comes back after `cut_absence_s` without a face. Then the face's first `identity_s` is held
     # to a stricter bound, `cut_identity_distance`: the same person stays within 0.020 of their
     # neutral over any 1 s of the eval drivers, so a face whose whole first second is further is
-    # someone else even when it is within `identity_distance` (three more of the 30 cuts).
+    # someone else even when it is within `identity_distance` (four more of the 30 cuts: 25).
     cut_move: float = 0.15           # interocular distances in one frame ...
     cut_scale: float = 0.09          # ... or |log(size ratio)| in one frame
     cut_absence_s: float = 0.5
