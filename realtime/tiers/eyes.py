@@ -347,7 +347,7 @@ class EyeLayer:
     def closure(self, fr: np.ndarray) -> np.ndarray:
         """(2,) how shut each eye is: 1 − its opening / the photo's, clipped to [0, 1].
         `fr`: `frames(vertices)`."""
-        return np.clip(1.0 - fr[:, 9] / np.maximum(self._rest_gap, 1e-6), 0.0, 1.0)
+        return np.clip(1.0 - fr[:, 9] / np.maximum(np.asarray(self._rest_gap), 1e-6), 0.0, 1.0)
 
     def apply_lids(self, gbuf, vertices: np.ndarray, out, fr: np.ndarray | None = None) -> None:
         """Draw each shutting eye's lid band as lid skin with one lash line (module doc), in
@@ -396,10 +396,10 @@ class EyeLayer:
         (closure = 1 − opening / the photo's opening), or
         None when both eyes are at least as open as in the photo. `uv` (V, 2) host texture
         coordinates; `to_texture` (2, 2): photo px → texture px (the prefilter's scale)."""
-        fr = self.frames(vertices)
+        closures = self.closure(self.frames(vertices))
         moved = None
         for e in range(2):
-            closure = float(np.clip(1.0 - fr[e, 9] / max(self._rest_gap[e], 1e-6), 0.0, 1.0))
+            closure = float(closures[e])
             if closure <= 0.0:
                 continue
             if moved is None:
