@@ -19,8 +19,9 @@ and at the end: the lowest per-minute fps, the RSS growth after the first 5 minu
 squares, MiB per hour), the largest |drift| and the p95 trend: the change of the least-squares
 line through the p95 of minutes 2.. over the run, in percent of its start. The largest |drift|
 compares two single minutes and carries the machine's minute-to-minute noise (on the 2-core CI
-VM ±5–11 % in either direction, with no trend); the trend is what "the latency drifts" means:
-it would show a loop that slows as it runs. The acceptance of issue 15: 30 fps every minute,
+VM within ±9 % since the loop freezes its start-up heap, ±11 % before, when a 25–45 ms full
+garbage collection fell into some minutes); the trend is what "the latency drifts" means: it
+would show a loop that slows as it runs. The acceptance of issue 15: 30 fps every minute,
 RSS growth ≤ 10 MiB/h after minute 5, p95 drift ≤ 10 %. Run it on a quiet machine
 (`flock -x /tmp/puppeteer-cpu.lock python -m bench.soak ...`): it is a timing measurement.
 """

@@ -134,6 +134,36 @@ def test_history_bounds_the_rows_a_long_run_keeps(astronaut_profile, monkeypatch
     assert [r["index"] for r in report.per_frame][-1] == 29 and len(report.per_frame) <= 8
 
 
+def test_the_loop_runs_with_the_start_up_heap_frozen(astronaut_profile):
+    """The garbage collector skips what start-up made (a full collection of it costs a frame's
+    time); new garbage cycles are still collected, and the heap is thawed when the run ends."""
+    import gc
+    import weakref
+
+    class Node:
+        pass
+
+    engine = _engine(astronaut_profile)
+    source = ScriptedSource(astronaut_profile["neutral"], frames=4, fps=FPS)
+    sink = _sink()
+    sink.open(*engine.output_size, FPS)
+    seen = []
+
+    def during(frame):
+        a, b = Node(), Node()
+        a.other, b.other = b, a                 # a cycle: only the collector can free it
+        ref = weakref.ref(a)
+        del a, b
+        gc.collect()
+        seen.append((gc.get_freeze_count(), ref() is None))
+
+    assert gc.get_freeze_count() == 0
+    run(engine, Grabber(source, realtime=False), sink, on_frame=during)
+    engine.close()
+    assert len(seen) == 4 and all(frozen > 10_000 and freed for frozen, freed in seen)
+    assert gc.get_freeze_count() == 0
+
+
 @pytest.mark.tracking
 def test_no_face_keeps_emitting_and_eases_to_neutral(astronaut_profile, driver_images):
     """The driver turns its head, then leaves (blank frames): every input frame still gives an
