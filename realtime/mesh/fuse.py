@@ -72,6 +72,9 @@ class FuseConfig:
     mouth_width_response: float = MOUTH_WIDTH_RESPONSE  # ... and of the mouth region's x motion
     lid_shut: float = SHUT                  # lid gap / the avatar's open gap: lids meet below ...
     lid_open: float = OPEN                  # ... and are left alone above (`_shut`)
+    mouth_retarget: float = 1.0             # how much of the lips' size ratio scales their motion
+    #   (1: all of it, the reenactment's: a small mouth moves less; 0: none, the swap's: the jaw
+    #   that moves is the driver's own, so the identity's lips follow it one to one)
 
     def gains(self) -> dict[str, float]:
         """The per-region gains as {region: gain} (`realtime.mesh.gains.REGIONS`)."""
@@ -86,6 +89,9 @@ _GAIN_FIELD = {"eyes": "eye_gain", "brows": "brow_gain", "mouth": "mouth_gain",
                "gaze": "gaze_gain", "pose": "pose_gain"}
 
 
+_MOUTH_REGION = 1   # topology.region_labels
+
+
 def _smoothing_matrix() -> sp.csr_matrix:
     rows, cols = [], []
     for i, nb in enumerate(topology.vertex_adjacency()):
@@ -97,8 +103,9 @@ def _smoothing_matrix() -> sp.csr_matrix:
 
 
 def retarget_gains(target_neutral: np.ndarray, driver_neutral: np.ndarray,
-                   iterations: int = 4) -> np.ndarray:
-    """(478, 1) per-landmark gains: RMS size of each region on the target over the driver."""
+                   iterations: int = 4, mouth: float = 1.0) -> np.ndarray:
+    """(478, 1) per-landmark gains: RMS size of each region on the target over the driver (the
+    mouth's ratio to the power `mouth`: 0 moves the lips as much as the driver's)."""
     labels = topology.region_labels()
     gains = np.ones(topology.N_LANDMARKS)
     fixed = labels > 0
@@ -109,7 +116,7 @@ def retarget_gains(target_neutral: np.ndarray, driver_neutral: np.ndarray,
         size_t = np.sqrt(((t - t.mean(0)) ** 2).sum(1).mean())
         size_d = np.sqrt(((d - d.mean(0)) ** 2).sum(1).mean())
         if size_d > 1e-9:
-            gains[idx] = np.clip(size_t / size_d, 0.5, 2.0)
+            gains[idx] = np.clip(size_t / size_d, 0.5, 2.0) ** (mouth if region == _MOUTH_REGION else 1.0)
     # Each region keeps its own ratio; only the skin around it is smoothed towards 1, so there
     # is no crease at a region border and no dilution of thin regions (lips, lids).
     raw = gains.copy()
@@ -191,6 +198,8 @@ class Recombiner:
         if not 0.0 <= c.lid_shut < c.lid_open:
             raise ValueError(f"FuseConfig: lid_shut must be in [0, lid_open), got lid_shut={c.lid_shut}, "
                              f"lid_open={c.lid_open}")
+        if not 0.0 <= c.mouth_retarget <= 1.0:
+            raise ValueError(f"FuseConfig: mouth_retarget must be in [0, 1], got {c.mouth_retarget}")
         self._shut = [(c.lid_shut * max(r, 1e-6), c.lid_open * max(r, 1e-6)) for r in rest]
 
     def set_gain(self, region: str, value: float) -> float:
@@ -206,7 +215,7 @@ class Recombiner:
             self._gains = np.ones((topology.N_LANDMARKS, 1))
         else:
             self._gains = retarget_gains(self.target_neutral, driver_neutral,
-                                         self.config.smoothing_iterations)
+                                         self.config.smoothing_iterations, self.config.mouth_retarget)
         self._driver_neutral_id = None if driver_neutral is None else id(driver_neutral)
 
     def canonical(self, state: FaceState) -> np.ndarray:

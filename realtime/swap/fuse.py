@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from realtime.core.frame import Frame
-from realtime.face import topology
+from realtime.face import geometry, topology
 from realtime.face.geometry import Similarity, face_frame
 from realtime.face.track import Tracker
 from realtime.mesh.fuse import FuseConfig, Recombiner
@@ -23,11 +23,22 @@ from realtime.mesh.rig import Rig
 from realtime.swap.crop import CropFollower, invert_affine, to_virtual
 
 __all__ = ["SwapLink", "SwapGeometry", "LargestFaceTrackStage", "SwapFuseStage", "swap_fuse_config",
-           "largest_face", "fan_contours", "EYE_SHRINK"]
+           "largest_face", "fan_contours", "cover_driver_lips", "EYE_SHRINK", "JAW_MARGIN",
+           "JAW_STRETCH_MAX"]
 
 #: The driver's eye openings are sampled this much inside their lid line (its lashes and
 #: eyeliner would draw a dark ring inside the identity's lids).
 EYE_SHRINK = 0.85
+#: The identity's chin stays at least this far (interoculars) below the driver's lower lip:
+#: the blend's alpha reaches 1 a fifth of an interocular inside the identity's outline
+#: (`realtime.swap.crop.vertex_alpha`), and the lip's shadow lies below its landmarks.
+JAW_MARGIN = 0.3
+#: ... lengthening its lower face by at most this much (interoculars; a wide-open jaw drops about
+#: 0.5): a face much shorter than the driver's, or a remixed pose that leaves the driver's head
+#: (`--pose-from`), is not stretched without bound. The eval pairs need at most 0.32.
+JAW_STRETCH_MAX = 0.6
+_LIPS_OUTER = np.array(topology.OUTER_LIP)
+_STOMION = np.array(topology.INNER_LIP_UPPER[1:-1])
 
 
 @dataclass
@@ -61,8 +72,11 @@ class SwapLink:
 
 def swap_fuse_config(config: FuseConfig) -> FuseConfig:
     """`config` with the head following the driver fully (position, size and any rotation: the
-    swap draws no head layer, so nothing limits the turn): the face must sit on the driver's head."""
-    return dataclasses.replace(config, follow_scale=1.0, follow_translation=1.0, max_head_angle=180.0)
+    swap draws no head layer, so nothing limits the turn): the face must sit on the driver's head;
+    and the lips moving as much as the driver's (`mouth_retarget` 0): the jaw that opens is the
+    driver's own, on the driver's head."""
+    return dataclasses.replace(config, follow_scale=1.0, follow_translation=1.0, max_head_angle=180.0,
+                               mouth_retarget=0.0)
 
 
 def fan_contours(rig: Rig, key: str) -> list[tuple[int, np.ndarray]]:
@@ -71,6 +85,29 @@ def fan_contours(rig: Rig, key: str) -> list[tuple[int, np.ndarray]]:
     lo, hi = rig.ranges.get(key, (0, 0))
     tris = rig.triangles[lo:hi]
     return [(int(c), np.unique(tris[tris[:, 2] == c][:, :2])) for c in np.unique(tris[:, 2])]
+
+
+def cover_driver_lips(shape: np.ndarray, driver: np.ndarray, margin: float = JAW_MARGIN,
+                      most: float = JAW_STRETCH_MAX) -> float:
+    """Lengthen the identity's lower face (in place) so that its chin lies `margin` interoculars
+    below the driver's lowest lip point, by at most `most` interoculars; returns how far the
+    chin moved (canonical units, 0 when it already lay there).
+
+    `shape`: (478, 3) the identity's canonical shape; `driver`: (≥478, 3) the driver's landmarks
+    in the same canonical frame (y down). Why: a shorter face swapped onto a longer one covers
+    the driver's lips while the mouth is closed, but when the driver's jaw drops, their lower
+    lip comes out below the identity's chin — a second mouth under the swapped one. Only the
+    skin below the identity's mouth stretches (from nothing at the upper inner lip to all of it
+    at the chin), as a jaw's skin does when it opens; the identity's features above stay.
+    """
+    iod = max(geometry.interocular(shape), 1e-9)
+    need = min(float(driver[_LIPS_OUTER, 1].max()) + margin * iod - float(shape[topology.CHIN, 1]), most * iod)
+    if not need > 0.0:       # also NaN landmarks: nothing moves
+        return 0.0
+    top = float(shape[_STOMION, 1].mean())
+    span = max(float(shape[topology.CHIN, 1]) - top, 1e-9)
+    shape[:, 1] += need * np.clip((shape[:, 1] - top) / span, 0.0, 1.0)
+    return need
 
 
 def largest_face(faces: list[np.ndarray]) -> np.ndarray | None:
@@ -153,7 +190,9 @@ class SwapFuseStage:
         self._bind(np.asarray(landmarks, np.float64))
         state = frame.state
         pose = self.recombiner.pose(state)
-        posed = pose.apply(self.recombiner.canonical(state))
+        shape = self.recombiner.canonical(state)
+        cover_driver_lips(shape, pose.invert_points(np.asarray(landmarks, np.float64)[:topology.N_LANDMARKS]))
+        posed = pose.apply(shape)
         crop = self.follower(pose)
         rig = self.rig
         frame.vertices = rig.pose(to_virtual(posed, crop, self.nominal_inv), self._frame)

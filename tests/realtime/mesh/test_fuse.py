@@ -177,6 +177,27 @@ def test_retargeted_mouth_opening_scales_with_the_gain(target):
     assert opened - gap0 == pytest.approx(G.mouth_opening(n_a + field) - gap0, rel=0.05)
 
 
+
+def test_mouth_retarget_zero_moves_the_lips_as_much_as_the_drivers(target):
+    """The swap's setting: the jaw that moves is the driver's, so a driver with a twice-as-big
+    mouth opens the identity's by the same amount, not half; eyes keep their ratio."""
+    _, n_a, f_a = target
+    field = Blendshapes(n_a)({"jaw_open": 0.5})
+    big = _scale_region(_scale_region(n_a, MOUTH, 2.0, 2.0, 0.01), RIGHT_EYE, 0.8, 0.8, 0.2)
+    gap0 = G.mouth_opening(n_a)
+    opened = {}
+    for weight in (1.0, 0.5, 0.0):
+        rec = Recombiner(n_a, f_a, FuseConfig(smoothing_iterations=0, mouth_retarget=weight))
+        rec.bind_driver(big)
+        opened[weight] = G.mouth_opening(rec.canonical(FaceState(expression=field))) - gap0
+        assert rec._gains[T.RIGHT_EYE_UPPER[3], 0] == pytest.approx(1.25, rel=0.03)
+    assert opened[0.0] == pytest.approx(G.mouth_opening(n_a + field) - gap0, rel=1e-6)
+    assert opened[0.0] == pytest.approx(2.0 * opened[1.0], rel=0.05)
+    assert opened[1.0] < opened[0.5] < opened[0.0]
+    with pytest.raises(ValueError, match="mouth_retarget"):
+        Recombiner(n_a, f_a, FuseConfig(mouth_retarget=1.5))
+
+
 # ------------------------------------------------------------------------------------- pose
 def test_neutral_state_gives_the_target_landmarks_exactly(target):
     lm_a, n_a, f_a = target
