@@ -10,9 +10,11 @@ import pytest
 from realtime.core.frame import Frame
 from realtime.engine.loop import Engine, EngineOptions, ModeError
 from realtime.engine.swap import SwapModeError
+from realtime.face import geometry as G
+from realtime.face import topology as T
 from realtime.image.disclose import DisclosureOptions
 from realtime.image.mark import canonical_luma, cell_stats, detect
-from realtime.swap.fuse import LargestFaceTrackStage, largest_face
+from realtime.swap.fuse import JAW_MARGIN, LargestFaceTrackStage, largest_face
 
 NO_DISCLOSURE = DisclosureOptions(label=False, mark=False)
 
@@ -156,4 +158,26 @@ def test_remix_runs_in_both_modes(astronaut_profile, flipped, mode):
     frames = run(engine, [flipped] * 3)
     assert frames[-1].state.angles == pytest.approx((0.0, 0.0, 0.0), abs=1e-9) or mode == "swap"
     assert engine.remix.last["expression"] is not None
+    engine.close()
+
+
+def test_the_drivers_lower_lip_stays_under_the_swapped_face(astronaut_profile, astronaut_rgb):
+    """Tracked frames of a driver whose lower lip drops far below where the identity's chin
+    ends: the drawn chin comes down with it (JAW_MARGIN below the lip in the face's own frame;
+    in the crop a little less, the head's pitch projects the chin's depth)."""
+    lm = np.asarray(astronaut_profile["landmarks"], np.float32)
+    iod = G.interocular(lm)
+    lip = sorted(set(T.OUTER_LIP) & {int(i) for i in np.flatnonzero(lm[:, 1] > lm[14, 1])})  # its lower half
+    dropped = lm.copy()
+    dropped[lip, 1] += 0.6 * iod
+    engine = swap_engine(astronaut_profile)
+    for i, marks in enumerate([lm] * 35 + [dropped] * 6):
+        f = Frame(index=i, t_capture=i / 30.0, image=astronaut_rgb, landmarks=marks.copy(), tracked=True)
+        engine.process(f)
+    geo = link(engine).current
+    scale = np.linalg.norm(geo.crop[:, 0])                 # crop px per frame px
+    lowest_lip = geo.driver_vertices[list(T.OUTER_LIP), 1].max()
+    old_chin = (lm[T.CHIN, 1] * geo.crop[1, 1] + lm[T.CHIN, 0] * geo.crop[1, 0] + geo.crop[1, 2])
+    assert lowest_lip > old_chin - 0.2 * iod * scale           # the lip reaches the old chin
+    assert f.vertices[T.CHIN, 1] >= lowest_lip + 0.8 * JAW_MARGIN * iod * scale
     engine.close()

@@ -177,7 +177,6 @@ def test_retargeted_mouth_opening_scales_with_the_gain(target):
     assert opened - gap0 == pytest.approx(G.mouth_opening(n_a + field) - gap0, rel=0.05)
 
 
-
 def test_mouth_retarget_zero_moves_the_lips_as_much_as_the_drivers(target):
     """The swap's setting: the jaw that moves is the driver's, so a driver with a twice-as-big
     mouth opens the identity's by the same amount, not half; eyes keep their ratio."""

@@ -1,13 +1,15 @@
-"""realtime.swap.fuse: the swap's fuse settings (the face follows the driver's head fully)."""
+"""realtime.swap.fuse: the swap's fuse settings (the face follows the driver's head fully, the
+lips the driver's jaw) and the chin that covers the driver's lips."""
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
 from realtime.face import geometry as G
+from realtime.face import topology as T
 from realtime.face.state import FaceState
 from realtime.mesh.fuse import MAX_HEAD_ANGLE, FuseConfig, Recombiner
-from realtime.swap.fuse import swap_fuse_config
+from realtime.swap.fuse import JAW_MARGIN, JAW_STRETCH_MAX, cover_driver_lips, swap_fuse_config
 
 
 def test_the_swapped_face_turns_as_far_as_the_driver(astronaut_profile):
@@ -27,8 +29,6 @@ def test_the_swapped_face_turns_as_far_as_the_driver(astronaut_profile):
 def _long_faced_driver_opening(neutral: np.ndarray, drop: float) -> np.ndarray:
     """`neutral` with its lower face 30 % longer and its jaw dropped by `drop` (canonical units):
     everything below the upper inner lip moves down, the chin most."""
-    from realtime.face import topology as T
-
     d = neutral.copy()
     top = d[list(T.INNER_LIP_UPPER[1:-1]), 1].mean()
     below = d[:, 1] > top
@@ -37,9 +37,6 @@ def _long_faced_driver_opening(neutral: np.ndarray, drop: float) -> np.ndarray:
 
 
 def test_a_dropped_jaw_never_shows_the_drivers_lip_below_the_identitys_chin(astronaut_profile):
-    from realtime.face import topology as T
-    from realtime.swap.fuse import JAW_MARGIN, JAW_STRETCH_MAX, cover_driver_lips
-
     neutral = np.asarray(astronaut_profile["neutral"], np.float64)
     iod = G.interocular(neutral)
     shape = neutral.copy()
