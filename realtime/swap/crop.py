@@ -182,7 +182,9 @@ def triangle_labels(rig: Rig) -> dict[str, np.ndarray]:
     near[_OVAL] = True
     skin = np.zeros(n_tri + 1, np.float32)
     skin[face_lo:face_hi] = ~near[face].any(1)
-    far = _ring(features, face, 1) | _nostril_mask()
+    # the lips one ring further: a wide-open mouth stretches the lower lip and its shadow past
+    # the first ring, and the pink lip read as an occluder showed through the swapped chin
+    far = _ring(features, face, 1) | _ring(np.flatnonzero(labels == 1), face, 2) | _nostril_mask()
     allow = np.zeros(n_tri + 1, np.float32)
     allow[face_lo:face_hi] = ~far[face].any(1)
     fan = np.zeros(n_tri + 1, np.float32)

@@ -84,3 +84,19 @@ def test_triangle_labels(astronaut_profile):
     assert 0.3 < lab["skin"][flo:fhi].mean() < 0.9
     assert lab["fan"][flo:fhi].sum() == 0 and lab["fan"][fhi:n].all()
     assert not lab["allow"][fhi:n].any()                          # never an occluder in an opening
+    # no occluder within two rings of the lips (a wide-open mouth stretches the lower lip past
+    # the first), while the eyes keep one (glasses rims run close to them)
+    face = rig.triangles[flo:fhi]
+    allow = lab["allow"][flo:fhi]
+
+    def ring(points, k):
+        mark = np.zeros(topology.N_LANDMARKS, bool)
+        mark[list(points)] = True
+        for _ in range(k):
+            mark[np.unique(face[mark[face].any(1)])] = True
+        return mark
+
+    lips = ring(topology.OUTER_LIP, 2)
+    assert not allow[lips[face].any(1)].any()
+    eye_ring2 = ring(topology.RIGHT_EYE_UPPER + topology.RIGHT_EYE_LOWER, 2)
+    assert allow[eye_ring2[face].any(1) & ~lips[face].any(1)].any()
