@@ -14,6 +14,7 @@ to time each write, so per minute it reports:
     rss_mib      the process's resident memory at the minute's end (/proc/self/status)
     p95_ms       95th percentile of capture→sink latency in that minute
     drift_pct    p95_ms against the first minute after warm-up (minute 2), in percent
+    stages_p50   each stage's median time that minute (ms), so that a drift can be traced to a stage
 
 and at the end: the lowest per-minute fps, the RSS growth after the first 5 minutes (least
 squares, MiB per hour), the largest |drift| and the p95 trend: the change of the least-squares
@@ -21,7 +22,8 @@ line through the p95 of minutes 2.. over the run, in percent of its start. The l
 compares two single minutes and carries the machine's minute-to-minute noise (on the 2-core CI
 VM within ±9 % since the loop freezes its start-up heap, ±11 % before, when a 25–45 ms full
 garbage collection fell into some minutes); the trend is what "the latency drifts" means: it
-would show a loop that slows as it runs. The acceptance of issue 15: 30 fps every minute,
+would show a loop that slows as it runs, and `stage_trend_pct` (the same line through each
+stage's per-minute median) says which stage does. The acceptance of issue 15: 30 fps every minute,
 RSS growth ≤ 10 MiB/h after minute 5, p95 drift ≤ 10 %. Run it on a quiet machine
 (`flock -x /tmp/puppeteer-cpu.lock python -m bench.soak ...`): it is a timing measurement.
 """
@@ -126,12 +128,15 @@ def soak(profile_name: str, clip: Path, minutes: float, log=print) -> dict:
     sink.open(*engine.output_size, fps)
     rows: list[dict] = []
     state = {"t0": None, "frames": 0, "dropped": 0}
+    stages: dict[str, list[float]] = {}
 
     def tick(frame) -> None:
         now = time.perf_counter()
         if state["t0"] is None:
             state["t0"] = now
         state["frames"] += 1
+        for name, ms in frame.timings.items():
+            stages.setdefault(name, []).append(ms)
         if now - state["t0"] >= 60.0:
             lat = timed.take()
             dropped = grabber.dropped
@@ -141,6 +146,8 @@ def soak(profile_name: str, clip: Path, minutes: float, log=print) -> dict:
             ref = rows[1]["p95_ms"] if len(rows) > 1 else (row["p95_ms"] if len(rows) == 1 else None)
             row["drift_pct"] = (round(100.0 * (row["p95_ms"] / ref - 1.0), 1)
                                 if ref and row["p95_ms"] is not None else 0.0)
+            row["stages_p50"] = {k: round(float(np.median(v)), 3) for k, v in stages.items() if v}
+            stages.clear()
             rows.append(row)
             log(json.dumps(row))
             state.update(t0=now, frames=0, dropped=dropped)
@@ -167,6 +174,8 @@ def summarize(rows: list[dict]) -> dict:
     return {"min_fps": min(r["fps"] for r in rows), "rss_growth_mib_per_h_after_5min": growth,
             "max_abs_p95_drift_pct": max(drifts) if drifts else 0.0,
             "p95_trend_pct": p95_trend_pct(rows),
+            "stage_trend_pct": {k: trend_pct(rows, lambda r, k=k: r.get("stages_p50", {}).get(k))
+                                for k in rows[-1].get("stages_p50", {})},
             "rss_mib_first": rows[0]["rss_mib"], "rss_mib_last": rows[-1]["rss_mib"]}
 
 
@@ -174,7 +183,12 @@ def p95_trend_pct(rows: list[dict]) -> float | None:
     """How far the p95 latency drifts over the run: the least-squares line through the p95 of
     minutes 2.. (minute 1 holds the warm-up), its change from the first of those minutes to the
     last, in percent of its value at the first. None with fewer than 3 such minutes."""
-    pts = [(r["minute"], r["p95_ms"]) for r in rows if r["minute"] >= 2 and r.get("p95_ms") is not None]
+    return trend_pct(rows, lambda r: r.get("p95_ms"))
+
+
+def trend_pct(rows: list[dict], value) -> float | None:
+    """`p95_trend_pct` of any per-minute `value(row)` (None where a minute has none)."""
+    pts = [(r["minute"], value(r)) for r in rows if r["minute"] >= 2 and value(r) is not None]
     if len(pts) < 3:
         return None
     m, p = np.array(pts, np.float64).T

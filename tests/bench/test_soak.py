@@ -24,6 +24,15 @@ def test_a_slowing_loop_shows_its_trend():
     assert s["max_abs_p95_drift_pct"] == pytest.approx(14.0, abs=0.1)
 
 
+def test_the_stage_that_slows_is_named():
+    rows = _rows([20.0] * 12)
+    for r in rows:
+        r["stages_p50"] = {"track": 5.0 + 0.1 * r["minute"], "render": 1.5}
+    s = summarize(rows)
+    assert s["stage_trend_pct"]["render"] == pytest.approx(0.0, abs=1e-9)
+    assert s["stage_trend_pct"]["track"] == pytest.approx(100.0 * 1.0 / 5.2, abs=0.1)   # 5.2 → 6.2 ms
+
+
 def test_noise_without_a_trend_is_not_drift():
     rng = np.random.default_rng(1)
     p95 = [25.0] + list(21.0 + rng.normal(0, 1.0, 29))    # ±1 ms a minute, no trend
