@@ -266,8 +266,7 @@ class Estimator:
         """Whether this believed face jumped from the last one (position or size, in one step)
         or came back after a while without a face: a cut, maybe to someone else."""
         lm = np.asarray(landmarks, np.float64)
-        a, b = topology.EYE_OUTER
-        centre, size = lm[_RIGID, :2].mean(0), max(float(np.linalg.norm(lm[a, :2] - lm[b, :2])), 1e-9)
+        centre, size = lm[_RIGID, :2].mean(0), max(geometry.interocular(lm), 1e-9)
         last, self._placed = self._placed, (centre, size, t)
         if last is None:
             return False

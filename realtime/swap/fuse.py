@@ -187,17 +187,17 @@ class SwapFuseStage:
             self.link.current = None
             self.follower.reset()
             return
-        self._bind(np.asarray(landmarks, np.float64))
+        lm = np.asarray(landmarks, np.float64)
+        self._bind(lm)
         state = frame.state
         pose = self.recombiner.pose(state)
         shape = self.recombiner.canonical(state)
-        cover_driver_lips(shape, pose.invert_points(np.asarray(landmarks, np.float64)[:topology.N_LANDMARKS]))
+        cover_driver_lips(shape, pose.invert_points(lm[:topology.N_LANDMARKS]))
         posed = pose.apply(shape)
         crop = self.follower(pose)
         rig = self.rig
         frame.vertices = rig.pose(to_virtual(posed, crop, self.nominal_inv), self._frame)
-        driver = rig.pose(to_virtual(np.asarray(landmarks, np.float64)[:topology.N_LANDMARKS], crop,
-                                     self.nominal_inv), self._frame)
+        driver = rig.pose(to_virtual(lm[:topology.N_LANDMARKS], crop, self.nominal_inv), self._frame)
         for centre, ring, f in self._shrink:   # the driver's eye seen a little inside its lid line
             driver[ring, :2] = driver[centre, :2] + f * (driver[ring, :2] - driver[centre, :2])
         self.link.current = SwapGeometry(crop=crop, crop_inv=invert_affine(crop), driver_vertices=driver,
