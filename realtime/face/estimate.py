@@ -12,7 +12,9 @@ of a few features that average many points — the lip gap and the mouth's width
 heights — which move when the face does and hardly with tracking noise. At rest those points
 get a lower cutoff (`region_min_cutoff`) than the rest of the face: the lips and brows follow
 speech and brow raises almost fully (self-drive mesh gain ≥ 0.95 on d10) with no more jitter
-on still faces.
+on still faces. The lids likewise take a cutoff floor from the speed of their eye's lid gap,
+rectified so that a blink's turn (down, then up a frame later) does not cancel it: the lids
+reopen on the frame the driver's do.
 
 Robustness (issue #15). A face is believed only when it is plausible: its rigid shape (the
 skull points, `topology.RIGID`, after a similarity fit, in interoculars) is within
@@ -47,6 +49,9 @@ _BROWS = list(topology.RIGHT_BROW) + list(topology.LEFT_BROW)
 _LIP_UP = list(topology.INNER_LIP_UPPER[1:-1])
 _LIP_LO = list(topology.INNER_LIP_LOWER[1:-1])
 _UPPER_LIDS = list(topology.RIGHT_EYE_UPPER) + list(topology.LEFT_EYE_UPPER)
+_LIDS = (sorted(set(topology.RIGHT_EYE_UPPER) | set(topology.RIGHT_EYE_LOWER)),
+         sorted(set(topology.LEFT_EYE_UPPER) | set(topology.LEFT_EYE_LOWER)))
+_GAPS = (np.array(topology.RIGHT_EYE_GAP_PAIRS), np.array(topology.LEFT_EYE_GAP_PAIRS))
 _IO = (_RIGID.index(topology.EYE_OUTER[0]), _RIGID.index(topology.EYE_OUTER[1]))
 NEW_FACE_NOTICE = "new face: recalibrating"
 
@@ -61,12 +66,18 @@ class EstimatorConfig:
     expr_beta: float = 4.0
     eye_beta: float = 40.0        # expr_beta of the lids and irises: a blink (lids shut and open
     #                               within ~5 frames) passes instead of being smoothed away
+    # Each eye's lids also get a cutoff floor from the speed of that eye's lid gap (rectified:
+    # a blink's turn from closing to opening does not cancel it), beyond a dead zone: without
+    # it the lids reopened a frame late — the points' own filtered speeds cancel at the turn —
+    # and the shut-lid mapping (realtime.mesh.fuse) held them shut that frame.
+    lid_beta: float = 60.0        # Hz per canonical unit/s of the lid gap's speed
+    lid_noise_speed: float = 0.3  # canonical units/s: a still eye's gap jitter (eval drivers' median)
     # The lower face and the forehead (see the module docstring): cutoff at rest (Hz), and how
     # fast it rises (Hz per canonical unit/s) with the speed of the mouth's shape (lip gap,
     # inner and outer widths) and of the brows' heights beyond a dead zone (`*_noise_speed`,
     # canonical units/s: what tracking noise alone reads); `region_d_cutoff` smooths those
-    # speeds. region_min_cutoff = expr_min_cutoff with mouth_beta = brow_beta = 0 is the single
-    # expression filter of before.
+    # speeds. region_min_cutoff = expr_min_cutoff with mouth_beta = brow_beta = 0 (and lid_beta
+    # = 0, below) is the single expression filter of before.
     region_min_cutoff: float = 1.0
     mouth_beta: float = 15.0
     brow_beta: float = 40.0
@@ -105,6 +116,14 @@ def mouth_features(expression: np.ndarray) -> np.ndarray:
     expression residual (the same up to a constant)."""
     e = expression
     return np.array([(e[_LIP_LO, 1] - e[_LIP_UP, 1]).mean(), e[308, 0] - e[78, 0], e[291, 0] - e[61, 0]])
+
+
+def lid_gaps(expression: np.ndarray) -> tuple[float, float]:
+    """Lid gap of the right and left eye (mean over their gap pairs, lower − upper y) of a
+    canonical shape or expression residual (the same up to a constant)."""
+    e = expression
+    right, left = (float((e[g[:, 1], 1] - e[g[:, 0], 1]).mean()) for g in _GAPS)
+    return right, left
 
 
 def brow_features(expression: np.ndarray) -> np.ndarray:
@@ -169,6 +188,7 @@ class Estimator:
             raise ValueError(f"EstimatorConfig.region_min_cutoff must be > 0 Hz, got {c.region_min_cutoff}")
         self._s_mouth = Speed(c.region_d_cutoff)
         self._s_brow = Speed(c.region_d_cutoff)
+        self._s_lids = (Speed(c.region_d_cutoff, rectified=True), Speed(c.region_d_cutoff, rectified=True))
         self._weights_of = None   # the neutral the region weights were computed for
         self._w_mouth = self._w_brow = np.zeros((topology.N_LANDMARKS, 1))
         self._shown = FaceState.neutral(present=False)  # last state handed out
@@ -278,7 +298,7 @@ class Estimator:
 
     def _reset_filters(self) -> None:
         for f in (self._f_rot, self._f_trans, self._f_scale, self._f_expr, self._s_mouth,
-                  self._s_brow):
+                  self._s_brow, *self._s_lids):
             f.reset()
 
     def measure(self, landmarks: np.ndarray, t: float) -> FaceState:
@@ -343,6 +363,9 @@ class Estimator:
         v_brow = max(0.0, self._s_brow(brow_features(expression), t) - c.brow_noise_speed)
         floor = np.maximum(rest + self._w_mouth * (c.mouth_beta * v_mouth),
                            rest + self._w_brow * (c.brow_beta * v_brow))
+        for lids, speed, gap in zip(_LIDS, self._s_lids, lid_gaps(expression)):
+            v = max(0.0, speed(gap, t) - c.lid_noise_speed)
+            floor[lids] = np.maximum(floor[lids], rest[lids] + c.lid_beta * v)
         return self._f_expr(expression, t, floor=floor)
 
     def _start_ease(self, t: float) -> None:

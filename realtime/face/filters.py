@@ -67,12 +67,17 @@ class Speed:
     A few features that average many noisy points (a lip gap, a brow height) move coherently
     when the face does and barely at all from tracking noise: their speed tells a One-Euro
     filter (`floor`) when a whole region is moving, better than each point's own speed.
+
+    `rectified`: low-pass each element's speed magnitude instead of its signed derivative, so
+    a motion that turns back (a blink's lids: down, then up a frame later) keeps reading as
+    motion through the turn instead of cancelling to ~0 in the low-pass.
     """
 
-    def __init__(self, d_cutoff: float = 2.0):
+    def __init__(self, d_cutoff: float = 2.0, rectified: bool = False):
         if d_cutoff <= 0:
             raise ValueError(f"Speed needs d_cutoff > 0, got {d_cutoff}")
         self.d_cutoff = d_cutoff
+        self.rectified = rectified
         self.reset()
 
     def reset(self) -> None:
@@ -89,6 +94,9 @@ class Speed:
         dt = t - self._t
         if dt <= 0:
             dt = 1e-3
-        self._dx = self._dx + _alpha(self.d_cutoff, dt) * ((x - self._x) / dt - self._dx)
+        dx = (x - self._x) / dt
+        if self.rectified:
+            dx = np.abs(dx)
+        self._dx = self._dx + _alpha(self.d_cutoff, dt) * (dx - self._dx)
         self._x, self._t = x.copy(), t
         return float(np.linalg.norm(self._dx))

@@ -282,16 +282,33 @@ def test_a_blink_passes_faster_than_a_lip_move_of_the_same_size(face):
     # eye_beta = expr_beta (and no separate mouth filter) filters both alike
     c = EstimatorConfig()
     est = _calibrated(lm, config=EstimatorConfig(eye_beta=c.expr_beta, region_min_cutoff=c.expr_min_cutoff,
-                                                 mouth_beta=0.0, brow_beta=0.0))
+                                                 mouth_beta=0.0, brow_beta=0.0, lid_beta=0.0))
     state = est(target, 36 / FPS)
     same = state.expression[[lid, lip], 1] / step[[lid, lip], 1]
     assert same[0] == pytest.approx(same[1], abs=0.02)
 
 
+
+def test_lids_reopen_on_the_frame_the_driver_does(face):
+    """A blink: the right eye shuts over two frames, stays shut one, reopens in one. With the
+    lid-gap speed as the lids' cutoff floor the gap is back ≥ 85% on that frame; without it
+    (lid_beta 0) the lid points' own filtered speeds cancel at the turn and it lags."""
+    lm, frame, canon = face
+    bs = Blendshapes(canon)
+    blink = [0.0, 0.5, 1.0, 1.0, 0.0]
+    back = {}
+    for name, config in (("new", EstimatorConfig()), ("old", EstimatorConfig(lid_beta=0.0))):
+        est = _calibrated(lm, config=config)
+        gaps = [G.eye_opening(canon + est(frame.apply(canon + bs({"blink_right": b})),
+                                          (36 + k) / FPS).expression)[0] for k, b in enumerate(blink)]
+        open_, shut = G.eye_opening(canon)[0], G.eye_opening(canon + bs({"blink_right": 1.0}))[0]
+        back[name] = (gaps[4] - shut) / (open_ - shut)
+    assert back["new"] >= 0.85 and back["old"] < 0.7, back
+
 # ------------------------------------------------------------------ mouth and brows (issue 13)
-# The constants before the mouth and brow regions had their own filter: one One-Euro filter
+# The constants before the mouth, brow and lid regions had their own floors: one One-Euro filter
 # (2 Hz, beta 4) on every expression point but the eyes.
-OLD = EstimatorConfig(region_min_cutoff=2.0, mouth_beta=0.0, brow_beta=0.0)
+OLD = EstimatorConfig(region_min_cutoff=2.0, mouth_beta=0.0, brow_beta=0.0, lid_beta=0.0)
 _MOUTH = sorted(set(T.OUTER_LIP) | set(T.INNER_LIP_UPPER) | set(T.INNER_LIP_LOWER))
 _BROWS = list(T.RIGHT_BROW) + list(T.LEFT_BROW)
 

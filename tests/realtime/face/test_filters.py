@@ -149,3 +149,15 @@ def test_speed_of_a_ramp_and_of_a_still_signal():
     assert s(np.array([0.0, 0.0]), 3.0) == 0.0
     with pytest.raises(ValueError):
         Speed(d_cutoff=0.0)
+
+
+def test_a_rectified_speed_keeps_reading_through_a_turn():
+    """Down fast for four frames, then up as fast (a blink's lids): the signed low-pass reads
+    the turn as slowing down, the rectified one as motion; in one direction they agree."""
+    path = [0.0, -1.0, -2.0, -3.0, -4.0, -3.0]
+    signed, rectified = Speed(d_cutoff=2.0), Speed(d_cutoff=2.0, rectified=True)
+    for i, x in enumerate(path):
+        v_signed, v_rect = signed(np.array([x]), i / FPS), rectified(np.array([x]), i / FPS)
+        if i < len(path) - 1:
+            assert v_rect == pytest.approx(v_signed)
+    assert v_rect > 2.5 * v_signed
