@@ -18,10 +18,12 @@ Per frame, the iris is drawn at the posed iris centre (the driver's gaze, retarg
 fuse stage, moves it), with the photo's iris radius in eye widths; the lids occlude it because
 only the opening is drawn; a soft shadow darkens the eyeball under the upper lid and a little
 over the lower lid. As the lids meet, the opening's fan collapses to nothing (the rig's eye
-fans radiate from the mean of the lid contour), so a closed eye is lid skin only; in the last
-few hundredths of an interocular the eyeball fades to the lash colour, so no sliver of white or
-iris is left. The lid that comes down is drawn as lid skin with one lash line (`apply_lids`):
-the photo has no closed lid to stretch.
+fans radiate from the mean of the lid contour), so a closed eye is lid skin only. As the lids
+narrow the opening below `SHOWN_TO` of the photo's, the eyeball dims towards the lash colour,
+all of it by `SHOWN_FROM` (and never later than the last few hundredths of an eye width), so a
+half-shut eye is a shadowed slit, as a real one is, and no sliver of white or iris is left.
+The lid that comes down is drawn as lid skin with one lash line (`apply_lids`): the photo has
+no closed lid to stretch.
 
 Array-module agnostic (numpy, or cupy on the GPU, through the device context): the textures
 are uploaded once; per frame the work is a few vectorised operations over the eye pixels only.
@@ -62,7 +64,11 @@ LID_MARGIN = 0.06       # the upper lid's texture slides up this far (eye widths
 #                         shuts: MediaPipe's upper contour often runs over the top of the iris,
 #                         and a lid coming down must carry lid skin, not a band of iris
 CLOSED = 0.045           # eye opening / eye width below which the eyeball fades to the lashes ...
-OPEN = 0.11              # ... fully shown above this
+OPEN = 0.11              # ... fully shown above this; and, relative to the photo's own opening,
+SHOWN_FROM, SHOWN_TO = 0.2, 0.8   # at least these fractions of it (the larger threshold wins)
+# Why the eyeball dims as the eye narrows: under lids that come down, a real eye's opening is
+# lash and shadow, not lit sclera; drawn at full brightness, a half-shut eye's strip of white
+# reads as an open eye (self-drive d19: the tracker lost a third of the lids' narrowing).
 # The closed lid. A photo shows no closed lid: the skin that covers a shut eye is folded under the
 # crease while the eye is open, so the lid triangles stretched over a shutting eye show the
 # photo's lashes and fold smeared downwards (a pale, puffy or dark smeared lid that a tracker,
@@ -437,7 +443,9 @@ class EyeLayer:
         t = tri[ys, xs] - self.lo
         e = (t >= self.per_eye).astype(np.int64)
         k = t - e * self.per_eye                          # fan triangle within its eye
-        f = self.ctx.upload(fr.astype(np.float32))[e]    # (N, 10) per pixel
+        rest = np.asarray(self._rest_gap, np.float64)
+        shown = np.stack([np.maximum(CLOSED, SHOWN_FROM * rest), np.maximum(OPEN, SHOWN_TO * rest)], 1)
+        f = self.ctx.upload(np.hstack([fr, shown]).astype(np.float32))[e]   # (N, 12) per pixel
         px = xs.astype(np.float32) - f[:, 0]
         py = ys.astype(np.float32) - f[:, 1]
         qx = (px * f[:, 2] + py * f[:, 3]) / f[:, 6]     # eye-local, eye widths
@@ -468,7 +476,7 @@ class EyeLayer:
         shadow = xp.where(upper, UPPER_SHADOW, LOWER_SHADOW).astype(np.float32)
         colour *= (1.0 - shadow * edge ** 6)[:, None]   # a narrow shadow at the lid's rim
         gap = f[:, 9]
-        show = xp.clip((gap - CLOSED) / (OPEN - CLOSED), 0.0, 1.0)[:, None]
+        show = xp.clip((gap - f[:, 10]) / (f[:, 11] - f[:, 10]), 0.0, 1.0)[:, None]
         colour = colour * show + self.lash[e] * (1 - show)
         out[ys, xs] = colour
 

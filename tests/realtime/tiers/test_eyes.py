@@ -8,6 +8,7 @@ from kernels._dispatch import cuda_available
 from realtime.face import geometry as G
 from realtime.face import topology as T
 from realtime.face.state import FaceState
+from realtime.tiers import eyes as eye_layer
 from realtime.tiers.eyes import EYES, build_eye_model
 from tests.realtime.tiers.test_warp import _Avatar
 
@@ -89,6 +90,25 @@ def test_lid_texture_moves_only_as_the_eyes_shut(avatar):
     assert ((uv[lower_r, 1] - gen._host_uv[lower_r, 1]) * down > 0).all()   # lower lashes hide
     assert ((uv[upper_r, 1] - gen._host_uv[upper_r, 1]) * down < 0).all()   # lid skin comes down
     assert np.array_equal(uv[lower_l], gen._host_uv[lower_l])                # the open eye: as is
+
+
+def _eye_luminance(av, f, eye):
+    """Mean luminance of one eye's opening as the layer draws it on frame `f`."""
+    out = f.render.copy()
+    av.gen.eyes.apply(f.gbuf, f.vertices, out)
+    return float((out[_eye_pixels(av, f, eye)] @ LUM).mean())
+
+
+def test_a_narrowing_eye_dims_towards_its_lashes(avatar, monkeypatch):
+    rest = avatar(FaceState())
+    half = avatar(FaceState(expression=0.35 * avatar.blendshapes({"blink_right": 1.0})))  # ~half open
+    dim_rest, dim_half = _eye_luminance(avatar, rest, 0), _eye_luminance(avatar, half, 0)
+    monkeypatch.setattr(eye_layer, "SHOWN_FROM", 0.0)
+    monkeypatch.setattr(eye_layer, "SHOWN_TO", 0.0)        # only the absolute CLOSED/OPEN: no dimming
+    lit_rest, lit_half = _eye_luminance(avatar, rest, 0), _eye_luminance(avatar, half, 0)
+    assert dim_rest == pytest.approx(lit_rest)                     # an open eye is not dimmed
+    assert dim_half < 0.85 * lit_half                               # a half-shut one is
+    assert _eye_luminance(avatar, half, 1) == pytest.approx(_eye_luminance(avatar, rest, 1), rel=0.02)
 
 
 # ------------------------------------------------------------------------------ closed lids
