@@ -11,14 +11,17 @@ the tips of the upper teeth in the lip's shadow over a dark gap, never a full wh
 - upper teeth hang from under the upper lip; their visible length grows with the opening up to
   the crown's (~0.1 iod at the incisors). Lower teeth rise from behind the lower lip only when
   the mouth is wide open. The tips lie on a curve anchored at the mouth's centre (teeth belong
-  to the jaw): the sides of a round mouth cover them, a smile's raised corners show more.
+  to the jaw): the sides of a round mouth cover them, a smile's raised corners show more; and
+  no column's tips stop short of the same share of its own opening (the smile arc: where a
+  smile lifts the lower lip at the sides, the tips follow it instead of leaving a dark band).
 - the teeth stand on an arch (radius `ARCH_R`): a pixel's lateral offset gives its place along
   the arch, hence which tooth it is on, how foreshortened that tooth is, and how dark (teeth
   turn away from the light toward the back). Each tooth is rounded (a cylinder-like falloff
   across it, rounded tips) with a dark gap to its neighbours.
 - a tongue (rounded, reddish, from the avatar's lip colour) lies low in the mouth behind the
   lower teeth; the throat is the lip colour darkened, darkest away from the lips and at the
-  corners; light entering the mouth grows with the opening. Puckered lips (a mouth much
+  corners; light entering the mouth grows with the opening (on the teeth, which stand at its
+  front, it is full from a smile's opening). Puckered lips (a mouth much
   narrower than the photo's) hide the teeth. Known limit: the width is the mouth's width on
   screen, so a strongly turned head (> ~35°) starts to read as a pucker.
 
@@ -51,6 +54,7 @@ REST_WIDTH = (0.36, 0.5)    # the avatar's rest mouth width, clipped to this ran
 PUCKER = (0.8, 0.6)         # teeth fade out as the mouth narrows from [0] to [1] × rest width
 PUCKER_RIM = 0.05           # a full pucker's inner-lip rim, inside the lip contour
 LIGHT_OPENING = 0.16        # light in the mouth: dim when barely open, full at this opening
+TEETH_LIGHT_OPENING = 0.1  # ... on the teeth, at the front of the mouth: full sooner (a smile)
 TEETH_RGB = (236.0, 229.0, 212.0)            # ivory, scaled by the avatar's light level
 TONGUE_RGB = (190.0, 95.0, 95.0)
 TEETH_COUNT = len(UPPER_W)                   # per side
@@ -160,6 +164,7 @@ class MouthCavity:
         rest = self.rest_width
         pucker = _smooth((PUCKER[0] * rest - w / iod) / ((PUCKER[0] - PUCKER[1]) * rest))
         light = (0.25 + 0.75 * _smooth(opening / LIGHT_OPENING)) * (1 - 0.4 * pucker)
+        teeth_light = (0.25 + 0.75 * _smooth(opening / TEETH_LIGHT_OPENING)) * (1 - 0.4 * pucker)
         c = self.colours
 
         # Throat: lip colour darkened, darkest far from the lips and at the corners.
@@ -196,8 +201,12 @@ class MouthCavity:
             if upper:
                 length = xp.minimum(heights[i], f32(UPPER_SHOW[0] + UPPER_SHOW[1] * opening))
                 tip = f32(top_c) + (length - f32(TIP_CURVE[0]) * x * x) * f32(iod)
+                # ... and at least as low as the same share of this column's own opening (the
+                # smile arc: where a smile lifts the lower lip, the tips follow it)
+                tip = xp.maximum(tip, top[xs] + xp.minimum(heights[i] * f32(iod),
+                                                           f32(UPPER_SHOW[1]) * gap[xs]))
                 to_tip = tip - yl                                        # px above the tip
-                dist, lip_dark = a, 0.62
+                dist, lip_dark = a, 0.5
             else:
                 length = heights[i] * f32(low_show)
                 tip = f32(bottom_c) - (length - f32(TIP_CURVE[1]) * x * x) * f32(iod)
@@ -217,10 +226,10 @@ class MouthCavity:
                     * (0.5 + 0.5 * down))                                # wider at the tips
             shade = ((1 - 0.15 * across ** 2) * (1 - dark)                    # rounded body
                      * (0.15 + 0.85 * cos ** 1.5)                             # turning away
-                     * (1 - 0.9 * _smooth((corner - 0.55) / 0.45))           # mouth corners
+                     * (1 - 0.85 * _smooth((corner - 0.65) / 0.35))          # mouth corners
                      * (1 - lip_dark * xp.exp(-dist / f32(0.022 * iod)))     # the lip's shadow
                      * (1 - 0.12 * _smooth(down * 4 - 3))                    # translucent tip
-                     * f32(light))
+                     * f32(teeth_light))
             col = col + (c["teeth"] * shade[:, None] - col) * alpha[:, None]
 
         # Puckered lips roll forward: their inner surface shows as a lip-coloured rim and

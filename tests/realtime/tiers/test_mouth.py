@@ -144,6 +144,19 @@ def test_teeth_darken_toward_the_corners_and_under_the_lip(cavity):
     assert luma[lip, x] < 0.7 * luma[lip + int(0.05 * iod), x]   # the lip's shadow on the teeth
 
 
+
+def test_a_smiles_teeth_follow_its_arc_and_are_lit(cavity):
+    """A smile lifts the lower lip at the sides: the upper teeth's tips follow it (most of the
+    column is tooth, not a dark band under a centre-anchored curve), and teeth at a smile's
+    opening are lit nearly as at a wide one (they stand at the front of the mouth)."""
+    iod = 200.0
+    mask = _mask(iod, 0.1, width=0.6, smile=2.0)
+    img = _shade(cavity, mask, iod)
+    x = int(_centre_column(mask) + 0.15 * iod)
+    assert _upper_band(img, mask, x, bright=90.0) >= 0.75 * mask[:, x].sum()
+    peak = {op: np.nanmax(_luma(_shade(cavity, _mask(iod, op), iod))) for op in (0.1, 0.3)}
+    assert peak[0.1] >= 0.9 * peak[0.3], peak
+
 def test_lower_teeth_only_when_wide_open(cavity):
     iod = 150.0
 
