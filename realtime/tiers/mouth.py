@@ -12,8 +12,9 @@ the tips of the upper teeth in the lip's shadow over a dark gap, never a full wh
   the crown's (~0.1 iod at the incisors). Lower teeth rise from behind the lower lip only when
   the mouth is wide open. The tips lie on a curve anchored at the mouth's centre (teeth belong
   to the jaw): the sides of a round mouth cover them, a smile's raised corners show more; and
-  no column's tips stop short of the same share of its own opening (the smile arc: where a
-  smile lifts the lower lip at the sides, the tips follow it instead of leaving a dark band).
+  where a smile lifts the upper lip's sides above its centre, no column's tips stop short of
+  the share of its own opening the centre shows (the smile arc: the tips follow the lifted
+  lower lip instead of leaving a dark band under them).
 - the teeth stand on an arch (radius `ARCH_R`): a pixel's lateral offset gives its place along
   the arch, hence which tooth it is on, how foreshortened that tooth is, and how dark (teeth
   turn away from the light toward the back). Each tooth is rounded (a cylinder-like falloff
@@ -49,6 +50,7 @@ LOWER_SHOW = (0.2, 0.5)     # lower teeth: hidden up to an opening of [0], fully
 TONGUE_W, TONGUE_H = 0.2, 0.14               # half width; height (at most 0.35 × the opening)
 TIP_CURVE = (0.5, 0.3)      # the teeth tips' curve (upper rises, lower sinks to the sides)
 TIP_ROUND = 0.012           # how far a tooth's corners are rounded off
+SMILE_LIFT = 0.02           # the upper lip's sides this far above its centre: a smile's arc
 GAP_W = 0.006               # width of the gap between two teeth
 REST_WIDTH = (0.36, 0.5)    # the avatar's rest mouth width, clipped to this range
 PUCKER = (0.8, 0.6)         # teeth fade out as the mouth narrows from [0] to [1] × rest width
@@ -201,10 +203,12 @@ class MouthCavity:
             if upper:
                 length = xp.minimum(heights[i], f32(UPPER_SHOW[0] + UPPER_SHOW[1] * opening))
                 tip = f32(top_c) + (length - f32(TIP_CURVE[0]) * x * x) * f32(iod)
-                # ... and at least as low as the same share of this column's own opening (the
-                # smile arc: where a smile lifts the lower lip, the tips follow it)
-                tip = xp.maximum(tip, top[xs] + xp.minimum(heights[i] * f32(iod),
-                                                           f32(UPPER_SHOW[1]) * gap[xs]))
+                # ... and, where a smile lifts the upper lip's sides above its centre, at least
+                # as low as the same share of the column's own opening (the smile arc: the tips
+                # follow the lifted lower lip); a round mouth's sides still cover them
+                lifted = top_c - (top[xs] - f32(slope) * cx[xs])
+                arc = top[xs] + xp.minimum(heights[i] * f32(iod), f32(UPPER_SHOW[1]) * gap[xs])
+                tip = tip + xp.maximum(arc - tip, 0) * _smooth(lifted / f32(SMILE_LIFT * iod))
                 to_tip = tip - yl                                        # px above the tip
                 dist, lip_dark = a, 0.5
             else:
