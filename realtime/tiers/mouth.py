@@ -206,8 +206,9 @@ class MouthCavity:
                 # ... and, where a smile lifts the upper lip's sides above its centre, at least
                 # as low as the same share of the column's own opening (the smile arc: the tips
                 # follow the lifted lower lip); a round mouth's sides still cover them
-                lifted = top_c - (top[xs] - f32(slope) * cx[xs])
-                arc = top[xs] + xp.minimum(heights[i] * f32(iod), f32(UPPER_SHOW[1]) * gap[xs])
+                lip = top[xs] - f32(slope) * cx[xs]                      # de-tilted, as yl
+                lifted = f32(top_c) - lip
+                arc = lip + xp.minimum(heights[i] * f32(iod), f32(UPPER_SHOW[1]) * gap[xs])
                 tip = tip + xp.maximum(arc - tip, 0) * _smooth(lifted / f32(SMILE_LIFT * iod))
                 to_tip = tip - yl                                        # px above the tip
                 dist, lip_dark = a, 0.5
