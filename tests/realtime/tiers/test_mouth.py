@@ -147,13 +147,17 @@ def test_teeth_darken_toward_the_corners_and_under_the_lip(cavity):
 
 def test_a_smiles_teeth_follow_its_arc_and_are_lit(cavity):
     """A smile lifts the lower lip at the sides: the upper teeth's tips follow it (most of the
-    column is tooth, not a dark band under a centre-anchored curve), and teeth at a smile's
+    column is tooth, not a dark band under a centre-anchored curve) — a round mouth's sides,
+    whose upper lip comes down, still cover them —, and teeth at a smile's
     opening are lit nearly as at a wide one (they stand at the front of the mouth)."""
     iod = 200.0
     mask = _mask(iod, 0.1, width=0.6, smile=2.0)
     img = _shade(cavity, mask, iod)
     x = int(_centre_column(mask) + 0.15 * iod)
     assert _upper_band(img, mask, x, bright=90.0) >= 0.75 * mask[:, x].sum()
+    round_ = _mask(iod, 0.35, width=0.5)                  # a round mouth: its sides cover them
+    x = int(_centre_column(round_) + 0.2 * iod)
+    assert (_luma(_shade(cavity, round_, iod))[round_[:, x], x] > 90).mean() < 0.15
     peak = {op: np.nanmax(_luma(_shade(cavity, _mask(iod, op), iod))) for op in (0.1, 0.3)}
     assert peak[0.1] >= 0.9 * peak[0.3], peak
 
