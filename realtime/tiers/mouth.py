@@ -165,8 +165,8 @@ class MouthCavity:
         # teeth hide in the dark and less light gets in.
         rest = self.rest_width
         pucker = _smooth((PUCKER[0] * rest - w / iod) / ((PUCKER[0] - PUCKER[1]) * rest))
-        light = (0.25 + 0.75 * _smooth(opening / LIGHT_OPENING)) * (1 - 0.4 * pucker)
-        teeth_light = (0.25 + 0.75 * _smooth(opening / TEETH_LIGHT_OPENING)) * (1 - 0.4 * pucker)
+        light, teeth_light = ((0.25 + 0.75 * _smooth(opening / full)) * (1 - 0.4 * pucker)
+                              for full in (LIGHT_OPENING, TEETH_LIGHT_OPENING))
         c = self.colours
 
         # Throat: lip colour darkened, darkest far from the lips and at the corners.
