@@ -81,6 +81,17 @@ SHOWN_FROM, SHOWN_TO = 0.2, 0.8   # at least these fractions of it (the larger t
 LID_SHADE = (0.05, 0.12)
 LASH_WIDTH = 0.06
 LID_FROM, LID_TO = 0.25, 0.85
+# The sclera's light across the eye. An eyeball is lit in front and turns away from the light
+# towards the corners, under the lids: the white a photo shows beside a forward-looking iris is
+# its darker side (on the eval drivers 0.55–0.75 of the white the same eye shows when it looks
+# sideways). Drawn with the same light across, an eye at rest is far brighter than the photo's
+# (self-drive d0: +45 luminance levels; it looks staring, and a tracker reads it wider), and with
+# the photo's mean everywhere, an eye looking sideways shows a grey front. So the sclera's light
+# falls off from its middle as 1 − a·(|x| / 0.5)^CORNER_POWER (x in eye widths), `a` fitted per
+# eye to the photo's visible white (`_corner_fit`) within CORNER_SHADE.
+CORNER_POWER = 1.5
+CORNER_SHADE = (0.1, 0.85)
+CORNER_SHADE_DEFAULT = 0.18     # where neither eye shows enough of its white
 DEFAULT_SCLERA = np.array([232.0, 224.0, 216.0], np.float32)
 DEFAULT_IRIS = np.array([92.0, 64.0, 46.0], np.float32)
 
@@ -238,14 +249,7 @@ def build_eye_model(image: np.ndarray, landmarks: np.ndarray, texels_per_px: flo
             colour = _whiten(seen[lum >= np.percentile(lum, 75)].mean(0), image, lm)
         else:
             colour = _whiten(DEFAULT_SCLERA, image, lm)
-        sclera = np.broadcast_to(colour, (ny, nx, 3)).astype(np.float32).copy()
-        corner = 1.0 - 0.18 * np.clip(np.abs(gx) / 0.5, 0.0, 1.0) ** 2   # rounder: darker sides
-        sclera *= corner[None, :, None]
-        f = min(1.0, 1.25 / max(texels_per_px, 1e-6))
-        if f < 1.0:
-            sclera = cv2.resize(sclera, (max(8, round(nx * f)), max(6, round(ny * f))),
-                                interpolation=cv2.INTER_AREA)
-        scleras.append(sclera)
+        scleras.append((colour, gx, ny, _corner_fit(grid, sclera_ok, gx, colour)))
         # -- the iris: polar samples, occluded angles filled per ring
         theta = np.arange(IRIS_ANGLES) / IRIS_ANGLES * 2 * np.pi
         rho = (np.arange(IRIS_RINGS) + 0.5) / IRIS_RINGS
@@ -262,6 +266,18 @@ def build_eye_model(image: np.ndarray, landmarks: np.ndarray, texels_per_px: flo
         lash_pts[:, 0] = np.clip(lash_pts[:, 0], 0, w_img - 1)
         lash_pts[:, 1] = np.clip(lash_pts[:, 1], 0, h_img - 1)
         lashes.append(image[lash_pts[:, 1], lash_pts[:, 0]].astype(np.float32).min(0))
+    fits = [fit for *_, fit in scleras if fit is not None]
+    textures = []
+    for colour, gx, ny, fit in scleras:
+        a = fit if fit is not None else (float(np.mean(fits)) if fits else CORNER_SHADE_DEFAULT)
+        shade = 1.0 - a * np.clip(np.abs(gx) / 0.5, 0.0, 1.0) ** CORNER_POWER
+        sclera = (colour[None, None, :] * shade[None, :, None]).repeat(ny, axis=0).astype(np.float32)
+        f = min(1.0, 1.25 / max(texels_per_px, 1e-6))
+        if f < 1.0:
+            sclera = cv2.resize(sclera, (max(8, round(len(gx) * f)), max(6, round(ny * f))),
+                                interpolation=cv2.INTER_AREA)
+        textures.append(sclera)
+    scleras = textures
     hs = max(s.shape[0] for s in scleras)
     ws = max(s.shape[1] for s in scleras)
     sclera = np.stack([cv2.resize(s, (ws, hs), interpolation=cv2.INTER_LINEAR) for s in scleras])
@@ -269,6 +285,22 @@ def build_eye_model(image: np.ndarray, landmarks: np.ndarray, texels_per_px: flo
                     iris_radius=np.asarray(radii, np.float32),
                     iris_angle=np.asarray(angles, np.float32),
                     lash=np.stack(lashes).astype(np.float32))
+
+
+def _corner_fit(grid: np.ndarray, seen: np.ndarray, gx: np.ndarray, colour: np.ndarray) -> float | None:
+    """The sclera's fall-off `a` (module doc, CORNER_POWER) that best fits the photo's visible
+    white: per grid column (`gx`, eye widths) with `seen` texels, the median luminance of `grid`
+    over `colour`'s, least squares, within CORNER_SHADE; None where fewer than 3 columns show
+    any (the other eye's fit, or CORNER_SHADE_DEFAULT, is used)."""
+    w = np.array([0.299, 0.587, 0.114], np.float32)
+    lum = grid.astype(np.float32) @ w
+    ax = np.clip(np.abs(gx) / 0.5, 0.0, 1.0) ** CORNER_POWER
+    cols = [j for j in np.nonzero(ax > 0.05)[0] if seen[:, j].sum() >= 2]
+    if len(cols) < 3:
+        return None
+    ratio = np.array([np.median(lum[seen[:, j], j]) for j in cols]) / max(float(colour @ w), 1.0)
+    k = ax[cols]
+    return float(np.clip(k @ (1.0 - ratio) / (k @ k), *CORNER_SHADE))
 
 
 def _bilinear(xp, tex, e, x, y):

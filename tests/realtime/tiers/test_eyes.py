@@ -111,6 +111,50 @@ def test_a_narrowing_eye_dims_towards_its_lashes(avatar, monkeypatch):
     assert _eye_luminance(avatar, half, 1) == pytest.approx(_eye_luminance(avatar, rest, 1), rel=0.02)
 
 
+def _sclera_pixels(av, f, eye):
+    """One eye's opening minus a disc of 1.3 iris radii about the posed iris centre."""
+    mask = _eye_pixels(av, f, eye)
+    fr = av.gen.eyes.frames(f.vertices)[eye]
+    centre = fr[:2] + fr[6] * (fr[7] * fr[2:4] + fr[8] * fr[4:6])
+    radius = 1.3 * float(av.gen.eyes.model.iris_radius[eye]) * fr[6]
+    ys, xs = np.mgrid[: mask.shape[0], : mask.shape[1]]
+    return mask & (np.hypot(xs - centre[0], ys - centre[1]) > radius)
+
+
+@pytest.fixture(scope="module")
+def shadowed_avatar(astronaut_rgb, astronaut_landmarks):
+    """The astronaut with her eye openings at 0.6 of their light: whites in the lids' shadow."""
+    import cv2
+
+    from profiles.enroll import build_profile
+
+    lm = np.asarray(astronaut_landmarks)
+    image = astronaut_rgb.copy()
+    mask = np.zeros(image.shape[:2], np.uint8)
+    for _, _, _, _, upper, lower in EYES:
+        poly = np.concatenate([lm[list(upper), :2], lm[list(reversed(lower[1:-1])), :2]])
+        cv2.fillPoly(mask, [np.round(poly).astype(np.int32)], 1)
+    image[mask > 0] = (0.6 * image[mask > 0]).astype(np.uint8)
+    return _Avatar(build_profile(image, lm, name="shadowed", source="test"))
+
+
+def test_the_sclera_has_the_photos_light_at_rest_and_a_lit_front(shadowed_avatar):
+    av = shadowed_avatar
+
+    def sclera(f, eye, image=None):
+        return float(((f.render if image is None else image)[_sclera_pixels(av, f, eye)] @ LUM).mean())
+
+    rest = av(FaceState())
+    for eye in (0, 1):     # an eye at rest looks like the photo's (a uniform light: 1.5× it)
+        assert sclera(rest, eye) == pytest.approx(sclera(rest, eye, av.background), rel=0.12)
+    n = av.profile["neutral"].astype(np.float64)
+    look = np.zeros((T.N_LANDMARKS, 3))
+    look[list(T.RIGHT_IRIS) + list(T.LEFT_IRIS), 0] = 0.06 * G.interocular(n)
+    aside = av(FaceState(expression=look))
+    for eye in (0, 1):     # looking aside shows the eyeball's front, which is lit
+        assert sclera(aside, eye) > 1.15 * sclera(rest, eye)
+
+
 # ------------------------------------------------------------------------------ closed lids
 def test_the_lid_region_lies_above_the_upper_lid():
     from realtime.tiers.eyes import lid_region
