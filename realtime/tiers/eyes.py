@@ -354,6 +354,7 @@ class EyeLayer:
         self.lo, self.hi = lo, hi
         self.per_eye = (hi - lo) // 2
         self.upper_count = len(topology.RIGHT_EYE_UPPER) - 1   # fan triangles along the upper lid
+        self._fan = np.asarray(rig.triangles)[lo:hi]   # (ring i, ring i + 1, centre) per triangle
 
     def _build_lids(self, image: np.ndarray, lm: np.ndarray, rig: Rig) -> None:
         """The closed lids' tables: which triangle belongs to which eye's lid (`_lid_eye`, −1
@@ -510,7 +511,19 @@ class EyeLayer:
         gap = f[:, 9]
         show = xp.clip((gap - f[:, 10]) / (f[:, 11] - f[:, 10]), 0.0, 1.0)[:, None]
         colour = colour * show + self.lash[e] * (1 - show)
-        out[ys, xs] = colour
+        # the lid's edge, anti-aliased: a pixel within a pixel of it is partly lid (what the
+        # frame shows under it), so the opening's border does not step from pixel to pixel
+        cover = xp.clip(b[:, 1] * self.ctx.upload(self._edge_heights(vertices))[t] + 0.5, 0.0, 1.0)
+        out[ys, xs] = colour * cover[:, None] + out[ys, xs] * (1.0 - cover[:, None])
+
+    def _edge_heights(self, vertices: np.ndarray) -> np.ndarray:
+        """(fan triangles,) float32 each eye-fan triangle's height over its lid edge (crop px):
+        a pixel's distance to the lid is its centre barycentric times that."""
+        v = np.asarray(vertices[:, :2], np.float64)
+        a, b, c = v[self._fan[:, 0]], v[self._fan[:, 1]], v[self._fan[:, 2]]
+        edge, to_c = b - a, c - a
+        area2 = np.abs(edge[:, 0] * to_c[:, 1] - edge[:, 1] * to_c[:, 0])
+        return (area2 / np.maximum(np.linalg.norm(edge, axis=1), 1e-9)).astype(np.float32)
 
 
 def _bilinear_periodic(xp, tex, e, x, y):

@@ -77,6 +77,22 @@ def test_the_layer_draws_only_inside_the_openings(avatar):
     assert eyes.sum() > 20
 
 
+def test_the_openings_border_is_anti_aliased(avatar):
+    import cv2
+
+    f = avatar(FaceState())
+    eyes = _eye_pixels(avatar, f, 0) | _eye_pixels(avatar, f, 1)
+    black, white = np.zeros_like(f.render), np.full_like(f.render, 255.0)
+    avatar.gen.eyes.apply(f.gbuf, f.vertices, black)
+    avatar.gen.eyes.apply(f.gbuf, f.vertices, white)
+    under = (white - black)[..., 0] / 255.0          # 1 − coverage: how much of what was there shows
+    border = eyes & ~cv2.erode(eyes.astype(np.uint8), np.ones((3, 3), np.uint8)).astype(bool)
+    assert (under[eyes] <= 0.5 + 1e-5).all()                   # at least half drawn, everywhere
+    assert (under[border] > 0.05).mean() > 0.25                # the border pixels are blended ...
+    inside = cv2.erode(eyes.astype(np.uint8), np.ones((5, 5), np.uint8)).astype(bool)
+    assert inside.sum() > 10 and np.allclose(under[inside], 0.0, atol=1e-5)   # ... the inside is not
+
+
 def test_lid_texture_moves_only_as_the_eyes_shut(avatar):
     layer, gen = avatar.gen.eyes, avatar.gen
     open_ = avatar(FaceState())
