@@ -77,9 +77,11 @@ SHOWN_FROM, SHOWN_TO = 0.2, 0.8   # at least these fractions of it (the larger t
 # instead: the median skin colour at the second ring, darker by LID_SHADE (all of it, and more
 # towards its edge, where a lid turns down over the eyeball), one lash line of LASH_WIDTH eye
 # widths along its edge, fading in over the band between the two rings; nothing below LID_FROM
-# closure (1 − opening / the photo's), all of it from LID_TO.
+# closure (1 − opening / the photo's), all of it from LID_TO. (A lash line of 0.06 eye widths read
+# as an eye a crack open on the frame a blink shuts: s18's blink, 0.031 interocular against
+# 0.019 at 0.09, whose line is as thick as a closed eye's lashes on the eval drivers.)
 LID_SHADE = (0.05, 0.12)
-LASH_WIDTH = 0.06
+LASH_WIDTH = 0.09
 LID_FROM, LID_TO = 0.25, 0.85
 # The sclera's light across the eye. An eyeball is lit in front and turns away from the light
 # towards the corners, under the lids: the white a photo shows beside a forward-looking iris is
