@@ -79,7 +79,7 @@ SHOWN_FROM, SHOWN_TO = 0.2, 0.8   # at least these fractions of it (the larger t
 # widths along its edge, fading in over the band between the two rings; nothing below LID_FROM
 # closure (1 − opening / the photo's), all of it from LID_TO. (A lash line of 0.06 eye widths read
 # as an eye a crack open on the frame a blink shuts: s18's blink, 0.031 interocular against
-# 0.019 at 0.09, whose line is as thick as a closed eye's lashes on the eval drivers.)
+# 0.019 at 0.09; the thicker line is still thinner than d0's and s18's own closed lashes.)
 LID_SHADE = (0.05, 0.12)
 LASH_WIDTH = 0.09
 LID_FROM, LID_TO = 0.25, 0.85
