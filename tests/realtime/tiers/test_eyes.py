@@ -218,21 +218,31 @@ def test_a_shut_eye_is_drawn_as_lid_skin_with_one_lash_line(avatar, monkeypatch)
         assert np.array_equal(again, f.render)                           # below LID_FROM: as is
 
 
+def _gaze_and_blink(av, gaze, blink):
+    n = av.profile["neutral"].astype(np.float64)
+    look = np.zeros((T.N_LANDMARKS, 3))
+    look[list(T.RIGHT_IRIS) + list(T.LEFT_IRIS), 0] = gaze * G.interocular(n)
+    return FaceState(expression=look + av.blendshapes({"blink_right": blink, "blink_left": 0.7 * blink}))
+
+
 @pytest.mark.cuda
 @pytest.mark.skipif(not cuda_available(), reason="needs cupy and an NVIDIA GPU")
-def test_cuda_lids_match_the_cpu(avatar, astronaut_profile):
-    from realtime.core.context import open_device
+@pytest.mark.parametrize("part", ["apply_lids", "apply"])
+@pytest.mark.parametrize("gaze, blink", [(0.0, 1.0), (0.05, 0.4), (-0.04, -0.4)])
+def test_cuda_eyes_match_the_cpu(avatar, astronaut_profile, part, gaze, blink):
+    from realtime.core.context import CpuContext, open_device
     from realtime.tiers.eyes import EyeLayer
 
-    f = avatar(FaceState(expression=avatar.blendshapes({"blink_right": 1.0, "blink_left": 0.7})))
+    f = avatar(_gaze_and_blink(avatar, gaze, blink))
+    args = (astronaut_profile["image"], astronaut_profile["landmarks"], avatar.rig)
     ctx = open_device("cuda")
     with ctx.activate():
-        layer = EyeLayer(astronaut_profile["image"], astronaut_profile["landmarks"], avatar.rig, ctx)
+        layer = EyeLayer(*args, ctx)
         gbuf = type(f.gbuf)(tri_id=ctx.upload(f.gbuf.tri_id), bary=ctx.upload(f.gbuf.bary),
                             depth=ctx.upload(f.gbuf.depth))
-        out = ctx.upload(f.render)
-        layer.apply_lids(gbuf, f.vertices, out)
+        out = ctx.upload(f.render.copy())
+        getattr(layer, part)(gbuf, f.vertices, out)
         got = ctx.to_host(out)
     ref = f.render.copy()
-    avatar.gen.eyes.apply_lids(f.gbuf, f.vertices, ref)
+    getattr(EyeLayer(*args, CpuContext()), part)(f.gbuf, f.vertices, ref)
     np.testing.assert_allclose(got, ref, atol=1e-3)
