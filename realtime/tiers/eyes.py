@@ -6,9 +6,9 @@ shut eye keeps a smear of iris. So the warp tier does not texture the eye openin
 photo. It draws, inside each opening (the eye fan of the rig), an eyeball made once from the
 photo:
 
-- the **sclera**: the eye's visible white, sampled from the photo in eye-local coordinates
-  (origin at the midpoint of the eye corners, x along the corners, y across, in eye widths),
-  with the iris and everything the lids covered inpainted from what is visible;
+- the **sclera**: a texture in eye-local coordinates (origin at the midpoint of the eye
+  corners, x along the corners, y across, in eye widths): the photo's lit white, falling off
+  towards the corners as much as the photo's visible white does (`CORNER_POWER`);
 - the **iris**: a polar texture (angle × radius) sampled around the photo's iris centre out to
   its radius (MediaPipe's iris landmarks), the parts the lids covered filled from the visible
   angles at the same radius (an iris is close to rotationally symmetric); a photo whose eyes
@@ -85,9 +85,9 @@ LASH_WIDTH = 0.09
 LID_FROM, LID_TO = 0.25, 0.85
 # The sclera's light across the eye. An eyeball is lit in front and turns away from the light
 # towards the corners, under the lids: the white a photo shows beside a forward-looking iris is
-# its darker side (on the eval drivers 0.55–0.75 of the white the same eye shows when it looks
+# its darker side (on the eval drivers 0.65–0.78 of the white the same eye shows when it looks
 # sideways). Drawn with the same light across, an eye at rest is far brighter than the photo's
-# (self-drive d0: +45 luminance levels; it looks staring, and a tracker reads it wider), and with
+# (self-drive d0: +45–57 luminance levels; it looks staring, and a tracker reads it wider), and with
 # the photo's mean everywhere, an eye looking sideways shows a grey front. So the sclera's light
 # falls off from its middle as 1 − a·(|x| / 0.5)^CORNER_POWER (x in eye widths), `a` fitted per
 # eye to the photo's visible white (`_corner_fit`) within CORNER_SHADE.
@@ -215,7 +215,7 @@ def build_eye_model(image: np.ndarray, landmarks: np.ndarray, texels_per_px: flo
     lm = np.asarray(landmarks, np.float64)
     down = _down(lm)
     h_img, w_img = image.shape[:2]
-    scleras, irises, radii, lashes, angles = [], [], [], [], []
+    whites, irises, radii, lashes, angles = [], [], [], [], []
     for outer, inner, centre, boundary, upper, lower in EYES:
         mid, u, v, width = _eye_frame(lm, outer, inner, down)
         opening = np.concatenate([lm[list(upper), :2], lm[list(reversed(lower[1:-1])), :2]])
@@ -243,15 +243,15 @@ def build_eye_model(image: np.ndarray, landmarks: np.ndarray, texels_per_px: flo
         sclera_ok = vis & far
         if sclera_ok.sum() >= 6:
             # The white a photo shows is mostly in the lids' shadow, crossed by lashes and
-            # veins; an eye opened wider shows it lit. The sclera is one colour: the brightest
-            # quarter of what is visible, whitened (`_whiten`); the layer's own lid shadow and
-            # the rounding below give it its shape.
+            # veins; an eye opened wider shows it lit. The sclera's colour is the brightest
+            # quarter of what is visible, whitened (`_whiten`); its fall-off towards the corners
+            # (`_corner_fit`) and the layer's own lid shadow give it its shape.
             seen = grid[sclera_ok].astype(np.float32)
             lum = seen @ np.array([0.299, 0.587, 0.114], np.float32)
             colour = _whiten(seen[lum >= np.percentile(lum, 75)].mean(0), image, lm)
         else:
             colour = _whiten(DEFAULT_SCLERA, image, lm)
-        scleras.append((colour, gx, ny, _corner_fit(grid, sclera_ok, gx, colour)))
+        whites.append((colour, gx, ny, _corner_fit(grid, sclera_ok, gx, colour)))
         # -- the iris: polar samples, occluded angles filled per ring
         theta = np.arange(IRIS_ANGLES) / IRIS_ANGLES * 2 * np.pi
         rho = (np.arange(IRIS_RINGS) + 0.5) / IRIS_RINGS
@@ -268,9 +268,9 @@ def build_eye_model(image: np.ndarray, landmarks: np.ndarray, texels_per_px: flo
         lash_pts[:, 0] = np.clip(lash_pts[:, 0], 0, w_img - 1)
         lash_pts[:, 1] = np.clip(lash_pts[:, 1], 0, h_img - 1)
         lashes.append(image[lash_pts[:, 1], lash_pts[:, 0]].astype(np.float32).min(0))
-    fits = [fit for *_, fit in scleras if fit is not None]
-    textures = []
-    for colour, gx, ny, fit in scleras:
+    fits = [fit for *_, fit in whites if fit is not None]
+    scleras = []
+    for colour, gx, ny, fit in whites:
         a = fit if fit is not None else (float(np.mean(fits)) if fits else CORNER_SHADE_DEFAULT)
         shade = 1.0 - a * np.clip(np.abs(gx) / 0.5, 0.0, 1.0) ** CORNER_POWER
         sclera = (colour[None, None, :] * shade[None, :, None]).repeat(ny, axis=0).astype(np.float32)
@@ -278,8 +278,7 @@ def build_eye_model(image: np.ndarray, landmarks: np.ndarray, texels_per_px: flo
         if f < 1.0:
             sclera = cv2.resize(sclera, (max(8, round(len(gx) * f)), max(6, round(ny * f))),
                                 interpolation=cv2.INTER_AREA)
-        textures.append(sclera)
-    scleras = textures
+        scleras.append(sclera)
     hs = max(s.shape[0] for s in scleras)
     ws = max(s.shape[1] for s in scleras)
     sclera = np.stack([cv2.resize(s, (ws, hs), interpolation=cv2.INTER_LINEAR) for s in scleras])
