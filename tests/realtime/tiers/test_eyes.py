@@ -127,6 +127,14 @@ def test_a_narrowing_eye_dims_towards_its_lashes(avatar, monkeypatch):
     assert _eye_luminance(avatar, half, 1) == pytest.approx(_eye_luminance(avatar, rest, 1), rel=0.02)
 
 
+def _gaze_and_blink(av, gaze, blink):
+    """Both irises moved `gaze` interoculars along x; the right lids `blink`, the left 0.7 of it."""
+    n = av.profile["neutral"].astype(np.float64)
+    look = np.zeros((T.N_LANDMARKS, 3))
+    look[list(T.RIGHT_IRIS) + list(T.LEFT_IRIS), 0] = gaze * G.interocular(n)
+    return FaceState(expression=look + av.blendshapes({"blink_right": blink, "blink_left": 0.7 * blink}))
+
+
 def _sclera_pixels(av, f, eye):
     """One eye's opening minus a disc of 1.3 iris radii about the posed iris centre."""
     mask = _eye_pixels(av, f, eye)
@@ -163,10 +171,7 @@ def test_the_sclera_has_the_photos_light_at_rest_and_a_lit_front(shadowed_avatar
     rest = av(FaceState())
     for eye in (0, 1):     # an eye at rest looks like the photo's (a uniform light: 1.5× it)
         assert sclera(rest, eye) == pytest.approx(sclera(rest, eye, av.background), rel=0.12)
-    n = av.profile["neutral"].astype(np.float64)
-    look = np.zeros((T.N_LANDMARKS, 3))
-    look[list(T.RIGHT_IRIS) + list(T.LEFT_IRIS), 0] = 0.06 * G.interocular(n)
-    aside = av(FaceState(expression=look))
+    aside = av(_gaze_and_blink(av, 0.06, 0.0))
     for eye in (0, 1):     # looking aside shows the eyeball's front, which is lit
         assert sclera(aside, eye) > 1.15 * sclera(rest, eye)
 
@@ -216,13 +221,6 @@ def test_a_shut_eye_is_drawn_as_lid_skin_with_one_lash_line(avatar, monkeypatch)
         again = f.render.copy()
         avatar.gen.eyes.apply_lids(f.gbuf, f.vertices, again)
         assert np.array_equal(again, f.render)                           # below LID_FROM: as is
-
-
-def _gaze_and_blink(av, gaze, blink):
-    n = av.profile["neutral"].astype(np.float64)
-    look = np.zeros((T.N_LANDMARKS, 3))
-    look[list(T.RIGHT_IRIS) + list(T.LEFT_IRIS), 0] = gaze * G.interocular(n)
-    return FaceState(expression=look + av.blendshapes({"blink_right": blink, "blink_left": 0.7 * blink}))
 
 
 @pytest.mark.cuda
