@@ -75,13 +75,18 @@ SHOWN_FROM, SHOWN_TO = 0.2, 0.8   # at least these fractions of it (the larger t
 # and a viewer, read as half open). As an eye shuts, its upper lid (`lid_region`: the triangles
 # between the lid's contour and the second ring of vertices above it) is drawn as lid skin
 # instead: the median skin colour at the second ring, darker by LID_SHADE (all of it, and more
-# towards its edge, where a lid turns down over the eyeball), one lash line of LASH_WIDTH eye
-# widths along its edge, fading in over the band between the two rings; nothing below LID_FROM
-# closure (1 − opening / the photo's), all of it from LID_TO. (A lash line of 0.06 eye widths read
-# as an eye a crack open on the frame a blink shuts: s18's blink, 0.031 interocular against
-# 0.019 at 0.09; the thicker line is still thinner than d0's and s18's own closed lashes.)
+# towards its edge, where a lid turns down over the eyeball), fading in over the band between
+# the two rings; and one lash line LASH_WIDTH eye widths wide, centred on the lid's edge (a shut
+# eye's lashes hang over the lower lid), narrowing towards the corners (LASH_TAPER), its border
+# anti-aliased (`_lash_line`; drawn inside the lid band only, it ended in a pixel staircase along
+# the edge, thinner than a real shut eye's lash line, and stopped bluntly at the corners).
+# Nothing below LID_FROM closure (1 − opening / the photo's), all of it from LID_TO. (A lash
+# line of 0.06 eye widths read as an eye a crack open on the frame a blink shuts: s18's blink,
+# 0.031 interocular against 0.019 at 0.09.)
 LID_SHADE = (0.05, 0.12)
 LASH_WIDTH = 0.09
+LASH_TAPER = (0.15, 0.35)   # the lash line narrows over this far (of the lid's length) from each
+#                             corner, down to this fraction of LASH_WIDTH at the corner itself
 LID_FROM, LID_TO = 0.25, 0.85
 # The sclera's light across the eye. An eyeball is lit in front and turns away from the light
 # towards the corners, under the lids: the white a photo shows beside a forward-looking iris is
@@ -365,7 +370,7 @@ class EyeLayer:
         eye_of = np.full(len(tris), -1, np.int8)
         colour = np.zeros((rig.vertex_count, 3), np.float32)
         edge = np.zeros(rig.vertex_count, np.float32)
-        self._lid_contour, self._lid_ring, self._lid_all = [], [], []
+        self._lid_contour, self._lid_all = [], []
         for e, (_, _, _, _, upper, lower) in enumerate(EYES):
             region, ring1, ring2 = lid_region(tris[lo:hi], upper, lower)
             eye_of[lo + region] = e
@@ -376,7 +381,6 @@ class EyeLayer:
             edge[ring1] = 0.5
             edge[list(upper)] = 1.0
             self._lid_contour.append(np.array(upper))
-            self._lid_ring.append(ring1)
             self._lid_all.append(np.concatenate([upper, ring1, ring2]))
         up = self.ctx.upload
         self._lid_eye = up(eye_of)
@@ -415,14 +419,43 @@ class EyeLayer:
             lower = xp.clip(2.0 * edge - 1.0, 0.0, 1.0)    # 0 on the first ring, 1 on the contour
             skin = (w[:, :, None] * self._lid_colour[t]).sum(1)
             skin *= (1.0 - LID_SHADE[0] * edge - LID_SHADE[1] * lower * lower)[:, None]
-            height = float(np.linalg.norm(np.mean(vertices[self._lid_contour[e], :2], axis=0)
-                                          - np.mean(vertices[self._lid_ring[e], :2], axis=0)))
-            lash_px = max(LASH_WIDTH * float(fr[e, 6]), 1.5)
-            lash = xp.clip(1.0 - (1.0 - lower) * height / lash_px, 0.0, 1.0)[:, None]
-            lid = skin * (1.0 - lash) + self.lash[e] * lash
             fade = xp.clip(2.0 * edge, 0.0, 1.0)           # the second ring's band: fading in
             a = (float(strength[e]) * fade * fade * (3.0 - 2.0 * fade))[:, None]
-            out[y0 + ys, x0 + xs] = out[y0 + ys, x0 + xs] * (1.0 - a) + lid * a
+            out[y0 + ys, x0 + xs] = out[y0 + ys, x0 + xs] * (1.0 - a) + skin * a
+            self._lash_line(out, vertices[self._lid_contour[e], :2], max(LASH_WIDTH * float(fr[e, 6]), 1.5),
+                            float(strength[e]), self.lash[e])
+
+    def _lash_line(self, out, contour: np.ndarray, width: float, strength: float, colour) -> None:
+        """Draw a shutting lid's lash line in place on `out`: a band `width` crop px wide about
+        the posed lid `contour` ((M, 2), corner to corner), tapering towards the corners
+        (`LASH_TAPER`), its edges anti-aliased, over whatever lies there (the lid above, the
+        collapsed opening and the lower lid below), at opacity `strength`."""
+        xp = self.ctx.xp
+        c = np.asarray(contour, np.float64)
+        size = out.shape[0]
+        pad = 0.5 * width + 1.0
+        x0, y0 = np.clip(np.floor(c.min(0) - pad).astype(int), 0, size)
+        x1, y1 = np.clip(np.ceil(c.max(0) + pad).astype(int) + 1, 0, size)
+        if x1 <= x0 or y1 <= y0:
+            return
+        a, d = c[:-1], np.diff(c, axis=0)                   # segments: start, direction
+        length = np.linalg.norm(d, axis=1)
+        start = np.concatenate([[0.0], np.cumsum(length)[:-1]]) / max(float(length.sum()), 1e-9)
+        share = length / max(float(length.sum()), 1e-9)
+        seg = self.ctx.upload(np.concatenate([a, d, (d * d).sum(1, keepdims=True).clip(1e-9),
+                                              start[:, None], share[:, None]], axis=1).astype(np.float32))
+        gy, gx = xp.mgrid[y0:y1, x0:x1].astype(np.float32)
+        px, py = gx.reshape(-1, 1), gy.reshape(-1, 1)       # (N, 1) against (S,) segments
+        t = xp.clip(((px - seg[:, 0]) * seg[:, 2] + (py - seg[:, 1]) * seg[:, 3]) / seg[:, 4], 0.0, 1.0)
+        dist2 = (px - seg[:, 0] - t * seg[:, 2]) ** 2 + (py - seg[:, 1] - t * seg[:, 3]) ** 2
+        k = xp.argmin(dist2, axis=1)
+        n = xp.arange(len(k))
+        dist = xp.sqrt(dist2[n, k])
+        along = seg[k, 5] + t[n, k] * seg[k, 6]             # 0 at one corner, 1 at the other
+        half = 0.5 * width * xp.clip(xp.minimum(along, 1.0 - along) / LASH_TAPER[0], LASH_TAPER[1], 1.0)
+        alpha = (strength * xp.clip(half - dist + 0.5, 0.0, 1.0)).reshape(y1 - y0, x1 - x0, 1)
+        box = out[y0:y1, x0:x1]
+        out[y0:y1, x0:x1] = box * (1.0 - alpha) + colour * alpha
 
     @staticmethod
     def _gap(lm: np.ndarray, upper, lower) -> float:

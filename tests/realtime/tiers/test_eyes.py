@@ -193,9 +193,23 @@ def _lid_pixels(av, f, eye):
     return np.asarray(av.gen.eyes._lid_eye)[np.maximum(f.gbuf.tri_id, 0)] == eye
 
 
+def _near_contour(av, f, eye, reach):
+    """Pixels within `reach` crop px of the posed upper lid contour of `eye`."""
+    c = np.asarray(f.vertices[av.gen.eyes._lid_contour[eye], :2], np.float64)
+    s = f.render.shape[0]
+    gy, gx = np.mgrid[0:s, 0:s]
+    p = np.stack([gx.ravel(), gy.ravel()], 1).astype(np.float64)
+    best = np.full(len(p), np.inf)
+    for a, b in zip(c[:-1], c[1:]):
+        t = np.clip(((p - a) @ (b - a)) / max((b - a) @ (b - a), 1e-9), 0.0, 1.0)
+        best = np.minimum(best, np.linalg.norm(p - (a + t[:, None] * (b - a)), axis=1))
+    return (best <= reach).reshape(s, s), best.reshape(s, s)
+
+
 def test_a_shut_eye_is_drawn_as_lid_skin_with_one_lash_line(avatar, monkeypatch):
     """Shut: the lid region is redrawn (skin towards the crease, darkest at its edge, the lash
-    line); every other pixel is what the warp drew. Open or barely closing: nothing changes."""
+    line); every other pixel is what the warp drew, but for the lash line's band about the lid's
+    edge. Open or barely closing: nothing changes."""
     from realtime.tiers import eyes as E
 
     shut_state = FaceState(expression=avatar.blendshapes({"blink_right": 1.0, "blink_left": 1.0}))
@@ -215,12 +229,59 @@ def test_a_shut_eye_is_drawn_as_lid_skin_with_one_lash_line(avatar, monkeypatch)
         low = depth >= np.percentile(depth, 90)
         assert lum[low].mean() < lum[~low].mean() - 10                  # the lash line at the edge
     lids = _lid_pixels(avatar, drawn, 0) | _lid_pixels(avatar, drawn, 1)
+    for eye in (0, 1):
+        width = avatar.gen.eyes.frames(drawn.vertices)[eye, 6]
+        lids |= _near_contour(avatar, drawn, eye, 0.5 * E.LASH_WIDTH * width + 1.0)[0]
     assert np.array_equal(drawn.render[~lids], plain.render[~lids])
     for expr in (np.zeros((T.N_LANDMARKS, 3)), 0.2 * avatar.blendshapes({"blink_right": 1.0})):
         f = avatar(FaceState(expression=expr))
         again = f.render.copy()
         avatar.gen.eyes.apply_lids(f.gbuf, f.vertices, again)
         assert np.array_equal(again, f.render)                           # below LID_FROM: as is
+
+
+def test_a_shut_eyes_lash_line_lies_across_its_edge_tapered_and_smooth(avatar, monkeypatch):
+    """The lash line of a shut eye darkens both sides of the lid's edge (the lid above, the
+    lower lid below: a real closed eye's lashes hang over it), is widest in the middle and
+    narrows towards the corners, and its border has partial pixels (no stair steps)."""
+    from realtime.tiers import eyes as E
+
+    shut_state = FaceState(expression=avatar.blendshapes({"blink_right": 1.0, "blink_left": 1.0}))
+    drawn = avatar(shut_state)
+    monkeypatch.setattr(E.EyeLayer, "_lash_line", lambda *a, **k: None)
+    plain = avatar(shut_state)
+    monkeypatch.undo()
+    down = np.sign(avatar.rig.crop_from_image[1, 1])
+    darker = (plain.render - drawn.render) @ LUM
+    widths = avatar.gen.eyes.frames(drawn.vertices)[:, 6]
+    bands = [_near_contour(avatar, drawn, eye, 0.5 * E.LASH_WIDTH * widths[eye] + 1.0) for eye in (0, 1)]
+    assert (darker[~(bands[0][0] | bands[1][0])] == 0).all()
+    for eye in (0, 1):
+        c = np.asarray(drawn.vertices[avatar.gen.eyes._lid_contour[eye], :2], np.float64)
+        half = 0.5 * E.LASH_WIDTH * widths[eye]
+        near, dist = bands[eye]
+        assert darker[near].max() > 20
+        # both sides of the edge at the lid's middle: the pixel column through its middle vertex
+        mid = c[len(c) // 2]
+        col = np.arange(drawn.render.shape[0])
+        x = int(round(mid[0]))
+        dark = (darker[:, x] > 10) & (dist[:, x] <= half + 1.0)
+        offset = (col[dark] - mid[1]) * down                           # + below the edge
+        assert offset.min() < -0.3 and offset.max() > 0.3
+        # tapered: how far from the edge the line reaches, along its middle third and its ends
+        pts = np.concatenate([np.linspace(a, b, 50) for a, b in zip(c[:-1], c[1:])])
+        arc = np.concatenate([[0], np.cumsum(np.linalg.norm(np.diff(pts, axis=0), axis=1))])
+        arc /= arc[-1]
+        ys, xs = np.nonzero((darker > 10) & near)
+        d = np.hypot(xs[:, None] - pts[None, :, 0], ys[:, None] - pts[None, :, 1])
+        at, reach = arc[d.argmin(1)], d.min(1)
+        middle = reach[(at > 1 / 3) & (at < 2 / 3)].max()
+        ends = reach[(at < 0.05) | (at > 0.95)].max()
+        assert middle > ends + 0.5, (middle, ends)
+        # anti-aliased: partial coverage on the border (neither untouched nor the full line)
+        part = near & (darker > 2) & (darker < 0.6 * darker[near].max())
+        length = np.linalg.norm(np.diff(c, axis=0), axis=1).sum()
+        assert part.sum() >= 0.5 * length
 
 
 @pytest.mark.cuda
