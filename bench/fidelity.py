@@ -33,7 +33,7 @@ import numpy as np
 from realtime.face import geometry, topology
 
 __all__ = ["SIGNALS", "MIN_STD", "face_signals", "follow_stats", "blink_check", "Extremes",
-           "contact_sheet"]
+           "contact_sheet", "face_view"]
 
 SIGNALS = ("mouth_open", "mouth_width", "eye_open_r", "eye_open_l", "brow_raise", "gaze_x",
            "gaze_y", "yaw", "pitch")
@@ -134,24 +134,46 @@ def _sheet_value(signals: np.ndarray, which: str, pick: str) -> float:
     return {"max": v, "min": -v, "absmax": abs(v)}[pick]
 
 
+#: A sheet's face view: a square this many times the face's landmark extent, about its centre.
+FACE_VIEW = 1.7
+
+
+def face_view(img: np.ndarray, landmarks: np.ndarray | None, height: int) -> np.ndarray:
+    """`img` at `height` pixels: the square around the face (`FACE_VIEW` × the extent of
+    `landmarks`, (478, 3) pixels; black where the square leaves the frame), or
+    the whole frame (aspect kept) when there is no face. An avatar whose face is small in its
+    frame (a full-length portrait) still shows its eyes and mouth on a contact sheet."""
+    h, w = img.shape[:2]
+    lm = None if landmarks is None else np.asarray(landmarks, np.float64)[:, :2]
+    if lm is None or not np.all(np.isfinite(lm)):
+        return cv2.resize(img, (max(1, round(w * height / h)), height), interpolation=cv2.INTER_AREA)
+    lo, hi = lm.min(0), lm.max(0)
+    side = max(float((hi - lo).max()) * FACE_VIEW, 8.0)
+    cx, cy = 0.5 * (lo + hi)
+    scale = height / side
+    a = np.array([[scale, 0.0, height / 2 - scale * cx], [0.0, scale, height / 2 - scale * cy]])
+    if scale < 1:   # shrinking: prefiltered so that it does not alias
+        img = cv2.GaussianBlur(img, (0, 0), 0.5 / scale)
+    return cv2.warpAffine(img, a, (height, height), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT)
+
+
 @dataclass
 class Extremes:
     """The driver / output frame pairs of `SHEET`, kept while a clip streams (`offer` each
-    frame). Images are stored at `height` pixels (aspect kept)."""
+    frame). Images are stored at `height` pixels: each face's view (`face_view`) when its
+    landmarks are given, else the whole frame."""
 
     height: int = 256
     best: dict = field(default_factory=dict)   # label -> (score, index, driver img, output img)
 
-    def offer(self, index: int, signals: np.ndarray, driver: np.ndarray, output: np.ndarray) -> None:
+    def offer(self, index: int, signals: np.ndarray, driver: np.ndarray, output: np.ndarray,
+              faces: tuple = (None, None)) -> None:
+        """`faces`: the driver's and the output's (478, 3) landmarks (pixels), or None each."""
         for label, which, pick in SHEET:
             score = _sheet_value(signals, which, pick)
             if score > self.best.get(label, (-np.inf,))[0]:
-                self.best[label] = (score, index, self._small(driver), self._small(output))
-
-    def _small(self, img: np.ndarray) -> np.ndarray:
-        h, w = img.shape[:2]
-        return cv2.resize(img, (max(1, round(w * self.height / h)), self.height),
-                          interpolation=cv2.INTER_AREA)
+                self.best[label] = (score, index, face_view(driver, faces[0], self.height),
+                                    face_view(output, faces[1], self.height))
 
 
 def contact_sheet(extremes: Extremes, title: str = "", labels=None) -> np.ndarray:

@@ -233,7 +233,7 @@ def quality_pass(engine_factory, profile, source, *, fps: float, total: int | No
                                                    else fidelity.face_signals(lm_d)))
                     sig_o.append(nan_sig if lm_o is None else fidelity.face_signals(lm_o))
                     if extremes is not None and frame.image is not None:
-                        extremes.offer(frame.index, sig_d[-1], frame.image, out)
+                        extremes.offer(frame.index, sig_d[-1], frame.image, out, (lm_d, lm_o))
                     s_d = drv_est.measure(lm_d, t) if lm_d is not None else None
                     if s_d is not None and lm_o is not None and drv_est.calibrator.done:
                         if bound[0] is not drv_est.neutral:

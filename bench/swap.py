@@ -115,11 +115,9 @@ class SwapExtremes:
                   "lighting change": abs(luma - self._luma0)}
         for label, score in scores.items():
             if score > self.best.get(label, (-np.inf,))[0]:
-                self.best[label] = (score, index, self._small(driver), self._small(output))
-
-    def _small(self, img: np.ndarray) -> np.ndarray:
-        h, w = img.shape[:2]
-        return cv2.resize(img, (max(1, round(w * self.height / h)), self.height), interpolation=cv2.INTER_AREA)
+                # whole frames: the swap's sheet shows the scene kept around the face too
+                self.best[label] = (score, index, fidelity.face_view(driver, None, self.height),
+                                    fidelity.face_view(output, None, self.height))
 
     def sheet(self, title: str = "") -> np.ndarray:
         """RGB uint8: one column per entry (label and frame index on top), driver above output."""

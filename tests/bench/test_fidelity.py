@@ -84,6 +84,27 @@ def test_contact_sheet_shows_the_extremes():
     assert sheet.dtype == np.uint8 and sheet.ndim == 3 and sheet.shape[0] > 2 * 32
 
 
+def test_a_sheet_shows_a_small_face_large():
+    """A face a tenth of its frame fills the sheet's view (`face_view`); without landmarks the
+    whole frame is shown, aspect kept."""
+    img = np.zeros((400, 300, 3), np.uint8)
+    img[200:240, 100:140] = 255                       # the "face": a white square
+    lm = np.zeros((478, 3))
+    lm[:, 0] = np.linspace(100, 140, 478)
+    lm[:, 1] = np.linspace(200, 240, 478)
+    view = F.face_view(img, lm, 64)
+    assert view.shape == (64, 64, 3)
+    white = view[..., 0] > 128
+    side = 64 / F.FACE_VIEW                           # the face's size in the view
+    assert abs(white.sum() - side * side) < 0.15 * side * side
+    ys, xs = np.nonzero(white)
+    assert abs(ys.mean() - 31.5) < 1.5 and abs(xs.mean() - 31.5) < 1.5   # centred
+    whole = F.face_view(img, None, 64)
+    assert whole.shape == (64, 48, 3)
+    lm[5, 0] = np.nan                                 # a lost face: the whole frame
+    assert F.face_view(img, lm, 64).shape == (64, 48, 3)
+
+
 @pytest.mark.tracking
 def test_self_drive_reports_fidelity(tmp_path, capsys):
     """`bench --self-drive` on a short synthetic clip: the fidelity table, the JSON and the
