@@ -189,6 +189,52 @@ def test_the_lid_region_lies_above_the_upper_lid():
         assert np.isin(tris[region], list(upper[1:-1]) + list(ring1)).any(axis=1).all()
 
 
+def test_a_shut_lid_is_lit_at_least_a_share_of_the_cheeks():
+    from realtime.tiers.eyes import LID_FLOOR, lid_colour
+
+    cheek = np.array([200.0, 150.0, 130.0])
+    dark = np.array([60.0, 40.0, 35.0])                  # a socket in shadow, or eye make-up
+    lid = lid_colour(dark, cheek)
+    assert lid @ LUM == pytest.approx(LID_FLOOR * (cheek @ LUM), rel=1e-4)
+    t = (lid - dark) / (cheek - dark)
+    assert np.allclose(t, t[0], atol=1e-4) and 0 < t[0] < 1   # on the way from the ring to the cheek
+    bright = 0.9 * cheek
+    assert np.array_equal(lid_colour(bright, cheek), bright.astype(np.float32))   # lit enough: as is
+    assert np.array_equal(lid_colour(dark, 0.5 * dark), dark.astype(np.float32))  # darker cheeks: as is
+
+
+def test_a_shut_lid_over_a_shadowed_socket_is_not_a_dark_patch(astronaut_rgb, astronaut_landmarks,
+                                                              monkeypatch):
+    """The astronaut with the skin above her eyes at a third of its light (a deep-set or made-up
+    eye): her shut lids are drawn at least LID_FLOOR of her cheeks' light, not the socket's."""
+    import cv2
+
+    from profiles.enroll import build_profile
+    from realtime.tiers.eyes import LID_FLOOR, _CHEEKS, lid_region
+
+    lm = np.asarray(astronaut_landmarks)
+    image = astronaut_rgb.copy()
+    tris = np.asarray(T.face_triangles())
+    mask = np.zeros(image.shape[:2], np.uint8)
+    for _, _, _, _, upper, lower in EYES:
+        region, _, _ = lid_region(tris, upper, lower)
+        for t in tris[region]:
+            cv2.fillConvexPoly(mask, np.round(lm[t, :2]).astype(np.int32), 1)
+    mask = cv2.dilate(mask, np.ones((9, 9), np.uint8))
+    image[mask > 0] = (image[mask > 0] / 3).astype(np.uint8)
+    profile = build_profile(image, lm, name="sockets", source="test")
+    cheek = np.median([image[int(lm[i, 1]), int(lm[i, 0])] for i in _CHEEKS], axis=0) @ LUM
+
+    def shut_lids(av):
+        f = av(FaceState(expression=av.blendshapes({"blink_right": 1.0, "blink_left": 1.0})))
+        return [float(np.median(f.render[_lid_pixels(av, f, eye)] @ LUM)) for eye in (0, 1)]
+
+    # the lid's own shade (LID_SHADE) and the lash line darken parts of it: 0.8
+    assert min(shut_lids(_Avatar(profile))) > 0.8 * LID_FLOOR * cheek
+    monkeypatch.setattr(eye_layer, "LID_FLOOR", 0.0)      # the socket's colour: a dark patch
+    assert max(shut_lids(_Avatar(profile))) < 0.6 * LID_FLOOR * cheek
+
+
 def _lid_pixels(av, f, eye):
     return np.asarray(av.gen.eyes._lid_eye)[np.maximum(f.gbuf.tri_id, 0)] == eye
 
