@@ -210,7 +210,7 @@ def test_a_shut_lid_over_a_shadowed_socket_is_not_a_dark_patch(astronaut_rgb, as
     import cv2
 
     from profiles.enroll import build_profile
-    from realtime.tiers.eyes import LID_FLOOR, _CHEEKS, lid_region
+    from realtime.tiers.eyes import _CHEEKS, LID_FLOOR, lid_region
 
     lm = np.asarray(astronaut_landmarks)
     image = astronaut_rgb.copy()
@@ -252,18 +252,26 @@ def _near_contour(av, f, eye, reach):
     return (best <= reach).reshape(s, s), best.reshape(s, s)
 
 
+def _shut_with_and_without(av, monkeypatch, part):
+    """Both eyes shut, drawn as they are and with `EyeLayer.<part>` doing nothing; and which way
+    is down the face in the crop (+1 / −1 along y)."""
+    from realtime.tiers import eyes as E
+
+    shut_state = FaceState(expression=av.blendshapes({"blink_right": 1.0, "blink_left": 1.0}))
+    drawn = av(shut_state)
+    monkeypatch.setattr(E.EyeLayer, part, lambda *a, **k: None)
+    plain = av(shut_state)
+    monkeypatch.undo()
+    return drawn, plain, np.sign(av.rig.crop_from_image[1, 1])
+
+
 def test_a_shut_eye_is_drawn_as_lid_skin_with_one_lash_line(avatar, monkeypatch):
     """Shut: the lid region is redrawn (skin towards the crease, darkest at its edge, the lash
     line); every other pixel is what the warp drew, but for the lash line's band about the lid's
     edge. Open or barely closing: nothing changes."""
     from realtime.tiers import eyes as E
 
-    shut_state = FaceState(expression=avatar.blendshapes({"blink_right": 1.0, "blink_left": 1.0}))
-    drawn = avatar(shut_state)
-    monkeypatch.setattr(E.EyeLayer, "apply_lids", lambda *a, **k: None)
-    plain = avatar(shut_state)
-    monkeypatch.undo()
-    down = np.sign(avatar.rig.crop_from_image[1, 1])
+    drawn, plain, down = _shut_with_and_without(avatar, monkeypatch, "apply_lids")
     for eye in (0, 1):
         lid = _lid_pixels(avatar, drawn, eye)
         assert lid.sum() > 30
@@ -292,12 +300,7 @@ def test_a_shut_eyes_lash_line_lies_across_its_edge_tapered_and_smooth(avatar, m
     narrows towards the corners, and its border has partial pixels (no stair steps)."""
     from realtime.tiers import eyes as E
 
-    shut_state = FaceState(expression=avatar.blendshapes({"blink_right": 1.0, "blink_left": 1.0}))
-    drawn = avatar(shut_state)
-    monkeypatch.setattr(E.EyeLayer, "_lash_line", lambda *a, **k: None)
-    plain = avatar(shut_state)
-    monkeypatch.undo()
-    down = np.sign(avatar.rig.crop_from_image[1, 1])
+    drawn, plain, down = _shut_with_and_without(avatar, monkeypatch, "_lash_line")
     darker = (plain.render - drawn.render) @ LUM
     widths = avatar.gen.eyes.frames(drawn.vertices)[:, 6]
     bands = [_near_contour(avatar, drawn, eye, 0.5 * E.LASH_WIDTH * widths[eye] + 1.0) for eye in (0, 1)]
