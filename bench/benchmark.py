@@ -375,8 +375,11 @@ def _follow_table(results: dict) -> str:
         for label in labels:
             s = results[label]["follow"].get(name, {})
             g, r = s.get("gain"), s.get("r")
-            cells.append("–" if g is None else f"{g:.2f} ({r:.2f})" if r is not None else f"{g:.2f}")
+            mark = "*" if s.get("small") else ""
+            cells.append("–" if g is None else f"{g:.2f} ({r:.2f}){mark}" if r is not None else f"{g:.2f}{mark}")
         rows.append(f"| {name} | " + " | ".join(cells) + " |")
+    small = any(results[label]["follow"].get(name, {}).get("small") for label in labels
+                for name in fidelity.SIGNALS)
     blinks = []
     for label in labels:
         b = results[label].get("quality_info", {}).get("blinks")
@@ -391,7 +394,9 @@ def _follow_table(results: dict) -> str:
         stds = [results[label].get("quality_info", {}).get(key) for label in labels]
         if all(stds):
             tail.append(f"| {what} | " + " | ".join(f"{d['yaw']:.2f} / {d['pitch']:.2f}" for d in stds) + " |")
-    return "\n".join([head, sep, *rows, *tail])
+    note = ([f"\n\\* the driver hardly moves this signal (std below {fidelity.SMALL_MOTION:g}× the "
+             f"bench's floor): its r is mostly tracking noise"] if small else [])
+    return "\n".join([head, sep, *rows, *tail, *note])
 
 
 def write_sheet(path: str, sheets: dict, title: str) -> None:

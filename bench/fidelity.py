@@ -16,8 +16,11 @@ yaw/pitch      the face frame's angles, degrees
 
 Per signal, over the frames where both faces are tracked: ``gain`` = least-squares slope of the
 output on the driver (1.0 = the whole motion arrives; 0.7 = the avatar moves 70% as much),
-``r`` = Pearson correlation, ``n`` frames. A signal whose driver barely moves (standard deviation
-below `MIN_STD`) gets no gain (it would be noise over noise).
+``r`` = Pearson correlation, ``n`` frames, ``std`` the driver's standard deviation. A signal whose
+driver barely moves (standard deviation below `MIN_STD`) gets no gain (it would be noise over
+noise); one that moves less than `SMALL_MOTION` × that is marked ``small`` (its r is mostly
+how two trackers' errors agree: d0's and d19's brows, std 0.0045 interoculars, read r 0.7–0.8
+on self-drive where every other signal reads ≥ 0.9).
 
 `Extremes` keeps, while a clip streams, the driver and output frames at the driver's widest
 eyes, closed eyes, highest brows, widest mouth, strongest smile and furthest gaze, for a contact
@@ -32,7 +35,7 @@ import numpy as np
 
 from realtime.face import geometry, topology
 
-__all__ = ["SIGNALS", "MIN_STD", "face_signals", "follow_stats", "blink_check", "Extremes",
+__all__ = ["SIGNALS", "MIN_STD", "SMALL_MOTION", "face_signals", "follow_stats", "blink_check", "Extremes",
            "contact_sheet", "face_view"]
 
 SIGNALS = ("mouth_open", "mouth_width", "eye_open_r", "eye_open_l", "brow_raise", "gaze_x",
@@ -40,6 +43,8 @@ SIGNALS = ("mouth_open", "mouth_width", "eye_open_r", "eye_open_l", "brow_raise"
 #: A driver signal that varies less than this (its own units) has no meaningful gain.
 MIN_STD = {"yaw": 0.5, "pitch": 0.5}
 MIN_STD_DEFAULT = 0.004
+#: A driver signal whose standard deviation is below this many × its MIN_STD is marked ``small``.
+SMALL_MOTION = 2.0
 
 _RIGHT_CORNERS = (33, 133)     # outer, inner corner of the subject's right eye
 _LEFT_CORNERS = (263, 362)
@@ -75,8 +80,9 @@ def face_signals(landmarks: np.ndarray) -> np.ndarray:
 
 
 def follow_stats(driver: np.ndarray, output: np.ndarray) -> dict[str, dict]:
-    """{signal: {"gain", "r", "n"}} of `output` against `driver`, both (N, len(SIGNALS)) with
-    NaN rows where a face was not tracked. gain / r are None where they are not defined."""
+    """{signal: {"gain", "r", "n", "std", "small"}} of `output` against `driver`, both
+    (N, len(SIGNALS)) with NaN rows where a face was not tracked. gain / r are None where they
+    are not defined; std is the driver's; small: it moves, but less than SMALL_MOTION × MIN_STD."""
     driver, output = np.asarray(driver, np.float64), np.asarray(output, np.float64)
     n = min(len(driver), len(output))
     driver, output = driver[:n], output[:n]
@@ -85,8 +91,11 @@ def follow_stats(driver: np.ndarray, output: np.ndarray) -> dict[str, dict]:
         d, o = driver[:, k], output[:, k]
         ok = np.isfinite(d) & np.isfinite(o)
         d, o = d[ok], o[ok]
-        stats: dict = {"gain": None, "r": None, "n": int(ok.sum())}
-        if len(d) >= 3 and np.std(d) >= MIN_STD.get(name, MIN_STD_DEFAULT):
+        std = float(np.std(d)) if len(d) else 0.0
+        floor = MIN_STD.get(name, MIN_STD_DEFAULT)
+        stats: dict = {"gain": None, "r": None, "n": int(ok.sum()), "std": std,
+                       "small": floor <= std < SMALL_MOTION * floor}
+        if len(d) >= 3 and std >= floor:
             dc, oc = d - d.mean(), o - o.mean()
             stats["gain"] = float((dc @ oc) / (dc @ dc))
             if np.std(o) > 0:

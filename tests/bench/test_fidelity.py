@@ -56,6 +56,27 @@ def test_gain_and_r():
         assert st[name]["n"] == 196
     still = np.zeros_like(d)
     assert F.follow_stats(still, o)["mouth_open"]["gain"] is None     # no motion, no gain
+    assert not any(st[name]["small"] for name in F.SIGNALS)
+
+
+def test_a_signal_that_barely_moves_is_marked_small():
+    from bench.benchmark import _follow_table
+
+    rng = np.random.default_rng(1)
+    d = rng.normal(0, 0.05, (200, len(F.SIGNALS)))
+    d[:, [F.SIGNALS.index("yaw"), F.SIGNALS.index("pitch")]] *= 100
+    k = F.SIGNALS.index("brow_raise")
+    d[:, k] = rng.normal(0, 1.5 * F.MIN_STD_DEFAULT, 200)              # moves, but hardly
+    st = F.follow_stats(d, d + rng.normal(0, 0.001, d.shape))
+    assert st["brow_raise"]["small"] and st["brow_raise"]["gain"] is not None
+    assert st["brow_raise"]["std"] == pytest.approx(np.std(d[:, k]))
+    assert not st["mouth_open"]["small"]
+    table = _follow_table({"run": {"follow": st}})
+    brow = next(line for line in table.splitlines() if line.startswith("| brow_raise"))
+    mouth = next(line for line in table.splitlines() if line.startswith("| mouth_open"))
+    assert brow.endswith(")* |") and "*" not in mouth and "hardly moves" in table
+    d[:, k] *= 3
+    assert "hardly moves" not in _follow_table({"run": {"follow": F.follow_stats(d, d)}})
 
 
 def test_blink_check_allows_one_frame_of_lag():
