@@ -9,7 +9,8 @@ the avatar's interocular distance (outer eye corners, `iod`), so a slightly part
 the tips of the upper teeth in the lip's shadow over a dark gap, never a full white bar:
 
 - upper teeth hang from under the upper lip; their visible length grows with the opening up to
-  the crown's (~0.1 iod at the incisors). Lower teeth rise from behind the lower lip only when
+  the crown's (~0.115 iod at the incisors), faster in a smile (a mouth wider than at rest: the
+  lips draw back off the teeth) than when the jaw drops with the lips at rest. Lower teeth rise from behind the lower lip only when
   the mouth is wide open. The tips lie on a curve anchored at the mouth's centre (teeth belong
   to the jaw): the sides of a round mouth cover them, a smile's raised corners show more; and
   where a smile lifts the upper lip's sides above its centre, no column's tips stop short of
@@ -40,12 +41,19 @@ from realtime.mesh.rig import Rig
 # All lengths in interocular units (outer eye corners, ~90 mm on an adult).
 ARCH_R = (0.30, 0.27)                        # dental arch radius: upper, lower
 # Teeth from the midline backwards (incisors, lateral incisors, canines, premolars, molars):
-# width along the arch, and crown length.
+# width along the arch, and crown length (a central incisor's crown is ~10.5 mm, the outer eye
+# corners ~90 mm apart; at 0.095 a smile's teeth stopped well short of its lower lip).
 UPPER_W = (0.094, 0.072, 0.083, 0.078, 0.078, 0.11, 0.11)
-UPPER_H = (0.095, 0.086, 0.09, 0.078, 0.072, 0.066, 0.06)
+UPPER_H = (0.115, 0.1, 0.105, 0.09, 0.082, 0.072, 0.066)
 LOWER_W = (0.062, 0.066, 0.077, 0.077, 0.077, 0.12, 0.12)
 LOWER_H = (0.08, 0.08, 0.085, 0.075, 0.07, 0.065, 0.06)
 UPPER_SHOW = (0.0, 0.6)     # visible upper-teeth length = min(crown, SHOW[0] + SHOW[1]·opening)
+# ... and in a smile: the lips draw back and up off the teeth, so the upper teeth fill most of
+# the opening down to the lower lip (SMILE_SHOW of it, for SHOW[1]) once the mouth is wider
+# than at rest by SMILE_WIDEN of the rest width; a jaw dropped with the lips at rest keeps
+# SHOW[1]. (At 0.6 a smile showed a dark crescent under short teeth: d19 #246, d0 #33.)
+SMILE_SHOW = 0.9
+SMILE_WIDEN = 0.2
 LOWER_SHOW = (0.2, 0.5)     # lower teeth: hidden up to an opening of [0], fully shown [1] later
 TONGUE_W, TONGUE_H = 0.2, 0.14               # half width; height (at most 0.35 × the opening)
 TIP_CURVE = (0.5, 0.3)      # the teeth tips' curve (upper rises, lower sinks to the sides)
@@ -165,6 +173,8 @@ class MouthCavity:
         # teeth hide in the dark and less light gets in.
         rest = self.rest_width
         pucker = _smooth((PUCKER[0] * rest - w / iod) / ((PUCKER[0] - PUCKER[1]) * rest))
+        smile = _smooth((w / iod / rest - 1.0) / SMILE_WIDEN)
+        show = UPPER_SHOW[1] + (SMILE_SHOW - UPPER_SHOW[1]) * smile
         light, teeth_light = ((0.25 + 0.75 * _smooth(opening / full)) * (1 - 0.4 * pucker)
                               for full in (LIGHT_OPENING, TEETH_LIGHT_OPENING))
         c = self.colours
@@ -201,14 +211,14 @@ class MouthCavity:
             f = xp.clip((arc - edges[i]) / widths[i], 0, 1)             # across the tooth
             across = xp.abs(2 * f - 1)
             if upper:
-                length = xp.minimum(heights[i], f32(UPPER_SHOW[0] + UPPER_SHOW[1] * opening))
+                length = xp.minimum(heights[i], f32(UPPER_SHOW[0] + show * opening))
                 tip = f32(top_c) + (length - f32(TIP_CURVE[0]) * x * x) * f32(iod)
                 # ... and, where a smile lifts the upper lip's sides above its centre, at least
                 # as low as the same share of the column's own opening (the smile arc: the tips
                 # follow the lifted lower lip); a round mouth's sides still cover them
                 lip = top[xs] - f32(slope) * cx[xs]                      # de-tilted, as yl
                 lifted = f32(top_c) - lip
-                arc = lip + xp.minimum(heights[i] * f32(iod), f32(UPPER_SHOW[1]) * gap[xs])
+                arc = lip + xp.minimum(heights[i] * f32(iod), f32(show) * gap[xs])
                 tip = tip + xp.maximum(arc - tip, 0) * _smooth(lifted / f32(SMILE_LIFT * iod))
                 to_tip = tip - yl                                        # px above the tip
                 dist, lip_dark = a, 0.5

@@ -161,6 +161,23 @@ def test_a_smiles_teeth_follow_its_arc_and_are_lit(cavity):
     peak = {op: np.nanmax(_luma(_shade(cavity, _mask(iod, op), iod))) for op in (0.1, 0.3)}
     assert peak[0.1] >= 0.9 * peak[0.3], peak
 
+def test_a_smile_shows_more_of_its_teeth_than_a_dropped_jaw(cavity):
+    """The same opening, at the avatar's rest width (a jaw dropped, lips at rest) and wider (a
+    smile: the lips draw back off the teeth): the smile's upper teeth fill most of the opening,
+    the dropped jaw's show SHOW[1] of it over a dark gap."""
+    iod, opening = 200.0, 0.15
+    bands = {}
+    for name, width in (("jaw", cavity.rest_width), ("smile", (1 + M.SMILE_WIDEN) * cavity.rest_width)):
+        mask = _mask(iod, opening, width=width)
+        img = _shade(cavity, mask, iod)
+        bands[name] = _upper_band(img, mask, _centre_column(mask) + int(0.05 * iod), bright=150.0)
+    jaw = M.UPPER_SHOW[1] * opening * iod
+    smile = min(M.UPPER_H[0], M.SMILE_SHOW * opening) * iod
+    # (the lit run: the lip's shadow at the top and a translucent tip take a pixel or two)
+    assert 0.8 * jaw <= bands["jaw"] <= jaw + 1 and 0.8 * smile <= bands["smile"] <= smile + 1, bands
+    assert bands["smile"] > 1.15 * bands["jaw"]
+
+
 def test_lower_teeth_only_when_wide_open(cavity):
     iod = 150.0
 
