@@ -10,12 +10,12 @@ the tips of the upper teeth in the lip's shadow over a dark gap, never a full wh
 
 - upper teeth hang from under the upper lip; their visible length grows with the opening up to
   the crown's (~0.115 iod at the incisors), faster in a smile (a mouth wider than at rest: the
-  lips draw back off the teeth) than when the jaw drops with the lips at rest. Lower teeth rise from behind the lower lip only when
-  the mouth is wide open. The tips lie on a curve anchored at the mouth's centre (teeth belong
-  to the jaw): the sides of a round mouth cover them, a smile's raised corners show more; and
-  where a smile lifts the upper lip's sides above its centre, no column's tips stop short of
-  the share of its own opening the centre shows (the smile arc: the tips follow the lifted
-  lower lip instead of leaving a dark band under them).
+  lips draw back off the teeth) than when the jaw drops with the lips at rest. Lower teeth rise
+  from behind the lower lip only when the mouth is wide open. The tips lie on a curve anchored
+  at the mouth's centre (teeth belong to the jaw): the sides of a round mouth cover them, a
+  smile's raised corners show more; and where a smile lifts the upper lip's sides above its
+  centre, no column's tips stop short of the share of its own opening the centre shows (the
+  smile arc: the tips follow the lifted lower lip instead of leaving a dark band under them).
 - the teeth stand on an arch (radius `ARCH_R`): a pixel's lateral offset gives its place along
   the arch, hence which tooth it is on, how foreshortened that tooth is, and how dark (teeth
   turn away from the light toward the back). Each tooth is rounded (a cylinder-like falloff
