@@ -36,7 +36,7 @@ import numpy as np
 from realtime.face import geometry, topology
 
 __all__ = ["SIGNALS", "MIN_STD", "SMALL_MOTION", "face_signals", "follow_stats", "blink_check", "Extremes",
-           "contact_sheet", "face_view"]
+           "contact_sheet", "face_square", "face_view"]
 
 SIGNALS = ("mouth_open", "mouth_width", "eye_open_r", "eye_open_l", "brow_raise", "gaze_x",
            "gaze_y", "yaw", "pitch")
@@ -147,6 +147,14 @@ def _sheet_value(signals: np.ndarray, which: str, pick: str) -> float:
 FACE_VIEW = 1.7
 
 
+def face_square(landmarks: np.ndarray, scale: float) -> tuple[np.ndarray, float]:
+    """(centre (2,), side) of the square `scale` × the larger extent of `landmarks` ((N, ≥2)
+    pixels), centred on their box."""
+    xy = np.asarray(landmarks, np.float64)[:, :2]
+    lo, hi = xy.min(0), xy.max(0)
+    return (lo + hi) / 2.0, float((hi - lo).max()) * scale
+
+
 def face_view(img: np.ndarray, landmarks: np.ndarray | None, height: int) -> np.ndarray:
     """`img` at `height` pixels: the square around the face (`FACE_VIEW` × the extent of
     `landmarks`, (478, 3) pixels; black where the square leaves the frame), or
@@ -156,10 +164,8 @@ def face_view(img: np.ndarray, landmarks: np.ndarray | None, height: int) -> np.
     lm = None if landmarks is None else np.asarray(landmarks, np.float64)[:, :2]
     if lm is None or not np.all(np.isfinite(lm)):
         return cv2.resize(img, (max(1, round(w * height / h)), height), interpolation=cv2.INTER_AREA)
-    lo, hi = lm.min(0), lm.max(0)
-    side = max(float((hi - lo).max()) * FACE_VIEW, 8.0)
-    cx, cy = 0.5 * (lo + hi)
-    scale = height / side
+    (cx, cy), side = face_square(lm, FACE_VIEW)
+    scale = height / max(side, 8.0)
     a = np.array([[scale, 0.0, height / 2 - scale * cx], [0.0, scale, height / 2 - scale * cy]])
     if scale < 1:   # shrinking: prefiltered so that it does not alias
         img = cv2.GaussianBlur(img, (0, 0), 0.5 / scale)

@@ -75,9 +75,8 @@ def hull_mask(landmarks: np.ndarray, shape: tuple[int, ...], grow: float = 1.0) 
 def square_box(landmarks: np.ndarray, scale: float, shape: tuple[int, ...]) -> tuple[int, int, int, int]:
     """(x0, y0, x1, y1) integer square box, `scale` × the landmarks' larger extent, centred on
     them, clipped to the image."""
-    xy = np.asarray(landmarks, np.float64)[:, :2]
-    lo, hi = xy.min(0), xy.max(0)
-    c, half = (lo + hi) / 2.0, float((hi - lo).max()) * scale / 2.0
+    c, side = fidelity.face_square(landmarks, scale)
+    half = side / 2.0
     h, w = shape[:2]
     x0, y0 = int(max(0, np.floor(c[0] - half))), int(max(0, np.floor(c[1] - half)))
     x1, y1 = int(min(w, np.ceil(c[0] + half))), int(min(h, np.ceil(c[1] + half)))

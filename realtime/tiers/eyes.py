@@ -165,11 +165,11 @@ def lid_colour(ring: np.ndarray, cheek: np.ndarray) -> np.ndarray:
     and the cheeks' (`cheek`): `ring`, moved towards `cheek` just enough that its luminance is
     at least LID_FLOOR of the cheeks' (unchanged when it already is, or the cheeks are darker)."""
     ring, cheek = np.asarray(ring, np.float32), np.asarray(cheek, np.float32)
-    have, want = float(ring @ _LUMA), LID_FLOOR * float(cheek @ _LUMA)
-    if have >= want or float(cheek @ _LUMA) <= have:
+    have, lit = float(ring @ _LUMA), float(cheek @ _LUMA)
+    want = LID_FLOOR * lit
+    if have >= want or lit <= have:
         return ring
-    t = (want - have) / (float(cheek @ _LUMA) - have)
-    return (ring + t * (cheek - ring)).astype(np.float32)
+    return (ring + (want - have) / (lit - have) * (cheek - ring)).astype(np.float32)
 
 
 def _skin_at(image: np.ndarray, xy: np.ndarray) -> np.ndarray:
