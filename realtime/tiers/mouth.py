@@ -11,7 +11,8 @@ the tips of the upper teeth in the lip's shadow over a dark gap, never a full wh
 - upper teeth hang from under the upper lip; their visible length grows with the opening up to
   the crown's (~0.115 iod at the incisors), faster in a smile (a mouth wider than at rest: the
   lips draw back off the teeth) than when the jaw drops with the lips at rest. Lower teeth rise
-  from behind the lower lip only when the mouth is wide open. The tips lie on a curve anchored
+  from behind the lower lip when the mouth is wide open, and in a smile up to just behind the
+  upper tips (a grin's rows meet). The tips lie on a curve anchored
   at the mouth's centre (teeth belong to the jaw): the sides of a round mouth cover them, a
   smile's raised corners show more; and where a smile lifts the upper lip's sides above its
   centre, no column's tips stop short of the share of its own opening the centre shows (the
@@ -55,6 +56,12 @@ UPPER_SHOW = (0.0, 0.6)     # visible upper-teeth length = min(crown, SHOW[0] + 
 SMILE_SHOW = 0.9
 SMILE_WIDEN = 0.2
 LOWER_SHOW = (0.2, 0.5)     # lower teeth: hidden up to an opening of [0], fully shown [1] later
+# ... and in a smile, whatever the opening: lips drawn back off the teeth show the lower row
+# too, from the lower lip up to OVERBITE behind the upper tips (up to its crown): without it a
+# smile showed a dark band under its upper row (d0 #33: 0.17 of the opening darker than a
+# quarter of the cheeks, against the driver's 0.09; 0.10 with it). A grin that parts the lips
+# without widening them (d14 #27) is not told from a dropped jaw, and still shows the gap.
+OVERBITE = 0.02
 TONGUE_W, TONGUE_H = 0.2, 0.14               # half width; height (at most 0.35 × the opening)
 TIP_CURVE = (0.5, 0.3)      # the teeth tips' curve (upper rises, lower sinks to the sides)
 TIP_ROUND = 0.012           # how far a tooth's corners are rounded off
@@ -201,8 +208,9 @@ class MouthCavity:
         # anchored at the mouth's centre (the teeth belong to the jaw, not to the lips): at
         # the sides of a round mouth the lips cover them, a smile's raised corners show more.
         low_show = _smooth((opening - LOWER_SHOW[0]) / (LOWER_SHOW[1] - LOWER_SHOW[0]))
+        low_smile = smile * (opening - min(UPPER_H[0], UPPER_SHOW[0] + show * opening) + OVERBITE)
         for upper in (False, True):
-            if not upper and low_show <= 0:
+            if not upper and low_show <= 0 and low_smile <= 0:
                 continue
             r, edges, widths, heights = self._teeth[0 if upper else 1]
             theta = xp.arcsin(xp.clip(x / f32(r), -1, 1))
@@ -223,7 +231,7 @@ class MouthCavity:
                 to_tip = tip - yl                                        # px above the tip
                 dist, lip_dark = a, 0.5
             else:
-                length = heights[i] * f32(low_show)
+                length = xp.maximum(heights[i] * f32(low_show), xp.minimum(heights[i], f32(low_smile)))
                 tip = f32(bottom_c) - (length - f32(TIP_CURVE[1]) * x * x) * f32(iod)
                 to_tip = yl - tip
                 dist, lip_dark = b, 0.5
