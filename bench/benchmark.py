@@ -59,6 +59,8 @@ from realtime.core.errors import ProfileError
 from realtime.engine.loop import EngineOptions
 from realtime.image.disclose import DisclosureOptions
 from realtime.io.audio import AudioBridge
+from realtime.mesh.fuse import FuseConfig
+from realtime.mesh.gains import check_gains
 
 __all__ = ["Setup", "resolve", "run_benchmark"]
 
@@ -74,6 +76,14 @@ class Setup:
     pin: Any = None                # driver neutral pinned to these landmarks (self-reenactment)
     main_is_self: bool = False     # the main pair is the self-reenactment
     self_re: tuple | None = None   # (profile, driver, landmarks) of --self-reenact
+    gains: dict | None = None      # the per-region gains of the profile's settings (as `live`)
+
+
+def _profile_gains(profile) -> dict[str, float]:
+    """The per-region gains of the profile's settings (``settings: gains:``), which `run.py live`
+    applies too, so the bench measures the avatar as it is run (`profiles.format.load` has
+    refused unusable ones already)."""
+    return check_gains(profile.settings.get("gains") or {}, where=f"profile {profile.name!r} settings.gains")
 
 
 def _load(name: str):
@@ -132,8 +142,9 @@ def resolve(args: argparse.Namespace) -> Setup:
         if swapping:
             require_consent(profile)   # swap puts this person's face on someone else
         driver = open_driver(args.driver, args.frames)
-        setup = Setup(profile, driver, [], compare, self_re=self_re)
-        base = EngineOptions(fps=driver.fps)
+        gains = _profile_gains(profile)
+        setup = Setup(profile, driver, [], compare, self_re=self_re, gains=gains)
+        base = EngineOptions(fps=driver.fps, fuse=FuseConfig().with_gains(gains))
     else:
         profile, driver, lm = self_re
         setup = Setup(profile, driver, [], compare, pin=lm, main_is_self=True, self_re=self_re)
@@ -246,6 +257,9 @@ def run_benchmark(args: argparse.Namespace) -> int:
     profile, driver, variants, compare = st.profile, st.driver, st.variants, st.compare
     pair = f"{getattr(profile, 'name', 'profile')} ← {driver.label}"
     notes: list[str] = []
+    if st.gains:
+        notes.append("the profile's gains apply (its settings, as in `run.py live`): "
+                      + ", ".join(f"{k}={v:g}" for k, v in st.gains.items()))
 
     # -- latency -----------------------------------------------------------------------------
     audio_report = None

@@ -31,6 +31,30 @@ def test_profile_and_driver_resolve_to_one_live_variant(assets):
     assert (v.label, v.device, v.options) == ("run", "cpu", EngineOptions(fps=30.0, device="cpu"))
 
 
+@pytest.mark.parametrize("gains, expect", [
+    ({"eyes": 1.2, "mouth": 0.9}, None),
+    ({"ears": 2.0}, "settings.gains: unknown region 'ears'"),
+])
+def test_the_profiles_own_gains_apply_as_in_live(tmp_path, assets, astronaut_rgb, astronaut_landmarks,
+                                                 gains, expect):
+    """A profile's settings.gains are what `run.py live` runs it with: the bench measures the
+    same engine, or says in one line why it cannot."""
+    from profiles.enroll import build_profile
+    from profiles.format import save
+
+    prof = build_profile(astronaut_rgb, astronaut_landmarks, name="tuned", source="astronaut.png")
+    prof.settings["gains"] = gains
+    save(prof, tmp_path / "tuned")
+    argv = parse("--profile", tmp_path / "tuned", "--driver", assets["clip"], "--frames", 20, "--warmup", 5)
+    if expect is not None:
+        with pytest.raises(UsageError, match=expect):
+            benchmark.resolve(argv)
+        return
+    (v,) = benchmark.resolve(argv).variants
+    fuse = v.options.fuse
+    assert (fuse.eye_gain, fuse.mouth_gain, fuse.brow_gain, fuse.gaze_gain) == (1.2, 0.9, 1.0, 1.0)
+
+
 def test_self_reenact_alone_is_the_main_pair(assets, tmp_path):
     video = moving_clip(tmp_path / "self.avi", assets["image"], 12, still_from=6)
     st = benchmark.resolve(parse("--self-reenact", video, "--profile", assets["astro"],
