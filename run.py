@@ -229,7 +229,7 @@ def _live(args, bridge):
     from realtime.engine.loop import Engine, EngineOptions
     from realtime.io.capture import Grabber, open_source
     from realtime.mesh.fuse import FuseConfig
-    from realtime.mesh.gains import check_gains
+    from realtime.mesh.gains import profile_gains
 
     check_device(args.device)
     if args.backend == "tensorrt" and args.device != "cuda":
@@ -246,8 +246,7 @@ def _live(args, bridge):
         source.close()
         raise UserError(f"the driver reports {fps:g} fps; pass --fps F (1 to 240) to drive it at a "
                         f"usable rate")
-    gains = {**check_gains(profile.settings.get("gains") or {},
-                           where=f"profile {profile.name!r} settings.gains"), **(args.gain or {})}
+    gains = {**profile_gains(profile), **(args.gain or {})}
     size = args.size or (tuple(source.size) if args.mode == "swap" else None)  # swap: the driver's frame
     options = EngineOptions(tier=args.tier, output_size=size, fps=fps, realtime=realtime,
                             smooth=not args.no_smooth, device=args.device, backend=args.backend,

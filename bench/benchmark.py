@@ -60,7 +60,7 @@ from realtime.engine.loop import EngineOptions
 from realtime.image.disclose import DisclosureOptions
 from realtime.io.audio import AudioBridge
 from realtime.mesh.fuse import FuseConfig
-from realtime.mesh.gains import check_gains
+from realtime.mesh.gains import profile_gains
 
 __all__ = ["Setup", "resolve", "run_benchmark"]
 
@@ -77,13 +77,6 @@ class Setup:
     main_is_self: bool = False     # the main pair is the self-reenactment
     self_re: tuple | None = None   # (profile, driver, landmarks) of --self-reenact
     gains: dict | None = None      # the per-region gains of the profile's settings (as `live`)
-
-
-def _profile_gains(profile) -> dict[str, float]:
-    """The per-region gains of the profile's settings (``settings: gains:``), which `run.py live`
-    applies too, so the bench measures the avatar as it is run (`profiles.format.load` has
-    refused unusable ones already)."""
-    return check_gains(profile.settings.get("gains") or {}, where=f"profile {profile.name!r} settings.gains")
 
 
 def _load(name: str):
@@ -142,7 +135,7 @@ def resolve(args: argparse.Namespace) -> Setup:
         if swapping:
             require_consent(profile)   # swap puts this person's face on someone else
         driver = open_driver(args.driver, args.frames)
-        gains = _profile_gains(profile)
+        gains = profile_gains(profile)   # as `run.py live` runs it
         setup = Setup(profile, driver, [], compare, self_re=self_re, gains=gains)
         base = EngineOptions(fps=driver.fps, fuse=FuseConfig().with_gains(gains))
     else:

@@ -21,7 +21,7 @@ import numpy as np
 from realtime.core.errors import PuppeteerError
 from realtime.face import topology
 
-__all__ = ["REGIONS", "GAIN_RANGE", "GainError", "parse_gains", "check_gains", "landmark_gains"]
+__all__ = ["REGIONS", "GAIN_RANGE", "GainError", "parse_gains", "check_gains", "profile_gains", "landmark_gains"]
 
 REGIONS = ("eyes", "brows", "mouth", "gaze", "pose")
 GAIN_RANGE = (0.0, 3.0)
@@ -50,6 +50,12 @@ def check_gains(gains: dict, where: str = "--gain") -> dict[str, float]:
             raise GainError(f"{where}: {region} gain {v} is outside [{lo:g}, {hi:g}]")
         out[region] = v
     return out
+
+
+def profile_gains(profile) -> dict[str, float]:
+    """The gains a profile carries in its settings (``settings: gains:``), validated: what
+    `run.py live` runs it with (the command line's on top) and `run.py bench` measures."""
+    return check_gains(profile.settings.get("gains") or {}, where=f"profile {profile.name!r} settings.gains")
 
 
 def parse_gains(text: str) -> dict[str, float]:
