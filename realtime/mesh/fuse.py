@@ -33,12 +33,29 @@ _LIDS = [(np.array(u[1:-1]), np.array(l[1:-1])) for u, l in (
 _LID_POINTS = sorted(set(topology.RIGHT_EYE_UPPER) | set(topology.RIGHT_EYE_LOWER)
                      | set(topology.LEFT_EYE_UPPER) | set(topology.LEFT_EYE_LOWER))
 
-# Lid gap / the avatar's own open gap below which its lids meet ... (0.45 before the eye layer
-# drew a closed lid as skin: `bench --self-drive` of d0, d11, d14 and s18 with 0.45/0.35/0.25
-# keeps every closed-eye frame shut, and 0.25 over-closes half-shut eyes least: eye gain 1.12
-# instead of 1.21 on d0's left eye, 1.15 instead of 1.19 on d11's right)
-SHUT = 0.25
-OPEN = 0.8     # ... and above which they are left alone (smooth between)
+# How the lids close, as fractions of the avatar's own open gap (`_lids`). The tracker reads a
+# drawn eye's narrowing as less of it, as it does a brow raise (BROW_RESPONSE below): so below
+# the open gap the gap's shortfall is LID_RESPONSE times the driver's, the extra easing in over
+# the first LID_KNEE of it (a still eye's jitter is not amplified) and growing no further past
+# LID_RESPONSE_CAP (a deeper narrowing reads already: the eye layer dims the eyeball as the lids
+# come down, `realtime.tiers.eyes.SHOWN_TO`; with the extra growing all the way, d11's squeezed
+# slit was drawn shut). The lids meet as the result falls from LID_MEET[1] to LID_MEET[0]:
+# MediaPipe never reads a shut eye as shut (its lids stay ~0.02 interocular apart).
+# Before, the gap went through a smoothstep between 0.25 and 0.8 of the open gap, which drew a
+# half-shut eye (0.4) nearly shut (0.06). Self-drive (`bench --self-drive`) eye opening gain
+# (r), right / left, this map against that one: d10 0.95 (0.961) / 0.85 (0.891) from 0.89
+# (0.953) / 0.81 (0.882); d11 1.08 (0.953) / 1.12 (0.970) from 1.22 (0.932) / 1.13 (0.953);
+# d19 0.91 (0.916) / 0.97 (0.962) from 0.88 (0.905) / 0.98 (0.942); every closed eye still shut.
+LID_RESPONSE = 1.4
+LID_KNEE = 0.1
+LID_RESPONSE_CAP = 0.3
+LID_MEET = (0.05, 0.25)
+# A widening eye likewise: the tracker reads 0.65 of a drawn eye's widening (a photo avatar's
+# lids swept open by 50 %, nothing else moving), so above the open gap its excess is
+# LID_WIDEN_RESPONSE times the driver's (easing in over the first LID_KNEE). The eye layer shows
+# the eyeball the photo's lids hid. With it, self-drive d10's left eye reads 0.88 (0.903) instead
+# of 0.85 (0.891); d11, d14, d0, d19 move by 0.01 or less.
+LID_WIDEN_RESPONSE = 1.5
 # The largest head rotation (degrees, relative to the target's own pose, any axis) the head
 # layer can draw: its rings turn with the head while the crop's border stays, and past ~31° (in
 # the worst direction, a yaw–pitch diagonal; ~40° for a pure roll, ~45° for a pure yaw) some of
@@ -70,8 +87,9 @@ class FuseConfig:
     max_head_angle: float = MAX_HEAD_ANGLE  # degrees; the swap draws no head layer: no limit (180)
     brow_response: float = BROW_RESPONSE    # read-as-driver compensation of the brows (all axes) ...
     mouth_width_response: float = MOUTH_WIDTH_RESPONSE  # ... and of the mouth region's x motion
-    lid_shut: float = SHUT                  # lid gap / the avatar's open gap: lids meet below ...
-    lid_open: float = OPEN                  # ... and are left alone above (`_shut`)
+    lid_response: float = LID_RESPONSE      # a narrowing lid gap's shortfall × this (`_lids`) ...
+    lid_widen_response: float = LID_WIDEN_RESPONSE  # ... a widening one's excess × this ...
+    lid_meet: tuple[float, float] = LID_MEET  # ... and the lids meet as it falls from [1] to [0]
     mouth_retarget: float = 1.0             # how much of the lips' size ratio scales their motion
     #   (1: all of it, the reenactment's: a small mouth moves less; 0: none, the swap's: the jaw
     #   that moves is the driver's own, so the identity's lips follow it one to one)
@@ -137,24 +155,27 @@ def response_field(brows: float, mouth_width: float) -> np.ndarray:
     return field
 
 
-def _shut(pairs_upper: np.ndarray, pairs_lower: np.ndarray, shape: np.ndarray, shut: float,
-          full: float) -> None:
-    """Lids that are nearly closed close (in place): the mean gap g of the three middle lid
-    pairs is mapped to g·s((g − shut) / (full − shut)) with s the smoothstep, by moving the upper
-    lid down (every pair by the same factor).
-
-    Why: MediaPipe never reads a shut eye as shut (its lids stay ~0.02 interocular apart), and
-    drawn as an eye, that leftover gap is a dark slit that reads as an open eye. Below `shut`
-    the lids meet; above `full` nothing changes; in between the gap shrinks smoothly. The
-    thresholds are fractions of the avatar's own open eye (`SHUT`, `OPEN`): small eyes are not
-    half shut by them."""
+def _lids(pairs_upper: np.ndarray, pairs_lower: np.ndarray, shape: np.ndarray, rest: float,
+          response: float, widen: float, meet: tuple[float, float]) -> None:
+    """One eye's lids, narrowed to read as the driver's (in place). With f the mean gap of the
+    three middle lid pairs over the avatar's open gap `rest`, a narrowing eye (f < 1) gets
+    g = f − (response − 1)·min(1 − f, LID_RESPONSE_CAP), the extra easing in over the first
+    LID_KNEE of the shortfall 1 − f; then g·smoothstep((g − meet[0]) / (meet[1] − meet[0])),
+    so the lids meet below meet[0]. A widening eye (f > 1) gets f + (widen − 1)·(f − 1), the
+    extra easing in likewise. The upper lid moves (every pair by the same factor). See
+    LID_RESPONSE and LID_WIDEN_RESPONSE for why."""
     gap = shape[pairs_lower, 1] - shape[pairs_upper, 1]
     middle = len(gap) // 2
-    g = float(gap[middle - 1:middle + 2].mean())
-    if g >= full:
-        return
-    x = min(max((g - shut) / (full - shut), 0.0), 1.0)
-    keep = x * x * (3.0 - 2.0 * x)
+    f = float(gap[middle - 1:middle + 2].mean()) / rest
+    k = min(abs(1.0 - f) / LID_KNEE, 1.0)
+    ease = k * k * (3.0 - 2.0 * k)
+    if f >= 1.0:
+        g = f + (widen - 1.0) * (f - 1.0) * ease
+    else:
+        g = max(f - (response - 1.0) * min(1.0 - f, LID_RESPONSE_CAP) * ease, 0.0)
+        x = min(max((g - meet[0]) / (meet[1] - meet[0]), 0.0), 1.0)
+        g *= x * x * (3.0 - 2.0 * x)
+    keep = g / f if f > 1e-9 else 0.0
     shape[pairs_upper, 1] = shape[pairs_lower, 1] - gap * keep
 
 
@@ -195,12 +216,14 @@ class Recombiner:
         rest = [float((n[lower, 1] - n[upper, 1])[len(upper) // 2 - 1:len(upper) // 2 + 2].mean())
                 for upper, lower in _LIDS]
         c = self.config
-        if not 0.0 <= c.lid_shut < c.lid_open:
-            raise ValueError(f"FuseConfig: lid_shut must be in [0, lid_open), got lid_shut={c.lid_shut}, "
-                             f"lid_open={c.lid_open}")
+        if not (c.lid_response >= 1.0 and c.lid_widen_response >= 1.0):
+            raise ValueError(f"FuseConfig: lid_response and lid_widen_response must be >= 1 (1: the "
+                             f"driver's lids as they are), got {c.lid_response}, {c.lid_widen_response}")
+        if not 0.0 <= c.lid_meet[0] < c.lid_meet[1] <= 1.0:
+            raise ValueError(f"FuseConfig: lid_meet must be (a, b) with 0 <= a < b <= 1, got {c.lid_meet}")
         if not 0.0 <= c.mouth_retarget <= 1.0:
             raise ValueError(f"FuseConfig: mouth_retarget must be in [0, 1], got {c.mouth_retarget}")
-        self._shut = [(c.lid_shut * max(r, 1e-6), c.lid_open * max(r, 1e-6)) for r in rest]
+        self._lid_rest = [max(r, 1e-6) for r in rest]
 
     def set_gain(self, region: str, value: float) -> float:
         """Change one region's gain while running (GainError when out of range); returns it."""
@@ -223,9 +246,10 @@ class Recombiner:
         gain = self.config.expression_gain * self._gains * self._region * self._response
         shape = self.target_neutral + gain * state.expression
         _unfold(_UPPER_LIP, _LOWER_LIP, shape)
-        for (upper, lower), (shut, full) in zip(_LIDS, self._shut):
+        for (upper, lower), rest in zip(_LIDS, self._lid_rest):
             _unfold(upper, lower, shape)
-            _shut(upper, lower, shape, shut, full)
+            _lids(upper, lower, shape, rest, self.config.lid_response, self.config.lid_widen_response,
+                  self.config.lid_meet)
         return shape
 
     def pose(self, state: FaceState) -> Similarity:

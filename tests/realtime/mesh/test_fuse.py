@@ -238,7 +238,8 @@ def test_expression_gain(target):
     _, n_a, f_a = target
     field = Blendshapes(n_a)({"smile": 1.0})
     rec = Recombiner(n_a, f_a, FuseConfig(expression_gain=0.5, brow_response=1.0,
-                                          mouth_width_response=1.0))
+                                          mouth_width_response=1.0, lid_response=1.0,
+                                          lid_widen_response=1.0))
     np.testing.assert_allclose(rec.canonical(FaceState(expression=field)), n_a + 0.5 * field,
                                atol=1e-12)
 
@@ -248,7 +249,8 @@ def test_response_moves_brows_and_mouth_width_more_and_nothing_else(target):
     x motion by `mouth_width_response`, its opening (y) and the rest of the face untouched."""
     _, n_a, f_a = target
     rec = Recombiner(n_a, f_a, FuseConfig(brow_response=1.2, mouth_width_response=1.1))
-    plain = Recombiner(n_a, f_a, FuseConfig(brow_response=1.0, mouth_width_response=1.0))
+    plain = Recombiner(n_a, f_a, FuseConfig(brow_response=1.0, mouth_width_response=1.0,
+                                            lid_response=1.0, lid_widen_response=1.0))
     expr = np.full_like(n_a, 0.01)
     moved = rec.canonical(FaceState(expression=expr)) - n_a
     base = plain.canonical(FaceState(expression=expr)) - n_a
@@ -322,13 +324,12 @@ def test_fuse_stage_rebinds_only_when_the_neutral_changes(astronaut_profile, tar
     assert rec.binds == 2
 
 
-def test_nearly_shut_lids_shut_and_open_lids_stay(astronaut_profile):
-    """MediaPipe never reads a shut eye as shut: below SHUT × the avatar's open gap the lids
-    meet; above OPEN × it they are left alone."""
+def _lid_gap_after(profile):
+    """gap_after(fraction): the avatar's gap (over its open gap) when the driver's upper lid comes
+    down to `fraction` of the open gap (above 1: goes up)."""
     from realtime.mesh import fuse as F
 
-    p = astronaut_profile
-    rec = Recombiner(p["neutral"], p.frame())
+    rec = Recombiner(profile["neutral"], profile.frame())
     n = rec.target_neutral
     up, lo = F._LIDS[0]
     mid = slice(len(up) // 2 - 1, len(up) // 2 + 2)
@@ -336,19 +337,48 @@ def test_nearly_shut_lids_shut_and_open_lids_stay(astronaut_profile):
 
     def gap_after(fraction):
         expr = np.zeros_like(n)
-        expr[up, 1] = (n[lo, 1] - n[up, 1]) * (1.0 - fraction)     # the upper lid comes down
+        expr[up, 1] = (n[lo, 1] - n[up, 1]) * (1.0 - fraction)
         shape = rec.canonical(FaceState(expression=expr))
         return float((shape[lo, 1] - shape[up, 1])[mid].mean()) / rest
-
-    assert gap_after(0.9 * F.SHUT) == pytest.approx(0.0, abs=1e-9)
-    assert gap_after(0.9) == pytest.approx(0.9, abs=1e-9)
-    mid_gap = 0.5 * (F.SHUT + F.OPEN)
-    assert 0.0 < gap_after(mid_gap) < mid_gap
+    return gap_after
 
 
-def test_lid_thresholds_are_checked(target):
+def test_nearly_shut_lids_shut_and_open_lids_stay(astronaut_profile):
+    """MediaPipe never reads a shut eye as shut: lids whose read-as-driver gap falls below
+    LID_MEET[0] meet; an eye as open as the avatar's stays; a narrowing is LID_RESPONSE times
+    the driver's between the knee and the cap, a widening LID_WIDEN_RESPONSE times past the
+    knee, and a still eye's jitter is hardly amplified."""
+    from realtime.mesh import fuse as F
+
+    gap_after = _lid_gap_after(astronaut_profile)
+    extra = (F.LID_RESPONSE - 1.0) * F.LID_RESPONSE_CAP
+    assert gap_after(0.9 * (F.LID_MEET[0] + extra)) == pytest.approx(0.0, abs=1e-9)
+    assert gap_after(1.0) == pytest.approx(1.0, abs=1e-9)
+    assert gap_after(1.2) == pytest.approx(1.0 + F.LID_WIDEN_RESPONSE * 0.2, abs=1e-9)
+    assert F.LID_KNEE < 0.2 < F.LID_RESPONSE_CAP
+    assert gap_after(0.8) == pytest.approx(1.0 - F.LID_RESPONSE * 0.2, abs=1e-9)
+    assert gap_after(0.6) == pytest.approx(0.6 - extra, abs=1e-9)   # past the cap: a constant extra
+    assert (1.0 - gap_after(0.99)) / 0.01 < 1.05       # a still eye's jitter: hardly amplified
+    assert (gap_after(1.01) - 1.0) / 0.01 < 1.05
+    fractions = np.linspace(0.0, 1.2, 121)
+    assert np.all(np.diff([gap_after(f) for f in fractions]) >= -1e-12)   # never reopens
+
+
+def test_a_half_shut_eye_is_drawn_half_shut(astronaut_profile):
+    """A squint is not a blink: an eye at 40 % of its open gap is drawn at over a quarter of it,
+    not nearly shut (the former smoothstep map drew 0.06: d11's squeezed slit came out shut)."""
+    gap_after = _lid_gap_after(astronaut_profile)
+    assert 0.25 < gap_after(0.4) < 0.4
+
+
+def test_lid_response_and_meeting_band_are_checked(target):
     _, n_a, f_a = target
-    with pytest.raises(ValueError, match="lid_shut"):
-        Recombiner(n_a, f_a, FuseConfig(lid_shut=0.8, lid_open=0.8))
-    with pytest.raises(ValueError, match="lid_shut"):
-        Recombiner(n_a, f_a, FuseConfig(lid_shut=-0.1))
+    with pytest.raises(ValueError, match="lid_response"):
+        Recombiner(n_a, f_a, FuseConfig(lid_response=0.5))
+    with pytest.raises(ValueError, match="lid_widen_response"):
+        Recombiner(n_a, f_a, FuseConfig(lid_widen_response=0.9))
+    with pytest.raises(ValueError, match="lid_meet"):
+        Recombiner(n_a, f_a, FuseConfig(lid_meet=(0.2, 0.1)))
+    with pytest.raises(ValueError, match="lid_meet"):
+        Recombiner(n_a, f_a, FuseConfig(lid_meet=(-0.1, 0.1)))
+
