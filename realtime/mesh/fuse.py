@@ -43,9 +43,10 @@ _LID_POINTS = sorted(set(topology.RIGHT_EYE_UPPER) | set(topology.RIGHT_EYE_LOWE
 # MediaPipe never reads a shut eye as shut (its lids stay ~0.02 interocular apart).
 # Before, the gap went through a smoothstep between 0.25 and 0.8 of the open gap, which drew a
 # half-shut eye (0.4) nearly shut (0.06). Self-drive (`bench --self-drive`) eye opening gain
-# (r), right / left, this map against that one: d10 0.95 (0.961) / 0.85 (0.891) from 0.89
-# (0.953) / 0.81 (0.882); d11 1.08 (0.953) / 1.12 (0.970) from 1.22 (0.932) / 1.13 (0.953);
-# d19 0.91 (0.916) / 0.97 (0.962) from 0.88 (0.905) / 0.98 (0.942); every closed eye still shut.
+# (r), right / left, with this and LID_WIDEN_RESPONSE against that map: d10 0.97 (0.966) /
+# 0.88 (0.903) from 0.89 (0.953) / 0.81 (0.882); d11 1.10 (0.955) / 1.13 (0.972) from 1.22
+# (0.932) / 1.13 (0.953); d19 0.91 (0.918) / 0.99 (0.964) from 0.88 (0.905) / 0.98 (0.942);
+# d0 and d14 within 0.05, every closed eye of the five clips and s18 still shut.
 LID_RESPONSE = 1.4
 LID_KNEE = 0.1
 LID_RESPONSE_CAP = 0.3
@@ -54,7 +55,7 @@ LID_MEET = (0.05, 0.25)
 # lids swept open by 50 %, nothing else moving), so above the open gap its excess is
 # LID_WIDEN_RESPONSE times the driver's (easing in over the first LID_KNEE). The eye layer shows
 # the eyeball the photo's lids hid. With it, self-drive d10's left eye reads 0.88 (0.903) instead
-# of 0.85 (0.891); d11, d14, d0, d19 move by 0.01 or less.
+# of 0.85 (0.891); d11, d14, d0, d19 move by 0.02 or less.
 LID_WIDEN_RESPONSE = 1.5
 # The largest head rotation (degrees, relative to the target's own pose, any axis) the head
 # layer can draw: its rings turn with the head while the crop's border stays, and past ~31° (in
