@@ -287,8 +287,11 @@ def test_a_shut_eye_is_drawn_as_lid_skin_with_one_lash_line(avatar, monkeypatch)
         width = avatar.gen.eyes.frames(drawn.vertices)[eye, 6]
         lids |= _near_contour(avatar, drawn, eye, 0.5 * E.LASH_WIDTH * width + 1.0)[0]
     assert np.array_equal(drawn.render[~lids], plain.render[~lids])
-    for expr in (np.zeros((T.N_LANDMARKS, 3)), 0.2 * avatar.blendshapes({"blink_right": 1.0})):
+    # barely closing: 0.15 of a blink, which the fuse narrows 1.4× (LID_RESPONSE) to a closure
+    # of about 0.21, below LID_FROM
+    for expr in (np.zeros((T.N_LANDMARKS, 3)), 0.15 * avatar.blendshapes({"blink_right": 1.0})):
         f = avatar(FaceState(expression=expr))
+        assert (avatar.gen.eyes.closure(avatar.gen.eyes.frames(f.vertices)) < E.LID_FROM).all()
         again = f.render.copy()
         avatar.gen.eyes.apply_lids(f.gbuf, f.vertices, again)
         assert np.array_equal(again, f.render)                           # below LID_FROM: as is
