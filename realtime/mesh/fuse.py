@@ -176,6 +176,8 @@ def _lids(pairs_upper: np.ndarray, pairs_lower: np.ndarray, shape: np.ndarray, r
         g = max(f - (response - 1.0) * min(1.0 - f, LID_RESPONSE_CAP) * ease, 0.0)
         x = min(max((g - meet[0]) / (meet[1] - meet[0]), 0.0), 1.0)
         g *= x * x * (3.0 - 2.0 * x)
+    if g == f:
+        return   # untouched, bit for bit (the avatar's own neutral comes out exactly)
     keep = g / f if f > 1e-9 else 0.0
     shape[pairs_upper, 1] = shape[pairs_lower, 1] - gap * keep
 

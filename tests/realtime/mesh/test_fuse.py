@@ -364,6 +364,13 @@ def test_nearly_shut_lids_shut_and_open_lids_stay(astronaut_profile):
     assert np.all(np.diff([gap_after(f) for f in fractions]) >= -1e-12)   # never reopens
 
 
+def test_no_expression_gives_the_neutral_bit_for_bit(astronaut_profile):
+    """With no expression the lids are not touched at all (no rounding of the neutral)."""
+    rec = Recombiner(astronaut_profile["neutral"], astronaut_profile.frame())
+    n = rec.target_neutral
+    assert np.array_equal(rec.canonical(FaceState(expression=np.zeros_like(n))), n)
+
+
 def test_a_half_shut_eye_is_drawn_half_shut(astronaut_profile):
     """A squint is not a blink: an eye at 40 % of its open gap is drawn at over a quarter of it,
     not nearly shut (the former smoothstep map drew 0.06: d11's squeezed slit came out shut)."""
