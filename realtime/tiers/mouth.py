@@ -182,6 +182,7 @@ class MouthCavity:
         pucker = _smooth((PUCKER[0] * rest - w / iod) / ((PUCKER[0] - PUCKER[1]) * rest))
         smile = _smooth((w / iod / rest - 1.0) / SMILE_WIDEN)
         show = UPPER_SHOW[1] + (SMILE_SHOW - UPPER_SHOW[1]) * smile
+        reach = UPPER_SHOW[0] + show * opening      # the upper row's visible length (≤ its crowns)
         light, teeth_light = ((0.25 + 0.75 * _smooth(opening / full)) * (1 - 0.4 * pucker)
                               for full in (LIGHT_OPENING, TEETH_LIGHT_OPENING))
         c = self.colours
@@ -208,7 +209,7 @@ class MouthCavity:
         # anchored at the mouth's centre (the teeth belong to the jaw, not to the lips): at
         # the sides of a round mouth the lips cover them, a smile's raised corners show more.
         low_show = _smooth((opening - LOWER_SHOW[0]) / (LOWER_SHOW[1] - LOWER_SHOW[0]))
-        low_smile = smile * (opening - min(UPPER_H[0], UPPER_SHOW[0] + show * opening) + OVERBITE)
+        low_smile = smile * (opening - min(UPPER_H[0], reach) + OVERBITE)
         for upper in (False, True):
             if not upper and low_show <= 0 and low_smile <= 0:
                 continue
@@ -219,7 +220,7 @@ class MouthCavity:
             f = xp.clip((arc - edges[i]) / widths[i], 0, 1)             # across the tooth
             across = xp.abs(2 * f - 1)
             if upper:
-                length = xp.minimum(heights[i], f32(UPPER_SHOW[0] + show * opening))
+                length = xp.minimum(heights[i], f32(reach))
                 tip = f32(top_c) + (length - f32(TIP_CURVE[0]) * x * x) * f32(iod)
                 # ... and, where a smile lifts the upper lip's sides above its centre, at least
                 # as low as the same share of the column's own opening (the smile arc: the tips

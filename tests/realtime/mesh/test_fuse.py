@@ -364,11 +364,22 @@ def test_nearly_shut_lids_shut_and_open_lids_stay(astronaut_profile):
     assert np.all(np.diff([gap_after(f) for f in fractions]) >= -1e-12)   # never reopens
 
 
-def test_no_expression_gives_the_neutral_bit_for_bit(astronaut_profile):
-    """With no expression the lids are not touched at all (no rounding of the neutral)."""
-    rec = Recombiner(astronaut_profile["neutral"], astronaut_profile.frame())
-    n = rec.target_neutral
-    assert np.array_equal(rec.canonical(FaceState(expression=np.zeros_like(n))), n)
+def test_an_eye_as_open_as_the_avatars_is_left_bit_for_bit():
+    """At the avatar's own open gap the lids are not touched at all: lower − (lower − upper)
+    rounds away from `upper` for most lid heights, so this needs the early return."""
+    from realtime.mesh import fuse as F
+
+    up, lo = F._LIDS[0]
+    rng = np.random.default_rng(1)
+    for _ in range(20):
+        shape = np.zeros((T.N_LANDMARKS, 3))
+        shape[up, 1] = rng.uniform(-0.9, 0.3, len(up))
+        shape[lo, 1] = shape[up, 1] + rng.uniform(0.05, 1.7, len(up))
+        gap = shape[lo, 1] - shape[up, 1]
+        rest = float(gap[len(gap) // 2 - 1:len(gap) // 2 + 2].mean())
+        before = shape.copy()
+        F._lids(up, lo, shape, rest, F.LID_RESPONSE, F.LID_WIDEN_RESPONSE, F.LID_MEET)
+        assert np.array_equal(shape, before)
 
 
 def test_a_half_shut_eye_is_drawn_half_shut(astronaut_profile):
