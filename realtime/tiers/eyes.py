@@ -23,7 +23,8 @@ narrow the opening below `SHOWN_TO` of the photo's, the eyeball dims towards the
 all of it by `SHOWN_FROM` (and never later than the last few hundredths of an eye width), so a
 half-shut eye is a shadowed slit, as a real one is, and no sliver of white or iris is left.
 The lid that comes down is drawn as lid skin with one lash line (`apply_lids`): the photo has
-no closed lid to stretch.
+no closed lid to stretch. A lid that goes up past the photo's keeps a lash line at its edge
+(`WIDE_LASH`): the photo's lid margin lies above MediaPipe's contour and does not come with it.
 
 Array-module agnostic (numpy, or cupy on the GPU, through the device context): the textures
 are uploaded once; per frame the work is a few vectorised operations over the eye pixels only.
@@ -96,6 +97,18 @@ LASH_WIDTH = 0.09
 LASH_TAPER = (0.15, 0.35)   # the lash line narrows over this far (of the lid's length) from each
 #                             corner, down to this fraction of LASH_WIDTH at the corner itself
 LID_FROM, LID_TO = 0.25, 0.85
+# The widened lid. An eye opened wider than the photo's slides the photo's upper lid up with its
+# contour, but MediaPipe's upper contour runs a little below a photo's real lid margin (over the
+# top of the iris: `LID_MARGIN`), so what comes up with it is a pale strip of the photo's eye
+# under a faint lash line, and the drawn eyeball's top edge has no lid margin at all. A viewer
+# reads that as a lidless stare, and the tracker reads the eye hardly wider (s12 ← d10: the
+# output's eye opening stays at the photo's while the posed lids open 1.3× the driver's; eye r
+# 0.79 / 0.82). A real lid's margin is its lash line, however wide the eye: as an eye opens
+# past the photo's opening, its upper lash line is drawn along the contour, fading in between
+# WIDE_LASH[0] and WIDE_LASH[1] of extra opening (s12 ← d10 eye r → 0.86 / 0.90, s5 ← d10
+# 0.83 / 0.86 → 0.89 / 0.92). From 0 instead of 0.05, a still eye's lid noise flickers the line
+# and the tracked output jitters (s12 ← d14: 0.92 → 1.32 px).
+WIDE_LASH = (0.05, 0.3)
 # The sclera's light across the eye. An eyeball is lit in front and turns away from the light
 # towards the corners, under the lids: the white a photo shows beside a forward-looking iris is
 # its darker side (on the eval drivers 0.65–0.78 of the white the same eye shows when it looks
@@ -570,6 +583,17 @@ class EyeLayer:
         # frame shows under it), so the opening's border does not step from pixel to pixel
         cover = xp.clip(b[:, 1] * self.ctx.upload(self._edge_heights(vertices))[t] + 0.5, 0.0, 1.0)
         out[ys, xs] = colour * cover[:, None] + out[ys, xs] * (1.0 - cover[:, None])
+        self._wide_lashes(out, vertices, fr)
+
+    def _wide_lashes(self, out, vertices: np.ndarray, fr: np.ndarray) -> None:
+        """Draw the upper lash line of each eye open wider than the photo's, in place on `out`
+        (`WIDE_LASH`). `fr`: `frames(vertices)`."""
+        wide = fr[:, 9] / np.maximum(np.asarray(self._rest_gap), 1e-6) - 1.0
+        for e in range(2):
+            strength = min(max((float(wide[e]) - WIDE_LASH[0]) / (WIDE_LASH[1] - WIDE_LASH[0]), 0.0), 1.0)
+            if strength >= 0.01:       # fainter is invisible (under 2 levels), and costs a pass
+                self._lash_line(out, vertices[self._lid_contour[e], :2], max(LASH_WIDTH * float(fr[e, 6]), 1.5),
+                                strength, self.lash[e])
 
     def _edge_heights(self, vertices: np.ndarray) -> np.ndarray:
         """(fan triangles,) float32 each eye-fan triangle's height over its lid edge (crop px):

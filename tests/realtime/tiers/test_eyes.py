@@ -297,6 +297,27 @@ def test_a_shut_eye_is_drawn_as_lid_skin_with_one_lash_line(avatar, monkeypatch)
         assert np.array_equal(again, f.render)                           # below LID_FROM: as is
 
 
+def test_an_eye_opened_wider_than_the_photo_keeps_its_upper_lash_line(avatar, monkeypatch):
+    """Widened: a dark line along the upper lid's contour, nothing else changed; the other eye,
+    at the photo's opening, and an eye at rest are left as they are."""
+    from realtime.tiers import eyes as E
+
+    wide_state = FaceState(expression=-0.5 * avatar.blendshapes({"blink_right": 1.0}))
+    drawn, rest = avatar(wide_state), avatar(FaceState())
+    monkeypatch.setattr(E.EyeLayer, "_wide_lashes", lambda *a, **k: None)
+    plain, plain_rest = avatar(wide_state), avatar(FaceState())
+    monkeypatch.undo()
+    fr = avatar.gen.eyes.frames(drawn.vertices)
+    assert fr[0, 9] > 1.2 * avatar.gen.eyes._rest_gap[0]
+    width = fr[0, 6]
+    band, _ = _near_contour(avatar, drawn, 0, 0.5 * E.LASH_WIDTH * width + 1.0)
+    core, _ = _near_contour(avatar, drawn, 0, 0.25 * E.LASH_WIDTH * width)
+    changed = np.abs(drawn.render - plain.render).max(-1) > 0
+    assert changed[core].mean() > 0.5 and not changed[~band].any()
+    assert (drawn.render[core] @ LUM).mean() < (plain.render[core] @ LUM).mean() - 15
+    assert np.array_equal(rest.render, plain_rest.render)
+
+
 def test_a_shut_eyes_lash_line_lies_across_its_edge_tapered_and_smooth(avatar, monkeypatch):
     """The lash line of a shut eye darkens both sides of the lid's edge (the lid above, the
     lower lid below: a real closed eye's lashes hang over it), is widest in the middle and
