@@ -102,12 +102,13 @@ LID_FROM, LID_TO = 0.25, 0.85
 # top of the iris: `LID_MARGIN`), so what comes up with it is a pale strip of the photo's eye
 # under a faint lash line, and the drawn eyeball's top edge has no lid margin at all. A viewer
 # reads that as a lidless stare, and the tracker reads the eye hardly wider (s12 ← d10: the
-# output's eye opening stays at the photo's while the posed lids open 1.3× the driver's; eye r
-# 0.79 / 0.82). A real lid's margin is its lash line, however wide the eye: as an eye opens
-# past the photo's opening, its upper lash line is drawn along the contour, fading in between
-# WIDE_LASH[0] and WIDE_LASH[1] of extra opening (s12 ← d10 eye r → 0.86 / 0.90, s5 ← d10
-# 0.83 / 0.86 → 0.89 / 0.92). From 0 instead of 0.05, a still eye's lid noise flickers the line
-# and the tracked output jitters (s12 ← d14: 0.92 → 1.32 px).
+# output's eye opening stays at the photo's while the posed lids open 1.3× the driver's). A
+# real lid's margin is its lash line, however wide the eye: as an eye opens past the photo's
+# opening, its upper lash line is drawn along the contour, fading in between WIDE_LASH[0] and
+# WIDE_LASH[1] of extra opening. Cross-identity eye r (bench --quality, right / left): s12 ← d10
+# 0.78 / 0.83 → 0.86 / 0.895, s5 ← d10 0.84 / 0.86 → 0.89 / 0.92, s1 ← d10 0.90 / 0.92 →
+# 0.95 / 0.94. From 0 instead of 0.05, a still eye's lid noise flickers the line and the tracked
+# output jitters (s12 ← d14: 0.92 → 1.32 px).
 WIDE_LASH = (0.05, 0.3)
 # The sclera's light across the eye. An eyeball is lit in front and turns away from the light
 # towards the corners, under the lids: the white a photo shows beside a forward-looking iris is
