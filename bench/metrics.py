@@ -21,7 +21,7 @@ from scipy.spatial.transform import Rotation
 from skimage.metrics import peak_signal_noise_ratio, structural_similarity
 
 __all__ = [
-    "landmark_jitter_px", "still_segments",
+    "landmark_jitter_px", "still_segments", "jitter_where_still",
     "flow_warping_error", "warping_error", "optical_flow", "occlusion_mask",
     "psnr", "ssim",
     "angles_to_matrix", "geodesic_deg", "pose_error_deg",
@@ -113,6 +113,23 @@ def landmark_jitter_px(landmarks, segments: Sequence[tuple[int, int]] | None = N
         return float("nan")
     var = ss / dof  # (N, 2)
     return float(np.mean(np.sqrt(var.mean(axis=-1))))
+
+
+def jitter_where_still(reference, landmarks, thresh_px: float = 1.5,
+                       min_len: int = 10) -> tuple[float, int]:
+    """(jitter px, frames): :func:`landmark_jitter_px` of `landmarks` over the still segments of
+    `reference` (:func:`still_segments`), both (T, N, 2|3) and frame-aligned; (NaN, 0) when the
+    reference has no still segment.
+
+    With `reference` the driver and `landmarks` the output, this is the output's jitter where
+    the performer holds still, on the same frames whatever the engine draws. Segments chosen on
+    the output itself depend on the output: an engine that moves a face more (or jitters more
+    than `thresh_px` admits) is measured on fewer, quieter frames.
+    """
+    segs = still_segments(reference, thresh_px, min_len)
+    if not segs:
+        return float("nan"), 0
+    return landmark_jitter_px(landmarks, segs), int(sum(b - a for a, b in segs))
 
 
 # ---------------------------------------------------------------------------------------------

@@ -36,6 +36,10 @@ the avatar it outputs with its own MediaPipe graph and compares. What each metri
   (:func:`bench.metrics.still_segments`, defaults: < 1.5 px/frame median speed, ≥ 10 frames).
   Omitted when the output has no still segment. A straight-line drift per segment is removed
   first (`detrend`), so a slowly drifting "still" head does not count as jitter.
+- ``jitter_still_driver_px`` — the same jitter over the frames where the *driver's* face is
+  still (:func:`bench.metrics.jitter_where_still`; ``quality_info.driver_still_frames`` of
+  them): the same frames whatever the engine draws, so two engines compare on equal terms (the
+  output's own still segments shrink as its face moves more, and shift between runs).
 - the expression fidelity (`bench.fidelity`, ``follow``): gain and r per signal of the output
   against the driver — against the remix sources where the engine takes its pose or
   expression from them (`bench.remix`); ``quality_info.output_std``: each output signal's
@@ -83,7 +87,7 @@ from realtime.mesh.fuse import FuseConfig, Recombiner
 __all__ = ["QualityResult", "quality_pass", "pin_neutral", "face_box", "QUALITY_KEYS"]
 
 QUALITY_KEYS = ("expr_err", "pose_err_deg", "id_dist", "fwe", "fwe_short", "fwe_long", "jitter_px",
-                "psnr", "ssim")
+                "jitter_still_driver_px", "psnr", "ssim")
 ID_STRIDE = 10
 FACE_BOX_SCALE = 1.2
 
@@ -200,6 +204,7 @@ def quality_pass(engine_factory, profile, source, *, fps: float, total: int | No
                 encoder = None
 
         out_lms: list[np.ndarray] = []
+        drv_lms: list[np.ndarray] = []
         expr_e, pose_e, id_d = [], [], []
         psnr_w, ssim_w, psnr_f, ssim_f, psnr_m, ssim_m = [], [], [], [], [], []
         n = {"frames": 0, "driver_tracked": 0, "output_tracked": 0, "id_samples": 0}
@@ -225,6 +230,7 @@ def quality_pass(engine_factory, profile, source, *, fps: float, total: int | No
                     lm_d = frame.landmarks
                     lm_o = out_tracker(out)
                     out_lms.append(nan_lm if lm_o is None else lm_o)
+                    drv_lms.append(nan_lm if lm_d is None else np.asarray(lm_d[:N_LANDMARKS], np.float32))
                     mesh_lms.append(nan_lm if frame.vertices is None
                                     else frame.vertices[:N_LANDMARKS].astype(np.float32))
                     n["driver_tracked"] += lm_d is not None
@@ -307,6 +313,14 @@ def quality_pass(engine_factory, profile, source, *, fps: float, total: int | No
     else:
         notes.append("jitter_px omitted: the output has no still segment (≥ 10 frames moving "
                      "< 1.5 px/frame)")
+    if len(lms) >= 2:
+        jit, still = metrics.jitter_where_still(np.stack(drv_lms)[..., :2], lms[..., :2])
+        res.info["driver_still_frames"] = still
+        if still:
+            q["jitter_still_driver_px"] = jit
+        else:
+            notes.append("jitter_still_driver_px omitted: the driver's face is never still "
+                         "(≥ 10 frames moving < 1.5 px/frame)")
     if sig_d:
         res.follow = fidelity.follow_stats(np.stack(sig_d), np.stack(sig_o))
         res.info["blinks"] = fidelity.blink_check(np.stack(sig_d), np.stack(sig_o))

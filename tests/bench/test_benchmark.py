@@ -17,7 +17,7 @@ from tests.bench.helpers import moving_clip, one_error_line, parse
 
 STAGES = ("track", "estimate", "fuse", "render", "generate", "composite")
 QUALITY_KEYS = {"expr_err", "pose_err_deg", "id_dist", "fwe", "fwe_short", "fwe_long", "jitter_px",
-                "psnr", "ssim"}
+                "jitter_still_driver_px", "psnr", "ssim"}
 
 
 # -- resolving the arguments ---------------------------------------------------------------------

@@ -9,6 +9,7 @@ from bench.metrics import (
     IdentityEncoder,
     expression_error,
     flow_warping_error,
+    jitter_where_still,
     landmark_jitter_px,
     pose_error_deg,
     psnr,
@@ -46,6 +47,29 @@ def test_still_segments_isolate_still_runs():
     assert landmark_jitter_px(lm, segs) == pytest.approx(sigma, rel=0.10)
     lm[100] = np.nan                                      # lost track breaks a run
     assert len(still_segments(lm, 1.5, 10)) == 3
+
+
+def test_jitter_where_the_reference_is_still():
+    """Measured on the reference's still frames: an output that jitters past the still
+    threshold (σ 1.2 px: its own still segments vanish) is still measured, at its σ; an output
+    that moves while the reference holds still counts that motion; a moving reference gives NaN."""
+    rng = np.random.default_rng(2)
+    base = rng.uniform(50, 200, size=(200, 2))
+    T = 120
+    offs = np.zeros((T, 2))
+    offs[40:80, 0] = np.arange(1, 41) * 4.0
+    offs[80:] = offs[79]
+    ref = base[None] + offs[:, None] + rng.normal(0, 0.3, size=(T, 200, 2))
+    shaky = base[None] + offs[:, None] + rng.normal(0, 1.2, size=(T, 200, 2))
+    assert still_segments(shaky) == []
+    jit, frames = jitter_where_still(ref, shaky)
+    assert jit == pytest.approx(1.2, rel=0.1) and frames >= 75
+    wobble = base[None] + rng.normal(0, 0.3, size=(T, 200, 2))
+    wobble[:, :, 1] += 3.0 * np.sin(np.arange(T) / 3.0)[:, None]      # moves while ref is still
+    assert jitter_where_still(ref, wobble)[0] > 1.5
+    moving = base[None] + np.arange(T)[:, None, None] * 4.0
+    jit, frames = jitter_where_still(moving, ref)
+    assert np.isnan(jit) and frames == 0
 
 
 # --- flow warping error ------------------------------------------------------------------------
