@@ -423,10 +423,13 @@ class EyeLayer:
         self._lid_colour = up(np.ascontiguousarray(colour[tris]))     # (T, 3 vertices, 3)
         self._lid_edge = up(np.ascontiguousarray(edge[tris]))         # (T, 3 vertices)
 
+    def opening(self, fr: np.ndarray) -> np.ndarray:
+        """(2,) each eye's opening / the photo's (1: as in the photo). `fr`: `frames(vertices)`."""
+        return fr[:, 9] / np.maximum(np.asarray(self._rest_gap), 1e-6)
+
     def closure(self, fr: np.ndarray) -> np.ndarray:
-        """(2,) how shut each eye is: 1 − its opening / the photo's, clipped to [0, 1].
-        `fr`: `frames(vertices)`."""
-        return np.clip(1.0 - fr[:, 9] / np.maximum(np.asarray(self._rest_gap), 1e-6), 0.0, 1.0)
+        """(2,) how shut each eye is: 1 − `opening`, clipped to [0, 1]."""
+        return np.clip(1.0 - self.opening(fr), 0.0, 1.0)
 
     def apply_lids(self, gbuf, vertices: np.ndarray, out, fr: np.ndarray | None = None) -> None:
         """Draw each shutting eye's lid band as lid skin with one lash line (module doc), in
@@ -589,7 +592,7 @@ class EyeLayer:
     def _wide_lashes(self, out, vertices: np.ndarray, fr: np.ndarray) -> None:
         """Draw the upper lash line of each eye open wider than the photo's, in place on `out`
         (`WIDE_LASH`). `fr`: `frames(vertices)`."""
-        wide = fr[:, 9] / np.maximum(np.asarray(self._rest_gap), 1e-6) - 1.0
+        wide = self.opening(fr) - 1.0
         for e in range(2):
             strength = min(max((float(wide[e]) - WIDE_LASH[0]) / (WIDE_LASH[1] - WIDE_LASH[0]), 0.0), 1.0)
             if strength >= 0.01:       # fainter is invisible (under 2 levels), and costs a pass
