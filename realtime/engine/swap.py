@@ -22,6 +22,7 @@ from realtime.mesh.fuse import Recombiner
 from realtime.swap.composite import AttributesStage, SwapCompositeStage, SwapFields
 from realtime.swap.crop import face_rig, nominal_affine
 from realtime.swap.fuse import LargestFaceTrackStage, SwapFuseStage, SwapLink, swap_fuse_config
+from realtime.swap.grain import EvenedProfile
 from realtime.tiers.registry import GenerateStage, make_generator
 
 __all__ = ["SWAP_TIERS", "SWAP_ESTIMATOR", "SwapModeError", "WhenFace", "build_swap", "swap_estimator_config"]
@@ -88,6 +89,8 @@ def build_swap(engine, profile, tracker=None) -> list:
                                 f"not {tier!r}: use --tier warp")
         tier = "atlas" if profile.has_atlas else "warp"
     engine.estimator = Estimator(swap_estimator_config(options.estimator))
+    # the photo's grain evened where the swap's gain would make it a speckle (realtime.swap.grain)
+    profile = EvenedProfile(profile)
     nominal = nominal_affine(profile, int(profile.crop_size))
     rig = face_rig(rig_mod.build(profile), nominal)
     engine.rig = rig
