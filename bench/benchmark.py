@@ -100,6 +100,10 @@ def resolve(args: argparse.Namespace) -> Setup:
         raise UsageError("--driver needs --profile")
     if args.profile is not None and args.driver is None and args.self_reenact is None:
         raise UsageError("--profile needs --driver (or --self-reenact VIDEO)")
+    if getattr(args, "floor", False) and not (args.quality or self_drive is not None
+                                              or (args.self_reenact is not None and args.profile is None)):
+        raise UsageError("--floor measures the quality pass's own floor: use it with --quality "
+                         "or --self-drive")
     compare = parse_compare(args.compare) if args.compare else None
     swapping = getattr(args, "mode", None) == "swap" or (compare is not None and compare[0] == "mode"
                                                           and "swap" in compare[1])
@@ -276,7 +280,8 @@ def run_benchmark(args: argparse.Namespace) -> int:
     # -- quality -----------------------------------------------------------------------------
     sheets = {}
     if args.quality or st.main_is_self:
-        for v in variants:
+        for i, v in enumerate(variants):
+            floor = bool(getattr(args, "floor", False)) and i == 0   # the driver's: once
             # The picture is measured without the label and mark: they are the disclosure stage's
             # (its cost is in the latency pass above; the mark's own PSNR: `run.py verify`).
             v = dataclasses.replace(v, options=dataclasses.replace(v.options, disclosure=NO_DISCLOSURE))
@@ -288,13 +293,15 @@ def run_benchmark(args: argparse.Namespace) -> int:
                 q = swap_quality_pass(
                     lambda v=v: build_engine(profile, v.options, realtime=False, fps=driver.fps),
                     profile, driver.open(), fps=driver.fps, total=driver.total,
-                    desc="quality swap" if compare is None else f"quality {v.label}", extremes=extremes)
+                    desc="quality swap" if compare is None else f"quality {v.label}", extremes=extremes,
+                    floor=floor)
             else:
                 q = quality_pass(
                     lambda v=v: build_engine(profile, v.options, realtime=False, fps=driver.fps),
                     profile, driver.open(), fps=driver.fps, total=driver.total, pin=st.pin,
                     real_frames=st.main_is_self,
-                    desc="quality" if compare is None else f"quality {v.label}", extremes=extremes)
+                    desc="quality" if compare is None else f"quality {v.label}", extremes=extremes,
+                    floor=floor)
             results[v.label].update(quality=q.metrics, quality_info=q.info, follow=q.follow)
             notes += [n if compare is None else f"{v.label}: {n}" for n in q.notes]
             if extremes is not None:
@@ -374,8 +381,11 @@ def run_benchmark(args: argparse.Namespace) -> int:
 
 def _follow_table(results: dict) -> str:
     """Expression fidelity, one row per signal: gain (r) of each variant's output against the
-    driver (`bench.fidelity`), and the blink check."""
+    driver (`bench.fidelity`), the blink check, and with --floor the measure's own floor r."""
     labels = [k for k, r in results.items() if r.get("follow")]
+    floor = next((results[label]["quality_info"]["floor"] for label in labels
+                  if results[label].get("quality_info", {}).get("floor")), None)
+    pad = [] if floor is None else ["–"]
     rows = []
     for name in fidelity.SIGNALS:
         cells = []
@@ -384,6 +394,9 @@ def _follow_table(results: dict) -> str:
             g, r = s.get("gain"), s.get("r")
             mark = "*" if s.get("small") else ""
             cells.append("–" if g is None else f"{g:.2f} ({r:.2f}){mark}" if r is not None else f"{g:.2f}{mark}")
+        if floor is not None:
+            r = floor.get(name, {}).get("r")
+            cells.append("–" if r is None else f"{r:.2f}")
         rows.append(f"| {name} | " + " | ".join(cells) + " |")
     small = any(results[label]["follow"].get(name, {}).get("small") for label in labels
                 for name in fidelity.SIGNALS)
@@ -392,17 +405,23 @@ def _follow_table(results: dict) -> str:
         b = results[label].get("quality_info", {}).get("blinks")
         if b:
             blinks.append(f"{b['closed_frames'] - b['missed']}/{b['closed_frames']}")
-    head = "| fidelity: gain (r) | " + " | ".join(labels) + " |"
-    sep = "| :--- | " + " | ".join("---:" for _ in labels) + " |"
-    tail = (["| closed eyes that arrive | " + " | ".join(blinks) + " |"]
+    columns = labels + (["floor r"] if floor is not None else [])
+    head = "| fidelity: gain (r) | " + " | ".join(columns) + " |"
+    sep = "| :--- | " + " | ".join("---:" for _ in columns) + " |"
+    tail = (["| closed eyes that arrive | " + " | ".join(blinks + pad) + " |"]
             if len(blinks) == len(labels) else [])
     for key, what in (("output_pose_std", "head yaw/pitch std °, tracked output"),
                       ("mesh_pose_std", "head yaw/pitch std °, engine's mesh")):
         stds = [results[label].get("quality_info", {}).get(key) for label in labels]
         if all(stds):
-            tail.append(f"| {what} | " + " | ".join(f"{d['yaw']:.2f} / {d['pitch']:.2f}" for d in stds) + " |")
+            tail.append(f"| {what} | " + " | ".join(
+                [f"{d['yaw']:.2f} / {d['pitch']:.2f}" for d in stds] + pad) + " |")
     note = ([f"\n\\* the driver hardly moves this signal (std below {fidelity.SMALL_MOTION:g}× the "
-             f"bench's floor): its r is mostly tracking noise"] if small else [])
+             f"smallest motion it measures): its r is mostly tracking noise"] if small else [])
+    if floor is not None:
+        note.append(f"\nfloor r (--floor): the driver against its own copy downscaled to "
+                    f"{fidelity.FLOOR_SCALE:g}× and back, same measure: the best r an engine can "
+                    f"read on this clip")
     return "\n".join([head, sep, *rows, *tail, *note])
 
 

@@ -76,6 +76,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="with --quality or --self-drive: a contact sheet, driver above output, "
                              "at the driver's widest eyes, closed eyes, highest brows, widest mouth, "
                              "strongest smile and furthest gaze")
+    parser.add_argument("--floor", action="store_true",
+                        help="with --quality or --self-drive: also track each driver frame's copy "
+                             "downscaled to 40%% and back, and report per signal the r it reads "
+                             "against the driver: the measure's own floor on this clip (a signal "
+                             "the driver hardly moves reads low even there)")
     parser.add_argument("--compare", metavar="KEY=A,B",
                         help="run variants side by side, interleaved, with ratios "
                              "(e.g. tier=warp,atlas); '--compare list' lists the keys")

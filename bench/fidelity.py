@@ -34,6 +34,7 @@ import cv2
 import numpy as np
 
 from realtime.face import geometry, topology
+from realtime.face.track import Tracker
 
 __all__ = ["SIGNALS", "MIN_STD", "SMALL_MOTION", "face_signals", "follow_stats", "blink_check", "Extremes",
            "contact_sheet", "face_square", "face_view"]
@@ -122,6 +123,54 @@ def blink_check(driver: np.ndarray, output: np.ndarray, closed: float = 0.03,
             if not np.any(o[lo:hi] < closed):
                 missed.append((int(i), eye))
     return {"closed_frames": total, "missed": len(missed), "missed_at": missed[:20]}
+
+
+# ------------------------------------------------------------------------------ the measure's floor
+
+#: The floor copy's scale: a driver frame downscaled to this and back (issue #13's check of the
+#: measure: such a copy "reads r ≥ 0.97 on every signal" — on a driver that moves them).
+FLOOR_SCALE = 0.4
+
+
+def floor_copy(image: np.ndarray, scale: float = FLOOR_SCALE) -> np.ndarray:
+    """`image` (H, W, 3) downscaled to `scale` (area) and back up (bilinear): the same face and
+    motion with the fine detail gone — what an engine that moved *exactly* as the driver but drew
+    a slightly softer face would output."""
+    h, w = image.shape[:2]
+    small = cv2.resize(image, (max(1, round(w * scale)), max(1, round(h * scale))), interpolation=cv2.INTER_AREA)
+    return cv2.resize(small, (w, h), interpolation=cv2.INTER_LINEAR)
+
+
+class FloorProbe:
+    """The measure's own floor on one driver: every driver frame is also tracked (its own
+    MediaPipe graph) as its `floor_copy`, and `stats()` compares the copy's signals with the
+    driver's as `follow_stats` compares an output's: the best r a perfect engine could read on
+    this clip. A signal the driver hardly moves (a still brow) reads well below 1 there: its r
+    is the tracker's frame-to-frame noise, whatever the engine does.
+
+    `offer(image, driver_landmarks)` per frame (landmarks None: the driver was not tracked);
+    `close()` releases the tracker."""
+
+    def __init__(self, scale: float = FLOOR_SCALE, tracker=None):
+        self.scale = float(scale)
+        self.tracker = tracker if tracker is not None else Tracker(static=False)
+        self._driver: list[np.ndarray] = []
+        self._copy: list[np.ndarray] = []
+
+    def offer(self, image: np.ndarray | None, driver_landmarks: np.ndarray | None) -> None:
+        nan = np.full(len(SIGNALS), np.nan)
+        lm = self.tracker(floor_copy(image, self.scale)) if image is not None else None
+        self._driver.append(nan if driver_landmarks is None else face_signals(driver_landmarks))
+        self._copy.append(nan if lm is None else face_signals(lm))
+
+    def stats(self) -> dict[str, dict]:
+        """`follow_stats` of the copy against the driver ({} before any frame)."""
+        return follow_stats(np.stack(self._driver), np.stack(self._copy)) if self._driver else {}
+
+    def close(self) -> None:
+        close = getattr(self.tracker, "close", None)
+        if callable(close):
+            close()
 
 
 # ------------------------------------------------------------------------------ contact sheet

@@ -50,6 +50,9 @@ the avatar it outputs with its own MediaPipe graph and compares. What each metri
   head motion the engine drew. The tracker's reading sits above it by its own coupling of
   expression into rotation (MediaPipe turns its whole mesh a little as a mouth opens: on d10 →
   s1 with `--pose-from still` the mesh reads 0.04° yaw, the tracked output ~0.8°).
+- ``quality_info.floor`` (``--floor``, `bench.fidelity.FloorProbe`): the same fidelity measure
+  on the driver against its own copy downscaled to 40% and back, per signal: the best r an
+  engine can read on this clip (a signal the driver hardly moves reads low even there).
 - ``psnr`` / ``ssim`` (self-reenactment only: the driver frames are the ground truth) — mean
   over frames of skimage's PSNR (dB) and SSIM of output vs real frame, whole frame; and
   ``psnr_face`` / ``ssim_face`` on the face box of the real frame (its tracked landmarks' box,
@@ -155,7 +158,7 @@ def _identity_encoder(notes: list):
 def quality_pass(engine_factory, profile, source, *, fps: float, total: int | None = None,
                  pin: np.ndarray | None = None, real_frames: bool = False,
                  id_stride: int = ID_STRIDE, desc: str = "quality",
-                 extremes: fidelity.Extremes | None = None) -> QualityResult:
+                 extremes: fidelity.Extremes | None = None, floor: bool = False) -> QualityResult:
     """Drive a fresh engine (``engine_factory()``, offline options) with every frame of
     `source` and measure the output (see the module docstring).
 
@@ -164,15 +167,18 @@ def quality_pass(engine_factory, profile, source, *, fps: float, total: int | No
     real_frames: the driver frames are ground truth for the output (self-reenactment): adds
     psnr / ssim (whole frame and face box). Output and driver frames must then have one size.
     extremes: when given, it is offered every driver / output frame pair (a contact sheet).
+    floor: also measure the measure's own floor on this driver (`fidelity.FloorProbe`):
+    ``res.info["floor"]``.
     The expression-fidelity signals (`bench.fidelity`) of driver and output go into
     ``res.follow`` (gain and r per signal) and ``res.info["blinks"]``.
     """
     res = QualityResult()
     notes = res.notes
-    engine = out_tracker = grabber = None
+    engine = out_tracker = grabber = probe = None
     try:
         engine = engine_factory()
         out_tracker = Tracker(static=False)
+        probe = fidelity.FloorProbe() if floor else None
         grabber = Grabber(source, realtime=False)
         cfg = engine.options.estimator
         drv_est, out_est = Estimator(cfg), Estimator(cfg)
@@ -240,6 +246,8 @@ def quality_pass(engine_factory, profile, source, *, fps: float, total: int | No
                     sig_o.append(nan_sig if lm_o is None else fidelity.face_signals(lm_o))
                     if extremes is not None and frame.image is not None:
                         extremes.offer(frame.index, sig_d[-1], frame.image, out, (lm_d, lm_o))
+                    if probe is not None:
+                        probe.offer(frame.image, lm_d)
                     s_d = drv_est.measure(lm_d, t) if lm_d is not None else None
                     if s_d is not None and lm_o is not None and drv_est.calibrator.done:
                         if bound[0] is not drv_est.neutral:
@@ -285,11 +293,13 @@ def quality_pass(engine_factory, profile, source, *, fps: float, total: int | No
             notes.append(f"fwe omitted: {exc}")
     finally:
         for closer in (grabber and grabber.stop, out_tracker and out_tracker.close,
-                       engine and engine.close, source.close):
+                       probe and probe.close, engine and engine.close, source.close):
             if closer:
                 closer()
 
     q = res.metrics
+    if probe is not None:
+        res.info["floor"] = probe.stats()
     e = _mean(expr_e)
     if e is not None:
         q["expr_err"] = e

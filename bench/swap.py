@@ -129,12 +129,12 @@ class SwapExtremes:
 
 def swap_quality_pass(engine_factory, profile, source, *, fps: float, total: int | None = None,
                       id_stride: int = ID_STRIDE, desc: str = "quality swap",
-                      extremes: SwapExtremes | None = None) -> QualityResult:
+                      extremes: SwapExtremes | None = None, floor: bool = False) -> QualityResult:
     """Drive a fresh swap engine (``engine_factory()``) with every frame of `source` and measure
-    the output (see the module docstring)."""
+    the output (see the module docstring); `floor`: as `bench.quality.quality_pass`'s."""
     res = QualityResult()
     notes = res.notes
-    engine = out_tracker = grabber = None
+    engine = out_tracker = grabber = probe = None
     n = {"frames_in": 0, "frames_out": 0, "driver_tracked": 0, "output_tracked": 0, "id_samples": 0}
     nan_sig = np.full(len(fidelity.SIGNALS), np.nan)
     sig_d: list[np.ndarray] = []
@@ -145,6 +145,7 @@ def swap_quality_pass(engine_factory, profile, source, *, fps: float, total: int
     try:
         engine = engine_factory()
         out_tracker = Tracker(static=False)
+        probe = fidelity.FloorProbe() if floor else None
         grabber = Grabber(source, realtime=False)
         encoder = _identity_encoder(notes)
         id_ref = None
@@ -185,6 +186,8 @@ def swap_quality_pass(engine_factory, profile, source, *, fps: float, total: int
                     luma = float((img[face].astype(np.float64) @ [0.299, 0.587, 0.114]).mean())
                 if extremes is not None:
                     extremes.offer(frame.index, s_d, luma, img, out)
+                if probe is not None:
+                    probe.offer(img, lm_d)
                 # identity
                 if encoder is not None and lm_d is not None and (n["frames_in"] - 1) % id_stride == 0:
                     n["id_samples"] += 1
@@ -211,11 +214,13 @@ def swap_quality_pass(engine_factory, profile, source, *, fps: float, total: int
                 bar.update(1)
     finally:
         for closer in (grabber and grabber.stop, out_tracker and out_tracker.close,
-                       engine and engine.close, source.close):
+                       probe and probe.close, engine and engine.close, source.close):
             if closer:
                 closer()
 
     q = res.metrics
+    if probe is not None:
+        res.info["floor"] = probe.stats()
     if encoder is not None:
         if id_p:
             q["id_photo"] = float(np.mean(id_p))

@@ -1,4 +1,5 @@
-"""bench.fidelity: the expression-fidelity signals, gains and the contact sheet."""
+"""bench.fidelity: the expression-fidelity signals, gains, the measure's floor and the contact
+sheet."""
 from __future__ import annotations
 
 import numpy as np
@@ -79,6 +80,80 @@ def test_a_signal_that_barely_moves_is_marked_small():
     assert "hardly moves" not in _follow_table({"run": {"follow": F.follow_stats(d, d)}})
 
 
+def test_the_floor_copy_loses_fine_detail_only():
+    rng = np.random.default_rng(2)
+    yy, xx = np.mgrid[0:120, 0:160]
+    smooth = np.stack([80 + xx * 0.5, 60 + yy * 0.8, np.full_like(xx, 100.0)], -1)
+    fine = rng.normal(0, 12, smooth.shape[:2])[..., None]
+    img = np.clip(smooth + fine, 0, 255).astype(np.uint8)
+    copy = F.floor_copy(img)
+    assert copy.shape == img.shape and copy.dtype == np.uint8
+    assert np.abs(copy[10:-10, 10:-10].astype(float) - smooth[10:-10, 10:-10]).mean() < 3.0
+    assert np.abs(img.astype(float) - smooth).mean() > 8.0
+
+
+class _Replay:
+    """A stand-in tracker: returns the next of a list of landmark arrays (then None), whatever
+    the image."""
+
+    def __init__(self, landmarks):
+        self.landmarks, self.i, self.closed = list(landmarks), 0, False
+
+    def __call__(self, image):
+        self.i += 1
+        return self.landmarks[self.i - 1] if self.i <= len(self.landmarks) else None
+
+    def close(self):
+        self.closed = True
+
+
+def test_the_floor_probe_reads_the_trackers_own_noise(astronaut_landmarks):
+    """The copy's tracker sees the driver's mouth move (r ≈ 1) and, on a brow the driver holds
+    still, only its own noise (r ≈ 0); a frame it loses is left out."""
+    rng = np.random.default_rng(3)
+    lm = np.asarray(astronaut_landmarks, np.float64)
+    iod = G.interocular(lm)
+    brows = list(T.RIGHT_BROW) + list(T.LEFT_BROW)
+    driver, copy = [], []
+    for i in range(60):
+        d = lm.copy()
+        d[list(T.INNER_LIP_LOWER[1:-1]), 1] += 0.1 * iod * (1 + np.sin(i / 4.0))
+        d[brows, 1] += rng.normal(0, 0.002 * iod)                 # the driver's own tracker noise
+        c = d.copy()
+        c[brows, 1] += rng.normal(0, 0.004 * iod)                 # the copy's
+        driver.append(d)
+        copy.append(None if i == 7 else c)
+    tracker = _Replay(copy)
+    probe = F.FloorProbe(tracker=tracker)
+    image = np.zeros((8, 8, 3), np.uint8)
+    for d in driver:
+        probe.offer(image, d)
+    probe.offer(image, None)                                      # the driver lost: a row of NaN
+    st = probe.stats()
+    assert st["mouth_open"]["r"] > 0.99 and st["mouth_open"]["n"] == 59
+    assert st["brow_raise"]["r"] is None or st["brow_raise"]["r"] < 0.7
+    probe.close()
+    assert tracker.closed
+
+
+def test_the_table_shows_the_floor():
+    from bench.benchmark import _follow_table
+
+    rng = np.random.default_rng(4)
+    d = rng.normal(0, 0.05, (100, len(F.SIGNALS)))
+    d[:, [F.SIGNALS.index("yaw"), F.SIGNALS.index("pitch")]] *= 100
+    st = F.follow_stats(d, d + rng.normal(0, 0.01, d.shape))
+    floor = F.follow_stats(d, d + rng.normal(0, 0.05, d.shape))
+    info = {"floor": floor, "blinks": {"closed_frames": 2, "missed": 0}}
+    table = _follow_table({"run": {"follow": st, "quality_info": info}})
+    lines = table.splitlines()
+    assert lines[0] == "| fidelity: gain (r) | run | floor r |"
+    mouth = next(line for line in lines if line.startswith("| mouth_open"))
+    assert mouth.endswith(f" {floor['mouth_open']['r']:.2f} |") and mouth.count("|") == 4
+    assert all(line.count("|") == 4 for line in lines if line.startswith("| "))
+    assert "floor r" not in _follow_table({"run": {"follow": st}})
+
+
 def test_blink_check_allows_one_frame_of_lag():
     n = len(F.SIGNALS)
     d = np.full((20, n), 0.1)
@@ -138,13 +213,14 @@ def test_self_drive_reports_fidelity(tmp_path, capsys):
     clip = make_clip(tmp_path / "clip.avi", frames=12, size=256)
     parser = __import__("argparse").ArgumentParser()
     cli.add_arguments(parser)
-    args = parser.parse_args(["--self-drive", str(clip), "--frame", "2", "--warmup", "2",
+    args = parser.parse_args(["--self-drive", str(clip), "--frame", "2", "--warmup", "2", "--floor",
                               "--json", str(tmp_path / "b.json"), "--sheet", str(tmp_path / "s.png")])
     assert cli.main(args) == 0
     out = capsys.readouterr().out
-    assert "fidelity: gain (r)" in out and "mouth_open" in out
+    assert "fidelity: gain (r)" in out and "mouth_open" in out and "| floor r |" in out
     result = json.loads((tmp_path / "b.json").read_text())
     assert set(result["follow"]) == set(F.SIGNALS)
+    assert set(result["quality_info"]["floor"]) == set(F.SIGNALS)
     assert "psnr" in result["quality"]
     assert (tmp_path / "s.png").stat().st_size > 1000
 
@@ -156,3 +232,12 @@ def test_self_drive_refuses_other_pairs(tmp_path):
     cli.add_arguments(parser)
     args = parser.parse_args(["--self-drive", "x.mp4", "--profile", "p"])
     assert cli.main(args) == 2
+
+
+def test_the_floor_needs_a_quality_pass(capsys):
+    from bench import cli
+
+    parser = __import__("argparse").ArgumentParser()
+    cli.add_arguments(parser)
+    assert cli.main(parser.parse_args(["--profile", "p", "--driver", "x.mp4", "--floor"])) == 2
+    assert "--floor" in capsys.readouterr().err

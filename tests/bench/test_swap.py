@@ -44,12 +44,13 @@ def test_swap_quality_pass(astronaut_profile, astronaut_rgb):
     options = EngineOptions(mode="swap", output_size=(512, 512), kernel_threads=1, disclosure=NO_DISCLOSURE)
     res = swap_quality_pass(lambda: Engine(astronaut_profile, options),
                             astronaut_profile, _Frames(images), fps=30.0, total=len(images), id_stride=3,
-                            extremes=ex)
+                            extremes=ex, floor=True)
     q, info = res.metrics, res.info
     assert info["frames_in"] == info["frames_out"] == 7 and info["driver_tracked"] == 6
     assert q["psnr_scene"] == PSNR_CAP                   # the scene is left exactly as it is
     assert q["fwe_face"] >= 0 and q["fwe_face_driver"] >= 0 and info["fwe_pairs"] >= 3
     assert "mouth_open" in res.follow
+    assert set(info["floor"]) == set(res.follow) and info["floor"]["mouth_open"]["n"] == 6
     if "id_photo" not in q:                             # dlib not installed: said so
         assert any("id_photo" in n or "id_dist" in n for n in res.notes)
     assert ex.sheet("t").shape[0] > 256 and "first face" in ex.best
