@@ -55,7 +55,14 @@ SCLERA_Y = 0.5           # ... and y in [-0.5, 0.5]
 SCLERA_TEXELS = 96       # texels across the sclera texture's width
 IRIS_ANGLES = 64         # the polar iris texture: angles ...
 IRIS_RINGS = 16          # ... and radii (centre to the limbus)
-IRIS_FIT = 0.92          # the iris radius drawn / MediaPipe's
+# The iris radius drawn / MediaPipe's. Measured on ten portraits (s0, s1, s5, s9, s12 and the
+# drivers' first frames), the limbus (the steepest dark-to-light step along horizontal rays from
+# the iris centre) lies at 0.85–1.09 of MediaPipe's radius, median 1.0. At 0.92 the drawn iris
+# was smaller than the photo's, and a widened eye read narrower than its lids (the tracker puts
+# the upper lid at the iris's top). Cross-identity eye r at 1.0 (right / left): s12 ← d10
+# 0.856 / 0.895 → 0.884 / 0.901, s5 ← d10 0.887 / 0.915 → 0.900 / 0.924; output jitter
+# s1 ← d10 0.90 → 0.81 px.
+IRIS_FIT = 1.0
 LIMBUS = 0.35            # darkening of the iris's outer rim (the limbal ring)
 CATCHLIGHT = (-0.32, -0.36, 0.09)   # iris-local x, y (iris radii) and size of the catchlight
 UPPER_SHADOW = 0.3      # darkening of the eyeball at the upper lid's edge ...
@@ -260,7 +267,6 @@ def build_eye_model(image: np.ndarray, landmarks: np.ndarray, texels_per_px: flo
         opening = np.concatenate([lm[list(upper), :2], lm[list(reversed(lower[1:-1])), :2]])
         c_iris = lm[centre, :2]
         r_iris = float(np.mean(np.linalg.norm(lm[list(boundary), :2] - c_iris, axis=1)))
-        # MediaPipe's iris circle reaches a little past the limbus
         r_iris = float(np.clip(IRIS_FIT * r_iris, 0.12 * width, 0.3 * width))
         # -- the sclera: eye-local grid at the photo's density, then prefiltered
         nx = max(16, int(round(2 * SCLERA_X * width)))
