@@ -255,7 +255,7 @@ def _live(args, bridge):
                                             follow_translation=args.follow_translation
                                             ).with_gains(gains),
                             mode=args.mode, pose_from=args.pose_from, expression_from=args.expression_from,
-                            disclosure=_disclosure(args))
+                            even_grain=not args.keep_grain, disclosure=_disclosure(args))
     engine = Engine(profile, options)
     total = args.frames or source.frame_count
     report = _drive(engine, Grabber(source, realtime=realtime), args.sink, fps, realtime,
@@ -621,6 +621,9 @@ def build_parser() -> argparse.ArgumentParser:
     lv.add_argument("--mode", default="reenact", choices=("reenact", "swap"),
                     help="reenact: the avatar moves in its own picture (default); swap: your own "
                          "frame with your face replaced by the profile's (needs its consent record)")
+    lv.add_argument("--keep-grain", action="store_true",
+                    help="swap: use the profile's photo as it is (by default a grainy photo's face "
+                         "is denoised first, or the swap's relighting turns its grain into a speckle)")
     lv.add_argument("--pose-from", default=None, metavar="SOURCE",
                     help="remix: take the head pose from SOURCE instead: still (a steady head), "
                          "script (the demo performance), a camera index, a clip or an image folder")

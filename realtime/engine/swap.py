@@ -90,7 +90,8 @@ def build_swap(engine, profile, tracker=None) -> list:
         tier = "atlas" if profile.has_atlas else "warp"
     engine.estimator = Estimator(swap_estimator_config(options.estimator))
     # the photo's grain evened where the swap's gain would make it a speckle (realtime.swap.grain)
-    profile = EvenedProfile(profile)
+    if options.even_grain:
+        profile = EvenedProfile(profile)
     nominal = nominal_affine(profile, int(profile.crop_size))
     rig = face_rig(rig_mod.build(profile), nominal)
     engine.rig = rig
