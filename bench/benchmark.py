@@ -101,9 +101,9 @@ def resolve(args: argparse.Namespace) -> Setup:
     if args.profile is not None and args.driver is None and args.self_reenact is None:
         raise UsageError("--profile needs --driver (or --self-reenact VIDEO)")
     if getattr(args, "floor", False) and not (args.quality or self_drive is not None
-                                              or (args.self_reenact is not None and args.profile is None)):
-        raise UsageError("--floor measures the quality pass's own floor: use it with --quality "
-                         "or --self-drive")
+                                              or (args.self_reenact is not None and args.driver is None)):
+        raise UsageError("--floor measures the quality pass's own floor: use it with --quality, "
+                         "--self-drive or --self-reenact")
     compare = parse_compare(args.compare) if args.compare else None
     swapping = getattr(args, "mode", None) == "swap" or (compare is not None and compare[0] == "mode"
                                                           and "swap" in compare[1])
@@ -282,6 +282,9 @@ def run_benchmark(args: argparse.Namespace) -> int:
     if args.quality or st.main_is_self:
         for i, v in enumerate(variants):
             floor = bool(getattr(args, "floor", False)) and i == 0   # the driver's: once
+            if floor and (v.options.pose_from or v.options.expression_from):
+                notes.append("floor r is the main driver's own; the remix takes part of the face "
+                             "state from another source")
             # The picture is measured without the label and mark: they are the disclosure stage's
             # (its cost is in the latency pass above; the mark's own PSNR: `run.py verify`).
             v = dataclasses.replace(v, options=dataclasses.replace(v.options, disclosure=NO_DISCLOSURE))

@@ -36,8 +36,8 @@ import numpy as np
 from realtime.face import geometry, topology
 from realtime.face.track import Tracker
 
-__all__ = ["SIGNALS", "MIN_STD", "SMALL_MOTION", "face_signals", "follow_stats", "blink_check", "Extremes",
-           "contact_sheet", "face_square", "face_view"]
+__all__ = ["SIGNALS", "MIN_STD", "SMALL_MOTION", "face_signals", "follow_stats", "blink_check", "FLOOR_SCALE",
+           "floor_copy", "FloorProbe", "Extremes", "contact_sheet", "face_square", "face_view"]
 
 SIGNALS = ("mouth_open", "mouth_width", "eye_open_r", "eye_open_l", "brow_raise", "gaze_x",
            "gaze_y", "yaw", "pitch")
@@ -148,18 +148,23 @@ class FloorProbe:
     this clip. A signal the driver hardly moves (a still brow) reads well below 1 there: its r
     is the tracker's frame-to-frame noise, whatever the engine does.
 
-    `offer(image, driver_landmarks)` per frame (landmarks None: the driver was not tracked);
-    `close()` releases the tracker."""
+    `offer(image, driver_landmarks)` per frame (landmarks None: the driver was not tracked; image
+    None: a tracked clip without pictures, the frame is left out); `close()` releases the tracker.
+    The floor is the main driver's, also where a remix takes the pose or expression elsewhere.
+    Its tracker follows one face (MediaPipe's first): on a clip with several people, the floor
+    may be another face's than the one the swap replaces."""
 
     def __init__(self, scale: float = FLOOR_SCALE, tracker=None):
         self.scale = float(scale)
         self.tracker = tracker if tracker is not None else Tracker(static=False)
+        self.pictures = 0           # frames that came with a picture
         self._driver: list[np.ndarray] = []
         self._copy: list[np.ndarray] = []
 
     def offer(self, image: np.ndarray | None, driver_landmarks: np.ndarray | None) -> None:
         nan = np.full(len(SIGNALS), np.nan)
         lm = self.tracker(floor_copy(image, self.scale)) if image is not None else None
+        self.pictures += image is not None
         self._driver.append(nan if driver_landmarks is None else face_signals(driver_landmarks))
         self._copy.append(nan if lm is None else face_signals(lm))
 

@@ -73,7 +73,7 @@ def _frames(path: Path) -> np.ndarray:
     return np.stack(frames)
 
 
-def test_keep_grain_swaps_the_photo_as_it_is(enrolled, driver_dir, tmp_path):
+def test_keep_grain_swaps_the_photo_as_it_is(enrolled, driver_dir, tmp_path, astronaut_landmarks):
     """The astronaut is a grainy scan: by default its face is evened before the swap
     (realtime.swap.grain); --keep-grain leaves it as it is, and the face differs."""
     _consent(enrolled)
@@ -83,5 +83,8 @@ def test_keep_grain_swaps_the_photo_as_it_is(enrolled, driver_dir, tmp_path):
         assert run.main(["live", "--profile", "astro", "--mode", "swap", "--driver", str(driver_dir),
                          "--sink", f"file:{out}", "--no-label", *flag]) == 0
         outs[len(flag)] = _frames(out)
-    face = (slice(None), slice(150, 350), slice(150, 350))
+    # the driver is the astronaut mirrored: her face's box, mirrored, at the output's size
+    pts = np.asarray(astronaut_landmarks)[:468, :2]
+    x0, x1 = 511 - int(pts[:, 0].max()), 511 - int(pts[:, 0].min())
+    face = (slice(None), slice(int(pts[:, 1].min()), int(pts[:, 1].max())), slice(x0, x1))
     assert np.abs(outs[0][face] - outs[1][face]).mean() > 0.5

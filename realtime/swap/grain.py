@@ -10,8 +10,9 @@ face showed its shadowed cheek as grey-black dots that no one sees on the photo.
 `even_grain` measures the noise of the photo's face (Immerkær's estimate, robust: the median
 over the face's hull) and, when there is some (`MIN_SIGMA`), non-local-means denoises the face:
 fully over the shadowed skin (where the gain will be largest), by `LIT_SHARE` over the lit side,
-not at all outside the face's outline (feathered). A clean photo is returned as it is, the same
-array, so a swap of it is unchanged.
+fading out within about a quarter of an interocular outside the face's outline (the swap shows
+nothing past the outline). A clean photo is returned as it is, the same array, so a swap of it
+is unchanged. Only the photo is evened: an atlas profile's keyframes are used as they are.
 """
 from __future__ import annotations
 
@@ -20,8 +21,8 @@ from typing import Any
 import cv2
 import numpy as np
 
-__all__ = ["MIN_SIGMA", "STRENGTH", "LIT_SHARE", "SHADOW_SPAN", "noise_sigma", "even_grain",
-           "EvenedProfile"]
+__all__ = ["MIN_SIGMA", "STRENGTH", "WORK_SIZE", "LIT_SHARE", "SHADOW_SPAN", "SHADE_SIGMA", "MARGIN",
+           "noise_sigma", "even_grain", "EvenedProfile"]
 
 #: A photo whose face's noise σ (grey levels, at the photo's own resolution) is below this is
 #: left as it is. Measured: the eval's clean photos and the drivers' frames 0.4–0.75 (s0 the
@@ -29,7 +30,7 @@ __all__ = ["MIN_SIGMA", "STRENGTH", "LIT_SHARE", "SHADOW_SPAN", "noise_sigma", "
 MIN_SIGMA = 1.2
 #: The denoiser's filter strength (cv2's h) per grey level of the noise σ at its working scale.
 STRENGTH = 2.5
-#: The denoiser's working size (px, the face's box's longer side): cost ~0.1 s at most.
+#: The denoiser's working size (px, the face's box's longer side): 0.1–0.3 s, once per engine.
 WORK_SIZE = 400
 #: Share of the denoising kept on the photo's lit skin (its shadowed skin gets all of it).
 LIT_SHARE = 0.3
@@ -89,8 +90,10 @@ def even_grain(photo: np.ndarray, landmarks: np.ndarray) -> np.ndarray:
     else:
         small = np.ascontiguousarray(box)
     strength = STRENGTH * noise_sigma(gray, mask)
-    clean = cv2.fastNlMeansDenoisingColored(small, None, strength, strength, 5, 15)
-    # how much: all of it on the shadowed skin, LIT_SHARE on the lit side, none outside the face
+    # (cv2's colour denoiser works in its Lab, from BGR)
+    clean = cv2.fastNlMeansDenoisingColored(small[..., ::-1].copy(), None, strength, strength, 5, 15)[..., ::-1]
+    # how much: all of it on the shadowed skin, LIT_SHARE on the lit side, fading out just
+    # outside the outline (the swap shows nothing past it; bilinear lookups near it read there)
     m = mask.astype(np.float32)
     s = SHADE_SIGMA * iod * k
     shade = cv2.GaussianBlur(gray * m, (0, 0), s) / np.maximum(cv2.GaussianBlur(m, (0, 0), s), 1e-3)
