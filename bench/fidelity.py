@@ -172,6 +172,12 @@ class FloorProbe:
         """`follow_stats` of the copy against the driver ({} before any frame)."""
         return follow_stats(np.stack(self._driver), np.stack(self._copy)) if self._driver else {}
 
+    def result(self, notes: list[str]) -> dict[str, dict]:
+        """`stats()`, with a line in `notes` when no frame came with a picture."""
+        if not self.pictures:
+            notes.append("floor omitted: the driver's frames carry no pictures (a tracked clip)")
+        return self.stats()
+
     def close(self) -> None:
         close = getattr(self.tracker, "close", None)
         if callable(close):

@@ -299,9 +299,7 @@ def quality_pass(engine_factory, profile, source, *, fps: float, total: int | No
 
     q = res.metrics
     if probe is not None:
-        res.info["floor"] = probe.stats()
-        if not probe.pictures:
-            notes.append("floor omitted: the driver's frames carry no pictures (a tracked clip)")
+        res.info["floor"] = probe.result(notes)
     e = _mean(expr_e)
     if e is not None:
         q["expr_err"] = e

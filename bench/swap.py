@@ -220,9 +220,7 @@ def swap_quality_pass(engine_factory, profile, source, *, fps: float, total: int
 
     q = res.metrics
     if probe is not None:
-        res.info["floor"] = probe.stats()
-        if not probe.pictures:
-            notes.append("floor omitted: the driver's frames carry no pictures (a tracked clip)")
+        res.info["floor"] = probe.result(notes)
     if encoder is not None:
         if id_p:
             q["id_photo"] = float(np.mean(id_p))

@@ -21,6 +21,8 @@ from typing import Any
 import cv2
 import numpy as np
 
+from realtime.core.colour import LUMA
+
 __all__ = ["MIN_SIGMA", "STRENGTH", "WORK_SIZE", "LIT_SHARE", "SHADOW_SPAN", "SHADE_SIGMA", "MARGIN",
            "noise_sigma", "even_grain", "EvenedProfile"]
 
@@ -42,7 +44,6 @@ SHADE_SIGMA = 0.25
 #: The face's box grows by this many interoculars on each side (the outline's feather inside it).
 MARGIN = 0.5
 
-_LUMA = np.array([0.299, 0.587, 0.114], np.float32)
 # Immerkær (1996): this kernel cancels a locally planar image; Gaussian noise of σ gives
 # responses of σ·6, whose median absolute value is 0.6745·6σ.
 _NOISE_KERNEL = np.array([[1, -2, 1], [-2, 4, -2], [1, -2, 1]], np.float32)
@@ -76,7 +77,7 @@ def even_grain(photo: np.ndarray, landmarks: np.ndarray) -> np.ndarray:
         return photo
     box = photo[lo[1]:hi[1], lo[0]:hi[0]]
     mask = _face_mask(pts - lo, box.shape[:2])
-    gray = box.astype(np.float32) @ _LUMA
+    gray = box.astype(np.float32) @ LUMA
     if noise_sigma(gray, mask) < MIN_SIGMA:
         return photo
     # the denoiser works on at most WORK_SIZE px a side (a large photo's face: its grain is
@@ -86,7 +87,7 @@ def even_grain(photo: np.ndarray, landmarks: np.ndarray) -> np.ndarray:
         size = (max(8, round(box.shape[1] * k)), max(8, round(box.shape[0] * k)))
         small = cv2.resize(box, size, interpolation=cv2.INTER_AREA)
         mask = _face_mask((pts - lo) * k, small.shape[:2])
-        gray = small.astype(np.float32) @ _LUMA
+        gray = small.astype(np.float32) @ LUMA
     else:
         small = np.ascontiguousarray(box)
     strength = STRENGTH * noise_sigma(gray, mask)

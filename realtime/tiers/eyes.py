@@ -36,6 +36,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
+from realtime.core.colour import LUMA
 from realtime.core.context import CpuContext
 from realtime.face import topology
 from realtime.mesh.rig import Rig
@@ -129,7 +130,6 @@ CORNER_POWER = 1.5
 CORNER_SHADE = (0.1, 0.85)
 CORNER_SHADE_DEFAULT = 0.18     # where neither eye shows enough of its white
 DEFAULT_SCLERA = np.array([232.0, 224.0, 216.0], np.float32)
-_LUMA = np.array([0.299, 0.587, 0.114], np.float32)   # RGB → luminance
 DEFAULT_IRIS = np.array([92.0, 64.0, 46.0], np.float32)
 
 
@@ -186,7 +186,7 @@ def lid_colour(ring: np.ndarray, cheek: np.ndarray) -> np.ndarray:
     and the cheeks' (`cheek`): `ring`, moved towards `cheek` just enough that its luminance is
     at least LID_FLOOR of the cheeks' (unchanged when it already is, or the cheeks are darker)."""
     ring, cheek = np.asarray(ring, np.float32), np.asarray(cheek, np.float32)
-    have, lit = float(ring @ _LUMA), float(cheek @ _LUMA)
+    have, lit = float(ring @ LUMA), float(cheek @ LUMA)
     want = LID_FLOOR * lit
     if have >= want or lit <= have:
         return ring
@@ -210,8 +210,8 @@ def _whiten(colour: np.ndarray, image: np.ndarray, lm: np.ndarray) -> np.ndarray
     pts[:, 0] = np.clip(pts[:, 0], 0, image.shape[1] - 1)
     pts[:, 1] = np.clip(pts[:, 1], 0, image.shape[0] - 1)
     skin = image[pts[:, 1], pts[:, 0]].astype(np.float32).mean(0)
-    lum = float(colour @ _LUMA)
-    target = max(lum, min(235.0, 1.15 * float(skin @ _LUMA)))
+    lum = float(colour @ LUMA)
+    target = max(lum, min(235.0, 1.15 * float(skin @ LUMA)))
     grey = np.full(3, lum, np.float32)
     colour = 0.5 * colour + 0.5 * grey
     return np.clip(colour * (target / max(lum, 1.0)), 0, 255).astype(np.float32)
@@ -222,7 +222,7 @@ def _no_highlights(polar: np.ndarray, valid: np.ndarray) -> np.ndarray:
     where the light is, not to the iris, and smeared around a ring they look like scratches):
     samples much brighter than their ring's median are replaced by the median."""
     out = polar.copy()
-    lum = polar @ _LUMA
+    lum = polar @ LUMA
     for r in range(polar.shape[0]):
         ok = valid[r]
         if ok.sum() < 3:
@@ -292,7 +292,7 @@ def build_eye_model(image: np.ndarray, landmarks: np.ndarray, texels_per_px: flo
             # quarter of what is visible, whitened (`_whiten`); its fall-off towards the corners
             # (`_corner_fit`) and the layer's own lid shadow give it its shape.
             seen = grid[sclera_ok].astype(np.float32)
-            lum = seen @ _LUMA
+            lum = seen @ LUMA
             colour = _whiten(seen[lum >= np.percentile(lum, 75)].mean(0), image, lm)
         else:
             colour = _whiten(DEFAULT_SCLERA, image, lm)
@@ -338,12 +338,12 @@ def _corner_fit(grid: np.ndarray, seen: np.ndarray, gx: np.ndarray, colour: np.n
     white: per grid column (`gx`, eye widths) with `seen` texels, the median luminance of `grid`
     over `colour`'s, least squares, within CORNER_SHADE; None where fewer than 3 columns show
     any (the other eye's fit, or CORNER_SHADE_DEFAULT, is used)."""
-    lum = grid.astype(np.float32) @ _LUMA
+    lum = grid.astype(np.float32) @ LUMA
     ax = np.clip(np.abs(gx) / 0.5, 0.0, 1.0) ** CORNER_POWER
     cols = [j for j in np.nonzero(ax > 0.05)[0] if seen[:, j].sum() >= 2]
     if len(cols) < 3:
         return None
-    ratio = np.array([np.median(lum[seen[:, j], j]) for j in cols]) / max(float(colour @ _LUMA), 1.0)
+    ratio = np.array([np.median(lum[seen[:, j], j]) for j in cols]) / max(float(colour @ LUMA), 1.0)
     k = ax[cols]
     return float(np.clip(k @ (1.0 - ratio) / (k @ k), *CORNER_SHADE))
 

@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from realtime.core.colour import LUMA
 from realtime.core.context import CpuContext
 from realtime.face import topology
 from realtime.mesh.rig import Rig
@@ -82,7 +83,6 @@ TEETH_RGB = (236.0, 229.0, 212.0)            # ivory: its level, scaled by the a
 TEETH_TINT = (1.0, 1.0, 0.955)
 TEETH_SKIN_TINT = 0.53
 _SKIN_POINTS = (50, 280, 101, 330, 36, 266, 195, 197, 199, 175)   # cheeks, nose sides and bridge, chin
-_LUMA = np.array([0.299, 0.587, 0.114], np.float32)
 TONGUE_RGB = (190.0, 95.0, 95.0)
 TEETH_COUNT = len(UPPER_W)                   # per side
 
@@ -113,7 +113,7 @@ class MouthCavity:
         # (a grinning photo must not make every normal mouth look puckered).
         self.rest_width = float(np.clip(np.linalg.norm(lm[78, :2] - lm[308, :2]) / self.iod_image,
                                         *REST_WIDTH))
-        level = float(np.array(TEETH_RGB, np.float32) @ _LUMA) * min(1.1 * self.light, 1.0)
+        level = float(np.array(TEETH_RGB, np.float32) @ LUMA) * min(1.1 * self.light, 1.0)
         # the skin's tint: the median of small patches (not a pore or a highlight) over the
         # cheeks, nose and chin (not blush alone, nor a forehead that may be under a fringe)
         r = max(1, int(round(0.03 * self.iod_image)))
@@ -121,8 +121,8 @@ class MouthCavity:
                    for x, y in np.round(lm[list(_SKIN_POINTS), :2]).astype(np.int64)
                    if 0 <= x < w and 0 <= y < h]
         tone = np.median(patches, axis=0).astype(np.float32) + 1.0 if patches else skin + 1.0
-        tint = np.array(TEETH_TINT, np.float32) * (tone / float(tone @ _LUMA)) ** TEETH_SKIN_TINT
-        teeth = np.minimum(level * tint / float(tint @ _LUMA), 255.0).astype(np.float32)
+        tint = np.array(TEETH_TINT, np.float32) * (tone / float(tone @ LUMA)) ** TEETH_SKIN_TINT
+        teeth = np.minimum(level * tint / float(tint @ LUMA), 255.0).astype(np.float32)
         # The tongue: half a standard tongue pink at the avatar's light, half its lip colour.
         tongue = (0.5 * np.array(TONGUE_RGB, np.float32) * self.light
                   + 0.5 * lip * np.array([1.0, 0.8, 0.8], np.float32))
