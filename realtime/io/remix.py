@@ -19,7 +19,10 @@ Combining, per main frame (`RemixStage`, after the estimate stage):
   driver's and only the rotation is taken;
 - expression from a source: its expression residual, rescaled region by region from the
   source's face to the main driver's (`realtime.mesh.fuse.retarget_gains`), so that the fuse
-  stage's retargeting (profile over main driver) nets out to profile over source.
+  stage's retargeting (profile over main driver) nets out to profile over source;
+- a tracked face's expression put with another source's pose loses the head turn it carries
+  (`realtime.face.parallax.untwisted`): its own turns would otherwise turn the remixed head.
+  The scripted performance's and the still state's expressions are synthetic and kept as they are.
 """
 from __future__ import annotations
 
@@ -32,6 +35,7 @@ import numpy as np
 from realtime.core.errors import PuppeteerError
 from realtime.core.frame import Frame
 from realtime.face.estimate import Estimator, EstimatorConfig
+from realtime.face.parallax import untwisted
 from realtime.face.state import FaceState
 from realtime.face.track import Tracker, quiet_native_stderr
 from realtime.io.capture import CaptureError, open_source
@@ -55,6 +59,7 @@ class StateSource(ABC):
     clock); `neutral` its canonical neutral shape when known (None: no retargeting needed)."""
 
     neutral: np.ndarray | None = None
+    tracked: bool = False     # its expression is a tracked face's (and so carries its turns)
 
     def start(self) -> None:  # noqa: B027 - optional hook, most sources need no start
         pass
@@ -92,6 +97,8 @@ class ScriptState(StateSource):
 
 class TrackedState(StateSource):
     """A camera or a clip, tracked and estimated on its own (see the module docstring)."""
+
+    tracked = True
 
     def __init__(self, source, realtime: bool, tracker=None, estimator: Estimator | None = None,
                  max_frames: int | None = None):
@@ -190,10 +197,12 @@ def open_state_source(spec: str, *, profile_neutral: np.ndarray, realtime: bool,
 
 
 def combine(main: FaceState, pose: FaceState | None, expression: FaceState | None, *,
-            keep_placement: bool = False, expression_scale: np.ndarray | None = None) -> FaceState:
+            keep_placement: bool = False, expression_scale: np.ndarray | None = None,
+            untwist: bool = False) -> FaceState:
     """The remixed state: `main` with its pose from `pose` (rotation; translation and scale too
     unless `keep_placement`) and its expression from `expression` (times `expression_scale`,
-    (478, 1), when given). `present` stays the main driver's."""
+    (478, 1), when given), then without its turn-like part if `untwist`
+    (`realtime.face.parallax.untwisted`). `present` stays the main driver's."""
     out = FaceState(rotation=main.rotation, translation=main.translation, scale=main.scale,
                     expression=main.expression, present=main.present)
     if pose is not None:
@@ -204,6 +213,8 @@ def combine(main: FaceState, pose: FaceState | None, expression: FaceState | Non
     if expression is not None:
         e = expression.expression
         out.expression = e if expression_scale is None else e * expression_scale
+    if untwist:
+        out.expression = untwisted(out.expression)
     return out
 
 
@@ -239,6 +250,12 @@ class RemixStage:
             self._scale = retarget_gains(np.asarray(main.shape, np.float64), np.asarray(src, np.float64))
         return self._scale
 
+    def _untwist(self) -> bool:
+        """Whether the combined expression is a tracked face's put with another source's pose."""
+        if self.expression is not None:
+            return self.expression.tracked
+        return self.pose is not None           # the main driver's expression, another pose
+
     def __call__(self, frame: Frame) -> None:
         if frame.state is None or frame.index < 0:     # warm-up frames: nothing to mix
             return
@@ -247,7 +264,8 @@ class RemixStage:
         expr = self.expression.state(frame, t) if self.expression is not None else None
         self.last = {"pose": pose, "expression": expr}
         frame.state = combine(frame.state, pose, expr, keep_placement=self.keep_placement,
-                              expression_scale=self._expression_scale() if expr is not None else None)
+                              expression_scale=self._expression_scale() if expr is not None else None,
+                              untwist=self._untwist())
 
     def close(self) -> None:
         for s in self.sources():

@@ -7,6 +7,7 @@ import pytest
 from realtime.core.frame import Frame
 from realtime.face import geometry
 from realtime.face.estimate import Estimator
+from realtime.face.parallax import untwisted
 from realtime.face.state import FaceState
 from realtime.io.remix import RemixError, RemixStage, ScriptState, StillState, TrackedState, combine, open_state_source
 from realtime.mesh.fuse import retarget_gains
@@ -42,6 +43,36 @@ def test_still_pose_holds_the_head_and_keeps_the_expression():
     assert f.state.angles == pytest.approx((0.0, 0.0, 0.0)) and f.state.scale == 1.0
     assert f.state.expression[0, 1] == 0.02
     assert stage.last["pose"] is not None and stage.last["expression"] is None
+
+
+def _slid(y=0.02):
+    """A state whose nose tip slides sideways (a turn's parallax) while the face moves down by y."""
+    st = state(expr=y)
+    st.expression[1, 0] = 0.03
+    return st
+
+
+def test_a_held_head_loses_the_turn_the_drivers_expression_carries():
+    stage = RemixStage(pose=StillState())
+    f = Frame(index=0, t_capture=0.0, state=_slid())
+    stage(f)
+    assert f.state.expression[1, 0] == 0.0 and f.state.expression[1, 1] == 0.02
+    np.testing.assert_array_equal(f.state.expression, untwisted(_slid().expression))
+
+
+@pytest.mark.parametrize("tracked", [False, True])
+def test_an_expression_from_elsewhere_is_untwisted_when_it_is_a_tracked_face(tracked):
+    class Source(StillState):
+        def state(self, frame, t):
+            return _slid(0.04)
+
+    Source.tracked = tracked
+    stage = RemixStage(expression=Source())
+    f = Frame(index=0, t_capture=0.0, state=state())
+    stage(f)
+    assert f.state.expression[1, 0] == (0.0 if tracked else 0.03)
+    assert f.state.expression[5, 1] == 0.04
+    assert TrackedState.tracked and not StillState.tracked and not ScriptState.tracked
 
 
 def test_script_state_follows_the_clock_and_loops(astronaut_profile):
