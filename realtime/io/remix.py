@@ -201,8 +201,9 @@ def combine(main: FaceState, pose: FaceState | None, expression: FaceState | Non
             untwist: bool = False) -> FaceState:
     """The remixed state: `main` with its pose from `pose` (rotation; translation and scale too
     unless `keep_placement`) and its expression from `expression` (times `expression_scale`,
-    (478, 1), when given), then without its turn-like part if `untwist`
-    (`realtime.face.parallax.untwisted`). `present` stays the main driver's."""
+    (478, 1), when given). With `untwist` the expression loses its turn-like part
+    (`realtime.face.parallax.untwisted`) before it is scaled: the part its own face's turn left
+    in it. `present` stays the main driver's."""
     out = FaceState(rotation=main.rotation, translation=main.translation, scale=main.scale,
                     expression=main.expression, present=main.present)
     if pose is not None:
@@ -210,11 +211,12 @@ def combine(main: FaceState, pose: FaceState | None, expression: FaceState | Non
         if not keep_placement:
             out.translation = pose.translation
             out.scale = pose.scale
-    if expression is not None:
-        e = expression.expression
-        out.expression = e if expression_scale is None else e * expression_scale
+    e = expression.expression if expression is not None else main.expression
     if untwist:
-        out.expression = untwisted(out.expression)
+        e = untwisted(e)
+    if expression is not None and expression_scale is not None:
+        e = e * expression_scale
+    out.expression = e
     return out
 
 
@@ -251,7 +253,8 @@ class RemixStage:
         return self._scale
 
     def _untwist(self) -> bool:
-        """Whether the combined expression is a tracked face's put with another source's pose."""
+        """Whether the combined expression is a tracked face's put with another source's pose
+        (`--pose-from CLIP --expression-from CLIP` with one clip counts too: two sources)."""
         if self.expression is not None:
             return self.expression.tracked
         return self.pose is not None           # the main driver's expression, another pose

@@ -67,12 +67,26 @@ def test_an_expression_from_elsewhere_is_untwisted_when_it_is_a_tracked_face(tra
             return _slid(0.04)
 
     Source.tracked = tracked
-    stage = RemixStage(expression=Source())
-    f = Frame(index=0, t_capture=0.0, state=state())
-    stage(f)
-    assert f.state.expression[1, 0] == (0.0 if tracked else 0.03)
-    assert f.state.expression[5, 1] == 0.04
+    for pose in (None, StillState()):               # with or without another pose
+        stage = RemixStage(pose=pose, expression=Source())
+        f = Frame(index=0, t_capture=0.0, state=state())
+        stage(f)
+        assert f.state.expression[1, 0] == (0.0 if tracked else 0.03)
+        assert f.state.expression[5, 1] == 0.04
+
+
+def test_only_tracked_sources_count_as_tracked():
     assert TrackedState.tracked and not StillState.tracked and not ScriptState.tracked
+
+
+def test_the_untwist_comes_before_the_rescaling():
+    main, e = state(), _slid(0.04)
+    e.expression[61, 0], e.expression[291, 0] = -0.01, 0.01    # both mouth corners out: kept
+    scale = np.ones((478, 1))
+    scale[:200] = 2.0                                   # one side's corner (61) scaled more
+    out = combine(main, None, e, expression_scale=scale, untwist=True)
+    np.testing.assert_array_equal(out.expression, untwisted(e.expression) * scale)
+    assert (out.expression[61, 0], out.expression[291, 0]) == (-0.02, 0.01)
 
 
 def test_script_state_follows_the_clock_and_loops(astronaut_profile):
