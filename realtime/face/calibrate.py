@@ -3,7 +3,12 @@
 Collects canonical shapes (face frame of each tracked frame) over a short window and takes a
 robust neutral from them: the per-landmark median, with the mouth taken only from the frames
 where it is most closed, so a driver who talks or smiles during calibration still gets a
-closed-mouth neutral. The first frame is never trusted on its own: until the window is full
+closed-mouth neutral. The eyes (lids and irises) are not tied to the jaw and are taken from
+every frame where both are open instead: the few frames a talking driver's mouth is closed are
+as likely to catch a squint or the start of a blink, and a neutral eye narrower than the
+driver's usual one would draw the avatar's eyes wider than its own at rest and read every
+ordinary eye as a widening (d10's closed-mouth frames: right eye 0.107 interocular, its open
+frames' median 0.127). The first frame is never trusted on its own: until the window is full
 the neutral is re-estimated from every frame seen so far.
 """
 from __future__ import annotations
@@ -16,6 +21,9 @@ from realtime.face import geometry, topology
 
 _MOUTH = np.array(sorted(set(topology.INNER_LIP_UPPER) | set(topology.INNER_LIP_LOWER)
                          | set(topology.OUTER_LIP)))
+_EYES = np.array(topology.EYE_POINTS)
+EYE_OPEN = 0.75     # an eye is open in a frame when its gap is at least this much of its 90th percentile
+MIN_EYE_FRAMES = 3  # fewer open-eyed frames: the eyes come from the closed-mouth frames too
 
 
 @dataclass
@@ -43,6 +51,7 @@ class NeutralCalibrator:
 
     def reset(self) -> None:
         self._shapes: list[np.ndarray] = []
+        self._eye_gaps: list[tuple[float, float]] = []
         self._poses: list[geometry.Similarity] = []
         self._t0: float | None = None
         self.neutral: Neutral | None = None
@@ -55,6 +64,7 @@ class NeutralCalibrator:
             self._t0 = t
         frame = geometry.face_frame(landmarks)
         self._shapes.append(frame.invert_points(np.asarray(landmarks, np.float64)))
+        self._eye_gaps.append(geometry.eye_opening(self._shapes[-1]))
         self._poses.append(frame)
         self.neutral = self._estimate()
         if t - self._t0 >= self.window_s or len(self._shapes) >= self.max_frames:
@@ -69,8 +79,13 @@ class NeutralCalibrator:
         closed = np.flatnonzero(gaps <= np.quantile(gaps, self.mouth_quantile))
         poses = [self._poses[i] for i in closed]
         rotvecs = np.stack([geometry.rotvec_from_matrix(p.rotation) for p in poses])
+        shape = np.median(shapes[closed], axis=0)
+        eyes = np.asarray(self._eye_gaps)
+        open_eyes = np.flatnonzero((eyes >= EYE_OPEN * np.quantile(eyes, 0.9, axis=0)).all(axis=1))
+        if len(open_eyes) >= MIN_EYE_FRAMES:
+            shape[_EYES] = np.median(shapes[open_eyes][:, _EYES], axis=0)
         return Neutral(
-            shape=np.median(shapes[closed], axis=0),
+            shape=shape,
             rotation=geometry.matrix_from_rotvec(np.median(rotvecs, axis=0)),
             translation=np.median(np.stack([p.translation for p in poses]), axis=0),
             scale=float(np.median([p.scale for p in poses])),
