@@ -1,15 +1,17 @@
 """Neutral calibration of the driver: who they are when they do nothing.
 
 Collects canonical shapes (face frame of each tracked frame) over a short window and takes a
-robust neutral from them: the per-landmark median, with the mouth taken only from the frames
-where it is most closed, so a driver who talks or smiles during calibration still gets a
-closed-mouth neutral. The eyes (lids and irises) are not tied to the jaw and are taken from
-every frame where both are open instead: the few frames a talking driver's mouth is closed are
-as likely to catch a squint or the start of a blink, and a neutral eye narrower than the
-driver's usual one would draw the avatar's eyes wider than its own at rest and read every
-ordinary eye as a widening (d10's closed-mouth frames: right eye 0.107 interocular, its open
-frames' median 0.127). The first frame is never trusted on its own: until the window is full
-the neutral is re-estimated from every frame seen so far.
+robust neutral from them: the per-landmark median over the frames where the mouth is most
+closed (the face and the head pose both), so a driver who talks or smiles during calibration
+still gets a closed-mouth neutral. The eyes (lids and irises) are not tied to the jaw and are
+taken from the frames where both are open instead — each eye's gap at least `EYE_OPEN` of its
+90th percentile over the window, which leaves blinks, winks and squints out — when there are
+at least `MIN_EYE_FRAMES` of them (else they come from the closed-mouth frames as well): the
+few frames a talking driver's mouth is closed are as likely to catch a squint or the start of a
+blink, and a neutral eye narrower than the driver's usual one would draw the avatar's eyes
+wider than its own at rest and read every ordinary eye as a widening (d10's closed-mouth frames:
+right eye 0.107 interocular, its open frames' median 0.127). The first frame is never trusted
+on its own: until the window is full the neutral is re-estimated from every frame seen so far.
 """
 from __future__ import annotations
 
@@ -22,13 +24,14 @@ from realtime.face import geometry, topology
 _MOUTH = np.array(sorted(set(topology.INNER_LIP_UPPER) | set(topology.INNER_LIP_LOWER)
                          | set(topology.OUTER_LIP)))
 _EYES = np.array(topology.EYE_POINTS)
-EYE_OPEN = 0.75     # an eye is open in a frame when its gap is at least this much of its 90th percentile
-MIN_EYE_FRAMES = 3  # fewer open-eyed frames: the eyes come from the closed-mouth frames too
+EYE_OPEN = 0.75     # an eye is open when its gap is at least this much of its window's 90th percentile
+MIN_EYE_FRAMES = 3  # with fewer open-eyed frames the eyes come from the closed-mouth frames too
 
 
 @dataclass
 class Neutral:
-    """A calibrated neutral: shape in canonical units and the head pose it was held in."""
+    """A calibrated neutral: shape in canonical units and the head pose it was held in (the
+    closed-mouth frames'; the eyes' points may come from other frames, see the module)."""
 
     shape: np.ndarray       # (478, 3) canonical
     rotation: np.ndarray    # (3, 3) face-frame rotation in camera axes
@@ -74,8 +77,8 @@ class NeutralCalibrator:
     def _estimate(self) -> Neutral:
         shapes = np.stack(self._shapes)
         gaps = np.array([geometry.mouth_opening(s) for s in shapes])
-        # The most closed-mouth frames only, for the whole shape and the pose: lips alone from
-        # them on a jaw from the others would give closed lips on a dropped chin.
+        # The most closed-mouth frames only, for the shape (but the eyes) and the pose: lips
+        # alone from them on a jaw from the others would give closed lips on a dropped chin.
         closed = np.flatnonzero(gaps <= np.quantile(gaps, self.mouth_quantile))
         poses = [self._poses[i] for i in closed]
         rotvecs = np.stack([geometry.rotvec_from_matrix(p.rotation) for p in poses])
@@ -83,7 +86,7 @@ class NeutralCalibrator:
         eyes = np.asarray(self._eye_gaps)
         open_eyes = np.flatnonzero((eyes >= EYE_OPEN * np.quantile(eyes, 0.9, axis=0)).all(axis=1))
         if len(open_eyes) >= MIN_EYE_FRAMES:
-            shape[_EYES] = np.median(shapes[open_eyes][:, _EYES], axis=0)
+            shape[_EYES] = np.median(shapes[open_eyes[:, None], _EYES], axis=0)
         return Neutral(
             shape=shape,
             rotation=geometry.matrix_from_rotvec(np.median(rotvecs, axis=0)),

@@ -128,18 +128,19 @@ def _eye_gaps(shape):
 
 
 def test_the_neutral_eyes_are_the_usual_open_ones_not_the_closed_mouth_frames(face):
-    """A talker's few closed-mouth frames caught squinting: the mouth comes from them, the eyes
-    from the frames where both eyes are open (a blink among them left out)."""
+    """A talker's closed-mouth frames caught squinting, and blinks and winks in most of the
+    rest: the mouth comes from the closed-mouth frames, the eyes from the open-eyed ones only."""
     lm, frame, neutral, _ = face
     bs = Blendshapes(neutral)
     squint_closed = frame.apply(neutral + bs({"blink_right": 0.45, "blink_left": 0.45}))
     talking = frame.apply(neutral + bs({"jaw_open": 0.8}))
     blinking = frame.apply(neutral + bs({"jaw_open": 0.8, "blink_right": 1.0, "blink_left": 1.0}))
+    winking = frame.apply(neutral + bs({"jaw_open": 0.8, "blink_right": 1.0}))
+    cycle = (squint_closed, blinking, winking, talking)      # the open-eyed frames a quarter
     rng = np.random.default_rng(1)
     cal = NeutralCalibrator(window_s=1.0, mouth_quantile=0.25)
     for i in range(31):
-        src = squint_closed if i % 4 == 0 else (blinking if i in (5, 6, 7) else talking)
-        n = cal.add(src + rng.normal(0, 0.1, lm.shape), i / FPS)
+        n = cal.add(cycle[i % 4] + rng.normal(0, 0.1, lm.shape), i / FPS)
     assert cal.done
     usual, squint = _eye_gaps(neutral), _eye_gaps(frame.invert_points(squint_closed))
     assert (squint < 0.8 * usual).all()                                   # the squint is real
@@ -147,13 +148,17 @@ def test_the_neutral_eyes_are_the_usual_open_ones_not_the_closed_mouth_frames(fa
     assert G.mouth_opening(n.shape) < 1.2 * G.mouth_opening(neutral) + 0.01   # mouth still closed
 
 
-def test_too_few_open_eyed_frames_leave_the_eyes_to_the_closed_mouth_frames(face):
+@pytest.mark.parametrize("open_frames", [2, 3])
+def test_too_few_open_eyed_frames_leave_the_eyes_to_the_closed_mouth_frames(face, open_frames):
     lm, frame, neutral, _ = face
     bs = Blendshapes(neutral)
     squint = frame.apply(neutral + bs({"blink_right": 0.45, "blink_left": 0.45}))
     talking = frame.apply(neutral + bs({"jaw_open": 0.8}))
     cal = NeutralCalibrator(window_s=1.0)
-    for i, src in enumerate((squint, talking, squint)):     # one open-eyed frame: too few
+    for i, src in enumerate([squint] * 3 + [talking] * open_frames):
         n = cal.add(src, i / FPS)
-    own = G.face_frame(squint).invert_points(squint)
-    np.testing.assert_allclose(n.shape, own, atol=1e-9)                  # the squinting frames' face
+    got = _eye_gaps(n.shape)
+    if open_frames < 3:                                                  # the squinting frames' eyes
+        np.testing.assert_allclose(got, _eye_gaps(G.face_frame(squint).invert_points(squint)), atol=1e-9)
+    else:                                                                # the open ones'
+        np.testing.assert_allclose(got, _eye_gaps(G.face_frame(talking).invert_points(talking)), atol=1e-9)
