@@ -49,7 +49,7 @@ the avatar it outputs with its own MediaPipe graph and compares. What each metri
   ``quality_info.mesh_pose_std`` the same on the engine's posed mesh (`Frame.vertices`): the
   head motion the engine drew. The tracker's reading sits above it by its own coupling of
   expression into rotation (MediaPipe turns its whole mesh a little as a mouth opens: on d10 →
-  s1 with `--pose-from still` the mesh reads 0.05° yaw, the tracked output 0.48°; 0.76° before
+  s1 with `--pose-from still` the mesh reads 0.05° yaw, the tracked output 0.47°; 0.76° before
   the remix took the driver's turn out of its expression, `realtime.face.parallax`).
 - ``quality_info.floor`` (``--floor``, `bench.fidelity.FloorProbe`): the same fidelity measure
   on the driver against its own copy downscaled to 40% and back, per signal: the best r an
