@@ -15,12 +15,12 @@ turn-like part of a residual is its mirror-antisymmetric lateral part: per mirro
 the common x shift (e_ix + e_jx) / 2 and the depth twist (e_iz − e_jz) / 2 (midline points:
 their x). `untwisted` removes it from the mesh points but the eyes': their lids and irises are
 left as they are (MediaPipe's lid contours shift with the gaze; on d10 → s1 with `--pose-from
-still`, untwisting them too and moving each iris with its eye took the gaze-x gain from 0.83
-to 0.78 for 0.01° less yaw std; leaving them gave 0.87). Vertical motion is never touched (the
-mouth opening, the brows, the lids), so a roll left in a residual keeps its vertical part and a
-nod all of it. An asymmetric expression keeps its vertical asymmetry and half of its sideways
-one, spread over both sides (a smile's corner that moved out and up becomes both corners half
-as far out, the one still up).
+still`, with the calibration of the time, untwisting them too and moving each iris with its
+eye took the gaze-x gain from 0.83 to 0.78 for 0.01° less yaw std; leaving them, 0.87).
+Vertical motion is never touched (the mouth opening, the brows, the lids), so a roll left in a
+residual keeps its vertical part and a nod all of it. An asymmetric expression keeps its
+vertical asymmetry and half of its sideways one, spread over both sides (a smile's corner that
+moved out and up becomes both corners half as far out, the one still up).
 """
 from __future__ import annotations
 
