@@ -21,8 +21,6 @@ import numpy as np
 
 from realtime.face import geometry, topology
 
-_MOUTH = np.array(sorted(set(topology.INNER_LIP_UPPER) | set(topology.INNER_LIP_LOWER)
-                         | set(topology.OUTER_LIP)))
 _EYES = np.array(topology.EYE_POINTS)
 EYE_OPEN = 0.75     # an eye is open when its gap is at least this much of its window's 90th percentile
 MIN_EYE_FRAMES = 3  # with fewer open-eyed frames the eyes come from the closed-mouth frames too
