@@ -250,7 +250,7 @@ def _live(args, bridge):
     size = args.size or (tuple(source.size) if args.mode == "swap" else None)  # swap: the driver's frame
     options = EngineOptions(tier=args.tier, output_size=size, fps=fps, realtime=realtime,
                             smooth=not args.no_smooth, device=args.device, backend=args.backend,
-                            render_size=args.render_size or 0,
+                            render_size=args.render_size or 0, adapt_render_size=realtime,
                             fuse=FuseConfig(follow_scale=args.follow_scale,
                                             follow_translation=args.follow_translation
                                             ).with_gains(gains),
@@ -262,8 +262,11 @@ def _live(args, bridge):
                     total=total, max_frames=args.frames, label=f"live {profile.name}", audio=bridge,
                     overwrite=args.overwrite,
                     protect=[p for p in (getattr(source, "path", None),) if p is not None])
-    return report, [f"face crop drawn at {engine.render_size}² px (profile {profile.crop_size}²)",
-                    f"disclosure: {options.disclosure.describe()}"]
+    lines = [f"face crop drawn at {engine.render_size}² px (profile {profile.crop_size}²)"]
+    for was, now, ms in getattr(engine.governor, "steps", []):
+        lines.append(f"  lowered from {was}² to {now}²: frames took {ms:.1f} ms (median), over the "
+                     f"real-time budget of this machine (--render-size N fixes the size)")
+    return report, lines + [f"disclosure: {options.disclosure.describe()}"]
 
 
 def _disclosure(args):

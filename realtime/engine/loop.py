@@ -21,8 +21,10 @@ from realtime.core.context import open_device
 from realtime.core.errors import PuppeteerError
 from realtime.core.frame import Frame
 from realtime.core.profile import ProfileLike
+from realtime.engine.governor import RenderGovernor, ladder
 from realtime.engine.sizing import (
     MAX_RENDER_SIZE,
+    RENDER_MULTIPLE,
     SHARPEN,
     choose_render_size,
     crop_side_in_output,
@@ -85,6 +87,8 @@ class EngineOptions:
     cuda_graphs: bool = True                     # neural tier on CUDA: replay torch from a graph
     render_size: int = 0                         # face crop side in px; 0: follow the output
     max_render_size: int = MAX_RENDER_SIZE       # cap of the automatic render size (CPU budget)
+    adapt_render_size: bool = False              # realtime + automatic size: step it down while this
+    #                                              machine's frames overrun (realtime.engine.governor)
     texture_sharpen: float = SHARPEN             # interpolation compensation where the paste-back
     #                                              magnifies (sizing.texture_sharpen); 0: none
     estimator: EstimatorConfig = field(default_factory=EstimatorConfig)
@@ -136,15 +140,38 @@ class Engine:
         self.remix = self._remix(profile)
         if self.remix is not None:   # after estimate: the state is mixed before it is fused
             self.stages.insert(2, self.remix)
+        self.governor = self._governor(profile)
+
+    def _governor(self, profile: ProfileLike) -> RenderGovernor | None:
+        """The render size's real-time governor: only a live reenactment whose size is automatic
+        (`adapt_render_size`, `realtime`, no `render_size`) and larger than the profile's crop."""
+        o = self.options
+        if not (o.adapt_render_size and o.realtime and o.mode == "reenact" and not o.render_size):
+            return None
+        sizes = ladder(self.render_size, int(profile.crop_size), RENDER_MULTIPLE)
+        return RenderGovernor(sizes, 1.0 / o.fps) if len(sizes) > 1 else None
+
+    def _resize(self, size: int) -> None:
+        """Rebuild the reenactment's image stages at render size `size`, keeping the tracker, the
+        estimator (its calibration), the remix, the gains and the passthrough toggle."""
+        passthrough = self.compositor.passthrough
+        stages = self._reenact_stages(self.profile, self.stages[0].tracker, self.device, size)
+        self.compositor.passthrough = passthrough
+        stages.append(self.disclosure)
+        if self.remix is not None:
+            stages.insert(2, self.remix)
+        self.stages = stages
 
     def _disclosure_options(self, mode: str) -> DisclosureOptions:
         return dataclasses.replace(self.options.disclosure, mode=mode)
 
-    def _reenact_stages(self, profile: ProfileLike, tracker: Tracker | None, ctx) -> list:
-        """The reenactment's stage list (DESIGN §2); sets rig, recombiner, compositor, disclosure."""
-        self.render_size = choose_render_size(profile, self.options.output_size,
-                                              self.options.render_size or None,
-                                              self.options.max_render_size)
+    def _reenact_stages(self, profile: ProfileLike, tracker: Tracker | None, ctx,
+                        size: int | None = None) -> list:
+        """The reenactment's stage list (DESIGN §2); sets rig, recombiner, compositor, disclosure.
+        `size`: the render size (default: `choose_render_size`'s)."""
+        self.render_size = size or choose_render_size(profile, self.options.output_size,
+                                                      self.options.render_size or None,
+                                                      self.options.max_render_size)
         view = self.view = (profile if self.render_size == profile.crop_size
                             else ScaledProfile(profile, self.render_size))
         scale = self.render_size / float(profile.crop_size)  # crop px per profile crop px
@@ -206,7 +233,14 @@ class Engine:
                 mark = timer.start()
                 stage(frame)
                 timer.stop(stage.name, mark)
-        frame.timings.update(timer.result())
+        stage_ms = timer.result()
+        frame.timings.update(stage_ms)
+        if self.governor is not None and frame.index >= 0:
+            smaller = self.governor.observe(sum(stage_ms.values()))
+            if smaller is not None:
+                was = self.render_size
+                self._resize(smaller)
+                frame.notes["render"] = f"render size {was}² → {smaller}² (real-time budget)"
         frame.notes["gains"] = self.gains_line()
         notice = self.estimator.notice(self.clock(frame))
         if notice is not None:
