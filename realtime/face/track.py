@@ -7,7 +7,11 @@ share one unit.
 """
 from __future__ import annotations
 
+import contextlib
+import importlib
 import os
+import sys
+import types
 
 import numpy as np
 
@@ -24,10 +28,36 @@ class TrackerUnavailable(PuppeteerError):
     """Tracking was asked for where mediapipe is not installed (numpy 2, a bare GPU machine)."""
 
 
+class _PyplotOnFirstUse(types.ModuleType):
+    """Stands in for matplotlib.pyplot in mediapipe's drawing helpers, which import it at load
+    time and which the engine never calls: importing pyplot costs ~0.75 s of every start-up
+    (2-core Xeon, 2.1 GHz). The real module is imported the first time anything is read."""
+
+    def __getattr__(self, name: str):
+        return getattr(importlib.import_module("matplotlib.pyplot"), name)
+
+
+@contextlib.contextmanager
+def _pyplot_deferred():
+    """While mediapipe is imported, `import matplotlib.pyplot` gives a `_PyplotOnFirstUse`; it
+    is taken out of sys.modules afterwards, so every later import gets the real pyplot."""
+    if "matplotlib.pyplot" in sys.modules:
+        yield
+        return
+    stand_in = _PyplotOnFirstUse("matplotlib.pyplot")
+    sys.modules["matplotlib.pyplot"] = stand_in
+    try:
+        yield
+    finally:
+        if sys.modules.get("matplotlib.pyplot") is stand_in:
+            del sys.modules["matplotlib.pyplot"]
+
+
 def _mediapipe():
     """The mediapipe module, or TrackerUnavailable saying how to do without it."""
     try:
-        import mediapipe as mp  # noqa: PLC0415 - mediapipe: heavy, loaded only by code that tracks
+        with _pyplot_deferred():
+            import mediapipe as mp  # noqa: PLC0415 - mediapipe: heavy, loaded only by code that tracks
     except ModuleNotFoundError as exc:
         if exc.name != "mediapipe":
             raise

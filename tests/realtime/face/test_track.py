@@ -46,3 +46,33 @@ def test_astronaut_landmarks_copy_is_current(astronaut_rgb):
 
     copy = np.load(ASTRONAUT_LANDMARKS, allow_pickle=False)
     np.testing.assert_allclose(detect_single_face(astronaut_rgb, "astronaut"), copy, atol=1e-3)
+
+
+def test_pyplot_stand_in_reads_through_and_leaves_sys_modules_clean(monkeypatch):
+    """While mediapipe loads, its `import matplotlib.pyplot` gets a stand-in (pyplot costs ~0.75 s
+    of start-up); afterwards sys.modules holds no stand-in, and the stand-in reads through to the
+    real pyplot. A pyplot already imported is left as it is."""
+    pytest.importorskip("matplotlib")
+    monkeypatch.delitem(sys.modules, "matplotlib.pyplot", raising=False)
+    with track._pyplot_deferred():
+        import matplotlib.pyplot as seen  # noqa: PLC0415 - what mediapipe's import gets
+        assert isinstance(seen, track._PyplotOnFirstUse)
+    assert "matplotlib.pyplot" not in sys.modules
+    import matplotlib.pyplot as real  # noqa: PLC0415
+    assert not isinstance(real, track._PyplotOnFirstUse)
+    assert seen.figure is real.figure and seen.close is real.close
+    with track._pyplot_deferred():
+        import matplotlib.pyplot as again  # noqa: PLC0415
+    assert again is real and sys.modules["matplotlib.pyplot"] is real
+
+
+@pytest.mark.tracking
+def test_mediapipe_loads_without_pyplot():
+    """In a fresh interpreter, loading the tracker's mediapipe imports no pyplot."""
+    import subprocess  # noqa: PLC0415
+
+    code = ("import sys; from realtime.face.track import _mediapipe; mp = _mediapipe(); "
+            "print('matplotlib.pyplot' in sys.modules, type(mp.solutions.drawing_utils.plt).__name__)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                         cwd=str(__import__("pathlib").Path(__file__).resolve().parents[3]))
+    assert out.stdout.split() == ["False", "_PyplotOnFirstUse"]
