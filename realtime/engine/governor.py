@@ -7,8 +7,10 @@ a capture→sink p95 of 47 ms (stage sum 28.6 ms of a 33.3 ms period, so frames 
 320² gave 31 ms and 256² 27 ms. So a live run (`run.py live --realtime` with no `--render-size`)
 watches its own frame times for the first seconds and, while their median is over `BUDGET` of
 the frame period, steps the render size down a rung (`ladder`), once per window, never below
-the profile's own crop size. It only ever steps down, and stops watching after the first window
-that fits, so it cannot oscillate; a rebuild costs about 80 ms once.
+the profile's own crop size. Only frames that drew a tracked face are judged (a lost face or a
+held frame costs less). It only ever steps down, and stops watching after the first window that
+fits, so it cannot oscillate; a rebuild costs about 80 ms (warp tier). CPU, warp and atlas tiers
+only (`Engine._governor`).
 """
 from __future__ import annotations
 
@@ -32,7 +34,7 @@ def ladder(size: int, floor: int, multiple: int, step: float = STEP) -> list[int
     sizes = [int(size)]
     while True:
         nxt = int(math.ceil(sizes[-1] * step / multiple - 1e-9)) * multiple
-        if nxt <= floor or nxt >= sizes[-1]:
+        if nxt < floor * 1.1 or nxt >= sizes[-1]:   # no rung a sliver above the floor
             break
         sizes.append(nxt)
     sizes.append(int(floor))

@@ -143,21 +143,28 @@ class Engine:
         self.governor = self._governor(profile)
 
     def _governor(self, profile: ProfileLike) -> RenderGovernor | None:
-        """The render size's real-time governor: only a live reenactment whose size is automatic
-        (`adapt_render_size`, `realtime`, no `render_size`) and larger than the profile's crop."""
+        """The render size's real-time governor: only a live reenactment on the CPU with the warp
+        or atlas tier whose size is automatic (`adapt_render_size`, `realtime`, no `render_size`)
+        and larger than the profile's crop. (The neural tier runs at its own resolution and
+        reloads its network when rebuilt; on a GPU the drawing is not what overruns.)"""
         o = self.options
-        if not (o.adapt_render_size and o.realtime and o.mode == "reenact" and not o.render_size):
+        if not (o.adapt_render_size and o.realtime and o.mode == "reenact" and not o.render_size
+                and o.device == "cpu" and (o.tier or profile.tier) in ("warp", "atlas")):
             return None
         sizes = ladder(self.render_size, int(profile.crop_size), RENDER_MULTIPLE)
         return RenderGovernor(sizes, 1.0 / o.fps) if len(sizes) > 1 else None
 
     def _resize(self, size: int) -> None:
         """Rebuild the reenactment's image stages at render size `size`, keeping the tracker, the
-        estimator (its calibration), the remix, the gains and the passthrough toggle."""
-        passthrough = self.compositor.passthrough
+        estimator (its calibration), the remix, the disclosure stage (it depends on the output
+        only), the gains and the passthrough toggle."""
+        passthrough, disclosure = self.compositor.passthrough, self.disclosure
+        gains = self.recombiner.config.gains()
         stages = self._reenact_stages(self.profile, self.stages[0].tracker, self.device, size)
-        self.compositor.passthrough = passthrough
-        stages.append(self.disclosure)
+        self.compositor.passthrough, self.disclosure = passthrough, disclosure
+        for region, value in gains.items():   # shared with options.fuse today; kept explicitly
+            self.recombiner.set_gain(region, value)
+        stages.append(disclosure)
         if self.remix is not None:
             stages.insert(2, self.remix)
         self.stages = stages
@@ -235,12 +242,15 @@ class Engine:
                 timer.stop(stage.name, mark)
         stage_ms = timer.result()
         frame.timings.update(stage_ms)
-        if self.governor is not None and frame.index >= 0:
-            smaller = self.governor.observe(sum(stage_ms.values()))
-            if smaller is not None:
-                was = self.render_size
-                self._resize(smaller)
-                frame.notes["render"] = f"render size {was}² → {smaller}² (real-time budget)"
+        if self.governor is not None:
+            # judged on frames that drew a tracked face (no-face and held frames cost less)
+            if frame.index >= 0 and frame.image is not None and frame.state is not None and frame.state.present:
+                smaller = self.governor.observe(sum(stage_ms.values()))
+                if smaller is not None:
+                    self._resize(smaller)
+            if self.governor.steps:
+                frame.notes["render"] = (f"render {self.governor.steps[0][0]}² → {self.render_size}² "
+                                         f"(real-time budget)")
         frame.notes["gains"] = self.gains_line()
         notice = self.estimator.notice(self.clock(frame))
         if notice is not None:

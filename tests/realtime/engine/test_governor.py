@@ -15,6 +15,7 @@ def test_ladder_steps_down_by_a_fifth_to_the_profiles_size():
     assert ladder(576, 256, 16) == [576, 464, 384, 320, 256]
     assert ladder(272, 256, 16) == [272, 256]
     assert ladder(256, 256, 16) == [256]
+    assert ladder(400, 200, 16) == [400, 320, 256, 200]        # not 256, 208, 200
     assert all(s % 16 == 0 for s in ladder(544, 256, 16))
 
 
@@ -74,34 +75,101 @@ def test_the_engine_governs_only_a_live_automatic_reenactment(astronaut_profile)
     small.close()
 
 
-def test_an_overrunning_engine_redraws_smaller_and_keeps_its_state(astronaut_profile, monkeypatch):
-    """Frames that overrun the budget: after the settle frames and one window the engine
-    rebuilds at the next rung; the estimator, the tracker, the gains and the passthrough toggle
-    carry over, and the frames after it are drawn at the new size, the same picture at low
-    frequencies."""
+class _StandInTracker:
+    """Never called (the frames carry their state); only its identity and close() matter."""
+
+    closed = False
+
+    def close(self):
+        self.closed = True
+
+
+def _drawn(i):
+    """A live frame that drew a tracked face: a camera image and a present (scripted) state."""
+    return Frame(index=i, t_capture=0.0, image=np.zeros((64, 64, 3), np.uint8), state=FaceState.neutral())
+
+
+def _overrun(engine, monkeypatch, frames):
+    """Process `frames` as if every stage took 50 ms; returns their notes."""
     import time as time_mod
 
-    engine = _big(astronaut_profile, realtime=True, adapt_render_size=True)
-    gov = engine.governor
-    estimator, tracker = engine.estimator, engine.stages[0].tracker
-    engine.recombiner.set_gain("mouth", 1.3)
-    first = engine.process(Frame(index=0, t_capture=0.0, state=FaceState.neutral()))
-    engine.handle("toggle")                             # passthrough on before the rebuild
-    clock = iter(np.arange(0.0, 1e4, 0.05))            # every stage "takes" 50 ms
+    clock = iter(np.arange(0.0, 1e5, 0.05))
     monkeypatch.setattr(time_mod, "perf_counter", lambda: float(next(clock)))
-    notes = []
-    for i in range(1, gov.settle + gov.window + 1):
-        notes.append(engine.process(Frame(index=i, t_capture=0.0, state=FaceState.neutral())).notes)
-    monkeypatch.undo()
+    try:
+        return [engine.process(f).notes for f in frames]
+    finally:
+        monkeypatch.undo()
+
+
+@pytest.mark.parametrize("remix", [None, "still"])
+def test_an_overrunning_engine_redraws_smaller_and_keeps_its_state(astronaut_profile, monkeypatch, remix):
+    """Frames that overrun the budget: after the settle frames and one window the engine
+    rebuilds at the next rung. The stage list keeps its order; the tracker, the estimator, the
+    remix stage, the disclosure stage (the label and mark), the gains and the passthrough
+    toggle carry over; the frames after it are drawn at the new size, the same picture at low
+    frequencies with the same disclosure label; the overlay says so from then on."""
+    tracker = _StandInTracker()
+    engine = Engine(astronaut_profile, EngineOptions(output_size=(1024, 1024), fps=30.0, kernel_threads=1,
+                                                     realtime=True, adapt_render_size=True,
+                                                     pose_from=remix), tracker=tracker)
+    gov = engine.governor
+    names = [st.name for st in engine.stages]
+    estimator, disclosure, remix_stage = engine.estimator, engine.disclosure, engine.remix
+    assert (remix_stage is None) == (remix is None)
+    engine.recombiner.set_gain("mouth", 1.3)
+    first = engine.process(_drawn(0))
+    assert "render" not in first.notes
+    engine.handle("toggle")                             # passthrough on before the rebuild
+    notes = _overrun(engine, monkeypatch, [_drawn(i) for i in range(1, gov.settle + gov.window)])
     assert engine.render_size == 320 and engine.rig.crop_size == 320
-    said = [n["render"] for n in notes if "render" in n]
-    assert said == ["render size 384² → 320² (real-time budget)"]     # once, on the frame it happened
-    assert engine.estimator is estimator and engine.stages[0].tracker is tracker
+    assert ["render" in n for n in notes] == [False] * (len(notes) - 1) + [True]
+    assert notes[-1]["render"] == "render 384² → 320² (real-time budget)"
+    assert [st.name for st in engine.stages] == names
+    assert engine.stages[0].tracker is tracker
+    assert engine.estimator is estimator and engine.stages[1].estimator is estimator
+    assert engine.stages[-1] is engine.disclosure is disclosure
+    if remix is not None:
+        assert engine.stages[2] is remix_stage is engine.remix
     assert engine.recombiner.config.gains()["mouth"] == pytest.approx(1.3)
     assert engine.compositor.passthrough
     engine.handle("toggle")
-    after = engine.process(Frame(index=99, t_capture=0.0, state=FaceState.neutral()))
+    after = engine.process(_drawn(99))
     assert after.render.shape == (320, 320, 3) and after.output.shape == first.output.shape
+    assert after.notes["render"] == "render 384² → 320² (real-time budget)"     # and it stays
     a, b = (o.astype(np.float32) for o in (first.output, after.output))
     assert np.abs(a - b).mean() < 3.0
+    h, w = a.shape[:2]                                   # the label's corner (bottom right)
+    assert np.abs(a[int(h * 0.9):, int(w * 0.7):] - b[int(h * 0.9):, int(w * 0.7):]).max() <= 1.0
     engine.close()
+    assert tracker.closed
+
+
+def test_frames_without_a_drawn_face_are_not_judged(astronaut_profile, monkeypatch):
+    """Held frames (no image) and frames where the face is lost cost less than a drawn face:
+    they are left out of the governor's window, so they can neither pass nor fail it."""
+    engine = Engine(astronaut_profile, EngineOptions(output_size=(1024, 1024), fps=30.0, kernel_threads=1,
+                                                     realtime=True, adapt_render_size=True),
+                    tracker=_StandInTracker())
+    gov = engine.governor
+    held = [Frame(index=i, t_capture=0.0, state=FaceState.neutral()) for i in range(60)]
+    lost = [Frame(index=60 + i, t_capture=0.0, image=np.zeros((64, 64, 3), np.uint8),
+                  state=FaceState.neutral(present=False)) for i in range(60)]
+    _overrun(engine, monkeypatch, held + lost)
+    assert engine.render_size == 384 and not gov.done and gov.steps == []
+    engine.close()
+
+
+def test_the_governor_is_for_the_cpu_warp_and_atlas_tiers(astronaut_profile):
+    """Not on a GPU (the drawing is not what overruns there) nor the neural tier (its own
+    resolution; a rebuild reloads its network)."""
+    from realtime.core.context import CpuContext
+
+    opts = {"output_size": (1024, 1024), "fps": 30.0, "kernel_threads": 1, "realtime": True,
+            "adapt_render_size": True}
+    on_gpu = Engine(astronaut_profile, EngineOptions(**opts, device="cuda"), device=CpuContext())
+    assert on_gpu.governor is None
+    on_gpu.close()
+    for tier, governed in (("warp", True), ("neural", False)):
+        engine = Engine.__new__(Engine)
+        engine.options, engine.render_size = EngineOptions(**opts, tier=tier), 384
+        assert (engine._governor(astronaut_profile) is not None) == governed
