@@ -6,8 +6,8 @@ in real time: on a 2-core Xeon at 2.1 GHz, d10 → s1 at the automatic 400² ran
 a capture→sink p95 of 47 ms (stage sum 28.6 ms of a 33.3 ms period, so frames queue), where
 320² gave 31 ms and 256² 27 ms. So a live run (`run.py live --realtime` with no `--render-size`)
 watches its own frame times for the first seconds and, while their median is over `BUDGET` of
-the frame period, steps the render size down a rung (`ladder`), once per window, never below
-the profile's own crop size. Only frames that drew a tracked face are judged (a lost face or a
+the frame period, steps the render size down (`ladder`) to the largest rung predicted to fit,
+never below the profile's own crop size. Only frames that drew a tracked face are judged (a lost face or a
 held frame costs less). It only ever steps down, and stops watching after the first window that
 fits, so it cannot oscillate; a rebuild costs about 80 ms (warp tier). CPU, warp and atlas tiers
 only (`Engine._governor`).
@@ -18,11 +18,12 @@ import math
 
 import numpy as np
 
-__all__ = ["BUDGET", "RenderGovernor", "ladder"]
+__all__ = ["BUDGET", "SCALABLE_STAGES", "RenderGovernor", "ladder"]
 
-BUDGET = 0.8       # median frame time / frame period above which the render size steps down
-WINDOW = 30        # frames per decision (one second at 30 fps)
-SETTLE = 10        # frames ignored after a start or a step (caches, the first tracking)
+BUDGET = 0.7       # median frame time / frame period above which the render size steps down
+WINDOW = 20        # frames per decision (two thirds of a second at 30 fps)
+SETTLE = 5         # frames ignored after a start or a step (caches, the first tracking)
+SCALABLE_STAGES = ("render", "generate", "smooth")   # their time scales with the crop's area
 STEP = 0.8         # each rung is this fraction of the one above
 
 
@@ -45,9 +46,12 @@ class RenderGovernor:
     """Decides, from per-frame processing times, when the engine should draw smaller.
 
     `sizes`: the ladder (largest first; the engine starts on sizes[0]); `period_s`: the frame
-    period. `observe(ms)` takes one frame's processing time and returns the next rung's size
-    when the window's median exceeds `budget` × period, else None. `done` once a window fits or
-    the ladder's last rung is reached."""
+    period. `observe(ms, scalable_ms)` takes one frame's processing time and the part of it that
+    scales with the crop's area (render, generate, smooth). When the window's median exceeds
+    `budget` × period it returns the rung to draw at: the largest smaller one whose time,
+    predicted from the medians (the rest kept, the scalable part × the area ratio), fits — else
+    the last — so a slow machine gets there in one rebuild; otherwise None. `done` once a window
+    fits or the ladder's last rung is reached."""
 
     def __init__(self, sizes: list[int], period_s: float, budget: float = BUDGET,
                  window: int = WINDOW, settle: int = SETTLE):
@@ -58,7 +62,7 @@ class RenderGovernor:
         self.window, self.settle = int(window), int(settle)
         self.rung = 0
         self.steps: list[tuple[int, int, float]] = []   # (from, to, median ms) of each step down
-        self._times: list[float] = []
+        self._times: list[tuple[float, float]] = []
         self._skip = self.settle
         self._fits = False
 
@@ -70,20 +74,24 @@ class RenderGovernor:
     def done(self) -> bool:
         return self.rung == len(self.sizes) - 1 or self._fits
 
-    def observe(self, ms: float) -> int | None:
+    def observe(self, ms: float, scalable_ms: float = 0.0) -> int | None:
         if self.done:
             return None
         if self._skip > 0:
             self._skip -= 1
             return None
-        self._times.append(float(ms))
+        self._times.append((float(ms), min(float(scalable_ms), float(ms))))
         if len(self._times) < self.window:
             return None
-        median = float(np.median(self._times))
-        if median <= self.limit_ms:
+        total, scalable = (float(v) for v in np.median(np.asarray(self._times), axis=0))
+        if total <= self.limit_ms:
             self._fits = True        # this size fits: stop watching
             return None
-        self.steps.append((self.size, self.sizes[self.rung + 1], median))
-        self.rung += 1
+        was, rung = self.size, self.rung + 1
+        while rung < len(self.sizes) - 1 and \
+                total - scalable + scalable * (self.sizes[rung] / was) ** 2 > self.limit_ms:
+            rung += 1
+        self.steps.append((was, self.sizes[rung], total))
+        self.rung = rung
         self._times, self._skip = [], self.settle
         return self.size

@@ -21,7 +21,7 @@ from realtime.core.context import open_device
 from realtime.core.errors import PuppeteerError
 from realtime.core.frame import Frame
 from realtime.core.profile import ProfileLike
-from realtime.engine.governor import RenderGovernor, ladder
+from realtime.engine.governor import SCALABLE_STAGES, RenderGovernor, ladder
 from realtime.engine.sizing import (
     MAX_RENDER_SIZE,
     RENDER_MULTIPLE,
@@ -245,7 +245,8 @@ class Engine:
         if self.governor is not None:
             # judged on frames that drew a tracked face (no-face and held frames cost less)
             if frame.index >= 0 and frame.image is not None and frame.state is not None and frame.state.present:
-                smaller = self.governor.observe(sum(stage_ms.values()))
+                smaller = self.governor.observe(sum(stage_ms.values()),
+                                                sum(stage_ms.get(k, 0.0) for k in SCALABLE_STAGES))
                 if smaller is not None:
                     self._resize(smaller)
             if self.governor.steps:
