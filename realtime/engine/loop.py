@@ -244,7 +244,8 @@ class Engine:
         frame.timings.update(stage_ms)
         if self.governor is not None:
             # judged on frames that drew a tracked face (no-face and held frames cost less)
-            if frame.index >= 0 and frame.image is not None and frame.state is not None and frame.state.present:
+            drawn = frame.index >= 0 and frame.image is not None and frame.state is not None and frame.state.present
+            if drawn and not self.governor.done:
                 smaller = self.governor.observe(sum(stage_ms.values()),
                                                 sum(stage_ms.get(k, 0.0) for k in SCALABLE_STAGES))
                 if smaller is not None:
