@@ -21,8 +21,8 @@ import numpy as np
 __all__ = ["BUDGET", "SCALABLE_STAGES", "RenderGovernor", "ladder"]
 
 BUDGET = 0.7       # median frame time / frame period above which the render size steps down
-WINDOW = 20        # frames per decision (two thirds of a second at 30 fps)
-SETTLE = 5         # frames ignored after a start or a step (caches, the first tracking)
+WINDOW = 12        # frames per decision (0.4 s at 30 fps)
+SETTLE = 3         # frames ignored after a start or a step (caches, the first tracking)
 SCALABLE_STAGES = ("render", "generate", "smooth")   # their time scales with the crop's area
 STEP = 0.8         # each rung is this fraction of the one above
 
