@@ -5,11 +5,12 @@ budget measured on one 2-core machine (`MAX_RENDER_SIZE`). A slower CPU cannot d
 in real time: on a 2-core Xeon at 2.1 GHz, d10 → s1 at the automatic 400² ran at 30 fps but with
 a capture→sink p95 of 47 ms (stage sum 28.6 ms of a 33.3 ms period, so frames queue), where
 320² gave 31 ms and 256² 27 ms. So a live run (`run.py live --realtime` with no `--render-size`)
-watches its own frame times for the first seconds and, while their median is over `BUDGET` of
-the frame period, steps the render size down (`ladder`) to the largest rung predicted to fit,
-never below the profile's own crop size. Only frames that drew a tracked face are judged (a lost face or a
-held frame costs less). It only ever steps down, and stops watching after the first window that
-fits, so it cannot oscillate; a rebuild costs about 80 ms (warp tier). CPU, warp and atlas tiers
+times the machine at start-up (`Engine._presize`: `presize`) and then watches its own frame times
+for the first frames; while their median is over `BUDGET` of the frame period, it steps the render
+size down (`ladder`) to the largest rung predicted to fit, never below the profile's own crop size.
+Only frames that drew a tracked face are judged (a lost face or a held frame costs less). It only
+ever steps down, and stops watching after the first window that fits, so it cannot oscillate; a
+rebuild costs about 80 ms (warp tier), nothing before the first frame. CPU, warp and atlas tiers
 only (`Engine._governor`).
 """
 from __future__ import annotations
@@ -84,14 +85,26 @@ class RenderGovernor:
         if len(self._times) < self.window:
             return None
         total, scalable = (float(v) for v in np.median(np.asarray(self._times), axis=0))
+        self._times, self._skip = [], self.settle
         if total <= self.limit_ms:
             self._fits = True        # this size fits: stop watching
             return None
+        return self._step(total, scalable)
+
+    def presize(self, total_ms: float, scalable_ms: float) -> int | None:
+        """Before the first frame: the rung predicted to fit for a frame measured at the current
+        size (`total_ms`, of it `scalable_ms`), or None when it fits. Watching goes on either
+        way (a prediction is checked against the real frames)."""
+        if self.done or total_ms <= self.limit_ms:
+            return None
+        return self._step(float(total_ms), min(float(scalable_ms), float(total_ms)))
+
+    def _step(self, total: float, scalable: float) -> int:
+        """Move to the largest smaller rung predicted to fit (else the last); returns its size."""
         was, rung = self.size, self.rung + 1
         while rung < len(self.sizes) - 1 and \
                 total - scalable + scalable * (self.sizes[rung] / was) ** 2 > self.limit_ms:
             rung += 1
         self.steps.append((was, self.sizes[rung], total))
         self.rung = rung
-        self._times, self._skip = [], self.settle
         return self.size

@@ -55,6 +55,12 @@ LIVE_HISTORY = 9000
 PENDING_MAX = 256  # rows awaiting a sink write before the oldest are given up as dropped
 #: The label and mark are drawn for this size until a swap frame of another size arrives.
 DEFAULT_SWAP_LABEL_SIZE = (640, 480)
+PRESIZE_FRAMES = 6  # neutral frames timed before a governed engine's first frame (Engine._presize)
+PRESIZE_TRACKS = 4  # tracker runs on the profile's photo timed then (the first one is dropped)
+#: Real frames cost more than that warm-up predicts (a tracked face's expression, the capture's
+#: decoding beside the loop): 1.1-1.3x on the 2-core Xeon (d10 -> s1, 400^2: predicted 26.7-29.5
+#: ms, real frames' median 29-31 ms).
+PRESIZE_MARGIN = 1.25
 MODES = ("reenact", "swap")  # reenact: the avatar in its own frame; swap: the driver's frame, face replaced
 
 
@@ -278,11 +284,45 @@ class Engine:
         for _ in range(2):  # the second one runs the smoother's flow3d/warp too
             self.process(Frame(index=-1, t_capture=time.perf_counter(),
                                state=FaceState.neutral()))
+        if self.governor is not None:
+            self._presize(track)
         for stage in self.stages:
             for part in (stage, getattr(stage, "generator", None)):
                 reset = getattr(part, "reset", None)
                 if callable(reset):
                     reset()
+
+    def _presize(self, track: bool, frames: int = PRESIZE_FRAMES) -> None:
+        """Time this machine before the first frame, so that a governed engine that would overrun
+        steps down now rather than after its first real frames (which the start-up overrun and
+        the rebuild would drop): tracking the profile's own photo (a real face: the mesh model
+        runs), then forgetting it, plus `frames` neutral frames through the other stages. The
+        governor keeps watching the real frames either way."""
+        governor = self.governor
+        if governor is None:
+            return
+        track_ms = 0.0
+        if track:
+            face = np.ascontiguousarray(self.profile["image"])
+            times = []
+            with quiet_native_stderr():
+                for _ in range(PRESIZE_TRACKS):
+                    t0 = time.perf_counter()
+                    self.stages[0](Frame(index=-1, t_capture=t0, image=face))
+                    times.append(1e3 * (time.perf_counter() - t0))
+                self.stages[0](Frame(index=-1, t_capture=time.perf_counter(),
+                                     image=np.zeros((64, 64, 3), np.uint8)))
+            track_ms = float(np.median(times[1:]))
+        rows = []
+        for _ in range(frames):
+            f = self.process(Frame(index=-1, t_capture=time.perf_counter(), state=FaceState.neutral()))
+            rows.append((sum(f.timings.values()), sum(f.timings.get(k, 0.0) for k in SCALABLE_STAGES)))
+        total, scalable = (float(v) for v in np.median(np.asarray(rows), axis=0))
+        size = governor.presize(PRESIZE_MARGIN * (track_ms + total), PRESIZE_MARGIN * scalable)
+        if size is not None:
+            self._resize(size)
+            for _ in range(2):
+                self.process(Frame(index=-1, t_capture=time.perf_counter(), state=FaceState.neutral()))
 
     def handle(self, event: str) -> bool:
         """Apply a hotkey event; returns False when the loop should stop."""

@@ -86,9 +86,16 @@ def test_the_engine_governs_only_a_live_automatic_reenactment(astronaut_profile)
 
 
 class _StandInTracker:
-    """Never called (the frames carry their state); only its identity and close() matter."""
+    """Finds no face; records the images it was given."""
 
     closed = False
+
+    def __init__(self):
+        self.seen = []
+
+    def __call__(self, image):
+        self.seen.append(image)
+        return None
 
     def close(self):
         self.closed = True
@@ -99,12 +106,18 @@ def _drawn(i):
     return Frame(index=i, t_capture=0.0, image=np.zeros((64, 64, 3), np.uint8), state=FaceState.neutral())
 
 
-def _overrun(engine, monkeypatch, frames):
-    """Process `frames` as if every stage took 50 ms; returns their notes."""
+def _ticking(monkeypatch, step_s):
+    """time.perf_counter advancing `step_s` a call: every timed stage takes about that long."""
+    import itertools
     import time as time_mod
 
-    clock = iter(np.arange(0.0, 1e5, 0.05))
-    monkeypatch.setattr(time_mod, "perf_counter", lambda: float(next(clock)))
+    ticks = itertools.count()
+    monkeypatch.setattr(time_mod, "perf_counter", lambda: next(ticks) * step_s)
+
+
+def _overrun(engine, monkeypatch, frames):
+    """Process `frames` as if every stage took 50 ms; returns their notes."""
+    _ticking(monkeypatch, 0.05)
     try:
         return [engine.process(f).notes for f in frames]
     finally:
@@ -183,3 +196,34 @@ def test_the_governor_is_for_the_cpu_warp_and_atlas_tiers(astronaut_profile):
         engine = Engine.__new__(Engine)
         engine.options, engine.render_size = EngineOptions(**opts, tier=tier), 384
         assert (engine._governor(astronaut_profile) is not None) == governed
+
+
+def test_presize_steps_before_the_first_frame_and_keeps_watching():
+    gov = RenderGovernor([400, 320, 256], PERIOD, window=30, settle=10)
+    assert gov.presize(20.0, 10.0) is None and not gov.done and gov.steps == []
+    assert gov.presize(26.0, 12.0) == 320 and not gov.done               # predicted 21.7 ms
+    assert _feed(gov, 30.0, 39) == [] and gov.observe(30.0) == 256       # the real frames decide
+    assert [(a, b) for a, b, _ in gov.steps] == [(400, 320), (320, 256)]
+
+
+@pytest.mark.parametrize("step_s, size", [(0.05, 256), (0.0005, 384)])
+def test_warm_up_times_the_machine_and_draws_smaller_before_the_first_frame(astronaut_profile, monkeypatch,
+                                                                           step_s, size):
+    """A governed engine's warm-up tracks the profile's own photo and times neutral frames: on a
+    machine whose stages take 50 ms it is drawing at the last rung before any real frame (and
+    has forgotten the photo's face: a blank frame follows it); on a fast one it keeps 384²."""
+    tracker = _StandInTracker()
+    engine = Engine(astronaut_profile, EngineOptions(output_size=(1024, 1024), fps=30.0, kernel_threads=1,
+                                                     realtime=True, adapt_render_size=True), tracker=tracker)
+    _ticking(monkeypatch, step_s)
+    try:
+        engine.warm_up()
+    finally:
+        monkeypatch.undo()
+    assert engine.render_size == size and engine.rig.crop_size == size
+    photo = np.asarray(astronaut_profile["image"])
+    assert sum(im.shape == photo.shape and np.array_equal(im, photo) for im in tracker.seen) == 4
+    assert tracker.seen[-1].shape == (64, 64, 3) and not tracker.seen[-1].any()
+    assert [st.name for st in engine.stages][-1] == "disclose"
+    assert engine.governor.done == (size == 256)
+    engine.close()
