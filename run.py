@@ -264,8 +264,8 @@ def _live(args, bridge):
                     protect=[p for p in (getattr(source, "path", None),) if p is not None])
     lines = [f"face crop drawn at {engine.render_size}² px (profile {profile.crop_size}²)"]
     for was, now, ms in getattr(engine.governor, "steps", []):
-        lines.append(f"  lowered from {was}² to {now}²: a frame timed at {ms:.1f} ms, over the real-time "
-                     f"budget of this machine (--render-size N fixes the size)")
+        lines.append(f"  lowered from {was}² to {now}²: {ms:.1f} ms a frame (timed at start-up or over the "
+                     f"first frames) is over this machine's real-time budget (--render-size N fixes the size)")
     return report, lines + [f"disclosure: {options.disclosure.describe()}"]
 
 

@@ -107,4 +107,5 @@ class RenderGovernor:
             rung += 1
         self.steps.append((was, self.sizes[rung], total))
         self.rung = rung
+        self._times, self._skip = [], self.settle     # a new window at the new size
         return self.size

@@ -1,4 +1,5 @@
 """The render size's real-time governor (realtime.engine.governor) and its wiring in the Engine."""
+import cv2
 import numpy as np
 import pytest
 
@@ -221,9 +222,58 @@ def test_warm_up_times_the_machine_and_draws_smaller_before_the_first_frame(astr
     finally:
         monkeypatch.undo()
     assert engine.render_size == size and engine.rig.crop_size == size
-    photo = np.asarray(astronaut_profile["image"])
-    assert sum(im.shape == photo.shape and np.array_equal(im, photo) for im in tracker.seen) == 4
+    from realtime.engine.loop import _webcam_framing
+
+    framed = _webcam_framing(astronaut_profile)
+    assert framed.shape == (512, 512, 3) and framed.dtype == np.uint8
+    assert sum(np.array_equal(im, framed) for im in tracker.seen) == 4
     assert tracker.seen[-1].shape == (64, 64, 3) and not tracker.seen[-1].any()
     assert [st.name for st in engine.stages][-1] == "disclose"
     assert engine.governor.done == (size == 256)
     engine.close()
+
+
+class _SlowTracker(_StandInTracker):
+    """A tracker that takes `ticks` clock ticks a call (the stages take one each)."""
+
+    def __init__(self, ticks):
+        super().__init__()
+        self.ticks = ticks
+
+    def __call__(self, image):
+        import time as time_mod
+
+        for _ in range(self.ticks):
+            time_mod.perf_counter()
+        return super().__call__(image)
+
+
+@pytest.mark.parametrize("track", [True, False])
+def test_the_trackers_time_counts_at_start_up_and_a_tracked_clip_skips_it(astronaut_profile, monkeypatch, track):
+    """Stages at 0.5 ms and a tracker at 40 ms: the tracker alone overruns the budget, so the
+    engine starts smaller; a tracked clip (warm_up(track=False): no MediaPipe live) neither
+    calls the tracker nor counts it, and keeps 384²."""
+    tracker = _SlowTracker(80)
+    engine = Engine(astronaut_profile, EngineOptions(output_size=(1024, 1024), fps=30.0, kernel_threads=1,
+                                                     realtime=True, adapt_render_size=True), tracker=tracker)
+    _ticking(monkeypatch, 0.0005)
+    try:
+        engine.warm_up(track=track)
+    finally:
+        monkeypatch.undo()
+    assert engine.render_size == (256 if track else 384)
+    assert (tracker.seen != []) == track
+    engine.close()
+
+
+def test_the_framing_depends_on_the_face_only(astronaut_profile):
+    """A face small in a large photo (the astronaut padded by 1000 px) is framed exactly as in
+    the photo itself: a square twice the face's box, resized to 512²."""
+    from realtime.engine.loop import _webcam_framing
+
+    image = np.asarray(astronaut_profile["image"])
+    lm = np.asarray(astronaut_profile["landmarks"], np.float64)
+    framed = _webcam_framing({"image": image, "landmarks": lm})
+    padded = _webcam_framing({"image": np.pad(image, ((0, 1000), (0, 1000), (0, 0))), "landmarks": lm})
+    np.testing.assert_array_equal(framed, padded)
+    assert not np.array_equal(framed, cv2.resize(image, (512, 512)))
