@@ -17,6 +17,7 @@ from realtime.core import paths
 from realtime.core.quiet import quiet_native_stderr
 from realtime.face import geometry, topology
 from realtime.face.track import Tracker
+from realtime.image.crop import square_crop
 from realtime.io.media import check_frame, open_video
 from realtime.tiers.atlas.query import (
     query_from_landmarks,
@@ -94,25 +95,6 @@ def face_box(lm: np.ndarray) -> tuple[float, float, float]:
     lo, hi = xy.min(0), xy.max(0)
     c = (lo + hi) / 2.0
     return float(c[0]), float(c[1]), float(max(hi - lo))
-
-
-def square_crop(img: np.ndarray, cx: float, cy: float, side: float, size: int,
-            interpolation=None) -> tuple[np.ndarray, float, np.ndarray]:
-    """A size×size resample of the square box (centre, side) of `img`, border replicated;
-    returns (crop, scale, origin) with crop px = (image px − origin + 0.5)·scale − 0.5."""
-    side_i = max(2, int(np.ceil(side)))
-    x0 = int(np.floor(cx - side_i / 2.0))
-    y0 = int(np.floor(cy - side_i / 2.0))
-    h, w = img.shape[:2]
-    pad = [max(0, -y0), max(0, y0 + side_i - h), max(0, -x0), max(0, x0 + side_i - w)]
-    sub = img[max(0, y0):min(h, y0 + side_i), max(0, x0):min(w, x0 + side_i)]
-    if any(pad):
-        sub = cv2.copyMakeBorder(sub, *pad, borderType=cv2.BORDER_REPLICATE)
-    scale = size / side_i
-    if interpolation is None:
-        interpolation = cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR
-    crop = cv2.resize(sub, (size, size), interpolation=interpolation)
-    return crop, scale, np.array([x0, y0], np.float64)
 
 
 def _sharpness(rgb: np.ndarray, lm: np.ndarray) -> float:

@@ -14,7 +14,6 @@ import threading
 import time
 from dataclasses import dataclass, field
 
-import cv2
 import numba
 import numpy as np
 
@@ -36,6 +35,7 @@ from realtime.face.estimate import EstimateStage, Estimator, EstimatorConfig
 from realtime.face.state import FaceState
 from realtime.face.track import Tracker, TrackStage, quiet_native_stderr
 from realtime.image.composite import CompositeStage
+from realtime.image.crop import square_crop
 from realtime.image.disclose import DisclosureOptions, DisclosureStage
 from realtime.image.render import RenderStage
 from realtime.image.smooth import SmoothStage
@@ -253,8 +253,7 @@ class Engine:
             # judged on frames that drew a tracked face (no-face and held frames cost less)
             drawn = frame.index >= 0 and frame.image is not None and frame.state is not None and frame.state.present
             if drawn and not self.governor.done:
-                smaller = self.governor.observe(sum(stage_ms.values()),
-                                                sum(stage_ms.get(k, 0.0) for k in SCALABLE_STAGES))
+                smaller = self.governor.observe(*_frame_cost(stage_ms))
                 if smaller is not None:
                     self._resize(smaller)
             if self.governor.steps:
@@ -316,10 +315,9 @@ class Engine:
                 self.stages[0](Frame(index=-1, t_capture=time.perf_counter(),
                                      image=np.zeros((64, 64, 3), np.uint8)))
             track_ms = float(np.median(times[1:]))
-        rows = []
-        for _ in range(frames):
-            f = self.process(Frame(index=-1, t_capture=time.perf_counter(), state=FaceState.neutral()))
-            rows.append((sum(f.timings.values()), sum(f.timings.get(k, 0.0) for k in SCALABLE_STAGES)))
+        rows = [_frame_cost(self.process(Frame(index=-1, t_capture=time.perf_counter(),
+                                               state=FaceState.neutral())).timings)
+                for _ in range(frames)]
         total, scalable = (float(v) for v in np.median(np.asarray(rows), axis=0))
         size = governor.presize(PRESIZE_MARGIN * (track_ms + total), PRESIZE_MARGIN * scalable)
         if size is not None:
@@ -421,16 +419,16 @@ def frozen_heap():
 def _webcam_framing(profile: ProfileLike, size: int = 512) -> np.ndarray:
     """(size, size, 3) uint8 RGB: the profile's photo cropped to a square twice its face's box
     (edges replicated) and resized, as a webcam frames a face."""
-    image = np.asarray(profile["image"])
     lm = np.asarray(profile["landmarks"], np.float64)[:, :2]
     (x0, y0), (x1, y1) = lm.min(0), lm.max(0)
     side = 2.0 * max(x1 - x0, y1 - y0, 1.0)
-    cx, cy = (x0 + x1) / 2.0, (y0 + y1) / 2.0
-    k = size / side
-    affine = np.array([[k, 0.0, size / 2.0 - k * cx], [0.0, k, size / 2.0 - k * cy]])
-    return np.ascontiguousarray(cv2.warpAffine(np.ascontiguousarray(image), affine, (size, size),
-                                               flags=cv2.INTER_AREA if k < 1 else cv2.INTER_LINEAR,
-                                               borderMode=cv2.BORDER_REPLICATE))
+    crop, _, _ = square_crop(np.asarray(profile["image"]), (x0 + x1) / 2.0, (y0 + y1) / 2.0, side, size)
+    return np.ascontiguousarray(crop)
+
+
+def _frame_cost(stage_ms: dict[str, float]) -> tuple[float, float]:
+    """(all stages, the stages whose time scales with the crop's area) in ms, of one frame."""
+    return sum(stage_ms.values()), sum(stage_ms.get(k, 0.0) for k in SCALABLE_STAGES)
 
 
 def run(engine: Engine, grabber: Grabber, sink, max_frames: int | None = None,
