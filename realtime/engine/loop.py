@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 
 import numba
 import numpy as np
+from threadpoolctl import threadpool_limits
 
 from realtime.core.context import open_device
 from realtime.core.errors import PuppeteerError
@@ -70,9 +71,13 @@ class ModeError(PuppeteerError, ValueError):
 
 
 def set_kernel_threads(n: int | None) -> int:
-    """Numba's thread count for the kernels. On a 2-core machine the capture, tracking and sink
-    threads already share the cores, and a parallel kernel that waits for a descheduled worker
-    costs 10× its single-thread time; so one thread unless asked, half the cores beyond 2."""
+    """Numba's thread count for the kernels, and one thread for the BLAS libraries (numpy's,
+    scipy's and OpenCV's OpenBLAS). On a 2-core machine the capture, tracking and sink threads
+    already share the cores, and a parallel kernel that waits for a descheduled worker costs 10×
+    its single-thread time; so one numba thread unless asked, half the cores beyond 2. The
+    frame's matrix products are small, and an idle OpenBLAS worker spins (sched_yield) after
+    each: measured on the 2-core Xeon during a swap run, one burned 85 % of the second core."""
+    threadpool_limits(1, user_api="blas")
     cores = os.cpu_count() or 1
     if n is None:
         n = 1 if cores <= 2 else min(4, cores // 2)
@@ -344,9 +349,12 @@ class Engine:
         return True
 
     def close(self) -> None:
-        tracker = self.stages[0].tracker
-        if tracker is not None:
-            tracker.close()
+        first = self.stages[0]
+        close = getattr(first, "close", None)
+        if callable(close):     # the swap's track stage: its tracker and its face detector
+            close()
+        elif first.tracker is not None:
+            first.tracker.close()
         remix = getattr(self, "remix", None)
         if remix is not None:
             remix.close()

@@ -21,8 +21,9 @@ from realtime.mesh import rig as rig_mod
 from realtime.mesh.fuse import Recombiner
 from realtime.swap.composite import AttributesStage, SwapCompositeStage, SwapFields
 from realtime.swap.crop import face_rig, nominal_affine
-from realtime.swap.fuse import LargestFaceTrackStage, SwapFuseStage, SwapLink, swap_fuse_config
+from realtime.swap.fuse import SwapFuseStage, SwapLink, swap_fuse_config
 from realtime.swap.grain import EvenedProfile
+from realtime.swap.track import LargestFaceTrackStage
 from realtime.tiers.registry import GenerateStage, make_generator
 
 __all__ = ["SWAP_TIERS", "SWAP_ESTIMATOR", "SwapModeError", "WhenFace", "build_swap", "swap_estimator_config"]

@@ -1,4 +1,4 @@
-"""The swap's track and fuse stages, and the `SwapLink` the swap stages share.
+"""The swap's fuse stage, and the `SwapLink` the swap stages share.
 
 Fuse: the profile's neutral shape with the driver's (retargeted) expression, posed by the
 driver's *absolute* face frame — `Recombiner` with the driver's calibrated neutral frame as its
@@ -17,14 +17,12 @@ import numpy as np
 from realtime.core.frame import Frame
 from realtime.face import geometry, topology
 from realtime.face.geometry import Similarity, face_frame
-from realtime.face.track import Tracker
 from realtime.mesh.fuse import FuseConfig, Recombiner
 from realtime.mesh.rig import Rig
 from realtime.swap.crop import CropFollower, invert_affine, to_virtual
 
-__all__ = ["SwapLink", "SwapGeometry", "LargestFaceTrackStage", "SwapFuseStage", "swap_fuse_config",
-           "largest_face", "fan_contours", "cover_driver_lips", "EYE_SHRINK", "JAW_MARGIN",
-           "JAW_STRETCH_MAX"]
+__all__ = ["SwapLink", "SwapGeometry", "SwapFuseStage", "swap_fuse_config", "fan_contours", "cover_driver_lips",
+           "EYE_SHRINK", "JAW_MARGIN", "JAW_STRETCH_MAX"]
 
 #: The driver's eye openings are sampled this much inside their lid line (its lashes and
 #: eyeliner would draw a dark ring inside the identity's lids).
@@ -108,38 +106,6 @@ def cover_driver_lips(shape: np.ndarray, driver: np.ndarray, margin: float = JAW
     span = max(float(shape[topology.CHIN, 1]) - top, 1e-9)
     shape[:, 1] += need * np.clip((shape[:, 1] - top) / span, 0.0, 1.0)
     return need
-
-
-def largest_face(faces: list[np.ndarray]) -> np.ndarray | None:
-    """The face of largest landmark-box area, or None."""
-    if not faces:
-        return None
-    areas = [float(np.prod(np.ptp(np.asarray(f)[:, :2], axis=0))) for f in faces]
-    return faces[int(np.argmax(areas))]
-
-
-class LargestFaceTrackStage:
-    """Frame.image → Frame.landmarks of the largest face (None when none). A tracker that follows
-    `max_faces` faces (MediaPipe: 2 costs ~1.3 ms more than 1 per 512² frame), so a second person
-    in the picture is seen, and left as they are. Frames of a tracked clip (`frame.tracked`) pass
-    through with the landmarks they came with (`run.py track` kept the one face it followed)."""
-
-    name = "track"
-
-    def __init__(self, tracker=None, max_faces: int = 2):
-        self.tracker = tracker
-        self.max_faces = int(max_faces)
-
-    def __call__(self, frame: Frame) -> None:
-        if frame.state is not None or frame.image is None or frame.tracked:
-            return
-        if self.tracker is None:
-            self.tracker = Tracker(static=False, max_faces=self.max_faces)
-        detect_all = getattr(self.tracker, "detect_all", None)
-        if detect_all is None:                       # a single-face tracker (tests)
-            frame.landmarks = self.tracker(frame.image)
-        else:
-            frame.landmarks = largest_face(detect_all(frame.image))
 
 
 class SwapFuseStage:

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from realtime.core.frame import Frame
-from realtime.engine.loop import Engine, EngineOptions, RunReport, run
+from realtime.engine.loop import Engine, EngineOptions, RunReport, run, set_kernel_threads
 from realtime.face import geometry as G
 from realtime.face.estimate import EstimatorConfig
 from realtime.io.capture import Grabber
@@ -402,3 +402,16 @@ def test_the_estimators_notice_goes_to_the_overlay(astronaut_profile, monkeypatc
     monkeypatch.setattr(engine.estimator, "_notice_t", 0.0)
     told = engine.process(Frame(index=1, t_capture=0.0, state=FaceState.neutral()))
     assert told.notes["face"] == NEW_FACE_NOTICE
+
+
+def test_kernel_threads_and_one_blas_thread(monkeypatch):
+    """An engine's process runs numba at the asked thread count and its BLAS libraries on one
+    thread (their idle workers spin on the capture's and the tracker's core)."""
+    import numba
+    from threadpoolctl import threadpool_info, threadpool_limits
+
+    with threadpool_limits(2, user_api="blas"):
+        assert set_kernel_threads(1) == 1 and numba.get_num_threads() == 1
+        assert {p["num_threads"] for p in threadpool_info() if p["user_api"] == "blas"} <= {1}
+    monkeypatch.setattr("os.cpu_count", lambda: 2)
+    assert set_kernel_threads(None) == 1

@@ -14,7 +14,7 @@ from realtime.face import geometry as G
 from realtime.face import topology as T
 from realtime.image.disclose import DisclosureOptions
 from realtime.image.mark import canonical_luma, cell_stats, detect
-from realtime.swap.fuse import JAW_MARGIN, LargestFaceTrackStage, largest_face
+from realtime.swap.fuse import JAW_MARGIN
 
 NO_DISCLOSURE = DisclosureOptions(label=False, mark=False)
 
@@ -121,25 +121,6 @@ def test_output_resized_to_the_requested_size(astronaut_profile, flipped):
     f = run(engine, [flipped])[0]
     assert f.output.shape == (240, 320, 3)
     engine.close()
-
-
-def test_largest_face_is_chosen():
-    small = np.zeros((478, 3), np.float32)
-    small[:, :2] = np.random.default_rng(0).uniform(0, 20, size=(478, 2))
-    big = small * 3.0 + 100.0
-    assert largest_face([small, big]) is big and largest_face([]) is None
-
-    class Two:
-        def detect_all(self, image):
-            return [small, big]
-
-    stage = LargestFaceTrackStage(Two())
-    f = Frame(index=0, t_capture=0.0, image=np.zeros((8, 8, 3), np.uint8))
-    stage(f)
-    assert f.landmarks is big
-    tracked = Frame(index=1, t_capture=0.0, image=np.zeros((8, 8, 3), np.uint8), landmarks=small, tracked=True)
-    stage(tracked)                              # a tracked clip's frame keeps its own landmarks
-    assert tracked.landmarks is small
 
 
 def test_swap_refuses_the_neural_tier_and_unknown_modes(astronaut_profile):
