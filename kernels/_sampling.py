@@ -18,41 +18,45 @@ FASTMATH = {"contract", "arcp", "nsz"}
 
 
 @njit(cache=True, nogil=True, inline="always", fastmath=FASTMATH)
+def bilinear_weights(h, w, x, y):
+    """The sampler's taps at (x, y) in an (h, w) image, border clamped: (x0, y0, x1, y1, fx, fy),
+    float32 fractions. (x, y) must not be NaN. Computed once, they serve every channel of every
+    array of that size (`bilinear_tap`)."""
+    x = min(max(x, np.float32(0.0)), np.float32(w - 1))
+    y = min(max(y, np.float32(0.0)), np.float32(h - 1))
+    x0 = int(x)  # floor: x >= 0
+    y0 = int(y)
+    return x0, y0, min(x0 + 1, w - 1), min(y0 + 1, h - 1), np.float32(x - x0), np.float32(y - y0)
+
+
+@njit(cache=True, nogil=True, inline="always", fastmath=FASTMATH)
+def bilinear_tap(img, x0, y0, x1, y1, fx, fy, c):
+    """Channel `c` of the (h, w, C) image `img` at the taps of `bilinear_weights`, float32."""
+    a = np.float32(img[y0, x0, c])
+    b = np.float32(img[y0, x1, c])
+    cc = np.float32(img[y1, x0, c])
+    d = np.float32(img[y1, x1, c])
+    top = a + fx * (b - a)
+    bot = cc + fx * (d - cc)
+    return top + fy * (bot - top)
+
+
+@njit(cache=True, nogil=True, inline="always", fastmath=FASTMATH)
 def bilinear_into(img, x, y, dst):
     """Sample the (h, w, C) image `img` (uint8 or float32) bilinearly at (x, y), border clamped,
     and write the C float32 values into the 1-D array `dst`. A NaN coordinate writes zeros.
 
     Exact at integer coordinates (weights 0/1) and for half-pixel averages."""
-    h = img.shape[0]
-    w = img.shape[1]
     nc = img.shape[2]
     if not (x == x and y == y):  # NaN
         for c in range(nc):
             dst[c] = np.float32(0.0)
         return
-    x = min(max(x, np.float32(0.0)), np.float32(w - 1))
-    y = min(max(y, np.float32(0.0)), np.float32(h - 1))
-    x0 = int(x)  # floor: x >= 0
-    y0 = int(y)
-    fx = np.float32(x - x0)
-    fy = np.float32(y - y0)
-    x1 = min(x0 + 1, w - 1)
-    y1 = min(y0 + 1, h - 1)
+    x0, y0, x1, y1, fx, fy = bilinear_weights(img.shape[0], img.shape[1], x, y)
     if nc == 3:  # the common case, unrolled (~20% faster)
-        for c in range(3):
-            a = np.float32(img[y0, x0, c])
-            b = np.float32(img[y0, x1, c])
-            cc = np.float32(img[y1, x0, c])
-            d = np.float32(img[y1, x1, c])
-            top = a + fx * (b - a)
-            bot = cc + fx * (d - cc)
-            dst[c] = top + fy * (bot - top)
+        dst[0] = bilinear_tap(img, x0, y0, x1, y1, fx, fy, 0)
+        dst[1] = bilinear_tap(img, x0, y0, x1, y1, fx, fy, 1)
+        dst[2] = bilinear_tap(img, x0, y0, x1, y1, fx, fy, 2)
     else:
         for c in range(nc):
-            a = np.float32(img[y0, x0, c])
-            b = np.float32(img[y0, x1, c])
-            cc = np.float32(img[y1, x0, c])
-            d = np.float32(img[y1, x1, c])
-            top = a + fx * (b - a)
-            bot = cc + fx * (d - cc)
-            dst[c] = top + fy * (bot - top)
+            dst[c] = bilinear_tap(img, x0, y0, x1, y1, fx, fy, c)
