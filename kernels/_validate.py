@@ -31,12 +31,11 @@ def check_array(kernel: str, name: str, x: Any, spec: Sequence[Any], dtypes: Seq
     the error message, e.g. "V"). Returns x.shape as a tuple."""
     if not is_array(x):
         raise TypeError(f"{kernel}: {name} must be an array of shape {_fmt_shape(spec)}, got {type(x).__name__}")
-    shape = tuple(int(s) for s in x.shape)
+    shape = tuple(x.shape)
     if len(shape) != len(spec) or any(isinstance(s, int) and s != d for s, d in zip(spec, shape)):
         raise ValueError(f"{kernel}: {name} must have shape {_fmt_shape(spec)}, got shape {shape}")
-    dts = [np.dtype(d) for d in dtypes]
-    if np.dtype(x.dtype) not in dts:
-        want = " or ".join(str(d) for d in dts)
+    if x.dtype not in dtypes:      # numpy and cupy dtypes compare equal to the scalar types
+        want = " or ".join(str(np.dtype(d)) for d in dtypes)
         raise TypeError(f"{kernel}: {name} must have dtype {want}, got dtype {np.dtype(x.dtype)} (shape {shape})")
     return shape
 

@@ -71,17 +71,19 @@ def gaussian_matrix(n: int, sigma: float) -> np.ndarray:
 
 
 def _blur(k, x, xp):
-    y = xp.tensordot(k, x, axes=(1, 0))              # along rows
-    y = xp.tensordot(y, k, axes=(1, 1))              # along columns: (L, C, L)
-    return xp.moveaxis(y, -1, 1) if y.ndim == 3 else y
+    """K @ X @ Kᵀ of every channel of (L, L, C) `x`: two matrix products of the channels side by side."""
+    n, c = x.shape[0], x.shape[2]
+    y = (k @ x.reshape(n, n * c)).reshape(n, n, c)                      # along rows
+    y = (k @ xp.ascontiguousarray(y.transpose(1, 0, 2)).reshape(n, n * c)).reshape(n, n, c)
+    return y.transpose(1, 0, 2)                                           # along columns
 
 
 def normalised_blur(k, weighted, weights, xp=np, eps: float = 1e-6):
     """(blur(X·w) / blur(w), blur(w)) for `weighted` = X·w (L, L, C) and `weights` w (L, L): a
     weighted low-pass defined wherever some weight lies within reach of the blur."""
-    num = _blur(k, weighted, xp)
-    den = _blur(k, weights, xp)
-    return num / xp.maximum(den, eps)[..., None], den
+    both = _blur(k, xp.concatenate([weighted, weights[..., None]], axis=-1), xp)
+    den = both[..., -1]
+    return both[..., :-1] / xp.maximum(den, eps)[..., None], den
 
 
 def _stats(lab, w, xp):

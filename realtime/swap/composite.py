@@ -92,8 +92,8 @@ class AttributesStage:
         self.fan_triangles = ctx.upload(fan_tris)
         self._fan_attr = np.zeros((v + 1, 3), np.float32)
         self._fan_attr[:v, 0] = 1.0
-        self.alpha_attr = ctx.upload(np.ascontiguousarray(self.alpha[:, None]))
-        self.uv = ctx.upload(np.ascontiguousarray(uv, dtype=np.float32))
+        # the texture coordinates and the outline's weight, interpolated in one pass
+        self.uv_alpha = ctx.upload(np.ascontiguousarray(np.column_stack([uv, self.alpha]), dtype=np.float32))
         n = s // SAMPLE
         off = SAMPLE // 2 - 1
         g = np.arange(n, dtype=np.float64) * SAMPLE + off
@@ -103,6 +103,7 @@ class AttributesStage:
         self._gbuf = GBuffer.empty(n, n, xp=xp)
         self._alpha = xp.empty((s, s, 1), np.float32)
         self._fan = xp.empty((s, s, 3), np.float32)
+        self._uv_alpha = xp.empty((s, s, 3), np.float32)
         self._uv = xp.empty((s, s, 2), np.float32)
         self._own = xp.empty((s, s, 1), np.float32)
 
@@ -120,10 +121,10 @@ class AttributesStage:
         # in the openings (premultiplied by their weight)
         gbuf = frame.gbuf
         tid = gbuf.tri_id
-        alpha = interpolate(gbuf, self.triangles, self.alpha_attr, out=self._alpha)
-        uv = interpolate(gbuf, self.triangles, self.uv, out=self._uv)
-        own = texture(self.skin_map, uv, tid >= 0, out=self._own)
-        alpha *= own
+        uva = interpolate(gbuf, self.triangles, self.uv_alpha, out=self._uv_alpha)
+        self._uv[...] = uva[..., :2]
+        own = texture(self.skin_map, self._uv, tid >= 0, out=self._own)
+        alpha = xp.multiply(uva[..., 2:], own, out=self._alpha)
         fa = self._fan_attr
         fa[:-1, 1:] = geo.driver_vertices[:, :2] @ geo.crop_inv[:, :2].T + geo.crop_inv[:, 2]
         self.fields.alpha = alpha[..., 0]
