@@ -103,7 +103,10 @@ def build_swap(engine, profile, tracker=None) -> list:
     # The mouth opening shows the driver's own mouth (realtime.swap.composite): the tier is given
     # no mouth to synthesise (an empty "mouth" range; its triangles are still drawn and textured).
     hi = rig.ranges["mouth"][1]
-    generator = make_generator(tier, profile, dataclasses.replace(rig, ranges={**rig.ranges, "mouth": (hi, hi)}), ctx)
+    # Nor eyeballs: the driver's own eyes show through the identity's eye openings (~2 ms a
+    # frame on the 2-core CPU that only the openings' rim pixels would show).
+    generator = make_generator(tier, profile, dataclasses.replace(rig, ranges={**rig.ranges, "mouth": (hi, hi)}),
+                               ctx, eyeballs=False)
     warm = profile["landmarks"]
     fuse = SwapFuseStage(engine.recombiner, rig, nominal, link, lambda: engine.estimator.neutral,
                          warm_landmarks=warm)

@@ -369,10 +369,13 @@ def _bilinear(xp, tex, e, x, y):
 class EyeLayer:
     """Draws the eyeballs into the eye-fan pixels of a crop (see the module doc), and hides the
     lower lid's lashes as the eye shuts (`lid_uv`): a closed eye shows one lash line, the upper
-    lid's, as a real one does, instead of the photo's two lash bands pressed together."""
+    lid's, as a real one does, instead of the photo's two lash bands pressed together.
+    eyeballs=False: only the lids and the lash line are drawn, the openings keep what is under
+    them (the swap shows the driver's own eyes there)."""
 
-    def __init__(self, image: np.ndarray, landmarks: np.ndarray, rig: Rig, ctx=None):
+    def __init__(self, image: np.ndarray, landmarks: np.ndarray, rig: Rig, ctx=None, eyeballs: bool = True):
         self.ctx = ctx if ctx is not None else CpuContext()
+        self.eyeballs = bool(eyeballs)
         a = rig.crop_from_image
         crop_per_px = float(np.hypot(a[0, 0], a[0, 1]))
         model = build_eye_model(image, landmarks, texels_per_px=1.0 / max(crop_per_px, 1e-9))
@@ -546,6 +549,9 @@ class EyeLayer:
         xp = self.ctx.xp
         fr = self.frames(vertices)
         self.apply_lids(gbuf, vertices, out, fr)
+        if not self.eyeballs:    # the openings are the caller's (the swap shows the driver's eyes)
+            self._wide_lashes(out, vertices, fr)
+            return
         tri = gbuf.tri_id
         in_eye = (tri >= self.lo) & (tri < self.hi)
         ys, xs = xp.nonzero(in_eye)

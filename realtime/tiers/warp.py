@@ -23,7 +23,7 @@ class WarpGenerator:
     tier = "warp"
     device_ready = True
 
-    def __init__(self, profile, rig: Rig, ctx=None):
+    def __init__(self, profile, rig: Rig, ctx=None, eyeballs: bool = True):
         ctx = self.ctx = ctx if ctx is not None else CpuContext()
         xp = ctx.xp
         self.rig = rig
@@ -40,7 +40,7 @@ class WarpGenerator:
         self._to_texture = np.diag([tex.shape[1] / image.shape[1], tex.shape[0] / image.shape[0]])
         self.triangles = ctx.upload(rig.triangles)
         self.mouth = MouthCavity(image, profile["landmarks"], ctx)
-        self.eyes = EyeLayer(image, profile["landmarks"], rig, ctx)
+        self.eyes = EyeLayer(image, profile["landmarks"], rig, ctx, eyeballs=eyeballs)
         s = rig.crop_size
         self._uv_buf = xp.empty((s, s, 2), np.float32)
         self._out = xp.empty((s, s, 3), np.float32)

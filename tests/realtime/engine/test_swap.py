@@ -123,6 +123,18 @@ def test_output_resized_to_the_requested_size(astronaut_profile, flipped):
     engine.close()
 
 
+def test_the_swaps_tier_draws_no_eyeballs_or_mouth(astronaut_profile):
+    """The driver's own eyes and mouth show through the identity's openings: the tier is not
+    asked to draw them (the reenactment's is)."""
+    gens = {}
+    for mode in ("swap", "reenact"):
+        engine = Engine(astronaut_profile, EngineOptions(mode=mode, output_size=(64, 64), kernel_threads=1))
+        gens[mode] = next(s for s in engine.stages if s.name == "generate").generator
+    assert gens["swap"].eyes.eyeballs is False and gens["reenact"].eyes.eyeballs is True
+    lo, hi = gens["swap"].rig.ranges["mouth"]
+    assert lo == hi and gens["reenact"].rig.ranges["mouth"][1] > gens["reenact"].rig.ranges["mouth"][0]
+
+
 def test_swap_refuses_the_neural_tier_and_unknown_modes(astronaut_profile):
     with pytest.raises(SwapModeError, match="--tier warp"):
         Engine(astronaut_profile, EngineOptions(mode="swap", output_size=(64, 64), tier="neural"))

@@ -77,6 +77,24 @@ def test_the_layer_draws_only_inside_the_openings(avatar):
     assert eyes.sum() > 20
 
 
+def test_without_eyeballs_the_openings_keep_the_photo_and_the_lids_are_drawn(avatar, astronaut_profile,
+                                                                          monkeypatch):
+    """eyeballs=False (the swap: the driver's eyes show there): the eye-fan pixels keep the
+    photo's texture, everything else is what the full layer draws."""
+    f = avatar(FaceState())
+    eyes = _eye_pixels(avatar, f, 0) | _eye_pixels(avatar, f, 1)
+    layer = avatar.gen.eyes
+    base = f.render.copy()
+    monkeypatch.setattr(layer, "apply", lambda *a, **k: None)
+    photo = avatar(FaceState()).render                       # the warp tier without the layer
+    monkeypatch.undo()
+    monkeypatch.setattr(layer, "eyeballs", False)
+    bare = photo.copy()
+    layer.apply(f.gbuf, f.vertices, bare)
+    assert np.array_equal(bare[eyes], photo[eyes]) and not np.array_equal(base[eyes], photo[eyes])
+    assert np.array_equal(bare[~eyes], base[~eyes])
+
+
 def test_the_openings_border_is_anti_aliased(avatar):
     import cv2
 
