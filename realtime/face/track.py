@@ -115,7 +115,7 @@ class Tracker:
         pixels of `rgb`) and return its landmarks, or None when no face is found there.
 
         The graph tracks the face it found first and looks for another only once it has lost it;
-        so it is shown a blank frame (the track is dropped) and then `rgb` with everything
+        so it is shown a blank (grey) frame (the track is dropped) and then `rgb` with everything
         outside `box`, grown `grow` times about its centre, greyed out (its detector finds only
         that face). The frames after it are tracked from that face on. Costs two calls."""
         h, w = rgb.shape[:2]
@@ -139,35 +139,25 @@ class Tracker:
         self.close()
 
 
-def find_face_boxes(rgb: np.ndarray, min_confidence: float = 0.5) -> list[tuple[float, float, float, float]]:
-    """Face boxes (x, y, w, h in pixels) from MediaPipe's full-range detector: finds faces too
-    small for Face Mesh's own detector (paintings, full-body shots)."""
-    mp = _mediapipe()
-    h, w = rgb.shape[:2]
-    with quiet_native_stderr(), mp.solutions.face_detection.FaceDetection(
-            model_selection=1, min_detection_confidence=min_confidence) as det:
-        result = det.process(np.ascontiguousarray(rgb))
-    boxes = []
-    for d in result.detections or []:
-        b = d.location_data.relative_bounding_box
-        boxes.append((b.xmin * w, b.ymin * h, b.width * w, b.height * h))
-    return boxes
-
-
 class FaceBoxes:
-    """Every face's box (x, y, w, h pixels) in an RGB uint8 frame, from MediaPipe's short-range
-    face detector (the one Face Mesh runs when it looks for a face; ~2-3 ms a 512² frame on the
-    2-core CPU). Reusable; not thread-safe."""
+    """Every face's box (x, y, w, h pixels) in an RGB uint8 frame, from MediaPipe's face
+    detector: short-range (the one Face Mesh runs when it looks for a face; ~2-3 ms a 512²
+    frame on the 2-core CPU) or `full_range` (finds faces too small for Face Mesh's own detector:
+    paintings, full-body shots). Reusable; not thread-safe."""
 
-    def __init__(self, min_confidence: float = 0.5):
+    def __init__(self, min_confidence: float = 0.5, full_range: bool = False):
         mp = _mediapipe()
         with quiet_native_stderr():
             self._det = mp.solutions.face_detection.FaceDetection(
-                model_selection=0, min_detection_confidence=min_confidence)
+                model_selection=int(full_range), min_detection_confidence=min_confidence)
+        self._calls = 0
 
     def __call__(self, rgb: np.ndarray) -> list[tuple[float, float, float, float]]:
         h, w = rgb.shape[:2]
-        result = self._det.process(np.ascontiguousarray(rgb))
+        quiet = quiet_native_stderr() if self._calls < 2 else contextlib.nullcontext()
+        with quiet:    # the first inferences print TFLite notices
+            result = self._det.process(np.ascontiguousarray(rgb))
+        self._calls += 1
         boxes = []
         for d in result.detections or []:
             b = d.location_data.relative_bounding_box
@@ -176,6 +166,15 @@ class FaceBoxes:
 
     def close(self) -> None:
         self._det.close()
+
+
+def find_face_boxes(rgb: np.ndarray, min_confidence: float = 0.5) -> list[tuple[float, float, float, float]]:
+    """Face boxes (x, y, w, h in pixels) from MediaPipe's full-range detector, once."""
+    det = FaceBoxes(min_confidence, full_range=True)
+    try:
+        return det(rgb)
+    finally:
+        det.close()
 
 
 class TrackStage:
