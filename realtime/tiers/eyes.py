@@ -546,17 +546,22 @@ class EyeLayer:
     def apply(self, gbuf, vertices: np.ndarray, out) -> None:
         """Overwrite the eye-opening pixels of `out` (S, S, 3) float32 with the eyeballs.
         `vertices`: the frame's posed rig vertices (host, crop pixels)."""
-        xp = self.ctx.xp
         fr = self.frames(vertices)
         self.apply_lids(gbuf, vertices, out, fr)
-        if not self.eyeballs:    # the openings are the caller's (the swap shows the driver's eyes)
-            self._wide_lashes(out, vertices, fr)
-            return
+        # eyeballs=False: the openings are the caller's (the swap shows the driver's eyes)
+        if self.eyeballs and not self._draw_eyeballs(gbuf, vertices, out, fr):
+            return       # no opening shows (both eyes shut): no lash line to widen either
+        self._wide_lashes(out, vertices, fr)
+
+    def _draw_eyeballs(self, gbuf, vertices: np.ndarray, out, fr: np.ndarray) -> bool:
+        """The sclera and iris into the eye-fan pixels of `out`, their edge at the lids
+        anti-aliased; False when no eye-fan pixel shows."""
+        xp = self.ctx.xp
         tri = gbuf.tri_id
         in_eye = (tri >= self.lo) & (tri < self.hi)
         ys, xs = xp.nonzero(in_eye)
         if len(ys) == 0:
-            return
+            return False
         t = tri[ys, xs] - self.lo
         e = (t >= self.per_eye).astype(np.int64)
         k = t - e * self.per_eye                          # fan triangle within its eye
@@ -599,7 +604,7 @@ class EyeLayer:
         # frame shows under it), so the opening's border does not step from pixel to pixel
         cover = xp.clip(b[:, 1] * self.ctx.upload(self._edge_heights(vertices))[t] + 0.5, 0.0, 1.0)
         out[ys, xs] = colour * cover[:, None] + out[ys, xs] * (1.0 - cover[:, None])
-        self._wide_lashes(out, vertices, fr)
+        return True
 
     def _wide_lashes(self, out, vertices: np.ndarray, fr: np.ndarray) -> None:
         """Draw the upper lash line of each eye open wider than the photo's, in place on `out`
