@@ -17,7 +17,7 @@ def texture(image, coords, mask=None, out=None):
     Args:
         image: (h, w, C) uint8 or float32 source image.
         coords: (H, W, 2) float32, [..., 0] = x and [..., 1] = y in source pixels (pixel centres
-            at integer coordinates). Coordinates are clamped to the image border; NaN gives 0.
+            at integer coordinates); may be a strided view. Coordinates are clamped to the image border; NaN gives 0.
         mask: optional (H, W) bool or uint8; where it is False/0 the output is 0 and the pixel is
             not sampled at all (that is the point: only the face is looked up).
         out: optional (H, W, C) float32 array to write into (fully overwritten).
@@ -61,7 +61,9 @@ def _texture_cpu(image, coords, mask, out):
         m, has = _NO_MASK, False
     else:
         m, has = np.ascontiguousarray(mask).view(np.uint8), True
-    _texture_numba(np.ascontiguousarray(image), np.ascontiguousarray(coords), m, has, out)
+    # coords as they come: a strided view (the first two channels of a wider array) is read in
+    # place rather than copied
+    _texture_numba(np.ascontiguousarray(image), coords, m, has, out)
     return out
 
 

@@ -102,9 +102,10 @@ class AttributesStage:
         self._n = n
         self._gbuf = GBuffer.empty(n, n, xp=xp)
         self._alpha = xp.empty((s, s, 1), np.float32)
-        self._fan = xp.empty((s, s, 3), np.float32)
+        self._fan = xp.zeros((s, s, 3), np.float32)
+        self._fan_box = (0, 0, 0, 0)          # (y0, y1, x0, x1): where _fan may be non-zero
+        self._fan_vertices = np.unique(fan_tris[lo:hi])   # indices into frame.vertices (host)
         self._uv_alpha = xp.empty((s, s, 3), np.float32)
-        self._uv = xp.empty((s, s, 2), np.float32)
         self._own = xp.empty((s, s, 1), np.float32)
 
     def reset(self) -> None:
@@ -122,13 +123,10 @@ class AttributesStage:
         gbuf = frame.gbuf
         tid = gbuf.tri_id
         uva = interpolate(gbuf, self.triangles, self.uv_alpha, out=self._uv_alpha)
-        self._uv[...] = uva[..., :2]
-        own = texture(self.skin_map, self._uv, tid >= 0, out=self._own)
+        own = texture(self.skin_map, uva[..., :2], tid >= 0, out=self._own)
         alpha = xp.multiply(uva[..., 2:], own, out=self._alpha)
-        fa = self._fan_attr
-        fa[:-1, 1:] = geo.driver_vertices[:, :2] @ geo.crop_inv[:, :2].T + geo.crop_inv[:, 2]
         self.fields.alpha = alpha[..., 0]
-        self.fields.fan = interpolate(gbuf, self.fan_triangles, ctx.upload(fa), out=self._fan)
+        self.fields.fan = self._openings(frame, geo)
         v = frame.vertices[:N_LANDMARKS, :2]   # the mask lies on the face's triangles
         lo, hi = v.min(0), v.max(0)
         self.fields.box = (float(lo[0]) - 1.0, float(hi[0]) + 1.0, float(lo[1]) - 1.0, float(hi[1]) + 1.0)
@@ -150,6 +148,24 @@ class AttributesStage:
         self.fields.colour, gain, d_skin = self.colour(d, w_d, r, w_r)
         self.fields.low = xp.ascontiguousarray(xp.concatenate(
             [gain, d_skin, d_allow[..., None]], axis=-1).astype(np.float32))
+
+    def _openings(self, frame: Frame, geo):
+        """The fan field (S, S, 3): interpolated over the openings' bounding box only (a tenth of
+        the crop), zero elsewhere."""
+        ctx, s = self.ctx, self.rig.crop_size
+        fa = self._fan_attr
+        fa[:-1, 1:] = geo.driver_vertices[:, :2] @ geo.crop_inv[:, :2].T + geo.crop_inv[:, 2]
+        p = np.asarray(frame.vertices)[self._fan_vertices, :2]
+        x0, y0 = (max(0, int(np.floor(c)) - 1) for c in p.min(0))
+        x1, y1 = (min(s, int(np.ceil(c)) + 2) for c in p.max(0))
+        py0, py1, px0, px1 = self._fan_box
+        self._fan[py0:py1, px0:px1] = 0.0
+        self._fan_box = (y0, y1, x0, x1)
+        if x0 < x1 and y0 < y1:
+            g = frame.gbuf
+            box = GBuffer(g.tri_id[y0:y1, x0:x1], g.bary[y0:y1, x0:x1], g.depth[y0:y1, x0:x1])
+            interpolate(box, self.fan_triangles, ctx.upload(fa), out=self._fan[y0:y1, x0:x1])
+        return self._fan
 
     def _frame_image(self, frame: Frame):
         image = frame.image

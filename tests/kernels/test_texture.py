@@ -103,3 +103,16 @@ def test_validation_errors():
         texture(img, co, out=np.zeros((20, 30, 3), np.uint8))
     with pytest.raises(ValueError, match="non-empty"):
         texture(np.zeros((0, 3, 3), np.uint8), co)
+
+
+def test_strided_coords_read_in_place(dev):
+    """Coordinates given as the first two channels of a wider array (a strided view) sample as a
+    contiguous copy of them does."""
+    img = image(dtype=np.float32)
+    co = grid(20, 30) * np.float32(0.9) + np.float32([0.3, 0.6])
+    wide = np.concatenate([co, np.full((20, 30, 1), 7.0, np.float32)], axis=-1)
+    view = dev.put(wide)[..., :2]
+    out = dev.get(texture(dev.put(img), view, dev.put(np.arange(600).reshape(20, 30) % 3 > 0)))
+    ref = dev.get(texture(dev.put(img), dev.put(co), dev.put(np.arange(600).reshape(20, 30) % 3 > 0)))
+    np.testing.assert_array_equal(out, ref)
+    assert (out[0, 0] == 0).all() and (out[0, 1] != 0).any()

@@ -76,6 +76,29 @@ def test_swap_changes_only_the_face(astronaut_profile, flipped):
     engine.close()
 
 
+def test_the_openings_field_is_the_full_crops_as_the_face_moves(astronaut_profile, flipped):
+    """The attributes stage interpolates the eye and mouth fans over their bounding box only: the
+    field equals the whole crop's interpolation, also after the face moved (the old box cleared)."""
+    from kernels import interpolate
+
+    engine = swap_engine(astronaut_profile)
+    when = next(s for s in engine.stages if s.name == "attributes")
+    stage, boxes, drawn = when.stage, set(), []
+
+    def checked(frame):
+        stage(frame)
+        full = interpolate(frame.gbuf, stage.fan_triangles, stage._fan_attr)
+        drawn.append(int((full[..., 0] > 0).sum()))
+        np.testing.assert_array_equal(stage.fields.fan, full)
+        boxes.add(stage._fan_box)
+
+    when.stage = checked
+    run(engine, [flipped, np.roll(flipped, (40, -30), axis=(0, 1)), flipped, np.roll(flipped, (-35, 25), axis=(0, 1))])
+    assert len(drawn) >= 3 and min(drawn) > 200                      # eyes and mouth drawn
+    assert len(boxes) >= 2
+    engine.close()
+
+
 def test_a_swapped_frame_is_labelled_and_marked_swap(astronaut_profile, flipped):
     engine = swap_engine(astronaut_profile, disclosure=DisclosureOptions())
     f = run(engine, [flipped] * 3)[-1]

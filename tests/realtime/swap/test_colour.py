@@ -68,9 +68,11 @@ def test_robust_weights_drop_dark_samples_and_keep_side_light():
     assert rw[8:][inside[8:]].mean() > 0.9            # the shadowed skin stays
 
 
-def test_a_face_transferred_onto_itself_is_unchanged():
+@pytest.mark.parametrize("reference", [False, True], ids=["compiled", "array"])
+def test_a_face_transferred_onto_itself_is_unchanged(reference):
     d, w = face_samples(1, light=(0.8, 0.4))
-    ct = ColourTransfer(L)
+    ct = ColourTransfer(L, reference=reference)
+    assert ct.compiled is not reference
     for _ in range(3):                                # the driver's memory does not drift
         affine, gain, low = ct(d, w, d, w)
         np.testing.assert_allclose(affine[:, :3], np.eye(3), atol=1e-4)
@@ -78,10 +80,11 @@ def test_a_face_transferred_onto_itself_is_unchanged():
         np.testing.assert_allclose(gain, 1.0, atol=1e-4)
 
 
-def test_another_face_takes_the_drivers_colour_and_light():
+@pytest.mark.parametrize("reference", [False, True], ids=["compiled", "array"])
+def test_another_face_takes_the_drivers_colour_and_light(reference):
     d, w = face_samples(2, tint=(1.0, 0.8, 0.7), light=(0.6, 0.6))   # warmer, lit from one side
     r, _ = face_samples(3, tint=(0.85, 1.0, 1.05))                    # paler, evenly lit
-    ct = ColourTransfer(L, keep=0.0)
+    ct = ColourTransfer(L, keep=0.0, reference=reference)
     affine, gain, _ = ct(d, w, r, w)
     recoloured = r @ affine[:, :3].T + affine[:, 3]
     inside = w > 0
@@ -106,3 +109,21 @@ def test_driver_memory(keep):
         assert (low2 > fresh * 1.2)[w[::2, ::2] > 0].all()   # between the two, nearer the old
     ct.reset()
     np.testing.assert_allclose(ct.driver(d2, w)[0], fresh, rtol=1e-5)
+
+
+def test_compiled_transfer_matches_the_array_version():
+    """The CPU's compiled transfer (realtime.swap.colour_numba) against the array version that
+    the GPU runs: a lit, tinted driver with a dark fringe and a render read as a strided view,
+    over a few frames of the driver's memory."""
+    d, w = face_samples(5, tint=(1.0, 0.85, 0.7), light=(0.5, 0.8))
+    d[:6] *= 0.25                                      # hair: out of the statistics
+    big, w_r = face_samples(6, tint=(0.8, 1.0, 1.1))
+    wide = np.zeros((2 * L, 2 * L, 4), np.float32)
+    wide[..., :3] = big
+    r = wide[..., :3]                                  # not contiguous, as the render's samples
+    compiled, array = ColourTransfer(L), ColourTransfer(L, reference=True)
+    for t in range(3):
+        dt = np.clip(d * (1.0 + 0.1 * t), 0, 255).astype(np.float32)
+        for got, want in zip(compiled(dt, w, r, w_r), array(dt, w, r, w_r)):
+            assert got.dtype == want.dtype == np.float32 and got.shape == want.shape
+            np.testing.assert_allclose(got, want, rtol=2e-4, atol=2e-4)
