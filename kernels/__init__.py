@@ -53,14 +53,16 @@ Conventions shared by every kernel and twin:
   the expected and the received shape/dtype. An ``out`` array is always fully overwritten and
   must match shape, dtype and array module.
 
-CPU threading: the numba twins are ``parallel=True`` and use numba's thread pool (all cores by
-default; ``numba.set_num_threads(n)`` limits it per calling thread). The calls are short
-(~0.2-0.6 ms at 256²), so on a machine whose cores are busy with other work a parallel region
-can stall for a scheduler time slice waiting for its second thread; there
-``numba.set_num_threads(1)`` gives steadier timings.
+CPU threading: the numba twins are ``parallel=True`` and use numba's thread pool
+(``numba.set_num_threads(n)`` limits it per calling thread). The calls are short (~0.2-0.6 ms at
+256²): on a machine whose cores are busy with other work, a statically split loop stalls for a
+scheduler time slice waiting for its second thread. Importing this package therefore makes the
+`tbb` wheel's library visible to numba (`kernels._threading`), whose TBB layer lets the calling
+thread take the work its helper has not started; without it (OpenMP) one thread is steadier on
+2 cores (`realtime.engine.loop.set_kernel_threads` decides).
 """
-# importing each kernel module registers its numba CPU twin
 from ._dispatch import register
+from ._threading import work_stealing  # first use of numba's threads is after this import: TBB loaded
 from .atlas_blend import atlas_blend
 from .composite import composite, feather_mask, mirrored_sigmoid_mask
 from .disclose import disclose
@@ -88,4 +90,5 @@ __all__ = [
     "mirrored_sigmoid_mask",
     "feather_mask",
     "register",
+    "work_stealing",
 ]

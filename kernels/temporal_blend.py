@@ -4,7 +4,7 @@ and the blend, fused into one pass."""
 from __future__ import annotations
 
 import numpy as np
-from numba import njit
+from numba import njit, prange
 
 from ._dispatch import lookup, register
 from ._sampling import FASTMATH, bilinear_into
@@ -65,14 +65,14 @@ def temporal_blend(gbuf, triangles, face_end: int, verts_t, verts_prev, depth_pr
                 strength, inv_scale, box, depth_eps, out)
 
 
-@njit(cache=True, nogil=True, fastmath=FASTMATH)
+@njit(parallel=True, cache=True, nogil=True, fastmath=FASTMATH)
 def _temporal_blend_numba(tri_id, bary, triangles, face_end, verts_t, verts_prev, depth_prev,
                           eps, render, prev, strength, inv_scale, y0, y1, x0, x1, out):
     """The rule on the face pixels of the box [y0, y1) × [x0, x1); `out` already holds
     `render` (every pixel not written here keeps it)."""
     nc = render.shape[2]
-    warped = np.empty(nc, np.float32)
-    for y in range(y0, y1):
+    for y in prange(y0, y1):
+        warped = np.empty(nc, np.float32)
         for x in range(x0, x1):
             t = tri_id[y, x]
             if t < 0 or t >= face_end:

@@ -18,6 +18,7 @@ import numba
 import numpy as np
 from threadpoolctl import threadpool_limits
 
+from kernels import work_stealing
 from realtime.core.context import open_device
 from realtime.core.errors import PuppeteerError
 from realtime.core.frame import Frame
@@ -72,15 +73,19 @@ class ModeError(PuppeteerError, ValueError):
 
 def set_kernel_threads(n: int | None) -> int:
     """Numba's thread count for the kernels, and one thread for the BLAS libraries (numpy's,
-    scipy's and OpenCV's OpenBLAS). On a 2-core machine the capture, tracking and sink threads
-    already share the cores, and a parallel kernel that waits for a descheduled worker costs 10×
-    its single-thread time; so one numba thread unless asked, half the cores beyond 2. The
-    frame's matrix products are small, and an idle OpenBLAS worker spins (sched_yield) after
-    each: measured on the 2-core Xeon during a swap run, one burned 85 % of the second core."""
+    scipy's and OpenCV's OpenBLAS). Default: on 2 cores both when numba runs on TBB (work
+    stealing, `kernels._threading`: a busy second core costs little), else one (a statically split
+    kernel that waits for a descheduled thread costs a scheduler time slice); half the cores
+    beyond 2. The frame's matrix products are small, and an idle OpenBLAS worker spins
+    (sched_yield) after each: measured on the 2-core Xeon during a swap run, one burned 85 % of
+    the second core."""
     threadpool_limits(1, user_api="blas")
     cores = os.cpu_count() or 1
     if n is None:
-        n = 1 if cores <= 2 else min(4, cores // 2)
+        if cores <= 2:
+            n = cores if work_stealing() else 1
+        else:
+            n = min(4, cores // 2)
     n = max(1, min(int(n), numba.config.NUMBA_NUM_THREADS))  # type: ignore[attr-defined]
     numba.set_num_threads(n)
     return n

@@ -414,4 +414,10 @@ def test_kernel_threads_and_one_blas_thread(monkeypatch):
         assert set_kernel_threads(1) == 1 and numba.get_num_threads() == 1
         assert {p["num_threads"] for p in threadpool_info() if p["user_api"] == "blas"} <= {1}
     monkeypatch.setattr("os.cpu_count", lambda: 2)
+    import realtime.engine.loop as loop_mod
+
+    monkeypatch.setattr(loop_mod, "work_stealing", lambda: False)    # OpenMP: one thread on 2 cores
     assert set_kernel_threads(None) == 1
+    monkeypatch.setattr(loop_mod, "work_stealing", lambda: True)     # TBB: both
+    assert set_kernel_threads(None) == min(2, numba.config.NUMBA_NUM_THREADS)
+    set_kernel_threads(1)
