@@ -1,11 +1,12 @@
 """The colour transfer of `realtime.swap.colour` compiled for the CPU (numba).
 
 The array-module version in `colour` runs ~100 numpy calls a frame on arrays of a few thousand
-values; their fixed cost is ~2-3 ms of the swap's frame on the 2-core CPU, where these loops take
-~0.2 ms. The functions here compute exactly what `ColourTransfer._measure` and the rest of
-`ColourTransfer.__call__` compute there (same formulas, same order; float64 inside, where the
-array version is float32), and `tests/realtime/swap/test_colour.py` holds the two to each other.
-The array version stays the reference and the one that runs on the GPU.
+values; their fixed cost was 2-3.3 ms of the swap's frame on the 2-core Xeon, where these loops
+take ~1 ms. The functions here compute what `ColourTransfer._measure` and the rest of
+`ColourTransfer.__call__` compute there, to round-off (float64 inside, where the array version
+is float32; Lab only where a sample has weight; the render's Lab → sRGB round trip taken as the
+clip it is), and `tests/realtime/swap/test_colour.py` holds the two to each other. The array
+version stays the reference and the one that runs on the GPU.
 """
 from __future__ import annotations
 
