@@ -59,7 +59,7 @@ def _log_likelihood(x: np.ndarray, mu: np.ndarray, cov: np.ndarray) -> np.ndarra
 
 
 def skin_map(image: np.ndarray, uv: np.ndarray, rig: Rig, prior: float = 5.0, sharpness: float = 1.0,
-             blur: float = 1.5) -> np.ndarray:
+             blur: float = 1.5, strands: float = 0.15) -> np.ndarray:
     """(h, w) float32 in [0, 1] over `image` (the photo as the generator samples it; `uv` (V, 2)
     the rig's texture coordinates in it): 1 on the identity's skin and features, 0 on what is
     not its face (see the module docstring).
@@ -70,8 +70,10 @@ def skin_map(image: np.ndarray, uv: np.ndarray, rig: Rig, prior: float = 5.0, sh
     the logistic of the log-likelihood ratio (times `sharpness`) plus `prior` (log-odds: inside
     the outline a pixel is skin unless its colour says otherwise), and it counts only above the
     eyes (a fringe, a hairline; below them a moustache or a beard belongs to the identity); the
-    brows keep 1 whatever their colour. Median-filtered and blurred (`blur` px) so that it does
-    not speckle."""
+    brows keep 1 whatever their colour. A fringe's lighter strands read as skin by colour: gaps
+    in the hair above the eyes narrower than 2 × `strands` interoculars are closed (a closing of
+    where the map says hair), a bare forehead is much wider. Median-filtered and blurred (`blur` px) so
+    that it does not speckle."""
     img = np.ascontiguousarray(image)
     h, w = img.shape[:2]
     head = rig.ranges["head"][0]
@@ -113,14 +115,24 @@ def skin_map(image: np.ndarray, uv: np.ndarray, rig: Rig, prior: float = 5.0, sh
     yy, xx = np.mgrid[0:h, 0:w]
     above = ((xx - 0.5 * (a[0] + b[0])) * up[0] + (yy - 0.5 * (a[1] + b[1])) * up[1]) / iod
     weight = np.clip((above - 0.05) / 0.1, 0.0, 1.0).astype(np.float32)
-    keep = 1.0 - weight * (1.0 - keep)
     brows = np.zeros((h, w), np.uint8)
     for brow in (topology.RIGHT_BROW, topology.LEFT_BROW):
         loop = list(brow[:5]) + list(brow[5:][::-1])
         cv2.fillPoly(brows, [np.round(uv[loop]).astype(np.int32)], 1)
     r = max(1, int(round(0.06 * iod)))
-    brows = cv2.dilate(brows, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * r + 1, 2 * r + 1)))
-    keep[brows > 0] = 1.0
+    brows = cv2.dilate(brows, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * r + 1, 2 * r + 1))) > 0
+    # the hair above the eyes (the brows are not hair here, nor lashes below the eye line: the
+    # closing bridges only gaps between hair and hair)
+    hair = weight * (1.0 - keep)
+    hair[brows] = 0.0
+    if strands > 0:
+        r = max(1, int(round(strands * iod)))
+        disc = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * r + 1, 2 * r + 1))
+        # on the hair's solid part (a soft map's noise would rise to its local maxima)
+        solid = cv2.morphologyEx((hair > 0.5).astype(np.uint8), cv2.MORPH_CLOSE, disc)
+        hair = np.maximum(hair, solid.astype(np.float32))
+        hair[brows] = 0.0
+    keep = 1.0 - hair
     keep = cv2.medianBlur((keep * 255).astype(np.uint8), 5).astype(np.float32) / 255.0
     if blur > 0:
         keep = cv2.GaussianBlur(keep, (0, 0), blur)

@@ -1,0 +1,105 @@
+"""realtime.swap.skin: the identity's skin map keeps a bare forehead and the face below the eyes,
+and drops a fringe over the forehead, its skin-coloured gaps included (the astronaut's own fringe,
+a painted one, and a real bare forehead from ../shared/eval when it is there)."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from realtime.face import topology
+from realtime.mesh import rig as rig_mod
+from realtime.swap.crop import face_rig, nominal_affine
+from realtime.swap.skin import skin_map
+
+
+@pytest.fixture(scope="module")
+def photo_rig(astronaut_profile):
+    """(photo at the crop's density, its texture coordinates, the swap rig) of the astronaut."""
+    prof = astronaut_profile
+    rig = face_rig(rig_mod.build(prof), nominal_affine(prof, int(prof.crop_size)))
+    photo, uv = rig.texture_at_crop_density(np.ascontiguousarray(prof["image"]),
+                                            np.ascontiguousarray(rig.attributes[:, :2]))
+    return np.ascontiguousarray(photo), uv, rig
+
+
+def forehead(photo, uv):
+    """(H, W) bool: the face outline's pixels a little above the brows (the astronaut's own
+    fringe lies there), and the interocular, in texture pixels."""
+    a, b = uv[topology.EYE_OUTER[0]], uv[topology.EYE_OUTER[1]]
+    iod = float(np.linalg.norm(b - a))
+    top = uv[list(topology.RIGHT_BROW) + list(topology.LEFT_BROW), 1].min() - 0.1 * iod
+    oval = np.zeros(photo.shape[:2], np.uint8)
+    cv2.fillPoly(oval, [np.round(uv[list(topology.FACE_OVAL)]).astype(np.int32)], 1)
+    oval = cv2.erode(oval, np.ones((5, 5), np.uint8)) > 0
+    return oval & (np.arange(photo.shape[0])[:, None] < top), iod
+
+
+def bare(photo, uv):
+    """The photo with a bare forehead (the astronaut's fringe painted over inside the face's
+    outline, in the cheeks' skin colour with a little noise, from just above the brows up); and
+    the outline's part above the brows."""
+    region, iod = forehead(photo, uv)
+    brows = uv[list(topology.RIGHT_BROW) + list(topology.LEFT_BROW)]
+    outline = np.zeros(photo.shape[:2], np.uint8)
+    cv2.fillPoly(outline, [np.round(uv[list(topology.FACE_OVAL)]).astype(np.int32)], 1)
+    paint = (outline > 0) & (np.arange(photo.shape[0])[:, None] < brows[:, 1].min() - 0.08 * iod)
+    nose, chin = uv[1], uv[topology.CHIN]
+    cheek = photo[int(nose[1]):int(chin[1]), int(nose[0]) - 40:int(nose[0]) - 20].reshape(-1, 3)
+    out = photo.copy()
+    noise = np.random.default_rng(0).normal(0, 3, (int(paint.sum()), 3))
+    out[paint] = np.clip(np.median(cheek, 0) + noise, 0, 255).astype(np.uint8)
+    return out, region & paint
+
+
+def test_the_astronauts_fringe_goes_and_her_lower_face_stays(photo_rig):
+    """Her fringe reaches down to the face mesh's top: by colour its lighter strands are kept in
+    places; closed, the fringe goes as one. Below the eyes nothing is dropped."""
+    photo, uv, rig = photo_rig
+    region, _ = forehead(photo, uv)
+    by_colour, closed = skin_map(photo, uv, rig, strands=0.0), skin_map(photo, uv, rig)
+    assert closed[region].mean() < 0.6 * by_colour[region].mean()
+    nose, chin = uv[1], uv[topology.CHIN]
+    assert closed[int(nose[1]):int(chin[1]), int(nose[0]) - 5:int(nose[0]) + 5].min() > 0.99
+
+
+EVAL = Path(__file__).resolve().parents[3].parent / "shared" / "eval"
+
+
+@pytest.mark.skipif(not (EVAL / "targets" / "s12.jpg").is_file(), reason="needs ../shared/eval")
+def test_a_bare_forehead_stays():
+    """s12's forehead (bare, between dark hair and dark brows) is kept whole."""
+    from profiles.enroll import build_profile
+    from realtime.face.track import Tracker
+
+    rgb = np.ascontiguousarray(cv2.cvtColor(cv2.imread(str(EVAL / "targets" / "s12.jpg")), cv2.COLOR_BGR2RGB))
+    with Tracker(static=True) as tracker:
+        landmarks = tracker(rgb)
+    prof = build_profile(rgb, landmarks, name="s12", source="s12.jpg")
+    rig = face_rig(rig_mod.build(prof), nominal_affine(prof, int(prof.crop_size)))
+    photo, uv = rig.texture_at_crop_density(np.ascontiguousarray(prof["image"]),
+                                            np.ascontiguousarray(rig.attributes[:, :2]))
+    region, _ = forehead(np.ascontiguousarray(photo), uv)
+    keep = skin_map(np.ascontiguousarray(photo), uv, rig)
+    assert region.sum() > 1000 and keep[region].mean() > 0.95
+
+
+def test_a_fringe_is_dropped_with_its_skin_coloured_gaps(photo_rig):
+    """Dark strands a tenth of an interocular wide over the bare forehead, the skin showing in
+    gaps as wide: by colour alone the gaps read as skin; the closing drops the fringe as one."""
+    photo, uv, rig = photo_rig
+    img, region = bare(photo, uv)
+    _, iod = forehead(photo, uv)
+    period = max(4, int(round(0.2 * iod)))
+    xs = np.arange(img.shape[1])
+    strand = region & ((xs % period) < period // 2)[None, :]
+    gaps = region & ~strand
+    img[strand] = (60, 40, 30)
+    by_colour = skin_map(img, uv, rig, strands=0.0)
+    closed = skin_map(img, uv, rig)
+    inner = cv2.erode(gaps.astype(np.uint8), np.ones((1, 3), np.uint8)) > 0   # off the strands' blurred edges
+    assert by_colour[inner].mean() > 0.6
+    assert closed[inner].mean() < 0.3
+    assert closed[strand].mean() < 0.2
