@@ -255,7 +255,8 @@ def _live(args, bridge):
                                             follow_translation=args.follow_translation
                                             ).with_gains(gains),
                             mode=args.mode, pose_from=args.pose_from, expression_from=args.expression_from,
-                            even_grain=not args.keep_grain, disclosure=_disclosure(args))
+                            even_grain=not args.keep_grain, drop_fringe=args.drop_fringe,
+                            disclosure=_disclosure(args))
     engine = Engine(profile, options)
     total = args.frames or source.frame_count
     report = _drive(engine, Grabber(source, realtime=realtime), args.sink, fps, realtime,
@@ -627,6 +628,10 @@ def build_parser() -> argparse.ArgumentParser:
     lv.add_argument("--keep-grain", action="store_true",
                     help="swap: use the profile's photo as it is (by default a grainy photo's face "
                          "is denoised first, or the swap's relighting turns its grain into a speckle)")
+    lv.add_argument("--drop-fringe", action="store_true",
+                    help="swap: leave the photo's fringe out whole, its lighter strands too (by default "
+                         "they read as skin and show as hair patches on your forehead; dropping them "
+                         "costs some likeness to a photo that wears the fringe)")
     lv.add_argument("--pose-from", default=None, metavar="SOURCE",
                     help="remix: take the head pose from SOURCE instead: still (a steady head), "
                          "script (the demo performance), a camera index, a clip or an image folder")

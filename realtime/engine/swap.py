@@ -23,6 +23,7 @@ from realtime.swap.composite import AttributesStage, SwapCompositeStage, SwapFie
 from realtime.swap.crop import face_rig, nominal_affine
 from realtime.swap.fuse import SwapFuseStage, SwapLink, swap_fuse_config
 from realtime.swap.grain import EvenedProfile
+from realtime.swap.skin import FRINGE_STRANDS
 from realtime.swap.track import LargestFaceTrackStage
 from realtime.tiers.registry import GenerateStage, make_generator
 
@@ -114,7 +115,7 @@ def build_swap(engine, profile, tracker=None) -> list:
         RenderStage(rig, ctx),
         GenerateStage(generator),
         SmoothStage(rig, enabled=options.smooth, ctx=ctx),
-        AttributesStage(rig, profile, link, fields, ctx),
+        AttributesStage(rig, profile, link, fields, ctx, strands=FRINGE_STRANDS if options.drop_fringe else 0.0),
     )]
     return [ctx.place(s) for s in (LargestFaceTrackStage(tracker),
                                    EstimateStage(engine.estimator, engine.clock), fuse)] + face + [

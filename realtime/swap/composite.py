@@ -52,13 +52,14 @@ class SwapFields:
 
 class AttributesStage:
     """Frame.gbuf + Frame.render + the driver's frame → the masks (alpha, fan) and the low field (gain,
-    the driver's skin low-pass, occlusion allowed) of `kernels.swap_blend`, on the device context."""
+    the driver's skin low-pass, occlusion allowed) of `kernels.swap_blend`, on the device context.
+    strands: `realtime.swap.skin.skin_map`'s (0: the photo's fringe judged by colour alone)."""
 
     name = "attributes"
     device_ready = True
 
     def __init__(self, rig: Rig, profile, link: SwapLink, fields: SwapFields, ctx=None,
-                 colour: ColourTransfer | None = None):
+                 colour: ColourTransfer | None = None, strands: float = 0.0):
         self.ctx = ctx = ctx if ctx is not None else CpuContext()
         xp = ctx.xp
         self.rig, self.link, self.fields = rig, link, fields
@@ -78,7 +79,7 @@ class AttributesStage:
         # the warp tier's (the photo prefiltered to the crop's density)
         photo, uv = rig.texture_at_crop_density(np.ascontiguousarray(profile["image"]),
                                                 np.ascontiguousarray(rig.attributes[:, :2]))
-        self.skin_map = ctx.upload(np.ascontiguousarray(skin_map(photo, uv, rig)[..., None]))
+        self.skin_map = ctx.upload(np.ascontiguousarray(skin_map(photo, uv, rig, strands=strands)[..., None]))
         fans = [rig.ranges[k] for k in ("eyes", "mouth") if k in rig.ranges]
         self.fan_range = (min(r[0] for r in fans), max(r[1] for r in fans))
         if sum(r[1] - r[0] for r in fans) != self.fan_range[1] - self.fan_range[0]:

@@ -1,6 +1,7 @@
-"""realtime.swap.skin: the identity's skin map keeps a bare forehead and the face below the eyes,
-and drops a fringe over the forehead, its skin-coloured gaps included (the astronaut's own fringe,
-a painted one, and a real bare forehead from ../shared/eval when it is there)."""
+"""realtime.swap.skin: the identity's skin map keeps a bare forehead and the face below the eyes;
+with `strands` (the swap's `drop_fringe`) it drops a fringe over the forehead, its skin-coloured
+gaps included (the astronaut's own fringe, a painted one, and a real bare forehead from
+../shared/eval when it is there)."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -12,7 +13,7 @@ import pytest
 from realtime.face import topology
 from realtime.mesh import rig as rig_mod
 from realtime.swap.crop import face_rig, nominal_affine
-from realtime.swap.skin import skin_map
+from realtime.swap.skin import FRINGE_STRANDS, skin_map
 
 
 @pytest.fixture(scope="module")
@@ -59,7 +60,7 @@ def test_the_astronauts_fringe_goes_and_her_lower_face_stays(photo_rig):
     places; closed, the fringe goes as one. Below the eyes nothing is dropped."""
     photo, uv, rig = photo_rig
     region, _ = forehead(photo, uv)
-    by_colour, closed = skin_map(photo, uv, rig, strands=0.0), skin_map(photo, uv, rig)
+    by_colour, closed = skin_map(photo, uv, rig), skin_map(photo, uv, rig, strands=FRINGE_STRANDS)
     assert closed[region].mean() < 0.6 * by_colour[region].mean()
     nose, chin = uv[1], uv[topology.CHIN]
     assert closed[int(nose[1]):int(chin[1]), int(nose[0]) - 5:int(nose[0]) + 5].min() > 0.99
@@ -82,7 +83,7 @@ def test_a_bare_forehead_stays():
     photo, uv = rig.texture_at_crop_density(np.ascontiguousarray(prof["image"]),
                                             np.ascontiguousarray(rig.attributes[:, :2]))
     region, _ = forehead(np.ascontiguousarray(photo), uv)
-    keep = skin_map(np.ascontiguousarray(photo), uv, rig)
+    keep = skin_map(np.ascontiguousarray(photo), uv, rig, strands=FRINGE_STRANDS)
     assert region.sum() > 1000 and keep[region].mean() > 0.95
 
 
@@ -97,9 +98,27 @@ def test_a_fringe_is_dropped_with_its_skin_coloured_gaps(photo_rig):
     strand = region & ((xs % period) < period // 2)[None, :]
     gaps = region & ~strand
     img[strand] = (60, 40, 30)
-    by_colour = skin_map(img, uv, rig, strands=0.0)
-    closed = skin_map(img, uv, rig)
+    by_colour = skin_map(img, uv, rig)
+    closed = skin_map(img, uv, rig, strands=FRINGE_STRANDS)
     inner = cv2.erode(gaps.astype(np.uint8), np.ones((1, 3), np.uint8)) > 0   # off the strands' blurred edges
     assert by_colour[inner].mean() > 0.6
     assert closed[inner].mean() < 0.3
     assert closed[strand].mean() < 0.2
+
+
+def test_the_swap_drops_the_fringe_when_asked(astronaut_profile):
+    """`EngineOptions.drop_fringe` (`live --drop-fringe`) builds the swap's skin map with the
+    closing; by default the map is the colour's alone."""
+    from realtime.engine.loop import Engine, EngineOptions
+
+    maps = {}
+    for drop in (False, True):
+        engine = Engine(astronaut_profile, EngineOptions(mode="swap", output_size=(512, 512), drop_fringe=drop,
+                                                         even_grain=False))   # the photo as it is
+        maps[drop] = np.asarray(next(s for s in engine.stages if s.name == "attributes").skin_map)[..., 0]
+        engine.close()
+    rig = next(s for s in engine.stages if s.name == "attributes").rig
+    photo, uv = rig.texture_at_crop_density(np.ascontiguousarray(astronaut_profile["image"]),
+                                            np.ascontiguousarray(rig.attributes[:, :2]))
+    np.testing.assert_array_equal(maps[False], skin_map(np.ascontiguousarray(photo), uv, rig))
+    assert maps[True].mean() < maps[False].mean() - 0.005       # her fringe: less of it kept
