@@ -133,7 +133,7 @@ def _face_mesh(profile, size: int) -> np.ndarray:
 
 
 def kernel_times(device: str, profile, size: int = 256, frame: int = 640) -> dict:
-    set_kernel_threads(None)             # the engine's numba threads (1 on a 2-core machine)
+    set_kernel_threads(None)             # the engine's default numba threads
     clock = _Clock(device)
     xp = clock.cp if clock.cuda else np
     rng = np.random.default_rng(0)

@@ -97,7 +97,7 @@ class EngineOptions:
     output_size: tuple[int, int] | None = None   # None: the profile image's size
     fps: float = 30.0                            # nominal rate (media clock offline)
     realtime: bool = False                       # filters on wall-clock time when True
-    kernel_threads: int | None = None            # numba threads; None: 1 on ≤ 2 cores
+    kernel_threads: int | None = None            # numba threads; None: set_kernel_threads decides
     smooth: bool = True                          # motion-compensated temporal smoothing
     device: str = "cpu"                          # "cpu" or "cuda": where render → composite run
     backend: str = "torch"                       # neural tier on CUDA: "torch" or "tensorrt"
