@@ -105,7 +105,7 @@ def test_validation_errors():
         texture(np.zeros((0, 3, 3), np.uint8), co)
 
 
-def test_strided_coords_read_in_place(dev):
+def test_strided_coords_sample_as_a_contiguous_copy_does(dev):
     """Coordinates given as the first two channels of a wider array (a strided view) sample as a
     contiguous copy of them does."""
     img = image(dtype=np.float32)
