@@ -156,11 +156,13 @@ def resolve(args: argparse.Namespace) -> Setup:
 
 
 def _with_mode(options, args: argparse.Namespace):
-    """`options` with the mode and the remix sources of the command line (`--mode`,
-    `--pose-from`, `--expression-from`)."""
+    """`options` with the mode, the remix sources and the gains of the command line (`--mode`,
+    `--pose-from`, `--expression-from`; `--gain` on top of the options' own, as in live)."""
+    gains = getattr(args, "gain", None)
+    fuse = options.fuse.with_gains(gains) if gains else options.fuse
     return dataclasses.replace(options, mode=getattr(args, "mode", None) or "reenact",
                                pose_from=getattr(args, "pose_from", None),
-                               expression_from=getattr(args, "expression_from", None))
+                               expression_from=getattr(args, "expression_from", None), fuse=fuse)
 
 
 def _swap_sizes(variants: list, driver: Driver) -> None:
@@ -257,6 +259,8 @@ def run_benchmark(args: argparse.Namespace) -> int:
     if st.gains:
         notes.append("the profile's gains apply (its settings, as in `run.py live`): "
                       + ", ".join(f"{k}={v:g}" for k, v in st.gains.items()))
+    if getattr(args, "gain", None):
+        notes.append("--gain applies: " + ", ".join(f"{k}={v:g}" for k, v in args.gain.items()))
 
     # -- latency -----------------------------------------------------------------------------
     audio_report = None
@@ -384,16 +388,22 @@ def run_benchmark(args: argparse.Namespace) -> int:
 
 def _follow_table(results: dict) -> str:
     """Expression fidelity, one row per signal: gain (r) of each variant's output against the
-    driver (`bench.fidelity`), the blink check, and with --floor the measure's own floor r."""
+    driver (`bench.fidelity`), the blink check, and with --floor the measure's own floor r. A
+    single run also shows where its motion is lost (`fidelity.split_follow`): the engine's mesh
+    against the driver, and the output against that mesh."""
     labels = [k for k, r in results.items() if r.get("follow")]
     floor = next((results[label]["quality_info"]["floor"] for label in labels
                   if results[label].get("quality_info", {}).get("floor")), None)
-    pad = [] if floor is None else ["–"]
+    split = (results[labels[0]].get("quality_info", {}).get("follow_split") if len(labels) == 1 else None)
+    parts = [results[label]["follow"] for label in labels]
+    if split:
+        parts += [split["mesh"], split["picture"]]
+    pad = ["–"] * ((2 if split else 0) + (floor is not None))
     rows = []
     for name in fidelity.SIGNALS:
         cells = []
-        for label in labels:
-            s = results[label]["follow"].get(name, {})
+        for part in parts:
+            s = part.get(name, {})
             g, r = s.get("gain"), s.get("r")
             mark = "*" if s.get("small") else ""
             cells.append("–" if g is None else f"{g:.2f} ({r:.2f}){mark}" if r is not None else f"{g:.2f}{mark}")
@@ -408,7 +418,8 @@ def _follow_table(results: dict) -> str:
         b = results[label].get("quality_info", {}).get("blinks")
         if b:
             blinks.append(f"{b['closed_frames'] - b['missed']}/{b['closed_frames']}")
-    columns = labels + (["floor r"] if floor is not None else [])
+    columns = (labels + (["engine's mesh", "output vs mesh"] if split else [])
+               + (["floor r"] if floor is not None else []))
     head = "| fidelity: gain (r) | " + " | ".join(columns) + " |"
     sep = "| :--- | " + " | ".join("---:" for _ in columns) + " |"
     tail = (["| closed eyes that arrive | " + " | ".join(blinks + pad) + " |"]
@@ -419,7 +430,10 @@ def _follow_table(results: dict) -> str:
         if all(stds):
             tail.append(f"| {what} | " + " | ".join(
                 [f"{d['yaw']:.2f} / {d['pitch']:.2f}" for d in stds] + pad) + " |")
-    note = ([f"\n\\* the driver hardly moves this signal (std below {fidelity.SMALL_MOTION:g}× the "
+    note = (["\nengine's mesh: the engine's posed mesh against the driver (what it drew); output vs "
+             "mesh: the tracked output against that mesh (how much of it the picture shows)"]
+            if split else [])
+    note += ([f"\n\\* the driver hardly moves this signal (std below {fidelity.SMALL_MOTION:g}× the "
              f"smallest motion it measures): its r is mostly tracking noise"] if small else [])
     if floor is not None:
         note.append(f"\nfloor r (--floor): the driver against its own copy downscaled to "

@@ -5,6 +5,7 @@
                  [--self-drive CLIP [--frame K]] [--sheet OUT.png]
                  [--compare KEY=A,B | --compare list] [--roundtrip] [--block N]
                  [--mode reenact|swap] [--pose-from SOURCE] [--expression-from SOURCE]
+                 [--gain REGION=G,...]
     run.py bench --streams N|A,B,.. --profile P[,P2..] --driver CLIP[,CLIP2..] [--stream-mode M]
 
 `add_arguments` registers the options on the subcommand's parser; `main` runs the benchmark
@@ -24,6 +25,7 @@ import sys
 
 from bench.usage import DEFAULT_BLOCK, DEFAULT_CAMERA_FRAMES, DEFAULT_WARMUP, DEVICE_NAMES, UsageError
 from realtime.core.errors import PuppeteerError
+from realtime.mesh.gains import GainError, parse_gains
 
 __all__ = ["add_arguments", "main", "UsageError"]
 
@@ -38,6 +40,13 @@ def _positive(name: str, minimum: int = 1):
             raise argparse.ArgumentTypeError(f"{name} must be ≥ {minimum}, got {v}")
         return v
     return parse
+
+
+def _gains(text: str) -> dict[str, float]:
+    try:
+        return parse_gains(text)
+    except GainError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -86,6 +95,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "(e.g. tier=warp,atlas); '--compare list' lists the keys")
     parser.add_argument("--block", type=_positive("--block"), default=DEFAULT_BLOCK, metavar="N",
                         help=f"frames per interleaved block with --compare (default {DEFAULT_BLOCK})")
+    parser.add_argument("--gain", type=_gains, default=None, metavar="REGION=G,...",
+                        help="per-region expression gains on top of the profile's own (as live "
+                             "--gain), e.g. eyes=0.7,mouth=0.75: measure what a damped or "
+                             "exaggerated region does to the rest (regions: eyes, brows, mouth, "
+                             "gaze, pose)")
     parser.add_argument("--mode", default="reenact", choices=("reenact", "swap"),
                         help="reenact: the avatar in its own frame (default); swap: the driver's own "
                              "frame with the face replaced (--quality then reports id_photo, id_driver, "

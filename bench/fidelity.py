@@ -22,6 +22,13 @@ noise); one that moves less than `SMALL_MOTION` × that is marked ``small`` (its
 how two trackers' errors agree: d0's and d19's brows, std 0.0045 interoculars, read r 0.7–0.8
 on self-drive where every other signal reads ≥ 0.9).
 
+Where the motion is lost (`split_follow`): the same signals measured on the engine's own posed
+mesh (`Frame.vertices`, before anything is drawn) split the output's gain and r in two —
+``mesh``: the mesh against the driver (what the estimate, the filters and the retargeting let
+through), ``picture``: the tracked output against the mesh (how much of the drawn motion the
+picture shows). A gain lost in ``mesh`` is the engine's state; one lost in ``picture`` is the
+drawing (a stretched photo's eye that does not read as wider), or the tracker's reading of it.
+
 `Extremes` keeps, while a clip streams, the driver and output frames at the driver's widest
 eyes, closed eyes, highest brows, widest mouth, strongest smile and furthest gaze, for a contact
 sheet (`contact_sheet`): a person sees in one picture what the numbers say.
@@ -36,7 +43,8 @@ import numpy as np
 from realtime.face import geometry, topology
 from realtime.face.track import Tracker
 
-__all__ = ["SIGNALS", "MIN_STD", "SMALL_MOTION", "face_signals", "follow_stats", "blink_check", "FLOOR_SCALE",
+__all__ = ["SIGNALS", "MIN_STD", "SMALL_MOTION", "face_signals", "mesh_signals", "follow_stats", "split_follow",
+           "blink_check", "FLOOR_SCALE",
            "floor_copy", "FloorProbe", "Extremes", "contact_sheet", "face_square", "face_view"]
 
 SIGNALS = ("mouth_open", "mouth_width", "eye_open_r", "eye_open_l", "brow_raise", "gaze_x",
@@ -78,6 +86,22 @@ def face_signals(landmarks: np.ndarray) -> np.ndarray:
     return np.array([geometry.mouth_opening(c) / iod,
                      np.linalg.norm(c[78, :2] - c[308, :2]) / iod,
                      eye_r / iod, eye_l / iod, float(np.mean(brows)) / iod, gx, gy, yaw, pitch])
+
+
+def mesh_signals(vertices: np.ndarray | None) -> np.ndarray:
+    """`face_signals` of the engine's posed mesh (`Frame.vertices`: its first 478 rows are the
+    face landmarks, in any pixel frame); all NaN when the frame has none."""
+    if vertices is None:
+        return np.full(len(SIGNALS), np.nan)
+    return face_signals(np.asarray(vertices)[: topology.N_LANDMARKS])
+
+
+def split_follow(driver: np.ndarray, mesh: np.ndarray, output: np.ndarray) -> dict[str, dict]:
+    """{"mesh": `follow_stats`(driver, mesh), "picture": `follow_stats`(mesh, output)}: where the
+    output's motion is lost (module docstring). All three (N, len(SIGNALS)), NaN rows where
+    there is no face. The two gains multiply to about the output's own gain against the driver
+    (exactly, when the three are proportional)."""
+    return {"mesh": follow_stats(driver, mesh), "picture": follow_stats(mesh, output)}
 
 
 def follow_stats(driver: np.ndarray, output: np.ndarray) -> dict[str, dict]:

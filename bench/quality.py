@@ -51,6 +51,9 @@ the avatar it outputs with its own MediaPipe graph and compares. What each metri
   expression into rotation (MediaPipe turns its whole mesh a little as a mouth opens: on d10 →
   s1 with `--pose-from still` the mesh reads 0.05° yaw, the tracked output 0.47°; 0.76° before
   the remix took the driver's turn out of its expression, `realtime.face.parallax`).
+- ``quality_info.follow_split`` (`bench.fidelity.split_follow`): where the motion is lost —
+  each signal's gain and r measured on the engine's posed mesh against the driver (``mesh``),
+  and on the tracked output against that mesh (``picture``).
 - ``quality_info.floor`` (``--floor``, `bench.fidelity.FloorProbe`): the same fidelity measure
   on the driver against its own copy downscaled to 40% and back, per signal: the best r an
   engine can read on this clip (a signal the driver hardly moves reads low even there).
@@ -219,6 +222,7 @@ def quality_pass(engine_factory, profile, source, *, fps: float, total: int | No
         nan_sig = np.full(len(fidelity.SIGNALS), np.nan)
         sig_d: list[np.ndarray] = []
         sig_o: list[np.ndarray] = []
+        sig_m: list[np.ndarray] = []
         mesh_lms: list[np.ndarray] = []
 
         def frames() -> Iterator[np.ndarray]:
@@ -245,6 +249,7 @@ def quality_pass(engine_factory, profile, source, *, fps: float, total: int | No
                     sig_d.append(reference_signals(engine, nan_sig if lm_d is None
                                                    else fidelity.face_signals(lm_d)))
                     sig_o.append(nan_sig if lm_o is None else fidelity.face_signals(lm_o))
+                    sig_m.append(fidelity.mesh_signals(frame.vertices))
                     if extremes is not None and frame.image is not None:
                         extremes.offer(frame.index, sig_d[-1], frame.image, out, (lm_d, lm_o))
                     if probe is not None:
@@ -334,6 +339,7 @@ def quality_pass(engine_factory, profile, source, *, fps: float, total: int | No
                          "(≥ 10 frames moving < 1.5 px/frame)")
     if sig_d:
         res.follow = fidelity.follow_stats(np.stack(sig_d), np.stack(sig_o))
+        res.info["follow_split"] = fidelity.split_follow(np.stack(sig_d), np.stack(sig_m), np.stack(sig_o))
         res.info["blinks"] = fidelity.blink_check(np.stack(sig_d), np.stack(sig_o))
         res.info["output_std"] = {k: float(np.nanstd(np.stack(sig_o)[:, i]))
                                   for i, k in enumerate(fidelity.SIGNALS)}

@@ -13,7 +13,8 @@ driver's frame and against the profile's photo. One pass drives the engine over 
   same-person threshold) and the margin is ≥ 0.1. ``quality_info.id_driver_photo``: the two
   people's own distance (the driver's input face against the photo), for scale.
 - the expression fidelity (`bench.fidelity`): driver and output each tracked on their own,
-  gain and r per signal (mouth, eyes, brows, gaze, yaw, pitch).
+  gain and r per signal (mouth, eyes, brows, gaze, yaw, pitch); ``quality_info.follow_split``:
+  the same split at the identity's posed mesh (`bench.fidelity.split_follow`).
 - ``psnr_scene`` — PSNR (dB) of the output against the input over the pixels outside the
   driver's face hull grown 25% about its centroid (all pixels when no face is found), pooled
   over the clip (one MSE); capped at 100 dB (the swap leaves the scene exactly as it is, which
@@ -139,6 +140,7 @@ def swap_quality_pass(engine_factory, profile, source, *, fps: float, total: int
     nan_sig = np.full(len(fidelity.SIGNALS), np.nan)
     sig_d: list[np.ndarray] = []
     sig_o: list[np.ndarray] = []
+    sig_m: list[np.ndarray] = []
     id_p, id_d, id_dp = [], [], []
     sq_err, sq_n = 0.0, 0
     fwe_o, fwe_d, fwe_x = [], [], []
@@ -175,6 +177,7 @@ def swap_quality_pass(engine_factory, profile, source, *, fps: float, total: int
                 s_d = nan_sig if lm_d is None else fidelity.face_signals(lm_d)
                 sig_d.append(reference_signals(engine, s_d))
                 sig_o.append(nan_sig if lm_o is None else fidelity.face_signals(lm_o))
+                sig_m.append(fidelity.mesh_signals(frame.vertices))
                 # the scene: outside the driver's face hull grown 25%
                 scene = ~hull_mask(lm_d, img.shape, HULL_GROWTH) if lm_d is not None else np.ones(img.shape[:2], bool)
                 diff = out.astype(np.float64)[scene] - img.astype(np.float64)[scene]
@@ -244,6 +247,7 @@ def swap_quality_pass(engine_factory, profile, source, *, fps: float, total: int
             q["fwe_ratio_driverflow"] = q["fwe_face_driverflow"] / q["fwe_face_driver"]
     if sig_d:
         res.follow = fidelity.follow_stats(np.stack(sig_d), np.stack(sig_o))
+        res.info["follow_split"] = fidelity.split_follow(np.stack(sig_d), np.stack(sig_m), np.stack(sig_o))
         res.info["blinks"] = fidelity.blink_check(np.stack(sig_d), np.stack(sig_o))
     res.info.update(n, id_faces=len(id_p), fwe_pairs=int(ok.sum()),
                     id_driver_photo=float(np.mean(id_dp)) if id_dp else None,

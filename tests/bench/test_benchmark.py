@@ -55,6 +55,29 @@ def test_the_profiles_own_gains_apply_as_in_live(tmp_path, assets, astronaut_rgb
     assert (fuse.eye_gain, fuse.mouth_gain, fuse.brow_gain, fuse.gaze_gain) == (1.2, 0.9, 1.0, 1.0)
 
 
+def test_gains_of_the_command_line_apply_on_top_of_the_profiles(tmp_path, assets, astronaut_rgb,
+                                                                 astronaut_landmarks, capsys):
+    """`bench --gain` as `live --gain`: the regions it names replace the profile's, the others
+    keep theirs; a --compare of one gain still varies that gain; a bad value is one line."""
+    from profiles.enroll import build_profile
+    from profiles.format import save
+
+    prof = build_profile(astronaut_rgb, astronaut_landmarks, name="tuned", source="astronaut.png")
+    prof.settings["gains"] = {"eyes": 1.2, "mouth": 0.9}
+    save(prof, tmp_path / "tuned")
+    base = ("--profile", tmp_path / "tuned", "--driver", assets["clip"], "--frames", 20, "--warmup", 5)
+    (v,) = benchmark.resolve(parse(*base, "--gain", "mouth=0.5,brows=0.7")).variants
+    fuse = v.options.fuse
+    assert (fuse.eye_gain, fuse.mouth_gain, fuse.brow_gain, fuse.gaze_gain) == (1.2, 0.5, 0.7, 1.0)
+    a, b = benchmark.resolve(parse(*base, "--gain", "brows=0.7", "--compare", "mouth_gain=1,0.6")).variants
+    assert (a.options.fuse.mouth_gain, b.options.fuse.mouth_gain) == (1.0, 0.6)
+    assert a.options.fuse.brow_gain == b.options.fuse.brow_gain == 0.7
+    with pytest.raises(SystemExit) as exit_:
+        parse(*base, "--gain", "ears=2")
+    assert exit_.value.code == 2
+    assert "argument --gain: --gain: unknown region 'ears'" in capsys.readouterr().err
+
+
 def test_self_reenact_alone_is_the_main_pair(assets, tmp_path):
     video = moving_clip(tmp_path / "self.avi", assets["image"], 12, still_from=6)
     st = benchmark.resolve(parse("--self-reenact", video, "--profile", assets["astro"],
@@ -177,6 +200,10 @@ def test_single_run_json_plot_and_quality(assets, tmp_path, run_bench, monkeypat
         assert set(r["quality_info"][key]) == {"yaw", "pitch", "roll"}
         assert all(np.isfinite(v) and v >= 0 for v in r["quality_info"][key].values())
     assert "head yaw/pitch std °, engine's mesh" in out
+    split = r["quality_info"]["follow_split"]                       # where the motion is lost
+    assert set(split) == {"mesh", "picture"}
+    assert all(set(part) == set(r["follow"]) and part["yaw"]["n"] > 0 for part in split.values())
+    assert "| engine's mesh | output vs mesh |" in out
     if not r["roundtrip"]["available"]:          # no readable virtual camera: said, not faked
         assert r["roundtrip"]["reason"]
         assert any(n.startswith("roundtrip not available here") for n in r["notes"])

@@ -137,6 +137,48 @@ def test_the_floor_probe_reads_the_trackers_own_noise(astronaut_landmarks):
     assert tracker.closed
 
 
+def test_split_follow_says_where_the_motion_is_lost():
+    """The mesh carries 0.9 of the driver's motion and the picture shows half of the mesh's:
+    the split reads 0.9 and 0.5, and the two multiply to the output's own gain."""
+    rng = np.random.default_rng(1)
+    d = rng.normal(0, 0.05, (300, len(F.SIGNALS)))
+    d[:, [F.SIGNALS.index("yaw"), F.SIGNALS.index("pitch")]] *= 100
+    m = 0.9 * d + 0.02 + rng.normal(0, 0.001, d.shape)
+    o = 0.5 * m - 0.01 + rng.normal(0, 0.001, d.shape)
+    m[10:14] = np.nan                                                # no mesh for a moment
+    split = F.split_follow(d, m, o)
+    whole = F.follow_stats(d, o)
+    for name in F.SIGNALS:
+        g_mesh, g_pic = split["mesh"][name]["gain"], split["picture"][name]["gain"]
+        assert g_mesh == pytest.approx(0.9, abs=0.02), name
+        assert g_pic == pytest.approx(0.5, abs=0.02), name
+        assert g_mesh * g_pic == pytest.approx(whole[name]["gain"], abs=0.02), name
+        assert split["mesh"][name]["n"] == split["picture"][name]["n"] == 296
+
+
+def test_mesh_signals_read_the_face_rows_of_the_vertices(astronaut_landmarks):
+    lm = np.asarray(astronaut_landmarks, np.float64)
+    extra = np.vstack([lm, np.full((40, 3), 1e4)])                  # the rig's other vertices
+    assert np.array_equal(F.mesh_signals(extra), F.face_signals(lm))
+    assert np.isnan(F.mesh_signals(None)).all() and len(F.mesh_signals(None)) == len(F.SIGNALS)
+
+
+def test_the_table_of_one_run_shows_the_split():
+    from bench.benchmark import _follow_table
+
+    rng = np.random.default_rng(5)
+    d = rng.normal(0, 0.05, (100, len(F.SIGNALS)))
+    m, o = 0.9 * d, 0.45 * d + rng.normal(0, 0.001, d.shape)
+    run = {"follow": F.follow_stats(d, o), "quality_info": {"follow_split": F.split_follow(d, m, o)}}
+    lines = _follow_table({"run": run}).splitlines()
+    assert lines[0] == "| fidelity: gain (r) | run | engine's mesh | output vs mesh |"
+    mouth = next(line for line in lines if line.startswith("| mouth_open"))
+    assert [c.strip()[:4] for c in mouth.split("|")[2:5]] == ["0.45", "0.90", "0.50"]
+    # two variants side by side: no split columns (each has its own)
+    both = _follow_table({"a": run, "b": run}).splitlines()[0]
+    assert both == "| fidelity: gain (r) | a | b |"
+
+
 def test_the_table_shows_the_floor():
     from bench.benchmark import _follow_table
 

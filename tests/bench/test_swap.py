@@ -50,6 +50,8 @@ def test_swap_quality_pass(astronaut_profile, astronaut_rgb):
     assert q["psnr_scene"] == PSNR_CAP                   # the scene is left exactly as it is
     assert q["fwe_face"] >= 0 and q["fwe_face_driver"] >= 0 and info["fwe_pairs"] >= 3
     assert "mouth_open" in res.follow
+    split = info["follow_split"]                        # the identity's mesh: one per tracked frame
+    assert split["mesh"]["mouth_open"]["n"] == split["picture"]["mouth_open"]["n"] == 6
     assert set(info["floor"]) == set(res.follow) and info["floor"]["mouth_open"]["n"] == 6
     if "id_photo" not in q:                             # dlib not installed: said so
         assert any("id_photo" in n or "id_dist" in n for n in res.notes)
