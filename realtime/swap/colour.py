@@ -37,7 +37,7 @@ import numpy as np
 from realtime.swap import colour_numba
 
 __all__ = ["srgb_to_lab", "lab_to_srgb", "lab_jacobian", "gaussian_matrix", "normalised_blur", "robust_weights",
-           "ColourTransfer"]
+           "cell_sums", "ColourTransfer"]
 
 _M = np.array([[0.4124564, 0.3575761, 0.1804375],
                [0.2126729, 0.7151522, 0.0721750],
@@ -101,7 +101,7 @@ def _stats(lab, w, xp):
     return mu, xp.sqrt(xp.maximum(var, 1e-6))
 
 
-def _cells(x):
+def cell_sums(x):
     """2×2 sums of an (N, N[, C]) array of samples: (N/2, N/2[, C])."""
     return x[0::2, 0::2] + x[1::2, 0::2] + x[0::2, 1::2] + x[1::2, 1::2]
 
@@ -119,7 +119,7 @@ def robust_weights(samples, weights, k=None, xp=np, lo: float = 0.45, hi: float 
     if k is None:
         ref = (y * weights).sum() / xp.maximum(weights.sum(), 1e-6)
     else:
-        low, _ = normalised_blur(k, _cells(samples * weights[..., None]), _cells(weights), xp)
+        low, _ = normalised_blur(k, cell_sums(samples * weights[..., None]), cell_sums(weights), xp)
         ref = xp.repeat(xp.repeat(_luma(low), 2, axis=0), 2, axis=1)
     return weights * xp.clip((y / xp.maximum(ref, 1.0) - lo) / (hi - lo), 0.0, 1.0)
 
@@ -182,7 +182,7 @@ class ColourTransfer:
         if self.compiled:
             return colour_numba.measure(samples, weights, self.k)
         w = robust_weights(samples, weights, self.k, xp)
-        low, den = normalised_blur(self.k, _cells(samples * w[..., None]), _cells(w), xp)
+        low, den = normalised_blur(self.k, cell_sums(samples * w[..., None]), cell_sums(w), xp)
         mu, sigma = _stats(srgb_to_lab(samples, xp), robust_weights(samples, weights, None, xp, 0.5, 0.7), xp)
         return low, den, mu, sigma
 

@@ -28,7 +28,7 @@ from realtime.core.context import CpuContext
 from realtime.core.frame import Frame
 from realtime.face.topology import N_LANDMARKS
 from realtime.mesh.rig import Rig
-from realtime.swap.colour import ColourTransfer
+from realtime.swap.colour import ColourTransfer, cell_sums
 from realtime.swap.crop import derived_attribute, triangle_labels, vertex_alpha
 from realtime.swap.fuse import SwapLink
 from realtime.swap.skin import skin_map
@@ -141,7 +141,7 @@ class AttributesStage:
         dv[:, 2] /= SAMPLE
         g = rasterize(ctx.upload(dv), self.triangles, n, n, out=self._gbuf)
         w_d = self.skin[g.tri_id]
-        d_allow = 1.0 - _cells(self.feature[g.tri_id], xp) / 4.0
+        d_allow = 1.0 - cell_sums(self.feature[g.tri_id]) / 4.0
         # the identity's render at the same points (its own G-buffer and skin, every SAMPLE-th pixel)
         off = self._off
         w_r = self.skin[tid[off::SAMPLE, off::SAMPLE]] * own[off::SAMPLE, off::SAMPLE, 0]
@@ -174,11 +174,6 @@ class AttributesStage:
             image = np.zeros((self.rig.crop_size, self.rig.crop_size, 3), np.uint8)
             frame.image = image
         return self.link.image_on_device(image)
-
-
-def _cells(x, xp):
-    """2×2 sums of an (N, N[, C]) array of samples: (N/2, N/2[, C])."""
-    return x[0::2, 0::2] + x[1::2, 0::2] + x[0::2, 1::2] + x[1::2, 1::2]
 
 
 class SwapCompositeStage:

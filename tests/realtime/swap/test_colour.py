@@ -111,10 +111,20 @@ def test_driver_memory(keep):
     np.testing.assert_allclose(ct.driver(d2, w)[0], fresh, rtol=1e-5)
 
 
-def test_compiled_transfer_matches_the_array_version():
+def test_compiled_transfer_matches_the_array_version(monkeypatch):
     """The CPU's compiled transfer (realtime.swap.colour_numba) against the array version that
     the GPU runs: a lit, tinted driver with a dark fringe and a render read as a strided view,
-    over a few frames of the driver's memory."""
+    over a few frames of the driver's memory. Each really runs its own path."""
+    from realtime.swap import colour_numba
+
+    calls = {"measure": 0, "transfer": 0}
+    for name in calls:
+        real = getattr(colour_numba, name)
+
+        def counted(*args, _real=real, _name=name):
+            calls[_name] += 1
+            return _real(*args)
+        monkeypatch.setattr(colour_numba, name, counted)
     d, w = face_samples(5, tint=(1.0, 0.85, 0.7), light=(0.5, 0.8))
     d[:6] *= 0.25                                      # hair: out of the statistics
     big, w_r = face_samples(6, tint=(0.8, 1.0, 1.1))
@@ -124,6 +134,11 @@ def test_compiled_transfer_matches_the_array_version():
     compiled, array = ColourTransfer(L), ColourTransfer(L, reference=True)
     for t in range(3):
         dt = np.clip(d * (1.0 + 0.1 * t), 0, 255).astype(np.float32)
-        for got, want in zip(compiled(dt, w, r, w_r), array(dt, w, r, w_r)):
+        calls.update(measure=0, transfer=0)
+        got_all = compiled(dt, w, r, w_r)
+        assert calls == {"measure": 2, "transfer": 1}      # the driver's and the render's samples
+        want_all = array(dt, w, r, w_r)
+        assert calls == {"measure": 2, "transfer": 1}      # the array version calls neither
+        for got, want in zip(got_all, want_all):
             assert got.dtype == want.dtype == np.float32 and got.shape == want.shape
             np.testing.assert_allclose(got, want, rtol=2e-4, atol=2e-4)
