@@ -281,7 +281,7 @@ def run_streams(args: argparse.Namespace) -> int:
     counts = parse_counts(args.streams)
     if not args.profile or not args.driver:
         raise UsageError("--streams needs --profile P[,P2,...] and --driver CLIP[,CLIP2,...]")
-    for flag in ("compare", "self_reenact", "self_drive", "quality", "roundtrip", "sheet"):
+    for flag in ("compare", "self_reenact", "self_drive", "quality", "roundtrip", "sheet", "gain"):
         if getattr(args, flag, None):
             raise UsageError(f"--streams cannot be combined with --{flag.replace('_', '-')}")
     for path in (args.json, args.plot):

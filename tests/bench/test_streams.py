@@ -87,6 +87,8 @@ def test_two_streams_in_threads_on_tracked_clips(tracked_assets, run_bench, monk
     (("--streams", "0", "--profile", "astro", "--driver", "x"), "--streams wants N"),
     (("--streams", "2", "--profile", "astro", "--driver", "{clip}", "--compare", "tier=warp,atlas"),
      "cannot be combined with --compare"),
+    (("--streams", "2", "--profile", "astro", "--driver", "{clip}", "--gain", "eyes=1.2"),
+     "cannot be combined with --gain"),
     (("--streams", "2", "--profile", "nobody", "--driver", "{clip}"), "nobody"),
     (("--streams", "2", "--profile", "astro", "--driver", "missing.track.npz"), "missing.track.npz"),
     (("--streams", "2", "--profile", "astro", "--driver", "0"), "camera"),
