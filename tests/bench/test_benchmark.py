@@ -8,7 +8,7 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
-from bench import benchmark
+from bench import benchmark, fidelity
 from bench.drivers import self_reenact_options
 from bench.metrics import IdentityEncoder
 from bench.usage import UsageError
@@ -170,6 +170,12 @@ def test_single_run_json_plot_and_quality(assets, tmp_path, run_bench, monkeypat
     monkeypatch.setattr(IdentityEncoder, "available", classmethod(lambda cls: False))
     monkeypatch.setattr(IdentityEncoder, "unavailable_reason",
                         classmethod(lambda cls: "dlib is not installed (test)"))
+    meshes = []                                          # what the split's mesh column reads
+
+    def spy(vertices, _real=fidelity.mesh_signals):
+        meshes.append(None if vertices is None else np.shape(vertices))
+        return _real(vertices)
+    monkeypatch.setattr(fidelity, "mesh_signals", spy)
     # 12 fps: the driver's neutral is calibrated after 1 s = 12 frames, 6 are measured
     clip = moving_clip(tmp_path / "driver.avi", assets["image"], 18, fps=12.0)
     js, png = tmp_path / "b.json", tmp_path / "b.png"
@@ -204,6 +210,7 @@ def test_single_run_json_plot_and_quality(assets, tmp_path, run_bench, monkeypat
     assert set(split) == {"mesh", "picture"}
     assert all(set(part) == set(r["follow"]) and part["yaw"]["n"] > 0 for part in split.values())
     assert "| engine's mesh | output vs mesh |" in out
+    assert meshes and all(m is not None and m[0] > 478 for m in meshes)   # the posed rig, every frame
     if not r["roundtrip"]["available"]:          # no readable virtual camera: said, not faked
         assert r["roundtrip"]["reason"]
         assert any(n.startswith("roundtrip not available here") for n in r["notes"])
