@@ -114,7 +114,7 @@ def _gains(text: str) -> dict[str, float]:
     try:
         return parse_gains(text)
     except GainError as exc:
-        raise argparse.ArgumentTypeError(str(exc)) from None
+        raise argparse.ArgumentTypeError(str(exc).removeprefix("--gain: ")) from None  # argparse names it
 
 
 def _positive_int(text: str, most: int = 1_000_000_000) -> int:

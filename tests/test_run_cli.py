@@ -131,6 +131,13 @@ def test_usage_errors_exit_2(capsys):
         capsys.readouterr()
 
 
+def test_a_bad_gain_is_named_once(capsys):
+    with pytest.raises(SystemExit) as e:
+        run.main(["live", "--profile", "p", "--driver", "0", "--gain", "ears=2"])
+    assert e.value.code == 2
+    assert "argument --gain: unknown region 'ears'; regions: eyes" in capsys.readouterr().err
+
+
 def test_help_in_a_subprocess():
     r = subprocess.run([sys.executable, str(ROOT / "run.py"), "--help"], capture_output=True,
                        text=True, timeout=60, cwd=ROOT)

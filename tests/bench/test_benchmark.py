@@ -75,7 +75,7 @@ def test_gains_of_the_command_line_apply_on_top_of_the_profiles(tmp_path, assets
     with pytest.raises(SystemExit) as exit_:
         parse(*base, "--gain", "ears=2")
     assert exit_.value.code == 2
-    assert "argument --gain: --gain: unknown region 'ears'" in capsys.readouterr().err
+    assert "argument --gain: unknown region 'ears'; regions: eyes" in capsys.readouterr().err
 
 
 def test_self_reenact_alone_is_the_main_pair(assets, tmp_path):
