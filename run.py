@@ -33,6 +33,7 @@ sys.path.insert(0, str(ROOT))
 
 from bench import cli as bench_cli  # noqa: E402  (light: no engine, numba or torch)
 from realtime.core.errors import PuppeteerError  # noqa: E402
+from realtime.mesh.gains import gains_argument  # noqa: E402  (light: numpy, as bench's parser has it)
 from realtime.tiers.registry import TIER_NAMES  # noqa: E402  (light: imports no tier)
 
 
@@ -106,15 +107,6 @@ def _frame_range(text: str) -> tuple[int, int | None]:
     if not sep or start < 0 or (stop is not None and stop <= start):
         raise argparse.ArgumentTypeError(f"--frames wants START:STOP with 0 ≤ START < STOP, got {text!r}")
     return start, stop
-
-
-def _gains(text: str) -> dict[str, float]:
-    from realtime.mesh.gains import GainError, parse_gains
-
-    try:
-        return parse_gains(text)
-    except GainError as exc:
-        raise argparse.ArgumentTypeError(str(exc).removeprefix("--gain: ")) from None  # argparse names it
 
 
 def _positive_int(text: str, most: int = 1_000_000_000) -> int:
@@ -618,7 +610,7 @@ def build_parser() -> argparse.ArgumentParser:
                     help="0 keeps the avatar's head size fixed, 1 follows your distance (default 0)")
     lv.add_argument("--follow-translation", type=_follow, default=1.0,
                     help="how much the head follows your sideways motion (default 1)")
-    lv.add_argument("--gain", type=_gains, default=None, metavar="REGION=G,...",
+    lv.add_argument("--gain", type=gains_argument, default=None, metavar="REGION=G,...",
                     help="per-region expression gains, e.g. eyes=1.2,mouth=0.9 (regions: eyes, "
                          "brows, mouth, gaze, pose; 1 = as the driver; default: the profile's "
                          "settings.gains, else 1); window hotkeys 1-5 select, +/- change, 0 resets")

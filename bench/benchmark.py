@@ -124,8 +124,8 @@ def resolve(args: argparse.Namespace) -> Setup:
     if self_drive is not None:
         profile, driver, lm = prepare_self_drive(self_drive, args.frame, args.frames)
         setup = Setup(profile, driver, [], compare, pin=lm, main_is_self=True)
-        setup.variants = make_variants(device.configure(_with_mode(self_reenact_options(driver.fps, profile), args)),
-                                       device.name, compare)
+        options = _with_command_line(self_reenact_options(driver.fps, profile), args)
+        setup.variants = make_variants(device.configure(options), device.name, compare)
         _swap_sizes(setup.variants, driver)
         check_variants(profile, setup.variants)
         return setup
@@ -146,7 +146,7 @@ def resolve(args: argparse.Namespace) -> Setup:
         profile, driver, lm = self_re
         setup = Setup(profile, driver, [], compare, pin=lm, main_is_self=True, self_re=self_re)
         base = self_reenact_options(driver.fps, profile)
-    setup.variants = make_variants(device.configure(_with_mode(base, args)), device.name, compare)
+    setup.variants = make_variants(device.configure(_with_command_line(base, args)), device.name, compare)
     _swap_sizes(setup.variants, driver)
     check_variants(profile, setup.variants)
     if driver.total is not None and driver.total <= args.warmup:
@@ -155,7 +155,7 @@ def resolve(args: argparse.Namespace) -> Setup:
     return setup
 
 
-def _with_mode(options, args: argparse.Namespace):
+def _with_command_line(options, args: argparse.Namespace):
     """`options` with the mode, the remix sources and the gains of the command line (`--mode`,
     `--pose-from`, `--expression-from`; `--gain` on top of the options' own, as in live)."""
     gains = getattr(args, "gain", None)

@@ -14,6 +14,7 @@ the chin along). Set from the command line (``--gain eyes=1.2,mouth=0.9``), from
 """
 from __future__ import annotations
 
+import argparse
 from functools import lru_cache
 
 import numpy as np
@@ -21,7 +22,8 @@ import numpy as np
 from realtime.core.errors import PuppeteerError
 from realtime.face import topology
 
-__all__ = ["REGIONS", "GAIN_RANGE", "GainError", "parse_gains", "check_gains", "profile_gains", "landmark_gains"]
+__all__ = ["REGIONS", "GAIN_RANGE", "GainError", "parse_gains", "gains_argument", "check_gains", "profile_gains",
+           "landmark_gains"]
 
 REGIONS = ("eyes", "brows", "mouth", "gaze", "pose")
 GAIN_RANGE = (0.0, 3.0)
@@ -70,6 +72,15 @@ def parse_gains(text: str) -> dict[str, float]:
                             f"got {item.strip()!r}")
         pairs[region.strip()] = value.strip()
     return check_gains(pairs)
+
+
+def gains_argument(text: str) -> dict[str, float]:
+    """`parse_gains` as an argparse type (`run.py live --gain`, `run.py bench --gain`): a mistake
+    is an ArgumentTypeError, its message without the option's name (argparse adds it)."""
+    try:
+        return parse_gains(text)
+    except GainError as exc:
+        raise argparse.ArgumentTypeError(str(exc).removeprefix("--gain: ")) from None
 
 
 def _feather(core: set[int], rings: tuple[float, ...]) -> np.ndarray:

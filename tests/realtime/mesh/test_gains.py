@@ -8,7 +8,7 @@ from realtime.face import geometry as G
 from realtime.face import topology as T
 from realtime.face.state import FaceState
 from realtime.mesh.fuse import FuseConfig, Recombiner
-from realtime.mesh.gains import REGIONS, GainError, check_gains, landmark_gains, parse_gains
+from realtime.mesh.gains import REGIONS, GainError, check_gains, gains_argument, landmark_gains, parse_gains
 
 
 def test_parse_and_check():
@@ -21,6 +21,15 @@ def test_parse_and_check():
             parse_gains(bad)
     with pytest.raises(GainError, match="mapping"):
         check_gains([1, 2])
+
+
+def test_the_argparse_type_leaves_the_option_name_to_argparse():
+    import argparse
+
+    assert gains_argument("mouth=0.9") == {"mouth": 0.9}
+    with pytest.raises(argparse.ArgumentTypeError) as exc:
+        gains_argument("nose=1")
+    assert str(exc.value).startswith("unknown region 'nose'")
 
 
 def test_landmark_gains_cover_their_regions_only():
