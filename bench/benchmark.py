@@ -360,6 +360,9 @@ def run_benchmark(args: argparse.Namespace) -> int:
                     + _kv_table("metric", list(sr_section["quality"].items())))
     if any(r.get("follow") for r in results.values()):
         text.append(_follow_table(results))
+    own = _driver_own_table(results)
+    if own:
+        text.append(own)
     if roundtrip is not None and roundtrip["available"]:
         lat = roundtrip["latency_ms"]
         text.append(_kv_table("round trip (capture → virtual camera → read back)", [
@@ -440,6 +443,31 @@ def _follow_table(results: dict) -> str:
                     f"{fidelity.FLOOR_SCALE:g}× and back, same measure: the best r an engine can "
                     f"read on this clip")
     return "\n".join([head, sep, *rows, *tail, *note])
+
+
+_OWN_KEYS = (("fwe", "fwe"), ("fwe_short", "fwe_short"), ("fwe_long", "fwe_long"), ("id_dist", "id_dist"))
+
+
+def _driver_own_table(results: dict) -> str:
+    """With --floor: each variant's FWE and identity distance beside the driver's own video's on
+    the same measures (`bench.quality.DriverReference`); "" when no pass measured it."""
+    own = next((r["quality_info"]["driver_own"] for r in results.values()
+                if r.get("quality_info", {}).get("driver_own")), None)
+    if own is None:
+        return ""
+    rows = [[label, *(r.get("quality", {}).get(q) for q, _ in _OWN_KEYS)] for label, r in results.items()]
+    rows.append(["the driver's own video", *(own.get(k) for _, k in _OWN_KEYS)])
+    head = "| yardstick (--floor) | " + " | ".join(q for q, _ in _OWN_KEYS) + " |"
+    sep = "| :--- | " + " | ".join("---:" for _ in _OWN_KEYS) + " |"
+    body = ["| " + " | ".join([str(row[0])] + ["–" if v is None else f"{v:.4f}" for v in row[1:]]) + " |"
+            for row in rows]
+    note = ("\nthe driver's own video: its face framed as enrollment frames a photo (the crop box of "
+            "its first face, fixed), the same FWE; id_dist: its distance to its own first frame, how far "
+            "a real face's expressions carry it from itself")
+    if own.get("id_r") is not None:
+        note += (f"; per sampled frame, the output's id_dist moves with it at r {own['id_r']:.2f}"
+                 + (f" ({next(iter(results))})" if len(results) > 1 else ""))
+    return "\n".join([head, sep, *body, note])
 
 
 def write_sheet(path: str, sheets: dict, title: str) -> None:

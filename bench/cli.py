@@ -82,7 +82,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="with --quality or --self-drive: also track each driver frame's copy "
                              "downscaled to 40%% and back, and report per signal the r it reads "
                              "against the driver: the measure's own floor on this clip (a signal "
-                             "the driver hardly moves reads low even there)")
+                             "the driver hardly moves reads low even there); in reenactment also "
+                             "the driver's own video's flow warping error and identity drift, "
+                             "beside the output's")
     parser.add_argument("--compare", metavar="KEY=A,B",
                         help="run variants side by side, interleaved, with ratios "
                              "(e.g. tier=warp,atlas); '--compare list' lists the keys")

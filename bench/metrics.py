@@ -22,7 +22,7 @@ from skimage.metrics import peak_signal_noise_ratio, structural_similarity
 
 __all__ = [
     "landmark_jitter_px", "still_segments", "jitter_where_still",
-    "flow_warping_error", "warping_error", "optical_flow", "occlusion_mask",
+    "flow_warping_error", "FlowWarpingError", "warping_error", "optical_flow", "occlusion_mask",
     "psnr", "ssim",
     "angles_to_matrix", "geodesic_deg", "pose_error_deg",
     "umeyama", "expression_error",
@@ -275,6 +275,61 @@ def _iter_frames(frames) -> Iterator[np.ndarray]:
     return iter(frames)
 
 
+class FlowWarpingError:
+    """The flow warping error of a sequence fed one frame at a time (`push`); `result()` gives
+    what :func:`flow_warping_error` returns for the frames pushed so far. Two frames are held
+    (the first and the previous), so a stream of any length costs the same memory.
+
+    `mask` (H, W) bool, or a callable t → (H, W) bool / None, restricts each pair's evaluation
+    to frame t's region; the other arguments as in :func:`flow_warping_error`."""
+
+    def __init__(self, mask=None, *, long_term: bool = True, norm: str = "l1", method: str = "dis"):
+        self.mask, self.long_term, self.norm, self.method = mask, long_term, norm, method
+        self._first = self._prev = None
+        self._t = 0
+        self._short: list[float] = []
+        self._long: list[float] = []
+
+    def push(self, frame: np.ndarray, reference: np.ndarray | None = None) -> None:
+        """Add frame t (H, W, 3) uint8; `reference`: the original sequence's frame t, whose
+        flow and occlusions are used (None: the frame's own)."""
+        t, self._t = self._t, self._t + 1
+        r = frame if reference is None else reference
+        y = _to_unit_float(frame)
+        if self._prev is None:
+            self._first = self._prev = (y, r)
+            return
+        mk = self.mask(t) if callable(self.mask) else self.mask
+        prev, first = self._prev, self._first
+        e_s = _warp_err(y, prev[0], optical_flow(r, prev[1], self.method),
+                        optical_flow(prev[1], r, self.method), mk, self.norm)
+        self._short.append(e_s)
+        if self.long_term:
+            if t == 1:
+                self._long.append(e_s)
+            else:
+                self._long.append(_warp_err(y, first[0], optical_flow(r, first[1], self.method),
+                                            optical_flow(first[1], r, self.method), mk, self.norm))
+        self._prev = (y, r)
+
+    def result(self) -> dict:
+        """{"fwe", "short", "long", "n_pairs"}: the means over the pairs with a visible pixel
+        ("long" None without the long-term term; NaN where no pair had one). ValueError before
+        two frames."""
+        if not self._short:
+            raise ValueError("flow_warping_error needs at least two frames")
+        s = np.asarray(self._short)
+        lg = np.asarray(self._long) if self.long_term else np.zeros_like(s)
+        ok = np.isfinite(s) & np.isfinite(lg)
+        if not ok.any():
+            fwe = s_mean = l_mean = float("nan")
+        else:
+            s_mean = float(s[ok].mean())
+            l_mean = float(lg[ok].mean()) if self.long_term else None
+            fwe = float((s[ok] + lg[ok]).mean())
+        return {"fwe": fwe, "short": s_mean, "long": l_mean, "n_pairs": int(ok.sum())}
+
+
 def flow_warping_error(frames: np.ndarray | Iterable[np.ndarray], mask=None, *, reference=None,
                        long_term: bool = True, norm: str = "l1", method: str = "dis",
                        return_terms: bool = False):
@@ -294,46 +349,15 @@ def flow_warping_error(frames: np.ndarray | Iterable[np.ndarray], mask=None, *, 
     (consumed once, two frames held). Returns a float, or with `return_terms` a dict
     ``{"fwe", "short", "long", "n_pairs"}`` (means of each term).
     """
-    it = _iter_frames(frames)
-    rit = _iter_frames(reference) if reference is not None else None
     mask_arr = None if mask is None else np.asarray(mask, dtype=bool)
-    first = prev = None
-    short, long_ = [], []
-    for t, y in enumerate(it):
-        r = next(rit) if rit is not None else y
-        y_f = _to_unit_float(y)
-        mk = None
-        if mask_arr is not None:
-            mk = mask_arr[t] if mask_arr.ndim == 3 else mask_arr
-        if prev is None:
-            first = prev = (y_f, r)
-            continue
-        f_s = optical_flow(r, prev[1], method)
-        b_s = optical_flow(prev[1], r, method)
-        e_s = _warp_err(y_f, prev[0], f_s, b_s, mk, norm)
-        short.append(e_s)
-        if long_term:
-            if t == 1:
-                long_.append(e_s)
-            else:
-                f_l = optical_flow(r, first[1], method)
-                b_l = optical_flow(first[1], r, method)
-                long_.append(_warp_err(y_f, first[0], f_l, b_l, mk, norm))
-        prev = (y_f, r)
-    if not short:
-        raise ValueError("flow_warping_error needs at least two frames")
-    s = np.asarray(short)
-    lg = np.asarray(long_) if long_term else np.zeros_like(s)
-    ok = np.isfinite(s) & np.isfinite(lg)
-    if not ok.any():
-        fwe = s_mean = l_mean = float("nan")
-    else:
-        s_mean = float(s[ok].mean())
-        l_mean = float(lg[ok].mean()) if long_term else None
-        fwe = float((s[ok] + lg[ok]).mean())
-    if return_terms:
-        return {"fwe": fwe, "short": s_mean, "long": l_mean, "n_pairs": int(ok.sum())}
-    return fwe
+    per_frame = mask_arr is not None and mask_arr.ndim == 3
+    acc = FlowWarpingError((lambda t: mask_arr[t]) if per_frame else mask_arr,
+                           long_term=long_term, norm=norm, method=method)
+    rit = _iter_frames(reference) if reference is not None else None
+    for y in _iter_frames(frames):
+        acc.push(y, next(rit) if rit is not None else None)
+    terms = acc.result()
+    return terms if return_terms else terms["fwe"]
 
 
 # ---------------------------------------------------------------------------------------------

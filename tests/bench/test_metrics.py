@@ -113,6 +113,29 @@ def test_fwe_iterator_reference_and_mask():
         flow_warping_error(clip[:1])
 
 
+def test_fwe_fed_frame_by_frame_is_the_same_and_holds_two_frames():
+    """`FlowWarpingError` (what a streaming pass pushes into) gives what `flow_warping_error`
+    gives for the same frames, terms included, with a per-frame mask; it keeps only the first
+    and the previous frame."""
+    from bench.metrics import FlowWarpingError
+
+    clip = _translation_clip(T=6)
+    out = clip.copy()
+    out[3:, 20:40, 20:40] = 255                                    # a change the flow does not explain
+    masks = np.ones((len(clip), *clip.shape[1:3]), bool)
+    masks[4, :, :64] = False
+    acc = FlowWarpingError(lambda t: masks[t])
+    for y, r in zip(out, clip):
+        acc.push(y, r)
+    assert acc.result() == pytest.approx(
+        flow_warping_error(out, mask=masks, reference=clip, return_terms=True))
+    assert acc.result()["short"] > 1e-3 and acc.result()["n_pairs"] == len(clip) - 1
+    held = [v for v in vars(acc).values() if isinstance(v, tuple)]
+    assert len(held) == 2
+    with pytest.raises(ValueError, match="two frames"):
+        FlowWarpingError().result()
+
+
 def test_occlusion_mask_flags_inconsistent_flow():
     h, w = 32, 32
     fw = np.zeros((h, w, 2), np.float32)

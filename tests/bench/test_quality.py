@@ -1,0 +1,89 @@
+"""bench.quality: the driver's own video as a yardstick (`DriverReference`)."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from bench.quality import DriverReference
+from realtime.face import geometry
+from realtime.mesh import head_layer
+
+
+class _MeanColour:
+    """A stand-in identity encoder: the descriptor of an image is its mean colour."""
+
+    def __init__(self):
+        self.seen: list[np.ndarray] = []
+
+    def descriptor(self, img):
+        self.seen.append(img)
+        return np.asarray(img, np.float64).reshape(-1, 3).mean(0)
+
+    def distance(self, img, ref):
+        return float(np.linalg.norm(self.descriptor(img) - ref))
+
+
+def _enrollment_box(lm: np.ndarray, size: int) -> np.ndarray:
+    frame = geometry.face_frame(lm)
+    centre, side = head_layer.crop_box(frame.invert_points(lm), frame)
+    return head_layer.crop_affine(centre, side, size)
+
+
+def test_a_still_driver_reads_no_flicker_and_no_drift(astronaut_rgb, astronaut_landmarks):
+    enc = _MeanColour()
+    ref = DriverReference(64, enc, id_stride=2)
+    for i in range(5):
+        ref.offer(astronaut_rgb, astronaut_landmarks, i)
+    got = ref.result()
+    assert got["frames"] == 5 and got["id_samples"] == 2
+    assert got["fwe"] == pytest.approx(0.0, abs=1e-9) and got["id_dist"] == pytest.approx(0.0)
+    assert np.allclose(ref.affine, _enrollment_box(np.asarray(astronaut_landmarks, np.float64), 64))
+    assert enc.seen[0].shape == (64, 64, 3)                      # it measures the framed face
+
+
+def test_the_box_is_set_by_the_first_face_and_then_stays(astronaut_rgb, astronaut_landmarks):
+    """Frames before the first face are not measured; after it, a frame without landmarks is
+    still framed by the same box (a real video that flickers is measured whatever the tracker
+    does), and a face that changes is counted by both measures."""
+    enc = _MeanColour()
+    ref = DriverReference(64, enc, id_stride=1)
+    ref.offer(np.zeros_like(astronaut_rgb), None, 0)               # no face yet: skipped
+    ref.offer(None, astronaut_landmarks, 1)                        # no picture: skipped
+    assert ref.frames == 0 and ref.affine is None
+    gains = [1.0, 0.6, 1.4, 0.8, 1.2, 0.7]
+    for k, g in enumerate(gains):
+        img = np.clip(astronaut_rgb.astype(np.float64) * g, 0, 255).astype(np.uint8)
+        ref.offer(img, astronaut_landmarks if k == 0 else None, k + 2)
+    got = ref.result()
+    assert got["frames"] == 6 and got["id_samples"] == 5 and sorted(ref.ids) == [3, 4, 5, 6, 7]
+    assert got["fwe_short"] > 0.02 and got["id_dist"] > 1.0
+    assert got["fwe"] == pytest.approx(got["fwe_short"] + got["fwe_long"])
+    # an output whose identity distance grows where the driver's own does: r 1; one that moves
+    # against it: r −1; too few common frames: None
+    drift = {i: 0.1 + 0.002 * d for i, d in ref.ids.items()}
+    assert ref.result(drift)["id_r"] == pytest.approx(1.0)
+    assert ref.result({i: 1.0 - d for i, d in drift.items()})["id_r"] == pytest.approx(-1.0)
+    assert ref.result({3: 0.1, 4: 0.2, 99: 0.3})["id_r"] is None
+
+
+def test_without_an_encoder_or_frames_the_values_are_absent(astronaut_rgb, astronaut_landmarks):
+    ref = DriverReference(64, None)
+    assert ref.result()["fwe"] is None and ref.result()["id_dist"] is None
+    ref.offer(astronaut_rgb, astronaut_landmarks, 0)
+    ref.offer(astronaut_rgb, astronaut_landmarks, 1)
+    got = ref.result()
+    assert got["fwe"] is not None and got["id_dist"] is None and got["id_samples"] == 0
+
+
+def test_the_report_sets_the_output_beside_the_drivers_own():
+    from bench.benchmark import _driver_own_table
+
+    own = {"fwe": 0.0166, "fwe_short": 0.0028, "fwe_long": 0.0138, "id_dist": 0.278, "id_r": 0.74}
+    run = {"quality": {"fwe": 0.0115, "fwe_short": 0.0032, "fwe_long": 0.0083, "id_dist": 0.372},
+           "quality_info": {"driver_own": own}}
+    lines = _driver_own_table({"run": run}).splitlines()
+    assert lines[0] == "| yardstick (--floor) | fwe | fwe_short | fwe_long | id_dist |"
+    assert lines[2] == "| run | 0.0115 | 0.0032 | 0.0083 | 0.3720 |"
+    assert lines[3] == "| the driver's own video | 0.0166 | 0.0028 | 0.0138 | 0.2780 |"
+    assert "r 0.74" in lines[-1]
+    assert _driver_own_table({"run": {"quality": run["quality"]}}) == ""
