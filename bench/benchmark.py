@@ -445,7 +445,7 @@ def _follow_table(results: dict) -> str:
     return "\n".join([head, sep, *rows, *tail, *note])
 
 
-_OWN_KEYS = (("fwe", "fwe"), ("fwe_short", "fwe_short"), ("fwe_long", "fwe_long"), ("id_dist", "id_dist"))
+_OWN_KEYS = ("fwe", "fwe_short", "fwe_long", "id_dist")   # the same name in quality and driver_own
 
 
 def _driver_own_table(results: dict) -> str:
@@ -455,9 +455,9 @@ def _driver_own_table(results: dict) -> str:
                 if r.get("quality_info", {}).get("driver_own")), None)
     if own is None:
         return ""
-    rows = [[label, *(r.get("quality", {}).get(q) for q, _ in _OWN_KEYS)] for label, r in results.items()]
-    rows.append(["the driver's own video", *(own.get(k) for _, k in _OWN_KEYS)])
-    head = "| yardstick (--floor) | " + " | ".join(q for q, _ in _OWN_KEYS) + " |"
+    rows = [[label, *(r.get("quality", {}).get(k) for k in _OWN_KEYS)] for label, r in results.items()]
+    rows.append(["the driver's own video", *(own.get(k) for k in _OWN_KEYS)])
+    head = "| yardstick (--floor) | " + " | ".join(_OWN_KEYS) + " |"
     sep = "| :--- | " + " | ".join("---:" for _ in _OWN_KEYS) + " |"
     body = ["| " + " | ".join([str(row[0])] + ["–" if v is None else f"{v:.4f}" for v in row[1:]]) + " |"
             for row in rows]

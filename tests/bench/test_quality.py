@@ -87,3 +87,30 @@ def test_the_report_sets_the_output_beside_the_drivers_own():
     assert lines[3] == "| the driver's own video | 0.0166 | 0.0028 | 0.0138 | 0.2780 |"
     assert "r 0.74" in lines[-1]
     assert _driver_own_table({"run": {"quality": run["quality"]}}) == ""
+
+
+@pytest.mark.tracking
+def test_the_pass_measures_the_drivers_own_video_with_floor(assets, tmp_path, monkeypatch):
+    """quality_pass(floor=True) feeds every driver frame to the yardstick, and hands it the
+    output's own per-frame identity distances (`id_r`); without floor there is none."""
+    from bench import quality
+    from bench.drivers import open_driver
+    from bench.variants import build_engine
+    from profiles.format import load
+    from realtime.engine.loop import EngineOptions
+    from tests.bench.helpers import moving_clip
+
+    monkeypatch.setattr(quality, "_identity_encoder", lambda notes: _MeanColour())
+    clip = moving_clip(tmp_path / "driver.avi", assets["image"], 12, fps=12.0)
+    profile = load(assets["astro"])
+    driver = open_driver(str(clip), None)
+
+    def run(floor):
+        return quality.quality_pass(lambda: build_engine(profile, EngineOptions(fps=driver.fps), realtime=False),
+                                    profile, driver.open(), fps=driver.fps, total=driver.total,
+                                    id_stride=2, floor=floor)
+    own = run(True).info["driver_own"]
+    assert own["frames"] == 12 and own["id_samples"] == 5          # frames 2, 4, ..., 10
+    assert own["fwe"] > 0 and own["fwe_short"] > 0 and own["id_dist"] > 0
+    assert own["id_r"] is not None and -1.0 <= own["id_r"] <= 1.0
+    assert "driver_own" not in run(False).info
