@@ -68,7 +68,7 @@ def parse_gains(text: str) -> dict[str, float]:
             continue
         region, sep, value = item.partition("=")
         if not sep:
-            raise GainError(f"--gain wants REGION=VALUE[,REGION=VALUE...] (e.g. eyes=1.2,mouth=0.9), "
+            raise GainError(f"--gain: expected REGION=VALUE[,REGION=VALUE...] (e.g. eyes=1.2,mouth=0.9), "
                             f"got {item.strip()!r}")
         pairs[region.strip()] = value.strip()
     return check_gains(pairs)

@@ -30,6 +30,9 @@ def test_the_argparse_type_leaves_the_option_name_to_argparse():
     with pytest.raises(argparse.ArgumentTypeError) as exc:
         gains_argument("nose=1")
     assert str(exc.value).startswith("unknown region 'nose'")
+    with pytest.raises(argparse.ArgumentTypeError) as exc:
+        gains_argument("eyes")                            # no value: the form it wants, once
+    assert str(exc.value).startswith("expected REGION=VALUE") and "--gain" not in str(exc.value)
 
 
 def test_landmark_gains_cover_their_regions_only():
