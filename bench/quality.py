@@ -92,13 +92,13 @@ from tqdm import tqdm
 
 from bench import fidelity, metrics
 from bench.remix import reference_signals, rigid_pose_std
-from realtime.face import geometry, topology
+from profiles.enroll import photo_framing
+from realtime.face import topology
 from realtime.face.estimate import Estimator
 from realtime.face.topology import N_LANDMARKS
 from realtime.face.track import Tracker
 from realtime.image.composite import fit_affine
 from realtime.io.capture import Grabber
-from realtime.mesh import head_layer
 from realtime.mesh.fuse import FuseConfig, Recombiner
 
 __all__ = ["QualityResult", "quality_pass", "pin_neutral", "face_box", "QUALITY_KEYS", "DriverReference"]
@@ -119,8 +119,8 @@ class QualityResult:
 
 class DriverReference:
     """The quality pass's measures on the driver's own video (``quality_info.driver_own``): its
-    face framed as `profiles.enroll` frames a photo (`realtime.mesh.head_layer.crop_box` of the
-    first frame with a face, fixed from then on, `crop_size`² px), then the flow warping error
+    face framed as enrollment frames a photo (`profiles.enroll.photo_framing` of the first
+    frame with a face, fixed from then on, `crop_size`² px), then the flow warping error
     of those crops and every `id_stride`-th crop's dlib distance to the first one (`encoder`:
     `bench.metrics.IdentityEncoder`, or None to leave identity out).
 
@@ -144,10 +144,7 @@ class DriverReference:
         if self.affine is None:
             if landmarks is None:
                 return
-            lm = np.asarray(landmarks, np.float64)[:N_LANDMARKS]
-            frame = geometry.face_frame(lm)
-            centre, side = head_layer.crop_box(frame.invert_points(lm), frame)
-            self.affine = head_layer.crop_affine(centre, side, self.size)
+            self.affine = photo_framing(np.asarray(landmarks, np.float64)[:N_LANDMARKS], self.size)[2]
         crop = cv2.warpAffine(np.ascontiguousarray(image), self.affine, (self.size, self.size),
                               flags=cv2.INTER_LINEAR)
         self.fwe.push(crop)

@@ -90,14 +90,23 @@ def _zoomed(tracker, rgb: np.ndarray, box) -> list[np.ndarray]:
     return out
 
 
-def build_profile(rgb: np.ndarray, landmarks: np.ndarray, name: str, source: str,
-                  crop_size: int = 256, kind: str = "image") -> Profile:
-    """The warp-tier profile of one image and its landmarks (no I/O)."""
+def photo_framing(landmarks: np.ndarray, crop_size: int = 256):
+    """How enrollment frames a face: (its anatomical frame (`geometry.face_frame`), its
+    canonical shape, the (2, 3) affine image px → crop px of its crop box, `crop_size`² px).
+    `landmarks` (478, 3) image px. The bench frames a driver's own video the same way
+    (`bench.quality.DriverReference`)."""
     lm = np.asarray(landmarks, np.float64)
     frame = geometry.face_frame(lm)
     neutral = frame.invert_points(lm)
     centre, side = head_layer.crop_box(neutral, frame)
-    crop_from_image = head_layer.crop_affine(centre, side, crop_size)
+    return frame, neutral, head_layer.crop_affine(centre, side, crop_size)
+
+
+def build_profile(rgb: np.ndarray, landmarks: np.ndarray, name: str, source: str,
+                  crop_size: int = 256, kind: str = "image") -> Profile:
+    """The warp-tier profile of one image and its landmarks (no I/O)."""
+    lm = np.asarray(landmarks, np.float64)
+    frame, neutral, crop_from_image = photo_framing(lm, crop_size)
     layer = head_layer.build(neutral, frame, crop_from_image, crop_size)
 
     verts = lm.copy()
