@@ -94,6 +94,20 @@ def sharpen_texture(image: np.ndarray, amount: float) -> np.ndarray:
     return np.ascontiguousarray(out.astype(image.dtype))
 
 
+def fan_edge_heights(vertices: np.ndarray, fans: np.ndarray) -> np.ndarray:
+    """(T,) float32 each opening-fan triangle's height over its rim (crop px): the distance from
+    its centre vertex to the edge it shares with the lids or lips. `fans` (T, 3): triangles
+    (rim i, rim i + 1, centre), as `topology.eye_fans` / `mouth_fan` make them; `vertices`
+    (V, ≥2) posed, crop px. A pixel of such a triangle lies (its centre's barycentric weight) ×
+    this from the rim, which is what anti-aliases an opening's border (coverage = that + ½)."""
+    v = np.asarray(vertices, np.float64)[:, :2]
+    f = np.asarray(fans)
+    a, b, c = v[f[:, 0]], v[f[:, 1]], v[f[:, 2]]
+    edge, to_c = b - a, c - a
+    area2 = np.abs(edge[:, 0] * to_c[:, 1] - edge[:, 1] * to_c[:, 0])
+    return (area2 / np.maximum(np.linalg.norm(edge, axis=1), 1e-9)).astype(np.float32)
+
+
 @dataclass
 class Rig:
     triangles: np.ndarray        # (T, 3) int32

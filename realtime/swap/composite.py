@@ -8,7 +8,7 @@ Masks, all in the swap crop:
 - the openings: inside the identity's eye and mouth fans the driver's own pixels are shown,
   mapped from the driver's openings through the same fans (each fan vertex carries the frame
   position of its driver counterpart): the driver's teeth, tongue and eye whites, fitted into the
-  identity's lids and lips;
+  identity's lids and lips, their border anti-aliased (`_coverage`);
 - occluders: a driver pixel far from the driver's skin low-pass (much darker, or another colour)
   is kept (hair over the forehead, glasses frames, a microphone), except near the driver's own
   features, which are dark or coloured by nature (`triangle_labels` "allow").
@@ -27,7 +27,7 @@ from kernels.swap_blend import OCCLUSION_DEFAULTS
 from realtime.core.context import CpuContext
 from realtime.core.frame import Frame
 from realtime.face.topology import N_LANDMARKS
-from realtime.mesh.rig import Rig
+from realtime.mesh.rig import Rig, fan_edge_heights
 from realtime.swap.colour import ColourTransfer, cell_sums
 from realtime.swap.crop import derived_attribute, triangle_labels, vertex_alpha
 from realtime.swap.fuse import SwapLink
@@ -106,6 +106,7 @@ class AttributesStage:
         self._fan = xp.zeros((s, s, 3), np.float32)
         self._fan_box = (0, 0, 0, 0)          # (y0, y1, x0, x1): where _fan may be non-zero
         self._fan_vertices = np.unique(fan_tris[lo:hi])   # indices into frame.vertices (host)
+        self._fan_rows = np.ascontiguousarray(rig.triangles[lo:hi])   # (rim i, rim i + 1, centre)
         self._uv_alpha = xp.empty((s, s, 3), np.float32)
         self._own = xp.empty((s, s, 1), np.float32)
 
@@ -165,8 +166,20 @@ class AttributesStage:
         if x0 < x1 and y0 < y1:
             g = frame.gbuf
             box = GBuffer(g.tri_id[y0:y1, x0:x1], g.bary[y0:y1, x0:x1], g.depth[y0:y1, x0:x1])
-            interpolate(box, self.fan_triangles, ctx.upload(fa), out=self._fan[y0:y1, x0:x1])
+            field = interpolate(box, self.fan_triangles, ctx.upload(fa), out=self._fan[y0:y1, x0:x1])
+            field *= self._coverage(box, frame.vertices)[..., None]
         return self._fan
+
+    def _coverage(self, box: GBuffer, vertices):
+        """(h, w) float32 how much of each pixel of `box` the openings cover: 1 inside, falling to
+        ½ on the lids' and lips' edge (`fan_edge_heights`), so the driver's pixels come in with an
+        anti-aliased border rather than the crop's pixel staircase (magnified on paste-back:
+        2–3 frame pixels a step on d10). Only the fan pixels matter (the field is 0 elsewhere)."""
+        xp = self.ctx.xp
+        lo, hi = self.fan_range
+        heights = self.ctx.upload(fan_edge_heights(vertices, self._fan_rows))
+        t = xp.clip(box.tri_id - lo, 0, hi - lo - 1)
+        return xp.clip(box.bary[..., 1] * heights[t] + 0.5, 0.0, 1.0)
 
     def _frame_image(self, frame: Frame):
         image = frame.image

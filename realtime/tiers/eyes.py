@@ -39,7 +39,7 @@ import numpy as np
 from realtime.core.colour import LUMA
 from realtime.core.context import CpuContext
 from realtime.face import topology
-from realtime.mesh.rig import Rig
+from realtime.mesh.rig import Rig, fan_edge_heights
 
 __all__ = ["EyeModel", "build_eye_model", "EyeLayer", "EYES"]
 
@@ -617,13 +617,8 @@ class EyeLayer:
                                 strength, self.lash[e])
 
     def _edge_heights(self, vertices: np.ndarray) -> np.ndarray:
-        """(fan triangles,) float32 each eye-fan triangle's height over its lid edge (crop px):
-        a pixel's distance to the lid is its centre barycentric times that."""
-        v = np.asarray(vertices[:, :2], np.float64)
-        a, b, c = v[self._fan[:, 0]], v[self._fan[:, 1]], v[self._fan[:, 2]]
-        edge, to_c = b - a, c - a
-        area2 = np.abs(edge[:, 0] * to_c[:, 1] - edge[:, 1] * to_c[:, 0])
-        return (area2 / np.maximum(np.linalg.norm(edge, axis=1), 1e-9)).astype(np.float32)
+        """(fan triangles,) float32 each eye-fan triangle's height over its lid edge (crop px)."""
+        return fan_edge_heights(vertices, self._fan)
 
 
 def _bilinear_periodic(xp, tex, e, x, y):

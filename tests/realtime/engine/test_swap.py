@@ -78,7 +78,8 @@ def test_swap_changes_only_the_face(astronaut_profile, flipped):
 
 def test_the_openings_field_is_the_full_crops_as_the_face_moves(astronaut_profile, flipped):
     """The attributes stage interpolates the eye and mouth fans over their bounding box only: the
-    field equals the whole crop's interpolation, also after the face moved (the old box cleared)."""
+    field equals the whole crop's interpolation (times the openings' edge coverage), also after
+    the face moved (the old box cleared)."""
     from kernels import interpolate
 
     engine = swap_engine(astronaut_profile)
@@ -88,6 +89,7 @@ def test_the_openings_field_is_the_full_crops_as_the_face_moves(astronaut_profil
     def checked(frame):
         stage(frame)
         full = interpolate(frame.gbuf, stage.fan_triangles, stage._fan_attr)
+        full *= stage._coverage(frame.gbuf, frame.vertices)[..., None]
         drawn.append(int((full[..., 0] > 0).sum()))
         np.testing.assert_array_equal(stage.fields.fan, full)
         boxes.add(stage._fan_box)
@@ -96,6 +98,30 @@ def test_the_openings_field_is_the_full_crops_as_the_face_moves(astronaut_profil
     run(engine, [flipped, np.roll(flipped, (40, -30), axis=(0, 1)), flipped, np.roll(flipped, (-35, 25), axis=(0, 1))])
     assert len(drawn) >= 3 and min(drawn) > 200                      # eyes and mouth drawn
     assert len(boxes) >= 2
+    engine.close()
+
+
+def test_the_openings_borders_are_anti_aliased(astronaut_profile, flipped):
+    """The driver's pixels come into the openings with a soft border, not the crop's staircase:
+    the fan weight is 1 a pixel or more inside an opening, falls towards ½ on its rim, and is 0
+    outside; where it is partial, the driver's pixel it points at is the same as before."""
+    from kernels import interpolate
+
+    engine = swap_engine(astronaut_profile)
+    frames = run(engine, [flipped] * 3)
+    stage = next(s for s in engine.stages if s.name == "attributes").stage
+    fan = np.asarray(stage.fields.fan)
+    f = frames[-1]
+    plain = interpolate(f.gbuf, stage.fan_triangles, stage._fan_attr)
+    inside = plain[..., 0] > 0
+    w = fan[..., 0]
+    assert np.all(w[~inside] == 0.0)
+    assert np.all((w[inside] >= 0.5) & (w[inside] <= 1.0))
+    deep = cv2.erode(inside.astype(np.uint8), np.ones((5, 5), np.uint8)) > 0
+    assert deep.sum() > 50 and np.all(w[deep] == 1.0)
+    rim = inside & ~(cv2.erode(inside.astype(np.uint8), np.ones((3, 3), np.uint8)) > 0)
+    assert np.all(plain[rim, 0] == 1.0) and np.mean(w[rim] < 0.95) > 0.25   # a hard edge, now soft
+    np.testing.assert_allclose(fan[inside, 1:] / w[inside, None], plain[inside, 1:], rtol=1e-5, atol=1e-3)
     engine.close()
 
 

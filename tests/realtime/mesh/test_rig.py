@@ -240,3 +240,11 @@ def test_texel_density_is_the_photos_own_at_most_the_oversampling():
     dense = np.array([[0.5, 0.0, 3.0], [0.0, 0.5, 1.0]])   # 2 photo px per crop px
     assert R.texel_density(dense) == pytest.approx(R.TEXTURE_OVERSAMPLE)
     assert R.texel_density(np.array([[2.0, 0.0, 3.0], [0.0, 2.0, 1.0]])) == pytest.approx(0.5)
+
+
+def test_fan_edge_heights_are_the_centres_distance_to_the_rim():
+    v = np.array([[0.0, 0.0, 0.0], [10.0, 0.0, 0.0], [5.0, 4.0, 9.0], [10.0, 10.0, 0.0]])
+    fans = np.array([[0, 1, 2], [1, 3, 2]])      # (rim i, rim i + 1, centre)
+    h = R.fan_edge_heights(v, fans)
+    assert h.dtype == np.float32
+    np.testing.assert_allclose(h, [4.0, 5.0], rtol=1e-6)   # z is ignored
