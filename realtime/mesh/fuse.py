@@ -110,6 +110,34 @@ _GAIN_FIELD = {"eyes": "eye_gain", "brows": "brow_gain", "mouth": "mouth_gain",
 
 _MOUTH_REGION = 1   # topology.region_labels
 
+# The lower lip's outer contour and the chin below it, as columns of mesh neighbours going down
+# the face (each point's neighbour most directly below it on a neutral face, made symmetric).
+# MediaPipe folds this part of its mesh on a mouth opened very wide: on d10's widest mouth
+# (frames 95–100) it puts the points under the lower lip (18, 200) on the lip itself, above its
+# outer contour (17), up to 0.057 interoculars; d11, d13 and d14 fold by under 0.01 on a few
+# frames, d0 and d19 never. Carried into the avatar's mesh through the expression, that folds
+# the lip over the chin, and the rasteriser's depth test draws the overlap as a jagged band
+# (s12 ← d10's swap: a crescent of lower lip with a pixel-staircase edge under the opening).
+# `_unfold_chin` keeps each point at least CHIN_KEEP of its neutral distance below the one
+# above it; a face that does not fold comes out bit for bit as before.
+CHIN_COLUMNS = np.array([
+    (17, 18, 200, 199, 175, 152),
+    (84, 83, 201, 208, 171, 148), (314, 313, 421, 428, 396, 377),
+    (181, 182, 194, 32, 140, 176), (405, 406, 418, 262, 369, 400),
+])
+CHIN_KEEP = 0.5
+
+
+def _unfold_chin(shape: np.ndarray, min_gaps: np.ndarray) -> None:
+    """Push each `CHIN_COLUMNS` point down (canonical y, in place) to at least `min_gaps` (C, 5)
+    below the point above it, from the lip down."""
+    for k in range(1, CHIN_COLUMNS.shape[1]):
+        above, below = CHIN_COLUMNS[:, k - 1], CHIN_COLUMNS[:, k]
+        floor = shape[above, 1] + min_gaps[:, k - 1]
+        low = shape[below, 1] < floor
+        if low.any():
+            shape[below[low], 1] = floor[low]
+
 
 def _smoothing_matrix() -> sp.csr_matrix:
     rows, cols = [], []
@@ -227,6 +255,7 @@ class Recombiner:
         if not 0.0 <= c.mouth_retarget <= 1.0:
             raise ValueError(f"FuseConfig: mouth_retarget must be in [0, 1], got {c.mouth_retarget}")
         self._lid_rest = [max(r, 1e-6) for r in rest]
+        self._chin_gaps = CHIN_KEEP * np.diff(n[CHIN_COLUMNS, 1], axis=1)
 
     def set_gain(self, region: str, value: float) -> float:
         """Change one region's gain while running (GainError when out of range); returns it."""
@@ -249,6 +278,7 @@ class Recombiner:
         gain = self.config.expression_gain * self._gains * self._region * self._response
         shape = self.target_neutral + gain * state.expression
         _unfold(_UPPER_LIP, _LOWER_LIP, shape)
+        _unfold_chin(shape, self._chin_gaps)
         for (upper, lower), rest in zip(_LIDS, self._lid_rest):
             _unfold(upper, lower, shape)
             _lids(upper, lower, shape, rest, self.config.lid_response, self.config.lid_widen_response,

@@ -400,3 +400,31 @@ def test_lid_response_and_meeting_band_are_checked(target):
     with pytest.raises(ValueError, match="lid_meet"):
         Recombiner(n_a, f_a, FuseConfig(lid_meet=(-0.1, 0.1)))
 
+
+
+def test_a_tracker_fold_under_the_lower_lip_is_undone(target, monkeypatch):
+    """A driver whose tracked chin points rose onto the lower lip (MediaPipe on a very wide mouth):
+    the avatar's lip does not fold over its chin — down each CHIN_COLUMNS column, every point
+    stays at least CHIN_KEEP of its neutral distance below the one above; the rest is untouched."""
+    from realtime.mesh import fuse
+
+    _, n_a, f_a = target
+    rec = Recombiner(n_a, f_a)
+    rec.bind_driver(n_a)
+    gap = n_a[18, 1] - n_a[17, 1]
+    assert gap > 0
+    fold = np.zeros_like(n_a)
+    fold[[18, 200], 1] = -1.5 * gap                       # both rise above the lip's contour
+    wide = FaceState(expression=Blendshapes(n_a)({"jaw_open": 1.0}))
+    shape, opened = rec.canonical(FaceState(expression=fold)), rec.canonical(wide)
+    with monkeypatch.context() as m:
+        m.setattr(fuse, "_unfold_chin", lambda *a: None)
+        before, opened_before = rec.canonical(FaceState(expression=fold)), rec.canonical(wide)
+    assert before[18, 1] < before[17, 1]                  # folded without the guard
+    neutral_gaps = np.diff(n_a[fuse.CHIN_COLUMNS, 1], axis=1)
+    gaps = np.diff(shape[fuse.CHIN_COLUMNS, 1], axis=1)
+    assert np.all(gaps >= fuse.CHIN_KEEP * neutral_gaps - 1e-12)
+    assert shape[18, 1] == pytest.approx(shape[17, 1] + fuse.CHIN_KEEP * gap)
+    moved = shape != before
+    assert set(np.nonzero(moved.any(1))[0]) <= {18, 200} and not moved[:, ::2].any()   # only their y
+    np.testing.assert_array_equal(opened, opened_before)  # a wide mouth that does not fold: as it was
