@@ -83,7 +83,8 @@ SHOWN_FROM, SHOWN_TO = 0.2, 0.8   # at least these fractions of it (the larger t
 # photo's lashes and fold smeared downwards (a pale, puffy or dark smeared lid that a tracker,
 # and a viewer, read as half open). As an eye shuts, its upper lid (`lid_region`: the triangles
 # between the lid's contour and the second ring of vertices above it) is drawn as lid skin
-# instead: the median skin colour at the second ring, darker by LID_SHADE (all of it, and more
+# instead: skin of the cheeks' colour at the second ring's light (`lid_colour`), with the photo's
+# skin grain (`skin_grain`), darker by LID_SHADE (all of it, and more
 # towards its edge, where a lid turns down over the eyeball), fading in over the band between
 # the two rings; and one lash line LASH_WIDTH eye widths wide, centred on the lid's edge (a shut
 # eye's lashes hang over the lower lid), narrowing towards the corners (LASH_TAPER), its border
@@ -100,11 +101,25 @@ LID_SHADE = (0.05, 0.12)
 # 0.76–0.95 of their cheeks (median over their closed-eye frames), their second rings 0.6–1.13:
 # the lid is lit at least LID_FLOOR of the cheeks (`lid_colour`, cheek points `_CHEEKS`).
 LID_FLOOR = 0.75
+# Its colour is the cheeks', not the socket's: a shut lid faces forward and is lit like them, and
+# the skin above an open lid is in the socket's shade, or made up (d0: the real shut lid is the
+# cheeks' colour at 0.89 of their light, a* 12.9 b* 12.1 against the cheeks' 13 / 11; her second
+# ring's colour, a* 9–10 b* 13–14, drew a greyish patch over the eye).
 _CHEEKS = (50, 280, 101, 330, 36, 266)
 LASH_WIDTH = 0.09
 LASH_TAPER = (0.15, 0.35)   # the lash line narrows over this far (of the lid's length) from each
 #                             corner, down to this fraction of LASH_WIDTH at the corner itself
 LID_FROM, LID_TO = 0.25, 0.85
+# The lid skin has the grain of the photo's own skin: one flat colour drew a smooth patch over the
+# eye, where a real shut lid shows its skin (d0's blink, frames 65–67). The grain is the photo's
+# luminance detail (relative to a GRAIN_SIGMA crop-px blur, at most ±GRAIN_CLIP) on a patch of
+# cheek under each eye (GRAIN_SIZE eye widths square, at the crop's density), tiled over the
+# lid in its own rest coordinates, so it stretches with the lid as skin does and never flickers.
+# (The detail of what the warp drew under the lid carried the photo's smeared lashes and fold
+# with it: s12's shut lids read as half-open eyes, and the tracker missed one of d10's blinks.)
+GRAIN_SIGMA = 1.5
+GRAIN_SIZE = 0.4
+GRAIN_CLIP = 0.2
 # The widened lid. An eye opened wider than the photo's slides the photo's upper lid up with its
 # contour, but MediaPipe's upper contour runs a little below a photo's real lid margin (over the
 # top of the iris: `LID_MARGIN`), so what comes up with it is a pale strip of the photo's eye
@@ -182,15 +197,51 @@ def lid_region(triangles: np.ndarray, upper, lower) -> tuple[np.ndarray, np.ndar
 
 
 def lid_colour(ring: np.ndarray, cheek: np.ndarray) -> np.ndarray:
-    """(3,) float32 a shut lid's skin colour from the skin colour above the open lid (`ring`)
-    and the cheeks' (`cheek`): `ring`, moved towards `cheek` just enough that its luminance is
-    at least LID_FLOOR of the cheeks' (unchanged when it already is, or the cheeks are darker)."""
+    """(3,) float32 a shut lid's skin colour: the cheeks' colour (`cheek`) at the luminance of
+    the skin above the open lid (`ring`), but at least LID_FLOOR of the cheeks' (module doc)."""
     ring, cheek = np.asarray(ring, np.float32), np.asarray(cheek, np.float32)
     have, lit = float(ring @ LUMA), float(cheek @ LUMA)
-    want = LID_FLOOR * lit
-    if have >= want or lit <= have:
+    if lit < 1.0:
         return ring
-    return (ring + (want - have) / (lit - have) * (cheek - ring)).astype(np.float32)
+    want = max(have, LID_FLOOR * lit)
+    return np.clip(cheek * (want / lit), 0.0, 255.0).astype(np.float32)
+
+
+def skin_grain(image: np.ndarray, lm: np.ndarray, crop_per_px: float) -> tuple[np.ndarray, np.ndarray]:
+    """The shut lids' skin grain (module doc, GRAIN_SIZE): ((2, G, G) float32 per eye, the relative
+    luminance detail of a patch of cheek under it at the crop's density, in ±GRAIN_CLIP, mirrored
+    into a tile that wraps;
+    (V, 2) float32 every landmark's rest position in its nearer eye's frame, crop px: where a
+    vertex samples the tile, wrapped). `lm` (≥478, ≥2) photo px; `crop_per_px` crop px per
+    photo px."""
+    down = _down(lm)
+    step = 1.0 / max(crop_per_px, 1e-9)                            # photo px per crop px
+    lum = image.astype(np.float32) @ LUMA
+    if step > 1.0:                                                 # prefiltered to the crop's density
+        lum = cv2.GaussianBlur(lum, (0, 0), 0.5 * step)
+    frames = [_eye_frame(lm, outer, inner, down) for outer, inner, *_ in EYES]
+    g = max(8, int(round(GRAIN_SIZE * np.mean([f[3] for f in frames]) * crop_per_px)))
+    k = (np.arange(g) - 0.5 * (g - 1)) * step
+    X, Y = np.meshgrid(k, k)
+    tiles = []
+    for mid, u, v, width in frames:
+        centre = mid + 0.9 * width * v                              # under the eye, on the cheek
+        px = (centre[0] + X * u[0] + Y * v[0]).astype(np.float32)
+        py = (centre[1] + X * u[1] + Y * v[1]).astype(np.float32)
+        patch = cv2.remap(lum, px, py, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT)
+        low = cv2.GaussianBlur(patch, (0, 0), GRAIN_SIGMA, borderType=cv2.BORDER_REFLECT)
+        detail = np.clip(patch / np.maximum(low, 1.0) - 1.0, -GRAIN_CLIP, GRAIN_CLIP)
+        # mirrored four ways: a tile that wraps without a seam
+        tiles.append(np.block([[detail, detail[:, ::-1]], [detail[::-1], detail[::-1, ::-1]]]))
+    grain = np.stack(tiles).astype(np.float32)
+    p = np.asarray(lm, np.float64)[:, :2]
+    right = np.linalg.norm(p - frames[0][0], axis=1) <= np.linalg.norm(p - frames[1][0], axis=1)
+    at = np.empty((len(p), 2), np.float64)
+    for e, sel in ((0, right), (1, ~right)):
+        mid, u, v, _ = frames[e]
+        d = p[sel] - mid
+        at[sel] = np.stack([d @ u, d @ v], 1) * crop_per_px
+    return grain, at.astype(np.float32)
 
 
 def _skin_at(image: np.ndarray, xy: np.ndarray) -> np.ndarray:
@@ -418,16 +469,21 @@ class EyeLayer:
         for e, (_, _, _, _, upper, lower) in enumerate(EYES):
             region, ring1, ring2 = lid_region(tris[lo:hi], upper, lower)
             eye_of[lo + region] = e
-            # one colour per lid: the median of the skin at the second ring (a brow hair, a
-            # shadow or a lash under a few of its points does not tint the lid), lit at least
-            # LID_FLOOR of the cheeks (`lid_colour`)
+            # one colour per lid: the cheeks', at the light of the median of the skin at the
+            # second ring (a brow hair, a shadow or a lash under a few of its points does not
+            # change it), at least LID_FLOOR of the cheeks' (`lid_colour`)
             skin = lid_colour(np.median([_skin_at(image, lm[r, :2]) for r in ring2], axis=0), cheek)
             colour[np.concatenate([ring2, ring1, upper])] = skin
             edge[ring1] = 0.5
             edge[list(upper)] = 1.0
             self._lid_contour.append(np.array(upper))
             self._lid_all.append(np.concatenate([upper, ring1, ring2]))
+        grains, at = skin_grain(image, lm[:topology.N_LANDMARKS], float(np.hypot(*rig.crop_from_image[0, :2])))
+        grain_at = np.zeros((rig.vertex_count, 2), np.float32)   # the lids use face landmarks only
+        grain_at[:len(at)] = at
         up = self.ctx.upload
+        self._grain = up(grains)
+        self._lid_grain_at = up(np.ascontiguousarray(grain_at[tris]))  # (T, 3 vertices, 2)
         self._lid_eye = up(eye_of)
         self._lid_colour = up(np.ascontiguousarray(colour[tris]))     # (T, 3 vertices, 3)
         self._lid_edge = up(np.ascontiguousarray(edge[tris]))         # (T, 3 vertices)
@@ -467,6 +523,8 @@ class EyeLayer:
             lower = xp.clip(2.0 * edge - 1.0, 0.0, 1.0)    # 0 on the first ring, 1 on the contour
             skin = (w[:, :, None] * self._lid_colour[t]).sum(1)
             skin *= (1.0 - LID_SHADE[0] * edge - LID_SHADE[1] * lower * lower)[:, None]
+            gx, gy = (w * self._lid_grain_at[t, :, 0]).sum(1), (w * self._lid_grain_at[t, :, 1]).sum(1)
+            skin *= (1.0 + _bilinear_wrapped(xp, self._grain[e], gx, gy))[:, None]
             fade = xp.clip(2.0 * edge, 0.0, 1.0)           # the second ring's band: fading in
             a = (float(strength[e]) * fade * fade * (3.0 - 2.0 * fade))[:, None]
             out[y0 + ys, x0 + xs] = out[y0 + ys, x0 + xs] * (1.0 - a) + skin * a
@@ -619,6 +677,19 @@ class EyeLayer:
     def _edge_heights(self, vertices: np.ndarray) -> np.ndarray:
         """(fan triangles,) float32 each eye-fan triangle's height over its lid edge (crop px)."""
         return fan_edge_heights(vertices, self._fan)
+
+
+def _bilinear_wrapped(xp, tile, x, y):
+    """Bilinear samples of one (G, G) `tile` at (x, y) (1-D, texels), periodic in both axes."""
+    h, w = tile.shape
+    x0f, y0f = xp.floor(x), xp.floor(y)
+    fx, fy = x - x0f, y - y0f
+    x0 = x0f.astype(np.int64) % w
+    y0 = y0f.astype(np.int64) % h
+    x1, y1 = (x0 + 1) % w, (y0 + 1) % h
+    top = tile[y0, x0] * (1 - fx) + tile[y0, x1] * fx
+    bot = tile[y1, x0] * (1 - fx) + tile[y1, x1] * fx
+    return top * (1 - fy) + bot * fy
 
 
 def _bilinear_periodic(xp, tex, e, x, y):

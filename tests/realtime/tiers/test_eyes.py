@@ -207,18 +207,59 @@ def test_the_lid_region_lies_above_the_upper_lid():
         assert np.isin(tris[region], list(upper[1:-1]) + list(ring1)).any(axis=1).all()
 
 
-def test_a_shut_lid_is_lit_at_least_a_share_of_the_cheeks():
+def test_a_shut_lid_has_the_cheeks_colour_lit_at_least_a_share_of_them():
     from realtime.tiers.eyes import LID_FLOOR, lid_colour
 
     cheek = np.array([200.0, 150.0, 130.0])
-    dark = np.array([60.0, 40.0, 35.0])                  # a socket in shadow, or eye make-up
+    dark = np.array([60.0, 40.0, 45.0])                  # a socket in shadow, or eye make-up
     lid = lid_colour(dark, cheek)
     assert lid @ LUM == pytest.approx(LID_FLOOR * (cheek @ LUM), rel=1e-4)
-    t = (lid - dark) / (cheek - dark)
-    assert np.allclose(t, t[0], atol=1e-4) and 0 < t[0] < 1   # on the way from the ring to the cheek
-    bright = 0.9 * cheek
-    assert np.array_equal(lid_colour(bright, cheek), bright.astype(np.float32))   # lit enough: as is
-    assert np.array_equal(lid_colour(dark, 0.5 * dark), dark.astype(np.float32))  # darker cheeks: as is
+    np.testing.assert_allclose(lid / (lid @ LUM), cheek / (cheek @ LUM), rtol=1e-4)   # the cheeks' hue
+    greyish = np.array([170.0, 140.0, 135.0])            # lit enough: its own light, the cheeks' hue
+    lid = lid_colour(greyish, cheek)
+    assert lid @ LUM == pytest.approx(greyish @ LUM, rel=1e-4)
+    np.testing.assert_allclose(lid / (lid @ LUM), cheek / (cheek @ LUM), rtol=1e-4)
+    assert np.array_equal(lid_colour(dark, np.zeros(3)), dark.astype(np.float32))   # no cheeks: as is
+
+
+def test_a_shut_lid_has_the_photos_skin_grain(avatar, monkeypatch):
+    """The lid skin is not a flat patch: it carries the grain of the photo's cheek (`skin_grain`),
+    at most ±GRAIN_CLIP; with that grain flat, the lid is drawn as before."""
+    from realtime.tiers import eyes as E
+
+    layer = avatar.gen.eyes
+    f = avatar(FaceState(expression=avatar.blendshapes({"blink_right": 1.0, "blink_left": 1.0})))
+    base = np.full(f.render.shape, 150.0, np.float32)
+
+    def lids():
+        out = base.copy()
+        layer.apply_lids(f.gbuf, f.vertices, out)
+        return out
+
+    grained = lids()
+    monkeypatch.setattr(layer, "_grain", np.zeros_like(layer._grain))
+    flat = lids()
+    for eye in (0, 1):
+        lid = _lid_pixels(avatar, f, eye) & (np.abs(flat - base).max(-1) > 1.0)
+        assert lid.sum() > 30
+        rel = (grained[lid] @ LUM) / (flat[lid] @ LUM) - 1.0
+        assert 0.005 < rel.std() and np.abs(rel).max() <= E.GRAIN_CLIP + 1e-4
+
+
+def test_skin_grain_is_the_cheeks_detail_in_eye_coordinates(astronaut_rgb, astronaut_landmarks):
+    from realtime.tiers.eyes import GRAIN_CLIP, skin_grain
+
+    lm = np.asarray(astronaut_landmarks, np.float64)[: T.N_LANDMARKS]
+    flat = np.full_like(astronaut_rgb, 140)
+    grain, at = skin_grain(flat, lm, 0.5)
+    assert grain.shape[0] == 2 and grain.shape[1] == grain.shape[2] and np.abs(grain).max() < 1e-6
+    noisy = np.clip(140 + np.random.default_rng(0).normal(0, 14, astronaut_rgb.shape[:2]), 0, 255)
+    grain, _ = skin_grain(np.repeat(noisy[..., None], 3, 2).astype(np.uint8), lm, 1.0)
+    assert 0.03 < grain.std() and np.abs(grain).max() <= GRAIN_CLIP + 1e-6
+    np.testing.assert_array_equal(grain[:, :, ::-1], grain)          # mirrored: it wraps seamlessly
+    for outer, inner, *_ in EYES:                                      # the eye's middle is (0, 0)
+        np.testing.assert_allclose(0.5 * (at[outer] + at[inner]), 0.0, atol=1e-3)
+    assert at.shape == (T.N_LANDMARKS, 2) and at.dtype == np.float32
 
 
 def test_a_shut_lid_over_a_shadowed_socket_is_not_a_dark_patch(astronaut_rgb, astronaut_landmarks,
