@@ -344,7 +344,7 @@ def test_a_shut_eye_is_drawn_as_lid_skin_with_one_lash_line(avatar, monkeypatch)
     lids = _lid_pixels(avatar, drawn, 0) | _lid_pixels(avatar, drawn, 1)
     for eye in (0, 1):
         width = avatar.gen.eyes.frames(drawn.vertices)[eye, 6]
-        lids |= _near_contour(avatar, drawn, eye, 0.5 * E.LASH_WIDTH * width + 1.0)[0]
+        lids |= _near_contour(avatar, drawn, eye, 0.5 * (1 + E.LASH_SOFT) * E.LASH_WIDTH * width + 1.0)[0]
     assert np.array_equal(drawn.render[~lids], plain.render[~lids])
     # barely closing: 0.15 of a blink, which the fuse narrows 1.4× (LID_RESPONSE) to a closure
     # of about 0.21, below LID_FROM
@@ -369,7 +369,7 @@ def test_an_eye_opened_wider_than_the_photo_keeps_its_upper_lash_line(avatar, mo
     fr = avatar.gen.eyes.frames(drawn.vertices)
     assert fr[0, 9] > 1.2 * avatar.gen.eyes._rest_gap[0]
     width = fr[0, 6]
-    band, _ = _near_contour(avatar, drawn, 0, 0.5 * E.LASH_WIDTH * width + 1.0)
+    band, _ = _near_contour(avatar, drawn, 0, 0.5 * (1 + E.LASH_SOFT) * E.LASH_WIDTH * width + 1.0)
     core, _ = _near_contour(avatar, drawn, 0, 0.25 * E.LASH_WIDTH * width)
     changed = np.abs(drawn.render - plain.render).max(-1) > 0
     assert changed[core].mean() > 0.5 and not changed[~band].any()
@@ -386,7 +386,7 @@ def test_a_shut_eyes_lash_line_lies_across_its_edge_tapered_and_smooth(avatar, m
     drawn, plain, down = _shut_with_and_without(avatar, monkeypatch, "_lash_line")
     darker = (plain.render - drawn.render) @ LUM
     widths = avatar.gen.eyes.frames(drawn.vertices)[:, 6]
-    bands = [_near_contour(avatar, drawn, eye, 0.5 * E.LASH_WIDTH * widths[eye] + 1.0) for eye in (0, 1)]
+    bands = [_near_contour(avatar, drawn, eye, 0.5 * (1 + E.LASH_SOFT) * E.LASH_WIDTH * widths[eye] + 1.0) for eye in (0, 1)]
     assert (darker[~(bands[0][0] | bands[1][0])] == 0).all()
     for eye in (0, 1):
         c = np.asarray(drawn.vertices[avatar.gen.eyes._lid_contour[eye], :2], np.float64)
@@ -414,6 +414,25 @@ def test_a_shut_eyes_lash_line_lies_across_its_edge_tapered_and_smooth(avatar, m
         part = near & (darker > 2) & (darker < 0.6 * darker[near].max())
         length = np.linalg.norm(np.diff(c, axis=0), axis=1).sum()
         assert part.sum() >= 0.5 * length
+
+
+def test_a_lash_line_has_a_dark_core_and_soft_edges(avatar):
+    """Across a wide lash line: fully dark within LASH_SOFT of its half width of the middle, fading
+    over LASH_SOFT × 2 half widths (not one pixel) to nothing — a painted band read as a stroke."""
+    from realtime.tiers import eyes as E
+
+    canvas = np.full((200, 200, 3), 200.0, np.float32)                # the layer draws on S×S crops
+    contour = np.stack([np.linspace(20.0, 180.0, 9), np.full(9, 100.0)], 1)
+    width = 16.0
+    avatar.gen.eyes._lash_line(canvas, contour, width, 1.0, np.zeros(3, np.float32))
+    alpha = 1.0 - canvas[:, 100, 0] / 200.0                     # the middle column, by row
+    half = 0.5 * width
+    offset = np.abs(np.arange(200) - 100.0)
+    assert np.all(alpha[offset <= (1 - E.LASH_SOFT) * half - 0.5] > 0.99)
+    assert np.all(alpha[offset >= (1 + E.LASH_SOFT) * half + 0.5] == 0.0)
+    ramp = (alpha > 0.05) & (alpha < 0.95)
+    assert ramp.sum() >= 8                                         # both edges, 4 px or more each
+    np.testing.assert_allclose(alpha[offset == half], 0.5, atol=0.02)
 
 
 @pytest.mark.cuda
