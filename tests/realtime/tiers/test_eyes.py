@@ -386,7 +386,8 @@ def test_a_shut_eyes_lash_line_lies_across_its_edge_tapered_and_smooth(avatar, m
     drawn, plain, down = _shut_with_and_without(avatar, monkeypatch, "_lash_line")
     darker = (plain.render - drawn.render) @ LUM
     widths = avatar.gen.eyes.frames(drawn.vertices)[:, 6]
-    bands = [_near_contour(avatar, drawn, eye, 0.5 * (1 + E.LASH_SOFT) * E.LASH_WIDTH * widths[eye] + 1.0) for eye in (0, 1)]
+    reach = 0.5 * (1 + E.LASH_SOFT) * E.LASH_WIDTH * widths + 1.0      # the line's soft edge, and a pixel
+    bands = [_near_contour(avatar, drawn, eye, reach[eye]) for eye in (0, 1)]
     assert (darker[~(bands[0][0] | bands[1][0])] == 0).all()
     for eye in (0, 1):
         c = np.asarray(drawn.vertices[avatar.gen.eyes._lid_contour[eye], :2], np.float64)
