@@ -107,8 +107,8 @@ LID_FLOOR = 0.75
 # ring's colour, a* 9–10 b* 13–14, drew a greyish patch over the eye).
 _CHEEKS = (50, 280, 101, 330, 36, 266)
 LASH_WIDTH = 0.09
-# The lash line is dark only in its middle: it fades over LASH_SOFT × its width on each side of
-# its nominal edge (the same darkness in all), so it reads as lashes rather than a painted band.
+# The lash line is dark only in its middle: its edge is a ramp LASH_SOFT × its width wide, centred
+# on the nominal edge (the same darkness in all), so it reads as lashes rather than a painted band.
 # At 0.5, d11's right eye read a gain of 1.1503 on self-drive (0.3: 1.1456, none: 1.1471).
 LASH_SOFT = 0.3
 LASH_TAPER = (0.15, 0.35)   # the lash line narrows over this far (of the lid's length) from each
