@@ -665,7 +665,7 @@ class EyeLayer:
         colour = colour * show + self.lash[e] * (1 - show)
         # the lid's edge, anti-aliased: a pixel within a pixel of it is partly lid (what the
         # frame shows under it), so the opening's border does not step from pixel to pixel
-        cover = xp.clip(b[:, 1] * self.ctx.upload(self._edge_heights(vertices))[t] + 0.5, 0.0, 1.0)
+        cover = xp.clip(b[:, 1] * self.ctx.upload(fan_edge_heights(vertices, self._fan))[t] + 0.5, 0.0, 1.0)
         out[ys, xs] = colour * cover[:, None] + out[ys, xs] * (1.0 - cover[:, None])
         return True
 
@@ -678,10 +678,6 @@ class EyeLayer:
             if strength >= 0.01:       # fainter is invisible (under 2 levels), and costs a pass
                 self._lash_line(out, vertices[self._lid_contour[e], :2], max(LASH_WIDTH * float(fr[e, 6]), 1.5),
                                 strength, self.lash[e])
-
-    def _edge_heights(self, vertices: np.ndarray) -> np.ndarray:
-        """(fan triangles,) float32 each eye-fan triangle's height over its lid edge (crop px)."""
-        return fan_edge_heights(vertices, self._fan)
 
 
 def _bilinear_wrapped(xp, tile, x, y):
