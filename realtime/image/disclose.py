@@ -6,14 +6,19 @@ two things on the finished frame:
 - a visible label ("AI avatar" unless told otherwise), white on a translucent dark box, in a
   corner, its height scaled to the frame (4 % of the short side, at least 10 px);
 - the invisible provenance mark (`realtime.image.mark`): a keyed luminance pattern carrying the
-  payload engine id, mode and profile fingerprint (`realtime.image.payload`), its amplitude
-  weighted by the avatar background's texture, which ``run.py verify`` reads back.
+  payload engine id, mode and profile fingerprint (`realtime.image.payload`), which ``run.py
+  verify`` reads back.
 
-Both are computed once per output size (the mark depends only on the payload and the
-background) and uploaded once; a frame costs one pass over its bytes. What is drawn depends only
-on `DisclosureOptions`, which the engine takes from its `EngineOptions`, i.e. from the command
-line: nothing in a profile (its settings, its YAML) is read here, so no profile can switch the
-label or the mark off.
+The label is computed once per output size and uploaded once. The mark's signs are fixed for the
+run; its amplitude follows the picture it is hidden in (`mark.masking_amplitude`: a dithered ±1
+level on flat areas, more where the picture has texture of its own). Every REFIT_FRAMES frames
+the stage measures a frame before marking it (~1 ms at 512² on this 2-core Xeon; on a device,
+one extra download of that frame) and re-quantises the pattern on the next (~1.5 ms):
+where the picture went flat, the amplitude drops at once; where it gained texture, it rises by at
+most RELEASE a fit, so a head moving over a wall leaves the wall's amplitude low. A frame
+otherwise costs one pass over its bytes. What is drawn depends only on `DisclosureOptions`, which
+the engine takes from its `EngineOptions`, i.e. from the command line: nothing in a profile (its
+settings, its YAML) is read here, so no profile can switch the label or the mark off.
 """
 from __future__ import annotations
 
@@ -29,11 +34,11 @@ from realtime.core.context import CpuContext
 from realtime.core.errors import PuppeteerError
 from realtime.core.frame import Frame
 from realtime.core.profile import ARRAYS_FILE
-from realtime.image.mark import pattern, texture_weight
-from realtime.image.payload import ENGINE_ID, MODES, Payload
+from realtime.image.mark import CANON, T_FLAT, MarkPattern, masking_amplitude
+from realtime.image.payload import ENGINE_ID, MODES, Payload, conv_encode, payload_bits
 
-__all__ = ["DisclosureOptions", "DisclosureStage", "LabelError", "LABEL_TEXT", "CORNERS",
-           "render_label", "check_label_text", "profile_fingerprint"]
+__all__ = ["DisclosureOptions", "DisclosureStage", "LabelError", "LABEL_TEXT", "CORNERS", "REFIT_FRAMES",
+           "RELEASE", "render_label", "check_label_text", "profile_fingerprint"]
 
 LABEL_TEXT = "AI avatar"
 CORNERS = ("top-left", "top-right", "bottom-left", "bottom-right")
@@ -41,6 +46,8 @@ LABEL_MAX_CHARS = 40
 LABEL_HEIGHT = 0.04         # text cap height, as a fraction of the frame's short side
 LABEL_BOX_ALPHA = 0.6       # opacity of the dark box behind the text
 _FONT = cv2.FONT_HERSHEY_DUPLEX
+REFIT_FRAMES = 30           # frames between two fits of the mark's amplitude to the picture
+RELEASE = 1.5               # the most a point's amplitude rises from one fit to the next
 
 
 class LabelError(PuppeteerError):
@@ -119,15 +126,25 @@ def profile_fingerprint(profile) -> int:
     return int(digest[:6], 16)
 
 
+class _Sized:
+    """What one output size needs: the label sprite and the mark (its pattern, the amplitude it
+    is quantised at, the offsets on the device)."""
+
+    def __init__(self, label, origin, pattern: MarkPattern | None):
+        self.label, self.origin, self.pattern = label, origin, pattern
+        self.amplitude: np.ndarray | None = None
+        self.mark = None
+
+
 class DisclosureStage:
     """The label and the mark on every output frame, in place, on the device context `ctx`.
 
     `size` is the engine's output size (width, height); a frame of another size (none today)
-    gets its own label and mark, computed once. `background`: the avatar's background at the
-    output size (the compositor's), whose texture weights the mark's amplitude (None: flat).
-    `bypass`: a callable that is true while the output is not synthetic (the compositor's
-    passthrough hotkey shows the driver's own camera, which is neither an avatar nor this
-    engine's work, so it is neither labelled nor marked)."""
+    gets its own label and mark. `background`: the avatar's background (the compositor's), what
+    the mark's amplitude starts from (None: T_FLAT everywhere) until the first frame is measured
+    (module docstring). `bypass`: a callable that is true while the output is not synthetic (the
+    compositor's passthrough hotkey shows the driver's own camera, which is neither an avatar
+    nor this engine's work, so it is neither labelled nor marked)."""
 
     name = "disclose"
     device_ready = True
@@ -137,7 +154,6 @@ class DisclosureStage:
                  background: np.ndarray | None = None):
         self.options = o = options or DisclosureOptions()
         self.bypass = bypass
-        self.background = background
         self.ctx = ctx if ctx is not None else CpuContext()
         if o.mode not in MODES:
             raise LabelError(f"mode {o.mode!r} is not one of {MODES}")
@@ -146,22 +162,37 @@ class DisclosureStage:
             if o.label_corner not in CORNERS:
                 raise LabelError(f"label corner {o.label_corner!r} is not one of {', '.join(CORNERS)}")
         self.payload = Payload(engine=ENGINE_ID, mode=o.mode, fingerprint=profile_fingerprint(profile))
-        self._cache: dict[tuple[int, int], tuple] = {}
+        self._coded = conv_encode(payload_bits(self.payload))
+        self._start = (masking_amplitude(background) if background is not None
+                       else np.full((CANON, CANON), T_FLAT, np.float32))
+        self._frames = 0            # marked frames since the start (or the last reset)
+        self._pending: np.ndarray | None = None   # an amplitude measured, to quantise next frame
+        self._cache: dict[tuple[int, int], _Sized] = {}
         self._for_size(int(size[0]), int(size[1]))
 
-    def _for_size(self, width: int, height: int) -> tuple:
+    def reset(self) -> None:
+        """Forget the pictures seen (the engine's warm-up frames): back to the start amplitude."""
+        self._frames, self._pending = 0, None
+        for entry in self._cache.values():
+            if entry.pattern is not None:
+                self._quantise(entry, self._start)
+
+    def _quantise(self, entry: _Sized, amplitude: np.ndarray) -> None:
+        entry.amplitude = amplitude
+        entry.mark = self.ctx.upload(entry.pattern.offsets(amplitude))
+
+    def _for_size(self, width: int, height: int) -> _Sized:
         entry = self._cache.get((width, height))
         if entry is None:
             o = self.options
-            bg = self.background
-            weight = (texture_weight(bg) if bg is not None and bg.shape[:2] == (height, width)
-                      else None)
-            mark = self.ctx.upload(pattern(self.payload, width, height, weight=weight)) if o.mark else None
             label, origin = None, (0, 0)
             if o.label:
                 sprite, origin = render_label(o.label_text, width, height, o.label_corner)
                 label = self.ctx.upload(sprite)
-            entry = self._cache[(width, height)] = (mark, label, origin)
+            entry = self._cache[(width, height)] = _Sized(
+                label, origin, MarkPattern(self._coded, width, height) if o.mark else None)
+            if entry.pattern is not None:
+                self._quantise(entry, self._start)
         return entry
 
     def __call__(self, frame: Frame) -> None:
@@ -171,6 +202,14 @@ class DisclosureStage:
                 frame.output = self.ctx.to_host(frame.output)
             return
         out = self.ctx.to_device(frame.output)
-        mark, label, origin = self._for_size(int(out.shape[1]), int(out.shape[0]))
-        disclose(out, mark, label, origin, out=out)
+        entry = self._for_size(int(out.shape[1]), int(out.shape[0]))
+        if entry.pattern is not None:
+            self._frames += 1
+            if self._pending is not None:           # measured on the frame before
+                self._quantise(entry, self._pending)
+                self._pending = None
+            elif self._frames % REFIT_FRAMES == 1:   # measured before it is marked
+                now = masking_amplitude(self.ctx.to_host(out))
+                self._pending = now if self._frames == 1 else np.minimum(now, RELEASE * entry.amplitude)
+        disclose(out, entry.mark, entry.label, entry.origin, out=out)
         frame.output = self.ctx.to_host(out)

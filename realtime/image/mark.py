@@ -15,9 +15,14 @@ codec's inter-frame prediction.
 
 Strength. The offsets are added to R, G and B alike (a luminance change, no chroma); their
 RMS is held ≤ MAX_RMS = 1.85 levels at every size, so a marked frame is ≥ 42.7 dB PSNR against
-the unmarked one (saturation at 0 / 255 only removes error). Flat, the peak is AMPLITUDE levels;
-the engine weights the amplitude by the avatar background's texture (`texture_weight`: less on
-flat areas, where a fine pattern would show, more on textured ones), same RMS.
+the unmarked one (saturation at 0 / 255 only removes error). Without a picture to hide in, the
+peak is AMPLITUDE levels everywhere. The engine shapes it to the picture it marks
+(`masking_amplitude`): a one-period-per-cell pattern is ~10 px on a 640-px frame, where the eye is
+most sensitive to contrast, and at AMPLITUDE it shows as a fine grid on a wall or smooth skin; so
+a flat area gets T_FLAT (a dithered ±1 level, a rare 2: not seen at 2× zoom on a wall or a
+forehead), a textured one several levels, which its own texture hides. Detection normalises
+every cell by its own energy, so a faint cell on a flat area still votes at full weight where
+nothing else is there.
 
 Detection. The frame's luma is resized to CANON × CANON (4 × 4 pixels per cell), high-passed
 (minus a Gaussian blur of SIGMA px), and each cell gives its correlation with S, c_j, and its
@@ -42,8 +47,8 @@ import numpy as np
 from realtime.image.payload import CODED_BITS, Payload, conv_encode, parse_bits, payload_bits, viterbi
 
 __all__ = ["ENGINE_KEY", "GRID", "CANON", "CELL", "PILOT_CELLS", "AMPLITUDE", "MAX_RMS", "Z_FOUND",
-           "MarkKey", "Detection", "texture_weight", "pattern", "pattern_from_bits", "canonical_luma",
-           "cell_stats", "detect"]
+           "T_FLAT", "MarkKey", "MarkPattern", "Detection", "masking_amplitude", "pattern", "pattern_from_bits",
+           "canonical_luma", "cell_stats", "detect"]
 
 ENGINE_KEY = b"Puppeteer provenance mark v1"
 GRID = 64                  # cells per side
@@ -54,6 +59,14 @@ AMPLITUDE = 3.6            # peak offset in grey levels (RMS ~1.8)
 MAX_RMS = 1.85             # the pattern's RMS bound: PSNR ≥ 20·log10(255 / 1.85) = 42.79 dB
 SIGMA = 0.5                # the detector's high-pass: luma minus a Gaussian blur of SIGMA px
 Z_FOUND = 6.0              # pilot z from which a window counts as marked (false alarm ≤ e^-18)
+# Contrast masking (`masking_amplitude`). Measured on engine outputs (d10 swap, d19 reenactment):
+# at these values the mark cannot be told apart from the unmarked frame on the wall or the
+# forehead at 2× zoom, and it is still read in every 2-second window after a 320×240, +10 %,
+# 300 kbit/s H.264 re-encode (README).
+T_FLAT = 1.25              # peak offset, grey levels, on a flat area (a dithered ±1)
+S_FLAT = 2.0               # local luma std (grey levels) up to which an area counts as flat
+MASK_EXP = 0.7             # above it the peak grows as (std / S_FLAT) ** MASK_EXP
+MASK_SIGMA = 1.5           # the local std's Gaussian window, canonical px (3-4 px of a 512-640 frame)
 
 _S1 = np.sin(2 * np.pi * (np.arange(CELL) + 0.5) / CELL)
 _SHAPE = np.outer(_S1, _S1)  # S sampled at the canonical pixel centres of one cell
@@ -95,56 +108,89 @@ def _key(key: bytes) -> MarkKey:
 _BAYER = np.array([[0, 8, 2, 10], [12, 4, 14, 6], [3, 11, 1, 9], [15, 7, 13, 5]]) / 16.0 + 1.0 / 32
 
 
-def texture_weight(image: np.ndarray) -> np.ndarray:
-    """(H, W) float32 weights in [0.35, 1.8] for the mark's amplitude over a picture: low on flat
-    areas, where a fine pattern shows, high on textured ones, which hide it (the square root of
-    the local standard deviation of the luma over a ~3-pixel Gaussian window, relative to its
-    median). The disclosure stage computes it once, from the avatar's background."""
-    y = (cv2.cvtColor(np.ascontiguousarray(image), cv2.COLOR_RGB2GRAY) if image.ndim == 3
-         else image).astype(np.float32)
-    mu = cv2.GaussianBlur(y, (0, 0), 3)
-    sd = np.sqrt(np.maximum(cv2.GaussianBlur(y * y, (0, 0), 3) - mu * mu, 0.0))
-    return np.clip(np.sqrt((sd + 2.0) / (float(np.median(sd)) + 2.0)), 0.35, 1.8).astype(np.float32)
+def masking_amplitude(image: np.ndarray) -> np.ndarray:
+    """(CANON, CANON) float32: the peak offset, in grey levels, that `image` (RGB or single-channel
+    uint8, any size) hides at each point of the detector's canonical grid: T_FLAT where it is
+    flat (local luma std ≤ S_FLAT), T_FLAT · (std / S_FLAT) ** MASK_EXP where it has texture of
+    its own. The grid is in normalised coordinates, so the map fits any size of the same frame."""
+    y = canonical_luma(image)
+    mu = cv2.GaussianBlur(y, (0, 0), MASK_SIGMA)
+    sd = np.sqrt(np.maximum(cv2.GaussianBlur(y * y, (0, 0), MASK_SIGMA) - mu * mu, 0.0))
+    return (T_FLAT * np.maximum(1.0, sd / S_FLAT) ** MASK_EXP).astype(np.float32)
+
+
+class MarkPattern:
+    """One payload's pattern at one frame size: the cells' signs times the cell shape, and the
+    ordered dither, computed once; `offsets` quantises it at any amplitude (what the disclosure
+    stage does again as the picture changes)."""
+
+    def __init__(self, coded, width: int, height: int, key: bytes = ENGINE_KEY):
+        self.width, self.height = int(width), int(height)
+        signs = _key(bytes(key)).signs(np.asarray(coded, np.uint8))
+
+        def axis(n: int) -> tuple[np.ndarray, np.ndarray]:
+            t = (np.arange(n) + 0.5) / n * GRID
+            cell = np.minimum(t.astype(np.int64), GRID - 1)
+            return cell, np.sin(2 * np.pi * (t - cell))
+
+        cx, sx = axis(self.width)
+        cy, sy = axis(self.height)
+        self.shape = (signs[cy][:, cx] * np.outer(sy, sx)).astype(np.float32)
+        self.dither = np.tile(_BAYER, (self.height // 4 + 1, self.width // 4 + 1))[:self.height, :self.width]
+        self.dither = self.dither.astype(np.float32)
+
+    def offsets(self, amplitude: np.ndarray | None = None) -> np.ndarray:
+        """The (height, width) int8 luminance offsets at `amplitude`, a (CANON, CANON) peak map
+        (`masking_amplitude`, upsampled to the frame) or None (AMPLITUDE everywhere). Where the
+        RMS would pass MAX_RMS, a map's part above its minimum is scaled down (the textured areas
+        share what the flat ones leave), a flat amplitude as a whole; each value is clipped to ±8
+        levels and quantised with a 4 × 4 ordered dither, so its mean follows the shape at any
+        amplitude."""
+        dither, shape = self.dither.ravel(), self.shape.ravel()
+        if amplitude is None:
+            u, floor = AMPLITUDE * shape, None
+        else:
+            amplitude = np.asarray(amplitude, np.float32)
+            if amplitude.shape != (CANON, CANON):
+                raise ValueError(f"amplitude must have shape ({CANON}, {CANON}), got {amplitude.shape}")
+            a = cv2.resize(amplitude, (self.width, self.height), interpolation=cv2.INTER_LINEAR).ravel()
+            floor = float(a.min())
+            u = a * shape
+        k = 1.0
+        if floor is not None:
+            # the map at k: (floor + k (a − floor)) · shape = k u + (1 − k) floor · shape; start
+            # from the k where its unquantised RMS meets the bound (if the floor alone passes
+            # it, the whole map is scaled, as a flat amplitude is)
+            n, uu, us, ss = u.size, float(np.dot(u, u)), float(np.dot(u, shape)), float(np.dot(shape, shape))
+            c0 = floor * floor * ss / n                               # |floor · shape|²
+            c1 = floor * (us - floor * ss) / n                        # <floor · shape, excess>
+            c2 = (uu - 2 * floor * us + floor * floor * ss) / n       # |excess|²
+            if c0 >= MAX_RMS ** 2:
+                floor, k = None, MAX_RMS / math.sqrt(uu / n)
+            elif c2 > 0 and c0 + 2 * c1 + c2 > MAX_RMS ** 2:
+                k = (-c1 + math.sqrt(max(c1 * c1 - c2 * (c0 - MAX_RMS ** 2), 0.0))) / c2
+        while True:
+            t = u + dither if k == 1.0 else np.float32(k) * u + dither
+            if floor is not None and k != 1.0:
+                t += np.float32((1.0 - k) * floor) * shape
+            p = np.floor(t, out=t)
+            np.clip(p, -8, 8, out=p)
+            if k < 0.05 or float(np.dot(p, p)) <= MAX_RMS ** 2 * p.size:
+                return p.astype(np.int8).reshape(self.height, self.width)
+            k *= 0.97
 
 
 def pattern_from_bits(coded, width: int, height: int, key: bytes = ENGINE_KEY,
-                      weight: np.ndarray | None = None) -> np.ndarray:
-    """The (height, width) int8 luminance offsets that carry these coded bits.
-
-    The shape is scaled by `weight` ((height, width), e.g. `texture_weight`; None: flat) and by
-    the largest amplitude (AMPLITUDE for a flat weight) that keeps the RMS ≤ MAX_RMS and the peak
-    ≤ 8 levels; values are quantised with a 4 × 4 ordered dither, so their mean follows the shape
-    at any amplitude."""
-    signs = _key(bytes(key)).signs(np.asarray(coded, np.uint8))
-
-    def axis(n: int) -> tuple[np.ndarray, np.ndarray]:
-        t = (np.arange(n) + 0.5) / n * GRID
-        cell = np.minimum(t.astype(np.int64), GRID - 1)
-        return cell, np.sin(2 * np.pi * (t - cell))
-
-    cx, sx = axis(int(width))
-    cy, sy = axis(int(height))
-    shape = signs[cy][:, cx] * np.outer(sy, sx)
-    amp = AMPLITUDE
-    if weight is not None:
-        w = np.asarray(weight, np.float64)
-        if w.shape != shape.shape:
-            raise ValueError(f"weight must have shape {shape.shape}, got {w.shape}")
-        shape = shape * w
-        amp = AMPLITUDE * 2.0  # the loop below brings it down to the RMS bound
-    dither = np.tile(_BAYER, (int(height) // 4 + 1, int(width) // 4 + 1))[:int(height), :int(width)]
-    while True:
-        p = np.clip(np.floor(amp * shape + dither), -8, 8)
-        if amp < 0.05 or float(np.mean(p * p)) <= MAX_RMS ** 2:
-            return p.astype(np.int8)
-        amp *= 0.97
+                      amplitude: np.ndarray | None = None) -> np.ndarray:
+    """The (height, width) int8 luminance offsets that carry these coded bits (`MarkPattern`)."""
+    return MarkPattern(coded, width, height, key).offsets(amplitude)
 
 
 def pattern(payload: Payload, width: int, height: int, key: bytes = ENGINE_KEY,
-            weight: np.ndarray | None = None) -> np.ndarray:
+            amplitude: np.ndarray | None = None) -> np.ndarray:
     """The (height, width) int8 luminance offsets of the mark carrying `payload` (see
-    `pattern_from_bits` for `weight`)."""
-    return pattern_from_bits(conv_encode(payload_bits(payload)), width, height, key, weight)
+    `MarkPattern.offsets` for `amplitude`)."""
+    return pattern_from_bits(conv_encode(payload_bits(payload)), width, height, key, amplitude)
 
 
 def canonical_luma(image: np.ndarray) -> np.ndarray:

@@ -12,14 +12,16 @@ from realtime.image.mark import (
     ENGINE_KEY,
     GRID,
     PILOT_CELLS,
+    T_FLAT,
     Z_FOUND,
     MarkKey,
+    MarkPattern,
     canonical_luma,
     cell_stats,
     detect,
+    masking_amplitude,
     pattern,
     pattern_from_bits,
-    texture_weight,
 )
 from realtime.image.payload import Payload, conv_encode, payload_bits
 
@@ -137,19 +139,63 @@ def test_pooling_frames_adds_up():
 
 
 def test_the_amplitude_follows_the_texture():
-    """Weighted by the background's texture: less mark on flat areas, more on textured ones,
-    the same RMS bound, still read back."""
-    img = scene(640, 480)  # flat white band on top, noisy texture below
-    w = texture_weight(img)
-    assert w.shape == (480, 640) and w.dtype == np.float32 and 0.35 <= w.min() and w.max() <= 1.8
-    flat = pattern(PAYLOAD, 640, 480)
-    m = pattern(PAYLOAD, 640, 480, weight=w).astype(np.float64)
+    """Shaped to the picture: T_FLAT (a dithered ±1, a rare 2) on a flat area, where a fine pattern would
+    show, more on a textured one (hair, fabric: texture at the pattern's own scale), which hides
+    it; the RMS bound holds; still read back."""
+    rng = np.random.default_rng(3)
+    img = np.full((480, 640, 3), 140.0)
+    tex = cv2.GaussianBlur(rng.normal(0, 1, (480, 320)), (0, 0), 2.0)
+    img[:, 320:] += (18 / tex.std()) * tex[..., None]
+    img = np.clip(img, 0, 255).astype(np.uint8)
+    a = masking_amplitude(img)
+    assert a.shape == (256, 256) and a.dtype == np.float32 and a.min() == pytest.approx(T_FLAT)
+    m = pattern(PAYLOAD, 640, 480, amplitude=a).astype(np.float64)
     assert np.sqrt(np.mean(m ** 2)) <= 1.85 and np.abs(m).max() <= 8
-    smooth, rough = w < 0.6, w > 0.95  # the white band and the painted disc; the noisy rest
-    assert smooth.mean() > 0.2 and rough.mean() > 0.2
-    assert np.abs(m[smooth]).mean() < 0.7 * np.abs(flat[smooth]).mean()
-    assert np.abs(m[rough]).mean() > 2 * np.abs(m[smooth]).mean()
+    flat, textured = m[:, :300], m[:, 340:]
+    assert np.abs(flat).max() <= 2 and np.abs(flat).mean() < 0.6 and (np.abs(flat) >= 2).mean() < 0.03
+    assert np.abs(textured).mean() > 3 * np.abs(flat).mean()
     d = read(apply(img, m.astype(np.int8)))
     assert d.found and d.payload == PAYLOAD
-    with pytest.raises(ValueError, match="weight must have shape"):
-        pattern(PAYLOAD, 640, 480, weight=w[:100])
+    with pytest.raises(ValueError, match="amplitude must have shape"):
+        pattern(PAYLOAD, 640, 480, amplitude=a[:100])
+
+
+def test_a_flat_picture_gets_a_faint_mark_that_is_still_read():
+    """A grey wall: the mark stays a dithered ±1 level, and the detector, which normalises every cell
+    by its own energy, still reads it with its payload."""
+    img = np.full((480, 640, 3), 128, np.uint8)
+    a = masking_amplitude(img)
+    np.testing.assert_allclose(a, T_FLAT)
+    m = pattern(PAYLOAD, 640, 480, amplitude=a)
+    assert np.abs(m).max() <= 2 and 0.3 < np.abs(m).mean() < 0.6 and (np.abs(m) >= 2).mean() < 0.03
+    d = read(apply(img, m))
+    assert d.found and d.payload == PAYLOAD and d.z > 3 * Z_FOUND
+
+
+def test_the_amplitude_map_fits_any_size_of_the_frame():
+    """The map lives on the canonical grid: a frame and its half-size copy get (nearly) the same."""
+    img = scene(640, 480)
+    half = cv2.resize(img, (320, 240), interpolation=cv2.INTER_AREA)
+    a, b = masking_amplitude(img), masking_amplitude(half)
+    assert np.corrcoef(a.ravel(), b.ravel())[0, 1] > 0.9
+
+
+@pytest.mark.parametrize("gain", [3.0, 10.0])
+def test_a_loud_amplitude_map_is_held_to_the_rms_bound(gain):
+    """However loud a map asks to be (3×: its textured part is scaled down; 10×: its floor alone
+    passes the bound, so all of it is), the offsets keep the RMS bound and the ±8 clip."""
+    a = masking_amplitude(scene(640, 480)) * gain
+    m = pattern(PAYLOAD, 640, 480, amplitude=a).astype(np.float64)
+    assert np.sqrt(np.mean(m ** 2)) <= 1.85 and np.abs(m).max() <= 8
+
+
+def test_one_pattern_at_two_amplitudes_keeps_its_signs():
+    """Re-quantised at a new amplitude (the stage does it as the picture changes), a cell keeps
+    its sign: only the strength changes."""
+    mp = MarkPattern(conv_encode(payload_bits(PAYLOAD)), 320, 240)
+    weak = mp.offsets(np.full((256, 256), 1.0, np.float32)).astype(float)
+    strong = mp.offsets(np.full((256, 256), 3.0, np.float32)).astype(float)
+    assert np.abs(strong).mean() > 2 * np.abs(weak).mean()
+    both = (weak != 0) & (strong != 0)
+    assert both.mean() > 0.1 and (np.sign(weak[both]) == np.sign(strong[both])).mean() > 0.95
+    np.testing.assert_array_equal(mp.offsets(), pattern(PAYLOAD, 320, 240))
