@@ -13,7 +13,7 @@ The label is computed once per output size and uploaded once. The mark's signs a
 run; its amplitude follows the picture it is hidden in (`mark.masking_amplitude`: a dithered ±1
 level on flat areas, more where the picture has texture of its own). Every REFIT_FRAMES frames
 the stage measures a frame before marking it (~1 ms at 512² on this 2-core Xeon; on a device,
-one extra download of that frame) and re-quantises the pattern on the next (~1.5 ms):
+one extra download of that frame) and re-quantises the pattern on the next (~1 ms):
 where the picture went flat, the amplitude drops at once; where it gained texture, it rises by at
 most RELEASE a fit, so a head moving over a wall leaves the wall's amplitude low. A frame
 otherwise costs one pass over its bytes. What is drawn depends only on `DisclosureOptions`, which

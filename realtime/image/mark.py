@@ -59,10 +59,11 @@ AMPLITUDE = 3.6            # peak offset in grey levels (RMS ~1.8)
 MAX_RMS = 1.85             # the pattern's RMS bound: PSNR ≥ 20·log10(255 / 1.85) = 42.79 dB
 SIGMA = 0.5                # the detector's high-pass: luma minus a Gaussian blur of SIGMA px
 Z_FOUND = 6.0              # pilot z from which a window counts as marked (false alarm ≤ e^-18)
-# Contrast masking (`masking_amplitude`). Measured on engine outputs (d10 swap, d19 reenactment):
-# at these values the mark cannot be told apart from the unmarked frame on the wall or the
-# forehead at 2× zoom, and it is still read in every 2-second window after a 320×240, +10 %,
-# 300 kbit/s H.264 re-encode (README).
+# Contrast masking (`masking_amplitude`). Looked at on engine outputs (d10 swap, d19
+# reenactment) beside the unmarked frames at 2× zoom: T_FLAT 1.0 shows nothing on the wall or the
+# forehead, 1.25 at most a faint trace, 1.5 a faint grid on the forehead (the old flat 3.6, a clear
+# one). 1.0 lost one 2-second window of the d10 swap re-encoded at 300 kbit/s (worst z 6.3);
+# 1.25 reads every window of every attack in the README's table.
 T_FLAT = 1.25              # peak offset, grey levels, on a flat area (a dithered ±1)
 S_FLAT = 2.0               # local luma std (grey levels) up to which an area counts as flat
 MASK_EXP = 0.7             # above it the peak grows as (std / S_FLAT) ** MASK_EXP
