@@ -459,6 +459,8 @@ def cmd_verify(args) -> int:
     from profiles.consent import list_profiles
     from realtime.image.verify import verify_path
 
+    if args.attacks:
+        return _verify_attacks(args)
     report = verify_path(args.path, window_s=args.window)
     print(json.dumps(report.to_json(), indent=1) if args.json else report.text(show_all=args.all))
     if report.found and not args.json:  # name the local profile the fingerprint points to
@@ -467,6 +469,24 @@ def cmd_verify(args) -> int:
             if fp == fingerprint:
                 print(f"  fingerprint {fp} is local profile {name!r} ({consent})")
     return 0 if report.found else 1
+
+
+def _verify_attacks(args) -> int:
+    """`verify FILE --attacks`: exit 0 when the mark is in every window of every re-encoded copy."""
+    import json
+
+    from bench.provenance import attack_table, format_table
+
+    def progress(row) -> None:
+        if row.attack == "as is":
+            print(f"re-encoding {args.path} as a call would, reading the mark back from each copy:",
+                  file=sys.stderr)
+        print(f"  {row.attack}: {row.windows_found} of {row.windows} windows, worst z {row.worst_z:.1f}",
+              file=sys.stderr, flush=True)
+
+    rows = attack_table(args.path, window_s=args.window, progress=progress)
+    print(json.dumps([r.to_json() for r in rows], indent=1) if args.json else format_table(rows))
+    return 0 if all(r.every_window for r in rows) else 1
 
 
 # -------------------------------------------------------------------------------------- consent
@@ -684,6 +704,10 @@ def build_parser() -> argparse.ArgumentParser:
     v.add_argument("--window", type=float, default=2.0, help="seconds of video pooled per window (default 2)")
     v.add_argument("--all", action="store_true", help="list every window, however many")
     v.add_argument("--json", action="store_true", help="print the report as JSON")
+    v.add_argument("--attacks", action="store_true",
+                   help="re-encode the video as a call would (H.264 at 300 kbit/s, 320x240, +10%% brightness, "
+                        "all three) and read the mark back from each copy: a table; exit 0 when every "
+                        "window of every copy carries it")
     v.set_defaults(func=cmd_verify)
 
     c = sub.add_parser("consent", help="record who agreed to a profile's use (swap needs it); "
