@@ -12,8 +12,9 @@ two things on the finished frame:
 The label is computed once per output size and uploaded once. The mark's signs are fixed for the
 run; its amplitude follows the picture it is hidden in (`mark.masking_amplitude`: a dithered ±1
 level on flat areas, more where the picture has texture of its own). Every REFIT_FRAMES frames
-the stage measures a frame before marking it (~1 ms at 512² on this 2-core Xeon; on a device,
-one extra download of that frame) and re-quantises the pattern on the next (~1 ms):
+the stage measures a frame before marking it (~1 ms at 512² on this 2-core Xeon, 2-3 ms at 640²
+in a live run; on a device, one extra download of that frame) and re-quantises the pattern a
+band of rows a frame over the next BANDS frames (under 1 ms a band at 640²), then swaps it in:
 where the picture went flat, the amplitude drops at once; where it gained texture, it rises by at
 most RELEASE a fit, so a head moving over a wall leaves the wall's amplitude low. A frame
 otherwise costs one pass over its bytes. What is drawn depends only on `DisclosureOptions`, which
@@ -34,11 +35,11 @@ from realtime.core.context import CpuContext
 from realtime.core.errors import PuppeteerError
 from realtime.core.frame import Frame
 from realtime.core.profile import ARRAYS_FILE
-from realtime.image.mark import CANON, T_FLAT, MarkPattern, masking_amplitude
+from realtime.image.mark import CANON, MAX_RMS, T_FLAT, MarkPattern, Plan, masking_amplitude
 from realtime.image.payload import ENGINE_ID, MODES, Payload, conv_encode, payload_bits
 
 __all__ = ["DisclosureOptions", "DisclosureStage", "LabelError", "LABEL_TEXT", "CORNERS", "REFIT_FRAMES",
-           "RELEASE", "render_label", "check_label_text", "profile_fingerprint"]
+           "RELEASE", "BANDS", "render_label", "check_label_text", "profile_fingerprint"]
 
 LABEL_TEXT = "AI avatar"
 CORNERS = ("top-left", "top-right", "bottom-left", "bottom-right")
@@ -48,6 +49,7 @@ LABEL_BOX_ALPHA = 0.6       # opacity of the dark box behind the text
 _FONT = cv2.FONT_HERSHEY_DUPLEX
 REFIT_FRAMES = 30           # frames between two fits of the mark's amplitude to the picture
 RELEASE = 1.5               # the most a point's amplitude rises from one fit to the next
+BANDS = 4                   # a fit's pattern is quantised a band of rows a frame, over this many
 
 
 class LabelError(PuppeteerError):
@@ -136,6 +138,16 @@ class _Sized:
         self.mark = None
 
 
+class _Fit:
+    """A fit in progress: the amplitude measured, its plan, the offsets quantised so far."""
+
+    def __init__(self, entry: _Sized, amplitude: np.ndarray):
+        self.entry, self.amplitude = entry, amplitude
+        self.plan: Plan = entry.pattern.plan(amplitude)
+        self.out = np.empty((entry.pattern.height, entry.pattern.width), np.int8)
+        self.band, self.total = 0, 0.0
+
+
 class DisclosureStage:
     """The label and the mark on every output frame, in place, on the device context `ctx`.
 
@@ -166,13 +178,13 @@ class DisclosureStage:
         self._start = (masking_amplitude(background) if background is not None
                        else np.full((CANON, CANON), T_FLAT, np.float32))
         self._frames = 0            # marked frames since the start (or the last reset)
-        self._pending: np.ndarray | None = None   # an amplitude measured, to quantise next frame
+        self._fit: _Fit | None = None   # an amplitude measured, being quantised a band a frame
         self._cache: dict[tuple[int, int], _Sized] = {}
         self._for_size(int(size[0]), int(size[1]))
 
     def reset(self) -> None:
         """Forget the pictures seen (the engine's warm-up frames): back to the start amplitude."""
-        self._frames, self._pending = 0, None
+        self._frames, self._fit = 0, None
         for entry in self._cache.values():
             if entry.pattern is not None:
                 self._quantise(entry, self._start)
@@ -205,11 +217,28 @@ class DisclosureStage:
         entry = self._for_size(int(out.shape[1]), int(out.shape[0]))
         if entry.pattern is not None:
             self._frames += 1
-            if self._pending is not None:           # measured on the frame before
-                self._quantise(entry, self._pending)
-                self._pending = None
+            if self._fit is not None:
+                self._quantise_band()
             elif self._frames % REFIT_FRAMES == 1:   # measured before it is marked
                 now = masking_amplitude(self.ctx.to_host(out))
-                self._pending = now if self._frames == 1 else np.minimum(now, RELEASE * entry.amplitude)
+                self._fit = _Fit(entry, now if self._frames == 1 else np.minimum(now, RELEASE * entry.amplitude))
         disclose(out, entry.mark, entry.label, entry.origin, out=out)
         frame.output = self.ctx.to_host(out)
+
+    def _quantise_band(self) -> None:
+        """One band of the fit in progress; after the last, the new offsets replace the old (or,
+        if their RMS passes the bound, the fit starts over a little fainter)."""
+        fit = self._fit
+        p = fit.entry.pattern
+        r0, r1 = p.height * fit.band // BANDS, p.height * (fit.band + 1) // BANDS
+        fit.total += p.quantise_rows(fit.plan, r0, r1, fit.out)
+        fit.band += 1
+        if fit.band < BANDS:
+            return
+        if fit.total > MAX_RMS ** 2 * fit.out.size and fit.plan.k >= 0.05:
+            fit.plan.k *= 0.97
+            fit.band, fit.total = 0, 0.0
+            return
+        fit.entry.amplitude = fit.amplitude
+        fit.entry.mark = self.ctx.upload(fit.out)
+        self._fit = None

@@ -47,7 +47,7 @@ import numpy as np
 from realtime.image.payload import CODED_BITS, Payload, conv_encode, parse_bits, payload_bits, viterbi
 
 __all__ = ["ENGINE_KEY", "GRID", "CANON", "CELL", "PILOT_CELLS", "AMPLITUDE", "MAX_RMS", "Z_FOUND",
-           "T_FLAT", "MarkKey", "MarkPattern", "Detection", "masking_amplitude", "pattern", "pattern_from_bits",
+           "T_FLAT", "MarkKey", "MarkPattern", "Plan", "Detection", "masking_amplitude", "pattern", "pattern_from_bits",
            "canonical_luma", "cell_stats", "detect"]
 
 ENGINE_KEY = b"Puppeteer provenance mark v1"
@@ -69,6 +69,7 @@ S_FLAT = 2.0               # local luma std (grey levels) up to which an area co
 MASK_EXP = 0.7             # above it the peak grows as (std / S_FLAT) ** MASK_EXP
 MASK_SIGMA = 1.5           # the local std's Gaussian window, canonical px (3-4 px of a 512-640 frame)
 
+DITHER_VAR = 1.0 / 12.0     # what the ordered dither's rounding adds to the offsets' mean square
 _S1 = np.sin(2 * np.pi * (np.arange(CELL) + 0.5) / CELL)
 _SHAPE = np.outer(_S1, _S1)  # S sampled at the canonical pixel centres of one cell
 
@@ -113,17 +114,24 @@ def masking_amplitude(image: np.ndarray) -> np.ndarray:
     """(CANON, CANON) float32: the peak offset, in grey levels, that `image` (RGB or single-channel
     uint8, any size) hides at each point of the detector's canonical grid: T_FLAT where it is
     flat (local luma std ≤ S_FLAT), T_FLAT · (std / S_FLAT) ** MASK_EXP where it has texture of
-    its own. The grid is in normalised coordinates, so the map fits any size of the same frame."""
-    y = canonical_luma(image)
-    mu = cv2.GaussianBlur(y, (0, 0), MASK_SIGMA)
-    sd = np.sqrt(np.maximum(cv2.GaussianBlur(y * y, (0, 0), MASK_SIGMA) - mu * mu, 0.0))
-    return (T_FLAT * np.maximum(1.0, sd / S_FLAT) ** MASK_EXP).astype(np.float32)
+    its own. The grid is in normalised coordinates, so the map fits any size of the same frame.
+    Measured at half the canonical resolution (small arrays: ~1 ms a 640² frame on the 2-core
+    Xeon, where 256² float temporaries cost their page faults) and upsampled."""
+    img = np.ascontiguousarray(image)
+    half = CANON // 2
+    small = cv2.resize(img, (half, half), interpolation=cv2.INTER_AREA if min(img.shape[:2]) >= half
+                       else cv2.INTER_LINEAR)
+    y = (cv2.cvtColor(small, cv2.COLOR_RGB2GRAY) if small.ndim == 3 else small).astype(np.float32)
+    mu = cv2.GaussianBlur(y, (0, 0), MASK_SIGMA / 2)
+    sd = np.sqrt(np.maximum(cv2.GaussianBlur(y * y, (0, 0), MASK_SIGMA / 2) - mu * mu, 0.0))
+    amp = (T_FLAT * np.maximum(1.0, sd / S_FLAT) ** MASK_EXP).astype(np.float32)
+    return cv2.resize(amp, (CANON, CANON), interpolation=cv2.INTER_LINEAR)
 
 
 class MarkPattern:
     """One payload's pattern at one frame size: the cells' signs times the cell shape, and the
-    ordered dither, computed once; `offsets` quantises it at any amplitude (what the disclosure
-    stage does again as the picture changes)."""
+    ordered dither, computed once; `offsets` quantises it at any amplitude. The disclosure stage
+    does that again as the picture changes, a band of rows a frame (`plan`, `quantise_rows`)."""
 
     def __init__(self, coded, width: int, height: int, key: bytes = ENGINE_KEY):
         self.width, self.height = int(width), int(height)
@@ -136,49 +144,80 @@ class MarkPattern:
 
         cx, sx = axis(self.width)
         cy, sy = axis(self.height)
-        self.shape = (signs[cy][:, cx] * np.outer(sy, sx)).astype(np.float32)
+        self.shape = signs[cy][:, cx] * np.outer(sy, sx)                            # float64
         self.dither = np.tile(_BAYER, (self.height // 4 + 1, self.width // 4 + 1))[:self.height, :self.width]
-        self.dither = self.dither.astype(np.float32)
+        # a map is quantised in float32, in reused buffers: on the 2-core Xeon a fresh
+        # frame-sized array costs its page faults (~1 ms at 640²) and float64 twice the memory
+        # traffic (the flat pattern keeps float64, bit for bit the pinned one)
+        self._shape32, self._dither32 = self.shape.astype(np.float32), self.dither.astype(np.float32)
+        self._canon_shape = np.kron(signs, _SHAPE).astype(np.float32)                # (CANON, CANON)
+        self._t = np.empty((self.height, self.width), np.float32)
+
+    def plan(self, amplitude: np.ndarray) -> Plan:
+        """What `quantise_rows` needs for a (CANON, CANON) peak map: the map at the frame's size,
+        its floor and the scale k of its part above the floor that keeps the RMS ≤ MAX_RMS (from
+        the map's mean squares on the canonical grid, less what the dither's rounding adds; if
+        the floor alone passes the bound, the whole map is scaled, as a flat amplitude is)."""
+        a = np.asarray(amplitude, np.float32)
+        if a.shape != (CANON, CANON):
+            raise ValueError(f"amplitude must have shape ({CANON}, {CANON}), got {a.shape}")
+        base = float(a.min())
+        u = a * self._canon_shape
+        s = self._canon_shape
+        n, uu, us, ss = u.size, float(np.vdot(u, u)), float(np.vdot(u, s)), float(np.vdot(s, s))
+        c0 = base * base * ss / n                                     # |base · shape|²
+        c1 = base * (us - base * ss) / n                              # <base · shape, excess>
+        c2 = (uu - 2 * base * us + base * base * ss) / n              # |excess|²
+        bound = MAX_RMS ** 2 - DITHER_VAR
+        k = 1.0
+        if c0 >= bound:
+            base, k = 0.0, math.sqrt(bound / (uu / n))
+        elif c2 > 0 and c0 + 2 * c1 + c2 > bound:
+            k = (-c1 + math.sqrt(max(c1 * c1 - c2 * (c0 - bound), 0.0))) / c2
+        full = cv2.resize(a, (self.width, self.height), interpolation=cv2.INTER_LINEAR)
+        return Plan(full, base, k)
+
+    def quantise_rows(self, plan: Plan, r0: int, r1: int, out: np.ndarray) -> float:
+        """out[r0:r1] = clip(floor((base + k (a − base)) · shape + dither), −8, 8) as int8;
+        returns the band's Σ out²."""
+        t = self._t[r0:r1]
+        np.subtract(plan.a[r0:r1], np.float32(plan.base), out=t)
+        t *= np.float32(plan.k)
+        t += np.float32(plan.base)
+        t *= self._shape32[r0:r1]
+        t += self._dither32[r0:r1]
+        np.floor(t, out=t)
+        np.clip(t, -8, 8, out=t)
+        out[r0:r1] = t
+        return float(np.vdot(t, t))
 
     def offsets(self, amplitude: np.ndarray | None = None) -> np.ndarray:
         """The (height, width) int8 luminance offsets at `amplitude`, a (CANON, CANON) peak map
-        (`masking_amplitude`, upsampled to the frame) or None (AMPLITUDE everywhere). Where the
-        RMS would pass MAX_RMS, a map's part above its minimum is scaled down (the textured areas
-        share what the flat ones leave), a flat amplitude as a whole; each value is clipped to ±8
-        levels and quantised with a 4 × 4 ordered dither, so its mean follows the shape at any
-        amplitude."""
-        dither, shape = self.dither.ravel(), self.shape.ravel()
+        (`masking_amplitude`, upsampled to the frame: see `plan`) or None (AMPLITUDE everywhere,
+        scaled down as a whole if it must be); each value is clipped to ±8 levels and quantised
+        with a 4 × 4 ordered dither, so its mean follows the shape at any amplitude. The RMS is
+        ≤ MAX_RMS."""
         if amplitude is None:
-            u, floor = AMPLITUDE * shape, None
-        else:
-            amplitude = np.asarray(amplitude, np.float32)
-            if amplitude.shape != (CANON, CANON):
-                raise ValueError(f"amplitude must have shape ({CANON}, {CANON}), got {amplitude.shape}")
-            a = cv2.resize(amplitude, (self.width, self.height), interpolation=cv2.INTER_LINEAR).ravel()
-            floor = float(a.min())
-            u = a * shape
-        k = 1.0
-        if floor is not None:
-            # the map at k: (floor + k (a − floor)) · shape = k u + (1 − k) floor · shape; start
-            # from the k where its unquantised RMS meets the bound (if the floor alone passes
-            # it, the whole map is scaled, as a flat amplitude is)
-            n, uu, us, ss = u.size, float(np.dot(u, u)), float(np.dot(u, shape)), float(np.dot(shape, shape))
-            c0 = floor * floor * ss / n                               # |floor · shape|²
-            c1 = floor * (us - floor * ss) / n                        # <floor · shape, excess>
-            c2 = (uu - 2 * floor * us + floor * floor * ss) / n       # |excess|²
-            if c0 >= MAX_RMS ** 2:
-                floor, k = None, MAX_RMS / math.sqrt(uu / n)
-            elif c2 > 0 and c0 + 2 * c1 + c2 > MAX_RMS ** 2:
-                k = (-c1 + math.sqrt(max(c1 * c1 - c2 * (c0 - MAX_RMS ** 2), 0.0))) / c2
-        while True:
-            t = u + dither if k == 1.0 else np.float32(k) * u + dither
-            if floor is not None and k != 1.0:
-                t += np.float32((1.0 - k) * floor) * shape
-            p = np.floor(t, out=t)
-            np.clip(p, -8, 8, out=p)
-            if k < 0.05 or float(np.dot(p, p)) <= MAX_RMS ** 2 * p.size:
-                return p.astype(np.int8).reshape(self.height, self.width)
-            k *= 0.97
+            amp = AMPLITUDE
+            while True:
+                p = np.clip(np.floor(amp * self.shape + self.dither), -8, 8)
+                if amp < 0.05 or float(np.mean(p * p)) <= MAX_RMS ** 2:
+                    return p.astype(np.int8)
+                amp *= 0.97
+        plan = self.plan(amplitude)
+        out = np.empty((self.height, self.width), np.int8)
+        while self.quantise_rows(plan, 0, self.height, out) > MAX_RMS ** 2 * out.size and plan.k >= 0.05:
+            plan.k *= 0.97
+        return out
+
+
+@dataclass
+class Plan:
+    """A (height, width) float32 peak map `a`, quantised as base + k (a − base) (`MarkPattern.plan`)."""
+
+    a: np.ndarray
+    base: float
+    k: float
 
 
 def pattern_from_bits(coded, width: int, height: int, key: bytes = ENGINE_KEY,

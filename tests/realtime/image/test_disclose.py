@@ -11,6 +11,7 @@ from realtime.core.errors import PuppeteerError
 from realtime.core.frame import Frame
 from realtime.core.profile import ARRAYS_FILE
 from realtime.image.disclose import (
+    BANDS,
     CORNERS,
     REFIT_FRAMES,
     RELEASE,
@@ -98,12 +99,12 @@ def test_the_mark_follows_the_picture_it_is_hidden_in():
             stage(frame)
         return frame.output.astype(int) - img
 
-    run(tex, REFIT_FRAMES)                     # fitted on the first frame
+    run(tex, REFIT_FRAMES)                     # measured on the first frame, in use from the 2 + BANDS-th
     d = run(tex, 1)
     assert np.abs(d[:, 340:]).mean() > 3 * np.abs(d[:, :300]).mean() and faint(d[:, :300])
     strong = stage._cache[(640, 480)].amplitude.max()
     assert strong > 3 * T_FLAT
-    run(flat, REFIT_FRAMES)                    # the texture is gone (fitted on the last of these) ...
+    run(flat, REFIT_FRAMES + BANDS)            # the texture is gone (measured on the 61st) ...
     assert faint(run(flat, 1))                 # ... faint everywhere
     run(tex, REFIT_FRAMES)                     # back: one fit later, at most RELEASE × T_FLAT
     assert stage._cache[(640, 480)].amplitude.max() <= RELEASE * T_FLAT + 1e-6
@@ -118,7 +119,7 @@ def test_the_warm_up_is_forgotten():
     stage = DisclosureStage(fake_profile(), (640, 480), DisclosureOptions(label=False), background=bg)
     start = stage._cache[(640, 480)].amplitude.copy()
     assert start.max() > 3 * T_FLAT
-    for _ in range(2):   # blank warm-up frames: the first is measured, the second marked so
+    for _ in range(1 + BANDS):   # blank warm-up frames: the first is measured, then quantised
         stage(Frame(index=-1, t_capture=0.0, output=grey(v=0)))
     assert stage._cache[(640, 480)].amplitude.max() == pytest.approx(T_FLAT)
     stage.reset()
@@ -225,6 +226,7 @@ def test_on_a_device_the_pattern_goes_up_once_a_fit_and_each_frame_comes_down_on
     for _ in range(n):
         frame = Frame(index=0, t_capture=0.0, output=grey(320, 240))
         stage(frame)
-    # frames 1, 31 and 61 are measured on the host first; the mark goes up again at 2 and 32
+    # frames 1, 31 and 61 are measured on the host first; the mark goes up again at 1 + BANDS
+    # and 31 + BANDS
     assert ctx.uploads == 2 + 2 and ctx.downloads == n + 3
     assert detect(*cell_stats(canonical_luma(frame.output))).found
