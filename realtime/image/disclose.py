@@ -139,11 +139,12 @@ class _Sized:
 
 
 class _Fit:
-    """A fit in progress: the amplitude measured, its plan, the offsets quantised so far."""
+    """A fit in progress: the amplitude measured, its plan (made with the first band, so that the
+    measuring frame does only the measuring), the offsets quantised so far."""
 
     def __init__(self, entry: _Sized, amplitude: np.ndarray):
         self.entry, self.amplitude = entry, amplitude
-        self.plan: Plan = entry.pattern.plan(amplitude)
+        self.plan: Plan | None = None
         self.out = np.empty((entry.pattern.height, entry.pattern.width), np.int8)
         self.band, self.total = 0, 0.0
 
@@ -230,6 +231,8 @@ class DisclosureStage:
         if their RMS passes the bound, the fit starts over a little fainter)."""
         fit = self._fit
         p = fit.entry.pattern
+        if fit.plan is None:
+            fit.plan = p.plan(fit.amplitude)
         r0, r1 = p.height * fit.band // BANDS, p.height * (fit.band + 1) // BANDS
         fit.total += p.quantise_rows(fit.plan, r0, r1, fit.out)
         fit.band += 1

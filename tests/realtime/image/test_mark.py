@@ -189,6 +189,19 @@ def test_a_loud_amplitude_map_is_held_to_the_rms_bound(gain):
     assert np.sqrt(np.mean(m ** 2)) <= 1.85 and np.abs(m).max() <= 8
 
 
+def test_quantised_in_bands_is_quantised_whole():
+    """The disclosure stage quantises a plan a band of rows at a time: the bands together are
+    exactly the whole frame's offsets, and their Σ offset² adds up to the frame's."""
+    mp = MarkPattern(conv_encode(payload_bits(PAYLOAD)), 640, 480)
+    a = masking_amplitude(scene(640, 480))
+    whole = mp.offsets(a)
+    plan = mp.plan(a)
+    bands = np.empty_like(whole)
+    total = sum(mp.quantise_rows(plan, 480 * i // 4, 480 * (i + 1) // 4, bands) for i in range(4))
+    np.testing.assert_array_equal(bands, whole)
+    assert total == pytest.approx(float(np.sum(whole.astype(np.float64) ** 2)))
+
+
 def test_one_pattern_at_two_amplitudes_keeps_its_signs():
     """Re-quantised at a new amplitude (the stage does it as the picture changes), a cell keeps
     its sign: only the strength changes."""
