@@ -261,15 +261,25 @@ def find_bursts(rec: Recording, max_delay_s: float = 1.5, min_score: float = 0.6
 def dropouts(rec: Recording, start: int, stop: int, run: int = 3, merge_s: float = 0.05) -> np.ndarray:
     """Sample indices (on the bus) where the engine's output (right channel) goes silent
     between samples `start` and `stop`: runs of at least `run` exact zeros (the tone under the
-    bursts never gives two zeros in a row), those within `merge_s` of each other counted as one
-    gap."""
+    bursts never gives two zeros in a row). Runs that begin within `merge_s` of a gap's first
+    run are that gap (`grouped`: anchored, so silence in every block still counts many)."""
     right = rec.samples()[start:stop, 1]
     zero = np.concatenate(([0], (right == 0.0).astype(np.int8), [0]))
     edges = np.flatnonzero(np.diff(zero))
     begins, ends = edges[::2], edges[1::2]
     begins = begins[(ends - begins) >= run]
-    keep = np.insert(np.diff(begins) > merge_s * RATE, 0, True) if len(begins) else begins
-    return start + begins[keep.astype(bool)] if len(begins) else begins
+    return start + grouped(begins, merge_s * RATE)
+
+
+def grouped(indices, window) -> np.ndarray:
+    """The first of each group of sorted `indices`: a group is every index less than `window`
+    after its first. Anchored at the first, not chained from one to the next, so indices spread
+    evenly at less than `window` apart still make one group per `window`."""
+    firsts: list[int] = []
+    for i in np.asarray(indices, np.int64):
+        if not firsts or i - firsts[-1] >= window:
+            firsts.append(int(i))
+    return np.asarray(firsts, np.int64)
 
 
 def join_video(bursts: list[Burst], frames: np.ndarray) -> list[Burst]:
