@@ -61,6 +61,7 @@ from realtime.image.disclose import DisclosureOptions
 from realtime.io.audio import AudioBridge
 from realtime.mesh.fuse import FuseConfig
 from realtime.mesh.gains import profile_gains
+from realtime.swap.skin import profile_drops_fringe
 
 __all__ = ["Setup", "resolve", "run_benchmark"]
 
@@ -141,7 +142,8 @@ def resolve(args: argparse.Namespace) -> Setup:
         driver = open_driver(args.driver, args.frames)
         gains = profile_gains(profile)   # as `run.py live` runs it
         setup = Setup(profile, driver, [], compare, self_re=self_re, gains=gains)
-        base = EngineOptions(fps=driver.fps, fuse=FuseConfig().with_gains(gains))
+        base = EngineOptions(fps=driver.fps, fuse=FuseConfig().with_gains(gains),
+                             drop_fringe=profile_drops_fringe(profile))
     else:
         profile, driver, lm = self_re
         setup = Setup(profile, driver, [], compare, pin=lm, main_is_self=True, self_re=self_re)

@@ -280,6 +280,10 @@ def _check_settings(settings: dict, where: str) -> None:
     if "source_sha256" in atlas and not (isinstance(atlas["source_sha256"], str)
                                          and SHA256.fullmatch(atlas["source_sha256"])):
         raise _fail(where, "settings.atlas.source_sha256 is not a sha256 (64 hex digits)")
+    swap = _mapping(settings.get("swap"), "settings.swap", where)
+    if "drop_fringe" in swap and not isinstance(swap["drop_fringe"], bool):
+        raise _fail(where, f"settings.swap.drop_fringe must be true or false, not "
+                           f"{printable(str(swap['drop_fringe']), 60)}")
     neural = _mapping(settings.get("neural"), "settings.neural", where)
     if "resolution" in neural:
         _int(neural["resolution"], "settings.neural.resolution", where, 16, 1024)

@@ -88,3 +88,29 @@ def test_keep_grain_swaps_the_photo_as_it_is(enrolled, driver_dir, tmp_path, ast
     x0, x1 = 511 - int(pts[:, 0].max()), 511 - int(pts[:, 0].min())
     face = (slice(None), slice(int(pts[:, 1].min()), int(pts[:, 1].max())), slice(x0, x1))
     assert np.abs(outs[0][face] - outs[1][face]).mean() > 0.5
+
+
+def test_a_photos_fringe_is_pointed_out_and_the_profile_can_drop_it(enrolled, driver_dir, tmp_path, capsys,
+                                                                     monkeypatch):
+    """A photo whose forehead is mostly fringe (the astronaut's is 43 % hair: the test lowers
+    the bar below that): the swap says so and how to leave it out; with ``swap: {drop_fringe:
+    true}`` in the profile's settings (as with --drop-fringe) it is left out (the face differs)
+    and nothing is said."""
+    from profiles.format import attach_files
+    from realtime.swap import skin
+
+    monkeypatch.setattr(skin, "FRINGE_COVER", 0.3)
+    _consent(enrolled)
+    outs, said = {}, {}
+    for drop in (False, True):
+        if drop:
+            attach_files(enrolled, [], settings={"swap": {"drop_fringe": True}})
+        out = tmp_path / f"swap{int(drop)}.mp4"
+        capsys.readouterr()
+        assert run.main(["live", "--profile", "astro", "--mode", "swap", "--driver", str(driver_dir),
+                         "--sink", f"file:{out}", "--no-label"]) == 0
+        said[drop] = capsys.readouterr().out
+        outs[drop] = _frames(out)
+    assert "of the photo's forehead is hair (a fringe)" in said[False] and "--drop-fringe" in said[False]
+    assert "of the photo's forehead is hair" not in said[True]
+    assert np.abs(outs[False] - outs[True]).mean() > 0.05

@@ -79,7 +79,11 @@ class AttributesStage:
         # the warp tier's (the photo prefiltered to the crop's density)
         photo, uv = rig.texture_at_crop_density(np.ascontiguousarray(profile["image"]),
                                                 np.ascontiguousarray(rig.attributes[:, :2]))
-        self.skin_map = ctx.upload(np.ascontiguousarray(skin_map(photo, uv, rig, strands=strands)[..., None]))
+        info: dict = {}
+        skin = skin_map(photo, uv, rig, strands=strands, info=info)
+        self.skin_map = ctx.upload(np.ascontiguousarray(skin[..., None]))
+        #: how much of the photo's forehead is hair (`skin_map`'s fringe test; None: too small a face)
+        self.forehead_hair: float | None = info["forehead_hair"]
         fans = [rig.ranges[k] for k in ("eyes", "mouth") if k in rig.ranges]
         self.fan_range = (min(r[0] for r in fans), max(r[1] for r in fans))
         if sum(r[1] - r[0] for r in fans) != self.fan_range[1] - self.fan_range[0]:

@@ -18,10 +18,29 @@ from realtime.mesh.rig import Rig
 from realtime.swap.colour import srgb_to_lab
 from realtime.swap.crop import triangle_labels
 
-__all__ = ["skin_map", "FRINGE_STRANDS"]
+__all__ = ["skin_map", "FRINGE_STRANDS", "FRINGE_COVER", "profile_drops_fringe", "fringe_hint"]
 
 #: `skin_map`'s `strands` when a swap drops the photo's fringe (`EngineOptions.drop_fringe`)
 FRINGE_STRANDS = 0.15
+#: with `strands`, the part of the face's forehead that must be hair for the whole forehead to go
+#: (s5's parted fringe, 0.49, stays: without its forehead, s5 ← d10 reads nearer the driver than
+#: the photo by dlib)
+FRINGE_COVER = 0.6
+
+
+def profile_drops_fringe(profile) -> bool:
+    """Whether the profile asks the swap to leave its photo's fringe out (``settings: swap:
+    drop_fringe: true`` in its YAML, checked by `profiles.schema`); `live --drop-fringe` asks too."""
+    return bool((profile.settings.get("swap") or {}).get("drop_fringe", False))
+
+
+def fringe_hint(forehead_hair: float | None) -> str | None:
+    """A line for the user when the photo wears a fringe that the swap keeps, else None."""
+    if forehead_hair is None or forehead_hair <= FRINGE_COVER:
+        return None
+    return (f"swap: {forehead_hair:.0%} of the photo's forehead is hair (a fringe): its lighter strands "
+            f"show as hair patches on the driver's forehead. --drop-fringe (or 'swap: {{drop_fringe: "
+            f"true}}' in the profile's settings) leaves it out, at some likeness to the photo")
 
 
 def _robust_gaussian(x: np.ndarray, keep: float = 2.5, rounds: int = 3) -> tuple[np.ndarray, np.ndarray]:
@@ -61,8 +80,27 @@ def _log_likelihood(x: np.ndarray, mu: np.ndarray, cov: np.ndarray) -> np.ndarra
     return -0.5 * np.einsum("ij,jk,ik->i", d, np.linalg.inv(cov), d) - 0.5 * logdet
 
 
+def _brow_top(uv: np.ndarray, mid: np.ndarray, along: np.ndarray, up: np.ndarray,
+              iod: float) -> tuple[np.ndarray, np.ndarray]:
+    """The brows' upper edge as (position along the eye line, height above it), both in
+    interoculars from the eyes' midpoint `mid`, sorted along: each brow's upper contour, and
+    between the brows the inner ends of their lower contours (a fringe hangs down between them
+    to the nose; the skin there is the brows' lower edge's height)."""
+    pts = []
+    for brow in (topology.RIGHT_BROW, topology.LEFT_BROW):
+        halves = [uv[list(brow[:5])].astype(np.float64), uv[list(brow[5:])].astype(np.float64)]
+        height = [float(((p - mid) @ up).mean()) for p in halves]
+        upper, lower = halves[int(np.argmax(height))], halves[int(np.argmin(height))]
+        inner = int(np.argmin(np.abs((lower - mid) @ along)))
+        pts += [upper, lower[inner:inner + 1]]
+    p = np.concatenate(pts) - mid
+    u, h = p @ along / iod, p @ up / iod
+    order = np.argsort(u)
+    return u[order], h[order]
+
+
 def skin_map(image: np.ndarray, uv: np.ndarray, rig: Rig, prior: float = 5.0, sharpness: float = 1.0,
-             blur: float = 1.5, strands: float = 0.0) -> np.ndarray:
+             blur: float = 1.5, strands: float = 0.0, info: dict | None = None) -> np.ndarray:
     """(h, w) float32 in [0, 1] over `image` (the photo as the generator samples it; `uv` (V, 2)
     the rig's texture coordinates in it): 1 on the identity's skin and features, 0 on what is
     not its face (see the module docstring).
@@ -75,10 +113,16 @@ def skin_map(image: np.ndarray, uv: np.ndarray, rig: Rig, prior: float = 5.0, sh
     eyes (a fringe, a hairline; below them a moustache or a beard belongs to the identity); the
     brows keep 1 whatever their colour. A fringe's lighter strands read as skin by colour: with
     `strands` > 0 (`FRINGE_STRANDS`), gaps in the hair above the eyes narrower than 2 × `strands`
-    interoculars are closed (a closing of where the map says hair), a bare forehead is much wider.
-    Off by default: the photo wears its fringe, and without it the swap's dlib identity distance
-    to the photo rises by ~0.1 (s1 ← d14: 0.504 → 0.602). Median-filtered and blurred (`blur` px) so
-    that it does not speckle."""
+    interoculars are closed (a closing of where the map says hair), a bare forehead is much wider;
+    and where hair then covers more than `FRINGE_COVER` of the face's forehead (a fringe over
+    most of it: s1 0.86; not s5's parted fringe, 0.49, nor bare foreheads, 0.03-0.09), all of
+    the forehead above the brows' upper edge goes, and
+    the brows keep only their outline (a fringe lies on the skin around them, and its tips
+    between them). Off by default: the photo wears its fringe, and without it the swap's dlib
+    identity distance to the photo rises (s1 ← d14: 0.50 → 0.64; README, "Swap"). Median-filtered and blurred
+    (`blur` px) so that it does not speckle. `info`, when given, gets "forehead_hair": that
+    part of the forehead that is hair (after a closing by `strands` or else `FRINGE_STRANDS`),
+    None where the face is too small to model."""
     img = np.ascontiguousarray(image)
     h, w = img.shape[:2]
     head = rig.ranges["head"][0]
@@ -102,6 +146,8 @@ def skin_map(image: np.ndarray, uv: np.ndarray, rig: Rig, prior: float = 5.0, sh
     cv2.fillPoly(ring, [np.round(c + 1.1 * (oval - c)).astype(np.int32)], 0)
     ys = np.arange(h)[:, None]
     around = (ring > 0) & (ys < eye_y) & ~covered
+    if info is not None:
+        info["forehead_hair"] = None
     if train.sum() < 50 or around.sum() < 50:     # too small a face to model: keep everything
         return out
     lab = srgb_to_lab(img.astype(np.float32)).reshape(-1, 3).astype(np.float64)
@@ -120,23 +166,40 @@ def skin_map(image: np.ndarray, uv: np.ndarray, rig: Rig, prior: float = 5.0, sh
     yy, xx = np.mgrid[0:h, 0:w]
     above = ((xx - 0.5 * (a[0] + b[0])) * up[0] + (yy - 0.5 * (a[1] + b[1])) * up[1]) / iod
     weight = np.clip((above - 0.05) / 0.1, 0.0, 1.0).astype(np.float32)
-    brows = np.zeros((h, w), np.uint8)
+    outline = np.zeros((h, w), np.uint8)
     for brow in (topology.RIGHT_BROW, topology.LEFT_BROW):
         loop = list(brow[:5]) + list(brow[5:][::-1])
-        cv2.fillPoly(brows, [np.round(uv[loop]).astype(np.int32)], 1)
-    r = max(1, int(round(0.06 * iod)))
-    brows = cv2.dilate(brows, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * r + 1, 2 * r + 1))) > 0
+        cv2.fillPoly(outline, [np.round(uv[loop]).astype(np.int32)], 1)
+    # a brow's outline and a little around it; with the fringe left out, its outline alone (a
+    # fringe lies on the skin around the brows)
+    r = 0 if strands > 0 else max(1, int(round(0.06 * iod)))
+    if r:
+        outline = cv2.dilate(outline, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * r + 1, 2 * r + 1)))
+    brows = outline > 0
     # the hair above the eyes (the brows are not hair here, nor lashes below the eye line: the
     # closing bridges only gaps between hair and hair)
     hair = weight * (1.0 - keep)
     hair[brows] = 0.0
-    if strands > 0:
-        r = max(1, int(round(strands * iod)))
+    if strands > 0 or info is not None:
+        r = max(1, int(round((strands or FRINGE_STRANDS) * iod)))
         disc = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * r + 1, 2 * r + 1))
         # on the hair's solid part (a soft map's noise would rise to its local maxima)
         solid = cv2.morphologyEx((hair > 0.5).astype(np.uint8), cv2.MORPH_CLOSE, disc)
-        hair = np.maximum(hair, solid.astype(np.float32))
-        hair[brows] = 0.0
+        closed = np.maximum(hair, solid.astype(np.float32))
+        closed[brows] = 0.0
+        # a fringe (hair over FRINGE_COVER of the face's forehead) goes whole: all of the
+        # forehead above the brows, its hair and the skin between its strands alike
+        mid = 0.5 * (a + b)
+        along = ((xx - mid[0]) * (b - a)[0] + (yy - mid[1]) * (b - a)[1]) / (iod * iod)
+        top = np.interp(along, *_brow_top(uv, mid, (b - a) / iod, up, iod))
+        brow_up = np.clip((above - top - 0.02) / 0.04, 0.0, 1.0).astype(np.float32)
+        region = covered & (brow_up > 0.5)
+        cover = float(closed[region].mean()) if region.any() else 0.0
+        if info is not None:
+            info["forehead_hair"] = cover
+        if strands > 0:
+            hair = np.maximum(closed, brow_up) if cover > FRINGE_COVER else closed
+            hair[brows] = 0.0
     keep = 1.0 - hair
     keep = cv2.medianBlur((keep * 255).astype(np.uint8), 5).astype(np.float32) / 255.0
     if blur > 0:

@@ -74,6 +74,8 @@ def _one_line(exc: pytest.ExceptionInfo) -> str:
     (lambda m: m.update(settings={"atlas": {"fps": float("nan")}}), "settings.atlas.fps"),
     (lambda m: m.update(settings={"atlas": {"frame_range": [5, "x"]}}), "frame_range"),
     (lambda m: m.update(settings={"gains": {"eyes": float("inf")}}), "eyes gain"),
+    (lambda m: m.update(settings={"swap": {"drop_fringe": "yes"}}), "settings.swap.drop_fringe must be true or false"),
+    (lambda m: m.update(settings={"swap": ["drop_fringe"]}), "settings.swap"),
     (lambda m: m.update(name="\x1b[31mred\x1b[0m"), "control characters"),
     (lambda m: m.update(name="x" * 300), "at most 128"),
     (lambda m: m.update(name=["a"]), "name must be a non-empty string"),

@@ -13,7 +13,7 @@ import pytest
 from realtime.face import topology
 from realtime.mesh import rig as rig_mod
 from realtime.swap.crop import face_rig, nominal_affine
-from realtime.swap.skin import FRINGE_STRANDS, skin_map
+from realtime.swap.skin import FRINGE_COVER, FRINGE_STRANDS, fringe_hint, skin_map
 
 
 @pytest.fixture(scope="module")
@@ -71,7 +71,7 @@ EVAL = Path(__file__).resolve().parents[3].parent / "shared" / "eval"
 
 @pytest.mark.skipif(not (EVAL / "targets" / "s12.jpg").is_file(), reason="needs ../shared/eval")
 def test_a_bare_forehead_stays():
-    """s12's forehead (bare, between dark hair and dark brows) is kept whole."""
+    """s12's forehead (bare, between dark hair and dark brows) is kept whole: it is no fringe."""
     from profiles.enroll import build_profile
     from realtime.face.track import Tracker
 
@@ -83,8 +83,10 @@ def test_a_bare_forehead_stays():
     photo, uv = rig.texture_at_crop_density(np.ascontiguousarray(prof["image"]),
                                             np.ascontiguousarray(rig.attributes[:, :2]))
     region, _ = forehead(np.ascontiguousarray(photo), uv)
-    keep = skin_map(np.ascontiguousarray(photo), uv, rig, strands=FRINGE_STRANDS)
+    info: dict = {}
+    keep = skin_map(np.ascontiguousarray(photo), uv, rig, strands=FRINGE_STRANDS, info=info)
     assert region.sum() > 1000 and keep[region].mean() > 0.95
+    assert info["forehead_hair"] < 0.5 * FRINGE_COVER
 
 
 def test_a_fringe_is_dropped_with_its_skin_coloured_gaps(photo_rig):
@@ -122,3 +124,67 @@ def test_the_swap_drops_the_fringe_when_asked(astronaut_profile):
                                             np.ascontiguousarray(rig.attributes[:, :2]))
     np.testing.assert_array_equal(maps[False], skin_map(np.ascontiguousarray(photo), uv, rig))
     assert maps[True].mean() < maps[False].mean() - 0.005       # her fringe: less of it kept
+
+
+def test_a_parted_fringe_goes_with_the_whole_forehead(photo_rig):
+    """A fringe over all of the forehead down to the brows, parted in the middle, the parting
+    too wide for the closing (0.4 interocular): hair covers more than FRINGE_COVER of the
+    forehead, so all of it above the brows' upper edge goes, the parting too; the brows'
+    outlines and the face below them stay."""
+    photo, uv, rig = photo_rig
+    _, iod = forehead(photo, uv)
+    brows = uv[list(topology.RIGHT_BROW) + list(topology.LEFT_BROW)]
+    outline = np.zeros(photo.shape[:2], np.uint8)
+    cv2.fillPoly(outline, [np.round(uv[list(topology.FACE_OVAL)]).astype(np.int32)], 1)
+    fringe = (outline > 0) & (np.arange(photo.shape[0])[:, None] < brows[:, 1].min() - 2)
+    centre = 0.5 * (uv[topology.EYE_OUTER[0], 0] + uv[topology.EYE_OUTER[1], 0])
+    parting = fringe & (np.abs(np.arange(photo.shape[1]) - centre) < 0.2 * iod)[None, :]
+    strand = fringe & ~parting
+    img = photo.copy()
+    img[strand] = (60, 40, 30)
+    by_colour = skin_map(img, uv, rig)
+    info: dict = {}
+    closed = skin_map(img, uv, rig, strands=FRINGE_STRANDS, info=info)
+    assert info["forehead_hair"] > FRINGE_COVER
+    inner = cv2.erode(parting.astype(np.uint8), np.ones((3, 5), np.uint8)) > 0
+    assert inner.sum() > 50 and by_colour[inner].mean() > 0.6
+    assert closed[inner].mean() < 0.1 and closed[strand].mean() < 0.1
+    for brow in (topology.RIGHT_BROW, topology.LEFT_BROW):
+        lo = uv[list(brow), 1].max()          # a brow's lowest point: the outline is kept there
+        x = int(uv[list(brow), 0].mean())
+        assert closed[int(lo) - 1, x] > 0.5
+    nose, chin = uv[1], uv[topology.CHIN]
+    assert closed[int(nose[1]):int(chin[1]), int(nose[0]) - 5:int(nose[0]) + 5].min() > 0.99
+
+
+def test_a_bare_forehead_with_a_few_strands_stays(photo_rig):
+    """A few strands over a bare forehead (under FRINGE_COVER of it) are dropped by colour, and
+    the forehead's skin between them stays: that is no fringe."""
+    photo, uv, rig = photo_rig
+    img, region = bare(photo, uv)
+    _, iod = forehead(photo, uv)
+    period = max(8, int(round(1.0 * iod)))
+    xs = np.arange(img.shape[1])
+    strand = region & ((xs % period) < max(2, int(0.12 * period)))[None, :]
+    assert strand.sum() / region.sum() < 0.5 * FRINGE_COVER
+    img[strand] = (60, 40, 30)
+    closed = skin_map(img, uv, rig, strands=FRINGE_STRANDS)
+    skin = cv2.erode((region & ~strand).astype(np.uint8), np.ones((3, 7), np.uint8)) > 0   # off the blurred edges
+    assert skin.sum() > 100 and closed[skin].mean() > 0.75     # (dropped, it reads < 0.1)
+
+
+def test_the_fringe_test_reads_the_astronauts_fringe_and_a_bare_forehead(photo_rig):
+    """`info["forehead_hair"]`: her fringe covers a good part of her forehead (0.43: under
+    FRINGE_COVER, her forehead stays with --drop-fringe, as s5's parted fringe's does); painted
+    bare (but for a strip just above her brows, where her fringe's tips stay), less. Asking for
+    it leaves the default map as it is."""
+    photo, uv, rig = photo_rig
+    info: dict = {}
+    with_info = skin_map(photo, uv, rig, info=info)
+    np.testing.assert_array_equal(with_info, skin_map(photo, uv, rig))
+    hers = info["forehead_hair"]
+    img, _ = bare(photo, uv)
+    skin_map(img, uv, rig, info=info)
+    assert 0.3 < hers < FRINGE_COVER and info["forehead_hair"] < hers - 0.1
+    assert fringe_hint(None) is None and fringe_hint(FRINGE_COVER) is None
+    assert "--drop-fringe" in fringe_hint(0.86)
