@@ -121,7 +121,7 @@ def test_sound_stays_with_the_picture_and_survives_a_stall(rig_env, astro):
 
     A real-time run on a shared machine can be disturbed by it: a slow spell of the host
     underruns the sound or makes frames late in a way no engine can answer (seen here on the
-    2-core VM: 5 runs in 60, with frames dropped at capture or the rig's own player
+    2-core VM: 7 runs in 73, with frames late or dropped at capture, or the rig's own player
     starved). Each check is therefore given up to ATTEMPTS runs and the test passes at the
     first run that holds them all; a defect of the engine fails every run, and each failed
     run's report is printed."""
