@@ -23,7 +23,7 @@ __all__ = ["skin_map", "FRINGE_STRANDS", "FRINGE_COVER", "profile_drops_fringe",
 #: `skin_map`'s `strands` when a swap drops the photo's fringe (`EngineOptions.drop_fringe`)
 FRINGE_STRANDS = 0.15
 #: with `strands`, the part of the face's forehead that must be hair for the whole forehead to go
-#: (s5's parted fringe, 0.49, stays: without its forehead, s5 ← d10 reads nearer the driver than
+#: (s5's parted fringe, 0.45, stays: without its forehead, s5 ← d10 reads nearer the driver than
 #: the photo by dlib)
 FRINGE_COVER = 0.6
 
@@ -83,19 +83,26 @@ def _log_likelihood(x: np.ndarray, mu: np.ndarray, cov: np.ndarray) -> np.ndarra
 def _brow_top(uv: np.ndarray, mid: np.ndarray, along: np.ndarray, up: np.ndarray,
               iod: float) -> tuple[np.ndarray, np.ndarray]:
     """The brows' upper edge as (position along the eye line, height above it), both in
-    interoculars from the eyes' midpoint `mid`, sorted along: each brow's upper contour, and
-    between the brows the inner ends of their lower contours (a fringe hangs down between them
-    to the nose; the skin there is the brows' lower edge's height)."""
-    pts = []
+    interoculars from the eyes' midpoint `mid`, position increasing: the right brow's upper
+    contour, then between the brows a dip to their lower contours' inner ends' height (a fringe
+    hangs down between the brows to the nose: the skin there is as low as the brows' lower
+    edge), then the left brow's upper contour."""
+    sides = []
     for brow in (topology.RIGHT_BROW, topology.LEFT_BROW):
-        halves = [uv[list(brow[:5])].astype(np.float64), uv[list(brow[5:])].astype(np.float64)]
-        height = [float(((p - mid) @ up).mean()) for p in halves]
-        upper, lower = halves[int(np.argmax(height))], halves[int(np.argmin(height))]
-        inner = int(np.argmin(np.abs((lower - mid) @ along)))
-        pts += [upper, lower[inner:inner + 1]]
-    p = np.concatenate(pts) - mid
-    u, h = p @ along / iod, p @ up / iod
-    order = np.argsort(u)
+        halves = [(uv[list(brow[:5])] - mid) / iod, (uv[list(brow[5:])] - mid) / iod]
+        pos = [p @ along for p in halves]
+        height = [p @ up for p in halves]
+        hi = int(np.argmax([h.mean() for h in height]))
+        lo = 1 - hi
+        inner = int(np.argmin(np.abs(pos[lo])))
+        sides.append((pos[hi], height[hi], pos[lo][inner], height[lo][inner]))
+    (ru, rh, r_in, r_low), (lu, lh, l_in, l_low) = sorted(sides, key=lambda t: float(np.mean(t[0])))
+    # the dip starts just inside each brow's innermost point, upper or lower
+    r_dip = max(float(ru.max()), float(r_in)) + 0.01
+    l_dip = min(float(lu.min()), float(l_in)) - 0.01
+    u = np.concatenate([ru, [r_dip, l_dip], lu])
+    h = np.concatenate([rh, [r_low, l_low], lh])
+    order = np.argsort(u, kind="stable")
     return u[order], h[order]
 
 
@@ -114,15 +121,16 @@ def skin_map(image: np.ndarray, uv: np.ndarray, rig: Rig, prior: float = 5.0, sh
     brows keep 1 whatever their colour. A fringe's lighter strands read as skin by colour: with
     `strands` > 0 (`FRINGE_STRANDS`), gaps in the hair above the eyes narrower than 2 × `strands`
     interoculars are closed (a closing of where the map says hair), a bare forehead is much wider;
-    and where hair then covers more than `FRINGE_COVER` of the face's forehead (a fringe over
-    most of it: s1 0.86; not s5's parted fringe, 0.49, nor bare foreheads, 0.03-0.09), all of
-    the forehead above the brows' upper edge goes, and
-    the brows keep only their outline (a fringe lies on the skin around them, and its tips
-    between them). Off by default: the photo wears its fringe, and without it the swap's dlib
-    identity distance to the photo rises (s1 ← d14: 0.50 → 0.64; README, "Swap"). Median-filtered and blurred
+    the brows keep only their outline (a fringe lies on the skin around them); and where hair then
+    covers more than `FRINGE_COVER` of the face's forehead (a fringe over most of it: s1 0.80;
+    not s5's parted fringe, 0.45, nor bare foreheads, 0.00-0.02), all of the forehead above the
+    brows' upper edge goes (`_brow_top`; the fringe's tips between the brows too). Off by
+    default: the photo wears its fringe, and without it the swap's dlib identity distance to the
+    photo rises (s1 ← d14: 0.50 → 0.64; README, "Swap"). Median-filtered and blurred
     (`blur` px) so that it does not speckle. `info`, when given, gets "forehead_hair": that
-    part of the forehead that is hair (after a closing by `strands` or else `FRINGE_STRANDS`),
-    None where the face is too small to model."""
+    part of the forehead (inside the face, above the brows' upper edge, off the brows' grown
+    outline) that is hair after a closing by `strands` (or else `FRINGE_STRANDS`), measured the
+    same with or without `strands`; None where the face is too small to model."""
     img = np.ascontiguousarray(image)
     h, w = img.shape[:2]
     head = rig.ranges["head"][0]
@@ -163,19 +171,19 @@ def skin_map(image: np.ndarray, uv: np.ndarray, rig: Rig, prior: float = 5.0, sh
     up = np.array([(b - a)[1], -(b - a)[0]]) / iod          # perpendicular to the eye line ...
     if up @ (uv[topology.FOREHEAD] - uv[topology.CHIN]) < 0:  # ... pointing to the forehead
         up = -up
+    mid = 0.5 * (a + b)
     yy, xx = np.mgrid[0:h, 0:w]
-    above = ((xx - 0.5 * (a[0] + b[0])) * up[0] + (yy - 0.5 * (a[1] + b[1])) * up[1]) / iod
+    above = ((xx - mid[0]) * up[0] + (yy - mid[1]) * up[1]) / iod
     weight = np.clip((above - 0.05) / 0.1, 0.0, 1.0).astype(np.float32)
     outline = np.zeros((h, w), np.uint8)
     for brow in (topology.RIGHT_BROW, topology.LEFT_BROW):
         loop = list(brow[:5]) + list(brow[5:][::-1])
         cv2.fillPoly(outline, [np.round(uv[loop]).astype(np.int32)], 1)
+    r = max(1, int(round(0.06 * iod)))
+    grown = cv2.dilate(outline, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * r + 1, 2 * r + 1))) > 0
     # a brow's outline and a little around it; with the fringe left out, its outline alone (a
     # fringe lies on the skin around the brows)
-    r = 0 if strands > 0 else max(1, int(round(0.06 * iod)))
-    if r:
-        outline = cv2.dilate(outline, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * r + 1, 2 * r + 1)))
-    brows = outline > 0
+    brows = outline > 0 if strands > 0 else grown
     # the hair above the eyes (the brows are not hair here, nor lashes below the eye line: the
     # closing bridges only gaps between hair and hair)
     hair = weight * (1.0 - keep)
@@ -183,22 +191,28 @@ def skin_map(image: np.ndarray, uv: np.ndarray, rig: Rig, prior: float = 5.0, sh
     if strands > 0 or info is not None:
         r = max(1, int(round((strands or FRINGE_STRANDS) * iod)))
         disc = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * r + 1, 2 * r + 1))
-        # on the hair's solid part (a soft map's noise would rise to its local maxima)
-        solid = cv2.morphologyEx((hair > 0.5).astype(np.uint8), cv2.MORPH_CLOSE, disc)
-        closed = np.maximum(hair, solid.astype(np.float32))
-        closed[brows] = 0.0
-        # a fringe (hair over FRINGE_COVER of the face's forehead) goes whole: all of the
-        # forehead above the brows, its hair and the skin between its strands alike
-        mid = 0.5 * (a + b)
+
+        def closed(m: np.ndarray) -> np.ndarray:
+            # on the hair's solid part (a soft map's noise would rise to its local maxima)
+            solid = cv2.morphologyEx((m > 0.5).astype(np.uint8), cv2.MORPH_CLOSE, disc)
+            return np.maximum(m, solid.astype(np.float32))
+
+        # the fringe test, the same whatever `strands` (the hint a swap prints and the option's
+        # choice agree): the closed hair over the forehead above the brows' upper edge
         along = ((xx - mid[0]) * (b - a)[0] + (yy - mid[1]) * (b - a)[1]) / (iod * iod)
         top = np.interp(along, *_brow_top(uv, mid, (b - a) / iod, up, iod))
         brow_up = np.clip((above - top - 0.02) / 0.04, 0.0, 1.0).astype(np.float32)
-        region = covered & (brow_up > 0.5)
-        cover = float(closed[region].mean()) if region.any() else 0.0
+        region = covered & (brow_up > 0.5) & ~grown
+        measured = np.where(grown, 0.0, hair).astype(np.float32) if strands > 0 else hair
+        cover = float(closed(measured)[region].mean()) if region.any() else 0.0
         if info is not None:
             info["forehead_hair"] = cover
         if strands > 0:
-            hair = np.maximum(closed, brow_up) if cover > FRINGE_COVER else closed
+            hair = closed(hair)
+            # a fringe (hair over FRINGE_COVER of the forehead) goes whole: all of the forehead
+            # above the brows, its hair and the skin between its strands alike
+            if cover > FRINGE_COVER:
+                hair = np.maximum(hair, brow_up)
             hair[brows] = 0.0
     keep = 1.0 - hair
     keep = cv2.medianBlur((keep * 255).astype(np.uint8), 5).astype(np.float32) / 255.0

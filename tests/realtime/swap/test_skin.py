@@ -149,12 +149,30 @@ def test_a_parted_fringe_goes_with_the_whole_forehead(photo_rig):
     inner = cv2.erode(parting.astype(np.uint8), np.ones((3, 5), np.uint8)) > 0
     assert inner.sum() > 50 and by_colour[inner].mean() > 0.6
     assert closed[inner].mean() < 0.1 and closed[strand].mean() < 0.1
+    inner_tops = []
     for brow in (topology.RIGHT_BROW, topology.LEFT_BROW):
         lo = uv[list(brow), 1].max()          # a brow's lowest point: the outline is kept there
         x = int(uv[list(brow), 0].mean())
         assert closed[int(lo) - 1, x] > 0.5
+        halves = [uv[list(brow[:5])], uv[list(brow[5:])]]
+        upper = halves[int(np.argmin([p[:, 1].mean() for p in halves]))]
+        inner_tops.append(upper[np.argmin(np.abs(upper[:, 0] - centre)), 1])
+    # between the brows, at the height of their upper inner ends: unpainted skin, kept by colour;
+    # the forehead's edge dips there to the brows' lower inner ends, so it goes
+    glabella = (int(round(np.mean(inner_tops))), int(round(centre)))
+    assert by_colour[glabella] > 0.9 and closed[glabella] < 0.2
     nose, chin = uv[1], uv[topology.CHIN]
     assert closed[int(nose[1]):int(chin[1]), int(nose[0]) - 5:int(nose[0]) + 5].min() > 0.99
+
+
+def test_too_small_a_face_keeps_everything_and_says_so(photo_rig):
+    """A photo whose face is a few pixels across: no colour model, everything kept, and the
+    fringe test reads None (a swap then prints no hint)."""
+    _, uv, rig = photo_rig
+    uv = np.ascontiguousarray(uv * 0.04)
+    info: dict = {}
+    keep = skin_map(np.zeros((32, 32, 3), np.uint8), uv, rig, strands=FRINGE_STRANDS, info=info)
+    assert info["forehead_hair"] is None and keep.min() == 1.0
 
 
 def test_a_bare_forehead_with_a_few_strands_stays(photo_rig):
