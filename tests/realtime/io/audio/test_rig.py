@@ -19,6 +19,7 @@ import json
 import subprocess
 import sys
 import time
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -96,6 +97,23 @@ def test_gap_counting_tells_a_hiccup_from_a_systematic_gap():
     assert len(rig.grouped(gaps, HICCUP_S * rig.RATE)) >= 3.5 / HICCUP_S
 
 
+def test_busy_signs_are_read_from_a_runs_report():
+    """`_busy` (which failed runs may be retried): none in a quiet run, whose one output
+    underrun is the stall's; late frames, a capture gap and a starved player are named."""
+    t = np.arange(60) / 30.0
+    quiet = {"frames": np.stack([t, t + 0.025], 1).tolist(),
+             "report": {"underruns": {"output_underflows": 1, "short_blocks": 0}}}
+    assert _busy(quiet) == []
+    lat = np.full(60, 0.025)
+    lat[[10, 11]] = 0.060
+    keep = np.ones(60, bool)
+    keep[30] = False
+    busy = {"frames": np.stack([t, t + lat], 1)[keep].tolist(),
+            "report": {"underruns": {"output_underflows": 3, "short_blocks": 5}}}
+    assert _busy(busy) == ["2 frames late", "1 gaps in capture", "5 output blocks without input",
+                           "2 output underruns besides the stall's"]
+
+
 def _run(args, env, **kw):
     return subprocess.run([sys.executable, "run.py", *args], cwd=ROOT, env=env,
                           capture_output=True, text=True, timeout=120, **kw)
@@ -122,26 +140,55 @@ def test_sound_stays_with_the_picture_and_survives_a_stall(rig_env, astro):
     A real-time run on a shared machine can be disturbed by it: a slow spell of the host
     underruns the sound or makes frames late in a way no engine can answer (seen here on the
     2-core VM: 7 runs in 73, with frames late or dropped at capture, or the rig's own player
-    starved). Each check is therefore given up to ATTEMPTS runs and the test passes at the
-    first run that holds them all; a defect of the engine fails every run, and each failed
-    run's report is printed."""
+    starved). A run that fails with such signs in its report (`_busy`) is run again, up to
+    ATTEMPTS runs; a run that fails without them fails the test at once. A pass after a failed
+    run warns, with the failed run's report, so it shows in the test summary."""
     failures = []
     for attempt in range(1, ATTEMPTS + 1):
+        seen: dict = {}
         try:
-            _run_and_check(rig_env, astro)
-            return
+            _run_and_check(rig_env, astro, seen)
         except AssertionError as exc:
-            failures.append(f"run {attempt} of {ATTEMPTS}: {exc}")
+            busy = seen.get("busy") or []
+            failures.append(f"run {attempt} of {ATTEMPTS} (busy host: {'; '.join(busy) or 'no sign'}): {exc}")
             print(failures[-1])
+            if not busy:
+                break          # a quiet run's failure is the engine's
+            continue
+        if failures:
+            warnings.warn(f"the rig test passed on run {attempt} after a busy host failed it:\n"
+                          + "\n\n".join(failures), stacklevel=1)
+        return
     pytest.fail("\n\n".join(failures))
 
 
-def _run_and_check(rig_env, astro):
+def _busy(data: dict) -> list[str]:
+    """Signs in a run's report that the host was busy: frames late by 20 ms over the run's
+    median or dropped at capture, output blocks without input (the rig's player starved), more
+    than the stall's one output underrun."""
+    fr = np.asarray(data["frames"], np.float64).reshape(-1, 2)
+    fr = fr[np.argsort(fr[:, 0])]
+    lat = fr[:, 1] - fr[:, 0]
+    signs = []
+    late = int((lat > np.median(lat) + 0.020).sum()) if len(lat) else 0
+    gaps = int((np.diff(fr[:, 0]) > 1.5 / 30.0).sum())
+    under = data["report"].get("underruns") or {}
+    for n, what in ((late, "frames late"), (gaps, "gaps in capture"),
+                    (under.get("short_blocks", 0), "output blocks without input"),
+                    (max(0, under.get("output_underflows", 0) - 1), "output underruns besides the stall's")):
+        if n:
+            signs.append(f"{n} {what}")
+    return signs
+
+
+def _run_and_check(rig_env, astro, seen: dict):
+    """One run of the engine under the rig, and the checks; `seen["busy"]`: `_busy` of its report."""
     from tests.realtime.io.audio import rig
 
     env, work = rig_env
     root, clip = astro
     report_path = work / "audio.json"
+    report_path.unlink(missing_ok=True)       # a run that writes none must not read the last one's
     cmd = [sys.executable, "run.py", "live", "--profile", "astro", "--driver", str(clip),
            "--realtime", "--sink", "null", "--frames", str(FRAMES),
            "--audio", "vmic:engine_out", "--audio-report", str(report_path)]
@@ -160,6 +207,7 @@ def _run_and_check(rig_env, astro):
             engine.kill()
     assert engine.returncode == 0, out
     data = json.loads(report_path.read_text())
+    seen["busy"] = _busy(data)
     frames = np.asarray(data["frames"])
     bursts = rig.join_video(rig.find_bursts(rec), frames)
     t_first = frames[0, 0]
