@@ -249,7 +249,8 @@ def _live(args, bridge):
                                             ).with_gains(gains),
                             mode=args.mode, pose_from=args.pose_from, expression_from=args.expression_from,
                             even_grain=not args.keep_grain,
-                            drop_fringe=args.drop_fringe or profile_drops_fringe(profile),
+                            drop_fringe=(profile_drops_fringe(profile) if args.drop_fringe is None
+                                         else args.drop_fringe),
                             disclosure=_disclosure(args))
     engine = Engine(profile, options)
     total = args.frames or source.frame_count
@@ -262,8 +263,8 @@ def _live(args, bridge):
         lines.append(f"  lowered from {was}² to {now}²: {ms:.1f} ms a frame (timed at start-up or over the "
                      f"first frames) is over this machine's real-time budget (--render-size N fixes the size)")
     attributes = next((s for s in engine.stages if s.name == "attributes"), None)
-    if attributes is not None and not options.drop_fringe:
-        lines += [hint for hint in (fringe_hint(attributes.forehead_hair),) if hint]
+    if attributes is not None and not options.drop_fringe and (hint := fringe_hint(attributes.forehead_hair)):
+        lines.append(hint)
     return report, lines + [f"disclosure: {options.disclosure.describe()}"]
 
 
@@ -645,11 +646,12 @@ def build_parser() -> argparse.ArgumentParser:
     lv.add_argument("--keep-grain", action="store_true",
                     help="swap: use the profile's photo as it is (by default a grainy photo's face "
                          "is denoised first, or the swap's relighting turns its grain into a speckle)")
-    lv.add_argument("--drop-fringe", action="store_true",
-                    help="swap: leave the photo's fringe out: where hair covers its forehead, all of "
-                         "the forehead above the brows goes and yours shows (by default the fringe's "
-                         "lighter strands read as skin and show as hair patches on your forehead; "
-                         "dropping it costs some likeness to a photo that wears the fringe)")
+    lv.add_argument("--drop-fringe", action=argparse.BooleanOptionalAction, default=None,
+                    help="swap: leave the photo's fringe out: where hair covers most of its forehead, "
+                         "all of the forehead above the brows goes and yours shows (by default the "
+                         "fringe's lighter strands read as skin and show as hair patches on your "
+                         "forehead; dropping it costs some likeness to a photo that wears the fringe). "
+                         "Default: the profile's settings (swap: {drop_fringe: true}), else off")
     lv.add_argument("--pose-from", default=None, metavar="SOURCE",
                     help="remix: take the head pose from SOURCE instead: still (a steady head), "
                          "script (the demo performance), a camera index, a clip or an image folder")
