@@ -26,6 +26,8 @@ FRINGE_STRANDS = 0.15
 #: (s5's parted fringe, 0.45, stays: without its forehead, s5 ← d10 reads nearer the driver than
 #: the photo by dlib)
 FRINGE_COVER = 0.6
+#: how far (interoculars) below the brows' lower inner ends the forehead's edge dips between them
+GLABELLA_DIP = 0.08
 
 
 def profile_drops_fringe(profile) -> bool:
@@ -84,9 +86,9 @@ def _brow_top(uv: np.ndarray, mid: np.ndarray, along: np.ndarray, up: np.ndarray
               iod: float) -> tuple[np.ndarray, np.ndarray]:
     """The brows' upper edge as (position along the eye line, height above it), both in
     interoculars from the eyes' midpoint `mid`, position increasing: the right brow's upper
-    contour, then between the brows a dip to their lower contours' inner ends' height (a fringe
-    hangs down between the brows to the nose: the skin there is as low as the brows' lower
-    edge), then the left brow's upper contour."""
+    contour, then between the brows a dip to `GLABELLA_DIP` below their lower contours' inner
+    ends (a fringe's tips hang down between the brows, lower than their lower edge: kept, they
+    joined the brows into one), then the left brow's upper contour."""
     sides = []
     for brow in (topology.RIGHT_BROW, topology.LEFT_BROW):
         halves = [(uv[list(brow[:5])] - mid) / iod, (uv[list(brow[5:])] - mid) / iod]
@@ -101,7 +103,7 @@ def _brow_top(uv: np.ndarray, mid: np.ndarray, along: np.ndarray, up: np.ndarray
     r_dip = max(float(ru.max()), float(r_in)) + 0.01
     l_dip = min(float(lu.min()), float(l_in)) - 0.01
     u = np.concatenate([ru, [r_dip, l_dip], lu])
-    h = np.concatenate([rh, [r_low, l_low], lh])
+    h = np.concatenate([rh, [r_low - GLABELLA_DIP, l_low - GLABELLA_DIP], lh])
     order = np.argsort(u, kind="stable")
     return u[order], h[order]
 
