@@ -128,7 +128,7 @@ def skin_map(image: np.ndarray, uv: np.ndarray, rig: Rig, prior: float = 5.0, sh
     not s5's parted fringe, 0.45, nor bare foreheads, 0.00-0.02), all of the forehead above the
     brows' upper edge goes (`_brow_top`; the fringe's tips between the brows too). Off by
     default: the photo wears its fringe, and without it the swap's dlib identity distance to the
-    photo rises (s1 ← d14: 0.50 → 0.64; README, "Swap"). Median-filtered and blurred
+    photo rises (s1 ← d14: 0.50 → 0.62; README, "Swap"). Median-filtered and blurred
     (`blur` px) so that it does not speckle. `info`, when given, gets "forehead_hair": that
     part of the forehead (inside the face, above the brows' upper edge, off the brows' grown
     outline) that is hair after a closing by `strands` (or else `FRINGE_STRANDS`), measured the
