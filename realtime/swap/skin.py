@@ -82,17 +82,18 @@ def _log_likelihood(x: np.ndarray, mu: np.ndarray, cov: np.ndarray) -> np.ndarra
     return -0.5 * np.einsum("ij,jk,ik->i", d, np.linalg.inv(cov), d) - 0.5 * logdet
 
 
-def _brow_top(uv: np.ndarray, mid: np.ndarray, along: np.ndarray, up: np.ndarray,
+def _brow_top(uv: np.ndarray, mid: np.ndarray, axis: np.ndarray, up: np.ndarray,
               iod: float) -> tuple[np.ndarray, np.ndarray]:
     """The brows' upper edge as (position along the eye line, height above it), both in
-    interoculars from the eyes' midpoint `mid`, position increasing: the right brow's upper
-    contour, then between the brows a dip to `GLABELLA_DIP` below their lower contours' inner
-    ends (a fringe's tips hang down between the brows, lower than their lower edge: kept, they
-    joined the brows into one), then the left brow's upper contour."""
+    interoculars from the eyes' midpoint `mid` (`axis`, `up`: unit vectors along and across the
+    eye line), position increasing: the right brow's upper contour, then between the brows a
+    dip to `GLABELLA_DIP` below their lower contours' inner ends (a fringe's tips hang down
+    between the brows, lower than their lower edge: kept, they joined the brows into one), then
+    the left brow's upper contour."""
     sides = []
     for brow in (topology.RIGHT_BROW, topology.LEFT_BROW):
         halves = [(uv[list(brow[:5])] - mid) / iod, (uv[list(brow[5:])] - mid) / iod]
-        pos = [p @ along for p in halves]
+        pos = [p @ axis for p in halves]
         height = [p @ up for p in halves]
         hi = int(np.argmax([h.mean() for h in height]))
         lo = 1 - hi
