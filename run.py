@@ -251,6 +251,7 @@ def _live(args, bridge):
                             even_grain=not args.keep_grain,
                             drop_fringe=(profile_drops_fringe(profile) if args.drop_fringe is None
                                          else args.drop_fringe),
+                            keep_glasses=args.keep_glasses,
                             disclosure=_disclosure(args))
     engine = Engine(profile, options)
     total = args.frames or source.frame_count
@@ -265,6 +266,10 @@ def _live(args, bridge):
     attributes = next((s for s in engine.stages if s.name == "attributes"), None)
     if attributes is not None and not options.drop_fringe and (hint := fringe_hint(attributes.forehead_hair)):
         lines.append(hint)
+    glasses = next((s for s in engine.stages if s.name == "glasses"), None)
+    if glasses is not None and glasses.found_at is not None:
+        lines.append(f"swap: glasses found on the driver at frame {glasses.found_at}: their rims are kept in "
+                     f"front of the swapped face (--no-keep-glasses paints the profile's eyes over them)")
     return report, lines + [f"disclosure: {options.disclosure.describe()}"]
 
 
@@ -652,6 +657,10 @@ def build_parser() -> argparse.ArgumentParser:
                          "fringe's lighter strands read as skin and show as hair patches on your "
                          "forehead; dropping it costs some likeness to a photo that wears the fringe). "
                          "Default: the profile's settings (swap: {drop_fringe: true}), else off")
+    lv.add_argument("--keep-glasses", action=argparse.BooleanOptionalAction, default=True,
+                    help="swap: keep your glasses' rims in front of the swapped face (found by their "
+                         "shape round your eyes over the first second; default on). --no-keep-glasses "
+                         "paints the profile's eyes over them")
     lv.add_argument("--pose-from", default=None, metavar="SOURCE",
                     help="remix: take the head pose from SOURCE instead: still (a steady head), "
                          "script (the demo performance), a camera index, a clip or an image folder")

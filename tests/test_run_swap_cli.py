@@ -116,3 +116,34 @@ def test_a_photos_fringe_is_pointed_out_and_the_profile_can_drop_it(enrolled, dr
     assert hint not in said["profile"]
     assert np.abs(outs["default"] - outs["profile"]).mean() > 0.05
     assert np.abs(outs["default"] - outs["overridden"]).mean() < 0.5 * np.abs(outs["default"] - outs["profile"]).mean()
+
+
+def test_the_drivers_glasses_are_kept_and_said_unless_asked_not_to(enrolled, tmp_path, capsys, astronaut_rgb,
+                                                                   astronaut_landmarks):
+    """A driver wearing thin rims (drawn round the mirrored astronaut's eyes): the swap finds
+    them, keeps them in front of the face and says so; --no-keep-glasses paints over them."""
+    from realtime.face import topology as T
+
+    from .realtime.swap.test_glasses import with_rims
+
+    _consent(enrolled)
+    img = np.ascontiguousarray(astronaut_rgb[:, ::-1])
+    lm = np.array(astronaut_landmarks, np.float64)
+    lm[:, 0] = img.shape[1] - 1 - lm[:, 0]
+    glasses, on = with_rims(img, lm[T.MIRROR], shade=0.8)
+    d = tmp_path / "glasses"
+    d.mkdir()
+    for i in range(24):
+        cv2.imwrite(str(d / f"f{i:02d}.png"), cv2.cvtColor(glasses, cv2.COLOR_RGB2BGR))
+    outs, said = {}, {}
+    for flags in ([], ["--no-keep-glasses"]):
+        out = tmp_path / f"swap{len(flags)}.mp4"
+        capsys.readouterr()
+        assert run.main(["live", "--profile", "astro", "--mode", "swap", "--driver", str(d),
+                         "--sink", f"file:{out}", "--no-label", *flags]) == 0
+        said[len(flags)] = capsys.readouterr().out
+        outs[len(flags)] = _frames(out)[-1]
+    assert "glasses found on the driver" in said[0] and "--no-keep-glasses" in said[0]
+    assert "glasses found" not in said[1]
+    err = {k: np.abs(o[..., ::-1][on] - glasses[on]).mean() for k, o in outs.items()}   # BGR frames
+    assert err[0] < 0.5 * err[1], err

@@ -113,6 +113,7 @@ class EngineOptions:
     mode: str = "reenact"                        # "reenact" or "swap" (realtime.engine.swap)
     even_grain: bool = True                      # swap: even a grainy photo's face (realtime.swap.grain)
     drop_fringe: bool = False                    # swap: a photo's fringe left out whole (realtime.swap.skin)
+    keep_glasses: bool = True                    # swap: the driver's glasses rims kept in front (realtime.swap.glasses)
     pose_from: str | None = None                 # remix: the pose from another source (realtime.io.remix)
     expression_from: str | None = None           # remix: the expression from another source
     disclosure: DisclosureOptions = field(default_factory=DisclosureOptions)  # label + mark (CLI only)

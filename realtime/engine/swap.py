@@ -22,6 +22,7 @@ from realtime.mesh.fuse import Recombiner
 from realtime.swap.composite import AttributesStage, SwapCompositeStage, SwapFields
 from realtime.swap.crop import face_rig, nominal_affine
 from realtime.swap.fuse import SwapFuseStage, SwapLink, swap_fuse_config
+from realtime.swap.glasses import GlassesStage
 from realtime.swap.grain import EvenedProfile
 from realtime.swap.skin import FRINGE_STRANDS
 from realtime.swap.track import LargestFaceTrackStage
@@ -116,6 +117,7 @@ def build_swap(engine, profile, tracker=None) -> list:
         GenerateStage(generator),
         SmoothStage(rig, enabled=options.smooth, ctx=ctx),
         AttributesStage(rig, profile, link, fields, ctx, strands=FRINGE_STRANDS if options.drop_fringe else 0.0),
+        *([GlassesStage(rig, link, fields, ctx)] if options.keep_glasses else []),
     )]
     return [ctx.place(s) for s in (LargestFaceTrackStage(tracker),
                                    EstimateStage(engine.estimator, engine.clock), fuse)] + face + [

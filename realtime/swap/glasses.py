@@ -1,0 +1,369 @@
+"""The driver's glasses rims, kept in front of the swapped face (`GlassesStage`).
+
+The blend keeps a driver pixel that is far from the driver's skin in colour (an occluder,
+`kernels.swap_blend`), but only away from the eyes and brows, whose own dark parts would read
+as occluders (`realtime.swap.crop.triangle_labels`). Thin metal or plastic rims are both: close
+to the skin in colour and right round the eyes. Without this stage a swap onto a driver who
+wears glasses shows the identity's bare eyes, with the frame's arms sticking out at the temples.
+
+Rims are found by their shape instead: a thin line (`line_strength`: the image's curvature
+across a line, less the slope that an edge has beside it) that stays in one place on the head,
+closing a loop round each eye. The search runs in the head's own frame (`ANCHORS`: points that
+do not move with the expression), along rays from each eye's centre (`ANGLES` × radii from just
+outside the eye out to `R_OUTER` interoculars). The line strength is averaged over the looks
+there, and per eye the strongest closed path of smoothly changing radius is taken
+(`closed_path`). Glasses are there when the lower arcs of both loops, over the cheeks where a
+bare face has no line, read as a line along most of their length (their median, `FOUND`; lost
+below `LOST`). The mask follows the head every frame: the loops' parts that read as a line are
+drawn, anti-aliased, into the swap crop, and the identity's alpha is taken down there, so the
+driver's own rims show. A bridge or arms off the skin's colour are kept by the blend's own
+occluder test.
+
+On the eval clips (every frame tracked, looks on the stage's schedule): after the first 20
+looks the bare faces of d0, d10, d11, d14, s13, s18 and s32 read at most 0.07, d19's round metal
+rims 0.36–0.73 and d13's half-rim frame 0.89–1.31; both pairs are found at frame 14. On the
+2-core Xeon a look (the eyes' patch scaled so that the interocular is at most `WORK_IOD` px)
+takes about 1.1 ms alone and 3 ms inside the live loop; drawing the mask, about 0.4 ms a frame.
+"""
+from __future__ import annotations
+
+import math
+
+import cv2
+import numpy as np
+from numba import njit
+
+from realtime.core.frame import Frame
+from realtime.face import topology
+from realtime.face.geometry import Similarity, face_frame, umeyama
+from realtime.mesh.rig import Rig
+from realtime.swap.fuse import SwapLink
+
+__all__ = ["GlassesRims", "GlassesStage", "closed_path", "line_strength"]
+
+#: points that move with the head but not with the expression: the eyes' corners and the nose's
+#: bridge (the brows' and cheeks' points move with them; the glasses do not)
+ANCHORS = (33, 133, 263, 362, 168, 6, 197, 195, 8, 9)
+_EYES = (np.array(topology.RIGHT_EYE_UPPER + topology.RIGHT_EYE_LOWER),
+         np.array(topology.LEFT_EYE_UPPER + topology.LEFT_EYE_LOWER))
+#: rays per eye, and radii (interoculars between the eyes' centres) out to R_OUTER in N_RADII steps
+ANGLES = 72
+R_OUTER = 0.68
+N_RADII = 56
+#: how far outside the eye's own contour a rim is looked for (interoculars): above the eye (the
+#: lid's crease) and below it (the lower lid's lashes and shadow)
+CLEAR_ABOVE = 0.03
+CLEAR_BELOW = 0.10
+#: the eyes' patch is looked at with the interocular at most this many pixels, at this σ (px)
+WORK_IOD = 110.0
+SIGMA = 1.2
+#: the slope's weight against the curvature in `line_strength` (1: a continuous step's sides
+#: read zero; more, for the discrete differences' residue)
+EDGE = 1.5
+#: looks averaged plainly before a running mean with SETTLED_WEIGHT per look takes over
+LEARN = 20
+SETTLED_WEIGHT = 0.2
+#: looks before glasses can be declared
+MIN_LOOKS = 8
+#: a look every EVERY_LEARNING frames for the first LEARN looks (glasses found within the first
+#: second), then every EVERY frames: a look costs about 3 ms in the live loop, and on one frame in
+#: 30 it stays out of the frames' p95 (glasses put on or taken off later show within seconds)
+EVERY_LEARNING = 2
+EVERY = 30
+#: glasses found / lost: the smaller of the two lower arcs' median line strength (`line_strength`)
+FOUND = 0.2
+LOST = 0.1
+#: a path angle is drawn where its mean line strength is at least this
+ARC_MIN = 0.15
+#: the drawn line's width: interoculars, at least MIN_WIDTH frame pixels
+WIDTH = 0.03
+MIN_WIDTH = 2.5
+
+
+def line_strength(gray: np.ndarray, x: np.ndarray, y: np.ndarray, sigma: float = SIGMA) -> np.ndarray:
+    """How much a thin line (dark or bright) passes through each point (x, y) (pixel coordinates
+    of `gray`, any one shape; out: that shape, float32 ≥ 0), in per cent of the local luma.
+
+    The strongest principal curvature λ of `gray` blurred by `sigma`, less what a step edge
+    gives beside it: σ·|λ| − |∇| is zero on both sides of a blurred step (the curvature's peaks
+    lie σ from the edge, where the slope is as large), and σ·|λ| at a line's centre, where the
+    slope is zero. So the lenses' reflections, the lids' and brows' edges and the hairline read
+    (nearly) nothing, and thin rims read their contrast, on pale and dark skin alike. The
+    derivatives are central differences of the blurred image at each point (bilinear); the local
+    luma is the mean over about 8σ (an eighth of the image, bilinear)."""
+    g = cv2.GaussianBlur(np.asarray(gray, np.float32), (0, 0), sigma)
+    h, w = g.shape
+    small = cv2.resize(g, (max(1, w // 8), max(1, h // 8)), interpolation=cv2.INTER_AREA)
+    xs = np.ascontiguousarray(x, np.float32).ravel()
+    ys = np.ascontiguousarray(y, np.float32).ravel()
+    out = np.empty(xs.shape, np.float32)
+    _line_at(g, small, small.shape[1] / w, small.shape[0] / h, float(sigma), EDGE, xs, ys, out)
+    return out.reshape(np.shape(x))
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _sample(img, x, y):
+    h, w = img.shape
+    x = min(max(x, 0.0), w - 1.0)
+    y = min(max(y, 0.0), h - 1.0)
+    x0 = min(int(x), w - 2) if w > 1 else 0
+    y0 = min(int(y), h - 2) if h > 1 else 0
+    fx = x - x0 if w > 1 else 0.0
+    fy = y - y0 if h > 1 else 0.0
+    x1 = x0 + 1 if w > 1 else 0
+    y1 = y0 + 1 if h > 1 else 0
+    top = img[y0, x0] * (1.0 - fx) + img[y0, x1] * fx
+    bottom = img[y1, x0] * (1.0 - fx) + img[y1, x1] * fx
+    return top * (1.0 - fy) + bottom * fy
+
+
+@njit(cache=True, nogil=True)
+def _line_at(g, small, kx, ky, sigma, edge, xs, ys, out):
+    for i in range(xs.size):
+        x, y = xs[i], ys[i]
+        c = _sample(g, x, y)
+        e, wst = _sample(g, x + 1.0, y), _sample(g, x - 1.0, y)
+        s, n = _sample(g, x, y + 1.0), _sample(g, x, y - 1.0)
+        dxx = e - 2.0 * c + wst
+        dyy = s - 2.0 * c + n
+        dxy = 0.25 * (_sample(g, x + 1.0, y + 1.0) - _sample(g, x + 1.0, y - 1.0)
+                      - _sample(g, x - 1.0, y + 1.0) + _sample(g, x - 1.0, y - 1.0))
+        dx, dy = 0.5 * (e - wst), 0.5 * (s - n)
+        half = 0.5 * (dxx + dyy)
+        det = math.sqrt((0.5 * (dxx - dyy)) ** 2 + dxy * dxy)
+        curv = max(abs(half + det), abs(half - det))
+        line = max(sigma * curv - edge * math.sqrt(dx * dx + dy * dy), 0.0)
+        luma = _sample(small, (x + 0.5) * kx - 0.5, (y + 0.5) * ky - 0.5)
+        out[i] = 100.0 * line / (luma + 10.0)
+
+
+@njit(cache=True, nogil=True)
+def closed_path(score: np.ndarray) -> np.ndarray:
+    """(K,) int64: per angle, the radius index of the highest-scoring path round the loop
+    through `score` (K angles, N radii) that moves at most one radius step between neighbouring
+    angles. The loop is closed by running the path three times round and keeping the middle."""
+    k, n = score.shape
+    total = np.empty(n)
+    nxt = np.empty(n)
+    back = np.zeros((3 * k, n), np.int64)
+    for j in range(n):
+        total[j] = score[0, j]
+    for i in range(1, 3 * k):
+        row = score[i % k]
+        for j in range(n):
+            best, arg = total[j], j
+            if j > 0 and total[j - 1] > best:
+                best, arg = total[j - 1], j - 1
+            if j + 1 < n and total[j + 1] > best:
+                best, arg = total[j + 1], j + 1
+            nxt[j] = best + row[j]
+            back[i, j] = arg
+        total[:] = nxt
+    path = np.empty(3 * k, np.int64)
+    path[3 * k - 1] = np.argmax(total)
+    for i in range(3 * k - 1, 0, -1):
+        path[i - 1] = back[i, path[i]]
+    return path[k:2 * k].copy()
+
+
+class GlassesRims:
+    """The rims' search and mask for one driver's face (`reset` when the face changes).
+
+    `observe(image, landmarks)` looks at one frame; `mask(landmarks, frame_to_crop, size)` draws
+    the rims where that frame's head is, or returns None while no glasses are found. Landmarks:
+    (≥468, 3) frame px (MediaPipe's x, y, z).
+    """
+
+    def __init__(self):
+        self.reset()
+
+    def reset(self) -> None:
+        self.found = False
+        #: the smaller of the two lower arcs' median line strength (None: not looked yet)
+        self.score: float | None = None
+        self._ref: np.ndarray | None = None
+        self._mean: np.ndarray | None = None
+        self._looks = 0
+        self._paths: list[np.ndarray] = []
+        self._arc_points = np.zeros((0, 3))
+        self._arc_ends = np.zeros(0, np.int64)
+
+    # --- the search -----------------------------------------------------------------------------
+
+    @property
+    def looks(self) -> int:
+        """Frames looked at since the last reset."""
+        return self._looks
+
+    def _start(self, landmarks: np.ndarray) -> None:
+        lm = np.asarray(landmarks, np.float64)[:topology.N_MESH]
+        ref = face_frame(lm).invert_points(lm)
+        self._ref = ref
+        centres = [ref[e].mean(0) for e in _EYES]
+        iod = float(np.linalg.norm(centres[1][:2] - centres[0][:2]))
+        theta = np.linspace(0.0, 2.0 * np.pi, ANGLES, endpoint=False)
+        self._radii = np.linspace(0.0, R_OUTER, N_RADII) * iod
+        self._lower = np.sin(theta) > 0.3          # y runs down: the arc over the cheek
+        self._iod = iod
+        grids, clear = [], []
+        for c, eye in zip(centres, _EYES):
+            ray = np.stack([np.cos(theta), np.sin(theta), np.zeros_like(theta)], -1)
+            grids.append(c + ray[:, None, :] * self._radii[None, :, None])
+            # the eye's own extent along each ray (its contour, interpolated round the loop)
+            d = ref[eye, :2] - c[:2]
+            ang = np.arctan2(d[:, 1], d[:, 0]) % (2.0 * np.pi)
+            order = np.argsort(ang)
+            ang, rad = ang[order], np.hypot(d[order, 0], d[order, 1])
+            extent = np.interp(theta, ang, rad, period=2.0 * np.pi)
+            margin = np.where(self._lower, CLEAR_BELOW, CLEAR_ABOVE) * iod
+            outside = self._radii[None, :] >= (extent + margin)[:, None]
+            clear.append(outside)
+        self._grids = np.stack(grids)               # (2, K, N, 3) head-frame points
+        self._clear = np.stack(clear)               # (2, K, N) bool: outside the eye
+        self._mean = np.zeros(self._clear.shape)
+
+    def head(self, landmarks: np.ndarray) -> Similarity:
+        """The head's frame → frame px, from the expression-free `ANCHORS`."""
+        idx = list(ANCHORS)
+        return umeyama(self._ref[idx], np.asarray(landmarks, np.float64)[idx])
+
+    def observe(self, image: np.ndarray, landmarks: np.ndarray) -> None:
+        """Look at one frame: `image` (H, W, 3) RGB uint8 or (H, W) luma, its face's `landmarks`
+        ((≥468, 3) frame px)."""
+        if self._ref is None:
+            self._start(landmarks)
+        head = self.head(landmarks)
+        pts = head.apply(self._grids.reshape(-1, 3))[:, :2]
+        h, w = image.shape[:2]
+        f = min(1.0, WORK_IOD / max(head.scale * self._iod, 1e-6))   # the look's scale
+        pad = 4.0 * SIGMA / f + 2.0
+        rim = pts.reshape(-1, N_RADII, 2)[:, -1]     # the discs' outer rings bound them
+        x0, y0 = (int(max(0.0, np.floor(v - pad))) for v in rim.min(0))
+        x1, y1 = (int(min(n, np.ceil(v + pad))) for v, n in zip(rim.max(0), (w, h)))
+        if x1 - x0 < 8 or y1 - y0 < 8:
+            return
+        patch = image[y0:y1, x0:x1]
+        patch = (cv2.cvtColor(patch, cv2.COLOR_RGB2GRAY) if patch.ndim == 3 else patch).astype(np.float32)
+        if f < 1.0:
+            patch = cv2.resize(patch, (max(8, round((x1 - x0) * f)), max(8, round((y1 - y0) * f))),
+                               interpolation=cv2.INTER_AREA)
+        fx, fy = patch.shape[1] / (x1 - x0), patch.shape[0] / (y1 - y0)
+        mx = ((pts[:, 0] - x0 + 0.5) * fx - 0.5).reshape(self._clear.shape)
+        my = ((pts[:, 1] - y0 + 0.5) * fy - 0.5).reshape(self._clear.shape)
+        seen = line_strength(patch, mx, my)
+        inside = (mx >= 0) & (my >= 0) & (mx <= patch.shape[1] - 1) & (my <= patch.shape[0] - 1)
+        seen = np.where(self._clear & inside, seen, 0.0)
+        self._looks += 1
+        self._mean += (seen - self._mean) * (1.0 / self._looks if self._looks <= LEARN else SETTLED_WEIGHT)
+        self._decide()
+
+    def _decide(self) -> None:
+        self._paths = [closed_path(m) for m in self._mean]
+        along = [m[np.arange(ANGLES), p] for m, p in zip(self._mean, self._paths)]
+        self.score = float(min(np.median(a[self._lower]) for a in along))
+        if self._looks >= MIN_LOOKS:
+            self.found = self.score >= (LOST if self.found else FOUND)
+        drawn = [a >= ARC_MIN for a in along]
+        # the drawn arcs' points in the head's frame, one after the other, and where each ends
+        arcs = [grid[np.arange(ANGLES), path][run]
+                for grid, path, d in zip(self._grids, self._paths, drawn) for run in _runs(d)]
+        self._arc_points = np.concatenate(arcs) if arcs else np.zeros((0, 3))
+        self._arc_ends = np.cumsum([len(a) for a in arcs])[:-1]
+
+    # --- the mask -------------------------------------------------------------------------------
+
+    def arcs(self, landmarks: np.ndarray, head: Similarity | None = None) -> list[np.ndarray]:
+        """The rims' drawn arcs, (n, 2) frame px each, where `landmarks`' head is (`head`: its
+        `head(landmarks)`, if known; a loop drawn whole is one arc that ends where it starts).
+        Empty while no glasses are found."""
+        if not self.found or not len(self._arc_points):
+            return []
+        head = head if head is not None else self.head(landmarks)
+        return np.split(head.apply(self._arc_points)[:, :2], self._arc_ends)
+
+    def mask(self, landmarks: np.ndarray, frame_to_crop: np.ndarray,
+             size: int) -> tuple[np.ndarray, tuple[int, int, int, int]] | None:
+        """The rims in the crop (`frame_to_crop`: (2, 3) frame px → crop px; the crop `size`²):
+        ((y1 − y0, x1 − x0) float32 0..1, (y0, y1, x0, x1)), the box of the crop they lie in
+        (0 outside it); None while no glasses are found or none lie in the crop."""
+        if not self.found or not len(self._arc_points):
+            return None
+        head = self.head(landmarks)
+        a = np.asarray(frame_to_crop, np.float64)
+        crop_per_px = math.sqrt(abs(a[0, 0] * a[1, 1] - a[0, 1] * a[1, 0]))
+        width = max(1, int(round(max(WIDTH * head.scale * self._iod, MIN_WIDTH) * crop_per_px)))
+        q = np.round((head.apply(self._arc_points)[:, :2] @ a[:, :2].T + a[:, 2]) * 16.0).astype(np.int32)
+        lo, hi = q.min(0) >> 4, q.max(0) >> 4
+        x0, y0 = max(0, int(lo[0]) - width - 2), max(0, int(lo[1]) - width - 2)
+        x1, y1 = min(size, int(hi[0]) + width + 3), min(size, int(hi[1]) + width + 3)
+        if x1 <= x0 or y1 <= y0:
+            return None
+        q -= np.array([x0 << 4, y0 << 4], np.int32)
+        canvas = np.zeros((y1 - y0, x1 - x0), np.uint8)
+        cv2.polylines(canvas, np.split(q, self._arc_ends), False, 255, width, cv2.LINE_AA, shift=4)
+        return canvas.astype(np.float32) * (1.0 / 255.0), (y0, y1, x0, x1)
+
+
+def _runs(drawn: np.ndarray) -> list[np.ndarray]:
+    """Index arrays of the runs of True in the closed loop `drawn` (a run may wrap past the end;
+    a loop drawn whole is one closed run, its first point repeated at the end)."""
+    k = len(drawn)
+    if drawn.all():
+        return [np.r_[np.arange(k), 0]]
+    start = int(np.argmin(drawn))                   # a gap: runs are read from there on
+    order = (start + np.arange(k)) % k
+    runs, cur = [], []
+    for i in order:
+        if drawn[i]:
+            cur.append(i)
+        elif cur:
+            runs.append(np.array(cur))
+            cur = []
+    if cur:
+        runs.append(np.array(cur))
+    return [r for r in runs if len(r) >= 2]
+
+
+def _compile() -> None:
+    closed_path(np.zeros((2, 3)))
+    line_strength(np.zeros((4, 4), np.float32), np.zeros(1, np.float32), np.zeros(1, np.float32))
+
+
+class GlassesStage:
+    """Frame.image + the driver's landmarks → the identity's alpha taken down on the driver's
+    glasses rims (`fields.alpha`, after `AttributesStage`). Looks every `EVERY_LEARNING` frames
+    for the first `LEARN` looks, then every `EVERY`; draws every frame while glasses are found."""
+
+    name = "glasses"
+    device_ready = True
+
+    def __init__(self, rig: Rig, link: SwapLink, fields, ctx):
+        self.rig, self.link, self.fields, self.ctx = rig, link, fields, ctx
+        self.rims = GlassesRims()
+        self._wait = 0
+        #: the index of the first frame whose glasses were found (None: none yet this run)
+        self.found_at: int | None = None
+
+    def reset(self) -> None:
+        self.rims.reset()
+        self._wait = 0
+
+    def __call__(self, frame: Frame) -> None:
+        geo = self.link.current
+        if geo is not None and geo.warm:
+            _compile()       # numba's compile (or cache load) at warm-up, not in the live loop
+            return
+        if geo is None or frame.image is None or self.fields.alpha is None:
+            return
+        landmarks = geo.driver_landmarks
+        if self._wait <= 0:
+            self.rims.observe(frame.image, landmarks)
+            self._wait = EVERY_LEARNING if self.rims.looks < LEARN else EVERY
+            if self.rims.found and self.found_at is None:
+                self.found_at = frame.index
+        self._wait -= 1
+        rims = self.rims.mask(landmarks, geo.crop, self.rig.crop_size)
+        if rims is not None:
+            values, (y0, y1, x0, x1) = rims
+            box = self.fields.alpha[y0:y1, x0:x1]
+            box *= 1.0 - self.ctx.upload(values)
