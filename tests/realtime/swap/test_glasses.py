@@ -76,7 +76,8 @@ def head_motion(n):
 
 def test_rims_are_found_and_masked_where_they_are_as_the_head_moves(face):
     img, lm = face
-    glasses, _ = with_rims(img, lm, width=2 * (img.shape[0] // 512))
+    width = 2       # px: a thin metal rim (d19's are about 0.025 of his eyes' distance, 2.4 px here at 2×)
+    glasses, _ = with_rims(img, lm, width=width)
     rims = GlassesRims()
     frames = [moved(glasses, lm, a, s) for a, s in head_motion(MIN_LOOKS + 6)]
     for i, (im, l) in enumerate(frames):
@@ -85,7 +86,7 @@ def test_rims_are_found_and_masked_where_they_are_as_the_head_moves(face):
     assert rims.found and rims.score > 2 * FOUND
     for angle, shift in ((2.0, (5.0, -3.0)), (-3.0, (-8.0, 6.0))):
         im, l = moved(img, lm, angle, shift)
-        _, on = with_rims(im, l, width=2 * (img.shape[0] // 512))
+        _, on = with_rims(im, l, width=width)
         m = full_mask(rims, l, im.shape)
         assert np.mean(m[on] > 0.5) > 0.8                      # the rims are covered ...
         near = cv2.dilate(on.astype(np.uint8), np.ones((9, 9), np.uint8)) > 0
