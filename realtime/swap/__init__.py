@@ -2,7 +2,8 @@
 
 The swap engine runs the reenactment's stages where they fit and adds its own:
 
-    track (largest face) → estimate → fuse (swap) → render → generate → smooth → attributes → composite (swap)
+    track (largest face) → estimate → fuse (swap) → render → generate → smooth → attributes
+        → glasses → composite (swap)
 
 - `realtime.swap.track`: the largest face of the frame (others stay untouched).
 - `realtime.swap.fuse`: the profile's neutral shape with the driver's expression, posed by the
@@ -14,6 +15,8 @@ The swap engine runs the reenactment's stages where they fit and adds its own:
 - `realtime.swap.composite`: the soft mask from the face outline, the driver's own mouth
   interior and eye whites inside the identity's openings, occluders kept, and the paste-back
   (`kernels.swap_blend`, numba and CUDA twins). No face: the frame passes through untouched.
+- `realtime.swap.glasses`: the driver's glasses rims, found by their shape round the eyes and
+  kept in front of the swapped face.
 
 The stages of one engine share a `SwapLink` (the crop transform and the driver's geometry of
 the current frame), written by the fuse stage and read by the ones after it.

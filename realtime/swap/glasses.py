@@ -9,19 +9,20 @@ wears glasses shows the identity's bare eyes, with the frame's arms sticking out
 Rims are found by their shape instead: a thin line (`line_strength`: the image's curvature
 across a line, less the slope that an edge has beside it) that stays in one place on the head,
 closing a loop round each eye. The search runs in the head's own frame (`ANCHORS`: points that
-do not move with the expression), along rays from each eye's centre (`ANGLES` × radii from just
-outside the eye out to `R_OUTER` interoculars). The line strength is averaged over the looks
-there, and per eye the strongest closed path of smoothly changing radius is taken
-(`closed_path`). Glasses are there when the lower arcs of both loops, over the cheeks where a
-bare face has no line, read as a line along most of their length (their median, `FOUND`; lost
-below `LOST`). The mask follows the head every frame: the loops' parts that read as a line are
-drawn, anti-aliased, into the swap crop, and the identity's alpha is taken down there, so the
-driver's own rims show. A bridge or arms off the skin's colour are kept by the blend's own
+do not move with the expression), in the eyes' plane, along rays from each eye's centre
+(`ANGLES` × radii from just outside the eye out to `R_OUTER` interoculars). The line strength is
+averaged over the looks there, and per eye the strongest closed path of smoothly changing radius
+is taken (`closed_path`). Glasses are there when the lower arcs of both loops, over the cheeks
+where a bare face has no line, read as a line along most of their length (their median, `FOUND`;
+lost below `LOST`). The mask follows the head every frame: the loops' parts that read as a line
+are drawn, anti-aliased, into the swap crop, and the identity's alpha is taken down there, so
+the driver's own rims show. A bridge or arms off the skin's colour are kept by the blend's own
 occluder test.
 
 On the eval clips (every frame tracked, looks on the stage's schedule): after the first 20
-looks the bare faces of d0, d10, d11, d14, s13, s18 and s32 read at most 0.07, d19's round metal
-rims 0.36–0.73 and d13's half-rim frame 0.89–1.31; both pairs are found at frame 14. On the
+looks the bare faces of d0, d10, d11, d14, s13, s18 and s32 read at most 0.07 (and none is ever
+found), d19's round metal rims 0.36–0.73 and d13's half-rim frame 0.89–1.31; both pairs are found
+at frame 14. On the
 2-core Xeon a look (the eyes' patch scaled so that the interocular is at most `WORK_IOD` px)
 takes about 1.1 ms alone and 3 ms inside the live loop; drawing the mask, about 0.4 ms a frame.
 """
@@ -57,8 +58,7 @@ CLEAR_BELOW = 0.10
 #: the eyes' patch is looked at with the interocular at most this many pixels, at this σ (px)
 WORK_IOD = 110.0
 SIGMA = 1.2
-#: the slope's weight against the curvature in `line_strength` (1: a continuous step's sides
-#: read zero; more, for the discrete differences' residue)
+#: the slope's weight against the curvature in `line_strength` (see there)
 EDGE = 1.5
 #: looks averaged plainly before a running mean with SETTLED_WEIGHT per look takes over
 LEARN = 20
@@ -84,13 +84,14 @@ def line_strength(gray: np.ndarray, x: np.ndarray, y: np.ndarray, sigma: float =
     """How much a thin line (dark or bright) passes through each point (x, y) (pixel coordinates
     of `gray`, any one shape; out: that shape, float32 ≥ 0), in per cent of the local luma.
 
-    The strongest principal curvature λ of `gray` blurred by `sigma`, less what a step edge
-    gives beside it: σ·|λ| − |∇| is zero on both sides of a blurred step (the curvature's peaks
-    lie σ from the edge, where the slope is as large), and σ·|λ| at a line's centre, where the
-    slope is zero. So the lenses' reflections, the lids' and brows' edges and the hairline read
-    (nearly) nothing, and thin rims read their contrast, on pale and dark skin alike. The
-    derivatives are central differences of the blurred image at each point (bilinear); the local
-    luma is the mean over about 8σ (an eighth of the image, bilinear)."""
+    The strongest principal curvature λ of `gray` blurred by `sigma`, less `EDGE` × the slope:
+    at a line's centre the slope is zero and σ·|λ| reads the line's contrast; beside a blurred
+    step edge the curvature comes with a slope at least as large (σ·|λ| − |∇| is |∇|·(|d|/σ − 1)
+    at a distance d, at most 0.17 of the edge's steepest slope), so with EDGE = 1.5 the lenses'
+    reflections, the lids' and brows' edges and the hairline read nearly nothing while thin rims
+    read their contrast. Per cent of the local luma + 10 (the mean of the 8×8 px block around
+    the point, bilinear), so a rim reads the same on pale and dark skin. The derivatives are
+    central differences of the blurred image at each point (bilinear)."""
     g = cv2.GaussianBlur(np.asarray(gray, np.float32), (0, 0), sigma)
     h, w = g.shape
     small = cv2.resize(g, (max(1, w // 8), max(1, h // 8)), interpolation=cv2.INTER_AREA)
@@ -141,7 +142,8 @@ def _line_at(g, small, kx, ky, sigma, edge, xs, ys, out):
 def closed_path(score: np.ndarray) -> np.ndarray:
     """(K,) int64: per angle, the radius index of the highest-scoring path round the loop
     through `score` (K angles, N radii) that moves at most one radius step between neighbouring
-    angles. The loop is closed by running the path three times round and keeping the middle."""
+    angles. Run three times round, keeping the middle: its ends almost always meet (a loop whose
+    ends do not is drawn open, `_runs`)."""
     k, n = score.shape
     total = np.empty(n)
     nxt = np.empty(n)
@@ -205,22 +207,34 @@ class GlassesRims:
         self._radii = np.linspace(0.0, R_OUTER, N_RADII) * iod
         self._lower = np.sin(theta) > 0.3          # y runs down: the arc over the cheek
         self._iod = iod
-        grids, clear = [], []
-        for c, eye in zip(centres, _EYES):
+        grids = []
+        for c in centres:
+            # the rims' plane: the eyes' own. Real rims sit in front of them, but planes moved
+            # towards the nose's bridge drew d19's and d13's rims less well (the drawn arcs'
+            # line strength in each frame, 0.95 → 0.82 and 2.33 → 2.08 at the bridge's depth):
+            # the tracker's depth is shallow and noisy, and a turn read from it moves a plane
+            # in front of the anchors the wrong amount
             ray = np.stack([np.cos(theta), np.sin(theta), np.zeros_like(theta)], -1)
             grids.append(c + ray[:, None, :] * self._radii[None, :, None])
-            # the eye's own extent along each ray (its contour, interpolated round the loop)
-            d = ref[eye, :2] - c[:2]
+        self._grids = np.stack(grids)               # (2, K, N, 3) head-frame points
+        self._extent = np.zeros((2, ANGLES))
+        self._widen(ref)
+        self._mean = np.zeros(self._clear.shape)
+
+    def _widen(self, eyes: np.ndarray) -> None:
+        """Take the eyes' extent along each ray (`eyes`: landmarks in the head's frame) as at
+        least their contours' (interpolated round the loop): over the first looks, so that a
+        blink on the first frame does not bring the open lid's lashes into the search.
+        `_clear`: the grid's points outside the eyes by the margins."""
+        theta = np.linspace(0.0, 2.0 * np.pi, ANGLES, endpoint=False)
+        for e, eye in enumerate(_EYES):
+            d = eyes[eye, :2] - self._grids[e, 0, 0, :2]
             ang = np.arctan2(d[:, 1], d[:, 0]) % (2.0 * np.pi)
             order = np.argsort(ang)
             ang, rad = ang[order], np.hypot(d[order, 0], d[order, 1])
-            extent = np.interp(theta, ang, rad, period=2.0 * np.pi)
-            margin = np.where(self._lower, CLEAR_BELOW, CLEAR_ABOVE) * iod
-            outside = self._radii[None, :] >= (extent + margin)[:, None]
-            clear.append(outside)
-        self._grids = np.stack(grids)               # (2, K, N, 3) head-frame points
-        self._clear = np.stack(clear)               # (2, K, N) bool: outside the eye
-        self._mean = np.zeros(self._clear.shape)
+            self._extent[e] = np.maximum(self._extent[e], np.interp(theta, ang, rad, period=2.0 * np.pi))
+        margin = np.where(self._lower, CLEAR_BELOW, CLEAR_ABOVE) * self._iod
+        self._clear = self._radii[None, None, :] >= (self._extent + margin)[..., None]
 
     def head(self, landmarks: np.ndarray) -> Similarity:
         """The head's frame → frame px, from the expression-free `ANCHORS`."""
@@ -233,6 +247,8 @@ class GlassesRims:
         if self._ref is None:
             self._start(landmarks)
         head = self.head(landmarks)
+        if 0 < self._looks < MIN_LOOKS:
+            self._widen(head.invert_points(np.asarray(landmarks, np.float64)[:topology.N_MESH]))
         pts = head.apply(self._grids.reshape(-1, 3))[:, :2]
         h, w = image.shape[:2]
         f = min(1.0, WORK_IOD / max(head.scale * self._iod, 1e-6))   # the look's scale
@@ -265,7 +281,8 @@ class GlassesRims:
             self.found = self.score >= (LOST if self.found else FOUND)
         drawn = [a >= ARC_MIN for a in along]
         # the drawn arcs' points in the head's frame, one after the other, and where each ends
-        arcs = [self._on_rim(e)[run] for e, d in enumerate(drawn) for run in _runs(d)]
+        arcs = [self._on_rim(e)[run] for e, d in enumerate(drawn)
+                for run in _runs(d, closed=abs(int(self._paths[e][-1]) - int(self._paths[e][0])) <= 1)]
         self._arc_points = np.concatenate(arcs) if arcs else np.zeros((0, 3))
         self._arc_ends = np.cumsum([len(a) for a in arcs])[:-1]
 
@@ -317,13 +334,14 @@ class GlassesRims:
         return canvas.astype(np.float32) * (1.0 / 255.0), (y0, y1, x0, x1)
 
 
-def _runs(drawn: np.ndarray) -> list[np.ndarray]:
-    """Index arrays of the runs of True in the closed loop `drawn` (a run may wrap past the end;
-    a loop drawn whole is one closed run, its first point repeated at the end)."""
+def _runs(drawn: np.ndarray, closed: bool = True) -> list[np.ndarray]:
+    """Index arrays of the runs of True in the loop `drawn`: `closed` (the path's ends meet), a
+    run may wrap past the end, and a loop drawn whole is one run whose first point is repeated
+    at its end; not closed, the loop is cut between its last and first points."""
     k = len(drawn)
-    if drawn.all():
+    if closed and drawn.all():
         return [np.r_[np.arange(k), 0]]
-    start = int(np.argmin(drawn))                   # a gap: runs are read from there on
+    start = int(np.argmin(drawn)) if closed else 0   # closed: read from a gap on
     order = (start + np.arange(k)) % k
     runs, cur = [], []
     for i in order:
@@ -350,12 +368,22 @@ class GlassesStage:
     name = "glasses"
     device_ready = True
 
-    def __init__(self, rig: Rig, link: SwapLink, fields, ctx):
+    def __init__(self, rig: Rig, link: SwapLink, fields, ctx, face_id=lambda: 0):
+        """`face_id()`: changes when the tracker moves onto another face (the track stage's
+        `switches`): the rims learnt on the last face are forgotten."""
         self.rig, self.link, self.fields, self.ctx = rig, link, fields, ctx
+        self.face_id = face_id
         self.rims = GlassesRims()
         self._wait = 0
+        self._face = face_id()
         #: the index of the first frame whose glasses were found (None: none yet this run)
         self.found_at: int | None = None
+        # the mask goes up in one buffer of the crop's size: an upload per box size would cost
+        # the device context a staging buffer for every shape it has seen
+        s = rig.crop_size
+        self._canvas = np.zeros((s, s), np.float32)
+        self._device = ctx.upload(np.zeros((s, s), np.float32))
+        self._box = (0, 0, 0, 0)
 
     def reset(self) -> None:
         self.rims.reset()
@@ -368,6 +396,9 @@ class GlassesStage:
             return
         if geo is None or frame.image is None or self.fields.alpha is None:
             return
+        if self.face_id() != self._face:
+            self._face = self.face_id()
+            self.reset()
         landmarks = geo.driver_landmarks
         if self._wait <= 0:
             self.rims.observe(frame.image, landmarks)
@@ -376,7 +407,13 @@ class GlassesStage:
                 self.found_at = frame.index
         self._wait -= 1
         rims = self.rims.mask(landmarks, geo.crop, self.rig.crop_size)
-        if rims is not None:
-            values, (y0, y1, x0, x1) = rims
-            box = self.fields.alpha[y0:y1, x0:x1]
-            box *= 1.0 - self.ctx.upload(values)
+        if rims is None:
+            return
+        values, (y0, y1, x0, x1) = rims
+        py0, py1, px0, px1 = self._box
+        self._canvas[py0:py1, px0:px1] = 0.0
+        self._canvas[y0:y1, x0:x1] = values
+        self._box = (y0, y1, x0, x1)
+        mask = self.ctx.upload(self._canvas, out=self._device)
+        box = self.fields.alpha[y0:y1, x0:x1]
+        box *= 1.0 - mask[y0:y1, x0:x1]
