@@ -19,10 +19,10 @@ are drawn, anti-aliased, into the swap crop, and the identity's alpha is taken d
 the driver's own rims show. A bridge or arms off the skin's colour are kept by the blend's own
 occluder test.
 
-On the eval clips (every frame tracked, looks on the stage's schedule): after the first 20
+On the eval clips (every frame tracked, looks on the stage's schedule): after the first `LEARN`
 looks the bare faces of d0, d10, d11, d14, s13, s18 and s32 read at most 0.07 (and none is ever
-found), d19's round metal rims 0.36–0.73 and d13's half-rim frame 0.89–1.31; both pairs are found
-at frame 14. On the
+found), d19's round metal rims 0.43–0.74 and d13's half-rim frame 0.13–1.37 (found throughout);
+both pairs are found at frame 14. On the
 2-core Xeon a look (the eyes' patch scaled so that the interocular is at most `WORK_IOD` px)
 takes about 1.1 ms alone and 3 ms inside the live loop; drawing the mask, about 0.4 ms a frame.
 """
@@ -61,15 +61,17 @@ SIGMA = 1.2
 #: the slope's weight against the curvature in `line_strength` (see there)
 EDGE = 1.5
 #: looks averaged plainly before a running mean with SETTLED_WEIGHT per look takes over
-LEARN = 20
+LEARN = 12
 SETTLED_WEIGHT = 0.2
 #: looks before glasses can be declared
 MIN_LOOKS = 8
 #: a look every EVERY_LEARNING frames for the first LEARN looks (glasses found within the first
-#: second), then every EVERY frames: a look costs about 3 ms in the live loop, and on one frame in
-#: 30 it stays out of the frames' p95 (glasses put on or taken off later show within seconds)
+#: second), then every EVERY frames while glasses are found or nearly (the score at least LOST),
+#: else every EVERY_BARE: a look costs about 3 ms in the live loop, and the fewer frames carry one
+#: the less it shows in the frames' p95 (glasses put on later show within about ten seconds)
 EVERY_LEARNING = 2
 EVERY = 30
+EVERY_BARE = 90
 #: glasses found / lost: the smaller of the two lower arcs' median line strength (`line_strength`)
 FOUND = 0.2
 LOST = 0.1
@@ -271,14 +273,14 @@ class GlassesRims:
         seen = np.where(self._clear & inside, seen, 0.0)
         self._looks += 1
         self._mean += (seen - self._mean) * (1.0 / self._looks if self._looks <= LEARN else SETTLED_WEIGHT)
-        self._decide()
+        if self._looks >= MIN_LOOKS:      # before that nothing is decided or drawn
+            self._decide()
 
     def _decide(self) -> None:
         self._paths = [closed_path(m) for m in self._mean]
         along = [m[np.arange(ANGLES), p] for m, p in zip(self._mean, self._paths)]
         self.score = float(min(np.median(a[self._lower]) for a in along))
-        if self._looks >= MIN_LOOKS:
-            self.found = self.score >= (LOST if self.found else FOUND)
+        self.found = self.score >= (LOST if self.found else FOUND)
         drawn = [a >= ARC_MIN for a in along]
         # the drawn arcs' points in the head's frame, one after the other, and where each ends
         arcs = [self._on_rim(e)[run] for e, d in enumerate(drawn)
@@ -363,7 +365,8 @@ def _compile() -> None:
 class GlassesStage:
     """Frame.image + the driver's landmarks → the identity's alpha taken down on the driver's
     glasses rims (`fields.alpha`, after `AttributesStage`). Looks every `EVERY_LEARNING` frames
-    for the first `LEARN` looks, then every `EVERY`; draws every frame while glasses are found."""
+    for the first `LEARN` looks, then every `EVERY` (`EVERY_BARE` while no glasses are near);
+    draws every frame while glasses are found."""
 
     name = "glasses"
     device_ready = True
@@ -382,7 +385,7 @@ class GlassesStage:
         # the device context a staging buffer for every shape it has seen
         s = rig.crop_size
         self._canvas = np.zeros((s, s), np.float32)
-        self._device = ctx.upload(np.zeros((s, s), np.float32))
+        self._device = ctx.upload(self._canvas)
         self._box = (0, 0, 0, 0)
 
     def reset(self) -> None:
@@ -402,7 +405,8 @@ class GlassesStage:
         landmarks = geo.driver_landmarks
         if self._wait <= 0:
             self.rims.observe(frame.image, landmarks)
-            self._wait = EVERY_LEARNING if self.rims.looks < LEARN else EVERY
+            near = self.rims.found or (self.rims.score or 0.0) >= LOST
+            self._wait = EVERY_LEARNING if self.rims.looks < LEARN else EVERY if near else EVERY_BARE
             if self.rims.found and self.found_at is None:
                 self.found_at = frame.index
         self._wait -= 1
@@ -414,6 +418,7 @@ class GlassesStage:
         self._canvas[py0:py1, px0:px1] = 0.0
         self._canvas[y0:y1, x0:x1] = values
         self._box = (y0, y1, x0, x1)
-        mask = self.ctx.upload(self._canvas, out=self._device)
+        # (on the host the buffer is the canvas itself: nothing to copy)
+        mask = self._device if self._device is self._canvas else self.ctx.upload(self._canvas, out=self._device)
         box = self.fields.alpha[y0:y1, x0:x1]
         box *= 1.0 - mask[y0:y1, x0:x1]
