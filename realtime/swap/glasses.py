@@ -304,15 +304,6 @@ class GlassesRims:
 
     # --- the mask -------------------------------------------------------------------------------
 
-    def arcs(self, landmarks: np.ndarray, head: Similarity | None = None) -> list[np.ndarray]:
-        """The rims' drawn arcs, (n, 2) frame px each, where `landmarks`' head is (`head`: its
-        `head(landmarks)`, if known; a loop drawn whole is one arc that ends where it starts).
-        Empty while no glasses are found."""
-        if not self.found or not len(self._arc_points):
-            return []
-        head = head if head is not None else self.head(landmarks)
-        return np.split(head.apply(self._arc_points)[:, :2], self._arc_ends)
-
     def mask(self, landmarks: np.ndarray, frame_to_crop: np.ndarray,
              size: int) -> tuple[np.ndarray, tuple[int, int, int, int]] | None:
         """The rims in the crop (`frame_to_crop`: (2, 3) frame px → crop px; the crop `size`²):
