@@ -4,8 +4,8 @@ Convention: pixel (x, y) has its centre at integer (x, y); coordinates are clamp
 [0, w-1] x [0, h-1] (border clamp), so sampling outside repeats the edge pixels.
 
 Note: numba's on-disk cache (cache=True) keys each kernel on its own source file only; after
-editing this helper, touch texture.py, warp.py, composite.py and realtime/smooth.py (or delete
-kernels/__pycache__ and realtime/__pycache__) so their cached machine code is rebuilt.
+editing this helper, touch texture.py, warp.py, composite.py and realtime/swap/glasses.py (or
+delete kernels/__pycache__ and realtime/__pycache__) so their cached machine code is rebuilt.
 """
 from __future__ import annotations
 

@@ -34,6 +34,7 @@ import cv2
 import numpy as np
 from numba import njit
 
+from kernels._sampling import bilinear_tap, bilinear_weights
 from realtime.core.frame import Frame
 from realtime.face import topology
 from realtime.face.geometry import Similarity, face_frame, umeyama
@@ -100,24 +101,16 @@ def line_strength(gray: np.ndarray, x: np.ndarray, y: np.ndarray, sigma: float =
     xs = np.ascontiguousarray(x, np.float32).ravel()
     ys = np.ascontiguousarray(y, np.float32).ravel()
     out = np.empty(xs.shape, np.float32)
-    _line_at(g, small, small.shape[1] / w, small.shape[0] / h, float(sigma), EDGE, xs, ys, out)
+    _line_at(g[..., None], small[..., None], small.shape[1] / w, small.shape[0] / h, float(sigma), EDGE,
+             xs, ys, out)
     return out.reshape(np.shape(x))
 
 
 @njit(cache=True, nogil=True, inline="always")
 def _sample(img, x, y):
-    h, w = img.shape
-    x = min(max(x, 0.0), w - 1.0)
-    y = min(max(y, 0.0), h - 1.0)
-    x0 = min(int(x), w - 2) if w > 1 else 0
-    y0 = min(int(y), h - 2) if h > 1 else 0
-    fx = x - x0 if w > 1 else 0.0
-    fy = y - y0 if h > 1 else 0.0
-    x1 = x0 + 1 if w > 1 else 0
-    y1 = y0 + 1 if h > 1 else 0
-    top = img[y0, x0] * (1.0 - fx) + img[y0, x1] * fx
-    bottom = img[y1, x0] * (1.0 - fx) + img[y1, x1] * fx
-    return top * (1.0 - fy) + bottom * fy
+    """The (h, w, 1) image `img` at (x, y): the kernels' one bilinear sampler, border clamped."""
+    x0, y0, x1, y1, fx, fy = bilinear_weights(img.shape[0], img.shape[1], np.float32(x), np.float32(y))
+    return bilinear_tap(img, x0, y0, x1, y1, fx, fy, 0)
 
 
 @njit(cache=True, nogil=True)
@@ -205,7 +198,7 @@ class GlassesRims:
         self._ref = ref
         centres = [ref[e].mean(0) for e in _EYES]
         iod = float(np.linalg.norm(centres[1][:2] - centres[0][:2]))
-        theta = np.linspace(0.0, 2.0 * np.pi, ANGLES, endpoint=False)
+        self._theta = theta = np.linspace(0.0, 2.0 * np.pi, ANGLES, endpoint=False)
         self._radii = np.linspace(0.0, R_OUTER, N_RADII) * iod
         self._lower = np.sin(theta) > 0.3          # y runs down: the arc over the cheek
         self._iod = iod
@@ -220,6 +213,7 @@ class GlassesRims:
             grids.append(c + ray[:, None, :] * self._radii[None, :, None])
         self._grids = np.stack(grids)               # (2, K, N, 3) head-frame points
         self._extent = np.zeros((2, ANGLES))
+        self._mean = None
         self._widen(ref)
         self._mean = np.zeros(self._clear.shape)
 
@@ -227,8 +221,9 @@ class GlassesRims:
         """Take the eyes' extent along each ray (`eyes`: landmarks in the head's frame) as at
         least their contours' (interpolated round the loop): over the first looks, so that a
         blink on the first frame does not bring the open lid's lashes into the search.
-        `_clear`: the grid's points outside the eyes by the margins."""
-        theta = np.linspace(0.0, 2.0 * np.pi, ANGLES, endpoint=False)
+        `_clear`: the grid's points outside the eyes by the margins (what was seen at the others
+        is dropped from the mean)."""
+        theta = self._theta
         for e, eye in enumerate(_EYES):
             d = eyes[eye, :2] - self._grids[e, 0, 0, :2]
             ang = np.arctan2(d[:, 1], d[:, 0]) % (2.0 * np.pi)
@@ -237,6 +232,8 @@ class GlassesRims:
             self._extent[e] = np.maximum(self._extent[e], np.interp(theta, ang, rad, period=2.0 * np.pi))
         margin = np.where(self._lower, CLEAR_BELOW, CLEAR_ABOVE) * self._iod
         self._clear = self._radii[None, None, :] >= (self._extent + margin)[..., None]
+        if self._mean is not None:
+            self._mean[~self._clear] = 0.0
 
     def head(self, landmarks: np.ndarray) -> Similarity:
         """The head's frame → frame px, from the expression-free `ANCHORS`."""
