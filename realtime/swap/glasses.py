@@ -24,7 +24,7 @@ looks the bare faces of d0, d10, d11, d14, s13, s18 and s32 read at most 0.07 (a
 found), d19's round metal rims 0.43–0.74 and d13's half-rim frame 0.13–1.37 (found throughout);
 both pairs are found at frame 14. On the
 2-core Xeon a look (the eyes' patch scaled so that the interocular is at most `WORK_IOD` px)
-takes about 1.1 ms alone and 3 ms inside the live loop; drawing the mask, about 0.4 ms a frame.
+takes 1.1–1.6 ms alone and about 3 ms inside the live loop; drawing the mask, about 0.4 ms a frame.
 """
 from __future__ import annotations
 
