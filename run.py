@@ -269,7 +269,8 @@ def _live(args, bridge):
     glasses = next((s for s in engine.stages if s.name == "glasses"), None)
     if glasses is not None and glasses.found_at is not None:
         lines.append(f"swap: glasses found on the driver at frame {glasses.found_at}: their rims are kept in "
-                     f"front of the swapped face (--no-keep-glasses paints the profile's eyes over them)")
+                     f"front of the swapped face (--no-keep-glasses, or 'g' in the window, paints the profile's eyes "
+                     f"over them)")
     return report, lines + [f"disclosure: {options.disclosure.describe()}"]
 
 
@@ -659,8 +660,9 @@ def build_parser() -> argparse.ArgumentParser:
                          "Default: the profile's settings (swap: {drop_fringe: true}), else off")
     lv.add_argument("--keep-glasses", action=argparse.BooleanOptionalAction, default=True,
                     help="swap: keep your glasses' rims in front of the swapped face (found by their "
-                         "shape round your eyes over the first second; default on). --no-keep-glasses "
-                         "paints the profile's eyes over them")
+                         "shape round your eyes over the first second, and again within a second or "
+                         "three when you take them off or put them on; default on). --no-keep-glasses "
+                         "paints the profile's eyes over them; 'g' in the window switches it live")
     lv.add_argument("--pose-from", default=None, metavar="SOURCE",
                     help="remix: take the head pose from SOURCE instead: still (a steady head), "
                          "script (the demo performance), a camera index, a clip or an image folder")

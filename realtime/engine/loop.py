@@ -145,6 +145,7 @@ class Engine:
         self.estimator = Estimator(self.options.estimator)
         self._tracker = tracker
         self.gain_region = "eyes"     # the region the '+' / '-' hotkeys change
+        self.glasses = None           # the swap's GlassesStage (hotkey 'g'), set by build_swap
         if self.options.mode == "swap":
             # The swap draws the face at the profile's own crop size on the driver's frame
             # (realtime.swap.crop); sizing and the texture prefilter are the reenactment's.
@@ -343,6 +344,8 @@ class Engine:
             self.estimator.recalibrate()
         elif event == "toggle":
             self.compositor.passthrough = not self.compositor.passthrough
+        elif event == "glasses" and self.glasses is not None:
+            self.glasses.enabled = not self.glasses.enabled
         elif event == "quit":
             return False
         elif event.startswith("gain:") and event[5:] in REGIONS:

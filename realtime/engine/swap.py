@@ -2,7 +2,7 @@
 they fit and the swap's own (`realtime.swap`):
 
     track (largest face) → estimate → [remix] → fuse (swap) → render → generate → smooth
-        → attributes → [glasses] → composite (swap)
+        → attributes → glasses (off: --no-keep-glasses, or the hotkey g) → composite (swap)
 
 render, generate and smooth are the reenactment's, on the profile's rig without its head layer
 (only the face is replaced) and run only on frames with a face; without one the frame passes
@@ -113,12 +113,13 @@ def build_swap(engine, profile, tracker=None) -> list:
     fuse = SwapFuseStage(engine.recombiner, rig, nominal, link, lambda: engine.estimator.neutral,
                          warm_landmarks=warm)
     track = LargestFaceTrackStage(tracker)
+    engine.glasses = GlassesStage(rig, link, fields, ctx, face_id=lambda: track.switches, enabled=options.keep_glasses)
     face = [WhenFace(ctx.place(s), link) for s in (
         RenderStage(rig, ctx),
         GenerateStage(generator),
         SmoothStage(rig, enabled=options.smooth, ctx=ctx),
         AttributesStage(rig, profile, link, fields, ctx, strands=FRINGE_STRANDS if options.drop_fringe else 0.0),
-        *([GlassesStage(rig, link, fields, ctx, face_id=lambda: track.switches)] if options.keep_glasses else []),
+        engine.glasses,
     )]
     return [ctx.place(s) for s in (track,
                                    EstimateStage(engine.estimator, engine.clock), fuse)] + face + [

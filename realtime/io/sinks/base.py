@@ -24,7 +24,7 @@ import numpy as np
 from realtime.core.errors import PuppeteerError
 from realtime.core.frame import Frame
 
-EVENTS = ("recalibrate", "toggle", "quit", "gain+", "gain-", "gain0")  # and "gain:<region>"
+EVENTS = ("recalibrate", "toggle", "quit", "gain+", "gain-", "gain0", "glasses")  # and "gain:<region>"
 
 
 class SinkError(PuppeteerError, RuntimeError):

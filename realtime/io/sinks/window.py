@@ -16,14 +16,14 @@ from realtime.mesh.gains import REGIONS
 _KEY_EVENTS = {ord("n"): "recalibrate", ord("N"): "recalibrate", ord(" "): "toggle",
                ord("q"): "quit", ord("Q"): "quit", 27: "quit",
                ord("+"): "gain+", ord("="): "gain+", ord("-"): "gain-", ord("_"): "gain-",
-               ord("0"): "gain0",
+               ord("0"): "gain0", ord("g"): "glasses", ord("G"): "glasses",
                **{ord(str(i + 1)): f"gain:{region}" for i, region in enumerate(REGIONS)}}
 
 
 def key_to_event(key: int) -> str | None:
     """cv2.waitKey code -> event: 'n' recalibrate, space toggle, 'q'/Esc quit; '1'-'5' select a
-    gain region (eyes, brows, mouth, gaze, pose), '+'/'-' change it by 0.1, '0' resets it; else
-    None."""
+    gain region (eyes, brows, mouth, gaze, pose), '+'/'-' change it by 0.1, '0' resets it; 'g'
+    glasses (the swap keeps your glasses' rims, or stops); else None."""
     if key is None or key < 0:
         return None
     return _KEY_EVENTS.get(key & 0xFF)
@@ -57,7 +57,7 @@ def _display_problem() -> str | None:
 class WindowSink:
     """A preview window (cv2.imshow) with an overlay (landmarks, fps, per-stage ms, gains) and
     hotkeys: 'n' -> "recalibrate", space -> "toggle", 'q' / Esc / closing the window -> "quit",
-    '1'-'5' / '+' / '-' / '0' -> the per-region gains (see `key_to_event`).
+    '1'-'5' / '+' / '-' / '0' -> the per-region gains, 'g' -> "glasses" (see `key_to_event`).
 
     All cv2 GUI calls happen in the thread that calls open()/write()/poll_events(): wrap it in
     `ThreadedSink`, which keeps them in its worker thread. `open()` raises SinkError when there

@@ -1,6 +1,7 @@
 """realtime.swap.glasses: thin rims drawn round the astronaut's eyes are found and masked where
 they are as her head moves; her bare face, a step edge and a line that does not stay put are not
-glasses; in the swap the rims' pixels are the driver's own."""
+glasses; rims taken off or put back on are seen within seconds; in the swap the rims' pixels are
+the driver's own."""
 from __future__ import annotations
 
 import cv2
@@ -8,7 +9,18 @@ import numpy as np
 import pytest
 
 from realtime.face import topology as T
-from realtime.swap.glasses import EVERY_LEARNING, FOUND, LEARN, MIN_LOOKS, GlassesRims, closed_path, line_strength
+from realtime.swap.glasses import (
+    EVERY,
+    EVERY_BARE,
+    EVERY_LEARNING,
+    FOUND,
+    LEARN,
+    MIN_LOOKS,
+    RELEARN,
+    GlassesRims,
+    closed_path,
+    line_strength,
+)
 
 EYES = (list(T.RIGHT_EYE_UPPER + T.RIGHT_EYE_LOWER), list(T.LEFT_EYE_UPPER + T.LEFT_EYE_LOWER))
 
@@ -118,6 +130,45 @@ def test_a_loop_round_one_eye_is_not_glasses(face):
     assert not rims.found
 
 
+def test_glasses_taken_off_and_put_back_on_are_seen_within_seconds(face):
+    """Mid-stream, on the stage's schedule (`next_look`): rims that go away stop being drawn
+    within one settled look's wait and RELEARN quick looks (the settled mean alone would take
+    about five looks, 5 s), and rims that come back are found again within a bare look's wait
+    and RELEARN quick looks."""
+    img, lm = face
+    glasses, _ = with_rims(img, lm, width=2 * (img.shape[0] // 512))
+    motion = head_motion(600)
+    rims, wait, t = GlassesRims(), 0, 0
+
+    def run(picture, until, limit):
+        """Frames of `picture` on the schedule until `until(mask)` holds; how many it took."""
+        nonlocal wait, t
+        for n in range(limit):
+            im, l = moved(picture, lm, *motion[t % len(motion)])
+            t += 1
+            if wait <= 0:
+                rims.observe(gray(im), l)
+                wait = rims.next_look()
+            wait -= 1
+            if until(rims.mask(l, np.array([[1.0, 0, 0], [0, 1.0, 0]]), 2048)):
+                return n + 1
+        raise AssertionError(f"not within {limit} frames (found {rims.found}, score {rims.score})")
+
+    run(glasses, lambda m: False if rims.looks < LEARN + 3 else m is not None, 200)
+    assert rims.found and rims.next_look() == EVERY
+    half = np.zeros(img.shape[:2], bool)
+    half[:, : int(lm[:, 0].mean())] = True
+    one = np.where(half[..., None], glasses, img)     # one rim hidden (a hand, a turn): still glasses
+    with pytest.raises(AssertionError, match="not within"):
+        run(one, lambda m: m is None, 4 * EVERY)
+    off = run(img, lambda m: m is None, 300)
+    assert off <= EVERY + RELEARN * EVERY_LEARNING, off
+    assert not rims.found and rims.next_look() == EVERY_LEARNING      # learning the bare face afresh
+    run(img, lambda m: rims.next_look() == EVERY_BARE, 100)
+    on = run(glasses, lambda m: m is not None, 300)
+    assert rims.found and on <= EVERY_BARE + RELEARN * EVERY_LEARNING, on
+
+
 def turned(lm, yaw, rims3d=None):
     """Landmarks (and 3-D rim points) turned by `yaw` degrees about the face's vertical axis
     through its centre, seen from the front (orthographic, as the tracker's x, y, z)."""
@@ -213,8 +264,9 @@ def test_the_swap_shows_the_drivers_own_rims(astronaut_profile, astronaut_rgb, a
     mirrored and recoloured (another-looking driver) with rims drawn, swapped with her own
     profile: with keep_glasses the output's rim pixels are the driver's, without they are
     painted over; the stage looks every EVERY_LEARNING frames at first, and forgets the rims when
-    the tracker moves onto another face."""
+    the tracker moves onto another face; the window's 'g' switches it on and off."""
     from realtime.core.frame import Frame
+    from realtime.io.sinks.window import key_to_event
     from tests.realtime.engine.test_swap import swap_engine
 
     driver = np.ascontiguousarray(astronaut_rgb[:, ::-1])
@@ -231,13 +283,21 @@ def test_the_swap_shows_the_drivers_own_rims(astronaut_profile, astronaut_rgb, a
             f = Frame(index=i, t_capture=i / 30.0, image=glasses, landmarks=lm, tracked=True)
             engine.process(f)
         outs[keep] = f.output
-        stage = next((s for s in engine.stages if s.name == "glasses"), None)
-        assert (stage is not None) == keep
+        stage = engine.glasses
+        assert stage.enabled == keep and stage.rims.found == keep
         if keep:
-            assert stage.rims.found and stage.found_at is not None
+            assert stage.found_at is not None
             next(s for s in engine.stages if s.name == "track").switches += 1    # another face
             engine.process(Frame(index=n, t_capture=n / 30.0, image=glasses, landmarks=lm, tracked=True))
             assert not stage.rims.found and stage.rims.looks == 1
+        else:       # the window's 'g' switches the stage on (it learns the rims), and off again
+            assert engine.handle(key_to_event(ord("g"))) and stage.enabled
+            for i in range(n, 2 * n):
+                engine.process(Frame(index=i, t_capture=i / 30.0, image=glasses, landmarks=lm, tracked=True))
+            assert stage.rims.found
+            engine.handle("glasses")
+            engine.process(Frame(index=2 * n, t_capture=2 * n / 30.0, image=glasses, landmarks=lm, tracked=True))
+            assert not stage.enabled and stage.rims.looks == 0
         engine.close()
 
     err = {k: float(np.abs(o[on].astype(int) - glasses[on]).mean()) for k, o in outs.items()}

@@ -35,6 +35,6 @@ def test_names_callers_import_from_the_package():
     assert sinks.NullSink is null_sink and sinks.ThreadedSink is ThreadedSink
     assert sinks.VirtualCameraSink is VirtualCameraSink
     assert sinks.vcam_install_hint is vcam_install_hint
-    assert sinks.EVENTS == ("recalibrate", "toggle", "quit", "gain+", "gain-", "gain0")
+    assert sinks.EVENTS == ("recalibrate", "toggle", "quit", "gain+", "gain-", "gain0", "glasses")
     for name in sinks.__all__:
         assert hasattr(sinks, name), name
