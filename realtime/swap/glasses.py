@@ -20,7 +20,7 @@ the driver's own rims show. A bridge or arms off the skin's colour are kept by t
 occluder test.
 
 Glasses taken off or put on mid-stream are seen by looks that disagree with what was learnt
-(`RELEARN`): the search learns afresh from them.
+(`RELEARN`; between looks a quick check, `CHECK_EVERY`): the search learns afresh from them.
 
 On the eval clips (every frame tracked, looks on the stage's schedule): after the first `LEARN`
 looks the bare faces of d0, d10, d11, d14, s18 and s32 read at most 0.07 (and none is ever
@@ -83,8 +83,13 @@ EVERY_BARE = 90
 #: On the eval clips (a look every third frame) no look doubts: with glasses the drawn lower
 #: arcs read at least 0.48 (d19) and 2.15 (d13) in the better eye, bare faces' own lower arcs at
 #: most 0.15. Without it the settled mean took 4.7 s to drop d19's rims on d10's bare face
-#: spliced after it (now 0.9 s), and never dropped d13's on d14's.
+#: spliced after it (now 0.7 s, with `CHECK_EVERY`), and never dropped d13's on d14's.
 RELEARN = 3
+#: between looks, while glasses are found, every CHECK_EVERY frames a quick check
+#: (`GlassesRims.still_there`, about 0.4 ms) brings the next look forward when the rims read in
+#: neither eye: glasses taken off stop being drawn within CHECK_EVERY + RELEARN looks' frames,
+#: not a settled look's wait. On d19 and d13 one check in 119 failed (and cost a look).
+CHECK_EVERY = 5
 #: glasses found / lost: the smaller of the two lower arcs' median line strength (`line_strength`)
 FOUND = 0.2
 LOST = 0.1
@@ -191,11 +196,14 @@ class GlassesRims:
         #: the smaller of the two lower arcs' median line strength (None: not looked yet)
         self.score: float | None = None
         self._ref: np.ndarray | None = None
+        self._head: tuple[np.ndarray, Similarity] | None = None
         self._mean: np.ndarray | None = None
         self._looks = 0
         self._learnt = 0            # the looks in the mean since it was (re)started
         self._doubts: list[np.ndarray] = []
         self._paths: list[np.ndarray] = []
+        self._drawn_lower: list[np.ndarray] = []
+        self._check: np.ndarray | None = None
         self._arc_points = np.zeros((0, 3))
         self._arc_ends = np.zeros(0, np.int64)
 
@@ -250,9 +258,14 @@ class GlassesRims:
             self._mean[~self._clear] = 0.0
 
     def head(self, landmarks: np.ndarray) -> Similarity:
-        """The head's frame → frame px, from the expression-free `ANCHORS`."""
-        idx = list(ANCHORS)
-        return umeyama(self._ref[idx], np.asarray(landmarks, np.float64)[idx])
+        """The head's frame → frame px, from the expression-free `ANCHORS` (kept for the last
+        anchors seen: a frame's look, check and mask fit it once)."""
+        anchors = np.asarray(landmarks, np.float64)[list(ANCHORS)]
+        if self._head is not None and np.array_equal(self._head[0], anchors):
+            return self._head[1]
+        head = umeyama(self._ref[list(ANCHORS)], anchors)
+        self._head = (anchors, head)
+        return head
 
     def observe(self, image: np.ndarray, landmarks: np.ndarray) -> None:
         """Look at one frame: `image` (H, W, 3) RGB uint8 or (H, W) luma, its face's `landmarks`
@@ -289,27 +302,40 @@ class GlassesRims:
         """Whether one look's line strength `seen` (2, K, N) says otherwise than the decision."""
         k = np.arange(ANGLES)
         if self.found:         # gone from both lower arcs (one alone: a turn or a hand)
-            for m, p, x in zip(self._mean, self._paths, seen):
-                drawn = (m[k, p] >= ARC_MIN) & self._lower     # the upper arcs may lie on the brows
+            for p, drawn, x in zip(self._paths, self._drawn_lower, seen):
                 near = np.max([x[k, np.clip(p + d, 0, N_RADII - 1)] for d in (-1, 0, 1)], axis=0)
                 if drawn.any() and np.median(near[drawn]) >= LOST:
                     return False
             return True
         return min(float(np.median(x[k, closed_path(x)][self._lower])) for x in seen) >= FOUND
 
-    def _look(self, image: np.ndarray, landmarks: np.ndarray) -> np.ndarray | None:
+    def still_there(self, image: np.ndarray, landmarks: np.ndarray) -> bool:
+        """A quick check between looks (about a tenth of a look's work: the drawn lower arcs'
+        grid points only): False when found glasses' rims read in neither eye in this frame, as
+        in `_disagrees` (a look is then due); True otherwise, or while nothing is decided."""
+        if not self.found or self._learnt < LEARN or self._check is None:
+            return True
+        seen = self._look(image, landmarks, self._check)
+        return seen is None or not self._disagrees(seen)
+
+    def _look(self, image: np.ndarray, landmarks: np.ndarray, where: np.ndarray | None = None) -> np.ndarray | None:
         """(2, K, N) the line strength at the search grid's points in this frame (0 where the
-        grid is not clear of the eyes or falls outside the image); None: too small a face."""
+        grid is not clear of the eyes or falls outside the image, or not in `where`: (2, K, N)
+        bool, None: all); None: too small a face."""
         head = self.head(landmarks)
-        if 0 < self._looks < MIN_LOOKS:
+        if where is None and 0 < self._looks < MIN_LOOKS:
             self._widen(head.invert_points(np.asarray(landmarks, np.float64)[:topology.N_MESH]))
-        pts = head.apply(self._grids.reshape(-1, 3))[:, :2]
+        grid = self._grids.reshape(-1, 3)
+        idx = None if where is None else np.flatnonzero(where)
+        pts = head.apply(grid if idx is None else grid[idx])[:, :2]
         h, w = image.shape[:2]
         f = min(1.0, WORK_IOD / max(head.scale * self._iod, 1e-6))   # the look's scale
         pad = 4.0 * SIGMA / f + 2.0
-        rim = pts.reshape(-1, N_RADII, 2)[:, -1]     # the discs' outer rings bound them
-        x0, y0 = (int(max(0.0, np.floor(v - pad))) for v in rim.min(0))
-        x1, y1 = (int(min(n, np.ceil(v + pad))) for v, n in zip(rim.max(0), (w, h)))
+        bound = pts.reshape(-1, N_RADII, 2)[:, -1] if idx is None else pts   # the discs' outer rings
+        if not len(bound):
+            return None
+        x0, y0 = (int(max(0.0, np.floor(v - pad))) for v in bound.min(0))
+        x1, y1 = (int(min(n, np.ceil(v + pad))) for v, n in zip(bound.max(0), (w, h)))
         if x1 - x0 < 8 or y1 - y0 < 8:
             return None
         patch = image[y0:y1, x0:x1]
@@ -318,11 +344,17 @@ class GlassesRims:
             patch = cv2.resize(patch, (max(8, round((x1 - x0) * f)), max(8, round((y1 - y0) * f))),
                                interpolation=cv2.INTER_AREA)
         fx, fy = patch.shape[1] / (x1 - x0), patch.shape[0] / (y1 - y0)
-        mx = ((pts[:, 0] - x0 + 0.5) * fx - 0.5).reshape(self._clear.shape)
-        my = ((pts[:, 1] - y0 + 0.5) * fy - 0.5).reshape(self._clear.shape)
-        seen = line_strength(patch, mx, my)
+        mx = (pts[:, 0] - x0 + 0.5) * fx - 0.5
+        my = (pts[:, 1] - y0 + 0.5) * fy - 0.5
         inside = (mx >= 0) & (my >= 0) & (mx <= patch.shape[1] - 1) & (my <= patch.shape[0] - 1)
-        return np.where(self._clear & inside, seen, 0.0)
+        values = np.where(inside, line_strength(patch, mx, my), 0.0)
+        if idx is None:
+            seen = values.reshape(self._clear.shape)
+        else:
+            seen = np.zeros(self._clear.size, np.float32)
+            seen[idx] = values
+            seen = seen.reshape(self._clear.shape)
+        return np.where(self._clear, seen, 0.0)
 
     def _decide(self) -> None:
         self._paths = [closed_path(m) for m in self._mean]
@@ -330,6 +362,14 @@ class GlassesRims:
         self.score = float(min(np.median(a[self._lower]) for a in along))
         self.found = self.score >= (LOST if self.found else FOUND)
         drawn = [a >= ARC_MIN for a in along]
+        # the drawn lower arcs (the upper may lie on the brows) and their grid points ±1 radius:
+        # what `_disagrees` and `still_there` read
+        self._drawn_lower = [d & self._lower for d in drawn]
+        self._check = np.zeros(self._clear.shape, bool)
+        k = np.arange(ANGLES)
+        for e, (p, d) in enumerate(zip(self._paths, self._drawn_lower)):
+            for step in (-1, 0, 1):
+                self._check[e, k[d], np.clip(p[d] + step, 0, N_RADII - 1)] = True
         # the drawn arcs' points in the head's frame, one after the other, and where each ends
         arcs = [self._on_rim(e)[run] for e, d in enumerate(drawn)
                 for run in _runs(d, closed=abs(int(self._paths[e][-1]) - int(self._paths[e][0])) <= 1)]
@@ -419,6 +459,7 @@ class GlassesStage:
         self.enabled = enabled
         self.rims = GlassesRims()
         self._wait = 0
+        self._checked = 0
         self._face = face_id()
         #: the index of the first frame whose glasses were found (None: none yet this run)
         self.found_at: int | None = None
@@ -448,6 +489,11 @@ class GlassesStage:
             self._face = self.face_id()
             self.reset()
         landmarks = geo.driver_landmarks
+        self._checked += 1
+        if self._wait > 0 and self._checked >= CHECK_EVERY:
+            self._checked = 0
+            if not self.rims.still_there(frame.image, landmarks):
+                self._wait = 0         # the rims may be gone: look now
         if self._wait <= 0:
             self.rims.observe(frame.image, landmarks)
             self._wait = self.rims.next_look()

@@ -10,6 +10,7 @@ import pytest
 
 from realtime.face import topology as T
 from realtime.swap.glasses import (
+    CHECK_EVERY,
     EVERY,
     EVERY_BARE,
     EVERY_LEARNING,
@@ -159,6 +160,10 @@ def test_glasses_taken_off_and_put_back_on_are_seen_within_seconds(face):
     half = np.zeros(img.shape[:2], bool)
     half[:, : int(lm[:, 0].mean())] = True
     one = np.where(half[..., None], glasses, img)     # one rim hidden (a hand, a turn): still glasses
+    # the stage's quick check between looks (`still_there`) says the same
+    for picture, there in ((glasses, True), (one, True), (img, False)):
+        im, l = moved(picture, lm, *motion[t])
+        assert rims.still_there(gray(im), l) == there
     with pytest.raises(AssertionError, match="not within"):
         run(one, lambda m: m is None, 4 * EVERY)
     off = run(img, lambda m: m is None, 300)
@@ -259,6 +264,18 @@ def test_closed_path_follows_a_ridge_round_the_loop():
     assert np.all(np.abs(np.diff(np.r_[path, path[0]])) <= 1)     # smooth, and closed
 
 
+def another_driver(astronaut_rgb, astronaut_landmarks):
+    """The astronaut mirrored and recoloured (another-looking driver): (image, landmarks, the
+    image with rims, the rims' pixels)."""
+    driver = np.ascontiguousarray(astronaut_rgb[:, ::-1])
+    driver = np.clip(driver.astype(np.int16) + np.array([-20, 10, 25]), 0, 255).astype(np.uint8)
+    lm = np.array(astronaut_landmarks, np.float64)
+    lm[:, 0] = astronaut_rgb.shape[1] - 1 - lm[:, 0]
+    lm = lm[T.MIRROR]
+    glasses, on = with_rims(driver, lm, shade=0.8)
+    return driver, lm, glasses, on
+
+
 def test_the_swap_shows_the_drivers_own_rims(astronaut_profile, astronaut_rgb, astronaut_landmarks):
     """End to end (the driver's landmarks come with its frames: no tracking): the astronaut
     mirrored and recoloured (another-looking driver) with rims drawn, swapped with her own
@@ -269,12 +286,7 @@ def test_the_swap_shows_the_drivers_own_rims(astronaut_profile, astronaut_rgb, a
     from realtime.io.sinks.window import key_to_event
     from tests.realtime.engine.test_swap import swap_engine
 
-    driver = np.ascontiguousarray(astronaut_rgb[:, ::-1])
-    driver = np.clip(driver.astype(np.int16) + np.array([-20, 10, 25]), 0, 255).astype(np.uint8)
-    lm = np.array(astronaut_landmarks, np.float64)
-    lm[:, 0] = astronaut_rgb.shape[1] - 1 - lm[:, 0]
-    lm = lm[T.MIRROR]
-    glasses, on = with_rims(driver, lm, shade=0.8)
+    _, lm, glasses, on = another_driver(astronaut_rgb, astronaut_landmarks)
     n = EVERY_LEARNING * MIN_LOOKS + 2
     outs = {}
     for keep in (True, False):
@@ -302,3 +314,30 @@ def test_the_swap_shows_the_drivers_own_rims(astronaut_profile, astronaut_rgb, a
 
     err = {k: float(np.abs(o[on].astype(int) - glasses[on]).mean()) for k, o in outs.items()}
     assert err[True] < 0.5 * err[False], err
+
+
+def test_the_stage_stops_keeping_rims_soon_after_they_go(astronaut_profile, astronaut_rgb, astronaut_landmarks):
+    """Between its looks (every EVERY frames once settled) the stage checks every CHECK_EVERY
+    frames that the rims are still there: taken off, they stop being kept within CHECK_EVERY and
+    RELEARN quick looks, and the output's pixels there are the profile's again."""
+    from realtime.core.frame import Frame
+    from tests.realtime.engine.test_swap import swap_engine
+
+    bare, lm, glasses, on = another_driver(astronaut_rgb, astronaut_landmarks)
+    engine = swap_engine(astronaut_profile)
+    stage, i = engine.glasses, 0
+    while stage.rims.looks < LEARN + 1:
+        engine.process(Frame(index=i, t_capture=i / 30.0, image=glasses, landmarks=lm, tracked=True))
+        i += 1
+    assert stage.rims.found and stage.rims.next_look() == EVERY
+    outs = []
+    for n in range(1, EVERY):
+        f = Frame(index=i + n, t_capture=(i + n) / 30.0, image=bare, landmarks=lm, tracked=True)
+        outs.append(engine.process(f).output)
+        if not stage.rims.found:
+            break
+    engine.close()
+    assert n <= CHECK_EVERY + RELEARN * EVERY_LEARNING, n
+    # at first the driver's (now bare) pixels are still kept where the rims were; then the profile's
+    err = [np.abs(o[on].astype(int) - bare[on]).mean() for o in (outs[0], outs[-1])]
+    assert err[1] > 2.0 * err[0], err
