@@ -266,9 +266,9 @@ def _live(args, bridge):
     attributes = next((s for s in engine.stages if s.name == "attributes"), None)
     if attributes is not None and not options.drop_fringe and (hint := fringe_hint(attributes.forehead_hair)):
         lines.append(hint)
-    glasses = next((s for s in engine.stages if s.name == "glasses"), None)
+    glasses = engine.glasses
     if glasses is not None and glasses.found_at is not None:
-        lines.append(f"swap: glasses found on the driver at frame {glasses.found_at}: their rims are kept in "
+        lines.append(f"swap: glasses found on the driver at frame {glasses.found_at}: their rims were kept in "
                      f"front of the swapped face (--no-keep-glasses, or 'g' in the window, paints the profile's eyes "
                      f"over them)")
     return report, lines + [f"disclosure: {options.disclosure.describe()}"]

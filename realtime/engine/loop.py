@@ -273,6 +273,8 @@ class Engine:
                 frame.notes["render"] = (f"render {self.governor.steps[0][0]}² → {self.render_size}² "
                                          f"(real-time budget)")
         frame.notes["gains"] = self.gains_line()
+        if self.glasses is not None:
+            frame.notes["glasses"] = self.glasses.status()
         notice = self.estimator.notice(self.clock(frame))
         if notice is not None:
             frame.notes["face"] = notice   # e.g. a new face: the estimator recalibrates by itself

@@ -67,28 +67,33 @@ EDGE = 1.5
 #: looks averaged plainly before a running mean with SETTLED_WEIGHT per look takes over
 LEARN = 12
 SETTLED_WEIGHT = 0.2
-#: looks before glasses can be declared
+#: looks before glasses can be declared (after a relearn, below: the RELEARN looks it starts from)
 MIN_LOOKS = 8
 #: a look every EVERY_LEARNING frames for the first LEARN looks (glasses found within the first
-#: second) and while a look doubts the decision (below), then every EVERY frames while glasses
-#: are found or nearly (the score at least LOST), else every EVERY_BARE: a look costs about 3 ms
-#: in the live loop, and the fewer frames carry one the less it shows in the frames' p95
+#: second), every DOUBT_EVERY while a look doubts the decision (below), then every EVERY frames
+#: while glasses are found or nearly (the score at least LOST), else every EVERY_BARE: a look
+#: costs about 3 ms in the live loop, and the fewer frames carry one the less it shows in the
+#: frames' p95
 EVERY_LEARNING = 2
+DOUBT_EVERY = 5
 EVERY = 30
 EVERY_BARE = 90
 #: glasses taken off or put on mid-stream: once the mean has settled, a look that disagrees with
 #: the decision is a doubt (found, but in this look the drawn lower arcs of both eyes read below
 #: LOST, even a radius step off their path; or not found, but the look's own lower arcs, its
-#: `closed_path`, read FOUND), and RELEARN doubts in a row restart the mean from those looks.
-#: On the eval clips (a look every third frame) no look doubts: with glasses the drawn lower
+#: `closed_path`, read FOUND). A doubting look is held out of the mean; RELEARN in a row,
+#: DOUBT_EVERY frames apart (a hand passing over the eyes for less than that is not a change),
+#: restart the mean from them, and a look that agrees drops them.
+#: On the eval clips, looked at every third frame, no look doubts: with glasses the drawn lower
 #: arcs read at least 0.48 (d19) and 2.15 (d13) in the better eye, bare faces' own lower arcs at
-#: most 0.15. Without it the settled mean took 4.7 s to drop d19's rims on d10's bare face
-#: spliced after it (now 0.7 s, with `CHECK_EVERY`), and never dropped d13's on d14's.
+#: most 0.15; on the stage's schedule one of d13's looks doubted, and the next dropped it. With
+#: it (and `CHECK_EVERY`), d19's rims went 9 frames after d10's bare face was spliced after
+#: them, d13's 6 frames after d14's; without, the settled mean took 4.7 s, and never.
 RELEARN = 3
 #: between looks, while glasses are found, every CHECK_EVERY frames a quick check
-#: (`GlassesRims.still_there`, about 0.4 ms) brings the next look forward when the rims read in
-#: neither eye: glasses taken off stop being drawn within CHECK_EVERY + RELEARN looks' frames,
-#: not a settled look's wait. On d19 and d13 one check in 119 failed (and cost a look).
+#: (`GlassesRims.still_there`, about 0.4 ms against a look's 1.1–1.6 ms) brings the next look
+#: forward when the rims read in neither eye: glasses taken off stop being drawn within
+#: CHECK_EVERY + RELEARN × DOUBT_EVERY frames, not a settled look's wait.
 CHECK_EVERY = 5
 #: glasses found / lost: the smaller of the two lower arcs' median line strength (`line_strength`)
 FOUND = 0.2
@@ -277,24 +282,28 @@ class GlassesRims:
             return
         self._looks += 1
         if self._learnt >= LEARN and self._disagrees(seen):
+            # held out of the mean: the next looks confirm it (RELEARN in a row: the glasses came
+            # off or went on, learn afresh from them) or drop it (a hand, a blink, a blur)
             self._doubts.append(seen)
-            if len(self._doubts) >= RELEARN:      # the glasses came off or went on: learn afresh
-                self._mean = np.mean(self._doubts, axis=0)
+            if len(self._doubts) >= RELEARN:
+                self._mean = np.mean(self._doubts, axis=0, dtype=np.float64)
                 self._learnt = len(self._doubts)
                 self._doubts = []
+                self.found = False                # judged afresh, against FOUND
                 self._decide()
-                return
-        else:
-            self._doubts = []
+            return
+        self._doubts = []
         self._learnt += 1
         self._mean += (seen - self._mean) * (1.0 / self._learnt if self._learnt <= LEARN else SETTLED_WEIGHT)
-        if self._learnt >= MIN_LOOKS:      # before that nothing is decided or drawn
+        if self._learnt >= MIN_LOOKS:      # before that nothing is decided anew
             self._decide()
 
     def next_look(self) -> int:
-        """Frames until the next look (1: the next frame), by `EVERY_LEARNING`, `EVERY` and
-        `EVERY_BARE`."""
-        if self._learnt < LEARN or self._doubts:
+        """Frames until the next look (1: the next frame), by `EVERY_LEARNING`, `DOUBT_EVERY`,
+        `EVERY` and `EVERY_BARE`."""
+        if self._doubts:
+            return DOUBT_EVERY
+        if self._learnt < LEARN:
             return EVERY_LEARNING
         return EVERY if self.found or (self.score or 0.0) >= LOST else EVERY_BARE
 
@@ -310,7 +319,7 @@ class GlassesRims:
         return min(float(np.median(x[k, closed_path(x)][self._lower])) for x in seen) >= FOUND
 
     def still_there(self, image: np.ndarray, landmarks: np.ndarray) -> bool:
-        """A quick check between looks (about a tenth of a look's work: the drawn lower arcs'
+        """A quick check between looks (about a third of a look's work: the drawn lower arcs'
         grid points only): False when found glasses' rims read in neither eye in this frame, as
         in `_disagrees` (a look is then due); True otherwise, or while nothing is decided."""
         if not self.found or self._learnt < LEARN or self._check is None:
@@ -354,7 +363,7 @@ class GlassesRims:
             seen = np.zeros(self._clear.size, np.float32)
             seen[idx] = values
             seen = seen.reshape(self._clear.shape)
-        return np.where(self._clear, seen, 0.0)
+        return np.where(self._clear, seen, 0.0).astype(np.float64)   # closed_path is compiled for float64
 
     def _decide(self) -> None:
         self._paths = [closed_path(m) for m in self._mean]
@@ -362,9 +371,9 @@ class GlassesRims:
         self.score = float(min(np.median(a[self._lower]) for a in along))
         self.found = self.score >= (LOST if self.found else FOUND)
         drawn = [a >= ARC_MIN for a in along]
-        # the drawn lower arcs (the upper may lie on the brows) and their grid points ±1 radius:
-        # what `_disagrees` and `still_there` read
-        self._drawn_lower = [d & self._lower for d in drawn]
+        # the drawn lower arcs (the upper may lie on the brows; an eye with none drawn: its whole
+        # lower arc) and their grid points ±1 radius: what `_disagrees` and `still_there` read
+        self._drawn_lower = [d & self._lower if (d & self._lower).any() else self._lower.copy() for d in drawn]
         self._check = np.zeros(self._clear.shape, bool)
         k = np.arange(ANGLES)
         for e, (p, d) in enumerate(zip(self._paths, self._drawn_lower)):
@@ -473,6 +482,13 @@ class GlassesStage:
     def reset(self) -> None:
         self.rims.reset()
         self._wait = 0
+        self._checked = 0
+
+    def status(self) -> str:
+        """A line for the window's overlay."""
+        if not self.enabled:
+            return "glasses: not kept (g)"
+        return "glasses: kept (g)" if self.rims.found else "glasses: none seen (g)"
 
     def __call__(self, frame: Frame) -> None:
         geo = self.link.current

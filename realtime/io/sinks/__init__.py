@@ -8,8 +8,8 @@ backends, and every sink follows the `Sink` protocol (realtime.io.sinks.base):
     open(width, height, fps)           prepare for frames of that size; fps may be None
     write(frame: Frame)                consume `frame.output`, RGB uint8 (height, width, 3)
     close()                            flush and release; safe to call more than once
-    poll_events() -> list[str]         hotkey events since the last call, each one of
-                                       "recalibrate", "toggle", "quit"; [] for most sinks
+    poll_events() -> list[str]         hotkey events since the last call, each one of `EVENTS`
+                                       (realtime.io.sinks.base); [] for most sinks
 
 Sinks raise `SinkError` with a message that says what to do (install a device, pick another
 sink). `ThreadedSink` wraps any sink so that the loop never waits for it (DESIGN §7: a sink

@@ -9,7 +9,8 @@ Sink protocol:
     poll_events() -> list[str]         hotkey events since the last call, each one of
                                        "recalibrate", "toggle", "quit", "gain:<region>" (select
                                        the region the next three change), "gain+", "gain-",
-                                       "gain0" (reset it to 1); [] for most sinks
+                                       "gain0" (reset it to 1), "glasses" (the swap keeps the
+                                       driver's glasses rims, or stops); [] for most sinks
 
 Sinks raise `SinkError` with a message that says what to do (install a device, pick another
 sink). This module is what every sink module imports; `realtime.io.sinks` re-exports it (it

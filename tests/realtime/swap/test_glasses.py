@@ -11,6 +11,7 @@ import pytest
 from realtime.face import topology as T
 from realtime.swap.glasses import (
     CHECK_EVERY,
+    DOUBT_EVERY,
     EVERY,
     EVERY_BARE,
     EVERY_LEARNING,
@@ -132,17 +133,18 @@ def test_a_loop_round_one_eye_is_not_glasses(face):
 
 
 def test_glasses_taken_off_and_put_back_on_are_seen_within_seconds(face):
-    """Mid-stream, on the stage's schedule (`next_look`): rims that go away stop being drawn
-    within one settled look's wait and RELEARN quick looks (the settled mean alone would take
-    about five looks, 5 s), and rims that come back are found again within a bare look's wait
-    and RELEARN quick looks."""
+    """Mid-stream, on the search's schedule (`next_look`): rims that go away stop being drawn
+    within one settled look's wait and RELEARN doubting looks (the settled mean alone takes
+    more than 10 s here), rims that come back are found again within a bare look's wait and
+    RELEARN doubting looks, each time by learning afresh; one rim hidden is still glasses."""
     img, lm = face
     glasses, _ = with_rims(img, lm, width=2 * (img.shape[0] // 512))
     motion = head_motion(600)
     rims, wait, t = GlassesRims(), 0, 0
 
     def run(picture, until, limit):
-        """Frames of `picture` on the schedule until `until(mask)` holds; how many it took."""
+        """Frames of `picture` on the schedule until `until(mask)` holds: how many it took
+        (None: not within `limit`)."""
         nonlocal wait, t
         for n in range(limit):
             im, l = moved(picture, lm, *motion[t % len(motion)])
@@ -153,9 +155,9 @@ def test_glasses_taken_off_and_put_back_on_are_seen_within_seconds(face):
             wait -= 1
             if until(rims.mask(l, np.array([[1.0, 0, 0], [0, 1.0, 0]]), 2048)):
                 return n + 1
-        raise AssertionError(f"not within {limit} frames (found {rims.found}, score {rims.score})")
+        return None
 
-    run(glasses, lambda m: False if rims.looks < LEARN + 3 else m is not None, 200)
+    assert run(glasses, lambda m: rims.looks >= LEARN + 3 and m is not None, 200)
     assert rims.found and rims.next_look() == EVERY
     half = np.zeros(img.shape[:2], bool)
     half[:, : int(lm[:, 0].mean())] = True
@@ -164,14 +166,14 @@ def test_glasses_taken_off_and_put_back_on_are_seen_within_seconds(face):
     for picture, there in ((glasses, True), (one, True), (img, False)):
         im, l = moved(picture, lm, *motion[t])
         assert rims.still_there(gray(im), l) == there
-    with pytest.raises(AssertionError, match="not within"):
-        run(one, lambda m: m is None, 4 * EVERY)
+    assert run(one, lambda m: m is None, 4 * EVERY) is None
     off = run(img, lambda m: m is None, 300)
-    assert off <= EVERY + RELEARN * EVERY_LEARNING, off
+    assert off is not None and off <= EVERY + RELEARN * DOUBT_EVERY, off
     assert not rims.found and rims.next_look() == EVERY_LEARNING      # learning the bare face afresh
-    run(img, lambda m: rims.next_look() == EVERY_BARE, 100)
+    assert run(img, lambda m: rims.next_look() == EVERY_BARE, 100)
     on = run(glasses, lambda m: m is not None, 300)
-    assert rims.found and on <= EVERY_BARE + RELEARN * EVERY_LEARNING, on
+    assert on is not None and on <= EVERY_BARE + RELEARN * DOUBT_EVERY, on
+    assert rims.found and rims.next_look() == EVERY_LEARNING          # learning the rims afresh
 
 
 def turned(lm, yaw, rims3d=None):
@@ -305,21 +307,27 @@ def test_the_swap_shows_the_drivers_own_rims(astronaut_profile, astronaut_rgb, a
         else:       # the window's 'g' switches the stage on (it learns the rims), and off again
             assert engine.handle(key_to_event(ord("g"))) and stage.enabled
             for i in range(n, 2 * n):
-                engine.process(Frame(index=i, t_capture=i / 30.0, image=glasses, landmarks=lm, tracked=True))
-            assert stage.rims.found
+                f = Frame(index=i, t_capture=i / 30.0, image=glasses, landmarks=lm, tracked=True)
+                engine.process(f)
+            assert stage.rims.found and f.notes["glasses"] == "glasses: kept (g)"
+            kept = f.output
             engine.handle("glasses")
-            engine.process(Frame(index=2 * n, t_capture=2 * n / 30.0, image=glasses, landmarks=lm, tracked=True))
-            assert not stage.enabled and stage.rims.looks == 0
+            f = Frame(index=2 * n, t_capture=2 * n / 30.0, image=glasses, landmarks=lm, tracked=True)
+            engine.process(f)
+            assert not stage.enabled and stage.rims.looks == 0 and f.notes["glasses"] == "glasses: not kept (g)"
+            err = [np.abs(o[on].astype(int) - glasses[on]).mean() for o in (kept, f.output)]
+            assert err[1] > 2.0 * err[0], err          # painted over again
         engine.close()
 
     err = {k: float(np.abs(o[on].astype(int) - glasses[on]).mean()) for k, o in outs.items()}
     assert err[True] < 0.5 * err[False], err
 
 
-def test_the_stage_stops_keeping_rims_soon_after_they_go(astronaut_profile, astronaut_rgb, astronaut_landmarks):
+def test_the_stage_drops_rims_taken_off_not_hidden(astronaut_profile, astronaut_rgb, astronaut_landmarks):
     """Between its looks (every EVERY frames once settled) the stage checks every CHECK_EVERY
-    frames that the rims are still there: taken off, they stop being kept within CHECK_EVERY and
-    RELEARN quick looks, and the output's pixels there are the profile's again."""
+    frames that the rims are still there: hidden for a moment, they stay; taken off, they stop
+    being kept within CHECK_EVERY and RELEARN doubting looks' frames, and the output's pixels
+    there are the profile's again."""
     from realtime.core.frame import Frame
     from tests.realtime.engine.test_swap import swap_engine
 
@@ -330,6 +338,14 @@ def test_the_stage_stops_keeping_rims_soon_after_they_go(astronaut_profile, astr
         engine.process(Frame(index=i, t_capture=i / 30.0, image=glasses, landmarks=lm, tracked=True))
         i += 1
     assert stage.rims.found and stage.rims.next_look() == EVERY
+    # a hand passing over both eyes for a sixth of a second (the quick check falls on its first
+    # frame) is not glasses taken off: they stay kept, and what was learnt is not thrown away
+    stage._checked = CHECK_EVERY - 1
+    for picture in [bare] * 5 + [glasses] * 10:
+        engine.process(Frame(index=i, t_capture=i / 30.0, image=picture, landmarks=lm, tracked=True))
+        i += 1
+        assert stage.rims.found and stage.rims.looks > LEARN + 1
+    assert not stage.rims._doubts and stage.rims.next_look() == EVERY
     outs = []
     for n in range(1, EVERY):
         f = Frame(index=i + n, t_capture=(i + n) / 30.0, image=bare, landmarks=lm, tracked=True)
@@ -337,7 +353,7 @@ def test_the_stage_stops_keeping_rims_soon_after_they_go(astronaut_profile, astr
         if not stage.rims.found:
             break
     engine.close()
-    assert n <= CHECK_EVERY + RELEARN * EVERY_LEARNING, n
+    assert n <= CHECK_EVERY + RELEARN * DOUBT_EVERY, n
     # at first the driver's (now bare) pixels are still kept where the rims were; then the profile's
     err = [np.abs(o[on].astype(int) - bare[on]).mean() for o in (outs[0], outs[-1])]
     assert err[1] > 2.0 * err[0], err
