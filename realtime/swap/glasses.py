@@ -313,7 +313,7 @@ class GlassesRims:
         if self.found:         # gone from both lower arcs (one alone: a turn or a hand)
             for p, drawn, x in zip(self._paths, self._drawn_lower, seen):
                 near = np.max([x[k, np.clip(p + d, 0, N_RADII - 1)] for d in (-1, 0, 1)], axis=0)
-                if drawn.any() and np.median(near[drawn]) >= LOST:
+                if np.median(near[drawn]) >= LOST:
                     return False
             return True
         return min(float(np.median(x[k, closed_path(x)][self._lower])) for x in seen) >= FOUND
@@ -321,8 +321,9 @@ class GlassesRims:
     def still_there(self, image: np.ndarray, landmarks: np.ndarray) -> bool:
         """A quick check between looks (about a third of a look's work: the drawn lower arcs'
         grid points only): False when found glasses' rims read in neither eye in this frame, as
-        in `_disagrees` (a look is then due); True otherwise, or while nothing is decided."""
-        if not self.found or self._learnt < LEARN or self._check is None:
+        in `_disagrees` (a look is then due); True otherwise, while nothing is decided, or while
+        looks doubt already (they keep `DOUBT_EVERY` apart)."""
+        if not self.found or self._learnt < LEARN or self._check is None or self._doubts:
             return True
         seen = self._look(image, landmarks, self._check)
         return seen is None or not self._disagrees(seen)
