@@ -660,8 +660,8 @@ def build_parser() -> argparse.ArgumentParser:
                          "Default: the profile's settings (swap: {drop_fringe: true}), else off")
     lv.add_argument("--keep-glasses", action=argparse.BooleanOptionalAction, default=True,
                     help="swap: keep your glasses' rims in front of the swapped face (found by their "
-                         "shape round your eyes over the first second, and again within a second or "
-                         "three when you take them off or put them on; default on). --no-keep-glasses "
+                         "shape round your eyes over the first second; taken off, within a second; put "
+                         "on, within a few seconds; default on). --no-keep-glasses "
                          "paints the profile's eyes over them; 'g' in the window switches it live")
     lv.add_argument("--pose-from", default=None, metavar="SOURCE",
                     help="remix: take the head pose from SOURCE instead: still (a steady head), "

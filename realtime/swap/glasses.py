@@ -49,6 +49,7 @@ __all__ = ["GlassesRims", "GlassesStage", "closed_path", "line_strength"]
 #: points that move with the head but not with the expression: the eyes' corners and the nose's
 #: bridge (the brows' and cheeks' points move with them; the glasses do not)
 ANCHORS = (33, 133, 263, 362, 168, 6, 197, 195, 8, 9)
+_ANCHORS = np.array(ANCHORS)
 _EYES = (np.array(topology.RIGHT_EYE_UPPER + topology.RIGHT_EYE_LOWER),
          np.array(topology.LEFT_EYE_UPPER + topology.LEFT_EYE_LOWER))
 #: rays per eye, and radii (interoculars between the eyes' centres) out to R_OUTER in N_RADII steps
@@ -84,11 +85,12 @@ EVERY_BARE = 90
 #: `closed_path`, read FOUND). A doubting look is held out of the mean; RELEARN in a row,
 #: DOUBT_EVERY frames apart (a hand passing over the eyes for less than that is not a change),
 #: restart the mean from them, and a look that agrees drops them.
-#: On the eval clips, looked at every third frame, no look doubts: with glasses the drawn lower
-#: arcs read at least 0.48 (d19) and 2.15 (d13) in the better eye, bare faces' own lower arcs at
-#: most 0.15; on the stage's schedule one of d13's looks doubted, and the next dropped it. With
-#: it (and `CHECK_EVERY`), d19's rims went 9 frames after d10's bare face was spliced after
-#: them, d13's 6 frames after d14's; without, the settled mean took 4.7 s, and never.
+#: On the eval clips no look doubts, neither looked at every third frame (with glasses the drawn
+#: lower arcs read at least 0.48 (d19) and 2.15 (d13) in the better eye, bare faces' own lower
+#: arcs at most 0.15) nor on the stage's schedule. With it (and `CHECK_EVERY`), d19's rims went
+#: 13 frames after d10's bare face was spliced after them, and d13's 13 frames after d14's;
+#: without, the settled mean took 142 frames, and 82 with the mask back on and off until 291.
+#: Glasses put on wait for a bare face's looks (every EVERY_BARE frames) either way.
 RELEARN = 3
 #: between looks, while glasses are found, every CHECK_EVERY frames a quick check
 #: (`GlassesRims.still_there`, about 0.4 ms against a look's 1.1–1.6 ms) brings the next look
@@ -265,10 +267,10 @@ class GlassesRims:
     def head(self, landmarks: np.ndarray) -> Similarity:
         """The head's frame → frame px, from the expression-free `ANCHORS` (kept for the last
         anchors seen: a frame's look, check and mask fit it once)."""
-        anchors = np.asarray(landmarks, np.float64)[list(ANCHORS)]
+        anchors = np.asarray(landmarks, np.float64)[_ANCHORS]
         if self._head is not None and np.array_equal(self._head[0], anchors):
             return self._head[1]
-        head = umeyama(self._ref[list(ANCHORS)], anchors)
+        head = umeyama(self._ref[_ANCHORS], anchors)
         self._head = (anchors, head)
         return head
 
@@ -312,7 +314,7 @@ class GlassesRims:
         k = np.arange(ANGLES)
         if self.found:         # gone from both lower arcs (one alone: a turn or a hand)
             for p, drawn, x in zip(self._paths, self._drawn_lower, seen):
-                near = np.max([x[k, np.clip(p + d, 0, N_RADII - 1)] for d in (-1, 0, 1)], axis=0)
+                near = x[k, _around(p)].max(axis=0)
                 if np.median(near[drawn]) >= LOST:
                     return False
             return True
@@ -378,8 +380,7 @@ class GlassesRims:
         self._check = np.zeros(self._clear.shape, bool)
         k = np.arange(ANGLES)
         for e, (p, d) in enumerate(zip(self._paths, self._drawn_lower)):
-            for step in (-1, 0, 1):
-                self._check[e, k[d], np.clip(p[d] + step, 0, N_RADII - 1)] = True
+            self._check[e, k[d], _around(p)[:, d]] = True
         # the drawn arcs' points in the head's frame, one after the other, and where each ends
         arcs = [self._on_rim(e)[run] for e, d in enumerate(drawn)
                 for run in _runs(d, closed=abs(int(self._paths[e][-1]) - int(self._paths[e][0])) <= 1)]
@@ -423,6 +424,11 @@ class GlassesRims:
         canvas = np.zeros((y1 - y0, x1 - x0), np.uint8)
         cv2.polylines(canvas, np.split(q, self._arc_ends), False, 255, width, cv2.LINE_AA, shift=4)
         return canvas.astype(np.float32) * (1.0 / 255.0), (y0, y1, x0, x1)
+
+
+def _around(path: np.ndarray) -> np.ndarray:
+    """(3, K) radius indices one step inside, on and one step outside a path (K,) (clipped)."""
+    return np.clip(path[None, :] + np.array([[-1], [0], [1]]), 0, N_RADII - 1)
 
 
 def _runs(drawn: np.ndarray, closed: bool = True) -> list[np.ndarray]:
