@@ -22,12 +22,13 @@ fans radiate from the mean of the lid contour), so a closed eye is lid skin only
 narrow the opening below `SHOWN_TO` of the photo's, the eyeball dims towards the lash colour,
 all of it by `SHOWN_FROM` (and never later than the last few hundredths of an eye width), so a
 half-shut eye is a shadowed slit, as a real one is, and no sliver of white or iris is left.
-The lid that comes down is drawn as lid skin with one lash line (`apply_lids`): the photo has
-no closed lid to stretch. A lid that goes up past the photo's keeps a lash line at its edge
-(`WIDE_LASH`): the photo's lid margin lies above MediaPipe's contour and does not come with it.
+The lid that comes down is drawn as lid skin with one lash line (`apply_lids`): the photo has no
+closed lid to stretch; its top takes the shade of the socket above it (`LID_CREASE`). A lid that
+goes up past the photo's keeps a lash line at its edge (`WIDE_LASH`): the photo's lid margin
+lies above MediaPipe's contour and does not come with it.
 
-Array-module agnostic (numpy, or cupy on the GPU, through the device context): the textures
-are uploaded once; per frame the work is a few vectorised operations over the eye pixels only.
+Array-module agnostic (numpy, or cupy on the GPU, through the device context): the textures are
+uploaded once; per frame the work is a few vectorised operations over the eye pixels only.
 """
 from __future__ import annotations
 
@@ -106,6 +107,18 @@ LID_FLOOR = 0.75
 # cheeks' colour at 0.89 of their light, a* 12.9 b* 12.1 against the cheeks' 13 / 11; her second
 # ring's colour, a* 9–10 b* 13–14, drew a greyish patch over the eye).
 _CHEEKS = (50, 280, 101, 330, 36, 266)
+# Lit all over in one colour, the lid was a light patch with an edge wherever the photo's socket
+# is darker than that (s12's deep-set eyes, s5's painted shade, s1's eye shadow: at 2× a flat
+# oval pasted over the eye). A real shut lid turns up into the socket under the brow: its top
+# takes the socket's shade. So towards the first ring the lid's colour goes over to the crease's,
+# the photo's own skin just above (per first-ring vertex, the median of its second-ring
+# neighbours), by (1 − t)^LID_CREASE, t from 0 on the first ring to 1 on the contour: the top
+# meets the photo without an edge and the half next to the lashes keeps the lit colour.
+# On the astronaut with her sockets at a third of their light (the test): the lid's top band at
+# 0.23–0.29 of her cheeks' light (0.45 in one colour), its half next to the lashes 0.67 (0.69).
+# (A first try, the socket's median colour at the first ring blended linearly, made the tracker
+# read s12 ← d10's eyes less shut: eye gain 0.63 → 0.59.)
+LID_CREASE = 2.0
 LASH_WIDTH = 0.09
 # The lash line is dark only in its middle: its edge is a ramp LASH_SOFT × its width wide, centred
 # on the nominal edge (the same darkness in all), so it reads as lashes rather than a painted band.
@@ -470,14 +483,25 @@ class EyeLayer:
         edge = np.zeros(rig.vertex_count, np.float32)
         self._lid_contour, self._lid_all = [], []
         cheek = np.median([_skin_at(image, lm[i, :2]) for i in _CHEEKS], axis=0)
+        crease = np.zeros((rig.vertex_count, 3), np.float32)
+        adj = topology.vertex_adjacency()
         for e, (_, _, _, _, upper, lower) in enumerate(EYES):
             region, ring1, ring2 = lid_region(tris[lo:hi], upper, lower)
             eye_of[lo + region] = e
             # one colour per lid: the cheeks', at the light of the median of the skin at the
             # second ring (a brow hair, a shadow or a lash under a few of its points does not
             # change it), at least LID_FLOOR of the cheeks' (`lid_colour`)
-            skin = lid_colour(np.median([_skin_at(image, lm[r, :2]) for r in ring2], axis=0), cheek)
+            around = np.array([_skin_at(image, lm[r, :2]) for r in ring2])
+            skin = lid_colour(np.median(around, axis=0), cheek)
             colour[np.concatenate([ring2, ring1, upper])] = skin
+            # the crease: the photo's own skin at the second ring, and at each first-ring vertex
+            # that of its second-ring neighbours (the socket's shade and make-up just above it)
+            crease[ring2] = around
+            at = {int(r): k for k, r in enumerate(ring2)}
+            for v in ring1:
+                near = [at[int(j)] for j in adj[v] if int(j) in at]
+                crease[v] = np.median(around[near], axis=0) if near else skin
+            crease[list(upper)] = skin
             edge[ring1] = 0.5
             edge[list(upper)] = 1.0
             self._lid_contour.append(np.array(upper))
@@ -490,6 +514,7 @@ class EyeLayer:
         self._lid_grain_at = up(np.ascontiguousarray(grain_at[tris]))  # (T, 3 vertices, 2)
         self._lid_eye = up(eye_of)
         self._lid_colour = up(np.ascontiguousarray(colour[tris]))     # (T, 3 vertices, 3)
+        self._lid_crease = up(np.ascontiguousarray(crease[tris]))     # (T, 3 vertices, 3)
         self._lid_edge = up(np.ascontiguousarray(edge[tris]))         # (T, 3 vertices)
 
     def opening(self, fr: np.ndarray) -> np.ndarray:
@@ -526,6 +551,8 @@ class EyeLayer:
             edge = (w * self._lid_edge[t]).sum(1)          # 1 on the contour, 0 two rings up
             lower = xp.clip(2.0 * edge - 1.0, 0.0, 1.0)    # 0 on the first ring, 1 on the contour
             skin = (w[:, :, None] * self._lid_colour[t]).sum(1)
+            shade = (1.0 - lower) ** LID_CREASE                   # 1 on the first ring, 0 on the contour
+            skin += shade[:, None] * ((w[:, :, None] * self._lid_crease[t]).sum(1) - skin)
             skin *= (1.0 - LID_SHADE[0] * edge - LID_SHADE[1] * lower * lower)[:, None]
             gx, gy = (w * self._lid_grain_at[t, :, 0]).sum(1), (w * self._lid_grain_at[t, :, 1]).sum(1)
             skin *= (1.0 + _bilinear_wrapped(xp, self._grain[e], gx, gy))[:, None]

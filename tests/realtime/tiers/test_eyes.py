@@ -262,10 +262,12 @@ def test_skin_grain_is_the_cheeks_detail_in_eye_coordinates(astronaut_rgb, astro
     assert at.shape == (T.N_LANDMARKS, 2) and at.dtype == np.float32
 
 
-def test_a_shut_lid_over_a_shadowed_socket_is_not_a_dark_patch(astronaut_rgb, astronaut_landmarks,
-                                                              monkeypatch):
+def test_a_shut_lid_over_a_shadowed_socket_is_lit_and_meets_the_socket(astronaut_rgb, astronaut_landmarks,
+                                                                      monkeypatch):
     """The astronaut with the skin above her eyes at a third of its light (a deep-set or made-up
-    eye): her shut lids are drawn at least LID_FLOOR of her cheeks' light, not the socket's."""
+    eye): the lower half of her shut lids, the bulge over the eyeball, is lit at least LID_FLOOR
+    of her cheeks' light, not the socket's; the top of the lid takes the socket's shade, so the
+    lid is no light patch with an edge."""
     import cv2
 
     from profiles.enroll import build_profile
@@ -285,13 +287,35 @@ def test_a_shut_lid_over_a_shadowed_socket_is_not_a_dark_patch(astronaut_rgb, as
     cheek = np.median([image[int(lm[i, 1]), int(lm[i, 0])] for i in _CHEEKS], axis=0) @ LUM
 
     def shut_lids(av):
+        """Per eye: the median luminance of the lid's top band (between the two rings above
+        the contour) and of its lower half (next to the contour)."""
         f = av(FaceState(expression=av.blendshapes({"blink_right": 1.0, "blink_left": 1.0})))
-        return [float(np.median(f.render[_lid_pixels(av, f, eye)] @ LUM)) for eye in (0, 1)]
+        out = []
+        for eye in (0, 1):
+            edge = _lid_edge(av, f)
+            lid = _lid_pixels(av, f, eye) & (f.gbuf.tri_id >= 0)
+            lum = f.render @ LUM
+            out.append((float(np.median(lum[lid & (edge < 0.5)])), float(np.median(lum[lid & (edge >= 0.75)]))))
+        return np.array(out)
 
+    lids = shut_lids(_Avatar(profile))
     # the lid's own shade (LID_SHADE) and the lash line darken parts of it: 0.8
-    assert min(shut_lids(_Avatar(profile))) > 0.8 * LID_FLOOR * cheek
+    assert lids[:, 1].min() > 0.8 * LID_FLOOR * cheek
+    assert lids[:, 0].max() < 0.5 * LID_FLOOR * cheek                   # the socket's shade
+    flat = _Avatar(profile)                              # one flat colour: a light band at the top
+    flat.gen.eyes._lid_crease = flat.gen.eyes._lid_colour
+    assert shut_lids(flat)[:, 0].min() > 0.5 * LID_FLOOR * cheek
     monkeypatch.setattr(eye_layer, "LID_FLOOR", 0.0)      # the socket's colour: a dark patch
-    assert max(shut_lids(_Avatar(profile))) < 0.6 * LID_FLOOR * cheek
+    assert shut_lids(_Avatar(profile))[:, 1].max() < 0.6 * LID_FLOOR * cheek
+
+
+def _lid_edge(av, f):
+    """(S, S) each pixel's edge value in the lid tables: 1 on the upper contour, 0.5 on the first
+    ring above it, 0 on the second (meaningful on lid pixels only)."""
+    t = np.maximum(f.gbuf.tri_id, 0)
+    b = f.gbuf.bary
+    w = np.stack([1.0 - b[..., 0] - b[..., 1], b[..., 0], b[..., 1]], axis=-1)
+    return (w * np.asarray(av.gen.eyes._lid_edge)[t]).sum(-1)
 
 
 def _lid_pixels(av, f, eye):
