@@ -6,8 +6,8 @@ succeeded (the profile is saved atomically).
 """
 from __future__ import annotations
 
+import re
 import sys
-import unicodedata
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -21,6 +21,7 @@ from profiles.format import Profile, profiles_root, save
 from profiles.schema import printable
 from realtime.core import paths
 from realtime.core.errors import PuppeteerError
+from realtime.core.profile import YAML_FILE
 from realtime.face import geometry, topology
 from realtime.face.track import Tracker, find_face_boxes
 from realtime.io.media import read_image
@@ -28,6 +29,7 @@ from realtime.mesh import head_layer
 
 MAX_SIDE = 1280
 MAX_NAME = 64
+NAME_RE = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_-]*", re.ASCII)
 MIN_INTEROCULAR_PX = 24.0
 IMAGE_EXTS = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff"}
 
@@ -131,11 +133,13 @@ def build_profile(rgb: np.ndarray, landmarks: np.ndarray, name: str, source: str
 
 
 def check_name(name: str) -> str:
-    if (not name or name.startswith(".") or any(c in name for c in "/\\:") or name in {"..", "."}
-            or len(name) > MAX_NAME or name != name.strip()
-            or any(unicodedata.category(c)[0] == "C" for c in name)):
+    """`name` when it is a usable profile name: 1 to MAX_NAME ASCII letters, digits, '-' or '_',
+    not starting with '-' (so no dots: never a source file's name such as ``store.py``, never
+    hidden; nothing a shell or the CLI would read differently); else EnrollError."""
+    if len(name) > MAX_NAME or not NAME_RE.fullmatch(name):
         raise EnrollError(f"profile name {printable(name, 40)!r} is not usable: use up to {MAX_NAME} "
-                          f"letters, digits, '-' or '_'")
+                          f"letters (A-Z, a-z), digits, '-' or '_', not starting with '-' "
+                          f"(e.g. jane_doe-2)")
     return name
 
 
@@ -143,7 +147,9 @@ def check_name(name: str) -> str:
 def claim(name: str, root: Path | None = None, force: bool = False) -> Iterator[Path]:
     """The folder profile `name` will be saved to, held for the whole enrollment: the name's
     lock is taken (a second enroll of the name is refused), what a killed enroll left is
-    recovered (profiles.store.recover), and an existing profile is refused without `force`."""
+    recovered (profiles.store.recover), and an existing profile is refused without `force`.
+    Whatever else has the name (a file, a folder without a profile.yaml such as the package's
+    ``__pycache__``) is refused even with `force`: only a profile is ever replaced."""
     check_name(name)
     root = Path(root or profiles_root())
     with store.name_lock(root, name):
@@ -151,6 +157,9 @@ def claim(name: str, root: Path | None = None, force: bool = False) -> Iterator[
         if note:
             print(f"note: {note}", file=sys.stderr)
         folder = root / name
+        if store.occupied(folder) and not store.is_profile(folder):
+            raise EnrollError(f"{folder} exists and is not a profile (it has no {YAML_FILE}); "
+                              f"choose another name (--force replaces only a profile)")
         if folder.exists() and not force:
             raise EnrollError(f"profile {name!r} exists already at {folder} (add --force to replace it)")
         yield folder

@@ -37,10 +37,21 @@ from realtime.core.paths import sha256_file
 from realtime.core.profile import YAML_FILE
 
 __all__ = ["name_lock", "replace_dir", "recover", "temp_dir", "backup_path", "commit_files",
-           "write_yaml", "write_error"]
+           "write_yaml", "write_error", "is_profile", "occupied"]
 
 _RENAME_EXCHANGE = 2
 _AT_FDCWD = -100
+
+
+def is_profile(folder: Path) -> bool:
+    """True when `folder` is a profile folder (it holds a profile.yaml): the only kind of folder
+    an enroll --force or a save with overwrite may replace."""
+    return folder.is_dir() and (folder / YAML_FILE).is_file()
+
+
+def occupied(path: Path) -> bool:
+    """True when something (a file, a folder, a link, even a dangling one) has this path."""
+    return path.exists() or path.is_symlink()
 
 
 def backup_path(folder: Path) -> Path:
