@@ -183,13 +183,12 @@ def cmd_enroll(args) -> int:
     start, stop = args.frames or (0, None)
     t0 = time.perf_counter()
     folder = enroll(args.source, args.name, crop_size=args.crop, force=args.force,
-                    progress=sys.stderr.isatty(), start=start, stop=stop)
+                    progress=sys.stderr.isatty(), start=start, stop=stop, consent=args.consent)
     print(f"enrolled {args.name!r} in {time.perf_counter() - t0:.1f} s → {folder}")
-    if args.consent is not None:
+    if args.consent is not None:    # checked first and saved with the profile, in one step
         from profiles import load
-        from profiles.consent import describe, record_consent
+        from profiles.consent import describe
 
-        record_consent(folder, args.consent, via="enroll")
         print(describe(load(folder).consent))
     print(f"next: python run.py live --profile {args.name} --driver 0 --sink window")
     return 0

@@ -17,6 +17,7 @@ import numpy as np
 
 from kernels import mirrored_sigmoid_mask, rasterize
 from profiles import store
+from profiles.consent import check_text, make_record
 from profiles.format import Profile, profiles_root, save
 from profiles.schema import printable
 from realtime.core import paths
@@ -165,8 +166,18 @@ def claim(name: str, root: Path | None = None, force: bool = False) -> Iterator[
         yield folder
 
 
-def save_enrolled(profile: Profile, folder: Path, force: bool) -> Path:
-    """`save` inside `claim`, a full disk or a read-only folder as one EnrollError line."""
+def consent_text(text: str | None) -> str | None:
+    """Enroll's --consent text checked (ConsentError naming --consent), or None: called before
+    anything is claimed or read, so a refused text costs nothing."""
+    return None if text is None else check_text(text, flag="--consent")
+
+
+def save_enrolled(profile: Profile, folder: Path, force: bool, consent: str | None = None) -> Path:
+    """`save` inside `claim`, a full disk or a read-only folder as one EnrollError line. A
+    `consent` text (checked by `consent_text`) is written with the profile, in the same atomic
+    save, as a record made "via enroll"."""
+    if consent is not None:    # Profile.to_yaml binds the record to the arrays' digest
+        profile.consent = make_record(consent, arrays_sha256="", via="enroll")
     try:
         return save(profile, folder, overwrite=force)
     except OSError as e:
@@ -174,11 +185,13 @@ def save_enrolled(profile: Profile, folder: Path, force: bool) -> Path:
 
 
 def enroll_image(path: str | Path, name: str, root: Path | None = None, crop_size: int = 256,
-                 force: bool = False) -> Path:
-    """Enroll a portrait photo as profile `name`; returns the profile folder."""
+                 force: bool = False, consent: str | None = None) -> Path:
+    """Enroll a portrait photo as profile `name`, with a consent record when `consent` (who
+    agreed and how) is given; returns the profile folder."""
     path = Path(path)
+    consent = consent_text(consent)
     with claim(name, root, force) as folder:
         rgb = read_rgb(path)
         lm = detect_single_face(rgb, path.name)
         profile = build_profile(rgb, lm, name=name, source=path.name, crop_size=crop_size)
-        return save_enrolled(profile, folder, force)
+        return save_enrolled(profile, folder, force, consent)

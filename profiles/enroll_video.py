@@ -74,6 +74,7 @@ from profiles.enroll import (
     EnrollError,
     build_profile,
     claim,
+    consent_text,
     enroll_image,
     save_enrolled,
 )
@@ -230,13 +231,16 @@ def build_video_profile(path: str | Path, name: str, crop_size: int = 256,
 
 def enroll_video(path: str | Path, name: str, root: Path | None = None, crop_size: int = 256,
                  force: bool = False, config: VideoEnrollConfig | None = None,
-                 progress: bool = True, start: int = 0, stop: int | None = None) -> Path:
-    """Enroll a clip of the target as profile `name` (tier atlas); returns the folder."""
+                 progress: bool = True, start: int = 0, stop: int | None = None,
+                 consent: str | None = None) -> Path:
+    """Enroll a clip of the target as profile `name` (tier atlas), with a consent record when
+    `consent` (who agreed and how) is given; returns the folder."""
     path = Path(path)
+    consent = consent_text(consent)
     with claim(name, root, force) as folder:
         profile = build_video_profile(path, name, crop_size=crop_size, start=start, stop=stop,
                                       config=config, progress=progress)
-        return save_enrolled(profile, folder, force)
+        return save_enrolled(profile, folder, force, consent)
 
 
 def check_source_clip(profile: Profile, path: Path, other: bool = False) -> None:
@@ -263,13 +267,14 @@ def is_video(path: str | Path) -> bool:
 
 def enroll(path: str | Path, name: str, root: Path | None = None, crop_size: int = 256,
            force: bool = False, progress: bool = True, start: int = 0,
-           stop: int | None = None) -> Path:
-    """Enroll a photo (warp-tier profile) or a clip (atlas-tier profile), by file extension."""
+           stop: int | None = None, consent: str | None = None) -> Path:
+    """Enroll a photo (warp-tier profile) or a clip (atlas-tier profile), by file extension; a
+    `consent` text is checked before anything is read and saved with the profile."""
     suffix = Path(path).suffix.lower()
     if suffix in VIDEO_EXTS:
         return enroll_video(path, name, root=root, crop_size=crop_size, force=force,
-                            progress=progress, start=start, stop=stop)
+                            progress=progress, start=start, stop=stop, consent=consent)
     if suffix in IMAGE_EXTS:
-        return enroll_image(path, name, root=root, crop_size=crop_size, force=force)
+        return enroll_image(path, name, root=root, crop_size=crop_size, force=force, consent=consent)
     raise EnrollError(f"{Path(path).name}: unknown file type {suffix or '(none)'!r}; enroll a photo "
                       f"({', '.join(sorted(IMAGE_EXTS))}) or a video ({', '.join(sorted(VIDEO_EXTS))})")

@@ -78,6 +78,31 @@ def test_enroll_with_consent(tmp_path, profiles_root, astronaut_rgb, capsys):
     assert load("me").consent["via"] == "enroll"
 
 
+@pytest.mark.tracking
+@pytest.mark.parametrize("text", ["   ", "", "x" * 501])
+def test_enroll_refuses_a_consent_text_before_enrolling(tmp_path, profiles_root, astronaut_rgb,
+                                                         capsys, text):
+    """It used to print "enrolled 'c1'", then the error (naming consent's --by), and leave the
+    profile without a record, so that the retry found "profile 'c1' exists already"."""
+    from profiles import load
+
+    photo = tmp_path / "me.png"
+    cv2.imwrite(str(photo), cv2.cvtColor(astronaut_rgb, cv2.COLOR_RGB2BGR))
+    assert run.main(["enroll", str(photo), "--name", "c1", "--consent", text]) == 2
+    line = _error_line(capsys)
+    assert "who agreed" in line and "--consent \"Jane Doe" in line and "--by" not in line
+    assert capsys.readouterr().out == ""
+    assert not profiles_root.exists() or list(profiles_root.iterdir()) == []
+    assert run.main(["enroll", str(photo), "--name", "c1", "--consent", "Jane Doe, in person"]) == 0
+    assert load("c1").consent["by"] == "Jane Doe, in person"
+
+
+def test_enroll_checks_the_consent_text_before_reading_a_clip(tmp_path, profiles_root, capsys):
+    missing = tmp_path / "missing.mp4"
+    assert run.main(["enroll", str(missing), "--name", "v", "--consent", " "]) == 2
+    assert "--consent" in _error_line(capsys)
+
+
 def _driver(tmp_path, astronaut_rgb):
     folder = tmp_path / "driver"
     folder.mkdir()
