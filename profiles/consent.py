@@ -20,6 +20,7 @@ needs no record, and ``run.py consent`` lists which profiles have one.
 """
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -28,6 +29,7 @@ from pathlib import Path
 
 import yaml
 
+from profiles import store
 from realtime.core.errors import ProfileError
 from realtime.core.profile import ARRAYS_FILE, YAML_FILE, cli_name
 
@@ -94,11 +96,24 @@ def _rewrite(folder: Path, change) -> dict:
     if not isinstance(entry, dict) or not isinstance(entry.get("sha256"), str):
         raise ProfileError(f"{yml} lists no {ARRAYS_FILE} with a sha256")
     change(meta, entry["sha256"])
-    tmp = yml.with_name(f".{YAML_FILE}.tmp")
-    with open(tmp, "w") as f:
-        yaml.safe_dump(meta, f, sort_keys=False, allow_unicode=True)
-    os.replace(tmp, yml)
+    try:
+        _replace_yaml(yml, meta)
+    except OSError as e:      # a read-only profile folder, a full disk: one line, nothing changed
+        raise store.write_error(Path(folder), e, f"make {Path(folder)} writable and try again") from None
     return meta
+
+
+def _replace_yaml(yml: Path, meta: dict) -> None:
+    """Replace `yml` by `meta` atomically (a temporary file renamed over it, removed on failure)."""
+    tmp = yml.with_name(f".{YAML_FILE}.tmp")
+    try:
+        with open(tmp, "w") as f:
+            yaml.safe_dump(meta, f, sort_keys=False, allow_unicode=True)
+        os.replace(tmp, yml)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
 
 
 def record_consent(folder: str | os.PathLike, by: str, via: str = "consent") -> dict:

@@ -63,10 +63,12 @@ def temp_dir(folder: Path) -> Path:
     return Path(tempfile.mkdtemp(prefix=f".{folder.name}.partial-", dir=folder.parent))
 
 
-def write_error(root: Path, e: OSError) -> ProfileError:
+def write_error(root: Path, e: OSError, hint: str | None = None) -> ProfileError:
+    """The one-line error of a write under `root` that failed with `e`: free space for a full
+    disk, else `hint` (default: choose a writable folder with PUPPETEER_PROFILES)."""
     why = e.strerror or str(e)
     hint = ("free some space and try again" if e.errno in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG)
-            else "choose a writable folder with PUPPETEER_PROFILES=FOLDER")
+            else hint or "choose a writable folder with PUPPETEER_PROFILES=FOLDER")
     return ProfileError(f"cannot write profiles in {root}: {why}; {hint}")
 
 

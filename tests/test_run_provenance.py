@@ -68,6 +68,35 @@ def test_consent_command(astro, capsys):
     assert "who agreed" in _error_line(capsys)
 
 
+@pytest.mark.parametrize("fails", ["open", "replace"])
+@pytest.mark.parametrize("argv", [["--by", "Jane Doe, in person"], ["--revoke"]])
+def test_consent_on_a_read_only_profile_is_one_error_line(astro, monkeypatch, capsys, argv, fails):
+    """A profile folder that cannot be written (read-only; simulated: the tests may run as
+    root) used to raise PermissionError ... .profile.yaml.tmp with a traceback."""
+    import errno
+    import os
+
+    from profiles import consent, load
+
+    assert run.main(["consent", "astro", "--by", "Someone"]) == 0
+    before = (astro / "profile.yaml").read_bytes()
+    capsys.readouterr()
+
+    def denied(*args, **kwargs):
+        raise PermissionError(errno.EACCES, "Permission denied", str(args[0]))
+
+    if fails == "open":
+        monkeypatch.setattr(consent, "open", denied, raising=False)
+    else:
+        monkeypatch.setattr(consent.os, "replace", denied)
+    assert run.main(["consent", "astro", *argv]) == 2
+    line = _error_line(capsys)
+    assert f"cannot write profiles in {astro}: Permission denied; make {astro} writable" in line
+    monkeypatch.undo()
+    assert (astro / "profile.yaml").read_bytes() == before and load(astro).consent["by"] == "Someone"
+    assert sorted(os.listdir(astro)) == ["arrays.npz", "profile.yaml"]   # no temporary left
+
+
 def test_enroll_with_consent(tmp_path, profiles_root, astronaut_rgb, capsys):
     from profiles import load
 
