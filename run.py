@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import math
 import os
+import shlex
 import signal
 import sys
 import time
@@ -54,6 +55,12 @@ def _printable(text: str, limit: int = 500) -> str:
 
 
 MAX_SIDE = 4096
+
+
+def _command(*words: str) -> str:
+    """A command line to print for the user to copy (``next: ...``): ``python run.py`` and
+    `words`, each quoted for a POSIX shell where it needs it (shlex.quote: 'a b', not a b)."""
+    return " ".join(["python", "run.py", *(shlex.quote(str(w)) for w in words)])
 
 
 def _size(text: str) -> tuple[int, int]:
@@ -190,7 +197,7 @@ def cmd_enroll(args) -> int:
         from profiles.consent import describe
 
         print(describe(load(folder).consent))
-    print(f"next: python run.py live --profile {args.name} --driver 0 --sink window")
+    print(f"next: {_command('live', '--profile', args.name, '--driver', '0', '--sink', 'window')}")
     return 0
 
 
@@ -457,7 +464,7 @@ def cmd_export(args) -> int:
     else:
         print(f"{record.files.engine} is up to date (manifest {record.files.manifest}); "
               f"--force rebuilds it")
-    print(f"next: python run.py live --profile {profile.name} --device cuda --backend tensorrt")
+    print(f"next: {_command('live', '--profile', profile.name, '--device', 'cuda', '--backend', 'tensorrt')}")
     return 0
 
 
