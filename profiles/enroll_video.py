@@ -118,6 +118,21 @@ def keyframe_crop(rgb: np.ndarray, lm: np.ndarray, size: int, margin: float
 
 # ------------------------------------------------------------------------------- building
 
+def _refuse_too_few(path: Path, good: np.ndarray, rejected: dict[str, int]) -> None:
+    """EnrollError when fewer than MIN_GOOD_FRAMES of the frames are usable: how many are, the
+    minimum, the rejection counts (only those that rejected something) and what to do (fewer
+    frames than the minimum, or none rejected: more frames; else a better clip)."""
+    usable = int(good.sum())
+    if usable >= MIN_GOOD_FRAMES:
+        return
+    why = ", ".join(f"{k} {v}" for k, v in rejected.items() if v)
+    fix = ("use a steadier, sharper clip of one face" if why and len(good) >= MIN_GOOD_FRAMES
+           else "enroll more frames (a 20-60 s clip)")
+    raise EnrollError(f"{path.name}: only {usable} usable frames of {len(good)}"
+                      f"{f' (rejected: {why})' if why else ''}, need at least {MIN_GOOD_FRAMES}; "
+                      f"{fix}")
+
+
 def build_video_profile(path: str | Path, name: str, crop_size: int = 256,
                         start: int = 0, stop: int | None = None,
                         config: VideoEnrollConfig | None = None,
@@ -128,10 +143,7 @@ def build_video_profile(path: str | Path, name: str, crop_size: int = 256,
     track = track_clip(path, start, stop, progress, cfg.multi_face_every)
     _refuse_small_or_absent(track, path, cfg, start, stop)
     good, rejected = _reject(track, cfg)
-    if good.sum() < MIN_GOOD_FRAMES:
-        raise EnrollError(f"{path.name}: only {int(good.sum())} usable frames of {len(good)} "
-                          f"(rejected: {', '.join(f'{k} {v}' for k, v in rejected.items() if v)}); "
-                          f"use a steadier, sharper clip of one face")
+    _refuse_too_few(path, good, rejected)
     q = track.query
     iod = np.array([geometry.interocular(lm) if ok else np.nan
                     for lm, ok in zip(track.landmarks, np.isfinite(track.landmarks[:, 0, 0]))])
