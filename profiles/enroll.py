@@ -53,7 +53,9 @@ def read_rgb(path: Path) -> np.ndarray:
 
 
 def detect_single_face(rgb: np.ndarray, what: str) -> np.ndarray:
-    """(478, 3) landmarks of the one face in `rgb`, or EnrollError naming `what`."""
+    """(478, 3) landmarks of the one face in `rgb`, or EnrollError naming `what`: no face (which
+    says the minimum size too: a face below it in a larger picture is not detected at all),
+    several faces, or a face found but smaller than MIN_INTEROCULAR_PX."""
     with Tracker(static=True, max_faces=2) as tracker:
         faces = tracker.detect_all(rgb)
         if not faces:
@@ -64,8 +66,10 @@ def detect_single_face(rgb: np.ndarray, what: str) -> np.ndarray:
                                   f"(or crop it to one face)")
             if boxes:
                 faces = _zoomed(tracker, rgb, boxes[0])
-    if not faces:
-        raise EnrollError(f"no human face found in {what}; use a photo where one face is clearly visible")
+    if not faces:   # the detectors miss a face of about the minimum size in a larger picture
+        raise EnrollError(f"no human face found in {what}, or the face is too small (at least "
+                          f"{MIN_INTEROCULAR_PX:.0f} px between the eye corners); use a photo where "
+                          f"one face is clearly visible and large enough")
     if len(faces) > 1:
         raise EnrollError(f"found {len(faces)} faces in {what}; use a picture of one person "
                           f"(or crop it to one face)")

@@ -168,6 +168,20 @@ def test_two_faces_are_refused(tmp_path, astronaut_rgb):
     assert _only(root) == []
 
 
+@pytest.mark.tracking
+def test_a_small_face_in_a_larger_picture_mentions_the_size(astronaut_rgb):
+    """The astronaut with 16 px between the eye corners, in a 640x480 picture: no detector finds
+    it, and the error used to say only "no human face found" (at 12 px in a picture of about
+    the face's size it says "too small")."""
+    small = cv2.resize(astronaut_rgb, None, fx=0.27, fy=0.27, interpolation=cv2.INTER_AREA)
+    picture = np.full((480, 640, 3), 128, np.uint8)
+    picture[10:10 + small.shape[0], 10:10 + small.shape[1]] = small
+    with pytest.raises(EnrollError) as e:
+        detect_single_face(picture, "small.png")
+    assert str(e.value).startswith("no human face found in small.png, or the face is too small "
+                                   "(at least 24 px between the eye corners)")
+
+
 @pytest.fixture(scope="module")
 def tiny_png(tmp_path_factory, astronaut_rgb) -> Path:
     tiny = cv2.resize(astronaut_rgb, (60, 60), interpolation=cv2.INTER_AREA)
