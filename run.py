@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import math
 import os
+import shlex
 import signal
 import sys
 import time
@@ -54,6 +55,12 @@ def _printable(text: str, limit: int = 500) -> str:
 
 
 MAX_SIDE = 4096
+
+
+def _command(*words: str) -> str:
+    """A command line to print for the user to copy (``next: ...``): ``python run.py`` and
+    `words`, each quoted for a POSIX shell where it needs it (shlex.quote: 'a b', not a b)."""
+    return " ".join(["python", "run.py", *(shlex.quote(str(w)) for w in words)])
 
 
 def _size(text: str) -> tuple[int, int]:
@@ -183,15 +190,14 @@ def cmd_enroll(args) -> int:
     start, stop = args.frames or (0, None)
     t0 = time.perf_counter()
     folder = enroll(args.source, args.name, crop_size=args.crop, force=args.force,
-                    progress=sys.stderr.isatty(), start=start, stop=stop)
+                    progress=sys.stderr.isatty(), start=start, stop=stop, consent=args.consent)
     print(f"enrolled {args.name!r} in {time.perf_counter() - t0:.1f} s → {folder}")
-    if args.consent is not None:
+    if args.consent is not None:    # checked first and saved with the profile, in one step
         from profiles import load
-        from profiles.consent import describe, record_consent
+        from profiles.consent import describe
 
-        record_consent(folder, args.consent, via="enroll")
         print(describe(load(folder).consent))
-    print(f"next: python run.py live --profile {args.name} --driver 0 --sink window")
+    print(f"next: {_command('live', '--profile', args.name, '--driver', '0', '--sink', 'window')}")
     return 0
 
 
@@ -458,7 +464,7 @@ def cmd_export(args) -> int:
     else:
         print(f"{record.files.engine} is up to date (manifest {record.files.manifest}); "
               f"--force rebuilds it")
-    print(f"next: python run.py live --profile {profile.name} --device cuda --backend tensorrt")
+    print(f"next: {_command('live', '--profile', profile.name, '--device', 'cuda', '--backend', 'tensorrt')}")
     return 0
 
 
@@ -599,7 +605,8 @@ def build_parser() -> argparse.ArgumentParser:
                                   "20–60 s video of the target (mp4/mov/...: tier atlas)")
     e.add_argument("--frames", type=_frame_range, default=None, metavar="START:STOP",
                    help="video only: enroll frames START..STOP-1 (e.g. 0:150)")
-    e.add_argument("--name", required=True, help="profile name (folder under profiles/)")
+    e.add_argument("--name", required=True, help="profile name (its folder under profiles/): up to "
+                                                 "64 letters, digits, '-' or '_'")
     e.add_argument("--crop", type=int, default=256, choices=(128, 256, 384, 512),
                    help="face crop size in pixels (default 256)")
     e.add_argument("--force", action="store_true", help="replace an existing profile")

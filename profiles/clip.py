@@ -119,6 +119,17 @@ def _skin_colour(rgb: np.ndarray, lm: np.ndarray) -> np.ndarray:
     return cv2.cvtColor(mean, cv2.COLOR_RGB2Lab).reshape(3).astype(np.float64)
 
 
+def _refuse_empty(path: Path, count: int | None, start: int, stop: int | None) -> None:
+    """The EnrollError of a pass 1 that read no frame of [start, stop): a START past the end of
+    the clip (of `count` frames, when its container says) names the clip's length."""
+    if count is not None and start >= count:
+        raise EnrollError(f"{path.name} has {count} frames (0..{count - 1}), so --frames "
+                          f"{start}:{'' if stop is None else stop} starts past its end; pick "
+                          f"START:STOP within 0:{count}")
+    raise EnrollError(f"no frame could be decoded from {path.name}"
+                      + (f" in frames {start}..{stop}" if start or stop else ""))
+
+
 def track_clip(path: Path, start: int = 0, stop: int | None = None, progress: bool = True,
                multi_face_every: int = 15) -> ClipTrack:
     """Pass 1: track frames [start, stop) of the clip and measure each (see module doc)."""
@@ -148,8 +159,7 @@ def track_clip(path: Path, start: int = 0, stop: int | None = None, progress: bo
                              _skin_colour(rgb, lm), faces))
             bar.update(1)
     if not rows:
-        raise EnrollError(f"no frame could be decoded from {path.name}"
-                          + (f" in frames {start}..{stop}" if start or stop else ""))
+        _refuse_empty(path, n, start, stop)
     cols = list(zip(*rows))
     return ClipTrack(frames=np.array(cols[0], np.int64),
                      landmarks=np.stack(cols[1]).astype(np.float32),

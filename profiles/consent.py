@@ -20,6 +20,7 @@ needs no record, and ``run.py consent`` lists which profiles have one.
 """
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -28,10 +29,11 @@ from pathlib import Path
 
 import yaml
 
+from profiles import store
 from realtime.core.errors import ProfileError
 from realtime.core.profile import ARRAYS_FILE, YAML_FILE, cli_name
 
-__all__ = ["ConsentError", "consent_digest", "make_record", "check_record", "record_consent",
+__all__ = ["ConsentError", "consent_digest", "check_text", "make_record", "check_record", "record_consent",
            "revoke_consent", "require_consent", "describe", "list_profiles", "MAX_TEXT"]
 
 MAX_TEXT = 500
@@ -47,11 +49,15 @@ def consent_digest(by: str, date: str, via: str, arrays_sha256: str) -> str:
     return hashlib.sha256(blob.encode("utf-8")).hexdigest()
 
 
-def _check_text(text: str) -> str:
+def check_text(text: str, flag: str = "--by") -> str:
+    """The consent text with its whitespace runs made single spaces; ConsentError when that is
+    empty or longer than MAX_TEXT. `flag` is the option the user gave it with (consent's --by,
+    enroll's --consent): the error's example names it."""
     t = " ".join(str(text).split())
     if not t or len(t) > MAX_TEXT:
         raise ConsentError(f"consent text must say who agreed and how, in 1-{MAX_TEXT} characters "
-                           f"(e.g. --by \"Jane Doe, signed release 2025-03-01\"), got {str(text)[:60]!r}")
+                           f"(e.g. {flag} \"Jane Doe, signed release 2025-03-01\"), got "
+                           f"{str(text)[:60]!r}{f' ({len(t)} characters)' if t else ''}")
     return t
 
 
@@ -59,7 +65,7 @@ def make_record(by: str, arrays_sha256: str, via: str = "consent", date: str | N
     """A consent record bound to the arrays whose sha256 is given."""
     if via not in VIA:
         raise ValueError(f"via must be one of {VIA}, got {via!r}")
-    by = _check_text(by)
+    by = check_text(by)
     date = date or datetime.now(timezone.utc).isoformat(timespec="seconds")
     return {"by": by, "date": date, "via": via,
             "sha256": consent_digest(by, date, via, arrays_sha256)}
@@ -90,11 +96,24 @@ def _rewrite(folder: Path, change) -> dict:
     if not isinstance(entry, dict) or not isinstance(entry.get("sha256"), str):
         raise ProfileError(f"{yml} lists no {ARRAYS_FILE} with a sha256")
     change(meta, entry["sha256"])
-    tmp = yml.with_name(f".{YAML_FILE}.tmp")
-    with open(tmp, "w") as f:
-        yaml.safe_dump(meta, f, sort_keys=False, allow_unicode=True)
-    os.replace(tmp, yml)
+    try:
+        _replace_yaml(yml, meta)
+    except OSError as e:      # a read-only profile folder, a full disk: one line, nothing changed
+        raise store.write_error(Path(folder), e, f"make {Path(folder)} writable and try again") from None
     return meta
+
+
+def _replace_yaml(yml: Path, meta: dict) -> None:
+    """Replace `yml` by `meta` atomically (a temporary file renamed over it, removed on failure)."""
+    tmp = yml.with_name(f".{YAML_FILE}.tmp")
+    try:
+        with open(tmp, "w") as f:
+            yaml.safe_dump(meta, f, sort_keys=False, allow_unicode=True)
+        os.replace(tmp, yml)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
 
 
 def record_consent(folder: str | os.PathLike, by: str, via: str = "consent") -> dict:

@@ -6,8 +6,8 @@ succeeded (the profile is saved atomically).
 """
 from __future__ import annotations
 
+import re
 import sys
-import unicodedata
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -17,10 +17,12 @@ import numpy as np
 
 from kernels import mirrored_sigmoid_mask, rasterize
 from profiles import store
+from profiles.consent import check_text, make_record
 from profiles.format import Profile, profiles_root, save
 from profiles.schema import printable
 from realtime.core import paths
 from realtime.core.errors import PuppeteerError
+from realtime.core.profile import YAML_FILE
 from realtime.face import geometry, topology
 from realtime.face.track import Tracker, find_face_boxes
 from realtime.io.media import read_image
@@ -28,6 +30,7 @@ from realtime.mesh import head_layer
 
 MAX_SIDE = 1280
 MAX_NAME = 64
+NAME_RE = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_-]*", re.ASCII)
 MIN_INTEROCULAR_PX = 24.0
 IMAGE_EXTS = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff"}
 
@@ -50,7 +53,9 @@ def read_rgb(path: Path) -> np.ndarray:
 
 
 def detect_single_face(rgb: np.ndarray, what: str) -> np.ndarray:
-    """(478, 3) landmarks of the one face in `rgb`, or EnrollError naming `what`."""
+    """(478, 3) landmarks of the one face in `rgb`, or EnrollError naming `what`: no face (which
+    says the minimum size too: a face below it in a larger picture is not detected at all),
+    several faces, or a face found but smaller than MIN_INTEROCULAR_PX."""
     with Tracker(static=True, max_faces=2) as tracker:
         faces = tracker.detect_all(rgb)
         if not faces:
@@ -61,8 +66,10 @@ def detect_single_face(rgb: np.ndarray, what: str) -> np.ndarray:
                                   f"(or crop it to one face)")
             if boxes:
                 faces = _zoomed(tracker, rgb, boxes[0])
-    if not faces:
-        raise EnrollError(f"no human face found in {what}; use a photo where one face is clearly visible")
+    if not faces:   # the detectors miss a face of about the minimum size in a larger picture
+        raise EnrollError(f"no human face found in {what}, or the face is too small (at least "
+                          f"{MIN_INTEROCULAR_PX:.0f} px between the eye corners); use a photo where "
+                          f"one face is clearly visible and large enough")
     if len(faces) > 1:
         raise EnrollError(f"found {len(faces)} faces in {what}; use a picture of one person "
                           f"(or crop it to one face)")
@@ -131,11 +138,13 @@ def build_profile(rgb: np.ndarray, landmarks: np.ndarray, name: str, source: str
 
 
 def check_name(name: str) -> str:
-    if (not name or name.startswith(".") or any(c in name for c in "/\\:") or name in {"..", "."}
-            or len(name) > MAX_NAME or name != name.strip()
-            or any(unicodedata.category(c)[0] == "C" for c in name)):
+    """`name` when it is a usable profile name: 1 to MAX_NAME ASCII letters, digits, '-' or '_',
+    not starting with '-' (so no dots: never a source file's name such as ``store.py``, never
+    hidden; nothing a shell or the CLI would read differently); else EnrollError."""
+    if len(name) > MAX_NAME or not NAME_RE.fullmatch(name):
         raise EnrollError(f"profile name {printable(name, 40)!r} is not usable: use up to {MAX_NAME} "
-                          f"letters, digits, '-' or '_'")
+                          f"letters (A-Z, a-z), digits, '-' or '_', not starting with '-' "
+                          f"(e.g. jane_doe-2)")
     return name
 
 
@@ -143,7 +152,9 @@ def check_name(name: str) -> str:
 def claim(name: str, root: Path | None = None, force: bool = False) -> Iterator[Path]:
     """The folder profile `name` will be saved to, held for the whole enrollment: the name's
     lock is taken (a second enroll of the name is refused), what a killed enroll left is
-    recovered (profiles.store.recover), and an existing profile is refused without `force`."""
+    recovered (profiles.store.recover), and an existing profile is refused without `force`.
+    Whatever else has the name (a file, a folder without a profile.yaml such as the package's
+    ``__pycache__``) is refused even with `force`: only a profile is ever replaced."""
     check_name(name)
     root = Path(root or profiles_root())
     with store.name_lock(root, name):
@@ -151,13 +162,26 @@ def claim(name: str, root: Path | None = None, force: bool = False) -> Iterator[
         if note:
             print(f"note: {note}", file=sys.stderr)
         folder = root / name
+        if store.occupied(folder) and not store.is_profile(folder):
+            raise EnrollError(f"{folder} exists and is not a profile (it has no {YAML_FILE}); "
+                              f"choose another name (--force replaces only a profile)")
         if folder.exists() and not force:
             raise EnrollError(f"profile {name!r} exists already at {folder} (add --force to replace it)")
         yield folder
 
 
-def save_enrolled(profile: Profile, folder: Path, force: bool) -> Path:
-    """`save` inside `claim`, a full disk or a read-only folder as one EnrollError line."""
+def consent_text(text: str | None) -> str | None:
+    """Enroll's --consent text checked (ConsentError naming --consent), or None: called before
+    anything is claimed or read, so a refused text costs nothing."""
+    return None if text is None else check_text(text, flag="--consent")
+
+
+def save_enrolled(profile: Profile, folder: Path, force: bool, consent: str | None = None) -> Path:
+    """`save` inside `claim`, a full disk or a read-only folder as one EnrollError line. A
+    `consent` text (checked by `consent_text`) is written with the profile, in the same atomic
+    save, as a record made "via enroll"."""
+    if consent is not None:    # Profile.to_yaml binds the record to the arrays' digest
+        profile.consent = make_record(consent, arrays_sha256="", via="enroll")
     try:
         return save(profile, folder, overwrite=force)
     except OSError as e:
@@ -165,11 +189,13 @@ def save_enrolled(profile: Profile, folder: Path, force: bool) -> Path:
 
 
 def enroll_image(path: str | Path, name: str, root: Path | None = None, crop_size: int = 256,
-                 force: bool = False) -> Path:
-    """Enroll a portrait photo as profile `name`; returns the profile folder."""
+                 force: bool = False, consent: str | None = None) -> Path:
+    """Enroll a portrait photo as profile `name`, with a consent record when `consent` (who
+    agreed and how) is given; returns the profile folder."""
     path = Path(path)
+    consent = consent_text(consent)
     with claim(name, root, force) as folder:
         rgb = read_rgb(path)
         lm = detect_single_face(rgb, path.name)
         profile = build_profile(rgb, lm, name=name, source=path.name, crop_size=crop_size)
-        return save_enrolled(profile, folder, force)
+        return save_enrolled(profile, folder, force, consent)

@@ -74,6 +74,7 @@ from profiles.enroll import (
     EnrollError,
     build_profile,
     claim,
+    consent_text,
     enroll_image,
     save_enrolled,
 )
@@ -117,6 +118,21 @@ def keyframe_crop(rgb: np.ndarray, lm: np.ndarray, size: int, margin: float
 
 # ------------------------------------------------------------------------------- building
 
+def _refuse_too_few(path: Path, good: np.ndarray, rejected: dict[str, int]) -> None:
+    """EnrollError when fewer than MIN_GOOD_FRAMES of the frames are usable: how many are, the
+    minimum, the rejection counts (only those that rejected something) and what to do (fewer
+    frames than the minimum, or none rejected: more frames; else a better clip)."""
+    usable = int(good.sum())
+    if usable >= MIN_GOOD_FRAMES:
+        return
+    why = ", ".join(f"{k} {v}" for k, v in rejected.items() if v)
+    fix = ("use a steadier, sharper clip of one face" if why and len(good) >= MIN_GOOD_FRAMES
+           else "enroll more frames (a 20-60 s clip)")
+    raise EnrollError(f"{path.name}: only {usable} usable frames of {len(good)}"
+                      f"{f' (rejected: {why})' if why else ''}, need at least {MIN_GOOD_FRAMES}; "
+                      f"{fix}")
+
+
 def build_video_profile(path: str | Path, name: str, crop_size: int = 256,
                         start: int = 0, stop: int | None = None,
                         config: VideoEnrollConfig | None = None,
@@ -127,10 +143,7 @@ def build_video_profile(path: str | Path, name: str, crop_size: int = 256,
     track = track_clip(path, start, stop, progress, cfg.multi_face_every)
     _refuse_small_or_absent(track, path, cfg, start, stop)
     good, rejected = _reject(track, cfg)
-    if good.sum() < MIN_GOOD_FRAMES:
-        raise EnrollError(f"{path.name}: only {int(good.sum())} usable frames of {len(good)} "
-                          f"(rejected: {', '.join(f'{k} {v}' for k, v in rejected.items() if v)}); "
-                          f"use a steadier, sharper clip of one face")
+    _refuse_too_few(path, good, rejected)
     q = track.query
     iod = np.array([geometry.interocular(lm) if ok else np.nan
                     for lm, ok in zip(track.landmarks, np.isfinite(track.landmarks[:, 0, 0]))])
@@ -230,13 +243,16 @@ def build_video_profile(path: str | Path, name: str, crop_size: int = 256,
 
 def enroll_video(path: str | Path, name: str, root: Path | None = None, crop_size: int = 256,
                  force: bool = False, config: VideoEnrollConfig | None = None,
-                 progress: bool = True, start: int = 0, stop: int | None = None) -> Path:
-    """Enroll a clip of the target as profile `name` (tier atlas); returns the folder."""
+                 progress: bool = True, start: int = 0, stop: int | None = None,
+                 consent: str | None = None) -> Path:
+    """Enroll a clip of the target as profile `name` (tier atlas), with a consent record when
+    `consent` (who agreed and how) is given; returns the folder."""
     path = Path(path)
+    consent = consent_text(consent)
     with claim(name, root, force) as folder:
         profile = build_video_profile(path, name, crop_size=crop_size, start=start, stop=stop,
                                       config=config, progress=progress)
-        return save_enrolled(profile, folder, force)
+        return save_enrolled(profile, folder, force, consent)
 
 
 def check_source_clip(profile: Profile, path: Path, other: bool = False) -> None:
@@ -263,13 +279,14 @@ def is_video(path: str | Path) -> bool:
 
 def enroll(path: str | Path, name: str, root: Path | None = None, crop_size: int = 256,
            force: bool = False, progress: bool = True, start: int = 0,
-           stop: int | None = None) -> Path:
-    """Enroll a photo (warp-tier profile) or a clip (atlas-tier profile), by file extension."""
+           stop: int | None = None, consent: str | None = None) -> Path:
+    """Enroll a photo (warp-tier profile) or a clip (atlas-tier profile), by file extension; a
+    `consent` text is checked before anything is read and saved with the profile."""
     suffix = Path(path).suffix.lower()
     if suffix in VIDEO_EXTS:
         return enroll_video(path, name, root=root, crop_size=crop_size, force=force,
-                            progress=progress, start=start, stop=stop)
+                            progress=progress, start=start, stop=stop, consent=consent)
     if suffix in IMAGE_EXTS:
-        return enroll_image(path, name, root=root, crop_size=crop_size, force=force)
+        return enroll_image(path, name, root=root, crop_size=crop_size, force=force, consent=consent)
     raise EnrollError(f"{Path(path).name}: unknown file type {suffix or '(none)'!r}; enroll a photo "
                       f"({', '.join(sorted(IMAGE_EXTS))}) or a video ({', '.join(sorted(VIDEO_EXTS))})")

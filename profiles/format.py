@@ -199,10 +199,14 @@ def load(name_or_path: str | os.PathLike, root: Path | None = None) -> Profile:
 
 
 def save(profile: Profile, folder: Path, overwrite: bool = False) -> Path:
-    """Write `profile` to `folder` atomically. Refuses to replace a folder unless `overwrite`."""
+    """Write `profile` to `folder` atomically. Refuses to replace a folder unless `overwrite`,
+    and never replaces anything but a profile folder (one with a profile.yaml)."""
     folder = Path(folder)
-    if folder.exists() and not overwrite:
+    if store.occupied(folder) and not overwrite:
         raise ProfileError(f"{folder} already exists (pass --force to replace it)")
+    if store.occupied(folder) and not store.is_profile(folder):
+        raise ProfileError(f"{folder} exists and is not a profile (it has no {YAML_FILE}); "
+                           f"it is not replaced: save the profile elsewhere")
     folder.parent.mkdir(parents=True, exist_ok=True)
     tmp = store.temp_dir(folder)
     try:

@@ -37,10 +37,21 @@ from realtime.core.paths import sha256_file
 from realtime.core.profile import YAML_FILE
 
 __all__ = ["name_lock", "replace_dir", "recover", "temp_dir", "backup_path", "commit_files",
-           "write_yaml", "write_error"]
+           "write_yaml", "write_error", "is_profile", "occupied"]
 
 _RENAME_EXCHANGE = 2
 _AT_FDCWD = -100
+
+
+def is_profile(folder: Path) -> bool:
+    """True when `folder` is a profile folder (it holds a profile.yaml): the only kind of folder
+    an enroll --force or a save with overwrite may replace."""
+    return folder.is_dir() and (folder / YAML_FILE).is_file()
+
+
+def occupied(path: Path) -> bool:
+    """True when something (a file, a folder, a link, even a dangling one) has this path."""
+    return path.exists() or path.is_symlink()
 
 
 def backup_path(folder: Path) -> Path:
@@ -52,10 +63,12 @@ def temp_dir(folder: Path) -> Path:
     return Path(tempfile.mkdtemp(prefix=f".{folder.name}.partial-", dir=folder.parent))
 
 
-def write_error(root: Path, e: OSError) -> ProfileError:
+def write_error(root: Path, e: OSError, hint: str | None = None) -> ProfileError:
+    """The one-line error of a write under `root` that failed with `e`: free space for a full
+    disk, else `hint` (default: choose a writable folder with PUPPETEER_PROFILES)."""
     why = e.strerror or str(e)
     hint = ("free some space and try again" if e.errno in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG)
-            else "choose a writable folder with PUPPETEER_PROFILES=FOLDER")
+            else hint or "choose a writable folder with PUPPETEER_PROFILES=FOLDER")
     return ProfileError(f"cannot write profiles in {root}: {why}; {hint}")
 
 

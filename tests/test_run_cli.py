@@ -144,3 +144,15 @@ def test_help_in_a_subprocess():
     assert r.returncode == 0, r.stderr
     for command in ("demo", "enroll", "live", "devices"):
         assert command in r.stdout
+
+
+@pytest.mark.parametrize("name, shown", [("s1", "s1"), ("a b", "'a b'"), ("x$(id)*", "'x$(id)*'")])
+def test_the_next_hint_quotes_the_name_for_a_shell(tmp_path, monkeypatch, capsys, name, shown):
+    """The hint printed the name bare (``--profile a b``); names that need quoting are refused
+    since, but whatever reaches the hint is quoted (enroll itself stubbed: no name check)."""
+    import profiles.enroll_video
+
+    monkeypatch.setattr(profiles.enroll_video, "enroll", lambda *a, **k: tmp_path / name)
+    assert run.main(["enroll", str(tmp_path / "x.png"), "--name", name]) == 0
+    assert f"next: python run.py live --profile {shown} --driver 0 --sink window\n" in \
+        capsys.readouterr().out

@@ -111,6 +111,24 @@ def test_unusable_names_through_the_cli(tmp_path, profiles_root, capsys, name):
     assert "not usable" in line and len(line) < 200
 
 
+@pytest.mark.parametrize("name", ["store.py", "__pycache__", "a b", "x$(id)*"])
+def test_enroll_force_never_replaces_the_package_source(tmp_path, profiles_root, capsys, name):
+    """The default store is the package folder profiles/: `--name store.py --force` used to move
+    profiles/store.py aside (and the next enroll deleted it)."""
+    profiles_root.mkdir()
+    (profiles_root / "store.py").write_text("source")
+    (profiles_root / "__pycache__").mkdir()
+    (profiles_root / "__pycache__" / "store.pyc").write_bytes(b"compiled")
+    photo = tmp_path / "p.png"
+    cv2.imwrite(str(photo), np.zeros((32, 32, 3), np.uint8))
+    assert run.main(["enroll", str(photo), "--name", name, "--force"]) == 2
+    line = _one_error(capsys.readouterr().err)
+    assert ("is not a profile" if name == "__pycache__" else "not usable") in line
+    assert (profiles_root / "store.py").read_text() == "source"
+    assert (profiles_root / "__pycache__" / "store.pyc").read_bytes() == b"compiled"
+    assert sorted(p.name for p in profiles_root.iterdir()) == ["__pycache__", "store.py"]
+
+
 def test_overlong_paths_are_one_error_line(tmp_path, profiles_root, capsys, astronaut_profile):
     save(astronaut_profile, profiles_root / "astro")
     long = "x" * 300

@@ -68,6 +68,35 @@ def test_consent_command(astro, capsys):
     assert "who agreed" in _error_line(capsys)
 
 
+@pytest.mark.parametrize("fails", ["open", "replace"])
+@pytest.mark.parametrize("argv", [["--by", "Jane Doe, in person"], ["--revoke"]])
+def test_consent_on_a_read_only_profile_is_one_error_line(astro, monkeypatch, capsys, argv, fails):
+    """A profile folder that cannot be written (read-only; simulated: the tests may run as
+    root) used to raise PermissionError ... .profile.yaml.tmp with a traceback."""
+    import errno
+    import os
+
+    from profiles import consent, load
+
+    assert run.main(["consent", "astro", "--by", "Someone"]) == 0
+    before = (astro / "profile.yaml").read_bytes()
+    capsys.readouterr()
+
+    def denied(*args, **kwargs):
+        raise PermissionError(errno.EACCES, "Permission denied", str(args[0]))
+
+    if fails == "open":
+        monkeypatch.setattr(consent, "open", denied, raising=False)
+    else:
+        monkeypatch.setattr(consent.os, "replace", denied)
+    assert run.main(["consent", "astro", *argv]) == 2
+    line = _error_line(capsys)
+    assert f"cannot write profiles in {astro}: Permission denied; make {astro} writable" in line
+    monkeypatch.undo()
+    assert (astro / "profile.yaml").read_bytes() == before and load(astro).consent["by"] == "Someone"
+    assert sorted(os.listdir(astro)) == ["arrays.npz", "profile.yaml"]   # no temporary left
+
+
 def test_enroll_with_consent(tmp_path, profiles_root, astronaut_rgb, capsys):
     from profiles import load
 
@@ -76,6 +105,31 @@ def test_enroll_with_consent(tmp_path, profiles_root, astronaut_rgb, capsys):
     assert run.main(["enroll", str(photo), "--name", "me", "--consent", "myself"]) == 0
     assert "consent: myself" in capsys.readouterr().out
     assert load("me").consent["via"] == "enroll"
+
+
+@pytest.mark.tracking
+@pytest.mark.parametrize("text", ["   ", "", "x" * 501])
+def test_enroll_refuses_a_consent_text_before_enrolling(tmp_path, profiles_root, astronaut_rgb,
+                                                         capsys, text):
+    """It used to print "enrolled 'c1'", then the error (naming consent's --by), and leave the
+    profile without a record, so that the retry found "profile 'c1' exists already"."""
+    from profiles import load
+
+    photo = tmp_path / "me.png"
+    cv2.imwrite(str(photo), cv2.cvtColor(astronaut_rgb, cv2.COLOR_RGB2BGR))
+    assert run.main(["enroll", str(photo), "--name", "c1", "--consent", text]) == 2
+    line = _error_line(capsys)
+    assert "who agreed" in line and "--consent \"Jane Doe" in line and "--by" not in line
+    assert capsys.readouterr().out == ""
+    assert not profiles_root.exists() or list(profiles_root.iterdir()) == []
+    assert run.main(["enroll", str(photo), "--name", "c1", "--consent", "Jane Doe, in person"]) == 0
+    assert load("c1").consent["by"] == "Jane Doe, in person"
+
+
+def test_enroll_checks_the_consent_text_before_reading_a_clip(tmp_path, profiles_root, capsys):
+    missing = tmp_path / "missing.mp4"
+    assert run.main(["enroll", str(missing), "--name", "v", "--consent", " "]) == 2
+    assert "--consent" in _error_line(capsys)
 
 
 def _driver(tmp_path, astronaut_rgb):

@@ -110,26 +110,50 @@ def test_missing_and_unreadable_files(tmp_path):
 
 @pytest.mark.tracking
 def test_existing_name_needs_force(tmp_path, astronaut_png):
-    folder = tmp_path / "astro"
-    folder.mkdir()
-    (folder / "keep.txt").write_text("mine")
+    folder = enroll_image(astronaut_png, "astro", root=tmp_path, crop_size=128)
     with pytest.raises(EnrollError, match="exists already"):
         enroll_image(astronaut_png, "astro", root=tmp_path)
-    assert (folder / "keep.txt").read_text() == "mine"
-    enroll_image(astronaut_png, "astro", root=tmp_path, force=True, crop_size=128)
-    assert load(folder).name == "astro"
+    enroll_image(astronaut_png, "astro", root=tmp_path, force=True)
+    assert load(folder).name == "astro" and load(folder).crop_size == 256
     assert _only(tmp_path) == ["astro"]
 
 
-@pytest.mark.parametrize("name", ["", ".", "..", ".hidden", "../escape", "a/b", "a\\b", "c:d"])
+@pytest.mark.parametrize("force", [False, True])
+@pytest.mark.parametrize("kind", ["folder", "file", "link"])
+def test_force_never_replaces_what_is_not_a_profile(tmp_path, astronaut_png, force, kind):
+    """A folder without a profile.yaml (the package's __pycache__, the user's own), a file or a
+    link of the name is refused, --force or not, and stays as it was."""
+    path = tmp_path / "__pycache__"
+    if kind == "folder":
+        path.mkdir()
+        (path / "keep.txt").write_text("mine")
+    elif kind == "file":
+        path.write_text("mine")
+    else:
+        path.symlink_to(tmp_path / "elsewhere")
+    with pytest.raises(EnrollError, match="is not a profile") as e:
+        enroll_image(astronaut_png, "__pycache__", root=tmp_path, force=force)
+    assert "choose another name" in str(e.value)
+    if kind == "folder":
+        assert (path / "keep.txt").read_text() == "mine"
+    elif kind == "file":
+        assert path.read_text() == "mine"
+    else:
+        assert path.is_symlink()
+    assert _only(tmp_path) == ["__pycache__"]   # no temporary folder, no lock left
+
+
+@pytest.mark.parametrize("name", ["", ".", "..", ".hidden", "../escape", "a/b", "a\\b", "c:d",
+                                  "store.py", "a.b", "a b", "x$(id)*", "-rf", "it's", "zoë", "x" * 65])
 def test_bad_names(tmp_path, astronaut_png, name):
-    with pytest.raises(EnrollError, match="not usable"):
+    with pytest.raises(EnrollError, match="not usable") as e:
         enroll_image(astronaut_png, name, root=tmp_path / "profiles")
+    assert "letters (A-Z, a-z), digits, '-' or '_'" in str(e.value)
     assert not (tmp_path / "escape").exists()
     assert _only(tmp_path / "profiles") == []
 
 
-@pytest.mark.parametrize("name", ["alice", "Bob-2", "my_avatar"])
+@pytest.mark.parametrize("name", ["alice", "Bob-2", "my_avatar", "_x", "s18a", "x" * 64])
 def test_good_names(name):
     assert check_name(name) == name
 
@@ -142,6 +166,20 @@ def test_two_faces_are_refused(tmp_path, astronaut_rgb):
     with pytest.raises(EnrollError, match="found 2 faces"):
         enroll_image(path, "two", root=root)
     assert _only(root) == []
+
+
+@pytest.mark.tracking
+def test_a_small_face_in_a_larger_picture_mentions_the_size(astronaut_rgb):
+    """The astronaut with 16 px between the eye corners, in a 640x480 picture: no detector finds
+    it, and the error used to say only "no human face found" (at 12 px in a picture of about
+    the face's size it says "too small")."""
+    small = cv2.resize(astronaut_rgb, None, fx=0.27, fy=0.27, interpolation=cv2.INTER_AREA)
+    picture = np.full((480, 640, 3), 128, np.uint8)
+    picture[10:10 + small.shape[0], 10:10 + small.shape[1]] = small
+    with pytest.raises(EnrollError) as e:
+        detect_single_face(picture, "small.png")
+    assert str(e.value).startswith("no human face found in small.png, or the face is too small "
+                                   "(at least 24 px between the eye corners)")
 
 
 @pytest.fixture(scope="module")

@@ -239,6 +239,43 @@ def test_a_clip_without_a_face_is_refused(tmp_path):
         build_video_profile(path, "x", progress=False)
 
 
+@pytest.mark.tracking
+def test_too_few_frames_says_the_minimum(clip, tmp_path):
+    """--frames 0:3 said "only 3 usable frames of 3 (rejected: )": no minimum, an empty list."""
+    with pytest.raises(EnrollError) as e:
+        enroll_video(clip, "x", root=tmp_path, progress=False, start=0, stop=3)
+    text = str(e.value)
+    assert "usable frames of 3" in text and "need at least 5; enroll more frames" in text, text
+    assert "(rejected: )" not in text
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_too_few_frames_lists_only_the_rules_that_rejected():
+    from profiles.enroll_video import _refuse_too_few
+
+    good = np.array([True, True, False, False, False, True])
+    with pytest.raises(EnrollError) as e:
+        _refuse_too_few(Path("c.mp4"), good, {"no_face": 0, "blurred": 2, "occluded": 1})
+    assert str(e.value) == ("c.mp4: only 3 usable frames of 6 (rejected: blurred 2, occluded 1), "
+                            "need at least 5; use a steadier, sharper clip of one face")
+    with pytest.raises(EnrollError) as e:
+        _refuse_too_few(Path("c.mp4"), np.ones(3, bool), {})
+    assert str(e.value) == ("c.mp4: only 3 usable frames of 3, need at least 5; enroll more "
+                            "frames (a 20-60 s clip)")
+    _refuse_too_few(Path("c.mp4"), np.ones(5, bool), {})      # 5 is enough
+
+
+@pytest.mark.parametrize("start, stop, shown", [(5000, 6000, "5000:6000"), (40, None, "40:")])
+def test_frames_past_the_end_say_the_clip_length(clip, tmp_path, start, stop, shown):
+    """--frames 5000:6000 on a shorter clip said "no frame could be decoded ... in frames
+    5000..6000", not how long the clip is."""
+    with pytest.raises(EnrollError) as e:
+        enroll_video(clip, "x", root=tmp_path, progress=False, start=start, stop=stop)
+    assert str(e.value) == (f"astronaut.avi has 40 frames (0..39), so --frames {shown} starts "
+                            f"past its end; pick START:STOP within 0:40")
+    assert list(tmp_path.iterdir()) == []
+
+
 @pytest.mark.parametrize("size, scale, reason", [
     (64, 0.8, r"too small: 1\d px between the eye corners"),        # tracked, but tiny
     (160, 0.25, r"too small to track: .* about \d+ px wide in a 640x640"),  # s13.mp4's case

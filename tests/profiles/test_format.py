@@ -90,6 +90,16 @@ def test_save_refuses_to_replace_unless_asked(small_profile, tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["tiny"]  # no temporary left over
 
 
+def test_save_never_replaces_what_is_not_a_profile(small_profile, tmp_path):
+    (tmp_path / "code.py").write_text("source")
+    (tmp_path / "cache").mkdir()
+    for path in (tmp_path / "code.py", tmp_path / "cache"):
+        with pytest.raises(ProfileError, match="is not a profile"):
+            save(small_profile, path, overwrite=True)
+    assert (tmp_path / "code.py").read_text() == "source" and not any((tmp_path / "cache").iterdir())
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["cache", "code.py"]
+
+
 # ------------------------------------------------------------------------------- integrity
 def test_changed_arrays_file_is_refused(small_profile, tmp_path):
     folder = _saved(small_profile, tmp_path)
