@@ -135,7 +135,9 @@ def cmd_demo(args) -> int:
     from realtime.engine.loop import Engine, EngineOptions
     from realtime.io.capture import Grabber
     from realtime.io.performance import ScriptedSource
+    from realtime.io.sinks import check_sink
 
+    check_sink(f"file:{args.out}", overwrite=args.overwrite)   # before the profile and engine
     profile = demo_profile()
     engine = Engine(profile, EngineOptions(fps=args.fps, output_size=args.size,
                                            disclosure=_disclosure(args)))
@@ -203,11 +205,12 @@ def cmd_enroll(args) -> int:
 
 # ----------------------------------------------------------------------------------------- live
 def cmd_live(args) -> int:
+    inputs = _check_live(args)
     # The audio process first: a bad device name fails at once, and its streams settle (a
     # PortAudio output on PulseAudio takes about 2 s) while the engine's modules load.
     bridge = _audio_bridge(args.audio) if args.audio else None
     try:
-        report, notes = _live(args, bridge)
+        report, notes = _live(args, bridge, inputs)
     finally:
         audio = bridge.stop() if bridge is not None else None
     if audio is not None:
@@ -221,7 +224,58 @@ def cmd_live(args) -> int:
     return 0
 
 
-def _live(args, bridge):
+#: live options that only swap mode uses: (flag, what it is, is it given).
+_SWAP_ONLY = (("--keep-grain", lambda a: a.keep_grain),
+              ("--drop-fringe / --no-drop-fringe", lambda a: a.drop_fringe is not None),
+              ("--no-keep-glasses", lambda a: not a.keep_glasses))
+
+
+def _check_live(args) -> list[tuple[Path, str]]:
+    """What can be checked of `live`'s command line before anything starts: options given
+    without the one they need, and the output (`check_sink`: a file sink's container, writable
+    folder, an existing file, and never an input of the run). Returns the run's inputs as
+    (path, role) pairs, which the file sink must not write onto (UserError / SinkError)."""
+    from realtime.io.sinks import check_sink
+
+    if args.audio_report and not args.audio:
+        raise UserError("--audio-report writes the report of --audio IN:OUT: add --audio, or drop "
+                        "--audio-report")
+    if args.audio_report:
+        _check_writable(args.audio_report, "--audio-report")
+    if args.mode != "swap":
+        given = [flag for flag, is_given in _SWAP_ONLY if is_given(args)]
+        if given:
+            raise UserError(f"{given[0]} is an option of --mode swap (this run is --mode "
+                            f"{args.mode}): add --mode swap, or drop it")
+    inputs = _live_inputs(args)
+    check_sink(args.sink, overwrite=args.overwrite, protect=inputs)
+    return inputs
+
+
+def _live_inputs(args) -> list[tuple[Path, str]]:
+    """Every file or folder a `live` run reads, with what it is: the driver (a clip, an image
+    folder, a tracked clip and the clip it plays beside it) and the remix sources."""
+    from realtime.io.capture import input_paths
+    from realtime.io.remix import KEYWORDS
+
+    found = [(path, "the driver" if i == 0 else "the tracked driver's clip")
+             for i, path in enumerate(input_paths(args.driver))]
+    for flag, spec in (("--pose-from", args.pose_from), ("--expression-from", args.expression_from)):
+        if spec is not None and spec.strip().lower() not in KEYWORDS:
+            found += [(path, f"the {flag} source") for path in input_paths(spec)]
+    return found
+
+
+def _check_writable(path: str, flag: str) -> None:
+    """UserError naming `flag` when no file can be written at `path` (checked before a run)."""
+    from realtime.core.paths import cannot_write
+
+    problem = cannot_write(path)
+    if problem is not None:
+        raise UserError(f"{flag} {_printable(str(path))}: cannot write there: {_printable(problem)}")
+
+
+def _live(args, bridge, inputs=()):
     from profiles import load
     from realtime.core.context import check_device
     from realtime.engine.loop import Engine, EngineOptions
@@ -263,8 +317,7 @@ def _live(args, bridge):
     total = args.frames or source.frame_count
     report = _drive(engine, Grabber(source, realtime=realtime), args.sink, fps, realtime,
                     total=total, max_frames=args.frames, label=f"live {profile.name}", audio=bridge,
-                    overwrite=args.overwrite,
-                    protect=[p for p in (getattr(source, "path", None),) if p is not None])
+                    overwrite=args.overwrite, protect=inputs)
     lines = [f"face crop drawn at {engine.render_size}² px (profile {profile.crop_size}²)"]
     for was, now, ms in getattr(engine.governor, "steps", []):
         lines.append(f"  lowered from {was}² to {now}²: {ms:.1f} ms a frame (timed at start-up or over the "
@@ -308,22 +361,39 @@ def _write_json(path: str, data) -> None:
 def _drive(engine, grabber, sink_spec, fps, realtime, total=None, max_frames=None, label="",
            audio=None, overwrite=False, protect=()):
     """Open the sink, run the loop with a progress bar, return the RunReport. A file sink
-    replaces an existing file only with `overwrite`, and never one of `protect` (the driver).
-    `audio`: an open AudioBridge, fed every frame's measured latency."""
-    from tqdm import tqdm
-
+    replaces an existing file only with `overwrite`, and never one of `protect` (what the run
+    reads). `audio`: an open AudioBridge, fed every frame's measured latency. The sink is closed
+    however the run ends; a Ctrl-C (KeyboardInterrupt) leaves with its message saying where a
+    file sink's output went (or that nothing was written)."""
     from realtime.engine.loop import LIVE_HISTORY, run
     from realtime.io.sinks import ThreadedSink, make_sink
 
     try:
-        sink = ThreadedSink(make_sink(sink_spec, fps, overwrite=overwrite, protect=protect),
-                            realtime=realtime)
+        inner = make_sink(sink_spec, fps, overwrite=overwrite, protect=protect)
+        sink = ThreadedSink(inner, realtime=realtime)
     except BaseException:
         grabber.source.close()
         engine.close()
         raise
-    sink.open(*engine.output_size, fps)
-    bar = tqdm(total=max_frames or total, desc=label, unit="frame", leave=False,
+    try:
+        sink.open(*engine.output_size, fps)
+        # A live session keeps the last five minutes of per-frame rows for its summary.
+        return _run_with_bar(run, engine, grabber, sink, max_frames or total, max_frames, label, audio,
+                             history=LIVE_HISTORY if realtime else None)
+    except KeyboardInterrupt as stop:
+        sink.close()        # before the message: the file is in place (or gone) once it returns
+        stop.args = (_kept(inner),)
+        raise
+    finally:
+        sink.close()        # idempotent: `run` closes it, an interrupt before `run` did not
+        engine.close()
+
+
+def _run_with_bar(run, engine, grabber, sink, total, max_frames, label, audio, history):
+    """`run` (realtime.engine.loop.run) under a progress bar of `total` frames."""
+    from tqdm import tqdm
+
+    bar = tqdm(total=total, desc=label, unit="frame", leave=False,
                disable=not sys.stderr.isatty() and os.environ.get("CI") == "true")
 
     def tick(frame):
@@ -331,15 +401,22 @@ def _drive(engine, grabber, sink_spec, fps, realtime, total=None, max_frames=Non
         if audio is not None:  # the sound passes from the first frame's latency on
             audio.on_frame(frame)
 
-    if audio is not None:
-        audio.wait_settled()  # else the first seconds of sound would be silent or off
     try:
-        # A live session keeps the last five minutes of per-frame rows for its summary.
-        return run(engine, grabber, sink, max_frames=max_frames, on_frame=tick,
-                   history=LIVE_HISTORY if realtime else None)
+        if audio is not None:
+            audio.wait_settled()  # else the first seconds of sound would be silent or off
+        return run(engine, grabber, sink, max_frames=max_frames, on_frame=tick, history=history)
     finally:
         bar.close()
-        engine.close()
+
+
+def _kept(sink) -> str:
+    """Where a stopped run's output is: a file sink's finished file, or that none was written;
+    "" for the other sinks."""
+    if getattr(sink, "name", None) != "file":
+        return ""
+    if sink.kept is None:
+        return "nothing was written (no frame had reached the file)"
+    return f"wrote {sink.kept} ({sink.frames_written} frames, the run so far)"
 
 
 # ---------------------------------------------------------------------------------------- train
@@ -548,6 +625,7 @@ def cmd_track(args) -> int:
         raise UserError(f"--out {out}: a tracked clip's name ends in .track.npz")
     if out.exists() and not args.force:
         raise UserError(f"{out} exists: --force replaces it")
+    _check_writable(str(out), "--out")        # before the clip is tracked
     source = ClipSource(clip)
     t0 = time.perf_counter()
     try:
@@ -763,7 +841,8 @@ def main(argv=None) -> int:
         print(f"error: {_printable(first)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt as e:
-        print("stopped", file=sys.stderr)
+        note = str(e)   # where the output went (`_drive`)
+        print(f"stopped: {_printable(note)}" if note else "stopped", file=sys.stderr)
         return 143 if isinstance(e, _Terminated) else 130
     finally:
         if installed:

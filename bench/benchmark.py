@@ -48,7 +48,7 @@ from bench.drivers import Driver, open_driver, prepare_self_drive, prepare_self_
 from bench.latency import latency_pass
 from bench.machine import machine_info
 from bench.quality import quality_pass
-from bench.report import _fmt, markdown_table, plot, write_json
+from bench.report import _fmt, markdown_table, plot, plot_formats, write_json
 from bench.roundtrip import roundtrip_pass
 from bench.swap import SwapExtremes, swap_quality_pass
 from bench.usage import UsageError
@@ -56,6 +56,7 @@ from bench.variants import build_engine, check_variants, make_variants, parse_co
 from profiles.consent import require_consent
 from profiles.format import load
 from realtime.core.errors import ProfileError
+from realtime.core.paths import cannot_write
 from realtime.engine.loop import EngineOptions
 from realtime.image.disclose import DisclosureOptions
 from realtime.io.audio import AudioBridge
@@ -105,6 +106,10 @@ def resolve(args: argparse.Namespace) -> Setup:
                                               or (args.self_reenact is not None and args.driver is None)):
         raise UsageError("--floor measures the quality pass's own floor: use it with --quality, "
                          "--self-drive or --self-reenact")
+    if getattr(args, "sheet", None) and not (args.quality or self_drive is not None
+                                             or (args.self_reenact is not None and args.driver is None)):
+        raise UsageError("--sheet draws the quality pass's frames: use it with --quality, "
+                         "--self-drive or --self-reenact")
     compare = parse_compare(args.compare) if args.compare else None
     swapping = getattr(args, "mode", None) == "swap" or (compare is not None and compare[0] == "mode"
                                                           and "swap" in compare[1])
@@ -118,9 +123,7 @@ def resolve(args: argparse.Namespace) -> Setup:
     if compare and compare[0] == "device":
         for d in compare[1]:
             get_device(d).check()
-    for path in (args.json, args.plot, getattr(args, "sheet", None)):
-        if path and not Path(path).resolve().parent.is_dir():
-            raise UsageError(f"cannot write {path}: folder {Path(path).parent} does not exist")
+    _check_outputs(args)
 
     if self_drive is not None:
         profile, driver, lm = prepare_self_drive(self_drive, args.frame, args.frames)
@@ -155,6 +158,28 @@ def resolve(args: argparse.Namespace) -> Setup:
         raise UsageError(f"--frames/clip gives {driver.total} frames, not more than --warmup "
                          f"{args.warmup}: nothing left to measure")
     return setup
+
+
+def _check_outputs(args: argparse.Namespace) -> None:
+    """UsageError, before anything runs, for a --json / --plot / --sheet file that could not be
+    written when the bench ends: its folder missing or not writable, or (--plot, --sheet) a
+    picture format that is not written (matplotlib's formats, OpenCV's)."""
+    for flag, path in (("--json", args.json), ("--plot", args.plot), ("--sheet", getattr(args, "sheet", None))):
+        if not path:
+            continue
+        if not Path(path).resolve().parent.is_dir():
+            raise UsageError(f"cannot write {path}: folder {Path(path).parent} does not exist")
+        problem = cannot_write(path)
+        if problem is not None:
+            raise UsageError(f"cannot write {path} ({flag}): {problem}")
+    if args.plot and Path(args.plot).suffix.lower().lstrip(".") not in plot_formats():
+        raise UsageError(f"--plot {args.plot}: not a picture format the plot is written in "
+                         f"({', '.join(sorted(plot_formats()))}); name it e.g. "
+                         f"{Path(args.plot).stem}.png")
+    sheet = getattr(args, "sheet", None)
+    if sheet and not cv2.haveImageWriter(str(sheet)):
+        raise UsageError(f"--sheet {sheet}: not an image format OpenCV writes; name it e.g. "
+                         f"{Path(sheet).stem}.png")
 
 
 def _with_command_line(options, args: argparse.Namespace):

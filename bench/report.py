@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["markdown_table", "write_json", "plot", "BUDGET_MS"]
+__all__ = ["markdown_table", "write_json", "plot", "plot_formats", "BUDGET_MS"]
 
 BUDGET_MS = 1000.0 / 30.0  # DESIGN §9: p95 capture→sink ≤ 33 ms on the CPU tier
 _PCTS = ("p50", "p95", "p99")
@@ -257,6 +257,13 @@ def _timeline(ax, result: Mapping, per_frame: Sequence[Mapping], colors: dict, b
         ax.legend([h[j] for j in order], [l[j] for j in order], loc="upper left",
                   bbox_to_anchor=(1.005, 1.0), fontsize=8, framealpha=0.9, borderaxespad=0)
     return top * 1.12
+
+
+def plot_formats() -> set[str]:
+    """The file extensions (lower case, no dot) `plot` can write: matplotlib's own formats."""
+    from matplotlib.backend_bases import FigureCanvasBase  # noqa: PLC0415 - matplotlib only when asked
+
+    return set(FigureCanvasBase.get_supported_filetypes())
 
 
 def plot(result_or_results: Mapping, per_frame: Sequence[Mapping] | Mapping[str, Sequence[Mapping]],

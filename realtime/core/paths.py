@@ -1,14 +1,17 @@
 """Questions about a path the user gave that never raise, and the one file digest (`sha256_file`,
 read in 1 MiB blocks) that profiles, tracked clips and engine caches record. Path questions: a
 name longer than the file system allows (ENAMETOOLONG), a NUL byte or a permission problem on
-the way answer "no", so the caller's "no such file" line is printed instead of a traceback."""
+the way answer "no", so the caller's "no such file" line is printed instead of a traceback.
+`cannot_write` answers, before a long run, why a file could not be created at a path."""
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
+import tempfile
 from pathlib import Path
 
-__all__ = ["is_dir", "is_file", "exists", "sha256_file"]
+__all__ = ["is_dir", "is_file", "exists", "cannot_write", "sha256_file"]
 
 
 def is_dir(path: str | os.PathLike) -> bool:
@@ -30,6 +33,30 @@ def exists(path: str | os.PathLike) -> bool:
         return Path(path).exists()
     except (OSError, ValueError):
         return False
+
+
+def cannot_write(path: str | os.PathLike) -> str | None:
+    """Why a file could not be written at `path` (its folder missing, not a folder, not writable,
+    or `path` a folder), as a phrase for an error line; None when it can. The folder is probed by
+    creating and removing a hidden empty file in it, which also catches what permission bits do
+    not (a read-only mount, /proc, root on a read-only share). Never raises."""
+    target = Path(path).expanduser()
+    folder = target.parent
+    if is_dir(target):
+        return f"{str(target)!r} is a folder; name a file"
+    if not is_dir(folder):
+        what = "is not a folder" if exists(folder) else "does not exist"
+        return f"folder {str(folder)!r} {what}"
+    if not os.access(folder, os.W_OK | os.X_OK):
+        return f"folder {str(folder)!r} is not writable"
+    try:
+        fd, probe = tempfile.mkstemp(prefix=".puppeteer-probe-", dir=folder)
+    except OSError as exc:
+        return f"folder {str(folder)!r} is not writable ({exc.strerror or exc})"
+    os.close(fd)
+    with contextlib.suppress(OSError):
+        os.unlink(probe)
+    return None
 
 
 def sha256_file(path: str | os.PathLike) -> str:

@@ -31,11 +31,11 @@ from realtime.core.quiet import quiet_native_stderr
 from realtime.io.grabber import Grabber
 from realtime.io.media import check_frame, open_video, read_image
 from realtime.io.source import CaptureError, CaptureTimeout, Source
-from realtime.io.tracked import TrackedClipSource, is_track_file
+from realtime.io.tracked import TrackedClipSource, clip_beside, is_track_file
 
 __all__ = ["CameraSource", "CaptureError", "CaptureTimeout", "ClipSource", "DEFAULT_CLIP_FPS",
            "Grabber", "IMAGE_EXTENSIONS", "ImageDirSource", "Source", "TrackedClipSource",
-           "open_source", "quiet_opencv"]
+           "input_paths", "open_source", "quiet_opencv"]
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp")
 DEFAULT_CLIP_FPS = 30.0
@@ -297,6 +297,22 @@ class ImageDirSource:
 
     def __repr__(self) -> str:
         return f"ImageDirSource({str(self.path)!r}, {len(self._files)} images, fps={self.fps:g})"
+
+
+def input_paths(spec: str) -> list[Path]:
+    """The files and folders a source opened from `spec` (as `open_source` reads it) reads: []
+    for a camera or anything that names no path, [folder] for an image folder (every image in
+    it is read), [file.track.npz, the clip beside it] for a tracked clip, [file] for a clip.
+    Opens nothing but a tracked clip's small index (TrackError when it is not one)."""
+    text = str(spec).strip()
+    if re.fullmatch(r"(?:/dev/video)?(\d+)", text):
+        return []
+    path = Path(text).expanduser()
+    if paths.is_dir(path):
+        return [path]
+    if is_track_file(path) and paths.is_file(path):
+        return [path, clip_beside(path)]
+    return [path] if paths.is_file(path) else []
 
 
 def open_source(spec: str, size: tuple[int, int] | None = None,

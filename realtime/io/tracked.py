@@ -39,7 +39,7 @@ from realtime.face.topology import N_LANDMARKS
 from realtime.face.track import Tracker, TrackStage, quiet_native_stderr
 from realtime.io.source import CaptureError, Source
 
-__all__ = ["FORMAT", "SUFFIX", "TrackError", "TrackedClip", "TrackedClipSource", "default_track_path",
+__all__ = ["FORMAT", "SUFFIX", "TrackError", "TrackedClip", "TrackedClipSource", "clip_beside", "default_track_path",
            "is_track_file", "track_clip", "track_frames"]
 
 FORMAT = 1
@@ -60,6 +60,14 @@ def default_track_path(clip: str | os.PathLike) -> Path:
     """Where `run.py track CLIP` writes by default: ``CLIP-stem.track.npz`` beside the clip."""
     clip = Path(clip)
     return clip.with_name(clip.stem + SUFFIX)
+
+
+def clip_beside(path: str | os.PathLike) -> Path:
+    """The clip whose images a tracked clip plays when it lies beside it: the name it was tracked
+    under, in the tracked clip's folder (whether or not it is there). TrackError for a file that
+    is not a readable tracked clip."""
+    path = Path(path)
+    return path.parent / TrackedClip.load(path).clip
 
 
 def _tracker_label() -> str:

@@ -12,8 +12,9 @@ backends, and every sink follows the `Sink` protocol (realtime.io.sinks.base):
                                        (realtime.io.sinks.base); [] for most sinks
 
 Sinks raise `SinkError` with a message that says what to do (install a device, pick another
-sink). `ThreadedSink` wraps any sink so that the loop never waits for it (DESIGN §7: a sink
-never blocks the loop).
+sink); `check_sink(spec, ...)` raises it before the engine starts, for what can be known then.
+`ThreadedSink` wraps any sink so that the loop never waits for it (DESIGN §7: a sink never
+blocks the loop).
 
 Modules: base (protocol, SinkError), null, file (ffmpeg mp4), vcam (pyvirtualcam), window
 (preview window and hotkeys), overlay (what the window draws), threaded (ThreadedSink).
@@ -23,14 +24,14 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from realtime.io.sinks.base import EVENTS, Sink, SinkError
-from realtime.io.sinks.file import FileSink
+from realtime.io.sinks.file import FileSink, check_output
 from realtime.io.sinks.null import NullSink
 from realtime.io.sinks.overlay import draw_overlay
 from realtime.io.sinks.threaded import ThreadedSink
 from realtime.io.sinks.vcam import VirtualCameraSink, vcam_install_hint
 from realtime.io.sinks.window import WindowSink, key_to_event
 
-__all__ = ["EVENTS", "SINKS", "FileSink", "NullSink", "Sink", "SinkError", "ThreadedSink",
+__all__ = ["EVENTS", "SINKS", "FileSink", "check_output", "check_sink", "NullSink", "Sink", "SinkError", "ThreadedSink",
            "VirtualCameraSink", "WindowSink", "draw_overlay", "key_to_event", "make_sink",
            "vcam_install_hint"]
 
@@ -64,6 +65,21 @@ SINKS: dict[str, tuple[Callable[..., Sink], str]] = {
     "vcam": (_vcam, "vcam[:DEVICE]"),
     "window": (_window, "window[:TITLE]"),
 }
+
+
+def check_sink(spec: str, overwrite: bool = False, protect=()) -> None:
+    """Check, before anything starts, what can be checked of a sink spec without opening it:
+    its name, and a file sink's output (`check_output`: container, writable folder, an existing
+    file without `overwrite`, a file or folder the run reads). SinkError says what to change."""
+    name, _, arg = str(spec).partition(":")
+    key = name.strip().lower()
+    if key not in SINKS:
+        choices = ", ".join(usage for _, usage in SINKS.values())
+        raise SinkError(f"unknown sink {spec!r}; choose one of: {choices}")
+    if key == "file":
+        if not arg:
+            raise SinkError("the file sink needs a path: file:OUT.mp4")
+        check_output(arg, overwrite, protect)
 
 
 def make_sink(spec: str, fps: float | None, overwrite: bool = False, protect=()) -> Sink:

@@ -3,9 +3,13 @@
 Nothing is lost: FFmpeg writes a hidden temporary file beside the output
 (``.NAME.partial-PID.mp4``), renamed onto the output's name only once FFmpeg has finished it,
 so a failed write (a full disk) leaves no unplayable file and the file that was there before
-stays until the new one is complete. An existing file is not replaced unless asked
-(`overwrite`, the CLI's ``--overwrite``), and never a file the run reads (`protect`: the driver
-clip). FFmpeg runs in its own process group: a Ctrl-C in the terminal reaches only Python, which
+stays until the new one is complete; a sink closed before its first frame leaves nothing, and a
+partial file left by a process that no longer runs (one killed outright) is removed when the
+next sink opens at that name. An existing file is not replaced unless asked (`overwrite`, the
+CLI's ``--overwrite``), and never a file the run reads nor one inside a folder it reads
+(`protect`: the driver, a tracked driver's clip, the remix sources). `check_output` makes those
+checks (and the name's container, and that the folder is writable) before anything starts.
+FFmpeg runs in its own process group: a Ctrl-C in the terminal reaches only Python, which
 closes the pipe, so FFmpeg finishes the file and the sink renames it into place.
 
 imageio_ffmpeg is imported when a file sink opens, so that everything else runs where it is not
@@ -14,6 +18,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -26,6 +31,47 @@ import numpy as np
 from realtime.core import paths
 from realtime.core.frame import Frame
 from realtime.io.sinks.base import SinkError, checked_output
+
+#: The containers the file sink writes H.264 into (by the output name's extension).
+SUFFIXES = (".mp4", ".m4v", ".mov", ".mkv")
+
+#: A path the run reads, alone or with what it is to the run ("the driver", ...).
+Protected = str | os.PathLike | tuple[str | os.PathLike, str]
+
+
+def check_output(path: str | os.PathLike, overwrite: bool = False,
+                 protect: Iterable[Protected] = ()) -> Path:
+    """The output file `path` (user expanded), or SinkError saying what to change when it: is one
+    of the `protect` paths the run reads (the same file under any name: realpath and
+    os.path.samefile, so symlinks and hard links too) or lies inside one that is a folder; has no
+    extension of `SUFFIXES`; cannot be created (folder missing or not writable, a folder itself);
+    exists and not `overwrite`. Writes nothing that stays (the folder is probed with an empty file)."""
+    out = Path(path).expanduser()
+    for item in protect:
+        other, role = item if isinstance(item, tuple) else (item, "the driver")
+        _check_not_input(out, Path(other), role)
+    if out.suffix.lower() not in SUFFIXES:
+        raise SinkError(f"file sink: {str(out)!r} is not a video name it writes (H.264 in "
+                        f"{', '.join(SUFFIXES)}; got {out.suffix or 'no extension'!r}): name it "
+                        f"{out.stem}.mp4, or choose another sink")
+    problem = paths.cannot_write(out)
+    if problem is not None:
+        raise SinkError(f"file sink: cannot write {str(out)!r}: {problem}; choose another output file")
+    if paths.exists(out) and not overwrite:
+        raise SinkError(f"file sink: {str(out)!r} exists already; pass --overwrite to "
+                        f"replace it, or choose another name")
+    return out
+
+
+def _check_not_input(out: Path, other: Path, role: str) -> None:
+    """SinkError when writing `out` would destroy `other` (`role`: what it is to the run)."""
+    real_out, real_other = os.path.realpath(out), os.path.realpath(other)
+    if real_out == real_other or _same_file(out, other):
+        raise SinkError(f"file sink: {str(out)!r} is {role} itself ({str(other)!r}); writing "
+                        f"there would destroy it: choose another output file")
+    if paths.is_dir(other) and os.path.commonpath([real_out, real_other]) == real_other:
+        raise SinkError(f"file sink: {str(out)!r} lies inside {str(other)!r}, the folder {role} "
+                        f"reads; choose an output file outside it")
 
 
 def ffmpeg_exe() -> str:
@@ -48,38 +94,33 @@ class FileSink:
     heights are padded by one black pixel to even (yuv420p needs even sizes).
 
     Args:
-        path: output file; its folder must exist (SinkError otherwise, raised here).
+        path: output file (.mp4 .m4v .mov .mkv) in a writable folder (SinkError otherwise, raised
+            here by `check_output`).
         fps: frame rate of the file; `open(..., fps)` overrides it when given (not None).
         crf, preset: x264 quality/speed (defaults: visually lossless-ish, fast enough for 2 cores).
         overwrite: replace an existing file at `path` (SinkError here otherwise).
-        protect: files the output must not be (the driver clip): SinkError here.
+        protect: what the run reads (paths, or (path, role) pairs: the driver, a tracked
+            driver's clip, the remix sources, image folders): the output must be none of them nor
+            inside one of the folders (SinkError here).
+
+    `kept` is the finished file once `close()` put it in place (None before, and after a close
+    with no frame written: then nothing is left, not even the partial file).
     """
 
     name = "file"
 
     def __init__(self, path: str | os.PathLike, fps: float | None = 30.0, crf: int = 18,
                  preset: str = "veryfast", overwrite: bool = False,
-                 protect: Iterable[str | os.PathLike] = ()):
-        self.path = Path(path).expanduser()
+                 protect: Iterable[Protected] = ()):
+        self.path = check_output(path, overwrite, protect)
         folder = self.path.parent
-        if not paths.is_dir(folder):
-            raise SinkError(f"file sink: folder {str(folder)!r} for {str(self.path)!r} does "
-                            f"not exist; create it first")
-        for other in protect:
-            if _same_file(self.path, Path(other)):
-                raise SinkError(f"file sink: {str(self.path)!r} is the driver itself; writing "
-                                f"there would destroy it: choose another output file")
-        if paths.is_dir(self.path):
-            raise SinkError(f"file sink: {str(self.path)!r} is a folder; name an output file")
-        if paths.exists(self.path) and not overwrite:
-            raise SinkError(f"file sink: {str(self.path)!r} exists already; pass --overwrite to "
-                            f"replace it, or choose another name")
         self.overwrite = bool(overwrite)
         self.partial = folder / f".{self.path.stem}.partial-{os.getpid()}{self.path.suffix}"
         self.fps = fps
         self.crf, self.preset = int(crf), preset
         self.size: tuple[int, int] | None = None
         self.frames_written = 0
+        self.kept: Path | None = None
         self._proc: subprocess.Popen | None = None
         self._stderr = None
 
@@ -102,6 +143,7 @@ class FileSink:
             raise SinkError(f"file sink: need a positive fps, got {fps!r}")
         self.fps = float(fps)
         self.size = (int(width), int(height))
+        self._remove_stale_partials()
         self._stderr = tempfile.TemporaryFile()  # a file, not a pipe: ffmpeg can never block on it
         # Its own process group: a terminal's Ctrl-C stops Python, which closes the pipe (ffmpeg
         # then finishes the file); ffmpeg interrupted itself would leave it for Python to discard.
@@ -113,6 +155,17 @@ class FileSink:
                                           stderr=self._stderr, **group)
         except OSError as exc:
             raise SinkError(f"file sink: cannot start ffmpeg from imageio_ffmpeg: {exc}") from exc
+
+    def _remove_stale_partials(self) -> None:
+        """Remove this output's partial files whose writer no longer runs (killed outright, or
+        left by an older version); a running writer's stays."""
+        pattern = re.compile(re.escape(f".{self.path.stem}.partial-") + r"(\d+)" + re.escape(self.path.suffix))
+        with contextlib.suppress(OSError):
+            for entry in os.scandir(self.path.parent):
+                match = pattern.fullmatch(entry.name)
+                if match and int(match.group(1)) != os.getpid() and not _running(int(match.group(1))):
+                    with contextlib.suppress(OSError):
+                        os.unlink(entry.path)
 
     def _ffmpeg_errors(self) -> str:
         if self._stderr is None:
@@ -157,6 +210,9 @@ class FileSink:
             except subprocess.TimeoutExpired:
                 proc.kill()
                 proc.wait()
+            if self.frames_written == 0:     # stopped before the first frame: leave nothing
+                self._discard()
+                return
             if proc.returncode != 0:
                 self._discard()
                 raise SinkError(f"file sink: ffmpeg failed writing {str(self.path)!r} "
@@ -172,26 +228,37 @@ class FileSink:
             self.partial.unlink()
 
     def _finish(self) -> None:
-        """The finished file takes the output's name (never silently over another file)."""
+        """The finished file takes the output's name (never silently over another file: one that
+        appeared there meanwhile stays, and the recording is kept beside it as NAME-PID.mp4)."""
         try:
             if self.overwrite:
                 os.replace(self.partial, self.path)
-                return
-            try:
-                os.link(self.partial, self.path)     # fails if a file appeared there meanwhile
-            except FileExistsError:
+            elif not self._link_to(self.path):
+                aside = self.path.with_name(f"{self.path.stem}-{os.getpid()}{self.path.suffix}")
+                if not self._link_to(aside):
+                    raise SinkError(f"file sink: {str(self.path)!r} and {str(aside)!r} appeared "
+                                    f"while recording; the recording is kept as {str(self.partial)!r}")
+                self.kept = aside
                 raise SinkError(f"file sink: {str(self.path)!r} appeared while recording; the "
-                                f"recording is kept as {str(self.partial)!r}") from None
-            except OSError:                          # no hard links here (FAT, some shares)
-                if self.path.exists():
-                    raise SinkError(f"file sink: {str(self.path)!r} appeared while recording; the "
-                                    f"recording is kept as {str(self.partial)!r}") from None
-                os.replace(self.partial, self.path)
-                return
-            self.partial.unlink()
+                                f"recording is kept as {str(aside)!r}")
         except OSError as exc:
             raise SinkError(f"file sink: cannot move the recording {str(self.partial)!r} to "
                             f"{str(self.path)!r}: {exc.strerror or exc}") from exc
+        self.kept = self.path
+
+    def _link_to(self, target: Path) -> bool:
+        """Give the partial file the name `target` unless a file has it; False when one has."""
+        try:
+            os.link(self.partial, target)            # fails if a file is there
+        except FileExistsError:
+            return False
+        except OSError:                              # no hard links here (FAT, some shares)
+            if target.exists():
+                return False
+            os.replace(self.partial, target)
+            return True
+        self.partial.unlink()
+        return True
 
     def poll_events(self) -> list[str]:
         return []
@@ -202,6 +269,17 @@ def _same_file(a: Path, b: Path) -> bool:
         return a.exists() and b.exists() and os.path.samefile(a, b)
     except OSError:
         return False
+
+
+def _running(pid: int) -> bool:
+    """True when a process `pid` exists (another user's counts: it may be writing)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OverflowError, OSError):
+        return True
+    return True
 
 
 def _last_line(text: str) -> str:

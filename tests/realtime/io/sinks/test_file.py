@@ -68,3 +68,83 @@ def test_ffmpeg_without_imageio_ffmpeg_comes_from_the_path_or_is_one_error(monke
     monkeypatch.setattr(file_mod.shutil, "which", lambda name: None)
     with pytest.raises(SinkError, match="pip install imageio-ffmpeg"):
         file_mod.ffmpeg_exe()
+
+
+# -- what the output may be, checked before anything starts (check_output) -----------------------
+
+def test_the_output_is_never_an_input_under_any_name(tmp_path):
+    """The driver, another role's input, a hard link or a symlink to one, or a file inside an
+    input image folder: refused, the input untouched."""
+    from realtime.io.sinks.file import check_output
+
+    clip = tmp_path / "clip.mp4"
+    clip.write_bytes(b"precious")
+    (tmp_path / "hard.mp4").hardlink_to(clip)
+    (tmp_path / "soft.mp4").symlink_to(clip)
+    folder = tmp_path / "frames"
+    folder.mkdir()
+    for out, protect, expect in [
+        (clip, [clip], "is the driver itself"),
+        (clip, [(clip, "the --pose-from source")], "is the --pose-from source itself"),
+        (tmp_path / "hard.mp4", [clip], "is the driver itself"),
+        (tmp_path / "soft.mp4", [clip], "is the driver itself"),
+        (folder / "out.mp4", [(folder, "the driver")], "lies inside"),
+    ]:
+        with pytest.raises(SinkError, match=expect):
+            check_output(out, overwrite=True, protect=protect)
+        with pytest.raises(SinkError, match=expect):
+            FileSink(out, 30, overwrite=True, protect=protect)
+    assert clip.read_bytes() == b"precious"
+    assert check_output(tmp_path / "new.mp4", protect=[clip, folder]) == tmp_path / "new.mp4"
+
+
+@pytest.mark.parametrize("name", ["x.avi", "x.txt", "a.jpg", "noext"])
+def test_a_name_the_sink_does_not_write_is_refused(tmp_path, name):
+    with pytest.raises(SinkError, match=r"is not a video name it writes .*name it \w+\.mp4"):
+        FileSink(tmp_path / name, 30)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_an_unwritable_folder_is_refused_before_open(tmp_path, monkeypatch):
+    """Permission bits (root ignores them: os.access is what is asked) and a folder that is a file."""
+    import os
+
+    from realtime.core import paths
+
+    monkeypatch.setattr(paths.os, "access", lambda *a, **k: False)
+    with pytest.raises(SinkError, match="is not writable"):
+        FileSink(tmp_path / "x.mp4", 30)
+    monkeypatch.undo()
+    (tmp_path / "file").write_bytes(b"")
+    with pytest.raises(SinkError, match="is not a folder"):
+        FileSink(tmp_path / "file" / "x.mp4", 30)
+    assert sorted(os.listdir(tmp_path)) == ["file"]
+
+
+def test_closed_before_the_first_frame_leaves_nothing(tmp_path):
+    """A Ctrl-C before any frame reached the file: no empty mp4, no hidden partial file."""
+    sink = FileSink(tmp_path / "x.mp4", 30)
+    sink.open(32, 24, 30)
+    sink.close()
+    assert sink.kept is None and list(tmp_path.iterdir()) == []
+
+
+def test_a_dead_writers_partial_file_is_removed(tmp_path):
+    """A partial file whose process is gone (killed outright) goes when the name is written
+    again; a running process's stays."""
+    import os
+    import subprocess
+    import sys
+
+    gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True,
+                          text=True, check=True).stdout.strip()
+    stale = tmp_path / f".x.partial-{gone}.mp4"
+    live = tmp_path / f".x.partial-{os.getppid()}.mp4"
+    stale.write_bytes(b"x" * 261)
+    live.write_bytes(b"y")
+    sink = FileSink(tmp_path / "x.mp4", 30)
+    sink.open(32, 24, 30)
+    sink.write(frame(0))
+    sink.close()
+    assert sink.kept == tmp_path / "x.mp4"
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([live.name, "x.mp4"])

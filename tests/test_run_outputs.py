@@ -1,0 +1,205 @@
+"""What a run writes, checked before it starts, and what a stopped run leaves: the file sink
+never writes onto anything the run reads (the driver, a tracked driver's clip, the remix sources,
+an image folder), an unwritable or unsupported output is one `error:` line before the engine
+starts (live, demo, bench, track), options given without the one they need are named, and a
+Ctrl-C leaves a playable file or nothing, and says which."""
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+import run
+from profiles.format import save
+from tests.test_run_hostile import _clip, _one_error
+
+
+@pytest.fixture
+def profiles_root(tmp_path, monkeypatch) -> Path:
+    root = tmp_path / "profiles"
+    monkeypatch.setenv("PUPPETEER_PROFILES", str(root))
+    return root
+
+
+@pytest.fixture
+def astro(profiles_root, astronaut_profile) -> str:
+    save(astronaut_profile, profiles_root / "astro")
+    return "astro"
+
+
+@pytest.fixture
+def no_engine(monkeypatch):
+    """Fails the test if the engine is built: the checks must come first."""
+    from realtime.engine import loop
+
+    def built(*a, **k):
+        raise AssertionError("the engine was built before the mistake was found")
+
+    monkeypatch.setattr(loop, "Engine", built)
+
+
+def _tracked(clip: Path) -> Path:
+    from realtime.core.paths import sha256_file
+    from realtime.io.tracked import TrackedClip
+
+    n = 5
+    out = clip.with_name(clip.stem + ".track.npz")
+    TrackedClip(landmarks=np.zeros((n, 478, 3), np.float32), present=np.zeros(n, bool), fps=30.0,
+                size=(64, 64), sha256=sha256_file(clip), clip=clip.name, tracker="test").save(out)
+    return out
+
+
+def _frames(path: Path) -> int:
+    cap = cv2.VideoCapture(str(path))
+    n = 0
+    while cap.read()[0]:
+        n += 1
+    return n
+
+
+# ------------------------------------------------------------- never onto the run's inputs
+def test_live_never_writes_onto_what_it_reads(tmp_path, astro, no_engine, capsys):
+    """Before the fix: the tracked driver's clip, a remix source and an image of the driver's
+    folder were overwritten with --overwrite."""
+    clip = _clip(tmp_path / "clip.mp4")
+    other = _clip(tmp_path / "other.mp4")
+    track = _tracked(clip)
+    folder = tmp_path / "frames"
+    folder.mkdir()
+    cv2.imwrite(str(folder / "a.png"), np.zeros((64, 64, 3), np.uint8))
+    before = {p: p.read_bytes() for p in (clip, other, folder / "a.png")}
+    for extra, out, expect in [
+        (["--driver", str(track)], clip, "is the tracked driver's clip itself"),
+        (["--driver", str(clip), "--expression-from", str(other)], other,
+         "is the --expression-from source itself"),
+        (["--driver", str(clip), "--pose-from", str(other)], other, "is the --pose-from source itself"),
+        (["--driver", str(folder)], folder / "a.mp4", "lies inside"),
+    ]:
+        argv = ["live", "--profile", astro, *extra, "--sink", f"file:{out}", "--overwrite", "--frames", "3"]
+        assert run.main(argv) == 2, argv
+        assert expect in _one_error(capsys.readouterr().err)
+    assert {p: p.read_bytes() for p in before} == before
+    assert sorted(p.name for p in folder.iterdir()) == ["a.png"]
+
+
+def test_demo_checks_its_output_before_it_starts(tmp_path, no_engine, monkeypatch, capsys):
+    monkeypatch.setattr(run, "demo_profile", lambda: pytest.fail("the profile was built first"))
+    for out, expect in [(tmp_path / "x.avi", "is not a video name it writes"),
+                        (tmp_path / "no" / "x.mp4", "does not exist")]:
+        assert run.main(["demo", "--out", str(out), "--frames", "3"]) == 2
+        assert expect in _one_error(capsys.readouterr().err)
+
+
+# ------------------------------------------------------------ unwritable, unsupported
+@pytest.mark.parametrize("name, expect", [
+    ("x.txt", "is not a video name it writes"),
+    ("a.jpg", "is not a video name it writes"),
+    ("x.avi", "is not a video name it writes"),
+    ("ro/x.mp4", "is not writable"),
+])
+def test_live_output_mistakes_come_before_the_engine(tmp_path, astro, no_engine, monkeypatch, capsys,
+                                                     name, expect):
+    from realtime.core import paths
+
+    (tmp_path / "ro").mkdir()
+    real = paths.os.access
+    monkeypatch.setattr(paths.os, "access", lambda p, mode: Path(p).name != "ro" and real(p, mode))
+    clip = _clip(tmp_path / "clip.avi")
+    assert run.main(["live", "--profile", astro, "--driver", str(clip),
+                     "--sink", f"file:{tmp_path / name}", "--frames", "3"]) == 2
+    assert expect in _one_error(capsys.readouterr().err)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["clip.avi", "profiles", "ro"]
+
+
+def test_track_checks_its_output_before_tracking(tmp_path, monkeypatch, capsys):
+    """Before the fix: a PermissionError traceback after the whole clip was tracked."""
+    from realtime.core import paths
+    from realtime.io import capture
+
+    clip = _clip(tmp_path / "clip.avi")
+    (tmp_path / "ro").mkdir()
+    monkeypatch.setattr(paths.os, "access", lambda p, mode: Path(p).name != "ro")
+    monkeypatch.setattr(capture, "ClipSource", lambda *a, **k: pytest.fail("tracking started"))
+    assert run.main(["track", str(clip), "--out", str(tmp_path / "ro" / "x.track.npz")]) == 2
+    assert "--out" in _one_error(capsys.readouterr().err)
+
+
+@pytest.mark.parametrize("flags, expect", [
+    (["--json", "{ro}/b.json"], "(--json)"),
+    (["--plot", "{out}/b.txt"], "--plot"),
+    (["--sheet", "{out}/s.png"], "--sheet draws the quality pass's frames"),
+])
+def test_bench_checks_its_outputs_before_it_runs(tmp_path, monkeypatch, capsys, flags, expect):
+    """Before the fix: a traceback (PermissionError, matplotlib's ValueError) after the whole
+    bench ran, or (--sheet without a quality pass) nothing at all."""
+    from bench import benchmark
+    from realtime.core import paths
+
+    for sub in ("ro", "out"):
+        (tmp_path / sub).mkdir()
+    monkeypatch.setattr(paths.os, "access", lambda p, mode: Path(p).name != "ro")
+    monkeypatch.setattr(benchmark, "latency_pass", lambda *a, **k: pytest.fail("the bench ran"))
+    flags = [f.format(ro=tmp_path / "ro", out=tmp_path / "out") for f in flags]
+    assert run.main(["bench", "--profile", "p", "--driver", "x.mp4", *flags]) == 2
+    assert expect in _one_error(capsys.readouterr().err)
+    assert not any((tmp_path / "out").iterdir())
+
+
+# ------------------------------------------------------------------ options without effect
+@pytest.mark.parametrize("flags, expect", [
+    (["--audio-report", "out.json"], "--audio-report writes the report of --audio"),
+    (["--keep-grain"], "--keep-grain is an option of --mode swap"),
+    (["--drop-fringe"], "--drop-fringe / --no-drop-fringe is an option of --mode swap"),
+    (["--no-drop-fringe"], "--drop-fringe / --no-drop-fringe is an option of --mode swap"),
+    (["--no-keep-glasses"], "--no-keep-glasses is an option of --mode swap"),
+])
+def test_live_options_given_without_what_they_need(tmp_path, no_engine, capsys, flags, expect):
+    """Before the fix: exit 0, the option silently ignored."""
+    assert run.main(["live", "--profile", "p", "--driver", "0", "--sink", "null", *flags]) == 2
+    assert expect in _one_error(capsys.readouterr().err)
+
+
+# ------------------------------------------------------------------------------ Ctrl-C
+def test_ctrl_c_before_the_first_frame_leaves_nothing_and_says_so(tmp_path, astro, monkeypatch, capsys):
+    """Before the fix: a Ctrl-C during the engine's warm-up left the file sink open, and FFmpeg
+    then left a hidden 261-byte `.x.partial-PID.mp4` for good."""
+    from realtime.engine import loop
+
+    def interrupted(self, *a, **k):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(loop.Engine, "warm_up", interrupted)
+    clip = _clip(tmp_path / "clip.avi")
+    out = tmp_path / "out"
+    out.mkdir()
+    assert run.main(["live", "--profile", astro, "--driver", str(clip), "--sink",
+                     f"file:{out / 'x.mp4'}"]) == 130
+    err = capsys.readouterr().err
+    assert "stopped: nothing was written" in err
+    assert list(out.iterdir()) == []
+
+
+def test_ctrl_c_mid_run_keeps_a_playable_file_and_says_where(tmp_path, astro, monkeypatch, capsys):
+    """Before the fix: only "stopped" was printed."""
+    from realtime.engine import loop
+
+    process = loop.Engine.process
+
+    def then_interrupted(self, frame):
+        if frame.index == 2:     # the third frame of the clip (warm-up frames are -1)
+            raise KeyboardInterrupt
+        return process(self, frame)
+
+    monkeypatch.setattr(loop.Engine, "process", then_interrupted)
+    clip = _clip(tmp_path / "clip.avi")
+    out = tmp_path / "out"
+    out.mkdir()
+    assert run.main(["live", "--profile", astro, "--driver", str(clip), "--sink",
+                     f"file:{out / 'x.mp4'}", "--size", "64x64"]) == 130
+    err = capsys.readouterr().err
+    assert f"stopped: wrote {out / 'x.mp4'} (2 frames, the run so far)" in err
+    assert [p.name for p in out.iterdir()] == ["x.mp4"] and _frames(out / "x.mp4") == 2
+    shutil.rmtree(out)
