@@ -32,6 +32,7 @@ ROOT = Path(__file__).resolve().parent
 sys.path.insert(0, str(ROOT))
 
 from bench import cli as bench_cli  # noqa: E402  (light: no engine, numba or torch)
+from bench.usage import FOLLOW_RANGE, MAX_SIDE, RENDER_SIZE_RANGE  # noqa: E402  (light)
 from realtime.core.errors import PuppeteerError  # noqa: E402
 from realtime.mesh.gains import gains_argument  # noqa: E402  (light: numpy, as bench's parser has it)
 from realtime.tiers.registry import TIER_NAMES  # noqa: E402  (light: imports no tier)
@@ -51,9 +52,6 @@ class _Parser(argparse.ArgumentParser):
 def _printable(text: str, limit: int = 500) -> str:
     """`text` safe for the terminal: control characters (ANSI escapes, bidi overrides) escaped."""
     return "".join(ch if unicodedata.category(ch)[0] != "C" else ascii(ch)[1:-1] for ch in text[:limit])
-
-
-MAX_SIDE = 4096
 
 
 def _size(text: str) -> tuple[int, int]:
@@ -82,19 +80,20 @@ def _number(what: str, lo: float, hi: float, above: bool = False):
 
 
 _fps = _number("a frame rate (frames per second)", 1.0, 240.0)
-_follow = _number("a fraction (0 = not at all, 1 = fully)", 0.0, 2.0)
+_follow = _number("a fraction (0 = not at all, 1 = fully)", *FOLLOW_RANGE)
 _minutes = _number("a number of minutes", 0.0, 7 * 24 * 60.0, above=True)
 
 
 def _render_size(text: str) -> int:
     try:
         v = int(text)
-        if not 32 <= v <= 2048:
+        if not RENDER_SIZE_RANGE[0] <= v <= RENDER_SIZE_RANGE[1]:
             raise ValueError
         return v
     except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"--render-size wants pixels between 32 and 2048, got {text!r}") from None
+        raise argparse.ArgumentTypeError(f"--render-size wants pixels between "
+                                         f"{RENDER_SIZE_RANGE[0]} and {RENDER_SIZE_RANGE[1]}, "
+                                         f"got {text!r}") from None
 
 
 def _frame_range(text: str) -> tuple[int, int | None]:
