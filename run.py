@@ -393,8 +393,10 @@ def _train(profile, video: Path, args) -> int:
                              batch=args.batch, device=args.device, resume=not args.restart,
                              threads=args.threads)
     bar = tqdm(total=args.steps, desc="training", unit="step")
+    done = {"step": None, "saved": None}     # the last step, the last checkpoint's
 
     def progress(step, losses):
+        done["step"] = step
         bar.update(1)
         if step % 5 == 0:
             bar.set_postfix({k: f"{v:.3f}" for k, v in losses.items() if k in
@@ -404,7 +406,11 @@ def _train(profile, video: Path, args) -> int:
         commit_files(profile.folder, {f"{NEURAL_DIR}/{k}": v for k, v in files.items()}, tier="neural")
 
     try:
-        result = T.train(pairs, out_dir, options, progress=progress, commit=commit)
+        result = T.train(pairs, out_dir, options, progress=progress, commit=commit,
+                         on_checkpoint=lambda step: done.update(saved=step))
+    except KeyboardInterrupt as e:
+        e.args = (_stopped_training(done["step"], done["saved"]),)   # what main prints
+        raise
     finally:
         bar.close()
     plots = {name: out_dir / f".{name}.partial.png" for name in ("losses", "samples")}
@@ -425,6 +431,20 @@ def _train(profile, video: Path, args) -> int:
           f"frames → {out_dir} (profile tier is now 'neural')")
     print(f"last losses: {T.summary_json(result)}")
     return 0
+
+
+def _stopped_training(step: int | None, saved: int | None) -> str:
+    """What a Ctrl-C during the steps kept: `step`, the last step done (None: none this run),
+    `saved`, the step of this run's last checkpoint (None: none written)."""
+    if step is None:
+        return "stopped before the first step: nothing new to save"
+    if saved == step:
+        return f"stopped at step {step}; saved, `train` resumes from it"
+    if saved is not None:
+        return (f"stopped at step {step} while saving it; steps after {saved} are lost, "
+                f"`train` resumes from step {saved}")
+    return (f"stopped at step {step} while saving it; this run's steps are lost, `train` "
+            f"resumes from the checkpoint before it (if any)")
 
 
 # --------------------------------------------------------------------------------------- export
@@ -754,8 +774,8 @@ def main(argv=None) -> int:
         first = (str(e).strip().splitlines() or [type(e).__name__])[0]
         print(f"error: {_printable(first)}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt as e:
-        print("stopped", file=sys.stderr)
+    except KeyboardInterrupt as e:     # its message, where one says what was kept
+        print(_printable(str(e)) if str(e) else "stopped", file=sys.stderr)
         return 143 if isinstance(e, _Terminated) else 130
     finally:
         if installed:
