@@ -100,6 +100,22 @@ def test_refusals_name_the_file(tmp_path, astronaut_landmarks, case):
         assert "track" in message
 
 
+@pytest.mark.parametrize("case", ["text", "truncated"])
+def test_a_corrupt_file_says_what_it_is_and_what_to_do(tmp_path, astronaut_landmarks, case):
+    """Before: numpy's own words ("Cannot load file containing pickled data when
+    allow_pickle=False", "File is not a zip file")."""
+    path = tmp_path / "a.track.npz"
+    if case == "text":
+        path.write_bytes(b"garbage, not a tracked clip")
+    else:
+        _write_track(path, astronaut_landmarks)
+        path.write_bytes(path.read_bytes()[:2000])
+    with pytest.raises(T.TrackError) as info:
+        T.TrackedClip.load(path)
+    assert str(info.value) == (f"{path} is not a tracked clip this engine wrote, or it is damaged: "
+                               f"track the clip again (`run.py track CLIP`)")
+
+
 # ------------------------------------------------------------------------------------ source
 def test_source_without_the_clip_gives_landmarks_only(tmp_path, astronaut_landmarks):
     path = tmp_path / "a.track.npz"
