@@ -556,6 +556,7 @@ def cmd_track(args) -> int:
     from realtime.io.tracked import default_track_path, is_track_file, track_clip
 
     clip = Path(args.clip)
+    _refuse_photo(clip)
     out = Path(args.out) if args.out else default_track_path(clip)
     if not is_track_file(out):
         raise UserError(f"--out {out}: a tracked clip's name ends in .track.npz")
@@ -575,6 +576,18 @@ def cmd_track(args) -> int:
     print(f"next: python run.py live --profile NAME --driver {out} (the clip's frames come along "
           f"while {clip.name} is beside it)")
     return 0
+
+
+def _refuse_photo(clip: Path) -> None:
+    """UserError when `clip` is an image file (by its header, whatever its name): `track` reads
+    a video; a photo would make a one-frame 'clip' at a made-up rate."""
+    from realtime.core import paths
+    from realtime.io.media import image_size
+
+    size = image_size(clip) if paths.is_file(clip) else None
+    if size is not None:
+        raise UserError(f"{_printable(str(clip))} is a photo ({size[0]}x{size[1]}), not a video: "
+                        f"`track` takes a video file (mp4/mov/...)")
 
 
 # -------------------------------------------------------------------------------------- devices
