@@ -164,10 +164,10 @@ def knobs() -> dict[str, Knob]:
         "size": Knob("output size WxH, e.g. 512x512", _parse_size, _set_option("output_size")),
         "kernel_threads": Knob("numba threads of the kernels", _checked("kernel_threads", int),
                                _set_option("kernel_threads")),
-        "render_size": Knob("face crop side in px, 0: automatic (as live --render-size)",
-                            _parse_render_size, _set_option("render_size")),
         "backend": Knob("neural tier on cuda: torch or tensorrt", _parse_backend,
                         _set_option("backend")),
+        "render_size": Knob("face crop side in px, 0: automatic (as live --render-size)",
+                            _parse_render_size, _set_option("render_size")),
     }
     fixed = {"fps", "realtime", "output_size"}   # set by the bench itself (size: above)
     for f in dataclasses.fields(EngineOptions):
