@@ -33,6 +33,7 @@ ROOT = Path(__file__).resolve().parent
 sys.path.insert(0, str(ROOT))
 
 from bench import cli as bench_cli  # noqa: E402  (light: no engine, numba or torch)
+from bench.usage import FOLLOW_RANGE, MAX_SIDE, RENDER_SIZE_RANGE  # noqa: E402  (light)
 from realtime.core.errors import PuppeteerError  # noqa: E402
 from realtime.mesh.gains import gains_argument  # noqa: E402  (light: numpy, as bench's parser has it)
 from realtime.tiers.registry import TIER_NAMES  # noqa: E402  (light: imports no tier)
@@ -52,9 +53,6 @@ class _Parser(argparse.ArgumentParser):
 def _printable(text: str, limit: int = 500) -> str:
     """`text` safe for the terminal: control characters (ANSI escapes, bidi overrides) escaped."""
     return "".join(ch if unicodedata.category(ch)[0] != "C" else ascii(ch)[1:-1] for ch in text[:limit])
-
-
-MAX_SIDE = 4096
 
 
 def _command(*words: str) -> str:
@@ -89,19 +87,20 @@ def _number(what: str, lo: float, hi: float, above: bool = False):
 
 
 _fps = _number("a frame rate (frames per second)", 1.0, 240.0)
-_follow = _number("a fraction (0 = not at all, 1 = fully)", 0.0, 2.0)
+_follow = _number("a fraction (0 = not at all, 1 = fully)", *FOLLOW_RANGE)
 _minutes = _number("a number of minutes", 0.0, 7 * 24 * 60.0, above=True)
 
 
 def _render_size(text: str) -> int:
     try:
         v = int(text)
-        if not 32 <= v <= 2048:
+        if not RENDER_SIZE_RANGE[0] <= v <= RENDER_SIZE_RANGE[1]:
             raise ValueError
         return v
     except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"--render-size wants pixels between 32 and 2048, got {text!r}") from None
+        raise argparse.ArgumentTypeError(f"--render-size wants pixels between "
+                                         f"{RENDER_SIZE_RANGE[0]} and {RENDER_SIZE_RANGE[1]}, "
+                                         f"got {text!r}") from None
 
 
 def _frame_range(text: str) -> tuple[int, int | None]:
@@ -415,8 +414,8 @@ def _kept(sink) -> str:
     if getattr(sink, "name", None) != "file":
         return ""
     if sink.kept is None:
-        return "nothing was written (no frame had reached the file)"
-    return f"wrote {sink.kept} ({sink.frames_written} frames, the run so far)"
+        return "stopped: nothing was written (no frame had reached the file)"
+    return f"stopped: wrote {sink.kept} ({sink.frames_written} frames, the run so far)"
 
 
 # ---------------------------------------------------------------------------------------- train
@@ -477,8 +476,10 @@ def _train(profile, video: Path, args) -> int:
                              batch=args.batch, device=args.device, resume=not args.restart,
                              threads=args.threads)
     bar = tqdm(total=args.steps, desc="training", unit="step")
+    done = {"step": None, "saved": None}     # the last step, the last checkpoint's
 
     def progress(step, losses):
+        done["step"] = step
         bar.update(1)
         if step % 5 == 0:
             bar.set_postfix({k: f"{v:.3f}" for k, v in losses.items() if k in
@@ -488,7 +489,11 @@ def _train(profile, video: Path, args) -> int:
         commit_files(profile.folder, {f"{NEURAL_DIR}/{k}": v for k, v in files.items()}, tier="neural")
 
     try:
-        result = T.train(pairs, out_dir, options, progress=progress, commit=commit)
+        result = T.train(pairs, out_dir, options, progress=progress, commit=commit,
+                         on_checkpoint=lambda step: done.update(saved=step))
+    except KeyboardInterrupt as e:
+        e.args = (_stopped_training(done["step"], done["saved"]),)   # what main prints
+        raise
     finally:
         bar.close()
     plots = {name: out_dir / f".{name}.partial.png" for name in ("losses", "samples")}
@@ -509,6 +514,20 @@ def _train(profile, video: Path, args) -> int:
           f"frames → {out_dir} (profile tier is now 'neural')")
     print(f"last losses: {T.summary_json(result)}")
     return 0
+
+
+def _stopped_training(step: int | None, saved: int | None) -> str:
+    """What a Ctrl-C during the steps kept: `step`, the last step done (None: none this run),
+    `saved`, the step of this run's last checkpoint (None: none written)."""
+    if step is None:
+        return "stopped before the first step: nothing new to save"
+    if saved == step:
+        return f"stopped at step {step}; saved, `train` resumes from it"
+    if saved is not None:
+        return (f"stopped at step {step} while saving it; steps after {saved} are lost, "
+                f"`train` resumes from step {saved}")
+    return (f"stopped at step {step} while saving it; this run's steps are lost, `train` "
+            f"resumes from the checkpoint before it (if any)")
 
 
 # --------------------------------------------------------------------------------------- export
@@ -620,6 +639,7 @@ def cmd_track(args) -> int:
     from realtime.io.tracked import default_track_path, is_track_file, track_clip
 
     clip = Path(args.clip)
+    _refuse_photo(clip)
     out = Path(args.out) if args.out else default_track_path(clip)
     if not is_track_file(out):
         raise UserError(f"--out {out}: a tracked clip's name ends in .track.npz")
@@ -640,6 +660,18 @@ def cmd_track(args) -> int:
     print(f"next: python run.py live --profile NAME --driver {out} (the clip's frames come along "
           f"while {clip.name} is beside it)")
     return 0
+
+
+def _refuse_photo(clip: Path) -> None:
+    """UserError when `clip` is an image file (by its header, whatever its name): `track` reads
+    a video; a photo would make a one-frame 'clip' at a made-up rate."""
+    from realtime.core import paths
+    from realtime.io.media import image_size
+
+    size = image_size(clip) if paths.is_file(clip) else None
+    if size is not None:
+        raise UserError(f"{_printable(str(clip))} is a photo ({size[0]}x{size[1]}), not a video: "
+                        f"`track` takes a video file (mp4/mov/...)")
 
 
 # -------------------------------------------------------------------------------------- devices
@@ -840,9 +872,8 @@ def main(argv=None) -> int:
         first = (str(e).strip().splitlines() or [type(e).__name__])[0]
         print(f"error: {_printable(first)}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt as e:
-        note = str(e)   # where the output went (`_drive`)
-        print(f"stopped: {_printable(note)}" if note else "stopped", file=sys.stderr)
+    except KeyboardInterrupt as e:     # its message, where one says what was kept
+        print(_printable(str(e)) if str(e) else "stopped", file=sys.stderr)
         return 143 if isinstance(e, _Terminated) else 130
     finally:
         if installed:

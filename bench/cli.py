@@ -66,8 +66,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="offline quality pass: expr_err, pose_err_deg, id_dist, fwe, jitter_px, "
                              "and the expression fidelity per signal (gain, r)")
     parser.add_argument("--self-reenact", metavar="VIDEO", dest="self_reenact",
-                        help="enroll VIDEO's first frame, drive with its second half, "
-                             "report PSNR/SSIM against the real frames")
+                        help="enroll VIDEO's first half as an atlas (its first frame as a photo "
+                             "when the clip is too short or poor for one; or --profile, enrolled "
+                             "from that half), drive with its second half, report PSNR/SSIM "
+                             "against the real frames")
     parser.add_argument("--self-drive", metavar="CLIP", dest="self_drive",
                         help="expression fidelity: enroll one frame of CLIP as a photo profile "
                              "(--frame), drive it with the whole clip, report per signal how much "

@@ -30,6 +30,7 @@ from pathlib import Path
 import numpy as np
 import yaml
 
+from bench.usage import UsageError
 from kernels import GBuffer, composite, flow3d, interpolate, mirrored_sigmoid_mask, rasterize, texture, warp
 from profiles.format import load
 from realtime.core.context import check_device
@@ -49,12 +50,19 @@ MAXINE = "NVIDIA Maxine Video Live Portrait: 6.56 ms per frame on an RTX 4090; 5
 # ------------------------------------------------------------------------------------ travel
 def travel_files(carry: list[str], root: Path = ROOT) -> list[Path]:
     """What a device call sends: tracked and untracked-not-ignored files, and the carried paths
-    (less a carried folder's out/, where the check writes its results here)."""
+    (less a carried folder's out/, where the check writes its results here). A carried path
+    that does not exist is a UsageError (the call would carry nothing of it)."""
+    missing = [c for c in carry if not (root / c).exists()]
+    if missing:
+        hint = " (`make gpu-prep` makes .gpu-check/)" if ".gpu-check" in missing else ""
+        raise UsageError(f"--carry {', '.join(missing)}: no such path in {root}{hint}")
     out = subprocess.run(["git", "ls-files", "-co", "--exclude-standard", "-z"], cwd=root,
                          capture_output=True, text=True, check=True).stdout
     files = [root / p for p in out.split("\0") if p and (root / p).is_file()]
     for c in carry:
         base = root / c
+        if base.is_file():
+            files.append(base)
         files += [p for p in base.rglob("*") if p.is_file() and "out" not in p.relative_to(base).parts[:1]]
     return files
 

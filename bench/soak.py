@@ -61,7 +61,10 @@ def _ffmpeg(args: list[str]) -> None:
 
 def build_long_clip(drivers: Path, minutes: float, cache: Path) -> Path:
     """Every clip of `drivers` at 512² 30 fps, concatenated once (cached), looped by stream copy
-    to at least `minutes`."""
+    to at least `minutes`. A `drivers` that is not a folder is a UsageError."""
+    if not drivers.is_dir():
+        raise UsageError(f"--drivers {drivers}: no such folder (a folder of driver clips, e.g. "
+                         f"../shared/eval/drivers)")
     clips = sorted(p for p in drivers.iterdir() if p.suffix.lower() in (".mp4", ".mov", ".avi", ".mkv"))
     if not clips:
         raise UsageError(f"no driver clips in {drivers}")
@@ -197,6 +200,16 @@ def trend_pct(rows: list[dict], value) -> float | None:
 
 
 def main(argv=None) -> int:
+    """The soak's command line; a mistake (UsageError, ProfileError, ...) is one `error:` line
+    and exit 2, as run.py prints them."""
+    try:
+        return _main(argv)
+    except PuppeteerError as e:
+        print(f"error: {(str(e).strip().splitlines() or [type(e).__name__])[0]}", file=sys.stderr)
+        return 2
+
+
+def _main(argv) -> int:
     p = argparse.ArgumentParser(prog="python -m bench.soak", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--profile", default="astronaut", help="profile name or folder (default astronaut: "
@@ -220,8 +233,4 @@ def main(argv=None) -> int:
 
 
 if __name__ == "__main__":
-    try:
-        sys.exit(main())
-    except PuppeteerError as e:    # UsageError, ProfileError, ...: one line, as run.py prints them
-        print(f"error: {e}", file=sys.stderr)
-        sys.exit(2)
+    sys.exit(main())

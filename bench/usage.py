@@ -5,7 +5,7 @@ from __future__ import annotations
 from realtime.core.errors import PuppeteerError
 
 __all__ = ["UsageError", "DEVICE_NAMES", "DEFAULT_WARMUP", "DEFAULT_CAMERA_FRAMES",
-           "DEFAULT_BLOCK"]
+           "DEFAULT_BLOCK", "FOLLOW_RANGE", "RENDER_SIZE_RANGE", "MAX_SIDE"]
 
 DEFAULT_WARMUP = 30
 DEFAULT_CAMERA_FRAMES = 300
@@ -13,6 +13,12 @@ DEFAULT_BLOCK = 60
 #: The devices `--device` accepts: the contexts of `realtime.core.context.DEVICES` (which
 #: imports the kernels, hence numba; tests/bench/test_devices.py keeps the two equal).
 DEVICE_NAMES = ("cpu", "cuda")
+#: The ranges `run.py live` checks on its options, which `--compare` checks on the same
+#: options (bench.variants): --follow-scale/--follow-translation, --render-size (0: automatic),
+#: the side of --size.
+FOLLOW_RANGE = (0.0, 2.0)
+RENDER_SIZE_RANGE = (32, 2048)
+MAX_SIDE = 4096
 
 
 class UsageError(PuppeteerError):

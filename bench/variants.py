@@ -13,15 +13,17 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from bench.devices import DEVICES, get_device
-from bench.usage import UsageError
+from bench.usage import FOLLOW_RANGE, MAX_SIDE, RENDER_SIZE_RANGE, UsageError
 from realtime.engine.loop import Engine, EngineOptions
 from realtime.face.estimate import EstimatorConfig
 from realtime.mesh.fuse import FuseConfig
+from realtime.mesh.gains import GAIN_RANGE
 from realtime.tiers.neural import BACKENDS
 
 __all__ = ["Variant", "Knob", "knobs", "knob_list", "parse_compare", "make_variants",
@@ -49,7 +51,59 @@ def _parse_size(text: str) -> tuple[int, int]:
         raise ValueError(f"size {text!r} is not WIDTHxHEIGHT (e.g. 512x512)") from None
     if w < 16 or h < 16:
         raise ValueError(f"size {text!r} is too small (at least 16x16)")
+    if w > MAX_SIDE or h > MAX_SIDE:
+        raise ValueError(f"size {text!r} is too large (at most {MAX_SIDE}x{MAX_SIDE}, as live --size)")
     return (w, h)
+
+
+INF = math.inf
+
+#: The valid values of the numeric knobs: (lowest, highest, lowest excluded). A numeric knob
+#: not listed takes any finite number ≥ 0 (seconds, distances, speeds, betas, responses, counts).
+#: The ranges of live's own flags are theirs (bench.usage, realtime.mesh.gains).
+RANGES: dict[str, tuple[float, float, bool]] = {
+    "follow_translation": (*FOLLOW_RANGE, False),
+    "follow_scale": (*FOLLOW_RANGE, False),
+    **{f"{r}_gain": (*GAIN_RANGE, False) for r in ("eye", "brow", "mouth", "gaze", "pose")},
+    "max_render_size": (*RENDER_SIZE_RANGE, False),
+    "kernel_threads": (1, 1024, False),
+    "max_head_angle": (0.0, 180.0, True),           # degrees
+    **{k: (0.0, INF, True) for k in ("pose_min_cutoff", "expr_min_cutoff", "region_min_cutoff",
+                                      "region_d_cutoff")},  # One-Euro cutoffs (Hz)
+}
+
+
+def _bounds(lo: float, hi: float, above: bool) -> str:
+    if hi == INF:
+        return f"above {lo:g}" if above else f"at least {lo:g}"
+    return f"above {lo:g} and at most {hi:g}" if above else f"between {lo:g} and {hi:g}"
+
+
+def _checked(name: str, kind: Callable[[str], Any]) -> Callable[[str], Any]:
+    """`kind` (int or float) as a knob's parser that also refuses a value outside the knob's
+    `RANGES` entry (not finite, or below 0 when it has none): ValueError naming the value as
+    typed and the range."""
+    lo, hi, above = RANGES.get(name, (0.0, INF, False))
+
+    def parse(text: str):
+        value = kind(text)
+        if not math.isfinite(value):
+            raise ValueError(f"{text.strip()!r} is not a finite number")
+        if not (lo < value if above else lo <= value) or value > hi:
+            raise ValueError(f"{text.strip()!r} is out of range: wants a number "
+                             f"{_bounds(lo, hi, above)}")
+        return value
+    return parse
+
+
+def _parse_render_size(text: str) -> int:
+    """0 (automatic) or a side in RENDER_SIZE_RANGE, as live --render-size."""
+    value = int(text)
+    lo, hi = RENDER_SIZE_RANGE
+    if value != 0 and not lo <= value <= hi:
+        raise ValueError(f"{text.strip()!r} is out of range: wants 0 (automatic) or pixels "
+                         f"between {lo} and {hi}")
+    return value
 
 
 def _parse_bool(text: str) -> bool:
@@ -91,13 +145,13 @@ def _set_nested(group: str, name: str):
     return apply
 
 
-def _parser_for(default) -> Callable[[str], Any]:
+def _parser_for(name: str, default) -> Callable[[str], Any]:
     if isinstance(default, bool):
         return _parse_bool
     if isinstance(default, int):
-        return int
+        return _checked(name, int)
     if isinstance(default, float):
-        return float
+        return _checked(name, float)
     return str
 
 
@@ -108,10 +162,12 @@ def knobs() -> dict[str, Knob]:
         "tier": Knob("generator tier (warp, atlas, neural)", str, _set_option("tier")),
         "device": Knob("cpu or cuda", _parse_device, _set_device),
         "size": Knob("output size WxH, e.g. 512x512", _parse_size, _set_option("output_size")),
-        "kernel_threads": Knob("numba threads of the kernels", int,
+        "kernel_threads": Knob("numba threads of the kernels", _checked("kernel_threads", int),
                                _set_option("kernel_threads")),
         "backend": Knob("neural tier on cuda: torch or tensorrt", _parse_backend,
                         _set_option("backend")),
+        "render_size": Knob("face crop side in px, 0: automatic (as live --render-size)",
+                            _parse_render_size, _set_option("render_size")),
     }
     fixed = {"fps", "realtime", "output_size"}   # set by the bench itself (size: above)
     for f in dataclasses.fields(EngineOptions):
@@ -119,12 +175,12 @@ def knobs() -> dict[str, Knob]:
             continue
         if isinstance(f.default, (bool, int, float, str)):
             table[f.name] = Knob(f"EngineOptions.{f.name} (default {f.default})",
-                                 _parser_for(f.default), _set_option(f.name))
+                                 _parser_for(f.name, f.default), _set_option(f.name))
     for group, cls in (("estimator", EstimatorConfig), ("fuse", FuseConfig)):
         for f in dataclasses.fields(cls):
             default = f.default if f.default is not dataclasses.MISSING else f.default_factory()
             table[f.name] = Knob(f"{cls.__name__}.{f.name} (default {default})",
-                                 _parser_for(default), _set_nested(group, f.name))
+                                 _parser_for(f.name, default), _set_nested(group, f.name))
     return table
 
 
@@ -136,6 +192,9 @@ def knob_list() -> str:
 
 
 def parse_compare(spec: str) -> tuple[str, list[str]]:
+    """`--compare KEY=A,B[,C]` → (key, values as typed), every value checked up front (its type
+    and its knob's range, before anything is enrolled or measured): UsageError naming the key
+    and the value."""
     table = knobs()
     key, sep, values = spec.partition("=")
     key = key.strip()
@@ -148,7 +207,17 @@ def parse_compare(spec: str) -> tuple[str, list[str]]:
         raise UsageError(f"--compare {key}: give at least two values, e.g. {key}=A,B")
     if len(set(vals)) != len(vals):
         raise UsageError(f"--compare {key}: values repeat ({values})")
+    for text in vals:
+        _parse_value(key, text)
     return key, vals
+
+
+def _parse_value(key: str, text: str):
+    """`text` parsed by `key`'s knob; a value it refuses is a UsageError naming both."""
+    try:
+        return knobs()[key].parse(text)
+    except ValueError as exc:
+        raise UsageError(f"--compare {key}: {exc}") from None
 
 
 def make_variants(base_options, device: str, compare: tuple[str, list[str]] | None) -> list[Variant]:
@@ -158,10 +227,7 @@ def make_variants(base_options, device: str, compare: tuple[str, list[str]] | No
     knob = knobs()[key]
     out = []
     for text in values:
-        try:
-            value = knob.parse(text)
-        except ValueError as exc:
-            raise UsageError(f"--compare {key}: {exc}") from None
+        value = _parse_value(key, text)
         v = Variant(f"{key}={text}", base_options, device)
         knob.apply(v, value)
         out.append(v)

@@ -2,6 +2,7 @@
 point, sharpness, skin colour, the face count every few frames). See `profiles.enroll_video`."""
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -130,6 +131,22 @@ def _refuse_empty(path: Path, count: int | None, start: int, stop: int | None) -
                       + (f" in frames {start}..{stop}" if start or stop else ""))
 
 
+def _started_trackers(stack: contextlib.ExitStack) -> tuple[Tracker, Tracker]:
+    """The clip's tracker and its face-counting checker (closed by `stack`), built and run on a
+    blank frame in one block with the native stderr silenced, as the engine's warm-up: MediaPipe
+    loads a graph's models in its own threads after the constructor returns, and they print
+    then (absl's "WARNING: All log messages before absl::InitializeLog() ...", TFLite's
+    notices) onto the user's terminal; a first frame waits for them. A blank frame has no face:
+    the tracking starts afresh on the clip's first frame."""
+    blank = np.zeros((64, 64, 3), np.uint8)
+    with quiet_native_stderr():
+        tracker = stack.enter_context(Tracker(static=False))
+        checker = stack.enter_context(Tracker(static=True, max_faces=2, min_detection_confidence=0.7))
+        for t in (tracker, checker):
+            t.detect_all(blank)
+    return tracker, checker
+
+
 def track_clip(path: Path, start: int = 0, stop: int | None = None, progress: bool = True,
                multi_face_every: int = 15) -> ClipTrack:
     """Pass 1: track frames [start, stop) of the clip and measure each (see module doc)."""
@@ -142,8 +159,9 @@ def track_clip(path: Path, start: int = 0, stop: int | None = None, progress: bo
     fps = float(f) if f and np.isfinite(f) and f > 0 else 30.0
     cap.release()
     nan_lm = np.full((topology.N_LANDMARKS, 3), np.nan, np.float32)
-    with Tracker(static=False) as tracker, Tracker(static=True, max_faces=2, min_detection_confidence=0.7) as checker, \
-            progress_bar(total, f"tracking {path.name}", progress) as bar:
+    with contextlib.ExitStack() as stack:
+        tracker, checker = _started_trackers(stack)
+        bar = stack.enter_context(progress_bar(total, f"tracking {path.name}", progress))
         for k, (i, rgb) in enumerate(read_frames(path, start, stop)):
             size = (rgb.shape[1], rgb.shape[0])
             lm = tracker(rgb)

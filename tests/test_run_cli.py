@@ -1,6 +1,7 @@
 """run.py, the command line: demo, enroll, live, --help; user errors exit 2 with one line."""
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -156,3 +157,36 @@ def test_the_next_hint_quotes_the_name_for_a_shell(tmp_path, monkeypatch, capsys
     assert run.main(["enroll", str(tmp_path / "x.png"), "--name", name]) == 0
     assert f"next: python run.py live --profile {shown} --driver 0 --sink window\n" in \
         capsys.readouterr().out
+
+
+def _readme() -> str:
+    return (ROOT / "README.md").read_text()
+
+
+def test_readme_gives_eval_clips_by_their_path_from_the_checkout():
+    """Before: `--driver d10.mp4`, `--expression-from d10.mp4` (not found from the checkout) and
+    `--self-reenact ../shared/eval/<clip>.mp4` (the clips are in drivers/ or targets/)."""
+    flags = r"--(?:driver|expression-from|pose-from|self-reenact|self-drive|video)"
+    wrong = [m.group(0) for m in re.finditer(rf"{flags} (\S+\.(?:mp4|jpg))", _readme())
+             if re.search(r"(^|/)([ds]\d+\w*|<clip>)\.(mp4|jpg)$", m.group(1))
+             and not re.match(r"\.\./shared/eval/(drivers/(d\d+|<clip>)|targets/(s\d+\w*|<clip>))\.",
+                              m.group(1))]
+    assert wrong == []
+
+
+@pytest.mark.parametrize("command", ["train", "export"])
+def test_readme_cli_table_lists_every_option(command):
+    """Before: the table left out train's --batch and --threads and export's --device."""
+    row = re.search(rf"^\| `run\.py {command} .*$", _readme(), re.M).group(0)
+    sub = [a for a in run.build_parser()._actions if a.dest == "command"][0].choices[command]
+    options = [o for a in sub._actions for o in a.option_strings if o.startswith("--") and o != "--help"]
+    assert [o for o in options if o not in row] == []
+
+
+def test_bench_help_says_self_reenact_enrolls_the_first_half(capsys):
+    """Before: "enroll VIDEO's first frame" (bench.drivers.prepare_self_reenact enrolls the first
+    half as an atlas, frame 0 only when that fails)."""
+    with pytest.raises(SystemExit):
+        run.main(["bench", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    assert "--self-reenact VIDEO enroll VIDEO's first half as an atlas" in text

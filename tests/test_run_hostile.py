@@ -317,6 +317,38 @@ def test_ctrl_c_while_train_writes_its_plots_leaves_a_loadable_profile(video_pro
     assert sorted(p.name for p in (folder / "neural").iterdir()) == ["losses.png", "samples.png"]
 
 
+def test_ctrl_c_during_the_steps_saves_them_and_says_so(video_profile, monkeypatch, capsys):
+    """Before: "stopped", neural/ left without a checkpoint (they came every 200 steps), the
+    tier still atlas, and the next `train` began at step 0."""
+    from realtime.train import dataset
+    from realtime.train import loop as T
+    from tests.realtime.train.test_loop import Pairs, _stop_at
+
+    folder, clip = video_profile
+    monkeypatch.setattr(dataset, "build_pairs", lambda profile, frames, **k: Pairs())
+    _stop_at(monkeypatch, 18)
+    assert run.main(["train", "--profile", "vid", "--video", str(clip), "--steps", "50"]) == 130
+    lines = [line for line in capsys.readouterr().err.replace("\r", "\n").splitlines()
+             if line.strip() and "step/s" not in line and "%|" not in line]
+    assert lines == ["stopped at step 17; saved, `train` resumes from it"]
+    profile = load(folder)
+    assert profile.tier == "neural" and "neural/train_state.safetensors" in profile.files
+    assert not (folder.parent / ".vid.lock").exists()
+    monkeypatch.setattr(T, "train_step", lambda *a: {"rec": 0.5})
+    monkeypatch.setattr(T, "samples", lambda pairs, path: np.zeros((8, 8, 3), np.uint8))
+    assert run.main(["train", "--profile", "vid", "--video", str(clip), "--steps", "3"]) == 0
+    assert "trained 20 steps" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("step, saved, words", [
+    (None, None, "stopped before the first step: nothing new to save"),
+    (9, 5, "stopped at step 9 while saving it; steps after 5 are lost, `train` resumes from step 5"),
+    (9, None, "stopped at step 9 while saving it; this run's steps are lost"),
+])
+def test_a_ctrl_c_says_what_training_kept(step, saved, words):
+    assert run._stopped_training(step, saved).startswith(words)
+
+
 def test_train_refuses_another_clip_unless_told(video_profile, tmp_path, monkeypatch, capsys):
     folder, clip = video_profile
     other = _clip(tmp_path / "other.avi", frames=7)

@@ -25,6 +25,7 @@ from __future__ import annotations
 import os
 import tempfile
 import zipfile
+import zlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from importlib import metadata
@@ -180,8 +181,11 @@ class TrackedClip:
                           present=np.asarray(z["present"], bool), fps=float(z["fps"]),
                           size=tuple(int(v) for v in z["size"]), sha256=str(z["sha256"]),
                           clip=str(z["clip"]), tracker=str(z["tracker"]))
-        except (OSError, ValueError, EOFError, zipfile.BadZipFile) as exc:
-            raise TrackError(f"cannot read tracked clip {path}: {exc}") from None
+        except (ValueError, EOFError, KeyError, zipfile.BadZipFile, zlib.error):
+            raise TrackError(f"{path} is not a tracked clip this engine wrote, or it is damaged: "
+                             f"track the clip again (`run.py track CLIP`)") from None
+        except OSError as exc:
+            raise TrackError(f"cannot read tracked clip {path}: {exc.strerror or exc}") from None
         n = len(out.present)
         if out.landmarks.shape != (n, N_LANDMARKS, 3) or n == 0 or not out.fps > 0:
             raise TrackError(f"{path} is damaged: landmarks {out.landmarks.shape} for {n} frames "

@@ -12,7 +12,9 @@ and switches the profile's tier to "neural" (the files are listed with their sha
 
 Checkpoints are written under temporary names and handed to `commit` ({name: temporary file}),
 which moves them into place: `run.py train` commits them into the profile with
-`profiles.store.commit_files`, so a Ctrl-C at any moment leaves a profile that loads.
+`profiles.store.commit_files`, so a Ctrl-C at any moment leaves a profile that loads. A Ctrl-C
+(KeyboardInterrupt) during the steps saves the steps done since the last checkpoint the same way
+before it propagates, so the next run resumes from them.
 """
 from __future__ import annotations
 
@@ -96,7 +98,9 @@ def train(pairs, out_dir: Path, options: TrainOptions, progress=None, on_checkpo
           commit=None) -> dict:
     """Train on `pairs` (dataset.PairSet); checkpoints go to out_dir: written to temporary files
     and handed to `commit({file name: temporary path})` (default: renamed into `out_dir`), then
-    `on_checkpoint()` is called. Returns a summary."""
+    `on_checkpoint(step)` is called. Returns a summary. Interrupted (KeyboardInterrupt) with
+    steps done since the last checkpoint, it saves them as one (a step cut short may have moved
+    part of the models: harmless to training) and re-raises."""
     torch.manual_seed(options.seed)
     rng = np.random.default_rng(options.seed)
     # One thread unless asked: on 2 cores a second torch thread waits on a busy core (3-17 s a
@@ -119,6 +123,7 @@ def train(pairs, out_dir: Path, options: TrainOptions, progress=None, on_checkpo
     deadline = None if options.minutes is None else time.monotonic() + 60.0 * options.minutes
     target_steps = None if options.steps is None else step + options.steps
     t0 = time.monotonic()
+    saved = [step]          # the step of the last checkpoint (or of the one resumed)
 
     def save():
         extra = {"history": history[-5000:], "frames": int(len(pairs))}
@@ -134,28 +139,34 @@ def train(pairs, out_dir: Path, options: TrainOptions, progress=None, on_checkpo
                 for leftover in (path, path.with_name(path.name + ".tmp")):
                     with contextlib.suppress(OSError):
                         leftover.unlink()
+        saved[0] = step
         if on_checkpoint is not None:
-            on_checkpoint()
+            on_checkpoint(step)
 
-    while True:
-        if target_steps is not None and step >= target_steps:
-            break
-        if deadline is not None and time.monotonic() >= deadline:
-            break
-        temporal = options.temporal and len(with_prev) >= options.batch and step % 2 == 1
-        pool = with_prev if temporal else np.arange(len(pairs))
-        idx = rng.choice(pool, size=min(options.batch, len(pool)), replace=False)
-        torch.set_num_threads(threads)
-        batch = _batch(pairs, idx, device, temporal)
-        if options.augment > 0 and "flow" not in batch:
-            batch = _augment(batch, rng, options.augment)
-        losses = train_step(models, opts, batch, options.train_config)
-        step += 1
-        history.append({"step": step, **{k: round(float(v), 5) for k, v in losses.items()}})
-        if progress is not None:
-            progress(step, losses)
-        if step % options.checkpoint_every == 0:
+    try:
+        while True:
+            if target_steps is not None and step >= target_steps:
+                break
+            if deadline is not None and time.monotonic() >= deadline:
+                break
+            temporal = options.temporal and len(with_prev) >= options.batch and step % 2 == 1
+            pool = with_prev if temporal else np.arange(len(pairs))
+            idx = rng.choice(pool, size=min(options.batch, len(pool)), replace=False)
+            torch.set_num_threads(threads)
+            batch = _batch(pairs, idx, device, temporal)
+            if options.augment > 0 and "flow" not in batch:
+                batch = _augment(batch, rng, options.augment)
+            losses = train_step(models, opts, batch, options.train_config)
+            step += 1
+            history.append({"step": step, **{k: round(float(v), 5) for k, v in losses.items()}})
+            if progress is not None:
+                progress(step, losses)
+            if step % options.checkpoint_every == 0:
+                save()
+    except KeyboardInterrupt:
+        if step > saved[0]:
             save()
+        raise
     save()
     return {"steps": step, "seconds": time.monotonic() - t0, "history": history,
             "config": cfg.to_dict()}

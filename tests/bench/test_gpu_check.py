@@ -30,6 +30,20 @@ def test_travel_is_the_working_tree_plus_the_carried_folder(tmp_path):
     assert got == {".gitignore", "a.py", "new.py", ".gpu-check/clips/c.track.npz"}
 
 
+def test_travel_refuses_a_carried_path_that_does_not_exist(tmp_path, capsys):
+    """Before: `travel --carry .gpu-check` without .gpu-check/ reported success (the working
+    tree alone)."""
+    subprocess.run(["git", "init", "-q"], cwd=tmp_path, check=True)
+    (tmp_path / ".gitignore").write_text("/notes.txt\n")
+    (tmp_path / "notes.txt").write_text("ignored, carried as a file")
+    with pytest.raises(G.UsageError) as e:
+        G.travel_files([".gpu-check"], root=tmp_path)
+    assert str(e.value) == f"--carry .gpu-check: no such path in {tmp_path} (`make gpu-prep` makes .gpu-check/)"
+    assert G.travel_files(["notes.txt"], root=tmp_path) == [tmp_path / ".gitignore", tmp_path / "notes.txt"]
+    assert G.main(["travel", "--carry", "no-such-folder"]) == 2
+    assert capsys.readouterr().err == f"error: --carry no-such-folder: no such path in {G.ROOT}\n"
+
+
 def test_slim_drops_the_trainers_files_and_keeps_a_valid_profile(tmp_path, astronaut_profile):
     from profiles.format import attach_files, load, save
 

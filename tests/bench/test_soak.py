@@ -47,3 +47,14 @@ def test_memory_growth_after_minute_five_and_short_runs():
     assert s["rss_growth_mib_per_h_after_5min"] == pytest.approx(30.0, abs=0.01)   # 0.5 MiB/min
     assert p95_trend_pct(_rows([20.0, 21.0])) is None
     assert summarize([]) == {}
+
+
+def test_a_drivers_folder_that_does_not_exist_is_one_line(tmp_path, capsys):
+    """Before: a FileNotFoundError traceback from `iterdir`."""
+    from bench.soak import main
+
+    nodir = tmp_path / "nodir"
+    assert main(["--minutes", "1", "--drivers", str(nodir), "--cache", str(tmp_path / "c")]) == 2
+    assert capsys.readouterr().err == (f"error: --drivers {nodir}: no such folder (a folder of "
+                                       f"driver clips, e.g. ../shared/eval/drivers)\n")
+    assert not (tmp_path / "c").exists()

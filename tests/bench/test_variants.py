@@ -92,3 +92,39 @@ def test_build_engine_applies_the_changes(astronaut_profile):
         assert engine.options.realtime and engine.options.fps == 12.0
     finally:
         engine.close()
+
+
+@pytest.mark.parametrize("spec, expect", [
+    ("eye_beta=-5,2", "--compare eye_beta: '-5' is out of range: wants a number at least 0"),
+    ("eye_beta=nan,2", "--compare eye_beta: 'nan' is not a finite number"),
+    ("ease_s=0.1,inf", "--compare ease_s: 'inf' is not a finite number"),
+    ("max_head_angle=1000,30", "--compare max_head_angle: '1000' is out of range: wants a number "
+                               "above 0 and at most 180"),
+    ("pose_min_cutoff=0,4", "--compare pose_min_cutoff: '0' is out of range: wants a number above 0"),
+    ("follow_scale=0,2.5", "--compare follow_scale: '2.5' is out of range: wants a number between 0 and 2"),
+    ("eye_gain=1,4", "--compare eye_gain: '4' is out of range: wants a number between 0 and 3"),
+    ("render_size=0,16", "--compare render_size: '16' is out of range: wants 0 (automatic) or pixels "
+                         "between 32 and 2048"),
+    ("kernel_threads=0,2", "--compare kernel_threads: '0' is out of range: wants a number between 1 and 1024"),
+    ("confirm_frames=-1,3", "--compare confirm_frames: '-1' is out of range: wants a number at least 0"),
+    ("size=512x512,8192x512", "--compare size: size '8192x512' is too large (at most 4096x4096, as live --size)"),
+])
+def test_compare_values_are_checked_up_front(spec, expect):
+    """Every value is checked by parse_compare itself (before anything is enrolled), against its
+    option's range, and the error names the option and the value as typed (was: the engine's
+    OneEuroFilter message with a numpy array, cut off; nan and 1000° ran)."""
+    with pytest.raises(UsageError) as e:
+        variants.parse_compare(spec)
+    assert str(e.value) == expect
+
+
+def test_compare_ranges_are_the_live_flags_own():
+    """The options live checks itself keep live's ranges under --compare."""
+    from bench.usage import FOLLOW_RANGE, RENDER_SIZE_RANGE
+    from realtime.mesh.gains import GAIN_RANGE
+
+    assert variants.RANGES["follow_scale"][:2] == FOLLOW_RANGE
+    assert variants.RANGES["pose_gain"][:2] == GAIN_RANGE
+    assert variants.RANGES["max_render_size"][:2] == RENDER_SIZE_RANGE
+    vs = variants.make_variants(EngineOptions(), "cpu", variants.parse_compare("render_size=0,64"))
+    assert [v.options.render_size for v in vs] == [0, 64]

@@ -100,6 +100,22 @@ def test_refusals_name_the_file(tmp_path, astronaut_landmarks, case):
         assert "track" in message
 
 
+@pytest.mark.parametrize("case", ["text", "truncated"])
+def test_a_corrupt_file_says_what_it_is_and_what_to_do(tmp_path, astronaut_landmarks, case):
+    """Before: numpy's own words ("Cannot load file containing pickled data when
+    allow_pickle=False", "File is not a zip file")."""
+    path = tmp_path / "a.track.npz"
+    if case == "text":
+        path.write_bytes(b"garbage, not a tracked clip")
+    else:
+        _write_track(path, astronaut_landmarks)
+        path.write_bytes(path.read_bytes()[:2000])
+    with pytest.raises(T.TrackError) as info:
+        T.TrackedClip.load(path)
+    assert str(info.value) == (f"{path} is not a tracked clip this engine wrote, or it is damaged: "
+                               f"track the clip again (`run.py track CLIP`)")
+
+
 # ------------------------------------------------------------------------------------ source
 def test_source_without_the_clip_gives_landmarks_only(tmp_path, astronaut_landmarks):
     path = tmp_path / "a.track.npz"
@@ -274,3 +290,16 @@ def test_run_py_track_writes_beside_the_clip_and_refuses_to_overwrite(tmp_path, 
     assert "ends in .track.npz" in capsys.readouterr().err
     assert run.main(["track", str(tmp_path / "none.mp4")]) == 2
     assert "not found" in capsys.readouterr().err
+
+
+def test_run_py_track_refuses_a_photo(tmp_path, astronaut_rgb, capsys):
+    """Before: a photo made a one-frame "25 fps" s1.track.npz beside it. Refused by its header,
+    whatever its name."""
+    for name in ("s1.jpg", "s1.mp4"):
+        photo = tmp_path / name
+        assert cv2.imencode(".jpg", astronaut_rgb)[1].tofile(str(photo)) is None
+        assert run.main(["track", str(photo)]) == 2
+        err = capsys.readouterr().err
+        assert err == (f"error: {photo} is a photo (512x512), not a video: `track` takes a video "
+                       f"file (mp4/mov/...)\n")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["s1.jpg", "s1.mp4"]

@@ -1,0 +1,33 @@
+"""profiles.clip: pass 1 of video enrollment (tracking a clip)."""
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from tests.bench.helpers import moving_clip
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.mark.tracking
+def test_tracking_a_clip_prints_nothing_native(tmp_path, astronaut_rgb):
+    """Before: every video enroll printed MediaPipe's start-up lines (absl's "WARNING: All log
+    messages before absl::InitializeLog() ...", TFLite's notices), written by the graphs' own
+    threads after the trackers were built. A fresh process: those lines come once a process."""
+    clip = moving_clip(tmp_path / "clip.avi", astronaut_rgb, 6)
+    code = textwrap.dedent(f"""
+        import sys
+        sys.path.insert(0, {str(ROOT)!r})
+        from pathlib import Path
+        from profiles.clip import track_clip
+        track = track_clip(Path({str(clip)!r}), progress=False)
+        print(len(track.frames))
+    """)
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
+                       cwd=tmp_path)
+    assert r.returncode == 0 and r.stdout == "6\n", r.stderr[-2000:]
+    assert r.stderr == ""

@@ -1,0 +1,70 @@
+"""realtime.train.loop: checkpoints, resume, and what a Ctrl-C keeps."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from realtime.core.profile import GENERATOR_FILE, STATE_FILE
+from realtime.tiers.neural.checkpoint import load_checkpoint
+from realtime.train import loop as T
+from realtime.train.step import make_models, make_optimizers
+
+
+class Pairs:
+    """Four tiny training pairs (32² px), none with a previous frame."""
+    n, r = 4, 32
+    rng = np.random.default_rng(0)
+    render = rng.uniform(-1, 1, (n, 3, r, r)).astype(np.float32)
+    target = rng.uniform(-1, 1, (n, 3, r, r)).astype(np.float32)
+    mask = np.ones((n, 1, r, r), np.float32)
+    hint = rng.uniform(-1, 1, (1, 3, r, r)).astype(np.float32)
+    prev = np.full(n, -1)
+
+    def __len__(self):
+        return self.n
+
+
+def _options(steps: int) -> T.TrainOptions:
+    return T.TrainOptions(resolution=32, steps=steps, batch=2, temporal=False)
+
+
+def _stop_at(monkeypatch, calls: int) -> None:
+    """train_step does nothing, and its `calls`-th call is a Ctrl-C."""
+    count = [0]
+
+    def step(models, opts, batch, config):
+        count[0] += 1
+        if count[0] == calls:
+            raise KeyboardInterrupt
+        return {"rec": 0.5}
+
+    monkeypatch.setattr(T, "train_step", step)
+
+
+def _saved_step(out) -> int:
+    cfg = T.NeuralConfig.for_resolution(32)
+    models = make_models(cfg, "cpu")
+    return int(load_checkpoint(out / STATE_FILE, models, make_optimizers(models, T.TrainConfig()))["step"])
+
+
+def test_ctrl_c_saves_the_steps_done_and_the_next_run_resumes_from_them(tmp_path, monkeypatch):
+    """Before: a Ctrl-C at step 17 of 50 (checkpoints every 200) left nothing and the next run
+    started from 0."""
+    out, checkpoints, commits = tmp_path / "neural", [], []
+    _stop_at(monkeypatch, 4)
+    with pytest.raises(KeyboardInterrupt):
+        T.train(Pairs(), out, _options(10), on_checkpoint=checkpoints.append,
+                commit=lambda files: (commits.append(sorted(files)), T._replace_all(files, out)))
+    assert checkpoints == [3] and commits == [[GENERATOR_FILE, STATE_FILE]]
+    assert sorted(p.name for p in out.iterdir()) == [GENERATOR_FILE, STATE_FILE]   # no leftovers
+    assert _saved_step(out) == 3
+    _stop_at(monkeypatch, 0)
+    assert T.train(Pairs(), out, _options(2))["steps"] == 5
+
+
+def test_ctrl_c_before_a_new_step_writes_nothing(tmp_path, monkeypatch):
+    out, checkpoints = tmp_path / "neural", []
+    _stop_at(monkeypatch, 1)
+    with pytest.raises(KeyboardInterrupt):
+        T.train(Pairs(), out, _options(10), on_checkpoint=checkpoints.append)
+    assert checkpoints == [] and list(out.iterdir()) == []
