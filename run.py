@@ -863,7 +863,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv=None) -> int:
     """The CLI. A `PuppeteerError` (anything the user can fix) is printed as one ``error:`` line
-    and exits 2; any other exception is a bug and shows its traceback."""
+    and exits 2; a Ctrl-C (or SIGTERM) prints its message, or "stopped", and exits 130 (143),
+    also when a clean-up it cut short failed after it; any other exception is a bug and shows
+    its traceback."""
     args = build_parser().parse_args(argv)
     installed, previous = _on_sigterm()
     try:
@@ -875,9 +877,30 @@ def main(argv=None) -> int:
     except KeyboardInterrupt as e:     # its message, where one says what was kept
         print(_printable(str(e)) if str(e) else "stopped", file=sys.stderr)
         return 143 if isinstance(e, _Terminated) else 130
+    except Exception as e:
+        # a clean-up that failed because the Ctrl-C cut something short (numba's compile in
+        # the warm-up, seen once): the user asked to stop, and stopped it is
+        stop = _interrupt_behind(e)
+        if stop is None:
+            raise
+        print(_printable(str(stop)) if str(stop) else "stopped", file=sys.stderr)
+        return 143 if isinstance(stop, _Terminated) else 130
     finally:
         if installed:
             signal.signal(signal.SIGTERM, signal.SIG_DFL if previous is None else previous)
+
+
+def _interrupt_behind(error: BaseException) -> KeyboardInterrupt | None:
+    """The Ctrl-C (or SIGTERM) that `error` was raised while handling, if any (on its
+    ``__context__`` chain)."""
+    seen: set[int] = set()
+    e: BaseException | None = error.__context__
+    while e is not None and id(e) not in seen:
+        if isinstance(e, KeyboardInterrupt):
+            return e
+        seen.add(id(e))
+        e = e.__context__
+    return None
 
 
 class _Terminated(KeyboardInterrupt):

@@ -533,3 +533,34 @@ def test_memory_bombs_stay_under_2_gb(tmp_path):
     assert "do not fit" in out["safetensors weights not fitting the config"]
     assert "30000×30000 px" in out["png declaring 30000²"]
     assert time.perf_counter() - t0 < 30
+
+
+@pytest.mark.parametrize("stop, code", [(KeyboardInterrupt, 130), (run._Terminated, 143)])
+def test_a_clean_up_that_fails_after_a_ctrl_c_still_just_stops(monkeypatch, capsys, stop, code):
+    """Before: a Ctrl-C in the warm-up, then a clean-up that failed because of it (numba's
+    "no compiled object yet"), ended in that error's traceback. A failure with no Ctrl-C behind
+    it is still a bug and still raised."""
+    def interrupted(args):
+        try:
+            raise stop()
+        finally:
+            raise RuntimeError("no compiled object yet for <Library '_rasterize_numba'>")
+
+    parser = run.build_parser
+    monkeypatch.setattr(run, "build_parser", lambda: _with_func(parser(), interrupted))
+    assert run.main(["devices"]) == code
+    assert capsys.readouterr().err.strip() == "stopped"
+
+    def broken(args):
+        raise RuntimeError("a bug")
+
+    monkeypatch.setattr(run, "build_parser", lambda: _with_func(parser(), broken))
+    with pytest.raises(RuntimeError, match="a bug"):
+        run.main(["devices"])
+
+
+def _with_func(parser, func):
+    """`parser` with the devices command's function replaced by `func`."""
+    sub = [a for a in parser._actions if a.dest == "command"][0].choices["devices"]
+    sub.set_defaults(func=func)
+    return parser
