@@ -22,11 +22,12 @@ File format (numpy .npz, read with allow_pickle=False):
 """
 from __future__ import annotations
 
+import contextlib
 import os
 import tempfile
 import zipfile
 import zlib
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
@@ -65,10 +66,34 @@ def default_track_path(clip: str | os.PathLike) -> Path:
 
 def clip_beside(path: str | os.PathLike) -> Path:
     """The clip whose images a tracked clip plays when it lies beside it: the name it was tracked
-    under, in the tracked clip's folder (whether or not it is there). TrackError for a file that
-    is not a readable tracked clip."""
+    under, in the tracked clip's folder (whether or not it is there). Reads only the file's index
+    and its `clip` entry (not the landmarks); TrackError, as `TrackedClip.load` says it, for a
+    file that is missing or not a tracked clip."""
     path = Path(path)
-    return path.parent / TrackedClip.load(path).clip
+    with _opened(path) as z:
+        return path.parent / str(z["clip"])
+
+
+@contextlib.contextmanager
+def _opened(path: Path) -> Iterator[Any]:
+    """`path` opened with np.load (allow_pickle=False) as a tracked clip whose entries are all
+    there; a missing, damaged or foreign file, and any read error inside the block, are
+    TrackError saying what to do."""
+    if not path.is_file():
+        raise TrackError(f"tracked clip not found: {str(path)!r} (make one with "
+                         f"`run.py track CLIP --out {path.name}`)")
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            missing = [k for k in _KEYS if k not in z.files]
+            if missing:
+                raise TrackError(f"{path} is not a tracked clip (no {', '.join(missing)}); "
+                                 f"make one with `run.py track CLIP`")
+            yield z
+    except (ValueError, EOFError, KeyError, zipfile.BadZipFile, zlib.error):
+        raise TrackError(f"{path} is not a tracked clip this engine wrote, or it is damaged: "
+                         f"track the clip again (`run.py track CLIP`)") from None
+    except OSError as exc:
+        raise TrackError(f"cannot read tracked clip {path}: {exc.strerror or exc}") from None
 
 
 def _tracker_label() -> str:
@@ -164,28 +189,15 @@ class TrackedClip:
     @classmethod
     def load(cls, path: str | os.PathLike) -> TrackedClip:
         path = Path(path)
-        if not path.is_file():
-            raise TrackError(f"tracked clip not found: {str(path)!r} (make one with "
-                             f"`run.py track CLIP --out {path.name}`)")
-        try:
-            with np.load(path, allow_pickle=False) as z:
-                missing = [k for k in _KEYS if k not in z.files]
-                if missing:
-                    raise TrackError(f"{path} is not a tracked clip (no {', '.join(missing)}); "
-                                     f"make one with `run.py track CLIP`")
-                fmt = int(z["format"])
-                if fmt != FORMAT:
-                    raise TrackError(f"{path} has tracked-clip format {fmt}, this version reads "
-                                     f"{FORMAT}: track the clip again (`run.py track CLIP`)")
-                out = cls(landmarks=np.asarray(z["landmarks"], np.float32),
-                          present=np.asarray(z["present"], bool), fps=float(z["fps"]),
-                          size=tuple(int(v) for v in z["size"]), sha256=str(z["sha256"]),
-                          clip=str(z["clip"]), tracker=str(z["tracker"]))
-        except (ValueError, EOFError, KeyError, zipfile.BadZipFile, zlib.error):
-            raise TrackError(f"{path} is not a tracked clip this engine wrote, or it is damaged: "
-                             f"track the clip again (`run.py track CLIP`)") from None
-        except OSError as exc:
-            raise TrackError(f"cannot read tracked clip {path}: {exc.strerror or exc}") from None
+        with _opened(path) as z:
+            fmt = int(z["format"])
+            if fmt != FORMAT:
+                raise TrackError(f"{path} has tracked-clip format {fmt}, this version reads "
+                                 f"{FORMAT}: track the clip again (`run.py track CLIP`)")
+            out = cls(landmarks=np.asarray(z["landmarks"], np.float32),
+                      present=np.asarray(z["present"], bool), fps=float(z["fps"]),
+                      size=tuple(int(v) for v in z["size"]), sha256=str(z["sha256"]),
+                      clip=str(z["clip"]), tracker=str(z["tracker"]))
         n = len(out.present)
         if out.landmarks.shape != (n, N_LANDMARKS, 3) or n == 0 or not out.fps > 0:
             raise TrackError(f"{path} is damaged: landmarks {out.landmarks.shape} for {n} frames "

@@ -116,6 +116,24 @@ def test_a_corrupt_file_says_what_it_is_and_what_to_do(tmp_path, astronaut_landm
                                f"track the clip again (`run.py track CLIP`)")
 
 
+def test_clip_beside_reads_only_the_clip_name(tmp_path, astronaut_landmarks, monkeypatch):
+    """Before the fix: the whole landmark array was loaded to learn the clip's name. Its errors
+    are `load`'s."""
+    path = tmp_path / "a.track.npz"
+    _write_track(path, astronaut_landmarks, clip="the clip.mp4")
+    read = []
+    real = np.lib.npyio.NpzFile.__getitem__
+    monkeypatch.setattr(np.lib.npyio.NpzFile, "__getitem__", lambda z, key: read.append(key) or real(z, key))
+    assert T.clip_beside(path) == tmp_path / "the clip.mp4"
+    assert read == ["clip"]
+    monkeypatch.undo()
+    path.write_bytes(b"garbage, not a tracked clip")
+    with pytest.raises(T.TrackError, match="is not a tracked clip this engine wrote"):
+        T.clip_beside(path)
+    with pytest.raises(T.TrackError, match="tracked clip not found"):
+        T.clip_beside(tmp_path / "none.track.npz")
+
+
 # ------------------------------------------------------------------------------------ source
 def test_source_without_the_clip_gives_landmarks_only(tmp_path, astronaut_landmarks):
     path = tmp_path / "a.track.npz"
