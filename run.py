@@ -134,9 +134,9 @@ def cmd_demo(args) -> int:
     from realtime.engine.loop import Engine, EngineOptions
     from realtime.io.capture import Grabber
     from realtime.io.performance import ScriptedSource
-    from realtime.io.sinks import check_sink
+    from realtime.io.sinks import check_output
 
-    check_sink(f"file:{args.out}", overwrite=args.overwrite)   # before the profile and engine
+    check_output(args.out, overwrite=args.overwrite, option="--out")   # before the profile and engine
     profile = demo_profile()
     engine = Engine(profile, EngineOptions(fps=args.fps, output_size=args.size,
                                            disclosure=_disclosure(args)))
@@ -252,17 +252,12 @@ def _check_live(args) -> list[tuple[Path, str]]:
 
 
 def _live_inputs(args) -> list[tuple[Path, str]]:
-    """Every file or folder a `live` run reads, with what it is: the driver (a clip, an image
-    folder, a tracked clip and the clip it plays beside it) and the remix sources."""
-    from realtime.io.capture import input_paths
-    from realtime.io.remix import KEYWORDS
+    """Every file a `live` run reads, with what it is (`run_inputs`): the driver (a clip, an
+    image folder's images, a tracked clip and the clip beside it) and the remix sources."""
+    from realtime.io.capture import run_inputs
 
-    found = [(path, "the driver" if i == 0 else "the tracked driver's clip")
-             for i, path in enumerate(input_paths(args.driver))]
-    for flag, spec in (("--pose-from", args.pose_from), ("--expression-from", args.expression_from)):
-        if spec is not None and spec.strip().lower() not in KEYWORDS:
-            found += [(path, f"the {flag} source") for path in input_paths(spec)]
-    return found
+    return run_inputs([(args.driver, "the driver"), (args.pose_from, "the --pose-from source"),
+                       (args.expression_from, "the --expression-from source")])
 
 
 def _check_writable(path: str, flag: str) -> None:

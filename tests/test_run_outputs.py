@@ -1,6 +1,6 @@
 """What a run writes, checked before it starts, and what a stopped run leaves: the file sink
 never writes onto anything the run reads (the driver, a tracked driver's clip, the remix sources,
-an image folder), an unwritable or unsupported output is one `error:` line before the engine
+an image folder's images; a video may go into the image folder), an unwritable or unsupported output is one `error:` line before the engine
 starts (live, demo, bench, track), options given without the one they need are named, and a
 Ctrl-C leaves a playable file or nothing, and says which."""
 from __future__ import annotations
@@ -72,11 +72,11 @@ def test_live_never_writes_onto_what_it_reads(tmp_path, astro, no_engine, capsys
     cv2.imwrite(str(folder / "a.png"), np.zeros((64, 64, 3), np.uint8))
     before = {p: p.read_bytes() for p in (clip, other, folder / "a.png")}
     for extra, out, expect in [
-        (["--driver", str(track)], clip, "is the tracked driver's clip itself"),
+        (["--driver", str(track)], clip, "is the clip the driver plays its images from"),
         (["--driver", str(clip), "--expression-from", str(other)], other,
-         "is the --expression-from source itself"),
-        (["--driver", str(clip), "--pose-from", str(other)], other, "is the --pose-from source itself"),
-        (["--driver", str(folder)], folder / "a.mp4", "lies inside"),
+         "is the --expression-from source"),
+        (["--driver", str(clip), "--pose-from", str(other)], other, "is the --pose-from source"),
+        (["--driver", str(folder)], folder / "a.png", "is one of the driver's images"),
     ]:
         argv = ["live", "--profile", astro, *extra, "--sink", f"file:{out}", "--overwrite", "--frames", "3"]
         assert run.main(argv) == 2, argv
@@ -85,19 +85,50 @@ def test_live_never_writes_onto_what_it_reads(tmp_path, astro, no_engine, capsys
     assert sorted(p.name for p in folder.iterdir()) == ["a.png"]
 
 
-def test_demo_checks_its_output_before_it_starts(tmp_path, no_engine, monkeypatch, capsys):
+def test_an_image_folder_driver_s_own_folder_takes_a_video(tmp_path, astro, monkeypatch, capsys):
+    """Before the fix: "'out.mp4' lies inside '.', the folder the driver reads" (the folder's
+    reader reads only its images; the base code wrote the video there)."""
+    folder = tmp_path / "frames"
+    folder.mkdir()
+    for i in range(3):
+        cv2.imwrite(str(folder / f"f{i}.png"), np.full((64, 64, 3), 60 * i, np.uint8))
+    monkeypatch.chdir(folder)
+    assert run.main(["live", "--profile", astro, "--driver", ".", "--sink", "file:out.mp4",
+                     "--frames", "3", "--size", "64x64"]) == 0
+    assert "wrote out.mp4" in capsys.readouterr().out
+    assert _frames(folder / "out.mp4") == 3
+
+
+def test_a_tracked_driver_s_absent_clip_is_no_input(tmp_path, no_engine):
+    """Before the fix: the absent clip's name was refused with "writing there would destroy
+    it". Nothing is read from a name where no file is."""
+    from realtime.io.capture import run_inputs
+
+    track = _tracked(_clip(tmp_path / "clip.mp4"))
+    assert run_inputs([(str(track), "the driver")])[1][0] == tmp_path / "clip.mp4"
+    (tmp_path / "clip.mp4").unlink()
+    assert run_inputs([(str(track), "the driver")]) == [(track, "the driver")]
+
+
+@pytest.mark.parametrize("out, expect", [
+    ("", "error: --out needs a file name: --out OUT.mp4"),
+    ("x.txt", "error: --out '{tmp}/x.txt' is not a video file name (H.264 in .mp4, .m4v, .mov, "
+              ".mkv, .avi; got '.txt'): name it x.mp4"),
+    ("no/x.mp4", "error: --out '{tmp}/no/x.mp4': cannot write there: folder '{tmp}/no' does not "
+                 "exist; choose another output file"),
+])
+def test_demo_checks_its_output_before_it_starts(tmp_path, no_engine, monkeypatch, capsys, out, expect):
+    """Before the fix: the errors spoke of a sink demo does not have ("the file sink needs a
+    path: file:OUT.mp4", "... or choose another sink")."""
     monkeypatch.setattr(run, "demo_profile", lambda: pytest.fail("the profile was built first"))
-    for out, expect in [(tmp_path / "x.avi", "is not a video name it writes"),
-                        (tmp_path / "no" / "x.mp4", "does not exist")]:
-        assert run.main(["demo", "--out", str(out), "--frames", "3"]) == 2
-        assert expect in _one_error(capsys.readouterr().err)
+    assert run.main(["demo", "--out", str(tmp_path / out) if out else "", "--frames", "3"]) == 2
+    assert _one_error(capsys.readouterr().err) == expect.format(tmp=tmp_path)
 
 
 # ------------------------------------------------------------ unwritable, unsupported
 @pytest.mark.parametrize("name, expect", [
-    ("x.txt", "is not a video name it writes"),
-    ("a.jpg", "is not a video name it writes"),
-    ("x.avi", "is not a video name it writes"),
+    ("x.txt", "is not a video file name"),
+    ("a.jpg", "is not a video file name"),
     ("ro/x.mp4", "is not writable"),
 ])
 def test_live_output_mistakes_come_before_the_engine(tmp_path, astro, no_engine, monkeypatch, capsys,
@@ -203,3 +234,4 @@ def test_ctrl_c_mid_run_keeps_a_playable_file_and_says_where(tmp_path, astro, mo
     assert f"stopped: wrote {out / 'x.mp4'} (2 frames, the run so far)" in err
     assert [p.name for p in out.iterdir()] == ["x.mp4"] and _frames(out / "x.mp4") == 2
     shutil.rmtree(out)
+

@@ -14,7 +14,7 @@ import contextlib
 import os
 import re
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -35,7 +35,7 @@ from realtime.io.tracked import TrackedClipSource, clip_beside, is_track_file
 
 __all__ = ["CameraSource", "CaptureError", "CaptureTimeout", "ClipSource", "DEFAULT_CLIP_FPS",
            "Grabber", "IMAGE_EXTENSIONS", "ImageDirSource", "Source", "TrackedClipSource",
-           "input_paths", "open_source", "quiet_opencv"]
+           "image_files", "input_paths", "open_source", "quiet_opencv", "run_inputs"]
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp")
 DEFAULT_CLIP_FPS = 30.0
@@ -266,9 +266,7 @@ class ImageDirSource:
         self.path = Path(path)
         if not paths.is_dir(self.path):
             raise CaptureError(f"image folder not found: {str(self.path)!r}")
-        self._files = sorted((p for p in self.path.iterdir()
-                              if p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS),
-                             key=_natural_key)
+        self._files = image_files(self.path)
         if not self._files:
             raise CaptureError(f"no images ({', '.join(IMAGE_EXTENSIONS)}) in folder "
                                f"{str(self.path)!r}")
@@ -299,20 +297,57 @@ class ImageDirSource:
         return f"ImageDirSource({str(self.path)!r}, {len(self._files)} images, fps={self.fps:g})"
 
 
-def input_paths(spec: str) -> list[Path]:
-    """The files and folders a source opened from `spec` (as `open_source` reads it) reads: []
-    for a camera or anything that names no path, [folder] for an image folder (every image in
-    it is read), [file.track.npz, the clip beside it] for a tracked clip, [file] for a clip.
-    Opens nothing but a tracked clip's small index (TrackError when it is not one)."""
+def image_files(folder: str | os.PathLike) -> list[Path]:
+    """The images an `ImageDirSource` on `folder` reads, in the order it reads them: its direct
+    children that are files with an extension of `IMAGE_EXTENSIONS` (any case), in natural name
+    order."""
+    return sorted((p for p in Path(folder).iterdir()
+                   if p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS), key=_natural_key)
+
+
+def _classify(spec: str) -> tuple[str, Any]:
+    """What `open_source` opens for `spec`: ("camera", index), ("folder", path),
+    ("tracked", path), ("file", path) or ("none", path)."""
     text = str(spec).strip()
-    if re.fullmatch(r"(?:/dev/video)?(\d+)", text):
-        return []
+    device = re.fullmatch(r"(?:/dev/video)?(\d+)", text)
+    if device:
+        return "camera", int(device.group(1))
     path = Path(text).expanduser()
     if paths.is_dir(path):
-        return [path]
-    if is_track_file(path) and paths.is_file(path):
-        return [path, clip_beside(path)]
-    return [path] if paths.is_file(path) else []
+        return "folder", path
+    if is_track_file(path):
+        return "tracked", path
+    return ("file" if paths.is_file(path) else "none"), path
+
+
+def input_paths(spec: str, role: str = "the driver") -> list[tuple[Path, str]]:
+    """The files a source opened from `spec` (as `open_source` opens it) reads, each with what it
+    is to the run (`role`, e.g. "the driver"): none for a camera or a spec that names no file;
+    every image an image folder's source reads (`image_files`: a video written into the folder
+    is never one of them); a tracked clip and the clip beside it whose images it plays (when
+    that clip is there); a clip. Opens nothing but a tracked clip's small index (`clip_beside`:
+    TrackError when it is not a tracked clip)."""
+    kind, path = _classify(spec)
+    if kind == "folder":
+        try:
+            return [(image, f"one of {role}'s images") for image in image_files(path)]
+        except OSError:           # an unreadable folder: ImageDirSource says so when it opens
+            return []
+    if kind == "tracked" and paths.is_file(path):
+        beside = clip_beside(path)
+        return [(path, role)] + ([(beside, f"the clip {role} plays its images from")]
+                                 if paths.is_file(beside) else [])
+    return [(path, role)] if kind == "file" else []
+
+
+def run_inputs(specs: Iterable[tuple[str | None, str]]) -> list[tuple[Path, str]]:
+    """`input_paths` of every (spec, role) given: a run's driver and remix sources; a spec that is
+    None or a remix keyword (realtime.io.remix.KEYWORDS: "still", "script") reads no file."""
+    from realtime.io.remix import KEYWORDS  # noqa: PLC0415 - remix opens sources from here
+
+    return [found for spec, role in specs
+            if spec is not None and spec.strip().lower() not in KEYWORDS
+            for found in input_paths(spec, role)]
 
 
 def open_source(spec: str, size: tuple[int, int] | None = None,
@@ -329,15 +364,13 @@ def open_source(spec: str, size: tuple[int, int] | None = None,
     - anything else         -> CaptureError("... is neither a camera index, a video file nor a
       folder of images")
     """
-    text = str(spec).strip()
-    device = re.fullmatch(r"(?:/dev/video)?(\d+)", text)
-    if device:
-        return CameraSource(int(device.group(1)), size=size, fps=fps)
-    path = Path(text).expanduser()
-    if paths.is_dir(path):
-        return ImageDirSource(path, fps=fps or 30.0, resize=size)
-    if is_track_file(path):
-        return TrackedClipSource(path, resize=size, fps=fps, open_clip=ClipSource)
-    if paths.is_file(path):
-        return ClipSource(path, resize=size, fps=fps)
+    kind, where = _classify(spec)
+    if kind == "camera":
+        return CameraSource(where, size=size, fps=fps)
+    if kind == "folder":
+        return ImageDirSource(where, fps=fps or 30.0, resize=size)
+    if kind == "tracked":
+        return TrackedClipSource(where, resize=size, fps=fps, open_clip=ClipSource)
+    if kind == "file":
+        return ClipSource(where, resize=size, fps=fps)
     raise CaptureError(f"{spec!r} is neither a camera index, a video file nor a folder of images")

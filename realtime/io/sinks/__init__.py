@@ -46,9 +46,7 @@ def _null(arg: str | None, fps: float | None, **_) -> NullSink:
 
 
 def _file(arg: str | None, fps: float | None, overwrite: bool = False, protect=(), **_) -> FileSink:
-    if not arg:
-        raise SinkError("the file sink needs a path: file:OUT.mp4")
-    return FileSink(arg, fps, overwrite=overwrite, protect=protect)
+    return FileSink(arg or "", fps, overwrite=overwrite, protect=protect)
 
 
 def _vcam(arg: str | None, fps: float | None, **_) -> VirtualCameraSink:
@@ -67,18 +65,25 @@ SINKS: dict[str, tuple[Callable[..., Sink], str]] = {
 }
 
 
-def check_sink(spec: str, overwrite: bool = False, protect=()) -> None:
-    """Check, before anything starts, what can be checked of a sink spec without opening it:
-    its name, and a file sink's output (`check_output`: container, writable folder, an existing
-    file without `overwrite`, a file or folder the run reads). SinkError says what to change."""
+def _parse(spec: str) -> tuple[str, str]:
+    """(the sink's name, its argument) of a spec: the part after the first ':' is the argument
+    (so Windows paths like file:C:\\out.mp4 work). SinkError listing the choices for an unknown
+    name."""
     name, _, arg = str(spec).partition(":")
     key = name.strip().lower()
     if key not in SINKS:
         choices = ", ".join(usage for _, usage in SINKS.values())
         raise SinkError(f"unknown sink {spec!r}; choose one of: {choices}")
+    return key, arg
+
+
+def check_sink(spec: str, overwrite: bool = False, protect=()) -> None:
+    """Check, before anything starts, what can be checked of a sink spec without opening it:
+    its name, and a file sink's output (`check_output`: a path given, container, writable
+    folder, an existing file without `overwrite`, a file the run reads). SinkError says what to
+    change."""
+    key, arg = _parse(spec)
     if key == "file":
-        if not arg:
-            raise SinkError("the file sink needs a path: file:OUT.mp4")
         check_output(arg, overwrite, protect)
 
 
@@ -89,9 +94,5 @@ def make_sink(spec: str, fps: float | None, overwrite: bool = False, protect=())
     Unknown names raise SinkError listing the choices. `overwrite` and `protect` (files the
     output must not be: the driver) are the file sink's (`FileSink`).
     """
-    name, _, arg = str(spec).partition(":")
-    entry = SINKS.get(name.strip().lower())
-    if entry is None:
-        choices = ", ".join(usage for _, usage in SINKS.values())
-        raise SinkError(f"unknown sink {spec!r}; choose one of: {choices}")
-    return entry[0](arg or None, fps, overwrite=overwrite, protect=protect)
+    key, arg = _parse(spec)
+    return SINKS[key][0](arg or None, fps, overwrite=overwrite, protect=protect)

@@ -1,14 +1,15 @@
-"""The file sink: an H.264 mp4 written by FFmpeg (imageio_ffmpeg's binary) through a pipe.
+"""The file sink: H.264 video written by FFmpeg (imageio_ffmpeg's binary) through a pipe.
 
 Nothing is lost: FFmpeg writes a hidden temporary file beside the output
 (``.NAME.partial-PID.mp4``), renamed onto the output's name only once FFmpeg has finished it,
 so a failed write (a full disk) leaves no unplayable file and the file that was there before
-stays until the new one is complete; a sink closed before its first frame leaves nothing, and a
-partial file left by a process that no longer runs (one killed outright) is removed when the
-next sink opens at that name. An existing file is not replaced unless asked (`overwrite`, the
-CLI's ``--overwrite``), and never a file the run reads nor one inside a folder it reads
-(`protect`: the driver, a tracked driver's clip, the remix sources). `check_output` makes those
-checks (and the name's container, and that the folder is writable) before anything starts.
+stays until the new one is complete; a sink closed before its first frame leaves nothing. The
+sink never deletes another process's partial file (it may be a live writer's on another machine
+or container, or a recording kept there); one left by a process killed outright stays until the
+user deletes it. An existing file is not replaced unless asked (`overwrite`, the CLI's
+``--overwrite``), and never a file the run reads (`protect`: the driver, a tracked driver's clip,
+an image folder's images, the remix sources). `check_output` makes those checks (and the name's
+container, and that the folder is writable) before anything starts.
 FFmpeg runs in its own process group: a Ctrl-C in the terminal reaches only Python, which
 closes the pipe, so FFmpeg finishes the file and the sink renames it into place.
 
@@ -17,8 +18,8 @@ installed (a bare GPU machine); there an `ffmpeg` on the PATH serves instead."""
 from __future__ import annotations
 
 import contextlib
+import itertools
 import os
-import re
 import shutil
 import subprocess
 import sys
@@ -33,45 +34,52 @@ from realtime.core.frame import Frame
 from realtime.io.sinks.base import SinkError, checked_output
 
 #: The containers the file sink writes H.264 into (by the output name's extension).
-SUFFIXES = (".mp4", ".m4v", ".mov", ".mkv")
+SUFFIXES = (".mp4", ".m4v", ".mov", ".mkv", ".avi")
 
-#: A path the run reads, alone or with what it is to the run ("the driver", ...).
+#: A path the run reads, alone (then it is "the driver") or with what it is to the run.
 Protected = str | os.PathLike | tuple[str | os.PathLike, str]
 
 
 def check_output(path: str | os.PathLike, overwrite: bool = False,
-                 protect: Iterable[Protected] = ()) -> Path:
-    """The output file `path` (user expanded), or SinkError saying what to change when it: is one
-    of the `protect` paths the run reads (the same file under any name: realpath and
-    os.path.samefile, so symlinks and hard links too) or lies inside one that is a folder; has no
-    extension of `SUFFIXES`; cannot be created (folder missing or not writable, a folder itself);
-    exists and not `overwrite`. Writes nothing that stays (the folder is probed with an empty file)."""
+                 protect: Iterable[Protected] = (), option: str | None = None) -> Path:
+    """The output file `path` (user expanded), or SinkError saying what to change when it: is
+    empty; is one of the `protect` files the run reads (`overwrites_input`); has no extension of
+    `SUFFIXES`; cannot be created (folder missing or not writable, a folder itself); exists and
+    not `overwrite`. The error names the file sink, or `option` (e.g. "--out") when the output
+    comes from that command-line option. Writes nothing that stays (the folder is probed with an
+    empty file)."""
+    if not str(path).strip():
+        raise SinkError(f"{option} needs a file name: {option} OUT.mp4" if option
+                        else "the file sink needs a path: file:OUT.mp4")
     out = Path(path).expanduser()
-    for item in protect:
-        other, role = item if isinstance(item, tuple) else (item, "the driver")
-        _check_not_input(out, Path(other), role)
+    head = f"{option} {str(out)!r}" if option else f"file sink: {str(out)!r}"
+    problem = overwrites_input(out, protect)
+    if problem is not None:
+        raise SinkError(f"{head} {problem}: choose another output file")
     if out.suffix.lower() not in SUFFIXES:
-        raise SinkError(f"file sink: {str(out)!r} is not a video name it writes (H.264 in "
-                        f"{', '.join(SUFFIXES)}; got {out.suffix or 'no extension'!r}): name it "
-                        f"{out.stem}.mp4, or choose another sink")
+        raise SinkError(f"{head} is not a video file name (H.264 in {', '.join(SUFFIXES)}; got "
+                        f"{out.suffix or 'no extension'!r}): name it {out.stem}.mp4"
+                        + ("" if option else ", or choose another sink"))
     problem = paths.cannot_write(out)
     if problem is not None:
-        raise SinkError(f"file sink: cannot write {str(out)!r}: {problem}; choose another output file")
+        raise SinkError(f"{head}: cannot write there: {problem}; choose another output file")
     if paths.exists(out) and not overwrite:
-        raise SinkError(f"file sink: {str(out)!r} exists already; pass --overwrite to "
-                        f"replace it, or choose another name")
+        raise SinkError(f"{head} exists already; pass --overwrite to replace it, or choose "
+                        f"another name")
     return out
 
 
-def _check_not_input(out: Path, other: Path, role: str) -> None:
-    """SinkError when writing `out` would destroy `other` (`role`: what it is to the run)."""
-    real_out, real_other = os.path.realpath(out), os.path.realpath(other)
-    if real_out == real_other or _same_file(out, other):
-        raise SinkError(f"file sink: {str(out)!r} is {role} itself ({str(other)!r}); writing "
-                        f"there would destroy it: choose another output file")
-    if paths.is_dir(other) and os.path.commonpath([real_out, real_other]) == real_other:
-        raise SinkError(f"file sink: {str(out)!r} lies inside {str(other)!r}, the folder {role} "
-                        f"reads; choose an output file outside it")
+def overwrites_input(out: str | os.PathLike, protect: Iterable[Protected]) -> str | None:
+    """How writing `out` would destroy one of the `protect` files the run reads ("is the driver
+    ('clip.mp4'); writing there would destroy it"), or None when it is none of them: the same
+    file under any name (realpath and os.path.samefile, so symlinks and hard links too)."""
+    out = Path(out).expanduser()
+    real_out = os.path.realpath(out)
+    for item in protect:
+        other, role = item if isinstance(item, tuple) else (item, "the driver")
+        if real_out == os.path.realpath(other) or _same_file(out, Path(other)):
+            return f"is {role} ({str(other)!r}); writing there would destroy it"
+    return None
 
 
 def ffmpeg_exe() -> str:
@@ -88,20 +96,20 @@ def ffmpeg_exe() -> str:
 
 
 class FileSink:
-    """H.264 mp4 (yuv420p, +faststart: plays in browsers and players) via FFmpeg.
+    """H.264 video (yuv420p; mp4/m4v/mov with +faststart: plays in browsers and players) via FFmpeg.
 
     Frames go to imageio_ffmpeg's ffmpeg binary as raw rgb24 through a stdin pipe. Odd widths or
     heights are padded by one black pixel to even (yuv420p needs even sizes).
 
     Args:
-        path: output file (.mp4 .m4v .mov .mkv) in a writable folder (SinkError otherwise, raised
-            here by `check_output`).
+        path: output file (`SUFFIXES`: .mp4 .m4v .mov .mkv .avi) in a writable folder (SinkError
+            otherwise, raised here by `check_output`).
         fps: frame rate of the file; `open(..., fps)` overrides it when given (not None).
         crf, preset: x264 quality/speed (defaults: visually lossless-ish, fast enough for 2 cores).
         overwrite: replace an existing file at `path` (SinkError here otherwise).
-        protect: what the run reads (paths, or (path, role) pairs: the driver, a tracked
-            driver's clip, the remix sources, image folders): the output must be none of them nor
-            inside one of the folders (SinkError here).
+        protect: the files the run reads (paths, or (path, role) pairs: the driver, a tracked
+            driver's clip, an image folder's images, the remix sources): the output must be none
+            of them (SinkError here).
 
     `kept` is the finished file once `close()` put it in place (None before, and after a close
     with no frame written: then nothing is left, not even the partial file).
@@ -143,7 +151,6 @@ class FileSink:
             raise SinkError(f"file sink: need a positive fps, got {fps!r}")
         self.fps = float(fps)
         self.size = (int(width), int(height))
-        self._remove_stale_partials()
         self._stderr = tempfile.TemporaryFile()  # a file, not a pipe: ffmpeg can never block on it
         # Its own process group: a terminal's Ctrl-C stops Python, which closes the pipe (ffmpeg
         # then finishes the file); ffmpeg interrupted itself would leave it for Python to discard.
@@ -155,17 +162,6 @@ class FileSink:
                                           stderr=self._stderr, **group)
         except OSError as exc:
             raise SinkError(f"file sink: cannot start ffmpeg from imageio_ffmpeg: {exc}") from exc
-
-    def _remove_stale_partials(self) -> None:
-        """Remove this output's partial files whose writer no longer runs (killed outright, or
-        left by an older version); a running writer's stays."""
-        pattern = re.compile(re.escape(f".{self.path.stem}.partial-") + r"(\d+)" + re.escape(self.path.suffix))
-        with contextlib.suppress(OSError):
-            for entry in os.scandir(self.path.parent):
-                match = pattern.fullmatch(entry.name)
-                if match and int(match.group(1)) != os.getpid() and not _running(int(match.group(1))):
-                    with contextlib.suppress(OSError):
-                        os.unlink(entry.path)
 
     def _ffmpeg_errors(self) -> str:
         if self._stderr is None:
@@ -228,22 +224,26 @@ class FileSink:
             self.partial.unlink()
 
     def _finish(self) -> None:
-        """The finished file takes the output's name (never silently over another file: one that
-        appeared there meanwhile stays, and the recording is kept beside it as NAME-PID.mp4)."""
+        """The finished file takes the output's name, never silently over another file: when one
+        appeared there meanwhile it stays, the recording takes the first free visible name of
+        NAME-PID.mp4, NAME-PID-2.mp4, ... (`kept`), and SinkError says where it is. When the
+        folder refuses the rename, SinkError says so and where the recording was left."""
         try:
             if self.overwrite:
                 os.replace(self.partial, self.path)
             elif not self._link_to(self.path):
-                aside = self.path.with_name(f"{self.path.stem}-{os.getpid()}{self.path.suffix}")
-                if not self._link_to(aside):
-                    raise SinkError(f"file sink: {str(self.path)!r} and {str(aside)!r} appeared "
-                                    f"while recording; the recording is kept as {str(self.partial)!r}")
+                for n in itertools.count(1):
+                    aside = self.path.with_name(f"{self.path.stem}-{os.getpid()}"
+                                                f"{'' if n == 1 else f'-{n}'}{self.path.suffix}")
+                    if self._link_to(aside):
+                        break
                 self.kept = aside
                 raise SinkError(f"file sink: {str(self.path)!r} appeared while recording; the "
                                 f"recording is kept as {str(aside)!r}")
         except OSError as exc:
-            raise SinkError(f"file sink: cannot move the recording {str(self.partial)!r} to "
-                            f"{str(self.path)!r}: {exc.strerror or exc}") from exc
+            raise SinkError(f"file sink: cannot rename the finished recording to {str(self.path)!r}: "
+                            f"{exc.strerror or exc}; it was left as {str(self.partial)!r} (hidden: "
+                            f"ls -a shows it); rename it yourself") from exc
         self.kept = self.path
 
     def _link_to(self, target: Path) -> bool:
@@ -269,17 +269,6 @@ def _same_file(a: Path, b: Path) -> bool:
         return a.exists() and b.exists() and os.path.samefile(a, b)
     except OSError:
         return False
-
-
-def _running(pid: int) -> bool:
-    """True when a process `pid` exists (another user's counts: it may be writing)."""
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except (PermissionError, OverflowError, OSError):
-        return True
-    return True
 
 
 def _last_line(text: str) -> str:

@@ -73,36 +73,62 @@ def test_ffmpeg_without_imageio_ffmpeg_comes_from_the_path_or_is_one_error(monke
 # -- what the output may be, checked before anything starts (check_output) -----------------------
 
 def test_the_output_is_never_an_input_under_any_name(tmp_path):
-    """The driver, another role's input, a hard link or a symlink to one, or a file inside an
-    input image folder: refused, the input untouched."""
+    """The driver, another role's input, a hard link or a symlink to one: refused, the input
+    untouched; a new file beside them is fine."""
     from realtime.io.sinks.file import check_output
 
     clip = tmp_path / "clip.mp4"
     clip.write_bytes(b"precious")
     (tmp_path / "hard.mp4").hardlink_to(clip)
     (tmp_path / "soft.mp4").symlink_to(clip)
-    folder = tmp_path / "frames"
-    folder.mkdir()
     for out, protect, expect in [
-        (clip, [clip], "is the driver itself"),
-        (clip, [(clip, "the --pose-from source")], "is the --pose-from source itself"),
-        (tmp_path / "hard.mp4", [clip], "is the driver itself"),
-        (tmp_path / "soft.mp4", [clip], "is the driver itself"),
-        (folder / "out.mp4", [(folder, "the driver")], "lies inside"),
+        (clip, [clip], "is the driver"),
+        (clip, [(clip, "the --pose-from source")], "is the --pose-from source"),
+        (tmp_path / "hard.mp4", [clip], "is the driver"),
+        (tmp_path / "soft.mp4", [clip], "is the driver"),
     ]:
-        with pytest.raises(SinkError, match=expect):
+        with pytest.raises(SinkError, match=f"{expect} .*writing there would destroy it"):
             check_output(out, overwrite=True, protect=protect)
         with pytest.raises(SinkError, match=expect):
             FileSink(out, 30, overwrite=True, protect=protect)
     assert clip.read_bytes() == b"precious"
-    assert check_output(tmp_path / "new.mp4", protect=[clip, folder]) == tmp_path / "new.mp4"
+    assert check_output(tmp_path / "new.mp4", protect=[clip]) == tmp_path / "new.mp4"
 
 
-@pytest.mark.parametrize("name", ["x.avi", "x.txt", "a.jpg", "noext"])
+@pytest.mark.parametrize("name", ["x.txt", "a.jpg", "noext"])
 def test_a_name_the_sink_does_not_write_is_refused(tmp_path, name):
-    with pytest.raises(SinkError, match=r"is not a video name it writes .*name it \w+\.mp4"):
+    with pytest.raises(SinkError, match=r"is not a video file name .*name it \w+\.mp4, or choose another sink"):
         FileSink(tmp_path / name, 30)
     assert list(tmp_path.iterdir()) == []
+
+
+def test_an_option_s_output_is_named_by_the_option(tmp_path):
+    """Before the fix: `demo --out ""` said "the file sink needs a path: file:OUT.mp4" and a
+    wrong name ended "or choose another sink" (demo has no sink)."""
+    from realtime.io.sinks.file import check_output
+
+    with pytest.raises(SinkError, match=r"^--out needs a file name: --out OUT.mp4$"):
+        check_output("", option="--out")
+    with pytest.raises(SinkError) as caught:
+        check_output(tmp_path / "x.txt", option="--out")
+    assert str(caught.value).startswith("--out ") and "sink" not in str(caught.value)
+    assert str(caught.value).endswith("name it x.mp4")
+
+
+def test_an_avi_is_written_and_plays(tmp_path):
+    """Before the fix: x.avi was refused (the base code wrote a playable H.264 AVI)."""
+    sink = FileSink(tmp_path / "x.avi", 30)
+    sink.open(32, 24, 30)
+    for k in range(5):
+        sink.write(frame(k))
+    sink.close()
+    assert sink.kept == tmp_path / "x.avi"
+    cap = cv2.VideoCapture(str(sink.kept))
+    n = 0
+    while cap.read()[0]:
+        n += 1
+    cap.release()
+    assert n == 5
 
 
 def test_an_unwritable_folder_is_refused_before_open(tmp_path, monkeypatch):
@@ -129,22 +155,39 @@ def test_closed_before_the_first_frame_leaves_nothing(tmp_path):
     assert sink.kept is None and list(tmp_path.iterdir()) == []
 
 
-def test_a_dead_writers_partial_file_is_removed(tmp_path):
-    """A partial file whose process is gone (killed outright) goes when the name is written
-    again; a running process's stays."""
-    import os
+def test_another_process_s_partial_file_is_never_deleted(tmp_path):
+    """Before the fix: a partial file whose PID was not visible here was deleted when the name
+    was written again: a live writer's in another container or NFS client, or an older
+    version's recording."""
     import subprocess
     import sys
 
     gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True,
                           text=True, check=True).stdout.strip()
-    stale = tmp_path / f".x.partial-{gone}.mp4"
-    live = tmp_path / f".x.partial-{os.getppid()}.mp4"
-    stale.write_bytes(b"x" * 261)
-    live.write_bytes(b"y")
+    other = tmp_path / f".x.partial-{gone}.mp4"
+    other.write_bytes(b"x" * 261)
     sink = FileSink(tmp_path / "x.mp4", 30)
     sink.open(32, 24, 30)
     sink.write(frame(0))
     sink.close()
     assert sink.kept == tmp_path / "x.mp4"
-    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([live.name, "x.mp4"])
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([other.name, "x.mp4"])
+    assert other.read_bytes() == b"x" * 261
+
+
+def test_a_recording_is_always_kept_under_a_visible_name(tmp_path):
+    """Before the fix: when the name and NAME-PID.mp4 both appeared while recording, the
+    recording was "kept as" its hidden partial file. Now: the next free NAME-PID-N.mp4."""
+    import os
+
+    out = tmp_path / "x.mp4"
+    sink = FileSink(out, 30)
+    sink.open(32, 24, 30)
+    sink.write(frame(0))
+    out.write_bytes(b"theirs")
+    (tmp_path / f"x-{os.getpid()}.mp4").write_bytes(b"theirs too")
+    with pytest.raises(SinkError, match=f"recording is kept as .*x-{os.getpid()}-2.mp4"):
+        sink.close()
+    assert sink.kept == tmp_path / f"x-{os.getpid()}-2.mp4"
+    assert out.read_bytes() == b"theirs"
+    assert not any(p.name.startswith(".") for p in tmp_path.iterdir())
