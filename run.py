@@ -379,8 +379,10 @@ def _drive(engine, grabber, sink_spec, fps, realtime, total=None, max_frames=Non
         stop.args = (_kept(inner),)
         raise
     finally:
-        sink.close()        # idempotent: `run` closes it, an interrupt before `run` did not
-        engine.close()
+        try:
+            sink.close()    # idempotent: `run` closes it, an interrupt before `run` did not
+        finally:
+            engine.close()  # even when the sink's close fails (its timeout)
 
 
 def _run_with_bar(run, engine, grabber, sink, total, max_frames, label, audio, history):
@@ -652,8 +654,8 @@ def cmd_track(args) -> int:
     print(f"tracked {len(tracked)} frames of {clip.name} ({found} with a face, "
           f"{tracked.size[0]}x{tracked.size[1]}, {tracked.fps:g} fps) in "
           f"{time.perf_counter() - t0:.1f} s → {out}")
-    print(f"next: python run.py live --profile NAME --driver {out} (the clip's frames come along "
-          f"while {clip.name} is beside it)")
+    print(f"next: {_command('live', '--profile', 'NAME', '--driver', str(out))} (the clip's frames "
+          f"come along while {clip.name} is beside it)")
     return 0
 
 

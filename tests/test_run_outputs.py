@@ -235,3 +235,50 @@ def test_ctrl_c_mid_run_keeps_a_playable_file_and_says_where(tmp_path, astro, mo
     assert [p.name for p in out.iterdir()] == ["x.mp4"] and _frames(out / "x.mp4") == 2
     shutil.rmtree(out)
 
+
+# ------------------------------------------------------------------------- what follows
+def test_track_s_next_hint_is_a_command_to_copy(tmp_path, monkeypatch, capsys):
+    """Before the fix: `--driver /t/my clips/clip.track.npz`, unquoted, split by the shell."""
+    from realtime.io import tracked
+
+    folder = tmp_path / "my clips"
+    folder.mkdir()
+    clip = _clip(folder / "clip.avi")
+    monkeypatch.setattr(tracked, "track_clip", lambda source, clip, out, progress=None: tracked.TrackedClip(
+        landmarks=np.zeros((5, 478, 3), np.float32), present=np.zeros(5, bool), fps=30.0,
+        size=(64, 64), sha256="0" * 64, clip=clip.name))
+    assert run.main(["track", str(clip)]) == 0
+    hint = capsys.readouterr().out.splitlines()[-1]
+    assert hint.startswith(f"next: python run.py live --profile NAME --driver "
+                           f"'{folder / 'clip.track.npz'}' (the clip's frames come along")
+
+
+def test_the_engine_is_closed_when_the_sink_fails_to_close(monkeypatch):
+    """Before the fix: a sink whose close raised (its close timeout) skipped engine.close()."""
+    from realtime.engine import loop
+    from realtime.io import sinks
+
+    closed = []
+
+    class Sink:
+        name = "file"
+
+        def open(self, *a):
+            pass
+
+        def close(self):
+            raise sinks.SinkError("file sink did not finish closing within 30 s")
+
+    class Engine:
+        output_size = (64, 64)
+
+        def close(self):
+            closed.append("engine")
+
+    monkeypatch.setattr(sinks, "make_sink", lambda *a, **k: Sink())
+    monkeypatch.setattr(sinks, "ThreadedSink", lambda inner, realtime: inner)
+    monkeypatch.setattr(loop, "run", lambda *a, **k: "report")
+    grabber = type("Grabber", (), {"source": None})()
+    with pytest.raises(sinks.SinkError, match="did not finish closing"):
+        run._drive(Engine(), grabber, "file:x.mp4", 30.0, realtime=False, total=1)
+    assert closed == ["engine"]
