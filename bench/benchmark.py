@@ -60,6 +60,8 @@ from realtime.core.paths import cannot_write
 from realtime.engine.loop import EngineOptions
 from realtime.image.disclose import DisclosureOptions
 from realtime.io.audio import AudioBridge
+from realtime.io.capture import run_inputs
+from realtime.io.sinks.file import overwrites_input
 from realtime.mesh.fuse import FuseConfig
 from realtime.mesh.gains import profile_gains
 from realtime.swap.skin import profile_drops_fringe
@@ -102,14 +104,10 @@ def resolve(args: argparse.Namespace) -> Setup:
         raise UsageError("--driver needs --profile")
     if args.profile is not None and args.driver is None and args.self_reenact is None:
         raise UsageError("--profile needs --driver (or --self-reenact VIDEO)")
-    if getattr(args, "floor", False) and not (args.quality or self_drive is not None
-                                              or (args.self_reenact is not None and args.driver is None)):
-        raise UsageError("--floor measures the quality pass's own floor: use it with --quality, "
-                         "--self-drive or --self-reenact")
-    if getattr(args, "sheet", None) and not (args.quality or self_drive is not None
-                                             or (args.self_reenact is not None and args.driver is None)):
-        raise UsageError("--sheet draws the quality pass's frames: use it with --quality, "
-                         "--self-drive or --self-reenact")
+    for flag, given, what in (("--floor", getattr(args, "floor", False), "measures the quality pass's own floor"),
+                              ("--sheet", getattr(args, "sheet", None), "draws the quality pass's frames")):
+        if given and not _quality_pass(args):
+            raise UsageError(f"{flag} {what}: use it with --quality, --self-drive or --self-reenact")
     compare = parse_compare(args.compare) if args.compare else None
     swapping = getattr(args, "mode", None) == "swap" or (compare is not None and compare[0] == "mode"
                                                           and "swap" in compare[1])
@@ -160,15 +158,31 @@ def resolve(args: argparse.Namespace) -> Setup:
     return setup
 
 
+def _quality_pass(args: argparse.Namespace) -> bool:
+    """True when the bench runs a quality pass: --quality, --self-drive, or --self-reenact
+    without --driver."""
+    return bool(args.quality or getattr(args, "self_drive", None) is not None
+                or (args.self_reenact is not None and args.driver is None))
+
+
 def _check_outputs(args: argparse.Namespace) -> None:
     """UsageError, before anything runs, for a --json / --plot / --sheet file that could not be
-    written when the bench ends: its folder missing or not writable, or (--plot, --sheet) a
-    picture format that is not written (matplotlib's formats, OpenCV's)."""
-    for flag, path in (("--json", args.json), ("--plot", args.plot), ("--sheet", getattr(args, "sheet", None))):
-        if not path:
-            continue
-        if not Path(path).resolve().parent.is_dir():
-            raise UsageError(f"cannot write {path}: folder {Path(path).parent} does not exist")
+    written when the bench ends: a file the bench reads (the driver or its images, the
+    --self-reenact / --self-drive video, the remix sources: `run_inputs`, under any name:
+    `overwrites_input`), its folder missing or not writable, or (--plot, --sheet) a picture
+    format that is not written (matplotlib's formats, OpenCV's)."""
+    outputs = [(flag, path) for flag, path in (("--json", args.json), ("--plot", args.plot),
+                                               ("--sheet", getattr(args, "sheet", None))) if path]
+    inputs = run_inputs([(args.driver, "the driver"),
+                         (args.self_reenact, "the --self-reenact video"),
+                         (getattr(args, "self_drive", None), "the --self-drive clip"),
+                         (getattr(args, "pose_from", None), "the --pose-from source"),
+                         (getattr(args, "expression_from", None), "the --expression-from source")]
+                        ) if outputs else []
+    for flag, path in outputs:
+        problem = overwrites_input(path, inputs)
+        if problem is not None:
+            raise UsageError(f"{flag} {path} {problem}: choose another file")
         problem = cannot_write(path)
         if problem is not None:
             raise UsageError(f"cannot write {path} ({flag}): {problem}")

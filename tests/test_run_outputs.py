@@ -159,24 +159,37 @@ def test_track_checks_its_output_before_tracking(tmp_path, monkeypatch, capsys):
 
 
 @pytest.mark.parametrize("flags, expect", [
-    (["--json", "{ro}/b.json"], "(--json)"),
-    (["--plot", "{out}/b.txt"], "--plot"),
-    (["--sheet", "{out}/s.png"], "--sheet draws the quality pass's frames"),
+    (["--json", "{ro}/b.json"], "cannot write {ro}/b.json (--json): folder '{ro}' is not writable"),
+    (["--plot", "{out}/b.txt"], "--plot {out}/b.txt: not a picture format the plot is written in ("),
+    (["--sheet", "{out}/s.png"], "--sheet draws the quality pass's frames: use it with --quality, "
+                                 "--self-drive or --self-reenact"),
+    (["--quality", "--sheet", "{frames}/f0.png"], "--sheet {frames}/f0.png is one of the driver's "
+                                                  "images ('{frames}/f0.png'); writing there would "
+                                                  "destroy it: choose another file"),
+    (["--json", "{frames}/../clip.avi", "--pose-from", "{frames}/../clip.avi"],
+     "--json {frames}/../clip.avi is the --pose-from source ('{frames}/../clip.avi'); writing "
+     "there would destroy it: choose another file"),
 ])
 def test_bench_checks_its_outputs_before_it_runs(tmp_path, monkeypatch, capsys, flags, expect):
     """Before the fix: a traceback (PermissionError, matplotlib's ValueError) after the whole
-    bench ran, or (--sheet without a quality pass) nothing at all."""
+    bench ran, or (--sheet without a quality pass) nothing at all; a --sheet or --json onto an
+    image of the driver's folder or a remix source overwrote it."""
     from bench import benchmark
     from realtime.core import paths
 
-    for sub in ("ro", "out"):
+    for sub in ("ro", "out", "frames"):
         (tmp_path / sub).mkdir()
+    cv2.imwrite(str(tmp_path / "frames" / "f0.png"), np.zeros((64, 64, 3), np.uint8))
+    _clip(tmp_path / "clip.avi")
+    before = {p: p.read_bytes() for p in (tmp_path / "frames" / "f0.png", tmp_path / "clip.avi")}
     monkeypatch.setattr(paths.os, "access", lambda p, mode: Path(p).name != "ro")
     monkeypatch.setattr(benchmark, "latency_pass", lambda *a, **k: pytest.fail("the bench ran"))
-    flags = [f.format(ro=tmp_path / "ro", out=tmp_path / "out") for f in flags]
-    assert run.main(["bench", "--profile", "p", "--driver", "x.mp4", *flags]) == 2
-    assert expect in _one_error(capsys.readouterr().err)
+    where = {"ro": tmp_path / "ro", "out": tmp_path / "out", "frames": tmp_path / "frames"}
+    flags = [f.format(**where) for f in flags]
+    assert run.main(["bench", "--profile", "p", "--driver", str(tmp_path / "frames"), *flags]) == 2
+    assert _one_error(capsys.readouterr().err).startswith("error: " + expect.format(**where))
     assert not any((tmp_path / "out").iterdir())
+    assert {p: p.read_bytes() for p in before} == before
 
 
 # ------------------------------------------------------------------ options without effect

@@ -99,7 +99,7 @@ def test_self_reenact_alone_is_the_main_pair(assets, tmp_path):
     (("--profile", "p", "--driver", "x.mp4", "--audio", "vmic:out", "--compare", "follow_scale=0,1"),
      "--audio follows one engine's latency: use it without --compare"),
     (("--profile", "p", "--driver", "x.mp4", "--json", "/no/such/folder/x.json"),
-     "cannot write /no/such/folder/x.json: folder /no/such/folder does not exist"),
+     "cannot write /no/such/folder/x.json (--json): folder '/no/such/folder' does not exist"),
 ])
 def test_argument_mistakes(argv, expect):
     with pytest.raises(UsageError) as e:
