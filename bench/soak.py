@@ -43,6 +43,7 @@ import numpy as np
 from bench.usage import UsageError
 from profiles import load
 from realtime.core.errors import PuppeteerError
+from realtime.core.paths import cannot_write
 from realtime.engine.loop import LIVE_HISTORY, Engine, EngineOptions, run
 from realtime.io.capture import Grabber, open_source
 from realtime.io.sinks import NullSink, ThreadedSink
@@ -224,6 +225,9 @@ def _main(argv) -> int:
     args = p.parse_args(argv)
     if not (0 < args.minutes <= 24 * 60):
         p.error(f"--minutes wants a number above 0 and at most 1440, got {args.minutes}")
+    problem = None if args.out is None else cannot_write(args.out)
+    if problem is not None:          # before the soak, not after its whole run
+        raise UsageError(f"cannot write {args.out} (--out): {problem}")
     clip = build_long_clip(args.drivers, args.minutes, args.cache)
     result = soak(args.profile, clip, args.minutes, log=lambda text: print(text, flush=True))
     print(json.dumps(result["summary"]))

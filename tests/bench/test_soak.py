@@ -58,3 +58,15 @@ def test_a_drivers_folder_that_does_not_exist_is_one_line(tmp_path, capsys):
     assert capsys.readouterr().err == (f"error: --drivers {nodir}: no such folder (a folder of "
                                        f"driver clips, e.g. ../shared/eval/drivers)\n")
     assert not (tmp_path / "c").exists()
+
+
+def test_an_out_that_cannot_be_written_is_one_line_before_the_soak(tmp_path, capsys, monkeypatch):
+    """Before the fix: the JSON was written only after the whole soak (30 minutes), and a missing
+    folder was a traceback then, the results lost."""
+    from bench import soak
+
+    monkeypatch.setattr(soak, "build_long_clip", lambda *a, **k: pytest.fail("the soak started"))
+    out = tmp_path / "no" / "soak.json"
+    assert soak.main(["--minutes", "1", "--out", str(out), "--cache", str(tmp_path / "c")]) == 2
+    assert capsys.readouterr().err == (f"error: cannot write {out} (--out): folder "
+                                       f"'{out.parent}' does not exist\n")
