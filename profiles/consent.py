@@ -99,7 +99,8 @@ def _rewrite(folder: Path, change) -> dict:
     try:
         _replace_yaml(yml, meta)
     except OSError as e:      # a read-only profile folder, a full disk: one line, nothing changed
-        raise store.write_error(Path(folder), e, f"make {Path(folder)} writable and try again") from None
+        raise store.write_error(Path(folder), e, f"make {Path(folder)} writable and try again",
+                                where=f"the profile folder {folder}") from None
     return meta
 
 

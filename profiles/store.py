@@ -63,13 +63,15 @@ def temp_dir(folder: Path) -> Path:
     return Path(tempfile.mkdtemp(prefix=f".{folder.name}.partial-", dir=folder.parent))
 
 
-def write_error(root: Path, e: OSError, hint: str | None = None) -> ProfileError:
-    """The one-line error of a write under `root` that failed with `e`: free space for a full
-    disk, else `hint` (default: choose a writable folder with PUPPETEER_PROFILES)."""
+def write_error(root: Path, e: OSError, hint: str | None = None, where: str | None = None) -> ProfileError:
+    """The one-line error of a write under `root` that failed with `e`: "cannot write `where`"
+    (default "profiles in ROOT"; a write into one profile's folder says "the profile folder
+    ROOT"), then free space for a full disk, else `hint` (default: choose a writable folder with
+    PUPPETEER_PROFILES)."""
     why = e.strerror or str(e)
     hint = ("free some space and try again" if e.errno in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG)
             else hint or "choose a writable folder with PUPPETEER_PROFILES=FOLDER")
-    return ProfileError(f"cannot write profiles in {root}: {why}; {hint}")
+    return ProfileError(f"cannot write {where or f'profiles in {root}'}: {why}; {hint}")
 
 
 @contextlib.contextmanager

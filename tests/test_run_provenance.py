@@ -91,7 +91,7 @@ def test_consent_on_a_read_only_profile_is_one_error_line(astro, monkeypatch, ca
         monkeypatch.setattr(consent.os, "replace", denied)
     assert run.main(["consent", "astro", *argv]) == 2
     line = _error_line(capsys)
-    assert f"cannot write profiles in {astro}: Permission denied; make {astro} writable" in line
+    assert f"cannot write the profile folder {astro}: Permission denied; make {astro} writable" in line
     monkeypatch.undo()
     assert (astro / "profile.yaml").read_bytes() == before and load(astro).consent["by"] == "Someone"
     assert sorted(os.listdir(astro)) == ["arrays.npz", "profile.yaml"]   # no temporary left
