@@ -388,18 +388,7 @@ def test_training_commits_checkpoints_through_temporary_files(tmp_path, monkeypa
     """realtime.train.loop writes each checkpoint under a temporary name and hands it to
     `commit`; nothing is left behind."""
     from realtime.train import loop as T
-
-    class Pairs:
-        n, r = 4, 32
-        rng = np.random.default_rng(0)
-        render = rng.uniform(-1, 1, (n, 3, r, r)).astype(np.float32)
-        target = rng.uniform(-1, 1, (n, 3, r, r)).astype(np.float32)
-        mask = np.ones((n, 1, r, r), np.float32)
-        hint = rng.uniform(-1, 1, (1, 3, r, r)).astype(np.float32)
-        prev = np.full(n, -1)
-
-        def __len__(self):
-            return self.n
+    from tests.realtime.train import Pairs
 
     seen = []
     monkeypatch.setattr(T, "train_step", lambda models, opts, batch, config: {"rec": 0.0})

@@ -1,27 +1,13 @@
 """realtime.train.loop: checkpoints, resume, and what a Ctrl-C keeps."""
 from __future__ import annotations
 
-import numpy as np
 import pytest
 
 from realtime.core.profile import GENERATOR_FILE, STATE_FILE
 from realtime.tiers.neural.checkpoint import load_checkpoint
 from realtime.train import loop as T
 from realtime.train.step import make_models, make_optimizers
-
-
-class Pairs:
-    """Four tiny training pairs (32² px), none with a previous frame."""
-    n, r = 4, 32
-    rng = np.random.default_rng(0)
-    render = rng.uniform(-1, 1, (n, 3, r, r)).astype(np.float32)
-    target = rng.uniform(-1, 1, (n, 3, r, r)).astype(np.float32)
-    mask = np.ones((n, 1, r, r), np.float32)
-    hint = rng.uniform(-1, 1, (1, 3, r, r)).astype(np.float32)
-    prev = np.full(n, -1)
-
-    def __len__(self):
-        return self.n
+from tests.realtime.train import Pairs
 
 
 def _options(steps: int) -> T.TrainOptions:
