@@ -1,8 +1,9 @@
 """What a run writes, checked before it starts, and what a stopped run leaves: the file sink
 never writes onto anything the run reads (the driver, a tracked driver's clip, the remix sources,
-an image folder's images; a video may go into the image folder), an unwritable or unsupported output is one `error:` line before the engine
-starts (live, demo, bench, track), options given without the one they need are named, and a
-Ctrl-C leaves a playable file or nothing, and says which."""
+an image folder's images; a video may go into the image folder), an unwritable or unsupported
+output is one `error:` line before the engine starts (live, demo, bench, track), options given
+without the one they need are named, and a Ctrl-C leaves a playable file or nothing, and says
+which."""
 from __future__ import annotations
 
 import shutil
