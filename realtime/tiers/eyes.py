@@ -23,9 +23,10 @@ narrow the opening below `SHOWN_TO` of the photo's, the eyeball dims towards the
 all of it by `SHOWN_FROM` (and never later than the last few hundredths of an eye width), so a
 half-shut eye is a shadowed slit, as a real one is, and no sliver of white or iris is left.
 The lid that comes down is drawn as lid skin with one lash line (`apply_lids`): the photo has no
-closed lid to stretch; its top takes the shade of the socket above it (`LID_CREASE`). A lid that
-goes up past the photo's keeps a lash line at its edge (`WIDE_LASH`): the photo's lid margin
-lies above MediaPipe's contour and does not come with it.
+closed lid to stretch; tinted towards the skin above the eye, its top turns up into the socket's
+shade (`LID_CHROMA`, `LID_CREASE`). A lid that goes up past the photo's keeps a lash line at its
+edge (`WIDE_LASH`): the photo's lid margin lies above MediaPipe's contour and does not come with
+it.
 
 Array-module agnostic (numpy, or cupy on the GPU, through the device context): the textures are
 uploaded once; per frame the work is a few vectorised operations over the eye pixels only.
@@ -107,17 +108,22 @@ LID_FLOOR = 0.75
 # cheeks' colour at 0.89 of their light, a* 12.9 b* 12.1 against the cheeks' 13 / 11; her second
 # ring's colour, a* 9–10 b* 13–14, drew a greyish patch over the eye).
 _CHEEKS = (50, 280, 101, 330, 36, 266)
-# Lit all over in one colour, the lid was a light patch with an edge wherever the photo's socket
-# is darker than that (s12's deep-set eyes, s5's painted shade, s1's eye shadow: at 2× a flat
-# oval pasted over the eye). A real shut lid turns up into the socket under the brow: its top
-# takes the socket's shade. So towards the first ring the lid's colour goes over to the crease's,
-# the photo's own skin just above (per first-ring vertex, the median of its second-ring
-# neighbours), by (1 − t)^LID_CREASE, t from 0 on the first ring to 1 on the contour: the top
-# meets the photo without an edge and the half next to the lashes keeps the lit colour.
-# On the astronaut with her sockets at a third of their light (the test): the lid's top band at
-# 0.23–0.29 of her cheeks' light (0.45 in one colour), its half next to the lashes 0.67 (0.69).
-# (A first try, the socket's median colour at the first ring blended linearly, made the tracker
-# read s12 ← d10's eyes less shut: eye gain 0.63 → 0.59.)
+# Lit all over in the cheeks' colour, the lid was a flat light oval with an edge wherever the
+# photo's socket is darker or more coloured than that (s12's deep-set eyes; s5's painted warm
+# shade, against which the cheeks' colour looked grey; s1's eye shadow). A real shut lid is the
+# skin of the upper lid, turning up at its top into the socket under the brow. So:
+# - its colour takes LID_CHROMA of the way to the socket's chroma (CIE a*, b*; `lid_colour`);
+# - towards the first ring it goes over to the crease's colour, the photo's own skin just above
+#   (per first-ring vertex, the median of its second-ring neighbours) in chroma, and CREASE_LIGHT
+#   of the way to it in lightness, by (1 − t)^LID_CREASE, t from 0 on the first ring to 1 on the
+#   contour: the top meets the photo with a softer edge, the half next to the lashes keeps the
+#   lit colour.
+# The tracker reads a darker top as an eye a crack open: with the crease's full lightness
+# (CREASE_LIGHT 1) the closed eyes that arrive (bench --quality) fell from 119/130 to 78/130 on
+# s1 ← d14 and from 18/18 to 17/18 on s12 ← d10 (at 0.5: 115/130). At 0.3 with LID_CHROMA 0.5:
+# 116/130 and 18/18.
+LID_CHROMA = 0.5
+CREASE_LIGHT = 0.3
 LID_CREASE = 2.0
 LASH_WIDTH = 0.09
 # The lash line is dark only in its middle: its edge is a ramp LASH_SOFT × its width wide, centred
@@ -214,14 +220,26 @@ def lid_region(triangles: np.ndarray, upper, lower) -> tuple[np.ndarray, np.ndar
 
 
 def lid_colour(ring: np.ndarray, cheek: np.ndarray) -> np.ndarray:
-    """(3,) float32 a shut lid's skin colour: the cheeks' colour (`cheek`) at the luminance of
-    the skin above the open lid (`ring`), but at least LID_FLOOR of the cheeks' (module doc)."""
+    """(3,) float32 a shut lid's skin colour: the cheeks' colour (`cheek`), its chroma moved
+    LID_CHROMA of the way to that of the skin above the open lid (`ring`), at the luminance of
+    `ring` but at least LID_FLOOR of the cheeks' (module doc)."""
     ring, cheek = np.asarray(ring, np.float32), np.asarray(cheek, np.float32)
     have, lit = float(ring @ LUMA), float(cheek @ LUMA)
     if lit < 1.0:
         return ring
+    tinted = _lab_mix(cheek, ring, light=0.0, chroma=LID_CHROMA)
     want = max(have, LID_FLOOR * lit)
-    return np.clip(cheek * (want / lit), 0.0, 255.0).astype(np.float32)
+    return np.clip(tinted * (want / max(float(tinted @ LUMA), 1e-3)), 0.0, 255.0).astype(np.float32)
+
+
+def _lab_mix(base: np.ndarray, other: np.ndarray, light: float, chroma: float) -> np.ndarray:
+    """(3,) float32 RGB 0..255: `base` with its CIE L* moved `light` and its a*, b* moved
+    `chroma` of the way to `other`'s (both (3,) RGB 0..255)."""
+    lab = cv2.cvtColor(np.stack([base, other]).astype(np.float32).reshape(2, 1, 3) / 255.0,
+                       cv2.COLOR_RGB2Lab).reshape(2, 3)
+    mixed = lab[0] + np.array([light, chroma, chroma], np.float32) * (lab[1] - lab[0])
+    rgb = cv2.cvtColor(mixed.reshape(1, 1, 3), cv2.COLOR_Lab2RGB).reshape(3) * 255.0
+    return np.clip(rgb, 0.0, 255.0).astype(np.float32)
 
 
 def skin_grain(image: np.ndarray, lm: np.ndarray, crop_per_px: float) -> tuple[np.ndarray, np.ndarray]:
@@ -500,7 +518,8 @@ class EyeLayer:
             at = {int(r): k for k, r in enumerate(ring2)}
             for v in ring1:
                 near = [at[int(j)] for j in adj[v] if int(j) in at]
-                crease[v] = np.median(around[near], axis=0) if near else skin
+                socket = np.median(around[near], axis=0) if near else skin
+                crease[v] = _lab_mix(skin, socket, light=CREASE_LIGHT, chroma=1.0)
             crease[list(upper)] = skin
             edge[ring1] = 0.5
             edge[list(upper)] = 1.0
