@@ -254,7 +254,7 @@ def _check_live(args) -> list[tuple[Path, str]]:
 def _live_inputs(args) -> list[tuple[Path, str]]:
     """Every file a `live` run reads, with what it is (`run_inputs`): the driver (a clip, an
     image folder's images, a tracked clip and the clip beside it) and the remix sources."""
-    from realtime.io.capture import run_inputs
+    from realtime.io.remix import run_inputs
 
     return run_inputs([(args.driver, "the driver"), (args.pose_from, "the --pose-from source"),
                        (args.expression_from, "the --expression-from source")])

@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -55,12 +56,15 @@ from bench.usage import UsageError
 from bench.variants import build_engine, check_variants, make_variants, parse_compare
 from profiles.consent import require_consent
 from profiles.format import load
-from realtime.core.errors import ProfileError
+from profiles.format import resolve as profile_folder
+from realtime.core import paths
+from realtime.core.errors import ProfileError, PuppeteerError
 from realtime.core.paths import cannot_write
 from realtime.engine.loop import EngineOptions
 from realtime.image.disclose import DisclosureOptions
 from realtime.io.audio import AudioBridge
-from realtime.io.capture import run_inputs
+from realtime.io.capture import IMAGE_EXTENSIONS
+from realtime.io.remix import run_inputs
 from realtime.io.sinks.file import overwrites_input
 from realtime.mesh.fuse import FuseConfig
 from realtime.mesh.gains import profile_gains
@@ -168,8 +172,8 @@ def _quality_pass(args: argparse.Namespace) -> bool:
 def _check_outputs(args: argparse.Namespace) -> None:
     """UsageError, before anything runs, for a --json / --plot / --sheet file that could not be
     written when the bench ends: a file the bench reads (the driver or its images, the
-    --self-reenact / --self-drive video, the remix sources: `run_inputs`, under any name:
-    `overwrites_input`), its folder missing or not writable, or (--plot, --sheet) a picture
+    --self-reenact / --self-drive video, the remix sources: `run_inputs`; the profile's files;
+    under any name: `overwrites_input`), its folder missing or not writable, or (--plot, --sheet) a picture
     format that is not written (matplotlib's formats, OpenCV's)."""
     outputs = [(flag, path) for flag, path in (("--json", args.json), ("--plot", args.plot),
                                                ("--sheet", getattr(args, "sheet", None))) if path]
@@ -179,10 +183,19 @@ def _check_outputs(args: argparse.Namespace) -> None:
                          (getattr(args, "pose_from", None), "the --pose-from source"),
                          (getattr(args, "expression_from", None), "the --expression-from source")]
                         ) if outputs else []
+    inputs += _profile_files(getattr(args, "profile", None)) if outputs else []
+    folders = [os.path.realpath(spec) for spec in (args.driver, getattr(args, "pose_from", None),
+                                                    getattr(args, "expression_from", None))
+               if spec and paths.is_dir(spec)]
     for flag, path in outputs:
         problem = overwrites_input(path, inputs)
         if problem is not None:
             raise UsageError(f"{flag} {path} {problem}: choose another file")
+        if (Path(path).suffix.lower() in IMAGE_EXTENSIONS
+                and os.path.realpath(Path(path).parent) in folders):
+            raise UsageError(f"{flag} {path} would lie among the images a driver folder plays "
+                             f"({Path(path).parent}) and play as one of its frames next time: "
+                             f"choose another folder")
         problem = cannot_write(path)
         if problem is not None:
             raise UsageError(f"cannot write {path} ({flag}): {problem}")
@@ -194,6 +207,18 @@ def _check_outputs(args: argparse.Namespace) -> None:
     if sheet and not cv2.haveImageWriter(str(sheet)):
         raise UsageError(f"--sheet {sheet}: not an image format OpenCV writes; name it e.g. "
                          f"{Path(sheet).stem}.png")
+
+
+def _profile_files(name_or_path) -> list[tuple[Path, str]]:
+    """The files of the profile the bench plays (none when it names no profile, or one that
+    `load` will refuse with its own error)."""
+    if not name_or_path:
+        return []
+    try:
+        folder = profile_folder(name_or_path)
+    except PuppeteerError:
+        return []
+    return [(f, "one of the profile's files") for f in sorted(folder.rglob("*")) if f.is_file()]
 
 
 def _with_command_line(options, args: argparse.Namespace):
@@ -512,10 +537,12 @@ def _driver_own_table(results: dict) -> str:
 
 
 def write_sheet(path: str, sheets: dict, title: str) -> None:
-    """The contact sheet(s) of the quality pass as one PNG (variants stacked)."""
+    """The contact sheet(s) of the quality pass as one PNG (variants stacked); UsageError when
+    OpenCV writes nothing (it says so only by returning False)."""
     images = [(ex.sheet if hasattr(ex, "sheet") else lambda t, ex=ex: fidelity.contact_sheet(ex, t))(
         title if len(sheets) == 1 else f"{title} · {label}") for label, ex in sheets.items()]
     width = max(im.shape[1] for im in images)
     images = [np.pad(im, ((0, 0), (0, width - im.shape[1]), (0, 0)), constant_values=255)
               for im in images]
-    cv2.imwrite(str(path), cv2.cvtColor(np.concatenate(images, axis=0), cv2.COLOR_RGB2BGR))
+    if not cv2.imwrite(str(path), cv2.cvtColor(np.concatenate(images, axis=0), cv2.COLOR_RGB2BGR)):
+        raise UsageError(f"cannot write the contact sheet {path} (--sheet): is the disk full?")

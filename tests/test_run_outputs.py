@@ -103,7 +103,7 @@ def test_an_image_folder_driver_s_own_folder_takes_a_video(tmp_path, astro, monk
 def test_a_tracked_driver_s_absent_clip_is_no_input(tmp_path, no_engine):
     """Before the fix: the absent clip's name was refused with "writing there would destroy
     it". Nothing is read from a name where no file is."""
-    from realtime.io.capture import run_inputs
+    from realtime.io.remix import run_inputs
 
     track = _tracked(_clip(tmp_path / "clip.mp4"))
     assert run_inputs([(str(track), "the driver")])[1][0] == tmp_path / "clip.mp4"
@@ -170,22 +170,32 @@ def test_track_checks_its_output_before_tracking(tmp_path, monkeypatch, capsys):
     (["--json", "{frames}/../clip.avi", "--pose-from", "{frames}/../clip.avi"],
      "--json {frames}/../clip.avi is the --pose-from source ('{frames}/../clip.avi'); writing "
      "there would destroy it: choose another file"),
+    (["--json", "{prof}/profile.yaml", "--profile", "{prof}"],
+     "--json {prof}/profile.yaml is one of the profile's files ('{prof}/profile.yaml'); writing "
+     "there would destroy it: choose another file"),
+    (["--quality", "--sheet", "{frames}/sheet.png"], "--sheet {frames}/sheet.png would lie among "
+                                                     "the images a driver folder plays"),
+    (["--json", "~/b.json"], "cannot write ~/b.json (--json): folder '~' does not exist"),
 ])
 def test_bench_checks_its_outputs_before_it_runs(tmp_path, monkeypatch, capsys, flags, expect):
     """Before the fix: a traceback (PermissionError, matplotlib's ValueError) after the whole
     bench ran, or (--sheet without a quality pass) nothing at all; a --sheet or --json onto an
-    image of the driver's folder or a remix source overwrote it."""
+    image of the driver's folder or a remix source overwrote it; a --json onto the profile's own
+    files destroyed it; a new --sheet in the driver's image folder played as one of its frames
+    next time; `~/b.json` (no shell expands it) passed the check, then failed or went to ./~/."""
     from bench import benchmark
     from realtime.core import paths
 
-    for sub in ("ro", "out", "frames"):
+    for sub in ("ro", "out", "frames", "prof"):
         (tmp_path / sub).mkdir()
+    (tmp_path / "prof" / "profile.yaml").write_text("name: p\n")
+    monkeypatch.chdir(tmp_path)
     cv2.imwrite(str(tmp_path / "frames" / "f0.png"), np.zeros((64, 64, 3), np.uint8))
     _clip(tmp_path / "clip.avi")
     before = {p: p.read_bytes() for p in (tmp_path / "frames" / "f0.png", tmp_path / "clip.avi")}
     monkeypatch.setattr(paths.os, "access", lambda p, mode: Path(p).name != "ro")
     monkeypatch.setattr(benchmark, "latency_pass", lambda *a, **k: pytest.fail("the bench ran"))
-    where = {"ro": tmp_path / "ro", "out": tmp_path / "out", "frames": tmp_path / "frames"}
+    where = {sub: tmp_path / sub for sub in ("ro", "out", "frames", "prof")}
     flags = [f.format(**where) for f in flags]
     assert run.main(["bench", "--profile", "p", "--driver", str(tmp_path / "frames"), *flags]) == 2
     assert _one_error(capsys.readouterr().err).startswith("error: " + expect.format(**where))

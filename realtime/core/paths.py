@@ -39,8 +39,11 @@ def cannot_write(path: str | os.PathLike) -> str | None:
     """Why a file could not be written at `path` (its folder missing, not a folder, not writable,
     or `path` a folder), as a phrase for an error line; None when it can. The folder is probed by
     creating and removing a hidden empty file in it, which also catches what permission bits do
-    not (a read-only mount, /proc, root on a read-only share). Never raises."""
-    target = Path(path).expanduser()
+    not (a read-only mount, /proc, root on a read-only share). Never raises. `path` is taken as
+    the writer will take it: a ``~`` is not expanded here (a caller that expands it passes the
+    expanded path), so ``--json=~/b.json``, which no shell expands, is a folder ``~`` that does
+    not exist, not a check that passes before a write that fails."""
+    target = Path(path)
     folder = target.parent
     if is_dir(target):
         return f"{str(target)!r} is a folder; name a file"

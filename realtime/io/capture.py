@@ -14,7 +14,7 @@ import contextlib
 import os
 import re
 import sys
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -35,7 +35,7 @@ from realtime.io.tracked import TrackedClipSource, clip_beside, is_track_file
 
 __all__ = ["CameraSource", "CaptureError", "CaptureTimeout", "ClipSource", "DEFAULT_CLIP_FPS",
            "Grabber", "IMAGE_EXTENSIONS", "ImageDirSource", "Source", "TrackedClipSource",
-           "image_files", "input_paths", "open_source", "quiet_opencv", "run_inputs"]
+           "image_files", "input_paths", "open_source", "quiet_opencv"]
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp")
 DEFAULT_CLIP_FPS = 30.0
@@ -338,16 +338,6 @@ def input_paths(spec: str, role: str = "the driver") -> list[tuple[Path, str]]:
         return [(path, role)] + ([(beside, f"the clip {role} plays its images from")]
                                  if paths.is_file(beside) else [])
     return [(path, role)] if kind == "file" else []
-
-
-def run_inputs(specs: Iterable[tuple[str | None, str]]) -> list[tuple[Path, str]]:
-    """`input_paths` of every (spec, role) given: a run's driver and remix sources; a spec that is
-    None or a remix keyword (realtime.io.remix.KEYWORDS: "still", "script") reads no file."""
-    from realtime.io.remix import KEYWORDS  # noqa: PLC0415 - remix opens sources from here
-
-    return [found for spec, role in specs
-            if spec is not None and spec.strip().lower() not in KEYWORDS
-            for found in input_paths(spec, role)]
 
 
 def open_source(spec: str, size: tuple[int, int] | None = None,

@@ -29,6 +29,8 @@ from __future__ import annotations
 import threading
 import time
 from abc import ABC, abstractmethod
+from collections.abc import Iterable
+from pathlib import Path
 
 import numpy as np
 
@@ -38,16 +40,24 @@ from realtime.face.estimate import Estimator, EstimatorConfig
 from realtime.face.parallax import untwisted
 from realtime.face.state import FaceState
 from realtime.face.track import Tracker, quiet_native_stderr
-from realtime.io.capture import CaptureError, open_source
+from realtime.io.capture import CaptureError, input_paths, open_source
 from realtime.io.grabber import Grabber
 from realtime.io.performance import ScriptedSource
 from realtime.mesh.fuse import retarget_gains
 
-__all__ = ["RemixError", "KEYWORDS", "StateSource", "StillState", "ScriptState", "TrackedState",
-           "RemixStage", "open_state_source", "combine"]
+__all__ = ["RemixError", "KEYWORDS", "run_inputs", "StateSource", "StillState", "ScriptState",
+           "TrackedState", "RemixStage", "open_state_source", "combine"]
 
 KEYWORDS = ("still", "script")
 SCRIPT_SECONDS = 10.0
+
+
+def run_inputs(specs: Iterable[tuple[str | None, str]]) -> list[tuple[Path, str]]:
+    """`input_paths` of every (spec, role) given: a run's driver and remix sources; a spec that is
+    None or a remix keyword (`KEYWORDS`: "still", "script") reads no file."""
+    return [found for spec, role in specs
+            if spec is not None and str(spec).strip() not in KEYWORDS   # as open_state_source
+            for found in input_paths(spec, role)]
 
 
 class RemixError(PuppeteerError):

@@ -121,7 +121,7 @@ _CHEEKS = (50, 280, 101, 330, 36, 266)
 # The tracker reads a darker top as an eye a crack open: with the crease's full lightness
 # (CREASE_LIGHT 1) the closed eyes that arrive (bench --quality) fell from 119/130 to 78/130 on
 # s1 ← d14 and from 18/18 to 17/18 on s12 ← d10 (at 0.5: 115/130). At 0.3 with LID_CHROMA 0.5:
-# 116/130 and 18/18.
+# 114/130 and 18/18 (s5 ← d14 128/130 as before; self-drive unchanged, bench --self-drive).
 LID_CHROMA = 0.5
 CREASE_LIGHT = 0.3
 LID_CREASE = 2.0

@@ -19,3 +19,10 @@ def test_cannot_write_says_why_and_leaves_nothing(tmp_path, monkeypatch):
         OSError(30, "Read-only file system")))                 # a read-only mount
     assert "Read-only file system" in paths.cannot_write(tmp_path / "x.mp4")
     assert sorted(os.listdir(tmp_path)) == ["file"]
+
+
+def test_a_tilde_is_checked_as_the_writer_takes_it(tmp_path, monkeypatch):
+    """Before: `~/b.json` (unexpanded: `--json=~/b.json`) passed the check, expanded, then the
+    bench wrote into a literal `./~/` folder or failed after its run."""
+    monkeypatch.chdir(tmp_path)
+    assert "does not exist" in paths.cannot_write("~/b.json")
