@@ -506,9 +506,9 @@ class EyeLayer:
         for e, (_, _, _, _, upper, lower) in enumerate(EYES):
             region, ring1, ring2 = lid_region(tris[lo:hi], upper, lower)
             eye_of[lo + region] = e
-            # one colour per lid: the cheeks', at the light of the median of the skin at the
-            # second ring (a brow hair, a shadow or a lash under a few of its points does not
-            # change it), at least LID_FLOOR of the cheeks' (`lid_colour`)
+            # one colour per lid: the cheeks', tinted towards the median of the skin at the
+            # second ring and at its light (a brow hair, a shadow or a lash under a few of its
+            # points does not change it), at least LID_FLOOR of the cheeks' (`lid_colour`)
             around = np.array([_skin_at(image, lm[r, :2]) for r in ring2])
             skin = lid_colour(np.median(around, axis=0), cheek)
             colour[np.concatenate([ring2, ring1, upper])] = skin
@@ -570,7 +570,7 @@ class EyeLayer:
             edge = (w * self._lid_edge[t]).sum(1)          # 1 on the contour, 0 two rings up
             lower = xp.clip(2.0 * edge - 1.0, 0.0, 1.0)    # 0 on the first ring, 1 on the contour
             skin = (w[:, :, None] * self._lid_colour[t]).sum(1)
-            shade = (1.0 - lower) ** LID_CREASE                   # 1 on the first ring, 0 on the contour
+            shade = (1.0 - lower) ** LID_CREASE            # 1 on the first ring, 0 on the contour
             skin += shade[:, None] * ((w[:, :, None] * self._lid_crease[t]).sum(1) - skin)
             skin *= (1.0 - LID_SHADE[0] * edge - LID_SHADE[1] * lower * lower)[:, None]
             gx, gy = (w * self._lid_grain_at[t, :, 0]).sum(1), (w * self._lid_grain_at[t, :, 1]).sum(1)
