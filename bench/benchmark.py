@@ -173,8 +173,9 @@ def _check_outputs(args: argparse.Namespace) -> None:
     """UsageError, before anything runs, for a --json / --plot / --sheet file that could not be
     written when the bench ends: a file the bench reads (the driver or its images, the
     --self-reenact / --self-drive video, the remix sources: `run_inputs`; the profile's files;
-    under any name: `overwrites_input`), its folder missing or not writable, or (--plot, --sheet) a picture
-    format that is not written (matplotlib's formats, OpenCV's)."""
+    under any name: `overwrites_input`), a new picture among a driver folder's images, its
+    folder missing or not writable, or (--plot, --sheet) a picture format that is not written
+    (matplotlib's formats, OpenCV's)."""
     outputs = [(flag, path) for flag, path in (("--json", args.json), ("--plot", args.plot),
                                                ("--sheet", getattr(args, "sheet", None))) if path]
     inputs = run_inputs([(args.driver, "the driver"),
