@@ -1,17 +1,17 @@
 """The file sink: H.264 video written by FFmpeg (imageio_ffmpeg's binary) through a pipe.
 
 Nothing is lost: FFmpeg writes a hidden temporary file beside the output
-(``.NAME.partial-PID.mp4``), renamed onto the output's name only once FFmpeg has finished it,
-so a failed write (a full disk) leaves no unplayable file and the file that was there before
-stays until the new one is complete; a sink closed before its first frame leaves nothing. The
-sink never deletes another process's partial file (it may be a live writer's on another machine
-or container, or a recording kept there); one left by a process killed outright stays until the
-user deletes it. An existing file is not replaced unless asked (`overwrite`, the CLI's
-``--overwrite``), and never a file the run reads (`protect`: the driver, a tracked driver's clip,
-an image folder's images, the remix sources). `check_output` makes those checks (and the name's
-container, and that the folder is writable) before anything starts.
-FFmpeg runs in its own process group: a Ctrl-C in the terminal reaches only Python, which
-closes the pipe, so FFmpeg finishes the file and the sink renames it into place.
+(``.NAME.partial-PID-XXXX.mp4``, a name no other writer has), renamed onto the output's name
+only once FFmpeg has finished it, so a failed write (a full disk) leaves no unplayable file and
+the file that was there before stays until the new one is complete; a sink closed before its
+first frame leaves nothing. The sink never deletes another process's partial file (it may be a
+live writer's on another machine or container, or a recording kept there); one left by a process
+killed outright stays until the user deletes it. An existing file is not replaced unless asked
+(`overwrite`, the CLI's ``--overwrite``), and never a file the run reads (`protect`: the driver,
+a tracked driver's clip, an image folder's images, the remix sources). `check_output` makes
+those checks (and the name's container, and that the folder is writable) before anything starts.
+FFmpeg runs in its own process group: a Ctrl-C in the terminal reaches only Python, which closes
+the pipe, so FFmpeg finishes the file and the sink renames it into place.
 
 imageio_ffmpeg is imported when a file sink opens, so that everything else runs where it is not
 installed (a bare GPU machine); there an `ffmpeg` on the PATH serves instead."""
@@ -151,6 +151,7 @@ class FileSink:
             raise SinkError(f"file sink: need a positive fps, got {fps!r}")
         self.fps = float(fps)
         self.size = (int(width), int(height))
+        self._reserve_partial()
         self._stderr = tempfile.TemporaryFile()  # a file, not a pipe: ffmpeg can never block on it
         # Its own process group: a terminal's Ctrl-C stops Python, which closes the pipe (ffmpeg
         # then finishes the file); ffmpeg interrupted itself would leave it for Python to discard.
@@ -161,7 +162,21 @@ class FileSink:
                                           stdin=subprocess.PIPE, stdout=subprocess.DEVNULL,
                                           stderr=self._stderr, **group)
         except OSError as exc:
+            self._discard()
             raise SinkError(f"file sink: cannot start ffmpeg from imageio_ffmpeg: {exc}") from exc
+
+    def _reserve_partial(self) -> None:
+        """Create the partial file under a name no other writer has (`.NAME.partial-PID-XXXX`):
+        ffmpeg's -y would overwrite another writer's of the same PID (another container on a
+        shared folder, or a second sink in this process), and its discard would delete it."""
+        try:
+            fd, name = tempfile.mkstemp(prefix=f".{self.path.stem}.partial-{os.getpid()}-",
+                                        suffix=self.path.suffix, dir=self.path.parent)
+        except OSError as exc:
+            raise SinkError(f"file sink: cannot write in {str(self.path.parent)!r}: "
+                            f"{exc.strerror or exc}") from exc
+        os.close(fd)
+        self.partial = Path(name)
 
     def _ffmpeg_errors(self) -> str:
         if self._stderr is None:

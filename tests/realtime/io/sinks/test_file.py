@@ -191,3 +191,20 @@ def test_a_recording_is_always_kept_under_a_visible_name(tmp_path):
     assert sink.kept == tmp_path / f"x-{os.getpid()}-2.mp4"
     assert out.read_bytes() == b"theirs"
     assert not any(p.name.startswith(".") for p in tmp_path.iterdir())
+
+
+def test_two_writers_of_one_output_never_share_a_partial_file(tmp_path):
+    """Before: the partial file was `.x.partial-PID.mp4`, so two writers with one PID (a second
+    sink in this process, or processes in two containers on a shared folder) wrote into the same
+    file (ffmpeg's -y), and one's discard deleted the other's."""
+    a, b = FileSink(tmp_path / "x.mp4"), FileSink(tmp_path / "x.mp4")
+    a.open(32, 32, 30.0)
+    b.open(32, 32, 30.0)
+    try:
+        assert a.partial != b.partial
+        assert a.partial.name.startswith(".x.partial-") and a.partial.suffix == ".mp4"
+    finally:
+        b.close()                   # no frame: b leaves nothing, and a's file is still there
+        assert a.partial.exists()
+        a.close()
+    assert list(tmp_path.iterdir()) == []
