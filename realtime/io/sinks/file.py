@@ -1,7 +1,7 @@
 """The file sink: H.264 video written by FFmpeg (imageio_ffmpeg's binary) through a pipe.
 
 Nothing is lost: FFmpeg writes a hidden temporary file beside the output
-(``.NAME.partial-PID-XXXX.mp4``, a name no other writer has), renamed onto the output's name
+(``.NAME.partial-PID-RANDOM.mp4``, a name no other writer has), renamed onto the output's name
 only once FFmpeg has finished it, so a failed write (a full disk) leaves no unplayable file and
 the file that was there before stays until the new one is complete; a sink closed before its
 first frame leaves nothing. The sink never deletes another process's partial file (it may be a
@@ -166,7 +166,7 @@ class FileSink:
             raise SinkError(f"file sink: cannot start ffmpeg from imageio_ffmpeg: {exc}") from exc
 
     def _reserve_partial(self) -> None:
-        """Create the partial file under a name no other writer has (`.NAME.partial-PID-XXXX`):
+        """Create the partial file under a name no other writer has (`.NAME.partial-PID-RANDOM`):
         ffmpeg's -y would overwrite another writer's of the same PID (another container on a
         shared folder, or a second sink in this process), and its discard would delete it."""
         try:
