@@ -142,9 +142,9 @@ def cmd_demo(args) -> int:
                                            disclosure=_disclosure(args)))
     source = ScriptedSource(profile["neutral"], frames=args.frames, fps=args.fps)
     out = Path(args.out)
-    report = _drive(engine, Grabber(source, realtime=False), f"file:{out}", args.fps,
-                    realtime=False, total=args.frames, label="demo", overwrite=args.overwrite)
-    print(f"wrote {out} ({report.frames} frames, {engine.output_size[0]}x{engine.output_size[1]})")
+    report, wrote = _drive(engine, Grabber(source, realtime=False), f"file:{out}", args.fps,
+                           realtime=False, total=args.frames, label="demo", overwrite=args.overwrite)
+    print(f"{wrote}, {engine.output_size[0]}x{engine.output_size[1]}")
     print(report.summary(warmup=min(10, report.frames // 4)))
     print(f"disclosure: {engine.options.disclosure.describe()}")
     return 0
@@ -209,15 +209,15 @@ def cmd_live(args) -> int:
     # PortAudio output on PulseAudio takes about 2 s) while the engine's modules load.
     bridge = _audio_bridge(args.audio) if args.audio else None
     try:
-        report, notes = _live(args, bridge, inputs)
+        report, wrote, notes = _live(args, bridge, inputs)
     finally:
         audio = bridge.stop() if bridge is not None else None
     if audio is not None:
         report.audio = audio
         if args.audio_report:
             _write_json(args.audio_report, bridge.timeline())
-    if args.sink.startswith("file:"):
-        print(f"wrote {args.sink[5:]}")
+    if wrote:
+        print(wrote)
     print("\n".join(notes))
     print(report.summary(warmup=min(10, report.frames // 4)))
     return 0
@@ -309,9 +309,9 @@ def _live(args, bridge, inputs=()):
                             disclosure=_disclosure(args))
     engine = Engine(profile, options)
     total = args.frames or source.frame_count
-    report = _drive(engine, Grabber(source, realtime=realtime), args.sink, fps, realtime,
-                    total=total, max_frames=args.frames, label=f"live {profile.name}", audio=bridge,
-                    overwrite=args.overwrite, protect=inputs)
+    report, wrote = _drive(engine, Grabber(source, realtime=realtime), args.sink, fps, realtime,
+                           total=total, max_frames=args.frames, label=f"live {profile.name}", audio=bridge,
+                           overwrite=args.overwrite, protect=inputs)
     lines = [f"face crop drawn at {engine.render_size}² px (profile {profile.crop_size}²)"]
     for was, now, ms in getattr(engine.governor, "steps", []):
         lines.append(f"  lowered from {was}² to {now}²: {ms:.1f} ms a frame (timed at start-up or over the "
@@ -324,7 +324,7 @@ def _live(args, bridge, inputs=()):
         lines.append(f"swap: glasses found on the driver at frame {glasses.found_at}: their rims were kept in "
                      f"front of the swapped face (--no-keep-glasses, or 'g' in the window, paints the profile's eyes "
                      f"over them)")
-    return report, lines + [f"disclosure: {options.disclosure.describe()}"]
+    return report, wrote, lines + [f"disclosure: {options.disclosure.describe()}"]
 
 
 def _disclosure(args):
@@ -354,7 +354,9 @@ def _write_json(path: str, data) -> None:
 
 def _drive(engine, grabber, sink_spec, fps, realtime, total=None, max_frames=None, label="",
            audio=None, overwrite=False, protect=()):
-    """Open the sink, run the loop with a progress bar, return the RunReport. A file sink
+    """Open the sink, run the loop with a progress bar, return the RunReport and what a file sink
+    wrote (`_written`: its finished file and frame count, or that it wrote nothing; "" for the
+    other sinks). A file sink
     replaces an existing file only with `overwrite`, and never one of `protect` (what the run
     reads). `audio`: an open AudioBridge, fed every frame's measured latency. The sink is closed
     however the run ends; a Ctrl-C (KeyboardInterrupt) leaves with its message saying where a
@@ -372,11 +374,13 @@ def _drive(engine, grabber, sink_spec, fps, realtime, total=None, max_frames=Non
     try:
         sink.open(*engine.output_size, fps)
         # A live session keeps the last five minutes of per-frame rows for its summary.
-        return _run_with_bar(run, engine, grabber, sink, max_frames or total, max_frames, label, audio,
-                             history=LIVE_HISTORY if realtime else None)
-    except KeyboardInterrupt as stop:
+        report = _run_with_bar(run, engine, grabber, sink, max_frames or total, max_frames, label, audio,
+                               history=LIVE_HISTORY if realtime else None)
         sink.close()        # before the message: the file is in place (or gone) once it returns
-        stop.args = (_kept(inner),)
+        return report, _written(inner)
+    except KeyboardInterrupt as stop:
+        sink.close()
+        stop.args = (_written(inner, stopped=True),)
         raise
     finally:
         try:
@@ -405,14 +409,16 @@ def _run_with_bar(run, engine, grabber, sink, total, max_frames, label, audio, h
         bar.close()
 
 
-def _kept(sink) -> str:
-    """Where a stopped run's output is: a file sink's finished file, or that none was written;
-    "" for the other sinks."""
+def _written(sink, stopped: bool = False) -> str:
+    """Where a run's output is, once its sink closed: a file sink's finished file (which may be
+    a kept name beside the one asked for) and its frame count, or that none was written; ""
+    for the other sinks. `stopped`: the run was cut short by a Ctrl-C."""
     if getattr(sink, "name", None) != "file":
         return ""
+    head = "stopped: " if stopped else ""
     if sink.kept is None:
-        return "stopped: nothing was written (no frame had reached the file)"
-    return f"stopped: wrote {sink.kept} ({sink.frames_written} frames, the run so far)"
+        return f"{head}nothing was written (no frame had reached the file)"
+    return f"{head}wrote {sink.kept} ({sink.frames_written} frames{', the run so far' if stopped else ''})"
 
 
 # ---------------------------------------------------------------------------------------- train

@@ -100,6 +100,17 @@ def test_an_image_folder_driver_s_own_folder_takes_a_video(tmp_path, astro, monk
     assert _frames(folder / "out.mp4") == 3
 
 
+def test_the_wrote_line_names_the_file_the_sink_kept(tmp_path, astro, monkeypatch, capsys):
+    """Before the fix: the line was printed from the spec's text, so `FILE:out.mp4` (a file sink:
+    sink names are not case-sensitive) printed no "wrote" line at all."""
+    monkeypatch.chdir(tmp_path)
+    clip = _clip(tmp_path / "clip.avi")
+    assert run.main(["live", "--profile", astro, "--driver", str(clip), "--sink", "FILE:out.mp4",
+                     "--frames", "3", "--size", "64x64"]) == 0
+    assert "wrote out.mp4 (3 frames)" in capsys.readouterr().out
+    assert _frames(tmp_path / "out.mp4") == 3
+
+
 def test_a_tracked_driver_s_absent_clip_is_no_input(tmp_path, no_engine):
     """Before the fix: the absent clip's name was refused with "writing there would destroy
     it". Nothing is read from a name where no file is."""
