@@ -234,13 +234,11 @@ def _check_live(args) -> list[tuple[Path, str]]:
     without the one they need, and the output (`check_sink`: a file sink's container, writable
     folder, an existing file, and never an input of the run). Returns the run's inputs as
     (path, role) pairs, which the file sink must not write onto (UserError / SinkError)."""
-    from realtime.io.sinks import check_sink
+    from realtime.io.sinks import check_sink, overwrites_input, sink_file
 
     if args.audio_report and not args.audio:
         raise UserError("--audio-report writes the report of --audio IN:OUT: add --audio, or drop "
                         "--audio-report")
-    if args.audio_report:
-        _check_writable(args.audio_report, "--audio-report")
     if args.mode != "swap":
         given = [flag for flag, is_given in _SWAP_ONLY if is_given(args)]
         if given:
@@ -248,6 +246,13 @@ def _check_live(args) -> list[tuple[Path, str]]:
                             f"{args.mode}): add --mode swap, or drop it")
     inputs = _live_inputs(args)
     check_sink(args.sink, overwrite=args.overwrite, protect=inputs)
+    if args.audio_report:
+        _check_writable(args.audio_report, "--audio-report")
+        recording = sink_file(args.sink)
+        problem = overwrites_input(args.audio_report, inputs + ([(recording, "the recording (--sink)")]
+                                                                if recording is not None else []))
+        if problem is not None:
+            raise UserError(f"--audio-report {_printable(args.audio_report)} {problem}: choose another file")
     return inputs
 
 
@@ -371,20 +376,28 @@ def _drive(engine, grabber, sink_spec, fps, realtime, total=None, max_frames=Non
         grabber.source.close()
         engine.close()
         raise
+    closed = False          # a close that failed (its timeout) is not waited for twice
     try:
-        sink.open(*engine.output_size, fps)
+        try:
+            sink.open(*engine.output_size, fps)
+        except BaseException:
+            grabber.source.close()      # `run`, which closes it when it ends, never started
+            raise
         # A live session keeps the last five minutes of per-frame rows for its summary.
         report = _run_with_bar(run, engine, grabber, sink, max_frames or total, max_frames, label, audio,
                                history=LIVE_HISTORY if realtime else None)
+        closed = True
         sink.close()        # before the message: the file is in place (or gone) once it returns
         return report, _written(inner)
     except KeyboardInterrupt as stop:
-        sink.close()
+        closed = True
+        sink.close()        # idempotent: also finishes a close the interrupt cut short
         stop.args = (_written(inner, stopped=True),)
         raise
     finally:
         try:
-            sink.close()    # idempotent: `run` closes it, an interrupt before `run` did not
+            if not closed:
+                sink.close()    # idempotent: `run` closes it, a failure before `run` did not
         finally:
             engine.close()  # even when the sink's close fails (its timeout)
 
@@ -410,15 +423,19 @@ def _run_with_bar(run, engine, grabber, sink, total, max_frames, label, audio, h
 
 
 def _written(sink, stopped: bool = False) -> str:
-    """Where a run's output is, once its sink closed: a file sink's finished file (which may be
-    a kept name beside the one asked for) and its frame count, or that none was written; ""
-    for the other sinks. `stopped`: the run was cut short by a Ctrl-C."""
+    """Where a run's output is, once its sink closed: a file sink's finished file and its frame
+    count (a kept name beside the one asked for when a file appeared there meanwhile, and it
+    says so), or that none was written; "" for the other sinks. `stopped`: the run was cut
+    short by a Ctrl-C."""
     if getattr(sink, "name", None) != "file":
         return ""
     head = "stopped: " if stopped else ""
     if sink.kept is None:
         return f"{head}nothing was written (no frame had reached the file)"
-    return f"{head}wrote {sink.kept} ({sink.frames_written} frames{', the run so far' if stopped else ''})"
+    notes = [f"{sink.frames_written} frames"] + (["the run so far"] if stopped else [])
+    if sink.displaced is not None:
+        notes.append(f"a file appeared at {sink.displaced} while recording and was left as it is")
+    return f"{head}wrote {sink.kept} ({', '.join(notes)})"
 
 
 # ---------------------------------------------------------------------------------------- train
@@ -495,7 +512,10 @@ def _train(profile, video: Path, args) -> int:
         result = T.train(pairs, out_dir, options, progress=progress, commit=commit,
                          on_checkpoint=lambda step: done.update(saved=step))
     except KeyboardInterrupt as e:
-        e.args = (_stopped_training(done["step"], done["saved"]),)   # what main prints
+        step, saved = done["step"], done["saved"]
+        if saved is not None and (step is None or saved > step):
+            step = saved        # a Ctrl-C between a step's checkpoint and its progress call
+        e.args = (_stopped_training(step, saved),)   # what main prints
         raise
     finally:
         bar.close()
@@ -781,7 +801,7 @@ def build_parser() -> argparse.ArgumentParser:
     lv.add_argument("--keep-glasses", action=argparse.BooleanOptionalAction, default=True,
                     help="swap: keep your glasses' rims in front of the swapped face (found by their "
                          "shape round your eyes over the first second; taken off, within a second; put "
-                         "on, within a few seconds; default on). --no-keep-glasses "
+                         "on, within a few seconds: 3-7 s on the eval clips; default on). --no-keep-glasses "
                          "paints the profile's eyes over them; 'g' in the window switches it live")
     lv.add_argument("--pose-from", default=None, metavar="SOURCE",
                     help="remix: take the head pose from SOURCE instead: still (a steady head), "
@@ -867,8 +887,8 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv=None) -> int:
     """The CLI. A `PuppeteerError` (anything the user can fix) is printed as one ``error:`` line
     and exits 2; a Ctrl-C (or SIGTERM) prints its message, or "stopped", and exits 130 (143),
-    also when a clean-up it cut short failed after it; any other exception is a bug and shows
-    its traceback."""
+    also when a clean-up it cut short failed after it (then a second line names that failure);
+    any other exception is a bug and shows its traceback."""
     args = build_parser().parse_args(argv)
     installed, previous = _on_sigterm()
     try:
@@ -887,6 +907,9 @@ def main(argv=None) -> int:
         if stop is None:
             raise
         print(_printable(str(stop)) if str(stop) else "stopped", file=sys.stderr)
+        first = (str(e).strip().splitlines() or [""])[0]
+        print(f"  (while stopping: {type(e).__name__}{': ' if first else ''}{_printable(first)})",
+              file=sys.stderr)
         return 143 if isinstance(stop, _Terminated) else 130
     finally:
         if installed:

@@ -111,6 +111,44 @@ def test_the_wrote_line_names_the_file_the_sink_kept(tmp_path, astro, monkeypatc
     assert _frames(tmp_path / "out.mp4") == 3
 
 
+def test_a_file_that_appears_at_the_output_while_recording_stays_and_the_run_says_where_it_went(
+        tmp_path, astro, monkeypatch, capsys):
+    """Before (review): the run ended in "error:" and exit 2, without its summary, though the
+    recording was whole and kept beside the file that had appeared."""
+    import os
+
+    from realtime.engine import loop
+
+    out = tmp_path / "x.mp4"
+    process = loop.Engine.process
+
+    def then_someone_writes(self, frame):
+        if frame.index == 1:
+            out.write_bytes(b"theirs")
+        return process(self, frame)
+
+    monkeypatch.setattr(loop.Engine, "process", then_someone_writes)
+    clip = _clip(tmp_path / "clip.avi")
+    assert run.main(["live", "--profile", astro, "--driver", str(clip), "--sink", f"file:{out}",
+                     "--frames", "3", "--size", "64x64"]) == 0
+    kept = tmp_path / f"x-{os.getpid()}.mp4"
+    assert (f"wrote {kept} (3 frames, a file appeared at {out} while recording and was left as it is)"
+            in capsys.readouterr().out)
+    assert out.read_bytes() == b"theirs" and _frames(kept) == 3
+
+
+def test_the_audio_report_is_never_an_input_nor_the_recording(tmp_path, astro, capsys):
+    """Before (review): --audio-report was only checked for a writable folder, so it could
+    overwrite the driver (or the recording) with its JSON."""
+    clip = _clip(tmp_path / "clip.avi")
+    for report, what in ((clip, "is the driver"), (tmp_path / "rec.mp4", "is the recording (--sink)")):
+        code = run.main(["live", "--profile", astro, "--driver", str(clip), "--sink", f"file:{tmp_path / 'rec.mp4'}",
+                         "--audio", "default:default", "--audio-report", str(report)])
+        err = capsys.readouterr().err
+        assert code == 2 and what in err and "choose another file" in err, err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["clip.avi", "profiles"]
+
+
 def test_a_tracked_driver_s_absent_clip_is_no_input(tmp_path, no_engine):
     """Before the fix: the absent clip's name was refused with "writing there would destroy
     it". Nothing is read from a name where no file is."""
@@ -125,7 +163,7 @@ def test_a_tracked_driver_s_absent_clip_is_no_input(tmp_path, no_engine):
 @pytest.mark.parametrize("out, expect", [
     ("", "error: --out needs a file name: --out OUT.mp4"),
     ("x.txt", "error: --out '{tmp}/x.txt' is not a video file name (H.264 in .mp4, .m4v, .mov, "
-              ".mkv, .avi; got '.txt'): name it x.mp4"),
+              ".mkv, .avi, .ts, .flv; got '.txt'): name it x.mp4"),
     ("no/x.mp4", "error: --out '{tmp}/no/x.mp4': cannot write there: folder '{tmp}/no' does not "
                  "exist; choose another output file"),
 ])

@@ -22,9 +22,10 @@ Modules: base (protocol, SinkError), null, file (ffmpeg mp4), vcam (pyvirtualcam
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 
 from realtime.io.sinks.base import EVENTS, Sink, SinkError
-from realtime.io.sinks.file import FileSink, check_output
+from realtime.io.sinks.file import FileSink, check_output, overwrites_input
 from realtime.io.sinks.null import NullSink
 from realtime.io.sinks.overlay import draw_overlay
 from realtime.io.sinks.threaded import ThreadedSink
@@ -32,8 +33,8 @@ from realtime.io.sinks.vcam import VirtualCameraSink, vcam_install_hint
 from realtime.io.sinks.window import WindowSink, key_to_event
 
 __all__ = ["EVENTS", "SINKS", "FileSink", "check_output", "check_sink", "NullSink", "Sink", "SinkError", "ThreadedSink",
-           "VirtualCameraSink", "WindowSink", "draw_overlay", "key_to_event", "make_sink",
-           "vcam_install_hint"]
+           "VirtualCameraSink", "WindowSink", "draw_overlay", "key_to_event", "make_sink", "overwrites_input",
+           "sink_file", "vcam_install_hint"]
 
 
 # The factories look the classes up in this module's namespace when called, so a test that
@@ -85,6 +86,13 @@ def check_sink(spec: str, overwrite: bool = False, protect=()) -> None:
     key, arg = _parse(spec)
     if key == "file":
         check_output(arg, overwrite, protect)
+
+
+def sink_file(spec: str) -> Path | None:
+    """The file a sink spec writes (a file sink's path, user expanded), None for the other
+    sinks; SinkError for an unknown sink name."""
+    key, arg = _parse(spec)
+    return Path(arg).expanduser() if key == "file" and arg.strip() else None
 
 
 def make_sink(spec: str, fps: float | None, overwrite: bool = False, protect=()) -> Sink:

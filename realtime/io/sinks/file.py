@@ -20,6 +20,7 @@ from __future__ import annotations
 import contextlib
 import itertools
 import os
+import secrets
 import shutil
 import subprocess
 import sys
@@ -34,7 +35,7 @@ from realtime.core.frame import Frame
 from realtime.io.sinks.base import SinkError, checked_output
 
 #: The containers the file sink writes H.264 into (by the output name's extension).
-SUFFIXES = (".mp4", ".m4v", ".mov", ".mkv", ".avi")
+SUFFIXES = (".mp4", ".m4v", ".mov", ".mkv", ".avi", ".ts", ".flv")
 
 #: A path the run reads, alone (then it is "the driver") or with what it is to the run.
 Protected = str | os.PathLike | tuple[str | os.PathLike, str]
@@ -112,7 +113,8 @@ class FileSink:
             of them (SinkError here).
 
     `kept` is the finished file once `close()` put it in place (None before, and after a close
-    with no frame written: then nothing is left, not even the partial file).
+    with no frame written: then nothing is left, not even the partial file); `displaced` is the
+    output's name when a file appeared there while recording (it stays, and `kept` is beside it).
     """
 
     name = "file"
@@ -129,6 +131,7 @@ class FileSink:
         self.size: tuple[int, int] | None = None
         self.frames_written = 0
         self.kept: Path | None = None
+        self.displaced: Path | None = None
         self._proc: subprocess.Popen | None = None
         self._stderr = None
 
@@ -151,32 +154,45 @@ class FileSink:
             raise SinkError(f"file sink: need a positive fps, got {fps!r}")
         self.fps = float(fps)
         self.size = (int(width), int(height))
+        ffmpeg_exe()             # no FFmpeg: SinkError before anything is created
         self._reserve_partial()
-        self._stderr = tempfile.TemporaryFile()  # a file, not a pipe: ffmpeg can never block on it
         # Its own process group: a terminal's Ctrl-C stops Python, which closes the pipe (ffmpeg
         # then finishes the file); ffmpeg interrupted itself would leave it for Python to discard.
         group = ({"creationflags": subprocess.CREATE_NEW_PROCESS_GROUP} if sys.platform == "win32"
                  else {"start_new_session": True})
         try:
+            self._stderr = tempfile.TemporaryFile()  # a file, not a pipe: ffmpeg never blocks on it
             self._proc = subprocess.Popen(self.command(*self.size, self.fps),
                                           stdin=subprocess.PIPE, stdout=subprocess.DEVNULL,
                                           stderr=self._stderr, **group)
-        except OSError as exc:
+        except BaseException as exc:  # nothing left behind: no partial file, no open stderr file
             self._discard()
-            raise SinkError(f"file sink: cannot start ffmpeg from imageio_ffmpeg: {exc}") from exc
+            if self._stderr is not None:
+                self._stderr.close()
+                self._stderr = None
+            if isinstance(exc, OSError):
+                raise SinkError(f"file sink: cannot start ffmpeg from imageio_ffmpeg: {exc}") from exc
+            raise
 
     def _reserve_partial(self) -> None:
         """Create the partial file under a name no other writer has (`.NAME.partial-PID-RANDOM`):
         ffmpeg's -y would overwrite another writer's of the same PID (another container on a
-        shared folder, or a second sink in this process), and its discard would delete it."""
-        try:
-            fd, name = tempfile.mkstemp(prefix=f".{self.path.stem}.partial-{os.getpid()}-",
-                                        suffix=self.path.suffix, dir=self.path.parent)
-        except OSError as exc:
-            raise SinkError(f"file sink: cannot write in {str(self.path.parent)!r}: "
-                            f"{exc.strerror or exc}") from exc
-        os.close(fd)
-        self.partial = Path(name)
+        shared folder, or a second sink in this process), and its discard would delete it. Its
+        mode is an ordinary file's (0666 less the umask; ffmpeg and the rename keep it), not a
+        temporary file's 0600: the recording is for others to read too."""
+        for _ in range(100):
+            name = self.path.with_name(f".{self.path.stem}.partial-{os.getpid()}-{secrets.token_hex(4)}"
+                                       f"{self.path.suffix}")
+            try:
+                os.close(os.open(name, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o666))
+            except FileExistsError:
+                continue
+            except OSError as exc:
+                raise SinkError(f"file sink: cannot write in {str(self.path.parent)!r}: "
+                                f"{exc.strerror or exc}") from exc
+            self.partial = name
+            return
+        raise SinkError(f"file sink: no free partial file name in {str(self.path.parent)!r}")
 
     def _ffmpeg_errors(self) -> str:
         if self._stderr is None:
@@ -240,9 +256,9 @@ class FileSink:
 
     def _finish(self) -> None:
         """The finished file takes the output's name, never silently over another file: when one
-        appeared there meanwhile it stays, the recording takes the first free visible name of
-        NAME-PID.mp4, NAME-PID-2.mp4, ... (`kept`), and SinkError says where it is. When the
-        folder refuses the rename, SinkError says so and where the recording was left."""
+        appeared there meanwhile it stays (`displaced` is its name), and the recording takes the
+        first free visible name of NAME-PID.mp4, NAME-PID-2.mp4, ... (`kept`). When the folder
+        refuses the rename, SinkError says so and where the recording was left."""
         try:
             if self.overwrite:
                 os.replace(self.partial, self.path)
@@ -252,9 +268,8 @@ class FileSink:
                                                 f"{'' if n == 1 else f'-{n}'}{self.path.suffix}")
                     if self._link_to(aside):
                         break
-                self.kept = aside
-                raise SinkError(f"file sink: {str(self.path)!r} appeared while recording; the "
-                                f"recording is kept as {str(aside)!r}")
+                self.kept, self.displaced = aside, self.path
+                return
         except OSError as exc:
             raise SinkError(f"file sink: cannot rename the finished recording to {str(self.path)!r}: "
                             f"{exc.strerror or exc}; it was left as {str(self.partial)!r} (hidden: "

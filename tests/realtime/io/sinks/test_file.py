@@ -186,11 +186,51 @@ def test_a_recording_is_always_kept_under_a_visible_name(tmp_path):
     sink.write(frame(0))
     out.write_bytes(b"theirs")
     (tmp_path / f"x-{os.getpid()}.mp4").write_bytes(b"theirs too")
-    with pytest.raises(SinkError, match=f"recording is kept as .*x-{os.getpid()}-2.mp4"):
-        sink.close()
-    assert sink.kept == tmp_path / f"x-{os.getpid()}-2.mp4"
+    sink.close()        # the recording is whole and kept: no error (the run says where it is)
+    assert sink.kept == tmp_path / f"x-{os.getpid()}-2.mp4" and sink.displaced == out
     assert out.read_bytes() == b"theirs"
     assert not any(p.name.startswith(".") for p in tmp_path.iterdir())
+
+
+def test_a_recording_has_an_ordinary_file_s_mode(tmp_path):
+    """Before (review): the partial file came from mkstemp (mode 0600), which FFmpeg's -y and
+    the rename kept: every recording was unreadable to the group and others."""
+    import os
+
+    umask = os.umask(0o022)
+    try:
+        sink = FileSink(tmp_path / "x.mp4", 30)
+        sink.open(32, 24, 30)
+        sink.write(frame(0))
+        sink.close()
+    finally:
+        os.umask(umask)
+    assert (tmp_path / "x.mp4").stat().st_mode & 0o777 == 0o644
+
+
+def test_a_sink_that_cannot_start_ffmpeg_leaves_nothing(tmp_path, monkeypatch):
+    """Before (review): with no FFmpeg (a bare GPU machine) open() raised after creating the
+    hidden partial file, and nothing removed it."""
+    from realtime.io.sinks import file
+
+    def missing():
+        raise SinkError("file sink: needs FFmpeg")
+
+    monkeypatch.setattr(file, "ffmpeg_exe", missing)
+    sink = FileSink(tmp_path / "x.mp4", 30)
+    with pytest.raises(SinkError, match="needs FFmpeg"):
+        sink.open(32, 24, 30)
+    sink.close()
+    assert list(tmp_path.iterdir()) == []
+
+    def failing(*a, **k):
+        raise OSError(8, "Exec format error")
+
+    monkeypatch.setattr(file, "ffmpeg_exe", lambda: "/bin/true")
+    monkeypatch.setattr(file.subprocess, "Popen", failing)
+    with pytest.raises(SinkError, match="cannot start ffmpeg"):
+        FileSink(tmp_path / "x.mp4", 30).open(32, 24, 30)
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_two_writers_of_one_output_never_share_a_partial_file(tmp_path):
