@@ -122,5 +122,5 @@ def build_swap(engine, profile, tracker=None) -> list:
         engine.glasses,
     )]
     return [ctx.place(s) for s in (track,
-                                   EstimateStage(engine.estimator, engine.clock), fuse)] + face + [
+                                   EstimateStage(engine.estimator, engine.clock, teeth=False), fuse)] + face + [
         engine.compositor]

@@ -41,6 +41,7 @@ from realtime.face import geometry, topology
 from realtime.face.calibrate import NeutralCalibrator
 from realtime.face.filters import OneEuroFilter, Speed
 from realtime.face.state import FaceState
+from realtime.face.teeth import TeethGauge
 
 _RIGID = list(topology.RIGID)
 _EYES = list(topology.EYE_POINTS)
@@ -383,18 +384,25 @@ class Estimator:
 
 
 class EstimateStage:
-    """Frame.landmarks → Frame.state. Scripted frames (state already set) pass through.
+    """Frame.landmarks → Frame.state, with the share of the driver's open mouth that shows
+    teeth (`FaceState.teeth`, read from Frame.image). Scripted frames (state already set) pass
+    through.
 
     `clock(frame)` gives the time the filters see: the capture time live, the media time
     (index / fps) when a file is processed offline, so results do not depend on CPU speed.
+    `teeth=False` leaves `FaceState.teeth` at 0 (the swap shows the driver's own mouth).
     """
 
     name = "estimate"
 
-    def __init__(self, estimator: Estimator, clock):
+    def __init__(self, estimator: Estimator, clock, teeth: bool = True):
         self.estimator = estimator
         self.clock = clock
+        self.teeth = TeethGauge() if teeth else None
 
     def __call__(self, frame) -> None:
         if frame.state is None:
-            frame.state = self.estimator(frame.landmarks, self.clock(frame))
+            t = self.clock(frame)
+            frame.state = self.estimator(frame.landmarks, t)
+            if self.teeth is not None:
+                frame.state.teeth = self.teeth(frame.image, frame.landmarks if frame.state.present else None, t)

@@ -21,6 +21,8 @@ class FaceState:
     scale:       head scale relative to neutral (1 = same distance from the camera).
     expression:  (478, 3) per-landmark residual against the neutral shape, canonical units.
     present:     False while no face is tracked (the state is then an eased hold).
+    teeth:       share (0..1) of the driver's open mouth that shows teeth (`realtime.face.teeth`):
+                 a clenched grin ~0.7, a dropped jaw or closed lips 0.
     """
 
     rotation: np.ndarray = field(default_factory=lambda: np.eye(3))
@@ -28,6 +30,7 @@ class FaceState:
     scale: float = 1.0
     expression: np.ndarray = field(default_factory=_zeros_expr)
     present: bool = True
+    teeth: float = 0.0
 
     @classmethod
     def neutral(cls, present: bool = True) -> FaceState:
@@ -47,4 +50,5 @@ class FaceState:
             scale=(1 - w) * self.scale + w * other.scale,
             expression=(1 - w) * self.expression + w * other.expression,
             present=other.present if w >= 0.5 else self.present,
+            teeth=(1 - w) * self.teeth + w * other.teeth,
         )

@@ -39,6 +39,7 @@ from realtime.core.frame import Frame
 from realtime.face.estimate import Estimator, EstimatorConfig
 from realtime.face.parallax import untwisted
 from realtime.face.state import FaceState
+from realtime.face.teeth import TeethGauge
 from realtime.face.track import Tracker, quiet_native_stderr
 from realtime.io.capture import CaptureError, input_paths, open_source
 from realtime.io.grabber import Grabber
@@ -118,6 +119,7 @@ class TrackedState(StateSource):
         self.grabber = Grabber(source, realtime=self.realtime)
         self.tracker = tracker
         self.estimator = estimator if estimator is not None else Estimator(EstimatorConfig())
+        self.teeth = TeethGauge()
         self._latest = FaceState.neutral(present=False)
         self._lock = threading.Lock()
         self._stop = threading.Event()
@@ -147,7 +149,9 @@ class TrackedState(StateSource):
             with quiet_native_stderr():
                 self.tracker = Tracker(static=False)
         lm = self.tracker(f.image) if f.image is not None else None
-        return self.estimator(lm, t)
+        state = self.estimator(lm, t)
+        state.teeth = self.teeth(f.image, lm if state.present else None, t)
+        return state
 
     def _run(self) -> None:
         try:
@@ -213,9 +217,10 @@ def combine(main: FaceState, pose: FaceState | None, expression: FaceState | Non
     unless `keep_placement`) and its expression from `expression` (times `expression_scale`,
     (478, 1), when given). With `untwist` the expression loses its turn-like part
     (`realtime.face.parallax.untwisted`) before it is scaled: the part its own face's turn left
-    in it. `present` stays the main driver's."""
+    in it; the teeth its mouth shows go with it. `present` stays the main driver's."""
     out = FaceState(rotation=main.rotation, translation=main.translation, scale=main.scale,
-                    expression=main.expression, present=main.present)
+                    expression=main.expression, present=main.present,
+                    teeth=expression.teeth if expression is not None else main.teeth)
     if pose is not None:
         out.rotation = pose.rotation
         if not keep_placement:

@@ -17,6 +17,10 @@ the tips of the upper teeth in the lip's shadow over a dark gap, never a full wh
   smile's raised corners show more; and where a smile lifts the upper lip's sides above its
   centre, no column's tips stop short of the share of its own opening the centre shows (the
   smile arc: the tips follow the lifted lower lip instead of leaving a dark band under them).
+  A grin that parts the lips without widening them is not told from a dropped jaw by the
+  lips' shape, so the driver's own mouth says it: where most of its opening shows teeth
+  (`FaceState.teeth`, `realtime.face.teeth`; `GRIN`), the avatar's teeth are drawn as a
+  smile's, both rows meeting, in full light.
 - the teeth stand on an arch (radius `ARCH_R`): a pixel's lateral offset gives its place along
   the arch, hence which tooth it is on, how foreshortened that tooth is, and how dark (teeth
   turn away from the light toward the back). Each tooth is rounded (a cylinder-like falloff
@@ -61,8 +65,13 @@ LOWER_SHOW = (0.2, 0.5)     # lower teeth: hidden up to an opening of [0], fully
 # too, from the lower lip up to OVERBITE behind the upper tips (up to its crown): without it a
 # smile showed a dark band under its upper row (d0 #33: 0.17 of the opening darker than a
 # quarter of the cheeks, against the driver's 0.09; 0.10 with it). A grin that parts the lips
-# without widening them (d14 #27) is not told from a dropped jaw, and still shows the gap.
+# without widening them (d14 #27) is told by the driver's own teeth (GRIN).
 OVERBITE = 0.02
+# The driver's teeth share (`FaceState.teeth`) over which its mouth counts as a smile's for the
+# teeth (0 at [0], fully at [1]). Per clip (`realtime.face.teeth.teeth_share` of every frame):
+# d14's clenched grins (#27, #51) 0.72-0.75, her other frames 0; d0 (smiling) median 0.59, max
+# 0.66; d19 at most 0.39; d10 (talking, teeth often in view) median 0.22, max 0.64.
+GRIN = (0.25, 0.55)
 TONGUE_W, TONGUE_H = 0.2, 0.14               # half width; height (at most 0.35 × the opening)
 TIP_CURVE = (0.5, 0.3)      # the teeth tips' curve (upper rises, lower sinks to the sides)
 TIP_ROUND = 0.012           # how far a tooth's corners are rounded off
@@ -146,9 +155,10 @@ class MouthCavity:
             self._iod = (rig, self.iod_image * float(np.hypot(a[0, 0], a[0, 1])))
         return self._iod[1]
 
-    def apply(self, gbuf, rig: Rig, out, real: float) -> None:
+    def apply(self, gbuf, rig: Rig, out, real: float, teeth: float = 0.0) -> None:
         """Blend the synthetic cavity into `out` on the mouth-fan pixels of `gbuf`, keeping a
-        fraction `real` of what is there (the real mouth interior of the source)."""
+        fraction `real` of what is there (the real mouth interior of the source). `teeth`: the
+        share of the driver's open mouth that shows teeth (`FaceState.teeth`)."""
         if real >= 1.0:
             return
         xp = self.xp
@@ -160,12 +170,13 @@ class MouthCavity:
         # one host transfer for the box (on the GPU each scalar read is a sync)
         y0, y1, x0, x1 = (int(v) for v in self.ctx.to_host(xp.stack([ys.min(), ys.max() + 1,
                                                                      xs.min(), xs.max() + 1])))
-        colour = self.shade(in_mouth[y0:y1, x0:x1], ys - y0, xs - x0, self.iod_px(rig))
+        colour = self.shade(in_mouth[y0:y1, x0:x1], ys - y0, xs - x0, self.iod_px(rig), teeth)
         out[ys, xs] = real * out[ys, xs] + (1.0 - real) * colour
 
-    def shade(self, box, ys, xs, iod: float):
+    def shade(self, box, ys, xs, iod: float, teeth: float = 0.0):
         """(N, 3) colours of the mouth pixels (`ys`, `xs`) of the boolean mask `box` (the
-        mouth's bounding box), for an interocular distance of `iod` pixels."""
+        mouth's bounding box), for an interocular distance of `iod` pixels; `teeth` as in
+        `apply`."""
         xp = self.xp
         f32 = np.float32
         h, w = box.shape
@@ -198,11 +209,13 @@ class MouthCavity:
         # teeth hide in the dark and less light gets in.
         rest = self.rest_width
         pucker = _smooth((PUCKER[0] * rest - w / iod) / ((PUCKER[0] - PUCKER[1]) * rest))
-        smile = _smooth((w / iod / rest - 1.0) / SMILE_WIDEN)
+        grin = _smooth((float(teeth) - GRIN[0]) / (GRIN[1] - GRIN[0]))
+        smile = max(_smooth((w / iod / rest - 1.0) / SMILE_WIDEN), grin)
         show = UPPER_SHOW[1] + (SMILE_SHOW - UPPER_SHOW[1]) * smile
         reach = UPPER_SHOW[0] + show * opening      # the upper row's visible length (≤ its crowns)
         light, teeth_light = ((0.25 + 0.75 * _smooth(opening / full)) * (1 - 0.4 * pucker)
                               for full in (LIGHT_OPENING, TEETH_LIGHT_OPENING))
+        teeth_light += (1.0 - teeth_light) * grin    # a grin's teeth stand in the light
         c = self.colours
 
         # Throat: lip colour darkened, darkest far from the lips and at the corners.

@@ -54,5 +54,6 @@ class WarpGenerator:
         out = texture(self.image, uv, coverage, out=self.ctx.xp.empty_like(self._out))
         self.eyes.apply(gbuf, frame.vertices, out)
         gap = geometry.mouth_opening(frame.vertices)
-        self.mouth.apply(gbuf, self.rig, out, min(1.0, self._own_gap / gap) if gap > 1e-6 else 1.0)
+        self.mouth.apply(gbuf, self.rig, out, min(1.0, self._own_gap / gap) if gap > 1e-6 else 1.0,
+                         teeth=getattr(frame.state, "teeth", 0.0))
         return out

@@ -226,17 +226,18 @@ def test_estimate_stage_uses_the_clock_and_passes_scripted_states(face):
 def test_face_state_blend_endpoints_and_midpoint():
     rng = np.random.default_rng(3)
     a = FaceState(rotation=G.rotation_from_euler(-10, 5, 0), translation=np.array([1.0, 2, 3]),
-                  scale=0.8, expression=rng.normal(size=(478, 3)), present=True)
+                  scale=0.8, expression=rng.normal(size=(478, 3)), present=True, teeth=0.2)
     b = FaceState(rotation=G.rotation_from_euler(30, -15, 20), translation=np.array([-1.0, 0, 1]),
-                  scale=1.4, expression=rng.normal(size=(478, 3)), present=False)
+                  scale=1.4, expression=rng.normal(size=(478, 3)), present=False, teeth=0.6)
     for w, ref in ((0.0, a), (1.0, b)):
         s = a.blend(b, w)
         np.testing.assert_allclose(s.rotation, ref.rotation, atol=1e-12)
         np.testing.assert_allclose(s.translation, ref.translation)
         assert s.scale == pytest.approx(ref.scale)
         np.testing.assert_allclose(s.expression, ref.expression)
-        assert s.present == ref.present
+        assert s.present == ref.present and s.teeth == pytest.approx(ref.teeth)
     mid = a.blend(b, 0.5)
+    assert mid.teeth == pytest.approx(0.4)
     np.testing.assert_allclose(mid.expression, 0.5 * (a.expression + b.expression))
     assert mid.scale == pytest.approx(1.1)
     # geodesic: halfway in angle, on the rotation from a to b

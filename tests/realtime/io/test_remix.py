@@ -34,6 +34,8 @@ def test_combine_takes_each_part_from_its_source():
     scale = np.full((478, 1), 2.0)
     np.testing.assert_allclose(combine(main, None, e, expression_scale=scale).expression, 2 * e.expression)
     assert combine(state(present=False), p, e).present is False     # presence is the main driver's
+    main.teeth, p.teeth, e.teeth = 0.1, 0.2, 0.7                    # the teeth go with the expression
+    assert combine(main, p, e).teeth == 0.7 and combine(main, p, None).teeth == 0.1
 
 
 def test_still_pose_holds_the_head_and_keeps_the_expression():

@@ -197,6 +197,33 @@ def test_lower_teeth_when_wide_open_or_in_a_smile(cavity):
     assert _lower_bright(cavity, iod, 0.15, (1 + M.SMILE_WIDEN) * cavity.rest_width) > 0.5
 
 
+def test_a_grin_the_driver_shows_teeth_in_fills_the_opening_with_teeth(cavity):
+    """A clenched grin parts the lips without widening them (d14 #27): by the lips alone a
+    dropped jaw, whose lower lip shows a dark gap. When the driver's own mouth is mostly teeth
+    (`teeth` over GRIN[1]) both rows are drawn meeting, in full light; a driver mouth with no
+    teeth in it draws what it did."""
+    iod = 150.0
+    mask = _mask(iod, 0.15, width=cavity.rest_width)
+    ys, xs = np.nonzero(mask)
+    y0, x0 = ys.min(), xs.min()
+    box = mask[y0:ys.max() + 1, x0:xs.max() + 1]
+
+    def lower_bright(teeth):
+        col = cavity.shade(box, ys - y0, xs - x0, iod, teeth)
+        img = np.full(mask.shape + (3,), np.nan, np.float32)
+        img[ys, xs] = col
+        luma = _luma(img)
+        c = _centre_column(mask)
+        near = [luma[np.nonzero(mask[:, x])[0][-1] - k, x]
+                for x in range(c - int(0.06 * iod), c + int(0.06 * iod)) for k in range(1, 4)]
+        return np.mean(np.array(near) > 150), float(np.nanmax(luma))
+
+    none, peak_none = lower_bright(0.0)
+    grin, peak_grin = lower_bright(M.GRIN[1])
+    assert none == 0.0 and (none, peak_none) == lower_bright(M.GRIN[0])
+    assert grin > 0.5 and peak_grin > peak_none, (grin, peak_grin, peak_none)
+
+
 def test_a_tongue_low_in_the_mouth(cavity):
     iod = 150.0
     mask = _mask(iod, 0.4)
