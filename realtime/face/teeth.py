@@ -42,7 +42,7 @@ def teeth_share(image: np.ndarray, landmarks: np.ndarray) -> float:
     iod = float(np.linalg.norm(lm[topology.EYE_OUTER[0], :2] - lm[topology.EYE_OUTER[1], :2]))
     x0, y0 = (max(int(np.floor(v)), 0) for v in pts.min(0))
     x1, y1 = min(int(np.ceil(pts[:, 0].max())) + 1, w), min(int(np.ceil(pts[:, 1].max())) + 1, h)
-    area = 0.5 * abs(float(np.dot(pts[:, 0], np.roll(pts[:, 1], 1)) - np.dot(pts[:, 1], np.roll(pts[:, 0], 1))))
+    area = cv2.contourArea(pts.astype(np.float32))
     if x1 - x0 < 2 or y1 - y0 < 2 or not area >= MIN_OPENING * iod * iod:
         return 0.0
     mask = np.zeros((y1 - y0, x1 - x0), np.uint8)
