@@ -383,6 +383,16 @@ class Estimator:
         return self._ease_from.blend(target, w)
 
 
+def set_teeth(state: FaceState, gauge: TeethGauge, frame, landmarks, t: float) -> None:
+    """`state.teeth` from `gauge` for a frame whose face is present (Frame.teeth, a tracked
+    clip's, or its image); without a face the state's own value stays, the eased hold's, which
+    fades with the mouth, and the gauge starts afresh with the next face."""
+    if state.present:
+        state.teeth = gauge(frame.image, landmarks, t, frame.teeth)
+    else:
+        gauge.reset()
+
+
 class EstimateStage:
     """Frame.landmarks → Frame.state, with the share of the driver's open mouth that shows
     teeth (`FaceState.teeth`, read from Frame.image). Scripted frames (state already set) pass
@@ -390,7 +400,8 @@ class EstimateStage:
 
     `clock(frame)` gives the time the filters see: the capture time live, the media time
     (index / fps) when a file is processed offline, so results do not depend on CPU speed.
-    `teeth=False` leaves `FaceState.teeth` at 0 (the swap shows the driver's own mouth).
+    `teeth=False` leaves `FaceState.teeth` at 0 (the swap shows the driver's own mouth). While
+    no face is tracked the teeth fade with the eased hold of the mouth (`FaceState.blend`).
     """
 
     name = "estimate"
@@ -403,6 +414,6 @@ class EstimateStage:
     def __call__(self, frame) -> None:
         if frame.state is None:
             t = self.clock(frame)
-            frame.state = self.estimator(frame.landmarks, t)
+            frame.state = state = self.estimator(frame.landmarks, t)
             if self.teeth is not None:
-                frame.state.teeth = self.teeth(frame.image, frame.landmarks if frame.state.present else None, t)
+                set_teeth(state, self.teeth, frame, frame.landmarks, t)

@@ -5,8 +5,10 @@ mouth is open, not what shows in it, so the photo tiers' synthetic mouth
 
 `teeth_share` reads the driver's own pixels inside its inner lip contour: the share that is
 bright (at least `BRIGHT` × the skin's luma, the cheeks' median) and unsaturated (at most
-`SATURATION`: teeth, not lips, tongue or throat). `TeethGauge` smooths it over a few frames (a
-lone bright highlight does not flash teeth) and lets it fall to 0 while no face is tracked.
+`SATURATION`: teeth, not lips, tongue or throat) once balanced to the light: the mouth's colours
+are divided by the skin's tint to the power `TEETH_SKIN_TINT` (teeth take about that share of the
+light's and the skin's colour, `realtime.tiers.mouth`), so a warm webcam's teeth still read as
+teeth. `TeethGauge` smooths it over a few frames (a lone bright highlight does not flash teeth).
 About 0.2 ms a frame (d14, 512², on the 2-core Xeon; only the mouth's bounding box is read).
 """
 from __future__ import annotations
@@ -17,7 +19,7 @@ import numpy as np
 from realtime.core.colour import LUMA
 from realtime.face import topology
 
-__all__ = ["BRIGHT", "SATURATION", "MIN_OPENING", "SMOOTH_S", "teeth_share", "TeethGauge"]
+__all__ = ["BRIGHT", "SATURATION", "MIN_OPENING", "SMOOTH_S", "TEETH_SKIN_TINT", "teeth_share", "TeethGauge"]
 
 #: a teeth pixel's luma is at least this share of the skin's
 BRIGHT = 0.7
@@ -27,6 +29,9 @@ SATURATION = 0.35
 MIN_OPENING = 0.004
 #: the gauge's time constant (seconds): two or three frames at 30 fps
 SMOOTH_S = 0.06
+#: teeth look like the skin's tint to this power (fitted on the eval drivers' teeth, as the
+#: synthetic mouth's TEETH_SKIN_TINT)
+TEETH_SKIN_TINT = 0.53
 
 # the inner lip contour, corner to corner along the upper lip and back along the lower
 _CONTOUR = np.array(list(topology.INNER_LIP_UPPER) + list(topology.INNER_LIP_LOWER[-2:0:-1]))
@@ -52,23 +57,30 @@ def teeth_share(image: np.ndarray, landmarks: np.ndarray) -> float:
     skin = lm[_SKIN, :2].round().astype(np.int64)
     skin[:, 0] = skin[:, 0].clip(0, w - 1)
     skin[:, 1] = skin[:, 1].clip(0, h - 1)
-    level = float(np.median(image[skin[:, 1], skin[:, 0]].astype(np.float32) @ LUMA))
+    tone = np.median(image[skin[:, 1], skin[:, 0]].astype(np.float32), axis=0) + 1.0
+    level = float(tone @ LUMA)
+    mouth = mouth / (tone / level) ** TEETH_SKIN_TINT          # balanced to the light
     top = mouth.max(1)
     teeth = (mouth @ LUMA >= BRIGHT * level) & ((top - mouth.min(1)) <= SATURATION * np.maximum(top, 1.0))
     return float(teeth.mean())
 
 
 class TeethGauge:
-    """`teeth_share` of each frame, smoothed in time (exponentially, `SMOOTH_S`); it falls the
-    same way to 0 while there is no face (landmarks or image None)."""
+    """`teeth_share` of each frame, smoothed in time (exponentially, `SMOOTH_S`). `share`: a
+    frame's share measured beforehand (a tracked clip's, `realtime.io.tracked`), used instead of
+    measuring; with neither it nor an image and landmarks the frame reads 0."""
 
     def __init__(self, smooth_s: float = SMOOTH_S):
         self.smooth_s = float(smooth_s)
         self.value = 0.0
         self._t: float | None = None
 
-    def __call__(self, image: np.ndarray | None, landmarks: np.ndarray | None, t: float) -> float:
-        now = 0.0 if image is None or landmarks is None else teeth_share(image, landmarks)
+    def __call__(self, image: np.ndarray | None, landmarks: np.ndarray | None, t: float,
+                 share: float | None = None) -> float:
+        if share is not None:
+            now = float(share)
+        else:
+            now = 0.0 if image is None or landmarks is None else teeth_share(image, landmarks)
         if self._t is None or not t > self._t:
             keep = 0.0 if self._t is None else 0.5
         else:

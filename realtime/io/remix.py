@@ -36,7 +36,7 @@ import numpy as np
 
 from realtime.core.errors import PuppeteerError
 from realtime.core.frame import Frame
-from realtime.face.estimate import Estimator, EstimatorConfig
+from realtime.face.estimate import Estimator, EstimatorConfig, set_teeth
 from realtime.face.parallax import untwisted
 from realtime.face.state import FaceState
 from realtime.face.teeth import TeethGauge
@@ -145,12 +145,15 @@ class TrackedState(StateSource):
     def _track(self, f: Frame, t: float) -> FaceState:
         if f.state is not None:
             return f.state
-        if self.tracker is None:
-            with quiet_native_stderr():
-                self.tracker = Tracker(static=False)
-        lm = self.tracker(f.image) if f.image is not None else None
+        if f.tracked:                  # a tracked clip: its frames bring their landmarks
+            lm = f.landmarks
+        else:
+            if self.tracker is None:
+                with quiet_native_stderr():
+                    self.tracker = Tracker(static=False)
+            lm = self.tracker(f.image) if f.image is not None else None
         state = self.estimator(lm, t)
-        state.teeth = self.teeth(f.image, lm if state.present else None, t)
+        set_teeth(state, self.teeth, f, lm, t)
         return state
 
     def _run(self) -> None:

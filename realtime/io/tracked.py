@@ -6,8 +6,9 @@ frame `Engine.warm_up` feeds it, then every frame in order) and writes `CLIP.tra
 `TrackedClipSource` plays such a file through the same loop: every frame comes with its
 landmarks (`Frame.tracked`), so the track stage passes it by and nothing imports mediapipe. With
 the clip beside the file (same folder, the name it was tracked under, same sha256) the frames
-carry the clip's images too; without it they carry landmarks only (the avatar needs nothing
-else; passthrough then shows nothing). A clip that is beside it but differs is refused.
+carry the clip's images too; without it they carry landmarks and the share of each mouth that
+shows teeth (`realtime.face.teeth`, read when it was tracked), which is all the avatar needs
+(passthrough then shows nothing). A clip that is beside it but differs is refused.
 
 File format (numpy .npz, read with allow_pickle=False):
 
@@ -19,6 +20,8 @@ File format (numpy .npz, read with allow_pickle=False):
     sha256      ()            str       of the clip file
     clip        ()            str       the clip's file name
     tracker     ()            str       what tracked it (mediapipe version, settings)
+    teeth       (N,)          float32   frame i's teeth share (`teeth_share`); absent in files
+                                        written before it: their frames read 0 without the clip
 """
 from __future__ import annotations
 
@@ -37,6 +40,7 @@ import numpy as np
 
 from realtime.core.frame import Frame
 from realtime.core.paths import sha256_file
+from realtime.face.teeth import teeth_share
 from realtime.face.topology import N_LANDMARKS
 from realtime.face.track import Tracker, TrackStage, quiet_native_stderr
 from realtime.io.source import CaptureError, Source
@@ -105,19 +109,22 @@ def _tracker_label() -> str:
 
 
 def track_frames(source: Source, progress: Callable[[int], Any] | None = None,
-                 tracker: Tracker | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """(landmarks (N, 478, 3) float32, present (N,) bool) of every frame of `source`, tracked as
-    the loop tracks a clip offline: the engine's track stage, warmed up with the blank frame of
-    `Engine.warm_up`, then each frame in order. `progress(1)` after each frame."""
+                 tracker: Tracker | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(landmarks (N, 478, 3) float32, present (N,) bool, teeth (N,) float32) of every frame of
+    `source`, tracked as the loop tracks a clip offline: the engine's track stage, warmed up with
+    the blank frame of `Engine.warm_up`, then each frame in order; teeth: `teeth_share` of each
+    face (0 without one). `progress(1)` after each frame."""
     stage = TrackStage(tracker)
     with quiet_native_stderr():
         stage(Frame(index=-1, t_capture=0.0, image=np.zeros((64, 64, 3), np.uint8)))
     rows: list[np.ndarray | None] = []
+    shares: list[float] = []
     try:
         while (fields := source.read()) is not None:
             frame = Frame(index=len(rows), t_capture=0.0, image=fields["image"])
             stage(frame)
             rows.append(frame.landmarks)
+            shares.append(0.0 if frame.landmarks is None else teeth_share(frame.image, frame.landmarks))
             if progress is not None:
                 progress(1)
     finally:
@@ -129,19 +136,19 @@ def track_frames(source: Source, progress: Callable[[int], Any] | None = None,
         if lm is not None:
             landmarks[i] = lm
             present[i] = True
-    return landmarks, present
+    return landmarks, present, np.asarray(shares, np.float32)
 
 
 def track_clip(source: Source, clip: str | os.PathLike, out: str | os.PathLike,
                progress: Callable[[int], Any] | None = None) -> TrackedClip:
     """Track every frame of `source` (opened on `clip`) and write `out` (atomically)."""
     clip = Path(clip)
-    landmarks, present = track_frames(source, progress)
+    landmarks, present, teeth = track_frames(source, progress)
     if not len(landmarks):
         raise TrackError(f"{clip} gave no frame to track")
     tracked = TrackedClip(landmarks=landmarks, present=present, fps=float(source.fps),
                           size=(int(source.size[0]), int(source.size[1])),
-                          sha256=sha256_file(clip), clip=clip.name, tracker=_tracker_label())
+                          sha256=sha256_file(clip), clip=clip.name, tracker=_tracker_label(), teeth=teeth)
     tracked.save(out)
     return tracked
 
@@ -157,6 +164,7 @@ class TrackedClip:
     sha256: str
     clip: str
     tracker: str = ""
+    teeth: np.ndarray | None = None
 
     def __len__(self) -> int:
         return len(self.present)
@@ -178,7 +186,8 @@ class TrackedClip:
                     f, format=np.int64(FORMAT), landmarks=self.landmarks.astype(np.float32),
                     present=self.present.astype(bool), fps=np.float64(self.fps),
                     size=np.asarray(self.size, np.int64), sha256=np.str_(self.sha256),
-                    clip=np.str_(self.clip), tracker=np.str_(self.tracker))
+                    clip=np.str_(self.clip), tracker=np.str_(self.tracker),
+                    **({} if self.teeth is None else {"teeth": np.asarray(self.teeth, np.float32)}))
             os.chmod(tmp, 0o644)
             os.replace(tmp, path)
         except BaseException:
@@ -197,11 +206,15 @@ class TrackedClip:
             out = cls(landmarks=np.asarray(z["landmarks"], np.float32),
                       present=np.asarray(z["present"], bool), fps=float(z["fps"]),
                       size=tuple(int(v) for v in z["size"]), sha256=str(z["sha256"]),
-                      clip=str(z["clip"]), tracker=str(z["tracker"]))
+                      clip=str(z["clip"]), tracker=str(z["tracker"]),
+                      teeth=np.asarray(z["teeth"], np.float32) if "teeth" in z.files else None)
         n = len(out.present)
         if out.landmarks.shape != (n, N_LANDMARKS, 3) or n == 0 or not out.fps > 0:
             raise TrackError(f"{path} is damaged: landmarks {out.landmarks.shape} for {n} frames "
                              f"at {out.fps} fps; track the clip again")
+        if out.teeth is not None and (out.teeth.shape != (n,) or not np.all(np.isfinite(out.teeth))):
+            raise TrackError(f"{path} is damaged: teeth {out.teeth.shape} for {n} frames; track "
+                             f"the clip again")
         return out
 
 
@@ -256,11 +269,13 @@ class TrackedClipSource:
         return self._images is not None
 
     def read(self) -> dict[str, Any] | None:
-        """Frame i as {"landmarks": (478, 3) | None, "tracked": True[, "image": RGB]}, or None
-        after the last one."""
+        """Frame i as {"landmarks": (478, 3) | None, "tracked": True[, "teeth": share][, "image":
+        RGB]}, or None after the last one."""
         if self._closed or self._next >= len(self.track):
             return None
         fields: dict[str, Any] = {"landmarks": self.track.at(self._next), "tracked": True}
+        if self.track.teeth is not None:
+            fields["teeth"] = float(self.track.teeth[self._next])
         if self._images is not None:
             image = self._images.read()
             if image is None:   # the clip decoded fewer frames than were tracked

@@ -69,8 +69,9 @@ LOWER_SHOW = (0.2, 0.5)     # lower teeth: hidden up to an opening of [0], fully
 OVERBITE = 0.02
 # The driver's teeth share (`FaceState.teeth`) over which its mouth counts as a smile's for the
 # teeth (0 at [0], fully at [1]). Per clip (`realtime.face.teeth.teeth_share` of every frame):
-# d14's clenched grins (#27, #51) 0.72-0.75, her other frames 0; d0 (smiling) median 0.59, max
-# 0.66; d19 at most 0.39; d10 (talking, teeth often in view) median 0.22, max 0.64.
+# d14's clenched grin (frames 22-51) 0.81-0.88, her other frames 0; d0 (smiling) median 0.73;
+# d19 0 with his lips closed, up to 0.87 when his smile shows teeth; d10 (talking, teeth often
+# in view) median 0.28, max 0.71.
 GRIN = (0.25, 0.55)
 TONGUE_W, TONGUE_H = 0.2, 0.14               # half width; height (at most 0.35 × the opening)
 TIP_CURVE = (0.5, 0.3)      # the teeth tips' curve (upper rises, lower sinks to the sides)

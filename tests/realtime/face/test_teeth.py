@@ -72,6 +72,40 @@ def test_the_gauge_smooths_and_falls_to_zero_without_a_face(astronaut_rgb, astro
     assert gauge(teeth, lm, 5.0) > 0.95
 
 
+def test_a_lost_face_s_teeth_fade_with_its_mouth(astronaut_rgb, astronaut_landmarks):
+    """Before (review): the gauge fell to 0 within 3 frames of a lost face while the eased hold
+    kept the mouth open for ~8, flashing a dropped jaw's dark gap mid-grin. Now the held state's
+    own teeth fade with it."""
+    from realtime.core.frame import Frame
+    from realtime.face.estimate import EstimateStage, Estimator
+
+    lm = _open(astronaut_landmarks)
+    image = _painted(astronaut_rgb, lm, (240, 238, 230))
+    stage = EstimateStage(Estimator(), clock=lambda f: f.index / 30)
+    k = 0
+    for k in range(10):
+        stage(Frame(index=k, t_capture=k / 30, image=image, landmarks=lm))
+    held = []
+    for k in range(10, 20):
+        frame = Frame(index=k, t_capture=k / 30, image=image, landmarks=None)
+        stage(frame)
+        held.append(frame.state.teeth)
+    assert held[2] > 0.8 and held[-1] < 0.05 and all(a >= b for a, b in zip(held, held[1:])), held
+
+
+def test_a_tracked_clip_s_share_stands_in_for_the_image(astronaut_landmarks):
+    """A tracked clip without its video: the frames bring their teeth share (Frame.teeth)."""
+    from realtime.core.frame import Frame
+    from realtime.face.estimate import EstimateStage, Estimator
+
+    lm = _open(astronaut_landmarks)
+    stage = EstimateStage(Estimator(), clock=lambda f: f.index / 30)
+    for k in range(8):
+        frame = Frame(index=k, t_capture=k / 30, landmarks=lm, tracked=True, teeth=0.8)
+        stage(frame)
+    assert frame.state.teeth == pytest.approx(0.8, abs=0.05)
+
+
 def test_the_estimate_stage_puts_the_share_in_the_state(astronaut_rgb, astronaut_landmarks):
     """The photo tiers read it from Frame.state; the swap's stage (teeth=False) leaves it 0."""
     from realtime.core.frame import Frame

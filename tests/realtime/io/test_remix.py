@@ -159,6 +159,46 @@ class _Tracker:
         pass
 
 
+class _TrackedClip:
+    """A tracked clip's frames without images: landmarks and a teeth share (a .track.npz
+    driver whose video is not beside it)."""
+
+    fps, size, is_live, tracked = 30.0, (8, 8), False, True
+
+    def __init__(self, landmarks, n, teeth):
+        self.lm, self.n, self.i, self.frame_count, self.teeth = landmarks, n, 0, n, teeth
+
+    def read(self):
+        if self.i >= self.n:
+            return None
+        self.i += 1
+        return {"landmarks": self.lm.copy(), "tracked": True, "teeth": self.teeth}
+
+    def close(self):
+        pass
+
+
+def test_a_tracked_expression_source_brings_its_landmarks_and_teeth(astronaut_profile):
+    """Before (review): the source's tracked landmarks were ignored and its frames, with no
+    image, never had a face; now they drive the expression, and their teeth share comes along."""
+    lm = np.asarray(astronaut_profile["neutral"], np.float64) * 100 + 200
+
+    class NoTracker:
+        def __call__(self, image):
+            raise AssertionError("a tracked clip's frames are not tracked again")
+
+        def close(self):
+            pass
+
+    src = TrackedState(_TrackedClip(lm, 60, 0.7), realtime=False, tracker=NoTracker())
+    stage = RemixStage(expression=src)
+    for i in range(45):
+        f = Frame(index=i, t_capture=0.0, state=state())
+        stage(f)
+    stage.close()
+    assert src.neutral is not None and f.state.teeth == pytest.approx(0.7, abs=0.02)
+
+
 def test_a_secondary_clip_advances_one_frame_per_main_frame_offline(astronaut_profile):
     est = Estimator()
     src = TrackedState(_Clip(12), realtime=False, tracker=_Tracker(astronaut_profile["neutral"]), estimator=est)

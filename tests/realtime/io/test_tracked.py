@@ -65,6 +65,28 @@ def test_round_trip(tmp_path, astronaut_landmarks):
         assert set(z.files) == set(T._KEYS)
 
 
+def test_the_teeth_shares_travel_with_the_landmarks(tmp_path, astronaut_landmarks):
+    """A tracked clip keeps each frame's teeth share (realtime.face.teeth), so its frames drive
+    the synthetic mouth without the video; a file written before the shares loads without them."""
+    old = tmp_path / "old.track.npz"
+    tc = _write_track(old, astronaut_landmarks)
+    assert T.TrackedClip.load(old).teeth is None
+    src = T.TrackedClipSource(old)
+    assert "teeth" not in src.read()
+    src.close()
+    tc.teeth = np.linspace(0, 1, N).astype(np.float32)
+    new = tc.save(tmp_path / "new.track.npz")
+    back = T.TrackedClip.load(new)
+    np.testing.assert_array_equal(back.teeth, tc.teeth)
+    src = T.TrackedClipSource(new)
+    shares = [fields["teeth"] for fields in iter(src.read, None)]
+    src.close()
+    assert shares == pytest.approx(list(tc.teeth))
+    tc.teeth = np.ones(N + 1, np.float32)
+    with pytest.raises(T.TrackError, match="damaged: teeth"):
+        T.TrackedClip.load(tc.save(tmp_path / "bad.track.npz"))
+
+
 def test_names_and_default_path(tmp_path):
     assert T.is_track_file("x/d10.track.npz") and T.is_track_file("D10.TRACK.NPZ")
     assert not T.is_track_file("d10.npz") and not T.is_track_file("d10.mp4")

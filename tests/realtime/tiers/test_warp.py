@@ -110,6 +110,17 @@ def test_closed_mouth_target_gets_a_dark_cavity(closed_avatar):
     assert np.isfinite(f.render).all()
 
 
+def test_the_drivers_teeth_reach_the_synthetic_mouth(closed_avatar):
+    """A driver whose open mouth is mostly teeth (FaceState.teeth) gets a smile's teeth: both
+    rows, in full light, so the mouth is brighter than the same opening with none."""
+    av = closed_avatar
+    expression = av.blendshapes({"jaw_open": 0.15})      # a grin's opening, not a dropped jaw's
+    plain, grin = (av(FaceState(expression=expression, teeth=t)) for t in (0.0, 1.0))
+    mouth = av.mouth_pixels(plain)
+    assert mouth.sum() > 100 and (mouth == av.mouth_pixels(grin)).all()
+    assert grin.render[mouth].mean() > plain.render[mouth].mean() + 20
+
+
 def test_generator_registry(astronaut_profile, avatar):
     assert isinstance(make_generator("warp", astronaut_profile, avatar.rig), WarpGenerator)
     with pytest.raises(ValueError, match="warp"):
