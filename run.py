@@ -353,7 +353,9 @@ def _audio_bridge(spec: str):
 def _write_json(path: str, data) -> None:
     import json
 
-    Path(path).write_text(json.dumps(data, indent=1))
+    from realtime.core.paths import write_atomic
+
+    write_atomic(path, json.dumps(data, indent=1) + "\n")
     print(f"wrote {path}")
 
 

@@ -17,6 +17,8 @@ from typing import Any
 
 import numpy as np
 
+from realtime.core.paths import write_atomic
+
 __all__ = ["markdown_table", "write_json", "plot", "plot_formats", "BUDGET_MS"]
 
 BUDGET_MS = 1000.0 / 30.0  # DESIGN §9: p95 capture→sink ≤ 33 ms on the CPU tier
@@ -183,12 +185,7 @@ def write_json(path: str | os.PathLike, result: Any) -> Path:
     creating parent folders; the file is replaced atomically. Returns the path."""
     p = Path(path)
     p.parent.mkdir(parents=True, exist_ok=True)
-    tmp = p.with_name(p.name + ".tmp")
-    with open(tmp, "w", encoding="utf-8") as f:
-        json.dump(_jsonable(result), f, indent=2, allow_nan=False)
-        f.write("\n")
-    os.replace(tmp, p)
-    return p
+    return write_atomic(p, json.dumps(_jsonable(result), indent=2, allow_nan=False) + "\n")
 
 
 # ---------------------------------------------------------------------------------------------

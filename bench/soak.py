@@ -43,7 +43,7 @@ import numpy as np
 from bench.usage import UsageError
 from profiles import load
 from realtime.core.errors import PuppeteerError
-from realtime.core.paths import cannot_write
+from realtime.core.paths import cannot_write, write_atomic
 from realtime.engine.loop import LIVE_HISTORY, Engine, EngineOptions, run
 from realtime.io.capture import Grabber, open_source
 from realtime.io.sinks import NullSink, ThreadedSink
@@ -232,7 +232,7 @@ def _main(argv) -> int:
     result = soak(args.profile, clip, args.minutes, log=lambda text: print(text, flush=True))
     print(json.dumps(result["summary"]))
     if args.out is not None:
-        args.out.write_text(json.dumps(result, indent=1))
+        write_atomic(args.out, json.dumps(result, indent=1) + "\n")
     return 0
 
 

@@ -2,16 +2,19 @@
 read in 1 MiB blocks) that profiles, tracked clips and engine caches record. Path questions: a
 name longer than the file system allows (ENAMETOOLONG), a NUL byte or a permission problem on
 the way answer "no", so the caller's "no such file" line is printed instead of a traceback.
-`cannot_write` answers, before a long run, why a file could not be created at a path."""
+`cannot_write` answers, before a long run, why a file could not be created at a path;
+`write_atomic` writes a result file that is whole or absent, never half-written; `reserve_hidden`
+names the hidden file beside an output that such writers fill before the rename."""
 from __future__ import annotations
 
 import contextlib
 import hashlib
 import os
+import secrets
 import tempfile
 from pathlib import Path
 
-__all__ = ["is_dir", "is_file", "exists", "cannot_write", "sha256_file"]
+__all__ = ["is_dir", "is_file", "exists", "cannot_write", "reserve_hidden", "write_atomic", "sha256_file"]
 
 
 def is_dir(path: str | os.PathLike) -> bool:
@@ -60,6 +63,43 @@ def cannot_write(path: str | os.PathLike) -> str | None:
     with contextlib.suppress(OSError):
         os.unlink(probe)
     return None
+
+
+def reserve_hidden(target: str | os.PathLike, tag: str) -> Path:
+    """Create an empty hidden file beside `target` under a name no other writer has
+    (`.STEM.TAG-PID-RANDOM.SUFFIX`; the suffix kept, so a writer that goes by it still can) and
+    return its path. Its mode is an ordinary file's (0666 less the umask), not a temporary file's
+    0600, so what is renamed from it is for others to read too. Raises OSError when the folder
+    cannot be written (FileExistsError only if 100 random names were all taken)."""
+    target = Path(target)
+    for _ in range(100):
+        name = target.with_name(f".{target.stem}.{tag}-{os.getpid()}-{secrets.token_hex(4)}{target.suffix}")
+        try:
+            os.close(os.open(name, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o666))
+        except FileExistsError:
+            continue
+        return name
+    raise FileExistsError(f"no free hidden file name beside {str(target)!r}")
+
+
+def write_atomic(path: str | os.PathLike, data: bytes | str) -> Path:
+    """Write `data` (str as UTF-8) to `path` through a hidden file beside it (`reserve_hidden`),
+    synced, then renamed over `path`: a Ctrl-C or a full disk mid-write leaves the old file (or
+    none) and no partial one. The folder must exist. Returns `path` as a Path."""
+    target = Path(path)
+    blob = data.encode("utf-8") if isinstance(data, str) else data
+    tmp = reserve_hidden(target, "tmp")
+    try:
+        with open(tmp, "wb") as f:
+            f.write(blob)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, target)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+    return target
 
 
 def sha256_file(path: str | os.PathLike) -> str:

@@ -20,7 +20,6 @@ from __future__ import annotations
 import contextlib
 import itertools
 import os
-import secrets
 import shutil
 import subprocess
 import sys
@@ -180,19 +179,13 @@ class FileSink:
         shared folder, or a second sink in this process), and its discard would delete it. Its
         mode is an ordinary file's (0666 less the umask; ffmpeg and the rename keep it), not a
         temporary file's 0600: the recording is for others to read too."""
-        for _ in range(100):
-            name = self.path.with_name(f".{self.path.stem}.partial-{os.getpid()}-{secrets.token_hex(4)}"
-                                       f"{self.path.suffix}")
-            try:
-                os.close(os.open(name, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o666))
-            except FileExistsError:
-                continue
-            except OSError as exc:
-                raise SinkError(f"file sink: cannot write in {str(self.path.parent)!r}: "
-                                f"{exc.strerror or exc}") from exc
-            self.partial = name
-            return
-        raise SinkError(f"file sink: no free partial file name in {str(self.path.parent)!r}")
+        try:
+            self.partial = paths.reserve_hidden(self.path, "partial")
+        except FileExistsError as exc:
+            raise SinkError(f"file sink: {exc}") from exc
+        except OSError as exc:
+            raise SinkError(f"file sink: cannot write in {str(self.path.parent)!r}: "
+                            f"{exc.strerror or exc}") from exc
 
     def _ffmpeg_errors(self) -> str:
         if self._stderr is None:

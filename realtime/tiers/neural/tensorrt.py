@@ -37,7 +37,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import sys
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
@@ -47,7 +46,7 @@ from typing import Any, Protocol
 
 from realtime.core.context import require_torch_cuda
 from realtime.core.errors import ProfileError, PuppeteerError
-from realtime.core.paths import sha256_file
+from realtime.core.paths import sha256_file, write_atomic
 from realtime.core.profile import GENERATOR_PATH, ProfileLike, cli_name, engine_paths
 
 __all__ = ["PRECISIONS", "MANIFEST_FORMAT", "MANIFEST_VERSION", "Environment", "EngineFiles",
@@ -87,15 +86,6 @@ def notice_once(text: str, stream=None) -> bool:
 
 def sha256_bytes(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
-
-
-def _write_atomic(path: Path, data: bytes) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    with open(tmp, "wb") as f:
-        f.write(data)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
 
 
 # ------------------------------------------------------------------------------- the decision
@@ -221,12 +211,12 @@ def ensure_engine(profile, precision: str = "fp16", builder: Builder | None = No
             f"{env.gpu}: {reason}")
     plan, inputs, outputs = builder.build(load_generator(files.weights), precision)
     files.engine.parent.mkdir(parents=True, exist_ok=True)
-    _write_atomic(files.engine, plan)
+    write_atomic(files.engine, plan)
     manifest = {**expected, "weights": files.weights_rel, "engine": files.engine_rel,
                 "engine_sha256": sha256_bytes(plan), "inputs": list(inputs),
                 "outputs": list(outputs),
                 "created": datetime.now(timezone.utc).isoformat(timespec="seconds")}
-    _write_atomic(files.manifest, (json.dumps(manifest, indent=2) + "\n").encode())
+    write_atomic(files.manifest, (json.dumps(manifest, indent=2) + "\n").encode())
     return EngineRecord(files, manifest, built=True, reason=reason)
 
 

@@ -1,4 +1,4 @@
-"""realtime.core.paths.cannot_write: why a file could not be written, asked before a long run."""
+"""realtime.core.paths: why a file could not be written (asked before a long run), and results written whole or not at all."""
 from __future__ import annotations
 
 import os
@@ -26,3 +26,40 @@ def test_a_tilde_is_checked_as_the_writer_takes_it(tmp_path, monkeypatch):
     bench wrote into a literal `./~/` folder or failed after its run."""
     monkeypatch.chdir(tmp_path)
     assert "does not exist" in paths.cannot_write("~/b.json")
+
+
+def test_write_atomic_replaces_whole_or_leaves_the_old_file(tmp_path, monkeypatch):
+    out = tmp_path / "result.json"
+    out.write_text("old")
+    assert paths.write_atomic(out, '{"a": 1}\n') == out
+    assert out.read_text() == '{"a": 1}\n'
+    assert oct(out.stat().st_mode & 0o777) == oct(0o666 & ~_umask())   # not mkstemp's 0600
+
+    def fail(fd):      # the disk fills (or Ctrl-C comes) after the data went in, before the rename
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(paths.os, "fsync", fail)
+    try:
+        paths.write_atomic(out, b"new, half written")
+    except OSError as exc:
+        assert exc.errno == 28
+    else:
+        raise AssertionError("the failure was swallowed")
+    assert out.read_text() == '{"a": 1}\n'
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["result.json"]   # no hidden leftover
+
+
+def test_reserve_hidden_names_no_two_writers_alike(tmp_path):
+    target = tmp_path / "take.mp4"
+    a, b = paths.reserve_hidden(target, "partial"), paths.reserve_hidden(target, "partial")
+    assert a != b and a.exists() and b.exists()
+    for p in (a, b):
+        assert p.parent == tmp_path and p.name.startswith(f".take.partial-{os.getpid()}-")
+        assert p.suffix == ".mp4"                          # ffmpeg picks the container by it
+    assert not target.exists()
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
