@@ -1,4 +1,5 @@
-"""realtime.core.paths: why a file could not be written (asked before a long run), and results written whole or not at all."""
+"""realtime.core.paths: why a file could not be written (asked before a long run), and results
+written whole or not at all."""
 from __future__ import annotations
 
 import os
