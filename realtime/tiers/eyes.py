@@ -15,7 +15,8 @@ photo:
   show little gets a plausible iris and sclera from the colours that are visible.
 
 Per frame, the iris is drawn at the posed iris centre (the driver's gaze, retargeted by the
-fuse stage, moves it), with the photo's iris radius in eye widths; the lids occlude it because
+fuse stage, moves it), with the photo's iris radius in eye widths, narrowed along the way it
+looks as a turned eyeball's is (`EYEBALL`); the lids occlude it because
 only the opening is drawn; a soft shadow darkens the eyeball under the upper lid and a little
 over the lower lid. As the lids meet, the opening's fan collapses to nothing (the rig's eye
 fans radiate from the mean of the lid contour), so a closed eye is lid skin only. As the lids
@@ -66,6 +67,13 @@ IRIS_RINGS = 16          # ... and radii (centre to the limbus)
 # 0.856 / 0.895 → 0.884 / 0.901, s5 ← d10 0.887 / 0.915 → 0.900 / 0.924; output jitter
 # s1 ← d10 0.90 → 0.81 px.
 IRIS_FIT = 1.0
+# The iris turns with the eyeball: looking aside by θ it sits sin θ × EYEBALL eye widths from the
+# eye's centre and shows cos θ of its width along that way. EYEBALL: the iris plane's distance from
+# the eye's centre of rotation (about 10 mm) over the eye's corner-to-corner width (about 30 mm).
+# A flat disc slid aside read as a smaller look: self-drive gaze_x gain (picture against the
+# mesh) d0 0.81, d10 0.86, d11 0.83 as a disc; 0.89, 0.96, 0.94 at 0.32; 0.86, 0.91, 0.90 at 0.42.
+EYEBALL = 0.33
+FORESHORTEN_MIN = 0.5    # an iris is never drawn narrower than this share of its width
 LIMBUS = 0.35            # darkening of the iris's outer rim (the limbal ring)
 CATCHLIGHT = (-0.32, -0.36, 0.09)   # iris-local x, y (iris radii) and size of the catchlight
 UPPER_SHADOW = 0.3      # darkening of the eyeball at the upper lid's edge ...
@@ -180,6 +188,8 @@ class EyeModel:
     iris_radius: np.ndarray   # (2,) float32 iris radius in eye widths
     iris_angle: np.ndarray    # (2,) float32 angle of the eye's x axis in the photo (radians):
     #                           the polar texture's angle 0 is the photo's image x axis
+    iris_rest: np.ndarray     # (2, 2) float32 the photo's iris centre, eye-local (eye widths):
+    #                           where the eye looks straight ahead (`_foreshorten`)
     lash: np.ndarray          # (2, 3) float32 colour of the upper lid's lash line
 
 
@@ -347,7 +357,7 @@ def build_eye_model(image: np.ndarray, landmarks: np.ndarray, texels_per_px: flo
     lm = np.asarray(landmarks, np.float64)
     down = _down(lm)
     h_img, w_img = image.shape[:2]
-    whites, irises, radii, lashes, angles = [], [], [], [], []
+    whites, irises, radii, lashes, angles, rests = [], [], [], [], [], []
     for outer, inner, centre, boundary, upper, lower in EYES:
         mid, u, v, width = _eye_frame(lm, outer, inner, down)
         opening = np.concatenate([lm[list(upper), :2], lm[list(reversed(lower[1:-1])), :2]])
@@ -395,6 +405,7 @@ def build_eye_model(image: np.ndarray, landmarks: np.ndarray, texels_per_px: flo
         irises.append(_fill_rings(_no_highlights(polar, ivis), ivis))
         radii.append(r_iris / width)
         angles.append(np.arctan2(u[1], u[0]))
+        rests.append(((c_iris - mid) @ u / width, (c_iris - mid) @ v / width))
         lash_pts = np.round(lm[list(upper[2:-2]), :2]).astype(int)
         lash_pts[:, 0] = np.clip(lash_pts[:, 0], 0, w_img - 1)
         lash_pts[:, 1] = np.clip(lash_pts[:, 1], 0, h_img - 1)
@@ -415,7 +426,7 @@ def build_eye_model(image: np.ndarray, landmarks: np.ndarray, texels_per_px: flo
     sclera = np.stack([cv2.resize(s, (ws, hs), interpolation=cv2.INTER_LINEAR) for s in scleras])
     return EyeModel(sclera=sclera.astype(np.float32), iris=np.stack(irises).astype(np.float32),
                     iris_radius=np.asarray(radii, np.float32),
-                    iris_angle=np.asarray(angles, np.float32),
+                    iris_angle=np.asarray(angles, np.float32), iris_rest=np.asarray(rests, np.float32),
                     lash=np.stack(lashes).astype(np.float32))
 
 
@@ -472,6 +483,7 @@ class EyeLayer:
         self.lash = up(np.ascontiguousarray(model.lash))
         self.iris_radius = up(model.iris_radius)
         self.iris_angle = up(model.iris_angle)
+        self.iris_rest = up(model.iris_rest)
         self.rig = rig
         lm = np.asarray(landmarks, np.float64)
         down = _down(lm)
@@ -687,6 +699,8 @@ class EyeLayer:
         radius = self.iris_radius[e]
         dx = (qx - f[:, 7]) / radius
         dy = (qy - f[:, 8]) / radius
+        ahead = self.iris_rest[e]
+        dx, dy = _foreshorten(xp, dx, dy, f[:, 7] - ahead[:, 0], f[:, 8] - ahead[:, 1])
         rho = xp.sqrt(dx * dx + dy * dy)
         # the iris turns with the eye (roll): its angle in the photo = the eye-local angle plus
         # the photo's eye axis angle (the (u, v) frames are rotations of the image axes)
@@ -724,6 +738,21 @@ class EyeLayer:
             if strength >= 0.01:       # fainter is invisible (under 2 levels), and costs a pass
                 self._lash_line(out, vertices[self._lid_contour[e], :2], max(LASH_WIDTH * float(fr[e, 6]), 1.5),
                                 strength, self.lash[e])
+
+
+def _foreshorten(xp, dx, dy, ox, oy):
+    """Iris-local offsets (`dx`, `dy`, in iris radii) of the pixels of an iris whose centre sits
+    (`ox`, `oy`) eye widths from where it looks straight ahead (the photo's, which is taken as
+    looking at the camera; its iris was sampled as a disc), stretched along that way by 1 / cos θ
+    (sin θ = offset / EYEBALL, cos θ at least FORESHORTEN_MIN): the polar texture, sampled at
+    them, draws a disc turned θ away, an ellipse narrowed towards the corner it looks at."""
+    off = xp.sqrt(ox * ox + oy * oy)
+    cos = xp.sqrt(xp.maximum(1.0 - (off / np.float32(EYEBALL)) ** 2, np.float32(FORESHORTEN_MIN ** 2)))
+    safe = xp.maximum(off, np.float32(1e-6))
+    nx, ny = xp.where(off > 1e-6, ox / safe, np.float32(1.0)), oy / safe
+    along = (dx * nx + dy * ny) / cos
+    across = dy * nx - dx * ny
+    return along * nx - across * ny, along * ny + across * nx
 
 
 def _bilinear_wrapped(xp, tile, x, y):

@@ -59,6 +59,60 @@ def test_the_iris_follows_the_gaze(avatar, astronaut_profile):
         assert abs(shift[1]) < abs(shift[0])
 
 
+def test_foreshorten_narrows_the_iris_along_the_way_it_looks():
+    e = eye_layer.EYEBALL
+    off = np.array([0.6 * e], np.float32)            # sin θ = 0.6: cos θ = 0.8
+    zero = np.zeros(1, np.float32)
+    one = np.ones(1, np.float32)
+    dx, dy = eye_layer._foreshorten(np, 0.8 * one, zero, off, zero)       # 0.8 radii along: the rim
+    assert np.hypot(dx, dy)[0] == pytest.approx(1.0, abs=1e-6)
+    dx, dy = eye_layer._foreshorten(np, zero, one, off, zero)             # 1 radius across: unchanged
+    assert np.hypot(dx, dy)[0] == pytest.approx(1.0, abs=1e-6)
+    dx, dy = eye_layer._foreshorten(np, 0.8 * one, zero, zero, -off)      # looking up: along is across
+    assert np.hypot(dx, dy)[0] == pytest.approx(0.8, abs=1e-6)
+    dx, dy = eye_layer._foreshorten(np, 0.3 * one, -0.4 * one, zero, zero)  # straight ahead: as is
+    assert (dx[0], dy[0]) == pytest.approx((0.3, -0.4))
+    far = np.array([10.0], np.float32)                                    # past the eyeball: bounded
+    dx, _ = eye_layer._foreshorten(np, one, zero, far, zero)
+    assert dx[0] == pytest.approx(1.0 / eye_layer.FORESHORTEN_MIN)
+
+
+def _iris_box(av, f, eye):
+    """(pixel count, spread along the eye's corner axis, spread across it: standard deviations,
+    px) of the iris drawn black on a white eyeball, within 1.6 iris radii of the posed centre."""
+    fr = av.gen.eyes.frames(f.vertices)[eye]
+    centre = fr[:2] + fr[6] * (fr[7] * fr[2:4] + fr[8] * fr[4:6])
+    ys, xs = np.nonzero(_eye_pixels(av, f, eye) & ((f.render @ LUM) < 128))
+    p = np.stack([xs - centre[0], ys - centre[1]], 1)
+    p = p[np.hypot(*p.T) < 1.6 * float(av.gen.eyes.model.iris_radius[eye]) * fr[6]]
+    return len(p), (p @ fr[2:4]).std(), (p @ fr[4:6]).std()
+
+
+def test_an_iris_looking_aside_is_narrowed_as_a_turned_eyeball_shows_it(avatar, astronaut_profile, monkeypatch):
+    """Before: a flat disc slid aside, which the tracker read as a smaller look (self-drive
+    gaze_x gain 0.81-0.86 against the mesh's 1.00)."""
+    layer = avatar.gen.eyes
+    monkeypatch.setattr(layer, "iris", np.zeros_like(layer.iris))
+    monkeypatch.setattr(layer, "sclera", np.full_like(layer.sclera, 255.0))
+    n = astronaut_profile["neutral"].astype(np.float64)
+    look = np.zeros((T.N_LANDMARKS, 3))
+    look[list(T.RIGHT_IRIS) + list(T.LEFT_IRIS), 0] = 0.05 * G.interocular(n)
+
+    def irises():
+        return {k: [_iris_box(avatar, avatar(FaceState(expression=g * look)), e) for e in (0, 1)]
+                for k, g in (("rest", 0.0), ("aside", 1.0))}
+
+    turned = irises()
+    monkeypatch.setattr(eye_layer, "EYEBALL", 1e6)                            # a flat disc
+    flat = irises()
+    for e in (0, 1):
+        assert turned["rest"][e] == flat["rest"][e]           # the photo's own look: as sampled
+        count, along, across = turned["aside"][e]
+        assert count < 0.95 * flat["aside"][e][0]
+        assert along < 0.92 * flat["aside"][e][1]
+        assert across == pytest.approx(flat["aside"][e][2], rel=0.04)
+
+
 def test_wider_lids_show_more_eyeball_and_shut_lids_none(avatar, astronaut_profile):
     blend = avatar.blendshapes
     rest = avatar(FaceState())
