@@ -11,6 +11,7 @@ import contextlib
 import hashlib
 import os
 import secrets
+import stat
 import tempfile
 from pathlib import Path
 
@@ -65,15 +66,22 @@ def cannot_write(path: str | os.PathLike) -> str | None:
     return None
 
 
+#: bytes of the output's stem kept in a hidden file's name: a name the file system takes for the
+#: output (255 bytes) must not become one too long for the hidden file beside it
+HIDDEN_STEM_BYTES = 100
+
+
 def reserve_hidden(target: str | os.PathLike, tag: str) -> Path:
     """Create an empty hidden file beside `target` under a name no other writer has
-    (`.STEM.TAG-PID-RANDOM.SUFFIX`; the suffix kept, so a writer that goes by it still can) and
-    return its path. Its mode is an ordinary file's (0666 less the umask), not a temporary file's
-    0600, so what is renamed from it is for others to read too. Raises OSError when the folder
-    cannot be written (FileExistsError only if 100 random names were all taken)."""
+    (`.STEM.TAG-PID-RANDOM.SUFFIX`, the stem cut to HIDDEN_STEM_BYTES; the suffix kept, so a
+    writer that goes by it still can) and return its path. Its mode is an ordinary file's (0666
+    less the umask), not a temporary file's 0600, so what is renamed from it is for others to read
+    too. Raises OSError when the folder cannot be written (FileExistsError only if 100 random
+    names were all taken)."""
     target = Path(target)
+    stem = target.stem.encode("utf-8", "surrogateescape")[:HIDDEN_STEM_BYTES].decode("utf-8", "ignore")
     for _ in range(100):
-        name = target.with_name(f".{target.stem}.{tag}-{os.getpid()}-{secrets.token_hex(4)}{target.suffix}")
+        name = target.with_name(f".{stem}.{tag}-{os.getpid()}-{secrets.token_hex(4)}{target.suffix}")
         try:
             os.close(os.open(name, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o666))
         except FileExistsError:
@@ -83,18 +91,32 @@ def reserve_hidden(target: str | os.PathLike, tag: str) -> Path:
 
 
 def write_atomic(path: str | os.PathLike, data: bytes | str) -> Path:
-    """Write `data` (str as UTF-8) to `path` through a hidden file beside it (`reserve_hidden`),
-    synced, then renamed over `path`: a Ctrl-C or a full disk mid-write leaves the old file (or
-    none) and no partial one. The folder must exist. Returns `path` as a Path."""
+    """Write `data` (str as UTF-8) to `path` whole or not at all: through a hidden file beside it
+    (`reserve_hidden`), synced, then renamed over it, so a Ctrl-C or a full disk mid-write leaves
+    the old file (or none) and no partial one. A symbolic link is followed (the file it names is
+    replaced, the link kept); an existing file keeps its mode. Something that is not a regular
+    file (``/dev/null``, ``/dev/stdout``, a pipe) is written in place, as an ordinary write
+    would. The folder must exist. Returns `path` as a Path."""
     target = Path(path)
     blob = data.encode("utf-8") if isinstance(data, str) else data
-    tmp = reserve_hidden(target, "tmp")
+    real = Path(os.path.realpath(target))
     try:
+        st = os.stat(real)
+    except OSError:
+        st = None
+    if st is not None and not stat.S_ISREG(st.st_mode):
+        with open(real, "wb") as f:
+            f.write(blob)
+        return target
+    tmp = reserve_hidden(real, "tmp")
+    try:
+        if st is not None:
+            os.chmod(tmp, stat.S_IMODE(st.st_mode))
         with open(tmp, "wb") as f:
             f.write(blob)
             f.flush()
             os.fsync(f.fileno())
-        os.replace(tmp, target)
+        os.replace(tmp, real)
     except BaseException:
         with contextlib.suppress(OSError):
             os.unlink(tmp)

@@ -67,11 +67,14 @@ IRIS_RINGS = 16          # ... and radii (centre to the limbus)
 # 0.856 / 0.895 → 0.884 / 0.901, s5 ← d10 0.887 / 0.915 → 0.900 / 0.924; output jitter
 # s1 ← d10 0.90 → 0.81 px.
 IRIS_FIT = 1.0
-# The iris turns with the eyeball: looking aside by θ it sits sin θ × EYEBALL eye widths from the
-# eye's centre and shows cos θ of its width along that way. EYEBALL: the iris plane's distance from
-# the eye's centre of rotation (about 10 mm) over the eye's corner-to-corner width (about 30 mm).
-# A flat disc slid aside read as a smaller look: self-drive gaze_x gain (picture against the
-# mesh) d0 0.81, d10 0.86, d11 0.83 as a disc; 0.89, 0.96, 0.94 at 0.32; 0.86, 0.91, 0.90 at 0.42.
+# The iris turns with the eyeball: looking aside by θ from the photo's own look it sits
+# sin θ × EYEBALL eye widths from the photo's iris and shows cos θ of its width along that way.
+# EYEBALL: the iris plane's distance from the eye's centre of rotation (about 10 mm) over the
+# eye's corner-to-corner width (about 30 mm). A flat disc slid aside read as a smaller look:
+# self-drive gaze_x gain (picture against the mesh) d0 0.81, d10 0.86, d11 0.83 as a disc; 0.87,
+# 0.95, 0.91 (run against the driver) as drawn now. Tried with θ taken from the eye corners'
+# midpoint instead of the photo's iris: 0.89 / 0.96 / 0.94 at 0.32, 0.86 / 0.91 / 0.90 at 0.42;
+# but that also narrowed the photo's own iris, which was sampled as a disc.
 EYEBALL = 0.33
 FORESHORTEN_MIN = 0.5    # an iris is never drawn narrower than this share of its width
 LIMBUS = 0.35            # darkening of the iris's outer rim (the limbal ring)
@@ -700,6 +703,7 @@ class EyeLayer:
         dx = (qx - f[:, 7]) / radius
         dy = (qy - f[:, 8]) / radius
         ahead = self.iris_rest[e]
+        gx, gy = dx - CATCHLIGHT[0], dy - CATCHLIGHT[1]     # the cornea's reflection stays round
         dx, dy = _foreshorten(xp, dx, dy, f[:, 7] - ahead[:, 0], f[:, 8] - ahead[:, 1])
         rho = xp.sqrt(dx * dx + dy * dy)
         # the iris turns with the eye (roll): its angle in the photo = the eye-local angle plus
@@ -710,8 +714,7 @@ class EyeLayer:
         iris = _bilinear_periodic(xp, self.iris, e, col, rho * IRIS_RINGS - 0.5)
         iris *= (1.0 - LIMBUS * xp.clip((rho - 0.78) / 0.22, 0.0, 1.0) ** 2)[:, None]
         # one catchlight, up and to the outer side of the pupil, fixed to the iris
-        cx, cy = dx - CATCHLIGHT[0], dy - CATCHLIGHT[1]
-        glint = xp.exp(-(cx * cx + cy * cy) / (2 * CATCHLIGHT[2] ** 2))[:, None] * 0.85
+        glint = xp.exp(-(gx * gx + gy * gy) / (2 * CATCHLIGHT[2] ** 2))[:, None] * 0.85
         iris = iris * (1 - glint) + 245.0 * glint
         a_iris = xp.clip((1.0 - rho) / 0.08 + 0.5, 0.0, 1.0)[:, None]
         colour = sclera * (1 - a_iris) + iris * a_iris
@@ -749,7 +752,9 @@ def _foreshorten(xp, dx, dy, ox, oy):
     off = xp.sqrt(ox * ox + oy * oy)
     cos = xp.sqrt(xp.maximum(1.0 - (off / np.float32(EYEBALL)) ** 2, np.float32(FORESHORTEN_MIN ** 2)))
     safe = xp.maximum(off, np.float32(1e-6))
-    nx, ny = xp.where(off > 1e-6, ox / safe, np.float32(1.0)), oy / safe
+    turned = off > 1e-6
+    nx = xp.where(turned, ox / safe, np.float32(1.0))
+    ny = xp.where(turned, oy / safe, np.float32(0.0))
     along = (dx * nx + dy * ny) / cos
     across = dy * nx - dx * ny
     return along * nx - across * ny, along * ny + across * nx

@@ -64,3 +64,42 @@ def _umask() -> int:
     mask = os.umask(0)
     os.umask(mask)
     return mask
+
+
+def test_write_atomic_keeps_what_the_user_named(tmp_path, monkeypatch):
+    """Review: the rename replaced a symbolic link by a file, reset an existing file's mode to
+    0644, and as root would have replaced /dev/null or /dev/stdout by a JSON file."""
+    kept = tmp_path / "private.json"
+    kept.write_text("old")
+    os.chmod(kept, 0o600)
+    paths.write_atomic(kept, "new")
+    assert kept.read_text() == "new" and kept.stat().st_mode & 0o777 == 0o600
+    real, link = tmp_path / "real.json", tmp_path / "link.json"
+    real.write_text("x")
+    link.symlink_to(real)
+    paths.write_atomic(link, "y")
+    assert link.is_symlink() and real.read_text() == "y"
+    paths.write_atomic(os.devnull, "z")                         # written into, not replaced
+    assert os.path.exists(os.devnull) and not os.path.isfile(os.devnull)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["link.json", "private.json", "real.json"]
+
+
+def test_write_atomic_takes_any_name_the_check_before_took(tmp_path):
+    out = tmp_path / ("a" * 245 + ".json")            # the hidden file's name is longer
+    assert paths.cannot_write(out) is None
+    paths.write_atomic(out, "ok")
+    assert out.read_text() == "ok" and len(list(tmp_path.iterdir())) == 1
+
+
+def test_a_ctrl_c_mid_write_leaves_nothing(tmp_path, monkeypatch):
+    def interrupt(fd):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(paths.os, "fsync", interrupt)
+    try:
+        paths.write_atomic(tmp_path / "k.json", "a")
+    except KeyboardInterrupt:
+        pass
+    else:
+        raise AssertionError("the interrupt was swallowed")
+    assert list(tmp_path.iterdir()) == []

@@ -72,6 +72,10 @@ def test_foreshorten_narrows_the_iris_along_the_way_it_looks():
     assert np.hypot(dx, dy)[0] == pytest.approx(0.8, abs=1e-6)
     dx, dy = eye_layer._foreshorten(np, 0.3 * one, -0.4 * one, zero, zero)  # straight ahead: as is
     assert (dx[0], dy[0]) == pytest.approx((0.3, -0.4))
+    for tiny in (5e-7, 1e-6, 2e-6):       # review: a tiny diagonal look shrank the iris to half
+        ox, oy = np.array([tiny, tiny], np.float32) / np.sqrt(2), np.array([0.0, tiny], np.float32)
+        dx, dy = eye_layer._foreshorten(np, 0.6 * np.ones(2, np.float32), -0.8 * np.ones(2, np.float32), ox, oy)
+        assert np.hypot(dx, dy) == pytest.approx(1.0, abs=1e-4)
     far = np.array([10.0], np.float32)                                    # past the eyeball: bounded
     dx, _ = eye_layer._foreshorten(np, one, zero, far, zero)
     assert dx[0] == pytest.approx(1.0 / eye_layer.FORESHORTEN_MIN)
