@@ -20,7 +20,6 @@ needs no record, and ``run.py consent`` lists which profiles have one.
 """
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
 import os
@@ -97,24 +96,11 @@ def _rewrite(folder: Path, change) -> dict:
         raise ProfileError(f"{yml} lists no {ARRAYS_FILE} with a sha256")
     change(meta, entry["sha256"])
     try:
-        _replace_yaml(yml, meta)
+        store.write_yaml(yml, meta)
     except OSError as e:      # a read-only profile folder, a full disk: one line, nothing changed
         raise store.write_error(Path(folder), e, f"make {Path(folder)} writable and try again",
                                 where=f"the profile folder {folder}") from None
     return meta
-
-
-def _replace_yaml(yml: Path, meta: dict) -> None:
-    """Replace `yml` by `meta` atomically (a temporary file renamed over it, removed on failure)."""
-    tmp = yml.with_name(f".{YAML_FILE}.tmp")
-    try:
-        with open(tmp, "w") as f:
-            yaml.safe_dump(meta, f, sort_keys=False, allow_unicode=True)
-        os.replace(tmp, yml)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
 
 
 def record_consent(folder: str | os.PathLike, by: str, via: str = "consent") -> dict:

@@ -242,7 +242,4 @@ def attach_files(folder: Path, rel_paths: list[str], tier: str | None = None,
         meta["tier"] = tier
     if settings:
         meta.setdefault("settings", {}).update(settings)
-    tmp = yml.with_name(f".{YAML_FILE}.tmp")
-    with open(tmp, "w") as f:
-        yaml.safe_dump(meta, f, sort_keys=False)
-    os.replace(tmp, yml)
+    store.write_yaml(yml, meta)

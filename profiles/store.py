@@ -33,7 +33,7 @@ import yaml
 
 from profiles import schema
 from realtime.core.errors import ProfileError
-from realtime.core.paths import sha256_file
+from realtime.core.paths import sha256_file, write_atomic
 from realtime.core.profile import YAML_FILE
 
 __all__ = ["name_lock", "replace_dir", "recover", "temp_dir", "backup_path", "commit_files",
@@ -186,18 +186,9 @@ def recover(root: Path, name: str) -> str | None:
 
 
 def write_yaml(path: Path, data: dict) -> None:
-    """Replace the YAML file `path` atomically (temporary file, fsync, rename)."""
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            yaml.safe_dump(data, f, sort_keys=False)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
+    """Replace the YAML file `path` atomically (`write_atomic`: hidden file, fsync, rename); a
+    symbolic link in its place is replaced, never followed out of the profile."""
+    write_atomic(path, yaml.safe_dump(data, sort_keys=False, allow_unicode=True), follow_links=False)
 
 
 def commit_files(folder: Path, new: dict[str, Path], tier: str | None = None,

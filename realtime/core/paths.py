@@ -90,27 +90,28 @@ def reserve_hidden(target: str | os.PathLike, tag: str) -> Path:
     raise FileExistsError(f"no free hidden file name beside {str(target)!r}")
 
 
-def write_atomic(path: str | os.PathLike, data: bytes | str) -> Path:
+def write_atomic(path: str | os.PathLike, data: bytes | str, follow_links: bool = True) -> Path:
     """Write `data` (str as UTF-8) to `path` whole or not at all: through a hidden file beside it
     (`reserve_hidden`), synced, then renamed over it, so a Ctrl-C or a full disk mid-write leaves
     the old file (or none) and no partial one. A symbolic link is followed (the file it names is
-    replaced, the link kept); an existing file keeps its mode. Something that is not a regular
-    file (``/dev/null``, ``/dev/stdout``, a pipe) is written in place, as an ordinary write
-    would. The folder must exist. Returns `path` as a Path."""
+    replaced, the link kept), unless `follow_links` is False (a file inside a profile, which must
+    not write outside it: the link itself is replaced); an existing file keeps its mode.
+    Something that is not a regular file (``/dev/null``, ``/dev/stdout``, a pipe) is written in
+    place, as an ordinary write would. The folder must exist. Returns `path` as a Path."""
     target = Path(path)
     blob = data.encode("utf-8") if isinstance(data, str) else data
-    real = Path(os.path.realpath(target))
+    real = Path(os.path.realpath(target)) if follow_links else target
     try:
-        st = os.stat(real)
+        st = os.stat(real) if follow_links else os.lstat(real)
     except OSError:
         st = None
-    if st is not None and not stat.S_ISREG(st.st_mode):
+    if st is not None and not (stat.S_ISREG(st.st_mode) or stat.S_ISLNK(st.st_mode)):
         with open(real, "wb") as f:
             f.write(blob)
         return target
     tmp = reserve_hidden(real, "tmp")
     try:
-        if st is not None:
+        if st is not None and stat.S_ISREG(st.st_mode):
             os.chmod(tmp, stat.S_IMODE(st.st_mode))
         with open(tmp, "wb") as f:
             f.write(blob)

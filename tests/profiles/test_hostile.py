@@ -376,3 +376,15 @@ def test_sigterm_handler_is_restored(monkeypatch):
 def test_save_is_still_atomic_for_a_missing_destination(tmp_path):
     folder = save(_profile(), tmp_path / "deep" / "x")
     assert load(folder).name == "tiny" and os.listdir(tmp_path / "deep") == ["x"]
+
+
+def test_a_linked_profile_yaml_is_replaced_not_followed_out_of_the_profile(folder, tmp_path):
+    outside = tmp_path / "outside.yaml"
+    outside.write_text("kept: true\n")
+    meta = yaml.safe_load((folder / YAML_FILE).read_text())
+    (folder / YAML_FILE).unlink()
+    (folder / YAML_FILE).symlink_to(outside)
+    store.write_yaml(folder / YAML_FILE, meta)
+    assert outside.read_text() == "kept: true\n"
+    assert not (folder / YAML_FILE).is_symlink() and load(folder).name == meta["name"]
+    assert not [p for p in folder.iterdir() if p.name.startswith(".")]     # no hidden leftover
