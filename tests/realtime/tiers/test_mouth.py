@@ -127,6 +127,22 @@ def test_teeth_are_individual_with_dark_gaps(cavity):
     assert row[c] < 0.85 * row[c + incisor]
 
 
+def test_the_gaps_are_faint_along_the_teeth_and_dark_at_their_tips(cavity):
+    """Real teeth touch along their body; a gap as dark from root to tip drew a clenched grin as
+    a row of separate blocks (d14 #27). Down the midline gap, against the middle of the central
+    incisor beside it: near the root only the tooth's own rounding shows, at the tip the gap."""
+    iod = 300.0
+    mask = _mask(iod, 0.3)
+    luma = _luma(_shade(cavity, mask, iod))
+    c = _centre_column(mask)
+    incisor = int(0.047 * iod)
+    top = np.nonzero(mask[:, c])[0][0]
+    rows = [y for y in range(top, top + int(0.3 * iod)) if luma[y, c + incisor] > 150]   # on the tooth
+    ratio = luma[rows, c] / luma[rows, c + incisor]
+    assert ratio[0] > 0.8           # the rounded body's 0.85, hardly any gap
+    assert ratio[-1] < 0.75 * ratio[0]
+
+
 def test_teeth_darken_toward_the_corners_and_under_the_lip(cavity):
     iod = 200.0
     mask = _mask(iod, 0.3, width=0.6)
