@@ -77,6 +77,7 @@ def test_consent_on_a_read_only_profile_is_one_error_line(astro, monkeypatch, ca
     import os
 
     from profiles import consent, load
+    from realtime.core import paths
 
     assert run.main(["consent", "astro", "--by", "Someone"]) == 0
     before = (astro / "profile.yaml").read_bytes()
@@ -85,8 +86,8 @@ def test_consent_on_a_read_only_profile_is_one_error_line(astro, monkeypatch, ca
     def denied(*args, **kwargs):
         raise PermissionError(errno.EACCES, "Permission denied", str(args[0]))
 
-    if fails == "open":
-        monkeypatch.setattr(consent, "open", denied, raising=False)
+    if fails == "open":                          # the file beside profile.yaml cannot be made
+        monkeypatch.setattr(paths, "reserve_hidden", denied)
     else:
         monkeypatch.setattr(consent.os, "replace", denied)
     assert run.main(["consent", "astro", *argv]) == 2
