@@ -355,3 +355,22 @@ def test_the_engine_is_closed_when_the_sink_fails_to_close(monkeypatch):
     with pytest.raises(sinks.SinkError, match="did not finish closing"):
         run._drive(Engine(), grabber, "file:x.mp4", 30.0, realtime=False, total=1)
     assert closed == ["engine"]
+
+
+def test_the_audio_report_is_written_whole_or_not_at_all(tmp_path, capsys, monkeypatch):
+    """live --audio-report's JSON (run._write_json): a Ctrl-C or a full disk mid-write keeps the
+    last report whole and leaves nothing half-written beside it (it was a plain write)."""
+    from realtime.core import paths
+
+    out = tmp_path / "audio.json"
+    run._write_json(str(out), {"frames": [1, 2]})
+    assert f"wrote {out}" in capsys.readouterr().out
+    before = out.read_text()
+
+    def interrupted(fd):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(paths.os, "fsync", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        run._write_json(str(out), {"frames": [3]})
+    assert out.read_text() == before and [p.name for p in tmp_path.iterdir()] == ["audio.json"]

@@ -70,3 +70,26 @@ def test_an_out_that_cannot_be_written_is_one_line_before_the_soak(tmp_path, cap
     assert soak.main(["--minutes", "1", "--out", str(out), "--cache", str(tmp_path / "c")]) == 2
     assert capsys.readouterr().err == (f"error: cannot write {out} (--out): folder "
                                        f"'{out.parent}' does not exist\n")
+
+
+def test_the_json_is_written_whole_or_not_at_all(tmp_path, capsys, monkeypatch):
+    """Before: a plain write, so a Ctrl-C or a full disk at the end of a 30-minute soak left half a
+    JSON over the last one."""
+    from bench import soak
+    from realtime.core import paths
+
+    monkeypatch.setattr(soak, "build_long_clip", lambda *a, **k: "clip")
+    monkeypatch.setattr(soak, "soak", lambda *a, **k: {"rows": [], "summary": {"fps": 30.0}})
+    out = tmp_path / "soak.json"
+    argv = ["--minutes", "1", "--out", str(out), "--cache", str(tmp_path / "c")]
+    assert soak.main(argv) == 0
+    assert '"fps": 30.0' in out.read_text()
+    before = out.read_text()
+
+    def full(fd):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(paths.os, "fsync", full)
+    with pytest.raises(OSError):
+        soak.main(argv)
+    assert out.read_text() == before and [p.name for p in tmp_path.iterdir()] == ["soak.json"]
