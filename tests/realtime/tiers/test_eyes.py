@@ -81,14 +81,20 @@ def test_foreshorten_narrows_the_iris_along_the_way_it_looks():
     assert dx[0] == pytest.approx(1.0 / eye_layer.FORESHORTEN_MIN)
 
 
+def _posed_iris(av, f, eye):
+    """(eye frame row of `EyeLayer.frames`, the posed iris centre in crop px, its radius in px)."""
+    fr = av.gen.eyes.frames(f.vertices)[eye]
+    centre = fr[:2] + fr[6] * (fr[7] * fr[2:4] + fr[8] * fr[4:6])
+    return fr, centre, float(av.gen.eyes.model.iris_radius[eye]) * fr[6]
+
+
 def _iris_box(av, f, eye):
     """(pixel count, spread along the eye's corner axis, spread across it: standard deviations,
     px) of the iris drawn black on a white eyeball, within 1.6 iris radii of the posed centre."""
-    fr = av.gen.eyes.frames(f.vertices)[eye]
-    centre = fr[:2] + fr[6] * (fr[7] * fr[2:4] + fr[8] * fr[4:6])
+    fr, centre, radius = _posed_iris(av, f, eye)
     ys, xs = np.nonzero(_eye_pixels(av, f, eye) & ((f.render @ LUM) < 128))
     p = np.stack([xs - centre[0], ys - centre[1]], 1)
-    p = p[np.hypot(*p.T) < 1.6 * float(av.gen.eyes.model.iris_radius[eye]) * fr[6]]
+    p = p[np.hypot(*p.T) < 1.6 * radius]
     return len(p), (p @ fr[2:4]).std(), (p @ fr[4:6]).std()
 
 
@@ -214,11 +220,9 @@ def _gaze_and_blink(av, gaze, blink):
 def _sclera_pixels(av, f, eye):
     """One eye's opening minus a disc of 1.3 iris radii about the posed iris centre."""
     mask = _eye_pixels(av, f, eye)
-    fr = av.gen.eyes.frames(f.vertices)[eye]
-    centre = fr[:2] + fr[6] * (fr[7] * fr[2:4] + fr[8] * fr[4:6])
-    radius = 1.3 * float(av.gen.eyes.model.iris_radius[eye]) * fr[6]
+    _, centre, radius = _posed_iris(av, f, eye)
     ys, xs = np.mgrid[: mask.shape[0], : mask.shape[1]]
-    return mask & (np.hypot(xs - centre[0], ys - centre[1]) > radius)
+    return mask & (np.hypot(xs - centre[0], ys - centre[1]) > 1.3 * radius)
 
 
 @pytest.fixture(scope="module")
