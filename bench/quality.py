@@ -70,7 +70,8 @@ the avatar it outputs with its own MediaPipe graph and compares. What each metri
   over frames of skimage's PSNR (dB) and SSIM of output vs real frame, whole frame; and
   ``psnr_face`` / ``ssim_face`` on the face box of the real frame (its tracked landmarks' box,
   enlarged 1.2× about its centre), ``psnr_mouth`` / ``ssim_mouth`` on its lips' box enlarged
-  1.6× (teeth, lips and the skin around them).
+  1.6× (teeth, lips and the skin around them), ``psnr_eyes`` on each eye's lid contours' box
+  enlarged 1.6× (the mean of the two eyes').
 
 Self-reenactment pins the driver's neutral to the profile's reference frame (same person, same
 camera): every state is then relative to the photo the avatar was made from, so a perfect
@@ -198,6 +199,11 @@ def _mouth_points():
 
 
 MOUTH_POINTS = _mouth_points()
+# The eyes' regions: each eye's lid contours' box enlarged 1.6× (the white, the iris, the lids'
+# margins and lashes, the skin around them); `psnr_eyes` is the mean of the two eyes' PSNR.
+EYE_BOX_SCALE = 1.6
+EYE_POINTS = tuple(np.array(sorted(set(upper) | set(lower))) for upper, lower in (
+    (topology.RIGHT_EYE_UPPER, topology.RIGHT_EYE_LOWER), (topology.LEFT_EYE_UPPER, topology.LEFT_EYE_LOWER)))
 
 
 def face_box(landmarks: np.ndarray, shape: tuple[int, ...], scale: float = FACE_BOX_SCALE):
@@ -291,7 +297,7 @@ def quality_pass(engine_factory, profile, source, *, fps: float, total: int | No
         drv_lms: list[np.ndarray] = []
         expr_e, pose_e, id_d = [], [], []
         id_at: dict[int, float] = {}     # frame index → the output's identity distance
-        psnr_w, ssim_w, psnr_f, ssim_f, psnr_m, ssim_m = [], [], [], [], [], []
+        psnr_w, ssim_w, psnr_f, ssim_f, psnr_m, ssim_m, psnr_e = [], [], [], [], [], [], []
         n = {"frames": 0, "driver_tracked": 0, "output_tracked": 0, "id_samples": 0}
         nan_lm = np.full((N_LANDMARKS, 3), np.nan, np.float32)
         nan_sig = np.full(len(fidelity.SIGNALS), np.nan)
@@ -363,6 +369,10 @@ def quality_pass(engine_factory, profile, source, *, fps: float, total: int | No
                         if mbox is not None:
                             psnr_m.append(metrics.psnr(out, real, box=mbox))
                             ssim_m.append(metrics.ssim(out, real, box=mbox))
+                        eboxes = ([face_box(lm_d[p], real.shape, EYE_BOX_SCALE) for p in EYE_POINTS]
+                                  if lm_d is not None else [None])
+                        if all(b is not None for b in eboxes):
+                            psnr_e.append(float(np.mean([metrics.psnr(out, real, box=b) for b in eboxes])))
                     bar.update(1)
                     yield face
 
@@ -430,7 +440,7 @@ def quality_pass(engine_factory, profile, source, *, fps: float, total: int | No
     if real_frames:
         for key, vals in (("psnr", psnr_w), ("ssim", ssim_w),
                           ("psnr_face", psnr_f), ("ssim_face", ssim_f),
-                          ("psnr_mouth", psnr_m), ("ssim_mouth", ssim_m)):
+                          ("psnr_mouth", psnr_m), ("ssim_mouth", ssim_m), ("psnr_eyes", psnr_e)):
             m = _mean(vals)
             if m is not None:
                 q[key] = m

@@ -247,9 +247,10 @@ def test_self_reenact_compare_interleaves_and_reports_psnr_ssim_and_ratios(asset
         assert set(v["stages_ms"]) >= set(STAGES)
         assert v["blocks"] == 3
         q = v["quality"]
-        assert {"psnr", "ssim", "psnr_face", "ssim_face", "psnr_mouth", "ssim_mouth"} <= set(q)
+        assert {"psnr", "ssim", "psnr_face", "ssim_face", "psnr_mouth", "ssim_mouth", "psnr_eyes"} <= set(q)
         assert q["psnr"] > 25 and 0.8 < q["ssim"] <= 1.0
         assert q["psnr_face"] > 20 and 0.6 < q["ssim_face"] <= 1.0
+        assert q["psnr_eyes"] > 20, q["psnr_eyes"]
     ratio = r["ratios"]["follow_scale=1"]
 
     def no_none(d):

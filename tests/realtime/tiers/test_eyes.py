@@ -37,6 +37,22 @@ def test_the_model_is_an_eye(astronaut_rgb, astronaut_landmarks):
     assert ((0.12 <= m.iris_radius) & (m.iris_radius <= 0.3)).all()
 
 
+
+def test_the_white_is_the_photos_where_it_shows_and_continues_it_around():
+    model = np.full((24, 40, 3), 200.0, np.float32)
+    grid = np.zeros_like(model)
+    grid[8:16, 4:14] = (230.0, 180.0, 170.0)                # a warm white, seen left of the iris
+    seen = np.zeros(model.shape[:2], bool)
+    seen[8:16, 4:14] = True
+    per_width = 40 / (2 * eye_layer.SCLERA_X)
+    white = eye_layer._photo_white(model, grid, seen, per_width)
+    assert np.allclose(white[10:14, 6:12], grid[10:14, 6:12], atol=1.0)   # the photo's, as it is
+    near = white[8:16, 16]                                   # beside it (where the iris was): tinted
+    assert (near[:, 0] - near[:, 2] > 20).all() and (near[:, 0] > 200).all()
+    assert np.allclose(white[:, 36:], model[:, 36:], atol=1.0)            # far from it: the model
+    assert np.array_equal(eye_layer._photo_white(model, grid, np.zeros_like(seen), per_width), model)
+
+
 def _iris_centroid(f, mask):
     """Centroid of the darkest third of the eye-opening pixels (the iris)."""
     ys, xs = np.nonzero(mask)
@@ -104,6 +120,7 @@ def test_an_iris_looking_aside_is_narrowed_as_a_turned_eyeball_shows_it(avatar, 
     layer = avatar.gen.eyes
     monkeypatch.setattr(layer, "iris", np.zeros_like(layer.iris))
     monkeypatch.setattr(layer, "sclera", np.full_like(layer.sclera, 255.0))
+    monkeypatch.setattr(eye_layer, "MARGIN", (0.0, 0.0))     # no photo lashes among the iris pixels
     n = astronaut_profile["neutral"].astype(np.float64)
     look = np.zeros((T.N_LANDMARKS, 3))
     look[list(T.RIGHT_IRIS) + list(T.LEFT_IRIS), 0] = 0.05 * G.interocular(n)
@@ -159,9 +176,39 @@ def test_without_eyeballs_the_openings_keep_the_photo_and_the_lids_are_drawn(ava
     assert np.array_equal(bare[~eyes], base[~eyes])
 
 
-def test_the_openings_border_is_anti_aliased(avatar):
+
+def test_the_lids_margin_keeps_the_photo_and_moves_with_the_lids(avatar, monkeypatch):
+    """Within MARGIN eye widths of the contour the opening keeps what the warp drew there (the
+    photo's lid margin and lashes, which MediaPipe's contour runs outside of); inside it the
+    eyeball is drawn. The band stays at the lids when they open wider."""
     import cv2
 
+    layer = avatar.gen.eyes
+    blend = avatar.blendshapes
+
+    def kept(state, margin):
+        monkeypatch.setattr(eye_layer, "MARGIN", margin)
+        f = avatar(state)
+        eyes = _eye_pixels(avatar, f, 0)
+        with monkeypatch.context() as m:
+            m.setattr(layer, "apply", lambda *a, **k: None)
+            photo = avatar(state).render                     # the warp tier without the layer
+        same = eyes & (np.abs(f.render - photo).max(-1) < 1e-3)
+        inside = cv2.distanceTransform(eyes.astype(np.uint8), cv2.DIST_L2, 3)
+        return same, inside, eyes, float(layer.frames(f.vertices)[0, 6])
+
+    margin = (0.15, 0.06)       # wider than MARGIN: a band of a few pixels on this small crop
+    for state in (FaceState(), FaceState(expression=-0.5 * blend({"blink_right": 1.0}))):
+        none, *_ = kept(state, (0.0, 0.0))
+        same, inside, eyes, width = kept(state, margin)
+        assert same.sum() > none.sum() + 20                      # a band of the photo is kept ...
+        assert inside[same].max() <= margin[0] * width + 1.5     # ... along the contour
+        assert (inside[eyes & ~same] > margin[1] * width - 1.5).all()
+
+def test_the_openings_border_is_anti_aliased(avatar, monkeypatch):
+    import cv2
+
+    monkeypatch.setattr(eye_layer, "MARGIN", (0.0, 0.0))     # the lids' margin: its own test
     f = avatar(FaceState())
     eyes = _eye_pixels(avatar, f, 0) | _eye_pixels(avatar, f, 1)
     black, white = np.zeros_like(f.render), np.full_like(f.render, 255.0)
