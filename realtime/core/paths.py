@@ -4,7 +4,8 @@ name longer than the file system allows (ENAMETOOLONG), a NUL byte or a permissi
 the way answer "no", so the caller's "no such file" line is printed instead of a traceback.
 `cannot_write` answers, before a long run, why a file could not be created at a path;
 `write_atomic` writes a result file that is whole or absent, never half-written; `reserve_hidden`
-names the hidden file beside an output that such writers fill before the rename."""
+names the hidden file beside an output that such writers fill before the rename, and
+`sweep_dead_writers` removes the ones a killed writer left."""
 from __future__ import annotations
 
 import contextlib
@@ -13,9 +14,11 @@ import os
 import secrets
 import stat
 import tempfile
+import time
 from pathlib import Path
 
-__all__ = ["is_dir", "is_file", "exists", "cannot_write", "reserve_hidden", "write_atomic", "sha256_file"]
+__all__ = ["is_dir", "is_file", "exists", "cannot_write", "reserve_hidden", "sweep_dead_writers", "write_atomic",
+           "sha256_file"]
 
 
 def is_dir(path: str | os.PathLike) -> bool:
@@ -90,6 +93,52 @@ def reserve_hidden(target: str | os.PathLike, tag: str) -> Path:
     raise FileExistsError(f"no free hidden file name beside {str(target)!r}")
 
 
+#: a hidden file younger than this (seconds) is never swept, whoever wrote it: its writer may
+#: run in another PID namespace (a container sharing the folder), where its PID means nothing here
+STALE_AFTER_S = 600.0
+
+
+def sweep_dead_writers(target: str | os.PathLike, tag: str) -> list[Path]:
+    """Remove the hidden files `reserve_hidden(target, tag)` made for writers that died before
+    their rename (a SIGKILL, a power cut: no ``finally`` ran) — those named for `target` whose
+    PID no longer runs and that are older than STALE_AFTER_S — and return their paths. Nothing
+    else is touched, and never raises: a file that cannot be removed is left."""
+    target = Path(target)
+    stem = target.stem.encode("utf-8", "surrogateescape")[:HIDDEN_STEM_BYTES].decode("utf-8", "ignore")
+    head, tail = f".{stem}.{tag}-", target.suffix
+    swept: list[Path] = []
+    try:
+        names = os.listdir(target.parent)
+    except OSError:
+        return swept
+    for name in names:
+        if not (name.startswith(head) and name.endswith(tail)):
+            continue
+        pid, _, token = name[len(head): len(name) - len(tail)].partition("-")
+        if not (pid.isdigit() and len(token) == 8 and _pid_gone(int(pid))):
+            continue
+        path = target.parent / name
+        try:
+            if time.time() - os.lstat(path).st_mtime > STALE_AFTER_S:
+                os.unlink(path)
+                swept.append(path)
+        except OSError:
+            pass
+    return swept
+
+
+def _pid_gone(pid: int) -> bool:
+    if pid == os.getpid():
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    except OSError:       # EPERM: it runs, as another user
+        return False
+    return False
+
+
 def write_atomic(path: str | os.PathLike, data: bytes | str, follow_links: bool = True) -> Path:
     """Write `data` (str as UTF-8) to `path` whole or not at all: through a hidden file beside it
     (`reserve_hidden`), synced, then renamed over it, so a Ctrl-C or a full disk mid-write leaves
@@ -97,7 +146,9 @@ def write_atomic(path: str | os.PathLike, data: bytes | str, follow_links: bool 
     replaced, the link kept), unless `follow_links` is False (a file inside a profile, which must
     not write outside it: the link itself is replaced); an existing file keeps its mode.
     Something that is not a regular file (``/dev/null``, ``/dev/stdout``, a pipe) is written in
-    place, as an ordinary write would. The folder must exist. Returns `path` as a Path."""
+    place, as an ordinary write would. The folder must exist. Hidden files that earlier writers
+    of `path` left when they were killed are removed first (`sweep_dead_writers`). Returns `path`
+    as a Path."""
     target = Path(path)
     blob = data.encode("utf-8") if isinstance(data, str) else data
     real = Path(os.path.realpath(target)) if follow_links else target
@@ -109,6 +160,7 @@ def write_atomic(path: str | os.PathLike, data: bytes | str, follow_links: bool 
         with open(real, "wb") as f:
             f.write(blob)
         return target
+    sweep_dead_writers(real, "tmp")
     tmp = reserve_hidden(real, "tmp")
     try:
         if st is not None and stat.S_ISREG(st.st_mode):

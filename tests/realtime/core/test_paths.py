@@ -3,6 +3,7 @@ written whole or not at all."""
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 from realtime.core import paths
 
@@ -59,6 +60,36 @@ def test_reserve_hidden_names_no_two_writers_alike(tmp_path):
         assert p.suffix == ".mp4"                          # ffmpeg picks the container by it
     assert not target.exists()
 
+
+def test_a_killed_writers_hidden_file_is_swept_by_the_next_write(tmp_path):
+    """Review: a TensorRT build killed by SIGKILL left its hidden file forever, each under a
+    new name. Only a dead writer's stale file for the same output is removed."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    target = tmp_path / "engine.plan"
+    child = subprocess.Popen([sys.executable, "-c", (
+        "import sys, time; sys.path.insert(0, sys.argv[1]); from realtime.core import paths; "
+        "print(paths.reserve_hidden(sys.argv[2], 'tmp'), flush=True); time.sleep(60)"),
+        str(Path(__file__).resolve().parents[3]), str(target)], stdout=subprocess.PIPE, text=True)
+    killed = Path(child.stdout.readline().strip())
+    child.send_signal(signal.SIGKILL)
+    child.wait()
+    old = time.time() - 2 * paths.STALE_AFTER_S
+    kept = [paths.reserve_hidden(target, "tmp"),                    # a live writer's (this one)
+            paths.reserve_hidden(target, "partial"),                # another kind of file
+            paths.reserve_hidden(tmp_path / "other.plan", "tmp"),   # another output's
+            tmp_path / f".engine.tmp-{child.pid}-0123abcd.plan"]    # a dead writer's, but young
+    kept[-1].touch()
+    for p in [killed] + kept[:-1]:
+        os.utime(p, (old, old))
+    assert killed.exists() and killed.parent == tmp_path
+    paths.write_atomic(target, b"plan")
+    assert not killed.exists() and target.read_bytes() == b"plan"
+    assert all(p.exists() for p in kept)
+    assert paths.sweep_dead_writers(target, "tmp") == []
 
 def _umask() -> int:
     mask = os.umask(0)
