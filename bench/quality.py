@@ -247,7 +247,8 @@ def quality_pass(engine_factory, profile, source, *, fps: float, total: int | No
     pin: driver landmarks to pin the driver's neutral to (self-reenactment: the enrollment
     frame, so the output should reproduce the real frames); None = calibrate as the engine does.
     real_frames: the driver frames are ground truth for the output (self-reenactment): adds
-    psnr / ssim (whole frame and face box). Output and driver frames must then have one size.
+    psnr / ssim (whole frame, face box and mouth box) and psnr_eyes (each eye's lid box). Output
+    and driver frames must then have one size.
     extremes: when given, it is offered every driver / output frame pair (a contact sheet).
     floor: also measure the measure's own floor on this driver (`fidelity.FloorProbe`):
     ``res.info["floor"]``, and the driver's own FWE and identity drift (`DriverReference`):

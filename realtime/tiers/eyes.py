@@ -2,8 +2,8 @@
 
 A photo's eye texture stretched over lids that move does not read as an eye that opens or
 closes: the lids move, the iris is stretched with them, the eye does not look wider, and a
-shut eye keeps a smear of iris. So the warp tier does not texture the eye openings from the
-photo. It draws, inside each opening (the eye fan of the rig), an eyeball made once from the
+shut eye keeps a smear of iris. So the warp tier does not leave the eye openings to the photo's
+texture. It draws, inside each opening (the eye fan of the rig), an eyeball made once from the
 photo:
 
 - the **sclera**: a texture in eye-local coordinates (origin at the midpoint of the eye
@@ -16,13 +16,15 @@ photo:
   show little gets a plausible iris and sclera from the colours that are visible.
 
 So an eye at rest shows the photo's white, and the lids' own margin: within `MARGIN` of the
-contour, the opening keeps what the warp drew there (the photo's lid margin and lashes, which
-MediaPipe's contour runs outside of, and the pink inner corner), and it moves with the lids.
+contour, the opening keeps what the warp drew there (MediaPipe's contours run a little inside
+the lids' margin, through the lashes and the lid's shadow over the top of the iris, and the pink
+inner corner), and it moves with the lids; where the drawn iris has moved off the photo's, the
+band shows the eyeball instead (`STALE_IRIS`).
 
 Per frame, the iris is drawn at the posed iris centre (the driver's gaze, retargeted by the
 fuse stage, moves it), with the photo's iris radius in eye widths, narrowed along the way it
 looks as a turned eyeball's is (`EYEBALL`); the lids occlude it because
-only the opening is drawn; a soft shadow darkens the eyeball under the upper lid and a little
+nothing outside the opening is drawn; a soft shadow darkens the eyeball under the upper lid and a little
 over the lower lid. As the lids meet, the opening's fan collapses to nothing (the rig's eye
 fans radiate from the mean of the lid contour), so a closed eye is lid skin only. As the lids
 narrow the opening below `SHOWN_TO` of the photo's, the eyeball dims towards the lash colour,
@@ -160,8 +162,8 @@ GRAIN_SIGMA = 1.5
 GRAIN_SIZE = 0.4
 GRAIN_CLIP = 0.2
 # The widened lid. An eye opened wider than the photo's slides the photo's upper lid up with its
-# contour, but MediaPipe's upper contour runs a little below a photo's real lid margin (over the
-# top of the iris: `LID_MARGIN`), so what comes up with it is a pale strip of the photo's eye
+# contour, but MediaPipe's upper contour runs a little below the root of a photo's lash line
+# (over the top of the iris: `LID_MARGIN`), so what comes up with it is a pale strip of the photo's eye
 # under a faint lash line, and the drawn eyeball's top edge has no lid margin at all. A viewer
 # reads that as a lidless stare, and the tracker reads the eye hardly wider (s12 ← d10: the
 # output's eye opening stays at the photo's while the posed lids open 1.3× the driver's). A
@@ -186,8 +188,10 @@ CORNER_SHADE_DEFAULT = 0.18     # where neither eye shows enough of its white
 # The photo's own white is kept where it shows (`_photo_white`): drawn from the model alone, an
 # eye at rest was a cool, even white in a warm face (self-drive frame 0: the photo's white
 # R − B 30–40 levels, the model's 5–10), not the photo's eye.
-# The lids' margin. MediaPipe's lid contours run outside a photo's real lid margin (over the top
-# of the iris, into the lashes and the pink inner corner), so an eyeball drawn over the whole
+# The lids' margin. MediaPipe's lid contours run a little inside a photo's lid margin, not along
+# its edge: the upper one through the lashes and the lid's shadow over the top of the iris (below
+# the lash line's root: `LID_MARGIN`, `WIDE_LASH`), the lower one along its wet rim, and both into
+# the pink inner corner. So an eyeball drawn over the whole
 # opening was a larger eye than the photo's even at rest, lidless and staring (self-drive d14,
 # d19). Within MARGIN (upper, lower) eye widths of the contour, narrowing with the opening as the
 # photo's margin stretched with the lids does, the opening keeps what the warp drew there. With
@@ -195,6 +199,10 @@ CORNER_SHADE_DEFAULT = 0.18     # where neither eye shows enough of its white
 # against the photo's (20.3 before, 20.9 with the white alone); self-drive identity distance
 # d19 0.230 → 0.204 (0.213 at 0.03 / 0.01).
 MARGIN = (0.05, 0.02)
+# The photo's iris reaches a little past MediaPipe's radius (its limbus, blurred and shadowed):
+# the band shows the eyeball out to STALE_IRIS radii beyond it where the drawn iris has moved off.
+STALE_IRIS = 0.15
+MIN_SEEN_WHITE = 6      # visible sclera texels the photo's white is taken from, at least
 WHITE_REACH = 0.1       # eye widths over which the photo's white tints the model's around it
 WHITE_EVIDENCE = 0.05   # seen-texel weight at which the tint is half the photo's
 DEFAULT_SCLERA = np.array([232.0, 224.0, 216.0], np.float32)
@@ -404,7 +412,7 @@ def build_eye_model(image: np.ndarray, landmarks: np.ndarray, texels_per_px: flo
                         borderValue=0).astype(bool)
         far = np.hypot(px - c_iris[0], py - c_iris[1]) > 1.2 * r_iris
         sclera_ok = vis & far
-        if sclera_ok.sum() >= 6:
+        if sclera_ok.sum() >= MIN_SEEN_WHITE:
             # The white a photo shows is mostly in the lids' shadow, crossed by lashes and
             # veins; an eye opened wider shows it lit. The sclera's colour is the brightest
             # quarter of what is visible, whitened (`_whiten`); its fall-off towards the corners
@@ -461,7 +469,7 @@ def _photo_white(model: np.ndarray, grid: np.ndarray, seen: np.ndarray, per_widt
     where none are near. An eye at rest is the photo's, with its warm corners and the lids'
     shade; what a wider eye or a turned one shows continues it."""
     w = seen.astype(np.float32)
-    if w.sum() < 1:
+    if w.sum() < MIN_SEEN_WHITE:     # a few stray texels: lashes or a lid's edge, not a white
         return model
     sigma = max(WHITE_REACH * per_width, 1.0)
     ratio = np.where(seen[..., None], grid / np.maximum(model, 1.0), 0.0).astype(np.float32)
@@ -693,8 +701,8 @@ class EyeLayer:
         return moved
 
     def frames(self, vertices: np.ndarray) -> np.ndarray:
-        """(2, 9) float64 per eye: mid x, y, u x, y, v x, y, width, iris centre x, y (in eye
-        widths, eye-local), from posed vertices (crop pixels)."""
+        """(2, 10) float64 per eye: mid x, y, u x, y, v x, y, width, iris centre x, y (in eye
+        widths, eye-local), the lids' mean gap (eye widths), from posed vertices (crop pixels)."""
         lm = np.asarray(vertices[: topology.N_LANDMARKS], np.float64)
         down = _down(lm)
         rows = []
@@ -719,7 +727,9 @@ class EyeLayer:
 
     def _draw_eyeballs(self, gbuf, vertices: np.ndarray, out, fr: np.ndarray) -> bool:
         """The sclera and iris into the eye-fan pixels of `out`, their edge at the lids
-        anti-aliased; False when no eye-fan pixel shows."""
+        anti-aliased, but for the lids' margin (`MARGIN`: a band along each contour that keeps
+        what the warp drew, except where the photo's iris was and the drawn one is not,
+        `STALE_IRIS`); False when no eye-fan pixel shows."""
         xp = self.ctx.xp
         tri = gbuf.tri_id
         in_eye = (tri >= self.lo) & (tri < self.hi)
@@ -746,6 +756,7 @@ class EyeLayer:
         dy = (qy - f[:, 8]) / radius
         ahead = self.iris_rest[e]
         gx, gy = dx - CATCHLIGHT[0], dy - CATCHLIGHT[1]     # the cornea's reflection stays round
+        near_posed = _disc(xp, dx, dy, 1.0 + STALE_IRIS)    # the drawn iris, with its limbus
         dx, dy = _foreshorten(xp, dx, dy, f[:, 7] - ahead[:, 0], f[:, 8] - ahead[:, 1])
         rho = xp.sqrt(dx * dx + dy * dy)
         # the iris turns with the eye (roll): its angle in the photo = the eye-local angle plus
@@ -775,6 +786,11 @@ class EyeLayer:
         rim = b[:, 1] * self.ctx.upload(fan_edge_heights(vertices, self._fan))[t]   # px from the lid
         margin = xp.where(upper, MARGIN[0], MARGIN[1]).astype(np.float32) * f[:, 6] * f[:, 12]
         cover = xp.clip(rim - margin + 0.5, 0.0, 1.0)
+        # ... but not the photo's own iris there once the drawn one has moved off it: where the
+        # photo's iris lies (its rest disc, which the warp keeps with the lids) and the drawn
+        # iris does not, the band shows the eyeball (a look aside left a dark arc under the lid)
+        stale = _disc(xp, (qx - ahead[:, 0]) / radius, (qy - ahead[:, 1]) / radius, 1.0 + STALE_IRIS)
+        cover = xp.maximum(cover, xp.maximum(stale - near_posed, 0.0) * xp.clip(rim + 0.5, 0.0, 1.0))
         out[ys, xs] = colour * cover[:, None] + out[ys, xs] * (1.0 - cover[:, None])
         return True
 
@@ -787,6 +803,12 @@ class EyeLayer:
             if strength >= 0.01:       # fainter is invisible (under 2 levels), and costs a pass
                 self._lash_line(out, vertices[self._lid_contour[e], :2], max(LASH_WIDTH * float(fr[e, 6]), 1.5),
                                 strength, self.lash[e])
+
+
+def _disc(xp, dx, dy, radius: float):
+    """1 inside a disc of `radius` (in the units of the offsets `dx`, `dy` from its centre), 0
+    outside, over a border 0.1 wide."""
+    return xp.clip((radius - xp.sqrt(dx * dx + dy * dy)) / 0.1 + 0.5, 0.0, 1.0)
 
 
 def _foreshorten(xp, dx, dy, ox, oy):

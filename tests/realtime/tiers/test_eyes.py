@@ -51,6 +51,9 @@ def test_the_white_is_the_photos_where_it_shows_and_continues_it_around():
     assert (near[:, 0] - near[:, 2] > 20).all() and (near[:, 0] > 200).all()
     assert np.allclose(white[:, 36:], model[:, 36:], atol=1.0)            # far from it: the model
     assert np.array_equal(eye_layer._photo_white(model, grid, np.zeros_like(seen), per_width), model)
+    few = np.zeros_like(seen)
+    few[10, 6:6 + eye_layer.MIN_SEEN_WHITE - 1] = True       # a few stray texels are not a white
+    assert np.array_equal(eye_layer._photo_white(model, grid, few, per_width), model)
 
 
 def _iris_centroid(f, mask):
@@ -177,33 +180,92 @@ def test_without_eyeballs_the_openings_keep_the_photo_and_the_lids_are_drawn(ava
 
 
 
-def test_the_lids_margin_keeps_the_photo_and_moves_with_the_lids(avatar, monkeypatch):
-    """Within MARGIN eye widths of the contour the opening keeps what the warp drew there (the
-    photo's lid margin and lashes, which MediaPipe's contour runs outside of); inside it the
-    eyeball is drawn. The band stays at the lids when they open wider."""
+def _kept(av, state, monkeypatch, margin):
+    """Frame `state` drawn with the lids' margin `margin` (eye widths, upper and lower): per eye,
+    (pixels where the opening kept what the warp drew, each pixel's distance in px to its own
+    lid's contour (the upper lid's for the upper lid's fan pixels, else the lower's), the upper
+    lid's fan pixels, the eye's pixels, the frame's eye-frame row)."""
     import cv2
 
-    layer = avatar.gen.eyes
-    blend = avatar.blendshapes
-
-    def kept(state, margin):
-        monkeypatch.setattr(eye_layer, "MARGIN", margin)
-        f = avatar(state)
-        eyes = _eye_pixels(avatar, f, 0)
-        with monkeypatch.context() as m:
-            m.setattr(layer, "apply", lambda *a, **k: None)
-            photo = avatar(state).render                     # the warp tier without the layer
+    layer = av.gen.eyes
+    monkeypatch.setattr(eye_layer, "MARGIN", margin)
+    monkeypatch.setattr(layer, "_wide_lashes", lambda *a, **k: None)   # the lash lines drawn over the
+    monkeypatch.setattr(layer, "apply_lids", lambda *a, **k: None)     # contour: their own tests
+    f = av(state)
+    with monkeypatch.context() as m:
+        m.setattr(layer, "apply", lambda *a, **k: None)
+        photo = av(state).render                         # the warp tier without the layer
+    fr = layer.frames(f.vertices)
+    out = []
+    for e in (0, 1):
+        eyes = _eye_pixels(av, f, e)
+        k = f.gbuf.tri_id - layer.lo - e * layer.per_eye
         same = eyes & (np.abs(f.render - photo).max(-1) < 1e-3)
-        inside = cv2.distanceTransform(eyes.astype(np.uint8), cv2.DIST_L2, 3)
-        return same, inside, eyes, float(layer.frames(f.vertices)[0, 6])
+        upper = eyes & (k < layer.upper_count)
+        to_lid = []
+        for contour in EYES[e][4:6]:
+            line = np.full(eyes.shape, 255, np.uint8)
+            pts = np.round(f.vertices[list(contour), :2] * 8).astype(np.int32)   # 3 fractional bits
+            cv2.polylines(line, [pts], False, 0, 1, cv2.LINE_8, 3)
+            to_lid.append(cv2.distanceTransform(line, cv2.DIST_L2, cv2.DIST_MASK_PRECISE))
+        out.append((same, np.where(upper, to_lid[0], to_lid[1]), upper, eyes, fr[e]))
+    return out
 
+
+def test_the_lids_margin_keeps_the_photo_and_moves_with_the_lids(avatar, monkeypatch):
+    """Within MARGIN eye widths of the contour (upper, lower), times the opening over the
+    photo's as far as 1, the opening keeps what the warp drew there (the photo's lid margin and
+    lashes, which MediaPipe's contour runs outside of); inside it the eyeball is drawn. The band
+    stays at the lids as they open wider, and narrows as they come down."""
+    layer, blend = avatar.gen.eyes, avatar.blendshapes
     margin = (0.15, 0.06)       # wider than MARGIN: a band of a few pixels on this small crop
-    for state in (FaceState(), FaceState(expression=-0.5 * blend({"blink_right": 1.0}))):
-        none, *_ = kept(state, (0.0, 0.0))
-        same, inside, eyes, width = kept(state, margin)
-        assert same.sum() > none.sum() + 20                      # a band of the photo is kept ...
-        assert inside[same].max() <= margin[0] * width + 1.5     # ... along the contour
-        assert (inside[eyes & ~same] > margin[1] * width - 1.5).all()
+    monkeypatch.setattr(eye_layer, "STALE_IRIS", -10.0)   # where the photo's iris was: its own test
+    shown = {}
+    for name, blink in (("rest", 0.0), ("wide", -0.5), ("half", 0.3)):
+        state = FaceState(expression=blink * blend({"blink_right": 1.0, "blink_left": 1.0}))
+        without = _kept(avatar, state, monkeypatch, (0.0, 0.0))
+        for e, (same, inside, upper, eyes, fr) in enumerate(_kept(avatar, state, monkeypatch, margin)):
+            narrow = min(float(layer.opening(fr[None])[0]), 1.0)
+            band = same & ~without[e][0]
+            assert band.sum() > 10, (name, e)                                # a band of the photo is kept ...
+            for lid, m in ((upper, margin[0]), (eyes & ~upper, margin[1])):   # ... along each lid, as wide as its own
+                assert inside[band & lid].max() <= m * fr[6] * narrow + 2.0, (name, e, m)
+                assert (inside[eyes & lid & ~same] > m * fr[6] * narrow - 2.0).all(), (name, e, m)
+            assert inside[band & upper].max() > inside[band & ~upper].max()   # the upper lid's is the wider
+            shown[name, e] = (upper & ~same).sum() / upper.sum()
+    for e in (0, 1):     # narrowing with the opening: the lid's fan keeps its share of eyeball
+        assert shown["half", e] > 0.6 * shown["rest", e] > 0.05, shown
+
+
+def test_the_margin_shows_the_eyeball_where_the_photos_iris_was(avatar, astronaut_profile, monkeypatch):
+    """Review: with the gaze aside and down, the band kept the photo's iris top under the upper
+    lid (a dark arc where the white should be). Where the photo's iris lay and the drawn one no
+    longer does, the band shows the eyeball."""
+    n = astronaut_profile["neutral"].astype(np.float64)
+    look = np.zeros((T.N_LANDMARKS, 3))
+    look[list(T.RIGHT_IRIS) + list(T.LEFT_IRIS), :2] = (0.06 * G.interocular(n), 0.02 * G.interocular(n))
+    layer = avatar.gen.eyes
+    margin = (0.3, 0.1)                                       # a deep band: the iris's top lies in it
+
+    def stale_kept():
+        counts = []
+        for e, (same, inside, _, eyes, fr) in enumerate(_kept(avatar, FaceState(expression=look),
+                                                                  monkeypatch, margin)):
+            _, centre, radius = _posed_iris(avatar, avatar(FaceState(expression=look)), e)
+            rest = fr[:2] + fr[6] * (layer.model.iris_rest[e, 0] * fr[2:4] + layer.model.iris_rest[e, 1] * fr[4:6])
+            ys, xs = np.mgrid[: eyes.shape[0], : eyes.shape[1]]
+            was = (np.hypot(xs - rest[0], ys - rest[1]) < 0.9 * radius) & \
+                  (np.hypot(xs - centre[0], ys - centre[1]) > 1.4 * radius)
+            probe = eyes & was & (inside < margin[0] * fr[6] - 1.5) & (inside > 1.0)
+            counts.append((int(probe.sum()), int((probe & same).sum())))
+        return counts
+
+    for probed, kept in stale_kept():
+        assert probed > 5 and kept == 0
+    monkeypatch.setattr(eye_layer, "STALE_IRIS", -10.0)      # the band as it was: the photo's iris stays
+    for probed, kept in stale_kept():
+        assert kept > 0.5 * probed
+
 
 def test_the_openings_border_is_anti_aliased(avatar, monkeypatch):
     import cv2
