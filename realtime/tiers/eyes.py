@@ -199,9 +199,12 @@ CORNER_SHADE_DEFAULT = 0.18     # where neither eye shows enough of its white
 # against the photo's (20.3 before, 20.9 with the white alone); self-drive identity distance
 # d19 0.230 → 0.204 (0.213 at 0.03 / 0.01).
 MARGIN = (0.05, 0.02)
-# The photo's iris reaches a little past MediaPipe's radius (its limbus, blurred and shadowed):
-# the band shows the eyeball out to STALE_IRIS radii beyond it where the drawn iris has moved off.
-STALE_IRIS = 0.15
+# Where the drawn iris has moved off the photo's, the band shows the eyeball over the photo's iris
+# disc grown by STALE_IRIS radii (its limbus, with the drawn one's grown as much). On the
+# astronaut ← d11 the dark pixels left there went from 0.6 / 0.28 per eye and frame (right /
+# left) to 0.08 / 0.04; at 0.15 to 0.07 / 0.03, but more white at the lids read as a wider eye
+# (self-drive d11 eye opening gain 1.14 → 1.17).
+STALE_IRIS = 0.0
 MIN_SEEN_WHITE = 6      # visible sclera texels the photo's white is taken from, at least
 WHITE_REACH = 0.1       # eye widths over which the photo's white tints the model's around it
 WHITE_EVIDENCE = 0.05   # seen-texel weight at which the tint is half the photo's
