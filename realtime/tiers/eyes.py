@@ -19,7 +19,7 @@ So an eye at rest shows the photo's white, and the lids' own margin: within `MAR
 contour, the opening keeps what the warp drew there (MediaPipe's contours run a little inside
 the lids' margin, through the lashes and the lid's shadow over the top of the iris, and the pink
 inner corner), and it moves with the lids; where the drawn iris has moved off the photo's, the
-band shows the eyeball instead (`STALE_IRIS`).
+band shows the eyeball instead, but for the lash line (`STALE_IRIS`, `STALE_KEEP`).
 
 Per frame, the iris is drawn at the posed iris centre (the driver's gaze, retargeted by the
 fuse stage, moves it), with the photo's iris radius in eye widths, narrowed along the way it
@@ -195,17 +195,23 @@ CORNER_SHADE_DEFAULT = 0.18     # where neither eye shows enough of its white
 # opening was a larger eye than the photo's even at rest, lidless and staring (self-drive d14,
 # d19). Within MARGIN (upper, lower) eye widths of the contour, narrowing with the opening as the
 # photo's margin stretched with the lids does, the opening keeps what the warp drew there. With
-# `_photo_white`, the eye openings at frame 0 of the five self-drive clips read 22.5 dB PSNR
-# against the photo's (20.3 before, 20.9 with the white alone); self-drive identity distance
-# d19 0.230 → 0.204 (0.213 at 0.03 / 0.01).
+# `_photo_white`, at frame 0 of the five self-drive clips the eyes' boxes (`psnr_eyes`'s) read
+# 28.5 dB PSNR against the real frame (25.9 before; the openings alone 22.5, 20.3 before, 20.9
+# with the white alone); self-drive identity distance d19 0.230 → 0.204 (0.213 at 0.03 / 0.01).
 MARGIN = (0.05, 0.02)
-# Where the drawn iris has moved off the photo's, the band shows the eyeball over the photo's iris
-# disc grown by STALE_IRIS radii (its limbus, with the drawn one's grown as much). On the
-# astronaut ← d11 the dark pixels left there went from 0.6 / 0.28 per eye and frame (right /
-# left) to 0.08 / 0.04; at 0.15 to 0.07 / 0.03, but more white at the lids read as a wider eye
-# (self-drive d11 eye opening gain 1.14 → 1.17).
+# The photo's iris in the band. Where the warp drew the photo's iris (a pixel's source in the photo
+# from its fan triangle's barycentrics: the warp stretches that iris with the lids) and the drawn
+# iris is not, the band shows the eyeball, but for its outer STALE_KEEP at the contour (the lash
+# line). A look aside or down had left the photo's dark iris top under the upper lid. With the
+# photo's irises painted green in the warp's texture, astronaut ← d11: green pixels off the drawn
+# iris deeper than that strip, per eye and frame (right / left), 0.53 / 0.08 (up to 6 px, on 65
+# and 14 of 225 frames) → 0. The lids' blink shapes move the iris landmarks a little too: the
+# same holds there. STALE_IRIS grows both discs by that many iris radii: at 0.15 more white at
+# the lids read as a wider eye (self-drive d11 eye opening gain 1.14 → 1.17).
 STALE_IRIS = 0.0
-MIN_SEEN_WHITE = 6      # visible sclera texels the photo's white is taken from, at least
+STALE_KEEP = 0.35       # the band's outer share (at the contour) that keeps the photo's lash line
+MIN_SEEN_WHITE = 6      # visible sclera texels the photo's white is taken from, at least: a noise
+#                         floor whatever the photo's size (fewer are a lash gap or a lid's edge)
 WHITE_REACH = 0.1       # eye widths over which the photo's white tints the model's around it
 WHITE_EVIDENCE = 0.05   # seen-texel weight at which the tint is half the photo's
 DEFAULT_SCLERA = np.array([232.0, 224.0, 216.0], np.float32)
@@ -555,6 +561,15 @@ class EyeLayer:
         self.per_eye = (hi - lo) // 2
         self.upper_count = len(topology.RIGHT_EYE_UPPER) - 1   # fan triangles along the upper lid
         self._fan = np.asarray(rig.triangles)[lo:hi]   # (ring i, ring i + 1, centre) per triangle
+        # each fan triangle's vertices in the photo (the warp's texture coordinates), eye-local
+        # (eye widths): a pixel's barycentrics say where in the photo's eye the warp drew it from
+        local = np.empty((len(self._fan), 3, 2), np.float32)
+        for e, (outer, inner, *_) in enumerate(EYES):
+            mid, u, v, width = _eye_frame(lm, outer, inner, down)
+            tris = self._fan[e * self.per_eye:(e + 1) * self.per_eye]
+            d = np.asarray(rig.attributes, np.float64)[tris, :2] - mid          # (n, 3, 2) photo px
+            local[e * self.per_eye:(e + 1) * self.per_eye] = np.stack([d @ u, d @ v], -1) / width
+        self._fan_local = up(local)
 
     def _build_lids(self, image: np.ndarray, lm: np.ndarray, rig: Rig) -> None:
         """The closed lids' tables: which triangle belongs to which eye's lid (`_lid_eye`, −1
@@ -731,7 +746,7 @@ class EyeLayer:
     def _draw_eyeballs(self, gbuf, vertices: np.ndarray, out, fr: np.ndarray) -> bool:
         """The sclera and iris into the eye-fan pixels of `out`, their edge at the lids
         anti-aliased, but for the lids' margin (`MARGIN`: a band along each contour that keeps
-        what the warp drew, except where the photo's iris was and the drawn one is not,
+        what the warp drew, except where the warp drew the photo's iris and the drawn one is not,
         `STALE_IRIS`); False when no eye-fan pixel shows."""
         xp = self.ctx.xp
         tri = gbuf.tri_id
@@ -759,9 +774,10 @@ class EyeLayer:
         dy = (qy - f[:, 8]) / radius
         ahead = self.iris_rest[e]
         gx, gy = dx - CATCHLIGHT[0], dy - CATCHLIGHT[1]     # the cornea's reflection stays round
-        near_posed = _disc(xp, dx, dy, 1.0 + STALE_IRIS)    # the drawn iris, with its limbus
         dx, dy = _foreshorten(xp, dx, dy, f[:, 7] - ahead[:, 0], f[:, 8] - ahead[:, 1])
         rho = xp.sqrt(dx * dx + dy * dy)
+        px_per_radius = radius * f[:, 6]
+        drawn = _disc(xp, rho, 1.0 + STALE_IRIS, px_per_radius)          # the drawn iris (turned)
         # the iris turns with the eye (roll): its angle in the photo = the eye-local angle plus
         # the photo's eye axis angle (the (u, v) frames are rotations of the image axes)
         ang = xp.arctan2(dy, dx) + self.iris_angle[e]
@@ -792,8 +808,15 @@ class EyeLayer:
         # ... but not the photo's own iris there once the drawn one has moved off it: where the
         # photo's iris lies (its rest disc, which the warp keeps with the lids) and the drawn
         # iris does not, the band shows the eyeball (a look aside left a dark arc under the lid)
-        stale = _disc(xp, (qx - ahead[:, 0]) / radius, (qy - ahead[:, 1]) / radius, 1.0 + STALE_IRIS)
-        cover = xp.maximum(cover, xp.maximum(stale - near_posed, 0.0) * xp.clip(rim + 0.5, 0.0, 1.0))
+        w = xp.stack([1.0 - b[:, 0] - b[:, 1], b[:, 0], b[:, 1]], axis=1)     # (N, 3)
+        src = self._fan_local[t]                    # (N, 3, 2) the photo's eye-local vertices
+        sx = (w * src[:, :, 0]).sum(1) - ahead[:, 0]     # where the warp took this pixel from,
+        sy = (w * src[:, :, 1]).sum(1) - ahead[:, 1]     # from the photo's iris (eye widths)
+        photos = _disc(xp, xp.sqrt(sx * sx + sy * sy) / radius, 1.0 + STALE_IRIS, px_per_radius)
+        # the lash line itself stays: only the band's inner part, from STALE_KEEP of it, goes
+        keep = STALE_KEEP * margin
+        stale = xp.maximum(photos - drawn, 0.0) * xp.clip(rim - keep + 0.5, 0.0, 1.0)
+        cover = xp.maximum(cover, stale)
         out[ys, xs] = colour * cover[:, None] + out[ys, xs] * (1.0 - cover[:, None])
         return True
 
@@ -808,10 +831,10 @@ class EyeLayer:
                                 strength, self.lash[e])
 
 
-def _disc(xp, dx, dy, radius: float):
-    """1 inside a disc of `radius` (in the units of the offsets `dx`, `dy` from its centre), 0
-    outside, over a border 0.1 wide."""
-    return xp.clip((radius - xp.sqrt(dx * dx + dy * dy)) / 0.1 + 0.5, 0.0, 1.0)
+def _disc(xp, rho, radius: float, px_per_unit):
+    """Coverage of a disc of `radius` at distances `rho` from its centre (both in units of
+    `px_per_unit` pixels, a scalar or per point): 1 inside, 0 outside, anti-aliased over a pixel."""
+    return xp.clip((radius - rho) * px_per_unit + 0.5, 0.0, 1.0)
 
 
 def _foreshorten(xp, dx, dy, ox, oy):
