@@ -206,10 +206,11 @@ MARGIN = (0.05, 0.02)
 # photo's irises painted green in the warp's texture, astronaut ← d11: green pixels off the drawn
 # iris deeper than that strip, per eye and frame (right / left), 0.53 / 0.08 (up to 6 px, on 65
 # and 14 of 225 frames) → 0. The lids' blink shapes move the iris landmarks a little too: the
-# same holds there. STALE_IRIS grows both discs by that many iris radii: at 0.15 more white at
-# the lids read as a wider eye (self-drive d11 eye opening gain 1.14 → 1.17).
+# same holds there. More white at the lids reads as a wider eye, and d11's eyes already read
+# 1.14× the driver's: STALE_IRIS grows both discs by that many iris radii (at 0.15 d11's right
+# eye read 1.17), and STALE_KEEP at 0.35 read 1.151, at 0.5 1.148 (self-drive eye opening gain).
 STALE_IRIS = 0.0
-STALE_KEEP = 0.35       # the band's outer share (at the contour) that keeps the photo's lash line
+STALE_KEEP = 0.5        # the band's outer share (at the contour) that keeps the photo's lash line
 MIN_SEEN_WHITE = 6      # visible sclera texels the photo's white is taken from, at least: a noise
 #                         floor whatever the photo's size (fewer are a lash gap or a lid's edge)
 WHITE_REACH = 0.1       # eye widths over which the photo's white tints the model's around it
