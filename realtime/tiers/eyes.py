@@ -200,17 +200,21 @@ CORNER_SHADE_DEFAULT = 0.18     # where neither eye shows enough of its white
 # with the white alone); self-drive identity distance d19 0.230 → 0.204 (0.213 at 0.03 / 0.01).
 MARGIN = (0.05, 0.02)
 # The photo's iris in the band. Where the warp drew the photo's iris (a pixel's source in the photo
-# from its fan triangle's barycentrics: the warp stretches that iris with the lids) and the drawn
-# iris is not, the band shows the eyeball, but for its outer STALE_KEEP at the contour (the lash
+# from its fan triangle's barycentrics, `_photo_source`: the warp stretches that iris with the
+# lids, and `lid_uv` moves their texture as they shut) and the drawn iris is not, the band shows
+# the eyeball, but for its outer STALE_KEEP at the contour, at least STALE_KEEP_PX (the lash
 # line). A look aside or down had left the photo's dark iris top under the upper lid. With the
-# photo's irises painted green in the warp's texture, astronaut ← d11: green pixels off the drawn
-# iris deeper than that strip, per eye and frame (right / left), 0.53 / 0.08 (up to 6 px, on 65
-# and 14 of 225 frames) → 0. The lids' blink shapes move the iris landmarks a little too: the
-# same holds there. More white at the lids reads as a wider eye, and d11's eyes already read
-# 1.14× the driver's: STALE_IRIS grows both discs by that many iris radii (at 0.15 d11's right
-# eye read 1.17), and STALE_KEEP at 0.35 read 1.151, at 0.5 1.148 (self-drive eye opening gain).
+# photo's irises painted green in the warp's texture, self-drive d11 (a child looking around):
+# green pixels off the drawn iris, per eye and frame (right / left), 5.8 / 5.1 → 1.8 / 2.3, all
+# of them now in that strip (deeper than it 2.5 / 2.0, on half the frames, → 0). The lids' blink
+# shapes move the iris landmarks a little too: the same holds there. More white at the lids
+# reads as a wider eye, and d11's eyes already read 1.14× the driver's: STALE_IRIS grows both
+# discs by that many iris radii (at 0.15, with the photo's disc in corner coordinates, d11's
+# right eye read 1.17), and STALE_KEEP at 0.35 read 1.151, at 0.5 1.148 (self-drive eye opening
+# gain; both without the pixel floor).
 STALE_IRIS = 0.0
-STALE_KEEP = 0.5        # the band's outer share (at the contour) that keeps the photo's lash line
+STALE_KEEP = 0.5        # the band's outer share (at the contour) that keeps the photo's lash line,
+STALE_KEEP_PX = 1.0     # and at least this many crop px (the lash line is drawn 1.5 px or more)
 MIN_SEEN_WHITE = 6      # visible sclera texels the photo's white is taken from, at least: a noise
 #                         floor whatever the photo's size (fewer are a lash gap or a lid's edge)
 WHITE_REACH = 0.1       # eye widths over which the photo's white tints the model's around it
@@ -571,6 +575,14 @@ class EyeLayer:
             d = np.asarray(rig.attributes, np.float64)[tris, :2] - mid          # (n, 3, 2) photo px
             local[e * self.per_eye:(e + 1) * self.per_eye] = np.stack([d @ u, d @ v], -1) / width
         self._fan_local = up(local)
+        # ... and how far (eye widths, along the eye's down axis) `lid_uv` moves each of those
+        # vertices' texture as the eye shuts, per unit of closure
+        lid = np.zeros((len(self._fan), 3), np.float32)
+        for e in range(2):
+            tris = slice(e * self.per_eye, (e + 1) * self.per_eye)
+            lid[tris][np.isin(self._fan[tris], self._lower[e])] = LASH_BAND
+            lid[tris][np.isin(self._fan[tris], self._upper[e])] = -LID_MARGIN
+        self._fan_lid = up(lid)
 
     def _build_lids(self, image: np.ndarray, lm: np.ndarray, rig: Rig) -> None:
         """The closed lids' tables: which triangle belongs to which eye's lid (`_lid_eye`, −1
@@ -748,7 +760,8 @@ class EyeLayer:
         """The sclera and iris into the eye-fan pixels of `out`, their edge at the lids
         anti-aliased, but for the lids' margin (`MARGIN`: a band along each contour that keeps
         what the warp drew, except where the warp drew the photo's iris and the drawn one is not,
-        `STALE_IRIS`); False when no eye-fan pixel shows."""
+        `STALE_IRIS`, all but the lash line's strip, `STALE_KEEP`); False when no eye-fan pixel
+        shows."""
         xp = self.ctx.xp
         tri = gbuf.tri_id
         in_eye = (tri >= self.lo) & (tri < self.hi)
@@ -762,7 +775,8 @@ class EyeLayer:
         shown = np.stack([np.maximum(CLOSED, SHOWN_FROM * rest), np.maximum(OPEN, SHOWN_TO * rest)], 1)
         # the margin narrows with the opening as the photo's margin, stretched with the lids, does
         narrow = np.clip(self.opening(fr), 0.0, 1.0)[:, None]
-        f = self.ctx.upload(np.hstack([fr, shown, narrow]).astype(np.float32))[e]   # (N, 13) per pixel
+        closure = self.closure(fr)[:, None]
+        f = self.ctx.upload(np.hstack([fr, shown, narrow, closure]).astype(np.float32))[e]   # (N, 14)
         px = xs.astype(np.float32) - f[:, 0]
         py = ys.astype(np.float32) - f[:, 1]
         qx = (px * f[:, 2] + py * f[:, 3]) / f[:, 6]     # eye-local, eye widths
@@ -778,7 +792,8 @@ class EyeLayer:
         dx, dy = _foreshorten(xp, dx, dy, f[:, 7] - ahead[:, 0], f[:, 8] - ahead[:, 1])
         rho = xp.sqrt(dx * dx + dy * dy)
         px_per_radius = radius * f[:, 6]
-        drawn = _disc(xp, rho, 1.0 + STALE_IRIS, px_per_radius)          # the drawn iris (turned)
+        # the drawn iris (turned), grown as the photo's below is: at rest the two cancel
+        drawn = _disc(xp, rho - 0.5 / px_per_radius, 1.0 + STALE_IRIS, px_per_radius)
         # the iris turns with the eye (roll): its angle in the photo = the eye-local angle plus
         # the photo's eye axis angle (the (u, v) frames are rotations of the image axes)
         ang = xp.arctan2(dy, dx) + self.iris_angle[e]
@@ -807,19 +822,33 @@ class EyeLayer:
         margin = xp.where(upper, MARGIN[0], MARGIN[1]).astype(np.float32) * f[:, 6] * f[:, 12]
         cover = xp.clip(rim - margin + 0.5, 0.0, 1.0)
         # ... but not the photo's own iris there once the drawn one has moved off it: where the
-        # photo's iris lies (its rest disc, which the warp keeps with the lids) and the drawn
-        # iris does not, the band shows the eyeball (a look aside left a dark arc under the lid)
-        w = xp.stack([1.0 - b[:, 0] - b[:, 1], b[:, 0], b[:, 1]], axis=1)     # (N, 3)
-        src = self._fan_local[t]                    # (N, 3, 2) the photo's eye-local vertices
-        sx = (w * src[:, :, 0]).sum(1) - ahead[:, 0]     # where the warp took this pixel from,
-        sy = (w * src[:, :, 1]).sum(1) - ahead[:, 1]     # from the photo's iris (eye widths)
-        photos = _disc(xp, xp.sqrt(sx * sx + sy * sy) / radius, 1.0 + STALE_IRIS, px_per_radius)
-        # the lash line itself stays: only the band's inner part, from STALE_KEEP of it, goes
-        keep = STALE_KEEP * margin
+        # warp took the pixel from the photo's iris (its source in the photo from the fan
+        # triangle's barycentrics, the lids' texture moved as `lid_uv` moves it) and the drawn
+        # iris is not there, the band shows the eyeball (a look aside left a dark arc under the
+        # lid). The photos' disc is measured in the photo, its edge in the posed eye's pixels.
+        sx, sy = self._photo_source(t, b, f[:, 13])
+        sx, sy = sx - ahead[:, 0], sy - ahead[:, 1]              # from the photo's iris (eye widths)
+        # the photo's iris whole to its edge (the ramp's half pixel outside it)
+        photos = _disc(xp, xp.sqrt(sx * sx + sy * sy) / radius - 0.5 / px_per_radius,
+                       1.0 + STALE_IRIS, px_per_radius)
+        # the lash line itself stays: the band's outer STALE_KEEP, and at least a pixel, goes on
+        # showing what the warp drew
+        keep = xp.maximum(STALE_KEEP * margin, np.float32(STALE_KEEP_PX))
         stale = xp.maximum(photos - drawn, 0.0) * xp.clip(rim - keep + 0.5, 0.0, 1.0)
         cover = xp.maximum(cover, stale)
         out[ys, xs] = colour * cover[:, None] + out[ys, xs] * (1.0 - cover[:, None])
         return True
+
+    def _photo_source(self, t, b, closure):
+        """Where in the photo's eye the warp took eye-fan pixels from: eye-local x, y (eye widths,
+        the photo's eye frame) of each pixel, from its fan triangle `t` (index within the eyes'
+        range), its barycentrics `b` (N, 2) and its eye's `closure` (N,), by which `lid_uv` has
+        moved the lids' texture."""
+        xp = self.ctx.xp
+        w = xp.stack([1.0 - b[:, 0] - b[:, 1], b[:, 0], b[:, 1]], axis=1)     # (N, 3)
+        src = self._fan_local[t]                            # (N, 3, 2) the triangle's vertices
+        shift = closure[:, None] * self._fan_lid[t]         # (N, 3) lid_uv's move of them
+        return (w * src[:, :, 0]).sum(1), (w * (src[:, :, 1] + shift)).sum(1)
 
     def _wide_lashes(self, out, vertices: np.ndarray, fr: np.ndarray) -> None:
         """Draw the upper lash line of each eye open wider than the photo's, in place on `out`

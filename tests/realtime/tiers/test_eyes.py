@@ -1,6 +1,7 @@
 """realtime.tiers.eyes: eyes as layers (an eyeball behind lids that slide over it)."""
 from __future__ import annotations
 
+import cv2
 import numpy as np
 import pytest
 
@@ -195,7 +196,8 @@ def _to_lid(av, f):
 def _kept(av, state, monkeypatch, margin):
     """Frame `state` drawn with the lids' margin `margin` (eye widths, upper and lower): per eye,
     (pixels where the opening kept what the warp drew, each pixel's px to its lid (`_to_lid`),
-    the upper lid's fan pixels, the eye's pixels, the frame's eye-frame row)."""
+    the upper lid's fan pixels, the eye's pixels, the frame's eye-frame row, the eye's opening
+    over the photo's held to 1)."""
     layer = av.gen.eyes
     monkeypatch.setattr(eye_layer, "MARGIN", margin)
     monkeypatch.setattr(layer, "_wide_lashes", lambda *a, **k: None)   # the lash lines drawn over the
@@ -205,13 +207,14 @@ def _kept(av, state, monkeypatch, margin):
         m.setattr(layer, "apply", lambda *a, **k: None)
         photo = av(state).render                         # the warp tier without the layer
     fr = layer.frames(f.vertices)
+    narrow = np.minimum(layer.opening(fr), 1.0)
     to_lid = _to_lid(av, f)
     out = []
     for e in (0, 1):
         eyes = _eye_pixels(av, f, e)
         k = f.gbuf.tri_id - layer.lo - e * layer.per_eye
         same = eyes & (np.abs(f.render - photo).max(-1) < 1e-3)
-        out.append((same, to_lid, eyes & (k < layer.upper_count), eyes, fr[e]))
+        out.append((same, to_lid, eyes & (k < layer.upper_count), eyes, fr[e], float(narrow[e])))
     return out
 
 
@@ -221,14 +224,13 @@ def test_the_lids_margin_keeps_the_photo_and_moves_with_the_lids(avatar, monkeyp
     lid's shadow, through which MediaPipe's contour runs); inside it the eyeball is drawn, over
     a pixel's anti-aliased edge. The band stays at the lids as they open wider, and narrows as
     they come down."""
-    layer, blend = avatar.gen.eyes, avatar.blendshapes
+    blend = avatar.blendshapes
     margin = (0.15, 0.06)       # wider than MARGIN: a band of a few pixels on this small crop
     monkeypatch.setattr(eye_layer, "STALE_IRIS", -10.0)   # where the photo's iris was: its own test
     shown = {}
-    for name, blink in (("rest", 0.0), ("wide", -0.5), ("half", 0.3)):
-        state = FaceState(expression=blink * blend({"blink_right": 1.0, "blink_left": 1.0}))
-        for e, (same, to_lid, upper, eyes, fr) in enumerate(_kept(avatar, state, monkeypatch, margin)):
-            narrow = min(float(layer.opening(fr[None])[0]), 1.0)
+    for name, right, left in (("rest", 0.0, 0.0), ("wide", -0.5, -0.5), ("half", 0.3, 0.3), ("uneven", 0.3, 0.1)):
+        state = FaceState(expression=blend({"blink_right": right, "blink_left": left}))
+        for e, (same, to_lid, upper, eyes, fr, narrow) in enumerate(_kept(avatar, state, monkeypatch, margin)):
             for lid, m in ((upper, margin[0]), (eyes & ~upper, margin[1])):   # each lid its own band
                 band = m * fr[6] * narrow - 0.5           # kept whole up to here, drawn beyond
                 assert (same & lid).sum() > 0, (name, e, m)
@@ -240,7 +242,7 @@ def test_the_lids_margin_keeps_the_photo_and_moves_with_the_lids(avatar, monkeyp
 
 
 def _painted_irises(av, profile):
-    """The avatar's texture with the photo's irises (0.9 of their radius) painted pure green."""
+    """The avatar's texture with the photo's irises (their whole radius) painted pure green."""
     tex = np.array(av.gen.image, dtype=np.float32, copy=True)
     lm = np.asarray(profile["landmarks"], np.float64)
     to_tex = np.diag(av.gen._to_texture)
@@ -248,7 +250,7 @@ def _painted_irises(av, profile):
     for e, (outer, inner, centre, *_) in enumerate(EYES):
         width = np.linalg.norm(lm[outer, :2] - lm[inner, :2]) * to_tex[0]
         c = lm[centre, :2] * to_tex
-        disc = np.hypot(xs - c[0], ys - c[1]) < 0.9 * av.gen.eyes.model.iris_radius[e] * width
+        disc = np.hypot(xs - c[0], ys - c[1]) < av.gen.eyes.model.iris_radius[e] * width
         tex[disc] = (0.0, 255.0, 0.0)
     return tex.astype(av.gen.image.dtype)
 
@@ -258,42 +260,110 @@ def _green(f, mask):
     return mask & (g[..., 1] - np.maximum(g[..., 0], g[..., 2]) > 100)
 
 
+def _off_drawn_iris(av, f, eye, margin_px=1.0):
+    """(S, S) bool: pixels more than `margin_px` outside the iris the layer draws on frame `f`,
+    an ellipse turned the way it looks (`_foreshorten`)."""
+    layer = av.gen.eyes
+    fr, centre, radius = _posed_iris(av, f, eye)
+    ys, xs = np.mgrid[: f.render.shape[0], : f.render.shape[1]]
+    px, py = xs - centre[0], ys - centre[1]
+    dx = (px * fr[2] + py * fr[3]) / radius
+    dy = (px * fr[4] + py * fr[5]) / radius
+    ahead = layer.model.iris_rest[eye]
+    dx, dy = eye_layer._foreshorten(np, dx, dy, np.float64(fr[7] - ahead[0]), np.float64(fr[8] - ahead[1]))
+    return np.hypot(dx, dy) > 1.0 + margin_px / radius
+
+
+@pytest.mark.parametrize("blink", [0.0, -0.5, 0.4])
+def test_the_photo_source_is_where_the_warp_took_each_eye_pixel_from(avatar, astronaut_profile, blink):
+    """`_photo_source` against the warp's own texture coordinates (with `lid_uv`'s move of the
+    lids' texture as an eye shuts), mapped back into the photo's eye frame."""
+    layer, gen = avatar.gen.eyes, avatar.gen
+    f = avatar(FaceState(expression=blink * avatar.blendshapes({"blink_right": 1.0, "blink_left": 0.7})))
+    fr = layer.frames(f.vertices)
+    uv = layer.lid_uv(gen._host_uv, f.vertices, gen._to_texture)
+    uv = (gen._host_uv if uv is None else uv) / np.diag(gen._to_texture)      # photo px per vertex
+    lm = np.asarray(astronaut_profile["landmarks"], np.float64)
+    ys, xs = np.nonzero((f.gbuf.tri_id >= layer.lo) & (f.gbuf.tri_id < layer.hi))
+    tri, b = f.gbuf.tri_id[ys, xs], f.gbuf.bary[ys, xs].astype(np.float64)
+    w = np.stack([1.0 - b[:, 0] - b[:, 1], b[:, 0], b[:, 1]], 1)
+    photo_px = (w[:, :, None] * uv[avatar.rig.triangles[tri]]).sum(1)
+    t = tri - layer.lo
+    e = (t >= layer.per_eye).astype(int)
+    sx, sy = layer._photo_source(t, b.astype(np.float32), layer.closure(fr)[e].astype(np.float32))
+    for k, (outer, inner, *_) in enumerate(EYES):
+        mid, u, v, width = eye_layer._eye_frame(lm, outer, inner, eye_layer._down(lm))
+        d = photo_px[e == k] - mid
+        assert np.abs(d @ u / width - sx[e == k]).max() < 1e-4
+        assert np.abs(d @ v / width - sy[e == k]).max() < 1e-4
+
+
+def test_a_disc_is_anti_aliased_over_one_pixel():
+    rho = np.array([2.0 - 0.5 / 8, 2.0, 2.0 + 0.5 / 8, 1.0, 3.0])
+    assert eye_layer._disc(np, rho, 2.0, 8.0) == pytest.approx([1.0, 0.5, 0.0, 1.0, 0.0])
+    per = np.array([4.0, 16.0])                        # a per-point scale: px per unit there
+    assert eye_layer._disc(np, 2.0 + 0.25 / per, 2.0, per) == pytest.approx([0.25, 0.25])
+
+
 def test_the_margin_shows_the_eyeball_where_the_photos_iris_was(avatar, astronaut_profile, monkeypatch):
     """Review: with the gaze aside and down, the band kept the photo's iris top under the upper
-    lid (a dark arc where the white should be). Where the warp drew the photo's iris and the drawn
-    one is not, the band shows the eyeball, but for its outer STALE_KEEP (the lash line). At rest
-    (the drawn iris where the photo's is) the band is as it was."""
+    lid (a dark arc where the white should be). Where the warp drew the photo's iris (its whole
+    disc: its dark limbus too; with the lids stretched wide, or shutting, which moves their
+    texture, `lid_uv`) and the drawn one is not, the band shows the eyeball, but for its outer
+    STALE_KEEP, at least STALE_KEEP_PX (the lash line). At rest (the drawn iris where the
+    photo's is) the band is as it was."""
     rest = avatar(FaceState()).render
     with monkeypatch.context() as m:
         m.setattr(eye_layer, "STALE_IRIS", -10.0)
         assert np.allclose(avatar(FaceState()).render, rest, atol=1e-2)
 
     monkeypatch.setattr(avatar.gen, "image", _painted_irises(avatar, astronaut_profile))
-    monkeypatch.setattr(eye_layer, "MARGIN", (0.3, 0.1))   # a deep band: the iris's top lies in it
+    margin = (0.3, 0.1)                                      # a deep band: the iris's top lies in it
+    monkeypatch.setattr(eye_layer, "MARGIN", margin)
     n = astronaut_profile["neutral"].astype(np.float64)
-    look = np.zeros((T.N_LANDMARKS, 3))
-    look[list(T.RIGHT_IRIS) + list(T.LEFT_IRIS), :2] = (0.06 * G.interocular(n), 0.02 * G.interocular(n))
+    iod = G.interocular(n)
+    layer = avatar.gen.eyes
+    monkeypatch.setattr(layer, "_wide_lashes", lambda *a, **k: None)   # the lash lines drawn over the
+    monkeypatch.setattr(layer, "apply_lids", lambda *a, **k: None)     # contour: their own tests
 
-    def left_green(keep, lids=0.0):
+    def left_green(keep, lids=0.0, look=(0.06, 0.02)):
         monkeypatch.setattr(eye_layer, "STALE_KEEP", keep)
-        f = avatar(FaceState(expression=look + lids * avatar.blendshapes({"blink_right": 1.0, "blink_left": 1.0})))
+        monkeypatch.setattr(eye_layer, "STALE_KEEP_PX", 0.0)
+        gaze = np.zeros((T.N_LANDMARKS, 3))
+        gaze[list(T.RIGHT_IRIS) + list(T.LEFT_IRIS), :2] = (look[0] * iod, look[1] * iod)
+        state = FaceState(expression=gaze + lids * avatar.blendshapes({"blink_right": 1.0, "blink_left": 1.0}))
+        f = avatar(state)
+        with monkeypatch.context() as m:
+            m.setattr(layer, "apply", lambda *a, **k: None)
+            warp = avatar(state).render                       # what the warp drew, the photo's iris green
+        iris_there = cv2.dilate((warp[..., 1] - np.maximum(warp[..., 0], warp[..., 2]) > 5).astype(np.uint8),
+                                np.ones((5, 5), np.uint8)).astype(bool)
         to_lid = _to_lid(avatar, f)
+        narrow = np.clip(layer.opening(layer.frames(f.vertices)), 0.0, 1.0)
         out = []
         for e in (0, 1):
-            fr, centre, radius = _posed_iris(avatar, f, e)
-            ys, xs = np.mgrid[: to_lid.shape[0], : to_lid.shape[1]]
-            off_drawn = np.hypot(xs - centre[0], ys - centre[1]) > radius + 1.0
-            green = _green(f, _eye_pixels(avatar, f, e) & off_drawn)
-            out.append((int(green.sum()), to_lid[green].max() if green.any() else 0.0, 0.3 * fr[6]))
+            fr = layer.frames(f.vertices)[e]
+            eyes = _eye_pixels(avatar, f, e)
+            upper = eyes & (f.gbuf.tri_id - layer.lo - e * layer.per_eye < layer.upper_count)
+            green = _green(f, eyes & _off_drawn_iris(avatar, f, e))
+            band = np.where(upper, margin[0], margin[1]) * fr[6] * narrow[e]
+            strip = band * keep + 0.5
+            green_deeper = int((green & (to_lid > strip)).sum())
+            # ... and the rest of the band (what the warp drew from elsewhere) stays as it was
+            rest = eyes & (to_lid < band - 0.5) & ~iris_there
+            assert np.abs(f.render[rest] - warp[rest]).max(initial=0.0) < 1e-3, (lids, look, e)
+            out.append((int(green.sum()), green_deeper))
         return out
 
-    for lids in (0.0, -0.5):     # wide lids stretch the photo's iris with them: it is found there too
-        for count, _, _ in left_green(0.0, lids):
-            assert count == 0                                    # none of the photo's iris left ...
-        for count, deepest, band in left_green(0.35, lids):
-            assert 0 < count and deepest <= 0.35 * band + 0.5    # ... but in the lash line's strip
-    monkeypatch.setattr(eye_layer, "STALE_IRIS", -10.0)          # the band as it was
-    for count, _, _ in left_green(0.0):
+    # wide lids stretch the photo's iris with them; shutting ones move their texture (lid_uv)
+    for lids, look in ((0.0, (0.06, 0.02)), (-0.5, (0.06, 0.02)), (0.35, (0.0, 0.04)), (0.35, (0.06, -0.02))):
+        for count, _ in left_green(0.0, lids, look):
+            assert count == 0, (lids, look)                    # none of the photo's iris left ...
+        for _, deeper in left_green(0.35, lids, look):
+            assert deeper == 0, (lids, look)                   # ... but in the lash line's strip
+    assert sum(c for c, _ in left_green(0.35)) > 0             # which keeps some of it
+    monkeypatch.setattr(eye_layer, "STALE_IRIS", -10.0)        # the band as it was
+    for count, _ in left_green(0.0):
         assert count > 5
 
 
