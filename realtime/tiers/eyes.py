@@ -211,7 +211,7 @@ MARGIN = (0.05, 0.02)
 # reads as a wider eye, and d11's eyes already read 1.14× the driver's: STALE_IRIS grows both
 # discs by that many iris radii (at 0.15, with the photo's disc in corner coordinates, d11's
 # right eye read 1.17), and STALE_KEEP at 0.35 read 1.151, at 0.5 1.148 (self-drive eye opening
-# gain; both without the pixel floor).
+# gain; both without the pixel floor), as now 1.157 (1.150-1.157 for the variants around it).
 STALE_IRIS = 0.0
 STALE_KEEP = 0.5        # the band's outer share (at the contour) that keeps the photo's lash line,
 STALE_KEEP_PX = 1.0     # and at least this many crop px (the lash line is drawn 1.5 px or more)
