@@ -660,7 +660,7 @@ class EyeLayer:
                 continue
             t = tri[ys, xs]
             b = gbuf.bary[y0 + ys, x0 + xs]
-            w = xp.stack([1.0 - b[:, 0] - b[:, 1], b[:, 0], b[:, 1]], axis=1)   # (N, 3)
+            w = _vertex_weights(xp, b)                      # (N, 3)
             edge = (w * self._lid_edge[t]).sum(1)          # 1 on the contour, 0 two rings up
             lower = xp.clip(2.0 * edge - 1.0, 0.0, 1.0)    # 0 on the first ring, 1 on the contour
             skin = (w[:, :, None] * self._lid_colour[t]).sum(1)
@@ -845,7 +845,7 @@ class EyeLayer:
         range), its barycentrics `b` (N, 2) and its eye's `closure` (N,), by which `lid_uv` has
         moved the lids' texture."""
         xp = self.ctx.xp
-        w = xp.stack([1.0 - b[:, 0] - b[:, 1], b[:, 0], b[:, 1]], axis=1)     # (N, 3)
+        w = _vertex_weights(xp, b)                          # (N, 3)
         src = self._fan_local[t]                            # (N, 3, 2) the triangle's vertices
         shift = closure[:, None] * self._fan_lid[t]         # (N, 3) lid_uv's move of them
         return (w * src[:, :, 0]).sum(1), (w * (src[:, :, 1] + shift)).sum(1)
@@ -859,6 +859,12 @@ class EyeLayer:
             if strength >= 0.01:       # fainter is invisible (under 2 levels), and costs a pass
                 self._lash_line(out, vertices[self._lid_contour[e], :2], max(LASH_WIDTH * float(fr[e, 6]), 1.5),
                                 strength, self.lash[e])
+
+
+def _vertex_weights(xp, b):
+    """(N, 3) each pixel's weights of its triangle's three vertices, in the triangle's vertex
+    order, from the G-buffer's barycentrics `b` (N, 2) (those of vertices 1 and 2)."""
+    return xp.stack([1.0 - b[:, 0] - b[:, 1], b[:, 0], b[:, 1]], axis=1)
 
 
 def _disc(xp, rho, radius: float, px_per_unit):
