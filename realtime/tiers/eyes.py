@@ -580,8 +580,9 @@ class EyeLayer:
         lid = np.zeros((len(self._fan), 3), np.float32)
         for e in range(2):
             tris = slice(e * self.per_eye, (e + 1) * self.per_eye)
-            lid[tris][np.isin(self._fan[tris], self._lower[e])] = LASH_BAND
-            lid[tris][np.isin(self._fan[tris], self._upper[e])] = -LID_MARGIN
+            fan = self._fan[tris]
+            lid[tris] = np.where(np.isin(fan, self._lower[e]), LASH_BAND,
+                                 np.where(np.isin(fan, self._upper[e]), -LID_MARGIN, 0.0))
         self._fan_lid = up(lid)
 
     def _build_lids(self, image: np.ndarray, lm: np.ndarray, rig: Rig) -> None:

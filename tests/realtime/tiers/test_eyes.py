@@ -193,6 +193,26 @@ def _to_lid(av, f):
     return np.abs(cross) / np.maximum(np.hypot(ab[..., 0], ab[..., 1]), 1e-9)
 
 
+def _without_lash_lines(av, monkeypatch):
+    """The layer without the lash lines it draws over the contour (their own tests)."""
+    monkeypatch.setattr(av.gen.eyes, "_wide_lashes", lambda *a, **k: None)
+    monkeypatch.setattr(av.gen.eyes, "apply_lids", lambda *a, **k: None)
+
+
+def _warp_only(av, state, monkeypatch):
+    """The render of `state` by the warp tier without the eye layer."""
+    with monkeypatch.context() as m:
+        m.setattr(av.gen.eyes, "apply", lambda *a, **k: None)
+        return av(state).render
+
+
+def _upper_fan(av, f, eye):
+    """(S, S) bool: one eye's fan pixels along its upper lid."""
+    layer = av.gen.eyes
+    k = f.gbuf.tri_id - layer.lo - eye * layer.per_eye
+    return _eye_pixels(av, f, eye) & (k < layer.upper_count)
+
+
 def _kept(av, state, monkeypatch, margin):
     """Frame `state` drawn with the lids' margin `margin` (eye widths, upper and lower): per eye,
     (pixels where the opening kept what the warp drew, each pixel's px to its lid (`_to_lid`),
@@ -200,21 +220,17 @@ def _kept(av, state, monkeypatch, margin):
     over the photo's held to 1)."""
     layer = av.gen.eyes
     monkeypatch.setattr(eye_layer, "MARGIN", margin)
-    monkeypatch.setattr(layer, "_wide_lashes", lambda *a, **k: None)   # the lash lines drawn over the
-    monkeypatch.setattr(layer, "apply_lids", lambda *a, **k: None)     # contour: their own tests
+    _without_lash_lines(av, monkeypatch)
     f = av(state)
-    with monkeypatch.context() as m:
-        m.setattr(layer, "apply", lambda *a, **k: None)
-        photo = av(state).render                         # the warp tier without the layer
+    photo = _warp_only(av, state, monkeypatch)
     fr = layer.frames(f.vertices)
     narrow = np.minimum(layer.opening(fr), 1.0)
     to_lid = _to_lid(av, f)
     out = []
     for e in (0, 1):
         eyes = _eye_pixels(av, f, e)
-        k = f.gbuf.tri_id - layer.lo - e * layer.per_eye
         same = eyes & (np.abs(f.render - photo).max(-1) < 1e-3)
-        out.append((same, to_lid, eyes & (k < layer.upper_count), eyes, fr[e], float(narrow[e])))
+        out.append((same, to_lid, _upper_fan(av, f, e), eyes, fr[e], float(narrow[e])))
     return out
 
 
@@ -323,8 +339,7 @@ def test_the_margin_shows_the_eyeball_where_the_photos_iris_was(avatar, astronau
     n = astronaut_profile["neutral"].astype(np.float64)
     iod = G.interocular(n)
     layer = avatar.gen.eyes
-    monkeypatch.setattr(layer, "_wide_lashes", lambda *a, **k: None)   # the lash lines drawn over the
-    monkeypatch.setattr(layer, "apply_lids", lambda *a, **k: None)     # contour: their own tests
+    _without_lash_lines(avatar, monkeypatch)
 
     def left_green(keep, lids=0.0, look=(0.06, 0.02)):
         monkeypatch.setattr(eye_layer, "STALE_KEEP", keep)
@@ -333,18 +348,17 @@ def test_the_margin_shows_the_eyeball_where_the_photos_iris_was(avatar, astronau
         gaze[list(T.RIGHT_IRIS) + list(T.LEFT_IRIS), :2] = (look[0] * iod, look[1] * iod)
         state = FaceState(expression=gaze + lids * avatar.blendshapes({"blink_right": 1.0, "blink_left": 1.0}))
         f = avatar(state)
-        with monkeypatch.context() as m:
-            m.setattr(layer, "apply", lambda *a, **k: None)
-            warp = avatar(state).render                       # what the warp drew, the photo's iris green
+        warp = _warp_only(avatar, state, monkeypatch)            # the photo's iris green in it
         iris_there = cv2.dilate((warp[..., 1] - np.maximum(warp[..., 0], warp[..., 2]) > 5).astype(np.uint8),
                                 np.ones((5, 5), np.uint8)).astype(bool)
         to_lid = _to_lid(avatar, f)
-        narrow = np.clip(layer.opening(layer.frames(f.vertices)), 0.0, 1.0)
+        frames = layer.frames(f.vertices)
+        narrow = np.clip(layer.opening(frames), 0.0, 1.0)
         out = []
         for e in (0, 1):
-            fr = layer.frames(f.vertices)[e]
+            fr = frames[e]
             eyes = _eye_pixels(avatar, f, e)
-            upper = eyes & (f.gbuf.tri_id - layer.lo - e * layer.per_eye < layer.upper_count)
+            upper = _upper_fan(avatar, f, e)
             green = _green(f, eyes & _off_drawn_iris(avatar, f, e))
             band = np.where(upper, margin[0], margin[1]) * fr[6] * narrow[e]
             strip = band * keep + 0.5
