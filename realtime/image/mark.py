@@ -204,7 +204,11 @@ class MarkPattern:
                 if amp < 0.05 or float(np.mean(p * p)) <= MAX_RMS ** 2:
                     return p.astype(np.int8)
                 amp *= 0.97
-        plan = self.plan(amplitude)
+        return self.quantise(self.plan(amplitude))
+
+    def quantise(self, plan: Plan) -> np.ndarray:
+        """The (height, width) int8 offsets of `plan` (see `offsets`), its k lowered in place
+        (by 3 % a step) until the dithered offsets keep the RMS bound."""
         out = np.empty((self.height, self.width), np.int8)
         while self.quantise_rows(plan, 0, self.height, out) > MAX_RMS ** 2 * out.size and plan.k >= 0.05:
             plan.k *= 0.97

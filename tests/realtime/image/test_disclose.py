@@ -18,6 +18,7 @@ from realtime.image.disclose import (
     DisclosureOptions,
     DisclosureStage,
     LabelError,
+    _upsampled_rows,
     check_label_text,
     profile_fingerprint,
     render_label,
@@ -111,6 +112,43 @@ def test_the_mark_follows_the_picture_it_is_hidden_in():
     out = run(tex, 1) + tex
     d = detect(*cell_stats(canonical_luma(np.clip(out, 0, 255).astype(np.uint8))))
     assert d.found and d.payload == stage.payload
+
+
+def test_a_picture_gone_flat_between_fits_is_marked_faintly_at_once():
+    """A blink puts flat lid where the last fit saw an open eye's lashes: on that very frame the
+    rows where the picture went flat are quantised again at its own (faint) amplitude, while the
+    others keep the fitted offsets exactly; when the texture comes back, so do they. Read back
+    throughout."""
+    stage = DisclosureStage(fake_profile(), (640, 480), DisclosureOptions(label=False))
+    tex = _textured()
+    half = tex.copy()
+    half[240:, 320:] = 120                     # the bottom of the texture goes flat
+
+    def run(img):
+        frame = Frame(index=0, t_capture=0.0, output=img.copy())
+        stage(frame)
+        return frame.output.astype(int) - img, frame.output
+
+    for _ in range(1 + BANDS):                 # the first frame measured, its fit in use after
+        run(tex)
+    entry = stage._cache[(640, 480)]
+    fitted = entry.offsets.astype(int)
+    assert np.abs(fitted[300:, 340:]).mean() > 3 * np.abs(fitted[300:, :300]).mean()
+    d, out = run(half)
+    assert faint(d[260:])
+    np.testing.assert_array_equal(d[:200], np.repeat(fitted[:200, :, None], 3, axis=2))
+    assert detect(*cell_stats(canonical_luma(out))).found
+    d, _ = run(tex)                            # the same fit (the next is 30 frames away)
+    np.testing.assert_array_equal(d, np.repeat(fitted[..., None], 3, axis=2))
+
+
+@pytest.mark.parametrize("size", [(640, 480), (512, 512), (1280, 720), (320, 240)])
+def test_released_rows_are_the_rows_of_the_whole_map_resized(size):
+    w, h = size
+    a = np.random.default_rng(2).random((256, 256)).astype(np.float32)
+    whole = cv2.resize(a, (w, h), interpolation=cv2.INTER_LINEAR)
+    for r0, r1 in [(0, h), (0, 5), (h - 7, h), (h // 3, h // 2)]:
+        np.testing.assert_allclose(_upsampled_rows(a, w, h, r0, r1), whole[r0:r1], atol=1e-4)
 
 
 def test_the_warm_up_is_forgotten():
@@ -218,7 +256,7 @@ class CountingCtx:
         return a.copy()
 
 
-def test_on_a_device_the_pattern_goes_up_once_a_fit_and_each_frame_comes_down_once():
+def test_on_a_device_the_pattern_goes_up_once_a_fit_and_each_frame_comes_down_twice():
     ctx = CountingCtx()
     stage = DisclosureStage(fake_profile(), (320, 240), DisclosureOptions(), ctx)
     assert ctx.uploads == 2  # the mark and the label sprite
@@ -226,7 +264,7 @@ def test_on_a_device_the_pattern_goes_up_once_a_fit_and_each_frame_comes_down_on
     for _ in range(n):
         frame = Frame(index=0, t_capture=0.0, output=grey(320, 240))
         stage(frame)
-    # frames 1, 31 and 61 are measured on the host first; the mark goes up again at 1 + BANDS
-    # and 31 + BANDS
-    assert ctx.uploads == 2 + 2 and ctx.downloads == n + 3
+    # every frame is measured on the host before it is marked (a grey frame is no flatter than
+    # the fit saw: nothing is released); the mark goes up again at 1 + BANDS and 31 + BANDS
+    assert ctx.uploads == 2 + 2 and ctx.downloads == 2 * n
     assert detect(*cell_stats(canonical_luma(frame.output))).found
