@@ -19,13 +19,14 @@ head moving over a wall leaves the wall's amplitude low. Between fits the pictur
 blink puts flat lid where the fit saw an open eye's iris and lashes, an edge moves off a wall.
 So every frame is measured before it is marked (on a device, one extra download of the frame),
 and the rows where a point's amplitude now is under 1 / RELEASE_NOW of the fitted one are
-quantised again for this frame at the lower of the two (`_released`): the mark is never louder
-than the picture it is in. On the 2-core AMD EPYC, s1 ← d10 at 640² (a face that moves, so
-some rows are released on 430 of 448 frames): measuring 0.8 ms, releasing 0.8 ms, the stage
-1.7 ms (p50; 0.2 ms with the fit alone).
-What is drawn depends only on `DisclosureOptions`, which
-the engine takes from its `EngineOptions`, i.e. from the command line: nothing in a profile (its
-settings, its YAML) is read here, so no profile can switch the label or the mark off.
+quantised again for this frame, down to the amplitude measured now where the picture went
+much flatter (`_released`): a shut lid is marked as faintly as the lid it is. Offline on the
+2-core AMD EPYC (p50): s1 ← d10 at 640², some rows released on 430 of 448 frames (a face
+moves), measuring 0.6 ms, releasing 0.8 ms, the stage 1.6 ms; the swap s12 ← d10 at 512², 1.7
+ms (0.2 ms with the fit alone).
+What is drawn depends only on `DisclosureOptions`, which the engine takes from its
+`EngineOptions`, i.e. from the command line: nothing in a profile (its settings, its YAML) is
+read here, so no profile can switch the label or the mark off.
 """
 from __future__ import annotations
 
@@ -176,6 +177,21 @@ def _upsampled_rows(a: np.ndarray, width: int, height: int, r0: int, r1: int) ->
     return cv2.resize(rows, (width, r1 - r0), interpolation=cv2.INTER_LINEAR)
 
 
+def _released_rows(amp: np.ndarray, fit: Plan, width: int, height: int, r0: int, r1: int) -> np.ndarray:
+    """Rows r0:r1 of the frame-sized map that, quantised with the fit's base and k, gives the
+    (CANON, CANON) amplitude `amp` (≤ the fitted one): the fit's own map wherever `amp` upsampled
+    is not below it (so those points quantise exactly as the fit did: the row-wise resize's
+    rounding does not flip them), and below the fit's floor `base`, where base + k (a − base)
+    would stay above `amp` for k < 1, the value that quantises to `amp` itself."""
+    fitted = fit.a[r0:r1]
+    rows = _upsampled_rows(amp, width, height, r0, r1)
+    rows = np.where(rows < fitted - 1e-3, rows, fitted)
+    if 0.0 < fit.k < 1.0:
+        below = rows < fit.base
+        rows[below] = fit.base + (rows[below] - fit.base) / fit.k
+    return rows
+
+
 class DisclosureStage:
     """The label and the mark on every output frame, in place, on the device context `ctx`.
 
@@ -241,12 +257,15 @@ class DisclosureStage:
             if frame.output is not None:
                 frame.output = self.ctx.to_host(frame.output)
             return
-        out = self.ctx.to_device(frame.output)
+        source = frame.output
+        out = self.ctx.to_device(source)
         entry = self._for_size(int(out.shape[1]), int(out.shape[0]))
         mark = entry.mark
         if entry.pattern is not None:
             self._frames += 1
-            now = masking_amplitude(self.ctx.to_host(out))   # measured before it is marked
+            # measured before it is marked, on the frame as it came (a host frame, as the swap's
+            # compositor hands over, is not downloaded again)
+            now = masking_amplitude(self.ctx.to_host(source))
             if self._fit is not None:
                 self._quantise_band()
             elif self._frames % REFIT_FRAMES == 1:
@@ -277,8 +296,13 @@ class DisclosureStage:
     def _released(self, entry: _Sized, now: np.ndarray):
         """This frame's offsets on the device: the fitted ones, except in the rows where the
         picture is now flatter than the fit saw (`now` · RELEASE_NOW < the fitted amplitude at
-        some point of the canonical grid), which are quantised again at min(now, fitted) with
-        the fit's base and scale (so the RMS bound still holds)."""
+        some point of the canonical grid), which are quantised again with the fit's base and
+        scale (so the RMS bound still holds) at the fitted amplitude where `now` is within
+        RELEASE_NOW of it, at `now` where it is RELEASE_NOW² or more below, and in between at
+        (now · RELEASE_NOW)² / fitted, which joins the two: a point near the threshold, whose
+        measure wavers with the camera's noise, does not flip between two strengths (a pattern
+        that changes from frame to frame costs a video codec bits: with a plain min(now,
+        fitted), swap d10 re-encoded at 300 kbit/s read 43 % of its frames against 52 %)."""
         low = np.flatnonzero((now * RELEASE_NOW < entry.amplitude).any(axis=1))
         if low.size == 0:
             return entry.mark
@@ -288,7 +312,8 @@ class DisclosureStage:
             entry.released_a = np.empty(entry.offsets.shape, np.float32)
         buf = entry.released
         np.copyto(buf, entry.offsets)
-        amp = np.minimum(now, entry.amplitude)
+        fitted = entry.amplitude
+        amp = np.minimum(fitted, np.maximum(now, (now * RELEASE_NOW) ** 2 / fitted))
         plan = Plan(entry.released_a, entry.plan.base, entry.plan.k)
         # runs of canonical rows (joined across gaps under RUN_GAP rows: a call costs more than
         # a few rows), one more each side (the map is upsampled bilinearly)
@@ -296,6 +321,6 @@ class DisclosureStage:
         for i0, i1 in zip(np.r_[low[0], low[cut + 1]], np.r_[low[cut], low[-1]]):
             r0 = max(0, (int(i0) - 1) * p.height // CANON)
             r1 = min(p.height, -(-(int(i1) + 2) * p.height // CANON))
-            plan.a[r0:r1] = _upsampled_rows(amp, p.width, p.height, r0, r1)
+            plan.a[r0:r1] = _released_rows(amp, entry.plan, p.width, p.height, r0, r1)
             p.quantise_rows(plan, r0, r1, buf)
         return self.ctx.upload(buf)

@@ -9,8 +9,9 @@ mid-frequency band (a 10-pixel period in a 640-pixel frame, 5 pixels after a dow
 zero-mean in every cell and continuous across cell borders. Chip signs come from the key (SHAKE-256
 of the key, so they are the same on every machine and numpy version): a keyed permutation makes
 PILOT_CELLS cells the pilot (sign = the keyed chip) and deals the rest round-robin to the 162
-coded bits of the payload (sign = keyed chip × (+1 for a 0 bit, −1 for a 1 bit)). The pattern
-is static for a run (its payload does not change), which is what lets it ride through a video
+coded bits of the payload (sign = keyed chip × (+1 for a 0 bit, −1 for a 1 bit)). The pattern's
+signs are fixed for a run (its payload does not change) and its strength changes only where
+the picture does (`realtime.image.disclose`), which is what lets it ride through a video
 codec's inter-frame prediction.
 
 Strength. The offsets are added to R, G and B alike (a luminance change, no chroma); their
@@ -131,7 +132,8 @@ def masking_amplitude(image: np.ndarray) -> np.ndarray:
 class MarkPattern:
     """One payload's pattern at one frame size: the cells' signs times the cell shape, and the
     ordered dither, computed once; `offsets` quantises it at any amplitude. The disclosure stage
-    does that again as the picture changes, a band of rows a frame (`plan`, `quantise_rows`)."""
+    does that again as the picture changes: a fit a band of rows a frame, and on any frame the
+    rows where the picture went flatter than the fit (`plan`, `quantise`, `quantise_rows`)."""
 
     def __init__(self, coded, width: int, height: int, key: bytes = ENGINE_KEY):
         self.width, self.height = int(width), int(height)

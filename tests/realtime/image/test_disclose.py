@@ -15,15 +15,17 @@ from realtime.image.disclose import (
     CORNERS,
     REFIT_FRAMES,
     RELEASE,
+    RELEASE_NOW,
     DisclosureOptions,
     DisclosureStage,
     LabelError,
+    _released_rows,
     _upsampled_rows,
     check_label_text,
     profile_fingerprint,
     render_label,
 )
-from realtime.image.mark import T_FLAT, canonical_luma, cell_stats, detect, pattern
+from realtime.image.mark import T_FLAT, Plan, canonical_luma, cell_stats, detect, masking_amplitude, pattern
 from realtime.image.payload import Payload
 
 
@@ -89,8 +91,8 @@ def _textured(w=640, h=480, seed=5):
 
 def test_the_mark_follows_the_picture_it_is_hidden_in():
     """Measured on the frames it marks: stronger where the picture has texture, the faintest on
-    flat areas; when the texture goes, its amplitude drops at the next fit, and when it comes
-    back it rises by at most RELEASE a fit. Read back throughout."""
+    flat areas; when the texture goes, its amplitude drops (on that frame, and for good at the
+    next fit), and when it comes back it rises by at most RELEASE a fit. Read back throughout."""
     stage = DisclosureStage(fake_profile(), (640, 480), DisclosureOptions(label=False))
     tex, flat = _textured(), grey(v=120)
 
@@ -140,6 +142,56 @@ def test_a_picture_gone_flat_between_fits_is_marked_faintly_at_once():
     assert detect(*cell_stats(canonical_luma(out))).found
     d, _ = run(tex)                            # the same fit (the next is 30 frames away)
     np.testing.assert_array_equal(d, np.repeat(fitted[..., None], 3, axis=2))
+
+
+@pytest.mark.parametrize("size", [(160, 120), (320, 240), (640, 480), (1280, 720), (400, 1000)])
+def test_only_the_rows_a_flatter_picture_reaches_are_released_and_never_louder(size):
+    """Whatever the frame's height against the canonical 256 rows: a frame row changes only if
+    the bilinear map reaches it from a canonical row where the picture went flatter than the
+    fit (exactly the fitted offsets elsewhere, an area that gained texture included); inside a
+    band gone flat it is faint; nowhere is a released offset louder than the fitted one."""
+    w, h = size
+    stage = DisclosureStage(fake_profile(), (w, h), DisclosureOptions(label=False))
+    tex = _textured(w, h)
+    for _ in range(1 + BANDS):
+        stage(Frame(index=0, t_capture=0.0, output=tex.copy()))
+    entry = stage._cache[(w, h)]
+    fitted = entry.offsets.astype(int)
+    img = tex.copy()
+    bands = [(0, h // 8), (h // 2 - h // 8, h // 2 + h // 8), (h - h // 8, h)]
+    for r0, r1 in bands:
+        img[r0:r1, w // 2:] = 120                          # the texture's rows gone flat
+    img[h // 4:h // 3, :w // 2] = tex[h // 4:h // 3, w // 2:w // 2 + w // 2]   # texture gained
+    low = (masking_amplitude(img) * RELEASE_NOW < entry.amplitude).any(axis=1)
+    frame = Frame(index=0, t_capture=0.0, output=img.copy())
+    stage(frame)
+    d = frame.output.astype(int) - img
+    assert (np.abs(d) <= np.abs(fitted)[..., None]).all()
+    y = np.clip((np.arange(h) + 0.5) * 256 / h - 0.5, 0, 255)
+    i = y.astype(int)
+    reached = low[i] | low[np.minimum(i + 1, 255)]
+    np.testing.assert_array_equal(d[~reached], np.repeat(fitted[~reached][..., None], 3, axis=-1))
+    p = entry.pattern                                  # every row reached is released, whole
+    whole = np.empty((h, w), np.int8)
+    amp = np.minimum(entry.amplitude, np.maximum(masking_amplitude(img), (masking_amplitude(img) * RELEASE_NOW) ** 2
+                                                 / entry.amplitude))
+    p.quantise_rows(Plan(_released_rows(amp, entry.plan, w, h, 0, h), entry.plan.base, entry.plan.k), 0, h, whole)
+    np.testing.assert_array_equal(d[reached], np.repeat(whole[reached][..., None].astype(int), 3, axis=-1))
+    for r0, r1 in bands:
+        inner = slice(r0 + (r1 - r0) // 4, r1 - (r1 - r0) // 4)
+        assert reached[inner].all() and faint(d[inner, w // 2 + w // 16:])
+
+
+def test_a_released_point_is_quantised_at_its_own_amplitude_even_below_the_fits_floor():
+    """A fit on a picture textured everywhere has a floor above T_FLAT and may be scaled down
+    (k < 1): a point gone flat still gets T_FLAT (not base + k (T_FLAT − base)), and a point no
+    flatter than the fit gets the fit's own map value, exactly."""
+    fit = Plan(np.full((48, 64), 5.0, np.float32), base=2.6, k=0.24)
+    amp = np.full((256, 256), 5.0, np.float32)
+    amp[:128] = T_FLAT
+    rows = _released_rows(amp, fit, 64, 48, 0, 48)
+    np.testing.assert_allclose(fit.base + fit.k * (rows[:20] - fit.base), T_FLAT, rtol=1e-5)
+    np.testing.assert_array_equal(rows[28:], fit.a[28:])
 
 
 @pytest.mark.parametrize("size", [(640, 480), (512, 512), (1280, 720), (320, 240)])
