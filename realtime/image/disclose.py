@@ -17,8 +17,9 @@ over the next BANDS frames (under 1 ms a band at 640²), then swaps it in: where
 went flat, the amplitude drops; where it gained texture, it rises by at most RELEASE a fit, so a
 head moving over a wall leaves the wall's amplitude low. Between fits the picture changes: a
 blink puts flat lid where the fit saw an open eye's iris and lashes, an edge moves off a wall.
-So every frame is measured before it is marked (on a device, one extra download of the frame),
-and the rows where a point's amplitude now is under 1 / RELEASE_NOW of the fitted one are
+So every frame is measured before it is marked (a frame that reaches the stage on a device costs
+one extra download; a host frame, the swap's, is measured as it is; a frame with rows released
+sends its offsets up again), and the rows where a point's amplitude now is under 1 / RELEASE_NOW of the fitted one are
 quantised again for this frame, down to the amplitude measured now where the picture went
 much flatter (`_released`): a shut lid is marked as faintly as the lid it is. Offline on the
 2-core AMD EPYC (p50): s1 ← d10 at 640², some rows released on 430 of 448 frames (a face
@@ -178,18 +179,25 @@ def _upsampled_rows(a: np.ndarray, width: int, height: int, r0: int, r1: int) ->
 
 
 def _released_rows(amp: np.ndarray, fit: Plan, width: int, height: int, r0: int, r1: int) -> np.ndarray:
-    """Rows r0:r1 of the frame-sized map that, quantised with the fit's base and k, gives the
-    (CANON, CANON) amplitude `amp` (≤ the fitted one): the fit's own map wherever `amp` upsampled
-    is not below it (so those points quantise exactly as the fit did: the row-wise resize's
-    rounding does not flip them), and below the fit's floor `base`, where base + k (a − base)
-    would stay above `amp` for k < 1, the value that quantises to `amp` itself."""
+    """Rows r0:r1 of the frame-sized map that, quantised with the fit's base and k (as
+    base + k (a − base)), gives the (CANON, CANON) amplitude `amp` (≤ the fitted one) itself, but
+    never more than the fit's own points do: the fit's own map wherever `amp` upsampled is not
+    below it (so those points quantise exactly as the fit did: the row-wise resize's rounding
+    does not flip them); where the fit was scaled down (k < 1: its floor `base` above T_FLAT,
+    or base 0 where the floor alone passed the RMS bound), the scale undone, at most up to the
+    fitted map."""
     fitted = fit.a[r0:r1]
     rows = _upsampled_rows(amp, width, height, r0, r1)
     rows = np.where(rows < fitted - 1e-3, rows, fitted)
     if 0.0 < fit.k < 1.0:
-        below = rows < fit.base
-        rows[below] = fit.base + (rows[below] - fit.base) / fit.k
+        rows = np.minimum(fit.base + (rows - fit.base) / fit.k, fitted)
     return rows
+
+
+def _row_span(i0: int, i1: int, height: int) -> tuple[int, int]:
+    """The frame rows [r0, r1) whose bilinear upsampling (`_upsampled_rows`) reads any of the
+    canonical rows i0..i1: one canonical row more each side, in frame rows."""
+    return max(0, (i0 - 1) * height // CANON), min(height, -(-(i1 + 2) * height // CANON))
 
 
 class DisclosureStage:
@@ -297,9 +305,10 @@ class DisclosureStage:
         """This frame's offsets on the device: the fitted ones, except in the rows where the
         picture is now flatter than the fit saw (`now` · RELEASE_NOW < the fitted amplitude at
         some point of the canonical grid), which are quantised again with the fit's base and
-        scale (so the RMS bound still holds) at the fitted amplitude where `now` is within
-        RELEASE_NOW of it, at `now` where it is RELEASE_NOW² or more below, and in between at
-        (now · RELEASE_NOW)² / fitted, which joins the two: a point near the threshold, whose
+        scale (`_released_rows`: so never louder than the fit, and the RMS bound still holds) at
+        the fitted amplitude where `now` is within RELEASE_NOW of it, at `now` where it is
+        RELEASE_NOW² or more below, and in between at (now · RELEASE_NOW)² / fitted, which joins
+        the two (three times as steep as `now` there, not a step): a point near the threshold, whose
         measure wavers with the camera's noise, does not flip between two strengths (a pattern
         that changes from frame to frame costs a video codec bits: with a plain min(now,
         fitted), swap d10 re-encoded at 300 kbit/s read 43 % of its frames against 52 %)."""
@@ -316,11 +325,10 @@ class DisclosureStage:
         amp = np.minimum(fitted, np.maximum(now, (now * RELEASE_NOW) ** 2 / fitted))
         plan = Plan(entry.released_a, entry.plan.base, entry.plan.k)
         # runs of canonical rows (joined across gaps under RUN_GAP rows: a call costs more than
-        # a few rows), one more each side (the map is upsampled bilinearly)
+        # a few rows), and the frame rows their upsampling reaches
         cut = np.flatnonzero(np.diff(low) > RUN_GAP)
         for i0, i1 in zip(np.r_[low[0], low[cut + 1]], np.r_[low[cut], low[-1]]):
-            r0 = max(0, (int(i0) - 1) * p.height // CANON)
-            r1 = min(p.height, -(-(int(i1) + 2) * p.height // CANON))
+            r0, r1 = _row_span(int(i0), int(i1), p.height)
             plan.a[r0:r1] = _released_rows(amp, entry.plan, p.width, p.height, r0, r1)
             p.quantise_rows(plan, r0, r1, buf)
         return self.ctx.upload(buf)

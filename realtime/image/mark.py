@@ -10,9 +10,9 @@ zero-mean in every cell and continuous across cell borders. Chip signs come from
 of the key, so they are the same on every machine and numpy version): a keyed permutation makes
 PILOT_CELLS cells the pilot (sign = the keyed chip) and deals the rest round-robin to the 162
 coded bits of the payload (sign = keyed chip × (+1 for a 0 bit, −1 for a 1 bit)). The pattern's
-signs are fixed for a run (its payload does not change) and its strength changes only where
-the picture does (`realtime.image.disclose`), which is what lets it ride through a video
-codec's inter-frame prediction.
+signs are fixed for a run (its payload does not change) and its strength changes where the
+picture does (`realtime.image.disclose`; a refit rescales it a little everywhere), which is what
+lets it ride through a video codec's inter-frame prediction.
 
 Strength. The offsets are added to R, G and B alike (a luminance change, no chroma); their
 RMS is held ≤ MAX_RMS = 1.85 levels at every size, so a marked frame is ≥ 42.7 dB PSNR against

@@ -20,13 +20,23 @@ from realtime.image.disclose import (
     DisclosureStage,
     LabelError,
     _released_rows,
+    _row_span,
     _upsampled_rows,
     check_label_text,
     profile_fingerprint,
     render_label,
 )
-from realtime.image.mark import T_FLAT, Plan, canonical_luma, cell_stats, detect, masking_amplitude, pattern
-from realtime.image.payload import Payload
+from realtime.image.mark import (
+    T_FLAT,
+    MarkPattern,
+    Plan,
+    canonical_luma,
+    cell_stats,
+    detect,
+    masking_amplitude,
+    pattern,
+)
+from realtime.image.payload import Payload, conv_encode, payload_bits
 
 
 class FakeProfile(dict):
@@ -161,7 +171,8 @@ def test_only_the_rows_a_flatter_picture_reaches_are_released_and_never_louder(s
     bands = [(0, h // 8), (h // 2 - h // 8, h // 2 + h // 8), (h - h // 8, h)]
     for r0, r1 in bands:
         img[r0:r1, w // 2:] = 120                          # the texture's rows gone flat
-    img[h // 4:h // 3, :w // 2] = tex[h // 4:h // 3, w // 2:w // 2 + w // 2]   # texture gained
+    gained = slice(h // 2 - h // 16, h // 2 + h // 16)      # inside the middle band's rows ...
+    img[gained, :w // 2] = tex[gained, w // 2:w // 2 + w // 2]    # ... the flat half gains texture
     low = (masking_amplitude(img) * RELEASE_NOW < entry.amplitude).any(axis=1)
     frame = Frame(index=0, t_capture=0.0, output=img.copy())
     stage(frame)
@@ -180,6 +191,36 @@ def test_only_the_rows_a_flatter_picture_reaches_are_released_and_never_louder(s
     for r0, r1 in bands:
         inner = slice(r0 + (r1 - r0) // 4, r1 - (r1 - r0) // 4)
         assert reached[inner].all() and faint(d[inner, w // 2 + w // 16:])
+    assert reached[gained].all()                       # released rows, yet the texture gained keeps the fit's
+    np.testing.assert_array_equal(d[gained, :w // 2 - w // 16],
+                                  np.repeat(fitted[gained, :w // 2 - w // 16][..., None], 3, axis=-1))
+
+
+@pytest.mark.parametrize("loudest", [3.0, 9.0])
+def test_released_rows_no_flatter_than_the_fit_are_the_fits_own_rows_exactly(loudest):
+    """Where the picture is no flatter than the fit, a released row's map is the fit's own map,
+    bit for bit (so its offsets are too): the row-wise resize's rounding never flips one, whether
+    the fit kept its scale (k = 1) or was scaled down to the RMS bound (k < 1)."""
+    rng = np.random.default_rng(8)
+    fit_map = cv2.GaussianBlur(rng.uniform(T_FLAT, loudest, (256, 256)).astype(np.float32), (0, 0), 3.0)
+    for w, h in [(640, 480), (333, 777), (1280, 720)]:
+        mp = MarkPattern(conv_encode(payload_bits(_payload())), w, h)
+        plan = mp.plan(fit_map)
+        assert (plan.k == 1.0) == (loudest == 3.0)
+        for r0, r1 in [(0, h), (h // 3, h // 3 + 17)]:
+            np.testing.assert_array_equal(_released_rows(fit_map, plan, w, h, r0, r1), plan.a[r0:r1])
+
+
+@pytest.mark.parametrize("h", [16, 100, 255, 256, 257, 480, 720, 1080, 1099])
+def test_a_released_run_covers_every_frame_row_that_reads_it(h):
+    """Frame row r's upsampled map reads canonical rows i(r) and i(r) + 1 (`_upsampled_rows`):
+    `_row_span` of a run of canonical rows holds every frame row that reads one of them."""
+    y = np.clip((np.arange(h) + 0.5) * 256 / h - 0.5, 0, 255)
+    i = np.minimum(y.astype(int), 254)
+    for i0, i1 in [(c, c) for c in range(256)] + [(0, 9), (100, 130), (240, 255)]:
+        r0, r1 = _row_span(i0, i1, h)
+        reads = np.flatnonzero(((i >= i0) & (i <= i1)) | ((i + 1 >= i0) & (i + 1 <= i1)))
+        assert reads.size == 0 or (r0 <= reads.min() and reads.max() < r1), (i0, i1, r0, r1, reads)
 
 
 def test_a_released_point_is_quantised_at_its_own_amplitude_even_below_the_fits_floor():
@@ -290,33 +331,43 @@ def test_the_passthrough_camera_is_not_labelled_or_marked():
     assert detect(*cell_stats(canonical_luma(frame.output))).found
 
 
+class Device(np.ndarray):
+    """An array "on the device" (`CountingCtx`)."""
+
+
 class CountingCtx:
-    """A device context whose transfers are counted (arrays stay numpy)."""
+    """A device context whose transfers are counted (arrays stay numpy; device ones are `Device`)."""
 
     def __init__(self):
         self.uploads = self.downloads = 0
 
     def upload(self, host, out=None):
         self.uploads += 1
-        return host.copy()
+        return np.array(host).view(Device)
 
     def to_device(self, a):
-        return a
+        return a if isinstance(a, Device) else self.upload(a)
 
     def to_host(self, a):
+        if not isinstance(a, Device):
+            return a
         self.downloads += 1
-        return a.copy()
+        return np.array(a)
 
 
-def test_on_a_device_the_pattern_goes_up_once_a_fit_and_each_frame_comes_down_twice():
+@pytest.mark.parametrize("arrives", ["host", "device"])
+def test_on_a_device_the_pattern_goes_up_once_a_fit_and_the_frame_is_measured_where_it_arrives(arrives):
+    """A frame that reaches the stage on the device comes down twice (measured, then for the
+    sink); one that arrives on the host (the swap's) is measured as it is: once, going up."""
     ctx = CountingCtx()
     stage = DisclosureStage(fake_profile(), (320, 240), DisclosureOptions(), ctx)
     assert ctx.uploads == 2  # the mark and the label sprite
     n = 2 * REFIT_FRAMES + 1
     for _ in range(n):
-        frame = Frame(index=0, t_capture=0.0, output=grey(320, 240))
+        img = grey(320, 240)
+        frame = Frame(index=0, t_capture=0.0, output=img if arrives == "host" else ctx.upload(img))
         stage(frame)
-    # every frame is measured on the host before it is marked (a grey frame is no flatter than
-    # the fit saw: nothing is released); the mark goes up again at 1 + BANDS and 31 + BANDS
-    assert ctx.uploads == 2 + 2 and ctx.downloads == 2 * n
+    # a grey frame is no flatter than the fit saw: nothing is released; the mark goes up again
+    # at 1 + BANDS and 31 + BANDS
+    assert ctx.uploads == 2 + 2 + n and ctx.downloads == (n if arrives == "host" else 2 * n)
     assert detect(*cell_stats(canonical_luma(frame.output))).found
