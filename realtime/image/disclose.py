@@ -17,11 +17,12 @@ over the next BANDS frames (under 1 ms a band at 640²), then swaps it in: where
 went flat, the amplitude drops; where it gained texture, it rises by at most RELEASE a fit, so a
 head moving over a wall leaves the wall's amplitude low. Between fits the picture changes: a
 blink puts flat lid where the fit saw an open eye's iris and lashes, an edge moves off a wall.
-So every frame is measured before it is marked (a frame that reaches the stage on a device costs
-one extra download; a host frame, the swap's, is measured as it is; a frame with rows released
-sends its offsets up again), and the rows where a point's amplitude now is under 1 / RELEASE_NOW of the fitted one are
-quantised again for this frame, down to the amplitude measured now where the picture went
-much flatter (`_released`): a shut lid is marked as faintly as the lid it is. Offline on the
+So every frame is measured before it is marked (a frame that reaches the stage on a device
+costs one extra download; a host frame, the swap's, is measured as it is; a frame with rows
+released sends its offsets up again), and the rows where a point's amplitude now is under
+1 / RELEASE_NOW of the fitted one are quantised again for this frame, down to the amplitude
+measured now where the picture went much flatter (`_released`): a shut lid is marked as
+faintly as the lid it is. Offline on the
 2-core AMD EPYC (p50): s1 ← d10 at 640², some rows released on 430 of 448 frames (a face
 moves), measuring 0.6 ms, releasing 0.8 ms, the stage 1.6 ms; the swap s12 ← d10 at 512², 1.7
 ms (0.2 ms with the fit alone).
@@ -308,8 +309,8 @@ class DisclosureStage:
         scale (`_released_rows`: so never louder than the fit, and the RMS bound still holds) at
         the fitted amplitude where `now` is within RELEASE_NOW of it, at `now` where it is
         RELEASE_NOW² or more below, and in between at (now · RELEASE_NOW)² / fitted, which joins
-        the two (three times as steep as `now` there, not a step): a point near the threshold, whose
-        measure wavers with the camera's noise, does not flip between two strengths (a pattern
+        the two (three times as steep as `now` there, not a step): a point near the threshold,
+        whose measure wavers with the camera's noise, does not flip between two strengths (a pattern
         that changes from frame to frame costs a video codec bits: with a plain min(now,
         fitted), swap d10 re-encoded at 300 kbit/s read 43 % of its frames against 52 %)."""
         low = np.flatnonzero((now * RELEASE_NOW < entry.amplitude).any(axis=1))
