@@ -173,7 +173,8 @@ def test_only_the_rows_a_flatter_picture_reaches_are_released_and_never_louder(s
         img[r0:r1, w // 2:] = 120                          # the texture's rows gone flat
     gained = slice(h // 2 - h // 16, h // 2 + h // 16)      # inside the middle band's rows ...
     img[gained, :w // 2] = tex[gained, w // 2:w // 2 + w // 2]    # ... the flat half gains texture
-    low = (masking_amplitude(img) * RELEASE_NOW < entry.amplitude).any(axis=1)
+    now = masking_amplitude(img)
+    low = (now * RELEASE_NOW < entry.amplitude).any(axis=1)
     frame = Frame(index=0, t_capture=0.0, output=img.copy())
     stage(frame)
     d = frame.output.astype(int) - img
@@ -184,8 +185,7 @@ def test_only_the_rows_a_flatter_picture_reaches_are_released_and_never_louder(s
     np.testing.assert_array_equal(d[~reached], np.repeat(fitted[~reached][..., None], 3, axis=-1))
     p = entry.pattern                                  # every row reached is released, whole
     whole = np.empty((h, w), np.int8)
-    amp = np.minimum(entry.amplitude, np.maximum(masking_amplitude(img), (masking_amplitude(img) * RELEASE_NOW) ** 2
-                                                 / entry.amplitude))
+    amp = np.minimum(entry.amplitude, np.maximum(now, (now * RELEASE_NOW) ** 2 / entry.amplitude))
     p.quantise_rows(Plan(_released_rows(amp, entry.plan, w, h, 0, h), entry.plan.base, entry.plan.k), 0, h, whole)
     np.testing.assert_array_equal(d[reached], np.repeat(whole[reached][..., None].astype(int), 3, axis=-1))
     for r0, r1 in bands:
