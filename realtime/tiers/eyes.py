@@ -31,7 +31,8 @@ narrow the opening below `SHOWN_TO` of the photo's, the eyeball dims towards the
 all of it by `SHOWN_FROM` (and never later than the last few hundredths of an eye width), so a
 half-shut eye is a shadowed slit, as a real one is, and no sliver of white or iris is left.
 The lid that comes down is drawn as lid skin with one lash line (`apply_lids`): the photo has no
-closed lid to stretch; tinted towards the skin above the eye, its top turns up into the socket's
+closed lid to stretch. It comes in as the upper lid descends over the eyeball (`descent`), or as
+the eye shuts whichever way; an eye narrowed by its lower lid (a smile) keeps its open lid. Tinted towards the skin above the eye, its top turns up into the socket's
 shade (`LID_CHROMA`, `LID_CREASE`). A lid that goes up past the photo's keeps a lash line at its
 edge (`WIDE_LASH`): the photo's lid margin lies above MediaPipe's contour and does not come with
 it.
@@ -110,9 +111,13 @@ SHOWN_FROM, SHOWN_TO = 0.2, 0.8   # at least these fractions of it (the larger t
 # eye's lashes hang over the lower lid), narrowing towards the corners (LASH_TAPER), its border
 # anti-aliased (`_lash_line`; drawn inside the lid band only, it ended in a pixel staircase along
 # the edge, thinner than a real shut eye's lash line, and stopped bluntly at the corners).
-# Nothing below LID_FROM closure (1 − opening / the photo's), all of it from LID_TO. (A lash
-# line of 0.06 eye widths read as an eye a crack open on the frame a blink shuts: s18's blink,
-# 0.031 interocular against 0.019 at 0.09.)
+# The lid skin is the upper lid's, unfolding as that lid comes down: it follows how far the upper
+# lid has descended over the eyeball (`EyeLayer.descent`: from the photo's, over the photo's
+# opening), nothing below LID_FROM, all of it from LID_TO; an eye narrowed by its lower lid
+# rising (a smile's squint) keeps its open lid. An eye shut whichever way gets it too: nothing
+# below SHUT_FROM closure (1 − opening / the photo's), all of it from SHUT_TO. (A lash line of 0.06
+# eye widths read as an eye a crack open on the frame a blink shuts: s18's blink, 0.031
+# interocular against 0.019 at 0.09.)
 LID_SHADE = (0.03, 0.08)   # (0.05, 0.12) before the lid took the cheeks' colour: a dark band
 # A shut lid bulges forward over the eyeball, into the light, out of the socket's shadow that
 # lies above an open one: on portraits with deep-set or made-up eyes the skin at the second ring
@@ -150,7 +155,16 @@ LASH_WIDTH = 0.09
 LASH_SOFT = 0.3
 LASH_TAPER = (0.15, 0.35)   # the lash line narrows over this far (of the lid's length) from each
 #                             corner, down to this fraction of LASH_WIDTH at the corner itself
-LID_FROM, LID_TO = 0.25, 0.85
+LID_FROM, LID_TO = 0.25, 0.8
+SHUT_FROM, SHUT_TO = 0.45, 0.9
+# Keyed on the closure alone (0.25 to 0.85), a smiling or squinting eye whose lids were still
+# well apart (d10 frames 130–190: 0.45–0.65 of the photo's opening, the upper lid down 0.2–0.3
+# of it) got the shut lid's skin and lash line at a fifth to a half: a ghost of lashes over the
+# eye. Keyed on the upper lid's descent: self-drive (`bench --self-drive`) eye opening gain
+# (r), right / left, d11 1.157 (0.968) / 1.141 (0.974) → 1.140 (0.967) / 1.125 (0.975), d19
+# 0.993 (0.916) / 0.920 (0.959) → 0.938 (0.913) / 0.876 (0.956), d0, d10, d14 within 0.01;
+# closed eyes that arrive (`bench --quality`) s1 ← d14 116 → 122 of 130, s12 ← d10 18 of 18,
+# every closed eye of the five clips and s18's blinks still shut.
 # The lid skin has the grain of the photo's own skin: one flat colour drew a smooth patch over the
 # eye, where a real shut lid shows its skin (d0's blink, frames 65–67). The grain is the photo's
 # luminance detail (relative to a GRAIN_SIGMA crop-px blur, at most ±GRAIN_CLIP) on a patch of
@@ -554,10 +568,11 @@ class EyeLayer:
         down = _down(lm)
         self._lower = [np.array(e[5][1:-1]) for e in EYES]
         self._upper = [np.array(e[4][2:-2]) for e in EYES]
-        self._rest_gap, self._lash_shift, self._lid_shift = [], [], []
+        self._rest_gap, self._rest_top, self._lash_shift, self._lid_shift = [], [], [], []
         for outer, inner, _, _, upper, lower in EYES:
-            _, _, v, width = _eye_frame(lm, outer, inner, down)
+            mid, _, v, width = _eye_frame(lm, outer, inner, down)
             self._rest_gap.append(self._gap(lm, upper, lower) / width)
+            self._rest_top.append(self._top(lm, upper, mid, v) / width)
             self._lash_shift.append(LASH_BAND * width * v)      # photo px, down the face
             self._lid_shift.append(-LID_MARGIN * width * v)    # photo px, up the face
         self._build_lids(image, lm, rig)
@@ -639,12 +654,19 @@ class EyeLayer:
         """(2,) how shut each eye is: 1 − `opening`, clipped to [0, 1]."""
         return np.clip(1.0 - self.opening(fr), 0.0, 1.0)
 
+    def descent(self, fr: np.ndarray) -> np.ndarray:
+        """(2,) how far each upper lid has come down from the photo's (its middle, over the
+        corners' midpoint), in units of the photo's opening, clipped to [0, 1]."""
+        rest = np.maximum(np.asarray(self._rest_gap), 1e-6)
+        return np.clip((np.asarray(self._rest_top) - fr[:, 10]) / rest, 0.0, 1.0)
+
     def apply_lids(self, gbuf, vertices: np.ndarray, out, fr: np.ndarray | None = None) -> None:
         """Draw each shutting eye's lid band as lid skin with one lash line (module doc), in
         place on `out` (S, S, 3) float32. `vertices`: posed rig vertices (host, crop px)."""
         xp = self.ctx.xp
         fr = self.frames(vertices) if fr is None else fr
-        x = np.clip((self.closure(fr) - LID_FROM) / (LID_TO - LID_FROM), 0.0, 1.0)
+        x = np.maximum(np.clip((self.descent(fr) - LID_FROM) / (LID_TO - LID_FROM), 0.0, 1.0),
+                       np.clip((self.closure(fr) - SHUT_FROM) / (SHUT_TO - SHUT_FROM), 0.0, 1.0))
         strength = x * x * (3.0 - 2.0 * x)
         size = out.shape[0]
         for e in range(2):
@@ -710,6 +732,12 @@ class EyeLayer:
         out[y0:y1, x0:x1] = box * (1.0 - alpha) + colour * alpha
 
     @staticmethod
+    def _top(lm: np.ndarray, upper, mid: np.ndarray, v: np.ndarray) -> float:
+        """How far the middle of the upper lid's contour lies above `mid` (the corners' midpoint)
+        along −`v` (down the face), in px of `lm`."""
+        return float(np.mean([-(lm[a, :2] - mid) @ v for a in upper[2:-2]]))
+
+    @staticmethod
     def _gap(lm: np.ndarray, upper, lower) -> float:
         return float(np.mean([np.linalg.norm(lm[a, :2] - lm[b, :2])
                               for a, b in zip(upper[2:-2], lower[2:-2])]))
@@ -733,8 +761,9 @@ class EyeLayer:
         return moved
 
     def frames(self, vertices: np.ndarray) -> np.ndarray:
-        """(2, 10) float64 per eye: mid x, y, u x, y, v x, y, width, iris centre x, y (in eye
-        widths, eye-local), the lids' mean gap (eye widths), from posed vertices (crop pixels)."""
+        """(2, 11) float64 per eye: mid x, y, u x, y, v x, y, width, iris centre x, y (in eye
+        widths, eye-local), the lids' mean gap and the upper lid's height above mid (`_top`;
+        both eye widths), from posed vertices (crop pixels)."""
         lm = np.asarray(vertices[: topology.N_LANDMARKS], np.float64)
         down = _down(lm)
         rows = []
@@ -744,7 +773,7 @@ class EyeLayer:
             gap = np.mean([np.linalg.norm(lm[a, :2] - lm[b, :2])
                            for a, b in zip(upper[2:-2], lower[2:-2])]) / width
             rows.append([mid[0], mid[1], u[0], u[1], v[0], v[1], width, d @ u / width,
-                         d @ v / width, gap])
+                         d @ v / width, gap, self._top(lm, upper, mid, v) / width])
         return np.asarray(rows, np.float64)
 
     def apply(self, gbuf, vertices: np.ndarray, out) -> None:
@@ -777,7 +806,7 @@ class EyeLayer:
         # the margin narrows with the opening as the photo's margin, stretched with the lids, does
         narrow = np.clip(self.opening(fr), 0.0, 1.0)[:, None]
         closure = self.closure(fr)[:, None]
-        f = self.ctx.upload(np.hstack([fr, shown, narrow, closure]).astype(np.float32))[e]   # (N, 14)
+        f = self.ctx.upload(np.hstack([fr[:, :10], shown, narrow, closure]).astype(np.float32))[e]   # (N, 14)
         px = xs.astype(np.float32) - f[:, 0]
         py = ys.astype(np.float32) - f[:, 1]
         qx = (px * f[:, 2] + py * f[:, 3]) / f[:, 6]     # eye-local, eye widths

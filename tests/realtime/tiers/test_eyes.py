@@ -661,13 +661,15 @@ def test_a_shut_eye_is_drawn_as_lid_skin_with_one_lash_line(avatar, monkeypatch)
         lids |= _near_contour(avatar, drawn, eye, 0.5 * (1 + E.LASH_SOFT) * E.LASH_WIDTH * width + 1.0)[0]
     assert np.array_equal(drawn.render[~lids], plain.render[~lids])
     # barely closing: 0.15 of a blink, which the fuse narrows 1.4× (LID_RESPONSE) to a closure
-    # of about 0.21, below LID_FROM
+    # of about 0.21, its upper lid down about as far: below LID_FROM and SHUT_FROM
     for expr in (np.zeros((T.N_LANDMARKS, 3)), 0.15 * avatar.blendshapes({"blink_right": 1.0})):
         f = avatar(FaceState(expression=expr))
-        assert (avatar.gen.eyes.closure(avatar.gen.eyes.frames(f.vertices)) < E.LID_FROM).all()
+        fr = avatar.gen.eyes.frames(f.vertices)
+        assert (avatar.gen.eyes.descent(fr) < E.LID_FROM).all()
+        assert (avatar.gen.eyes.closure(fr) < E.SHUT_FROM).all()
         again = f.render.copy()
         avatar.gen.eyes.apply_lids(f.gbuf, f.vertices, again)
-        assert np.array_equal(again, f.render)                           # below LID_FROM: as is
+        assert np.array_equal(again, f.render)                           # as is
 
 
 def test_an_eye_opened_wider_than_the_photo_keeps_its_upper_lash_line(avatar, monkeypatch):
@@ -771,3 +773,48 @@ def test_cuda_eyes_match_the_cpu(avatar, astronaut_profile, part, gaze, blink):
     ref = f.render.copy()
     getattr(EyeLayer(*args, CpuContext()), part)(f.gbuf, f.vertices, ref)
     np.testing.assert_allclose(got, ref, atol=1e-3)
+
+
+def _narrowed(av, lid: str, share: float) -> FaceState:
+    """Both eyes narrowed by `share` of their rest opening, by one lid only: "upper" comes down,
+    "lower" rises (a smile's squint), in the expression (canonical units)."""
+    n = av.profile["neutral"].astype(np.float64)
+    expr = np.zeros((T.N_LANDMARKS, 3))
+    for upper, lower in ((T.RIGHT_EYE_UPPER, T.RIGHT_EYE_LOWER), (T.LEFT_EYE_UPPER, T.LEFT_EYE_LOWER)):
+        u, lo = np.array(upper[1:-1]), np.array(lower[1:-1])
+        gap = n[lo, 1] - n[u, 1]
+        if lid == "upper":
+            expr[u, 1] = share * gap
+        else:
+            expr[lo, 1] = -share * gap
+    return FaceState(expression=expr)
+
+
+def test_the_lid_skin_comes_with_the_upper_lid_not_with_a_rising_lower_one(avatar):
+    """An eye narrowed as far by its lower lid rising as by its upper lid coming down: only the
+    upper lid's descent draws the shut lid's skin; the smile's squint keeps the open lid (it was
+    drawn with a ghost of lid skin and lashes while the closure alone keyed it). `descent` is 0 at
+    rest and follows the upper lid."""
+    from realtime.tiers import eyes as E
+
+    layer = avatar.gen.eyes
+    rest = avatar(FaceState())
+    assert np.allclose(layer.descent(layer.frames(rest.vertices)), 0.0, atol=0.02)
+    closures = {}
+    for lid in ("upper", "lower"):
+        f = avatar(_narrowed(avatar, lid, 0.3))
+        fr = layer.frames(f.vertices)
+        closures[lid] = layer.closure(fr)
+        again = f.render.copy()
+        layer.apply_lids(f.gbuf, f.vertices, again)
+        lids = _lid_pixels(avatar, f, 0) | _lid_pixels(avatar, f, 1)
+        changed = np.abs(again - f.render).max(-1) > 0
+        if lid == "upper":
+            assert (layer.descent(fr) > E.LID_FROM + 0.05).all()
+            assert changed[lids].mean() > 0.5
+        else:
+            assert (layer.descent(fr) < E.LID_FROM).all() and (layer.closure(fr) < E.SHUT_FROM).all()
+            assert not changed.any()
+    # as far narrowed either way, and far enough that the closure alone would have drawn a lid
+    assert np.allclose(closures["upper"], closures["lower"], atol=0.08)
+    assert (closures["lower"] > 0.3).all()
