@@ -32,10 +32,10 @@ all of it by `SHOWN_FROM` (and never later than the last few hundredths of an ey
 half-shut eye is a shadowed slit, as a real one is, and no sliver of white or iris is left.
 The lid that comes down is drawn as lid skin with one lash line (`apply_lids`): the photo has no
 closed lid to stretch. It comes in as the upper lid descends over the eyeball (`descent`), or as
-the eye shuts whichever way; an eye narrowed by its lower lid (a smile) keeps its open lid. Tinted towards the skin above the eye, its top turns up into the socket's
-shade (`LID_CHROMA`, `LID_CREASE`). A lid that goes up past the photo's keeps a lash line at its
-edge (`WIDE_LASH`): the photo's lid margin lies above MediaPipe's contour and does not come with
-it.
+the eye shuts whichever way; an eye narrowed by its lower lid (a smile) keeps its open lid.
+Tinted towards the skin above the eye, its top turns up into the socket's shade (`LID_CHROMA`,
+`LID_CREASE`). A lid that goes up past the photo's keeps a lash line at its edge (`WIDE_LASH`):
+the photo's lid margin lies above MediaPipe's contour and does not come with it.
 
 Array-module agnostic (numpy, or cupy on the GPU, through the device context): the textures are
 uploaded once; per frame the work is a few vectorised operations over the eye pixels only.
