@@ -428,3 +428,34 @@ def test_a_tracker_fold_under_the_lower_lip_is_undone(target, monkeypatch):
     moved = shape != before
     assert set(np.nonzero(moved.any(1))[0]) <= {18, 200} and not moved[:, ::2].any()   # only their y
     np.testing.assert_array_equal(opened, opened_before)  # a wide mouth that does not fold: as it was
+
+
+def test_the_skin_above_a_moved_lid_comes_with_it():
+    """What `_lids` adds to the driver's lid move goes LID_SKIN_FOLLOW of the way to the skin next
+    to the upper lid (`_lid_skin`'s ring: each point the mean of its contour neighbours' moves, the
+    corners still); nothing else moves, and an eye left as it is moves no skin."""
+    from realtime.mesh import fuse as F
+
+    up, lo = F._LIDS[0]
+    ring, weights = F._LID_SKIN[0]
+    assert len(ring) >= 5 and not set(ring) & (set(T.RIGHT_EYE_UPPER) | set(T.RIGHT_EYE_LOWER))
+    assert (weights.sum(1) <= 1 + 1e-12).all() and (weights.sum(1) > 0).all()
+    rng = np.random.default_rng(2)
+    shape = np.zeros((T.N_LANDMARKS, 3))
+    shape[:, :2] = rng.uniform(-1, 1, (T.N_LANDMARKS, 2))
+    shape[lo, 1] = shape[up, 1] + 0.3
+    rest = 0.5                                     # the eye at 0.6 of its open gap: narrowed more
+    for follow in (F.LID_SKIN_FOLLOW, 0.0):
+        moved = shape.copy()
+        F._lids(up, lo, moved, rest, F.LID_RESPONSE, F.LID_WIDEN_RESPONSE, F.LID_MEET, F._LID_SKIN[0], follow)
+        lid_move = moved[up, 1] - shape[up, 1]
+        assert (lid_move > 0.01).all()             # down the face: the gap closes further
+        assert np.allclose(moved[ring, 1] - shape[ring, 1], follow * weights @ lid_move)
+        others = np.setdiff1d(np.arange(T.N_LANDMARKS), np.concatenate([up, ring]))
+        assert np.array_equal(moved[others], shape[others])
+        assert np.array_equal(moved[ring, 0], shape[ring, 0])
+    # as open as the avatar's: nothing moves, the skin neither
+    shape[lo, 1] = shape[up, 1] + rest
+    before = shape.copy()
+    F._lids(up, lo, shape, rest, F.LID_RESPONSE, F.LID_WIDEN_RESPONSE, F.LID_MEET, F._LID_SKIN[0])
+    assert np.array_equal(shape, before)

@@ -660,7 +660,7 @@ def test_a_shut_eye_is_drawn_as_lid_skin_with_one_lash_line(avatar, monkeypatch)
         width = avatar.gen.eyes.frames(drawn.vertices)[eye, 6]
         lids |= _near_contour(avatar, drawn, eye, 0.5 * (1 + E.LASH_SOFT) * E.LASH_WIDTH * width + 1.0)[0]
     assert np.array_equal(drawn.render[~lids], plain.render[~lids])
-    # barely closing: 0.15 of a blink, which the fuse narrows 1.4× (LID_RESPONSE) to a closure
+    # barely closing: 0.15 of a blink, which the fuse narrows 1.35× (LID_RESPONSE) to a closure
     # of about 0.21, its upper lid down about as far: below LID_FROM and SHUT_FROM
     for expr in (np.zeros((T.N_LANDMARKS, 3)), 0.15 * avatar.blendshapes({"blink_right": 1.0})):
         f = avatar(FaceState(expression=expr))
