@@ -11,9 +11,8 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-import imageio_ffmpeg
-
 from realtime.image.verify import IMAGE_SUFFIXES, WINDOW_S, VerifyError, verify_path
+from realtime.io.sinks.file import ffmpeg_exe
 
 __all__ = ["ATTACKS", "AttackRow", "attack_table", "format_table"]
 
@@ -63,7 +62,7 @@ def attack_table(path: str | Path, attacks: dict[str, list[str]] | None = None, 
     rows = [_row("as is", p, window_s)]
     if progress:
         progress(rows[-1])
-    ffmpeg = imageio_ffmpeg.get_ffmpeg_exe()
+    ffmpeg = ffmpeg_exe()
     with tempfile.TemporaryDirectory(prefix="puppeteer-attacks-") as tmp:
         for i, (name, options) in enumerate((attacks if attacks is not None else ATTACKS).items()):
             out = Path(tmp) / f"attack{i}.mp4"

@@ -37,7 +37,6 @@ import threading
 import time
 from pathlib import Path
 
-import imageio_ffmpeg
 import numpy as np
 
 from bench.usage import UsageError
@@ -47,6 +46,7 @@ from realtime.core.paths import cannot_write, write_atomic
 from realtime.engine.loop import LIVE_HISTORY, Engine, EngineOptions, run
 from realtime.io.capture import Grabber, open_source
 from realtime.io.sinks import NullSink, ThreadedSink
+from realtime.io.sinks.file import ffmpeg_exe
 
 __all__ = ["build_long_clip", "soak", "main"]
 
@@ -54,7 +54,7 @@ SIDE, FPS = 512, 30
 
 
 def _ffmpeg(args: list[str]) -> None:
-    r = subprocess.run([imageio_ffmpeg.get_ffmpeg_exe(), "-hide_banner", "-loglevel", "error", "-y", *args],
+    r = subprocess.run([ffmpeg_exe(), "-hide_banner", "-loglevel", "error", "-y", *args],
                        capture_output=True, text=True)
     if r.returncode != 0:
         raise UsageError(f"ffmpeg failed building the soak clip: {r.stderr.strip()[-300:]}")

@@ -7,10 +7,10 @@ import json
 import subprocess
 from pathlib import Path
 
-import imageio_ffmpeg
 import pytest
 
 import run
+from realtime.io.sinks.file import ffmpeg_exe
 
 ROOT = Path(run.__file__).resolve().parent
 EVAL = ROOT.parent / "shared" / "eval"
@@ -31,7 +31,7 @@ def test_a_live_output_survives_a_video_call(tmp_path, monkeypatch, capsys):
                      "--sink", f"file:{out}"]) == 0
     capsys.readouterr()
     call = tmp_path / "call.mp4"
-    subprocess.run([imageio_ffmpeg.get_ffmpeg_exe(), "-loglevel", "error", "-y", "-i", str(out), "-vf",
+    subprocess.run([ffmpeg_exe(), "-loglevel", "error", "-y", "-i", str(out), "-vf",
                     "scale=320:240,lutrgb=r=val*1.1:g=val*1.1:b=val*1.1", "-c:v", "libx264", "-b:v", "300k",
                     "-pix_fmt", "yuv420p", str(call)], check=True)
     code, r = _verify(call, capsys)

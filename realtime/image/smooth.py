@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from kernels import temporal_blend
+from kernels import GBuffer, temporal_blend
 from realtime.core.context import CpuContext
 from realtime.core.frame import Frame
 
@@ -62,7 +62,11 @@ class SmoothStage:
         if not self.enabled:
             return
         present = frame.state is None or getattr(frame.state, "present", True)
-        frame.render = self.ctx.to_device(frame.render)  # a host-only generator's crop (atlas)
+        # a host-only generator (the atlas tier, or the neural tier's atlas base) ran with the
+        # frame's G-buffer and crop brought to the host (`HostStage`): both come back here
+        frame.render = self.ctx.to_device(frame.render)
+        g = frame.gbuf
+        frame.gbuf = GBuffer(*(self.ctx.to_device(a) for a in (g.tri_id, g.bary, g.depth)))
         verts = frame.vertices
         verts_dev = self.ctx.upload(verts)
         if (self._prev_out is None or not present or

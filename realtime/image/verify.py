@@ -15,7 +15,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import cv2
-import imageio_ffmpeg
 import numpy as np
 
 from realtime.core.errors import PuppeteerError
@@ -174,6 +173,10 @@ def verify_frames(lumas, fps: float, window_s: float = WINDOW_S, key: bytes = EN
 
 def _video_lumas(path: Path):
     """(meta, generator of (CANON, CANON) float32 luma frames) of a video, via FFmpeg."""
+    try:
+        import imageio_ffmpeg  # noqa: PLC0415 - optional: absent on a bare GPU machine
+    except ModuleNotFoundError:
+        raise VerifyError("verify: reading a video needs FFmpeg: pip install imageio-ffmpeg") from None
     log = logging.getLogger("imageio_ffmpeg")  # it warns that the frames are resized: we ask it to
     level = log.level
     log.setLevel(logging.ERROR)

@@ -49,7 +49,7 @@ import numpy as np
 
 from realtime.core.colour import LUMA
 from realtime.core.context import CpuContext
-from realtime.face import topology
+from realtime.face import geometry, topology
 from realtime.mesh.rig import Rig, fan_edge_heights
 
 __all__ = ["EyeModel", "build_eye_model", "EyeLayer", "EYES"]
@@ -269,6 +269,22 @@ def _eye_frame(lm: np.ndarray, outer: int, inner: int, down: np.ndarray):
 def _down(lm: np.ndarray) -> np.ndarray:
     d = lm[topology.CHIN, :2] - lm[topology.FOREHEAD, :2]
     return d / max(np.linalg.norm(d), 1e-9)
+
+
+def _lid_heights(landmarks: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """((2,), (2,)) per eye (right, left): how far the middle of its upper lid lies above the
+    corners' midpoint, and the lids' mean gap, in eye widths, both measured in the face's own
+    frame (`geometry.face_frame`, y down the face): unlike the image's, these do not change as
+    the head pitches (the lids' middle lies in front of the corners)."""
+    lm = np.asarray(landmarks[: topology.N_LANDMARKS], np.float64)
+    c = geometry.face_frame(lm).invert_points(lm)
+    tops, gaps = np.empty(2), np.empty(2)
+    for e, (outer, inner, _, _, upper, lower) in enumerate(EYES):
+        width = max(float(np.linalg.norm(c[inner, :2] - c[outer, :2])), 1e-9)
+        mid = 0.5 * (c[outer, 1] + c[inner, 1])
+        tops[e] = (mid - c[list(upper[2:-2]), 1].mean()) / width
+        gaps[e] = (c[list(lower[2:-2]), 1] - c[list(upper[2:-2]), 1]).mean() / width
+    return tops, gaps
 
 
 def lid_region(triangles: np.ndarray, upper, lower) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -568,13 +584,13 @@ class EyeLayer:
         down = _down(lm)
         self._lower = [np.array(e[5][1:-1]) for e in EYES]
         self._upper = [np.array(e[4][2:-2]) for e in EYES]
-        self._rest_gap, self._rest_top, self._lash_shift, self._lid_shift = [], [], [], []
+        self._rest_gap, self._lash_shift, self._lid_shift = [], [], []
         for outer, inner, _, _, upper, lower in EYES:
-            mid, _, v, width = _eye_frame(lm, outer, inner, down)
+            _, _, v, width = _eye_frame(lm, outer, inner, down)
             self._rest_gap.append(self._gap(lm, upper, lower) / width)
-            self._rest_top.append(self._top(lm, upper, mid, v) / width)
             self._lash_shift.append(LASH_BAND * width * v)      # photo px, down the face
             self._lid_shift.append(-LID_MARGIN * width * v)    # photo px, up the face
+        self._rest_tops, self._rest_gaps = _lid_heights(lm)
         self._build_lids(image, lm, rig)
         lo, hi = rig.ranges["eyes"]
         self.lo, self.hi = lo, hi
@@ -654,18 +670,19 @@ class EyeLayer:
         """(2,) how shut each eye is: 1 − `opening`, clipped to [0, 1]."""
         return np.clip(1.0 - self.opening(fr), 0.0, 1.0)
 
-    def descent(self, fr: np.ndarray) -> np.ndarray:
-        """(2,) how far each upper lid has come down from the photo's (its middle, over the
-        corners' midpoint), in units of the photo's opening, clipped to [0, 1]."""
-        rest = np.maximum(np.asarray(self._rest_gap), 1e-6)
-        return np.clip((np.asarray(self._rest_top) - fr[:, 10]) / rest, 0.0, 1.0)
+    def descent(self, vertices: np.ndarray) -> np.ndarray:
+        """(2,) how far each upper lid has come down from the photo's, in units of the photo's
+        opening, clipped to [0, 1] (`_lid_heights`: measured in the face's own frame, so a head
+        that pitches does not read as lids that move). `vertices`: posed rig vertices."""
+        tops, _ = _lid_heights(vertices)
+        return np.clip((self._rest_tops - tops) / np.maximum(self._rest_gaps, 1e-6), 0.0, 1.0)
 
     def apply_lids(self, gbuf, vertices: np.ndarray, out, fr: np.ndarray | None = None) -> None:
         """Draw each shutting eye's lid band as lid skin with one lash line (module doc), in
         place on `out` (S, S, 3) float32. `vertices`: posed rig vertices (host, crop px)."""
         xp = self.ctx.xp
         fr = self.frames(vertices) if fr is None else fr
-        x = np.maximum(np.clip((self.descent(fr) - LID_FROM) / (LID_TO - LID_FROM), 0.0, 1.0),
+        x = np.maximum(np.clip((self.descent(vertices) - LID_FROM) / (LID_TO - LID_FROM), 0.0, 1.0),
                        np.clip((self.closure(fr) - SHUT_FROM) / (SHUT_TO - SHUT_FROM), 0.0, 1.0))
         strength = x * x * (3.0 - 2.0 * x)
         size = out.shape[0]
@@ -732,12 +749,6 @@ class EyeLayer:
         out[y0:y1, x0:x1] = box * (1.0 - alpha) + colour * alpha
 
     @staticmethod
-    def _top(lm: np.ndarray, upper, mid: np.ndarray, v: np.ndarray) -> float:
-        """How far the middle of the upper lid's contour lies above `mid` (the corners' midpoint)
-        along −`v` (down the face), in px of `lm`."""
-        return float(np.mean([-(lm[a, :2] - mid) @ v for a in upper[2:-2]]))
-
-    @staticmethod
     def _gap(lm: np.ndarray, upper, lower) -> float:
         return float(np.mean([np.linalg.norm(lm[a, :2] - lm[b, :2])
                               for a, b in zip(upper[2:-2], lower[2:-2])]))
@@ -761,9 +772,8 @@ class EyeLayer:
         return moved
 
     def frames(self, vertices: np.ndarray) -> np.ndarray:
-        """(2, 11) float64 per eye: mid x, y, u x, y, v x, y, width, iris centre x, y (in eye
-        widths, eye-local), the lids' mean gap and the upper lid's height above mid (`_top`;
-        both eye widths), from posed vertices (crop pixels)."""
+        """(2, 10) float64 per eye: mid x, y, u x, y, v x, y, width, iris centre x, y (in eye
+        widths, eye-local), the lids' mean gap (eye widths), from posed vertices (crop pixels)."""
         lm = np.asarray(vertices[: topology.N_LANDMARKS], np.float64)
         down = _down(lm)
         rows = []
@@ -773,7 +783,7 @@ class EyeLayer:
             gap = np.mean([np.linalg.norm(lm[a, :2] - lm[b, :2])
                            for a, b in zip(upper[2:-2], lower[2:-2])]) / width
             rows.append([mid[0], mid[1], u[0], u[1], v[0], v[1], width, d @ u / width,
-                         d @ v / width, gap, self._top(lm, upper, mid, v) / width])
+                         d @ v / width, gap])
         return np.asarray(rows, np.float64)
 
     def apply(self, gbuf, vertices: np.ndarray, out) -> None:
@@ -806,7 +816,7 @@ class EyeLayer:
         # the margin narrows with the opening as the photo's margin, stretched with the lids, does
         narrow = np.clip(self.opening(fr), 0.0, 1.0)[:, None]
         closure = self.closure(fr)[:, None]
-        f = self.ctx.upload(np.hstack([fr[:, :10], shown, narrow, closure]).astype(np.float32))[e]   # (N, 14)
+        f = self.ctx.upload(np.hstack([fr, shown, narrow, closure]).astype(np.float32))[e]   # (N, 14)
         px = xs.astype(np.float32) - f[:, 0]
         py = ys.astype(np.float32) - f[:, 1]
         qx = (px * f[:, 2] + py * f[:, 3]) / f[:, 6]     # eye-local, eye widths

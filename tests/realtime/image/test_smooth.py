@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 
 from kernels import rasterize
+from kernels._dispatch import cuda_available
 from realtime.core.frame import Frame
 from realtime.image.smooth import SmoothStage
 from realtime.mesh import rig as R
@@ -114,3 +115,26 @@ def test_disabled_is_the_identity(avatar):
 def test_strength_is_checked(avatar):
     with pytest.raises(ValueError, match="strength"):
         SmoothStage(avatar[0], strength=1.0)
+
+
+@pytest.mark.cuda
+@pytest.mark.skipif(not cuda_available(), reason="needs cupy and an NVIDIA GPU")
+def test_a_host_only_generators_frame_is_smoothed_on_the_device(avatar):
+    """After a host-only generator (the atlas tier, wrapped in `HostStage`, which brings the
+    G-buffer and crop to the host) the CUDA smoother takes both back to the device (it stopped
+    with 'triangles is a cupy array but gbuf.tri_id is a numpy array' on the GPU check) and
+    smooths as the CPU one does."""
+    import cupy
+
+    from realtime.core.context import open_device
+
+    rig, gen = avatar
+    ctx = open_device("cuda")
+    cpu, dev = SmoothStage(rig), SmoothStage(rig, ctx=ctx)
+    with ctx.activate():
+        for i in range(3):
+            a, b = _frame(rig, gen, shift=(0.5 * i, 0.0), index=i), _frame(rig, gen, shift=(0.5 * i, 0.0), index=i)
+            cpu(a)
+            dev(b)           # host G-buffer and crop in, as HostStage leaves them
+            assert isinstance(b.render, cupy.ndarray) and isinstance(b.gbuf.tri_id, cupy.ndarray)
+            assert np.abs(ctx.to_host(b.render) - a.render).max() < 0.5

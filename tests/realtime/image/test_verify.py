@@ -4,13 +4,13 @@ from __future__ import annotations
 import subprocess
 
 import cv2
-import imageio_ffmpeg
 import numpy as np
 import pytest
 
 from realtime.image.mark import pattern
 from realtime.image.payload import Payload
 from realtime.image.verify import VerifyError, verify_path
+from realtime.io.sinks.file import ffmpeg_exe
 
 PAYLOAD = Payload(mode="reenact", fingerprint=0x0BADC0)
 
@@ -29,7 +29,7 @@ def frames(n, w=320, h=240, marked=True, seed=0):
 def write_video(path, imgs, fps=10, bitrate=None):
     h, w = imgs[0].shape[:2]
     rate = ["-b:v", bitrate] if bitrate else ["-crf", "18"]
-    cmd = [imageio_ffmpeg.get_ffmpeg_exe(), "-loglevel", "error", "-y", "-f", "rawvideo", "-pix_fmt", "rgb24",
+    cmd = [ffmpeg_exe(), "-loglevel", "error", "-y", "-f", "rawvideo", "-pix_fmt", "rgb24",
            "-s", f"{w}x{h}", "-framerate", str(fps), "-i", "pipe:0", "-c:v", "libx264", *rate,
            "-pix_fmt", "yuv420p", str(path)]
     subprocess.run(cmd, input=b"".join(i.tobytes() for i in imgs), check=True)
