@@ -64,7 +64,8 @@ _LID_POINTS = sorted(set(topology.RIGHT_EYE_UPPER) | set(topology.RIGHT_EYE_LOWE
 # MediaPipe never reads a shut eye as shut (its lids stay ~0.02 interocular apart).
 # Before, the gap went through a smoothstep between 0.25 and 0.8 of the open gap, which drew a
 # half-shut eye (0.4) nearly shut (0.06). Self-drive (`bench --self-drive`) eye opening gain
-# (r), right / left, with this and LID_WIDEN_RESPONSE against that map: d10 0.97 (0.966) /
+# (r), right / left, with this (then at 1.4, before LID_SKIN_FOLLOW) and LID_WIDEN_RESPONSE
+# against that map: d10 0.97 (0.966) /
 # 0.88 (0.903) from 0.89 (0.953) / 0.81 (0.882); d11 1.10 (0.955) / 1.13 (0.972) from 1.22
 # (0.932) / 1.13 (0.953); d19 0.91 (0.918) / 0.99 (0.964) from 0.88 (0.905) / 0.98 (0.942);
 # d0 and d14 within 0.05, every closed eye of the five clips and s18 still shut.
@@ -79,17 +80,18 @@ LID_MEET = (0.05, 0.25)
 # of 0.85 (0.891); d11, d14, d0, d19 move by 0.02 or less.
 LID_WIDEN_RESPONSE = 1.5
 # The lid's skin comes with it. The responses move the upper lid's contour further than the
-# driver's; the skin next to it (MediaPipe's ring of points round the contour) stayed where the
-# driver's expression put it, so the photo's lash band and lid margin were squeezed between the
-# two (or stretched) rather than carried as a lid, and the tracker read the drawn narrowing as
-# less of it. LID_SKIN_FOLLOW of the contour's extra move goes to each point of that ring (the
-# mean of its contour neighbours' moves; the corners stay). Self-drive (`bench --self-drive`) eye
-# opening gain (r), right / left, with LID_RESPONSE 1.4 → 1.35 (the picture shows more of the
-# move now): d10 0.99 (0.964) / 0.92 (0.898) → 0.99 (0.963) / 0.94 (0.901); d11 1.14 / 1.13 →
-# 1.12 / 1.13; d19 0.94 (0.913) / 0.88 (0.956) → 0.97 (0.915) / 0.88 (0.958); d0 and d14 within
-# 0.01. The picture's share of the mesh's narrowing (output against the posed mesh) d10
-# 0.77 / 0.67 → 0.78 / 0.69, d19 0.73 / 0.67 → 0.77 / 0.68; every closed eye still arrives. At 0.5
-# with the response at 1.4, d11's right eye read 1.154; at 0.7 and 1.25, d19's left 0.82.
+# driver's; the skin above it (MediaPipe's ring of points next to the contour) stayed where the
+# driver's expression put it, so the photo's lash band and lid margin were stretched between the
+# two as the lid came down (squeezed as it went up) rather than carried as a lid, and the tracker
+# read the drawn narrowing as less of it. LID_SKIN_FOLLOW of the contour's extra move goes to
+# each point of that ring (the mean of its contour neighbours' moves; the corners stay).
+# Self-drive (`bench --self-drive`) eye opening gain (r), right / left, with LID_RESPONSE
+# 1.4 → 1.35 (the picture shows more of the move now): d10 0.99 (0.964) / 0.92 (0.898) →
+# 0.99 (0.964) / 0.94 (0.901); d11 1.14 / 1.13 → 1.12 / 1.13; d19 0.94 (0.913) / 0.88 (0.956) →
+# 0.97 (0.918) / 0.88 (0.958); d0 and d14 within 0.01. The picture's share of the mesh's
+# narrowing (output against the posed mesh) d10 0.77 / 0.67 → 0.78 / 0.69, d19 0.73 / 0.67 →
+# 0.78 / 0.68; every closed eye still arrives. At 0.5 with the response at 1.4, d11's right eye
+# read 1.154; at 0.7 and 1.25, d19's left 0.82.
 LID_SKIN_FOLLOW = 0.5
 # The largest head rotation (degrees, relative to the target's own pose, any axis) the head
 # layer can draw: its rings turn with the head while the crop's border stays, and past ~31° (in

@@ -115,7 +115,12 @@ SHOWN_FROM, SHOWN_TO = 0.2, 0.8   # at least these fractions of it (the larger t
 # lid has descended over the eyeball (`EyeLayer.descent`: from the photo's, over the photo's
 # opening), nothing below LID_FROM, all of it from LID_TO; an eye narrowed by its lower lid
 # rising (a smile's squint) keeps its open lid. An eye shut whichever way gets it too: nothing
-# below SHUT_FROM closure (1 − opening / the photo's), all of it from SHUT_TO. (A lash line of 0.06
+# below SHUT_FROM closure (1 − opening / the photo's), all of it from SHUT_TO; this is what makes
+# a blink's lid whole (its upper lid comes down about 0.8 of the opening, the lower one rises to
+# meet it). The descent is measured with the face moved back onto the photo's by its rigid points
+# (`_lid_heights`): in the image, a head pitched 30° down read an open eye as 0.4 descended; in
+# the face frame (`geometry.face_frame`, whose forehead-to-chin axis tilts as the jaw drops),
+# s1 ← d14's talking drew lid skin over 84 open left eyes (64 when keyed on the closure). (A lash line of 0.06
 # eye widths read as an eye a crack open on the frame a blink shuts: s18's blink, 0.031
 # interocular against 0.019 at 0.09.)
 LID_SHADE = (0.03, 0.08)   # (0.05, 0.12) before the lid took the cheeks' colour: a dark band
@@ -160,11 +165,14 @@ SHUT_FROM, SHUT_TO = 0.45, 0.9
 # Keyed on the closure alone (0.25 to 0.85), a smiling or squinting eye whose lids were still
 # well apart (d10 frames 130–190: 0.45–0.65 of the photo's opening, the upper lid down 0.2–0.3
 # of it) got the shut lid's skin and lash line at a fifth to a half: a ghost of lashes over the
-# eye. Keyed on the upper lid's descent: self-drive (`bench --self-drive`) eye opening gain
-# (r), right / left, d11 1.157 (0.968) / 1.141 (0.974) → 1.140 (0.967) / 1.125 (0.975), d19
-# 0.993 (0.916) / 0.920 (0.959) → 0.938 (0.913) / 0.876 (0.956), d0, d10, d14 within 0.01;
-# closed eyes that arrive (`bench --quality`) s1 ← d14 116 → 122 of 130, s12 ← d10 18 of 18,
-# every closed eye of the five clips and s18's blinks still shut.
+# eye. Keyed on the upper lid's descent (measured before `fuse.LID_SKIN_FOLLOW`, at LID_RESPONSE
+# 1.4): self-drive (`bench --self-drive`) eye opening gain (r), right / left, d11 1.157 (0.968) /
+# 1.141 (0.974) → 1.140 (0.967) / 1.125 (0.975), d19 0.993 (0.916) / 0.920 (0.959) → 0.938
+# (0.913) / 0.876 (0.956), d0, d10, d14 within 0.01; closed eyes that arrive (`bench --quality`)
+# s1 ← d14 116 → 122 of 130, s12 ← d10 18 of 18, every closed eye of the five clips and s18's
+# blinks still shut. Frames where the driver's eye is open (at least 0.75 of its median) but the
+# avatar's got lid skin, right / left: d10 → its own first frame 92 / 44 → 0 / 0, s1 ← d10
+# 102 / 45 → 0 / 0, s1 ← d14 3 / 64 → 5 / 36.
 # The lid skin has the grain of the photo's own skin: one flat colour drew a smooth patch over the
 # eye, where a real shut lid shows its skin (d0's blink, frames 65–67). The grain is the photo's
 # luminance detail (relative to a GRAIN_SIGMA crop-px blur, at most ±GRAIN_CLIP) on a patch of
@@ -271,19 +279,26 @@ def _down(lm: np.ndarray) -> np.ndarray:
     return d / max(np.linalg.norm(d), 1e-9)
 
 
-def _lid_heights(landmarks: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def _lid_heights(landmarks: np.ndarray, reference: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
     """((2,), (2,)) per eye (right, left): how far the middle of its upper lid lies above the
-    corners' midpoint, and the lids' mean gap, in eye widths, both measured in the face's own
-    frame (`geometry.face_frame`, y down the face): unlike the image's, these do not change as
-    the head pitches (the lids' middle lies in front of the corners)."""
+    corners' midpoint, and the lids' mean gap, in eye widths. With `reference` (the photo's
+    landmarks) they are measured with `landmarks` moved onto it by the similarity that fits their
+    rigid points (`topology.RIGID`: brow ridge, nose, eye corners, temples; no jaw): a head that
+    pitches does not read as lids that move (the lids' middle lies in front of the corners, so in
+    the image it drops towards them), nor does a mouth that opens (the face frame's forehead-to-
+    chin axis would tilt with the chin)."""
     lm = np.asarray(landmarks[: topology.N_LANDMARKS], np.float64)
-    c = geometry.face_frame(lm).invert_points(lm)
+    if reference is not None:
+        rigid = list(topology.RIGID)
+        lm = geometry.umeyama(lm[rigid], np.asarray(reference, np.float64)[rigid]).apply(lm)
+        down = _down(np.asarray(reference, np.float64))
+    else:
+        down = _down(lm)
     tops, gaps = np.empty(2), np.empty(2)
     for e, (outer, inner, _, _, upper, lower) in enumerate(EYES):
-        width = max(float(np.linalg.norm(c[inner, :2] - c[outer, :2])), 1e-9)
-        mid = 0.5 * (c[outer, 1] + c[inner, 1])
-        tops[e] = (mid - c[list(upper[2:-2]), 1].mean()) / width
-        gaps[e] = (c[list(lower[2:-2]), 1] - c[list(upper[2:-2]), 1]).mean() / width
+        mid, _, v, width = _eye_frame(lm, outer, inner, down)
+        tops[e] = np.mean([-(lm[a, :2] - mid) @ v for a in upper[2:-2]]) / width
+        gaps[e] = EyeLayer._gap(lm, upper, lower) / width
     return tops, gaps
 
 
@@ -590,6 +605,7 @@ class EyeLayer:
             self._rest_gap.append(self._gap(lm, upper, lower) / width)
             self._lash_shift.append(LASH_BAND * width * v)      # photo px, down the face
             self._lid_shift.append(-LID_MARGIN * width * v)    # photo px, up the face
+        self._photo_landmarks = lm[: topology.N_LANDMARKS].copy()
         self._rest_tops, self._rest_gaps = _lid_heights(lm)
         self._build_lids(image, lm, rig)
         lo, hi = rig.ranges["eyes"]
@@ -672,9 +688,10 @@ class EyeLayer:
 
     def descent(self, vertices: np.ndarray) -> np.ndarray:
         """(2,) how far each upper lid has come down from the photo's, in units of the photo's
-        opening, clipped to [0, 1] (`_lid_heights`: measured in the face's own frame, so a head
-        that pitches does not read as lids that move). `vertices`: posed rig vertices."""
-        tops, _ = _lid_heights(vertices)
+        opening, clipped to [0, 1] (`_lid_heights`: measured with the face moved back onto the
+        photo's by its rigid points, so a head that pitches does not read as lids that move).
+        `vertices`: posed rig vertices (crop pixels)."""
+        tops, _ = _lid_heights(vertices, self._photo_landmarks)
         return np.clip((self._rest_tops - tops) / np.maximum(self._rest_gaps, 1e-6), 0.0, 1.0)
 
     def apply_lids(self, gbuf, vertices: np.ndarray, out, fr: np.ndarray | None = None) -> None:

@@ -459,3 +459,34 @@ def test_the_skin_above_a_moved_lid_comes_with_it():
     before = shape.copy()
     F._lids(up, lo, shape, rest, F.LID_RESPONSE, F.LID_WIDEN_RESPONSE, F.LID_MEET, F._LID_SKIN[0])
     assert np.array_equal(shape, before)
+
+
+def test_the_recombiner_moves_the_skin_above_both_lids_with_them(astronaut_profile):
+    """Through `Recombiner.canonical`, each eye's ring above its upper lid follows the lid by
+    LID_SKIN_FOLLOW (0.5) of what the response adds: a ring point over the lid's middle moves down
+    by about half of the lid's extra move, one beside a corner by less; at neutral nothing moves."""
+    from realtime.mesh import fuse as F
+
+    rec = Recombiner(astronaut_profile["neutral"], astronaut_profile.frame())
+    n = rec.target_neutral
+    assert F.LID_SKIN_FOLLOW == pytest.approx(0.5)
+    assert np.array_equal(rec.canonical(FaceState(expression=np.zeros_like(n))), n)
+    expr = np.zeros_like(n)
+    for up, lo in F._LIDS:
+        expr[up, 1] = 0.3 * (n[lo, 1] - n[up, 1])        # the driver's lid down 0.3 of the gap
+    shape = rec.canonical(FaceState(expression=expr))
+    adj = T.vertex_adjacency()
+    for (up, _lo), (ring, _) in zip(F._LIDS, F._LID_SKIN):
+        extra = shape[up, 1] - (n[up, 1] + expr[up, 1])     # what the response added: down the face
+        assert (extra > 0.0).all()
+        moved = shape[ring, 1] - n[ring, 1]
+        for k, v in enumerate(ring):
+            near = [i for i, u in enumerate(up) if v in adj[u]]
+            assert near, v
+            by_corner = any(v in adj[c] for c in (T.RIGHT_EYE_UPPER + T.LEFT_EYE_UPPER)
+                            if c not in up)
+            want = 0.5 * extra[near].mean()
+            if by_corner:
+                assert 0.0 < moved[k] < want
+            else:
+                assert moved[k] == pytest.approx(want, rel=1e-6)

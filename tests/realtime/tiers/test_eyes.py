@@ -818,6 +818,14 @@ def test_the_lid_skin_comes_with_the_upper_lid_not_with_a_rising_lower_one(avata
     # as far narrowed either way, and far enough that the closure alone would have drawn a lid
     assert np.allclose(closures["upper"], closures["lower"], atol=0.08)
     assert (closures["lower"] > 0.3).all()
+    # shut by the lower lid alone, past SHUT_FROM: the lid is drawn all the same
+    f = avatar(_narrowed(avatar, "lower", 0.9))
+    fr = layer.frames(f.vertices)
+    assert (layer.descent(f.vertices) < E.LID_FROM).all() and (layer.closure(fr) > E.SHUT_FROM + 0.2).all()
+    again = f.render.copy()
+    layer.apply_lids(f.gbuf, f.vertices, again)
+    lids = _lid_pixels(avatar, f, 0) | _lid_pixels(avatar, f, 1)
+    assert (np.abs(again - f.render).max(-1) > 0)[lids].mean() > 0.5
 
 
 @pytest.mark.parametrize("euler", [(0.0, 25.0, 0.0), (0.0, -25.0, 0.0), (0.0, 0.0, 20.0), (20.0, 0.0, 0.0)])
