@@ -124,9 +124,12 @@ class EventTimer:
 
 class HostStage:
     """A stage (or a generator: any callable on a Frame) that only understands host (numpy)
-    arrays, inside a device pipeline: the frame's
-    G-buffer and render are brought to the host before it runs (once: a later host stage finds
-    them there). Its name is the wrapped stage's, so timings and reports do not change."""
+    arrays, inside a device pipeline: the frame's G-buffer and render are brought to the host
+    before it runs (a render left there is not brought again). The G-buffer is only read by the
+    stages after the rasteriser, so its device copy goes back on the frame afterwards: the
+    device stages after this one find it where they work (the atlas tier's smoother, a swap's
+    attributes stage, even with smoothing off). Its name is the wrapped stage's, so timings and
+    reports do not change."""
 
     def __init__(self, stage, ctx):
         self.stage, self.ctx = stage, ctx
@@ -140,11 +143,16 @@ class HostStage:
     def __call__(self, frame):
         """Runs the wrapped stage (or generator: its return value is passed on)."""
         g = frame.gbuf
-        if g is not None and _is_device_array(g.tri_id):
+        on_device = g is not None and _is_device_array(g.tri_id)
+        if on_device:
             frame.gbuf = GBuffer(*(self.ctx.to_host(a) for a in (g.tri_id, g.bary, g.depth)))
         if frame.render is not None:
             frame.render = self.ctx.to_host(frame.render)
-        return self.stage(frame)
+        try:
+            return self.stage(frame)
+        finally:
+            if on_device:
+                frame.gbuf = g
 
 
 # ------------------------------------------------------------------------------------ contexts

@@ -62,8 +62,9 @@ class SmoothStage:
         if not self.enabled:
             return
         present = frame.state is None or getattr(frame.state, "present", True)
-        # a host-only generator (the atlas tier, or the neural tier's atlas base) ran with the
-        # frame's G-buffer and crop brought to the host (`HostStage`): both come back here
+        # a host-only generator's crop (the atlas tier, or the neural tier's atlas base, ran in
+        # `HostStage`) comes back to the device here; HostStage puts the G-buffer back itself, a
+        # caller that hands one over on the host gets it moved too
         frame.render = self.ctx.to_device(frame.render)
         g = frame.gbuf
         frame.gbuf = GBuffer(*(self.ctx.to_device(a) for a in (g.tri_id, g.bary, g.depth)))

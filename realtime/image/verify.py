@@ -176,7 +176,8 @@ def _video_lumas(path: Path):
     try:
         import imageio_ffmpeg  # noqa: PLC0415 - optional: absent on a bare GPU machine
     except ModuleNotFoundError:
-        raise VerifyError("verify: reading a video needs FFmpeg: pip install imageio-ffmpeg") from None
+        raise VerifyError("verify: reading a video needs the imageio-ffmpeg package: "
+                          "pip install imageio-ffmpeg") from None
     log = logging.getLogger("imageio_ffmpeg")  # it warns that the frames are resized: we ask it to
     level = log.level
     log.setLevel(logging.ERROR)

@@ -171,8 +171,8 @@ SHUT_FROM, SHUT_TO = 0.45, 0.9
 # (0.913) / 0.876 (0.956), d0, d10, d14 within 0.01; closed eyes that arrive (`bench --quality`)
 # s1 ← d14 116 → 122 of 130, s12 ← d10 18 of 18, every closed eye of the five clips and s18's
 # blinks still shut. Frames where the driver's eye is open (at least 0.75 of its median) but the
-# avatar's got lid skin, right / left: d10 → its own first frame 92 / 44 → 0 / 0, s1 ← d10
-# 102 / 45 → 0 / 0, s1 ← d14 3 / 64 → 5 / 36.
+# avatar's got lid skin, right / left (the final code, with the skin above the lid following):
+# d10 → its own first frame 92 / 44 → 0 / 0, s1 ← d10 102 / 45 → 10 / 5, s1 ← d14 3 / 64 → 2 / 43.
 # The lid skin has the grain of the photo's own skin: one flat colour drew a smooth patch over the
 # eye, where a real shut lid shows its skin (d0's blink, frames 65–67). The grain is the photo's
 # luminance detail (relative to a GRAIN_SIGMA crop-px blur, at most ±GRAIN_CLIP) on a patch of
@@ -283,7 +283,7 @@ def _lid_heights(landmarks: np.ndarray, reference: np.ndarray | None = None) -> 
     """((2,), (2,)) per eye (right, left): how far the middle of its upper lid lies above the
     corners' midpoint, and the lids' mean gap, in eye widths. With `reference` (the photo's
     landmarks) they are measured with `landmarks` moved onto it by the similarity that fits their
-    rigid points (`topology.RIGID`: brow ridge, nose, eye corners, temples; no jaw): a head that
+    rigid points (`topology.RIGID`: forehead, nose, eye corners, temples; no jaw): a head that
     pitches does not read as lids that move (the lids' middle lies in front of the corners, so in
     the image it drops towards them), nor does a mouth that opens (the face frame's forehead-to-
     chin axis would tilt with the chin)."""

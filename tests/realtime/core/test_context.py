@@ -115,8 +115,10 @@ def test_host_stage_brings_gbuffer_and_render_home_once():
     assert wrapped.name == "smooth"
     assert wrapped(frame) == "made"
     assert seen == [(np.ndarray, np.ndarray)] and ctx.downloads == 4
-    wrapped(frame)                                   # already on the host: nothing moves
-    assert ctx.downloads == 4
+    assert isinstance(frame.gbuf.tri_id, _FakeDeviceArray)   # the device G-buffer is back ...
+    assert isinstance(frame.render, np.ndarray)              # ... the stage's host render stays
+    wrapped(frame)                                   # the render is on the host: only the G-buffer moves
+    assert ctx.downloads == 7 and seen[-1] == (np.ndarray, np.ndarray)
     wrapped.reset()                                  # the wrapped stage's own methods
     assert inner.resets == 1
 

@@ -463,13 +463,13 @@ def test_the_skin_above_a_moved_lid_comes_with_it():
 
 def test_the_recombiner_moves_the_skin_above_both_lids_with_them(astronaut_profile):
     """Through `Recombiner.canonical`, each eye's ring above its upper lid follows the lid by
-    LID_SKIN_FOLLOW (0.5) of what the response adds: a ring point over the lid's middle moves down
-    by about half of the lid's extra move, one beside a corner by less; at neutral nothing moves."""
+    LID_SKIN_FOLLOW of what the response adds: a ring point over the lid's middle moves down by
+    that share of its contour neighbours' extra move, one beside a corner by less (but some); at
+    neutral nothing moves."""
     from realtime.mesh import fuse as F
 
     rec = Recombiner(astronaut_profile["neutral"], astronaut_profile.frame())
     n = rec.target_neutral
-    assert F.LID_SKIN_FOLLOW == pytest.approx(0.5)
     assert np.array_equal(rec.canonical(FaceState(expression=np.zeros_like(n))), n)
     expr = np.zeros_like(n)
     for up, lo in F._LIDS:
@@ -485,7 +485,7 @@ def test_the_recombiner_moves_the_skin_above_both_lids_with_them(astronaut_profi
             assert near, v
             by_corner = any(v in adj[c] for c in (T.RIGHT_EYE_UPPER + T.LEFT_EYE_UPPER)
                             if c not in up)
-            want = 0.5 * extra[near].mean()
+            want = F.LID_SKIN_FOLLOW * extra[near].mean()
             if by_corner:
                 assert 0.0 < moved[k] < want
             else:

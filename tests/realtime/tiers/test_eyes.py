@@ -830,10 +830,11 @@ def test_the_lid_skin_comes_with_the_upper_lid_not_with_a_rising_lower_one(avata
 
 @pytest.mark.parametrize("euler", [(0.0, 25.0, 0.0), (0.0, -25.0, 0.0), (0.0, 0.0, 20.0), (20.0, 0.0, 0.0)])
 def test_the_upper_lids_descent_does_not_move_with_the_head(avatar, euler):
-    """`descent` is measured in the face's own frame: a head that pitches (the lids' middle lies in
-    front of the eye corners, so in the image it drops towards them), rolls or turns reads the
-    same descent as one held straight, open or a little shut (measured on the image, a 30° pitch
-    down read an open eye as 0.4 descended and drew it the lid skin)."""
+    """`descent` is measured with the face moved back onto the photo's by its rigid points: a head
+    that pitches (the lids' middle lies in front of the eye corners, so in the image it drops
+    towards them), rolls or turns reads the same descent as one held straight, open or a little
+    shut (measured on the image, a 30° pitch down read an open eye as 0.4 descended and drew it
+    the lid skin)."""
     layer = avatar.gen.eyes
     for blink in (0.0, 0.3):
         expr = blink * avatar.blendshapes({"blink_right": 1.0, "blink_left": 1.0})
@@ -841,3 +842,18 @@ def test_the_upper_lids_descent_does_not_move_with_the_head(avatar, euler):
         turned = avatar(FaceState(expression=expr, rotation=G.rotation_from_euler(*euler)))
         assert np.allclose(layer.descent(turned.vertices), layer.descent(straight.vertices), atol=0.02)
     assert (layer.descent(straight.vertices) > 0.2).all()
+
+
+def test_the_upper_lids_descent_does_not_move_with_the_jaw(avatar):
+    """An open mouth moves the chin, and with it the forehead-to-chin axis of the face frame
+    (`geometry.face_frame`); `descent` is fitted on rigid points only, so a jaw that drops and
+    comes forward leaves it where a closed mouth has it (a talking s1 ← d14 drew lid skin over open
+    eyes while the face frame measured it)."""
+    layer = avatar.gen.eyes
+    jaw = avatar.blendshapes({"jaw_open": 1.0})
+    jaw[:, 2] -= np.abs(jaw[:, 1])                       # the chin comes forward as it drops
+    for blink in (0.0, 0.3):
+        lids = blink * avatar.blendshapes({"blink_right": 1.0, "blink_left": 1.0})
+        closed = avatar(FaceState(expression=lids))
+        open_ = avatar(FaceState(expression=lids + jaw))
+        assert np.allclose(layer.descent(open_.vertices), layer.descent(closed.vertices), atol=0.01)
