@@ -31,7 +31,6 @@ _LIDS = [(np.array(u[1:-1]), np.array(l[1:-1])) for u, l in (
     (topology.LEFT_EYE_UPPER, topology.LEFT_EYE_LOWER))]
 
 
-
 def _lid_skin(upper, lower) -> tuple[np.ndarray, np.ndarray]:
     """The skin next to one upper lid: (the landmarks adjacent to the contour's inner points, on
     neither lid's contour; (len(those), len(upper) − 2) weights: each point's share of every inner
@@ -65,10 +64,10 @@ _LID_POINTS = sorted(set(topology.RIGHT_EYE_UPPER) | set(topology.RIGHT_EYE_LOWE
 # Before, the gap went through a smoothstep between 0.25 and 0.8 of the open gap, which drew a
 # half-shut eye (0.4) nearly shut (0.06). Self-drive (`bench --self-drive`) eye opening gain
 # (r), right / left, with this (then at 1.4, before LID_SKIN_FOLLOW) and LID_WIDEN_RESPONSE
-# against that map: d10 0.97 (0.966) /
-# 0.88 (0.903) from 0.89 (0.953) / 0.81 (0.882); d11 1.10 (0.955) / 1.13 (0.972) from 1.22
-# (0.932) / 1.13 (0.953); d19 0.91 (0.918) / 0.99 (0.964) from 0.88 (0.905) / 0.98 (0.942);
-# d0 and d14 within 0.05, every closed eye of the five clips and s18 still shut.
+# against that map: d10 0.97 (0.966) / 0.88 (0.903) from 0.89 (0.953) / 0.81 (0.882); d11 1.10
+# (0.955) / 1.13 (0.972) from 1.22 (0.932) / 1.13 (0.953); d19 0.91 (0.918) / 0.99 (0.964) from
+# 0.88 (0.905) / 0.98 (0.942); d0 and d14 within 0.05, every closed eye of the five clips and s18
+# still shut.
 LID_RESPONSE = 1.35
 LID_KNEE = 0.1
 LID_RESPONSE_CAP = 0.3

@@ -120,9 +120,9 @@ SHOWN_FROM, SHOWN_TO = 0.2, 0.8   # at least these fractions of it (the larger t
 # meet it). The descent is measured with the face moved back onto the photo's by its rigid points
 # (`_lid_heights`): in the image, a head pitched 30° down read an open eye as 0.4 descended; in
 # the face frame (`geometry.face_frame`, whose forehead-to-chin axis tilts as the jaw drops),
-# s1 ← d14's talking drew lid skin over 84 open left eyes (64 when keyed on the closure). (A lash line of 0.06
-# eye widths read as an eye a crack open on the frame a blink shuts: s18's blink, 0.031
-# interocular against 0.019 at 0.09.)
+# s1 ← d14's talking drew lid skin over 84 open left eyes (64 when keyed on the closure).
+# (A lash line of 0.06 eye widths read as an eye a crack open on the frame a blink shuts: s18's
+# blink, 0.031 interocular against 0.019 at 0.09.)
 LID_SHADE = (0.03, 0.08)   # (0.05, 0.12) before the lid took the cheeks' colour: a dark band
 # A shut lid bulges forward over the eyeball, into the light, out of the socket's shadow that
 # lies above an open one: on portraits with deep-set or made-up eyes the skin at the second ring
@@ -606,7 +606,7 @@ class EyeLayer:
             self._lash_shift.append(LASH_BAND * width * v)      # photo px, down the face
             self._lid_shift.append(-LID_MARGIN * width * v)    # photo px, up the face
         self._photo_landmarks = lm[: topology.N_LANDMARKS].copy()
-        self._rest_tops, self._rest_gaps = _lid_heights(lm)
+        self._rest_tops, _ = _lid_heights(lm)
         self._build_lids(image, lm, rig)
         lo, hi = rig.ranges["eyes"]
         self.lo, self.hi = lo, hi
@@ -692,7 +692,7 @@ class EyeLayer:
         photo's by its rigid points, so a head that pitches does not read as lids that move).
         `vertices`: posed rig vertices (crop pixels)."""
         tops, _ = _lid_heights(vertices, self._photo_landmarks)
-        return np.clip((self._rest_tops - tops) / np.maximum(self._rest_gaps, 1e-6), 0.0, 1.0)
+        return np.clip((self._rest_tops - tops) / np.maximum(np.asarray(self._rest_gap), 1e-6), 0.0, 1.0)
 
     def apply_lids(self, gbuf, vertices: np.ndarray, out, fr: np.ndarray | None = None) -> None:
         """Draw each shutting eye's lid band as lid skin with one lash line (module doc), in
