@@ -155,3 +155,12 @@ def vertex_adjacency() -> list[np.ndarray]:
         for i in iris:
             nbrs[i] |= set(iris) - {i}
     return [np.fromiter(sorted(s), np.int32) for s in nbrs]
+
+
+def ring_above(upper) -> np.ndarray:
+    """The landmarks next to an upper lid's contour `upper` (corners first and last): the
+    neighbours of its inner points that are not on it, sorted. (The rig has no triangle across
+    an eye opening, so none of them is on the lower contour.)"""
+    adj = vertex_adjacency()
+    contour = {int(c) for c in upper}
+    return np.array(sorted({int(j) for i in upper[1:-1] for j in adj[i]} - contour))

@@ -31,24 +31,22 @@ _LIDS = [(np.array(u[1:-1]), np.array(l[1:-1])) for u, l in (
     (topology.LEFT_EYE_UPPER, topology.LEFT_EYE_LOWER))]
 
 
-def _lid_skin(upper, lower) -> tuple[np.ndarray, np.ndarray]:
-    """The skin next to one upper lid: (the landmarks adjacent to the contour's inner points, on
-    neither lid's contour; (len(those), len(upper) − 2) weights: each point's share of every inner
-    contour point's move, the mean over its contour neighbours, the corners counting as still)."""
+def _lid_skin(upper) -> tuple[np.ndarray, np.ndarray]:
+    """The skin next to one upper lid: (its landmarks, `topology.ring_above`; (len(those),
+    len(upper) − 2) weights: each point's share of every inner contour point's move, the mean
+    over its contour neighbours, the corners counting as still)."""
     adj = topology.vertex_adjacency()
     inner = [int(i) for i in upper[1:-1]]
-    contour = set(upper) | set(lower)
-    ring = sorted({int(j) for i in inner for j in adj[i]} - contour)
+    ring = topology.ring_above(upper)
     weights = np.zeros((len(ring), len(inner)))
     for r, v in enumerate(ring):
         near = [k for k, i in enumerate(inner) if v in adj[i]]
         corners = sum(1 for c in (upper[0], upper[-1]) if v in adj[int(c)])
         weights[r, near] = 1.0 / (len(near) + corners)
-    return np.array(ring), weights
+    return ring, weights
 
 
-_LID_SKIN = [_lid_skin(u, l) for u, l in ((topology.RIGHT_EYE_UPPER, topology.RIGHT_EYE_LOWER),
-                                         (topology.LEFT_EYE_UPPER, topology.LEFT_EYE_LOWER))]
+_LID_SKIN = [_lid_skin(u) for u in (topology.RIGHT_EYE_UPPER, topology.LEFT_EYE_UPPER)]
 
 _LID_POINTS = sorted(set(topology.RIGHT_EYE_UPPER) | set(topology.RIGHT_EYE_LOWER)
                      | set(topology.LEFT_EYE_UPPER) | set(topology.LEFT_EYE_LOWER))

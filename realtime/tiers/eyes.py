@@ -309,7 +309,7 @@ def lid_region(triangles: np.ndarray, upper, lower) -> tuple[np.ndarray, np.ndar
     the first ring, none of the lower contour's inside."""
     adj = topology.vertex_adjacency()
     contour = set(upper)
-    ring1 = {int(j) for i in upper[1:-1] for j in adj[i]} - contour
+    ring1 = {int(j) for j in topology.ring_above(upper)}
     ring2 = {int(j) for i in ring1 for j in adj[i]} - ring1 - contour
     allowed = np.array(sorted(contour | ring1 | ring2))
     inner = np.array(sorted(set(upper[1:-1]) | ring1))

@@ -87,7 +87,7 @@ class _FakeCtx:
         return a
 
 
-def test_host_stage_brings_gbuffer_and_render_home_once():
+def test_host_stage_brings_gbuffer_and_render_home_and_puts_the_device_gbuffer_back():
     from kernels import GBuffer
     from realtime.core.frame import Frame
 
