@@ -11,7 +11,11 @@
 //                      wins and depth ties go to the lower index whatever order the threads run;
 //   rasterize_resolve  one thread per pixel: recompute bary / depth of the winning triangle.
 // Built with --fmad=false, the float64 plane evaluation rounds exactly as the numba twin's, so
-// the depth (hence the key order) and the stored bary / depth are bit-identical to it.
+// the depth (hence the key order) and the stored bary / depth are bit-identical to it. Float32
+// subnormals are converted by hand, both ways (f64_of_f32, f32_bits): the conversions flushed
+// them to zero on an H200 (NVRTC 13, sm_90, with -ftz=false too), and a subnormal depth orders
+// triangles in the numba twin (tests/kernels/test_cuda_parity.py's emulated-ftz backend runs
+// the kernels with the host's flush modes on).
 
 enum { I_X0, I_Y0, I_X1, I_Y1, I_X2, I_Y2, I_XMIN, I_XMAX, I_YMIN, I_YMAX, I_VALID, I_T0, I_T1, I_T2, NI };
 enum { F_X0, F_Y0, F_A1, F_C1, F_A2, F_C2, F_Z0, F_DZ1, F_DZ2, NF };
@@ -32,14 +36,39 @@ __device__ __forceinline__ long long snap(double v, double fix) { return (long l
 // the pixel centres on them. Antisymmetric: exactly one of d and -d is owned for d != 0.
 __device__ __forceinline__ bool owned(long long dx, long long dy) { return dy < 0 || (dy == 0 && dx > 0); }
 
-// Barycentric weights (w1, w2) and float32 depth of triangle record g at pixel (x, y).
-__device__ __forceinline__ float plane_at(const double* __restrict__ g, int x, int y, double* w1, double* w2)
+// float64 of the float32 *p, subnormals kept: a zero exponent is mantissa * 2^-149, exactly.
+__device__ __forceinline__ double f64_of_f32(const float* p)
+{
+    const unsigned int u = *reinterpret_cast<const unsigned int*>(p);
+    if ((u & 0x7f800000u) == 0u) {
+        const double m = ldexp((double)(u & 0x007fffffu), -149);
+        return (u & 0x80000000u) ? -m : m;
+    }
+    return (double)*p;
+}
+
+// The bits of float32(v), rounded to nearest even as the numba twin's np.float32(v), subnormal
+// results included: below FLT_MIN the result is k * 2^-149 with k = rint(|v| * 2^149) <= 2^23
+// (exact scaling; k = 2^23 is FLT_MIN itself, whose bits are k too).
+__device__ __forceinline__ unsigned int f32_bits(double v)
+{
+    const double a = fabs(v);
+    if (a < 1.1754943508222875e-38) {
+        const unsigned int k = (unsigned int)rint(ldexp(a, 149));
+        return (copysign(1.0, v) < 0.0 ? 0x80000000u : 0u) | k;
+    }
+    return __float_as_uint((float)v);  // normal, +-inf or NaN
+}
+
+// Barycentric weights (w1, w2) and the float64 depth (before float32 rounding) of triangle
+// record g at pixel (x, y).
+__device__ __forceinline__ double plane_at(const double* __restrict__ g, int x, int y, double* w1, double* w2)
 {
     const double rx = (double)x - g[F_X0];
     const double ry = (double)y - g[F_Y0];
     *w1 = g[F_A1] * rx + g[F_C1] * ry;
     *w2 = g[F_A2] * rx + g[F_C2] * ry;
-    return (float)(g[F_Z0] + *w1 * g[F_DZ1] + *w2 * g[F_DZ2]);
+    return g[F_Z0] + *w1 * g[F_DZ1] + *w2 * g[F_DZ2];
 }
 
 // vertices (V, 3); triangles (T, 3); records ti (T, NI) int64 and tf (T, NF) float64.
@@ -55,8 +84,9 @@ extern "C" __global__ void rasterize_setup(const float* __restrict__ vertices, c
     const float* v0 = vertices + 3 * (long long)triangles[3 * t];
     const float* v1 = vertices + 3 * (long long)triangles[3 * t + 1];
     const float* v2 = vertices + 3 * (long long)triangles[3 * t + 2];
-    double x0 = v0[0], y0 = v0[1], x1 = v1[0], y1 = v1[1], x2 = v2[0], y2 = v2[1];
-    const double z0 = v0[2], z1 = v1[2], z2 = v2[2];
+    double x0 = f64_of_f32(v0), y0 = f64_of_f32(v0 + 1), x1 = f64_of_f32(v1), y1 = f64_of_f32(v1 + 1);
+    double x2 = f64_of_f32(v2), y2 = f64_of_f32(v2 + 1);
+    const double z0 = f64_of_f32(v0 + 2), z1 = f64_of_f32(v1 + 2), z2 = f64_of_f32(v2 + 2);
     // `<=` is false for NaN
     if (!(fabs(x0) <= max_coord && fabs(y0) <= max_coord && fabs(x1) <= max_coord && fabs(y1) <= max_coord &&
           fabs(x2) <= max_coord && fabs(y2) <= max_coord))
@@ -154,11 +184,10 @@ extern "C" __global__ void rasterize_cover(const long long* __restrict__ ti, con
         const long long e2 = (X0 - X2) * (py - Y2) - (Y0 - Y2) * (px - X2);
         if (e0 < th0 || e1 < th1 || e2 < th2) continue;
         double w1, w2;
-        float z = plane_at(g, x, y, &w1, &w2);
+        unsigned int u = f32_bits(plane_at(g, x, y, &w1, &w2));
         // the numba twin draws only where z < the current depth (initially +inf): NaN and +inf never
-        if (!(z < __int_as_float(0x7f800000))) continue;
-        if (z == 0.0f) z = 0.0f;  // -0 and +0 tie, as they do in the numba twin's `z < depth`
-        const unsigned int u = __float_as_uint(z);
+        if (u == 0x7f800000u || (u & 0x7fffffffu) > 0x7f800000u) continue;
+        if ((u & 0x7fffffffu) == 0u) u = 0u;  // -0 and +0 tie, as they do in the numba twin's `z < depth`
         const unsigned int ordered = (u & 0x80000000u) ? ~u : (u | 0x80000000u);
         atomicMin(keys + (long long)y * width + x, ((unsigned long long)ordered << 32) | (unsigned int)t);
     }
@@ -181,8 +210,11 @@ extern "C" __global__ void rasterize_resolve(const unsigned long long* __restric
     }
     const int t = (int)(key & 0xFFFFFFFFULL);
     double w1, w2;
-    depth[p] = plane_at(tf + (long long)t * NF, p % width, p / width, &w1, &w2);
+    // stored as bits: a subnormal float is not moved through a float register
+    unsigned int* const depth_bits = reinterpret_cast<unsigned int*>(depth);
+    unsigned int* const bary_bits = reinterpret_cast<unsigned int*>(bary);
+    depth_bits[p] = f32_bits(plane_at(tf + (long long)t * NF, p % width, p / width, &w1, &w2));
     tri_id[p] = t;
-    bary[2 * p] = (float)w1;
-    bary[2 * p + 1] = (float)w2;
+    bary_bits[2 * p] = f32_bits(w1);
+    bary_bits[2 * p + 1] = f32_bits(w2);
 }

@@ -10,6 +10,10 @@ the numba twin, called with the same (twin-signature) arguments:
   contiguity, writability, exact scalar type), which a real launch would not.
 - ``emulated-reversed``: the same with blocks and threads run in reverse order, so a kernel
   whose result depends on thread order (a race on a GPU) fails.
+- ``emulated-ftz`` (x86-64 only): the same with the SSE flush-to-zero and denormals-are-zero
+  modes on during each launch, as a GPU flushes float32 subnormals (the H200 under NVRTC 13
+  did, in conversions too, whatever -ftz said): a twin whose result leans on float32
+  subnormals surviving fails here as it did there (rasterize's subnormal depth ties).
 - ``cuda`` (marked ``cuda``, skipped without cupy and a GPU): the twin registered for cupy.
 
 Tolerances (the same on every backend; why in ``kernels/cuda/__init__.py``):
@@ -29,6 +33,7 @@ from __future__ import annotations
 
 import ctypes
 import importlib
+import platform
 import re
 import shutil
 import subprocess
@@ -85,8 +90,17 @@ def kernel_signatures(source: str) -> dict[str, list[tuple[str, str, bool, bool]
     return sigs
 
 
+# MXCSR: FTZ (bit 15) flushes subnormal results to zero, DAZ (bit 6) reads subnormal inputs as zero
+_FLUSH_BITS = 0x8040
+_CSR = """#if defined(__x86_64__)
+#include <xmmintrin.h>
+extern "C" unsigned shim_get_csr() { return _mm_getcsr(); }
+extern "C" void shim_set_csr(unsigned v) { _mm_setcsr(v); }
+#endif"""
+
+
 def _launcher(cu: Path, sigs) -> str:
-    lines = [f'#include "{cu}"']
+    lines = [f'#include "{cu}"', _CSR]
     for name, params in sigs.items():
         arg_names = [p[0].split()[-1] for p in params]
         lines.append(
@@ -102,9 +116,10 @@ class EmulatedRuntime:
 
     xp = np
 
-    def __init__(self, libs: dict, reverse: bool):
+    def __init__(self, libs: dict, reverse: bool, flush: bool = False):
         self.libs = libs  # {source: {kernel: (ctypes function, signature)}}
         self.reverse = reverse
+        self.flush = flush
 
     def launch(self, source, kernel, grid, block, args):
         fn, params = self.libs[source][kernel]
@@ -122,7 +137,16 @@ class EmulatedRuntime:
                 cargs.append(a.item())
         g = tuple(grid) + (1,) * (3 - len(grid))
         b = tuple(block) + (1,) * (3 - len(block))
-        fn(*g, *b, int(self.reverse), *cargs)
+        if not self.flush:
+            fn(*g, *b, int(self.reverse), *cargs)
+            return
+        csr = self.libs[source]["__csr__"]
+        old = csr.get()
+        csr.set(old | _FLUSH_BITS)          # this thread only: the launch runs on it
+        try:
+            fn(*g, *b, int(self.reverse), *cargs)
+        finally:
+            csr.set(old)
 
 
 @pytest.fixture(scope="module")
@@ -157,7 +181,18 @@ def emulated_libs(tmp_path_factory):
                 ctypes.c_void_p if is_ptr else _SCALAR[base][1] for _, base, is_ptr, _ in params
             ]
             libs[stem][name] = (fn, params)
+        if hasattr(dll, "shim_get_csr"):
+            dll.shim_get_csr.restype = ctypes.c_uint
+            dll.shim_set_csr.argtypes = [ctypes.c_uint]
+            libs[stem]["__csr__"] = _Csr(dll.shim_get_csr, dll.shim_set_csr)
     return libs
+
+
+class _Csr:
+    """The SSE control/status register of the calling thread (x86-64 builds only)."""
+
+    def __init__(self, get, set_):
+        self.get, self.set = get, set_
 
 
 class Backend:
@@ -172,7 +207,8 @@ class Backend:
             self._rt = None
         else:
             self.xp = np
-            self._rt = EmulatedRuntime(emulated_libs, reverse=name.endswith("reversed"))
+            self._rt = EmulatedRuntime(emulated_libs, reverse=name.endswith("reversed"),
+                                       flush=name.endswith("ftz"))
 
     def put(self, a):
         if isinstance(a, GBuffer):
@@ -197,6 +233,8 @@ class Backend:
     params=[
         "emulated",
         "emulated-reversed",
+        pytest.param("emulated-ftz", marks=pytest.mark.skipif(
+            platform.machine() not in ("x86_64", "AMD64"), reason="the flush modes are x86's MXCSR")),
         pytest.param(
             "cuda",
             marks=[pytest.mark.cuda,
