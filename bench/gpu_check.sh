@@ -14,6 +14,8 @@
 #            (neural: torch FP16 + CUDA graphs; --compare backend=torch,tensorrt when TensorRT is there)
 #   streams  bench --streams on the GPU: neural 512² engines on d10/d14/d19, the largest N at 30 fps
 #   live     offline throughput on the GPU per tier (every frame, as fast as it goes)
+#   profile  (not in the default list) cProfile of the offline live loop on the GPU: warp, warp
+#            swap, neural; top functions by own and by cumulative time, where a slow tier goes
 #
 # Results: JSON, plots and logs, tarred into $OUT/gpu-check.tar.gz after every step (a run cut
 # short still returns what it finished), plus $OUT/summary.md and $OUT/check.log; without $OUT,
@@ -163,12 +165,25 @@ step_streams() {
     --frames $FRAMES --warmup 30 --json "$WORK/streams.json" --plot "$WORK/streams.png"
 }
 
+step_profile() {
+  local job name profile mode
+  for job in warp:s1:reenact swap:s1:swap neural:n18:reenact; do
+    IFS=: read -r name profile mode <<< "$job"
+    run "profile-$name" 90 "$PY" -m cProfile -o "$WORK/profile-$name.pstats" run.py live --profile "$profile" \
+      --driver "$DRIVER" --device $DEV --sink null --offline --frames $FRAMES --mode "$mode"
+    "$PY" -c 'import pstats, sys
+s = pstats.Stats(sys.argv[1])
+s.sort_stats("tottime").print_stats(30)
+s.sort_stats("cumulative").print_stats(45)' "$WORK/profile-$name.pstats" > "$WORK/profile-$name.txt" 2>&1
+  done
+}
+
 say "GPU check: steps [$STEPS], device $DEV, results → $OUTDIR"
 T0=$SECONDS
 for s in $STEPS; do
   case $s in
-    env|pytest|kernels|bench|streams|live) "step_$s" ;;
-    *) say "unknown step $s (env pytest kernels bench streams live)"; FAILED+=("$s") ;;
+    env|pytest|kernels|bench|streams|live|profile) "step_$s" ;;
+    *) say "unknown step $s (env pytest kernels bench streams live profile)"; FAILED+=("$s") ;;
   esac
   pack
 done

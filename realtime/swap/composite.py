@@ -67,7 +67,9 @@ class AttributesStage:
         if s % CELL:
             raise ValueError(f"the swap needs a crop size divisible by {CELL}, got {s}")
         self.cells = s // CELL
-        self.colour = colour if colour is not None else ColourTransfer(self.cells, xp)
+        # the colour transfer runs on the host (compiled) on any context: on a GPU its ~100
+        # operations on arrays of a few thousand values cost 14 ms a frame in launches alone
+        self.colour = colour if colour is not None else ColourTransfer(self.cells)
         labels = triangle_labels(rig)
         self.skin = ctx.upload(labels["skin"])
         feature = 1.0 - labels["allow"]
@@ -151,9 +153,17 @@ class AttributesStage:
         off = self._off
         w_r = self.skin[tid[off::SAMPLE, off::SAMPLE]] * own[off::SAMPLE, off::SAMPLE, 0]
         r = xp.asarray(frame.render)[off::SAMPLE, off::SAMPLE]
-        self.fields.colour, gain, d_skin = self.colour(d, w_d, r, w_r)
+        if ctx.name == "cpu":
+            self.fields.colour, gain, d_skin = self.colour(d, w_d, r, w_r)
+            gain_skin = xp.concatenate([gain, d_skin], axis=-1)
+        else:   # the samples to the colour transfer's host in one transfer, its results back in two
+            both = ctx.to_host(xp.concatenate([d, w_d[..., None], r, w_r[..., None]], axis=-1).astype(np.float32))
+            ab, gain, d_skin = self.colour(*(np.ascontiguousarray(a) for a in (
+                both[..., 0:3], both[..., 3], both[..., 4:7], both[..., 7])))
+            self.fields.colour = ctx.upload(ab)
+            gain_skin = ctx.upload(np.concatenate([gain, d_skin], axis=-1).astype(np.float32))
         self.fields.low = xp.ascontiguousarray(xp.concatenate(
-            [gain, d_skin, d_allow[..., None]], axis=-1).astype(np.float32))
+            [gain_skin, d_allow[..., None]], axis=-1).astype(np.float32))
 
     def _openings(self, frame: Frame, geo):
         """The fan field (S, S, 3): interpolated over the openings' bounding box only (14 % of the

@@ -223,3 +223,29 @@ def test_the_drivers_lower_lip_stays_under_the_swapped_face(astronaut_profile, a
     assert lowest_lip > old_chin - 0.2 * iod * scale           # the lip reaches the old chin
     assert f.vertices[T.CHIN, 1] >= lowest_lip + 0.8 * JAW_MARGIN * iod * scale
     engine.close()
+
+
+def test_on_a_device_the_colour_transfer_runs_on_the_host(astronaut_profile, flipped):
+    """Off the CPU the colour transfer (small arrays, ~100 operations) gets its samples in one
+    download and hands back the colour map and the gain field: the same frame as on the CPU."""
+    from tests.host_device import CopyingContext
+
+    def engine(device=None):
+        e = Engine(astronaut_profile, EngineOptions(mode="swap", output_size=(512, 512), fps=30.0,
+                                                    kernel_threads=1, disclosure=NO_DISCLOSURE), device=device)
+        e.warm_up()
+        return e
+
+    cpu, ctx = engine(), CopyingContext()
+    dev = engine(ctx)
+    attributes = next(s for s in dev.stages if s.name == "attributes")
+    n = attributes._n
+    ctx.downloads.clear()
+    ctx.uploads.clear()
+    got, ref = run(dev, [flipped] * 3), run(cpu, [flipped] * 3)
+    assert ctx.downloads.count((n, n, 8)) == 3          # the samples and their weights, together
+    assert ctx.uploads.count((3, 4)) == 3 and ctx.uploads.count((n // 2, n // 2, 6)) == 3
+    for g, r in zip(got, ref):
+        np.testing.assert_array_equal(g.output, r.output)
+    cpu.close()
+    dev.close()

@@ -168,3 +168,26 @@ def test_crop_last_row_and_column_show_the_background(avatar):
     for side, (d_uv, d_rgb) in _border_error(avatar, f, ("bottom", "right")).items():
         assert d_uv < 0.5, side
         assert d_rgb < 2.0, side
+
+
+def test_on_a_device_the_eyes_and_mouth_are_drawn_on_host_copies(astronaut_profile, avatar):
+    """Off the CPU the eye and mouth layers run in numpy on downloaded copies of the G-buffer's ids
+    and weights and of the textured crop, which goes back up: the same pixels as on the CPU."""
+    from realtime.core.context import CpuContext
+    from tests.host_device import CopyingContext
+
+    ctx = CopyingContext()
+    device = WarpGenerator(astronaut_profile, avatar.rig, ctx)
+    assert device.host_layers and isinstance(device.eyes.ctx, CpuContext) and type(device.eyes.ctx) is CpuContext
+    assert not avatar.gen.host_layers
+    shut_open = avatar.blendshapes({"jaw_open": 1.0, "blink_left": 1.0, "blink_right": -0.4})   # wide
+    for state in (FaceState.neutral(), FaceState(expression=shut_open)):
+        f = avatar(state)
+        ref = f.render
+        ctx.downloads.clear()
+        ctx.uploads.clear()
+        got = device(f)
+        s = avatar.rig.crop_size
+        assert sorted(ctx.downloads) == sorted([(s, s, 3), (s, s), (s, s, 2)])   # crop, ids, weights
+        assert (s, s, 3) in ctx.uploads
+        np.testing.assert_array_equal(got, ref)
