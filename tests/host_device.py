@@ -18,10 +18,15 @@ class CopyingContext(CpuContext):
         self.uploads: list[tuple[int, ...]] = []
 
     def upload(self, host, out=None):
+        """As `CudaContext.upload`: into `out` only with the same shape and dtype, contiguous
+        (cupy's ``ndarray.set`` refuses anything else), no silent cast."""
         host = np.asarray(host)
         self.uploads.append(host.shape)
         if out is None:
             return host.copy()
+        if out.shape != host.shape or out.dtype != host.dtype or not out.flags.c_contiguous:
+            raise ValueError(f"upload of {host.shape} {host.dtype} into {out.shape} {out.dtype} "
+                             f"(contiguous: {out.flags.c_contiguous})")
         np.copyto(out, host)
         return out
 

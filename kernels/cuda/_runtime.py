@@ -22,7 +22,10 @@ __all__ = ["OPTIONS", "THREADS", "SOURCE_DIR", "Runtime", "CupyRuntime", "CUPY",
 
 #: NVRTC options of every twin. --fmad=false: no multiply-add contraction, so every float64 /
 #: float32 expression rounds exactly as in the numba twins (which are not contracted either,
-#: except the fastmath samplers, see kernels/cuda/__init__.py).
+#: except the fastmath samplers, see kernels/cuda/__init__.py) -- but for float32 subnormals:
+#: cupy appends -ftz=true after these options (cupy/cupy#9576), so float32 arithmetic and
+#: conversions flush them to zero; a twin whose result depends on them converts by hand
+#: (rasterize.cu).
 OPTIONS = ("-std=c++14", "--fmad=false")
 #: Threads per block of the one-thread-per-item launches.
 THREADS = 256

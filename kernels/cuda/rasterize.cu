@@ -12,10 +12,12 @@
 //   rasterize_resolve  one thread per pixel: recompute bary / depth of the winning triangle.
 // Built with --fmad=false, the float64 plane evaluation rounds exactly as the numba twin's, so
 // the depth (hence the key order) and the stored bary / depth are bit-identical to it. Float32
-// subnormals are converted by hand, both ways (f64_of_f32, f32_bits): the conversions flushed
-// them to zero on an H200 (NVRTC 13, sm_90, with -ftz=false too), and a subnormal depth orders
-// triangles in the numba twin (tests/kernels/test_cuda_parity.py's emulated-ftz backend runs
-// the kernels with the host's flush modes on).
+// subnormals are converted by hand, both ways (f64_of_f32, f32_bits): cupy compiles every twin
+// with -ftz=true appended after our options (cupy/cupy#9576; an explicit -ftz=false loses), so
+// the conversion instructions flush them to zero (measured on an H200), and a subnormal depth
+// orders triangles in the numba twin (tests/kernels/test_cuda_parity.py's emulated-ftz backend
+// runs the kernels with the host's flush-to-zero modes on). Loads, stores and bit casts never
+// flush; only float32 arithmetic and conversions do, and none is left here.
 
 enum { I_X0, I_Y0, I_X1, I_Y1, I_X2, I_Y2, I_XMIN, I_XMAX, I_YMIN, I_YMAX, I_VALID, I_T0, I_T1, I_T2, NI };
 enum { F_X0, F_Y0, F_A1, F_C1, F_A2, F_C2, F_Z0, F_DZ1, F_DZ2, NF };
@@ -39,7 +41,7 @@ __device__ __forceinline__ bool owned(long long dx, long long dy) { return dy < 
 // float64 of the float32 *p, subnormals kept: a zero exponent is mantissa * 2^-149, exactly.
 __device__ __forceinline__ double f64_of_f32(const float* p)
 {
-    const unsigned int u = *reinterpret_cast<const unsigned int*>(p);
+    const unsigned int u = __float_as_uint(*p);
     if ((u & 0x7f800000u) == 0u) {
         const double m = ldexp((double)(u & 0x007fffffu), -149);
         return (u & 0x80000000u) ? -m : m;
@@ -210,7 +212,7 @@ extern "C" __global__ void rasterize_resolve(const unsigned long long* __restric
     }
     const int t = (int)(key & 0xFFFFFFFFULL);
     double w1, w2;
-    // stored as bits: a subnormal float is not moved through a float register
+    // stored as the bits f32_bits rounded
     unsigned int* const depth_bits = reinterpret_cast<unsigned int*>(depth);
     unsigned int* const bary_bits = reinterpret_cast<unsigned int*>(bary);
     depth_bits[p] = f32_bits(plane_at(tf + (long long)t * NF, p % width, p / width, &w1, &w2));

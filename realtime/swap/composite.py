@@ -157,7 +157,8 @@ class AttributesStage:
             self.fields.colour, gain, d_skin = self.colour(d, w_d, r, w_r)
             gain_skin = xp.concatenate([gain, d_skin], axis=-1)
         else:   # the samples to the colour transfer's host in one transfer, its results back in two
-            both = ctx.to_host(xp.concatenate([d, w_d[..., None], r, w_r[..., None]], axis=-1).astype(np.float32))
+            both = ctx.to_host(xp.concatenate([d, w_d[..., None], r, w_r[..., None]], axis=-1).astype(
+                np.float32, copy=False))
             ab, gain, d_skin = self.colour(*(np.ascontiguousarray(a) for a in (
                 both[..., 0:3], both[..., 3], both[..., 4:7], both[..., 7])))
             self.fields.colour = ctx.upload(ab)

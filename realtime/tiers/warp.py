@@ -24,7 +24,9 @@ class WarpGenerator:
     on any context but the CPU's): they are a few hundred small array operations a frame, each
     a kernel launch and its Python call on a GPU (18 ms a frame on an H200, against 2.5 ms for
     the same work in numpy on a 2-core CPU). On a device the G-buffer's ids and weights and the
-    textured crop come to the host once, the layers draw there, and the crop goes back."""
+    textured crop come to the host once, the layers draw there, and the crop goes back: all on
+    the context's stream, so the generator runs inside ``ctx.activate()`` (as `Engine.process`
+    runs every stage)."""
 
     tier = "warp"
     device_ready = True
