@@ -494,6 +494,10 @@ def _follow_table(results: dict) -> str:
     sep = "| :--- | " + " | ".join("---:" for _ in columns) + " |"
     tail = (["| closed eyes that arrive | " + " | ".join(blinks + pad) + " |"]
             if len(blinks) == len(labels) else [])
+    offsets = [results[label]["follow"].get("gaze_x", {}).get("offset") for label in labels]
+    if all(o is not None for o in offsets):
+        tail.append("| gaze_x offset: median output − driver, eye widths | "
+                    + " | ".join([f"{o:+.3f}" for o in offsets] + pad) + " |")
     for key, what in (("output_pose_std", "head yaw/pitch std °, tracked output"),
                       ("mesh_pose_std", "head yaw/pitch std °, engine's mesh")):
         stds = [results[label].get("quality_info", {}).get(key) for label in labels]

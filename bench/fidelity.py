@@ -105,9 +105,12 @@ def split_follow(driver: np.ndarray, mesh: np.ndarray, output: np.ndarray) -> di
 
 
 def follow_stats(driver: np.ndarray, output: np.ndarray) -> dict[str, dict]:
-    """{signal: {"gain", "r", "n", "std", "small"}} of `output` against `driver`, both
+    """{signal: {"gain", "r", "n", "std", "small", "offset"}} of `output` against `driver`, both
     (N, len(SIGNALS)) with NaN rows where a face was not tracked. gain / r are None where they
-    are not defined; std is the driver's; small: it moves, but less than SMALL_MOTION × MIN_STD."""
+    are not defined; std is the driver's; small: it moves, but less than SMALL_MOTION × MIN_STD;
+    offset: the median of output − driver (None without frames), which gain and r do not see: a
+    self-driven avatar whose every look lands 0.1 eye widths aside of its driver's follows at
+    gain 1, r 1."""
     driver, output = np.asarray(driver, np.float64), np.asarray(output, np.float64)
     n = min(len(driver), len(output))
     driver, output = driver[:n], output[:n]
@@ -119,7 +122,8 @@ def follow_stats(driver: np.ndarray, output: np.ndarray) -> dict[str, dict]:
         std = float(np.std(d)) if len(d) else 0.0
         floor = MIN_STD.get(name, MIN_STD_DEFAULT)
         stats: dict = {"gain": None, "r": None, "n": int(ok.sum()), "std": std,
-                       "small": floor <= std < SMALL_MOTION * floor}
+                       "small": floor <= std < SMALL_MOTION * floor,
+                       "offset": float(np.median(o - d)) if len(d) else None}
         if len(d) >= 3 and std >= floor:
             dc, oc = d - d.mean(), o - o.mean()
             stats["gain"] = float((dc @ oc) / (dc @ dc))

@@ -183,10 +183,7 @@ class DriverReference:
 def pin_neutral(estimator: Estimator, landmarks: np.ndarray) -> None:
     """Freeze `estimator`'s neutral to one known face (its landmarks, pixels): calibration is
     skipped and every measurement is relative to that face."""
-    cal = estimator.calibrator
-    cal.reset()
-    cal.add(np.asarray(landmarks, np.float64), 0.0)
-    cal.done = True
+    estimator.calibrator.pin(np.asarray(landmarks, np.float64))
 
 
 # The mouth region: the lips' box enlarged 1.6× (teeth, lips and the skin around them).

@@ -60,6 +60,24 @@ def test_gain_and_r():
     assert not any(st[name]["small"] for name in F.SIGNALS)
 
 
+def test_the_offset_is_what_gain_and_r_do_not_see():
+    """A self-driven avatar whose every look lands 0.1 eye widths aside of its driver's follows
+    at gain 1, r 1: the offset (median of output − driver) says it, and the table shows it."""
+    from bench.benchmark import _follow_table
+
+    rng = np.random.default_rng(3)
+    d = rng.normal(0, 0.05, (120, len(F.SIGNALS)))
+    o = d + 0.1
+    o[:3] = np.nan
+    st = F.follow_stats(d, o)
+    gx = st["gaze_x"]
+    assert gx["gain"] == pytest.approx(1.0) and gx["r"] == pytest.approx(1.0)
+    assert gx["offset"] == pytest.approx(0.1)
+    assert F.follow_stats(d[:0], o[:0])["gaze_x"]["offset"] is None
+    row = next(line for line in _follow_table({"run": {"follow": st}}).splitlines() if "gaze_x offset" in line)
+    assert row.split("|")[2].strip() == "+0.100"
+
+
 def test_a_signal_that_barely_moves_is_marked_small():
     from bench.benchmark import _follow_table
 

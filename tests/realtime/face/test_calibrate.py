@@ -162,3 +162,76 @@ def test_too_few_open_eyed_frames_leave_the_eyes_to_the_closed_mouth_frames(face
         np.testing.assert_allclose(got, _eye_gaps(G.face_frame(squint).invert_points(squint)), atol=1e-9)
     else:                                                                # the open ones'
         np.testing.assert_allclose(got, _eye_gaps(G.face_frame(talking).invert_points(talking)), atol=1e-9)
+
+
+def _looking(frame, neutral, shift_r, shift_l=None):
+    """Landmarks of `neutral` (canonical) posed by `frame` with each iris moved sideways by
+    `shift_*` eye widths (+: towards the subject's left); shift_l defaults to shift_r (a look)."""
+    from realtime.face.calibrate import _move_gaze
+
+    shape = np.array(neutral, copy=True)
+    _move_gaze(shape, (shift_r, shift_r if shift_l is None else shift_l))
+    return frame.apply(shape)
+
+
+def test_a_first_second_spent_looking_aside_does_not_set_the_gaze(face):
+    """A driver who looks aside through the first second (d0) and then at the camera: during the
+    window the shared sideways gaze is held within GAZE_REST; after GAZE_S of frames it is the
+    camera look's, and the rest of the face stayed frozen at the window's."""
+    from realtime.face import calibrate as C
+
+    lm, frame, neutral, _ = face
+    rest = C.gaze(neutral)
+    assert abs(rest.mean()) < 0.5 * C.GAZE_REST           # the astronaut looks at the camera
+    aside = _looking(frame, neutral, 0.15)
+    cal = NeutralCalibrator(window_s=1.0)
+    i = 0
+    while not cal.done:
+        n = cal.add(aside, i / FPS)
+        i += 1
+    windowed = n.shape.copy()
+    assert C.gaze(windowed).mean() == pytest.approx(C.GAZE_REST, abs=1e-9)
+    np.testing.assert_allclose(C.gaze(windowed) - C.gaze(windowed).mean(), rest - rest.mean(), atol=1e-9)
+    while i / FPS < C.GAZE_S + 0.5:
+        n = cal.add(lm, i / FPS)
+        i += 1
+    np.testing.assert_allclose(C.gaze(n.shape), rest, atol=1e-9)
+    others = np.setdiff1d(np.arange(len(neutral)), C._IRIS_POINTS)
+    np.testing.assert_array_equal(n.shape[others], windowed[others])
+
+
+def test_the_gaze_is_refined_from_open_eyed_frames_only_and_for_gaze_s(face):
+    from realtime.face import calibrate as C
+
+    lm, frame, neutral, _ = face
+    bs = Blendshapes(neutral)
+    blink_aside = _looking(frame, neutral + bs({"blink_right": 1.0, "blink_left": 1.0}), 0.04)
+    cal = NeutralCalibrator(window_s=1.0)
+    i = 0
+    while not cal.done:
+        cal.add(lm, i / FPS)
+        i += 1
+    settled = cal.neutral
+    for _ in range(45):                                     # shut eyes: their irises do not count
+        cal.add(blink_aside, i / FPS)
+        i += 1
+    assert cal.neutral is settled
+    late = _looking(frame, neutral, 0.04)                   # open, but after GAZE_S
+    for k in range(60):
+        cal.add(late, C.GAZE_S + k / FPS)
+    assert cal.neutral is settled
+
+
+def test_the_eyes_convergence_is_kept_and_a_pinned_face_is_kept_as_it_is(face):
+    from realtime.face import calibrate as C
+
+    lm, frame, neutral, _ = face
+    rest = C.gaze(neutral)
+    near = _looking(frame, neutral, -0.06, 0.06)            # both irises towards the nose
+    cal = NeutralCalibrator(window_s=1.0)
+    for i in range(31):
+        n = cal.add(near, i / FPS)
+    np.testing.assert_allclose(C.gaze(n.shape), rest + [-0.06, 0.06], atol=1e-9)
+    aside = _looking(frame, neutral, 0.2)
+    pinned = NeutralCalibrator().pin(aside)
+    np.testing.assert_allclose(C.gaze(pinned.shape), rest + 0.2, atol=1e-9)
