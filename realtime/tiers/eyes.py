@@ -161,6 +161,13 @@ LASH_SOFT = 0.3
 LASH_TAPER = (0.15, 0.35)   # the lash line narrows over this far (of the lid's length) from each
 #                             corner, down to this fraction of LASH_WIDTH at the corner itself
 LID_FROM, LID_TO = 0.25, 0.8
+# The lid skin fades out towards the corners, between LID_TAPER[0] and [1] eye widths from the
+# eye's middle along it (the corners are at 0.5; the rings above run past them): drawn whole to
+# its ends, a shut lid's band met the canthus with a vertical edge, a flat patch pasted on (d14
+# #51). Tapered from (0.3, 0.55) the photo's open corners showed through and the tracker read
+# shut eyes open (s1 <- d14: 101 of 130 closed eyes arrive, 123 before); at (0.45, 0.62) 126, s12
+# <- d10 18 of 18, self-drive within 0.01 (d11's right eye 1.120 -> 1.123; 1.16 at (0.3, 0.55)).
+LID_TAPER = (0.45, 0.62)
 SHUT_FROM, SHUT_TO = 0.45, 0.9
 # Keyed on the closure alone (0.25 to 0.85), a smiling or squinting eye whose lids were still
 # well apart (d10 frames 130–190: 0.45–0.65 of the photo's opening, the upper lid down 0.2–0.3
@@ -641,6 +648,7 @@ class EyeLayer:
         eye_of = np.full(len(tris), -1, np.int8)
         colour = np.zeros((rig.vertex_count, 3), np.float32)
         edge = np.zeros(rig.vertex_count, np.float32)
+        reach = np.ones(rig.vertex_count, np.float32)
         self._lid_contour, self._lid_all = [], []
         cheek = np.median([_skin_at(image, lm[i, :2]) for i in _CHEEKS], axis=0)
         crease = np.zeros((rig.vertex_count, 3), np.float32)
@@ -665,6 +673,13 @@ class EyeLayer:
             crease[list(upper)] = skin
             edge[ring1] = 0.5
             edge[list(upper)] = 1.0
+            # tapered towards the corners by where each vertex lies along the eye (the photo's
+            # frame): the band's ends met the canthus with an edge
+            mid, u, _, width = _eye_frame(lm, EYES[e][0], EYES[e][1], _down(lm))
+            pts = np.concatenate([upper, ring1, ring2])
+            along = np.abs((lm[pts, :2] - mid) @ u) / width
+            x = np.clip((LID_TAPER[1] - along) / (LID_TAPER[1] - LID_TAPER[0]), 0.0, 1.0)
+            reach[pts] = x * x * (3.0 - 2.0 * x)
             self._lid_contour.append(np.array(upper))
             self._lid_all.append(np.concatenate([upper, ring1, ring2]))
         grains, at = skin_grain(image, lm[:topology.N_LANDMARKS], float(np.hypot(*rig.crop_from_image[0, :2])))
@@ -677,6 +692,7 @@ class EyeLayer:
         self._lid_colour = up(np.ascontiguousarray(colour[tris]))     # (T, 3 vertices, 3)
         self._lid_crease = up(np.ascontiguousarray(crease[tris]))     # (T, 3 vertices, 3)
         self._lid_edge = up(np.ascontiguousarray(edge[tris]))         # (T, 3 vertices)
+        self._lid_reach = up(np.ascontiguousarray(reach[tris]))       # (T, 3 vertices)
 
     def opening(self, fr: np.ndarray) -> np.ndarray:
         """(2,) each eye's opening / the photo's (1: as in the photo). `fr`: `frames(vertices)`."""
@@ -727,7 +743,8 @@ class EyeLayer:
             gx, gy = (w * self._lid_grain_at[t, :, 0]).sum(1), (w * self._lid_grain_at[t, :, 1]).sum(1)
             skin *= (1.0 + _bilinear_wrapped(xp, self._grain[e], gx, gy))[:, None]
             fade = xp.clip(2.0 * edge, 0.0, 1.0)           # the second ring's band: fading in
-            a = (float(strength[e]) * fade * fade * (3.0 - 2.0 * fade))[:, None]
+            reach = (w * self._lid_reach[t]).sum(1)         # 0 at the eye's corners
+            a = (float(strength[e]) * fade * fade * (3.0 - 2.0 * fade) * reach)[:, None]
             out[y0 + ys, x0 + xs] = out[y0 + ys, x0 + xs] * (1.0 - a) + skin * a
             self._lash_line(out, vertices[self._lid_contour[e], :2], max(LASH_WIDTH * float(fr[e, 6]), 1.5),
                             float(strength[e]), self.lash[e])

@@ -857,3 +857,30 @@ def test_the_upper_lids_descent_does_not_move_with_the_jaw(avatar):
         closed = avatar(FaceState(expression=lids))
         open_ = avatar(FaceState(expression=lids + jaw))
         assert np.allclose(layer.descent(open_.vertices), layer.descent(closed.vertices), atol=0.01)
+
+
+def test_a_shut_lids_skin_fades_out_towards_the_eyes_corners(avatar, monkeypatch):
+    """The lid skin tapers off along the eye (LID_TAPER, eye widths from its middle): its ends met
+    the canthus with an edge (d14 #51). Black lid skin on grey shows how much of it is drawn."""
+    from realtime.tiers import eyes as E
+
+    layer = avatar.gen.eyes
+    f = avatar(FaceState(expression=avatar.blendshapes({"blink_right": 1.0, "blink_left": 1.0})))
+    for name in ("_lid_colour", "_lid_crease", "_grain"):
+        monkeypatch.setattr(layer, name, np.zeros_like(getattr(layer, name)))
+    monkeypatch.setattr(layer, "_lash_line", lambda *a, **k: None)
+    out = np.full(f.render.shape, 150.0, np.float32)
+    layer.apply_lids(f.gbuf, f.vertices, out)
+    drawn = 1.0 - out[..., 0] / 150.0                       # the lid skin's opacity per pixel
+    s = out.shape[0]
+    gy, gx = np.mgrid[0:s, 0:s]
+    lm = np.asarray(f.vertices[:T.N_LANDMARKS], np.float64)
+    for e, (outer, inner, *_) in enumerate(E.EYES):
+        mid, u, _, width = E._eye_frame(lm, outer, inner, E._down(lm))
+        along = np.abs((gx - mid[0]) * u[0] + (gy - mid[1]) * u[1]) / width
+        lid = _lid_pixels(avatar, f, e)
+        lo, hi = E.LID_TAPER
+        middle, ends = drawn[lid & (along < lo)], drawn[lid & (along > 0.5 * (lo + hi))]
+        assert len(middle) > 30 and len(ends) > 5
+        assert middle.max() > 0.9 and ends.mean() < 0.5 * middle.mean(), (e, middle.mean(), ends.mean())
+        assert drawn[lid & (along > E.LID_TAPER[1] + 0.05)].max(initial=0.0) < 0.05
