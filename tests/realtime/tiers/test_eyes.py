@@ -576,14 +576,20 @@ def test_a_shut_lid_over_a_shadowed_socket_is_lit_and_meets_the_socket(astronaut
     profile = build_profile(image, lm, name="sockets", source="test")
     cheek = np.median([image[int(lm[i, 1]), int(lm[i, 0])] for i in _CHEEKS], axis=0) @ LUM
 
-    def shut_lids(av):
+    def shut_lids(av, middle=False):
         """Per eye: the median luminance of the lid's top band (between the two rings above
-        the contour) and of its lower half (next to the contour)."""
+        the contour) and of its lower half (next to the contour); `middle`: only where the lid
+        is not tapered towards the corners (`LID_TAPER`), which show the socket itself."""
         f = av(FaceState(expression=av.blendshapes({"blink_right": 1.0, "blink_left": 1.0})))
         out = []
+        v = np.asarray(f.vertices[:T.N_LANDMARKS], np.float64)
+        gy, gx = np.mgrid[0:f.render.shape[0], 0:f.render.shape[1]]
         for eye in (0, 1):
             edge = _lid_edge(av, f)
-            lid = _lid_pixels(av, f, eye) & (f.gbuf.tri_id >= 0)
+            mid, u, _, width = eye_layer._eye_frame(v, EYES[eye][0], EYES[eye][1], eye_layer._down(v))
+            along = np.abs((gx - mid[0]) * u[0] + (gy - mid[1]) * u[1]) / width
+            reach = eye_layer.LID_TAPER[0] if middle else np.inf
+            lid = _lid_pixels(av, f, eye) & (f.gbuf.tri_id >= 0) & (along < reach)
             lum = f.render @ LUM
             out.append((float(np.median(lum[lid & (edge < 0.5)])), float(np.median(lum[lid & (edge >= 0.75)]))))
         return np.array(out)
@@ -594,7 +600,9 @@ def test_a_shut_lid_over_a_shadowed_socket_is_lit_and_meets_the_socket(astronaut
     assert lids[:, 0].max() < 0.5 * LID_FLOOR * cheek                   # the socket's shade
     flat = _Avatar(profile)                              # one flat colour: a light band at the top
     flat.gen.eyes._lid_crease = flat.gen.eyes._lid_colour
-    assert shut_lids(flat)[:, 0].min() > 0.5 * LID_FLOOR * cheek
+    flat_top = shut_lids(flat, middle=True)[:, 0]
+    assert flat_top.min() > 0.5 * LID_FLOOR * cheek
+    assert shut_lids(_Avatar(profile), middle=True)[:, 0].max() < flat_top.min() - 10.0   # the crease's shade
     monkeypatch.setattr(eye_layer, "LID_FLOOR", 0.0)      # the socket's colour: a dark patch
     assert shut_lids(_Avatar(profile))[:, 1].max() < 0.6 * LID_FLOOR * cheek
 
