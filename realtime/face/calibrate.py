@@ -14,16 +14,19 @@ right eye 0.107 interocular, its open frames' median 0.127). The first frame is 
 on its own: until the window is full the neutral is re-estimated from every frame seen so far.
 
 The gaze (the irises) is a driver's neutral at rest only when they look at the camera, which
-a first second need not show: d0 looks aside through his, and every later look came out 0.13
-eye widths off (his irises read in the corner when his looked a third of the way there, and
-short of where they looked the other way). So the irises' sideways neutral goes on being
-refined from open-eyed frames for `GAZE_S` (their median keeps those glances a minority; up and
+a first second need not show: d0 looks aside through his (0.145 eye widths, both eyes'
+median), and every later look came out about 0.1 eye widths off (his irises read in the corner
+when his looked a third of the way there, and short of where they looked the other way). So
+the irises' sideways neutral goes on being refined from open-eyed frames for `GAZE_S` after the
+window (their median keeps those glances a minority; moving at most `GAZE_RATE` a frame, so the
+avatar's irises never jump when the median turns from one cluster of looks to another; up and
 down stays the window's: refined too, it wandered with d11's looks and took her gaze_y r from
 0.92 to 0.81), and the sideways gaze both eyes share is held within `GAZE_REST` eye widths of
 the eye corners' midpoint, where a face looking at the camera has its irises (the six eval
 drivers at rest: within 0.025; d0's first second: 0.145). The two eyes' difference (their
 convergence) is the driver's own. Live-calibrated self-drive on d0 (`bench --profile sdd0
---driver d0.mp4 --quality`): gaze_x offset −0.040 → +0.010 eye widths, r 0.90 → 0.99.
+--driver ../shared/eval/drivers/d0.mp4 --quality`): gaze_x offset −0.040 → +0.008 eye widths,
+r 0.90 → 0.99.
 """
 from __future__ import annotations
 
@@ -38,9 +41,10 @@ _EYES = np.array(topology.EYE_POINTS)
 _IRISES = (np.array(topology.RIGHT_IRIS), np.array(topology.LEFT_IRIS))
 EYE_OPEN = 0.75     # an eye is open when its gap is at least this much of its window's 90th percentile
 MIN_EYE_FRAMES = 3  # with fewer open-eyed frames the eyes come from the closed-mouth frames too
-GAZE_S = 5.0        # the irises' neutral is refined from open-eyed frames for this long (seconds)
+GAZE_S = 5.0        # after the window, the irises' neutral is refined for this long (seconds)
 GAZE_REST = 0.05    # |the shared sideways gaze| of the neutral, at most (eye widths)
 GAZE_STEP = 0.002   # a refined iris neutral replaces the last when it moves this far (eye widths)
+GAZE_RATE = 0.005   # ... and moves at most this far in one frame (eye widths)
 
 
 @dataclass
@@ -56,7 +60,8 @@ class Neutral:
 
 
 class NeutralCalibrator:
-    """Accumulates frames for `window_s` seconds of tracking, then freezes.
+    """Accumulates frames for `window_s` seconds of tracking, then freezes (but the irises'
+    sideways neutral, refined for GAZE_S more: module docstring).
 
     `add(landmarks, t)` returns the current best Neutral (provisional until `done`).
     """
@@ -77,12 +82,13 @@ class NeutralCalibrator:
         self._gazes: list[np.ndarray] = []       # open-eyed frames' `gaze`, from `done` on
         self._open_gap: np.ndarray | None = None   # each eye's open threshold, fixed at `done`
         self._window_shape: np.ndarray | None = None   # the neutral's shape at `done`
+        self._t_done: float | None = None
 
     def add(self, landmarks: np.ndarray, t: float) -> Neutral:
         if self._t0 is None:
             self._t0 = t
         if self.done:
-            if self._open_gap is not None and t - self._t0 < GAZE_S:
+            if self._open_gap is not None and t - self._t_done < GAZE_S:
                 self._refine_gaze(landmarks)
             return self.neutral
         frame = geometry.face_frame(landmarks)
@@ -96,6 +102,7 @@ class NeutralCalibrator:
             self._open_gap = EYE_OPEN * np.quantile(eyes, 0.9, axis=0)
             self._gazes = [gaze(s) for s, g in zip(self._shapes, eyes) if (g >= self._open_gap).all()]
             self._window_shape = self.neutral.shape
+            self._t_done = t
         return self.neutral
 
     def pin(self, landmarks: np.ndarray) -> Neutral:
@@ -113,15 +120,19 @@ class NeutralCalibrator:
         """One more frame for the irises' neutral (module docstring): each iris moved sideways
         (along its eye's corner axis only: where a look up or down rests is the window's) to the
         median of the open-eyed frames' so far, the shared sideways gaze held to GAZE_REST; the
-        neutral is replaced (a new object) only when an iris moves GAZE_STEP eye widths or more."""
+        neutral moves towards that by at most GAZE_RATE a frame, and is replaced (a new object)
+        only when an iris moves GAZE_STEP eye widths or more."""
         shape = geometry.face_frame(landmarks).invert_points(np.asarray(landmarks, np.float64)[: topology.N_LANDMARKS])
         if not (np.asarray(geometry.eye_opening(shape)) >= self._open_gap).all():
             return
         self._gazes.append(gaze(shape))
-        new = self._window_shape.copy()
-        _move_gaze(new, np.median(np.stack(self._gazes), axis=0) - gaze(new))
-        _hold_gaze(new)
-        if np.abs(gaze(new) - gaze(self.neutral.shape)).max() >= GAZE_STEP:
+        target = self._window_shape.copy()
+        _move_gaze(target, np.median(np.stack(self._gazes), axis=0) - gaze(target))
+        _hold_gaze(target)
+        step = np.clip(gaze(target) - gaze(self.neutral.shape), -GAZE_RATE, GAZE_RATE)
+        if np.abs(step).max() >= GAZE_STEP:
+            new = self.neutral.shape.copy()
+            _move_gaze(new, step)
             self.neutral = dataclasses.replace(self.neutral, shape=new)
 
     def _estimate(self) -> Neutral:

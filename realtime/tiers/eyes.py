@@ -743,7 +743,7 @@ class EyeLayer:
             gx, gy = (w * self._lid_grain_at[t, :, 0]).sum(1), (w * self._lid_grain_at[t, :, 1]).sum(1)
             skin *= (1.0 + _bilinear_wrapped(xp, self._grain[e], gx, gy))[:, None]
             fade = xp.clip(2.0 * edge, 0.0, 1.0)           # the second ring's band: fading in
-            reach = (w * self._lid_reach[t]).sum(1)         # 0 at the eye's corners
+            reach = (w * self._lid_reach[t]).sum(1)         # fading out past the corners
             a = (float(strength[e]) * fade * fade * (3.0 - 2.0 * fade) * reach)[:, None]
             out[y0 + ys, x0 + xs] = out[y0 + ys, x0 + xs] * (1.0 - a) + skin * a
             self._lash_line(out, vertices[self._lid_contour[e], :2], max(LASH_WIDTH * float(fr[e, 6]), 1.5),

@@ -235,3 +235,33 @@ def test_the_eyes_convergence_is_kept_and_a_pinned_face_is_kept_as_it_is(face):
     aside = _looking(frame, neutral, 0.2)
     pinned = NeutralCalibrator().pin(aside)
     np.testing.assert_allclose(C.gaze(pinned.shape), rest + 0.2, atol=1e-9)
+
+
+def test_a_driver_who_looks_aside_throughout_is_held_near_the_camera_and_the_gaze_never_jumps(face):
+    """Aside through the window and a second after it: the neutral's shared sideways gaze stays
+    at GAZE_REST. Then at the camera: it comes back at most GAZE_RATE a frame (the median turning
+    from one cluster of looks to the other in one frame must not snap the avatar's irises), and
+    the refinement runs GAZE_S from the window's end (a 2 s window), not from its start."""
+    from realtime.face import calibrate as C
+
+    lm, frame, neutral, _ = face
+    rest = C.gaze(neutral)
+    aside = _looking(frame, neutral, 0.15)
+    cal = NeutralCalibrator(window_s=2.0)
+    i = 0
+    while not cal.done:
+        cal.add(aside, i / FPS)
+        i += 1
+    done_at = i / FPS
+    while i / FPS < done_at + 1.0:
+        n = cal.add(aside, i / FPS)
+        i += 1
+    assert C.gaze(n.shape).mean() == pytest.approx(C.GAZE_REST, abs=1e-9)
+    steps = []
+    while i / FPS < done_at + C.GAZE_S - 1.0 / FPS:    # the camera, for the rest of GAZE_S
+        before = C.gaze(cal.neutral.shape)
+        n = cal.add(lm, i / FPS)
+        steps.append(np.abs(C.gaze(n.shape) - before).max())
+        i += 1
+    assert max(steps) <= C.GAZE_RATE + 1e-12
+    np.testing.assert_allclose(C.gaze(n.shape), rest, atol=1e-9)
