@@ -55,8 +55,7 @@ MIN_STD_DEFAULT = 0.004
 #: A driver signal whose standard deviation is below this many × its MIN_STD is marked ``small``.
 SMALL_MOTION = 2.0
 
-_RIGHT_CORNERS = (33, 133)     # outer, inner corner of the subject's right eye
-_LEFT_CORNERS = (263, 362)
+_RIGHT_CORNERS, _LEFT_CORNERS = topology.EYE_CORNERS   # (outer, inner) corner of each eye
 _RIGHT_IRIS, _LEFT_IRIS = 468, 473
 
 

@@ -12,6 +12,7 @@ class CopyingContext(CpuContext):
     """numpy "device" arrays; `to_host` and `upload` copy and count (shapes in `downloads`)."""
 
     name = "copying"
+    on_host = False
 
     def __init__(self):
         self.downloads: list[tuple[int, ...]] = []

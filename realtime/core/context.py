@@ -162,6 +162,9 @@ class CpuContext:
 
     name = "cpu"
     xp = np
+    #: the arrays are the host's: small-array work (many tiny operations) runs in place here;
+    #: on a device it goes to host copies, where a launch per operation does not dominate
+    on_host = True
 
     def upload(self, host: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
         if out is None:
@@ -224,6 +227,7 @@ class CudaContext:
     """
 
     name = "cuda"
+    on_host = False
 
     def __init__(self, index: int = 0):
         cp = _import_cupy()

@@ -165,7 +165,7 @@ def _eye_axes(shape: np.ndarray):
     """Per eye (right, left): (corners' midpoint (2,), unit axis (2,) to the subject's left,
     width) in the canonical x-y plane."""
     out = []
-    for e, (outer, inner) in enumerate(((33, 133), (263, 362))):
+    for e, (outer, inner) in enumerate(topology.EYE_CORNERS):
         a, b = shape[outer, :2], shape[inner, :2]
         axis = b - a if e == 0 else a - b
         width = max(float(np.linalg.norm(axis)), 1e-9)

@@ -85,6 +85,8 @@ MOUTH_GAP_PAIRS = ((13, 14), (82, 87), (312, 317))
 RIGHT_EYE_GAP_PAIRS = ((159, 145), (158, 153), (160, 144))
 LEFT_EYE_GAP_PAIRS = ((386, 374), (385, 380), (387, 373))
 EYE_OUTER = (33, 263)
+# Each eye's (outer, inner) corner, the subject's right eye first.
+EYE_CORNERS = ((33, 133), (263, 362))
 
 
 @lru_cache(maxsize=1)

@@ -153,7 +153,7 @@ class AttributesStage:
         off = self._off
         w_r = self.skin[tid[off::SAMPLE, off::SAMPLE]] * own[off::SAMPLE, off::SAMPLE, 0]
         r = xp.asarray(frame.render)[off::SAMPLE, off::SAMPLE]
-        if ctx.name == "cpu":
+        if ctx.on_host:
             self.fields.colour, gain, d_skin = self.colour(d, w_d, r, w_r)
             gain_skin = xp.concatenate([gain, d_skin], axis=-1)
         else:   # the samples to the colour transfer's host in one transfer, its results back in two

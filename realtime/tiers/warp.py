@@ -33,7 +33,7 @@ class WarpGenerator:
 
     def __init__(self, profile, rig: Rig, ctx=None, eyeballs: bool = True, host_layers: bool | None = None):
         ctx = self.ctx = ctx if ctx is not None else CpuContext()
-        self.host_layers = ctx.name != "cpu" if host_layers is None else bool(host_layers)
+        self.host_layers = not ctx.on_host if host_layers is None else bool(host_layers)
         layers = CpuContext() if self.host_layers else ctx
         xp = ctx.xp
         self.rig = rig
