@@ -1,9 +1,14 @@
 """Neutral calibration of the driver: who they are when they do nothing.
 
 Collects canonical shapes (face frame of each tracked frame) over a short window and takes a
-robust neutral from them: the per-landmark median over the frames where the mouth is most
-closed (the face and the head pose both), so a driver who talks or smiles during calibration
-still gets a closed-mouth neutral. The eyes (lids and irises) are not tied to the jaw and are
+robust neutral from them: the per-landmark median over the frames where the mouth is closed
+(the face and the head pose both), so a driver who talks or smiles during calibration still gets
+a closed-mouth neutral. Closed means within `CLOSED_MARGIN` interoculars of the window's most
+closed lips, from at least `MIN_CLOSED` frames: a talker's lips may meet in two frames of thirty
+(d10), and the quarter least open that this took before parted the neutral by 0.06
+interoculars, so every smaller opening of hers was drawn shut and every larger one 0.06 short
+(live-calibrated self-drive, `bench --profile sdd10 --quality`: mouth offset −0.042 → +0.018,
+width gain 0.74 → 0.86). The eyes (lids and irises) are not tied to the jaw and are
 taken from the frames where both are open instead — each eye's gap at least `EYE_OPEN` of its
 90th percentile over the window, which leaves blinks, winks and squints out — when there are
 at least `MIN_EYE_FRAMES` of them (else they come from the closed-mouth frames as well): the
@@ -45,6 +50,8 @@ GAZE_S = 5.0        # after the window, the irises' neutral is refined for this 
 GAZE_REST = 0.05    # |the shared sideways gaze| of the neutral, at most (eye widths)
 GAZE_STEP = 0.002   # a refined iris neutral replaces the last when it moves this far (eye widths)
 GAZE_RATE = 0.005   # ... and moves at most this far in one frame (eye widths)
+CLOSED_MARGIN = 0.02  # a closed mouth: a lip gap at most this far above the window's smallest (interoculars)
+MIN_CLOSED = 3        # ... from at least this many frames (the most closed ones, when fewer are)
 
 
 @dataclass
@@ -66,9 +73,9 @@ class NeutralCalibrator:
     `add(landmarks, t)` returns the current best Neutral (provisional until `done`).
     """
 
-    def __init__(self, window_s: float = 1.0, mouth_quantile: float = 0.25, max_frames: int = 90):
+    def __init__(self, window_s: float = 1.0, closed_margin: float = CLOSED_MARGIN, max_frames: int = 90):
         self.window_s = window_s
-        self.mouth_quantile = mouth_quantile
+        self.closed_margin = closed_margin
         self.max_frames = max_frames
         self.reset()
 
@@ -140,7 +147,12 @@ class NeutralCalibrator:
         gaps = np.array([geometry.mouth_opening(s) for s in shapes])
         # The most closed-mouth frames only, for the shape (but the eyes) and the pose: lips
         # alone from them on a jaw from the others would give closed lips on a dropped chin.
-        closed = np.flatnonzero(gaps <= np.quantile(gaps, self.mouth_quantile))
+        # closed: near the window's most closed lips, not a share of the window (module doc)
+        iod = np.array([geometry.interocular(s) for s in shapes])
+        rel = gaps / np.maximum(iod, 1e-9)
+        closed = np.flatnonzero(rel <= rel.min() + self.closed_margin)
+        if len(closed) < MIN_CLOSED:
+            closed = np.argsort(rel, kind="stable")[:MIN_CLOSED]
         poses = [self._poses[i] for i in closed]
         rotvecs = np.stack([geometry.rotvec_from_matrix(p.rotation) for p in poses])
         shape = np.median(shapes[closed], axis=0)
