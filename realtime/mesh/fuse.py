@@ -207,6 +207,19 @@ def retarget_gains(target_neutral: np.ndarray, driver_neutral: np.ndarray,
     return gains[:, None]
 
 
+def lip_rest_shift(target_neutral: np.ndarray, driver_neutral: np.ndarray, gains: np.ndarray) -> np.ndarray:
+    """(len(_UPPER_LIP),) how much wider (canonical y; negative: narrower) each inner-lip pair of
+    the target must be at the driver's rest for the lips' gap to follow the driver's *own* gap
+    rather than the target's photo plus the driver's change: the driver's neutral gap times the
+    pair's retargeting gain, less the photo's. A photo with parted lips (s1: 0.046 interoculars)
+    otherwise never closes them when the driver's close, and a driver calibrated with parted lips
+    shuts the avatar's before their own."""
+    d = np.asarray(driver_neutral, np.float64)
+    t = np.asarray(target_neutral, np.float64)
+    g = 0.5 * (gains[_UPPER_LIP, 0] + gains[_LOWER_LIP, 0])
+    return g * (d[_LOWER_LIP, 1] - d[_UPPER_LIP, 1]) - (t[_LOWER_LIP, 1] - t[_UPPER_LIP, 1])
+
+
 def response_field(brows: float, mouth_width: float) -> np.ndarray:
     """(478, 3) per-landmark, per-axis factors of the expression residual: `brows` on the brow
     region (feathered as its gain, every axis; not on the lids, whose closing has its own
@@ -279,6 +292,7 @@ class Recombiner:
         self.target_neutral = np.asarray(target_neutral, np.float64)
         self.target_frame = target_frame
         self._gains = np.ones((topology.N_LANDMARKS, 1))
+        self._lip_rest = np.zeros(len(_UPPER_LIP))
         self._driver_neutral_id = None
         self._region = landmark_gains(self.config.gains())
         self._response = response_field(self.config.brow_response, self.config.mouth_width_response)
@@ -307,15 +321,19 @@ class Recombiner:
         """Recompute the retargeting gains for a (new) driver neutral; None = same identity."""
         if driver_neutral is None:
             self._gains = np.ones((topology.N_LANDMARKS, 1))
+            self._lip_rest = np.zeros(len(_UPPER_LIP))
         else:
             self._gains = retarget_gains(self.target_neutral, driver_neutral,
                                          self.config.smoothing_iterations, self.config.mouth_retarget)
+            self._lip_rest = lip_rest_shift(self.target_neutral, driver_neutral, self._gains)
         self._driver_neutral_id = None if driver_neutral is None else id(driver_neutral)
 
     def canonical(self, state: FaceState) -> np.ndarray:
         """Target neutral plus the retargeted expression, in canonical units (478, 3)."""
         gain = self.config.expression_gain * self._gains * self._region * self._response
         shape = self.target_neutral + gain * state.expression
+        shape[_UPPER_LIP, 1] -= 0.5 * self._lip_rest
+        shape[_LOWER_LIP, 1] += 0.5 * self._lip_rest
         _unfold(_UPPER_LIP, _LOWER_LIP, shape)
         _unfold_chin(shape, self._chin_gaps)
         for (upper, lower), rest, skin in zip(_LIDS, self._lid_rest, _LID_SKIN):
