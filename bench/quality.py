@@ -11,9 +11,9 @@ the avatar it outputs with its own MediaPipe graph and compares. What each metri
   ``N_T + E_out``; the reference is the *retargeted driver expression* the fuse stage would
   build from the *unfiltered* driver measurement, ``Recombiner.canonical(measure(driver))``
   with the default ``FuseConfig`` whatever the engine's (target neutral + per-region gains ·
-  driver residual, lids and lips unfolded), so a variant that damps or exaggerates expressions
-  shows as error. The error covers retargeting settings, rendering fidelity, tracking of the
-  avatar and the engine's smoothing lag.
+  driver residual, the lips' gap at rest the driver's, lids and lips unfolded), so a variant
+  that damps or exaggerates expressions shows as error. The error covers retargeting settings,
+  rendering fidelity, tracking of the avatar and the engine's smoothing lag.
 - ``pose_err_deg`` — mean geodesic angle (degrees) between the output's rotation relative to
   its neutral and the driver's rotation relative to its calibrated neutral, both from
   ``Estimator.measure`` (unfiltered).

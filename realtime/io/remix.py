@@ -44,7 +44,7 @@ from realtime.face.track import Tracker, quiet_native_stderr
 from realtime.io.capture import CaptureError, input_paths, open_source
 from realtime.io.grabber import Grabber
 from realtime.io.performance import ScriptedSource
-from realtime.mesh.fuse import retarget_gains
+from realtime.mesh.fuse import lip_gap_offset, retarget_gains
 
 __all__ = ["RemixError", "KEYWORDS", "run_inputs", "StateSource", "StillState", "ScriptState",
            "TrackedState", "RemixStage", "open_state_source", "combine"]
@@ -215,12 +215,14 @@ def open_state_source(spec: str, *, profile_neutral: np.ndarray, realtime: bool,
 
 def combine(main: FaceState, pose: FaceState | None, expression: FaceState | None, *,
             keep_placement: bool = False, expression_scale: np.ndarray | None = None,
-            untwist: bool = False) -> FaceState:
+            untwist: bool = False, expression_offset: np.ndarray | None = None) -> FaceState:
     """The remixed state: `main` with its pose from `pose` (rotation; translation and scale too
     unless `keep_placement`) and its expression from `expression` (times `expression_scale`,
-    (478, 1), when given). With `untwist` the expression loses its turn-like part
-    (`realtime.face.parallax.untwisted`) before it is scaled: the part its own face's turn left
-    in it; the teeth its mouth shows go with it. `present` stays the main driver's."""
+    (478, 1), when given, plus `expression_offset` (478, 3), when given: the lips' gap of the
+    source's neutral, `realtime.mesh.fuse.lip_gap_offset`). With `untwist` the expression loses
+    its turn-like part (`realtime.face.parallax.untwisted`) before it is scaled: the part its
+    own face's turn left in it; the teeth its mouth shows go with it. `present` stays the main
+    driver's."""
     out = FaceState(rotation=main.rotation, translation=main.translation, scale=main.scale,
                     expression=main.expression, present=main.present,
                     teeth=expression.teeth if expression is not None else main.teeth)
@@ -234,6 +236,8 @@ def combine(main: FaceState, pose: FaceState | None, expression: FaceState | Non
         e = untwisted(e)
     if expression is not None and expression_scale is not None:
         e = e * expression_scale
+    if expression is not None and expression_offset is not None:
+        e = e + expression_offset
     out.expression = e
     return out
 
@@ -254,6 +258,7 @@ class RemixStage:
         self.keep_placement = keep_placement
         self._scale_key: tuple | None = None
         self._scale: np.ndarray | None = None
+        self._offset: np.ndarray | None = None     # `lip_gap_offset`, with _scale
         self.last: dict = {}     # the sources' states of the last frame ("pose", "expression")
 
     def sources(self) -> list[StateSource]:
@@ -267,7 +272,9 @@ class RemixStage:
         key = (id(main), id(src))
         if key != self._scale_key:
             self._scale_key = key
-            self._scale = retarget_gains(np.asarray(main.shape, np.float64), np.asarray(src, np.float64))
+            m, s = np.asarray(main.shape, np.float64), np.asarray(src, np.float64)
+            self._scale = retarget_gains(m, s)
+            self._offset = lip_gap_offset(m, s, self._scale)
         return self._scale
 
     def _untwist(self) -> bool:
@@ -284,9 +291,10 @@ class RemixStage:
         pose = self.pose.state(frame, t) if self.pose is not None else None
         expr = self.expression.state(frame, t) if self.expression is not None else None
         self.last = {"pose": pose, "expression": expr}
+        scale = self._expression_scale() if expr is not None else None
         frame.state = combine(frame.state, pose, expr, keep_placement=self.keep_placement,
-                              expression_scale=self._expression_scale() if expr is not None else None,
-                              untwist=self._untwist())
+                              expression_scale=scale, untwist=self._untwist(),
+                              expression_offset=self._offset if scale is not None else None)
 
     def close(self) -> None:
         for s in self.sources():

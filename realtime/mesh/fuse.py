@@ -1,11 +1,14 @@
 """Fuse stage: recombination with retargeting (UniFaceGAN eq. 3–4, DESIGN §3).
 
-    S = s_T · (R_rel · R_T) · (N_T + ρ ⊙ E) + t_T + s_T · Δt
+    S = s_T · (R_rel · R_T) · (N_T + L + ρ ⊙ E) + t_T + s_T · Δt
 
 N_T, (R_T, s_T, t_T): the target's neutral shape and face frame; E, R_rel, Δt: the driver's
 expression residual and pose relative to its own neutral; ρ: per-landmark retargeting gains,
 the ratio of target to driver sizes per facial region, smoothed over the mesh so there is no
-crease at region borders. With E = 0 and R_rel = I the target's neutral comes out exactly, so
+crease at region borders. L (`lip_rest_shift`, `lip_gap_field`): the lips' gap at rest is the
+driver's neutral one (times ρ), not the photo's — how far apart the lips are is an expression,
+not an identity: a photo with parted lips closes them when the driver's close. With E = 0 and
+R_rel = I the target's neutral comes out exactly but for that gap (its jaw moving with it), so
 the driver's face shape never leaks into the target.
 
 The user's per-region gains (`realtime.mesh.gains`: eyes, brows, mouth, gaze, pose) scale E per
@@ -26,6 +29,7 @@ from realtime.mesh.gains import REGIONS, check_gains, landmark_gains
 
 _UPPER_LIP = np.array(topology.INNER_LIP_UPPER[1:-1])
 _LOWER_LIP = np.array(topology.INNER_LIP_LOWER[1:-1])
+_LIPS = np.concatenate([_UPPER_LIP, _LOWER_LIP])
 _LIDS = [(np.array(u[1:-1]), np.array(l[1:-1])) for u, l in (
     (topology.RIGHT_EYE_UPPER, topology.RIGHT_EYE_LOWER),
     (topology.LEFT_EYE_UPPER, topology.LEFT_EYE_LOWER))]
@@ -220,6 +224,30 @@ def lip_rest_shift(target_neutral: np.ndarray, driver_neutral: np.ndarray, gains
     return g * (d[_LOWER_LIP, 1] - d[_UPPER_LIP, 1]) - (t[_LOWER_LIP, 1] - t[_UPPER_LIP, 1])
 
 
+def lip_gap_field(shape: np.ndarray, widen: np.ndarray) -> np.ndarray:
+    """(478, 3) the displacement of canonical `shape` (y down) that widens its inner-lip pairs by
+    `widen` (len(_UPPER_LIP),; negative narrows) as a jaw does: the lower lip and the jaw under it
+    move by the pairs' mean (`geometry.jaw_weights`: the lip keeps its thickness, the upper lip
+    stays), the rest pair by pair on the lower lip's inner contour."""
+    widen = np.asarray(widen, np.float64)
+    mean = float(widen.mean())
+    d = np.zeros((len(shape), 3))
+    d[:, 1] = mean * geometry.jaw_weights(shape)
+    d[_LOWER_LIP, 1] += widen - mean
+    return d
+
+
+def lip_gap_offset(main_neutral: np.ndarray, source_neutral: np.ndarray, scale: np.ndarray) -> np.ndarray:
+    """(478, 3) what a remixed expression (`realtime.io.remix`: residual of `source_neutral`,
+    rescaled by `scale` (478, 1) to `main_neutral`) needs added for the lips' gap to be the
+    source's own: the recombiner puts the main driver's neutral gap under every expression
+    (`lip_rest_shift`), the source's residual is over its own neutral's gap."""
+    m, s = np.asarray(main_neutral, np.float64), np.asarray(source_neutral, np.float64)
+    k = 0.5 * (scale[_UPPER_LIP, 0] + scale[_LOWER_LIP, 0])
+    widen = k * (s[_LOWER_LIP, 1] - s[_UPPER_LIP, 1]) - (m[_LOWER_LIP, 1] - m[_UPPER_LIP, 1])
+    return lip_gap_field(m, widen)
+
+
 def response_field(brows: float, mouth_width: float) -> np.ndarray:
     """(478, 3) per-landmark, per-axis factors of the expression residual: `brows` on the brow
     region (feathered as its gain, every axis; not on the lids, whose closing has its own
@@ -292,7 +320,7 @@ class Recombiner:
         self.target_neutral = np.asarray(target_neutral, np.float64)
         self.target_frame = target_frame
         self._gains = np.ones((topology.N_LANDMARKS, 1))
-        self._lip_rest = np.zeros(len(_UPPER_LIP))
+        self._lip_rest = np.zeros_like(self.target_neutral)   # `bind_driver`: the lips' rest gap
         self._driver_neutral_id = None
         self._region = landmark_gains(self.config.gains())
         self._response = response_field(self.config.brow_response, self.config.mouth_width_response)
@@ -318,22 +346,25 @@ class Recombiner:
         return value
 
     def bind_driver(self, driver_neutral: np.ndarray | None) -> None:
-        """Recompute the retargeting gains for a (new) driver neutral; None = same identity."""
+        """Recompute the retargeting gains and the lips' rest gap (`lip_rest_shift`) for a
+        (new) driver neutral; None = same identity."""
         if driver_neutral is None:
             self._gains = np.ones((topology.N_LANDMARKS, 1))
-            self._lip_rest = np.zeros(len(_UPPER_LIP))
+            self._lip_rest = np.zeros_like(self.target_neutral)
         else:
             self._gains = retarget_gains(self.target_neutral, driver_neutral,
                                          self.config.smoothing_iterations, self.config.mouth_retarget)
-            self._lip_rest = lip_rest_shift(self.target_neutral, driver_neutral, self._gains)
+            self._lip_rest = lip_gap_field(self.target_neutral,
+                                           lip_rest_shift(self.target_neutral, driver_neutral, self._gains))
         self._driver_neutral_id = None if driver_neutral is None else id(driver_neutral)
 
     def canonical(self, state: FaceState) -> np.ndarray:
-        """Target neutral plus the retargeted expression, in canonical units (478, 3)."""
+        """Target neutral plus the retargeted expression, in canonical units (478, 3); its lips
+        at rest part as the bound driver's do (`lip_rest_shift`) as far as the mouth's gain lets
+        the mouth move (at gain 0 they stay the photo's)."""
         gain = self.config.expression_gain * self._gains * self._region * self._response
         shape = self.target_neutral + gain * state.expression
-        shape[_UPPER_LIP, 1] -= 0.5 * self._lip_rest
-        shape[_LOWER_LIP, 1] += 0.5 * self._lip_rest
+        shape += (self.config.expression_gain * float(self._region[_LIPS, 0].mean())) * self._lip_rest
         _unfold(_UPPER_LIP, _LOWER_LIP, shape)
         _unfold_chin(shape, self._chin_gaps)
         for (upper, lower), rest, skin in zip(_LIDS, self._lid_rest, _LID_SKIN):

@@ -7,10 +7,12 @@
     pose    the head's rotation (angle relative to the neutral pose)
 
 1.0 everywhere reproduces the driver; 1.2 exaggerates a region by 20%, 0.5 halves it, 0 freezes
-it. A region's gain applies at full strength on its own landmarks and fades out over a few
-rings of mesh neighbours, so the skin around it follows without a crease (a wider mouth drags
-the chin along). Set from the command line (``--gain eyes=1.2,mouth=0.9``), from a profile's
-``settings: gains:`` in its YAML, and live with the window's hotkeys.
+it as the photo has it (a mouth at 0 keeps the photo's lips, parted or not; at 1 they part as
+the driver's do, `realtime.mesh.fuse.lip_rest_shift`). A region's gain applies at full strength
+on its own landmarks and fades out over a few rings of mesh neighbours, so the skin around it
+follows without a crease (a wider mouth drags the chin along). Set from the command line
+(``--gain eyes=1.2,mouth=0.9``), from a profile's ``settings: gains:`` in its YAML, and live
+with the window's hotkeys.
 """
 from __future__ import annotations
 

@@ -123,6 +123,37 @@ def test_expression_from_another_face_is_rescaled_to_the_main_driver(astronaut_p
     np.testing.assert_allclose(f.state.expression, want)
 
 
+def test_an_expression_from_elsewhere_parts_the_lips_as_its_own_face_does(astronaut_profile):
+    """The recombiner puts the main driver's neutral lip gap under every expression; a source
+    whose neutral lips are closer (or further) apart gets the difference with its expression, so
+    the source at rest gives the avatar the source's lips, not the main driver's."""
+    from realtime.face.geometry import Similarity
+    from realtime.io.performance import Blendshapes
+    from realtime.mesh.fuse import FuseConfig, Recombiner
+
+    base = np.asarray(astronaut_profile["neutral"], np.float64)
+    main_neutral = base + Blendshapes(base)({"jaw_open": 0.3})   # calibrated with parted lips
+
+    class Main:
+        shape = main_neutral
+
+    class Source(StillState):
+        neutral = base
+
+        def state(self, frame, t):
+            return state()
+
+    stage = RemixStage(expression=Source(), main_neutral=lambda: Main)
+    f = Frame(index=0, t_capture=0.0, state=state())
+    stage(f)
+    rec = Recombiner(base, Similarity(np.eye(3), 1.0, np.zeros(3)), FuseConfig(smoothing_iterations=0))
+    rec.bind_driver(main_neutral)
+    iod = geometry.interocular(base)
+    assert geometry.mouth_opening(main_neutral) - geometry.mouth_opening(base) > 0.05 * iod
+    assert geometry.mouth_opening(rec.canonical(f.state)) == pytest.approx(geometry.mouth_opening(base),
+                                                                          abs=0.005 * iod)
+
+
 class _Clip:
     """A file-like source of numbered blank images (is_live False)."""
 
