@@ -140,28 +140,6 @@ def eye_opening(canonical_or_pixels: np.ndarray) -> tuple[float, float]:
     return gap(topology.RIGHT_EYE_GAP_PAIRS), gap(topology.LEFT_EYE_GAP_PAIRS)
 
 
-_LOWER_LIP_OUTER = list(topology.OUTER_LIP[11:])   # 375 ... 146: the outer lower lip, corners excluded
-
-
-def jaw_weights(shape: np.ndarray) -> np.ndarray:
-    """(478,) how much of a jaw's drop each landmark of a canonical `shape` (y down) follows: the
-    lower lip, inner and outer contours alike, all of it (a lower lip whose inner contour moved
-    further than its outer one would fold over itself, or thicken); the cheeks between the
-    mouth's corners and the lip's lowest point part way, the jaw's sides less than its middle;
-    the upper lip none, the mouth's corners half."""
-    n = np.asarray(shape, np.float64)
-    y0 = n[[61, 291], 1].mean()
-    half_w = 0.5 * abs(n[454, 0] - n[234, 0])
-    xm = n[topology.CHIN, 0]
-    lip_bottom = n[_LOWER_LIP_OUTER, 1].max()
-    w = np.clip((n[:, 1] - y0) / max(lip_bottom - y0, 1e-9), 0, 1) ** 0.8
-    w *= np.clip(1 - ((n[:, 0] - xm) / half_w) ** 2, 0, 1) ** 0.5
-    w[list(topology.INNER_LIP_LOWER[1:-1]) + _LOWER_LIP_OUTER] = 1.0
-    w[list(topology.INNER_LIP_UPPER)] = 0.0
-    w[[78, 308, 61, 291]] = 0.5
-    return w
-
-
 def interocular(landmarks: np.ndarray) -> float:
     a, b = topology.EYE_OUTER
     return float(np.linalg.norm(landmarks[a, :2] - landmarks[b, :2]))

@@ -20,6 +20,9 @@ def _smooth(x):
     return x * x * (3 - 2 * x)
 
 
+_LOWER_LIP_OUTER = list(topology.OUTER_LIP[11:])   # 375 ... 146: the outer lower lip, corners excluded
+
+
 class Blendshapes:
     """Expression fields (478, 3) on one neutral shape; `__call__(weights)` sums them."""
 
@@ -39,8 +42,20 @@ class Blendshapes:
 
     @staticmethod
     def _jaw_open(n):
-        # the jaw drops as one piece from the outer lower lip down (`geometry.jaw_weights`)
-        w = geometry.jaw_weights(n)
+        corners = n[[61, 291]]
+        y0 = corners[:, 1].mean()
+        half_w = 0.5 * abs(n[454, 0] - n[234, 0])
+        xm = n[topology.CHIN, 0]
+        # The jaw drops as one piece from the outer lower lip down (the lower lip, inner and
+        # outer contours alike, moves with it: a lower lip whose inner contour dropped further
+        # than its outer one would fold over itself); the cheeks between the mouth's corners and
+        # the lip's lowest point follow part way, and the jaw's sides less than its middle.
+        lip_bottom = n[_LOWER_LIP_OUTER, 1].max()
+        w = np.clip((n[:, 1] - y0) / max(lip_bottom - y0, 1e-9), 0, 1) ** 0.8
+        w *= np.clip(1 - ((n[:, 0] - xm) / half_w) ** 2, 0, 1) ** 0.5
+        w[list(topology.INNER_LIP_LOWER[1:-1]) + _LOWER_LIP_OUTER] = 1.0
+        w[list(topology.INNER_LIP_UPPER)] = 0.0
+        w[[78, 308, 61, 291]] = 0.5
         d = np.zeros_like(n)
         d[:, 1] = 0.5 * w
         d[:, 2] = 0.12 * w

@@ -19,7 +19,9 @@ Combining, per main frame (`RemixStage`, after the estimate stage):
   driver's and only the rotation is taken;
 - expression from a source: its expression residual, rescaled region by region from the
   source's face to the main driver's (`realtime.mesh.fuse.retarget_gains`), so that the fuse
-  stage's retargeting (profile over main driver) nets out to profile over source;
+  stage's retargeting (profile over main driver) nets out to profile over source, with the
+  source's own neutral lip gap under it (`realtime.mesh.fuse.lip_gap_offset`: the fuse stage
+  puts the main driver's there);
 - a tracked face's expression put with another source's pose loses the head turn it carries
   (`realtime.face.parallax.untwisted`): its own turns would otherwise turn the remixed head.
   The scripted performance's and the still state's expressions are synthetic and kept as they are.

@@ -226,14 +226,16 @@ def lip_rest_shift(target_neutral: np.ndarray, driver_neutral: np.ndarray, gains
 
 def lip_gap_field(shape: np.ndarray, widen: np.ndarray) -> np.ndarray:
     """(478, 3) the displacement of canonical `shape` (y down) that widens its inner-lip pairs by
-    `widen` (len(_UPPER_LIP),; negative narrows) as a jaw does: the lower lip and the jaw under it
-    move by the pairs' mean (`geometry.jaw_weights`: the lip keeps its thickness, the upper lip
-    stays), the rest pair by pair on the lower lip's inner contour."""
+    `widen` (len(_UPPER_LIP),; negative narrows), each pair's two points moving half of it, so
+    the lips' midline stays. Known limit: the outer contours stay, so closing a photo's parted
+    lips this way thickens them (s1: by about 40%). Moving the lower lip and the jaw with it
+    instead (a jaw's weights, as `realtime.io.performance.Blendshapes` opens one) folded the
+    mesh beside the mouth's corners when raised (10-18 flipped triangles closing the astronaut's
+    lips, 0-2 this way) and lost 13 of s1 <- d14's 130 closed eyes in the tracked output."""
     widen = np.asarray(widen, np.float64)
-    mean = float(widen.mean())
     d = np.zeros((len(shape), 3))
-    d[:, 1] = mean * geometry.jaw_weights(shape)
-    d[_LOWER_LIP, 1] += widen - mean
+    d[_UPPER_LIP, 1] = -0.5 * widen
+    d[_LOWER_LIP, 1] = 0.5 * widen
     return d
 
 
