@@ -8,7 +8,7 @@ the ratio of target to driver sizes per facial region, smoothed over the mesh so
 crease at region borders. L (`lip_rest_shift`, `lip_gap_field`): the lips' gap at rest is the
 driver's neutral one (times ρ), not the photo's — how far apart the lips are is an expression,
 not an identity: a photo with parted lips closes them when the driver's close. With E = 0 and
-R_rel = I the target's neutral comes out exactly but for that gap (its jaw moving with it), so
+R_rel = I the target's neutral comes out exactly but for that gap, so
 the driver's face shape never leaks into the target.
 
 The user's per-region gains (`realtime.mesh.gains`: eyes, brows, mouth, gaze, pose) scale E per
@@ -244,10 +244,8 @@ def lip_gap_offset(main_neutral: np.ndarray, source_neutral: np.ndarray, scale: 
     rescaled by `scale` (478, 1) to `main_neutral`) needs added for the lips' gap to be the
     source's own: the recombiner puts the main driver's neutral gap under every expression
     (`lip_rest_shift`), the source's residual is over its own neutral's gap."""
-    m, s = np.asarray(main_neutral, np.float64), np.asarray(source_neutral, np.float64)
-    k = 0.5 * (scale[_UPPER_LIP, 0] + scale[_LOWER_LIP, 0])
-    widen = k * (s[_LOWER_LIP, 1] - s[_UPPER_LIP, 1]) - (m[_LOWER_LIP, 1] - m[_UPPER_LIP, 1])
-    return lip_gap_field(m, widen)
+    # the same difference as the recombiner's, with the source in the driver's place
+    return lip_gap_field(main_neutral, lip_rest_shift(main_neutral, source_neutral, scale))
 
 
 def response_field(brows: float, mouth_width: float) -> np.ndarray:
