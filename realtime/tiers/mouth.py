@@ -26,11 +26,13 @@ the tips of the upper teeth in the lip's shadow over a dark gap, never a full wh
   turn away from the light toward the back). Each tooth is rounded (a cylinder-like falloff
   across it, rounded tips) with a gap to its neighbours, dark at the tips and faint along the body.
 - a tongue (rounded, reddish, from the avatar's lip colour) lies low in the mouth behind the
-  lower teeth; the throat is the lip colour darkened, darkest away from the lips and at the
-  corners; light entering the mouth grows with the opening (on the teeth, which stand at its
-  front, it is full from a smile's opening). Puckered lips (a mouth much
-  narrower than the photo's) hide the teeth. Known limit: the width is the mouth's width on
-  screen, so a strongly turned head (> ~35°) starts to read as a pucker.
+  lower teeth, in the lips' shade, with a crease where the lower lip meets it (so the lip's
+  edge still reads as the lip's, not the tongue's top); the throat is the lip colour
+  darkened, darkest away from the lips and at the corners; light entering the mouth grows
+  with the opening (on the teeth, which stand at its front, it is full from a smile's
+  opening). Puckered lips (a mouth much narrower than the photo's) hide the teeth. Known
+  limit: the width is the mouth's width on screen, so a strongly turned head (> ~35°) starts
+  to read as a pucker.
 
 Array-module agnostic (numpy, or cupy on the GPU path): only elementwise work on the mouth-fan
 pixels and a few reductions over the mouth's bounding box.
@@ -73,7 +75,19 @@ OVERBITE = 0.02
 # d19 0 with his lips closed, up to 0.87 when his smile shows teeth; d10 (talking, teeth often
 # in view) median 0.28, max 0.71.
 GRIN = (0.25, 0.55)
-TONGUE_W, TONGUE_H = 0.2, 0.14               # half width; height (at most 0.35 × the opening)
+TONGUE_W, TONGUE_H = 0.2, 0.14               # half width; height (at most TONGUE_SHARE × the opening)
+# The tongue lies back in the mouth, in the shade of the lips and the upper teeth: TONGUE_LIGHT
+# of the light on the lips, and a crease (TONGUE_CREASE: darkness, width in iod) where the
+# lower lip's inner face meets it. A tongue lit like the lips, a third of the opening high and
+# flush against the lower lip read as the lower lip itself: the tracker put a moustached face's
+# lower lip on the tongue's top and read his open mouth half shut (s12 <- d10: mouth r 0.85 ->
+# 0.91, gain 0.58 -> 0.70; s5 <- d10 gain 0.53 -> 0.61). The price: d10's own tongue is large
+# and bright, so her self-drive mouth PSNR against the real frames falls 20.75 -> 20.46 dB
+# (d0, d14, d19 within 0.01 dB). A tongue raised off the lip (a dark gap under it) read worse
+# (r 0.82), and a top fading into the throat alone reached 0.88.
+TONGUE_SHARE = 0.25
+TONGUE_LIGHT = 0.7
+TONGUE_CREASE = (0.7, 0.04)
 TIP_CURVE = (0.5, 0.3)      # the teeth tips' curve (upper rises, lower sinks to the sides)
 TIP_ROUND = 0.012           # how far a tooth's corners are rounded off
 SMILE_LIFT = 0.02           # the upper lip's sides this far above its centre: a smile's arc
@@ -232,7 +246,7 @@ class MouthCavity:
         col = (c["deep"] + (c["throat"] - c["deep"]) * k) * f32(light)
 
         # Tongue: a dome low in the mouth, behind the lower teeth.
-        th = min(TONGUE_H, 0.35 * opening) * iod
+        th = min(TONGUE_H, TONGUE_SHARE * opening) * iod
         if th > 0.5:
             u2 = xp.clip((x / f32(TONGUE_W)) ** 2, 0, 1)
             t = f32(th) * xp.sqrt(1 - u2)                              # its height at x, px
@@ -241,7 +255,8 @@ class MouthCavity:
             rel = xp.clip(over / xp.maximum(t, f32(1.0)), 0, 1)         # 0 top … 1 front
             shade = ((0.55 + 0.45 * xp.sqrt(rel)) * (0.65 + 0.35 * (1 - u2))
                      * (1 - 0.12 * xp.exp(-(x * f32(iod) / f32(1.2)) ** 2))   # median groove
-                     * (1 - 0.35 * xp.exp(-b / f32(0.02 * iod))) * f32(light))
+                     * (1 - TONGUE_CREASE[0] * xp.exp(-b / f32(TONGUE_CREASE[1] * iod)))
+                     * f32(TONGUE_LIGHT * light))
             col = col + (c["tongue"] * shade[:, None] - col) * alpha[:, None]
 
         # Lower teeth (only when wide open), then the upper teeth. Their tips lie on a curve
