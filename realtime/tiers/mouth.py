@@ -26,13 +26,13 @@ the tips of the upper teeth in the lip's shadow over a dark gap, never a full wh
   turn away from the light toward the back). Each tooth is rounded (a cylinder-like falloff
   across it, rounded tips) with a gap to its neighbours, dark at the tips and faint along the body.
 - a tongue (rounded, reddish, from the avatar's lip colour) lies low in the mouth behind the
-  lower teeth, in the lips' shade, with a crease where the lower lip meets it (so the lip's
-  edge still reads as the lip's, not the tongue's top); the throat is the lip colour
-  darkened, darkest away from the lips and at the corners; light entering the mouth grows
-  with the opening (on the teeth, which stand at its front, it is full from a smile's
-  opening). Puckered lips (a mouth much narrower than the photo's) hide the teeth. Known
-  limit: the width is the mouth's width on screen, so a strongly turned head (> ~35°) starts
-  to read as a pucker.
+  lower teeth, in the lips' shade, at most a quarter of the opening high, with a crease where
+  the lower lip meets it (so a tracker finds the lower lip at the lip, not at the tongue's
+  top); the throat is the lip colour darkened, darkest away from the lips and at the
+  corners; light entering the mouth grows with the opening (on the teeth, which stand at its
+  front, it is full from a smile's opening). Puckered lips (a mouth much narrower than the
+  photo's) hide the teeth. Known limit: the width is the mouth's width on screen, so a
+  strongly turned head (> ~35°) starts to read as a pucker.
 
 Array-module agnostic (numpy, or cupy on the GPU path): only elementwise work on the mouth-fan
 pixels and a few reductions over the mouth's bounding box.
@@ -77,13 +77,15 @@ OVERBITE = 0.02
 GRIN = (0.25, 0.55)
 TONGUE_W, TONGUE_H = 0.2, 0.14               # half width; height (at most TONGUE_SHARE × the opening)
 # The tongue lies back in the mouth, in the shade of the lips and the upper teeth: TONGUE_LIGHT
-# of the light on the lips, and a crease (TONGUE_CREASE: darkness, width in iod) where the
-# lower lip's inner face meets it. A tongue lit like the lips, a third of the opening high and
-# flush against the lower lip read as the lower lip itself: the tracker put a moustached face's
-# lower lip on the tongue's top and read his open mouth half shut (s12 <- d10: mouth r 0.85 ->
-# 0.91, gain 0.58 -> 0.70; s5 <- d10 gain 0.53 -> 0.61). The price: d10's own tongue is large
-# and bright, so her self-drive mouth PSNR against the real frames falls 20.75 -> 20.46 dB
-# (d0, d14, d19 within 0.01 dB). A tongue raised off the lip (a dark gap under it) read worse
+# of the mouth's light (`light`, as on the throat), at most TONGUE_SHARE of the opening high (so
+# TONGUE_H only from an opening of 0.56), and a crease where the lower lip's inner face meets it
+# (TONGUE_CREASE: its depth at the lip's edge, and the distance in iod over which it fades, an
+# e-fold). A tongue lit like the lips, a third of the opening high and flush against the lower
+# lip read as the lower lip itself: the tracker put a moustached face's lower lip on the
+# tongue's top and read his open mouth half shut (s12 ← d10: mouth r 0.85 -> 0.91, gain 0.58 ->
+# 0.70; s5 ← d10 gain 0.53 -> 0.61). The price: d10's own tongue is large and bright, so her
+# self-drive mouth PSNR against the real frames falls 20.75 -> 20.46 dB (d0, d14, d19 within
+# 0.01 dB; d11 not measured). A tongue raised off the lip (a dark gap under it) read worse
 # (r 0.82), and a top fading into the throat alone reached 0.88.
 TONGUE_SHARE = 0.25
 TONGUE_LIGHT = 0.7
