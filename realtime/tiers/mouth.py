@@ -26,13 +26,14 @@ the tips of the upper teeth in the lip's shadow over a dark gap, never a full wh
   turn away from the light toward the back). Each tooth is rounded (a cylinder-like falloff
   across it, rounded tips) with a gap to its neighbours, dark at the tips and faint along the body.
 - a tongue (rounded, reddish, from the avatar's lip colour) lies low in the mouth behind the
-  lower teeth, in the lips' shade, at most a quarter of the opening high, with a crease where
-  the lower lip meets it (so a tracker finds the lower lip at the lip, not at the tongue's
-  top); the throat is the lip colour darkened, darkest away from the lips and at the
-  corners; light entering the mouth grows with the opening (on the teeth, which stand at its
-  front, it is full from a smile's opening). Puckered lips (a mouth much narrower than the
-  photo's) hide the teeth. Known limit: the width is the mouth's width on screen, so a
-  strongly turned head (> ~35°) starts to read as a pucker.
+  lower teeth, in the shade of the lips and the upper teeth (darker than the lips), at most
+  a quarter of the opening high, with a crease where the lower lip meets it (so a tracker
+  finds the lower lip at the lip, not at the tongue's top); the throat is the lip colour
+  darkened, darkest away from the lips and at the corners; light entering the mouth grows
+  with the opening (on the teeth, which stand at its front, it is full from a smile's
+  opening). Puckered lips (a mouth much narrower than the photo's) hide the teeth. Known
+  limit: the width is the mouth's width on screen, so a strongly turned head (> ~35°)
+  starts to read as a pucker.
 
 Array-module agnostic (numpy, or cupy on the GPU path): only elementwise work on the mouth-fan
 pixels and a few reductions over the mouth's bounding box.

@@ -274,7 +274,7 @@ def test_the_lower_lip_edge_is_not_the_tongue_top(cavity):
     # rows, in the crease, may be darker); its top at most 0.3 of the opening (between the
     # share drawn, 0.25, and the 0.35 that read as a lip)
     column = luma[rows, c][::-1]
-    near = column[:int(0.08 * iod)]
+    near = column[:int((1 - M.UPPER_SHOW[1]) * opening * iod)]      # below the upper teeth's tips
     assert column[0] < 0.7 * np.nanmax(near), (column[0], np.nanmax(near))
     lit = column > 0.5 * np.nanmax(near)
     s = int(np.argmax(lit))
