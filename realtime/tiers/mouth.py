@@ -86,7 +86,7 @@ TONGUE_W, TONGUE_H = 0.2, 0.14               # half width; height (at most TONGU
 # tongue's top and read his open mouth half shut (s12 ← d10: mouth r 0.85 -> 0.91, gain 0.58 ->
 # 0.70; s5 ← d10 gain 0.53 -> 0.61). The price: d10's own tongue is large and bright, so her
 # self-drive mouth PSNR against the real frames falls 20.75 -> 20.46 dB (d0, d14, d19 within
-# 0.01 dB; d11 not measured). A tongue raised off the lip (a dark gap under it) read worse
+# 0.01 dB; d11 22.75 -> 22.64). A tongue raised off the lip (a dark gap under it) read worse
 # (r 0.82), and a top fading into the throat alone reached 0.88.
 TONGUE_SHARE = 0.25
 TONGUE_LIGHT = 0.7
