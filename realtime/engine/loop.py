@@ -219,7 +219,8 @@ class Engine:
         return [ctx.place(stage) for stage in (
             TrackStage(tracker),
             EstimateStage(self.estimator, self.clock),
-            FuseStage(self.recombiner, self.rig, lambda: self.estimator.neutral),
+            FuseStage(self.recombiner, self.rig, lambda: self.estimator.neutral, self.clock,
+                      self.estimator.config.ease_s),
             RenderStage(self.rig, ctx),
             GenerateStage(generator),
             SmoothStage(self.rig, max_step_px=SmoothStage.MAX_STEP_PX * scale,

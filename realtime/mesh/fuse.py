@@ -321,6 +321,8 @@ class Recombiner:
         self.target_frame = target_frame
         self._gains = np.ones((topology.N_LANDMARKS, 1))
         self._lip_rest = np.zeros_like(self.target_neutral)   # `bind_driver`: the lips' rest gap
+        self._rest_from: np.ndarray | None = None   # the rest gap an eased bind starts from
+        self._rest_weight = 1.0                      # ... and how far it has gone (`ease_lip_rest`)
         self._driver_neutral_id = None
         self._region = landmark_gains(self.config.gains())
         self._response = response_field(self.config.brow_response, self.config.mouth_width_response)
@@ -345,9 +347,14 @@ class Recombiner:
         self._region = landmark_gains(self.config.gains())
         return value
 
-    def bind_driver(self, driver_neutral: np.ndarray | None) -> None:
+    def bind_driver(self, driver_neutral: np.ndarray | None, ease: bool = False) -> None:
         """Recompute the retargeting gains and the lips' rest gap (`lip_rest_shift`) for a
-        (new) driver neutral; None = same identity."""
+        (new) driver neutral; None = same identity. With `ease` the rest gap goes over from the
+        one in use now as `ease_lip_rest` says (a rebind during that keeps where it started):
+        it is there with no expression on, so bound at once a photo's parted lips shut in one
+        frame when a driver appears, while the driver's expression eases in."""
+        if ease and self._rest_from is None:
+            self._rest_from, self._rest_weight = self.lip_rest, 0.0
         if driver_neutral is None:
             self._gains = np.ones((topology.N_LANDMARKS, 1))
             self._lip_rest = np.zeros_like(self.target_neutral)
@@ -358,13 +365,26 @@ class Recombiner:
                                            lip_rest_shift(self.target_neutral, driver_neutral, self._gains))
         self._driver_neutral_id = None if driver_neutral is None else id(driver_neutral)
 
+    def ease_lip_rest(self, weight: float) -> None:
+        """How far an eased bind's lips' rest gap has gone, 0..1 (1 ends the ease)."""
+        self._rest_weight = min(max(float(weight), 0.0), 1.0)
+        if self._rest_weight >= 1.0:
+            self._rest_from = None
+
+    @property
+    def lip_rest(self) -> np.ndarray:
+        """(478, 3) the lips' rest gap in use (`lip_gap_field`, canonical units)."""
+        if self._rest_from is None:
+            return self._lip_rest
+        return self._rest_from + self._rest_weight * (self._lip_rest - self._rest_from)
+
     def canonical(self, state: FaceState) -> np.ndarray:
         """Target neutral plus the retargeted expression, in canonical units (478, 3); its lips
         at rest part as the bound driver's do (`lip_rest_shift`) as far as the mouth's gain lets
         the mouth move (at gain 0 they stay the photo's)."""
         gain = self.config.expression_gain * self._gains * self._region * self._response
         shape = self.target_neutral + gain * state.expression
-        shape += (self.config.expression_gain * float(self._region[_LIPS, 0].mean())) * self._lip_rest
+        shape += (self.config.expression_gain * float(self._region[_LIPS, 0].mean())) * self.lip_rest
         _unfold(_UPPER_LIP, _LOWER_LIP, shape)
         _unfold_chin(shape, self._chin_gaps)
         for (upper, lower), rest, skin in zip(_LIDS, self._lid_rest, _LID_SKIN):
@@ -389,20 +409,39 @@ class Recombiner:
 
 
 class FuseStage:
-    """Frame.state → Frame.vertices: recombined, posed avatar mesh in crop pixels."""
+    """Frame.state → Frame.vertices: recombined, posed avatar mesh in crop pixels.
+
+    With a `clock` (frame → seconds, as the estimate stage's) a driver that appears, leaves or
+    starts a new calibration (its neutral's first frame) brings its lips' rest gap in over
+    `ease_s`, as the estimator eases its expression in (`Recombiner.bind_driver`)."""
 
     name = "fuse"
 
-    def __init__(self, recombiner: Recombiner, rig, neutral_of=lambda: None):
+    def __init__(self, recombiner: Recombiner, rig, neutral_of=lambda: None, clock=None,
+                 ease_s: float = 0.25):
         self.recombiner = recombiner
         self.rig = rig
         self.neutral_of = neutral_of  # the driver's current neutral (None: scripted / same face)
+        self.clock = clock
+        self.ease_s = ease_s
         self._bound = object()
+        self._ease_t0: float | None = None
 
     def __call__(self, frame) -> None:
         neutral = self.neutral_of()
+        t = None if self.clock is None else self.clock(frame)
         if neutral is not self._bound:
-            self.recombiner.bind_driver(None if neutral is None else neutral.shape)
+            fresh = (neutral is None or getattr(self._bound, "shape", None) is None
+                     or getattr(neutral, "frames", 0) == 1)
+            ease = t is not None and fresh
+            if ease and self._ease_t0 is None:
+                self._ease_t0 = t
+            self.recombiner.bind_driver(None if neutral is None else neutral.shape, ease=ease)
             self._bound = neutral
+        if self._ease_t0 is not None:
+            x = min(max((t - self._ease_t0) / max(self.ease_s, 1e-9), 0.0), 1.0)
+            self.recombiner.ease_lip_rest(x * x * (3.0 - 2.0 * x))
+            if x >= 1.0:
+                self._ease_t0 = None
         face = self.recombiner(frame.state)
         frame.vertices = self.rig.pose(face, self.recombiner.pose(frame.state))

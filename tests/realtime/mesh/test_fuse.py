@@ -343,9 +343,9 @@ def test_lips_and_lids_never_cross(target):
 class _CountingRecombiner(Recombiner):
     binds = 0
 
-    def bind_driver(self, driver_neutral):
+    def bind_driver(self, driver_neutral, ease=False):
         self.binds += 1
-        super().bind_driver(driver_neutral)
+        super().bind_driver(driver_neutral, ease)
 
 
 def test_fuse_stage_rebinds_only_when_the_neutral_changes(astronaut_profile, target):
@@ -371,6 +371,58 @@ def test_fuse_stage_rebinds_only_when_the_neutral_changes(astronaut_profile, tar
     stage(Frame(index=1, t_capture=0.0, state=FaceState.neutral()))
     stage(Frame(index=2, t_capture=0.0, state=FaceState.neutral()))
     assert rec.binds == 2
+
+
+def test_a_driver_that_appears_brings_its_lips_rest_gap_in_over_the_ease(astronaut_profile, target):
+    """The lips' rest gap is there with no expression on: bound at once, a photo's lips moved by
+    the whole difference to the driver's in the frame the driver appeared (while its expression
+    eased in). With the stage's clock it goes over in `ease_s`, smoothly, and a calibration's
+    later neutrals (rebinds while it eases) do not cut it short; leaving eases back."""
+    from realtime.mesh import fuse as F
+    from realtime.mesh import rig as rig_mod
+
+    _, n_a, f_a = target
+    rig = rig_mod.build(astronaut_profile)
+    shut = n_a.copy()
+    shut[F._LOWER_LIP, 1] = shut[F._UPPER_LIP, 1] - 0.02      # a driver whose lips press shut
+
+    class _N:
+        def __init__(self, frames, extra=0.0):
+            self.shape, self.frames = shut + extra, frames
+
+    def gap(rec):
+        c = rec.canonical(FaceState.neutral())
+        return float(np.mean(c[F._LOWER_LIP, 1] - c[F._UPPER_LIP, 1]))
+
+    at_once = Recombiner(n_a, f_a)
+    photo = gap(at_once)
+    at_once.bind_driver(shut)
+    bound = gap(at_once)
+    assert photo - bound > 0.01                                 # the photo's lips part more
+
+    rec = Recombiner(n_a, f_a)
+    current = {"n": None}
+    stage = FuseStage(rec, rig, neutral_of=lambda: current["n"], clock=lambda f: f.t_capture, ease_s=0.25)
+    stage(Frame(index=0, t_capture=0.0, state=FaceState.neutral()))
+    assert gap(rec) == pytest.approx(photo)
+    gaps = []
+    for i in range(1, 13):                                      # the driver appears at frame 1
+        current["n"] = _N(1) if i == 1 else (_N(2, 1e-4) if i == 3 else current["n"])
+        stage(Frame(index=i, t_capture=(i - 1) / 30.0, state=FaceState.neutral()))
+        gaps.append(gap(rec))
+    steps = -np.diff([photo] + gaps) / (photo - bound)
+    assert steps[0] < 0.05 and steps.max() < 0.25 and steps.min() > -1e-9    # no snap, no way back
+    assert gaps[-1] == pytest.approx(bound, abs=2e-4)            # all of it by ease_s (8 frames)
+    current["n"] = None                                         # the driver leaves: eases back
+    stage(Frame(index=13, t_capture=12 / 30.0, state=FaceState.neutral()))
+    assert gap(rec) - bound < 0.05 * (photo - bound)
+    for i in range(14, 24):
+        stage(Frame(index=i, t_capture=(i - 1) / 30.0, state=FaceState.neutral()))
+    assert gap(rec) == pytest.approx(photo)
+    # without a clock: at once, as before
+    plain = FuseStage(Recombiner(n_a, f_a), rig, neutral_of=lambda: _N(1))
+    plain(Frame(index=0, t_capture=0.0, state=FaceState.neutral()))
+    assert gap(plain.recombiner) == pytest.approx(bound)
 
 
 def _lid_gap_after(profile):
