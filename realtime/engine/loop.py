@@ -176,11 +176,13 @@ class Engine:
 
     def _resize(self, size: int) -> None:
         """Rebuild the reenactment's image stages at render size `size`, keeping the tracker, the
-        estimator (its calibration), the remix, the disclosure stage (it depends on the output
-        only), the gains and the passthrough toggle."""
+        estimator (its calibration), the fuse stage's binding, the remix, the disclosure stage
+        (it depends on the output only), the gains and the passthrough toggle."""
         passthrough, disclosure = self.compositor.passthrough, self.disclosure
         gains = self.recombiner.config.gains()
+        fuse = next(s for s in self.stages if s.name == "fuse")
         stages = self._reenact_stages(self.profile, self.stages[0].tracker, self.device, size)
+        next(s for s in stages if s.name == "fuse").take_over(fuse)   # the driver's binding, its ease
         self.compositor.passthrough, self.disclosure = passthrough, disclosure
         for region, value in gains.items():   # shared with options.fuse today; kept explicitly
             self.recombiner.set_gain(region, value)
@@ -219,7 +221,10 @@ class Engine:
         return [ctx.place(stage) for stage in (
             TrackStage(tracker),
             EstimateStage(self.estimator, self.clock),
-            FuseStage(self.recombiner, self.rig, lambda: self.estimator.neutral, self.clock,
+            # no ease of the lips' rest gap under a remixed expression: the remix cancels the
+            # whole gap at once (`realtime.io.remix`, `lip_gap_offset`)
+            FuseStage(self.recombiner, self.rig, lambda: self.estimator.neutral,
+                      None if self.options.expression_from is not None else self.clock,
                       self.estimator.config.ease_s),
             RenderStage(self.rig, ctx),
             GenerateStage(generator),

@@ -167,7 +167,8 @@ def _smoothstep_array(x: np.ndarray) -> np.ndarray:
     return x * x * (3 - 2 * x)
 
 
-def _smoothstep(x: float) -> float:
+def smoothstep(x: float) -> float:
+    """0 at x ≤ 0, 1 at x ≥ 1, with zero slope at both ends (the eases' weight)."""
     x = min(max(x, 0.0), 1.0)
     return x * x * (3 - 2 * x)
 
@@ -376,7 +377,7 @@ class Estimator:
     def _eased(self, target: FaceState, t: float) -> FaceState:
         if self._ease_from is None:
             return target
-        w = _smoothstep((t - self._ease_t0) / self.config.ease_s)
+        w = smoothstep((t - self._ease_t0) / self.config.ease_s)
         if w >= 1.0:
             self._ease_from = None
             return target

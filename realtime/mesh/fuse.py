@@ -23,6 +23,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from realtime.face import geometry, topology
+from realtime.face.estimate import EstimatorConfig, smoothstep
 from realtime.face.geometry import Similarity
 from realtime.face.state import FaceState
 from realtime.mesh.gains import REGIONS, check_gains, landmark_gains
@@ -349,12 +350,13 @@ class Recombiner:
 
     def bind_driver(self, driver_neutral: np.ndarray | None, ease: bool = False) -> None:
         """Recompute the retargeting gains and the lips' rest gap (`lip_rest_shift`) for a
-        (new) driver neutral; None = same identity. With `ease` the rest gap goes over from the
-        one in use now as `ease_lip_rest` says (a rebind during that keeps where it started):
-        it is there with no expression on, so bound at once a photo's parted lips shut in one
-        frame when a driver appears, while the driver's expression eases in."""
-        if ease and self._rest_from is None:
-            self._rest_from, self._rest_weight = self.lip_rest, 0.0
+        (new) driver neutral; None = same identity. With `ease` the rest gap goes over to the
+        new one from the one in use now, as `ease_lip_rest` says; without, a rebind leaves a
+        running ease going (to the new gap, from where it started). The gap is there with no
+        expression on: bound at once, a photo's parted lips shut in one frame when a driver
+        appears, while the driver's expression eases in."""
+        if ease:
+            self._rest_from, self._rest_weight = self.lip_rest.copy(), 0.0
         if driver_neutral is None:
             self._gains = np.ones((topology.N_LANDMARKS, 1))
             self._lip_rest = np.zeros_like(self.target_neutral)
@@ -366,8 +368,8 @@ class Recombiner:
         self._driver_neutral_id = None if driver_neutral is None else id(driver_neutral)
 
     def ease_lip_rest(self, weight: float) -> None:
-        """How far an eased bind's lips' rest gap has gone, 0..1 (1 ends the ease)."""
-        self._rest_weight = min(max(float(weight), 0.0), 1.0)
+        """How far an eased bind's lips' rest gap has gone, in [0, 1] (1 ends the ease)."""
+        self._rest_weight = float(weight)
         if self._rest_weight >= 1.0:
             self._rest_from = None
 
@@ -408,40 +410,67 @@ class Recombiner:
         return self.pose(state).apply(self.canonical(state))
 
 
+_UNBOUND = object()   # a FuseStage that has bound nothing yet
+
+
 class FuseStage:
     """Frame.state → Frame.vertices: recombined, posed avatar mesh in crop pixels.
 
-    With a `clock` (frame → seconds, as the estimate stage's) a driver that appears, leaves or
-    starts a new calibration (its neutral's first frame) brings its lips' rest gap in over
-    `ease_s`, as the estimator eases its expression in (`Recombiner.bind_driver`)."""
+    With a `clock` (frame → seconds, as the estimate stage's) the lips' rest gap comes in over
+    `ease_s` whenever a driver is first calibrated — after none was bound, or on a calibration's
+    first neutral (the `n` hotkey, a new face) — or goes when the neutral is dropped (`n` with no
+    face), as the estimator eases a face's expression in (`Recombiner.bind_driver`). A later
+    neutral of the same calibration rebinds without restarting the ease; a new stage on a driver
+    already calibrated binds at once, and the render size's rebuild goes on where the old stage
+    was (`take_over`).
+    """
 
     name = "fuse"
 
     def __init__(self, recombiner: Recombiner, rig, neutral_of=lambda: None, clock=None,
-                 ease_s: float = 0.25):
+                 ease_s: float = EstimatorConfig.ease_s):
         self.recombiner = recombiner
         self.rig = rig
         self.neutral_of = neutral_of  # the driver's current neutral (None: scripted / same face)
         self.clock = clock
         self.ease_s = ease_s
-        self._bound = object()
+        self._bound = _UNBOUND
         self._ease_t0: float | None = None
+
+    def reset(self) -> None:
+        """Forget the warm-up's binding: the first real driver eases in."""
+        self._bound, self._ease_t0 = _UNBOUND, None
+        self.recombiner.ease_lip_rest(1.0)
+
+    def take_over(self, other: FuseStage) -> None:
+        """Go on where `other` is (the stages rebuilt at another render size): its driver bound
+        on this stage's recombiner at once, a running ease of the lips' rest gap carried on."""
+        self._bound, self._ease_t0 = other._bound, other._ease_t0
+        if self._bound is _UNBOUND:
+            return
+        self.recombiner.bind_driver(None if self._bound is None else self._bound.shape)
+        self.recombiner._rest_from = other.recombiner._rest_from
+        self.recombiner._rest_weight = other.recombiner._rest_weight
+
+    def _fresh(self, neutral) -> bool:
+        """Whether binding `neutral` (after `self._bound`) starts or drops a calibration."""
+        if neutral is None:
+            return self._bound is not None and self._bound is not _UNBOUND
+        return self._bound is None or getattr(neutral, "frames", 0) == 1
 
     def __call__(self, frame) -> None:
         neutral = self.neutral_of()
         t = None if self.clock is None else self.clock(frame)
         if neutral is not self._bound:
-            fresh = (neutral is None or getattr(self._bound, "shape", None) is None
-                     or getattr(neutral, "frames", 0) == 1)
-            ease = t is not None and fresh
-            if ease and self._ease_t0 is None:
-                self._ease_t0 = t
+            ease = t is not None and self._fresh(neutral)
             self.recombiner.bind_driver(None if neutral is None else neutral.shape, ease=ease)
             self._bound = neutral
+            if ease:
+                self._ease_t0 = t
         if self._ease_t0 is not None:
-            x = min(max((t - self._ease_t0) / max(self.ease_s, 1e-9), 0.0), 1.0)
-            self.recombiner.ease_lip_rest(x * x * (3.0 - 2.0 * x))
-            if x >= 1.0:
+            w = smoothstep((t - self._ease_t0) / max(self.ease_s, 1e-9))
+            self.recombiner.ease_lip_rest(w)
+            if w >= 1.0:
                 self._ease_t0 = None
         face = self.recombiner(frame.state)
         frame.vertices = self.rig.pose(face, self.recombiner.pose(frame.state))

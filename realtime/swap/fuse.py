@@ -142,6 +142,8 @@ class SwapFuseStage:
             self.recombiner.bind_driver(None)
             return
         self.recombiner.target_frame = Similarity(neutral.rotation, neutral.scale, neutral.translation)
+        # at once (no ease of the lips' rest gap): the swap's estimator does not ease either, and
+        # the driver's own mouth shows through the identity's from the first frame
         self.recombiner.bind_driver(neutral.shape)
 
     def __call__(self, frame: Frame) -> None:

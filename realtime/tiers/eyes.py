@@ -128,32 +128,35 @@ LID_SHADE = (0.03, 0.08)   # (0.05, 0.12) before the lid took the cheeks' colour
 # lies above an open one: on portraits with deep-set or made-up eyes the skin at the second ring
 # is a third to a half of the cheeks' luminance (s1 0.34/0.52, s5 0.57/0.44, s12 0.32/0.74),
 # and a lid of that colour is a dark patch over the eye. The drivers' real shut lids are
-# 0.76–0.95 of their cheeks (median over their closed-eye frames), their second rings 0.6–1.13:
-# the lid is lit at least LID_FLOOR of the cheeks (`lid_colour`, cheek points `_CHEEKS`).
-# Where it is drawn, next to the lashes (the triangles on the lid's contour), a real shut lid is
-# 0.86–0.95 of the cheeks' L* (d0, d10, d11, d14, every frame with an eye shut below 0.03
-# interocular; the lid hardly darker than the skin around it); at 0.75 d10's drawn lids were
-# 2–7 L* darker than hers and less red, a grey patch over her shut eyes. At 0.92 (LID_CHROMA
-# 0.75), after LID_SHADE and the lash line, the drawn lid's L* is within −2.3…+2.1 of the real
-# one's (median over the frames, per eye), and the median CIE76 ΔE between them falls from 4.2
-# to 3.2 on average over those seven shut eyes (d10's left 10.5 -> 5.5): self-drive videos
+# 0.76–0.95 of their cheeks' luminance (the whole lid band, lashes and all; median over their
+# closed-eye frames), their second rings 0.6–1.13: the lid is lit at least LID_FLOOR of the
+# cheeks (`lid_colour`, cheek points `_CHEEKS`). Measured where the lid skin is drawn (the
+# triangles on the lid's contour, without the band above), a real shut lid is 0.86–0.95 of the
+# cheeks' L*, hardly darker than the skin around it: seven shut eyes (both of d0's, d10's and
+# d14's, d11's left; every frame with the eye shut below 0.03 interocular). At 0.75 d10's drawn
+# lids were 2–7 L* darker than hers and less red, a grey patch over her shut eyes. At 0.92
+# (LID_CHROMA 0.75), after LID_SHADE and the lash line, the drawn lid's L* is within −2.3…+2.1
+# of the real one's (median over the frames, per eye), and the median CIE76 ΔE between them
+# falls from 4.2 to 3.2 on average over the seven (d10's left 10.5 → 5.5): self-drive videos
 # (`run.py live --profile` of the clip's first frame), the lid found by the driver's landmarks
-# in both. Closed eyes that arrive (`bench --quality`): s1 ← d14 125 -> 128 of 130, s5 ← d14,
+# in both. Closed eyes that arrive (`bench --quality`): s1 ← d14 125 → 128 of 130, s5 ← d14,
 # s1 and s12 ← d10 and the five self-drives as before; eye opening gain and r within 0.01.
 LID_FLOOR = 0.92
-# Its colour is the cheeks', not the socket's: a shut lid faces forward and is lit like them, and
-# the skin above an open lid is in the socket's shade, or made up (d0: the real shut lid is the
-# cheeks' colour at 0.89 of their light, a* 12.9 b* 12.1 against the cheeks' 13 / 11; her second
-# ring's colour, a* 9–10 b* 13–14, drew a greyish patch over the eye).
+# It is lit like the cheeks, not like the socket: a shut lid faces forward, and the skin above
+# an open lid is in the socket's shade, or made up (d0: the real shut lid is at 0.89 of the
+# cheeks' light; lit as her second ring, a* 9–10 b* 13–14, it was a greyish patch over the eye).
 _CHEEKS = (50, 280, 101, 330, 36, 266)
 # Lit all over in the cheeks' colour, the lid was a flat light oval with an edge wherever the
 # photo's socket is darker or more coloured than that (s12's deep-set eyes; s5's painted warm
 # shade, against which the cheeks' colour looked grey; s1's eye shadow). A real shut lid is the
 # skin of the upper lid, turning up at its top into the socket under the brow. So:
-# - its colour takes LID_CHROMA of the way to the socket's chroma (CIE a*, b*; `lid_colour`):
-#   the drivers' real shut lids lie nearer the socket's a*, b* than the cheeks' (d10: cheeks
-#   18.5 / 20.5, socket 20–21 / 15–16, shut lid 21–23 / 13–14), and eye shadow, which lies on
-#   the lid folded under the crease, shows on a shut one (0.5 before LID_FLOOR's measurement);
+# - its colour takes LID_CHROMA of the way from the cheeks' chroma to the socket's (CIE a*, b*;
+#   `lid_colour`): d10's and d14's real shut lids lie nearer the socket's a*, b* than the
+#   cheeks' (d10: cheeks 18.5 / 20.5, socket 20–21 / 15–16, shut lid 21–23 / 13–14), d0's and
+#   d11's between the two (d0: cheeks 13 / 11, socket 9–10 / 13–14, shut lid 11–13 / 11–13);
+#   and eye shadow, which lies on the lid folded under the crease, shows on a shut one (0.5
+#   before LID_FLOOR's measurement above; the seven eyes' mean ΔE hardly depends on it: 3.1 at
+#   0.5, 3.0 at 0.75 and at 1.0, on a scratch variant that also kept the chroma as it lit the lid);
 # - towards the first ring it goes over to the crease's colour, the photo's own skin just above
 #   (per first-ring vertex, the median of its second-ring neighbours) in chroma, and CREASE_LIGHT
 #   of the way to it in lightness, by (1 − t)^LID_CREASE, t from 0 on the first ring to 1 on the

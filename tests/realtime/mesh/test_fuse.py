@@ -376,15 +376,16 @@ def test_fuse_stage_rebinds_only_when_the_neutral_changes(astronaut_profile, tar
 def test_a_driver_that_appears_brings_its_lips_rest_gap_in_over_the_ease(astronaut_profile, target):
     """The lips' rest gap is there with no expression on: bound at once, a photo's lips moved by
     the whole difference to the driver's in the frame the driver appeared (while its expression
-    eased in). With the stage's clock it goes over in `ease_s`, smoothly, and a calibration's
-    later neutrals (rebinds while it eases) do not cut it short; leaving eases back."""
+    eased in). With the stage's clock it goes over in `ease_s`, by a smoothstep; a calibration's
+    later neutrals do not restart it; a new calibration (a neutral's first frame) and a dropped
+    neutral ease too, from where the gap is; a new stage on a calibrated driver binds at once."""
     from realtime.mesh import fuse as F
     from realtime.mesh import rig as rig_mod
 
     _, n_a, f_a = target
     rig = rig_mod.build(astronaut_profile)
     shut = n_a.copy()
-    shut[F._LOWER_LIP, 1] = shut[F._UPPER_LIP, 1] - 0.02      # a driver whose lips press shut
+    shut[F._LOWER_LIP, 1] = shut[F._UPPER_LIP, 1]             # a driver whose lips meet at rest
 
     class _N:
         def __init__(self, frames, extra=0.0):
@@ -403,26 +404,70 @@ def test_a_driver_that_appears_brings_its_lips_rest_gap_in_over_the_ease(astrona
     rec = Recombiner(n_a, f_a)
     current = {"n": None}
     stage = FuseStage(rec, rig, neutral_of=lambda: current["n"], clock=lambda f: f.t_capture, ease_s=0.25)
-    stage(Frame(index=0, t_capture=0.0, state=FaceState.neutral()))
-    assert gap(rec) == pytest.approx(photo)
-    gaps = []
-    for i in range(1, 13):                                      # the driver appears at frame 1
-        current["n"] = _N(1) if i == 1 else (_N(2, 1e-4) if i == 3 else current["n"])
-        stage(Frame(index=i, t_capture=(i - 1) / 30.0, state=FaceState.neutral()))
-        gaps.append(gap(rec))
-    steps = -np.diff([photo] + gaps) / (photo - bound)
-    assert steps[0] < 0.05 and steps.max() < 0.25 and steps.min() > -1e-9    # no snap, no way back
-    assert gaps[-1] == pytest.approx(bound, abs=2e-4)            # all of it by ease_s (8 frames)
-    current["n"] = None                                         # the driver leaves: eases back
-    stage(Frame(index=13, t_capture=12 / 30.0, state=FaceState.neutral()))
-    assert gap(rec) - bound < 0.05 * (photo - bound)
-    for i in range(14, 24):
-        stage(Frame(index=i, t_capture=(i - 1) / 30.0, state=FaceState.neutral()))
-    assert gap(rec) == pytest.approx(photo)
-    # without a clock: at once, as before
-    plain = FuseStage(Recombiner(n_a, f_a), rig, neutral_of=lambda: _N(1))
-    plain(Frame(index=0, t_capture=0.0, state=FaceState.neutral()))
-    assert gap(plain.recombiner) == pytest.approx(bound)
+
+    def run(i, neutral):
+        current["n"] = neutral
+        stage(Frame(index=i, t_capture=i / 30.0, state=FaceState.neutral()))
+        return gap(rec)
+
+    assert run(0, None) == pytest.approx(photo)
+    # the driver appears at frame 2 (t = 1/15); a later neutral of its calibration at frame 4
+    gaps = [run(i, _N(1) if i == 2 else (_N(2, 1e-4) if i == 4 else current["n"])) for i in range(1, 13)]
+    share = (photo - np.array(gaps)) / (photo - bound)           # of the way to the driver's gap
+    assert share[1] == pytest.approx(0.0, abs=1e-9)              # nothing in the frame it appears
+    assert 0.0 < share[2] < 0.08                                 # a smoothstep's slow start
+    assert np.all(np.diff(share) > -1e-9) and np.diff(share).max() < 0.25   # no snap, no way back
+    assert share[9] == pytest.approx(1.0, abs=1e-9)             # all of it ease_s on (frame 10)
+    # a new calibration's first neutral eases from where the gap is, and so does dropping it
+    wide = n_a.copy()
+    wide[F._LOWER_LIP, 1] = wide[F._UPPER_LIP, 1] + 0.04
+    new = type("N", (), {"shape": wide, "frames": 1})()
+    before = gap(rec)
+    after = [run(i, new) for i in range(13, 23)]
+    rec_new = Recombiner(n_a, f_a)
+    rec_new.bind_driver(wide)
+    assert after[0] == pytest.approx(before) and after[-1] == pytest.approx(gap(rec_new))
+    assert np.abs(np.diff([before] + after)).max() < 0.25 * abs(gap(rec_new) - before)
+    mid = [run(i, None) for i in range(23, 28)]                  # dropped ...
+    back = [run(i, new) for i in range(28, 31)]                  # ... and back mid-ease
+    steps = np.abs(np.diff([after[-1]] + mid + back))
+    assert steps.max() < 0.25 * abs(gap(rec_new) - photo)
+    # a new stage on the calibrated driver (the render size's rebuild): at once, as before
+    calibrated = _N(30)
+    for clock in (lambda f: f.t_capture, None):
+        fresh = FuseStage(Recombiner(n_a, f_a), rig, neutral_of=lambda: calibrated, clock=clock)
+        fresh(Frame(index=0, t_capture=1.0, state=FaceState.neutral()))
+        assert gap(fresh.recombiner) == pytest.approx(bound)
+
+
+def test_a_rebuilt_fuse_stage_goes_on_where_the_old_one_was(astronaut_profile, target):
+    """The render size's rebuild (`Engine._resize`: a new stage and recombiner) takes over the
+    old stage's binding: mid-ease it goes on with the same ease; after it, a driver whose
+    neutral is a first frame (a pinned one) is not eased in again."""
+    from realtime.mesh import fuse as F
+    from realtime.mesh import rig as rig_mod
+
+    _, n_a, f_a = target
+    rig = rig_mod.build(astronaut_profile)
+    shut = n_a.copy()
+    shut[F._LOWER_LIP, 1] = shut[F._UPPER_LIP, 1]
+    pinned = type("N", (), {"shape": shut, "frames": 1})()
+    clock = lambda f: f.t_capture
+
+    def gap(stage):
+        c = stage.recombiner.canonical(FaceState.neutral())
+        return float(np.mean(c[F._LOWER_LIP, 1] - c[F._UPPER_LIP, 1]))
+
+    for rebuild_at in (3, 12):                                   # mid-ease, and after it
+        old = FuseStage(Recombiner(n_a, f_a), rig, neutral_of=lambda: pinned, clock=clock)
+        for i in range(rebuild_at):
+            old(Frame(index=i, t_capture=i / 30.0, state=FaceState.neutral()))
+        new = FuseStage(Recombiner(n_a, f_a), rig, neutral_of=lambda: pinned, clock=clock)
+        new.take_over(old)
+        for i in range(rebuild_at, rebuild_at + 8):
+            for stage in (old, new):
+                stage(Frame(index=i, t_capture=i / 30.0, state=FaceState.neutral()))
+            assert gap(new) == pytest.approx(gap(old), abs=1e-12)
 
 
 def _lid_gap_after(profile):
