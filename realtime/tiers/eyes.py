@@ -144,7 +144,7 @@ LID_SHADE = (0.03, 0.08)   # (0.05, 0.12) before the lid took the cheeks' colour
 LID_FLOOR = 0.92
 # It is lit like the cheeks, not like the socket: a shut lid faces forward, and the skin above
 # an open lid is in the socket's shade, or made up (d0: the real shut lid is at 0.89 of the
-# cheeks' light; lit as her second ring, a* 9–10 b* 13–14, it was a greyish patch over the eye).
+# cheeks' light; lit as his second ring, a* 9–10 b* 13–14, it was a greyish patch over the eye).
 _CHEEKS = (50, 280, 101, 330, 36, 266)
 # Lit all over in the cheeks' colour, the lid was a flat light oval with an edge wherever the
 # photo's socket is darker or more coloured than that (s12's deep-set eyes; s5's painted warm
@@ -152,8 +152,9 @@ _CHEEKS = (50, 280, 101, 330, 36, 266)
 # skin of the upper lid, turning up at its top into the socket under the brow. So:
 # - its colour takes LID_CHROMA of the way from the cheeks' chroma to the socket's (CIE a*, b*;
 #   `lid_colour`): d10's and d14's real shut lids lie nearer the socket's a*, b* than the
-#   cheeks' (d10: cheeks 18.5 / 20.5, socket 20–21 / 15–16, shut lid 21–23 / 13–14), d0's and
-#   d11's between the two (d0: cheeks 13 / 11, socket 9–10 / 13–14, shut lid 11–13 / 11–13);
+#   cheeks' (d10: cheeks 18.5 / 20.5, socket 20–21 / 15–16, shut lid 21–23 / 13–14), d0's
+#   between the two (cheeks 13 / 11, socket 9–10 / 13–14, shut lid 11–13 / 11–13), d11's a
+#   little redder than both;
 #   and eye shadow, which lies on the lid folded under the crease, shows on a shut one (0.5
 #   before LID_FLOOR's measurement above; the seven eyes' mean ΔE hardly depends on it: 3.1 at
 #   0.5, 3.0 at 0.75 and at 1.0, on a scratch variant that also kept the chroma as it lit the lid);
