@@ -139,8 +139,9 @@ LID_SHADE = (0.03, 0.08)   # (0.05, 0.12) before the lid took the cheeks' colour
 # of the real one's (median over the frames, per eye), and the median CIE76 ΔE between them
 # falls from 4.2 to 3.2 on average over the seven (d10's left 10.5 → 5.5): self-drive videos
 # (`run.py live --profile` of the clip's first frame), the lid found by the driver's landmarks
-# in both. Closed eyes that arrive (`bench --quality`): s1 ← d14 125 → 128 of 130, s5 ← d14,
-# s1 and s12 ← d10 and the five self-drives as before; eye opening gain and r within 0.01.
+# in both. Closed eyes that arrive (`bench --quality`): s1 ← d14 125 → 126 of 130 (128 on
+# the lid change alone), s12 ← d14 130 → 129, s5 ← d14, s1, s5 and s12 ← d10, the five
+# self-drives and s18's as before; eye opening gain and r within 0.01.
 LID_FLOOR = 0.92
 # It is lit like the cheeks, not like the socket: a shut lid faces forward, and the skin above
 # an open lid is in the socket's shade, or made up (d0: the real shut lid is at 0.89 of the
