@@ -373,6 +373,11 @@ class Recombiner:
         if self._rest_weight >= 1.0:
             self._rest_from = None
 
+    def continue_ease(self, other: Recombiner) -> None:
+        """Take over `other`'s running ease of the lips' rest gap (where it started, how far it
+        has gone), for the same driver bound here."""
+        self._rest_from, self._rest_weight = other._rest_from, other._rest_weight
+
     @property
     def lip_rest(self) -> np.ndarray:
         """(478, 3) the lips' rest gap in use (`lip_gap_field`, canonical units)."""
@@ -449,8 +454,7 @@ class FuseStage:
         if self._bound is _UNBOUND:
             return
         self.recombiner.bind_driver(None if self._bound is None else self._bound.shape)
-        self.recombiner._rest_from = other.recombiner._rest_from
-        self.recombiner._rest_weight = other.recombiner._rest_weight
+        self.recombiner.continue_ease(other.recombiner)
 
     def _fresh(self, neutral) -> bool:
         """Whether binding `neutral` (after `self._bound`) starts or drops a calibration."""
