@@ -183,8 +183,8 @@ LID_FROM, LID_TO = 0.25, 0.8
 # eye's middle along it (the corners are at 0.5; the rings above run past them): drawn whole to
 # its ends, a shut lid's band met the canthus with a vertical edge, a flat patch pasted on (d14
 # #51). Tapered from (0.3, 0.55) the photo's open corners showed through and the tracker read
-# shut eyes open (s1 <- d14: 101 of 130 closed eyes arrive, 123 before); at (0.45, 0.62) 126, s12
-# <- d10 18 of 18, self-drive within 0.01 (d11's right eye 1.120 -> 1.123; 1.16 at (0.3, 0.55)).
+# shut eyes open (s1 ← d14: 101 of 130 closed eyes arrive, 123 before); at (0.45, 0.62) 126, s12
+# ← d10 18 of 18, self-drive within 0.01 (d11's right eye 1.120 -> 1.123; 1.16 at (0.3, 0.55)).
 LID_TAPER = (0.45, 0.62)
 SHUT_FROM, SHUT_TO = 0.45, 0.9
 # Keyed on the closure alone (0.25 to 0.85), a smiling or squinting eye whose lids were still
@@ -215,12 +215,24 @@ GRAIN_CLIP = 0.2
 # reads that as a lidless stare, and the tracker reads the eye hardly wider (s12 ← d10: the
 # output's eye opening stays at the photo's while the posed lids open 1.3× the driver's). A
 # real lid's margin is its lash line, however wide the eye: as an eye opens past the photo's
-# opening, its upper lash line is drawn along the contour, fading in between WIDE_LASH[0] and
-# WIDE_LASH[1] of extra opening. Cross-identity eye r (bench --quality, right / left): s12 ← d10
-# 0.78 / 0.83 → 0.86 / 0.895, s5 ← d10 0.84 / 0.86 → 0.89 / 0.92, s1 ← d10 0.90 / 0.92 →
-# 0.95 / 0.94. From 0 instead of 0.05, a still eye's lid noise flickers the line and the tracked
-# output jitters (s12 ← d14: 0.92 → 1.32 px).
+# opening, its upper lash line is drawn along the contour (just outside it: `WIDE_LASH_OUTSIDE`),
+# fading in between WIDE_LASH[0] and WIDE_LASH[1] of extra opening. Cross-identity eye r (bench
+# --quality, right / left): s12 ← d10 0.78 / 0.83 → 0.86 / 0.895, s5 ← d10 0.84 / 0.86 → 0.89 /
+# 0.92, s1 ← d10 0.90 / 0.92 → 0.95 / 0.94. From 0 instead of 0.05, a still eye's lid noise
+# flickers the line and the tracked output jitters (s12 ← d14: 0.92 → 1.32 px).
 WIDE_LASH = (0.05, 0.3)
+# The widened lid's lash line lies outside the opening: its inner edge on the contour, the line
+# lifted along the eye's up axis by WIDE_LASH_OUTSIDE × its (tapered) half width. Centred on the
+# contour (0), its lower half darkened the top of the drawn opening, a dark band between the
+# iris and the lid that a tracker reads as lid (s1 ← d10's widest frames: the mesh's opening
+# 0.143 eye widths, the picture's 0.109). Lifted (1), the output's eye opening against the
+# engine's mesh, gain (r), right / left (bench --quality, "output vs mesh"): s1 ← d10 0.64 (0.91)
+# / 0.69 (0.88) → 0.66 (0.92) / 0.74 (0.91), s12 ← d10 0.49 (0.87) / 0.57 (0.89) → 0.51 (0.89)
+# / 0.59 (0.91), s5 ← d10 0.71 / 0.84 → 0.72 / 0.87, s1 ← d14 0.95 / 1.07 → 0.98 / 1.11;
+# self-drive (bench --self-drive) d14 0.88 / 1.00 → 0.91 / 1.02, d10 within 0.01. Closed eyes
+# that arrive, id_dist, fwe and jitter_still_driver_px unchanged. (Also thinning the drawn
+# eyeball's upper MARGIN as the eye widens added nothing.)
+WIDE_LASH_OUTSIDE = 1.0
 # The sclera's light across the eye. An eyeball is lit in front and turns away from the light
 # towards the corners, under the lids: the white a photo shows beside a forward-looking iris is
 # its darker side (on the eval drivers 0.65–0.78 of the white the same eye shows when it looks
@@ -794,7 +806,7 @@ class EyeLayer:
         n = xp.arange(len(k))
         dist = xp.sqrt(dist2[n, k])
         along = seg[k, 5] + t[n, k] * seg[k, 6]             # 0 at one corner, 1 at the other
-        half = 0.5 * width * xp.clip(xp.minimum(along, 1.0 - along) / LASH_TAPER[0], LASH_TAPER[1], 1.0)
+        half = 0.5 * width * _lash_taper(xp, along)
         soft = xp.maximum(2.0 * LASH_SOFT * half, 1.0)
         alpha = (strength * xp.clip((half - dist) / soft + 0.5, 0.0, 1.0)).reshape(y1 - y0, x1 - x0, 1)
         box = out[y0:y1, x0:x1]
@@ -949,8 +961,18 @@ class EyeLayer:
         for e in range(2):
             strength = min(max((float(wide[e]) - WIDE_LASH[0]) / (WIDE_LASH[1] - WIDE_LASH[0]), 0.0), 1.0)
             if strength >= 0.01:       # fainter is invisible (under 2 levels), and costs a pass
-                self._lash_line(out, vertices[self._lid_contour[e], :2], max(LASH_WIDTH * float(fr[e, 6]), 1.5),
-                                strength, self.lash[e])
+                width = max(LASH_WIDTH * float(fr[e, 6]), 1.5)
+                contour = np.asarray(vertices[self._lid_contour[e], :2], np.float64)
+                seg = np.linalg.norm(np.diff(contour, axis=0), axis=1)
+                along = np.concatenate([[0.0], np.cumsum(seg)]) / max(float(seg.sum()), 1e-9)
+                lift = WIDE_LASH_OUTSIDE * 0.5 * width * _lash_taper(np, along)     # (M,) crop px
+                self._lash_line(out, contour - lift[:, None] * fr[e, 4:6][None, :], width, strength, self.lash[e])
+
+
+def _lash_taper(xp, along):
+    """A lash line's half width, as a fraction of its middle's, at `along` (0 at one corner, 1 at
+    the other) its contour (`LASH_TAPER`)."""
+    return xp.clip(xp.minimum(along, 1.0 - along) / LASH_TAPER[0], LASH_TAPER[1], 1.0)
 
 
 def _vertex_weights(xp, b):

@@ -688,8 +688,9 @@ def test_a_shut_eye_is_drawn_as_lid_skin_with_one_lash_line(avatar, monkeypatch)
 
 
 def test_an_eye_opened_wider_than_the_photo_keeps_its_upper_lash_line(avatar, monkeypatch):
-    """Widened: a dark line along the upper lid's contour, nothing else changed; the other eye,
-    at the photo's opening, and an eye at rest are left as they are."""
+    """Widened: a dark line along the upper lid's contour, lying outside the opening (its inner
+    edge on the contour: the drawn eye below it keeps its pixels), nothing else changed; the
+    other eye, at the photo's opening, and an eye at rest are left as they are."""
     from realtime.tiers import eyes as E
 
     wide_state = FaceState(expression=-0.5 * avatar.blendshapes({"blink_right": 1.0}))
@@ -699,12 +700,21 @@ def test_an_eye_opened_wider_than_the_photo_keeps_its_upper_lash_line(avatar, mo
     monkeypatch.undo()
     fr = avatar.gen.eyes.frames(drawn.vertices)
     assert fr[0, 9] > 1.2 * avatar.gen.eyes._rest_gap[0]
-    width = fr[0, 6]
-    band, _ = _near_contour(avatar, drawn, 0, 0.5 * (1 + E.LASH_SOFT) * E.LASH_WIDTH * width + 1.0)
-    core, _ = _near_contour(avatar, drawn, 0, 0.25 * E.LASH_WIDTH * width)
+    full = E.LASH_WIDTH * fr[0, 6]                                     # the line's middle width
+    soft = E.LASH_SOFT * 0.5 * full + 1.0                              # its edges' ramp, and a pixel
+    band, _ = _near_contour(avatar, drawn, 0, (1 + E.WIDE_LASH_OUTSIDE) * 0.5 * full + soft)
     changed = np.abs(drawn.render - plain.render).max(-1) > 0
-    assert changed[core].mean() > 0.5 and not changed[~band].any()
-    assert (drawn.render[core] @ LUM).mean() < (plain.render[core] @ LUM).mean() - 15
+    darker = (plain.render - drawn.render) @ LUM
+    assert changed.any() and not changed[~band].any()
+    down = np.sign(avatar.rig.crop_from_image[1, 1])
+    c = np.asarray(drawn.vertices[avatar.gen.eyes._lid_contour[0], :2], np.float64)
+    rows = np.arange(drawn.render.shape[0])
+    for mid in c[len(c) // 3: 2 * len(c) // 3 + 1]:                   # the lid's middle third
+        x = int(round(mid[0]))
+        offset = (rows - mid[1]) * down                                # + below the edge
+        near = np.abs(offset) <= full + soft
+        assert not changed[near & (offset > soft), x].any()           # the opening: as drawn
+        assert darker[near & (offset < -0.25 * full) & (offset > -0.75 * full), x].mean() > 15
     assert np.array_equal(rest.render, plain_rest.render)
 
 
