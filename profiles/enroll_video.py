@@ -282,6 +282,8 @@ def enroll(path: str | Path, name: str, root: Path | None = None, crop_size: int
            stop: int | None = None, consent: str | None = None) -> Path:
     """Enroll a photo (warp-tier profile) or a clip (atlas-tier profile), by file extension; a
     `consent` text is checked before anything is read and saved with the profile."""
+    if Path(path).is_dir():
+        raise EnrollError(f"{str(path)!r} is a folder; name a photo or video file inside it")
     suffix = Path(path).suffix.lower()
     if suffix in VIDEO_EXTS:
         return enroll_video(path, name, root=root, crop_size=crop_size, force=force,

@@ -188,6 +188,8 @@ class ClipSource:
     def __init__(self, path: str | os.PathLike, resize: tuple[int, int] | None = None,
                  fps: float | None = None):
         self.path = Path(path)
+        if self.path.is_dir():
+            raise CaptureError(f"{str(self.path)!r} is a folder; name a video file inside it")
         if not paths.is_file(self.path):
             raise CaptureError(f"video file not found: {str(self.path)!r}")
         with quiet_opencv():

@@ -225,6 +225,10 @@ def test_dispatcher_picks_by_extension(tmp_path, astronaut_rgb):
         enroll(tmp_path / "x.txt", "x", root=tmp_path)
     with pytest.raises(EnrollError, match="no such file"):
         enroll(tmp_path / "missing.mp4", "x", root=tmp_path)
+    (tmp_path / "shots").mkdir()
+    with pytest.raises(EnrollError, match="shots' is a folder"):
+        enroll(tmp_path / "shots", "x", root=tmp_path)
+    assert not (tmp_path / "x").exists()
 
 
 @pytest.mark.tracking

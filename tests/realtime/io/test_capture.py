@@ -62,6 +62,9 @@ def test_clip_source_resize_and_fps_override(tmp_path):
 def test_clip_source_errors(tmp_path):
     with pytest.raises(CaptureError, match="not found.*missing.mp4"):
         ClipSource(tmp_path / "missing.mp4")
+    (tmp_path / "clips.mp4").mkdir()
+    with pytest.raises(CaptureError, match="clips.mp4' is a folder"):
+        ClipSource(tmp_path / "clips.mp4")
     junk = tmp_path / "junk.mp4"
     junk.write_bytes(b"this is not a video" * 10)
     with pytest.raises(CaptureError, match="junk.mp4"):
