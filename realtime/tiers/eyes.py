@@ -222,7 +222,7 @@ GRAIN_CLIP = 0.2
 # flickers the line and the tracked output jitters (s12 ← d14: 0.92 → 1.32 px).
 WIDE_LASH = (0.05, 0.3)
 # The widened lid's lash line lies outside the opening: its inner edge on the contour, the line
-# lifted along the eye's up axis by WIDE_LASH_OUTSIDE × its (tapered) half width. Centred on the
+# lifted along the contour's outward normal by WIDE_LASH_OUTSIDE × its (tapered) half width. Centred on the
 # contour (0), its lower half darkened the top of the drawn opening, a dark band between the
 # iris and the lid that a tracker reads as lid (s1 ← d10's widest frames: the mesh's opening
 # 0.143 eye widths, the picture's 0.109). Lifted (1), the output's eye opening against the
@@ -963,15 +963,26 @@ class EyeLayer:
             if strength >= 0.01:       # fainter is invisible (under 2 levels), and costs a pass
                 width = max(LASH_WIDTH * float(fr[e, 6]), 1.5)
                 contour = np.asarray(vertices[self._lid_contour[e], :2], np.float64)
-                seg = np.linalg.norm(np.diff(contour, axis=0), axis=1)
-                along = np.concatenate([[0.0], np.cumsum(seg)]) / max(float(seg.sum()), 1e-9)
+                length = np.linalg.norm(np.diff(contour, axis=0), axis=1)
+                along = np.concatenate([[0.0], np.cumsum(length)]) / max(float(length.sum()), 1e-9)
                 lift = WIDE_LASH_OUTSIDE * 0.5 * width * _lash_taper(np, along)     # (M,) crop px
-                self._lash_line(out, contour - lift[:, None] * fr[e, 4:6][None, :], width, strength, self.lash[e])
+                self._lash_line(out, contour + lift[:, None] * _outward(contour, -fr[e, 4:6]), width,
+                                strength, self.lash[e])
+
+
+def _outward(contour: np.ndarray, up: np.ndarray) -> np.ndarray:
+    """(M, 2) unit normals of a lid `contour` ((M, 2), corner to corner) at its points (from the
+    neighbours' chord), each turned to the side of `up` (2,): where the lid slopes down to a
+    corner, a shift along the eye's up axis alone leaves part of a line inside the opening."""
+    chord = np.gradient(contour, axis=0)
+    normal = np.stack([-chord[:, 1], chord[:, 0]], axis=1)
+    normal *= np.where(normal @ up < 0.0, -1.0, 1.0)[:, None]
+    return normal / np.maximum(np.linalg.norm(normal, axis=1, keepdims=True), 1e-9)
 
 
 def _lash_taper(xp, along):
     """A lash line's half width, as a fraction of its middle's, at `along` (0 at one corner, 1 at
-    the other) its contour (`LASH_TAPER`)."""
+    the other) along its contour (`LASH_TAPER`)."""
     return xp.clip(xp.minimum(along, 1.0 - along) / LASH_TAPER[0], LASH_TAPER[1], 1.0)
 
 
