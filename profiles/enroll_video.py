@@ -54,6 +54,7 @@ them, so a long clip needs little memory):
 """
 from __future__ import annotations
 
+import os
 from dataclasses import asdict
 from pathlib import Path
 
@@ -282,7 +283,7 @@ def enroll(path: str | Path, name: str, root: Path | None = None, crop_size: int
            stop: int | None = None, consent: str | None = None) -> Path:
     """Enroll a photo (warp-tier profile) or a clip (atlas-tier profile), by file extension; a
     `consent` text is checked before anything is read and saved with the profile."""
-    if Path(path).is_dir():
+    if os.path.isdir(path):          # (never raises, unlike Path.is_dir on an overlong name)
         raise EnrollError(f"{str(path)!r} is a folder; name a photo or video file inside it")
     suffix = Path(path).suffix.lower()
     if suffix in VIDEO_EXTS:

@@ -188,7 +188,7 @@ class ClipSource:
     def __init__(self, path: str | os.PathLike, resize: tuple[int, int] | None = None,
                  fps: float | None = None):
         self.path = Path(path)
-        if self.path.is_dir():
+        if os.path.isdir(self.path):     # (never raises, unlike Path.is_dir on an overlong name)
             raise CaptureError(f"{str(self.path)!r} is a folder; name a video file inside it")
         if not paths.is_file(self.path):
             raise CaptureError(f"video file not found: {str(self.path)!r}")
