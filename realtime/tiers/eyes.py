@@ -230,8 +230,9 @@ WIDE_LASH = (0.05, 0.3)
 # / 0.69 (0.88) → 0.66 (0.92) / 0.74 (0.91), s12 ← d10 0.49 (0.87) / 0.57 (0.89) → 0.51 (0.89)
 # / 0.59 (0.91), s5 ← d10 0.71 / 0.84 → 0.72 / 0.87, s1 ← d14 0.95 / 1.07 → 0.98 / 1.11;
 # self-drive (bench --self-drive) d14 0.88 / 1.00 → 0.91 / 1.02, d10 within 0.01. Closed eyes
-# that arrive, id_dist, fwe and jitter_still_driver_px unchanged. (Also thinning the drawn
-# eyeball's upper MARGIN as the eye widens added nothing.)
+# that arrive, id_dist, fwe and jitter_still_driver_px unchanged. (Measured lifting along the
+# eye's up axis; along the normal, which also lifts the sloping ends out, every gain is within
+# 0.01. Thinning the drawn eyeball's upper MARGIN as the eye widens added nothing.)
 WIDE_LASH_OUTSIDE = 1.0
 # The sclera's light across the eye. An eyeball is lit in front and turns away from the light
 # towards the corners, under the lids: the white a photo shows beside a forward-looking iris is
