@@ -66,7 +66,7 @@ from realtime.io.audio import AudioBridge
 from realtime.io.capture import IMAGE_EXTENSIONS
 from realtime.io.remix import run_inputs
 from realtime.io.sinks.file import overwrites_input
-from realtime.mesh.fuse import FuseConfig
+from realtime.mesh.fuse import GAIN_FIELD, FuseConfig
 from realtime.mesh.gains import profile_gains
 from realtime.swap.skin import profile_drops_fringe
 
@@ -115,6 +115,11 @@ def resolve(args: argparse.Namespace) -> Setup:
     compare = parse_compare(args.compare) if args.compare else None
     swapping = getattr(args, "mode", None) == "swap" or (compare is not None and compare[0] == "mode"
                                                           and "swap" in compare[1])
+    gains = getattr(args, "gain", None) or {}
+    both = [r for r in gains if compare is not None and GAIN_FIELD[r] == compare[0]]
+    if both:
+        raise UsageError(f"--gain {both[0]}={gains[both[0]]:g} and --compare {compare[0]}=... set the "
+                         f"same gain: drop {both[0]} from --gain (the compared values are the ones measured)")
     if compare and getattr(args, "audio", None):
         raise UsageError("--audio follows one engine's latency: use it without --compare")
     if compare and args.self_reenact and compare[0] == "size":
@@ -324,8 +329,10 @@ def run_benchmark(args: argparse.Namespace) -> int:
     pair = f"{getattr(profile, 'name', 'profile')} ← {driver.label}"
     notes: list[str] = []
     if st.gains:
+        compared = [r for r in st.gains if compare is not None and GAIN_FIELD[r] == compare[0]]
         notes.append("the profile's gains apply (its settings, as in `run.py live`): "
-                      + ", ".join(f"{k}={v:g}" for k, v in st.gains.items()))
+                     + ", ".join(f"{k}={v:g}" for k, v in st.gains.items())
+                     + "".join(f" ({r}: --compare {compare[0]} sets it)" for r in compared))
     if getattr(args, "gain", None):
         notes.append("--gain applies: " + ", ".join(f"{k}={v:g}" for k, v in args.gain.items()))
 

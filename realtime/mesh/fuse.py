@@ -135,15 +135,16 @@ class FuseConfig:
 
     def gains(self) -> dict[str, float]:
         """The per-region gains as {region: gain} (`realtime.mesh.gains.REGIONS`)."""
-        return {r: float(getattr(self, _GAIN_FIELD[r])) for r in REGIONS}
+        return {r: float(getattr(self, GAIN_FIELD[r])) for r in REGIONS}
 
     def with_gains(self, gains: dict[str, float]) -> FuseConfig:
         """A copy with the given per-region gains (validated: GainError)."""
-        return dataclasses.replace(self, **{_GAIN_FIELD[r]: v for r, v in check_gains(gains).items()})
+        return dataclasses.replace(self, **{GAIN_FIELD[r]: v for r, v in check_gains(gains).items()})
 
 
-_GAIN_FIELD = {"eyes": "eye_gain", "brows": "brow_gain", "mouth": "mouth_gain",
-               "gaze": "gaze_gain", "pose": "pose_gain"}
+#: The FuseConfig field of each `--gain` region.
+GAIN_FIELD = {"eyes": "eye_gain", "brows": "brow_gain", "mouth": "mouth_gain",
+              "gaze": "gaze_gain", "pose": "pose_gain"}
 
 
 _MOUTH_REGION = 1   # topology.region_labels
@@ -344,7 +345,7 @@ class Recombiner:
     def set_gain(self, region: str, value: float) -> float:
         """Change one region's gain while running (GainError when out of range); returns it."""
         value = check_gains({region: value})[region]
-        setattr(self.config, _GAIN_FIELD[region], value)
+        setattr(self.config, GAIN_FIELD[region], value)
         self._region = landmark_gains(self.config.gains())
         return value
 

@@ -72,6 +72,10 @@ def test_gains_of_the_command_line_apply_on_top_of_the_profiles(tmp_path, assets
     a, b = benchmark.resolve(parse(*base, "--gain", "brows=0.7", "--compare", "mouth_gain=1,0.6")).variants
     assert (a.options.fuse.mouth_gain, b.options.fuse.mouth_gain) == (1.0, 0.6)
     assert a.options.fuse.brow_gain == b.options.fuse.brow_gain == 0.7
+    # the same gain from both: refused (before, the report said "--gain applies: mouth=0.5"
+    # while the compared values were measured)
+    with pytest.raises(UsageError, match=r"--gain mouth=0.5 and --compare mouth_gain=\.\.\. set the same gain"):
+        benchmark.resolve(parse(*base, "--gain", "mouth=0.5", "--compare", "mouth_gain=1,0.6"))
     with pytest.raises(SystemExit) as exit_:
         parse(*base, "--gain", "ears=2")
     assert exit_.value.code == 2
