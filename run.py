@@ -22,6 +22,7 @@ import os
 import shlex
 import signal
 import sys
+import threading
 import time
 import unicodedata
 from pathlib import Path
@@ -142,8 +143,13 @@ def cmd_demo(args) -> int:
                                            disclosure=_disclosure(args)))
     source = ScriptedSource(profile["neutral"], frames=args.frames, fps=args.fps)
     out = Path(args.out)
-    report, wrote = _drive(engine, Grabber(source, realtime=False), f"file:{out}", args.fps,
-                           realtime=False, total=args.frames, label="demo", overwrite=args.overwrite)
+    try:
+        report, wrote = _drive(engine, Grabber(source, realtime=False), f"file:{out}", args.fps,
+                               realtime=False, total=args.frames, label="demo", overwrite=args.overwrite)
+    except KeyboardInterrupt as stop:      # the summary of the frames done, then its message
+        if (done := _report_of(stop)) is not None:
+            print(done.summary(warmup=min(10, done.frames // 4)))
+        raise
     print(f"{wrote}, {engine.output_size[0]}x{engine.output_size[1]}")
     print(report.summary(warmup=min(10, report.frames // 4)))
     print(f"disclosure: {engine.options.disclosure.describe()}")
@@ -208,25 +214,51 @@ def cmd_live(args) -> int:
     # The audio process first: a bad device name fails at once, and its streams settle (a
     # PortAudio output on PulseAudio takes about 2 s) while the engine's modules load.
     bridge = _audio_bridge(args.audio) if args.audio else None
+    stopped = None
     try:
         report, wrote, notes = _live(args, bridge, inputs)
+    except KeyboardInterrupt as stop:      # the summary of the frames done, then its message
+        report = _report_of(stop)
+        if report is None:
+            raise
+        stopped, wrote, notes = stop, "", []
     finally:
         audio = bridge.stop() if bridge is not None else None
     if audio is not None:
         report.audio = audio
         if args.audio_report:
             _write_json(args.audio_report, bridge.timeline())
-    if wrote:
-        print(wrote)
-    print("\n".join(notes))
+    for line in (wrote, *notes):
+        if line:
+            print(line)
     print(report.summary(warmup=min(10, report.frames // 4)))
+    if stopped is not None:
+        raise stopped
     return 0
+
+
+def _report_of(stop: KeyboardInterrupt):
+    """The RunReport of the frames a Ctrl-C cut short (`run` attaches it), or None when it came
+    before the first frame."""
+    report = getattr(stop, "report", None)
+    return report if report is not None and report.frames else None
 
 
 #: live options that only swap mode uses: (flag, what it is, is it given).
 _SWAP_ONLY = (("--keep-grain", lambda a: a.keep_grain),
               ("--drop-fringe / --no-drop-fringe", lambda a: a.drop_fringe is not None),
               ("--no-keep-glasses", lambda a: not a.keep_glasses))
+
+
+#: live options that swap mode overrides (the face sits on the driver's own head, at its size and
+#: position): (flag, is it given).
+_REENACT_ONLY = (("--follow-scale", lambda a: a.follow_scale is not None),
+                 ("--follow-translation", lambda a: a.follow_translation is not None))
+
+
+def _given(value, default):
+    """`value`, or `default` where the option was not given (None)."""
+    return default if value is None else value
 
 
 def _check_live(args) -> list[tuple[Path, str]]:
@@ -244,6 +276,11 @@ def _check_live(args) -> list[tuple[Path, str]]:
         if given:
             raise UserError(f"{given[0]} is an option of --mode swap (this run is --mode "
                             f"{args.mode}): add --mode swap, or drop it")
+    else:
+        given = [flag for flag, is_given in _REENACT_ONLY if is_given(args)]
+        if given:
+            raise UserError(f"{given[0]} is an option of --mode reenact (swap puts the face on your "
+                            f"own head, at its size and position): drop it, or use --mode reenact")
     inputs = _live_inputs(args)
     check_sink(args.sink, overwrite=args.overwrite, protect=inputs)
     if args.audio_report:
@@ -303,8 +340,8 @@ def _live(args, bridge, inputs=()):
     options = EngineOptions(tier=args.tier, output_size=size, fps=fps, realtime=realtime,
                             smooth=not args.no_smooth, device=args.device, backend=args.backend,
                             render_size=args.render_size or 0, adapt_render_size=realtime,
-                            fuse=FuseConfig(follow_scale=args.follow_scale,
-                                            follow_translation=args.follow_translation
+                            fuse=FuseConfig(follow_scale=_given(args.follow_scale, 0.0),
+                                            follow_translation=_given(args.follow_translation, 1.0)
                                             ).with_gains(gains),
                             mode=args.mode, pose_from=args.pose_from, expression_from=args.expression_from,
                             even_grain=not args.keep_grain,
@@ -410,8 +447,13 @@ def _run_with_bar(run, engine, grabber, sink, total, max_frames, label, audio, h
 
     bar = tqdm(total=total, desc=label, unit="frame", leave=False,
                disable=not sys.stderr.isatty() and os.environ.get("CI") == "true")
+    notice = threading.Timer(WARM_UP_NOTICE_S, lambda: tqdm.write(WARM_UP_NOTICE, file=sys.stderr))
+    notice.daemon = True
 
     def tick(frame):
+        if bar.n == 0:          # the rate counts from the first frame, not from the warm-up
+            notice.cancel()
+            bar.reset(total=total)
         bar.update(1)
         if audio is not None:  # the sound passes from the first frame's latency on
             audio.on_frame(frame)
@@ -419,9 +461,18 @@ def _run_with_bar(run, engine, grabber, sink, total, max_frames, label, audio, h
     try:
         if audio is not None:
             audio.wait_settled()  # else the first seconds of sound would be silent or off
+        notice.start()
         return run(engine, grabber, sink, max_frames=max_frames, on_frame=tick, history=history)
     finally:
+        notice.cancel()
         bar.close()
+
+
+#: Said when the first frame has not come after WARM_UP_NOTICE_S seconds: a cold numba cache (a
+#: fresh install, or kernels edited) compiles the CPU kernels for 10-60 s before the first frame.
+WARM_UP_NOTICE = ("warming up the engine (a first run also compiles the CPU kernels: up to a minute; "
+                  "later runs load them from the cache)...")
+WARM_UP_NOTICE_S = 3.0
 
 
 def _written(sink, stopped: bool = False) -> str:
@@ -780,10 +831,11 @@ def build_parser() -> argparse.ArgumentParser:
                     help="every input frame gives one output frame (default for files)")
     lv.add_argument("--no-smooth", action="store_true",
                     help="switch off the motion-compensated temporal smoothing")
-    lv.add_argument("--follow-scale", type=_follow, default=0.0,
-                    help="0 keeps the avatar's head size fixed, 1 follows your distance (default 0)")
-    lv.add_argument("--follow-translation", type=_follow, default=1.0,
-                    help="how much the head follows your sideways motion (default 1)")
+    lv.add_argument("--follow-scale", type=_follow, default=None,
+                    help="reenact: 0 keeps the avatar's head size fixed, 1 follows your distance "
+                         "(default 0)")
+    lv.add_argument("--follow-translation", type=_follow, default=None,
+                    help="reenact: how much the head follows your sideways motion (default 1)")
     lv.add_argument("--gain", type=gains_argument, default=None, metavar="REGION=G,...",
                     help="per-region expression gains, e.g. eyes=1.2,mouth=0.9 (regions: eyes, "
                          "brows, mouth, gaze, pose; 1 = as the driver; default: the profile's "

@@ -259,6 +259,8 @@ def test_bench_checks_its_outputs_before_it_runs(tmp_path, monkeypatch, capsys, 
     (["--drop-fringe"], "--drop-fringe / --no-drop-fringe is an option of --mode swap"),
     (["--no-drop-fringe"], "--drop-fringe / --no-drop-fringe is an option of --mode swap"),
     (["--no-keep-glasses"], "--no-keep-glasses is an option of --mode swap"),
+    (["--mode", "swap", "--follow-scale", "1"], "--follow-scale is an option of --mode reenact"),
+    (["--mode", "swap", "--follow-translation", "0"], "--follow-translation is an option of --mode reenact"),
 ])
 def test_live_options_given_without_what_they_need(tmp_path, no_engine, capsys, flags, expect):
     """Before the fix: exit 0, the option silently ignored."""
@@ -287,7 +289,8 @@ def test_ctrl_c_before_the_first_frame_leaves_nothing_and_says_so(tmp_path, astr
 
 
 def test_ctrl_c_mid_run_keeps_a_playable_file_and_says_where(tmp_path, astro, monkeypatch, capsys):
-    """Before the fix: only "stopped" was printed."""
+    """Before the fix: only "stopped" was printed; later, no summary of the frames done (the
+    README promises one however the run ends)."""
     from realtime.engine import loop
 
     process = loop.Engine.process
@@ -303,8 +306,10 @@ def test_ctrl_c_mid_run_keeps_a_playable_file_and_says_where(tmp_path, astro, mo
     out.mkdir()
     assert run.main(["live", "--profile", astro, "--driver", str(clip), "--sink",
                      f"file:{out / 'x.mp4'}", "--size", "64x64"]) == 130
-    err = capsys.readouterr().err
-    assert f"stopped: wrote {out / 'x.mp4'} (2 frames, the run so far)" in err
+    printed = capsys.readouterr()
+    assert f"stopped: wrote {out / 'x.mp4'} (2 frames, the run so far)" in printed.err
+    assert printed.out.splitlines()[-2].startswith("2 frames in ")    # then the stage p50s
+    assert "stage p50 ms: track" in printed.out
     assert [p.name for p in out.iterdir()] == ["x.mp4"] and _frames(out / "x.mp4") == 2
     shutil.rmtree(out)
 

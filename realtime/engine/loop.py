@@ -390,6 +390,7 @@ class RunReport:
     held: int = 0                      # frames emitted while the camera delivered nothing
     per_frame: list[dict] = field(default_factory=list)
     audio: AudioReport | None = None   # set by the caller when the run passed audio (--audio)
+    warm_up_s: float | None = None     # the engine's warm-up before the first frame (`run`)
 
     @property
     def fps(self) -> float:
@@ -417,6 +418,8 @@ class RunReport:
                  f"sink {self.sink_dropped})"]
         if len(lat):
             parts.append("capture→sink p50 {:.1f} ms, p95 {:.1f} ms".format(*np.percentile(lat, [50, 95])))
+        if self.warm_up_s is not None:     # not in the fps: the run starts after it
+            parts.append(f"warm-up {self.warm_up_s:.1f} s before the first frame")
         stages = ", ".join(f"{k} {np.nanmedian(v):.1f}" for k, v in self.stage_ms(warmup).items())
         text = "; ".join(parts) + (f"\nstage p50 ms: {stages}" if stages else "")
         return text + (f"\n{self.audio.summary()}" if self.audio is not None else "")
@@ -466,7 +469,8 @@ def run(engine: Engine, grabber: Grabber, sink, max_frames: int | None = None,
     emitting at the nominal rate with an empty frame, so the avatar eases to neutral instead of
     freezing. `on_frame(frame)` is called after each frame is handed to the sink.
     `history` bounds the per-frame rows kept in the report (a live session runs for hours);
-    None keeps them all.
+    None keeps them all. A Ctrl-C (KeyboardInterrupt) in the loop leaves with the report of the
+    frames done so far as the exception's ``report`` attribute (sink closed, counts filled in).
     """
     report = RunReport()
     pending: dict[int, dict] = {}  # rows waiting for their sink write, by frame index
@@ -479,10 +483,9 @@ def run(engine: Engine, grabber: Grabber, sink, max_frames: int | None = None,
             row["latency_ms"] = frame.latency_ms()
 
     sink.on_written = written
-    if getattr(grabber.source, "tracked", False):   # frames carry landmarks: no MediaPipe
-        engine.warm_up(track=False)
-    else:
-        engine.warm_up()
+    t_warm = time.perf_counter()
+    engine.warm_up(track=not getattr(grabber.source, "tracked", False))  # tracked: no MediaPipe
+    report.warm_up_s = time.perf_counter() - t_warm
     period = 1.0 / engine.options.fps
     with frozen_heap():
         t_start = time.perf_counter()
@@ -513,10 +516,13 @@ def run(engine: Engine, grabber: Grabber, sink, max_frames: int | None = None,
                     on_frame(frame)
                 if not all(engine.handle(e) for e in sink.poll_events()):
                     break
+        except KeyboardInterrupt as stop:
+            stop.report = report    # type: ignore[attr-defined]  # complete once `finally` ran
+            raise
         finally:
             grabber.stop()
             sink.close()
             report.wall_s = time.perf_counter() - t_start
-    report.capture_dropped = grabber.dropped
-    report.sink_dropped = getattr(sink, "sink_dropped", 0)
+            report.capture_dropped = grabber.dropped
+            report.sink_dropped = getattr(sink, "sink_dropped", 0)
     return report

@@ -56,7 +56,7 @@ class FakeEngine:
         self.options = SimpleNamespace(fps=fps)
         self.output_size = (32, 24)
 
-    def warm_up(self):
+    def warm_up(self, track=True):
         self.log.append((self.label, []))           # run() warms up once per block
 
     def process(self, frame):
