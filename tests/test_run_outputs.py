@@ -6,7 +6,9 @@ without the one they need are named, and a Ctrl-C leaves a playable file or noth
 which."""
 from __future__ import annotations
 
+import re
 import shutil
+import time
 from pathlib import Path
 
 import cv2
@@ -312,6 +314,29 @@ def test_ctrl_c_mid_run_keeps_a_playable_file_and_says_where(tmp_path, astro, mo
     assert "stage p50 ms: track" in printed.out
     assert [p.name for p in out.iterdir()] == ["x.mp4"] and _frames(out / "x.mp4") == 2
     shutil.rmtree(out)
+
+
+@pytest.mark.parametrize("slow", [True, False])
+def test_a_slow_warm_up_is_announced_and_timed(tmp_path, astro, monkeypatch, capsys, slow):
+    """Before the fix: a cold numba cache kept the first frame 7-18 s away with nothing said,
+    and the summary left that time out."""
+    from realtime.engine import loop
+
+    warm_up = loop.Engine.warm_up
+
+    def compiling(self, *a, **k):
+        time.sleep(0.3)
+        return warm_up(self, *a, **k)
+
+    monkeypatch.setattr(loop.Engine, "warm_up", compiling)
+    monkeypatch.setattr(run, "WARM_UP_NOTICE_S", 0.05 if slow else 30.0)
+    clip = _clip(tmp_path / "clip.avi")
+    assert run.main(["live", "--profile", astro, "--driver", str(clip), "--sink", "null",
+                     "--size", "64x64"]) == 0
+    printed = capsys.readouterr()
+    assert (run.WARM_UP_NOTICE in printed.err) == slow
+    warm = re.search(r"warm-up ([\d.]+) s before the first frame", printed.out)
+    assert warm is not None and float(warm.group(1)) >= 0.3
 
 
 # ------------------------------------------------------------------------- what follows
