@@ -190,10 +190,13 @@ class ClipSource:
         self.path = Path(path)
         if os.path.isdir(self.path):     # (never raises, unlike Path.is_dir on an overlong name)
             raise CaptureError(f"{str(self.path)!r} is a folder; name a video file inside it")
+        picture = self.path.suffix.lower() in IMAGE_EXTENSIONS    # a still image plays as one frame
         if not paths.is_file(self.path):
-            raise CaptureError(f"video file not found: {str(self.path)!r}")
+            raise CaptureError(f"{'image' if picture else 'video file'} not found: {str(self.path)!r}")
         with quiet_opencv():
             cap = open_video(self.path, CaptureError,
+                             f"cannot open image {str(self.path)!r}: OpenCV does not read it as a "
+                             f"picture; check the file is a complete {self.path.suffix} image" if picture else
                              f"cannot open video file {str(self.path)!r}: OpenCV (FFmpeg) does "
                              f"not recognise it as a video; check the file is complete and in a "
                              f"common format (mp4/H.264, webm, avi)")
@@ -201,7 +204,9 @@ class ClipSource:
                 ok, first = cap.read()
         if not ok or first is None:
             cap.release()
-            raise CaptureError(f"cannot decode any frame of video file {str(self.path)!r}: it "
+            raise CaptureError(f"cannot decode image {str(self.path)!r}: it is empty, truncated or not "
+                               f"a {self.path.suffix} picture" if picture else
+                               f"cannot decode any frame of video file {str(self.path)!r}: it "
                                f"may be empty, truncated or use a codec OpenCV lacks")
         try:
             check_frame(first, self.path, CaptureError)

@@ -69,6 +69,18 @@ def test_clip_source_errors(tmp_path):
     junk.write_bytes(b"this is not a video" * 10)
     with pytest.raises(CaptureError, match="junk.mp4"):
         ClipSource(junk)
+    # a still image plays as one frame; one that is not a picture says so (before: "cannot
+    # decode any frame of video file")
+    fake = tmp_path / "face.jpg"
+    fake.write_text("hello")
+    with pytest.raises(CaptureError, match=r"cannot (open|decode) image '.*face.jpg'.*\.jpg"):
+        ClipSource(fake)
+    with pytest.raises(CaptureError, match="image not found.*gone.png"):
+        ClipSource(tmp_path / "gone.png")
+    cv2.imwrite(str(tmp_path / "still.png"), np.full((12, 16, 3), 7, np.uint8))
+    still = ClipSource(tmp_path / "still.png")
+    assert still.read()["image"].shape == (12, 16, 3) and still.read() is None
+    still.close()
     assert issubclass(CaptureError, RuntimeError)
 
 
