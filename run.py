@@ -189,6 +189,7 @@ def demo_profile():
 
 # --------------------------------------------------------------------------------------- enroll
 def cmd_enroll(args) -> int:
+    from profiles import profiles_root
     from profiles.enroll_video import enroll, is_video
 
     if args.frames is not None and not is_video(args.source):
@@ -196,8 +197,18 @@ def cmd_enroll(args) -> int:
                         f"is not one: drop --frames")
     start, stop = args.frames or (0, None)
     t0 = time.perf_counter()
-    folder = enroll(args.source, args.name, crop_size=args.crop, force=args.force,
-                    progress=sys.stderr.isatty(), start=start, stop=stop, consent=args.consent)
+    before = _folder_id(profiles_root() / args.name)
+    try:
+        folder = enroll(args.source, args.name, crop_size=args.crop, force=args.force,
+                        progress=sys.stderr.isatty(), start=start, stop=stop, consent=args.consent)
+    except KeyboardInterrupt as interrupt:     # say whether the profile was saved or not
+        now = _folder_id(profiles_root() / args.name)
+        interrupt.args = (("stopped: no profile was written" if now is None and before is None else
+                           f"stopped: profile {args.name!r} left as it was" if now == before else
+                           f"stopped while replacing profile {args.name!r}: the next enroll of that "
+                           f"name puts the previous one back" if now is None else
+                           f"stopped just after profile {args.name!r} was saved: it is complete"),)
+        raise
     print(f"enrolled {args.name!r} in {time.perf_counter() - t0:.1f} s → {folder}")
     if args.consent is not None:    # checked first and saved with the profile, in one step
         from profiles import load
@@ -206,6 +217,16 @@ def cmd_enroll(args) -> int:
         print(describe(load(folder).consent))
     print(f"next: {_command('live', '--profile', args.name, '--driver', '0', '--sink', 'window')}")
     return 0
+
+
+def _folder_id(path: Path) -> tuple[int, int] | None:
+    """(device, inode) of the folder at `path`, None when there is none: a save replaces a
+    profile's folder by another one (`profiles.store.replace_dir`), so a changed id means saved."""
+    try:
+        st = os.stat(path)
+    except (OSError, ValueError):
+        return None
+    return st.st_dev, st.st_ino
 
 
 # ----------------------------------------------------------------------------------------- live

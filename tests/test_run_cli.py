@@ -73,6 +73,40 @@ def test_enroll_missing_file_and_bad_name_exit_2(tmp_path, profiles_root, capsys
     assert "not usable" in _error_line(capsys)
 
 
+@pytest.mark.tracking
+def test_a_stopped_enroll_says_whether_the_profile_was_saved(tmp_path, profiles_root, capsys, monkeypatch,
+                                                            astronaut_rgb):
+    """Before: "stopped" whether or not the Ctrl-C came after the new profile took the name."""
+    from profiles import load, store
+
+    photo = tmp_path / "astro.png"
+    cv2.imwrite(str(photo), cv2.cvtColor(astronaut_rgb, cv2.COLOR_RGB2BGR))
+    replace = store.replace_dir
+
+    def stop(before: bool):
+        def interrupted(tmp, folder):
+            if not before:
+                replace(tmp, folder)
+            raise KeyboardInterrupt
+        monkeypatch.setattr(store, "replace_dir", interrupted)
+
+    def stopped(*flags) -> str:
+        assert run.main(["enroll", str(photo), "--name", "astro", *flags]) == 130
+        return capsys.readouterr().err.strip().splitlines()[-1]
+
+    stop(before=True)
+    assert stopped() == "stopped: no profile was written"
+    assert not (profiles_root / "astro").exists()
+    monkeypatch.setattr(store, "replace_dir", replace)
+    assert run.main(["enroll", str(photo), "--name", "astro", "--consent", "first"]) == 0
+    stop(before=True)
+    assert stopped("--force") == "stopped: profile 'astro' left as it was"
+    assert load(profiles_root / "astro").consent is not None
+    stop(before=False)
+    assert stopped("--force") == "stopped just after profile 'astro' was saved: it is complete"
+    assert load(profiles_root / "astro").consent is None
+
+
 def test_live_with_a_missing_profile_exits_2(profiles_root, capsys):
     assert run.main(["live", "--profile", "missing", "--sink", "null"]) == 2
     line = _error_line(capsys)
