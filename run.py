@@ -579,8 +579,8 @@ def _train(profile, video: Path, args) -> int:
             bar.set_postfix({k: f"{v:.3f}" for k, v in losses.items() if k in
                              ("rec", "ssim", "adv", "per", "style", "tmp", "d_loss")})
 
-    def commit(files):          # the checkpoints, into the profile (tier neural from the first)
-        commit_files(profile.folder, {f"{NEURAL_DIR}/{k}": v for k, v in files.items()}, tier="neural")
+    def commit(files):          # the checkpoints, into the profile (its tier is decided at the end)
+        commit_files(profile.folder, {f"{NEURAL_DIR}/{k}": v for k, v in files.items()})
 
     try:
         result = T.train(pairs, out_dir, options, progress=progress, commit=commit,
@@ -594,23 +594,38 @@ def _train(profile, video: Path, args) -> int:
     finally:
         bar.close()
     plots = {name: out_dir / f".{name}.partial.png" for name in ("losses", "samples")}
+    # The neural tier becomes the profile's default only where its generator brings the render
+    # closer to the real frames: a few steps change next to nothing and cost a frame's time.
+    base_l1, out_l1 = T.face_l1(pairs, profile.folder / GENERATOR_PATH)
+    better = out_l1 < (1.0 - NEURAL_MIN_GAIN) * base_l1
     try:
         T.plot_losses(result["history"], plots["losses"])
         grid = T.samples(pairs, profile.folder / GENERATOR_PATH)
         if not cv2.imwrite(str(plots["samples"]), cv2.cvtColor(grid, cv2.COLOR_RGB2BGR)):
             raise UserError(f"cannot write {plots['samples']}: is the disk full?")
         commit_files(profile.folder, {f"{NEURAL_DIR}/{k}.png": v for k, v in plots.items()},
-                     tier="neural", settings={"neural": {"resolution": args.resolution,
-                                                         "steps": result["steps"],
-                                                         "pairs": int(len(pairs))}})
+                     tier="neural" if better else "atlas",
+                     settings={"neural": {"resolution": args.resolution, "steps": result["steps"],
+                                          "pairs": int(len(pairs)),
+                                          "face_l1": {"render": round(base_l1, 5), "output": round(out_l1, 5)}}})
     finally:
         for path in plots.values():
             with contextlib.suppress(OSError):
                 path.unlink()
     print(f"trained {result['steps']} steps in {result['seconds'] / 60:.1f} min on {len(pairs)} "
-          f"frames → {out_dir} (profile tier is now 'neural')")
+          f"frames → {out_dir}")
+    change = f"face L1 to the real frames {base_l1:.4f} → {out_l1:.4f}"
+    print(f"profile tier is now 'neural' ({change})" if better else
+          f"profile tier stays 'atlas': the generator does not yet improve on the atlas render "
+          f"({change}; 'neural' wants {NEURAL_MIN_GAIN:.0%} lower): train on (`train` resumes), or "
+          f"try it with `live --tier neural`")
     print(f"last losses: {T.summary_json(result)}")
     return 0
+
+
+#: How much lower the trained generator's face L1 must be than the render's (`T.face_l1`) for
+#: `train` to make the neural tier the profile's default.
+NEURAL_MIN_GAIN = 0.02
 
 
 def _stopped_training(step: int | None, saved: int | None) -> str:

@@ -85,16 +85,18 @@ def cmd_travel(args) -> int:
 def cmd_slim(args) -> int:
     """Remove what only the trainer and people read from a trained profile (files and YAML):
     its resumable state (the largest file), the loss plot and the sample sheet. The generator
-    runs without them."""
+    runs without them. The profile's tier is set to neural: the check times that tier, and
+    `train` leaves a few steps' generator off by default (it does not yet improve the render)."""
     folder = Path(args.folder)
     meta = yaml.safe_load((folder / YAML_FILE).read_text())
     gone = [f"{NEURAL_DIR}/{STATE_FILE}", f"{NEURAL_DIR}/losses.png", f"{NEURAL_DIR}/samples.png"]
     for rel in gone:
         meta.get("files", {}).pop(rel, None)
         (folder / rel).unlink(missing_ok=True)
+    meta["tier"] = "neural"
     (folder / YAML_FILE).write_text(yaml.safe_dump(meta, sort_keys=False))
     load(folder)                                   # still a valid profile
-    print(f"slimmed {folder}: without {', '.join(gone)}")
+    print(f"slimmed {folder}: without {', '.join(gone)}; tier neural")
     return 0
 
 

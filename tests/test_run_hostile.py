@@ -297,6 +297,7 @@ def _fake_training(monkeypatch, samples_raise=KeyboardInterrupt):
     monkeypatch.setattr(T, "train", lambda pairs, out_dir, options, **k: {
         "steps": 1, "seconds": 0.1, "history": [{"step": 1, "rec": 0.5}], "config": {}})
     monkeypatch.setattr(T, "plot_losses", lambda history, path: Path(path).write_bytes(b"new plot"))
+    monkeypatch.setattr(T, "face_l1", lambda pairs, path: (0.2, 0.1))
 
     def samples(pairs, path):
         raise samples_raise()
@@ -332,12 +333,33 @@ def test_ctrl_c_during_the_steps_saves_them_and_says_so(video_profile, monkeypat
              if line.strip() and "step/s" not in line and "%|" not in line]
     assert lines == ["stopped at step 17; saved, `train` resumes from it"]
     profile = load(folder)
-    assert profile.tier == "neural" and "neural/train_state.safetensors" in profile.files
+    # saved; the tier is the one train chooses at its end (the atlas until then)
+    assert profile.tier == "atlas" and "neural/train_state.safetensors" in profile.files
     assert not (folder.parent / ".vid.lock").exists()
     monkeypatch.setattr(T, "train_step", lambda *a: {"rec": 0.5})
     monkeypatch.setattr(T, "samples", lambda pairs, path: np.zeros((8, 8, 3), np.uint8))
     assert run.main(["train", "--profile", "vid", "--video", str(clip), "--steps", "3"]) == 0
     assert "trained 20 steps" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("l1, tier", [((0.2, 0.1), "neural"), ((0.2, 0.199), "atlas")])
+def test_train_makes_the_neural_tier_the_default_only_where_it_improves_the_render(
+        video_profile, monkeypatch, capsys, l1, tier):
+    """Before: `train --steps 2` made the neural tier the default: a generator that changes next
+    to nothing, at a frame's extra cost."""
+    from realtime.train import loop as T
+
+    folder, clip = video_profile
+    _fake_training(monkeypatch)
+    monkeypatch.setattr(T, "samples", lambda pairs, path: np.zeros((8, 8, 3), np.uint8))
+    monkeypatch.setattr(T, "face_l1", lambda pairs, path: l1)
+    assert run.main(["train", "--profile", "vid", "--video", str(clip), "--steps", "1"]) == 0
+    said = capsys.readouterr().out
+    profile = load(folder)
+    assert profile.tier == tier
+    assert profile.settings["neural"]["face_l1"] == {"render": l1[0], "output": l1[1]}
+    assert ("profile tier is now 'neural' (face L1 to the real frames 0.2000 → 0.1000)" in said) == (tier == "neural")
+    assert ("profile tier stays 'atlas'" in said and "--tier neural" in said) == (tier == "atlas")
 
 
 def test_a_ctrl_c_between_a_checkpoint_and_its_progress_says_it_was_saved(video_profile, monkeypatch, capsys):

@@ -184,6 +184,26 @@ def samples(pairs, generator_path: Path, count: int = 4) -> np.ndarray:
     return np.concatenate([to_img(x) for x in rows], axis=0).astype(np.uint8)
 
 
+@torch.inference_mode()
+def face_l1(pairs, generator_path: Path, count: int = 64, chunk: int = 8) -> tuple[float, float]:
+    """(the base render's, the generator's output's) mean absolute difference to the real frame
+    over the face mask, on `count` evenly spaced pairs, in [-1, 1] image units: whether the
+    trained generator improves on the render it corrects (`run.py train` makes the neural tier
+    the profile's default only then)."""
+    g = load_generator(generator_path)
+    idx = np.unique(np.linspace(0, len(pairs) - 1, min(count, len(pairs))).round().astype(int))
+    err = np.zeros(2)
+    weight = 0.0
+    for lo in range(0, len(idx), chunk):
+        part = idx[lo:lo + chunk]
+        r, m, t = (torch.from_numpy(a[part]) for a in (pairs.render, pairs.mask, pairs.target))
+        y = g(r, m, torch.from_numpy(np.repeat(pairs.hint, len(part), 0)))
+        err += [float((torch.abs(a - t) * m).sum()) for a in (r, y)]
+        weight += 3.0 * float(m.sum())
+    base, out = err / max(weight, 1e-6)
+    return float(base), float(out)
+
+
 def plot_losses(history: list[dict], path: Path) -> None:
     from matplotlib.backends.backend_agg import FigureCanvasAgg  # noqa: PLC0415 - matplotlib: heavy, only for the plot
     from matplotlib.figure import Figure  # noqa: PLC0415 - matplotlib: heavy, only for the plot

@@ -57,6 +57,7 @@ def test_slim_drops_the_trainers_files_and_keeps_a_valid_profile(tmp_path, astro
     assert G.main(["slim", str(folder)]) == 0
     assert sorted(load(folder).files) == ["arrays.npz", "neural/generator.safetensors"]
     assert not (folder / "neural/train_state.safetensors").exists()
+    assert load(folder).tier == "neural"   # the check times that tier (`train` may leave it off)
 
 
 def test_summary_reads_every_result(tmp_path):

@@ -54,3 +54,20 @@ def test_ctrl_c_before_a_new_step_writes_nothing(tmp_path, monkeypatch):
     with pytest.raises(KeyboardInterrupt):
         T.train(Pairs(), out, _options(10), on_checkpoint=checkpoints.append)
     assert checkpoints == [] and list(out.iterdir()) == []
+
+
+def test_face_l1_of_an_untrained_generator_is_the_renders(tmp_path):
+    """An untrained generator reproduces its render (zero-initialised output), so `train` keeps
+    the atlas as the default tier; the render's L1 is the masked mean over the chosen pairs."""
+    import numpy as np
+
+    out = tmp_path / "neural"
+    T.train(Pairs(), out, _options(0))
+    pairs = Pairs()
+    pairs.mask = pairs.mask.copy()
+    pairs.mask[:, :, :16] = 0.0                    # only the lower half counts
+    base, output = T.face_l1(pairs, out / GENERATOR_FILE, count=3, chunk=2)
+    idx = [0, 2, 3]                                # linspace(0, 3, 3) rounded
+    want = np.abs(pairs.render[idx] - pairs.target[idx])[:, :, 16:].mean()
+    assert base == pytest.approx(want, rel=1e-5)
+    assert output == pytest.approx(base, rel=1e-4)
