@@ -337,6 +337,7 @@ def _live(args, bridge, inputs=()):
     from realtime.core.context import check_device
     from realtime.engine.loop import Engine, EngineOptions
     from realtime.io.capture import Grabber, open_source
+    from realtime.io.tracked import swap_without_frames
     from realtime.mesh.fuse import FuseConfig
     from realtime.mesh.gains import profile_gains
     from realtime.swap.skin import fringe_hint, profile_drops_fringe
@@ -350,6 +351,9 @@ def _live(args, bridge, inputs=()):
 
         require_consent(profile)
     source = open_source(args.driver, fps=args.fps)
+    if args.mode == "swap" and (problem := swap_without_frames(source)) is not None:
+        source.close()
+        raise UserError(problem)
     realtime = source.is_live if args.realtime is None else args.realtime
     fps = args.fps or source.fps or 30.0
     if not 1.0 <= fps <= 240.0:      # a file may claim any rate

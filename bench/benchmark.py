@@ -149,7 +149,7 @@ def resolve(args: argparse.Namespace) -> Setup:
         profile = _load(args.profile)
         if swapping:
             require_consent(profile)   # swap puts this person's face on someone else
-        driver = open_driver(args.driver, args.frames)
+        driver = open_driver(args.driver, args.frames, swap=swapping)
         gains = profile_gains(profile)   # as `run.py live` runs it
         setup = Setup(profile, driver, [], compare, self_re=self_re, gains=gains)
         base = EngineOptions(fps=driver.fps, fuse=FuseConfig().with_gains(gains),

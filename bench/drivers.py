@@ -15,6 +15,7 @@ from profiles.enroll import EnrollError, build_profile, detect_single_face
 from profiles.enroll_video import build_video_profile
 from realtime.engine.loop import EngineOptions
 from realtime.io.capture import CaptureError, open_source
+from realtime.io.tracked import swap_without_frames
 from realtime.mesh.fuse import FuseConfig
 
 __all__ = ["Driver", "Limit", "open_driver", "prepare_self_drive", "prepare_self_reenact", "self_reenact_options",
@@ -75,14 +76,16 @@ class Driver:
         return Limit(src, self.count, owns=True)
 
 
-def open_driver(spec: str, frames: int | None) -> Driver:
+def open_driver(spec: str, frames: int | None, swap: bool = False) -> Driver:
     """The driver `--driver spec` names, `frames` long (None: the whole clip, or
-    `DEFAULT_CAMERA_FRAMES` from a camera)."""
+    `DEFAULT_CAMERA_FRAMES` from a camera). `swap`: it must carry its frames (UsageError)."""
     try:
         src = open_source(spec)
     except CaptureError as exc:
         raise UsageError(f"--driver: {exc}") from None
     try:
+        if swap and (problem := swap_without_frames(src)) is not None:
+            raise UsageError(problem)
         camera = bool(src.is_live)
         count = frames if frames is not None else (DEFAULT_CAMERA_FRAMES if camera else None)
         n = src.frame_count

@@ -293,3 +293,15 @@ class TrackedClipSource:
     def __repr__(self) -> str:
         what = f"with {self.track.clip}" if self.has_images else "landmarks only"
         return f"TrackedClipSource({str(self.path)!r}, {len(self.track)} frames, {what}, fps={self.fps:g})"
+
+
+def swap_without_frames(source) -> str | None:
+    """Why `source` cannot drive a face swap, or None: a tracked clip whose video is not beside
+    it carries landmarks only, and a swap draws onto the driver's own frames."""
+    if not getattr(source, "tracked", False) or getattr(source, "has_images", True):
+        return None
+    track = getattr(source, "track", None)
+    clip = track.clip if track is not None else "the clip"
+    return (f"--mode swap draws onto the driver's own frames, and {source.path.name} carries "
+            f"landmarks only: put {clip} beside it (or drive with the clip itself)")
+

@@ -174,6 +174,31 @@ def test_source_without_the_clip_gives_landmarks_only(tmp_path, astronaut_landma
     assert open_source(str(path), fps=60).fps == 60.0
 
 
+def test_a_swap_needs_the_clip_beside_the_landmarks(tmp_path, astronaut_landmarks, astronaut_profile,
+                                                   capsys, monkeypatch):
+    """Before: `live --mode swap` from landmarks alone wrote a black video without a word, and
+    `bench --mode swap --quality` raised an IndexError."""
+    from profiles.format import save
+
+    path = tmp_path / "a.track.npz"
+    _write_track(path, astronaut_landmarks)
+    src = open_source(str(path))
+    assert T.swap_without_frames(src) == ("--mode swap draws onto the driver's own frames, and "
+                                          "a.track.npz carries landmarks only: put clip.avi beside it "
+                                          "(or drive with the clip itself)")
+    src.close()
+    monkeypatch.setenv("PUPPETEER_PROFILES", str(tmp_path / "profiles"))
+    save(astronaut_profile, tmp_path / "profiles" / "astro")
+    run.main(["consent", "astro", "--by", "test"])
+    capsys.readouterr()
+    for argv in (["live", "--profile", "astro", "--driver", str(path), "--sink", "null", "--mode", "swap"],
+                 ["bench", "--profile", "astro", "--driver", str(path), "--mode", "swap", "--quality",
+                  "--frames", "8", "--warmup", "2"]):
+        assert run.main(argv) == 2, argv
+        err = capsys.readouterr().err.strip().splitlines()
+        assert err == ["error: " + T.swap_without_frames(open_source(str(path)))], argv
+
+
 def test_source_with_the_clip_beside_it(tmp_path, astronaut_rgb, astronaut_landmarks):
     clip = moving_clip(tmp_path / "clip.avi", astronaut_rgb, N)
     path = tmp_path / "clip.track.npz"
