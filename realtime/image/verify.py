@@ -229,8 +229,8 @@ def verify_images(paths: list[Path], key: bytes = ENGINE_KEY, source: str = "") 
 def verify_path(path: str | Path, window_s: float = WINDOW_S, key: bytes = ENGINE_KEY) -> Report:
     """Check a video file, an image file or a folder of images. VerifyError on bad input."""
     p = Path(path)
-    if not window_s > 0:
-        raise VerifyError(f"the window must be a positive number of seconds, got {window_s}")
+    if not 0 < window_s <= 86400:     # NaN and inf fail too (a window's frame count is an int)
+        raise VerifyError(f"the window must be a positive number of seconds (at most a day), got {window_s}")
     if p.is_dir():
         images = sorted(q for q in p.iterdir() if q.is_file() and q.suffix.lower() in IMAGE_SUFFIXES)
         return verify_images(images, key, source=str(p))

@@ -73,6 +73,9 @@ def test_images_and_folders(tmp_path):
 def test_bad_inputs(tmp_path):
     with pytest.raises(VerifyError, match="no such file"):
         verify_path(tmp_path / "missing.mp4")
+    for window in (0.0, -1.0, float("nan"), float("inf"), 1e308):   # inf, 1e308: an OverflowError before
+        with pytest.raises(VerifyError, match="the window must be a positive number of seconds"):
+            verify_path(tmp_path / "missing.mp4", window_s=window)
     (tmp_path / "fake.mp4").write_bytes(b"this is no video")
     with pytest.raises(VerifyError, match="cannot read"):
         verify_path(tmp_path / "fake.mp4")
