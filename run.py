@@ -277,11 +277,6 @@ _REENACT_ONLY = (("--follow-scale", lambda a: a.follow_scale is not None),
                  ("--follow-translation", lambda a: a.follow_translation is not None))
 
 
-def _given(value, default):
-    """`value`, or `default` where the option was not given (None)."""
-    return default if value is None else value
-
-
 def _check_live(args) -> list[tuple[Path, str]]:
     """What can be checked of `live`'s command line before anything starts: options given
     without the one they need, and the output (`check_sink`: a file sink's container, writable
@@ -365,9 +360,9 @@ def _live(args, bridge, inputs=()):
     options = EngineOptions(tier=args.tier, output_size=size, fps=fps, realtime=realtime,
                             smooth=not args.no_smooth, device=args.device, backend=args.backend,
                             render_size=args.render_size or 0, adapt_render_size=realtime,
-                            fuse=FuseConfig(follow_scale=_given(args.follow_scale, 0.0),
-                                            follow_translation=_given(args.follow_translation, 1.0)
-                                            ).with_gains(gains),
+                            fuse=FuseConfig(**{k: v for k, v in (("follow_scale", args.follow_scale),
+                                                                 ("follow_translation", args.follow_translation))
+                                               if v is not None}).with_gains(gains),  # else its defaults
                             mode=args.mode, pose_from=args.pose_from, expression_from=args.expression_from,
                             even_grain=not args.keep_grain,
                             drop_fringe=(profile_drops_fringe(profile) if args.drop_fringe is None

@@ -116,10 +116,10 @@ def resolve(args: argparse.Namespace) -> Setup:
     swapping = getattr(args, "mode", None) == "swap" or (compare is not None and compare[0] == "mode"
                                                           and "swap" in compare[1])
     gains = getattr(args, "gain", None) or {}
-    both = [r for r in gains if compare is not None and GAIN_FIELD[r] == compare[0]]
-    if both:
-        raise UsageError(f"--gain {both[0]}={gains[both[0]]:g} and --compare {compare[0]}=... set the "
-                         f"same gain: drop {both[0]} from --gain (the compared values are the ones measured)")
+    both = _compared_region(compare)
+    if both in gains:
+        raise UsageError(f"--gain {both}={gains[both]:g} and --compare {compare[0]}=... set the "
+                         f"same gain: drop {both} from --gain (the compared values are the ones measured)")
     if compare and getattr(args, "audio", None):
         raise UsageError("--audio follows one engine's latency: use it without --compare")
     if compare and args.self_reenact and compare[0] == "size":
@@ -165,6 +165,11 @@ def resolve(args: argparse.Namespace) -> Setup:
         raise UsageError(f"--frames/clip gives {driver.total} frames, not more than --warmup "
                          f"{args.warmup}: nothing left to measure")
     return setup
+
+
+def _compared_region(compare: tuple | None) -> str | None:
+    """The `--gain` region whose gain `--compare` varies (`compare`: parse_compare's), or None."""
+    return next((r for r, field in GAIN_FIELD.items() if compare is not None and field == compare[0]), None)
 
 
 def _quality_pass(args: argparse.Namespace) -> bool:
@@ -329,10 +334,10 @@ def run_benchmark(args: argparse.Namespace) -> int:
     pair = f"{getattr(profile, 'name', 'profile')} ← {driver.label}"
     notes: list[str] = []
     if st.gains:
-        compared = [r for r in st.gains if compare is not None and GAIN_FIELD[r] == compare[0]]
+        compared = _compared_region(compare)
         notes.append("the profile's gains apply (its settings, as in `run.py live`): "
                      + ", ".join(f"{k}={v:g}" for k, v in st.gains.items())
-                     + "".join(f" ({r}: --compare {compare[0]} sets it)" for r in compared))
+                     + (f" ({compared}: --compare {compare[0]} sets it)" if compared in st.gains else ""))
     if getattr(args, "gain", None):
         notes.append("--gain applies: " + ", ".join(f"{k}={v:g}" for k, v in args.gain.items()))
 

@@ -304,4 +304,3 @@ def swap_without_frames(source) -> str | None:
     clip = track.clip if track is not None else "the clip"
     return (f"--mode swap draws onto the driver's own frames, and {source.path.name} carries "
             f"landmarks only: put {clip} beside it (or drive with the clip itself)")
-
