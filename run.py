@@ -265,16 +265,19 @@ def _report_of(stop: KeyboardInterrupt):
     return report if report is not None and report.frames else None
 
 
-#: live options that only swap mode uses: (flag, what it is, is it given).
+#: live options that only swap mode uses: (flag, is it given).
 _SWAP_ONLY = (("--keep-grain", lambda a: a.keep_grain),
               ("--drop-fringe / --no-drop-fringe", lambda a: a.drop_fringe is not None),
               ("--no-keep-glasses", lambda a: not a.keep_glasses))
 
 
-#: live options that swap mode overrides (the face sits on the driver's own head, at its size and
-#: position): (flag, is it given).
-_REENACT_ONLY = (("--follow-scale", lambda a: a.follow_scale is not None),
-                 ("--follow-translation", lambda a: a.follow_translation is not None))
+#: live options that swap mode has no use for: (flag, is it given, why).
+_REENACT_ONLY = (("--follow-scale", lambda a: a.follow_scale is not None,
+                  "swap puts the face on your own head, at its size and position"),
+                 ("--follow-translation", lambda a: a.follow_translation is not None,
+                  "swap puts the face on your own head, at its size and position"),
+                 ("--render-size", lambda a: a.render_size is not None,
+                  "swap draws the face at the profile's own crop size"))
 
 
 def _check_live(args) -> list[tuple[Path, str]]:
@@ -293,10 +296,10 @@ def _check_live(args) -> list[tuple[Path, str]]:
             raise UserError(f"{given[0]} is an option of --mode swap (this run is --mode "
                             f"{args.mode}): add --mode swap, or drop it")
     else:
-        given = [flag for flag, is_given in _REENACT_ONLY if is_given(args)]
+        given = [(flag, why) for flag, is_given, why in _REENACT_ONLY if is_given(args)]
         if given:
-            raise UserError(f"{given[0]} is an option of --mode reenact (swap puts the face on your "
-                            f"own head, at its size and position): drop it, or use --mode reenact")
+            raise UserError(f"{given[0][0]} is an option of --mode reenact ({given[0][1]}): drop it, "
+                            f"or use --mode reenact")
     inputs = _live_inputs(args)
     check_sink(args.sink, overwrite=args.overwrite, protect=inputs)
     if args.audio_report:
@@ -453,6 +456,11 @@ def _drive(engine, grabber, sink_spec, fps, realtime, total=None, max_frames=Non
         sink.close()        # idempotent: also finishes a close the interrupt cut short
         stop.args = (_written(inner, stopped=True),)
         raise
+    except PuppeteerError as error:     # a mistake met mid-run (an undecodable image in a folder)
+        closed = True
+        sink.close()
+        error.after = _written(inner, stopped=True, why="the run up to the error")
+        raise
     finally:
         try:
             if not closed:
@@ -495,17 +503,17 @@ WARM_UP_NOTICE = ("warming up the engine (a first run also compiles the CPU kern
 WARM_UP_NOTICE_S = 3.0
 
 
-def _written(sink, stopped: bool = False) -> str:
+def _written(sink, stopped: bool = False, why: str = "the run so far") -> str:
     """Where a run's output is, once its sink closed: a file sink's finished file and its frame
     count (a kept name beside the one asked for when a file appeared there meanwhile, and it
     says so), or that none was written; "" for the other sinks. `stopped`: the run was cut
-    short by a Ctrl-C."""
+    short (a Ctrl-C, or an error: then `why` says what the frames are)."""
     if getattr(sink, "name", None) != "file":
         return ""
-    head = "stopped: " if stopped else ""
+    head = "stopped: " if stopped and why == "the run so far" else ""
     if sink.kept is None:
         return f"{head}nothing was written (no frame had reached the file)"
-    notes = [f"{sink.frames_written} frames"] + (["the run so far"] if stopped else [])
+    notes = [f"{sink.frames_written} frames"] + ([why] if stopped else [])
     if sink.displaced is not None:
         notes.append(f"a file appeared at {sink.displaced} while recording and was left as it is")
     return f"{head}wrote {sink.kept} ({', '.join(notes)})"
@@ -856,7 +864,7 @@ def build_parser() -> argparse.ArgumentParser:
                          "TensorRT engine (built on first use; see export)")
     lv.add_argument("--tier", default=None, choices=TIER_NAMES, help="quality tier (default: the profile's)")
     lv.add_argument("--render-size", type=_render_size, default=None, metavar="PX",
-                    help="face crop side in pixels (default: the face's size in the output, "
+                    help="reenact: face crop side in pixels (default: the face's size in the output, "
                          "capped for the CPU budget)")
     rt = lv.add_mutually_exclusive_group()
     rt.add_argument("--realtime", dest="realtime", action="store_true", default=None,
@@ -985,6 +993,8 @@ def main(argv=None) -> int:
     except PuppeteerError as e:
         first = (str(e).strip().splitlines() or [type(e).__name__])[0]
         print(f"error: {_printable(first)}", file=sys.stderr)
+        if after := getattr(e, "after", ""):     # what a run it stopped left (`_drive`)
+            print(f"  ({_printable(after)})", file=sys.stderr)
         return 2
     except KeyboardInterrupt as e:     # its message, where one says what was kept
         print(_printable(str(e)) if str(e) else "stopped", file=sys.stderr)

@@ -70,7 +70,7 @@ def test_export_without_a_trained_generator(root, astronaut_profile, capsys):
     save(astronaut_profile, root / "plain")
     assert run.main(["export", "--profile", "plain"]) == 2
     line = _one_error(capsys.readouterr().err)
-    assert "no trained generator" in line and "run.py train --profile plain" in line
+    assert "no trained generator" in line and "enrolled from a photo" in line and "enroll CLIP.mp4" in line
     assert run.main(["export", "--profile", "missing"]) == 2
     assert "no profile" in _one_error(capsys.readouterr().err)
 

@@ -263,6 +263,7 @@ def test_bench_checks_its_outputs_before_it_runs(tmp_path, monkeypatch, capsys, 
     (["--no-keep-glasses"], "--no-keep-glasses is an option of --mode swap"),
     (["--mode", "swap", "--follow-scale", "1"], "--follow-scale is an option of --mode reenact"),
     (["--mode", "swap", "--follow-translation", "0"], "--follow-translation is an option of --mode reenact"),
+    (["--mode", "swap", "--render-size", "320"], "--render-size is an option of --mode reenact (swap draws"),
 ])
 def test_live_options_given_without_what_they_need(tmp_path, no_engine, capsys, flags, expect):
     """Before the fix: exit 0, the option silently ignored."""
@@ -314,6 +315,24 @@ def test_ctrl_c_mid_run_keeps_a_playable_file_and_says_where(tmp_path, astro, mo
     assert "stage p50 ms: track" in printed.out
     assert [p.name for p in out.iterdir()] == ["x.mp4"] and _frames(out / "x.mp4") == 2
     shutil.rmtree(out)
+
+
+def test_an_error_mid_run_says_what_the_file_kept(tmp_path, astro, capsys):
+    """Before the fix: an undecodable picture in a driver folder printed its error and left the
+    frames before it in the output file without a word about it."""
+    folder = tmp_path / "frames"
+    folder.mkdir()
+    for i in range(4):
+        cv2.imwrite(str(folder / f"f{i}.png"), np.full((64, 64, 3), 40 * i, np.uint8))
+    (folder / "f2.png").write_bytes(b"not a picture")
+    out = tmp_path / "out"
+    out.mkdir()
+    assert run.main(["live", "--profile", astro, "--driver", str(folder), "--sink",
+                     f"file:{out / 'x.mp4'}", "--size", "64x64"]) == 2
+    err = capsys.readouterr().err.splitlines()
+    assert err[-2].startswith("error: ") and "f2.png" in err[-2]
+    assert err[-1] == f"  (wrote {out / 'x.mp4'} (2 frames, the run up to the error))"
+    assert [p.name for p in out.iterdir()] == ["x.mp4"] and _frames(out / "x.mp4") == 2
 
 
 @pytest.mark.parametrize("slow", [True, False])

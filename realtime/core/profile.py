@@ -21,7 +21,7 @@ from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
-__all__ = ["ProfileLike", "YAML_FILE", "ARRAYS_FILE", "NEURAL_DIR", "GENERATOR_FILE",
+__all__ = ["ProfileLike", "YAML_FILE", "ARRAYS_FILE", "NEURAL_DIR", "GENERATOR_FILE", "how_to_train",
            "STATE_FILE", "GENERATOR_PATH", "engine_paths"]
 
 YAML_FILE = "profile.yaml"
@@ -68,3 +68,14 @@ def cli_name(profile: ProfileLike) -> str:
     """What to pass to ``--profile`` for `profile`: its folder's name (the YAML name may differ)."""
     folder = getattr(profile, "folder", None)
     return folder.name if folder is not None else profile.name
+
+
+def how_to_train(profile: ProfileLike) -> str:
+    """What the user does to give `profile` a trained generator (the neural tier): train it on
+    its clip, or, for a profile enrolled from a photo (no atlas), enroll a video first."""
+    if not getattr(profile, "has_atlas", False):
+        return (f"profile {profile.name!r} was enrolled from a photo, and the neural tier trains on a "
+                f"video of the target (python run.py enroll CLIP.mp4 --name NAME, then run.py train)")
+    return (f"run python run.py train --profile {cli_name(profile)} --video CLIP.mp4 (the clip it was "
+            f"enrolled from) first")
+

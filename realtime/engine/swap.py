@@ -89,7 +89,7 @@ def build_swap(engine, profile, tracker=None) -> list:
     if tier not in SWAP_TIERS:
         if options.tier is not None:
             raise SwapModeError(f"--mode swap textures the face with the {' or '.join(SWAP_TIERS)} tier, "
-                                f"not {tier!r}: use --tier warp")
+                                f"not {tier!r}: choose the warp tier")
         tier = "atlas" if profile.has_atlas else "warp"
     engine.estimator = Estimator(swap_estimator_config(options.estimator))
     # the photo's grain evened where the swap's gain would make it a speckle (realtime.swap.grain)

@@ -33,7 +33,7 @@ from realtime.swap.crop import derived_attribute, triangle_labels, vertex_alpha
 from realtime.swap.fuse import SwapLink
 from realtime.swap.skin import skin_map
 
-__all__ = ["AttributesStage", "SwapCompositeStage", "SwapFields"]
+__all__ = ["AttributesStage", "SwapCompositeStage", "SwapFields", "letterbox"]
 
 CELL = 8      # crop pixels per gain-field cell
 SAMPLE = 4    # crop pixels between two colour samples (2×2 per cell)
@@ -207,7 +207,8 @@ class AttributesStage:
 class SwapCompositeStage:
     """The paste-back: `kernels.swap_blend` of the render into the driver's frame; the frame as
     it is when no face was found or the user asked for passthrough (hotkey space). `size`: the
-    output (width, height); a frame of another size is resized to it (None: the frames' own)."""
+    output (width, height); a frame of another size is fitted into it, letter-boxed (None: the
+    frames' own)."""
 
     name = "composite"
     device_ready = True
@@ -235,5 +236,21 @@ class SwapCompositeStage:
             out = self.ctx.to_host(swap_blend(dev, self.ctx.to_device(frame.render), f.alpha, f.fan, f.low,
                                               geo.crop, f.colour, self.occlusion, box=f.box))
         if self.size is not None and (out.shape[1], out.shape[0]) != self.size:
-            out = cv2.resize(out, self.size, interpolation=cv2.INTER_AREA)
+            out = letterbox(out, self.size)
         frame.output = out
+
+
+def letterbox(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """`image` (H, W, 3) uint8 scaled to fit inside `size` (width, height), keeping its aspect
+    ratio, centred on black (the reenactment's output fits its photo the same way)."""
+    h, w = image.shape[:2]
+    dw, dh = size
+    s = min(dw / w, dh / h)
+    fw, fh = max(1, min(dw, round(w * s))), max(1, min(dh, round(h * s)))
+    scaled = cv2.resize(image, (fw, fh), interpolation=cv2.INTER_AREA if s < 1 else cv2.INTER_LINEAR)
+    if (fw, fh) == (dw, dh):
+        return scaled
+    out = np.zeros((dh, dw) + image.shape[2:], image.dtype)
+    x, y = (dw - fw) // 2, (dh - fh) // 2
+    out[y:y + fh, x:x + fw] = scaled
+    return out

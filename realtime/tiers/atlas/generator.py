@@ -35,7 +35,7 @@ class AtlasGenerator:
         if not getattr(profile, "has_atlas", False):
             raise ProfileError(f"profile {getattr(profile, 'name', '?')!r} has no appearance atlas: "
                                f"the atlas tier needs a profile enrolled from a video "
-                               f"(python run.py enroll CLIP.mp4 --name NAME); use --tier warp")
+                               f"(python run.py enroll CLIP.mp4 --name NAME), or choose the warp tier")
         self.rig = rig
         self.images = np.ascontiguousarray(profile["atlas_images"])
         lms = profile["atlas_landmarks"].astype(np.float64)

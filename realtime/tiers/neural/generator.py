@@ -27,7 +27,7 @@ import numpy as np
 from realtime.core.context import CpuContext, require_torch_cuda
 from realtime.core.errors import ProfileError
 from realtime.core.frame import Frame
-from realtime.core.profile import GENERATOR_PATH, cli_name
+from realtime.core.profile import GENERATOR_PATH, how_to_train
 from realtime.tiers.neural import BACKENDS
 from realtime.tiers.neural import tensorrt as trt_mod
 
@@ -178,9 +178,8 @@ class NeuralTierGenerator:
         if backend not in BACKENDS:
             raise ValueError(f"neural backend {backend!r} is not one of {BACKENDS}")
         if GENERATOR_PATH not in profile.files:
-            raise ProfileError(f"profile {profile.name!r} has no trained generator: run "
-                               f"python run.py train --profile {cli_name(profile)} first, or use "
-                               f"--tier atlas/warp")
+            raise ProfileError(f"profile {profile.name!r} has no trained generator: {how_to_train(profile)}; "
+                               f"or choose the atlas or warp tier")
         self.ctx = ctx if ctx is not None else CpuContext()
         self.profile, self.rig, self.cuda_graphs = profile, rig, cuda_graphs
         self.base = self.ctx.place(base)

@@ -47,7 +47,7 @@ from typing import Any, Protocol
 from realtime.core.context import require_torch_cuda
 from realtime.core.errors import ProfileError, PuppeteerError
 from realtime.core.paths import sha256_file, write_atomic
-from realtime.core.profile import GENERATOR_PATH, ProfileLike, cli_name, engine_paths
+from realtime.core.profile import GENERATOR_PATH, ProfileLike, engine_paths, how_to_train
 
 __all__ = ["PRECISIONS", "MANIFEST_FORMAT", "MANIFEST_VERSION", "Environment", "EngineFiles",
            "EngineRecord", "TensorRTMissing", "EngineError", "Builder", "TensorRTBuilder",
@@ -156,8 +156,7 @@ def engine_files(profile: ProfileLike, precision: str) -> EngineFiles:
     if precision not in PRECISIONS:
         raise ValueError(f"precision must be one of {PRECISIONS}, got {precision!r}")
     if GENERATOR_PATH not in profile.files:
-        raise ProfileError(f"profile {profile.name!r} has no trained generator: run "
-                           f"python run.py train --profile {cli_name(profile)} first")
+        raise ProfileError(f"profile {profile.name!r} has no trained generator: {how_to_train(profile)}")
     engine_rel, manifest_rel = engine_paths(precision)
     return EngineFiles(profile.path(GENERATOR_PATH), profile.path(engine_rel),
                        profile.path(manifest_rel), GENERATOR_PATH, engine_rel, manifest_rel)

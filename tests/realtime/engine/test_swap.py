@@ -165,10 +165,22 @@ def test_passthrough_hotkey(astronaut_profile, flipped):
     engine.close()
 
 
-def test_output_resized_to_the_requested_size(astronaut_profile, flipped):
+@pytest.mark.parametrize("passthrough", [False, True])
+def test_output_fitted_to_the_requested_size_not_stretched(astronaut_profile, flipped, passthrough):
+    """Before the fix: a 512x512 driver frame was stretched to 320x240 (the reenactment
+    letter-boxes its photo); now it is fitted, 240x240 between two black bars of 40 px."""
     engine = swap_engine(astronaut_profile, size=(320, 240))
+    if passthrough:
+        engine.handle("toggle")
     f = run(engine, [flipped])[0]
     assert f.output.shape == (240, 320, 3)
+    assert not f.output[:, :40].any() and not f.output[:, 280:].any()
+    fitted = cv2.resize(flipped, (240, 240), interpolation=cv2.INTER_AREA)
+    if passthrough:
+        np.testing.assert_array_equal(f.output[:, 40:280], fitted)
+    else:   # the scene outside the face is the driver's, fitted
+        same = np.all(f.output[:, 40:280] == fitted, axis=2)
+        assert same.mean() > 0.6 and same[:, :20].all()
     engine.close()
 
 
@@ -185,7 +197,7 @@ def test_the_swaps_tier_draws_no_eyeballs_or_mouth(astronaut_profile):
 
 
 def test_swap_refuses_the_neural_tier_and_unknown_modes(astronaut_profile):
-    with pytest.raises(SwapModeError, match="--tier warp"):
+    with pytest.raises(SwapModeError, match="choose the warp tier"):
         Engine(astronaut_profile, EngineOptions(mode="swap", output_size=(64, 64), tier="neural"))
     with pytest.raises(ModeError, match="unknown mode"):
         Engine(astronaut_profile, EngineOptions(mode="morph"))

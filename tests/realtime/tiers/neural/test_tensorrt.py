@@ -141,7 +141,7 @@ def test_profile_without_generator_is_a_clear_error(tmp_path, astronaut_profile)
     from profiles.format import ProfileError, load, save
 
     save(astronaut_profile, tmp_path / "plain")
-    with pytest.raises(ProfileError, match="no trained generator.*run.py train"):
+    with pytest.raises(ProfileError, match="no trained generator.*enrolled from a photo.*run.py train"):
         T.engine_files(load(tmp_path / "plain"), "fp16")
 
 
