@@ -737,11 +737,17 @@ def cmd_consent(args) -> int:
             print(f"  {name:20s} fingerprint {fp}  {consent}")
         return 0
     folder = resolve(args.name)
-    load(folder)  # verify the profile (hashes, the current record) before changing anything
+    before = load(folder).consent  # the profile verified (hashes, the record) before any change
     if args.revoke:
-        revoke_consent(folder)
+        if not before:
+            print(f"profile {folder.name!r} has no consent record: nothing to revoke")
+        else:
+            revoke_consent(folder)
+            print(f"revoked {describe(before)}; swap refuses this profile until one is recorded again")
     elif args.by is not None:
         record_consent(folder, args.by, via="consent")
+        if before:
+            print(f"replaced {describe(before)}")
     profile = load(folder)
     print(f"profile {folder.name!r} (fingerprint {profile_fingerprint(profile):06x}): "
           f"{describe(profile.consent)}")

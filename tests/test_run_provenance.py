@@ -68,6 +68,25 @@ def test_consent_command(astro, capsys):
     assert "who agreed" in _error_line(capsys)
 
 
+def test_consent_says_what_it_replaced_or_revoked(astro, capsys):
+    """Before the fix: --by replaced an earlier record, and --revoke removed it, with no word of
+    the record that went (and --revoke on a profile without one rewrote its YAML)."""
+    assert run.main(["consent", "astro", "--by", "Jane Doe, signed release"]) == 0
+    assert "replaced" not in capsys.readouterr().out
+    assert run.main(["consent", "astro", "--by", "John Roe, by e-mail"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[0].startswith("replaced consent: Jane Doe, signed release (recorded ")
+    assert "consent: John Roe, by e-mail" in out[1]
+    assert run.main(["consent", "astro", "--revoke"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[0].startswith("revoked consent: John Roe, by e-mail") and "swap refuses" in out[0]
+    assert "no consent record" in out[1]
+    yaml_before = (astro / "profile.yaml").stat().st_mtime_ns
+    assert run.main(["consent", "astro", "--revoke"]) == 0
+    assert capsys.readouterr().out.startswith("profile 'astro' has no consent record: nothing to revoke")
+    assert (astro / "profile.yaml").stat().st_mtime_ns == yaml_before
+
+
 @pytest.mark.parametrize("fails", ["open", "replace"])
 @pytest.mark.parametrize("argv", [["--by", "Jane Doe, in person"], ["--revoke"]])
 def test_consent_on_a_read_only_profile_is_one_error_line(astro, monkeypatch, capsys, argv, fails):
