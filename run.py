@@ -137,6 +137,8 @@ def cmd_demo(args) -> int:
     from realtime.io.performance import ScriptedSource
     from realtime.io.sinks import check_output
 
+    _check_label(args)
+    _check_even(args.size)
     check_output(args.out, overwrite=args.overwrite, option="--out")   # before the profile and engine
     profile = demo_profile()
     engine = Engine(profile, EngineOptions(fps=args.fps, output_size=args.size,
@@ -287,6 +289,7 @@ def _check_live(args) -> list[tuple[Path, str]]:
     (path, role) pairs, which the file sink must not write onto (UserError / SinkError)."""
     from realtime.io.sinks import check_sink, overwrites_input, sink_file
 
+    _check_label(args)
     if args.audio_report and not args.audio:
         raise UserError("--audio-report writes the report of --audio IN:OUT: add --audio, or drop "
                         "--audio-report")
@@ -300,11 +303,20 @@ def _check_live(args) -> list[tuple[Path, str]]:
         if given:
             raise UserError(f"{given[0][0]} is an option of --mode reenact ({given[0][1]}): drop it, "
                             f"or use --mode reenact")
+    if args.mode == "reenact" and args.pose_from == args.expression_from == "still":
+        raise UserError("--pose-from still and --expression-from still leave the driver nothing to give: "
+                        "the avatar would not move; drop one of them (--pose-from still alone keeps the "
+                        "head steady)")
+    recording = sink_file(args.sink)
+    if args.overwrite and recording is None:
+        raise UserError(f"--overwrite replaces an existing recording: it goes with --sink file:OUT.mp4, "
+                        f"not --sink {_printable(args.sink)}; drop it")
+    if recording is not None:
+        _check_even(args.size)
     inputs = _live_inputs(args)
     check_sink(args.sink, overwrite=args.overwrite, protect=inputs)
     if args.audio_report:
         _check_writable(args.audio_report, "--audio-report")
-        recording = sink_file(args.sink)
         problem = overwrites_input(args.audio_report, inputs + ([(recording, "the recording (--sink)")]
                                                                 if recording is not None else []))
         if problem is not None:
@@ -392,12 +404,34 @@ def _live(args, bridge, inputs=()):
     return report, wrote, lines + [f"disclosure: {options.disclosure.describe()}"]
 
 
+def _check_even(size: tuple[int, int] | None) -> None:
+    """UserError for an odd --size given with a video file (H.264 in yuv420p halves the colour
+    resolution, so the file sink would pad it by a black pixel: not the size asked for)."""
+    if size is not None and (size[0] % 2 or size[1] % 2):
+        even = "x".join(str(v + v % 2) for v in size)
+        raise UserError(f"--size {size[0]}x{size[1]}: a video file wants even sides (H.264, yuv420p); "
+                        f"use --size {even}, or one a pixel smaller")
+
+
+def _check_label(args) -> None:
+    """UserError when a label flag comes with --no-label (it would be ignored)."""
+    if args.no_label:
+        given = [flag for flag, value in (("--label-text", args.label_text), ("--label-corner", args.label_corner))
+                 if value is not None]
+        if given:
+            raise UserError(f"{given[0]} says how to draw the label, and --no-label leaves it out: "
+                            f"drop one of them")
+
+
 def _disclosure(args):
     """The label and mark options, from the command line only (never from a profile)."""
     from realtime.image.disclose import DisclosureOptions
 
-    return DisclosureOptions(label=not args.no_label, label_text=args.label_text,
-                             label_corner=args.label_corner)
+    if args.no_label:
+        return DisclosureOptions(label=False)
+    defaults = DisclosureOptions()
+    return DisclosureOptions(label_text=defaults.label_text if args.label_text is None else args.label_text,
+                             label_corner=args.label_corner or defaults.label_corner)
 
 
 def _audio_bridge(spec: str):
@@ -815,9 +849,9 @@ def _disclosure_args(p: argparse.ArgumentParser) -> None:
     """The label flags. The invisible provenance mark has none: it is always on (README)."""
     p.add_argument("--no-label", action="store_true",
                    help="do not draw the visible 'AI avatar' label (the invisible mark stays)")
-    p.add_argument("--label-text", default="AI avatar", metavar="TEXT",
+    p.add_argument("--label-text", default=None, metavar="TEXT",
                    help="the label's text (printable ASCII, up to 40 characters; default 'AI avatar')")
-    p.add_argument("--label-corner", default="bottom-right", choices=LABEL_CORNERS,
+    p.add_argument("--label-corner", default=None, choices=LABEL_CORNERS,
                    help="where the label goes (default bottom-right)")
 
 

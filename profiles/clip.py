@@ -3,6 +3,7 @@ point, sharpness, skin colour, the face count every few frames). See `profiles.e
 from __future__ import annotations
 
 import contextlib
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -178,6 +179,9 @@ def track_clip(path: Path, start: int = 0, stop: int | None = None, progress: bo
             bar.update(1)
     if not rows:
         _refuse_empty(path, n, start, stop)
+    if stop is not None and rows[-1][0] < stop - 1:    # the clip ended first: say what was used
+        print(f"note: {path.name} ends at frame {rows[-1][0]}, so --frames {start}:{stop} enrolls "
+              f"frames {start}:{rows[-1][0] + 1}", file=sys.stderr)
     cols = list(zip(*rows))
     return ClipTrack(frames=np.array(cols[0], np.int64),
                      landmarks=np.stack(cols[1]).astype(np.float32),

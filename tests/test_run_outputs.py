@@ -177,6 +177,26 @@ def test_demo_checks_its_output_before_it_starts(tmp_path, no_engine, monkeypatc
     assert _one_error(capsys.readouterr().err) == expect.format(tmp=tmp_path)
 
 
+@pytest.mark.parametrize("command", [["demo", "--out", "{tmp}/x.mp4"],
+                                     ["live", "--profile", "p", "--driver", "0", "--sink", "file:{tmp}/x.mp4"]])
+@pytest.mark.parametrize("size, even", [("641x481", "642x482"), ("640x481", "640x482"), ("641x480", None)])
+def test_an_odd_size_for_a_video_file_is_refused(tmp_path, no_engine, monkeypatch, capsys, command, size, even):
+    """Before the fix: the file was padded to even sides by a black pixel, unsaid (641x481 came
+    out 642x482)."""
+    monkeypatch.setattr(run, "demo_profile", lambda: pytest.fail("the profile was built first"))
+    argv = [a.format(tmp=tmp_path) for a in command] + ["--size", size]
+    assert run.main(argv) == 2
+    line = _one_error(capsys.readouterr().err)
+    assert f"--size {size}: a video file wants even sides" in line
+    assert f"use --size {even or '642x480'}" in line
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_an_odd_size_is_fine_for_the_other_sinks(tmp_path, astro, capsys):
+    clip = _clip(tmp_path / "clip.avi")
+    assert run.main(["live", "--profile", astro, "--driver", str(clip), "--sink", "null", "--size", "65x49"]) == 0
+
+
 # ------------------------------------------------------------ unwritable, unsupported
 @pytest.mark.parametrize("name, expect", [
     ("x.txt", "is not a video file name"),
@@ -264,6 +284,10 @@ def test_bench_checks_its_outputs_before_it_runs(tmp_path, monkeypatch, capsys, 
     (["--mode", "swap", "--follow-scale", "1"], "--follow-scale is an option of --mode reenact"),
     (["--mode", "swap", "--follow-translation", "0"], "--follow-translation is an option of --mode reenact"),
     (["--mode", "swap", "--render-size", "320"], "--render-size is an option of --mode reenact (swap draws"),
+    (["--no-label", "--label-text", "X"], "--label-text says how to draw the label, and --no-label leaves it out"),
+    (["--no-label", "--label-corner", "top-left"], "--label-corner says how to draw the label, and --no-label"),
+    (["--pose-from", "still", "--expression-from", "still"], "leave the driver nothing to give"),
+    (["--overwrite"], "--overwrite replaces an existing recording: it goes with --sink file:OUT.mp4, not --sink null"),
 ])
 def test_live_options_given_without_what_they_need(tmp_path, no_engine, capsys, flags, expect):
     """Before the fix: exit 0, the option silently ignored."""

@@ -31,3 +31,15 @@ def test_tracking_a_clip_prints_nothing_native(tmp_path, astronaut_rgb):
                        cwd=tmp_path)
     assert r.returncode == 0 and r.stdout == "6\n", r.stderr[-2000:]
     assert r.stderr == ""
+
+
+@pytest.mark.tracking
+def test_frames_past_the_clips_end_are_said(tmp_path, astronaut_rgb, capsys):
+    """Before the fix: `enroll --frames 0:99999` of a 6-frame clip enrolled 0:6 without a word."""
+    from profiles.clip import track_clip
+
+    clip = moving_clip(tmp_path / "clip.avi", astronaut_rgb, 6)
+    assert list(track_clip(clip, start=2, stop=100, progress=False).frames) == [2, 3, 4, 5]
+    assert capsys.readouterr().err == "note: clip.avi ends at frame 5, so --frames 2:100 enrolls frames 2:6\n"
+    assert list(track_clip(clip, start=1, stop=4, progress=False).frames) == [1, 2, 3]
+    assert capsys.readouterr().err == ""
