@@ -59,11 +59,10 @@ from profiles.format import load
 from profiles.format import resolve as profile_folder
 from realtime.core import paths
 from realtime.core.errors import ProfileError, PuppeteerError
-from realtime.core.paths import cannot_write
+from realtime.core.paths import IMAGE_SUFFIXES, cannot_write
 from realtime.engine.loop import EngineOptions
 from realtime.image.disclose import DisclosureOptions
 from realtime.io.audio import AudioBridge
-from realtime.io.capture import IMAGE_EXTENSIONS
 from realtime.io.remix import run_inputs
 from realtime.io.sinks.file import overwrites_input
 from realtime.mesh.fuse import GAIN_FIELD, FuseConfig
@@ -202,7 +201,7 @@ def _check_outputs(args: argparse.Namespace) -> None:
         problem = overwrites_input(path, inputs)
         if problem is not None:
             raise UsageError(f"{flag} {path} {problem}: choose another file")
-        if (Path(path).suffix.lower() in IMAGE_EXTENSIONS
+        if (Path(path).suffix.lower() in IMAGE_SUFFIXES
                 and os.path.realpath(Path(path).parent) in folders):
             raise UsageError(f"{flag} {path} would lie among the images a driver folder plays "
                              f"({Path(path).parent}) and play as one of its frames next time: "

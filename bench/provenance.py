@@ -11,7 +11,8 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from realtime.image.verify import IMAGE_SUFFIXES, WINDOW_S, VerifyError, verify_path
+from realtime.core.paths import IMAGE_SUFFIXES
+from realtime.image.verify import WINDOW_S, VerifyError, verify_path
 from realtime.io.sinks.file import ffmpeg_exe
 
 __all__ = ["ATTACKS", "AttackRow", "attack_table", "format_table"]

@@ -22,6 +22,7 @@ from profiles.format import Profile, profiles_root, save
 from profiles.schema import printable
 from realtime.core import paths
 from realtime.core.errors import PuppeteerError
+from realtime.core.paths import IMAGE_SUFFIXES
 from realtime.core.profile import YAML_FILE
 from realtime.face import geometry, topology
 from realtime.face.track import Tracker, find_face_boxes
@@ -32,7 +33,6 @@ MAX_SIDE = 1280
 MAX_NAME = 64
 NAME_RE = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_-]*", re.ASCII)
 MIN_INTEROCULAR_PX = 24.0
-IMAGE_EXTS = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff"}
 
 
 class EnrollError(PuppeteerError):
@@ -45,7 +45,7 @@ def read_rgb(path: Path) -> np.ndarray:
         raise EnrollError(f"no such file: {path}")
     # the header's size is checked before decoding (a PNG may declare 30,000² pixels)
     bgr = read_image(path, EnrollError,
-                     f"cannot read {path} as an image (supported: {', '.join(sorted(IMAGE_EXTS))})")
+                     f"cannot read {path} as an image (supported: {', '.join(sorted(IMAGE_SUFFIXES))})")
     scale = MAX_SIDE / max(bgr.shape[:2])
     if scale < 1.0:
         bgr = cv2.resize(bgr, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)

@@ -71,7 +71,6 @@ from profiles.clip import (
     track_clip,
 )
 from profiles.enroll import (
-    IMAGE_EXTS,
     EnrollError,
     build_profile,
     claim,
@@ -93,7 +92,7 @@ from profiles.keyframes import (
     shift_colour,
 )
 from profiles.schema import printable
-from realtime.core.paths import sha256_file
+from realtime.core.paths import IMAGE_SUFFIXES, sha256_file
 from realtime.face import geometry
 from realtime.tiers.atlas.query import (
     DIM_NAMES,
@@ -289,7 +288,7 @@ def enroll(path: str | Path, name: str, root: Path | None = None, crop_size: int
     if suffix in VIDEO_EXTS:
         return enroll_video(path, name, root=root, crop_size=crop_size, force=force,
                             progress=progress, start=start, stop=stop, consent=consent)
-    if suffix in IMAGE_EXTS:
+    if suffix in IMAGE_SUFFIXES:
         return enroll_image(path, name, root=root, crop_size=crop_size, force=force, consent=consent)
     raise EnrollError(f"{Path(path).name}: unknown file type {suffix or '(none)'!r}; enroll a photo "
-                      f"({', '.join(sorted(IMAGE_EXTS))}) or a video ({', '.join(sorted(VIDEO_EXTS))})")
+                      f"({', '.join(sorted(IMAGE_SUFFIXES))}) or a video ({', '.join(sorted(VIDEO_EXTS))})")

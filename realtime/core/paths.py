@@ -18,7 +18,11 @@ import time
 from pathlib import Path
 
 __all__ = ["is_dir", "is_file", "exists", "cannot_write", "reserve_hidden", "sweep_dead_writers", "write_atomic",
-           "sha256_file"]
+           "sha256_file", "IMAGE_SUFFIXES"]
+
+#: The picture files every command reads (enroll's photo, a driver folder's frames, verify's
+#: images): those OpenCV decodes on every platform. Compare with the suffix lowered.
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff")
 
 
 def is_dir(path: str | os.PathLike) -> bool:

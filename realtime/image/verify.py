@@ -18,12 +18,12 @@ import cv2
 import numpy as np
 
 from realtime.core.errors import PuppeteerError
+from realtime.core.paths import IMAGE_SUFFIXES
 from realtime.image.mark import CANON, ENGINE_KEY, Z_FOUND, Detection, canonical_luma, cell_stats, detect
 
-__all__ = ["VerifyError", "Window", "Report", "verify_path", "verify_frames", "IMAGE_SUFFIXES"]
+__all__ = ["VerifyError", "Window", "Report", "verify_path", "verify_frames"]
 
 WINDOW_S = 2.0
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".webp", ".tif", ".tiff")
 
 
 class VerifyError(PuppeteerError):

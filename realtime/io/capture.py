@@ -27,6 +27,7 @@ except ImportError:                    # OpenCV 5 moved them
     from cv2.utils.logging import getLogLevel, setLogLevel
 
 from realtime.core import paths
+from realtime.core.paths import IMAGE_SUFFIXES
 from realtime.core.quiet import quiet_native_stderr
 from realtime.io.grabber import Grabber
 from realtime.io.media import check_frame, open_video, read_image
@@ -34,10 +35,9 @@ from realtime.io.source import CaptureError, CaptureTimeout, Source
 from realtime.io.tracked import TrackedClipSource, clip_beside, is_track_file
 
 __all__ = ["CameraSource", "CaptureError", "CaptureTimeout", "ClipSource", "DEFAULT_CLIP_FPS",
-           "Grabber", "IMAGE_EXTENSIONS", "ImageDirSource", "Source", "TrackedClipSource",
+           "Grabber", "ImageDirSource", "Source", "TrackedClipSource",
            "image_files", "input_paths", "open_source", "quiet_opencv"]
 
-IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp")
 DEFAULT_CLIP_FPS = 30.0
 
 
@@ -190,7 +190,7 @@ class ClipSource:
         self.path = Path(path)
         if os.path.isdir(self.path):     # (never raises, unlike Path.is_dir on an overlong name)
             raise CaptureError(f"{str(self.path)!r} is a folder; name a video file inside it")
-        picture = self.path.suffix.lower() in IMAGE_EXTENSIONS    # a still image plays as one frame
+        picture = self.path.suffix.lower() in IMAGE_SUFFIXES    # a still image plays as one frame
         if not paths.is_file(self.path):
             raise CaptureError(f"{'image' if picture else 'video file'} not found: {str(self.path)!r}")
         with quiet_opencv():
@@ -275,7 +275,7 @@ class ImageDirSource:
             raise CaptureError(f"image folder not found: {str(self.path)!r}")
         self._files = image_files(self.path)
         if not self._files:
-            raise CaptureError(f"no images ({', '.join(IMAGE_EXTENSIONS)}) in folder "
+            raise CaptureError(f"no images ({', '.join(IMAGE_SUFFIXES)}) in folder "
                                f"{str(self.path)!r}")
         if fps is None or not fps > 0:
             raise CaptureError(f"fps must be positive, got {fps!r}")
@@ -306,10 +306,10 @@ class ImageDirSource:
 
 def image_files(folder: str | os.PathLike) -> list[Path]:
     """The images an `ImageDirSource` on `folder` reads, in the order it reads them: its direct
-    children that are files with an extension of `IMAGE_EXTENSIONS` (any case), in natural name
+    children that are files with an extension of `IMAGE_SUFFIXES` (any case), in natural name
     order."""
     return sorted((p for p in Path(folder).iterdir()
-                   if p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS), key=_natural_key)
+                   if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES), key=_natural_key)
 
 
 def _classify(spec: str) -> tuple[str, Any]:

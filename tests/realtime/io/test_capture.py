@@ -97,6 +97,20 @@ def test_image_dir_source_natural_order_and_size(tmp_path):
     assert src.read() is None
 
 
+@pytest.mark.parametrize("suffix", [".webp", ".tif", ".TIFF", ".bmp"])
+def test_a_driver_folder_reads_every_picture_enroll_reads(tmp_path, suffix):
+    """Before the fix: a folder of .webp or .tif frames was "no images" here while enroll and
+    verify read them (three lists of suffixes; now one, realtime.core.paths.IMAGE_SUFFIXES)."""
+    for i in range(2):
+        assert cv2.imwrite(str(tmp_path / f"f{i}{suffix.lower()}"), np.full((8, 12, 3), 50 * i + 10, np.uint8))
+        (tmp_path / f"f{i}{suffix.lower()}").rename(tmp_path / f"f{i}{suffix}")
+    src = ImageDirSource(tmp_path)
+    assert src.frame_count == 2 and src.size == (12, 8)
+    assert [int(src.read()["image"][0, 0, 0]) for _ in range(2)] == [10, 60]
+    still = open_source(str(tmp_path / f"f1{suffix}"))      # one picture plays as one frame
+    assert int(still.read()["image"][0, 0, 0]) == 60 and still.read() is None
+
+
 def test_image_dir_source_errors(tmp_path):
     with pytest.raises(CaptureError, match="no images"):
         ImageDirSource(tmp_path)
