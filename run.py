@@ -69,7 +69,7 @@ def _size(text: str) -> tuple[int, int]:
             raise ValueError
         return w, h
     except ValueError:
-        raise argparse.ArgumentTypeError(f"--size wants WIDTHxHEIGHT between 16x16 and "
+        raise argparse.ArgumentTypeError(f"wants WIDTHxHEIGHT between 16x16 and "
                                          f"{MAX_SIDE}x{MAX_SIDE}, got {text!r}") from None
 
 
@@ -99,7 +99,7 @@ def _render_size(text: str) -> int:
             raise ValueError
         return v
     except ValueError:
-        raise argparse.ArgumentTypeError(f"--render-size wants pixels between "
+        raise argparse.ArgumentTypeError(f"wants pixels between "
                                          f"{RENDER_SIZE_RANGE[0]} and {RENDER_SIZE_RANGE[1]}, "
                                          f"got {text!r}") from None
 
@@ -112,7 +112,7 @@ def _frame_range(text: str) -> tuple[int, int | None]:
     except ValueError:
         start, stop = -1, None
     if not sep or start < 0 or (stop is not None and stop <= start):
-        raise argparse.ArgumentTypeError(f"--frames wants START:STOP with 0 ≤ START < STOP, got {text!r}")
+        raise argparse.ArgumentTypeError(f"wants START:STOP with 0 ≤ START < STOP, got {text!r}")
     return start, stop
 
 

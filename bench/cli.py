@@ -30,14 +30,16 @@ from realtime.mesh.gains import gains_argument
 __all__ = ["add_arguments", "main", "UsageError"]
 
 
-def _positive(name: str, minimum: int = 1):
+def _positive(minimum: int = 1):
+    """An argparse type: a whole number ≥ `minimum` (the message leaves out the option's name:
+    argparse puts it in front)."""
     def parse(text: str) -> int:
         try:
             v = int(text)
         except ValueError:
-            raise argparse.ArgumentTypeError(f"{name} must be an integer, got {text!r}") from None
+            raise argparse.ArgumentTypeError(f"must be a whole number, got {text!r}") from None
         if v < minimum:
-            raise argparse.ArgumentTypeError(f"{name} must be ≥ {minimum}, got {v}")
+            raise argparse.ArgumentTypeError(f"must be ≥ {minimum}, got {v}")
         return v
     return parse
 
@@ -51,10 +53,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="avatar profile: a name under profiles/ or a profile folder")
     parser.add_argument("--driver", metavar="CLIP|0",
                         help="driver video file, image folder, or camera index")
-    parser.add_argument("--frames", type=_positive("--frames"), metavar="N",
+    parser.add_argument("--frames", type=_positive(), metavar="N",
                         help="driver frames per pass, warm-up included (default: the whole clip;"
                              f" {DEFAULT_CAMERA_FRAMES} from a camera)")
-    parser.add_argument("--warmup", type=_positive("--warmup", 0), default=DEFAULT_WARMUP,
+    parser.add_argument("--warmup", type=_positive(0), default=DEFAULT_WARMUP,
                         metavar="N", help=f"first frames left out of the latency statistics "
                                           f"(default {DEFAULT_WARMUP})")
     parser.add_argument("--device", default="cpu", choices=sorted(DEVICE_NAMES),
@@ -74,7 +76,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="expression fidelity: enroll one frame of CLIP as a photo profile "
                              "(--frame), drive it with the whole clip, report per signal how much "
                              "of the motion arrives (gain, r) and PSNR/SSIM against the real frames")
-    parser.add_argument("--frame", type=_positive("--frame", 0), default=0, metavar="K",
+    parser.add_argument("--frame", type=_positive(0), default=0, metavar="K",
                         help="--self-drive: the frame of CLIP the profile is made from (default 0)")
     parser.add_argument("--sheet", metavar="OUT.png",
                         help="with --quality or --self-drive: a contact sheet, driver above output, "
@@ -90,7 +92,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--compare", metavar="KEY=A,B",
                         help="run variants side by side, interleaved, with ratios "
                              "(e.g. tier=warp,atlas); '--compare list' lists the keys")
-    parser.add_argument("--block", type=_positive("--block"), default=DEFAULT_BLOCK, metavar="N",
+    parser.add_argument("--block", type=_positive(), default=DEFAULT_BLOCK, metavar="N",
                         help=f"frames per interleaved block with --compare (default {DEFAULT_BLOCK})")
     parser.add_argument("--gain", type=gains_argument, default=None, metavar="REGION=G,...",
                         help="per-region expression gains on top of the profile's own (as live "

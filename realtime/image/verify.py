@@ -63,15 +63,15 @@ class Report:
     def verdict(self) -> str:
         """One paragraph for people."""
         n, k = len(self.windows), len(self.found_windows)
-        unit = "windows" if self.kind == "video" else "images"
+        unit = "window" if self.kind == "video" else "image"
         p = self.pooled
         if self.found and p is not None and p.payload is not None:
             frames = sum(w.frames_found for w in self.windows)
             bound = _bound(p.z)
             lines = [f"FOUND: made by {p.payload.engine_name} (engine id {p.payload.engine}), mode "
                      f"{p.payload.mode}, profile fingerprint {p.payload.fingerprint_hex}",
-                     f"  the mark is in {k} of {n} {unit} ({100.0 * k / max(n, 1):.0f}%); in {frames} "
-                     f"of {self.frames} frames on their own",
+                     f"  the mark is in {k} of {_count(n, unit)} ({100.0 * k / max(n, 1):.0f}%); in {frames} "
+                     f"of {_count(self.frames, 'frame')} on their own",
                      f"  confidence: pilot z {p.z:.1f} pooled (a picture without this mark scores "
                      f"that with probability < {bound}); payload CRC-16 ok, {p.bit_errors} of "
                      f"162 coded bits corrected"]
@@ -80,15 +80,15 @@ class Report:
         if p is not None and p.pattern_present:
             return (f"NOT VERIFIED: this engine's key pattern is present (pooled z {p.z:.1f}) but no "
                     f"payload passes its check: the frames were altered or damaged beyond repair")
-        return (f"NOT FOUND: no {unit[:-1]} carries this engine's mark (best pilot z "
+        return (f"NOT FOUND: no {unit} carries this engine's mark (best pilot z "
                 f"{best.detection.z:.1f} in {best.name}; {Z_FOUND:.0f} needed)")
 
     def text(self, show_all: bool = False) -> str:
         """The report for people: a header, one line per window (up to 40 unless `show_all`),
         the verdict."""
         unit = "window" if self.kind == "video" else "image"
-        head = (f"{self.frames} frames at {self.fps:g} fps, {len(self.windows)} windows"
-                if self.kind == "video" else f"{self.frames} image(s)")
+        head = (f"{_count(self.frames, 'frame')} at {self.fps:g} fps, {_count(len(self.windows), 'window')}"
+                if self.kind == "video" else _count(self.frames, "image"))
         lines = [f"verify {self.source}: {head}"]
         if show_all or len(self.windows) <= 40:
             for w in self.windows:
@@ -116,6 +116,11 @@ class Report:
                              "frames_found": w.frames_found, **(det(w.detection) or {})}
                             for w in self.windows],
                 "pooled": det(self.pooled)}
+
+
+def _count(n: int, unit: str) -> str:
+    """"1 window", "3 windows"."""
+    return f"{n} {unit}{'' if n == 1 else 's'}"
 
 
 def _bound(z: float) -> str:

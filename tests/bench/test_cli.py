@@ -36,9 +36,9 @@ def test_options_parse():
 
 
 @pytest.mark.parametrize("argv, expect", [
-    (("--frames", "0"), "--frames must be ≥ 1, got 0"),
-    (("--warmup", "-1"), "--warmup must be ≥ 0, got -1"),
-    (("--block", "x"), "--block must be an integer, got 'x'"),
+    (("--frames", "0"), "argument --frames: must be ≥ 1, got 0\n"),     # the name once (was twice)
+    (("--warmup", "-1"), "argument --warmup: must be ≥ 0, got -1\n"),
+    (("--block", "x"), "argument --block: must be a whole number, got 'x'\n"),
     (("--device", "tpu"), "invalid choice: 'tpu'"),
 ])
 def test_bad_option_values_are_usage_errors(capsys, argv, expect):

@@ -70,6 +70,15 @@ def test_images_and_folders(tmp_path):
     assert not verify_path(tmp_path / "u.jpg").found
 
 
+def test_counts_read_as_words(tmp_path):
+    """Before the fix: "1 windows", "1 image(s)", "in 1 of 1 images"."""
+    one = verify_path(write_video(tmp_path / "m.mp4", frames(12), bitrate="150k"), window_s=2.0)
+    assert "12 frames at 10 fps, 1 window\n" in one.text() and "the mark is in 1 of 1 window (" in one.text()
+    cv2.imwrite(str(tmp_path / "a.png"), cv2.cvtColor(frames(1)[0], cv2.COLOR_RGB2BGR))
+    picture = verify_path(tmp_path / "a.png").text()
+    assert ": 1 image\n" in picture and "in 1 of 1 image (100%); in 1 of 1 frame on their own" in picture
+
+
 def test_bad_inputs(tmp_path):
     with pytest.raises(VerifyError, match="no such file"):
         verify_path(tmp_path / "missing.mp4")
