@@ -88,6 +88,9 @@ class Tracker:
                 static_image_mode=static, max_num_faces=max_faces, refine_landmarks=True,
                 min_detection_confidence=min_detection_confidence,
                 min_tracking_confidence=min_tracking_confidence)
+            # The graph opens its models in its own threads, which print TFLite notices some
+            # 20 ms after the constructor returns: a first (faceless) frame waits for them.
+            self._mesh.process(np.full((32, 32, 3), 128, np.uint8))
         self._calls = 0
 
     def detect_all(self, rgb: np.ndarray) -> list[np.ndarray]:

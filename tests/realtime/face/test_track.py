@@ -76,3 +76,17 @@ def test_mediapipe_loads_without_pyplot():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
                          cwd=str(__import__("pathlib").Path(__file__).resolve().parents[3]))
     assert out.stdout.split() == ["False", "_PyplotOnFirstUse"]
+
+
+@pytest.mark.tracking
+def test_a_new_tracker_prints_nothing_native_even_before_its_first_frame():
+    """Before the fix: the graph's threads printed two "W0000 ... inference_feedback_manager"
+    lines ~20 ms after the constructor returned (outside its quiet block): every
+    `bench --quality` showed them, its output tracker being built well before its first frame."""
+    import subprocess  # noqa: PLC0415
+
+    code = ("import time; from realtime.face.track import Tracker; t = Tracker(static=False); "
+            "time.sleep(0.5); print('ok')")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
+                         cwd=str(__import__("pathlib").Path(__file__).resolve().parents[3]))
+    assert out.returncode == 0 and out.stdout == "ok\n" and out.stderr == "", out.stderr[-2000:]
