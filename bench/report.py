@@ -141,6 +141,13 @@ def _comparison_table(result: Mapping) -> str:
         ratios = [_ratio(vals[labels.index(o)], vals[bi]) for o in others]
         body.append([name, *cells, *ratios])
     out = [_table(header, body)]
+    legend = []
+    if any("–" in row[1:1 + len(labels)] for row in body):
+        legend.append("a value – was not measured in that run")
+    if any("–" in row[1 + len(labels):] and "–" not in row[1:1 + len(labels)] for row in body):
+        legend.append(f"a ratio – has nothing to divide by (the {base} value is 0)")
+    if legend:
+        out.append("; ".join(legend))
     devs = {l: variants[l].get("device") for l in labels if variants[l].get("device")}
     if devs:
         out.append("devices: " + "; ".join(f"{l}: {d}" for l, d in devs.items()))

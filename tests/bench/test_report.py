@@ -51,6 +51,26 @@ def test_markdown_table_comparison_ratios():
     assert fps_row.rstrip(" |").endswith("2.00×")
 
 
+@pytest.mark.parametrize("dropped, jitter, legend", [
+    (4, 0.5, None),
+    (0, 0.5, "a ratio – has nothing to divide by (the numba value is 0)"),
+    (4, None, "a value – was not measured in that run"),
+    (0, None, "a value – was not measured in that run; a ratio – has nothing to divide by"),
+])
+def test_a_comparisons_dashes_are_explained(dropped, jitter, legend):
+    """Before the fix: "dropped | 0 | 0 | –" and rows of "–" for a metric one run lacks, unsaid."""
+    a, _ = _run(1.0)
+    b, _ = _run(0.5)
+    a["dropped"] = b["dropped"] = dropped
+    a["quality"], b["quality"] = {"fwe": 0.01, "jitter_px": jitter}, {"fwe": 0.02, "jitter_px": 0.4}
+    md = markdown_table({"variants": {"numba": a, "cuda": b}, "baseline": "numba"})
+    last = md.split("\n\n")[-2]       # before the devices line
+    if legend is None:
+        assert last.startswith("| ")
+    else:
+        assert last.startswith(legend)
+
+
 def test_write_json_roundtrip(tmp_path):
     r, _ = _run()
     r["quality"] = {"psnr": float("inf"), "x": np.float32(1.5), "n": np.int64(3),
