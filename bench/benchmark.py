@@ -171,6 +171,21 @@ def _compared_region(compare: tuple | None) -> str | None:
     return next((r for r, field in GAIN_FIELD.items() if compare is not None and field == compare[0]), None)
 
 
+def gain_notes(profile_gains: dict, cli_gains: dict | None, compare: tuple | None) -> list[str]:
+    """The report's lines on the expression gains the engines run with: the profile's own (its
+    settings, as `run.py live` applies them; the one a --compare varies says so) and --gain's."""
+    notes = []
+    if profile_gains:
+        compared = _compared_region(compare)
+        notes.append("the profile's gains apply (its settings, as in `run.py live`): "
+                     + ", ".join(f"{k}={v:g}" for k, v in profile_gains.items())
+                     + (f" ({compared}: --compare {compare[0]} sets it)"
+                        if compare is not None and compared in profile_gains else ""))
+    if cli_gains:
+        notes.append("--gain applies: " + ", ".join(f"{k}={v:g}" for k, v in cli_gains.items()))
+    return notes
+
+
 def _quality_pass(args: argparse.Namespace) -> bool:
     """True when the bench runs a quality pass: --quality, --self-drive, or --self-reenact
     without --driver."""
@@ -331,14 +346,7 @@ def run_benchmark(args: argparse.Namespace) -> int:
     st = resolve(args)
     profile, driver, variants, compare = st.profile, st.driver, st.variants, st.compare
     pair = f"{getattr(profile, 'name', 'profile')} ← {driver.label}"
-    notes: list[str] = []
-    if st.gains:
-        compared = _compared_region(compare)
-        notes.append("the profile's gains apply (its settings, as in `run.py live`): "
-                     + ", ".join(f"{k}={v:g}" for k, v in st.gains.items())
-                     + (f" ({compared}: --compare {compare[0]} sets it)" if compared in st.gains else ""))
-    if getattr(args, "gain", None):
-        notes.append("--gain applies: " + ", ".join(f"{k}={v:g}" for k, v in args.gain.items()))
+    notes = gain_notes(st.gains, getattr(args, "gain", None), compare)
 
     # -- latency -----------------------------------------------------------------------------
     audio_report = None

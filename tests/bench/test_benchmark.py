@@ -82,6 +82,21 @@ def test_gains_of_the_command_line_apply_on_top_of_the_profiles(tmp_path, assets
     assert "argument --gain: unknown region 'ears'; regions: eyes" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize("profile_gains, cli, compare, expect", [
+    ({}, None, None, []),
+    ({"eyes": 1.2, "mouth": 0.9}, None, None,
+     ["the profile's gains apply (its settings, as in `run.py live`): eyes=1.2, mouth=0.9"]),
+    ({"eyes": 1.2, "mouth": 0.9}, None, ("mouth_gain", ["1", "0.6"]),
+     ["the profile's gains apply (its settings, as in `run.py live`): eyes=1.2, mouth=0.9 "
+      "(mouth: --compare mouth_gain sets it)"]),
+    ({"eyes": 1.2}, {"brows": 0.7}, ("mouth_gain", ["1", "0.6"]),
+     ["the profile's gains apply (its settings, as in `run.py live`): eyes=1.2", "--gain applies: brows=0.7"]),
+    ({}, {"brows": 0.7}, ("tier", ["warp", "atlas"]), ["--gain applies: brows=0.7"]),
+])
+def test_the_report_says_which_gains_apply(profile_gains, cli, compare, expect):
+    assert benchmark.gain_notes(profile_gains, cli, compare) == expect
+
+
 def test_self_reenact_alone_is_the_main_pair(assets, tmp_path):
     video = moving_clip(tmp_path / "self.avi", assets["image"], 12, still_from=6)
     st = benchmark.resolve(parse("--self-reenact", video, "--profile", assets["astro"],

@@ -71,3 +71,25 @@ def test_face_l1_of_an_untrained_generator_is_the_renders(tmp_path):
     want = np.abs(pairs.render[idx] - pairs.target[idx])[:, :, 16:].mean()
     assert base == pytest.approx(want, rel=1e-5)
     assert output == pytest.approx(base, rel=1e-4)
+
+
+@pytest.mark.parametrize("shift", [None, 0.25])
+def test_face_l1_measures_the_generators_own_output(monkeypatch, shift):
+    """The second number is the generator's output's L1, not the render's again: a generator
+    that returns the real frame scores 0, one that shifts the render scores the shifted L1."""
+    import numpy as np
+    import torch
+
+    pairs = Pairs()
+
+    def generator(render, mask, hint):
+        target = torch.from_numpy(pairs.target)
+        batch = [int(np.argmin(np.abs(pairs.render - r.numpy()).sum(axis=(1, 2, 3)))) for r in render]
+        return target[batch] if shift is None else render + shift
+
+    monkeypatch.setattr(T, "load_generator", lambda path: generator)
+    base, output = T.face_l1(pairs, "unused", count=4, chunk=3)
+    m = pairs.mask
+    want = lambda y: float((np.abs(y - pairs.target) * m).sum() / (3.0 * m.sum()))  # noqa: E731
+    assert base == pytest.approx(want(pairs.render), rel=1e-5)
+    assert output == pytest.approx(0.0 if shift is None else want(pairs.render + shift), abs=1e-6, rel=1e-5)
