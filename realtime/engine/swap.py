@@ -23,7 +23,7 @@ from realtime.swap.composite import AttributesStage, SwapCompositeStage, SwapFie
 from realtime.swap.crop import face_rig, nominal_affine
 from realtime.swap.fuse import SwapFuseStage, SwapLink, swap_fuse_config
 from realtime.swap.glasses import GlassesStage
-from realtime.swap.grain import EvenedProfile
+from realtime.swap.photo import SwapPhotoProfile
 from realtime.swap.skin import FRINGE_STRANDS
 from realtime.swap.track import LargestFaceTrackStage
 from realtime.tiers.registry import GenerateStage, make_generator
@@ -92,9 +92,10 @@ def build_swap(engine, profile, tracker=None) -> list:
                                 f"not {tier!r}: choose the warp tier")
         tier = "atlas" if profile.has_atlas else "warp"
     engine.estimator = Estimator(swap_estimator_config(options.estimator))
-    # the photo's grain evened where the swap's gain would make it a speckle (realtime.swap.grain)
-    if options.even_grain:
-        profile = EvenedProfile(profile)
+    # the photo's grain evened where the swap's gain would make it a speckle (realtime.swap.grain),
+    # a turned face's squeezed far side filled from its near side (realtime.swap.farside)
+    if options.even_grain or options.fill_far_side:
+        profile = SwapPhotoProfile(profile, options.even_grain, options.fill_far_side)
     nominal = nominal_affine(profile, int(profile.crop_size))
     rig = face_rig(rig_mod.build(profile), nominal)
     engine.rig = rig

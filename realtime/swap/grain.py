@@ -16,15 +16,13 @@ is unchanged. Only the photo is evened: an atlas profile's keyframes are used as
 """
 from __future__ import annotations
 
-from typing import Any
-
 import cv2
 import numpy as np
 
 from realtime.core.colour import LUMA
 
 __all__ = ["MIN_SIGMA", "STRENGTH", "WORK_SIZE", "LIT_SHARE", "SHADOW_SPAN", "SHADE_SIGMA", "MARGIN",
-           "noise_sigma", "even_grain", "EvenedProfile"]
+           "noise_sigma", "even_grain"]
 
 #: A photo whose face's noise σ (grey levels, at the photo's own resolution) is below this is
 #: left as it is. Measured: the eval's clean photos and the drivers' frames 0.4–0.75 (s0 the
@@ -109,28 +107,3 @@ def even_grain(photo: np.ndarray, landmarks: np.ndarray) -> np.ndarray:
     out[lo[1]:hi[1], lo[0]:hi[0]] = np.clip(np.rint(box.astype(np.float32) + change), 0, 255).astype(np.uint8)
     return out
 
-
-class EvenedProfile:
-    """`profile` (a ProfileLike) whose ``image`` is `even_grain` of its photo; every other array
-    and attribute (name, tier, settings, files, crop size, `frame()`, `path()`, ...) is the
-    profile's (`base`). Built once per swap engine."""
-
-    def __init__(self, profile: Any):
-        self.base = profile
-        self.image = even_grain(profile["image"], profile["landmarks"])
-
-    def __getattr__(self, name: str) -> Any:
-        if name in ("base", "image"):      # not set yet: no recursion through the base
-            raise AttributeError(name)
-        return getattr(self.base, name)
-
-    @property
-    def evened(self) -> bool:
-        """True when the photo was changed (it had grain to even)."""
-        return self.image is not self.base["image"]
-
-    def __getitem__(self, key: str) -> np.ndarray:
-        return self.image if key == "image" else self.base[key]
-
-    def __repr__(self) -> str:
-        return f"EvenedProfile({self.base!r}, evened={self.evened})"

@@ -9,7 +9,7 @@ from realtime.core.frame import Frame
 from realtime.engine.loop import Engine, EngineOptions
 from realtime.image.disclose import DisclosureOptions
 from realtime.swap import grain
-from realtime.swap.grain import MARGIN, MIN_SIGMA, EvenedProfile, even_grain, noise_sigma
+from realtime.swap.grain import MARGIN, MIN_SIGMA, even_grain, noise_sigma
 
 LUMA = np.array([0.299, 0.587, 0.114], np.float32)
 
@@ -81,15 +81,6 @@ def test_the_shadowed_side_is_evened_more_than_the_lit_side(astronaut_rgb, astro
     shadowed = change[mask & (xx < centre - 0.3 * iod)].mean()
     lit = change[mask & (xx > centre + 0.3 * iod)].mean()
     assert shadowed > 1.5 * lit > 0
-
-
-def test_evened_profile_replaces_the_photo_only(astronaut_profile):
-    view = EvenedProfile(astronaut_profile)
-    assert view.evened       # the astronaut is a grainy scan (σ ≈ 2.5)
-    assert view["image"] is view.image and view["image"] is not astronaut_profile["image"]
-    assert view["neutral"] is astronaut_profile["neutral"]
-    assert view.name == astronaut_profile.name and view.crop_size == astronaut_profile.crop_size
-    assert view.frame() is not None
 
 
 def test_the_swap_renders_the_evened_photo(astronaut_profile, astronaut_rgb, monkeypatch):
