@@ -200,6 +200,7 @@ def cmd_enroll(args) -> int:
     start, stop = args.frames or (0, None)
     t0 = time.perf_counter()
     before = _folder_id(profiles_root() / args.name)
+    dropped = _consent_of(profiles_root() / args.name) if args.force and args.consent is None else None
     try:
         folder = enroll(args.source, args.name, crop_size=args.crop, force=args.force,
                         progress=sys.stderr.isatty(), start=start, stop=stop, consent=args.consent)
@@ -212,6 +213,10 @@ def cmd_enroll(args) -> int:
                            f"stopped just after profile {args.name!r} was saved: it is complete"),)
         raise
     print(f"enrolled {args.name!r} in {time.perf_counter() - t0:.1f} s → {folder}")
+    if dropped:
+        print(f"note: the replaced profile's {dropped} is not carried over (a record belongs to the "
+              f"pictures it was given for); record it again with: "
+              f"{_command('consent', args.name, '--by', 'NAME, how they agreed')}")
     if args.consent is not None:    # checked first and saved with the profile, in one step
         from profiles import load
         from profiles.consent import describe
@@ -219,6 +224,19 @@ def cmd_enroll(args) -> int:
         print(describe(load(folder).consent))
     print(f"next: {_command('live', '--profile', args.name, '--driver', '0', '--sink', 'window')}")
     return 0
+
+
+def _consent_of(folder: Path) -> str | None:
+    """The consent record of the profile at `folder`, described, or None (none there, none in it,
+    or a profile that does not load: `enroll --force` replaces it all the same)."""
+    from profiles import load
+    from profiles.consent import describe
+
+    try:
+        record = load(folder).consent if (folder / "profile.yaml").is_file() else None
+    except PuppeteerError:
+        return None
+    return describe(record) if record else None
 
 
 def _folder_id(path: Path) -> tuple[int, int] | None:
@@ -760,7 +778,8 @@ def _verify_attacks(args) -> int:
 # -------------------------------------------------------------------------------------- consent
 def cmd_consent(args) -> int:
     from profiles import load, profiles_root, resolve
-    from profiles.consent import describe, list_profiles, record_consent, revoke_consent
+    from profiles.consent import check_text, describe, list_profiles, record_consent, revoke_consent
+    from profiles.schema import ConsentRecordError
     from realtime.image.disclose import profile_fingerprint
 
     if args.name is None:
@@ -772,17 +791,26 @@ def cmd_consent(args) -> int:
             print(f"  {name:20s} fingerprint {fp}  {consent}")
         return 0
     folder = resolve(args.name)
-    before = load(folder).consent  # the profile verified (hashes, the record) before any change
+    if args.by is not None:
+        check_text(args.by)            # before anything is read or changed
+    try:
+        before = load(folder).consent  # the profile verified (hashes, the record) before any change
+        broken = False
+    except ConsentRecordError:         # a record that does not check: --by / --revoke replace it
+        if args.by is None and not args.revoke:
+            raise
+        before, broken = None, True
     if args.revoke:
-        if not before:
+        if not before and not broken:
             print(f"profile {folder.name!r} has no consent record: nothing to revoke")
         else:
             revoke_consent(folder)
-            print(f"revoked {describe(before)}; swap refuses this profile until one is recorded again")
+            print(f"revoked {describe(before) if before else 'a consent record that did not check'}; swap "
+                  f"refuses this profile until one is recorded again")
     elif args.by is not None:
         record_consent(folder, args.by, via="consent")
-        if before:
-            print(f"replaced {describe(before)}")
+        if before or broken:
+            print(f"replaced {describe(before) if before else 'a consent record that did not check'}")
     profile = load(folder)
     print(f"profile {folder.name!r} (fingerprint {profile_fingerprint(profile):06x}): "
           f"{describe(profile.consent)}")

@@ -23,12 +23,14 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import unicodedata
 from datetime import datetime, timezone
 from pathlib import Path
 
 import yaml
 
 from profiles import store
+from profiles.schema import ConsentRecordError, printable
 from realtime.core.errors import ProfileError
 from realtime.core.profile import ARRAYS_FILE, YAML_FILE, cli_name
 
@@ -56,7 +58,10 @@ def check_text(text: str, flag: str = "--by") -> str:
     if not t or len(t) > MAX_TEXT:
         raise ConsentError(f"consent text must say who agreed and how, in 1-{MAX_TEXT} characters "
                            f"(e.g. {flag} \"Jane Doe, signed release 2025-03-01\"), got "
-                           f"{str(text)[:60]!r}{f' ({len(t)} characters)' if t else ''}")
+                           f"{printable(str(text), 60)!r}{f' ({len(t)} characters)' if t else ''}")
+    if any(unicodedata.category(ch)[0] == "C" for ch in t):   # the profile would not load
+        raise ConsentError(f"consent text {printable(t, 60)!r} contains control characters (a terminal "
+                           f"escape, a bell, ...): type it as plain text")
     return t
 
 
@@ -76,11 +81,11 @@ def check_record(record, arrays_sha256: str, where: str | os.PathLike) -> dict |
         return None
     fields = ("by", "date", "via", "sha256")
     if not isinstance(record, dict) or not all(isinstance(record.get(k), str) for k in fields):
-        raise ProfileError(f"{where}: the consent record must have text fields {', '.join(fields)}; "
+        raise ConsentRecordError(f"{where}: the consent record must have text fields {', '.join(fields)}; "
                            f"record it again with: python run.py consent NAME --by \"...\"")
     expect = consent_digest(record["by"], record["date"], record["via"], arrays_sha256)
     if record["sha256"] != expect:
-        raise ProfileError(f"{where}: the consent record does not match its sha256 (edited by hand, "
+        raise ConsentRecordError(f"{where}: the consent record does not match its sha256 (edited by hand, "
                            f"or copied from another profile); record it again with: python run.py "
                            f"consent NAME --by \"...\"")
     return {k: record[k] for k in fields}
@@ -136,7 +141,8 @@ def require_consent(profile) -> dict:
 def describe(record: dict | None) -> str:
     if not record:
         return "no consent record"
-    return f"consent: {record['by']} (recorded {record['date']} via {record['via']})"
+    return (f"consent: {printable(record['by'])} (recorded {printable(record['date'])} via "
+            f"{printable(record['via'])})")
 
 
 def list_profiles(root: Path) -> list[tuple[str, str, str]]:

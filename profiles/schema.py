@@ -38,7 +38,7 @@ from realtime.face import topology
 from realtime.mesh.gains import check_gains
 from realtime.tiers.registry import TIER_NAMES
 
-__all__ = ["MAX_YAML_BYTES", "ARRAYS", "read_yaml", "check_meta", "accepted_digests",
+__all__ = ["ConsentRecordError", "MAX_YAML_BYTES", "ARRAYS", "read_yaml", "check_meta", "accepted_digests",
            "read_arrays", "check_arrays", "printable", "check_text"]
 
 MAX_YAML_BYTES = 1 << 20
@@ -84,6 +84,11 @@ ARRAYS = {
     "atlas_frames": (INT, ("N",)),
 }
 UNKNOWN_ARRAY_BYTES = 16 << 20   # an array this engine does not know is kept, if small
+
+
+class ConsentRecordError(ProfileError):
+    """A profile whose consent record does not check (its fields, or its sha256): the rest of
+    the profile may be sound, and `run.py consent NAME --by/--revoke` replaces the record."""
 
 
 def _fail(where: str, problem: str) -> ProfileError:
@@ -224,7 +229,17 @@ def check_meta(meta: dict, where: str) -> None:
     _int(meta.get("crop_size", 256), "crop_size", where, *DIMS["S"])
     _check_files(meta.get("files"), where)
     _check_settings(_mapping(meta.get("settings"), "settings", where), where)
-    consent = meta.get("consent")
+    try:
+        _check_consent(meta.get("consent"), where)
+    except ConsentRecordError:
+        raise
+    except ProfileError as exc:
+        raise ConsentRecordError(f"{str(exc).removesuffix('; fix it or enroll the profile again')}; "
+                                 f"record it again with: python run.py consent NAME --by \"...\" "
+                                 f"(or --revoke)") from None
+
+
+def _check_consent(consent, where: str) -> None:
     if consent is not None:
         consent = _mapping(consent, "consent", where)
         extra = sorted(set(consent) - {"by", "date", "via", "sha256"})

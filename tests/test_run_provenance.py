@@ -87,6 +87,40 @@ def test_consent_says_what_it_replaced_or_revoked(astro, capsys):
     assert (astro / "profile.yaml").stat().st_mtime_ns == yaml_before
 
 
+@pytest.mark.parametrize("text", ["bell\x07x", "esc\x1b[31mred", "rtl\u202eoverride"])
+def test_a_consent_text_with_control_characters_is_refused_before_anything_changes(astro, capsys, text):
+    """Before the fix: the text was saved, and the profile no longer loaded ("consent.by ...
+    contains control characters"): not by live, nor by `consent --by` to fix it."""
+    yaml_before = (astro / "profile.yaml").read_bytes()
+    assert run.main(["consent", "astro", "--by", text]) == 2
+    assert "contains control characters" in _error_line(capsys)
+    assert (astro / "profile.yaml").read_bytes() == yaml_before
+
+
+@pytest.mark.parametrize("argv, expect", [(["--by", "Jane Doe, in person"], "consent: Jane Doe, in person"),
+                                          (["--revoke"], "no consent record")])
+def test_a_record_that_does_not_check_can_be_replaced(astro, capsys, argv, expect):
+    """Before the fix: a record edited by hand (or written with a control character) made every
+    `consent NAME --by/--revoke` fail on loading the profile, as the error told the user to run."""
+    import yaml
+
+    from profiles import load
+
+    assert run.main(["consent", "astro", "--by", "Someone"]) == 0
+    yml = astro / "profile.yaml"
+    meta = yaml.safe_load(yml.read_text())
+    meta["consent"]["by"] = "Someone else"          # its sha256 no longer matches
+    yml.write_text(yaml.safe_dump(meta))
+    capsys.readouterr()
+    assert run.main(["consent", "astro"]) == 2
+    assert "record it again with: python run.py consent NAME" in _error_line(capsys)
+    assert run.main(["consent", "astro", *argv]) == 0
+    out = capsys.readouterr().out
+    assert "a consent record that did not check" in out and expect in out
+    record = load(astro).consent
+    assert record is None if argv == ["--revoke"] else record["by"] == "Jane Doe, in person"
+
+
 @pytest.mark.parametrize("fails", ["open", "replace"])
 @pytest.mark.parametrize("argv", [["--by", "Jane Doe, in person"], ["--revoke"]])
 def test_consent_on_a_read_only_profile_is_one_error_line(astro, monkeypatch, capsys, argv, fails):
@@ -144,6 +178,26 @@ def test_enroll_refuses_a_consent_text_before_enrolling(tmp_path, profiles_root,
     assert not profiles_root.exists() or list(profiles_root.iterdir()) == []
     assert run.main(["enroll", str(photo), "--name", "c1", "--consent", "Jane Doe, in person"]) == 0
     assert load("c1").consent["by"] == "Jane Doe, in person"
+
+
+@pytest.mark.tracking
+def test_enroll_force_says_the_consent_record_is_not_carried_over(tmp_path, profiles_root, astronaut_rgb, capsys):
+    """Before the fix: `enroll --force` over a profile with a consent record dropped it unsaid."""
+    from profiles import load
+
+    photo = tmp_path / "me.png"
+    cv2.imwrite(str(photo), cv2.cvtColor(astronaut_rgb, cv2.COLOR_RGB2BGR))
+    assert run.main(["enroll", str(photo), "--name", "c2", "--consent", "Jane Doe, in person"]) == 0
+    capsys.readouterr()
+    assert run.main(["enroll", str(photo), "--name", "c2", "--force"]) == 0
+    out = capsys.readouterr().out
+    assert "note: the replaced profile's consent: Jane Doe, in person (recorded " in out
+    assert "python run.py consent c2 --by 'NAME, how they agreed'" in out and load("c2").consent is None
+    assert run.main(["enroll", str(photo), "--name", "c2", "--force", "--consent", "John Roe"]) == 0
+    assert "note: the replaced" not in capsys.readouterr().out
+    assert run.main(["enroll", str(photo), "--name", "c3", "--consent", "bell\x07"]) == 2
+    assert "contains control characters" in _error_line(capsys)
+    assert not (profiles_root / "c3").exists()
 
 
 def test_enroll_checks_the_consent_text_before_reading_a_clip(tmp_path, profiles_root, capsys):
