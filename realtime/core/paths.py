@@ -46,9 +46,17 @@ def exists(path: str | os.PathLike) -> bool:
         return False
 
 
+def _mode(path: Path) -> int | None:
+    try:
+        return os.stat(path).st_mode
+    except (OSError, ValueError):
+        return None
+
+
 def cannot_write(path: str | os.PathLike) -> str | None:
-    """Why a file could not be written at `path` (its folder missing, not a folder, not writable,
-    or `path` a folder), as a phrase for an error line; None when it can. The folder is probed by
+    """Why a file could not be written at `path` (its folder missing, not a folder, not writable
+    or read-only, `path` a folder or a read-only file), as a phrase for an error line; None when
+    it can. Read-only means no write permission bit at all, which binds root too. The folder is probed by
     creating and removing a hidden empty file in it, which also catches what permission bits do
     not (a read-only mount, /proc, root on a read-only share). Never raises. `path` is taken as
     the writer will take it: a ``~`` is not expanded here (a caller that expands it passes the
@@ -63,6 +71,11 @@ def cannot_write(path: str | os.PathLike) -> str | None:
         return f"folder {str(folder)!r} {what}"
     if not os.access(folder, os.W_OK | os.X_OK):
         return f"folder {str(folder)!r} is not writable"
+    # root passes every permission check: a read-only folder or file is still not ours to change
+    if (mode := _mode(folder)) is not None and not mode & 0o222:
+        return f"folder {str(folder)!r} is read-only (mode {mode & 0o7777:04o})"
+    if is_file(target) and (mode := _mode(target)) is not None and not mode & 0o222:
+        return f"{str(target)!r} is read-only (mode {mode & 0o7777:04o})"
     try:
         fd, probe = tempfile.mkstemp(prefix=".puppeteer-probe-", dir=folder)
     except OSError as exc:

@@ -23,6 +23,27 @@ def test_cannot_write_says_why_and_leaves_nothing(tmp_path, monkeypatch):
     assert sorted(os.listdir(tmp_path)) == ["file"]
 
 
+def test_a_read_only_file_or_folder_is_not_writable_even_for_root(tmp_path):
+    """Before the fix: as root (this machine's CI), `live --sink file:d10.mp4 --overwrite`
+    replaced a 0444 clip in a 0555 folder: every permission check passes for root."""
+    ro_file = tmp_path / "clip.mp4"
+    ro_file.write_bytes(b"x")
+    ro_file.chmod(0o444)
+    assert paths.cannot_write(ro_file) == f"{str(ro_file)!r} is read-only (mode 0444)"
+    ro_folder = tmp_path / "shared"
+    ro_folder.mkdir()
+    ro_folder.chmod(0o555)
+    try:
+        problem = paths.cannot_write(ro_folder / "x.json")
+        assert problem in (f"folder {str(ro_folder)!r} is read-only (mode 0555)",
+                           f"folder {str(ro_folder)!r} is not writable")      # not root
+        assert os.listdir(ro_folder) == []
+    finally:
+        ro_folder.chmod(0o755)
+    ro_file.chmod(0o644)
+    assert paths.cannot_write(ro_file) is None
+
+
 def test_a_tilde_is_checked_as_the_writer_takes_it(tmp_path, monkeypatch):
     """Before: `~/b.json` (unexpanded: `--json=~/b.json`) passed the check, expanded, then the
     bench wrote into a literal `./~/` folder or failed after its run."""
