@@ -845,6 +845,10 @@ def cmd_track(args) -> int:
     print(f"tracked {len(tracked)} frames of {clip.name} ({found} with a face, "
           f"{tracked.size[0]}x{tracked.size[1]}, {tracked.fps:g} fps) in "
           f"{time.perf_counter() - t0:.1f} s → {out}")
+    if found == 0:
+        print(f"warning: no face was found in {clip.name}: as a driver it moves nothing (is a face in "
+              f"view, lit and large enough?)", file=sys.stderr)
+        return 0
     print(f"next: {_command('live', '--profile', 'NAME', '--driver', str(out))} (the clip's frames "
           f"come along while {clip.name} is beside it)")
     return 0

@@ -384,20 +384,30 @@ def test_a_slow_warm_up_is_announced_and_timed(tmp_path, astro, monkeypatch, cap
 
 
 # ------------------------------------------------------------------------- what follows
-def test_track_s_next_hint_is_a_command_to_copy(tmp_path, monkeypatch, capsys):
-    """Before the fix: `--driver /t/my clips/clip.track.npz`, unquoted, split by the shell."""
+@pytest.mark.parametrize("faces", [3, 0])
+def test_track_s_next_hint_is_a_command_to_copy(tmp_path, monkeypatch, capsys, faces):
+    """Before the fix: `--driver /t/my clips/clip.track.npz`, unquoted, split by the shell; and
+    a clip without a face in it got the same hint, with no warning."""
     from realtime.io import tracked
 
     folder = tmp_path / "my clips"
     folder.mkdir()
     clip = _clip(folder / "clip.avi")
+    present = np.arange(5) < faces
     monkeypatch.setattr(tracked, "track_clip", lambda source, clip, out, progress=None: tracked.TrackedClip(
-        landmarks=np.zeros((5, 478, 3), np.float32), present=np.zeros(5, bool), fps=30.0,
+        landmarks=np.zeros((5, 478, 3), np.float32), present=present, fps=30.0,
         size=(64, 64), sha256="0" * 64, clip=clip.name))
     assert run.main(["track", str(clip)]) == 0
-    hint = capsys.readouterr().out.splitlines()[-1]
-    assert hint.startswith(f"next: python run.py live --profile NAME --driver "
-                           f"'{folder / 'clip.track.npz'}' (the clip's frames come along")
+    printed = capsys.readouterr()
+    last = printed.out.splitlines()[-1]
+    if faces:
+        assert last.startswith(f"next: python run.py live --profile NAME --driver "
+                               f"'{folder / 'clip.track.npz'}' (the clip's frames come along")
+        assert "warning" not in printed.err
+    else:
+        assert "(0 with a face" in last
+        assert printed.err.splitlines()[-1].startswith("warning: no face was found in clip.avi: as a "
+                                                       "driver it moves nothing")
 
 
 def test_the_engine_is_closed_when_the_sink_fails_to_close(monkeypatch):

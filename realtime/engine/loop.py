@@ -423,7 +423,23 @@ class RunReport:
             parts.append(f"warm-up {self.warm_up_s:.1f} s before the first frame")
         stages = ", ".join(f"{k} {np.nanmedian(v):.1f}" for k, v in self.stage_ms(warmup).items())
         text = "; ".join(parts) + (f"\nstage p50 ms: {stages}" if stages else "")
+        if faces := self.faces_missed():
+            text += f"\n{faces}"
         return text + (f"\n{self.audio.summary()}" if self.audio is not None else "")
+
+    def faces_missed(self) -> str:
+        """A line when the driver's face was not found in some frames ("" when it always was):
+        a driver with no face (the wrong clip, a camera pointed elsewhere) otherwise ends with a
+        normal-looking summary."""
+        rows = [r for r in self.per_frame if "face" in r]
+        found = sum(bool(r["face"]) for r in rows)
+        if not rows or found == len(rows):
+            return ""
+        span = f"the last {len(rows)}" if len(rows) < self.frames else f"{len(rows)}"
+        if found == 0:
+            return (f"no face found in any of {span} frames: nothing drove the output (is a face "
+                    f"in view, lit and large enough?)")
+        return f"face found in {found} of {span} frames"
 
 
 @contextlib.contextmanager

@@ -421,3 +421,19 @@ def test_kernel_threads_and_one_blas_thread(monkeypatch):
     monkeypatch.setattr(loop_mod, "work_stealing", lambda: True)     # TBB: both
     assert set_kernel_threads(None) == min(2, numba.config.NUMBA_NUM_THREADS)
     set_kernel_threads(1)
+
+
+@pytest.mark.parametrize("faces, frames, expect", [
+    ([True] * 4, 4, ""),
+    ([True, False, True, True], 4, "face found in 3 of 4 frames"),
+    ([False] * 4, 4, "no face found in any of 4 frames: nothing drove the output"),
+    ([False] * 4, 9, "no face found in any of the last 4 frames"),     # a live run keeps its last rows
+])
+def test_the_summary_says_when_the_driver_showed_no_face(faces, frames, expect):
+    """Before the fix: a driver with no face in it (a wrong clip, a camera pointed away) ended
+    with a summary like any other."""
+    report = RunReport(frames=frames, wall_s=1.0,
+                       per_frame=[{"index": i, "timings": {}, "latency_ms": 5.0, "face": f}
+                                  for i, f in enumerate(faces)])
+    assert report.faces_missed().startswith(expect) if expect else report.faces_missed() == ""
+    assert (expect in report.summary()) if expect else "face" not in report.summary()
