@@ -17,6 +17,7 @@ Every subcommand has --help. User mistakes print one line starting with "error:"
 from __future__ import annotations
 
 import argparse
+import contextlib
 import math
 import os
 import shlex
@@ -1073,6 +1074,10 @@ def main(argv=None) -> int:
         if after := getattr(e, "after", ""):     # what a run it stopped left (`_drive`)
             print(f"  ({_printable(after)})", file=sys.stderr)
         return 2
+    except BrokenPipeError:            # `run.py verify x.mp4 | head`: the reader has what it wanted
+        with contextlib.suppress(OSError):
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no error at exit's flush
+        return 141
     except KeyboardInterrupt as e:     # its message, where one says what was kept
         print(_printable(str(e)) if str(e) else "stopped", file=sys.stderr)
         return 143 if isinstance(e, _Terminated) else 130

@@ -224,3 +224,14 @@ def test_bench_help_says_self_reenact_enrolls_the_first_half(capsys):
         run.main(["bench", "--help"])
     text = " ".join(capsys.readouterr().out.split())
     assert "--self-reenact VIDEO enroll VIDEO's first half as an atlas" in text
+
+
+def test_a_reader_that_stops_early_gets_no_traceback():
+    """Before the fix: `run.py verify x.mp4 | head -1` (or any command piped into a reader that
+    exits first) ended in a BrokenPipeError traceback."""
+    p = subprocess.Popen([sys.executable, str(ROOT / "run.py"), "bench", "--compare", "list"],
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=ROOT)
+    p.stdout.close()                     # the reader is gone before the first line is written
+    err = p.stderr.read().decode()
+    assert p.wait(timeout=120) == 141, err
+    assert "Traceback" not in err and "BrokenPipe" not in err
