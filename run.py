@@ -74,6 +74,14 @@ def _size(text: str) -> tuple[int, int]:
                                          f"{MAX_SIDE}x{MAX_SIDE}, got {text!r}") from None
 
 
+def _given(text: str) -> str:
+    """An argparse type for a file, folder or profile name: an empty one is refused (it would be
+    taken for the current folder)."""
+    if not text.strip():
+        raise argparse.ArgumentTypeError(f"must not be empty, got {text!r}")
+    return text
+
+
 def _number(what: str, lo: float, hi: float, above: bool = False):
     """An argparse type: a finite number in [lo, hi] (or (lo, hi] when `above`)."""
     def parse(text: str) -> float:
@@ -904,7 +912,7 @@ def build_parser() -> argparse.ArgumentParser:
     d.set_defaults(func=cmd_demo)
 
     e = sub.add_parser("enroll", help="make an avatar profile from a portrait photo or a video")
-    e.add_argument("source", help="portrait photo (jpg/png/...) with exactly one face, or a "
+    e.add_argument("source", type=_given, help="portrait photo (jpg/png/...) with exactly one face, or a "
                                   "20–60 s video of the target (mp4/mov/...: tier atlas)")
     e.add_argument("--frames", type=_frame_range, default=None, metavar="START:STOP",
                    help="video only: enroll frames START..STOP-1 (e.g. 0:150)")
@@ -919,8 +927,8 @@ def build_parser() -> argparse.ArgumentParser:
     e.set_defaults(func=cmd_enroll)
 
     lv = sub.add_parser("live", help="drive an avatar from a camera, clip or image folder")
-    lv.add_argument("--profile", required=True, help="profile name or folder")
-    lv.add_argument("--driver", default="0", help="camera index, video file, image folder or tracked "
+    lv.add_argument("--profile", required=True, type=_given, help="profile name or folder")
+    lv.add_argument("--driver", default="0", type=_given, help="camera index, video file, image folder or tracked "
                                                   "clip (.track.npz, see track) (default 0)")
     lv.add_argument("--sink", default="vcam",
                     help="vcam | window | null | file:OUT.mp4 (default vcam)")
@@ -978,10 +986,10 @@ def build_parser() -> argparse.ArgumentParser:
                          "shape round your eyes over the first second; taken off, within a second; put "
                          "on, within a few seconds: 3-7 s on the eval clips; default on). --no-keep-glasses "
                          "paints the profile's eyes over them; 'g' in the window switches it live")
-    lv.add_argument("--pose-from", default=None, metavar="SOURCE",
+    lv.add_argument("--pose-from", default=None, type=_given, metavar="SOURCE",
                     help="remix: take the head pose from SOURCE instead: still (a steady head), "
                          "script (the demo performance), a camera index, a clip or an image folder")
-    lv.add_argument("--expression-from", default=None, metavar="SOURCE",
+    lv.add_argument("--expression-from", default=None, type=_given, metavar="SOURCE",
                     help="remix: take the expression from SOURCE instead (still, script, a camera, "
                          "a clip, an image folder)")
     lv.add_argument("--audio", default=None, metavar="IN:OUT",
@@ -996,8 +1004,8 @@ def build_parser() -> argparse.ArgumentParser:
     lv.set_defaults(func=cmd_live)
 
     t = sub.add_parser("train", help="train the neural tier of a video profile")
-    t.add_argument("--profile", required=True, help="a profile enrolled from a video")
-    t.add_argument("--video", required=True, help="the clip the profile was enrolled from")
+    t.add_argument("--profile", required=True, type=_given, help="a profile enrolled from a video")
+    t.add_argument("--video", required=True, type=_given, help="the clip the profile was enrolled from")
     t.add_argument("--other-video", action="store_true",
                    help="train on a clip other than the one the profile was enrolled from")
     length = t.add_mutually_exclusive_group()
@@ -1013,7 +1021,7 @@ def build_parser() -> argparse.ArgumentParser:
     t.set_defaults(func=cmd_train)
 
     x = sub.add_parser("export", help="build the neural tier's TensorRT engine into the profile")
-    x.add_argument("--profile", required=True, help="a profile with a trained generator")
+    x.add_argument("--profile", required=True, type=_given, help="a profile with a trained generator")
     x.add_argument("--precision", default="fp16", choices=("fp16", "fp32"),
                    help="engine precision (default fp16)")
     x.add_argument("--device", default="cuda", choices=("cpu", "cuda"),
@@ -1023,8 +1031,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     tr = sub.add_parser("track", help="save the landmarks of every frame of a clip (CLIP.track.npz), "
                                       "so that --driver plays it without MediaPipe")
-    tr.add_argument("clip", help="a video file")
-    tr.add_argument("--out", default=None, metavar="CLIP.track.npz",
+    tr.add_argument("clip", type=_given, help="a video file")
+    tr.add_argument("--out", default=None, type=_given, metavar="CLIP.track.npz",
                     help="where to write (default: the clip's name with .track.npz, beside it)")
     tr.add_argument("--force", action="store_true", help="replace an existing file")
     tr.set_defaults(func=cmd_track)
@@ -1034,7 +1042,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     v = sub.add_parser("verify", help="find this engine's invisible mark in a video, image or folder "
                                       "(exit 0 found, 1 not found, 2 bad input)")
-    v.add_argument("path", help="a video file, an image file or a folder of images")
+    v.add_argument("path", type=_given, help="a video file, an image file or a folder of images")
     v.add_argument("--window", type=float, default=2.0, help="seconds of video pooled per window (default 2)")
     v.add_argument("--all", action="store_true", help="list every window, however many")
     v.add_argument("--json", action="store_true", help="print the report as JSON")
@@ -1046,7 +1054,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     c = sub.add_parser("consent", help="record who agreed to a profile's use (swap needs it); "
                                        "without NAME, list the profiles and their records")
-    c.add_argument("name", nargs="?", default=None, help="profile name or folder")
+    c.add_argument("name", nargs="?", default=None, type=_given, help="profile name or folder")
     who = c.add_mutually_exclusive_group()
     who.add_argument("--by", default=None, metavar="TEXT",
                      help="who agreed and how, e.g. \"Jane Doe, signed release 2025-03-01\"")

@@ -235,3 +235,22 @@ def test_a_reader_that_stops_early_gets_no_traceback():
     err = p.stderr.read().decode()
     assert p.wait(timeout=120) == 141, err
     assert "Traceback" not in err and "BrokenPipe" not in err
+
+
+@pytest.mark.parametrize("argv, flag", [
+    (["live", "--profile", "", "--sink", "null"], "--profile"),
+    (["live", "--profile", "p", "--driver", " ", "--sink", "null"], "--driver"),
+    (["live", "--profile", "p", "--pose-from", "", "--sink", "null"], "--pose-from"),
+    (["train", "--profile", "p", "--video", "", "--steps", "1"], "--video"),
+    (["consent", "", "--by", "x"], "name"),
+    (["verify", ""], "path"),
+    (["track", "clip.mp4", "--out", ""], "--out"),
+    (["enroll", "", "--name", "x"], "source"),
+])
+def test_an_empty_name_is_refused_not_taken_for_the_current_folder(capsys, argv, flag):
+    """Before the fix: `--driver ''` played a picture of the working folder, `--profile ''`
+    said ". has no profile.yaml", `track --out ''` wrote the default name."""
+    with pytest.raises(SystemExit) as e:
+        run.main(argv)
+    assert e.value.code == 2
+    assert f"argument {flag}: must not be empty" in capsys.readouterr().err
