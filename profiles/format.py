@@ -11,6 +11,8 @@ leaves a half-written profile.
 from __future__ import annotations
 
 import os
+import re
+import shlex
 import shutil
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -153,8 +155,17 @@ def resolve(name_or_path: str | os.PathLike, root: Path | None = None) -> Path:
     if paths.is_dir(store.backup_path(named)):
         raise ProfileError(f"profile {str(name_or_path)!r} was being replaced when its enroll was "
                            f"interrupted: run the enroll again (it restores the previous copy first)")
-    raise ProfileError(f"no profile {str(name_or_path)!r}: not a folder, and nothing at {named} "
-                       f"(make one with: python run.py enroll IMAGE --name {p.name})")
+    text = str(name_or_path)
+    if "," in text:
+        raise ProfileError(f"no profile {text!r}: a list of profiles is for bench --streams N")
+    # a name enroll takes (no dots: `--profile s1.jpg` suggests s1), from the file itself if it is one
+    is_file = paths.is_file(p)
+    name = re.sub(r"[^A-Za-z0-9_-]+", "_", p.stem if is_file else p.name).lstrip("-_")[:40] or "NAME"
+    if is_file:
+        raise ProfileError(f"{text!r} is a file, not a profile (make one from it with: python run.py "
+                           f"enroll {shlex.quote(text)} --name {name})")
+    raise ProfileError(f"no profile {text!r}: not a folder, and nothing at {named} (make one with: "
+                       f"python run.py enroll IMAGE --name {name})")
 
 
 def _inside(folder: Path, rel: str) -> Path:

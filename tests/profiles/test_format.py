@@ -79,6 +79,24 @@ def test_load_by_name_under_the_root_and_by_yaml_path(small_profile, tmp_path, m
         load("nobody")
 
 
+@pytest.mark.parametrize("given, expect", [
+    ("nobody", "no profile 'nobody': not a folder, and nothing at {root}/nobody (make one with: "
+               "python run.py enroll IMAGE --name nobody)"),
+    ("my.face", "(make one with: python run.py enroll IMAGE --name my_face)"),       # no dots in a name
+    ("{root}/s 1.jpg", "'{root}/s 1.jpg' is a file, not a profile (make one from it with: python run.py "
+                       "enroll '{root}/s 1.jpg' --name s_1)"),
+    ("s1,s0", "no profile 's1,s0': a list of profiles is for bench --streams N"),
+])
+def test_a_missing_profile_s_hint_is_a_command_that_works(tmp_path, monkeypatch, given, expect):
+    """Before the fix: `--profile s1.jpg` suggested `enroll IMAGE --name s1.jpg` (refused: no dots),
+    and `--profile s1,s0` (a bench --streams list) `--name s1,s0`."""
+    monkeypatch.setenv("PUPPETEER_PROFILES", str(tmp_path))
+    (tmp_path / "s 1.jpg").write_bytes(b"x")
+    with pytest.raises(ProfileError) as e:
+        resolve(given.format(root=tmp_path))
+    assert expect.format(root=tmp_path) in str(e.value)
+
+
 def test_save_refuses_to_replace_unless_asked(small_profile, tmp_path):
     folder = _saved(small_profile, tmp_path)
     with pytest.raises(ProfileError, match="exists"):
