@@ -143,7 +143,7 @@ def _audio() -> dict[str, Any]:
     return {"usable": bool(devices), "devices": devices, "default_input": default_in,
             "default_output": default_out, "pulse": pulse,
             **({} if devices else {"reason": "PortAudio found no audio device (no sound server "
-                                             "or sound card; python run.py devices)"})}
+                                             "or sound card)"})}
 
 
 def _format_pulse(pulse: dict[str, Any]) -> list[str]:
