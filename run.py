@@ -603,8 +603,8 @@ def cmd_train(args) -> int:
         raise UserError(f"profile {profile.name!r} was enrolled from a photo; the neural tier "
                         f"trains on a video of the target (python run.py enroll CLIP.mp4 --name NAME)")
     video = Path(args.video)
-    if not paths.is_file(video):
-        raise UserError(f"no such video: {_printable(str(video))} (the clip profile {profile.name!r} "
+    if (problem := paths.not_a_file(video)) is not None:
+        raise UserError(f"--video {_printable(str(video))} {problem} (the clip profile {profile.name!r} "
                         f"was enrolled from: {profile.source})")
     check_source_clip(profile, video, other=args.other_video)
     with name_lock(profile.folder.parent, profile.folder.name):

@@ -11,7 +11,7 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from realtime.core.paths import IMAGE_SUFFIXES
+from realtime.core.paths import IMAGE_SUFFIXES, not_a_file
 from realtime.image.verify import WINDOW_S, VerifyError, verify_path
 from realtime.io.sinks.file import ffmpeg_exe
 
@@ -56,8 +56,8 @@ def attack_table(path: str | Path, attacks: dict[str, list[str]] | None = None, 
     """The file as it is, then one row per attack (see the module docstring). `progress(row)` is
     called as each row is done. VerifyError when `path` is not a readable video or FFmpeg fails."""
     p = Path(path)
-    if not p.is_file():
-        raise VerifyError(f"no such video file: {p}")
+    if (problem := not_a_file(p)) is not None:
+        raise VerifyError(f"--attacks re-encodes a video file; {p} {problem}")
     if p.suffix.lower() in IMAGE_SUFFIXES:
         raise VerifyError(f"--attacks re-encodes a video; {p.name} is an image (verify it without --attacks)")
     rows = [_row("as is", p, window_s)]

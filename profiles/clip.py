@@ -33,8 +33,8 @@ SKIN_PATCHES = (50, 280, 151, 6, 199)  # right cheek, left cheek, forehead, nose
 
 def _open(path: Path) -> cv2.VideoCapture:
     """The clip, its frame size checked from the container before a frame is decoded."""
-    if not paths.is_file(path):
-        raise EnrollError(f"no such file: {path}")
+    if (problem := paths.not_a_file(path)) is not None:
+        raise EnrollError(f"{path} {problem}")
     return open_video(path, EnrollError,
                       f"cannot open {path} as a video (supported: {', '.join(sorted(VIDEO_EXTS))})")
 

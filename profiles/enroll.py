@@ -41,8 +41,8 @@ class EnrollError(PuppeteerError):
 
 def read_rgb(path: Path) -> np.ndarray:
     """An image file as RGB uint8, longest side capped at MAX_SIDE."""
-    if not paths.is_file(path):
-        raise EnrollError(f"no such file: {path}")
+    if (problem := paths.not_a_file(path)) is not None:
+        raise EnrollError(f"{path} {problem}")
     # the header's size is checked before decoding (a PNG may declare 30,000² pixels)
     bgr = read_image(path, EnrollError,
                      f"cannot read {path} as an image (supported: {', '.join(sorted(IMAGE_SUFFIXES))})")

@@ -68,7 +68,7 @@ def test_enroll_non_face_exits_2_with_one_line(tmp_path, profiles_root, capsys):
 
 def test_enroll_missing_file_and_bad_name_exit_2(tmp_path, profiles_root, capsys):
     assert run.main(["enroll", str(tmp_path / "missing.jpg"), "--name", "x"]) == 2
-    assert "no such file" in _error_line(capsys)
+    assert "does not exist" in _error_line(capsys)
     assert run.main(["enroll", str(tmp_path / "missing.jpg"), "--name", "../x"]) == 2
     assert "not usable" in _error_line(capsys)
 

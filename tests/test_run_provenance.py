@@ -42,7 +42,7 @@ def test_verify_exit_codes(tmp_path, profiles_root, capsys):
     assert run.main(["verify", "--json", str(tmp_path / "m.png")]) == 0
     assert '"found": true' in capsys.readouterr().out
     assert run.main(["verify", str(tmp_path / "missing.mp4")]) == 2
-    assert "no such file" in _error_line(capsys)
+    assert "does not exist" in _error_line(capsys)
 
 
 @pytest.fixture

@@ -18,7 +18,7 @@ import time
 from pathlib import Path
 
 __all__ = ["is_dir", "is_file", "exists", "cannot_write", "reserve_hidden", "sweep_dead_writers", "write_atomic",
-           "sha256_file", "IMAGE_SUFFIXES"]
+           "sha256_file", "not_a_file", "IMAGE_SUFFIXES"]
 
 #: The picture files every command reads (enroll's photo, a driver folder's frames, verify's
 #: images): those OpenCV decodes on every platform. Compare with the suffix lowered.
@@ -37,6 +37,18 @@ def is_file(path: str | os.PathLike) -> bool:
         return Path(path).is_file()
     except (OSError, ValueError):
         return False
+
+
+def not_a_file(path: str | os.PathLike) -> str | None:
+    """Why `path` is not a file to read, as a phrase after its name ("does not exist", "is a
+    folder", "is not a regular file (a pipe, a device or a socket)"); None when it is one."""
+    if is_file(path):
+        return None
+    if is_dir(path):
+        return "is a folder, not a file"
+    if exists(path):
+        return "is not a regular file (a pipe, a device or a socket)"
+    return "does not exist"
 
 
 def exists(path: str | os.PathLike) -> bool:

@@ -18,7 +18,7 @@ import cv2
 import numpy as np
 
 from realtime.core.errors import PuppeteerError
-from realtime.core.paths import IMAGE_SUFFIXES
+from realtime.core.paths import IMAGE_SUFFIXES, not_a_file
 from realtime.image.mark import CANON, ENGINE_KEY, Z_FOUND, Detection, canonical_luma, cell_stats, detect
 
 __all__ = ["VerifyError", "Window", "Report", "verify_path", "verify_frames"]
@@ -239,8 +239,8 @@ def verify_path(path: str | Path, window_s: float = WINDOW_S, key: bytes = ENGIN
     if p.is_dir():
         images = sorted(q for q in p.iterdir() if q.is_file() and q.suffix.lower() in IMAGE_SUFFIXES)
         return verify_images(images, key, source=str(p))
-    if not p.is_file():
-        raise VerifyError(f"no such file or folder: {p}")
+    if (problem := not_a_file(p)) is not None:
+        raise VerifyError(f"{p} {problem}")
     if p.suffix.lower() in IMAGE_SUFFIXES:
         return verify_images([p], key, source=str(p))
     meta, frames = _video_lumas(p)

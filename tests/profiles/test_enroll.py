@@ -1,6 +1,7 @@
 """profiles.enroll: portrait → profile, and the one-line errors a user can hit."""
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import cv2
@@ -97,14 +98,18 @@ def test_blank_image_has_no_face(tmp_path):
 
 def test_missing_and_unreadable_files(tmp_path):
     root = tmp_path / "profiles"
-    with pytest.raises(EnrollError, match="no such file"):
+    with pytest.raises(EnrollError, match="does not exist"):
         enroll_image(tmp_path / "nope.jpg", "x", root=root)
     bad = tmp_path / "fake.jpg"
     bad.write_text("not an image")
     with pytest.raises(EnrollError, match="cannot read"):
         enroll_image(bad, "x", root=root)
-    with pytest.raises(EnrollError, match="no such file"):
+    with pytest.raises(EnrollError, match="is a folder, not a file"):
         enroll_image(tmp_path, "x", root=root)  # a folder is not a photo
+    fifo = tmp_path / "pipe.jpg"
+    os.mkfifo(fifo)
+    with pytest.raises(EnrollError, match="is not a regular file"):    # was "no such file"
+        enroll_image(fifo, "x", root=root)
     assert _only(root) == []
 
 

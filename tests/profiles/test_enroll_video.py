@@ -223,7 +223,7 @@ def test_dispatcher_picks_by_extension(tmp_path, astronaut_rgb):
     (tmp_path / "x.txt").write_text("hello")
     with pytest.raises(EnrollError, match="unknown file type"):
         enroll(tmp_path / "x.txt", "x", root=tmp_path)
-    with pytest.raises(EnrollError, match="no such file"):
+    with pytest.raises(EnrollError, match="does not exist"):
         enroll(tmp_path / "missing.mp4", "x", root=tmp_path)
     (tmp_path / "shots").mkdir()
     with pytest.raises(EnrollError, match="shots' is a folder"):
