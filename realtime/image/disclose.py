@@ -86,7 +86,10 @@ class DisclosureOptions:
 def check_label_text(text: str) -> str:
     """`text` stripped, when the label can draw it (1-40 printable ASCII characters)."""
     t = str(text).strip()
-    if not t or len(t) > LABEL_MAX_CHARS or not all(" " <= ch <= "~" for ch in t):
+    if not t:
+        raise LabelError(f"label text {text!r} is blank: the label needs something to say, e.g. "
+                         f"--label-text '{LABEL_TEXT}' (or --no-label)")
+    if len(t) > LABEL_MAX_CHARS or not all(" " <= ch <= "~" for ch in t):
         raise LabelError(f"label text {text!r} cannot be drawn: use 1-{LABEL_MAX_CHARS} printable "
                          f"ASCII characters (the label font has no others), e.g. --label-text "
                          f"'{LABEL_TEXT}'")
