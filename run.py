@@ -331,10 +331,10 @@ def _check_live(args) -> list[tuple[Path, str]]:
         if given:
             raise UserError(f"{given[0][0]} is an option of --mode reenact ({given[0][1]}): drop it, "
                             f"or use --mode reenact")
-    if args.mode == "reenact" and args.pose_from == args.expression_from == "still":
-        raise UserError("--pose-from still and --expression-from still leave the driver nothing to give: "
-                        "the avatar would not move; drop one of them (--pose-from still alone keeps the "
-                        "head steady)")
+    if args.mode == "reenact" and args.pose_from is not None and args.expression_from is not None:
+        raise UserError(f"--pose-from {_printable(args.pose_from)} and --expression-from "
+                        f"{_printable(args.expression_from)} leave the driver nothing to give (in swap it "
+                        f"gives the scene): drive with one of them (--driver SOURCE) and remix the other")
     recording = sink_file(args.sink)
     if args.overwrite and recording is None:
         raise UserError(f"--overwrite replaces an existing recording: it goes with --sink file:OUT.mp4, "

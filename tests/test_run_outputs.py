@@ -288,6 +288,7 @@ def test_bench_checks_its_outputs_before_it_runs(tmp_path, monkeypatch, capsys, 
     (["--no-label", "--label-text", "X"], "--label-text says how to draw the label, and --no-label leaves it out"),
     (["--no-label", "--label-corner", "top-left"], "--label-corner says how to draw the label, and --no-label"),
     (["--pose-from", "still", "--expression-from", "still"], "leave the driver nothing to give"),
+    (["--pose-from", "script", "--expression-from", "still"], "leave the driver nothing to give"),
     (["--overwrite"], "--overwrite replaces an existing recording: it goes with --sink file:OUT.mp4, not --sink null"),
 ])
 def test_live_options_given_without_what_they_need(tmp_path, no_engine, capsys, flags, expect):
