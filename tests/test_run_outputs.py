@@ -337,7 +337,9 @@ def test_ctrl_c_mid_run_keeps_a_playable_file_and_says_where(tmp_path, astro, mo
                      f"file:{out / 'x.mp4'}", "--size", "64x64"]) == 130
     printed = capsys.readouterr()
     assert f"stopped: wrote {out / 'x.mp4'} (2 frames, the run so far)" in printed.err
-    assert printed.out.splitlines()[-2].startswith("2 frames in ")    # then the stage p50s
+    lines = printed.out.splitlines()
+    summary = next(i for i, line in enumerate(lines) if line.startswith("2 frames in "))
+    assert lines[summary + 1].startswith("stage p50 ms: track")         # then the stage p50s
     assert "stage p50 ms: track" in printed.out
     assert [p.name for p in out.iterdir()] == ["x.mp4"] and _frames(out / "x.mp4") == 2
     shutil.rmtree(out)
