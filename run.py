@@ -752,11 +752,18 @@ def cmd_verify(args) -> int:
 
     from profiles import profiles_root
     from profiles.consent import list_profiles
-    from realtime.image.verify import verify_path
+    from realtime.core import paths
+    from realtime.core.paths import IMAGE_SUFFIXES
+    from realtime.image.verify import WINDOW_S, verify_path
 
+    if args.window is not None and (paths.is_dir(args.path) or Path(args.path).suffix.lower() in IMAGE_SUFFIXES):
+        raise UserError(f"--window pools a video's frames; {_printable(args.path)} is "
+                        f"{'a folder of images' if paths.is_dir(args.path) else 'an image'}, each checked on its "
+                        f"own: drop --window")
+    window = WINDOW_S if args.window is None else args.window
     if args.attacks:
-        return _verify_attacks(args)
-    report = verify_path(args.path, window_s=args.window)
+        return _verify_attacks(args, window)
+    report = verify_path(args.path, window_s=window)
     print(json.dumps(report.to_json(), indent=1) if args.json else report.text(show_all=args.all))
     if report.found and not args.json:  # name the local profile the fingerprint points to
         fingerprint = report.pooled.payload.fingerprint_hex
@@ -766,7 +773,7 @@ def cmd_verify(args) -> int:
     return 0 if report.found else 1
 
 
-def _verify_attacks(args) -> int:
+def _verify_attacks(args, window: float) -> int:
     """`verify FILE --attacks`: exit 0 when the mark is in every window of every re-encoded copy."""
     import json
 
@@ -779,7 +786,7 @@ def _verify_attacks(args) -> int:
         print(f"  {row.attack}: {row.windows_found} of {row.windows} windows, worst z {row.worst_z:.1f}",
               file=sys.stderr, flush=True)
 
-    rows = attack_table(args.path, window_s=args.window, progress=progress)
+    rows = attack_table(args.path, window_s=window, progress=progress)
     print(json.dumps([r.to_json() for r in rows], indent=1) if args.json else format_table(rows))
     return 0 if all(r.every_window for r in rows) else 1
 
@@ -1043,7 +1050,7 @@ def build_parser() -> argparse.ArgumentParser:
     v = sub.add_parser("verify", help="find this engine's invisible mark in a video, image or folder "
                                       "(exit 0 found, 1 not found, 2 bad input)")
     v.add_argument("path", type=_given, help="a video file, an image file or a folder of images")
-    v.add_argument("--window", type=float, default=2.0, help="seconds of video pooled per window (default 2)")
+    v.add_argument("--window", type=float, default=None, help="seconds of video pooled per window (default 2)")
     v.add_argument("--all", action="store_true", help="list every window, however many")
     v.add_argument("--json", action="store_true", help="print the report as JSON")
     v.add_argument("--attacks", action="store_true",

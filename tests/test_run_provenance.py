@@ -45,6 +45,15 @@ def test_verify_exit_codes(tmp_path, profiles_root, capsys):
     assert "does not exist" in _error_line(capsys)
 
 
+def test_verify_window_is_for_videos(tmp_path, profiles_root, capsys):
+    """Before the fix: `verify IMAGES --window 5` ignored the window unsaid."""
+    _png(tmp_path / "m.png", True)
+    for path, what in ((tmp_path / "m.png", "an image"), (tmp_path, "a folder of images")):
+        assert run.main(["verify", str(path), "--window", "5"]) == 2
+        assert f"--window pools a video's frames; {path} is {what}, each checked on its own" in _error_line(capsys)
+    assert run.main(["verify", str(tmp_path / "m.png")]) == 0
+
+
 @pytest.fixture
 def astro(profiles_root, astronaut_profile):
     from profiles.format import save
