@@ -22,6 +22,7 @@ is one thing (the schema), hence its length.
 """
 from __future__ import annotations
 
+import difflib
 import math
 import re
 import unicodedata
@@ -270,8 +271,20 @@ def _check_files(files, where: str) -> None:
                                    f"digits)")
 
 
+#: The settings the engine reads (`_check_settings`); any other key is a mistake (a typo such
+#: as `gain:` was ignored without a word).
+SETTINGS = ("gains", "atlas", "swap", "neural")
+
+
 def _check_settings(settings: dict, where: str) -> None:
-    """The settings the engine reads, typed and ranged; the rest is free (bounded by read_yaml)."""
+    """The settings the engine reads, typed and ranged; an unknown top-level key is refused with
+    the nearest known one (the sections' own keys are free, bounded by read_yaml)."""
+    for key in settings:
+        if key not in SETTINGS:
+            near = difflib.get_close_matches(str(key), SETTINGS, n=1)
+            raise _fail(where, f"settings.{printable(str(key), 30)} is not a setting"
+                               f"{f' (did you mean {near[0]}?)' if near else ''}; the engine reads "
+                               f"{', '.join(SETTINGS)}")
     if "gains" in settings:
         try:
             check_gains(settings["gains"] or {}, where=f"{where}: settings.gains")

@@ -19,7 +19,7 @@ def small_profile() -> Profile:
     """A valid profile with small arrays (fast to save and hash)."""
     arrays = small_arrays(crop=16, seed=0)
     return Profile(name="tiny", kind="image", source="tiny.png", arrays=arrays, crop_size=16,
-                   settings={"follow_scale": 0.5, "note": "hello"})
+                   settings={"gains": {"eyes": 1.2}, "swap": {"drop_fringe": True}})
 
 
 def _saved(profile, tmp_path, name="tiny") -> Path:
@@ -49,7 +49,7 @@ def test_save_load_round_trip_is_exact(small_profile, tmp_path):
         np.testing.assert_array_equal(b, a, err_msg=k)
     assert (back.name, back.kind, back.source, back.tier, back.crop_size) == \
         ("tiny", "image", "tiny.png", "warp", 16)
-    assert back.settings == {"follow_scale": 0.5, "note": "hello"}
+    assert back.settings == {"gains": {"eyes": 1.2}, "swap": {"drop_fringe": True}}
     assert back.folder == folder
     f = back.frame()
     assert f.scale == pytest.approx(12.5) and f.translation.tolist() == [1, 2, 3]
@@ -63,7 +63,7 @@ def test_yaml_is_human_readable_and_lists_hashes(small_profile, tmp_path):
     assert meta["name"] == "tiny" and meta["tier"] == "warp" and meta["crop_size"] == 16
     assert meta["kind"] == "image" and meta["source"] == "tiny.png"
     assert meta["created"]  # a timestamp
-    assert meta["settings"] == {"follow_scale": 0.5, "note": "hello"}
+    assert meta["settings"] == {"gains": {"eyes": 1.2}, "swap": {"drop_fringe": True}}
     assert meta["files"][ARRAYS_FILE] == {"path": ARRAYS_FILE, "sha256": _sha(folder / ARRAYS_FILE)}
     assert "!!python" not in text and "numpy" not in text
 

@@ -30,7 +30,7 @@ from tests.hostile import ROOT, atlas_arrays, memory_cap, small_arrays, yaml_ali
 def _profile(**arrays) -> Profile:
     merged = {**small_arrays(), **arrays}
     return Profile(name="tiny", kind="image", source="tiny.png", arrays=merged, crop_size=16,
-                   settings={"note": "hello"})
+                   settings={"swap": {"drop_fringe": False}})
 
 
 @pytest.fixture
@@ -76,6 +76,9 @@ def _one_line(exc: pytest.ExceptionInfo) -> str:
     (lambda m: m.update(settings={"gains": {"eyes": float("inf")}}), "eyes gain"),
     (lambda m: m.update(settings={"swap": {"drop_fringe": "yes"}}), "settings.swap.drop_fringe must be true or false"),
     (lambda m: m.update(settings={"swap": ["drop_fringe"]}), "settings.swap"),
+    (lambda m: m.update(settings={"gain": {"eyes": 1.2}}),          # a typo was ignored unsaid
+     r"settings.gain is not a setting \(did you mean gains\?\); the engine reads gains, atlas, swap, neural"),
+    (lambda m: m.update(settings={"label": False}), "settings.label is not a setting; the engine reads"),
     (lambda m: m.update(name="\x1b[31mred\x1b[0m"), "control characters"),
     (lambda m: m.update(name="x" * 300), "at most 128"),
     (lambda m: m.update(name=["a"]), "name must be a non-empty string"),
