@@ -163,7 +163,7 @@ def cmd_demo(args) -> int:
         raise
     print(f"{wrote}, {engine.output_size[0]}x{engine.output_size[1]}")
     print(report.summary(warmup=min(10, report.frames // 4)))
-    print(f"disclosure: {engine.options.disclosure.describe()}")
+    print(f"disclosure: {engine.options.disclosure.describe(engine.output_size)}")
     return 0
 
 
@@ -429,7 +429,7 @@ def _live(args, bridge, inputs=()):
         lines.append(f"swap: glasses found on the driver at frame {glasses.found_at}: their rims were kept in "
                      f"front of the swapped face (--no-keep-glasses, or 'g' in the window, paints the profile's eyes "
                      f"over them)")
-    return report, wrote, lines + [f"disclosure: {options.disclosure.describe()}"]
+    return report, wrote, lines + [f"disclosure: {options.disclosure.describe(engine.output_size)}"]
 
 
 def _check_even(size: tuple[int, int] | None) -> None:

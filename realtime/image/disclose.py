@@ -47,8 +47,8 @@ from realtime.core.profile import ARRAYS_FILE
 from realtime.image.mark import CANON, MAX_RMS, T_FLAT, MarkPattern, Plan, masking_amplitude
 from realtime.image.payload import ENGINE_ID, MODES, Payload, conv_encode, payload_bits
 
-__all__ = ["DisclosureOptions", "DisclosureStage", "LabelError", "LABEL_TEXT", "CORNERS", "REFIT_FRAMES",
-           "RELEASE", "RELEASE_NOW", "BANDS", "render_label", "check_label_text", "profile_fingerprint"]
+__all__ = ["DisclosureOptions", "DisclosureStage", "LabelError", "LABEL_TEXT", "CORNERS", "MARK_MIN_SIZE",
+           "REFIT_FRAMES", "RELEASE", "RELEASE_NOW", "BANDS", "render_label", "check_label_text", "profile_fingerprint"]
 
 LABEL_TEXT = "AI avatar"
 CORNERS = ("top-left", "top-right", "bottom-left", "bottom-right")
@@ -67,6 +67,11 @@ class LabelError(PuppeteerError):
     """A label text or corner the label cannot show."""
 
 
+#: The smallest output (width, height) whose mark `verify` reads back (README: found at 200×150
+#: on d19's reenactment, lost at 160×120).
+MARK_MIN_SIZE = (200, 150)
+
+
 @dataclass
 class DisclosureOptions:
     """What the disclosure stage puts on every frame. Set from the command line only."""
@@ -77,10 +82,16 @@ class DisclosureOptions:
     mark: bool = True                   # the provenance mark (no CLI switch: see README)
     mode: str = "reenact"               # the payload's mode: "reenact" or "swap" (the engine sets it)
 
-    def describe(self) -> str:
+    def describe(self, size: tuple[int, int] | None = None) -> str:
+        """One line for the user; with the output's (width, height), it says when the mark is
+        written but too small to be read back (`MARK_MIN_SIZE`)."""
         label = (f"label {self.label_text!r} {self.label_corner}" if self.label
                  else "label OFF (--no-label)")
-        return f"{label}; provenance mark {'on' if self.mark else 'OFF'}"
+        mark = "on" if self.mark else "OFF"
+        if self.mark and size is not None and (size[0] < MARK_MIN_SIZE[0] or size[1] < MARK_MIN_SIZE[1]):
+            mark += (f", but at {size[0]}x{size[1]} too small to be read back (verify needs about "
+                     f"{MARK_MIN_SIZE[0]}x{MARK_MIN_SIZE[1]} or more)")
+        return f"{label}; provenance mark {mark}"
 
 
 def check_label_text(text: str) -> str:

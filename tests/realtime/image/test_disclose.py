@@ -374,3 +374,13 @@ def test_on_a_device_the_pattern_goes_up_once_a_fit_and_the_frame_is_measured_wh
     # at 1 + BANDS and 31 + BANDS
     assert ctx.uploads == 2 + 2 + n and ctx.downloads == (n if arrives == "host" else 2 * n)
     assert detect(*cell_stats(canonical_luma(frame.output))).found
+
+
+@pytest.mark.parametrize("size, small", [(None, False), ((640, 480), False), ((200, 150), False),
+                                         ((160, 120), True), ((640, 100), True)])
+def test_the_summary_says_when_the_mark_is_too_small_to_read(size, small):
+    """Before the fix: `demo --size 100x100` said "provenance mark on", and verify found nothing."""
+    text = DisclosureOptions().describe(size)
+    assert text.startswith("label 'AI avatar' bottom-right; provenance mark on")
+    assert ("too small to be read back" in text) == small
+    assert "too small" not in DisclosureOptions(mark=False).describe((100, 100))
