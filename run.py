@@ -1031,8 +1031,9 @@ def build_parser() -> argparse.ArgumentParser:
     x.add_argument("--profile", required=True, type=_given, help="a profile with a trained generator")
     x.add_argument("--precision", default="fp16", choices=("fp16", "fp32"),
                    help="engine precision (default fp16)")
-    x.add_argument("--device", default="cuda", choices=("cpu", "cuda"),
-                   help="the GPU to build for (TensorRT needs cuda; default cuda)")
+    x.add_argument("--device", default="cuda", choices=("cpu", "cuda"), metavar="cuda",
+                   help="the GPU to build for: cuda only, TensorRT builds on and for an NVIDIA GPU "
+                        "(--device cpu is refused with that reason)")
     x.add_argument("--force", action="store_true", help="rebuild even when the cached engine matches")
     x.set_defaults(func=cmd_export)
 
