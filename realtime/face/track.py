@@ -91,14 +91,17 @@ class Tracker:
             # The graph opens its models in its own threads, which print TFLite notices some
             # 20 ms after the constructor returns: a first (faceless) frame waits for them.
             self._mesh.process(np.full((32, 32, 3), 128, np.uint8))
-        self._calls = 0
+        self._calls = self._found = 0
 
     def detect_all(self, rgb: np.ndarray) -> list[np.ndarray]:
         """Landmarks of every face found (up to max_faces), RGB uint8 (H, W, 3) in."""
         if rgb.dtype != np.uint8 or rgb.ndim != 3 or rgb.shape[2] != 3:
             raise ValueError(f"Tracker wants an RGB uint8 (H, W, 3) image, got {rgb.dtype} {rgb.shape}")
         h, w = rgb.shape[:2]
-        if self._calls < 2:  # the first inferences print TFLite notices
+        # The first inferences print notices: the detector's on the first calls, the landmark
+        # graph's ("landmark_projection_calculator") on the first call that finds a face, which
+        # after faceless warm-up frames or an empty scene may be any later call.
+        if self._calls < 2 or self._found < 2:
             with quiet_native_stderr():
                 result = self._mesh.process(np.ascontiguousarray(rgb))
         else:
@@ -106,6 +109,7 @@ class Tracker:
         self._calls += 1
         if not result.multi_face_landmarks:
             return []
+        self._found += 1
         return [_to_array(f, w, h) for f in result.multi_face_landmarks]
 
     def __call__(self, rgb: np.ndarray) -> np.ndarray | None:

@@ -85,8 +85,12 @@ def test_a_new_tracker_prints_nothing_native_even_before_its_first_frame():
     `bench --quality` showed them, its output tracker being built well before its first frame."""
     import subprocess  # noqa: PLC0415
 
-    code = ("import time; from realtime.face.track import Tracker; t = Tracker(static=False); "
-            "time.sleep(0.5); print('ok')")
+    # then faceless frames (a warm-up), then the first face: before the fix, that call printed
+    # "W0000 ... landmark_projection_calculator" (bench --streams showed it)
+    code = ("import time, numpy as np, skimage.data; from realtime.face.track import Tracker; "
+            "t = Tracker(static=False); time.sleep(0.5); "
+            "[t(np.zeros((64, 64, 3), np.uint8)) for _ in range(4)]; "
+            "assert t(skimage.data.astronaut()) is not None; time.sleep(0.3); print('ok')")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
                          cwd=str(__import__("pathlib").Path(__file__).resolve().parents[3]))
     assert out.returncode == 0 and out.stdout == "ok\n" and out.stderr == "", out.stderr[-2000:]
