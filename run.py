@@ -422,7 +422,9 @@ def _live(args, bridge, inputs=()):
         lines.append(f"  lowered from {was}² to {now}²: {ms:.1f} ms a frame (timed at start-up or over the "
                      f"first frames) is over this machine's real-time budget (--render-size N fixes the size)")
     attributes = next((s for s in engine.stages if s.name == "attributes"), None)
-    if attributes is not None and not options.drop_fringe and (hint := fringe_hint(attributes.forehead_hair)):
+    swapped = any(row.get("face") for row in report.per_frame)     # else nothing was swapped to hint at
+    if (attributes is not None and swapped and not options.drop_fringe
+            and (hint := fringe_hint(attributes.forehead_hair))):
         lines.append(hint)
     glasses = engine.glasses
     if glasses is not None and glasses.found_at is not None:

@@ -147,3 +147,22 @@ def test_the_drivers_glasses_are_kept_and_said_unless_asked_not_to(enrolled, tmp
     assert "glasses found" not in said[1]
     err = {k: np.abs(o[..., ::-1][on] - glasses[on]).mean() for k, o in outs.items()}   # BGR frames
     assert err[0] < 0.5 * err[1], err
+
+
+@pytest.mark.parametrize("faces", [True, False])
+def test_the_fringe_hint_comes_only_when_a_face_was_swapped(enrolled, driver_dir, tmp_path, capsys,
+                                                           monkeypatch, faces):
+    """Before the fix: a driver with no face got "its lighter strands show as hair patches on
+    the driver's forehead", though nothing was swapped."""
+    from realtime.swap import skin
+
+    monkeypatch.setattr(skin, "fringe_hint", lambda hair: "swap: FRINGE HINT")
+    _consent(enrolled)
+    if not faces:
+        for f in driver_dir.iterdir():
+            cv2.imwrite(str(f), np.full((512, 512, 3), 90, np.uint8))
+    assert run.main(["live", "--profile", "astro", "--mode", "swap", "--driver", str(driver_dir),
+                     "--sink", "null"]) == 0
+    out = capsys.readouterr().out
+    assert ("swap: FRINGE HINT" in out) == faces
+    assert ("no face found in any of 5 frames" in out) == (not faces)
