@@ -52,8 +52,8 @@ from bench.quality import quality_pass
 from bench.report import _fmt, markdown_table, plot, plot_formats, write_json
 from bench.roundtrip import roundtrip_pass
 from bench.swap import SwapExtremes, swap_quality_pass
-from bench.usage import UsageError
-from bench.variants import build_engine, check_variants, make_variants, parse_compare
+from bench.usage import DEFAULT_BLOCK, UsageError
+from bench.variants import build_engine, check_mode, check_variants, make_variants, parse_compare
 from profiles.consent import require_consent
 from profiles.format import load
 from profiles.format import resolve as profile_folder
@@ -69,7 +69,8 @@ from realtime.mesh.fuse import GAIN_FIELD, FuseConfig
 from realtime.mesh.gains import profile_gains
 from realtime.swap.skin import profile_drops_fringe
 
-__all__ = ["Setup", "resolve", "run_benchmark"]
+__all__ = ["Setup", "resolve", "run_benchmark", "check_empty", "check_given", "check_outputs",
+           "check_frames"]
 
 
 @dataclass
@@ -84,6 +85,7 @@ class Setup:
     main_is_self: bool = False     # the main pair is the self-reenactment
     self_re: tuple | None = None   # (profile, driver, landmarks) of --self-reenact
     gains: dict | None = None      # the per-region gains of the profile's settings (as `live`)
+    notes: list = dataclasses.field(default_factory=list)   # warnings for the report's notes
 
 
 def _load(name: str):
@@ -95,6 +97,7 @@ def _load(name: str):
 
 def resolve(args: argparse.Namespace) -> Setup:
     """Check the arguments and open what they name; UsageError for every user mistake."""
+    check_given(args)
     self_drive = getattr(args, "self_drive", None)
     if self_drive is not None:
         if args.self_reenact is not None or args.profile is not None or args.driver is not None:
@@ -111,7 +114,8 @@ def resolve(args: argparse.Namespace) -> Setup:
                               ("--sheet", getattr(args, "sheet", None), "draws the quality pass's frames")):
         if given and not _quality_pass(args):
             raise UsageError(f"{flag} {what}: use it with --quality, --self-drive or --self-reenact")
-    compare = parse_compare(args.compare) if args.compare else None
+    compare = parse_compare(args.compare) if args.compare is not None else None
+    check_mode(compare, getattr(args, "mode", None) or "reenact")
     swapping = getattr(args, "mode", None) == "swap" or (compare is not None and compare[0] == "mode"
                                                           and "swap" in compare[1])
     gains = getattr(args, "gain", None) or {}
@@ -129,10 +133,11 @@ def resolve(args: argparse.Namespace) -> Setup:
     if compare and compare[0] == "device":
         for d in compare[1]:
             get_device(d).check()
-    _check_outputs(args)
+    check_outputs(args)
 
     if self_drive is not None:
-        profile, driver, lm = prepare_self_drive(self_drive, args.frame, args.frames)
+        profile, driver, lm = prepare_self_drive(self_drive, _frame(args), args.frames)
+        check_frames(driver, args.warmup, f"--self-drive {self_drive}")
         setup = Setup(profile, driver, [], compare, pin=lm, main_is_self=True)
         options = _with_command_line(self_reenact_options(driver.fps, profile), args)
         setup.variants = make_variants(device.configure(options), device.name, compare)
@@ -142,7 +147,8 @@ def resolve(args: argparse.Namespace) -> Setup:
     given = None
     if args.self_reenact and args.profile is not None and args.driver is None:
         given = _load(args.profile)  # enrolled from the video's first half by the user
-    self_re = (prepare_self_reenact(args.self_reenact, args.frames, given)
+    warnings: list[str] = []
+    self_re = (prepare_self_reenact(args.self_reenact, args.frames, given, warnings)
                if args.self_reenact else None)
     if args.profile is not None and args.driver is not None:
         profile = _load(args.profile)
@@ -157,13 +163,63 @@ def resolve(args: argparse.Namespace) -> Setup:
         profile, driver, lm = self_re
         setup = Setup(profile, driver, [], compare, pin=lm, main_is_self=True, self_re=self_re)
         base = self_reenact_options(driver.fps, profile)
+    setup.notes = warnings
     setup.variants = make_variants(device.configure(_with_command_line(base, args)), device.name, compare)
     _swap_sizes(setup.variants, driver)
     check_variants(profile, setup.variants)
-    if driver.total is not None and driver.total <= args.warmup:
-        raise UsageError(f"--frames/clip gives {driver.total} frames, not more than --warmup "
-                         f"{args.warmup}: nothing left to measure")
+    check_frames(driver, args.warmup)
     return setup
+
+
+def check_frames(driver: Driver, warmup: int, what: str = "") -> None:
+    """UsageError when `driver` leaves nothing after the `warmup` frames the latency statistics
+    leave out (`what`: the driver, when it is not --driver's, e.g. "--self-drive s1.jpg"). A
+    file whose frame count is not known (a PNG opened as a clip) is read up to the warm-up."""
+    total = driver.total
+    if total is None and not driver.is_camera:
+        total = driver.frames_up_to(warmup + 1)
+    if total is not None and total <= warmup:
+        raise UsageError(f"{what + ': ' if what else ''}--frames/clip gives {total} frames, not more "
+                         f"than --warmup {warmup}: nothing left to measure (use a longer clip, or "
+                         f"a smaller --warmup)")
+
+
+def _frame(args: argparse.Namespace) -> int:
+    """--frame, 0 when not given."""
+    return 0 if getattr(args, "frame", None) is None else args.frame
+
+
+#: (option, attribute) of the options that name a file or a spec: given empty, they name nothing.
+_NAMED = (("--json", "json"), ("--plot", "plot"), ("--sheet", "sheet"), ("--compare", "compare"),
+          ("--streams", "streams"))
+#: (option, attribute, what it does, the option it needs, attribute of that one): an option
+#: given without the one it belongs to.
+_PARTNERS = (("--frame", "frame", "picks the frame of --self-drive CLIP the profile is made from",
+              "--self-drive CLIP", "self_drive"),
+             ("--block", "block", "sets the frames per interleaved block of --compare",
+              "--compare KEY=A,B", "compare"),
+             ("--stream-mode", "stream_mode", "says how --streams runs its engines",
+              "--streams N", "streams"))
+
+
+def check_empty(args: argparse.Namespace) -> None:
+    """UsageError for an option of `_NAMED` given empty or blank (``--json ''``), which the bench
+    would take as not given."""
+    for flag, attr in _NAMED:
+        value = getattr(args, attr, None)
+        if value is not None and not str(value).strip():
+            raise UsageError(f"{flag} {value!r} is empty: give it a value, or drop {flag}")
+
+
+def check_given(args: argparse.Namespace) -> None:
+    """UsageError for an option that would be silently ignored: one that names a file or a spec
+    given empty (``--json ''``: `check_empty`), or one given without the option it belongs to
+    (`_PARTNERS`)."""
+    check_empty(args)
+    for flag, attr, what, needs, other in _PARTNERS:
+        value = getattr(args, attr, None)
+        if value is not None and getattr(args, other, None) is None:
+            raise UsageError(f"{flag} {value} {what}: add {needs}, or drop {flag}")
 
 
 def _compared_region(compare: tuple | None) -> str | None:
@@ -173,14 +229,22 @@ def _compared_region(compare: tuple | None) -> str | None:
 
 def gain_notes(profile_gains: dict, cli_gains: dict | None, compare: tuple | None) -> list[str]:
     """The report's lines on the expression gains the engines run with: the profile's own (its
-    settings, as `run.py live` applies them; the one a --compare varies says so) and --gain's."""
+    settings, as `run.py live` applies them; the one a --compare varies says so), less the
+    regions --gain replaces (said so), and --gain's."""
     notes = []
-    if profile_gains:
+    profile_gains, cli_gains = profile_gains or {}, cli_gains or {}
+    kept = {k: v for k, v in profile_gains.items() if k not in cli_gains}
+    replaced = ", ".join(f"{k}={v:g}" for k, v in profile_gains.items() if k in cli_gains)
+    if kept:
         compared = _compared_region(compare)
         notes.append("the profile's gains apply (its settings, as in `run.py live`): "
-                     + ", ".join(f"{k}={v:g}" for k, v in profile_gains.items())
+                     + ", ".join(f"{k}={v:g}" for k, v in kept.items())
                      + (f" ({compared}: --compare {compare[0]} sets it)"
-                        if compare is not None and compared in profile_gains else ""))
+                        if compare is not None and compared in kept else "")
+                     + (f"; --gain replaces its {replaced}" if replaced else ""))
+    elif replaced:
+        notes.append(f"the profile's gains (its settings: {replaced}) do not apply: --gain replaces "
+                     f"{'it' if len(cli_gains.keys() & profile_gains.keys()) == 1 else 'them'}")
     if cli_gains:
         notes.append("--gain applies: " + ", ".join(f"{k}={v:g}" for k, v in cli_gains.items()))
     return notes
@@ -193,27 +257,33 @@ def _quality_pass(args: argparse.Namespace) -> bool:
                 or (args.self_reenact is not None and args.driver is None))
 
 
-def _check_outputs(args: argparse.Namespace) -> None:
+def check_outputs(args: argparse.Namespace, drivers: list[str] | None = None,
+                  profiles: list[str] | None = None) -> None:
     """UsageError, before anything runs, for a --json / --plot / --sheet file that could not be
     written when the bench ends: a file the bench reads (the driver or its images, the
     --self-reenact / --self-drive video, the remix sources: `run_inputs`; the profile's files;
-    under any name: `overwrites_input`), a new picture among a driver folder's images, its
-    folder missing or not writable, or (--plot, --sheet) a picture format that is not written
-    (matplotlib's formats, OpenCV's)."""
+    under any name: `overwrites_input`), another of these outputs (the last written would
+    replace the first), a new picture among a driver folder's images, its folder missing or not
+    writable, a folder, or (--plot, --sheet) a picture format that is not written (matplotlib's
+    formats, OpenCV's). `drivers` / `profiles`: what the run plays (default: --driver and
+    --profile; `bench --streams` gives its comma lists)."""
+    drivers = [args.driver] if drivers is None else drivers
+    profiles = [getattr(args, "profile", None)] if profiles is None else profiles
     outputs = [(flag, path) for flag, path in (("--json", args.json), ("--plot", args.plot),
                                                ("--sheet", getattr(args, "sheet", None))) if path]
-    inputs = run_inputs([(args.driver, "the driver"),
+    inputs = run_inputs([*((d, "the driver") for d in drivers),
                          (args.self_reenact, "the --self-reenact video"),
                          (getattr(args, "self_drive", None), "the --self-drive clip"),
                          (getattr(args, "pose_from", None), "the --pose-from source"),
                          (getattr(args, "expression_from", None), "the --expression-from source")]
                         ) if outputs else []
-    inputs += _profile_files(getattr(args, "profile", None)) if outputs else []
-    folders = [os.path.realpath(spec) for spec in (args.driver, getattr(args, "pose_from", None),
+    for name in profiles:
+        inputs += _profile_files(name) if outputs else []
+    folders = [os.path.realpath(spec) for spec in (*drivers, getattr(args, "pose_from", None),
                                                     getattr(args, "expression_from", None))
                if spec and paths.is_dir(spec)]
-    for flag, path in outputs:
-        problem = overwrites_input(path, inputs)
+    for i, (flag, path) in enumerate(outputs):
+        problem = overwrites_input(path, inputs + [(p, f"the {f} output") for f, p in outputs[:i]])
         if problem is not None:
             raise UsageError(f"{flag} {path} {problem}: choose another file")
         if (Path(path).suffix.lower() in IMAGE_SUFFIXES
@@ -303,7 +373,7 @@ def _profile_label(args: argparse.Namespace, profile) -> str:
     if args.profile:
         return args.profile
     if getattr(args, "self_drive", None):
-        return f"{Path(args.self_drive).name} frame {args.frame} (photo profile)"
+        return f"{Path(args.self_drive).name} frame {_frame(args)} (photo profile)"
     enrolled = (f"{profile.name} ({profile.kind} profile, reference frame "
                 f"{profile.settings.get('atlas', {}).get('reference_frame', 0)})")
     return f"{Path(args.self_reenact).name} first half: {enrolled}"
@@ -346,13 +416,14 @@ def run_benchmark(args: argparse.Namespace) -> int:
     st = resolve(args)
     profile, driver, variants, compare = st.profile, st.driver, st.variants, st.compare
     pair = f"{getattr(profile, 'name', 'profile')} ← {driver.label}"
-    notes = gain_notes(st.gains, getattr(args, "gain", None), compare)
+    notes = st.notes + gain_notes(st.gains, getattr(args, "gain", None), compare)
+    block = DEFAULT_BLOCK if args.block is None else args.block
 
     # -- latency -----------------------------------------------------------------------------
     audio_report = None
     bridge = _audio_bridge(args.audio) if getattr(args, "audio", None) else None
     try:
-        accs = latency_pass(profile, variants, driver, args.warmup, args.block, pin=st.pin, audio=bridge)
+        accs = latency_pass(profile, variants, driver, args.warmup, block, pin=st.pin, audio=bridge)
     finally:
         if bridge is not None:
             audio_report = bridge.stop()
@@ -421,7 +492,7 @@ def run_benchmark(args: argparse.Namespace) -> int:
         shown = dict(results["run"])
     else:
         base = list(results)[0]
-        out = {"compare": {"key": compare[0], "values": compare[1], "block": args.block},
+        out = {"compare": {"key": compare[0], "values": compare[1], "block": block},
                "baseline": base, "variants": results, "ratios": _ratios(results, base),
                **common}
         shown = {"variants": results, "baseline": base}
@@ -489,16 +560,21 @@ def _follow_table(results: dict) -> str:
         parts += [split["mesh"], split["picture"]]
     pad = ["–"] * ((2 if split else 0) + (floor is not None))
     rows = []
+    dashes: dict[str, list[str]] = {}   # why a signal's cell is '–' -> the signals
     for name in fidelity.SIGNALS:
         cells = []
-        for part in parts:
+        for k, part in enumerate(parts):
             s = part.get(name, {})
             g, r = s.get("gain"), s.get("r")
             mark = "*" if s.get("small") else ""
             cells.append("–" if g is None else f"{g:.2f} ({r:.2f}){mark}" if r is not None else f"{g:.2f}{mark}")
+            if g is None:
+                _dash(dashes, name, s, mesh=split is not None and k == len(parts) - 1)
         if floor is not None:
-            r = floor.get(name, {}).get("r")
-            cells.append("–" if r is None else f"{r:.2f}")
+            s = floor.get(name, {})
+            cells.append("–" if s.get("r") is None else f"{s['r']:.2f}")
+            if s.get("r") is None:
+                _dash(dashes, name, s, floor=True)
         rows.append(f"| {name} | " + " | ".join(cells) + " |")
     small = any(results[label]["follow"].get(name, {}).get("small") for label in labels
                 for name in fidelity.SIGNALS)
@@ -532,7 +608,55 @@ def _follow_table(results: dict) -> str:
         note.append(f"\nfloor r (--floor): the driver against its own copy downscaled to "
                     f"{fidelity.FLOOR_SCALE:g}× and back, same measure: the best r an engine can "
                     f"read on this clip")
+    if dashes or (pad and tail):
+        note.append(_dash_legend(dashes, columns[len(labels):] if pad and tail else []))
     return "\n".join([head, sep, *rows, *tail, *note])
+
+
+#: Why a fidelity cell is '–' (`_dash`), as the legend under the table says it.
+_DASH_WHY = {
+    "still": "{them}: the driver hardly moves {it} (std below {std}), so no gain (it would be "
+             "tracking noise)",
+    "still_mesh": "{them} under output vs mesh: the engine's mesh hardly moves {it} (std below {std})",
+    "few": "{them}: fewer than 3 frames with both faces tracked",
+    "flat": "{them} under floor r: the copy's signal did not move (no r)",
+    "none": "{them}: not measured",
+}
+
+
+def _dash(dashes: dict, name: str, stats: dict, mesh: bool = False, floor: bool = False) -> None:
+    """Record why `name`'s cell (its `fidelity.follow_stats` entry `stats`) shows '–' rather
+    than a gain (r): no stats, too few frames, or a driver (the mesh: `mesh`) that hardly moves
+    it; a `floor` cell with a gain but no r: the copy's signal was constant."""
+    if not stats:
+        why = "none"
+    elif stats.get("n", 0) < 3:
+        why = "few"
+    elif floor and stats.get("gain") is not None:
+        why = "flat"
+    else:
+        why = "still_mesh" if mesh else "still"
+    if name not in dashes.setdefault(why, []):
+        dashes[why].append(name)
+
+
+def _dash_legend(dashes: dict, padded: list[str]) -> str:
+    """The line under the fidelity table that says what its '–' cells mean: per reason (`_dash`),
+    the signals; `padded`: the columns the rows under the signals leave empty."""
+    def std(names):   # the angles' in degrees, the others' in their own units (MIN_STD)
+        angles = [n for n in names if n in fidelity.MIN_STD]
+        limits = {f"{fidelity.MIN_STD[n]:g}°" for n in angles}
+        if len(angles) == len(names):
+            return ", ".join(sorted(limits))
+        other = f"{fidelity.MIN_STD_DEFAULT:g}"
+        return other if not angles else f"{other}; {', '.join(sorted(limits))} for {', '.join(angles)}"
+    parts = [_DASH_WHY[why].format(them=", ".join(names), it="it" if len(names) == 1 else "them",
+                                   std=std(names))
+             for why, names in dashes.items()]
+    if padded:
+        parts.append(f"the rows under the signals are the output's alone (none under "
+                     f"{', '.join(padded)})")
+    return "\n– : " + "; ".join(parts)
 
 
 _OWN_KEYS = ("fwe", "fwe_short", "fwe_long", "id_dist")   # the same name in quality and driver_own

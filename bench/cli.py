@@ -45,7 +45,9 @@ def _positive(minimum: int = 1):
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    """Register the `bench` options on `parser` (the subcommand's parser)."""
+    """Register the `bench` options on `parser` (the subcommand's parser). The options of another
+    one (--frame, --block, --stream-mode) default to None, so that one given without it is told
+    (`bench.benchmark.check_given`); their defaults apply where they are used."""
     parser.description = ("Measure the engine: per-stage latency percentiles, fps and drops "
                           "(realtime pass), optional quality metrics (offline pass), "
                           "side-by-side comparisons with ratios.")
@@ -76,11 +78,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="expression fidelity: enroll one frame of CLIP as a photo profile "
                              "(--frame), drive it with the whole clip, report per signal how much "
                              "of the motion arrives (gain, r) and PSNR/SSIM against the real frames")
-    parser.add_argument("--frame", type=_positive(0), default=0, metavar="K",
+    parser.add_argument("--frame", type=_positive(0), default=None, metavar="K",
                         help="--self-drive: the frame of CLIP the profile is made from (default 0)")
     parser.add_argument("--sheet", metavar="OUT.png",
                         help="with --quality or --self-drive: a contact sheet, driver above output, "
-                             "at the driver's widest eyes, closed eyes, highest brows, widest mouth, "
+                             "at the driver's widest eyes, closed (else narrowest) eyes, highest brows, widest mouth, "
                              "strongest smile and furthest gaze")
     parser.add_argument("--floor", action="store_true",
                         help="with --quality or --self-drive: also track each driver frame's copy "
@@ -92,7 +94,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--compare", metavar="KEY=A,B",
                         help="run variants side by side, interleaved, with ratios "
                              "(e.g. tier=warp,atlas); '--compare list' lists the keys")
-    parser.add_argument("--block", type=_positive(), default=DEFAULT_BLOCK, metavar="N",
+    parser.add_argument("--block", type=_positive(), default=None, metavar="N",
                         help=f"frames per interleaved block with --compare (default {DEFAULT_BLOCK})")
     parser.add_argument("--gain", type=gains_argument, default=None, metavar="REGION=G,...",
                         help="per-region expression gains on top of the profile's own (as live "
@@ -119,7 +121,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "(profiles and drivers: comma lists, cycled): tries 1..N (or the "
                              "counts given), reports per-stream fps, drops, p95 and the largest "
                              "N holding 30 fps with p95 ≤ 33 ms (bench/streams.py)")
-    parser.add_argument("--stream-mode", dest="stream_mode", default="thread",
+    parser.add_argument("--stream-mode", dest="stream_mode", default=None,
                         choices=("thread", "process"),
                         help="--streams: engines in threads of one process (default: one CUDA "
                              "context shared) or in processes")

@@ -12,14 +12,15 @@ from pathlib import Path
 
 from bench.usage import DEFAULT_CAMERA_FRAMES, UsageError
 from profiles.enroll import EnrollError, build_profile, detect_single_face
-from profiles.enroll_video import build_video_profile
+from profiles.enroll_video import VIDEO_EXTS, build_video_profile
+from realtime.core.paths import sha256_file
 from realtime.engine.loop import EngineOptions
 from realtime.io.capture import CaptureError, open_source
 from realtime.io.tracked import swap_without_frames
 from realtime.mesh.fuse import FuseConfig
 
 __all__ = ["Driver", "Limit", "open_driver", "prepare_self_drive", "prepare_self_reenact", "self_reenact_options",
-           "SELF_REENACT_FOLLOW_SCALE"]
+           "SELF_REENACT_FOLLOW_SCALE", "check_enrolled_from"]
 
 #: Self-reenactment follows the driver's distance to the camera (see `self_reenact_options`).
 SELF_REENACT_FOLLOW_SCALE = 1.0
@@ -74,6 +75,18 @@ class Driver:
             if src.read() is None:
                 break
         return Limit(src, self.count, owns=True)
+
+    def frames_up_to(self, most: int) -> int:
+        """How many frames it delivers, counting no further than `most` (reads them: for a file
+        whose frame count its source does not know, e.g. a PNG opened as a clip)."""
+        lim = self.open()
+        try:
+            n = 0
+            while n < most and lim.read() is not None:
+                n += 1
+            return n
+        finally:
+            lim.source.close()
 
 
 def open_driver(spec: str, frames: int | None, swap: bool = False) -> Driver:
@@ -131,12 +144,44 @@ def _open_clip(video: str, option: str):
     return src
 
 
-def prepare_self_reenact(video: str, frames: int | None, profile=None):
+def check_enrolled_from(profile, video: str, half: int, notes: list[str]) -> None:
+    """UsageError unless `profile` (--profile with --self-reenact `video`) can have been enrolled
+    from `video`: a clip profile records its clip (settings.atlas.source_sha256, else the file
+    name in `source`); a mismatch would compare the output with another person's or scene's
+    frames. A photo profile records only its file name: one that is not `video` gets a line in
+    `notes` (it may be a frame saved from it); so does a clip profile enrolled from frames the
+    second half (`half` on) plays."""
+    name, source = Path(video).name, str(getattr(profile, "source", "") or "")
+    atlas = (getattr(profile, "settings", None) or {}).get("atlas") or {}
+    recorded = atlas.get("source_sha256")
+    enroll = (f"enroll its first half (run.py enroll {video} --frames 0:{half} --name NAME) and "
+              f"pass that, or drop --profile")
+    if recorded is not None or Path(source).suffix.lower() in VIDEO_EXTS:
+        same = sha256_file(video) == recorded if recorded is not None else source == name
+        if not same:
+            differs = " (its sha256 differs)" if recorded is not None and source == name else ""
+            raise UsageError(f"--self-reenact {name}: profile {profile.name!r} was enrolled from "
+                             f"{source or 'another clip'}{differs}, not from this video: its second "
+                             f"half would be compared with another clip's frames; {enroll}")
+        last = (atlas.get("frame_range") or [0, 0])[-1]
+        if last >= half:
+            notes.append(f"self-reenact: profile {profile.name!r} was enrolled from frames up to "
+                         f"{last} of {name}, the driven half starts at {half}: PSNR / SSIM there "
+                         f"measure frames the avatar was made from")
+    elif source != name:
+        notes.append(f"self-reenact: profile {profile.name!r} was enrolled from "
+                     f"{source or 'an unnamed image'}, not from {name}: unless that is a frame of "
+                     f"its first half, PSNR / SSIM compare another face with the real frames "
+                     f"({enroll})")
+
+
+def prepare_self_reenact(video: str, frames: int | None, profile=None, notes: list[str] | None = None):
     """(profile, driver, enrollment landmarks) for self-reenactment on `video`.
 
     The avatar is `profile` when given (it must have been enrolled from the first half of
-    `video`); otherwise a video profile (appearance atlas) is enrolled from the whole first
-    half, or, for a clip too short or too poor for an atlas, an image profile from frame 0.
+    `video`: `check_enrolled_from`, its warnings added to `notes`); otherwise a video profile
+    (appearance atlas) is enrolled from the whole first half, or, for a clip too short or too
+    poor for an atlas, an image profile from frame 0.
     The driver is the second half; the driver's neutral is pinned to the profile's reference
     frame, so a perfect engine reproduces the real frames.
     """
@@ -158,6 +203,8 @@ def prepare_self_reenact(video: str, frames: int | None, profile=None):
                          f"least 4 frames (enrolled on the first, driven by the second half)")
     name = Path(video).name
     half = n // 2
+    if profile is not None:
+        check_enrolled_from(profile, video, half, [] if notes is None else notes)
     if profile is None:
         try:
             profile = build_video_profile(video, f"{Path(video).stem}-self", stop=half)

@@ -30,7 +30,7 @@ picture shows). A gain lost in ``mesh`` is the engine's state; one lost in ``pic
 drawing (a stretched photo's eye that does not read as wider), or the tracker's reading of it.
 
 `Extremes` keeps, while a clip streams, the driver and output frames at the driver's widest
-eyes, closed eyes, highest brows, widest mouth, strongest smile and furthest gaze, for a contact
+eyes, closed (else narrowest) eyes, highest brows, widest mouth, strongest smile and furthest gaze, for a contact
 sheet (`contact_sheet`): a person sees in one picture what the numbers say.
 """
 from __future__ import annotations
@@ -44,7 +44,7 @@ from realtime.face import geometry, topology
 from realtime.face.track import Tracker
 
 __all__ = ["SIGNALS", "MIN_STD", "SMALL_MOTION", "face_signals", "mesh_signals", "follow_stats", "split_follow",
-           "blink_check", "FLOOR_SCALE",
+           "blink_check", "CLOSED_EYE", "FLOOR_SCALE",
            "floor_copy", "FloorProbe", "Extremes", "contact_sheet", "face_square", "face_view"]
 
 SIGNALS = ("mouth_open", "mouth_width", "eye_open_r", "eye_open_l", "brow_raise", "gaze_x",
@@ -132,7 +132,12 @@ def follow_stats(driver: np.ndarray, output: np.ndarray) -> dict[str, dict]:
     return out
 
 
-def blink_check(driver: np.ndarray, output: np.ndarray, closed: float = 0.03,
+#: An eye opening (interoculars) below this is a closed eye (`blink_check`; the contact sheet's
+#: "closed eyes" tile).
+CLOSED_EYE = 0.03
+
+
+def blink_check(driver: np.ndarray, output: np.ndarray, closed: float = CLOSED_EYE,
                 slack: int = 1) -> dict:
     """Closed eyes arrive: at every frame where the driver's eye opening (each eye) is below
     `closed` interoculars, the output's must be below it too within `slack` frames.
@@ -214,7 +219,8 @@ class FloorProbe:
 # ------------------------------------------------------------------------------ contact sheet
 
 #: (label, signal, pick): the frames a contact sheet shows; pick "max" / "min" / "absmax" of the
-#: driver's signal (the eyes: the mean of both).
+#: driver's signal (the eyes: the mean of both). The "closed eyes" frame is the driver's
+#: narrowest eyes, labelled so (`sheet_label`) when they never close (below `CLOSED_EYE`).
 SHEET = (("widest eyes", "eyes", "max"), ("closed eyes", "eyes", "min"),
          ("highest brows", "brow_raise", "max"), ("widest mouth", "mouth_open", "max"),
          ("strongest smile", "mouth_width", "max"), ("furthest gaze", "gaze_x", "absmax"))
@@ -278,18 +284,27 @@ class Extremes:
                                     face_view(output, faces[1], self.height))
 
 
+def sheet_label(label: str, score: float) -> str:
+    """What a contact sheet's column says for `SHEET`'s `label` picked at `score`
+    (`_sheet_value`): "closed eyes" only where the driver's eyes (the mean of both) are below
+    `CLOSED_EYE` there, else "narrowest eyes"."""
+    if label == "closed eyes" and not -score < CLOSED_EYE:
+        return "narrowest eyes"
+    return label
+
+
 def contact_sheet(extremes: Extremes, title: str = "", labels=None) -> np.ndarray:
-    """RGB uint8 image: one column per `SHEET` entry (or per label of `labels`; label and frame
-    index on top), the driver's frame above the output's."""
+    """RGB uint8 image: one column per `SHEET` entry (or per label of `labels`; label
+    (`sheet_label`) and frame index on top), the driver's frame above the output's."""
     cols = []
     for label in (labels if labels is not None else [entry[0] for entry in SHEET]):
         if label not in extremes.best:
             continue
-        _, index, drv, out = extremes.best[label]
+        score, index, drv, out = extremes.best[label]
         w = max(drv.shape[1], out.shape[1])
         pad = lambda im, w=w: cv2.copyMakeBorder(im, 0, 0, 0, w - im.shape[1], cv2.BORDER_CONSTANT)
         head = np.full((28, w, 3), 255, np.uint8)
-        cv2.putText(head, f"{label} #{index}", (4, 19), cv2.FONT_HERSHEY_SIMPLEX, 0.5, (0, 0, 0), 1,
+        cv2.putText(head, f"{sheet_label(label, score)} #{index}", (4, 19), cv2.FONT_HERSHEY_SIMPLEX, 0.5, (0, 0, 0), 1,
                     cv2.LINE_AA)
         cols.append(np.concatenate([head, pad(drv), pad(out)], axis=0))
         cols.append(np.full((cols[-1].shape[0], 4, 3), 255, np.uint8))

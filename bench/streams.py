@@ -14,6 +14,12 @@ delivers at least `HOLD_FPS` × `FPS_TOLERANCE` fps (29.1: at most 3% of a 30 fp
 with capture→sink p95 ≤ `P95_LIMIT_MS`; a count holds when every stream does. Counts are tried
 in increasing order and the ramp stops after two counts in a row that do not hold.
 
+Before anything runs (`check_streams_args`): the options of the single bench the streams do
+not use are refused, not ignored (--mode swap, --pose-from, --floor, --frame, ...), the
+--json / --plot files are checked as the bench checks its own (`bench.benchmark.check_outputs`:
+never onto a driver or a profile's file, a folder, a plot format matplotlib does not write),
+and a driver no longer than --warmup is refused (nothing left to measure).
+
 Threads, not processes, by default, because that is how one GPU serves many streams well: the
 engines of one process share one CUDA context, each on its own CUDA stream, so their kernels
 and CUDA-graph replays can overlap on the device; N processes would each own a context, which
@@ -34,6 +40,7 @@ import threading
 from dataclasses import dataclass
 from pathlib import Path
 
+from bench.benchmark import check_empty, check_frames, check_given, check_outputs
 from bench.devices import get_device
 from bench.drivers import Driver, open_driver
 from bench.latency import Accumulator, run_block
@@ -47,7 +54,8 @@ from realtime.core.errors import PuppeteerError
 from realtime.engine.loop import EngineOptions, set_kernel_threads
 
 __all__ = ["HOLD_FPS", "FPS_TOLERANCE", "P95_LIMIT_MS", "MODES", "StreamSpec", "parse_counts",
-           "holds", "streams_pass", "run_streams", "markdown", "plot_streams"]
+           "holds", "streams_pass", "check_streams_args", "run_streams", "markdown",
+           "plot_streams"]
 
 HOLD_FPS = 30.0
 FPS_TOLERANCE = 0.97
@@ -276,27 +284,51 @@ def plot_streams(result: dict, path: str) -> None:
 
 
 # ---------------------------------------------------------------------------------- command
-def run_streams(args: argparse.Namespace) -> int:
-    """`run.py bench --streams ...`: run the ramp, print the table, write --json / --plot."""
+#: The bench options --streams does not use (its engines are plain reenactments at their
+#: defaults, measured by the latency pass alone): (attribute, given?).
+_NOT_WITH_STREAMS = tuple((a, lambda v: v is not None) for a in (
+    "compare", "self_reenact", "self_drive", "sheet", "gain", "pose_from", "expression_from", "frame",
+    "block", "audio")) + tuple((a, bool) for a in ("quality", "roundtrip", "floor")) + (
+    ("mode", lambda v: v not in (None, "reenact")),)
+
+
+def check_streams_args(args: argparse.Namespace) -> tuple[list[int], list[str], list[str]]:
+    """(counts, profiles, drivers) of `--streams`, or UsageError, before anything runs: a bench
+    option the streams do not use (`_NOT_WITH_STREAMS`), an empty value, an output the bench
+    would not write (as the bench's own: `check_outputs`)."""
+    check_empty(args)
     counts = parse_counts(args.streams)
     if not args.profile or not args.driver:
         raise UsageError("--streams needs --profile P[,P2,...] and --driver CLIP[,CLIP2,...]")
-    for flag in ("compare", "self_reenact", "self_drive", "quality", "roundtrip", "sheet", "gain"):
-        if getattr(args, flag, None):
-            raise UsageError(f"--streams cannot be combined with --{flag.replace('_', '-')}")
-    for path in (args.json, args.plot):
-        if path and not Path(path).resolve().parent.is_dir():
-            raise UsageError(f"cannot write {path}: folder {Path(path).parent} does not exist")
+    for attr, given in _NOT_WITH_STREAMS:
+        value = getattr(args, attr, None)
+        if given(value):
+            flag = f"--{attr.replace('_', '-')}"
+            shown = "" if isinstance(value, bool) else (
+                " " + ",".join(f"{k}={v:g}" for k, v in value.items()) if isinstance(value, dict)
+                else f" {value}")
+            raise UsageError(f"--streams cannot be combined with {flag}{shown} (the streams are plain "
+                             f"reenactments measured by the latency pass): drop {flag}, or drop --streams")
+    check_given(args)
     profiles = [p.strip() for p in args.profile.split(",") if p.strip()]
     drivers = [d.strip() for d in args.driver.split(",") if d.strip()]
-    mode = getattr(args, "stream_mode", "thread") or "thread"
+    check_outputs(args, drivers=drivers, profiles=profiles)
+    return counts, profiles, drivers
+
+
+def run_streams(args: argparse.Namespace) -> int:
+    """`run.py bench --streams ...`: run the ramp, print the table, write --json / --plot."""
+    counts, profiles, drivers = check_streams_args(args)
+    mode = getattr(args, "stream_mode", None) or "thread"
     device = get_device(args.device)
     device.check()
     for name in profiles:
         _load(name)
     for spec in drivers:
-        if open_driver(spec, args.frames).is_camera:
+        driver = open_driver(spec, args.frames)
+        if driver.is_camera:
             raise UsageError(f"--streams plays files, not a camera ({spec!r})")
+        check_frames(driver, args.warmup, f"--driver {spec}")
     result = {"mode": mode, "device": device.label(), "device_detail": device.describe(),
               **device.info(), "warmup": args.warmup, "frames": args.frames,
               "hold": {"fps": HOLD_FPS, "fps_tolerance": FPS_TOLERANCE, "p95_ms": P95_LIMIT_MS},

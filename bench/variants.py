@@ -27,7 +27,7 @@ from realtime.mesh.gains import GAIN_RANGE
 from realtime.tiers.neural import BACKENDS
 
 __all__ = ["Variant", "Knob", "knobs", "knob_list", "parse_compare", "make_variants",
-           "build_engine", "check_variants"]
+           "build_engine", "check_variants", "SWAP_ONLY", "REENACT_ONLY", "check_mode"]
 
 
 @dataclass
@@ -210,6 +210,37 @@ def parse_compare(spec: str) -> tuple[str, list[str]]:
     for text in vals:
         _parse_value(key, text)
     return key, vals
+
+
+#: The keys only --mode swap uses (`realtime.engine.swap.build_swap`; live's swap-only flags).
+SWAP_ONLY = ("even_grain", "fill_far_side", "drop_fringe", "keep_glasses")
+_ON_HEAD = "swap puts the face on the driver's own head, at its size, position and turn"
+_CROP = "swap draws the face at the profile's own crop size, unsharpened"
+#: The keys --mode swap has no use for, and why (live refuses --follow-scale,
+#: --follow-translation and --render-size in swap mode): `swap_fuse_config` sets the head's
+#: following and the mouth's retargeting, and the swap draws at the profile's crop size
+#: (`Engine.__init__`), without the reenactment's sizing, governor or texture prefilter.
+REENACT_ONLY = {"follow_scale": _ON_HEAD, "follow_translation": _ON_HEAD, "max_head_angle": _ON_HEAD,
+                "mouth_retarget": "swap opens the driver's own jaw, on the driver's head",
+                "render_size": _CROP, "max_render_size": _CROP, "adapt_render_size": _CROP,
+                "texture_sharpen": _CROP}
+
+
+def check_mode(compare: tuple[str, list[str]] | None, mode: str) -> None:
+    """UsageError when `compare` (parse_compare's) varies a key the run's `mode` (--mode) does not
+    use: its variants would be the same engine. ``--compare mode=...`` varies the mode itself
+    and no other key, so nothing to check."""
+    if compare is None:
+        return
+    key = compare[0]
+    if mode != "swap" and key in SWAP_ONLY:
+        raise UsageError(f"--compare {key}=... varies an option of --mode swap (this run is --mode "
+                         f"{mode}: its variants would be the same): add --mode swap, or compare "
+                         f"another key")
+    if mode == "swap" and key in REENACT_ONLY:
+        raise UsageError(f"--compare {key}=... varies an option of --mode reenact ({REENACT_ONLY[key]}"
+                         f": its variants would be the same): use --mode reenact, or compare "
+                         f"another key")
 
 
 def _parse_value(key: str, text: str):

@@ -313,3 +313,108 @@ def test_audio_passes_through_the_latency_pass_and_lands_in_the_json(assets, tmp
     assert a["error"] is None and a["callbacks"]["output"] > 50
     assert a["delay_ms"]["p50"] > 0 and a["av_offset_ms"]["frames"] > 10
     assert "audio vmic → engine_out: delay p50" in out and "A/V offset" in out
+
+
+# -- defects of the review: each test fails on the code before its fix ---------------------------
+
+@pytest.mark.parametrize("argv, expect", [
+    (("--profile", "p", "--driver", "x.mp4", "--json", ""), "--json '' is empty: give it a value, or drop --json"),
+    (("--profile", "p", "--driver", "x.mp4", "--plot", " "), "--plot ' ' is empty"),
+    (("--profile", "p", "--driver", "x.mp4", "--compare", ""), "--compare '' is empty"),
+    (("--profile", "p", "--driver", "x.mp4", "--streams", ""), "--streams '' is empty"),
+    (("--profile", "p", "--driver", "x.mp4", "--frame", "3"),
+     "--frame 3 picks the frame of --self-drive CLIP the profile is made from: add --self-drive CLIP, "
+     "or drop --frame"),
+    (("--profile", "p", "--driver", "x.mp4", "--block", "10"),
+     "--block 10 sets the frames per interleaved block of --compare: add --compare KEY=A,B, or drop --block"),
+    (("--profile", "p", "--driver", "x.mp4", "--stream-mode", "process"),
+     "--stream-mode process says how --streams runs its engines: add --streams N, or drop --stream-mode"),
+])
+def test_what_would_be_ignored_is_refused(argv, expect):
+    """Before the fix: `--json ''` and `--compare ''` were taken as not given, --frame without
+    --self-drive, --block without --compare and --stream-mode without --streams were ignored;
+    the run went on and said nothing."""
+    with pytest.raises(UsageError) as e:
+        benchmark.resolve(parse(*argv))
+    assert str(e.value).startswith(expect)
+
+
+@pytest.mark.parametrize("argv, expect", [
+    (("--compare", "drop_fringe=false,true"),
+     "--compare drop_fringe=... varies an option of --mode swap (this run is --mode reenact: its "
+     "variants would be the same): add --mode swap, or compare another key"),
+    (("--compare", "even_grain=true,false"), "--compare even_grain=... varies an option of --mode swap"),
+    (("--compare", "keep_glasses=true,false"), "--compare keep_glasses=... varies an option of --mode swap"),
+    (("--compare", "fill_far_side=true,false"), "--compare fill_far_side=... varies an option of --mode swap"),
+    (("--mode", "swap", "--compare", "render_size=0,256"),
+     "--compare render_size=... varies an option of --mode reenact (swap draws the face at the "
+     "profile's own crop size"),
+    (("--mode", "swap", "--compare", "follow_scale=0,1"),
+     "--compare follow_scale=... varies an option of --mode reenact (swap puts the face on the "
+     "driver's own head"),
+])
+def test_compare_refuses_a_key_the_mode_does_not_use(argv, expect):
+    """Before the fix: the variants of such a key were the same engine, measured side by side as if
+    they differed (`run.py live` refuses these options in the other mode)."""
+    with pytest.raises(UsageError) as e:
+        benchmark.resolve(parse("--profile", "p", "--driver", "x.mp4", *argv))
+    assert str(e.value).startswith(expect)
+
+
+@pytest.mark.parametrize("first, second", [("--json", "--plot"), ("--json", "--sheet"), ("--plot", "--sheet")])
+def test_two_outputs_onto_one_file_are_refused(tmp_path, first, second):
+    """Before the fix: `--json X --plot X` wrote both, the second over the first (the JSON lost)."""
+    out = tmp_path / "out.png"
+    argv = parse("--profile", "p", "--driver", "x.mp4", "--quality", first, out, second, out)
+    with pytest.raises(UsageError) as e:
+        benchmark.check_outputs(argv)
+    assert str(e.value) == (f"{second} {out} is the {first} output ({str(out)!r}); writing there would "
+                            f"destroy it: choose another file")
+    assert not out.exists()
+
+
+def test_self_drive_needs_more_frames_than_the_warmup(assets, tmp_path, run_bench):
+    """Before the fix: `--self-drive` a photo or a short image folder ran, exit 0, with an empty
+    latency table; `--driver` with the same input is refused."""
+    import cv2
+
+    bgr = cv2.cvtColor(assets["image"], cv2.COLOR_RGB2BGR)
+    photo = tmp_path / "photo.png"
+    cv2.imwrite(str(photo), bgr)
+    folder = tmp_path / "frames"
+    folder.mkdir()
+    for i in range(5):
+        cv2.imwrite(str(folder / f"{i:03d}.png"), bgr)
+    for source, n in ((photo, 1), (folder, 5)):
+        rc, out, err = run_bench("--self-drive", source, "--warmup", 5)
+        assert rc == 2 and out == ""
+        assert one_error_line(err) == (f"error: --self-drive {source}: --frames/clip gives {n} frames, not "
+                                       f"more than --warmup 5: nothing left to measure (use a longer clip, "
+                                       f"or a smaller --warmup)")
+
+
+@pytest.mark.parametrize("profile_gains, cli, expect", [
+    ({"eyes": 0.5}, {"eyes": 2.0},
+     ["the profile's gains (its settings: eyes=0.5) do not apply: --gain replaces it", "--gain applies: eyes=2"]),
+    ({"eyes": 0.5, "mouth": 0.9}, {"eyes": 2.0, "brows": 0.7},
+     ["the profile's gains apply (its settings, as in `run.py live`): mouth=0.9; --gain replaces its eyes=0.5",
+      "--gain applies: eyes=2, brows=0.7"]),
+    ({"eyes": 0.5, "mouth": 0.9}, {"eyes": 2.0, "mouth": 1.0},
+     ["the profile's gains (its settings: eyes=0.5, mouth=0.9) do not apply: --gain replaces them",
+      "--gain applies: eyes=2, mouth=1"]),
+])
+def test_the_gain_note_leaves_out_what_gain_replaces(profile_gains, cli, expect):
+    """Before the fix: the report said both "the profile's gains apply: eyes=0.5" and "--gain
+    applies: eyes=2", while --gain's value replaces the profile's (as in `run.py live`)."""
+    assert benchmark.gain_notes(profile_gains, cli, None) == expect
+
+
+def test_self_reenact_warns_of_a_photo_profile_from_another_file(assets, tmp_path):
+    """Before the fix: `--self-reenact X --profile P` with P enrolled from another file ran as if
+    P were X's first half, and said nothing of why its numbers made no sense."""
+    video = moving_clip(tmp_path / "self.avi", assets["image"], 12, still_from=6)
+    st = benchmark.resolve(parse("--self-reenact", video, "--profile", assets["astro"], "--warmup", 2))
+    assert st.notes == [f"self-reenact: profile 'astro' was enrolled from astronaut.png, not from self.avi: "
+                        f"unless that is a frame of its first half, PSNR / SSIM compare another face with "
+                        f"the real frames (enroll its first half (run.py enroll {video} --frames 0:6 --name "
+                        f"NAME) and pass that, or drop --profile)"]

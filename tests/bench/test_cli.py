@@ -21,7 +21,9 @@ def test_defaults():
     assert (a.profile, a.driver, a.frames, a.self_reenact, a.compare) == (None,) * 5
     assert (a.json, a.plot) == (None, None)
     assert a.warmup == DEFAULT_WARMUP == 30
-    assert a.block == DEFAULT_BLOCK == 60
+    # given only with the option they belong to, so None unless given (the bench then uses
+    # DEFAULT_BLOCK, frame 0, threads)
+    assert (a.block, a.frame, a.stream_mode) == (None, None, None) and DEFAULT_BLOCK == 60
     assert a.device == "cpu"
     assert not a.quality and not a.roundtrip
 

@@ -135,3 +135,37 @@ def test_self_reenact_follows_the_drivers_distance(assets, tmp_path, monkeypatch
                          real_frames=True)
         psnr_face.append(q.metrics["psnr_face"])
     assert psnr_face[1] > psnr_face[0] + 1.0
+
+
+def test_self_reenact_refuses_a_clip_profile_of_another_clip(assets, tmp_path):
+    """Before the fix: a profile enrolled from another clip drove the video's second half and the
+    bench compared it with the real frames (pose_err 20°, no PSNR, a note on frame sizes)."""
+    from types import SimpleNamespace
+
+    from realtime.core.paths import sha256_file
+
+    video = moving_clip(tmp_path / "self.avi", assets["image"], 12, still_from=6)
+    other = moving_clip(tmp_path / "other.avi", assets["image"], 8)
+
+    def clip_profile(path, frames=(0, 5)):
+        return SimpleNamespace(name="clip", source=path.name, settings={"atlas": {
+            "source_sha256": sha256_file(path), "frame_range": list(frames)}})
+
+    with pytest.raises(UsageError) as e:
+        drivers.prepare_self_reenact(str(video), None, clip_profile(other))
+    assert str(e.value) == (f"--self-reenact self.avi: profile 'clip' was enrolled from other.avi, not from "
+                            f"this video: its second half would be compared with another clip's frames; "
+                            f"enroll its first half (run.py enroll {video} --frames 0:6 --name NAME) and "
+                            f"pass that, or drop --profile")
+    renamed = SimpleNamespace(name="clip", source="self.avi", settings=clip_profile(other).settings)
+    with pytest.raises(UsageError, match=r"enrolled from self.avi \(its sha256 differs\), not from this video"):
+        drivers.check_enrolled_from(renamed, str(video), 6, [])
+    old = SimpleNamespace(name="clip", source="other.mp4", settings={})     # enrolled before the sha256
+    with pytest.raises(UsageError, match="enrolled from other.mp4, not from this video"):
+        drivers.check_enrolled_from(old, str(video), 6, [])
+    notes = []
+    drivers.check_enrolled_from(clip_profile(video), str(video), 6, notes)   # its own: fine
+    assert notes == []
+    drivers.check_enrolled_from(clip_profile(video, (0, 9)), str(video), 6, notes)
+    assert notes == ["self-reenact: profile 'clip' was enrolled from frames up to 9 of self.avi, the driven "
+                     "half starts at 6: PSNR / SSIM there measure frames the avatar was made from"]

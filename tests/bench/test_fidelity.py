@@ -305,3 +305,58 @@ def test_the_floor_needs_a_quality_pass(capsys):
     # a self-reenactment is a quality pass: refused for its missing clip, not for --floor
     assert cli.main(parser.parse_args(["--self-reenact", "x.mp4", "--profile", "p", "--floor"])) == 2
     assert "--floor" not in capsys.readouterr().err
+
+
+def test_the_sheet_says_closed_eyes_only_where_they_close(monkeypatch):
+    """Before the fix: the contact sheet labelled its narrowest-eyes tile "closed eyes" on a driver
+    that never closes them (d10, 60 frames: "closed eyes #46" showed open eyes, while the table
+    said "closed eyes that arrive 0/0")."""
+    texts = []
+    real = F.cv2.putText
+    monkeypatch.setattr(F.cv2, "putText", lambda img, text, *a, **k: (texts.append(text), real(img, text, *a, **k)))
+
+    def sheet(eyes):
+        ex = F.Extremes(height=32)
+        for i, e in enumerate(eyes):
+            s = np.full(len(F.SIGNALS), 0.1)
+            s[[F.SIGNALS.index("eye_open_r"), F.SIGNALS.index("eye_open_l")]] = e
+            img = np.full((64, 48, 3), i * 20, np.uint8)
+            ex.offer(i, s, img, img)
+        texts.clear()
+        F.contact_sheet(ex)
+        return texts[:2]
+
+    assert sheet([0.2, 0.12, 0.3]) == ["widest eyes #2", "narrowest eyes #1"]     # open throughout
+    assert sheet([0.2, 0.01, 0.3]) == ["widest eyes #2", "closed eyes #1"]        # a blink
+    assert F.blink_check(np.full((3, len(F.SIGNALS)), F.CLOSED_EYE - 0.001),
+                         np.zeros((3, len(F.SIGNALS))))["closed_frames"] == 6    # the table's threshold
+
+
+def test_the_table_says_what_a_dash_means():
+    """Before the fix: a '–' cell (yaw on a d0 self-drive: the driver hardly turns) had no legend;
+    only '*' had a note under the table."""
+    from bench.benchmark import _follow_table
+
+    rng = np.random.default_rng(6)
+    d = rng.normal(0, 0.05, (100, len(F.SIGNALS)))
+    d[:, F.SIGNALS.index("pitch")] *= 100
+    d[:, F.SIGNALS.index("yaw")] = rng.normal(0, 0.1, 100)          # below 0.5°: no gain
+    o = d + rng.normal(0, 0.001, d.shape)
+    st = F.follow_stats(d, o)
+    assert st["yaw"]["gain"] is None
+    table = _follow_table({"run": {"follow": st}})
+    assert "| yaw | – |" in table
+    assert table.splitlines()[-1] == ("– : yaw: the driver hardly moves it (std below 0.5°), so no gain (it "
+                                      "would be tracking noise)")
+    # with the split: the rows under the signals leave the split's columns empty, which says so
+    run = {"follow": st, "quality_info": {"follow_split": F.split_follow(d, o, o),
+                                          "blinks": {"closed_frames": 0, "missed": 0}}}
+    legend = _follow_table({"run": run}).splitlines()[-1]
+    assert legend.startswith("– : yaw: the driver hardly moves it")
+    assert "yaw under output vs mesh: the engine's mesh hardly moves it (std below 0.5°)" in legend
+    assert legend.endswith("the rows under the signals are the output's alone (none under engine's mesh, "
+                           "output vs mesh)")
+    few = F.follow_stats(d[:2], o[:2])
+    assert "mouth_open, mouth_width" in _follow_table({"run": {"follow": few}}).splitlines()[-1]
+    d[:, F.SIGNALS.index("yaw")] *= 100                                # it moves: no '–', no legend
+    assert "– :" not in _follow_table({"run": {"follow": F.follow_stats(d, d)}})

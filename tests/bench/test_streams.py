@@ -47,12 +47,20 @@ def test_markdown_names_every_stream_and_the_largest_count(tmp_path):
 
 
 @pytest.fixture(scope="module")
-def tracked_assets(tmp_path_factory, astronaut_landmarks, astronaut_profile):
-    """Profiles root with `astro`, and two landmarks-only tracked clips (40 frames, 30 fps)."""
+def tracked_assets(tmp_path_factory, astronaut_landmarks, astronaut_profile, astronaut_rgb):
+    """Profiles root with `astro`, two landmarks-only tracked clips (40 frames, 30 fps), a photo
+    (photo.png) and a folder of 5 images (frames/)."""
+    import cv2
+
     from profiles.format import save
 
     root = tmp_path_factory.mktemp("streams")
     save(astronaut_profile, root / "profiles" / "astro")
+    bgr = cv2.cvtColor(astronaut_rgb, cv2.COLOR_RGB2BGR)
+    cv2.imwrite(str(root / "photo.png"), bgr)
+    (root / "frames").mkdir()
+    for i in range(5):
+        cv2.imwrite(str(root / "frames" / f"{i:03d}.png"), bgr)
     clips = []
     for k in range(2):
         lm = np.repeat(astronaut_landmarks[None].astype(np.float32), 40, axis=0)
@@ -98,3 +106,59 @@ def test_user_mistakes_are_one_line(tracked_assets, run_bench, monkeypatch, argv
     argv = [a.replace("{clip}", tracked_assets["clips"][0]) for a in argv]
     rc, _, err = run_bench(*argv)
     assert rc == 2 and expect in one_error_line(err)
+
+
+def _streams_argv(assets, argv):
+    """`argv` with {clip}, {root}, {astro} (the profile's folder) filled in."""
+    return [str(a).format(clip=assets["clips"][0], root=assets["root"],
+                          astro=assets["profiles"] / "astro") for a in argv]
+
+
+@pytest.mark.parametrize("argv, expect", [
+    (("--json", "{clip}"), "--json {clip} is the driver ('{clip}'); writing there would destroy it: "
+                           "choose another file"),
+    (("--json", "{astro}/profile.yaml"), "--json {astro}/profile.yaml is one of the profile's files"),
+    (("--json", "{root}"), "cannot write {root} (--json): '{root}' is a folder; name a file"),
+    (("--plot", "{root}/out"), "--plot {root}/out: not a picture format the plot is written in"),
+    (("--driver", "{root}/frames", "--plot", "{root}/frames/p.png"),
+     "--plot {root}/frames/p.png would lie among the images a driver folder plays"),
+    (("--json", "{root}/s.json", "--plot", "{root}/s.json"),
+     "--plot {root}/s.json is the --json output"),
+])
+def test_streams_check_their_outputs_as_the_bench_does(tracked_assets, run_bench, monkeypatch, argv, expect):
+    """Before the fix: --streams checked only that an output's folder exists: `--json` onto the
+    driver or the profile's profile.yaml overwrote it, `--json FOLDER` raised IsADirectoryError
+    after the whole run, `--plot out` wrote 'out', `--plot` into a driver folder added a frame."""
+    monkeypatch.setenv("PUPPETEER_PROFILES", str(tracked_assets["profiles"]))
+    base = ["--streams", "1", "--profile", "astro", "--driver", "{clip}", "--warmup", "5"]
+    argv = _streams_argv(tracked_assets, base + list(argv))
+    before = {p: p.read_bytes() for p in (tracked_assets["profiles"] / "astro").iterdir()}
+    rc, out, err = run_bench(*argv)
+    assert rc == 2 and out == ""
+    assert one_error_line(err).startswith("error: " + _streams_argv(tracked_assets, [expect])[0])
+    assert {p: p.read_bytes() for p in (tracked_assets["profiles"] / "astro").iterdir()} == before
+
+
+@pytest.mark.parametrize("argv, expect", [
+    (("--mode", "swap"), "--streams cannot be combined with --mode swap"),
+    (("--pose-from", "still"), "--streams cannot be combined with --pose-from still"),
+    (("--expression-from", "{clip}"), "--streams cannot be combined with --expression-from {clip}"),
+    (("--floor",), "--streams cannot be combined with --floor (the streams are plain reenactments "
+                   "measured by the latency pass): drop --floor, or drop --streams"),
+    (("--frame", "3"), "--streams cannot be combined with --frame 3"),
+    (("--block", "10"), "--streams cannot be combined with --block 10"),
+    (("--driver", "{root}/frames"), "--driver {root}/frames: --frames/clip gives 5 frames, not more than "
+                                    "--warmup 5: nothing left to measure"),
+    (("--driver", "{root}/photo.png"), "--driver {root}/photo.png: --frames/clip gives 1 frames"),
+    (("--driver", "{clip}", "--frames", "5"), "--driver {clip}: --frames/clip gives 5 frames"),
+])
+def test_streams_refuse_what_they_would_ignore(tracked_assets, run_bench, monkeypatch, argv, expect):
+    """Before the fix: --streams ignored --mode swap, --pose-from, --expression-from, --floor and
+    --frame, and a driver no longer than the warm-up gave a table of '–' and "largest N that holds
+    30 fps ... 0"."""
+    monkeypatch.setenv("PUPPETEER_PROFILES", str(tracked_assets["profiles"]))
+    base = ["--streams", "1", "--profile", "astro", "--driver", "{clip}", "--warmup", "5"]
+    argv = _streams_argv(tracked_assets, base + list(argv))
+    rc, out, err = run_bench(*argv)
+    assert rc == 2 and out == ""
+    assert one_error_line(err).startswith("error: " + _streams_argv(tracked_assets, [expect])[0])
