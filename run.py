@@ -36,6 +36,7 @@ sys.path.insert(0, str(ROOT))
 
 from bench import cli as bench_cli  # noqa: E402  (light: no engine, numba or torch)
 from bench.usage import FOLLOW_RANGE, MAX_SIDE, RENDER_SIZE_RANGE  # noqa: E402  (light)
+from bench.usage import given as _given  # noqa: E402  (an empty name refused)
 from realtime.core.errors import PuppeteerError  # noqa: E402
 from realtime.mesh.gains import gains_argument  # noqa: E402  (light: numpy, as bench's parser has it)
 from realtime.tiers.registry import TIER_NAMES  # noqa: E402  (light: imports no tier)
@@ -72,14 +73,6 @@ def _size(text: str) -> tuple[int, int]:
     except ValueError:
         raise argparse.ArgumentTypeError(f"wants WIDTHxHEIGHT between 16x16 and "
                                          f"{MAX_SIDE}x{MAX_SIDE}, got {text!r}") from None
-
-
-def _given(text: str) -> str:
-    """An argparse type for a file, folder or profile name: an empty one is refused (it would be
-    taken for the current folder)."""
-    if not text.strip():
-        raise argparse.ArgumentTypeError(f"must not be empty, got {text!r}")
-    return text
 
 
 def _number(what: str, lo: float, hi: float, above: bool = False):

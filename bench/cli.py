@@ -23,7 +23,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from bench.usage import DEFAULT_BLOCK, DEFAULT_CAMERA_FRAMES, DEFAULT_WARMUP, DEVICE_NAMES, UsageError
+from bench.usage import DEFAULT_BLOCK, DEFAULT_CAMERA_FRAMES, DEFAULT_WARMUP, DEVICE_NAMES, UsageError, given
 from realtime.core.errors import PuppeteerError
 from realtime.mesh.gains import gains_argument
 
@@ -51,9 +51,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.description = ("Measure the engine: per-stage latency percentiles, fps and drops "
                           "(realtime pass), optional quality metrics (offline pass), "
                           "side-by-side comparisons with ratios.")
-    parser.add_argument("--profile", metavar="P",
+    parser.add_argument("--profile", metavar="P", type=given,
                         help="avatar profile: a name under profiles/ or a profile folder")
-    parser.add_argument("--driver", metavar="CLIP|0",
+    parser.add_argument("--driver", metavar="CLIP|0", type=given,
                         help="driver video file, image folder, or camera index")
     parser.add_argument("--frames", type=_positive(), metavar="N",
                         help="driver frames per pass, warm-up included (default: the whole clip;"
@@ -69,12 +69,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--quality", action="store_true",
                         help="offline quality pass: expr_err, pose_err_deg, id_dist, fwe, jitter_px, "
                              "and the expression fidelity per signal (gain, r)")
-    parser.add_argument("--self-reenact", metavar="VIDEO", dest="self_reenact",
+    parser.add_argument("--self-reenact", metavar="VIDEO", type=given, dest="self_reenact",
                         help="enroll VIDEO's first half as an atlas (its first frame as a photo "
                              "when the clip is too short or poor for one; or --profile, enrolled "
                              "from that half), drive with its second half, report PSNR/SSIM "
                              "against the real frames")
-    parser.add_argument("--self-drive", metavar="CLIP", dest="self_drive",
+    parser.add_argument("--self-drive", metavar="CLIP", type=given, dest="self_drive",
                         help="expression fidelity: enroll one frame of CLIP as a photo profile "
                              "(--frame), drive it with the whole clip, report per signal how much "
                              "of the motion arrives (gain, r) and PSNR/SSIM against the real frames")
@@ -105,9 +105,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="reenact: the avatar in its own frame (default); swap: the driver's own "
                              "frame with the face replaced (--quality then reports id_photo, id_driver, "
                              "psnr_scene, fwe_face; see bench/swap.py)")
-    parser.add_argument("--pose-from", metavar="SOURCE", dest="pose_from", default=None,
+    parser.add_argument("--pose-from", metavar="SOURCE", type=given, dest="pose_from", default=None,
                         help="remix: the head pose from SOURCE (still, script, a clip, a camera)")
-    parser.add_argument("--expression-from", metavar="SOURCE", dest="expression_from", default=None,
+    parser.add_argument("--expression-from", metavar="SOURCE", type=given, dest="expression_from", default=None,
                         help="remix: the expression from SOURCE (still, script, a clip, a camera)")
     parser.add_argument("--audio", default=None, metavar="IN:OUT",
                         help="the latency pass passes the microphone IN to the output OUT, delayed by "

@@ -2,10 +2,12 @@
 without loading the engine): the option defaults, the device names and `UsageError`."""
 from __future__ import annotations
 
+import argparse
+
 from realtime.core.errors import PuppeteerError
 
 __all__ = ["UsageError", "DEVICE_NAMES", "DEFAULT_WARMUP", "DEFAULT_CAMERA_FRAMES",
-           "DEFAULT_BLOCK", "FOLLOW_RANGE", "RENDER_SIZE_RANGE", "MAX_SIDE"]
+           "DEFAULT_BLOCK", "FOLLOW_RANGE", "RENDER_SIZE_RANGE", "MAX_SIDE", "given"]
 
 DEFAULT_WARMUP = 30
 DEFAULT_CAMERA_FRAMES = 300
@@ -23,3 +25,11 @@ MAX_SIDE = 4096
 
 class UsageError(PuppeteerError):
     """A mistake of the user's: the CLI prints `error: <message>` and returns 2."""
+
+
+def given(text: str) -> str:
+    """An argparse type for a file, folder, camera or profile name (`run.py` and `run.py bench`):
+    an empty one is refused, where it would be taken for the current folder."""
+    if not text.strip():
+        raise argparse.ArgumentTypeError(f"must not be empty, got {text!r}")
+    return text

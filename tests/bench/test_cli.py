@@ -42,6 +42,8 @@ def test_options_parse():
     (("--warmup", "-1"), "argument --warmup: must be ≥ 0, got -1\n"),
     (("--block", "x"), "argument --block: must be a whole number, got 'x'\n"),
     (("--device", "tpu"), "invalid choice: 'tpu'"),
+    (("--profile", ""), "argument --profile: must not be empty"),      # was ". has no profile.yaml"
+    (("--driver", " "), "argument --driver: must not be empty"),
 ])
 def test_bad_option_values_are_usage_errors(capsys, argv, expect):
     with pytest.raises(SystemExit) as e:
