@@ -56,6 +56,9 @@ HISTORY_SLACK = 300
 #: Per-frame rows a live session keeps for its summary: the last five minutes at 30 fps.
 LIVE_HISTORY = 9000
 PENDING_MAX = 256  # rows awaiting a sink write before the oldest are given up as dropped
+#: The run summary says in how many frames the driver's face was found when it was in fewer than
+#: this share (a real-time run's first frame often comes before the tracker has the face).
+FACE_FOUND_QUIET = 0.98
 #: The label and mark are drawn for this size until a swap frame of another size arrives.
 DEFAULT_SWAP_LABEL_SIZE = (640, 480)
 PRESIZE_FRAMES = 6  # neutral frames timed before a governed engine's first frame (Engine._presize)
@@ -432,12 +435,12 @@ class RunReport:
         return text + (f"\n{self.audio.summary()}" if self.audio is not None else "")
 
     def faces_missed(self) -> str:
-        """A line when the driver's face was not found in some frames ("" when it always was):
+        """A line when the driver's face was missing from more than 2 % of the frames ("" else):
         a driver with no face (the wrong clip, a camera pointed elsewhere) otherwise ends with a
         normal-looking summary."""
         rows = [r for r in self.per_frame if "face" in r]
         found = sum(bool(r["face"]) for r in rows)
-        if not rows or found == len(rows):
+        if not rows or found >= FACE_FOUND_QUIET * len(rows):    # a first frame or a blink of a miss
             return ""
         span = f"the last {len(rows)}" if len(rows) < self.frames else f"{len(rows)}"
         if found == 0:

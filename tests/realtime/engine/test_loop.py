@@ -429,6 +429,8 @@ def test_kernel_threads_and_one_blas_thread(monkeypatch):
 
 @pytest.mark.parametrize("faces, frames, expect", [
     ([True] * 4, 4, ""),
+    ([False] + [True] * 99, 100, ""),                  # the first frame of a real-time run: said nothing
+    ([False] * 3 + [True] * 97, 100, "face found in 97 of 100 frames"),
     ([True, False, True, True], 4, "face found in 3 of 4 frames"),
     ([False] * 4, 4, "no face found in any of 4 frames: nothing drove the output"),
     ([False] * 4, 9, "no face found in any of the last 4 frames"),     # a live run keeps its last rows
