@@ -503,8 +503,14 @@ def _drive(engine, grabber, sink_spec, fps, realtime, total=None, max_frames=Non
             grabber.source.close()      # `run`, which closes it when it ends, never started
             raise
         # A live session keeps the last five minutes of per-frame rows for its summary.
-        report = _run_with_bar(run, engine, grabber, sink, max_frames or total, max_frames, label, audio,
-                               history=LIVE_HISTORY if realtime else None)
+        try:
+            report = _run_with_bar(run, engine, grabber, sink, max_frames or total, max_frames, label, audio,
+                                   history=LIVE_HISTORY if realtime else None)
+        except PuppeteerError as error:     # a mistake met mid-run (an undecodable image in a folder)
+            closed = True
+            sink.close()
+            error.after = _written(inner, stopped=True, why="the run up to the error")
+            raise
         closed = True
         sink.close()        # before the message: the file is in place (or gone) once it returns
         return report, _written(inner)
@@ -512,11 +518,6 @@ def _drive(engine, grabber, sink_spec, fps, realtime, total=None, max_frames=Non
         closed = True
         sink.close()        # idempotent: also finishes a close the interrupt cut short
         stop.args = (_written(inner, stopped=True),)
-        raise
-    except PuppeteerError as error:     # a mistake met mid-run (an undecodable image in a folder)
-        closed = True
-        sink.close()
-        error.after = _written(inner, stopped=True, why="the run up to the error")
         raise
     finally:
         try:

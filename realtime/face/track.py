@@ -73,6 +73,11 @@ def _to_array(face, width: int, height: int) -> np.ndarray:
                     dtype=np.float32)
 
 
+#: Calls kept quiet at most while no face has been found twice (descriptor 2 is silenced for the
+#: whole process during each: not for ever over a faceless scene).
+QUIET_CALLS = 60
+
+
 class Tracker:
     """One MediaPipe Face Mesh graph. Not thread-safe: one per thread.
 
@@ -101,7 +106,7 @@ class Tracker:
         # The first inferences print notices: the detector's on the first calls, the landmark
         # graph's ("landmark_projection_calculator") on the first call that finds a face, which
         # after faceless warm-up frames or an empty scene may be any later call.
-        if self._calls < 2 or self._found < 2:
+        if self._calls < 2 or (self._found < 2 and self._calls < QUIET_CALLS):
             with quiet_native_stderr():
                 result = self._mesh.process(np.ascontiguousarray(rgb))
         else:
