@@ -289,7 +289,7 @@ def _report_of(stop: KeyboardInterrupt):
 
 #: live options that only swap mode uses: (flag, is it given).
 _SWAP_ONLY = (("--keep-grain", lambda a: a.keep_grain),
-              ("--keep-far-side", lambda a: a.keep_far_side),
+              ("--fill-far-side", lambda a: a.fill_far_side),
               ("--drop-fringe / --no-drop-fringe", lambda a: a.drop_fringe is not None),
               ("--no-keep-glasses", lambda a: not a.keep_glasses))
 
@@ -400,7 +400,7 @@ def _live(args, bridge, inputs=()):
                                                                  ("follow_translation", args.follow_translation))
                                                if v is not None}).with_gains(gains),  # else its defaults
                             mode=args.mode, pose_from=args.pose_from, expression_from=args.expression_from,
-                            even_grain=not args.keep_grain, fill_far_side=not args.keep_far_side,
+                            even_grain=not args.keep_grain, fill_far_side=args.fill_far_side,
                             drop_fringe=(profile_drops_fringe(profile) if args.drop_fringe is None
                                          else args.drop_fringe),
                             keep_glasses=args.keep_glasses,
@@ -974,10 +974,10 @@ def build_parser() -> argparse.ArgumentParser:
     lv.add_argument("--keep-grain", action="store_true",
                     help="swap: keep the photo's grain (by default a grainy photo's face is denoised "
                          "first, or the swap's relighting turns its grain into a speckle)")
-    lv.add_argument("--keep-far-side", action="store_true",
-                    help="swap: keep a turned photo's far side as it is (by default its squeezed "
-                         "cheek and temple, with their shadow and hair, are filled from the mirrored "
-                         "near side, or your frontal face shows them stretched as a dark band)")
+    lv.add_argument("--fill-far-side", action="store_true",
+                    help="swap: fill a turned photo's squeezed far cheek and temple (their shadow and "
+                         "hair, which your frontal face shows stretched as a dark band) from the "
+                         "mirrored near side; off by default: on some photos it leaves a dark patch")
     lv.add_argument("--drop-fringe", action=argparse.BooleanOptionalAction, default=None,
                     help="swap: leave the photo's fringe out: where hair covers most of its forehead, "
                          "all of the forehead above the brows goes and yours shows (by default the "

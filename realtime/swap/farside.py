@@ -12,6 +12,13 @@ weight is feathered so that no seam shows. The near side's light comes with it; 
 shading takes the driver's light and divides the identity's own out (`realtime.swap.colour`),
 so it does not show as a lit patch. A photo that is about frontal is returned as it is, the
 same array, so a swap of it is unchanged.
+
+Opt-in (`EngineOptions.fill_far_side`, `live --fill-far-side`), after stop 53's review: the
+mirror image exists only inside the filled triangles, so the feather softens the fill's edge
+from the inside only and a step remains at its inner edge, and on the painted s9 a triangle
+beside the nose takes a dark, jagged patch (its cause not found yet). Both want a remap of the
+whole far side at once (one piecewise-affine map, filled beyond the fill's edge) before this is
+the default.
 """
 from __future__ import annotations
 
@@ -26,12 +33,14 @@ __all__ = ["FULL_BELOW", "NONE_ABOVE", "MIN_TRIANGLES", "FEATHER", "squeeze", "f
 #: A triangle squeezed (`squeeze`) to this share of its mirror's area or less is filled
 #: entirely from it...
 FULL_BELOW = 0.45
-#: ...and one of this share or more not at all. Measured on the eval's photos: the about
-#: frontal s0, s1 and s5 have 13, 10 and 1 of their skin triangles below 0.75 and none or 2
-#: below 0.45; the turned s12 195 and 48, the painted s9 (turned further) 255 and 103.
+#: ...and one of this share or more not at all. Measured on the eval's photos (skin triangles
+#: filled at all, with MIN_TRIANGLES): the about frontal s0, s1 and s5 none; the turned s12
+#: 159, the painted s9 (turned further) 224.
 NONE_ABOVE = 0.7
 #: Fewer squeezed triangles than this: a frontal photo, left as it is.
 MIN_TRIANGLES = 24
+#: A triangle or its mirror smaller than this (px²) is not filled (`_filled`).
+MIN_AREA = 1.0
 #: The weight's feather (Gaussian σ, interoculars).
 FEATHER = 0.06
 
@@ -56,12 +65,23 @@ def squeeze(landmarks: np.ndarray) -> np.ndarray:
     return np.exp(corner[tri].mean(1))
 
 
+def _near_features() -> np.ndarray:
+    """(478,) bool: the eyes', brows' and lips' landmarks and their neighbours (a photo's mesh
+    sits a little off its features: a triangle one ring out may reach into them, or its mirror
+    into the other side's)."""
+    feature = topology.region_labels() > 0
+    near = feature.copy()
+    for v in np.flatnonzero(feature):
+        near[topology.vertex_adjacency()[v]] = True
+    return near
+
+
 def far_side_weights(landmarks: np.ndarray) -> np.ndarray:
     """(T,) float64 in [0, 1]: how much of each face triangle comes from its mirror (0 on the
     eyes, brows and lips; all 0 when fewer than MIN_TRIANGLES are squeezed at all: a frontal
     photo)."""
     s = squeeze(landmarks)
-    features = (topology.region_labels()[topology.face_triangles()] > 0).any(1)
+    features = (_near_features()[topology.face_triangles()]).any(1)
     weights = np.clip((NONE_ABOVE - s) / (NONE_ABOVE - FULL_BELOW), 0.0, 1.0) * ~features
     return weights if np.count_nonzero(weights) >= MIN_TRIANGLES else np.zeros_like(weights)
 
@@ -78,18 +98,40 @@ def _box(corners: np.ndarray, shape: tuple[int, ...]) -> tuple[tuple[slice, slic
 
 
 def _inside(corners: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
-    """(H, W) uint8: 1 on the pixels of the triangle `corners` (px, sub-pixel exact)."""
-    mask = np.zeros(shape[:2], np.uint8)
-    cv2.fillConvexPoly(mask, np.rint(corners * 16).astype(np.int32), 1, cv2.LINE_8, 4)
-    return mask
+    """(H, W) uint8: 1 on the pixels whose centres lie in the triangle `corners` (px, relative
+    to the box): exactly the triangle, so the inverse warp of a pixel never reaches past its
+    mirror triangle (a rasterised outline takes in pixels beside a thin one)."""
+    yy, xx = np.mgrid[0:shape[0], 0:shape[1]].astype(np.float64)
+    a, b, c = corners.astype(np.float64)
+    det = (b[1] - c[1]) * (a[0] - c[0]) + (c[0] - b[0]) * (a[1] - c[1])
+    if abs(det) < 1e-9:
+        return np.zeros(shape[:2], np.uint8)
+    l1 = ((b[1] - c[1]) * (xx - c[0]) + (c[0] - b[0]) * (yy - c[1])) / det
+    l2 = ((c[1] - a[1]) * (xx - c[0]) + (a[0] - c[0]) * (yy - c[1])) / det
+    return ((l1 >= -1e-9) & (l2 >= -1e-9) & (1.0 - l1 - l2 >= -1e-9)).astype(np.uint8)
+
+
+def _filled(pts: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+    """`far_side_weights`, less the triangles that cannot be filled: a degenerate one or a
+    degenerate mirror (under MIN_AREA px²: the warp between them has no inverse, or one that
+    reaches far), and a mirror that leaves the photo."""
+    weights = far_side_weights(pts)
+    tri = topology.face_triangles()
+    h, w = shape[:2]
+    mirror = pts[topology.MIRROR[:topology.N_MESH]]
+    ok = (np.minimum(_areas(pts, tri), _areas(pts, topology.MIRROR[tri])) >= MIN_AREA)
+    ok &= ((mirror[tri] >= 0) & (mirror[tri] <= (w - 1, h - 1))).all(axis=(1, 2))
+    return weights * ok
 
 
 def weight_map(landmarks: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
     """(H, W) float32 in [0, 1]: how much of each photo pixel comes from the mirror — each
-    triangle's `far_side_weights`, feathered by FEATHER interoculars (`shape`: the photo's
-    (H, W))."""
+    filled triangle's `far_side_weights`, feathered by FEATHER interoculars (`shape`: the
+    photo's (H, W)). The mirror image exists only inside the filled triangles, so the feather
+    softens the fill's edge from the inside only: a step remains where it ends (stop 53's
+    review measured a median 14 grey levels on s12's inner edge)."""
     pts = np.asarray(landmarks, np.float64)[:topology.N_MESH, :2]
-    weights = far_side_weights(pts)
+    weights = _filled(pts, shape)
     tri = topology.face_triangles()
     weight = np.zeros(shape, np.float32)
     for k in np.flatnonzero(weights > 0):
@@ -115,7 +157,7 @@ def fill_far_side(photo: np.ndarray, landmarks: np.ndarray) -> np.ndarray:
     grown by the feather, are never changed."""
     photo = np.asarray(photo)
     pts = np.asarray(landmarks, np.float64)[:topology.N_MESH, :2]
-    todo = np.flatnonzero(far_side_weights(pts) > 0)
+    todo = np.flatnonzero(_filled(pts, photo.shape[:2]) > 0)
     if todo.size == 0:
         return photo
     tri = topology.face_triangles()
