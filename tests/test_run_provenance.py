@@ -123,11 +123,33 @@ def test_a_record_that_does_not_check_can_be_replaced(astro, capsys, argv, expec
     capsys.readouterr()
     assert run.main(["consent", "astro"]) == 2
     assert "record it again with: python run.py consent NAME" in _error_line(capsys)
+    arrays = astro / "arrays.npz"
+    intact = arrays.read_bytes()
+    arrays.write_bytes(intact + b"x")                # damaged too: the record is left alone
+    assert run.main(["consent", "astro", *argv]) == 2
+    assert "arrays.npz does not match" in _error_line(capsys)
+    assert yaml.safe_load(yml.read_text())["consent"]["by"] == "Someone else"
+    arrays.write_bytes(intact)
     assert run.main(["consent", "astro", *argv]) == 0
     out = capsys.readouterr().out
     assert "a consent record that did not check" in out and expect in out
     record = load(astro).consent
     assert record is None if argv == ["--revoke"] else record["by"] == "Jane Doe, in person"
+
+
+def test_a_malformed_record_on_a_damaged_profile_is_left_alone(astro, capsys):
+    """Before the fix (review): `consent: garbage` stops `load` before the file hashes, and
+    `consent --by` signed a new record over a damaged arrays.npz."""
+    import yaml
+
+    yml = astro / "profile.yaml"
+    meta = yaml.safe_load(yml.read_text())
+    meta["consent"] = "garbage"
+    yml.write_text(yaml.safe_dump(meta))
+    (astro / "arrays.npz").write_bytes((astro / "arrays.npz").read_bytes() + b"x")
+    assert run.main(["consent", "astro", "--by", "Jane Doe"]) == 2
+    assert "is damaged (arrays.npz does not match its sha256)" in _error_line(capsys)
+    assert yaml.safe_load(yml.read_text())["consent"] == "garbage"
 
 
 @pytest.mark.parametrize("fails", ["open", "replace"])
