@@ -791,6 +791,7 @@ def _verify_attacks(args, window: float) -> int:
 def cmd_consent(args) -> int:
     from profiles import load, profiles_root, resolve
     from profiles.consent import check_text, describe, list_profiles, record_consent, revoke_consent
+    from profiles.format import check_files
     from profiles.schema import ConsentRecordError
     from realtime.image.disclose import profile_fingerprint
 
@@ -811,7 +812,7 @@ def cmd_consent(args) -> int:
     except ConsentRecordError:         # a record that does not check: --by / --revoke replace it
         if args.by is None and not args.revoke:
             raise
-        _check_files_of(folder)        # but only on a profile whose files are sound
+        check_files(folder)            # but only on a profile whose files are sound
         before, broken = None, True
     if args.revoke:
         if not before and not broken:
@@ -828,22 +829,6 @@ def cmd_consent(args) -> int:
     print(f"profile {folder.name!r} (fingerprint {profile_fingerprint(profile):06x}): "
           f"{describe(profile.consent)}")
     return 0
-
-
-def _check_files_of(folder: Path) -> None:
-    """UserError unless every file profile.yaml lists has its sha256 (checked before its consent
-    record is rewritten: `load` stops at a bad record, before the files)."""
-    import yaml
-
-    from profiles.schema import accepted_digests
-    from realtime.core.paths import sha256_file
-
-    meta = yaml.safe_load((folder / "profile.yaml").read_text())
-    for rel, entry in (meta.get("files") or {}).items():
-        path = folder / str(rel)
-        if not (isinstance(entry, dict) and path.is_file() and sha256_file(path) in accepted_digests(entry)):
-            raise UserError(f"profile {folder.name!r} is damaged ({_printable(str(rel))} does not match its "
-                            f"sha256): its consent record is not rewritten; enroll it again")
 
 
 # ---------------------------------------------------------------------------------------- track

@@ -175,6 +175,33 @@ def _inside(folder: Path, rel: str) -> Path:
     return path
 
 
+def _check_files(folder: Path, yml: Path, files: dict) -> None:
+    """ProfileError unless every listed file is in the folder and has its sha256."""
+    for entry in files.values():
+        path = _inside(folder, str(entry["path"]))
+        if not path.is_file():
+            raise ProfileError(f"profile {folder.name!r} is missing {entry['path']}")
+        if sha256_file(path) not in schema.accepted_digests(entry):
+            redo = ("train it again with --restart" if str(entry["path"]).startswith("neural/")
+                    else "enroll the profile again")
+            raise ProfileError(f"{path} does not match the sha256 in {yml}: the file changed or is "
+                               f"corrupt; {redo}")
+
+
+def check_files(folder: str | os.PathLike) -> None:
+    """The checks of `load` on the files profile.yaml lists (inside the folder, each with its
+    sha256), without the rest: for a profile whose consent record does not check (`load`
+    stops there first) before `run.py consent` rewrites the record. ProfileError."""
+    folder = Path(folder)
+    yml = folder / YAML_FILE
+    meta = schema.read_yaml(yml)
+    files = meta.get("files") if isinstance(meta, dict) else None
+    if not isinstance(files, dict) or not all(isinstance(e, dict) and "path" in e and "sha256" in e
+                                              for e in files.values()):
+        raise ProfileError(f"{yml}: its files list is not readable; enroll the profile again")
+    _check_files(folder, yml, files)
+
+
 def load(name_or_path: str | os.PathLike, root: Path | None = None) -> Profile:
     """Read and verify a profile (hashes, array shapes). Raises ProfileError."""
     folder = resolve(name_or_path, root)
@@ -189,15 +216,7 @@ def load(name_or_path: str | os.PathLike, root: Path | None = None) -> Profile:
     files = meta.get("files") or {}
     if ARRAYS_FILE not in files:
         raise ProfileError(f"{yml} lists no {ARRAYS_FILE}")
-    for entry in files.values():
-        path = _inside(folder, str(entry["path"]))
-        if not path.is_file():
-            raise ProfileError(f"profile {folder.name!r} is missing {entry['path']}")
-        if sha256_file(path) not in schema.accepted_digests(entry):
-            redo = ("train it again with --restart" if str(entry["path"]).startswith("neural/")
-                    else "enroll the profile again")
-            raise ProfileError(f"{path} does not match the sha256 in {yml}: the file changed or is "
-                               f"corrupt; {redo}")
+    _check_files(folder, yml, files)
     arrays = schema.read_arrays(_inside(folder, files[ARRAYS_FILE]["path"]), folder.name)
     profile = Profile(name=str(meta.get("name", folder.name)), kind=str(meta.get("kind", "image")),
                       source=str(meta.get("source", "")), arrays=arrays,
