@@ -423,6 +423,8 @@ def quality_pass(engine_factory, profile, source, *, fps: float, total: int | No
         res.info["driver_still_frames"] = still
         if still:
             q["jitter_still_driver_px"] = jit
+        elif np.isnan(np.stack(drv_lms)[..., 0]).all():
+            notes.append("jitter_still_driver_px omitted: no face was found in the driver")
         else:
             notes.append("jitter_still_driver_px omitted: the driver's face is never still "
                          "(≥ 10 frames moving < 1.5 px/frame)")

@@ -114,3 +114,24 @@ def test_the_pass_measures_the_drivers_own_video_with_floor(assets, tmp_path, mo
     assert own["fwe"] > 0 and own["fwe_short"] > 0 and own["id_dist"] > 0
     assert own["id_r"] is not None and -1.0 <= own["id_r"] <= 1.0
     assert "driver_own" not in run(False).info
+
+
+@pytest.mark.tracking
+def test_a_faceless_driver_is_said_to_have_no_face(assets, tmp_path, monkeypatch):
+    """The still-driver jitter's note says there was no face at all, not that it never held
+    still."""
+    from bench import quality
+    from bench.drivers import open_driver
+    from bench.variants import build_engine
+    from profiles.format import load
+    from realtime.engine.loop import EngineOptions
+    from tests.bench.helpers import moving_clip
+
+    monkeypatch.setattr(quality, "_identity_encoder", lambda notes: None)
+    clip = moving_clip(tmp_path / "blank.avi", np.full_like(assets["image"], 90), 12, fps=12.0)
+    profile = load(assets["astro"])
+    driver = open_driver(str(clip), None)
+    res = quality.quality_pass(lambda: build_engine(profile, EngineOptions(fps=driver.fps), realtime=False),
+                               profile, driver.open(), fps=driver.fps, total=driver.total)
+    notes = [n for n in res.notes if n.startswith("jitter_still_driver_px")]
+    assert notes == ["jitter_still_driver_px omitted: no face was found in the driver"]
