@@ -192,6 +192,9 @@ class ClipSource:
             raise CaptureError(f"{str(self.path)!r} is a folder; name a video file inside it")
         picture = self.path.suffix.lower() in IMAGE_SUFFIXES    # a still image plays as one frame
         if not paths.is_file(self.path):
+            if paths.exists(self.path):          # a pipe, a device or a socket
+                raise CaptureError(f"{str(self.path)!r} {paths.not_a_file(self.path)}: name a "
+                                   f"{'picture' if picture else 'video'} file")
             raise CaptureError(f"{'image' if picture else 'video file'} not found: {str(self.path)!r}")
         with quiet_opencv():
             cap = open_video(self.path, CaptureError,

@@ -1,6 +1,7 @@
 """Capture sources, without a camera (fake devices and tiny clips)."""
 from __future__ import annotations
 
+import os
 import time
 
 import cv2
@@ -65,6 +66,9 @@ def test_clip_source_errors(tmp_path):
     (tmp_path / "clips.mp4").mkdir()
     with pytest.raises(CaptureError, match="clips.mp4' is a folder"):
         ClipSource(tmp_path / "clips.mp4")
+    os.mkfifo(tmp_path / "pipe.mp4")             # (it said "not found")
+    with pytest.raises(CaptureError, match=r"pipe.mp4' is not a regular file \(a pipe.*name a video file"):
+        ClipSource(tmp_path / "pipe.mp4")
     junk = tmp_path / "junk.mp4"
     junk.write_bytes(b"this is not a video" * 10)
     with pytest.raises(CaptureError, match="junk.mp4"):
