@@ -22,6 +22,7 @@ import math
 import os
 import shlex
 import signal
+import stat
 import sys
 import threading
 import time
@@ -1073,6 +1074,22 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+def _stdout_reader_gone() -> bool:
+    """True when standard output is a pipe whose reader has closed it (poll reports an error
+    on its write end)."""
+    import select
+
+    try:
+        fd = sys.stdout.fileno()
+        if not stat.S_ISFIFO(os.fstat(fd).st_mode):
+            return False
+        poller = select.poll()
+        poller.register(fd, select.POLLOUT)
+        return any(events & select.POLLERR for _, events in poller.poll(0))
+    except (OSError, ValueError, AttributeError):    # closed, or replaced by one without a descriptor
+        return True
+
+
 def main(argv=None) -> int:
     """The CLI. A `PuppeteerError` (anything the user can fix) is printed as one ``error:`` line
     and exits 2; a Ctrl-C (or SIGTERM) prints its message, or "stopped", and exits 130 (143),
@@ -1089,6 +1106,8 @@ def main(argv=None) -> int:
             print(f"  ({_printable(after)})", file=sys.stderr)
         return 2
     except BrokenPipeError:            # `run.py verify x.mp4 | head`: the reader has what it wanted
+        if not _stdout_reader_gone():
+            raise                      # another pipe broke: a bug, with its traceback
         with contextlib.suppress(OSError):
             os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no error at exit's flush
         return 141

@@ -1,6 +1,7 @@
 """run.py, the command line: demo, enroll, live, --help; user errors exit 2 with one line."""
 from __future__ import annotations
 
+import os
 import re
 import subprocess
 import sys
@@ -254,3 +255,35 @@ def test_an_empty_name_is_refused_not_taken_for_the_current_folder(capsys, argv,
         run.main(argv)
     assert e.value.code == 2
     assert f"argument {flag}: must not be empty" in capsys.readouterr().err
+
+
+def test_only_a_closed_stdout_is_a_reader_gone(tmp_path, monkeypatch):
+    """`main` exits 141 quietly only when standard output's reader went away; a BrokenPipeError
+    from another pipe is a bug and keeps its traceback (it was exit 141 whatever broke)."""
+    read_end, write_end = os.pipe()
+    with open(write_end, "w") as pipe_out:
+        monkeypatch.setattr(sys, "stdout", pipe_out)
+        assert not run._stdout_reader_gone()
+        os.close(read_end)
+        assert run._stdout_reader_gone()
+    with open(tmp_path / "out.txt", "w") as file_out:
+        monkeypatch.setattr(sys, "stdout", file_out)
+        assert not run._stdout_reader_gone()
+
+        def broken(args):
+            raise BrokenPipeError("a sink's pipe")
+        parser = run.build_parser
+        monkeypatch.setattr(run, "build_parser", lambda: _with_func(parser(), broken))
+        with pytest.raises(BrokenPipeError, match="a sink's pipe"):
+            run.main(["bench", "--compare", "list"])
+
+
+def _with_func(parser, func):
+    real = parser.parse_args
+    parser.parse_args = lambda argv=None: _set(real(argv), func)
+    return parser
+
+
+def _set(ns, func):
+    ns.func = func
+    return ns
