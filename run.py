@@ -290,7 +290,7 @@ def _report_of(stop: KeyboardInterrupt):
 
 #: live options that only swap mode uses: (flag, is it given).
 _SWAP_ONLY = (("--keep-grain", lambda a: a.keep_grain),
-              ("--fill-far-side", lambda a: a.fill_far_side),
+              ("--fill-far-side / --no-fill-far-side", lambda a: a.fill_far_side is not None),
               ("--drop-fringe / --no-drop-fringe", lambda a: a.drop_fringe is not None),
               ("--no-keep-glasses", lambda a: not a.keep_glasses))
 
@@ -401,7 +401,7 @@ def _live(args, bridge, inputs=()):
                                                                  ("follow_translation", args.follow_translation))
                                                if v is not None}).with_gains(gains),  # else its defaults
                             mode=args.mode, pose_from=args.pose_from, expression_from=args.expression_from,
-                            even_grain=not args.keep_grain, fill_far_side=args.fill_far_side,
+                            even_grain=not args.keep_grain, fill_far_side=args.fill_far_side is not False,
                             drop_fringe=(profile_drops_fringe(profile) if args.drop_fringe is None
                                          else args.drop_fringe),
                             keep_glasses=args.keep_glasses,
@@ -977,10 +977,11 @@ def build_parser() -> argparse.ArgumentParser:
     lv.add_argument("--keep-grain", action="store_true",
                     help="swap: keep the photo's grain (by default a grainy photo's face is denoised "
                          "first, or the swap's relighting turns its grain into a speckle)")
-    lv.add_argument("--fill-far-side", action="store_true",
+    lv.add_argument("--fill-far-side", action=argparse.BooleanOptionalAction, default=None,
                     help="swap: fill a turned photo's squeezed far cheek and temple (their shadow and "
                          "hair, which your frontal face shows stretched as a dark band) from the "
-                         "mirrored near side; off by default: on some photos it leaves a dark patch")
+                         "mirrored near side (default on; a frontal photo is never changed); "
+                         "--no-fill-far-side uses the photo as it is")
     lv.add_argument("--drop-fringe", action=argparse.BooleanOptionalAction, default=None,
                     help="swap: leave the photo's fringe out: where hair covers most of its forehead, "
                          "all of the forehead above the brows goes and yours shows (by default the "

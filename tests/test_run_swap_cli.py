@@ -166,3 +166,20 @@ def test_the_fringe_hint_comes_only_when_a_face_was_swapped(enrolled, driver_dir
     out = capsys.readouterr().out
     assert ("swap: FRINGE HINT" in out) == faces
     assert ("no face found in any of 5 frames" in out) == (not faces)
+
+
+def test_the_far_side_is_filled_unless_told_not_to(enrolled, driver_dir, tmp_path, monkeypatch):
+    """live --mode swap fills a turned photo's far side by default (realtime.swap.farside; the
+    astronaut is frontal, so a stand-in records the call); --no-fill-far-side uses the photo as
+    it is."""
+    from realtime.swap import farside
+
+    _consent(enrolled)
+    calls = []
+    monkeypatch.setattr(farside, "fill_far_side", lambda photo, landmarks: calls.append(1) or photo)
+    for flags, filled in (([], True), (["--no-fill-far-side"], False), (["--fill-far-side"], True)):
+        calls.clear()
+        out = tmp_path / f"swap{len(calls)}{'_'.join(flags)}.mp4"
+        assert run.main(["live", "--profile", "astro", "--mode", "swap", "--driver", str(driver_dir),
+                         "--sink", f"file:{out}", "--no-label", *flags]) == 0
+        assert bool(calls) == filled, flags

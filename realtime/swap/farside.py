@@ -13,12 +13,12 @@ shading takes the driver's light and divides the identity's own out (`realtime.s
 so it does not show as a lit patch. A photo that is about frontal is returned as it is, the
 same array, so a swap of it is unchanged.
 
-Opt-in (`EngineOptions.fill_far_side`, `live --fill-far-side`), after stop 53's review: the
-mirror image exists only inside the filled triangles, so the feather softens the fill's edge
-from the inside only and a step remains at its inner edge, and on the painted s9 a triangle
-beside the nose takes a dark, jagged patch (its cause not found yet). Both want a remap of the
-whole far side at once (one piecewise-affine map, filled beyond the fill's edge) before this is
-the default.
+The mirror image is made beyond the filled triangles too (RINGS round them), so the feather
+blends into it from both sides of the fill's edge (stop 53's version made it only inside them
+and left a step at that edge, a median 15 grey levels on s12, now 1). A mirrored pixel that is
+not skin — the near side's outline runs over hair or background in places — is not used, and
+the weight ramps down to it (`_skin`): the painted s9 took a dark, jagged patch of hair on its
+far cheek from there. On by default (`EngineOptions.fill_far_side`, `live --no-fill-far-side`).
 """
 from __future__ import annotations
 
@@ -27,8 +27,8 @@ import numpy as np
 
 from realtime.face import topology
 
-__all__ = ["FULL_BELOW", "NONE_ABOVE", "MIN_TRIANGLES", "FEATHER", "squeeze", "far_side_weights", "weight_map",
-           "fill_far_side"]
+__all__ = ["FULL_BELOW", "NONE_ABOVE", "MIN_TRIANGLES", "FEATHER", "RINGS", "SKIN_CHROMA", "SKIN_DARKER",
+           "MIN_PATCH", "squeeze", "far_side_weights", "weight_map", "fill_far_side"]
 
 #: A triangle squeezed (`squeeze`) to this share of its mirror's area or less is filled
 #: entirely from it...
@@ -43,6 +43,15 @@ MIN_TRIANGLES = 24
 MIN_AREA = 1.0
 #: The weight's feather (Gaussian σ, interoculars).
 FEATHER = 0.06
+#: Rings of triangles round the filled ones that take their mirror's pixels too, for the
+#: feather to blend into (a ring is 0.1–0.15 interoculars on the cheek: two reach past 3 σ).
+RINGS = 2
+#: A mirrored pixel further than this from the median chroma of what the fill takes (OpenCV
+#: 8-bit Lab a, b), or darker than its median lightness by more than SKIN_DARKER, is not skin.
+SKIN_CHROMA = 18.0
+SKIN_DARKER = 70.0
+#: ...counted only in patches of this many pixels or more (px, 8-connected).
+MIN_PATCH = 3
 
 
 def _areas(points: np.ndarray, triangles: np.ndarray) -> np.ndarray:
@@ -111,70 +120,117 @@ def _inside(corners: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
     return ((l1 >= -1e-9) & (l2 >= -1e-9) & (1.0 - l1 - l2 >= -1e-9)).astype(np.uint8)
 
 
-def _filled(pts: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
-    """`far_side_weights`, less the triangles that cannot be filled: a degenerate one or a
-    degenerate mirror (under MIN_AREA px²: the warp between them has no inverse, or one that
-    reaches far), and a mirror that leaves the photo."""
-    weights = far_side_weights(pts)
+def _filled_ok(pts: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+    """(T,) bool: the triangles that can take their mirror's pixels: neither they nor their
+    mirror degenerate (under MIN_AREA px²: the warp between them has no inverse, or one that
+    reaches far), and the mirror inside the photo."""
     tri = topology.face_triangles()
     h, w = shape[:2]
     mirror = pts[topology.MIRROR[:topology.N_MESH]]
     ok = (np.minimum(_areas(pts, tri), _areas(pts, topology.MIRROR[tri])) >= MIN_AREA)
-    ok &= ((mirror[tri] >= 0) & (mirror[tri] <= (w - 1, h - 1))).all(axis=(1, 2))
-    return weights * ok
+    return ok & ((mirror[tri] >= 0) & (mirror[tri] <= (w - 1, h - 1))).all(axis=(1, 2))
 
 
-def weight_map(landmarks: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
-    """(H, W) float32 in [0, 1]: how much of each photo pixel comes from the mirror — each
-    filled triangle's `far_side_weights`, feathered by FEATHER interoculars (`shape`: the
-    photo's (H, W)). The mirror image exists only inside the filled triangles, so the feather
-    softens the fill's edge from the inside only: a step remains where it ends (stop 53's
-    review measured a median 14 grey levels on s12's inner edge)."""
-    pts = np.asarray(landmarks, np.float64)[:topology.N_MESH, :2]
-    weights = _filled(pts, shape)
+def _filled(pts: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+    """`far_side_weights`, less the triangles that cannot be filled (`_filled_ok`)."""
+    return far_side_weights(pts) * _filled_ok(pts, shape)
+
+
+def _grow(chosen: np.ndarray, rings: int) -> np.ndarray:
+    """(T,) bool: the triangles `chosen` and those within `rings` rings of them (sharing a
+    corner with one of the ring before)."""
     tri = topology.face_triangles()
-    weight = np.zeros(shape, np.float32)
-    for k in np.flatnonzero(weights > 0):
-        box, corners = _box(pts[tri[k]], shape)
-        if box is None:
-            continue
-        part = weight[box]
-        np.maximum(part, np.float32(weights[k]) * _inside(corners, part.shape), out=part)
-    # feathered within the face only: past the outline there is nothing to blend with (the
-    # swap draws no pixel there), and a squeezed strip along it must not be diluted by it
-    face = np.zeros(shape, np.float32)
-    cv2.fillConvexPoly(face, cv2.convexHull(np.rint(pts * 16).astype(np.int32)), 1.0, cv2.LINE_8, 4)
-    iod = float(np.linalg.norm(pts[topology.EYE_OUTER[0]] - pts[topology.EYE_OUTER[1]]))
-    sigma = max(FEATHER * iod, 0.5)
-    spread = cv2.GaussianBlur(weight, (0, 0), sigma) / np.maximum(cv2.GaussianBlur(face, (0, 0), sigma), 1e-3)
-    return np.clip(spread, 0.0, 1.0) * (face > 0)
+    grown = np.asarray(chosen, bool).copy()
+    for _ in range(rings):
+        corner = np.zeros(topology.N_LANDMARKS, bool)
+        corner[tri[grown].ravel()] = True
+        grown = corner[tri].any(1)
+    return grown
 
 
-def fill_far_side(photo: np.ndarray, landmarks: np.ndarray) -> np.ndarray:
-    """`photo` (H, W, 3) uint8 with the squeezed far side of the face given by `landmarks`
-    (478, 2+) photo px filled from its mirror (see the module docstring), by `weight_map`;
-    `photo` itself when no triangle is squeezed enough. Pixels outside the filled triangles,
-    grown by the feather, are never changed."""
-    photo = np.asarray(photo)
-    pts = np.asarray(landmarks, np.float64)[:topology.N_MESH, :2]
-    todo = np.flatnonzero(_filled(pts, photo.shape[:2]) > 0)
-    if todo.size == 0:
-        return photo
-    tri = topology.face_triangles()
+def _plan(photo: np.ndarray, pts: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
+    """The far side's fill: (mirrored (H, W, 3) float32, weight (H, W) float32 in [0, 1]), or
+    None when nothing is filled. `mirrored` is the photo with each filled triangle and the
+    RINGS round it (the features' own triangles excepted) replaced by its mirror triangle's
+    pixels, so the feather blends into a mirror image from both sides of the fill's edge;
+    `weight` is each filled triangle's `far_side_weights`, zero where the mirror is not skin
+    (`_skin`), feathered by FEATHER interoculars within the face."""
     h, w = photo.shape[:2]
+    weights = _filled(pts, (h, w))
+    if not (weights > 0).any():
+        return None
+    tri = topology.face_triangles()
+    mirror = topology.MIRROR[:topology.N_MESH]
+    feature_corner = (topology.region_labels()[:topology.N_MESH] > 0)[tri].any(1)
+    valid = _filled_ok(pts, (h, w))
+    around = np.flatnonzero(_grow(weights > 0, RINGS) & valid & ~feature_corner | (weights > 0))
     source = np.asarray(photo, np.float32)
     mirrored = source.copy()
-    for k in todo:          # each filled triangle: its mirror's pixels, warped onto it
+    defined = np.zeros((h, w), bool)
+    raw = np.zeros((h, w), np.float32)
+    for k in around:        # each triangle: its mirror's pixels, warped onto it
         box, corners = _box(pts[tri[k]], (h, w))
         if box is None:
             continue
         part = mirrored[box]
-        src = pts[topology.MIRROR[tri[k]]].astype(np.float32)
-        to_box = cv2.getAffineTransform(src, corners.astype(np.float32))
+        to_box = cv2.getAffineTransform(pts[mirror[tri[k]]].astype(np.float32), corners.astype(np.float32))
         patch = cv2.warpAffine(source, to_box, part.shape[1::-1], flags=cv2.INTER_LINEAR,
                                borderMode=cv2.BORDER_REFLECT)
         sel = _inside(corners, part.shape[:2]) > 0
         part[sel] = patch[sel]
-    weight = weight_map(pts, (h, w))[..., None]
-    out = source + weight * (mirrored - source)
+        defined[box] |= sel
+        if weights[k] > 0:
+            np.maximum(raw[box], np.where(sel, np.float32(weights[k]), np.float32(0)), out=raw[box])
+    usable = defined & _skin(mirrored, raw > 0, defined)
+    # feathered within the face only: past the outline there is nothing to blend with (the
+    # swap draws no pixel there), and a squeezed strip along it must not be diluted by it
+    face = np.zeros((h, w), np.float32)
+    cv2.fillConvexPoly(face, cv2.convexHull(np.rint(pts * 16).astype(np.int32)), 1.0, cv2.LINE_8, 4)
+    iod = float(np.linalg.norm(pts[topology.EYE_OUTER[0]] - pts[topology.EYE_OUTER[1]]))
+    sigma = max(FEATHER * iod, 0.5)
+    spread = cv2.GaussianBlur(raw * usable, (0, 0), sigma) / np.maximum(cv2.GaussianBlur(face, (0, 0), sigma), 1e-3)
+    # ...and brought down to nothing over 2 σ where the mirror image ends inside the face (at
+    # the features' triangles, at hair): a ramp there, not a step
+    inside_usable = cv2.distanceTransform((usable | (face == 0)).astype(np.uint8), cv2.DIST_L2, 3)
+    return mirrored, np.clip(spread, 0.0, 1.0) * np.clip(inside_usable / (2 * sigma), 0.0, 1.0) * (face > 0)
+
+
+def _skin(mirrored: np.ndarray, filled: np.ndarray, defined: np.ndarray) -> np.ndarray:
+    """(H, W) bool: the mirrored pixels (`defined`) that look like the skin the fill takes — within
+    SKIN_CHROMA of the median chroma (OpenCV 8-bit Lab) of the pixels `filled` takes and no
+    more than SKIN_DARKER below its lightness. The near side's outline runs over hair or
+    background in places (the painted s9's hair beside its temple), and its mirror would paint
+    a dark patch on the far cheek."""
+    lab = cv2.cvtColor(np.clip(np.rint(mirrored), 0, 255).astype(np.uint8), cv2.COLOR_RGB2LAB).astype(np.float32)
+    median = np.median(lab[filled], axis=0)
+    chroma = np.linalg.norm(lab[..., 1:] - median[1:], axis=-1)
+    not_skin = (((chroma > SKIN_CHROMA) | (median[0] - lab[..., 0] > SKIN_DARKER)) & defined).astype(np.uint8)
+    # a speck off the median is the photo's grain, not hair: only patches count, and with
+    # their fringe (a hair's edge blends into the skin beside it)
+    count, labels, stats, _ = cv2.connectedComponentsWithStats(not_skin, connectivity=8)
+    patches = (stats[:, cv2.CC_STAT_AREA] >= MIN_PATCH) & (np.arange(count) > 0)
+    return cv2.dilate(patches[labels].astype(np.uint8), np.ones((3, 3), np.uint8)) == 0
+
+
+def weight_map(photo: np.ndarray, landmarks: np.ndarray) -> np.ndarray:
+    """(H, W) float32 in [0, 1]: how much of each pixel of `photo` (H, W, 3) uint8 RGB comes
+    from the mirror — each filled triangle's `far_side_weights`, zero where the mirror is not
+    skin, feathered by FEATHER interoculars within the face; all zero when nothing is filled."""
+    photo = np.asarray(photo)
+    plan = _plan(photo, np.asarray(landmarks, np.float64)[:topology.N_MESH, :2])
+    return np.zeros(photo.shape[:2], np.float32) if plan is None else plan[1]
+
+
+def fill_far_side(photo: np.ndarray, landmarks: np.ndarray) -> np.ndarray:
+    """`photo` (H, W, 3) uint8 RGB with the squeezed far side of the face given by `landmarks`
+    (478, 2+) photo px filled from its mirror (see the module docstring), by `weight_map`;
+    `photo` itself when no triangle is squeezed enough. Pixels outside the filled triangles,
+    grown by the feather, are never changed."""
+    photo = np.asarray(photo)
+    plan = _plan(photo, np.asarray(landmarks, np.float64)[:topology.N_MESH, :2])
+    if plan is None:
+        return photo
+    mirrored, weight = plan
+    source = photo.astype(np.float32)
+    out = source + weight[..., None] * (mirrored - source)
     return np.clip(np.rint(out), 0, 255).astype(np.uint8)

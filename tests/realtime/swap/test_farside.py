@@ -50,7 +50,7 @@ def test_the_squeezed_side_takes_the_near_sides_skin(astronaut_landmarks):
     assert out is not photo and out.dtype == np.uint8 and out.shape == photo.shape
     tri = topology.face_triangles()
     # where the weight is full, the far side is now the near side's colour
-    full = weight_map(pts, (h, w)) > 0.95
+    full = weight_map(photo, pts) > 0.95
     assert full.sum() > 30 and not full[:, int(centre) + 1:].any()
     assert np.abs(out[full].astype(int) - (200, 150, 130)).max() <= 0.05 * 160 + 1
     tri = topology.face_triangles()
@@ -66,6 +66,46 @@ def test_the_squeezed_side_takes_the_near_sides_skin(astronaut_landmarks):
                        .astype(np.int32), 1)
     assert eye.sum() > 20
     assert np.abs(out[eye > 0].astype(int) - photo[eye > 0]).mean() < 20
+
+
+def test_the_fill_has_no_step_at_its_inner_edge(astronaut_landmarks):
+    """The feather blends into a mirror image on both sides of the fill's edge: across the far
+    cheek, from the outline to the mid line, no two neighbouring pixels differ by more than a
+    feathered ramp does (stop 53's version jumped by about half the difference at its edge)."""
+    pts, centre, iod = turned(astronaut_landmarks)
+    h, w = 512, 512
+    photo = np.zeros((h, w, 3), np.uint8)
+    photo[:, : int(centre)] = (40, 30, 30)
+    photo[:, int(centre):] = (200, 150, 130)
+    out = fill_far_side(photo, pts).astype(np.float32)
+    weight = weight_map(photo, pts)
+    face = np.zeros((h, w), np.uint8)
+    cv2.fillConvexPoly(face, cv2.convexHull(np.rint(pts).astype(np.int32)), 1)
+    inner = cv2.erode(face, np.ones((9, 9), np.uint8)) > 0
+    inner[:, int(centre) - 3:] = False                      # the photo's own edge
+    jump = np.abs(np.diff(out.mean(-1), axis=1))
+    both = inner[:, 1:] & inner[:, :-1]
+    ramp = 160 / (np.sqrt(2 * np.pi) * FEATHER * iod)       # a Gaussian feather's steepest slope
+    assert weight.max() > 0.95 and (weight[inner] == 0).any()
+    assert jump[both].max() < 1.5 * ramp, (jump[both].max(), ramp)
+
+
+def test_hair_on_the_near_sides_outline_is_not_mirrored(astronaut_landmarks):
+    """A dark patch (hair) just inside the near side's outline at eye height is not painted onto
+    the far cheek (stop 53's version put 63 dark pixels there; the painted s9 showed it)."""
+    pts, centre, iod = turned(astronaut_landmarks)
+    h, w = 512, 512
+    photo = np.full((h, w, 3), (200, 150, 130), np.uint8)
+    photo[:, : int(centre)] = (120, 90, 80)
+    oval = pts[list(topology.FACE_OVAL)]
+    near = np.flatnonzero(oval[:, 0] > centre)
+    x_edge, y_edge = oval[near[np.argmin(np.abs(oval[near, 1] - pts[33, 1]))]]
+    photo[int(y_edge - 0.25 * iod):int(y_edge + 0.25 * iod), int(x_edge - 0.3 * iod):] = (30, 20, 15)
+    out = fill_far_side(photo, pts)
+    assert out is not photo
+    far = np.arange(w)[None, :] < centre
+    assert (np.abs(out.astype(int) - photo)[np.broadcast_to(far, (h, w))] > 20).any()    # filled
+    assert not ((out.astype(int).sum(-1) < 150) & far).any()                                # no hair
 
 
 @pytest.mark.parametrize("factor, filled", [(1.0, False), (0.9, False), (0.3, True)])
