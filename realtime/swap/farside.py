@@ -151,10 +151,12 @@ def _grow(chosen: np.ndarray, rings: int) -> np.ndarray:
 def _plan(photo: np.ndarray, pts: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
     """The far side's fill: (mirrored (H, W, 3) float32, weight (H, W) float32 in [0, 1]), or
     None when nothing is filled. `mirrored` is the photo with each filled triangle and the
-    RINGS round it (the features' own triangles excepted) replaced by its mirror triangle's
-    pixels, so the feather blends into a mirror image from both sides of the fill's edge;
-    `weight` is each filled triangle's `far_side_weights`, zero where the mirror is not skin
-    (`_skin`), feathered by FEATHER interoculars within the face."""
+    RINGS round it (the features' own triangles, degenerate ones and those whose mirror leaves
+    the photo excepted: `_filled_ok`) replaced by its mirror triangle's pixels, so the feather
+    blends into a mirror image from both sides of the fill's edge; `weight` is each filled
+    triangle's `far_side_weights`, zero where the mirror is not skin (`_skin`), feathered by
+    FEATHER interoculars within the face, and ramped down to zero over 2 σ where the mirror
+    image ends among the mesh's pixels (at the features, at hair; not at the outline's rim)."""
     h, w = photo.shape[:2]
     weights = _filled(pts, (h, w))
     if not (weights > 0).any():
@@ -181,6 +183,15 @@ def _plan(photo: np.ndarray, pts: np.ndarray) -> tuple[np.ndarray, np.ndarray] |
         defined[box] |= sel
         if weights[k] > 0:
             np.maximum(raw[box], np.where(sel, np.float32(weights[k]), np.float32(0)), out=raw[box])
+    if not (raw > 0).any():              # every filled triangle lies off the photo
+        return None
+    # the pixels the mesh covers (its degenerate slivers left out): where the mirror image ends
+    # among them the weight ramps down; past them (the outline's rim) there is nothing to end
+    meshed = np.zeros((h, w), bool)
+    for k in np.flatnonzero(_areas(pts, tri) >= MIN_AREA):
+        box, corners = _box(pts[tri[k]], (h, w))
+        if box is not None:
+            meshed[box] |= _inside(corners, meshed[box].shape) > 0
     usable = defined & _skin(mirrored, raw > 0, defined)
     # feathered within the face only: past the outline there is nothing to blend with (the
     # swap draws no pixel there), and a squeezed strip along it must not be diluted by it
@@ -189,9 +200,9 @@ def _plan(photo: np.ndarray, pts: np.ndarray) -> tuple[np.ndarray, np.ndarray] |
     iod = float(np.linalg.norm(pts[topology.EYE_OUTER[0]] - pts[topology.EYE_OUTER[1]]))
     sigma = max(FEATHER * iod, 0.5)
     spread = cv2.GaussianBlur(raw * usable, (0, 0), sigma) / np.maximum(cv2.GaussianBlur(face, (0, 0), sigma), 1e-3)
-    # ...and brought down to nothing over 2 σ where the mirror image ends inside the face (at
+    # ...and brought down to nothing over 2 σ where the mirror image ends inside the mesh (at
     # the features' triangles, at hair): a ramp there, not a step
-    inside_usable = cv2.distanceTransform((usable | (face == 0)).astype(np.uint8), cv2.DIST_L2, 3)
+    inside_usable = cv2.distanceTransform((usable | ~meshed).astype(np.uint8), cv2.DIST_L2, 3)
     return mirrored, np.clip(spread, 0.0, 1.0) * np.clip(inside_usable / (2 * sigma), 0.0, 1.0) * (face > 0)
 
 
@@ -214,8 +225,9 @@ def _skin(mirrored: np.ndarray, filled: np.ndarray, defined: np.ndarray) -> np.n
 
 def weight_map(photo: np.ndarray, landmarks: np.ndarray) -> np.ndarray:
     """(H, W) float32 in [0, 1]: how much of each pixel of `photo` (H, W, 3) uint8 RGB comes
-    from the mirror — each filled triangle's `far_side_weights`, zero where the mirror is not
-    skin, feathered by FEATHER interoculars within the face; all zero when nothing is filled."""
+    from the mirror (`_plan`'s weight: each filled triangle's `far_side_weights`, zero where
+    the mirror is not skin, feathered, ramped down where the mirror image ends); all zero when
+    nothing is filled."""
     photo = np.asarray(photo)
     plan = _plan(photo, np.asarray(landmarks, np.float64)[:topology.N_MESH, :2])
     return np.zeros(photo.shape[:2], np.float32) if plan is None else plan[1]

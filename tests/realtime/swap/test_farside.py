@@ -10,7 +10,7 @@ from realtime.core.frame import Frame
 from realtime.engine.loop import Engine, EngineOptions
 from realtime.face import topology
 from realtime.image.disclose import DisclosureOptions
-from realtime.swap.farside import FEATHER, far_side_weights, fill_far_side, squeeze, weight_map
+from realtime.swap.farside import FEATHER, _filled, _plan, far_side_weights, fill_far_side, squeeze, weight_map
 
 
 def symmetric(landmarks):
@@ -88,6 +88,33 @@ def test_the_fill_has_no_step_at_its_inner_edge(astronaut_landmarks):
     ramp = 160 / (np.sqrt(2 * np.pi) * FEATHER * iod)       # a Gaussian feather's steepest slope
     assert weight.max() > 0.95 and (weight[inner] == 0).any()
     assert jump[both].max() < 1.5 * ramp, (jump[both].max(), ramp)
+    # the mirror image reaches past the filled triangles (the feather blends into it): just
+    # outside them the mirrored picture is already the near side's colour
+    mirrored, _ = _plan(photo, pts[:topology.N_MESH, :2])
+    filled = np.zeros((h, w), np.uint8)
+    tri = topology.face_triangles()
+    for k in np.flatnonzero(_filled(pts[:topology.N_MESH, :2], (h, w)) > 0):
+        cv2.fillConvexPoly(filled, np.rint(pts[tri[k], :2]).astype(np.int32), 1)
+    rim = (cv2.dilate(filled, np.ones((5, 5), np.uint8)) > 0) & (filled == 0) & inner
+    assert rim.sum() > 20 and np.median(mirrored[rim][:, 0]) == pytest.approx(200, abs=2)
+
+
+def test_the_fill_is_full_along_the_far_outline(astronaut_landmarks):
+    """The squeezed strip along the far outline is what the fill is for: the weight there is not
+    ramped down by the outline's rim (pixels of the face's hull that no triangle covers), as the
+    first version of the ramp did (median 0.24 here, against 0.75 before it and 0.74 now)."""
+    pts, centre, iod = turned(astronaut_landmarks)
+    h, w = 512, 512
+    photo = np.zeros((h, w, 3), np.uint8)
+    photo[:, : int(centre)] = (40, 30, 30)
+    photo[:, int(centre):] = (200, 150, 130)
+    weight = weight_map(photo, pts)
+    face = np.zeros((h, w), np.uint8)
+    cv2.fillConvexPoly(face, cv2.convexHull(np.rint(pts[:topology.N_MESH, :2]).astype(np.int32)), 1)
+    depth = cv2.distanceTransform(face, cv2.DIST_L2, 3)
+    rows = (np.arange(h)[:, None] > pts[33, 1]) & (np.arange(h)[:, None] < pts[152, 1] - 0.3 * iod)
+    band = (depth > 0) & (depth <= 3) & rows & (np.arange(w)[None, :] < centre - 0.35 * iod)
+    assert band.sum() > 30 and np.median(weight[band]) > 0.5
 
 
 def test_hair_on_the_near_sides_outline_is_not_mirrored(astronaut_landmarks):
@@ -104,7 +131,7 @@ def test_hair_on_the_near_sides_outline_is_not_mirrored(astronaut_landmarks):
     out = fill_far_side(photo, pts)
     assert out is not photo
     far = np.arange(w)[None, :] < centre
-    assert (np.abs(out.astype(int) - photo)[np.broadcast_to(far, (h, w))] > 20).any()    # filled
+    assert (np.abs(out.astype(int) - photo)[np.broadcast_to(far, (h, w))] > 20).sum() > 100   # filled
     assert not ((out.astype(int).sum(-1) < 150) & far).any()                                # no hair
 
 
@@ -116,7 +143,8 @@ def test_only_a_real_turn_fills(astronaut_rgb, astronaut_landmarks, factor, fill
 
 def test_the_swap_renders_the_filled_photo_unless_told_not_to(astronaut_profile, astronaut_rgb, monkeypatch):
     """The swap textures the face with what `fill_far_side` returns (here a stand-in that
-    darkens the photo) when asked (live --fill-far-side), and with the photo as it is by default."""
+    darkens the photo) when asked (the default; live --fill-far-side), and with the photo as it
+    is when not (live --no-fill-far-side)."""
     from realtime.swap import farside
 
     monkeypatch.setattr(farside, "fill_far_side", lambda photo, landmarks: (photo // 2).astype(np.uint8))
