@@ -1076,17 +1076,18 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _stdout_reader_gone() -> bool:
-    """True when standard output is a pipe whose reader has closed it (poll reports an error
-    on its write end)."""
+    """True when standard output is a pipe or a socket whose reader has closed it (poll reports
+    an error or a hang-up on it: Linux pipes say POLLERR, sockets and BSD pipes POLLHUP)."""
     import select
 
     try:
         fd = sys.stdout.fileno()
-        if not stat.S_ISFIFO(os.fstat(fd).st_mode):
+        mode = os.fstat(fd).st_mode
+        if not (stat.S_ISFIFO(mode) or stat.S_ISSOCK(mode)):
             return False
         poller = select.poll()
         poller.register(fd, select.POLLOUT)
-        return any(events & select.POLLERR for _, events in poller.poll(0))
+        return any(events & (select.POLLERR | select.POLLHUP) for _, events in poller.poll(0))
     except (OSError, ValueError, AttributeError):    # closed, or replaced by one without a descriptor
         return True
 
@@ -1109,7 +1110,7 @@ def main(argv=None) -> int:
     except BrokenPipeError:            # `run.py verify x.mp4 | head`: the reader has what it wanted
         if not _stdout_reader_gone():
             raise                      # another pipe broke: a bug, with its traceback
-        with contextlib.suppress(OSError):
+        with contextlib.suppress(OSError, ValueError, AttributeError):
             os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no error at exit's flush
         return 141
     except KeyboardInterrupt as e:     # its message, where one says what was kept

@@ -266,6 +266,14 @@ def test_only_a_closed_stdout_is_a_reader_gone(tmp_path, monkeypatch):
         assert not run._stdout_reader_gone()
         os.close(read_end)
         assert run._stdout_reader_gone()
+    import socket
+
+    ours, theirs = socket.socketpair()
+    with ours, open(ours.fileno(), "w", closefd=False) as socket_out:
+        monkeypatch.setattr(sys, "stdout", socket_out)
+        assert not run._stdout_reader_gone()
+        theirs.close()
+        assert run._stdout_reader_gone()
     with open(tmp_path / "out.txt", "w") as file_out:
         monkeypatch.setattr(sys, "stdout", file_out)
         assert not run._stdout_reader_gone()

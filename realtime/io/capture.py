@@ -320,6 +320,8 @@ def _classify(spec: str) -> tuple[str, Any]:
     ("tracked", path), ("file", path) or ("none", path)."""
     text = str(spec).strip()
     device = re.fullmatch(r"(?:/dev/video)?(\d+)", text)
+    if device is None and text.startswith("/dev/"):     # /dev/v4l/by-id/...: a link to /dev/videoN
+        device = re.fullmatch(r"/dev/video(\d+)", os.path.realpath(text))
     if device:
         return "camera", int(device.group(1))
     path = Path(text).expanduser()
@@ -354,7 +356,8 @@ def open_source(spec: str, size: tuple[int, int] | None = None,
                 fps: float | None = None) -> Source:
     """Open a source from a command-line spec.
 
-    - "0", "1", ... (or "/dev/videoN") -> CameraSource(N, size=size, fps=fps): `size` is the
+    - "0", "1", ... (or "/dev/videoN", or a link to it such as /dev/v4l/by-id/...) ->
+      CameraSource(N, size=size, fps=fps): `size` is the
       requested capture size, `fps` the requested rate. A digit string is always a camera,
       even if a file of that name exists.
     - an existing directory -> ImageDirSource(spec, fps=fps or 30, resize=size)

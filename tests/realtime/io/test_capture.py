@@ -159,6 +159,18 @@ def test_camera_that_cannot_open_names_index_and_what_to_check():
         open_source("/dev/video9")
 
 
+def test_a_link_to_a_camera_device_is_that_camera(monkeypatch):
+    """/dev/v4l/by-id/... (udev's stable names) links to /dev/videoN: it opens camera N (it was
+    "neither a camera index, a video file nor a folder of images")."""
+    real = os.path.realpath
+    monkeypatch.setattr(os.path, "realpath",
+                        lambda p, *a, **k: "/dev/video9" if "by-id" in str(p) else real(p, *a, **k))
+    with pytest.raises(CaptureError, match="camera 9"):
+        open_source("/dev/v4l/by-id/usb-Some_Webcam-video-index0")
+    with pytest.raises(CaptureError, match="neither a camera index"):
+        open_source("/dev/v4l/by-path/nothing-here")
+
+
 class FakeVideoCapture:
     """Stands in for cv2.VideoCapture(index, api): a 'camera' delivering 40x30 BGR frames."""
 
