@@ -192,7 +192,7 @@ def _plan(photo: np.ndarray, pts: np.ndarray) -> tuple[np.ndarray, np.ndarray] |
         box, corners = _box(pts[tri[k]], (h, w))
         if box is not None:
             meshed[box] |= _inside(corners, meshed[box].shape) > 0
-    usable = defined & _skin(mirrored, raw > 0, defined)
+    usable = defined & _skin(mirrored, _skin_reference(photo, pts), defined)
     # feathered within the face only: past the outline there is nothing to blend with (the
     # swap draws no pixel there), and a squeezed strip along it must not be diluted by it
     face = np.zeros((h, w), np.float32)
@@ -206,14 +206,31 @@ def _plan(photo: np.ndarray, pts: np.ndarray) -> tuple[np.ndarray, np.ndarray] |
     return mirrored, np.clip(spread, 0.0, 1.0) * np.clip(inside_usable / (2 * sigma), 0.0, 1.0) * (face > 0)
 
 
-def _skin(mirrored: np.ndarray, filled: np.ndarray, defined: np.ndarray) -> np.ndarray:
-    """(H, W) bool: the mirrored pixels (`defined`) that look like the skin the fill takes — within
-    SKIN_CHROMA of the median chroma (OpenCV 8-bit Lab) of the pixels `filled` takes and no
-    more than SKIN_DARKER below its lightness. The near side's outline runs over hair or
+def _skin_reference(photo: np.ndarray, pts: np.ndarray) -> np.ndarray:
+    """(3,) float32 the median OpenCV 8-bit Lab of the photo's inner skin: its triangles that
+    are neither squeezed nor near a feature nor on the outline (where hair or background may
+    lie); the whole face's median when there are none."""
+    tri = topology.face_triangles()
+    oval = np.zeros(topology.N_LANDMARKS, bool)
+    oval[list(topology.FACE_OVAL)] = True
+    inner = (squeeze(pts) >= NONE_ABOVE) & ~(_near_features() | oval)[tri].any(1) & (_areas(pts, tri) >= MIN_AREA)
+    h, w = photo.shape[:2]
+    mask = np.zeros((h, w), np.uint8)
+    for k in np.flatnonzero(inner) if inner.any() else range(len(tri)):
+        cv2.fillConvexPoly(mask, np.rint(pts[tri[k]]).astype(np.int32), 1)
+    lab = cv2.cvtColor(np.ascontiguousarray(photo, np.uint8), cv2.COLOR_RGB2LAB)
+    return np.median(lab[mask > 0] if mask.any() else lab.reshape(-1, 3), axis=0).astype(np.float32)
+
+
+def _skin(mirrored: np.ndarray, reference: np.ndarray, defined: np.ndarray) -> np.ndarray:
+    """(H, W) bool: the mirrored pixels (`defined`) that look like skin — within SKIN_CHROMA of
+    the chroma of `reference` (OpenCV 8-bit Lab, `_skin_reference`: the photo's inner skin) and
+    no more than SKIN_DARKER below its lightness. The near side's outline runs over hair or
     background in places (the painted s9's hair beside its temple), and its mirror would paint
-    a dark patch on the far cheek."""
+    a dark patch on the far cheek; judged against the face's inner skin, not against what the
+    fill takes, so hair that covers most of the near outline is still hair."""
     lab = cv2.cvtColor(np.clip(np.rint(mirrored), 0, 255).astype(np.uint8), cv2.COLOR_RGB2LAB).astype(np.float32)
-    median = np.median(lab[filled], axis=0)
+    median = reference
     chroma = np.linalg.norm(lab[..., 1:] - median[1:], axis=-1)
     not_skin = (((chroma > SKIN_CHROMA) | (median[0] - lab[..., 0] > SKIN_DARKER)) & defined).astype(np.uint8)
     # a speck off the median is the photo's grain, not hair: only patches count, and with

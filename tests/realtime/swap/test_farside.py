@@ -163,3 +163,22 @@ def test_the_swap_renders_the_filled_photo_unless_told_not_to(astronaut_profile,
     drawn = kept.sum(-1) > 0
     assert drawn.mean() > 0.2
     assert filled[drawn].mean() == pytest.approx(0.5 * kept[drawn].mean(), rel=0.05)
+
+
+@pytest.mark.parametrize("width", [0.2, 0.4])
+def test_hair_along_the_whole_near_outline_is_still_hair(astronaut_landmarks, width):
+    """Hair covering the near side's outline `width` interoculars deep (most of what the far
+    strip's mirror takes) is judged against the face's inner skin, not against the fill's own
+    median, which the hair then is: none of it reaches the far side (0.4 deep painted 45 dark
+    pixels there when the fill's median was the reference)."""
+    pts, centre, iod = turned(astronaut_landmarks)
+    h, w = 512, 512
+    photo = np.full((h, w, 3), (200, 150, 130), np.uint8)
+    photo[:, : int(centre)] = (120, 90, 80)
+    face = np.zeros((h, w), np.uint8)
+    cv2.fillConvexPoly(face, cv2.convexHull(np.rint(pts[:topology.N_MESH, :2]).astype(np.int32)), 1)
+    depth = cv2.distanceTransform(face, cv2.DIST_L2, 3)
+    photo[(depth < width * iod) & (np.arange(w)[None, :] > centre + 0.3 * iod)] = (30, 20, 15)
+    out = fill_far_side(photo, pts)
+    far = (np.arange(w)[None, :] < centre) & (face > 0)
+    assert not ((out.astype(int).sum(-1) < 150) & far).any()
