@@ -39,7 +39,7 @@ from bench import cli as bench_cli  # noqa: E402  (light: no engine, numba or to
 from bench.usage import FOLLOW_RANGE, MAX_SIDE, RENDER_SIZE_RANGE  # noqa: E402  (light)
 from bench.usage import given as _given  # noqa: E402  (an empty name refused)
 from realtime.core.errors import PuppeteerError  # noqa: E402
-from realtime.mesh.gains import gains_argument  # noqa: E402  (light: numpy, as bench's parser has it)
+from realtime.mesh.gains import MergeGains, gains_argument  # noqa: E402  (light: numpy, as bench's parser has it)
 from realtime.tiers.registry import TIER_NAMES  # noqa: E402  (light: imports no tier)
 
 
@@ -301,7 +301,9 @@ _REENACT_ONLY = (("--follow-scale", lambda a: a.follow_scale is not None,
                  ("--follow-translation", lambda a: a.follow_translation is not None,
                   "swap puts the face on your own head, at its size and position"),
                  ("--render-size", lambda a: a.render_size is not None,
-                  "swap draws the face at the profile's own crop size"))
+                  "swap draws the face at the profile's own crop size"),
+                 ("--gain gaze=...", lambda a: "gaze" in (a.gain or {}),
+                  "swap shows your own eyes inside the profile's lids: where they look is where you look"))
 
 
 def _check_live(args) -> list[tuple[Path, str]]:
@@ -967,10 +969,11 @@ def build_parser() -> argparse.ArgumentParser:
                          "(default 0)")
     lv.add_argument("--follow-translation", type=_follow, default=None,
                     help="reenact: how much the head follows your sideways motion (default 1)")
-    lv.add_argument("--gain", type=gains_argument, default=None, metavar="REGION=G,...",
+    lv.add_argument("--gain", type=gains_argument, action=MergeGains, default=None, metavar="REGION=G,...",
                     help="per-region expression gains, e.g. eyes=1.2,mouth=0.9 (regions: eyes, "
                          "brows, mouth, gaze, pose; 1 = as the driver; default: the profile's "
-                         "settings.gains, else 1); window hotkeys 1-5 select, +/- change, 0 resets")
+                         "settings.gains, else 1; gaze: reenact only, swap shows your own eyes); "
+                         "window hotkeys 1-5 select, +/- change, 0 resets")
     lv.add_argument("--mode", default="reenact", choices=("reenact", "swap"),
                     help="reenact: the avatar moves in its own picture (default); swap: your own "
                          "frame with your face replaced by the profile's (needs its consent record)")

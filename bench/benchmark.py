@@ -119,6 +119,9 @@ def resolve(args: argparse.Namespace) -> Setup:
     swapping = getattr(args, "mode", None) == "swap" or (compare is not None and compare[0] == "mode"
                                                           and "swap" in compare[1])
     gains = getattr(args, "gain", None) or {}
+    if "gaze" in gains and getattr(args, "mode", None) == "swap":
+        raise UsageError(f"--gain gaze={gains['gaze']:g} is an option of --mode reenact (swap shows the "
+                         f"driver's own eyes inside the profile's lids, looking where they look): drop it")
     both = _compared_region(compare)
     if both in gains:
         raise UsageError(f"--gain {both}={gains[both]:g} and --compare {compare[0]}=... set the "

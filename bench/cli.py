@@ -25,7 +25,7 @@ import sys
 
 from bench.usage import DEFAULT_BLOCK, DEFAULT_CAMERA_FRAMES, DEFAULT_WARMUP, DEVICE_NAMES, UsageError, given
 from realtime.core.errors import PuppeteerError
-from realtime.mesh.gains import gains_argument
+from realtime.mesh.gains import MergeGains, gains_argument
 
 __all__ = ["add_arguments", "main", "UsageError"]
 
@@ -96,7 +96,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "(e.g. tier=warp,atlas); '--compare list' lists the keys")
     parser.add_argument("--block", type=_positive(), default=None, metavar="N",
                         help=f"frames per interleaved block with --compare (default {DEFAULT_BLOCK})")
-    parser.add_argument("--gain", type=gains_argument, default=None, metavar="REGION=G,...",
+    parser.add_argument("--gain", type=gains_argument, action=MergeGains, default=None, metavar="REGION=G,...",
                         help="per-region expression gains on top of the profile's own (as live "
                              "--gain), e.g. eyes=0.7,mouth=0.75: measure what a damped or "
                              "exaggerated region does to the rest (regions: eyes, brows, mouth, "

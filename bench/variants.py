@@ -179,6 +179,8 @@ def knobs() -> dict[str, Knob]:
     for group, cls in (("estimator", EstimatorConfig), ("fuse", FuseConfig)):
         for f in dataclasses.fields(cls):
             default = f.default if f.default is not dataclasses.MISSING else f.default_factory()
+            if not isinstance(default, (bool, int, float, str)):
+                continue        # a pair (FuseConfig.lid_meet): no way to write one value of it in KEY=A,B
             table[f.name] = Knob(f"{cls.__name__}.{f.name} (default {default})",
                                  _parser_for(f.name, default), _set_nested(group, f.name))
     return table
@@ -223,7 +225,8 @@ _CROP = "swap draws the face at the profile's own crop size, unsharpened"
 REENACT_ONLY = {"follow_scale": _ON_HEAD, "follow_translation": _ON_HEAD, "max_head_angle": _ON_HEAD,
                 "mouth_retarget": "swap opens the driver's own jaw, on the driver's head",
                 "render_size": _CROP, "max_render_size": _CROP, "adapt_render_size": _CROP,
-                "texture_sharpen": _CROP}
+                "texture_sharpen": _CROP,
+                "gaze_gain": "swap shows the driver's own eyes inside the profile's lids, looking where they look"}
 
 
 def check_mode(compare: tuple[str, list[str]] | None, mode: str) -> None:

@@ -295,3 +295,13 @@ def _with_func(parser, func):
 def _set(ns, func):
     ns.func = func
     return ns
+
+
+def test_live_adds_up_repeated_gains(capsys):
+    """`live --gain eyes=0 --gain mouth=1` drives with both (the last --gain alone was kept); a
+    region in two of them is one error line."""
+    args = run.build_parser().parse_args(["live", "--profile", "p", "--gain", "eyes=0", "--gain", "mouth=1"])
+    assert args.gain == {"eyes": 0.0, "mouth": 1.0}
+    with pytest.raises(SystemExit):
+        run.build_parser().parse_args(["live", "--profile", "p", "--gain", "eyes=0", "--gain", "eyes=1"])
+    assert "eyes is given twice (0 and 1)" in capsys.readouterr().err

@@ -24,8 +24,8 @@ import numpy as np
 from realtime.core.errors import PuppeteerError
 from realtime.face import topology
 
-__all__ = ["REGIONS", "GAIN_RANGE", "GainError", "parse_gains", "gains_argument", "check_gains", "profile_gains",
-           "landmark_gains"]
+__all__ = ["REGIONS", "GAIN_RANGE", "GainError", "parse_gains", "gains_argument", "MergeGains", "check_gains",
+           "profile_gains", "landmark_gains"]
 
 REGIONS = ("eyes", "brows", "mouth", "gaze", "pose")
 GAIN_RANGE = (0.0, 3.0)
@@ -72,6 +72,9 @@ def parse_gains(text: str) -> dict[str, float]:
         if not sep:
             raise GainError(f"--gain: expected REGION=VALUE[,REGION=VALUE...] (e.g. eyes=1.2,mouth=0.9), "
                             f"got {item.strip()!r}")
+        if region.strip() in pairs:
+            raise GainError(f"--gain: {region.strip()} is given twice ({pairs[region.strip()]} and "
+                            f"{value.strip()}): give it once")
         pairs[region.strip()] = value.strip()
     return check_gains(pairs)
 
@@ -83,6 +86,21 @@ def gains_argument(text: str) -> dict[str, float]:
         return parse_gains(text)
     except GainError as exc:
         raise argparse.ArgumentTypeError(str(exc).removeprefix("--gain: ")) from None
+
+
+class MergeGains(argparse.Action):
+    """argparse action for a repeated ``--gain`` (type `gains_argument`): the lists are merged,
+    ``--gain eyes=0 --gain mouth=1`` as ``--gain eyes=0,mouth=1`` (the last one alone was kept);
+    a region given in two of them is an error."""
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        merged = dict(getattr(namespace, self.dest, None) or {})
+        for region, value in values.items():
+            if region in merged:
+                parser.error(f"argument {option_string}: {region} is given twice ({merged[region]:g} and "
+                             f"{value:g}): give it once")
+            merged[region] = value
+        setattr(namespace, self.dest, merged)
 
 
 def _feather(core: set[int], rings: tuple[float, ...]) -> np.ndarray:

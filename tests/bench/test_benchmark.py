@@ -352,6 +352,9 @@ def test_what_would_be_ignored_is_refused(argv, expect):
     (("--mode", "swap", "--compare", "follow_scale=0,1"),
      "--compare follow_scale=... varies an option of --mode reenact (swap puts the face on the "
      "driver's own head"),
+    (("--mode", "swap", "--compare", "gaze_gain=1,0"),
+     "--compare gaze_gain=... varies an option of --mode reenact (swap shows the driver's own eyes"),
+    (("--mode", "swap", "--gain", "gaze=0"), "--gain gaze=0 is an option of --mode reenact (swap shows"),
 ])
 def test_compare_refuses_a_key_the_mode_does_not_use(argv, expect):
     """Before the fix: the variants of such a key were the same engine, measured side by side as if
@@ -418,3 +421,22 @@ def test_self_reenact_warns_of_a_photo_profile_from_another_file(assets, tmp_pat
                         f"unless that is a frame of its first half, PSNR / SSIM compare another face with "
                         f"the real frames (enroll its first half (run.py enroll {video} --frames 0:6 --name "
                         f"NAME) and pass that, or drop --profile)"]
+
+
+def test_compare_offers_only_keys_it_can_set():
+    """FuseConfig.lid_meet is a pair: `--compare list` offered it and every value crashed the run
+    with a TypeError deep in the engine; every key offered now parses a value of its own type."""
+    from bench.variants import knobs
+
+    assert "lid_meet" not in knobs()
+    with pytest.raises(UsageError, match="unknown key 'lid_meet'"):
+        benchmark.resolve(parse("--profile", "p", "--driver", "x.mp4", "--compare", "lid_meet=0.1,0.2"))
+
+
+def test_repeated_gains_add_up():
+    """`--gain eyes=0.5 --gain mouth=1.2` is both (the last one alone was kept); a region given
+    twice is refused."""
+    assert parse("--profile", "p", "--driver", "x.mp4", "--gain", "eyes=0.5", "--gain", "mouth=1.2").gain == \
+        {"eyes": 0.5, "mouth": 1.2}
+    with pytest.raises(SystemExit):
+        parse("--profile", "p", "--driver", "x.mp4", "--gain", "eyes=0.5", "--gain", "eyes=1")

@@ -16,7 +16,7 @@ def test_parse_and_check():
     assert parse_gains("") == {}
     for bad, match in (("eyes", "REGION=VALUE"), ("nose=1", "unknown region"),
                        ("eyes=big", "not a number"), ("eyes=-1", "outside"), ("eyes=nan", "outside"),
-                       ("pose=4", "outside")):
+                       ("pose=4", "outside"), ("eyes=1,eyes=2", "eyes is given twice")):
         with pytest.raises(GainError, match=match):
             parse_gains(bad)
     with pytest.raises(GainError, match="mapping"):
