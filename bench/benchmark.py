@@ -267,8 +267,8 @@ def check_outputs(args: argparse.Namespace, drivers: list[str] | None = None,
     --self-reenact / --self-drive video, the remix sources: `run_inputs`; the profile's files;
     under any name: `overwrites_input`), another of these outputs (the last written would
     replace the first), a new picture among a driver folder's images, its folder missing or not
-    writable, a folder, or (--plot, --sheet) a picture format that is not written (matplotlib's
-    formats, OpenCV's). `drivers` / `profiles`: what the run plays (default: --driver and
+    writable, a folder, a --json file not named .json, or (--plot, --sheet) a picture format
+    that is not written (matplotlib's formats, OpenCV's). `drivers` / `profiles`: what the run plays (default: --driver and
     --profile; `bench --streams` gives its comma lists)."""
     drivers = [args.driver] if drivers is None else drivers
     profiles = [getattr(args, "profile", None)] if profiles is None else profiles
@@ -297,6 +297,8 @@ def check_outputs(args: argparse.Namespace, drivers: list[str] | None = None,
         problem = cannot_write(path)
         if problem is not None:
             raise UsageError(f"cannot write {path} ({flag}): {problem}")
+    if args.json and Path(args.json).suffix.lower() != ".json":      # `--json clip.mp4` replaced the clip
+        raise UsageError(f"--json {args.json}: the report is JSON; name it e.g. {Path(args.json).stem}.json")
     if args.plot and Path(args.plot).suffix.lower().lstrip(".") not in plot_formats():
         raise UsageError(f"--plot {args.plot}: not a picture format the plot is written in "
                          f"({', '.join(sorted(plot_formats()))}); name it e.g. "

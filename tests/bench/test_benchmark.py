@@ -440,3 +440,15 @@ def test_repeated_gains_add_up():
         {"eyes": 0.5, "mouth": 1.2}
     with pytest.raises(SystemExit):
         parse("--profile", "p", "--driver", "x.mp4", "--gain", "eyes=0.5", "--gain", "eyes=1")
+
+
+def test_the_json_report_must_be_named_json(tmp_path):
+    """Before the fix: `--json clip.mp4` (a slip for --driver) replaced a 230 kB video with the
+    report, and `--json d19.track.npz` a tracked clip."""
+    clip = tmp_path / "victim.mp4"
+    clip.write_bytes(b"not yet a report")
+    argv = parse("--profile", "p", "--driver", "x.mp4", "--json", clip)
+    with pytest.raises(UsageError, match=r"--json .*victim.mp4: the report is JSON; name it e.g. victim.json"):
+        benchmark.check_outputs(argv)
+    assert clip.read_bytes() == b"not yet a report"
+    benchmark.check_outputs(parse("--profile", "p", "--driver", "x.mp4", "--json", tmp_path / "r.JSON"))
