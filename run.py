@@ -161,25 +161,33 @@ def cmd_demo(args) -> int:
     return 0
 
 
+#: The demo profile's `source` (what `demo_profile` enrolls and accepts as its own).
+DEMO_SOURCE = "skimage.data.astronaut()"
+
+
 def demo_profile():
     """The astronaut of scikit-image (public domain), enrolled once into profiles/astronaut.
 
-    A folder of that name that does not load (the user's own, or damaged) is never replaced:
-    the demo then uses the astronaut built in memory and says so."""
+    A folder of that name that does not load (damaged), or holds another face (the user's own
+    `enroll ... --name astronaut`), is never replaced nor used: the demo then uses the astronaut
+    built in memory and says so."""
     import skimage.data
 
     from profiles import ProfileError, load, profiles_root, save
 
     folder = profiles_root() / "astronaut"
     try:
-        return load(folder)
+        found = load(folder)
     except ProfileError as e:
         problem = None if not os.path.lexists(folder) else str(e)
+    else:
+        if found.source == DEMO_SOURCE:
+            return found
+        problem = f"it is a profile of {found.source or 'another picture'}, not the demo's astronaut"
     from profiles.enroll import build_profile, detect_single_face
 
     rgb = skimage.data.astronaut()
-    profile = build_profile(rgb, detect_single_face(rgb, "skimage.data.astronaut()"),
-                            name="astronaut", source="skimage.data.astronaut()")
+    profile = build_profile(rgb, detect_single_face(rgb, DEMO_SOURCE), name="astronaut", source=DEMO_SOURCE)
     if problem is not None:
         print(f"note: {_printable(str(folder))} is not a profile this demo can load "
               f"({_printable(problem.splitlines()[0] if problem else '', 160)}); it is left as it "

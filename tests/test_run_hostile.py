@@ -596,3 +596,21 @@ def _with_func(parser, func):
     sub = [a for a in parser._actions if a.dest == "command"][0].choices["devices"]
     sub.set_defaults(func=func)
     return parser
+
+
+def test_demo_leaves_another_faces_astronaut_profile_alone(profiles_root, capsys, astronaut_rgb, astronaut_landmarks,
+                                                           monkeypatch):
+    """Before the fix: a user's `enroll s5.jpg --name astronaut` was what the demo rendered, without
+    a word. Now the demo uses the built-in astronaut, says so, and leaves the profile as it is."""
+    from profiles.enroll import build_profile
+
+    mine = build_profile(np.ascontiguousarray(astronaut_rgb[:, ::-1]), astronaut_landmarks, name="astronaut",
+                         source="s5.jpg")
+    folder = save(mine, profiles_root / "astronaut")
+    before = {p.name: p.read_bytes() for p in folder.iterdir()}
+    monkeypatch.setattr("profiles.enroll.detect_single_face", lambda rgb, what: astronaut_landmarks)
+    profile = run.demo_profile()
+    assert profile.source == run.DEMO_SOURCE
+    np.testing.assert_array_equal(profile["image"], astronaut_rgb)
+    assert "it is a profile of s5.jpg, not the demo's astronaut" in capsys.readouterr().err
+    assert {p.name: p.read_bytes() for p in folder.iterdir()} == before
