@@ -268,8 +268,8 @@ def check_outputs(args: argparse.Namespace, drivers: list[str] | None = None,
     under any name: `overwrites_input`), another of these outputs (the last written would
     replace the first), a new picture among a driver folder's images, its folder missing or not
     writable, a folder, a --json file not named .json, or (--plot, --sheet) a picture format
-    that is not written (matplotlib's formats, OpenCV's). `drivers` / `profiles`: what the run plays (default: --driver and
-    --profile; `bench --streams` gives its comma lists)."""
+    that is not written (matplotlib's formats, OpenCV's). `drivers` / `profiles`: what the run
+    plays (default: --driver and --profile; `bench --streams` gives its comma lists)."""
     drivers = [args.driver] if drivers is None else drivers
     profiles = [getattr(args, "profile", None)] if profiles is None else profiles
     outputs = [(flag, path) for flag, path in (("--json", args.json), ("--plot", args.plot),

@@ -183,3 +183,17 @@ def test_the_far_side_is_filled_unless_told_not_to(enrolled, driver_dir, tmp_pat
         assert run.main(["live", "--profile", "astro", "--mode", "swap", "--driver", str(driver_dir),
                          "--sink", f"file:{out}", "--no-label", *flags]) == 0
         assert bool(calls) == filled, flags
+
+
+def test_a_remix_source_without_a_face_is_said(enrolled, driver_dir, tmp_path, capsys):
+    """Before (new-user review): `--expression-from` a clip with no face gave `still` and the
+    summary looked like any other; now its last lines say so."""
+    blank = tmp_path / "blank"
+    blank.mkdir()
+    for i in range(5):
+        cv2.imwrite(str(blank / f"b{i}.png"), np.full((64, 64, 3), 90, np.uint8))
+    capsys.readouterr()
+    assert run.main(["live", "--profile", "astro", "--driver", str(driver_dir), "--sink", "null",
+                     "--expression-from", str(blank)]) == 0
+    out = capsys.readouterr().out
+    assert f"--expression-from {blank}: no face found in any of its 5 frames: it gave nothing" in out

@@ -396,6 +396,7 @@ class RunReport:
     audio: AudioReport | None = None   # set by the caller when the run passed audio (--audio)
     warm_up_s: float | None = None     # the engine's warm-up before the first frame (`run`)
     offline: bool = False              # a file read ahead (`run`: a non-realtime grabber)
+    remix_notes: list[str] = field(default_factory=list)   # remix sources with no face (`run`)
 
     @property
     def fps(self) -> float:
@@ -432,6 +433,8 @@ class RunReport:
         text = "; ".join(parts) + (f"\nstage p50 ms: {stages}" if stages else "")
         if faces := self.faces_missed():
             text += f"\n{faces}"
+        for line in self.remix_notes:
+            text += f"\n{line}"
         return text + (f"\n{self.audio.summary()}" if self.audio is not None else "")
 
     def faces_missed(self) -> str:
@@ -548,6 +551,8 @@ def run(engine: Engine, grabber: Grabber, sink, max_frames: int | None = None,
             grabber.stop()
             sink.close()
             report.wall_s = time.perf_counter() - t_start
+            if (remix := getattr(engine, "remix", None)) is not None:
+                report.remix_notes = remix.faces_missed(FACE_FOUND_QUIET)
             report.capture_dropped = grabber.dropped
             report.sink_dropped = getattr(sink, "sink_dropped", 0)
     return report

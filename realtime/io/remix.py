@@ -36,8 +36,10 @@ from pathlib import Path
 
 import numpy as np
 
+from realtime.core import paths
 from realtime.core.errors import PuppeteerError
 from realtime.core.frame import Frame
+from realtime.core.paths import IMAGE_SUFFIXES
 from realtime.face.estimate import Estimator, EstimatorConfig, set_teeth
 from realtime.face.parallax import untwisted
 from realtime.face.state import FaceState
@@ -129,6 +131,9 @@ class TrackedState(StateSource):
         self._started = False
         self._ended = False
         self.error: BaseException | None = None
+        self.label = "the remix source"       # how the run's summary names it (`open_state_source`)
+        self.frames = 0                       # frames tracked, and those with a face in them
+        self.faces = 0
 
     @property
     def neutral(self) -> np.ndarray | None:   # type: ignore[override]
@@ -154,6 +159,8 @@ class TrackedState(StateSource):
                 with quiet_native_stderr():
                     self.tracker = Tracker(static=False)
             lm = self.tracker(f.image) if f.image is not None else None
+        self.frames += 1
+        self.faces += lm is not None
         state = self.estimator(lm, t)
         set_teeth(state, self.teeth, f, lm, t)
         return state
@@ -208,11 +215,17 @@ def open_state_source(spec: str, *, profile_neutral: np.ndarray, realtime: bool,
         return StillState()
     if text == "script":
         return ScriptState(profile_neutral)
+    if paths.is_file(text) and Path(text).suffix.lower() in IMAGE_SUFFIXES:
+        raise RemixError(f"{what} {spec!r}: one picture has no motion to give (its pose and expression "
+                         f"are its own neutral, the same as `still`): use a clip, a camera, a folder of "
+                         f"a performance's frames, or one of: {', '.join(KEYWORDS)}")
     try:
         source = open_source(text, fps=fps)
     except CaptureError as exc:
         raise RemixError(f"{what} {spec!r}: {exc} (or use one of: {', '.join(KEYWORDS)})") from None
-    return TrackedState(source, realtime=realtime)
+    tracked = TrackedState(source, realtime=realtime)
+    tracked.label = f"{what} {text}"
+    return tracked
 
 
 def combine(main: FaceState, pose: FaceState | None, expression: FaceState | None, *,
@@ -297,6 +310,21 @@ class RemixStage:
         frame.state = combine(frame.state, pose, expr, keep_placement=self.keep_placement,
                               expression_scale=scale, untwist=self._untwist(),
                               expression_offset=self._offset if scale is not None else None)
+
+    def faces_missed(self, quiet: float) -> list[str]:
+        """A line for each tracked source whose face was missing from more than ``1 − quiet`` of
+        the frames it gave (none else): a remix clip or camera with no face gives nothing —
+        the neutral state stands in — and the run would otherwise look normal."""
+        lines = []
+        for src in self.sources():
+            if not isinstance(src, TrackedState) or src.frames == 0 or src.faces >= quiet * src.frames:
+                continue
+            if src.faces == 0:
+                lines.append(f"{src.label}: no face found in any of its {src.frames} frames: it gave "
+                             f"nothing (the neutral state stood in, as with `still`)")
+            else:
+                lines.append(f"{src.label}: face found in {src.faces} of its {src.frames} frames")
+        return lines
 
     def close(self) -> None:
         for s in self.sources():

@@ -253,3 +253,47 @@ def test_open_state_source_names(astronaut_profile):
     assert isinstance(open_state_source("script", profile_neutral=n, realtime=False), ScriptState)
     with pytest.raises(RemixError, match="--expression-from 'nowhere.mp4'.*still, script"):
         open_state_source("nowhere.mp4", profile_neutral=n, realtime=False, what="--expression-from")
+
+
+def test_a_picture_is_not_a_remix_source(astronaut_profile, tmp_path, astronaut_rgb):
+    """Before (new-user review): `--pose-from photo.jpg` ran and gave exactly `still` (its one
+    frame is its own neutral), without a word."""
+    import cv2
+
+    photo = tmp_path / "face.jpg"
+    cv2.imwrite(str(photo), astronaut_rgb[..., ::-1])
+    with pytest.raises(RemixError, match=r"--pose-from '.*face.jpg': one picture has no motion to give"):
+        open_state_source(str(photo), profile_neutral=astronaut_profile["neutral"], realtime=False,
+                          what="--pose-from")
+
+
+@pytest.mark.parametrize("found_every, expect", [
+    (None, "--expression-from clip.mp4: no face found in any of its 12 frames: it gave nothing"),
+    (1, None),
+    (3, "--expression-from clip.mp4: face found in 4 of its 12 frames"),
+])
+def test_a_remix_source_without_a_face_is_reported(astronaut_profile, found_every, expect):
+    """Before (new-user review): a remix clip with no face in it gave the neutral state, and the
+    run's summary looked normal; now `faces_missed` (the summary's line) says so."""
+    lm = _Tracker(astronaut_profile["neutral"])
+
+    class Sometimes:
+        def __init__(self):
+            self.calls = 0
+
+        def __call__(self, image):
+            self.calls += 1
+            hit = found_every is not None and (self.calls - 1) % found_every == 0
+            return lm(image) if hit else None
+
+        def close(self):
+            pass
+
+    src = TrackedState(_Clip(12), realtime=False, tracker=Sometimes())
+    src.label = "--expression-from clip.mp4"
+    stage = RemixStage(expression=src)
+    for i in range(12):
+        stage(Frame(index=i, t_capture=0.0, state=state()))
+    stage.close()
+    lines = stage.faces_missed(0.98)
+    assert (lines == []) if expect is None else (len(lines) == 1 and lines[0].startswith(expect)), lines
