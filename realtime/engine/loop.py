@@ -446,6 +446,10 @@ class RunReport:
         if not rows or found >= FACE_FOUND_QUIET * len(rows):    # a first frame or a blink of a miss
             return ""
         span = f"the last {len(rows)}" if len(rows) < self.frames else f"{len(rows)}"
+        if found == 0 and (tracked := sum(bool(r.get("tracked")) for r in rows)):
+            return (f"no face followed in any of {span} frames: the tracker saw one in {tracked}, but "
+                    f"a face drives only once it stays in place a few frames (a jump is a phantom or "
+                    f"another person): a driver is a performance, not a folder of different photos")
         if found == 0:
             return (f"no face found in any of {span} frames: nothing drove the output (is a face "
                     f"in view, lit and large enough?)")
@@ -529,7 +533,8 @@ def run(engine: Engine, grabber: Grabber, sink, max_frames: int | None = None,
                     break
                 engine.process(frame)
                 row = {"index": frame.index, "timings": dict(frame.timings), "latency_ms": None,
-                       "face": bool(frame.state is not None and frame.state.present)}
+                       "face": bool(frame.state is not None and frame.state.present),
+                       "tracked": frame.landmarks is not None}
                 with lock:
                     pending[frame.index] = row
                     if len(pending) > PENDING_MAX:  # frames the sink dropped are never written

@@ -443,3 +443,13 @@ def test_the_summary_says_when_the_driver_showed_no_face(faces, frames, expect):
                                   for i, f in enumerate(faces)])
     assert report.faces_missed().startswith(expect) if expect else report.faces_missed() == ""
     assert (expect in report.summary()) if expect else "face" not in report.summary()
+
+
+def test_a_face_tracked_but_never_followed_is_not_called_missing():
+    """Before (new-user review): a folder of six different portraits as the driver said "no face
+    found ... (is a face in view, lit and large enough?)": the tracker saw every face, but each
+    jumped from the last, and a face drives only once it stays in place a few frames."""
+    report = RunReport(frames=6, wall_s=1.0,
+                       per_frame=[{"index": i, "timings": {}, "latency_ms": 5.0, "face": False, "tracked": True}
+                                  for i in range(6)])
+    assert report.faces_missed().startswith("no face followed in any of 6 frames: the tracker saw one in 6")
