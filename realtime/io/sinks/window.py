@@ -54,6 +54,10 @@ def _display_problem() -> str | None:
     return None
 
 
+#: Qt's logging rules while a window is open (`WindowSink.open`; a user's QT_LOGGING_RULES wins).
+QT_QUIET = "default.warning=false"
+
+
 class WindowSink:
     """A preview window (cv2.imshow) with an overlay (landmarks, fps, per-stage ms, gains) and
     hotkeys: 'n' -> "recalibrate", space -> "toggle", 'q' / Esc / closing the window -> "quit",
@@ -76,6 +80,12 @@ class WindowSink:
         self._fps: float | None = None
 
     def open(self, width: int, height: int, fps: float | None = None) -> None:
+        # OpenCV's Qt GUI lives in the sink's worker thread (a slow window never stalls the
+        # loop), and Qt stops its timers from the main thread at the process's exit, printing
+        # "QObject::killTimer: Timers cannot be stopped from another thread" after every run:
+        # harmless, and alarming. Qt's default-category warnings are off unless the user set
+        # their own rules.
+        os.environ.setdefault("QT_LOGGING_RULES", QT_QUIET)
         problem = _display_problem()
         if problem is None:
             try:

@@ -1,7 +1,11 @@
 """The preview window sink without a display: hotkeys and display errors."""
 from __future__ import annotations
 
+import os
+import shutil
+import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -32,3 +36,44 @@ def test_window_with_unreachable_display_fails_cleanly(monkeypatch):
     monkeypatch.setenv("DISPLAY", ":987")
     with pytest.raises(SinkError, match=r"display ':987'.*--sink file:out.mp4"):
         WindowSink().open(64, 48, 30)
+
+
+def test_qt_warnings_are_off_unless_the_user_set_rules(monkeypatch):
+    """OpenCV's Qt GUI runs in the sink's worker thread and Qt stops its timers from the main
+    thread at exit: every windowed run ended with two "QObject::killTimer: Timers cannot be
+    stopped from another thread" lines (new-user review). A user's own rules are kept."""
+    from realtime.io.sinks.window import QT_QUIET
+
+    monkeypatch.delenv("DISPLAY", raising=False)
+    monkeypatch.delenv("WAYLAND_DISPLAY", raising=False)
+    monkeypatch.delenv("QT_LOGGING_RULES", raising=False)
+    with pytest.raises(SinkError):
+        WindowSink().open(64, 48, 30)
+    assert os.environ["QT_LOGGING_RULES"] == QT_QUIET
+    monkeypatch.setenv("QT_LOGGING_RULES", "qt.*=true")
+    with pytest.raises(SinkError):
+        WindowSink().open(64, 48, 30)
+    assert os.environ["QT_LOGGING_RULES"] == "qt.*=true"
+
+
+_WINDOWED_RUN = """
+import numpy as np
+from realtime.core.frame import Frame
+from realtime.io.sinks.threaded import ThreadedSink
+from realtime.io.sinks.window import WindowSink
+sink = ThreadedSink(WindowSink(overlay=False), realtime=False)
+sink.open(64, 48, 30.0)
+for i in range(3):
+    sink.write(Frame(index=i, t_capture=0.0, output=np.full((48, 64, 3), 40 * i, np.uint8)))
+sink.close()
+print("closed")
+"""
+
+
+@pytest.mark.skipif(shutil.which("xvfb-run") is None, reason="needs xvfb-run (apt-get install xvfb)")
+def test_a_windowed_run_ends_without_qt_warnings():
+    env = {k: v for k, v in os.environ.items() if k != "QT_LOGGING_RULES"}
+    done = subprocess.run(["xvfb-run", "-a", sys.executable, "-c", _WINDOWED_RUN], capture_output=True,
+                          text=True, timeout=120, cwd=Path(__file__).resolve().parents[4], env=env)
+    assert done.returncode == 0 and "closed" in done.stdout, done.stderr
+    assert "QObject" not in done.stderr, done.stderr
