@@ -83,7 +83,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--sheet", metavar="OUT.png",
                         help="with --quality or --self-drive: a contact sheet, driver above output, "
                              "at the driver's widest eyes, closed (else narrowest) eyes, highest brows, widest mouth, "
-                             "strongest smile and furthest gaze")
+                             "strongest smile and furthest gaze (--mode swap: its first face, widest mouth, "
+                             "furthest turn and largest light change, whole frames)")
     parser.add_argument("--floor", action="store_true",
                         help="with --quality or --self-drive: also track each driver frame's copy "
                              "downscaled to 40%% and back, and report per signal the r it reads "

@@ -287,9 +287,13 @@ class Extremes:
 def sheet_label(label: str, score: float) -> str:
     """What a contact sheet's column says for `SHEET`'s `label` picked at `score`
     (`_sheet_value`): "closed eyes" only where the driver's eyes (the mean of both) are below
-    `CLOSED_EYE` there, else "narrowest eyes"."""
+    `CLOSED_EYE` there, else "narrowest eyes"; the swap sheet's "lighting change" (its score:
+    the driver's face luma against the first face's, 0-255) says by how much, since a clip whose
+    light never changes still has a largest change (a blink's)."""
     if label == "closed eyes" and not -score < CLOSED_EYE:
         return "narrowest eyes"
+    if label == "lighting change":
+        return f"light change {score:.0f}/255"
     return label
 
 

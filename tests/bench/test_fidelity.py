@@ -332,6 +332,14 @@ def test_the_sheet_says_closed_eyes_only_where_they_close(monkeypatch):
                          np.zeros((3, len(F.SIGNALS))))["closed_frames"] == 6    # the table's threshold
 
 
+def test_the_swap_sheet_says_how_much_the_light_changed():
+    """Before (new-user review): d19's "lighting change #18" was a blink on a clip whose light
+    never changes; the tile now says how much its face's luma moved."""
+    assert F.sheet_label("lighting change", 2.4) == "light change 2/255"
+    assert F.sheet_label("lighting change", 31.0) == "light change 31/255"
+    assert F.sheet_label("widest mouth", 0.3) == "widest mouth"
+
+
 def test_the_table_says_what_a_dash_means():
     """Before the fix: a '–' cell (yaw on a d0 self-drive: the driver hardly turns) had no legend;
     only '*' had a note under the table."""
