@@ -337,8 +337,9 @@ def _check_live(args) -> list[tuple[Path, str]]:
                             f"or use --mode reenact")
     if args.mode == "reenact" and args.pose_from is not None and args.expression_from is not None:
         raise UserError(f"--pose-from {_printable(args.pose_from)} and --expression-from "
-                        f"{_printable(args.expression_from)} leave the driver nothing to give (in swap it "
-                        f"gives the scene): drive with one of them (--driver SOURCE) and remix the other")
+                        f"{_printable(args.expression_from)} leave the driver nothing to give: drive with one "
+                        f"of them (--driver SOURCE) and remix the other (--mode swap takes both: there the "
+                        f"driver gives the scene)")
     recording = sink_file(args.sink)
     if args.overwrite and recording is None:
         raise UserError(f"--overwrite replaces an existing recording: it goes with --sink file:OUT.mp4, "
@@ -808,7 +809,8 @@ def cmd_consent(args) -> int:
 
     if args.name is None:
         if args.by is not None or args.revoke:
-            raise UserError("say which profile: python run.py consent NAME --by \"...\"")
+            example = "NAME --revoke" if args.revoke else 'NAME --by "..."'
+            raise UserError(f"say which profile: python run.py consent {example}")
         rows = list_profiles(profiles_root())
         print(f"profiles in {profiles_root()}:" if rows else f"no profiles in {profiles_root()}")
         for name, fp, consent in rows:

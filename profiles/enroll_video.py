@@ -128,7 +128,7 @@ def _refuse_too_few(path: Path, good: np.ndarray, rejected: dict[str, int]) -> N
     why = ", ".join(f"{k} {v}" for k, v in rejected.items() if v)
     fix = ("use a steadier, sharper clip of one face" if why and len(good) >= MIN_GOOD_FRAMES
            else "enroll more frames (a 20-60 s clip)")
-    raise EnrollError(f"{path.name}: only {usable} usable frames of {len(good)}"
+    raise EnrollError(f"{path.name}: only {usable} usable frame{'s' if usable != 1 else ''} of {len(good)}"
                       f"{f' (rejected: {why})' if why else ''}, need at least {MIN_GOOD_FRAMES}; "
                       f"{fix}")
 

@@ -290,7 +290,8 @@ def test_bench_checks_its_outputs_before_it_runs(tmp_path, monkeypatch, capsys, 
                                                     "your own eyes"),
     (["--no-label", "--label-text", "X"], "--label-text says how to draw the label, and --no-label leaves it out"),
     (["--no-label", "--label-corner", "top-left"], "--label-corner says how to draw the label, and --no-label"),
-    (["--pose-from", "still", "--expression-from", "still"], "leave the driver nothing to give"),
+    (["--pose-from", "still", "--expression-from", "still"], "leave the driver nothing to give: drive with one of "
+                                                             "them (--driver SOURCE) and remix the other (--mode swap"),
     (["--pose-from", "script", "--expression-from", "still"], "leave the driver nothing to give"),
     (["--overwrite"], "--overwrite replaces an existing recording: it goes with --sink file:OUT.mp4, not --sink null"),
 ])

@@ -259,3 +259,11 @@ def test_live_label_flags(tmp_path, astro, astronaut_rgb, capsys):
     assert run.main(["live", "--profile", "astro", "--driver", driver, "--sink", "null",
                      "--label-text", "Künstlich"]) == 2
     assert "label text" in _error_line(capsys)
+
+
+def test_consent_without_a_name_shows_the_form_that_was_meant(capsys):
+    """`consent --revoke` without a name suggested `consent NAME --by "..."` (new-user review)."""
+    assert run.main(["consent", "--revoke"]) == 2
+    assert 'python run.py consent NAME --revoke' in capsys.readouterr().err
+    assert run.main(["consent", "--by", "me"]) == 2
+    assert 'python run.py consent NAME --by "..."' in capsys.readouterr().err

@@ -266,6 +266,8 @@ def test_too_few_frames_lists_only_the_rules_that_rejected():
         _refuse_too_few(Path("c.mp4"), np.ones(3, bool), {})
     assert str(e.value) == ("c.mp4: only 3 usable frames of 3, need at least 5; enroll more "
                             "frames (a 20-60 s clip)")
+    with pytest.raises(EnrollError, match="only 1 usable frame of 1,"):      # (said "1 usable frames")
+        _refuse_too_few(Path("c.mp4"), np.ones(1, bool), {})
     _refuse_too_few(Path("c.mp4"), np.ones(5, bool), {})      # 5 is enough
 
 
