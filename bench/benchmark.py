@@ -158,6 +158,9 @@ def resolve(args: argparse.Namespace) -> Setup:
         if swapping:
             require_consent(profile)   # swap puts this person's face on someone else
         driver = open_driver(args.driver, args.frames, swap=swapping)
+        if args.frames is not None and driver.total is not None and driver.total < args.frames:
+            warnings.append(f"--frames {args.frames}: the driver has only {driver.total} frames "
+                            f"(all measured, less the --warmup {args.warmup})")
         gains = profile_gains(profile)   # as `run.py live` runs it
         setup = Setup(profile, driver, [], compare, self_re=self_re, gains=gains)
         base = EngineOptions(fps=driver.fps, fuse=FuseConfig().with_gains(gains),

@@ -452,3 +452,15 @@ def test_the_json_report_must_be_named_json(tmp_path):
         benchmark.check_outputs(argv)
     assert clip.read_bytes() == b"not yet a report"
     benchmark.check_outputs(parse("--profile", "p", "--driver", "x.mp4", "--json", tmp_path / "r.JSON"))
+
+
+def test_frames_past_the_drivers_end_are_noted(assets, run_bench):
+    """Before (new-user review): `--frames 100` on a 40-frame driver measured what there was and
+    said nothing of it."""
+    rc, out, err = run_bench("--profile", assets["astro"], "--driver", assets["clip"], "--frames", 100,
+                             "--warmup", 5)
+    assert rc == 0, err
+    assert "--frames 100: the driver has only 40 frames (all measured, less the --warmup 5)" in out
+    rc, out, err = run_bench("--profile", assets["astro"], "--driver", assets["clip"], "--frames", 20,
+                             "--warmup", 5)
+    assert rc == 0 and "the driver has only" not in out
