@@ -39,7 +39,7 @@ from bench import cli as bench_cli  # noqa: E402  (light: no engine, numba or to
 from bench.usage import FOLLOW_RANGE, MAX_SIDE, RENDER_SIZE_RANGE  # noqa: E402  (light)
 from bench.usage import given as _given  # noqa: E402  (an empty name refused)
 from realtime.core.errors import PuppeteerError  # noqa: E402
-from realtime.mesh.gains import MergeGains, gains_argument  # noqa: E402  (light: numpy, as bench's parser has it)
+from realtime.mesh.gains import SWAP_GAZE, MergeGains, gains_argument  # noqa: E402  (light: numpy, as bench's parser has it)
 from realtime.tiers.registry import TIER_NAMES  # noqa: E402  (light: imports no tier)
 
 
@@ -179,19 +179,19 @@ def demo_profile():
     try:
         found = load(folder)
     except ProfileError as e:
-        problem = None if not os.path.lexists(folder) else str(e)
+        problem = None if not os.path.lexists(folder) else \
+            f"is not a profile this demo can load ({_printable(str(e).splitlines()[0] if str(e) else '', 160)})"
     else:
         if found.source == DEMO_SOURCE:
             return found
-        problem = f"it is a profile of {found.source or 'another picture'}, not the demo's astronaut"
+        problem = f"is a profile of {found.source or 'another picture'}, not the demo's astronaut"
     from profiles.enroll import build_profile, detect_single_face
 
     rgb = skimage.data.astronaut()
     profile = build_profile(rgb, detect_single_face(rgb, DEMO_SOURCE), name="astronaut", source=DEMO_SOURCE)
     if problem is not None:
-        print(f"note: {_printable(str(folder))} is not a profile this demo can load "
-              f"({_printable(problem.splitlines()[0] if problem else '', 160)}); it is left as it "
-              f"is and the demo uses the built-in astronaut", file=sys.stderr)
+        print(f"note: {_printable(str(folder))} {problem}; it is left as it is and the demo uses the "
+              f"built-in astronaut", file=sys.stderr)
         return profile
     try:
         save(profile, folder)     # never over anything: a folder that appeared meanwhile stays
@@ -310,8 +310,7 @@ _REENACT_ONLY = (("--follow-scale", lambda a: a.follow_scale is not None,
                   "swap puts the face on your own head, at its size and position"),
                  ("--render-size", lambda a: a.render_size is not None,
                   "swap draws the face at the profile's own crop size"),
-                 ("--gain gaze=...", lambda a: "gaze" in (a.gain or {}),
-                  "swap shows your own eyes inside the profile's lids: where they look is where you look"))
+                 ("--gain gaze=...", lambda a: "gaze" in (a.gain or {}), SWAP_GAZE))
 
 
 def _check_live(args) -> list[tuple[Path, str]]:

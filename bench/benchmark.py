@@ -66,7 +66,7 @@ from realtime.io.audio import AudioBridge
 from realtime.io.remix import run_inputs
 from realtime.io.sinks.file import overwrites_input
 from realtime.mesh.fuse import GAIN_FIELD, FuseConfig
-from realtime.mesh.gains import profile_gains
+from realtime.mesh.gains import SWAP_GAZE, profile_gains
 from realtime.swap.skin import profile_drops_fringe
 
 __all__ = ["Setup", "resolve", "run_benchmark", "check_empty", "check_given", "check_outputs",
@@ -120,8 +120,7 @@ def resolve(args: argparse.Namespace) -> Setup:
                                                           and "swap" in compare[1])
     gains = getattr(args, "gain", None) or {}
     if "gaze" in gains and getattr(args, "mode", None) == "swap":
-        raise UsageError(f"--gain gaze={gains['gaze']:g} is an option of --mode reenact (swap shows the "
-                         f"driver's own eyes inside the profile's lids, looking where they look): drop it")
+        raise UsageError(f"--gain gaze={gains['gaze']:g} is an option of --mode reenact ({SWAP_GAZE}): drop it")
     both = _compared_region(compare)
     if both in gains:
         raise UsageError(f"--gain {both}={gains[both]:g} and --compare {compare[0]}=... set the "
@@ -301,7 +300,7 @@ def check_outputs(args: argparse.Namespace, drivers: list[str] | None = None,
         if problem is not None:
             raise UsageError(f"cannot write {path} ({flag}): {problem}")
     if args.json and Path(args.json).suffix.lower() != ".json":      # `--json clip.mp4` replaced the clip
-        raise UsageError(f"--json {args.json}: the report is JSON; name it e.g. {Path(args.json).stem}.json")
+        raise UsageError(f"--json {args.json}: the report is JSON; name it e.g. {Path(args.json).with_suffix('.json')}")
     if args.plot and Path(args.plot).suffix.lower().lstrip(".") not in plot_formats():
         raise UsageError(f"--plot {args.plot}: not a picture format the plot is written in "
                          f"({', '.join(sorted(plot_formats()))}); name it e.g. "

@@ -23,7 +23,7 @@ from bench.usage import FOLLOW_RANGE, MAX_SIDE, RENDER_SIZE_RANGE, UsageError
 from realtime.engine.loop import Engine, EngineOptions
 from realtime.face.estimate import EstimatorConfig
 from realtime.mesh.fuse import FuseConfig
-from realtime.mesh.gains import GAIN_RANGE
+from realtime.mesh.gains import GAIN_RANGE, SWAP_GAZE
 from realtime.tiers.neural import BACKENDS
 
 __all__ = ["Variant", "Knob", "knobs", "knob_list", "parse_compare", "make_variants",
@@ -226,7 +226,7 @@ REENACT_ONLY = {"follow_scale": _ON_HEAD, "follow_translation": _ON_HEAD, "max_h
                 "mouth_retarget": "swap opens the driver's own jaw, on the driver's head",
                 "render_size": _CROP, "max_render_size": _CROP, "adapt_render_size": _CROP,
                 "texture_sharpen": _CROP,
-                "gaze_gain": "swap shows the driver's own eyes inside the profile's lids, looking where they look"}
+                "gaze_gain": SWAP_GAZE}
 
 
 def check_mode(compare: tuple[str, list[str]] | None, mode: str) -> None:

@@ -35,6 +35,7 @@ import numpy as np
 import yaml
 
 from realtime.core.errors import ProfileError, PuppeteerError
+from realtime.core.text import printable
 from realtime.face import topology
 from realtime.mesh.gains import check_gains
 from realtime.tiers.registry import TIER_NAMES
@@ -94,13 +95,6 @@ class ConsentRecordError(ProfileError):
 
 def _fail(where: str, problem: str) -> ProfileError:
     return ProfileError(f"{where}: {problem}; fix it or enroll the profile again")
-
-
-def printable(text: str, limit: int = 200) -> str:
-    """`text` safe for a terminal: control and format characters (ANSI escapes, bidi overrides)
-    shown as escapes, cut at `limit` characters."""
-    out = "".join(ch if unicodedata.category(ch)[0] != "C" else ascii(ch)[1:-1] for ch in text[:limit])
-    return out + ("…" if len(text) > limit else "")
 
 
 def check_text(value, field: str, where: str, limit: int, required: bool = True) -> str | None:

@@ -612,5 +612,6 @@ def test_demo_leaves_another_faces_astronaut_profile_alone(profiles_root, capsys
     profile = run.demo_profile()
     assert profile.source == run.DEMO_SOURCE
     np.testing.assert_array_equal(profile["image"], astronaut_rgb)
-    assert "it is a profile of s5.jpg, not the demo's astronaut" in capsys.readouterr().err
+    assert "astronaut is a profile of s5.jpg, not the demo's astronaut; it is left as it is and the demo uses " \
+           "the built-in astronaut" in capsys.readouterr().err
     assert {p.name: p.read_bytes() for p in folder.iterdir()} == before

@@ -287,7 +287,7 @@ def test_bench_checks_its_outputs_before_it_runs(tmp_path, monkeypatch, capsys, 
     (["--mode", "swap", "--follow-translation", "0"], "--follow-translation is an option of --mode reenact"),
     (["--mode", "swap", "--render-size", "320"], "--render-size is an option of --mode reenact (swap draws"),
     (["--mode", "swap", "--gain", "mouth=1,gaze=0"], "--gain gaze=... is an option of --mode reenact (swap shows "
-                                                    "your own eyes"),
+                                                    "the driver's own eyes"),
     (["--no-label", "--label-text", "X"], "--label-text says how to draw the label, and --no-label leaves it out"),
     (["--no-label", "--label-corner", "top-left"], "--label-corner says how to draw the label, and --no-label"),
     (["--pose-from", "still", "--expression-from", "still"], "leave the driver nothing to give: drive with one of "

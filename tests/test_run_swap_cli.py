@@ -197,3 +197,17 @@ def test_a_remix_source_without_a_face_is_said(enrolled, driver_dir, tmp_path, c
                      "--expression-from", str(blank)]) == 0
     out = capsys.readouterr().out
     assert f"--expression-from {blank}: no face found in any of its 5 frames: it gave nothing" in out
+
+
+def test_a_driver_whose_face_is_seen_but_never_followed_says_so(enrolled, tmp_path, astronaut_rgb, capsys):
+    """A driver of one picture: the tracker sees its face, the estimator never follows it (a face
+    must be seen in one place a few frames running), and the swap passes the frame through. The
+    summary said "no face found ... is a face in view, lit and large enough?" (new-user review)."""
+    _consent(enrolled)
+    one = tmp_path / "one"
+    one.mkdir()
+    cv2.imwrite(str(one / "a.png"), cv2.cvtColor(astronaut_rgb, cv2.COLOR_RGB2BGR))
+    capsys.readouterr()
+    assert run.main(["live", "--profile", "astro", "--mode", "swap", "--driver", str(one), "--sink", "null"]) == 0
+    out = capsys.readouterr().out
+    assert "no face followed in any of 1 frame: the tracker saw one in 1, but a face drives only once" in out

@@ -446,14 +446,15 @@ class RunReport:
         if not rows or found >= FACE_FOUND_QUIET * len(rows):    # a first frame or a blink of a miss
             return ""
         span = f"the last {len(rows)}" if len(rows) < self.frames else f"{len(rows)}"
+        span += " frame" if len(rows) == 1 else " frames"
         if found == 0 and (tracked := sum(bool(r.get("tracked")) for r in rows)):
-            return (f"no face followed in any of {span} frames: the tracker saw one in {tracked}, but "
-                    f"a face drives only once it stays in place a few frames (a jump is a phantom or "
-                    f"another person): a driver is a performance, not a folder of different photos")
+            return (f"no face followed in any of {span}: the tracker saw one in {tracked}, but a face "
+                    f"drives only once it is seen in one place a few frames running (a single picture, "
+                    f"a face seen only now and then, or a folder of different photos never is)")
         if found == 0:
-            return (f"no face found in any of {span} frames: nothing drove the output (is a face "
+            return (f"no face found in any of {span}: nothing drove the output (is a face "
                     f"in view, lit and large enough?)")
-        return f"face found in {found} of {span} frames"
+        return f"face found in {found} of {span}"
 
 
 @contextlib.contextmanager

@@ -320,8 +320,8 @@ def _classify(spec: str) -> tuple[str, Any]:
     ("tracked", path), ("file", path) or ("none", path)."""
     text = str(spec).strip()
     device = re.fullmatch(r"(?:/dev/video)?(\d+)", text)
-    if device is None and text.startswith("/dev/"):     # /dev/v4l/by-id/...: a link to /dev/videoN
-        device = re.fullmatch(r"/dev/video(\d+)", os.path.realpath(text))
+    if device is None and text:        # /dev/v4l/by-id/..., or any link to /dev/videoN
+        device = re.fullmatch(r"/dev/video(\d+)", os.path.realpath(os.path.expanduser(text)))
     if device:
         return "camera", int(device.group(1))
     path = Path(text).expanduser()

@@ -36,10 +36,9 @@ from pathlib import Path
 
 import numpy as np
 
-from realtime.core import paths
 from realtime.core.errors import PuppeteerError
 from realtime.core.frame import Frame
-from realtime.core.paths import IMAGE_SUFFIXES
+from realtime.core.text import printable
 from realtime.face.estimate import Estimator, EstimatorConfig, set_teeth
 from realtime.face.parallax import untwisted
 from realtime.face.state import FaceState
@@ -132,8 +131,9 @@ class TrackedState(StateSource):
         self._ended = False
         self.error: BaseException | None = None
         self.label = "the remix source"       # how the run's summary names it (`open_state_source`)
-        self.frames = 0                       # frames tracked, and those with a face in them
-        self.faces = 0
+        self.frames = 0                       # frames it gave, those where the tracker saw a face,
+        self.seen = 0                         # and those whose face the estimator followed (the
+        self.faces = 0                        # ones that gave a pose or an expression)
 
     @property
     def neutral(self) -> np.ndarray | None:   # type: ignore[override]
@@ -159,9 +159,10 @@ class TrackedState(StateSource):
                 with quiet_native_stderr():
                     self.tracker = Tracker(static=False)
             lm = self.tracker(f.image) if f.image is not None else None
-        self.frames += 1
-        self.faces += lm is not None
         state = self.estimator(lm, t)
+        self.frames += 1
+        self.seen += lm is not None
+        self.faces += bool(state.present)
         set_teeth(state, self.teeth, f, lm, t)
         return state
 
@@ -215,16 +216,17 @@ def open_state_source(spec: str, *, profile_neutral: np.ndarray, realtime: bool,
         return StillState()
     if text == "script":
         return ScriptState(profile_neutral)
-    if paths.is_file(text) and Path(text).suffix.lower() in IMAGE_SUFFIXES:
-        raise RemixError(f"{what} {spec!r}: one picture has no motion to give (its pose and expression "
-                         f"are its own neutral, the same as `still`): use a clip, a camera, a folder of "
-                         f"a performance's frames, or one of: {', '.join(KEYWORDS)}")
     try:
         source = open_source(text, fps=fps)
     except CaptureError as exc:
         raise RemixError(f"{what} {spec!r}: {exc} (or use one of: {', '.join(KEYWORDS)})") from None
+    if getattr(source, "frame_count", None) == 1:      # a picture, a folder of one, a one-frame clip
+        source.close()
+        raise RemixError(f"{what} {spec!r}: one picture has no motion to give (its pose and expression "
+                         f"are its own neutral, the same as `still`): use a clip, a camera, a folder of "
+                         f"a performance's frames, or one of: {', '.join(KEYWORDS)}")
     tracked = TrackedState(source, realtime=realtime)
-    tracked.label = f"{what} {text}"
+    tracked.label = f"{what} {printable(text)}"
     return tracked
 
 
@@ -319,11 +321,15 @@ class RemixStage:
         for src in self.sources():
             if not isinstance(src, TrackedState) or src.frames == 0 or src.faces >= quiet * src.frames:
                 continue
+            frames = f"{src.frames} frame{'s' if src.frames != 1 else ''}"
             if src.faces == 0:
-                lines.append(f"{src.label}: no face found in any of its {src.frames} frames: it gave "
-                             f"nothing (the neutral state stood in, as with `still`)")
+                why = (f"no face followed in any of its {frames} (the tracker saw one in {src.seen}; a "
+                       f"face is followed once it is seen in one place a few frames running)"
+                       if src.seen else f"no face found in any of its {frames}")
+                lines.append(f"{src.label}: {why}: it gave nothing (the neutral state stood in, as with "
+                             f"`still`)")
             else:
-                lines.append(f"{src.label}: face found in {src.faces} of its {src.frames} frames")
+                lines.append(f"{src.label}: face followed in {src.faces} of its {frames}")
         return lines
 
     def close(self) -> None:

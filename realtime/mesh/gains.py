@@ -24,13 +24,17 @@ import numpy as np
 from realtime.core.errors import PuppeteerError
 from realtime.face import topology
 
-__all__ = ["REGIONS", "GAIN_RANGE", "GainError", "parse_gains", "gains_argument", "MergeGains", "check_gains",
-           "profile_gains", "landmark_gains"]
+__all__ = ["REGIONS", "GAIN_RANGE", "SWAP_GAZE", "GainError", "parse_gains", "gains_argument", "MergeGains",
+           "check_gains", "profile_gains", "landmark_gains"]
 
 REGIONS = ("eyes", "brows", "mouth", "gaze", "pose")
 GAIN_RANGE = (0.0, 3.0)
 _FEATHER = {"eyes": (0.6, 0.25), "brows": (0.8, 0.5, 0.25), "mouth": (1.0, 1.0, 0.8, 0.6, 0.4, 0.2),
             "gaze": ()}
+
+
+#: Why the gaze gain is reenactment's only (live, bench and --compare refuse it in swap).
+SWAP_GAZE = "swap shows the driver's own eyes inside the profile's lids, looking where they look"
 
 
 class GainError(PuppeteerError):

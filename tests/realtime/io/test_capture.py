@@ -164,9 +164,11 @@ def test_a_link_to_a_camera_device_is_that_camera(monkeypatch):
     "neither a camera index, a video file nor a folder of images")."""
     real = os.path.realpath
     monkeypatch.setattr(os.path, "realpath",
-                        lambda p, *a, **k: "/dev/video9" if "by-id" in str(p) else real(p, *a, **k))
+                        lambda p, *a, **k: "/dev/video9" if "webcam" in str(p).lower() else real(p, *a, **k))
     with pytest.raises(CaptureError, match="camera 9"):
         open_source("/dev/v4l/by-id/usb-Some_Webcam-video-index0")
+    with pytest.raises(CaptureError, match="camera 9"):
+        open_source("/tmp/my-webcam")          # a link of the user's own, anywhere
     with pytest.raises(CaptureError, match="neither a camera index"):
         open_source("/dev/v4l/by-path/nothing-here")
 

@@ -267,14 +267,19 @@ def test_a_picture_is_not_a_remix_source(astronaut_profile, tmp_path, astronaut_
                           what="--pose-from")
 
 
-@pytest.mark.parametrize("found_every, expect", [
-    (None, "--expression-from clip.mp4: no face found in any of its 12 frames: it gave nothing"),
-    (1, None),
-    (3, "--expression-from clip.mp4: face found in 4 of its 12 frames"),
+@pytest.mark.parametrize("seen, expect", [
+    (lambda k: False, "--expression-from clip.mp4: no face found in any of its 60 frames: it gave nothing"),
+    (lambda k: True, None),
+    # seen every third frame only: never two running, so never followed (counting what the
+    # tracker saw said "face found in 20 of its 60 frames" while nothing was given)
+    (lambda k: k % 3 == 0, "--expression-from clip.mp4: no face followed in any of its 60 frames (the "
+                           "tracker saw one in 20;"),
+    (lambda k: k < 30, "--expression-from clip.mp4: face followed in 29 of its 60 frames"),
 ])
-def test_a_remix_source_without_a_face_is_reported(astronaut_profile, found_every, expect):
+def test_a_remix_source_without_a_face_is_reported(astronaut_profile, seen, expect):
     """Before (new-user review): a remix clip with no face in it gave the neutral state, and the
-    run's summary looked normal; now `faces_missed` (the summary's line) says so."""
+    run's summary looked normal; now `faces_missed` (the summary's line) says so, counting the
+    frames whose face the estimator followed (what gives a pose or an expression)."""
     lm = _Tracker(astronaut_profile["neutral"])
 
     class Sometimes:
@@ -283,17 +288,28 @@ def test_a_remix_source_without_a_face_is_reported(astronaut_profile, found_ever
 
         def __call__(self, image):
             self.calls += 1
-            hit = found_every is not None and (self.calls - 1) % found_every == 0
-            return lm(image) if hit else None
+            return lm(image) if seen(self.calls - 1) else None
 
         def close(self):
             pass
 
-    src = TrackedState(_Clip(12), realtime=False, tracker=Sometimes())
+    src = TrackedState(_Clip(60), realtime=False, tracker=Sometimes())
     src.label = "--expression-from clip.mp4"
     stage = RemixStage(expression=src)
-    for i in range(12):
+    for i in range(60):
         stage(Frame(index=i, t_capture=0.0, state=state()))
     stage.close()
     lines = stage.faces_missed(0.98)
     assert (lines == []) if expect is None else (len(lines) == 1 and lines[0].startswith(expect)), lines
+
+
+def test_a_one_frame_source_is_not_a_remix_source(astronaut_profile, tmp_path, astronaut_rgb):
+    """A folder of one picture, or a picture named with ~ (which `open_source` expands), is one
+    frame too: refused like a picture (both ran as `still`)."""
+    import cv2
+
+    one = tmp_path / "one"
+    one.mkdir()
+    cv2.imwrite(str(one / "a.png"), astronaut_rgb[..., ::-1])
+    with pytest.raises(RemixError, match="one picture has no motion to give"):
+        open_state_source(str(one), profile_neutral=astronaut_profile["neutral"], realtime=False)

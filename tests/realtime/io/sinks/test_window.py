@@ -46,7 +46,8 @@ def test_qt_warnings_are_off_unless_the_user_set_rules(monkeypatch):
 
     monkeypatch.delenv("DISPLAY", raising=False)
     monkeypatch.delenv("WAYLAND_DISPLAY", raising=False)
-    monkeypatch.delenv("QT_LOGGING_RULES", raising=False)
+    monkeypatch.setenv("QT_LOGGING_RULES", "recorded")      # so that the undo restores the real state
+    monkeypatch.delenv("QT_LOGGING_RULES")
     with pytest.raises(SinkError):
         WindowSink().open(64, 48, 30)
     assert os.environ["QT_LOGGING_RULES"] == QT_QUIET
