@@ -422,6 +422,9 @@ def _live(args, bridge, inputs=()):
                            total=total, max_frames=args.frames, label=f"live {profile.name}", audio=bridge,
                            overwrite=args.overwrite, protect=inputs)
     lines = [f"face crop drawn at {engine.render_size}² px (profile {profile.crop_size}²)"]
+    if args.mode == "swap" and "gaze" in profile_gains(profile):
+        lines.append(f"note: the profile's gaze gain ({profile_gains(profile)['gaze']:g}, its settings.gains) "
+                     f"does not apply in swap: {SWAP_GAZE}")
     for was, now, ms in getattr(engine.governor, "steps", []):
         lines.append(f"  lowered from {was}² to {now}²: {ms:.1f} ms a frame (timed at start-up or over the "
                      f"first frames) is over this machine's real-time budget (--render-size N fixes the size)")

@@ -424,6 +424,8 @@ def run_benchmark(args: argparse.Namespace) -> int:
     profile, driver, variants, compare = st.profile, st.driver, st.variants, st.compare
     pair = f"{getattr(profile, 'name', 'profile')} ← {driver.label}"
     notes = st.notes + gain_notes(st.gains, getattr(args, "gain", None), compare)
+    if getattr(args, "mode", None) == "swap" and "gaze" in (st.gains or {}):
+        notes.append(f"the profile's gaze gain does not apply in swap ({SWAP_GAZE})")
     block = DEFAULT_BLOCK if args.block is None else args.block
 
     # -- latency -----------------------------------------------------------------------------

@@ -211,3 +211,18 @@ def test_a_driver_whose_face_is_seen_but_never_followed_says_so(enrolled, tmp_pa
     assert run.main(["live", "--profile", "astro", "--mode", "swap", "--driver", str(one), "--sink", "null"]) == 0
     out = capsys.readouterr().out
     assert "no face followed in any of 1 frame: the tracker saw one in 1, but a face drives only once" in out
+
+
+def test_a_profiles_gaze_gain_is_said_not_to_apply_in_swap(enrolled, driver_dir, capsys):
+    """`--gain gaze=...` is refused in swap; a profile's own `settings: gains: {gaze: ...}` (made for
+    reenactment) was taken without a word (code review)."""
+    from profiles.format import attach_files
+
+    _consent(enrolled)
+    attach_files(enrolled, [], settings={"gains": {"gaze": 1.5, "mouth": 1.1}})
+    capsys.readouterr()
+    assert run.main(["live", "--profile", "astro", "--mode", "swap", "--driver", str(driver_dir),
+                     "--sink", "null", "--no-label"]) == 0
+    assert "note: the profile's gaze gain (1.5, its settings.gains) does not apply in swap" in capsys.readouterr().out
+    assert run.main(["live", "--profile", "astro", "--driver", str(driver_dir), "--sink", "null", "--no-label"]) == 0
+    assert "gaze gain" not in capsys.readouterr().out
