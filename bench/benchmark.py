@@ -140,7 +140,7 @@ def resolve(args: argparse.Namespace) -> Setup:
     if self_drive is not None:
         profile, driver, lm = prepare_self_drive(self_drive, _frame(args), args.frames)
         check_frames(driver, args.warmup, f"--self-drive {self_drive}")
-        setup = Setup(profile, driver, [], compare, pin=lm, main_is_self=True)
+        setup = Setup(profile, driver, [], compare, pin=lm, main_is_self=True, notes=_frames_note(args, driver))
         options = _with_command_line(self_reenact_options(driver.fps, profile), args)
         setup.variants = make_variants(device.configure(options), device.name, compare)
         _swap_sizes(setup.variants, driver)
@@ -157,9 +157,6 @@ def resolve(args: argparse.Namespace) -> Setup:
         if swapping:
             require_consent(profile)   # swap puts this person's face on someone else
         driver = open_driver(args.driver, args.frames, swap=swapping)
-        if args.frames is not None and driver.total is not None and driver.total < args.frames:
-            warnings.append(f"--frames {args.frames}: the driver has only {driver.total} frames "
-                            f"(all measured, less the --warmup {args.warmup})")
         gains = profile_gains(profile)   # as `run.py live` runs it
         setup = Setup(profile, driver, [], compare, self_re=self_re, gains=gains)
         base = EngineOptions(fps=driver.fps, fuse=FuseConfig().with_gains(gains),
@@ -168,7 +165,7 @@ def resolve(args: argparse.Namespace) -> Setup:
         profile, driver, lm = self_re
         setup = Setup(profile, driver, [], compare, pin=lm, main_is_self=True, self_re=self_re)
         base = self_reenact_options(driver.fps, profile)
-    setup.notes = warnings
+    setup.notes = warnings + _frames_note(args, driver)
     setup.variants = make_variants(device.configure(_with_command_line(base, args)), device.name, compare)
     _swap_sizes(setup.variants, driver)
     check_variants(profile, setup.variants)
@@ -230,6 +227,15 @@ def check_given(args: argparse.Namespace) -> None:
 def _compared_region(compare: tuple | None) -> str | None:
     """The `--gain` region whose gain `--compare` varies (`compare`: parse_compare's), or None."""
     return next((r for r, field in GAIN_FIELD.items() if compare is not None and field == compare[0]), None)
+
+
+def _frames_note(args: argparse.Namespace, driver) -> list[str]:
+    """The report's line when --frames asks for more than the driver has (it measures what there
+    is), else none."""
+    if args.frames is None or driver.total is None or driver.total >= args.frames:
+        return []
+    return [f"--frames {args.frames}: the driver has only {driver.total} frames (all measured, less the "
+            f"--warmup {args.warmup})"]
 
 
 def gain_notes(profile_gains: dict, cli_gains: dict | None, compare: tuple | None) -> list[str]:

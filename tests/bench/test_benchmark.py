@@ -464,3 +464,9 @@ def test_frames_past_the_drivers_end_are_noted(assets, run_bench):
     rc, out, err = run_bench("--profile", assets["astro"], "--driver", assets["clip"], "--frames", 20,
                              "--warmup", 5)
     assert rc == 0 and "the driver has only" not in out
+
+
+def test_frames_past_a_self_drive_clips_end_are_noted(assets):
+    """The same note for `--self-drive` (its driver is the clip itself)."""
+    st = benchmark.resolve(parse("--self-drive", assets["clip"], "--frames", 100, "--warmup", 5))
+    assert "--frames 100: the driver has only 40 frames (all measured, less the --warmup 5)" in st.notes
