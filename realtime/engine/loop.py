@@ -290,11 +290,16 @@ class Engine:
             frame.notes["face"] = notice   # e.g. a new face: the estimator recalibrates by itself
         return frame
 
+    def _gain_regions(self) -> tuple[str, ...]:
+        """The regions whose gain does something: all, less gaze in swap (it shows the driver's own
+        eyes: `realtime.mesh.gains.SWAP_GAZE`)."""
+        return tuple(r for r in REGIONS if not (self.options.mode == "swap" and r == "gaze"))
+
     def gains_line(self) -> str:
         """The per-region gains for the overlay; the selected region (hotkeys) in brackets."""
         g = self.recombiner.config.gains()
-        return "gain " + " ".join(f"[{r} {v:.1f}]" if r == self.gain_region else f"{r} {v:.1f}"
-                                  for r, v in g.items())
+        return "gain " + " ".join(f"[{r} {g[r]:.1f}]" if r == self.gain_region else f"{r} {g[r]:.1f}"
+                                  for r in self._gain_regions())
 
     def warm_up(self, track: bool = True) -> None:
         """Run two neutral frames through every stage (JIT compilation — a cold numba cache
@@ -360,7 +365,7 @@ class Engine:
             self.glasses.enabled = not self.glasses.enabled
         elif event == "quit":
             return False
-        elif event.startswith("gain:") and event[5:] in REGIONS:
+        elif event.startswith("gain:") and event[5:] in self._gain_regions():
             self.gain_region = event[5:]
         elif event in ("gain+", "gain-", "gain0"):
             current = self.recombiner.config.gains()[self.gain_region]

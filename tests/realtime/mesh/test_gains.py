@@ -82,3 +82,16 @@ def test_engine_hotkeys_change_the_selected_gain(astronaut_profile):
         engine.handle("gain+")
     assert engine.recombiner.config.gains()["pose"] == 3.0          # clamped to the range
     assert set(engine.recombiner.config.gains()) == set(REGIONS)
+
+
+def test_swap_hotkeys_and_overlay_leave_out_the_gaze(astronaut_profile):
+    """In swap the gaze gain does nothing (the driver's own eyes show): its hotkey selected it
+    and '+' changed a number that changed nothing (code review); now it is not offered."""
+    from realtime.engine.loop import Engine, EngineOptions
+
+    engine = Engine(astronaut_profile, EngineOptions(mode="swap", smooth=False))
+    engine.handle("gain:gaze")
+    assert engine.gain_region == "eyes" and "gaze" not in engine.gains_line()
+    engine.handle("gain:mouth")
+    assert engine.gain_region == "mouth" and "[mouth 1.0]" in engine.gains_line()
+    engine.close()
