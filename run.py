@@ -26,7 +26,6 @@ import stat
 import sys
 import threading
 import time
-import unicodedata
 from pathlib import Path
 
 os.environ.setdefault("GLOG_minloglevel", "2")
@@ -39,6 +38,7 @@ from bench import cli as bench_cli  # noqa: E402  (light: no engine, numba or to
 from bench.usage import FOLLOW_RANGE, MAX_SIDE, RENDER_SIZE_RANGE  # noqa: E402  (light)
 from bench.usage import given as _given  # noqa: E402  (an empty name refused)
 from realtime.core.errors import PuppeteerError  # noqa: E402
+from realtime.core.text import printable  # noqa: E402
 from realtime.mesh.gains import SWAP_GAZE, MergeGains, gains_argument  # noqa: E402  (light: numpy, as bench's parser has it)
 from realtime.tiers.registry import TIER_NAMES  # noqa: E402  (light: imports no tier)
 
@@ -55,8 +55,9 @@ class _Parser(argparse.ArgumentParser):
 
 
 def _printable(text: str, limit: int = 500) -> str:
-    """`text` safe for the terminal: control characters (ANSI escapes, bidi overrides) escaped."""
-    return "".join(ch if unicodedata.category(ch)[0] != "C" else ascii(ch)[1:-1] for ch in text[:limit])
+    """`text` safe for the terminal: control characters (ANSI escapes, bidi overrides) escaped,
+    cut at `limit` characters without a mark (`realtime.core.text.printable`)."""
+    return printable(text[:limit], limit)
 
 
 def _command(*words: str) -> str:
@@ -422,8 +423,8 @@ def _live(args, bridge, inputs=()):
                            total=total, max_frames=args.frames, label=f"live {profile.name}", audio=bridge,
                            overwrite=args.overwrite, protect=inputs)
     lines = [f"face crop drawn at {engine.render_size}² px (profile {profile.crop_size}²)"]
-    if args.mode == "swap" and "gaze" in profile_gains(profile):
-        lines.append(f"note: the profile's gaze gain ({profile_gains(profile)['gaze']:g}, its settings.gains) "
+    if args.mode == "swap" and "gaze" in gains:       # the profile's: swap refuses --gain gaze
+        lines.append(f"note: the profile's gaze gain ({gains['gaze']:g}, its settings.gains) "
                      f"does not apply in swap: {SWAP_GAZE}")
     for was, now, ms in getattr(engine.governor, "steps", []):
         lines.append(f"  lowered from {was}² to {now}²: {ms:.1f} ms a frame (timed at start-up or over the "
