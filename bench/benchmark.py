@@ -166,6 +166,8 @@ def resolve(args: argparse.Namespace) -> Setup:
         setup = Setup(profile, driver, [], compare, pin=lm, main_is_self=True, self_re=self_re)
         base = self_reenact_options(driver.fps, profile)
     setup.notes = warnings + _frames_note(args, driver)
+    if swapping and "gaze" in (setup.gains or {}):
+        setup.notes.append(f"the profile's gaze gain does not apply in swap ({SWAP_GAZE})")
     setup.variants = make_variants(device.configure(_with_command_line(base, args)), device.name, compare)
     _swap_sizes(setup.variants, driver)
     check_variants(profile, setup.variants)
@@ -430,8 +432,6 @@ def run_benchmark(args: argparse.Namespace) -> int:
     profile, driver, variants, compare = st.profile, st.driver, st.variants, st.compare
     pair = f"{getattr(profile, 'name', 'profile')} ← {driver.label}"
     notes = st.notes + gain_notes(st.gains, getattr(args, "gain", None), compare)
-    if getattr(args, "mode", None) == "swap" and "gaze" in (st.gains or {}):
-        notes.append(f"the profile's gaze gain does not apply in swap ({SWAP_GAZE})")
     block = DEFAULT_BLOCK if args.block is None else args.block
 
     # -- latency -----------------------------------------------------------------------------

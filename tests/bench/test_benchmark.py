@@ -470,3 +470,22 @@ def test_frames_past_a_self_drive_clips_end_are_noted(assets):
     """The same note for `--self-drive` (its driver is the clip itself)."""
     st = benchmark.resolve(parse("--self-drive", assets["clip"], "--frames", 100, "--warmup", 5))
     assert "--frames 100: the driver has only 40 frames (all measured, less the --warmup 5)" in st.notes
+
+
+def test_a_profiles_gaze_gain_is_said_not_to_apply_in_swap(tmp_path, assets, astronaut_rgb, astronaut_landmarks):
+    """A profile's `settings.gains.gaze` (made for reenactment) is noted in a swap bench, as
+    `live --mode swap` notes it; a reenact bench applies it without a note."""
+    from profiles.consent import record_consent
+    from profiles.enroll import build_profile
+    from profiles.format import save
+
+    prof = build_profile(astronaut_rgb, astronaut_landmarks, name="gazer", source="astronaut.png")
+    prof.settings["gains"] = {"gaze": 1.5, "mouth": 1.1}
+    save(prof, tmp_path / "gazer")
+    record_consent(tmp_path / "gazer", "the test suite")
+    note = "the profile's gaze gain does not apply in swap (swap shows the driver's own eyes"
+    common = ("--profile", tmp_path / "gazer", "--driver", assets["clip"], "--frames", 20, "--warmup", 5)
+    swap = benchmark.resolve(parse(*common, "--mode", "swap"))
+    assert any(n.startswith(note) for n in swap.notes), swap.notes
+    reenact = benchmark.resolve(parse(*common))
+    assert not any("gaze gain" in n for n in reenact.notes) and reenact.variants[0].options.fuse.gaze_gain == 1.5
