@@ -54,7 +54,7 @@ def _display_problem() -> str | None:
     return None
 
 
-#: Qt's logging rules while a window is open (`WindowSink.open`; a user's QT_LOGGING_RULES wins).
+#: Qt's logging rules for the call that makes the first window (`WindowSink.open`; a user's QT_LOGGING_RULES wins).
 QT_QUIET = "default.warning=false"
 
 
@@ -84,14 +84,20 @@ class WindowSink:
         # loop), and Qt stops its timers from the main thread at the process's exit, printing
         # "QObject::killTimer: Timers cannot be stopped from another thread" after every run:
         # harmless, and alarming. Qt's default-category warnings are off unless the user set
-        # their own rules.
-        os.environ.setdefault("QT_LOGGING_RULES", QT_QUIET)
+        # their own rules. Qt reads the variable once, when the first window makes its
+        # application; it is set only for that call, so that no child process inherits it.
         problem = _display_problem()
         if problem is None:
+            quiet = "QT_LOGGING_RULES" not in os.environ
+            if quiet:
+                os.environ["QT_LOGGING_RULES"] = QT_QUIET
             try:
                 cv2.namedWindow(self.title, cv2.WINDOW_AUTOSIZE)
             except cv2.error as exc:
                 problem = f"OpenCV cannot open a window: {str(exc).strip()}"
+            finally:
+                if quiet:
+                    os.environ.pop("QT_LOGGING_RULES", None)
         if problem is not None:
             raise SinkError(f"window sink: {problem}; use --sink file:out.mp4 or --sink null")
         self.size = (int(width), int(height))

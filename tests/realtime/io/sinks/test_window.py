@@ -41,20 +41,32 @@ def test_window_with_unreachable_display_fails_cleanly(monkeypatch):
 def test_qt_warnings_are_off_unless_the_user_set_rules(monkeypatch):
     """OpenCV's Qt GUI runs in the sink's worker thread and Qt stops its timers from the main
     thread at exit: every windowed run ended with two "QObject::killTimer: Timers cannot be
-    stopped from another thread" lines (new-user review). A user's own rules are kept."""
+    stopped from another thread" lines (new-user review). Qt reads its rules when the first window
+    is made: the quiet rule is set for that call only (no child process inherits it); a user's
+    own rules are kept."""
+    from realtime.io.sinks import window
     from realtime.io.sinks.window import QT_QUIET
 
-    monkeypatch.delenv("DISPLAY", raising=False)
-    monkeypatch.delenv("WAYLAND_DISPLAY", raising=False)
+    seen = []
+
+    def named_window(title, flags):
+        seen.append(os.environ.get("QT_LOGGING_RULES"))
+        if len(seen) == 3:
+            raise window.cv2.error("no Qt here")
+
+    monkeypatch.setattr(window, "_display_problem", lambda: None)
+    monkeypatch.setattr(window.cv2, "namedWindow", named_window)
     monkeypatch.setenv("QT_LOGGING_RULES", "recorded")      # so that the undo restores the real state
     monkeypatch.delenv("QT_LOGGING_RULES")
-    with pytest.raises(SinkError):
-        WindowSink().open(64, 48, 30)
-    assert os.environ["QT_LOGGING_RULES"] == QT_QUIET
+    WindowSink().open(64, 48, 30)
+    assert seen == [QT_QUIET] and "QT_LOGGING_RULES" not in os.environ
     monkeypatch.setenv("QT_LOGGING_RULES", "qt.*=true")
-    with pytest.raises(SinkError):
+    WindowSink().open(64, 48, 30)
+    assert seen[1] == "qt.*=true" and os.environ["QT_LOGGING_RULES"] == "qt.*=true"
+    monkeypatch.delenv("QT_LOGGING_RULES")
+    with pytest.raises(SinkError, match="no Qt here"):       # a failed window leaves nothing set either
         WindowSink().open(64, 48, 30)
-    assert os.environ["QT_LOGGING_RULES"] == "qt.*=true"
+    assert seen[2] == QT_QUIET and "QT_LOGGING_RULES" not in os.environ
 
 
 _WINDOWED_RUN = """
