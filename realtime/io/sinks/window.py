@@ -54,7 +54,8 @@ def _display_problem() -> str | None:
     return None
 
 
-#: Qt's logging rules for the call that makes the first window (`WindowSink.open`; a user's QT_LOGGING_RULES wins).
+#: Qt's logging rules for the call that makes the first window (`WindowSink.open`; a user's
+#: QT_LOGGING_RULES or QT_LOGGING_CONF wins).
 QT_QUIET = "default.warning=false"
 
 
@@ -88,7 +89,7 @@ class WindowSink:
         # application; it is set only for that call, so that no child process inherits it.
         problem = _display_problem()
         if problem is None:
-            quiet = "QT_LOGGING_RULES" not in os.environ
+            quiet = not {"QT_LOGGING_RULES", "QT_LOGGING_CONF"} & set(os.environ)   # a user's own rules win
             if quiet:
                 os.environ["QT_LOGGING_RULES"] = QT_QUIET
             try:

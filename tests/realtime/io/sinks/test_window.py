@@ -67,6 +67,9 @@ def test_qt_warnings_are_off_unless_the_user_set_rules(monkeypatch):
     with pytest.raises(SinkError, match="no Qt here"):       # a failed window leaves nothing set either
         WindowSink().open(64, 48, 30)
     assert seen[2] == QT_QUIET and "QT_LOGGING_RULES" not in os.environ
+    monkeypatch.setenv("QT_LOGGING_CONF", "/home/me/qtlogging.ini")   # the user's rules file
+    WindowSink().open(64, 48, 30)
+    assert seen[3] is None and "QT_LOGGING_RULES" not in os.environ
 
 
 _WINDOWED_RUN = """
