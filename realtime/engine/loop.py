@@ -46,7 +46,7 @@ from realtime.io.grabber import CaptureTimeout, Grabber
 from realtime.io.remix import RemixStage, open_state_source
 from realtime.mesh import rig as rig_mod
 from realtime.mesh.fuse import FuseConfig, FuseStage, Recombiner
-from realtime.mesh.gains import GAIN_RANGE, REGIONS
+from realtime.mesh.gains import GAIN_RANGE, REGIONS, hotkey_note
 from realtime.mesh.scaled import ScaledProfile
 from realtime.tiers.registry import GenerateStage, make_generator
 
@@ -290,7 +290,7 @@ class Engine:
             frame.notes["face"] = notice   # e.g. a new face: the estimator recalibrates by itself
         return frame
 
-    def _gain_regions(self) -> tuple[str, ...]:
+    def gain_regions(self) -> tuple[str, ...]:
         """The regions whose gain does something: all, less gaze in swap (it shows the driver's own
         eyes: `realtime.mesh.gains.SWAP_GAZE`)."""
         return tuple(r for r in REGIONS if not (self.options.mode == "swap" and r == "gaze"))
@@ -299,7 +299,7 @@ class Engine:
         """The per-region gains for the overlay; the selected region (hotkeys) in brackets."""
         g = self.recombiner.config.gains()
         return "gain " + " ".join(f"[{r} {g[r]:.1f}]" if r == self.gain_region else f"{r} {g[r]:.1f}"
-                                  for r in self._gain_regions())
+                                  for r in self.gain_regions())
 
     def warm_up(self, track: bool = True) -> None:
         """Run two neutral frames through every stage (JIT compilation — a cold numba cache
@@ -365,7 +365,7 @@ class Engine:
             self.glasses.enabled = not self.glasses.enabled
         elif event == "quit":
             return False
-        elif event.startswith("gain:") and event[5:] in self._gain_regions():
+        elif event.startswith("gain:") and event[5:] in self.gain_regions():
             self.gain_region = event[5:]
         elif event in ("gain+", "gain-", "gain0"):
             current = self.recombiner.config.gains()[self.gain_region]
@@ -402,6 +402,7 @@ class RunReport:
     warm_up_s: float | None = None     # the engine's warm-up before the first frame (`run`)
     offline: bool = False              # a file read ahead (`run`: a non-realtime grabber)
     remix_notes: list[str] = field(default_factory=list)   # remix sources with no face (`run`)
+    gain_note: str | None = None       # the window's hotkeys changed the gains (`run`)
 
     @property
     def fps(self) -> float:
@@ -440,6 +441,8 @@ class RunReport:
             text += f"\n{faces}"
         for line in self.remix_notes:
             text += f"\n{line}"
+        if self.gain_note:
+            text += f"\n{self.gain_note}"
         return text + (f"\n{self.audio.summary()}" if self.audio is not None else "")
 
     def faces_missed(self) -> str:
@@ -525,6 +528,8 @@ def run(engine: Engine, grabber: Grabber, sink, max_frames: int | None = None,
     engine.warm_up(track=not getattr(grabber.source, "tracked", False))  # tracked: no MediaPipe
     report.warm_up_s = time.perf_counter() - t_warm
     period = 1.0 / engine.options.fps
+    recombiner = getattr(engine, "recombiner", None)    # the gains the window's hotkeys change
+    gains_at_start = recombiner.config.gains() if recombiner is not None else None
     with frozen_heap():
         t_start = time.perf_counter()
         grabber.start()
@@ -566,4 +571,8 @@ def run(engine: Engine, grabber: Grabber, sink, max_frames: int | None = None,
                 report.remix_notes = remix.faces_missed(FACE_FOUND_QUIET)
             report.capture_dropped = grabber.dropped
             report.sink_dropped = getattr(sink, "sink_dropped", 0)
+            if gains_at_start is not None:
+                own = (getattr(engine.profile, "settings", None) or {}).get("gains") or {}
+                report.gain_note = hotkey_note(gains_at_start, recombiner.config.gains(), own,
+                                               engine.gain_regions())
     return report

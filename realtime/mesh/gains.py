@@ -25,7 +25,7 @@ from realtime.core.errors import PuppeteerError
 from realtime.face import topology
 
 __all__ = ["REGIONS", "GAIN_RANGE", "SWAP_GAZE", "GainError", "parse_gains", "gains_argument", "MergeGains",
-           "check_gains", "profile_gains", "landmark_gains"]
+           "check_gains", "profile_gains", "hotkey_note", "landmark_gains"]
 
 REGIONS = ("eyes", "brows", "mouth", "gaze", "pose")
 GAIN_RANGE = (0.0, 3.0)
@@ -64,6 +64,28 @@ def profile_gains(profile) -> dict[str, float]:
     """The gains a profile carries in its settings (``settings: gains:``), validated: what
     `run.py live` runs it with (the command line's on top) and `run.py bench` measures."""
     return check_gains(profile.settings.get("gains") or {}, where=f"profile {profile.name!r} settings.gains")
+
+
+def hotkey_note(start: dict[str, float], end: dict[str, float], own: dict[str, float],
+                regions=REGIONS) -> str | None:
+    """A line for the end of a live run whose gains the window's hotkeys changed (None when they
+    did not): what moved, and how to start there next time. `start` / `end`: the gains when the
+    run started (the profile's own with --gain on top) and ended; `own`: the profile's own
+    (``settings: gains``; a region it does not set is 1), which a run without --gain starts
+    from; `regions`: those whose gain does something in this run."""
+    def differ(a: float, b: float) -> bool:
+        return abs(a - b) > 1e-6
+    moved = [r for r in regions if differ(start[r], end[r])]
+    if not moved:
+        return None
+    moves = ", ".join(f"{r} {start[r]:g} → {end[r]:g}" for r in moved)
+    keep = {r: end[r] for r in regions if differ(end[r], own.get(r, 1.0))}
+    if not keep:
+        return f"hotkeys changed the gains: {moves}; they end as the profile's own (no --gain starts there)"
+    flag = ",".join(f"{r}={v:g}" for r, v in keep.items())
+    yaml = ", ".join(f"{r}: {v:g}" for r, v in keep.items())
+    return (f"hotkeys changed the gains: {moves}; to start there next time: --gain {flag} (or "
+            f"settings: gains: {{{yaml}}} in the profile's profile.yaml)")
 
 
 def parse_gains(text: str) -> dict[str, float]:

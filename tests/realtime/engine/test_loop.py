@@ -254,6 +254,23 @@ def test_quit_event_from_the_sink_stops_the_loop(astronaut_profile):
     assert 3 <= report.frames < 30
 
 
+def test_a_live_run_reports_the_gains_its_hotkeys_changed(astronaut_profile):
+    """Gains tuned with the window's hotkeys were lost when the run ended: its summary now says
+    where they ended and how to start there (the keys '3' (mouth), '+', '+' pressed)."""
+    class Keys(NullSink):
+        def poll_events(self):
+            return {2: ["gain:mouth", "gain+"], 4: ["gain+"]}.get(self.frames_written, [])
+
+    engine = Engine(astronaut_profile, EngineOptions(smooth=False, output_size=(128, 128), fps=30.0))
+    sink = ThreadedSink(Keys(), realtime=False)
+    sink.open(128, 128, 30.0)
+    report = run(engine, Grabber(ScriptedSource(astronaut_profile["neutral"], frames=12, fps=30.0),
+                                 realtime=False), sink)
+    engine.close()
+    assert report.gain_note is not None and report.gain_note.startswith("hotkeys changed the gains: mouth 1 → 1.2;")
+    assert "--gain mouth=1.2" in report.summary()
+
+
 def _run_stalled(profile, images):
     source = _ImageSource(images, is_live=True, stall_after=2, stall_s=0.4)
     engine = _engine(profile)

@@ -95,3 +95,23 @@ def test_swap_hotkeys_and_overlay_leave_out_the_gaze(astronaut_profile):
     engine.handle("gain:mouth")
     assert engine.gain_region == "mouth" and "[mouth 1.0]" in engine.gains_line()
     engine.close()
+
+
+@pytest.mark.parametrize("start, end, own, expect", [
+    ({"mouth": 1.0, "eyes": 1.0}, {"mouth": 1.0, "eyes": 1.0}, {}, None),
+    ({"mouth": 1.0, "eyes": 1.0}, {"mouth": 1.2, "eyes": 1.0}, {},
+     "hotkeys changed the gains: mouth 1 → 1.2; to start there next time: --gain mouth=1.2 (or settings: "
+     "gains: {mouth: 1.2} in the profile's profile.yaml)"),
+    # a --gain the hotkeys left alone is part of where the run ended
+    ({"mouth": 1.0, "eyes": 1.5}, {"mouth": 0.8, "eyes": 1.5}, {},
+     "hotkeys changed the gains: mouth 1 → 0.8; to start there next time: --gain eyes=1.5,mouth=0.8 (or "
+     "settings: gains: {eyes: 1.5, mouth: 0.8} in the profile's profile.yaml)"),
+    # back to the profile's own: nothing to pass
+    ({"mouth": 1.5, "eyes": 1.0}, {"mouth": 1.1, "eyes": 1.0}, {"mouth": 1.1},
+     "hotkeys changed the gains: mouth 1.5 → 1.1; they end as the profile's own (no --gain starts there)"),
+])
+def test_the_hotkey_note_says_where_the_gains_ended(start, end, own, expect):
+    from realtime.mesh.gains import hotkey_note
+
+    assert hotkey_note(start, end, own, regions=("eyes", "mouth")) == expect
+
