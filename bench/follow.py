@@ -22,6 +22,7 @@ from realtime.face.track import Tracker
 def follow_series(path: str, fps: float | None = None) -> tuple[np.ndarray, np.ndarray]:
     """(mouth opening / interocular, yaw in degrees) per frame; NaN where no face."""
     cap = cv2.VideoCapture(path)
+    cap.set(cv2.CAP_PROP_ORIENTATION_AUTO, 1)     # upright, as the engine reads it (`open_video`)
     fps = fps or cap.get(cv2.CAP_PROP_FPS) or 30.0
     tracker, est = Tracker(static=False), Estimator()
     mouth, yaw = [], []

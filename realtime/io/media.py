@@ -83,13 +83,18 @@ def read_image(path: str | Path, error: type[PuppeteerError], unreadable: str,
 
 def open_video(path: str | Path, error: type[PuppeteerError], unopenable: str) -> cv2.VideoCapture:
     """An opened cv2.VideoCapture of the file at `path` whose frame size (from the container,
-    nothing decoded yet) fits the caps. Raises `error(unopenable)` when OpenCV cannot open it."""
+    nothing decoded yet) fits the caps. Raises `error(unopenable)` when OpenCV cannot open it.
+
+    Frames come upright as a player shows them: a phone stores its clips' pixels as the sensor
+    was held and tags the turn (display rotation), which OpenCV applies only when asked; the
+    frame size it reports is then the turned one too."""
     path = Path(path)
     with quiet_native_stderr():
         cap = cv2.VideoCapture(str(path))
     if not cap.isOpened():
         cap.release()
         raise error(unopenable)
+    cap.set(cv2.CAP_PROP_ORIENTATION_AUTO, 1)
     w, h = int(cap.get(cv2.CAP_PROP_FRAME_WIDTH) or 0), int(cap.get(cv2.CAP_PROP_FRAME_HEIGHT) or 0)
     if w or h:
         try:

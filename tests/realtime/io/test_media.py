@@ -1,0 +1,50 @@
+"""realtime.io.media: opening pictures and clips within the caps, upright."""
+from __future__ import annotations
+
+import subprocess
+
+import cv2
+import numpy as np
+import pytest
+
+from realtime.io.capture import ClipSource
+from realtime.io.media import open_video
+
+
+def _ffmpeg() -> str:
+    try:
+        import imageio_ffmpeg
+        return imageio_ffmpeg.get_ffmpeg_exe()
+    except (ImportError, RuntimeError) as exc:          # a dependency, but its binary may be missing
+        pytest.skip(f"no ffmpeg binary to tag a clip's rotation: {exc}")
+
+
+def _phone_clip(tmp_path, rotation: int):
+    """A 160×90 clip (red top band) tagged to be shown turned by `rotation` degrees, as a phone
+    stores what it filmed held upright; and the frame as stored (BGR)."""
+    raw, tagged = tmp_path / "raw.mp4", tmp_path / "phone.mp4"
+    frame = np.zeros((90, 160, 3), np.uint8)
+    frame[:30] = (0, 0, 255)
+    out = cv2.VideoWriter(str(raw), cv2.VideoWriter_fourcc(*"mp4v"), 30.0, (160, 90))
+    for _ in range(5):
+        out.write(frame)
+    out.release()
+    subprocess.run([_ffmpeg(), "-y", "-loglevel", "error", "-display_rotation", str(rotation), "-i", str(raw),
+                    "-c", "copy", str(tagged)], check=True, timeout=60)
+    return tagged, frame
+
+
+def test_a_phone_clip_comes_upright(tmp_path):
+    """A clip whose pixels are stored sideways with a display-rotation tag (every phone's
+    portrait video) was read sideways: a sideways avatar from `enroll`, a sideways swap (new-user
+    review). It is read as a player shows it, and its size is the turned one."""
+    path, stored = _phone_clip(tmp_path, 90)
+    cap = open_video(path, RuntimeError, "cannot open")
+    ok, bgr = cap.read()
+    cap.release()
+    assert ok and bgr.shape == (160, 90, 3)
+    turned = [np.abs(np.rot90(stored, k).astype(int) - bgr).mean() for k in (1, 3)]
+    assert min(turned) < 8 < max(turned)         # one of the two quarter turns, not the stored frame
+    src = ClipSource(path)
+    assert src.size == (90, 160) and src.read()["image"].shape == (160, 90, 3)
+    src.close()
