@@ -151,7 +151,10 @@ class SwapFuseStage:
         warm = False
         if landmarks is None and frame.index < 0 and self.warm_landmarks is not None:
             landmarks, warm = self.warm_landmarks, True
-        if landmarks is None or frame.state is None:
+        # A face the estimator does not believe (yet) is not drawn: its state is then the eased
+        # neutral of the last face believed, which would put the identity where that face was
+        # (a cut, the first frames of a face, a folder of different portraits).
+        if landmarks is None or frame.state is None or not (frame.state.present or warm):
             self.link.current = None
             self.follower.reset()
             return
