@@ -450,7 +450,7 @@ class RunReport:
         a driver with no face (the wrong clip, a camera pointed elsewhere) otherwise ends with a
         normal-looking summary."""
         rows = [r for r in self.per_frame if "face" in r]
-        found = sum(bool(r["face"]) for r in rows)
+        found = sum(bool(r["face"]) for r in rows) + _confirming(rows)
         if not rows or found >= FACE_FOUND_QUIET * len(rows):    # a first frame or a blink of a miss
             return ""
         span = f"the last {len(rows)}" if len(rows) < self.frames else f"{len(rows)}"
@@ -463,6 +463,23 @@ class RunReport:
             return (f"no face found in any of {span}: nothing drove the output (is a face "
                     f"in view, lit and large enough?)")
         return f"face found in {found} of {span}"
+
+
+def _confirming(rows: list[dict]) -> int:
+    """Frames whose face the tracker saw but the estimator held back while it made sure of it
+    (`Estimator.believe`: a run of at most `confirm_frames` tracked frames that ends where the
+    face is believed, as every run's first frames are): found, though not yet driving."""
+    n, run = 0, 0
+    longest = max(EstimatorConfig().confirm_frames, EstimatorConfig().reappear_frames) - 1
+    for r in rows:
+        if r["face"]:
+            n += run if run <= longest else 0
+            run = 0
+        elif r.get("tracked"):
+            run += 1
+        else:
+            run = 0
+    return n
 
 
 @contextlib.contextmanager
