@@ -19,7 +19,7 @@ every dropped frame lowers it.
 from __future__ import annotations
 
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from tqdm import tqdm
 
@@ -27,7 +27,7 @@ from bench.drivers import Driver, Limit
 from bench.quality import pin_neutral
 from bench.stats import StageTimes
 from bench.variants import Variant, build_engine
-from realtime.engine.loop import run
+from realtime.engine.loop import RunReport, run
 from realtime.io.capture import Grabber
 from realtime.io.sinks import NullSink, ThreadedSink
 
@@ -43,6 +43,12 @@ class Accumulator:
     captured: int = 0
     done: bool = False
     blocks: int = 0
+    faces: list = field(default_factory=list)   # per frame {"face", "tracked"} (`RunReport.per_frame`)
+
+    def faces_missed(self) -> str:
+        """`RunReport.faces_missed` over every block's frames: a line when the driver's face was
+        missing from more than a few of them, else ""."""
+        return RunReport(frames=len(self.faces), per_frame=self.faces).faces_missed()
 
 
 def run_block(engine, source: Limit, fps: float, acc: Accumulator, warmup: int, bar, audio=None) -> None:
@@ -69,6 +75,8 @@ def run_block(engine, source: Limit, fps: float, acc: Accumulator, warmup: int, 
     offset = acc.captured
     prev = -1
     span = []                                       # (index, t_capture) of counted frames
+    acc.faces.extend({"face": row["face"], "tracked": row.get("tracked")} for row in report.per_frame
+                     if "face" in row)
     for row in report.per_frame:
         idx = row["index"]
         for gap in range(prev + 1, idx):           # frames the grabber replaced: capture drops

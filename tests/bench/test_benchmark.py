@@ -489,3 +489,15 @@ def test_a_profiles_gaze_gain_is_said_not_to_apply_in_swap(tmp_path, assets, ast
     assert any(n.startswith(note) for n in swap.notes), swap.notes
     reenact = benchmark.resolve(parse(*common))
     assert not any("gaze gain" in n for n in reenact.notes) and reenact.variants[0].options.fuse.gaze_gain == 1.5
+
+
+def test_a_faceless_driver_is_said_in_the_latency_report(assets, run_bench, tmp_path):
+    """Before (new-user review): `bench` on a clip with no face printed a normal report (fps,
+    latency, stages) and said nothing; `live` on it says no face drove the output."""
+    blank = np.full((240, 320, 3), 100, np.uint8)
+    clip = moving_clip(tmp_path / "noface.avi", blank, 20)
+    rc, out, err = run_bench("--profile", assets["astro"], "--driver", clip, "--warmup", 5)
+    assert rc == 0, err
+    assert "latency pass: no face found in any of 20 frames: nothing drove the output" in out
+    rc, out, err = run_bench("--profile", assets["astro"], "--driver", assets["clip"], "--warmup", 5)
+    assert rc == 0 and "latency pass:" not in out
