@@ -38,6 +38,12 @@ _pil_lock = threading.Lock()
 def image_size(path: str | Path) -> tuple[int, int] | None:
     """(width, height) from the image file's header, or None when it is not an image file of
     a known format (nothing is decoded)."""
+    header = _header(path)
+    return None if header is None else header[:2]
+
+
+def _header(path: str | Path) -> tuple[int, int, bool] | None:
+    """(width, height, has transparency) from the image file's header, or None (`image_size`)."""
     with _pil_lock, warnings.catch_warnings():
         warnings.simplefilter("ignore")
         saved = Image.MAX_IMAGE_PIXELS
@@ -45,11 +51,20 @@ def image_size(path: str | Path) -> tuple[int, int] | None:
         try:
             with Image.open(path, formats=HEADER_FORMATS) as im:
                 w, h = im.size
+                alpha = im.mode in ("RGBA", "LA", "PA", "RGBa", "La") or "transparency" in im.info
         except (UnidentifiedImageError, OSError, ValueError, SyntaxError, struct.error):
             return None
         finally:
             Image.MAX_IMAGE_PIXELS = saved
-    return int(w), int(h)
+    return int(w), int(h), bool(alpha)
+
+
+def _over_white(bgra: np.ndarray) -> np.ndarray:
+    """(H, W, 4) BGRA, 8 or 16 bits → (H, W, 3) uint8 BGR: the picture over a white background."""
+    top = float(np.iinfo(bgra.dtype).max) if bgra.dtype.kind == "u" else 1.0
+    x = bgra.astype(np.float32) / top
+    a = x[..., 3:]
+    return np.clip(255.0 * (x[..., :3] * a + (1.0 - a)) + 0.5, 0, 255).astype(np.uint8)
 
 
 def _check(w: int, h: int, max_side: int, max_pixels: int, what: str, error, advice: str):
@@ -63,17 +78,25 @@ def _check(w: int, h: int, max_side: int, max_pixels: int, what: str, error, adv
 def read_image(path: str | Path, error: type[PuppeteerError], unreadable: str,
                flags: int = cv2.IMREAD_COLOR) -> np.ndarray:
     """The image at `path` as OpenCV decodes it (BGR), after its header says it fits the caps.
+    A transparent picture read in colour (the default `flags`) is shown over white (OpenCV would
+    drop its transparency, leaving whatever colour the transparent pixels hold: often black).
     Raises `error(unreadable)` for a file that is not an image, `error(...)` naming the size for
     one that is too large."""
     path = Path(path)
-    size = image_size(path)
-    if size is None:
+    header = _header(path)
+    if header is None:
         raise error(unreadable)
-    _check(*size, MAX_IMAGE_SIDE, MAX_IMAGE_PIXELS, str(path.name), error,
+    _check(*header[:2], MAX_IMAGE_SIDE, MAX_IMAGE_PIXELS, str(path.name), error,
            "scale it down (e.g. to 2000 px on the long side) and try again")
     try:
         with quiet_native_stderr():
-            img = cv2.imread(str(path), flags)
+            img = None
+            if header[2] and flags == cv2.IMREAD_COLOR:
+                raw = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
+                if raw is not None and raw.ndim == 3 and raw.shape[2] == 4:
+                    img = _over_white(raw)
+            if img is None:
+                img = cv2.imread(str(path), flags)
     except cv2.error:
         img = None
     if img is None:

@@ -48,3 +48,27 @@ def test_a_phone_clip_comes_upright(tmp_path):
     src = ClipSource(path)
     assert src.size == (90, 160) and src.read()["image"].shape == (160, 90, 3)
     src.close()
+
+
+@pytest.mark.parametrize("depth", [np.uint8, np.uint16])
+def test_a_transparent_picture_is_shown_over_white(tmp_path, depth):
+    """OpenCV drops a PNG's transparency and keeps whatever colour the transparent pixels hold
+    (a cut-out portrait enrolled over black or garbage, without a word: new-user review). Read
+    in colour it is shown over white; opaque pixels keep their colour, half-transparent ones blend."""
+    from realtime.io.media import read_image
+
+    top = np.iinfo(depth).max
+    bgra = np.zeros((40, 60, 4), depth)
+    bgra[..., :3] = (top // 3, top // 2, top // 5)        # the colour under the transparency
+    bgra[10:30, 20:40] = (0, 0, top, top)                 # an opaque red square
+    bgra[:, :5, 3] = top // 2 + 1                         # a half-transparent strip
+    path = tmp_path / "cutout.png"
+    cv2.imwrite(str(path), bgra)
+    got = read_image(path, RuntimeError, "cannot read")
+    assert got.dtype == np.uint8 and got.shape == (40, 60, 3)
+    assert (got[0, 30] == 255).all() and (got[20, 30] == (0, 0, 255)).all()
+    half = np.round(255 * (0.5 * np.array([1 / 3, 1 / 2, 1 / 5]) + 0.5))
+    assert np.abs(got[20, 2].astype(float) - half).max() <= 2
+    opaque = tmp_path / "opaque.png"                      # no transparency: as OpenCV reads it
+    cv2.imwrite(str(opaque), bgra[..., :3])
+    np.testing.assert_array_equal(read_image(opaque, RuntimeError, "x"), cv2.imread(str(opaque)))
