@@ -259,6 +259,11 @@ class TrackedClipSource:
                                  f"(sha256 {digest[:12]}…, tracked {self.track.sha256[:12]}…): "
                                  f"track it again (`run.py track {beside}`)")
             self._images = open_clip(beside)
+            if tuple(self._images.size) != tuple(self.size):   # e.g. a phone clip tracked sideways
+                got = self._images.size                        # before clips were read upright
+                self._images.close()
+                raise TrackError(f"{beside.name} reads {got[0]}x{got[1]} but {self.path.name} was tracked "
+                                 f"at {self.size[0]}x{self.size[1]}: track it again (`run.py track {beside}`)")
             self.clip_path = beside
         self._next = 0
         self._closed = False

@@ -222,6 +222,17 @@ def test_a_different_clip_beside_it_is_refused(tmp_path, astronaut_rgb, astronau
         open_source(str(path))
 
 
+
+def test_a_clip_that_reads_at_another_size_is_refused(tmp_path, astronaut_rgb, astronaut_landmarks):
+    """A phone clip tracked sideways (before clips were read upright) reads turned now: its
+    landmarks would lie across the picture."""
+    clip = moving_clip(tmp_path / "clip.avi", astronaut_rgb, N)
+    path = tmp_path / "clip.track.npz"
+    _write_track(path, astronaut_landmarks, sha=T.sha256_file(clip), size=(384, 512))
+    with pytest.raises(T.TrackError, match="clip.avi reads 512x512 but clip.track.npz was tracked at 384x512: "
+                                           "track it again"):
+        open_source(str(path))
+
 def test_a_resize_is_refused(tmp_path, astronaut_landmarks):
     path = tmp_path / "a.track.npz"
     _write_track(path, astronaut_landmarks)
