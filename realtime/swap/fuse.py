@@ -17,6 +17,7 @@ import numpy as np
 from realtime.core.frame import Frame
 from realtime.face import geometry, topology
 from realtime.face.geometry import Similarity, face_frame
+from realtime.face.state import FaceState
 from realtime.mesh.fuse import FuseConfig, Recombiner
 from realtime.mesh.rig import Rig
 from realtime.swap.crop import CropFollower, invert_affine, to_virtual
@@ -151,16 +152,24 @@ class SwapFuseStage:
         warm = False
         if landmarks is None and frame.index < 0 and self.warm_landmarks is not None:
             landmarks, warm = self.warm_landmarks, True
-        # A face the estimator does not believe (yet) is not drawn: its state is then the eased
-        # neutral of the last face believed, which would put the identity where that face was
-        # (a cut, the first frames of a face, a folder of different portraits).
-        if landmarks is None or frame.state is None or not (frame.state.present or warm):
+        if landmarks is None or frame.state is None:
             self.link.current = None
             self.follower.reset()
             return
         lm = np.asarray(landmarks, np.float64)
-        self._bind(lm)
         state = frame.state
+        if state.present or warm:
+            self._bind(lm)
+        else:
+            # A face the estimator does not believe yet (a run's first frame, a face back after an
+            # absence, a new one at a cut): its state is the eased neutral of the last face
+            # believed, which would put the identity where that face was. The identity is drawn
+            # at rest where this face is (its own frame), until it is believed: never the
+            # driver's own face, never a face elsewhere.
+            self._bound = object()            # bound to the calibrated driver again once believed
+            self.recombiner.target_frame = face_frame(lm)
+            self.recombiner.bind_driver(None)
+            state = FaceState.neutral(present=False)
         pose = self.recombiner.pose(state)
         shape = self.recombiner.canonical(state)
         cover_driver_lips(shape, pose.invert_points(lm[:topology.N_LANDMARKS]))
