@@ -3,7 +3,7 @@
 Every source implements the `Source` protocol (realtime.io.source: fps, size, is_live,
 frame_count, read() -> dict | None, close()). Images are RGB uint8 (H, W, 3): sources convert
 from OpenCV's BGR once, here. An optional `resize=(w, h)` is applied once per frame with
-cv2.INTER_AREA.
+cv2.INTER_AREA (an image folder's pictures are fitted into it with their aspect ratio kept).
 
 The thread that reads a source and hands out `Frame` records is `realtime.io.grabber.Grabber`;
 this module re-exports it (and `CaptureTimeout`) for callers that still import them from here.
@@ -27,6 +27,7 @@ except ImportError:                    # OpenCV 5 moved them
     from cv2.utils.logging import getLogLevel, setLogLevel
 
 from realtime.core import paths
+from realtime.core.letterbox import letterbox
 from realtime.core.paths import IMAGE_SUFFIXES
 from realtime.core.quiet import quiet_native_stderr
 from realtime.io.grabber import Grabber
@@ -263,7 +264,8 @@ class ImageDirSource:
     """A folder of still images (jpg/jpeg/png/bmp, any case) played as a video.
 
     Files are taken in natural name order (frame2 before frame10). Every frame has the size of
-    the first image (later images of another size are resized to it), or `resize` when given.
+    the first image, or `resize` when given; an image of another size is fitted inside it with
+    its aspect ratio kept, on black borders (`letterbox`), never stretched.
 
     Raises CaptureError when the folder does not exist or holds no image; `read()` raises
     CaptureError naming a file OpenCV cannot decode and returns None after the last image.
@@ -298,7 +300,10 @@ class ImageDirSource:
             return None
         file = self._files[self._next]
         self._next += 1
-        return {"image": _to_rgb(self._load(file), self._resize)}
+        image = _to_rgb(self._load(file), None)
+        if (image.shape[1], image.shape[0]) != self._resize:
+            image = letterbox(image, self._resize)
+        return {"image": image}
 
     def close(self) -> None:
         self._next = len(self._files)

@@ -19,13 +19,13 @@ through the soft outline; no seam in either band.
 """
 from __future__ import annotations
 
-import cv2
 import numpy as np
 
 from kernels import GBuffer, interpolate, rasterize, swap_blend, texture
 from kernels.swap_blend import OCCLUSION_DEFAULTS
 from realtime.core.context import CpuContext
 from realtime.core.frame import Frame
+from realtime.core.letterbox import letterbox
 from realtime.face.topology import N_LANDMARKS
 from realtime.mesh.rig import Rig, fan_edge_heights
 from realtime.swap.colour import ColourTransfer, cell_sums
@@ -33,7 +33,7 @@ from realtime.swap.crop import derived_attribute, triangle_labels, vertex_alpha
 from realtime.swap.fuse import SwapLink
 from realtime.swap.skin import skin_map
 
-__all__ = ["AttributesStage", "SwapCompositeStage", "SwapFields", "letterbox"]
+__all__ = ["AttributesStage", "SwapCompositeStage", "SwapFields"]
 
 CELL = 8      # crop pixels per gain-field cell
 SAMPLE = 4    # crop pixels between two colour samples (2×2 per cell)
@@ -239,18 +239,3 @@ class SwapCompositeStage:
             out = letterbox(out, self.size)
         frame.output = out
 
-
-def letterbox(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
-    """`image` (H, W, 3) uint8 scaled to fit inside `size` (width, height), keeping its aspect
-    ratio, centred on black (the reenactment's output fits its photo the same way)."""
-    h, w = image.shape[:2]
-    dw, dh = size
-    s = min(dw / w, dh / h)
-    fw, fh = max(1, min(dw, round(w * s))), max(1, min(dh, round(h * s)))
-    scaled = cv2.resize(image, (fw, fh), interpolation=cv2.INTER_AREA if s < 1 else cv2.INTER_LINEAR)
-    if (fw, fh) == (dw, dh):
-        return scaled
-    out = np.zeros((dh, dw) + image.shape[2:], image.dtype)
-    x, y = (dw - fw) // 2, (dh - fh) // 2
-    out[y:y + fh, x:x + fw] = scaled
-    return out

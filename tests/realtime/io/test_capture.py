@@ -97,8 +97,22 @@ def test_image_dir_source_natural_order_and_size(tmp_path):
     assert src.frame_count == 4 and src.fps == 12 and src.size == (30, 20)
     reds = [int(src.read()["image"][0, 0, 0]) for _ in range(3)]
     assert reds == [10, 20, 100]  # f1, f2, f10 (red channel: BGR -> RGB)
-    assert src.read()["image"].shape == (20, 30, 3)  # resized to the first image's size
+    assert src.read()["image"].shape == (20, 30, 3)  # fitted to the first image's size
     assert src.read() is None
+
+
+def test_a_picture_of_another_shape_keeps_its_aspect_ratio(tmp_path):
+    """Before the fix: a portrait after a landscape first picture was stretched to the first
+    one's size (a squashed face for the tracker and the swap)."""
+    cv2.imwrite(str(tmp_path / "f1.png"), np.full((30, 40, 3), 50, np.uint8))    # 40x30 landscape
+    cv2.imwrite(str(tmp_path / "f2.png"), np.full((60, 30, 3), 200, np.uint8))   # 30x60 portrait
+    src = ImageDirSource(tmp_path)
+    assert src.size == (40, 30) and (src.read()["image"] == 50).all()
+    portrait = src.read()["image"]
+    assert portrait.shape == (30, 40, 3)
+    lit = np.flatnonzero(portrait[15, :, 0])
+    assert (lit[0], lit[-1]) == (12, 26) and (portrait[:, 12:27] == 200).all()   # 15x30, centred
+    assert not portrait[:, :12].any() and not portrait[:, 27:].any()              # black borders
 
 
 @pytest.mark.parametrize("suffix", [".webp", ".tif", ".TIFF", ".bmp"])

@@ -1,10 +1,10 @@
-"""The swap's paste-back helpers (realtime.swap.composite): fitting the driver's frame."""
+"""realtime.core.letterbox: a picture fitted into a frame of another shape, never stretched."""
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from realtime.swap.composite import letterbox
+from realtime.core.letterbox import letterbox
 
 
 @pytest.mark.parametrize("shape, size, box", [
