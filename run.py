@@ -806,7 +806,7 @@ def _verify_attacks(args, window: float) -> int:
 def cmd_consent(args) -> int:
     from profiles import load, profiles_root, resolve
     from profiles.consent import check_text, describe, list_profiles, record_consent, revoke_consent
-    from profiles.format import check_files
+    from profiles.format import check_files, problem
     from profiles.schema import ConsentRecordError
     from realtime.image.disclose import profile_fingerprint
 
@@ -814,10 +814,12 @@ def cmd_consent(args) -> int:
         if args.by is not None or args.revoke:
             example = "NAME --revoke" if args.revoke else 'NAME --by "..."'
             raise UserError(f"say which profile: python run.py consent {example}")
-        rows = list_profiles(profiles_root())
-        print(f"profiles in {profiles_root()}:" if rows else f"no profiles in {profiles_root()}")
-        for name, fp, consent in rows:
-            print(f"  {name:20s} fingerprint {fp}  {consent}")
+        root = profiles_root()
+        rows = list_profiles(root)
+        print(f"profiles in {root}:" if rows else f"no profiles in {root}")
+        for name, fp, consent in rows:    # a profile that `live` refuses is flagged with why
+            broken = problem(root / name)
+            print(f"  {name:20s} fingerprint {fp}  {consent if broken is None else 'BROKEN: ' + _printable(broken)}")
         return 0
     folder = resolve(args.name)
     if args.by is not None:

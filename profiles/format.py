@@ -228,6 +228,19 @@ def load(name_or_path: str | os.PathLike, root: Path | None = None) -> Profile:
     return profile
 
 
+def problem(folder: str | os.PathLike) -> str | None:
+    """None when `load` reads the profile in `folder`; else why it refuses it, in one short
+    phrase: its error without the folder's path and without what to do (`run.py consent` lists
+    profiles with it)."""
+    try:
+        load(Path(folder))
+    except ProfileError as exc:
+        return str(exc).replace(f"{Path(folder)}{os.sep}", "").split("; ")[0]
+    except OSError as exc:          # a file it cannot read (permissions): the others are listed
+        return f"cannot read {Path(exc.filename or folder).name}: {exc.strerror or exc}"
+    return None
+
+
 def save(profile: Profile, folder: Path, overwrite: bool = False) -> Path:
     """Write `profile` to `folder` atomically. Refuses to replace a folder unless `overwrite`,
     and never replaces anything but a profile folder (one with a profile.yaml)."""

@@ -97,7 +97,7 @@ def test_an_image_folder_driver_s_own_folder_takes_a_video(tmp_path, astro, monk
         cv2.imwrite(str(folder / f"f{i}.png"), np.full((64, 64, 3), 60 * i, np.uint8))
     monkeypatch.chdir(folder)
     assert run.main(["live", "--profile", astro, "--driver", ".", "--sink", "file:out.mp4",
-                     "--frames", "3", "--size", "64x64"]) == 0
+                     "--frames", "3", "--size", "80x64"]) == 0
     assert "wrote out.mp4" in capsys.readouterr().out
     assert _frames(folder / "out.mp4") == 3
 
@@ -108,7 +108,7 @@ def test_the_wrote_line_names_the_file_the_sink_kept(tmp_path, astro, monkeypatc
     monkeypatch.chdir(tmp_path)
     clip = _clip(tmp_path / "clip.avi")
     assert run.main(["live", "--profile", astro, "--driver", str(clip), "--sink", "FILE:out.mp4",
-                     "--frames", "3", "--size", "64x64"]) == 0
+                     "--frames", "3", "--size", "80x64"]) == 0
     assert "wrote out.mp4 (3 frames)" in capsys.readouterr().out
     assert _frames(tmp_path / "out.mp4") == 3
 
@@ -132,7 +132,7 @@ def test_a_file_that_appears_at_the_output_while_recording_stays_and_the_run_say
     monkeypatch.setattr(loop.Engine, "process", then_someone_writes)
     clip = _clip(tmp_path / "clip.avi")
     assert run.main(["live", "--profile", astro, "--driver", str(clip), "--sink", f"file:{out}",
-                     "--frames", "3", "--size", "64x64"]) == 0
+                     "--frames", "3", "--size", "80x64"]) == 0
     kept = tmp_path / f"x-{os.getpid()}.mp4"
     assert (f"wrote {kept} (3 frames, a file appeared at {out} while recording and was left as it is)"
             in capsys.readouterr().out)
@@ -194,7 +194,7 @@ def test_an_odd_size_for_a_video_file_is_refused(tmp_path, no_engine, monkeypatc
 
 def test_an_odd_size_is_fine_for_the_other_sinks(tmp_path, astro, capsys):
     clip = _clip(tmp_path / "clip.avi")
-    assert run.main(["live", "--profile", astro, "--driver", str(clip), "--sink", "null", "--size", "65x49"]) == 0
+    assert run.main(["live", "--profile", astro, "--driver", str(clip), "--sink", "null", "--size", "81x49"]) == 0
 
 
 # ------------------------------------------------------------ unwritable, unsupported
@@ -338,7 +338,7 @@ def test_ctrl_c_mid_run_keeps_a_playable_file_and_says_where(tmp_path, astro, mo
     out = tmp_path / "out"
     out.mkdir()
     assert run.main(["live", "--profile", astro, "--driver", str(clip), "--sink",
-                     f"file:{out / 'x.mp4'}", "--size", "64x64"]) == 130
+                     f"file:{out / 'x.mp4'}", "--size", "80x64"]) == 130
     printed = capsys.readouterr()
     assert f"stopped: wrote {out / 'x.mp4'} (2 frames, the run so far)" in printed.err
     lines = printed.out.splitlines()
@@ -360,7 +360,7 @@ def test_an_error_mid_run_says_what_the_file_kept(tmp_path, astro, capsys):
     out = tmp_path / "out"
     out.mkdir()
     assert run.main(["live", "--profile", astro, "--driver", str(folder), "--sink",
-                     f"file:{out / 'x.mp4'}", "--size", "64x64"]) == 2
+                     f"file:{out / 'x.mp4'}", "--size", "80x64"]) == 2
     err = capsys.readouterr().err.splitlines()
     assert err[-2].startswith("error: ") and "f2.png" in err[-2]
     assert err[-1] == f"  (wrote {out / 'x.mp4'} (2 frames, the run up to the error))"
@@ -383,7 +383,7 @@ def test_a_slow_warm_up_is_announced_and_timed(tmp_path, astro, monkeypatch, cap
     monkeypatch.setattr(run, "WARM_UP_NOTICE_S", 0.05 if slow else 30.0)
     clip = _clip(tmp_path / "clip.avi")
     assert run.main(["live", "--profile", astro, "--driver", str(clip), "--sink", "null",
-                     "--size", "64x64"]) == 0
+                     "--size", "80x64"]) == 0
     printed = capsys.readouterr()
     assert (run.WARM_UP_NOTICE in printed.err) == slow
     warm = re.search(r"warm-up ([\d.]+) s before the first frame", printed.out)

@@ -77,6 +77,30 @@ def test_consent_command(astro, capsys):
     assert "who agreed" in _error_line(capsys)
 
 
+def test_the_consent_list_flags_a_profile_live_refuses(profiles_root, astronaut_profile, capsys):
+    """Before the fix (new-user review): `consent` listed a profile whose arrays.npz no longer
+    matched its sha256, or whose profile.yaml was invalid, like any other, while `live` and
+    `consent NAME` refused it."""
+    from profiles.format import save
+
+    for name in ("good", "corrupt", "invalid"):
+        save(astronaut_profile, profiles_root / name)
+    with open(profiles_root / "corrupt" / "arrays.npz", "r+b") as f:
+        f.seek(100)
+        f.write(b"\0" * 8)
+    yml = profiles_root / "invalid" / "profile.yaml"
+    yml.write_text(yml.read_text().replace("kind: image", "kind: painting"))
+    for name in ("corrupt", "invalid"):
+        assert run.main(["consent", name]) == 2
+        capsys.readouterr()
+    assert run.main(["consent"]) == 0
+    lines = {line.split()[0]: line for line in capsys.readouterr().out.splitlines()[1:]}
+    assert lines["good"].endswith("  no consent record")
+    assert lines["corrupt"].endswith("  BROKEN: arrays.npz does not match the sha256 in profile.yaml: the "
+                                     "file changed or is corrupt")
+    assert lines["invalid"].endswith("  BROKEN: profile.yaml: kind must be 'image' or 'video', not 'painting'")
+
+
 def test_consent_says_what_it_replaced_or_revoked(astro, capsys):
     """Before the fix: --by replaced an earlier record, and --revoke removed it, with no word of
     the record that went (and --revoke on a profile without one rewrote its YAML)."""
@@ -259,6 +283,19 @@ def test_live_label_flags(tmp_path, astro, astronaut_rgb, capsys):
     assert run.main(["live", "--profile", "astro", "--driver", driver, "--sink", "null",
                      "--label-text", "Künstlich"]) == 2
     assert "label text" in _error_line(capsys)
+
+
+def test_a_label_the_frame_cannot_hold_at_10_px_is_refused_before_the_run(tmp_path, capsys):
+    """Before the fix (new-user review): the 40-character label was drawn ~4 px high on a
+    160x120 demo, unreadable, without a word."""
+    text = "W" * 40
+    out = tmp_path / "lab.mp4"
+    assert run.main(["demo", "--out", str(out), "--size", "160x120", "--frames", "2", "--label-text", text,
+                     "--label-corner", "top-left"]) == 2
+    line = _error_line(capsys)
+    assert f"the label {text!r} does not fit a 160 px wide frame" in line
+    assert "use a shorter --label-text or a larger --size" in line
+    assert not out.exists()
 
 
 def test_consent_without_a_name_shows_the_form_that_was_meant(capsys):

@@ -4,7 +4,8 @@ After the compositor, on the engine's device context, one kernel pass (`kernels.
 two things on the finished frame:
 
 - a visible label ("AI avatar" unless told otherwise), white on a translucent dark box, in a
-  corner, its height scaled to the frame (4 % of the short side, at least 10 px);
+  corner, its height scaled to the frame (4 % of the short side, at least 10 px: a text the
+  frame cannot hold at 10 px is refused when the stage is made, before the run);
 - the invisible provenance mark (`realtime.image.mark`): a keyed luminance pattern carrying the
   payload engine id, mode and profile fingerprint (`realtime.image.payload`), which ``run.py
   verify`` reads back.
@@ -54,6 +55,7 @@ LABEL_TEXT = "AI avatar"
 CORNERS = ("top-left", "top-right", "bottom-left", "bottom-right")
 LABEL_MAX_CHARS = 40
 LABEL_HEIGHT = 0.04         # text cap height, as a fraction of the frame's short side
+LABEL_MIN_HEIGHT = 10       # ... and never less, in px (README): a text that does not fit is refused
 LABEL_BOX_ALPHA = 0.6       # opacity of the dark box behind the text
 _FONT = cv2.FONT_HERSHEY_DUPLEX
 REFIT_FRAMES = 30           # frames between two fits of the mark's amplitude to the picture
@@ -107,28 +109,63 @@ def check_label_text(text: str) -> str:
     return t
 
 
+def _label_box(text: str, cap: int) -> tuple[float, int, int, int, int]:
+    """(font scale, thickness, text width, text height, padding) of `text` at cap height `cap`
+    px; the box around it is (text width + 2 padding) × (text height + 2 padding)."""
+    thick = max(1, round(cap / 14))
+    scale = cv2.getFontScaleFromHeight(_FONT, cap, thick)
+    (tw, th), _ = cv2.getTextSize(text, _FONT, scale, thick)
+    return scale, thick, tw, th, max(1, th // 2)
+
+
+def _margin(width: int, height: int) -> int:
+    return max(1, round(0.02 * min(width, height)))
+
+
+def _label_fits(text: str, cap: int, width: int, height: int) -> bool:
+    _, _, tw, th, pad = _label_box(text, cap)
+    room = 2 * _margin(width, height)
+    return tw + 2 * pad <= width - room and th + 2 * pad <= height - room
+
+
+def _too_small(text: str, width: int, height: int) -> str:
+    """Why the label cannot be drawn at LABEL_MIN_HEIGHT px on a width × height frame, with the
+    smallest --size that holds it."""
+    _, _, tw, th, pad = _label_box(text, LABEL_MIN_HEIGHT)
+    w, h = width, height
+    while th + 2 * pad > h - 2 * _margin(width, h):
+        h += 1
+    while tw + 2 * pad > w - 2 * _margin(w, h):
+        w += 1
+    w, h = w + w % 2, h + h % 2       # even sides: a video file wants them
+    if h > height:
+        return (f"a {width}x{height} frame is too low for the label {text!r} at its smallest readable "
+                f"height ({LABEL_MIN_HEIGHT} px text): use a larger --size, e.g. --size {w}x{h}")
+    return (f"the label {text!r} does not fit a {width} px wide frame at its smallest readable height "
+            f"({LABEL_MIN_HEIGHT} px text; it needs {w} px): use a shorter --label-text or a larger "
+            f"--size, e.g. --size {w}x{height}")
+
+
 def render_label(text: str, width: int, height: int, corner: str = "bottom-right"
                  ) -> tuple[np.ndarray, tuple[int, int]]:
     """The label sprite for a width × height frame: ((h, w, 4) uint8 colour + alpha, (y0, x0)).
 
     White anti-aliased text over a dark box of opacity LABEL_BOX_ALPHA, its cap height
-    LABEL_HEIGHT of the short side (at least 10 px, smaller only where the box would not fit
-    the frame), a margin of 2 % of the short side from the corner."""
+    LABEL_HEIGHT of the short side, smaller where the box would not fit the frame but never
+    under LABEL_MIN_HEIGHT px (the README's promise), a margin of 2 % of the short side from the
+    corner. LabelError (one line: the frame, the text, what to do) when even that height does
+    not fit."""
     text = check_label_text(text)
     if corner not in CORNERS:
         raise LabelError(f"label corner {corner!r} is not one of {', '.join(CORNERS)}")
-    short = min(width, height)
-    margin = max(1, round(0.02 * short))
-    cap = min(max(10, round(LABEL_HEIGHT * short)), max(1, (height - 2 * margin) // 2))
-    thick = max(1, round(cap / 14))
-    scale = cv2.getFontScaleFromHeight(_FONT, cap, thick)
-    (tw, th), base = cv2.getTextSize(text, _FONT, scale, thick)
-    room = width - 2 * margin - th  # the box pads th / 2 each side
-    if tw > room > 0:
-        scale *= room / tw
-        (tw, th), base = cv2.getTextSize(text, _FONT, scale, thick)
-    pad = max(1, th // 2)
-    bw, bh = min(tw + 2 * pad, width), min(th + 2 * pad, height)
+    cap = max(LABEL_MIN_HEIGHT, round(LABEL_HEIGHT * min(width, height)))
+    while cap > LABEL_MIN_HEIGHT and not _label_fits(text, cap, width, height):
+        cap -= 1
+    if not _label_fits(text, cap, width, height):
+        raise LabelError(_too_small(text, width, height))
+    scale, thick, tw, th, pad = _label_box(text, cap)
+    margin = _margin(width, height)
+    bw, bh = tw + 2 * pad, th + 2 * pad
     ink = np.zeros((bh, bw), np.uint8)
     cv2.putText(ink, text, (pad, pad + th), _FONT, scale, 255, thick, cv2.LINE_AA)
     t = ink.astype(np.float32) / 255.0

@@ -296,3 +296,20 @@ def test_failed_swap_keeps_the_old_profile(small_profile, tmp_path, monkeypatch)
         save(small_profile, folder, overwrite=True)
     monkeypatch.undo()
     assert load(folder).name == "tiny"
+
+
+def test_problem_says_in_a_phrase_why_load_refuses_a_profile(small_profile, tmp_path, monkeypatch):
+    """`run.py consent` lists every profile with it (it listed a corrupt one as fine)."""
+    folder = _saved(small_profile, tmp_path)
+    assert fmt.problem(folder) is None
+    with open(folder / ARRAYS_FILE, "r+b") as f:
+        f.seek(60)
+        f.write(b"\0" * 8)
+    assert fmt.problem(folder) == (f"{ARRAYS_FILE} does not match the sha256 in {YAML_FILE}: the file changed "
+                                   f"or is corrupt")
+
+    def unreadable(path):
+        raise PermissionError(13, "Permission denied", str(path))
+
+    monkeypatch.setattr(fmt, "sha256_file", unreadable)
+    assert fmt.problem(folder) == f"cannot read {ARRAYS_FILE}: Permission denied"

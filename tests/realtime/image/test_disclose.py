@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import dataclasses
+import re
 
 import cv2
 import numpy as np
@@ -264,15 +265,46 @@ def test_both_off_is_the_identity():
 
 
 @pytest.mark.parametrize("corner", CORNERS)
-@pytest.mark.parametrize("size", [(640, 480), (320, 240), (1280, 720), (16, 16), (200, 20)])
+@pytest.mark.parametrize("size", [(640, 480), (320, 240), (1280, 720), (76, 22), (200, 30)])
 def test_the_label_fits_every_corner_and_size(corner, size):
     w, h = size
     sprite, (y0, x0) = render_label("AI avatar", w, h, corner)
     assert sprite.dtype == np.uint8 and sprite.shape[2] == 4
     assert 0 <= y0 and y0 + sprite.shape[0] <= h and 0 <= x0 and x0 + sprite.shape[1] <= w
-    assert (y0 < h / 2) == corner.startswith("top") or h <= 20
+    assert (y0 + sprite.shape[0] / 2 < h / 2) == corner.startswith("top") or h <= 22
     if min(w, h) >= 240:  # legible: the cap height is 4 % of the short side
         assert sprite.shape[0] >= 0.07 * min(w, h)
+
+
+def _cap_height(sprite) -> int:
+    """The height of the label's white text: rows with a near-white pixel."""
+    rows = np.flatnonzero((sprite[..., :3] > 200).all(axis=2).any(axis=1))
+    return int(rows[-1] - rows[0] + 1)
+
+
+@pytest.mark.parametrize("text, size, fits", [
+    ("W" * 40, (160, 120), False), ("W" * 40, (462, 120), True), ("W" * 40, (480, 640), True),
+    ("AI avatar", (64, 64), False), ("AI avatar", (76, 64), True), ("AI avatar", (200, 20), False),
+])
+def test_the_label_is_never_drawn_below_10_px(text, size, fits):
+    """Before the fix: a text too long for the frame was scaled down to fit its width (4 px at
+    160x120 for 40 W's), though the README promises at least 10 px; now it is refused, in one
+    line that says the frame, the text and a --size that holds it."""
+    w, h = size
+    if fits:
+        sprite, _ = render_label(text, w, h, "top-left")
+        assert _cap_height(sprite) >= 10
+        return
+    with pytest.raises(LabelError) as e:
+        render_label(text, w, h, "top-left")
+    msg = str(e.value)
+    assert "\n" not in msg and repr(text) in msg and "--size" in msg
+    want = re.search(r"--size (\d+)x(\d+)$", msg)
+    render_label(text, int(want[1]), int(want[2]), "top-left")     # the size it names holds it
+    if h >= 22:
+        assert f"a {w} px wide frame" in msg and "use a shorter --label-text or a larger --size" in msg
+    with pytest.raises(LabelError, match="does not fit|too low"):   # refused before the run
+        DisclosureStage(fake_profile(), size, DisclosureOptions(label_text=text))
 
 
 def test_label_text_is_checked():
