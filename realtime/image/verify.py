@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import math
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -191,8 +192,7 @@ def _video_lumas(path: Path):
             "-vf", f"scale={CANON}:{CANON}:flags=area"])
         meta = next(reader)
     except (OSError, RuntimeError, StopIteration) as exc:
-        first = (str(exc).strip().splitlines() or [type(exc).__name__])[-1]
-        raise VerifyError(f"cannot read {path} as a video or an image ({first[:200]})") from None
+        raise VerifyError(_unreadable(path, str(exc))) from None
     finally:
         log.setLevel(level)
 
@@ -204,6 +204,20 @@ def _video_lumas(path: Path):
             reader.close()
 
     return meta, frames()
+
+
+def _unreadable(path: Path, ffmpeg: str) -> str:
+    """Why FFmpeg read no video from `path`, in our words, from what it printed (`ffmpeg`): a
+    file without a video stream (audio only, or empty) says which streams it has; another keeps
+    FFmpeg's reason for the input (e.g. "Invalid data found when processing input")."""
+    streams = re.findall(r"Stream #\S+: (\w+)", ffmpeg)
+    if "does not contain any stream" in ffmpeg or (streams and "Video" not in streams):
+        held = (f"only {' and '.join(sorted(set(streams))).lower()} (no video stream)" if streams
+                else "no stream at all")
+        return f"{path} holds {held} and is not an image: name a video file, an image or a folder of images"
+    last = (ffmpeg.strip().splitlines() or ["unknown reason"])[-1]
+    reason = re.sub(r"^Error opening (input|output) files?: ", "", last)
+    return f"cannot read {path} as a video or an image ({reason[:200]})"
 
 
 def _read_image(path: Path) -> np.ndarray | None:

@@ -1,6 +1,7 @@
 """`verify_path`: videos (windows), images, folders, and bad inputs."""
 from __future__ import annotations
 
+import struct
 import subprocess
 
 import cv2
@@ -95,3 +96,29 @@ def test_bad_inputs(tmp_path):
     empty.mkdir()
     with pytest.raises(VerifyError, match="no images"):
         verify_path(empty)
+
+
+def _box(kind: bytes, payload: bytes = b"") -> bytes:
+    return struct.pack(">I", 8 + len(payload)) + kind + payload
+
+
+def test_a_file_without_a_video_stream_is_said_in_our_words(tmp_path):
+    """Before the fix (new-user review): "cannot read zero.mp4 as a video or an image (Error opening
+    output files: Invalid argument)", FFmpeg's words about its own output."""
+    matrix = struct.pack(">9I", 0x10000, 0, 0, 0, 0x10000, 0, 0, 0, 0x40000000)
+    mvhd = _box(b"mvhd", bytes(12) + struct.pack(">IIIH", 1000, 0, 0x10000, 0x100) + bytes(10) + matrix
+                + bytes(24) + struct.pack(">I", 1))
+    empty = tmp_path / "zero.mp4"             # an mp4 whose movie holds no track at all
+    empty.write_bytes(_box(b"ftyp", b"isom" + bytes(4) + b"isomiso2mp41") + _box(b"mdat") + _box(b"moov", mvhd))
+    audio = tmp_path / "audio.mp4"
+    subprocess.run([ffmpeg_exe(), "-loglevel", "error", "-f", "lavfi", "-i", "sine=d=0.3", "-c:a", "aac",
+                    str(audio)], check=True)
+    for path, held in ((empty, "no stream at all"), (audio, "only audio (no video stream)")):
+        with pytest.raises(VerifyError) as e:
+            verify_path(path)
+        assert str(e.value) == (f"{path} holds {held} and is not an image: name a video file, an image "
+                                f"or a folder of images")
+    (tmp_path / "fake.mp4").write_bytes(b"this is no video")
+    with pytest.raises(VerifyError) as e:         # not a video at all: FFmpeg's reason, without "files"
+        verify_path(tmp_path / "fake.mp4")
+    assert str(e.value).endswith("as a video or an image (Invalid data found when processing input)")
