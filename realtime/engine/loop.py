@@ -588,7 +588,7 @@ def run(engine: Engine, grabber: Grabber, sink, max_frames: int | None = None,
                 report.remix_notes = remix.faces_missed(FACE_FOUND_QUIET)
             report.capture_dropped = grabber.dropped
             report.sink_dropped = getattr(sink, "sink_dropped", 0)
-            if gains_at_start is not None:
+            if recombiner is not None and gains_at_start is not None:
                 own = (getattr(engine.profile, "settings", None) or {}).get("gains") or {}
                 report.gain_note = hotkey_note(gains_at_start, recombiner.config.gains(), own,
                                                engine.gain_regions())
