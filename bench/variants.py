@@ -22,6 +22,7 @@ from bench.devices import DEVICES, get_device
 from bench.usage import FOLLOW_RANGE, MAX_SIDE, RENDER_SIZE_RANGE, UsageError
 from realtime.engine.loop import Engine, EngineOptions
 from realtime.face.estimate import EstimatorConfig
+from realtime.image.disclose import LabelTooSmall
 from realtime.mesh.fuse import FuseConfig
 from realtime.mesh.gains import GAIN_RANGE, SWAP_GAZE
 from realtime.tiers.neural import BACKENDS
@@ -275,6 +276,12 @@ def build_engine(profile, options, **changes) -> Engine:
         return Engine(profile, dataclasses.replace(options, **changes))
     except ValueError as exc:
         raise UsageError((str(exc).strip().splitlines() or [type(exc).__name__])[0]) from None
+    except LabelTooSmall as exc:      # its advice names live's options, which bench has not
+        (w, h), (nw, nh) = exc.frame, exc.needs
+        what, use = (("in swap, the driver's frame", "a larger driver") if options.mode == "swap"
+                     else ("the profile's output size", "a profile with a larger output"))
+        raise UsageError(f"the output is {w}x{h} px ({what}): too small for the disclosure label at its "
+                         f"smallest readable height (it needs {nw}x{nh}): bench {use}") from None
 
 
 def check_variants(profile, variants: list[Variant]) -> None:

@@ -48,8 +48,9 @@ from realtime.core.profile import ARRAYS_FILE
 from realtime.image.mark import CANON, MAX_RMS, T_FLAT, MarkPattern, Plan, masking_amplitude
 from realtime.image.payload import ENGINE_ID, MODES, Payload, conv_encode, payload_bits
 
-__all__ = ["DisclosureOptions", "DisclosureStage", "LabelError", "LABEL_TEXT", "CORNERS", "MARK_MIN_SIZE",
-           "REFIT_FRAMES", "RELEASE", "RELEASE_NOW", "BANDS", "render_label", "check_label_text", "profile_fingerprint"]
+__all__ = ["DisclosureOptions", "DisclosureStage", "LabelError", "LabelTooSmall", "LABEL_TEXT", "CORNERS",
+           "MARK_MIN_SIZE", "REFIT_FRAMES", "RELEASE", "RELEASE_NOW", "BANDS", "render_label", "check_label_text",
+           "profile_fingerprint"]
 
 LABEL_TEXT = "AI avatar"
 CORNERS = ("top-left", "top-right", "bottom-left", "bottom-right")
@@ -67,6 +68,15 @@ RUN_GAP = 16                # canonical rows between two runs quantised again, b
 
 class LabelError(PuppeteerError):
     """A label text or corner the label cannot show."""
+
+
+class LabelTooSmall(LabelError):
+    """A frame that cannot hold the label at LABEL_MIN_HEIGHT px: `frame` (width, height) and the
+    smallest frame that can, `needs` (even sides), for callers whose own options differ (bench)."""
+
+    def __init__(self, message: str, frame: tuple[int, int], needs: tuple[int, int]):
+        super().__init__(message)
+        self.frame, self.needs = frame, needs
 
 
 #: The smallest output (width, height) whose mark `verify` reads back (README: found at 200×150
@@ -128,22 +138,24 @@ def _label_fits(text: str, cap: int, width: int, height: int) -> bool:
     return tw + 2 * pad <= width - room and th + 2 * pad <= height - room
 
 
-def _too_small(text: str, width: int, height: int) -> str:
+def _too_small(text: str, width: int, height: int) -> LabelTooSmall:
     """Why the label cannot be drawn at LABEL_MIN_HEIGHT px on a width × height frame, with the
     smallest --size that holds it."""
     _, _, tw, th, pad = _label_box(text, LABEL_MIN_HEIGHT)
     w, h = width, height
-    while th + 2 * pad > h - 2 * _margin(width, h):
-        h += 1
-    while tw + 2 * pad > w - 2 * _margin(w, h):
-        w += 1
+    while not _label_fits(text, LABEL_MIN_HEIGHT, w, h):   # grow the side that is short (margins grow too)
+        room = 2 * _margin(w, h)
+        h += th + 2 * pad > h - room
+        w += tw + 2 * pad > w - room
     w, h = w + w % 2, h + h % 2       # even sides: a video file wants them
     if h > height:
-        return (f"a {width}x{height} frame is too low for the label {text!r} at its smallest readable "
-                f"height ({LABEL_MIN_HEIGHT} px text): use a larger --size, e.g. --size {w}x{h}")
-    return (f"the label {text!r} does not fit a {width} px wide frame at its smallest readable height "
-            f"({LABEL_MIN_HEIGHT} px text; it needs {w} px): use a shorter --label-text or a larger "
-            f"--size, e.g. --size {w}x{height}")
+        message = (f"a {width}x{height} frame is too low for the label {text!r} at its smallest readable "
+                   f"height ({LABEL_MIN_HEIGHT} px text): use a larger --size, e.g. --size {max(w, width)}x{h}")
+    else:
+        message = (f"the label {text!r} does not fit a {width} px wide frame at its smallest readable height "
+                   f"({LABEL_MIN_HEIGHT} px text; it needs {w} px): use a shorter --label-text or a larger "
+                   f"--size, e.g. --size {w}x{height}")
+    return LabelTooSmall(message, (width, height), (max(w, width), max(h, height)))
 
 
 def render_label(text: str, width: int, height: int, corner: str = "bottom-right"
@@ -162,7 +174,7 @@ def render_label(text: str, width: int, height: int, corner: str = "bottom-right
     while cap > LABEL_MIN_HEIGHT and not _label_fits(text, cap, width, height):
         cap -= 1
     if not _label_fits(text, cap, width, height):
-        raise LabelError(_too_small(text, width, height))
+        raise _too_small(text, width, height)
     scale, thick, tw, th, pad = _label_box(text, cap)
     margin = _margin(width, height)
     bw, bh = tw + 2 * pad, th + 2 * pad

@@ -501,3 +501,20 @@ def test_a_faceless_driver_is_said_in_the_latency_report(assets, run_bench, tmp_
     assert "latency pass: no face found in any of 20 frames: nothing drove the output" in out
     rc, out, err = run_bench("--profile", assets["astro"], "--driver", assets["clip"], "--warmup", 5)
     assert rc == 0 and "latency pass:" not in out
+
+
+def test_a_swap_driver_too_small_for_the_label_is_said_in_bench_terms(tmp_path, astronaut_rgb, astronaut_landmarks):
+    """A swap draws into the driver's frame: a 64x64 driver cannot hold the label at 10 px. The
+    refusal named live's --size and --label-text, which bench has not."""
+    import cv2
+
+    from profiles.consent import record_consent
+    from profiles.enroll import build_profile
+    from profiles.format import save
+
+    save(build_profile(astronaut_rgb, astronaut_landmarks, name="astro", source="astronaut.png"), tmp_path / "astro")
+    record_consent(tmp_path / "astro", "the test suite")
+    clip = moving_clip(tmp_path / "tiny.avi", cv2.resize(astronaut_rgb, (64, 64)), 12)
+    with pytest.raises(UsageError, match=r"the output is 64x64 px \(in swap, the driver's frame\): too small for the "
+                                         r"disclosure label .* \(it needs 76x64\): bench a larger driver$"):
+        benchmark.resolve(parse("--profile", tmp_path / "astro", "--driver", clip, "--mode", "swap", "--warmup", 2))

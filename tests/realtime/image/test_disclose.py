@@ -416,3 +416,18 @@ def test_the_summary_says_when_the_mark_is_too_small_to_read(size, small):
     assert text.startswith("label 'AI avatar' bottom-right; provenance mark on")
     assert ("too small to be read back" in text) == small
     assert "too small" not in DisclosureOptions(mark=False).describe((100, 100))
+
+
+@pytest.mark.parametrize("text, size", [("AI avatar", (64, 64)), ("W" * 40, (160, 120)), ("AI avatar", (200, 15)),
+                                        ("AI avatar", (30, 15)), ("AI avatar", (75, 21))])
+def test_the_size_a_refusal_suggests_holds_the_label(text, size):
+    """The frame a too-small label's refusal names (and `needs`, which bench words its own way)
+    holds the label at 10 px: even sides, no smaller than the frame given."""
+    from realtime.image.disclose import LabelTooSmall
+
+    with pytest.raises(LabelTooSmall) as err:
+        render_label(text, *size)
+    w, h = err.value.needs
+    assert w % 2 == h % 2 == 0 and w >= size[0] and h >= size[1] and err.value.frame == size
+    assert f"--size {w}x{h}" in str(err.value)
+    render_label(text, w, h)                                 # fits
