@@ -46,7 +46,7 @@ from realtime.io.grabber import CaptureTimeout, Grabber
 from realtime.io.remix import RemixStage, open_state_source
 from realtime.mesh import rig as rig_mod
 from realtime.mesh.fuse import FuseConfig, FuseStage, Recombiner
-from realtime.mesh.gains import GAIN_RANGE, REGIONS, hotkey_note
+from realtime.mesh.gains import GAIN_RANGE, REGIONS, hotkey_note, profile_gains
 from realtime.mesh.scaled import ScaledProfile
 from realtime.tiers.registry import GenerateStage, make_generator
 
@@ -589,7 +589,7 @@ def run(engine: Engine, grabber: Grabber, sink, max_frames: int | None = None,
             report.capture_dropped = grabber.dropped
             report.sink_dropped = getattr(sink, "sink_dropped", 0)
             if recombiner is not None and gains_at_start is not None:
-                own = (getattr(engine.profile, "settings", None) or {}).get("gains") or {}
+                own = profile_gains(engine.profile) if hasattr(engine.profile, "settings") else {}
                 report.gain_note = hotkey_note(gains_at_start, recombiner.config.gains(), own,
                                                engine.gain_regions())
     return report

@@ -83,7 +83,7 @@ def hotkey_note(start: dict[str, float], end: dict[str, float], own: dict[str, f
     if not keep:
         return f"hotkeys changed the gains: {moves}; they end as the profile's own (no --gain starts there)"
     flag = ",".join(f"{r}={v:g}" for r, v in keep.items())
-    yaml = ", ".join(f"{r}: {v:g}" for r, v in keep.items())
+    yaml = ", ".join(f"{r}: {v:g}" for r, v in {**own, **keep}.items())     # the profile's other gains kept
     return (f"hotkeys changed the gains: {moves}; to start there next time: --gain {flag} (or "
             f"settings: gains: {{{yaml}}} in the profile's profile.yaml)")
 

@@ -106,6 +106,10 @@ def test_swap_hotkeys_and_overlay_leave_out_the_gaze(astronaut_profile):
     ({"mouth": 1.0, "eyes": 1.5}, {"mouth": 0.8, "eyes": 1.5}, {},
      "hotkeys changed the gains: mouth 1 → 0.8; to start there next time: --gain eyes=1.5,mouth=0.8 (or "
      "settings: gains: {eyes: 1.5, mouth: 0.8} in the profile's profile.yaml)"),
+    # the profile's own gains stay in the settings it suggests
+    ({"mouth": 0.8, "eyes": 1.0}, {"mouth": 0.8, "eyes": 1.2}, {"mouth": 0.8},
+     "hotkeys changed the gains: eyes 1 → 1.2; to start there next time: --gain eyes=1.2 (or settings: "
+     "gains: {mouth: 0.8, eyes: 1.2} in the profile's profile.yaml)"),
     # back to the profile's own: nothing to pass
     ({"mouth": 1.5, "eyes": 1.0}, {"mouth": 1.1, "eyes": 1.0}, {"mouth": 1.1},
      "hotkeys changed the gains: mouth 1.5 → 1.1; they end as the profile's own (no --gain starts there)"),
