@@ -37,7 +37,7 @@ SWAP_TIERS = ("warp", "atlas")
 #: so the pose is not eased in when a face appears and the filters follow faster (measured on
 #: s1 ← d10, 150 frames: mouth r 0.76 → 0.89, yaw r 0.89 → 0.91, the face region's own flow
 #: warping error unchanged).
-SWAP_ESTIMATOR = {"ease_s": 1e-3, "pose_min_cutoff": 8.0, "expr_min_cutoff": 8.0}
+SWAP_ESTIMATOR = {"ease_s": 0.0, "pose_min_cutoff": 8.0, "expr_min_cutoff": 8.0}
 
 
 class SwapModeError(PuppeteerError):
@@ -112,7 +112,7 @@ def build_swap(engine, profile, tracker=None) -> list:
                                ctx, eyeballs=False)
     warm = profile["landmarks"]
     fuse = SwapFuseStage(engine.recombiner, rig, nominal, link, lambda: engine.estimator.neutral,
-                         warm_landmarks=warm)
+                         warm_landmarks=warm, absent_of=lambda: engine.estimator.absent)
     track = LargestFaceTrackStage(tracker)
     engine.glasses = GlassesStage(rig, link, fields, ctx, face_id=lambda: track.switches, enabled=options.keep_glasses)
     face = [WhenFace(ctx.place(s), link) for s in (

@@ -60,7 +60,7 @@ NEW_FACE_NOTICE = "new face: recalibrating"
 @dataclass
 class EstimatorConfig:
     calibration_s: float = 1.0
-    ease_s: float = 0.25          # no face → neutral (and back) within this time
+    ease_s: float = 0.25          # no face → neutral (and back) within this time (0: at once)
     pose_min_cutoff: float = 4.0  # Hz, on rotation vectors in degrees
     pose_beta: float = 0.2
     expr_min_cutoff: float = 2.0  # Hz, on canonical residuals
@@ -213,6 +213,13 @@ class Estimator:
     @property
     def neutral(self):
         return self.calibrator.neutral
+
+    @property
+    def absent(self) -> bool:
+        """True from the start, and from a frame without a face, until a face is believed: a
+        face not believed meanwhile is one appearing; one not believed while it is False jumped
+        from the face believed last (a cut, or a tracker's mis-fit)."""
+        return self._absent
 
     def recalibrate(self) -> None:
         """Start a new neutral calibration from the next frames (hotkey `n`)."""
@@ -375,6 +382,8 @@ class Estimator:
         self._ease_t0 = t
 
     def _eased(self, target: FaceState, t: float) -> FaceState:
+        if self._ease_from is not None and self.config.ease_s <= 0.0:   # no ease (swap): at once
+            self._ease_from = None
         if self._ease_from is None:
             return target
         w = smoothstep((t - self._ease_t0) / self.config.ease_s)

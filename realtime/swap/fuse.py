@@ -25,6 +25,9 @@ from realtime.swap.crop import CropFollower, invert_affine, to_virtual
 __all__ = ["SwapLink", "SwapGeometry", "SwapFuseStage", "swap_fuse_config", "fan_contours", "cover_driver_lips",
            "EYE_SHRINK", "JAW_MARGIN", "JAW_STRETCH_MAX"]
 
+#: Frames a face that jumped from the last one believed is held at the last face drawn: the
+#: estimator believes a jumped face after `EstimatorConfig.confirm_frames` (3), i.e. holds it 2.
+HOLD_FRAMES = 2
 #: The driver's eye openings are sampled this much inside their lid line (its lashes and
 #: eyeliner would draw a dark ring inside the identity's lids).
 EYE_SHRINK = 0.85
@@ -117,8 +120,12 @@ class SwapFuseStage:
     name = "fuse"
 
     def __init__(self, recombiner: Recombiner, rig: Rig, nominal: np.ndarray, link: SwapLink,
-                 neutral_of=lambda: None, warm_landmarks: np.ndarray | None = None):
+                 neutral_of=lambda: None, warm_landmarks: np.ndarray | None = None,
+                 absent_of=lambda: True):
         self.recombiner = recombiner
+        self.absent_of = absent_of       # the estimator's `absent`: a face not believed is appearing
+        self._last: tuple[np.ndarray, SwapGeometry] | None = None   # the last face drawn
+        self._held = 0
         self.rig = rig
         self.link = link
         self.neutral_of = neutral_of
@@ -132,6 +139,7 @@ class SwapFuseStage:
     def reset(self) -> None:
         self.follower.reset()
         self._bound = object()
+        self._last, self._held = None, 0
 
     def _bind(self, landmarks: np.ndarray) -> None:
         neutral = self.neutral_of()
@@ -153,23 +161,32 @@ class SwapFuseStage:
         if landmarks is None and frame.index < 0 and self.warm_landmarks is not None:
             landmarks, warm = self.warm_landmarks, True
         if landmarks is None or frame.state is None:
-            self.link.current = None
-            self.follower.reset()
+            self._pass()
             return
         lm = np.asarray(landmarks, np.float64)
         state = frame.state
+        # A face the estimator does not believe: its state is the eased neutral of the last face
+        # believed, which would put the identity where that face was (over a chin and neck).
         if state.present or warm:
             self._bind(lm)
-        else:
-            # A face the estimator does not believe yet (a run's first frame, a face back after an
-            # absence, a new one at a cut): its state is the eased neutral of the last face
-            # believed, which would put the identity where that face was. The identity is drawn
-            # at rest where this face is (its own frame), until it is believed: never the
-            # driver's own face, never a face elsewhere.
+        elif self.absent_of():
+            # Appearing (a run's first frame, a face back after an absence, every picture of a
+            # folder of portraits): the identity at rest where this face is, until believed.
             self._bound = object()            # bound to the calibrated driver again once believed
             self.recombiner.target_frame = face_frame(lm)
             self.recombiner.bind_driver(None)
             state = FaceState.neutral(present=False)
+        elif self._last is not None and self._held < HOLD_FRAMES:
+            # Jumped from the face believed last (a tracker's mis-fit, a hand over the face, a
+            # cut): the last face drawn is held while the estimator makes sure, then the frame
+            # passes as with no face (a face never believed is none: a phantom, a half face).
+            self._held += 1
+            frame.vertices, self.link.current = self._last
+            return
+        else:
+            self._pass()
+            return
+        self._held = 0
         pose = self.recombiner.pose(state)
         shape = self.recombiner.canonical(state)
         cover_driver_lips(shape, pose.invert_points(lm[:topology.N_LANDMARKS]))
@@ -182,3 +199,10 @@ class SwapFuseStage:
             driver[ring, :2] = driver[centre, :2] + f * (driver[ring, :2] - driver[centre, :2])
         self.link.current = SwapGeometry(crop=crop, crop_inv=invert_affine(crop), driver_vertices=driver,
                                          driver_landmarks=np.asarray(landmarks), warm=warm)
+        self._last = None if warm else (frame.vertices, self.link.current)
+
+    def _pass(self) -> None:
+        """No face drawn on this frame: it passes through."""
+        self.link.current = None
+        self.follower.reset()
+        self._last, self._held = None, 0

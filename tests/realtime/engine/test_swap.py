@@ -168,15 +168,37 @@ def test_a_face_not_yet_believed_is_drawn_where_it_is(astronaut_profile, flipped
     blank = np.full_like(flipped, 90)
     moved = np.ascontiguousarray(np.roll(flipped, (60, 80), axis=(0, 1)))
     frames = run(engine, [moved] + [flipped] * 3 + [blank] + [moved] * 3)
-    for k in (0, 5):                             # a run's first frame; a face back elsewhere
+    for k in (0, 5, 6, 7):             # a run's first frame; a face back elsewhere; then believed
         f = frames[k]
-        assert f.landmarks is not None and not f.state.present            # tracked, not believed
+        assert f.landmarks is not None and f.state.present == (k >= 6)   # tracked; believed from 6
         assert not np.array_equal(f.output, f.image)                      # drawn ...
         ys, xs = np.nonzero(np.any(f.output != f.image, axis=-1))
         centre = f.landmarks[:, :2].mean(0)
         assert abs(xs.mean() - centre[0]) < 25 and abs(ys.mean() - centre[1]) < 35, \
             (xs.mean(), ys.mean(), centre)                                # ... on the face it tracked
-    assert frames[6].state.present and not np.array_equal(frames[6].output, frames[6].image)
+    engine.close()
+
+
+def test_a_face_that_jumps_mid_run_is_held_then_passed(astronaut_profile, flipped, monkeypatch):
+    """A face the estimator rejects as a jump from the one it believed (a tracker's mis-fit, a
+    hand over the face): drawing it at rest where the mis-fit lies (code review) snaps the face
+    there and back. The last face drawn is held for HOLD_FRAMES frames, then the frame passes as
+    with no face (a face never believed is none)."""
+    from realtime.swap.fuse import HOLD_FRAMES
+
+    engine = swap_engine(astronaut_profile)
+    frames = run(engine, [flipped] * 4)
+    last = link(engine).current
+    believe = engine.estimator.believe
+    monkeypatch.setattr(engine.estimator, "believe", lambda lm, t: False)   # every later face jumped
+    later = run(engine, [flipped] * (HOLD_FRAMES + 1))
+    assert all(f.landmarks is not None and not f.state.present for f in later)
+    for f in later[:HOLD_FRAMES]:
+        assert not np.array_equal(f.output, f.image)
+    np.testing.assert_array_equal(later[0].vertices, frames[-1].vertices)     # the last face, where it was
+    assert later[-1].output is later[-1].image or np.array_equal(later[-1].output, later[-1].image)
+    assert link(engine).current is None and last is not None
+    monkeypatch.setattr(engine.estimator, "believe", believe)
     engine.close()
 
 def test_passthrough_hotkey(astronaut_profile, flipped):
