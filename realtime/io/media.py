@@ -16,7 +16,7 @@ from pathlib import Path
 
 import cv2
 import numpy as np
-from PIL import Image, UnidentifiedImageError
+from PIL import Image, ImageOps, UnidentifiedImageError
 
 from realtime.core.errors import PuppeteerError
 from realtime.core.quiet import quiet_native_stderr
@@ -59,12 +59,25 @@ def _header(path: str | Path) -> tuple[int, int, bool] | None:
     return int(w), int(h), bool(alpha)
 
 
-def _over_white(bgra: np.ndarray) -> np.ndarray:
-    """(H, W, 4) BGRA, 8 or 16 bits → (H, W, 3) uint8 BGR: the picture over a white background."""
-    top = float(np.iinfo(bgra.dtype).max) if bgra.dtype.kind == "u" else 1.0
-    x = bgra.astype(np.float32) / top
-    a = x[..., 3:]
-    return np.clip(255.0 * (x[..., :3] * a + (1.0 - a)) + 0.5, 0, 255).astype(np.uint8)
+def _over_white(path: Path) -> np.ndarray | None:
+    """The transparent picture at `path` over a white background, (H, W, 3) uint8 BGR, turned
+    upright by its EXIF orientation as OpenCV's colour read does; None when Pillow cannot decode
+    it. Pillow, not OpenCV: OpenCV's unchanged read ignores EXIF, and gives a grey picture's
+    transparent colour (tRNS) no alpha at all."""
+    with _pil_lock, warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        saved = Image.MAX_IMAGE_PIXELS
+        Image.MAX_IMAGE_PIXELS = None   # the caps were checked on the header
+        try:
+            with Image.open(path) as im:
+                rgba = np.asarray(ImageOps.exif_transpose(im).convert("RGBA"), np.float32) / 255.0
+        except (UnidentifiedImageError, OSError, ValueError, SyntaxError, struct.error):
+            return None
+        finally:
+            Image.MAX_IMAGE_PIXELS = saved
+    a = rgba[..., 3:]
+    rgb = np.clip(255.0 * (rgba[..., :3] * a + (1.0 - a)) + 0.5, 0, 255).astype(np.uint8)
+    return np.ascontiguousarray(rgb[..., ::-1])
 
 
 def _check(w: int, h: int, max_side: int, max_pixels: int, what: str, error, advice: str):
@@ -90,11 +103,7 @@ def read_image(path: str | Path, error: type[PuppeteerError], unreadable: str,
            "scale it down (e.g. to 2000 px on the long side) and try again")
     try:
         with quiet_native_stderr():
-            img = None
-            if header[2] and flags == cv2.IMREAD_COLOR:
-                raw = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
-                if raw is not None and raw.ndim == 3 and raw.shape[2] == 4:
-                    img = _over_white(raw)
+            img = _over_white(path) if header[2] and flags == cv2.IMREAD_COLOR else None
             if img is None:
                 img = cv2.imread(str(path), flags)
     except cv2.error:

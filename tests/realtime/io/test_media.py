@@ -72,3 +72,28 @@ def test_a_transparent_picture_is_shown_over_white(tmp_path, depth):
     opaque = tmp_path / "opaque.png"                      # no transparency: as OpenCV reads it
     cv2.imwrite(str(opaque), bgra[..., :3])
     np.testing.assert_array_equal(read_image(opaque, RuntimeError, "x"), cv2.imread(str(opaque)))
+
+
+def test_a_transparent_picture_keeps_its_exif_turn_and_a_grey_ones_transparent_colour(tmp_path):
+    """(code review) OpenCV's unchanged read, which kept the alpha, ignored the EXIF orientation
+    that its colour read applies; and a grey PNG's transparent colour (tRNS) got no alpha."""
+    from PIL import Image
+
+    from realtime.io.media import read_image
+
+    rgba = np.zeros((40, 60, 4), np.uint8)
+    rgba[..., 0] = 200
+    rgba[:, :30, 3] = 255                                  # left half opaque red, right transparent
+    exif = Image.Exif()
+    exif[0x0112] = 6                                       # shown turned 90° clockwise
+    Image.fromarray(rgba, "RGBA").save(tmp_path / "turned.png", exif=exif)
+    plain = np.ascontiguousarray(rgba[..., :3])
+    Image.fromarray(plain, "RGB").save(tmp_path / "turned_opaque.png", exif=exif)
+    got = read_image(tmp_path / "turned.png", RuntimeError, "x")
+    assert got.shape == cv2.imread(str(tmp_path / "turned_opaque.png")).shape == (60, 40, 3)
+    assert (got[0] == (0, 0, 200)).all() and (got[-1] == 255).all()   # red on top, white below
+    grey = np.full((20, 20), 120, np.uint8)
+    grey[:, :10] = 7
+    Image.fromarray(grey, "L").save(tmp_path / "grey.png", transparency=7)
+    got = read_image(tmp_path / "grey.png", RuntimeError, "x")
+    assert (got[:, :10] == 255).all() and (got[:, 10:] == 120).all()
