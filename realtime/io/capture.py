@@ -206,6 +206,12 @@ class ClipSource:
                              f"common format (mp4/H.264, webm, avi)")
             with quiet_native_stderr():
                 ok, first = cap.read()
+        if ok and picture:   # as enroll and image folders read it: turned by EXIF, transparency over white
+            try:
+                first = read_image(self.path, CaptureError, f"cannot decode image {str(self.path)!r}")
+            except CaptureError:
+                cap.release()
+                raise
         if not ok or first is None:
             cap.release()
             raise CaptureError(f"cannot decode image {str(self.path)!r}: it is empty, truncated or not "

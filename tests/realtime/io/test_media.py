@@ -97,3 +97,21 @@ def test_a_transparent_picture_keeps_its_exif_turn_and_a_grey_ones_transparent_c
     Image.fromarray(grey, "L").save(tmp_path / "grey.png", transparency=7)
     got = read_image(tmp_path / "grey.png", RuntimeError, "x")
     assert (got[:, :10] == 255).all() and (got[:, 10:] == 120).all()
+
+
+def test_a_single_picture_driver_reads_as_enroll_reads_it(tmp_path):
+    """(code review) A picture given as the driver was decoded by FFmpeg (`ClipSource`), not by
+    `read_image`: its transparent part came out black and its EXIF turn was not applied."""
+    from PIL import Image
+
+    rgba = np.zeros((40, 60, 4), np.uint8)
+    rgba[..., 0] = 200
+    rgba[:, :30, 3] = 255
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    Image.fromarray(rgba, "RGBA").save(tmp_path / "cut.png", exif=exif)
+    src = ClipSource(tmp_path / "cut.png")
+    rgb = src.read()["image"]
+    src.close()
+    assert src.size == (40, 60) and rgb.shape == (60, 40, 3)
+    assert (rgb[0] == (200, 0, 0)).all() and (rgb[-1] == 255).all()
