@@ -147,14 +147,15 @@ def _too_small(text: str, width: int, height: int) -> LabelTooSmall:
         room = 2 * _margin(w, h)
         h += th + 2 * pad > h - room
         w += tw + 2 * pad > w - room
+    low = h > height                  # the height is short (else only the width)
     w, h = w + w % 2, h + h % 2       # even sides: a video file wants them
-    if h > height:
+    if low:
         message = (f"a {width}x{height} frame is too low for the label {text!r} at its smallest readable "
                    f"height ({LABEL_MIN_HEIGHT} px text): use a larger --size, e.g. --size {max(w, width)}x{h}")
     else:
         message = (f"the label {text!r} does not fit a {width} px wide frame at its smallest readable height "
                    f"({LABEL_MIN_HEIGHT} px text; it needs {w} px): use a shorter --label-text or a larger "
-                   f"--size, e.g. --size {w}x{height}")
+                   f"--size, e.g. --size {w}x{h}")
     return LabelTooSmall(message, (width, height), (max(w, width), max(h, height)))
 
 

@@ -419,7 +419,7 @@ def test_the_summary_says_when_the_mark_is_too_small_to_read(size, small):
 
 
 @pytest.mark.parametrize("text, size", [("AI avatar", (64, 64)), ("W" * 40, (160, 120)), ("AI avatar", (200, 15)),
-                                        ("AI avatar", (30, 15)), ("AI avatar", (75, 21))])
+                                        ("AI avatar", (30, 15)), ("AI avatar", (75, 21)), ("W" * 34, (240, 135))])
 def test_the_size_a_refusal_suggests_holds_the_label(text, size):
     """The frame a too-small label's refusal names (and `needs`, which bench words its own way)
     holds the label at 10 px: even sides, no smaller than the frame given."""
@@ -431,3 +431,5 @@ def test_the_size_a_refusal_suggests_holds_the_label(text, size):
     assert w % 2 == h % 2 == 0 and w >= size[0] and h >= size[1] and err.value.frame == size
     assert f"--size {w}x{h}" in str(err.value)
     render_label(text, w, h)                                 # fits
+    # only a frame whose height is short is called too low; one short of width names --label-text
+    assert ("too low" in str(err.value)) == (size in ((200, 15), (30, 15), (75, 21)))

@@ -29,8 +29,10 @@ def _phone_clip(tmp_path, rotation: int):
     for _ in range(5):
         out.write(frame)
     out.release()
-    subprocess.run([_ffmpeg(), "-y", "-loglevel", "error", "-display_rotation", str(rotation), "-i", str(raw),
-                    "-c", "copy", str(tagged)], check=True, timeout=60)
+    done = subprocess.run([_ffmpeg(), "-y", "-loglevel", "error", "-display_rotation", str(rotation), "-i", str(raw),
+                           "-c", "copy", str(tagged)], capture_output=True, text=True, timeout=60)
+    if done.returncode != 0:             # an FFmpeg older than 6 has no -display_rotation
+        pytest.skip(f"ffmpeg could not tag the clip's rotation: {done.stderr.strip()[-200:]}")
     return tagged, frame
 
 
