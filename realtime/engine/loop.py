@@ -467,13 +467,13 @@ class RunReport:
 
 def _confirming(rows: list[dict]) -> int:
     """Frames whose face the tracker saw but the estimator held back while it made sure of it
-    (`Estimator.believe`: a run of at most `confirm_frames` tracked frames that ends where the
-    face is believed, as every run's first frames are): found, though not yet driving."""
+    (`Estimator.believe` holds a face up to `confirm_frames` - 1 frames, 2 by default, before the
+    frame that believes it; a run's first frame is one): found, though not yet driving."""
     n, run = 0, 0
-    longest = max(EstimatorConfig().confirm_frames, EstimatorConfig().reappear_frames) - 1
+    held = max(EstimatorConfig().confirm_frames, EstimatorConfig().reappear_frames) - 1
     for r in rows:
         if r["face"]:
-            n += run if run <= longest else 0
+            n += min(run, held)        # a longer run's earlier frames were a face not believed
             run = 0
         elif r.get("tracked"):
             run += 1
