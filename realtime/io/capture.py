@@ -237,6 +237,8 @@ class ClipSource:
             self.fps = DEFAULT_CLIP_FPS
         n = int(cap.get(cv2.CAP_PROP_FRAME_COUNT) or 0)
         self.frame_count: int | None = n if n > 0 else None
+        #: the turn (degrees) the file's rotation tag asks for, which the frames come with
+        self.rotation = int(round(cap.get(cv2.CAP_PROP_ORIENTATION_META) or 0)) % 360
         self._closed = False
 
     def read(self) -> dict[str, Any] | None:

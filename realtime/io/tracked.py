@@ -22,6 +22,9 @@ File format (numpy .npz, read with allow_pickle=False):
     tracker     ()            str       what tracked it (mediapipe version, settings)
     teeth       (N,)          float32   frame i's teeth share (`teeth_share`); absent in files
                                         written before it: their frames read 0 without the clip
+    upright     ()            bool      the frames were read upright (a phone's rotation tag
+                                        applied); absent in files written before: such a file
+                                        of a clip with a rotation tag is refused
 """
 from __future__ import annotations
 
@@ -165,6 +168,7 @@ class TrackedClip:
     clip: str
     tracker: str = ""
     teeth: np.ndarray | None = None
+    upright: bool = True
 
     def __len__(self) -> int:
         return len(self.present)
@@ -186,7 +190,7 @@ class TrackedClip:
                     f, format=np.int64(FORMAT), landmarks=self.landmarks.astype(np.float32),
                     present=self.present.astype(bool), fps=np.float64(self.fps),
                     size=np.asarray(self.size, np.int64), sha256=np.str_(self.sha256),
-                    clip=np.str_(self.clip), tracker=np.str_(self.tracker),
+                    clip=np.str_(self.clip), tracker=np.str_(self.tracker), upright=np.bool_(self.upright),
                     **({} if self.teeth is None else {"teeth": np.asarray(self.teeth, np.float32)}))
             os.chmod(tmp, 0o644)
             os.replace(tmp, path)
@@ -207,7 +211,8 @@ class TrackedClip:
                       present=np.asarray(z["present"], bool), fps=float(z["fps"]),
                       size=tuple(int(v) for v in z["size"]), sha256=str(z["sha256"]),
                       clip=str(z["clip"]), tracker=str(z["tracker"]),
-                      teeth=np.asarray(z["teeth"], np.float32) if "teeth" in z.files else None)
+                      teeth=np.asarray(z["teeth"], np.float32) if "teeth" in z.files else None,
+                      upright=bool(z["upright"]) if "upright" in z.files else False)
         n = len(out.present)
         if out.landmarks.shape != (n, N_LANDMARKS, 3) or n == 0 or not out.fps > 0:
             raise TrackError(f"{path} is damaged: landmarks {out.landmarks.shape} for {n} frames "
@@ -259,11 +264,17 @@ class TrackedClipSource:
                                  f"(sha256 {digest[:12]}…, tracked {self.track.sha256[:12]}…): "
                                  f"track it again (`run.py track {beside}`)")
             self._images = open_clip(beside)
-            if tuple(self._images.size) != tuple(self.size):   # e.g. a phone clip tracked sideways
-                got = self._images.size                        # before clips were read upright
+            problem = None
+            if tuple(self._images.size) != tuple(self.size):
+                got = self._images.size
+                problem = f"{beside.name} reads {got[0]}x{got[1]} but {self.path.name} was tracked at " \
+                          f"{self.size[0]}x{self.size[1]}"
+            elif not self.track.upright and (turn := getattr(self._images, "rotation", 0) % 360):
+                problem = (f"{self.path.name} was tracked before clips were read upright, and "
+                           f"{beside.name} is turned {turn}° by its rotation tag")
+            if problem is not None:
                 self._images.close()
-                raise TrackError(f"{beside.name} reads {got[0]}x{got[1]} but {self.path.name} was tracked "
-                                 f"at {self.size[0]}x{self.size[1]}: track it again (`run.py track {beside}`)")
+                raise TrackError(f"{problem}: track it again (`run.py track {beside}`)")
             self.clip_path = beside
         self._next = 0
         self._closed = False

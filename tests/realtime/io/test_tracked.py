@@ -61,8 +61,9 @@ def test_round_trip(tmp_path, astronaut_landmarks):
                                                                            "clip.avi", "test")
     assert len(back) == N and back.at(5) is None
     assert back.at(0).dtype == np.float32 and back.at(0) is not back.at(0)
+    assert back.upright                            # read upright (files before it: no key, False)
     with np.load(path, allow_pickle=False) as z:   # no pickled object inside
-        assert set(z.files) == set(T._KEYS)
+        assert set(z.files) == set(T._KEYS) | {"upright"}
 
 
 def test_the_teeth_shares_travel_with_the_landmarks(tmp_path, astronaut_landmarks):
@@ -231,6 +232,31 @@ def test_a_clip_that_reads_at_another_size_is_refused(tmp_path, astronaut_rgb, a
     _write_track(path, astronaut_landmarks, sha=T.sha256_file(clip), size=(384, 512))
     with pytest.raises(T.TrackError, match="clip.avi reads 512x512 but clip.track.npz was tracked at 384x512: "
                                            "track it again"):
+        open_source(str(path))
+
+
+@pytest.mark.parametrize("upright", [False, True])
+def test_a_turned_clip_tracked_before_clips_were_read_upright_is_refused(tmp_path, astronaut_landmarks, upright):
+    """(code review) A phone clip turned 180° (or square and turned 90°) reads at the same size
+    upright: a file tracked before clips were read upright (no `upright` key) has its landmarks
+    upside down. Such a file beside a clip with a rotation tag is refused; a new one plays."""
+    from tests.realtime.io.test_media import _phone_clip
+
+    clip, _ = _phone_clip(tmp_path, 180)
+    path = tmp_path / "phone.track.npz"
+    tc = _write_track(path, astronaut_landmarks, clip=clip.name, sha=T.sha256_file(clip), size=(160, 90))
+    if not upright:                      # as written before the key existed
+        with np.load(path, allow_pickle=False) as z:
+            old = {k: z[k] for k in z.files if k != "upright"}
+        np.savez_compressed(path, **old)
+    assert T.TrackedClip.load(path).upright is upright and tc.upright
+    if upright:
+        src = open_source(str(path))
+        assert src.has_images
+        src.close()
+        return
+    with pytest.raises(T.TrackError, match="phone.track.npz was tracked before clips were read upright, and "
+                                           "phone.mp4 is turned 180° by its rotation tag: track it again"):
         open_source(str(path))
 
 def test_a_resize_is_refused(tmp_path, astronaut_landmarks):
