@@ -243,7 +243,7 @@ def _run_and_check(rig_env, astro, seen: dict):
     # 2. The engine knows where its sound is: its stream-time view of the delay matches the
     #    rig's sample-exact measurement, and the difference does not grow (the issue's
     #    failure: a backlog the engine did not see, growing at each underrun). Before the
-    #    stall PulseAudio's reported latencies are good to a few ms (median 0.5-5 ms in 20 runs
+    #    stall PulseAudio's reported latencies are good to a few ms (median 0.5-6.7 ms in 16 runs
     #    alone); after its xrun they can stay 10-13 ms short for seconds (3 runs in 13 full
     #    suites: the engine read 20.5 ms where the rig measured 31-35), so the steady state is
     #    judged before the stall and what follows it in 4.
