@@ -16,6 +16,7 @@ import numpy as np
 
 from realtime.core.frame import Frame
 from realtime.face import geometry, topology
+from realtime.face.estimate import EstimatorConfig
 from realtime.face.geometry import Similarity, face_frame
 from realtime.face.state import FaceState
 from realtime.mesh.fuse import FuseConfig, Recombiner
@@ -25,9 +26,9 @@ from realtime.swap.crop import CropFollower, invert_affine, to_virtual
 __all__ = ["SwapLink", "SwapGeometry", "SwapFuseStage", "swap_fuse_config", "fan_contours", "cover_driver_lips",
            "EYE_SHRINK", "JAW_MARGIN", "JAW_STRETCH_MAX"]
 
-#: Frames a face that jumped from the last one believed is held at the last face drawn: the
-#: estimator believes a jumped face after `EstimatorConfig.confirm_frames` (3), i.e. holds it 2.
-HOLD_FRAMES = 2
+#: Frames a face that jumped from the last one believed is held at the last face drawn: as long
+#: as the estimator holds a jumped face back before it believes it (`confirm_frames` - 1: 2).
+HOLD_FRAMES = EstimatorConfig().confirm_frames - 1
 #: The driver's eye openings are sampled this much inside their lid line (its lashes and
 #: eyeliner would draw a dark ring inside the identity's lids).
 EYE_SHRINK = 0.85
