@@ -11,6 +11,9 @@ Sink protocol:
                                        the region the next three change), "gain+", "gain-",
                                        "gain0" (reset it to 1), "glasses" (the swap keeps the
                                        driver's glasses rims, or stops); [] for most sinks
+    open_env() -> dict[str, str]       optional: environment variables open() needs; a
+                                       `ThreadedSink` sets them from its caller's thread while
+                                       its worker opens the sink (the window: Qt's log rules)
 
 Sinks raise `SinkError` with a message that says what to do (install a device, pick another
 sink). This module is what every sink module imports; `realtime.io.sinks` re-exports it (it

@@ -2,6 +2,7 @@
 (DESIGN §7: a sink never blocks the loop)."""
 from __future__ import annotations
 
+import os
 import queue
 import threading
 import time
@@ -71,13 +72,26 @@ class ThreadedSink:
         return self._written
 
     def open(self, width: int, height: int, fps: float | None = None) -> None:
-        """Start the worker and open the inner sink in it; raises the inner open()'s error."""
+        """Start the worker and open the inner sink in it; raises the inner open()'s error.
+
+        The inner sink's `open_env()` (if it has one: variables its open needs, e.g. the window's
+        Qt logging rules) is set here, in the calling thread, for the time the worker opens it,
+        and taken out after: the process's environment is changed only from this thread, and
+        no child process started later inherits it. A variable already set is left alone."""
         if self._thread is not None:
             raise SinkError(f"{self.name} sink: open() called twice")
-        self._thread = threading.Thread(target=self._run, args=(width, height, fps),
-                                        name=f"sink:{self.name}", daemon=True)
-        self._thread.start()
-        self._opened.wait()
+        env = getattr(self.sink, "open_env", dict)()
+        added = [k for k in env if k not in os.environ]
+        for key in added:
+            os.environ[key] = env[key]
+        try:
+            self._thread = threading.Thread(target=self._run, args=(width, height, fps),
+                                            name=f"sink:{self.name}", daemon=True)
+            self._thread.start()
+            self._opened.wait()
+        finally:
+            for key in added:
+                os.environ.pop(key, None)
         if self._open_error is not None:
             self._thread.join()
             raise self._open_error

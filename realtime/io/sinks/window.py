@@ -54,7 +54,7 @@ def _display_problem() -> str | None:
     return None
 
 
-#: Qt's logging rules for the call that makes the first window (`WindowSink.open`; a user's
+#: Qt's logging rules while the first window is made (`WindowSink.open_env`; a user's
 #: QT_LOGGING_RULES or QT_LOGGING_CONF wins).
 QT_QUIET = "default.warning=false"
 
@@ -80,25 +80,27 @@ class WindowSink:
         self._last_t: float | None = None
         self._fps: float | None = None
 
+    def open_env(self) -> dict[str, str]:
+        """What `open` needs in the environment (`ThreadedSink.open` sets it from the calling
+        thread around the worker's `open`, and takes it out after).
+
+        OpenCV's Qt GUI lives in the sink's worker thread (a slow window never stalls the loop),
+        and Qt stops its timers from the main thread at the process's exit, printing
+        "QObject::killTimer: Timers cannot be stopped from another thread" after every run:
+        harmless, and alarming. Qt reads its logging rules once, when the first window makes its
+        application: its default-category warnings are off for that, unless the user set their
+        own rules (QT_LOGGING_RULES or a QT_LOGGING_CONF file)."""
+        if {"QT_LOGGING_RULES", "QT_LOGGING_CONF"} & set(os.environ):
+            return {}
+        return {"QT_LOGGING_RULES": QT_QUIET}
+
     def open(self, width: int, height: int, fps: float | None = None) -> None:
-        # OpenCV's Qt GUI lives in the sink's worker thread (a slow window never stalls the
-        # loop), and Qt stops its timers from the main thread at the process's exit, printing
-        # "QObject::killTimer: Timers cannot be stopped from another thread" after every run:
-        # harmless, and alarming. Qt's default-category warnings are off unless the user set
-        # their own rules. Qt reads the variable once, when the first window makes its
-        # application; it is set only for that call, so that no child process inherits it.
         problem = _display_problem()
         if problem is None:
-            quiet = not {"QT_LOGGING_RULES", "QT_LOGGING_CONF"} & set(os.environ)   # a user's own rules win
-            if quiet:
-                os.environ["QT_LOGGING_RULES"] = QT_QUIET
             try:
                 cv2.namedWindow(self.title, cv2.WINDOW_AUTOSIZE)
             except cv2.error as exc:
                 problem = f"OpenCV cannot open a window: {str(exc).strip()}"
-            finally:
-                if quiet:
-                    os.environ.pop("QT_LOGGING_RULES", None)
         if problem is not None:
             raise SinkError(f"window sink: {problem}; use --sink file:out.mp4 or --sink null")
         self.size = (int(width), int(height))

@@ -42,33 +42,53 @@ def test_qt_warnings_are_off_unless_the_user_set_rules(monkeypatch):
     """OpenCV's Qt GUI runs in the sink's worker thread and Qt stops its timers from the main
     thread at exit: every windowed run ended with two "QObject::killTimer: Timers cannot be
     stopped from another thread" lines (new-user review). Qt reads its rules when the first window
-    is made: the quiet rule is set for that call only (no child process inherits it); a user's
-    own rules are kept."""
-    from realtime.io.sinks import window
+    is made: the quiet rule is in the environment while the worker makes it, set and taken out
+    by the calling thread (code review: the worker changed the process's environment), so no
+    child process inherits it; a user's own rules (QT_LOGGING_RULES, QT_LOGGING_CONF) are kept."""
+    import threading
+
+    from realtime.io.sinks import ThreadedSink, window
     from realtime.io.sinks.window import QT_QUIET
 
-    seen = []
+    seen, writers = [], []
+    real_setitem = type(os.environ).__setitem__
 
     def named_window(title, flags):
         seen.append(os.environ.get("QT_LOGGING_RULES"))
         if len(seen) == 3:
             raise window.cv2.error("no Qt here")
 
+    def setitem(env, key, value):
+        if key == "QT_LOGGING_RULES":
+            writers.append(threading.current_thread().name)
+        real_setitem(env, key, value)
+
+    def open_window():
+        sink = ThreadedSink(WindowSink(), realtime=True)
+        try:
+            sink.open(64, 48, 30)
+        finally:
+            sink.close()
+
     monkeypatch.setattr(window, "_display_problem", lambda: None)
     monkeypatch.setattr(window.cv2, "namedWindow", named_window)
+    monkeypatch.setattr(window.cv2, "destroyWindow", lambda title: None)
     monkeypatch.setenv("QT_LOGGING_RULES", "recorded")      # so that the undo restores the real state
     monkeypatch.delenv("QT_LOGGING_RULES")
-    WindowSink().open(64, 48, 30)
+    monkeypatch.delenv("QT_LOGGING_CONF", raising=False)
+    monkeypatch.setattr(type(os.environ), "__setitem__", setitem)
+    open_window()
     assert seen == [QT_QUIET] and "QT_LOGGING_RULES" not in os.environ
+    assert writers == [threading.current_thread().name]      # set by the caller, not the worker
     monkeypatch.setenv("QT_LOGGING_RULES", "qt.*=true")
-    WindowSink().open(64, 48, 30)
+    open_window()
     assert seen[1] == "qt.*=true" and os.environ["QT_LOGGING_RULES"] == "qt.*=true"
     monkeypatch.delenv("QT_LOGGING_RULES")
     with pytest.raises(SinkError, match="no Qt here"):       # a failed window leaves nothing set either
-        WindowSink().open(64, 48, 30)
+        open_window()
     assert seen[2] == QT_QUIET and "QT_LOGGING_RULES" not in os.environ
     monkeypatch.setenv("QT_LOGGING_CONF", "/home/me/qtlogging.ini")   # the user's rules file
-    WindowSink().open(64, 48, 30)
+    open_window()
     assert seen[3] is None and "QT_LOGGING_RULES" not in os.environ
 
 
