@@ -113,7 +113,13 @@ def resolve(args: argparse.Namespace) -> Setup:
     for flag, given, what in (("--floor", getattr(args, "floor", False), "measures the quality pass's own floor"),
                               ("--sheet", getattr(args, "sheet", None), "draws the quality pass's frames")):
         if given and not _quality_pass(args):
-            raise UsageError(f"{flag} {what}: use it with --quality, --self-drive or --self-reenact")
+            raise UsageError(f"{flag} {what}: use it with --quality, --self-drive or --self-reenact "
+                             f"(without --driver: with one, --self-reenact only names the profile's video)")
+    if (getattr(args, "mode", None) or "reenact") == "reenact" and getattr(args, "pose_from", None) is not None \
+            and getattr(args, "expression_from", None) is not None:   # as `run.py live` refuses it
+        raise UsageError(f"--pose-from {args.pose_from} and --expression-from {args.expression_from} leave the "
+                         f"driver nothing to give: remix one of them (--mode swap takes both: there the driver "
+                         f"gives the scene)")
     compare = parse_compare(args.compare) if args.compare is not None else None
     check_mode(compare, getattr(args, "mode", None) or "reenact")
     swapping = getattr(args, "mode", None) == "swap" or (compare is not None and compare[0] == "mode"

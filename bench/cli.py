@@ -44,6 +44,16 @@ def _positive(minimum: int = 1):
     return parse
 
 
+class _Once(argparse.Action):
+    """An option given at most once: a second one would silently replace the first."""
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        if getattr(namespace, self.dest, None) is not None:
+            parser.error(f"{option_string} is given twice ({getattr(namespace, self.dest)} and {values}): "
+                         f"one comparison a run (bench twice, or compare one key)")
+        setattr(namespace, self.dest, values)
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Register the `bench` options on `parser` (the subcommand's parser). The options of another
     one (--frame, --block, --stream-mode) default to None, so that one given without it is told
@@ -92,9 +102,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "the driver hardly moves reads low even there); in reenactment also "
                              "the driver's own video's flow warping error and identity drift, "
                              "beside the output's")
-    parser.add_argument("--compare", metavar="KEY=A,B",
+    parser.add_argument("--compare", metavar="KEY=A,B", action=_Once,
                         help="run variants side by side, interleaved, with ratios "
-                             "(e.g. tier=warp,atlas); '--compare list' lists the keys")
+                             "(e.g. tier=warp,atlas); '--compare list' lists the keys; one key a run")
     parser.add_argument("--block", type=_positive(), default=None, metavar="N",
                         help=f"frames per interleaved block with --compare (default {DEFAULT_BLOCK})")
     parser.add_argument("--gain", type=gains_argument, action=MergeGains, default=None, metavar="REGION=G,...",

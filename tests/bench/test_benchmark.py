@@ -518,3 +518,18 @@ def test_a_swap_driver_too_small_for_the_label_is_said_in_bench_terms(tmp_path, 
     with pytest.raises(UsageError, match=r"the output is 64x64 px \(in swap, the driver's frame\): too small for the "
                                          r"disclosure label .* \(it needs 76x64\): bench a larger driver$"):
         benchmark.resolve(parse("--profile", tmp_path / "astro", "--driver", clip, "--mode", "swap", "--warmup", 2))
+
+
+def test_power_user_slips_are_refused(capsys):
+    """(power-user review) A second --compare silently replaced the first; --pose-from and
+    --expression-from together in reenactment ran here though `live` refuses them; --floor with
+    --driver and --self-reenact named --self-reenact as the cure though it was given."""
+    with pytest.raises(SystemExit):
+        parse("--profile", "p", "--driver", "x.mp4", "--compare", "smooth=true,false", "--compare", "eye_gain=1,1.5")
+    assert "--compare is given twice (smooth=true,false and eye_gain=1,1.5): one comparison a run" \
+        in capsys.readouterr().err
+    with pytest.raises(UsageError, match="--pose-from still and --expression-from script leave the driver nothing"):
+        benchmark.resolve(parse("--profile", "p", "--driver", "x.mp4", "--pose-from", "still",
+                                "--expression-from", "script"))
+    with pytest.raises(UsageError, match=r"--self-reenact \(without --driver: with one, --self-reenact only names"):
+        benchmark.resolve(parse("--profile", "p", "--driver", "x.mp4", "--self-reenact", "v.mp4", "--floor"))
