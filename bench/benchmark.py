@@ -163,6 +163,11 @@ def resolve(args: argparse.Namespace) -> Setup:
         if swapping:
             require_consent(profile)   # swap puts this person's face on someone else
         driver = open_driver(args.driver, args.frames, swap=swapping)
+        if not driver.pictures:
+            for flag, what in (("--sheet", "draws the driver's frames"), ("--floor", "tracks the driver's frames")):
+                if getattr(args, flag[2:], None):
+                    raise UsageError(f"{flag} {what}, and {driver.label} carries none (a tracked clip without "
+                                     f"its video beside it): put the clip beside it, or drop {flag}")
         gains = profile_gains(profile)   # as `run.py live` runs it
         setup = Setup(profile, driver, [], compare, self_re=self_re, gains=gains)
         base = EngineOptions(fps=driver.fps, fuse=FuseConfig().with_gains(gains),

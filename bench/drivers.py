@@ -66,6 +66,7 @@ class Driver:
     fps: float = 30.0
     is_camera: bool = False
     total: int | None = None    # frames it will deliver, when known
+    pictures: bool = True       # its frames carry images (a tracked clip without its video: no)
 
     def open(self) -> Limit:
         """The source positioned at `start`, limited to `count` frames (the caller closes
@@ -104,7 +105,8 @@ def open_driver(spec: str, frames: int | None, swap: bool = False) -> Driver:
         n = src.frame_count
         total = count if n is None else (n if count is None else min(n, count))
         return Driver(spec, 0, count, label=Path(spec).name if not camera else f"camera {spec}",
-                      fps=float(src.fps), is_camera=camera, total=total)
+                      fps=float(src.fps), is_camera=camera, total=total,
+                      pictures=bool(getattr(src, "has_images", True)))
     finally:
         src.close()
 

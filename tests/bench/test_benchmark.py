@@ -533,3 +533,19 @@ def test_power_user_slips_are_refused(capsys):
                                 "--expression-from", "script"))
     with pytest.raises(UsageError, match=r"--self-reenact \(without --driver: with one, --self-reenact only names"):
         benchmark.resolve(parse("--profile", "p", "--driver", "x.mp4", "--self-reenact", "v.mp4", "--floor"))
+
+
+@pytest.mark.parametrize("flag", [("--sheet", "sheet.png"), ("--floor",)])
+def test_sheet_and_floor_need_a_driver_with_pictures(assets, astronaut_landmarks, tmp_path, flag):
+    """(power-user review) A tracked clip without its video beside it carries landmarks only:
+    --sheet wrote a blank 200x40 picture and said it had, --floor a row of dashes."""
+    from tests.realtime.io.test_tracked import _write_track
+
+    track = tmp_path / "gone.track.npz"
+    _write_track(track, astronaut_landmarks, clip="gone.mp4")
+    args = ["--profile", assets["astro"], "--driver", track, "--quality", *flag, "--warmup", 2]
+    if flag[0] == "--sheet":
+        args[-3] = tmp_path / "sheet.png"
+    with pytest.raises(UsageError, match=rf"{flag[0]} .* and gone.track.npz carries none \(a tracked clip without "
+                                         rf"its video beside it\): put the clip beside it, or drop {flag[0]}"):
+        benchmark.resolve(parse(*args))
