@@ -279,6 +279,8 @@ def build_engine(profile, options, **changes) -> Engine:
     except LabelTooSmall as exc:      # its advice names live's options, which bench has not
         (w, h), (nw, nh) = exc.frame, exc.needs
         what, use = (("in swap, the driver's frame", "a larger driver") if options.mode == "swap"
+                     else ("its --compare size, or --self-reenact's video", "a larger size or video")
+                     if options.output_size is not None
                      else ("the profile's output size", "a profile with a larger output"))
         raise UsageError(f"the output is {w}x{h} px ({what}): too small for the disclosure label at its "
                          f"smallest readable height (it needs {nw}x{nh}): bench {use}") from None

@@ -549,3 +549,11 @@ def test_sheet_and_floor_need_a_driver_with_pictures(assets, astronaut_landmarks
     with pytest.raises(UsageError, match=rf"{flag[0]} .* and gone.track.npz carries none \(a tracked clip without "
                                          rf"its video beside it\): put the clip beside it, or drop {flag[0]}"):
         benchmark.resolve(parse(*args))
+
+
+def test_a_compared_size_too_small_for_the_label_is_named(assets):
+    """(power-user review) `--compare size=321x241,64x64` blamed the profile's output size."""
+    with pytest.raises(UsageError, match=r"the output is 64x64 px \(its --compare size, or --self-reenact's video\)"
+                                         r".*: bench a larger size or video"):
+        benchmark.resolve(parse("--profile", assets["astro"], "--driver", assets["clip"], "--compare",
+                                "size=320x240,64x64", "--warmup", 2))
