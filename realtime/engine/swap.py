@@ -87,10 +87,11 @@ def build_swap(engine, profile, tracker=None) -> list:
     options, ctx = engine.options, engine.device
     tier = options.tier or profile.tier
     if tier not in SWAP_TIERS:
+        usable = "atlas" if profile.has_atlas else "warp"     # what the swap picks by itself
         if options.tier is not None:
             raise SwapModeError(f"--mode swap textures the face with the {' or '.join(SWAP_TIERS)} tier, "
-                                f"not {tier!r}: choose the warp tier")
-        tier = "atlas" if profile.has_atlas else "warp"
+                                f"not {tier!r}: choose the {usable} tier (or leave --tier out: it is the default)")
+        tier = usable
     engine.estimator = Estimator(swap_estimator_config(options.estimator))
     # the photo's grain evened where the swap's gain would make it a speckle (realtime.swap.grain),
     # a turned face's squeezed far side filled from its near side (realtime.swap.farside)

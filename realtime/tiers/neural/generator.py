@@ -178,8 +178,9 @@ class NeuralTierGenerator:
         if backend not in BACKENDS:
             raise ValueError(f"neural backend {backend!r} is not one of {BACKENDS}")
         if GENERATOR_PATH not in profile.files:
+            other = "the atlas or warp tier" if getattr(profile, "has_atlas", False) else "the warp tier"
             raise ProfileError(f"profile {profile.name!r} has no trained generator: {how_to_train(profile)}; "
-                               f"or choose the atlas or warp tier")
+                               f"or choose {other}")
         self.ctx = ctx if ctx is not None else CpuContext()
         self.profile, self.rig, self.cuda_graphs = profile, rig, cuda_graphs
         self.base = self.ctx.place(base)

@@ -241,8 +241,14 @@ def test_the_swaps_tier_draws_no_eyeballs_or_mouth(astronaut_profile):
 
 
 def test_swap_refuses_the_neural_tier_and_unknown_modes(astronaut_profile):
-    with pytest.raises(SwapModeError, match="choose the warp tier"):
+    """The tier suggested is one the profile can use (power-user review: a video profile was
+    told the warp tier, though its atlas swaps; a photo profile without a generator the atlas)."""
+    from realtime.core.errors import ProfileError
+
+    with pytest.raises(SwapModeError, match=r"choose the warp tier \(or leave --tier out"):
         Engine(astronaut_profile, EngineOptions(mode="swap", output_size=(64, 64), tier="neural"))
+    with pytest.raises(ProfileError, match=r"has no trained generator: .*; or choose the warp tier$"):
+        Engine(astronaut_profile, EngineOptions(tier="neural"))
     with pytest.raises(ModeError, match="unknown mode"):
         Engine(astronaut_profile, EngineOptions(mode="morph"))
 
