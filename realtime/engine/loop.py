@@ -46,7 +46,7 @@ from realtime.io.grabber import CaptureTimeout, Grabber
 from realtime.io.remix import RemixStage, open_state_source
 from realtime.mesh import rig as rig_mod
 from realtime.mesh.fuse import FuseConfig, FuseStage, Recombiner
-from realtime.mesh.gains import GAIN_RANGE, REGIONS, hotkey_note, profile_gains
+from realtime.mesh.gains import GAIN_RANGE, REGIONS, SWAP_GAZE, hotkey_note, profile_gains
 from realtime.mesh.scaled import ScaledProfile
 from realtime.tiers.registry import GenerateStage, make_generator
 
@@ -59,6 +59,8 @@ PENDING_MAX = 256  # rows awaiting a sink write before the oldest are given up a
 #: The run summary says in how many frames the driver's face was found when it was in fewer than
 #: this share (a real-time run's first frame often comes before the tracker has the face).
 FACE_FOUND_QUIET = 0.98
+#: Frames the overlay shows what a hotkey that changes nothing says (two seconds at 30 fps).
+HOTKEY_NOTICE_FRAMES = 60
 #: The label and mark are drawn for this size until a swap frame of another size arrives.
 DEFAULT_SWAP_LABEL_SIZE = (640, 480)
 PRESIZE_FRAMES = 6  # neutral frames timed before a governed engine's first frame (Engine._presize)
@@ -149,6 +151,7 @@ class Engine:
         self.estimator = Estimator(self.options.estimator)
         self._tracker = tracker
         self.gain_region = "eyes"     # the region the '+' / '-' hotkeys change
+        self._hotkey_notice: list = []  # [text, frames left]: what a hotkey that did nothing says
         self.glasses = None           # the swap's GlassesStage (hotkey 'g'), set by build_swap
         if self.options.mode == "swap":
             # The swap draws the face at the profile's own crop size on the driver's frame
@@ -288,6 +291,9 @@ class Engine:
         notice = self.estimator.notice(self.clock(frame))
         if notice is not None:
             frame.notes["face"] = notice   # e.g. a new face: the estimator recalibrates by itself
+        if self._hotkey_notice and self._hotkey_notice[1] > 0:
+            frame.notes["hotkey"] = self._hotkey_notice[0]
+            self._hotkey_notice[1] -= 1
         return frame
 
     def gain_regions(self) -> tuple[str, ...]:
@@ -367,6 +373,9 @@ class Engine:
             return False
         elif event.startswith("gain:") and event[5:] in self.gain_regions():
             self.gain_region = event[5:]
+        elif event == "gain:gaze":           # swap: the driver's own eyes show; said, not ignored
+            self._hotkey_notice = [f"gaze: no gain in swap ({SWAP_GAZE}); '+'/'-' still change "
+                                   f"{self.gain_region}", HOTKEY_NOTICE_FRAMES]
         elif event in ("gain+", "gain-", "gain0"):
             current = self.recombiner.config.gains()[self.gain_region]
             step = {"gain+": 0.1, "gain-": -0.1}.get(event)

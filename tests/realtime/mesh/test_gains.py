@@ -86,12 +86,23 @@ def test_engine_hotkeys_change_the_selected_gain(astronaut_profile):
 
 def test_swap_hotkeys_and_overlay_leave_out_the_gaze(astronaut_profile):
     """In swap the gaze gain does nothing (the driver's own eyes show): its hotkey selected it
-    and '+' changed a number that changed nothing (code review); now it is not offered."""
-    from realtime.engine.loop import Engine, EngineOptions
+    and '+' changed a number that changed nothing (code review); now it is not offered, and the
+    overlay says so for two seconds (power-user review: '4' was silently ignored, and '+' then
+    changed the eyes)."""
+    from realtime.core.frame import Frame
+    from realtime.engine.loop import HOTKEY_NOTICE_FRAMES, Engine, EngineOptions
 
-    engine = Engine(astronaut_profile, EngineOptions(mode="swap", smooth=False))
+    engine = Engine(astronaut_profile, EngineOptions(mode="swap", smooth=False, output_size=(128, 128)))
     engine.handle("gain:gaze")
     assert engine.gain_region == "eyes" and "gaze" not in engine.gains_line()
+    said = []
+    for i in range(HOTKEY_NOTICE_FRAMES + 1):
+        frame = Frame(index=i, t_capture=i / 30.0, image=np.full((128, 128, 3), 90, np.uint8))
+        engine.process(frame)
+        said.append(frame.notes.get("hotkey"))
+    assert said[0].startswith("gaze: no gain in swap (swap shows the driver's own eyes")
+    assert said[0].endswith("'+'/'-' still change eyes")
+    assert said[HOTKEY_NOTICE_FRAMES - 1] == said[0] and said[HOTKEY_NOTICE_FRAMES] is None
     engine.handle("gain:mouth")
     assert engine.gain_region == "mouth" and "[mouth 1.0]" in engine.gains_line()
     engine.close()
