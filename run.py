@@ -692,8 +692,10 @@ def _train(profile, video: Path, args) -> int:
         for path in plots.values():
             with contextlib.suppress(OSError):
                 path.unlink()
-    print(f"trained {result['steps']} steps in {result['seconds'] / 60:.1f} min on {len(pairs)} "
-          f"frames → {out_dir}")
+    start = int(result.get("resumed_at", 0))
+    ran = (f"{result['steps'] - start} steps (resumed at step {start}: {result['steps']} in all)" if start
+           else f"{result['steps']} steps")
+    print(f"trained {ran} in {result['seconds'] / 60:.1f} min on {len(pairs)} frames → {out_dir}")
     change = f"face L1 to the real frames {base_l1:.4f} → {out_l1:.4f}"
     print(f"profile tier is now 'neural' ({change})" if better else
           f"profile tier stays 'atlas': the generator does not yet improve on the atlas render "

@@ -124,6 +124,7 @@ def train(pairs, out_dir: Path, options: TrainOptions, progress=None, on_checkpo
     target_steps = None if options.steps is None else step + options.steps
     t0 = time.monotonic()
     saved = [step]          # the step of the last checkpoint (or of the one resumed)
+    saved_at_start = step   # 0, or the step resumed from: `steps` - this are this run's
 
     def save():
         extra = {"history": history[-5000:], "frames": int(len(pairs))}
@@ -168,7 +169,7 @@ def train(pairs, out_dir: Path, options: TrainOptions, progress=None, on_checkpo
             save()
         raise
     save()
-    return {"steps": step, "seconds": time.monotonic() - t0, "history": history,
+    return {"steps": step, "resumed_at": saved_at_start, "seconds": time.monotonic() - t0, "history": history,
             "config": cfg.to_dict()}
 
 

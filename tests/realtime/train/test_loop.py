@@ -45,7 +45,9 @@ def test_ctrl_c_saves_the_steps_done_and_the_next_run_resumes_from_them(tmp_path
     assert sorted(p.name for p in out.iterdir()) == [GENERATOR_FILE, STATE_FILE]   # no leftovers
     assert _saved_step(out) == 3
     _stop_at(monkeypatch, 0)
-    assert T.train(Pairs(), out, _options(2))["steps"] == 5
+    result = T.train(Pairs(), out, _options(2))
+    assert (result["steps"], result["resumed_at"]) == (5, 3)   # 2 steps this run (power-user review:
+    assert T.train(Pairs(), tmp_path / "fresh", _options(1))["resumed_at"] == 0   # "577 steps" were 300)
 
 
 def test_ctrl_c_before_a_new_step_writes_nothing(tmp_path, monkeypatch):
