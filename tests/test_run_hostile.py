@@ -339,7 +339,7 @@ def test_ctrl_c_during_the_steps_saves_them_and_says_so(video_profile, monkeypat
     monkeypatch.setattr(T, "train_step", lambda *a: {"rec": 0.5})
     monkeypatch.setattr(T, "samples", lambda pairs, path: np.zeros((8, 8, 3), np.uint8))
     assert run.main(["train", "--profile", "vid", "--video", str(clip), "--steps", "3"]) == 0
-    assert "trained 20 steps" in capsys.readouterr().out
+    assert "trained 3 steps (resumed at step 17: 20 in all)" in capsys.readouterr().out   # not "20 steps"
 
 
 @pytest.mark.parametrize("l1, tier", [((0.2, 0.1), "neural"), ((0.2, 0.199), "atlas")])
