@@ -60,6 +60,7 @@ from profiles.format import resolve as profile_folder
 from realtime.core import paths
 from realtime.core.errors import ProfileError, PuppeteerError
 from realtime.core.paths import IMAGE_SUFFIXES, cannot_write
+from realtime.core.text import printable
 from realtime.engine.loop import EngineOptions
 from realtime.image.disclose import DisclosureOptions
 from realtime.io.audio import AudioBridge
@@ -117,7 +118,8 @@ def resolve(args: argparse.Namespace) -> Setup:
                              f"(without --driver: with one, --self-reenact only names the profile's video)")
     if (getattr(args, "mode", None) or "reenact") == "reenact" and getattr(args, "pose_from", None) is not None \
             and getattr(args, "expression_from", None) is not None:   # as `run.py live` refuses it
-        raise UsageError(f"--pose-from {args.pose_from} and --expression-from {args.expression_from} leave the "
+        raise UsageError(f"--pose-from {printable(args.pose_from)} and --expression-from "
+                         f"{printable(args.expression_from)} leave the "
                          f"driver nothing to give: remix one of them (--mode swap takes both: there the driver "
                          f"gives the scene)")
     compare = parse_compare(args.compare) if args.compare is not None else None
