@@ -25,6 +25,7 @@ class Frame:
     gbuf: Any = None                # kernels.GBuffer of the render stage
     render: np.ndarray | None = None     # (S, S, 3) float32 RGB 0..255 face crop from `generate`
     output: np.ndarray | None = None     # (H, W, 3) uint8 RGB frame for the sink
+    face_points: np.ndarray | None = None  # (N, 2) float32 output px: the face shown (the preview's dots)
     timings: dict[str, float] = field(default_factory=dict)  # stage name -> milliseconds
     notes: dict[str, str] = field(default_factory=dict)      # one-line states for the overlay
     t_sink: float | None = None     # time.perf_counter() after the sink accepted the frame

@@ -12,6 +12,7 @@ import numpy as np
 from kernels import composite
 from realtime.core.context import CpuContext
 from realtime.core.frame import Frame
+from realtime.face.topology import N_LANDMARKS
 
 DEFAULT_MAX_SIDE = 640  # a video-call frame; the paste-back cost grows with the output area
 
@@ -75,6 +76,7 @@ class CompositeStage:
                                             image_from_out).astype(np.float32)
         self.frame_to_render = compose_affine(render["crop_from_image"].astype(np.float64),
                                               image_from_out).astype(np.float32)
+        self._render_to_frame = invert_affine(self.frame_to_render.astype(np.float64)).astype(np.float32)
         self._background = self.ctx.upload(self.background)   # the CPU: the same array
         self.mask = self.ctx.upload(np.ascontiguousarray(render["paste_mask"], dtype=np.float32))
         self.passthrough = False  # toggled by the user (hotkey): show the driver's own camera
@@ -83,7 +85,14 @@ class CompositeStage:
     def __call__(self, frame: Frame) -> None:
         if self.passthrough and frame.image is not None:
             frame.output = cv2.resize(frame.image, self.size, interpolation=cv2.INTER_AREA)
+            if frame.landmarks is not None:      # the driver's own face, stretched as the frame is
+                ih, iw = frame.image.shape[:2]
+                frame.face_points = (np.asarray(frame.landmarks, np.float32)[:, :2]
+                                     * np.array([self.size[0] / iw, self.size[1] / ih], np.float32))
             return
+        if frame.vertices is not None and frame.state is not None and frame.state.present:
+            v = np.asarray(frame.vertices, np.float32)[:N_LANDMARKS, :2]   # the avatar's face, render crop px
+            frame.face_points = (v @ self._render_to_frame[:, :2].T + self._render_to_frame[:, 2]).astype(np.float32)
         ctx = self.ctx
         out = self._background.copy()
         out = composite(ctx.to_device(frame.render), out, self.frame_to_render, self.mask, out=out)

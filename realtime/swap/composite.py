@@ -25,7 +25,7 @@ from kernels import GBuffer, interpolate, rasterize, swap_blend, texture
 from kernels.swap_blend import OCCLUSION_DEFAULTS
 from realtime.core.context import CpuContext
 from realtime.core.frame import Frame
-from realtime.core.letterbox import letterbox
+from realtime.core.letterbox import letterbox, letterbox_points
 from realtime.face.topology import N_LANDMARKS
 from realtime.mesh.rig import Rig, fan_edge_heights
 from realtime.swap.colour import ColourTransfer, cell_sums
@@ -228,14 +228,22 @@ class SwapCompositeStage:
             w, h = self.size or (64, 64)
             frame.output = np.zeros((h, w, 3), np.uint8)
             return
+        points = None                 # the face shown, frame px (the preview's dots)
         if geo is None or self.passthrough or self.fields.alpha is None:
             out = image
+            if frame.landmarks is not None:
+                points = np.asarray(frame.landmarks, np.float32)[:, :2]
         else:
             dev = self.link.image_on_device(image)
             f = self.fields
             out = self.ctx.to_host(swap_blend(dev, self.ctx.to_device(frame.render), f.alpha, f.fan, f.low,
                                               geo.crop, f.colour, self.occlusion, box=f.box))
+            if frame.vertices is not None:    # the identity's face, crop px → frame px
+                v = np.asarray(frame.vertices, np.float32)[:N_LANDMARKS, :2]
+                points = v @ geo.crop_inv[:, :2].T.astype(np.float32) + geo.crop_inv[:, 2].astype(np.float32)
         if self.size is not None and (out.shape[1], out.shape[0]) != self.size:
+            if points is not None:
+                points = letterbox_points(points, (out.shape[1], out.shape[0]), self.size)
             out = letterbox(out, self.size)
-        frame.output = out
+        frame.output, frame.face_points = out, points
 

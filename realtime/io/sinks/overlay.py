@@ -1,4 +1,4 @@
-"""The preview overlay: landmarks, fps and per-stage milliseconds drawn on a copy of a frame."""
+"""The preview overlay: the face's points, fps and per-stage milliseconds drawn on a copy of a frame."""
 from __future__ import annotations
 
 import cv2
@@ -10,19 +10,17 @@ from realtime.core.frame import Frame
 def draw_overlay(image: np.ndarray, frame: Frame, fps: float | None) -> np.ndarray:
     """A copy of `image` (RGB uint8) with the preview overlay; `image` is not modified.
 
-    Draws frame.landmarks (if present) as small green dots (their coordinates are driver-image
-    pixels; they are scaled when frame.image has another size than `image`), and in the top-left
-    corner, on a dark box: the fps, then one line per entry of frame.timings ("stage  1.2 ms")
-    and their total, then frame.notes (the engine's states, e.g. the gains).
+    Draws frame.face_points (if set: the face the output shows, in its pixels, which the
+    compositor places: the avatar's in reenactment, the swapped face in swap, the driver's own in
+    passthrough) as small green dots, and in the top-left corner, on a dark box: the fps, then one
+    line per entry of frame.timings ("stage  1.2 ms") and their total, then frame.notes (the
+    engine's states, e.g. the gains).
     """
     out = np.array(image, dtype=np.uint8, copy=True)
     h, w = out.shape[:2]
-    lm = frame.landmarks
-    if lm is not None and len(lm):
-        xy = np.asarray(lm, dtype=np.float32)[:, :2].copy()
-        if isinstance(frame.image, np.ndarray) and frame.image.shape[:2] != (h, w):
-            ih, iw = frame.image.shape[:2]
-            xy *= (w / iw, h / ih)
+    pts = frame.face_points
+    if pts is not None and len(pts):
+        xy = np.asarray(pts, dtype=np.float32)[:, :2]
         xy = xy[np.isfinite(xy).all(axis=1)]
         px = np.round(xy).astype(np.int64)
         px = px[(px[:, 0] >= 0) & (px[:, 0] < w) & (px[:, 1] >= 0) & (px[:, 1] < h)]

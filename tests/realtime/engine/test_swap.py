@@ -201,6 +201,25 @@ def test_a_face_that_jumps_mid_run_is_held_then_passed(astronaut_profile, flippe
     monkeypatch.setattr(engine.estimator, "believe", believe)
     engine.close()
 
+
+@pytest.mark.tracking
+@pytest.mark.parametrize("mode, size", [("reenact", (320, 240)), ("swap", (512, 512)), ("swap", (640, 400))])
+def test_the_preview_dots_sit_on_the_face_the_output_shows(astronaut_profile, flipped, mode, size):
+    """`Frame.face_points` (the window's dots) are the face the output shows, in its pixels: the
+    avatar's in reenactment (power-user review: the driver's landmarks were stretched over the
+    output and floated beside the avatar), the swapped face in swap, letterboxed with the frame.
+    Checked against MediaPipe run on the output."""
+    from realtime.face.track import Tracker
+
+    engine = Engine(astronaut_profile, EngineOptions(mode=mode, output_size=size, fps=30.0, kernel_threads=1,
+                                                     disclosure=NO_DISCLOSURE))
+    engine.warm_up()
+    f = run(engine, [flipped] * 4)[-1]
+    engine.close()
+    seen = Tracker(static=True)(f.output)
+    assert f.face_points is not None and seen is not None
+    assert np.abs(f.face_points - seen[:T.N_LANDMARKS, :2]).mean() < 4.0
+
 def test_passthrough_hotkey(astronaut_profile, flipped):
     engine = swap_engine(astronaut_profile)
     engine.handle("toggle")
