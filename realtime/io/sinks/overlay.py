@@ -6,6 +6,14 @@ import numpy as np
 
 from realtime.core.frame import Frame
 
+#: OpenCV's Hershey fonts draw ASCII only (anything else comes out as "?"): the notes' symbols
+_ASCII = str.maketrans({"²": "^2", "→": "->", "←": "<-", "×": "x", "°": " deg", "…": "...", "–": "-",
+                        "—": "-", "’": "'", "“": '"', "”": '"'})
+
+
+def _ascii(text: str) -> str:
+    return text.translate(_ASCII).encode("ascii", "replace").decode("ascii")
+
 
 def draw_overlay(image: np.ndarray, frame: Frame, fps: float | None) -> np.ndarray:
     """A copy of `image` (RGB uint8) with the preview overlay; `image` is not modified.
@@ -34,6 +42,7 @@ def draw_overlay(image: np.ndarray, frame: Frame, fps: float | None) -> np.ndarr
         lines += [f"{k:<{width}} {v:6.2f} ms" for k, v in frame.timings.items()]
         lines.append(f"{'total':<{width}} {sum(frame.timings.values()):6.2f} ms")
     lines += [str(v) for v in frame.notes.values()]
+    lines = [_ascii(line) for line in lines]
     zoom = max(1.0, h / 480.0)  # readable on HD outputs too
     font, scale, thick = cv2.FONT_HERSHEY_SIMPLEX, 0.4 * zoom, max(1, int(round(zoom)))
     line_h = int(round(14 * zoom))

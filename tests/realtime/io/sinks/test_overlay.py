@@ -26,3 +26,15 @@ def test_draw_overlay_is_pure_and_draws():
     # no landmarks, no timings: still fine
     plain = draw_overlay(img, Frame(index=1, t_capture=0.0, output=img), None)
     assert plain.shape == img.shape
+
+
+def test_the_notes_symbols_are_drawn_in_ascii(monkeypatch):
+    """OpenCV's Hershey fonts draw ASCII only: the governor's note 'render 400² → 320²' showed
+    as 'render 400?? ??? 320??' in the window (seen on a screenshot under Xvfb)."""
+    from realtime.io.sinks import overlay
+
+    drawn = []
+    monkeypatch.setattr(overlay.cv2, "putText", lambda img, text, *a, **k: drawn.append(text))
+    f = Frame(index=0, t_capture=0.0, notes={"render": "render 400² → 320² (real-time budget)"})
+    overlay.draw_overlay(np.zeros((240, 320, 3), np.uint8), f, 30.0)
+    assert "render 400^2 -> 320^2 (real-time budget)" in drawn and all(t.isascii() for t in drawn)
