@@ -9,6 +9,7 @@ before the one `error:` line.
 """
 from __future__ import annotations
 
+import contextlib
 import struct
 import threading
 import warnings
@@ -42,20 +43,33 @@ def image_size(path: str | Path) -> tuple[int, int] | None:
     return None if header is None else header[:2]
 
 
-def _header(path: str | Path) -> tuple[int, int, bool] | None:
-    """(width, height, has transparency) from the image file's header, or None (`image_size`)."""
+#: What Pillow raises for a file it cannot read as a picture.
+_PIL_ERRORS = (UnidentifiedImageError, OSError, ValueError, SyntaxError, struct.error)
+
+
+@contextlib.contextmanager
+def _pillow():
+    """Pillow, one thread at a time, quiet, and without its own pixel cap (the caps are ours,
+    checked on the header with the declared size in the message)."""
     with _pil_lock, warnings.catch_warnings():
         warnings.simplefilter("ignore")
         saved = Image.MAX_IMAGE_PIXELS
-        Image.MAX_IMAGE_PIXELS = None   # this check is ours, with the declared size in the message
+        Image.MAX_IMAGE_PIXELS = None
+        try:
+            yield
+        finally:
+            Image.MAX_IMAGE_PIXELS = saved
+
+
+def _header(path: str | Path) -> tuple[int, int, bool] | None:
+    """(width, height, has transparency) from the image file's header, or None (`image_size`)."""
+    with _pillow():
         try:
             with Image.open(path, formats=HEADER_FORMATS) as im:
                 w, h = im.size
                 alpha = im.mode in ("RGBA", "LA", "PA", "RGBa", "La") or "transparency" in im.info
-        except (UnidentifiedImageError, OSError, ValueError, SyntaxError, struct.error):
+        except _PIL_ERRORS:
             return None
-        finally:
-            Image.MAX_IMAGE_PIXELS = saved
     return int(w), int(h), bool(alpha)
 
 
@@ -64,17 +78,12 @@ def _over_white(path: Path) -> np.ndarray | None:
     upright by its EXIF orientation as OpenCV's colour read does; None when Pillow cannot decode
     it. Pillow, not OpenCV: OpenCV's unchanged read ignores EXIF, and gives a grey picture's
     transparent colour (tRNS) no alpha at all."""
-    with _pil_lock, warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        saved = Image.MAX_IMAGE_PIXELS
-        Image.MAX_IMAGE_PIXELS = None   # the caps were checked on the header
+    with _pillow():
         try:
             with Image.open(path) as im:
                 rgba = np.asarray(ImageOps.exif_transpose(im).convert("RGBA"), np.float32) / 255.0
-        except (UnidentifiedImageError, OSError, ValueError, SyntaxError, struct.error):
+        except _PIL_ERRORS:
             return None
-        finally:
-            Image.MAX_IMAGE_PIXELS = saved
     a = rgba[..., 3:]
     rgb = np.clip(255.0 * (rgba[..., :3] * a + (1.0 - a)) + 0.5, 0, 255).astype(np.uint8)
     return np.ascontiguousarray(rgb[..., ::-1])
