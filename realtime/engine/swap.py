@@ -23,6 +23,7 @@ from realtime.swap.composite import AttributesStage, SwapCompositeStage, SwapFie
 from realtime.swap.crop import face_rig, nominal_affine
 from realtime.swap.fuse import SwapFuseStage, SwapLink, swap_fuse_config
 from realtime.swap.glasses import GlassesStage
+from realtime.swap.outline import OutlineWeights
 from realtime.swap.photo import SwapPhotoProfile
 from realtime.swap.skin import FRINGE_STRANDS
 from realtime.swap.track import LargestFaceTrackStage
@@ -120,7 +121,8 @@ def build_swap(engine, profile, tracker=None) -> list:
         RenderStage(rig, ctx),
         GenerateStage(generator),
         SmoothStage(rig, enabled=options.smooth, ctx=ctx),
-        AttributesStage(rig, profile, link, fields, ctx, strands=FRINGE_STRANDS if options.drop_fringe else 0.0),
+        AttributesStage(rig, profile, link, fields, ctx, strands=FRINGE_STRANDS if options.drop_fringe else 0.0,
+                        outline=OutlineWeights(rig, profile, generator)),
         engine.glasses,
     )]
     return [ctx.place(s) for s in (track,

@@ -29,8 +29,9 @@ from realtime.core.letterbox import letterbox, letterbox_points
 from realtime.face.topology import N_LANDMARKS
 from realtime.mesh.rig import Rig, fan_edge_heights
 from realtime.swap.colour import ColourTransfer, cell_sums
-from realtime.swap.crop import derived_attribute, triangle_labels, vertex_alpha
+from realtime.swap.crop import triangle_labels
 from realtime.swap.fuse import SwapLink
+from realtime.swap.outline import OutlineWeights
 from realtime.swap.skin import skin_map
 
 __all__ = ["AttributesStage", "SwapCompositeStage", "SwapFields"]
@@ -59,7 +60,7 @@ class AttributesStage:
     device_ready = True
 
     def __init__(self, rig: Rig, profile, link: SwapLink, fields: SwapFields, ctx=None,
-                 colour: ColourTransfer | None = None, strands: float = 0.0):
+                 colour: ColourTransfer | None = None, strands: float = 0.0, outline: OutlineWeights | None = None):
         self.ctx = ctx = ctx if ctx is not None else CpuContext()
         xp = ctx.xp
         self.rig, self.link, self.fields = rig, link, fields
@@ -76,7 +77,9 @@ class AttributesStage:
         feature[-1] = 0.0            # no face here (tri_id −1): an occluder may be found
         self.feature = ctx.upload(feature)
         self.triangles = ctx.upload(rig.triangles)
-        self.alpha = derived_attribute(rig, vertex_alpha(profile["neutral"])).astype(np.float32)
+        # the outline's weight, the texture's folded outline left out (realtime.swap.outline)
+        self.outline = outline if outline is not None else OutlineWeights(rig, profile)
+        self.alpha = self.outline.reference
         # the identity's skin over its photo, sampled through the same texture coordinates as
         # the warp tier's (the photo prefiltered to the crop's density)
         photo, uv = rig.texture_at_crop_density(np.ascontiguousarray(profile["image"]),
@@ -100,7 +103,8 @@ class AttributesStage:
         self._fan_attr = np.zeros((v + 1, 3), np.float32)
         self._fan_attr[:v, 0] = 1.0
         # the texture coordinates and the outline's weight, interpolated in one pass
-        self.uv_alpha = ctx.upload(np.ascontiguousarray(np.column_stack([uv, self.alpha]), dtype=np.float32))
+        self._uv_alpha_host = np.ascontiguousarray(np.column_stack([uv, self.alpha]), dtype=np.float32)
+        self.uv_alpha = ctx.upload(self._uv_alpha_host)
         n = s // SAMPLE
         off = SAMPLE // 2 - 1
         g = np.arange(n, dtype=np.float64) * SAMPLE + off
@@ -130,6 +134,9 @@ class AttributesStage:
         # in the openings (premultiplied by their weight)
         gbuf = frame.gbuf
         tid = gbuf.tri_id
+        if self.outline.varies:          # an atlas: its keyframes' outline weight on this frame
+            self._uv_alpha_host[:, 2] = self.outline()
+            self.uv_alpha = ctx.upload(self._uv_alpha_host)
         uva = interpolate(gbuf, self.triangles, self.uv_alpha, out=self._uv_alpha)
         own = texture(self.skin_map, uva[..., :2], tid >= 0, out=self._own)
         alpha = xp.multiply(uva[..., 2:], own, out=self._alpha)

@@ -4,8 +4,8 @@ A portrait's face region is not all face: hair falls over the forehead, a fringe
 and at a turned cheek the background shows inside the outline. Swapped in as they are, they
 would be painted over the driver's forehead. The map keeps the photo's pixels whose colour is
 more like the identity's skin (its cheeks, nose and chin) than like what surrounds its face
-(hair, background) above its eyes, and the brows whatever their colour; elsewhere the swap lets
-the driver's own pixels show.
+(hair, background) above its eyes and along the sides of its cheeks (hair falling over them),
+and the brows whatever their colour; elsewhere the swap lets the driver's own pixels show.
 """
 from __future__ import annotations
 
@@ -28,6 +28,16 @@ FRINGE_STRANDS = 0.15
 FRINGE_COVER = 0.6
 #: how far (interoculars) below the brows' lower inner ends the forehead's edge dips between them
 GLABELLA_DIP = 0.08
+#: how far (interoculars) inside the face's outline its sides are judged by colour below the
+#: eyes: the hair that falls over a cheek, or the background (or hair) that a turned face's far
+#: outline takes in (s18's reference frame: a strip of hair down her left cheek)
+SIDE_BAND = 0.22
+#: ... down to this far (interoculars) above the mouth corners' level: below them the sides are
+#: the jaw's, and a beard there is the identity's own
+SIDE_LOW = 0.15
+#: ... but not within this many interoculars of the eyes (s12's far eye's crow's feet read as hair
+#: by colour at 0.08)
+SIDE_EYES = 0.16
 
 
 def profile_drops_fringe(profile) -> bool:
@@ -109,8 +119,31 @@ def _brow_top(uv: np.ndarray, mid: np.ndarray, axis: np.ndarray, up: np.ndarray,
     return u[order], h[order]
 
 
+def _side_band(uv: np.ndarray, h: int, w: int, iod: float, above: np.ndarray) -> np.ndarray:
+    """(h, w) float32 weight of the face's sides below the eyes: 1 within `SIDE_BAND` of the
+    outline inside it (fading over its last 0.05 interoculars), down to `SIDE_LOW` above the mouth corners (fading over
+    0.1); 0 on the eyes grown by `SIDE_EYES` (a turned face's far eye, its lashes and wrinkles
+    reach near its outline)."""
+    inside = np.zeros((h, w), np.uint8)
+    cv2.fillPoly(inside, [np.round(uv[list(topology.FACE_OVAL)]).astype(np.int32)], 1)
+    depth = cv2.distanceTransform(inside, cv2.DIST_L2, 3) / iod
+    band = np.clip((SIDE_BAND - depth) / 0.05, 0.0, 1.0) * (inside > 0)
+    corners = np.array([topology.OUTER_LIP[0], topology.OUTER_LIP[10]])      # 61, 291
+    x, y = np.round(np.clip(uv[corners], 0, [w - 1, h - 1])).astype(int).T
+    mouth = float(above[y, x].mean())
+    band *= np.clip((above - mouth - SIDE_LOW) / 0.1, 0.0, 1.0)
+    eyes = np.zeros((h, w), np.uint8)
+    for upper, lower in ((topology.RIGHT_EYE_UPPER, topology.RIGHT_EYE_LOWER),
+                         (topology.LEFT_EYE_UPPER, topology.LEFT_EYE_LOWER)):
+        cv2.fillPoly(eyes, [np.round(uv[list(upper) + list(lower[::-1])]).astype(np.int32)], 1)
+    r = max(1, int(round(SIDE_EYES * iod)))
+    eyes = cv2.dilate(eyes, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * r + 1, 2 * r + 1)))
+    band[eyes > 0] = 0.0
+    return band.astype(np.float32)
+
+
 def skin_map(image: np.ndarray, uv: np.ndarray, rig: Rig, prior: float = 5.0, sharpness: float = 1.0,
-             blur: float = 1.5, strands: float = 0.0, info: dict | None = None) -> np.ndarray:
+             blur: float = 1.5, strands: float = 0.0, sides: bool = True, info: dict | None = None) -> np.ndarray:
     """(h, w) float32 in [0, 1] over `image` (the photo as the generator samples it; `uv` (V, 2)
     the rig's texture coordinates in it): 1 on the identity's skin and features, 0 on what is
     not its face (see the module docstring).
@@ -120,10 +153,12 @@ def skin_map(image: np.ndarray, uv: np.ndarray, rig: Rig, prior: float = 5.0, sh
     a hat), three Gaussians of the band just outside the face outline. A pixel's skin weight is
     the logistic of the log-likelihood ratio (times `sharpness`) plus `prior` (log-odds: inside
     the outline a pixel is skin unless its colour says otherwise), and it counts only above the
-    eyes (a fringe, a hairline; below them a moustache or a beard belongs to the identity); the
-    brows keep 1 whatever their colour. A fringe's lighter strands read as skin by colour: with
-    `strands` > 0 (`FRINGE_STRANDS`), gaps in the hair above the eyes narrower than 2 × `strands`
-    interoculars are closed (a closing of where the map says hair), a bare forehead is much wider;
+    eyes (a fringe, a hairline; below them a moustache or a beard belongs to the identity) and,
+    with `sides`, on the cheeks' sides down to the mouth (`_side_band`: hair over a cheek; not
+    near the eyes, nor on the jaw); the brows keep 1 whatever their colour. A fringe's lighter
+    strands read as skin by colour: with `strands` > 0 (`FRINGE_STRANDS`), gaps in the hair above
+    the eyes narrower than 2 × `strands` interoculars are closed (a closing of where the map says
+    hair), a bare forehead is much wider;
     the brows keep only their outline (a fringe lies on the skin around them); and where hair then
     covers more than `FRINGE_COVER` of the face's forehead (a fringe over most of it: s1 0.80;
     not s5's parted fringe, 0.45, nor bare foreheads, 0.00-0.02), all of the forehead above the
@@ -217,6 +252,9 @@ def skin_map(image: np.ndarray, uv: np.ndarray, rig: Rig, prior: float = 5.0, sh
             if cover > FRINGE_COVER:
                 hair = np.maximum(hair, brow_up)
             hair[brows] = 0.0
+    if sides:
+        # below the forehead's weight (the brows stay whatever their colour)
+        hair = np.maximum(hair, _side_band(uv, h, w, iod, above) * (1.0 - weight) * (1.0 - keep))
     keep = 1.0 - hair
     keep = cv2.medianBlur((keep * 255).astype(np.uint8), 5).astype(np.float32) / 255.0
     if blur > 0:

@@ -206,3 +206,33 @@ def test_the_fringe_test_reads_the_astronauts_fringe_and_a_bare_forehead(photo_r
     assert 0.3 < hers < FRINGE_COVER and info["forehead_hair"] < hers - 0.1
     assert fringe_hint(None) is None and fringe_hint(FRINGE_COVER) is None
     assert "--drop-fringe" in fringe_hint(0.86)
+
+
+def test_hair_over_a_cheeks_side_goes_and_a_beard_stays(photo_rig):
+    """Hair-coloured strands along one cheek's side, inside the outline between the eyes and the
+    mouth, are dropped with `sides` (the default) and kept without; the same colour under the
+    mouth (a beard) and near the eyes is the identity's in both."""
+    photo, uv, rig = photo_rig
+    _, iod = forehead(photo, uv)
+    h, w = photo.shape[:2]
+    inside = np.zeros((h, w), np.uint8)
+    cv2.fillPoly(inside, [np.round(uv[list(topology.FACE_OVAL)]).astype(np.int32)], 1)
+    depth = cv2.distanceTransform(inside, cv2.DIST_L2, 3) / iod
+    ys, xs = np.mgrid[0:h, 0:w]
+    eye_y = uv[list(topology.EYE_OUTER), 1].mean()
+    mouth_y = uv[[61, 291], 1].mean()
+    nose_x = uv[topology.NOSE_TIP, 0]
+    strip = (inside > 0) & (depth < 0.15) & (ys > eye_y + 0.2 * iod) & (ys < mouth_y - 0.27 * iod) & (xs < nose_x)
+    lip, chin = uv[list(topology.OUTER_LIP), 1].max(), uv[topology.CHIN]
+    beard = (inside > 0) & (ys > lip + 0.1 * iod) & (ys < chin[1] - 0.15 * iod) & (np.abs(xs - chin[0]) < 0.3 * iod)
+    assert strip.sum() > 50 and beard.sum() > 200
+    img = photo.copy()
+    img[strip | beard] = (60, 40, 30)
+    sides, none = skin_map(img, uv, rig), skin_map(img, uv, rig, sides=False)
+    core = cv2.erode(strip.astype(np.uint8), np.ones((3, 3), np.uint8)) > 0
+    assert sides[core].mean() < 0.3
+    assert none[core].mean() > 0.9
+    for keep in (sides, none):
+        assert keep[beard].min() > 0.95
+        nose, chin_pt = uv[1], uv[topology.CHIN]
+        assert keep[int(nose[1]):int(chin_pt[1]), int(nose[0]) - 5:int(nose[0]) + 5].min() > 0.99
