@@ -120,7 +120,7 @@ def _polygon_distance(points: np.ndarray, polygon: np.ndarray) -> np.ndarray:
 
 
 def vertex_alpha(neutral: np.ndarray, feather: float = 0.18, forehead: tuple[float, float] | None = None,
-                 outline: np.ndarray | None = None) -> np.ndarray:
+                 outline: np.ndarray | None = None, outline_feather: float = 0.09) -> np.ndarray:
     """(478,) blend weight of each landmark: 0 on the face oval, rising (smoothstep) to 1 at
     `feather` interoculars inside it (canonical distance to the oval polygon). Interpolated over
     the face, it is the soft mask that follows the identity's outline and jaw.
@@ -130,14 +130,19 @@ def vertex_alpha(neutral: np.ndarray, feather: float = 0.18, forehead: tuple[flo
     identity (dlib distance to the photo +0.06 on s1 ← d10 and s5 ← d10); the identity's own
     fringe is left out by its skin map (`realtime.swap.skin`) instead.
 
-    `outline` (478,) bool: landmarks that count as outline too (0, the feather measured from the
-    nearest of them as well): the photo's folded outline (`realtime.swap.farside.folds`)."""
+    `outline` (478,) bool: landmarks that count as outline too: 0 there, rising to 1 at
+    `outline_feather` interoculars from the nearest of them — the photo's folded outline
+    (`realtime.swap.farside.folds`). Half the outline's feather: as wide, it took more of the
+    profile's cheek than the fold (s18 ← d14, dlib distance to the photo 0.561 → 0.576; at
+    half, 0.561, and the fold's stripes are gone all the same)."""
     n = np.asarray(neutral, np.float64)
     iod = max(geometry.interocular(n), 1e-9)
     d = _polygon_distance(n[:, :2], n[_OVAL, :2]) / iod
     if outline is not None and np.any(outline):
         more = n[np.asarray(outline, bool), :2]
-        d = np.minimum(d, np.linalg.norm(n[:, None, :2] - more[None], axis=-1).min(1) / iod)
+        # in units that reach `feather` at `outline_feather` from them
+        near = np.linalg.norm(n[:, None, :2] - more[None], axis=-1).min(1) / iod
+        d = np.minimum(d, near * (feather / outline_feather))
     t = np.clip(d / feather, 0.0, 1.0)
     a = t * t * (3.0 - 2.0 * t)
     if forehead is not None:
