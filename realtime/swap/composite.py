@@ -136,7 +136,7 @@ class AttributesStage:
         tid = gbuf.tri_id
         if self.outline.varies:          # an atlas: its keyframes' outline weight on this frame
             self._uv_alpha_host[:, 2] = self.outline()
-            self.uv_alpha = ctx.upload(self._uv_alpha_host)
+            self.uv_alpha = ctx.upload(self._uv_alpha_host, out=self.uv_alpha)
         uva = interpolate(gbuf, self.triangles, self.uv_alpha, out=self._uv_alpha)
         own = texture(self.skin_map, uva[..., :2], tid >= 0, out=self._own)
         alpha = xp.multiply(uva[..., 2:], own, out=self._alpha)

@@ -28,7 +28,7 @@ import numpy as np
 from realtime.face import topology
 
 __all__ = ["FULL_BELOW", "NONE_ABOVE", "MIN_TRIANGLES", "FEATHER", "RINGS", "SKIN_CHROMA", "SKIN_DARKER",
-           "MIN_PATCH", "FOLD_REACH", "folds", "squeeze", "far_side_weights", "weight_map",
+           "MIN_PATCH", "folds", "squeeze", "far_side_weights", "weight_map",
            "fill_far_side"]
 
 #: A triangle squeezed (`squeeze`) to this share of its mirror's area or less is filled
@@ -53,9 +53,6 @@ SKIN_CHROMA = 18.0
 SKIN_DARKER = 70.0
 #: ...counted only in patches of this many pixels or more (px, 8-connected).
 MIN_PATCH = 3
-#: A face triangle wound the other way in the photo than in the profile's neutral shape, with
-#: a corner within this many interoculars of the outline (canonical), is a fold (`folds`).
-FOLD_REACH = 0.3
 
 
 def _signed_areas(points: np.ndarray, triangles: np.ndarray) -> np.ndarray:
@@ -68,24 +65,33 @@ def _areas(points: np.ndarray, triangles: np.ndarray) -> np.ndarray:
 
 
 def folds(landmarks: np.ndarray, neutral: np.ndarray) -> np.ndarray:
-    """(478,) bool: the corners of the photo's folded outline — its face triangles near the
-    outline (`FOLD_REACH`) that the turn has turned over (wound the other way than in `neutral`,
-    the profile's canonical shape, both y down). A turned face's outline landmarks lie on its
-    cheek, not on its silhouette: past them the mesh folds back over the skin it has already
-    covered and the hair beyond. No fill mends such a fold (the photo holds one layer where the
-    mesh has two), and a swap stretched the fold's few pixels, skin and hair in turn, into fine
-    stripes down a frontal driver's far cheek (s18's reference frame, stop 56): the swap's mask
-    leaves it out (`realtime.swap.crop.vertex_alpha`'s `outline`). `landmarks` (478, 2+) photo px,
-    `neutral` (478, 2+)."""
+    """(478,) bool: the corners of the photo's folded outline — its face triangles that the turn
+    has turned over (wound the other way than in `neutral`, the profile's canonical shape, both
+    y down), in groups that reach the outline (`topology.FACE_OVAL`; a group: turned triangles
+    sharing corners), none with a corner on the eyes, brows or lips (their tiny triangles turn
+    over with an expression: s18's mouth corners in two keyframes). A turned face's outline
+    landmarks lie on its cheek, not on its silhouette: past them the mesh folds back over the
+    skin it has already covered and the hair beyond. No fill mends such a fold (the photo holds
+    one layer where the mesh has two), and a swap stretched the fold's few pixels, skin and hair
+    in turn, into fine stripes down a frontal driver's far cheek (s18's reference frame, stop
+    56): the swap's mask leaves it out (`realtime.swap.outline`). `landmarks` (478, 2+) photo
+    px, `neutral` (478, 2+)."""
     tri = topology.face_triangles()
     pts = np.asarray(landmarks, np.float64)[:topology.N_LANDMARKS, :2]
     n = np.asarray(neutral, np.float64)[:topology.N_LANDMARKS, :2]
-    turned = np.sign(_signed_areas(pts, tri)) * np.sign(_signed_areas(n, tri)) < 0
-    iod = max(float(np.linalg.norm(n[topology.EYE_OUTER[0]] - n[topology.EYE_OUTER[1]])), 1e-9)
-    oval = n[list(topology.FACE_OVAL)]
-    near = np.linalg.norm(n[:, None] - oval[None], axis=-1).min(1) / iod <= FOLD_REACH
+    features = (topology.region_labels() > 0)[tri].any(1)
+    turned = (np.sign(_signed_areas(pts, tri)) * np.sign(_signed_areas(n, tri)) < 0) & ~features
+    reached = np.zeros(topology.N_LANDMARKS, bool)
+    reached[list(topology.FACE_OVAL)] = True
+    group = np.zeros(len(tri), bool)
+    while True:                 # grow the groups from the outline, a ring of triangles at a time
+        grown = turned & reached[tri].any(1)
+        if (grown == group).all():
+            break
+        group = grown
+        reached[tri[group].ravel()] = True
     out = np.zeros(topology.N_LANDMARKS, bool)
-    out[tri[turned & near[tri].any(1)].ravel()] = True
+    out[tri[group].ravel()] = True
     return out
 
 

@@ -4,10 +4,10 @@ inside it (`realtime.swap.crop.vertex_alpha`), with the texture's folded outline
 the hair beyond, a few pixels that the swap would stretch into stripes down the cheek).
 
 The warp tier textures the face from the profile's photo: one weight, fixed. The atlas tier
-mixes keyframes per frame, each turned its own way (a mirrored one folded on the other side)
-and its outline ring from the reference frame (the atlas's "edge" region): the weight is the
-keyframes' own, mixed by the face weights the generator used on this frame, and the
-reference's under the edge region.
+mixes keyframes per frame, each turned its own way (a mirrored one folded on the other side):
+the weight is the keyframes' own, mixed per vertex as `kernels.atlas_blend` mixes their
+pixels — the face keyframes' weights, the mouth's and the eyes' under their regions, and the
+reference frame's under the outline ring (the atlas's "edge" region).
 """
 from __future__ import annotations
 
@@ -29,8 +29,8 @@ class OutlineWeights:
 
     `profile`: its "neutral" shape and its photo's "landmarks" (and, with an atlas `generator`,
     its "atlas_landmarks"); `generator`: the tier's generator — an atlas generator (its `last`
-    keyframes and weights, its region `alpha`) makes the weight follow its keyframes (`varies`);
-    any other leaves it the photo's."""
+    keyframes and (face, mouth, eyes) weights, its region `alpha`) makes the weight follow its
+    keyframes (`varies`); any other leaves it the photo's."""
 
     def __init__(self, rig: Rig, profile, generator=None):
         neutral = profile["neutral"]
@@ -39,7 +39,7 @@ class OutlineWeights:
         self.keys: np.ndarray | None = None
         if self.generator is not None:
             self.keys = np.stack([_weight(rig, lm, neutral) for lm in profile["atlas_landmarks"]])
-            self.edge = np.asarray(self.generator.alpha, np.float32)[:, 2]
+            self.regions = np.asarray(self.generator.alpha, np.float32)[:, :3]   # (V, 3) mouth, eyes, edge
 
     @property
     def varies(self) -> bool:
@@ -50,8 +50,12 @@ class OutlineWeights:
         last = self.generator.last if self.generator is not None else None
         if not last:
             return self.reference
-        w = np.asarray(last["weights"], np.float64)[:, 0]
-        if not w.sum() > 0:
+        w = np.asarray(last["weights"], np.float64)[:, :3].copy()   # (J, 3) face, mouth, eyes
+        if not w[:, 0].sum() > 0:
             return self.reference
-        face = (w / w.sum()) @ self.keys[np.asarray(last["keys"])]
-        return ((1.0 - self.edge) * face + self.edge * self.reference).astype(np.float32)
+        empty = ~(w.sum(0) > 0)
+        w[:, empty] = w[:, :1]             # a region with no keyframe of its own: the face's
+        total = w.sum(0)
+        face, mouth, eyes = (w / total).T @ self.keys[np.asarray(last["keys"])]
+        am, ae, ar = self.regions.T
+        return ((1.0 - am - ae - ar) * face + am * mouth + ae * eyes + ar * self.reference).astype(np.float32)

@@ -119,18 +119,18 @@ def _brow_top(uv: np.ndarray, mid: np.ndarray, axis: np.ndarray, up: np.ndarray,
     return u[order], h[order]
 
 
-def _side_band(uv: np.ndarray, h: int, w: int, iod: float, above: np.ndarray) -> np.ndarray:
+def _side_band(uv: np.ndarray, h: int, w: int, iod: float, above: np.ndarray,
+               height_of) -> np.ndarray:
     """(h, w) float32 weight of the face's sides below the eyes: 1 within `SIDE_BAND` of the
     outline inside it (fading over its last 0.05 interoculars), down to `SIDE_LOW` above the mouth corners (fading over
-    0.1); 0 on the eyes grown by `SIDE_EYES` (a turned face's far eye, its lashes and wrinkles
+    0.1; `height_of`: (n, 2) px → height above the eye line, interoculars, like `above`); 0 on the
+    eyes grown by `SIDE_EYES` (a turned face's far eye, its lashes and wrinkles
     reach near its outline)."""
     inside = np.zeros((h, w), np.uint8)
     cv2.fillPoly(inside, [np.round(uv[list(topology.FACE_OVAL)]).astype(np.int32)], 1)
     depth = cv2.distanceTransform(inside, cv2.DIST_L2, 3) / iod
     band = np.clip((SIDE_BAND - depth) / 0.05, 0.0, 1.0) * (inside > 0)
-    corners = np.array([topology.OUTER_LIP[0], topology.OUTER_LIP[10]])      # 61, 291
-    x, y = np.round(np.clip(uv[corners], 0, [w - 1, h - 1])).astype(int).T
-    mouth = float(above[y, x].mean())
+    mouth = float(np.mean(height_of(uv[[topology.OUTER_LIP[0], topology.OUTER_LIP[10]]])))   # 61, 291
     band *= np.clip((above - mouth - SIDE_LOW) / 0.1, 0.0, 1.0)
     eyes = np.zeros((h, w), np.uint8)
     for upper, lower in ((topology.RIGHT_EYE_UPPER, topology.RIGHT_EYE_LOWER),
@@ -211,7 +211,11 @@ def skin_map(image: np.ndarray, uv: np.ndarray, rig: Rig, prior: float = 5.0, sh
         up = -up
     mid = 0.5 * (a + b)
     yy, xx = np.mgrid[0:h, 0:w]
-    above = ((xx - mid[0]) * up[0] + (yy - mid[1]) * up[1]) / iod
+
+    def height_of(p: np.ndarray) -> np.ndarray:
+        return ((p[..., 0] - mid[0]) * up[0] + (p[..., 1] - mid[1]) * up[1]) / iod
+
+    above = height_of(np.stack([xx, yy], -1))
     weight = np.clip((above - 0.05) / 0.1, 0.0, 1.0).astype(np.float32)
     outline = np.zeros((h, w), np.uint8)
     for brow in (topology.RIGHT_BROW, topology.LEFT_BROW):
@@ -254,7 +258,7 @@ def skin_map(image: np.ndarray, uv: np.ndarray, rig: Rig, prior: float = 5.0, sh
             hair[brows] = 0.0
     if sides:
         # below the forehead's weight (the brows stay whatever their colour)
-        hair = np.maximum(hair, _side_band(uv, h, w, iod, above) * (1.0 - weight) * (1.0 - keep))
+        hair = np.maximum(hair, _side_band(uv, h, w, iod, above, height_of) * (1.0 - weight) * (1.0 - keep))
     keep = 1.0 - hair
     keep = cv2.medianBlur((keep * 255).astype(np.uint8), 5).astype(np.float32) / 255.0
     if blur > 0:

@@ -9,7 +9,7 @@ import pytest
 from realtime.face import topology
 from realtime.mesh import rig as rig_mod
 from realtime.swap.crop import derived_attribute, face_rig, nominal_affine, vertex_alpha
-from realtime.swap.farside import FOLD_REACH, folds
+from realtime.swap.farside import folds
 from realtime.swap.outline import OutlineWeights
 
 
@@ -39,11 +39,11 @@ def test_a_frontal_face_has_no_fold_and_a_turned_one_folds_on_its_far_side(astro
         assert np.mean(np.sign(n[f, 0] - mid) == side) > 0.8    # on one side ...
         g = folds(turned(n, -yaw), n)
         assert np.mean(np.sign(n[g, 0] - mid) == -side) > 0.8   # ... the other for the other turn
-        # near the outline: not the nose's own folds
-        iod = np.linalg.norm(n[topology.EYE_OUTER[0], :2] - n[topology.EYE_OUTER[1], :2])
-        oval = n[list(topology.FACE_OVAL), :2]
-        dist = np.linalg.norm(n[f, None, :2] - oval[None], axis=-1).min(1) / iod
-        assert dist.min() <= FOLD_REACH
+        # the outline's fold: on the oval, none on the features (their tiny triangles turn over
+        # with an expression), nor the nose's own fold away from the outline
+        assert f[list(topology.FACE_OVAL)].any()
+        assert not (f & (topology.region_labels() > 0)).any()
+        assert not f[[topology.NOSE_TIP, 64, 294, 98, 327]].any()
 
 
 def test_vertex_alpha_counts_extra_outline_vertices(astronaut_profile):
@@ -69,9 +69,10 @@ class AtlasStub:
 
     tier = "atlas"
 
-    def __init__(self, vertex_count: int, edge: float = 0.0):
-        self.alpha = np.zeros((vertex_count, 3), np.float32)
-        self.alpha[:, 2] = edge
+    def __init__(self, vertex_count: int, region: int | None = None):
+        self.alpha = np.zeros((vertex_count, 3), np.float32)    # mouth, eyes, edge
+        if region is not None:
+            self.alpha[:, region] = 1.0
         self.last: dict = {}
 
 
@@ -102,8 +103,14 @@ def test_the_atlas_weight_follows_the_keyframes_of_the_frame(rig, astronaut_prof
     gen.last = {"keys": np.array([1, 2]), "weights": np.array([[0.5, 1.0, 0.0], [0.5, 0.0, 1.0]], np.float32)}
     other = derived_attribute(rig, vertex_alpha(n, outline=folds(right, n)))
     np.testing.assert_allclose(ow(), 0.5 * (one + other), atol=1e-6)
-    # under the atlas's edge region the reference's weight
-    gen_edge = AtlasStub(rig.vertex_count, edge=1.0)
-    ow_edge = OutlineWeights(rig, prof, gen_edge)
-    gen_edge.last = gen.last
+    # under the atlas's mouth and eye regions their own keyframes' weight, under its edge region
+    # the reference's (as `kernels.atlas_blend` mixes the pixels)
+    for region, expected in ((0, one), (1, other)):
+        stub = AtlasStub(rig.vertex_count, region=region)
+        stub.last = {"keys": np.array([1, 2]),
+                     "weights": np.array([[0.5, 1.0, 0.0], [0.5, 0.0, 1.0]], np.float32)}
+        np.testing.assert_allclose(OutlineWeights(rig, prof, stub)(), expected, atol=1e-6)
+    stub = AtlasStub(rig.vertex_count, region=2)
+    stub.last = gen.last
+    ow_edge = OutlineWeights(rig, prof, stub)
     np.testing.assert_allclose(ow_edge(), ow_edge.reference, atol=1e-6)

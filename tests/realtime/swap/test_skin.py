@@ -211,7 +211,7 @@ def test_the_fringe_test_reads_the_astronauts_fringe_and_a_bare_forehead(photo_r
 def test_hair_over_a_cheeks_side_goes_and_a_beard_stays(photo_rig):
     """Hair-coloured strands along one cheek's side, inside the outline between the eyes and the
     mouth, are dropped with `sides` (the default) and kept without; the same colour under the
-    mouth (a beard) and near the eyes is the identity's in both."""
+    mouth (a beard) is the identity's in both."""
     photo, uv, rig = photo_rig
     _, iod = forehead(photo, uv)
     h, w = photo.shape[:2]
