@@ -29,8 +29,8 @@ FRINGE_COVER = 0.6
 #: how far (interoculars) below the brows' lower inner ends the forehead's edge dips between them
 GLABELLA_DIP = 0.08
 #: how far (interoculars) inside the face's outline its sides are judged by colour below the
-#: eyes: the hair that falls over a cheek, or the background (or hair) that a turned face's far
-#: outline takes in (s18's reference frame: a strip of hair down her left cheek)
+#: eyes: the hair that falls over a cheek (s5's and s9's far cheeks, s0's and s1's temples), or
+#: the background that a turned face's far outline takes in
 SIDE_BAND = 0.22
 #: ... down to this far (interoculars) above the mouth corners' level: below them the sides are
 #: the jaw's, and a beard there is the identity's own
@@ -119,18 +119,16 @@ def _brow_top(uv: np.ndarray, mid: np.ndarray, axis: np.ndarray, up: np.ndarray,
     return u[order], h[order]
 
 
-def _side_band(uv: np.ndarray, h: int, w: int, iod: float, above: np.ndarray,
-               height_of) -> np.ndarray:
+def _side_band(uv: np.ndarray, h: int, w: int, iod: float, above: np.ndarray, mouth: float) -> np.ndarray:
     """(h, w) float32 weight of the face's sides below the eyes: 1 within `SIDE_BAND` of the
-    outline inside it (fading over its last 0.05 interoculars), down to `SIDE_LOW` above the mouth corners (fading over
-    0.1; `height_of`: (n, 2) px → height above the eye line, interoculars, like `above`); 0 on the
-    eyes grown by `SIDE_EYES` (a turned face's far eye, its lashes and wrinkles
-    reach near its outline)."""
+    outline inside it (fading over its last 0.05 interoculars), down to `SIDE_LOW` above the
+    mouth corners (fading over 0.1; `above`: each pixel's height above the eye line, `mouth`:
+    the mouth corners', interoculars); 0 on the eyes grown by `SIDE_EYES` (a turned face's far
+    eye, its lashes and wrinkles reach near its outline)."""
     inside = np.zeros((h, w), np.uint8)
     cv2.fillPoly(inside, [np.round(uv[list(topology.FACE_OVAL)]).astype(np.int32)], 1)
     depth = cv2.distanceTransform(inside, cv2.DIST_L2, 3) / iod
     band = np.clip((SIDE_BAND - depth) / 0.05, 0.0, 1.0) * (inside > 0)
-    mouth = float(np.mean(height_of(uv[[topology.OUTER_LIP[0], topology.OUTER_LIP[10]]])))   # 61, 291
     band *= np.clip((above - mouth - SIDE_LOW) / 0.1, 0.0, 1.0)
     eyes = np.zeros((h, w), np.uint8)
     for upper, lower in ((topology.RIGHT_EYE_UPPER, topology.RIGHT_EYE_LOWER),
@@ -211,11 +209,7 @@ def skin_map(image: np.ndarray, uv: np.ndarray, rig: Rig, prior: float = 5.0, sh
         up = -up
     mid = 0.5 * (a + b)
     yy, xx = np.mgrid[0:h, 0:w]
-
-    def height_of(p: np.ndarray) -> np.ndarray:
-        return ((p[..., 0] - mid[0]) * up[0] + (p[..., 1] - mid[1]) * up[1]) / iod
-
-    above = height_of(np.stack([xx, yy], -1))
+    above = ((xx - mid[0]) * up[0] + (yy - mid[1]) * up[1]) / iod
     weight = np.clip((above - 0.05) / 0.1, 0.0, 1.0).astype(np.float32)
     outline = np.zeros((h, w), np.uint8)
     for brow in (topology.RIGHT_BROW, topology.LEFT_BROW):
@@ -258,7 +252,9 @@ def skin_map(image: np.ndarray, uv: np.ndarray, rig: Rig, prior: float = 5.0, sh
             hair[brows] = 0.0
     if sides:
         # below the forehead's weight (the brows stay whatever their colour)
-        hair = np.maximum(hair, _side_band(uv, h, w, iod, above, height_of) * (1.0 - weight) * (1.0 - keep))
+        corners = uv[[topology.OUTER_LIP[0], topology.OUTER_LIP[10]]].astype(np.float64)   # 61, 291
+        mouth = float(np.mean((corners - mid) @ up)) / iod
+        hair = np.maximum(hair, _side_band(uv, h, w, iod, above, mouth) * (1.0 - weight) * (1.0 - keep))
     keep = 1.0 - hair
     keep = cv2.medianBlur((keep * 255).astype(np.uint8), 5).astype(np.float32) / 255.0
     if blur > 0:
