@@ -273,3 +273,27 @@ def test_atlas_follows_a_scripted_performance(video_profile):
     w = gen.last["weights"]
     assert np.allclose(w.sum(0), 1.0)
     assert len(gen.last["keys"]) <= W.MAX_SAMPLED_KEYS + 4 + 2
+
+
+@pytest.mark.tracking
+def test_an_atlas_swap_masks_with_the_keyframes_outline_of_each_frame(video_profile, astronaut_rgb):
+    """`--mode swap` on a video profile: the swap mask's outline weight is the one mixed from the
+    keyframes the atlas drew this frame (`realtime.swap.outline`), uploaded before the mask is
+    interpolated — not the photo's (the keyframes' weights are made to differ from it here)."""
+    from realtime.core.frame import Frame
+    from realtime.engine.loop import Engine, EngineOptions
+    from realtime.image.disclose import DisclosureOptions
+
+    engine = Engine(video_profile, EngineOptions(mode="swap", output_size=(512, 512), fps=30.0, kernel_threads=1,
+                                                 disclosure=DisclosureOptions(label=False, mark=False)))
+    engine.warm_up()
+    attrs = next(s for s in engine.stages if s.name == "attributes").stage
+    outline = attrs.outline
+    assert outline.varies
+    outline.keys[:] = np.random.default_rng(0).uniform(0.2, 0.8, outline.keys.shape).astype(np.float32)
+    f = Frame(index=0, t_capture=0.0, image=astronaut_rgb)
+    engine.process(f)
+    assert attrs.link.current is not None                         # a face was swapped
+    used = np.asarray(attrs.uv_alpha)[:, 2]
+    np.testing.assert_allclose(used, outline(), atol=1e-6)
+    assert np.abs(used - outline.reference).max() > 0.1
