@@ -79,7 +79,6 @@ class AttributesStage:
         self.triangles = ctx.upload(rig.triangles)
         # the outline's weight, the texture's folded outline left out (realtime.swap.outline)
         self.outline = outline if outline is not None else OutlineWeights(rig, profile)
-        self.alpha = self.outline.reference
         # the identity's skin over its photo, sampled through the same texture coordinates as
         # the warp tier's (the photo prefiltered to the crop's density)
         photo, uv = rig.texture_at_crop_density(np.ascontiguousarray(profile["image"]),
@@ -103,7 +102,7 @@ class AttributesStage:
         self._fan_attr = np.zeros((v + 1, 3), np.float32)
         self._fan_attr[:v, 0] = 1.0
         # the texture coordinates and the outline's weight, interpolated in one pass
-        self._uv_alpha_host = np.ascontiguousarray(np.column_stack([uv, self.alpha]), dtype=np.float32)
+        self._uv_alpha_host = np.ascontiguousarray(np.column_stack([uv, self.outline.reference]), dtype=np.float32)
         self.uv_alpha = ctx.upload(self._uv_alpha_host)
         n = s // SAMPLE
         off = SAMPLE // 2 - 1

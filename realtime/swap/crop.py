@@ -134,7 +134,8 @@ def vertex_alpha(neutral: np.ndarray, feather: float = 0.18, forehead: tuple[flo
     `outline_feather` interoculars from the nearest of them — the photo's folded outline
     (`realtime.swap.farside.folds`). Half the outline's feather: as wide, it took more of the
     profile's cheek than the fold (s18 ← d14, dlib distance to the photo 0.561 → 0.576; at
-    half, 0.561, and the fold's stripes are gone all the same)."""
+    half 0.561, 0.563 once the folds left the lips out, and the fold's stripes are gone all the
+    same)."""
     n = np.asarray(neutral, np.float64)
     iod = max(geometry.interocular(n), 1e-9)
     d = _polygon_distance(n[:, :2], n[_OVAL, :2]) / iod
