@@ -9,7 +9,7 @@ from realtime.core.errors import ProfileError
 from realtime.core.frame import Frame
 from realtime.face import topology
 from realtime.mesh.rig import EYE_CENTRES, EYE_LOOPS, MOUTH_CENTRE, Rig
-from realtime.tiers.atlas.query import MOUTH_DIM, AtlasMap, measure
+from realtime.tiers.atlas.query import EYES_DIM, MOUTH_DIM, AtlasMap, measure
 from realtime.tiers.atlas.regions import RegionPicker, region_alpha
 from realtime.tiers.atlas.weights import WeightSmoother, sparsify
 from realtime.tiers.mouth import MouthCavity
@@ -24,6 +24,8 @@ SOFT_KEYS = 3            # a closed mouth blends this many best-matching keyfram
 SOFT_COST = 0.15         # ... weighted exp(−Δcost / SOFT_COST)
 REGION_VIEW_COST = 0.75  # region cost per query unit of |Δyaw| + |Δpitch|
 EYE_HARDNESS = 1.0       # 1: the eyes come from one keyframe at a time (irises never double)
+EYE_CUT = 0.3            # eye keyframes further apart than this in opening (query units, 0.03
+#                          iod) switch at once, not cross-faded (RegionPicker: a blink is a cut)
 
 
 class AtlasGenerator:
@@ -49,7 +51,8 @@ class AtlasGenerator:
                                   shape_unit=0.05, open_dim=MOUTH_DIM, under_cost=2.0,
                                   view_cost=REGION_VIEW_COST, soft_k=SOFT_KEYS, soft_t=SOFT_COST)
         self.eyes = RegionPicker(np.stack([s[2] for s in shapes]), self.query, self.flipped,
-                                 shape_unit=0.03, view_cost=REGION_VIEW_COST)
+                                 shape_unit=0.03, view_cost=REGION_VIEW_COST,
+                                 cut_dim=EYES_DIM, cut=EYE_CUT)
         # Per-keyframe texture coordinates: face landmarks and the mouth centre in the
         # keyframe's own crop; head-layer vertices are never sampled through these.
         uv = np.repeat(rig.attributes[None, :, :2], n, axis=0).astype(np.float32)

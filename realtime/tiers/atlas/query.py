@@ -11,6 +11,7 @@ from realtime.face import geometry, topology
 QUERY_SCALE = np.array([30.0, 20.0, 0.3, 0.1])  # yaw °, pitch °, mouth/iod, eyes/iod
 DIM_NAMES = ("yaw", "pitch", "mouth", "eyes")
 MOUTH_DIM = 2
+EYES_DIM = 3
 MIN_DIM_RANGE = 0.15     # a query dimension that varies less than this over the keyframes is
 #                          not triangulated (e.g. a clip that never opens the mouth)
 

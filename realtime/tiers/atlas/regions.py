@@ -83,6 +83,12 @@ class RegionPicker:
     `under_cost` × how much less the keyframe opens (query dimension `open_dim`) +
     FLIP_REGION_COST for a mirrored keyframe.
 
+    A switch between keyframes is cross-faded (`WeightSmoother`), but not one whose query
+    dimension `cut_dim` (the eyes' opening) differs by more than `cut`: that switch is a cut.
+    A lid travels that far in a frame or two (a blink shuts in one), and a cross-fade between
+    an open and a shut eye shows the iris through the lid for its frames — the blink arrives
+    late and ghosted (s18 ← d10 on the atlas tier: a 4-frame blink read shut on 2).
+
     `hardness` h ∈ [0, 1] (per call) mixes two targets: h = 1 shows ONE keyframe, the
     cheapest, kept until another beats it by SWITCH_MARGIN (hysteresis) — for an open mouth, so
     teeth never double; h = 0 blends the `soft_k` cheapest with weights exp(−Δcost / `soft_t`)
@@ -91,13 +97,15 @@ class RegionPicker:
 
     def __init__(self, shapes: np.ndarray, query: np.ndarray, flipped: np.ndarray,
                  shape_unit: float, open_dim: int | None = None, under_cost: float = 0.0,
-                 view_cost: float = 0.5, soft_k: int = 3, soft_t: float = 0.15):
+                 view_cost: float = 0.5, soft_k: int = 3, soft_t: float = 0.15,
+                 cut_dim: int | None = None, cut: float = np.inf):
         self.shapes = np.asarray(shapes, np.float64)
         self.query = np.asarray(query, np.float64)
         self.extra = FLIP_REGION_COST * np.asarray(flipped, np.float64)
         self.shape_unit, self.open_dim = shape_unit, open_dim
         self.under_cost, self.view_cost = under_cost, view_cost
         self.soft_k, self.soft_t = soft_k, soft_t
+        self.cut_dim, self.cut = cut_dim, cut
         self.smoother = WeightSmoother(len(self.query), cap=2 * max(1, soft_k))
         self.current: int | None = None
 
@@ -129,4 +137,9 @@ class RegionPicker:
 
     def __call__(self, q: np.ndarray, shape: np.ndarray, steps: float = 1.0,
                  hardness: float = 1.0) -> np.ndarray:
-        return self.smoother(self.target(self.cost(q, shape), hardness), steps)
+        was = self.current
+        target = self.target(self.cost(q, shape), hardness)
+        if (self.cut_dim is not None and was is not None and self.current != was
+                and abs(self.query[self.current, self.cut_dim] - self.query[was, self.cut_dim]) > self.cut):
+            self.smoother.reset()
+        return self.smoother(target, steps)

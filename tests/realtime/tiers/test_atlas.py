@@ -202,6 +202,35 @@ def test_region_picker_hard_and_soft():
     assert p.target(p.cost(np.zeros(4), np.zeros((3, 2)) + 0.006), 1.0)[0] == 1.0
 
 
+def test_an_eye_picker_cuts_between_an_open_and_a_shut_eye_and_fades_between_open_ones():
+    # keyframes 0 and 1: open eyes (query 1.1, 1.0); 2: shut (0.2). Region shapes: the lids'
+    # gap, so the picker's choice follows the asked shape.
+    shapes = np.zeros((3, 2, 2))
+    shapes[:, 1, 1] = [0.11, 0.10, 0.02]
+    query = np.zeros((3, 4))
+    query[:, 3] = [1.1, 1.0, 0.2]
+
+    def picker():
+        return R.RegionPicker(shapes, query, np.zeros(3), shape_unit=0.03, cut_dim=3, cut=0.3)
+
+    def ask(gap):
+        s = np.zeros((2, 2))
+        s[1, 1] = gap
+        return s
+
+    p = picker()
+    assert p(np.zeros(4), ask(0.11)).tolist() == [1.0, 0.0, 0.0]
+    assert p(np.zeros(4), ask(0.02)).tolist() == [0.0, 0.0, 1.0]       # shut at once
+    assert p(np.zeros(4), ask(0.11)).tolist() == [1.0, 0.0, 0.0]       # and open again
+    p = picker()
+    p(np.zeros(4), ask(0.11))
+    w = p(np.zeros(4), ask(0.10))                                      # open → open: faded
+    assert 0.0 < w[1] < 1.0 and w[0] == pytest.approx(1.0 - w[1])
+    p = R.RegionPicker(shapes, query, np.zeros(3), shape_unit=0.03)    # no cut: the blink fades
+    p(np.zeros(4), ask(0.11))
+    assert 0.0 < p(np.zeros(4), ask(0.02))[2] < 1.0
+
+
 # ------------------------------------------------------------------------------- generator
 
 @pytest.fixture(scope="module")
