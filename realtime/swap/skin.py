@@ -38,6 +38,12 @@ SIDE_LOW = 0.15
 #: ... but not within this many interoculars of the eyes (s12's far eye's crow's feet read as hair
 #: by colour at 0.08)
 SIDE_EYES = 0.16
+#: hair-map level whose connected patches must reach outside the face to count as hair
+#: (`_attached`): a patch wholly inside it is the face's own (s18's ginger brow tail)
+ATTACHED_LEVEL = 0.2
+#: ... or come within this many interoculars of it (the mesh's edge and the outline's pixels
+#: need not meet exactly)
+ATTACHED_REACH = 0.05
 
 
 def profile_drops_fringe(profile) -> bool:
@@ -138,6 +144,23 @@ def _side_band(uv: np.ndarray, h: int, w: int, iod: float, above: np.ndarray, mo
     eyes = cv2.dilate(eyes, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * r + 1, 2 * r + 1)))
     band[eyes > 0] = 0.0
     return band.astype(np.float32)
+
+
+def _attached(hair: np.ndarray, covered: np.ndarray, reach: float, level: float = ATTACHED_LEVEL) -> np.ndarray:
+    """`hair` without its patches that lie wholly inside the face (`covered`): hair over a face
+    comes in over its outline, from the head; a hair-coloured patch that comes no nearer than
+    `reach` pixels to the outside is the face's own (the tail of a ginger brow, a lid's crease,
+    a mole). Patches: the 8-connected parts of `hair` > `level`, each kept or zeroed whole."""
+    some = (hair > level).astype(np.uint8)
+    n, labels = cv2.connectedComponents(some, connectivity=8)
+    if n <= 1:
+        return hair
+    r = max(1, int(round(reach)))
+    edge = cv2.dilate((~covered).astype(np.uint8), cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * r + 1, 2 * r + 1)))
+    outside = np.zeros(n, bool)
+    outside[np.unique(labels[(some > 0) & (edge > 0)])] = True
+    outside[0] = True                      # the background label: below `level`, left as it is
+    return np.where(outside[labels], hair, 0.0).astype(hair.dtype)
 
 
 def skin_map(image: np.ndarray, uv: np.ndarray, rig: Rig, prior: float = 5.0, sharpness: float = 1.0,
@@ -255,6 +278,7 @@ def skin_map(image: np.ndarray, uv: np.ndarray, rig: Rig, prior: float = 5.0, sh
         corners = uv[[topology.OUTER_LIP[0], topology.OUTER_LIP[10]]].astype(np.float64)   # 61, 291
         mouth = float(np.mean((corners - mid) @ up)) / iod
         hair = np.maximum(hair, _side_band(uv, h, w, iod, above, mouth) * (1.0 - weight) * (1.0 - keep))
+    hair = _attached(hair, covered, ATTACHED_REACH * iod)
     keep = 1.0 - hair
     keep = cv2.medianBlur((keep * 255).astype(np.uint8), 5).astype(np.float32) / 255.0
     if blur > 0:

@@ -236,3 +236,23 @@ def test_hair_over_a_cheeks_side_goes_and_a_beard_stays(photo_rig):
         assert keep[beard].min() > 0.95
         nose, chin_pt = uv[1], uv[topology.CHIN]
         assert keep[int(nose[1]):int(chin_pt[1]), int(nose[0]) - 5:int(nose[0]) + 5].min() > 0.99
+
+
+def test_a_hair_coloured_patch_inside_the_face_stays_and_hair_over_its_outline_goes(photo_rig):
+    """A dark patch between the brows, nowhere near the outline (a mole; s18's ginger brow tail
+    and far lid's crease), is the face's own and stays; the same colour coming in over the
+    outline onto the forehead (a lock of hair) goes."""
+    photo, uv, rig = photo_rig
+    img, region = bare(photo, uv)
+    _, iod = forehead(photo, uv)
+    h, w = img.shape[:2]
+    ys, xs = np.mgrid[0:h, 0:w]
+    mid = uv[list(topology.EYE_OUTER)].mean(0)
+    patch = np.hypot(xs - mid[0], ys - (mid[1] - 0.16 * iod)) < 0.07 * iod
+    lock = region & (np.abs(xs - (mid[0] + 0.4 * iod)) < 0.12 * iod)
+    assert patch.sum() > 20 and lock.sum() > 20
+    img[patch | lock] = (60, 40, 30)
+    keep = skin_map(img, uv, rig)
+    core = lambda m: cv2.erode(m.astype(np.uint8), np.ones((3, 3), np.uint8)) > 0
+    assert keep[core(patch)].min() > 0.9
+    assert keep[core(lock)].mean() < 0.3
