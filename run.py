@@ -423,6 +423,9 @@ def _live(args, bridge, inputs=()):
                            total=total, max_frames=args.frames, label=f"live {profile.name}", audio=bridge,
                            overwrite=args.overwrite, protect=inputs)
     lines = [f"face crop drawn at {engine.render_size}² px (profile {profile.crop_size}²)"]
+    ended_early = getattr(source, "ended_early", None)   # a clip cut short: said, not silent
+    if ended_early is not None and (args.frames is None or report.frames < args.frames) and (note := ended_early()):
+        lines.append(note)
     if args.mode == "swap" and "gaze" in gains:       # the profile's: swap refuses --gain gaze
         lines.append(f"note: the profile's gaze gain ({gains['gaze']:g}, its settings.gains) "
                      f"does not apply in swap: {SWAP_GAZE}")

@@ -30,7 +30,8 @@ from pathlib import Path
 import yaml
 
 from profiles import store
-from profiles.schema import ConsentRecordError, printable
+from profiles.schema import ConsentRecordError, printable, read_yaml
+from realtime.core import paths
 from realtime.core.errors import ProfileError
 from realtime.core.profile import ARRAYS_FILE, YAML_FILE, cli_name
 
@@ -152,7 +153,9 @@ def list_profiles(root: Path) -> list[tuple[str, str, str]]:
     for yml in sorted(Path(root).glob(f"*/{YAML_FILE}")):
         name = yml.parent.name
         try:
-            meta = yaml.safe_load(yml.read_text())
+            if (why := paths.not_a_file(yml)) is not None:   # a pipe would hang the listing
+                raise ProfileError(f"{yml} {why}; enroll the profile again")
+            meta = read_yaml(yml)    # bounded, and not UTF-8 is a ProfileError, as `load` says it
             sha = meta["files"][ARRAYS_FILE]["sha256"]
             text = describe(check_record(meta.get("consent"), sha, yml))
             rows.append((name, str(sha)[:6], text))

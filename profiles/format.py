@@ -206,8 +206,9 @@ def load(name_or_path: str | os.PathLike, root: Path | None = None) -> Profile:
     """Read and verify a profile (hashes, array shapes). Raises ProfileError."""
     folder = resolve(name_or_path, root)
     yml = folder / YAML_FILE
-    if not yml.is_file():
-        raise ProfileError(f"{folder} has no {YAML_FILE}; is it a profile folder?")
+    if (why := paths.not_a_file(yml)) is not None:   # a pipe there would hang the read
+        raise ProfileError(f"{folder} has no {YAML_FILE}; is it a profile folder?" if why == "does not exist"
+                           else f"{yml} {why}; enroll the profile again")
     meta = schema.read_yaml(yml)           # bounded: size, UTF-8, aliases expanded, depth
     if meta.get("format") != FORMAT_VERSION:
         raise ProfileError(f"{yml}: unsupported profile format {schema.printable(str(meta.get('format')), 40)!r}"

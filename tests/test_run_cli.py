@@ -120,7 +120,16 @@ def test_live_with_a_bad_driver_or_sink_exits_2(tmp_path, profiles_root, capsys,
     save(astronaut_profile, profiles_root / "astro")
     assert run.main(["live", "--profile", "astro", "--driver", str(tmp_path / "nothing"),
                      "--sink", "null"]) == 2
-    assert "neither a camera" in _error_line(capsys)
+    assert _error_line(capsys) == f"error: {str(tmp_path / 'nothing')!r} does not exist: check the path"
+    clip = tmp_path / "clip.avi"
+    writer = cv2.VideoWriter(str(clip), cv2.VideoWriter_fourcc(*"MJPG"), 25.0, (64, 64))
+    for _ in range(2):
+        writer.write(np.zeros((64, 64, 3), np.uint8))
+    writer.release()
+    for flag in ("--driver", "--pose-from", "--expression-from"):   # before: "neither a camera index, ..."
+        argv = [flag, str(tmp_path / "missing.mp4")] + (["--driver", str(clip)] if flag != "--driver" else [])
+        assert run.main(["live", "--profile", "astro", "--sink", "null", *argv]) == 2
+        assert f"{str(tmp_path / 'missing.mp4')!r} does not exist: check the path" in _error_line(capsys)
     assert run.main(["live", "--profile", "astro", "--device", "cuda", "--sink", "null"]) == 2
     assert "--device" in _error_line(capsys)
 
@@ -145,6 +154,31 @@ def test_live_from_an_image_folder_to_a_file(tmp_path, profiles_root, capsys, as
     n, size = _count_frames(out)
     assert n == 5 and size == (256, 256)
     assert f"wrote {out}" in capsys.readouterr().out
+
+
+@pytest.mark.tracking
+def test_live_says_when_a_driver_clip_ends_well_before_its_header_count(tmp_path, profiles_root, capsys,
+                                                                         astronaut_rgb, astronaut_profile):
+    """Before the fix (bad-input review): a truncated driver clip ended the run early with exit 0
+    and no word. A --frames limit, or a clip read to its end, gives no note."""
+    from profiles.format import save
+    from tests.bench.helpers import moving_clip
+
+    save(astronaut_profile, profiles_root / "astro")
+    whole = moving_clip(tmp_path / "whole.avi", astronaut_rgb[::2, ::2].copy(), 24)
+    data = whole.read_bytes()
+    (tmp_path / "half.avi").write_bytes(data[:len(data) // 2])
+
+    def live(driver, *more):
+        assert run.main(["live", "--profile", "astro", "--driver", str(tmp_path / driver), "--sink", "null",
+                         *more]) == 0
+        return [line for line in capsys.readouterr().out.splitlines() if line.startswith("note:")]
+
+    notes = live("half.avi")
+    assert len(notes) == 1 and notes[0].startswith("note: half.avi ended at frame ")
+    assert notes[0].endswith(" of the 24 its header announces: the file may be damaged (truncated or corrupt)")
+    assert live("half.avi", "--frames", "4") == []
+    assert live("whole.avi") == []
 
 
 @pytest.mark.parametrize("command", ["demo", "enroll", "live", "devices", "bench", "track"])

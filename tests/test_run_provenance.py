@@ -101,6 +101,30 @@ def test_the_consent_list_flags_a_profile_live_refuses(profiles_root, astronaut_
     assert lines["invalid"].endswith("  BROKEN: profile.yaml: kind must be 'image' or 'video', not 'painting'")
 
 
+def test_the_consent_list_flags_a_profile_yaml_not_utf8_or_not_a_file(profiles_root, astronaut_profile, capsys):
+    """Before the fix (bad-input review): `consent` died with a UnicodeDecodeError traceback when
+    a profile.yaml was not UTF-8, and hung on one that was a pipe."""
+    import os
+
+    from profiles.format import save
+
+    for name in ("good", "latin", "noise", "pipe"):
+        save(astronaut_profile, profiles_root / name)
+    with open(profiles_root / "latin" / "profile.yaml", "ab") as f:
+        f.write(b"\xeb")
+    (profiles_root / "noise" / "profile.yaml").write_bytes(bytes(range(256)) * 3)
+    (profiles_root / "pipe" / "profile.yaml").unlink()
+    os.mkfifo(profiles_root / "pipe" / "profile.yaml")
+    assert run.main(["consent"]) == 0
+    lines = {line.split()[0]: line for line in capsys.readouterr().out.splitlines()[1:]}
+    assert lines["good"].endswith("  no consent record")
+    assert "  BROKEN: profile.yaml is not UTF-8 text (byte " in lines["latin"]
+    assert "  BROKEN: profile.yaml is not UTF-8 text (byte 128)" in lines["noise"]
+    assert lines["pipe"].endswith("  BROKEN: profile.yaml is not a regular file (a pipe, a device or a socket)")
+    assert run.main(["consent", "pipe"]) == 2
+    assert "profile.yaml is not a regular file" in _error_line(capsys)
+
+
 def test_consent_says_what_it_replaced_or_revoked(astro, capsys):
     """Before the fix: --by replaced an earlier record, and --revoke removed it, with no word of
     the record that went (and --revoke on a profile without one rewrote its YAML)."""

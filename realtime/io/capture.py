@@ -40,6 +40,9 @@ __all__ = ["CameraSource", "CaptureError", "CaptureTimeout", "ClipSource", "DEFA
            "image_files", "input_paths", "open_source", "quiet_opencv"]
 
 DEFAULT_CLIP_FPS = 30.0
+#: a clip that ends before this share of the frames its header announces, and at least
+#: SHORT_FRAMES short of them, ended early (`ClipSource.ended_early`)
+SHORT_SHARE, SHORT_FRAMES = 0.9, 5
 
 
 @contextlib.contextmanager
@@ -240,6 +243,8 @@ class ClipSource:
         #: the turn (degrees) the file's rotation tag asks for, which the frames come with
         self.rotation = int(round(cap.get(cv2.CAP_PROP_ORIENTATION_META) or 0)) % 360
         self._closed = False
+        self._read = 0                   # frames decoded so far
+        self._ended_at: int | None = None  # how many there were when the stream ended
 
     def read(self) -> dict[str, Any] | None:
         """Next frame as {"image": RGB uint8}, or None at the end of the file."""
@@ -250,8 +255,21 @@ class ClipSource:
         else:
             ok, bgr = self._cap.read()
             if not ok or bgr is None:
+                self._ended_at = self._read
                 return None
+        self._read += 1
         return {"image": _to_rgb(bgr, self._resize)}
+
+    def ended_early(self) -> str | None:
+        """A note when the stream ended well before the frame count the file's header announces
+        (a truncated or corrupt file: the decoder stops at the damage as at an end, without an
+        error); None when it ended near that count, has not ended (a run stopped by --frames),
+        or the header announces none."""
+        n, got = self.frame_count, self._ended_at
+        if n is None or got is None or got >= SHORT_SHARE * n or n - got < SHORT_FRAMES:
+            return None
+        return (f"note: {self.path.name} ended at frame {got} of the {n} its header announces: the file "
+                f"may be damaged (truncated or corrupt)")
 
     def close(self) -> None:
         if not self._closed:
@@ -377,6 +395,8 @@ def open_source(spec: str, size: tuple[int, int] | None = None,
     - a tracked clip (*.track.npz, `realtime.io.tracked`) -> TrackedClipSource: landmarks with
       every frame, and the clip's images when the clip is beside it
     - an existing file      -> ClipSource(spec, resize=size, fps=fps) (fps None = the file's rate)
+    - a path that does not exist (a suffix or a folder in it) -> CaptureError("... does not
+      exist: check the path")
     - anything else         -> CaptureError("... is neither a camera index, a video file nor a
       folder of images")
     """
@@ -389,4 +409,9 @@ def open_source(spec: str, size: tuple[int, int] | None = None,
         return TrackedClipSource(where, resize=size, fps=fps, open_clip=ClipSource)
     if kind == "file":
         return ClipSource(where, resize=size, fps=fps)
+    if paths.exists(where):          # a pipe, a device or a socket
+        raise CaptureError(f"{spec!r} {paths.not_a_file(where)}: name a camera index, a video file or a "
+                           f"folder of images")
+    if where.suffix or any(sep in str(spec) for sep in "/" + os.sep):   # meant as a path
+        raise CaptureError(f"{spec!r} does not exist: check the path")
     raise CaptureError(f"{spec!r} is neither a camera index, a video file nor a folder of images")

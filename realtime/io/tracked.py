@@ -54,6 +54,7 @@ __all__ = ["FORMAT", "SUFFIX", "TrackError", "TrackedClip", "TrackedClipSource",
 FORMAT = 1
 SUFFIX = ".track.npz"
 _KEYS = ("format", "landmarks", "present", "fps", "size", "sha256", "clip", "tracker")
+MAX_COORD = 1e5     # pixels: landmarks of a face are within a few frame widths of the frame
 
 
 class TrackError(CaptureError):
@@ -78,7 +79,17 @@ def clip_beside(path: str | os.PathLike) -> Path:
     file that is missing or not a tracked clip."""
     path = Path(path)
     with _opened(path) as z:
-        return path.parent / str(z["clip"])
+        return path.parent / _clip_name(str(z["clip"]), path)
+
+
+def _clip_name(clip: str, path: Path) -> str:
+    """`clip` when it is a bare file name (the clip lies beside `path`); else TrackError: a name
+    with a folder in it, or an absolute path, would send the engine to read (and hash) a file
+    outside the tracked clip's folder."""
+    if clip in ("", ".", "..") or any(c in clip for c in "/\\\0"):
+        raise TrackError(f"{path} is damaged: its clip name {clip[:80]!r} is not a bare file name; "
+                         f"track the clip again (`run.py track CLIP`)")
+    return clip
 
 
 @contextlib.contextmanager
@@ -214,9 +225,16 @@ class TrackedClip:
                       teeth=np.asarray(z["teeth"], np.float32) if "teeth" in z.files else None,
                       upright=bool(z["upright"]) if "upright" in z.files else False)
         n = len(out.present)
-        if out.landmarks.shape != (n, N_LANDMARKS, 3) or n == 0 or not out.fps > 0:
+        if out.landmarks.shape != (n, N_LANDMARKS, 3) or out.present.shape != (n,) or n == 0 or not out.fps > 0:
             raise TrackError(f"{path} is damaged: landmarks {out.landmarks.shape} for {n} frames "
                              f"at {out.fps} fps; track the clip again")
+        faces = out.landmarks[out.present]      # frames without a face hold zeros, never read
+        bad = ~np.all(np.isfinite(faces) & (np.abs(faces) <= MAX_COORD), axis=(1, 2))
+        if bad.any():
+            frame = int(np.flatnonzero(out.present)[np.argmax(bad)])
+            raise TrackError(f"{path} is damaged: the landmarks of frame {frame} are not finite or "
+                             f"beyond ±{MAX_COORD:g} px; track the clip again (`run.py track CLIP`)")
+        _clip_name(out.clip, path)
         if out.teeth is not None and (out.teeth.shape != (n,) or not np.all(np.isfinite(out.teeth))):
             raise TrackError(f"{path} is damaged: teeth {out.teeth.shape} for {n} frames; track "
                              f"the clip again")

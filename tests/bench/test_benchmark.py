@@ -141,7 +141,7 @@ def test_driver_needs_a_profile(assets):
      "WIDTHxHEIGHT"),
     (("--profile", "{astro}", "--driver", "{clip}", "--compare", "follow_scale"),
      "KEY=A,B"),
-    (("--profile", "{astro}", "--driver", "nothing-here.mp4"), "neither a camera"),
+    (("--profile", "{astro}", "--driver", "nothing-here.mp4"), "'nothing-here.mp4' does not exist: check the path"),
     (("--profile", "{astro}",), "--driver required"),
     (("--profile", "{astro}", "--driver", "{clip}", "--frames", "10", "--warmup", "10"),
      "nothing left to measure"),

@@ -27,7 +27,7 @@ def test_open_driver_describes_a_clip(assets):
 
 
 def test_open_driver_refuses_what_is_not_there(tmp_path):
-    with pytest.raises(UsageError, match="^--driver: .*neither a camera"):
+    with pytest.raises(UsageError, match="^--driver: .*nothing-here.mp4' does not exist: check the path$"):
         drivers.open_driver(str(tmp_path / "nothing-here.mp4"), None)
 
 

@@ -97,6 +97,15 @@ def test_list_profiles(saved, tmp_path):
     assert rows["broken"][1].startswith("unreadable")
 
 
+def test_list_profiles_flags_a_yaml_that_is_not_utf8(saved, tmp_path):
+    """Before the fix: a profile.yaml with a Latin-1 byte raised UnicodeDecodeError out of the listing."""
+    (tmp_path / "latin").mkdir()
+    (tmp_path / "latin" / YAML_FILE).write_bytes((saved / YAML_FILE).read_bytes() + b"caf\xe9\n")
+    rows = {name: (fp, text) for name, fp, text in list_profiles(tmp_path)}
+    assert rows["latin"][0] == "?" and "profile.yaml is not UTF-8 text" in rows["latin"][1]
+    assert rows["astro"][1] == "no consent record"
+
+
 def test_a_record_without_its_fields_is_refused(saved):
     _edit(saved, lambda meta: meta.__setitem__("consent", {"by": "me", "date": "2024-01-01"}))
     with pytest.raises(PuppeteerError, match="must have text fields"):

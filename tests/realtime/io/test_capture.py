@@ -25,6 +25,36 @@ def write_clip(path, n=12, size=(64, 48), fps=25.0):
 
 # -- sources --------------------------------------------------------------------------------
 
+def _cut_in_half(path, out):
+    """The first half of `path`'s bytes: its header still announces every frame."""
+    data = path.read_bytes()
+    out.write_bytes(data[:len(data) // 2])
+    return out
+
+
+def test_a_clip_that_ends_well_before_its_header_count_says_so(tmp_path):
+    """Before the fix (bad-input review): a truncated clip just ended, as if complete (exit 0,
+    fewer frames, no word). A clip read to its end, or not to its end, says nothing."""
+    from tests.bench.helpers import moving_clip
+
+    image = np.random.default_rng(0).integers(0, 255, (96, 128, 3), np.uint8)
+    whole = moving_clip(tmp_path / "whole.avi", image, 40)
+    half = _cut_in_half(whole, tmp_path / "half.avi")
+    src = ClipSource(whole)
+    assert sum(1 for _ in iter(src.read, None)) == 40 and src.ended_early() is None
+    src.close()
+    src = ClipSource(half)
+    assert src.frame_count == 40
+    for _ in range(10):                       # stopped before the damage (--frames 10)
+        src.read()
+    assert src.ended_early() is None
+    got = 10 + sum(1 for _ in iter(src.read, None))
+    assert 0 < got < 36
+    assert src.ended_early() == (f"note: half.avi ended at frame {got} of the 40 its header announces: "
+                                 f"the file may be damaged (truncated or corrupt)")
+    src.close()
+
+
 def test_clip_source_reads_rgb_frames_and_file_fps(tmp_path):
     path = write_clip(tmp_path / "clip.mp4", n=12, fps=25.0)
     src = ClipSource(path)
@@ -158,7 +188,21 @@ def test_open_source_dispatch(tmp_path):
     assert isinstance(src, ImageDirSource) and src.size == (4, 4) and src.fps == 15
     with pytest.raises(CaptureError,
                        match="is neither a camera index, a video file nor a folder of images"):
-        open_source(str(tmp_path / "nothing-here"))
+        open_source("nothing-here")
+
+
+@pytest.mark.parametrize("spec", ["{tmp}/nothing-here", "{tmp}/nothing-here.mp4", "nothing-here.mp4"])
+def test_a_driver_path_that_does_not_exist_says_so(tmp_path, spec):
+    """Before the fix (bad-input review): a missing file was "neither a camera index, a video
+    file nor a folder of images", where enroll, track and verify say it does not exist. A spec
+    with a suffix or a folder in it is meant as a path."""
+    spec = spec.format(tmp=tmp_path)
+    with pytest.raises(CaptureError) as info:
+        open_source(spec)
+    assert str(info.value) == f"{spec!r} does not exist: check the path"
+    os.mkfifo(tmp_path / "pipe.mp4")
+    with pytest.raises(CaptureError, match=r"pipe\.mp4' is not a regular file \(a pipe, a device or a socket\)"):
+        open_source(str(tmp_path / "pipe.mp4"))
 
 
 def test_camera_that_cannot_open_names_index_and_what_to_check():
@@ -183,7 +227,7 @@ def test_a_link_to_a_camera_device_is_that_camera(monkeypatch):
         open_source("/dev/v4l/by-id/usb-Some_Webcam-video-index0")
     with pytest.raises(CaptureError, match="camera 9"):
         open_source("/tmp/my-webcam")          # a link of the user's own, anywhere
-    with pytest.raises(CaptureError, match="neither a camera index"):
+    with pytest.raises(CaptureError, match="does not exist"):
         open_source("/dev/v4l/by-path/nothing-here")
 
 

@@ -139,6 +139,47 @@ def test_a_corrupt_file_says_what_it_is_and_what_to_do(tmp_path, astronaut_landm
                                f"track the clip again (`run.py track CLIP`)")
 
 
+@pytest.mark.parametrize("value", [np.nan, np.inf, 1e30, -1e30])
+def test_landmarks_not_finite_or_huge_are_refused_at_load(tmp_path, astronaut_landmarks, value, capsys,
+                                                          monkeypatch):
+    """Before the fix (bad-input review): a frame with a face whose landmarks held NaN or 1e30
+    loaded, and `live` died mid-run in umeyama ("SVD did not converge"). A frame without a face
+    holds zeros that are never read: whatever it holds, it is not refused."""
+    path = tmp_path / "a.track.npz"
+    tc = _write_track(path, astronaut_landmarks)
+    tc.landmarks[5] = np.nan                 # frame 5 has no face: not read, not refused
+    tc.save(path)
+    assert T.TrackedClip.load(path).at(5) is None
+    tc.landmarks[7, 100, 1] = value
+    tc.save(path)
+    with pytest.raises(T.TrackError) as info:
+        T.TrackedClip.load(path)
+    assert str(info.value) == (f"{path} is damaged: the landmarks of frame 7 are not finite or beyond "
+                               f"±100000 px; track the clip again (`run.py track CLIP`)")
+    monkeypatch.setenv("PUPPETEER_PROFILES", str(tmp_path / "profiles"))
+    assert run.main(["live", "--profile", str(ROOT / "profiles" / "astronaut"), "--driver", str(path),
+                     "--sink", "null"]) == 2
+    assert capsys.readouterr().err == f"error: {info.value}\n"
+
+
+@pytest.mark.parametrize("clip", ["../../../../etc/passwd", "/etc/passwd", "sub/clip.avi", "..",
+                                  "..\\clip.avi", ""])
+def test_a_clip_name_that_is_not_a_bare_file_name_is_refused(tmp_path, astronaut_landmarks, clip):
+    """Before the fix (bad-input review): the `clip` field was joined to the file's folder as a
+    path: `../../../../etc/passwd` hashed /etc/passwd and advised `run.py track` on it."""
+    (tmp_path / "sub").mkdir()
+    path = tmp_path / "sub" / "a.track.npz"
+    _write_track(path, astronaut_landmarks, clip=clip)
+    message = (f"{path} is damaged: its clip name {clip!r} is not a bare file name; track the clip "
+               f"again (`run.py track CLIP`)")
+    for read in (T.TrackedClip.load, T.clip_beside, open_source):
+        with pytest.raises(T.TrackError) as info:
+            read(str(path) if read is open_source else path)
+        assert str(info.value) == message
+    _write_track(path, astronaut_landmarks, clip="clip name.avi")
+    assert T.clip_beside(path) == tmp_path / "sub" / "clip name.avi"
+
+
 def test_clip_beside_reads_only_the_clip_name(tmp_path, astronaut_landmarks, monkeypatch):
     """Before the fix: the whole landmark array was loaded to learn the clip's name. Its errors
     are `load`'s."""

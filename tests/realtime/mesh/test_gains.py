@@ -13,7 +13,6 @@ from realtime.mesh.gains import REGIONS, GainError, check_gains, gains_argument,
 
 def test_parse_and_check():
     assert parse_gains("eyes=1.2, mouth=0.9") == {"eyes": 1.2, "mouth": 0.9}
-    assert parse_gains("") == {}
     for bad, match in (("eyes", "REGION=VALUE"), ("nose=1", "unknown region"),
                        ("eyes=big", "not a number"), ("eyes=-1", "outside"), ("eyes=nan", "outside"),
                        ("pose=4", "outside"), ("eyes=1,eyes=2", "eyes is given twice")):
@@ -21,6 +20,28 @@ def test_parse_and_check():
             parse_gains(bad)
     with pytest.raises(GainError, match="mapping"):
         check_gains([1, 2])
+
+
+@pytest.mark.parametrize("text, message", [
+    ("", "--gain: no REGION=VALUE in '': give e.g. eyes=1.2,mouth=0.9, or drop --gain"),
+    ("  ", "--gain: no REGION=VALUE in '  ': give e.g. eyes=1.2,mouth=0.9, or drop --gain"),
+    ("eyes=1,,mouth=2", "--gain: 'eyes=1,,mouth=2' has an empty item between its commas: give "
+                        "REGION=VALUE[,REGION=VALUE...] (e.g. eyes=1.2,mouth=0.9)"),
+    ("eyes=1,", "--gain: 'eyes=1,' has an empty item between its commas: give "
+                "REGION=VALUE[,REGION=VALUE...] (e.g. eyes=1.2,mouth=0.9)"),
+])
+def test_an_empty_gain_or_an_empty_item_is_refused(text, message, capsys):
+    """Before the fix (bad-input review): `--gain ""` and `--gain eyes=1,,mouth=2` were taken
+    silently (the empty items skipped: a value the user meant to give, lost)."""
+    import run
+
+    with pytest.raises(GainError) as exc:
+        parse_gains(text)
+    assert str(exc.value) == message
+    with pytest.raises(SystemExit) as stop:
+        run.build_parser().parse_args(["live", "--profile", "p", "--gain", text])
+    assert stop.value.code == 2
+    assert "error: argument --gain: " + message.removeprefix("--gain: ") in capsys.readouterr().err
 
 
 def test_the_argparse_type_leaves_the_option_name_to_argparse():
