@@ -96,6 +96,13 @@ def set_kernel_threads(n: int | None) -> int:
     return n
 
 
+def is_held(frame: Frame) -> bool:
+    """A frame the loop emitted while the source delivered nothing (`Grabber.held_frame`): a
+    capture index but no image, landmarks or state (warm-up frames have negative indices,
+    scripted ones a state)."""
+    return frame.index >= 0 and frame.image is None and frame.landmarks is None and frame.state is None
+
+
 @dataclass
 class EngineOptions:
     tier: str | None = None                      # None: the profile's tier
@@ -153,6 +160,7 @@ class Engine:
         self.gain_region = "eyes"     # the region the '+' / '-' hotkeys change
         self._hotkey_notice: list = []  # [text, frames left]: what a hotkey that did nothing says
         self.glasses = None           # the swap's GlassesStage (hotkey 'g'), set by build_swap
+        self._last_output = None      # the swap's last output frame, shown again for a held frame
         if self.options.mode == "swap":
             # The swap draws the face at the profile's own crop size on the driver's frame
             # (realtime.swap.crop); sizing and the texture prefilter are the reenactment's.
@@ -267,6 +275,15 @@ class Engine:
     def process(self, frame: Frame) -> Frame:
         """Run every stage on `frame`; its timings come from the device context's timer
         (perf_counter on the CPU, CUDA events on the GPU, read after the frame's one sync)."""
+        if self.options.mode == "swap" and is_held(frame):
+            # The camera gave nothing new (`Grabber.held_frame`). The swap shows the driver's own
+            # scene, so its last output again (its label and mark on it), not a black frame; and
+            # no stage runs: a held frame is no news, not an absent face (the estimator's belief,
+            # the crop follower, the colour and glasses memories keep theirs; a camera at half
+            # the run's rate held every other frame and the face was never believed).
+            if self._last_output is not None:
+                frame.output = self._last_output
+                return frame
         timer = self.device.timer()
         with self.device.activate():
             for stage in self.stages:
@@ -275,6 +292,8 @@ class Engine:
                 timer.stop(stage.name, mark)
         stage_ms = timer.result()
         frame.timings.update(stage_ms)
+        if frame.index >= 0 and frame.output is not None:
+            self._last_output = frame.output       # never written to after the sink takes it
         if self.governor is not None:
             # judged on frames that drew a tracked face (no-face and held frames cost less)
             drawn = frame.index >= 0 and frame.image is not None and frame.state is not None and frame.state.present

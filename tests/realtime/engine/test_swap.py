@@ -179,6 +179,26 @@ def test_a_face_not_yet_believed_is_drawn_where_it_is(astronaut_profile, flipped
     engine.close()
 
 
+def test_a_held_frame_shows_the_last_output_and_the_face_stays_believed(astronaut_profile, flipped):
+    """A camera slower than the run: the loop emits a held frame (no image) when none came in
+    time (`Grabber.held_frame`). The swap showed it black and counted it as a face gone, so a
+    camera at half the run's rate gave a black frame every other frame and a face never
+    believed (code review). A held frame shows the last output again and changes no state."""
+    engine = swap_engine(astronaut_profile)
+    frames = run(engine, [flipped] * 4)
+    assert frames[-1].state.present
+    prev = frames[-1]
+    for k in range(4, 12):          # held and real frames in turn
+        f = Frame(index=k, t_capture=k / 30.0, image=None if k % 2 == 0 else flipped)
+        engine.process(f)
+        if f.image is None:
+            assert f.output is prev.output
+        else:
+            assert f.state.present and not np.array_equal(f.output, f.image)
+        prev = f
+    engine.close()
+
+
 def test_a_face_that_jumps_mid_run_is_held_then_passed(astronaut_profile, flipped, monkeypatch):
     """A face the estimator rejects as a jump from the one it believed (a tracker's mis-fit, a
     hand over the face): drawing it at rest where the mis-fit lies (code review) snaps the face
