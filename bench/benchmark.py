@@ -151,7 +151,7 @@ def resolve(args: argparse.Namespace) -> Setup:
         setup = Setup(profile, driver, [], compare, pin=lm, main_is_self=True, notes=_frames_note(args, driver))
         options = _with_command_line(self_reenact_options(driver.fps, profile), args)
         setup.variants = make_variants(device.configure(options), device.name, compare)
-        _swap_sizes(setup.variants, driver)
+        _swap_sizes(setup.variants, driver, quality=_quality_pass(args))
         check_variants(profile, setup.variants)
         return setup
     given = None
@@ -182,7 +182,7 @@ def resolve(args: argparse.Namespace) -> Setup:
     if swapping and "gaze" in (setup.gains or {}):
         setup.notes.append(f"the profile's gaze gain does not apply in swap ({SWAP_GAZE})")
     setup.variants = make_variants(device.configure(_with_command_line(base, args)), device.name, compare)
-    _swap_sizes(setup.variants, driver)
+    _swap_sizes(setup.variants, driver, quality=_quality_pass(args))
     check_variants(profile, setup.variants)
     check_frames(driver, args.warmup)
     return setup
@@ -354,9 +354,11 @@ def _with_command_line(options, args: argparse.Namespace):
                                expression_from=getattr(args, "expression_from", None), fuse=fuse)
 
 
-def _swap_sizes(variants: list, driver: Driver) -> None:
-    """A swap variant's output is the driver's own frame: its size, unless one was given."""
-    if not any(v.options.mode == "swap" and v.options.output_size is None for v in variants):
+def _swap_sizes(variants: list, driver: Driver, quality: bool = False) -> None:
+    """A swap variant's output is the driver's own frame: its size, unless one was given (a
+    latency pass may fit it to another; UsageError for a `quality` pass, whose measures compare
+    the output with the driver's frame pixel for pixel)."""
+    if not any(v.options.mode == "swap" and (v.options.output_size is None or quality) for v in variants):
         return
     lim = driver.open()
     try:
@@ -364,8 +366,15 @@ def _swap_sizes(variants: list, driver: Driver) -> None:
     finally:
         lim.source.close()
     for v in variants:
-        if v.options.mode == "swap" and v.options.output_size is None:
+        if v.options.mode != "swap":
+            continue
+        if v.options.output_size is None:
             v.options = dataclasses.replace(v.options, output_size=size)
+        elif quality and tuple(int(x) for x in v.options.output_size) != size:
+            w, h = (int(x) for x in v.options.output_size)
+            raise UsageError(f"a swap's quality pass compares its output with the driver's own {size[0]}x{size[1]} "
+                             f"frames: its output cannot be {w}x{h} (variant {v.label!r}); drop the size, or "
+                             f"drop --quality to time that size")
 
 
 def _ratios(variants: dict, baseline: str) -> dict:

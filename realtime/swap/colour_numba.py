@@ -210,6 +210,9 @@ def transfer(mu_r, sd_r, mu_d, sd_d, r_low, d_low, d_den, ratio_lo, ratio_hi, mi
     rgb_d = np.empty(3)
     rgb_r[0], rgb_r[1], rgb_r[2] = _rgb(mu_r[0], mu_r[1], mu_r[2])
     rgb_d[0], rgb_d[1], rgb_d[2] = _rgb(mu_d[0], mu_d[1], mu_d[2])
+    for c in range(3):      # colour.JACOBIAN_RGB: differentiated off the clips
+        rgb_r[c] = min(max(rgb_r[c], 1.0), 254.0)
+        rgb_d[c] = min(max(rgb_d[c], 1.0), 254.0)
     j_r = _jacobian(rgb_r, 0.5)
     j_d_inv = _inverse3(_jacobian(rgb_d, 0.5))
     a = np.zeros((3, 3))

@@ -78,7 +78,8 @@ def _robust_gaussian(x: np.ndarray, keep: float = 2.5, rounds: int = 3) -> tuple
 
 
 def _clusters(x: np.ndarray, k: int = 3, rounds: int = 8, seed: int = 0) -> list[tuple[np.ndarray, np.ndarray]]:
-    """(mean, covariance) of `k` k-means clusters of the rows of `x` (small ones dropped)."""
+    """(mean, covariance) of `k` k-means clusters of the rows of `x` (those under 20 rows dropped;
+    when all are, the rows as one: a photo cut off just above the eyes has few around its face)."""
     rng = np.random.default_rng(seed)
     centres = x[rng.choice(len(x), size=min(k, len(x)), replace=False)]
     for _ in range(rounds):
@@ -89,7 +90,7 @@ def _clusters(x: np.ndarray, k: int = 3, rounds: int = 8, seed: int = 0) -> list
         sel = x[lab == i]
         if len(sel) >= 20:
             out.append((sel.mean(0), np.cov(sel.T) + np.eye(x.shape[1])))
-    return out
+    return out or [(x.mean(0), np.cov(x.T) + np.eye(x.shape[1]))]
 
 
 def _log_likelihood(x: np.ndarray, mu: np.ndarray, cov: np.ndarray) -> np.ndarray:

@@ -520,6 +520,25 @@ def test_a_swap_driver_too_small_for_the_label_is_said_in_bench_terms(tmp_path, 
         benchmark.resolve(parse("--profile", tmp_path / "astro", "--driver", clip, "--mode", "swap", "--warmup", 2))
 
 
+def test_a_swap_quality_pass_at_another_size_than_the_drivers_is_refused(tmp_path, assets, astronaut_rgb,
+                                                                         astronaut_landmarks):
+    """(code review) `--mode swap --quality --compare size=WxH` indexed the letter-boxed output
+    with masks at the driver's size: an IndexError. The quality pass compares the two pixel for
+    pixel, so it refuses another size; a latency pass still times it."""
+    from profiles.consent import record_consent
+    from profiles.enroll import build_profile
+    from profiles.format import save
+
+    save(build_profile(astronaut_rgb, astronaut_landmarks, name="astro", source="astronaut.png"), tmp_path / "astro")
+    record_consent(tmp_path / "astro", "the test suite")
+    common = ("--profile", tmp_path / "astro", "--driver", assets["clip"], "--mode", "swap", "--warmup", 2,
+              "--compare", "size=320x240,322x242")
+    with pytest.raises(UsageError, match=r"a swap's quality pass compares its output with the driver's own "):
+        benchmark.resolve(parse(*common, "--quality"))
+    sizes = [v.options.output_size for v in benchmark.resolve(parse(*common)).variants]
+    assert (320, 240) in sizes
+
+
 def test_power_user_slips_are_refused(capsys):
     """(power-user review) A second --compare silently replaced the first; --pose-from and
     --expression-from together in reenactment ran here though `live` refuses them; --floor with

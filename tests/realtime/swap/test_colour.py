@@ -112,8 +112,9 @@ def test_driver_memory(keep):
 
 
 def test_compiled_transfer_matches_the_array_version(monkeypatch):
-    """The CPU's compiled transfer (realtime.swap.colour_numba) against the array version that
-    the GPU runs: a lit, tinted driver with a dark fringe and a render read as a strided view,
+    """The compiled transfer (realtime.swap.colour_numba, which runs on every device: the colour
+    statistics are a host step) against the array version (`reference=True`): a lit, tinted
+    driver with a dark fringe and a render read as a strided view,
     over a few frames of the driver's memory. Each really runs its own path."""
     from realtime.swap import colour_numba
 
@@ -142,3 +143,23 @@ def test_compiled_transfer_matches_the_array_version(monkeypatch):
         for got, want in zip(got_all, want_all):
             assert got.dtype == want.dtype == np.float32 and got.shape == want.shape
             np.testing.assert_allclose(got, want, rtol=2e-4, atol=2e-4)
+
+
+@pytest.mark.parametrize("reference", [False, True], ids=["compiled", "array"])
+def test_an_over_exposed_driver_gives_a_finite_transfer(reference):
+    """Skin clipped at 255 in red with its green spread out: its mean Lab maps above 255.5 in sRGB,
+    where the Jacobian's ±0.5 steps both fell in the clip; singular, it made the transfer NaN
+    (compiled) or raised (array), and the swapped face black (code review)."""
+    rng = np.random.default_rng(7)
+    n = 2 * L
+    d = np.empty((n, n, 3), np.float32)
+    d[..., 0] = 255.0
+    d[..., 1] = np.clip(207.0 + 35.0 * rng.normal(size=(n, n)), 0, 255)
+    d[..., 2] = 135.0
+    _, w = face_samples(8)
+    assert lab_to_srgb(srgb_to_lab(d[w > 0]).mean(0))[0] > 255.5     # the case the review found
+    r, _ = face_samples(9)
+    affine, gain, _ = ColourTransfer(L, keep=0.0, reference=reference)(d, w, r, w)
+    assert np.isfinite(affine).all() and np.isfinite(gain).all()
+    recoloured = np.clip(r @ affine[:, :3].T + affine[:, 3], 0, 255)[w > 0].mean(0)
+    assert recoloured[0] > 230 and np.abs(recoloured - d[w > 0].mean(0)).max() < 30

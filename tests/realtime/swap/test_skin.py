@@ -256,3 +256,18 @@ def test_a_hair_coloured_patch_inside_the_face_stays_and_hair_over_its_outline_g
     core = lambda m: cv2.erode(m.astype(np.uint8), np.ones((3, 3), np.uint8)) > 0
     assert keep[core(patch)].min() > 0.9
     assert keep[core(lock)].mean() < 0.3
+
+
+def test_few_samples_around_the_face_in_small_groups_still_make_a_model():
+    """A photo cut off just above the eyes leaves ~50-60 samples in the band around the face; in
+    three groups under 20 each, every k-means cluster was dropped and the swap's set-up raised
+    (code review). They make one model then."""
+    from realtime.swap.skin import _clusters
+
+    rng = np.random.default_rng(1)
+    x = np.concatenate([rng.normal(c, 1.0, (n, 3)) for c, n in (((20, 0, 0), 19), ((60, 10, 10), 19),
+                                                                 ((90, -10, 20), 17))])
+    models = _clusters(x)
+    assert len(models) >= 1
+    mu, cov = models[0]
+    assert mu.shape == (3,) and cov.shape == (3, 3) and np.isfinite(cov).all()
