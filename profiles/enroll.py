@@ -58,6 +58,13 @@ def detect_single_face(rgb: np.ndarray, what: str) -> np.ndarray:
     several faces, or a face found but smaller than MIN_INTEROCULAR_PX."""
     with Tracker(static=True, max_faces=2) as tracker:
         faces = tracker.detect_all(rgb)
+        if len(faces) == 1:
+            # Face Mesh's short-range detector finds one face, and misses a smaller second one
+            # (s1 beside a smaller s5 enrolled s1 and said nothing: bad-input review)
+            others = _other_faces(find_face_boxes(rgb), faces[0])
+            if others:
+                raise EnrollError(f"found {1 + others} faces in {what}; use a picture of one person "
+                                  f"(or crop it to one face)")
         if not faces:
             # Face Mesh's detector is short-range; look for a small face, then zoom in on it.
             boxes = find_face_boxes(rgb)
@@ -79,6 +86,23 @@ def detect_single_face(rgb: np.ndarray, what: str) -> np.ndarray:
         raise EnrollError(f"the face in {what} is too small: {iod:.0f} px between the eye corners, "
                           f"need at least {MIN_INTEROCULAR_PX:.0f}; use a larger or closer picture")
     return lm
+
+
+def _other_faces(boxes, landmarks: np.ndarray) -> int:
+    """How many of the detector's face `boxes` (x, y, w, h) lie off the face of `landmarks` (their
+    centre outside its landmarks' box grown by a fifth) and are large enough to enrol (a side of
+    at least 2 × MIN_INTEROCULAR_PX: a face box is ~2.5 interoculars wide; a face in a poster
+    far behind does not count)."""
+    lm = np.asarray(landmarks, np.float64)[:, :2]
+    lo, hi = lm.min(0), lm.max(0)
+    pad = 0.2 * (hi - lo)
+    lo, hi = lo - pad, hi + pad
+    n = 0
+    for x, y, w, h in boxes:
+        centre = np.array([x + w / 2, y + h / 2])
+        if min(w, h) >= 2 * MIN_INTEROCULAR_PX and not ((centre >= lo) & (centre <= hi)).all():
+            n += 1
+    return n
 
 
 def _zoomed(tracker, rgb: np.ndarray, box) -> list[np.ndarray]:

@@ -174,6 +174,29 @@ def test_two_faces_are_refused(tmp_path, astronaut_rgb):
 
 
 @pytest.mark.tracking
+def test_a_second_smaller_face_is_refused_too(tmp_path, astronaut_rgb):
+    """(bad-input review) Beside a smaller second face, Face Mesh's short-range detector found
+    one face and the larger was enrolled without a word; a face far too small to enrol does not
+    count."""
+    import cv2
+
+    face = cv2.resize(astronaut_rgb[0:300, 100:360], None, fx=3, fy=3)   # 900 px tall
+    root = tmp_path / "profiles"
+    for name, scale, refused in (("pair", 0.45, True), ("poster", 0.1, False)):
+        other = cv2.resize(face, None, fx=scale, fy=scale)
+        canvas = np.full((face.shape[0], face.shape[1] + other.shape[1] + 20, 3), 200, np.uint8)
+        canvas[:, :face.shape[1]] = face
+        canvas[10:10 + other.shape[0], face.shape[1] + 10:face.shape[1] + 10 + other.shape[1]] = other
+        path = _write(tmp_path / f"{name}.png", canvas)
+        if refused:
+            with pytest.raises(EnrollError, match="found 2 faces"):
+                enroll_image(path, name, root=root)
+        else:
+            enroll_image(path, name, root=root)
+    assert _only(root) == ["poster"]
+
+
+@pytest.mark.tracking
 def test_a_small_face_in_a_larger_picture_mentions_the_size(astronaut_rgb):
     """The astronaut with 16 px between the eye corners, in a 640x480 picture: no detector finds
     it, and the error used to say only "no human face found" (at 12 px in a picture of about
