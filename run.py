@@ -37,6 +37,7 @@ sys.path.insert(0, str(ROOT))
 from bench import cli as bench_cli  # noqa: E402  (light: no engine, numba or torch)
 from bench.usage import FOLLOW_RANGE, MAX_SIDE, RENDER_SIZE_RANGE  # noqa: E402  (light)
 from bench.usage import given as _given  # noqa: E402  (an empty name refused)
+from realtime.core import stop as user_stop  # noqa: E402
 from realtime.core.errors import PuppeteerError  # noqa: E402
 from realtime.core.text import printable  # noqa: E402
 from realtime.mesh.gains import SWAP_GAZE, MergeGains, gains_argument  # noqa: E402  (light: numpy, as bench's parser has it)
@@ -1122,6 +1123,7 @@ def main(argv=None) -> int:
     any other exception is a bug and shows its traceback."""
     args = build_parser().parse_args(argv)
     installed, previous = _on_sigterm()
+    int_installed, int_previous = _on_sigint()
     try:
         return int(args.func(args) or 0)
     except PuppeteerError as e:
@@ -1153,6 +1155,9 @@ def main(argv=None) -> int:
     finally:
         if installed:
             signal.signal(signal.SIGTERM, signal.SIG_DFL if previous is None else previous)
+        if int_installed:
+            signal.signal(signal.SIGINT, signal.default_int_handler if int_previous is None else int_previous)
+        user_stop.clear()
 
 
 def _interrupt_behind(error: BaseException) -> KeyboardInterrupt | None:
@@ -1176,11 +1181,26 @@ class _Terminated(KeyboardInterrupt):
 def _on_sigterm():
     """Install the SIGTERM handler (main thread only): (installed, the previous handler)."""
     def terminated(signum, frame):
+        user_stop.note()
         raise _Terminated()
 
     try:
         return True, signal.signal(signal.SIGTERM, terminated)
     except (ValueError, OSError):     # not the main thread
+        return False, None
+
+
+def _on_sigint():
+    """Install the Ctrl-C handler (main thread only): Python's own (KeyboardInterrupt), which also
+    records the stop (`realtime.core.stop`: a Ctrl-C that a library swallows still stops a
+    profile's replacement). (installed, the previous handler)."""
+    def interrupted(signum, frame):
+        user_stop.note()
+        signal.default_int_handler(signum, frame)
+
+    try:
+        return True, signal.signal(signal.SIGINT, interrupted)
+    except (ValueError, OSError):
         return False, None
 
 

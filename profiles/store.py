@@ -32,6 +32,7 @@ from pathlib import Path
 import yaml
 
 from profiles import schema
+from realtime.core import stop
 from realtime.core.errors import ProfileError
 from realtime.core.paths import sha256_file, write_atomic
 from realtime.core.profile import YAML_FILE
@@ -143,7 +144,9 @@ def _exchange(a: Path, b: Path) -> bool:
 
 def replace_dir(tmp: Path, folder: Path) -> None:
     """Give the finished folder `tmp` the path `folder`, replacing the folder there (see the
-    module doc: an atomic exchange, else a backup that `recover` restores)."""
+    module doc: an atomic exchange, else a backup that `recover` restores). A stop the user asked
+    for (`realtime.core.stop`, even one a library swallowed) raises KeyboardInterrupt first."""
+    stop.check()
     if not folder.exists():
         tmp.rename(folder)
         return

@@ -160,7 +160,7 @@ class Engine:
         self.gain_region = "eyes"     # the region the '+' / '-' hotkeys change
         self._hotkey_notice: list = []  # [text, frames left]: what a hotkey that did nothing says
         self.glasses = None           # the swap's GlassesStage (hotkey 'g'), set by build_swap
-        self._last_output = None      # the swap's last output frame, shown again for a held frame
+        self._last_output: np.ndarray | None = None   # the swap's last output, shown again for a held frame
         if self.options.mode == "swap":
             # The swap draws the face at the profile's own crop size on the driver's frame
             # (realtime.swap.crop); sizing and the texture prefilter are the reenactment's.

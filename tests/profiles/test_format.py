@@ -276,6 +276,30 @@ def test_failed_overwrite_keeps_the_old_profile(small_profile, tmp_path, monkeyp
     assert sorted(p.name for p in tmp_path.iterdir()) == ["tiny"]
 
 
+def test_a_stop_a_library_swallowed_still_keeps_the_old_profile(small_profile, tmp_path):
+    """(bad-input review) A Ctrl-C that lands in an import can come out as an ImportError that a
+    library's fallback catches: the enroll went on and replaced the profile the user had asked
+    to keep. The stop is recorded (`realtime.core.stop`) and the replacement refuses it."""
+    from realtime.core import stop
+
+    folder = _saved(small_profile, tmp_path)
+    before = sorted(p.name for p in folder.iterdir())
+    other = small_profile
+    stop.note()
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            save(other, folder, overwrite=True)
+        with pytest.raises(KeyboardInterrupt):
+            save(other, tmp_path / "new")
+    finally:
+        stop.clear()
+    assert load(folder).name == "tiny" and sorted(p.name for p in folder.iterdir()) == before
+    assert not (tmp_path / "new").exists()
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []    # no leftovers
+    save(other, tmp_path / "new")                                                   # cleared: saves
+    assert load(tmp_path / "new").name == "tiny"
+
+
 def test_failed_swap_keeps_the_old_profile(small_profile, tmp_path, monkeypatch):
     """Where the atomic exchange is unavailable: the backup path (profiles.store.replace_dir)."""
     from profiles import store
