@@ -126,6 +126,14 @@ class AttributesStage:
         geo = self.link.current
         if geo is None:
             return
+        if self.link.held and self.fields.alpha is not None:
+            # the last face again (a jump the estimator is making sure of): its masks and light
+            # as they were; no openings (this image's eyes and mouth are not where that face's
+            # were), nothing sampled from this image into the colour memory
+            py0, py1, px0, px1 = self._fan_box
+            self._fan[py0:py1, px0:px1] = 0.0
+            self.fields.fan = self._fan
+            return
         ctx, xp = self.ctx, self.ctx.xp
         n = self._n
         image = self._frame_image(frame)

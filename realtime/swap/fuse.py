@@ -64,6 +64,9 @@ class SwapLink:
     def __init__(self, ctx):
         self.ctx = ctx
         self.current: SwapGeometry | None = None
+        #: True on a frame that shows the last face again (`SwapFuseStage`: a face that jumped):
+        #: its image is not where that face was, so nothing is read from it there
+        self.held = False
         self._image = None
         self._image_dev = None
 
@@ -183,11 +186,12 @@ class SwapFuseStage:
             # passes as with no face (a face never believed is none: a phantom, a half face).
             self._held += 1
             frame.vertices, self.link.current = self._last
+            self.link.held = True
             return
         else:
             self._pass()
             return
-        self._held = 0
+        self._held, self.link.held = 0, False
         pose = self.recombiner.pose(state)
         shape = self.recombiner.canonical(state)
         cover_driver_lips(shape, pose.invert_points(lm[:topology.N_LANDMARKS]))
@@ -204,6 +208,6 @@ class SwapFuseStage:
 
     def _pass(self) -> None:
         """No face drawn on this frame: it passes through."""
-        self.link.current = None
+        self.link.current, self.link.held = None, False
         self.follower.reset()
         self._last, self._held = None, 0

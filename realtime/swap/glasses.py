@@ -506,8 +506,8 @@ class GlassesStage:
             if self.rims.looks:
                 self.reset()
             return
-        if geo is None or frame.image is None or self.fields.alpha is None:
-            return
+        if geo is None or frame.image is None or self.fields.alpha is None or self.link.held:
+            return      # held: the last face again, this image's rims are not where its were
         if self.face_id() != self._face:
             self._face = self.face_id()
             self.reset()

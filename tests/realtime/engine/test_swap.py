@@ -211,10 +211,20 @@ def test_a_face_that_jumps_mid_run_is_held_then_passed(astronaut_profile, flippe
     last = link(engine).current
     believe = engine.estimator.believe
     monkeypatch.setattr(engine.estimator, "believe", lambda lm, t: False)   # every later face jumped
-    later = run(engine, [flipped] * (HOLD_FRAMES + 1))
+    attributes = next(s for s in engine.stages if s.name == "attributes").stage
+    memory = attributes.colour._d
+    fields = engine.compositor.fields
+    held = []
+    for k in range(HOLD_FRAMES + 1):
+        f = Frame(index=4 + k, t_capture=(4 + k) / 30.0, image=flipped)
+        engine.process(f)
+        held.append((f, np.asarray(fields.fan).copy(), attributes.colour._d is memory))
+    later = [f for f, _, _ in held]
     assert all(f.landmarks is not None and not f.state.present for f in later)
-    for f in later[:HOLD_FRAMES]:
+    for f, fan, same_memory in held[:HOLD_FRAMES]:
         assert not np.array_equal(f.output, f.image)
+        # nothing read from this image where the last face was: no openings, no colour samples
+        assert not fan.any() and same_memory
     np.testing.assert_array_equal(later[0].vertices, frames[-1].vertices)     # the last face, where it was
     assert later[-1].output is later[-1].image or np.array_equal(later[-1].output, later[-1].image)
     assert link(engine).current is None and last is not None
