@@ -38,6 +38,9 @@ SIDE_LOW = 0.15
 #: ... but not within this many interoculars of the eyes (s12's far eye's crow's feet read as hair
 #: by colour at 0.08)
 SIDE_EYES = 0.16
+#: how far (interoculars) the edge of a solid stretch of what the map drops is moved onto the
+#: skin (s1 ← d10 id_photo 0.497 → 0.507; at 0.04, 0.559)
+EDGE_INSET = 0.02
 #: hair-map level whose connected patches must reach outside the face to count as hair
 #: (`_attached`): a patch wholly inside it is the face's own (s18's ginger brow tail)
 ATTACHED_LEVEL = 0.2
@@ -186,8 +189,10 @@ def skin_map(image: np.ndarray, uv: np.ndarray, rig: Rig, prior: float = 5.0, sh
     not s5's parted fringe, 0.45, nor bare foreheads, 0.00-0.02), all of the forehead above the
     brows' upper edge goes (`_brow_top`; the fringe's tips between the brows too). Off by
     default: the photo wears its fringe, and without it the swap's dlib identity distance to the
-    photo rises (s1 ← d14: 0.50 → 0.62; README, "Swap"). Median-filtered and blurred
-    (`blur` px) so that it does not speckle. `info`, when given, gets "forehead_hair": that
+    photo rises (s1 ← d14: 0.50 → 0.62; README, "Swap"). A hair-coloured patch that does not
+    reach the face's outline is the face's own (`_attached`); the edge of a solid stretch of
+    what goes is moved `EDGE_INSET` onto the skin. Median-filtered and blurred (`blur` px) so
+    that it does not speckle. `info`, when given, gets "forehead_hair": that
     part of the forehead (inside the face, above the brows' upper edge, off the brows' grown
     outline) that is hair after a closing by `strands` (or else `FRINGE_STRANDS`), measured the
     same with or without `strands`; None where the face is too small to model."""
@@ -282,6 +287,17 @@ def skin_map(image: np.ndarray, uv: np.ndarray, rig: Rig, prior: float = 5.0, sh
     hair = _attached(hair, covered, ATTACHED_REACH * iod)
     keep = 1.0 - hair
     keep = cv2.medianBlur((keep * 255).astype(np.uint8), 5).astype(np.float32) / 255.0
+    # The edge of a solid stretch of what goes (a fringe's or a temple's hair, inside the face)
+    # moved EDGE_INSET onto the skin: a soft edge across the hair's own margin let a band of it
+    # through at half strength, a dark line on the driver's forehead (s5, s18). Single strands
+    # (narrower than 2 × the inset) keep their edges: grown, the strands of a kept fringe took
+    # its skin-coloured strands with them (s1 ← d10 id_photo 0.50 → 0.56 at 0.04 iod). The brows
+    # stay.
+    r = int(round(EDGE_INSET * iod))
+    if r > 0:
+        disc = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * r + 1, 2 * r + 1))
+        solid = cv2.morphologyEx(((keep < 0.5) & covered).astype(np.uint8), cv2.MORPH_OPEN, disc)
+        keep = np.where(covered & (cv2.dilate(solid, disc) > 0) & ~brows, 0.0, keep).astype(np.float32)
     if blur > 0:
         keep = cv2.GaussianBlur(keep, (0, 0), blur)
     return keep.astype(np.float32)

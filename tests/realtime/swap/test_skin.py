@@ -13,7 +13,7 @@ import pytest
 from realtime.face import topology
 from realtime.mesh import rig as rig_mod
 from realtime.swap.crop import face_rig, nominal_affine
-from realtime.swap.skin import FRINGE_COVER, FRINGE_STRANDS, fringe_hint, skin_map
+from realtime.swap.skin import EDGE_INSET, FRINGE_COVER, FRINGE_STRANDS, fringe_hint, skin_map
 
 
 @pytest.fixture(scope="module")
@@ -102,7 +102,8 @@ def test_a_fringe_is_dropped_with_its_skin_coloured_gaps(photo_rig):
     img[strand] = (60, 40, 30)
     by_colour = skin_map(img, uv, rig)
     closed = skin_map(img, uv, rig, strands=FRINGE_STRANDS)
-    inner = cv2.erode(gaps.astype(np.uint8), np.ones((1, 3), np.uint8)) > 0   # off the strands' blurred edges
+    off = 2 * int(round(EDGE_INSET * iod)) + 3
+    inner = cv2.erode(gaps.astype(np.uint8), np.ones((1, off), np.uint8)) > 0   # off the strands' inset edges
     assert by_colour[inner].mean() > 0.6
     assert closed[inner].mean() < 0.3
     assert closed[strand].mean() < 0.2
@@ -187,7 +188,8 @@ def test_a_bare_forehead_with_a_few_strands_stays(photo_rig):
     assert strand.sum() / region.sum() < 0.5 * FRINGE_COVER
     img[strand] = (60, 40, 30)
     closed = skin_map(img, uv, rig, strands=FRINGE_STRANDS)
-    skin = cv2.erode((region & ~strand).astype(np.uint8), np.ones((3, 7), np.uint8)) > 0   # off the blurred edges
+    off = 2 * int(round(EDGE_INSET * iod)) + 7
+    skin = cv2.erode((region & ~strand).astype(np.uint8), np.ones((3, off), np.uint8)) > 0   # off the inset edges
     assert skin.sum() > 100 and closed[skin].mean() > 0.75     # (dropped, it reads < 0.1)
 
 
