@@ -1156,7 +1156,7 @@ def main(argv=None) -> int:
         if installed:
             signal.signal(signal.SIGTERM, signal.SIG_DFL if previous is None else previous)
         if int_installed:
-            signal.signal(signal.SIGINT, signal.default_int_handler if int_previous is None else int_previous)
+            signal.signal(signal.SIGINT, int_previous)
         user_stop.clear()
 
 
@@ -1191,16 +1191,22 @@ def _on_sigterm():
 
 
 def _on_sigint():
-    """Install the Ctrl-C handler (main thread only): Python's own (KeyboardInterrupt), which also
-    records the stop (`realtime.core.stop`: a Ctrl-C that a library swallows still stops a
-    profile's replacement). (installed, the previous handler)."""
-    def interrupted(signum, frame):
-        user_stop.note()
-        signal.default_int_handler(signum, frame)
-
+    """Install the Ctrl-C handler (main thread only): the one there before (Python's own raises
+    KeyboardInterrupt), which also records the stop (`realtime.core.stop`: a Ctrl-C that a
+    library swallows still stops a profile's replacement). An ignored SIGINT (a job started in
+    the background of a script) stays ignored. (installed, the previous handler)."""
     try:
+        previous = signal.getsignal(signal.SIGINT)
+        if previous in (signal.SIG_IGN, None):
+            return False, None
+        chained = previous if callable(previous) else signal.default_int_handler
+
+        def interrupted(signum, frame):
+            user_stop.note()
+            chained(signum, frame)
+
         return True, signal.signal(signal.SIGINT, interrupted)
-    except (ValueError, OSError):
+    except (ValueError, OSError):     # not the main thread
         return False, None
 
 

@@ -339,3 +339,37 @@ def test_live_adds_up_repeated_gains(capsys):
     with pytest.raises(SystemExit):
         run.build_parser().parse_args(["live", "--profile", "p", "--gain", "eyes=0", "--gain", "eyes=1"])
     assert "eyes is given twice (0 and 1)" in capsys.readouterr().err
+
+
+def test_the_ctrl_c_handler_is_put_back_and_an_ignored_one_left_alone(tmp_path, monkeypatch):
+    """`main` records a Ctrl-C (`realtime.core.stop`) and passes it to the handler that was
+    there, puts that handler back and forgets the stop at the end; a SIGINT ignored by the
+    caller (a job in a script's background) stays ignored (code review: it was replaced)."""
+    import signal
+
+    from realtime.core import stop
+
+    seen = []
+
+    def callers(signum, frame):
+        seen.append(stop.requested())
+
+    for before in (callers, signal.SIG_IGN):
+        during = []
+
+        def command(args, _before=before, _during=during):
+            _during.append(signal.getsignal(signal.SIGINT))
+            signal.raise_signal(signal.SIGINT)      # the caller's handler, or ignored
+            return 0
+
+        monkeypatch.setattr(run, "cmd_consent", command)
+        old = signal.signal(signal.SIGINT, before)
+        try:
+            assert run.main(["consent"]) == 0
+            assert signal.getsignal(signal.SIGINT) is before and not stop.requested()
+        finally:
+            signal.signal(signal.SIGINT, old)
+        if before is signal.SIG_IGN:
+            assert during == [signal.SIG_IGN]
+        else:
+            assert during[0] is not callers and seen == [True]

@@ -9,28 +9,30 @@ raising as usual; `check` raises KeyboardInterrupt at a point of no return if on
 """
 from __future__ import annotations
 
-import threading
-
 __all__ = ["note", "requested", "check", "clear"]
 
-_asked = threading.Event()
+# A plain flag, not a threading.Event: signal handlers run on the main thread only, and an
+# Event's lock taken in a handler would deadlock on a second Ctrl-C arriving inside the first.
+_asked = False
 
 
 def note() -> None:
     """Record that the user asked to stop (a signal handler calls it)."""
-    _asked.set()
+    global _asked
+    _asked = True
 
 
 def requested() -> bool:
-    return _asked.is_set()
+    return _asked
 
 
 def check() -> None:
     """KeyboardInterrupt if a stop was asked for, even one an exception handler swallowed."""
-    if _asked.is_set():
+    if _asked:
         raise KeyboardInterrupt
 
 
 def clear() -> None:
     """Forget it (a new command in the same process; tests)."""
-    _asked.clear()
+    global _asked
+    _asked = False

@@ -161,6 +161,7 @@ class Engine:
         self._hotkey_notice: list = []  # [text, frames left]: what a hotkey that did nothing says
         self.glasses = None           # the swap's GlassesStage (hotkey 'g'), set by build_swap
         self._last_output: np.ndarray | None = None   # the swap's last output, shown again for a held frame
+        self._last_shown: tuple = (None, {})    # ... with its preview dots and notes
         if self.options.mode == "swap":
             # The swap draws the face at the profile's own crop size on the driver's frame
             # (realtime.swap.crop); sizing and the texture prefilter are the reenactment's.
@@ -282,7 +283,7 @@ class Engine:
             # the crop follower, the colour and glasses memories keep theirs; a camera at half
             # the run's rate held every other frame and the face was never believed).
             if self._last_output is not None:
-                frame.output = self._last_output
+                frame.output, frame.face_points, frame.notes = self._last_output, *self._last_shown
                 return frame
         timer = self.device.timer()
         with self.device.activate():
@@ -313,6 +314,7 @@ class Engine:
         if self._hotkey_notice and self._hotkey_notice[1] > 0:
             frame.notes["hotkey"] = self._hotkey_notice[0]
             self._hotkey_notice[1] -= 1
+        self._last_shown = (frame.face_points, dict(frame.notes))   # the preview's, for a held frame
         return frame
 
     def gain_regions(self) -> tuple[str, ...]:
@@ -346,6 +348,7 @@ class Engine:
                 reset = getattr(part, "reset", None)
                 if callable(reset):
                     reset()
+        self._last_output, self._last_shown = None, (None, {})
 
     def _presize(self, track: bool, frames: int = PRESIZE_FRAMES) -> None:
         """Time this machine before the first frame, so that a governed engine that would overrun
@@ -446,7 +449,7 @@ class RunReport:
 
     def stage_ms(self, warmup: int = 0) -> dict[str, np.ndarray]:
         rows = self.per_frame[warmup:]
-        names = list(rows[0]["timings"]) if rows else []
+        names = list(dict.fromkeys(n for r in rows for n in r["timings"]))   # a held frame has none
         return {n: np.array([r["timings"].get(n, np.nan) for r in rows]) for n in names}
 
     def summary(self, warmup: int = 0) -> str:
@@ -477,7 +480,7 @@ class RunReport:
         """A line when the driver's face was missing from more than 2 % of the frames ("" else):
         a driver with no face (the wrong clip, a camera pointed elsewhere) otherwise ends with a
         normal-looking summary."""
-        rows = [r for r in self.per_frame if "face" in r]
+        rows = [r for r in self.per_frame if "face" in r and not r.get("held")]   # held: no picture
         found = sum(bool(r["face"]) for r in rows) + _confirming(rows)
         if not rows or found >= FACE_FOUND_QUIET * len(rows):    # a first frame or a blink of a miss
             return ""
@@ -580,17 +583,18 @@ def run(engine: Engine, grabber: Grabber, sink, max_frames: int | None = None,
         grabber.start()
         try:
             while max_frames is None or report.frames < max_frames:
+                held = False
                 try:
                     frame = grabber.get(timeout=stall_s * period if grabber.realtime else None)
                 except CaptureTimeout:
-                    frame = grabber.held_frame()
+                    frame, held = grabber.held_frame(), True
                     report.held += 1
                 if frame is None:
                     break
                 engine.process(frame)
                 row = {"index": frame.index, "timings": dict(frame.timings), "latency_ms": None,
                        "face": bool(frame.state is not None and frame.state.present),
-                       "tracked": frame.landmarks is not None}
+                       "tracked": frame.landmarks is not None, "held": held}
                 with lock:
                     pending[frame.index] = row
                     if len(pending) > PENDING_MAX:  # frames the sink dropped are never written

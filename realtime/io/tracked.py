@@ -86,7 +86,7 @@ def _clip_name(clip: str, path: Path) -> str:
     """`clip` when it is a bare file name (the clip lies beside `path`); else TrackError: a name
     with a folder in it, or an absolute path, would send the engine to read (and hash) a file
     outside the tracked clip's folder."""
-    if clip in ("", ".", "..") or any(c in clip for c in "/\\\0"):
+    if clip in ("", ".", "..") or any(c and c in clip for c in (os.sep, os.altsep, "\0")):
         raise TrackError(f"{path} is damaged: its clip name {clip[:80]!r} is not a bare file name; "
                          f"track the clip again (`run.py track CLIP`)")
     return clip

@@ -95,8 +95,8 @@ def parse_gains(text: str) -> dict[str, float]:
         raise GainError(f"--gain: no REGION=VALUE in {text!r}: give e.g. eyes=1.2,mouth=0.9, or drop --gain")
     for item in text.split(","):
         if not item.strip():        # "eyes=1,,mouth=2", "eyes=1,": a value lost, or a stray comma
-            raise GainError(f"--gain: {text!r} has an empty item between its commas: give "
-                            f"REGION=VALUE[,REGION=VALUE...] (e.g. eyes=1.2,mouth=0.9)")
+            raise GainError(f"--gain: {text!r} has an empty item (two commas in a row, or one at an "
+                            f"end): give REGION=VALUE[,REGION=VALUE...] (e.g. eyes=1.2,mouth=0.9)")
         region, sep, value = item.partition("=")
         if not sep:
             raise GainError(f"--gain: expected REGION=VALUE[,REGION=VALUE...] (e.g. eyes=1.2,mouth=0.9), "

@@ -284,7 +284,8 @@ def test_a_stop_a_library_swallowed_still_keeps_the_old_profile(small_profile, t
 
     folder = _saved(small_profile, tmp_path)
     before = sorted(p.name for p in folder.iterdir())
-    other = small_profile
+    other = Profile(name="other", kind="image", source="other.png", arrays=small_arrays(crop=16, seed=1),
+                    crop_size=16)
     stop.note()
     try:
         with pytest.raises(KeyboardInterrupt):
@@ -293,11 +294,11 @@ def test_a_stop_a_library_swallowed_still_keeps_the_old_profile(small_profile, t
             save(other, tmp_path / "new")
     finally:
         stop.clear()
-    assert load(folder).name == "tiny" and sorted(p.name for p in folder.iterdir()) == before
+    assert load(folder).name == "tiny" and sorted(p.name for p in folder.iterdir()) == before   # not "other"
     assert not (tmp_path / "new").exists()
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []    # no leftovers
     save(other, tmp_path / "new")                                                   # cleared: saves
-    assert load(tmp_path / "new").name == "tiny"
+    assert load(tmp_path / "new").name == "other"
 
 
 def test_failed_swap_keeps_the_old_profile(small_profile, tmp_path, monkeypatch):

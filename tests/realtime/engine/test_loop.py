@@ -483,6 +483,18 @@ def test_frames_held_back_while_a_face_is_confirmed_count_as_found(rows, expect)
                                   for i, (t, f) in enumerate(rows)])
     assert report.faces_missed().startswith(expect) if expect else report.faces_missed() == ""
 
+def test_held_frames_are_not_faces_missed_and_leave_the_stage_line(monkeypatch):
+    """(code review) A camera at half the run's rate: every other frame is held (no picture),
+    and the summary said "face found in 50 of 100 frames"; a held first row (no timings) also
+    lost the stage p50 line. Held frames count neither way, and the stages come from all rows."""
+    rows = [{"index": i, "timings": {} if i % 2 == 0 else {"track": 5.0, "render": 1.0},
+             "latency_ms": 5.0, "face": i % 2 == 1, "tracked": i % 2 == 1, "held": i % 2 == 0}
+            for i in range(100)]
+    report = RunReport(frames=100, wall_s=1.0, per_frame=rows)
+    assert report.faces_missed() == ""
+    assert set(report.stage_ms()) == {"track", "render"}
+
+
 def test_a_face_tracked_but_never_followed_is_not_called_missing():
     """Before (new-user review): a folder of six different portraits as the driver said "no face
     found ... (is a face in view, lit and large enough?)": the tracker saw every face, but each

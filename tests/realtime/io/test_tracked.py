@@ -163,7 +163,7 @@ def test_landmarks_not_finite_or_huge_are_refused_at_load(tmp_path, astronaut_la
 
 
 @pytest.mark.parametrize("clip", ["../../../../etc/passwd", "/etc/passwd", "sub/clip.avi", "..",
-                                  "..\\clip.avi", ""])
+                                  "a/../clip.avi", ""])
 def test_a_clip_name_that_is_not_a_bare_file_name_is_refused(tmp_path, astronaut_landmarks, clip):
     """Before the fix (bad-input review): the `clip` field was joined to the file's folder as a
     path: `../../../../etc/passwd` hashed /etc/passwd and advised `run.py track` on it."""

@@ -25,9 +25,9 @@ def test_parse_and_check():
 @pytest.mark.parametrize("text, message", [
     ("", "--gain: no REGION=VALUE in '': give e.g. eyes=1.2,mouth=0.9, or drop --gain"),
     ("  ", "--gain: no REGION=VALUE in '  ': give e.g. eyes=1.2,mouth=0.9, or drop --gain"),
-    ("eyes=1,,mouth=2", "--gain: 'eyes=1,,mouth=2' has an empty item between its commas: give "
+    ("eyes=1,,mouth=2", "--gain: 'eyes=1,,mouth=2' has an empty item (two commas in a row, or one at an end): give "
                         "REGION=VALUE[,REGION=VALUE...] (e.g. eyes=1.2,mouth=0.9)"),
-    ("eyes=1,", "--gain: 'eyes=1,' has an empty item between its commas: give "
+    ("eyes=1,", "--gain: 'eyes=1,' has an empty item (two commas in a row, or one at an end): give "
                 "REGION=VALUE[,REGION=VALUE...] (e.g. eyes=1.2,mouth=0.9)"),
 ])
 def test_an_empty_gain_or_an_empty_item_is_refused(text, message, capsys):
