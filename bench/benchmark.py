@@ -474,7 +474,7 @@ def run_benchmark(args: argparse.Namespace) -> int:
         dev = get_device(v.device)
         r.update(device=dev.label(), device_detail=dev.describe(), **dev.info(),
                  disclosure=v.options.disclosure.describe(),
-                 name=pair if compare is None else v.label, blocks=acc.blocks,
+                 name=pair if compare is None else v.label, blocks=acc.blocks, held=acc.held,
                  options=dataclasses.asdict(v.options))
         results[v.label] = r
 

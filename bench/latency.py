@@ -43,6 +43,7 @@ class Accumulator:
     captured: int = 0
     done: bool = False
     blocks: int = 0
+    held: int = 0       # frames the loop emitted while the source sent nothing in time (`RunReport.held`)
     faces: list = field(default_factory=list)   # per frame {"face", "tracked"} (`RunReport.per_frame`)
 
     def faces_missed(self) -> str:
@@ -94,6 +95,7 @@ def run_block(engine, source: Limit, fps: float, acc: Accumulator, warmup: int, 
             acc.wall_s += (t1 - t0) * (i1 - i0 + 1) / (i1 - i0)
     acc.captured += source.read_count
     acc.blocks += 1
+    acc.held += report.held
     if bar is not None and source.read_count - 1 > last[0]:
         bar.update(source.read_count - 1 - last[0])
 

@@ -81,6 +81,7 @@ def _single_table(r: Mapping) -> str:
     tot = [["fps", _fmt(r.get("fps"), 1)],
            ["frames", _fmt(r.get("frames"))],
            ["dropped", _drop_str(r)],
+           *([["held (nothing came in time; in frames)", r["held"]]] if r.get("held") else []),
            ["latency p50 / p95 / p99 ms", " / ".join(_fmt(lat.get(p)) for p in _PCTS)]]
     if r.get("device"):
         tot.append(["device", r["device"]])

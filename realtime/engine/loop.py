@@ -459,6 +459,8 @@ class RunReport:
         parts = [f"{self.frames} frames in {self.wall_s:.2f} s = {self.fps:.1f} fps",
                  f"dropped {self.dropped} ({drop_pct:.1f}%: capture {self.capture_dropped}, "
                  f"sink {self.sink_dropped})"]
+        if self.held:
+            parts.append(f"held {self.held} (the source sent nothing in time: the last picture again)")
         if len(lat) and self.offline:   # frames wait in the read-ahead queue: not a camera's latency
             parts.append("time in the pipeline p50 {:.1f} ms, p95 {:.1f} ms (a file read ahead; "
                          "--realtime measures capture→sink)".format(*np.percentile(lat, [50, 95])))

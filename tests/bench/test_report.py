@@ -36,6 +36,8 @@ def test_markdown_table_single():
     assert "ssim" in md and "0.8731" in md
     # stage rows come before totals, quality last
     assert md.index("| generate |") < md.index("| fps |") < md.index("| ssim |")
+    assert "held" not in md                       # said only when the source left frames empty
+    assert "| held (nothing came in time; in frames) | 3 |" in markdown_table(dict(r, held=3))
 
 
 def test_markdown_table_comparison_ratios():

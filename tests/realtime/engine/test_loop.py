@@ -296,6 +296,7 @@ def test_stalled_live_source_emits_held_frames(astronaut_profile, driver_images)
     assert len(held) == report.held
     assert all(f.output is not None and f.output.shape == (SIZE[1], SIZE[0], 3) for f in held)
     assert frames[-1].image is not None  # the camera came back and its frame was used
+    assert f"held {report.held} (the source sent nothing in time" in report.summary()   # said, not hidden
 
 
 @pytest.mark.tracking
