@@ -293,7 +293,8 @@ class Engine:
                 timer.stop(stage.name, mark)
         stage_ms = timer.result()
         frame.timings.update(stage_ms)
-        if frame.index >= 0 and frame.output is not None:
+        swap = self.options.mode == "swap"
+        if swap and frame.index >= 0 and frame.output is not None:
             self._last_output = frame.output       # never written to after the sink takes it
         if self.governor is not None:
             # judged on frames that drew a tracked face (no-face and held frames cost less)
@@ -314,7 +315,8 @@ class Engine:
         if self._hotkey_notice and self._hotkey_notice[1] > 0:
             frame.notes["hotkey"] = self._hotkey_notice[0]
             self._hotkey_notice[1] -= 1
-        self._last_shown = (frame.face_points, dict(frame.notes))   # the preview's, for a held frame
+        if swap:
+            self._last_shown = (frame.face_points, dict(frame.notes))   # the preview's, for a held frame
         return frame
 
     def gain_regions(self) -> tuple[str, ...]:

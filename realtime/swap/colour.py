@@ -45,10 +45,6 @@ _M = np.array([[0.4124564, 0.3575761, 0.1804375],
 _WHITE = _M.sum(1)     # D65 white of sRGB
 _M_INV = np.linalg.inv(_M)
 _D = 6.0 / 29.0
-#: the skin means are linearised (`lab_jacobian`, ±0.5) within this sRGB range: a mean beyond
-#: 255.5 (an over-exposed driver's clipped skin) differentiated entirely in the 255 clip, its
-#: Jacobian singular, the transfer NaN and the swapped face black (code review)
-JACOBIAN_RGB = (1.0, 254.0)
 
 
 def srgb_to_lab(rgb, xp=np):
@@ -205,7 +201,7 @@ class ColourTransfer:
         stays black and a shadow is not tinted by a constant shift."""
         xp = self.xp
         lo, hi = self.ratio
-        rgb_r, rgb_d = xp.clip(lab_to_srgb(xp.stack([mu_r, mu_d]), xp), *JACOBIAN_RGB)
+        rgb_r, rgb_d = xp.clip(lab_to_srgb(xp.stack([mu_r, mu_d]), xp), *colour_numba.JACOBIAN_RGB)
         scale = xp.clip(sd_d / sd_r, lo, hi)
         j_r, j_d = lab_jacobian(xp.stack([rgb_r, rgb_d]), xp)
         a = xp.linalg.inv(j_d) @ (scale[:, None] * j_r)

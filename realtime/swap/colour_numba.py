@@ -15,7 +15,7 @@ import math
 import numpy as np
 from numba import njit
 
-__all__ = ["measure", "transfer"]
+__all__ = ["measure", "transfer", "JACOBIAN_RGB"]
 
 _M = np.array([[0.4124564, 0.3575761, 0.1804375],
                [0.2126729, 0.7151522, 0.0721750],
@@ -25,6 +25,10 @@ _WHITE = _M.sum(1)
 _TO_XYZ = _M / _WHITE[:, None]
 _FROM_XYZ = np.linalg.inv(_M) * _WHITE[None, :]
 _D = 6.0 / 29.0
+#: the skin means are linearised (±0.5 steps) within this sRGB range: a mean beyond 255.5 (an
+#: over-exposed driver's clipped skin) differentiated entirely in the 255 clip, its Jacobian
+#: singular, the transfer NaN and the swapped face black (code review). `colour` uses it too.
+JACOBIAN_RGB = (1.0, 254.0)
 _D3 = _D ** 3
 _3DD = 3.0 * _D * _D
 
@@ -210,9 +214,10 @@ def transfer(mu_r, sd_r, mu_d, sd_d, r_low, d_low, d_den, ratio_lo, ratio_hi, mi
     rgb_d = np.empty(3)
     rgb_r[0], rgb_r[1], rgb_r[2] = _rgb(mu_r[0], mu_r[1], mu_r[2])
     rgb_d[0], rgb_d[1], rgb_d[2] = _rgb(mu_d[0], mu_d[1], mu_d[2])
-    for c in range(3):      # colour.JACOBIAN_RGB: differentiated off the clips
-        rgb_r[c] = min(max(rgb_r[c], 1.0), 254.0)
-        rgb_d[c] = min(max(rgb_d[c], 1.0), 254.0)
+    lo, hi = JACOBIAN_RGB   # differentiated off the clips
+    for c in range(3):
+        rgb_r[c] = min(max(rgb_r[c], lo), hi)
+        rgb_d[c] = min(max(rgb_d[c], lo), hi)
     j_r = _jacobian(rgb_r, 0.5)
     j_d_inv = _inverse3(_jacobian(rgb_d, 0.5))
     a = np.zeros((3, 3))
