@@ -522,6 +522,9 @@ def run_benchmark(args: argparse.Namespace) -> int:
         if not roundtrip["available"]:
             notes.append(f"roundtrip not available here: {roundtrip['reason']}")
 
+    read = [driver] + ([st.self_re[1]] if st.self_re is not None and st.self_re[1] is not driver else [])
+    notes += [early for d in read if (early := d.ended_early())]
+
     # -- JSON, table, plot -------------------------------------------------------------------
     machine = machine_info()
     per_frame = {v.label: accs[v.label].times.per_frame() for v in variants}

@@ -7,7 +7,7 @@ the latency pass uses it to cut one source into blocks.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from bench.usage import DEFAULT_CAMERA_FRAMES, UsageError
@@ -51,6 +51,13 @@ class Limit:
         if self.owns:
             self.source.close()
 
+    def ended_early(self) -> str | None:
+        """The source's note that its file ended well before the frame count its header
+        announces (`ClipSource.ended_early`: a truncated or damaged clip), once this view has read
+        to the source's end; None otherwise, and for sources that cannot tell."""
+        says = getattr(self.source, "ended_early", None)
+        return says() if self.exhausted and says is not None else None
+
     def __repr__(self) -> str:
         return f"{self.source!r}[:{self.count}]"
 
@@ -67,15 +74,25 @@ class Driver:
     is_camera: bool = False
     total: int | None = None    # frames it will deliver, when known
     pictures: bool = True       # its frames carry images (a tracked clip without its video: no)
+    _opened: list[Limit] = field(default_factory=list, repr=False, compare=False)
 
     def open(self) -> Limit:
         """The source positioned at `start`, limited to `count` frames (the caller closes
         `.source`)."""
         src = open_source(self.spec)
+        lim = Limit(src, self.count, owns=True)
         for _ in range(self.start):
-            if src.read() is None:
+            if lim.source.read() is None:
+                lim.exhausted = True
                 break
-        return Limit(src, self.count, owns=True)
+        self._opened.append(lim)
+        return lim
+
+    def ended_early(self) -> str | None:
+        """A note when any pass read this driver to an end well before its file's announced
+        frame count (`Limit.ended_early`): a bench on a truncated clip says so rather than
+        measuring fewer frames in silence."""
+        return next((note for lim in self._opened if (note := lim.ended_early())), None)
 
     def frames_up_to(self, most: int) -> int:
         """How many frames it delivers, counting no further than `most` (reads them: for a file

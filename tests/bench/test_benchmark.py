@@ -576,3 +576,18 @@ def test_a_compared_size_too_small_for_the_label_is_named(assets):
                                          r".*: bench a larger size or video"):
         benchmark.resolve(parse("--profile", assets["astro"], "--driver", assets["clip"], "--compare",
                                 "size=320x240,64x64", "--warmup", 2))
+
+
+def test_a_truncated_driver_is_noted(assets, tmp_path, run_bench):
+    """Before (stop 57, seen and left): `live` said when a clip ended well before the frame count
+    its header announces, `bench` measured the frames there were in silence. Read to its damaged
+    end by the latency pass it says so; stopped before the damage (--frames) it does not."""
+    data = assets["clip"].read_bytes()
+    half = tmp_path / "half.avi"
+    half.write_bytes(data[:len(data) // 2])                 # its header still announces 40 frames
+    rc, out, err = run_bench("--profile", assets["astro"], "--driver", half, "--warmup", 3)
+    assert rc == 0, err
+    assert "note: half.avi ended at frame" in out and "of the 40 its header announces" in out
+    rc, out, err = run_bench("--profile", assets["astro"], "--driver", half, "--warmup", 3, "--frames", 8)
+    assert rc == 0, err
+    assert "ended at frame" not in out
