@@ -297,28 +297,56 @@ def sheet_label(label: str, score: float) -> str:
     return label
 
 
+_LINE_H = 18          # a column label's line height (px)
+_MIN_SCALE = 0.35     # the smallest font a label shrinks to
+
+
+def _label_lines(text: str, width: int, scale: float = 0.5) -> list[tuple[str, float]]:
+    """A column label as lines (text, font scale) that fit `width` px: one line, else split at
+    the space that balances two lines, each shrunk (down to _MIN_SCALE) where it still does not
+    fit. A portrait clip's columns are narrower than a label ("light change 25/255 #123")."""
+    def fits(t: str, sc: float) -> bool:
+        return cv2.getTextSize(t, cv2.FONT_HERSHEY_SIMPLEX, sc, 1)[0][0] <= width
+
+    def shrunk(t: str) -> tuple[str, float]:
+        sc = scale
+        while sc > _MIN_SCALE and not fits(t, sc):
+            sc = round(sc - 0.05, 2)
+        return t, sc
+
+    if fits(text, scale) or " " not in text:
+        return [shrunk(text)]
+    cuts = [i for i, ch in enumerate(text) if ch == " "]
+    cut = min(cuts, key=lambda i: abs(len(text) - 2 * i))
+    return [shrunk(text[:cut]), shrunk(text[cut + 1:])]
+
+
 def contact_sheet(extremes: Extremes, title: str = "", labels=None) -> np.ndarray:
     """RGB uint8 image: one column per `SHEET` entry (or per label of `labels`; label
     (`sheet_label`) and frame index on top), the driver's frame above the output's."""
+    picked = [(label, *extremes.best[label])
+              for label in (labels if labels is not None else [entry[0] for entry in SHEET])
+              if label in extremes.best]
+    if not picked:
+        return np.full((40, 200, 3), 255, np.uint8)
+    heads = [_label_lines(f"{sheet_label(label, score)} #{index}", max(drv.shape[1], out.shape[1]) - 8)
+             for label, score, index, drv, out in picked]
+    head_h = 10 + _LINE_H * max(len(lines) for lines in heads)
     cols = []
-    for label in (labels if labels is not None else [entry[0] for entry in SHEET]):
-        if label not in extremes.best:
-            continue
-        score, index, drv, out = extremes.best[label]
+    for (_, _, _, drv, out), lines in zip(picked, heads):
         w = max(drv.shape[1], out.shape[1])
         pad = lambda im, w=w: cv2.copyMakeBorder(im, 0, 0, 0, w - im.shape[1], cv2.BORDER_CONSTANT)
-        head = np.full((28, w, 3), 255, np.uint8)
-        cv2.putText(head, f"{sheet_label(label, score)} #{index}", (4, 19), cv2.FONT_HERSHEY_SIMPLEX, 0.5, (0, 0, 0), 1,
-                    cv2.LINE_AA)
+        head = np.full((head_h, w, 3), 255, np.uint8)
+        for k, (text, scale) in enumerate(lines):
+            cv2.putText(head, text, (4, 19 + _LINE_H * k), cv2.FONT_HERSHEY_SIMPLEX, scale, (0, 0, 0), 1,
+                        cv2.LINE_AA)
         cols.append(np.concatenate([head, pad(drv), pad(out)], axis=0))
         cols.append(np.full((cols[-1].shape[0], 4, 3), 255, np.uint8))
-    if not cols:
-        return np.full((40, 200, 3), 255, np.uint8)
     body = np.concatenate(cols[:-1], axis=1)
     side = np.full((body.shape[0], 70, 3), 255, np.uint8)
-    h = (body.shape[0] - 28) // 2
-    cv2.putText(side, "driver", (4, 28 + h // 2), cv2.FONT_HERSHEY_SIMPLEX, 0.5, (0, 0, 0), 1, cv2.LINE_AA)
-    cv2.putText(side, "output", (4, 28 + h + h // 2), cv2.FONT_HERSHEY_SIMPLEX, 0.5, (0, 0, 0), 1,
+    h = (body.shape[0] - head_h) // 2
+    cv2.putText(side, "driver", (4, head_h + h // 2), cv2.FONT_HERSHEY_SIMPLEX, 0.5, (0, 0, 0), 1, cv2.LINE_AA)
+    cv2.putText(side, "output", (4, head_h + h + h // 2), cv2.FONT_HERSHEY_SIMPLEX, 0.5, (0, 0, 0), 1,
                 cv2.LINE_AA)
     sheet = np.concatenate([side, body], axis=1)
     if title:

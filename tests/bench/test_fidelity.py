@@ -2,6 +2,7 @@
 sheet."""
 from __future__ import annotations
 
+import cv2
 import numpy as np
 import pytest
 
@@ -316,7 +317,7 @@ def test_the_sheet_says_closed_eyes_only_where_they_close(monkeypatch):
     monkeypatch.setattr(F.cv2, "putText", lambda img, text, *a, **k: (texts.append(text), real(img, text, *a, **k)))
 
     def sheet(eyes):
-        ex = F.Extremes(height=32)
+        ex = F.Extremes(height=320)           # columns wide enough for a label on one line
         for i, e in enumerate(eyes):
             s = np.full(len(F.SIGNALS), 0.1)
             s[[F.SIGNALS.index("eye_open_r"), F.SIGNALS.index("eye_open_l")]] = e
@@ -368,3 +369,21 @@ def test_the_table_says_what_a_dash_means():
     assert "mouth_open, mouth_width" in _follow_table({"run": {"follow": few}}).splitlines()[-1]
     d[:, F.SIGNALS.index("yaw")] *= 100                                # it moves: no '–', no legend
     assert "– :" not in _follow_table({"run": {"follow": F.follow_stats(d, d)}})
+
+
+def test_a_label_wider_than_its_column_is_wrapped_or_shrunk_to_fit():
+    """Before (stop 58): a portrait clip's swap sheet (d13, 720x1280: columns 144 px) cut its
+    labels off at the column's edge ("light change 4/25", "widest mouth #10")."""
+    lines = F._label_lines("light change 25/255 #123", 136)
+    assert len(lines) == 2 and " ".join(t for t, _ in lines) == "light change 25/255 #123"
+    for text, scale in lines:
+        assert cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, scale, 1)[0][0] <= 136
+    assert F._label_lines("widest mouth #10", 400) == [("widest mouth #10", 0.5)]   # fits: as it was
+    ex = F.Extremes(height=32)
+    for i in range(3):
+        s = np.full(len(F.SIGNALS), 0.1)
+        s[F.SIGNALS.index("mouth_open")] = 0.05 * i
+        img = np.full((64, 24, 3), i * 20, np.uint8)                   # narrow columns
+        ex.offer(i, s, img, 255 - img)
+    sheet = F.contact_sheet(ex)
+    assert sheet.shape[0] == 10 + 2 * 18 + 2 * ex.best["widest mouth"][2].shape[0]
