@@ -60,11 +60,10 @@ from profiles.format import resolve as profile_folder
 from realtime.core import paths
 from realtime.core.errors import ProfileError, PuppeteerError
 from realtime.core.paths import IMAGE_SUFFIXES, cannot_write
-from realtime.core.text import printable
 from realtime.engine.loop import EngineOptions
 from realtime.image.disclose import DisclosureOptions
 from realtime.io.audio import AudioBridge
-from realtime.io.remix import run_inputs
+from realtime.io.remix import both_remixed, run_inputs
 from realtime.io.sinks.file import overwrites_input
 from realtime.mesh.fuse import GAIN_FIELD, FuseConfig
 from realtime.mesh.gains import SWAP_GAZE, profile_gains
@@ -118,10 +117,7 @@ def resolve(args: argparse.Namespace) -> Setup:
                              f"(without --driver: with one, --self-reenact only names the profile's video)")
     if (getattr(args, "mode", None) or "reenact") == "reenact" and getattr(args, "pose_from", None) is not None \
             and getattr(args, "expression_from", None) is not None:   # as `run.py live` refuses it
-        raise UsageError(f"--pose-from {printable(args.pose_from)} and --expression-from "
-                         f"{printable(args.expression_from)} leave the "
-                         f"driver nothing to give: remix one of them (--mode swap takes both: there the driver "
-                         f"gives the scene)")
+        raise UsageError(both_remixed(args.pose_from, args.expression_from))
     compare = parse_compare(args.compare) if args.compare is not None else None
     check_mode(compare, getattr(args, "mode", None) or "reenact")
     swapping = getattr(args, "mode", None) == "swap" or (compare is not None and compare[0] == "mode"
@@ -149,7 +145,7 @@ def resolve(args: argparse.Namespace) -> Setup:
         profile, driver, lm = prepare_self_drive(self_drive, _frame(args), args.frames)
         check_frames(driver, args.warmup, f"--self-drive {self_drive}")
         setup = Setup(profile, driver, [], compare, pin=lm, main_is_self=True, notes=_frames_note(args, driver))
-        options = _with_command_line(self_reenact_options(driver.fps, profile), args)
+        options = _with_command_line(self_reenact_options(driver.fps, profile, driver.size), args)
         setup.variants = make_variants(device.configure(options), device.name, compare)
         _swap_sizes(setup.variants, driver, quality=_quality_pass(args))
         check_variants(profile, setup.variants)
@@ -176,8 +172,10 @@ def resolve(args: argparse.Namespace) -> Setup:
                              drop_fringe=profile_drops_fringe(profile))
     else:
         profile, driver, lm = self_re
+        if swapping and given is not None:
+            require_consent(profile)   # the user's profile, swapped onto the video's face
         setup = Setup(profile, driver, [], compare, pin=lm, main_is_self=True, self_re=self_re)
-        base = self_reenact_options(driver.fps, profile)
+        base = self_reenact_options(driver.fps, profile, driver.size)
     setup.notes = warnings + _frames_note(args, driver)
     if swapping and "gaze" in (setup.gains or {}):
         setup.notes.append(f"the profile's gaze gain does not apply in swap ({SWAP_GAZE})")
@@ -195,6 +193,9 @@ def check_frames(driver: Driver, warmup: int, what: str = "") -> None:
     total = driver.total
     if total is None and not driver.is_camera:
         total = driver.frames_up_to(warmup + 1)
+    if total == 1 and driver.count is None:   # not cut to one by --frames: a photo
+        raise UsageError(f"{what or '--driver ' + driver.spec}: one picture has no motion to measure: "
+                         f"use a clip or a folder of pictures")
     if total is not None and total <= warmup:
         raise UsageError(f"{what + ': ' if what else ''}--frames/clip gives {total} frames, not more "
                          f"than --warmup {warmup}: nothing left to measure (use a longer clip, or "
@@ -421,7 +422,7 @@ def _self_reenact_section(args: argparse.Namespace, st: Setup, pair: str, result
     """The extra self-reenactment quality pass (with --profile/--driver): its numbers under
     ``self_reenact``, its psnr / ssim joined to every variant's ``quality``."""
     sr_profile, sr_driver, sr_lm = st.self_re
-    sr_opts = get_device(args.device).configure(self_reenact_options(sr_driver.fps, sr_profile))
+    sr_opts = get_device(args.device).configure(self_reenact_options(sr_driver.fps, sr_profile, sr_driver.size))
     q = quality_pass(
         lambda: build_engine(sr_profile, sr_opts, realtime=False, fps=sr_driver.fps, disclosure=NO_DISCLOSURE),
         sr_profile, sr_driver.open(), fps=sr_driver.fps, total=sr_driver.total, pin=sr_lm,

@@ -74,6 +74,7 @@ class Driver:
     is_camera: bool = False
     total: int | None = None    # frames it will deliver, when known
     pictures: bool = True       # its frames carry images (a tracked clip without its video: no)
+    size: tuple[int, int] | None = None   # its frames' (width, height), when known
     _opened: list[Limit] = field(default_factory=list, repr=False, compare=False)
 
     def open(self) -> Limit:
@@ -141,12 +142,14 @@ def image_size(profile) -> tuple[int, int]:
     return (w, h)
 
 
-def self_reenact_options(fps: float, profile) -> EngineOptions:
-    """Engine options of a self-reenactment: the video's frame size, and the head following
-    the driver's distance (`SELF_REENACT_FOLLOW_SCALE`): the real frames show the camera moving
-    closer and away, and a fixed head size (the live default) would count that as error of
-    every tier alike."""
-    return EngineOptions(fps=fps, output_size=image_size(profile),
+def self_reenact_options(fps: float, profile, size: tuple[int, int] | None = None) -> EngineOptions:
+    """Engine options of a self-reenactment: the video's frame `size` (width, height; None: the
+    profile's image's, which is the video's for a profile enrolled from it), and the head
+    following the driver's distance (`SELF_REENACT_FOLLOW_SCALE`): the real frames show the
+    camera moving closer and away, and a fixed head size (the live default) would count that as
+    error of every tier alike. (Sized as a photo profile from another file, the output could
+    not be compared with the real frames: no PSNR, SSIM or FWE, and a swap refused.)"""
+    return EngineOptions(fps=fps, output_size=tuple(size) if size is not None else image_size(profile),
                          fuse=FuseConfig(follow_scale=SELF_REENACT_FOLLOW_SCALE))
 
 
@@ -160,6 +163,13 @@ def _open_clip(video: str, option: str):
     if src.is_live:
         src.close()
         raise UsageError(f"{option} needs a video file, not a camera")
+    if getattr(src, "tracked", False) and not getattr(src, "has_images", True):
+        track = getattr(src, "track", None)
+        clip = track.clip if track is not None else "the clip"
+        src.close()
+        raise UsageError(f"{option} enrolls the avatar from the clip's own frames and compares the "
+                         f"output with them, and {Path(video).name} carries landmarks only: put {clip} "
+                         f"beside it (or give the clip itself)")
     return src
 
 
@@ -209,6 +219,7 @@ def prepare_self_reenact(video: str, frames: int | None, profile=None, notes: li
         first = src.read()
         n = src.frame_count
         fps = float(src.fps)
+        size = (int(src.size[0]), int(src.size[1]))
     finally:
         src.close()
     if n is None:
@@ -239,7 +250,7 @@ def prepare_self_reenact(video: str, frames: int | None, profile=None, notes: li
     lm = profile["landmarks"]
     count = n - half if frames is None else min(n - half, frames)
     driver = Driver(video, start=half, count=count,
-                    label=f"{name} frames {half}–{half + count - 1}", fps=fps, total=count)
+                    label=f"{name} frames {half}–{half + count - 1}", fps=fps, total=count, size=size)
     return profile, driver, lm
 
 
@@ -252,6 +263,7 @@ def prepare_self_drive(video: str, frame: int, frames: int | None):
     try:
         fps = float(src.fps)
         n = src.frame_count
+        size = (int(src.size[0]), int(src.size[1]))
         picked = None
         for _ in range(frame + 1):
             picked = src.read()
@@ -270,5 +282,5 @@ def prepare_self_drive(video: str, frame: int, frames: int | None):
     count = frames if n is None or frames is None else min(n, frames)
     total = n if frames is None else count
     driver = Driver(video, start=0, count=frames, label=f"{name} (self-drive from frame {frame})",
-                    fps=fps, total=total)
+                    fps=fps, total=total, size=size)
     return profile, driver, profile["landmarks"]

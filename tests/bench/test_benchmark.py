@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from types import SimpleNamespace
 
+import cv2
 import numpy as np
 import pytest
 
@@ -136,7 +137,7 @@ def test_driver_needs_a_profile(assets):
     (("--profile", "{astro}", "--driver", "{clip}", "--compare", "colour=1,2"),
      "unknown key 'colour'; keys: tier, device, size"),
     (("--profile", "{astro}", "--driver", "{clip}", "--compare", "tier=warp,nosuch"),
-     "tier 'nosuch' is not available"),
+     "--compare tier: 'nosuch' is not a tier: choose warp, atlas, neural"),
     (("--profile", "{astro}", "--driver", "{clip}", "--compare", "size=512x512,big"),
      "WIDTHxHEIGHT"),
     (("--profile", "{astro}", "--driver", "{clip}", "--compare", "follow_scale"),
@@ -388,12 +389,18 @@ def test_self_drive_needs_more_frames_than_the_warmup(assets, tmp_path, run_benc
     folder.mkdir()
     for i in range(5):
         cv2.imwrite(str(folder / f"{i:03d}.png"), bgr)
-    for source, n in ((photo, 1), (folder, 5)):
-        rc, out, err = run_bench("--self-drive", source, "--warmup", 5)
-        assert rc == 2 and out == ""
-        assert one_error_line(err) == (f"error: --self-drive {source}: --frames/clip gives {n} frames, not "
-                                       f"more than --warmup 5: nothing left to measure (use a longer clip, "
-                                       f"or a smaller --warmup)")
+    rc, out, err = run_bench("--self-drive", folder, "--warmup", 5)
+    assert rc == 2 and out == ""
+    assert one_error_line(err) == (f"error: --self-drive {folder}: --frames/clip gives 5 frames, not "
+                                   f"more than --warmup 5: nothing left to measure (use a longer clip, "
+                                   f"or a smaller --warmup)")
+    # a photo is said to be one (before, stop 58's new-user review: "gives 1 frames, not more than
+    # --warmup 30"); a clip cut to one frame by --frames is not a photo
+    rc, out, err = run_bench("--self-drive", photo, "--warmup", 5)
+    assert rc == 2 and one_error_line(err) == (f"error: --self-drive {photo}: one picture has no motion to "
+                                               f"measure: use a clip or a folder of pictures")
+    rc, out, err = run_bench("--self-drive", folder, "--warmup", 5, "--frames", 1)
+    assert rc == 2 and "--frames/clip gives 1 frames" in one_error_line(err)
 
 
 @pytest.mark.parametrize("profile_gains, cli, expect", [
@@ -591,3 +598,40 @@ def test_a_truncated_driver_is_noted(assets, tmp_path, run_bench):
     rc, out, err = run_bench("--profile", assets["astro"], "--driver", half, "--warmup", 3, "--frames", 8)
     assert rc == 0, err
     assert "ended at frame" not in out
+
+
+@pytest.mark.parametrize("option", ["--self-drive", "--self-reenact"])
+def test_self_drive_and_reenact_need_the_clips_own_frames(astronaut_landmarks, tmp_path, option):
+    """Before (stop 58, new-user review): a tracked clip without its video beside it raised
+    KeyError: 'image' (a traceback); the README says a .track.npz plays in bench."""
+    from tests.realtime.io.test_tracked import _write_track
+
+    track = tmp_path / "gone.track.npz"
+    _write_track(track, astronaut_landmarks, clip="gone.mp4")
+    with pytest.raises(UsageError, match=rf"^{option} enrolls the avatar from the clip's own frames .* and "
+                                         r"gone.track.npz carries landmarks only: put gone.mp4 beside it"):
+        benchmark.resolve(parse(option, track, "--warmup", 2))
+
+
+@pytest.mark.parametrize("mode", ["reenact", "swap"])
+def test_self_reenact_draws_at_the_videos_frame_size(assets, tmp_path, mode):
+    """Before (stop 58, new-user review): the output took the profile's image size; with a
+    profile from a photo of another size, reenactment dropped PSNR / SSIM / FWE ("output (1145,
+    1145, 3) and real frame (512, 512, 3) differ in size") and a swap was refused with advice
+    that could not be followed ("drop the size, or drop --quality": neither was given)."""
+    import shutil
+
+    from profiles.consent import ConsentError, record_consent
+
+    video = moving_clip(tmp_path / "self.avi", cv2.resize(assets["image"], (320, 240)), 12, still_from=6)
+    profile = tmp_path / "astro"
+    shutil.copytree(assets["astro"], profile)
+    argv = ("--self-reenact", video, "--profile", profile, "--warmup", 2, "--mode", mode, "--quality")
+    if mode == "swap":                 # the user's profile on the video's face: as --driver's swap
+        with pytest.raises(ConsentError, match="profile 'astro' has no consent record"):
+            benchmark.resolve(parse(*argv))
+        record_consent(profile, "the test suite")
+    st = benchmark.resolve(parse(*argv))
+    assert st.profile["image"].shape[:2] != (240, 320)
+    assert st.driver.size == (320, 240)
+    assert [tuple(v.options.output_size) for v in st.variants] == [(320, 240)]
