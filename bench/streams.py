@@ -292,6 +292,15 @@ _NOT_WITH_STREAMS = tuple((a, lambda v: v is not None) for a in (
     ("mode", lambda v: v not in (None, "reenact")),)
 
 
+def _listed(flag: str, value: str, form: str) -> list[str]:
+    """The comma-separated items of `flag`'s `value`, or UsageError where one is empty (a list
+    with nothing in it, or an item left out: "s1,,s5")."""
+    items = [item.strip() for item in value.split(",")]
+    if not all(items):
+        raise UsageError(f"--streams: {flag} {value!r} has an empty item: give {flag} {form}")
+    return items
+
+
 def check_streams_args(args: argparse.Namespace) -> tuple[list[int], list[str], list[str]]:
     """(counts, profiles, drivers) of `--streams`, or UsageError, before anything runs: a bench
     option the streams do not use (`_NOT_WITH_STREAMS`), an empty value, an output the bench
@@ -310,8 +319,8 @@ def check_streams_args(args: argparse.Namespace) -> tuple[list[int], list[str], 
             raise UsageError(f"--streams cannot be combined with {flag}{shown} (the streams are plain "
                              f"reenactments measured by the latency pass): drop {flag}, or drop --streams")
     check_given(args)
-    profiles = [p.strip() for p in args.profile.split(",") if p.strip()]
-    drivers = [d.strip() for d in args.driver.split(",") if d.strip()]
+    profiles = _listed("--profile", args.profile, "P[,P2,...]")
+    drivers = _listed("--driver", args.driver, "CLIP[,CLIP2,...]")
     check_outputs(args, drivers=drivers, profiles=profiles)
     return counts, profiles, drivers
 

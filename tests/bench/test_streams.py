@@ -149,8 +149,12 @@ def test_streams_check_their_outputs_as_the_bench_does(tracked_assets, run_bench
     (("--block", "10"), "--streams cannot be combined with --block 10"),
     (("--driver", "{root}/frames"), "--driver {root}/frames: --frames/clip gives 5 frames, not more than "
                                     "--warmup 5: nothing left to measure"),
-    (("--driver", "{root}/photo.png"), "--driver {root}/photo.png: --frames/clip gives 1 frames"),
+    (("--driver", "{root}/photo.png"), "--driver {root}/photo.png: one picture has no motion to measure"),
     (("--driver", "{clip}", "--frames", "5"), "--driver {clip}: --frames/clip gives 5 frames"),
+    # before (stop 58, new-user review): an empty list raised ZeroDivisionError, "s1,,s5" passed
+    (("--profile", ","), "--streams: --profile ',' has an empty item: give --profile P[,P2,...]"),
+    (("--profile", "astro,,astro"), "--streams: --profile 'astro,,astro' has an empty item"),
+    (("--driver", ","), "--streams: --driver ',' has an empty item: give --driver CLIP[,CLIP2,...]"),
 ])
 def test_streams_refuse_what_they_would_ignore(tracked_assets, run_bench, monkeypatch, argv, expect):
     """Before the fix: --streams ignored --mode swap, --pose-from, --expression-from, --floor and
