@@ -26,6 +26,7 @@ from realtime.image.disclose import LabelTooSmall
 from realtime.mesh.fuse import FuseConfig
 from realtime.mesh.gains import GAIN_RANGE, SWAP_GAZE
 from realtime.tiers.neural import BACKENDS
+from realtime.tiers.registry import TIER_NAMES
 
 __all__ = ["Variant", "Knob", "knobs", "knob_list", "parse_compare", "make_variants",
            "build_engine", "check_variants", "SWAP_ONLY", "REENACT_ONLY", "check_mode"]
@@ -87,7 +88,11 @@ def _checked(name: str, kind: Callable[[str], Any]) -> Callable[[str], Any]:
     lo, hi, above = RANGES.get(name, (0.0, INF, False))
 
     def parse(text: str):
-        value = kind(text)
+        try:
+            value = kind(text)
+        except ValueError:
+            raise ValueError(f"{text.strip()!r} is not "
+                             + ("a whole number" if kind is int else "a number")) from None
         if not math.isfinite(value):
             raise ValueError(f"{text.strip()!r} is not a finite number")
         if not (lo < value if above else lo <= value) or value > hi:
@@ -95,6 +100,13 @@ def _checked(name: str, kind: Callable[[str], Any]) -> Callable[[str], Any]:
                              f"{_bounds(lo, hi, above)}")
         return value
     return parse
+
+
+def _parse_tier(text: str) -> str:
+    """A generator tier's name (`TIER_NAMES`), as typed."""
+    if text.strip() not in TIER_NAMES:
+        raise ValueError(f"{text.strip()!r} is not a tier: choose {', '.join(TIER_NAMES)}")
+    return text.strip()
 
 
 def _parse_render_size(text: str) -> int:
@@ -160,7 +172,7 @@ def _parser_for(name: str, default) -> Callable[[str], Any]:
 def knobs() -> dict[str, Knob]:
     """The `--compare` keys, in the order `--compare list` shows them."""
     table = {
-        "tier": Knob("generator tier (warp, atlas, neural)", str, _set_option("tier")),
+        "tier": Knob("generator tier (warp, atlas, neural)", _parse_tier, _set_option("tier")),
         "device": Knob("cpu or cuda", _parse_device, _set_device),
         "size": Knob("output size WxH, e.g. 512x512", _parse_size, _set_option("output_size")),
         "kernel_threads": Knob("numba threads of the kernels", _checked("kernel_threads", int),
@@ -255,10 +267,21 @@ def _parse_value(key: str, text: str):
         raise UsageError(f"--compare {key}: {exc}") from None
 
 
+#: --compare keys that only the CUDA device uses (the neural tier's runtime): on another device
+#: their variants would be one engine, and ratios between them noise dressed as a finding
+CUDA_ONLY = ("backend", "cuda_graphs")
+
+
 def make_variants(base_options, device: str, compare: tuple[str, list[str]] | None) -> list[Variant]:
+    """One `Variant` per value of `compare` (KEY, values) on `base_options`, or the one "run"
+    without; UsageError for a key its device does not use (`CUDA_ONLY`)."""
     if compare is None:
         return [Variant("run", base_options, device)]
     key, values = compare
+    if key in CUDA_ONLY and device != "cuda":
+        raise UsageError(f"--compare {key}=... varies the neural tier's CUDA runtime, and this run is on "
+                         f"{device}: its variants would be the same engine; add --device cuda, or compare "
+                         f"another key")
     knob = knobs()[key]
     out = []
     for text in values:

@@ -69,7 +69,11 @@ def test_bad_compare_specs(spec, expect):
     ("smooth=on,maybe", "--compare smooth: 'maybe' is not a boolean (true/false)"),
     ("device=cpu,tpu", "--compare device: unknown device 'tpu' (choose cpu, cuda)"),
     ("backend=torch,jax", "--compare backend: unknown backend 'jax' (choose torch, tensorrt)"),
-    ("ease_s=0.1,slow", "--compare ease_s: could not convert string to float: 'slow'"),
+    # before (stop 58, new-user review): Python's own words ("could not convert string to float:
+    # 'slow'"), and a tier's without the option ("... choose one of ['warp', 'atlas', 'neural']")
+    ("ease_s=0.1,slow", "--compare ease_s: 'slow' is not a number"),
+    ("kernel_threads=1,x", "--compare kernel_threads: 'x' is not a whole number"),
+    ("tier=warp,bogus", "--compare tier: 'bogus' is not a tier: choose warp, atlas, neural"),
 ])
 def test_bad_compare_values(spec, expect):
     with pytest.raises(UsageError) as e:
@@ -131,3 +135,14 @@ def test_compare_ranges_are_the_live_flags_own():
     assert variants.RANGES["max_render_size"][:2] == RENDER_SIZE_RANGE
     vs = variants.make_variants(EngineOptions(), "cpu", variants.parse_compare("render_size=0,64"))
     assert [v.options.render_size for v in vs] == [0, 64]
+
+
+@pytest.mark.parametrize("spec", ["backend=torch,tensorrt", "cuda_graphs=true,false"])
+def test_a_cuda_only_key_is_refused_on_the_cpu(spec):
+    """Before (stop 58, new-user review): on the CPU both variants ran the same engine and the
+    table gave ratios ("0.90x" for TensorRT, which never ran)."""
+    key = spec.split("=")[0]
+    with pytest.raises(UsageError, match=rf"^--compare {key}=\.\.\. varies the neural tier's CUDA runtime, and "
+                                         r"this run is on cpu: .* add --device cuda"):
+        variants.make_variants(EngineOptions(), "cpu", variants.parse_compare(spec))
+    assert len(variants.make_variants(EngineOptions(), "cuda", variants.parse_compare(spec))) == 2
