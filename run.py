@@ -337,10 +337,9 @@ def _check_live(args) -> list[tuple[Path, str]]:
             raise UserError(f"{given[0][0]} is an option of --mode reenact ({given[0][1]}): drop it, "
                             f"or use --mode reenact")
     if args.mode == "reenact" and args.pose_from is not None and args.expression_from is not None:
-        raise UserError(f"--pose-from {_printable(args.pose_from)} and --expression-from "
-                        f"{_printable(args.expression_from)} leave the driver nothing to give: drive with one "
-                        f"of them (--driver SOURCE) and remix the other (--mode swap takes both: there the "
-                        f"driver gives the scene)")
+        from realtime.io.remix import both_remixed
+
+        raise UserError(both_remixed(args.pose_from, args.expression_from))
     recording = sink_file(args.sink)
     if args.overwrite and recording is None:
         raise UserError(f"--overwrite replaces an existing recording: it goes with --sink file:OUT.mp4, "
@@ -697,8 +696,10 @@ def _train(profile, video: Path, args) -> int:
             with contextlib.suppress(OSError):
                 path.unlink()
     start = int(result.get("resumed_at", 0))
-    ran = (f"{result['steps'] - start} steps (resumed at step {start}: {result['steps']} in all)" if start
-           else f"{result['steps']} steps")
+    def steps(n: int) -> str:
+        return f"{n} step" + ("" if n == 1 else "s")
+    ran = (f"{steps(result['steps'] - start)} (resumed at step {start}: {result['steps']} in all)" if start
+           else steps(result["steps"]))
     print(f"trained {ran} in {result['seconds'] / 60:.1f} min on {len(pairs)} frames → {out_dir}")
     change = f"face L1 to the real frames {base_l1:.4f} → {out_l1:.4f}"
     print(f"profile tier is now 'neural' ({change})" if better else
@@ -960,7 +961,7 @@ def build_parser() -> argparse.ArgumentParser:
     lv.add_argument("--driver", default="0", type=_given, help="camera index, video file, image folder or tracked "
                                                   "clip (.track.npz, see track) (default 0)")
     lv.add_argument("--sink", default="vcam",
-                    help="vcam | window | null | file:OUT.mp4 (default vcam)")
+                    help="vcam[:DEVICE] | window[:TITLE] | null | file:OUT.mp4 (default vcam)")
     lv.add_argument("--frames", type=_positive_int, default=None, help="stop after N frames")
     lv.add_argument("--fps", type=_fps, default=None,
                     help="nominal frame rate, 1..240 (default: the source's)")

@@ -290,9 +290,14 @@ def test_bench_checks_its_outputs_before_it_runs(tmp_path, monkeypatch, capsys, 
                                                     "the driver's own eyes"),
     (["--no-label", "--label-text", "X"], "--label-text says how to draw the label, and --no-label leaves it out"),
     (["--no-label", "--label-corner", "top-left"], "--label-corner says how to draw the label, and --no-label"),
-    (["--pose-from", "still", "--expression-from", "still"], "leave the driver nothing to give: drive with one of "
-                                                             "them (--driver SOURCE) and remix the other (--mode swap"),
-    (["--pose-from", "script", "--expression-from", "still"], "leave the driver nothing to give"),
+    # before (stop 58, new-user review): "drive with one of them (--driver SOURCE)" for two keywords,
+    # which --driver does not take
+    (["--pose-from", "still", "--expression-from", "script"], "--pose-from still and --expression-from script "
+                                                              "leave the driver nothing to give: drop one of them "
+                                                              "(the driver gives that part); --mode swap takes both"),
+    (["--pose-from", "still", "--expression-from", "c.mp4"], "leave the driver nothing to give: drop one of them "
+                                                             "(the driver gives that part), or drive with c.mp4 "
+                                                             "(--driver c.mp4, without --expression-from); --mode"),
     (["--overwrite"], "--overwrite replaces an existing recording: it goes with --sink file:OUT.mp4, not --sink null"),
 ])
 def test_live_options_given_without_what_they_need(tmp_path, no_engine, capsys, flags, expect):

@@ -49,7 +49,7 @@ from realtime.io.grabber import Grabber
 from realtime.io.performance import ScriptedSource
 from realtime.mesh.fuse import lip_gap_offset, retarget_gains
 
-__all__ = ["RemixError", "KEYWORDS", "run_inputs", "StateSource", "StillState", "ScriptState",
+__all__ = ["RemixError", "KEYWORDS", "both_remixed", "run_inputs", "StateSource", "StillState", "ScriptState",
            "TrackedState", "RemixStage", "open_state_source", "combine"]
 
 KEYWORDS = ("still", "script")
@@ -62,6 +62,20 @@ def run_inputs(specs: Iterable[tuple[str | None, str]]) -> list[tuple[Path, str]
     return [found for spec, role in specs
             if spec is not None and str(spec).strip() not in KEYWORDS   # as open_state_source
             for found in input_paths(spec, role)]
+
+
+def both_remixed(pose_from: str, expression_from: str) -> str:
+    """Why a reenactment cannot take both its pose and its expression from remix sources (the
+    driver would give nothing), with what to do: drop one; a clip or camera among them can be
+    the driver itself (a keyword, `KEYWORDS`, cannot); --mode swap takes both."""
+    movable = [(flag, spec) for flag, spec in (("--pose-from", pose_from), ("--expression-from", expression_from))
+               if str(spec).strip() not in KEYWORDS]
+    advice = "drop one of them (the driver gives that part)"
+    if movable:
+        flag, spec = movable[0]
+        advice += f", or drive with {printable(spec)} (--driver {printable(spec)}, without {flag})"
+    return (f"--pose-from {printable(pose_from)} and --expression-from {printable(expression_from)} leave the "
+            f"driver nothing to give: {advice}; --mode swap takes both (there the driver gives the scene)")
 
 
 class RemixError(PuppeteerError):
