@@ -166,6 +166,19 @@ def test_live_refuses_to_write_onto_its_own_driver(tmp_path, profiles_root, caps
     assert clip.read_bytes() == before
 
 
+def test_a_link_to_nothing_at_the_output_is_there_already(tmp_path):
+    """Before (stop 58, new-user review): a dangling symlink passed the "exists already" check
+    (exists() follows links), and the run then wrote OUT-PID.mp4 beside it and said a file had
+    "appeared ... while recording"."""
+    from realtime.io.sinks import SinkError, make_sink
+
+    out = tmp_path / "dangle.mp4"
+    out.symlink_to(tmp_path / "nowhere" / "zz.mp4")
+    with pytest.raises(SinkError, match="dangle.mp4' exists already; pass --overwrite"):
+        make_sink(f"file:{out}", 30)
+    assert make_sink(f"file:{out}", 30, overwrite=True) is not None
+
+
 def test_file_sink_does_not_replace_a_file_unless_asked(tmp_path):
     from realtime.core.frame import Frame
     from realtime.io.sinks import SinkError, make_sink

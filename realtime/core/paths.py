@@ -17,8 +17,8 @@ import tempfile
 import time
 from pathlib import Path
 
-__all__ = ["is_dir", "is_file", "exists", "cannot_write", "reserve_hidden", "sweep_dead_writers", "write_atomic",
-           "sha256_file", "not_a_file", "IMAGE_SUFFIXES"]
+__all__ = ["is_dir", "is_file", "exists", "taken", "cannot_write", "reserve_hidden", "sweep_dead_writers",
+           "write_atomic", "sha256_file", "not_a_file", "IMAGE_SUFFIXES"]
 
 #: The picture files every command reads (enroll's photo, a driver folder's frames, verify's
 #: images): those OpenCV decodes on every platform. Compare with the suffix lowered.
@@ -54,6 +54,15 @@ def not_a_file(path: str | os.PathLike) -> str | None:
 def exists(path: str | os.PathLike) -> bool:
     try:
         return Path(path).exists()
+    except (OSError, ValueError):
+        return False
+
+
+def taken(path: str | os.PathLike) -> bool:
+    """Whether anything is at `path`, a dangling symlink included (`exists` follows links, so a
+    link to nothing reads as free)."""
+    try:
+        return os.path.lexists(path)
     except (OSError, ValueError):
         return False
 

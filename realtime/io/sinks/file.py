@@ -63,7 +63,7 @@ def check_output(path: str | os.PathLike, overwrite: bool = False,
     problem = paths.cannot_write(out)
     if problem is not None:
         raise SinkError(f"{head}: cannot write there: {problem}; choose another output file")
-    if paths.exists(out) and not overwrite:
+    if paths.taken(out) and not overwrite:
         raise SinkError(f"{head} exists already; pass --overwrite to replace it, or choose "
                         f"another name")
     return out
