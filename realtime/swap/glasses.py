@@ -15,8 +15,9 @@ averaged over the looks there, and per eye the strongest closed path of smoothly
 is taken (`closed_path`). Glasses are there when the lower arcs of both loops, over the cheeks
 where a bare face has no line, read as a line along most of their length (their median, `FOUND`;
 lost below `LOST`). The mask follows the head every frame: the loops' parts that read as a line
-are drawn, anti-aliased, into the swap crop, and the identity's alpha is taken down there, so
-the driver's own rims show. A bridge or arms off the skin's colour are kept by the blend's own
+are drawn, anti-aliased, into the swap crop, each pixel weighted by how much the driver's image
+there is a thin dark line (`rim_contrast`), and the identity's alpha is taken down by that, so
+the driver's own rims show, and not the skin beside them. A bridge or arms off the skin's colour are kept by the blend's own
 occluder test.
 
 Glasses taken off or put on mid-stream are seen by looks that disagree with what was learnt
@@ -105,6 +106,19 @@ ARC_MIN = 0.15
 #: the drawn line's width: interoculars, at least MIN_WIDTH frame pixels
 WIDTH = 0.025
 MIN_WIDTH = 2.0
+#: Within the drawn line only the driver's pixels that stand out from the skin beside them as a
+#: thin dark line are kept (`rim_contrast`), against the rims' own contrast (RIM_REF_PERCENTILE of
+#: it over the drawn line, at least RIM_REF_MIN of the local luma): nothing below RIM_RAMP[0] of
+#: that, all of it from RIM_RAMP[1]. The whole drawn line showed the driver's own skin in a strip
+#: along the rim, its colour and light untouched by the swap's colour transfer: over a darker or
+#: shaded socket a pale band along each rim (s0 ← d13: the pale lid skin between the glasses' top
+#: bar and the lashes, a bright line over each eye). Measured against the rims' own contrast
+#: rather than a fixed one, d19's faint metal rims (7–8% under the skin) stay whole while skin
+#: texture (about 1%) is not kept; bright lines (a lit strip of skin between two dark ones) are
+#: never kept.
+RIM_REF_PERCENTILE = 90.0
+RIM_REF_MIN = 0.06
+RIM_RAMP = (0.25, 0.75)
 
 
 def line_strength(gray: np.ndarray, x: np.ndarray, y: np.ndarray, sigma: float = SIGMA) -> np.ndarray:
@@ -403,11 +417,13 @@ class GlassesRims:
 
     # --- the mask -------------------------------------------------------------------------------
 
-    def mask(self, landmarks: np.ndarray, frame_to_crop: np.ndarray,
-             size: int) -> tuple[np.ndarray, tuple[int, int, int, int]] | None:
+    def mask(self, landmarks: np.ndarray, frame_to_crop: np.ndarray, size: int,
+             image: np.ndarray | None = None) -> tuple[np.ndarray, tuple[int, int, int, int]] | None:
         """The rims in the crop (`frame_to_crop`: (2, 3) frame px → crop px; the crop `size`²):
         ((y1 − y0, x1 − x0) float32 0..1, (y0, y1, x0, x1)), the box of the crop they lie in
-        (0 outside it); None while no glasses are found or none lie in the crop."""
+        (0 outside it); None while no glasses are found or none lie in the crop. With the
+        frame's `image` (RGB uint8) the drawn line keeps only the pixels of it that stand out
+        as a rim (`rim_contrast`)."""
         if not self.found or not len(self._arc_points):
             return None
         head = self.head(landmarks)
@@ -423,7 +439,31 @@ class GlassesRims:
         q -= np.array([x0 << 4, y0 << 4], np.int32)
         canvas = np.zeros((y1 - y0, x1 - x0), np.uint8)
         cv2.polylines(canvas, np.split(q, self._arc_ends), False, 255, width, cv2.LINE_AA, shift=4)
-        return canvas.astype(np.float32) * (1.0 / 255.0), (y0, y1, x0, x1)
+        values = canvas.astype(np.float32) * (1.0 / 255.0)
+        if image is not None:
+            to_box = a.copy()
+            to_box[:, 2] -= (x0, y0)
+            patch = cv2.warpAffine(np.asarray(image), to_box, (x1 - x0, y1 - y0), flags=cv2.INTER_LINEAR,
+                                   borderMode=cv2.BORDER_REPLICATE)
+            values *= rim_contrast(cv2.cvtColor(patch, cv2.COLOR_RGB2GRAY), width, values)
+        return values, (y0, y1, x0, x1)
+
+
+def rim_contrast(gray: np.ndarray, width: int, line: np.ndarray | None = None) -> np.ndarray:
+    """(h, w) float32 0..1: how much each pixel of the luma patch `gray` (h, w) is part of a thin
+    dark line `width` px wide or less: its closing's excess over it (an ellipse 2·`width` + 3 px
+    across: wider than the line, so the line goes, the skin and a brow stay) over the local luma
+    + 10, ramped from RIM_RAMP[0] to RIM_RAMP[1] of the rims' own contrast: RIM_REF_PERCENTILE of
+    it over the pixels where `line` (h, w; the drawn rims, 0..1) is at least 0.5 (all pixels
+    without it), at least RIM_REF_MIN."""
+    g = np.asarray(gray, np.float32)
+    k = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * width + 3, 2 * width + 3))
+    local = cv2.blur(g, (2 * width + 3, 2 * width + 3)) + 10.0
+    c = (cv2.morphologyEx(g, cv2.MORPH_CLOSE, k) - g) / local
+    on = c if line is None else c[np.asarray(line) >= 0.5]
+    ref = max(float(np.percentile(on, RIM_REF_PERCENTILE)) if on.size else 0.0, RIM_REF_MIN)
+    lo, hi = RIM_RAMP[0] * ref, RIM_RAMP[1] * ref
+    return np.clip((c - lo) / (hi - lo), 0.0, 1.0)
 
 
 def _around(path: np.ndarray) -> np.ndarray:
@@ -523,7 +563,7 @@ class GlassesStage:
             if self.rims.found and self.found_at is None:
                 self.found_at = frame.index
         self._wait -= 1
-        rims = self.rims.mask(landmarks, geo.crop, self.rig.crop_size)
+        rims = self.rims.mask(landmarks, geo.crop, self.rig.crop_size, frame.image)
         if rims is None:
             return
         values, (y0, y1, x0, x1) = rims

@@ -19,9 +19,12 @@ from realtime.swap.glasses import (
     LEARN,
     MIN_LOOKS,
     RELEARN,
+    RIM_RAMP,
+    RIM_REF_MIN,
     GlassesRims,
     closed_path,
     line_strength,
+    rim_contrast,
 )
 
 EYES = (list(T.RIGHT_EYE_UPPER + T.RIGHT_EYE_LOWER), list(T.LEFT_EYE_UPPER + T.LEFT_EYE_LOWER))
@@ -354,6 +357,36 @@ def test_the_stage_drops_rims_taken_off_not_hidden(astronaut_profile, astronaut_
             break
     engine.close()
     assert n <= CHECK_EVERY + RELEARN * DOUBT_EVERY, n
-    # at first the driver's (now bare) pixels are still kept where the rims were; then the profile's
+    # the profile's pixels where the rims were, mostly, from the first bare frame: while the
+    # stage still keeps the rims, only thin dark lines under them are the driver's (on her bare
+    # face, a few of her lids' and lashes' pixels): 11.4 of 14.5 at once (before stop 58, the
+    # whole drawn line stayed the driver's until the stage let go: less than half)
     err = [np.abs(o[on].astype(int) - bare[on]).mean() for o in (outs[0], outs[-1])]
-    assert err[1] > 2.0 * err[0], err
+    assert err[0] > 0.7 * err[1] and err[1] > 5.0, err
+
+
+def test_rim_contrast_keeps_a_thin_dark_line_not_the_skin_or_a_brow_beside_it():
+    """Before (stop 58): the whole drawn line showed the driver, and over s0 ← d13's shaded
+    sockets the pale skin between the glasses' top bar and the lashes was a bright band over each
+    eye. Only a thin dark line is kept: not the pale strip between two dark lines, nor the middle
+    of a band wider than the line (a brow), nor flat skin; a faint rim (8% under the skin, as
+    d19's) is kept whole, measured against its own contrast along the drawn line, while texture
+    far fainter than it is not."""
+    rng = np.random.default_rng(0)
+    for depth in (0.4, 0.08):
+        g = np.full((40, 60), 180.0, np.float32) + rng.normal(0, 0.3, (40, 60)).astype(np.float32)
+        g[10:12] *= 1 - depth                # a rim 2 px thick
+        g[14:17] = 200.0                     # a pale strip under it ...
+        g[17:19] = 180.0 * (1 - depth)       # ... and the lashes' dark line
+        g[26:36] = 90.0                      # a brow-wide dark band
+        line = np.zeros_like(g)
+        line[9:13] = 1.0                     # drawn over the rim
+        w = rim_contrast(g, 3, line)
+        assert w.shape == g.shape and w.dtype == np.float32
+        assert w[10:12, 10:50].min() > 0.9 and w[17:19, 10:50].min() > 0.9, depth
+        assert w[14:17, 10:50].max() == 0.0                  # the pale strip
+        assert w[30:32, 10:50].max() == 0.0                  # the band's middle
+        assert w[3:6, 10:50].max() == 0.0                    # flat skin with a little texture
+    flat = np.full((20, 20), 180.0, np.float32)
+    flat[9:11] = 180.0 * (1 - RIM_REF_MIN * RIM_RAMP[0] / 2)  # under the weakest ramp's start
+    assert rim_contrast(flat, 3, np.ones_like(flat)).max() == 0.0
