@@ -70,6 +70,8 @@ def write_error(root: Path, e: OSError, hint: str | None = None, where: str | No
     ROOT"), then free space for a full disk, else `hint` (default: choose a writable folder with
     PUPPETEER_PROFILES)."""
     why = e.strerror or str(e)
+    if e.errno in (errno.EEXIST, errno.ENOTDIR) and root.exists() and not root.is_dir():
+        why = "it is a file, not a folder"   # mkdir's "File exists" said nothing useful
     hint = ("free some space and try again" if e.errno in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG)
             else hint or "choose a writable folder with PUPPETEER_PROFILES=FOLDER")
     return ProfileError(f"cannot write {where or f'profiles in {root}'}: {why}; {hint}")

@@ -391,3 +391,15 @@ def test_a_linked_profile_yaml_is_replaced_not_followed_out_of_the_profile(folde
     assert outside.read_text() == "kept: true\n"
     assert not (folder / YAML_FILE).is_symlink() and load(folder).name == meta["name"]
     assert not [p for p in folder.iterdir() if p.name.startswith(".")]     # no hidden leftover
+
+
+def test_a_profiles_root_that_is_a_file_is_said_to_be_one(tmp_path):
+    """Before (stop 58, new-user review): PUPPETEER_PROFILES naming a file gave mkdir's "File
+    exists"."""
+    root = tmp_path / "notes.txt"
+    root.write_text("mine")
+    with pytest.raises(ProfileError, match=r"^cannot write profiles in .*notes.txt: it is a file, not a folder; "
+                                           r"choose a writable folder with PUPPETEER_PROFILES=FOLDER$"):
+        with store.name_lock(root, "anna"):
+            pass
+    assert root.read_text() == "mine"
