@@ -20,6 +20,7 @@ from realtime.core.quiet import quiet_native_stderr
 from realtime.face import geometry, topology
 from realtime.face.track import Tracker
 from realtime.image.crop import square_crop
+from realtime.io.capture import ended_early_note
 from realtime.io.media import check_frame, open_video
 from realtime.tiers.atlas.query import (
     query_from_landmarks,
@@ -45,13 +46,10 @@ def read_frames(path: Path, start: int = 0, stop: int | None = None):
     try:
         i = 0
         while stop is None or i < stop:
-            if i == 0:
-                with quiet_native_stderr():     # FFmpeg's complaints about a damaged file
-                    ok, bgr = cap.read()
-                if ok and bgr is not None:
-                    check_frame(bgr, path, EnrollError)
-            else:
+            with quiet_native_stderr():     # FFmpeg's complaints about a damaged file ("overread 8")
                 ok, bgr = cap.read()
+            if i == 0 and ok and bgr is not None:
+                check_frame(bgr, path, EnrollError)
             if not ok or bgr is None:
                 break
             if i >= start:
@@ -179,9 +177,12 @@ def track_clip(path: Path, start: int = 0, stop: int | None = None, progress: bo
             bar.update(1)
     if not rows:
         _refuse_empty(path, n, start, stop)
-    if stop is not None and rows[-1][0] < stop - 1:    # the clip ended first: say what was used
+    got = rows[-1][0] + 1
+    if stop is not None and got < stop:    # the clip ended first: say what was used
         print(f"note: {path.name} ends at frame {rows[-1][0]}, so --frames {start}:{stop} enrolls "
-              f"frames {start}:{rows[-1][0] + 1}", file=sys.stderr)
+              f"frames {start}:{got}", file=sys.stderr)
+    if (stop is None or got < stop) and (note := ended_early_note(path.name, got, n)):
+        print(note, file=sys.stderr)        # a damaged file decodes up to the damage, then ends
     cols = list(zip(*rows))
     return ClipTrack(frames=np.array(cols[0], np.int64),
                      landmarks=np.stack(cols[1]).astype(np.float32),

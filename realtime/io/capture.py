@@ -37,7 +37,7 @@ from realtime.io.tracked import TrackedClipSource, clip_beside, is_track_file
 
 __all__ = ["CameraSource", "CaptureError", "CaptureTimeout", "ClipSource", "DEFAULT_CLIP_FPS",
            "Grabber", "ImageDirSource", "Source", "TrackedClipSource",
-           "image_files", "input_paths", "open_source", "quiet_opencv"]
+           "ended_early_note", "image_files", "input_paths", "open_source", "quiet_opencv"]
 
 DEFAULT_CLIP_FPS = 30.0
 #: a clip that ends before this share of the frames its header announces, and at least
@@ -174,6 +174,16 @@ class CameraSource:
         return f"CameraSource({self.index}, size={self.size}, fps={self.fps:g})"
 
 
+def ended_early_note(name: str, got: int | None, announced: int | None) -> str | None:
+    """The note for a clip `name` whose stream ended after `got` frames (None: it has not ended)
+    when its header announced `announced` (None: no count): said only well short of it (under
+    SHORT_SHARE of the count and at least SHORT_FRAMES frames short), as a damaged file ends."""
+    if announced is None or got is None or got >= SHORT_SHARE * announced or announced - got < SHORT_FRAMES:
+        return None
+    return (f"note: {name} ended at frame {got} of the {announced} its header announces: the file "
+            f"may be damaged (truncated or corrupt)")
+
+
 class ClipSource:
     """Any video file OpenCV can decode, as a source of RGB frames.
 
@@ -265,11 +275,7 @@ class ClipSource:
         (a truncated or corrupt file: the decoder stops at the damage as at an end, without an
         error); None when it ended near that count, has not ended (a run stopped by --frames),
         or the header announces none."""
-        n, got = self.frame_count, self._ended_at
-        if n is None or got is None or got >= SHORT_SHARE * n or n - got < SHORT_FRAMES:
-            return None
-        return (f"note: {self.path.name} ended at frame {got} of the {n} its header announces: the file "
-                f"may be damaged (truncated or corrupt)")
+        return ended_early_note(self.path.name, self._ended_at, self.frame_count)
 
     def close(self) -> None:
         if not self._closed:

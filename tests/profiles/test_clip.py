@@ -43,3 +43,21 @@ def test_frames_past_the_clips_end_are_said(tmp_path, astronaut_rgb, capsys):
     assert capsys.readouterr().err == "note: clip.avi ends at frame 5, so --frames 2:100 enrolls frames 2:6\n"
     assert list(track_clip(clip, start=1, stop=4, progress=False).frames) == [1, 2, 3]
     assert capsys.readouterr().err == ""
+
+
+@pytest.mark.tracking
+def test_a_clip_that_ends_well_before_its_header_count_is_said(tmp_path, astronaut_rgb, capfd):
+    """Before (stop 58, new-user review): enrolling a truncated video said nothing of it (`live`
+    and `bench` do), and FFmpeg's own complaint ("[mjpeg @ 0x...] overread 8") came through."""
+    from profiles.clip import track_clip
+
+    whole = moving_clip(tmp_path / "whole.avi", astronaut_rgb, 40)
+    data = whole.read_bytes()
+    half = tmp_path / "half.avi"
+    half.write_bytes(data[:len(data) // 2])                 # its header still announces 40 frames
+    got = len(track_clip(half, progress=False).frames)
+    assert 0 < got < 36
+    assert capfd.readouterr().err == (f"note: half.avi ended at frame {got} of the 40 its header announces: "
+                                       f"the file may be damaged (truncated or corrupt)\n")
+    track_clip(whole, progress=False)
+    assert capfd.readouterr().err == ""
