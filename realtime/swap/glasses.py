@@ -17,8 +17,8 @@ where a bare face has no line, read as a line along most of their length (their 
 lost below `LOST`). The mask follows the head every frame: the loops' parts that read as a line
 are drawn, anti-aliased, into the swap crop, each pixel weighted by how much the driver's image
 there is a thin dark line (`rim_contrast`), and the identity's alpha is taken down by that, so
-the driver's own rims show, and not the skin beside them. A bridge or arms off the skin's colour are kept by the blend's own
-occluder test.
+the driver's own rims show, and not the skin beside them. A bridge or arms off the skin's colour
+are kept by the blend's own occluder test.
 
 Glasses taken off or put on mid-stream are seen by looks that disagree with what was learnt
 (`RELEARN`; between looks a quick check, `CHECK_EVERY`): the search learns afresh from them.
