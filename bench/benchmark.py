@@ -117,7 +117,8 @@ def resolve(args: argparse.Namespace) -> Setup:
                              f"(without --driver: with one, --self-reenact only names the profile's video)")
     if (getattr(args, "mode", None) or "reenact") == "reenact" and getattr(args, "pose_from", None) is not None \
             and getattr(args, "expression_from", None) is not None:   # as `run.py live` refuses it
-        raise UsageError(both_remixed(args.pose_from, args.expression_from))
+        raise UsageError(both_remixed(args.pose_from, args.expression_from,
+                                      driver_advice=getattr(args, "driver", None) is not None))
     compare = parse_compare(args.compare) if args.compare is not None else None
     check_mode(compare, getattr(args, "mode", None) or "reenact")
     swapping = getattr(args, "mode", None) == "swap" or (compare is not None and compare[0] == "mode"
@@ -153,6 +154,8 @@ def resolve(args: argparse.Namespace) -> Setup:
     given = None
     if args.self_reenact and args.profile is not None and args.driver is None:
         given = _load(args.profile)  # enrolled from the video's first half by the user
+        if swapping:
+            require_consent(given)   # the user's profile, swapped onto the video's face
     warnings: list[str] = []
     self_re = (prepare_self_reenact(args.self_reenact, args.frames, given, warnings)
                if args.self_reenact else None)
@@ -172,8 +175,6 @@ def resolve(args: argparse.Namespace) -> Setup:
                              drop_fringe=profile_drops_fringe(profile))
     else:
         profile, driver, lm = self_re
-        if swapping and given is not None:
-            require_consent(profile)   # the user's profile, swapped onto the video's face
         setup = Setup(profile, driver, [], compare, pin=lm, main_is_self=True, self_re=self_re)
         base = self_reenact_options(driver.fps, profile, driver.size)
     setup.notes = warnings + _frames_note(args, driver)
@@ -193,7 +194,7 @@ def check_frames(driver: Driver, warmup: int, what: str = "") -> None:
     total = driver.total
     if total is None and not driver.is_camera:
         total = driver.frames_up_to(warmup + 1)
-    if total == 1 and driver.count is None:   # not cut to one by --frames: a photo
+    if total == 1 and driver.count is None and total <= warmup:   # not cut to one by --frames: a photo
         raise UsageError(f"{what or '--driver ' + driver.spec}: one picture has no motion to measure: "
                          f"use a clip or a folder of pictures")
     if total is not None and total <= warmup:
@@ -361,11 +362,13 @@ def _swap_sizes(variants: list, driver: Driver, quality: bool = False) -> None:
     the output with the driver's frame pixel for pixel)."""
     if not any(v.options.mode == "swap" and (v.options.output_size is None or quality) for v in variants):
         return
-    lim = driver.open()
-    try:
-        size = tuple(int(x) for x in lim.size)
-    finally:
-        lim.source.close()
+    size = driver.size
+    if size is None:
+        lim = driver.open()
+        try:
+            size = (int(lim.size[0]), int(lim.size[1]))
+        finally:
+            lim.source.close()
     for v in variants:
         if v.options.mode != "swap":
             continue
@@ -524,7 +527,8 @@ def run_benchmark(args: argparse.Namespace) -> int:
             notes.append(f"roundtrip not available here: {roundtrip['reason']}")
 
     read = [driver] + ([st.self_re[1]] if st.self_re is not None and st.self_re[1] is not driver else [])
-    notes += [early for d in read if (early := d.ended_early())]
+    for early in dict.fromkeys(e.removeprefix("note: ") for d in read if (e := d.ended_early())):
+        notes.append(early)      # a truncated driver (the same file twice: once)
 
     # -- JSON, table, plot -------------------------------------------------------------------
     machine = machine_info()

@@ -7,6 +7,7 @@ the latency pass uses it to cut one source into blocks.
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -28,24 +29,36 @@ SELF_REENACT_FOLLOW_SCALE = 1.0
 
 class Limit:
     """A source view: at most `count` frames of `source` (None = all); close() closes
-    `source` only when the view `owns` it."""
+    `source` only when the view `owns` it. `on_end(note)` hears the source's truncation note
+    (`ended_early`) when the view reads to the source's end."""
 
-    def __init__(self, source, count: int | None, owns: bool = False):
+    def __init__(self, source, count: int | None, owns: bool = False,
+                 on_end: Callable[[str], None] | None = None):
         self.source, self.count, self.read_count, self.owns = source, count, 0, owns
         self.fps, self.size, self.is_live = source.fps, source.size, source.is_live
         self.tracked = getattr(source, "tracked", False)   # a tracked clip: frames carry landmarks
         self.frame_count = count
         self.exhausted = False
+        self.on_end = on_end
 
     def read(self):
         if self.count is not None and self.read_count >= self.count:
             return None
         fields = self.source.read()
         if fields is None:
-            self.exhausted = True
+            self.end()
             return None
         self.read_count += 1
         return fields
+
+    def end(self) -> None:
+        """The source has ended (read here, or through another view of it): `exhausted`, and
+        its truncation note, if any, goes to `on_end`."""
+        if self.exhausted:
+            return
+        self.exhausted = True
+        if self.on_end is not None and (note := self.ended_early()):
+            self.on_end(note)
 
     def close(self) -> None:
         if self.owns:
@@ -75,25 +88,28 @@ class Driver:
     total: int | None = None    # frames it will deliver, when known
     pictures: bool = True       # its frames carry images (a tracked clip without its video: no)
     size: tuple[int, int] | None = None   # its frames' (width, height), when known
-    _opened: list[Limit] = field(default_factory=list, repr=False, compare=False)
+    _ended: list[str] = field(default_factory=list, repr=False, compare=False)
 
     def open(self) -> Limit:
         """The source positioned at `start`, limited to `count` frames (the caller closes
         `.source`)."""
         src = open_source(self.spec)
-        lim = Limit(src, self.count, owns=True)
+        lim = Limit(src, self.count, owns=True, on_end=self._heard)
         for _ in range(self.start):
             if lim.source.read() is None:
-                lim.exhausted = True
+                lim.end()
                 break
-        self._opened.append(lim)
         return lim
+
+    def _heard(self, note: str) -> None:
+        if note not in self._ended:
+            self._ended.append(note)
 
     def ended_early(self) -> str | None:
         """A note when any pass read this driver to an end well before its file's announced
         frame count (`Limit.ended_early`): a bench on a truncated clip says so rather than
-        measuring fewer frames in silence."""
-        return next((note for lim in self._opened if (note := lim.ended_early())), None)
+        measuring fewer frames in silence. Only the note is kept, not the sources."""
+        return self._ended[0] if self._ended else None
 
     def frames_up_to(self, most: int) -> int:
         """How many frames it delivers, counting no further than `most` (reads them: for a file
@@ -124,7 +140,8 @@ def open_driver(spec: str, frames: int | None, swap: bool = False) -> Driver:
         total = count if n is None else (n if count is None else min(n, count))
         return Driver(spec, 0, count, label=Path(spec).name if not camera else f"camera {spec}",
                       fps=float(src.fps), is_camera=camera, total=total,
-                      pictures=bool(getattr(src, "has_images", True)))
+                      pictures=bool(getattr(src, "has_images", True)),
+                      size=(int(src.size[0]), int(src.size[1])) if src.size else None)
     finally:
         src.close()
 

@@ -135,7 +135,8 @@ def latency_pass(profile, variants: list[Variant], driver: Driver, warmup: int, 
                         n = left if single else (block if left is None else min(block, left))
                         lim = Limit(sources[v.label].source, n)
                         run_block(engines[v.label], lim, fps, acc, warmup, bar, audio=audio)
-                        sources[v.label].exhausted |= lim.exhausted   # the driver's view: its truncation note
+                        if lim.exhausted:
+                            sources[v.label].end()    # the driver's own view: its truncation note
                         if lim.exhausted or (left is not None and acc.captured >= per_run) \
                                 or lim.read_count == 0:
                             acc.done = True

@@ -594,7 +594,7 @@ def test_a_truncated_driver_is_noted(assets, tmp_path, run_bench):
     half.write_bytes(data[:len(data) // 2])                 # its header still announces 40 frames
     rc, out, err = run_bench("--profile", assets["astro"], "--driver", half, "--warmup", 3)
     assert rc == 0, err
-    assert "note: half.avi ended at frame" in out and "of the 40 its header announces" in out
+    assert "- half.avi ended at frame" in out and "of the 40 its header announces" in out
     rc, out, err = run_bench("--profile", assets["astro"], "--driver", half, "--warmup", 3, "--frames", 8)
     assert rc == 0, err
     assert "ended at frame" not in out

@@ -169,3 +169,25 @@ def test_self_reenact_refuses_a_clip_profile_of_another_clip(assets, tmp_path):
     drivers.check_enrolled_from(clip_profile(video, (0, 9)), str(video), 6, notes)
     assert notes == ["self-reenact: profile 'clip' was enrolled from frames up to 9 of self.avi, the driven "
                      "half starts at 6: PSNR / SSIM there measure frames the avatar was made from"]
+
+
+def test_a_driver_keeps_its_truncation_note_not_its_sources(assets, tmp_path):
+    """(stop 58 review) Every `open()` kept its source alive for the bench's life, to read its
+    note at the end: a tracked clip's landmarks once per pass and variant. Only the note stays."""
+    import gc
+    import weakref
+
+    data = assets["clip"].read_bytes()
+    half = tmp_path / "half.avi"
+    half.write_bytes(data[:len(data) // 2])
+    d = drivers.open_driver(str(half), None)
+    assert d.ended_early() is None
+    lim = d.open()
+    while lim.read() is not None:
+        pass
+    lim.close()
+    gone = weakref.ref(lim.source)
+    del lim
+    gc.collect()
+    assert gone() is None
+    assert d.ended_early().startswith("note: half.avi ended at frame")
