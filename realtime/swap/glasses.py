@@ -445,7 +445,8 @@ class GlassesRims:
             to_box[:, 2] -= (x0, y0)
             patch = cv2.warpAffine(np.asarray(image), to_box, (x1 - x0, y1 - y0), flags=cv2.INTER_LINEAR,
                                    borderMode=cv2.BORDER_REPLICATE)
-            values *= rim_contrast(cv2.cvtColor(patch, cv2.COLOR_RGB2GRAY), width, values)
+            gray = cv2.cvtColor(patch, cv2.COLOR_RGB2GRAY) if patch.ndim == 3 else patch
+            values *= rim_contrast(gray, width, values)
         return values, (y0, y1, x0, x1)
 
 
@@ -456,10 +457,13 @@ def rim_contrast(gray: np.ndarray, width: int, line: np.ndarray | None = None) -
     + 10, ramped from RIM_RAMP[0] to RIM_RAMP[1] of the rims' own contrast: RIM_REF_PERCENTILE of
     it over the pixels where `line` (h, w; the drawn rims, 0..1) is at least 0.5 (all pixels
     without it), at least RIM_REF_MIN."""
-    g = np.asarray(gray, np.float32)
-    k = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * width + 3, 2 * width + 3))
-    local = cv2.blur(g, (2 * width + 3, 2 * width + 3)) + 10.0
-    c = (cv2.morphologyEx(g, cv2.MORPH_CLOSE, k) - g) / local
+    g = np.asarray(gray)
+    if g.dtype != np.uint8:      # (a closing is a max then a min: uint8 gives the same, faster)
+        g = np.clip(np.rint(g), 0, 255).astype(np.uint8)
+    side = 2 * width + 3
+    k = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (side, side))
+    local = cv2.boxFilter(g, cv2.CV_32F, (side, side)) + 10.0
+    c = cv2.subtract(cv2.morphologyEx(g, cv2.MORPH_CLOSE, k), g).astype(np.float32) / local
     on = c if line is None else c[np.asarray(line) >= 0.5]
     ref = max(float(np.percentile(on, RIM_REF_PERCENTILE)) if on.size else 0.0, RIM_REF_MIN)
     lo, hi = RIM_RAMP[0] * ref, RIM_RAMP[1] * ref
