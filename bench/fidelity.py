@@ -302,9 +302,10 @@ _MIN_SCALE = 0.35     # the smallest font a label shrinks to
 
 
 def _label_lines(text: str, width: int, scale: float = 0.5) -> list[tuple[str, float]]:
-    """A column label as lines (text, font scale) that fit `width` px: one line, else split at
-    the space that balances two lines, each shrunk (down to _MIN_SCALE) where it still does not
-    fit. A portrait clip's columns are narrower than a label ("light change 25/255 #123")."""
+    """A column label as lines (text, font scale) for `width` px: one line, else split at the
+    space that balances two lines, each shrunk (down to _MIN_SCALE) where it still does not
+    fit; a line too long even at _MIN_SCALE (a column of a few dozen px) is drawn at that size
+    and cut off. A portrait clip's columns are narrower than a label ("light change 25/255 #123")."""
     def fits(t: str, sc: float) -> bool:
         return cv2.getTextSize(t, cv2.FONT_HERSHEY_SIMPLEX, sc, 1)[0][0] <= width
 

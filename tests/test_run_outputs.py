@@ -298,6 +298,9 @@ def test_bench_checks_its_outputs_before_it_runs(tmp_path, monkeypatch, capsys, 
     (["--pose-from", "still", "--expression-from", "c.mp4"], "leave the driver nothing to give: drop one of them "
                                                              "(the driver gives that part), or drive with c.mp4 "
                                                              "(--driver c.mp4, without --expression-from); --mode"),
+    (["--pose-from", "my clip.mp4", "--expression-from", "face.png"],
+     "drop one of them (the driver gives that part), or drive with 'my clip.mp4' (--driver 'my clip.mp4', "
+     "without --pose-from)"),
     (["--overwrite"], "--overwrite replaces an existing recording: it goes with --sink file:OUT.mp4, not --sink null"),
 ])
 def test_live_options_given_without_what_they_need(tmp_path, no_engine, capsys, flags, expect):

@@ -28,6 +28,7 @@ Combining, per main frame (`RemixStage`, after the estimate stage):
 """
 from __future__ import annotations
 
+import shlex
 import threading
 import time
 from abc import ABC, abstractmethod
@@ -38,6 +39,7 @@ import numpy as np
 
 from realtime.core.errors import PuppeteerError
 from realtime.core.frame import Frame
+from realtime.core.paths import IMAGE_SUFFIXES
 from realtime.core.text import printable
 from realtime.face.estimate import Estimator, EstimatorConfig, set_teeth
 from realtime.face.parallax import untwisted
@@ -64,16 +66,18 @@ def run_inputs(specs: Iterable[tuple[str | None, str]]) -> list[tuple[Path, str]
             for found in input_paths(spec, role)]
 
 
-def both_remixed(pose_from: str, expression_from: str) -> str:
+def both_remixed(pose_from: str, expression_from: str, driver_advice: bool = True) -> str:
     """Why a reenactment cannot take both its pose and its expression from remix sources (the
-    driver would give nothing), with what to do: drop one; a clip or camera among them can be
-    the driver itself (a keyword, `KEYWORDS`, cannot); --mode swap takes both."""
+    driver would give nothing), with what to do: drop one; with `driver_advice`, a clip or
+    camera among them can be the driver itself (not a keyword, `KEYWORDS`, nor a picture);
+    --mode swap takes both."""
     movable = [(flag, spec) for flag, spec in (("--pose-from", pose_from), ("--expression-from", expression_from))
-               if str(spec).strip() not in KEYWORDS]
+               if str(spec).strip() not in KEYWORDS and Path(str(spec)).suffix.lower() not in IMAGE_SUFFIXES]
     advice = "drop one of them (the driver gives that part)"
-    if movable:
+    if movable and driver_advice:
         flag, spec = movable[0]
-        advice += f", or drive with {printable(spec)} (--driver {printable(spec)}, without {flag})"
+        shown = printable(shlex.quote(str(spec)))
+        advice += f", or drive with {shown} (--driver {shown}, without {flag})"
     return (f"--pose-from {printable(pose_from)} and --expression-from {printable(expression_from)} leave the "
             f"driver nothing to give: {advice}; --mode swap takes both (there the driver gives the scene)")
 

@@ -276,7 +276,7 @@ class FileSink:
         except FileExistsError:
             return False
         except OSError:                              # no hard links here (FAT, some shares)
-            if target.exists():
+            if paths.taken(target):                  # a link to nothing is there too
                 return False
             os.replace(self.partial, target)
             return True
