@@ -128,7 +128,8 @@ class _Stream:
             self.close()
         r = acc.times.to_dict(acc.wall_s if acc.wall_s > 0 else None)
         r.update(stream=self.spec.index, profile=self.spec.profile, driver=self.driver.label,
-                 driver_fps=self.driver.fps, tier=self.options.tier or self.profile.tier)
+                 driver_fps=self.driver.fps, tier=self.options.tier or self.profile.tier,
+                 held=acc.held)    # frames the loop emitted again while the clip's reader was late
         r["holds"] = holds(r)
         return r
 
@@ -247,12 +248,12 @@ def markdown(result: dict) -> str:
             total = (r.get("frames") or 0) + (r.get("dropped") or 0)
             drop = f"{r.get('dropped', 0)} ({100.0 * (r.get('dropped') or 0) / total:.1f}%)" if total else "–"
             rows.append([c["n"], r["stream"], f"{Path(r['profile']).name} ← {r['driver']}", r.get("tier", ""),
-                         _fmt(r.get("fps"), 1), drop, _fmt(lat.get("p50"), 1), _fmt(lat.get("p95"), 1),
-                         "yes" if r["holds"] else "no"])
-        rows.append([f"**{c['n']}**", "all", "", "", f"min {_fmt(c['min_fps'], 1)}", "", "",
+                         _fmt(r.get("fps"), 1), drop, str(r.get("held", 0)), _fmt(lat.get("p50"), 1),
+                         _fmt(lat.get("p95"), 1), "yes" if r["holds"] else "no"])
+        rows.append([f"**{c['n']}**", "all", "", "", f"min {_fmt(c['min_fps'], 1)}", "", "", "",
                      f"max {_fmt(c['max_p95_ms'], 1)}", "**yes**" if c["holds"] else "**no**"])
-    table = _table(["N", "stream", "profile ← driver", "tier", "fps", "dropped", "p50 ms", "p95 ms",
-                    "holds"], rows, align="rrllrrrrl")
+    table = _table(["N", "stream", "profile ← driver", "tier", "fps", "dropped", "held", "p50 ms", "p95 ms",
+                    "holds"], rows, align="rrllrrrrrl")
     best = result["max_streams"]
     tried = ", ".join(str(c["n"]) for c in result["counts"])
     line = (f"largest N that holds {HOLD_FPS:g} fps (≥ {HOLD_FPS * FPS_TOLERANCE:.1f}) with p95 ≤ "

@@ -208,7 +208,7 @@ def test_single_run_json_plot_and_quality(assets, tmp_path, run_bench, monkeypat
         assert k in r
     assert r["device"] == "cpu"
     assert r["fps"] > 0
-    assert r["frames"] + r["dropped"] == 18 - 3
+    assert r["frames"] + r["dropped"] - r["held"] == 18 - 3
     assert set(r["latency_ms"]) == {"p50", "p95", "p99"}
     assert r["latency_ms"]["p50"] <= r["latency_ms"]["p95"] <= r["latency_ms"]["p99"]
     for s in STAGES:
@@ -263,7 +263,9 @@ def test_self_reenact_compare_interleaves_and_reports_psnr_ssim_and_ratios(asset
     assert r["baseline"] == "follow_scale=0"
     assert r["compare"] == {"key": "follow_scale", "values": ["0", "1"], "block": 2}
     for v in r["variants"].values():
-        assert v["frames"] + v["dropped"] == 6 - 2
+        # a held frame (the source late: the last picture again, `RunReport.held`) is a row
+        # more; on a loaded machine there is one now and then (stop 57: 5 rows, 1 held)
+        assert v["frames"] + v["dropped"] - v["held"] == 6 - 2
         assert set(v["stages_ms"]) >= set(STAGES)
         assert v["blocks"] == 3
         q = v["quality"]

@@ -101,7 +101,7 @@ def test_variants_take_turns_abba_on_the_same_frames(engines):
             assert frames and set(frames) <= set(range(8 * b, 8 * b + 8))
         acc = accs[label]
         r = acc.times.to_dict(acc.wall_s)
-        assert r["frames"] + r["dropped"] == 24 - 4
+        assert r["frames"] + r["dropped"] - acc.held == 24 - 4    # held: a late source's extra rows
         assert (acc.blocks, acc.captured, acc.done) == (3, 24, True)
         assert acc.wall_s > 0
     assert len(driver.opened) == 2 and all(s.closed for s in driver.opened)
@@ -125,4 +125,4 @@ def test_one_variant_is_one_block_of_the_whole_clip(engines):
     accs = latency.latency_pass(None, _variants("run"), driver, warmup=2, block=4)
     assert len(engines.log) == 1 and accs["run"].blocks == 1
     r = accs["run"].times.to_dict(accs["run"].wall_s)
-    assert r["frames"] + r["dropped"] == 20 - 2
+    assert r["frames"] + r["dropped"] - accs["run"].held == 20 - 2
