@@ -145,8 +145,9 @@ class ColourTransfer:
     the driver's large-scale lightness (L) / colour (a, b) replaces the identity's where the
     driver's skin is near; ratio: the ranges of σD / σR for the lightness and for the colour
     (lightness: 1, only its mean moves — its spread is mostly the photo's lighting, which the
-    gain field replaces; colour: damped freely but amplified little, or a pale photo would turn
-    blotchy); gain_range: the range of the gain;
+    gain field replaces; colour: damped to its floor at most — lower for a driver whose skin has
+    little colour, down to none for a grey one (`colour_numba.GREY_CHROMA`) — and amplified
+    little, or a pale photo would turn blotchy); gain_range: the range of the gain;
     support: the blurred driver skin weight (fraction of a full neighbourhood) at which the
     driver's own field is fully trusted; reference: numpy arrays go through the array version
     rather than the compiled one (see the module docstring).
@@ -201,6 +202,8 @@ class ColourTransfer:
         stays black and a shadow is not tinted by a constant shift."""
         xp = self.xp
         lo, hi = self.ratio
+        grey = xp.minimum(xp.hypot(mu_d[1], mu_d[2]) / colour_numba.GREY_CHROMA, 1.0)   # 0: colourless
+        lo = lo * xp.stack([xp.ones_like(grey), grey, grey])
         rgb_r, rgb_d = xp.clip(lab_to_srgb(xp.stack([mu_r, mu_d]), xp), *colour_numba.JACOBIAN_RGB)
         scale = xp.clip(sd_d / sd_r, lo, hi)
         j_r, j_d = lab_jacobian(xp.stack([rgb_r, rgb_d]), xp)

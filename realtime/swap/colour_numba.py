@@ -29,6 +29,14 @@ _D = 6.0 / 29.0
 #: over-exposed driver's clipped skin) differentiated entirely in the 255 clip, its Jacobian
 #: singular, the transfer NaN and the swapped face black (code review). `colour` uses it too.
 JACOBIAN_RGB = (1.0, 254.0)
+#: The colour's damping floor (the transfer's `ratio` for a and b) applies in full to a driver
+#: whose skin mean has at least this chroma (CIE C*ab), and falls to none with it: a grey driver
+#: (a black-and-white camera, C* 0) makes a grey face, while the eval's drivers (skin C* 13.6 on
+#: d11 to 27.9 on d10) keep the floor as it was. With the floor at half everywhere, a grey
+#: driver's swap kept half the photo's colour: a cyan-tinged skin with pink cheeks and lips in
+#: a grey scene; at none everywhere, s1 <- d10's lips lost enough colour that the tracked mouth
+#: r fell from 0.922 to 0.903. `colour` uses it too.
+GREY_CHROMA = 10.0
 _D3 = _D ** 3
 _3DD = 3.0 * _D * _D
 
@@ -220,11 +228,13 @@ def transfer(mu_r, sd_r, mu_d, sd_d, r_low, d_low, d_den, ratio_lo, ratio_hi, mi
         rgb_d[c] = min(max(rgb_d[c], lo), hi)
     j_r = _jacobian(rgb_r, 0.5)
     j_d_inv = _inverse3(_jacobian(rgb_d, 0.5))
+    grey = min(math.hypot(mu_d[1], mu_d[2]) / GREY_CHROMA, 1.0)   # 0: a colourless driver
     a = np.zeros((3, 3))
     for i in range(3):
         for c in range(3):
             for m in range(3):
-                s = min(max(sd_d[m] / sd_r[m], ratio_lo[m]), ratio_hi[m])
+                floor = ratio_lo[m] if m == 0 else ratio_lo[m] * grey
+                s = min(max(sd_d[m] / sd_r[m], floor), ratio_hi[m])
                 a[i, c] += j_d_inv[i, m] * s * j_r[m, c]
     b = np.empty(3)
     for i in range(3):

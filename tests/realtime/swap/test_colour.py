@@ -163,3 +163,29 @@ def test_an_over_exposed_driver_gives_a_finite_transfer(reference):
     assert np.isfinite(affine).all() and np.isfinite(gain).all()
     recoloured = np.clip(r @ affine[:, :3].T + affine[:, 3], 0, 255)[w > 0].mean(0)
     assert recoloured[0] > 230 and np.abs(recoloured - d[w > 0].mean(0)).max() < 30
+
+
+@pytest.mark.parametrize("reference", [False, True], ids=["compiled", "array"])
+def test_a_grey_driver_gives_a_grey_face(reference):
+    """Before (stop 58): the colour's spread was damped to half at most, so a black-and-white
+    camera (or one a filter made grey) got a face with half its colour: a cyan-tinged skin with
+    pink cheeks and lips in a grey scene. A colourless driver's floor is none; a driver with a
+    skin's colour keeps the floor of half (`GREY_CHROMA`)."""
+    d, w = face_samples(9)
+    d = np.repeat(d.mean(-1, keepdims=True), 3, axis=-1)              # the driver in black and white
+    r, _ = face_samples(10, tint=(1.0, 0.8, 0.75))
+    r[::3, ::3] *= np.array([1.1, 0.8, 0.8], np.float32)               # rosy patches: colour the mean lacks
+    ct = ColourTransfer(L, keep=0.0, reference=reference)
+    affine, gain, _ = ct(d, w, r, w)
+    out = np.clip((r @ affine[:, :3].T + affine[:, 3])[w > 0], 0, 255)
+    lab = srgb_to_lab(out)
+    assert np.abs(lab[:, 1:]).max() < 1.0, np.abs(lab[:, 1:]).max()
+    spread = gain.max(-1) - gain.min(-1)                               # the gain is grey too
+    assert spread.max() < 0.02, spread.max()
+    # a skin-coloured driver with little spread: the colour is damped to half, no further
+    skin = d * np.array([1.0, 0.8, 0.7], np.float32)
+    flat = np.repeat(skin.mean((0, 1), keepdims=True), 2 * L, 0).repeat(2 * L, 1)
+    affine, _, _ = ColourTransfer(L, keep=0.0, reference=reference)(flat + 0.01 * skin, w, r, w)
+    lab_r, lab_o = srgb_to_lab(r[w > 0]), srgb_to_lab((r @ affine[:, :3].T + affine[:, 3])[w > 0])
+    ratio = lab_o[:, 1:].std(0) / lab_r[:, 1:].std(0)
+    assert np.all(np.abs(ratio - 0.5) < 0.05), ratio
