@@ -28,7 +28,8 @@ looks the bare faces of d0, d10, d11, d14, s18 and s32 read at most 0.07 (and no
 found; s13's full-body face is too small to track), d19's round metal rims 0.43–0.74 and d13's
 half-rim frame 0.13–1.37 (found throughout); both pairs are found at frame 14. On the
 2-core Xeon a look (the eyes' patch scaled so that the interocular is at most `WORK_IOD` px)
-takes 1.1–1.6 ms alone and about 3 ms inside the live loop; drawing the mask, about 0.4 ms a frame.
+takes 1.1–1.6 ms alone and about 3 ms inside the live loop; drawing the mask with its rim test,
+0.6–0.9 ms a frame (stage p50 in the live loop; d19, d13).
 """
 from __future__ import annotations
 
