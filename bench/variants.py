@@ -311,7 +311,15 @@ def build_engine(profile, options, **changes) -> Engine:
 
 def check_variants(profile, variants: list[Variant]) -> None:
     """Build (and close) every variant's engine once, so a configuration the engine refuses
-    stops the run before anything is measured."""
+    stops the run before anything is measured; UsageError for a `CUDA_ONLY` comparison of a
+    profile whose generator is not the neural tier (its variants would be one engine)."""
+    keys = {v.label.split("=", 1)[0] for v in variants}
+    if len(variants) > 1 and keys <= set(CUDA_ONLY):
+        tier = variants[0].options.tier or getattr(profile, "tier", None)
+        if tier != "neural":
+            raise UsageError(f"--compare {keys.pop()}=... varies the neural tier's CUDA runtime, and this run "
+                             f"draws with the {tier} tier: its variants would be the same engine; bench a "
+                             f"profile with a trained neural tier (run.py train), or compare another key")
     for v in variants:
         get_device(v.device).check()
         build_engine(profile, v.options).close()

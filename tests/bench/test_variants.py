@@ -146,3 +146,14 @@ def test_a_cuda_only_key_is_refused_on_the_cpu(spec):
                                          r"this run is on cpu: .* add --device cuda"):
         variants.make_variants(EngineOptions(), "cpu", variants.parse_compare(spec))
     assert len(variants.make_variants(EngineOptions(), "cuda", variants.parse_compare(spec))) == 2
+
+
+
+def test_a_cuda_only_key_needs_the_neural_tier(astronaut_profile):
+    """(stop 58 review) On the GPU too, `backend` and `cuda_graphs` vary only the neural tier:
+    with a warp profile both variants were one engine, reported with ratios."""
+    vs = variants.make_variants(EngineOptions(), "cuda", variants.parse_compare("backend=torch,tensorrt"))
+    assert astronaut_profile.tier == "warp"
+    with pytest.raises(UsageError, match=r"^--compare backend=\.\.\. varies the neural tier's CUDA runtime, and "
+                                         r"this run draws with the warp tier: .*\(run\.py train\)"):
+        variants.check_variants(astronaut_profile, vs)
