@@ -203,6 +203,7 @@ class ColourTransfer:
         xp = self.xp
         lo, hi = self.ratio
         grey = xp.minimum(xp.hypot(mu_d[1], mu_d[2]) / colour_numba.GREY_CHROMA, 1.0)   # 0: colourless
+        grey = grey * xp.minimum(xp.maximum(mu_d[0], 0.0) / xp.maximum(mu_r[0], 1.0), 1.0)   # darker: less
         lo = lo * xp.stack([xp.ones_like(grey), grey, grey])
         rgb_r, rgb_d = xp.clip(lab_to_srgb(xp.stack([mu_r, mu_d]), xp), *colour_numba.JACOBIAN_RGB)
         scale = xp.clip(sd_d / sd_r, lo, hi)

@@ -35,7 +35,11 @@ JACOBIAN_RGB = (1.0, 254.0)
 #: d11 to 27.9 on d10) keep the floor as it was. With the floor at half everywhere, a grey
 #: driver's swap kept half the photo's colour: a cyan-tinged skin with pink cheeks and lips in
 #: a grey scene; at none everywhere, s1 <- d10's lips lost enough colour that the tracked mouth
-#: r fell from 0.922 to 0.903. `colour` uses it too.
+#: r fell from 0.922 to 0.903. The floor also falls with the driver's skin lightness below the
+#: photo's (a dim room: a darker skin's chroma is lower with its lightness, and at the full floor
+#: a dark driver got s1's rosy cheeks and red lips at half their strength, bright against it);
+#: s12 and s5 <- d19 (d19's skin L* 52 against 75 and 66) read the same to 0.0005. `colour`
+#: uses it too.
 GREY_CHROMA = 10.0
 _D3 = _D ** 3
 _3DD = 3.0 * _D * _D
@@ -229,6 +233,7 @@ def transfer(mu_r, sd_r, mu_d, sd_d, r_low, d_low, d_den, ratio_lo, ratio_hi, mi
     j_r = _jacobian(rgb_r, 0.5)
     j_d_inv = _inverse3(_jacobian(rgb_d, 0.5))
     grey = min(math.hypot(mu_d[1], mu_d[2]) / GREY_CHROMA, 1.0)   # 0: a colourless driver
+    grey *= min(max(mu_d[0], 0.0) / max(mu_r[0], 1.0), 1.0)      # a darker driver: less chroma
     a = np.zeros((3, 3))
     for i in range(3):
         for c in range(3):

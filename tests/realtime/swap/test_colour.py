@@ -170,7 +170,8 @@ def test_a_grey_driver_gives_a_grey_face(reference):
     """Before (stop 58): the colour's spread was damped to half at most, so a black-and-white
     camera (or one a filter made grey) got a face with half its colour: a cyan-tinged skin with
     pink cheeks and lips in a grey scene. A colourless driver's floor is none; a driver with a
-    skin's colour keeps the floor of half (`GREY_CHROMA`)."""
+    skin's colour keeps the floor of half (`GREY_CHROMA`), less where its skin is darker than
+    the photo's (a dim room: its skin's chroma is lower with its lightness)."""
     d, w = face_samples(9)
     d = np.repeat(d.mean(-1, keepdims=True), 3, axis=-1)              # the driver in black and white
     r, _ = face_samples(10, tint=(1.0, 0.8, 0.75))
@@ -189,3 +190,10 @@ def test_a_grey_driver_gives_a_grey_face(reference):
     lab_r, lab_o = srgb_to_lab(r[w > 0]), srgb_to_lab((r @ affine[:, :3].T + affine[:, 3])[w > 0])
     ratio = lab_o[:, 1:].std(0) / lab_r[:, 1:].std(0)
     assert np.all(np.abs(ratio - 0.5) < 0.05), ratio
+    # the same driver in a dim room: a darker skin carries less chroma, and so does the floor
+    dim = (flat + 0.01 * skin) * 0.35
+    affine, _, _ = ColourTransfer(L, keep=0.0, reference=reference)(dim, w, r, w)
+    lab_o = srgb_to_lab(np.clip(r @ affine[:, :3].T + affine[:, 3], 0, 255)[w > 0])
+    l_ratio = srgb_to_lab(dim[w > 0]).mean(0)[0] / lab_r[:, 0].mean()
+    ratio = lab_o[:, 1:].std(0) / lab_r[:, 1:].std(0)
+    assert l_ratio < 0.8 and np.all(np.abs(ratio - 0.5 * l_ratio) < 0.05), (ratio, l_ratio)
