@@ -131,6 +131,8 @@ class _Stream:
                  driver_fps=self.driver.fps, tier=self.options.tier or self.profile.tier,
                  held=acc.held)    # frames the loop emitted again while the clip's reader was late
         r["holds"] = holds(r)
+        if note := self.driver.ended_early():   # a truncated clip: said, as the bench says it
+            r["note"] = note.removeprefix("note: ")
         return r
 
     def close(self) -> None:
@@ -357,7 +359,12 @@ def run_streams(args: argparse.Namespace) -> int:
             if misses == 2:
                 break
     result["machine"] = machine_info()
+    notes = list(dict.fromkeys(r["note"] for c in result["counts"] for r in c["streams"] if r.get("note")))
+    if notes:
+        result["notes"] = notes
     print(markdown(result))
+    if notes:
+        print("\nnotes:\n" + "\n".join(f"- {n}" for n in notes))
     if args.json:
         write_json(args.json, {"streams": result})
         print(f"\nwrote {args.json}")

@@ -166,3 +166,21 @@ def test_streams_refuse_what_they_would_ignore(tracked_assets, run_bench, monkey
     rc, out, err = run_bench(*argv)
     assert rc == 2 and out == ""
     assert one_error_line(err).startswith("error: " + _streams_argv(tracked_assets, [expect])[0])
+
+
+def test_a_truncated_driver_is_noted(tracked_assets, run_bench, monkeypatch, tmp_path, astronaut_rgb):
+    """(stop 58 review) The bench says when a driver clip ended well before its header's frame
+    count; --streams played it in silence."""
+    from tests.bench.helpers import moving_clip
+
+    monkeypatch.setenv("PUPPETEER_PROFILES", str(tracked_assets["profiles"]))
+    whole = moving_clip(tmp_path / "whole.avi", astronaut_rgb, 40)
+    half = tmp_path / "half.avi"
+    half.write_bytes(whole.read_bytes()[:len(whole.read_bytes()) // 2])
+    out = tmp_path / "s.json"
+    rc, text, err = run_bench("--streams", "1", "--profile", "astro", "--driver", half, "--warmup", "3",
+                              "--json", out)
+    assert rc == 0, err
+    assert "\nnotes:\n- half.avi ended at frame" in text
+    (note,) = json.loads(out.read_text())["streams"]["notes"]
+    assert note.startswith("half.avi ended at frame") and "of the 40 its header announces" in note
