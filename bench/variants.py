@@ -37,6 +37,7 @@ class Variant:
     label: str
     options: Any          # realtime.engine.loop.EngineOptions
     device: str = "cpu"
+    key: str | None = None   # the --compare key it varies (None: a plain run)
 
 
 @dataclass(frozen=True)
@@ -272,21 +273,27 @@ def _parse_value(key: str, text: str):
 CUDA_ONLY = ("backend", "cuda_graphs")
 
 
+def _cuda_only(key: str, this_run: str, fix: str) -> UsageError:
+    """The refusal of a `CUDA_ONLY` comparison that `this_run` (its device, or its tier) makes
+    into one engine twice."""
+    return UsageError(f"--compare {key}=... varies the neural tier's CUDA runtime, and this run {this_run}: "
+                      f"its variants would be the same engine; {fix}, or compare another key")
+
+
 def make_variants(base_options, device: str, compare: tuple[str, list[str]] | None) -> list[Variant]:
     """One `Variant` per value of `compare` (KEY, values) on `base_options`, or the one "run"
-    without; UsageError for a key its device does not use (`CUDA_ONLY`)."""
+    without; UsageError for a key its device does not use (`CUDA_ONLY`; its tier:
+    `check_variants`)."""
     if compare is None:
         return [Variant("run", base_options, device)]
     key, values = compare
     if key in CUDA_ONLY and device != "cuda":
-        raise UsageError(f"--compare {key}=... varies the neural tier's CUDA runtime, and this run is on "
-                         f"{device}: its variants would be the same engine; add --device cuda, or compare "
-                         f"another key")
+        raise _cuda_only(key, f"is on {device}", "add --device cuda")
     knob = knobs()[key]
     out = []
     for text in values:
         value = _parse_value(key, text)
-        v = Variant(f"{key}={text}", base_options, device)
+        v = Variant(f"{key}={text}", base_options, device, key=key)
         knob.apply(v, value)
         out.append(v)
     return out
@@ -313,13 +320,12 @@ def check_variants(profile, variants: list[Variant]) -> None:
     """Build (and close) every variant's engine once, so a configuration the engine refuses
     stops the run before anything is measured; UsageError for a `CUDA_ONLY` comparison of a
     profile whose generator is not the neural tier (its variants would be one engine)."""
-    keys = {v.label.split("=", 1)[0] for v in variants}
-    if len(variants) > 1 and keys <= set(CUDA_ONLY):
+    key = variants[0].key
+    if key in CUDA_ONLY:
         tier = variants[0].options.tier or getattr(profile, "tier", None)
         if tier != "neural":
-            raise UsageError(f"--compare {keys.pop()}=... varies the neural tier's CUDA runtime, and this run "
-                             f"draws with the {tier} tier: its variants would be the same engine; bench a "
-                             f"profile with a trained neural tier (run.py train), or compare another key")
+            raise _cuda_only(key, f"draws with the {tier} tier",
+                             "bench a profile with a trained neural tier (run.py train)")
     for v in variants:
         get_device(v.device).check()
         build_engine(profile, v.options).close()
