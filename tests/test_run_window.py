@@ -44,7 +44,10 @@ wait $engine
 """
 
 
-def test_hotkeys_in_a_real_window_change_the_gains_and_q_quits(tmp_path, astronaut_rgb):
+def test_hotkeys_in_a_real_window_change_the_gains_and_q_quits(tmp_path, astronaut_rgb, astronaut_profile):
+    from profiles.format import save
+
+    profile = save(astronaut_profile, tmp_path / "astro")    # a clean clone has no built-in one yet
     clip = tmp_path / "nod.mp4"
     bgr = cv2.cvtColor(astronaut_rgb, cv2.COLOR_RGB2BGR)
     out = cv2.VideoWriter(str(clip), cv2.VideoWriter_fourcc(*"mp4v"), 30.0, (512, 512))
@@ -53,7 +56,7 @@ def test_hotkeys_in_a_real_window_change_the_gains_and_q_quits(tmp_path, astrona
         out.write(cv2.warpAffine(bgr, m, (512, 512), borderMode=cv2.BORDER_REPLICATE))
     out.release()
     env = {**os.environ, "PYTHON": sys.executable, "CLIP": str(clip), "TITLE": TITLE, "CI": "true",
-           "PROFILE": str(ROOT / "profiles" / "astronaut")}    # the built-in one
+           "PROFILE": str(profile)}
     done = subprocess.run(["xvfb-run", "-a", "bash", "-c", _SCRIPT], cwd=ROOT, env=env,
                           capture_output=True, text=True, timeout=180)
     text = done.stdout + done.stderr

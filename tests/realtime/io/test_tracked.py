@@ -140,11 +140,14 @@ def test_a_corrupt_file_says_what_it_is_and_what_to_do(tmp_path, astronaut_landm
 
 
 @pytest.mark.parametrize("value", [np.nan, np.inf, 1e30, -1e30])
-def test_landmarks_not_finite_or_huge_are_refused_at_load(tmp_path, astronaut_landmarks, value, capsys,
-                                                          monkeypatch):
+def test_landmarks_not_finite_or_huge_are_refused_at_load(tmp_path, astronaut_landmarks, astronaut_profile,
+                                                          value, capsys, monkeypatch):
     """Before the fix (bad-input review): a frame with a face whose landmarks held NaN or 1e30
     loaded, and `live` died mid-run in umeyama ("SVD did not converge"). A frame without a face
-    holds zeros that are never read: whatever it holds, it is not refused."""
+    holds zeros that are never read: whatever it holds, it is not refused. The profile is saved
+    here: CI's clean clone has no built-in profile until `make demo` makes one."""
+    from profiles.format import save
+
     path = tmp_path / "a.track.npz"
     tc = _write_track(path, astronaut_landmarks)
     tc.landmarks[5] = np.nan                 # frame 5 has no face: not read, not refused
@@ -157,8 +160,8 @@ def test_landmarks_not_finite_or_huge_are_refused_at_load(tmp_path, astronaut_la
     assert str(info.value) == (f"{path} is damaged: the landmarks of frame 7 are not finite or beyond "
                                f"±100000 px; track the clip again (`run.py track CLIP`)")
     monkeypatch.setenv("PUPPETEER_PROFILES", str(tmp_path / "profiles"))
-    assert run.main(["live", "--profile", str(ROOT / "profiles" / "astronaut"), "--driver", str(path),
-                     "--sink", "null"]) == 2
+    save(astronaut_profile, tmp_path / "profiles" / "astro")
+    assert run.main(["live", "--profile", "astro", "--driver", str(path), "--sink", "null"]) == 2
     assert capsys.readouterr().err == f"error: {info.value}\n"
 
 
