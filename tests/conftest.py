@@ -30,6 +30,14 @@ def pytest_collection_modifyitems(config, items):
             item.add_marker(skip)
 
 
+@pytest.fixture(autouse=True)
+def _profiles_outside_the_checkout(tmp_path_factory, monkeypatch):
+    """Every test's profiles root is a fresh temporary folder unless it sets its own: a test
+    that runs `demo` or `live --profile NAME` must neither write the checkout's profiles/ nor
+    read one that an earlier test or `make demo` left there."""
+    monkeypatch.setenv("PUPPETEER_PROFILES", str(tmp_path_factory.mktemp("profiles")))
+
+
 @pytest.fixture(scope="session")
 def astronaut_rgb() -> np.ndarray:
     import skimage.data
