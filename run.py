@@ -20,6 +20,7 @@ import argparse
 import contextlib
 import math
 import os
+import re
 import shlex
 import signal
 import stat
@@ -50,6 +51,12 @@ class UserError(PuppeteerError):
 
 class _Parser(argparse.ArgumentParser):
     """argparse with its mistakes as one line: ``error: ...`` and exit 2, like every other."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        # a value that starts with '-' and a digit ('--size -5x5') is a value, not an unknown
+        # option: our own check then says what it wants ("expected one argument" did not)
+        self._negative_number_matcher = re.compile(r"^-\d")
 
     def error(self, message: str):
         self.exit(2, f"error: {_printable(message)} (see {self.prog} --help)\n")

@@ -95,6 +95,18 @@ def test_bad_numbers_are_one_error_line(argv, capsys):
     assert "argument" in line and "--help" in line
 
 
+@pytest.mark.parametrize("argv, says", [
+    (["demo", "--size", "-5x5"], "argument --size: wants WIDTHxHEIGHT between 16x16 and 4096x4096, got '-5x5'"),
+    (["live", "--profile", "p", "--size", "-640x480"], "argument --size: wants WIDTHxHEIGHT"),
+])
+def test_a_value_starting_with_a_minus_is_checked_as_a_value(argv, says, capsys):
+    """Before: argparse took '-5x5' for an unknown option and said only "expected one argument"."""
+    with pytest.raises(SystemExit) as e:
+        run.main(argv)
+    assert e.value.code == 2
+    assert says in _one_error(capsys.readouterr().err)
+
+
 def test_frames_on_a_photo_is_an_error(tmp_path, profiles_root, capsys):
     photo = tmp_path / "p.png"
     cv2.imwrite(str(photo), np.zeros((32, 32, 3), np.uint8))
