@@ -307,6 +307,7 @@ def _report_of(stop: KeyboardInterrupt):
 
 #: live options that only swap mode uses: (flag, is it given).
 _SWAP_ONLY = (("--keep-grain", lambda a: a.keep_grain),
+              ("--keep-sockets", lambda a: a.keep_sockets),
               ("--fill-far-side / --no-fill-far-side", lambda a: a.fill_far_side is not None),
               ("--drop-fringe / --no-drop-fringe", lambda a: a.drop_fringe is not None),
               ("--no-keep-glasses", lambda a: not a.keep_glasses))
@@ -420,6 +421,7 @@ def _live(args, bridge, inputs=()):
                                                if v is not None}).with_gains(gains),  # else its defaults
                             mode=args.mode, pose_from=args.pose_from, expression_from=args.expression_from,
                             even_grain=not args.keep_grain, fill_far_side=args.fill_far_side is not False,
+                            lift_sockets=not args.keep_sockets,
                             drop_fringe=(profile_drops_fringe(profile) if args.drop_fringe is None
                                          else args.drop_fringe),
                             keep_glasses=args.keep_glasses,
@@ -1009,6 +1011,11 @@ def build_parser() -> argparse.ArgumentParser:
     lv.add_argument("--keep-grain", action="store_true",
                     help="swap: keep the photo's grain (by default a grainy photo's face is denoised "
                          "first, or the swap's relighting turns its grain into a speckle)")
+    lv.add_argument("--keep-sockets", action="store_true",
+                    help="swap: keep the photo's shaded eye sockets as they are (by default sockets "
+                         "much darker than the photo's skin, a painting's or a top light's shadow, "
+                         "are lifted most of the way towards it, or they read as bruises round your "
+                         "own eyes under your light)")
     lv.add_argument("--fill-far-side", action=argparse.BooleanOptionalAction, default=None,
                     help="swap: fill a turned photo's squeezed far cheek and temple (their shadow and "
                          "hair, which your frontal face shows stretched as a dark band) from the "

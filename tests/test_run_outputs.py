@@ -278,6 +278,7 @@ def test_bench_checks_its_outputs_before_it_runs(tmp_path, monkeypatch, capsys, 
 @pytest.mark.parametrize("flags, expect", [
     (["--audio-report", "out.json"], "--audio-report writes the report of --audio"),
     (["--keep-grain"], "--keep-grain is an option of --mode swap"),
+    (["--keep-sockets"], "--keep-sockets is an option of --mode swap"),
     (["--drop-fringe"], "--drop-fringe / --no-drop-fringe is an option of --mode swap"),
     (["--no-drop-fringe"], "--drop-fringe / --no-drop-fringe is an option of --mode swap"),
     (["--no-keep-glasses"], "--no-keep-glasses is an option of --mode swap"),

@@ -90,6 +90,28 @@ def test_keep_grain_swaps_the_photo_as_it_is(enrolled, driver_dir, tmp_path, ast
     assert np.abs(outs[0][face] - outs[1][face]).mean() > 0.5
 
 
+def test_keep_sockets_swaps_the_photo_as_it_is(enrolled, driver_dir, tmp_path, astronaut_landmarks, monkeypatch):
+    """By default a photo's sockets darker than REFERENCE of its skin are lifted before the swap
+    (realtime.swap.sockets; the astronaut's barely are: the test raises the bar); --keep-sockets
+    leaves them as they are, and the face is lighter around the eyes (measured: 4.3 levels)."""
+    from realtime.swap import sockets
+
+    monkeypatch.setattr(sockets, "REFERENCE", 1.2)
+    _consent(enrolled)
+    outs = {}
+    for flag in ([], ["--keep-sockets"]):
+        out = tmp_path / f"swap{len(flag)}.mp4"
+        assert run.main(["live", "--profile", "astro", "--mode", "swap", "--driver", str(driver_dir),
+                         "--sink", f"file:{out}", "--no-label", "--keep-grain", *flag]) == 0
+        outs[len(flag)] = _frames(out)
+    pts = np.asarray(astronaut_landmarks)[:468, :2]
+    eyes = pts[[33, 263, 133, 362]]
+    x0, x1 = 511 - int(eyes[:, 0].max()) - 10, 511 - int(eyes[:, 0].min()) + 10
+    y0, y1 = int(eyes[:, 1].min()) - 15, int(eyes[:, 1].max()) + 15
+    around = (slice(None), slice(y0, y1), slice(x0, x1))
+    assert outs[0][around].mean() > outs[1][around].mean() + 1.0          # lighter round the eyes
+
+
 def test_a_photos_fringe_is_pointed_out_and_the_profile_can_drop_it(enrolled, driver_dir, tmp_path, capsys,
                                                                      monkeypatch):
     """A photo whose forehead is mostly fringe (the astronaut's is 43 % hair: the test lowers

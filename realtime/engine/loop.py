@@ -125,6 +125,7 @@ class EngineOptions:
     mode: str = "reenact"                        # "reenact" or "swap" (realtime.engine.swap)
     even_grain: bool = True                      # swap: even a grainy photo's face (realtime.swap.grain)
     fill_far_side: bool = True                   # swap: fill a turned photo's far side (realtime.swap.farside)
+    lift_sockets: bool = True                    # swap: lift a photo's shaded eye sockets (realtime.swap.sockets)
     drop_fringe: bool = False                    # swap: a photo's fringe left out whole (realtime.swap.skin)
     keep_glasses: bool = True                    # swap: the driver's glasses rims kept in front (realtime.swap.glasses)
     pose_from: str | None = None                 # remix: the pose from another source (realtime.io.remix)

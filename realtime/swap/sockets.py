@@ -1,0 +1,154 @@
+"""The identity photo's shaded eye sockets, lifted towards its skin before a swap relights it.
+
+The swap's gain field (`realtime.swap.colour`) gives the identity the driver's large-scale light
+and keeps feature-scale shading as the identity's own detail. Around the eyes that "detail" is
+mostly the photo's light: a painting's chiaroscuro or a studio's top light leaves the sockets
+far darker than the cheeks (s5's red-brown lids, s12's deep-set shadows), and on a driver lit
+flat from the front they read as bruises round the driver's own bright eye whites. The gain
+field cannot lift them: the lids and lashes are dark by nature, so the sockets are not among
+its skin samples and it carries the cheeks' light over them.
+
+`lift_sockets` lifts them once, on the photo: the sockets (`socket_mask`: the skin between each
+eye's contour and its brow, and under the lower lid, from the mesh) have a smooth lightness (CIE
+L*; lashes and brow hairs left out as much darker than the skin) that is compared with the skin
+around them (cheeks, nose, forehead); where a socket is darker than `REFERENCE` of that skin —
+about what a real socket reads under front light (the eval drivers' 0.85–0.97, in luma) —
+`LIFT` of the shortfall is made up, and its colour moves by as much towards the skin's (a
+shadow's red-brown tint goes with its darkness). It is one smooth factor on lightness and one
+shift of colour per pixel, so the lashes, the crease and the skin's grain keep their contrast.
+A photo whose sockets are not darker than that is returned as it is, the same array. The
+fields are measured with the face at `WORK_IOD` px an interocular and applied at the photo's
+own resolution: 6–14 ms once per swap engine on the eval photos (s1, 208 px an interocular:
+284 ms measured at full size). On by default (`EngineOptions.lift_sockets`, `live
+--keep-sockets` to keep them as they are). The driver's own sockets are not measured: on a
+driver lit from above, the lifted sockets stay lighter than the driver's.
+"""
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+from realtime.face import topology
+
+__all__ = ["REFERENCE", "LIFT", "MAX_GAIN", "socket_mask", "lift_sockets"]
+
+#: A socket's lightness over its skin's that needs no lift (a real socket under front light).
+REFERENCE = 0.9
+#: The share of the shortfall below REFERENCE made up.
+LIFT = 0.9
+#: The most a socket's lightness is multiplied by.
+MAX_GAIN = 1.8
+#: Mesh rings about each eye's contour that count as its socket.
+RINGS = 2
+#: Blur of the socket's lightness and of the skin's around it, in interoculars.
+SOCKET_SIGMA = 0.06
+SKIN_SIGMA = 0.3
+#: A socket pixel darker than this share of the skin around it is a lash, a brow hair or a lid
+#: line, not the socket's light (left out of the measure, lifted with its surroundings).
+DARK = 0.45
+#: The fields are measured with the face at this many pixels an interocular (or its own, if fewer).
+WORK_IOD = 64.0
+
+
+def _contour() -> np.ndarray:
+    m = np.zeros(topology.N_LANDMARKS, bool)
+    m[[i for c in (topology.RIGHT_EYE_UPPER, topology.RIGHT_EYE_LOWER,
+                   topology.LEFT_EYE_UPPER, topology.LEFT_EYE_LOWER) for i in c]] = True
+    return m
+
+
+def socket_mask(landmarks: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+    """(H, W) uint8 mask of the eye sockets of a face whose `landmarks` (478, 2+) are in the
+    pixels of an image of `shape`: the face triangles whose corners all lie within `RINGS` mesh
+    edges of an eye's contour, none on a brow, less the eye openings themselves."""
+    pts = np.asarray(landmarks, np.float64)[: topology.N_LANDMARKS, :2]
+    tris = topology.face_triangles()
+    contour = _contour()
+    near = contour.copy()
+    for _ in range(RINGS):
+        near[np.unique(tris[near[tris].any(1)])] = True
+    brow = np.zeros(topology.N_LANDMARKS, bool)
+    brow[list(topology.RIGHT_BROW) + list(topology.LEFT_BROW)] = True
+    keep = near[tris].all(1) & ~brow[tris].any(1)
+    sockets = np.zeros(shape, np.uint8)
+    for t in tris[keep]:
+        cv2.fillConvexPoly(sockets, np.rint(pts[t]).astype(np.int32), 1)
+    opening = np.zeros(shape, np.uint8)
+    for upper, lower in ((topology.RIGHT_EYE_UPPER, topology.RIGHT_EYE_LOWER),
+                         (topology.LEFT_EYE_UPPER, topology.LEFT_EYE_LOWER)):
+        cv2.fillPoly(opening, [np.rint(pts[list(upper) + list(lower[::-1])]).astype(np.int32)], 1)
+    sockets[opening > 0] = 0
+    return sockets
+
+
+def _skin_mask(pts: np.ndarray, shape: tuple[int, int], sockets: np.ndarray) -> np.ndarray:
+    """The face's hull less its features (eyes and sockets, brows, lips, nostrils grown a little)."""
+    skin = np.zeros(shape, np.uint8)
+    cv2.fillConvexPoly(skin, cv2.convexHull(np.rint(pts).astype(np.int32)), 1)
+    features = sockets.copy()
+    for group in (topology.RIGHT_BROW, topology.LEFT_BROW, topology.OUTER_LIP):
+        cv2.fillPoly(features, [cv2.convexHull(np.rint(pts[list(group)]).astype(np.int32))], 1)
+    iod = float(np.linalg.norm(pts[33] - pts[263]))
+    r = max(1, int(round(0.06 * iod)))
+    features = cv2.dilate(features, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * r + 1, 2 * r + 1)))
+    return skin & (1 - features)
+
+
+def _blur(values: np.ndarray, weight: np.ndarray, sigma: float) -> np.ndarray:
+    """Weighted Gaussian low-pass of (H, W[, C]) `values` under (H, W) `weight`."""
+    w = cv2.GaussianBlur(weight, (0, 0), sigma)
+    v = cv2.GaussianBlur(values * (weight[..., None] if values.ndim == 3 else weight), (0, 0), sigma)
+    return v / np.maximum(w, 1e-4)[..., None] if values.ndim == 3 else v / np.maximum(w, 1e-4)
+
+
+def lift_sockets(photo: np.ndarray, landmarks: np.ndarray) -> np.ndarray:
+    """`photo` (H, W, 3) uint8 RGB with its face's shaded sockets lifted (module docstring);
+    `photo` itself where no socket is darker than `REFERENCE` of the skin around it."""
+    photo = np.asarray(photo)
+    pts = np.asarray(landmarks, np.float64)[: topology.N_LANDMARKS, :2]
+    iod = float(np.linalg.norm(pts[33] - pts[263]))
+    h_img, w_img = photo.shape[:2]
+    lo = np.floor(np.maximum(pts.min(0) - 0.5 * iod, 0)).astype(int)
+    hi = np.ceil(np.minimum(pts.max(0) + 0.5 * iod, (w_img, h_img))).astype(int)
+    if iod < 8.0 or np.any(hi - lo < 8):
+        return photo
+    box = photo[lo[1]:hi[1], lo[0]:hi[0]]
+    # the fields are smooth (σ ≥ 0.03 interocular): measured at WORK_IOD px an interocular
+    k = min(1.0, WORK_IOD / iod)
+    size = (max(8, round(box.shape[1] * k)), max(8, round(box.shape[0] * k)))
+    small = cv2.resize(box, size, interpolation=cv2.INTER_AREA) if k < 1.0 else box
+    p, s_iod = (pts - lo) * k, iod * k
+    sockets = socket_mask(p, small.shape[:2])
+    skin = _skin_mask(p, small.shape[:2], sockets)
+    if not sockets.any() or skin.sum() < 50:
+        return photo
+    lab = cv2.cvtColor(small.astype(np.float32) / 255.0, cv2.COLOR_RGB2LAB)
+    skin_low = _blur(lab, skin.astype(np.float32), SKIN_SIGMA * s_iod)
+    socket_w = sockets.astype(np.float32) * (lab[..., 0] > DARK * skin_low[..., 0])
+    sock_low = _blur(lab, socket_w, SOCKET_SIGMA * s_iod)
+    # where the socket's measure holds (inside it, feathered), how far it falls short
+    reach = np.clip(cv2.GaussianBlur(socket_w, (0, 0), SOCKET_SIGMA * s_iod) * 3.0, 0.0, 1.0)
+    inside = cv2.GaussianBlur(sockets.astype(np.float32), (0, 0), 0.03 * s_iod)
+    weight = reach * inside
+    ratio = sock_low[..., 0] / np.maximum(skin_low[..., 0], 1.0)
+    short = np.clip(REFERENCE - ratio, 0.0, None) * weight
+    if float(short.max()) < 0.02:
+        return photo
+    # (gain of L*, shift of a*, shift of b*, where) at the work scale, then at the photo's
+    fields = np.dstack([np.minimum(1.0 + LIFT * short / np.maximum(ratio, 0.05), MAX_GAIN),
+                        (LIFT * weight * np.clip((REFERENCE - ratio) / 0.05, 0.0, 1.0))[..., None]
+                        * (skin_low[..., 1:] - sock_low[..., 1:]), weight]).astype(np.float32)
+    if k < 1.0:
+        fields = cv2.resize(fields, (box.shape[1], box.shape[0]), interpolation=cv2.INTER_LINEAR)
+    changed = fields[..., 3] > 0.0            # elsewhere not even the Lab round trip's rounding
+    ys, xs = np.nonzero(changed)
+    y0, y1, x0, x1 = ys.min(), ys.max() + 1, xs.min(), xs.max() + 1
+    part = cv2.cvtColor(box[y0:y1, x0:x1].astype(np.float32) / 255.0, cv2.COLOR_RGB2LAB)
+    f = fields[y0:y1, x0:x1]
+    part[..., 0] = np.clip(part[..., 0] * f[..., 0], 0.0, 100.0)
+    part[..., 1:] += f[..., 1:3]
+    rgb = np.clip(np.rint(cv2.cvtColor(part, cv2.COLOR_LAB2RGB) * 255.0), 0, 255).astype(np.uint8)
+    out = photo.copy()
+    region = out[lo[1] + y0:lo[1] + y1, lo[0] + x0:lo[0] + x1]
+    region[changed[y0:y1, x0:x1]] = rgb[changed[y0:y1, x0:x1]]
+    return out

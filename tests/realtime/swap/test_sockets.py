@@ -1,0 +1,117 @@
+"""realtime.swap.sockets: a photo's shaded eye sockets are lifted towards its skin (lightness and
+colour), their lashes keep their contrast, sockets already as light as a real one are left as they
+are, nothing outside the face changes, and the swap renders from the lifted photo."""
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import pytest
+
+from realtime.face import topology
+from realtime.swap import sockets
+from realtime.swap.sockets import REFERENCE, lift_sockets, socket_mask
+
+
+def lab(rgb):
+    return cv2.cvtColor(rgb.astype(np.float32) / 255.0, cv2.COLOR_RGB2LAB)
+
+
+@pytest.fixture
+def flat_face(astronaut_rgb, astronaut_landmarks):
+    """The astronaut with her face's hull painted one skin colour (sockets as light as the skin)."""
+    photo = astronaut_rgb.copy()
+    hull = cv2.convexHull(np.rint(astronaut_landmarks[:468, :2]).astype(np.int32))
+    mask = np.zeros(photo.shape[:2], np.uint8)
+    cv2.fillConvexPoly(mask, hull, 1)
+    photo[mask > 0] = (214, 168, 140)
+    return photo
+
+
+def shaded(photo, landmarks, darker=0.5, tint=(1.0, 0.8, 0.75)):
+    """`photo` with its sockets darkened to `darker` of their light and tinted red-brown, and a
+    dark lash line along each upper lid; (photo, socket mask, lash mask)."""
+    sock = socket_mask(landmarks, photo.shape[:2])
+    out = photo.astype(np.float32)
+    out[sock > 0] *= darker * np.asarray(tint, np.float32)
+    lash = np.zeros(photo.shape[:2], np.uint8)
+    for upper in (topology.RIGHT_EYE_UPPER, topology.LEFT_EYE_UPPER):
+        cv2.polylines(lash, [np.rint(landmarks[list(upper), :2]).astype(np.int32)], False, 1, 2)
+    out[lash > 0] = 25.0
+    return np.clip(np.rint(out), 0, 255).astype(np.uint8), sock > 0, lash > 0
+
+
+def test_sockets_as_light_as_the_skin_are_left_as_they_are(flat_face, astronaut_landmarks):
+    assert lift_sockets(flat_face, astronaut_landmarks) is flat_face
+
+
+def test_a_tiny_face_is_left_as_it_is(flat_face, astronaut_landmarks):
+    small = cv2.resize(flat_face, (48, 48), interpolation=cv2.INTER_AREA)
+    lm = astronaut_landmarks * np.array([48 / 512, 48 / 512, 1.0])
+    photo, _, _ = shaded(small, lm)
+    assert lift_sockets(photo, lm) is photo
+
+
+@pytest.mark.parametrize("scale", [1, 2])
+def test_shaded_sockets_are_lifted_towards_the_skin_and_nothing_else_changes(flat_face, astronaut_landmarks, scale):
+    """At scale 2 the face (120 px an interocular) is measured at WORK_IOD and lifted at its own size."""
+    if scale != 1:
+        flat_face = cv2.resize(flat_face, None, fx=scale, fy=scale, interpolation=cv2.INTER_CUBIC)
+        astronaut_landmarks = astronaut_landmarks * np.array([scale, scale, 1.0])
+    photo, sock, lash = shaded(flat_face, astronaut_landmarks)
+    out = lift_sockets(photo, astronaut_landmarks)
+    assert out is not photo and out.shape == photo.shape and out.dtype == np.uint8
+    before, after, skin = lab(photo), lab(out), lab(flat_face)[sock][:, 0].mean()
+    # the socket's core (away from its feathered edge and the lashes)
+    core = cv2.erode(sock.astype(np.uint8), np.ones((3, 3), np.uint8)) > 0
+    core &= ~(cv2.dilate(lash.astype(np.uint8), np.ones((3, 3), np.uint8)) > 0)
+    assert core.sum() > 50 * scale * scale
+    l0, l1 = before[core][:, 0].mean(), after[core][:, 0].mean()
+    assert l1 - l0 > 0.5 * (REFERENCE * skin - l0), (l0, l1, skin)       # most of the way up
+    assert l1 < skin + 2.0                                                # not past the skin
+    # its red-brown tint goes most of the way back to the skin's colour
+    ab_skin = lab(flat_face)[core][:, 1:].mean(0)
+    d0 = np.linalg.norm(before[core][:, 1:].mean(0) - ab_skin)
+    d1 = np.linalg.norm(after[core][:, 1:].mean(0) - ab_skin)
+    assert d1 < 0.5 * d0, (d0, d1)
+    # the lashes stay much darker than the lifted socket round them; nothing gets darker
+    assert after[lash][:, 0].mean() < 0.6 * l1
+    assert (after[..., 0] >= before[..., 0] - 0.5).all()
+    # nothing changes away from the eyes: the mouth, the cheeks' lower half, the background
+    pts = astronaut_landmarks[:468, :2]
+    iod = np.linalg.norm(pts[33] - pts[263])
+    rows = np.arange(photo.shape[0])[:, None]
+    cols = np.arange(photo.shape[1])[None, :]
+    eyes_y = pts[[33, 263], 1].mean()
+    far = (rows > eyes_y + 0.6 * iod) | (rows < eyes_y - 0.9 * iod) | \
+          (cols < pts[:, 0].min() - 0.1 * iod) | (cols > pts[:, 0].max() + 0.1 * iod)
+    np.testing.assert_array_equal(out[far], photo[far])
+
+
+def test_the_lift_is_bounded(flat_face, astronaut_landmarks, monkeypatch):
+    """A socket painted almost black (darker than DARK of the skin: read as lashes, not light)
+    is not blown up to the skin: nothing there to measure, at most MAX_GAIN."""
+    photo, sock, _ = shaded(flat_face, astronaut_landmarks, darker=0.05)
+    out = lift_sockets(photo, astronaut_landmarks)
+    before, after = lab(photo)[sock][:, 0], lab(out)[sock][:, 0]
+    assert (after <= before * sockets.MAX_GAIN + 1.0).all()
+
+
+def test_the_swap_renders_from_the_lifted_photo(astronaut_profile, astronaut_landmarks, flat_face):
+    from realtime.swap.photo import SwapPhotoProfile
+
+    class Shaded:
+        def __init__(self, base, image):
+            self.base, self.image = base, image
+
+        def __getattr__(self, name):
+            return getattr(self.base, name)
+
+        def __getitem__(self, key):
+            return self.image if key == "image" else self.base[key]
+
+    photo, _, _ = shaded(flat_face, astronaut_landmarks)
+    profile = Shaded(astronaut_profile, photo)
+    lifted = SwapPhotoProfile(profile, even_grain=False, fill_far_side=False)
+    kept = SwapPhotoProfile(profile, even_grain=False, fill_far_side=False, lift_sockets=False)
+    assert lifted.lifted and not kept.lifted and kept["image"] is photo
+    np.testing.assert_array_equal(lifted["image"], lift_sockets(photo, astronaut_profile["landmarks"]))
