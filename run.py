@@ -56,7 +56,7 @@ class _Parser(argparse.ArgumentParser):
         super().__init__(*args, **kwargs)
         # a value that starts with '-' and a digit ('--size -5x5') is a value, not an unknown
         # option: our own check then says what it wants ("expected one argument" did not)
-        self._negative_number_matcher = re.compile(r"^-\d")
+        self._negative_number_matcher = re.compile(r"^-\.?\d")
 
     def error(self, message: str):
         self.exit(2, f"error: {_printable(message)} (see {self.prog} --help)\n")

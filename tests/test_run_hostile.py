@@ -98,6 +98,7 @@ def test_bad_numbers_are_one_error_line(argv, capsys):
 @pytest.mark.parametrize("argv, says", [
     (["demo", "--size", "-5x5"], "argument --size: wants WIDTHxHEIGHT between 16x16 and 4096x4096, got '-5x5'"),
     (["live", "--profile", "p", "--size", "-640x480"], "argument --size: wants WIDTHxHEIGHT"),
+    (["demo", "--fps", "-.5"], "argument --fps: wants a frame rate"),
 ])
 def test_a_value_starting_with_a_minus_is_checked_as_a_value(argv, says, capsys):
     """Before: argparse took '-5x5' for an unknown option and said only "expected one argument"."""
