@@ -29,6 +29,7 @@ import cv2
 import numpy as np
 
 from realtime.face import topology
+from realtime.swap.crop import _ring
 
 __all__ = ["REFERENCE", "LIFT", "MAX_GAIN", "socket_mask", "lift_sockets"]
 
@@ -64,9 +65,7 @@ def socket_mask(landmarks: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
     pts = np.asarray(landmarks, np.float64)[: topology.N_LANDMARKS, :2]
     tris = topology.face_triangles()
     contour = _contour()
-    near = contour.copy()
-    for _ in range(RINGS):
-        near[np.unique(tris[near[tris].any(1)])] = True
+    near = _ring(np.flatnonzero(contour), tris, RINGS)
     brow = np.zeros(topology.N_LANDMARKS, bool)
     brow[list(topology.RIGHT_BROW) + list(topology.LEFT_BROW)] = True
     keep = near[tris].all(1) & ~brow[tris].any(1)
