@@ -13,10 +13,12 @@ eye's contour and its brow, and under the lower lid, from the mesh) have a smoot
 L*; lashes and brow hairs left out as much darker than the skin) that is compared with the skin
 around them (cheeks, nose, forehead); where a socket is darker than `REFERENCE` of that skin —
 about what a real socket reads under front light (the eval drivers' 0.85–0.97, in luma) —
-`LIFT` of the shortfall is made up, and its colour moves by as much towards the skin's (a
-shadow's red-brown tint goes with its darkness). It is one smooth factor on lightness and one
-shift of colour per pixel, so the lashes, the crease and the skin's grain keep their contrast.
-A photo whose sockets are not darker than that is returned as it is, the same array. The
+`LIFT` of the shortfall is made up, and its colour goes the same share of the way to the
+skin's as its lightness went (a shadow's red-brown tint goes with its darkness). It is one
+smooth factor on lightness and one shift of colour per pixel, so the lashes, the crease and the
+skin's grain keep their contrast; the eye openings themselves keep their pixels. A photo whose
+sockets fall short of `REFERENCE` by less than `MIN_SHORTFALL` is returned as it is, the same
+array. The
 fields are measured with the face at `WORK_IOD` px an interocular and applied at the photo's
 own resolution: 6–14 ms once per swap engine on the eval photos (s1, 208 px an interocular:
 284 ms measured at full size). On by default (`EngineOptions.lift_sockets`, `live
@@ -31,7 +33,7 @@ import numpy as np
 from realtime.face import topology
 from realtime.swap.crop import _ring
 
-__all__ = ["REFERENCE", "LIFT", "MAX_GAIN", "socket_mask", "lift_sockets"]
+__all__ = ["REFERENCE", "LIFT", "MAX_GAIN", "socket_mask", "eye_openings", "lift_sockets"]
 
 #: A socket's lightness over its skin's that needs no lift (a real socket under front light).
 REFERENCE = 0.9
@@ -49,6 +51,8 @@ SKIN_SIGMA = 0.3
 DARK = 0.45
 #: The fields are measured with the face at this many pixels an interocular (or its own, if fewer).
 WORK_IOD = 64.0
+#: A photo whose sockets fall short of REFERENCE by less than this (anywhere) is left as it is.
+MIN_SHORTFALL = 0.02
 
 
 def _contour() -> np.ndarray:
@@ -72,12 +76,18 @@ def socket_mask(landmarks: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
     sockets = np.zeros(shape, np.uint8)
     for t in tris[keep]:
         cv2.fillConvexPoly(sockets, np.rint(pts[t]).astype(np.int32), 1)
+    sockets[eye_openings(pts, shape) > 0] = 0
+    return sockets
+
+
+def eye_openings(landmarks: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+    """(H, W) uint8 mask of both eye openings (inside each eye's upper and lower lid contour)."""
+    pts = np.asarray(landmarks, np.float64)[: topology.N_LANDMARKS, :2]
     opening = np.zeros(shape, np.uint8)
     for upper, lower in ((topology.RIGHT_EYE_UPPER, topology.RIGHT_EYE_LOWER),
                          (topology.LEFT_EYE_UPPER, topology.LEFT_EYE_LOWER)):
         cv2.fillPoly(opening, [np.rint(pts[list(upper) + list(lower[::-1])]).astype(np.int32)], 1)
-    sockets[opening > 0] = 0
-    return sockets
+    return opening
 
 
 def _skin_mask(pts: np.ndarray, shape: tuple[int, int], sockets: np.ndarray) -> np.ndarray:
@@ -131,15 +141,20 @@ def lift_sockets(photo: np.ndarray, landmarks: np.ndarray) -> np.ndarray:
     weight = reach * inside
     ratio = sock_low[..., 0] / np.maximum(skin_low[..., 0], 1.0)
     short = np.clip(REFERENCE - ratio, 0.0, None) * weight
-    if float(short.max()) < 0.02:
+    if float(short.max()) < MIN_SHORTFALL:
         return photo
+    gain = np.minimum(1.0 + LIFT * short / np.maximum(ratio, 0.05), MAX_GAIN)
+    # the colour goes the share of the way to the skin's that the lightness went (gain - 1 of
+    # the gap 1/ratio - 1): a shadow's tint goes with its darkness
+    share = np.clip((gain - 1.0) / np.maximum(1.0 / np.maximum(ratio, 0.05) - 1.0, 1e-3), 0.0, 1.0)
     # (gain of L*, shift of a*, shift of b*, where) at the work scale, then at the photo's
-    fields = np.dstack([np.minimum(1.0 + LIFT * short / np.maximum(ratio, 0.05), MAX_GAIN),
-                        (LIFT * weight * np.clip((REFERENCE - ratio) / 0.05, 0.0, 1.0))[..., None]
-                        * (skin_low[..., 1:] - sock_low[..., 1:]), weight]).astype(np.float32)
+    fields = np.dstack([gain, share[..., None] * (skin_low[..., 1:] - sock_low[..., 1:]),
+                        weight]).astype(np.float32)
     if k < 1.0:
         fields = cv2.resize(fields, (box.shape[1], box.shape[0]), interpolation=cv2.INTER_LINEAR)
-    changed = fields[..., 3] > 0.0            # elsewhere not even the Lab round trip's rounding
+    # the eyes themselves (whites, iris, the lids' rims inside the contour) keep their pixels;
+    # elsewhere outside the sockets not even the Lab round trip's rounding
+    changed = (fields[..., 3] > 0.0) & (eye_openings(pts - lo, box.shape[:2]) == 0)
     ys, xs = np.nonzero(changed)
     y0, y1, x0, x1 = ys.min(), ys.max() + 1, xs.min(), xs.max() + 1
     part = cv2.cvtColor(box[y0:y1, x0:x1].astype(np.float32) / 255.0, cv2.COLOR_RGB2LAB)

@@ -1,6 +1,7 @@
 """realtime.swap.sockets: a photo's shaded eye sockets are lifted towards its skin (lightness and
 colour), their lashes keep their contrast, sockets already as light as a real one are left as they
-are, nothing outside the face changes, and the swap renders from the lifted photo."""
+are, the eyes and everything outside the face keep their pixels, and the swap's photo profile
+holds the lifted photo."""
 from __future__ import annotations
 
 import cv2
@@ -68,11 +69,12 @@ def test_shaded_sockets_are_lifted_towards_the_skin_and_nothing_else_changes(fla
     l0, l1 = before[core][:, 0].mean(), after[core][:, 0].mean()
     assert l1 - l0 > 0.5 * (REFERENCE * skin - l0), (l0, l1, skin)       # most of the way up
     assert l1 < skin + 2.0                                                # not past the skin
-    # its red-brown tint goes most of the way back to the skin's colour
+    # its red-brown tint goes back towards the skin's colour as far as its lightness went
     ab_skin = lab(flat_face)[core][:, 1:].mean(0)
     d0 = np.linalg.norm(before[core][:, 1:].mean(0) - ab_skin)
     d1 = np.linalg.norm(after[core][:, 1:].mean(0) - ab_skin)
-    assert d1 < 0.5 * d0, (d0, d1)
+    went_l, went_ab = (l1 - l0) / (skin - l0), 1.0 - d1 / d0
+    assert went_ab > 0.35 and abs(went_ab - went_l) < 0.15, (went_l, went_ab)
     # the lashes stay much darker than the lifted socket round them; nothing gets darker
     assert after[lash][:, 0].mean() < 0.6 * l1
     assert (after[..., 0] >= before[..., 0] - 0.5).all()
@@ -88,15 +90,30 @@ def test_shaded_sockets_are_lifted_towards_the_skin_and_nothing_else_changes(fla
 
 
 def test_the_lift_is_bounded(flat_face, astronaut_landmarks, monkeypatch):
-    """A socket painted almost black (darker than DARK of the skin: read as lashes, not light)
-    is not blown up to the skin: nothing there to measure, at most MAX_GAIN."""
-    photo, sock, _ = shaded(flat_face, astronaut_landmarks, darker=0.05)
+    """A socket at half its skin's light would be lifted by ~1.7; capped at MAX_GAIN it is lifted
+    (the photo changes) but by no more than the cap."""
+    monkeypatch.setattr(sockets, "MAX_GAIN", 1.2)
+    photo, sock, _ = shaded(flat_face, astronaut_landmarks, darker=0.5)
     out = lift_sockets(photo, astronaut_landmarks)
+    assert out is not photo
     before, after = lab(photo)[sock][:, 0], lab(out)[sock][:, 0]
-    assert (after <= before * sockets.MAX_GAIN + 1.0).all()
+    assert (after > before + 1.0).mean() > 0.5           # lifted, most of the socket
+    assert (after <= before * 1.2 + 1.0).all()
 
 
-def test_the_swap_renders_from_the_lifted_photo(astronaut_profile, astronaut_landmarks, flat_face):
+def test_the_eye_openings_keep_their_pixels(flat_face, astronaut_landmarks):
+    """The whites and irises inside the lid contours are not lifted with the sockets round them."""
+    photo, _, _ = shaded(flat_face, astronaut_landmarks)
+    eyes = sockets.eye_openings(astronaut_landmarks, photo.shape[:2]) > 0
+    photo[eyes] = (90, 70, 60)                  # an eye as dark as the shaded socket round it
+    out = lift_sockets(photo, astronaut_landmarks)
+    assert out is not photo and eyes.sum() > 100
+    np.testing.assert_array_equal(out[eyes], photo[eyes])
+    ring = (cv2.dilate(eyes.astype(np.uint8), np.ones((9, 9), np.uint8)) > 0) & ~eyes
+    assert (lab(out)[ring][:, 0] > lab(photo)[ring][:, 0] + 1.0).mean() > 0.3   # their rim is lifted
+
+
+def test_the_swap_photo_profile_holds_the_lifted_photo(astronaut_profile, astronaut_landmarks, flat_face):
     from realtime.swap.photo import SwapPhotoProfile
 
     class Shaded:
