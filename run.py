@@ -40,7 +40,8 @@ from bench.usage import FOLLOW_RANGE, MAX_SIDE, RENDER_SIZE_RANGE  # noqa: E402 
 from bench.usage import given as _given  # noqa: E402  (an empty name refused)
 from realtime.core import stop as user_stop  # noqa: E402
 from realtime.core.errors import PuppeteerError  # noqa: E402
-from realtime.core.text import printable  # noqa: E402
+from realtime.core.profile import cli_name  # noqa: E402
+from realtime.core.text import count, printable  # noqa: E402
 from realtime.mesh.gains import SWAP_GAZE, MergeGains, gains_argument  # noqa: E402  (light: numpy, as bench's parser has it)
 from realtime.tiers.registry import TIER_NAMES  # noqa: E402  (light: imports no tier)
 
@@ -429,7 +430,7 @@ def _live(args, bridge, inputs=()):
     engine = Engine(profile, options)
     total = args.frames or source.frame_count
     report, wrote = _drive(engine, Grabber(source, realtime=realtime), args.sink, fps, realtime,
-                           total=total, max_frames=args.frames, label=f"live {profile.name}", audio=bridge,
+                           total=total, max_frames=args.frames, label=f"live {cli_name(profile)}", audio=bridge,
                            overwrite=args.overwrite, protect=inputs)
     lines = [f"face crop drawn at {engine.render_size}² px (profile {profile.crop_size}²)"]
     ended_early = getattr(source, "ended_early", None)   # a clip cut short: said, not silent
@@ -598,7 +599,7 @@ def _written(sink, stopped: bool = False, why: str = "the run so far") -> str:
     head = "stopped: " if stopped and why == "the run so far" else ""
     if sink.kept is None:
         return f"{head}nothing was written (no frame had reached the file)"
-    notes = [f"{sink.frames_written} frames"] + ([why] if stopped else [])
+    notes = [count(sink.frames_written, "frame")] + ([why] if stopped else [])
     if sink.displaced is not None:
         notes.append(f"a file appeared at {sink.displaced} while recording and was left as it is")
     return f"{head}wrote {sink.kept} ({', '.join(notes)})"
@@ -779,6 +780,7 @@ def cmd_verify(args) -> int:
 
     from profiles import profiles_root
     from profiles.consent import list_profiles
+    from profiles.format import problem
     from realtime.core import paths
     from realtime.core.paths import IMAGE_SUFFIXES
     from realtime.image.verify import WINDOW_S, verify_path
@@ -794,9 +796,15 @@ def cmd_verify(args) -> int:
     print(json.dumps(report.to_json(), indent=1) if args.json else report.text(show_all=args.all))
     if report.found and not args.json:  # name the local profile the fingerprint points to
         fingerprint = report.pooled.payload.fingerprint_hex
-        for name, fp, consent in list_profiles(profiles_root()):
-            if fp == fingerprint:
+        root = profiles_root()
+        for name, fp, consent in list_profiles(root):
+            if fp != fingerprint:
+                continue
+            if (broken := problem(root / name)) is None:
                 print(f"  fingerprint {fp} is local profile {name!r} ({consent})")
+            else:      # only its YAML names those arrays: they are missing, damaged or elsewhere
+                print(f"  fingerprint {fp} is listed by local profile {name!r}, which does not load "
+                      f"({_printable(broken)})")
     return 0 if report.found else 1
 
 
@@ -834,8 +842,9 @@ def cmd_consent(args) -> int:
         rows = list_profiles(root)
         print(f"profiles in {root}:" if rows else f"no profiles in {root}")
         for name, fp, consent in rows:    # a profile that `live` refuses is flagged with why
-            broken = problem(root / name)
-            print(f"  {name:20s} fingerprint {fp}  {consent if broken is None else 'BROKEN: ' + _printable(broken)}")
+            broken = problem(root / name)    # and has no fingerprint: its arrays did not check
+            print(f"  {name:20s} fingerprint {fp if broken is None else '?     '}  "
+                  f"{consent if broken is None else 'BROKEN: ' + _printable(broken)}")
         return 0
     folder = resolve(args.name)
     if args.by is not None:
@@ -1061,7 +1070,8 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--resolution", type=int, default=128, choices=(128, 256, 512),
                    help="generator resolution (default 128: real time on a laptop CPU)")
     t.add_argument("--batch", type=_at_most(256), default=4, help="batch size (default 4)")
-    t.add_argument("--device", default="cpu", choices=("cpu", "cuda"))
+    t.add_argument("--device", default="cpu", choices=("cpu", "cuda"),
+                   help="where to train (default cpu; cuda needs an NVIDIA GPU and a CUDA build of torch)")
     t.add_argument("--threads", type=_at_most(256), default=None, help="torch CPU threads")
     t.add_argument("--restart", action="store_true", help="ignore an existing checkpoint")
     t.set_defaults(func=cmd_train)

@@ -60,6 +60,7 @@ from profiles.format import resolve as profile_folder
 from realtime.core import paths
 from realtime.core.errors import ProfileError, PuppeteerError
 from realtime.core.paths import IMAGE_SUFFIXES, cannot_write
+from realtime.core.text import count
 from realtime.engine.loop import EngineOptions
 from realtime.image.disclose import DisclosureOptions
 from realtime.io.audio import AudioBridge
@@ -105,7 +106,7 @@ def resolve(args: argparse.Namespace) -> Setup:
                              "--profile, --driver and --self-reenact")
     elif args.self_reenact is None and (args.profile is None or args.driver is None):
         missing = " and ".join(f"--{n}" for n in ("profile", "driver") if getattr(args, n) is None)
-        raise UsageError(f"{missing} required (or --self-reenact VIDEO)")
+        raise UsageError(f"{missing} required (or --self-drive CLIP alone, or --self-reenact VIDEO)")
     if args.driver is not None and args.profile is None:
         raise UsageError("--driver needs --profile")
     if args.profile is not None and args.driver is None and args.self_reenact is None:
@@ -198,7 +199,7 @@ def check_frames(driver: Driver, warmup: int, what: str = "") -> None:
         raise UsageError(f"{what or '--driver ' + driver.spec}: one picture has no motion to measure: "
                          f"use a clip or a folder of pictures")
     if total is not None and total <= warmup:
-        raise UsageError(f"{what + ': ' if what else ''}--frames/clip gives {total} frames, not more "
+        raise UsageError(f"{what + ': ' if what else ''}--frames/clip gives {count(total, 'frame')}, not more "
                          f"than --warmup {warmup}: nothing left to measure (use a longer clip, or "
                          f"a smaller --warmup)")
 

@@ -267,7 +267,7 @@ def summary(folder: Path) -> str:
                          f"{_lat(r)} | {stages} |")
         lines.append("")
     for lfile in sorted(folder.glob("live-*.log")):
-        found = re.findall(r"(\d+) frames in ([\d.]+) s = ([\d.]+) fps", lfile.read_text())
+        found = re.findall(r"(\d+) frames? in ([\d.]+) s = ([\d.]+) fps", lfile.read_text())
         if found:
             n, s, fps = found[-1]
             lines.append(f"- {lfile.stem} (offline, as fast as it goes): {fps} fps ({n} frames in {s} s); "

@@ -30,7 +30,7 @@ from pathlib import Path
 import yaml
 
 from profiles import store
-from profiles.schema import ConsentRecordError, printable, read_yaml
+from profiles.schema import ConsentRecordError, consent_command, printable, read_yaml
 from realtime.core import paths
 from realtime.core.errors import ProfileError
 from realtime.core.profile import ARRAYS_FILE, YAML_FILE, cli_name
@@ -83,12 +83,12 @@ def check_record(record, arrays_sha256: str, where: str | os.PathLike) -> dict |
     fields = ("by", "date", "via", "sha256")
     if not isinstance(record, dict) or not all(isinstance(record.get(k), str) for k in fields):
         raise ConsentRecordError(f"{where}: the consent record must have text fields {', '.join(fields)}; "
-                           f"record it again with: python run.py consent NAME --by \"...\"")
+                                 f"record it again with: {consent_command(where)}")
     expect = consent_digest(record["by"], record["date"], record["via"], arrays_sha256)
     if record["sha256"] != expect:
         raise ConsentRecordError(f"{where}: the consent record does not match its sha256 (edited by hand, "
-                           f"or copied from another profile); record it again with: python run.py "
-                           f"consent NAME --by \"...\"")
+                                 f"or copied from another profile); record it again with: "
+                                 f"{consent_command(where)}")
     return {k: record[k] for k in fields}
 
 

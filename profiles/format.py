@@ -23,6 +23,7 @@ import yaml
 
 from profiles import schema, store
 from profiles.consent import check_record, make_record
+from profiles.schema import profiles_root
 from realtime.core import paths
 from realtime.core.errors import ProfileError
 from realtime.core.paths import sha256_file
@@ -65,12 +66,6 @@ ATLAS_ARRAYS = ("atlas_images", "atlas_landmarks", "atlas_query", "atlas_dims",
                 "atlas_simplices", "atlas_flipped")
 
 
-def profiles_root() -> Path:
-    """Where profiles live: $PUPPETEER_PROFILES, else the `profiles/` folder of the project."""
-    env = os.environ.get("PUPPETEER_PROFILES")
-    return Path(env) if env else Path(__file__).resolve().parent
-
-
 @dataclass
 class Profile:
     name: str
@@ -90,7 +85,7 @@ class Profile:
             raise ProfileError(f"profile {self.name!r}: tier {self.tier!r} is not one of {TIERS}")
         missing = sorted(set(REQUIRED_ARRAYS) - set(self.arrays))
         if missing:
-            raise ProfileError(f"profile {self.name!r} lacks arrays {missing}")
+            raise ProfileError(f"profile {self.name!r} lacks arrays {missing}; enroll the profile again")
         optional = {k: v for k, v in OPTIONAL_ARRAYS.items() if k in self.arrays}
         for key, (kind, ndim) in {**REQUIRED_ARRAYS, **optional}.items():
             a = self.arrays[key]

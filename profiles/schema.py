@@ -24,7 +24,9 @@ from __future__ import annotations
 
 import difflib
 import math
+import os
 import re
+import shlex
 import unicodedata
 import zipfile
 import zlib
@@ -93,6 +95,24 @@ class ConsentRecordError(ProfileError):
     the profile may be sound, and `run.py consent NAME --by/--revoke` replaces the record."""
 
 
+def profiles_root() -> Path:
+    """Where profiles live: $PUPPETEER_PROFILES, else the `profiles/` folder of the project."""
+    env = os.environ.get("PUPPETEER_PROFILES")
+    return Path(env) if env else Path(__file__).resolve().parent
+
+
+def consent_command(where: str | os.PathLike) -> str:
+    """``python run.py consent PROFILE --by "..."`` for the profile whose YAML is `where`: its
+    folder's name where that folder lies in `profiles_root`, else the folder's path."""
+    folder = Path(where).parent
+    try:
+        named = (profiles_root() / folder.name).resolve() == folder.resolve()
+    except OSError:
+        named = False
+    target = folder.name if named else str(folder)
+    return f'python run.py consent {shlex.quote(target)} --by "..."'
+
+
 def _fail(where: str, problem: str) -> ProfileError:
     return ProfileError(f"{where}: {problem}; fix it or enroll the profile again")
 
@@ -143,6 +163,8 @@ def read_yaml(path: Path) -> dict:
                            f"profile again") from None
     finally:
         loader.dispose()
+    if data is None:
+        raise ProfileError(f"{path} is empty; enroll the profile again")
     if not isinstance(data, dict):
         raise ProfileError(f"{path} does not hold a mapping of settings (it holds "
                            f"{type(data).__name__}); is it a profile.yaml?")
@@ -230,8 +252,7 @@ def check_meta(meta: dict, where: str) -> None:
         raise
     except ProfileError as exc:
         raise ConsentRecordError(f"{str(exc).removesuffix('; fix it or enroll the profile again')}; "
-                                 f"record it again with: python run.py consent NAME --by \"...\" "
-                                 f"(or --revoke)") from None
+                                 f"record it again with: {consent_command(where)} (or --revoke)") from None
 
 
 def _check_consent(consent, where: str) -> None:

@@ -1,6 +1,8 @@
 """run.py verify / consent / enroll --consent and the label flags: exit codes and one-line errors."""
 from __future__ import annotations
 
+import shutil
+
 import cv2
 import numpy as np
 import pytest
@@ -24,11 +26,11 @@ def _error_line(capsys) -> str:
     return err[0]
 
 
-def _png(path, marked: bool):
+def _png(path, marked: bool, fingerprint: int = 0x00F00D):
     rng = np.random.default_rng(1)
     img = np.clip(rng.normal(120, 30, (240, 320, 3)), 0, 255)
     if marked:
-        img += pattern(Payload(fingerprint=0x00F00D), 320, 240)[..., None]
+        img += pattern(Payload(fingerprint=fingerprint), 320, 240)[..., None]
     cv2.imwrite(str(path), np.clip(img, 0, 255).astype(np.uint8))
     return str(path)
 
@@ -77,6 +79,24 @@ def test_consent_command(astro, capsys):
     assert "who agreed" in _error_line(capsys)
 
 
+def test_verify_names_the_local_profile_and_says_when_it_does_not_load(tmp_path, astro, capsys):
+    """Before the fix (stop 60's new-user review): a profile whose arrays were missing was named
+    as the mark's owner like a sound one (its fingerprint is the sha256 its YAML lists)."""
+    import yaml
+
+    sha = yaml.safe_load((astro / "profile.yaml").read_text())["files"]["arrays.npz"]["sha256"]
+    png = _png(tmp_path / "mine.png", True, fingerprint=int(sha[:6], 16))
+    assert run.main(["verify", png]) == 0
+    assert f"  fingerprint {sha[:6]} is local profile 'astro' (no consent record)" in capsys.readouterr().out
+    (astro / "arrays.npz").unlink()
+    assert run.main(["verify", png]) == 0
+    out = capsys.readouterr().out
+    assert f"  fingerprint {sha[:6]} is listed by local profile 'astro', which does not load (" in out
+    assert "is local profile" not in out
+    assert run.main(["consent"]) == 0
+    assert "fingerprint ?       BROKEN: " in capsys.readouterr().out
+
+
 def test_the_consent_list_flags_a_profile_live_refuses(profiles_root, astronaut_profile, capsys):
     """Before the fix (new-user review): `consent` listed a profile whose arrays.npz no longer
     matched its sha256, or whose profile.yaml was invalid, like any other, while `live` and
@@ -95,7 +115,8 @@ def test_the_consent_list_flags_a_profile_live_refuses(profiles_root, astronaut_
         capsys.readouterr()
     assert run.main(["consent"]) == 0
     lines = {line.split()[0]: line for line in capsys.readouterr().out.splitlines()[1:]}
-    assert lines["good"].endswith("  no consent record")
+    assert lines["good"].endswith("  no consent record") and " fingerprint ?" not in lines["good"]
+    assert " fingerprint ?  " in lines["corrupt"] and " fingerprint ?  " in lines["invalid"]
     assert lines["corrupt"].endswith("  BROKEN: arrays.npz does not match the sha256 in profile.yaml: the "
                                      "file changed or is corrupt")
     assert lines["invalid"].endswith("  BROKEN: profile.yaml: kind must be 'image' or 'video', not 'painting'")
@@ -170,7 +191,11 @@ def test_a_record_that_does_not_check_can_be_replaced(astro, capsys, argv, expec
     yml.write_text(yaml.safe_dump(meta))
     capsys.readouterr()
     assert run.main(["consent", "astro"]) == 2
-    assert "record it again with: python run.py consent NAME" in _error_line(capsys)
+    assert 'record it again with: python run.py consent astro --by "..."' in _error_line(capsys)
+    elsewhere = astro.parent.parent / "elsewhere" / "my astro"     # a profile given by its path
+    shutil.copytree(astro, elsewhere)
+    assert run.main(["consent", str(elsewhere)]) == 2
+    assert f"record it again with: python run.py consent '{elsewhere}' --by \"...\"" in _error_line(capsys)
     arrays = astro / "arrays.npz"
     intact = arrays.read_bytes()
     arrays.write_bytes(intact + b"x")                # damaged too: the record is left alone

@@ -5,6 +5,7 @@ xdotool`; `.ci/run` installs them)."""
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -61,7 +62,7 @@ def test_hotkeys_in_a_real_window_change_the_gains_and_q_quits(tmp_path, astrona
                           capture_output=True, text=True, timeout=180)
     text = done.stdout + done.stderr
     assert done.returncode == 0, text
-    frames = int(text.split(" frames in ")[0].split()[-1])
+    frames = int(re.search(r"(\d+) frames? in [\d.]+ s = ", text).group(1))
     assert 0 < frames < 400, text                          # 'q' ended the run
     assert ("hotkeys changed the gains: mouth 1 → 1.2; to start there next time: --gain mouth=1.2"
             in text), text

@@ -20,9 +20,10 @@ from threadpoolctl import threadpool_limits
 
 from kernels import work_stealing
 from realtime.core.context import open_device
-from realtime.core.errors import PuppeteerError
+from realtime.core.errors import ProfileError, PuppeteerError
 from realtime.core.frame import Frame
-from realtime.core.profile import ProfileLike
+from realtime.core.profile import GENERATOR_PATH, ProfileLike, cli_name
+from realtime.core.text import count
 from realtime.engine.governor import SCALABLE_STAGES, RenderGovernor, ladder
 from realtime.engine.sizing import (
     MAX_RENDER_SIZE,
@@ -232,6 +233,11 @@ class Engine:
         self.disclosure = DisclosureStage(profile, self.compositor.size, self._disclosure_options("reenact"),
                                           ctx, bypass=lambda: self.compositor.passthrough,
                                           background=self.compositor.background)
+        untrained = GENERATOR_PATH not in getattr(profile, "files", {})
+        if self.options.tier is None and profile.tier == "neural" and untrained:
+            other = "atlas" if getattr(profile, "has_atlas", False) else "warp"     # the YAML's tier, set by hand
+            raise ProfileError(f"profile {cli_name(profile)!r}: its profile.yaml says tier neural, but it "
+                               f"lists no trained generator: set 'tier: {other}' there, or pass --tier {other}")
         generator = make_generator(self.options.tier or profile.tier, view, self.rig, ctx,
                                    backend=self.options.backend,
                                    cuda_graphs=self.options.cuda_graphs)
@@ -459,7 +465,7 @@ class RunReport:
         lat = self.latencies(warmup)
         captured = self.frames + self.capture_dropped
         drop_pct = 100.0 * self.dropped / max(captured, 1)
-        parts = [f"{self.frames} frames in {self.wall_s:.2f} s = {self.fps:.1f} fps",
+        parts = [f"{count(self.frames, 'frame')} in {self.wall_s:.2f} s = {self.fps:.1f} fps",
                  f"dropped {self.dropped} ({drop_pct:.1f}%: capture {self.capture_dropped}, "
                  f"sink {self.sink_dropped})"]
         if self.held:

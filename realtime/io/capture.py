@@ -324,7 +324,9 @@ class ImageDirSource:
         self._next = 0
 
     def _load(self, file: Path) -> np.ndarray:
-        return read_image(file, CaptureError, f"cannot decode image {str(file)!r}")
+        return read_image(file, CaptureError, f"cannot decode image {str(file)!r} in the folder: it is "
+                                              f"empty, truncated or not a {file.suffix} picture (move it out "
+                                              f"of the folder or replace it)")
 
     def read(self) -> dict[str, Any] | None:
         """Next image as {"image": RGB uint8}, or None after the last one."""

@@ -112,8 +112,8 @@ def test_self_reenact_alone_is_the_main_pair(assets, tmp_path):
 
 
 @pytest.mark.parametrize("argv, expect", [
-    (("--driver", "x.mp4"), "--profile required (or --self-reenact VIDEO)"),
-    ((), "--profile and --driver required (or --self-reenact VIDEO)"),
+    (("--driver", "x.mp4"), "--profile required (or --self-drive CLIP alone, or --self-reenact VIDEO)"),
+    ((), "--profile and --driver required (or --self-drive CLIP alone, or --self-reenact VIDEO)"),
     (("--profile", "p", "--self-reenact", "v.mp4", "--compare", "size=64x64,128x128"),
      "--compare size cannot be used with --self-reenact"),
     (("--profile", "p", "--driver", "x.mp4", "--audio", "vmic:out", "--compare", "follow_scale=0,1"),
@@ -402,7 +402,7 @@ def test_self_drive_needs_more_frames_than_the_warmup(assets, tmp_path, run_benc
     assert rc == 2 and one_error_line(err) == (f"error: --self-drive {photo}: one picture has no motion to "
                                                f"measure: use a clip or a folder of pictures")
     rc, out, err = run_bench("--self-drive", folder, "--warmup", 5, "--frames", 1)
-    assert rc == 2 and "--frames/clip gives 1 frames" in one_error_line(err)
+    assert rc == 2 and "--frames/clip gives 1 frame, not more" in one_error_line(err)
 
 
 @pytest.mark.parametrize("profile_gains, cli, expect", [

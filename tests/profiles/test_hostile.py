@@ -107,6 +107,8 @@ def test_a_consent_record_loads(folder):
 @pytest.mark.parametrize("raw, match", [
     (b"format: 1\nname: \xff\xfe\n", "not UTF-8"),
     (b"- just\n- a list\n", "does not hold a mapping"),
+    (b"", "is empty; enroll the profile again"),
+    (b"# nothing but a comment\n", "is empty"),
     (b"[" * 100 + b"]" * 100, "more than 40 levels"),
     (b"a: &a [*a]\nformat: 1\n", "recursive"),
     (yaml_alias_bomb(levels=6, width=12).encode() + b"format: 1\n", "expands to"),

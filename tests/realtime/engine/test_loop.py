@@ -504,3 +504,21 @@ def test_a_face_tracked_but_never_followed_is_not_called_missing():
                        per_frame=[{"index": i, "timings": {}, "latency_ms": 5.0, "face": False, "tracked": True}
                                   for i in range(6)])
     assert report.faces_missed().startswith("no face followed in any of 6 frames: the tracker saw one in 6")
+
+
+def test_a_yaml_tier_without_its_generator_says_where_it_came_from(astronaut_profile):
+    """A profile.yaml set to tier neural by hand, with no trained generator (stop 60's new-user
+    review: live said only "has no trained generator ... or choose the warp tier", though the
+    user never chose a tier); --tier given on the command line keeps the generator's message."""
+    import dataclasses
+
+    from realtime.core.errors import ProfileError
+
+    by_hand = dataclasses.replace(astronaut_profile, tier="neural")
+    with pytest.raises(ProfileError, match=r"^profile '[^']+': its profile.yaml says tier neural, but it lists "
+                                           r"no trained generator: set 'tier: warp' there, or pass --tier warp$"):
+        Engine(by_hand, EngineOptions(output_size=(128, 128)))
+    with pytest.raises(ProfileError, match=r"has no trained generator"):
+        Engine(by_hand, EngineOptions(output_size=(128, 128), tier="neural"))
+    engine = Engine(by_hand, EngineOptions(output_size=(128, 128), tier="warp"))
+    engine.close()

@@ -164,6 +164,13 @@ def test_image_dir_source_errors(tmp_path):
         ImageDirSource(tmp_path)
     with pytest.raises(CaptureError, match="not found"):
         ImageDirSource(tmp_path / "nope")
+    # a picture that does not decode says which, why, and what to do (stop 60's new-user review:
+    # only the single-file driver said why)
+    (tmp_path / "a.jpg").write_text("not a picture")
+    cv2.imwrite(str(tmp_path / "b.jpg"), np.zeros((8, 8, 3), np.uint8))
+    with pytest.raises(CaptureError, match=r"cannot decode image '.*a\.jpg' in the folder: it is empty, "
+                                           r"truncated or not a \.jpg picture \(move it out"):
+        ImageDirSource(tmp_path)
 
 
 def test_bad_fps_or_resize_is_a_capture_error(tmp_path):
