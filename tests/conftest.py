@@ -38,6 +38,20 @@ def _profiles_outside_the_checkout(tmp_path_factory, monkeypatch):
     monkeypatch.setenv("PUPPETEER_PROFILES", str(tmp_path_factory.mktemp("profiles")))
 
 
+@pytest.fixture(autouse=True)
+def _astronaut_profile_left_unsaved(request):
+    """`profiles.format.save` records on the profile where it wrote it (`folder`, `files`); a
+    test that saves the session's `astronaut_profile` would otherwise hand that folder (deleted
+    with its tmp_path) to every later test, and `cli_name` would name it."""
+    if "astronaut_profile" not in request.fixturenames:
+        yield
+        return
+    profile = request.getfixturevalue("astronaut_profile")
+    folder, files = profile.folder, dict(profile.files)
+    yield
+    profile.folder, profile.files = folder, files
+
+
 @pytest.fixture(scope="session")
 def astronaut_rgb() -> np.ndarray:
     import skimage.data

@@ -515,7 +515,7 @@ def test_a_yaml_tier_without_its_generator_says_where_it_came_from(astronaut_pro
     from realtime.core.errors import ProfileError
 
     by_hand = dataclasses.replace(astronaut_profile, tier="neural")
-    with pytest.raises(ProfileError, match=r"^profile '[^']+': its profile.yaml says tier neural, but it lists "
+    with pytest.raises(ProfileError, match=r"^profile 'astronaut': its profile.yaml says tier neural, but it lists "
                                            r"no trained generator: set 'tier: warp' there, or pass --tier warp$"):
         Engine(by_hand, EngineOptions(output_size=(128, 128)))
     with pytest.raises(ProfileError, match=r"has no trained generator"):
