@@ -41,15 +41,16 @@ def _profiles_outside_the_checkout(tmp_path_factory, monkeypatch):
 @pytest.fixture(autouse=True)
 def _astronaut_profile_left_unsaved(request):
     """`profiles.format.save` records on the profile where it wrote it (`folder`, `files`); a
-    test that saves the session's `astronaut_profile` would otherwise hand that folder (deleted
-    with its tmp_path) to every later test, and `cli_name` would name it."""
+    test or a module's fixture that saves the session's `astronaut_profile` would otherwise hand
+    that folder (deleted with its tmp_path) to every later test, and `cli_name` would name it.
+    Each test gets it as it was built: in memory, no folder, no files."""
     if "astronaut_profile" not in request.fixturenames:
         yield
         return
     profile = request.getfixturevalue("astronaut_profile")
-    folder, files = profile.folder, dict(profile.files)
+    profile.folder, profile.files = None, {}
     yield
-    profile.folder, profile.files = folder, files
+    profile.folder, profile.files = None, {}
 
 
 @pytest.fixture(scope="session")
