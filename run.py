@@ -638,6 +638,25 @@ def cmd_train(args) -> int:
             raise UserError(f"{e}; pass --restart to train from scratch without it") from None
 
 
+def _training_resolution(profile, args) -> int:
+    """--resolution, or the resumed checkpoint's; UserError when the two differ (its weights
+    would not fit, and --restart would throw the training away unasked)."""
+    from realtime.core.profile import NEURAL_DIR, STATE_FILE
+    from realtime.tiers.neural.checkpoint import read_metadata
+
+    state = profile.folder / NEURAL_DIR / STATE_FILE
+    if args.restart or not state.is_file():
+        return args.resolution or 128
+    stored = (read_metadata(state).get("config") or {}).get("resolution")
+    if not isinstance(stored, int):
+        return args.resolution or 128     # let the loader say what is wrong with it
+    if args.resolution not in (None, stored):
+        raise UserError(f"the training to resume ({state}) is at {stored}²: resume it with --resolution "
+                        f"{stored} (or without --resolution), or start again at {args.resolution}² with "
+                        f"--restart (which discards it)")
+    return stored
+
+
 def _train(profile, video: Path, args) -> int:
     import contextlib
 
@@ -650,6 +669,7 @@ def _train(profile, video: Path, args) -> int:
     from realtime.train import loop as T
     from realtime.train.dataset import build_pairs
 
+    args.resolution = _training_resolution(profile, args)
     atlas = profile.settings.get("atlas", {})
     lo, hi = atlas.get("frame_range", [0, None])
     fps = float(atlas.get("fps", 30.0))
@@ -710,10 +730,13 @@ def _train(profile, video: Path, args) -> int:
         return f"{n} step" + ("" if n == 1 else "s")
     ran = (f"{steps(result['steps'] - start)} (resumed at step {start}: {result['steps']} in all)" if start
            else steps(result["steps"]))
-    print(f"trained {ran} in {result['seconds'] / 60:.1f} min on {len(pairs)} frames → {out_dir}")
+    took = result["seconds"]
+    took = f"{took:.1f} s" if took < 120 else f"{took / 60:.1f} min"
+    print(f"trained {ran} in {took} on {len(pairs)} frames → {out_dir}")
     change = f"face L1 to the real frames {base_l1:.4f} → {out_l1:.4f}"
+    atlas_now = "is now 'atlas' (it was 'neural')" if profile.tier == "neural" else "stays 'atlas'"
     print(f"profile tier is now 'neural' ({change})" if better else
-          f"profile tier stays 'atlas': the generator does not yet improve on the atlas render "
+          f"profile tier {atlas_now}: the generator does not yet improve on the atlas render "
           f"({change}; 'neural' wants {NEURAL_MIN_GAIN:.0%} lower): train on (`train` resumes), or "
           f"try it with `live --tier neural`")
     print(f"last losses: {T.summary_json(result)}")
@@ -1067,8 +1090,9 @@ def build_parser() -> argparse.ArgumentParser:
     length.add_argument("--steps", type=_at_most(10_000_000), default=None, help="optimisation steps")
     length.add_argument("--minutes", type=_minutes, default=None,
                         help="train for this long (at most a week)")
-    t.add_argument("--resolution", type=int, default=128, choices=(128, 256, 512),
-                   help="generator resolution (default 128: real time on a laptop CPU)")
+    t.add_argument("--resolution", type=int, default=None, choices=(128, 256, 512),
+                   help="generator resolution (default: the checkpoint's when it resumes, else 128: "
+                        "real time on a laptop CPU)")
     t.add_argument("--batch", type=_at_most(256), default=4, help="batch size (default 4)")
     t.add_argument("--device", default="cpu", choices=("cpu", "cuda"),
                    help="where to train (default cpu; cuda needs an NVIDIA GPU and a CUDA build of torch)")

@@ -388,6 +388,54 @@ def test_train_makes_the_neural_tier_the_default_only_where_it_improves_the_rend
     assert ("profile tier stays 'atlas'" in said and "--tier neural" in said) == (tier == "atlas")
 
 
+def test_a_retraining_that_does_not_improve_says_the_tier_went_back_to_atlas(video_profile, monkeypatch, capsys):
+    """Before (stop 60's new-user review): `train --restart` on a neural profile said "profile
+    tier stays 'atlas'" while it changed the tier from neural to atlas."""
+    from realtime.train import loop as T
+
+    folder, clip = video_profile
+    _fake_training(monkeypatch)
+    monkeypatch.setattr(T, "samples", lambda pairs, path: np.zeros((8, 8, 3), np.uint8))
+    for l1, said in (((0.2, 0.1), "profile tier is now 'neural'"),
+                     ((0.2, 0.199), "profile tier is now 'atlas' (it was 'neural'): "),
+                     ((0.2, 0.199), "profile tier stays 'atlas': ")):
+        monkeypatch.setattr(T, "face_l1", lambda pairs, path, l1=l1: l1)
+        assert run.main(["train", "--profile", "vid", "--video", str(clip), "--steps", "1", "--restart"]) == 0
+        assert said in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("given, expect", [(None, 256), (256, 256), (128, "refused")])
+def test_a_resumed_training_keeps_its_checkpoints_resolution(video_profile, monkeypatch, capsys, given, expect):
+    """Before (stop 60's new-user review): --resolution defaulted to 128, so resuming a 256² training
+    without it failed with "its weights do not fit ...; pass --restart", which discards the training."""
+    import torch
+
+    from realtime.tiers.neural.checkpoint import save_checkpoint
+    from realtime.tiers.neural.model import NeuralConfig
+    from realtime.train import loop as T
+
+    folder, clip = video_profile
+    _fake_training(monkeypatch)
+    monkeypatch.setattr(T, "samples", lambda pairs, path: np.zeros((8, 8, 3), np.uint8))
+    seen = {}
+    monkeypatch.setattr(T, "train", lambda pairs, out_dir, options, **k: seen.update(res=options.resolution) or {
+        "steps": 1, "seconds": 0.1, "history": [{"step": 1, "rec": 0.5}], "config": {}})
+    save_checkpoint(folder / "neural" / "train_state.safetensors", {"G": torch.nn.Linear(2, 2)}, step=3,
+                    config=NeuralConfig.for_resolution(256))
+    argv = ["train", "--profile", "vid", "--video", str(clip), "--steps", "1"]
+    argv += [] if given is None else ["--resolution", str(given)]
+    if expect == "refused":
+        assert run.main(argv) == 2
+        err = capsys.readouterr().err
+        assert "is at 256²: resume it with --resolution 256 (or without --resolution), or start again at " \
+               "128² with --restart (which discards it)" in err
+        assert "res" not in seen
+    else:
+        assert run.main(argv) == 0 and seen["res"] == expect
+        assert load(folder).settings["neural"]["resolution"] == expect
+    assert run.main([*argv, "--restart"]) == 0 and seen["res"] == (given or 128)   # --restart: as asked
+
+
 def test_a_ctrl_c_between_a_checkpoint_and_its_progress_says_it_was_saved(video_profile, monkeypatch, capsys):
     """Before (review): step 6's checkpoint was written, the Ctrl-C came before its progress
     call, and the message said "stopped at step 5 while saving it; steps after 6 are lost"."""

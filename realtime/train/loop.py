@@ -94,6 +94,17 @@ def _replace_all(files: dict[str, Path], out_dir: Path) -> None:
         os.replace(tmp, out_dir / name)
 
 
+def _resumed_rng(state, seed: int, step: int) -> np.random.Generator:
+    """numpy's generator as the checkpoint left it; one seeded by (seed, step) for a checkpoint
+    written before it kept that state (or with a state this numpy does not take)."""
+    rng = np.random.default_rng()
+    try:
+        rng.bit_generator.state = state
+        return rng
+    except (TypeError, ValueError, KeyError):
+        return np.random.default_rng([seed, step])
+
+
 def train(pairs, out_dir: Path, options: TrainOptions, progress=None, on_checkpoint=None,
           commit=None) -> dict:
     """Train on `pairs` (dataset.PairSet); checkpoints go to out_dir: written to temporary files
@@ -116,9 +127,13 @@ def train(pairs, out_dir: Path, options: TrainOptions, progress=None, on_checkpo
     step = 0
     history: list[dict] = []
     if options.resume and state.is_file():
-        meta = load_checkpoint(state, models, opts, device=device)
+        # the random streams go on where they stopped (torch's in the checkpoint, numpy's in its
+        # extra): a resumed run draws the batches an uninterrupted one would have, not the first
+        # run's again
+        meta = load_checkpoint(state, models, opts, device=device, restore_rng=True)
         step = int(meta["step"])
         history = list(meta.get("extra", {}).get("history", []))
+        rng = _resumed_rng(meta.get("extra", {}).get("numpy_rng"), options.seed, step)
     with_prev = np.flatnonzero(pairs.prev >= 0)
     deadline = None if options.minutes is None else time.monotonic() + 60.0 * options.minutes
     target_steps = None if options.steps is None else step + options.steps
@@ -127,7 +142,7 @@ def train(pairs, out_dir: Path, options: TrainOptions, progress=None, on_checkpo
     saved_at_start = step   # 0, or the step resumed from: `steps` - this are this run's
 
     def save():
-        extra = {"history": history[-5000:], "frames": int(len(pairs))}
+        extra = {"history": history[-5000:], "frames": int(len(pairs)), "numpy_rng": rng.bit_generator.state}
         tmp = {name: out_dir / f".{name}.partial" for name in (STATE_FILE, GENERATOR_FILE)}
         try:
             save_checkpoint(tmp[STATE_FILE], models, opts, step=step, config=cfg,
@@ -205,28 +220,43 @@ def face_l1(pairs, generator_path: Path, count: int = 64, chunk: int = 8) -> tup
     return float(base), float(out)
 
 
+def loss_curves(history: list[dict]) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """{loss: (steps, moving average)} of every loss any step logged (in first-seen order: the
+    temporal loss runs on every other step only, so the first step has none), each averaged
+    over the steps that logged it (a window of 1/100 of them); losses logged fewer than twice
+    are left out."""
+    steps = np.array([h["step"] for h in history])
+    curves = {}
+    for k in dict.fromkeys(k for h in history for k in h if k != "step"):
+        v = np.array([h.get(k, np.nan) for h in history], np.float64)
+        logged = np.isfinite(v)
+        if logged.sum() < 2:
+            continue
+        w = max(1, int(logged.sum()) // 100)
+        curves[k] = (steps[logged][w - 1:], np.convolve(v[logged], np.ones(w) / w, mode="valid"))
+    return curves
+
+
 def plot_losses(history: list[dict], path: Path) -> None:
+    from matplotlib import colormaps  # noqa: PLC0415 - matplotlib: heavy, only for the plot
     from matplotlib.backends.backend_agg import FigureCanvasAgg  # noqa: PLC0415 - matplotlib: heavy, only for the plot
     from matplotlib.figure import Figure  # noqa: PLC0415 - matplotlib: heavy, only for the plot
+    from matplotlib.ticker import MaxNLocator  # noqa: PLC0415 - matplotlib: heavy, only for the plot
 
-    keys = [k for k in history[0] if k != "step"] if history else []
-    fig = Figure(figsize=(10, 5), dpi=100)
+    fig = Figure(figsize=(11, 5), dpi=100)
     FigureCanvasAgg(fig)
     ax = fig.add_subplot(111)
-    steps = np.array([h["step"] for h in history])
-    for k in keys:
-        v = np.array([h.get(k, np.nan) for h in history], np.float64)
-        if np.isfinite(v).sum() < 2:
-            continue
-        w = max(1, len(v) // 100)
-        smooth = np.convolve(np.nan_to_num(v), np.ones(w) / w, mode="valid")
-        ax.plot(steps[w - 1:], smooth, label=k)
+    tab20 = colormaps["tab20"].colors            # 11 losses: more than the default 10 colours
+    ax.set_prop_cycle(color=list(tab20[0::2]) + list(tab20[1::2]))
+    for k, (x, y) in loss_curves(history).items():
+        ax.plot(x, y, label=k)
     ax.set_yscale("symlog", linthresh=1e-2)
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_xlabel("step")
     ax.set_ylabel("loss (moving average)")
     ax.set_title("neural tier training")
     ax.grid(alpha=0.3)
-    ax.legend(loc="upper right", fontsize=8, ncol=2)
+    ax.legend(loc="center left", bbox_to_anchor=(1.01, 0.5), fontsize=8)
     fig.tight_layout()
     fig.savefig(str(path))
 

@@ -95,3 +95,39 @@ def test_face_l1_measures_the_generators_own_output(monkeypatch, shift):
     want = lambda y: float((np.abs(y - pairs.target) * m).sum() / (3.0 * m.sum()))  # noqa: E731
     assert base == pytest.approx(want(pairs.render), rel=1e-5)
     assert output == pytest.approx(0.0 if shift is None else want(pairs.render + shift), abs=1e-6, rel=1e-5)
+
+
+def test_a_resumed_training_is_the_uninterrupted_one(tmp_path):
+    """Before (stop 60's new-user review): each run re-seeded numpy and torch, so a resumed run
+    drew the first run's batches again and its losses left the uninterrupted run's at once."""
+    straight = T.train(Pairs(), tmp_path / "straight", _options(4))["history"]
+    T.train(Pairs(), tmp_path / "split", _options(2))
+    resumed = T.train(Pairs(), tmp_path / "split", _options(2))
+    assert resumed["resumed_at"] == 2
+    assert resumed["history"] == straight
+
+
+def test_a_checkpoint_without_numpys_state_still_resumes(tmp_path):
+    """An older checkpoint (no numpy state in its extra): seeded by (seed, step), it trains on."""
+    import numpy as np
+
+    rng = T._resumed_rng(None, 0, 7)
+    assert isinstance(rng, np.random.Generator)
+    assert rng.integers(1 << 30) == np.random.default_rng([0, 7]).integers(1 << 30)
+    kept = np.random.default_rng(3)
+    state = kept.bit_generator.state
+    assert T._resumed_rng(state, 0, 7).integers(1 << 30) == kept.integers(1 << 30)
+
+
+def test_the_loss_plot_has_the_losses_logged_on_every_other_step():
+    """Before (stop 60's new-user review): the curves were the first step's keys, and the
+    temporal loss (odd steps only) was never drawn; where drawn, its gaps counted as zeros."""
+    import numpy as np
+
+    history = [{"step": s, "rec": 0.5, **({"tmp": 0.2} if s % 2 == 0 else {})} for s in range(1, 401)]
+    history[0]["once"] = 1.0
+    curves = T.loss_curves(history)
+    assert list(curves) == ["rec", "tmp"]                      # "once": a single value, no curve
+    x, y = curves["tmp"]
+    assert (x % 2 == 0).all() and np.allclose(y, 0.2)          # its own steps, not halved by gaps
+    assert len(curves["rec"][0]) == 400 - 4 + 1                # a window of 4 (1/100 of 400)
