@@ -16,7 +16,9 @@ the avatar it outputs with its own MediaPipe graph and compares. What each metri
   rendering fidelity, tracking of the avatar and the engine's smoothing lag.
 - ``pose_err_deg`` — mean geodesic angle (degrees) between the output's rotation relative to
   its neutral and the driver's rotation relative to its calibrated neutral, both from
-  ``Estimator.measure`` (unfiltered).
+  ``Estimator.measure`` (unfiltered); with ``--pose-from`` the pose source's rotation as the
+  engine used it instead of the driver's. With ``--expression-from``, ``expr_err`` is left out
+  (a note says so): the fidelity rows are then measured against the expression source.
   Frames enter these two only once the driver's neutral calibration is complete (before, the
   engine itself runs on a provisional neutral) and only where both faces are tracked.
 - ``id_dist`` — dlib ResNet descriptor distance between the avatar's face crop of the output
@@ -341,10 +343,16 @@ def quality_pass(engine_factory, profile, source, *, fps: float, total: int | No
                             reference.bind_driver(drv_est.neutral.shape)
                             bound[0] = drv_est.neutral
                         s_o = out_est.measure(lm_o, t)
-                        ref = reference.canonical(s_d)[:, :2]
-                        got = (target_neutral + s_o.expression)[:, :2]
-                        expr_e.append(metrics.expression_error(got, ref))
-                        pose_e.append(metrics.pose_error_deg(s_o.rotation, s_d.rotation))
+                        # against what the engine was told to follow: a remix source's pose
+                        # where it takes one; no expression error where the expression came
+                        # from another source (its fidelity rows are measured against it)
+                        remixed = getattr(getattr(engine, "remix", None), "last", None) or {}
+                        if remixed.get("expression") is None:
+                            ref = reference.canonical(s_d)[:, :2]
+                            got = (target_neutral + s_o.expression)[:, :2]
+                            expr_e.append(metrics.expression_error(got, ref))
+                        pose_ref = remixed.get("pose") or s_d
+                        pose_e.append(metrics.pose_error_deg(s_o.rotation, pose_ref.rotation))
                     face = cv2.warpAffine(out, to_crop, (crop, crop), flags=cv2.INTER_LINEAR)
                     if encoder is not None and i % id_stride == 0:
                         n["id_samples"] += 1
@@ -395,11 +403,15 @@ def quality_pass(engine_factory, profile, source, *, fps: float, total: int | No
         res.info["floor"] = probe.result(notes)
     if own is not None:
         res.info["driver_own"] = own.result(id_at)
-    e = _mean(expr_e)
+    e, pose_mean = _mean(expr_e), _mean(pose_e)
     if e is not None:
         q["expr_err"] = e
-        q["pose_err_deg"] = _mean(pose_e)
-    else:
+    if pose_mean is not None:
+        q["pose_err_deg"] = pose_mean
+    if pose_mean is not None and e is None:
+        notes.append("expr_err omitted: the expression came from --expression-from (its fidelity "
+                     "rows are measured against that source)")
+    elif pose_mean is None:
         notes.append("expr_err, pose_err_deg omitted: no frame where the driver (calibrated) "
                      "and the output were both tracked")
     ids = [d for d in id_d if d is not None]

@@ -135,3 +135,34 @@ def test_a_faceless_driver_is_said_to_have_no_face(assets, tmp_path, monkeypatch
                                profile, driver.open(), fps=driver.fps, total=driver.total)
     notes = [n for n in res.notes if n.startswith("jitter_still_driver_px")]
     assert notes == ["jitter_still_driver_px omitted: no face was found in the driver"]
+
+
+@pytest.mark.tracking
+def test_with_remix_the_errors_are_against_what_the_engine_was_told_to_follow(assets, tmp_path, monkeypatch):
+    """Before (stop 60's new-user review): pose_err_deg and expr_err were always against the main
+    driver, so `--pose-from still` was scored for not rolling with the driver's head (its roll
+    ±4° here). Now the pose is scored against the pose source (a still head: the output's own
+    turn), and with --expression-from the expression error is left out, with a note."""
+    from bench import quality
+    from bench.drivers import open_driver
+    from bench.variants import build_engine
+    from profiles.format import load
+    from realtime.engine.loop import EngineOptions
+    from tests.bench.helpers import moving_clip
+
+    monkeypatch.setattr(quality, "_identity_encoder", lambda notes: None)
+    clip = moving_clip(tmp_path / "driver.avi", assets["image"], 40, fps=20.0)
+    profile = load(assets["astro"])
+    driver = open_driver(str(clip), None)
+
+    def run(**remix):
+        return quality.quality_pass(lambda: build_engine(profile, EngineOptions(fps=driver.fps, **remix),
+                                                         realtime=False),
+                                    profile, driver.open(), fps=driver.fps, total=driver.total)
+    plain, still = run(), run(pose_from="still")
+    assert plain.metrics["pose_err_deg"] < 1.5 and "expr_err" in plain.metrics
+    assert still.metrics["pose_err_deg"] < 1.0         # a still head, scored as one (2.67° against the driver)
+    expressionless = run(expression_from="still")
+    assert "expr_err" not in expressionless.metrics and "pose_err_deg" in expressionless.metrics
+    assert any(n.startswith("expr_err omitted: the expression came from --expression-from")
+               for n in expressionless.notes)
