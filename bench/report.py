@@ -97,8 +97,10 @@ def _ratio(v, base) -> str:
         v, base = float(v), float(base)
     except (TypeError, ValueError):
         return "–"
-    if not (math.isfinite(v) and math.isfinite(base)) or base == 0:
+    if not (math.isfinite(v) and math.isfinite(base)):
         return "–"
+    if base == 0:
+        return "same" if v == 0 else "–"      # both 0 (none dropped): nothing to divide, nothing differs
     return f"{v / base:.2f}×"
 
 

@@ -13,7 +13,7 @@ to time each write, so per minute it reports:
     dropped      frames the grabber dropped (newest frame wins) in that minute
     rss_mib      the process's resident memory at the minute's end (/proc/self/status)
     p95_ms       95th percentile of capture→sink latency in that minute
-    drift_pct    p95_ms against the first minute after warm-up (minute 2), in percent
+    drift_pct    p95_ms against the first minute after warm-up (minute 2), in percent (None in minute 1)
     stages_p50   each stage's median time that minute (ms), so that a drift can be traced to a stage
 
 and at the end: the lowest per-minute fps, the RSS growth after the first 5 minutes (least
@@ -148,8 +148,8 @@ def soak(profile_name: str, clip: Path, minutes: float, log=print) -> dict:
                    "dropped": dropped - state["dropped"], "rss_mib": round(_rss_mib(), 1),
                    "p95_ms": round(float(np.percentile(lat, 95)), 2) if lat else None}
             ref = rows[1]["p95_ms"] if len(rows) > 1 else (row["p95_ms"] if len(rows) == 1 else None)
-            row["drift_pct"] = (round(100.0 * (row["p95_ms"] / ref - 1.0), 1)
-                                if ref and row["p95_ms"] is not None else 0.0)
+            row["drift_pct"] = (round(100.0 * (row["p95_ms"] / ref - 1.0), 1)   # None: nothing to compare
+                                if ref and row["p95_ms"] is not None else None)
             row["stages_p50"] = {k: round(float(np.median(v)), 3) for k, v in stages.items() if v}
             stages.clear()
             rows.append(row)
@@ -161,8 +161,15 @@ def soak(profile_name: str, clip: Path, minutes: float, log=print) -> dict:
             history=LIVE_HISTORY)
     finally:
         engine.close()
-    return {"profile": profile_name, "clip": str(clip), "minutes": minutes, "rows": rows,
-            "summary": summarize(rows)}
+    out = {"profile": profile_name, "clip": str(clip), "minutes": minutes, "rows": rows,
+           "summary": summarize(rows)}
+    if state["t0"] is not None and state["frames"]:
+        left = time.perf_counter() - state["t0"]
+        if left >= 1.0:                  # a part minute at the end: said, not averaged into a row
+            out["note"] = (f"the last {left:.0f} s ({state['frames']} frames) are a part minute: "
+                           f"not in the rows (whole minutes only)")
+            log(out["note"])
+    return out
 
 
 def summarize(rows: list[dict]) -> dict:
@@ -174,9 +181,9 @@ def summarize(rows: list[dict]) -> dict:
     if len(late) >= 2:
         m = np.array([r["minute"] for r in late], np.float64) / 60.0
         growth = round(float(np.polyfit(m, [r["rss_mib"] for r in late], 1)[0]), 2)
-    drifts = [abs(r["drift_pct"]) for r in rows[1:]]
+    drifts = [abs(r["drift_pct"]) for r in rows[2:] if r.get("drift_pct") is not None]
     return {"min_fps": min(r["fps"] for r in rows), "rss_growth_mib_per_h_after_5min": growth,
-            "max_abs_p95_drift_pct": max(drifts) if drifts else 0.0,
+            "max_abs_p95_drift_pct": max(drifts) if drifts else None,   # None: under 3 minutes
             "p95_trend_pct": p95_trend_pct(rows),
             "stage_trend_pct": {k: trend_pct(rows, lambda r, k=k: r.get("stages_p50", {}).get(k))
                                 for k in rows[-1].get("stages_p50", {})},
@@ -225,6 +232,8 @@ def _main(argv) -> int:
     args = p.parse_args(argv)
     if not (0 < args.minutes <= 24 * 60):
         p.error(f"--minutes wants a number above 0 and at most 1440, got {args.minutes}")
+    if args.out is not None and args.out.suffix.lower() != ".json":
+        raise UsageError(f"--out writes JSON: name a .json file, not {args.out}")
     problem = None if args.out is None else cannot_write(args.out)
     if problem is not None:          # before the soak, not after its whole run
         raise UsageError(f"cannot write {args.out} (--out): {problem}")

@@ -267,6 +267,7 @@ def plot_streams(result: dict, path: str) -> None:
     """Per-stream fps and p95 against N, with the 30 fps and 33 ms lines."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg  # noqa: PLC0415 - matplotlib only for a plot
     from matplotlib.figure import Figure  # noqa: PLC0415 - ditto
+    from matplotlib.ticker import MaxNLocator  # noqa: PLC0415 - ditto
 
     fig = Figure(figsize=(10, 4))
     FigureCanvasAgg(fig)
@@ -280,6 +281,8 @@ def plot_streams(result: dict, path: str) -> None:
     ax_lat.axhline(P95_LIMIT_MS, color="k", ls="--", lw=1)
     ax_fps.set(xlabel="streams", ylabel="fps per stream", title="fps (dashed: 29.1)")
     ax_lat.set(xlabel="streams", ylabel="capture→sink p95 ms", title="p95 (dashed: 33 ms)")
+    for ax in (ax_fps, ax_lat):                 # a count of streams: whole numbers only
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     fig.suptitle(f"bench --streams · {result['device']} · {_PLURAL[result['mode']]} · "
                  f"largest N holding: {result['max_streams']}")
     fig.tight_layout()

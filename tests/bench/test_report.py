@@ -54,16 +54,18 @@ def test_markdown_table_comparison_ratios():
 
 
 @pytest.mark.parametrize("dropped, jitter, legend", [
-    (4, 0.5, None),
-    (0, 0.5, "a ratio – has nothing to divide by (the numba value is 0)"),
-    (4, None, "a value – was not measured in that run"),
-    (0, None, "a value – was not measured in that run; a ratio – has nothing to divide by"),
+    ((4, 4), 0.5, None),
+    ((0, 3), 0.5, "a ratio – has nothing to divide by (the numba value is 0)"),
+    ((4, 4), None, "a value – was not measured in that run"),
+    ((0, 3), None, "a value – was not measured in that run; a ratio – has nothing to divide by"),
+    ((0, 0), 0.5, None),          # stop 60's review: none dropped in either said "–" and the legend
 ])
 def test_a_comparisons_dashes_are_explained(dropped, jitter, legend):
-    """Before the fix: "dropped | 0 | 0 | –" and rows of "–" for a metric one run lacks, unsaid."""
+    """Before the fix: "dropped | 0 | 0 | –" and rows of "–" for a metric one run lacks, unsaid;
+    both 0 reads "same"."""
     a, _ = _run(1.0)
     b, _ = _run(0.5)
-    a["dropped"] = b["dropped"] = dropped
+    a["dropped"], b["dropped"] = dropped
     a["quality"], b["quality"] = {"fwe": 0.01, "jitter_px": jitter}, {"fwe": 0.02, "jitter_px": 0.4}
     md = markdown_table({"variants": {"numba": a, "cuda": b}, "baseline": "numba"})
     last = md.split("\n\n")[-2]       # before the devices line
@@ -71,6 +73,8 @@ def test_a_comparisons_dashes_are_explained(dropped, jitter, legend):
         assert last.startswith("| ")
     else:
         assert last.startswith(legend)
+    row = next(line for line in md.splitlines() if line.startswith("| dropped"))
+    assert row.rstrip(" |").endswith({(4, 4): "1.00×", (0, 3): "–", (0, 0): "same"}[dropped])
 
 
 def test_write_json_roundtrip(tmp_path):

@@ -13,7 +13,7 @@ def _rows(p95, rss=None):
     for i, (p, m) in enumerate(zip(p95, rss), start=1):
         ref = p95[1] if len(p95) > 1 else p
         rows.append({"minute": i, "fps": 30.0, "dropped": 0, "rss_mib": m, "p95_ms": p,
-                     "drift_pct": round(100.0 * (p / ref - 1.0), 1) if i > 1 else 0.0})
+                     "drift_pct": round(100.0 * (p / ref - 1.0), 1) if i > 1 else None})
     return rows
 
 
@@ -46,6 +46,9 @@ def test_memory_growth_after_minute_five_and_short_runs():
     s = summarize(_rows([20.0] * 30, rss))
     assert s["rss_growth_mib_per_h_after_5min"] == pytest.approx(30.0, abs=0.01)   # 0.5 MiB/min
     assert p95_trend_pct(_rows([20.0, 21.0])) is None
+    # before (stop 60's new-user review): 0.0 though nothing was compared (drift is against minute 2)
+    assert summarize(_rows([20.0, 21.0]))["max_abs_p95_drift_pct"] is None
+    assert summarize(_rows([20.0, 21.0, 23.1]))["max_abs_p95_drift_pct"] == pytest.approx(10.0)
     assert summarize([]) == {}
 
 
@@ -70,6 +73,16 @@ def test_an_out_that_cannot_be_written_is_one_line_before_the_soak(tmp_path, cap
     assert soak.main(["--minutes", "1", "--out", str(out), "--cache", str(tmp_path / "c")]) == 2
     assert capsys.readouterr().err == (f"error: cannot write {out} (--out): folder "
                                        f"'{out.parent}' does not exist\n")
+
+
+def test_out_must_be_a_json_file(tmp_path, capsys, monkeypatch):
+    """Before (stop 60's new-user review): --out x.txt was taken, while bench --json wants .json."""
+    from bench import soak
+
+    monkeypatch.setattr(soak, "build_long_clip", lambda *a, **k: pytest.fail("the soak started"))
+    out = tmp_path / "soak.txt"
+    assert soak.main(["--minutes", "1", "--out", str(out)]) == 2
+    assert capsys.readouterr().err == f"error: --out writes JSON: name a .json file, not {out}\n"
 
 
 def test_the_json_is_written_whole_or_not_at_all(tmp_path, capsys, monkeypatch):
