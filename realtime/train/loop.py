@@ -188,16 +188,31 @@ def train(pairs, out_dir: Path, options: TrainOptions, progress=None, on_checkpo
             "config": cfg.to_dict()}
 
 
+SAMPLE_ROWS = ("render", "output", "real", "|output-real| x4", "|render-real| x4")
+
+
 @torch.inference_mode()
 def samples(pairs, generator_path: Path, count: int = 4) -> np.ndarray:
-    """An image grid (rows: render | output | real) for `count` evenly spaced frames."""
+    """(H, W, 3) uint8 RGB image grid of `count` evenly spaced frames, one row each of
+    `SAMPLE_ROWS`, each named in a column on the left: the atlas render the generator corrects,
+    its output, the real frame, and the output's and the render's differences to the real
+    frame (amplified 4×: a few steps change the output too little to see side by side)."""
+    import cv2  # noqa: PLC0415 - only for the labels
+
     g = load_generator(generator_path)
     idx = np.linspace(0, len(pairs) - 1, count).round().astype(int)
     r = torch.from_numpy(pairs.render[idx])
-    y = g(r, torch.from_numpy(pairs.mask[idx]), torch.from_numpy(np.repeat(pairs.hint, len(idx), 0)))
-    rows = [pairs.render[idx], y.numpy(), pairs.target[idx]]
+    y = g(r, torch.from_numpy(pairs.mask[idx]), torch.from_numpy(np.repeat(pairs.hint, len(idx), 0))).numpy()
+    real = pairs.target[idx]
+    rows = [pairs.render[idx], y, real, 4.0 * np.abs(y - real) - 1.0, 4.0 * np.abs(pairs.render[idx] - real) - 1.0]
     to_img = lambda a: np.clip((np.concatenate(list(np.moveaxis(a, 1, 3)), axis=1) + 1) * 127.5, 0, 255)
-    return np.concatenate([to_img(x) for x in rows], axis=0).astype(np.uint8)
+    grid = np.concatenate([to_img(x) for x in rows], axis=0).astype(np.uint8)
+    side = pairs.render.shape[-1]
+    labels = np.full((grid.shape[0], 150, 3), 255, np.uint8)
+    for i, name in enumerate(SAMPLE_ROWS):
+        cv2.putText(labels, name, (6, i * side + side // 2 + 5), cv2.FONT_HERSHEY_SIMPLEX, 0.42, (0, 0, 0), 1,
+                    cv2.LINE_AA)
+    return np.ascontiguousarray(np.concatenate([labels, grid], axis=1))
 
 
 @torch.inference_mode()

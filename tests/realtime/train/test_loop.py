@@ -131,3 +131,25 @@ def test_the_loss_plot_has_the_losses_logged_on_every_other_step():
     x, y = curves["tmp"]
     assert (x % 2 == 0).all() and np.allclose(y, 0.2)          # its own steps, not halved by gaps
     assert len(curves["rec"][0]) == 400 - 4 + 1                # a window of 4 (1/100 of 400)
+
+
+def test_the_sample_sheet_names_its_rows(tmp_path):
+    """Before (stop 60's new-user review): 3×4 crops and nothing to say which row was which."""
+    import cv2
+    import numpy as np
+
+    out = tmp_path / "neural"
+    T.train(Pairs(), out, _options(1))
+    grid = T.samples(Pairs(), out / GENERATOR_FILE)
+    side = Pairs().render.shape[-1]
+    assert grid.dtype == np.uint8 and grid.shape[0] == len(T.SAMPLE_ROWS) * side
+    cv2.imwrite(str(tmp_path / "s.png"), grid)
+    labels, crops = grid[:, :150], grid[:, 150:]
+    assert crops.shape[1] == 4 * side
+    for i in range(len(T.SAMPLE_ROWS)):          # each row's label column has its (dark) text
+        assert (labels[i * side:(i + 1) * side] < 128).any()
+    # the difference rows are the crops' own: |output - real| ×4 from the output and real rows
+    y, real = (crops[k * side:(k + 1) * side].astype(float) for k in (1, 2))
+    diff = crops[3 * side:4 * side].astype(float)
+    expect = np.clip(4.0 * np.abs(y - real), 0, 255)
+    assert np.abs(diff - expect).mean() < 6.0
