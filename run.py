@@ -726,10 +726,8 @@ def _train(profile, video: Path, args) -> int:
             with contextlib.suppress(OSError):
                 path.unlink()
     start = int(result.get("resumed_at", 0))
-    def steps(n: int) -> str:
-        return f"{n} step" + ("" if n == 1 else "s")
-    ran = (f"{steps(result['steps'] - start)} (resumed at step {start}: {result['steps']} in all)" if start
-           else steps(result["steps"]))
+    ran = (f"{count(result['steps'] - start, 'step')} (resumed at step {start}: {result['steps']} in all)"
+           if start else count(result["steps"], "step"))
     took = result["seconds"]
     took = f"{took:.1f} s" if took < 120 else f"{took / 60:.1f} min"
     print(f"trained {ran} in {took} on {len(pairs)} frames → {out_dir}")
@@ -831,6 +829,17 @@ def cmd_verify(args) -> int:
     return 0 if report.found else 1
 
 
+def _arrays_check(folder: Path) -> bool:
+    """Whether the files `folder`'s profile.yaml lists are there, inside it, with their sha256."""
+    from profiles.format import check_files
+
+    try:
+        check_files(folder)
+    except (PuppeteerError, OSError):
+        return False
+    return True
+
+
 def _verify_attacks(args, window: float) -> int:
     """`verify FILE --attacks`: exit 0 when the mark is in every window of every re-encoded copy."""
     import json
@@ -864,9 +873,9 @@ def cmd_consent(args) -> int:
         root = profiles_root()
         rows = list_profiles(root)
         print(f"profiles in {root}:" if rows else f"no profiles in {root}")
-        for name, fp, consent in rows:    # a profile that `live` refuses is flagged with why
-            broken = problem(root / name)    # and has no fingerprint: its arrays did not check
-            print(f"  {name:20s} fingerprint {fp if broken is None else '?     '}  "
+        for name, fp, consent in rows:    # a profile that `live` refuses is flagged with why, and
+            broken = problem(root / name)    # its fingerprint only where its arrays check
+            print(f"  {name:20s} fingerprint {fp if broken is None or _arrays_check(root / name) else '?     '}  "
                   f"{consent if broken is None else 'BROKEN: ' + _printable(broken)}")
         return 0
     folder = resolve(args.name)

@@ -36,6 +36,7 @@ from profiles.format import load
 from realtime.core.context import check_device
 from realtime.core.errors import PuppeteerError
 from realtime.core.profile import NEURAL_DIR, STATE_FILE, YAML_FILE
+from realtime.core.text import count
 from realtime.engine.loop import set_kernel_threads
 from realtime.face.topology import face_triangles
 
@@ -270,8 +271,8 @@ def summary(folder: Path) -> str:
         found = re.findall(r"(\d+) frames? in ([\d.]+) s = ([\d.]+) fps", lfile.read_text())
         if found:
             n, s, fps = found[-1]
-            lines.append(f"- {lfile.stem} (offline, as fast as it goes): {fps} fps ({n} frames in {s} s); "
-                         f"target ≥ {TARGETS['fps_gpu']:g} fps on a GPU")
+            lines.append(f"- {lfile.stem} (offline, as fast as it goes): {fps} fps "
+                         f"({count(int(n), 'frame')} in {s} s); target ≥ {TARGETS['fps_gpu']:g} fps on a GPU")
     for sfile in sorted(folder.glob("streams*.json")):
         s = json.loads(sfile.read_text())["streams"]
         counts = ", ".join(f"{c['n']}: min {c['min_fps'] or 0:.1f} fps, max p95 {c['max_p95_ms'] or 0:.1f} ms"

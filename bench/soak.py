@@ -131,7 +131,7 @@ def soak(profile_name: str, clip: Path, minutes: float, log=print) -> dict:
     sink = ThreadedSink(timed, realtime=True)
     sink.open(*engine.output_size, fps)
     rows: list[dict] = []
-    state = {"t0": None, "frames": 0, "dropped": 0}
+    state = {"t0": None, "frames": 0, "dropped": 0, "last": None}
     stages: dict[str, list[float]] = {}
 
     def tick(frame) -> None:
@@ -139,36 +139,48 @@ def soak(profile_name: str, clip: Path, minutes: float, log=print) -> dict:
         if state["t0"] is None:
             state["t0"] = now
         state["frames"] += 1
+        state["last"] = now
         for name, ms in frame.timings.items():
             stages.setdefault(name, []).append(ms)
         if now - state["t0"] >= 60.0:
-            lat = timed.take()
-            dropped = grabber.dropped
-            row = {"minute": len(rows) + 1, "fps": round(state["frames"] / (now - state["t0"]), 2),
-                   "dropped": dropped - state["dropped"], "rss_mib": round(_rss_mib(), 1),
-                   "p95_ms": round(float(np.percentile(lat, 95)), 2) if lat else None}
-            ref = rows[1]["p95_ms"] if len(rows) > 1 else (row["p95_ms"] if len(rows) == 1 else None)
-            row["drift_pct"] = (round(100.0 * (row["p95_ms"] / ref - 1.0), 1)   # None: nothing to compare
-                                if ref and row["p95_ms"] is not None else None)
-            row["stages_p50"] = {k: round(float(np.median(v)), 3) for k, v in stages.items() if v}
-            stages.clear()
-            rows.append(row)
-            log(json.dumps(row))
-            state.update(t0=now, frames=0, dropped=dropped)
+            close(now)
+
+    def close(now) -> None:
+        """The minute that began at state["t0"] as a row, ending at `now`."""
+        lat = timed.take()
+        dropped = grabber.dropped
+        row = {"minute": len(rows) + 1, "fps": round(state["frames"] / (now - state["t0"]), 2),
+               "dropped": dropped - state["dropped"], "rss_mib": round(_rss_mib(), 1),
+               "p95_ms": round(float(np.percentile(lat, 95)), 2) if lat else None}
+        ref = rows[1]["p95_ms"] if len(rows) > 1 else (row["p95_ms"] if len(rows) == 1 else None)
+        row["drift_pct"] = (round(100.0 * (row["p95_ms"] / ref - 1.0), 1)   # None: nothing to compare
+                            if ref and row["p95_ms"] is not None else None)
+        row["stages_p50"] = {k: round(float(np.median(v)), 3) for k, v in stages.items() if v}
+        stages.clear()
+        rows.append(row)
+        log(json.dumps(row))
+        state.update(t0=now, frames=0, dropped=dropped)
 
     try:
         run(engine, grabber, sink, max_frames=int(round(minutes * 60.0 * fps)), on_frame=tick,
             history=LIVE_HISTORY)
     finally:
         engine.close()
+    note = None
+    if state["t0"] is not None and state["frames"]:
+        # the run's last frame comes one frame short of a whole minute after the last row's
+        # start (the grabber keeps the clip's clock): that minute is closed as a whole one
+        left = state["last"] - state["t0"] + 1.0 / fps
+        if left >= 60.0 - 0.5 / fps:
+            close(state["t0"] + left)
+        elif left >= 1.0:                # a part minute at the end: said, not averaged into a row
+            note = (f"the last {left:.0f} s ({state['frames']} frames) are a part minute: not in "
+                    f"the rows (whole minutes only)")
+            log(note)
     out = {"profile": profile_name, "clip": str(clip), "minutes": minutes, "rows": rows,
            "summary": summarize(rows)}
-    if state["t0"] is not None and state["frames"]:
-        left = time.perf_counter() - state["t0"]
-        if left >= 1.0:                  # a part minute at the end: said, not averaged into a row
-            out["note"] = (f"the last {left:.0f} s ({state['frames']} frames) are a part minute: "
-                           f"not in the rows (whole minutes only)")
-            log(out["note"])
+    if note is not None:
+        out["note"] = note
     return out
 
 
@@ -233,7 +245,7 @@ def _main(argv) -> int:
     if not (0 < args.minutes <= 24 * 60):
         p.error(f"--minutes wants a number above 0 and at most 1440, got {args.minutes}")
     if args.out is not None and args.out.suffix.lower() != ".json":
-        raise UsageError(f"--out writes JSON: name a .json file, not {args.out}")
+        raise UsageError(f"--out {args.out}: the report is JSON; name it e.g. {args.out.with_suffix('.json')}")
     problem = None if args.out is None else cannot_write(args.out)
     if problem is not None:          # before the soak, not after its whole run
         raise UsageError(f"cannot write {args.out} (--out): {problem}")

@@ -157,7 +157,10 @@ def list_profiles(root: Path) -> list[tuple[str, str, str]]:
                 raise ProfileError(f"{yml} {why}; enroll the profile again")
             meta = read_yaml(yml)    # bounded, and not UTF-8 is a ProfileError, as `load` says it
             sha = meta["files"][ARRAYS_FILE]["sha256"]
-            text = describe(check_record(meta.get("consent"), sha, yml))
+            try:
+                text = describe(check_record(meta.get("consent"), sha, yml))
+            except ConsentRecordError as exc:   # the arrays' fingerprint stands without it
+                text = f"unreadable: {str(exc).splitlines()[0][:100]}"
             rows.append((name, str(sha)[:6], text))
         except (ProfileError, yaml.YAMLError, KeyError, TypeError, OSError) as exc:
             rows.append((name, "?", f"unreadable: {str(exc).splitlines()[0][:100]}"))

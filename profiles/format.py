@@ -189,6 +189,8 @@ def check_files(folder: str | os.PathLike) -> None:
     stops there first) before `run.py consent` rewrites the record. ProfileError."""
     folder = Path(folder)
     yml = folder / YAML_FILE
+    if (why := paths.not_a_file(yml)) is not None:   # a pipe there would hang the read
+        raise ProfileError(f"{yml} {why}; enroll the profile again")
     meta = schema.read_yaml(yml)
     files = meta.get("files") if isinstance(meta, dict) else None
     if not isinstance(files, dict) or not all(isinstance(e, dict) and "path" in e and "sha256" in e

@@ -112,7 +112,8 @@ def _blur(values: np.ndarray, weight: np.ndarray, sigma: float) -> np.ndarray:
 
 def lift_sockets(photo: np.ndarray, landmarks: np.ndarray) -> np.ndarray:
     """`photo` (H, W, 3) uint8 RGB with its face's shaded sockets lifted (module docstring);
-    `photo` itself where no socket is darker than `REFERENCE` of the skin around it."""
+    `photo` itself where no socket falls short of `REFERENCE` of the skin around it by
+    `MIN_SHORTFALL` or more (or the face is too small to measure)."""
     photo = np.asarray(photo)
     pts = np.asarray(landmarks, np.float64)[: topology.N_LANDMARKS, :2]
     iod = float(np.linalg.norm(pts[33] - pts[263]))

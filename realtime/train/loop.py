@@ -6,7 +6,7 @@ with the losses and steps of `realtime.train.step`, for a number of steps or min
     neural/train_state.safetensors   models + optimizers + step (resume)
     neural/generator.safetensors     the generator alone (what the neural tier loads)
     neural/losses.png                loss curves
-    neural/samples.png               render | output | real, for a few frames
+    neural/samples.png               rows render, output, real and their differences ×4, labelled
 
 and switches the profile's tier to "neural" (the files are listed with their sha256).
 
@@ -101,7 +101,7 @@ def _resumed_rng(state, seed: int, step: int) -> np.random.Generator:
     try:
         rng.bit_generator.state = state
         return rng
-    except (TypeError, ValueError, KeyError):
+    except (TypeError, ValueError, KeyError, OverflowError):
         return np.random.default_rng([seed, step])
 
 
@@ -159,12 +159,16 @@ def train(pairs, out_dir: Path, options: TrainOptions, progress=None, on_checkpo
         if on_checkpoint is not None:
             on_checkpoint(step)
 
+    streams = None          # set while a step runs: the random streams before its draws
     try:
         while True:
             if target_steps is not None and step >= target_steps:
                 break
             if deadline is not None and time.monotonic() >= deadline:
                 break
+            # the random streams before this step's draws: a step cut short by Ctrl-C is saved
+            # undone, so the resumed run draws its batch again (as an uninterrupted run would)
+            streams = (rng.bit_generator.state, torch.get_rng_state())
             temporal = options.temporal and len(with_prev) >= options.batch and step % 2 == 1
             pool = with_prev if temporal else np.arange(len(pairs))
             idx = rng.choice(pool, size=min(options.batch, len(pool)), replace=False)
@@ -174,6 +178,7 @@ def train(pairs, out_dir: Path, options: TrainOptions, progress=None, on_checkpo
                 batch = _augment(batch, rng, options.augment)
             losses = train_step(models, opts, batch, options.train_config)
             step += 1
+            streams = None
             history.append({"step": step, **{k: round(float(v), 5) for k, v in losses.items()}})
             if progress is not None:
                 progress(step, losses)
@@ -181,6 +186,9 @@ def train(pairs, out_dir: Path, options: TrainOptions, progress=None, on_checkpo
                 save()
     except KeyboardInterrupt:
         if step > saved[0]:
+            if streams is not None:
+                rng.bit_generator.state = streams[0]
+                torch.set_rng_state(streams[1])
             save()
         raise
     save()

@@ -82,7 +82,8 @@ def test_out_must_be_a_json_file(tmp_path, capsys, monkeypatch):
     monkeypatch.setattr(soak, "build_long_clip", lambda *a, **k: pytest.fail("the soak started"))
     out = tmp_path / "soak.txt"
     assert soak.main(["--minutes", "1", "--out", str(out)]) == 2
-    assert capsys.readouterr().err == f"error: --out writes JSON: name a .json file, not {out}\n"
+    expect = f"error: --out {out}: the report is JSON; name it e.g. {out.with_suffix('.json')}\n"
+    assert capsys.readouterr().err == expect
 
 
 def test_the_json_is_written_whole_or_not_at_all(tmp_path, capsys, monkeypatch):

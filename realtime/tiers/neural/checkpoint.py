@@ -242,13 +242,13 @@ def load_checkpoint(path: str | os.PathLike, models: dict[str, torch.nn.Module] 
                 raise CheckpointError(f"{path}: optimizer {name!r} is {str(entry.get('class'))[:40]}, "
                                       f"not {type(opt).__name__}")
             opt.load_state_dict(_decode(entry["state_dict"], tensors))
+        if restore_rng and "rng/torch" in tensors:     # a state of another size or type: said
+            torch.set_rng_state(tensors["rng/torch"].to("cpu"))
     except (SafetensorError, OSError, KeyError, TypeError, ValueError, RuntimeError, IndexError) as e:
         if isinstance(e, CheckpointError):
             raise
         raise CheckpointError(f"{path}: cannot load it ({type(e).__name__}: "
                               f"{str(e).splitlines()[0][:160] if str(e) else 'malformed'})") from None
-    if restore_rng and "rng/torch" in tensors:
-        torch.set_rng_state(tensors["rng/torch"].to("cpu"))
     return meta
 
 

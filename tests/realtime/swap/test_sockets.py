@@ -132,3 +132,13 @@ def test_the_swap_photo_profile_holds_the_lifted_photo(astronaut_profile, astron
     kept = SwapPhotoProfile(profile, even_grain=False, fill_far_side=False, lift_sockets=False)
     assert lifted.lifted and not kept.lifted and kept["image"] is photo
     np.testing.assert_array_equal(lifted["image"], lift_sockets(photo, astronaut_profile["landmarks"]))
+
+
+def test_a_socket_painted_near_black_is_not_measured_as_light(flat_face, astronaut_landmarks):
+    """A socket darker than DARK of the skin reads as lashes, not light: nothing there is
+    measured, so it is not blown up towards the skin (at most MAX_GAIN, and here not at all)."""
+    photo, sock, _ = shaded(flat_face, astronaut_landmarks, darker=0.05)
+    out = lift_sockets(photo, astronaut_landmarks)
+    before, after = lab(photo)[sock][:, 0], lab(out)[sock][:, 0]
+    assert (after <= before * sockets.MAX_GAIN + 1.0).all()
+    assert np.median(after - before) < 1.0

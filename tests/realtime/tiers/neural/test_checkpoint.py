@@ -133,3 +133,19 @@ def test_load_errors(tmp_path):
     wrong = make_models(tiny_config(width=4))
     with pytest.raises(CheckpointError, match="do not fit"):
         load_checkpoint(path, {"G": wrong["G"]})
+
+
+def test_a_random_state_that_does_not_fit_is_a_checkpoint_error(tmp_path, monkeypatch):
+    """Before (stop 60's review): `set_rng_state` ran outside the loader's checks, so a state of
+    another size (another torch's, a damaged file) was a RuntimeError traceback in `train`."""
+    cfg = tiny_config()
+    models = make_models(cfg)
+    monkeypatch.setattr(torch, "get_rng_state", lambda: torch.zeros(7, dtype=torch.uint8))
+    path = save_checkpoint(tmp_path / "ckpt.safetensors", models, step=1, config=cfg)
+    monkeypatch.undo()
+    fresh = make_models(cfg)
+    before = torch.get_rng_state()
+    with pytest.raises(CheckpointError, match="cannot load it"):
+        load_checkpoint(path, fresh, restore_rng=True)
+    assert torch.equal(torch.get_rng_state(), before)
+    load_checkpoint(path, make_models(cfg))              # without the state it loads
