@@ -645,8 +645,9 @@ def _training_resolution(profile, args) -> int:
     from realtime.tiers.neural.checkpoint import read_metadata
 
     state = profile.folder / NEURAL_DIR / STATE_FILE
-    if args.restart or not state.is_file():
-        return args.resolution or 128
+    if args.restart or not state.is_file():    # from scratch: as asked, else as the last training
+        last = (profile.settings.get("neural") or {}).get("resolution")
+        return args.resolution or (last if last in (128, 256, 512) else 128)
     stored = (read_metadata(state).get("config") or {}).get("resolution")
     if not isinstance(stored, int):
         return args.resolution or 128     # let the loader say what is wrong with it
@@ -1100,8 +1101,8 @@ def build_parser() -> argparse.ArgumentParser:
     length.add_argument("--minutes", type=_minutes, default=None,
                         help="train for this long (at most a week)")
     t.add_argument("--resolution", type=int, default=None, choices=(128, 256, 512),
-                   help="generator resolution (default: the checkpoint's when it resumes, else 128: "
-                        "real time on a laptop CPU)")
+                   help="generator resolution (default: the checkpoint's when it resumes, else the "
+                        "profile's last training's, else 128: real time on a laptop CPU)")
     t.add_argument("--batch", type=_at_most(256), default=4, help="batch size (default 4)")
     t.add_argument("--device", default="cpu", choices=("cpu", "cuda"),
                    help="where to train (default cpu; cuda needs an NVIDIA GPU and a CUDA build of torch)")

@@ -132,10 +132,11 @@ def require_consent(profile) -> dict:
     mode calls this before it starts: it puts a real person's face on someone else."""
     record = getattr(profile, "consent", None)
     if not record:
-        name = cli_name(profile)
+        name, folder = cli_name(profile), getattr(profile, "folder", None)
+        command = (consent_command(Path(folder) / YAML_FILE, "NAME, how they agreed") if folder is not None
+                   else f'python run.py consent {name} --by "NAME, how they agreed"')
         raise ConsentError(f"profile {name!r} has no consent record, and swap puts a real person's "
-                           f"face on someone else: record who agreed and how with: python run.py "
-                           f"consent {name} --by \"NAME, how they agreed\"")
+                           f"face on someone else: record who agreed and how with: {command}")
     return record
 
 

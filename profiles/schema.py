@@ -101,8 +101,8 @@ def profiles_root() -> Path:
     return Path(env) if env else Path(__file__).resolve().parent
 
 
-def consent_command(where: str | os.PathLike) -> str:
-    """``python run.py consent PROFILE --by "..."`` for the profile whose YAML is `where`: its
+def consent_command(where: str | os.PathLike, by: str = "...") -> str:
+    """``python run.py consent PROFILE --by "<by>"`` for the profile whose YAML is `where`: its
     folder's name where that folder lies in `profiles_root`, else the folder's path."""
     folder = Path(where).parent
     try:
@@ -110,7 +110,7 @@ def consent_command(where: str | os.PathLike) -> str:
     except OSError:
         named = False
     target = folder.name if named else str(folder)
-    return f'python run.py consent {shlex.quote(target)} --by "..."'
+    return f'python run.py consent {shlex.quote(target)} --by "{by}"'
 
 
 def _fail(where: str, problem: str) -> ProfileError:

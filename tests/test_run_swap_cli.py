@@ -42,7 +42,8 @@ def test_swap_needs_a_consent_record(enrolled, driver_dir, tmp_path, capsys):
     capsys.readouterr()
     assert run.main(["live", "--profile", "astro", "--mode", "swap", "--driver", str(driver_dir),
                      "--sink", f"file:{out}"]) == 2
-    assert "consent" in _error_line(capsys)
+    assert _error_line(capsys).endswith('record who agreed and how with: python run.py consent astro '
+                                        '--by "NAME, how they agreed"')
     assert not out.exists()
 
 
