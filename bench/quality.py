@@ -94,7 +94,7 @@ import numpy as np
 from tqdm import tqdm
 
 from bench import fidelity, metrics
-from bench.remix import reference_signals, rigid_pose_std
+from bench.remix import reference_signals, remixed, rigid_pose_std
 from profiles.enroll import photo_framing
 from realtime.face import topology
 from realtime.face.estimate import Estimator
@@ -346,12 +346,12 @@ def quality_pass(engine_factory, profile, source, *, fps: float, total: int | No
                         # against what the engine was told to follow: a remix source's pose
                         # where it takes one; no expression error where the expression came
                         # from another source (its fidelity rows are measured against it)
-                        remixed = getattr(getattr(engine, "remix", None), "last", None) or {}
-                        if remixed.get("expression") is None:
+                        sources = remixed(engine)
+                        if sources.get("expression") is None:
                             ref = reference.canonical(s_d)[:, :2]
                             got = (target_neutral + s_o.expression)[:, :2]
                             expr_e.append(metrics.expression_error(got, ref))
-                        pose_ref = remixed.get("pose") or s_d
+                        pose_ref = sources.get("pose") or s_d
                         pose_e.append(metrics.pose_error_deg(s_o.rotation, pose_ref.rotation))
                     face = cv2.warpAffine(out, to_crop, (crop, crop), flags=cv2.INTER_LINEAR)
                     if encoder is not None and i % id_stride == 0:

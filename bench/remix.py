@@ -14,7 +14,7 @@ import numpy as np
 from bench import fidelity
 from realtime.face import geometry, topology
 
-__all__ = ["reference_signals", "rigid_pose_std", "EXPRESSION_SIGNALS", "POSE_SIGNALS"]
+__all__ = ["remixed", "reference_signals", "rigid_pose_std", "EXPRESSION_SIGNALS", "POSE_SIGNALS"]
 
 POSE_SIGNALS = ("yaw", "pitch")
 EXPRESSION_SIGNALS = tuple(s for s in fidelity.SIGNALS if s not in POSE_SIGNALS)
@@ -22,13 +22,19 @@ _EXPR = [fidelity.SIGNALS.index(s) for s in EXPRESSION_SIGNALS]
 _POSE = [fidelity.SIGNALS.index(s) for s in POSE_SIGNALS]
 
 
+def remixed(engine) -> dict:
+    """The remix sources' states of the engine's last frame ({"pose", "expression"}: a state or
+    None each); {} where the engine does not remix."""
+    return getattr(getattr(engine, "remix", None), "last", None) or {}
+
+
 def reference_signals(engine, driver_signals: np.ndarray) -> np.ndarray:
     """`driver_signals` (the main driver's, `fidelity.SIGNALS` order) with the parts a remix
     source gives replaced by that source's signals on the engine's last frame."""
-    remix = getattr(engine, "remix", None)
-    last = getattr(remix, "last", None) if remix is not None else None
+    last = remixed(engine)
     if not last:
         return driver_signals
+    remix = engine.remix
     out = np.array(driver_signals, np.float64, copy=True)
     expr = last.get("expression")
     if expr is not None:

@@ -48,8 +48,7 @@ def one(kind, frames, work, env, idx, args):
         out, _ = eng.communicate(timeout=frames / 30 + 120)
     m = SUMMARY.search(out)
     res = {"kind": kind, "cmd": " ".join(cmd[1:]), "rc": eng.returncode,
-           "summary": [ln for ln in out.splitlines() if " in " in ln and " fps" in ln or "audio" in ln
-                       or "stage" in ln],
+           "summary": [ln for ln in out.splitlines() if SUMMARY.search(ln) or "audio" in ln or "stage" in ln],
            "frames": int(m[1]), "fps": float(m[3]), "dropped": int(m[4]), "drop_pct": float(m[5]),
            "lat_p50": float(m[6]), "lat_p95": float(m[7])}
     if kind == "N":
