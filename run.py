@@ -60,6 +60,9 @@ class _Parser(argparse.ArgumentParser):
         self._negative_number_matcher = re.compile(r"^-\.?\d")
 
     def error(self, message: str):
+        if (m := re.fullmatch(r"argument (\S+): expected one argument", message)) is not None:
+            option = max(m.group(1).split("/"), key=len)     # '--name', of '-n/--name'
+            message += f" (a value that begins with '-' is written {option}=VALUE)"
         self.exit(2, f"error: {_printable(message)} (see {self.prog} --help)\n")
 
 
@@ -704,6 +707,9 @@ def _train(profile, video: Path, args) -> int:
         if saved is not None and (step is None or saved > step):
             step = saved        # a Ctrl-C between a step's checkpoint and its progress call
         e.args = (_stopped_training(step, saved),)   # what main prints
+        if saved is not None:   # the YAML says what the committed generator now is
+            commit_files(profile.folder, {}, settings={"neural": {
+                "resolution": args.resolution, "steps": int(saved), "pairs": int(len(pairs))}})
         raise
     finally:
         bar.close()

@@ -49,6 +49,14 @@ def _fmt(v: Any, nd: int = 2) -> str:
     return f"{f:.{nd}f}"
 
 
+def _ms(v: Any) -> str:
+    """A time in ms, as `_fmt`; a few µs read '<0.01', not '5.26e-03' in a column of ms."""
+    if isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(v, (bool, np.bool_)) \
+            and 0 < float(v) < 0.01:
+        return "<0.01"
+    return _fmt(v)
+
+
 def _table(header: Sequence[str], rows: Sequence[Sequence[Any]], align: str | None = None) -> str:
     align = align or ("l" + "r" * (len(header) - 1))
     sep = ["---:" if a == "r" else ":---" for a in align]
@@ -74,15 +82,15 @@ def _single_table(r: Mapping) -> str:
     if title:
         parts.append(f"### {title}")
     stages = r.get("stages_ms") or {}
-    rows = [[s, *(_fmt(v.get(p)) for p in _PCTS)] for s, v in stages.items()]
+    rows = [[s, *(_ms(v.get(p)) for p in _PCTS)] for s, v in stages.items()]
     lat = r.get("latency_ms") or {}
-    rows.append(["**capture→sink**", *(_fmt(lat.get(p)) for p in _PCTS)])
+    rows.append(["**capture→sink**", *(_ms(lat.get(p)) for p in _PCTS)])
     parts.append(_table(["stage", "p50 ms", "p95 ms", "p99 ms"], rows))
     tot = [["fps", _fmt(r.get("fps"), 1)],
            ["frames", _fmt(r.get("frames"))],
            ["dropped", _drop_str(r)],
            *([["held (nothing came in time; in frames)", r["held"]]] if r.get("held") else []),
-           ["latency p50 / p95 / p99 ms", " / ".join(_fmt(lat.get(p)) for p in _PCTS)]]
+           ["latency p50 / p95 / p99 ms", " / ".join(_ms(lat.get(p)) for p in _PCTS)]]
     if r.get("device"):
         tot.append(["device", r["device"]])
     parts.append(_table(["total", "value"], tot))
@@ -140,7 +148,7 @@ def _comparison_table(result: Mapping) -> str:
     body = []
     for name, vals in rows:
         nd = 4 if name in qnames else (1 if name == "**fps**" else 2)
-        cells = [_fmt(v, nd) for v in vals]
+        cells = [_ms(v) if name.endswith(" ms") or name.endswith(" ms**") else _fmt(v, nd) for v in vals]
         ratios = [_ratio(vals[labels.index(o)], vals[bi]) for o in others]
         body.append([name, *cells, *ratios])
     out = [_table(header, body)]

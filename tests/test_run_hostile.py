@@ -108,6 +108,15 @@ def test_a_value_starting_with_a_minus_is_checked_as_a_value(argv, says, capsys)
     assert says in _one_error(capsys.readouterr().err)
 
 
+def test_an_option_whose_value_begins_with_a_minus_is_told_how_to_write_it(capsys):
+    """Before (stop 60's review): `--consent -me-` said only "expected one argument"."""
+    with pytest.raises(SystemExit) as e:
+        run.main(["consent", "p", "--by", "-me-"])
+    assert e.value.code == 2
+    assert ("argument --by: expected one argument (a value that begins with '-' is written "
+            "--by=VALUE)") in _one_error(capsys.readouterr().err)
+
+
 def test_frames_on_a_photo_is_an_error(tmp_path, profiles_root, capsys):
     photo = tmp_path / "p.png"
     cv2.imwrite(str(photo), np.zeros((32, 32, 3), np.uint8))
@@ -361,6 +370,8 @@ def test_ctrl_c_during_the_steps_saves_them_and_says_so(video_profile, monkeypat
     profile = load(folder)
     # saved; the tier is the one train chooses at its end (the atlas until then)
     assert profile.tier == "atlas" and "neural/train_state.safetensors" in profile.files
+    # the YAML says what was saved (before: settings.neural kept the last finished training's)
+    assert profile.settings["neural"] == {"resolution": 128, "steps": 17, "pairs": len(Pairs())}
     assert not (folder.parent / ".vid.lock").exists()
     monkeypatch.setattr(T, "train_step", lambda *a: {"rec": 0.5})
     monkeypatch.setattr(T, "samples", lambda pairs, path: np.zeros((8, 8, 3), np.uint8))

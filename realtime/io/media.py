@@ -97,14 +97,28 @@ def _check(w: int, h: int, max_side: int, max_pixels: int, what: str, error, adv
                     f"and {max_pixels / 1e6:g} megapixels); {advice}")
 
 
+def _check_readable(path: Path, error: type[PuppeteerError]) -> None:
+    """Raise `error` naming why the file cannot be opened for reading: the decoders below give
+    only None for a file without read permission, which would read as an empty or corrupt one."""
+    try:
+        with open(path, "rb"):
+            pass
+    except PermissionError:
+        raise error(f"cannot read {str(path)!r}: permission denied (make it readable, e.g. "
+                    f"chmod a+r, or copy it somewhere you can read)") from None
+    except OSError as e:
+        raise error(f"cannot read {str(path)!r}: {e.strerror or e}") from None
+
+
 def read_image(path: str | Path, error: type[PuppeteerError], unreadable: str,
                flags: int = cv2.IMREAD_COLOR) -> np.ndarray:
     """The image at `path` as OpenCV decodes it (BGR), after its header says it fits the caps.
     A transparent picture read in colour (the default `flags`) is shown over white (OpenCV would
     drop its transparency, leaving whatever colour the transparent pixels hold: often black).
     Raises `error(unreadable)` for a file that is not an image, `error(...)` naming the size for
-    one that is too large."""
+    one that is too large or why it cannot be opened (no read permission)."""
     path = Path(path)
+    _check_readable(path, error)
     header = _header(path)
     if header is None:
         raise error(unreadable)
@@ -130,6 +144,7 @@ def open_video(path: str | Path, error: type[PuppeteerError], unopenable: str) -
     was held and tags the turn (display rotation), which OpenCV applies only when asked; the
     frame size it reports is then the turned one too."""
     path = Path(path)
+    _check_readable(path, error)
     with quiet_native_stderr():
         cap = cv2.VideoCapture(str(path))
     if not cap.isOpened():

@@ -53,6 +53,19 @@ def test_markdown_table_comparison_ratios():
     assert fps_row.rstrip(" |").endswith("2.00×")
 
 
+def test_a_stage_of_a_few_microseconds_reads_as_under_a_hundredth_of_a_ms():
+    """Before (stop 60's review): a 5 µs stage printed as 5.26e-03 in a column of ms."""
+    r, _ = _run()
+    r["stages_ms"]["sink"] = {"p50": 0.00526, "p95": 0.0071, "p99": 0.0}
+    r["quality"] = {"fwe": 1.5e-5}
+    md = markdown_table(r)
+    assert "| sink | <0.01 | <0.01 | 0.00 |" in md
+    assert "| fwe | 1.5000e-05 |" in md          # a quality value keeps its digits
+    row = next(l for l in markdown_table({"variants": {"a": r, "b": r}}).splitlines()
+               if l.startswith("| sink p50 ms"))
+    assert row.startswith("| sink p50 ms | <0.01 | <0.01 |") and "e-03" not in row
+
+
 @pytest.mark.parametrize("dropped, jitter, legend", [
     ((4, 4), 0.5, None),
     ((0, 3), 0.5, "a ratio – has nothing to divide by (the numba value is 0)"),

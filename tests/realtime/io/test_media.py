@@ -117,3 +117,32 @@ def test_a_single_picture_driver_reads_as_enroll_reads_it(tmp_path):
     src.close()
     assert src.size == (40, 60) and rgb.shape == (60, 40, 3)
     assert (rgb[0] == (200, 0, 0)).all() and (rgb[-1] == 255).all()
+
+
+def test_a_file_without_read_permission_is_said_as_such(tmp_path, monkeypatch):
+    """Before (stop 60's review): a folder driver's picture without read permission was "empty,
+    truncated or not a .png picture (move it out of the folder or replace it)"; a clip, "OpenCV
+    does not recognise it as a video". Faked: the suite may run as root, who reads anything."""
+    from profiles.enroll import EnrollError, read_rgb
+    from realtime.io import media
+    from realtime.io.capture import ImageDirSource
+    from realtime.io.source import CaptureError
+
+    cv2.imwrite(str(tmp_path / "a.png"), np.full((32, 32, 3), 90, np.uint8))
+    clip = tmp_path / "c.avi"
+    out = cv2.VideoWriter(str(clip), cv2.VideoWriter_fourcc(*"MJPG"), 30, (32, 32))
+    out.write(np.zeros((32, 32, 3), np.uint8))
+    out.release()
+
+    def refused(path, mode="r", *a, **k):
+        raise PermissionError(13, "Permission denied", str(path))
+
+    monkeypatch.setattr(media, "open", refused, raising=False)
+    said = "permission denied (make it readable, e.g. chmod a+r, or copy it somewhere you can read)"
+    for attempt, error in ((lambda: ImageDirSource(tmp_path), CaptureError),
+                           (lambda: ClipSource(tmp_path / "a.png"), CaptureError),
+                           (lambda: ClipSource(clip), CaptureError),
+                           (lambda: read_rgb(tmp_path / "a.png"), EnrollError)):
+        with pytest.raises(error) as e:
+            attempt()
+        assert said in str(e.value) and "truncated" not in str(e.value)

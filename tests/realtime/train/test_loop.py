@@ -119,6 +119,33 @@ def test_a_checkpoint_without_numpys_state_still_resumes(tmp_path):
     assert T._resumed_rng(state, 0, 7).integers(1 << 30) == kept.integers(1 << 30)
 
 
+def test_a_run_resumed_from_a_checkpoint_without_numpys_state_trains_on(tmp_path):
+    """End to end: a checkpoint written before numpy's stream was kept (its extra has no
+    numpy_rng) resumes at its step, and the same way each time (its stream is seeded by step)."""
+    import json
+
+    from safetensors import safe_open
+    from safetensors.torch import save_file
+
+    out = tmp_path / "neural"
+    T.train(Pairs(), out, _options(2))
+    state = out / STATE_FILE
+    with safe_open(str(state), "pt") as f:
+        tensors = {k: f.get_tensor(k) for k in f.keys()}
+        metadata = f.metadata()
+    key = next(iter(metadata))
+    meta = json.loads(metadata[key])
+    assert "numpy_rng" in meta["extra"]
+    del meta["extra"]["numpy_rng"]
+    save_file(tensors, str(state), metadata={key: json.dumps(meta)})
+    copy = tmp_path / "copy"
+    copy.mkdir()
+    (copy / STATE_FILE).write_bytes(state.read_bytes())
+    resumed = T.train(Pairs(), out, _options(2))
+    assert (resumed["resumed_at"], resumed["steps"]) == (2, 4)
+    assert T.train(Pairs(), copy, _options(2))["history"] == resumed["history"]   # the same stream
+
+
 def test_the_loss_plot_has_the_losses_logged_on_every_other_step():
     """Before (stop 60's new-user review): the curves were the first step's keys, and the
     temporal loss (odd steps only) was never drawn; where drawn, its gaps counted as zeros."""
