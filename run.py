@@ -338,6 +338,13 @@ def _check_live(args) -> list[tuple[Path, str]]:
     if args.audio_report and not args.audio:
         raise UserError("--audio-report writes the report of --audio IN:OUT: add --audio, or drop "
                         "--audio-report")
+    if args.audio:
+        from realtime.io.capture import is_camera
+
+        if args.realtime is False or (args.realtime is None and not is_camera(args.driver)):
+            raise UserError("--audio keeps the microphone in step with a live picture, and this run "
+                            "plays the driver offline (as fast as it computes, each frame late by "
+                            "the read-ahead): add --realtime, or drive from a camera")
     if args.mode != "swap":
         given = [flag for flag, is_given in _SWAP_ONLY if is_given(args)]
         if given:
@@ -361,9 +368,16 @@ def _check_live(args) -> list[tuple[Path, str]]:
     inputs = _live_inputs(args)
     check_sink(args.sink, overwrite=args.overwrite, protect=inputs)
     if args.audio_report:
+        from profiles.format import profile_files
+
+        report = Path(args.audio_report)
+        if report.suffix.lower() != ".json":      # `--audio-report profile.yaml` replaced the profile's
+            raise UserError(f"--audio-report {_printable(args.audio_report)}: the report is JSON; name it "
+                            f"e.g. {_printable(str(report.with_suffix('.json')))}")
         _check_writable(args.audio_report, "--audio-report")
-        problem = overwrites_input(args.audio_report, inputs + ([(recording, "the recording (--sink)")]
-                                                                if recording is not None else []))
+        problem = overwrites_input(args.audio_report, inputs + [
+            *((f, "one of the profile's files") for f in profile_files(args.profile)),
+            *([(recording, "the recording (--sink)")] if recording is not None else [])])
         if problem is not None:
             raise UserError(f"--audio-report {_printable(args.audio_report)} {problem}: choose another file")
     return inputs
@@ -603,6 +617,9 @@ def _written(sink, stopped: bool = False, why: str = "the run so far") -> str:
     if sink.kept is None:
         return f"{head}nothing was written (no frame had reached the file)"
     notes = [count(sink.frames_written, "frame")] + ([why] if stopped else [])
+    w, h = getattr(sink, "size", None) or (0, 0)
+    if w % 2 or h % 2:       # the driver's own odd size (swap): FileSink pads it for yuv420p
+        notes.append(f"{w}x{h} padded to {w + w % 2}x{h + h % 2} with black: H.264 wants even sides")
     if sink.displaced is not None:
         notes.append(f"a file appeared at {sink.displaced} while recording and was left as it is")
     return f"{head}wrote {sink.kept} ({', '.join(notes)})"

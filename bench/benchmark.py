@@ -55,10 +55,9 @@ from bench.swap import SwapExtremes, swap_quality_pass
 from bench.usage import DEFAULT_BLOCK, UsageError
 from bench.variants import build_engine, check_mode, check_variants, make_variants, parse_compare
 from profiles.consent import require_consent
-from profiles.format import load
-from profiles.format import resolve as profile_folder
+from profiles.format import load, profile_files
 from realtime.core import paths
-from realtime.core.errors import ProfileError, PuppeteerError
+from realtime.core.errors import ProfileError
 from realtime.core.paths import IMAGE_SUFFIXES, cannot_write
 from realtime.core.text import count
 from realtime.engine.loop import EngineOptions
@@ -307,7 +306,7 @@ def check_outputs(args: argparse.Namespace, drivers: list[str] | None = None,
                          (getattr(args, "expression_from", None), "the --expression-from source")]
                         ) if outputs else []
     for name in profiles:
-        inputs += _profile_files(name) if outputs else []
+        inputs += [(f, "one of the profile's files") for f in profile_files(name)] if outputs else []
     folders = [os.path.realpath(spec) for spec in (*drivers, getattr(args, "pose_from", None),
                                                     getattr(args, "expression_from", None))
                if spec and paths.is_dir(spec)]
@@ -333,18 +332,6 @@ def check_outputs(args: argparse.Namespace, drivers: list[str] | None = None,
     if sheet and not cv2.haveImageWriter(str(sheet)):
         raise UsageError(f"--sheet {sheet}: not an image format OpenCV writes; name it e.g. "
                          f"{Path(sheet).stem}.png")
-
-
-def _profile_files(name_or_path) -> list[tuple[Path, str]]:
-    """The files of the profile the bench plays (none when it names no profile, or one that
-    `load` will refuse with its own error)."""
-    if not name_or_path:
-        return []
-    try:
-        folder = profile_folder(name_or_path)
-    except PuppeteerError:
-        return []
-    return [(f, "one of the profile's files") for f in sorted(folder.rglob("*")) if f.is_file()]
 
 
 def _with_command_line(options, args: argparse.Namespace):

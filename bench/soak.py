@@ -41,7 +41,7 @@ import numpy as np
 
 from bench.usage import UsageError
 from profiles import load
-from realtime.core.errors import PuppeteerError
+from realtime.core.errors import ProfileError, PuppeteerError
 from realtime.core.paths import cannot_write, write_atomic
 from realtime.engine.loop import LIVE_HISTORY, Engine, EngineOptions, run
 from realtime.io.capture import Grabber, open_source
@@ -60,11 +60,16 @@ def _ffmpeg(args: list[str]) -> None:
         raise UsageError(f"ffmpeg failed building the soak clip: {r.stderr.strip()[-300:]}")
 
 
+#: the profile `python run.py demo` makes
+DEFAULT_PROFILE = "astronaut"
+
+
 def build_long_clip(drivers: Path, minutes: float, cache: Path) -> Path:
     """Every clip of `drivers` at 512² 30 fps, concatenated once (cached), looped by stream copy
     to at least `minutes`. A `drivers` that is not a folder is a UsageError."""
     if not drivers.is_dir():
-        raise UsageError(f"--drivers {drivers}: no such folder (a folder of driver clips, e.g. "
+        what = "is a file, not a folder" if drivers.is_file() else "no such folder"
+        raise UsageError(f"--drivers {drivers}: {what} (name a folder of driver clips, e.g. "
                          f"../shared/eval/drivers)")
     clips = sorted(p for p in drivers.iterdir() if p.suffix.lower() in (".mp4", ".mov", ".avi", ".mkv"))
     if not clips:
@@ -232,7 +237,7 @@ def main(argv=None) -> int:
 def _main(argv) -> int:
     p = argparse.ArgumentParser(prog="python -m bench.soak", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--profile", default="astronaut", help="profile name or folder (default astronaut: "
+    p.add_argument("--profile", default=DEFAULT_PROFILE, help="profile name or folder (default astronaut: "
                                                           "run `python run.py demo` once to make it)")
     p.add_argument("--minutes", type=float, default=30.0, help="how long (default 30)")
     here = Path(__file__).resolve().parent.parent
@@ -242,13 +247,20 @@ def _main(argv) -> int:
                    help="where the concatenated clip is kept (default /tmp/puppeteer-soak)")
     p.add_argument("--out", type=Path, default=None, help="also write the rows and summary as JSON")
     args = p.parse_args(argv)
-    if not (0 < args.minutes <= 24 * 60):
-        p.error(f"--minutes wants a number above 0 and at most 1440, got {args.minutes}")
+    if not (1 <= args.minutes <= 24 * 60):      # (under a minute printed `{}`: no row, no summary)
+        p.error(f"--minutes wants 1 to 1440 (the soak reports whole minutes), got {args.minutes:g}")
     if args.out is not None and args.out.suffix.lower() != ".json":
         raise UsageError(f"--out {args.out}: the report is JSON; name it e.g. {args.out.with_suffix('.json')}")
     problem = None if args.out is None else cannot_write(args.out)
     if problem is not None:          # before the soak, not after its whole run
         raise UsageError(f"cannot write {args.out} (--out): {problem}")
+    try:                 # before the clip is built (minutes of ffmpeg on a first run)
+        load(args.profile)
+    except ProfileError as e:
+        if args.profile != DEFAULT_PROFILE:
+            raise
+        raise UsageError(f"the soak's default profile {DEFAULT_PROFILE!r} is not there ({e}): make it with "
+                         f"`python run.py demo`, or name another with --profile") from None
     clip = build_long_clip(args.drivers, args.minutes, args.cache)
     result = soak(args.profile, clip, args.minutes, log=lambda text: print(text, flush=True))
     print(json.dumps(result["summary"]))

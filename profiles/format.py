@@ -137,6 +137,18 @@ class Profile:
         }
 
 
+def profile_files(name_or_path: str | os.PathLike | None) -> list[Path]:
+    """Every file under the folder of the profile `name_or_path` names (none when it names none,
+    or one `resolve` refuses: loading it will say why): what a command's outputs must not replace."""
+    if not name_or_path:
+        return []
+    try:
+        folder = resolve(name_or_path)
+    except ProfileError:
+        return []
+    return sorted(f for f in folder.rglob("*") if f.is_file())
+
+
 def resolve(name_or_path: str | os.PathLike, root: Path | None = None) -> Path:
     """A profile folder from a name (under the profiles root) or a path to a folder/YAML."""
     p = Path(name_or_path)

@@ -139,16 +139,35 @@ def test_a_file_that_appears_at_the_output_while_recording_stays_and_the_run_say
     assert out.read_bytes() == b"theirs" and _frames(kept) == 3
 
 
-def test_the_audio_report_is_never_an_input_nor_the_recording(tmp_path, astro, capsys):
+def test_the_audio_report_is_never_an_input_nor_the_recording(tmp_path, astro, profiles_root, capsys):
     """Before (review): --audio-report was only checked for a writable folder, so it could
-    overwrite the driver (or the recording) with its JSON."""
+    overwrite the driver (or the recording) with its JSON; and (stop 61's review) the profile's
+    own profile.yaml, which then no longer loaded. It is a .json file, and none of the profile's."""
     clip = _clip(tmp_path / "clip.avi")
-    for report, what in ((clip, "is the driver"), (tmp_path / "rec.mp4", "is the recording (--sink)")):
+    yaml_file = profiles_root / astro / "profile.yaml"
+    before = yaml_file.read_bytes()
+    (profiles_root / astro / "notes.json").write_text("{}")
+    for report, what in ((clip, "the report is JSON; name it e.g. "),
+                         (tmp_path / "rec.mp4", "the report is JSON; name it e.g. "),
+                         (yaml_file, "the report is JSON; name it e.g. "),
+                         (profiles_root / astro / "notes.json", "is one of the profile's files (")):
         code = run.main(["live", "--profile", astro, "--driver", str(clip), "--sink", f"file:{tmp_path / 'rec.mp4'}",
-                         "--audio", "default:default", "--audio-report", str(report)])
+                         "--realtime", "--audio", "default:default", "--audio-report", str(report)])
         err = capsys.readouterr().err
-        assert code == 2 and what in err and "choose another file" in err, err
+        assert code == 2 and what in err, err
     assert sorted(p.name for p in tmp_path.iterdir()) == ["clip.avi", "profiles"]
+    assert yaml_file.read_bytes() == before and (profiles_root / astro / "notes.json").read_text() == "{}"
+
+
+@pytest.mark.parametrize("extra", [[], ["--offline"]])
+def test_audio_is_refused_where_the_driver_plays_offline(tmp_path, astro, capsys, no_engine, extra):
+    """Before (stop 61's review): a clip played offline passed the microphone on "in sync" with
+    frames computed as fast as they come, a quarter-second late by the read-ahead."""
+    clip = _clip(tmp_path / "clip.avi")
+    assert run.main(["live", "--profile", astro, "--driver", str(clip), "--sink", "null", *extra,
+                     "--audio", "default:default"]) == 2
+    err = capsys.readouterr().err
+    assert "plays the driver offline" in err and "add --realtime, or drive from a camera" in err
 
 
 def test_a_tracked_driver_s_absent_clip_is_no_input(tmp_path, no_engine):
@@ -474,3 +493,14 @@ def test_the_audio_report_is_written_whole_or_not_at_all(tmp_path, capsys, monke
     with pytest.raises(KeyboardInterrupt):
         run._write_json(str(out), {"frames": [3]})
     assert out.read_text() == before and [p.name for p in tmp_path.iterdir()] == ["audio.json"]
+
+
+def test_an_odd_sized_recording_says_it_was_padded():
+    """Before (stop 61's review): a 97x131 driver's swap was written at 98x132 with a black line
+    at the right and the bottom, unsaid (`--size 97x131` is refused: it wants even sides)."""
+    from types import SimpleNamespace
+
+    sink = SimpleNamespace(name="file", kept=Path("out.mp4"), frames_written=5, displaced=None, size=(97, 131))
+    assert run._written(sink) == ("wrote out.mp4 (5 frames, 97x131 padded to 98x132 with black: H.264 wants "
+                                  "even sides)")
+    assert run._written(SimpleNamespace(**{**vars(sink), "size": (96, 130)})) == "wrote out.mp4 (5 frames)"

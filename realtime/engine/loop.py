@@ -396,10 +396,13 @@ class Engine:
         """Apply a hotkey event; returns False when the loop should stop."""
         if event == "recalibrate":
             self.estimator.recalibrate()
+            self._hotkey_notice = ["recalibrating: keep a neutral face for a moment", HOTKEY_NOTICE_FRAMES]
         elif event == "toggle":
             self.compositor.passthrough = not self.compositor.passthrough
         elif event == "glasses" and self.glasses is not None:
             self.glasses.enabled = not self.glasses.enabled
+        elif event == "glasses":             # reenact: the avatar wears what its photo wears
+            self._hotkey_notice = ["g: your glasses are kept in --mode swap only", HOTKEY_NOTICE_FRAMES]
         elif event == "quit":
             return False
         elif event.startswith("gain:") and event[5:] in self.gain_regions():

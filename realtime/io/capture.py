@@ -122,6 +122,11 @@ class CameraSource:
                 cap.release()
         if not cap.isOpened():
             cap.release()
+            node = f"/dev/video{self.index}"
+            if sys.platform.startswith("linux") and not os.path.exists(node):
+                raise CaptureError(f"cannot open camera {self.index}: {node} does not exist (no webcam is "
+                                   f"connected, or its driver is not loaded); `python run.py devices` shows "
+                                   f"the cameras found")
             raise CaptureError(
                 f"cannot open camera {self.index}: check that a webcam is connected, that no "
                 f"other application (Zoom, OBS, a browser tab) is using it, that this user may "
@@ -248,7 +253,7 @@ class ClipSource:
             self.fps = float(file_fps)
         else:
             self.fps = DEFAULT_CLIP_FPS
-        n = int(cap.get(cv2.CAP_PROP_FRAME_COUNT) or 0)
+        n = 1 if picture else int(cap.get(cv2.CAP_PROP_FRAME_COUNT) or 0)   # (a PNG's: -2^63)
         self.frame_count: int | None = n if n > 0 else None
         #: the turn (degrees) the file's rotation tag asks for, which the frames come with
         self.rotation = int(round(cap.get(cv2.CAP_PROP_ORIENTATION_META) or 0)) % 360
@@ -369,6 +374,11 @@ def _classify(spec: str) -> tuple[str, Any]:
     if is_track_file(path):
         return "tracked", path
     return ("file" if paths.is_file(path) else "none"), path
+
+
+def is_camera(spec: str) -> bool:
+    """Whether `open_source` opens `spec` as a camera (a live source: played in real time)."""
+    return _classify(spec)[0] == "camera"
 
 
 def input_paths(spec: str, role: str = "the driver") -> list[tuple[Path, str]]:

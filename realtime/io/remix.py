@@ -240,9 +240,10 @@ def open_state_source(spec: str, *, profile_neutral: np.ndarray, realtime: bool,
         raise RemixError(f"{what} {spec!r}: {exc} (or use one of: {', '.join(KEYWORDS)})") from None
     if getattr(source, "frame_count", None) == 1:      # a picture, a folder of one, a one-frame clip
         source.close()
-        raise RemixError(f"{what} {spec!r}: one picture has no motion to give (its pose and expression "
-                         f"are its own neutral, the same as `still`): use a clip, a camera, a folder of "
-                         f"a performance's frames, or one of: {', '.join(KEYWORDS)}")
+        raise RemixError(f"{what} {spec!r} is a single frame (a picture, or a clip or folder of one), "
+                         f"which has no motion to give (its pose and expression are its own neutral, the "
+                         f"same as `still`): use a clip, a camera, a folder of a performance's frames, "
+                         f"or one of: {', '.join(KEYWORDS)}")
     tracked = TrackedState(source, realtime=realtime)
     tracked.label = f"{what} {printable(text)}"
     return tracked

@@ -52,18 +52,57 @@ def test_memory_growth_after_minute_five_and_short_runs():
     assert summarize([]) == {}
 
 
-def test_a_drivers_folder_that_does_not_exist_is_one_line(tmp_path, capsys):
-    """Before: a FileNotFoundError traceback from `iterdir`."""
+@pytest.fixture
+def a_profile(monkeypatch):
+    """The soak's profile loads (what it plays is not these tests' concern)."""
+    from bench import soak
+
+    monkeypatch.setattr(soak, "load", lambda name: object())
+
+
+@pytest.mark.parametrize("kind, said", [(None, "no such folder"), ("file", "is a file, not a folder")])
+def test_a_drivers_folder_that_does_not_exist_is_one_line(tmp_path, capsys, a_profile, kind, said):
+    """Before: a FileNotFoundError traceback from `iterdir`; and (stop 61's review) a file given
+    as --drivers was "no such folder"."""
     from bench.soak import main
 
     nodir = tmp_path / "nodir"
+    if kind == "file":
+        nodir.write_bytes(b"")
     assert main(["--minutes", "1", "--drivers", str(nodir), "--cache", str(tmp_path / "c")]) == 2
-    assert capsys.readouterr().err == (f"error: --drivers {nodir}: no such folder (a folder of "
+    assert capsys.readouterr().err == (f"error: --drivers {nodir}: {said} (name a folder of "
                                        f"driver clips, e.g. ../shared/eval/drivers)\n")
     assert not (tmp_path / "c").exists()
 
 
-def test_an_out_that_cannot_be_written_is_one_line_before_the_soak(tmp_path, capsys, monkeypatch):
+@pytest.mark.parametrize("minutes", ["0.5", "0.001", "1441"])
+def test_a_soak_is_whole_minutes(capsys, minutes):
+    """Before (stop 61's review): --minutes 0.001 built the clip, ran, and printed `{}`."""
+    from bench.soak import main
+
+    with pytest.raises(SystemExit) as e:
+        main(["--minutes", minutes])
+    assert e.value.code == 2
+    assert f"--minutes wants 1 to 1440 (the soak reports whole minutes), got {float(minutes):g}" in \
+        capsys.readouterr().err
+
+
+def test_a_missing_default_profile_says_to_run_the_demo_before_the_clip_is_built(tmp_path, capsys, monkeypatch):
+    """Before (stop 61's review): "make one with: python run.py enroll IMAGE --name astronaut",
+    while --help says `run.py demo` makes it; and only after the clip was built."""
+    from bench import soak
+
+    monkeypatch.setenv("PUPPETEER_PROFILES", str(tmp_path / "profiles"))
+    monkeypatch.setattr(soak, "build_long_clip", lambda *a, **k: pytest.fail("the clip was built"))
+    assert soak.main(["--minutes", "1", "--cache", str(tmp_path / "c")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: the soak's default profile 'astronaut' is not there (") and \
+        "make it with `python run.py demo`, or name another with --profile" in err
+    assert soak.main(["--minutes", "1", "--profile", "nobody"]) == 2
+    assert "no profile 'nobody'" in capsys.readouterr().err
+
+
+def test_an_out_that_cannot_be_written_is_one_line_before_the_soak(tmp_path, capsys, monkeypatch, a_profile):
     """Before the fix: the JSON was written only after the whole soak (30 minutes), and a missing
     folder was a traceback then, the results lost."""
     from bench import soak
@@ -86,7 +125,7 @@ def test_out_must_be_a_json_file(tmp_path, capsys, monkeypatch):
     assert capsys.readouterr().err == expect
 
 
-def test_the_json_is_written_whole_or_not_at_all(tmp_path, capsys, monkeypatch):
+def test_the_json_is_written_whole_or_not_at_all(tmp_path, capsys, monkeypatch, a_profile):
     """Before: a plain write, so a Ctrl-C or a full disk at the end of a 30-minute soak left half a
     JSON over the last one."""
     from bench import soak

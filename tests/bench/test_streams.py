@@ -16,7 +16,7 @@ from tests.bench.helpers import one_error_line
 def test_counts():
     assert S.parse_counts("3") == [1, 2, 3]
     assert S.parse_counts("4,1,2,2") == [1, 2, 4]
-    for bad in ("0", "x", "", "1,-2"):
+    for bad in ("0", "x", "", "1,-2", "1,,2", "4,"):     # an empty item: refused (stop 61's review)
         with pytest.raises(UsageError, match="--streams"):
             S.parse_counts(bad)
 
@@ -25,6 +25,14 @@ def test_counts():
                                           (30.0, 33.5, False), (None, 20.0, False), (30.0, None, False)])
 def test_hold_rule(fps, p95, ok):
     assert S.holds({"fps": fps, "latency_ms": {"p95": p95}}) is ok
+
+
+@pytest.mark.parametrize("rate, fps, ok", [(25.0, 25.0, True), (25.0, 24.3, True), (25.0, 24.0, False),
+                                           (60.0, 29.2, True), (30.0, 29.0, False)])
+def test_a_stream_holds_its_clips_own_rate_up_to_30(rate, fps, ok):
+    """Before (stop 61's review): a 25 fps clip (d0, d11) was judged against 29.1 fps and could
+    never hold: `--streams 1` on d0 gave 25.0 fps, none dropped, and "largest N: 0"."""
+    assert S.holds({"fps": fps, "driver_fps": rate, "latency_ms": {"p95": 20.0}}) is ok
 
 
 def _result(counts):
@@ -41,7 +49,11 @@ def _result(counts):
 def test_markdown_names_every_stream_and_the_largest_count(tmp_path):
     text = S.markdown(_result([(1, True), (2, True), (3, False)]))
     assert text.count("| p ← d0 |") == 3 and "| p ← d2 |" in text
-    assert "largest N that holds 30 fps (≥ 29.1) with p95 ≤ 33 ms: **2** (tried 1, 2, 3; threads; cpu)" in text
+    assert ("largest N that holds its clips' rate up to 30 fps (≥ 29.1) with p95 ≤ 33 ms: **2** (tried 1, 2, 3; "
+            "threads; cpu)") in text
+    mixed = _result([(1, True), (2, True)])
+    mixed["counts"][1]["streams"][1]["driver_fps"] = 25.0
+    assert "holds its clips' rate up to 30 fps (≥ 24.25 to 29.1) with" in S.markdown(mixed)
     S.plot_streams(_result([(1, True), (2, False)]), str(tmp_path / "s.png"))
     assert (tmp_path / "s.png").stat().st_size > 1000
 

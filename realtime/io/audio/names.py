@@ -74,7 +74,12 @@ def split_spec(spec: str) -> list[tuple[str, str]]:
         raise AudioError(f"--audio wants IN:OUT (an input and an output device), got {spec!r}; "
                          f"e.g. --audio default:default (python run.py devices lists the names)")
     cuts = [i for i, c in enumerate(spec) if c == ":"]
-    return [(spec[:i].strip(), spec[i + 1:].strip()) for i in cuts]
+    ways = [(spec[:i].strip(), spec[i + 1:].strip()) for i in cuts]
+    ways = [(a, b) for a, b in ways if a and b]
+    if not ways:          # ':' was read as default:default
+        raise AudioError(f"--audio wants IN:OUT with both devices named, got {spec!r}; e.g. --audio "
+                         f"default:default (python run.py devices lists the names)")
+    return ways
 
 
 def _channels(dev: dict[str, Any], kind: str) -> int:

@@ -15,6 +15,21 @@ def _ascii(text: str) -> str:
     return text.translate(_ASCII).encode("ascii", "replace").decode("ascii")
 
 
+def _wrapped(line: str, width: int, fits) -> list[str]:
+    """`line` cut at spaces into pieces that `fits` (text → bool) within `width`, the later ones
+    indented; a word wider than that stays whole (cut by the frame's edge)."""
+    if fits(line) or " " not in line.strip():
+        return [line]
+    out: list[str] = []
+    for word in line.split(" "):
+        trial = word if not out else f"{out[-1]} {word}"
+        if out and fits(trial):
+            out[-1] = trial
+        else:
+            out.append(word if not out else f"  {word}")
+    return out
+
+
 def draw_overlay(image: np.ndarray, frame: Frame, fps: float | None) -> np.ndarray:
     """A copy of `image` (RGB uint8) with the preview overlay; `image` is not modified.
 
@@ -22,7 +37,8 @@ def draw_overlay(image: np.ndarray, frame: Frame, fps: float | None) -> np.ndarr
     compositor places: the avatar's in reenactment, the swapped face in swap, the driver's own in
     passthrough) as small green dots, and in the top-left corner, on a dark box: the fps, then one
     line per entry of frame.timings ("stage  1.2 ms") and their total, then frame.notes (the
-    engine's states, e.g. the gains).
+    engine's states, e.g. the gains), each cut at spaces onto more lines where it is wider than
+    the frame (a hotkey's notice ran off a 640 px window).
     """
     out = np.array(image, dtype=np.uint8, copy=True)
     h, w = out.shape[:2]
@@ -46,6 +62,11 @@ def draw_overlay(image: np.ndarray, frame: Frame, fps: float | None) -> np.ndarr
     zoom = max(1.0, h / 480.0)  # readable on HD outputs too
     font, scale, thick = cv2.FONT_HERSHEY_SIMPLEX, 0.4 * zoom, max(1, int(round(zoom)))
     line_h = int(round(14 * zoom))
+
+    def fits(text: str) -> bool:
+        return cv2.getTextSize(text, font, scale, thick)[0][0] <= w - 10
+
+    lines = [piece for line in lines for piece in _wrapped(line, w - 10, fits)]
     text_w = max(cv2.getTextSize(s, font, scale, thick)[0][0] for s in lines)
     box = out[0:min(h, 6 + line_h * len(lines)), 0:min(w, text_w + 10)]
     box[:] = box // 3  # darken for contrast

@@ -4,7 +4,9 @@ pyvirtualcam is imported when a `VirtualCameraSink` is made, never by importing 
 """
 from __future__ import annotations
 
+import os
 import platform
+import sys
 
 from realtime.core.frame import Frame
 from realtime.io.sinks.base import SinkError, checked_output
@@ -68,7 +70,10 @@ class VirtualCameraSink:
             detail = str(exc).strip() or type(exc).__name__
             if not backends:
                 detail = f"pyvirtualcam has no backend for {platform.system()}"
-            raise SinkError(f"virtual camera: no usable device ({width}x{height} @ {fps:g} fps)"
+            asked = ""
+            if self.device is not None and sys.platform.startswith("linux") and not os.path.exists(self.device):
+                asked = f": {self.device} does not exist"
+            raise SinkError(f"virtual camera: no usable device ({width}x{height} @ {fps:g} fps){asked}"
                             f"; {vcam_install_hint()}.\nUnderlying error: {detail}") from exc
         self.size, self.fps = (int(width), int(height)), float(fps)
 

@@ -233,6 +233,17 @@ def test_handle_events(astronaut_profile):
     engine.close()
 
 
+@pytest.mark.parametrize("event, said", [("recalibrate", "recalibrating: keep a neutral face for a moment"),
+                                         ("glasses", "g: your glasses are kept in --mode swap only")])
+def test_a_hotkey_without_a_visible_effect_says_what_it_did(astronaut_profile, event, said):
+    """Before (stop 61's review): 'n' (recalibrate) and, in reenact, 'g' showed nothing in the window."""
+    engine = _engine(astronaut_profile)
+    engine.handle(event)
+    frame = engine.process(Frame(index=0, t_capture=0.0, image=np.full((64, 64, 3), 90, np.uint8)))
+    engine.close()
+    assert frame.notes.get("hotkey") == said
+
+
 class _QuitAfter(NullSink):
     """A sink whose user presses 'q' after a few frames."""
 

@@ -255,14 +255,17 @@ def test_open_state_source_names(astronaut_profile):
         open_state_source("nowhere.mp4", profile_neutral=n, realtime=False, what="--expression-from")
 
 
-def test_a_picture_is_not_a_remix_source(astronaut_profile, tmp_path, astronaut_rgb):
+@pytest.mark.parametrize("suffix", [".jpg", ".png", ".bmp"])
+def test_a_picture_is_not_a_remix_source(astronaut_profile, tmp_path, astronaut_rgb, suffix):
     """Before (new-user review): `--pose-from photo.jpg` ran and gave exactly `still` (its one
-    frame is its own neutral), without a word."""
+    frame is its own neutral), without a word; and (stop 61's review) a .png or .bmp still did:
+    OpenCV gives their frame count as a huge negative number, which read as unknown."""
     import cv2
 
-    photo = tmp_path / "face.jpg"
+    photo = tmp_path / f"face{suffix}"
     cv2.imwrite(str(photo), astronaut_rgb[..., ::-1])
-    with pytest.raises(RemixError, match=r"--pose-from '.*face.jpg': one picture has no motion to give"):
+    with pytest.raises(RemixError, match=rf"--pose-from '.*face\{suffix}' is a single frame \(a picture, or "
+                                         r"a clip or folder of one\), which has no motion to give"):
         open_state_source(str(photo), profile_neutral=astronaut_profile["neutral"], realtime=False,
                           what="--pose-from")
 
@@ -311,5 +314,5 @@ def test_a_one_frame_source_is_not_a_remix_source(astronaut_profile, tmp_path, a
     one = tmp_path / "one"
     one.mkdir()
     cv2.imwrite(str(one / "a.png"), astronaut_rgb[..., ::-1])
-    with pytest.raises(RemixError, match="one picture has no motion to give"):
+    with pytest.raises(RemixError, match="is a single frame .* which has no motion to give"):
         open_state_source(str(one), profile_neutral=astronaut_profile["neutral"], realtime=False)

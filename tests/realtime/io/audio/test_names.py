@@ -81,6 +81,10 @@ def test_ambiguous_and_malformed():
     with pytest.raises(AudioError, match="--audio wants IN:OUT"):
         split_spec("vmic")
     assert split_spec("a:b:c") == [("a", "b:c"), ("a:b", "c")]
+    assert split_spec("a::b") == [("a", ":b"), ("a:", "b")]
+    for spec in (":", " : ", "a:", ":b"):      # before (stop 61's review): ':' played default:default
+        with pytest.raises(AudioError, match="with both devices named"):
+            split_spec(spec)
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="fake pactl is a sh script")

@@ -127,7 +127,7 @@ def test_devices_names_and_bad_names(rig_env, astro):
     assert "PulseAudio 16" in audio or "PulseAudio" in audio
     assert "vmic" in audio and "engine_out" in audio and "--audio IN:OUT" in audio
     root, clip = astro
-    res = _run(["live", "--profile", "astro", "--driver", str(clip), "--sink", "null",
+    res = _run(["live", "--profile", "astro", "--driver", str(clip), "--sink", "null", "--realtime",
                 "--audio", "nosuch:engine_out"], {**env, "PUPPETEER_PROFILES": str(root)})
     err = [line for line in res.stderr.splitlines() if line.strip()]
     assert res.returncode == 2 and len(err) == 1, res.stderr

@@ -38,3 +38,21 @@ def test_the_notes_symbols_are_drawn_in_ascii(monkeypatch):
     f = Frame(index=0, t_capture=0.0, notes={"render": "render 400² → 320² (real-time budget)"})
     overlay.draw_overlay(np.zeros((240, 320, 3), np.uint8), f, 30.0)
     assert "render 400^2 -> 320^2 (real-time budget)" in drawn and all(t.isascii() for t in drawn)
+
+
+def test_a_note_wider_than_the_frame_is_cut_onto_more_lines(monkeypatch):
+    """Before (stop 61's review): the swap's gaze-hotkey notice ran off a 640 px window,
+    "... '+'/'-' still change eyes" cut at "inside the profil"."""
+    from realtime.io.sinks import overlay
+
+    drawn = []
+    monkeypatch.setattr(overlay.cv2, "putText", lambda img, text, org, *a, **k: drawn.append((text, org)))
+    note = "gaze: no gain in swap (your own eyes show through the profile's lids); '+'/'-' still change eyes"
+    f = Frame(index=0, t_capture=0.0, notes={"hotkey": note})
+    overlay.draw_overlay(np.zeros((480, 320, 3), np.uint8), f, 30.0)
+    texts = [t for t, _ in drawn[1:]]
+    assert len(texts) > 1 and " ".join(t.strip() for t in texts) == note
+    font = overlay.cv2.FONT_HERSHEY_SIMPLEX
+    assert all(overlay.cv2.getTextSize(t, font, 0.4, 1)[0][0] <= 310 for t in texts)
+    assert [org[1] for _, org in drawn] == sorted({org[1] for _, org in drawn})   # a line each
+    assert overlay._wrapped("a" * 80, 10, lambda t: len(t) <= 10) == ["a" * 80]   # one word: whole

@@ -42,3 +42,11 @@ def test_vcam_unknown_backend_and_missing_package(monkeypatch):
     monkeypatch.setitem(sys.modules, "pyvirtualcam", None)  # import now fails
     with pytest.raises(SinkError, match="pip install pyvirtualcam"):
         VirtualCameraSink(30)
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="device nodes are Linux's")
+def test_a_named_device_that_does_not_exist_is_named(tmp_path):
+    """Before (stop 61's review): `--sink vcam:/dev/video99` gave the generic "no usable device"."""
+    missing = str(tmp_path / "video99")
+    with pytest.raises(SinkError, match=rf"no usable device \(64x48 @ 30 fps\): {missing} does not exist; "):
+        VirtualCameraSink(30, device=missing).open(64, 48, 30)
