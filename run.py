@@ -324,7 +324,7 @@ _REENACT_ONLY = (("--follow-scale", lambda a: a.follow_scale is not None,
                   "swap puts the face on your own head, at its size and position"),
                  ("--render-size", lambda a: a.render_size is not None,
                   "swap draws the face at the profile's own crop size"),
-                 ("--gain gaze=...", lambda a: "gaze" in (a.gain or {}), SWAP_GAZE))
+                 ("--gain gaze=...", lambda a: "gaze" in (a.gain or {}) and a.expression_from is None, SWAP_GAZE))
 
 
 def _check_live(args) -> list[tuple[Path, str]]:
@@ -453,7 +453,7 @@ def _live(args, bridge, inputs=()):
     ended_early = getattr(source, "ended_early", None)   # a clip cut short: said, not silent
     if ended_early is not None and (args.frames is None or report.frames < args.frames) and (note := ended_early()):
         lines.append(note)
-    if args.mode == "swap" and "gaze" in gains:       # the profile's: swap refuses --gain gaze
+    if args.mode == "swap" and args.expression_from is None and "gaze" in gains:   # the profile's
         lines.append(f"note: the profile's gaze gain ({gains['gaze']:g}, its settings.gains) "
                      f"does not apply in swap: {SWAP_GAZE}")
     for was, now, ms in getattr(engine.governor, "steps", []):

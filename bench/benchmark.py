@@ -124,7 +124,7 @@ def resolve(args: argparse.Namespace) -> Setup:
     swapping = getattr(args, "mode", None) == "swap" or (compare is not None and compare[0] == "mode"
                                                           and "swap" in compare[1])
     gains = getattr(args, "gain", None) or {}
-    if "gaze" in gains and getattr(args, "mode", None) == "swap":
+    if "gaze" in gains and getattr(args, "mode", None) == "swap" and getattr(args, "expression_from", None) is None:
         raise UsageError(f"--gain gaze={gains['gaze']:g} is an option of --mode reenact ({SWAP_GAZE}): drop it")
     both = _compared_region(compare)
     if both in gains:
@@ -178,7 +178,7 @@ def resolve(args: argparse.Namespace) -> Setup:
         setup = Setup(profile, driver, [], compare, pin=lm, main_is_self=True, self_re=self_re)
         base = self_reenact_options(driver.fps, profile, driver.size)
     setup.notes = warnings + _frames_note(args, driver)
-    if swapping and "gaze" in (setup.gains or {}):
+    if swapping and "gaze" in (setup.gains or {}) and getattr(args, "expression_from", None) is None:
         setup.notes.append(f"the profile's gaze gain does not apply in swap ({SWAP_GAZE})")
     setup.variants = make_variants(device.configure(_with_command_line(base, args)), device.name, compare)
     _swap_sizes(setup.variants, driver, quality=_quality_pass(args))

@@ -249,3 +249,22 @@ def test_a_profiles_gaze_gain_is_said_not_to_apply_in_swap(enrolled, driver_dir,
     assert "note: the profile's gaze gain (1.5, its settings.gains) does not apply in swap" in capsys.readouterr().out
     assert run.main(["live", "--profile", "astro", "--driver", str(driver_dir), "--sink", "null", "--no-label"]) == 0
     assert "gaze gain" not in capsys.readouterr().out
+    # under an expression remix the profile's own eyes are drawn: its gaze gain applies, unsaid
+    assert run.main(["live", "--profile", "astro", "--mode", "swap", "--driver", str(driver_dir),
+                     "--expression-from", "still", "--sink", "null", "--no-label", "--gain", "gaze=1.2"]) == 0
+    assert "gaze gain" not in capsys.readouterr().out
+
+
+def test_gaze_is_a_swap_gain_only_under_an_expression_remix(enrolled, driver_dir, capsys, astronaut_profile):
+    """`--gain gaze` in swap is refused (your own eyes show), but not with --expression-from,
+    where the profile's eyeballs are drawn (stop 61): the hotkeys offer it there too."""
+    from realtime.engine.loop import Engine, EngineOptions
+
+    _consent(enrolled)
+    assert run.main(["live", "--profile", "astro", "--mode", "swap", "--driver", str(driver_dir),
+                     "--sink", "null", "--gain", "gaze=1.2"]) == 2
+    assert "--gain gaze=... is an option of --mode reenact" in capsys.readouterr().err
+    for remix, offered in (({}, False), ({"pose_from": "still"}, False), ({"expression_from": "still"}, True)):
+        engine = Engine(astronaut_profile, EngineOptions(mode="swap", output_size=(128, 128), **remix))
+        assert ("gaze" in engine.gain_regions()) is offered, remix
+        engine.close()

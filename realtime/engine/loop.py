@@ -327,9 +327,11 @@ class Engine:
         return frame
 
     def gain_regions(self) -> tuple[str, ...]:
-        """The regions whose gain does something: all, less gaze in swap (it shows the driver's own
-        eyes: `realtime.mesh.gains.SWAP_GAZE`)."""
-        return tuple(r for r in REGIONS if not (self.options.mode == "swap" and r == "gaze"))
+        """The regions whose gain does something: all, less gaze in swap with the driver's own
+        expression (it shows the driver's own eyes: `realtime.mesh.gains.SWAP_GAZE`; under
+        `expression_from` the profile's eyeballs are drawn, and their gaze gain applies)."""
+        own_eyes = self.options.mode == "swap" and self.options.expression_from is None
+        return tuple(r for r in REGIONS if not (own_eyes and r == "gaze"))
 
     def gains_line(self) -> str:
         """The per-region gains for the overlay; the selected region (hotkeys) in brackets."""

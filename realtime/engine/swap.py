@@ -7,6 +7,14 @@ they fit and the swap's own (`realtime.swap`):
 render, generate and smooth are the reenactment's, on the profile's rig without its head layer
 (only the face is replaced) and run only on frames with a face; without one the frame passes
 through untouched. The tier is the profile's warp (or atlas) tier texturing the identity's face.
+
+The openings (mouth and eyes): with the driver's own expression, the driver's own teeth, tongue,
+eye whites and irises show inside the identity's lips and lids (`driver_openings`), and the tier
+draws no mouth interior and no eyeballs. With the expression from another source
+(`--expression-from`), the driver's openings are not the expression's (a shut mouth under an open
+one, shut eyes under open ones): the tier draws the identity's own, as the reenactment does
+(mouth cavity with the source's teeth, eyeballs looking where the source looks), and the
+openings are blended like the rest of the face.
 """
 from __future__ import annotations
 
@@ -29,7 +37,8 @@ from realtime.swap.skin import FRINGE_STRANDS
 from realtime.swap.track import LargestFaceTrackStage
 from realtime.tiers.registry import GenerateStage, make_generator
 
-__all__ = ["SWAP_TIERS", "SWAP_ESTIMATOR", "SwapModeError", "WhenFace", "build_swap", "swap_estimator_config"]
+__all__ = ["SWAP_TIERS", "SWAP_ESTIMATOR", "SwapModeError", "WhenFace", "build_swap", "driver_openings",
+           "swap_estimator_config"]
 
 #: The tiers that can texture a swapped face (the neural tier is trained on the profile's own
 #: framing and background).
@@ -81,10 +90,19 @@ def swap_estimator_config(config: EstimatorConfig) -> EstimatorConfig:
     return dataclasses.replace(config, **changes)
 
 
+def driver_openings(options) -> bool:
+    """Whether the swap shows the driver's own mouth and eyes inside the identity's openings:
+    when the expression is the driver's own (no `expression_from`; `pose_from` alone keeps it),
+    the openings' shapes are the driver's. With another source's expression they are not, and
+    the tier draws the identity's own (see the module docstring)."""
+    return options.expression_from is None
+
+
 def build_swap(engine, profile, tracker=None) -> list:
     """The swap stage list for `engine` (its options, device context, estimator and clock); sets
     ``engine.recombiner`` and ``engine.compositor`` (the gains hotkeys and the passthrough toggle
-    act on them) and ``engine.rig``."""
+    act on them) and ``engine.rig``. The openings are the driver's own pixels or the tier's
+    synthesised mouth and eyes, as `driver_openings(engine.options)` says."""
     options, ctx = engine.options, engine.device
     tier = options.tier or profile.tier
     if tier not in SWAP_TIERS:
@@ -106,13 +124,20 @@ def build_swap(engine, profile, tracker=None) -> list:
     fields = SwapFields()
     engine.recombiner = Recombiner(profile["neutral"], profile.frame(), swap_fuse_config(options.fuse))
     engine.compositor = SwapCompositeStage(link, fields, options.output_size, ctx)
-    # The mouth opening shows the driver's own mouth (realtime.swap.composite): the tier is given
-    # no mouth to synthesise (an empty "mouth" range; its triangles are still drawn and textured).
-    hi = rig.ranges["mouth"][1]
-    # Nor eyeballs: the driver's own eyes show through the identity's eye openings (~2 ms a
-    # frame on the 2-core CPU that only the openings' rim pixels would show).
-    generator = make_generator(tier, profile, dataclasses.replace(rig, ranges={**rig.ranges, "mouth": (hi, hi)}),
-                               ctx, eyeballs=False)
+    own = driver_openings(options)
+    if own:
+        # The mouth opening shows the driver's own mouth (realtime.swap.composite): the tier is
+        # given no mouth to synthesise (an empty "mouth" range; its triangles are still drawn and
+        # textured). Nor eyeballs: the driver's own eyes show through the identity's eye openings
+        # (~2 ms a frame on the 2-core CPU that only the openings' rim pixels would show).
+        hi = rig.ranges["mouth"][1]
+        generator = make_generator(tier, profile, dataclasses.replace(rig, ranges={**rig.ranges, "mouth": (hi, hi)}),
+                                   ctx, eyeballs=False)
+    else:
+        # Another source's expression: the identity's own mouth interior (its teeth are the
+        # source's, `realtime.io.remix.combine`) and eyeballs (their irises at the posed iris
+        # landmarks: the source's gaze), as the reenactment draws them.
+        generator = make_generator(tier, profile, rig, ctx)
     warm = profile["landmarks"]
     fuse = SwapFuseStage(engine.recombiner, rig, nominal, link, lambda: engine.estimator.neutral,
                          warm_landmarks=warm, absent_of=lambda: engine.estimator.absent)
@@ -123,9 +148,11 @@ def build_swap(engine, profile, tracker=None) -> list:
         GenerateStage(generator),
         SmoothStage(rig, enabled=options.smooth, ctx=ctx),
         AttributesStage(rig, profile, link, fields, ctx, strands=FRINGE_STRANDS if options.drop_fringe else 0.0,
-                        outline=OutlineWeights(rig, profile, generator)),
+                        outline=OutlineWeights(rig, profile, generator), driver_openings=own),
         engine.glasses,
     )]
+    # No teeth gauge on the driver either way: its own mouth shows, or the expression source's
+    # teeth replace its state's (`realtime.io.remix.combine`; the source gauges its own).
     return [ctx.place(s) for s in (track,
                                    EstimateStage(engine.estimator, engine.clock, teeth=False), fuse)] + face + [
         engine.compositor]

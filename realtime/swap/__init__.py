@@ -13,7 +13,8 @@ The swap engine runs the reenactment's stages where they fit and adds its own:
   transfer from its face region, smoothed in time) and large-scale shading, as a low-resolution
   gain field on the identity's render.
 - `realtime.swap.composite`: the soft mask from the face outline, the driver's own mouth
-  interior and eye whites inside the identity's openings, occluders kept, and the paste-back
+  interior and eye whites inside the identity's openings (with the driver's own expression;
+  under `--expression-from` the tier's mouth and eyeballs instead), occluders kept, and the paste-back
   (`kernels.swap_blend`, numba and CUDA twins). No face: the frame passes through untouched.
 - `realtime.swap.glasses`: the driver's glasses rims, found by their shape round the eyes and
   kept in front of the swapped face.

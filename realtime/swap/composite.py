@@ -8,7 +8,10 @@ Masks, all in the swap crop:
 - the openings: inside the identity's eye and mouth fans the driver's own pixels are shown,
   mapped from the driver's openings through the same fans (each fan vertex carries the frame
   position of its driver counterpart): the driver's teeth, tongue and eye whites, fitted into the
-  identity's lids and lips, their border anti-aliased (`_coverage`);
+  identity's lids and lips, their border anti-aliased (`_coverage`). Only when the expression is
+  the driver's own (`AttributesStage`'s `driver_openings`): with another source's expression
+  (`--expression-from`) the fan field stays zero and the identity's render (the tier's mouth
+  interior and eyeballs) covers the openings, blended like the rest of the face;
 - occluders: a driver pixel far from the driver's skin low-pass (much darker, or another colour)
   is kept (hair over the forehead, glasses frames, a microphone), except near the driver's own
   features, which are dark or coloured by nature (`triangle_labels` "allow").
@@ -54,16 +57,21 @@ class SwapFields:
 class AttributesStage:
     """Frame.gbuf + Frame.render + the driver's frame → the masks (alpha, fan) and the low field (gain,
     the driver's skin low-pass, occlusion allowed) of `kernels.swap_blend`, on the device context.
-    strands: `realtime.swap.skin.skin_map`'s (0: the photo's fringe judged by colour alone)."""
+    strands: `realtime.swap.skin.skin_map`'s (0: the photo's fringe judged by colour alone).
+    driver_openings: True: the driver's own pixels are mapped into the identity's eye and mouth
+    openings (the fan field); False (the expression comes from another source, whose openings
+    the driver's do not match): the fan field is zero on every frame and the render shows there."""
 
     name = "attributes"
     device_ready = True
 
     def __init__(self, rig: Rig, profile, link: SwapLink, fields: SwapFields, ctx=None,
-                 colour: ColourTransfer | None = None, strands: float = 0.0, outline: OutlineWeights | None = None):
+                 colour: ColourTransfer | None = None, strands: float = 0.0, outline: OutlineWeights | None = None,
+                 driver_openings: bool = True):
         self.ctx = ctx = ctx if ctx is not None else CpuContext()
         xp = ctx.xp
         self.rig, self.link, self.fields = rig, link, fields
+        self.driver_openings = bool(driver_openings)
         s = rig.crop_size
         if s % CELL:
             raise ValueError(f"the swap needs a crop size divisible by {CELL}, got {s}")
@@ -182,7 +190,9 @@ class AttributesStage:
 
     def _openings(self, frame: Frame, geo):
         """The fan field (S, S, 3): interpolated over the openings' bounding box only (14 % of the
-        crop on d10), zero elsewhere."""
+        crop on d10), zero elsewhere; zero everywhere without `driver_openings`."""
+        if not self.driver_openings:
+            return self._fan              # allocated zero, never written
         ctx, s = self.ctx, self.rig.crop_size
         fa = self._fan_attr
         fa[:-1, 1:] = geo.driver_vertices[:, :2] @ geo.crop_inv[:, :2].T + geo.crop_inv[:, 2]

@@ -12,8 +12,11 @@ from realtime.engine.loop import Engine, EngineOptions, ModeError
 from realtime.engine.swap import SwapModeError
 from realtime.face import geometry as G
 from realtime.face import topology as T
+from realtime.face.state import FaceState
 from realtime.image.disclose import DisclosureOptions
 from realtime.image.mark import canonical_luma, cell_stats, detect
+from realtime.io.performance import Blendshapes
+from realtime.io.remix import StateSource
 from realtime.swap.fuse import JAW_MARGIN
 
 NO_DISCLOSURE = DisclosureOptions(label=False, mark=False)
@@ -361,6 +364,97 @@ def test_on_a_device_the_colour_transfer_runs_on_the_host(astronaut_profile, fli
     got, ref = run(dev, [flipped] * 3), run(cpu, [flipped] * 3)
     assert ctx.downloads.count((n, n, 8)) == 3          # the samples and their weights, together
     assert ctx.uploads.count((3, 4)) == 3 and ctx.uploads.count((n // 2, n // 2, 6)) == 3
+    for g, r in zip(got, ref):
+        np.testing.assert_array_equal(g.output, r.output)
+    cpu.close()
+    dev.close()
+
+
+class _OpenMouth(StateSource):
+    """An expression source whose jaw is wide open (the scripted performance's `jaw_open`, on
+    `neutral`: synthetic, not retargeted) with no teeth showing, and eyes open as in the photo."""
+
+    def __init__(self, neutral):
+        self.expression = Blendshapes(neutral)({"jaw_open": 1.0})
+
+    def state(self, frame, t):
+        return FaceState(expression=self.expression.copy())
+
+
+def _openings_stages(engine):
+    generator = next(s for s in engine.stages if s.name == "generate").generator
+    attributes = next(s for s in engine.stages if s.name == "attributes").stage
+    return generator, attributes
+
+
+@pytest.mark.parametrize("remix", [{}, {"pose_from": "still"}, {"expression_from": "script"},
+                                   {"pose_from": "still", "expression_from": "script"}])
+def test_the_openings_are_the_drivers_only_with_the_drivers_expression(astronaut_profile, flipped, remix):
+    """Before (review): with `--expression-from`, the swap still mapped the main driver's own
+    mouth and eyes into the identity's openings, whose shapes were the other source's: d14's
+    closed lips stretched over d10's open mouth (a red blob), d14's shut lids over d10's open
+    eyes (white ovals, no iris). With another source's expression the tier draws the identity's
+    mouth interior and eyeballs and no driver pixel is mapped (the fan field stays zero);
+    with the driver's own expression (no remix, or the pose alone) nothing changes."""
+    engine = swap_engine(astronaut_profile, **remix)
+    own = "expression_from" not in remix
+    generator, attributes = _openings_stages(engine)
+    assert generator.eyes.eyeballs is (not own)
+    lo, hi = generator.rig.ranges["mouth"]
+    assert (lo == hi) is own
+    assert attributes.driver_openings is own
+    fans = []
+    for i in range(4):
+        engine.process(Frame(index=i, t_capture=i / 30.0, image=flipped))
+        assert link(engine).current is not None
+        fans.append(np.asarray(attributes.fields.fan).copy())
+    if own:
+        assert all((fan[..., 0] > 0).sum() > 200 for fan in fans)     # eyes and mouth mapped
+    else:
+        assert not any(fan.any() for fan in fans)
+    engine.close()
+
+
+def test_an_expression_remix_swaps_in_the_identitys_open_mouth(astronaut_profile, flipped):
+    """The driver's mouth is a smile, the expression source's jaw wide open: inside the identity's
+    mouth opening the output shows the tier's mouth cavity (a dark interior), not the driver's
+    own teeth and lips stretched over it (before the fix)."""
+    engine = swap_engine(astronaut_profile, expression_from="still")
+    engine.remix.expression = _OpenMouth(astronaut_profile["neutral"])
+    f = run(engine, [flipped] * 4)[-1]
+    geo = link(engine).current
+    lo, hi = engine.rig.ranges["mouth"]
+    tid = np.asarray(f.gbuf.tri_id)
+    vs, us = np.nonzero((tid >= lo) & (tid < hi))
+    assert len(us) > 300                                                # the mouth opens wide
+    a = geo.crop_inv
+    xs = np.rint(a[0, 0] * us + a[0, 1] * vs + a[0, 2]).astype(int)
+    ys = np.rint(a[1, 0] * us + a[1, 1] * vs + a[1, 2]).astype(int)
+    inside = (xs >= 0) & (xs < flipped.shape[1]) & (ys >= 0) & (ys < flipped.shape[0])
+    luma = f.output[ys[inside], xs[inside]].astype(np.float64) @ np.array([0.299, 0.587, 0.114])
+    # the cavity's dark interior between its teeth rows (0.42 of the opening below 80, median 86);
+    # before, the smiling driver's teeth stretched over it (0.05, median 170)
+    assert np.mean(luma < 80) > 0.25 and np.median(luma) < 120, np.percentile(luma, [10, 50, 90])
+    engine.close()
+
+
+def test_an_expression_remix_on_a_device_draws_the_same_openings(astronaut_profile, flipped):
+    """Off the CPU (a device context whose every transfer is a copy) the remixed swap's tier
+    draws its mouth and eyeballs on the host and uploads them, the fan field stays the device's
+    zeros: the same frames as on the CPU."""
+    from tests.host_device import CopyingContext
+
+    def engine(device=None):
+        e = Engine(astronaut_profile, EngineOptions(mode="swap", output_size=(512, 512), fps=30.0, kernel_threads=1,
+                                                    disclosure=NO_DISCLOSURE, expression_from="still"), device=device)
+        e.warm_up()
+        e.remix.expression = _OpenMouth(astronaut_profile["neutral"])
+        return e
+
+    cpu, dev = engine(), engine(CopyingContext())
+    assert _openings_stages(dev)[0].host_layers and not _openings_stages(cpu)[0].host_layers
+    got, ref = run(dev, [flipped] * 3), run(cpu, [flipped] * 3)
+    assert not np.asarray(_openings_stages(dev)[1].fields.fan).any()
     for g, r in zip(got, ref):
         np.testing.assert_array_equal(g.output, r.output)
     cpu.close()
