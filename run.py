@@ -650,10 +650,13 @@ def cmd_train(args) -> int:
     if (problem := paths.not_a_file(video)) is not None:
         raise UserError(f"--video {_printable(str(video))} {problem} (the clip profile {profile.name!r} "
                         f"was enrolled from: {profile.source})")
-    check_source_clip(profile, video, other=args.other_video)
+    same_clip = check_source_clip(profile, video, other=args.other_video)
+    if args.other_video and same_clip:
+        print(f"note: {_printable(video.name)} is the clip profile {profile.name!r} was enrolled from "
+              f"(its sha256 is recorded): training on it as without --other-video", file=sys.stderr)
     with name_lock(profile.folder.parent, profile.folder.name):
         try:
-            return _train(profile, video, args)
+            return _train(profile, video, args, same_clip)
         except CheckpointError as e:
             raise UserError(f"{e}; pass --restart to train from scratch without it") from None
 
@@ -678,27 +681,54 @@ def _training_resolution(profile, args) -> int:
     return stored
 
 
-def _train(profile, video: Path, args) -> int:
+def _train(profile, video: Path, args, same_clip: bool = True) -> int:
+    """Train `profile` on `video`: the frames it was enrolled from where `same_clip` (the clip it
+    was enrolled from), else (--other-video) the whole of another clip, which must be framed as
+    the profile's (build_pairs refuses it before training where it is not)."""
     import contextlib
 
     import cv2
     from tqdm import tqdm
 
+    from profiles.clip import frame_count
     from profiles.enroll_video import read_frames
     from profiles.store import commit_files
     from realtime.core.profile import GENERATOR_PATH, NEURAL_DIR
     from realtime.train import loop as T
-    from realtime.train.dataset import build_pairs
+    from realtime.train.dataset import UnusableFrames, build_pairs
 
     args.resolution = _training_resolution(profile, args)
     atlas = profile.settings.get("atlas", {})
-    lo, hi = atlas.get("frame_range", [0, None])
     fps = float(atlas.get("fps", 30.0))
-    total = (hi - lo + 1) if hi is not None else None
+    name = _printable(video.name)
+    clip_frames = frame_count(video)
+    if same_clip:       # the frames the profile was enrolled from
+        lo, hi = atlas.get("frame_range", [0, None])
+        if clip_frames is not None and lo >= clip_frames:
+            raise UserError(f"{name} has {clip_frames} frames, and profile {profile.name!r} was enrolled "
+                            f"from its frames {lo}..{hi}: is this the clip it was enrolled from "
+                            f"({profile.source})?")
+        what = f"frames {lo}..{hi} of {name}" if lo or hi is not None else name
+    else:               # --other-video: the enrolled frame range is the enrollment clip's
+        lo, hi = 0, None
+        what = name
+        if (enrolled := atlas.get("frame_range")) is not None:
+            print(f"note: training on {name} from its start"
+                  + (f" ({count(clip_frames, 'frame')})" if clip_frames else "")
+                  + f": the enrolled frames {enrolled[0]}..{enrolled[1]} are those of "
+                  f"{_printable(profile.source)}", file=sys.stderr)
+    total = (hi - lo + 1) if hi is not None else clip_frames
     stop = None if hi is None else hi + 1
-    with tqdm(total=total, desc="training pairs", unit="frame") as bar:
-        pairs = build_pairs(profile, read_frames(video, lo, stop), resolution=args.resolution,
-                            fps=fps, progress=bar.update)
+    try:
+        with tqdm(total=total, desc="training pairs", unit="frame") as bar:
+            pairs = build_pairs(profile, read_frames(video, lo, stop), resolution=args.resolution,
+                                fps=fps, progress=bar.update, same_clip=same_clip)
+    except UnusableFrames as e:
+        hint = ("" if same_clip else
+                f". --other-video trains on another clip of the same person filmed with the same "
+                f"framing as {_printable(profile.source)}: {_frame_size(profile)}, the face where it "
+                f"is there and about as large (e.g. more of the same recording)")
+        raise UserError(f"cannot train profile {profile.name!r} on {what}: {e}{hint}") from None
     out_dir = profile.folder / NEURAL_DIR
     options = T.TrainOptions(resolution=args.resolution, steps=args.steps, minutes=args.minutes,
                              batch=args.batch, device=args.device, resume=not args.restart,
@@ -754,7 +784,10 @@ def _train(profile, video: Path, args) -> int:
            if start else count(result["steps"], "step"))
     took = result["seconds"]
     took = f"{took:.1f} s" if took < 120 else f"{took / 60:.1f} min"
-    print(f"trained {ran} in {took} on {len(pairs)} frames → {out_dir}")
+    skipped = int(getattr(pairs, "skipped", 0))
+    left_out = (f" ({count(skipped, 'frame')} left out: the face not where the profile's crop expects it)"
+                if skipped else "")
+    print(f"trained {ran} in {took} on {len(pairs)} frames{left_out} → {out_dir}")
     change = f"face L1 to the real frames {base_l1:.4f} → {out_l1:.4f}"
     atlas_now = "is now 'atlas' (it was 'neural')" if profile.tier == "neural" else "stays 'atlas'"
     print(f"profile tier is now 'neural' ({change})" if better else
@@ -763,6 +796,12 @@ def _train(profile, video: Path, args) -> int:
           f"try it with `live --tier neural`")
     print(f"last losses: {T.summary_json(result)}")
     return 0
+
+
+def _frame_size(profile) -> str:
+    """The frame size of the clip `profile` was enrolled from (its reference frame's), as WxH."""
+    h, w = profile["image"].shape[:2]
+    return f"{w}x{h}"
 
 
 #: How much lower the trained generator's face L1 must be than the render's (`T.face_l1`) for

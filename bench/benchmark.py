@@ -483,7 +483,9 @@ def run_benchmark(args: argparse.Namespace) -> int:
             v = dataclasses.replace(v, options=dataclasses.replace(v.options, disclosure=NO_DISCLOSURE))
             results[v.label]["quality_disclosure"] = NO_DISCLOSURE.describe()
             swap = v.options.mode == "swap"
-            extremes = ((SwapExtremes() if swap else fidelity.Extremes())
+            # the tiles number the clip's own frames, as the title's range (a self-reenactment
+            # plays the clip's second half)
+            extremes = ((SwapExtremes(start=driver.start) if swap else fidelity.Extremes(start=driver.start))
                         if getattr(args, "sheet", None) else None)
             if swap:   # the driver's own frame, face replaced: bench/swap.py
                 q = swap_quality_pass(
@@ -502,6 +504,11 @@ def run_benchmark(args: argparse.Namespace) -> int:
             notes += [n if compare is None else f"{v.label}: {n}" for n in q.notes]
             if extremes is not None:
                 sheets[v.label] = extremes
+
+    if sheets and not any(ex.best for ex in sheets.values()):
+        notes.append(f"--sheet {args.sheet} not written: no driver frame was tracked (no face found "
+                     f"in {driver.label}), so there is no extreme to show")
+        sheets = {}
 
     sr_section = None
     if st.self_re is not None and not st.main_is_self:
@@ -574,10 +581,10 @@ def run_benchmark(args: argparse.Namespace) -> int:
         print(f"wrote {args.sheet}")
     if args.plot:
         if compare is None:
-            plot(dict(results["run"], machine=machine), per_frame["run"], args.plot)
-        else:
+            plot(dict(results["run"], machine=machine), per_frame["run"], args.plot, fps=driver.fps)
+        else:   # one driver: one frame budget for every variant
             plot({"variants": {k: dict(v, machine=machine) for k, v in results.items()},
-                  "baseline": shown["baseline"]}, per_frame, args.plot)
+                  "baseline": shown["baseline"]}, per_frame, args.plot, fps=driver.fps)
         print(f"wrote {args.plot}")
     return 0
 

@@ -44,7 +44,7 @@ from realtime.face import geometry, topology
 from realtime.face.track import Tracker
 
 __all__ = ["SIGNALS", "MIN_STD", "SMALL_MOTION", "face_signals", "mesh_signals", "follow_stats", "split_follow",
-           "blink_check", "CLOSED_EYE", "FLOOR_SCALE",
+           "blink_check", "signal_std", "CLOSED_EYE", "FLOOR_SCALE",
            "floor_copy", "FloorProbe", "Extremes", "contact_sheet", "face_square", "face_view"]
 
 SIGNALS = ("mouth_open", "mouth_width", "eye_open_r", "eye_open_l", "brow_raise", "gaze_x",
@@ -155,6 +155,19 @@ def blink_check(driver: np.ndarray, output: np.ndarray, closed: float = CLOSED_E
             if not np.any(o[lo:hi] < closed):
                 missed.append((int(i), eye))
     return {"closed_frames": total, "missed": len(missed), "missed_at": missed[:20]}
+
+
+def signal_std(signals: np.ndarray) -> dict[str, float]:
+    """Each signal's standard deviation over the frames it was measured on (`signals`: (N,
+    len(SIGNALS)), NaN where untracked); NaN (JSON null) for a signal never measured (no face
+    found in any frame, or no frame at all), without numpy's "Degrees of freedom <= 0" warning
+    that `np.nanstd` of an all-NaN column prints."""
+    sig = np.asarray(signals, np.float64).reshape(-1, len(SIGNALS))
+    out = {}
+    for i, name in enumerate(SIGNALS):
+        v = sig[:, i][np.isfinite(sig[:, i])]
+        out[name] = float(v.std()) if v.size else float("nan")
+    return out
 
 
 # ------------------------------------------------------------------------------ the measure's floor
@@ -269,18 +282,22 @@ def face_view(img: np.ndarray, landmarks: np.ndarray | None, height: int) -> np.
 class Extremes:
     """The driver / output frame pairs of `SHEET`, kept while a clip streams (`offer` each
     frame). Images are stored at `height` pixels: each face's view (`face_view`) when its
-    landmarks are given, else the whole frame."""
+    landmarks are given, else the whole frame. `start`: the clip's frame number of the pass's
+    first frame (a self-reenactment is driven from the clip's second half), so that a sheet's
+    frame numbers are the clip's own, as its title's range (`Driver.label`)."""
 
     height: int = 256
-    best: dict = field(default_factory=dict)   # label -> (score, index, driver img, output img)
+    best: dict = field(default_factory=dict)   # label -> (score, clip frame, driver img, output img)
+    start: int = 0
 
     def offer(self, index: int, signals: np.ndarray, driver: np.ndarray, output: np.ndarray,
               faces: tuple = (None, None)) -> None:
-        """`faces`: the driver's and the output's (478, 3) landmarks (pixels), or None each."""
+        """`index`: the frame's index in the pass (0 = its first); `faces`: the driver's and the
+        output's (478, 3) landmarks (pixels), or None each."""
         for label, which, pick in SHEET:
             score = _sheet_value(signals, which, pick)
             if score > self.best.get(label, (-np.inf,))[0]:
-                self.best[label] = (score, index, face_view(driver, faces[0], self.height),
+                self.best[label] = (score, self.start + index, face_view(driver, faces[0], self.height),
                                     face_view(output, faces[1], self.height))
 
 
@@ -324,7 +341,9 @@ def _label_lines(text: str, width: int, scale: float = 0.5) -> list[tuple[str, f
 
 def contact_sheet(extremes: Extremes, title: str = "", labels=None) -> np.ndarray:
     """RGB uint8 image: one column per `SHEET` entry (or per label of `labels`; label
-    (`sheet_label`) and frame index on top), the driver's frame above the output's."""
+    (`sheet_label`) and the clip's frame number on top), the driver's frame above the output's.
+    An `extremes` with no frame (no driver face was ever tracked) gives a blank 200×40 image:
+    the bench writes no sheet then (`bench.benchmark`), and says why."""
     picked = [(label, *extremes.best[label])
               for label in (labels if labels is not None else [entry[0] for entry in SHEET])
               if label in extremes.best]

@@ -45,9 +45,10 @@ the avatar it outputs with its own MediaPipe graph and compares. What each metri
 - the expression fidelity (`bench.fidelity`, ``follow``): gain and r per signal of the output
   against the driver — against the remix sources where the engine takes its pose or
   expression from them (`bench.remix`); ``quality_info.output_std``: each output signal's
-  standard deviation, and ``quality_info.output_pose_std``: the output head's rotation (yaw,
-  pitch, roll) measured on the skull's rigid points only (`bench.remix.rigid_pose_std`; a still
-  pose reads ~0 there, while the face-frame yaw moves with an asymmetric expression), and
+  standard deviation (null for one never measured: no output face tracked), and
+  ``quality_info.output_pose_std``: the output head's rotation (yaw, pitch, roll) measured on
+  the skull's rigid points only (`bench.remix.rigid_pose_std`; a still pose reads ~0 there,
+  while the face-frame yaw moves with an asymmetric expression), and
   ``quality_info.mesh_pose_std`` the same on the engine's posed mesh (`Frame.vertices`): the
   head motion the engine drew. The tracker's reading sits above it by its own coupling of
   expression into rotation (MediaPipe turns its whole mesh a little as a mouth opens: on d10 →
@@ -444,8 +445,7 @@ def quality_pass(engine_factory, profile, source, *, fps: float, total: int | No
         res.follow = fidelity.follow_stats(np.stack(sig_d), np.stack(sig_o))
         res.info["follow_split"] = fidelity.split_follow(np.stack(sig_d), np.stack(sig_m), np.stack(sig_o))
         res.info["blinks"] = fidelity.blink_check(np.stack(sig_d), np.stack(sig_o))
-        res.info["output_std"] = {k: float(np.nanstd(np.stack(sig_o)[:, i]))
-                                  for i, k in enumerate(fidelity.SIGNALS)}
+        res.info["output_std"] = fidelity.signal_std(np.stack(sig_o))   # null: never tracked
         res.info["output_pose_std"] = rigid_pose_std(lms)
         if mesh_lms:
             res.info["mesh_pose_std"] = rigid_pose_std(np.stack(mesh_lms))

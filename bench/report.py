@@ -19,9 +19,19 @@ import numpy as np
 
 from realtime.core.paths import write_atomic
 
-__all__ = ["markdown_table", "write_json", "plot", "plot_formats", "BUDGET_MS"]
+__all__ = ["markdown_table", "write_json", "plot", "plot_formats", "BUDGET_MS", "frame_budget"]
 
-BUDGET_MS = 1000.0 / 30.0  # DESIGN §9: p95 capture→sink ≤ 33 ms on the CPU tier
+BUDGET_MS = 1000.0 / 30.0  # DESIGN §9: p95 capture→sink ≤ 33 ms on the CPU tier (a 30 fps driver)
+
+
+def frame_budget(fps: float | None) -> tuple[float, float]:
+    """(budget ms, fps) of the plot's budget line: one frame period of the driver's `fps` (a
+    25 fps clip has 40 ms for each frame); `BUDGET_MS` (30 fps) when the rate is not known."""
+    if fps is None or not math.isfinite(fps) or fps <= 0:
+        fps = 30.0
+    return 1000.0 / fps, float(fps)
+
+
 _PCTS = ("p50", "p95", "p99")
 
 
@@ -239,7 +249,7 @@ def _stage_order(result: Mapping, per_frame: Sequence[Mapping]) -> list[str]:
 
 
 def _timeline(ax, result: Mapping, per_frame: Sequence[Mapping], colors: dict, budget_ms: float,
-              label: str | None, show_legend: bool) -> float:
+              label: str | None, show_legend: bool, budget_label: str = "") -> float:
     idx = np.array([f.get("index", i) for i, f in enumerate(per_frame)], dtype=np.float64)
     stages = _stage_order(result, per_frame)
     Y = np.array([[float((f.get("timings") or {}).get(s, 0.0)) for f in per_frame]
@@ -249,7 +259,7 @@ def _timeline(ax, result: Mapping, per_frame: Sequence[Mapping], colors: dict, b
                      linewidth=0)
     lat = _lat_array(per_frame)
     ax.plot(idx, lat, color="black", lw=0.9, label="capture→sink latency")
-    ax.axhline(budget_ms, color="crimson", ls="--", lw=1.0, label=f"budget {budget_ms:.1f} ms")
+    ax.axhline(budget_ms, color="crimson", ls="--", lw=1.0, label=budget_label or f"budget {budget_ms:.1f} ms")
     dropped = np.array([bool(f.get("dropped")) for f in per_frame])
     if dropped.any():
         ax.plot(idx[dropped], np.zeros(int(dropped.sum())), linestyle="none", marker="|",
@@ -282,11 +292,13 @@ def plot_formats() -> set[str]:
 
 
 def plot(result_or_results: Mapping, per_frame: Sequence[Mapping] | Mapping[str, Sequence[Mapping]],
-         path: str | os.PathLike, budget_ms: float = BUDGET_MS) -> Path:
+         path: str | os.PathLike, fps: float | None = None) -> Path:
     """One PNG read at a glance (matplotlib, Agg backend).
 
-    Left: histogram of capture→sink latency with p50/p95/p99 lines and the `budget_ms`
-    (33 ms) line. Right: per-frame timeline — stage times stacked (stackplot, pipeline order),
+    Left: histogram of capture→sink latency with p50/p95/p99 lines and the budget line: one
+    frame period of the driver (`frame_budget`: 1000 / `fps`, e.g. 40 ms at 25 fps; None: the
+    result's ``driver_fps``, else 30 fps), one line for all variants (they play one driver).
+    Right: per-frame timeline — stage times stacked (stackplot, pipeline order),
     capture→sink latency as a black line, the budget dashed, dropped frames as red ticks on the
     x axis. Title: fps, p95, drops, device, machine.
 
@@ -312,6 +324,10 @@ def plot(result_or_results: Mapping, per_frame: Sequence[Mapping] | Mapping[str,
         pfs = {label: list(per_frame)}
     labels = list(results)
     n = len(labels)
+    if fps is None:
+        fps = next((results[l]["driver_fps"] for l in labels if results[l].get("driver_fps")), None)
+    budget_ms, fps = frame_budget(fps)
+    budget_label = f"budget {budget_ms:.1f} ms (1 frame at {fps:g} fps)"
 
     all_stages: list[str] = []
     for l in labels:
@@ -344,7 +360,7 @@ def plot(result_or_results: Mapping, per_frame: Sequence[Mapping] | Mapping[str,
         for p, val, ls in (("p50", p50, "-"), ("p95", p95, "--"), ("p99", p99, ":")):
             axh.axvline(val, color="black" if n == 1 else col, ls=ls, lw=1.2,
                         label=f"{p} {val:.1f} ms" if n == 1 else None)
-    axh.axvline(budget_ms, color="crimson", lw=2.0, label=f"budget {budget_ms:.1f} ms (30 fps)")
+    axh.axvline(budget_ms, color="crimson", lw=2.0, label=budget_label)
     axh.set_xlim(0, hi)
     clipped = sum(int((v > hi).sum()) for v in lats.values())
     axh.set_xlabel("capture→sink latency (ms)"
@@ -370,7 +386,7 @@ def plot(result_or_results: Mapping, per_frame: Sequence[Mapping] | Mapping[str,
             sub = f"{l}: {_fmt(r.get('fps'), 1)} fps, p95 {_fmt(p95, 1)} ms"
         tops.append(_timeline(ax, r, pfs[l], colors, budget_ms,
                               sub if n > 1 else "per-frame timeline (stacked stages)",
-                              show_legend=(i == 0)))
+                              show_legend=(i == 0), budget_label=budget_label))
         if i == n - 1:
             ax.set_xlabel("frame index")
     ax0.set_ylim(0, max(tops))  # timelines share y: the largest top

@@ -97,10 +97,12 @@ SWAP_SHEET = ("first face", "widest mouth", "furthest turn", "lighting change")
 @dataclass
 class SwapExtremes:
     """Driver / output frame pairs for the swap's contact sheet (`SWAP_SHEET`), offered every
-    frame while a clip streams; images kept at `height` pixels."""
+    frame while a clip streams; images kept at `height` pixels; `start`: the clip's frame number
+    of the pass's first frame (as `fidelity.Extremes`')."""
 
     height: int = 256
-    best: dict = field(default_factory=dict)   # label -> (score, index, driver img, output img)
+    best: dict = field(default_factory=dict)   # label -> (score, clip frame, driver img, output img)
+    start: int = 0
     _luma0: float | None = None
 
     def offer(self, index: int, signals: np.ndarray, luma: float | None, driver: np.ndarray,
@@ -116,12 +118,13 @@ class SwapExtremes:
         for label, score in scores.items():
             if score > self.best.get(label, (-np.inf,))[0]:
                 # whole frames: the swap's sheet shows the scene kept around the face too
-                self.best[label] = (score, index, fidelity.face_view(driver, None, self.height),
+                self.best[label] = (score, self.start + index, fidelity.face_view(driver, None, self.height),
                                     fidelity.face_view(output, None, self.height))
 
     def sheet(self, title: str = "") -> np.ndarray:
-        """RGB uint8: one column per entry (label and frame index on top), driver above output."""
-        ex = fidelity.Extremes(height=self.height)
+        """RGB uint8: one column per entry (label and the clip's frame number on top), driver above
+        output."""
+        ex = fidelity.Extremes(height=self.height, start=self.start)
         ex.best = self.best
         return fidelity.contact_sheet(ex, title, labels=SWAP_SHEET)
 
@@ -251,8 +254,7 @@ def swap_quality_pass(engine_factory, profile, source, *, fps: float, total: int
         res.info["blinks"] = fidelity.blink_check(np.stack(sig_d), np.stack(sig_o))
     res.info.update(n, id_faces=len(id_p), fwe_pairs=int(ok.sum()),
                     id_driver_photo=float(np.mean(id_dp)) if id_dp else None,
-                    output_std={k: float(np.nanstd(np.stack(sig_o)[:, i])) for i, k in enumerate(fidelity.SIGNALS)}
-                    if sig_o else {})
+                    output_std=fidelity.signal_std(np.stack(sig_o)) if sig_o else {})
     return res
 
 

@@ -210,7 +210,8 @@ def knob_list() -> str:
 def parse_compare(spec: str) -> tuple[str, list[str]]:
     """`--compare KEY=A,B[,C]` → (key, values as typed), every value checked up front (its type
     and its knob's range, before anything is enrolled or measured): UsageError naming the key
-    and the value."""
+    and the value; also for values that repeat, as typed or as parsed (``smooth=1,yes``,
+    ``ease_s=0.5,.50``: both spellings named)."""
     table = knobs()
     key, sep, values = spec.partition("=")
     key = key.strip()
@@ -223,9 +224,23 @@ def parse_compare(spec: str) -> tuple[str, list[str]]:
         raise UsageError(f"--compare {key}: give at least two values, e.g. {key}=A,B")
     if len(set(vals)) != len(vals):
         raise UsageError(f"--compare {key}: values repeat ({values})")
+    seen: dict = {}     # parsed value -> the first spelling of it
     for text in vals:
-        _parse_value(key, text)
+        value = _parse_value(key, text)
+        if value in seen:   # two spellings of one value (1 and yes, 0.5 and .50): one engine twice
+            raise UsageError(f"--compare {key}: values repeat ({values}): {seen[value]} and {text} "
+                             f"are the same value ({_shown(value)}); its variants would be one engine")
+        seen[value] = text
     return key, vals
+
+
+def _shown(value) -> str:
+    """A parsed --compare value as the message names it: a bool as true/false, a size as WxH."""
+    if isinstance(value, bool):
+        return str(value).lower()
+    if isinstance(value, tuple):
+        return "x".join(str(v) for v in value)
+    return f"{value:g}" if isinstance(value, float) else str(value)
 
 
 #: The keys only --mode swap uses (`realtime.engine.swap.build_swap`; live's swap-only flags).

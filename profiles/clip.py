@@ -62,7 +62,8 @@ def read_frames(path: Path, start: int = 0, stop: int | None = None):
         cap.release()
 
 
-def _count(path: Path) -> int | None:
+def frame_count(path: Path) -> int | None:
+    """The frame count the clip's container announces (None where it announces none)."""
     cap = _open(path)
     n = int(cap.get(cv2.CAP_PROP_FRAME_COUNT) or 0)
     cap.release()
@@ -149,7 +150,7 @@ def _started_trackers(stack: contextlib.ExitStack) -> tuple[Tracker, Tracker]:
 def track_clip(path: Path, start: int = 0, stop: int | None = None, progress: bool = True,
                multi_face_every: int = 15) -> ClipTrack:
     """Pass 1: track frames [start, stop) of the clip and measure each (see module doc)."""
-    n = _count(path)
+    n = frame_count(path)
     total = None if n is None else max(0, min(n, stop if stop is not None else n) - start)
     rows = []
     size, fps = None, 30.0

@@ -63,8 +63,8 @@ import numpy as np
 from profiles.clip import (
     VIDEO_EXTS,
     ClipTrack,
-    _count,
     face_box,
+    frame_count,
     progress_bar,
     read_frames,
     square_crop,
@@ -225,7 +225,7 @@ def build_video_profile(path: str | Path, name: str, crop_size: int = 256,
             # the clip itself, so that `train` can tell it from another (--other-video)
             "source_sha256": sha256_file(path),
             "source_bytes": int(path.stat().st_size),
-            **({"source_frames": int(n)} if (n := _count(path)) else {}),
+            **({"source_frames": int(n)} if (n := frame_count(path)) else {}),
             "keyframes": int(len(keys)),
             "flipped": int(sum(flipped)),
             "simplices": int(len(amap.simplices)),
@@ -255,22 +255,24 @@ def enroll_video(path: str | Path, name: str, root: Path | None = None, crop_siz
         return save_enrolled(profile, folder, force, consent)
 
 
-def check_source_clip(profile: Profile, path: Path, other: bool = False) -> None:
-    """ProfileError unless the clip at `path` is the one `profile` was enrolled from: its sha256
-    as recorded at enrollment (settings.atlas.source_sha256; the file name for profiles enrolled
-    before it was recorded). `other` (train --other-video) accepts any video."""
+def check_source_clip(profile: Profile, path: Path, other: bool = False) -> bool:
+    """Whether the clip at `path` is the one `profile` was enrolled from: its sha256 as recorded
+    at enrollment (settings.atlas.source_sha256; the file name for profiles enrolled before it
+    was recorded). ProfileError where it is not, unless `other` (train --other-video), which
+    accepts any video (and is False for it unless the recorded sha256 matches)."""
     name = printable(path.name)
     if path.suffix.lower() not in VIDEO_EXTS:
         raise ProfileError(f"{name} is not a video ({', '.join(sorted(VIDEO_EXTS))}); train on the "
                            f"clip profile {profile.name!r} was enrolled from ({profile.source})")
-    if other:
-        return
     recorded = (profile.settings.get("atlas") or {}).get("source_sha256")
+    if other:
+        return recorded is not None and sha256_file(path) == recorded
     same = sha256_file(path) == recorded if recorded is not None else path.name == profile.source
     if not same:
         raise ProfileError(f"{name} is not the clip profile {profile.name!r} was enrolled from "
                            f"({profile.source}{', sha256 differs' if recorded else ''}); train on "
                            f"that clip, or pass --other-video to train on this one anyway")
+    return True
 
 
 def is_video(path: str | Path) -> bool:

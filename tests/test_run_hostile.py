@@ -501,6 +501,89 @@ def test_train_refuses_another_clip_unless_told(video_profile, tmp_path, monkeyp
                      "--other-video"]) == 130     # went on to train (and was stopped in the plots)
 
 
+def _set_atlas(folder: Path, **atlas) -> None:
+    meta = yaml.safe_load((folder / YAML_FILE).read_text())
+    meta["settings"]["atlas"].update(atlas)
+    (folder / YAML_FILE).write_text(yaml.safe_dump(meta, sort_keys=False))
+
+
+def test_train_on_another_clip_of_another_framing_is_refused_before_training(video_profile, tmp_path,
+                                                                           monkeypatch, capsys):
+    """Before (a new-user review): `train --other-video` on a clip of another size cropped it where
+    the profile's face is (hair, background), trained on it and said "face L1 to the real frames
+    0.0000 → 0.0000". Now it is refused before a step, saying what clip would do."""
+    from realtime.train import loop as T
+
+    folder, _ = video_profile
+    before = (folder / YAML_FILE).read_text()
+    monkeypatch.setattr(T, "train", lambda *a, **k: pytest.fail("trained"))
+    other = _clip(tmp_path / "other.avi", frames=7, size=64)       # the profile's frames: 30x40
+    assert run.main(["train", "--profile", "vid", "--video", str(other), "--steps", "1", "--other-video"]) == 2
+    err = capsys.readouterr().err
+    assert ("note: training on other.avi from its start (7 frames): the enrolled frames 0..4 are those of "
+            "clip.avi") in err
+    line = _one_error("\n".join(x for x in err.splitlines() if not x.startswith("note: ")))
+    assert line == ("error: cannot train profile 'vid' on other.avi: its frames are 64x64, and the profile crops "
+                    "the face from a place in the 30x40 frames of clip.avi, the clip it was enrolled from. "
+                    "--other-video trains on another clip of the same person filmed with the same framing as "
+                    "clip.avi: 30x40, the face where it is there and about as large (e.g. more of the same "
+                    "recording)")
+    assert (folder / YAML_FILE).read_text() == before and not (folder / "neural" / "train_state.safetensors").exists()
+
+
+def _recording_pairs(monkeypatch, skipped: int = 0) -> dict:
+    """build_pairs that reads every frame it is given and records their indices and `same_clip`."""
+    from realtime.train import dataset
+
+    seen = {}
+
+    class Pairs:
+        def __init__(self):
+            self.skipped = skipped
+
+        def __len__(self):
+            return len(seen["frames"])
+
+    def build_pairs(profile, frames, same_clip=True, **k):
+        seen.update(frames=[i for i, _ in frames], same_clip=same_clip)
+        return Pairs()
+
+    monkeypatch.setattr(dataset, "build_pairs", build_pairs)
+    return seen
+
+
+def test_train_on_another_clip_reads_it_from_its_start(video_profile, tmp_path, monkeypatch, capsys):
+    """Before (a new-user review): --other-video read the other clip from the enrolled frame range
+    (the enrollment clip's frames 200..281), so a shorter clip gave no frame and "no face was
+    tracked in the training frames: is this the clip the profile was enrolled from?"."""
+    from realtime.train import loop as T
+
+    folder, clip = video_profile
+    _set_atlas(folder, frame_range=[200, 281], source_sha256=_sha(clip))
+    _fake_training(monkeypatch)
+    monkeypatch.setattr(T, "samples", lambda pairs, path: np.zeros((8, 8, 3), np.uint8))
+    seen = _recording_pairs(monkeypatch, skipped=2)
+    other = _clip(tmp_path / "other.avi", frames=7)
+    assert run.main(["train", "--profile", "vid", "--video", str(other), "--steps", "1", "--other-video"]) == 0
+    out, err = capsys.readouterr()
+    assert seen == {"frames": list(range(7)), "same_clip": False}
+    assert ("note: training on other.avi from its start (7 frames): the enrolled frames 200..281 are those of "
+            "clip.avi") in err
+    assert ("trained 1 step in 0.1 s on 7 frames (2 frames left out: the face not where the profile's crop "
+            "expects it) → ") in out
+    # the enrollment clip itself, named with --other-video: its enrolled frames, as without it
+    # (here the clip is shorter than the range it was "enrolled" from: said so, not "no face")
+    assert run.main(["train", "--profile", "vid", "--video", str(clip), "--steps", "1", "--other-video"]) == 2
+    err = capsys.readouterr().err
+    assert "note: clip.avi is the clip profile 'vid' was enrolled from (its sha256 is recorded): training on it " \
+           "as without --other-video" in err
+    assert err.splitlines()[-1] == ("error: clip.avi has 5 frames, and profile 'vid' was enrolled from its frames "
+                                    "200..281: is this the clip it was enrolled from (clip.avi)?")
+    _set_atlas(folder, frame_range=[1, 3])
+    assert run.main(["train", "--profile", "vid", "--video", str(clip), "--steps", "1", "--other-video"]) == 0
+    assert seen == {"frames": [1, 2, 3], "same_clip": True}
+
+
 def test_a_corrupt_train_state_says_restart(video_profile, monkeypatch, capsys):
     from realtime.train import dataset
 

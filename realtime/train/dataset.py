@@ -13,6 +13,7 @@ Everything is computed once, at the training resolution, and kept in memory.
 from __future__ import annotations
 
 import dataclasses
+import itertools
 from dataclasses import dataclass
 
 import cv2
@@ -21,11 +22,26 @@ import numpy as np
 from kernels import flow3d, rasterize
 from realtime.core.errors import ProfileError, PuppeteerError
 from realtime.core.frame import Frame
-from realtime.face import geometry
+from realtime.core.text import printable
+from realtime.face import geometry, topology
 from realtime.face.track import Tracker
 from realtime.mesh import rig as rig_mod
 from realtime.tiers.atlas.query import AtlasMap
 from realtime.tiers.registry import make_generator
+
+#: A tracked frame is trained on where at least this share of its face mesh lies inside the
+#: profile's crop and its size (between the eyes' outer corners) is within FACE_SCALE of the
+#: reference frame's; the frames are refused where fewer than MIN_FITTING of them do so.
+MIN_INSIDE = 0.5
+FACE_SCALE = (0.5, 2.0)
+MIN_FITTING = 0.5
+
+
+class UnusableFrames(PuppeteerError):
+    """The frames cannot be trained on for the profile: none was read, no face was tracked in
+    them, or they are not framed as the clip the profile was enrolled from (another frame size,
+    or the face elsewhere in the frame, or at another size, than the profile's crop expects, so
+    the crops hold no face to train on)."""
 
 
 @dataclass
@@ -40,6 +56,7 @@ class PairSet:
     flow: np.ndarray      # (N, R, R, 2) flow t → t−1 in R-pixels (0 where prev = −1)
     visible: np.ndarray   # (N, R, R) float32
     frames: np.ndarray    # (N,) source frame indices
+    skipped: int = 0      # frames with a face not where the crop expects it (left out: `_fitting`)
 
     def __len__(self) -> int:
         return len(self.render)
@@ -70,10 +87,53 @@ def leave_out_profile(profile, frame: int, exclude: int):
     return dataclasses.replace(profile, arrays=arrays, tier="atlas", folder=None, files={})
 
 
+def _crop_box(a: np.ndarray, s: int) -> str:
+    """The part of the frame the crop affine `a` (image → s×s crop) shows, in image pixels."""
+    inv = cv2.invertAffineTransform(np.asarray(a, np.float64))
+    corners = np.array([[0, 0], [s, 0], [0, s], [s, s]], np.float64) @ inv[:, :2].T + inv[:, 2]
+    (x0, y0), (x1, y1) = corners.min(0).round().astype(int), corners.max(0).round().astype(int)
+    return f"x {x0}..{x1}, y {y0}..{y1}"
+
+
+def _fitting(tracked: list, profile, a: np.ndarray, s: int) -> list:
+    """The tracked frames whose face is in the profile's crop (see MIN_INSIDE, FACE_SCALE);
+    UnusableFrames where fewer than MIN_FITTING of them are."""
+    ref = geometry.interocular(np.asarray(profile["landmarks"], np.float64))
+    keep, outside, scaled = [], 0, 0
+    for item in tracked:
+        lm = item[2]
+        xy = lm[:topology.N_MESH, :2] @ a[:, :2].T + a[:, 2]
+        inside = float(np.mean(((xy >= 0) & (xy < s)).all(1)))
+        ratio = geometry.interocular(lm) / max(ref, 1e-6)
+        if inside < MIN_INSIDE:
+            outside += 1
+        elif not FACE_SCALE[0] <= ratio <= FACE_SCALE[1]:
+            scaled += 1
+        else:
+            keep.append(item)
+    if len(keep) < MIN_FITTING * len(tracked):
+        why = [f"{outside} mostly outside the part of the frame the profile crops "
+               f"({_crop_box(a, s)})"] if outside else []
+        why += [f"{scaled} at another size (under half or over twice the face in the profile's "
+                f"reference frame)"] if scaled else []
+        raise UnusableFrames(f"the face is not where the profile's crop expects it in "
+                             f"{len(tracked) - len(keep)} of the {len(tracked)} frames with a face "
+                             f"({'; '.join(why)}), so their crops hold no face to train on")
+    return keep
+
+
 def build_pairs(profile, frames, resolution: int = 128, fps: float = 30.0,
-                exclude_s: float = 0.5, folds: int = 8, progress=None) -> PairSet:
+                exclude_s: float = 0.5, folds: int = 8, progress=None,
+                same_clip: bool = True) -> PairSet:
     """Pairs from `frames`, an iterable of (index, RGB uint8) of the video the profile was
-    enrolled from (same framing as the profile image). Frames without a face are skipped."""
+    enrolled from (`same_clip`: each frame's render leaves out the keyframes taken near it), or
+    of another clip of the target with the same framing (not `same_clip`: the atlas's keyframes
+    are none of its frames, and the whole atlas renders each). The profile's crop affine is
+    applied to every frame, so the framing must be the profile's: UnusableFrames before anything
+    is tracked where the frames are of another size and, for another clip, before anything is
+    rendered where its face is mostly outside the crop or at another size (`_fitting`) in more
+    than half of its frames with a face; its other such frames are skipped (counted in
+    `PairSet.skipped`). Frames without a face are skipped."""
     if not profile.has_atlas:
         raise ProfileError(f"profile {profile.name!r} has no appearance atlas: training needs a "
                            f"profile enrolled from a video (run.py enroll CLIP.mp4 --name NAME)")
@@ -82,18 +142,36 @@ def build_pairs(profile, frames, resolution: int = 128, fps: float = 30.0,
     a = rig.crop_from_image
     face_end = rig.ranges["head"][0]
     exclude = int(round(exclude_s * fps))
+    frames = iter(frames)
+    first = next(frames, None)
+    if first is None:
+        raise UnusableFrames("no frame was read to train on")
+    size = profile["image"].shape[:2]
+    if first[1].shape[:2] != size:     # refused before the tracker starts
+        h, w = first[1].shape[:2]
+        raise UnusableFrames(f"its frames are {w}x{h}, and the profile crops the face from a place "
+                             f"in the {size[1]}x{size[0]} frames of {printable(profile.source)}, "
+                             f"the clip it was enrolled from")
     tracker = Tracker(static=False)
     tracked = []
-    for index, rgb in frames:
-        lm = tracker(rgb)
-        if lm is not None:
-            tracked.append((index, rgb, lm.astype(np.float64)))
-        if progress is not None:
-            progress(1)
-    tracker.close()
+    read = 0
+    try:
+        for index, rgb in itertools.chain([first], frames):
+            read += 1
+            lm = tracker(rgb)
+            if lm is not None:
+                tracked.append((index, rgb, lm.astype(np.float64)))
+            if progress is not None:
+                progress(1)
+    finally:
+        tracker.close()
     if not tracked:
-        raise PuppeteerError("no face was tracked in the training frames: is this the clip the "
-                             "profile was enrolled from?")
+        raise UnusableFrames(f"no face was tracked in any of the {read} frames read to train on")
+    skipped = 0
+    if not same_clip:   # (the clip the profile was enrolled from is trained on as it is)
+        fitting = _fitting(tracked, profile, a, s)
+        skipped = len(tracked) - len(fitting)
+        tracked = fitting
 
     # Left-out atlases per fold of the timeline (one per frame would cost a triangulation each).
     idx = np.array([t[0] for t in tracked])
@@ -102,11 +180,12 @@ def build_pairs(profile, frames, resolution: int = 128, fps: float = 30.0,
     out = {k: [] for k in ("render", "mask", "target", "flow", "visible", "prev", "frames")}
     prev_state = None
     for n, (index, rgb, lm) in enumerate(tracked):
-        fold = int(np.searchsorted(edges, index, side="right") - 1)
+        fold = int(np.searchsorted(edges, index, side="right") - 1) if same_clip else 0
         if fold not in generators:
             centre = int(0.5 * (edges[fold] + edges[fold + 1]))
             width = int(0.5 * (edges[fold + 1] - edges[fold])) + exclude
-            generators[fold] = make_generator("atlas", leave_out_profile(profile, centre, width), rig)
+            atlas = leave_out_profile(profile, centre, width) if same_clip else profile
+            generators[fold] = make_generator("atlas", atlas, rig)
         gen = generators[fold]
         gen.reset()
         verts = rig.pose(lm, geometry.face_frame(lm))
@@ -131,6 +210,8 @@ def build_pairs(profile, frames, resolution: int = 128, fps: float = 30.0,
         out["visible"].append(vis)
         out["prev"].append(prev)
         prev_state = (index, verts, gbuf.depth.copy())
+    if not any(m.any() for m in out["mask"]):      # (the checks above keep a face in the crop)
+        raise UnusableFrames("the face mask is empty in every frame: no face lies in the profile's crop")
     hint_img = cv2.warpAffine(profile["image"], a, (s, s), flags=cv2.INTER_AREA,
                               borderMode=cv2.BORDER_REPLICATE)
     return PairSet(render=np.stack(out["render"]).astype(np.float32),
@@ -140,4 +221,4 @@ def build_pairs(profile, frames, resolution: int = 128, fps: float = 30.0,
                    prev=np.asarray(out["prev"], np.int64),
                    flow=np.stack(out["flow"]).astype(np.float32),
                    visible=np.stack(out["visible"]).astype(np.float32),
-                   frames=np.asarray(out["frames"], np.int64))
+                   frames=np.asarray(out["frames"], np.int64), skipped=skipped)

@@ -29,7 +29,9 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from realtime.core.errors import PuppeteerError
 from realtime.core.profile import GENERATOR_FILE, STATE_FILE
+from realtime.core.text import count as counted
 from realtime.tiers.neural.checkpoint import load_checkpoint, load_generator, save_checkpoint
 from realtime.tiers.neural.model import NeuralConfig
 from realtime.train.step import TrainConfig, make_models, make_optimizers, train_step
@@ -239,7 +241,10 @@ def face_l1(pairs, generator_path: Path, count: int = 64, chunk: int = 8) -> tup
         y = g(r, m, torch.from_numpy(np.repeat(pairs.hint, len(part), 0)))
         err += [float((torch.abs(a - t) * m).sum()) for a in (r, y)]
         weight += 3.0 * float(m.sum())
-    base, out = err / max(weight, 1e-6)
+    if weight <= 0.0:       # build_pairs refuses frames without a face in the crop: never 0
+        raise PuppeteerError("the face mask is empty in every training pair: no face lies in the "
+                             "profile's crop, so there is no face L1 to measure")
+    base, out = err / weight
     return float(base), float(out)
 
 
@@ -260,7 +265,14 @@ def loss_curves(history: list[dict]) -> dict[str, tuple[np.ndarray, np.ndarray]]
     return curves
 
 
+#: Curves of fewer points than this are drawn with a marker on each.
+FEW_POINTS = 20
+
+
 def plot_losses(history: list[dict], path: Path) -> None:
+    """The losses' moving averages against the step (`loss_curves`), each point marked where
+    there are few; with too few steps for a curve (every loss logged once at most), each
+    loss's logged values as points, and the plot says so; with no step, a plot that says so."""
     from matplotlib import colormaps  # noqa: PLC0415 - matplotlib: heavy, only for the plot
     from matplotlib.backends.backend_agg import FigureCanvasAgg  # noqa: PLC0415 - matplotlib: heavy, only for the plot
     from matplotlib.figure import Figure  # noqa: PLC0415 - matplotlib: heavy, only for the plot
@@ -271,16 +283,36 @@ def plot_losses(history: list[dict], path: Path) -> None:
     ax = fig.add_subplot(111)
     tab20 = colormaps["tab20"].colors            # 11 losses: more than the default 10 colours
     ax.set_prop_cycle(color=list(tab20[0::2]) + list(tab20[1::2]))
-    for k, (x, y) in loss_curves(history).items():
-        ax.plot(x, y, label=k)
+    curves = loss_curves(history)
+    steps = sorted({int(h["step"]) for h in history})
+    note = None
+    if len(steps) < FEW_POINTS:     # a few steps: a loss logged once is a point, not left out
+        logged = {k: [(h["step"], h[k]) for h in history if np.isfinite(h.get(k, np.nan))]
+                  for k in dict.fromkeys(k for h in history for k in h if k != "step")}
+        curves = {k: curves.get(k) or tuple(np.array(v, np.float64) for v in zip(*pts))
+                  for k, pts in logged.items() if pts}
+        if all(len(x) < 2 for x, _ in curves.values()):
+            what = f"only {counted(len(steps), 'step')}" if steps else "no step"
+            note = (f"{what} logged: too few for the losses' curves"
+                    + (" (each loss's value is a point)" if curves else "") + "; train on for curves")
+    for k, (x, y) in curves.items():
+        few = len(x) < FEW_POINTS
+        ax.plot(x, y, label=k, marker="o" if few else None, markersize=5 if len(x) < 2 else 3,
+                linestyle="-" if len(x) > 1 else "none")
     ax.set_yscale("symlog", linthresh=1e-2)
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    if len(steps) == 1:     # one step: centre it rather than at the edge of a unit-wide axis
+        ax.set_xlim(steps[0] - 1, steps[0] + 1)
     ax.set_xlabel("step")
-    ax.set_ylabel("loss (moving average)")
+    ax.set_ylabel("loss" if note else "loss (moving average)")
     ax.set_title("neural tier training")
     ax.grid(alpha=0.3)
-    ax.legend(loc="center left", bbox_to_anchor=(1.01, 0.5), fontsize=8)
-    fig.tight_layout()
+    if curves:
+        ax.legend(loc="center left", bbox_to_anchor=(1.01, 0.5), fontsize=8)
+    if note:            # under the axes: inside them it could hide a point
+        fig.text(0.5, 0.015, note, ha="center", va="bottom", fontsize=10,
+                 bbox={"boxstyle": "round", "facecolor": "lightyellow", "edgecolor": "0.6"})
+    fig.tight_layout(rect=(0, 0.07, 1, 1) if note else None)
     fig.savefig(str(path))
 
 

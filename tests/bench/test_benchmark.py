@@ -142,6 +142,8 @@ def test_driver_needs_a_profile(assets):
      "WIDTHxHEIGHT"),
     (("--profile", "{astro}", "--driver", "{clip}", "--compare", "follow_scale"),
      "KEY=A,B"),
+    (("--profile", "{astro}", "--driver", "{clip}", "--compare", "smooth=1,yes"),
+     "--compare smooth: values repeat (1,yes): 1 and yes are the same value (true)"),
     (("--profile", "{astro}", "--driver", "nothing-here.mp4"), "'nothing-here.mp4' does not exist: check the path"),
     (("--profile", "{astro}",), "--driver required"),
     (("--profile", "{astro}", "--driver", "{clip}", "--frames", "10", "--warmup", "10"),
@@ -250,7 +252,7 @@ def test_self_reenact_compare_interleaves_and_reports_psnr_ssim_and_ratios(asset
     # video's first half); the second half holds that pose again: the output must match it.
     monkeypatch.setattr(IdentityEncoder, "available", classmethod(lambda cls: False))
     plotted = []                                 # the PNG itself: tests/bench/test_report.py
-    monkeypatch.setattr(benchmark, "plot", lambda *a: plotted.append(a))
+    monkeypatch.setattr(benchmark, "plot", lambda *a, **k: plotted.append((*a, k)))
     video = moving_clip(tmp_path / "self.avi", assets["image"], 24, still_from=12)
     js = tmp_path / "c.json"
     rc, out, err = run_bench("--self-reenact", video, "--profile", assets["astro"],
@@ -282,7 +284,8 @@ def test_self_reenact_compare_interleaves_and_reports_psnr_ssim_and_ratios(asset
     assert ratio["quality"]["psnr"] > 0
     assert r["profile"] == str(assets["astro"]) and r["driver"] == "self.avi frames 12–17"
     assert "follow_scale=1 / follow_scale=0" in out and "| psnr |" in out
-    ((shown, per_frame, path),) = plotted
+    ((shown, per_frame, path, kw),) = plotted
+    assert kw == {"fps": 30.0}                   # the budget line: one frame of the driver's rate
     assert shown["baseline"] == "follow_scale=0" and list(shown["variants"]) == list(r["variants"])
     assert all("machine" in v for v in shown["variants"].values())
     assert list(per_frame) == list(r["variants"]) and path == str(tmp_path / "c.png")
@@ -637,3 +640,78 @@ def test_self_reenact_draws_at_the_videos_frame_size(assets, tmp_path, mode):
     assert st.profile["image"].shape[:2] != (240, 320)
     assert st.driver.size == (320, 240)
     assert [tuple(v.options.output_size) for v in st.variants] == [(320, 240)]
+
+
+@pytest.mark.tracking
+def test_a_self_reenactment_sheet_numbers_the_clips_frames(assets, tmp_path, run_bench, monkeypatch):
+    """Before the fix (review): `--self-reenact s32.mp4 --frames 60 --sheet` was titled "s32.mp4
+    frames 90–149" while its tiles read "widest mouth #18", "furthest gaze #0" (#18 was clip
+    frame 108): the tiles counted within the driven half."""
+    monkeypatch.setattr(IdentityEncoder, "available", classmethod(lambda cls: False))
+    texts = []
+    real = fidelity.cv2.putText
+
+    def spy(img, text, *a, **k):
+        texts.append(text)
+        return real(img, text, *a, **k)
+    monkeypatch.setattr(fidelity.cv2, "putText", spy)
+    video = moving_clip(tmp_path / "self.avi", assets["image"], 24, still_from=12)
+    sheet = tmp_path / "s.png"
+    rc, out, err = run_bench("--self-reenact", video, "--profile", assets["astro"], "--frames", 6,
+                             "--warmup", 2, "--sheet", sheet)
+    assert rc == 0, err
+    assert f"wrote {sheet}" in out and sheet.stat().st_size > 1000
+    (title,) = [t for t in texts if "<-" in t]
+    assert title.endswith("self.avi frames 12-17")
+    tiles = [int(t.rsplit("#", 1)[1]) for t in texts if "#" in t]
+    assert len(tiles) == len(fidelity.SHEET) and all(12 <= k <= 17 for k in tiles), texts
+
+
+@pytest.mark.tracking
+def test_no_sheet_is_written_when_no_driver_frame_was_tracked(assets, tmp_path, run_bench, monkeypatch):
+    """Before the fix (review): `--self-reenact s13.mp4 --sheet S` (a face too small to track,
+    in the driver and in the output drawn from it) said `wrote S`, an all-white 200x40 PNG, and
+    numpy printed "RuntimeWarning: Degrees of freedom <= 0" (np.nanstd of the output's
+    never-measured signals). Here: a faceless driver, and an output tracker that finds none."""
+    import warnings
+
+    from bench import quality
+
+    class Faceless:
+        def __init__(self, *a, **k):
+            pass
+
+        def __call__(self, image):
+            return None
+
+        def close(self):
+            pass
+    monkeypatch.setattr(quality, "Tracker", Faceless)
+    blank = np.full((240, 320, 3), 100, np.uint8)
+    clip = moving_clip(tmp_path / "noface.avi", blank, 16)
+    sheet, js = tmp_path / "s.png", tmp_path / "b.json"
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        rc, out, err = run_bench("--profile", assets["astro"], "--driver", clip, "--warmup", 4, "--quality",
+                                 "--sheet", sheet, "--json", js)
+    assert rc == 0, err
+    assert not sheet.exists() and f"wrote {sheet}" not in out
+    note = (f"--sheet {sheet} not written: no driver frame was tracked (no face found in noface.avi), "
+            f"so there is no extreme to show")
+    assert f"- {note}" in out
+    assert not [w for w in caught if "Degrees of freedom" in str(w.message)]
+    r = json.loads(js.read_text())
+    assert note in r["notes"]
+    assert set(r["quality_info"]["output_std"]) == set(fidelity.SIGNALS)   # null: never measured
+    assert all(v is None for v in r["quality_info"]["output_std"].values())
+
+
+def test_the_plot_gets_the_drivers_frame_rate(assets, tmp_path, run_bench, monkeypatch):
+    """Before the fix (review): the plot's budget line was 33.3 ms (30 fps) for a 25 fps driver."""
+    plotted = []
+    monkeypatch.setattr(benchmark, "plot", lambda *a, **k: plotted.append(k))
+    clip = moving_clip(tmp_path / "d25.avi", assets["image"], 12, fps=25.0)
+    rc, out, err = run_bench("--profile", assets["astro"], "--driver", clip, "--warmup", 4,
+                             "--plot", tmp_path / "p.png")
+    assert rc == 0, err
+    assert plotted == [{"fps": 25.0}]

@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 from bench import fidelity as F
+from bench.swap import SwapExtremes
 from realtime.face import geometry as G
 from realtime.face import topology as T
 
@@ -387,3 +388,49 @@ def test_a_label_wider_than_its_column_is_wrapped_or_shrunk_to_fit():
         ex.offer(i, s, img, 255 - img)
     sheet = F.contact_sheet(ex)
     assert sheet.shape[0] == 10 + 2 * 18 + 2 * ex.best["widest mouth"][2].shape[0]
+
+
+def test_a_sheet_numbers_the_clips_own_frames():
+    """Before the fix (review): a self-reenactment's sheet (s32.mp4 frames 90–149) numbered its
+    tiles within the driven half ("widest mouth #18" was clip frame 108)."""
+    texts = []
+    real = F.cv2.putText
+
+    def spy(img, text, *a, **k):
+        texts.append(text)
+        return real(img, text, *a, **k)
+    for ex in (F.Extremes(height=320, start=90), SwapExtremes(height=320, start=90)):
+        for i in range(20):
+            s = np.full(len(F.SIGNALS), 0.1)
+            s[F.SIGNALS.index("mouth_open")] = 0.5 if i == 18 else 0.1   # widest mouth: the 19th frame
+            img = np.full((64, 48, 3), i * 10, np.uint8)
+            if isinstance(ex, SwapExtremes):
+                ex.offer(i, s, 100.0, img, img)
+            else:
+                ex.offer(i, s, img, img)
+        assert ex.best["widest mouth"][1] == 108
+        texts.clear()
+        with pytest.MonkeyPatch.context() as mp:
+            mp.setattr(F.cv2, "putText", spy)
+            ex.sheet() if isinstance(ex, SwapExtremes) else F.contact_sheet(ex)
+        assert "widest mouth #108" in texts
+        assert all(90 <= int(t.rsplit("#", 1)[1]) <= 109 for t in texts if "#" in t)
+    plain = F.Extremes()                                 # a driver from its frame 0: as it was
+    plain.offer(3, np.full(len(F.SIGNALS), 0.1), np.zeros((8, 8, 3), np.uint8), np.zeros((8, 8, 3), np.uint8))
+    assert plain.best["widest mouth"][1] == 3
+
+
+def test_the_std_of_a_signal_never_measured_is_null_without_a_warning():
+    """Before the fix (review): a quality pass whose faces were never tracked (s13.mp4, a tiny
+    face) printed numpy's "RuntimeWarning: Degrees of freedom <= 0" from np.nanstd."""
+    import warnings
+
+    sig = np.full((5, len(F.SIGNALS)), np.nan)
+    sig[:, F.SIGNALS.index("yaw")] = [1.0, 3.0, np.nan, 1.0, 3.0]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        std = F.signal_std(sig)
+        assert set(std) == set(F.SIGNALS)
+        assert std["yaw"] == pytest.approx(1.0)
+        assert all(np.isnan(v) for k, v in std.items() if k != "yaw")
+        assert all(np.isnan(v) for v in F.signal_std(np.zeros((0, len(F.SIGNALS)))).values())

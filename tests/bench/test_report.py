@@ -111,3 +111,40 @@ def test_plot_writes_png(tmp_path):
     p2 = plot({"variants": {"numba": r, "cuda": b}}, {"numba": pf, "cuda": pfb},
               tmp_path / "cmp.png")
     assert p2.stat().st_size > 10_000
+
+
+def _budget_lines(monkeypatch):
+    """[(x or y, label)] of the plot's budget lines, spied on matplotlib's axvline / axhline."""
+    from matplotlib.axes import Axes
+
+    lines = []
+    for name in ("axvline", "axhline"):
+        real = getattr(Axes, name)
+
+        def spy(self, v=0, *a, _real=real, **k):
+            if "budget" in str(k.get("label", "")):
+                lines.append((round(v, 3), k["label"]))
+            return _real(self, v, *a, **k)
+        monkeypatch.setattr(Axes, name, spy)
+    return lines
+
+
+@pytest.mark.parametrize("fps, ms, label", [
+    (25.0, 40.0, "budget 40.0 ms (1 frame at 25 fps)"),
+    (30.0, 33.333, "budget 33.3 ms (1 frame at 30 fps)"),
+    (60.0, 16.667, "budget 16.7 ms (1 frame at 60 fps)"),
+])
+def test_the_budget_line_is_one_frame_of_the_drivers_rate(tmp_path, monkeypatch, fps, ms, label):
+    """Before the fix (review): the budget line was "33.3 ms (30 fps)" whatever the driver: on d0,
+    a 25 fps clip, a frame has 40 ms."""
+    lines = _budget_lines(monkeypatch)
+    r, pf = _run()
+    plot(r, pf, tmp_path / "plot.png", fps=fps)
+    assert lines == [(ms, label)] * 2                  # the histogram's and the timeline's
+    lines.clear()
+    b, pfb = _run(0.5, seed=1)                         # variants of one driver: one budget
+    plot({"variants": {"a": r, "b": b}}, {"a": pf, "b": pfb}, tmp_path / "cmp.png", fps=fps)
+    assert lines == [(ms, label)] * 3                  # the histogram's, and each timeline's
+    lines.clear()
+    plot(dict(r, driver_fps=fps), pf, tmp_path / "own.png")   # a result that says its rate
+    assert lines == [(ms, label)] * 2

@@ -157,3 +157,20 @@ def test_a_cuda_only_key_needs_the_neural_tier(astronaut_profile):
     with pytest.raises(UsageError, match=r"^--compare backend=\.\.\. varies the neural tier's CUDA runtime, and "
                                          r"this run draws with the warp tier: .*\(run\.py train\)"):
         variants.check_variants(astronaut_profile, vs)
+
+
+@pytest.mark.parametrize("spec, expect", [
+    ("smooth=1,yes", "--compare smooth: values repeat (1,yes): 1 and yes are the same value (true)"),
+    ("smooth=on,true,0", "--compare smooth: values repeat (on,true,0): on and true are the same value (true)"),
+    ("ease_s=0.5,.50", "--compare ease_s: values repeat (0.5,.50): 0.5 and .50 are the same value (0.5)"),
+    ("kernel_threads=2,02", "--compare kernel_threads: values repeat (2,02): 2 and 02 are the same value (2)"),
+    ("size=512x512,512X512",
+     "--compare size: values repeat (512x512,512X512): 512x512 and 512X512 are the same value (512x512)"),
+])
+def test_two_spellings_of_one_value_are_a_repeat(spec, expect):
+    """Before the fix (review): `--compare smooth=1,yes` ran two identical variants: the repeat
+    check compared the values as typed, not as parsed."""
+    with pytest.raises(UsageError) as e:
+        variants.parse_compare(spec)
+    assert str(e.value).startswith(expect)
+    assert variants.parse_compare("smooth=1,no") == ("smooth", ["1", "no"])    # two values: runs

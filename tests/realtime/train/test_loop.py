@@ -75,6 +75,19 @@ def test_face_l1_of_an_untrained_generator_is_the_renders(tmp_path):
     assert output == pytest.approx(base, rel=1e-4)
 
 
+def test_face_l1_of_pairs_without_a_face_is_an_error_not_zero(tmp_path):
+    """Before (a new-user review): an empty face mask measured 0/1e-6 = 0.0000, reported by
+    `train` as the face L1 of the render and of the output."""
+    from realtime.core.errors import PuppeteerError
+
+    out = tmp_path / "neural"
+    T.train(Pairs(), out, _options(0))
+    pairs = Pairs()
+    pairs.mask = pairs.mask * 0.0
+    with pytest.raises(PuppeteerError, match="the face mask is empty in every training pair"):
+        T.face_l1(pairs, out / GENERATOR_FILE)
+
+
 @pytest.mark.parametrize("shift", [None, 0.25])
 def test_face_l1_measures_the_generators_own_output(monkeypatch, shift):
     """The second number is the generator's output's L1, not the render's again: a generator
@@ -158,6 +171,43 @@ def test_the_loss_plot_has_the_losses_logged_on_every_other_step():
     x, y = curves["tmp"]
     assert (x % 2 == 0).all() and np.allclose(y, 0.2)          # its own steps, not halved by gaps
     assert len(curves["rec"][0]) == 400 - 4 + 1                # a window of 4 (1/100 of 400)
+
+
+@pytest.mark.parametrize("steps", [1, 2, 3])
+def test_a_loss_plot_of_a_few_steps_draws_their_points(tmp_path, steps):
+    """Before (a new-user review): `train --steps 1` printed matplotlib's "No artists with labels
+    found to put in legend" and losses.png was empty axes (a loss logged once has no curve).
+    Now each loss's values are drawn as points (coloured markers, in the legend), and with no
+    curve at all the plot says that there are too few steps for one."""
+    import warnings
+
+    import cv2
+
+    history = [{"step": s, "rec": 0.5 / s, "ssim": 0.3, "d_real": -0.02, **({"tmp": 0.2} if s % 2 == 0 else {})}
+               for s in range(1, steps + 1)]
+    path = tmp_path / "losses.png"
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        T.plot_losses(history, path)
+    hsv = cv2.cvtColor(cv2.imread(str(path)), cv2.COLOR_BGR2HSV)
+    coloured = (hsv[..., 1] > 120) & (hsv[..., 2] > 80)       # the markers (the axes are grey)
+    assert coloured.sum() > 100
+
+    seen = {}
+    from matplotlib.axes import Axes
+    from matplotlib.figure import Figure
+
+    real_text = Figure.text
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(Figure, "text", lambda self, *a, **k: seen.setdefault("note", a[2]) and real_text(self, *a, **k))
+        mp.setattr(Axes, "legend", lambda self, *a, **k: seen.setdefault("legend", [t.get_label() for t in self.lines]))
+        T.plot_losses(history, path)
+    assert seen["legend"] == ["rec", "ssim", "d_real"] + (["tmp"] if steps > 1 else [])
+    if steps == 1:
+        assert seen["note"] == ("only 1 step logged: too few for the losses' curves (each loss's value is a "
+                                "point); train on for curves")
+    else:
+        assert "note" not in seen
 
 
 def test_the_sample_sheet_names_its_rows(tmp_path):
