@@ -225,6 +225,7 @@ def cmd_enroll(args) -> int:
     t0 = time.perf_counter()
     before = _folder_id(profiles_root() / args.name)
     dropped = _consent_of(profiles_root() / args.name) if args.force and args.consent is None else None
+    own = _own_settings(profiles_root() / args.name) if args.force else None
     try:
         folder = enroll(args.source, args.name, crop_size=args.crop, force=args.force,
                         progress=sys.stderr.isatty(), start=start, stop=stop, consent=args.consent)
@@ -237,10 +238,15 @@ def cmd_enroll(args) -> int:
                            f"stopped just after profile {args.name!r} was saved: it is complete"),)
         raise
     print(f"enrolled {args.name!r} in {time.perf_counter() - t0:.1f} s → {folder}")
+    if (used := _frames_used(folder)) is not None:
+        print(used)
     if dropped:
         print(f"note: the replaced profile's {dropped} is not carried over (a record belongs to the "
               f"pictures it was given for); record it again with: "
               f"{_command('consent', args.name, '--by', 'NAME, how they agreed')}")
+    if own:
+        print(f"note: the replaced profile's own settings are not carried over ({own}); add them "
+              f"again under 'settings:' in {_printable(str(folder / 'profile.yaml'))} if you want them")
     if args.consent is not None:    # checked first and saved with the profile, in one step
         from profiles import load
         from profiles.consent import describe
@@ -261,6 +267,45 @@ def _consent_of(folder: Path) -> str | None:
     except PuppeteerError:
         return None
     return describe(record) if record else None
+
+
+#: How a video enrollment's rejection counts (settings.atlas.rejected) read to a user.
+_LEFT_OUT = {"no_face": "no face", "multi_face": "another face in view", "blurred": "blurred",
+             "unsteady": "unsteady", "occluded": "face covered"}
+
+
+def _frames_used(folder: Path) -> str | None:
+    """For a profile enrolled from a video: how many of its frames the atlas was built from, and
+    why the others were left out (None for a photo's)."""
+    from profiles import load
+
+    try:
+        atlas = load(folder).settings.get("atlas") or {}
+    except PuppeteerError:       # said by whatever loads it next
+        return None
+    if "usable_frames" not in atlas or "frames" not in atlas:
+        return None
+    left = [f"{_LEFT_OUT.get(k, k)} {v}" for k, v in (atlas.get("rejected") or {}).items() if v]
+    return (f"used {atlas['usable_frames']} of its {count(atlas['frames'], 'frame')}"
+            + (f" (left out: {', '.join(left)})" if left else "")
+            + f"; {atlas.get('keyframes', '?')} keyframes")
+
+
+def _own_settings(folder: Path) -> str | None:
+    """The settings a user may have set in the profile.yaml at `folder` (`gains`, `swap`), as
+    YAML flow text for a note, or None (none, or no YAML that reads): `enroll --force` writes a
+    new profile without them."""
+    import yaml
+
+    from profiles.schema import read_yaml
+
+    try:
+        settings = read_yaml(folder / "profile.yaml").get("settings") if (folder / "profile.yaml").is_file() else None
+    except PuppeteerError:
+        return None
+    kept = {k: settings[k] for k in ("gains", "swap")
+            if isinstance(settings, dict) and settings.get(k)}
+    return _printable(yaml.safe_dump(kept, default_flow_style=True, width=1000).strip()) if kept else None
 
 
 def _folder_id(path: Path) -> tuple[int, int] | None:
@@ -405,6 +450,7 @@ def _live(args, bridge, inputs=()):
     from profiles import load
     from realtime.core.context import check_device
     from realtime.engine.loop import Engine, EngineOptions
+    from realtime.engine.swap import SWAP_TIERS
     from realtime.io.capture import Grabber, open_source
     from realtime.io.tracked import swap_without_frames
     from realtime.mesh.fuse import FuseConfig
@@ -453,6 +499,9 @@ def _live(args, bridge, inputs=()):
     ended_early = getattr(source, "ended_early", None)   # a clip cut short: said, not silent
     if ended_early is not None and (args.frames is None or report.frames < args.frames) and (note := ended_early()):
         lines.append(note)
+    if args.mode == "swap" and args.tier is None and profile.tier not in SWAP_TIERS:
+        lines.append(f"note: swap textured the face with the {'atlas' if profile.has_atlas else 'warp'} tier: the "
+                     f"profile's {profile.tier} tier is trained on its own framing and background")
     if args.mode == "swap" and args.expression_from is None and "gaze" in gains:   # the profile's
         lines.append(f"note: the profile's gaze gain ({gains['gaze']:g}, its settings.gains) "
                      f"does not apply in swap: {SWAP_GAZE}")
@@ -1080,7 +1129,9 @@ def build_parser() -> argparse.ArgumentParser:
                     help="nominal frame rate, 1..240 (default: the source's)")
     lv.add_argument("--overwrite", action="store_true",
                     help="with --sink file:OUT.mp4, replace OUT.mp4 if it exists")
-    lv.add_argument("--size", type=_size, default=None, help="output WxH (default: the profile's)")
+    lv.add_argument("--size", type=_size, default=None,
+                    help="output WxH (default: reenact: the profile's picture, at most 640 px on its "
+                         "long side; swap: the driver's own frames)")
     lv.add_argument("--device", default="cpu", choices=("cpu", "cuda"),
                     help="where the image stages (render, generate, composite) run (default cpu; "
                          "cuda needs an NVIDIA GPU and the gpu extra)")

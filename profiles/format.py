@@ -94,8 +94,9 @@ class Profile:
                                    f"{a.ndim} dims, expected kind {kind!r} and {ndim} dims")
         if self.tier == "atlas" and not self.has_atlas:
             missing = [k for k in ATLAS_ARRAYS if k not in self.arrays]
-            raise ProfileError(f"profile {self.name!r}: tier 'atlas' needs an appearance atlas "
-                               f"(enroll a video of the target); it lacks {missing}")
+            raise ProfileError(f"profile {self.name!r}: tier 'atlas' needs an appearance atlas, which only "
+                               f"a profile enrolled from a video has (it lacks {', '.join(missing)}): set "
+                               f"'tier: warp' in its profile.yaml, or enroll a video of the target")
 
     @property
     def has_atlas(self) -> bool:
@@ -228,12 +229,18 @@ def load(name_or_path: str | os.PathLike, root: Path | None = None) -> Profile:
         raise ProfileError(f"{yml} lists no {ARRAYS_FILE}")
     _check_files(folder, yml, files)
     arrays = schema.read_arrays(_inside(folder, files[ARRAYS_FILE]["path"]), folder.name)
-    profile = Profile(name=str(meta.get("name", folder.name)), kind=str(meta.get("kind", "image")),
-                      source=str(meta.get("source", "")), arrays=arrays,
-                      tier=str(meta.get("tier", "warp")), crop_size=int(meta.get("crop_size", 256)),
-                      settings=dict(meta.get("settings") or {}), created=str(meta.get("created", "")),
-                      folder=folder, files=dict(files),
-                      consent=check_record(meta.get("consent"), files[ARRAYS_FILE].get("sha256"), yml))
+    name = str(meta.get("name", folder.name))
+    try:
+        profile = Profile(name=name, kind=str(meta.get("kind", "image")),
+                          source=str(meta.get("source", "")), arrays=arrays,
+                          tier=str(meta.get("tier", "warp")), crop_size=int(meta.get("crop_size", 256)),
+                          settings=dict(meta.get("settings") or {}), created=str(meta.get("created", "")),
+                          folder=folder, files=dict(files),
+                          consent=check_record(meta.get("consent"), files[ARRAYS_FILE].get("sha256"), yml))
+    except ProfileError as e:     # a copied or renamed folder: named as --profile names it
+        if name == folder.name:
+            raise
+        raise ProfileError(str(e).replace(f"profile {name!r}", f"profile {folder.name!r}", 1)) from None
     schema.check_arrays(profile.arrays, profile.crop_size, profile.settings, f"profile {folder.name!r}")
     return profile
 

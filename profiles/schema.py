@@ -291,6 +291,11 @@ def _check_files(files, where: str) -> None:
 SETTINGS = ("gains", "atlas", "swap", "neural")
 
 
+#: The keys of the settings sections written by hand or by `train` (settings.atlas is written by
+#: enrollment alone, and keeps what it recorded).
+SECTION_KEYS = {"swap": ("drop_fringe",), "neural": ("resolution", "steps", "pairs", "face_l1")}
+
+
 def _check_settings(settings: dict, where: str) -> None:
     """The settings the engine reads, typed and ranged; an unknown top-level key is refused with
     the nearest known one (the sections' own keys are free, bounded by read_yaml)."""
@@ -302,9 +307,16 @@ def _check_settings(settings: dict, where: str) -> None:
                                f"{', '.join(SETTINGS)}")
     if "gains" in settings:
         try:
-            check_gains(settings["gains"] or {}, where=f"{where}: settings.gains")
+            check_gains(settings["gains"] or {}, where=f"{where}: settings.gains", numbers_only=True)
         except PuppeteerError as e:
             raise ProfileError(str(e)) from None
+    for section, known in SECTION_KEYS.items():      # the sections a user edits by hand
+        for key in _mapping(settings.get(section), f"settings.{section}", where):
+            if key not in known:
+                near = difflib.get_close_matches(str(key), known, n=1)
+                raise _fail(where, f"settings.{section}.{printable(str(key), 30)} is not a setting"
+                                   f"{f' (did you mean {near[0]}?)' if near else ''}; the engine reads "
+                                   f"{', '.join(known)} there")
     atlas = _mapping(settings.get("atlas"), "settings.atlas", where)
     if "frame_range" in atlas:
         fr = atlas["frame_range"]

@@ -108,6 +108,24 @@ def test_a_stopped_enroll_says_whether_the_profile_was_saved(tmp_path, profiles_
     assert load(profiles_root / "astro").consent is None
 
 
+@pytest.mark.tracking
+def test_enroll_force_says_which_settings_it_does_not_carry_over(tmp_path, profiles_root, capsys, astronaut_rgb):
+    """Before (stop 61's review): `enroll --force` dropped the hand-set `settings.gains` and
+    `settings.swap` unsaid, while the consent record's drop was said."""
+    from profiles.format import attach_files
+
+    photo = tmp_path / "astro.png"
+    cv2.imwrite(str(photo), cv2.cvtColor(astronaut_rgb, cv2.COLOR_RGB2BGR))
+    assert run.main(["enroll", str(photo), "--name", "astro"]) == 0
+    assert run.main(["enroll", str(photo), "--name", "astro", "--force"]) == 0
+    assert "settings" not in capsys.readouterr().out              # none set: nothing said
+    attach_files(profiles_root / "astro", [], settings={"gains": {"mouth": 1.2}, "swap": {"drop_fringe": True}})
+    assert run.main(["enroll", str(photo), "--name", "astro", "--force"]) == 0
+    out = capsys.readouterr().out
+    assert ("note: the replaced profile's own settings are not carried over ({gains: {mouth: 1.2}, swap: "
+            "{drop_fringe: true}}); add them again under 'settings:' in") in out
+
+
 def test_live_with_a_missing_profile_exits_2(profiles_root, capsys):
     assert run.main(["live", "--profile", "missing", "--sink", "null"]) == 2
     line = _error_line(capsys)

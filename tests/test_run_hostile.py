@@ -785,3 +785,17 @@ def test_demo_leaves_another_faces_astronaut_profile_alone(profiles_root, capsys
     assert "astronaut is a profile of s5.jpg, not the demo's astronaut; it is left as it is and the demo uses " \
            "the built-in astronaut" in capsys.readouterr().err
     assert {p.name: p.read_bytes() for p in folder.iterdir()} == before
+
+
+def test_a_video_enrollment_says_which_frames_it_used(video_profile):
+    """Before (stop 61's review): a video enrollment printed only "enrolled 'mixed'"; its
+    rejection counts (no face 32, two faces 29, blurred 29) were in the YAML alone."""
+    from profiles.format import attach_files
+
+    folder, _ = video_profile
+    attach_files(folder, [], settings={"atlas": {"frame_range": [0, 4], "fps": 30.0, "frames": 150,
+                                                 "usable_frames": 60, "keyframes": 19,
+                                                 "rejected": {"no_face": 32, "multi_face": 29, "blurred": 29,
+                                                              "unsteady": 0, "occluded": 0}}})
+    assert run._frames_used(folder) == ("used 60 of its 150 frames (left out: no face 32, another face in view "
+                                        "29, blurred 29); 19 keyframes")

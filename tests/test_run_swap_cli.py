@@ -268,3 +268,19 @@ def test_gaze_is_a_swap_gain_only_under_an_expression_remix(enrolled, driver_dir
         engine = Engine(astronaut_profile, EngineOptions(mode="swap", output_size=(128, 128), **remix))
         assert ("gaze" in engine.gain_regions()) is offered, remix
         engine.close()
+
+
+def test_a_swap_says_when_it_does_not_use_the_profiles_tier(enrolled, driver_dir, capsys):
+    """Before (stop 61's review): a profile whose tier is neural was swapped with another tier
+    unsaid (the swap textures with warp or atlas: the generator knows its own framing only)."""
+    import yaml
+
+    _consent(enrolled)
+    yml = enrolled / "profile.yaml"
+    yml.write_text(yml.read_text().replace("tier: warp", "tier: neural"))
+    assert yaml.safe_load(yml.read_text())["tier"] == "neural"
+    capsys.readouterr()
+    assert run.main(["live", "--profile", "astro", "--mode", "swap", "--driver", str(driver_dir),
+                     "--sink", "null", "--no-label"]) == 0
+    assert ("note: swap textured the face with the warp tier: the profile's neural tier is trained on its own "
+            "framing and background") in capsys.readouterr().out

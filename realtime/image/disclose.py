@@ -79,8 +79,9 @@ class LabelTooSmall(LabelError):
         self.frame, self.needs = frame, needs
 
 
-#: The smallest output (width, height) whose mark `verify` reads back (README: found at 200×150
-#: on d19's reenactment, lost at 160×120).
+#: The output whose mark `verify` reads back on a hard clip (README: found at 200×150 on d19's
+#: reenactment, lost at 160×120). What reads is its area (the mark's evidence is summed over its
+#: cells): 1000×120 and 120×1000 read at z 18 (demo, stop 61), so the check is on width × height.
 MARK_MIN_SIZE = (200, 150)
 
 
@@ -96,13 +97,13 @@ class DisclosureOptions:
 
     def describe(self, size: tuple[int, int] | None = None) -> str:
         """One line for the user; with the output's (width, height), it says when the mark is
-        written but too small to be read back (`MARK_MIN_SIZE`)."""
+        written but likely too small to be read back (fewer pixels than `MARK_MIN_SIZE` has)."""
         label = (f"label {self.label_text!r} {self.label_corner}" if self.label
                  else "label OFF (--no-label)")
         mark = "on" if self.mark else "OFF"
-        if self.mark and size is not None and (size[0] < MARK_MIN_SIZE[0] or size[1] < MARK_MIN_SIZE[1]):
-            mark += (f", but at {size[0]}x{size[1]} too small to be read back (verify needs about "
-                     f"{MARK_MIN_SIZE[0]}x{MARK_MIN_SIZE[1]} or more)")
+        if self.mark and size is not None and size[0] * size[1] < MARK_MIN_SIZE[0] * MARK_MIN_SIZE[1]:
+            mark += (f", but at {size[0]}x{size[1]} likely too small to be read back (verify needs about "
+                     f"{MARK_MIN_SIZE[0]}x{MARK_MIN_SIZE[1]}: {MARK_MIN_SIZE[0] * MARK_MIN_SIZE[1]:,} pixels or more)")
         return f"{label}; provenance mark {mark}"
 
 

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -219,6 +220,23 @@ def test_bad_yaml_contents_are_refused(small_profile, tmp_path, edit, match):
     _rewrite_yaml(folder, edit)
     with pytest.raises(ProfileError, match=match):
         load(folder)
+
+
+def test_a_copied_profiles_tier_mistake_names_its_folder_and_the_fix(small_profile, tmp_path):
+    """Before (stop 61's review): a copy of s1 in folder s1g set to `tier: atlas` said "profile
+    's1': tier 'atlas' needs an appearance atlas (enroll a video of the target); it lacks ['atlas_images', ...]":
+    the YAML's name, not what --profile takes, a Python list, and no way out for a photo profile."""
+    folder = _saved(small_profile, tmp_path)
+    copy = folder.parent / "copied"
+    shutil.copytree(folder, copy)
+    _rewrite_yaml(copy, lambda m: m.update(tier="atlas"))
+    assert small_profile.name != "copied"
+    with pytest.raises(ProfileError) as e:
+        load(copy)
+    said = str(e.value)
+    assert said.startswith("profile 'copied': tier 'atlas' needs an appearance atlas, which only a profile "
+                           "enrolled from a video has (it lacks atlas_")
+    assert said.endswith("): set 'tier: warp' in its profile.yaml, or enroll a video of the target") and "[" not in said
 
 
 def test_invalid_yaml_and_missing_files(small_profile, tmp_path):

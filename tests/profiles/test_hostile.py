@@ -79,6 +79,14 @@ def _one_line(exc: pytest.ExceptionInfo) -> str:
     (lambda m: m.update(settings={"gain": {"eyes": 1.2}}),          # a typo was ignored unsaid
      r"settings.gain is not a setting \(did you mean gains\?\); the engine reads gains, atlas, swap, neural"),
     (lambda m: m.update(settings={"label": False}), "settings.label is not a setting; the engine reads"),
+    # stop 61's review: typos inside a section, and gains typed wrong, were taken unsaid
+    (lambda m: m.update(settings={"swap": {"drop_fring": True}}),
+     r"settings.swap.drop_fring is not a setting \(did you mean drop_fringe\?\); the engine reads drop_fringe there"),
+    (lambda m: m.update(settings={"neural": {"resolutoin": 128}}),
+     r"settings.neural.resolutoin .*did you mean resolution"),
+    (lambda m: m.update(settings={"gains": {"mouth": True}}),
+     r"mouth gain True is not a number \(write e.g. mouth: 1.2\)"),
+    (lambda m: m.update(settings={"gains": {"mouth": "1.5"}}), r"mouth gain '1.5' is not a number"),
     (lambda m: m.update(name="\x1b[31mred\x1b[0m"), "control characters"),
     (lambda m: m.update(name="x" * 300), "at most 128"),
     (lambda m: m.update(name=["a"]), "name must be a non-empty string"),
