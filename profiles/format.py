@@ -10,6 +10,7 @@ leaves a half-written profile.
 """
 from __future__ import annotations
 
+import difflib
 import os
 import re
 import shlex
@@ -166,6 +167,12 @@ def resolve(name_or_path: str | os.PathLike, root: Path | None = None) -> Path:
     text = str(name_or_path)
     if "," in text:
         raise ProfileError(f"no profile {text!r}: a list of profiles is for bench --streams N")
+    if paths.is_file(p) and paths.is_file(p.parent / YAML_FILE):     # a file inside a profile
+        raise ProfileError(f"{text!r} is a file of the profile in {str(p.parent)!r}: pass that folder "
+                           f"(or its name) as the profile")
+    near = None if paths.is_file(p) else _near_profile(text, root or profiles_root())
+    if near is not None:
+        raise ProfileError(f"no profile {text!r} (did you mean {near!r}?)")
     # a name enroll takes (no dots: `--profile s1.jpg` suggests s1), from the file itself if it is one
     is_file = paths.is_file(p)
     name = re.sub(r"[^A-Za-z0-9_-]+", "_", p.stem if is_file else p.name).lstrip("-_")[:40] or "NAME"
@@ -174,6 +181,21 @@ def resolve(name_or_path: str | os.PathLike, root: Path | None = None) -> Path:
                            f"enroll {shlex.quote(text)} --name {name})")
     raise ProfileError(f"no profile {text!r}: not a folder, and nothing at {named} (make one with: "
                        f"python run.py enroll IMAGE --name {name})")
+
+
+def _near_profile(name: str, root: Path) -> str | None:
+    """The profile under `root` whose name `name` nearly is (another case, a letter off), or None."""
+    if os.sep in name or "/" in name or not paths.is_dir(root):
+        return None
+    try:
+        names = [d.name for d in root.iterdir() if (d / YAML_FILE).is_file()]
+    except OSError:
+        return None
+    same_case = [n for n in names if n.lower() == name.lower()]
+    if same_case:
+        return same_case[0]
+    near = difflib.get_close_matches(name, names, n=1, cutoff=0.8)
+    return near[0] if near else None
 
 
 def _inside(folder: Path, rel: str) -> Path:
@@ -230,13 +252,13 @@ def load(name_or_path: str | os.PathLike, root: Path | None = None) -> Profile:
     _check_files(folder, yml, files)
     arrays = schema.read_arrays(_inside(folder, files[ARRAYS_FILE]["path"]), folder.name)
     name = str(meta.get("name", folder.name))
+    consent = check_record(meta.get("consent"), files[ARRAYS_FILE].get("sha256"), yml)
     try:
         profile = Profile(name=name, kind=str(meta.get("kind", "image")),
                           source=str(meta.get("source", "")), arrays=arrays,
                           tier=str(meta.get("tier", "warp")), crop_size=int(meta.get("crop_size", 256)),
                           settings=dict(meta.get("settings") or {}), created=str(meta.get("created", "")),
-                          folder=folder, files=dict(files),
-                          consent=check_record(meta.get("consent"), files[ARRAYS_FILE].get("sha256"), yml))
+                          folder=folder, files=dict(files), consent=consent)
     except ProfileError as e:     # a copied or renamed folder: named as --profile names it
         if name == folder.name:
             raise

@@ -98,6 +98,19 @@ def test_a_missing_profile_s_hint_is_a_command_that_works(tmp_path, monkeypatch,
     assert expect.format(root=tmp_path) in str(e.value)
 
 
+def test_a_near_name_or_a_file_inside_a_profile_points_at_the_profile(small_profile, tmp_path):
+    """Before (stop 61's review): `--profile S1` said "no profile" and to enroll one; the
+    profile's arrays.npz given as the profile said to enroll it `--name arrays`."""
+    folder = save(small_profile, tmp_path / "s1")
+    for given in ("S1", "s"):
+        with pytest.raises(ProfileError, match=r"no profile '.*' \(did you mean 's1'\?\)") if given == "S1" \
+                else pytest.raises(ProfileError, match="make one with"):
+            resolve(given, tmp_path)
+    with pytest.raises(ProfileError, match=rf"'{folder / ARRAYS_FILE}' is a file of the profile in '{folder}': "
+                                           r"pass that folder \(or its name\) as the profile"):
+        resolve(str(folder / ARRAYS_FILE), tmp_path)
+
+
 def test_save_refuses_to_replace_unless_asked(small_profile, tmp_path):
     folder = _saved(small_profile, tmp_path)
     with pytest.raises(ProfileError, match="exists"):
