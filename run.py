@@ -59,10 +59,17 @@ class _Parser(argparse.ArgumentParser):
         # option: our own check then says what it wants ("expected one argument" did not)
         self._negative_number_matcher = re.compile(r"^-\.?\d")
 
+    def parse_known_args(self, args=None, namespace=None):
+        self._given = list(sys.argv[1:] if args is None else args)     # for `error`'s hint
+        return super().parse_known_args(args, namespace)
+
     def error(self, message: str):
         if (m := re.fullmatch(r"argument (\S+): expected one argument", message)) is not None:
-            option = max(m.group(1).split("/"), key=len)     # '--name', of '-n/--name'
-            message += f" (a value that begins with '-' is written {option}=VALUE)"
+            options = m.group(1).split("/")
+            given = getattr(self, "_given", [])
+            after = [given[i + 1] for i, word in enumerate(given[:-1]) if word in options]
+            if after and after[-1].startswith("-"):       # a value taken for an option, not a missing one
+                message += f" (a value that begins with '-' is written {max(options, key=len)}=VALUE)"
         self.exit(2, f"error: {_printable(message)} (see {self.prog} --help)\n")
 
 
@@ -286,7 +293,7 @@ def _frames_used(folder: Path) -> str | None:
     if "usable_frames" not in atlas or "frames" not in atlas:
         return None
     left = [f"{_LEFT_OUT.get(k, k)} {v}" for k, v in (atlas.get("rejected") or {}).items() if v]
-    return (f"used {atlas['usable_frames']} of its {count(atlas['frames'], 'frame')}"
+    return (f"used {atlas['usable_frames']} of the {count(atlas['frames'], 'frame')} read"
             + (f" (left out: {', '.join(left)})" if left else "")
             + f"; {atlas.get('keyframes', '?')} keyframes")
 
@@ -701,8 +708,8 @@ def cmd_train(args) -> int:
                         f"was enrolled from: {profile.source})")
     same_clip = check_source_clip(profile, video, other=args.other_video)
     if args.other_video and same_clip:
-        print(f"note: {_printable(video.name)} is the clip profile {profile.name!r} was enrolled from "
-              f"(its sha256 is recorded): training on it as without --other-video", file=sys.stderr)
+        print(f"note: {_printable(video.name)} is the clip profile {profile.name!r} was enrolled from: "
+              f"training on it as without --other-video", file=sys.stderr)
     with name_lock(profile.folder.parent, profile.folder.name):
         try:
             return _train(profile, video, args, same_clip)

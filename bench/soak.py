@@ -40,7 +40,7 @@ from pathlib import Path
 import numpy as np
 
 from bench.usage import UsageError
-from profiles import load
+from profiles import load, profiles_root
 from realtime.core.errors import ProfileError, PuppeteerError
 from realtime.core.paths import cannot_write, write_atomic
 from realtime.engine.loop import LIVE_HISTORY, Engine, EngineOptions, run
@@ -257,8 +257,8 @@ def _main(argv) -> int:
     try:                 # before the clip is built (minutes of ffmpeg on a first run)
         load(args.profile)
     except ProfileError as e:
-        if args.profile != DEFAULT_PROFILE:
-            raise
+        if args.profile != DEFAULT_PROFILE or (profiles_root() / DEFAULT_PROFILE).exists():
+            raise        # another profile, or the default one there but broken: its own error
         raise UsageError(f"the soak's default profile {DEFAULT_PROFILE!r} is not there ({e}): make it with "
                          f"`python run.py demo`, or name another with --profile") from None
     clip = build_long_clip(args.drivers, args.minutes, args.cache)

@@ -267,8 +267,7 @@ def markdown(result: dict) -> str:
     best = result["max_streams"]
     tried = ", ".join(str(c["n"]) for c in result["counts"])
     rates = sorted({hold_fps(r) for c in result["counts"] for r in c["streams"]}) or [HOLD_FPS * FPS_TOLERANCE]
-    held = f"≥ {rates[0]:.2f}".rstrip("0").rstrip(".") + (
-        f" to {rates[-1]:.2f}".rstrip("0").rstrip(".") if len(rates) > 1 else "")
+    held = f"≥ {round(rates[0], 2):g}" + (f" to {round(rates[-1], 2):g}" if len(rates) > 1 else "")
     line = (f"largest N that holds its clips' rate up to {HOLD_FPS:g} fps ({held}) with p95 ≤ "
             f"{P95_LIMIT_MS:g} ms: **{best}** (tried {tried}; {_PLURAL[result['mode']]}; {result['device']})")
     return f"## bench --streams\n\n{table}\n\n{line}"

@@ -259,15 +259,15 @@ def check_source_clip(profile: Profile, path: Path, other: bool = False) -> bool
     """Whether the clip at `path` is the one `profile` was enrolled from: its sha256 as recorded
     at enrollment (settings.atlas.source_sha256; the file name for profiles enrolled before it
     was recorded). ProfileError where it is not, unless `other` (train --other-video), which
-    accepts any video (and is False for it unless the recorded sha256 matches)."""
+    accepts any video (and is False for it unless it is that clip, by the same test)."""
     name = printable(path.name)
     if path.suffix.lower() not in VIDEO_EXTS:
         raise ProfileError(f"{name} is not a video ({', '.join(sorted(VIDEO_EXTS))}); train on the "
                            f"clip profile {profile.name!r} was enrolled from ({profile.source})")
     recorded = (profile.settings.get("atlas") or {}).get("source_sha256")
-    if other:
-        return recorded is not None and sha256_file(path) == recorded
     same = sha256_file(path) == recorded if recorded is not None else path.name == profile.source
+    if other:
+        return same
     if not same:
         raise ProfileError(f"{name} is not the clip profile {profile.name!r} was enrolled from "
                            f"({profile.source}{', sha256 differs' if recorded else ''}); train on "

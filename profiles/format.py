@@ -167,8 +167,9 @@ def resolve(name_or_path: str | os.PathLike, root: Path | None = None) -> Path:
     text = str(name_or_path)
     if "," in text:
         raise ProfileError(f"no profile {text!r}: a list of profiles is for bench --streams N")
-    if paths.is_file(p) and paths.is_file(p.parent / YAML_FILE):     # a file inside a profile
-        raise ProfileError(f"{text!r} is a file of the profile in {str(p.parent)!r}: pass that folder "
+    owner = next((d for d in p.parents if paths.is_file(d / YAML_FILE)), None) if paths.exists(p) else None
+    if owner is not None:         # a file or folder inside a profile (arrays.npz, neural/...)
+        raise ProfileError(f"{text!r} is inside the profile in {str(owner)!r}: pass that folder "
                            f"(or its name) as the profile")
     near = None if paths.is_file(p) else _near_profile(text, root or profiles_root())
     if near is not None:

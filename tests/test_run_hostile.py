@@ -115,6 +115,9 @@ def test_an_option_whose_value_begins_with_a_minus_is_told_how_to_write_it(capsy
     assert e.value.code == 2
     assert ("argument --by: expected one argument (a value that begins with '-' is written "
             "--by=VALUE)") in _one_error(capsys.readouterr().err)
+    with pytest.raises(SystemExit):          # a value simply missing: no such hint
+        run.main(["consent", "p", "--by"])
+    assert _one_error(capsys.readouterr().err).startswith("error: argument --by: expected one argument (see ")
 
 
 def test_frames_on_a_photo_is_an_error(tmp_path, profiles_root, capsys):
@@ -575,8 +578,8 @@ def test_train_on_another_clip_reads_it_from_its_start(video_profile, tmp_path, 
     # (here the clip is shorter than the range it was "enrolled" from: said so, not "no face")
     assert run.main(["train", "--profile", "vid", "--video", str(clip), "--steps", "1", "--other-video"]) == 2
     err = capsys.readouterr().err
-    assert "note: clip.avi is the clip profile 'vid' was enrolled from (its sha256 is recorded): training on it " \
-           "as without --other-video" in err
+    assert "note: clip.avi is the clip profile 'vid' was enrolled from: training on it as without --other-video" \
+        in err
     assert err.splitlines()[-1] == ("error: clip.avi has 5 frames, and profile 'vid' was enrolled from its frames "
                                     "200..281: is this the clip it was enrolled from (clip.avi)?")
     _set_atlas(folder, frame_range=[1, 3])
@@ -797,5 +800,21 @@ def test_a_video_enrollment_says_which_frames_it_used(video_profile):
                                                  "usable_frames": 60, "keyframes": 19,
                                                  "rejected": {"no_face": 32, "multi_face": 29, "blurred": 29,
                                                               "unsteady": 0, "occluded": 0}}})
-    assert run._frames_used(folder) == ("used 60 of its 150 frames (left out: no face 32, another face in view "
+    assert run._frames_used(folder) == ("used 60 of the 150 frames read (left out: no face 32, another face in view "
                                         "29, blurred 29); 19 keyframes")
+
+
+def test_other_video_knows_a_legacy_profiles_own_clip_by_its_name(video_profile, tmp_path):
+    """(stop 61's review) A profile enrolled before the clip's sha256 was recorded is matched by
+    the clip's name, with --other-video too: its own clip is trained with its enrolled frames
+    and leave-out folds, not as another clip rendered from the whole atlas (keyframes included)."""
+    from profiles import load
+    from profiles.enroll_video import check_source_clip
+
+    folder, clip = video_profile
+    profile = load(folder)
+    assert "source_sha256" not in profile.settings["atlas"] and profile.source == clip.name
+    assert check_source_clip(profile, clip, other=True) is True
+    other = tmp_path / "other.avi"
+    other.write_bytes(clip.read_bytes())
+    assert check_source_clip(profile, other, other=True) is False

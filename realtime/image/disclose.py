@@ -49,8 +49,8 @@ from realtime.image.mark import CANON, MAX_RMS, T_FLAT, MarkPattern, Plan, maski
 from realtime.image.payload import ENGINE_ID, MODES, Payload, conv_encode, payload_bits
 
 __all__ = ["DisclosureOptions", "DisclosureStage", "LabelError", "LabelTooSmall", "LABEL_TEXT", "CORNERS",
-           "MARK_MIN_SIZE", "REFIT_FRAMES", "RELEASE", "RELEASE_NOW", "BANDS", "render_label", "check_label_text",
-           "profile_fingerprint"]
+           "MARK_MIN_SIZE", "MARK_MIN_SIDE", "REFIT_FRAMES", "RELEASE", "RELEASE_NOW", "BANDS", "render_label",
+           "check_label_text", "profile_fingerprint"]
 
 LABEL_TEXT = "AI avatar"
 CORNERS = ("top-left", "top-right", "bottom-left", "bottom-right")
@@ -81,8 +81,11 @@ class LabelTooSmall(LabelError):
 
 #: The output whose mark `verify` reads back on a hard clip (README: found at 200×150 on d19's
 #: reenactment, lost at 160×120). What reads is its area (the mark's evidence is summed over its
-#: cells): 1000×120 and 120×1000 read at z 18 (demo, stop 61), so the check is on width × height.
+#: cells): 1000×120 and 120×1000 read at z 18 (demo, stop 61), so the check is on width × height,
+#: and on the shorter side (`MARK_MIN_SIDE`): the mark's 64 cells a side need more than a pixel
+#: each (1000×64 is lost, 1000×80 reads at z 14).
 MARK_MIN_SIZE = (200, 150)
+MARK_MIN_SIDE = 96
 
 
 @dataclass
@@ -97,13 +100,16 @@ class DisclosureOptions:
 
     def describe(self, size: tuple[int, int] | None = None) -> str:
         """One line for the user; with the output's (width, height), it says when the mark is
-        written but likely too small to be read back (fewer pixels than `MARK_MIN_SIZE` has)."""
+        written but likely too small to be read back (fewer pixels than `MARK_MIN_SIZE` has, or a
+        side under `MARK_MIN_SIDE`)."""
         label = (f"label {self.label_text!r} {self.label_corner}" if self.label
                  else "label OFF (--no-label)")
         mark = "on" if self.mark else "OFF"
-        if self.mark and size is not None and size[0] * size[1] < MARK_MIN_SIZE[0] * MARK_MIN_SIZE[1]:
+        if self.mark and size is not None and (size[0] * size[1] < MARK_MIN_SIZE[0] * MARK_MIN_SIZE[1]
+                                               or min(size) < MARK_MIN_SIDE):
             mark += (f", but at {size[0]}x{size[1]} likely too small to be read back (verify needs about "
-                     f"{MARK_MIN_SIZE[0]}x{MARK_MIN_SIZE[1]}: {MARK_MIN_SIZE[0] * MARK_MIN_SIZE[1]:,} pixels or more)")
+                     f"{MARK_MIN_SIZE[0]}x{MARK_MIN_SIZE[1]}: {MARK_MIN_SIZE[0] * MARK_MIN_SIZE[1]:,} pixels or "
+                     f"more, and {MARK_MIN_SIDE} px on the shorter side)")
         return f"{label}; provenance mark {mark}"
 
 

@@ -43,15 +43,15 @@ class GainError(PuppeteerError):
 
 def check_gains(gains: dict, where: str = "--gain", numbers_only: bool = False) -> dict[str, float]:
     """{region: float} validated: known regions, finite numbers in GAIN_RANGE; `numbers_only`
-    (a profile's YAML): the values must be numbers already (YAML's `yes` is True, and '1.5' a
-    string: typed wrong, not a gain), where --gain's are text to read."""
+    (a profile's YAML): true/false are refused (YAML reads `yes` as True, which was taken as 1),
+    where --gain's values are text to read (as is YAML's 5e-1, a string to it)."""
     out = {}
     if not isinstance(gains, dict):
         raise GainError(f"{where}: gains must be a mapping region: number, got {type(gains).__name__}")
     for region, value in gains.items():
         if region not in REGIONS:
             raise GainError(f"{where}: unknown region {region!r}; regions: {', '.join(REGIONS)}")
-        if numbers_only and (isinstance(value, bool) or not isinstance(value, (int, float))):
+        if numbers_only and isinstance(value, bool):
             raise GainError(f"{where}: {region} gain {value!r} is not a number (write e.g. {region}: 1.2)")
         try:
             v = float(value)

@@ -100,6 +100,10 @@ def test_a_missing_default_profile_says_to_run_the_demo_before_the_clip_is_built
         "make it with `python run.py demo`, or name another with --profile" in err
     assert soak.main(["--minutes", "1", "--profile", "nobody"]) == 2
     assert "no profile 'nobody'" in capsys.readouterr().err
+    (tmp_path / "profiles" / "astronaut").mkdir(parents=True)     # there, but not a profile
+    assert soak.main(["--minutes", "1"]) == 2
+    err = capsys.readouterr().err
+    assert "is it a profile folder?" in err and "not there" not in err
 
 
 def test_an_out_that_cannot_be_written_is_one_line_before_the_soak(tmp_path, capsys, monkeypatch, a_profile):

@@ -106,9 +106,13 @@ def test_a_near_name_or_a_file_inside_a_profile_points_at_the_profile(small_prof
         with pytest.raises(ProfileError, match=r"no profile '.*' \(did you mean 's1'\?\)") if given == "S1" \
                 else pytest.raises(ProfileError, match="make one with"):
             resolve(given, tmp_path)
-    with pytest.raises(ProfileError, match=rf"'{folder / ARRAYS_FILE}' is a file of the profile in '{folder}': "
-                                           r"pass that folder \(or its name\) as the profile"):
-        resolve(str(folder / ARRAYS_FILE), tmp_path)
+    inner = folder / "neural" / "generator.safetensors"
+    inner.parent.mkdir()
+    inner.write_bytes(b"")
+    for given in (folder / ARRAYS_FILE, inner):
+        with pytest.raises(ProfileError, match=rf"'{given}' is inside the profile in '{folder}': "
+                                               r"pass that folder \(or its name\) as the profile"):
+            resolve(str(given), tmp_path)
 
 
 def test_save_refuses_to_replace_unless_asked(small_profile, tmp_path):

@@ -86,7 +86,7 @@ def _one_line(exc: pytest.ExceptionInfo) -> str:
      r"settings.neural.resolutoin .*did you mean resolution"),
     (lambda m: m.update(settings={"gains": {"mouth": True}}),
      r"mouth gain True is not a number \(write e.g. mouth: 1.2\)"),
-    (lambda m: m.update(settings={"gains": {"mouth": "1.5"}}), r"mouth gain '1.5' is not a number"),
+    (lambda m: m.update(settings={"gains": {"mouth": "lots"}}), r"mouth gain 'lots' is not a number"),
     (lambda m: m.update(name="\x1b[31mred\x1b[0m"), "control characters"),
     (lambda m: m.update(name="x" * 300), "at most 128"),
     (lambda m: m.update(name=["a"]), "name must be a non-empty string"),

@@ -410,7 +410,8 @@ def test_on_a_device_the_pattern_goes_up_once_a_fit_and_the_frame_is_measured_wh
 
 @pytest.mark.parametrize("size, small", [(None, False), ((640, 480), False), ((200, 150), False),
                                          ((160, 120), True), ((640, 100), False), ((1000, 120), False),
-                                         ((120, 1000), False), ((280, 100), True)])
+                                         ((120, 1000), False), ((280, 100), True), ((1000, 64), True),
+                                         ((64, 1000), True), ((1000, 96), False)])
 def test_the_summary_says_when_the_mark_is_too_small_to_read(size, small):
     """Before the fix: `demo --size 100x100` said "provenance mark on", and verify found nothing;
     and (stop 61's review) 1000x120 was "too small" while verify read it at z 18: what counts is
