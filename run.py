@@ -811,8 +811,9 @@ def _train(profile, video: Path, args, same_clip: bool = True) -> int:
             step = saved        # a Ctrl-C between a step's checkpoint and its progress call
         e.args = (_stopped_training(step, saved),)   # what main prints
         if saved is not None:   # the YAML says what the committed generator now is
-            commit_files(profile.folder, {}, settings={"neural": {
-                "resolution": args.resolution, "steps": int(saved), "pairs": int(len(pairs))}})
+            with contextlib.suppress(OSError, PuppeteerError):    # (the stop's message comes first)
+                commit_files(profile.folder, {}, settings={"neural": {
+                    "resolution": args.resolution, "steps": int(saved), "pairs": int(len(pairs))}})
         raise
     finally:
         bar.close()
