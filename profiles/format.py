@@ -240,6 +240,10 @@ def load(name_or_path: str | os.PathLike, root: Path | None = None) -> Profile:
     folder = resolve(name_or_path, root)
     yml = folder / YAML_FILE
     if (why := paths.not_a_file(yml)) is not None:   # a pipe there would hang the read
+        owner = next((d for d in folder.parents if paths.is_file(d / YAML_FILE)), None)
+        if owner is not None and why == "does not exist":      # e.g. a profile's neural/ folder
+            raise ProfileError(f"{str(folder)!r} is inside the profile in {str(owner)!r}: pass that folder "
+                               f"(or its name) as the profile")
         raise ProfileError(f"{folder} has no {YAML_FILE}; is it a profile folder?" if why == "does not exist"
                            else f"{yml} {why}; enroll the profile again")
     meta = schema.read_yaml(yml)           # bounded: size, UTF-8, aliases expanded, depth

@@ -113,6 +113,8 @@ def test_a_near_name_or_a_file_inside_a_profile_points_at_the_profile(small_prof
         with pytest.raises(ProfileError, match=rf"'{given}' is inside the profile in '{folder}': "
                                                r"pass that folder \(or its name\) as the profile"):
             resolve(str(given), tmp_path)
+    with pytest.raises(ProfileError, match=rf"'{inner.parent}' is inside the profile in '{folder}': "):
+        load(inner.parent)         # a folder resolves as itself; loading it says whose it is
 
 
 def test_save_refuses_to_replace_unless_asked(small_profile, tmp_path):
