@@ -673,9 +673,10 @@ def _written(sink, stopped: bool = False, why: str = "the run so far") -> str:
     if sink.kept is None:
         return f"{head}nothing was written (no frame had reached the file)"
     notes = [count(sink.frames_written, "frame")] + ([why] if stopped else [])
-    w, h = getattr(sink, "size", None) or (0, 0)
-    if w % 2 or h % 2:       # the driver's own odd size (swap): FileSink pads it for yuv420p
-        notes.append(f"{w}x{h} padded to {w + w % 2}x{h + h % 2} with black: H.264 wants even sides")
+    size, written = getattr(sink, "size", None), getattr(sink, "file_size", None)
+    if size is not None and written is not None and written != size:   # the driver's odd size (swap)
+        notes.append(f"{size[0]}x{size[1]} padded to {written[0]}x{written[1]} with black: H.264 wants "
+                     f"even sides")
     if sink.displaced is not None:
         notes.append(f"a file appeared at {sink.displaced} while recording and was left as it is")
     return f"{head}wrote {sink.kept} ({', '.join(notes)})"

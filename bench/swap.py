@@ -124,8 +124,8 @@ class SwapExtremes:
     def sheet(self, title: str = "") -> np.ndarray:
         """RGB uint8: one column per entry (label and the clip's frame number on top), driver above
         output."""
-        ex = fidelity.Extremes(height=self.height, start=self.start)
-        ex.best = self.best
+        ex = fidelity.Extremes(height=self.height)
+        ex.best = self.best          # (their frame numbers are the clip's already: `offer`)
         return fidelity.contact_sheet(ex, title, labels=SWAP_SHEET)
 
 

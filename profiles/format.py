@@ -167,10 +167,8 @@ def resolve(name_or_path: str | os.PathLike, root: Path | None = None) -> Path:
     text = str(name_or_path)
     if "," in text:
         raise ProfileError(f"no profile {text!r}: a list of profiles is for bench --streams N")
-    owner = next((d for d in p.parents if paths.is_file(d / YAML_FILE)), None) if paths.exists(p) else None
-    if owner is not None:         # a file or folder inside a profile (arrays.npz, neural/...)
-        raise ProfileError(f"{text!r} is inside the profile in {str(owner)!r}: pass that folder "
-                           f"(or its name) as the profile")
+    if paths.exists(p):           # a file inside a profile (arrays.npz, neural/generator...)
+        _refuse_inside_a_profile(p)
     near = None if paths.is_file(p) else _near_profile(text, root or profiles_root())
     if near is not None:
         raise ProfileError(f"no profile {text!r} (did you mean {near!r}?)")
@@ -182,6 +180,15 @@ def resolve(name_or_path: str | os.PathLike, root: Path | None = None) -> Path:
                            f"enroll {shlex.quote(text)} --name {name})")
     raise ProfileError(f"no profile {text!r}: not a folder, and nothing at {named} (make one with: "
                        f"python run.py enroll IMAGE --name {name})")
+
+
+def _refuse_inside_a_profile(path: Path) -> None:
+    """ProfileError naming the profile folder that holds `path`, where one does (a profile's own
+    file or folder given as the profile); nothing otherwise."""
+    owner = next((d for d in path.parents if paths.is_file(d / YAML_FILE)), None)
+    if owner is not None:
+        raise ProfileError(f"{str(path)!r} is inside the profile in {str(owner)!r}: pass that folder "
+                           f"(or its name) as the profile")
 
 
 def _near_profile(name: str, root: Path) -> str | None:
@@ -240,10 +247,8 @@ def load(name_or_path: str | os.PathLike, root: Path | None = None) -> Profile:
     folder = resolve(name_or_path, root)
     yml = folder / YAML_FILE
     if (why := paths.not_a_file(yml)) is not None:   # a pipe there would hang the read
-        owner = next((d for d in folder.parents if paths.is_file(d / YAML_FILE)), None)
-        if owner is not None and why == "does not exist":      # e.g. a profile's neural/ folder
-            raise ProfileError(f"{str(folder)!r} is inside the profile in {str(owner)!r}: pass that folder "
-                               f"(or its name) as the profile")
+        if why == "does not exist":      # e.g. a profile's neural/ folder (`resolve` takes any folder)
+            _refuse_inside_a_profile(folder)
         raise ProfileError(f"{folder} has no {YAML_FILE}; is it a profile folder?" if why == "does not exist"
                            else f"{yml} {why}; enroll the profile again")
     meta = schema.read_yaml(yml)           # bounded: size, UTF-8, aliases expanded, depth

@@ -495,12 +495,14 @@ def test_the_audio_report_is_written_whole_or_not_at_all(tmp_path, capsys, monke
     assert out.read_text() == before and [p.name for p in tmp_path.iterdir()] == ["audio.json"]
 
 
-def test_an_odd_sized_recording_says_it_was_padded():
+def test_an_odd_sized_recording_says_it_was_padded(tmp_path):
     """Before (stop 61's review): a 97x131 driver's swap was written at 98x132 with a black line
     at the right and the bottom, unsaid (`--size 97x131` is refused: it wants even sides)."""
-    from types import SimpleNamespace
+    from realtime.io.sinks.file import FileSink
 
-    sink = SimpleNamespace(name="file", kept=Path("out.mp4"), frames_written=5, displaced=None, size=(97, 131))
+    sink = FileSink(tmp_path / "out.mp4", fps=30.0)     # as a finished run leaves it
+    sink.kept, sink.frames_written, sink.size = Path("out.mp4"), 5, (97, 131)
     assert run._written(sink) == ("wrote out.mp4 (5 frames, 97x131 padded to 98x132 with black: H.264 wants "
                                   "even sides)")
-    assert run._written(SimpleNamespace(**{**vars(sink), "size": (96, 130)})) == "wrote out.mp4 (5 frames)"
+    sink.size = (96, 130)
+    assert run._written(sink) == "wrote out.mp4 (5 frames)"

@@ -134,6 +134,15 @@ class FileSink:
         self._proc: subprocess.Popen | None = None
         self._stderr = None
 
+    @property
+    def file_size(self) -> tuple[int, int] | None:
+        """The size the file is written at: the frames' `size`, padded to even sides (the
+        command's pad filter); None before `open`."""
+        if self.size is None:
+            return None
+        w, h = self.size
+        return w + w % 2, h + h % 2
+
     def command(self, width: int, height: int, fps: float) -> list[str]:
         """The ffmpeg command line for frames of `width` x `height` at `fps`."""
         return [ffmpeg_exe(), "-hide_banner", "-loglevel", "error", "-y",
