@@ -161,7 +161,6 @@ def cmd_demo(args) -> int:
     from realtime.io.sinks import check_output
 
     _check_label(args)
-    _check_even(args.size)
     check_output(args.out, overwrite=args.overwrite, option="--out")   # before the profile and engine
     profile = demo_profile()
     engine = Engine(profile, EngineOptions(fps=args.fps, output_size=args.size,
@@ -233,6 +232,7 @@ def cmd_enroll(args) -> int:
     before = _folder_id(profiles_root() / args.name)
     dropped = _consent_of(profiles_root() / args.name) if args.force and args.consent is None else None
     own = _own_settings(profiles_root() / args.name) if args.force else None
+    trained = _trained_generator(profiles_root() / args.name) if args.force else None
     try:
         folder = enroll(args.source, args.name, crop_size=args.crop, force=args.force,
                         progress=sys.stderr.isatty(), start=start, stop=stop, consent=args.consent)
@@ -254,6 +254,9 @@ def cmd_enroll(args) -> int:
     if own:
         print(f"note: the replaced profile's own settings are not carried over ({own}); add them "
               f"again under 'settings:' in {_printable(str(folder / 'profile.yaml'))} if you want them")
+    if trained:
+        print(f"note: the replaced profile's {trained} was discarded with it: the new profile has none "
+              f"until it is trained again")
     if args.consent is not None:    # checked first and saved with the profile, in one step
         from profiles import load
         from profiles.consent import describe
@@ -313,6 +316,26 @@ def _own_settings(folder: Path) -> str | None:
     kept = {k: settings[k] for k in ("gains", "swap")
             if isinstance(settings, dict) and settings.get(k)}
     return _printable(yaml.safe_dump(kept, default_flow_style=True, width=1000).strip()) if kept else None
+
+
+def _trained_generator(folder: Path) -> str | None:
+    """What `enroll --force` discards of the profile at `folder`'s training: "trained generator
+    (neural/, N steps)" (the steps as its checkpoint says, when it reads), or None (none trained)."""
+    from realtime.core.profile import GENERATOR_FILE, NEURAL_DIR, STATE_FILE
+    from realtime.tiers.neural.checkpoint import CheckpointError, read_metadata
+
+    files = [folder / NEURAL_DIR / name for name in (STATE_FILE, GENERATOR_FILE)]
+    if not any(f.is_file() for f in files):
+        return None
+    steps = None
+    for f in files:
+        try:
+            steps = read_metadata(f).get("step") if f.is_file() else None
+        except (CheckpointError, OSError):
+            continue
+        if isinstance(steps, int):
+            break
+    return f"trained generator ({NEURAL_DIR}/{', ' + count(steps, 'training step') if isinstance(steps, int) else ''})"
 
 
 def _folder_id(path: Path) -> tuple[int, int] | None:
@@ -412,15 +435,14 @@ def _check_live(args) -> list[tuple[Path, str]]:
 
         raise UserError(both_remixed(args.pose_from, args.expression_from))
     recording = sink_file(args.sink)
-    if args.overwrite and recording is None:
-        raise UserError(f"--overwrite replaces an existing recording: it goes with --sink file:OUT.mp4, "
-                        f"not --sink {_printable(args.sink)}; drop it")
-    if recording is not None:
-        _check_even(args.size)
+    if args.overwrite and recording is None and not args.audio_report:
+        raise UserError(f"--overwrite replaces an existing recording: it goes with --sink file:OUT.mp4 "
+                        f"(or --audio-report), not --sink {_printable(args.sink)}; drop it")
     inputs = _live_inputs(args)
     check_sink(args.sink, overwrite=args.overwrite, protect=inputs)
     if args.audio_report:
         from profiles.format import profile_files
+        from realtime.core.paths import taken
 
         report = Path(args.audio_report)
         if report.suffix.lower() != ".json":      # `--audio-report profile.yaml` replaced the profile's
@@ -432,6 +454,9 @@ def _check_live(args) -> list[tuple[Path, str]]:
             *([(recording, "the recording (--sink)")] if recording is not None else [])])
         if problem is not None:
             raise UserError(f"--audio-report {_printable(args.audio_report)} {problem}: choose another file")
+        if taken(args.audio_report) and not args.overwrite:   # as the file sink does
+            raise UserError(f"--audio-report {_printable(args.audio_report)} exists already; pass --overwrite "
+                            f"to replace it, or choose another name")
     return inputs
 
 
@@ -525,16 +550,7 @@ def _live(args, bridge, inputs=()):
         lines.append(f"swap: glasses found on the driver at frame {glasses.found_at}: their rims were kept in "
                      f"front of the swapped face (--no-keep-glasses, or 'g' in the window, paints the profile's eyes "
                      f"over them)")
-    return report, wrote, lines + [f"disclosure: {options.disclosure.describe(engine.output_size)}"]
-
-
-def _check_even(size: tuple[int, int] | None) -> None:
-    """UserError for an odd --size given with a video file (H.264 in yuv420p halves the colour
-    resolution, so the file sink would pad it by a black pixel: not the size asked for)."""
-    if size is not None and (size[0] % 2 or size[1] % 2):
-        even = "x".join(str(v + v % 2) for v in size)
-        raise UserError(f"--size {size[0]}x{size[1]}: a video file wants even sides (H.264, yuv420p); "
-                        f"use --size {even}, or one a pixel smaller")
+    return report, wrote, lines + [f"disclosure: {engine.disclosure.options.describe(engine.output_size)}"]
 
 
 def _check_label(args) -> None:
@@ -554,7 +570,7 @@ def _disclosure(args):
     if args.no_label:
         return DisclosureOptions(label=False)
     defaults = DisclosureOptions()
-    return DisclosureOptions(label_text=defaults.label_text if args.label_text is None else args.label_text,
+    return DisclosureOptions(label_text=args.label_text,   # None: the mode's (a swap says it is one)
                              label_corner=args.label_corner or defaults.label_corner)
 
 
@@ -674,7 +690,7 @@ def _written(sink, stopped: bool = False, why: str = "the run so far") -> str:
         return f"{head}nothing was written (no frame had reached the file)"
     notes = [count(sink.frames_written, "frame")] + ([why] if stopped else [])
     size, written = getattr(sink, "size", None), getattr(sink, "file_size", None)
-    if size is not None and written is not None and written != size:   # the driver's odd size (swap)
+    if size is not None and written is not None and written != size:   # an odd size (--size, a swap's driver)
         notes.append(f"{size[0]}x{size[1]} padded to {written[0]}x{written[1]} with black: H.264 wants "
                      f"even sides")
     if sink.displaced is not None:
@@ -1091,9 +1107,10 @@ LABEL_CORNERS = ("top-left", "top-right", "bottom-left", "bottom-right")  # = di
 def _disclosure_args(p: argparse.ArgumentParser) -> None:
     """The label flags. The invisible provenance mark has none: it is always on (README)."""
     p.add_argument("--no-label", action="store_true",
-                   help="do not draw the visible 'AI avatar' label (the invisible mark stays)")
+                   help="do not draw the visible label ('AI avatar', in swap 'AI face swap'; the invisible mark stays)")
     p.add_argument("--label-text", default=None, metavar="TEXT",
-                   help="the label's text (printable ASCII, up to 40 characters; default 'AI avatar')")
+                   help="the label's text (printable ASCII, up to 40 characters; default 'AI avatar', in swap "
+                        "'AI face swap')")
     p.add_argument("--label-corner", default=None, choices=LABEL_CORNERS,
                    help="where the label goes (default bottom-right)")
 
@@ -1137,7 +1154,7 @@ def build_parser() -> argparse.ArgumentParser:
     lv.add_argument("--fps", type=_fps, default=None,
                     help="nominal frame rate, 1..240 (default: the source's)")
     lv.add_argument("--overwrite", action="store_true",
-                    help="with --sink file:OUT.mp4, replace OUT.mp4 if it exists")
+                    help="with --sink file:OUT.mp4, replace OUT.mp4 if it exists (and --audio-report's file)")
     lv.add_argument("--size", type=_size, default=None,
                     help="output WxH (default: reenact: the profile's picture, at most 640 px on its "
                          "long side; swap: the driver's own frames)")

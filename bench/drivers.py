@@ -11,6 +11,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import cv2
+import numpy as np
+
 from bench.usage import DEFAULT_CAMERA_FRAMES, UsageError
 from profiles.enroll import EnrollError, build_profile, detect_single_face
 from profiles.enroll_video import VIDEO_EXTS, build_video_profile
@@ -194,9 +197,9 @@ def check_enrolled_from(profile, video: str, half: int, notes: list[str]) -> Non
     """UsageError unless `profile` (--profile with --self-reenact `video`) can have been enrolled
     from `video`: a clip profile records its clip (settings.atlas.source_sha256, else the file
     name in `source`); a mismatch would compare the output with another person's or scene's
-    frames. A photo profile records only its file name: one that is not `video` gets a line in
-    `notes` (it may be a frame saved from it); so does a clip profile enrolled from frames the
-    second half (`half` on) plays."""
+    frames. A photo profile records only its file name: one that is not `video` must be one of
+    its first half's frames, saved (`_frame_of`), else it is refused too. A clip profile enrolled
+    from frames the second half (`half` on) plays gets a line in `notes`."""
     name, source = Path(video).name, str(getattr(profile, "source", "") or "")
     atlas = (getattr(profile, "settings", None) or {}).get("atlas") or {}
     recorded = atlas.get("source_sha256")
@@ -214,11 +217,42 @@ def check_enrolled_from(profile, video: str, half: int, notes: list[str]) -> Non
             notes.append(f"self-reenact: profile {profile.name!r} was enrolled from frames up to "
                          f"{last} of {name}, the driven half starts at {half}: PSNR / SSIM there "
                          f"measure frames the avatar was made from")
-    elif source != name:
-        notes.append(f"self-reenact: profile {profile.name!r} was enrolled from "
-                     f"{source or 'an unnamed image'}, not from {name}: unless that is a frame of "
-                     f"its first half, PSNR / SSIM compare another face with the real frames "
-                     f"({enroll})")
+    elif source != name and _frame_of(profile, video, half) is None:
+        raise UsageError(f"--self-reenact {name}: profile {profile.name!r} was enrolled from the photo "
+                         f"{source or 'an unnamed image'}, which is none of this video's first {half} frames: "
+                         f"its second half would be compared with another picture's face; {enroll}")
+
+
+#: How close (mean absolute difference, grey levels, every 4th pixel) a photo profile's picture
+#: must be to a frame of the clip to count as one of its frames saved: frame 5 of s18.mp4 saved
+#: as PNG reads 0.0 against itself, as JPEG (quality 90) 0.8, and 1-4 against the frames 1-6
+#: away (a still scene: as good a reference). A picture of another shape is never one; one of
+#: another size is compared at the clip's.
+SAME_FRAME_MAD = 6.0
+
+
+def _frame_of(profile, video: str, half: int) -> int | None:
+    """The index of the frame among `video`'s first `half` that `profile`'s photo is (a frame
+    saved from the clip, at any size, and enrolled), or None (another picture: another shape, or
+    none close)."""
+    image = profile["image"]
+    src = open_source(video)
+    try:
+        (w, h), (iw, ih) = src.size, (image.shape[1], image.shape[0])
+        if abs(w * ih - h * iw) > 0.01 * w * ih:    # another shape: no frame of the clip
+            return None
+        if (iw, ih) != (w, h):                      # a frame saved at another size
+            image = cv2.resize(image, (int(w), int(h)), interpolation=cv2.INTER_AREA)
+        probe = image[::4, ::4].astype(np.int16)
+        for i in range(half):
+            frame = src.read()
+            if frame is None:
+                return None
+            if float(np.abs(frame["image"][::4, ::4].astype(np.int16) - probe).mean()) <= SAME_FRAME_MAD:
+                return i
+        return None
+    finally:
+        src.close()
 
 
 def prepare_self_reenact(video: str, frames: int | None, profile=None, notes: list[str] | None = None):

@@ -136,6 +136,16 @@ def _show(value) -> str:
 
 
 # ------------------------------------------------------------------------------------ YAML
+def _yaml_problem(e: yaml.YAMLError) -> str:
+    """What the parser says, and where: "line L, column C (1-based): PROBLEM (CONTEXT)"."""
+    mark = getattr(e, "problem_mark", None)
+    problem, context = getattr(e, "problem", None), getattr(e, "context", None)
+    if mark is None or not problem:
+        return printable(str(e).splitlines()[0], 160)
+    what = f"{problem} ({context})" if context else problem
+    return f"line {mark.line + 1}, column {mark.column + 1}: {printable(what, 160)}"
+
+
 def read_yaml(path: Path) -> dict:
     """profile.yaml as a mapping, bounded (see the module doc). Raises ProfileError."""
     try:
@@ -157,7 +167,7 @@ def read_yaml(path: Path) -> dict:
             _measure(node, path)
         data = loader.construct_document(node) if node is not None else None
     except yaml.YAMLError as e:
-        raise ProfileError(f"{path} is not valid YAML: {printable(str(e).splitlines()[0], 160)}") from None
+        raise ProfileError(f"{path} is not valid YAML: {_yaml_problem(e)}") from None
     except (RecursionError, ValueError, OverflowError, TypeError) as e:
         raise ProfileError(f"{path} is not a valid profile YAML ({type(e).__name__}); enroll the "
                            f"profile again") from None

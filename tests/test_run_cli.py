@@ -126,6 +126,29 @@ def test_enroll_force_says_which_settings_it_does_not_carry_over(tmp_path, profi
             "{drop_fringe: true}}); add them again under 'settings:' in") in out
 
 
+@pytest.mark.tracking
+def test_enroll_force_says_it_discards_a_trained_generator(tmp_path, profiles_root, capsys, astronaut_rgb):
+    """Before the fix (README audit): `enroll --force` over a trained profile deleted its neural/
+    folder (generator and checkpoint) with only a note about consent."""
+    import torch
+
+    from realtime.tiers.neural.checkpoint import save_checkpoint
+    from realtime.tiers.neural.model import NeuralConfig
+
+    photo = tmp_path / "astro.png"
+    cv2.imwrite(str(photo), cv2.cvtColor(astronaut_rgb, cv2.COLOR_RGB2BGR))
+    assert run.main(["enroll", str(photo), "--name", "astro"]) == 0
+    assert run.main(["enroll", str(photo), "--name", "astro", "--force"]) == 0
+    assert "generator" not in capsys.readouterr().out              # none trained: nothing said
+    (profiles_root / "astro" / "neural").mkdir()
+    save_checkpoint(profiles_root / "astro" / "neural" / "train_state.safetensors", {"G": torch.nn.Linear(2, 2)},
+                    step=1200, config=NeuralConfig.for_resolution(128))
+    assert run.main(["enroll", str(photo), "--name", "astro", "--force"]) == 0
+    assert ("note: the replaced profile's trained generator (neural/, 1200 training steps) was discarded with "
+            "it: the new profile has none until it is trained again" in capsys.readouterr().out)
+    assert not (profiles_root / "astro" / "neural").exists()
+
+
 def test_live_with_a_missing_profile_exits_2(profiles_root, capsys):
     assert run.main(["live", "--profile", "missing", "--sink", "null"]) == 2
     line = _error_line(capsys)

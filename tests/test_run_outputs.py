@@ -159,6 +159,25 @@ def test_the_audio_report_is_never_an_input_nor_the_recording(tmp_path, astro, p
     assert yaml_file.read_bytes() == before and (profiles_root / astro / "notes.json").read_text() == "{}"
 
 
+def test_an_existing_audio_report_is_replaced_only_with_overwrite(tmp_path, astro, capsys, monkeypatch):
+    """Before the fix (README audit): `--audio-report existing.json` was overwritten without
+    --overwrite, which the file sink asks for."""
+    clip = _clip(tmp_path / "clip.avi")
+    report = tmp_path / "old.json"
+    report.write_text('{"mine": 1}')
+    argv = ["live", "--profile", astro, "--driver", str(clip), "--sink", "null", "--realtime",
+            "--audio", "default:default", "--audio-report", str(report)]
+    assert run.main(argv) == 2
+    assert (f"--audio-report {report} exists already; pass --overwrite to replace it, or choose another name"
+            in _one_error(capsys.readouterr().err))
+    assert report.read_text() == '{"mine": 1}'
+    checked = []     # with --overwrite the checks pass, and the run goes on to the audio bridge
+    monkeypatch.setattr(run, "_audio_bridge", lambda spec: checked.append(spec) or (_ for _ in ()).throw(
+        run.UserError("no audio here")))
+    assert run.main([*argv, "--overwrite"]) == 2
+    assert checked == ["default:default"] and "no audio here" in capsys.readouterr().err
+
+
 @pytest.mark.parametrize("extra", [[], ["--offline"]])
 def test_audio_is_refused_where_the_driver_plays_offline(tmp_path, astro, capsys, no_engine, extra):
     """Before (stop 61's review): a clip played offline passed the microphone on "in sync" with
@@ -196,19 +215,22 @@ def test_demo_checks_its_output_before_it_starts(tmp_path, no_engine, monkeypatc
     assert _one_error(capsys.readouterr().err) == expect.format(tmp=tmp_path)
 
 
-@pytest.mark.parametrize("command", [["demo", "--out", "{tmp}/x.mp4"],
-                                     ["live", "--profile", "p", "--driver", "0", "--sink", "file:{tmp}/x.mp4"]])
-@pytest.mark.parametrize("size, even", [("641x481", "642x482"), ("640x481", "640x482"), ("641x480", None)])
-def test_an_odd_size_for_a_video_file_is_refused(tmp_path, no_engine, monkeypatch, capsys, command, size, even):
-    """Before the fix: the file was padded to even sides by a black pixel, unsaid (641x481 came
-    out 642x482)."""
-    monkeypatch.setattr(run, "demo_profile", lambda: pytest.fail("the profile was built first"))
-    argv = [a.format(tmp=tmp_path) for a in command] + ["--size", size]
-    assert run.main(argv) == 2
-    line = _one_error(capsys.readouterr().err)
-    assert f"--size {size}: a video file wants even sides" in line
-    assert f"use --size {even or '642x480'}" in line
-    assert list(tmp_path.iterdir()) == []
+@pytest.mark.parametrize("size, written", [("81x49", "82x50"), ("80x49", "80x50"), ("81x48", "82x48")])
+def test_an_odd_size_for_a_video_file_is_padded_and_said(tmp_path, astro, capsys, size, written):
+    """Before the fix (README audit): `--size 641x481` with a file sink was refused ("a video file
+    wants even sides"), while a profile's own odd size was padded with a note. Both pad now."""
+    clip = _clip(tmp_path / "clip.avi")
+    out = tmp_path / "x.mp4"
+    assert run.main(["live", "--profile", astro, "--driver", str(clip), "--sink", f"file:{out}",
+                     "--frames", "3", "--size", size]) == 0
+    assert f"wrote {out} (3 frames, {size} padded to {written} with black: H.264 wants even sides)" \
+        in capsys.readouterr().out
+    cap = cv2.VideoCapture(str(out))
+    assert (int(cap.get(cv2.CAP_PROP_FRAME_WIDTH)), int(cap.get(cv2.CAP_PROP_FRAME_HEIGHT))) == \
+        tuple(int(v) for v in written.split("x"))
+    cap.release()
+    assert run.main(["demo", "--out", str(tmp_path / "d.mp4"), "--frames", "3", "--size", size]) == 0
+    assert f"{size} padded to {written} with black" in capsys.readouterr().out
 
 
 def test_an_odd_size_is_fine_for_the_other_sinks(tmp_path, astro, capsys):
@@ -321,7 +343,8 @@ def test_bench_checks_its_outputs_before_it_runs(tmp_path, monkeypatch, capsys, 
     (["--pose-from", "my clip.mp4", "--expression-from", "face.png"],
      "drop one of them (the driver gives that part), or drive with 'my clip.mp4' (--driver 'my clip.mp4', "
      "without --pose-from)"),
-    (["--overwrite"], "--overwrite replaces an existing recording: it goes with --sink file:OUT.mp4, not --sink null"),
+    (["--overwrite"], "--overwrite replaces an existing recording: it goes with --sink file:OUT.mp4 (or "
+                      "--audio-report), not --sink null"),
 ])
 def test_live_options_given_without_what_they_need(tmp_path, no_engine, capsys, flags, expect):
     """Before the fix: exit 0, the option silently ignored."""
@@ -497,7 +520,7 @@ def test_the_audio_report_is_written_whole_or_not_at_all(tmp_path, capsys, monke
 
 def test_an_odd_sized_recording_says_it_was_padded(tmp_path):
     """Before (stop 61's review): a 97x131 driver's swap was written at 98x132 with a black line
-    at the right and the bottom, unsaid (`--size 97x131` is refused: it wants even sides)."""
+    at the right and the bottom, unsaid (`--size 97x131` was refused: it wanted even sides)."""
     from realtime.io.sinks.file import FileSink
 
     sink = FileSink(tmp_path / "out.mp4", fps=30.0)     # as a finished run leaves it

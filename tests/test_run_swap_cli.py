@@ -284,3 +284,15 @@ def test_a_swap_says_when_it_does_not_use_the_profiles_tier(enrolled, driver_dir
                      "--sink", "null", "--no-label"]) == 0
     assert ("note: swap textured the face with the warp tier: the profile's neural tier is trained on its own "
             "framing and background") in capsys.readouterr().out
+
+
+def test_a_swap_is_labelled_a_face_swap_unless_told_otherwise(enrolled, driver_dir, tmp_path, capsys):
+    """Before the fix (README audit): `live --mode swap` labelled its frames "AI avatar"."""
+    _consent(enrolled)
+    capsys.readouterr()
+    assert run.main(["live", "--profile", "astro", "--mode", "swap", "--driver", str(driver_dir),
+                     "--sink", "null", "--frames", "2"]) == 0
+    assert "disclosure: label 'AI face swap' bottom-right" in capsys.readouterr().out
+    assert run.main(["live", "--profile", "astro", "--mode", "swap", "--driver", str(driver_dir),
+                     "--sink", "null", "--frames", "2", "--label-text", "AI avatar"]) == 0
+    assert "disclosure: label 'AI avatar' bottom-right" in capsys.readouterr().out

@@ -3,7 +3,7 @@
 After the compositor, on the engine's device context, one kernel pass (`kernels.disclose`) puts
 two things on the finished frame:
 
-- a visible label ("AI avatar" unless told otherwise), white on a translucent dark box, in a
+- a visible label ("AI avatar", in swap "AI face swap", unless told otherwise), white on a translucent dark box, in a
   corner, its height scaled to the frame (4 % of the short side, at least 10 px: a text the
   frame cannot hold at 10 px is refused when the stage is made, before the run);
 - the invisible provenance mark (`realtime.image.mark`): a keyed luminance pattern carrying the
@@ -48,11 +48,12 @@ from realtime.core.profile import ARRAYS_FILE
 from realtime.image.mark import CANON, MAX_RMS, T_FLAT, MarkPattern, Plan, masking_amplitude
 from realtime.image.payload import ENGINE_ID, MODES, Payload, conv_encode, payload_bits
 
-__all__ = ["DisclosureOptions", "DisclosureStage", "LabelError", "LabelTooSmall", "LABEL_TEXT", "CORNERS",
-           "MARK_MIN_SIZE", "MARK_MIN_SIDE", "REFIT_FRAMES", "RELEASE", "RELEASE_NOW", "BANDS", "render_label",
-           "check_label_text", "profile_fingerprint"]
+__all__ = ["DisclosureOptions", "DisclosureStage", "LabelError", "LabelTooSmall", "LABEL_TEXT", "LABEL_TEXTS",
+           "CORNERS", "MARK_MIN_SIZE", "MARK_MIN_SIDE", "REFIT_FRAMES", "RELEASE", "RELEASE_NOW", "BANDS",
+           "render_label", "check_label_text", "profile_fingerprint"]
 
 LABEL_TEXT = "AI avatar"
+LABEL_TEXTS = {"reenact": LABEL_TEXT, "swap": "AI face swap"}   # the label by mode, unless --label-text
 CORNERS = ("top-left", "top-right", "bottom-left", "bottom-right")
 LABEL_MAX_CHARS = 40
 LABEL_HEIGHT = 0.04         # text cap height, as a fraction of the frame's short side
@@ -93,16 +94,21 @@ class DisclosureOptions:
     """What the disclosure stage puts on every frame. Set from the command line only."""
 
     label: bool = True                  # --no-label turns it off
-    label_text: str = LABEL_TEXT        # --label-text
+    label_text: str | None = None       # --label-text; None: the mode's (LABEL_TEXTS)
     label_corner: str = "bottom-right"  # --label-corner
     mark: bool = True                   # the provenance mark (no CLI switch: see README)
     mode: str = "reenact"               # the payload's mode: "reenact" or "swap" (the engine sets it)
+
+    @property
+    def text(self) -> str:
+        """The label's text: --label-text's, else the mode's (a swap says it is one)."""
+        return self.label_text if self.label_text is not None else LABEL_TEXTS.get(self.mode, LABEL_TEXT)
 
     def describe(self, size: tuple[int, int] | None = None) -> str:
         """One line for the user; with the output's (width, height), it says when the mark is
         written but likely too small to be read back (fewer pixels than `MARK_MIN_SIZE` has, or a
         side under `MARK_MIN_SIDE`)."""
-        label = (f"label {self.label_text!r} {self.label_corner}" if self.label
+        label = (f"label {self.text!r} {self.label_corner}" if self.label
                  else "label OFF (--no-label)")
         mark = "on" if self.mark else "OFF"
         if self.mark and size is not None and (size[0] * size[1] < MARK_MIN_SIZE[0] * MARK_MIN_SIZE[1]
@@ -294,7 +300,7 @@ class DisclosureStage:
         if o.mode not in MODES:
             raise LabelError(f"mode {o.mode!r} is not one of {MODES}")
         if o.label:
-            check_label_text(o.label_text)
+            check_label_text(o.text)
             if o.label_corner not in CORNERS:
                 raise LabelError(f"label corner {o.label_corner!r} is not one of {', '.join(CORNERS)}")
         self.payload = Payload(engine=ENGINE_ID, mode=o.mode, fingerprint=profile_fingerprint(profile))
@@ -323,7 +329,7 @@ class DisclosureStage:
             o = self.options
             label, origin = None, (0, 0)
             if o.label:
-                sprite, origin = render_label(o.label_text, width, height, o.label_corner)
+                sprite, origin = render_label(o.text, width, height, o.label_corner)
                 label = self.ctx.upload(sprite)
             entry = self._cache[(width, height)] = _Sized(
                 label, origin, MarkPattern(self._coded, width, height) if o.mark else None)

@@ -151,10 +151,24 @@ def _format_pulse(pulse: dict[str, Any]) -> list[str]:
     if not pulse.get("running"):
         return [f"  [--] PulseAudio/PipeWire: {pulse['reason']}"] if pulse.get("reason") else []
     sources, sinks = pulse.get("sources", []), pulse.get("sinks", [])
-    mic = pulse.get("default_source") or next((s for s in sources if not s.endswith(".monitor")),
-                                              sources[0] if sources else "IN")
-    out = pulse.get("default_sink") or (sinks[0] if sinks else "OUT")
-    lines = [f"  {pulse['server']}: name these with --audio IN:OUT (e.g. --audio {mic}:{out})"]
+    remaps = pulse.get("remaps") or {}
+
+    def origin(source: str) -> str:     # a re-mapped source (a virtual microphone): what it re-maps
+        seen = {source}
+        while source in remaps and remaps[source] not in seen:
+            source = remaps[source]
+            seen.add(source)
+        return source
+
+    default = [pulse["default_source"]] if pulse.get("default_source") else []
+    mics = list(dict.fromkeys([*(s for s in default + sources if not origin(s).endswith(".monitor")),
+                               *default, *sources]))      # a microphone before a monitor
+    outs = list(dict.fromkeys([*filter(None, [pulse.get("default_sink")]), *sinks])) or ["OUT"]
+    # never a sink's own monitor (or a source re-mapping it) into that sink: the output fed back
+    mic, out = next(((m, o) for o in outs for m in mics if origin(m) != f"{o}.monitor"), ("IN", outs[0]))
+    loop = "" if mic != "IN" or not sources else (
+        f"; IN: your microphone, not {outs[0]}.monitor, which is {outs[0]}'s own sound")
+    lines = [f"  {pulse['server']}: name these with --audio IN:OUT (e.g. --audio {mic}:{out}{loop})"]
     for label, names, default in (("inputs ", sources, pulse.get("default_source")),
                                   ("outputs", sinks, pulse.get("default_sink"))):
         shown = [f"{n} (default)" if n == default else n for n in names]

@@ -5,11 +5,15 @@ PNG that declares 30,000² pixels is one line, not 5 GB and 18 s.
 
 The decoders run with the native stderr silenced (`realtime.core.quiet`): libpng's and
 FFmpeg's warnings ("iCCP: known incorrect sRGB profile", "moov atom not found") would print
-before the one `error:` line.
+before the one `error:` line. A clip's frames are read while the engine prints, so there FFmpeg's
+own log is turned off instead (`OPENCV_FFMPEG_LOGLEVEL`, read by OpenCV when it first opens a
+file with FFmpeg; a value the user sets is kept): a damaged clip printed raw decoder lines
+("[h264 @ 0x…] Invalid NAL unit size") beside the engine's own note that it ended early.
 """
 from __future__ import annotations
 
 import contextlib
+import os
 import struct
 import threading
 import warnings
@@ -34,6 +38,8 @@ MAX_VIDEO_PIXELS = 4096 * 4096   # 4K UHD and DCI 4K fit
 HEADER_FORMATS = ("PNG", "JPEG", "BMP", "DIB", "WEBP", "TIFF", "PPM", "JPEG2000", "SUN")
 
 _pil_lock = threading.Lock()
+
+os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")   # AV_LOG_QUIET: see the module docstring
 
 
 def image_size(path: str | Path) -> tuple[int, int] | None:

@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shlex
 import tempfile
 import zipfile
 import zlib
@@ -280,7 +281,8 @@ class TrackedClipSource:
             if digest != self.track.sha256:
                 raise TrackError(f"{beside} is not the clip {self.path.name} was tracked from "
                                  f"(sha256 {digest[:12]}…, tracked {self.track.sha256[:12]}…): "
-                                 f"track it again (`run.py track {beside}`)")
+                                 f"track it again, replacing the other clip's tracking in {self.path.name} "
+                                 f"(`{self._retrack(beside)}`)")
             self._images = open_clip(beside)
             problem = None
             if tuple(self._images.size) != tuple(self.size):
@@ -292,10 +294,16 @@ class TrackedClipSource:
                            f"{beside.name} is turned {turn}° by its rotation tag")
             if problem is not None:
                 self._images.close()
-                raise TrackError(f"{problem}: track it again (`run.py track {beside}`)")
+                raise TrackError(f"{problem}: track it again, replacing {self.path.name} "
+                                 f"(`{self._retrack(beside)}`)")
             self.clip_path = beside
         self._next = 0
         self._closed = False
+
+    def _retrack(self, clip: Path) -> str:
+        """The command that tracks `clip` again into this file (which exists: --force)."""
+        out = "" if default_track_path(clip) == self.path else f" --out {shlex.quote(str(self.path))}"
+        return f"run.py track {shlex.quote(str(clip))}{out} --force"
 
     @property
     def has_images(self) -> bool:

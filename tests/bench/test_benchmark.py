@@ -424,15 +424,28 @@ def test_the_gain_note_leaves_out_what_gain_replaces(profile_gains, cli, expect)
     assert benchmark.gain_notes(profile_gains, cli, None) == expect
 
 
-def test_self_reenact_warns_of_a_photo_profile_from_another_file(assets, tmp_path):
+def test_self_reenact_refuses_a_photo_profile_that_is_no_frame_of_the_video(assets, tmp_path):
     """Before the fix: `--self-reenact X --profile P` with P enrolled from another file ran as if
-    P were X's first half, and said nothing of why its numbers made no sense."""
+    P were X's first half, and said nothing of why its numbers made no sense; then (README audit)
+    it ran with a note, and README said such a profile was refused. A photo profile passes only
+    when its picture is one of the first half's frames (astronaut.png is frame 0 of `self.avi`)."""
+    from profiles import load
+    from profiles.enroll import build_profile
+    from profiles.format import save
+
     video = moving_clip(tmp_path / "self.avi", assets["image"], 12, still_from=6)
     st = benchmark.resolve(parse("--self-reenact", video, "--profile", assets["astro"], "--warmup", 2))
-    assert st.notes == [f"self-reenact: profile 'astro' was enrolled from astronaut.png, not from self.avi: "
-                        f"unless that is a frame of its first half, PSNR / SSIM compare another face with "
-                        f"the real frames (enroll its first half (run.py enroll {video} --frames 0:6 --name "
-                        f"NAME) and pass that, or drop --profile)"]
+    assert st.notes == []
+    other = np.ascontiguousarray(assets["image"][:, ::-1])      # the same size, another picture
+    lm = load(assets["astro"])["landmarks"].copy()
+    lm[:, 0] = other.shape[1] - 1 - lm[:, 0]
+    save(build_profile(other, lm, name="flip", source="flip.png"), tmp_path / "flip")
+    with pytest.raises(UsageError, match=r"^--self-reenact self.avi: profile 'flip' was enrolled from the photo "
+                                         r"flip.png, which is none of this video's first 6 frames: its second half "
+                                         r"would be compared with another picture's face; enroll its first half "
+                                         r"\(run.py enroll .*self.avi --frames 0:6 --name NAME\) and pass that, "
+                                         r"or drop --profile$"):
+        benchmark.resolve(parse("--self-reenact", video, "--profile", tmp_path / "flip", "--warmup", 2))
 
 
 def test_compare_offers_only_keys_it_can_set():
@@ -528,7 +541,7 @@ def test_a_swap_driver_too_small_for_the_label_is_said_in_bench_terms(tmp_path, 
     record_consent(tmp_path / "astro", "the test suite")
     clip = moving_clip(tmp_path / "tiny.avi", cv2.resize(astronaut_rgb, (64, 64)), 12)
     with pytest.raises(UsageError, match=r"the output is 64x64 px \(in swap, the driver's frame\): too small for the "
-                                         r"disclosure label .* \(it needs 76x64\): bench a larger driver$"):
+                                         r"disclosure label .* \(it needs 104x64\): bench a larger driver$"):
         benchmark.resolve(parse("--profile", tmp_path / "astro", "--driver", clip, "--mode", "swap", "--warmup", 2))
 
 
@@ -628,7 +641,8 @@ def test_self_reenact_draws_at_the_videos_frame_size(assets, tmp_path, mode):
 
     from profiles.consent import ConsentError, record_consent
 
-    video = moving_clip(tmp_path / "self.avi", cv2.resize(assets["image"], (320, 240)), 12, still_from=6)
+    # a photo profile is one of the clip's frames (else refused), here saved at another size
+    video = moving_clip(tmp_path / "self.avi", cv2.resize(assets["image"], (320, 320)), 12, still_from=6)
     profile = tmp_path / "astro"
     shutil.copytree(assets["astro"], profile)
     argv = ("--self-reenact", video, "--profile", profile, "--warmup", 2, "--mode", mode, "--quality")
@@ -637,9 +651,9 @@ def test_self_reenact_draws_at_the_videos_frame_size(assets, tmp_path, mode):
             benchmark.resolve(parse(*argv))
         record_consent(profile, "the test suite")
     st = benchmark.resolve(parse(*argv))
-    assert st.profile["image"].shape[:2] != (240, 320)
-    assert st.driver.size == (320, 240)
-    assert [tuple(v.options.output_size) for v in st.variants] == [(320, 240)]
+    assert st.profile["image"].shape[:2] != (320, 320)
+    assert st.driver.size == (320, 320)
+    assert [tuple(v.options.output_size) for v in st.variants] == [(320, 320)]
 
 
 @pytest.mark.tracking

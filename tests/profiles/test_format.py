@@ -271,6 +271,18 @@ def test_invalid_yaml_and_missing_files(small_profile, tmp_path):
         load(folder)
 
 
+def test_invalid_yaml_says_where(small_profile, tmp_path):
+    """Before the fix (README audit): "is not valid YAML: while parsing a flow node", without
+    the line and column to look at."""
+    folder = _saved(small_profile, tmp_path)
+    text = (folder / YAML_FILE).read_text().splitlines()
+    (folder / YAML_FILE).write_text("\n".join(text[:2] + ["settings: {gains: [1, 2", "x: 3"] + text[2:]) + "\n")
+    with pytest.raises(ProfileError) as err:
+        load(folder)
+    assert str(err.value).endswith("is not valid YAML: line 4, column 2: expected ',' or ']', but got ':' "
+                                   "(while parsing a flow sequence)"), str(err.value)
+
+
 def test_profile_validates_its_arrays(small_profile):
     arrays = dict(small_profile.arrays)
     del arrays["paste_mask"]

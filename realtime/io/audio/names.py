@@ -13,6 +13,7 @@ sounddevice: the caller passes PortAudio's device list (plain dicts).
 """
 from __future__ import annotations
 
+import contextlib
 import shutil
 import subprocess
 from dataclasses import dataclass, field
@@ -63,7 +64,15 @@ def pulse_server(timeout: float = 3.0) -> dict[str, Any]:
     server = f"{name} {fields.get('Server Version', '')}".strip()
     default = {k: (v if v and v != "(null)" else None) for k, v in
                (("source", fields.get("Default Source")), ("sink", fields.get("Default Sink")))}
-    return {"running": True, "server": server, **names,
+    remaps = {}         # source → the source it re-maps (module-remap-source: a virtual microphone)
+    with contextlib.suppress(OSError, subprocess.TimeoutExpired):
+        for line in _pactl(["list", "short", "modules"], timeout).splitlines():
+            parts = line.split("\t")
+            if len(parts) >= 3 and parts[1] == "module-remap-source":
+                args = dict(a.split("=", 1) for a in parts[2].split() if "=" in a)
+                if "master" in args and "source_name" in args:
+                    remaps[args["source_name"]] = args["master"]
+    return {"running": True, "server": server, **names, "remaps": remaps,
             "default_source": default["source"], "default_sink": default["sink"]}
 
 

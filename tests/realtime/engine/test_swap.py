@@ -285,7 +285,7 @@ def test_the_swaps_tier_draws_no_eyeballs_or_mouth(astronaut_profile):
     asked to draw them (the reenactment's is)."""
     gens = {}
     for mode in ("swap", "reenact"):
-        engine = Engine(astronaut_profile, EngineOptions(mode=mode, output_size=(80, 64), kernel_threads=1))
+        engine = Engine(astronaut_profile, EngineOptions(mode=mode, output_size=(112, 64), kernel_threads=1))
         gens[mode] = next(s for s in engine.stages if s.name == "generate").generator
     assert gens["swap"].eyes.eyeballs is False and gens["reenact"].eyes.eyeballs is True
     lo, hi = gens["swap"].rig.ranges["mouth"]

@@ -437,3 +437,15 @@ def test_the_size_a_refusal_suggests_holds_the_label(text, size):
     render_label(text, w, h)                                 # fits
     # only a frame whose height is short is called too low; one short of width names --label-text
     assert ("too low" in str(err.value)) == (size in ((200, 15), (30, 15), (75, 21)))
+
+
+def test_a_swap_is_labelled_a_face_swap_unless_told_otherwise():
+    """Before the fix (README audit): a swap's label said "AI avatar", like a reenactment's,
+    though README says a swap's label says what it is."""
+    swap = DisclosureStage(fake_profile(), (320, 240), DisclosureOptions(mode="swap"))
+    sprite, _ = render_label("AI face swap", 320, 240)
+    assert np.array_equal(swap._cache[(320, 240)].label, sprite)
+    assert DisclosureOptions(mode="swap").describe().startswith("label 'AI face swap' bottom-right")
+    assert DisclosureOptions().describe().startswith("label 'AI avatar' bottom-right")
+    told = DisclosureOptions(mode="swap", label_text="AI avatar")   # --label-text wins
+    assert told.text == "AI avatar" and told.describe().startswith("label 'AI avatar'")

@@ -114,3 +114,28 @@ def test_format_devices_shows_the_pulseaudio_names_to_use():
     text = format_devices(no_server)
     assert "[--] PulseAudio/PipeWire: no PulseAudio/PipeWire server answered" in text
     assert "[--] sounddevice cannot load PortAudio" in text
+
+
+@pytest.mark.parametrize("sources, sinks, default_source, default_sink, expect", [
+    # a null sink alone: PulseAudio makes its monitor the default source
+    (["engine_out.monitor"], ["engine_out"], "engine_out.monitor", "engine_out",
+     "(e.g. --audio IN:engine_out; IN: your microphone, not engine_out.monitor, which is engine_out's own sound)"),
+    (["engine_out.monitor", "vmic.monitor"], ["engine_out", "vmic"], "engine_out.monitor", "engine_out",
+     "(e.g. --audio vmic.monitor:engine_out)"),
+    (["engine_out.monitor", "alsa_input.usb"], ["engine_out"], "engine_out.monitor", "engine_out",
+     "(e.g. --audio alsa_input.usb:engine_out)"),      # a microphone before a monitor
+    (["vmic.monitor"], ["vmic", "speakers"], "vmic.monitor", "vmic", "(e.g. --audio vmic.monitor:speakers)"),
+    # README's recipe: a virtual microphone `vmic` re-mapping engine_out.monitor, for the call
+    (["engine_out.monitor", "vmic", "alsa_input.usb"], ["engine_out"], "vmic", "engine_out",
+     "(e.g. --audio alsa_input.usb:engine_out)"),
+])
+def test_the_pulseaudio_example_never_feeds_a_sink_its_own_monitor(sources, sinks, default_source, default_sink,
+                                                                   expect):
+    """Before the fix (README audit): with a null sink `engine_out` the example was
+    `--audio engine_out.monitor:engine_out`, the output fed back into itself."""
+    from realtime.io.inventory import _format_pulse
+
+    pulse = {"running": True, "server": "PulseAudio 16.1", "sources": sources, "sinks": sinks,
+             "default_source": default_source, "default_sink": default_sink,
+             "remaps": {"vmic": "engine_out.monitor"} if "vmic" in sources else {}}
+    assert _format_pulse(pulse)[0] == f"  PulseAudio 16.1: name these with --audio IN:OUT {expect}"

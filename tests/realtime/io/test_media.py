@@ -146,3 +146,32 @@ def test_a_file_without_read_permission_is_said_as_such(tmp_path, monkeypatch):
         with pytest.raises(error) as e:
             attempt()
         assert said in str(e.value) and "truncated" not in str(e.value)
+
+
+def test_a_damaged_clip_is_read_without_ffmpegs_own_lines(tmp_path):
+    """Before the fix (README audit): a truncated H.264 clip printed raw decoder lines ("[h264 @
+    0x…] Invalid NAL unit size") beside the engine's own note that it ended early. A fresh
+    process: OpenCV reads the log level once, when it first opens a file with FFmpeg."""
+    import os
+    import sys
+    from pathlib import Path
+
+    rng = np.random.default_rng(0)
+    clip = tmp_path / "clip.mp4"
+    done = subprocess.run([_ffmpeg(), "-y", "-loglevel", "error", "-f", "rawvideo", "-pix_fmt", "bgr24",
+                           "-s", "128x96", "-r", "30", "-i", "-", "-c:v", "libx264", "-pix_fmt", "yuv420p",
+                           "-movflags", "+faststart", str(clip)],
+                          input=rng.integers(0, 256, (60, 96, 128, 3), np.uint8).tobytes(),
+                          capture_output=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    cut = tmp_path / "cut.mp4"
+    cut.write_bytes(clip.read_bytes()[: clip.stat().st_size * 2 // 3])
+    code = ("import sys; from realtime.io.capture import open_source; src = open_source(sys.argv[1]); n = 0\n"
+            "while src.read() is not None: n += 1\n"
+            "print(n, src.ended_early())")
+    env = {k: v for k, v in os.environ.items() if k != "OPENCV_FFMPEG_LOGLEVEL"}
+    run = subprocess.run([sys.executable, "-c", code, str(cut)], capture_output=True, text=True, timeout=120,
+                         cwd=Path(__file__).resolve().parents[3], env=env)
+    assert run.returncode == 0, run.stderr
+    assert "ended at frame" in run.stdout and int(run.stdout.split()[0]) < 60
+    assert run.stderr == ""

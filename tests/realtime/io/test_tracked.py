@@ -267,6 +267,26 @@ def test_a_different_clip_beside_it_is_refused(tmp_path, astronaut_rgb, astronau
         open_source(str(path))
 
 
+@pytest.mark.tracking
+def test_the_retrack_hint_is_a_command_that_works(tmp_path, astronaut_rgb, astronaut_landmarks, capsys):
+    """Before the fix (README audit): the hint said `run.py track CLIP`, which then failed with
+    "CLIP.track.npz exists: --force replaces it". It says --force, and --out for another name."""
+    import shlex
+
+    clip = moving_clip(tmp_path / "my clip.avi", astronaut_rgb, N)
+    for path, out in ((tmp_path / "my clip.track.npz", ""), (tmp_path / "other.track.npz", " --out {path}")):
+        _write_track(path, astronaut_landmarks, clip=clip.name, sha="f" * 64)
+        with pytest.raises(T.TrackError) as err:
+            open_source(str(path))
+        hint = (f"track it again, replacing the other clip's tracking in {path.name} (`run.py track "
+                f"{shlex.quote(str(clip))}{out.format(path=shlex.quote(str(path)))} --force`)")
+        assert str(err.value).endswith(hint), str(err.value)
+        command = shlex.split(hint.split("`")[1])[1:]
+        assert run.main(command) == 0                                # the hint, as given, works
+        assert T.TrackedClip.load(path).sha256 == T.sha256_file(clip)
+        open_source(str(path)).close()
+
+
 
 def test_a_clip_that_reads_at_another_size_is_refused(tmp_path, astronaut_rgb, astronaut_landmarks):
     """A phone clip tracked sideways (before clips were read upright) reads turned now: its

@@ -96,6 +96,7 @@ case "$*" in
         printf 'Default Sink: engine_out\\nDefault Source: (null)\\n' ;;
   "list short sources") printf '0\\tvmic\\tmodule-remap-source.c\\ts16le 1ch 48000Hz\\tIDLE\\n' ;;
   "list short sinks") printf '1\\tengine_out\\tmodule-null-sink.c\\ts16le 1ch 48000Hz\\tIDLE\\n' ;;
+  "list short modules") printf '7\\tmodule-remap-source\\tmaster=engine_out.monitor source_name=vmic\\t\\n' ;;
 esac
 """)
     pactl.chmod(pactl.stat().st_mode | stat.S_IEXEC)
@@ -103,7 +104,7 @@ esac
     p = pulse_server()
     assert p == {"running": True, "server": "PulseAudio (on PipeWire 1.0.5) 15.0.0",
                  "sources": ["vmic"], "sinks": ["engine_out"], "default_source": None,
-                 "default_sink": "engine_out"}
+                 "default_sink": "engine_out", "remaps": {"vmic": "engine_out.monitor"}}
     pactl.write_text("#!/bin/sh\necho 'Connection failure: Connection refused' >&2\nexit 1\n")
     p = pulse_server()
     assert not p["running"] and "Connection refused" in p["reason"]
