@@ -4,8 +4,9 @@ Convention: pixel (x, y) has its centre at integer (x, y); coordinates are clamp
 [0, w-1] x [0, h-1] (border clamp), so sampling outside repeats the edge pixels.
 
 Note: numba's on-disk cache (cache=True) keys each kernel on its own source file only; after
-editing this helper, touch texture.py, warp.py, composite.py and realtime/swap/glasses.py (or
-delete kernels/__pycache__ and realtime/__pycache__) so their cached machine code is rebuilt.
+editing this helper, delete every __pycache__ of the tree (`find . -name __pycache__ -prune -exec rm
+-rf {} +`): texture, warp, composite, atlas_blend, swap_blend and temporal_blend in kernels/ and
+realtime/swap/glasses.py inline it, and their cached machine code is not rebuilt otherwise.
 """
 from __future__ import annotations
 

@@ -117,9 +117,9 @@ def depth_at(depth, qx, qy):
 def surface_motion(tri_id, bary, triangles, verts_t, verts_prev, y, x):
     """(wx, wy, qz) at pixel (x, y) of triangle tri_id[y, x] (which must be valid): the
     surface point's displacement from t−1 to t in pixels and its depth at t−1 (eq. 11-14).
-    Shared with the smoother's fused CPU pass (realtime/smooth.py). numba's on-disk cache keys
-    each function on its own file: after editing this helper (or `depth_at`), delete
-    realtime/__pycache__ too so the smoother is recompiled with it."""
+    Shared with the smoother's fused CPU pass (kernels/temporal_blend.py). numba's on-disk cache
+    keys each function on its own file: after editing this helper (or `depth_at`), delete
+    kernels/__pycache__ so temporal_blend is recompiled with it."""
     t = tri_id[y, x]
     i0 = triangles[t, 0]
     i1 = triangles[t, 1]

@@ -96,7 +96,7 @@ def _rewrite(folder: Path, change) -> dict:
     yml = Path(folder) / YAML_FILE
     if not yml.is_file():
         raise ProfileError(f"{folder} has no {YAML_FILE}; is it a profile folder?")
-    meta = yaml.safe_load(yml.read_text())
+    meta = read_yaml(yml)    # bounded; broken YAML or not UTF-8 is a ProfileError
     entry = (meta.get("files") or {}).get(ARRAYS_FILE) if isinstance(meta, dict) else None
     if not isinstance(entry, dict) or not isinstance(entry.get("sha256"), str):
         raise ProfileError(f"{yml} lists no {ARRAYS_FILE} with a sha256")

@@ -24,7 +24,7 @@ Contract shared by both (``ctx`` below):
 - ``ctx.activate()``: a context manager that makes the context's stream current for cupy and
   torch while a frame runs (cpu: does nothing).
 - ``ctx.sync()``: wait until the device is done with everything queued.
-- ``ctx.timer()``: a fresh `StageTimer` for one frame.
+- ``ctx.timer()``: a fresh stage timer for one frame (`HostTimer` on the CPU, `EventTimer` on cuda).
 - ``ctx.place(stage)``: the stage as the engine should call it: a stage that declares
   ``device_ready = True`` runs on the context's arrays as they are; on cuda any other stage is
   wrapped in `HostStage`, which brings the frame's G-buffer and render to the host first.

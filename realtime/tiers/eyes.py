@@ -64,7 +64,6 @@ EYES = (
 )
 SCLERA_X = 0.65          # the sclera texture spans x in [-0.65, 0.65] eye widths ...
 SCLERA_Y = 0.5           # ... and y in [-0.5, 0.5]
-SCLERA_TEXELS = 96       # texels across the sclera texture's width
 IRIS_ANGLES = 64         # the polar iris texture: angles ...
 IRIS_RINGS = 16          # ... and radii (centre to the limbus)
 # The iris radius drawn / MediaPipe's. Measured on ten portraits (s0, s1, s5, s9, s12 and the

@@ -112,3 +112,14 @@ def test_a_record_without_its_fields_is_refused(saved):
     _edit(saved, lambda meta: meta.__setitem__("consent", {"by": "me", "date": "2024-01-01"}))
     with pytest.raises(PuppeteerError, match="must have text fields"):
         load(saved)
+
+
+@pytest.mark.parametrize("text", [b"a: [1\n", b"name: \xff\xfe\n"])
+def test_recording_consent_on_a_broken_yaml_is_a_profile_error(saved, text):
+    """`record_consent` reads profile.yaml through the bounded reader: broken YAML or a file that
+    is not UTF-8 is a ProfileError (one `error:` line), not a parser's or decoder's traceback."""
+    from realtime.core.errors import ProfileError
+
+    (saved / YAML_FILE).write_bytes(text)
+    with pytest.raises(ProfileError):
+        record_consent(saved, "Jane Doe, signed release")

@@ -16,7 +16,7 @@ Backends:
   soon as another process holds the other core. The recommended CPU path for the real-time
   tier: onnxruntime, 1 thread.
 
-    runner = NeuralRunner("profiles/alice/neural.safetensors")      # or NeuralRunner(generator)
+    runner = NeuralRunner("profiles/alice/neural/generator.safetensors")      # or NeuralRunner(generator)
     out = runner(render, mask, hint)   # (S,S,3) float32 0..255, (S,S)|(S,S,1) 0..1, (S,S,3) 0..255
 """
 from __future__ import annotations

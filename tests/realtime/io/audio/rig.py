@@ -181,7 +181,7 @@ def play_and_record(env: dict, seconds: float, workdir: Path):
         rest, _ = proc.communicate(timeout=15)
     if proc.returncode != 0 or not out.exists():
         raise RigUnavailable(f"the recorder failed ({proc.returncode}): {rest}")
-    data = np.load(out)
+    data = np.load(out, allow_pickle=False)
     rec.blocks, rec.stamps = [data["samples"]], data["stamps"].tolist()
 
 
