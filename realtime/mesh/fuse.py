@@ -95,16 +95,6 @@ LID_WIDEN_RESPONSE = 1.5
 # 0.78 / 0.68; every closed eye still arrives. At 0.5 with the response at 1.4, d11's right eye
 # read 1.154; at 0.7 and 1.25, d19's left 0.82.
 LID_SKIN_FOLLOW = 0.5
-# A narrowing eye closes by the same share of its open gap as the driver's. The residual moves
-# the lids by the driver's narrowing times the eye region's size ratio, in interoculars: a driver
-# whose eyes are large and wide open at rest (d10: 0.20 interocular at rest, 0.13–0.15 through
-# much of the clip) narrowing by 0.06 left a photo whose eyes are 0.08 open a slit, drawn nearly
-# shut after the response, where hers still showed the whole iris. With `FuseConfig.lid_ratio`
-# the gap's shortfall below the avatar's open gap is the driver's shortfall below its own (its
-# neutral's), as a share; a widening keeps the size ratio (a sleepy photo's eyes can still open
-# wide). The avatar's and driver's open gaps are measured on the neutrals, so self-drive is
-# unchanged; the share is kept within LID_RATIO_RANGE of the size ratio's.
-LID_RATIO_RANGE = (0.25, 4.0)
 # The largest head rotation (degrees, relative to the target's own pose, any axis) the head
 # layer can draw: its rings turn with the head while the crop's border stays, and past ~31° (in
 # the worst direction, a yaw–pitch diagonal; ~40° for a pure roll, ~45° for a pure yaw) some of
@@ -139,7 +129,6 @@ class FuseConfig:
     lid_response: float = LID_RESPONSE      # a narrowing lid gap's shortfall × this (`_lids`) ...
     lid_widen_response: float = LID_WIDEN_RESPONSE  # ... a widening one's excess × this ...
     lid_meet: tuple[float, float] = LID_MEET  # ... and the lids meet as it falls from [1] to [0]
-    lid_ratio: bool = True                  # a narrowing eye closes by the driver's share of its gap
     mouth_retarget: float = 1.0             # how much of the lips' size ratio scales their motion
     #   (1: all of it, the reenactment's: a small mouth moves less; 0: none, the swap's: the jaw
     #   that moves is the driver's own, so the identity's lips follow it one to one)
@@ -271,50 +260,6 @@ def response_field(brows: float, mouth_width: float) -> np.ndarray:
     return field
 
 
-def open_gap(shape: np.ndarray, upper: np.ndarray, lower: np.ndarray) -> float:
-    """An eye's open gap on `shape` (canonical y): the mean of its three middle lid pairs' gaps."""
-    gap = shape[lower, 1] - shape[upper, 1]
-    middle = len(gap) // 2
-    return float(gap[middle - 1:middle + 2].mean())
-
-
-def lid_closing(target_neutral: np.ndarray, driver_neutral: np.ndarray, gains: np.ndarray) -> list[float]:
-    """Per eye (`_LIDS`), the factor on a narrowing's shortfall that makes the avatar's share of
-    its open gap the driver's (LID_RATIO_RANGE): (avatar gap / driver gap) over the size ratio
-    `gains` (`retarget_gains`, (478, 1)) its lids' residual is already scaled by."""
-    out = []
-    for upper, lower in _LIDS:
-        ratio = float(gains[np.concatenate([upper, lower]), 0].mean())
-        driver = open_gap(driver_neutral, upper, lower)
-        if driver <= 1e-6 or ratio <= 1e-9:
-            out.append(1.0)
-            continue
-        share = open_gap(target_neutral, upper, lower) / driver
-        out.append(float(np.clip(share, *LID_RATIO_RANGE)) / ratio)
-    return out
-
-
-def _close_by_share(pairs_upper: np.ndarray, pairs_lower: np.ndarray, shape: np.ndarray, rest: float,
-                    closing: float, open_gaps: np.ndarray,
-                    skin: tuple[np.ndarray, np.ndarray] | None = None) -> None:
-    """One narrowing eye's shortfall below its open gap `rest` times `closing` (`lid_closing`), in
-    place, before the lids are unfolded (a shortfall past shut is still a share of it): the gaps
-    change by the avatar's `open_gaps` (its neutral's, per pair) times the change of f, so the lids
-    keep their shape, and the skin above (`skin`) takes all of the upper lid's move: the whole lid
-    is rescaled. A widening eye, or `closing` 1, is left as it is. See LID_RATIO_RANGE."""
-    gap = shape[pairs_lower, 1] - shape[pairs_upper, 1]
-    middle = len(gap) // 2
-    f = float(gap[middle - 1:middle + 2].mean()) / rest
-    if f >= 1.0 or closing == 1.0:
-        return
-    scaled = max(1.0 - (1.0 - f) * closing, 0.0)
-    moved = shape[pairs_lower, 1] - np.maximum(gap + open_gaps * (scaled - f), 0.0)
-    if skin is not None:
-        ring, weights = skin
-        shape[ring, 1] += weights @ (moved - shape[pairs_upper, 1])
-    shape[pairs_upper, 1] = moved
-
-
 def _lids(pairs_upper: np.ndarray, pairs_lower: np.ndarray, shape: np.ndarray, rest: float,
           response: float, widen: float, meet: tuple[float, float],
           skin: tuple[np.ndarray, np.ndarray] | None = None, follow: float = LID_SKIN_FOLLOW) -> None:
@@ -384,9 +329,8 @@ class Recombiner:
         self._region = landmark_gains(self.config.gains())
         self._response = response_field(self.config.brow_response, self.config.mouth_width_response)
         n = self.target_neutral
-        rest = [open_gap(n, upper, lower) for upper, lower in _LIDS]
-        self._open_gaps = [np.maximum(n[lower, 1] - n[upper, 1], 0.0) for upper, lower in _LIDS]
-        self._closing = [1.0, 1.0]   # `bind_driver`: `lid_closing` of the bound driver
+        rest = [float((n[lower, 1] - n[upper, 1])[len(upper) // 2 - 1:len(upper) // 2 + 2].mean())
+                for upper, lower in _LIDS]
         c = self.config
         if not (c.lid_response >= 1.0 and c.lid_widen_response >= 1.0):
             raise ValueError(f"FuseConfig: lid_response and lid_widen_response must be >= 1 (1: the "
@@ -417,14 +361,11 @@ class Recombiner:
         if driver_neutral is None:
             self._gains = np.ones((topology.N_LANDMARKS, 1))
             self._lip_rest = np.zeros_like(self.target_neutral)
-            self._closing = [1.0, 1.0]
         else:
             self._gains = retarget_gains(self.target_neutral, driver_neutral,
                                          self.config.smoothing_iterations, self.config.mouth_retarget)
             self._lip_rest = lip_gap_field(self.target_neutral,
                                            lip_rest_shift(self.target_neutral, driver_neutral, self._gains))
-            self._closing = (lid_closing(self.target_neutral, driver_neutral, self._gains)
-                             if self.config.lid_ratio else [1.0, 1.0])
         self._driver_neutral_id = None if driver_neutral is None else id(driver_neutral)
 
     def ease_lip_rest(self, weight: float) -> None:
@@ -454,9 +395,7 @@ class Recombiner:
         shape += (self.config.expression_gain * float(self._region[_LIPS, 0].mean())) * self.lip_rest
         _unfold(_UPPER_LIP, _LOWER_LIP, shape)
         _unfold_chin(shape, self._chin_gaps)
-        for (upper, lower), rest, skin, closing, gaps in zip(_LIDS, self._lid_rest, _LID_SKIN,
-                                                             self._closing, self._open_gaps):
-            _close_by_share(upper, lower, shape, rest, closing, gaps, skin)
+        for (upper, lower), rest, skin in zip(_LIDS, self._lid_rest, _LID_SKIN):
             _unfold(upper, lower, shape)
             _lids(upper, lower, shape, rest, self.config.lid_response, self.config.lid_widen_response,
                   self.config.lid_meet, skin)

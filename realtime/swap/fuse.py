@@ -80,10 +80,9 @@ def swap_fuse_config(config: FuseConfig) -> FuseConfig:
     """`config` with the head following the driver fully (position, size and any rotation: the
     swap draws no head layer, so nothing limits the turn): the face must sit on the driver's head;
     and the lips moving as much as the driver's (`mouth_retarget` 0): the jaw that opens is the
-    driver's own, on the driver's head; the lids by the size ratio (`lid_ratio` off): the eyes the
-    swap shows are the driver's own, fitted into the identity's lids."""
+    driver's own, on the driver's head."""
     return dataclasses.replace(config, follow_scale=1.0, follow_translation=1.0, max_head_angle=180.0,
-                               mouth_retarget=0.0, lid_ratio=False)
+                               mouth_retarget=0.0)
 
 
 def fan_contours(rig: Rig, key: str) -> list[tuple[int, np.ndarray]]:

@@ -11,7 +11,6 @@ from realtime.face.estimate import Estimator
 from realtime.face.geometry import Similarity
 from realtime.face.state import FaceState
 from realtime.io.performance import Blendshapes
-from realtime.mesh import fuse as F
 from realtime.mesh.fuse import FuseConfig, FuseStage, Recombiner, response_field, retarget_gains
 
 FPS = 30.0
@@ -637,57 +636,3 @@ def test_the_recombiner_moves_the_skin_above_both_lids_with_them(astronaut_profi
                 assert 0.0 < moved[k] < want
             else:
                 assert moved[k] == pytest.approx(want, rel=1e-6)
-
-
-def _middle_gap(shape, eye):
-    upper, lower = F._LIDS[eye]
-    return F.open_gap(shape, upper, lower)
-
-
-@pytest.mark.parametrize("lid_ratio", [True, False])
-def test_a_narrowing_eye_closes_by_the_drivers_share_of_its_own_gap(target, lid_ratio):
-    """A driver whose eyes are twice as open at rest narrows them to half: the avatar's eyes go to
-    half of *their* open gap (`lid_ratio`), where the size ratio alone would shut them further; a
-    blink past shut still shuts them, and a widening is the size ratio's either way."""
-    _, n_a, f_a = target
-    n_b = _scale_region(n_a, RIGHT_EYE, 1.0, 2.0, 0.2)
-    n_b = _scale_region(n_b, LEFT_EYE, 1.0, 2.0, 0.2)
-    plain = dict(lid_response=1.0, lid_widen_response=1.0, lid_meet=(0.0, 1e-6))
-    rec = Recombiner(n_a, f_a, FuseConfig(lid_ratio=lid_ratio, **plain))
-    rec.bind_driver(n_b)
-
-    def lids_moved(share):       # the driver's upper lids moved down by `share` of its gaps
-        expr = np.zeros_like(n_a)
-        for upper, lower in F._LIDS:
-            expr[upper, 1] = share * (n_b[lower, 1] - n_b[upper, 1])
-        return rec.canonical(FaceState(expression=expr))
-
-    for eye in (0, 1):
-        rest = _middle_gap(n_a, eye)
-        half = _middle_gap(lids_moved(0.5), eye) / rest
-        if lid_ratio:
-            assert half == pytest.approx(0.5, abs=0.02)
-        else:
-            assert half < 0.35       # the size ratio moves the lids by more than the avatar's half
-        assert _middle_gap(lids_moved(1.2), eye) == pytest.approx(0.0, abs=1e-9)
-    wide = Recombiner(n_a, f_a, FuseConfig(lid_ratio=not lid_ratio, **plain))
-    wide.bind_driver(n_b)
-    np.testing.assert_allclose(lids_moved(-0.3), wide.canonical(FaceState(expression=_widen(n_a, n_b))),
-                               atol=1e-12)
-
-
-def _widen(n_a, n_b):
-    expr = np.zeros_like(n_a)
-    for upper, lower in F._LIDS:
-        expr[upper, 1] = -0.3 * (n_b[lower, 1] - n_b[upper, 1])
-    return expr
-
-
-def test_the_lid_share_is_one_for_the_same_face_and_bounded(target):
-    _, n_a, _ = target
-    gains = retarget_gains(n_a, n_a)
-    assert F.lid_closing(n_a, n_a, gains) == pytest.approx([1.0, 1.0])
-    tiny = _scale_region(_scale_region(n_a, RIGHT_EYE, 1.0, 0.01, 0.2), LEFT_EYE, 1.0, 0.01, 0.2)
-    ratio = retarget_gains(n_a, tiny)
-    top = [F.LID_RATIO_RANGE[1] / float(ratio[np.concatenate(F._LIDS[e]), 0].mean()) for e in (0, 1)]
-    assert F.lid_closing(n_a, tiny, ratio) == pytest.approx(top)
