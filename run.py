@@ -327,15 +327,14 @@ def _trained_generator(folder: Path) -> str | None:
     files = [folder / NEURAL_DIR / name for name in (STATE_FILE, GENERATOR_FILE)]
     if not any(f.is_file() for f in files):
         return None
-    steps = None
-    for f in files:
+    for f in (f for f in files if f.is_file()):
         try:
-            steps = read_metadata(f).get("step") if f.is_file() else None
+            steps = read_metadata(f).get("step")
         except (CheckpointError, OSError):
             continue
         if isinstance(steps, int):
-            break
-    return f"trained generator ({NEURAL_DIR}/{', ' + count(steps, 'training step') if isinstance(steps, int) else ''})"
+            return f"trained generator ({NEURAL_DIR}/, {count(steps, 'training step')})"
+    return f"trained generator ({NEURAL_DIR}/)"
 
 
 def _folder_id(path: Path) -> tuple[int, int] | None:

@@ -465,7 +465,7 @@ def run_benchmark(args: argparse.Namespace) -> int:
         r = acc.times.to_dict(acc.wall_s if acc.wall_s > 0 else None)
         dev = get_device(v.device)
         r.update(device=dev.label(), device_detail=dev.describe(), **dev.info(),
-                 disclosure=dataclasses.replace(v.options.disclosure, mode=v.options.mode).describe(),
+                 disclosure=v.options.disclosure_of_mode().describe(),
                  name=pair if compare is None else v.label, blocks=acc.blocks, held=acc.held,
                  options=dataclasses.asdict(v.options))
         results[v.label] = r

@@ -133,6 +133,11 @@ class EngineOptions:
     expression_from: str | None = None           # remix: the expression from another source
     disclosure: DisclosureOptions = field(default_factory=DisclosureOptions)  # label + mark (CLI only)
 
+    def disclosure_of_mode(self) -> DisclosureOptions:
+        """`disclosure` as this mode draws it: the payload's mode, and the mode's label unless a
+        text was given (a swap's says it is one)."""
+        return dataclasses.replace(self.disclosure, mode=self.mode)
+
 
 class Engine:
     """All the per-frame work for one profile, as an explicit list of stages.
@@ -170,7 +175,7 @@ class Engine:
             self.render_size, self.view, self.texture_sharpen = int(profile.crop_size), profile, 0.0
             self.stages = build_swap(self, profile, tracker)   # sets rig, recombiner, compositor
             size = self.options.output_size or DEFAULT_SWAP_LABEL_SIZE
-            self.disclosure = DisclosureStage(profile, size, self._disclosure_options("swap"), ctx,
+            self.disclosure = DisclosureStage(profile, size, self.options.disclosure_of_mode(), ctx,
                                               bypass=lambda: self.compositor.passthrough)
         else:
             self.stages = self._reenact_stages(profile, tracker, ctx)
@@ -209,9 +214,6 @@ class Engine:
             stages.insert(2, self.remix)
         self.stages = stages
 
-    def _disclosure_options(self, mode: str) -> DisclosureOptions:
-        return dataclasses.replace(self.options.disclosure, mode=mode)
-
     def _reenact_stages(self, profile: ProfileLike, tracker: Tracker | None, ctx,
                         size: int | None = None) -> list:
         """The reenactment's stage list (DESIGN §2); sets rig, recombiner, compositor, disclosure.
@@ -230,7 +232,7 @@ class Engine:
         self.recombiner = Recombiner(profile["neutral"], profile.frame(), self.options.fuse)
         self.compositor = CompositeStage(profile, self.options.output_size, ctx, render=view)
         self.compositor.download = False  # the disclosure stage works on the device, then downloads
-        self.disclosure = DisclosureStage(profile, self.compositor.size, self._disclosure_options("reenact"),
+        self.disclosure = DisclosureStage(profile, self.compositor.size, self.options.disclosure_of_mode(),
                                           ctx, bypass=lambda: self.compositor.passthrough,
                                           background=self.compositor.background)
         untrained = GENERATOR_PATH not in getattr(profile, "files", {})
