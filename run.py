@@ -618,6 +618,10 @@ def _drive(engine, grabber, sink_spec, fps, realtime, total=None, max_frames=Non
         except BaseException:
             grabber.source.close()      # `run`, which closes it when it ends, never started
             raise
+        if device := getattr(inner, "device_name", None):   # a virtual camera: the one to pick
+            width, height = engine.output_size
+            print(f"virtual camera: {_printable(str(device))} ({width}x{height}); choose it as the camera "
+                  f"in your video-call or streaming app", file=sys.stderr)
         # A live session keeps the last five minutes of per-frame rows for its summary.
         try:
             report = _run_with_bar(run, engine, grabber, sink, max_frames or total, max_frames, label, audio,

@@ -28,11 +28,12 @@ import time
 from pathlib import Path
 
 import numpy as np
-import yaml
 
 from bench.usage import UsageError
 from kernels import GBuffer, composite, flow3d, interpolate, mirrored_sigmoid_mask, rasterize, texture, warp
 from profiles.format import load
+from profiles.schema import read_yaml
+from profiles.store import write_yaml
 from realtime.core.context import check_device
 from realtime.core.errors import PuppeteerError
 from realtime.core.profile import NEURAL_DIR, STATE_FILE, YAML_FILE
@@ -89,13 +90,13 @@ def cmd_slim(args) -> int:
     runs without them. The profile's tier is set to neural: the check times that tier, and
     `train` leaves a few steps' generator off by default (it does not yet improve the render)."""
     folder = Path(args.folder)
-    meta = yaml.safe_load((folder / YAML_FILE).read_text())
+    meta = read_yaml(folder / YAML_FILE)
     gone = [f"{NEURAL_DIR}/{STATE_FILE}", f"{NEURAL_DIR}/losses.png", f"{NEURAL_DIR}/samples.png"]
     for rel in gone:
         meta.get("files", {}).pop(rel, None)
         (folder / rel).unlink(missing_ok=True)
     meta["tier"] = "neural"
-    (folder / YAML_FILE).write_text(yaml.safe_dump(meta, sort_keys=False))
+    write_yaml(folder / YAML_FILE, meta)
     load(folder)                                   # still a valid profile
     print(f"slimmed {folder}: without {', '.join(gone)}; tier neural")
     return 0

@@ -50,10 +50,8 @@ from realtime.face.topology import N_LANDMARKS
 from realtime.face.track import Tracker
 from realtime.io.capture import Grabber
 
-__all__ = ["SWAP_QUALITY_KEYS", "swap_quality_pass", "SwapExtremes", "hull_mask", "PSNR_CAP"]
+__all__ = ["swap_quality_pass", "SwapExtremes", "hull_mask", "PSNR_CAP"]
 
-SWAP_QUALITY_KEYS = ("id_photo", "id_driver", "id_margin", "psnr_scene", "fwe_face", "fwe_face_driver",
-                     "fwe_ratio", "fwe_face_driverflow", "fwe_ratio_driverflow")
 ID_STRIDE = 10
 ID_BOX = 1.8          # the identity crop: this many times the landmarks' extent, square
 FWE_BOX = 1.3         # the flow box: this many times the landmarks' extent, square

@@ -118,7 +118,7 @@ class Profile:
         saved in a folder or `rel` would leave it). Listed files are verified by `load`."""
         if self.folder is None:
             raise ProfileError(f"profile {self.name!r} is not saved in a folder")
-        return _inside(self.folder, rel)
+        return store.inside(self.folder, rel)
 
     def to_yaml(self, digests: dict[str, str]) -> dict:
         """The YAML of this profile whose files have these digests; a consent record (verified
@@ -206,17 +206,10 @@ def _near_profile(name: str, root: Path) -> str | None:
     return near[0] if near else None
 
 
-def _inside(folder: Path, rel: str) -> Path:
-    path = (folder / rel).resolve()
-    if folder.resolve() not in path.parents:
-        raise ProfileError(f"profile file {rel!r} points outside its folder {folder}")
-    return path
-
-
 def _check_files(folder: Path, yml: Path, files: dict) -> None:
     """ProfileError unless every listed file is in the folder and has its sha256."""
     for entry in files.values():
-        path = _inside(folder, str(entry["path"]))
+        path = store.inside(folder, str(entry["path"]))
         if not path.is_file():
             raise ProfileError(f"profile {folder.name!r} is missing {entry['path']}")
         if sha256_file(path) not in schema.accepted_digests(entry):
@@ -260,7 +253,7 @@ def load(name_or_path: str | os.PathLike, root: Path | None = None) -> Profile:
     if ARRAYS_FILE not in files:
         raise ProfileError(f"{yml} lists no {ARRAYS_FILE}")
     _check_files(folder, yml, files)
-    arrays = schema.read_arrays(_inside(folder, files[ARRAYS_FILE]["path"]), folder.name)
+    arrays = schema.read_arrays(store.inside(folder, files[ARRAYS_FILE]["path"]), folder.name)
     name = str(meta.get("name", folder.name))
     consent = check_record(meta.get("consent"), files[ARRAYS_FILE].get("sha256"), yml)
     try:
@@ -324,7 +317,7 @@ def attach_files(folder: Path, rel_paths: list[str], tier: str | None = None,
     meta = schema.read_yaml(yml)
     files = meta.setdefault("files", {})
     for rel in rel_paths:
-        path = _inside(folder, rel)
+        path = store.inside(folder, rel)
         if not path.is_file():
             raise ProfileError(f"cannot attach {rel!r} to profile {folder.name!r}: no such file")
         files[rel] = {"path": rel, "sha256": sha256_file(path)}

@@ -37,7 +37,7 @@ from realtime.core.errors import ProfileError
 from realtime.core.paths import sha256_file, write_atomic
 from realtime.core.profile import YAML_FILE
 
-__all__ = ["name_lock", "replace_dir", "recover", "temp_dir", "backup_path", "commit_files",
+__all__ = ["name_lock", "replace_dir", "recover", "temp_dir", "backup_path", "commit_files", "inside",
            "write_yaml", "write_error", "is_profile", "occupied"]
 
 _RENAME_EXCHANGE = 2
@@ -190,6 +190,15 @@ def recover(root: Path, name: str) -> str | None:
     return note
 
 
+def inside(folder: Path, rel: str) -> Path:
+    """`folder / rel` resolved, or ProfileError when it leaves `folder` (a `..`, an absolute
+    path, a symbolic link out): every path a profile's YAML names goes through here."""
+    path = (Path(folder) / rel).resolve()
+    if Path(folder).resolve() not in path.parents:
+        raise ProfileError(f"profile file {rel!r} points outside its folder {folder}")
+    return path
+
+
 def write_yaml(path: Path, data: dict) -> None:
     """Replace the YAML file `path` atomically (`write_atomic`: hidden file, fsync, rename); a
     symbolic link in its place is replaced, never followed out of the profile."""
@@ -209,9 +218,7 @@ def commit_files(folder: Path, new: dict[str, Path], tier: str | None = None,
         raise ProfileError(f"{yml}: files is not a mapping; enroll the profile again")
     digests = {}
     for rel, tmp in new.items():
-        target = (folder / rel).resolve()
-        if folder.resolve() not in target.parents:
-            raise ProfileError(f"cannot attach {rel!r} to profile {folder.name!r}: outside its folder")
+        inside(folder, rel)
         digests[rel] = sha256_file(tmp)
     # 1. Each listed file that is replaced may be old or new for a moment: the YAML says both.
     changed = False
@@ -233,7 +240,7 @@ def commit_files(folder: Path, new: dict[str, Path], tier: str | None = None,
         files[rel] = {"path": rel, "sha256": digest}
     for rel, entry in files.items():
         if isinstance(entry, dict) and entry.get("previous_sha256"):
-            path = folder / str(entry.get("path", rel))
+            path = inside(folder, str(entry.get("path", rel)))
             if path.is_file() and sha256_file(path) == entry["previous_sha256"]:
                 entry["sha256"] = entry["previous_sha256"]
             del entry["previous_sha256"]

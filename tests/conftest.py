@@ -34,8 +34,10 @@ def pytest_collection_modifyitems(config, items):
 def _profiles_outside_the_checkout(tmp_path_factory, monkeypatch):
     """Every test's profiles root is a fresh temporary folder unless it sets its own: a test
     that runs `demo` or `live --profile NAME` must neither write the checkout's profiles/ nor
-    read one that an earlier test or `make demo` left there."""
+    read one that an earlier test or `make demo` left there. The same for the user's cache
+    folder (the record of TensorRT engines built on this machine)."""
     monkeypatch.setenv("PUPPETEER_PROFILES", str(tmp_path_factory.mktemp("profiles")))
+    monkeypatch.setenv("PUPPETEER_CACHE", str(tmp_path_factory.mktemp("cache")))
 
 
 @pytest.fixture(autouse=True)

@@ -198,6 +198,44 @@ def test_live_from_an_image_folder_to_a_file(tmp_path, profiles_root, capsys, as
 
 
 @pytest.mark.tracking
+def test_live_names_the_virtual_camera_it_streams_to(tmp_path, profiles_root, capsys, monkeypatch,
+                                                     astronaut_rgb, astronaut_profile):
+    """No v4l2loopback here: a stand-in pyvirtualcam records the frames and names its device; the
+    run says which camera to pick in the call app, and every frame reaches it."""
+    import sys
+    import types
+
+    from profiles.format import save
+
+    sent = []
+
+    class Camera:
+        def __init__(self, width, height, fps, fmt=None, backend=None, device=None, **_):
+            self.device = device or "/dev/video7"
+
+        def send(self, frame):
+            sent.append(frame.shape)
+
+        def close(self):
+            pass
+
+    fake = types.ModuleType("pyvirtualcam")
+    fake.Camera = Camera
+    fake.PixelFormat = types.SimpleNamespace(RGB="RGB")
+    fake.camera = types.SimpleNamespace(BACKENDS={"v4l2loopback": None})
+    monkeypatch.setitem(sys.modules, "pyvirtualcam", fake)
+    save(astronaut_profile, profiles_root / "astro")
+    frames = tmp_path / "driver"
+    frames.mkdir()
+    for i in range(3):
+        cv2.imwrite(str(frames / f"f{i}.jpg"), cv2.cvtColor(astronaut_rgb, cv2.COLOR_RGB2BGR))
+    assert run.main(["live", "--profile", "astro", "--driver", str(frames), "--sink", "vcam",
+                     "--size", "256x256"]) == 0
+    assert "virtual camera: /dev/video7 (256x256)" in capsys.readouterr().err
+    assert sent == [(256, 256, 3)] * 3
+
+
+@pytest.mark.tracking
 def test_live_says_when_a_driver_clip_ends_well_before_its_header_count(tmp_path, profiles_root, capsys,
                                                                          astronaut_rgb, astronaut_profile):
     """Before the fix (bad-input review): a truncated driver clip ended the run early with exit 0

@@ -1,8 +1,12 @@
-"""The loop: capture → track → estimate → fuse → render → generate → smooth → composite → disclose → sink.
+"""The loop: capture → track → estimate → [remix] → fuse → render → generate → smooth → composite
+→ disclose → sink.
 
-`Engine` wires the stages for one avatar profile; `run` drives frames from a Grabber through
-the engine into a (threaded) sink and measures every frame. The stage list below is the
-architecture (DESIGN §2); each stage reads some Frame fields and writes others.
+`Engine` wires the stages for one avatar profile, in that order: `Engine._reenact_stages`
+(reenact, the default) or `realtime.engine.swap.build_swap` (swap: its own track, fuse and
+composite, plus attributes and glasses before the composite; see `realtime.swap`). A remix stage
+(`--pose-from`, `--expression-from`) goes in after estimate, and the disclosure stage is always
+last. `run` drives frames from a Grabber through the engine into a (threaded) sink and measures
+every frame. Each stage reads some Frame fields and writes others (DESIGN §2).
 """
 from __future__ import annotations
 

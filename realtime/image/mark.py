@@ -278,11 +278,6 @@ class Detection:
         """The key's pilot is there and the payload checks."""
         return self.pattern_present and self.payload is not None
 
-    @property
-    def false_alarm_bound(self) -> float:
-        """Upper bound on the chance that a frame without this mark scores this z (Hoeffding)."""
-        return 1.0 if self.z <= 0 else math.exp(-0.5 * self.z * self.z)
-
 
 def detect(c: np.ndarray, e: np.ndarray, key: bytes = ENGINE_KEY) -> Detection:
     """Read the mark from cell statistics (`cell_stats`, summed over any number of frames)."""

@@ -24,9 +24,8 @@ from typing import Any
 import cv2
 import numpy as np
 
-__all__ = ["ScaledProfile", "scale_crop_affine", "CROP_ARRAYS", "MIN_RENDER_SIZE"]
+__all__ = ["ScaledProfile", "scale_crop_affine", "MIN_RENDER_SIZE"]
 
-CROP_ARRAYS = ("crop_from_image", "paste_mask", "face_mask")  # the arrays at the crop's size
 MIN_RENDER_SIZE = 32
 
 

@@ -19,6 +19,16 @@ The swap engine runs the reenactment's stages where they fit and adds its own:
 - `realtime.swap.glasses`: the driver's glasses rims, found by their shape round the eyes and
   kept in front of the swapped face.
 
+What those stages build on:
+
+- `realtime.swap.crop`: the rig without the head layer, the crop that follows the driver's
+  face, and the per-vertex / per-triangle attributes the masks are made of;
+  `realtime.swap.outline`: the mask's weight along the identity's face oval.
+- `realtime.swap.photo`: the profile's photo as the swap textures with it, prepared once per
+  engine: grain evened (`grain`), a turned face's far side filled (`farside`), shaded eye
+  sockets lifted (`sockets`); `realtime.swap.skin`: where that photo shows skin (not hair).
+- `realtime.swap.colour_numba`: the colour transfer's loops compiled for the CPU.
+
 The stages of one engine share a `SwapLink` (the crop transform and the driver's geometry of
 the current frame), written by the fuse stage and read by the ones after it.
 """

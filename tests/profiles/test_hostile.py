@@ -377,6 +377,23 @@ def test_previous_digest_is_accepted_only_while_listed(folder):
         load(folder)
 
 
+def test_commit_never_reads_a_listed_path_outside_the_profile(folder, tmp_path):
+    """An entry left with two digests (an interrupted commit) whose path leaves the folder: the
+    clean-up step refuses it instead of hashing a file elsewhere."""
+    (tmp_path / "elsewhere.bin").write_bytes(b"theirs")
+    meta = yaml.safe_load((folder / YAML_FILE).read_text())
+    meta["files"]["x.bin"] = {"path": "../elsewhere.bin", "sha256": "0" * 64,
+                              "previous_sha256": _sha(tmp_path / "elsewhere.bin")}
+    store.write_yaml(folder / YAML_FILE, meta)
+    with pytest.raises(ProfileError, match="outside its folder"):
+        store.commit_files(folder, {})
+    tmp = folder / ".new"
+    tmp.write_bytes(b"new")
+    with pytest.raises(ProfileError, match="outside its folder"):
+        store.commit_files(folder, {"../escape.bin": tmp})
+    assert not (tmp_path / "escape.bin").exists()
+
+
 def test_sigterm_handler_is_restored(monkeypatch):
     import run
 

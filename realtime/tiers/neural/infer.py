@@ -140,17 +140,6 @@ class NeuralRunner:
             x += np.float32(shift)
         return x
 
-    def run_tensors(self, render: torch.Tensor, mask: torch.Tensor, hint: torch.Tensor) -> torch.Tensor:
-        """NCHW tensors already on the device and in the model's ranges and dtype (torch backend)."""
-        if self.session is not None:
-            feeds = {"render": render.cpu().float().numpy(), "mask": mask.cpu().float().numpy(),
-                     "hint": hint.cpu().float().numpy()}
-            return torch.from_numpy(self.session.run(["image"], feeds)[0])
-        if self.device.type == "cpu":
-            torch.set_num_threads(self.threads)
-        with torch.inference_mode():
-            return self.generator(render, mask, hint)
-
     def __call__(self, render: np.ndarray, mask: np.ndarray, hint: np.ndarray) -> np.ndarray:
         """render (S,S,3) 0..255, mask (S,S) or (S,S,1) 0..1, hint (S,S,3) 0..255
         → (S,S,3) float32 0..255."""

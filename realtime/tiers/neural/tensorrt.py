@@ -26,7 +26,11 @@ without making the profile unloadable. The manifest is the engine's integrity re
 
 Security: the plan is deserialised by TensorRT's own runtime (`tensorrt.Runtime`), not by
 pickle or `torch.load`; and it is deserialised only when the bytes read are exactly the ones
-this module built (their sha256 equals the manifest written beside them at build time).
+this module built *on this machine*. The manifest beside the plan cannot say that: whoever hands
+over a profile writes both. So every plan built here has its sha256 recorded outside all profiles,
+in ``built-engines.json`` of the user's cache folder (`cache_dir`: $PUPPETEER_CACHE, else
+$XDG_CACHE_HOME/puppeteer, else ~/.cache/puppeteer); a plan that came with a copied profile is not
+in it and is rebuilt, never loaded (`stale_reason`'s "not built on this machine").
 
 The builder is injected (`Builder` protocol: ``environment()``, ``build()``, ``load()``), so the
 manifest logic is tested without a GPU; `TensorRTBuilder` is the real one (torch-tensorrt's
@@ -37,6 +41,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import sys
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
@@ -52,7 +57,8 @@ from realtime.core.profile import GENERATOR_PATH, ProfileLike, engine_paths, how
 __all__ = ["PRECISIONS", "MANIFEST_FORMAT", "MANIFEST_VERSION", "Environment", "EngineFiles",
            "EngineRecord", "TensorRTMissing", "EngineError", "Builder", "TensorRTBuilder",
            "engine_files", "expected_manifest", "stale_reason", "read_manifest",
-           "ensure_engine", "load_engine", "notice_once", "sha256_file", "sha256_bytes"]
+           "ensure_engine", "load_engine", "notice_once", "sha256_file", "sha256_bytes", "cache_dir",
+           "built_here", "record_built"]
 
 PRECISIONS = ("fp16", "fp32")
 MANIFEST_FORMAT = "puppeteer.tensorrt-engine"
@@ -86,6 +92,48 @@ def notice_once(text: str, stream=None) -> bool:
 
 def sha256_bytes(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
+
+
+# ------------------------------------------------------------------- plans built on this machine
+
+BUILT_FILE = "built-engines.json"
+
+
+def cache_dir() -> Path:
+    """This user's cache folder for the engine (never inside a profile): $PUPPETEER_CACHE, else
+    $XDG_CACHE_HOME/puppeteer, else ~/.cache/puppeteer."""
+    if os.environ.get("PUPPETEER_CACHE"):
+        return Path(os.environ["PUPPETEER_CACHE"]).expanduser()
+    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(base).expanduser() / "puppeteer"
+
+
+def _built() -> list[str]:
+    try:
+        data = json.loads((cache_dir() / BUILT_FILE).read_text())
+    except (OSError, ValueError):
+        return []
+    got = data.get("engines") if isinstance(data, dict) else None
+    return [d for d in got if isinstance(d, str)] if isinstance(got, list) else []
+
+
+def built_here(engine_sha256: str | None) -> bool:
+    """Whether this machine's user built the plan with this sha256 (`record_built`)."""
+    return engine_sha256 is not None and engine_sha256 in _built()
+
+
+def record_built(engine_sha256: str) -> None:
+    """Add a plan this machine just built to the record `built_here` reads (atomically)."""
+    known = _built()
+    if engine_sha256 not in known:
+        folder = cache_dir()
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            write_atomic(folder / BUILT_FILE,
+                         (json.dumps({"engines": known + [engine_sha256]}, indent=1) + "\n").encode())
+        except OSError as e:
+            raise EngineError(f"cannot record the built engine in {folder / BUILT_FILE}: "
+                              f"{e.strerror or e}; set PUPPETEER_CACHE to a writable folder") from e
 
 
 # ------------------------------------------------------------------------------- the decision
@@ -126,6 +174,9 @@ def stale_reason(manifest: dict | None, expected: dict, engine_sha256: str | Non
     for key, what in _COMPARED:
         if manifest.get(key) != expected.get(key):
             return f"{what} changed: built for {manifest.get(key)!r}, now {expected.get(key)!r}"
+    if not built_here(engine_sha256):
+        return ("the engine was not built on this machine (it came with the profile); a TensorRT "
+                "plan is only loaded where it was built")
     return None
 
 
@@ -210,6 +261,7 @@ def ensure_engine(profile, precision: str = "fp16", builder: Builder | None = No
             f"{env.gpu}: {reason}")
     plan, inputs, outputs = builder.build(load_generator(files.weights), precision)
     files.engine.parent.mkdir(parents=True, exist_ok=True)
+    record_built(sha256_bytes(plan))       # before the plan is in place: it is never unrecorded
     write_atomic(files.engine, plan)
     manifest = {**expected, "weights": files.weights_rel, "engine": files.engine_rel,
                 "engine_sha256": sha256_bytes(plan), "inputs": list(inputs),
@@ -221,11 +273,15 @@ def ensure_engine(profile, precision: str = "fp16", builder: Builder | None = No
 
 def load_engine(record: EngineRecord, builder: Builder) -> Callable:
     """Read the plan and hand it to the builder's runtime, only if these exact bytes are the
-    ones the manifest describes (sha256) — never deserialise a plan this code did not build."""
+    ones the manifest describes (sha256) and were built on this machine (`built_here`) — never
+    deserialise a plan this code did not build."""
     plan = record.files.engine.read_bytes()
-    if sha256_bytes(plan) != record.manifest.get("engine_sha256"):
-        raise EngineError(f"{record.files.engine} does not match the sha256 in its manifest; "
-                          f"rebuild it (python run.py export --profile ... --force)")
+    digest = sha256_bytes(plan)
+    if digest != record.manifest.get("engine_sha256") or not built_here(digest):
+        why = ("does not match the sha256 in its manifest" if digest != record.manifest.get("engine_sha256")
+               else "was not built on this machine")
+        raise EngineError(f"{record.files.engine} {why}; rebuild it "
+                          f"(python run.py export --profile ... --force)")
     return builder.load(plan, list(record.manifest["inputs"]), list(record.manifest["outputs"]))
 
 

@@ -46,6 +46,8 @@ def _expected(**changes):
 
 def test_stale_reason_match_and_every_kind_of_mismatch():
     good = {**_expected(), "engine_sha256": "e" * 64}
+    assert "not built on this machine" in T.stale_reason(good, _expected(), "e" * 64)
+    T.record_built("e" * 64)
     assert T.stale_reason(good, _expected(), "e" * 64) is None
     assert "no engine" in T.stale_reason(None, _expected(), None)
     assert "missing" in T.stale_reason(good, _expected(), None)
@@ -117,6 +119,42 @@ def test_mismatch_rebuilds(trained, change, words, astronaut_profile):
     assert builder.builds == ["fp16"] * (2 if builder is b else 1)
     assert again.files.engine.read_bytes() == b"plan-1fp16"
     assert T.ensure_engine(profile, "fp16", builder).built is False   # and now it is current
+
+
+def test_a_plan_that_came_with_a_copied_profile_is_rebuilt_never_loaded(trained, tmp_path, monkeypatch):
+    """The manifest travels with the plan, so it cannot vouch for it: a plan and a matching
+    manifest built elsewhere (another user's cache) are rebuilt here, and never deserialised."""
+    elsewhere = FakeBuilder(plan=b"their plan ")
+    monkeypatch.setenv("PUPPETEER_CACHE", str(tmp_path / "their-cache"))
+    theirs = T.ensure_engine(trained, "fp16", elsewhere)
+    monkeypatch.setenv("PUPPETEER_CACHE", str(tmp_path / "my-cache"))
+    mine = FakeBuilder()
+    with pytest.raises(T.EngineError, match="not built on this machine"):
+        T.load_engine(theirs, mine)
+    again = T.ensure_engine(trained, "fp16", mine)
+    assert again.built and "not built on this machine" in again.reason
+    assert mine.builds == ["fp16"] and mine.loaded == []
+    assert T.load_engine(again, mine)() == ("ran", b"plan-1fp16")
+    assert json.loads((tmp_path / "my-cache" / T.BUILT_FILE).read_text())["engines"] == \
+        [T.sha256_bytes(b"plan-1fp16")]
+
+
+def test_cache_dir_order(monkeypatch, tmp_path):
+    monkeypatch.setenv("PUPPETEER_CACHE", str(tmp_path / "a"))
+    assert T.cache_dir() == tmp_path / "a"
+    monkeypatch.delenv("PUPPETEER_CACHE")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "x"))
+    assert T.cache_dir() == tmp_path / "x" / "puppeteer"
+    monkeypatch.delenv("XDG_CACHE_HOME")
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    assert T.cache_dir() == tmp_path / "home" / ".cache" / "puppeteer"
+
+
+def test_an_unwritable_cache_is_a_clear_error(trained, tmp_path, monkeypatch):
+    (tmp_path / "file").write_text("")
+    monkeypatch.setenv("PUPPETEER_CACHE", str(tmp_path / "file" / "cache"))
+    with pytest.raises(T.EngineError, match="PUPPETEER_CACHE"):
+        T.ensure_engine(trained, "fp16", FakeBuilder())
 
 
 def test_tampered_plan_is_never_deserialised(trained):
