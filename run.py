@@ -737,6 +737,24 @@ def cmd_train(args) -> int:
             raise UserError(f"{e}; pass --restart to train from scratch without it") from None
 
 
+def _same_person_or_force(profile, name: str, pairs, force: bool) -> None:
+    """--other-video: UserError (unless `force`) where the clip's faces are far from what the
+    profile draws (`render_l1` above `OTHER_PERSON_L1`): another person's clip would teach the
+    generator to turn the profile into them."""
+    from realtime.train.dataset import OTHER_PERSON_L1, render_l1
+
+    l1 = render_l1(pairs)
+    if not l1 > OTHER_PERSON_L1:
+        return
+    said = (f"the faces in {name} are far from profile {profile.name!r}: face L1 {l1:.3f} between its "
+            f"renders and the frames (more of the profile's own recording reads under {OTHER_PERSON_L1:g}, "
+            f"another person 0.3-0.5)")
+    if not force:
+        raise UserError(f"{said}. Is it another person, or very different light? --other-video trains on "
+                        f"more of the same person's recording; pass --force to train on it anyway")
+    print(f"note: {said}; training anyway (--force)", file=sys.stderr)
+
+
 def _training_resolution(profile, args) -> int:
     """--resolution, or the resumed checkpoint's; UserError when the two differ (its weights
     would not fit, and --restart would throw the training away unasked)."""
@@ -805,6 +823,8 @@ def _train(profile, video: Path, args, same_clip: bool = True) -> int:
                 f"framing as {_printable(profile.source)}: {_frame_size(profile)}, the face where it "
                 f"is there and about as large (e.g. more of the same recording)")
         raise UserError(f"cannot train profile {profile.name!r} on {what}: {e}{hint}") from None
+    if not same_clip:
+        _same_person_or_force(profile, name, pairs, args.force)
     out_dir = profile.folder / NEURAL_DIR
     options = T.TrainOptions(resolution=args.resolution, steps=args.steps, minutes=args.minutes,
                              batch=args.batch, device=args.device, resume=not args.restart,
@@ -1250,6 +1270,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="where to train (default cpu; cuda needs an NVIDIA GPU and a CUDA build of torch)")
     t.add_argument("--threads", type=_at_most(256), default=None, help="torch CPU threads")
     t.add_argument("--restart", action="store_true", help="ignore an existing checkpoint")
+    t.add_argument("--force", action="store_true",
+                   help="--other-video: train even when its faces look like another person's")
     t.set_defaults(func=cmd_train)
 
     x = sub.add_parser("export", help="build the neural tier's TensorRT engine into the profile")

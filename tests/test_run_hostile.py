@@ -323,7 +323,9 @@ def video_profile(profiles_root, tmp_path):
     return folder, clip
 
 
-def _fake_training(monkeypatch, samples_raise=KeyboardInterrupt):
+def _fake_training(monkeypatch, samples_raise=KeyboardInterrupt, face_l1: float = 0.05):
+    """Training faked after the pairs; their renders differ from the frames by `face_l1` (the
+    person check of --other-video, `dataset.render_l1`)."""
     from realtime.train import dataset
     from realtime.train import loop as T
 
@@ -332,6 +334,7 @@ def _fake_training(monkeypatch, samples_raise=KeyboardInterrupt):
             return 3
 
     monkeypatch.setattr(dataset, "build_pairs", lambda profile, frames, **k: Pairs())
+    monkeypatch.setattr(dataset, "render_l1", lambda pairs: face_l1)
     monkeypatch.setattr(T, "train", lambda pairs, out_dir, options, **k: {
         "steps": 1, "seconds": 0.1, "history": [{"step": 1, "rec": 0.5}], "config": {}})
     monkeypatch.setattr(T, "plot_losses", lambda history, path: Path(path).write_bytes(b"new plot"))
@@ -585,6 +588,44 @@ def test_train_on_another_clip_reads_it_from_its_start(video_profile, tmp_path, 
     _set_atlas(folder, frame_range=[1, 3])
     assert run.main(["train", "--profile", "vid", "--video", str(clip), "--steps", "1", "--other-video"]) == 0
     assert seen == {"frames": [1, 2, 3], "same_clip": True}
+
+
+def test_train_on_another_persons_clip_is_refused_unless_forced(video_profile, tmp_path, monkeypatch, capsys):
+    """Before (stop 62's audit): --other-video with another person's clip of the same framing
+    trained without a word (its face L1 0.28 where the profile's own recording reads 0.05), teaching
+    the generator to draw them. Now it is refused before a step, unless --force."""
+    from realtime.train import loop as T
+
+    folder, _ = video_profile
+    before = (folder / YAML_FILE).read_text()
+    _fake_training(monkeypatch, face_l1=0.29)
+    monkeypatch.setattr(T, "train", lambda *a, **k: pytest.fail("trained"))
+    other = _clip(tmp_path / "other.avi", frames=7)
+    argv = ["train", "--profile", "vid", "--video", str(other), "--steps", "1", "--other-video"]
+    assert run.main(argv) == 2
+    err = capsys.readouterr().err
+    line = _one_error("\n".join(x for x in err.splitlines() if not x.startswith("note: ")))
+    assert "the faces in other.avi are far from profile 'vid': face L1 0.290" in line
+    assert "another person" in line and "--force" in line
+    assert (folder / YAML_FILE).read_text() == before
+    _fake_training(monkeypatch, face_l1=0.29)
+    monkeypatch.setattr(T, "samples", lambda pairs, path: np.zeros((8, 8, 3), np.uint8))
+    assert run.main([*argv, "--force"]) == 0
+    assert "training anyway (--force)" in capsys.readouterr().err
+
+
+def test_render_l1_is_the_face_masked_mean_difference():
+    from realtime.train.dataset import PairSet, render_l1
+
+    n, r = 2, 8
+    render = np.zeros((n, 3, r, r), np.float32)
+    target = np.full((n, 3, r, r), 0.5, np.float32)
+    mask = np.zeros((n, 1, r, r), np.float32)
+    mask[:, :, :4] = 1.0
+    target[:, :, 4:] = -1.0             # outside the mask: never counted
+    pairs = PairSet(render, mask, target, np.zeros((1, 3, r, r), np.float32), np.full(n, -1),
+                    np.zeros((n, r, r, 2), np.float32), np.ones((n, r, r), np.float32), np.arange(n))
+    assert render_l1(pairs) == pytest.approx(0.5)
 
 
 def test_a_corrupt_train_state_says_restart(video_profile, monkeypatch, capsys):
