@@ -9,21 +9,32 @@ field cannot lift them: the lids and lashes are dark by nature, so the sockets a
 its skin samples and it carries the cheeks' light over them.
 
 `lift_sockets` lifts them once, on the photo: the sockets (`socket_mask`: the skin between each
-eye's contour and its brow, and under the lower lid, from the mesh) have a smooth lightness (CIE
-L*; lashes and brow hairs left out as much darker than the skin) that is compared with the skin
-around them (cheeks, nose, forehead); where a socket is darker than `REFERENCE` of that skin —
-about what a real socket reads under front light (the eval drivers' 0.85–0.97, in luma) —
-`LIFT` of the shortfall is made up, and its colour goes the same share of the way to the
-skin's as its lightness went (a shadow's red-brown tint goes with its darkness). It is one
-smooth factor on lightness and one shift of colour per pixel, so the lashes, the crease and the
-skin's grain keep their contrast; the eye openings themselves keep their pixels. A photo whose
-sockets fall short of `REFERENCE` by less than `MIN_SHORTFALL` is returned as it is, the same
-array. The
-fields are measured with the face at `WORK_IOD` px an interocular and applied at the photo's
-own resolution: 6–14 ms once per swap engine on the eval photos (s1, 208 px an interocular:
-284 ms measured at full size). On by default (`EngineOptions.lift_sockets`, `live
---keep-sockets` to keep them as they are). The driver's own sockets are not measured: on a
-driver lit from above, the lifted sockets stay lighter than the driver's.
+eye's contour and its brow's lower edge, and under the lower lid, from the mesh) have a smooth
+lightness (CIE L*) that is compared with the skin around them (cheeks, nose, forehead); where a
+socket is darker than `REFERENCE` of that skin — about what a real socket reads under front
+light (the eval drivers' 0.85–0.97, in luma) — `LIFT` of the shortfall is made up, and its
+colour goes the same share of the way to the skin's as its lightness went (a shadow's red-brown
+tint goes with its darkness). It is one smooth factor on lightness and one shift of colour per
+pixel, so the lashes, the crease and the skin's grain keep their contrast (but no pixel is
+lifted past the skin's own lightness: a lid's highlight is not blown to white); the eye
+openings themselves keep their pixels.
+
+The mask reaches up to the brow, not only two mesh rings above the lid: when the driver raises
+her brows the mesh stretches the strip between the lid's second ring and the brow's lower edge
+(2.2× its area in the photo on d10's highest brows), and a painting's shadow there (s5, s12, s0)
+became a dark band between the driver's lit lid and her brow. Nor is every pixel darker than
+`DARK` of the skin taken for hair: only near the lid line and the brows (`hair_zone`); elsewhere
+a pixel is left out of the measure only when darker than `BLACK` (a painting's upper-lid shadow
+reads 0.3–0.45 of its skin, and left out it was hardly lifted).
+
+A photo whose sockets fall short of `REFERENCE` by less than `MIN_SHORTFALL` is returned as it
+is, the same array. The fields are measured with the face at `WORK_IOD` px an interocular and
+applied at the photo's own resolution: 8–21 ms once per swap engine on the eval photos (2-core
+EPYC; 6–18 ms before the mask reached the brows; s1, 208 px an interocular: 284 ms measured at
+full size). On by default
+(`EngineOptions.lift_sockets`, `live --keep-sockets` to keep them as they are). The driver's
+own sockets are not measured: on a driver lit from above, the lifted sockets stay lighter than
+the driver's.
 """
 from __future__ import annotations
 
@@ -33,7 +44,8 @@ import numpy as np
 from realtime.face import topology
 from realtime.swap.crop import _ring
 
-__all__ = ["REFERENCE", "LIFT", "MAX_GAIN", "socket_mask", "eye_openings", "lift_sockets"]
+__all__ = ["REFERENCE", "LIFT", "MAX_GAIN", "socket_triangles", "socket_mask", "hair_zone", "eye_openings",
+           "lift_sockets"]
 
 #: A socket's lightness over its skin's that needs no lift (a real socket under front light).
 REFERENCE = 0.9
@@ -46,9 +58,16 @@ RINGS = 2
 #: Blur of the socket's lightness and of the skin's around it, in interoculars.
 SOCKET_SIGMA = 0.06
 SKIN_SIGMA = 0.3
-#: A socket pixel darker than this share of the skin around it is a lash, a brow hair or a lid
-#: line, not the socket's light (left out of the measure, lifted with its surroundings).
+#: A socket pixel in the `hair_zone` darker than this share of the skin around it is a lash, a
+#: brow hair or a lid line, not the socket's light (left out of the measure, lifted with its
+#: surroundings).
 DARK = 0.45
+#: ... and one darker than this anywhere is not skin in shadow (make-up, a glasses frame, hair).
+BLACK = 0.2
+#: The hair zone: this many interoculars about the eye openings (the lashes and lid line) ...
+LASH_REACH = 0.05
+#: ... and about the brows' contours (hairs below the lower landmarks).
+BROW_REACH = 0.03
 #: The fields are measured with the face at this many pixels an interocular (or its own, if fewer).
 WORK_IOD = 64.0
 #: A photo whose sockets fall short of REFERENCE by less than this (anywhere) is left as it is.
@@ -62,22 +81,54 @@ def _contour() -> np.ndarray:
     return m
 
 
-def socket_mask(landmarks: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
-    """(H, W) uint8 mask of the eye sockets of a face whose `landmarks` (478, 2+) are in the
-    pixels of an image of `shape`: the face triangles whose corners all lie within `RINGS` mesh
-    edges of an eye's contour, none on a brow, less the eye openings themselves."""
-    pts = np.asarray(landmarks, np.float64)[: topology.N_LANDMARKS, :2]
+def _brow_rows() -> tuple[np.ndarray, np.ndarray]:
+    """(lower, upper) (478,) bool: the landmarks of the brows' lower and upper contours."""
+    lower = np.zeros(topology.N_LANDMARKS, bool)
+    upper = np.zeros(topology.N_LANDMARKS, bool)
+    for brow in (topology.RIGHT_BROW, topology.LEFT_BROW):
+        lower[list(brow[:5])] = True
+        upper[list(brow[5:])] = True
+    return lower, upper
+
+
+def socket_triangles() -> np.ndarray:
+    """(K, 3) int32 face triangles of the sockets: those whose corners all lie within `RINGS`
+    mesh edges of an eye's contour or on a brow's lower contour, less the brows' own strip (the
+    triangles with every corner on a brow). Up to the brow, not to `RINGS` only: the strip
+    between the lid's second ring and the brow's lower edge holds the shadow under the brow,
+    and a raised brow stretches it over the driver's lit upper lid."""
     tris = topology.face_triangles()
-    contour = _contour()
-    near = _ring(np.flatnonzero(contour), tris, RINGS)
-    brow = np.zeros(topology.N_LANDMARKS, bool)
-    brow[list(topology.RIGHT_BROW) + list(topology.LEFT_BROW)] = True
-    keep = near[tris].all(1) & ~brow[tris].any(1)
+    lower, upper = _brow_rows()
+    near = _ring(np.flatnonzero(_contour()), tris, RINGS) | lower
+    keep = near[tris].all(1) & ~(lower | upper)[tris].all(1)
+    return tris[keep]
+
+
+def socket_mask(landmarks: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+    """(H, W) uint8 mask (0/1) of the eye sockets of a face whose `landmarks` (478, 2+) are in
+    the pixels of an image of `shape`: the `socket_triangles`, less the eye openings themselves."""
+    pts = np.asarray(landmarks, np.float64)[: topology.N_LANDMARKS, :2]
     sockets = np.zeros(shape, np.uint8)
-    for t in tris[keep]:
+    for t in socket_triangles():
         cv2.fillConvexPoly(sockets, np.rint(pts[t]).astype(np.int32), 1)
     sockets[eye_openings(pts, shape) > 0] = 0
     return sockets
+
+
+def hair_zone(landmarks: np.ndarray, shape: tuple[int, int], iod: float) -> np.ndarray:
+    """(H, W) uint8 mask (0/1) of where a dark socket pixel is hair rather than shadow: within
+    `LASH_REACH` interoculars of an eye opening (lashes, the lid line) or `BROW_REACH` of a
+    brow (its contours' polygon: brow hairs below its lower landmarks)."""
+    pts = np.asarray(landmarks, np.float64)[: topology.N_LANDMARKS, :2]
+
+    def grown(mask: np.ndarray, reach: float) -> np.ndarray:
+        r = max(1, int(round(reach * iod)))
+        return cv2.dilate(mask, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * r + 1, 2 * r + 1)))
+
+    brows = np.zeros(shape, np.uint8)
+    for brow in (topology.RIGHT_BROW, topology.LEFT_BROW):
+        cv2.fillPoly(brows, [np.rint(pts[list(brow[:5]) + list(brow[:4:-1])]).astype(np.int32)], 1)
+    return grown(eye_openings(pts, shape), LASH_REACH) | grown(brows, BROW_REACH)
 
 
 def eye_openings(landmarks: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
@@ -110,6 +161,13 @@ def _blur(values: np.ndarray, weight: np.ndarray, sigma: float) -> np.ndarray:
     return v / np.maximum(w, 1e-4)[..., None] if values.ndim == 3 else v / np.maximum(w, 1e-4)
 
 
+def lifted_lightness(lightness: np.ndarray, gain: np.ndarray, skin: np.ndarray) -> np.ndarray:
+    """CIE L* (any shape, float32) times `gain`, but none lifted past `skin` (the skin's L*
+    around it) unless it was lighter already: a lid's highlight in a shaded socket is not
+    blown to white."""
+    return np.clip(np.minimum(lightness * gain, np.maximum(lightness, skin)), 0.0, 100.0)
+
+
 def lift_sockets(photo: np.ndarray, landmarks: np.ndarray) -> np.ndarray:
     """`photo` (H, W, 3) uint8 RGB with its face's shaded sockets lifted (module docstring);
     `photo` itself where no socket falls short of `REFERENCE` of the skin around it by
@@ -134,7 +192,10 @@ def lift_sockets(photo: np.ndarray, landmarks: np.ndarray) -> np.ndarray:
         return photo
     lab = cv2.cvtColor(small.astype(np.float32) / 255.0, cv2.COLOR_RGB2LAB)
     skin_low = _blur(lab, skin.astype(np.float32), SKIN_SIGMA * s_iod)
-    socket_w = sockets.astype(np.float32) * (lab[..., 0] > DARK * skin_low[..., 0])
+    # a painting's or a top light's shadow under the brow is often darker than a lash: dark
+    # pixels are taken for hair only where hair grows
+    dark = np.where(hair_zone(p, small.shape[:2], s_iod) > 0, DARK, BLACK)
+    socket_w = sockets.astype(np.float32) * (lab[..., 0] > dark * skin_low[..., 0])
     sock_low = _blur(lab, socket_w, SOCKET_SIGMA * s_iod)
     # where the socket's measure holds (inside it, feathered), how far it falls short
     reach = np.clip(cv2.GaussianBlur(socket_w, (0, 0), SOCKET_SIGMA * s_iod) * 3.0, 0.0, 1.0)
@@ -148,9 +209,9 @@ def lift_sockets(photo: np.ndarray, landmarks: np.ndarray) -> np.ndarray:
     # the colour goes the share of the way to the skin's that the lightness went (gain - 1 of
     # the gap 1/ratio - 1): a shadow's tint goes with its darkness
     share = np.clip((gain - 1.0) / np.maximum(1.0 / np.maximum(ratio, 0.05) - 1.0, 1e-3), 0.0, 1.0)
-    # (gain of L*, shift of a*, shift of b*, where) at the work scale, then at the photo's
+    # (gain of L*, shift of a*, shift of b*, where, the skin's L*) at the work scale, then at the photo's
     fields = np.dstack([gain, share[..., None] * (skin_low[..., 1:] - sock_low[..., 1:]),
-                        weight]).astype(np.float32)
+                        weight, skin_low[..., 0]]).astype(np.float32)
     if k < 1.0:
         fields = cv2.resize(fields, (box.shape[1], box.shape[0]), interpolation=cv2.INTER_LINEAR)
     # the eyes themselves (whites, iris, the lids' rims inside the contour) keep their pixels;
@@ -160,7 +221,7 @@ def lift_sockets(photo: np.ndarray, landmarks: np.ndarray) -> np.ndarray:
     y0, y1, x0, x1 = ys.min(), ys.max() + 1, xs.min(), xs.max() + 1
     part = cv2.cvtColor(box[y0:y1, x0:x1].astype(np.float32) / 255.0, cv2.COLOR_RGB2LAB)
     f = fields[y0:y1, x0:x1]
-    part[..., 0] = np.clip(part[..., 0] * f[..., 0], 0.0, 100.0)
+    part[..., 0] = lifted_lightness(part[..., 0], f[..., 0], f[..., 4])
     part[..., 1:] += f[..., 1:3]
     rgb = np.clip(np.rint(cv2.cvtColor(part, cv2.COLOR_LAB2RGB) * 255.0), 0, 255).astype(np.uint8)
     out = photo.copy()

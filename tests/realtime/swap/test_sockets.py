@@ -10,6 +10,7 @@ import pytest
 
 from realtime.face import topology
 from realtime.swap import sockets
+from realtime.swap.crop import _ring
 from realtime.swap.sockets import REFERENCE, lift_sockets, socket_mask
 
 
@@ -142,3 +143,111 @@ def test_a_socket_painted_near_black_is_not_measured_as_light(flat_face, astrona
     before, after = lab(photo)[sock][:, 0], lab(out)[sock][:, 0]
     assert (after <= before * sockets.MAX_GAIN + 1.0).all()
     assert np.median(after - before) < 1.0
+
+
+def _strip_points(landmarks):
+    """(N, 2) points halfway between each eye's second mesh ring above the upper lid and the
+    brow's lower contour (right eye: 221..225 below 55..46; left: 441..445 below 285..276)."""
+    pairs = [(221, 55), (222, 65), (223, 52), (224, 53), (441, 285), (442, 295), (443, 282), (444, 283)]
+    return np.array([(landmarks[a, :2] + landmarks[b, :2]) / 2.0 for a, b in pairs])
+
+
+def test_the_sockets_reach_up_to_the_brows_but_not_into_them(astronaut_landmarks):
+    """The strip between the lid's second ring and the brow's lower edge (the shadow a raised
+    brow stretches over the driver's lit upper lid) is socket; the brows themselves are not."""
+    sock = socket_mask(astronaut_landmarks, (512, 512))
+    for x, y in np.rint(_strip_points(astronaut_landmarks)).astype(int):
+        assert sock[y, x] == 1, (x, y)
+    tris = sockets.socket_triangles()
+    lower, upper = sockets._brow_rows()
+    assert not (lower | upper)[tris].all(1).any()                     # no triangle of the brow strip
+    brow_strip = [t for t in topology.face_triangles() if (lower | upper)[t].all()]
+    for t in brow_strip:
+        x, y = np.rint(astronaut_landmarks[list(t), :2].mean(0)).astype(int)
+        assert sock[y, x] == 0, t
+
+
+def _paint(shape, landmarks, triangles) -> np.ndarray:
+    m = np.zeros(shape, np.uint8)
+    for t in triangles:
+        cv2.fillConvexPoly(m, np.rint(landmarks[t, :2]).astype(np.int32), 1)
+    return m > 0
+
+
+def test_a_shadow_under_the_brow_darker_than_a_lash_is_lifted(flat_face, astronaut_landmarks):
+    """A painting's shadow from the lid up to the brow, darker than DARK of the skin but away
+    from the lid line and the brow hairs, is shadow: measured and lifted (at most MAX_GAIN),
+    the strip just under the brow (which a raised brow stretches most) too; the lashes and the
+    brows, as dark, keep their darkness. (The mask stopped two rings above the lid and took any
+    pixel under DARK for a lash: 27 -> 28 L* here, now 27 -> 40.) At twice the astronaut's size
+    (120 px an interocular), measured at WORK_IOD."""
+    flat_face = cv2.resize(flat_face, None, fx=2, fy=2, interpolation=cv2.INTER_CUBIC)
+    lm = astronaut_landmarks * np.array([2.0, 2.0, 1.0])
+    iod = float(np.linalg.norm(lm[33, :2] - lm[263, :2]))
+    shape = flat_face.shape[:2]
+    tris = topology.face_triangles()
+    near = _ring(np.flatnonzero(sockets._contour()), tris, 2)
+    lower = np.zeros(topology.N_LANDMARKS, bool)
+    lower[list(topology.RIGHT_BROW[:5]) + list(topology.LEFT_BROW[:5])] = True
+    brow = np.zeros(topology.N_LANDMARKS, bool)
+    brow[list(topology.RIGHT_BROW) + list(topology.LEFT_BROW)] = True
+    eyes = sockets.eye_openings(lm, shape) > 0
+    between = _paint(shape, lm, tris[(near | lower)[tris].all(1) & ~brow[tris].all(1)]) & ~eyes
+    strip = _paint(shape, lm, tris[(near | lower)[tris].all(1) & lower[tris].any(1) & ~brow[tris].all(1)]) & ~eyes
+    brows = np.zeros(shape, np.uint8)
+    for b in (topology.RIGHT_BROW, topology.LEFT_BROW):
+        cv2.fillPoly(brows, [np.rint(lm[list(b[:5]) + list(b[:4:-1]), :2]).astype(np.int32)], 1)
+    lash = np.zeros(shape, np.uint8)
+    for upper in (topology.RIGHT_EYE_UPPER, topology.LEFT_EYE_UPPER):
+        cv2.polylines(lash, [np.rint(lm[list(upper), :2]).astype(np.int32)], False, 1, 3)
+    photo = flat_face.astype(np.float32)
+    photo[between] *= 0.42 * np.array([1.0, 0.8, 0.75], np.float32)
+    photo[brows > 0] = (60, 45, 35)                                   # brow hairs
+    photo[lash > 0] = 25.0                                            # lashes
+    photo = np.clip(np.rint(photo), 0, 255).astype(np.uint8)
+    out = lift_sockets(photo, lm)
+    before, after = lab(photo), lab(out)
+
+    def grown(mask, reach):
+        r = int(round(reach * iod))
+        k = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * r + 1, 2 * r + 1))
+        return cv2.dilate(mask.astype(np.uint8), k) > 0
+
+    shadow = between & ~(grown(eyes, 0.07) | grown(brows, 0.05))
+    strip &= shadow
+    assert strip.sum() > 50 and shadow.sum() > 150
+    skin = lab(flat_face)[between][:, 0].mean()
+    for region in (shadow, strip):
+        l0, l1 = before[region][:, 0].mean(), after[region][:, 0].mean()
+        assert l0 < sockets.DARK * skin                                 # as dark as a lash
+        assert l1 > l0 * 1.35 and l1 - l0 > 0.3 * (REFERENCE * skin - l0), (l0, l1, skin)
+        assert (after[region][:, 0] <= before[region][:, 0] * sockets.MAX_GAIN + 1.0).all()
+    # the brows stay as they are (but for the lift's feathered edge); the lashes stay dark
+    core = (brows > 0) & ~grown(between, 0.02)
+    assert core.sum() > 200
+    assert np.median(after[core][:, 0] - before[core][:, 0]) < 0.5
+    assert (after[core][:, 0] <= before[core][:, 0] * 1.2 + 1.0).all()
+    assert after[lash > 0][:, 0].mean() < 0.6 * after[shadow][:, 0].mean()
+
+
+def test_a_highlight_in_a_shaded_socket_is_not_lifted_past_the_skin(flat_face, astronaut_landmarks):
+    """The socket's lift is one smooth factor, but a lid's highlight (here as light as the skin
+    itself) inside a shaded socket is not multiplied past the skin's lightness into white."""
+    lm = astronaut_landmarks
+    photo, sock, _ = shaded(flat_face, lm, darker=0.5)
+    streak = np.zeros(photo.shape[:2], np.uint8)
+    for upper in (topology.RIGHT_EYE_UPPER, topology.LEFT_EYE_UPPER):
+        cv2.polylines(streak, [np.rint(lm[list(upper)[2:-2], :2] - [0, 4]).astype(np.int32)], False, 1, 1)
+    streak = (streak > 0) & sock
+    photo[streak] = flat_face[streak]                    # the skin's own colour: a highlight
+    out = lift_sockets(photo, lm)
+    assert out is not photo and streak.sum() > 10
+    skin = lab(flat_face)[streak][:, 0].mean()
+    assert lab(out)[streak][:, 0].max() <= skin + 1.0
+    assert (lab(out)[streak][:, 0] >= lab(photo)[streak][:, 0] - 0.5).all()
+
+
+def test_lifted_lightness_is_capped_at_the_skin_unless_lighter_already():
+    l = np.array([20.0, 50.0, 70.0, 90.0], np.float32)
+    got = sockets.lifted_lightness(l, np.full(4, 1.5, np.float32), np.full(4, 60.0, np.float32))
+    np.testing.assert_allclose(got, [30.0, 60.0, 70.0, 90.0])
