@@ -714,6 +714,9 @@ def cmd_train(args) -> int:
 
     if args.steps is None and args.minutes is None:
         raise UserError("say how long to train: --steps N or --minutes M")
+    if args.force and not args.other_video:
+        raise UserError("--force goes with --other-video (train on a clip whose faces look like another "
+                        "person's); without --other-video there is nothing for it to force")
     if args.device == "cuda":
         from realtime.core.context import require_torch_cuda
 
@@ -851,9 +854,15 @@ def _train(profile, video: Path, args, same_clip: bool = True) -> int:
             step = saved        # a Ctrl-C between a step's checkpoint and its progress call
         e.args = (_stopped_training(step, saved),)   # what main prints
         if saved is not None:   # the YAML says what the committed generator now is
+            # Only a finished run's generator is tested against the render (`face_l1`): a
+            # stopped one is never the profile's default, even where an earlier run's was.
+            back = profile.tier == "neural"
             with contextlib.suppress(OSError, PuppeteerError):    # (the stop's message comes first)
-                commit_files(profile.folder, {}, settings={"neural": {
+                commit_files(profile.folder, {}, tier="atlas" if back else None, settings={"neural": {
                     "resolution": args.resolution, "steps": int(saved), "pairs": int(len(pairs))}})
+                if back:
+                    e.args = (f"{e.args[0]}; the profile's tier is 'atlas' again until a finished run "
+                              f"shows the generator improves on the render",)
         raise
     finally:
         bar.close()
@@ -973,20 +982,51 @@ def cmd_verify(args) -> int:
     window = WINDOW_S if args.window is None else args.window
     if args.attacks:
         return _verify_attacks(args, window)
+    _check_verify_sizes(Path(args.path))
     report = verify_path(args.path, window_s=window)
-    print(json.dumps(report.to_json(), indent=1) if args.json else report.text(show_all=args.all))
-    if report.found and not args.json:  # name the local profile the fingerprint points to
+    local = []          # the local profiles the fingerprint points to
+    if report.found:
         fingerprint = report.pooled.payload.fingerprint_hex
         root = profiles_root()
         for name, fp, consent in list_profiles(root):
-            if fp != fingerprint:
-                continue
-            if (broken := problem(root / name)) is None:
-                print(f"  fingerprint {fp} is local profile {name!r} ({consent})")
-            else:      # only its YAML names those arrays: they are missing, damaged or elsewhere
-                print(f"  fingerprint {fp} is listed by local profile {name!r}, which does not load "
-                      f"({_printable(broken)})")
+            if fp == fingerprint:
+                broken = problem(root / name)
+                local.append({"profile": name, "consent": consent, "loads": broken is None,
+                              **({} if broken is None else {"problem": _printable(broken)})})
+    if args.json:
+        print(json.dumps({**report.to_json(), "local_profiles": local}, indent=1))
+        return 0 if report.found else 1
+    print(report.text(show_all=args.all))
+    for entry in local:
+        fp = report.pooled.payload.fingerprint_hex
+        if entry["loads"]:
+            print(f"  fingerprint {fp} is local profile {entry['profile']!r} ({entry['consent']})")
+        else:      # only its YAML names those arrays: they are missing, damaged or elsewhere
+            print(f"  fingerprint {fp} is listed by local profile {entry['profile']!r}, which does not load "
+                  f"({entry['problem']})")
     return 0 if report.found else 1
+
+
+def _check_verify_sizes(path: Path) -> None:
+    """The size caps every other command applies, from the headers, before verify decodes
+    anything: an image (or a folder's images) and a video's frame size."""
+    from realtime.core import paths
+    from realtime.core.paths import IMAGE_SUFFIXES
+    from realtime.image.verify import VerifyError
+    from realtime.io.media import check_image, open_video
+
+    if paths.is_dir(path):
+        for p in sorted(path.iterdir()):
+            if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES:
+                check_image(p, VerifyError, f"cannot read {p} as an image")
+    elif paths.is_file(path) and path.suffix.lower() in IMAGE_SUFFIXES:
+        check_image(path, VerifyError, f"cannot read {path} as an image")
+    elif paths.is_file(path):
+        try:
+            open_video(path, VerifyError, "").release()
+        except VerifyError as e:
+            if str(e):          # too large; a file OpenCV cannot open is verify's to explain
+                raise
 
 
 def _arrays_check(folder: Path) -> bool:

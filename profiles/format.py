@@ -152,13 +152,19 @@ def profile_files(name_or_path: str | os.PathLike | None) -> list[Path]:
 
 
 def resolve(name_or_path: str | os.PathLike, root: Path | None = None) -> Path:
-    """A profile folder from a name (under the profiles root) or a path to a folder/YAML."""
+    """A profile folder from a name (under the profiles root) or a path to a folder/YAML. A bare
+    name that is a profile under the root is that profile, even where the current directory has
+    a folder of that name."""
     p = Path(name_or_path)
     if p.name == YAML_FILE:
         p = p.parent
+    named = (root or profiles_root()) / str(name_or_path)
+    # A bare name is the profile of that name first: a folder `anna/` of photos in the current
+    # directory must not hide profile `anna` (write `./anna` for the folder).
+    if p.name == str(name_or_path) and p.name not in ("", ".", "..") and paths.is_file(named / YAML_FILE):
+        return named
     if paths.is_dir(p):
         return p
-    named = (root or profiles_root()) / str(name_or_path)
     if paths.is_dir(named):
         return named
     if paths.is_dir(store.backup_path(named)):
@@ -212,6 +218,8 @@ def _check_files(folder: Path, yml: Path, files: dict) -> None:
         path = store.inside(folder, str(entry["path"]))
         if not path.is_file():
             raise ProfileError(f"profile {folder.name!r} is missing {entry['path']}")
+        if (too_big := schema.listed_size_problem(path)) is not None:
+            raise ProfileError(f"{path} {too_big}: not the file {yml} lists; enroll the profile again")
         if sha256_file(path) not in schema.accepted_digests(entry):
             redo = ("train it again with --restart" if str(entry["path"]).startswith("neural/")
                     else "enroll the profile again")
@@ -295,7 +303,7 @@ def save(profile: Profile, folder: Path, overwrite: bool = False) -> Path:
     folder.parent.mkdir(parents=True, exist_ok=True)
     tmp = store.temp_dir(folder)
     try:
-        np.savez(tmp / ARRAYS_FILE, **profile.arrays)
+        paths.write_npz(tmp / ARRAYS_FILE, profile.arrays)
         digests = {ARRAYS_FILE: sha256_file(tmp / ARRAYS_FILE)}
         with open(tmp / YAML_FILE, "w") as f:
             yaml.safe_dump(profile.to_yaml(digests), f, sort_keys=False)

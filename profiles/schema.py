@@ -43,7 +43,7 @@ from realtime.mesh.gains import check_gains
 from realtime.tiers.registry import TIER_NAMES
 
 __all__ = ["ConsentRecordError", "MAX_YAML_BYTES", "ARRAYS", "read_yaml", "check_meta", "accepted_digests",
-           "read_arrays", "check_arrays", "printable", "check_text"]
+           "read_arrays", "check_arrays", "printable", "check_text", "listed_size_problem", "MAX_LISTED_BYTES"]
 
 MAX_YAML_BYTES = 1 << 20
 MAX_YAML_NODES = 200_000
@@ -55,6 +55,10 @@ MAX_TEXT = 1024
 MAX_CONSENT = 200
 MAX_ARRAY_MEMBERS = 64
 MAX_ARRAYS_BYTES = 768 << 20
+#: The most bytes a file the YAML lists may have, by suffix (else the last): checked from its
+#: size before it is hashed (a listed 20 GB file took 54 s to hash before its sha256 refused it).
+#: A train state at 512² (`realtime.tiers.neural.checkpoint.MAX_CHECKPOINT_BYTES`) is the largest.
+MAX_LISTED_BYTES = {".npz": MAX_ARRAYS_BYTES, ".png": 64 << 20, ".safetensors": 2 << 30, "": 2 << 30}
 MAX_IMAGE_SIDE = 8192
 SHA256 = re.compile(r"[0-9a-f]{64}")
 
@@ -96,9 +100,10 @@ class ConsentRecordError(ProfileError):
 
 
 def profiles_root() -> Path:
-    """Where profiles live: $PUPPETEER_PROFILES, else the `profiles/` folder of the project."""
+    """Where profiles live: $PUPPETEER_PROFILES (a leading ~ expanded, as a shell would not inside
+    quotes), else the `profiles/` folder of the project."""
     env = os.environ.get("PUPPETEER_PROFILES")
-    return Path(env) if env else Path(__file__).resolve().parent
+    return Path(env).expanduser() if env else Path(__file__).resolve().parent
 
 
 def consent_command(where: str | os.PathLike, by: str = "...") -> str:
@@ -144,6 +149,16 @@ def _yaml_problem(e: yaml.YAMLError) -> str:
         return printable(str(e).splitlines()[0], 160)
     what = f"{problem} ({context})" if context else problem
     return f"line {mark.line + 1}, column {mark.column + 1}: {printable(what, 160)}"
+
+
+def listed_size_problem(path: Path) -> str | None:
+    """Why the listed file `path` is too large to be one of a profile's (`MAX_LISTED_BYTES`), or
+    None. OSError from stat is the caller's."""
+    size = path.stat().st_size
+    cap = MAX_LISTED_BYTES.get(path.suffix.lower(), MAX_LISTED_BYTES[""])
+    if size > cap:
+        return f"is {size} bytes, more than a profile's {path.suffix or 'file'} may be ({cap >> 20} MiB)"
+    return None
 
 
 def read_yaml(path: Path) -> dict:

@@ -475,6 +475,37 @@ def test_a_ctrl_c_between_a_checkpoint_and_its_progress_says_it_was_saved(video_
     assert "stopped at step 6; saved, `train` resumes from it" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize("tier", ["neural", "atlas"])
+def test_a_stopped_training_is_never_the_default_tier(video_profile, monkeypatch, capsys, tier):
+    """Before (stop 63's audit): a Ctrl-C in `train --restart` on a profile whose tier was neural
+    left it neural with the stopped run's few-step generator, never tested against the render."""
+    from realtime.train import dataset
+    from realtime.train import loop as T
+    from tests.realtime.train.test_loop import Pairs
+
+    folder, clip = video_profile
+    _set_tier(folder, tier)
+    monkeypatch.setattr(dataset, "build_pairs", lambda profile, frames, **k: Pairs())
+
+    def train(pairs, out_dir, options, progress, commit, on_checkpoint):
+        progress(9, {"rec": 0.5})
+        on_checkpoint(9)
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(T, "train", train)
+    assert run.main(["train", "--profile", "vid", "--video", str(clip), "--steps", "50", "--restart"]) == 130
+    err = capsys.readouterr().err
+    meta = yaml.safe_load((folder / YAML_FILE).read_text())
+    assert meta["tier"] == "atlas" and meta["settings"]["neural"]["steps"] == 9
+    assert ("the profile's tier is 'atlas' again" in err) == (tier == "neural")
+
+
+def _set_tier(folder: Path, tier: str) -> None:
+    meta = yaml.safe_load((folder / YAML_FILE).read_text())
+    meta["tier"] = tier
+    (folder / YAML_FILE).write_text(yaml.safe_dump(meta, sort_keys=False))
+
+
 @pytest.mark.parametrize("step, saved, words", [
     (None, None, "stopped before the first step: nothing new to save"),
     (9, 5, "stopped at step 9 while saving it; steps after 5 are lost, `train` resumes from step 5"),
@@ -612,6 +643,8 @@ def test_train_on_another_persons_clip_is_refused_unless_forced(video_profile, t
     monkeypatch.setattr(T, "samples", lambda pairs, path: np.zeros((8, 8, 3), np.uint8))
     assert run.main([*argv, "--force"]) == 0
     assert "training anyway (--force)" in capsys.readouterr().err
+    assert run.main(["train", "--profile", "vid", "--video", str(other), "--steps", "1", "--force"]) == 2
+    assert "--force goes with --other-video" in _one_error(capsys.readouterr().err)
 
 
 def test_render_l1_is_the_face_masked_mean_difference():

@@ -47,6 +47,30 @@ def test_verify_exit_codes(tmp_path, profiles_root, capsys):
     assert "does not exist" in _error_line(capsys)
 
 
+def test_verify_refuses_pictures_larger_than_the_others_read_before_decoding(tmp_path, profiles_root, capsys,
+                                                                            monkeypatch):
+    """Before (stop 63's audit): verify decoded a 120-megapixel picture (777 MB) and an 8192×2304
+    video that every other command refuses from the header."""
+    from PIL import Image
+
+    Image.new("L", (12000, 10000)).save(tmp_path / "huge.png")
+    monkeypatch.setattr("realtime.image.verify._read_image", lambda p: pytest.fail("decoded"))
+    assert run.main(["verify", str(tmp_path / "huge.png")]) == 2
+    assert "huge.png is 12000×10000 px, larger than this reads (at most 20000 px a side and 100 megapixels)" \
+        in _error_line(capsys)
+    folder = tmp_path / "pictures"
+    folder.mkdir()
+    shutil.copy(tmp_path / "huge.png", folder / "a.png")
+    assert run.main(["verify", str(folder)]) == 2
+    assert "a.png is 12000×10000 px" in _error_line(capsys)
+    writer = cv2.VideoWriter(str(tmp_path / "wide.avi"), cv2.VideoWriter_fourcc(*"MJPG"), 10, (8200, 16))
+    writer.write(np.zeros((16, 8200, 3), np.uint8))
+    writer.release()
+    assert run.main(["verify", str(tmp_path / "wide.avi")]) == 2
+    assert "wide.avi is 8200×16 px, larger than this reads (at most 8192 px a side and 4096×4096 px in all)" \
+        in _error_line(capsys)
+
+
 def test_verify_window_is_for_videos(tmp_path, profiles_root, capsys):
     """Before the fix: `verify IMAGES --window 5` ignored the window unsaid."""
     _png(tmp_path / "m.png", True)
@@ -88,6 +112,11 @@ def test_verify_names_the_local_profile_and_says_when_it_does_not_load(tmp_path,
     png = _png(tmp_path / "mine.png", True, fingerprint=int(sha[:6], 16))
     assert run.main(["verify", png]) == 0
     assert f"  fingerprint {sha[:6]} is local profile 'astro' (no consent record)" in capsys.readouterr().out
+    import json  # the JSON says it too (before, stop 63's audit: only the text did)
+
+    assert run.main(["verify", "--json", png]) == 0
+    assert json.loads(capsys.readouterr().out)["local_profiles"] == [
+        {"profile": "astro", "consent": "no consent record", "loads": True}]
     (astro / "arrays.npz").unlink()
     assert run.main(["verify", png]) == 0
     out = capsys.readouterr().out

@@ -15,10 +15,13 @@ import secrets
 import stat
 import tempfile
 import time
+import zipfile
 from pathlib import Path
 
+import numpy as np
+
 __all__ = ["is_dir", "is_file", "exists", "taken", "cannot_write", "reserve_hidden", "sweep_dead_writers",
-           "write_atomic", "sha256_file", "not_a_file", "IMAGE_SUFFIXES"]
+           "write_atomic", "write_npz", "sha256_file", "not_a_file", "IMAGE_SUFFIXES"]
 
 #: The picture files every command reads (enroll's photo, a driver folder's frames, verify's
 #: images): those OpenCV decodes on every platform. Compare with the suffix lowered.
@@ -213,6 +216,18 @@ def write_atomic(path: str | os.PathLike, data: bytes | str, follow_links: bool 
             os.unlink(tmp)
         raise
     return target
+
+
+def write_npz(file, arrays: dict, compress: bool = False) -> None:
+    """`np.savez` (or `np.savez_compressed`) of `arrays` into `file` (a path or a binary file
+    object), no pickled objects, and the archive closed however the write ends. numpy 1.26
+    leaves a failed archive to the garbage collector, whose second try at closing it on a full
+    disk printed "Exception ignored in: <function ZipFile.__del__ ...>" after our error line."""
+    method = zipfile.ZIP_DEFLATED if compress else zipfile.ZIP_STORED
+    with zipfile.ZipFile(file, mode="w", compression=method, allowZip64=True) as archive:
+        for key, value in arrays.items():
+            with archive.open(f"{key}.npy", "w", force_zip64=True) as member:
+                np.lib.format.write_array(member, np.asanyarray(value), allow_pickle=False)
 
 
 def sha256_file(path: str | os.PathLike) -> str:

@@ -13,6 +13,7 @@ file with FFmpeg; a value the user sets is kept): a damaged clip printed raw dec
 from __future__ import annotations
 
 import contextlib
+import math
 import os
 import struct
 import threading
@@ -27,7 +28,7 @@ from realtime.core.errors import PuppeteerError
 from realtime.core.quiet import quiet_native_stderr
 
 __all__ = ["MAX_IMAGE_PIXELS", "MAX_IMAGE_SIDE", "MAX_VIDEO_PIXELS", "MAX_VIDEO_SIDE",
-           "check_frame", "image_size", "read_image", "open_video"]
+           "check_frame", "check_image", "image_size", "read_image", "open_video"]
 
 MAX_IMAGE_SIDE = 20_000          # a 20,000 px panorama still opens
 MAX_IMAGE_PIXELS = 100_000_000   # 100 MP: a 12,000 × 8,000 photo (~300 MB decoded)
@@ -99,8 +100,12 @@ def _check(w: int, h: int, max_side: int, max_pixels: int, what: str, error, adv
     if w <= 0 or h <= 0:
         raise error(f"{what} declares an empty picture ({w}×{h} px)")
     if w > max_side or h > max_side or w * h > max_pixels:
+        root = math.isqrt(max_pixels)
+        area = (f"{max_pixels // 1_000_000} megapixels" if max_pixels % 1_000_000 == 0
+                else f"{root}×{root} px in all" if root * root == max_pixels    # 4K's 4096², not "16.7772 MP"
+                else f"{max_pixels / 1e6:g} megapixels")
         raise error(f"{what} is {w}×{h} px, larger than this reads (at most {max_side} px a side "
-                    f"and {max_pixels / 1e6:g} megapixels); {advice}")
+                    f"and {area}); {advice}")
 
 
 def _check_readable(path: Path, error: type[PuppeteerError]) -> None:
@@ -116,6 +121,20 @@ def _check_readable(path: Path, error: type[PuppeteerError]) -> None:
         raise error(f"cannot read {str(path)!r}: {e.strerror or e}") from None
 
 
+def check_image(path: str | Path, error: type[PuppeteerError], unreadable: str) -> tuple[int, int, bool]:
+    """(width, height, has transparency) of the image file at `path`, from its header, after
+    checking it can be opened and fits the caps (nothing decoded): `error(unreadable)` for a
+    file that is not an image, `error(...)` naming the size or the reason otherwise."""
+    path = Path(path)
+    _check_readable(path, error)
+    header = _header(path)
+    if header is None:
+        raise error(unreadable)
+    _check(*header[:2], MAX_IMAGE_SIDE, MAX_IMAGE_PIXELS, str(path.name), error,
+           "scale it down (e.g. to 2000 px on the long side) and try again")
+    return header
+
+
 def read_image(path: str | Path, error: type[PuppeteerError], unreadable: str,
                flags: int = cv2.IMREAD_COLOR) -> np.ndarray:
     """The image at `path` as OpenCV decodes it (BGR), after its header says it fits the caps.
@@ -124,12 +143,7 @@ def read_image(path: str | Path, error: type[PuppeteerError], unreadable: str,
     Raises `error(unreadable)` for a file that is not an image, `error(...)` naming the size for
     one that is too large or why it cannot be opened (no read permission)."""
     path = Path(path)
-    _check_readable(path, error)
-    header = _header(path)
-    if header is None:
-        raise error(unreadable)
-    _check(*header[:2], MAX_IMAGE_SIDE, MAX_IMAGE_PIXELS, str(path.name), error,
-           "scale it down (e.g. to 2000 px on the long side) and try again")
+    header = check_image(path, error, unreadable)
     try:
         with quiet_native_stderr():
             img = _over_white(path) if header[2] and flags == cv2.IMREAD_COLOR else None

@@ -43,7 +43,7 @@ from typing import Any
 import numpy as np
 
 from realtime.core.frame import Frame
-from realtime.core.paths import sha256_file
+from realtime.core.paths import sha256_file, write_npz
 from realtime.face.teeth import teeth_share
 from realtime.face.topology import N_LANDMARKS
 from realtime.face.track import Tracker, TrackStage, quiet_native_stderr
@@ -198,12 +198,13 @@ class TrackedClip:
         fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
         try:
             with os.fdopen(fd, "wb") as f:
-                np.savez_compressed(
-                    f, format=np.int64(FORMAT), landmarks=self.landmarks.astype(np.float32),
+                write_npz(f, dict(
+                    format=np.int64(FORMAT), landmarks=self.landmarks.astype(np.float32),
                     present=self.present.astype(bool), fps=np.float64(self.fps),
                     size=np.asarray(self.size, np.int64), sha256=np.str_(self.sha256),
                     clip=np.str_(self.clip), tracker=np.str_(self.tracker), upright=np.bool_(self.upright),
-                    **({} if self.teeth is None else {"teeth": np.asarray(self.teeth, np.float32)}))
+                    **({} if self.teeth is None else {"teeth": np.asarray(self.teeth, np.float32)})),
+                    compress=True)
             os.chmod(tmp, 0o644)
             os.replace(tmp, path)
         except BaseException:

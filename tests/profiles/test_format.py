@@ -80,6 +80,28 @@ def test_load_by_name_under_the_root_and_by_yaml_path(small_profile, tmp_path, m
         load("nobody")
 
 
+def test_a_bare_name_is_the_profile_even_beside_a_folder_of_that_name(small_profile, tmp_path, monkeypatch):
+    """Before (stop 63's audit): in a directory holding a folder `tiny/` (photos, say),
+    `--profile tiny` took that folder and said it had no profile.yaml."""
+    root = tmp_path / "root"
+    _saved(small_profile, root)
+    monkeypatch.setenv("PUPPETEER_PROFILES", str(root))
+    work = tmp_path / "work"
+    (work / "tiny").mkdir(parents=True)
+    monkeypatch.chdir(work)
+    assert resolve("tiny") == root / "tiny"
+    assert resolve("./tiny") == Path("./tiny")          # a path is a path
+    assert resolve(str(work / "tiny")) == work / "tiny"
+
+
+def test_a_tilde_in_the_profiles_root_is_home(monkeypatch, tmp_path):
+    """Before (stop 63's audit): PUPPETEER_PROFILES='~/p' (quoted: no shell expansion) made a
+    folder named '~' in the current directory."""
+    monkeypatch.setenv("HOME", str(tmp_path))
+    monkeypatch.setenv("PUPPETEER_PROFILES", "~/p")
+    assert fmt.profiles_root() == tmp_path / "p"
+
+
 @pytest.mark.parametrize("given, expect", [
     ("nobody", "no profile 'nobody': not a folder, and nothing at {root}/nobody (make one with: "
                "python run.py enroll IMAGE --name nobody)"),
@@ -161,6 +183,25 @@ def test_arrays_replaced_by_another_valid_file_are_refused(small_profile, tmp_pa
     arrays["frame_scale"] = np.float32(99.0)
     np.savez(folder / ARRAYS_FILE, **arrays)
     with pytest.raises(ProfileError):
+        load(folder)
+
+
+def test_a_listed_file_too_large_for_its_kind_is_refused_before_hashing(small_profile, tmp_path, monkeypatch):
+    """Before (stop 63's audit): a listed plot grown to 20 GB was hashed in full (54 s) on every
+    start before its sha256 refused it. Now its size refuses it at once (sparse file here)."""
+    folder = _saved(small_profile, tmp_path)
+    (folder / "neural").mkdir()
+    plot = folder / "neural" / "losses.png"
+    plot.write_bytes(b"png")
+    meta = yaml.safe_load((folder / YAML_FILE).read_text())
+    meta["files"]["neural/losses.png"] = {"path": "neural/losses.png", "sha256": _sha(plot)}
+    (folder / YAML_FILE).write_text(yaml.safe_dump(meta, sort_keys=False))
+    assert load(folder).name == "tiny"
+    os.truncate(plot, 65 << 20)
+    real = fmt.sha256_file
+    monkeypatch.setattr(fmt, "sha256_file", lambda p: pytest.fail(f"hashed {p}") if p.name == plot.name else real(p))
+    with pytest.raises(ProfileError, match=r"losses.png is 68157440 bytes, more than a profile's .png may be "
+                                           r"\(64 MiB\)"):
         load(folder)
 
 
@@ -305,7 +346,7 @@ def test_failed_save_leaves_no_folder(small_profile, tmp_path, monkeypatch, wher
         raise OSError("disk full")
 
     if where == "arrays":
-        monkeypatch.setattr(fmt.np, "savez", boom)
+        monkeypatch.setattr(fmt.paths, "write_npz", boom)
     elif where == "yaml":
         monkeypatch.setattr(fmt.yaml, "safe_dump", boom)
     else:

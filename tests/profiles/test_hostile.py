@@ -256,12 +256,12 @@ def test_sigterm_during_save_leaves_no_temporary_folder(tmp_path):
         import run
         from profiles import format as fmt
         from tests.hostile import small_arrays
-        real = fmt.np.savez
-        def savez(*a, **k):
+        real = fmt.paths.write_npz
+        def write_npz(*a, **k):
             real(*a, **k)
             os.kill(os.getpid(), signal.SIGTERM)
             time.sleep(5)
-        fmt.np.savez = savez
+        fmt.paths.write_npz = write_npz
         def cmd(args):
             p = fmt.Profile(name="x", kind="image", source="s.png", arrays=small_arrays(), crop_size=16)
             fmt.save(p, Path({str(tmp_path / "x")!r}))
@@ -299,12 +299,13 @@ def test_full_disk_and_read_only_root_are_one_line(tmp_path, monkeypatch):
     def full(*a, **k):
         raise OSError(errno.ENOSPC, "No space left on device")
 
-    monkeypatch.setattr(fmt.np, "savez", full)
+    real_write = fmt.paths.write_npz
+    monkeypatch.setattr(fmt.paths, "write_npz", full)
     with pytest.raises(EnrollError, match="No space left on device; free some space") as e:
         enroll_image(photo, "astro", root=root, force=True)
     _one_line(e)
     assert load(old)["image"].any() and sorted(p.name for p in root.iterdir()) == ["astro"]
-    monkeypatch.setattr(fmt.np, "savez", np.savez)
+    monkeypatch.setattr(fmt.paths, "write_npz", real_write)
 
     def denied(*a, **k):
         raise PermissionError(errno.EACCES, "Permission denied")

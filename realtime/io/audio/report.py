@@ -109,6 +109,7 @@ class AudioReport:
         r.delay_ms = _stats(1000.0 * kept[:, 1], 50, 95)
         r.target_ms = _stats(1000.0 * kept[:, 2], 50, 95)
         fr = np.asarray(frames, np.float64).reshape(-1, 2)
+        first_frame = float(fr[:, 0].min()) if len(fr) else None
         fr = fr[(fr[:, 0] >= start) & (fr[:, 0] <= (rows_a[-1, 0] if len(rows_a) else -np.inf))]
         lat = fr[:, 1] - fr[:, 0]
         r.video_latency_ms = _stats(1000.0 * lat, 50, 95)
@@ -121,7 +122,10 @@ class AudioReport:
         r.stalls, r.resyncs = int(snap.get("stalls", 0)), int(snap.get("resyncs", 0))
         events = snap.get("stall_events", [])
         r.longest_stall_ms = round(max([g for _, g in events], default=0.0), 1)
-        t_audio = rows_a[0, 0] if len(rows_a) else 0.0
+        # stall times from the first played sample, else (no audio passed) the first video frame,
+        # else the first stall: never the raw clock (it read "at 35845.1 s" in a 1 s run)
+        t_audio = (rows_a[0, 0] if len(rows_a) else first_frame if first_frame is not None
+                   else min((t for t, _ in events), default=0.0))
         r.stall_times_s = [round(t - t_audio, 2) for t, _ in events]
         r.callbacks = {"input": int(snap.get("in_callbacks", 0)),
                        "output": int(snap.get("out_callbacks", 0))}

@@ -24,6 +24,8 @@ made. Every failure is a `CheckpointError` (a `ProfileError`: one line).
 """
 from __future__ import annotations
 
+import contextlib
+import errno
 import json
 import math
 import os
@@ -34,11 +36,11 @@ import torch
 from safetensors import SafetensorError, safe_open
 from safetensors.torch import save_file
 
-from realtime.core.errors import ProfileError
+from realtime.core.errors import ProfileError, PuppeteerError
 from realtime.core.tensorfile import TensorFileError, read_header
 from realtime.tiers.neural.model import NeuralConfig, NeuralGenerator
 
-__all__ = ["save_checkpoint", "load_checkpoint", "read_metadata", "load_generator", "FORMAT",
+__all__ = ["save_checkpoint", "load_checkpoint", "read_metadata", "load_generator", "CheckpointWriteError", "FORMAT",
            "VERSION", "CheckpointError", "check_config", "CONFIG_LIMITS"]
 
 FORMAT = "puppeteer.neural.checkpoint"
@@ -57,6 +59,10 @@ CONFIG_LIMITS = {"resolution": (16, 1024), "width": (1, 64), "max_width": (1, 51
 
 class CheckpointError(ProfileError):
     """A checkpoint that cannot be read, or that does not fit the model it should load into."""
+
+
+class CheckpointWriteError(PuppeteerError):
+    """A checkpoint could not be written (a full disk): the message says where and why."""
 
 
 def check_config(cfg: Any, what: str) -> NeuralConfig:
@@ -161,8 +167,17 @@ def save_checkpoint(path: str | os.PathLike, models: dict[str, torch.nn.Module],
     text = json.dumps(meta)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")
-    save_file(tensors, str(tmp), metadata={_META_KEY: text})
-    os.replace(tmp, path)
+    try:
+        save_file(tensors, str(tmp), metadata={_META_KEY: text})
+        os.replace(tmp, path)
+    except (SafetensorError, OSError) as e:     # a full disk, a folder gone read-only
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+        why = getattr(e, "strerror", None) or str(e)
+        full = "No space left" in why or getattr(e, "errno", None) in (errno.ENOSPC, errno.EDQUOT)
+        raise CheckpointWriteError(f"cannot write the checkpoint {path}: {why}"
+                              + ("; free some space and train again (it resumes from the last checkpoint)"
+                                 if full else "")) from None
     return path
 
 
@@ -233,6 +248,11 @@ def load_checkpoint(path: str | os.PathLike, models: dict[str, torch.nn.Module] 
             sd = {k[len(pre):]: v for k, v in tensors.items() if k.startswith(pre)}
             if not sd:
                 raise CheckpointError(f"{path}: no model {name!r} (has {str(meta.get('models'))[:80]})")
+            bad = next((k for k, v in sd.items() if v.is_floating_point() and not bool(torch.isfinite(v).all())),
+                       None)
+            if bad is not None:     # a diverged training, or a damaged file: a black face, not an error
+                raise CheckpointError(f"{path}: its {name} weight {bad[:80]!r} holds NaN or infinity "
+                                      f"(a training that diverged?); train it again with --restart")
             m.load_state_dict(sd, strict=strict)
         for name, opt in (optimizers or {}).items():
             entry = meta["optimizers"].get(name)

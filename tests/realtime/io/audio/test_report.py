@@ -64,6 +64,10 @@ def test_report_warns_about_stalls_silence_and_alsa():
     assert "microphone delivered only silence" in text
     assert "1 message(s) from PortAudio/ALSA" in text
     assert r.summary().count("warning: audio:") == 3
+    # no audio passed: the stall is dated from the first video frame, not the raw clock
+    # (before, stop 63's audit: "at 35845.1 s" in a 1 s run)
+    r = AudioReport.build({"input": "a", "output": "b"}, snap, [], frames, [])
+    assert r.stall_times_s == [round(102.0 - frames[0][0], 2)] and r.stall_times_s[0] < 10.0
 
 
 def test_report_of_a_stream_that_stopped_or_never_ran():

@@ -10,6 +10,7 @@ import torch
 
 from realtime.tiers.neural.checkpoint import (  # noqa: E402
     CheckpointError,
+    CheckpointWriteError,
     load_checkpoint,
     load_generator,
     read_metadata,
@@ -114,6 +115,35 @@ def test_file_is_plain_safetensors(tmp_path):
     assert "rng/torch" in names
     assert b"\x80\x04" not in raw[:8 + n]               # no pickle protocol marker in the header
     assert read_metadata(path)["models"] == ["D", "G"]
+
+
+def test_weights_with_nan_are_refused_at_load(tmp_path):
+    """Before (stop 63's audit): a generator with one NaN weight loaded and drew a black square
+    over the face, exit 0."""
+    torch.manual_seed(0)
+    models = make_models(tiny_config())
+    with torch.no_grad():
+        next(models["G"].parameters()).view(-1)[0] = float("nan")
+    path = save_checkpoint(tmp_path / "g.safetensors", {"G": models["G"]})
+    with pytest.raises(CheckpointError, match="holds NaN or infinity.*--restart"):
+        load_generator(path)
+
+
+def test_a_checkpoint_that_cannot_be_written_is_one_error_and_leaves_nothing(tmp_path, monkeypatch):
+    """Before (stop 63's audit): a full disk during `train` was safetensors' traceback."""
+    import errno
+
+    from realtime.tiers.neural import checkpoint
+
+    def full(tensors, filename, metadata=None):
+        open(filename, "wb").write(b"half")
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(checkpoint, "save_file", full)
+    models = make_models(tiny_config())
+    with pytest.raises(CheckpointWriteError, match="No space left on device; free some space"):
+        save_checkpoint(tmp_path / "g.safetensors", {"G": models["G"]})
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_load_errors(tmp_path):
