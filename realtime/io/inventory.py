@@ -37,7 +37,7 @@ from typing import Any
 import cv2
 
 from realtime.io.audio.errors import portaudio_install_hint
-from realtime.io.audio.names import pulse_server
+from realtime.io.audio.names import pulse_origin, pulse_server
 from realtime.io.capture import quiet_opencv
 from realtime.io.sinks.vcam import vcam_install_hint
 
@@ -154,11 +154,7 @@ def _format_pulse(pulse: dict[str, Any]) -> list[str]:
     remaps = pulse.get("remaps") or {}
 
     def origin(source: str) -> str:     # a re-mapped source (a virtual microphone): what it re-maps
-        seen = {source}
-        while source in remaps and remaps[source] not in seen:
-            source = remaps[source]
-            seen.add(source)
-        return source
+        return pulse_origin(source, remaps)
 
     default = [pulse["default_source"]] if pulse.get("default_source") else []
     mics = list(dict.fromkeys([*(s for s in default + sources if not origin(s).endswith(".monitor")),

@@ -152,9 +152,35 @@ def resolve_spec(spec: str, devices: list[dict[str, Any]], defaults: tuple[int |
     first_error: AudioError | None = None
     for inp, outp in split_spec(spec):
         try:
-            return (resolve(inp, "input", devices, defaults[0], pulse),
+            pair = (resolve(inp, "input", devices, defaults[0], pulse),
                     resolve(outp, "output", devices, defaults[1], pulse))
         except AudioError as exc:
             first_error = first_error or exc
+            continue
+        _refuse_a_loop(*pair, pulse)
+        return pair
     assert first_error is not None
     raise first_error
+
+
+def pulse_origin(source: str, remaps: dict[str, str]) -> str:
+    """The source a (chain of) re-mapped source(s) `source` reads in the end (`pulse_server`'s
+    "remaps": module-remap-source, a virtual microphone); `source` itself when it re-maps none."""
+    seen = {source}
+    while source in remaps and remaps[source] not in seen:
+        source = remaps[source]
+        seen.add(source)
+    return source
+
+
+def _refuse_a_loop(inp: Endpoint, out: Endpoint, pulse: dict[str, Any]) -> None:
+    """AudioError where the input is the output sink's own monitor, directly or re-mapped: the
+    engine's sound would come back in as its microphone and go round, louder each time."""
+    if not pulse.get("running") or inp.label not in pulse.get("sources", []):
+        return
+    origin = pulse_origin(inp.label, pulse.get("remaps") or {})
+    if origin == f"{out.label}.monitor":
+        via = "" if origin == inp.label else f", which re-maps {origin}"
+        raise AudioError(f"--audio {inp.label}:{out.label} feeds {out.label} its own sound ({inp.label}{via}): "
+                         f"the output would come back in as the microphone, a loop. IN is your "
+                         f"microphone (python run.py devices lists the sources)")

@@ -31,6 +31,17 @@ def test_pulse_names_go_through_the_pulse_device_with_routing_variables():
     assert inp.env == {"PULSE_SOURCE": "mic_feed.monitor"}
 
 
+def test_an_output_fed_its_own_sound_is_refused():
+    """Before (stop 63's audit): `--audio vmic:engine_out`, vmic re-mapping engine_out.monitor,
+    ran with only a 'silence' warning: the engine's output looped back in as its microphone."""
+    pulse = {**PULSE, "remaps": {"vmic": "engine_out.monitor"}}
+    for spec, via in (("engine_out.monitor:engine_out", ""), ("vmic:engine_out", ", which re-maps engine_out.monitor")):
+        with pytest.raises(AudioError, match=r"feeds engine_out its own sound \(" + spec.split(":")[0] + via):
+            resolve_spec(spec, PA_LINUX, (1, 1), pulse)
+    inp, out = resolve_spec("vmic:mic_feed", PA_LINUX, (1, 1), pulse)        # another sink: fine
+    assert (inp.label, out.label) == ("vmic", "mic_feed")
+
+
 def test_portaudio_names_indices_and_defaults():
     inp, out = resolve_spec("USB Mic:2", PA_LINUX, (1, 1), NO_PULSE)
     assert (inp.device, inp.label, inp.env) == (3, "USB Mic: Audio (hw:1,0)", {})
