@@ -123,7 +123,8 @@ def check_label_text(text: str) -> str:
     """`text` stripped, when the label can draw it (1-40 printable ASCII characters)."""
     t = str(text).strip()
     if not t:
-        raise LabelError(f"label text {text!r} is blank: the label needs something to say, e.g. "
+        raise LabelError(f"the label text is blank ({'empty' if not text else 'only white space'}): the label "
+                         f"needs something to say, e.g. "
                          f"--label-text '{LABEL_TEXT}' (or --no-label)")
     if len(t) > LABEL_MAX_CHARS or not all(" " <= ch <= "~" for ch in t):
         raise LabelError(f"label text {text!r} cannot be drawn: use 1-{LABEL_MAX_CHARS} printable "

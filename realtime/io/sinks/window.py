@@ -20,6 +20,10 @@ _KEY_EVENTS = {ord("n"): "recalibrate", ord("N"): "recalibrate", ord(" "): "togg
                **{ord(str(i + 1)): f"gain:{region}" for i, region in enumerate(REGIONS)}}
 
 
+#: 'o' hides or shows the overlay (in a small window it covers much of the face).
+OVERLAY_KEYS = (ord("o"), ord("O"))
+
+
 def key_to_event(key: int) -> str | None:
     """cv2.waitKey code -> event: 'n' recalibrate, space toggle, 'q'/Esc quit; '1'-'5' select a
     gain region (eyes, brows, mouth, gaze, pose), '+'/'-' change it by 0.1, '0' resets it; 'g'
@@ -62,7 +66,8 @@ QT_QUIET = "default.warning=false"
 class WindowSink:
     """A preview window (cv2.imshow) with an overlay (landmarks, fps, per-stage ms, gains) and
     hotkeys: 'n' -> "recalibrate", space -> "toggle", 'q' / Esc / closing the window -> "quit",
-    '1'-'5' / '+' / '-' / '0' -> the per-region gains, 'g' -> "glasses" (see `key_to_event`).
+    '1'-'5' / '+' / '-' / '0' -> the per-region gains, 'g' -> "glasses" (see `key_to_event`);
+    'o' hides or shows the overlay (the sink's own: no event).
 
     All cv2 GUI calls happen in the thread that calls open()/write()/poll_events(): wrap it in
     `ThreadedSink`, which keeps them in its worker thread. `open()` raises SinkError when there
@@ -107,7 +112,10 @@ class WindowSink:
         self._open = True
 
     def _pump(self) -> None:
-        event = key_to_event(cv2.waitKey(1))
+        key = cv2.waitKey(1)
+        if key is not None and key >= 0 and (key & 0xFF) in OVERLAY_KEYS:
+            self.overlay = not self.overlay     # the window's own: the output is never drawn on
+        event = key_to_event(key)
         if event:
             self._events.append(event)
         try:

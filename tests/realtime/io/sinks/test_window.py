@@ -22,6 +22,22 @@ def test_key_to_event():
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="Linux display rules")
+def test_o_hides_and_shows_the_overlay(monkeypatch):
+    """Before (stop 63's audit): in a 480 px swap window the overlay covered much of the face and
+    no hotkey hid it."""
+    from realtime.io.sinks import window
+
+    keys = iter([ord("o"), -1, ord("O")])
+    monkeypatch.setattr(window.cv2, "waitKey", lambda ms: next(keys))
+    monkeypatch.setattr(window.cv2, "getWindowProperty", lambda title, prop: 1.0)
+    sink = WindowSink()
+    sink._open = True
+    assert sink.overlay
+    assert sink.poll_events() == [] and not sink.overlay
+    assert sink.poll_events() == [] and not sink.overlay
+    assert sink.poll_events() == [] and sink.overlay
+
+
 def test_window_without_display_says_what_to_use(monkeypatch):
     monkeypatch.delenv("DISPLAY", raising=False)
     monkeypatch.delenv("WAYLAND_DISPLAY", raising=False)
