@@ -28,7 +28,7 @@ from profiles.schema import profiles_root
 from realtime.core import paths
 from realtime.core.errors import ProfileError
 from realtime.core.paths import sha256_file
-from realtime.core.profile import ARRAYS_FILE, YAML_FILE
+from realtime.core.profile import ARRAYS_FILE, GENERATOR_PATH, YAML_FILE
 from realtime.face.geometry import Similarity
 from realtime.tiers.registry import TIER_NAMES as TIERS
 
@@ -283,11 +283,13 @@ def problem(folder: str | os.PathLike) -> str | None:
     phrase: its error without the folder's path and without what to do (`run.py consent` lists
     profiles with it)."""
     try:
-        load(Path(folder))
+        profile = load(Path(folder))
     except ProfileError as exc:
         return str(exc).replace(f"{Path(folder)}{os.sep}", "").split("; ")[0]
     except OSError as exc:          # a file it cannot read (permissions): the others are listed
         return f"cannot read {Path(exc.filename or folder).name}: {exc.strerror or exc}"
+    if profile.tier == "neural" and GENERATOR_PATH not in profile.files:   # `live` refuses it
+        return "its tier is neural and it has no trained generator"
     return None
 
 

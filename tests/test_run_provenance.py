@@ -132,8 +132,10 @@ def test_the_consent_list_flags_a_profile_live_refuses(profiles_root, astronaut_
     `consent NAME` refused it."""
     from profiles.format import save
 
-    for name in ("good", "corrupt", "invalid"):
+    for name in ("good", "corrupt", "invalid", "untrained"):
         save(astronaut_profile, profiles_root / name)
+    untrained = profiles_root / "untrained" / "profile.yaml"       # (stop 63's audit) live refuses it
+    untrained.write_text(untrained.read_text().replace("tier: warp", "tier: neural"))
     with open(profiles_root / "corrupt" / "arrays.npz", "r+b") as f:
         f.seek(100)
         f.write(b"\0" * 8)
@@ -151,6 +153,7 @@ def test_the_consent_list_flags_a_profile_live_refuses(profiles_root, astronaut_
     assert lines["corrupt"].endswith("  BROKEN: arrays.npz does not match the sha256 in profile.yaml: the "
                                      "file changed or is corrupt")
     assert lines["invalid"].endswith("  BROKEN: profile.yaml: kind must be 'image' or 'video', not 'painting'")
+    assert lines["untrained"].endswith("  BROKEN: its tier is neural and it has no trained generator")
 
 
 def test_the_consent_list_flags_a_profile_yaml_not_utf8_or_not_a_file(profiles_root, astronaut_profile, capsys):
