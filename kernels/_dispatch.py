@@ -31,7 +31,7 @@ Inputs may be non-contiguous. Twin signatures:
 - temporal_blend: (gbuf, triangles, face_end: int, verts_t, verts_prev, depth_prev, render, prev,
                strength: float, inv_scale: float, box: (y0, y1, x0, x1) clipped to the crop,
                depth_eps: float, out) -> out
-- swap_blend:  (frame, render, alpha, fan, low, colour (3, 4), frame_to_crop: host numpy float64 (2, 3),
+- swap_blend:  (frame, render, alpha, fan, low, colour (N, N, N, 3), frame_to_crop: host numpy float64 (2, 3),
                occlusion: 4 floats, roi: (x0, x1, y0, y1) inclusive frame box, copy: bool, out)
                -> out, where out is never frame (copy=True: out must first receive frame)
 - disclose:    (image, mark or None, label or None, origin: (y0, x0) inside the frame, out) -> out

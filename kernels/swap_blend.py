@@ -13,10 +13,10 @@ import numpy as np
 from numba import njit, prange
 
 from ._dispatch import array_module, array_module_name, lookup, register
-from ._sampling import FASTMATH, bilinear_into, bilinear_tap, bilinear_weights
+from ._sampling import FASTMATH, bilinear_into, bilinear_tap, bilinear_weights, lut_colour
 from ._validate import check_array, check_float, check_same_module
 
-__all__ = ["swap_blend", "LOW_CHANNELS", "FAN_CHANNELS", "OCCLUSION_DEFAULTS"]
+__all__ = ["swap_blend", "affine_table", "LOW_CHANNELS", "FAN_CHANNELS", "OCCLUSION_DEFAULTS"]
 
 #: fan channels: [weight w, w·x_src, w·y_src] (x_src, y_src: frame pixels)
 FAN_CHANNELS = 3
@@ -38,8 +38,8 @@ def swap_blend(frame, render, alpha, fan, low, frame_to_crop, colour=None, occlu
     (cs = crop side / low side, c0 = (cs − 1) / 2: the low grid's cell centres):
 
     - alpha = min(a, 1); alpha ≤ 0: the pixel is left as it is (exactly `frame`);
-    - colour c = (A · r + b) · l[0:3], [A | b] = `colour` (the identity in the driver's colour,
-      re-lit with its large-scale shading);
+    - colour c = T(r) · l[0:3], T the colour table `colour` at r, trilinear (the identity in the
+      driver's colour, re-lit with its large-scale shading);
     - fan weight w = clip(f[0], 0, 1); w > 0: c = w · frame(f[1] / f[0], f[2] / f[0]) + (1 − w)·c
       (the driver's own pixels mapped into the identity's mouth and eye openings);
     - occluder (something in front of the driver's face: hair, glasses, a hand-held object):
@@ -58,8 +58,11 @@ def swap_blend(frame, render, alpha, fan, low, frame_to_crop, colour=None, occlu
         low: (L, L', 7) float32, [gain rgb, the driver's skin low-pass rgb, occlusion allowed];
             the low grid spans the crop: cs = S / L = S' / L' must hold.
         frame_to_crop: (2, 3) float32/float64 invertible affine, frame pixel → crop pixel.
-        colour: (3, 4) float32 [A | b], an affine colour map of the render (array of the frame's
-            module); None: the identity.
+        colour: (N, N, N, 3) float32, N ≥ 2, a colour map of the render tabulated over sRGB (array
+            of the frame's module): node [i, j, k] holds the colour of the render colour
+            (i, j, k) · 255 / (N − 1); between the nodes trilinear, beyond 0..255 the end cells
+            extended linearly (`affine_table` makes the 2-node table of an affine map, exact
+            everywhere). None: the identity.
         occlusion: (dark_lo, dark_hi, chroma_lo, chroma_hi), see `OCCLUSION_DEFAULTS`.
         box: optional (u0, u1, v0, v1) crop pixels outside which alpha is 0 (the caller's
             promise): only the frame pixels mapping into it are visited. None: the whole crop.
@@ -79,7 +82,9 @@ def swap_blend(frame, render, alpha, fan, low, frame_to_crop, colour=None, occlu
     check_array(k, "frame_to_crop", frame_to_crop, (2, 3), [np.float32, np.float64])
     if colour is None:
         colour = _IDENTITY if array_module_name(frame) == "numpy" else _identity_like(frame)
-    check_array(k, "colour", colour, (3, 4), [np.float32])
+    n = check_array(k, "colour", colour, ("N", "N", "N", 3), [np.float32])[0]
+    if n < 2 or tuple(colour.shape[:3]) != (n, n, n):
+        raise ValueError(f"{k}: colour must be an (N, N, N, 3) table with N >= 2, got {tuple(colour.shape)}")
     for name, x in (("render", render), ("alpha", alpha), ("fan", fan), ("low", low), ("colour", colour)):
         check_same_module(k, "frame", frame, name, x)
     if s == 0 or s2 == 0 or lh == 0 or lw == 0:
@@ -111,7 +116,17 @@ def swap_blend(frame, render, alpha, fan, low, frame_to_crop, colour=None, occlu
     return impl(frame, render, alpha, fan, low, colour, a, occ, roi, copy, out)
 
 
-_IDENTITY = np.concatenate([np.eye(3), np.zeros((3, 1))], axis=1).astype(np.float32)
+def affine_table(affine) -> np.ndarray:
+    """(2, 2, 2, 3) float32 colour table (`swap_blend`'s `colour`) of the affine colour map
+    ``c = A · r + b``, affine (3, 4) [A | b] (numpy): exact for every colour (trilinear
+    interpolation, extended beyond the end nodes, reproduces an affine map)."""
+    ab = np.asarray(affine, dtype=np.float64)
+    g = np.array([0.0, 255.0])
+    rgb = np.stack(np.meshgrid(g, g, g, indexing="ij"), axis=-1)
+    return (rgb @ ab[:, :3].T + ab[:, 3]).astype(np.float32)
+
+
+_IDENTITY = affine_table(np.concatenate([np.eye(3), np.zeros((3, 1))], axis=1))
 
 
 def _identity_like(frame):
@@ -179,6 +194,9 @@ def _swap_blend_numba(frame, render, alpha3, fan, low, colour, a, dark_lo, dark_
                     out[y, x, c] = frame[y, x, c]
     umax = w - 0.5
     vmax = h - 0.5
+    n = colour.shape[0]
+    flat = colour.reshape(-1)
+    scale = np.float32((n - 1) / 255.0)
     one = np.float32(1.0)
     zero = np.float32(0.0)
     for y in prange(y0, y1 + 1):
@@ -198,12 +216,10 @@ def _swap_blend_numba(frame, render, alpha3, fan, low, colour, a, dark_lo, dark_
             r0 = bilinear_tap(render, i0, j0, i1, j1, fx, fy, 0)
             r1 = bilinear_tap(render, i0, j0, i1, j1, fx, fy, 1)
             r2 = bilinear_tap(render, i0, j0, i1, j1, fx, fy, 2)
-            q0 = (colour[0, 0] * r0 + colour[0, 1] * r1 + colour[0, 2] * r2 + colour[0, 3]) * \
-                bilinear_tap(low, k0, l0, k1, l1, gx, gy, 0)
-            q1 = (colour[1, 0] * r0 + colour[1, 1] * r1 + colour[1, 2] * r2 + colour[1, 3]) * \
-                bilinear_tap(low, k0, l0, k1, l1, gx, gy, 1)
-            q2 = (colour[2, 0] * r0 + colour[2, 1] * r1 + colour[2, 2] * r2 + colour[2, 3]) * \
-                bilinear_tap(low, k0, l0, k1, l1, gx, gy, 2)
+            t0, t1, t2 = lut_colour(flat, n, scale, r0, r1, r2)
+            q0 = t0 * bilinear_tap(low, k0, l0, k1, l1, gx, gy, 0)
+            q1 = t1 * bilinear_tap(low, k0, l0, k1, l1, gx, gy, 1)
+            q2 = t2 * bilinear_tap(low, k0, l0, k1, l1, gx, gy, 2)
             f0 = bilinear_tap(fan, i0, j0, i1, j1, fx, fy, 0)
             fw = min(max(f0, zero), one)
             if fw > 0.0:

@@ -25,18 +25,50 @@ __device__ __forceinline__ float occluder(float q0, float q1, float q2, float s0
     return dark > hue ? dark : hue;
 }
 
+__device__ __forceinline__ float lerp(float a, float b, float t)
+{
+    return a + t * (b - a);
+}
+
+// The (n, n, n, 3) colour table (C order) at the colour (r0, r1, r2), trilinear, into dst[0..3):
+// the `lut_colour` of kernels/_sampling.py, the same lerps in the same order; scale = (n - 1) /
+// 255; beyond the table the end cells extend linearly.
+__device__ __forceinline__ void lut_colour(const float* __restrict__ lut, int n, float scale, float r0, float r1,
+                                           float r2, float* __restrict__ dst)
+{
+    const float x[3] = {r0 * scale, r1 * scale, r2 * scale};
+    int i[3];
+    float t[3];
+    for (int a = 0; a < 3; ++a) {
+        int c = (int)floorf(x[a]);
+        c = c < 0 ? 0 : (c > n - 2 ? n - 2 : c);
+        i[a] = c;
+        t[a] = x[a] - (float)c;
+    }
+    const long long dj = 3LL * n;
+    const long long di = dj * n;
+    const float* p = lut + i[0] * di + i[1] * dj + 3LL * i[2];
+    for (int c = 0; c < 3; ++c, ++p) {
+        const float c00 = lerp(p[0], p[3], t[2]);
+        const float c01 = lerp(p[dj], p[dj + 3], t[2]);
+        const float c10 = lerp(p[di], p[di + 3], t[2]);
+        const float c11 = lerp(p[di + dj], p[di + dj + 3], t[2]);
+        dst[c] = lerp(lerp(c00, c01, t[1]), lerp(c10, c11, t[1]), t[0]);
+    }
+}
+
 __device__ __forceinline__ float clamp01(float x)
 {
     return x < 0.0f ? 0.0f : (x > 1.0f ? 1.0f : x);
 }
 
 // frame (H, frame_width, 3) uint8; render (h, w, 3) float32; alpha (h, w) float32; fan (h, w, 3) float32;
-// low (lh, lw, 7) float32; colour (3, 4) float32 [A | b]; (a00 .. a12) the frame->crop affine;
+// low (lh, lw, 7) float32; colour (n, n, n, 3) float32, the colour table; (a00 .. a12) the frame->crop affine;
 // occlusion thresholds.
 extern "C" __global__ void swap_blend(const unsigned char* __restrict__ frame, const float* __restrict__ render,
                                       const float* __restrict__ alpha_map, const float* __restrict__ fan,
                                       const float* __restrict__ low,
-                                      const float* __restrict__ colour, int h, int w,
+                                      const float* __restrict__ colour, int n, int h, int w,
                                       int lh, int lw, int frame_height, int frame_width,
                                       double a00, double a01, double a02, double a10, double a11, double a12,
                                       float dark_lo, float dark_hi, float chroma_lo, float chroma_hi,
@@ -61,11 +93,8 @@ extern "C" __global__ void swap_blend(const unsigned char* __restrict__ frame, c
     float rv[3], lv[7], sv[3];
     bilinear<float>(render, h, w, 3, uf, vf, rv);
     bilinear<float>(low, lh, lw, 7, (uf - c0) / cs, (vf - c0) / cs, lv);
-    const float r0 = rv[0], r1 = rv[1], r2 = rv[2];
-    for (int c = 0; c < 3; ++c) {
-        const float* m = colour + 4 * c;
-        rv[c] = (m[0] * r0 + m[1] * r1 + m[2] * r2 + m[3]) * lv[c];
-    }
+    lut_colour(colour, n, (float)(n - 1) / 255.0f, rv[0], rv[1], rv[2], rv);
+    for (int c = 0; c < 3; ++c) rv[c] *= lv[c];
     const float fw = clamp01(fv[0]);
     if (fw > 0.0f) {
         bilinear<unsigned char>(frame, frame_height, frame_width, 3, fv[1] / fv[0], fv[2] / fv[0], sv);

@@ -13,7 +13,7 @@ __all__ = ["twin"]
 def twin(rt: Runtime, frame, render, alpha, fan, low, colour, frame_to_crop, occlusion, roi, copy, out):
     """Twin signature (frame, render, alpha, fan, low, colour, frame_to_crop, occlusion, roi, copy,
     out) -> out, run on `rt`: frame (H, W, 3) uint8, render (h, w, 3) float32, alpha (h, w)
-    float32, fan (h, w, 3) float32, low (L, L', 7) float32, colour (3, 4) float32, frame_to_crop
+    float32, fan (h, w, 3) float32, low (L, L', 7) float32, colour (n, n, n, 3) float32, frame_to_crop
     a host numpy (2, 3) float64, occlusion four floats, roi (x0, x1, y0, y1) the inclusive frame
     box to visit, copy: whether `out` must first receive a copy of `frame` (else it already holds
     one). out (H, W, 3) uint8, never `frame`. Inputs may be non-contiguous."""
@@ -34,6 +34,7 @@ def twin(rt: Runtime, frame, render, alpha, fan, low, colour, frame_to_crop, occ
         xp.ascontiguousarray(fan),
         xp.ascontiguousarray(low),
         xp.ascontiguousarray(colour),
+        np.int32(colour.shape[0]),
         np.int32(h),
         np.int32(w),
         np.int32(lh),

@@ -1,15 +1,25 @@
 """Attribute preservation (AP-GAN §III: skin colour, illumination, make-up): the identity's render
 takes the driver's colour and large-scale shading, in two steps that `kernels.swap_blend` applies
-per pixel (``c = (A · r + b) · gain(u, v)``).
+per pixel (``c = lut(r) · gain(u, v)``).
 
 1. Colour: Reinhard's transfer in CIE Lab (D65) — each channel's skin mean and spread moved
-   from the identity's to the driver's, ``lab' = (lab − μR) · σD / σR + μD`` — linearised about
-   the two skin means, so that it is one linear map of RGB per frame:
-   ``A₀ = J(μD)⁻¹ · diag(σD / σR) · J(μR)``, J the Jacobian of sRGB → Lab, and the offset
-   ``b = rgb(μD) − A₀ · rgb(μR)`` folded into the matrix along the render's mean colour,
-   ``A = A₀ + b · rgb(μR)ᵀ / |rgb(μR)|²`` (black stays black: a shadow is not tinted by a
-   constant shift). Exact at the means, first order around them (the skin's spread is small);
-   a face transferred onto itself gets A = I.
+   from the identity's to the driver's — made *proportional*: in ℓ = L + 16 (∝ ∛Y: Lab
+   without its linear toe, `toe_free_lab`) its offset is scaled by ℓ / ℓR, so that it is a
+   linear map K of ∛XYZ (`transfer_matrix`):
+   ``ℓ' = ℓ · ℓD / ℓR``  and  ``ab' = S · ab + (ℓ / ℓR) · (abD − S · abR)``,
+   S = diag(clip(σD / σR)) the chroma's spread ratios (a, b). Exact at the means (ab' − abD =
+   S · (ab − abR) at the render's mean lightness: Reinhard's); black stays black and a colour
+   scaled in light keeps its chromaticity (no constant shift tints a shadow). In the render's
+   shadows (ℓ / ℓR under `colour_numba.SHADOW_HUE`, blended in over a ramp) a second map takes
+   a colour's deviation along the render's mean hue (chroma) onto the driver's mean hue and
+   drops the one across it (hue), unless the two skins' hues are alike: a painting's shadows
+   turn in hue with their darkness (the Mona Lisa's varnished skin 82°, her shadows 56-68°),
+   and that turn, carried by the per-axis transfer onto a pink driver (38°), made them magenta
+   (12-25°; its 3×3 linearisation and its exact Lab form alike); now they take the driver's
+   skin hue, as the driver's own shadows do. The lightness's spread ratio acts on log ℓ (1:
+   an exposure change). Not linear in sRGB, the transfer is tabulated per frame on a
+   `LUT_NODES`³ grid of sRGB (`transfer_lut`), which `kernels.swap_blend` applies per pixel
+   (trilinear). A face transferred onto itself gets K = I: the identity table.
 2. Shading: both faces are sampled on an L×L grid of crop cells (skin only: the lips, eyes,
    brows and the outline left out, and samples much darker than the skin's mean: hair); a
    normalised Gaussian blur (σ = a few cells: the scale of lighting, not of features) turns each
@@ -22,7 +32,7 @@ per pixel (``c = (A · r + b) · gain(u, v)``).
 Multiplying by the gain keeps the identity's own detail (its features, its skin texture) on top
 of the driver's light. The driver's side is smoothed in time (its statistics and its low-pass
 field, exponentially: `keep`) so that the colour does not pump when the mouth opens or the mask
-changes. A face transferred onto itself gets A = I and a gain of 1 (up to Lab round-off).
+changes. A face transferred onto itself gets the identity table and a gain of 1 (up to Lab round-off).
 
 Array-module agnostic: everything runs on small arrays of the device context's module. On the
 CPU (numpy) the same computation runs compiled (`realtime.swap.colour_numba`: ~1 ms a frame
@@ -36,8 +46,8 @@ import numpy as np
 
 from realtime.swap import colour_numba
 
-__all__ = ["srgb_to_lab", "lab_to_srgb", "lab_jacobian", "gaussian_matrix", "normalised_blur", "robust_weights",
-           "cell_sums", "ColourTransfer"]
+__all__ = ["srgb_to_lab", "lab_to_srgb", "toe_free_lab", "transfer_matrix", "transfer_lut", "lut_apply",
+           "gaussian_matrix", "normalised_blur", "robust_weights", "cell_sums", "ColourTransfer", "LUT_NODES"]
 
 _M = np.array([[0.4124564, 0.3575761, 0.1804375],
                [0.2126729, 0.7151522, 0.0721750],
@@ -45,6 +55,8 @@ _M = np.array([[0.4124564, 0.3575761, 0.1804375],
 _WHITE = _M.sum(1)     # D65 white of sRGB
 _M_INV = np.linalg.inv(_M)
 _D = 6.0 / 29.0
+#: nodes of the colour table along each sRGB axis (`transfer_lut`): 0, 255 / 16, .., 255
+LUT_NODES = colour_numba.LUT_NODES
 
 
 def srgb_to_lab(rgb, xp=np):
@@ -124,12 +136,92 @@ def robust_weights(samples, weights, k=None, xp=np, lo: float = 0.45, hi: float 
     return weights * xp.clip((y / xp.maximum(ref, 1.0) - lo) / (hi - lo), 0.0, 1.0)
 
 
-def lab_jacobian(rgb, xp=np, step: float = 0.5):
-    """(..., 3, 3) d lab / d rgb at sRGB colours (..., 3) (0..255), central differences."""
-    base = xp.asarray(rgb, dtype=np.float32)[..., None, :]
-    e = xp.eye(3, dtype=np.float32) * step
-    lab = srgb_to_lab(xp.stack([base + e, base - e]), xp)       # (2, ..., 3, 3): ±step along each
-    return xp.swapaxes((lab[0] - lab[1]) / (2.0 * step), -1, -2)
+def toe_free_lab(rgb, xp=np):
+    """(..., 3) sRGB 0..255 → (..., 3) float32 (ℓ, a, b): CIE Lab (D65) with ℓ = L + 16, without
+    Lab's linear toe (ℓ = 116 ∛Y everywhere, a = 500 (∛X − ∛Y), b = 200 (∛Y − ∛Z), X, Y, Z over
+    the white): 0 at black, and every channel proportional to ∛ of the light (a colour 8 times
+    darker: all three halved). Above L 8 (sRGB grey 25) it is Lab, ℓ = L + 16."""
+    f = _cube_root_xyz(rgb, xp)
+    return xp.stack([116.0 * f[..., 1], 500.0 * (f[..., 0] - f[..., 1]), 200.0 * (f[..., 1] - f[..., 2])],
+                    axis=-1).astype(np.float32)
+
+
+def _cube_root_xyz(rgb, xp):
+    c = xp.clip(rgb.astype(np.float32) / np.float32(255.0), 0.0, 1.0)
+    lin = xp.where(c <= 0.04045, c / 12.92, ((c + 0.055) / 1.055) ** 2.4)
+    return xp.cbrt(xp.maximum(lin @ xp.asarray(colour_numba.TO_XYZ.T.astype(np.float32)), 0.0))
+
+
+def transfer_matrix(mu_r, sd_r, mu_d, sd_d, ratio_lo, ratio_hi, xp=np):
+    """The colour transfer of the module docstring from the render's (r) and the driver's (d) Lab
+    skin means and spreads (3,): (K (2, 3, 3) float32, the linear maps of ∛XYZ (over the white)
+    at the skin's lightness and above [0] and in its shadows [1], the lightness's spread ratio
+    sL (a 0-d float32)) — `colour_numba.transfer_node` blends and applies them.
+
+    ratio_lo / ratio_hi (3,): the range of σD / σR per Lab channel, the colour's floor lowered
+    for a grey or darker driver (`colour_numba.GREY_CHROMA`)."""
+    lo, hi = ratio_lo, ratio_hi
+    grey = xp.minimum(xp.hypot(mu_d[1], mu_d[2]) / colour_numba.GREY_CHROMA, 1.0)   # 0: colourless
+    grey = grey * xp.minimum(xp.maximum(mu_d[0], 0.0) / xp.maximum(mu_r[0], 1.0), 1.0)   # darker: less
+    lo = lo * xp.stack([xp.ones_like(grey), grey, grey])
+    scale = xp.clip(sd_d / sd_r, lo, hi)
+    ell_r, ell_d = xp.maximum(mu_r[0] + 16.0, 1.0), xp.maximum(mu_d[0] + 16.0, 1.0)
+    # how alike the two skins' hues are: 1 the same (or either grey), 0 `SHADOW_HUE[3]` degrees apart
+    qa = mu_d[1] * mu_r[1] + mu_d[2] * mu_r[2] + colour_numba.GREY_CHROMA ** 2
+    qb = mu_d[2] * mu_r[1] - mu_d[1] * mu_r[2]
+    full, none = np.radians(colour_numba.SHADOW_HUE[2:])
+    alike = xp.clip((none - xp.abs(xp.arctan2(qb, qa))) / (none - full), 0.0, 1.0)
+    # lit: Reinhard's spread ratios on a and b; in shadow the deviation along the render's mean
+    # hue (chroma) goes along the driver's, at the ratio the lit map gives it, and the one
+    # across it (hue) goes only as far as the hues are alike
+    u_r = mu_r[1:] / xp.maximum(xp.hypot(mu_r[1], mu_r[2]), 1e-6)
+    u_d = mu_d[1:] / xp.maximum(xp.hypot(mu_d[1], mu_d[2]), colour_numba.GREY_CHROMA)
+    radial = scale[1] * u_r[0] * u_r[0] + scale[2] * u_r[1] * u_r[1]
+    zero = xp.zeros_like(alike)
+    lit = xp.stack([xp.stack([scale[1], zero]), xp.stack([zero, scale[2]])])
+    ks = []
+    for s2 in (lit, alike * lit + (1.0 - alike) * radial * (u_d[:, None] * u_r[None, :])):
+        v = (mu_d[1:] - s2 @ mu_r[1:]) / ell_r
+        m = xp.stack([xp.stack([ell_d / ell_r, zero, zero]),
+                      xp.stack([v[0], s2[0, 0], s2[0, 1]]),
+                      xp.stack([v[1], s2[1, 0], s2[1, 1]])])
+        ks.append(xp.asarray(colour_numba.TOE_FREE_INV) @ m @ xp.asarray(colour_numba.TOE_FREE))
+    return xp.stack(ks).astype(np.float32), scale[0].astype(np.float32)
+
+
+def transfer_lut(k, s_l, ell_r, n: int = LUT_NODES, xp=np):
+    """(n, n, n, 3) float32 table of the transfer (K (2, 3, 3), sL of `transfer_matrix`; ℓR the
+    render's mean ℓ) at the sRGB nodes (i, j, l) · 255 / (n − 1): sRGB 0..255, ≥ 0, not clipped
+    above."""
+    g = xp.linspace(0.0, 255.0, n, dtype=np.float32)
+    rgb = xp.stack(xp.meshgrid(g, g, g, indexing="ij"), axis=-1)
+    f = _cube_root_xyz(rgb, xp)
+    rel = xp.maximum(f[..., 1], 1e-6) * (116.0 / ell_r)            # ℓ / ℓR
+    lo, hi = colour_numba.SHADOW_HUE[:2]
+    lit = xp.clip((rel - lo) / (hi - lo), 0.0, 1.0)[..., None]
+    f2 = lit * (f @ k[0].T) + (1.0 - lit) * (f @ k[1].T)
+    f2 = f2 * (rel ** (s_l - 1.0))[..., None]
+    xyz = xp.maximum(f2, 0.0) ** 3
+    lin = xp.maximum(xyz @ xp.asarray(colour_numba.FROM_XYZ.T.astype(np.float32)), 0.0)
+    c = xp.where(lin <= 0.0031308, 12.92 * lin, 1.055 * lin ** (1.0 / 2.4) - 0.055)
+    return (c * 255.0).astype(np.float32)
+
+
+def lut_apply(lut, rgb, xp=np):
+    """(..., 3) float32: the (n, n, n, 3) table `lut` (nodes at sRGB i · 255 / (n − 1)) at the sRGB
+    colours `rgb` (..., 3), trilinear; beyond 0..255 the end cells extend linearly (a table of
+    an affine map gives that map everywhere) — `kernels.swap_blend`'s `colour`."""
+    n = lut.shape[0]
+    x = rgb.astype(np.float32) * np.float32((n - 1) / 255.0)
+    i = xp.clip(xp.floor(x), 0, n - 2).astype(np.int32)
+    t = x - i
+    out = 0.0
+    for corner in range(8):
+        di, dj, dl = corner >> 2, (corner >> 1) & 1, corner & 1
+        w = ((t[..., 0] if di else 1.0 - t[..., 0]) * (t[..., 1] if dj else 1.0 - t[..., 1])
+             * (t[..., 2] if dl else 1.0 - t[..., 2]))
+        out = out + w[..., None] * lut[i[..., 0] + di, i[..., 1] + dj, i[..., 2] + dl]
+    return out.astype(np.float32)
 
 
 class ColourTransfer:
@@ -138,7 +230,8 @@ class ColourTransfer:
 
     `__call__(d, d_w, r, r_w)` takes the driver's and the render's colour samples, (2L, 2L, 3)
     0..255 (2×2 per cell), with their skin weights (2L, 2L), and returns float32 arrays of `xp`:
-    (affine (3, 4) = [A | b], gain (L, L, 3), the driver's skin low-pass rgb (L, L, 3)).
+    (the colour table (n, n, n, 3) of `transfer_lut`, gain (L, L, 3), the driver's skin low-pass
+    rgb (L, L, 3)).
 
     sigma_cells: the blur's σ in cells (the scale of lighting, not of features); keep: the share
     of the previous driver measurement kept each frame (0: none); shading / colour: how much of
@@ -170,6 +263,7 @@ class ColourTransfer:
         self.ratio = (xp.asarray(np.array([l_lo, c_lo, c_lo], np.float32)),
                       xp.asarray(np.array([l_hi, c_hi, c_hi], np.float32)))
         self.gain_range, self.support = gain_range, float(support)
+        self._nodes = colour_numba.node_cube_roots(LUT_NODES) if self.compiled else None
         self.reset()
 
     def reset(self) -> None:
@@ -196,36 +290,24 @@ class ColourTransfer:
         self._d = now
         return now
 
-    def affine(self, mu_r, sd_r, mu_d, sd_d):
-        """(3, 4) [A | 0]: Reinhard's Lab transfer linearised about the skin means, its offset
-        folded into the matrix (a rank-one term along the render's mean colour), so that black
-        stays black and a shadow is not tinted by a constant shift."""
-        xp = self.xp
-        lo, hi = self.ratio
-        grey = xp.minimum(xp.hypot(mu_d[1], mu_d[2]) / colour_numba.GREY_CHROMA, 1.0)   # 0: colourless
-        grey = grey * xp.minimum(xp.maximum(mu_d[0], 0.0) / xp.maximum(mu_r[0], 1.0), 1.0)   # darker: less
-        lo = lo * xp.stack([xp.ones_like(grey), grey, grey])
-        rgb_r, rgb_d = xp.clip(lab_to_srgb(xp.stack([mu_r, mu_d]), xp), *colour_numba.JACOBIAN_RGB)
-        scale = xp.clip(sd_d / sd_r, lo, hi)
-        j_r, j_d = lab_jacobian(xp.stack([rgb_r, rgb_d]), xp)
-        a = xp.linalg.inv(j_d) @ (scale[:, None] * j_r)
-        b = rgb_d - a @ rgb_r
-        a = a + b[:, None] * rgb_r[None, :] / xp.maximum(rgb_r @ rgb_r, 1.0)
-        return xp.concatenate([a, xp.zeros((3, 1), np.float32)], axis=1).astype(np.float32)
+    def table(self, mu_r, sd_r, mu_d, sd_d):
+        """(n, n, n, 3) float32: the colour transfer tabulated over sRGB (`transfer_lut`)."""
+        k, s_l = transfer_matrix(mu_r, sd_r, mu_d, sd_d, *self.ratio, self.xp)
+        return transfer_lut(k, s_l, self.xp.maximum(mu_r[0] + 16.0, 1.0), LUT_NODES, self.xp)
 
     def __call__(self, d, d_w, r, r_w):
         xp = self.xp
         d_low, d_den, mu_d, sd_d = self.driver(d, d_w)
         r_low, _, mu_r, sd_r = self._measure(r, r_w)
         if self.compiled:
-            ab, gain = colour_numba.transfer(mu_r, sd_r, mu_d, sd_d, r_low, d_low, d_den, *self.ratio, self.mix,
-                                             self.support * self.full, *self.gain_range)
-            return ab, gain, d_low.astype(np.float32)
-        ab = self.affine(mu_r, sd_r, mu_d, sd_d)
-        r1 = xp.maximum(r_low @ ab[:, :3].T + ab[:, 3], 0.0)
+            lut, gain = colour_numba.transfer(mu_r, sd_r, mu_d, sd_d, r_low, d_low, d_den, *self.ratio, self.mix,
+                                              self.support * self.full, *self.gain_range, self._nodes)
+            return lut, gain, d_low.astype(np.float32)
+        lut = self.table(mu_r, sd_r, mu_d, sd_d)
+        r1 = xp.maximum(lut_apply(lut, r_low, xp), 0.0)
         r1_lab = srgb_to_lab(r1, xp)
         k = xp.clip(d_den / (self.support * self.full), 0.0, 1.0)[..., None] * self.mix
         t = r1_lab + k * (srgb_to_lab(d_low, xp) - r1_lab)
         glo, ghi = self.gain_range
         gain = xp.clip(lab_to_srgb(t, xp) / xp.maximum(lab_to_srgb(r1_lab, xp), 1.0), glo, ghi)
-        return ab, gain.astype(np.float32), d_low.astype(np.float32)
+        return lut, gain.astype(np.float32), d_low.astype(np.float32)

@@ -4,31 +4,48 @@ The array-module version in `colour` runs ~100 numpy calls a frame on arrays of 
 values; their fixed cost was 2-3.3 ms of the swap's frame on the 2-core Xeon, where these loops
 take ~1 ms. The functions here compute what `ColourTransfer._measure` and the rest of
 `ColourTransfer.__call__` compute there, to round-off (float64 inside, where the array version
-is float32; Lab only where a sample has weight; the render's Lab → sRGB round trip taken as the
-clip it is), and `tests/realtime/swap/test_colour.py` holds the two to each other. The array
-version stays the reference and the one that runs on the GPU.
+is float32, but for the colour table's gamma; Lab only where a sample has weight; the render's
+Lab → sRGB round trip taken as the clip it is), and `tests/realtime/swap/test_colour.py` holds the
+two to each other. The array version stays the reference and the one that runs on the GPU.
 """
 from __future__ import annotations
 
 import math
 
 import numpy as np
-from numba import njit
+from numba import njit, prange
 
-__all__ = ["measure", "transfer", "JACOBIAN_RGB"]
+from kernels._sampling import lut_colour
+
+__all__ = ["measure", "transfer", "transfer_node", "node_cube_roots", "GREY_CHROMA", "LUT_NODES", "TO_XYZ",
+           "FROM_XYZ", "TOE_FREE", "TOE_FREE_INV", "SHADOW_HUE"]
 
 _M = np.array([[0.4124564, 0.3575761, 0.1804375],
                [0.2126729, 0.7151522, 0.0721750],
                [0.0193339, 0.1191920, 0.9503041]])
 _WHITE = _M.sum(1)
 #: rgb (linear) → xyz over the white point, and back (rows: output channel)
-_TO_XYZ = _M / _WHITE[:, None]
-_FROM_XYZ = np.linalg.inv(_M) * _WHITE[None, :]
+TO_XYZ = _M / _WHITE[:, None]
+FROM_XYZ = np.linalg.inv(_M) * _WHITE[None, :]
+_TO_XYZ, _FROM_XYZ = TO_XYZ, FROM_XYZ
+#: ∛(xyz over the white) → Lab without its linear toe, (ℓ = L + 16, a, b) (`colour.toe_free_lab`)
+TOE_FREE = np.array([[0.0, 116.0, 0.0], [500.0, -500.0, 0.0], [0.0, 200.0, -200.0]])
+TOE_FREE_INV = np.linalg.inv(TOE_FREE)
 _D = 6.0 / 29.0
-#: the skin means are linearised (±0.5 steps) within this sRGB range: a mean beyond 255.5 (an
-#: over-exposed driver's clipped skin) differentiated entirely in the 255 clip, its Jacobian
-#: singular, the transfer NaN and the swapped face black (code review). `colour` uses it too.
-JACOBIAN_RGB = (1.0, 254.0)
+#: nodes of the colour transfer's table along each sRGB axis (node i at sRGB i · 255 / 16)
+LUT_NODES = 17
+#: (lo, hi, alike, apart): in the photo's shadows, under lo of its skin's lightness (ℓ / ℓR, ℓ =
+#: L + 16 without Lab's toe), blended in up to hi, a colour's deviation from the photo's skin
+#: colour along its hue (chroma) goes along the driver's skin hue, and the one across it (hue)
+#: is dropped — in full where the two skins' mean hues are `apart` degrees apart or more, not at
+#: all where they are `alike` or closer (a face onto itself: the identity). A painting's shadows
+#: turn in hue with their darkness (s9: the varnished skin 82°, its shadows 56-68° at ℓ / ℓR
+#: 0.4-0.75); carried over onto a pink driver (d19: 38°, its own shadows 36-39°) by Reinhard's
+#: per-axis transfer, the turn made them magenta (16-24°). Features at the skin's lightness
+#: (lips, rosy cheeks) keep their hue as before; the lips' lightness, ~0.8, is why `lo` is not
+#: higher (with (0.6, 0.9) and none `alike`, the mouth of the astronaut swapped onto her
+#: recoloured self, 26° apart, lost enough contrast that MediaPipe lost the face).
+SHADOW_HUE = (0.6, 0.9, 20.0, 40.0)
 #: The colour's damping floor (the transfer's `ratio` for a and b) applies in full to a driver
 #: whose skin mean has at least this chroma (CIE C*ab), and falls to none with it: a grey driver
 #: (a black-and-white camera, C* 0) makes a grey face, while the eval's drivers (skin C* 13.6 on
@@ -75,6 +92,15 @@ def _finv(f):
 def _gamma(v):
     v = max(v, 0.0)
     return 255.0 * (12.92 * v if v <= 0.0031308 else 1.055 * v ** (1.0 / 2.4) - 0.055)
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _gamma32(v):
+    """`_gamma` in float32 (the colour table's values: a third of its cost in float64's pow)."""
+    v = np.float32(max(v, 0.0))
+    if v <= np.float32(0.0031308):
+        return np.float32(255.0) * np.float32(12.92) * v
+    return np.float32(255.0) * (np.float32(1.055) * v ** np.float32(1.0 / 2.4) - np.float32(0.055))
 
 
 @njit(cache=True, nogil=True, inline="always")
@@ -186,78 +212,105 @@ def measure(samples, weights, k):
 
 
 @njit(cache=True, nogil=True)
-def _jacobian(rgb, step):
-    """d lab / d rgb (3, 3) at an sRGB colour, central differences (`colour.lab_jacobian`)."""
-    j = np.empty((3, 3))
+def _transfer_matrix(mu_r, sd_r, mu_d, sd_d, ratio_lo, ratio_hi):
+    """`colour.transfer_matrix`: (K (2, 3, 3), sL), float64."""
+    grey = min(math.hypot(mu_d[1], mu_d[2]) / GREY_CHROMA, 1.0)   # 0: a colourless driver
+    grey *= min(max(mu_d[0], 0.0) / max(mu_r[0], 1.0), 1.0)      # a darker driver: less chroma
+    scale = np.empty(3)
     for c in range(3):
-        p = rgb.copy()
-        q = rgb.copy()
-        p[c] += step
-        q[c] -= step
-        lp = _lab(p[0], p[1], p[2])
-        lq = _lab(q[0], q[1], q[2])
-        for i in range(3):
-            j[i, c] = (lp[i] - lq[i]) / (2.0 * step)
-    return j
+        floor = ratio_lo[c] if c == 0 else ratio_lo[c] * grey
+        scale[c] = min(max(sd_d[c] / sd_r[c], floor), ratio_hi[c])
+    ell_r, ell_d = max(mu_r[0] + 16.0, 1.0), max(mu_d[0] + 16.0, 1.0)
+    qa = mu_d[1] * mu_r[1] + mu_d[2] * mu_r[2] + GREY_CHROMA * GREY_CHROMA
+    qb = mu_d[2] * mu_r[1] - mu_d[1] * mu_r[2]
+    alike = min(max((math.radians(SHADOW_HUE[3]) - abs(math.atan2(qb, qa)))
+                    / math.radians(SHADOW_HUE[3] - SHADOW_HUE[2]), 0.0), 1.0)
+    nr = max(math.hypot(mu_r[1], mu_r[2]), 1e-6)
+    nd = max(math.hypot(mu_d[1], mu_d[2]), GREY_CHROMA)
+    r0, r1, d0, d1 = mu_r[1] / nr, mu_r[2] / nr, mu_d[1] / nd, mu_d[2] / nd
+    radial = scale[1] * r0 * r0 + scale[2] * r1 * r1
+    k = np.empty((2, 3, 3))
+    for which in range(2):
+        c00, c01, c10, c11 = scale[1], 0.0, 0.0, scale[2]      # lit: Reinhard's ratios on a and b
+        if which == 1:      # in shadow: along the driver's hue, across it as the hues are alike
+            c00 = alike * c00 + (1.0 - alike) * radial * d0 * r0
+            c01 = (1.0 - alike) * radial * d0 * r1
+            c10 = (1.0 - alike) * radial * d1 * r0
+            c11 = alike * c11 + (1.0 - alike) * radial * d1 * r1
+        m = np.zeros((3, 3))
+        m[0, 0] = ell_d / ell_r
+        m[1, 1], m[1, 2] = c00, c01
+        m[2, 1], m[2, 2] = c10, c11
+        m[1, 0] = (mu_d[1] - m[1, 1] * mu_r[1] - m[1, 2] * mu_r[2]) / ell_r
+        m[2, 0] = (mu_d[2] - m[2, 1] * mu_r[1] - m[2, 2] * mu_r[2]) / ell_r
+        k[which] = TOE_FREE_INV @ m @ TOE_FREE
+    return k, scale[0]
 
 
-@njit(cache=True, nogil=True)
-def _inverse3(a):
-    inv = np.empty((3, 3))
-    inv[0, 0] = a[1, 1] * a[2, 2] - a[1, 2] * a[2, 1]
-    inv[0, 1] = a[0, 2] * a[2, 1] - a[0, 1] * a[2, 2]
-    inv[0, 2] = a[0, 1] * a[1, 2] - a[0, 2] * a[1, 1]
-    inv[1, 0] = a[1, 2] * a[2, 0] - a[1, 0] * a[2, 2]
-    inv[1, 1] = a[0, 0] * a[2, 2] - a[0, 2] * a[2, 0]
-    inv[1, 2] = a[0, 2] * a[1, 0] - a[0, 0] * a[1, 2]
-    inv[2, 0] = a[1, 0] * a[2, 1] - a[1, 1] * a[2, 0]
-    inv[2, 1] = a[0, 1] * a[2, 0] - a[0, 0] * a[2, 1]
-    inv[2, 2] = a[0, 0] * a[1, 1] - a[0, 1] * a[1, 0]
-    det = a[0, 0] * inv[0, 0] + a[0, 1] * inv[1, 0] + a[0, 2] * inv[2, 0]
-    return inv / det
+def node_cube_roots(n: int) -> np.ndarray:
+    """(n, n, n, 3) float64 ∛(xyz over the white) of the sRGB colours (i, j, l) · 255 / (n − 1): the
+    colour table's nodes, the part of the transfer that does not change from frame to frame."""
+    g = np.linspace(0.0, 1.0, n)
+    lin = np.where(g <= 0.04045, g / 12.92, ((g + 0.055) / 1.055) ** 2.4)
+    rgb = np.stack(np.meshgrid(lin, lin, lin, indexing="ij"), axis=-1)
+    return np.cbrt(np.maximum(rgb @ TO_XYZ.T, 0.0))
+
+
+@njit(cache=True, nogil=True, inline="always")
+def transfer_node(k, s_l, fy_r, f0, f1, f2):
+    """The colour transfer (K (2, 3, 3), sL of `colour.transfer_matrix`; fy_r = ℓR / 116) of one
+    colour given as ∛(xyz over the white) (f0, f1, f2): sRGB 0..255 (≥ 0, not clipped above)."""
+    rel = max(f1, 1e-6) / fy_r
+    t = min(max((rel - SHADOW_HUE[0]) / (SHADOW_HUE[1] - SHADOW_HUE[0]), 0.0), 1.0)   # 1: lit
+    p = 1.0 if s_l == 1.0 else rel ** (s_l - 1.0)
+    x = y = z = 0.0
+    for which in range(2):
+        w = t if which == 0 else 1.0 - t
+        if w == 0.0:        # most nodes are lit or in shadow, not between
+            continue
+        x += w * (k[which, 0, 0] * f0 + k[which, 0, 1] * f1 + k[which, 0, 2] * f2)
+        y += w * (k[which, 1, 0] * f0 + k[which, 1, 1] * f1 + k[which, 1, 2] * f2)
+        z += w * (k[which, 2, 0] * f0 + k[which, 2, 1] * f1 + k[which, 2, 2] * f2)
+    x, y, z = max(x, 0.0) * p, max(y, 0.0) * p, max(z, 0.0) * p
+    x, y, z = x * x * x, y * y * y, z * z * z
+    return (_gamma32(FROM_XYZ[0, 0] * x + FROM_XYZ[0, 1] * y + FROM_XYZ[0, 2] * z),
+            _gamma32(FROM_XYZ[1, 0] * x + FROM_XYZ[1, 1] * y + FROM_XYZ[1, 2] * z),
+            _gamma32(FROM_XYZ[2, 0] * x + FROM_XYZ[2, 1] * y + FROM_XYZ[2, 2] * z))
+
+
+@njit(cache=True, nogil=True, parallel=True)
+def _table(k, s_l, fy_r, nodes):
+    """`colour.transfer_lut` at the nodes' cube roots (n, n, n, 3) (`node_cube_roots`): (n, n, n, 3)
+    float32. Parallel (as the kernels: numba's thread pool): 0.2 ms a frame on one core."""
+    n = nodes.shape[0]
+    lut = np.empty((n, n, n, 3), np.float32)
+    for i in prange(n):
+        for j in range(n):
+            for m in range(n):
+                c0, c1, c2 = transfer_node(k, s_l, fy_r, nodes[i, j, m, 0], nodes[i, j, m, 1], nodes[i, j, m, 2])
+                lut[i, j, m, 0] = c0
+                lut[i, j, m, 1] = c1
+                lut[i, j, m, 2] = c2
+    return lut
 
 
 @njit(cache=True, nogil=True)
 def transfer(mu_r, sd_r, mu_d, sd_d, r_low, d_low, d_den, ratio_lo, ratio_hi, mix, full_support,
-             gain_lo, gain_hi):
-    """`ColourTransfer.affine` and the gain field of `ColourTransfer.__call__`: ([A | 0] (3, 4),
-    gain (L, L, 3)), float32, from both faces' measurements (`measure`; the driver's smoothed)."""
-    rgb_r = np.empty(3)
-    rgb_d = np.empty(3)
-    rgb_r[0], rgb_r[1], rgb_r[2] = _rgb(mu_r[0], mu_r[1], mu_r[2])
-    rgb_d[0], rgb_d[1], rgb_d[2] = _rgb(mu_d[0], mu_d[1], mu_d[2])
-    lo, hi = JACOBIAN_RGB   # differentiated off the clips
-    for c in range(3):
-        rgb_r[c] = min(max(rgb_r[c], lo), hi)
-        rgb_d[c] = min(max(rgb_d[c], lo), hi)
-    j_r = _jacobian(rgb_r, 0.5)
-    j_d_inv = _inverse3(_jacobian(rgb_d, 0.5))
-    grey = min(math.hypot(mu_d[1], mu_d[2]) / GREY_CHROMA, 1.0)   # 0: a colourless driver
-    grey *= min(max(mu_d[0], 0.0) / max(mu_r[0], 1.0), 1.0)      # a darker driver: less chroma
-    a = np.zeros((3, 3))
-    for i in range(3):
-        for c in range(3):
-            for m in range(3):
-                floor = ratio_lo[m] if m == 0 else ratio_lo[m] * grey
-                s = min(max(sd_d[m] / sd_r[m], floor), ratio_hi[m])
-                a[i, c] += j_d_inv[i, m] * s * j_r[m, c]
-    b = np.empty(3)
-    for i in range(3):
-        b[i] = rgb_d[i] - (a[i, 0] * rgb_r[0] + a[i, 1] * rgb_r[1] + a[i, 2] * rgb_r[2])
-    nr = max(rgb_r[0] * rgb_r[0] + rgb_r[1] * rgb_r[1] + rgb_r[2] * rgb_r[2], 1.0)
-    ab = np.zeros((3, 4), np.float32)
-    for i in range(3):
-        for c in range(3):
-            a[i, c] += b[i] * rgb_r[c] / nr
-            ab[i, c] = a[i, c]
+             gain_lo, gain_hi, nodes):
+    """`ColourTransfer.table` and the gain field of `ColourTransfer.__call__`: (colour table
+    (n, n, n, 3), gain (L, L, 3)), float32, from both faces' measurements (`measure`; the driver's
+    smoothed) and the table's nodes (n, n, n, 3) (`node_cube_roots`)."""
+    k, s_l = _transfer_matrix(mu_r, sd_r, mu_d, sd_d, ratio_lo, ratio_hi)
+    lut = _table(k, s_l, max(mu_r[0] + 16.0, 1.0) / 116.0, nodes)
+    flat = lut.reshape(-1)
+    scale = np.float32((nodes.shape[0] - 1) / 255.0)
     n = r_low.shape[0]
     gain = np.empty((n, n, 3), np.float32)
     for i in range(n):
         for j in range(n):
-            q0, q1, q2 = r_low[i, j, 0], r_low[i, j, 1], r_low[i, j, 2]
-            r0 = max(a[0, 0] * q0 + a[0, 1] * q1 + a[0, 2] * q2, 0.0)
-            r1 = max(a[1, 0] * q0 + a[1, 1] * q1 + a[1, 2] * q2, 0.0)
-            r2 = max(a[2, 0] * q0 + a[2, 1] * q1 + a[2, 2] * q2, 0.0)
+            q0, q1, q2 = lut_colour(flat, nodes.shape[0], scale, np.float32(r_low[i, j, 0]),
+                                    np.float32(r_low[i, j, 1]), np.float32(r_low[i, j, 2]))
+            r0, r1, r2 = max(np.float64(q0), 0.0), max(np.float64(q1), 0.0), max(np.float64(q2), 0.0)
             l0, l1, l2 = _lab(r0, r1, r2)
             # sRGB of its Lab (the array version's explicit round trip): the colour clipped to 255
             base = (min(r0, 255.0), min(r1, 255.0), min(r2, 255.0))
@@ -268,4 +321,4 @@ def transfer(mu_r, sd_r, mu_d, sd_d, r_low, d_low, d_den, ratio_lo, ratio_hi, mi
                 g = _rgb(l0 + kk * mix[0] * (e0 - l0), l1 + kk * mix[1] * (e1 - l1), l2 + kk * mix[2] * (e2 - l2))
             for c in range(3):
                 gain[i, j, c] = min(max(g[c] / max(base[c], 1.0), gain_lo), gain_hi)
-    return ab, gain
+    return lut, gain

@@ -181,9 +181,9 @@ class AttributesStage:
         else:   # the samples to the colour transfer's host in one transfer, its results back in two
             both = ctx.to_host(xp.concatenate([d, w_d[..., None], r, w_r[..., None]], axis=-1).astype(
                 np.float32, copy=False))
-            ab, gain, d_skin = self.colour(*(np.ascontiguousarray(a) for a in (
+            lut, gain, d_skin = self.colour(*(np.ascontiguousarray(a) for a in (
                 both[..., 0:3], both[..., 3], both[..., 4:7], both[..., 7])))
-            self.fields.colour = ctx.upload(ab)
+            self.fields.colour = ctx.upload(lut)
             gain_skin = ctx.upload(np.concatenate([gain, d_skin], axis=-1).astype(np.float32))
         self.fields.low = xp.ascontiguousarray(xp.concatenate(
             [gain_skin, d_allow[..., None]], axis=-1).astype(np.float32))

@@ -7,11 +7,11 @@ import numpy as np
 import pytest
 
 from kernels import swap_blend
-from kernels.swap_blend import LOW_CHANNELS, frame_roi
+from kernels.swap_blend import LOW_CHANNELS, affine_table, frame_roi
 
 from .test_cuda_parity import Backend, backend, cpu, dirty, emulated_libs, strided  # noqa: F401 - the harness  # noqa: F401 - pytest fixtures
 
-IDENT_COLOUR = np.concatenate([np.eye(3), np.zeros((3, 1))], axis=1).astype(np.float32)
+IDENT_COLOUR = affine_table(np.concatenate([np.eye(3), np.zeros((3, 1))], axis=1))
 OCC = (0.45, 0.62, 0.22, 0.38)
 
 
@@ -34,6 +34,31 @@ def scene(seed=0, fh=72, fw=96, s=32, cells=4):
     low[..., 6] = rng.uniform(0, 1, size=(cells, cells))
     a = np.array([[0.6, 0.1, -5.0], [-0.1, 0.6, -8.0]], np.float64)
     return frame, render, alpha, fan, low, a
+
+
+def colour_table(seed=0, n=5):
+    """(n, n, n, 3) float32 colour table, smooth and far from affine: a gamma per channel, a little
+    of each channel in the others, and noise at the nodes."""
+    rng = np.random.default_rng(seed)
+    g = np.linspace(0.0, 1.0, n)
+    rgb = np.stack(np.meshgrid(g, g, g, indexing="ij"), axis=-1)
+    mix = np.eye(3) + rng.normal(0, 0.1, size=(3, 3))
+    out = 255.0 * (rgb ** np.array([0.8, 1.0, 1.3])) @ mix.T + rng.normal(0, 3.0, size=rgb.shape)
+    return out.astype(np.float32)
+
+
+def trilinear(table, rgb):
+    """Reference of the table lookup (float64, loops): the colour table at the colours (N, 3),
+    trilinear, the end cells extended."""
+    n = table.shape[0]
+    out = np.zeros((len(rgb), 3))
+    for p, c in enumerate(np.asarray(rgb, np.float64) * (n - 1) / 255.0):
+        i = np.clip(np.floor(c), 0, n - 2).astype(int)
+        t = c - i
+        for corner in np.ndindex(2, 2, 2):
+            wgt = np.prod([t[a] if corner[a] else 1.0 - t[a] for a in range(3)])
+            out[p] += wgt * table[i[0] + corner[0], i[1] + corner[1], i[2] + corner[2]]
+    return out
 
 
 def alpha_positive(alpha, a, fh, fw):
@@ -110,9 +135,29 @@ def test_colour_map_and_gain():
     fan = np.zeros((8, 8, 3), np.float32)
     low = np.zeros((2, 2, 7), np.float32)
     low[..., :3] = (0.5, 1.0, 2.0)
-    colour = np.array([[1, 0, 0, 0], [0, 0.5, 0, 10], [0, 0, 1, 0]], np.float32)
+    colour = affine_table(np.array([[1, 0, 0, 0], [0, 0.5, 0, 10], [0, 0, 1, 0]], np.float32))
     out = swap_blend(frame, render, alpha, fan, low, np.array([[1.0, 0, 0], [0, 1.0, 0]]), colour)
     np.testing.assert_array_equal(out[4, 4], (50, 60, 200))
+
+
+def test_a_colour_table_is_looked_up_trilinearly(dev):
+    """The render's colours through a 5-node table: trilinear between the nodes, at a node its
+    value, beyond 0..255 the end cells extended (a render a little out of range stays smooth)."""
+    table = colour_table(1)
+    colours = np.array([[0, 0, 0], [255, 255, 255], [63.75, 127.5, 191.25], [10, 200, 77], [250, 3, 128],
+                        [-12, 100, 270], [300, -5, 40]], np.float32)
+    k = len(colours)
+    frame = np.zeros((1, k, 3), np.uint8)
+    render = np.stack([np.repeat(colours, 2, axis=0)] * 2)            # (2, 2k, 3): columns 2p, 2p + 1
+    alpha = np.ones((2, 2 * k), np.float32)
+    fan = np.zeros((2, 2 * k, 3), np.float32)
+    low = np.zeros((1, k, 7), np.float32)
+    low[..., :3] = 1.0
+    a = np.array([[2.0, 0.0, 0.0], [0.0, 1.0, 0.0]])                 # frame pixel x -> crop column 2x
+    out = dev.get(swap_blend(dev.put(frame), dev.put(render), dev.put(alpha), dev.put(fan), dev.put(low), a,
+                             dev.put(table)))
+    want = np.clip(np.floor(trilinear(table, colours) + 0.5), 0, 255)
+    np.testing.assert_array_less(np.abs(out[0].astype(np.float64) - want), 1.01)
 
 
 def test_box_limits_the_pixels_visited():
@@ -134,6 +179,9 @@ def test_box_limits_the_pixels_visited():
     (dict(low=np.zeros((2, 2, 6), np.float32)), "low"),
     (dict(occlusion=(0.6, 0.5, 0.2, 0.3)), "occlusion"),
     (dict(frame_to_crop=np.zeros((2, 3))), "invertible"),
+    (dict(colour=np.zeros((3, 4), np.float32)), "colour"),
+    (dict(colour=np.zeros((2, 3, 2, 3), np.float32)), "colour"),
+    (dict(colour=np.zeros((1, 1, 1, 3), np.float32)), "colour"),
 ])
 def test_bad_inputs_are_refused(bad, match):
     args = dict(frame=np.zeros((10, 10, 3), np.uint8), render=np.zeros((8, 8, 3), np.float32),
@@ -156,8 +204,9 @@ def test_out_may_not_be_the_frame():
 @pytest.mark.parametrize("seed, out_kind", [(3, "contiguous"), (4, "strided"), (5, "contiguous")])
 def test_swap_blend_parity(backend, seed, out_kind):  # noqa: F811 - the harness's fixture
     frame, render, alpha, fan, low, a = scene(seed, fh=60, fw=70, s=40, cells=5)
-    colour = IDENT_COLOUR.copy()
-    colour[:, :3] += np.random.default_rng(seed).normal(0, 0.05, size=(3, 3)).astype(np.float32)
+    colour = colour_table(seed)
+    render[:3, :, 0] = -20.0                       # out of the table's range: its end cells extended
+    render[-3:, :, 2] = 290.0
     roi = frame_roi(a, 40, 40, 60, 70)
     ref = cpu("swap_blend", frame, render, alpha, fan, low, colour, a, OCC, roi, True, np.empty_like(frame))
     xp = backend.xp

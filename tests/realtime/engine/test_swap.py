@@ -347,6 +347,7 @@ def test_the_drivers_lower_lip_stays_under_the_swapped_face(astronaut_profile, a
 def test_on_a_device_the_colour_transfer_runs_on_the_host(astronaut_profile, flipped):
     """Off the CPU the colour transfer (small arrays, ~100 operations) gets its samples in one
     download and hands back the colour map and the gain field: the same frame as on the CPU."""
+    from realtime.swap.colour import LUT_NODES
     from tests.host_device import CopyingContext
 
     def engine(device=None):
@@ -363,7 +364,8 @@ def test_on_a_device_the_colour_transfer_runs_on_the_host(astronaut_profile, fli
     ctx.uploads.clear()
     got, ref = run(dev, [flipped] * 3), run(cpu, [flipped] * 3)
     assert ctx.downloads.count((n, n, 8)) == 3          # the samples and their weights, together
-    assert ctx.uploads.count((3, 4)) == 3 and ctx.uploads.count((n // 2, n // 2, 6)) == 3
+    table = (LUT_NODES,) * 3 + (3,)                     # the colour table
+    assert ctx.uploads.count(table) == 3 and ctx.uploads.count((n // 2, n // 2, 6)) == 3
     for g, r in zip(got, ref):
         np.testing.assert_array_equal(g.output, r.output)
     cpu.close()
