@@ -458,19 +458,8 @@ def test_a_resumed_training_keeps_its_checkpoints_resolution(video_profile, monk
 def test_a_ctrl_c_between_a_checkpoint_and_its_progress_says_it_was_saved(video_profile, monkeypatch, capsys):
     """Before (review): step 6's checkpoint was written, the Ctrl-C came before its progress
     call, and the message said "stopped at step 5 while saving it; steps after 6 are lost"."""
-    from realtime.train import dataset
-    from realtime.train import loop as T
-    from tests.realtime.train.test_loop import Pairs
-
     folder, clip = video_profile
-    monkeypatch.setattr(dataset, "build_pairs", lambda profile, frames, **k: Pairs())
-
-    def train(pairs, out_dir, options, progress, commit, on_checkpoint):
-        progress(5, {"rec": 0.5})
-        on_checkpoint(6)
-        raise KeyboardInterrupt
-
-    monkeypatch.setattr(T, "train", train)
+    _stop_training_after(monkeypatch, done=5, saved=6)
     assert run.main(["train", "--profile", "vid", "--video", str(clip), "--steps", "50"]) == 130
     assert "stopped at step 6; saved, `train` resumes from it" in capsys.readouterr().err
 
@@ -479,25 +468,30 @@ def test_a_ctrl_c_between_a_checkpoint_and_its_progress_says_it_was_saved(video_
 def test_a_stopped_training_is_never_the_default_tier(video_profile, monkeypatch, capsys, tier):
     """Before (stop 63's audit): a Ctrl-C in `train --restart` on a profile whose tier was neural
     left it neural with the stopped run's few-step generator, never tested against the render."""
-    from realtime.train import dataset
-    from realtime.train import loop as T
-    from tests.realtime.train.test_loop import Pairs
-
     folder, clip = video_profile
     _set_tier(folder, tier)
-    monkeypatch.setattr(dataset, "build_pairs", lambda profile, frames, **k: Pairs())
-
-    def train(pairs, out_dir, options, progress, commit, on_checkpoint):
-        progress(9, {"rec": 0.5})
-        on_checkpoint(9)
-        raise KeyboardInterrupt
-
-    monkeypatch.setattr(T, "train", train)
+    _stop_training_after(monkeypatch, done=9, saved=9)
     assert run.main(["train", "--profile", "vid", "--video", str(clip), "--steps", "50", "--restart"]) == 130
     err = capsys.readouterr().err
     meta = yaml.safe_load((folder / YAML_FILE).read_text())
     assert meta["tier"] == "atlas" and meta["settings"]["neural"]["steps"] == 9
     assert ("the profile's tier is 'atlas' again" in err) == (tier == "neural")
+
+
+def _stop_training_after(monkeypatch, done: int, saved: int) -> None:
+    """`train` reports step `done`, commits the checkpoint of step `saved`, then a Ctrl-C."""
+    from realtime.train import dataset
+    from realtime.train import loop as T
+    from tests.realtime.train.test_loop import Pairs
+
+    monkeypatch.setattr(dataset, "build_pairs", lambda profile, frames, **k: Pairs())
+
+    def train(pairs, out_dir, options, progress, commit, on_checkpoint):
+        progress(done, {"rec": 0.5})
+        on_checkpoint(saved)
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(T, "train", train)
 
 
 def _set_tier(folder: Path, tier: str) -> None:
