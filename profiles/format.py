@@ -261,7 +261,8 @@ def load(name_or_path: str | os.PathLike, root: Path | None = None) -> Profile:
     if ARRAYS_FILE not in files:
         raise ProfileError(f"{yml} lists no {ARRAYS_FILE}")
     _check_files(folder, yml, files)
-    arrays = schema.read_arrays(store.inside(folder, files[ARRAYS_FILE]["path"]), folder.name)
+    arrays = schema.read_arrays(store.inside(folder, files[ARRAYS_FILE]["path"]), folder.name,
+                                crop_size=int(meta.get("crop_size", 256)))
     name = str(meta.get("name", folder.name))
     consent = check_record(meta.get("consent"), files[ARRAYS_FILE].get("sha256"), yml)
     try:

@@ -379,10 +379,12 @@ def accepted_digests(entry: dict) -> set[str]:
 
 
 # ---------------------------------------------------------------------------------- arrays
-def read_arrays(path: Path, name: str) -> dict[str, np.ndarray]:
-    """The arrays of arrays.npz at `path`, every member's header checked before it is read."""
+def read_arrays(path: Path, name: str, crop_size: int | None = None) -> dict[str, np.ndarray]:
+    """The arrays of arrays.npz at `path`, every member's header checked before it is read;
+    with `crop_size` (the YAML's), the crop-sized arrays are held to it (S) rather than to the
+    first one read (a wrong-shape paste_mask said "expected (S=100, S=100)" for a 256 crop)."""
     where = f"the arrays of profile {name!r}"
-    dims: dict[str, int] = {}
+    dims: dict[str, int] = {} if crop_size is None else {"S": int(crop_size)}
     try:
         with zipfile.ZipFile(path) as z:
             infos = z.infolist()
@@ -440,7 +442,8 @@ def _check_member(z: zipfile.ZipFile, info: zipfile.ZipInfo, dims: dict[str, int
             lo, hi = DIMS[want]
             ok = lo <= size <= hi and dims.setdefault(want, size) == size
         if not ok:
-            raise _fail(where, f"{label} has shape {shape}, expected {_pattern(pattern, dims)}")
+            crop = " (S: the crop_size in profile.yaml)" if want == "S" else ""
+            raise _fail(where, f"{label} has shape {shape}, expected {_pattern(pattern, dims)}{crop}")
     return nbytes
 
 

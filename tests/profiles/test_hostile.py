@@ -68,7 +68,8 @@ def _one_line(exc: pytest.ExceptionInfo) -> str:
     (lambda m: m["files"][ARRAYS_FILE].update(sha256=["x"]), "not a sha256"),
     (lambda m: m.update(crop_size="abc"), "crop_size must be a whole number"),
     (lambda m: m.update(crop_size=-5), "crop_size must be a whole number"),
-    (lambda m: m.update(crop_size=512), "crop_size is 512 but paste_mask is"),
+    (lambda m: m.update(crop_size=512), r"has shape \(16, 16\), expected \(S=512, S=512\) \(S: the crop_size in "
+                                        r"profile.yaml\)"),
     (lambda m: m.update(crop_size=True), "crop_size must be a whole number"),
     (lambda m: m.update(settings=["a", "b"]), "settings must be a mapping"),
     (lambda m: m.update(settings={"atlas": {"fps": float("nan")}}), "settings.atlas.fps"),
@@ -135,6 +136,8 @@ def test_hostile_yaml_documents(folder, raw, match):
     ({"neutral": np.full((478, 3), np.nan, np.float32)}, "'neutral' holds NaN"),
     ({"paste_mask": np.full((16, 16), np.inf, np.float32)}, "paste_mask"),
     ({"paste_mask": np.full((16, 16), 7.0, np.float32)}, "paste_mask.*outside"),
+    # the crop-sized arrays are held to the YAML's crop_size (16), not to the first one read
+    ({"paste_mask": np.zeros((20, 20), np.float32)}, r"paste_mask' has shape \(20, 20\), expected \(S=16, S=16\)"),
     ({"face_mask": np.full((16, 16), 9, np.uint8)}, "face_mask.*outside"),
     ({"frame_scale": np.float32(np.nan)}, "frame_scale"),
     ({"frame_scale": np.float32(-2)}, "frame_scale"),
