@@ -747,7 +747,7 @@ def _same_person_or_force(profile, name: str, pairs, force: bool) -> None:
     from realtime.train.dataset import OTHER_PERSON_L1, render_l1
 
     l1 = render_l1(pairs)
-    if not l1 > OTHER_PERSON_L1:
+    if l1 <= OTHER_PERSON_L1:           # NaN (no face pixel to compare) is refused below
         return
     said = (f"the faces in {name} are far from profile {profile.name!r}: face L1 {l1:.3f} between its "
             f"renders and the frames (more of the profile's own recording reads under {OTHER_PERSON_L1:g}, "
@@ -842,8 +842,14 @@ def _train(profile, video: Path, args, same_clip: bool = True) -> int:
             bar.set_postfix({k: f"{v:.3f}" for k, v in losses.items() if k in
                              ("rec", "ssim", "adv", "per", "style", "tmp", "d_loss")})
 
+    # Only a finished run's generator is tested against the render (`face_l1`): from the first
+    # checkpoint on, a neural profile is atlas until the end of the run decides, so that a run
+    # stopped any way (Ctrl-C, a full disk, a kill) never leaves its generator the default.
+    back = profile.tier == "neural"
+
     def commit(files):          # the checkpoints, into the profile (its tier is decided at the end)
-        commit_files(profile.folder, {f"{NEURAL_DIR}/{k}": v for k, v in files.items()})
+        commit_files(profile.folder, {f"{NEURAL_DIR}/{k}": v for k, v in files.items()},
+                     tier="atlas" if back else None)
 
     try:
         result = T.train(pairs, out_dir, options, progress=progress, commit=commit,
@@ -854,15 +860,12 @@ def _train(profile, video: Path, args, same_clip: bool = True) -> int:
             step = saved        # a Ctrl-C between a step's checkpoint and its progress call
         e.args = (_stopped_training(step, saved),)   # what main prints
         if saved is not None:   # the YAML says what the committed generator now is
-            # Only a finished run's generator is tested against the render (`face_l1`): a
-            # stopped one is never the profile's default, even where an earlier run's was.
-            back = profile.tier == "neural"
             with contextlib.suppress(OSError, PuppeteerError):    # (the stop's message comes first)
-                commit_files(profile.folder, {}, tier="atlas" if back else None, settings={"neural": {
+                commit_files(profile.folder, {}, settings={"neural": {
                     "resolution": args.resolution, "steps": int(saved), "pairs": int(len(pairs))}})
-                if back:
-                    e.args = (f"{e.args[0]}; the profile's tier is 'atlas' again until a finished run "
-                              f"shows the generator improves on the render",)
+            if back:
+                e.args = (f"{e.args[0]}; the profile's tier is 'atlas' again until a finished run "
+                          f"shows the generator improves on the render",)
         raise
     finally:
         bar.close()
@@ -1008,12 +1011,13 @@ def cmd_verify(args) -> int:
 
 
 def _check_verify_sizes(path: Path) -> None:
-    """The size caps every other command applies, from the headers, before verify decodes
-    anything: an image (or a folder's images) and a video's frame size."""
+    """The image size caps every other command applies, from the headers, before verify decodes
+    a picture (or a folder's pictures). A video needs none: FFmpeg hands verify its frames
+    already scaled down, so 8K footage is checked as any other."""
     from realtime.core import paths
     from realtime.core.paths import IMAGE_SUFFIXES
     from realtime.image.verify import VerifyError
-    from realtime.io.media import check_image, open_video
+    from realtime.io.media import check_image
 
     if paths.is_dir(path):
         for p in sorted(path.iterdir()):
@@ -1021,12 +1025,6 @@ def _check_verify_sizes(path: Path) -> None:
                 check_image(p, VerifyError, f"cannot read {p} as an image")
     elif paths.is_file(path) and path.suffix.lower() in IMAGE_SUFFIXES:
         check_image(path, VerifyError, f"cannot read {path} as an image")
-    elif paths.is_file(path):
-        try:
-            open_video(path, VerifyError, "").release()
-        except VerifyError as e:
-            if str(e):          # too large; a file OpenCV cannot open is verify's to explain
-                raise
 
 
 def _arrays_check(folder: Path) -> bool:

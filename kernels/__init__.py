@@ -34,7 +34,8 @@ Fused kernels of the stages (one pass where composing the kernels above would co
   -> (H, W, 3) uint8``: the face swap's paste-back (colour-mapped and re-lit crop, soft mask, the
   driver's own mouth and eye openings, occluders kept); pixels outside the mask are the frame's,
   exactly. ``colour`` is an (N, N, N, 3) float32 table over sRGB (N ≥ 2, trilinear, the end cells
-  extended beyond 0..255; ``swap_blend.affine_table`` makes an affine map's); None: the identity.
+  extended beyond 0..255; ``from kernels.swap_blend import affine_table`` makes an affine
+  map's); None: the identity.
 - ``disclose(image, mark=None, label=None, origin=(0, 0), out=None) -> (H, W, 3) uint8``: the
   output frame's visible label (an RGBA sprite blended at origin) and invisible provenance mark
   (int8 luminance offsets added to every channel, saturating); ``out`` may be ``image``.

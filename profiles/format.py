@@ -218,11 +218,11 @@ def _check_files(folder: Path, yml: Path, files: dict) -> None:
         path = store.inside(folder, str(entry["path"]))
         if not path.is_file():
             raise ProfileError(f"profile {folder.name!r} is missing {entry['path']}")
+        redo = ("train it again with --restart" if str(entry["path"]).startswith("neural/")
+                else "enroll the profile again")
         if (too_big := schema.listed_size_problem(path)) is not None:
-            raise ProfileError(f"{path} {too_big}: not the file {yml} lists; enroll the profile again")
+            raise ProfileError(f"{path} {too_big}: not the file {yml} lists; {redo}")
         if sha256_file(path) not in schema.accepted_digests(entry):
-            redo = ("train it again with --restart" if str(entry["path"]).startswith("neural/")
-                    else "enroll the profile again")
             raise ProfileError(f"{path} does not match the sha256 in {yml}: the file changed or is "
                                f"corrupt; {redo}")
 
@@ -290,7 +290,7 @@ def problem(folder: str | os.PathLike) -> str | None:
     except OSError as exc:          # a file it cannot read (permissions): the others are listed
         return f"cannot read {Path(exc.filename or folder).name}: {exc.strerror or exc}"
     if profile.tier == "neural" and GENERATOR_PATH not in profile.files:   # `live` refuses it
-        return "its tier is neural and it has no trained generator"
+        return "its tier is neural and it has no trained generator (it runs with --tier atlas)"
     return None
 
 

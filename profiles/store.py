@@ -216,6 +216,9 @@ def commit_files(folder: Path, new: dict[str, Path], tier: str | None = None,
     files = meta.setdefault("files", {})
     if not isinstance(files, dict):
         raise ProfileError(f"{yml}: files is not a mapping; enroll the profile again")
+    for rel, entry in files.items():    # every path first: nothing moves in under a YAML that fails
+        if isinstance(entry, dict):
+            inside(folder, str(entry.get("path", rel)))
     digests = {}
     for rel, tmp in new.items():
         inside(folder, rel)

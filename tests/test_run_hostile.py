@@ -476,10 +476,17 @@ def test_a_stopped_training_is_never_the_default_tier(video_profile, monkeypatch
     meta = yaml.safe_load((folder / YAML_FILE).read_text())
     assert meta["tier"] == "atlas" and meta["settings"]["neural"]["steps"] == 9
     assert ("the profile's tier is 'atlas' again" in err) == (tier == "neural")
+    # any other end after a checkpoint too (review: a full disk left the tier neural)
+    from realtime.tiers.neural.checkpoint import CheckpointWriteError
+
+    _set_tier(folder, tier)
+    _stop_training_after(monkeypatch, done=9, saved=9, stop=CheckpointWriteError)
+    assert run.main(["train", "--profile", "vid", "--video", str(clip), "--steps", "50"]) == 2
+    assert yaml.safe_load((folder / YAML_FILE).read_text())["tier"] == "atlas"
 
 
-def _stop_training_after(monkeypatch, done: int, saved: int) -> None:
-    """`train` reports step `done`, commits the checkpoint of step `saved`, then a Ctrl-C."""
+def _stop_training_after(monkeypatch, done: int, saved: int, stop: type[BaseException] = KeyboardInterrupt) -> None:
+    """`train` reports step `done`, commits the checkpoint of step `saved`, then `stop` (a Ctrl-C)."""
     from realtime.train import dataset
     from realtime.train import loop as T
     from tests.realtime.train.test_loop import Pairs
@@ -488,8 +495,9 @@ def _stop_training_after(monkeypatch, done: int, saved: int) -> None:
 
     def train(pairs, out_dir, options, progress, commit, on_checkpoint):
         progress(done, {"rec": 0.5})
+        commit({})
         on_checkpoint(saved)
-        raise KeyboardInterrupt
+        raise stop("No space left on device") if stop is not KeyboardInterrupt else stop
 
     monkeypatch.setattr(T, "train", train)
 

@@ -176,11 +176,16 @@ def pulse_origin(source: str, remaps: dict[str, str]) -> str:
 def _refuse_a_loop(inp: Endpoint, out: Endpoint, pulse: dict[str, Any]) -> None:
     """AudioError where the input is the output sink's own monitor, directly or re-mapped: the
     engine's sound would come back in as its microphone and go round, louder each time."""
-    if not pulse.get("running") or inp.label not in pulse.get("sources", []):
+    if not pulse.get("running"):
         return
-    origin = pulse_origin(inp.label, pulse.get("remaps") or {})
-    if origin == f"{out.label}.monitor":
-        via = "" if origin == inp.label else f", which re-maps {origin}"
-        raise AudioError(f"--audio {inp.label}:{out.label} feeds {out.label} its own sound ({inp.label}{via}): "
+    source = pulse.get("default_source") if inp.label == "default" else inp.label   # what "default" is now
+    sink = pulse.get("default_sink") if out.label == "default" else out.label
+    if not source or not sink or source not in pulse.get("sources", []):
+        return
+    origin = pulse_origin(source, pulse.get("remaps") or {})
+    if origin == f"{sink}.monitor":
+        via = "" if origin == source else f", which re-maps {origin}"
+        named = "" if (source, sink) == (inp.label, out.label) else f" (default: {source}:{sink})"
+        raise AudioError(f"--audio {inp.label}:{out.label}{named} feeds {sink} its own sound ({source}{via}): "
                          f"the output would come back in as the microphone, a loop. IN is your "
                          f"microphone (python run.py devices lists the sources)")

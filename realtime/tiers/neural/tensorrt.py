@@ -30,7 +30,7 @@ this module built *on this machine*. The manifest beside the plan cannot say tha
 over a profile writes both. So every plan built here has its sha256 recorded outside all profiles,
 in ``built-engines.json`` of the user's cache folder (`cache_dir`: $PUPPETEER_CACHE, else
 $XDG_CACHE_HOME/puppeteer, else ~/.cache/puppeteer); a plan that came with a copied profile is not
-in it and is rebuilt, never loaded (`stale_reason`'s "not built on this machine").
+in it and is rebuilt, never loaded (`stale_reason`'s "no record ... that this machine built it").
 
 The builder is injected (`Builder` protocol: ``environment()``, ``build()``, ``load()``), so the
 manifest logic is tested without a GPU; `TensorRTBuilder` is the real one (torch-tensorrt's
@@ -39,6 +39,8 @@ module and inputs it is traced with, fp16 or fp32).
 """
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import hashlib
 import json
 import os
@@ -51,7 +53,7 @@ from typing import Any, Protocol
 
 from realtime.core.context import require_torch_cuda
 from realtime.core.errors import ProfileError, PuppeteerError
-from realtime.core.paths import sha256_file, write_atomic
+from realtime.core.paths import cannot_write, sha256_file, write_atomic
 from realtime.core.profile import GENERATOR_PATH, ProfileLike, engine_paths, how_to_train
 
 __all__ = ["PRECISIONS", "MANIFEST_FORMAT", "MANIFEST_VERSION", "Environment", "EngineFiles",
@@ -109,12 +111,26 @@ def cache_dir() -> Path:
 
 
 def _built() -> list[str]:
+    """The sha256s in the record; a record that is not ours (damaged JSON) is moved aside to
+    ``built-engines.json.damaged`` with a note, never silently overwritten."""
+    path = cache_dir() / BUILT_FILE
     try:
-        data = json.loads((cache_dir() / BUILT_FILE).read_text())
-    except (OSError, ValueError):
+        text = path.read_text()
+    except OSError:
         return []
-    got = data.get("engines") if isinstance(data, dict) else None
-    return [d for d in got if isinstance(d, str)] if isinstance(got, list) else []
+    try:
+        data = json.loads(text)
+        got = data.get("engines") if isinstance(data, dict) else None
+        if not isinstance(got, list):
+            raise ValueError("no engines list")
+    except ValueError:
+        aside = path.with_name(BUILT_FILE + ".damaged")
+        with contextlib.suppress(OSError):
+            os.replace(path, aside)
+        notice_once(f"{path} was not a record of built engines; moved to {aside.name}: engines built "
+                    f"before are rebuilt once")
+        return []
+    return [d for d in got if isinstance(d, str)]
 
 
 def built_here(engine_sha256: str | None) -> bool:
@@ -122,18 +138,31 @@ def built_here(engine_sha256: str | None) -> bool:
     return engine_sha256 is not None and engine_sha256 in _built()
 
 
+def _cache_problem() -> str | None:
+    """Why the record cannot be written (asked before minutes of building), or None."""
+    folder = cache_dir()
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        return f"cannot make {folder}: {e.strerror or e}"
+    return cannot_write(folder / BUILT_FILE)
+
+
 def record_built(engine_sha256: str) -> None:
-    """Add a plan this machine just built to the record `built_here` reads (atomically)."""
-    known = _built()
-    if engine_sha256 not in known:
-        folder = cache_dir()
-        try:
-            folder.mkdir(parents=True, exist_ok=True)
-            write_atomic(folder / BUILT_FILE,
-                         (json.dumps({"engines": known + [engine_sha256]}, indent=1) + "\n").encode())
-        except OSError as e:
-            raise EngineError(f"cannot record the built engine in {folder / BUILT_FILE}: "
-                              f"{e.strerror or e}; set PUPPETEER_CACHE to a writable folder") from e
+    """Add a plan this machine just built to the record `built_here` reads: atomically, and
+    under a lock (two processes building at once each keep their entry)."""
+    folder = cache_dir()
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        with open(folder / (BUILT_FILE + ".lock"), "a") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            known = _built()
+            if engine_sha256 not in known:
+                write_atomic(folder / BUILT_FILE,
+                             (json.dumps({"engines": known + [engine_sha256]}, indent=1) + "\n").encode())
+    except OSError as e:
+        raise EngineError(f"cannot record the built engine in {folder / BUILT_FILE}: "
+                          f"{e.strerror or e}; set PUPPETEER_CACHE to a writable folder") from e
 
 
 # ------------------------------------------------------------------------------- the decision
@@ -175,8 +204,9 @@ def stale_reason(manifest: dict | None, expected: dict, engine_sha256: str | Non
         if manifest.get(key) != expected.get(key):
             return f"{what} changed: built for {manifest.get(key)!r}, now {expected.get(key)!r}"
     if not built_here(engine_sha256):
-        return ("the engine was not built on this machine (it came with the profile); a TensorRT "
-                "plan is only loaded where it was built")
+        return (f"no record in {cache_dir() / BUILT_FILE} that this machine built it (a plan that came "
+                f"with a profile, or one built before that record existed); a TensorRT plan is only "
+                f"loaded where it was built")
     return None
 
 
@@ -256,6 +286,8 @@ def ensure_engine(profile, precision: str = "fp16", builder: Builder | None = No
     reason = "rebuild asked for (--force)" if force else stale_reason(manifest, expected, engine_sha)
     if reason is None:
         return EngineRecord(files, manifest, built=False, reason=None)
+    if (problem := _cache_problem()) is not None:     # before minutes of building, not after
+        raise EngineError(f"cannot record a built engine: {problem}; set PUPPETEER_CACHE to a writable folder")
     if log is not None:
         log(f"building the TensorRT {precision} engine of profile {profile.name!r} on "
             f"{env.gpu}: {reason}")
@@ -279,7 +311,7 @@ def load_engine(record: EngineRecord, builder: Builder) -> Callable:
     digest = sha256_bytes(plan)
     if digest != record.manifest.get("engine_sha256") or not built_here(digest):
         why = ("does not match the sha256 in its manifest" if digest != record.manifest.get("engine_sha256")
-               else "was not built on this machine")
+               else f"has no record in {cache_dir() / BUILT_FILE} that this machine built it")
         raise EngineError(f"{record.files.engine} {why}; rebuild it "
                           f"(python run.py export --profile ... --force)")
     return builder.load(plan, list(record.manifest["inputs"]), list(record.manifest["outputs"]))

@@ -177,6 +177,7 @@ def test_write_npz_reads_back_as_np_savez_and_fails_once(tmp_path):
         write_npz(tmp_path / f"{compress}.npz", arrays, compress=compress)
         with np.load(tmp_path / f"{compress}.npz", allow_pickle=False) as got:
             assert sorted(got.files) == ["a", "b", "s"] and np.array_equal(got["a"], arrays["a"])
+            assert got["s"].dtype.kind == "U" and str(got["s"]) == "x" and bool(got["b"]) is True
     with pytest.raises(ValueError, match="pickle"):
         write_npz(tmp_path / "obj.npz", {"o": np.array([{"k": 1}], dtype=object)})
 

@@ -40,6 +40,12 @@ def test_an_output_fed_its_own_sound_is_refused():
             resolve_spec(spec, PA_LINUX, (1, 1), pulse)
     inp, out = resolve_spec("vmic:mic_feed", PA_LINUX, (1, 1), pulse)        # another sink: fine
     assert (inp.label, out.label) == ("vmic", "mic_feed")
+    # "default" is what the server's default is now (review: vmic as the default microphone passed)
+    as_default = {**pulse, "default_source": "vmic", "default_sink": "engine_out"}
+    for spec in ("default:engine_out", "vmic:default", "engine_out.monitor:default", "default:default"):
+        with pytest.raises(AudioError, match="feeds engine_out its own sound"):
+            resolve_spec(spec, PA_LINUX, (1, 1), as_default)
+    assert resolve_spec("default:mic_feed", PA_LINUX, (1, 1), as_default)[1].label == "mic_feed"
 
 
 def test_portaudio_names_indices_and_defaults():

@@ -46,7 +46,7 @@ def _expected(**changes):
 
 def test_stale_reason_match_and_every_kind_of_mismatch():
     good = {**_expected(), "engine_sha256": "e" * 64}
-    assert "not built on this machine" in T.stale_reason(good, _expected(), "e" * 64)
+    assert "that this machine built it" in T.stale_reason(good, _expected(), "e" * 64)
     T.record_built("e" * 64)
     assert T.stale_reason(good, _expected(), "e" * 64) is None
     assert "no engine" in T.stale_reason(None, _expected(), None)
@@ -129,10 +129,10 @@ def test_a_plan_that_came_with_a_copied_profile_is_rebuilt_never_loaded(trained,
     theirs = T.ensure_engine(trained, "fp16", elsewhere)
     monkeypatch.setenv("PUPPETEER_CACHE", str(tmp_path / "my-cache"))
     mine = FakeBuilder()
-    with pytest.raises(T.EngineError, match="not built on this machine"):
+    with pytest.raises(T.EngineError, match="no record in .* that this machine built it"):
         T.load_engine(theirs, mine)
     again = T.ensure_engine(trained, "fp16", mine)
-    assert again.built and "not built on this machine" in again.reason
+    assert again.built and "that this machine built it" in again.reason
     assert mine.builds == ["fp16"] and mine.loaded == []
     assert T.load_engine(again, mine)() == ("ran", b"plan-1fp16")
     assert json.loads((tmp_path / "my-cache" / T.BUILT_FILE).read_text())["engines"] == \
@@ -150,11 +150,37 @@ def test_cache_dir_order(monkeypatch, tmp_path):
     assert T.cache_dir() == tmp_path / "home" / ".cache" / "puppeteer"
 
 
-def test_an_unwritable_cache_is_a_clear_error(trained, tmp_path, monkeypatch):
+def test_an_unwritable_cache_is_a_clear_error_before_the_build(trained, tmp_path, monkeypatch):
     (tmp_path / "file").write_text("")
     monkeypatch.setenv("PUPPETEER_CACHE", str(tmp_path / "file" / "cache"))
+    builder = FakeBuilder()
     with pytest.raises(T.EngineError, match="PUPPETEER_CACHE"):
-        T.ensure_engine(trained, "fp16", FakeBuilder())
+        T.ensure_engine(trained, "fp16", builder)
+    assert builder.builds == []           # said before minutes of building, not after
+
+
+def test_a_damaged_record_is_set_aside_not_overwritten(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("PUPPETEER_CACHE", str(tmp_path))
+    T.record_built("a" * 64)
+    (tmp_path / T.BUILT_FILE).write_text('{"engines": ["' + "a" * 64 + '", ')      # cut short
+    assert not T.built_here("a" * 64)
+    assert (tmp_path / (T.BUILT_FILE + ".damaged")).read_text().startswith('{"engines"')
+    T.record_built("b" * 64)
+    assert T.built_here("b" * 64) and "moved to built-engines.json.damaged" in capsys.readouterr().err
+
+
+def test_records_from_processes_building_at_once_are_all_kept(tmp_path):
+    """Review: eight processes recording 64 engines kept 10 of them (read-modify-write, no lock)."""
+    import subprocess
+    import sys
+
+    code = ("import sys; from realtime.tiers.neural import tensorrt as T\n"
+            "for i in range(8): T.record_built(f'{sys.argv[1]}{i:02d}' + 'f' * 61)")
+    env = {**__import__("os").environ, "PUPPETEER_CACHE": str(tmp_path)}
+    procs = [subprocess.Popen([sys.executable, "-c", code, str(k)], env=env) for k in range(6)]
+    assert all(p.wait(60) == 0 for p in procs)
+    kept = json.loads((tmp_path / T.BUILT_FILE).read_text())["engines"]
+    assert len(kept) == 48 == len(set(kept))
 
 
 def test_tampered_plan_is_never_deserialised(trained):
