@@ -46,8 +46,8 @@ import numpy as np
 
 from realtime.swap import colour_numba
 
-__all__ = ["srgb_to_lab", "lab_to_srgb", "toe_free_lab", "transfer_matrix", "transfer_lut", "lut_apply",
-           "gaussian_matrix", "normalised_blur", "robust_weights", "cell_sums", "ColourTransfer", "LUT_NODES"]
+__all__ = ["srgb_to_lab", "lab_to_srgb", "toe_free_lab", "transfer_matrix", "transfer_lut", "transfer_colours",
+           "lut_apply", "gaussian_matrix", "normalised_blur", "robust_weights", "cell_sums", "ColourTransfer", "LUT_NODES"]
 
 _M = np.array([[0.4124564, 0.3575761, 0.1804375],
                [0.2126729, 0.7151522, 0.0721750],
@@ -194,7 +194,11 @@ def transfer_lut(k, s_l, ell_r, n: int = LUT_NODES, xp=np):
     render's mean ℓ) at the sRGB nodes (i, j, l) · 255 / (n − 1): sRGB 0..255, ≥ 0, not clipped
     above."""
     g = xp.linspace(0.0, 255.0, n, dtype=np.float32)
-    rgb = xp.stack(xp.meshgrid(g, g, g, indexing="ij"), axis=-1)
+    return transfer_colours(k, s_l, ell_r, xp.stack(xp.meshgrid(g, g, g, indexing="ij"), axis=-1), xp)
+
+
+def transfer_colours(k, s_l, ell_r, rgb, xp=np):
+    """The transfer of `transfer_lut` at any sRGB colours (..., 3) 0..255, exactly (no table)."""
     f = _cube_root_xyz(rgb, xp)
     rel = xp.maximum(f[..., 1], 1e-6) * (116.0 / ell_r)            # ℓ / ℓR
     lo, hi = colour_numba.SHADOW_HUE[:2]
