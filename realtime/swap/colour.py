@@ -47,7 +47,8 @@ import numpy as np
 from realtime.swap import colour_numba
 
 __all__ = ["srgb_to_lab", "lab_to_srgb", "toe_free_lab", "transfer_matrix", "transfer_lut", "transfer_colours",
-           "lut_apply", "gaussian_matrix", "normalised_blur", "robust_weights", "cell_sums", "ColourTransfer", "LUT_NODES"]
+           "lut_apply", "gaussian_matrix", "normalised_blur", "robust_weights", "cell_sums", "ColourTransfer",
+           "LUT_NODES"]
 
 _M = np.array([[0.4124564, 0.3575761, 0.1804375],
                [0.2126729, 0.7151522, 0.0721750],
