@@ -985,8 +985,12 @@ def cmd_verify(args) -> int:
     window = WINDOW_S if args.window is None else args.window
     if args.attacks:
         return _verify_attacks(args, window)
-    _check_verify_sizes(Path(args.path))
-    report = verify_path(args.path, window_s=window)
+    from realtime.image.verify import VerifyError
+    from realtime.io.media import check_image
+
+    # the image size caps every other command applies, from the header, before a picture is decoded
+    report = verify_path(args.path, window_s=window,
+                         check_image=lambda p: check_image(p, VerifyError, f"cannot read {p} as an image"))
     local = []          # the local profiles the fingerprint points to
     if report.found:
         fingerprint = report.pooled.payload.fingerprint_hex
@@ -1008,23 +1012,6 @@ def cmd_verify(args) -> int:
             print(f"  fingerprint {fp} is listed by local profile {entry['profile']!r}, which does not load "
                   f"({entry['problem']})")
     return 0 if report.found else 1
-
-
-def _check_verify_sizes(path: Path) -> None:
-    """The image size caps every other command applies, from the headers, before verify decodes
-    a picture (or a folder's pictures). A video needs none: FFmpeg hands verify its frames
-    already scaled down, so 8K footage is checked as any other."""
-    from realtime.core import paths
-    from realtime.core.paths import IMAGE_SUFFIXES
-    from realtime.image.verify import VerifyError
-    from realtime.io.media import check_image
-
-    if paths.is_dir(path):
-        for p in sorted(path.iterdir()):
-            if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES:
-                check_image(p, VerifyError, f"cannot read {p} as an image")
-    elif paths.is_file(path) and path.suffix.lower() in IMAGE_SUFFIXES:
-        check_image(path, VerifyError, f"cannot read {path} as an image")
 
 
 def _arrays_check(folder: Path) -> bool:

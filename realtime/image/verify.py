@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import math
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -226,11 +227,15 @@ def _read_image(path: Path) -> np.ndarray | None:
     return None if img is None else cv2.cvtColor(img, cv2.COLOR_BGR2RGB)
 
 
-def verify_images(paths: list[Path], key: bytes = ENGINE_KEY, source: str = "") -> Report:
-    """Check still images, each one its own window."""
+def verify_images(paths: list[Path], key: bytes = ENGINE_KEY, source: str = "",
+                  check: Callable[[Path], object] | None = None) -> Report:
+    """Check still images, each one its own window; `check(path)` (raising VerifyError) vets
+    each file before it is decoded (the caller's size caps, from the header)."""
     report = Report(source=source, kind="images")
     stats = []
     for i, p in enumerate(paths):
+        if check is not None:
+            check(p)
         img = _read_image(p)
         if img is None:
             raise VerifyError(f"cannot read {p} as an image")
@@ -245,18 +250,21 @@ def verify_images(paths: list[Path], key: bytes = ENGINE_KEY, source: str = "") 
     return report
 
 
-def verify_path(path: str | Path, window_s: float = WINDOW_S, key: bytes = ENGINE_KEY) -> Report:
-    """Check a video file, an image file or a folder of images. VerifyError on bad input."""
+def verify_path(path: str | Path, window_s: float = WINDOW_S, key: bytes = ENGINE_KEY,
+                check_image: Callable[[Path], object] | None = None) -> Report:
+    """Check a video file, an image file or a folder of images. VerifyError on bad input.
+    `check_image`: see `verify_images` (a video needs none: FFmpeg hands its frames over scaled
+    down to the canonical size, so 8K footage reads as any other)."""
     p = Path(path)
     if not 0 < window_s <= 86400:     # NaN and inf fail too (a window's frame count is an int)
         raise VerifyError(f"the window must be a positive number of seconds (at most a day), got {window_s}")
     if p.is_dir():
         images = sorted(q for q in p.iterdir() if q.is_file() and q.suffix.lower() in IMAGE_SUFFIXES)
-        return verify_images(images, key, source=str(p))
+        return verify_images(images, key, source=str(p), check=check_image)
     if (problem := not_a_file(p)) is not None:
         raise VerifyError(f"{p} {problem}")
     if p.suffix.lower() in IMAGE_SUFFIXES:
-        return verify_images([p], key, source=str(p))
+        return verify_images([p], key, source=str(p), check=check_image)
     meta, frames = _video_lumas(p)
     fps = float(meta.get("fps") or 30.0)
     try:

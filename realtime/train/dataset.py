@@ -69,16 +69,19 @@ class PairSet:
 OTHER_PERSON_L1 = 0.15
 
 
-def render_l1(pairs: PairSet) -> float:
+def render_l1(pairs: PairSet, index: np.ndarray | None = None) -> float:
     """Mean absolute difference of the atlas renders to the real frames over the face mask, in
-    [-1, 1] units: how far the clip's faces are from what the profile draws. For more of the
-    profile's own recording this is a few hundredths; for another person, tenths."""
+    [-1, 1] units, over the pairs `index` (default all): how far the clip's faces are from what
+    the profile draws (for more of the profile's own recording a few hundredths, for another
+    person tenths), and the base `realtime.train.loop.face_l1` compares a generator with. NaN
+    where the mask is empty."""
+    index = np.arange(len(pairs.render)) if index is None else np.asarray(index)
     total, weight = 0.0, 0.0
-    for lo in range(0, len(pairs.render), 16):       # a few pairs at a time: no copy of the set
-        sl = slice(lo, lo + 16)
-        diff = np.abs(pairs.render[sl] - pairs.target[sl]).sum(axis=1, keepdims=True)
-        total += float((diff * pairs.mask[sl]).sum(dtype=np.float64))
-        weight += 3.0 * float(pairs.mask[sl].sum(dtype=np.float64))
+    for lo in range(0, len(index), 16):              # a few pairs at a time: no copy of the set
+        part = index[lo:lo + 16]
+        diff = np.abs(pairs.render[part] - pairs.target[part]).sum(axis=1, keepdims=True)
+        total += float((diff * pairs.mask[part]).sum(dtype=np.float64))
+        weight += 3.0 * float(pairs.mask[part].sum(dtype=np.float64))
     return total / weight if weight > 0 else float("nan")
 
 

@@ -34,6 +34,7 @@ from realtime.core.profile import GENERATOR_FILE, STATE_FILE
 from realtime.core.text import count as counted
 from realtime.tiers.neural.checkpoint import load_checkpoint, load_generator, save_checkpoint
 from realtime.tiers.neural.model import NeuralConfig
+from realtime.train.dataset import render_l1
 from realtime.train.step import TrainConfig, make_models, make_optimizers, train_step
 
 
@@ -233,19 +234,18 @@ def face_l1(pairs, generator_path: Path, count: int = 64, chunk: int = 8) -> tup
     the profile's default only then)."""
     g = load_generator(generator_path)
     idx = np.unique(np.linspace(0, len(pairs) - 1, min(count, len(pairs))).round().astype(int))
-    err = np.zeros(2)
-    weight = 0.0
+    base = render_l1(pairs, idx)
+    if not base == base:    # NaN: build_pairs refuses frames without a face in the crop, never so
+        raise PuppeteerError("the face mask is empty in every training pair: no face lies in the "
+                             "profile's crop, so there is no face L1 to measure")
+    err, weight = 0.0, 0.0
     for lo in range(0, len(idx), chunk):
         part = idx[lo:lo + chunk]
         r, m, t = (torch.from_numpy(a[part]) for a in (pairs.render, pairs.mask, pairs.target))
         y = g(r, m, torch.from_numpy(np.repeat(pairs.hint, len(part), 0)))
-        err += [float((torch.abs(a - t) * m).sum()) for a in (r, y)]
+        err += float((torch.abs(y - t) * m).sum())
         weight += 3.0 * float(m.sum())
-    if weight <= 0.0:       # build_pairs refuses frames without a face in the crop: never 0
-        raise PuppeteerError("the face mask is empty in every training pair: no face lies in the "
-                             "profile's crop, so there is no face L1 to measure")
-    base, out = err / weight
-    return float(base), float(out)
+    return float(base), err / weight
 
 
 def loss_curves(history: list[dict]) -> dict[str, tuple[np.ndarray, np.ndarray]]:
