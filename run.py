@@ -74,9 +74,13 @@ class _Parser(argparse.ArgumentParser):
 
 
 def _printable(text: str, limit: int = 500) -> str:
-    """`text` safe for the terminal: control characters (ANSI escapes, bidi overrides) escaped,
-    cut at `limit` characters without a mark (`realtime.core.text.printable`)."""
-    return printable(text[:limit], limit)
+    """`text` safe for the terminal: control characters (ANSI escapes, bidi overrides) escaped
+    (`realtime.core.text.printable`); a text over `limit` characters loses its middle (" … "),
+    not its end, which says what to do (a message quoting two long paths lost its advice)."""
+    if len(text) > limit:
+        head = (limit - 3) * 3 // 5
+        text = f"{text[:head]} … {text[-(limit - 3 - head):]}"
+    return printable(text, len(text))
 
 
 def _command(*words: str) -> str:
@@ -174,7 +178,7 @@ def cmd_demo(args) -> int:
         if (done := _report_of(stop)) is not None:
             print(done.summary(warmup=min(10, done.frames // 4)))
         raise
-    print(f"{wrote}, {engine.output_size[0]}x{engine.output_size[1]}")
+    print(_printable(f"{wrote}, {engine.output_size[0]}x{engine.output_size[1]}", 4000))
     print(report.summary(warmup=min(10, report.frames // 4)))
     print(f"disclosure: {engine.options.disclosure.describe(engine.output_size)}")
     return 0
@@ -367,7 +371,7 @@ def cmd_live(args) -> int:
         report.audio = audio
         if args.audio_report:
             _write_json(args.audio_report, bridge.timeline())
-    for line in (wrote, *notes):
+    for line in (_printable(wrote, 4000), *notes):     # a file name may hold escapes or a newline
         if line:
             print(line)
     print(report.summary(warmup=min(10, report.frames // 4)))
@@ -589,7 +593,7 @@ def _write_json(path: str, data) -> None:
     from realtime.core.paths import write_atomic
 
     write_atomic(path, json.dumps(data, indent=1) + "\n")
-    print(f"wrote {path}")
+    print(_printable(f"wrote {path}", 4000))
 
 
 def _drive(engine, grabber, sink_spec, fps, realtime, total=None, max_frames=None, label="",
@@ -627,16 +631,18 @@ def _drive(engine, grabber, sink_spec, fps, realtime, total=None, max_frames=Non
             report = _run_with_bar(run, engine, grabber, sink, max_frames or total, max_frames, label, audio,
                                    history=LIVE_HISTORY if realtime else None)
         except PuppeteerError as error:     # a mistake met mid-run (an undecodable image in a folder)
+            from realtime.io.sinks.base import SinkError
             closed = True
             sink.close()
-            error.after = _written(inner, stopped=True, why="the run up to the error")
+            if not (isinstance(error, SinkError) and inner.kept is None):   # its own error says where its frames are
+                error.after = _written(inner, stopped=True, why="the run up to the error")
             raise
         closed = True
         sink.close()        # before the message: the file is in place (or gone) once it returns
         return report, _written(inner)
     except KeyboardInterrupt as stop:
         closed = True
-        sink.close()        # idempotent: also finishes a close the interrupt cut short
+        user_stop.through_stops(sink.close)   # also finishes a close the interrupt cut short
         stop.args = (_written(inner, stopped=True),)
         raise
     finally:
@@ -690,6 +696,12 @@ def _written(sink, stopped: bool = False, why: str = "the run so far") -> str:
         return ""
     head = "stopped: " if stopped and why == "the run so far" else ""
     if sink.kept is None:
+        left = getattr(sink, "partial", None)
+        if sink.frames_written and left is not None and os.path.lexists(left):
+            return (f"{head}the recording ({count(sink.frames_written, 'frame')}) was not finished: it is left "
+                    f"as {left} (hidden: ls -a shows it)")
+        if sink.frames_written:
+            return f"{head}nothing was kept of the {count(sink.frames_written, 'frame')} written"
         return f"{head}nothing was written (no frame had reached the file)"
     notes = [count(sink.frames_written, "frame")] + ([why] if stopped else [])
     size, written = getattr(sink, "size", None), getattr(sink, "file_size", None)
@@ -1370,7 +1382,7 @@ def main(argv=None) -> int:
     also when a clean-up it cut short failed after it (then a second line names that failure);
     any other exception is a bug and shows its traceback."""
     args = build_parser().parse_args(argv)
-    installed, previous = _on_sigterm()
+    replaced = _on_sigterm()
     int_installed, int_previous = _on_sigint()
     try:
         return int(args.func(args) or 0)
@@ -1387,8 +1399,9 @@ def main(argv=None) -> int:
             os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no error at exit's flush
         return 141
     except KeyboardInterrupt as e:     # its message, where one says what was kept
-        print(_printable(str(e)) if str(e) else "stopped", file=sys.stderr)
-        return 143 if isinstance(e, _Terminated) else 130
+        with contextlib.suppress(OSError):     # after a SIGHUP the terminal may be gone
+            print(_printable(str(e)) if str(e) else "stopped", file=sys.stderr)
+        return _stop_code(e)
     except Exception as e:
         # a clean-up that failed because the Ctrl-C cut something short (numba's compile in
         # the warm-up, seen once): the user asked to stop, and stopped it is
@@ -1399,10 +1412,10 @@ def main(argv=None) -> int:
         first = (str(e).strip().splitlines() or [""])[0]
         print(f"  (while stopping: {type(e).__name__}{': ' if first else ''}{_printable(first)})",
               file=sys.stderr)
-        return 143 if isinstance(stop, _Terminated) else 130
+        return _stop_code(stop)
     finally:
-        if installed:
-            signal.signal(signal.SIGTERM, signal.SIG_DFL if previous is None else previous)
+        for signum, previous in replaced:
+            signal.signal(signum, signal.SIG_DFL if previous is None else previous)
         if int_installed:
             signal.signal(signal.SIGINT, int_previous)
         user_stop.clear()
@@ -1422,20 +1435,40 @@ def _interrupt_behind(error: BaseException) -> KeyboardInterrupt | None:
 
 
 class _Terminated(KeyboardInterrupt):
-    """SIGTERM, raised like a Ctrl-C so that every `finally` runs (the file sink finishes and
-    renames its file, a save removes its temporary folder)."""
+    """SIGTERM or SIGHUP (`signum`), raised like a Ctrl-C so that every `finally` runs (the file
+    sink finishes and renames its file, a save removes its temporary folder)."""
+
+    signum = int(signal.SIGTERM)
 
 
-def _on_sigterm():
-    """Install the SIGTERM handler (main thread only): (installed, the previous handler)."""
+def _stop_code(stop: KeyboardInterrupt) -> int:
+    """The exit status of a run stopped by `stop`: 128 + the signal's number (130 for a Ctrl-C)."""
+    return 128 + (stop.signum if isinstance(stop, _Terminated) else int(signal.SIGINT))
+
+
+#: Signals that stop a run as SIGTERM does: a closed terminal or a dropped SSH session (SIGHUP)
+#: left the recording under its hidden partial name, with no word.
+_TERMINATING = tuple(getattr(signal, name) for name in ("SIGTERM", "SIGHUP") if hasattr(signal, name))
+
+
+def _on_sigterm() -> list:
+    """Install the SIGTERM and SIGHUP handler (main thread only): [(signal, the previous handler)]
+    of those replaced. An ignored one (`nohup`) stays ignored."""
     def terminated(signum, frame):
         user_stop.note()
-        raise _Terminated()
+        stop = _Terminated()
+        stop.signum = int(signum)
+        raise stop
 
-    try:
-        return True, signal.signal(signal.SIGTERM, terminated)
-    except (ValueError, OSError):     # not the main thread
-        return False, None
+    replaced = []
+    for signum in _TERMINATING:
+        try:
+            if signum != signal.SIGTERM and signal.getsignal(signum) == signal.SIG_IGN:
+                continue
+            replaced.append((signum, signal.signal(signum, terminated)))
+        except (ValueError, OSError):     # not the main thread
+            break
+    return replaced
 
 
 def _on_sigint():

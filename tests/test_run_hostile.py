@@ -255,10 +255,15 @@ def test_a_full_disk_leaves_no_unplayable_file(tmp_path, monkeypatch):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out.mp4"]
 
 
-def test_sigterm_while_recording_leaves_a_playable_file(tmp_path):
+@pytest.mark.parametrize("name", [n for n in ("SIGTERM", "SIGHUP") if hasattr(signal, n)])
+def test_sigterm_while_recording_leaves_a_playable_file(tmp_path, name):
+    """SIGHUP (the terminal closed, an SSH session dropped) as SIGTERM: before, it killed the run
+    with no word and left the recording under its hidden partial name."""
+    signum = getattr(signal, name)
     out = tmp_path / "rec.mp4"
     code = textwrap.dedent(f"""
-        import sys, time
+        import signal, sys, time
+        signal.signal({int(signum)}, signal.SIG_DFL)     # not ignored by whatever started the test
         import numpy as np
         import run
         from realtime.core.frame import Frame
@@ -279,9 +284,9 @@ def test_sigterm_while_recording_leaves_a_playable_file(tmp_path):
     proc = subprocess.Popen([sys.executable, "-c", code], cwd=ROOT, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True)
     assert proc.stdout.readline().strip() == "ready"
-    proc.send_signal(signal.SIGTERM)
+    proc.send_signal(signum)
     _, err = proc.communicate(timeout=30)
-    assert proc.returncode == 128 + signal.SIGTERM, err
+    assert proc.returncode == 128 + signum, err
     cap = cv2.VideoCapture(str(out))
     frames = 0
     while cap.read()[0]:
@@ -825,6 +830,14 @@ def test_memory_bombs_stay_under_2_gb(tmp_path):
     assert "do not fit" in out["safetensors weights not fitting the config"]
     assert "30000×30000 px" in out["png declaring 30000²"]
     assert time.perf_counter() - t0 < 30
+
+
+def test_an_overlong_message_keeps_its_end():
+    """Before: cut at 500 characters, a message quoting two long paths lost its advice."""
+    text = "error about '" + "a" * 600 + "': rename it yourself"
+    shown = run._printable(text)
+    assert shown.endswith("': rename it yourself") and " … " in shown and len(shown) == 500
+    assert run._printable("short\x1b[31m") == "short\\x1b[31m"
 
 
 @pytest.mark.parametrize("stop, code", [(KeyboardInterrupt, 130), (run._Terminated, 143)])

@@ -9,7 +9,9 @@ raising as usual; `check` raises KeyboardInterrupt at a point of no return if on
 """
 from __future__ import annotations
 
-__all__ = ["note", "requested", "check", "clear"]
+from collections.abc import Callable
+
+__all__ = ["note", "requested", "check", "clear", "through_stops"]
 
 # A plain flag, not a threading.Event: signal handlers run on the main thread only, and an
 # Event's lock taken in a handler would deadlock on a second Ctrl-C arriving inside the first.
@@ -36,3 +38,21 @@ def clear() -> None:
     """Forget it (a new command in the same process; tests)."""
     global _asked
     _asked = False
+
+
+def through_stops(*steps: Callable[[], object]) -> KeyboardInterrupt | None:
+    """Run each of `steps` to its end, calling it again when a Ctrl-C (or the SIGTERM handler's
+    KeyboardInterrupt) cuts it short; returns the first such interrupt, or None. For the steps
+    that finish what a stop leaves (a file sink finishing and renaming its file): a second
+    signal there, a double Ctrl-C or a supervisor's SIGTERM after one, ended the process with
+    the recording under its hidden partial name. Each step must be safe to call again after an
+    interrupt (idempotent) and bounded in time (a close's timeout)."""
+    first: KeyboardInterrupt | None = None
+    for step in steps:
+        while True:
+            try:
+                step()
+                break
+            except KeyboardInterrupt as again:
+                first = first or again
+    return first

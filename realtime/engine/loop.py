@@ -23,6 +23,7 @@ import numpy as np
 from threadpoolctl import threadpool_limits
 
 from kernels import work_stealing
+from realtime.core import stop as user_stop
 from realtime.core.context import open_device
 from realtime.core.errors import ProfileError, PuppeteerError
 from realtime.core.frame import Frame
@@ -600,6 +601,7 @@ def run(engine: Engine, grabber: Grabber, sink, max_frames: int | None = None,
     period = 1.0 / engine.options.fps
     recombiner = getattr(engine, "recombiner", None)    # the gains the window's hotkeys change
     gains_at_start = recombiner.config.gains() if recombiner is not None else None
+    stopped: KeyboardInterrupt | None = None
     with frozen_heap():
         t_start = time.perf_counter()
         grabber.start()
@@ -632,11 +634,10 @@ def run(engine: Engine, grabber: Grabber, sink, max_frames: int | None = None,
                 if not all(engine.handle(e) for e in sink.poll_events()):
                     break
         except KeyboardInterrupt as stop:
-            stop.report = report    # type: ignore[attr-defined]  # complete once `finally` ran
-            raise
+            stopped = stop
         finally:
-            grabber.stop()
-            sink.close()
+            # a Ctrl-C here (a second one, or one as the run ended) must not cut the file short
+            late = user_stop.through_stops(grabber.stop, sink.close)
             report.wall_s = time.perf_counter() - t_start
             if (remix := getattr(engine, "remix", None)) is not None:
                 report.remix_notes = remix.faces_missed(FACE_FOUND_QUIET)
@@ -646,4 +647,8 @@ def run(engine: Engine, grabber: Grabber, sink, max_frames: int | None = None,
                 own = profile_gains(engine.profile) if hasattr(engine.profile, "settings") else {}
                 report.gain_note = hotkey_note(gains_at_start, recombiner.config.gains(), own,
                                                engine.gain_regions())
+        stopped = stopped or late
+        if stopped is not None:
+            stopped.report = report    # type: ignore[attr-defined]
+            raise stopped
     return report

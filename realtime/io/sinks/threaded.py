@@ -51,6 +51,11 @@ class ThreadedSink:
         self._events: queue.SimpleQueue[str] = queue.SimpleQueue()
         self._thread: threading.Thread | None = None
         self._opened = threading.Event()
+        # Set as the worker's last act. close() waits on it rather than on Thread.join(): a join
+        # cut short by a Ctrl-C marks the thread as finished on CPython 3.11, so a second close()
+        # (the one that should finish what the interrupt cut short) returned at once while the
+        # worker was still finishing the file, and the process exited with it half-renamed.
+        self._done = threading.Event()
         self._open_error: BaseException | None = None
         self._error: BaseException | None = None
         self._error_raised = False
@@ -124,7 +129,8 @@ class ThreadedSink:
         """Write what is pending, close the inner sink and join the worker.
 
         Raises the worker's error if no write() raised it yet, and SinkError if the worker does
-        not finish within `close_timeout` seconds. Idempotent.
+        not finish within `close_timeout` seconds. Idempotent, also after a Ctrl-C cut a close
+        short: calling it again waits for the worker to finish.
         """
         thread = self._thread
         if thread is None:
@@ -132,8 +138,7 @@ class ThreadedSink:
         self._closing = True
         self._mailbox.close()  # idempotent
         if thread is not threading.current_thread():
-            thread.join(self._close_timeout)
-            if thread.is_alive():
+            if not self._done.wait(self._close_timeout):
                 raise SinkError(f"{self.name} sink did not finish closing within "
                                 f"{self._close_timeout} s")
         if self._error is not None and not self._error_raised:
@@ -151,6 +156,12 @@ class ThreadedSink:
             self._events.put(event)
 
     def _run(self, width: int, height: int, fps: float | None) -> None:
+        try:
+            self._serve(width, height, fps)
+        finally:
+            self._done.set()
+
+    def _serve(self, width: int, height: int, fps: float | None) -> None:
         try:
             self.sink.open(width, height, fps)
         except BaseException as exc:  # noqa: BLE001 - raised by open()

@@ -1,6 +1,7 @@
 """ThreadedSink: never blocks in realtime, every frame offline, errors and events."""
 from __future__ import annotations
 
+import signal
 import sys
 import threading
 import time
@@ -171,3 +172,42 @@ def test_threaded_offline_write_waiting_for_room_raises_the_worker_error():
     assert time.perf_counter() - t0 < 2
     ts.close()
     assert inner.closed
+
+
+@pytest.mark.skipif(not hasattr(signal, "setitimer"), reason="needs POSIX interval timers")
+def test_a_close_cut_short_by_a_signal_is_finished_by_closing_again():
+    """A second close() must wait for the worker that the first (interrupted) one left running.
+    Before the fix, close() joined the thread: on CPython 3.11 a join cut short by a signal
+    handler's exception (a Ctrl-C, the SIGTERM handler) marks the thread as finished, so the
+    second close returned at once and the process exited while the file sink was still
+    finishing its file (a double Ctrl-C left the recording under its hidden partial name)."""
+    release, finished = threading.Event(), []
+
+    class ClosesSlowly(NullSink):
+        def close(self):
+            release.wait(10)
+            finished.append(True)
+
+    class Stop(Exception):
+        pass
+
+    def stop(signum, frame):
+        raise Stop
+
+    sink = ThreadedSink(ClosesSlowly(), realtime=False)
+    sink.open(32, 24, 30)
+    sink.write(frame(0))
+    previous = signal.signal(signal.SIGALRM, stop)
+    try:
+        signal.setitimer(signal.ITIMER_REAL, 0.2)
+        with pytest.raises(Stop):
+            sink.close()
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+    assert finished == []
+    timer = threading.Timer(0.3, release.set)
+    timer.start()
+    sink.close()
+    assert finished == [True]
+    timer.join()
