@@ -10,6 +10,7 @@ this module re-exports it (and `CaptureTimeout`) for callers that still import t
 """
 from __future__ import annotations
 
+import collections
 import contextlib
 import os
 import re
@@ -29,6 +30,7 @@ except ImportError:                    # OpenCV 5 moved them
 from realtime.core import paths
 from realtime.core.letterbox import letterbox
 from realtime.core.paths import IMAGE_SUFFIXES
+from realtime.core.text import count
 from realtime.core.quiet import quiet_native_stderr
 from realtime.io.grabber import Grabber
 from realtime.io.media import check_frame, open_video, read_image
@@ -43,6 +45,11 @@ DEFAULT_CLIP_FPS = 30.0
 #: a clip that ends before this share of the frames its header announces, and at least
 #: SHORT_FRAMES short of them, ended early (`ClipSource.ended_early`)
 SHORT_SHARE, SHORT_FRAMES = 0.9, 5
+#: failed reads in a row that a clip whose header announces more frames may have at a damaged
+#: spot before it counts as ended (`ClipSource.read`): OpenCV fails on each frame of the damage
+#: and then decodes on (20 KB of noise in the middle of a 90-frame clip: 13 frames failed, 41 came
+#: after them, which the first failure used to end the run before)
+MAX_DAMAGED_RUN = 90
 
 
 @contextlib.contextmanager
@@ -243,7 +250,9 @@ class ClipSource:
             raise
         self._cap = cap
         self._resize = _check_resize(resize)
-        self._pending: np.ndarray | None = first
+        self._pending: collections.deque[np.ndarray] = collections.deque([first])   # decoded, not yet read
+        self._last = first
+        self._damaged: list[tuple[int, int]] = []   # (at frame, how many) the decoder failed on and went on
         h, w = first.shape[:2]
         self.size = self._resize or (w, h)
         file_fps = cap.get(cv2.CAP_PROP_FPS)
@@ -262,25 +271,55 @@ class ClipSource:
         self._ended_at: int | None = None  # how many there were when the stream ended
 
     def read(self) -> dict[str, Any] | None:
-        """Next frame as {"image": RGB uint8}, or None at the end of the file."""
+        """Next frame as {"image": RGB uint8}, or None at the end of the file. Frames the decoder
+        fails on at a damaged spot, where it decodes on after them, are the frame before them
+        again, in their place (the clip keeps its timing); `ended_early` says so."""
         if self._closed:
             return None
-        if self._pending is not None:
-            bgr, self._pending = self._pending, None
+        if self._pending:
+            bgr = self._pending.popleft()
         else:
             ok, bgr = self._cap.read()
             if not ok or bgr is None:
-                self._ended_at = self._read
-                return None
+                bgr = self._across_damage()
+                if bgr is None:
+                    self._ended_at = self._read
+                    return None
         self._read += 1
+        self._last = bgr
         return {"image": _to_rgb(bgr, self._resize)}
+
+    def _across_damage(self) -> np.ndarray | None:
+        """After a failed read: the next frame read, when the decoder goes on within
+        MAX_DAMAGED_RUN failed reads and the header announces frames beyond them (the failed ones
+        queued as the last frame again before it); None at the end (or with no frame count)."""
+        if self.frame_count is None:
+            return None
+        failed = 1
+        while failed < MAX_DAMAGED_RUN and self._read + failed < self.frame_count:
+            ok, bgr = self._cap.read()
+            if ok and bgr is not None:
+                self._damaged.append((self._read, failed))
+                self._pending.extend([self._last] * (failed - 1) + [bgr])
+                return self._last
+            failed += 1
+        return None
 
     def ended_early(self) -> str | None:
         """A note when the stream ended well before the frame count the file's header announces
         (a truncated or corrupt file: the decoder stops at the damage as at an end, without an
-        error); None when it ended near that count, has not ended (a run stopped by --frames),
+        error), and when frames were left out at a damaged spot it decoded on after (`read`);
+        None when neither: it ended near that count, has not ended (a run stopped by --frames),
         or the header announces none."""
-        return ended_early_note(self.path.name, self._ended_at, self.frame_count)
+        notes = []
+        if self._damaged:
+            lost = sum(n for _, n in self._damaged)
+            where = ", ".join(f"{at}" for at, _ in self._damaged[:5]) + (", ..." if len(self._damaged) > 5 else "")
+            notes.append(f"note: {self.path.name} has {count(lost, 'frame')} the decoder could not read (at frame "
+                         f"{where}): the frame before them stands in their place, so the clip keeps its timing")
+        if (early := ended_early_note(self.path.name, self._ended_at, self.frame_count)) is not None:
+            notes.append(early)
+        return "\n".join(notes) or None
 
     def close(self) -> None:
         if not self._closed:

@@ -56,6 +56,52 @@ def test_a_clip_that_ends_well_before_its_header_count_says_so(tmp_path):
     src.close()
 
 
+def test_a_damaged_spot_mid_clip_is_crossed_in_time_and_said(tmp_path):
+    """Before the fix (robustness audit): the first frame the decoder failed on ended the clip,
+    though it decodes on after a damaged spot (41 of a 90-frame clip's frames were lost). The
+    frames it fails on are the frame before them again, so the clip keeps its timing."""
+    src = ClipSource(write_clip(tmp_path / "clip.mp4", n=12))
+    real = src._cap
+
+    class Damaged:                  # frames 4-6 undecodable (frame 0 was read when it opened)
+        i = 0
+
+        def read(self):
+            self.i += 1
+            ok, bgr = real.read()
+            return (False, None) if 4 <= self.i <= 6 else (ok, bgr)
+
+        def release(self):
+            real.release()
+
+    src._cap = Damaged()
+    blue = [int(round(f["image"][..., 2].mean() / 10)) for f in iter(src.read, None)]
+    assert blue == [0, 1, 2, 3, 3, 3, 3, 7, 8, 9, 10, 11]
+    assert src.ended_early() == ("note: clip.mp4 has 3 frames the decoder could not read (at frame 4): the "
+                                 "frame before them stands in their place, so the clip keeps its timing")
+    src.close()
+
+
+def test_a_clip_damaged_to_its_end_ends_there(tmp_path):
+    src = ClipSource(write_clip(tmp_path / "clip.mp4", n=12))
+    real = src._cap
+
+    class Broken:
+        i = 0
+
+        def read(self):
+            self.i += 1
+            return real.read() if self.i < 5 else (False, None)
+
+        def release(self):
+            real.release()
+
+    src._cap = Broken()
+    assert sum(1 for _ in iter(src.read, None)) == 5
+    assert src.ended_early().startswith("note: clip.mp4 ended at frame 5 of the 12")
+    src.close()
+
+
 def test_clip_source_reads_rgb_frames_and_file_fps(tmp_path):
     path = write_clip(tmp_path / "clip.mp4", n=12, fps=25.0)
     src = ClipSource(path)
