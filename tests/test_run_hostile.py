@@ -240,19 +240,35 @@ def test_a_full_disk_leaves_no_unplayable_file(tmp_path, monkeypatch):
             resource.setrlimit(resource.RLIMIT_FSIZE, (4096, 4096))
         return real(*a, preexec_fn=cap, **k)
 
+    file_mod.ffmpeg_exe()     # imageio-ffmpeg checks its binary once, with a preexec_fn of its own
     monkeypatch.setattr(file_mod.subprocess, "Popen", limited)
     out = tmp_path / "out.mp4"
     out.write_bytes(b"old recording")
     sink = file_mod.FileSink(out, 30, overwrite=True)
     sink.open(64, 64, 30)
     rng = np.random.default_rng(0)
-    with pytest.raises(SinkError, match="disk full") as e:
+    with pytest.raises(SinkError, match="File too large \\(over the file size limit") as e:
         for i in range(60):
             sink.write(Frame(index=i, t_capture=0.0, output=rng.integers(0, 255, (64, 64, 3), np.uint8)))
         sink.close()
-    assert "\n" not in str(e.value)
+    assert "\n" not in str(e.value) and str(e.value).endswith("; nothing was written")
     assert out.read_bytes() == b"old recording"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out.mp4"]
+
+
+def test_how_ffmpeg_failed_is_said_as_it_failed():
+    """Before: every failure ended "is the disk full?", also a folder deleted mid-run, and a
+    SIGXFSZ kill (ulimit -f) gave an empty reason."""
+    from realtime.io.sinks.file import _failure
+
+    assert _failure(-signal.SIGXFSZ, "") == "(killed by SIGXFSZ (the file size limit, ulimit -f))"
+    assert _failure(-signal.SIGKILL, "x\nlast words") == "(killed by SIGKILL): last words"
+    assert _failure(1, "av_interleaved_write_frame(): No space left on device") == (
+        "(exit 1): av_interleaved_write_frame(): No space left on device (is the disk full?)")
+    assert _failure(254, "Error writing trailer: No such file or directory") == (
+        "(exit 254): Error writing trailer: No such file or directory")
+    assert _failure(1, "", OSError("Broken pipe")) == "(exit 1): Broken pipe"
+    assert _failure(1, "") == "(exit 1): no message (is the disk full?)"
 
 
 @pytest.mark.parametrize("name", [n for n in ("SIGTERM", "SIGHUP") if hasattr(signal, n)])

@@ -77,6 +77,14 @@ def _mode(path: Path) -> int | None:
         return None
 
 
+def _name_max(folder: Path) -> int:
+    """The longest file name (bytes) `folder`'s file system takes (255 where it does not say)."""
+    try:
+        return int(os.pathconf(folder, "PC_NAME_MAX"))
+    except (OSError, ValueError, AttributeError):   # AttributeError: no pathconf (Windows)
+        return 255
+
+
 def cannot_write(path: str | os.PathLike) -> str | None:
     """Why a file could not be written at `path` (its folder missing, not a folder, not writable
     or read-only, `path` a folder or a read-only file), as a phrase for an error line; None when
@@ -95,6 +103,9 @@ def cannot_write(path: str | os.PathLike) -> str | None:
         return f"folder {str(folder)!r} {what}"
     if not os.access(folder, os.W_OK | os.X_OK):
         return f"folder {str(folder)!r} is not writable"
+    if (size := len(os.fsencode(target.name))) > (most := _name_max(folder)):
+        # else found only when the finished file is renamed onto it, after the whole run
+        return f"its name is {size} bytes long, over the {most} a name may have in {str(folder)!r}"
     # root passes every permission check: a read-only folder or file is still not ours to change
     if (mode := _mode(folder)) is not None and not mode & 0o222:
         return f"folder {str(folder)!r} is read-only (mode {mode & 0o7777:04o})"

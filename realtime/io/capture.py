@@ -30,8 +30,8 @@ except ImportError:                    # OpenCV 5 moved them
 from realtime.core import paths
 from realtime.core.letterbox import letterbox
 from realtime.core.paths import IMAGE_SUFFIXES
-from realtime.core.text import count
 from realtime.core.quiet import quiet_native_stderr
+from realtime.core.text import count
 from realtime.io.grabber import Grabber
 from realtime.io.media import check_frame, open_video, read_image
 from realtime.io.source import CaptureError, CaptureTimeout, Source
@@ -452,6 +452,7 @@ def open_source(spec: str, size: tuple[int, int] | None = None,
     - a tracked clip (*.track.npz, `realtime.io.tracked`) -> TrackedClipSource: landmarks with
       every frame, and the clip's images when the clip is beside it
     - an existing file      -> ClipSource(spec, resize=size, fps=fps) (fps None = the file's rate)
+    - a network address (``scheme://...``) -> CaptureError("... is a network address ...")
     - a path that does not exist (a suffix or a folder in it) -> CaptureError("... does not
       exist: check the path")
     - anything else         -> CaptureError("... is neither a camera index, a video file nor a
@@ -469,6 +470,9 @@ def open_source(spec: str, size: tuple[int, int] | None = None,
     if paths.exists(where):          # a pipe, a device or a socket
         raise CaptureError(f"{spec!r} {paths.not_a_file(where)}: name a camera index, a video file or a "
                            f"folder of images")
+    if re.match(r"[a-zA-Z][a-zA-Z0-9+.-]*://", str(spec)):     # http://, rtsp://, ...
+        raise CaptureError(f"{spec!r} is a network address: a driver is a camera, a video file or a folder of "
+                           f"images on this machine (download the clip first)")
     if where.suffix or any(sep in str(spec) for sep in "/" + os.sep):   # meant as a path
         raise CaptureError(f"{spec!r} does not exist: check the path")
     raise CaptureError(f"{spec!r} is neither a camera index, a video file nor a folder of images")

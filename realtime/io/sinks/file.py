@@ -21,6 +21,7 @@ import contextlib
 import itertools
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -58,7 +59,8 @@ def check_output(path: str | os.PathLike, overwrite: bool = False,
         raise SinkError(f"{head} {problem}: choose another output file")
     if out.suffix.lower() not in SUFFIXES:
         raise SinkError(f"{head} is not a video file name (H.264 in {', '.join(SUFFIXES)}; got "
-                        f"{out.suffix or 'no extension'!r}): name it {out.stem}.mp4"
+                        f"{out.suffix or 'no extension'!r}): name it "
+                        f"{'out' if out.stem.startswith('.') else out.stem}.mp4"
                         + ("" if option else ", or choose another sink"))
     problem = paths.cannot_write(out)
     if problem is not None:
@@ -216,8 +218,7 @@ class FileSink:
                 proc.kill()
                 proc.wait()
             message = (f"file sink: ffmpeg stopped while writing {str(self.path)!r} "
-                       f"(exit {proc.returncode}): {_last_line(self._ffmpeg_errors()) or exc}; "
-                       f"is the disk full? Nothing was written")
+                       f"{_failure(proc.returncode, self._ffmpeg_errors(), exc)}; nothing was written")
             self._stderr.close()
             self._stderr = None
             self._discard()
@@ -245,8 +246,7 @@ class FileSink:
             if proc.returncode != 0:
                 self._discard()
                 raise SinkError(f"file sink: ffmpeg failed writing {str(self.path)!r} "
-                                f"(exit {proc.returncode}): {_last_line(self._ffmpeg_errors())}; "
-                                f"is the disk full? Nothing was written")
+                                f"{_failure(proc.returncode, self._ffmpeg_errors())}; nothing was written")
             self._finish()
         finally:
             self._stderr.close()
@@ -301,6 +301,24 @@ def _same_file(a: Path, b: Path) -> bool:
         return a.exists() and b.exists() and os.path.samefile(a, b)
     except OSError:
         return False
+
+
+def _failure(code: int | None, errors: str, fallback: object = "") -> str:
+    """How FFmpeg failed, for an error line: "(exit N): its last line", with "is the disk full?"
+    only where that is what it said (or it said nothing); "(killed by SIGNAME ...)" for a
+    negative exit (ulimit -f's SIGXFSZ, a kill). `fallback`: what to say when it printed nothing."""
+    last = _last_line(errors) or str(fallback or "")
+    if code is not None and code < 0:
+        try:
+            name = signal.Signals(-code).name
+        except ValueError:
+            name = f"signal {-code}"
+        why = " (the file size limit, ulimit -f)" if name == "SIGXFSZ" else ""
+        return f"(killed by {name}{why}){f': {last}' if last else ''}"
+    said = errors.lower()
+    hint = (" (is the disk full?)" if "no space left" in said or not last else
+            " (over the file size limit: the file system's, or ulimit -f)" if "file too large" in said else "")
+    return f"(exit {code}): {last or 'no message'}{hint}"
 
 
 def _last_line(text: str) -> str:

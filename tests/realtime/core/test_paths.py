@@ -25,6 +25,17 @@ def test_cannot_write_says_why_and_leaves_nothing(tmp_path, monkeypatch):
     assert sorted(os.listdir(tmp_path)) == ["file"]
 
 
+def test_a_name_too_long_for_the_folder_is_said_before_anything_is_written(tmp_path):
+    """Before the fix (robustness audit): a 258-byte output name passed, the run did all its work,
+    and only the rename of the finished file failed."""
+    most = os.pathconf(tmp_path, "PC_NAME_MAX")
+    assert paths.cannot_write(tmp_path / ("a" * (most - 4) + ".mp4")) is None
+    long = tmp_path / ("é" * (most // 2) + ".mp4")             # characters of 2 bytes each
+    assert paths.cannot_write(long) == (f"its name is {2 * (most // 2) + 4} bytes long, over the {most} a name "
+                                        f"may have in {str(tmp_path)!r}")
+    assert os.listdir(tmp_path) == []
+
+
 def test_a_read_only_file_or_folder_is_not_writable_even_for_root(tmp_path):
     """Before the fix: as root (this machine's CI), `live --sink file:d10.mp4 --overwrite`
     replaced a 0444 clip in a 0555 folder: every permission check passes for root."""

@@ -259,6 +259,13 @@ def test_a_driver_path_that_does_not_exist_says_so(tmp_path, spec):
         open_source(str(tmp_path / "pipe.mp4"))
 
 
+@pytest.mark.parametrize("spec", ["http://example.com/x.mp4", "rtsp://cam.local/stream"])
+def test_a_network_address_as_driver_says_it_is_one(spec):
+    """Before (robustness audit): "does not exist: check the path"."""
+    with pytest.raises(CaptureError, match="is a network address: a driver is a camera, a video file or a folder"):
+        open_source(spec)
+
+
 @pytest.mark.skipif(os.path.exists("/dev/video9"), reason="a /dev/video9 is here")
 def test_camera_that_cannot_open_names_index_and_what_to_check(monkeypatch):
     # No camera on CI; index 9 is absent on ordinary machines too.

@@ -95,8 +95,9 @@ def test_the_output_is_never_an_input_under_any_name(tmp_path):
     assert check_output(tmp_path / "new.mp4", protect=[clip]) == tmp_path / "new.mp4"
 
 
-@pytest.mark.parametrize("name", ["x.txt", "a.jpg", "noext"])
+@pytest.mark.parametrize("name", ["x.txt", "a.jpg", "noext", ".mp4"])
 def test_a_name_the_sink_does_not_write_is_refused(tmp_path, name):
+    """(".mp4", a hidden name with no extension, was told "name it .mp4.mp4".)"""
     with pytest.raises(SinkError, match=r"is not a video file name .*name it \w+\.mp4, or choose another sink"):
         FileSink(tmp_path / name, 30)
     assert list(tmp_path.iterdir()) == []
