@@ -272,7 +272,7 @@ class Engine:
         for what, spec in (("--pose-from", o.pose_from), ("--expression-from", o.expression_from)):
             if spec is not None:
                 opened[what] = open_state_source(spec, profile_neutral=profile["neutral"],
-                                                 realtime=o.realtime, fps=None, what=what)
+                                                 realtime=o.realtime, fps=None, what=what, rate=o.fps)
         return RemixStage(opened.get("--pose-from"), opened.get("--expression-from"),
                           main_neutral=lambda: self.estimator.neutral, clock=self.clock,
                           keep_placement=o.mode == "swap")

@@ -40,7 +40,7 @@ import numpy as np
 from realtime.core.errors import PuppeteerError
 from realtime.core.frame import Frame
 from realtime.core.paths import IMAGE_SUFFIXES
-from realtime.core.text import printable
+from realtime.core.text import count, printable
 from realtime.face.estimate import Estimator, EstimatorConfig, set_teeth
 from realtime.face.parallax import untwisted
 from realtime.face.state import FaceState
@@ -49,6 +49,7 @@ from realtime.face.track import Tracker, quiet_native_stderr
 from realtime.io.capture import CaptureError, input_paths, open_source
 from realtime.io.grabber import Grabber
 from realtime.io.performance import ScriptedSource
+from realtime.io.source import CaptureTimeout
 from realtime.mesh.fuse import lip_gap_offset, retarget_gains
 
 __all__ = ["RemixError", "KEYWORDS", "both_remixed", "run_inputs", "StateSource", "StillState", "ScriptState",
@@ -133,8 +134,11 @@ class TrackedState(StateSource):
     tracked = True
 
     def __init__(self, source, realtime: bool, tracker=None, estimator: Estimator | None = None,
-                 max_frames: int | None = None):
+                 max_frames: int | None = None, rate: float | None = None):
         self.source = source
+        # live: track at most this many frames a second (the main loop's rate: only the newest
+        # state is used; a 120 fps remix clip tracked whole took the CPU the main loop needed)
+        self.rate = rate
         self.realtime = bool(realtime) or bool(getattr(source, "is_live", False))
         self.fps = float(getattr(source, "fps", 30.0) or 30.0)
         self.grabber = Grabber(source, realtime=self.realtime)
@@ -148,6 +152,9 @@ class TrackedState(StateSource):
         self._started = False
         self._ended = False
         self.error: BaseException | None = None
+        #: why it stopped giving states before its end (an undecodable picture in a folder): its
+        #: last state is held for the rest of the run, and the run's summary says so
+        self.broken: str | None = None
         self.label = "the remix source"       # how the run's summary names it (`open_state_source`)
         self.frames = 0                       # frames it gave, those where the tracker saw a face,
         self.seen = 0                         # and those whose face the estimator followed (the
@@ -185,17 +192,24 @@ class TrackedState(StateSource):
         return state
 
     def _run(self) -> None:
+        period = 1.0 / self.rate if self.rate else 0.0
+        next_at = time.perf_counter()
         try:
             while not self._stop.is_set():
-                f = self.grabber.get(timeout=0.5)
+                if (wait := next_at - time.perf_counter()) > 0.0:   # the frames meanwhile replace one another
+                    self._stop.wait(wait)
+                next_at = max(next_at + period, time.perf_counter())
+                try:
+                    f = self.grabber.get(timeout=0.5)
+                except CaptureTimeout:     # a camera that paused (the thread used to end here)
+                    continue
                 if f is None:
                     return
                 s = self._track(f, f.t_capture)
                 with self._lock:
                     self._latest = s
-        except CaptureError as exc:
-            if "within" not in str(exc):   # a timeout is not an end
-                self.error = exc
+        except CaptureError as exc:    # a frame it cannot read: the rest of the run holds the last state
+            self.broken = str(exc)
         except BaseException as exc:   # noqa: BLE001 - reported by state()
             self.error = exc
 
@@ -208,7 +222,10 @@ class TrackedState(StateSource):
             with self._lock:
                 return self._latest
         if not self._ended:
-            f = self.grabber.get()
+            try:
+                f = self.grabber.get()
+            except CaptureError as exc:    # as in `_run`: a second input's bad frame ends it, not the run
+                self.broken, f = str(exc), None
             if f is None:
                 self._ended = True
             else:
@@ -226,9 +243,10 @@ class TrackedState(StateSource):
 
 
 def open_state_source(spec: str, *, profile_neutral: np.ndarray, realtime: bool,
-                      fps: float | None = None, what: str = "--pose-from") -> StateSource:
+                      fps: float | None = None, what: str = "--pose-from",
+                      rate: float | None = None) -> StateSource:
     """The remix source `spec` names (see the module docstring); RemixError when it cannot be
-    opened."""
+    opened. `rate`: live, the most frames a second it tracks (`TrackedState`)."""
     text = str(spec).strip()
     if text == "still":
         return StillState()
@@ -244,7 +262,7 @@ def open_state_source(spec: str, *, profile_neutral: np.ndarray, realtime: bool,
                          f"which has no motion to give (its pose and expression are its own neutral, the "
                          f"same as `still`): use a clip, a camera, a folder of a performance's frames, "
                          f"or one of: {', '.join(KEYWORDS)}")
-    tracked = TrackedState(source, realtime=realtime)
+    tracked = TrackedState(source, realtime=realtime, rate=rate)
     tracked.label = f"{what} {printable(text)}"
     return tracked
 
@@ -338,6 +356,9 @@ class RemixStage:
         the neutral state stands in — and the run would otherwise look normal."""
         lines = []
         for src in self.sources():
+            if isinstance(src, TrackedState) and src.broken is not None:
+                lines.append(f"{src.label}: stopped after {count(src.frames, 'frame')}: {src.broken}; its last "
+                             f"state was held for the rest of the run")
             if not isinstance(src, TrackedState) or src.frames == 0 or src.faces >= quiet * src.frames:
                 continue
             frames = f"{src.frames} frame{'s' if src.frames != 1 else ''}"

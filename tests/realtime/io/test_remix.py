@@ -1,6 +1,8 @@
 """realtime.io.remix: the remix sources and how they combine with the main driver's state."""
 from __future__ import annotations
 
+import time
+
 import numpy as np
 import pytest
 
@@ -316,3 +318,49 @@ def test_a_one_frame_source_is_not_a_remix_source(astronaut_profile, tmp_path, a
     cv2.imwrite(str(one / "a.png"), astronaut_rgb[..., ::-1])
     with pytest.raises(RemixError, match="is a single frame .* which has no motion to give"):
         open_state_source(str(one), profile_neutral=astronaut_profile["neutral"], realtime=False)
+
+
+@pytest.mark.parametrize("realtime", [False, True])
+def test_a_remix_source_that_breaks_mid_run_holds_its_last_state_and_says_so(astronaut_profile, realtime):
+    """Before (robustness audit): an undecodable picture in a `--pose-from` folder stopped the
+    whole run, with an error that did not say which option it came from. Now the source ends
+    there: its last state is held and the summary names the option and the reason."""
+    from realtime.io.capture import CaptureError
+
+    class BreaksAt(_Clip):
+        def read(self):
+            if self.i == 5:
+                raise CaptureError("cannot decode image 'f005.png' in the folder")
+            return super().read()
+
+    src = TrackedState(BreaksAt(30), realtime=realtime, tracker=_Tracker(astronaut_profile["neutral"]))
+    src.label = "--pose-from frames"
+    stage = RemixStage(pose=src)
+    for i in range(12):
+        stage(Frame(index=i, t_capture=0.0, state=state()))
+        if realtime:
+            time.sleep(0.02)
+    for _ in range(100):          # the source's own thread (realtime) reaches the bad picture
+        if src.broken is not None:
+            break
+        time.sleep(0.02)
+    stage(Frame(index=12, t_capture=0.0, state=state()))   # still no error
+    stage.close()
+    assert src.frames == 5 and src.error is None
+    assert stage.faces_missed(0.0) == ["--pose-from frames: stopped after 5 frames: cannot decode image "
+                                       "'f005.png' in the folder; its last state was held for the rest of the run"]
+
+
+def test_a_live_remix_source_is_tracked_no_faster_than_the_main_loop(astronaut_profile):
+    """Before (robustness audit): a 120 fps remix clip was tracked whole, live, though only the
+    newest state is used, and took the CPU the main loop needed (28 % of its frames dropped)."""
+    counts = {}
+    for rate in (None, 30.0):
+        clip = _Clip(240)
+        clip.fps = 240.0
+        src = TrackedState(clip, realtime=True, tracker=_Tracker(astronaut_profile["neutral"]), rate=rate)
+        src.start()
+        src._thread.join(10)
+        counts[rate] = src.frames
+        src.close()
+    assert counts[30.0] <= 45 < 90 <= counts[None], counts
