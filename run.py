@@ -481,6 +481,13 @@ def _check_writable(path: str, flag: str) -> None:
         raise UserError(f"{flag} {_printable(str(path))}: cannot write there: {_printable(problem)}")
 
 
+#: swap: the smallest driver frame side that can hold a face to swap
+SWAP_MIN_SIDE = 64
+#: swap, live: a run that dropped more than this share of its frames with driver frames larger than
+#: this (px, 1080p) is told --size (a 4K driver: 85 % dropped at 3.5 fps on the 2-core EPYC)
+SLOW_SWAP_DROPS, SLOW_SWAP_AREA = 0.05, 1920 * 1080
+
+
 def _live(args, bridge, inputs=()):
     from profiles import load
     from realtime.core.context import check_device
@@ -504,6 +511,11 @@ def _live(args, bridge, inputs=()):
     if args.mode == "swap" and (problem := swap_without_frames(source)) is not None:
         source.close()
         raise UserError(problem)
+    if args.mode == "swap" and min(source.size) < SWAP_MIN_SIDE:    # --size only rescales what is there
+        source.close()
+        raise UserError(f"the driver's frames are {source.size[0]}x{source.size[1]} px: too small to hold a face to "
+                        f"swap (a swap needs frames at least {SWAP_MIN_SIDE} px a side, with the face at least "
+                        f"~24 px between the eyes)")
     realtime = source.is_live if args.realtime is None else args.realtime
     fps = args.fps or source.fps or 30.0
     if not 1.0 <= fps <= 240.0:      # a file may claim any rate
@@ -543,6 +555,12 @@ def _live(args, bridge, inputs=()):
     for was, now, ms in getattr(engine.governor, "steps", []):
         lines.append(f"  lowered from {was}² to {now}²: {ms:.1f} ms a frame (timed at start-up or over the "
                      f"first frames) is over this machine's real-time budget (--render-size N fixes the size)")
+    if (args.mode == "swap" and realtime and args.size is None and report.frames
+            and report.dropped > SLOW_SWAP_DROPS * (report.frames + report.dropped)
+            and source.size[0] * source.size[1] > SLOW_SWAP_AREA):
+        lines.append(f"note: swap keeps the driver's {source.size[0]}x{source.size[1]} frames, and {report.dropped} "
+                     f"were dropped: --size 1280x720 scales them down (the paste-back, the mark and the sink "
+                     f"work on every pixel)")
     attributes = next((s for s in engine.stages if s.name == "attributes"), None)
     swapped = any(row.get("face") for row in report.per_frame)     # else nothing was swapped to hint at
     if (attributes is not None and swapped and not options.drop_fringe

@@ -296,3 +296,42 @@ def test_a_swap_is_labelled_a_face_swap_unless_told_otherwise(enrolled, driver_d
     assert run.main(["live", "--profile", "astro", "--mode", "swap", "--driver", str(driver_dir),
                      "--sink", "null", "--frames", "2", "--label-text", "AI avatar"]) == 0
     assert "disclosure: label 'AI avatar' bottom-right" in capsys.readouterr().out
+
+
+def test_a_driver_too_small_to_hold_a_face_is_refused_in_swap(enrolled, tmp_path, capsys):
+    """Before (robustness audit): a 16x16 driver was told to use `--size 104x22` for the label,
+    which ran and could never swap a face (swap's --size only rescales the driver's frames)."""
+    _consent(enrolled)
+    tiny = tmp_path / "tiny"
+    tiny.mkdir()
+    for i in range(3):
+        cv2.imwrite(str(tiny / f"f{i}.png"), np.full((16, 40, 3), 90, np.uint8))
+    capsys.readouterr()
+    assert run.main(["live", "--profile", "astro", "--mode", "swap", "--driver", str(tiny), "--sink", "null",
+                     "--size", "640x480"]) == 2
+    assert _error_line(capsys) == ("error: the driver's frames are 40x16 px: too small to hold a face to swap (a "
+                                   "swap needs frames at least 64 px a side, with the face at least ~24 px between "
+                                   "the eyes)")
+
+
+def test_a_large_swap_that_drops_frames_is_told_size(enrolled, driver_dir, tmp_path, capsys, monkeypatch):
+    """A 4K driver in swap dropped 85 % of its frames live, with no hint that --size helps."""
+    from realtime.engine import loop
+
+    _consent(enrolled)
+    real = loop.run
+
+    def dropping(*a, **k):
+        report = real(*a, **k)
+        report.capture_dropped = 3 * report.frames
+        return report
+
+    monkeypatch.setattr(loop, "run", dropping)
+    monkeypatch.setattr(run, "SLOW_SWAP_AREA", 500 * 500)     # the 512x512 driver counts as large here
+    capsys.readouterr()
+    assert run.main(["live", "--profile", "astro", "--mode", "swap", "--driver", str(driver_dir), "--sink", "null",
+                     "--realtime", "--frames", "3"]) == 0
+    assert "note: swap keeps the driver's 512x512 frames, and" in capsys.readouterr().out
+    assert run.main(["live", "--profile", "astro", "--mode", "swap", "--driver", str(driver_dir), "--sink", "null",
+                     "--realtime", "--frames", "3", "--size", "512x512"]) == 0
+    assert "note: swap keeps" not in capsys.readouterr().out
