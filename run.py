@@ -546,6 +546,11 @@ def _live(args, bridge, inputs=()):
     ended_early = getattr(source, "ended_early", None)   # a clip cut short: said, not silent
     if ended_early is not None and (args.frames is None or report.frames < args.frames) and (note := ended_early()):
         lines.append(note)
+    if not realtime and (varying := getattr(source, "varying_rate", lambda: None)()) is not None:
+        lines.append(f"note: the driver's frame rate varies (its frames are {1000 * varying[0]:.0f}-"
+                     f"{1000 * varying[1]:.0f} ms apart): each became one output frame at its average "
+                     f"{fps:g} fps, so its timing is not kept (--realtime plays it at its own times; or "
+                     f"re-encode it at a constant rate, e.g. ffmpeg -i IN -r 30 OUT.mp4)")
     if args.mode == "swap" and args.tier is None and profile.tier not in SWAP_TIERS:
         lines.append(f"note: swap textured the face with the {'atlas' if profile.has_atlas else 'warp'} tier: the "
                      f"profile's {profile.tier} tier is trained on its own framing and background")

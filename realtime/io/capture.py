@@ -50,6 +50,9 @@ SHORT_SHARE, SHORT_FRAMES = 0.9, 5
 #: and then decodes on (20 KB of noise in the middle of a 90-frame clip: 13 frames failed, 41 came
 #: after them, which the first failure used to end the run before)
 MAX_DAMAGED_RUN = 90
+#: a clip whose frames are more than VFR_SHARE of the time off its nominal rate by more than
+#: VFR_TOLERANCE of a frame's period has a variable frame rate (`ClipSource.varying_rate`)
+VFR_TOLERANCE, VFR_SHARE = 0.25, 0.1
 
 
 @contextlib.contextmanager
@@ -269,6 +272,10 @@ class ClipSource:
         self._closed = False
         self._read = 0                   # frames decoded so far
         self._ended_at: int | None = None  # how many there were when the stream ended
+        # each decoded frame's time in the file (s): a phone's clip may vary its frame rate
+        self._media_t: float | None = self._position()
+        self.media_time: float | None = None   # the time of the frame `read` gave last (None: not known)
+        self._steps = [0, 0, np.inf, 0.0]      # intervals seen, those off the nominal rate, min, max (s)
 
     def read(self) -> dict[str, Any] | None:
         """Next frame as {"image": RGB uint8}, or None at the end of the file. Frames the decoder
@@ -278,6 +285,7 @@ class ClipSource:
             return None
         if self._pending:
             bgr = self._pending.popleft()
+            self.media_time, self._media_t = self._media_t, None    # the first frame's; a stand-in's: none
         else:
             ok, bgr = self._cap.read()
             if not ok or bgr is None:
@@ -285,9 +293,34 @@ class ClipSource:
                 if bgr is None:
                     self._ended_at = self._read
                     return None
+                self.media_time = None
+            else:
+                self._timed(self._position())
         self._read += 1
         self._last = bgr
         return {"image": _to_rgb(bgr, self._resize)}
+
+    def _position(self) -> float | None:
+        t = self._cap.get(cv2.CAP_PROP_POS_MSEC)
+        return float(t) / 1000.0 if t is not None and np.isfinite(t) and t >= 0 else None
+
+    def _timed(self, t: float | None) -> None:
+        """`media_time` for a frame the decoder gave at `t`, and the interval statistics."""
+        before, self.media_time = self.media_time, t
+        if t is None or before is None or not t > before:
+            return
+        step, nominal = t - before, 1.0 / self.fps
+        seen = self._steps
+        seen[0] += 1
+        seen[1] += abs(step - nominal) > VFR_TOLERANCE * nominal
+        seen[2], seen[3] = min(seen[2], step), max(seen[3], step)
+
+    def varying_rate(self) -> tuple[float, float] | None:
+        """(shortest, longest) interval (s) between the frames read so far when more than
+        VFR_SHARE of them are off the nominal rate by over VFR_TOLERANCE (a variable-frame-rate
+        clip: `self.fps` is only its average); None for a constant rate or too few frames."""
+        n, off, lo, hi = self._steps
+        return (lo, hi) if n >= 10 and off > VFR_SHARE * n else None
 
     def _across_damage(self) -> np.ndarray | None:
         """After a failed read: the next frame read, when the decoder goes on within

@@ -15,6 +15,10 @@ from realtime.core.frame import Frame
 from realtime.io.mailbox import Mailbox, MailboxClosed, MailboxTimeout
 from realtime.io.source import CaptureTimeout, Source
 
+#: the longest interval (s) between two frames of a file that pacing follows; a longer one (a
+#: gap in the file's times, a seek) is played as one nominal period
+MAX_MEDIA_STEP = 2.0
+
 
 class Grabber:
     """Reads a source in a background thread and hands out `Frame` records.
@@ -25,9 +29,11 @@ class Grabber:
         realtime: True -> behave like a live camera: a live source is read as fast as it
             delivers; a file source (is_live False) is paced at `source.fps` against an absolute
             schedule (no drift; if reading falls more than a frame behind, the schedule restarts
-            from now instead of bursting). Only the newest frame is kept (a 1-frame slot): if the
-            previous frame was not taken by `get()` before a new one arrives it is dropped and
-            counted in `dropped`.
+            from now instead of bursting), or by the file's own frame times where the source
+            gives them (`media_time`, seconds, of the frame just read: a variable-frame-rate
+            clip; the interval before a frame sets the wait after it). Only the newest frame is
+            kept (a 1-frame slot): if the previous frame was not taken by `get()` before a new
+            one arrives it is dropped and counted in `dropped`.
             False -> every frame is delivered in order, none dropped: a bounded queue of
             `queue_size` frames; the reader thread waits while it is full. No pacing.
         queue_size: capacity of the non-realtime queue.
@@ -143,12 +149,14 @@ class Grabber:
         paced = self.realtime and not getattr(self.source, "is_live", False)
         period = 1.0 / float(self.source.fps) if paced and self.source.fps > 0 else 0.0
         next_due: float | None = None
+        step = period                # till the next frame: the file's own interval where it says
+        media: float | None = None   # (`media_time`: a variable-frame-rate clip), else the period
         error: BaseException | None = None
         try:
             while not self._stop.is_set():
                 if period:
                     now = time.perf_counter()
-                    if next_due is None or now - next_due > period:
+                    if next_due is None or now - next_due > max(step, period):
                         next_due = now  # first frame, or more than a frame late: re-anchor
                     elif next_due > now and self._stop.wait(next_due - now):
                         break
@@ -157,7 +165,10 @@ class Grabber:
                 if fields is None:
                     break
                 if period:
-                    next_due += period
+                    before, media = media, getattr(self.source, "media_time", None)
+                    gap = media - before if media is not None and before is not None else 0.0
+                    step = gap if 0.0 < gap <= MAX_MEDIA_STEP else period
+                    next_due += step
                 with self._lock:
                     index = self._next_index
                     self._next_index += 1

@@ -71,6 +71,9 @@ def test_a_damaged_spot_mid_clip_is_crossed_in_time_and_said(tmp_path):
             ok, bgr = real.read()
             return (False, None) if 4 <= self.i <= 6 else (ok, bgr)
 
+        def get(self, prop):
+            return real.get(prop)
+
         def release(self):
             real.release()
 
@@ -93,12 +96,33 @@ def test_a_clip_damaged_to_its_end_ends_there(tmp_path):
             self.i += 1
             return real.read() if self.i < 5 else (False, None)
 
+        def get(self, prop):
+            return real.get(prop)
+
         def release(self):
             real.release()
 
     src._cap = Broken()
     assert sum(1 for _ in iter(src.read, None)) == 5
     assert src.ended_early().startswith("note: clip.mp4 ended at frame 5 of the 12")
+    src.close()
+
+
+def test_a_variable_frame_rate_is_found_from_the_frames_own_times(tmp_path):
+    """A phone's clip may vary its rate; `fps` is then its average. The frames' own times are
+    given (`media_time`, for the grabber's pacing) and `varying_rate` says so (the run's note)."""
+    src = ClipSource(write_clip(tmp_path / "clip.mp4", n=24, fps=25.0))
+    assert src.media_time is None
+    times = [f["image"] is not None and src.media_time for f in iter(src.read, None)]
+    assert times == pytest.approx([k / 25.0 for k in range(24)], abs=1e-3)
+    assert src.varying_rate() is None                       # a constant rate
+    src.close()
+    src = ClipSource(write_clip(tmp_path / "vfr.mp4", n=24, fps=25.0))
+    positions = iter(np.cumsum([0.04] * 8 + [0.2] * 8 + [0.04] * 8))   # 25, then 5, then 25 fps
+    src._position = lambda: float(next(positions))
+    for _ in iter(src.read, None):
+        pass
+    assert src.varying_rate() == pytest.approx((0.04, 0.2))
     src.close()
 
 

@@ -95,6 +95,30 @@ def test_realtime_paces_file_source_without_drift():
     assert np.median(np.abs(t - k / fps)) < 0.005
 
 
+def test_realtime_paces_a_variable_rate_clip_by_its_own_frame_times():
+    """Before (robustness audit): a variable-frame-rate clip was paced at its average rate, so
+    its 5 fps part played twice as fast and its 30 fps part a third as fast."""
+    times = [0.0, 0.02, 0.04, 0.06, 0.16, 0.26, 0.36, 0.38, 0.40]   # 50 fps, then 10, then 50
+
+    class Timed(FakeSource):
+        media_time = None
+
+        def read(self):
+            fields = super().read()
+            self.media_time = times[self.i - 1] if fields is not None else None
+            return fields
+
+    src = Timed(len(times), fps=len(times) / 0.4)       # the average rate
+    with Grabber(src, realtime=True) as g:
+        frames = drain(g)
+    gaps = np.diff([f.t_capture for f in frames])
+    # the interval before a frame sets the wait after it (one frame behind the file's own), the
+    # first wait a nominal period
+    want = np.concatenate([[1.0 / src.fps], np.diff(times)[:-1]])
+    assert len(frames) == len(times)
+    assert np.abs(gaps - want).max() < 0.012, (gaps, want)
+
+
 def test_generic_over_the_source_dict():
     with Grabber(FakeSource(3, state=True), realtime=False) as g:
         frames = drain(g)
