@@ -328,7 +328,10 @@ def _trained_generator(folder: Path) -> str | None:
     from realtime.core.profile import GENERATOR_FILE, NEURAL_DIR, STATE_FILE
     from realtime.tiers.neural.checkpoint import CheckpointError, read_metadata
 
-    files = [folder / NEURAL_DIR / name for name in (STATE_FILE, GENERATOR_FILE)]
+    try:
+        files = [_neural_dir(folder) / name for name in (STATE_FILE, GENERATOR_FILE)]
+    except UserError:          # neural/ leads out of the profile: nothing of it is read
+        return None
     if not any(f.is_file() for f in files):
         return None
     for f in (f for f in files if f.is_file()):
@@ -793,13 +796,29 @@ def _same_person_or_force(profile, name: str, pairs, force: bool) -> None:
     print(f"note: {said}; training anyway (--force)", file=sys.stderr)
 
 
+def _neural_dir(folder: Path) -> Path:
+    """The profile's neural/ folder, resolved; UserError when it leads out of the profile (a
+    symbolic link to elsewhere): `train` would resume from a state file there, unchecked, and
+    write, rename and delete its checkpoints' files there (security review)."""
+    from profiles.store import inside
+    from realtime.core.errors import ProfileError
+    from realtime.core.profile import NEURAL_DIR
+
+    try:
+        return inside(Path(folder), NEURAL_DIR)
+    except ProfileError:
+        raise UserError(f"{NEURAL_DIR}/ in profile folder {_printable(str(folder))} leads out of it (a link to "
+                        f"{_printable(str((Path(folder) / NEURAL_DIR).resolve()))}): a profile's files stay in its "
+                        f"folder; remove the link (its training is then started afresh)") from None
+
+
 def _training_resolution(profile, args) -> int:
     """--resolution, or the resumed checkpoint's; UserError when the two differ (its weights
     would not fit, and --restart would throw the training away unasked)."""
-    from realtime.core.profile import NEURAL_DIR, STATE_FILE
+    from realtime.core.profile import STATE_FILE
     from realtime.tiers.neural.checkpoint import read_metadata
 
-    state = profile.folder / NEURAL_DIR / STATE_FILE
+    state = _neural_dir(profile.folder) / STATE_FILE
     if args.restart or not state.is_file():    # from scratch: as asked, else as the last training
         last = (profile.settings.get("neural") or {}).get("resolution")
         return args.resolution or (last if last in (128, 256, 512) else 128)
@@ -863,7 +882,7 @@ def _train(profile, video: Path, args, same_clip: bool = True) -> int:
         raise UserError(f"cannot train profile {profile.name!r} on {what}: {e}{hint}") from None
     if not same_clip:
         _same_person_or_force(profile, name, pairs, args.force)
-    out_dir = profile.folder / NEURAL_DIR
+    out_dir = _neural_dir(profile.folder)
     options = T.TrainOptions(resolution=args.resolution, steps=args.steps, minutes=args.minutes,
                              batch=args.batch, device=args.device, resume=not args.restart,
                              threads=args.threads)

@@ -12,6 +12,7 @@ import hashlib
 import json
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -365,6 +366,29 @@ def _fake_training(monkeypatch, samples_raise=KeyboardInterrupt, face_l1: float 
         raise samples_raise()
 
     monkeypatch.setattr(T, "samples", samples)
+
+
+def test_train_never_follows_a_neural_folder_that_leads_out_of_the_profile(video_profile, tmp_path, monkeypatch,
+                                                                            capsys):
+    """Before (security review): with neural/ a link to another folder, `train` resumed from a
+    state file there (unchecked), wrote its checkpoints' partial files there, renamed and deleted
+    them, and only the final commit refused."""
+    folder, clip = video_profile
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    (elsewhere / "train_state.safetensors").write_bytes(b"someone else's")
+    shutil.rmtree(folder / "neural")
+    (folder / "neural").symlink_to(elsewhere)
+    meta = yaml.safe_load((folder / "profile.yaml").read_text())
+    meta["files"] = {k: v for k, v in meta["files"].items() if not k.startswith("neural/")}
+    (folder / "profile.yaml").write_text(yaml.safe_dump(meta))
+    _fake_training(monkeypatch)
+    capsys.readouterr()
+    assert run.main(["train", "--profile", "vid", "--video", str(clip), "--steps", "1"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()[-1]
+    assert err.startswith("error: neural/ in profile folder ") and "leads out of it" in err
+    assert sorted(p.name for p in elsewhere.iterdir()) == ["train_state.safetensors"]
+    assert run._trained_generator(folder) is None
 
 
 def test_ctrl_c_while_train_writes_its_plots_leaves_a_loadable_profile(video_profile, monkeypatch, capsys):

@@ -48,6 +48,8 @@ VERSION = 1
 _META_KEY = "puppeteer.neural"
 MAX_CHECKPOINT_BYTES = 2 << 30     # tensors of a train state (G, D, Adam moments) at 512²
 MAX_GENERATOR_PARAMS = 64_000_000  # the 512² generator has ~10 M
+MAX_STEP = 10 ** 9                 # training steps a checkpoint may count (years at 10 steps/s)
+MAX_LR = 1.0                       # the largest learning rate an optimizer state may hold (ours: 2e-4)
 
 # Integer fields of a NeuralConfig: (lowest, highest); None allowed where the default is None.
 CONFIG_LIMITS = {"resolution": (16, 1024), "width": (1, 64), "max_width": (1, 512),
@@ -206,7 +208,7 @@ def _read(path: str | os.PathLike):
     if type(version) is not int or version > VERSION:
         raise CheckpointError(f"{path}: checkpoint version {str(version)[:20]} is not one this "
                               f"code reads ({VERSION})")
-    if type(step) is not int or step < 0:
+    if type(step) is not int or not 0 <= step <= MAX_STEP:
         raise CheckpointError(f"{path}: checkpoint step {str(step)[:20]} is not a count")
     if not isinstance(meta.get("models", []), list) or not isinstance(meta.get("optimizers", {}), dict):
         raise CheckpointError(f"{path}: malformed checkpoint metadata (models, optimizers)")
@@ -262,6 +264,7 @@ def load_checkpoint(path: str | os.PathLike, models: dict[str, torch.nn.Module] 
                 raise CheckpointError(f"{path}: optimizer {name!r} is {str(entry.get('class'))[:40]}, "
                                       f"not {type(opt).__name__}")
             opt.load_state_dict(_decode(entry["state_dict"], tensors))
+            _check_optimizer(path, name, opt)
         if restore_rng and "rng/torch" in tensors:     # a state of another size or type: said
             torch.set_rng_state(tensors["rng/torch"].to("cpu"))
     except (SafetensorError, OSError, KeyError, TypeError, ValueError, RuntimeError, IndexError) as e:
@@ -270,6 +273,37 @@ def load_checkpoint(path: str | os.PathLike, models: dict[str, torch.nn.Module] 
         raise CheckpointError(f"{path}: cannot load it ({type(e).__name__}: "
                               f"{str(e).splitlines()[0][:160] if str(e) else 'malformed'})") from None
     return meta
+
+
+def _check_optimizer(path, name: str, opt: torch.optim.Optimizer) -> None:
+    """CheckpointError unless the optimizer state just loaded is one a training could have left:
+    every hyperparameter a flag, None or a finite number (the learning rate in (0, MAX_LR]), and
+    every state tensor of its parameter's shape (a scalar step aside). `load_state_dict` takes
+    any of them, and a string learning rate or a moment of another shape failed only at the
+    first step, as a traceback (security review)."""
+    def bad(why: str) -> CheckpointError:
+        return CheckpointError(f"{path}: its {name} optimizer state {why}; pass --restart to train from scratch "
+                               f"without it")
+
+    for group in opt.param_groups:
+        for key, value in group.items():
+            if key == "params":
+                continue
+            for v in value if isinstance(value, (tuple, list)) else (value,):
+                if not (v is None or isinstance(v, bool)
+                        or (isinstance(v, (int, float)) and math.isfinite(v))):
+                    raise bad(f"has {key} = {str(v)[:40]!r}, not a finite number")
+        lr = group.get("lr")
+        if isinstance(lr, (int, float)) and not isinstance(lr, bool) and not 0.0 < lr <= MAX_LR:
+            raise bad(f"has a learning rate of {lr:g}, outside (0, {MAX_LR:g}]")
+        for p in group["params"]:
+            for key, value in opt.state.get(p, {}).items():
+                if not torch.is_tensor(value):
+                    continue
+                if value.dim() and tuple(value.shape) != tuple(p.shape):
+                    raise bad(f"holds {key} of shape {tuple(value.shape)} for a parameter of shape {tuple(p.shape)}")
+                if value.is_floating_point() and not bool(torch.isfinite(value).all()):
+                    raise bad(f"holds NaN or infinity in {key}")
 
 
 def load_generator(path: str | os.PathLike, device: str | torch.device = "cpu") -> NeuralGenerator:

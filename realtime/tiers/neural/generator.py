@@ -150,7 +150,8 @@ def torch_glue(base, tri, face_end: int, forward, hint, resolution: int, kx, ky,
     y = forward((small / 127.5 - 1.0).to(dtype).contiguous(memory_format=cl),
                 mask.to(dtype).contiguous(memory_format=cl), hint)
     y = ((y.float() + 1.0) * 127.5).clamp_(0.0, 255.0)
-    change = F.interpolate(y - small, size=(s, s), mode="bilinear", align_corners=False)
+    y = torch.where(torch.isfinite(y), y, small)       # NaN (clamping keeps it): the render there, as
+    change = F.interpolate(y - small, size=(s, s), mode="bilinear", align_corners=False)   # `_finite_or`
     eroded = -F.max_pool2d(-face, 3, 1, 1)              # 3×3 erosion, border never erodes
     p = kx.shape[-1] // 2
     soft = F.conv2d(F.pad(eroded, (p, p, 0, 0), mode="reflect"), kx)

@@ -151,7 +151,7 @@ class NeuralRunner:
             }
             y = self.session.run(["image"], feeds)[0][0]                 # (3,S,S) in [-1, 1]
             out = np.moveaxis(y, 0, 2) * np.float32(127.5) + np.float32(127.5)
-            return np.clip(out, 0.0, 255.0, out=out)
+            return _finite_or(np.clip(out, 0.0, 255.0, out=out), render)
         if self.device.type == "cpu":
             torch.set_num_threads(self.threads)
         with torch.inference_mode():
@@ -161,7 +161,7 @@ class NeuralRunner:
             y = self.generator(r, m, h)
             y = (y.float() + 1.0) * 127.5
             y = y.clamp_(0.0, 255.0)[0].permute(1, 2, 0)
-            return np.ascontiguousarray(y.cpu().numpy())
+            return _finite_or(np.ascontiguousarray(y.cpu().numpy()), render)
 
     # ---------------------------------------------------------------- timing
 
@@ -231,3 +231,14 @@ class GraphedForward:
             s.copy_(x)
         self.graph.replay()
         return self.static_out
+
+
+def _finite_or(out: np.ndarray, render: np.ndarray) -> np.ndarray:
+    """`out` with the render where it is not finite (NaN: clipping keeps it), in place: weights
+    that are finite but huge (a training that overflowed, a crafted file: the load refuses only
+    NaN and infinity) drew the whole output frame black (security review). `torch_glue` does
+    the same on the device."""
+    bad = ~np.isfinite(out)
+    if bad.any():
+        out[bad] = np.broadcast_to(np.asarray(render, np.float32), out.shape)[bad]
+    return out

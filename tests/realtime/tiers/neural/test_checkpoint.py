@@ -179,3 +179,32 @@ def test_a_random_state_that_does_not_fit_is_a_checkpoint_error(tmp_path, monkey
         load_checkpoint(path, fresh, restore_rng=True)
     assert torch.equal(torch.get_rng_state(), before)
     load_checkpoint(path, make_models(cfg))              # without the state it loads
+
+
+@pytest.mark.parametrize("spoil, words", [
+    (lambda opt: opt.param_groups[0].__setitem__("lr", "fast"), "has lr = 'fast', not a finite number"),
+    (lambda opt: opt.param_groups[0].__setitem__("lr", 1e30), "has a learning rate of 1e+30, outside (0, 1]"),
+    (lambda opt: opt.param_groups[0].__setitem__("betas", (0.5, float("nan"))), "has betas = 'nan'"),
+    (lambda opt: opt.state[opt.param_groups[0]["params"][0]].__setitem__("exp_avg", torch.zeros(3)),
+     "holds exp_avg of shape (3,) for a parameter of shape"),
+])
+def test_an_optimizer_state_no_training_leaves_is_refused_at_load(tmp_path, spoil, words):
+    """Before (security review): a string learning rate or a moment of another shape loaded, and
+    `train` failed at its first step with a traceback (a TypeError, a RuntimeError)."""
+    torch.manual_seed(0)
+    models = make_models(tiny_config())
+    opts = make_optimizers(models, TrainConfig(w_tmp=0.0))
+    train_step(models, opts, batch(0), TrainConfig(w_tmp=0.0))
+    spoil(opts["G"])
+    path = save_checkpoint(tmp_path / "state.safetensors", models, opts, step=1)
+    fresh = make_models(tiny_config())
+    with pytest.raises(CheckpointError, match=r"its G optimizer state .*pass --restart") as e:
+        load_checkpoint(path, fresh, make_optimizers(fresh, TrainConfig(w_tmp=0.0)))
+    assert words in str(e.value)
+
+
+def test_a_step_count_no_training_reaches_is_refused(tmp_path):
+    models = make_models(tiny_config())
+    path = save_checkpoint(tmp_path / "g.safetensors", {"G": models["G"]}, step=10 ** 18)
+    with pytest.raises(CheckpointError, match="step 1000000000000000000 is not a count"):
+        read_metadata(path)

@@ -118,3 +118,31 @@ def test_runner_onnxruntime_backend_matches_torch(tmp_path):
     assert fast.benchmark(n=3, warmup=1)["median_ms"] > 0
     with pytest.raises(ValueError, match="CPU only"):
         NeuralRunner(g, backend="onnxruntime", device="cuda")
+
+
+@pytest.mark.parametrize("backend", ["torch", "onnxruntime"])
+def test_a_generator_whose_output_overflows_leaves_the_render(backend):
+    """Before (security review): finite but huge weights (3e38) passed the load's NaN check and
+    the generator's NaN output drew the whole frame black. Where its output is not finite, the
+    render shows; elsewhere the output is as it was."""
+    import torch
+
+    from realtime.tiers.neural.infer import NeuralRunner
+
+    g = perturbed(tiny_config())
+    with torch.no_grad():
+        for p in g.parameters():
+            p.mul_(1e30)
+    rng = np.random.default_rng(0)
+    render = rng.uniform(0, 255, (32, 32, 3)).astype(np.float32)
+    hint = rng.uniform(0, 255, (32, 32, 3)).astype(np.float32)
+    mask = (rng.random((32, 32)) > 0.5).astype(np.float32)
+    runner = NeuralRunner(g, device="cpu") if backend == "torch" else NeuralRunner(g, backend="onnxruntime")
+    with torch.inference_mode():
+        raw = g(*(torch.from_numpy(a).permute(2, 0, 1)[None] for a in (render / 127.5 - 1, mask[..., None],
+                                                                          hint / 127.5 - 1)))
+    assert not bool(torch.isfinite(raw).all())          # the case: NaN where it overflowed
+    out = runner(render, mask, hint)
+    assert np.isfinite(out).all()
+    bad = ~np.isfinite(raw[0].permute(1, 2, 0).numpy())
+    assert np.array_equal(out[bad], render[bad])

@@ -70,3 +70,16 @@ def test_tensorrt_backend_on_the_cpu_is_refused(tmp_path, astronaut_profile):
         Engine(profile, EngineOptions(backend="tensorrt"))
     with pytest.raises(ValueError, match="not one of"):
         Engine(profile, EngineOptions(backend="onnx"))
+
+
+def test_torch_glue_shows_the_render_where_the_generator_gives_nan():
+    """The device path's twin of `NeuralRunner`'s `_finite_or` (security review: a NaN output drew
+    the frame black)."""
+    rng = np.random.default_rng(1)
+    s, r = 32, 16
+    base = rng.uniform(0, 255, (s, s, 3)).astype(np.float32)
+    tri = np.zeros((s, s), np.int32)
+    k = torch.from_numpy(_gaussian_kernel(3))
+    got = torch_glue(torch.from_numpy(base), torch.from_numpy(tri), 10, lambda x, m, h: x * float("nan"),
+                     torch.zeros(1, 3, r, r), r, k.view(1, 1, 1, -1), k.view(1, 1, -1, 1), torch.float32).numpy()
+    assert np.isfinite(got).all() and np.abs(got - base).max() < 1e-3
