@@ -507,9 +507,15 @@ def _live(args, bridge, inputs=()):
         raise UserError("--backend tensorrt runs on the GPU: add --device cuda")
     profile = load(args.profile)
     if args.mode == "swap":
-        from profiles.consent import require_consent
+        from profiles.consent import recorded_here, require_consent
 
-        require_consent(profile)
+        record = require_consent(profile)
+        if not recorded_here(record):     # anyone can write a valid record: say whose it is
+            name = cli_name(profile)
+            again = _command("consent", name, "--by", "NAME, how they agreed")
+            print(f"note: profile {_printable(name)}'s consent record ({_printable(record['by'], 120)}) came with "
+                  f"the profile and was not recorded on this machine: swap this face only if it is true (record "
+                  f"it here with: {again})", file=sys.stderr)
     source = open_source(args.driver, fps=args.fps)
     if args.mode == "swap" and (problem := swap_without_frames(source)) is not None:
         source.close()

@@ -13,7 +13,12 @@ the record carries its own digest: sha256 over (by, date, via, the sha256 of ``a
 listed). `profiles.format.load` recomputes it: a record edited by hand, or copied from another
 profile (whose arrays differ), is refused like a file whose hash does not match. It is an
 integrity check, not a signature: whoever runs this code can write a valid record, which is
-what ``run.py consent`` is for.
+what ``run.py consent`` is for. So a profile someone hands over may bring a record its maker
+wrote, true or not: the records made on this machine (``enroll --consent``, ``run.py consent``)
+are remembered by their digest in ``consent-records.json`` of the user's cache folder
+(`realtime.core.paths.cache_dir`, outside every profile), and a record that is not there is
+described as one that came with the profile (`describe`, `recorded_here`), which swap says
+before it starts.
 
 Swap mode (issue #17) calls `require_consent`; reenactment of paintings, cartoons or oneself
 needs no record, and ``run.py consent`` lists which profiles have one.
@@ -36,7 +41,8 @@ from realtime.core.errors import ProfileError
 from realtime.core.profile import ARRAYS_FILE, YAML_FILE, cli_name
 
 __all__ = ["ConsentError", "consent_digest", "check_text", "make_record", "check_record", "record_consent",
-           "revoke_consent", "require_consent", "describe", "list_profiles", "MAX_TEXT"]
+           "revoke_consent", "require_consent", "describe", "list_profiles", "remember", "recorded_here", "rebind",
+           "MAX_TEXT", "LEDGER_FILE"]
 
 MAX_TEXT = 500
 VIA = ("enroll", "consent")
@@ -64,6 +70,49 @@ def check_text(text: str, flag: str = "--by") -> str:
         raise ConsentError(f"consent text {printable(t, 60)!r} contains control characters (a terminal "
                            f"escape, a bell, ...): type it as plain text")
     return t
+
+
+#: the records made on this machine (their sha256), in the user's cache folder
+LEDGER_FILE = "consent-records.json"
+#: the most digests it keeps (the newest): a few thousand profiles' records
+LEDGER_MAX = 10_000
+
+
+def _ledger() -> list[str]:
+    try:
+        data = json.loads((paths.cache_dir() / LEDGER_FILE).read_text()[:LEDGER_MAX * 80])
+    except (OSError, ValueError):
+        return []
+    digests = data.get("sha256") if isinstance(data, dict) else None
+    return [d for d in digests if isinstance(d, str)] if isinstance(digests, list) else []
+
+
+def remember(record: dict) -> None:
+    """Note `record` as made on this machine (its digest in the ledger). A cache folder that
+    cannot be written loses only that: the record then reads as one that came with the profile."""
+    digests = [d for d in _ledger() if d != record["sha256"]] + [record["sha256"]]
+    folder = paths.cache_dir()
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        paths.write_atomic(folder / LEDGER_FILE, json.dumps({"sha256": digests[-LEDGER_MAX:]}) + "\n")
+    except OSError:
+        pass
+
+
+def recorded_here(record: dict | None) -> bool:
+    """Whether `record` was made on this machine (`remember`), not brought by the profile."""
+    return bool(record) and record["sha256"] in _ledger()
+
+
+def rebind(record: dict, arrays_sha256: str) -> dict:
+    """`record` (verified) bound to new arrays (a profile saved again: `Profile.to_yaml`); the
+    new record is remembered as made here when the old one was (or is enroll's, still unbound:
+    `make_record` with no arrays digest)."""
+    new = make_record(record["by"], arrays_sha256, record["via"], record["date"])
+    unbound = record["sha256"] == consent_digest(record["by"], record["date"], record["via"], "")
+    if unbound or recorded_here(record):
+        remember(new)
+    return new
 
 
 def make_record(by: str, arrays_sha256: str, via: str = "consent", date: str | None = None) -> dict:
@@ -119,6 +168,7 @@ def record_consent(folder: str | os.PathLike, by: str, via: str = "consent") -> 
         meta["consent"] = record
 
     _rewrite(Path(folder), change)
+    remember(record)
     return record
 
 
@@ -143,8 +193,9 @@ def require_consent(profile) -> dict:
 def describe(record: dict | None) -> str:
     if not record:
         return "no consent record"
+    where = "" if recorded_here(record) else "; it came with the profile: not recorded on this machine"
     return (f"consent: {printable(record['by'])} (recorded {printable(record['date'])} via "
-            f"{printable(record['via'])})")
+            f"{printable(record['via'])}{where})")
 
 
 def list_profiles(root: Path) -> list[tuple[str, str, str]]:

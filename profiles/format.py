@@ -23,7 +23,7 @@ import numpy as np
 import yaml
 
 from profiles import schema, store
-from profiles.consent import check_record, make_record
+from profiles.consent import check_record, rebind
 from profiles.schema import profiles_root
 from realtime.core import paths
 from realtime.core.errors import ProfileError
@@ -123,8 +123,7 @@ class Profile:
     def to_yaml(self, digests: dict[str, str]) -> dict:
         """The YAML of this profile whose files have these digests; a consent record (verified
         when this profile was loaded) is bound to the new arrays digest."""
-        consent = {} if not self.consent else {"consent": make_record(
-            self.consent["by"], digests[ARRAYS_FILE], self.consent["via"], self.consent["date"])}
+        consent = {} if not self.consent else {"consent": rebind(self.consent, digests[ARRAYS_FILE])}
         return {
             "format": FORMAT_VERSION,
             "name": self.name,

@@ -335,3 +335,19 @@ def test_a_large_swap_that_drops_frames_is_told_size(enrolled, driver_dir, tmp_p
     assert run.main(["live", "--profile", "astro", "--mode", "swap", "--driver", str(driver_dir), "--sink", "null",
                      "--realtime", "--frames", "3", "--size", "512x512"]) == 0
     assert "note: swap keeps" not in capsys.readouterr().out
+
+
+def test_swap_says_when_the_consent_record_came_with_the_profile(enrolled, driver_dir, tmp_path, capsys,
+                                                                  monkeypatch):
+    """Anyone can write a valid record (security review): a record not made on this machine is
+    said before the swap starts; one made here is not."""
+    _consent(enrolled)
+    capsys.readouterr()
+    args = ["live", "--profile", "astro", "--mode", "swap", "--driver", str(driver_dir), "--sink", "null",
+            "--frames", "1"]
+    assert run.main(args) == 0
+    assert "came with the profile" not in capsys.readouterr().err
+    monkeypatch.setenv("PUPPETEER_CACHE", str(tmp_path / "another machine"))
+    assert run.main(args) == 0
+    assert ("note: profile astro's consent record (the test suite) came with the profile and was not recorded on "
+            "this machine: swap this face only if it is true") in capsys.readouterr().err

@@ -77,6 +77,17 @@ def _mode(path: Path) -> int | None:
         return None
 
 
+def cache_dir() -> Path:
+    """This user's cache folder for the engine (never inside a profile): $PUPPETEER_CACHE, else
+    $XDG_CACHE_HOME/puppeteer, else ~/.cache/puppeteer. What this machine vouches for lives here
+    (the TensorRT engines it built, the consent records recorded on it), not in a profile, which
+    whoever hands it over writes."""
+    if os.environ.get("PUPPETEER_CACHE"):
+        return Path(os.environ["PUPPETEER_CACHE"]).expanduser()
+    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(base).expanduser() / "puppeteer"
+
+
 def _name_max(folder: Path) -> int:
     """The longest file name (bytes) `folder`'s file system takes (255 where it does not say)."""
     try:

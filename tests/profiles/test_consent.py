@@ -123,3 +123,34 @@ def test_recording_consent_on_a_broken_yaml_is_a_profile_error(saved, text):
     (saved / YAML_FILE).write_bytes(text)
     with pytest.raises(ProfileError):
         record_consent(saved, "Jane Doe, signed release")
+
+
+def test_a_record_made_elsewhere_says_so_and_saving_it_again_does_not_make_it_ours(saved, tmp_path, monkeypatch):
+    """Before (security review): anyone can write a valid record, and a received profile's read
+    "consent: Jane Doe (recorded ... via enroll)" like one made here. Records made on this machine
+    are remembered in the user's cache folder; another machine's (another cache) are described as
+    having come with the profile, also after the profile is saved again here."""
+    from profiles.consent import describe, recorded_here
+
+    record_consent(saved, "Jane Doe, signed release 2025-03-01")
+    here = load(saved).consent
+    assert recorded_here(here) and describe(here).endswith("via consent)")
+    resaved = load(save(load(saved), tmp_path / "copy"))        # rebound to new arrays: still ours
+    assert recorded_here(resaved.consent)
+    monkeypatch.setenv("PUPPETEER_CACHE", str(tmp_path / "another machine"))
+    theirs = load(saved).consent
+    assert not recorded_here(theirs)
+    assert describe(theirs).endswith("via consent; it came with the profile: not recorded on this machine)")
+    laundered = load(save(load(saved), tmp_path / "laundered"))  # saved again on the other machine
+    assert not recorded_here(laundered.consent)
+    record_consent(tmp_path / "laundered", "Jane Doe, asked again today")
+    assert recorded_here(load(tmp_path / "laundered").consent)
+
+
+def test_enroll_s_consent_is_recorded_here(tmp_path, astronaut_profile):
+    from profiles.consent import recorded_here
+    from profiles.enroll import save_enrolled
+
+    folder = save_enrolled(dataclasses.replace(astronaut_profile, arrays=dict(astronaut_profile.arrays)),
+                           tmp_path / "astro", force=False, consent="Ana, on camera")
+    assert recorded_here(load(folder).consent)
