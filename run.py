@@ -42,7 +42,7 @@ from realtime.core import stop as user_stop  # noqa: E402
 from realtime.core.errors import PuppeteerError  # noqa: E402
 from realtime.core.profile import cli_name  # noqa: E402
 from realtime.core.text import count, printable  # noqa: E402
-from realtime.mesh.gains import SWAP_GAZE, MergeGains, gains_argument  # noqa: E402  (light: numpy, as bench's parser has it)
+from realtime.mesh.gains import SWAP_GAZE, SWAP_POSE, MergeGains, gains_argument  # noqa: E402  (light: numpy, as bench's parser has it)
 from realtime.tiers.registry import TIER_NAMES  # noqa: E402  (light: imports no tier)
 
 
@@ -405,7 +405,8 @@ _REENACT_ONLY = (("--follow-scale", lambda a: a.follow_scale is not None,
                   "swap puts the face on your own head, at its size and position"),
                  ("--render-size", lambda a: a.render_size is not None,
                   "swap draws the face at the profile's own crop size"),
-                 ("--gain gaze=...", lambda a: "gaze" in (a.gain or {}) and a.expression_from is None, SWAP_GAZE))
+                 ("--gain gaze=...", lambda a: "gaze" in (a.gain or {}) and a.expression_from is None, SWAP_GAZE),
+                 ("--gain pose=...", lambda a: "pose" in (a.gain or {}) and a.pose_from is None, SWAP_POSE))
 
 
 def _check_live(args) -> list[tuple[Path, str]]:
@@ -563,9 +564,11 @@ def _live(args, bridge, inputs=()):
     if args.mode == "swap" and args.tier is None and profile.tier not in SWAP_TIERS:
         lines.append(f"note: swap textured the face with the {'atlas' if profile.has_atlas else 'warp'} tier: the "
                      f"profile's {profile.tier} tier is trained on its own framing and background")
-    if args.mode == "swap" and args.expression_from is None and "gaze" in gains:   # the profile's
-        lines.append(f"note: the profile's gaze gain ({gains['gaze']:g}, its settings.gains) "
-                     f"does not apply in swap: {SWAP_GAZE}")
+    for region, own, why in (("gaze", args.expression_from is None, SWAP_GAZE), ("pose", args.pose_from is None,
+                                                                                SWAP_POSE)):
+        if args.mode == "swap" and own and region in gains:     # the profile's (a given one is refused)
+            lines.append(f"note: the profile's {region} gain ({gains[region]:g}, its settings.gains) "
+                         f"does not apply in swap: {why}")
     for was, now, ms in getattr(engine.governor, "steps", []):
         lines.append(f"  lowered from {was}² to {now}²: {ms:.1f} ms a frame (timed at start-up or over the "
                      f"first frames) is over this machine's real-time budget (--render-size N fixes the size)")
@@ -1292,7 +1295,8 @@ def build_parser() -> argparse.ArgumentParser:
     lv.add_argument("--gain", type=gains_argument, action=MergeGains, default=None, metavar="REGION=G,...",
                     help="per-region expression gains, e.g. eyes=1.2,mouth=0.9 (regions: eyes, "
                          "brows, mouth, gaze, pose; 1 = as the driver; default: the profile's "
-                         "settings.gains, else 1; gaze: reenact only, swap shows your own eyes); "
+                         "settings.gains, else 1; gaze and pose: reenact only, swap shows your own eyes "
+                         "on your own head, unless --expression-from / --pose-from gives them); "
                          "window hotkeys 1-5 select, +/- change, 0 resets")
     lv.add_argument("--mode", default="reenact", choices=("reenact", "swap"),
                     help="reenact: the avatar moves in its own picture (default); swap: your own "

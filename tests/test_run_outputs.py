@@ -330,6 +330,9 @@ def test_bench_checks_its_outputs_before_it_runs(tmp_path, monkeypatch, capsys, 
     (["--mode", "swap", "--render-size", "320"], "--render-size is an option of --mode reenact (swap draws"),
     (["--mode", "swap", "--gain", "mouth=1,gaze=0"], "--gain gaze=... is an option of --mode reenact (swap shows "
                                                     "the driver's own eyes"),
+    # before (robustness audit): accepted, and a pose gain turned the face off the driver's head
+    (["--mode", "swap", "--gain", "pose=3"], "--gain pose=... is an option of --mode reenact (swap puts the face "
+                                             "on your own head"),
     (["--no-label", "--label-text", "X"], "--label-text says how to draw the label, and --no-label leaves it out"),
     (["--no-label", "--label-corner", "top-left"], "--label-corner says how to draw the label, and --no-label"),
     # before (stop 58, new-user review): "drive with one of them (--driver SOURCE)" for two keywords,

@@ -351,3 +351,18 @@ def test_swap_says_when_the_consent_record_came_with_the_profile(enrolled, drive
     assert run.main(args) == 0
     assert ("note: profile astro's consent record (the test suite) came with the profile and was not recorded on "
             "this machine: swap this face only if it is true") in capsys.readouterr().err
+
+
+def test_swap_keeps_the_face_on_the_head_whatever_the_pose_gain(astronaut_profile):
+    """Before (robustness audit): a pose gain (a profile's settings.gains, a hotkey) turned the
+    swapped face by more or less than the driver's head turns, off the head. Without --pose-from
+    swap's pose gain is 1 and the hotkeys do not offer it; with --pose-from it applies."""
+    from realtime.engine.loop import Engine, EngineOptions
+    from realtime.mesh.fuse import FuseConfig
+
+    for remix, offered in (({}, False), ({"expression_from": "still"}, False), ({"pose_from": "still"}, True)):
+        engine = Engine(astronaut_profile, EngineOptions(mode="swap", output_size=(128, 128),
+                                                         fuse=FuseConfig(pose_gain=2.0), **remix))
+        assert ("pose" in engine.gain_regions()) is offered, remix
+        assert engine.recombiner.config.pose_gain == (2.0 if offered else 1.0), remix
+        engine.close()

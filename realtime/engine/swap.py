@@ -122,7 +122,8 @@ def build_swap(engine, profile, tracker=None) -> list:
     engine.rig = rig
     link = SwapLink(ctx)
     fields = SwapFields()
-    engine.recombiner = Recombiner(profile["neutral"], profile.frame(), swap_fuse_config(options.fuse))
+    config = swap_fuse_config(options.fuse, own_pose=options.pose_from is None)
+    engine.recombiner = Recombiner(profile["neutral"], profile.frame(), config)
     engine.compositor = SwapCompositeStage(link, fields, options.output_size, ctx)
     own = driver_openings(options)
     if own:

@@ -24,8 +24,8 @@ import numpy as np
 from realtime.core.errors import PuppeteerError
 from realtime.face import topology
 
-__all__ = ["REGIONS", "GAIN_RANGE", "SWAP_GAZE", "GainError", "parse_gains", "gains_argument", "MergeGains",
-           "check_gains", "profile_gains", "hotkey_note", "landmark_gains"]
+__all__ = ["REGIONS", "GAIN_RANGE", "SWAP_GAZE", "SWAP_POSE", "GainError", "parse_gains", "gains_argument",
+           "MergeGains", "check_gains", "profile_gains", "hotkey_note", "landmark_gains"]
 
 REGIONS = ("eyes", "brows", "mouth", "gaze", "pose")
 GAIN_RANGE = (0.0, 3.0)
@@ -35,6 +35,8 @@ _FEATHER = {"eyes": (0.6, 0.25), "brows": (0.8, 0.5, 0.25), "mouth": (1.0, 1.0, 
 
 #: Why the gaze gain is reenactment's only (live, bench and --compare refuse it in swap).
 SWAP_GAZE = "swap shows the driver's own eyes inside the profile's lids, looking where they look"
+#: why swap has no pose gain (without --pose-from): the face sits on the driver's head
+SWAP_POSE = "swap puts the face on your own head, turned as your head turns"
 
 
 class GainError(PuppeteerError):
