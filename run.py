@@ -395,7 +395,8 @@ _SWAP_ONLY = (("--keep-grain", lambda a: a.keep_grain),
               ("--keep-sockets", lambda a: a.keep_sockets),
               ("--fill-far-side / --no-fill-far-side", lambda a: a.fill_far_side is not None),
               ("--drop-fringe / --no-drop-fringe", lambda a: a.drop_fringe is not None),
-              ("--no-keep-glasses", lambda a: not a.keep_glasses))
+              ("--no-keep-glasses", lambda a: not a.keep_glasses),
+              ("--hide-unswapped", lambda a: a.hide_unswapped))
 
 
 #: live options that swap mode has no use for: (flag, is it given, why).
@@ -545,7 +546,7 @@ def _live(args, bridge, inputs=()):
                             lift_sockets=not args.keep_sockets,
                             drop_fringe=(profile_drops_fringe(profile) if args.drop_fringe is None
                                          else args.drop_fringe),
-                            keep_glasses=args.keep_glasses,
+                            keep_glasses=args.keep_glasses, hide_unswapped=args.hide_unswapped,
                             disclosure=_disclosure(args))
     engine = Engine(profile, options)
     total = args.frames or source.frame_count
@@ -583,6 +584,10 @@ def _live(args, bridge, inputs=()):
     if (attributes is not None and swapped and not options.drop_fringe
             and (hint := fringe_hint(attributes.forehead_hair))):
         lines.append(hint)
+    if args.hide_unswapped:
+        n = engine.compositor.hidden
+        lines.append(f"swap: {count(n, 'frame')} with no face to swap went out blurred (--hide-unswapped)" if n else
+                     "swap: a face was swapped in every frame (--hide-unswapped blurred none)")
     glasses = engine.glasses
     if glasses is not None and glasses.found_at is not None:
         lines.append(f"swap: glasses found on the driver at frame {glasses.found_at}: their rims were kept in "
@@ -1325,6 +1330,11 @@ def build_parser() -> argparse.ArgumentParser:
                          "shape round your eyes over the first second; taken off, within a second; put "
                          "on, within a few seconds: 3-7 s on the eval clips; default on). --no-keep-glasses "
                          "paints the profile's eyes over them; 'g' in the window switches it live")
+    lv.add_argument("--hide-unswapped", action="store_true",
+                    help="swap: a frame with no face to swap (the tracker lost yours: turned away, "
+                         "covered, too small, out of view) goes out blurred past recognition, never "
+                         "as it is (default: it passes as it is, your own face in it); the space "
+                         "hotkey's passthrough still shows it")
     lv.add_argument("--pose-from", default=None, type=_given, metavar="SOURCE",
                     help="remix: take the head pose from SOURCE instead: still (a steady head), "
                          "script (the demo performance), a camera index, a clip or an image folder")

@@ -366,3 +366,15 @@ def test_swap_keeps_the_face_on_the_head_whatever_the_pose_gain(astronaut_profil
         assert ("pose" in engine.gain_regions()) is offered, remix
         assert engine.recombiner.config.pose_gain == (2.0 if offered else 1.0), remix
         engine.close()
+
+
+def test_hide_unswapped_says_how_many_frames_it_blurred(enrolled, tmp_path, capsys):
+    _consent(enrolled)
+    blank = tmp_path / "blank"
+    blank.mkdir()
+    for i in range(3):
+        cv2.imwrite(str(blank / f"f{i}.png"), np.full((96, 128, 3), 90, np.uint8))
+    capsys.readouterr()
+    assert run.main(["live", "--profile", "astro", "--mode", "swap", "--driver", str(blank), "--sink", "null",
+                     "--hide-unswapped"]) == 0
+    assert "swap: 3 frames with no face to swap went out blurred (--hide-unswapped)" in capsys.readouterr().out

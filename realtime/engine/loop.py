@@ -134,6 +134,7 @@ class EngineOptions:
     lift_sockets: bool = True                    # swap: lift a photo's shaded eye sockets (realtime.swap.sockets)
     drop_fringe: bool = False                    # swap: a photo's fringe left out whole (realtime.swap.skin)
     keep_glasses: bool = True                    # swap: the driver's glasses rims kept in front (realtime.swap.glasses)
+    hide_unswapped: bool = False                 # swap: a frame with no face swapped goes out blurred, not as it is
     pose_from: str | None = None                 # remix: the pose from another source (realtime.io.remix)
     expression_from: str | None = None           # remix: the expression from another source
     disclosure: DisclosureOptions = field(default_factory=DisclosureOptions)  # label + mark (CLI only)

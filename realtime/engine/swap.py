@@ -124,7 +124,8 @@ def build_swap(engine, profile, tracker=None) -> list:
     fields = SwapFields()
     config = swap_fuse_config(options.fuse, own_pose=options.pose_from is None)
     engine.recombiner = Recombiner(profile["neutral"], profile.frame(), config)
-    engine.compositor = SwapCompositeStage(link, fields, options.output_size, ctx)
+    engine.compositor = SwapCompositeStage(link, fields, options.output_size, ctx,
+                                           hide_unswapped=options.hide_unswapped)
     own = driver_openings(options)
     if own:
         # The mouth opening shows the driver's own mouth (realtime.swap.composite): the tier is

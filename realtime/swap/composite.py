@@ -22,6 +22,7 @@ through the soft outline; no seam in either band.
 """
 from __future__ import annotations
 
+import cv2
 import numpy as np
 
 from kernels import GBuffer, interpolate, rasterize, swap_blend, texture
@@ -37,8 +38,11 @@ from realtime.swap.fuse import SwapLink
 from realtime.swap.outline import OutlineWeights
 from realtime.swap.skin import skin_map
 
-__all__ = ["AttributesStage", "SwapCompositeStage", "SwapFields"]
+__all__ = ["AttributesStage", "SwapCompositeStage", "SwapFields", "hidden", "HIDE_CELLS"]
 
+#: `hidden`: the frame is averaged down to this many cells across its short side (a face
+#: filling the frame keeps about 2 × 3 cells of it: no one is recognised in that)
+HIDE_CELLS = 6
 CELL = 8      # crop pixels per gain-field cell
 SAMPLE = 4    # crop pixels between two colour samples (2×2 per cell)
 
@@ -230,20 +234,24 @@ class AttributesStage:
 
 class SwapCompositeStage:
     """The paste-back: `kernels.swap_blend` of the render into the driver's frame; the frame as
-    it is when no face was found or the user asked for passthrough (hotkey space). `size`: the
-    output (width, height); a frame of another size is fitted into it, letter-boxed (None: the
-    frames' own)."""
+    it is when no face was found or the user asked for passthrough (hotkey space), or, with
+    `hide_unswapped`, blurred past recognition when no face was found (`hidden`: the tracker lost
+    the face, it is too small, turned away or covered: the swap's user never goes out as
+    themselves; passthrough still shows the frame as it is). `size`: the output (width, height);
+    a frame of another size is fitted into it, letter-boxed (None: the frames' own)."""
 
     name = "composite"
     device_ready = True
 
     def __init__(self, link: SwapLink, fields: SwapFields, size: tuple[int, int] | None = None,
-                 ctx=None, occlusion=OCCLUSION_DEFAULTS):
+                 ctx=None, occlusion=OCCLUSION_DEFAULTS, hide_unswapped: bool = False):
         self.ctx = ctx if ctx is not None else CpuContext()
         self.link, self.fields = link, fields
         self.size = None if size is None else (int(size[0]), int(size[1]))
         self.occlusion = tuple(occlusion)
         self.passthrough = False
+        self.hide_unswapped = bool(hide_unswapped)
+        self.hidden = 0           # frames sent blurred (`hide_unswapped`)
 
     def __call__(self, frame: Frame) -> None:
         geo = self.link.current
@@ -255,7 +263,10 @@ class SwapCompositeStage:
         points = None                 # the face shown, frame px (the preview's dots)
         if geo is None or self.passthrough or self.fields.alpha is None:
             out = image
-            if frame.landmarks is not None:
+            if self.hide_unswapped and not self.passthrough and frame.index >= 0:
+                out = hidden(image)
+                self.hidden += 1
+            elif frame.landmarks is not None:
                 points = np.asarray(frame.landmarks, np.float32)[:, :2]
         else:
             dev = self.link.image_on_device(image)
@@ -271,3 +282,12 @@ class SwapCompositeStage:
             out = letterbox(out, self.size)
         frame.output, frame.face_points = out, points
 
+
+def hidden(image: np.ndarray) -> np.ndarray:
+    """`image` (H, W, 3) uint8 blurred past recognition: averaged down to HIDE_CELLS cells across
+    its short side and smoothly scaled back up (the scene's colours stay, no face or text can be
+    read). What `--hide-unswapped` sends where no face was swapped."""
+    h, w = image.shape[:2]
+    k = HIDE_CELLS / min(h, w)
+    small = cv2.resize(image, (max(1, round(w * k)), max(1, round(h * k))), interpolation=cv2.INTER_AREA)
+    return cv2.resize(small, (w, h), interpolation=cv2.INTER_CUBIC)

@@ -161,6 +161,33 @@ def test_no_face_passes_the_frame_through(astronaut_profile, flipped):
 
 
 
+def test_hide_unswapped_blurs_a_frame_with_no_face_and_passthrough_still_shows_it(astronaut_profile, flipped):
+    """`--hide-unswapped`: where no face is swapped (the tracker lost it), the frame goes out
+    blurred past recognition, not as it is (the default, above); a swapped frame is as without
+    it; the passthrough hotkey (space) still shows the frame as it is."""
+    from realtime.swap.composite import HIDE_CELLS, hidden
+
+    engine = swap_engine(astronaut_profile, hide_unswapped=True)
+    scene = np.ascontiguousarray(np.repeat(np.linspace(0, 255, 512, dtype=np.uint8)[None, :, None], 512, 0)
+                                 .repeat(3, 2))
+    scene[200:260, 200:260] = (250, 30, 30)          # a detail no blur past recognition keeps
+    frames = run(engine, [flipped, scene, flipped])
+    plain = swap_engine(astronaut_profile)
+    expect = run(plain, [flipped])[0].output
+    np.testing.assert_array_equal(frames[0].output, expect)
+    out = frames[1].output
+    np.testing.assert_array_equal(out, hidden(scene))
+    assert np.abs(out.astype(int) - scene).max() > 60               # the patch is gone ...
+    small = cv2.resize(scene, (HIDE_CELLS, HIDE_CELLS), interpolation=cv2.INTER_AREA)
+    assert np.abs(cv2.resize(out, (HIDE_CELLS, HIDE_CELLS), interpolation=cv2.INTER_AREA).astype(int)
+                  - small).max() < 24                                # ... the scene's colours stay
+    assert engine.compositor.hidden == 1
+    engine.handle("toggle")
+    np.testing.assert_array_equal(run(engine, [scene])[0].output, scene)
+    engine.close()
+    plain.close()
+
+
 def test_a_face_not_yet_believed_is_drawn_where_it_is(astronaut_profile, flipped):
     """A folder of different portraits (new-user review): on the frames where the estimator does
     not believe a face yet (a new face, or one back after an absence), its state is the eased
