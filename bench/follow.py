@@ -14,15 +14,17 @@ import sys
 import cv2
 import numpy as np
 
+from realtime.core.errors import PuppeteerError
 from realtime.face import geometry
 from realtime.face.estimate import Estimator
 from realtime.face.track import Tracker
+from realtime.io.media import open_video
 
 
 def follow_series(path: str, fps: float | None = None) -> tuple[np.ndarray, np.ndarray]:
     """(mouth opening / interocular, yaw in degrees) per frame; NaN where no face."""
-    cap = cv2.VideoCapture(path)
-    cap.set(cv2.CAP_PROP_ORIENTATION_AUTO, 1)     # upright, as the engine reads it (`open_video`)
+    # as the engine opens a clip: upright, within the caps, and never a playlist of other files
+    cap = open_video(path, PuppeteerError, f"cannot open {path} as a video")
     fps = fps or cap.get(cv2.CAP_PROP_FPS) or 30.0
     tracker, est = Tracker(static=False), Estimator()
     mouth, yaw = [], []
@@ -58,4 +60,8 @@ if __name__ == "__main__":
     if len(sys.argv) != 3:
         print(__doc__.strip().splitlines()[2].strip(), file=sys.stderr)
         sys.exit(2)
-    print(follow(sys.argv[1], sys.argv[2]))
+    try:
+        print(follow(sys.argv[1], sys.argv[2]))
+    except PuppeteerError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        sys.exit(2)

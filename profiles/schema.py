@@ -10,9 +10,9 @@
    `settings` a mapping with the keys the engine reads typed and ranged, the optional `consent`
    {by, date, how}); strings the terminal shows (name, source, ...) hold no control characters.
 3. `read_arrays`: the `.npy` headers inside arrays.npz are read first (dtype, shape, the bytes
-   the member really holds) and checked against `ARRAYS` (each dimension capped; a deflated
-   50,000² image or a header declaring 27.9 GiB is refused before a byte is allocated); then
-   `np.load(allow_pickle=False)`.
+   the member really holds: `realtime.core.npyheader`, shared with tracked clips) and checked
+   against `ARRAYS` (each dimension capped; a deflated 50,000² image or a header declaring
+   27.9 GiB is refused before a byte is allocated); then `np.load(allow_pickle=False)`.
 4. `check_arrays`: every array's full shape (478 landmarks, `crop_size`, the same K, N, ...
    wherever a dimension recurs), finiteness, value ranges (masks, gains, a rotation) and index
    ranges (head triangles, atlas simplices).
@@ -37,6 +37,7 @@ import numpy as np
 import yaml
 
 from realtime.core.errors import ProfileError, PuppeteerError
+from realtime.core.npyheader import member_header
 from realtime.core.text import printable
 from realtime.face import topology
 from realtime.mesh.gains import check_gains
@@ -406,25 +407,10 @@ def read_arrays(path: Path, name: str, crop_size: int | None = None) -> dict[str
 
 
 def _check_member(z: zipfile.ZipFile, info: zipfile.ZipInfo, dims: dict[str, int], where: str) -> int:
-    """Bytes the member declares, after its .npy header passed `ARRAYS` (or the unknown cap)."""
-    key = info.filename[:-4] if info.filename.endswith(".npy") else info.filename
-    label = f"array {printable(key, 60)!r}"
-    if not info.filename.endswith(".npy") or info.is_dir():
-        raise _fail(where, f"member {printable(info.filename, 60)!r} is not an .npy array")
-    with z.open(info) as f:
-        major, _ = np.lib.format.read_magic(f)
-        read = {1: np.lib.format.read_array_header_1_0, 2: np.lib.format.read_array_header_2_0}.get(major)
-        if read is None:
-            raise _fail(where, f"{label} has .npy format version {major}")
-        shape, _, dtype = read(f, max_header_size=10_000)
-        offset = f.tell()
-    if dtype.hasobject:
-        raise _fail(where, f"{label} holds Python objects (pickle), which profiles never load")
-    if len(shape) > 6 or any(d < 0 for d in shape):
-        raise _fail(where, f"{label} has shape {shape}")
-    nbytes = math.prod(shape) * dtype.itemsize
-    if offset + nbytes != info.file_size:
-        raise _fail(where, f"{label} declares {nbytes} bytes but holds {info.file_size - offset}")
+    """Bytes the member declares, after its .npy header (`realtime.core.npyheader`) passed
+    `ARRAYS` (or the unknown cap)."""
+    header = member_header(z, info, lambda problem: _fail(where, problem))
+    key, shape, dtype, nbytes, label = header.key, header.shape, header.dtype, header.nbytes, header.label
     spec = ARRAYS.get(key)
     if spec is None:
         if nbytes > UNKNOWN_ARRAY_BYTES:

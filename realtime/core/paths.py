@@ -5,7 +5,8 @@ the way answer "no", so the caller's "no such file" line is printed instead of a
 `cannot_write` answers, before a long run, why a file could not be created at a path;
 `write_atomic` writes a result file that is whole or absent, never half-written; `reserve_hidden`
 names the hidden file beside an output that such writers fill before the rename, and
-`sweep_dead_writers` removes the ones a killed writer left."""
+`sweep_dead_writers` removes the ones a killed writer left. `playlist_kind` tells a "video" that is
+really a playlist FFmpeg would follow to other files from its first bytes."""
 from __future__ import annotations
 
 import contextlib
@@ -21,7 +22,7 @@ from pathlib import Path
 import numpy as np
 
 __all__ = ["is_dir", "is_file", "exists", "taken", "cannot_write", "reserve_hidden", "sweep_dead_writers",
-           "write_atomic", "write_npz", "sha256_file", "not_a_file", "IMAGE_SUFFIXES"]
+           "write_atomic", "write_npz", "sha256_file", "not_a_file", "playlist_kind", "IMAGE_SUFFIXES"]
 
 #: The picture files every command reads (enroll's photo, a driver folder's frames, verify's
 #: images): those OpenCV decodes on every platform. Compare with the suffix lowered.
@@ -52,6 +53,41 @@ def not_a_file(path: str | os.PathLike) -> str | None:
     if exists(path):
         return "is not a regular file (a pipe, a device or a socket)"
     return "does not exist"
+
+
+#: The text files FFmpeg opens as a list of other media to play, by how they begin (after a UTF-8
+#: BOM and whitespace, case ignored), and what to call them (`playlist_kind`). FFmpeg picks its
+#: demuxer by the content, not the name: an HLS playlist named clip.mp4 plays the files it lists.
+PLAYLIST_MARKS = (
+    (b"#extm3u", "an HLS/M3U playlist (text starting #EXTM3U)"),
+    (b"ffconcat", "an FFmpeg concat list (text starting ffconcat)"),
+    (b"[playlist]", "a PLS playlist (text starting [playlist])"),
+    (b"v=0", "an SDP session description (text starting v=0)"),
+    (b"<", "an XML or HTML text (a DASH .mpd, IMF or SMIL manifest names other media)"),
+)
+SNIFF_BYTES = 4096
+
+
+def playlist_kind(path: str | os.PathLike) -> str | None:
+    """What the file at `path` is when it is a text playlist or media list that FFmpeg would
+    follow to other files (`PLAYLIST_MARKS`, and an SDP description, whose "c=IN IP" line FFmpeg
+    finds anywhere in a text head), as a phrase for an error line; None for anything else, and for
+    what is not a regular file or cannot be read (its reader says why: a pipe is never opened
+    here, as reading it would block). Reads the first SNIFF_BYTES. Never raises."""
+    if not is_file(path):
+        return None
+    try:
+        with open(path, "rb") as f:
+            head = f.read(SNIFF_BYTES)
+    except (OSError, ValueError):
+        return None
+    text = head.removeprefix(b"\xef\xbb\xbf").lstrip().lower()
+    for mark, kind in PLAYLIST_MARKS:
+        if text.startswith(mark):
+            return kind
+    if b"\0" not in head and any(line.lstrip().startswith(b"c=in ip") for line in text.splitlines()):
+        return "an SDP session description (text with a c=IN IP line)"
+    return None
 
 
 def exists(path: str | os.PathLike) -> bool:

@@ -20,7 +20,7 @@ import cv2
 import numpy as np
 
 from realtime.core.errors import PuppeteerError
-from realtime.core.paths import IMAGE_SUFFIXES, not_a_file
+from realtime.core.paths import IMAGE_SUFFIXES, not_a_file, playlist_kind
 from realtime.image.mark import CANON, ENGINE_KEY, Z_FOUND, Detection, canonical_luma, cell_stats, detect
 
 __all__ = ["VerifyError", "Window", "Report", "verify_path", "verify_frames"]
@@ -265,6 +265,9 @@ def verify_path(path: str | Path, window_s: float = WINDOW_S, key: bytes = ENGIN
         raise VerifyError(f"{p} {problem}")
     if p.suffix.lower() in IMAGE_SUFFIXES:
         return verify_images([p], key, source=str(p), check=check_image)
+    if (kind := playlist_kind(p)) is not None:     # FFmpeg would read the files it lists instead
+        raise VerifyError(f"{p} is {kind}, not a video: FFmpeg would read the other files it names "
+                          f"instead; verify the video file itself")
     meta, frames = _video_lumas(p)
     fps = float(meta.get("fps") or 30.0)
     try:

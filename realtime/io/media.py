@@ -9,6 +9,9 @@ before the one `error:` line. A clip's frames are read while the engine prints, 
 own log is turned off instead (`OPENCV_FFMPEG_LOGLEVEL`, read by OpenCV when it first opens a
 file with FFmpeg; a value the user sets is kept): a damaged clip printed raw decoder lines
 ("[h264 @ 0x…] Invalid NAL unit size") beside the engine's own note that it ended early.
+
+FFmpeg picks how to read a file by its content, not its name: a "clip.mp4" that is an HLS
+playlist plays the local files it lists. `open_video` refuses such text playlists first.
 """
 from __future__ import annotations
 
@@ -25,6 +28,7 @@ import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from realtime.core.errors import PuppeteerError
+from realtime.core.paths import playlist_kind
 from realtime.core.quiet import quiet_native_stderr
 
 __all__ = ["MAX_IMAGE_PIXELS", "MAX_IMAGE_SIDE", "MAX_VIDEO_PIXELS", "MAX_VIDEO_SIDE",
@@ -158,13 +162,18 @@ def read_image(path: str | Path, error: type[PuppeteerError], unreadable: str,
 
 def open_video(path: str | Path, error: type[PuppeteerError], unopenable: str) -> cv2.VideoCapture:
     """An opened cv2.VideoCapture of the file at `path` whose frame size (from the container,
-    nothing decoded yet) fits the caps. Raises `error(unopenable)` when OpenCV cannot open it.
+    nothing decoded yet) fits the caps. Raises `error(unopenable)` when OpenCV cannot open it,
+    and `error(...)` for a text playlist (`realtime.core.paths.playlist_kind`: an HLS .m3u8, an
+    ffconcat list, ... under any name), which FFmpeg would follow to files the user never named.
 
     Frames come upright as a player shows them: a phone stores its clips' pixels as the sensor
     was held and tags the turn (display rotation), which OpenCV applies only when asked; the
     frame size it reports is then the turned one too."""
     path = Path(path)
     _check_readable(path, error)
+    if (kind := playlist_kind(path)) is not None:
+        raise error(f"{str(path)!r} is {kind}, not a video: FFmpeg would play the other files it names "
+                    f"instead; a driver or clip must be the video file itself")
     with quiet_native_stderr():
         cap = cv2.VideoCapture(str(path))
     if not cap.isOpened():

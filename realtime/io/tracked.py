@@ -25,11 +25,22 @@ File format (numpy .npz, read with allow_pickle=False):
     upright     ()            bool      the frames were read upright (a phone's rotation tag
                                         applied); absent in files written before: such a file
                                         of a clip with a rotation tag is refused
+
+A tracked clip is a file someone may hand over, so nothing in it is trusted: before a member is
+read, every member's .npy header (`realtime.core.npyheader`) is checked against the table above
+(dtype, exact shape, 0-d scalars, C order, N in 1..`MAX_FRAMES`, strings at most `MAX_TEXT`
+characters) and the bytes all members declare against `MAX_BYTES`, so a deflated file of a few
+MB that declares gigabytes, or a header that lies about its shape, is one `TrackError` line
+before anything is allocated; then the values: fps in `FPS_RANGE`, size in `MIN_SIDE`..
+`MAX_VIDEO_SIDE` (and `MAX_VIDEO_PIXELS`), sha256 64 hex digits, the landmarks of every frame
+with a face finite and within `MAX_COORD`, teeth in 0..1, the clip a bare file name.
 """
 from __future__ import annotations
 
 import contextlib
+import math
 import os
+import re
 import shlex
 import tempfile
 import zipfile
@@ -43,10 +54,12 @@ from typing import Any
 import numpy as np
 
 from realtime.core.frame import Frame
+from realtime.core.npyheader import NpyHeader, member_header
 from realtime.core.paths import sha256_file, write_npz
 from realtime.face.teeth import teeth_share
 from realtime.face.topology import N_LANDMARKS
 from realtime.face.track import Tracker, TrackStage, quiet_native_stderr
+from realtime.io.media import MAX_VIDEO_PIXELS, MAX_VIDEO_SIDE
 from realtime.io.source import CaptureError, Source
 
 __all__ = ["FORMAT", "SUFFIX", "TrackError", "TrackedClip", "TrackedClipSource", "clip_beside", "default_track_path",
@@ -56,6 +69,29 @@ FORMAT = 1
 SUFFIX = ".track.npz"
 _KEYS = ("format", "landmarks", "present", "fps", "size", "sha256", "clip", "tracker")
 MAX_COORD = 1e5     # pixels: landmarks of a face are within a few frame widths of the frame
+MAX_FRAMES = 216_000            # an hour at 60 fps (its landmarks: 1.2 GB)
+MAX_TEXT = 4096                 # characters of a string member (clip, tracker, sha256)
+MAX_MEMBERS = 32
+FPS_RANGE = (0.1, 1000.0)       # a time-lapse to a phone's slow motion
+MIN_SIDE = 16                   # px: the smallest frame a tracked clip's size may name
+#: what all members of a tracked clip may declare: the per-frame ones at MAX_FRAMES, and room
+#: for the scalars and strings
+MAX_BYTES = MAX_FRAMES * (N_LANDMARKS * 3 * 4 + 1 + 4) + (1 << 20)
+# member -> (dtypes, shape): an int is a fixed size, "N" the frame count, "U" a str of at most
+# MAX_TEXT characters
+_MEMBERS: dict[str, tuple[tuple[str, ...], tuple[int | str, ...]]] = {
+    "format": (("i4", "i8"), ()),
+    "landmarks": (("f4",), ("N", N_LANDMARKS, 3)),
+    "present": (("b1",), ("N",)),
+    "fps": (("f4", "f8"), ()),
+    "size": (("i4", "i8"), (2,)),
+    "sha256": (("U",), ()),
+    "clip": (("U",), ()),
+    "tracker": (("U",), ()),
+    "teeth": (("f4",), ("N",)),
+    "upright": (("b1",), ()),
+}
+_SHA256 = re.compile(r"[0-9a-f]{64}")
 
 
 class TrackError(CaptureError):
@@ -102,17 +138,77 @@ def _opened(path: Path) -> Iterator[Any]:
         raise TrackError(f"tracked clip not found: {str(path)!r} (make one with "
                          f"`run.py track CLIP --out {path.name}`)")
     try:
+        _check_headers(path)
         with np.load(path, allow_pickle=False) as z:
-            missing = [k for k in _KEYS if k not in z.files]
-            if missing:
-                raise TrackError(f"{path} is not a tracked clip (no {', '.join(missing)}); "
-                                 f"make one with `run.py track CLIP`")
             yield z
-    except (ValueError, EOFError, KeyError, zipfile.BadZipFile, zlib.error):
+    except (ValueError, TypeError, OverflowError, MemoryError, EOFError, KeyError, zipfile.BadZipFile,
+            zlib.error, NotImplementedError):
         raise TrackError(f"{path} is not a tracked clip this engine wrote, or it is damaged: "
                          f"track the clip again (`run.py track CLIP`)") from None
     except OSError as exc:
         raise TrackError(f"cannot read tracked clip {path}: {exc.strerror or exc}") from None
+
+
+def _check_headers(path: Path) -> None:
+    """Every member's .npy header against `_MEMBERS` and the caps (the module docstring), read
+    from the zip before np.load reads a byte of a member; TrackError says what is wrong."""
+    def damaged(problem: str) -> TrackError:
+        return TrackError(f"{path} is damaged: {problem}; track the clip again (`run.py track CLIP`)")
+
+    with zipfile.ZipFile(path) as z:
+        infos = z.infolist()
+        if len(infos) > MAX_MEMBERS:
+            raise damaged(f"it has {len(infos)} members (a tracked clip has {len(_MEMBERS)})")
+        headers: dict[str, NpyHeader] = {}
+        total = 0
+        for info in infos:
+            header = member_header(z, info, damaged)
+            total += header.nbytes
+            if total > MAX_BYTES:
+                raise damaged(f"its arrays declare more than {MAX_BYTES >> 20} MiB (an hour at 60 fps "
+                              f"is {MAX_FRAMES} frames)")
+            headers[header.key] = header
+    missing = [k for k in _KEYS if k not in headers]
+    if missing:
+        raise TrackError(f"{path} is not a tracked clip (no {', '.join(missing)}); "
+                         f"make one with `run.py track CLIP`")
+    landmarks = headers["landmarks"].shape
+    n = landmarks[0] if len(landmarks) == 3 else 0      # a wrong ndim is refused below
+    for key, (dtypes, pattern) in _MEMBERS.items():
+        header = headers.get(key)
+        if header is None:      # teeth, upright: absent in files written before them
+            continue
+        if dtypes == ("U",):
+            ok = header.dtype.kind == "U" and header.dtype.itemsize <= 4 * MAX_TEXT
+            want = f"a string of at most {MAX_TEXT} characters"
+        else:
+            ok = header.code in dtypes
+            want = " or ".join(dtypes)
+        if not ok:
+            raise damaged(f"{key} has dtype {header.dtype}, expected {want}")
+        if header.shape != tuple(n if p == "N" else p for p in pattern) or header.fortran_order:
+            order = " in Fortran order" if header.fortran_order else ""
+            frames = f" (N={n}, the frames of its landmarks)" if "N" in pattern and key != "landmarks" else ""
+            raise damaged(f"{key} has shape {header.shape}{order}, expected {_shape(pattern)}{frames}")
+        if key == "landmarks" and not 1 <= n <= MAX_FRAMES:
+            raise damaged(f"it holds {n} frames (a tracked clip holds 1 to {MAX_FRAMES}, an hour at 60 fps)")
+
+
+def _shape(pattern: tuple[int | str, ...]) -> str:
+    """("N", 478, 3) -> "(N, 478, 3)"; ("N",) -> "(N,)"; () -> "()"."""
+    return "(" + ", ".join(map(str, pattern)) + ("," if len(pattern) == 1 else "") + ")"
+
+
+def _first_bad_face(landmarks: np.ndarray, present: np.ndarray, block: int = 4096) -> int | None:
+    """The first frame with a face whose landmarks are not finite or beyond ±MAX_COORD, or None;
+    frames without a face hold zeros that are never read. Block by block: an hour of frames is
+    1.2 GB, which a copy of the faces would double."""
+    for start in range(0, len(present), block):
+        lm = landmarks[start:start + block]
+        bad = present[start:start + block] & ~np.all(np.isfinite(lm) & (np.abs(lm) <= MAX_COORD), axis=(1, 2))
+        if bad.any():
+            return start + int(np.argmax(bad))
+    return None
 
 
 def _tracker_label() -> str:
@@ -195,6 +291,9 @@ class TrackedClip:
             raise TrackError(f"a tracked clip's name ends in {SUFFIX}, got {str(path)!r}")
         if not path.parent.is_dir():
             raise TrackError(f"cannot write {path}: folder {path.parent} does not exist")
+        if len(self.present) > MAX_FRAMES:      # `load` would refuse it
+            raise TrackError(f"cannot write {path}: {len(self.present)} frames, and a tracked clip holds at "
+                             f"most {MAX_FRAMES} (an hour at 60 fps); track a shorter part of the clip")
         fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
         try:
             with os.fdopen(fd, "wb") as f:
@@ -227,19 +326,32 @@ class TrackedClip:
                       teeth=np.asarray(z["teeth"], np.float32) if "teeth" in z.files else None,
                       upright=bool(z["upright"]) if "upright" in z.files else False)
         n = len(out.present)
-        if out.landmarks.shape != (n, N_LANDMARKS, 3) or out.present.shape != (n,) or n == 0 or not out.fps > 0:
-            raise TrackError(f"{path} is damaged: landmarks {out.landmarks.shape} for {n} frames "
-                             f"at {out.fps} fps; track the clip again")
-        faces = out.landmarks[out.present]      # frames without a face hold zeros, never read
-        bad = ~np.all(np.isfinite(faces) & (np.abs(faces) <= MAX_COORD), axis=(1, 2))
-        if bad.any():
-            frame = int(np.flatnonzero(out.present)[np.argmax(bad)])
+        if out.landmarks.shape != (n, N_LANDMARKS, 3) or out.present.shape != (n,) or not 1 <= n <= MAX_FRAMES:
+            raise TrackError(f"{path} is damaged: landmarks {out.landmarks.shape} for {n} frames; "
+                             f"track the clip again (`run.py track CLIP`)")
+        if not (math.isfinite(out.fps) and FPS_RANGE[0] <= out.fps <= FPS_RANGE[1]):
+            raise TrackError(f"{path} is damaged: its rate {out.fps:g} fps is outside {FPS_RANGE[0]:g}.."
+                             f"{FPS_RANGE[1]:g}; track the clip again (`run.py track CLIP`)")
+        w, h = out.size
+        if not (MIN_SIDE <= w <= MAX_VIDEO_SIDE and MIN_SIDE <= h <= MAX_VIDEO_SIDE and w * h <= MAX_VIDEO_PIXELS):
+            raise TrackError(f"{path} is damaged: its frame size {w}x{h} is not one a clip plays at "
+                             f"({MIN_SIDE}..{MAX_VIDEO_SIDE} px a side, {MAX_VIDEO_PIXELS} px in all); track the "
+                             f"clip again (`run.py track CLIP`)")
+        if not _SHA256.fullmatch(out.sha256):
+            raise TrackError(f"{path} is damaged: its sha256 is not 64 hex digits; track the clip again "
+                             f"(`run.py track CLIP`)")
+        frame = _first_bad_face(out.landmarks, out.present)
+        if frame is not None:
             raise TrackError(f"{path} is damaged: the landmarks of frame {frame} are not finite or "
                              f"beyond ±{MAX_COORD:g} px; track the clip again (`run.py track CLIP`)")
         _clip_name(out.clip, path)
-        if out.teeth is not None and (out.teeth.shape != (n,) or not np.all(np.isfinite(out.teeth))):
+        if out.teeth is not None and out.teeth.shape != (n,):
             raise TrackError(f"{path} is damaged: teeth {out.teeth.shape} for {n} frames; track "
                              f"the clip again")
+        if out.teeth is not None and not np.all(ok := (out.teeth >= 0) & (out.teeth <= 1)):
+            frame = int(np.argmin(ok))
+            raise TrackError(f"{path} is damaged: teeth of frame {frame} is {out.teeth[frame]:g}, not a share "
+                             f"in 0..1; track the clip again (`run.py track CLIP`)")
         return out
 
 

@@ -207,3 +207,18 @@ def test_write_npz_reads_back_as_np_savez_and_fails_once(tmp_path):
     finally:
         sys.unraisablehook = hook
     assert unraisable == []
+
+
+def test_playlist_kind_reads_the_first_bytes_of_a_regular_file_only(tmp_path):
+    """The sniff behind `open_video`'s refusal of playlists (security review F6): marks after a
+    UTF-8 BOM and whitespace, any case; None for a pipe (never opened: the read would block), a
+    folder, a missing file, and binary media that happens to hold the marks later on."""
+    (tmp_path / "a.mp4").write_bytes(b"\xef\xbb\xbf\n  #EXTM3U\nx.ts\n")
+    assert paths.playlist_kind(tmp_path / "a.mp4").startswith("an HLS/M3U playlist")
+    (tmp_path / "b.mp4").write_bytes(b"FFCONCAT version 1.0\nfile x.ts\n")
+    assert paths.playlist_kind(tmp_path / "b.mp4").startswith("an FFmpeg concat list")
+    (tmp_path / "c.mp4").write_bytes(b"\x00\x00\x00\x18ftypmp42" + b"\0" * 16 + b"\n#EXTM3U\nc=IN IP4 1.2.3.4\n")
+    assert paths.playlist_kind(tmp_path / "c.mp4") is None
+    os.mkfifo(tmp_path / "pipe.mp4")
+    for path in (tmp_path / "pipe.mp4", tmp_path, tmp_path / "none.mp4", tmp_path / ("x" * 300)):
+        assert paths.playlist_kind(path) is None

@@ -122,3 +122,19 @@ def test_a_file_without_a_video_stream_is_said_in_our_words(tmp_path):
     with pytest.raises(VerifyError) as e:         # not a video at all: FFmpeg's reason, without "files"
         verify_path(tmp_path / "fake.mp4")
     assert str(e.value).endswith("as a video or an image (Invalid data found when processing input)")
+
+
+@pytest.mark.parametrize("text, kind", [
+    (b"ffconcat version 1.0\nfile marked.mp4\n", "an FFmpeg concat list"),
+    (b"#EXTM3U\n#EXT-X-TARGETDURATION:20\n#EXTINF:3.0,\nmarked.mp4\n#EXT-X-ENDLIST\n", "an HLS/M3U playlist"),
+])
+def test_a_playlist_is_not_verified_in_place_of_the_files_it_lists(tmp_path, text, kind):
+    """Before the fix (security review F6): `verify clip.mp4` of an ffconcat list named clip.mp4
+    reported on marked.mp4 beside it, a file the user never named ("FOUND")."""
+    write_video(tmp_path / "marked.mp4", frames(20))
+    path = tmp_path / "clip.mp4"
+    path.write_bytes(text)
+    with pytest.raises(VerifyError) as e:
+        verify_path(path)
+    assert str(e.value) == (f"{path} is {kind} (text starting {text.split()[0].decode()}), not a video: "
+                            f"FFmpeg would read the other files it names instead; verify the video file itself")

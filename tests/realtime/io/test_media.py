@@ -175,3 +175,62 @@ def test_a_damaged_clip_is_read_without_ffmpegs_own_lines(tmp_path):
     assert run.returncode == 0, run.stderr
     assert "ended at frame" in run.stdout and int(run.stdout.split()[0]) < 60
     assert run.stderr == ""
+
+
+def _small_clip(path):
+    out = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), 30, (32, 32))
+    for _ in range(3):
+        out.write(np.full((32, 32, 3), 200, np.uint8))
+    out.release()
+    return path
+
+
+PLAYLISTS = {
+    "hls": (b"#EXTM3U\n#EXT-X-TARGETDURATION:20\n#EXTINF:3.0,\nother.avi\n#EXT-X-ENDLIST\n", "HLS/M3U playlist"),
+    "hls_bom": (b"\xef\xbb\xbf \r\n\t#extm3u\n#EXTINF:3.0,\nother.avi\n", "HLS/M3U playlist"),
+    "ffconcat": (b"ffconcat version 1.0\nfile other.avi\n", "FFmpeg concat list"),
+    "pls": (b"[playlist]\nFile1=other.avi\nNumberOfEntries=1\n", "PLS playlist"),
+    "sdp": (b"v=0\no=- 0 0 IN IP4 127.0.0.1\ns=x\nc=IN IP4 127.0.0.1\nm=video 5004 RTP/AVP 96\n", "SDP"),
+    "sdp_c_line": (b"o=- 0 0 IN IP4 127.0.0.1\nc=IN IP4 127.0.0.1\nm=video 5004 RTP/AVP 96\n", "SDP"),
+    "dash": (b'<?xml version="1.0"?>\n<MPD xmlns="urn:mpeg:dash:schema:mpd:2011"></MPD>\n', "XML or HTML"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(PLAYLISTS))
+def test_a_playlist_named_like_a_video_is_refused_before_ffmpeg_opens_it(tmp_path, case):
+    """Before the fix (security review F6): FFmpeg picks its demuxer by the content, so a text
+    HLS playlist or ffconcat list named clip.mp4 drove the engine with the frames of other local
+    files it lists (here other.avi, beside it), which no input check saw. Every reader of a
+    user's clip goes through `open_video` (a driver, enroll's clip reader) and refuses it in one
+    line; the playlist is never handed to FFmpeg."""
+    from profiles.clip import read_frames
+    from profiles.enroll import EnrollError
+    from realtime.io.capture import open_source
+    from realtime.io.source import CaptureError
+
+    _small_clip(tmp_path / "other.avi")
+    text, kind = PLAYLISTS[case]
+    path = tmp_path / "clip.mp4"
+    path.write_bytes(text)
+    for attempt, error in ((lambda: open_video(path, RuntimeError, "cannot open"), RuntimeError),
+                           (lambda: ClipSource(path), CaptureError),
+                           (lambda: open_source(str(path)), CaptureError),
+                           (lambda: next(read_frames(path)), EnrollError)):
+        with pytest.raises(error) as e:
+            attempt()
+        message = str(e.value)
+        assert message.startswith(f"{str(path)!r} is ") and kind in message and "\n" not in message
+        assert "not a video: FFmpeg would play the other files it names" in message
+        assert message.endswith("a driver or clip must be the video file itself")
+
+
+def test_a_real_clip_and_other_text_are_not_taken_for_playlists(tmp_path):
+    from realtime.core.paths import playlist_kind
+
+    clip = _small_clip(tmp_path / "c.avi")
+    assert playlist_kind(clip) is None
+    cap = open_video(clip, RuntimeError, "cannot open")
+    cap.release()
+    (tmp_path / "notes.mp4").write_bytes(b"just some text, not a video\n")
+    with pytest.raises(RuntimeError, match="^cannot open$"):     # OpenCV's refusal, as before
+        open_video(tmp_path / "notes.mp4", RuntimeError, "cannot open")

@@ -10,9 +10,12 @@
 """
 from __future__ import annotations
 
+import io
+import re
 import subprocess
 import sys
 import textwrap
+import zipfile
 from pathlib import Path
 
 import cv2
@@ -199,6 +202,153 @@ def test_clip_beside_reads_only_the_clip_name(tmp_path, astronaut_landmarks, mon
         T.clip_beside(path)
     with pytest.raises(T.TrackError, match="tracked clip not found"):
         T.clip_beside(tmp_path / "none.track.npz")
+
+
+# ------------------------------------------------------- a file someone hands over (security review F1)
+def _members(path: Path, **override) -> dict:
+    """The members of the tracked clip at `path`, with `override` (None: leave the member out)."""
+    with np.load(path, allow_pickle=False) as z:
+        members = {k: z[k] for k in z.files}
+    members.update(override)
+    return {k: v for k, v in members.items() if v is not None}
+
+
+def _write_members(path: Path, members: dict, compression=zipfile.ZIP_STORED) -> Path:
+    """An .npz written member by member (numpy.lib.format), as a crafted file would be: a bytes
+    value is the member's raw content (a header that lies about its shape)."""
+    with zipfile.ZipFile(path, "w", compression=compression) as z:
+        for key, value in members.items():
+            with z.open(f"{key}.npy", "w") as f:
+                if type(value) is bytes:         # (np.bytes_ is an array)
+                    f.write(value)
+                else:
+                    np.lib.format.write_array(f, np.asanyarray(value), allow_pickle=True)
+    return path
+
+
+def _header(shape, descr="<f4", fortran=False) -> bytes:
+    out = io.BytesIO()
+    np.lib.format.write_array_header_1_0(out, {"descr": descr, "fortran_order": fortran, "shape": shape})
+    return out.getvalue()
+
+
+def _refused(path: Path, match: str) -> str:
+    """The one TrackError line `load` (and `clip_beside`, which reads the same headers) gives."""
+    for read in (T.TrackedClip.load, T.clip_beside):
+        with pytest.raises(T.TrackError) as info:
+            read(path)
+        message = str(info.value)
+        assert "\n" not in message and str(path) in message and "track" in message
+        assert re.search(match, message), message
+    return message
+
+
+def test_a_header_that_lies_about_its_shape_is_refused_before_anything_is_allocated(tmp_path, astronaut_landmarks):
+    """Before the fix: a 3 KB file whose landmarks header declares (10^12, 478, 3) asked numpy for
+    5 PiB (`_ArrayMemoryError`, a traceback); a deflated member holding the gigabytes it declares
+    took them. Now every member's .npy header is read from the zip first."""
+    path = tmp_path / "a.track.npz"
+    _write_track(path, astronaut_landmarks)
+    good = _members(path)
+    _write_members(path, {**good, "landmarks": _header((10**12, 478, 3)) + bytes(100)})
+    _refused(path, r"damaged: array 'landmarks' declares 5736000000000000 bytes but holds 100")
+    _write_members(path, {**good, "landmarks": _header((N, 478, 3)) + bytes(100)})     # too short
+    _refused(path, r"declares 68832 bytes but holds 100")
+
+
+def test_frames_and_bytes_past_the_caps_are_refused_from_the_headers(tmp_path, astronaut_landmarks, monkeypatch):
+    """An hour at 60 fps is the most a tracked clip holds (MAX_FRAMES), and all members together
+    declare at most MAX_BYTES: checked on the headers, before np.load reads a member (here with
+    the caps lowered, so the file stays small; a real bomb declares 400,000 frames in 2 MB)."""
+    path = tmp_path / "a.track.npz"
+    _write_track(path, astronaut_landmarks)
+    read = []
+    real = np.lib.npyio.NpzFile.__getitem__
+    monkeypatch.setattr(np.lib.npyio.NpzFile, "__getitem__", lambda z, key: read.append(key) or real(z, key))
+    monkeypatch.setattr(T, "MAX_FRAMES", N - 1)
+    _refused(path, rf"damaged: it holds {N} frames \(a tracked clip holds 1 to {N - 1}, an hour at 60 fps\)")
+    monkeypatch.setattr(T, "MAX_FRAMES", N)
+    monkeypatch.setattr(T, "MAX_BYTES", 60_000)
+    _refused(path, r"damaged: its arrays declare more than")
+    assert read == []                          # refused before a member was read
+    monkeypatch.undo()
+    _write_members(path, _members(path, landmarks=np.zeros((0, 478, 3), np.float32), present=np.zeros(0, bool)))
+    _refused(path, r"damaged: it holds 0 frames")
+    _write_members(path, {**_members(path), **{f"x{i}": np.zeros(1) for i in range(40)}})
+    _refused(path, r"damaged: it has 4\d members")
+
+
+@pytest.mark.parametrize("key, value, match", [
+    ("format", np.array([1, 1]), r"format has shape \(2,\), expected \(\)"),           # was a TypeError
+    ("fps", np.array([25.0, 25.0]), r"fps has shape \(2,\), expected \(\)"),            # was a TypeError
+    ("size", np.int64(5), r"size has shape \(\), expected \(2,\)"),                    # was a TypeError
+    ("size", np.array([512, 512, 3]), r"size has shape \(3,\), expected \(2,\)"),
+    ("upright", np.array([True, True]), r"upright has shape \(2,\)"),
+    ("landmarks", np.zeros(3, np.float32), r"landmarks has shape \(3,\), expected \(N, 478, 3\)"),
+    ("landmarks", np.zeros((N, 478, 3), np.int64), r"landmarks has dtype int64, expected f4"),
+    ("landmarks", np.asfortranarray(np.zeros((N, 478, 3), np.float32)),
+     r"landmarks has shape \(12, 478, 3\) in Fortran order"),
+    ("present", np.array(["x"] * N), r"present has dtype <U1, expected b1"),
+    ("present", np.ones(N + 5, bool), rf"present has shape \({N + 5},\), expected \(N,\) \(N={N}"),
+    ("teeth", np.zeros(N - 1, np.float32), rf"teeth has shape \({N - 1},\)"),
+    ("sha256", np.bytes_(b"\xff" * 10), r"sha256 has dtype \|S10, expected a string"),
+    ("clip", np.str_("x" * 5000), r"clip has dtype <U5000, expected a string of at most 4096"),
+    ("tracker", np.array([{"a": 1}], dtype=object), r"array 'tracker' holds Python objects \(pickle\)"),
+])
+def test_members_of_the_wrong_dtype_or_shape_are_one_line(tmp_path, astronaut_landmarks, key, value, match):
+    """Before the fix: a vector `format` or `fps`, or a 0-d `size`, was a TypeError traceback; an
+    int `landmarks`, a bytes `sha256` or a vector `upright` loaded."""
+    path = tmp_path / "a.track.npz"
+    _write_track(path, astronaut_landmarks)
+    _write_members(path, _members(path, **{"teeth": np.zeros(N, np.float32), "upright": np.bool_(True), key: value}))
+    _refused(path, "damaged: " + match)
+
+
+@pytest.mark.parametrize("key, value, match", [
+    ("size", np.array([0, 0]), r"frame size 0x0 is not one a clip plays at \(16..8192 px a side"),
+    ("size", np.array([-5, -5]), r"frame size -5x-5"),
+    ("size", np.array([100_000, 100_000]), r"frame size 100000x100000"),
+    ("size", np.array([2**62, 2**62]), r"frame size 4611686018427387904x"),
+    ("size", np.array([8192, 8192]), r"frame size 8192x8192 .*16777216 px in all"),
+    ("fps", np.float64("inf"), r"its rate inf fps is outside 0.1..1000"),
+    ("fps", np.float64("nan"), r"its rate nan fps"),
+    ("fps", np.float64(1e-300), r"its rate 1e-300 fps"),
+    ("fps", np.float64(1e300), r"its rate 1e\+300 fps"),
+    ("sha256", np.str_("not a digest"), r"its sha256 is not 64 hex digits"),
+    ("teeth", np.full(N, 1e30, np.float32), r"teeth of frame 0 is 1e\+30, not a share in 0..1"),
+    ("teeth", np.r_[np.zeros(3), np.nan, np.zeros(N - 4)].astype(np.float32), r"teeth of frame 3 is nan"),
+])
+def test_values_out_of_range_are_refused_at_load(tmp_path, astronaut_landmarks, key, value, match):
+    """Before the fix: these loaded (an inf rate, a (2^62, 2^62) frame size, teeth 1e30)."""
+    path = tmp_path / "a.track.npz"
+    _write_track(path, astronaut_landmarks)
+    _write_members(path, _members(path, **{"teeth": np.zeros(N, np.float32), key: value}))
+    with pytest.raises(T.TrackError) as info:
+        T.TrackedClip.load(path)
+    assert "\n" not in str(info.value) and str(info.value).startswith(f"{path} is damaged: ")
+    assert re.search(match, str(info.value)), str(info.value)
+
+
+@pytest.mark.parametrize("error", [TypeError, MemoryError, OverflowError])
+def test_an_error_while_reading_the_members_is_one_track_error(tmp_path, astronaut_landmarks, monkeypatch, error):
+    """Whatever slips past the header checks while the members are read is the one "damaged" line
+    (before: TypeError and MemoryError went up as tracebacks)."""
+    path = tmp_path / "a.track.npz"
+    _write_track(path, astronaut_landmarks)
+
+    def fail(z, key):
+        raise error("boom")
+
+    monkeypatch.setattr(np.lib.npyio.NpzFile, "__getitem__", fail)
+    with pytest.raises(T.TrackError, match="is not a tracked clip this engine wrote, or it is damaged"):
+        T.TrackedClip.load(path)
+
+
+def test_a_clip_of_more_frames_than_a_tracked_clip_holds_is_not_written(tmp_path, astronaut_landmarks, monkeypatch):
+    monkeypatch.setattr(T, "MAX_FRAMES", N - 1)
+    with pytest.raises(T.TrackError, match=rf"{N} frames, and a tracked clip holds at most {N - 1}"):
+        _write_track(tmp_path / "a.track.npz", astronaut_landmarks)
+    assert list(tmp_path.iterdir()) == []
 
 
 # ------------------------------------------------------------------------------------ source
