@@ -226,6 +226,24 @@ def _check_files(folder: Path, yml: Path, files: dict) -> None:
                                f"corrupt; {redo}")
 
 
+def _yaml_inside(folder: Path, yml: Path) -> None:
+    """ProfileError when `yml` (the folder's profile.yaml, a regular file) is a symbolic link
+    whose target lies outside `folder`: like every file a profile names, its YAML stays inside
+    it (a link to another profile's profile.yaml loaded that profile's settings under this name,
+    and a link to /etc/passwd was read)."""
+    if not os.path.islink(yml):
+        return
+    try:
+        target = yml.resolve()
+        inside = folder.resolve() in target.parents
+    except (OSError, RuntimeError):     # a loop of links
+        target, inside = yml, False
+    if not inside:
+        raise ProfileError(f"{yml} is a symbolic link to {schema.printable(str(target), 120)}, outside the "
+                           f"profile's folder: a profile's files stay inside it (copy that file in "
+                           f"place of the link, or enroll the profile again)")
+
+
 def check_files(folder: str | os.PathLike) -> None:
     """The checks of `load` on the files profile.yaml lists (inside the folder, each with its
     sha256), without the rest: for a profile whose consent record does not check (`load`
@@ -234,6 +252,7 @@ def check_files(folder: str | os.PathLike) -> None:
     yml = folder / YAML_FILE
     if (why := paths.not_a_file(yml)) is not None:   # a pipe there would hang the read
         raise ProfileError(f"{yml} {why}; enroll the profile again")
+    _yaml_inside(folder, yml)
     meta = schema.read_yaml(yml)
     files = meta.get("files") if isinstance(meta, dict) else None
     if not isinstance(files, dict) or not all(isinstance(e, dict) and "path" in e and "sha256" in e
@@ -251,8 +270,9 @@ def load(name_or_path: str | os.PathLike, root: Path | None = None) -> Profile:
             _refuse_inside_a_profile(folder)
         raise ProfileError(f"{folder} has no {YAML_FILE}; is it a profile folder?" if why == "does not exist"
                            else f"{yml} {why}; enroll the profile again")
+    _yaml_inside(folder, yml)
     meta = schema.read_yaml(yml)           # bounded: size, UTF-8, aliases expanded, depth
-    if meta.get("format") != FORMAT_VERSION:
+    if type(meta.get("format")) is not int or meta.get("format") != FORMAT_VERSION:   # not `true`
         raise ProfileError(f"{yml}: unsupported profile format {schema.printable(str(meta.get('format')), 40)!r}"
                            f" (this engine reads format {FORMAT_VERSION})")
     schema.check_meta(meta, str(yml))      # every field's type, range and length

@@ -12,10 +12,14 @@
 3. `read_arrays`: the `.npy` headers inside arrays.npz are read first (dtype, shape, the bytes
    the member really holds: `realtime.core.npyheader`, shared with tracked clips) and checked
    against `ARRAYS` (each dimension capped; a deflated 50,000² image or a header declaring
-   27.9 GiB is refused before a byte is allocated); then `np.load(allow_pickle=False)`.
+   27.9 GiB is refused before a byte is allocated); then `np.load(allow_pickle=False)` of the
+   arrays this engine knows (an unknown member, from a newer engine, is allowed if small and
+   never read).
 4. `check_arrays`: every array's full shape (478 landmarks, `crop_size`, the same K, N, ...
-   wherever a dimension recurs), finiteness, value ranges (masks, gains, a rotation) and index
-   ranges (head triangles, atlas simplices).
+   wherever a dimension recurs), finiteness, value ranges (masks, gains, a rotation), index
+   ranges (head triangles, atlas simplices) and the geometry (`_check_geometry`: points near the
+   image, the interocular, the crop's scale and framing, canonical values, the face frame, each
+   within a wide margin of what enroll writes: the engine uses some of them as sizes).
 
 Every failure is one `ProfileError` line that names the field and says what to do. The file
 is one thing (the schema), hence its length.
@@ -60,7 +64,11 @@ MAX_ARRAYS_BYTES = 768 << 20
 #: size before it is hashed (a listed 20 GB file took 54 s to hash before its sha256 refused it).
 #: A train state at 512² (`realtime.tiers.neural.checkpoint.MAX_CHECKPOINT_BYTES`) is the largest.
 MAX_LISTED_BYTES = {".npz": MAX_ARRAYS_BYTES, ".png": 64 << 20, ".safetensors": 2 << 30, "": 2 << 30}
-MAX_IMAGE_SIDE = 8192
+#: The target image's longest side, at most: enroll writes at most `profiles.enroll.MAX_SIDE`
+#: (1280, photos and clips alike); 2048 leaves room for a later enroll of a 1080p frame whole.
+#: (It was 8192: a 192 MiB image that a 1 MB deflated arrays.npz could declare, for nothing
+#: enroll ever writes.)
+MAX_IMAGE_SIDE = 2048
 SHA256 = re.compile(r"[0-9a-f]{64}")
 
 # Dimensions: name -> (lowest, highest). A name that recurs must have one value across arrays.
@@ -92,7 +100,31 @@ ARRAYS = {
     "atlas_flipped": (UINT8, ("N",)),
     "atlas_frames": (INT, ("N",)),
 }
-UNKNOWN_ARRAY_BYTES = 16 << 20   # an array this engine does not know is kept, if small
+#: An array this engine does not know (one a newer engine added) is allowed, so that such a
+#: profile still loads here, if small; its header is checked like the others', but it is never
+#: read: nothing here uses it, and a loaded profile's arrays are never saved again (35 unknown
+#: members of 16 MiB of zeros deflate to 2.5 MB and took 560 MiB when they were loaded).
+UNKNOWN_ARRAY_BYTES = 16 << 20
+
+# Geometry: the values that become sizes (the eye layer's texture grids and blurs, the crop's
+# scale) bounded against what enroll writes. Measured on the evaluation targets (photos s0, s1,
+# s5, s9, s12 at crop 128, 256 and 512; clips s18 and s32; the astronaut demo): landmarks and
+# head_border -0.01..0.94 of the image's size inside it, |z| at most 0.15 image sides, the
+# interocular 56..208 px (0.08..0.18 image sides), crop_from_image a similarity of 0.28..1.23
+# crop px per image px whose crop box's centre lies on the face, the interocular 0.23..0.30 crop
+# sides in the crop, neutral and head_points within ±3.4 (canonical units), atlas_query within
+# ±1.3, frame_scale 34..126 px (0.05..0.11 image sides), atlas_landmarks inside their crop with
+# |z| at most 0.45 of its side.
+GEOMETRY_MARGIN = 1.0        # image sizes a point (x, y) may lie outside the image, at most
+MAX_DEPTH = 2.0              # |z| in image sides (atlas_landmarks: atlas crop sides), at most
+#: The interocular distance (outer eye corners) in image px: enroll refuses a face under 24 px
+#: (`profiles.enroll.MIN_INTEROCULAR_PX`; a clip's median, from which its reference frame may
+#: differ a little): half of it, up to the image's longest side.
+MIN_INTEROCULAR = 12.0
+CROP_SCALE = (1 / 64, 64.0)  # crop px per image px along either axis of crop_from_image
+FACE_IN_CROP = (1 / 32, 4.0)  # the interocular in crop px, in crop sides (crop_size)
+MAX_CANONICAL = 16.0         # |value| of neutral, head_points (canonical units) and atlas_query
+CANONICAL_ARRAYS = ("neutral", "head_points", "atlas_query")
 
 
 class ConsentRecordError(ProfileError):
@@ -258,8 +290,20 @@ def _mapping(value, field: str, where: str) -> dict:
     return value
 
 
+#: The fields of profile.yaml (`profiles.format.Profile.to_yaml`); any other is a mistake, said
+#: as one in `settings` is (`label: false` or `no_label: true` were taken without a word, and
+#: did nothing). A newer engine that adds a field raises `format`.
+FIELDS = ("format", "name", "kind", "source", "created", "tier", "crop_size", "settings", "files", "consent")
+
+
 def check_meta(meta: dict, where: str) -> None:
     """Types, ranges and lengths of profile.yaml's fields (the arrays come later)."""
+    for key in meta:
+        if key not in FIELDS:
+            near = difflib.get_close_matches(str(key), FIELDS, n=1)
+            raise _fail(where, f"{printable(str(key), 30)!r} is not a profile.yaml field"
+                               f"{f' (did you mean {near[0]}?)' if near else ''}; it holds "
+                               f"{', '.join(FIELDS)} (the engine's settings go under settings:)")
     check_text(meta.get("name", "x"), "name", where, MAX_NAME)
     if meta.get("kind", "image") not in ("image", "video"):
         raise _fail(where, f"kind must be 'image' or 'video', not {_show(meta.get('kind'))}")
@@ -396,8 +440,8 @@ def read_arrays(path: Path, name: str, crop_size: int | None = None) -> dict[str
                 total += _check_member(z, info, dims, where)
                 if total > MAX_ARRAYS_BYTES:
                     raise _fail(where, f"they declare more than {MAX_ARRAYS_BYTES >> 20} MiB")
-        with np.load(path, allow_pickle=False) as z:
-            return {k: z[k] for k in z.files}
+        with np.load(path, allow_pickle=False) as z:     # members are read on access: the
+            return {k: z[k] for k in z.files if k in ARRAYS}  # unknown ones never are
     except (ValueError, OSError, EOFError, zipfile.BadZipFile, zlib.error, KeyError,
             NotImplementedError, RuntimeError) as e:
         if isinstance(e, PuppeteerError):
@@ -476,8 +520,77 @@ def check_arrays(arrays: dict[str, np.ndarray], crop_size: int, settings: dict, 
     if len(arrays["head_gains"]) != k:
         raise bad(f"head_gains has {len(arrays['head_gains'])} values for {k} head points")
     _indices(arrays["head_triangles"], len(topology.FACE_OVAL) + k + b, "head_triangles", bad)
+    _check_geometry(arrays, crop_size, bad)
     if "atlas_images" in arrays:
         _check_atlas(arrays, settings, bad)
+
+
+def _check_geometry(arrays: dict[str, np.ndarray], crop_size: int, bad) -> None:
+    """The geometry within what enroll writes, with a wide margin (see GEOMETRY_MARGIN and the
+    values below it): a finite value of 1e30 passed the other checks and became a size (a blur of
+    sigma 1e5 that hung `live`, a 4.8 GB texture grid, tracebacks)."""
+    h, w = arrays["image"].shape[:2]
+    side = max(h, w)
+    m = GEOMETRY_MARGIN
+    with np.errstate(over="ignore", invalid="ignore"):
+        for key in ("landmarks", "head_border"):
+            _points_within(arrays[key], key, w, h, m, MAX_DEPTH * side, f"the {w}x{h} px image", bad)
+        t = arrays["frame_translation"]
+        _points_within(t[None], "frame_translation", w, h, m, MAX_DEPTH * side, f"the {w}x{h} px image", bad)
+        scale = float(arrays["frame_scale"])
+        if not 1.0 <= scale <= side:
+            raise bad(f"frame_scale is {scale:.3g} px per canonical unit (must be within 1..{side}, "
+                      f"the image's longest side)")
+        for key in CANONICAL_ARRAYS:
+            a = arrays.get(key)
+            if a is not None and a.size and np.abs(a).max() > MAX_CANONICAL:
+                raise bad(f"array {key!r} reaches {float(np.abs(a).max()):.3g} (canonical values are "
+                          f"within ±{MAX_CANONICAL:g})")
+        lm = arrays["landmarks"].astype(np.float64)
+        iod = float(np.linalg.norm(lm[topology.EYE_OUTER[0], :2] - lm[topology.EYE_OUTER[1], :2]))
+        if not MIN_INTEROCULAR <= iod <= side:
+            raise bad(f"the landmarks' interocular distance is {iod:.3g} px (must be within "
+                      f"{MIN_INTEROCULAR:g}..{side} px, the image's longest side)")
+        crop = arrays["crop_from_image"].astype(np.float64)
+        lo, hi = CROP_SCALE
+        if np.abs(crop[:, :2]).max() > hi:      # each entry is at most the largest singular value
+            raise bad(f"crop_from_image scales by more than {hi:g} crop px per image px (must be "
+                      f"within 1/{1 / lo:g}..{hi:g})")
+        sv = np.linalg.svd(crop[:, :2], compute_uv=False)
+        if not (lo <= sv.min() and sv.max() <= hi):
+            raise bad(f"crop_from_image scales by {sv.min():.3g}..{sv.max():.3g} crop px per image px "
+                      f"(must be within 1/{1 / lo:g}..{hi:g})")
+        centre = np.linalg.solve(crop[:, :2], np.full(2, crop_size / 2.0) - crop[:, 2])
+        if not (np.isfinite(centre).all() and -m * w <= centre[0] <= (1 + m) * w
+                and -m * h <= centre[1] <= (1 + m) * h):
+            raise bad(f"crop_from_image puts the crop's centre at ({centre[0]:.3g}, {centre[1]:.3g}) px, "
+                      f"more than one image size outside the {w}x{h} px image")
+        in_crop = iod * float(np.sqrt(sv.prod())) / crop_size
+        if not FACE_IN_CROP[0] <= in_crop <= FACE_IN_CROP[1]:
+            raise bad(f"crop_from_image frames the face's interocular distance at {in_crop:.3g} crop "
+                      f"sides (must be within 1/{1 / FACE_IN_CROP[0]:g}..{FACE_IN_CROP[1]:g}; enroll "
+                      f"frames it at about a quarter)")
+        if "atlas_landmarks" in arrays and "atlas_images" in arrays:
+            keyframe = int(arrays["atlas_images"].shape[1])
+            _points_within(arrays["atlas_landmarks"].reshape(-1, 3), "atlas_landmarks", keyframe, keyframe, m,
+                           MAX_DEPTH * keyframe, f"their {keyframe}x{keyframe} px keyframe crops", bad)
+
+
+def _points_within(points: np.ndarray, key: str, w: int, h: int, margin: float, depth: float,
+                   what: str, bad) -> None:
+    """ProfileError unless every (x, y[, z]) of `points` lies within `margin` sizes of a w×h
+    picture (x in -margin·w..(1 + margin)·w, ...), and |z| is at most `depth`."""
+    p = points.astype(np.float64)
+    if not p.size:
+        return
+    for axis, size, name in ((0, w, "x"), (1, h, "y")):
+        lo, hi = -margin * size, (1 + margin) * size
+        if p[:, axis].min() < lo or p[:, axis].max() > hi:
+            worst = p[:, axis].min() if p[:, axis].min() < lo else p[:, axis].max()
+            raise bad(f"array {key!r} has {name} = {worst:.3g} px, more than one size outside {what} "
+                      f"({name} must be within {lo:g}..{hi:g})")
+    if p.shape[1] > 2 and np.abs(p[:, 2]).max() > depth:
+        raise bad(f"array {key!r} has |z| = {np.abs(p[:, 2]).max():.3g} px (at most {depth:g})")
 
 
 def _indices(a: np.ndarray, n: int, key: str, bad) -> None:

@@ -78,9 +78,11 @@ def png_declaring(path: Path, width: int, height: int) -> Path:
 def small_arrays(crop: int = 16, seed: int = 0) -> dict[str, np.ndarray]:
     """The arrays of a valid (tiny, random) warp-tier profile of crop size `crop`."""
     rng = np.random.default_rng(seed)
+    landmarks = rng.normal(size=(478, 3)).astype(np.float32)
+    landmarks[[33, 263], :2] = [[7, 15], [23, 15]]     # the outer eye corners: a 16 px interocular
     return {
         "image": rng.integers(0, 256, (40, 30, 3), dtype=np.uint8),
-        "landmarks": rng.normal(size=(478, 3)).astype(np.float32),
+        "landmarks": landmarks,
         "neutral": rng.normal(size=(478, 3)).astype(np.float32),
         "frame_rotation": np.eye(3, dtype=np.float32),
         "frame_scale": np.float32(12.5),

@@ -207,6 +207,16 @@ SHUT_FROM, SHUT_TO = 0.45, 0.9
 GRAIN_SIGMA = 1.5
 GRAIN_SIZE = 0.4
 GRAIN_CLIP = 0.2
+# Sizes taken from a profile's values are clamped here too (profiles.schema bounds the geometry
+# first): a crop of 1e-5 crop px per photo px asked `skin_grain` for a blur of sigma 1e5 (a hang),
+# eyes 100× too wide for a 4.8 GB sclera grid. Enrolled profiles (the evaluation targets at crop
+# 128..512, the astronaut) use a fraction of each: 0.28..1.23 crop px per photo px (a prefilter of
+# sigma at most 1.8 px), grain patches of 8..17 texels, sclera grids 23..86 texels across, eye
+# openings eroded by 1..4 px.
+CROP_PER_PX = (1 / 64, 64.0)   # crop px per photo px that `skin_grain` works at (least, most)
+MAX_GRAIN = 256                # texels a side of one eye's grain patch (the tile is twice that)
+MAX_SCLERA = 512               # texels across the sclera grid (1.3 eye widths at the photo's density)
+MAX_SHRINK = 32                # px the eye opening is eroded by (6 % of the eye's width)
 # The widened lid. An eye opened wider than the photo's slides the photo's upper lid up with its
 # contour, but MediaPipe's upper contour runs a little below the root of a photo's lash line
 # (over the top of the iris: `LID_MARGIN`), so what comes up with it is a pale strip of the photo's eye
@@ -386,12 +396,13 @@ def skin_grain(image: np.ndarray, lm: np.ndarray, crop_per_px: float) -> tuple[n
     vertex samples the tile, wrapped). `lm` (≥478, ≥2) photo px; `crop_per_px` crop px per
     photo px."""
     down = _down(lm)
-    step = 1.0 / max(crop_per_px, 1e-9)                            # photo px per crop px
+    crop_per_px = float(np.clip(crop_per_px, *CROP_PER_PX))        # blur sigma ≤ 32 px, bounded grids
+    step = 1.0 / crop_per_px                                       # photo px per crop px
     lum = image.astype(np.float32) @ LUMA
     if step > 1.0:                                                 # prefiltered to the crop's density
         lum = cv2.GaussianBlur(lum, (0, 0), 0.5 * step)
     frames = [_eye_frame(lm, outer, inner, down) for outer, inner, *_ in EYES]
-    g = max(8, int(round(GRAIN_SIZE * np.mean([f[3] for f in frames]) * crop_per_px)))
+    g = int(round(float(np.clip(GRAIN_SIZE * np.mean([f[3] for f in frames]) * crop_per_px, 8, MAX_GRAIN))))
     k = (np.arange(g) - 0.5 * (g - 1)) * step
     X, Y = np.meshgrid(k, k)
     tiles = []
@@ -491,7 +502,7 @@ def build_eye_model(image: np.ndarray, landmarks: np.ndarray, texels_per_px: flo
         r_iris = float(np.mean(np.linalg.norm(lm[list(boundary), :2] - c_iris, axis=1)))
         r_iris = float(np.clip(IRIS_FIT * r_iris, 0.12 * width, 0.3 * width))
         # -- the sclera: eye-local grid at the photo's density, then prefiltered
-        nx = max(16, int(round(2 * SCLERA_X * width)))
+        nx = int(round(float(np.clip(2 * SCLERA_X * width, 16, MAX_SCLERA))))
         ny = max(12, int(round(nx * SCLERA_Y / SCLERA_X)))
         gx = (np.arange(nx) + 0.5) / nx * 2 * SCLERA_X - SCLERA_X
         gy = (np.arange(ny) + 0.5) / ny * 2 * SCLERA_Y - SCLERA_Y
@@ -502,7 +513,7 @@ def build_eye_model(image: np.ndarray, landmarks: np.ndarray, texels_per_px: flo
                          borderMode=cv2.BORDER_REPLICATE)
         inside = np.zeros((h_img, w_img), np.uint8)
         cv2.fillPoly(inside, [np.round(opening).astype(np.int32)], 1)
-        shrink = max(1, int(round(0.06 * width)))
+        shrink = int(round(float(np.clip(0.06 * width, 1, MAX_SHRINK))))
         inside = cv2.erode(inside, np.ones((2 * shrink + 1, 2 * shrink + 1), np.uint8))
         vis = cv2.remap(inside, px.astype(np.float32), py.astype(np.float32), cv2.INTER_NEAREST,
                         borderValue=0).astype(bool)

@@ -98,6 +98,11 @@ def _one_line(exc: pytest.ExceptionInfo) -> str:
      "consent.by"),
     (lambda m: m.update(consent={"by": "me", "who": "you"}), "consent has unknown fields"),
     (lambda m: m.update(consent="yes"), "consent must be a mapping"),
+    # sec85 F9: unknown top-level fields were taken without a word (`label: false` did nothing)
+    (lambda m: m.update(label=False), r"'label' is not a profile.yaml field; it holds format, name, kind, "),
+    (lambda m: m.update(nmae="x"), r"'nmae' is not a profile.yaml field \(did you mean name\?\)"),
+    (lambda m: m.update(format=True), r"unsupported profile format 'True' \(this engine reads format 1\)"),
+    (lambda m: m.update(format=1.0), r"unsupported profile format '1.0'"),
 ])
 def test_malformed_yaml_fields_are_one_profile_error(folder, edit, match):
     _edit_yaml(folder, edit)
@@ -158,6 +163,110 @@ def test_bad_arrays_are_one_profile_error(folder, arrays, match):
     with pytest.raises(ProfileError, match=match) as e:
         load(folder)
     _one_line(e)
+
+
+def _scaled(key: str, factor: float) -> dict:
+    return {key: (({**small_arrays(), **atlas_arrays()})[key] * np.float32(factor)).astype(np.float32)}
+
+
+def _f64_max() -> dict:
+    lm = small_arrays()["landmarks"].astype(np.float64)
+    lm[0, 0] = 1.7e308                   # finite: an IndexError deep in the eye layer before
+    return {"landmarks": lm}
+
+
+def _eyes(left, right) -> dict:
+    lm = small_arrays()["landmarks"].copy()
+    lm[[33, 263], :2] = [left, right]
+    return {"landmarks": lm}
+
+
+# sec85 F2: finite values of any size passed, and became sizes (a blur of sigma 1e5 hung `live`,
+# landmarks ×100 took 4.8 GB, larger ones were tracebacks). small_arrays: a 30x40 px image, a
+# 16 px interocular, crop 2 crop px per image px of a 16 px crop, frame_scale 12.5.
+@pytest.mark.parametrize("arrays, match", [
+    (_scaled("landmarks", 1e30), r"array 'landmarks' has x = .*e\+30 px, more than one size outside the 30x40 px "
+                                 r"image \(x must be within -30..60\)"),
+    (_f64_max(), r"array 'landmarks' has x = 1.7e\+308 px"),
+    (_scaled("landmarks", 100.0), r"array 'landmarks' has [xy] = "),
+    ({"landmarks": small_arrays()["landmarks"] + np.float32([0, 0, 500])},
+     r"'landmarks' has \|z\| = .* \(at most 80\)"),
+    (_eyes([14, 15], [16, 15]), r"interocular distance is 2 px \(must be within 12..40 px, the image's longest side\)"),
+    (_eyes([-25, 15], [55, 15]), r"interocular distance is 80 px \(must be within 12..40 px"),
+    (_scaled("head_border", 1e30), r"array 'head_border' has x = "),
+    (_scaled("crop_from_image", 1e-5), r"crop_from_image scales by 2e-05..2e-05 crop px per image px \(must be "
+                                       r"within 1/64..64\)"),
+    (_scaled("crop_from_image", 1e18), r"crop_from_image scales by more than 64 crop px per image px"),
+    ({"crop_from_image": np.float32([[60, 0, -892], [0, 1 / 100, 7.8]])}, r"crop_from_image scales by 0.01..60 "),
+    ({"crop_from_image": np.float32([[2, 0, 1e30], [0, 2, -7]])}, r"crop's centre at \(-5e\+29, 7.5\) px, more than "
+                                                                  r"one image size outside"),
+    ({"crop_from_image": np.float32([[1 / 60, 0, 7.75], [0, 1 / 60, 7.67]])},
+     r"frames the face's interocular distance at 0.0167 crop sides \(must be within 1/32..4"),
+    (_scaled("neutral", 1e30), r"array 'neutral' reaches .* \(canonical values are within ±16\)"),
+    (_scaled("head_points", 20.0), r"array 'head_points' reaches"),
+    ({"frame_scale": np.float32(1e30)}, r"frame_scale is 1e\+30 px per canonical unit \(must be within 1..40"),
+    ({"frame_scale": np.float32(1e-30)}, r"frame_scale is 1e-30 px"),
+    ({"frame_translation": np.float32([1e30, 2, 3])}, r"array 'frame_translation' has x = 1e\+30 px"),
+    ({**atlas_arrays(), **_scaled("atlas_query", 1e30)}, r"array 'atlas_query' reaches"),
+    ({**atlas_arrays(), "atlas_landmarks": atlas_arrays()["atlas_landmarks"] * np.float32(1e6)},
+     r"array 'atlas_landmarks' has [xy] = .* outside their 16x16 px keyframe crops"),
+])
+def test_geometry_out_of_what_enroll_writes_is_one_profile_error(folder, arrays, match):
+    _write_arrays(folder, {**small_arrays(), **arrays})
+    with pytest.raises(ProfileError, match=match) as e:
+        load(folder)
+    _one_line(e)
+
+
+@pytest.mark.parametrize("crop", [128, 256, 512])
+def test_enrolled_geometry_loads(tmp_path, astronaut_rgb, astronaut_landmarks, crop):
+    """The bounds leave what enroll writes a wide margin (measured in profiles/schema.py), at
+    every crop size it offers; the face may lie at the image's edge."""
+    from profiles.enroll import build_profile
+
+    for shift in (0.0, -200.0):          # the astronaut's face moved half out of the picture
+        lm = np.asarray(astronaut_landmarks, np.float64) + [shift, 0.0, 0.0]
+        profile = build_profile(astronaut_rgb, lm, name="a", source="a.png", crop_size=crop)
+        assert load(save(profile, tmp_path / f"a{crop}{int(shift)}")).crop_size == crop
+
+
+def test_unknown_arrays_are_allowed_and_never_read(folder):
+    """sec85 F7: an array this engine does not know (a newer engine's) lets the profile load,
+    and is not loaded: 35 of 16 MiB of zeros deflated to 2.5 MB and took 560 MiB."""
+    _write_arrays(folder, {**small_arrays(), "newer_engine": np.zeros((64, 64), np.float32)})
+    profile = load(folder)
+    assert "newer_engine" not in profile.arrays and set(profile.arrays) == set(small_arrays())
+
+
+def test_an_image_larger_than_enroll_writes_is_refused(folder):
+    """sec85 F7: enroll writes at most 1280 px a side; a profile's image may have 2048 (was 8192:
+    192 MiB that a small deflated arrays.npz declared)."""
+    _write_arrays(folder, {**small_arrays(), "image": np.zeros((2100, 30, 3), np.uint8)})
+    with pytest.raises(ProfileError, match=r"array 'image' has shape \(2100, 30, 3\), expected \(H in 16..2048, "
+                                           r"W in 16..2048, 3\)") as e:
+        load(folder)
+    _one_line(e)
+
+
+def test_a_profile_yaml_linked_out_of_its_folder_is_refused(folder, tmp_path):
+    """sec85 F9: profile.yaml as a link to another profile's loaded that profile's settings (and
+    a link to /etc/passwd was read); a link to a file inside the folder still loads."""
+    from profiles.format import check_files
+
+    other = save(_profile(), tmp_path / "other")
+    (folder / YAML_FILE).unlink()
+    (folder / YAML_FILE).symlink_to(other / YAML_FILE)
+    for call in (load, check_files):
+        with pytest.raises(ProfileError, match=r"profile.yaml is a symbolic link to .*other/profile.yaml, outside "
+                                               r"the profile's folder") as e:
+            call(folder)
+        _one_line(e)
+    (folder / YAML_FILE).unlink()
+    (folder / "kept").mkdir()
+    (folder / "kept" / "meta.yaml").write_bytes((other / YAML_FILE).read_bytes())
+    (folder / YAML_FILE).symlink_to(Path("kept") / "meta.yaml")
+    check_files(folder)
+    assert load(folder).name == "tiny"
 
 
 def test_a_valid_atlas_profile_loads(folder):

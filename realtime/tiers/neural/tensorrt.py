@@ -44,6 +44,7 @@ import fcntl
 import hashlib
 import json
 import os
+import stat
 import sys
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
@@ -210,11 +211,32 @@ def stale_reason(manifest: dict | None, expected: dict, engine_sha256: str | Non
     return None
 
 
+#: A manifest is under 1 KiB; one of a received profile larger than this is not read (a sparse
+#: file of gigabytes was read whole).
+MAX_MANIFEST_BYTES = 64 << 10
+
+
+def _nonblocking(path: str, flags: int) -> int:
+    return os.open(path, flags | os.O_NONBLOCK)
+
+
 def read_manifest(path: Path) -> dict | None:
-    """The manifest at `path`, or None when it is missing or not a JSON object."""
+    """The manifest at `path`, or None when it is missing, not a regular file (a pipe there
+    blocked the read), larger than MAX_MANIFEST_BYTES, or not a JSON object: the engine is
+    then rebuilt and the manifest written anew."""
     try:
-        data = json.loads(Path(path).read_text())
-    except (OSError, ValueError):
+        with open(path, "rb", opener=_nonblocking) as f:
+            info = os.fstat(f.fileno())
+            if not stat.S_ISREG(info.st_mode) or info.st_size > MAX_MANIFEST_BYTES:
+                return None
+            raw = f.read(MAX_MANIFEST_BYTES + 1)
+    except OSError:
+        return None
+    if len(raw) > MAX_MANIFEST_BYTES:
+        return None
+    try:
+        data = json.loads(raw.decode("utf-8"))
+    except (ValueError, RecursionError):     # not UTF-8 or not JSON; nested thousands deep
         return None
     return data if isinstance(data, dict) else None
 

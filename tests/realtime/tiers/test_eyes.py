@@ -557,6 +557,39 @@ def test_skin_grain_is_the_cheeks_detail_in_eye_coordinates(astronaut_rgb, astro
     assert at.shape == (T.N_LANDMARKS, 2) and at.dtype == np.float32
 
 
+def test_skin_grain_clamps_the_sizes_a_profile_asks_for(astronaut_rgb, astronaut_landmarks, monkeypatch):
+    """Before (sec85 F2): a crop of 1e-5 crop px per photo px blurred the photo with sigma 1e5
+    (`live` hung before its first frame), and one of 1e6 asked for a 7e6² grain patch. The
+    schema refuses such a profile; the layer bounds what it builds all the same."""
+    lm = np.asarray(astronaut_landmarks, np.float64)[: T.N_LANDMARKS]
+    blur = cv2.GaussianBlur
+    sigmas = []
+
+    def spy(src, ksize, sigma, *args, **kwargs):
+        sigmas.append(sigma)
+        return src if sigma > 64 else blur(src, ksize, sigma, *args, **kwargs)   # never the slow one
+
+    monkeypatch.setattr(eye_layer.cv2, "GaussianBlur", spy)
+    grain, at = eye_layer.skin_grain(astronaut_rgb, lm, 1e-5)
+    assert max(sigmas) <= 32.0 and np.isfinite(grain).all() and np.isfinite(at).all()
+
+def test_skin_grain_clamps_its_patch_for_a_crop_denser_than_a_profile_has(astronaut_rgb, astronaut_landmarks):
+    lm = np.asarray(astronaut_landmarks, np.float64)[: T.N_LANDMARKS]
+    grain, at = eye_layer.skin_grain(astronaut_rgb, lm, 1e6)     # a 7e6² patch before
+    assert grain.shape[1] == grain.shape[2] <= 2 * 256 and np.isfinite(at).all()   # 2 × MAX_GRAIN
+
+
+def test_the_eye_model_clamps_its_grid_for_eyes_wider_than_a_photo_has(astronaut_rgb, astronaut_landmarks):
+    """Before (sec85 F2): landmarks 100× too far apart built a sclera grid of 4.8 GB; 40× gave
+    one 950 texels wide. The grid is at most MAX_SCLERA texels across."""
+    lm = np.asarray(astronaut_landmarks, np.float64)
+    centre = lm[:, :2].mean(0)
+    wide = lm.copy()
+    wide[:, :2] = centre + 40.0 * (lm[:, :2] - centre)
+    m = build_eye_model(astronaut_rgb, wide)
+    assert m.sclera.shape[2] <= 512 and np.isfinite(m.sclera).all()      # MAX_SCLERA
+
+
 def test_a_shut_lid_over_a_shadowed_socket_is_lit_and_meets_the_socket(astronaut_rgb, astronaut_landmarks,
                                                                       monkeypatch):
     """The astronaut with the skin above her eyes at a third of its light (a deep-set or made-up

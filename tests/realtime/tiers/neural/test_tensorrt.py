@@ -169,6 +169,36 @@ def test_a_damaged_record_is_set_aside_not_overwritten(tmp_path, monkeypatch, ca
     assert T.built_here("b" * 64) and "moved to built-engines.json.damaged" in capsys.readouterr().err
 
 
+def test_a_manifest_that_is_a_pipe_huge_or_deep_is_not_read(tmp_path):
+    """sec85 F9: the manifest of a received profile was read whole with no cap (a sparse file of
+    gigabytes), and a pipe in its place blocked `live --tier neural`. Each is no manifest (the
+    engine is rebuilt and the manifest written anew)."""
+    import os
+    import threading
+
+    pipe = tmp_path / "engine-fp16.json"
+    os.mkfifo(pipe)
+    got: list = []
+    reader = threading.Thread(target=lambda: got.append(T.read_manifest(pipe)), daemon=True)
+    reader.start()
+    reader.join(10)
+    if reader.is_alive():                    # blocked in open(): a writer lets it go, then fail
+        with open(pipe, "wb"):
+            pass
+        reader.join(10)
+        pytest.fail("read_manifest blocked on a pipe")
+    assert got == [None]
+    big = tmp_path / "big.json"
+    big.write_text(json.dumps({"format": T.MANIFEST_FORMAT, "pad": "x" * (1 << 20)}))
+    assert T.read_manifest(big) is None
+    deep = tmp_path / "deep.json"
+    deep.write_text("[" * 50_000 + "]" * 50_000)
+    assert T.read_manifest(deep) is None
+    fine = tmp_path / "fine.json"
+    fine.write_text(json.dumps({"format": T.MANIFEST_FORMAT}))
+    assert T.read_manifest(fine) == {"format": T.MANIFEST_FORMAT}
+
+
 def test_records_from_processes_building_at_once_are_all_kept(tmp_path):
     """Review: eight processes recording 64 engines kept 10 of them (read-modify-write, no lock)."""
     import subprocess
