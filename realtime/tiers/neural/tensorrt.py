@@ -28,7 +28,7 @@ Security: the plan is deserialised by TensorRT's own runtime (`tensorrt.Runtime`
 pickle or `torch.load`; and it is deserialised only when the bytes read are exactly the ones
 this module built *on this machine*. The manifest beside the plan cannot say that: whoever hands
 over a profile writes both. So every plan built here has its sha256 recorded outside all profiles,
-in ``built-engines.json`` of the user's cache folder (`cache_dir`: $PUPPETEER_CACHE, else
+in ``built-engines.json`` of the user's cache folder (`realtime.core.paths.cache_dir`: $PUPPETEER_CACHE, else
 $XDG_CACHE_HOME/puppeteer, else ~/.cache/puppeteer); a plan that came with a copied profile is not
 in it and is rebuilt, never loaded (`stale_reason`'s "no record ... that this machine built it").
 
@@ -54,13 +54,13 @@ from typing import Any, Protocol
 
 from realtime.core.context import require_torch_cuda
 from realtime.core.errors import ProfileError, PuppeteerError
-from realtime.core.paths import cannot_write, sha256_file, write_atomic
+from realtime.core.paths import cache_dir, cannot_write, sha256_file, write_atomic
 from realtime.core.profile import GENERATOR_PATH, ProfileLike, engine_paths, how_to_train
 
 __all__ = ["PRECISIONS", "MANIFEST_FORMAT", "MANIFEST_VERSION", "Environment", "EngineFiles",
            "EngineRecord", "TensorRTMissing", "EngineError", "Builder", "TensorRTBuilder",
            "engine_files", "expected_manifest", "stale_reason", "read_manifest",
-           "ensure_engine", "load_engine", "notice_once", "sha256_file", "sha256_bytes", "cache_dir",
+           "ensure_engine", "load_engine", "notice_once", "sha256_file", "sha256_bytes",
            "built_here", "record_built"]
 
 PRECISIONS = ("fp16", "fp32")
@@ -100,15 +100,6 @@ def sha256_bytes(data: bytes) -> str:
 # ------------------------------------------------------------------- plans built on this machine
 
 BUILT_FILE = "built-engines.json"
-
-
-def cache_dir() -> Path:
-    """This user's cache folder for the engine (never inside a profile): $PUPPETEER_CACHE, else
-    $XDG_CACHE_HOME/puppeteer, else ~/.cache/puppeteer."""
-    if os.environ.get("PUPPETEER_CACHE"):
-        return Path(os.environ["PUPPETEER_CACHE"]).expanduser()
-    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
-    return Path(base).expanduser() / "puppeteer"
 
 
 def _built() -> list[str]:

@@ -222,3 +222,15 @@ def test_playlist_kind_reads_the_first_bytes_of_a_regular_file_only(tmp_path):
     os.mkfifo(tmp_path / "pipe.mp4")
     for path in (tmp_path / "pipe.mp4", tmp_path, tmp_path / "none.mp4", tmp_path / ("x" * 300)):
         assert paths.playlist_kind(path) is None
+
+
+def test_cache_dir_order(monkeypatch, tmp_path):
+    """The user's cache folder (the TensorRT engines built here, the consent records made here)."""
+    monkeypatch.setenv("PUPPETEER_CACHE", str(tmp_path / "a"))
+    assert paths.cache_dir() == tmp_path / "a"
+    monkeypatch.delenv("PUPPETEER_CACHE")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "x"))
+    assert paths.cache_dir() == tmp_path / "x" / "puppeteer"
+    monkeypatch.delenv("XDG_CACHE_HOME")
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    assert paths.cache_dir() == tmp_path / "home" / ".cache" / "puppeteer"

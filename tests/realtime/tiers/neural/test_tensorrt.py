@@ -139,17 +139,6 @@ def test_a_plan_that_came_with_a_copied_profile_is_rebuilt_never_loaded(trained,
         [T.sha256_bytes(b"plan-1fp16")]
 
 
-def test_cache_dir_order(monkeypatch, tmp_path):
-    monkeypatch.setenv("PUPPETEER_CACHE", str(tmp_path / "a"))
-    assert T.cache_dir() == tmp_path / "a"
-    monkeypatch.delenv("PUPPETEER_CACHE")
-    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "x"))
-    assert T.cache_dir() == tmp_path / "x" / "puppeteer"
-    monkeypatch.delenv("XDG_CACHE_HOME")
-    monkeypatch.setenv("HOME", str(tmp_path / "home"))
-    assert T.cache_dir() == tmp_path / "home" / ".cache" / "puppeteer"
-
-
 def test_an_unwritable_cache_is_a_clear_error_before_the_build(trained, tmp_path, monkeypatch):
     (tmp_path / "file").write_text("")
     monkeypatch.setenv("PUPPETEER_CACHE", str(tmp_path / "file" / "cache"))
