@@ -42,7 +42,7 @@ from realtime.core import stop as user_stop  # noqa: E402
 from realtime.core.errors import PuppeteerError  # noqa: E402
 from realtime.core.profile import cli_name  # noqa: E402
 from realtime.core.text import count, printable  # noqa: E402
-from realtime.mesh.gains import SWAP_GAZE, SWAP_POSE, MergeGains, gains_argument  # noqa: E402  (light: numpy, as bench's parser has it)
+from realtime.mesh.gains import SWAP_OWN, MergeGains, gains_argument  # noqa: E402  (light: numpy, as bench's parser has it)
 from realtime.tiers.registry import TIER_NAMES  # noqa: E402  (light: imports no tier)
 
 
@@ -406,8 +406,8 @@ _REENACT_ONLY = (("--follow-scale", lambda a: a.follow_scale is not None,
                   "swap puts the face on your own head, at its size and position"),
                  ("--render-size", lambda a: a.render_size is not None,
                   "swap draws the face at the profile's own crop size"),
-                 ("--gain gaze=...", lambda a: "gaze" in (a.gain or {}) and a.expression_from is None, SWAP_GAZE),
-                 ("--gain pose=...", lambda a: "pose" in (a.gain or {}) and a.pose_from is None, SWAP_POSE))
+                 *((f"--gain {region}=...", lambda a, r=region, s=source: r in (a.gain or {}) and getattr(a, s) is None,
+                    why) for region, (source, why) in SWAP_OWN.items()))
 
 
 def _check_live(args) -> list[tuple[Path, str]]:
@@ -515,9 +515,9 @@ def _live(args, bridge, inputs=()):
         if not recorded_here(record):     # anyone can write a valid record: say whose it is
             name = cli_name(profile)
             again = _command("consent", name, "--by", "NAME, how they agreed")
-            print(f"note: profile {_printable(name)}'s consent record ({_printable(record['by'], 120)}) came with "
-                  f"the profile and was not recorded on this machine: swap this face only if it is true (record "
-                  f"it here with: {again})", file=sys.stderr)
+            print(f"note: profile {_printable(name)}'s consent record ({_printable(record['by'], 120)}) is not in "
+                  f"this machine's consent records (brought with the profile, or recorded before they were "
+                  f"kept): swap this face only if it is true; record it here with: {again}", file=sys.stderr)
     source = open_source(args.driver, fps=args.fps)
     if args.mode == "swap" and (problem := swap_without_frames(source)) is not None:
         source.close()
@@ -557,17 +557,17 @@ def _live(args, bridge, inputs=()):
     ended_early = getattr(source, "ended_early", None)   # a clip cut short: said, not silent
     if ended_early is not None and (args.frames is None or report.frames < args.frames) and (note := ended_early()):
         lines.append(note)
-    if not realtime and (varying := getattr(source, "varying_rate", lambda: None)()) is not None:
+    if (not realtime and args.fps is None
+            and (varying := getattr(source, "varying_rate", lambda: None)()) is not None):
         lines.append(f"note: the driver's frame rate varies (its frames are {1000 * varying[0]:.0f}-"
                      f"{1000 * varying[1]:.0f} ms apart): each became one output frame at its average "
-                     f"{fps:g} fps, so its timing is not kept (--realtime plays it at its own times; or "
+                     f"{fps:.3g} fps, so its timing is not kept (--realtime plays it at its own times; or "
                      f"re-encode it at a constant rate, e.g. ffmpeg -i IN -r 30 OUT.mp4)")
     if args.mode == "swap" and args.tier is None and profile.tier not in SWAP_TIERS:
         lines.append(f"note: swap textured the face with the {'atlas' if profile.has_atlas else 'warp'} tier: the "
                      f"profile's {profile.tier} tier is trained on its own framing and background")
-    for region, own, why in (("gaze", args.expression_from is None, SWAP_GAZE), ("pose", args.pose_from is None,
-                                                                                SWAP_POSE)):
-        if args.mode == "swap" and own and region in gains:     # the profile's (a given one is refused)
+    for region, (given_by, why) in SWAP_OWN.items():
+        if args.mode == "swap" and getattr(args, given_by) is None and region in gains:   # the profile's
             lines.append(f"note: the profile's {region} gain ({gains[region]:g}, its settings.gains) "
                          f"does not apply in swap: {why}")
     for was, now, ms in getattr(engine.governor, "steps", []):
@@ -576,9 +576,11 @@ def _live(args, bridge, inputs=()):
     if (args.mode == "swap" and realtime and args.size is None and report.frames
             and report.dropped > SLOW_SWAP_DROPS * (report.frames + report.dropped)
             and source.size[0] * source.size[1] > SLOW_SWAP_AREA):
-        lines.append(f"note: swap keeps the driver's {source.size[0]}x{source.size[1]} frames, and {report.dropped} "
-                     f"were dropped: --size 1280x720 scales them down (the paste-back, the mark and the sink "
-                     f"work on every pixel)")
+        w, h = source.size
+        k = 1280 / max(w, h)
+        lines.append(f"note: swap keeps the driver's {w}x{h} frames, and {report.dropped} were dropped: --size "
+                     f"{2 * round(w * k / 2)}x{2 * round(h * k / 2)} makes the output smaller (the mark and the "
+                     f"sink work on every output pixel; the driver's frames are still read and tracked whole)")
     attributes = next((s for s in engine.stages if s.name == "attributes"), None)
     swapped = any(row.get("face") for row in report.per_frame)     # else nothing was swapped to hint at
     if (attributes is not None and swapped and not options.drop_fringe
@@ -674,7 +676,7 @@ def _drive(engine, grabber, sink_spec, fps, realtime, total=None, max_frames=Non
             from realtime.io.sinks.base import SinkError
             closed = True
             sink.close()
-            if not (isinstance(error, SinkError) and inner.kept is None):   # its own error says where its frames are
+            if not (isinstance(error, SinkError) and _nothing_left(inner)):   # else its own error said it
                 error.after = _written(inner, stopped=True, why="the run up to the error")
             raise
         closed = True
@@ -682,7 +684,11 @@ def _drive(engine, grabber, sink_spec, fps, realtime, total=None, max_frames=Non
         return report, _written(inner)
     except KeyboardInterrupt as stop:
         closed = True
-        user_stop.through_stops(sink.close)   # also finishes a close the interrupt cut short
+        try:
+            user_stop.through_stops(sink.close)   # also finishes a close the interrupt cut short
+        except KeyboardInterrupt as abandoned:    # the user gave up on it: say what is left
+            abandoned.args = (_written(inner, stopped=True),)
+            raise abandoned from None
         stop.args = (_written(inner, stopped=True),)
         raise
     finally:
@@ -725,6 +731,16 @@ def _run_with_bar(run, engine, grabber, sink, total, max_frames, label, audio, h
 WARM_UP_NOTICE = ("warming up the engine (a first run also compiles the CPU kernels: up to a minute; "
                   "later runs load them from the cache)...")
 WARM_UP_NOTICE_S = 3.0
+
+
+def _nothing_left(sink) -> bool:
+    """A file sink that kept no file and left no partial one (its own error said what became of
+    its frames); False for the other sinks, and where a partial file is left (a close that timed
+    out: `_written` says where it is)."""
+    if getattr(sink, "name", None) != "file" or sink.kept is not None:
+        return False
+    left = getattr(sink, "partial", None)
+    return not (left is not None and os.path.lexists(left))
 
 
 def _written(sink, stopped: bool = False, why: str = "the run so far") -> str:
@@ -1440,12 +1456,13 @@ def _stdout_reader_gone() -> bool:
 
 def main(argv=None) -> int:
     """The CLI. A `PuppeteerError` (anything the user can fix) is printed as one ``error:`` line
-    and exits 2; a Ctrl-C (or SIGTERM) prints its message, or "stopped", and exits 130 (143),
+    and exits 2; a Ctrl-C (or SIGTERM, SIGHUP) prints its message, or "stopped", and exits 130 (143, 129),
     also when a clean-up it cut short failed after it (then a second line names that failure);
     any other exception is a bug and shows its traceback."""
     args = build_parser().parse_args(argv)
     replaced = _on_sigterm()
     int_installed, int_previous = _on_sigint()
+    user_stop.on_waiting = _finishing_note
     try:
         return int(args.func(args) or 0)
     except PuppeteerError as e:
@@ -1468,12 +1485,17 @@ def main(argv=None) -> int:
         # a clean-up that failed because the Ctrl-C cut something short (numba's compile in
         # the warm-up, seen once): the user asked to stop, and stopped it is
         stop = _interrupt_behind(e)
+        if stop is None and isinstance(e, OSError) and user_stop.requested():
+            # a terminal hung up (SIGHUP): writing the summary to it fails with EIO once the run
+            # has stopped and its file is in place; there is no one to tell
+            return 128 + (_last_signal[0] if _last_signal else int(signal.SIGINT))
         if stop is None:
             raise
-        print(_printable(str(stop)) if str(stop) else "stopped", file=sys.stderr)
         first = (str(e).strip().splitlines() or [""])[0]
-        print(f"  (while stopping: {type(e).__name__}{': ' if first else ''}{_printable(first)})",
-              file=sys.stderr)
+        with contextlib.suppress(OSError):      # the terminal may be gone (SIGHUP)
+            print(_printable(str(stop)) if str(stop) else "stopped", file=sys.stderr)
+            print(f"  (while stopping: {type(e).__name__}{': ' if first else ''}{_printable(first)})",
+                  file=sys.stderr)
         return _stop_code(stop)
     finally:
         for signum, previous in replaced:
@@ -1481,6 +1503,15 @@ def main(argv=None) -> int:
         if int_installed:
             signal.signal(signal.SIGINT, int_previous)
         user_stop.clear()
+        user_stop.on_waiting = None
+        _last_signal.clear()
+
+
+def _finishing_note(left: int) -> None:
+    """Said at the first Ctrl-C that a run's closing waits out (`realtime.core.stop.through_stops`)."""
+    with contextlib.suppress(OSError):
+        print(f"stopping: finishing the output first (Ctrl-C {count(left, 'more time')} to abandon it)",
+              file=sys.stderr)
 
 
 def _interrupt_behind(error: BaseException) -> KeyboardInterrupt | None:
@@ -1494,6 +1525,10 @@ def _interrupt_behind(error: BaseException) -> KeyboardInterrupt | None:
         seen.add(id(e))
         e = e.__context__
     return None
+
+
+#: the last stop signal's number (`main`'s exit status when only an OSError is left of it)
+_last_signal: list[int] = []
 
 
 class _Terminated(KeyboardInterrupt):
@@ -1518,6 +1553,7 @@ def _on_sigterm() -> list:
     of those replaced. An ignored one (`nohup`) stays ignored."""
     def terminated(signum, frame):
         user_stop.note()
+        _last_signal[:] = [int(signum)]
         stop = _Terminated()
         stop.signum = int(signum)
         raise stop
@@ -1546,6 +1582,7 @@ def _on_sigint():
 
         def interrupted(signum, frame):
             user_stop.note()
+            _last_signal[:] = [int(signum)]
             chained(signum, frame)
 
         return True, signal.signal(signal.SIGINT, interrupted)

@@ -66,7 +66,7 @@ from realtime.io.audio import AudioBridge
 from realtime.io.remix import both_remixed, run_inputs
 from realtime.io.sinks.file import overwrites_input
 from realtime.mesh.fuse import GAIN_FIELD, FuseConfig
-from realtime.mesh.gains import SWAP_GAZE, profile_gains
+from realtime.mesh.gains import SWAP_OWN, profile_gains
 from realtime.swap.skin import profile_drops_fringe
 
 __all__ = ["Setup", "resolve", "run_benchmark", "check_empty", "check_given", "check_outputs",
@@ -124,8 +124,9 @@ def resolve(args: argparse.Namespace) -> Setup:
     swapping = getattr(args, "mode", None) == "swap" or (compare is not None and compare[0] == "mode"
                                                           and "swap" in compare[1])
     gains = getattr(args, "gain", None) or {}
-    if "gaze" in gains and getattr(args, "mode", None) == "swap" and getattr(args, "expression_from", None) is None:
-        raise UsageError(f"--gain gaze={gains['gaze']:g} is an option of --mode reenact ({SWAP_GAZE}): drop it")
+    for region, (source, why) in SWAP_OWN.items():
+        if region in gains and getattr(args, "mode", None) == "swap" and getattr(args, source, None) is None:
+            raise UsageError(f"--gain {region}={gains[region]:g} is an option of --mode reenact ({why}): drop it")
     both = _compared_region(compare)
     if both in gains:
         raise UsageError(f"--gain {both}={gains[both]:g} and --compare {compare[0]}=... set the "
@@ -178,8 +179,9 @@ def resolve(args: argparse.Namespace) -> Setup:
         setup = Setup(profile, driver, [], compare, pin=lm, main_is_self=True, self_re=self_re)
         base = self_reenact_options(driver.fps, profile, driver.size)
     setup.notes = warnings + _frames_note(args, driver)
-    if swapping and "gaze" in (setup.gains or {}) and getattr(args, "expression_from", None) is None:
-        setup.notes.append(f"the profile's gaze gain does not apply in swap ({SWAP_GAZE})")
+    for region, (source, why) in SWAP_OWN.items():
+        if swapping and region in (setup.gains or {}) and getattr(args, source, None) is None:
+            setup.notes.append(f"the profile's {region} gain does not apply in swap ({why})")
     setup.variants = make_variants(device.configure(_with_command_line(base, args)), device.name, compare)
     _swap_sizes(setup.variants, driver, quality=_quality_pass(args))
     check_variants(profile, setup.variants)

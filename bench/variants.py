@@ -24,7 +24,7 @@ from realtime.engine.loop import Engine, EngineOptions
 from realtime.face.estimate import EstimatorConfig
 from realtime.image.disclose import LabelTooSmall
 from realtime.mesh.fuse import FuseConfig
-from realtime.mesh.gains import GAIN_RANGE, SWAP_GAZE
+from realtime.mesh.gains import GAIN_RANGE, SWAP_GAZE, SWAP_POSE
 from realtime.tiers.neural import BACKENDS
 from realtime.tiers.registry import TIER_NAMES
 
@@ -255,7 +255,7 @@ REENACT_ONLY = {"follow_scale": _ON_HEAD, "follow_translation": _ON_HEAD, "max_h
                 "mouth_retarget": "swap opens the driver's own jaw, on the driver's head",
                 "render_size": _CROP, "max_render_size": _CROP, "adapt_render_size": _CROP,
                 "texture_sharpen": _CROP,
-                "gaze_gain": SWAP_GAZE}
+                "gaze_gain": SWAP_GAZE, "pose_gain": SWAP_POSE}
 
 
 def check_mode(compare: tuple[str, list[str]] | None, mode: str) -> None:

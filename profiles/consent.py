@@ -17,7 +17,8 @@ what ``run.py consent`` is for. So a profile someone hands over may bring a reco
 wrote, true or not: the records made on this machine (``enroll --consent``, ``run.py consent``)
 are remembered by their digest in ``consent-records.json`` of the user's cache folder
 (`realtime.core.paths.cache_dir`, outside every profile), and a record that is not there is
-described as one that came with the profile (`describe`, `recorded_here`), which swap says
+described as not recorded on this machine (`describe`, `recorded_here`: brought with the profile,
+or recorded before this engine kept the ledger, or in another cache folder), which swap says
 before it starts.
 
 Swap mode (issue #17) calls `require_consent`; reenactment of paintings, cartoons or oneself
@@ -89,7 +90,7 @@ def _ledger() -> list[str]:
 
 def remember(record: dict) -> None:
     """Note `record` as made on this machine (its digest in the ledger). A cache folder that
-    cannot be written loses only that: the record then reads as one that came with the profile."""
+    cannot be written loses only that: the record then reads as not recorded here."""
     digests = [d for d in _ledger() if d != record["sha256"]] + [record["sha256"]]
     folder = paths.cache_dir()
     try:
@@ -193,7 +194,8 @@ def require_consent(profile) -> dict:
 def describe(record: dict | None) -> str:
     if not record:
         return "no consent record"
-    where = "" if recorded_here(record) else "; it came with the profile: not recorded on this machine"
+    where = "" if recorded_here(record) else ("; not in this machine's consent records: brought with the "
+                                              "profile, or recorded before they were kept")
     return (f"consent: {printable(record['by'])} (recorded {printable(record['date'])} via "
             f"{printable(record['via'])}{where})")
 

@@ -905,6 +905,30 @@ def test_a_clean_up_that_fails_after_a_ctrl_c_still_just_stops(monkeypatch, caps
         run.main(["devices"])
 
 
+def test_a_terminal_gone_after_a_hang_up_ends_with_the_signal_s_status(monkeypatch):
+    """Review of stop 64: a real hang-up (the terminal closed) stops the run and the file is
+    finished, but printing the summary to the gone terminal failed with EIO: exit 1 and a
+    traceback. Once a stop was asked for, such an OSError ends with the signal's status; without
+    one it is still raised (a bug)."""
+    from realtime.core import stop as user_stop
+
+    def hung_up(args):
+        user_stop.note()
+        run._last_signal[:] = [int(signal.SIGHUP)]
+        raise OSError(5, "Input/output error")
+
+    parser = run.build_parser
+    monkeypatch.setattr(run, "build_parser", lambda: _with_func(parser(), hung_up))
+    assert run.main(["devices"]) == 128 + signal.SIGHUP
+
+    def broken(args):
+        raise OSError(5, "Input/output error")
+
+    monkeypatch.setattr(run, "build_parser", lambda: _with_func(parser(), broken))
+    with pytest.raises(OSError):
+        run.main(["devices"])
+
+
 def _with_func(parser, func):
     """`parser` with the devices command's function replaced by `func`."""
     sub = [a for a in parser._actions if a.dest == "command"][0].choices["devices"]

@@ -422,6 +422,46 @@ def test_an_error_mid_run_says_what_the_file_kept(tmp_path, astro, capsys):
     assert [p.name for p in out.iterdir()] == ["x.mp4"] and _frames(out / "x.mp4") == 2
 
 
+def test_a_sink_error_of_another_sink_mid_run_is_one_line(tmp_path, astro, monkeypatch, capsys):
+    """Review of stop 64: the check of what a file sink kept asked every sink for `kept`, and a
+    virtual camera's error mid-run became an AttributeError traceback."""
+    from realtime.io import sinks
+    from realtime.io.sinks.base import SinkError
+    from realtime.io.sinks.null import NullSink
+
+    class GoneCamera(NullSink):
+        name = "vcam"
+
+        def write(self, frame):
+            if frame.index >= 1:
+                raise SinkError("vcam sink: the virtual camera went away")
+            super().write(frame)
+
+    monkeypatch.setattr(sinks, "make_sink", lambda *a, **k: GoneCamera())
+    clip = _clip(tmp_path / "clip.avi")
+    capsys.readouterr()
+    assert run.main(["live", "--profile", astro, "--driver", str(clip), "--sink", "null", "--size", "80x64"]) == 2
+    assert capsys.readouterr().err.strip().splitlines()[-1] == "error: vcam sink: the virtual camera went away"
+
+
+def test_what_a_file_sink_left_is_said_as_it_is(tmp_path):
+    """`_written` after a close that did not finish: the partial file left, or nothing kept."""
+    class Sink:
+        name, kept, displaced, frames_written = "file", None, None, 3
+        partial = tmp_path / ".x.partial-1-ab.mp4"
+
+    sink = Sink()
+    sink.partial.write_bytes(b"frames")
+    assert run._written(sink, stopped=True) == (f"stopped: the recording (3 frames) was not finished: it is left as "
+                                                f"{sink.partial} (hidden: ls -a shows it)")
+    assert not run._nothing_left(sink)
+    sink.partial.unlink()
+    assert run._written(sink, stopped=True) == "stopped: nothing was kept of the 3 frames written"
+    assert run._nothing_left(sink)
+    sink.frames_written = 0
+    assert run._written(sink, stopped=True) == "stopped: nothing was written (no frame had reached the file)"
+
+
 @pytest.mark.parametrize("slow", [True, False])
 def test_a_slow_warm_up_is_announced_and_timed(tmp_path, astro, monkeypatch, capsys, slow):
     """Before the fix: a cold numba cache kept the first frame 7-18 s away with nothing said,

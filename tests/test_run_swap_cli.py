@@ -331,7 +331,8 @@ def test_a_large_swap_that_drops_frames_is_told_size(enrolled, driver_dir, tmp_p
     capsys.readouterr()
     assert run.main(["live", "--profile", "astro", "--mode", "swap", "--driver", str(driver_dir), "--sink", "null",
                      "--realtime", "--frames", "3"]) == 0
-    assert "note: swap keeps the driver's 512x512 frames, and" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "note: swap keeps the driver's 512x512 frames, and" in out and "--size 1280x1280 makes" in out
     assert run.main(["live", "--profile", "astro", "--mode", "swap", "--driver", str(driver_dir), "--sink", "null",
                      "--realtime", "--frames", "3", "--size", "512x512"]) == 0
     assert "note: swap keeps" not in capsys.readouterr().out
@@ -346,11 +347,12 @@ def test_swap_says_when_the_consent_record_came_with_the_profile(enrolled, drive
     args = ["live", "--profile", "astro", "--mode", "swap", "--driver", str(driver_dir), "--sink", "null",
             "--frames", "1"]
     assert run.main(args) == 0
-    assert "came with the profile" not in capsys.readouterr().err
+    assert "consent records" not in capsys.readouterr().err
     monkeypatch.setenv("PUPPETEER_CACHE", str(tmp_path / "another machine"))
     assert run.main(args) == 0
-    assert ("note: profile astro's consent record (the test suite) came with the profile and was not recorded on "
-            "this machine: swap this face only if it is true") in capsys.readouterr().err
+    assert ("note: profile astro's consent record (the test suite) is not in this machine's consent records "
+            "(brought with the profile, or recorded before they were kept): swap this face only if it is "
+            "true") in capsys.readouterr().err
 
 
 def test_swap_keeps_the_face_on_the_head_whatever_the_pose_gain(astronaut_profile):

@@ -40,14 +40,22 @@ def clear() -> None:
     _asked = False
 
 
-def through_stops(*steps: Callable[[], object]) -> KeyboardInterrupt | None:
+#: Called once, at the first stop that `through_stops` waits out (the CLI sets it: "finishing
+#: the file... Ctrl-C N more times to abandon it"); None says nothing.
+on_waiting: Callable[[int], object] | None = None
+
+
+def through_stops(*steps: Callable[[], object], patience: int = 3) -> KeyboardInterrupt | None:
     """Run each of `steps` to its end, calling it again when a Ctrl-C (or the SIGTERM handler's
     KeyboardInterrupt) cuts it short; returns the first such interrupt, or None. For the steps
     that finish what a stop leaves (a file sink finishing and renaming its file): a second
     signal there, a double Ctrl-C or a supervisor's SIGTERM after one, ended the process with
     the recording under its hidden partial name. Each step must be safe to call again after an
-    interrupt (idempotent) and bounded in time (a close's timeout)."""
+    interrupt (idempotent) and bounded in time (a close's timeout). After `patience` interrupts
+    the last one is raised: the user can still abandon a close that hangs (`on_waiting` is told,
+    with how many are left, at the first)."""
     first: KeyboardInterrupt | None = None
+    seen = 0
     for step in steps:
         while True:
             try:
@@ -55,4 +63,9 @@ def through_stops(*steps: Callable[[], object]) -> KeyboardInterrupt | None:
                 break
             except KeyboardInterrupt as again:
                 first = first or again
+                seen += 1
+                if seen >= patience:
+                    raise
+                if seen == 1 and on_waiting is not None:
+                    on_waiting(patience - seen)
     return first

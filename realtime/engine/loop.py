@@ -52,7 +52,7 @@ from realtime.io.grabber import CaptureTimeout, Grabber
 from realtime.io.remix import RemixStage, open_state_source
 from realtime.mesh import rig as rig_mod
 from realtime.mesh.fuse import FuseConfig, FuseStage, Recombiner
-from realtime.mesh.gains import GAIN_RANGE, REGIONS, SWAP_GAZE, SWAP_POSE, hotkey_note, profile_gains
+from realtime.mesh.gains import GAIN_RANGE, REGIONS, SWAP_OWN, hotkey_note, profile_gains
 from realtime.mesh.scaled import ScaledProfile
 from realtime.tiers.registry import GenerateStage, make_generator
 
@@ -335,14 +335,13 @@ class Engine:
         return frame
 
     def gain_regions(self) -> tuple[str, ...]:
-        """The regions whose gain does something: all, less gaze in swap with the driver's own
-        expression (it shows the driver's own eyes: `realtime.mesh.gains.SWAP_GAZE`; under
-        `expression_from` the profile's eyeballs are drawn, and their gaze gain applies), and less
-        pose in swap with the driver's own head pose (`SWAP_POSE`; under `pose_from` it applies)."""
+        """The regions whose gain does something: all, less those swap takes from the driver
+        (`realtime.mesh.gains.SWAP_OWN`: gaze, as it shows the driver's own eyes, unless
+        `expression_from` gives the profile's eyeballs; pose, as the face sits on the driver's
+        head, unless `pose_from` moves it)."""
         swap = self.options.mode == "swap"
-        off = {r for r, own in (("gaze", self.options.expression_from is None),
-                                ("pose", self.options.pose_from is None)) if swap and own}
-        return tuple(r for r in REGIONS if r not in off)
+        return tuple(r for r in REGIONS
+                     if not (swap and r in SWAP_OWN and getattr(self.options, SWAP_OWN[r][0]) is None))
 
     def gains_line(self) -> str:
         """The per-region gains for the overlay; the selected region (hotkeys) in brackets."""
@@ -420,8 +419,8 @@ class Engine:
             return False
         elif event.startswith("gain:") and event[5:] in self.gain_regions():
             self.gain_region = event[5:]
-        elif event in ("gain:gaze", "gain:pose"):   # swap: the driver's own eyes, head; said, not ignored
-            why = SWAP_GAZE if event == "gain:gaze" else SWAP_POSE
+        elif event.startswith("gain:") and event[5:] in SWAP_OWN:   # swap: the driver's own; said, not ignored
+            why = SWAP_OWN[event[5:]][1]
             self._hotkey_notice = [f"{event[5:]}: no gain in swap ({why}); '+'/'-' still change "
                                    f"{self.gain_region}", HOTKEY_NOTICE_FRAMES]
         elif event in ("gain+", "gain-", "gain0"):

@@ -259,12 +259,11 @@ class ClipSource:
         h, w = first.shape[:2]
         self.size = self._resize or (w, h)
         file_fps = cap.get(cv2.CAP_PROP_FPS)
-        if fps is not None:
-            self.fps = float(fps)
-        elif file_fps and np.isfinite(file_fps) and file_fps > 0:
-            self.fps = float(file_fps)
-        else:
-            self.fps = DEFAULT_CLIP_FPS
+        #: the file's own nominal rate (its average, for a variable-rate clip)
+        self.file_fps = float(file_fps) if file_fps and np.isfinite(file_fps) and file_fps > 0 else DEFAULT_CLIP_FPS
+        self.fps = float(fps) if fps is not None else self.file_fps
+        # `fps` given (--fps): the clip plays at that rate, its own frame times aside
+        self._own_times = fps is None
         n = 1 if picture else int(cap.get(cv2.CAP_PROP_FRAME_COUNT) or 0)   # (a PNG's: -2^63)
         self.frame_count: int | None = n if n > 0 else None
         #: the turn (degrees) the file's rotation tag asks for, which the frames come with
@@ -274,7 +273,8 @@ class ClipSource:
         self._ended_at: int | None = None  # how many there were when the stream ended
         # each decoded frame's time in the file (s): a phone's clip may vary its frame rate
         self._media_t: float | None = self._position()
-        self.media_time: float | None = None   # the time of the frame `read` gave last (None: not known)
+        self.media_time: float | None = None   # the time of the frame `read` gave last (None: not known,
+        self._t_last: float | None = None      # or --fps given); and the decoder's, for the statistics
         self._steps = [0, 0, np.inf, 0.0]      # intervals seen, those off the nominal rate, min, max (s)
 
     def read(self) -> dict[str, Any] | None:
@@ -285,7 +285,8 @@ class ClipSource:
             return None
         if self._pending:
             bgr = self._pending.popleft()
-            self.media_time, self._media_t = self._media_t, None    # the first frame's; a stand-in's: none
+            self._t_last, self._media_t = self._media_t, None    # the first frame's; a stand-in's: none
+            self.media_time = self._t_last if self._own_times else None
         else:
             ok, bgr = self._cap.read()
             if not ok or bgr is None:
@@ -293,7 +294,7 @@ class ClipSource:
                 if bgr is None:
                     self._ended_at = self._read
                     return None
-                self.media_time = None
+                self.media_time = self._t_last = None
             else:
                 self._timed(self._position())
         self._read += 1
@@ -306,10 +307,11 @@ class ClipSource:
 
     def _timed(self, t: float | None) -> None:
         """`media_time` for a frame the decoder gave at `t`, and the interval statistics."""
-        before, self.media_time = self.media_time, t
+        before, self._t_last = self._t_last, t
+        self.media_time = t if self._own_times else None
         if t is None or before is None or not t > before:
             return
-        step, nominal = t - before, 1.0 / self.fps
+        step, nominal = t - before, 1.0 / self.file_fps
         seen = self._steps
         seen[0] += 1
         seen[1] += abs(step - nominal) > VFR_TOLERANCE * nominal
@@ -318,7 +320,8 @@ class ClipSource:
     def varying_rate(self) -> tuple[float, float] | None:
         """(shortest, longest) interval (s) between the frames read so far when more than
         VFR_SHARE of them are off the nominal rate by over VFR_TOLERANCE (a variable-frame-rate
-        clip: `self.fps` is only its average); None for a constant rate or too few frames."""
+        clip: `file_fps` is only its average); None for a constant rate or too few frames. The
+        frames' own times are compared with the file's rate, whatever `fps` the clip plays at."""
         n, off, lo, hi = self._steps
         return (lo, hi) if n >= 10 and off > VFR_SHARE * n else None
 
@@ -503,6 +506,8 @@ def open_source(spec: str, size: tuple[int, int] | None = None,
     if paths.exists(where):          # a pipe, a device or a socket
         raise CaptureError(f"{spec!r} {paths.not_a_file(where)}: name a camera index, a video file or a "
                            f"folder of images")
+    if str(spec).lower().startswith("file://"):
+        raise CaptureError(f"{spec!r} is a file:// address: give the file's path itself")
     if re.match(r"[a-zA-Z][a-zA-Z0-9+.-]*://", str(spec)):     # http://, rtsp://, ...
         raise CaptureError(f"{spec!r} is a network address: a driver is a camera, a video file or a folder of "
                            f"images on this machine (download the clip first)")

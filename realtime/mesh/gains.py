@@ -24,7 +24,7 @@ import numpy as np
 from realtime.core.errors import PuppeteerError
 from realtime.face import topology
 
-__all__ = ["REGIONS", "GAIN_RANGE", "SWAP_GAZE", "SWAP_POSE", "GainError", "parse_gains", "gains_argument",
+__all__ = ["REGIONS", "GAIN_RANGE", "SWAP_GAZE", "SWAP_POSE", "SWAP_OWN", "GainError", "parse_gains", "gains_argument",
            "MergeGains", "check_gains", "profile_gains", "hotkey_note", "landmark_gains"]
 
 REGIONS = ("eyes", "brows", "mouth", "gaze", "pose")
@@ -37,6 +37,9 @@ _FEATHER = {"eyes": (0.6, 0.25), "brows": (0.8, 0.5, 0.25), "mouth": (1.0, 1.0, 
 SWAP_GAZE = "swap shows the driver's own eyes inside the profile's lids, looking where they look"
 #: why swap has no pose gain (without --pose-from): the face sits on the driver's head
 SWAP_POSE = "swap puts the face on your own head, turned as your head turns"
+#: The regions whose gain swap does not use, unless a remix source gives them: region ->
+#: (the EngineOptions / argparse name of that source, why).
+SWAP_OWN = {"gaze": ("expression_from", SWAP_GAZE), "pose": ("pose_from", SWAP_POSE)}
 
 
 class GainError(PuppeteerError):

@@ -361,6 +361,10 @@ def test_what_would_be_ignored_is_refused(argv, expect):
     (("--mode", "swap", "--compare", "gaze_gain=1,0"),
      "--compare gaze_gain=... varies an option of --mode reenact (swap shows the driver's own eyes"),
     (("--mode", "swap", "--gain", "gaze=0"), "--gain gaze=0 is an option of --mode reenact (swap shows"),
+    # review of stop 64: swap holds the pose gain at 1, and bench measured identical variants
+    (("--mode", "swap", "--compare", "pose_gain=1,1.5"),
+     "--compare pose_gain=... varies an option of --mode reenact (swap puts the face on your own head"),
+    (("--mode", "swap", "--gain", "pose=1.5"), "--gain pose=1.5 is an option of --mode reenact (swap puts"),
 ])
 def test_compare_refuses_a_key_the_mode_does_not_use(argv, expect):
     """Before the fix: the variants of such a key were the same engine, measured side by side as if

@@ -140,7 +140,8 @@ def test_a_record_made_elsewhere_says_so_and_saving_it_again_does_not_make_it_ou
     monkeypatch.setenv("PUPPETEER_CACHE", str(tmp_path / "another machine"))
     theirs = load(saved).consent
     assert not recorded_here(theirs)
-    assert describe(theirs).endswith("via consent; it came with the profile: not recorded on this machine)")
+    assert describe(theirs).endswith("via consent; not in this machine's consent records: brought with the "
+                                     "profile, or recorded before they were kept)")
     laundered = load(save(load(saved), tmp_path / "laundered"))  # saved again on the other machine
     assert not recorded_here(laundered.consent)
     record_consent(tmp_path / "laundered", "Jane Doe, asked again today")

@@ -21,6 +21,24 @@ def test_a_step_cut_short_by_a_second_stop_is_done_again_until_it_ends():
     assert stop.through_stops(lambda: None) is None
 
 
+def test_a_close_that_hangs_can_still_be_abandoned(monkeypatch):
+    """Review of stop 64: each further Ctrl-C restarted the close, so a hung one could not be
+    left but by SIGKILL. After `patience` stops the last is raised; the first is said."""
+    told = []
+    monkeypatch.setattr(stop, "on_waiting", told.append)
+
+    def hangs():
+        raise KeyboardInterrupt
+
+    try:
+        stop.through_stops(hangs, patience=3)
+    except KeyboardInterrupt:
+        pass
+    else:
+        raise AssertionError("the third stop must be raised")
+    assert told == [2]
+
+
 def test_note_check_clear():
     stop.clear()
     stop.check()

@@ -126,6 +126,17 @@ def test_a_variable_frame_rate_is_found_from_the_frames_own_times(tmp_path):
     src.close()
 
 
+def test_a_clip_played_at_a_given_rate_gives_no_frame_times(tmp_path):
+    """Review of stop 64: with `--fps 15` a 25 fps clip was paced by its own times (at 25 fps)
+    and read as a varying rate ("40-40 ms apart"). A rate given plays it at that rate; its own
+    times are compared with the file's rate."""
+    src = ClipSource(write_clip(tmp_path / "clip.mp4", n=24, fps=25.0), fps=15.0)
+    assert src.fps == 15.0 and src.file_fps == pytest.approx(25.0)
+    assert all(src.media_time is None for _ in iter(src.read, None))
+    assert src.varying_rate() is None
+    src.close()
+
+
 def test_clip_source_reads_rgb_frames_and_file_fps(tmp_path):
     path = write_clip(tmp_path / "clip.mp4", n=12, fps=25.0)
     src = ClipSource(path)
