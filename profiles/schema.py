@@ -296,14 +296,20 @@ def _mapping(value, field: str, where: str) -> dict:
 FIELDS = ("format", "name", "kind", "source", "created", "tier", "crop_size", "settings", "files", "consent")
 
 
+def _known_keys(mapping: dict, known, where: str, what, then: str) -> None:
+    """ProfileError for the first key of `mapping` not in `known`: "`what(key)` (did you mean
+    NEAREST?); `then`"."""
+    for key in mapping:
+        if key not in known:
+            near = difflib.get_close_matches(str(key), known, n=1)
+            raise _fail(where, f"{what(printable(str(key), 30))}{f' (did you mean {near[0]}?)' if near else ''}; "
+                               f"{then}")
+
+
 def check_meta(meta: dict, where: str) -> None:
     """Types, ranges and lengths of profile.yaml's fields (the arrays come later)."""
-    for key in meta:
-        if key not in FIELDS:
-            near = difflib.get_close_matches(str(key), FIELDS, n=1)
-            raise _fail(where, f"{printable(str(key), 30)!r} is not a profile.yaml field"
-                               f"{f' (did you mean {near[0]}?)' if near else ''}; it holds "
-                               f"{', '.join(FIELDS)} (the engine's settings go under settings:)")
+    _known_keys(meta, FIELDS, where, lambda key: f"{key!r} is not a profile.yaml field",
+                f"it holds {', '.join(FIELDS)} (the engine's settings go under settings:)")
     check_text(meta.get("name", "x"), "name", where, MAX_NAME)
     if meta.get("kind", "image") not in ("image", "video"):
         raise _fail(where, f"kind must be 'image' or 'video', not {_show(meta.get('kind'))}")
@@ -369,12 +375,8 @@ SECTION_KEYS = {"swap": ("drop_fringe",), "neural": ("resolution", "steps", "pai
 def _check_settings(settings: dict, where: str) -> None:
     """The settings the engine reads, typed and ranged; an unknown top-level key is refused with
     the nearest known one (the sections' own keys are free, bounded by read_yaml)."""
-    for key in settings:
-        if key not in SETTINGS:
-            near = difflib.get_close_matches(str(key), SETTINGS, n=1)
-            raise _fail(where, f"settings.{printable(str(key), 30)} is not a setting"
-                               f"{f' (did you mean {near[0]}?)' if near else ''}; the engine reads "
-                               f"{', '.join(SETTINGS)}")
+    _known_keys(settings, SETTINGS, where, lambda key: f"settings.{key} is not a setting",
+                f"the engine reads {', '.join(SETTINGS)}")
     if "gains" in settings:
         try:
             check_gains(settings["gains"] or {}, where=f"{where}: settings.gains", numbers_only=True)

@@ -37,6 +37,14 @@ def _consent(folder: Path) -> None:
     record_consent(folder, "the test suite")
 
 
+def _grey_frames(folder: Path, shape: tuple[int, int], n: int = 3) -> Path:
+    """A driver folder of `n` faceless grey pictures of `shape` (h, w)."""
+    folder.mkdir()
+    for i in range(n):
+        cv2.imwrite(str(folder / f"f{i}.png"), np.full((*shape, 3), 90, np.uint8))
+    return folder
+
+
 def test_swap_needs_a_consent_record(enrolled, driver_dir, tmp_path, capsys):
     out = tmp_path / "swap.mp4"
     capsys.readouterr()
@@ -302,10 +310,7 @@ def test_a_driver_too_small_to_hold_a_face_is_refused_in_swap(enrolled, tmp_path
     """Before (robustness audit): a 16x16 driver was told to use `--size 104x22` for the label,
     which ran and could never swap a face (swap's --size only rescales the driver's frames)."""
     _consent(enrolled)
-    tiny = tmp_path / "tiny"
-    tiny.mkdir()
-    for i in range(3):
-        cv2.imwrite(str(tiny / f"f{i}.png"), np.full((16, 40, 3), 90, np.uint8))
+    tiny = _grey_frames(tmp_path / "tiny", (16, 40))
     capsys.readouterr()
     assert run.main(["live", "--profile", "astro", "--mode", "swap", "--driver", str(tiny), "--sink", "null",
                      "--size", "640x480"]) == 2
@@ -372,10 +377,7 @@ def test_swap_keeps_the_face_on_the_head_whatever_the_pose_gain(astronaut_profil
 
 def test_hide_unswapped_says_how_many_frames_it_blurred(enrolled, tmp_path, capsys):
     _consent(enrolled)
-    blank = tmp_path / "blank"
-    blank.mkdir()
-    for i in range(3):
-        cv2.imwrite(str(blank / f"f{i}.png"), np.full((96, 128, 3), 90, np.uint8))
+    blank = _grey_frames(tmp_path / "blank", (96, 128))
     capsys.readouterr()
     assert run.main(["live", "--profile", "astro", "--mode", "swap", "--driver", str(blank), "--sink", "null",
                      "--hide-unswapped"]) == 0
