@@ -29,6 +29,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import sys
 import unicodedata
 from datetime import datetime, timezone
 from pathlib import Path
@@ -39,6 +40,7 @@ from profiles import store
 from profiles.schema import ConsentRecordError, consent_command, printable, read_yaml
 from realtime.core import paths
 from realtime.core.errors import ProfileError
+from realtime.core.ledger import DigestLedger
 from realtime.core.profile import ARRAYS_FILE, YAML_FILE, cli_name
 
 __all__ = ["ConsentError", "consent_digest", "check_text", "make_record", "check_record", "record_consent",
@@ -79,30 +81,27 @@ LEDGER_FILE = "consent-records.json"
 LEDGER_MAX = 10_000
 
 
-def _ledger() -> list[str]:
-    try:
-        data = json.loads((paths.cache_dir() / LEDGER_FILE).read_text()[:LEDGER_MAX * 80])
-    except (OSError, ValueError):
-        return []
-    digests = data.get("sha256") if isinstance(data, dict) else None
-    return [d for d in digests if isinstance(d, str)] if isinstance(digests, list) else []
+_LEDGER = DigestLedger(LEDGER_FILE, "sha256", keep=LEDGER_MAX,
+                       notice=lambda text: print(f"note: {text}", file=sys.stderr))
+_unwritable_said = False
 
 
 def remember(record: dict) -> None:
     """Note `record` as made on this machine (its digest in the ledger). A cache folder that
-    cannot be written loses only that: the record then reads as not recorded here."""
-    digests = [d for d in _ledger() if d != record["sha256"]] + [record["sha256"]]
-    folder = paths.cache_dir()
+    cannot be written loses only that, said once: the record then reads as not recorded here."""
+    global _unwritable_said
     try:
-        folder.mkdir(parents=True, exist_ok=True)
-        paths.write_atomic(folder / LEDGER_FILE, json.dumps({"sha256": digests[-LEDGER_MAX:]}) + "\n")
-    except OSError:
-        pass
+        _LEDGER.add(record["sha256"])
+    except OSError as e:
+        if not _unwritable_said:
+            _unwritable_said = True
+            print(f"note: cannot keep the consent record in {_LEDGER.path} ({e.strerror or e}): it will read as "
+                  f"not recorded on this machine; set PUPPETEER_CACHE to a writable folder", file=sys.stderr)
 
 
 def recorded_here(record: dict | None) -> bool:
     """Whether `record` was made on this machine (`remember`), not brought by the profile."""
-    return bool(record) and record["sha256"] in _ledger()
+    return bool(record) and record["sha256"] in _LEDGER
 
 
 def rebind(record: dict, arrays_sha256: str) -> dict:

@@ -39,8 +39,6 @@ module and inputs it is traced with, fp16 or fp32).
 """
 from __future__ import annotations
 
-import contextlib
-import fcntl
 import hashlib
 import json
 import os
@@ -54,7 +52,8 @@ from typing import Any, Protocol
 
 from realtime.core.context import require_torch_cuda
 from realtime.core.errors import ProfileError, PuppeteerError
-from realtime.core.paths import cache_dir, cannot_write, sha256_file, write_atomic
+from realtime.core.ledger import DigestLedger
+from realtime.core.paths import sha256_file, write_atomic
 from realtime.core.profile import GENERATOR_PATH, ProfileLike, engine_paths, how_to_train
 
 __all__ = ["PRECISIONS", "MANIFEST_FORMAT", "MANIFEST_VERSION", "Environment", "EngineFiles",
@@ -102,58 +101,31 @@ def sha256_bytes(data: bytes) -> str:
 BUILT_FILE = "built-engines.json"
 
 
-def _built() -> list[str]:
-    """The sha256s in the record; a record that is not ours (damaged JSON) is moved aside to
-    ``built-engines.json.damaged`` with a note, never silently overwritten."""
-    path = cache_dir() / BUILT_FILE
-    try:
-        text = path.read_text()
-    except OSError:
-        return []
-    try:
-        data = json.loads(text)
-        got = data.get("engines") if isinstance(data, dict) else None
-        if not isinstance(got, list):
-            raise ValueError("no engines list")
-    except ValueError:
-        aside = path.with_name(BUILT_FILE + ".damaged")
-        with contextlib.suppress(OSError):
-            os.replace(path, aside)
-        notice_once(f"{path} was not a record of built engines; moved to {aside.name}: engines built "
-                    f"before are rebuilt once")
-        return []
-    return [d for d in got if isinstance(d, str)]
+def _damaged(text: str) -> None:
+    notice_once(f"{text}: engines built before are rebuilt once")
+
+
+#: The sha256s of the plans built on this machine (`built_here`, `record_built`).
+_BUILT = DigestLedger(BUILT_FILE, "engines", notice=_damaged)
 
 
 def built_here(engine_sha256: str | None) -> bool:
     """Whether this machine's user built the plan with this sha256 (`record_built`)."""
-    return engine_sha256 is not None and engine_sha256 in _built()
+    return engine_sha256 in _BUILT
 
 
 def _cache_problem() -> str | None:
     """Why the record cannot be written (asked before minutes of building), or None."""
-    folder = cache_dir()
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-    except OSError as e:
-        return f"cannot make {folder}: {e.strerror or e}"
-    return cannot_write(folder / BUILT_FILE)
+    return _BUILT.problem()
 
 
 def record_built(engine_sha256: str) -> None:
     """Add a plan this machine just built to the record `built_here` reads: atomically, and
     under a lock (two processes building at once each keep their entry)."""
-    folder = cache_dir()
     try:
-        folder.mkdir(parents=True, exist_ok=True)
-        with open(folder / (BUILT_FILE + ".lock"), "a") as lock:
-            fcntl.flock(lock, fcntl.LOCK_EX)
-            known = _built()
-            if engine_sha256 not in known:
-                write_atomic(folder / BUILT_FILE,
-                             (json.dumps({"engines": known + [engine_sha256]}, indent=1) + "\n").encode())
+        _BUILT.add(engine_sha256)
     except OSError as e:
-        raise EngineError(f"cannot record the built engine in {folder / BUILT_FILE}: "
+        raise EngineError(f"cannot record the built engine in {_BUILT.path}: "
                           f"{e.strerror or e}; set PUPPETEER_CACHE to a writable folder") from e
 
 
@@ -196,7 +168,7 @@ def stale_reason(manifest: dict | None, expected: dict, engine_sha256: str | Non
         if manifest.get(key) != expected.get(key):
             return f"{what} changed: built for {manifest.get(key)!r}, now {expected.get(key)!r}"
     if not built_here(engine_sha256):
-        return (f"no record in {cache_dir() / BUILT_FILE} that this machine built it (a plan that came "
+        return (f"no record in {_BUILT.path} that this machine built it (a plan that came "
                 f"with a profile, or one built before that record existed); a TensorRT plan is only "
                 f"loaded where it was built")
     return None
@@ -324,7 +296,7 @@ def load_engine(record: EngineRecord, builder: Builder) -> Callable:
     digest = sha256_bytes(plan)
     if digest != record.manifest.get("engine_sha256") or not built_here(digest):
         why = ("does not match the sha256 in its manifest" if digest != record.manifest.get("engine_sha256")
-               else f"has no record in {cache_dir() / BUILT_FILE} that this machine built it")
+               else f"has no record in {_BUILT.path} that this machine built it")
         raise EngineError(f"{record.files.engine} {why}; rebuild it "
                           f"(python run.py export --profile ... --force)")
     return builder.load(plan, list(record.manifest["inputs"]), list(record.manifest["outputs"]))
