@@ -56,13 +56,13 @@ def test_verify_refuses_pictures_larger_than_the_others_read_before_decoding(tmp
     Image.new("L", (12000, 10000)).save(tmp_path / "huge.png")
     monkeypatch.setattr("realtime.image.verify._read_image", lambda p: pytest.fail("decoded"))
     assert run.main(["verify", str(tmp_path / "huge.png")]) == 2
-    assert "huge.png is 12000×10000 px, larger than this reads (at most 20000 px a side and 100 megapixels)" \
+    assert "huge.png' is 12000×10000 px, larger than this reads (at most 20000 px a side and 100 megapixels)" \
         in _error_line(capsys)
     folder = tmp_path / "pictures"
     folder.mkdir()
     shutil.copy(tmp_path / "huge.png", folder / "a.png")
     assert run.main(["verify", str(folder)]) == 2
-    assert "a.png is 12000×10000 px" in _error_line(capsys)
+    assert "a.png' is 12000×10000 px" in _error_line(capsys)
     # a video is read scaled down by FFmpeg: no cap (review: 7680×4320 footage was refused)
     writer = cv2.VideoWriter(str(tmp_path / "wide.avi"), cv2.VideoWriter_fourcc(*"MJPG"), 10, (8200, 16))
     writer.write(np.zeros((16, 8200, 3), np.uint8))

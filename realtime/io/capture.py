@@ -42,6 +42,8 @@ __all__ = ["CameraSource", "CaptureError", "CaptureTimeout", "ClipSource", "DEFA
            "ended_early_note", "image_files", "input_paths", "open_source", "quiet_opencv"]
 
 DEFAULT_CLIP_FPS = 30.0
+#: sound files, said as such (OpenCV only says it cannot read them as a video)
+AUDIO_SUFFIXES = frozenset({".m4a", ".mp3", ".wav", ".aac", ".flac", ".ogg", ".opus", ".wma"})
 #: a clip that ends before this share of the frames its header announces, and at least
 #: SHORT_FRAMES short of them, ended early (`ClipSource.ended_early`)
 SHORT_SHARE, SHORT_FRAMES = 0.9, 5
@@ -220,6 +222,9 @@ class ClipSource:
         if os.path.isdir(self.path):     # (never raises, unlike Path.is_dir on an overlong name)
             raise CaptureError(f"{str(self.path)!r} is a folder; name a video file inside it")
         picture = self.path.suffix.lower() in IMAGE_SUFFIXES    # a still image plays as one frame
+        if self.path.suffix.lower() in AUDIO_SUFFIXES and paths.is_file(self.path):
+            raise CaptureError(f"{str(self.path)!r} is a sound file ({self.path.suffix}), with no pictures: a "
+                               f"driver is a camera, a video file or a folder of pictures")
         if not paths.is_file(self.path):
             if paths.exists(self.path):          # a pipe, a device or a socket
                 raise CaptureError(f"{str(self.path)!r} {paths.not_a_file(self.path)}: name a "

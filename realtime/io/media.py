@@ -134,7 +134,7 @@ def check_image(path: str | Path, error: type[PuppeteerError], unreadable: str) 
     header = _header(path)
     if header is None:
         raise error(unreadable)
-    _check(*header[:2], MAX_IMAGE_SIDE, MAX_IMAGE_PIXELS, str(path.name), error,
+    _check(*header[:2], MAX_IMAGE_SIDE, MAX_IMAGE_PIXELS, repr(str(path)), error,
            "scale it down (e.g. to 2000 px on the long side) and try again")
     return header
 

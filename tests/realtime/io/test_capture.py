@@ -294,6 +294,14 @@ def test_a_driver_path_that_does_not_exist_says_so(tmp_path, spec):
         open_source(str(tmp_path / "pipe.mp4"))
 
 
+def test_a_sound_file_as_driver_is_said_to_be_one(tmp_path):
+    """Before (robustness audit): "OpenCV (FFmpeg) does not recognise it as a video"."""
+    song = tmp_path / "voice.m4a"
+    song.write_bytes(b"\x00\x00\x00\x18ftypM4A ")
+    with pytest.raises(CaptureError, match=r"voice\.m4a' is a sound file \(\.m4a\), with no pictures"):
+        open_source(str(song))
+
+
 @pytest.mark.parametrize("spec", ["http://example.com/x.mp4", "rtsp://cam.local/stream"])
 def test_a_network_address_as_driver_says_it_is_one(spec):
     """Before (robustness audit): "does not exist: check the path"."""
