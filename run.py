@@ -733,14 +733,18 @@ WARM_UP_NOTICE = ("warming up the engine (a first run also compiles the CPU kern
 WARM_UP_NOTICE_S = 3.0
 
 
+def _partial_left(sink) -> Path | None:
+    """The hidden partial file a file sink left instead of a finished one (a close that was cut
+    short or timed out), or None."""
+    left = getattr(sink, "partial", None)
+    return Path(left) if left is not None and sink.kept is None and os.path.lexists(left) else None
+
+
 def _nothing_left(sink) -> bool:
     """A file sink that kept no file and left no partial one (its own error said what became of
-    its frames); False for the other sinks, and where a partial file is left (a close that timed
-    out: `_written` says where it is)."""
-    if getattr(sink, "name", None) != "file" or sink.kept is not None:
-        return False
-    left = getattr(sink, "partial", None)
-    return not (left is not None and os.path.lexists(left))
+    its frames); False for the other sinks, and where a partial file is left (`_written` says
+    where it is)."""
+    return getattr(sink, "name", None) == "file" and sink.kept is None and _partial_left(sink) is None
 
 
 def _written(sink, stopped: bool = False, why: str = "the run so far") -> str:
@@ -752,8 +756,7 @@ def _written(sink, stopped: bool = False, why: str = "the run so far") -> str:
         return ""
     head = "stopped: " if stopped and why == "the run so far" else ""
     if sink.kept is None:
-        left = getattr(sink, "partial", None)
-        if sink.frames_written and left is not None and os.path.lexists(left):
+        if sink.frames_written and (left := _partial_left(sink)) is not None:
             return (f"{head}the recording ({count(sink.frames_written, 'frame')}) was not finished: it is left "
                     f"as {left} (hidden: ls -a shows it)")
         if sink.frames_written:

@@ -196,8 +196,9 @@ class TrackedState(StateSource):
         next_at = time.perf_counter()
         try:
             while not self._stop.is_set():
-                if (wait := next_at - time.perf_counter()) > 0.0:   # the frames meanwhile replace one another
-                    self._stop.wait(wait)
+                wait = next_at - time.perf_counter()      # the frames meanwhile replace one another
+                if wait > 0.0 and self._stop.wait(wait):
+                    return
                 next_at = max(next_at + period, time.perf_counter())
                 try:
                     f = self.grabber.get(timeout=0.5)
