@@ -159,7 +159,10 @@ def _format_pulse(pulse: dict[str, Any]) -> list[str]:
     default = [pulse["default_source"]] if pulse.get("default_source") else []
     mics = list(dict.fromkeys([*(s for s in default + sources if not origin(s).endswith(".monitor")),
                                *default, *sources]))      # a microphone before a monitor
-    outs = list(dict.fromkeys([*filter(None, [pulse.get("default_sink")]), *sinks])) or ["OUT"]
+    # the README's recipe names the engine's output `engine_out`: where it exists it is OUT, so
+    # the example never offers its monitor as the microphone
+    outs = list(dict.fromkeys([*(["engine_out"] if "engine_out" in sinks else []),
+                               *filter(None, [pulse.get("default_sink")]), *sinks])) or ["OUT"]
     # never a sink's own monitor (or a source re-mapping it) into that sink: the output fed back
     mic, out = next(((m, o) for o in outs for m in mics if origin(m) != f"{o}.monitor"), ("IN", outs[0]))
     loop = "" if mic != "IN" or not sources else (

@@ -128,6 +128,9 @@ def test_format_devices_shows_the_pulseaudio_names_to_use():
     # README's recipe: a virtual microphone `vmic` re-mapping engine_out.monitor, for the call
     (["engine_out.monitor", "vmic", "alsa_input.usb"], ["engine_out"], "vmic", "engine_out",
      "(e.g. --audio alsa_input.usb:engine_out)"),
+    # two null sinks, the other one the default (README audit, helper 89): engine_out is still OUT
+    (["micsrc.monitor", "engine_out.monitor"], ["micsrc", "engine_out"], "micsrc.monitor", "micsrc",
+     "(e.g. --audio micsrc.monitor:engine_out)"),
 ])
 def test_the_pulseaudio_example_never_feeds_a_sink_its_own_monitor(sources, sinks, default_source, default_sink,
                                                                    expect):
