@@ -45,7 +45,8 @@ def read_rgb(path: Path) -> np.ndarray:
         raise EnrollError(f"{path} {problem}")
     # the header's size is checked before decoding (a PNG may declare 30,000² pixels)
     bgr = read_image(path, EnrollError,
-                     f"cannot read {path} as an image (supported: {', '.join(sorted(IMAGE_SUFFIXES))})")
+                     f"cannot read {path} as an image (supported: {', '.join(sorted(IMAGE_SUFFIXES))})",
+                     whole=True)
     scale = MAX_SIDE / max(bgr.shape[:2])
     if scale < 1.0:
         bgr = cv2.resize(bgr, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)

@@ -241,7 +241,7 @@ class ClipSource:
                 ok, first = cap.read()
         if ok and picture:   # as enroll and image folders read it: turned by EXIF, transparency over white
             try:
-                first = read_image(self.path, CaptureError, f"cannot decode image {str(self.path)!r}")
+                first = read_image(self.path, CaptureError, f"cannot decode image {str(self.path)!r}", whole=True)
             except CaptureError:
                 cap.release()
                 raise

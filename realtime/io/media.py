@@ -31,7 +31,7 @@ from realtime.core.errors import PuppeteerError
 from realtime.core.paths import playlist_kind
 from realtime.core.quiet import quiet_native_stderr
 
-__all__ = ["MAX_IMAGE_PIXELS", "MAX_IMAGE_SIDE", "MAX_VIDEO_PIXELS", "MAX_VIDEO_SIDE",
+__all__ = ["damage", "WHOLE_FORMATS", "MAX_IMAGE_PIXELS", "MAX_IMAGE_SIDE", "MAX_VIDEO_PIXELS", "MAX_VIDEO_SIDE",
            "check_frame", "check_image", "image_size", "read_image", "open_video"]
 
 MAX_IMAGE_SIDE = 20_000          # a 20,000 px panorama still opens
@@ -140,14 +140,19 @@ def check_image(path: str | Path, error: type[PuppeteerError], unreadable: str) 
 
 
 def read_image(path: str | Path, error: type[PuppeteerError], unreadable: str,
-               flags: int = cv2.IMREAD_COLOR) -> np.ndarray:
+               flags: int = cv2.IMREAD_COLOR, whole: bool = False) -> np.ndarray:
     """The image at `path` as OpenCV decodes it (BGR), after its header says it fits the caps.
     A transparent picture read in colour (the default `flags`) is shown over white (OpenCV would
     drop its transparency, leaving whatever colour the transparent pixels hold: often black).
     Raises `error(unreadable)` for a file that is not an image, `error(...)` naming the size for
-    one that is too large or why it cannot be opened (no read permission)."""
+    one that is too large or why it cannot be opened (no read permission). whole: also
+    `error(...)` for a JPEG, PNG or WebP file that ends before its picture does (a download or
+    copy cut short: OpenCV fills the missing rows with grey and says nothing), at the cost of a
+    second decode (`damage`): for a picture read once, an avatar's photo."""
     path = Path(path)
     header = check_image(path, error, unreadable)
+    if whole and (why := damage(path)) is not None:
+        raise error(f"{str(path)!r} is damaged: {why}; use a complete copy of the picture")
     try:
         with quiet_native_stderr():
             img = _over_white(path) if header[2] and flags == cv2.IMREAD_COLOR else None
@@ -158,6 +163,29 @@ def read_image(path: str | Path, error: type[PuppeteerError], unreadable: str,
     if img is None:
         raise error(unreadable)
     return img
+
+
+#: the formats `damage` decodes whole (those whose files are often cut short, and which Pillow
+#: decodes itself; OpenCV reads a cut one without a word)
+WHOLE_FORMATS = ("JPEG", "PNG", "WEBP")
+
+
+def damage(path: str | Path) -> str | None:
+    """Why the picture at `path` cannot be decoded whole (e.g. "the file ends before the picture
+    does"), or None: it decodes, or it is not one of `WHOLE_FORMATS`."""
+    with _pillow():
+        try:
+            with Image.open(path, formats=WHOLE_FORMATS) as im:
+                try:
+                    im.load()
+                except _PIL_ERRORS as e:
+                    text = str(e)
+                    if "truncated" in text or isinstance(e, (SyntaxError, struct.error, EOFError)):
+                        return "the file ends before the picture does (a download or copy cut short?)"
+                    return f"its data cannot be decoded ({text[:80]})"
+        except _PIL_ERRORS:
+            return None
+    return None
 
 
 def open_video(path: str | Path, error: type[PuppeteerError], unopenable: str) -> cv2.VideoCapture:

@@ -234,3 +234,26 @@ def test_a_real_clip_and_other_text_are_not_taken_for_playlists(tmp_path):
     (tmp_path / "notes.mp4").write_bytes(b"just some text, not a video\n")
     with pytest.raises(RuntimeError, match="^cannot open$"):     # OpenCV's refusal, as before
         open_video(tmp_path / "notes.mp4", RuntimeError, "cannot open")
+
+
+@pytest.mark.parametrize("fmt", [".jpg", ".png"])
+def test_a_picture_cut_short_is_refused_as_damaged_when_read_whole(tmp_path, fmt):
+    """Before the fix (README audit, helper 89): OpenCV decoded a JPEG cut at 90 kB of 120 with
+    grey rows at the bottom, and enroll made an avatar of it without a word."""
+    from realtime.io.media import damage, read_image
+
+    rng = np.random.default_rng(0)
+    image = cv2.GaussianBlur(rng.integers(0, 256, (240, 320, 3), dtype=np.uint8), (5, 5), 0)
+    whole = tmp_path / f"whole{fmt}"
+    cv2.imwrite(str(whole), image)
+    cut = tmp_path / f"cut{fmt}"
+    cut.write_bytes(whole.read_bytes()[: whole.stat().st_size * 2 // 3])
+    assert damage(whole) is None
+    if fmt == ".jpg":      # OpenCV alone decodes it, grey below the cut (a PNG it refuses by itself)
+        assert cv2.imread(str(cut)) is not None
+        assert read_image(cut, RuntimeError, "x").shape == image.shape     # a frame of a folder: as before
+    with pytest.raises(RuntimeError) as e:
+        read_image(cut, RuntimeError, "x", whole=True)
+    assert str(e.value) == (f"{str(cut)!r} is damaged: the file ends before the picture does (a download or copy "
+                            f"cut short?); use a complete copy of the picture")
+    np.testing.assert_array_equal(read_image(whole, RuntimeError, "x", whole=True), cv2.imread(str(whole)))
