@@ -1210,8 +1210,13 @@ def cmd_track(args) -> int:
         print(f"warning: no face was found in {clip.name}: as a driver it moves nothing (is a face in "
               f"view, lit and large enough?)", file=sys.stderr)
         return 0
-    print(f"next: {_command('live', '--profile', 'NAME', '--driver', str(out))} (the clip's frames "
-          f"come along while {clip.name} is beside it)")
+    beside = out.parent / clip.name
+    if beside.exists() and beside.resolve() == clip.resolve():
+        how = f"the clip's frames come along while {clip.name} is beside it"
+    else:    # --out elsewhere: the tracked clip plays the clip only when it finds it beside itself
+        how = (f"landmarks only: reenact plays them as they are; --mode swap and passthrough need the "
+               f"clip's frames, so copy {clip.name} into {_printable(str(out.parent))!r} beside it")
+    print(f"next: {_command('live', '--profile', 'NAME', '--driver', str(out))} ({how})")
     return 0
 
 

@@ -512,6 +512,25 @@ def test_track_s_next_hint_is_a_command_to_copy(tmp_path, monkeypatch, capsys, f
                                                        "driver it moves nothing")
 
 
+def test_track_s_hint_says_the_clip_must_be_beside_a_tracked_clip_written_elsewhere(tmp_path, monkeypatch, capsys):
+    """Before the fix (README audit, helper 89): `track d0.mp4 --out /elsewhere/x.track.npz`
+    said the clip's frames come along while d0.mp4 is beside it, which it was not; a swap then
+    refused the file."""
+    from realtime.io import tracked
+
+    clip = _clip(tmp_path / "clip.avi")
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.setattr(tracked, "track_clip", lambda source, clip, out, progress=None: tracked.TrackedClip(
+        landmarks=np.zeros((5, 478, 3), np.float32), present=np.ones(5, bool), fps=30.0,
+        size=(64, 64), sha256="0" * 64, clip=clip.name))
+    assert run.main(["track", str(clip), "--out", str(elsewhere / "x.track.npz")]) == 0
+    last = capsys.readouterr().out.splitlines()[-1]
+    assert "come along" not in last
+    assert last.endswith(f"(landmarks only: reenact plays them as they are; --mode swap and passthrough need the "
+                         f"clip's frames, so copy clip.avi into {str(elsewhere)!r} beside it)")
+
+
 def test_the_engine_is_closed_when_the_sink_fails_to_close(monkeypatch):
     """Before the fix: a sink whose close raised (its close timeout) skipped engine.close()."""
     from realtime.engine import loop
