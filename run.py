@@ -178,7 +178,7 @@ def cmd_demo(args) -> int:
         if (done := _report_of(stop)) is not None:
             print(done.summary(warmup=min(10, done.frames // 4)))
         raise
-    print(_printable(f"{wrote}, {engine.output_size[0]}x{engine.output_size[1]}", 4000))
+    print(_printable(wrote, 4000))
     print(report.summary(warmup=min(10, report.frames // 4)))
     print(f"disclosure: {engine.options.disclosure.describe(engine.output_size)}")
     return 0
@@ -762,11 +762,15 @@ def _written(sink, stopped: bool = False, why: str = "the run so far") -> str:
         if sink.frames_written:
             return f"{head}nothing was kept of the {count(sink.frames_written, 'frame')} written"
         return f"{head}nothing was written (no frame had reached the file)"
-    notes = [count(sink.frames_written, "frame")] + ([why] if stopped else [])
+    notes = [count(sink.frames_written, "frame")]
     size, written = getattr(sink, "size", None), getattr(sink, "file_size", None)
     if size is not None and written is not None and written != size:   # an odd size (--size, a swap's driver)
         notes.append(f"{size[0]}x{size[1]} padded to {written[0]}x{written[1]} with black: H.264 wants "
                      f"even sides")
+    elif size is not None:
+        notes.append(f"{size[0]}x{size[1]}")
+    if stopped:
+        notes.append(why)
     if sink.displaced is not None:
         notes.append(f"a file appeared at {sink.displaced} while recording and was left as it is")
     return f"{head}wrote {sink.kept} ({', '.join(notes)})"
@@ -1274,7 +1278,7 @@ def build_parser() -> argparse.ArgumentParser:
                                   "20–60 s video of the target (mp4/mov/...: tier atlas)")
     e.add_argument("--frames", type=_frame_range, default=None, metavar="START:STOP",
                    help="video only: enroll frames START..STOP-1 (e.g. 0:150)")
-    e.add_argument("--name", required=True, help="profile name (its folder under profiles/): up to "
+    e.add_argument("--name", required=True, help="profile name (its folder under profiles/, or under $PUPPETEER_PROFILES when set): up to "
                                                  "64 letters, digits, '-' or '_'")
     e.add_argument("--crop", type=int, default=256, choices=(128, 256, 384, 512),
                    help="face crop size in pixels (default 256)")

@@ -109,7 +109,7 @@ def test_the_wrote_line_names_the_file_the_sink_kept(tmp_path, astro, monkeypatc
     clip = _clip(tmp_path / "clip.avi")
     assert run.main(["live", "--profile", astro, "--driver", str(clip), "--sink", "FILE:out.mp4",
                      "--frames", "3", "--size", "80x64"]) == 0
-    assert "wrote out.mp4 (3 frames)" in capsys.readouterr().out
+    assert "wrote out.mp4 (3 frames, 80x64)" in capsys.readouterr().out
     assert _frames(tmp_path / "out.mp4") == 3
 
 
@@ -134,7 +134,7 @@ def test_a_file_that_appears_at_the_output_while_recording_stays_and_the_run_say
     assert run.main(["live", "--profile", astro, "--driver", str(clip), "--sink", f"file:{out}",
                      "--frames", "3", "--size", "80x64"]) == 0
     kept = tmp_path / f"x-{os.getpid()}.mp4"
-    assert (f"wrote {kept} (3 frames, a file appeared at {out} while recording and was left as it is)"
+    assert (f"wrote {kept} (3 frames, 80x64, a file appeared at {out} while recording and was left as it is)"
             in capsys.readouterr().out)
     assert out.read_bytes() == b"theirs" and _frames(kept) == 3
 
@@ -395,7 +395,7 @@ def test_ctrl_c_mid_run_keeps_a_playable_file_and_says_where(tmp_path, astro, mo
     assert run.main(["live", "--profile", astro, "--driver", str(clip), "--sink",
                      f"file:{out / 'x.mp4'}", "--size", "80x64"]) == 130
     printed = capsys.readouterr()
-    assert f"stopped: wrote {out / 'x.mp4'} (2 frames, the run so far)" in printed.err
+    assert f"stopped: wrote {out / 'x.mp4'} (2 frames, 80x64, the run so far)" in printed.err
     lines = printed.out.splitlines()
     summary = next(i for i, line in enumerate(lines) if line.startswith("2 frames in "))
     assert lines[summary + 1].startswith("stage p50 ms: track")         # then the stage p50s
@@ -418,7 +418,7 @@ def test_an_error_mid_run_says_what_the_file_kept(tmp_path, astro, capsys):
                      f"file:{out / 'x.mp4'}", "--size", "80x64"]) == 2
     err = capsys.readouterr().err.splitlines()
     assert err[-2].startswith("error: ") and "f2.png" in err[-2]
-    assert err[-1] == f"  (wrote {out / 'x.mp4'} (2 frames, the run up to the error))"
+    assert err[-1] == f"  (wrote {out / 'x.mp4'} (2 frames, 80x64, the run up to the error))"
     assert [p.name for p in out.iterdir()] == ["x.mp4"] and _frames(out / "x.mp4") == 2
 
 
@@ -591,4 +591,4 @@ def test_an_odd_sized_recording_says_it_was_padded(tmp_path):
     assert run._written(sink) == ("wrote out.mp4 (5 frames, 97x131 padded to 98x132 with black: H.264 wants "
                                   "even sides)")
     sink.size = (96, 130)
-    assert run._written(sink) == "wrote out.mp4 (5 frames)"
+    assert run._written(sink) == "wrote out.mp4 (5 frames, 96x130)"

@@ -357,7 +357,8 @@ class ClipSource:
             lost = sum(n for _, n in self._damaged)
             where = ", ".join(f"{at}" for at, _ in self._damaged[:5]) + (", ..." if len(self._damaged) > 5 else "")
             notes.append(f"note: {self.path.name} has {count(lost, 'frame')} the decoder could not read (at frame "
-                         f"{where}): the frame before them stands in their place, so the clip keeps its timing")
+                         f"{where}): the frame before {'it stands in its' if lost == 1 else 'them stands in their'} "
+                         f"place, so the clip keeps its timing")
         if (early := ended_early_note(self.path.name, self._ended_at, self.frame_count)) is not None:
             notes.append(early)
         return "\n".join(notes) or None

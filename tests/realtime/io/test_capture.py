@@ -82,6 +82,9 @@ def test_a_damaged_spot_mid_clip_is_crossed_in_time_and_said(tmp_path):
     assert blue == [0, 1, 2, 3, 3, 3, 3, 7, 8, 9, 10, 11]
     assert src.ended_early() == ("note: clip.mp4 has 3 frames the decoder could not read (at frame 4): the "
                                  "frame before them stands in their place, so the clip keeps its timing")
+    src._damaged = [(4, 1)]         # one frame lost: said in the singular (README audit, helper 89)
+    assert src.ended_early() == ("note: clip.mp4 has 1 frame the decoder could not read (at frame 4): the "
+                                 "frame before it stands in its place, so the clip keeps its timing")
     src.close()
 
 
