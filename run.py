@@ -927,11 +927,13 @@ def _train(profile, video: Path, args, same_clip: bool = True) -> int:
     done = {"step": None, "saved": None}     # the last step, the last checkpoint's
 
     def progress(step, losses):
+        if done["step"] is None and step > 1:   # a resumed run: the bar counts from its step, as the summary does
+            bar.initial = bar.n = step - 1
         done["step"] = step
         bar.update(1)
-        if step % 5 == 0:
+        if step % 5 == 0 or bar.n - bar.initial == 1:
             bar.set_postfix({k: f"{v:.3f}" for k, v in losses.items() if k in
-                             ("rec", "ssim", "adv", "per", "style", "tmp", "d_loss")})
+                             ("rec", "ssim", "adv", "per", "style", "app", "tmp", "d_loss")})
 
     # Only a finished run's generator is tested against the render (`face_l1`): from the first
     # checkpoint on, a neural profile is atlas until the end of the run decides, so that a run

@@ -547,6 +547,38 @@ def _stop_training_after(monkeypatch, done: int, saved: int, stop: type[BaseExce
     monkeypatch.setattr(T, "train", train)
 
 
+def test_a_resumed_training_s_bar_counts_from_its_step_and_shows_every_loss(video_profile, monkeypatch):
+    """Before the fix (README audit, helper 89): a run resumed at step 6 and stopped at 13 drew
+    '7step' while its summary said step 13, and the bar's losses left out the appearance loss."""
+    import tqdm as tqdm_module
+
+    from realtime.train import dataset
+    from realtime.train import loop as T
+    from tests.realtime.train.test_loop import Pairs
+
+    folder, clip = video_profile
+    bars = []
+
+    class Bar(tqdm_module.tqdm):
+        def __init__(self, *a, **k):
+            super().__init__(*a, **{**k, "disable": False})
+            bars.append(self)
+
+    monkeypatch.setattr(tqdm_module, "tqdm", Bar)
+    monkeypatch.setattr(dataset, "build_pairs", lambda profile, frames, **k: Pairs())
+
+    def train(pairs, out_dir, options, progress, commit, on_checkpoint):
+        for step in range(7, 14):
+            progress(step, {"rec": 0.5, "app": 0.25, "d_loss": 1.0})
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(T, "train", train)
+    assert run.main(["train", "--profile", "vid", "--video", str(clip), "--steps", "50"]) == 130
+    bar = next(b for b in bars if b.desc == "training")
+    assert (bar.n, bar.initial, bar.total) == (13, 6, 50)
+    assert bar.postfix == "rec=0.500, app=0.250, d_loss=1.000"
+
+
 def _set_tier(folder: Path, tier: str) -> None:
     meta = yaml.safe_load((folder / YAML_FILE).read_text())
     meta["tier"] = tier
