@@ -244,7 +244,7 @@ def _shown(value) -> str:
 
 
 #: The keys only --mode swap uses (`realtime.engine.swap.build_swap`; live's swap-only flags).
-SWAP_ONLY = ("even_grain", "fill_far_side", "lift_sockets", "drop_fringe", "keep_glasses")
+SWAP_ONLY = ("even_grain", "fill_far_side", "lift_sockets", "drop_fringe", "keep_glasses", "hide_unswapped")
 _ON_HEAD = "swap puts the face on the driver's own head, at its size, position and turn"
 _CROP = "swap draws the face at the profile's own crop size, unsharpened"
 #: The keys --mode swap has no use for, and why (live refuses --follow-scale,

@@ -352,6 +352,8 @@ def test_what_would_be_ignored_is_refused(argv, expect):
     (("--compare", "even_grain=true,false"), "--compare even_grain=... varies an option of --mode swap"),
     (("--compare", "keep_glasses=true,false"), "--compare keep_glasses=... varies an option of --mode swap"),
     (("--compare", "fill_far_side=true,false"), "--compare fill_far_side=... varies an option of --mode swap"),
+    # the audit of stop 65 (helper 90): two identical reenactments were measured side by side
+    (("--compare", "hide_unswapped=0,1"), "--compare hide_unswapped=... varies an option of --mode swap"),
     (("--mode", "swap", "--compare", "render_size=0,256"),
      "--compare render_size=... varies an option of --mode reenact (swap draws the face at the "
      "profile's own crop size"),
