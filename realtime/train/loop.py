@@ -167,7 +167,9 @@ def train(pairs, out_dir: Path, options: TrainOptions, progress=None, on_checkpo
         while True:
             if target_steps is not None and step >= target_steps:
                 break
-            if deadline is not None and time.monotonic() >= deadline:
+            # at least one step whatever the minutes: a deadline passed before the first would
+            # write an untrained generator (over the last one, with --restart) as "trained 0 steps"
+            if deadline is not None and step > saved_at_start and time.monotonic() >= deadline:
                 break
             # the random streams before this step's draws: a step cut short by Ctrl-C is saved
             # undone, so the resumed run draws its batch again (as an uninterrupted run would)

@@ -58,6 +58,19 @@ def test_ctrl_c_before_a_new_step_writes_nothing(tmp_path, monkeypatch):
     assert checkpoints == [] and list(out.iterdir()) == []
 
 
+@pytest.mark.parametrize("resume", [False, True])
+def test_minutes_that_pass_before_a_step_still_train_one(tmp_path, monkeypatch, resume):
+    """Before the fix (audit, helper 90): `train --minutes 1e-9` trained 0 steps, wrote an
+    untrained generator (over the last one with --restart) and said "trained 0 steps"."""
+    out = tmp_path / "neural"
+    _stop_at(monkeypatch, 0)
+    if resume:
+        T.train(Pairs(), out, _options(3))
+    result = T.train(Pairs(), out, T.TrainOptions(resolution=32, minutes=1e-9, batch=2, temporal=False))
+    assert (result["steps"], result["resumed_at"]) == ((4, 3) if resume else (1, 0))
+    assert _saved_step(out) == result["steps"]
+
+
 def test_face_l1_of_an_untrained_generator_is_the_renders(tmp_path):
     """An untrained generator reproduces its render (zero-initialised output), so `train` keeps
     the atlas as the default tier; the render's L1 is the masked mean over the chosen pairs."""
