@@ -1280,8 +1280,8 @@ def build_parser() -> argparse.ArgumentParser:
                                   "20–60 s video of the target (mp4/mov/...: tier atlas)")
     e.add_argument("--frames", type=_frame_range, default=None, metavar="START:STOP",
                    help="video only: enroll frames START..STOP-1 (e.g. 0:150)")
-    e.add_argument("--name", required=True, help="profile name (its folder under profiles/, or under $PUPPETEER_PROFILES when set): up to "
-                                                 "64 letters, digits, '-' or '_'")
+    e.add_argument("--name", required=True, help="profile name (its folder under profiles/, or under "
+                                                 "$PUPPETEER_PROFILES when set): up to 64 letters, digits, '-' or '_'")
     e.add_argument("--crop", type=int, default=256, choices=(128, 256, 384, 512),
                    help="face crop size in pixels (default 256)")
     e.add_argument("--force", action="store_true", help="replace an existing profile")
