@@ -356,7 +356,12 @@ def _folder_id(path: Path) -> tuple[int, int] | None:
 
 # ----------------------------------------------------------------------------------------- live
 def cmd_live(args) -> int:
+    from realtime.io.sinks import sink_file
+
     inputs = _check_live(args)
+    if args.audio and (recording := sink_file(args.sink)) is not None:     # said once, at the start
+        print(_printable(f"note: --audio plays the sound to its output only: {recording} gets the "
+                         f"picture without sound", 4000), file=sys.stderr)
     # The audio process first: a bad device name fails at once, and its streams settle (a
     # PortAudio output on PulseAudio takes about 2 s) while the engine's modules load.
     bridge = _audio_bridge(args.audio) if args.audio else None

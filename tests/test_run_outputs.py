@@ -178,6 +178,21 @@ def test_an_existing_audio_report_is_replaced_only_with_overwrite(tmp_path, astr
     assert checked == ["default:default"] and "no audio here" in capsys.readouterr().err
 
 
+def test_audio_with_a_file_sink_says_the_file_gets_no_sound(tmp_path, astro, capsys, monkeypatch):
+    """Before (audio audit, item 4): `--audio` with `--sink file:OUT.mp4` wrote a silent video
+    without a word: the sound goes to the --audio output only."""
+    clip = _clip(tmp_path / "clip.avi")
+    monkeypatch.setattr(run, "_audio_bridge", lambda spec: (_ for _ in ()).throw(run.UserError("no audio here")))
+    rec = tmp_path / "rec.mp4"
+    assert run.main(["live", "--profile", astro, "--driver", str(clip), "--sink", f"file:{rec}", "--realtime",
+                     "--audio", "default:default"]) == 2
+    err = capsys.readouterr().err
+    assert err.count(f"note: --audio plays the sound to its output only: {rec} gets the picture without sound") == 1
+    assert run.main(["live", "--profile", astro, "--driver", str(clip), "--sink", "null", "--realtime",
+                     "--audio", "default:default"]) == 2
+    assert "without sound" not in capsys.readouterr().err
+
+
 @pytest.mark.parametrize("extra", [[], ["--offline"]])
 def test_audio_is_refused_where_the_driver_plays_offline(tmp_path, astro, capsys, no_engine, extra):
     """Before (stop 61's review): a clip played offline passed the microphone on "in sync" with

@@ -37,7 +37,7 @@ from typing import Any
 import cv2
 
 from realtime.io.audio.errors import portaudio_install_hint
-from realtime.io.audio.names import pulse_origin, pulse_server
+from realtime.io.audio.names import loop_path, pulse_origin, pulse_server
 from realtime.io.capture import quiet_opencv
 from realtime.io.sinks.vcam import vcam_install_hint
 
@@ -163,8 +163,9 @@ def _format_pulse(pulse: dict[str, Any]) -> list[str]:
     # the example never offers its monitor as the microphone
     outs = list(dict.fromkeys([*(["engine_out"] if "engine_out" in sinks else []),
                                *filter(None, [pulse.get("default_sink")]), *sinks])) or ["OUT"]
-    # never a sink's own monitor (or a source re-mapping it) into that sink: the output fed back
-    mic, out = next(((m, o) for o in outs for m in mics if origin(m) != f"{o}.monitor"), ("IN", outs[0]))
+    # never a sink's own monitor (or a source re-mapping it, or reading it through other sinks)
+    # into that sink: the output fed back
+    mic, out = next(((m, o) for o in outs for m in mics if loop_path(m, o, pulse) is None), ("IN", outs[0]))
     loop = "" if mic != "IN" or not sources else (
         f"; IN: your microphone, not {outs[0]}.monitor, which is {outs[0]}'s own sound")
     lines = [f"  {pulse['server']}: name these with --audio IN:OUT (e.g. --audio {mic}:{out}{loop})"]

@@ -16,12 +16,13 @@ moved) and reads the audio process's periodic stats; the audio itself never pass
 from __future__ import annotations
 
 import multiprocessing
+import sys
 import time
 from collections import deque
 from typing import Any
 
 from realtime.io.audio.errors import AudioError
-from realtime.io.audio.report import AudioReport, DelayPolicy
+from realtime.io.audio.report import AudioReport, DelayPolicy, stopped_line
 from realtime.io.audio.worker import serve
 
 
@@ -40,22 +41,26 @@ class AudioBridge:
         tolerance_s, fade_s: `SyncCore`'s correction threshold and crossfade length.
         policy: how the target follows the video latency (default `DelayPolicy()`).
         history: video frames kept for the report (a live session runs for hours).
+        watch_s: how often the audio process checks that IN and OUT still exist and feed no
+            loop (`watch.Watcher`, PulseAudio/PipeWire only; 0: never); when they do not, the
+            sound stops for the rest of the run, a line on stderr says why, and so does the report.
         sounddevice_module, pulse: for tests, a module name imported in the audio process
-            instead of sounddevice, and a stand-in for `names.pulse_server()`'s answer.
+            instead of sounddevice, and a stand-in for `names.pulse_server()`'s answer (which
+            also leaves the devices unwatched).
     """
 
     def __init__(self, spec: str, sample_rate: int = 48000, blocksize: int = 256,
                  channels: int = 1, latency: str | float = "low", max_delay_s: float = 1.0,
                  tolerance_s: float = 0.003, fade_s: float = 0.03,
                  policy: DelayPolicy | None = None, history: int = 18000,
-                 open_timeout_s: float = 30.0, report_s: float = 0.25,
+                 open_timeout_s: float = 30.0, report_s: float = 0.25, watch_s: float = 2.0,
                  sounddevice_module: str | None = None, pulse: dict[str, Any] | None = None):
         self.spec = spec
         self.config = {"spec": spec, "sample_rate": int(sample_rate), "blocksize": int(blocksize),
                        "channels": int(channels), "latency": latency,
                        "max_delay_s": float(max_delay_s), "tolerance_s": float(tolerance_s),
                        "fade_s": float(fade_s), "report_s": float(report_s),
-                       "sounddevice_module": sounddevice_module, "pulse": pulse}
+                       "watch_s": float(watch_s), "sounddevice_module": sounddevice_module, "pulse": pulse}
         self.policy = policy or DelayPolicy()
         self.open_timeout_s = open_timeout_s
         self.frames: deque[tuple[float, float]] = deque(maxlen=int(history))
@@ -69,6 +74,8 @@ class AudioBridge:
         self._proc: Any = None
         self._conn: Any = None
         self._final = False
+        self.told_stopped = False
+        self._first_frame: float | None = None
         self.report: AudioReport | None = None
 
     @property
@@ -124,6 +131,8 @@ class AudioBridge:
     def add_frame(self, t_capture: float, t_sink: float) -> None:
         """A video frame reached the sink: follow its latency, collect the audio stats."""
         self.frames.append((t_capture, t_sink))
+        if self._first_frame is None:
+            self._first_frame = t_capture
         target = self.policy.add(t_sink - t_capture)
         if target is not None:
             self._send(("target", target))
@@ -179,6 +188,8 @@ class AudioBridge:
                 if kind in ("stats", "final"):
                     self.snapshot = rest[0]
                     self.rows.extend(rest[1])
+                    if self.snapshot.get("stopped") and not self.told_stopped:
+                        self._tell_stopped()
                 if kind == "final":
                     self.stderr_lines = rest[2]
                     self._final = True
@@ -186,6 +197,21 @@ class AudioBridge:
                 timeout = 0.0
         except (EOFError, OSError) as exc:
             self._died(exc)
+
+    def _tell_stopped(self) -> None:
+        """Say on stderr, once and at the time, that the audio process stopped the sound."""
+        self.told_stopped = True
+        line = f"warning: {stopped_line(self.snapshot, self._t0())}"
+        try:
+            from tqdm import tqdm  # noqa: PLC0415 - the run's progress bar: the line goes above it
+
+            tqdm.write(line, file=sys.stderr)
+        except ImportError:
+            print(line, file=sys.stderr)
+
+    def _t0(self) -> float | None:
+        """The perf time the report's times count from (the first video frame's capture)."""
+        return self._first_frame
 
     def _died(self, exc: BaseException) -> None:
         code = self._proc.exitcode if self._proc is not None else None

@@ -85,11 +85,21 @@ class SyncCore:
         self.longest_gap_s = 0.0
         self.stall_events: deque[tuple[float, float]] = deque(maxlen=100)  # (perf time, gap s)
         self.peak_in = self.peak_out = 0.0
+        self.stopped: tuple[str, float] | None = None   # (why, perf time): no sound since
 
     # ------------------------------------------------------------------ control (any thread)
     def set_target(self, seconds: float | None) -> None:
-        """The wanted delay from capture to hearing (s), clamped to [0, max_delay_s]; None mutes."""
+        """The wanted delay from capture to hearing (s), clamped to [0, max_delay_s]; None mutes
+        (and so does every target after `stop_sound`)."""
+        if self.stopped is not None:
+            seconds = None
         self.target = None if seconds is None else min(max(float(seconds), 0.0), self.max_delay_s)
+
+    def stop_sound(self, why: str, now: float) -> None:
+        """No sound passes from now on (a device went away mid-run); `why` goes in the snapshot."""
+        if self.stopped is None:
+            self.stopped = (why, now)
+        self.target = None
 
     def effective_target(self) -> float | None:
         if self.target is None:
@@ -236,4 +246,6 @@ class SyncCore:
                 "clock_jumps": self.in_clock.jumps + self.out_clock.jumps,
                 "settled": self.settled_at is not None,
                 "peak_in": self.peak_in, "peak_out": self.peak_out,
-                "stall_events": [(t, 1000.0 * g) for t, g in self.stall_events]}
+                "stall_events": [(t, 1000.0 * g) for t, g in self.stall_events],
+                "stopped": None if self.stopped is None else self.stopped[0],
+                "stopped_at": None if self.stopped is None else self.stopped[1]}

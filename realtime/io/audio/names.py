@@ -14,6 +14,7 @@ sounddevice: the caller passes PortAudio's device list (plain dicts).
 from __future__ import annotations
 
 import contextlib
+import os
 import shutil
 import subprocess
 from dataclasses import dataclass, field
@@ -64,16 +65,78 @@ def pulse_server(timeout: float = 3.0) -> dict[str, Any]:
     server = f"{name} {fields.get('Server Version', '')}".strip()
     default = {k: (v if v and v != "(null)" else None) for k, v in
                (("source", fields.get("Default Source")), ("sink", fields.get("Default Sink")))}
-    remaps = {}         # source → the source it re-maps (module-remap-source: a virtual microphone)
+    remaps, routes = _filters(timeout)
+    return {"running": True, "server": server, **names, "remaps": remaps, "routes": routes,
+            "default_source": default["source"], "default_sink": default["sink"]}
+
+
+#: modules that make a source reading another source (a virtual microphone): (master's argument,
+#: the new source's argument, its name when that argument is left out; "{m}": the master)
+SOURCE_FILTERS = {"module-remap-source": ("master", "source_name", "{m}.remapped"),
+                  "module-virtual-source": ("master", "source_name", "vsource"),
+                  "module-echo-cancel": ("source_master", "source_name", "{m}.echo-cancel")}
+#: modules that make a sink playing into other sinks: (the new sink's argument, its default name,
+#: the arguments naming where it plays)
+SINK_FILTERS = {"module-remap-sink": ("sink_name", "{m}.remapped", ("master",)),
+                "module-virtual-sink": ("sink_name", "vsink", ("master",)),
+                "module-echo-cancel": ("sink_name", "{m}.echo-cancel", ("sink_master",)),
+                "module-combine-sink": ("sink_name", "combined", ("slaves",))}
+
+
+def _filters(timeout: float) -> tuple[dict[str, str], dict[str, list[str]]]:
+    """Where sound flows between the server's sources and sinks, besides a sink into its monitor:
+    ({source: the source it reads}, {sink or source: the sinks it plays into}), from the loaded
+    modules' arguments and the sources' and sinks' `device.master_device` (which every filter
+    module sets, whatever its arguments). A part pactl does not answer is left out."""
+    remaps: dict[str, str] = {}
+    routes: dict[str, list[str]] = {}
+
+    def route(a: str, b: str) -> None:
+        if a and b and b not in routes.setdefault(a, []):
+            routes[a].append(b)
+
     with contextlib.suppress(OSError, subprocess.TimeoutExpired):
         for line in _pactl(["list", "short", "modules"], timeout).splitlines():
             parts = line.split("\t")
-            if len(parts) >= 3 and parts[1] == "module-remap-source":
-                args = dict(a.split("=", 1) for a in parts[2].split() if "=" in a)
-                if "master" in args and "source_name" in args:
-                    remaps[args["source_name"]] = args["master"]
-    return {"running": True, "server": server, **names, "remaps": remaps,
-            "default_source": default["source"], "default_sink": default["sink"]}
+            if len(parts) < 3:
+                continue
+            module, args = parts[1], dict(a.split("=", 1) for a in parts[2].split() if "=" in a)
+            if module in SOURCE_FILTERS:
+                master_arg, name_arg, default = SOURCE_FILTERS[module]
+                if args.get(master_arg):
+                    m = args[master_arg]
+                    remaps[args.get(name_arg) or default.format(m=m)] = m
+            if module in SINK_FILTERS:
+                name_arg, default, targets = SINK_FILTERS[module]
+                into = [t for arg in targets for t in args.get(arg, "").split(",") if t]
+                name = args.get(name_arg) or default.format(m=into[0] if into else "")
+                for target in into:
+                    route(name, target)
+            if module == "module-loopback" and args.get("source") and args.get("sink"):
+                route(args["source"], args["sink"])       # the source's sound played into the sink
+    for kind in ("sources", "sinks"):
+        with contextlib.suppress(OSError, subprocess.TimeoutExpired):
+            for name, props in _long_list(_pactl(["list", kind], timeout), kind[:-1].title()):
+                master = props.get("device.master_device")
+                if master and kind == "sources":
+                    remaps[name] = master
+                elif master:
+                    route(name, master)
+    return remaps, routes
+
+
+def _long_list(text: str, kind: str) -> list[tuple[str, dict[str, str]]]:
+    """`pactl list sources|sinks` as (name, {property: value}) per entry."""
+    out: list[tuple[str, dict[str, str]]] = []
+    for line in text.splitlines():
+        if line.startswith(f"{kind} #"):
+            out.append(("", {}))
+        elif out and line.strip().startswith("Name: ") and not out[-1][0]:
+            out[-1] = (line.split(": ", 1)[1].strip(), out[-1][1])
+        elif out and " = " in line:
+            key, value = line.strip().split(" = ", 1)
+            out[-1][1][key] = value.strip().strip('"')
+    return [(n, p) for n, p in out if n]
 
 
 def split_spec(spec: str) -> list[tuple[str, str]]:
@@ -165,7 +228,8 @@ def resolve_spec(spec: str, devices: list[dict[str, Any]], defaults: tuple[int |
 
 def pulse_origin(source: str, remaps: dict[str, str]) -> str:
     """The source a (chain of) re-mapped source(s) `source` reads in the end (`pulse_server`'s
-    "remaps": module-remap-source, a virtual microphone); `source` itself when it re-maps none."""
+    "remaps": module-remap-source, module-virtual-source, ...: a virtual microphone); `source`
+    itself when it re-maps none."""
     seen = {source}
     while source in remaps and remaps[source] not in seen:
         source = remaps[source]
@@ -173,19 +237,77 @@ def pulse_origin(source: str, remaps: dict[str, str]) -> str:
     return source
 
 
+#: PortAudio (ALSA) devices that open the server's default source/sink (or the one that
+#: PULSE_SOURCE/PULSE_SINK names): `--audio default`, `pulse` or their indices
+PULSE_DEFAULTS = ("default", "pulse")
+
+
+def pulse_name(ep: Endpoint, pulse: dict[str, Any], env: Any = None) -> str | None:
+    """The server's source/sink that endpoint `ep` reaches: the name it was given, or for
+    PortAudio's default and the ALSA `pulse` device the one the routing variable names, else the
+    server's default (`pulse` as `pulse_server()` gave it); None for another PortAudio device."""
+    pulse_kind, _, var = KINDS[ep.kind]
+    if var in ep.env:
+        return ep.env[var]
+    if ep.device is None or ep.label in PULSE_DEFAULTS:
+        return (os.environ if env is None else env).get(var) or pulse.get(f"default_{pulse_kind}")
+    return None
+
+
+def loop_path(source: str, sink: str, pulse: dict[str, Any]) -> list[str] | None:
+    """How the sound played into `sink` comes back in at `source`: [sink, ..., source] (through
+    the sinks' monitors, re-mapped and virtual sources, sinks playing into others, loopbacks;
+    `pulse_server()`'s "remaps" and "routes"), or None where it does not."""
+    remaps, routes = pulse.get("remaps") or {}, pulse.get("routes") or {}
+    readers: dict[str, list[str]] = {}
+    for reader, master in remaps.items():
+        readers.setdefault(master, []).append(reader)
+    came: dict[str, str | None] = {sink: None}
+    todo = [(sink, True)]                         # (node, is it a sink)
+    while todo:
+        node, is_sink = todo.pop(0)
+        if node == source and not is_sink:
+            path = [node]
+            while came[path[-1]] is not None:
+                path.append(came[path[-1]])       # type: ignore[arg-type]
+            return path[::-1]
+        nxt = [(f"{node}.monitor", False)] if is_sink else []
+        nxt += [(n, True) for n in routes.get(node, [])] + [(n, False) for n in readers.get(node, [])]
+        for n, n_sink in nxt:
+            if n not in came:
+                came[n] = node
+                todo.append((n, n_sink))
+    return None
+
+
 def _refuse_a_loop(inp: Endpoint, out: Endpoint, pulse: dict[str, Any]) -> None:
-    """AudioError where the input is the output sink's own monitor, directly or re-mapped: the
-    engine's sound would come back in as its microphone and go round, louder each time."""
+    """AudioError where the output's sound comes back in at the input (the output sink's own
+    monitor, directly, re-mapped or through other sinks): the engine's sound would come back in
+    as its microphone and go round, louder each time."""
+    problem = loop_problem(inp, out, pulse)
+    if problem:
+        raise AudioError(f"{problem}. IN is your microphone (python run.py devices lists the "
+                         f"sources)")
+
+
+def loop_problem(inp: Endpoint, out: Endpoint, pulse: dict[str, Any],
+                 now: tuple[str | None, str | None] | None = None) -> str | None:
+    """What is wrong where `--audio IN:OUT` feeds the output back into itself ("--audio a:b
+    feeds b its own sound (...): the output would come back in as the microphone, a loop"), else
+    None. `now`: the (source, sink) the streams are on, where known (else as named)."""
     if not pulse.get("running"):
-        return
-    source = pulse.get("default_source") if inp.label == "default" else inp.label   # what "default" is now
-    sink = pulse.get("default_sink") if out.label == "default" else out.label
-    if not source or not sink or source not in pulse.get("sources", []):
-        return
-    origin = pulse_origin(source, pulse.get("remaps") or {})
-    if origin == f"{sink}.monitor":
-        via = "" if origin == source else f", which re-maps {origin}"
-        named = "" if (source, sink) == (inp.label, out.label) else f" (default: {source}:{sink})"
-        raise AudioError(f"--audio {inp.label}:{out.label}{named} feeds {sink} its own sound ({source}{via}): "
-                         f"the output would come back in as the microphone, a loop. IN is your "
-                         f"microphone (python run.py devices lists the sources)")
+        return None
+    source, sink = now or (None, None)
+    source = source or pulse_name(inp, pulse)
+    sink = sink or pulse_name(out, pulse)
+    if not source or not sink:
+        return None
+    path = loop_path(source, sink, pulse)
+    if path is None:
+        return None
+    remaps = pulse.get("remaps") or {}
+    via = ("" if len(path) == 2 else f", which re-maps {path[1]}" if all(p in remaps for p in path[2:])
+           else f", which gets its sound through {' → '.join(path)}")
+    named = "" if (source, sink) == (inp.label, out.label) else f" (that is {source}:{sink})"
+    return (f"--audio {inp.label}:{out.label}{named} feeds {sink} its own sound ({source}{via}): "
+            f"the output would come back in as the microphone, a loop")

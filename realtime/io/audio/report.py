@@ -17,6 +17,8 @@ from typing import Any
 import numpy as np
 
 LAG_WARN_MS = 33.0   # warn when the audio devices alone make the sound trail by more than a frame
+GAP_S = 0.1          # history rows (one per ~21 ms of sound) further apart: no sound between them
+STALL_TIMES = 5      # stall times listed in the summary (then "and N more")
 
 
 class DelayPolicy:
@@ -62,8 +64,17 @@ def _stats(values, *qs: float) -> dict[str, float] | None:
 class AudioReport:
     """The audio part of a run. All times in ms; `to_dict()` is plain JSON-able data.
 
-    delay_ms: capture -> heard delay the audio path applied (p50, p95).
-    av_offset_ms: per video frame, audio delay minus video latency (p50, p95, min, max, n).
+    delay_ms: capture -> heard delay the audio path applied (p50, p95), while in step: the
+        readings just after a stall (`recovery_ms`) are left out.
+    av_offset_ms: per video frame that had sound, audio delay minus video latency (p50, p95,
+        min, max, n); `frames_without_sound` frames (in a stall, or after the sound stopped)
+        are not counted.
+    sound_s, silence_s: how long the sound passed, and did not, from the first video frame to
+        the last (a stall, a device gone: silence).
+    recovery_ms: the readings just after a stall (the stream clock catching up): how many, the
+        largest delay they read (left out of delay_ms and av_offset_ms).
+    stopped: why the sound stopped before the end of the run (a device gone mid-run, or the
+        streams moved into a loop), `stopped_at_s` when; None when it did not.
     underruns: PortAudio's status flags (input overflows, output underflows) and output blocks
         that lacked input samples (`short_blocks`, filled with silence).
     stalls: callback gaps longer than 100 ms; `stall_times_s`: when (s after the audio start).
@@ -79,6 +90,12 @@ class AudioReport:
     target_ms: dict[str, float] | None = None
     video_latency_ms: dict[str, float] | None = None
     av_offset_ms: dict[str, float] | None = None
+    frames_without_sound: int = 0
+    sound_s: float = 0.0
+    silence_s: float = 0.0
+    recovery_ms: dict[str, float] = field(default_factory=dict)
+    stopped: str | None = None
+    stopped_at_s: float | None = None
     underruns: dict[str, int] = field(default_factory=dict)
     stalls: int = 0
     longest_stall_ms: float = 0.0
@@ -104,17 +121,32 @@ class AudioReport:
                 **settings)
         snap = snapshot or {}
         rows_a = np.asarray(sorted(rows), np.float64).reshape(-1, 3)
+        # readings just after a stall (the input clock not yet caught up) read a delay far off
+        # the target, placed inside the stall: left out, counted apart
+        late = rows_a[:, 1] - rows_a[:, 2] > GAP_S
+        if late.any():
+            r.recovery_ms = {"readings": int(late.sum()),
+                             "max": round(1000.0 * float(rows_a[late, 1].max()), 1)}
+        rows_a = rows_a[~late]
         start = rows_a[0, 0] + skip_s if len(rows_a) else np.inf
         kept = rows_a[rows_a[:, 0] >= start]
         r.delay_ms = _stats(1000.0 * kept[:, 1], 50, 95)
         r.target_ms = _stats(1000.0 * kept[:, 2], 50, 95)
         fr = np.asarray(frames, np.float64).reshape(-1, 2)
         first_frame = float(fr[:, 0].min()) if len(fr) else None
-        fr = fr[(fr[:, 0] >= start) & (fr[:, 0] <= (rows_a[-1, 0] if len(rows_a) else -np.inf))]
+        r.sound_s, r.silence_s = _sound(rows_a[:, 0], fr[:, 0])
+        fr = fr[fr[:, 0] >= start]
         lat = fr[:, 1] - fr[:, 0]
         r.video_latency_ms = _stats(1000.0 * lat, 50, 95)
-        if len(fr) and len(kept) > 1:
-            offset = 1000.0 * (np.interp(fr[:, 0], kept[:, 0], kept[:, 1]) - lat)
+        # a frame has sound when the rows either side of its capture are close together
+        t = kept[:, 0]
+        i = np.searchsorted(t, fr[:, 0])
+        inside = (i > 0) & (i < len(t))
+        with_sound = inside.copy()
+        with_sound[inside] = t[i[inside]] - t[i[inside] - 1] <= GAP_S
+        r.frames_without_sound = int(len(fr) - with_sound.sum())
+        if with_sound.any() and len(kept) > 1:
+            offset = 1000.0 * (np.interp(fr[with_sound, 0], t, kept[:, 1]) - lat[with_sound])
             r.av_offset_ms = {**(_stats(offset, 50, 95) or {}), "min": round(float(offset.min()), 2),
                               "max": round(float(offset.max()), 2), "frames": int(len(offset))}
         r.underruns = {k: int(snap.get(k, 0)) for k in
@@ -127,6 +159,11 @@ class AudioReport:
         t_audio = (rows_a[0, 0] if len(rows_a) else first_frame if first_frame is not None
                    else min((t for t, _ in events), default=0.0))
         r.stall_times_s = [round(t - t_audio, 2) for t, _ in events]
+        if snap.get("stopped"):
+            r.stopped = str(snap["stopped"])
+            at = snap.get("stopped_at")
+            base = first_frame if first_frame is not None else t_audio    # as the line at the time
+            r.stopped_at_s = None if at is None else round(float(at) - base, 1)
         r.callbacks = {"input": int(snap.get("in_callbacks", 0)),
                        "output": int(snap.get("out_callbacks", 0))}
         r.alsa_messages = [line for line in stderr_lines if line.strip()]
@@ -147,15 +184,62 @@ class AudioReport:
         tail = (f"audio underruns: input {u.get('input_overflows', 0)}, output "
                 f"{u.get('output_underflows', 0)}, blocks without input {u.get('short_blocks', 0)}; "
                 f"stalls {self.stalls}; resyncs {self.resyncs}")
-        return "\n".join([head, tail] + [f"warning: audio: {w}" for w in self.warnings])
+        lines = [head] + ([self.sound_line()] if self.sound_s + self.silence_s > 0 else []) + [tail]
+        if self.stopped:
+            lines.append(f"warning: {stopped_line({'stopped': self.stopped}, None, self.stopped_at_s)}")
+        return "\n".join(lines + [f"warning: audio: {w}" for w in self.warnings])
+
+    def sound_line(self) -> str:
+        """How much of the run the sound passed, and what the A/V offset counts."""
+        span = self.sound_s + self.silence_s
+        share = int(100.0 * self.sound_s / span) if span > 0 else 0   # 99.6 % is not "100 %"
+        line = f"audio passed for {share}% of the run ({self.silence_s:.1f} s silent of {span:.1f} s)"
+        if self.frames_without_sound and self.av_offset_ms:
+            line += (f"; the A/V offset counts the {self.av_offset_ms['frames']} frames with sound, "
+                     f"not the {self.frames_without_sound} without")
+        elif self.frames_without_sound:
+            line += f"; {self.frames_without_sound} frames without sound"
+        return line
+
+
+def stopped_line(snapshot: dict[str, Any], t0: float | None, at_s: float | None = None) -> str:
+    """One line: the audio process stopped the sound mid-run (snapshot's "stopped", "stopped_at";
+    the time counted from perf time `t0`, or given as `at_s`)."""
+    if at_s is None and t0 is not None and snapshot.get("stopped_at") is not None:
+        at_s = float(snapshot["stopped_at"]) - t0
+    when = f" at {at_s:.1f} s" if at_s is not None else ""
+    return (f"audio: the sound stopped{when}: {snapshot['stopped']}; no sound passed after that "
+            f"(check the devices, python run.py devices, and start the run again)")
+
+
+def _sound(rows_t: np.ndarray, frames_t: np.ndarray) -> tuple[float, float]:
+    """(seconds with sound, seconds without) from the first video frame's capture to the last
+    (no frames: the rows' span): rows closer than GAP_S cover the time between them."""
+    if len(frames_t):
+        lo, hi = float(frames_t.min()), float(frames_t.max())
+    elif len(rows_t):
+        lo, hi = float(rows_t[0]), float(rows_t[-1])
+    else:
+        return 0.0, 0.0
+    if hi <= lo:
+        return 0.0, 0.0
+    a, b = rows_t[:-1], rows_t[1:]
+    close = b - a <= GAP_S
+    covered = np.clip(np.minimum(b, hi) - np.maximum(a, lo), 0.0, None)[close].sum()
+    sound = float(min(covered, hi - lo))
+    return round(sound, 2), round(hi - lo - sound, 2)
 
 
 def _warnings(r: AudioReport, snap: dict[str, Any]) -> list[str]:
     out = []
     if r.stalls:
-        times = ", ".join(f"{t:.1f}" for t in r.stall_times_s[:5])
+        times = ", ".join(f"{t:.1f}" for t in r.stall_times_s[:STALL_TIMES])
+        more = f" and {r.stalls - STALL_TIMES} more" if r.stalls > STALL_TIMES else ""
+        catch = (f" ({r.recovery_ms['readings']} reading(s) just after them, up to "
+                 f"{r.recovery_ms['max']:+.1f} ms, are left out of the delay and A/V offset)"
+                 if r.recovery_ms else "")
         out.append(f"the audio stream stalled {r.stalls} time(s) (longest {r.longest_stall_ms:.0f} ms, "
-                   f"at {times} s); the delay was put back on target after each")
+                   f"at {times} s{more}); the delay was put back on target after each{catch}")
     if snap.get("silent_s", 0.0) > 0.5:
         out.append(f"the audio output stream stopped {snap['silent_s']:.1f} s before the end of "
                    f"the run (after {r.callbacks.get('output', 0)} callbacks)")

@@ -17,7 +17,9 @@ passes before):
 and every `report_s` sends ("stats", snapshot, rows) (rows: `SyncCore.history` since the last
 message). What PortAudio/ALSA print on stderr (xrun notices) is captured and returned in
 "final" instead of interleaving with the engine's output. The process also ends when the parent
-goes away (its pipe closes).
+goes away (its pipe closes). Where the names come from a PulseAudio/PipeWire server, a
+`watch.Watcher` checks the devices during the run: when IN or OUT goes away (or the streams are
+moved into a loop) the sound stops for good, and the snapshot says why ("stopped").
 """
 from __future__ import annotations
 
@@ -32,6 +34,7 @@ from typing import Any
 from realtime.io.audio.core import SyncCore
 from realtime.io.audio.errors import AudioError, import_sounddevice
 from realtime.io.audio.names import pulse_server, resolve_spec
+from realtime.io.audio.watch import DeviceWatch, Watcher
 
 
 def raise_priority() -> str:
@@ -66,8 +69,9 @@ def captured_stderr():
             os.close(saved)
 
 
-def open_streams(sd: Any, config: dict[str, Any], core: SyncCore) -> tuple[Any, Any, dict]:
-    """Resolve `config["spec"]`, set the routing variables, open and start both streams."""
+def open_streams(sd: Any, config: dict[str, Any], core: SyncCore) -> tuple[Any, Any, dict, Any]:
+    """Resolve `config["spec"]`, set the routing variables, open and start both streams; the
+    streams, the info for the parent, and a started `Watcher` of the devices (None: none)."""
     pulse = config.get("pulse") or pulse_server()
     devices = [dict(d) for d in sd.query_devices()]
     defaults = tuple(None if d is None else int(d) for d in sd.default.device)
@@ -98,7 +102,15 @@ def open_streams(sd: Any, config: dict[str, Any], core: SyncCore) -> tuple[Any, 
     info = {"input": inp.label, "output": outp.label,
             "server": pulse.get("server") if pulse.get("running") else None,
             "stream_latency_ms": [1000.0 * float(s.latency) for s in streams]}
-    return streams[0], streams[1], info
+    watcher = None
+    # the devices are watched where the server's names came from pactl (`pulse`: a test's stand-in)
+    if config.get("watch_s") and config.get("pulse") is None and pulse.get("running"):
+        def stop(why: str) -> None:
+            core.stop_sound(why, perf())
+
+        watcher = Watcher(DeviceWatch(inp, outp, os.getpid()), stop, config["watch_s"]).start()
+    info["watched"] = watcher is not None
+    return streams[0], streams[1], info, watcher
 
 
 def serve(conn, config: dict[str, Any]) -> None:
@@ -111,10 +123,11 @@ def serve(conn, config: dict[str, Any]) -> None:
                         history_every=max(1, 1024 // config["blocksize"]),
                         blocksize=config["blocksize"])
         streams: list[Any] = []
+        watcher = None
         try:
             module = config.get("sounddevice_module")
             sd = importlib.import_module(module) if module else import_sounddevice()
-            *streams, info = open_streams(sd, config, core)
+            *streams, info, watcher = open_streams(sd, config, core)
         except AudioError as exc:
             conn.send(("error", str(exc)))
             return
@@ -125,6 +138,8 @@ def serve(conn, config: dict[str, Any]) -> None:
         try:
             _loop(conn, config, core)
         finally:
+            if watcher is not None:
+                watcher.stop()
             for stream in streams:
                 with contextlib.suppress(Exception):
                     stream.stop()
@@ -137,7 +152,7 @@ def _loop(conn, config: dict[str, Any], core: SyncCore) -> None:
     """Serve messages until "stop" or the parent's exit; stats every `report_s`, and at once
     when the streams' clocks have settled (the parent waits for that before its first frame)."""
     next_report = time.perf_counter()
-    told_settled = False
+    told_settled = told_stopped = False
     while True:
         try:
             msg = conn.recv() if conn.poll(0.02) else None
@@ -149,8 +164,9 @@ def _loop(conn, config: dict[str, Any], core: SyncCore) -> None:
             if msg[0] == "target":
                 core.set_target(msg[1])
         now = time.perf_counter()
-        if now >= next_report or (core.settled_at is not None and not told_settled):
-            told_settled = core.settled_at is not None
+        if (now >= next_report or (core.settled_at is not None and not told_settled)
+                or (core.stopped is not None and not told_stopped)):
+            told_settled, told_stopped = core.settled_at is not None, core.stopped is not None
             next_report = now + config["report_s"]
             try:
                 conn.send(("stats", _snapshot(core), _rows(core)))

@@ -48,6 +48,43 @@ def test_an_output_fed_its_own_sound_is_refused():
     assert resolve_spec("default:mic_feed", PA_LINUX, (1, 1), as_default)[1].label == "mic_feed"
 
 
+def test_a_virtual_source_on_the_output_monitor_is_refused():
+    """Before (audio audit, item 1a): only module-remap-source was traced to its master, so
+    `--audio mic:micsink` with mic a module-virtual-source on micsink.monitor was accepted."""
+    pulse = {**PULSE, "sources": [*PULSE["sources"], "mic"], "sinks": [*PULSE["sinks"], "micsink"],
+             "remaps": {"mic": "micsink.monitor"}}
+    with pytest.raises(AudioError, match=r"feeds micsink its own sound \(mic, which re-maps micsink.monitor\)"):
+        resolve_spec("mic:micsink", PA_LINUX, (1, 1), pulse)
+    assert resolve_spec("mic:engine_out", PA_LINUX, (1, 1), pulse)[0].label == "mic"
+    # through other sinks: a loopback of engine_out.monitor into mic_feed, whose monitor is IN
+    looped = {**PULSE, "routes": {"engine_out.monitor": ["mic_feed"]}}
+    with pytest.raises(AudioError, match="feeds engine_out its own sound \\(mic_feed.monitor, which gets its "
+                                         "sound through engine_out → engine_out.monitor → mic_feed → mic_feed.monitor"):
+        resolve_spec("mic_feed.monitor:engine_out", PA_LINUX, (1, 1), looped)
+    assert resolve_spec("mic_feed.monitor:engine_out", PA_LINUX, (1, 1), PULSE)[1].label == "engine_out"
+
+
+def test_the_pulse_device_is_the_servers_default_for_the_loop_check(monkeypatch):
+    """Before (audio audit, item 1b): with default source engine_out.monitor and default sink
+    engine_out, `default:default` and `1:1` were refused but `pulse:pulse` and `0:engine_out`
+    (PortAudio's `pulse` device, which opens the server's default) were accepted."""
+    for var in ("PULSE_SOURCE", "PULSE_SINK"):
+        monkeypatch.delenv(var, raising=False)
+    pulse = {**PULSE, "default_source": "engine_out.monitor", "default_sink": "engine_out"}
+    for spec in ("default:default", "1:1", "pulse:pulse", "0:0", "0:engine_out", "pulse:1",
+                 "engine_out.monitor:pulse"):
+        with pytest.raises(AudioError, match="feeds engine_out its own sound"):
+            resolve_spec(spec, PA_LINUX, (1, 1), pulse)
+    inp, out = resolve_spec("pulse:mic_feed", PA_LINUX, (1, 1), pulse)   # another sink: fine
+    assert (inp.label, inp.device, out.label) == ("pulse", 0, "mic_feed")
+    # the ALSA plugin follows PULSE_SINK where it is set (as the routing variables do)
+    monkeypatch.setenv("PULSE_SINK", "mic_feed")
+    assert resolve_spec("pulse:pulse", PA_LINUX, (1, 1), pulse)[1].label == "pulse"
+    monkeypatch.setenv("PULSE_SOURCE", "mic_feed.monitor")
+    with pytest.raises(AudioError, match=r"--audio pulse:pulse \(that is mic_feed.monitor:mic_feed\) feeds"):
+        resolve_spec("pulse:pulse", PA_LINUX, (1, 1), pulse)
+
+
 def test_portaudio_names_indices_and_defaults():
     inp, out = resolve_spec("USB Mic:2", PA_LINUX, (1, 1), NO_PULSE)
     assert (inp.device, inp.label, inp.env) == (3, "USB Mic: Audio (hw:1,0)", {})
@@ -113,7 +150,12 @@ case "$*" in
         printf 'Default Sink: engine_out\\nDefault Source: (null)\\n' ;;
   "list short sources") printf '0\\tvmic\\tmodule-remap-source.c\\ts16le 1ch 48000Hz\\tIDLE\\n' ;;
   "list short sinks") printf '1\\tengine_out\\tmodule-null-sink.c\\ts16le 1ch 48000Hz\\tIDLE\\n' ;;
-  "list short modules") printf '7\\tmodule-remap-source\\tmaster=engine_out.monitor source_name=vmic\\t\\n' ;;
+  "list short modules") printf '7\\tmodule-remap-source\\tmaster=engine_out.monitor source_name=vmic\\t\\n'
+        printf '8\\tmodule-virtual-source\\tsource_name=mic master=micsink.monitor\\t\\n'
+        printf '9\\tmodule-loopback\\tsource=engine_out.monitor sink=micsink\\t\\n'
+        printf '10\\tmodule-remap-sink\\tmaster=engine_out\\t\\n' ;;
+  "list sources") printf 'Source #3\\n\\tName: vsource\\n\\tProperties:\\n'
+        printf '\\t\\tdevice.master_device = "micsink.monitor"\\n' ;;
 esac
 """)
     pactl.chmod(pactl.stat().st_mode | stat.S_IEXEC)
@@ -121,7 +163,10 @@ esac
     p = pulse_server()
     assert p == {"running": True, "server": "PulseAudio (on PipeWire 1.0.5) 15.0.0",
                  "sources": ["vmic"], "sinks": ["engine_out"], "default_source": None,
-                 "default_sink": "engine_out", "remaps": {"vmic": "engine_out.monitor"}}
+                 "default_sink": "engine_out",
+                 "remaps": {"vmic": "engine_out.monitor", "mic": "micsink.monitor",
+                            "vsource": "micsink.monitor"},      # the last one: its property
+                 "routes": {"engine_out.monitor": ["micsink"], "engine_out.remapped": ["engine_out"]}}
     pactl.write_text("#!/bin/sh\necho 'Connection failure: Connection refused' >&2\nexit 1\n")
     p = pulse_server()
     assert not p["running"] and "Connection refused" in p["reason"]

@@ -88,3 +88,60 @@ def test_failed_audio_and_the_run_summary():
     run = RunReport(frames=10, wall_s=1.0, audio=r)
     assert run.summary().endswith("audio: FAILED: the audio process ended during the run")
     assert "audio" not in RunReport(frames=10, wall_s=1.0).summary()
+
+
+def _stalled_run(stalls=((2.5, 4.5), (5.3, 7.3), (7.7, 9.7), (10.5, 12.5), (14.1, 16.1),
+                         (17.0, 19.0), (19.5, 21.0)), seconds=22.0, delay=0.045, latency=0.030):
+    """Rows every ~21 ms except in the stalls; right after each stall one reading of the input
+    clock not yet caught up (a delay of about the stall, dated inside it), as a 2-core run gave."""
+    t0 = 100.0
+    rows = [(t0 + x, delay, delay) for x in np.arange(0.0, seconds, 1024 / 48000)
+            if not any(a <= x < b for a, b in stalls)]
+    rows += [(t0 + a + 0.01, (b - a) - 0.02, delay) for a, b in stalls]
+    frames = [(t0 + c, t0 + c + latency) for c in np.arange(0.0, seconds, 1 / 30)]
+    events = [(t0 + b, 1000.0 * (b - a)) for a, b in stalls]
+    snap = {"in_callbacks": 900, "out_callbacks": 900, "peak_in": 0.5, "peak_out": 0.5,
+            "stalls": len(stalls), "stall_events": events, "silent_s": 0.0}
+    return AudioReport.build({"input": "a", "output": "b"}, snap, rows, frames, [])
+
+
+def test_long_stalls_show_how_much_of_the_run_had_sound():
+    """Before (audio audit, item 3): 7 stalls of ~2 s printed "delay p50 45.5 ms, p95 52.5 ms;
+    A/V offset p50 +16.6 ms, p95 +1027.7 ms (max +1977.6)" and listed 5 stall times without
+    saying there were more, while the sound passed for a third of the run."""
+    r = _stalled_run()
+    text = r.summary()
+    assert r.delay_ms == {"p50": 45.0, "p95": 45.0}
+    # the offset counts the frames with sound: it agrees with the delay
+    assert r.av_offset_ms["p95"] == pytest.approx(15.0) and r.av_offset_ms["max"] == pytest.approx(15.0)
+    assert r.recovery_ms == {"readings": 7, "max": 1980.0}
+    silent = 2 * 6 + 1.5
+    assert r.silence_s == pytest.approx(silent, abs=0.2) and r.sound_s + r.silence_s == pytest.approx(22.0, abs=0.05)
+    assert "audio passed for 37% of the run (13.6 s silent of 22.0 s)" in text
+    assert f"not the {r.frames_without_sound} without" in text and r.frames_without_sound > 350
+    assert "at 4.5, 7.3, 9.7, 12.5, 16.1 s and 2 more)" in text
+    assert "7 reading(s) just after them, up to +1980.0 ms, are left out" in text
+
+
+def test_a_run_without_stalls_passed_all_its_sound():
+    rows, frames = _rows_and_frames(0.060, 0.045)
+    r = AudioReport.build({"input": "vmic", "output": "engine_out"}, {"out_callbacks": 9, "peak_in": 1,
+                                                                      "peak_out": 1}, rows, frames, [])
+    assert r.frames_without_sound == 0 and r.silence_s == pytest.approx(0.0, abs=0.03)
+    assert "audio passed for 100% of the run (0.0 s silent of 5.0 s)\n" in r.summary()
+    assert "frames with sound" not in r.summary()
+
+
+def test_the_sound_stopped_mid_run_is_one_line_of_the_summary():
+    rows, frames = _rows_and_frames(0.05, 0.04)
+    snap = {"out_callbacks": 9, "peak_in": 1, "peak_out": 1,
+            "stopped": "OUT engine_out is gone; PulseAudio moved the sound to micsink",
+            "stopped_at": rows[-1][0] + 0.01}
+    frames += [(c, c + 0.04) for c in np.arange(105.0, 108.0, 1 / 30)]    # silent from 105 s on
+    r = AudioReport.build({"input": "vmic", "output": "engine_out"}, snap, rows, frames, [])
+    assert r.stopped_at_s == pytest.approx(5.0, abs=0.05)
+    lines = [ln for ln in r.summary().splitlines() if "stopped" in ln]
+    assert lines == ["warning: audio: the sound stopped at 5.0 s: OUT engine_out is gone; PulseAudio moved "
+                     "the sound to micsink; no sound passed after that (check the devices, python run.py "
+                     "devices, and start the run again)"]
+    assert r.silence_s == pytest.approx(3.0, abs=0.05) and r.frames_without_sound >= 89
