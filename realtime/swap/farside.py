@@ -25,10 +25,11 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
+from kernels import rasterize
 from realtime.face import topology
 
 __all__ = ["FULL_BELOW", "NONE_ABOVE", "MIN_TRIANGLES", "FEATHER", "RINGS", "SKIN_CHROMA", "SKIN_DARKER",
-           "MIN_PATCH", "folds", "squeeze", "far_side_weights", "weight_map",
+           "MIN_PATCH", "HAIR_FEATHER", "HAIR_BAND", "folds", "squeeze", "far_side_weights", "weight_map",
            "fill_far_side"]
 
 #: A triangle squeezed (`squeeze`) to this share of its mirror's area or less is filled
@@ -53,6 +54,10 @@ SKIN_CHROMA = 18.0
 SKIN_DARKER = 70.0
 #: ...counted only in patches of this many pixels or more (px, 8-connected).
 MIN_PATCH = 3
+#: `fill_far_side(hair_only=True)`: the feather (Gaussian σ, interoculars) of the hair it fills,
+#: and how far inside the outline (interoculars) hair is looked for
+HAIR_FEATHER = 0.03
+HAIR_BAND = 0.2
 
 
 def _signed_areas(points: np.ndarray, triangles: np.ndarray) -> np.ndarray:
@@ -131,29 +136,22 @@ def far_side_weights(landmarks: np.ndarray) -> np.ndarray:
     return weights if np.count_nonzero(weights) >= MIN_TRIANGLES else np.zeros_like(weights)
 
 
-def _box(corners: np.ndarray, shape: tuple[int, ...]) -> tuple[tuple[slice, slice] | None, np.ndarray]:
-    """The slices of a triangle's bounding box (a pixel's margin) in an image of `shape`, and
-    its corners relative to the box; (None, corners) when it lies outside."""
-    h, w = shape[:2]
-    x0, y0 = np.maximum(np.floor(corners.min(0)).astype(int) - 1, 0)
-    x1, y1 = np.minimum(np.ceil(corners.max(0)).astype(int) + 2, (w, h))
-    if x1 <= x0 or y1 <= y0:
-        return None, corners
-    return (slice(int(y0), int(y1)), slice(int(x0), int(x1))), corners - (x0, y0)
+def _raster(pts: np.ndarray, triangles: np.ndarray, box: tuple[int, int, int, int]):
+    """`kernels.rasterize` of the 2-D mesh `pts` (N, 2) px's `triangles` over the image's part
+    `box` (x0, y0, x1, y1): a pixel belongs to the triangle that holds its centre (exactly: the
+    fill never reaches past a thin triangle into its neighbour's mirror)."""
+    x0, y0, x1, y1 = box
+    verts = np.zeros((len(pts), 3), np.float32)
+    verts[:, :2] = pts - (x0, y0)
+    return rasterize(verts, np.ascontiguousarray(triangles, np.int32), y1 - y0, x1 - x0)
 
 
-def _inside(corners: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
-    """(H, W) uint8: 1 on the pixels whose centres lie in the triangle `corners` (px, relative
-    to the box): exactly the triangle, so the inverse warp of a pixel never reaches past its
-    mirror triangle (a rasterised outline takes in pixels beside a thin one)."""
-    yy, xx = np.mgrid[0:shape[0], 0:shape[1]].astype(np.float64)
-    a, b, c = corners.astype(np.float64)
-    det = (b[1] - c[1]) * (a[0] - c[0]) + (c[0] - b[0]) * (a[1] - c[1])
-    if abs(det) < 1e-9:
-        return np.zeros(shape[:2], np.uint8)
-    l1 = ((b[1] - c[1]) * (xx - c[0]) + (c[0] - b[0]) * (yy - c[1])) / det
-    l2 = ((c[1] - a[1]) * (xx - c[0]) + (a[0] - c[0]) * (yy - c[1])) / det
-    return ((l1 >= -1e-9) & (l2 >= -1e-9) & (1.0 - l1 - l2 >= -1e-9)).astype(np.uint8)
+def _bounds(pts: np.ndarray, shape: tuple[int, int]) -> tuple[int, int, int, int]:
+    """(x0, y0, x1, y1): the pixels round `pts` (N, 2), a pixel's margin, inside an image of `shape`."""
+    h, w = shape
+    x0, y0 = np.maximum(np.floor(pts.min(0)).astype(int) - 1, 0)
+    x1, y1 = np.minimum(np.ceil(pts.max(0)).astype(int) + 2, (w, h))
+    return int(x0), int(y0), max(int(x1), int(x0) + 1), max(int(y1), int(y0) + 1)
 
 
 def _filled_ok(pts: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
@@ -202,32 +200,38 @@ def _plan(photo: np.ndarray, pts: np.ndarray) -> tuple[np.ndarray, np.ndarray] |
     feature_corner = (topology.region_labels()[:topology.N_MESH] > 0)[tri].any(1)
     valid = _filled_ok(pts, (h, w))
     around = np.flatnonzero(_grow(weights > 0, RINGS) & valid & ~feature_corner | (weights > 0))
+    # each of those triangles: its mirror's pixels, warped onto it (through its barycentric
+    # coordinates: the affine map between a triangle and its mirror), all in one lookup
     source = np.asarray(photo, np.float32)
+    around = around[::-1]       # where a turned face folds over itself, the later triangle's (ties: lower index wins)
+    sub = tri[around]
+    x0, y0, x1, y1 = box = _bounds(pts[sub.ravel()], (h, w))
+    g = _raster(pts, sub, box)
+    inside = g.tri_id >= 0
+    at = np.where(inside, g.tri_id, 0)
+    b1, b2 = g.bary[..., 0].astype(np.float64), g.bary[..., 1].astype(np.float64)
+    corners = pts[mirror[sub]][at]                                       # (h', w', 3, 2)
+    src = (1.0 - b1 - b2)[..., None] * corners[..., 0, :] + b1[..., None] * corners[..., 1, :] \
+        + b2[..., None] * corners[..., 2, :]
+    patch = cv2.remap(source, src[..., 0].astype(np.float32), src[..., 1].astype(np.float32), cv2.INTER_LINEAR,
+                      borderMode=cv2.BORDER_REFLECT)
     mirrored = source.copy()
+    mirrored[y0:y1, x0:x1][inside] = patch[inside]
     defined = np.zeros((h, w), bool)
+    defined[y0:y1, x0:x1] = inside
+    # the weight: the largest of the triangles over a pixel (the fold's other one may hold more)
+    by_weight = around[np.argsort(-weights[around], kind="stable")]
+    gw = _raster(pts, tri[by_weight], box)
     raw = np.zeros((h, w), np.float32)
-    for k in around:        # each triangle: its mirror's pixels, warped onto it
-        box, corners = _box(pts[tri[k]], (h, w))
-        if box is None:
-            continue
-        part = mirrored[box]
-        to_box = cv2.getAffineTransform(pts[mirror[tri[k]]].astype(np.float32), corners.astype(np.float32))
-        patch = cv2.warpAffine(source, to_box, part.shape[1::-1], flags=cv2.INTER_LINEAR,
-                               borderMode=cv2.BORDER_REFLECT)
-        sel = _inside(corners, part.shape[:2]) > 0
-        part[sel] = patch[sel]
-        defined[box] |= sel
-        if weights[k] > 0:
-            np.maximum(raw[box], np.where(sel, np.float32(weights[k]), np.float32(0)), out=raw[box])
+    raw[y0:y1, x0:x1] = np.where(gw.tri_id >= 0, weights[by_weight][np.maximum(gw.tri_id, 0)], 0.0)
     if not (raw > 0).any():              # every filled triangle lies off the photo
         return None
     # the pixels the mesh covers (its degenerate slivers left out): where the mirror image ends
     # among them the weight ramps down; past them (the outline's rim) there is nothing to end
+    solid = tri[_areas(pts, tri) >= MIN_AREA]
+    box = _bounds(pts[solid.ravel()], (h, w))
     meshed = np.zeros((h, w), bool)
-    for k in np.flatnonzero(_areas(pts, tri) >= MIN_AREA):
-        box, corners = _box(pts[tri[k]], (h, w))
-        if box is not None:
-            meshed[box] |= _inside(corners, meshed[box].shape) > 0
+    meshed[box[1]:box[3], box[0]:box[2]] = _raster(pts, solid, box).tri_id >= 0
     usable = defined & _skin(mirrored, _skin_reference(photo, pts), defined)
     # feathered within the face only: past the outline there is nothing to blend with (the
     # swap draws no pixel there), and a squeezed strip along it must not be diluted by it
@@ -286,16 +290,32 @@ def weight_map(photo: np.ndarray, landmarks: np.ndarray) -> np.ndarray:
     return np.zeros(photo.shape[:2], np.float32) if plan is None else plan[1]
 
 
-def fill_far_side(photo: np.ndarray, landmarks: np.ndarray) -> np.ndarray:
+def fill_far_side(photo: np.ndarray, landmarks: np.ndarray, hair_only: bool = False) -> np.ndarray:
     """`photo` (H, W, 3) uint8 RGB with the squeezed far side of the face given by `landmarks`
     (478, 2+) photo px filled from its mirror (see the module docstring), by `weight_map`;
     `photo` itself when no triangle is squeezed enough. Pixels outside the filled triangles,
-    grown by the feather, are never changed."""
+    grown by the feather, are never changed. hair_only: only where the far side is not skin
+    itself (hair, background: `_skin` against the inner skin), feathered by HAIR_FEATHER: the
+    far cheek's own skin stays (an atlas keyframe's: the video's face is the likeness)."""
     photo = np.asarray(photo)
-    plan = _plan(photo, np.asarray(landmarks, np.float64)[:topology.N_MESH, :2])
+    pts = np.asarray(landmarks, np.float64)[:topology.N_MESH, :2]
+    plan = _plan(photo, pts)
     if plan is None:
         return photo
     mirrored, weight = plan
     source = photo.astype(np.float32)
+    if hair_only:
+        hair = (~_skin(source, _skin_reference(photo, pts), weight > 0)).astype(np.float32)
+        iod = float(np.linalg.norm(pts[topology.EYE_OUTER[0]] - pts[topology.EYE_OUTER[1]]))
+        # only along the outline (the far cheek's own shading is skin, however dark)
+        inside = np.zeros(photo.shape[:2], np.uint8)
+        cv2.fillPoly(inside, [np.rint(pts[list(topology.FACE_OVAL)]).astype(np.int32)], 1)
+        depth = cv2.distanceTransform(inside, cv2.DIST_L2, 3) / iod
+        hair *= np.clip((HAIR_BAND - depth) / (0.25 * HAIR_BAND), 0.0, 1.0).astype(np.float32)
+        # (less a tenth: no Gaussian tail over the far skin)
+        hair = np.clip(2.0 * cv2.GaussianBlur(hair, (0, 0), max(HAIR_FEATHER * iod, 0.5)) - 0.1, 0.0, 1.0)
+        if not (weight * hair > 1.0 / 255).any():
+            return photo
+        weight = weight * hair
     out = source + weight[..., None] * (mirrored - source)
     return np.clip(np.rint(out), 0, 255).astype(np.uint8)

@@ -7,37 +7,64 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
+
 from realtime.swap import farside, grain, sockets
 
 __all__ = ["SwapPhotoProfile"]
 
 
+def _prepared(image: np.ndarray, landmarks: np.ndarray, even: bool, fill: bool,
+              lift: bool) -> tuple[np.ndarray, tuple[bool, bool, bool]]:
+    """`image` evened, filled and lifted as asked (each step the same array where it needs
+    nothing), and which of the three changed it."""
+    done = []
+    for asked, step in ((even, grain.even_grain), (fill, farside.fill_far_side), (lift, sockets.lift_sockets)):
+        before = image
+        if asked:
+            image = step(image, landmarks)
+        done.append(image is not before)
+    return image, (done[0], done[1], done[2])
+
+
 class SwapPhotoProfile:
     """`profile` (a ProfileLike) whose ``image`` is its photo prepared for the swap — evened
     (`even_grain`), far side filled (`fill_far_side`) and sockets lifted (`lift_sockets`), in that
-    order, each when asked and where the photo needs it; every other array and attribute (name,
-    tier, settings, files, crop size, `frame()`, `path()`, ...) is the profile's (`base`). An
-    atlas profile's keyframes are used as they are."""
+    order, each when asked and where the photo needs it — and, for an atlas profile, whose
+    ``atlas_images`` are its keyframes with the hair on their far side filled from the near side
+    (`fill_far_side`, `hair_only`; each at its own landmarks, with `fill_far_side`): a keyframe
+    turned like the video's face brought the hair at its far cheek's edge, which a frontal driver
+    stretched into a dark crescent down the swapped cheek (s18 ← d10). Their skin stays as it is:
+    filled whole, the far cheeks made the swap less like the video's face (dlib distance to the
+    photo, s18 ← d10 0.540 → 0.589, d14 0.585 → 0.634; the hair alone: 0.546, 0.614; README,
+    "A turned photo's far side"). Every other array and attribute (name,
+    tier, settings, files, crop size, `frame()`, `path()`, ...) is the profile's (`base`).
+    `keyframes`: how many keyframes were changed (0 without an atlas)."""
 
     def __init__(self, profile: Any, even_grain: bool = True, fill_far_side: bool = True,
                  lift_sockets: bool = True):
         self.base = profile
-        image, landmarks = profile["image"], profile["landmarks"]
-        self.evened = even_grain and (image := grain.even_grain(image, landmarks)) is not profile["image"]
-        before = image
-        self.filled = fill_far_side and (image := farside.fill_far_side(image, landmarks)) is not before
-        before = image
-        self.lifted = lift_sockets and (image := sockets.lift_sockets(image, landmarks)) is not before
-        self.image = image
+        asked = (even_grain, fill_far_side, lift_sockets)
+        self.image, (self.evened, self.filled, self.lifted) = _prepared(profile["image"], profile["landmarks"], *asked)
+        self._atlas = None
+        self.keyframes = 0
+        if getattr(profile, "has_atlas", False) and fill_far_side:
+            images = list(profile["atlas_images"])       # views, each kept to compare with what comes back
+            done = [farside.fill_far_side(im, lm, hair_only=True) for im, lm in zip(images, profile["atlas_landmarks"])]
+            self.keyframes = sum(d is not im for d, im in zip(done, images))
+            if self.keyframes:
+                self._atlas = np.stack(done)
 
     def __getattr__(self, name: str) -> Any:
-        if name in ("base", "image"):      # not set yet: no recursion through the base
+        if name in ("base", "image", "_atlas"):      # not set yet: no recursion through the base
             raise AttributeError(name)
         return getattr(self.base, name)
 
     def __getitem__(self, key: str) -> Any:
+        if key == "atlas_images" and self._atlas is not None:
+            return self._atlas
         return self.image if key == "image" else self.base[key]
 
     def __repr__(self) -> str:
         return (f"SwapPhotoProfile({self.base!r}, evened={self.evened}, filled={self.filled}, "
-                f"lifted={self.lifted})")
+                f"lifted={self.lifted}, keyframes={self.keyframes})")

@@ -182,3 +182,29 @@ def test_hair_along_the_whole_near_outline_is_still_hair(astronaut_landmarks, wi
     out = fill_far_side(photo, pts)
     far = (np.arange(w)[None, :] < centre) & (face > 0)
     assert not ((out.astype(int).sum(-1) < 150) & far).any()
+
+
+def test_hair_only_fills_the_far_sides_hair_and_keeps_its_skin(astronaut_landmarks):
+    """An atlas keyframe's far cheek (`SwapPhotoProfile`): its hair is filled from the near side
+    (s18 ← d10: a turned keyframe's hair at the cheek's edge made a dark crescent down the swapped
+    cheek), its own skin stays (the fill of the whole side made the swap less like the video's
+    face: dlib distance to the photo 0.540 → 0.589 on s18 ← d10)."""
+    pts, centre, iod = turned(astronaut_landmarks, 0.4)
+    pts, centre, iod = 2.0 * pts, 2.0 * centre, 2.0 * iod          # room for a strand and skin beside it
+    h, w = 1024, 1024
+    photo = np.full((h, w, 3), (200, 150, 130), np.uint8)          # lit skin
+    filled = weight_map(photo, pts) > 0.5
+    xs = np.nonzero(filled)[1]
+    assert xs.max() < centre and filled.sum() > 1000
+    photo[:, : int(centre - 0.3 * iod)] = (185, 138, 122)          # the far side's skin, a little darker
+    strand = np.zeros((h, w), bool)                                 # a band of dark hair down it
+    strand[:, xs.min() + 2: xs.min() + 7] = True
+    photo[strand] = (40, 25, 20)
+    hair, skin = strand & filled, filled & (np.arange(w) >= xs.min() + 14)
+    assert hair.sum() > 50 and skin.sum() > 150
+    whole, only = fill_far_side(photo, pts), fill_far_side(photo, pts, hair_only=True)
+    assert np.abs(only[hair].astype(int) - (200, 150, 130)).mean() < 30              # the hair goes
+    np.testing.assert_array_equal(only[skin], photo[skin])                           # the far skin stays
+    assert np.abs(whole[skin].astype(int) - photo[skin]).max() >= 10                 # (the whole fill takes it)
+    plain = np.full_like(photo, (200, 150, 130))   # no hair on the far side: the photo itself
+    assert fill_far_side(plain, pts, hair_only=True) is plain

@@ -34,3 +34,48 @@ def test_a_photo_that_needs_nothing_is_the_profiles_own(astronaut_profile, monke
     monkeypatch.setattr(sockets, "lift_sockets", lambda photo, lm: photo)
     view = SwapPhotoProfile(astronaut_profile)
     assert view["image"] is astronaut_profile["image"] and not (view.evened or view.filled or view.lifted)
+
+
+class _AtlasStandIn:
+    """A profile with an atlas of three keyframes (only what the swap's view reads)."""
+
+    has_atlas = True
+
+    def __init__(self, arrays):
+        self.arrays = arrays
+
+    def __getitem__(self, key):
+        return self.arrays[key]
+
+
+def test_an_atlas_profile_s_keyframes_have_their_far_side_s_hair_filled(monkeypatch):
+    """Before the fix (README audit, helper 89): the keyframes were used as they were, and a
+    turned keyframe's hair at its far cheek's edge was stretched by a frontal driver into a dark
+    crescent down the swapped cheek (s18 ← d10). Only the hair: the far skin stays."""
+    calls = []
+
+    def step(name, delta, needs):
+        def f(photo, lm, **k):
+            calls.append((name, int(lm[0, 0]), k))
+            return photo + delta if int(lm[0, 0]) in needs else photo
+        return f
+
+    monkeypatch.setattr(grain, "even_grain", step("even", 1, {0}))
+    monkeypatch.setattr(farside, "fill_far_side", step("fill", 2, {0, 2}))
+    monkeypatch.setattr(sockets, "lift_sockets", step("lift", 4, set()))
+    keys = np.zeros((3, 8, 8, 3), np.uint8)
+    marks = np.zeros((3, 478, 3), np.float32)
+    marks[:, 0, 0] = [1, 2, 3]                 # which keyframe a step is given
+    profile = _AtlasStandIn({"image": np.zeros((8, 8, 3), np.uint8), "landmarks": np.zeros((478, 3), np.float32),
+                             "atlas_images": keys, "atlas_landmarks": marks})
+    view = SwapPhotoProfile(profile)
+    assert (view.evened, view.filled, view.lifted) == (True, True, False)      # the photo's (landmark 0 at 0)
+    assert [c for c in calls if c[1] > 0] == [("fill", k, {"hair_only": True}) for k in (1, 2, 3)]
+    got = view["atlas_images"]
+    assert view.keyframes == 1 and got.shape == keys.shape
+    np.testing.assert_array_equal(got[:, 0, 0, 0], [0, 2, 0])            # keyframe 2 (index 1) filled
+    assert view["atlas_landmarks"] is marks
+    # keyframes that need nothing, or no fill asked: the profile's own array
+    assert SwapPhotoProfile(profile, fill_far_side=False)["atlas_images"] is keys
+    monkeypatch.setattr(farside, "fill_far_side", lambda photo, lm, **k: photo)
+    assert SwapPhotoProfile(profile)["atlas_images"] is keys
