@@ -1222,7 +1222,7 @@ def cmd_track(args) -> int:
               f"view, lit and large enough?)", file=sys.stderr)
         return 0
     beside = out.parent / clip.name
-    if beside.exists() and beside.resolve() == clip.resolve():
+    if beside.is_file():       # the clip, or a copy (a copy that differs is refused when played)
         how = f"the clip's frames come along while {clip.name} is beside it"
     else:    # --out elsewhere: the tracked clip plays the clip only when it finds it beside itself
         how = (f"landmarks only: reenact plays them as they are; --mode swap and passthrough need the "

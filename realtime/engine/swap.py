@@ -116,7 +116,8 @@ def build_swap(engine, profile, tracker=None) -> list:
     # a turned face's squeezed far side filled from its near side (realtime.swap.farside), its
     # shaded sockets lifted towards its skin (realtime.swap.sockets)
     if options.even_grain or options.fill_far_side or options.lift_sockets:
-        profile = SwapPhotoProfile(profile, options.even_grain, options.fill_far_side, options.lift_sockets)
+        profile = SwapPhotoProfile(profile, options.even_grain, options.fill_far_side, options.lift_sockets,
+                                   keyframes=tier == "atlas")
     nominal = nominal_affine(profile, int(profile.crop_size))
     rig = face_rig(rig_mod.build(profile), nominal)
     engine.rig = rig

@@ -146,7 +146,7 @@ def read_image(path: str | Path, error: type[PuppeteerError], unreadable: str,
     drop its transparency, leaving whatever colour the transparent pixels hold: often black).
     Raises `error(unreadable)` for a file that is not an image, `error(...)` naming the size for
     one that is too large or why it cannot be opened (no read permission). whole: also
-    `error(...)` for a JPEG, PNG or WebP file that ends before its picture does (a download or
+    `error(...)` for a JPEG or PNG file that ends before its picture does (a download or
     copy cut short: OpenCV fills the missing rows with grey and says nothing), at the cost of a
     second decode (`damage`): for a picture read once, an avatar's photo."""
     path = Path(path)

@@ -146,12 +146,15 @@ def _raster(pts: np.ndarray, triangles: np.ndarray, box: tuple[int, int, int, in
     return rasterize(verts, np.ascontiguousarray(triangles, np.int32), y1 - y0, x1 - x0)
 
 
-def _bounds(pts: np.ndarray, shape: tuple[int, int]) -> tuple[int, int, int, int]:
-    """(x0, y0, x1, y1): the pixels round `pts` (N, 2), a pixel's margin, inside an image of `shape`."""
+def _bounds(pts: np.ndarray, shape: tuple[int, int]) -> tuple[int, int, int, int] | None:
+    """(x0, y0, x1, y1): the pixels round `pts` (N, 2), a pixel's margin, inside an image of
+    `shape`; None when they lie wholly outside it."""
     h, w = shape
     x0, y0 = np.maximum(np.floor(pts.min(0)).astype(int) - 1, 0)
     x1, y1 = np.minimum(np.ceil(pts.max(0)).astype(int) + 2, (w, h))
-    return int(x0), int(y0), max(int(x1), int(x0) + 1), max(int(y1), int(y0) + 1)
+    if x1 <= x0 or y1 <= y0:
+        return None
+    return int(x0), int(y0), int(x1), int(y1)
 
 
 def _filled_ok(pts: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
@@ -205,7 +208,10 @@ def _plan(photo: np.ndarray, pts: np.ndarray) -> tuple[np.ndarray, np.ndarray] |
     source = np.asarray(photo, np.float32)
     around = around[::-1]       # where a turned face folds over itself, the later triangle's (ties: lower index wins)
     sub = tri[around]
-    x0, y0, x1, y1 = box = _bounds(pts[sub.ravel()], (h, w))
+    box = _bounds(pts[sub.ravel()], (h, w))
+    if box is None:                      # every filled triangle lies off the photo
+        return None
+    x0, y0, x1, y1 = box
     g = _raster(pts, sub, box)
     inside = g.tri_id >= 0
     at = np.where(inside, g.tri_id, 0)
@@ -229,9 +235,9 @@ def _plan(photo: np.ndarray, pts: np.ndarray) -> tuple[np.ndarray, np.ndarray] |
     # the pixels the mesh covers (its degenerate slivers left out): where the mirror image ends
     # among them the weight ramps down; past them (the outline's rim) there is nothing to end
     solid = tri[_areas(pts, tri) >= MIN_AREA]
-    box = _bounds(pts[solid.ravel()], (h, w))
     meshed = np.zeros((h, w), bool)
-    meshed[box[1]:box[3], box[0]:box[2]] = _raster(pts, solid, box).tri_id >= 0
+    if (box := _bounds(pts[solid.ravel()], (h, w))) is not None:
+        meshed[box[1]:box[3], box[0]:box[2]] = _raster(pts, solid, box).tri_id >= 0
     usable = defined & _skin(mirrored, _skin_reference(photo, pts), defined)
     # feathered within the face only: past the outline there is nothing to blend with (the
     # swap draws no pixel there), and a squeezed strip along it must not be diluted by it

@@ -208,3 +208,16 @@ def test_hair_only_fills_the_far_sides_hair_and_keeps_its_skin(astronaut_landmar
     assert np.abs(whole[skin].astype(int) - photo[skin]).max() >= 10                 # (the whole fill takes it)
     plain = np.full_like(photo, (200, 150, 130))   # no hair on the far side: the photo itself
     assert fill_far_side(plain, pts, hair_only=True) is plain
+
+
+@pytest.mark.parametrize("width", [244, 260, 286, 300])
+def test_a_far_side_cut_off_by_the_frame_is_no_crash(astronaut_landmarks, width):
+    """Review of stop 65: with the far cheek off the photo's right edge, the vectorised fill
+    sliced an empty box and raised IndexError (the per-triangle one skipped such triangles)."""
+    pts, _, _ = turned(astronaut_landmarks, 0.4)
+    pts = pts.copy()
+    pts[:, 0] = 511 - pts[:, 0]                    # turned the other way: the far side on the right
+    photo = np.full((512, width, 3), (200, 150, 130), np.uint8)
+    out = fill_far_side(photo, pts)
+    assert out.shape == photo.shape and out.dtype == np.uint8
+    assert fill_far_side(photo, pts, hair_only=True).shape == photo.shape
