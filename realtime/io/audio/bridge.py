@@ -22,7 +22,7 @@ from collections import deque
 from typing import Any
 
 from realtime.io.audio.errors import AudioError
-from realtime.io.audio.report import AudioReport, DelayPolicy, stopped_line
+from realtime.io.audio.report import GAP_S, AudioReport, DelayPolicy, stopped_line
 from realtime.io.audio.worker import serve
 
 
@@ -76,6 +76,10 @@ class AudioBridge:
         self._final = False
         self.told_stopped = False
         self._first_frame: float | None = None
+        self._last_frame: float | None = None
+        # the sound's time over the whole run (`rows` keeps the last part of a long one)
+        self._sound_s = 0.0
+        self._last_row: float | None = None
         self.report: AudioReport | None = None
 
     @property
@@ -133,6 +137,7 @@ class AudioBridge:
         self.frames.append((t_capture, t_sink))
         if self._first_frame is None:
             self._first_frame = t_capture
+        self._last_frame = t_capture
         target = self.policy.add(t_sink - t_capture)
         if target is not None:
             self._send(("target", target))
@@ -150,9 +155,10 @@ class AudioBridge:
             if not self._final and self.error is None:
                 self.error = "the audio process did not answer at the end of the run"
             self._kill()
+        run = None if self._first_frame is None else (self._first_frame, self._last_frame, self._sound_s)
         self.report = AudioReport.build(self.info, self.snapshot, list(self.rows),
                                         list(self.frames), self.stderr_lines, error=self.error,
-                                        sample_rate=self.config["sample_rate"],
+                                        run=run, sample_rate=self.config["sample_rate"],
                                         blocksize=self.config["blocksize"])
         if self.settled_in_time is False:
             self.report.warnings.insert(0, "the audio streams' clocks were still moving when the "
@@ -188,6 +194,7 @@ class AudioBridge:
                 if kind in ("stats", "final"):
                     self.snapshot = rest[0]
                     self.rows.extend(rest[1])
+                    self._count_sound(rest[1])
                     if self.snapshot.get("stopped") and not self.told_stopped:
                         self._tell_stopped()
                 if kind == "final":
@@ -197,6 +204,15 @@ class AudioBridge:
                 timeout = 0.0
         except (EOFError, OSError) as exc:
             self._died(exc)
+
+    def _count_sound(self, rows) -> None:
+        """Adds the time the new history rows cover (rows closer than `report.GAP_S`) to the run's."""
+        last = self._last_row
+        for t, *_ in rows:
+            if last is not None and 0.0 < t - last <= GAP_S:
+                self._sound_s += t - last
+            last = t if last is None else max(last, t)
+        self._last_row = last
 
     def _tell_stopped(self) -> None:
         """Say on stderr, once and at the time, that the audio process stopped the sound."""

@@ -91,9 +91,9 @@ class SyncCore:
     def set_target(self, seconds: float | None) -> None:
         """The wanted delay from capture to hearing (s), clamped to [0, max_delay_s]; None mutes
         (and so does every target after `stop_sound`)."""
-        if self.stopped is not None:
-            seconds = None
         self.target = None if seconds is None else min(max(float(seconds), 0.0), self.max_delay_s)
+        if self.stopped is not None:          # (checked after the write: a stop between stays a stop)
+            self.target = None
 
     def stop_sound(self, why: str, now: float) -> None:
         """No sound passes from now on (a device went away mid-run); `why` goes in the snapshot."""
@@ -102,9 +102,10 @@ class SyncCore:
         self.target = None
 
     def effective_target(self) -> float | None:
-        if self.target is None:
+        target = self.target          # read once: `stop_sound` (the device watch's thread) may clear it
+        if target is None or self.stopped is not None:
             return None
-        return min(max(self.target, self.floor), self.max_delay_s)
+        return min(max(target, self.floor), self.max_delay_s)
 
     # ------------------------------------------------------------------- callbacks (PortAudio)
     def on_input(self, block: np.ndarray, adc_time: float, now: float, current_time: float,
@@ -146,11 +147,10 @@ class SyncCore:
             self.floor = float(np.partition(self._needs, -k)[-k]) + FLOOR_MARGIN_S
         if self.settled_at is None and self._settled(now):
             self.settled_at = now
-        if self.target is None or self.settled_at is None:
+        target = self.effective_target() if self.settled_at is not None else None
+        if target is None:
             out.fill(0.0)
             return
-        target = self.effective_target()
-        assert target is not None
         want = self.in_clock.index_at(t_play - target)
         if self.read is None:                      # first block: fade in from silence
             self.read, self._fade_from, self._fade_pos = int(round(want)), -1, 0

@@ -36,7 +36,9 @@ class Endpoint:
 
 
 def _pactl(args: list[str], timeout: float) -> str:
-    res = subprocess.run(["pactl", *args], capture_output=True, text=True, timeout=timeout)
+    # in the C locale: pactl translates its listings ("Sink Input #" is "Ziel-Eingabe #" in German)
+    res = subprocess.run(["pactl", *args], capture_output=True, text=True, timeout=timeout,
+                         env={**os.environ, "LC_ALL": "C"})
     if res.returncode != 0:
         lines = [ln.strip() for ln in (res.stderr or res.stdout).splitlines() if ln.strip()]
         raise OSError("; ".join(lines) or f"pactl {' '.join(args)} failed")

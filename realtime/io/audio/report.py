@@ -112,10 +112,13 @@ class AudioReport:
     @classmethod
     def build(cls, info: dict[str, Any], snapshot: dict[str, Any], rows: list, frames: list,
               stderr_lines: list[str], error: str | None = None, skip_s: float = 1.0,
-              **settings: Any) -> AudioReport:
+              run: tuple[float, float, float] | None = None, **settings: Any) -> AudioReport:
         """From the audio process's info, last snapshot and history rows (perf time of the
         played sample's capture, applied delay s, target s), the video frames
-        (t_capture, t_sink) and the process's stderr; statistics skip the first `skip_s`."""
+        (t_capture, t_sink) and the process's stderr; statistics skip the first `skip_s`.
+        run: (the first video frame's capture, the last's, the seconds of sound between) over
+        the whole run, where `rows` and `frames` keep only its last part (a live session of
+        hours): the stop time and the sound's share count from it. None: from `frames`."""
         r = cls(input=info.get("input", ""), output=info.get("output", ""),
                 server=info.get("server"), priority=info.get("priority", ""), error=error,
                 **settings)
@@ -135,6 +138,11 @@ class AudioReport:
         fr = np.asarray(frames, np.float64).reshape(-1, 2)
         first_frame = float(fr[:, 0].min()) if len(fr) else None
         r.sound_s, r.silence_s = _sound(rows_a[:, 0], fr[:, 0])
+        if run is not None and run[1] is not None and run[1] > run[0]:
+            first_frame, span = float(run[0]), float(run[1]) - float(run[0])
+            if span > r.sound_s + r.silence_s + 1.0:      # more than the rows kept: the whole run's
+                sound = min(float(run[2]), span)
+                r.sound_s, r.silence_s = round(sound, 2), round(span - sound, 2)
         fr = fr[fr[:, 0] >= start]
         lat = fr[:, 1] - fr[:, 0]
         r.video_latency_ms = _stats(1000.0 * lat, 50, 95)
@@ -156,8 +164,8 @@ class AudioReport:
         r.longest_stall_ms = round(max([g for _, g in events], default=0.0), 1)
         # stall times from the first played sample, else (no audio passed) the first video frame,
         # else the first stall: never the raw clock (it read "at 35845.1 s" in a 1 s run)
-        t_audio = (rows_a[0, 0] if len(rows_a) else first_frame if first_frame is not None
-                   else min((t for t, _ in events), default=0.0))
+        t_audio = (float(run[0]) if run is not None else rows_a[0, 0] if len(rows_a)
+                   else first_frame if first_frame is not None else min((t for t, _ in events), default=0.0))
         r.stall_times_s = [round(t - t_audio, 2) for t, _ in events]
         if snap.get("stopped"):
             r.stopped = str(snap["stopped"])

@@ -13,6 +13,7 @@ mutes the `SyncCore`) and says why in one line. Where no PulseAudio/PipeWire ser
 from __future__ import annotations
 
 import contextlib
+import os
 import shutil
 import subprocess
 import threading
@@ -59,7 +60,7 @@ class DeviceWatch:
     """
 
     def __init__(self, inp: Endpoint, out: Endpoint, pid: int,
-                 server: Callable[[], dict[str, Any]] = pulse_server,
+                 server: Callable[[], dict[str, Any]] = lambda: pulse_server(TIMEOUT_S),
                  streams: Callable[[int], dict[str, str | None]] = stream_devices):
         self.inp, self.out, self.pid = inp, out, pid
         self.server, self.streams = server, streams
@@ -99,34 +100,49 @@ class Watcher:
         self._thread = threading.Thread(target=self._run, name="audio-watch", daemon=True)
 
     def start(self) -> Watcher:
-        if shutil.which("pactl") is not None:
-            with contextlib.suppress(OSError):
-                self._sub = subprocess.Popen(["pactl", "subscribe"], stdout=subprocess.PIPE,
-                                             stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL,
-                                             text=True)
-                threading.Thread(target=self._events, name="audio-watch-events", daemon=True).start()
         self._thread.start()
         return self
 
     def stop(self) -> None:
+        """Ends the watch without waiting for a check under way (the thread is a daemon: a
+        pactl that hangs must not hold the audio process's end, which its parent waits for)."""
         self._done.set()
         self._wake.set()
-        if self._sub is not None:
+        sub = self._sub
+        if sub is not None:
             with contextlib.suppress(OSError):
-                self._sub.kill()
+                sub.kill()
             with contextlib.suppress(OSError, subprocess.TimeoutExpired):
-                self._sub.wait(1.0)
-        self._thread.join(TIMEOUT_S * 6)
+                sub.wait(0.5)
+        self._thread.join(0.2)
+
+    def _subscribe(self) -> None:
+        """`pactl subscribe`, read by a thread of its own (from the watch's thread: the child
+        takes its ordinary scheduling, not the audio process's real-time one)."""
+        if shutil.which("pactl") is None:
+            return
+        with contextlib.suppress(OSError):
+            self._sub = subprocess.Popen(["pactl", "subscribe"], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+                                         stdin=subprocess.DEVNULL, text=True, env={**os.environ, "LC_ALL": "C"})
+            threading.Thread(target=self._events, name="audio-watch-events", daemon=True).start()
+            if self._done.is_set():          # stopped while it started
+                self._sub.kill()
 
     def _events(self) -> None:
         sub = self._sub
         assert sub is not None and sub.stdout is not None
         with contextlib.suppress(OSError, ValueError):
-            for line in sub.stdout:      # "Event 'remove' on sink #5" (not our own pactl's 'client')
-                if " on sink" in line or " on source" in line or " on server" in line:
+            for line in sub.stdout:      # "Event 'remove' on sink #5" (not a client's, nor a stream's:
+                # "on sink-input #" comes with every stream anywhere, and each check is ~10 pactl runs)
+                if " on sink #" in line or " on source #" in line or " on server" in line:
                     self._wake.set()
 
     def _run(self) -> None:
+        # the audio process runs real-time (`worker.raise_priority`); its checks, and the pactl
+        # runs they start, need not: this thread takes the ordinary policy (Linux: per thread)
+        with contextlib.suppress(AttributeError, OSError):
+            os.sched_setscheduler(0, os.SCHED_OTHER, os.sched_param(0))
+        self._subscribe()
         while not self._done.is_set():
             self._wake.wait(self.every_s)
             self._wake.clear()

@@ -145,3 +145,25 @@ def test_the_sound_stopped_mid_run_is_one_line_of_the_summary():
                      "the sound to micsink; no sound passed after that (check the devices, python run.py "
                      "devices, and start the run again)"]
     assert r.silence_s == pytest.approx(3.0, abs=0.05) and r.frames_without_sound >= 89
+
+
+def test_a_long_run_s_stop_and_sound_count_from_its_start_not_from_the_history_kept():
+    """Review of stop 65: the bridge keeps the last 10 minutes of frames and rows; a 20-minute run
+    whose sound stopped at 120 s read "stopped at -480.0 s" and "audio passed for 0% of the run"."""
+    t0 = 1000.0
+    frames = [(t0 + c, t0 + c + 0.04) for c in np.arange(600.0, 1200.0, 1 / 30)]   # the last 10 minutes
+    snap = {"out_callbacks": 9, "peak_in": 1, "peak_out": 1, "stopped": "OUT x is gone", "stopped_at": t0 + 120.0}
+    r = AudioReport.build({"input": "a", "output": "b"}, snap, [], frames, [],
+                          run=(t0, t0 + 1199.97, 119.5))
+    assert r.stopped_at_s == pytest.approx(120.0)
+    assert (r.sound_s, r.silence_s) == (119.5, pytest.approx(1080.47, abs=0.01))
+    assert "audio passed for 9% of the run (1080.5 s silent of 1200.0 s)" in r.summary()
+
+
+def test_the_bridge_counts_the_sound_of_the_whole_run():
+    from realtime.io.audio.bridge import AudioBridge
+
+    b = AudioBridge("a:b")
+    b._count_sound([(0.00, 0, 0), (0.05, 0, 0), (0.10, 0, 0)])
+    b._count_sound([(0.15, 0, 0), (2.00, 0, 0), (2.02, 0, 0)])     # a 1.85 s gap: silence
+    assert b._sound_s == pytest.approx(0.17)
