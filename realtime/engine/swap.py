@@ -117,7 +117,7 @@ def build_swap(engine, profile, tracker=None) -> list:
     # shaded sockets lifted towards its skin (realtime.swap.sockets)
     if options.even_grain or options.fill_far_side or options.lift_sockets:
         profile = SwapPhotoProfile(profile, options.even_grain, options.fill_far_side, options.lift_sockets,
-                                   keyframes=tier == "atlas")
+                                   atlas=tier == "atlas")
     nominal = nominal_affine(profile, int(profile.crop_size))
     rig = face_rig(rig_mod.build(profile), nominal)
     engine.rig = rig

@@ -301,8 +301,9 @@ def fill_far_side(photo: np.ndarray, landmarks: np.ndarray, hair_only: bool = Fa
     (478, 2+) photo px filled from its mirror (see the module docstring), by `weight_map`;
     `photo` itself when no triangle is squeezed enough. Pixels outside the filled triangles,
     grown by the feather, are never changed. hair_only: only where the far side is not skin
-    itself (hair, background: `_skin` against the inner skin), feathered by HAIR_FEATHER: the
-    far cheek's own skin stays (an atlas keyframe's: the video's face is the likeness)."""
+    itself (hair, background: `_skin` against the inner skin) within HAIR_BAND of the outline,
+    feathered by HAIR_FEATHER: the far cheek's own skin stays, however shaded (an atlas
+    keyframe's: the video's face is the likeness)."""
     photo = np.asarray(photo)
     pts = np.asarray(landmarks, np.float64)[:topology.N_MESH, :2]
     plan = _plan(photo, pts)

@@ -39,17 +39,17 @@ class SwapPhotoProfile:
     photo, s18 ← d10 0.540 → 0.589, d14 0.585 → 0.634; the hair alone: 0.546, 0.614; README,
     "A turned photo's far side"). Every other array and attribute (name,
     tier, settings, files, crop size, `frame()`, `path()`, ...) is the profile's (`base`).
-    `keyframes` (argument): whether the keyframes are drawn at all (the atlas tier; False: the
-    warp tier's swap, which reads the photo alone); (attribute) how many were changed."""
+    atlas: whether the keyframes are drawn at all (the atlas tier; False: the warp tier's swap,
+    which reads the photo alone). `keyframes`: how many keyframes were changed."""
 
     def __init__(self, profile: Any, even_grain: bool = True, fill_far_side: bool = True,
-                 lift_sockets: bool = True, keyframes: bool = True):
+                 lift_sockets: bool = True, atlas: bool = True):
         self.base = profile
         asked = (even_grain, fill_far_side, lift_sockets)
         self.image, (self.evened, self.filled, self.lifted) = _prepared(profile["image"], profile["landmarks"], *asked)
         self._atlas = None
         self.keyframes = 0
-        if keyframes and getattr(profile, "has_atlas", False) and fill_far_side:
+        if atlas and getattr(profile, "has_atlas", False) and fill_far_side:
             images = list(profile["atlas_images"])       # views, each kept to compare with what comes back
             done = [farside.fill_far_side(im, lm, hair_only=True) for im, lm in zip(images, profile["atlas_landmarks"])]
             self.keyframes = sum(d is not im for d, im in zip(done, images))

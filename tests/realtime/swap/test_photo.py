@@ -77,6 +77,6 @@ def test_an_atlas_profile_s_keyframes_have_their_far_side_s_hair_filled(monkeypa
     assert view["atlas_landmarks"] is marks
     # keyframes that need nothing, or no fill asked: the profile's own array
     assert SwapPhotoProfile(profile, fill_far_side=False)["atlas_images"] is keys
-    assert SwapPhotoProfile(profile, keyframes=False)["atlas_images"] is keys      # the warp tier's swap
+    assert SwapPhotoProfile(profile, atlas=False)["atlas_images"] is keys      # the warp tier's swap
     monkeypatch.setattr(farside, "fill_far_side", lambda photo, lm, **k: photo)
     assert SwapPhotoProfile(profile)["atlas_images"] is keys
