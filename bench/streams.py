@@ -53,9 +53,10 @@ from bench.usage import UsageError
 from bench.variants import build_engine
 from profiles.format import load
 from realtime.core.errors import PuppeteerError
+from realtime.core.text import count
 from realtime.engine.loop import EngineOptions, set_kernel_threads
 
-__all__ = ["HOLD_FPS", "FPS_TOLERANCE", "P95_LIMIT_MS", "MODES", "StreamSpec", "parse_counts",
+__all__ = ["HOLD_FPS", "FPS_TOLERANCE", "P95_LIMIT_MS", "MODES", "MIN_MEASURED", "StreamSpec", "parse_counts",
            "hold_fps", "holds", "streams_pass", "check_streams_args", "run_streams", "markdown",
            "plot_streams"]
 
@@ -63,6 +64,9 @@ HOLD_FPS = 30.0
 FPS_TOLERANCE = 0.97
 P95_LIMIT_MS = 33.0
 MODES = ("thread", "process")
+#: frames each stream must measure after --warmup: an fps and a p95 of fewer say nothing (with 1
+#: frame a stream read "largest N 0", with 2 "holds" on a p95 of two samples)
+MIN_MEASURED = 30
 _PLURAL = {"thread": "threads", "process": "processes"}
 BARRIER_TIMEOUT_S = 600.0
 
@@ -84,9 +88,12 @@ def parse_counts(text: str) -> list[int]:
         values = []
     if not values or min(values) < 1:
         raise UsageError(f"--streams wants N ≥ 1 (tries 1..N) or counts like 1,2,4, got {text!r}")
+    if len(set(values)) < len(values):      # as --compare's values: a repeat would be run once
+        twice = sorted({v for v in values if values.count(v) > 1})
+        raise UsageError(f"--streams {text}: {', '.join(map(str, twice))} given twice; name each count once")
     if len(values) == 1:
         return list(range(1, values[0] + 1))
-    return sorted(set(values))
+    return sorted(values)
 
 
 def hold_fps(stream: dict) -> float:
@@ -355,6 +362,11 @@ def run_streams(args: argparse.Namespace) -> int:
         if driver.is_camera:
             raise UsageError(f"--streams plays files, not a camera ({spec!r})")
         check_frames(driver, args.warmup, f"--driver {spec}")
+        left = None if driver.total is None else driver.total - args.warmup
+        if left is not None and left < MIN_MEASURED:
+            raise UsageError(f"--driver {spec}: --frames/clip leaves {count(left, 'frame')} after --warmup "
+                             f"{args.warmup}: a stream's fps and p95 need at least {MIN_MEASURED} (use more "
+                             f"frames, or a smaller --warmup)")
     result = {"mode": mode, "device": device.label(), "device_detail": device.describe(),
               **device.info(), "warmup": args.warmup, "frames": args.frames,
               "hold": {"fps": HOLD_FPS, "fps_tolerance": FPS_TOLERANCE, "p95_ms": P95_LIMIT_MS},

@@ -21,6 +21,7 @@ import numpy as np
 
 from realtime.core.errors import PuppeteerError
 from realtime.core.paths import IMAGE_SUFFIXES, not_a_file, playlist_kind
+from realtime.core.quiet import quiet_native_stderr
 from realtime.image.mark import CANON, ENGINE_KEY, Z_FOUND, Detection, canonical_luma, cell_stats, detect
 
 __all__ = ["VerifyError", "Window", "Report", "verify_path", "verify_frames"]
@@ -53,6 +54,7 @@ class Report:
     fps: float = 0.0
     windows: list[Window] = field(default_factory=list)
     pooled: Detection | None = None     # over the windows where the pilot is present (else all)
+    notes: list[str] = field(default_factory=list)    # about the input (a video that ends early)
 
     @property
     def found(self) -> bool:
@@ -100,7 +102,7 @@ class Report:
                 lines.append(f"  {unit} {w.name}: z {d.z:6.1f}  {state}{pay}")
         else:
             lines.append(f"  ({len(self.windows)} {unit}s: --all lists each)")
-        return "\n".join(lines + [self.verdict()])
+        return "\n".join(lines + [self.verdict()] + self.notes)
 
     def to_json(self) -> dict:
         def det(d: Detection | None) -> dict | None:
@@ -117,7 +119,7 @@ class Report:
                 "windows": [{"name": w.name, "first": w.first, "last": w.last,
                              "frames_found": w.frames_found, **(det(w.detection) or {})}
                             for w in self.windows],
-                "pooled": det(self.pooled)}
+                "pooled": det(self.pooled), "notes": list(self.notes)}
 
 
 def _count(n: int, unit: str) -> str:
@@ -196,6 +198,10 @@ def _video_lumas(path: Path):
         raise VerifyError(_unreadable(path, str(exc))) from None
     finally:
         log.setLevel(level)
+    if str(meta.get("codec", "")).strip(" ,").lower() in TEXT_CODECS:      # ("bintext," as FFmpeg prints it)
+        reader.close()
+        raise VerifyError(f"cannot read {path} as a video or an image (FFmpeg reads it as text art, codec "
+                          f"{str(meta.get('codec')).strip(' ,')!r}: it is not a picture)")
 
     def frames():
         try:
@@ -223,7 +229,8 @@ def _unreadable(path: Path, ffmpeg: str) -> str:
 
 def _read_image(path: Path) -> np.ndarray | None:
     data = np.fromfile(str(path), np.uint8)
-    img = cv2.imdecode(data, cv2.IMREAD_COLOR) if data.size else None
+    with quiet_native_stderr():      # a cut PNG's "[ WARN:0 ] ... PNG input buffer is incomplete"
+        img = cv2.imdecode(data, cv2.IMREAD_COLOR) if data.size else None
     return None if img is None else cv2.cvtColor(img, cv2.COLOR_BGR2RGB)
 
 
@@ -271,6 +278,30 @@ def verify_path(path: str | Path, window_s: float = WINDOW_S, key: bytes = ENGIN
     meta, frames = _video_lumas(p)
     fps = float(meta.get("fps") or 30.0)
     try:
-        return verify_frames(frames, fps, window_s, key, source=str(p))
+        report = verify_frames(frames, fps, window_s, key, source=str(p))
     except (OSError, RuntimeError) as exc:
         raise VerifyError(f"cannot decode {p}: {exc}") from None
+    if (note := _ended_early(p.name, report.frames, meta)) is not None:
+        report.notes.append(note)
+    return report
+
+
+#: FFmpeg's decoders of text art (ANSI, BinText, XBin, iCEDraw, TTY): they take any file as one
+#: "frame" of characters, so a file of random bytes would read as a video without the mark
+TEXT_CODECS = frozenset({"bintext", "xbin", "idf", "ansi", "tty"})
+#: a video that decodes to under this share of the frames its header announces (and at least
+#: ENDED_FRAMES short) gets a note: a damaged file reads "not found" for what it lacks
+ENDED_SHARE, ENDED_FRAMES = 0.9, 5
+
+
+def _ended_early(name: str, got: int, meta: dict) -> str | None:
+    """The note for a video that stopped well short of its header's duration × rate (a file
+    cut short: its mark may be in the frames it lost), else None."""
+    try:
+        announced = int(round(float(meta.get("duration") or 0.0) * float(meta.get("fps") or 0.0)))
+    except (TypeError, ValueError):
+        return None
+    if announced <= 0 or got >= ENDED_SHARE * announced or announced - got < ENDED_FRAMES:
+        return None
+    return (f"note: {name} ended at frame {got} of the {announced} its header announces: the file may be "
+            f"damaged (truncated or corrupt), and a mark in the frames it lost was not read")

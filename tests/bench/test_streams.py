@@ -15,7 +15,9 @@ from tests.bench.helpers import one_error_line
 
 def test_counts():
     assert S.parse_counts("3") == [1, 2, 3]
-    assert S.parse_counts("4,1,2,2") == [1, 2, 4]
+    assert S.parse_counts("4,1,2") == [1, 2, 4]
+    with pytest.raises(UsageError, match=r"^--streams 4,1,2,2: 2 given twice; name each count once$"):
+        S.parse_counts("4,1,2,2")        # audit of stop 65 (helper 93): it ran 2 once, saying nothing
     for bad in ("0", "x", "", "1,-2", "1,,2", "4,"):     # an empty item: refused (stop 61's review)
         with pytest.raises(UsageError, match="--streams"):
             S.parse_counts(bad)
@@ -163,6 +165,10 @@ def test_streams_check_their_outputs_as_the_bench_does(tracked_assets, run_bench
                                     "--warmup 5: nothing left to measure"),
     (("--driver", "{root}/photo.png"), "--driver {root}/photo.png: one picture has no motion to measure"),
     (("--driver", "{clip}", "--frames", "5"), "--driver {clip}: --frames/clip gives 5 frames"),
+    # audit of stop 65 (helper 93): one frame measured read "largest N 0", two "holds"
+    (("--driver", "{clip}", "--frames", "6"), "--driver {clip}: --frames/clip leaves 1 frame after --warmup 5: "
+                                              "a stream's fps and p95 need at least 30 (use more frames, or a "
+                                              "smaller --warmup)"),
     # before (stop 58, new-user review): an empty list raised ZeroDivisionError, "s1,,s5" passed
     (("--profile", ","), "--streams: --profile ',' has an empty item: give --profile P[,P2,...]"),
     (("--profile", "astro,,astro"), "--streams: --profile 'astro,,astro' has an empty item"),

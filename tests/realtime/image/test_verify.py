@@ -138,3 +138,39 @@ def test_a_playlist_is_not_verified_in_place_of_the_files_it_lists(tmp_path, tex
         verify_path(path)
     assert str(e.value) == (f"{path} is {kind} (text starting {text.split()[0].decode()}), not a video: "
                             f"FFmpeg would read the other files it names instead; verify the video file itself")
+
+
+def test_a_video_cut_short_is_checked_and_said_to_end_early(tmp_path):
+    """Audit of stop 65 (helper 93): `verify` of a download cut at 60 of 400 kB said FOUND (or,
+    with --attacks, not found) with no word that the file stops at frame 14 of 150."""
+    path = tmp_path / "whole.mp4"
+    imgs = frames(60)
+    h, w = imgs[0].shape[:2]
+    subprocess.run([ffmpeg_exe(), "-loglevel", "error", "-y", "-f", "rawvideo", "-pix_fmt", "rgb24", "-s", f"{w}x{h}",
+                    "-framerate", "10", "-i", "pipe:0", "-c:v", "libx264", "-crf", "18", "-pix_fmt", "yuv420p",
+                    "-movflags", "+faststart", str(path)], input=b"".join(i.tobytes() for i in imgs), check=True)
+    assert verify_path(path).notes == []
+    cut = tmp_path / "cut.mp4"
+    cut.write_bytes(path.read_bytes()[: path.stat().st_size * 2 // 5])
+    r = verify_path(cut)
+    assert 0 < r.frames < 54
+    assert r.notes == [f"note: cut.mp4 ended at frame {r.frames} of the 60 its header announces: the file may be "
+                       f"damaged (truncated or corrupt), and a mark in the frames it lost was not read"]
+    assert r.text().endswith(r.notes[0]) and r.to_json()["notes"] == r.notes
+
+
+def test_random_bytes_are_no_video_and_a_cut_png_says_nothing_raw(tmp_path, capfd):
+    """Audit of stop 65 (helper 93): FFmpeg's text-art decoder took 50 kB of random bytes as a
+    one-frame video, and `verify` said "NOT FOUND" (exit 1: an unmarked picture) instead of bad
+    input; a cut PNG printed OpenCV's "[ WARN:0 ] ... PNG input buffer is incomplete" first."""
+    junk = tmp_path / "rand.bin"
+    junk.write_bytes(np.random.default_rng(0).integers(0, 256, 51200, dtype=np.uint8).tobytes())
+    with pytest.raises(VerifyError, match=r"^cannot read .*rand\.bin as a video or an image"):
+        verify_path(junk)
+    png = tmp_path / "cut.png"
+    cv2.imwrite(str(png), frames(1)[0])
+    png.write_bytes(png.read_bytes()[:500])
+    capfd.readouterr()
+    with pytest.raises(VerifyError):
+        verify_path(png)
+    assert "WARN" not in capfd.readouterr().err
