@@ -22,6 +22,7 @@ import numpy as np
 from realtime.core.errors import PuppeteerError
 from realtime.core.paths import IMAGE_SUFFIXES, not_a_file, playlist_kind
 from realtime.core.quiet import quiet_native_stderr
+from realtime.core.text import ended_early_note
 from realtime.image.mark import CANON, ENGINE_KEY, Z_FOUND, Detection, canonical_luma, cell_stats, detect
 
 __all__ = ["VerifyError", "Window", "Report", "verify_path", "verify_frames"]
@@ -289,19 +290,14 @@ def verify_path(path: str | Path, window_s: float = WINDOW_S, key: bytes = ENGIN
 #: FFmpeg's decoders of text art (ANSI, BinText, XBin, iCEDraw, TTY): they take any file as one
 #: "frame" of characters, so a file of random bytes would read as a video without the mark
 TEXT_CODECS = frozenset({"bintext", "xbin", "idf", "ansi", "tty"})
-#: a video that decodes to under this share of the frames its header announces (and at least
-#: ENDED_FRAMES short) gets a note: a damaged file reads "not found" for what it lacks
-ENDED_SHARE, ENDED_FRAMES = 0.9, 5
 
 
 def _ended_early(name: str, got: int, meta: dict) -> str | None:
-    """The note for a video that stopped well short of its header's duration × rate (a file
-    cut short: its mark may be in the frames it lost), else None."""
+    """`ended_early_note` for a video that stopped well short of its header's duration × rate (a
+    file cut short: its mark may be in the frames it lost), else None."""
     try:
         announced = int(round(float(meta.get("duration") or 0.0) * float(meta.get("fps") or 0.0)))
     except (TypeError, ValueError):
         return None
-    if announced <= 0 or got >= ENDED_SHARE * announced or announced - got < ENDED_FRAMES:
-        return None
-    return (f"note: {name} ended at frame {got} of the {announced} its header announces: the file may be "
-            f"damaged (truncated or corrupt), and a mark in the frames it lost was not read")
+    return ended_early_note(name, got, announced or None,
+                            lost="and a mark in the frames it lost was not read")

@@ -31,7 +31,7 @@ from realtime.core import paths
 from realtime.core.letterbox import letterbox
 from realtime.core.paths import IMAGE_SUFFIXES
 from realtime.core.quiet import quiet_native_stderr
-from realtime.core.text import count
+from realtime.core.text import count, ended_early_note
 from realtime.io.grabber import Grabber
 from realtime.io.media import check_frame, open_video, read_image
 from realtime.io.source import CaptureError, CaptureTimeout, Source
@@ -44,9 +44,6 @@ __all__ = ["CameraSource", "CaptureError", "CaptureTimeout", "ClipSource", "DEFA
 DEFAULT_CLIP_FPS = 30.0
 #: sound files, said as such (OpenCV only says it cannot read them as a video)
 AUDIO_SUFFIXES = frozenset({".m4a", ".mp3", ".wav", ".aac", ".flac", ".ogg", ".opus", ".wma"})
-#: a clip that ends before this share of the frames its header announces, and at least
-#: SHORT_FRAMES short of them, ended early (`ClipSource.ended_early`)
-SHORT_SHARE, SHORT_FRAMES = 0.9, 5
 #: failed reads in a row that a clip whose header announces more frames may have at a damaged
 #: spot before it counts as ended (`ClipSource.read`): OpenCV fails on each frame of the damage
 #: and then decodes on (20 KB of noise in the middle of a 90-frame clip: 13 frames failed, 41 came
@@ -189,16 +186,6 @@ class CameraSource:
 
     def __repr__(self) -> str:
         return f"CameraSource({self.index}, size={self.size}, fps={self.fps:g})"
-
-
-def ended_early_note(name: str, got: int | None, announced: int | None) -> str | None:
-    """The note for a clip `name` whose stream ended after `got` frames (None: it has not ended)
-    when its header announced `announced` (None: no count): said only well short of it (under
-    SHORT_SHARE of the count and at least SHORT_FRAMES frames short), as a damaged file ends."""
-    if announced is None or got is None or got >= SHORT_SHARE * announced or announced - got < SHORT_FRAMES:
-        return None
-    return (f"note: {name} ended at frame {got} of the {announced} its header announces: the file "
-            f"may be damaged (truncated or corrupt)")
 
 
 class ClipSource:
