@@ -31,7 +31,7 @@ class Grabber:
             schedule (no drift; if reading falls more than a frame behind, the schedule restarts
             from now instead of bursting), or by the file's own frame times where the source
             gives them (`media_time`, seconds, of the frame just read: a variable-frame-rate
-            clip; the interval before a frame sets the wait after it). Only the newest frame is
+            clip: each frame is read, then held till its own time). Only the newest frame is
             kept (a 1-frame slot): if the previous frame was not taken by `get()` before a new
             one arrives it is dropped and counted in `dropped`.
             False -> every frame is delivered in order, none dropped: a bounded queue of
@@ -149,26 +149,29 @@ class Grabber:
         paced = self.realtime and not getattr(self.source, "is_live", False)
         period = 1.0 / float(self.source.fps) if paced and self.source.fps > 0 else 0.0
         next_due: float | None = None
-        step = period                # till the next frame: the file's own interval where it says
-        media: float | None = None   # (`media_time`: a variable-frame-rate clip), else the period
+        media: float | None = None   # the file's time of the frame read last (`media_time`)
         error: BaseException | None = None
         try:
             while not self._stop.is_set():
-                if period:
-                    now = time.perf_counter()
-                    if next_due is None or now - next_due > max(step, period):
-                        next_due = now  # first frame, or more than a frame late: re-anchor
-                    elif next_due > now and self._stop.wait(next_due - now):
-                        break
                 fields = self.source.read()
-                t_capture = time.perf_counter()
                 if fields is None:
                     break
                 if period:
+                    # the frame is in hand: hold it till its own time (its interval from the
+                    # frame before, where the file says; else the period)
                     before, media = media, getattr(self.source, "media_time", None)
                     gap = media - before if media is not None and before is not None else 0.0
                     step = gap if 0.0 < gap <= MAX_MEDIA_STEP else period
-                    next_due += step
+                    now = time.perf_counter()
+                    if next_due is None:
+                        next_due = now                     # the first frame goes at once
+                    else:
+                        next_due += step
+                        if now - next_due > max(step, period):
+                            next_due = now                 # more than a frame late: re-anchor
+                        elif next_due > now and self._stop.wait(next_due - now):
+                            break
+                t_capture = time.perf_counter()
                 with self._lock:
                     index = self._next_index
                     self._next_index += 1

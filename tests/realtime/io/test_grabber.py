@@ -97,7 +97,8 @@ def test_realtime_paces_file_source_without_drift():
 
 def test_realtime_paces_a_variable_rate_clip_by_its_own_frame_times():
     """Before (robustness audit): a variable-frame-rate clip was paced at its average rate, so
-    its 5 fps part played twice as fast and its 30 fps part a third as fast."""
+    its 5 fps part played twice as fast and its 30 fps part a third as fast. Then (to stop 65)
+    one frame behind: the interval before a frame set the wait after it."""
     times = [0.0, 0.02, 0.04, 0.06, 0.16, 0.26, 0.36, 0.38, 0.40]   # 50 fps, then 10, then 50
 
     class Timed(FakeSource):
@@ -111,13 +112,12 @@ def test_realtime_paces_a_variable_rate_clip_by_its_own_frame_times():
     src = Timed(len(times), fps=len(times) / 0.4)       # the average rate
     with Grabber(src, realtime=True) as g:
         frames = drain(g)
-    gaps = np.diff([f.t_capture for f in frames])
-    # the interval before a frame sets the wait after it (one frame behind the file's own), the
-    # first wait a nominal period
-    want = np.concatenate([[1.0 / src.fps], np.diff(times)[:-1]])
+    at = np.array([f.t_capture for f in frames]) - frames[0].t_capture
     assert len(frames) == len(times)
-    # robust to a late wake-up on a loaded machine (a late frame is caught up on the next wait)
-    assert np.median(np.abs(gaps - want)) < 0.01 and abs(gaps.sum() - want.sum()) < 0.03, (gaps, want)
+    # each frame goes out at its own time (one frame behind, every frame was 24-56 ms off);
+    # the median is robust to a late wake-up on a loaded machine (the schedule catches up)
+    assert np.median(np.abs(at - times)) < 0.01, (at, times)
+    assert abs(at[-1] - times[-1]) < 0.03, (at, times)
 
 
 def test_generic_over_the_source_dict():
