@@ -379,7 +379,8 @@ def _check_settings(settings: dict, where: str) -> None:
                 f"the engine reads {', '.join(SETTINGS)}")
     if "gains" in settings:
         try:
-            check_gains(settings["gains"] or {}, where=f"{where}: settings.gains", numbers_only=True)
+            gains = settings["gains"]     # `gains:` alone (null) is none; 0, false, '' or [] are mistakes
+            check_gains({} if gains is None else gains, where=f"{where}: settings.gains", numbers_only=True)
         except PuppeteerError as e:
             raise ProfileError(str(e)) from None
     for section, known in SECTION_KEYS.items():      # the sections a user edits by hand

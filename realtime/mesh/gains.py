@@ -72,7 +72,8 @@ def check_gains(gains: dict, where: str = "--gain", numbers_only: bool = False) 
 def profile_gains(profile) -> dict[str, float]:
     """The gains a profile carries in its settings (``settings: gains:``), validated: what
     `run.py live` runs it with (the command line's on top) and `run.py bench` measures."""
-    return check_gains(profile.settings.get("gains") or {}, where=f"profile {profile.name!r} settings.gains")
+    gains = profile.settings.get("gains")
+    return check_gains({} if gains is None else gains, where=f"profile {profile.name!r} settings.gains")
 
 
 def hotkey_note(start: dict[str, float], end: dict[str, float], own: dict[str, float],

@@ -35,6 +35,11 @@ def test_profile_and_driver_resolve_to_one_live_variant(assets):
 @pytest.mark.parametrize("gains, expect", [
     ({"eyes": 1.2, "mouth": 0.9}, None),
     ({"ears": 2.0}, "settings.gains: unknown region 'ears'"),
+    (None, None),                       # `gains:` with nothing after it: none
+    # Before (audit): these read as no gains at all (`or {}`), without a word
+    (0, "settings.gains: gains must be a mapping region: number, got int"),
+    (False, "settings.gains: gains must be a mapping region: number, got bool"),
+    ("", "settings.gains: gains must be a mapping region: number, got str"),
 ])
 def test_the_profiles_own_gains_apply_as_in_live(tmp_path, assets, astronaut_rgb, astronaut_landmarks,
                                                  gains, expect):
@@ -53,7 +58,8 @@ def test_the_profiles_own_gains_apply_as_in_live(tmp_path, assets, astronaut_rgb
         return
     (v,) = benchmark.resolve(argv).variants
     fuse = v.options.fuse
-    assert (fuse.eye_gain, fuse.mouth_gain, fuse.brow_gain, fuse.gaze_gain) == (1.2, 0.9, 1.0, 1.0)
+    want = (1.0, 1.0, 1.0, 1.0) if gains is None else (1.2, 0.9, 1.0, 1.0)
+    assert (fuse.eye_gain, fuse.mouth_gain, fuse.brow_gain, fuse.gaze_gain) == want
 
 
 def test_gains_of_the_command_line_apply_on_top_of_the_profiles(tmp_path, assets, astronaut_rgb,

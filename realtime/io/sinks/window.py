@@ -20,17 +20,31 @@ _KEY_EVENTS = {ord("n"): "recalibrate", ord("N"): "recalibrate", ord(" "): "togg
                **{ord(str(i + 1)): f"gain:{region}" for i, region in enumerate(REGIONS)}}
 
 
+#: The number pad's keys (X11/GTK keysyms) that mean what their characters do.
+_KEYPAD = {0xFFAB: ord("+"), 0xFFAD: ord("-"), **{0xFFB0 + i: ord(str(i)) for i in range(6)}}
+
 #: 'o' hides or shows the overlay (in a small window it covers much of the face).
 OVERLAY_KEYS = (ord("o"), ord("O"))
 
 
-def key_to_event(key: int) -> str | None:
-    """cv2.waitKey code -> event: 'n' recalibrate, space toggle, 'q'/Esc quit; '1'-'5' select a
-    gain region (eyes, brows, mouth, gaze, pose), '+'/'-' change it by 0.1, '0' resets it; 'g'
-    glasses (the swap keeps your glasses' rims, or stops); else None."""
+def key_char(key: int | None) -> int | None:
+    """cv2.waitKeyEx code -> the character's code (0-255), or None for a key that types none.
+    Modifier bits above the key (GTK puts NumLock there) are dropped; a key without a character
+    (an arrow, F1, Shift: X11 keysyms 0xFFxx, Windows' codes 0xNN0000) is None, never its low
+    byte: cv2.waitKey's `& 0xFF` made the Left arrow (0xFF51) a 'Q', which quit the run."""
     if key is None or key < 0:
         return None
-    return _KEY_EVENTS.get(key & 0xFF)
+    key &= 0xFFFF
+    key = _KEYPAD.get(key, key)
+    return key if 0 < key <= 0xFF else None
+
+
+def key_to_event(key: int) -> str | None:
+    """cv2.waitKeyEx code -> event: 'n' recalibrate, space toggle, 'q'/Esc quit; '1'-'5' select a
+    gain region (eyes, brows, mouth, gaze, pose), '+'/'-' change it by 0.1, '0' resets it; 'g'
+    glasses (the swap keeps your glasses' rims, or stops); else None (`key_char`)."""
+    char = key_char(key)
+    return None if char is None else _KEY_EVENTS.get(char)
 
 
 def _display_problem() -> str | None:
@@ -112,8 +126,8 @@ class WindowSink:
         self._open = True
 
     def _pump(self) -> None:
-        key = cv2.waitKey(1)
-        if key is not None and key >= 0 and (key & 0xFF) in OVERLAY_KEYS:
+        key = cv2.waitKeyEx(1)      # not waitKey: its `& 0xFF` makes the Left arrow a 'Q'
+        if key_char(key) in OVERLAY_KEYS:
             self.overlay = not self.overlay     # the window's own: the output is never drawn on
         event = key_to_event(key)
         if event:

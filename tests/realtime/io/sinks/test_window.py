@@ -19,6 +19,14 @@ def test_key_to_event():
     assert key_to_event(ord("q")) == key_to_event(27) == "quit"
     assert key_to_event(-1) is None and key_to_event(ord("x")) is None
     assert key_to_event(0x100000 | ord("q")) == "quit"  # modifier bits are ignored
+    assert key_to_event(0xFFAB) == "gain+" and key_to_event(0xFFB0) == "gain0"   # the number pad
+
+
+def test_keys_without_a_character_do_nothing():
+    """Before: cv2.waitKey's `& 0xFF` read X11 keysyms by their low byte: the Left arrow (0xFF51)
+    quit the run as a 'Q', the Compose key (0xFF20) switched to passthrough as a space."""
+    for key in (0xFF51, 0xFF52, 0xFF53, 0xFF54, 0xFF20, 0xFFE1, 0xFFBE, 0x250000, 0x100000 | 0xFF51):
+        assert key_to_event(key) is None, hex(key)
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="Linux display rules")
@@ -28,7 +36,7 @@ def test_o_hides_and_shows_the_overlay(monkeypatch):
     from realtime.io.sinks import window
 
     keys = iter([ord("o"), -1, ord("O")])
-    monkeypatch.setattr(window.cv2, "waitKey", lambda ms: next(keys))
+    monkeypatch.setattr(window.cv2, "waitKeyEx", lambda ms: next(keys))
     monkeypatch.setattr(window.cv2, "getWindowProperty", lambda title, prop: 1.0)
     sink = WindowSink()
     sink._open = True
