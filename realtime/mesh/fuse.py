@@ -165,17 +165,55 @@ CHIN_COLUMNS = np.array([
     (181, 182, 194, 32, 140, 176), (405, 406, 418, 262, 369, 400),
 ])
 CHIN_KEEP = 0.5
+# The upper lip under the nose, as columns from the nose's base (and the nasolabial skin beside
+# it) down through the philtrum to the upper lip's top, mirrored (mesh neighbours, each most
+# directly below the one above on a neutral face); each carries the lip below its top down with
+# it (`_LIP_CARRIED`, to the inner contour). A mouth gain over 1 (`--gain mouth=2`, up to 3) on a
+# smile raised the upper lip past the nose's base: at 2 the lip's top (0) came 0.02 canonical
+# units above the base (2), at 3 0.12 (0.08 below it at gain 1), and the mouth's dark opening
+# rose over the philtrum to the nostrils with a jagged edge. `_unfold_upper_lip` keeps each
+# column point at least LIP_KEEP of its neutral distance below the one above. At gain 1 the
+# eval's drivers on s1, s5 and s12 come to 0.45 of it at the least (the philtrum of a smile),
+# so a face that does not fold comes out bit for bit as before.
+_LIP_LEFT = ((2, 164, 0), (97, 167, 37), (98, 165, 39), (206, 92, 40))
+_CARRIED_LEFT = ((11, 12, 13), (72, 38, 82), (73, 41, 81), (74, 42, 80))
 
 
-def _unfold_chin(shape: np.ndarray, min_gaps: np.ndarray) -> None:
-    """Push each `CHIN_COLUMNS` point down (canonical y, in place) to at least `min_gaps` (C, 5)
-    below the point above it, from the lip down."""
-    for k in range(1, CHIN_COLUMNS.shape[1]):
-        above, below = CHIN_COLUMNS[:, k - 1], CHIN_COLUMNS[:, k]
+def _mirrored(left) -> np.ndarray:
+    return np.array(tuple(left) + tuple(tuple(int(topology.MIRROR[i]) for i in c) for c in left[1:]))
+
+
+LIP_COLUMNS = _mirrored(_LIP_LEFT)
+_LIP_CARRIED = _mirrored(_CARRIED_LEFT)
+LIP_KEEP = 0.35
+
+
+def _unfold_columns(shape: np.ndarray, columns: np.ndarray, min_gaps: np.ndarray) -> None:
+    """Push each point of `columns` (C, K) down (canonical y, in place) to at least `min_gaps`
+    (C, K − 1) below the point above it, from the top down."""
+    for k in range(1, columns.shape[1]):
+        above, below = columns[:, k - 1], columns[:, k]
         floor = shape[above, 1] + min_gaps[:, k - 1]
         low = shape[below, 1] < floor
         if low.any():
             shape[below[low], 1] = floor[low]
+
+
+def _unfold_chin(shape: np.ndarray, min_gaps: np.ndarray) -> None:
+    """`_unfold_columns` down `CHIN_COLUMNS`, from the lip down."""
+    _unfold_columns(shape, CHIN_COLUMNS, min_gaps)
+
+
+def _unfold_upper_lip(shape: np.ndarray, min_gaps: np.ndarray) -> None:
+    """`_unfold_columns` down `LIP_COLUMNS`, from the nose down; the lip under each column's top
+    goes down as far as its top did (the lip keeps its thickness; `_unfold` then parts it from a
+    lower lip it met)."""
+    top = LIP_COLUMNS[:, -1]
+    before = shape[top, 1].copy()
+    _unfold_columns(shape, LIP_COLUMNS, min_gaps)
+    moved = shape[top, 1] - before
+    if moved.any():
+        shape[_LIP_CARRIED, 1] += moved[:, None]
 
 
 def _smoothing_matrix() -> sp.csr_matrix:
@@ -341,6 +379,7 @@ class Recombiner:
             raise ValueError(f"FuseConfig: mouth_retarget must be in [0, 1], got {c.mouth_retarget}")
         self._lid_rest = [max(r, 1e-6) for r in rest]
         self._chin_gaps = CHIN_KEEP * np.diff(n[CHIN_COLUMNS, 1], axis=1)
+        self._philtrum_gaps = LIP_KEEP * np.maximum(np.diff(n[LIP_COLUMNS, 1], axis=1), 0.0)
 
     def set_gain(self, region: str, value: float) -> float:
         """Change one region's gain while running (GainError when out of range); returns it."""
@@ -393,6 +432,7 @@ class Recombiner:
         gain = self.config.expression_gain * self._gains * self._region * self._response
         shape = self.target_neutral + gain * state.expression
         shape += (self.config.expression_gain * float(self._region[_LIPS, 0].mean())) * self.lip_rest
+        _unfold_upper_lip(shape, self._philtrum_gaps)
         _unfold(_UPPER_LIP, _LOWER_LIP, shape)
         _unfold_chin(shape, self._chin_gaps)
         for (upper, lower), rest, skin in zip(_LIDS, self._lid_rest, _LID_SKIN):

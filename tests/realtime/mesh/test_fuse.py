@@ -576,6 +576,37 @@ def test_a_tracker_fold_under_the_lower_lip_is_undone(target, monkeypatch):
     np.testing.assert_array_equal(opened, opened_before)  # a wide mouth that does not fold: as it was
 
 
+def test_an_upper_lip_raised_into_the_nose_is_held_under_it(target, monkeypatch):
+    """Before (audit, stop 66): `--gain mouth=2` on a smile raised the avatar's upper lip past its
+    nose's base (lip top 0 over base 2) and the mouth's opening rose to the nostrils. Down each
+    LIP_COLUMNS column every point stays at least LIP_KEEP of its neutral distance below the
+    one above, the lip under a column's top going down with it (its thickness kept); a mouth
+    that does not fold comes out as it was."""
+    from realtime.mesh import fuse
+
+    _, n_a, f_a = target
+    rec = Recombiner(n_a, f_a)
+    rec.bind_driver(n_a)
+    top, carried = fuse.LIP_COLUMNS[:, -1], fuse._LIP_CARRIED
+    lift = np.zeros_like(n_a)
+    rise = n_a[0, 1] - n_a[2, 1]                             # the lip's top under the nose's base
+    lift[np.concatenate([top, carried.ravel()]), 1] = -1.3 * rise     # the whole upper lip, past it
+    wide = FaceState(expression=Blendshapes(n_a)({"jaw_open": 1.0}))
+    shape, opened = rec.canonical(FaceState(expression=lift)), rec.canonical(wide)
+    with monkeypatch.context() as m:
+        m.setattr(fuse, "_unfold_upper_lip", lambda *a: None)
+        before, opened_before = rec.canonical(FaceState(expression=lift)), rec.canonical(wide)
+    assert before[0, 1] < before[2, 1]                       # above the nose's base without the guard
+    neutral_gaps = np.diff(n_a[fuse.LIP_COLUMNS, 1], axis=1)
+    gaps = np.diff(shape[fuse.LIP_COLUMNS, 1], axis=1)
+    assert np.all(gaps >= fuse.LIP_KEEP * neutral_gaps - 1e-12) and shape[0, 1] > shape[2, 1]
+    moved = shape[top, 1] - before[top, 1]
+    assert np.all(moved > 0)
+    np.testing.assert_allclose(shape[carried, 1] - before[carried, 1], np.repeat(moved[:, None], 3, 1))
+    assert not (shape != before)[:, ::2].any()               # only y
+    np.testing.assert_array_equal(opened, opened_before)     # a wide mouth that does not fold: as it was
+
+
 def test_the_skin_above_a_moved_lid_comes_with_it():
     """What `_lids` adds to the driver's lid move goes LID_SKIN_FOLLOW of the way to the skin next
     to the upper lid (`_lid_skin`'s ring: each point the mean of its contour neighbours' moves, the
