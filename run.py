@@ -1372,10 +1372,11 @@ def build_parser() -> argparse.ArgumentParser:
                          "hotkey's passthrough still shows it")
     lv.add_argument("--pose-from", default=None, type=_given, metavar="SOURCE",
                     help="remix: take the head pose from SOURCE instead: still (a steady head), "
-                         "script (the demo performance), a camera index, a clip or an image folder")
+                         "script (the demo performance), a camera index, a clip, an image folder or "
+                         "a CLIP.track.npz (run.py track)")
     lv.add_argument("--expression-from", default=None, type=_given, metavar="SOURCE",
                     help="remix: take the expression from SOURCE instead (still, script, a camera, "
-                         "a clip, an image folder)")
+                         "a clip, an image folder, a CLIP.track.npz)")
     lv.add_argument("--audio", default=None, metavar="IN:OUT",
                     help="also pass the microphone IN to the output OUT, delayed to stay in sync "
                          "with the video: PulseAudio/PipeWire source:sink names where that server "

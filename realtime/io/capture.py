@@ -502,7 +502,7 @@ def open_source(spec: str, size: tuple[int, int] | None = None,
     if str(spec).lower().startswith("file://"):
         raise CaptureError(f"{spec!r} is a file:// address: give the file's path itself")
     if re.match(r"[a-zA-Z][a-zA-Z0-9+.-]*://", str(spec)):     # http://, rtsp://, ...
-        raise CaptureError(f"{spec!r} is a network address: a driver is a camera, a video file or a folder of "
+        raise CaptureError(f"{spec!r} is a network address: this takes a camera, a video file or a folder of "
                            f"images on this machine (download the clip first)")
     if where.suffix or any(sep in str(spec) for sep in "/" + os.sep):   # meant as a path
         raise CaptureError(f"{spec!r} does not exist: check the path")

@@ -155,6 +155,8 @@ class TrackedState(StateSource):
         #: why it stopped giving states before its end (an undecodable picture in a folder): its
         #: last state is held for the rest of the run, and the run's summary says so
         self.broken: str | None = None
+        #: the main driver's frames that came after it ended (its last state held for them)
+        self.held = 0
         self.label = "the remix source"       # how the run's summary names it (`open_state_source`)
         self.frames = 0                       # frames it gave, those where the tracker saw a face,
         self.seen = 0                         # and those whose face the estimator followed (the
@@ -205,6 +207,7 @@ class TrackedState(StateSource):
                 except CaptureTimeout:     # a camera that paused (the thread used to end here)
                     continue
                 if f is None:
+                    self._ended = True
                     return
                 s = self._track(f, f.t_capture)
                 with self._lock:
@@ -220,6 +223,7 @@ class TrackedState(StateSource):
         if self.error is not None:
             raise self.error
         if self.realtime:
+            self.held += self._ended
             with self._lock:
                 return self._latest
         if not self._ended:
@@ -231,6 +235,7 @@ class TrackedState(StateSource):
                 self._ended = True
             else:
                 self._latest = self._track(f, f.index / self.fps)
+        self.held += self._ended
         return self._latest
 
     def close(self) -> None:
@@ -360,6 +365,9 @@ class RemixStage:
             if isinstance(src, TrackedState) and src.broken is not None:
                 lines.append(f"{src.label}: stopped after {count(src.frames, 'frame')}: {src.broken}; its last "
                              f"state was held for the rest of the run")
+            elif isinstance(src, TrackedState) and src.held:
+                lines.append(f"{src.label}: ended after {count(src.frames, 'frame')}, before the driver: its "
+                             f"last state was held for the last {count(src.held, 'frame')} of the run")
             if not isinstance(src, TrackedState) or src.frames == 0 or src.faces >= quiet * src.frames:
                 continue
             frames = f"{src.frames} frame{'s' if src.frames != 1 else ''}"

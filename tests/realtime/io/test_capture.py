@@ -308,7 +308,7 @@ def test_a_sound_file_as_driver_is_said_to_be_one(tmp_path):
 @pytest.mark.parametrize("spec", ["http://example.com/x.mp4", "rtsp://cam.local/stream"])
 def test_a_network_address_as_driver_says_it_is_one(spec):
     """Before (robustness audit): "does not exist: check the path"."""
-    with pytest.raises(CaptureError, match="is a network address: a driver is a camera, a video file or a folder"):
+    with pytest.raises(CaptureError, match="is a network address: this takes a camera, a video file or a folder"):
         open_source(spec)
 
 

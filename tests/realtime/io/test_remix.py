@@ -247,6 +247,11 @@ def test_a_secondary_clip_advances_one_frame_per_main_frame_offline(astronaut_pr
     stage.close()
     assert gaps[10] > gaps[6] > gaps[4]               # one secondary frame per main frame
     assert gaps[-1] == pytest.approx(gaps[11])        # held after the clip's end
+    # and the summary says so (before (audit, stop 66) it said nothing)
+    src.label = "--expression-from short.mp4"
+    assert src.held == 4
+    assert stage.faces_missed(0.0) == ["--expression-from short.mp4: ended after 12 frames, before the "
+                                       "driver: its last state was held for the last 4 frames of the run"]
 
 
 def test_open_state_source_names(astronaut_profile):
