@@ -28,11 +28,19 @@ from realtime.face import geometry, topology
 from realtime.face.track import Tracker, find_face_boxes
 from realtime.io.media import read_image
 from realtime.mesh import head_layer
+from realtime.tiers.atlas.query import query_from_landmarks
 
 MAX_SIDE = 1280
 MAX_NAME = 64
 NAME_RE = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_-]*", re.ASCII)
 MIN_INTEROCULAR_PX = 24.0
+# A photo's face is the avatar's rest (`photo_notes`), in the units of the atlas query
+# (realtime.tiers.atlas.query): eyes about 1 when open (0.9-1.2 on the evaluation portraits, 0.78
+# behind sunglasses, 0.10 in a blink), mouth 0 when closed (s1's parted lips 0.15, a toothy grin
+# 0.63, a wide-open mouth 1.25).
+SHUT_EYES = 0.4
+OPEN_MOUTH = 0.5
+SIDEWAYS_DEG = 45.0
 
 
 class EnrollError(PuppeteerError):
@@ -87,6 +95,27 @@ def detect_single_face(rgb: np.ndarray, what: str) -> np.ndarray:
         raise EnrollError(f"the face in {what} is too small: {iod:.0f} px between the eye corners, "
                           f"need at least {MIN_INTEROCULAR_PX:.0f}; use a larger or closer picture")
     return lm
+
+
+def photo_notes(landmarks: np.ndarray, what: str) -> list[str]:
+    """What in the face of `landmarks` the avatar will keep for good, one line each: a face on
+    its side (the avatar is drawn on its side), shut eyes (a photo has no eye behind its lids:
+    the avatar's stay shut however wide yours open), an open mouth (the avatar's rest: it does
+    not close when yours does). A photo is enrolled all the same."""
+    lm = np.asarray(landmarks, np.float64)
+    q = query_from_landmarks(lm)
+    roll = geometry.euler_from_rotation(geometry.face_frame(lm).rotation)[2]
+    notes = []
+    if abs(roll) > SIDEWAYS_DEG:
+        notes.append(f"the face in {what} lies on its side ({roll:+.0f}°), and so will the avatar; "
+                     f"turn the picture upright and enroll it again")
+    if q[3] < SHUT_EYES:
+        notes.append(f"the eyes in {what} look closed: the avatar's eyes will stay shut however "
+                     f"wide yours open; use a photo with open eyes")
+    if q[2] > OPEN_MOUTH:
+        notes.append(f"the mouth in {what} is open: the avatar's mouth stays open when yours "
+                     f"closes; use a photo with the lips closed or just parted")
+    return notes
 
 
 def _other_faces(boxes, landmarks: np.ndarray) -> int:
@@ -222,5 +251,7 @@ def enroll_image(path: str | Path, name: str, root: Path | None = None, crop_siz
     with claim(name, root, force) as folder:
         rgb = read_rgb(path)
         lm = detect_single_face(rgb, path.name)
+        for note in photo_notes(lm, path.name):
+            print(f"note: {note}", file=sys.stderr)
         profile = build_profile(rgb, lm, name=name, source=path.name, crop_size=crop_size)
         return save_enrolled(profile, folder, force, consent)

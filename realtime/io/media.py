@@ -72,16 +72,23 @@ def _pillow():
             Image.MAX_IMAGE_PIXELS = saved
 
 
-def _header(path: str | Path) -> tuple[int, int, bool] | None:
-    """(width, height, has transparency) from the image file's header, or None (`image_size`)."""
+#: The formats whose EXIF orientation OpenCV's colour read applies itself: it ignores a WebP's,
+#: and fails on a TIFF's ("can't read data"), so those are turned by Pillow (`_over_white`).
+_OPENCV_TURNS = ("JPEG", "PNG")
+
+
+def _header(path: str | Path) -> tuple[int, int, bool, bool] | None:
+    """(width, height, has transparency, has an EXIF turn OpenCV does not apply) from the image
+    file's header, or None (`image_size`)."""
     with _pillow():
         try:
             with Image.open(path, formats=HEADER_FORMATS) as im:
                 w, h = im.size
                 alpha = im.mode in ("RGBA", "LA", "PA", "RGBa", "La") or "transparency" in im.info
+                turned = im.format not in _OPENCV_TURNS and im.getexif().get(0x0112, 1) not in (0, 1)
         except _PIL_ERRORS:
             return None
-    return int(w), int(h), bool(alpha)
+    return int(w), int(h), bool(alpha), bool(turned)
 
 
 def _over_white(path: Path) -> np.ndarray | None:
@@ -125,8 +132,9 @@ def _check_readable(path: Path, error: type[PuppeteerError]) -> None:
         raise error(f"cannot read {str(path)!r}: {e.strerror or e}") from None
 
 
-def check_image(path: str | Path, error: type[PuppeteerError], unreadable: str) -> tuple[int, int, bool]:
-    """(width, height, has transparency) of the image file at `path`, from its header, after
+def check_image(path: str | Path, error: type[PuppeteerError], unreadable: str) -> tuple[int, int, bool, bool]:
+    """(width, height, has transparency, has an EXIF turn that only Pillow applies) of the image
+    file at `path`, from its header, after
     checking it can be opened and fits the caps (nothing decoded): `error(unreadable)` for a
     file that is not an image, `error(...)` naming the size or the reason otherwise."""
     path = Path(path)
@@ -143,7 +151,9 @@ def read_image(path: str | Path, error: type[PuppeteerError], unreadable: str,
                flags: int = cv2.IMREAD_COLOR, whole: bool = False) -> np.ndarray:
     """The image at `path` as OpenCV decodes it (BGR), after its header says it fits the caps.
     A transparent picture read in colour (the default `flags`) is shown over white (OpenCV would
-    drop its transparency, leaving whatever colour the transparent pixels hold: often black).
+    drop its transparency, leaving whatever colour the transparent pixels hold: often black), and
+    a WebP or TIFF with an EXIF orientation is turned upright as a JPEG is (OpenCV left a phone's
+    WebP sideways and could not read such a TIFF at all).
     Raises `error(unreadable)` for a file that is not an image, `error(...)` naming the size for
     one that is too large or why it cannot be opened (no read permission). whole: also
     `error(...)` for a JPEG or PNG file that ends before its picture does (a download or
@@ -155,7 +165,7 @@ def read_image(path: str | Path, error: type[PuppeteerError], unreadable: str,
         raise error(f"{str(path)!r} is damaged: {why}; use a complete copy of the picture")
     try:
         with quiet_native_stderr():
-            img = _over_white(path) if header[2] and flags == cv2.IMREAD_COLOR else None
+            img = _over_white(path) if (header[2] or header[3]) and flags == cv2.IMREAD_COLOR else None
             if img is None:
                 img = cv2.imread(str(path), flags)
     except cv2.error:

@@ -242,3 +242,29 @@ def test_refusals_exit_2_through_run_py(tmp_path, monkeypatch, capsys, tiny_png,
     assert ("too small" in err[0] or "no human face" in err[0]) if case == "tiny" \
         else "found 2 faces" in err[0]
     assert _only(root) == []
+
+
+def test_a_photo_with_shut_eyes_an_open_mouth_or_on_its_side_is_said(astronaut_landmarks):
+    """(enrollment audit) A blink, a wide-open mouth or a sideways picture (a WebP's or a
+    stripped EXIF turn) was enrolled without a word, and the avatar then kept its eyes shut,
+    its mouth open or its head on its side through every frame of `live`."""
+    from realtime.face import topology
+
+    from profiles.enroll import photo_notes
+
+    lm = np.asarray(astronaut_landmarks, np.float64)
+    assert photo_notes(lm, "a.png") == []
+    shut = lm.copy()
+    for a, b in (*topology.RIGHT_EYE_GAP_PAIRS, *topology.LEFT_EYE_GAP_PAIRS):
+        shut[a] = shut[b]
+    assert [n.split(":")[0] for n in photo_notes(shut, "a.png")] == ["the eyes in a.png look closed"]
+    gaping = lm.copy()
+    iod = np.linalg.norm(lm[topology.EYE_OUTER[0], :2] - lm[topology.EYE_OUTER[1], :2])
+    for a, b in topology.MOUTH_GAP_PAIRS:
+        low = b if gaping[b, 1] > gaping[a, 1] else a
+        gaping[low, 1] += 0.35 * iod
+    assert [n.split(":")[0] for n in photo_notes(gaping, "a.png")] == ["the mouth in a.png is open"]
+    side = lm.copy()
+    side[:, :2] = np.stack([lm[:, 1], -lm[:, 0]], 1)     # a quarter turn in the picture's plane
+    notes = photo_notes(side, "a.png")
+    assert len(notes) == 1 and notes[0].startswith("the face in a.png lies on its side (")

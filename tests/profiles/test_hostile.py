@@ -405,6 +405,7 @@ def test_full_disk_and_read_only_root_are_one_line(tmp_path, monkeypatch):
     root = tmp_path / "profiles"
     old = save(_profile(), root / "astro")
     monkeypatch.setattr("profiles.enroll.detect_single_face", lambda rgb, what: None)
+    monkeypatch.setattr("profiles.enroll.photo_notes", lambda lm, what: [])
     monkeypatch.setattr("profiles.enroll.build_profile",
                         lambda *a, **k: _profile(image=np.zeros((40, 30, 3), np.uint8)))
 

@@ -257,3 +257,25 @@ def test_a_picture_cut_short_is_refused_as_damaged_when_read_whole(tmp_path, fmt
     assert str(e.value) == (f"{str(cut)!r} is damaged: the file ends before the picture does (a download or copy "
                             f"cut short?); use a complete copy of the picture")
     np.testing.assert_array_equal(read_image(whole, RuntimeError, "x", whole=True), cv2.imread(str(whole)))
+
+
+@pytest.mark.parametrize("suffix", [".webp", ".tif"])
+def test_a_webp_or_tiff_with_an_exif_turn_comes_upright(tmp_path, suffix):
+    """(enrollment audit) OpenCV applies the EXIF orientation of a JPEG or PNG only: a WebP whose
+    pixels are stored sideways (tag 6) was enrolled sideways, and such a TIFF was "cannot read
+    ... as an image (supported: ... .tif ...)". Both read upright, as the JPEG does."""
+    from PIL import Image
+
+    from realtime.io.media import read_image
+
+    upright = np.zeros((60, 40, 3), np.uint8)
+    upright[:20] = (200, 0, 0)                             # red band on top (RGB)
+    exif = Image.Exif()
+    exif[0x0112] = 6                                       # shown turned 90° clockwise
+    stored = Image.fromarray(upright, "RGB").transpose(Image.Transpose.ROTATE_90)
+    stored.save(tmp_path / "ref.jpg", exif=exif, quality=95)
+    stored.save(tmp_path / f"turned{suffix}", exif=exif, **({"lossless": True} if suffix == ".webp" else {}))
+    ref = read_image(tmp_path / "ref.jpg", RuntimeError, "x")
+    got = read_image(tmp_path / f"turned{suffix}", RuntimeError, "cannot read")
+    assert ref.shape == got.shape == (60, 40, 3)
+    assert (got[:15] == (0, 0, 200)).all() and (got[25:] == 0).all()   # BGR: red on top
