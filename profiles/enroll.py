@@ -34,6 +34,9 @@ MAX_SIDE = 1280
 MAX_NAME = 64
 NAME_RE = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_-]*", re.ASCII)
 MIN_INTEROCULAR_PX = 24.0
+#: a face with fewer pixels between its eye corners in a photo shrunk to MAX_SIDE is enrolled
+#: from the full photo's MAX_SIDE square around it instead (`photo_face`)
+SMALL_FACE_PX = 64.0
 # A photo's face is the avatar's rest (`photo_notes`), in the units of the atlas query
 # (realtime.tiers.atlas.query): eyes about 1 when open (0.9-1.2 on the evaluation portraits, 0.78
 # behind sunglasses, 0.10 in a blink), mouth 0 when closed (s1's parted lips 0.15, a toothy grin
@@ -47,18 +50,93 @@ class EnrollError(PuppeteerError):
     """A user-facing enrollment failure; str() is the one line to print."""
 
 
-def read_rgb(path: Path) -> np.ndarray:
-    """An image file as RGB uint8, longest side capped at MAX_SIDE."""
+def read_full_rgb(path: Path) -> np.ndarray:
+    """An image file as RGB uint8, at its own size (within `realtime.io.media`'s caps)."""
     if (problem := paths.not_a_file(path)) is not None:
         raise EnrollError(f"{path} {problem}")
     # the header's size is checked before decoding (a PNG may declare 30,000² pixels)
     bgr = read_image(path, EnrollError,
                      f"cannot read {path} as an image (supported: {', '.join(sorted(IMAGE_SUFFIXES))})",
                      whole=True)
-    scale = MAX_SIDE / max(bgr.shape[:2])
-    if scale < 1.0:
-        bgr = cv2.resize(bgr, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
     return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+
+
+def capped(rgb: np.ndarray) -> np.ndarray:
+    """`rgb` with its longest side capped at MAX_SIDE (`rgb` itself when it fits)."""
+    scale = MAX_SIDE / max(rgb.shape[:2])
+    if scale >= 1.0:
+        return rgb
+    return cv2.resize(rgb, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
+
+
+def read_rgb(path: Path) -> np.ndarray:
+    """An image file as RGB uint8, longest side capped at MAX_SIDE."""
+    return capped(read_full_rgb(path))
+
+
+def _tile_faces(rgb: np.ndarray) -> list[tuple[float, float, float, float]]:
+    """Face boxes (x, y, w, h, pixels of `rgb`) found by the full-range detector in MAX_SIDE
+    tiles overlapping by a quarter: it sees a picture at 192² px, where a face under ~80 px
+    across in a 4000 px photo is a few pixels and goes unseen. Overlapping finds are merged."""
+    h, w = rgb.shape[:2]
+    step = MAX_SIDE * 3 // 4
+    boxes: list[tuple[float, float, float, float]] = []
+    for y0 in range(0, max(h - MAX_SIDE, 0) + step, step):
+        for x0 in range(0, max(w - MAX_SIDE, 0) + step, step):
+            ys, xs = min(y0, max(h - MAX_SIDE, 0)), min(x0, max(w - MAX_SIDE, 0))
+            for x, y, bw, bh in find_face_boxes(rgb[ys:ys + MAX_SIDE, xs:xs + MAX_SIDE]):
+                box = (x + xs, y + ys, bw, bh)
+                if not any(abs((b[0] + b[2] / 2) - (box[0] + bw / 2)) < max(b[2], bw) / 2
+                           and abs((b[1] + b[3] / 2) - (box[1] + bh / 2)) < max(b[3], bh) / 2 for b in boxes):
+                    boxes.append(box)
+    return boxes
+
+
+def _window(rgb: np.ndarray, cx: float, cy: float) -> tuple[int, int]:
+    """Top-left (x0, y0) of the MAX_SIDE square of `rgb` centred on (cx, cy), inside it."""
+    h, w = rgb.shape[:2]
+    x0 = int(round(min(max(cx - MAX_SIDE / 2, 0), max(w - MAX_SIDE, 0))))
+    y0 = int(round(min(max(cy - MAX_SIDE / 2, 0), max(h - MAX_SIDE, 0))))
+    return x0, y0
+
+
+def photo_face(full: np.ndarray, what: str) -> tuple[np.ndarray, np.ndarray, str | None]:
+    """(the picture to enroll, the landmarks of its one face, a note or None) from the photo
+    `full` at its own size. The picture is the photo with its longest side capped at MAX_SIDE,
+    except where that would leave the face small (under SMALL_FACE_PX between the eye corners)
+    or lose it: then the MAX_SIDE square of the full photo around the face, at its own
+    resolution (a phone's 4032 × 3024 photo of a person at arm's length: the face was read at a
+    third of its pixels, and one 70 px across the eyes was refused as no face at all)."""
+    rgb = capped(full)
+    if rgb is full:
+        return rgb, detect_single_face(rgb, what), None
+    try:
+        lm: np.ndarray | None = detect_single_face(rgb, what)
+        failed: EnrollError | None = None
+    except EnrollError as e:
+        lm, failed = None, e
+    if lm is not None and geometry.interocular(lm) >= SMALL_FACE_PX:
+        return rgb, lm, None
+    if lm is not None:
+        scale = full.shape[1] / rgb.shape[1]
+        cx, cy = (np.asarray(lm[:, :2], np.float64).mean(0) * scale).tolist()
+    else:
+        boxes = _tile_faces(full)
+        if len(boxes) != 1:
+            if len(boxes) > 1:
+                raise EnrollError(f"found {len(boxes)} faces in {what}; use a picture of one person "
+                                  f"(or crop it to one face)")
+            assert failed is not None
+            raise failed
+        x, y, bw, bh = boxes[0]
+        cx, cy = x + bw / 2, y + bh / 2
+    x0, y0 = _window(full, cx, cy)
+    window = np.ascontiguousarray(full[y0:y0 + MAX_SIDE, x0:x0 + MAX_SIDE])
+    lm = detect_single_face(window, what)
+    h, w = window.shape[:2]
+    return window, lm, (f"the face is small in {what} ({full.shape[1]}×{full.shape[0]}): the profile is the "
+                        f"{w}×{h} px around it at the photo's own resolution "
+                        f"({geometry.interocular(lm):.0f} px between the eye corners)")
 
 
 def detect_single_face(rgb: np.ndarray, what: str) -> np.ndarray:
@@ -86,8 +164,9 @@ def detect_single_face(rgb: np.ndarray, what: str) -> np.ndarray:
         raise EnrollError(f"no human face found in {what}, or the face is too small (at least "
                           f"{MIN_INTEROCULAR_PX:.0f} px between the eye corners); use a photo where "
                           f"one face is clearly visible and large enough")
-    if len(faces) > 1:
-        raise EnrollError(f"found {len(faces)} faces in {what}; use a picture of one person "
+    if len(faces) > 1:       # the tracker stops at two: the detector counts a third
+        n = max(len(faces), len(find_face_boxes(rgb)))
+        raise EnrollError(f"found {n} faces in {what}; use a picture of one person "
                           f"(or crop it to one face)")
     lm = faces[0]
     iod = geometry.interocular(lm)
@@ -249,8 +328,9 @@ def enroll_image(path: str | Path, name: str, root: Path | None = None, crop_siz
     path = Path(path)
     consent = consent_text(consent)
     with claim(name, root, force) as folder:
-        rgb = read_rgb(path)
-        lm = detect_single_face(rgb, path.name)
+        rgb, lm, framed = photo_face(read_full_rgb(path), path.name)
+        if framed is not None:
+            print(f"note: {framed}", file=sys.stderr)
         for note in photo_notes(lm, path.name):
             print(f"note: {note}", file=sys.stderr)
         profile = build_profile(rgb, lm, name=name, source=path.name, crop_size=crop_size)

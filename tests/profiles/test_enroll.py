@@ -268,3 +268,23 @@ def test_a_photo_with_shut_eyes_an_open_mouth_or_on_its_side_is_said(astronaut_l
     side[:, :2] = np.stack([lm[:, 1], -lm[:, 0]], 1)     # a quarter turn in the picture's plane
     notes = photo_notes(side, "a.png")
     assert len(notes) == 1 and notes[0].startswith("the face in a.png lies on its side (")
+
+
+@pytest.mark.tracking
+@pytest.mark.parametrize("iod", [70, 120])
+def test_a_small_face_in_a_large_photo_is_enrolled_at_its_own_resolution(tmp_path, astronaut_rgb,
+                                                                         astronaut_landmarks, iod, capsys):
+    """Before (enrollment audit, stop 66): a photo was shrunk to MAX_SIDE before the face was
+    looked for, so a phone's 4032 × 3024 photo of a person at arm's length was read at a third
+    of its pixels: a face 70 px between the eye corners was refused as no face at all, one of
+    120 px was enrolled at 38. Now the profile is the full photo's MAX_SIDE square around it."""
+    k = iod / G.interocular(np.asarray(astronaut_landmarks))
+    face = cv2.resize(astronaut_rgb, None, fx=k, fy=k, interpolation=cv2.INTER_AREA)
+    canvas = np.full((3024, 4032, 3), 128, np.uint8)
+    y0, x0 = 1700, 2900                      # off-centre, as in a real photo
+    canvas[y0:y0 + face.shape[0], x0:x0 + face.shape[1]] = face
+    folder = enroll_image(_write(tmp_path / "phone.png", canvas), "phone", root=tmp_path / "p", crop_size=128)
+    p = load(folder)
+    assert p["image"].shape == (MAX_SIDE, MAX_SIDE, 3)
+    assert G.interocular(p["landmarks"]) == pytest.approx(iod, rel=0.1)
+    assert "the face is small in phone.png (4032×3024)" in capsys.readouterr().err
