@@ -248,9 +248,8 @@ def test_a_photo_with_shut_eyes_an_open_mouth_or_on_its_side_is_said(astronaut_l
     """(enrollment audit) A blink, a wide-open mouth or a sideways picture (a WebP's or a
     stripped EXIF turn) was enrolled without a word, and the avatar then kept its eyes shut,
     its mouth open or its head on its side through every frame of `live`."""
-    from realtime.face import topology
-
     from profiles.enroll import photo_notes
+    from realtime.face import topology
 
     lm = np.asarray(astronaut_landmarks, np.float64)
     assert photo_notes(lm, "a.png") == []
