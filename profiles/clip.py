@@ -162,9 +162,15 @@ def track_clip(path: Path, start: int = 0, stop: int | None = None, progress: bo
     with contextlib.ExitStack() as stack:
         tracker, checker = _started_trackers(stack)
         bar = stack.enter_context(progress_bar(total, f"tracking {path.name}", progress))
+        found = False
         for k, (i, rgb) in enumerate(read_frames(path, start, stop)):
             size = (rgb.shape[1], rgb.shape[0])
-            lm = tracker(rgb)
+            if found:
+                lm = tracker(rgb)
+            else:       # MediaPipe's notice on its first face in a frame that is not square
+                with quiet_native_stderr():
+                    lm = tracker(rgb)
+                found = lm is not None
             faces = -1
             if multi_face_every and k % multi_face_every == 0:
                 faces = len(checker.detect_all(rgb))
