@@ -32,6 +32,8 @@ from realtime.tiers.atlas.query import query_from_landmarks
 
 MAX_SIDE = 1280
 MAX_NAME = 64
+#: names Windows keeps for its devices, whatever the case (a profile folder is copied between machines)
+WINDOWS_DEVICES = frozenset({"CON", "PRN", "AUX", "NUL", *(f"{p}{i}" for p in ("COM", "LPT") for i in range(1, 10))})
 NAME_RE = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_-]*", re.ASCII)
 MIN_INTEROCULAR_PX = 24.0
 #: a face with fewer pixels between its eye corners in a photo shrunk to MAX_SIDE is enrolled
@@ -278,6 +280,9 @@ def check_name(name: str) -> str:
         raise EnrollError(f"profile name {printable(name, 40)!r} is not usable: use up to {MAX_NAME} "
                           f"letters (A-Z, a-z), digits, '-' or '_', not starting with '-' "
                           f"(e.g. jane_doe-2)")
+    if name.upper() in WINDOWS_DEVICES:
+        raise EnrollError(f"profile name {name!r} is a device name on Windows, where such a folder cannot "
+                          f"be made or copied: choose another (e.g. {name}_1)")
     return name
 
 

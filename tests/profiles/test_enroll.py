@@ -158,9 +158,17 @@ def test_bad_names(tmp_path, astronaut_png, name):
     assert _only(tmp_path / "profiles") == []
 
 
-@pytest.mark.parametrize("name", ["alice", "Bob-2", "my_avatar", "_x", "s18a", "x" * 64])
+@pytest.mark.parametrize("name", ["alice", "Bob-2", "my_avatar", "_x", "s18a", "x" * 64, "con_1", "COM10", "nul-x"])
 def test_good_names(name):
     assert check_name(name) == name
+
+
+@pytest.mark.parametrize("name", ["CON", "nul", "Aux", "prn", "com1", "LPT9"])
+def test_windows_device_names_are_refused(name):
+    """(enrollment audit, stop 66) Accepted before: such a profile folder cannot be made or
+    copied on Windows."""
+    with pytest.raises(EnrollError, match="is a device name on Windows"):
+        check_name(name)
 
 
 @pytest.mark.tracking
