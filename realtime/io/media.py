@@ -99,7 +99,16 @@ def _over_white(path: Path) -> np.ndarray | None:
     with _pillow():
         try:
             with Image.open(path) as im:
-                rgba = np.asarray(ImageOps.exif_transpose(im).convert("RGBA"), np.float32) / 255.0
+                im = ImageOps.exif_transpose(im)
+                if im.mode in ("I", "I;16", "I;16B", "I;16L"):
+                    # 16-bit grey: Pillow's convert clips each value at 255 (a white picture)
+                    grey = np.asarray(im, np.float32)
+                    key = im.info.get("transparency")
+                    alpha = np.ones_like(grey) if not isinstance(key, int) else (grey != key).astype(np.float32)
+                    grey = np.clip(grey / 257.0, 0.0, 255.0) / 255.0
+                    rgba = np.dstack([grey, grey, grey, alpha])
+                else:
+                    rgba = np.asarray(im.convert("RGBA"), np.float32) / 255.0
         except _PIL_ERRORS:
             return None
     a = rgba[..., 3:]

@@ -101,6 +101,21 @@ def test_a_transparent_picture_keeps_its_exif_turn_and_a_grey_ones_transparent_c
     assert (got[:, :10] == 255).all() and (got[:, 10:] == 120).all()
 
 
+def test_a_16_bit_grey_picture_with_a_transparent_colour_keeps_its_greys(tmp_path):
+    """(enrollment audit, stop 66) Pillow's convert to RGBA clips a 16-bit grey value at 255:
+    such a PNG with a tRNS colour was read as a white picture ("no human face")."""
+    from PIL import Image
+
+    from realtime.io.media import read_image
+
+    grey = np.full((20, 20), 120 * 257, np.uint16)
+    grey[:, :10] = 7
+    Image.fromarray(grey).save(tmp_path / "grey16.png", transparency=7)
+    assert Image.open(tmp_path / "grey16.png").mode.startswith("I")
+    got = read_image(tmp_path / "grey16.png", RuntimeError, "x")
+    assert (got[:, :10] == 255).all() and (got[:, 10:] == 120).all()
+
+
 def test_a_single_picture_driver_reads_as_enroll_reads_it(tmp_path):
     """(code review) A picture given as the driver was decoded by FFmpeg (`ClipSource`), not by
     `read_image`: its transparent part came out black and its EXIF turn was not applied."""
