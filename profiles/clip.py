@@ -162,18 +162,20 @@ def track_clip(path: Path, start: int = 0, stop: int | None = None, progress: bo
     with contextlib.ExitStack() as stack:
         tracker, checker = _started_trackers(stack)
         bar = stack.enter_context(progress_bar(total, f"tracking {path.name}", progress))
-        found = False
+        # Each graph prints a notice on its first face in a frame that is not square, which in a
+        # clip whose face comes in late is past the tracker's own quiet calls (`QUIET_CALLS`):
+        # its calls are quiet till then (a batch job: only the call's own output is lost).
+        found = [False, False]
         for k, (i, rgb) in enumerate(read_frames(path, start, stop)):
             size = (rgb.shape[1], rgb.shape[0])
-            if found:
+            with quiet_native_stderr() if not found[0] else contextlib.nullcontext():
                 lm = tracker(rgb)
-            else:       # MediaPipe's notice on its first face in a frame that is not square
-                with quiet_native_stderr():
-                    lm = tracker(rgb)
-                found = lm is not None
+            found[0] = found[0] or lm is not None
             faces = -1
             if multi_face_every and k % multi_face_every == 0:
-                faces = len(checker.detect_all(rgb))
+                with quiet_native_stderr() if not found[1] else contextlib.nullcontext():
+                    faces = len(checker.detect_all(rgb))
+                found[1] = found[1] or faces > 0
             if lm is None:
                 rows.append((i, nan_lm, np.full(4, np.nan), np.nan, np.nan, np.full(3, np.nan), faces))
             else:

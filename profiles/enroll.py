@@ -25,7 +25,7 @@ from realtime.core.errors import PuppeteerError
 from realtime.core.paths import IMAGE_SUFFIXES
 from realtime.core.profile import YAML_FILE
 from realtime.face import geometry, topology
-from realtime.face.track import Tracker, find_face_boxes
+from realtime.face.track import FaceBoxes, Tracker, find_face_boxes
 from realtime.io.media import read_image
 from realtime.mesh import head_layer
 from realtime.tiers.atlas.query import query_from_landmarks
@@ -39,6 +39,8 @@ MIN_INTEROCULAR_PX = 24.0
 #: a face with fewer pixels between its eye corners in a photo shrunk to MAX_SIDE is enrolled
 #: from the full photo's MAX_SIDE square around it instead (`photo_face`)
 SMALL_FACE_PX = 64.0
+#: ... when the full photo has at least this many times the shrunk one's pixels across
+WINDOW_GAIN = 1.25
 # A photo's face is the avatar's rest (`photo_notes`), in the units of the atlas query
 # (realtime.tiers.atlas.query): eyes about 1 when open (0.9-1.2 on the evaluation portraits, 0.78
 # behind sunglasses, 0.10 in a blink), mouth 0 when closed (s1's parted lips 0.15, a toothy grin
@@ -50,6 +52,10 @@ SIDEWAYS_DEG = 45.0
 
 class EnrollError(PuppeteerError):
     """A user-facing enrollment failure; str() is the one line to print."""
+
+
+class SeveralFaces(EnrollError):
+    """The picture holds more than one face: refused, never cropped to one of them."""
 
 
 def read_full_rgb(path: Path) -> np.ndarray:
@@ -83,14 +89,19 @@ def _tile_faces(rgb: np.ndarray) -> list[tuple[float, float, float, float]]:
     h, w = rgb.shape[:2]
     step = MAX_SIDE * 3 // 4
     boxes: list[tuple[float, float, float, float]] = []
-    for y0 in range(0, max(h - MAX_SIDE, 0) + step, step):
-        for x0 in range(0, max(w - MAX_SIDE, 0) + step, step):
-            ys, xs = min(y0, max(h - MAX_SIDE, 0)), min(x0, max(w - MAX_SIDE, 0))
-            for x, y, bw, bh in find_face_boxes(rgb[ys:ys + MAX_SIDE, xs:xs + MAX_SIDE]):
-                box = (x + xs, y + ys, bw, bh)
-                if not any(abs((b[0] + b[2] / 2) - (box[0] + bw / 2)) < max(b[2], bw) / 2
-                           and abs((b[1] + b[3] / 2) - (box[1] + bh / 2)) < max(b[3], bh) / 2 for b in boxes):
-                    boxes.append(box)
+    detector = FaceBoxes(full_range=True)
+    try:
+        for y0 in range(0, max(h - MAX_SIDE, 0) + step, step):
+            for x0 in range(0, max(w - MAX_SIDE, 0) + step, step):
+                ys, xs = min(y0, max(h - MAX_SIDE, 0)), min(x0, max(w - MAX_SIDE, 0))
+                for x, y, bw, bh in detector(np.ascontiguousarray(rgb[ys:ys + MAX_SIDE, xs:xs + MAX_SIDE])):
+                    box = (x + xs, y + ys, bw, bh)
+                    if not any(abs((b[0] + b[2] / 2) - (box[0] + bw / 2)) < max(b[2], bw) / 2
+                               and abs((b[1] + b[3] / 2) - (box[1] + bh / 2)) < max(b[3], bh) / 2
+                               for b in boxes):
+                        boxes.append(box)
+    finally:
+        detector.close()
     return boxes
 
 
@@ -115,10 +126,14 @@ def photo_face(full: np.ndarray, what: str) -> tuple[np.ndarray, np.ndarray, str
     try:
         lm: np.ndarray | None = detect_single_face(rgb, what)
         failed: EnrollError | None = None
+    except SeveralFaces:
+        raise                        # a group photo is refused, not cropped to one of its faces
     except EnrollError as e:
         lm, failed = None, e
     if lm is not None and geometry.interocular(lm) >= SMALL_FACE_PX:
         return rgb, lm, None
+    if lm is not None and full.shape[1] < WINDOW_GAIN * rgb.shape[1]:
+        return rgb, lm, None         # a photo just over MAX_SIDE: its square would gain nothing
     if lm is not None:
         scale = full.shape[1] / rgb.shape[1]
         cx, cy = (np.asarray(lm[:, :2], np.float64).mean(0) * scale).tolist()
@@ -126,7 +141,7 @@ def photo_face(full: np.ndarray, what: str) -> tuple[np.ndarray, np.ndarray, str
         boxes = _tile_faces(full)
         if len(boxes) != 1:
             if len(boxes) > 1:
-                raise EnrollError(f"found {len(boxes)} faces in {what}; use a picture of one person "
+                raise SeveralFaces(f"found {len(boxes)} faces in {what}; use a picture of one person "
                                   f"(or crop it to one face)")
             assert failed is not None
             raise failed
@@ -152,13 +167,13 @@ def detect_single_face(rgb: np.ndarray, what: str) -> np.ndarray:
             # (s1 beside a smaller s5 enrolled s1 and said nothing: bad-input review)
             others = _other_faces(find_face_boxes(rgb), faces[0])
             if others:
-                raise EnrollError(f"found {1 + others} faces in {what}; use a picture of one person "
+                raise SeveralFaces(f"found {1 + others} faces in {what}; use a picture of one person "
                                   f"(or crop it to one face)")
         if not faces:
             # Face Mesh's detector is short-range; look for a small face, then zoom in on it.
             boxes = find_face_boxes(rgb)
             if len(boxes) > 1:
-                raise EnrollError(f"found {len(boxes)} faces in {what}; use a picture of one person "
+                raise SeveralFaces(f"found {len(boxes)} faces in {what}; use a picture of one person "
                                   f"(or crop it to one face)")
             if boxes:
                 faces = _zoomed(tracker, rgb, boxes[0])
@@ -168,7 +183,7 @@ def detect_single_face(rgb: np.ndarray, what: str) -> np.ndarray:
                           f"one face is clearly visible and large enough")
     if len(faces) > 1:       # the tracker stops at two: the detector counts a third
         n = max(len(faces), len(find_face_boxes(rgb)))
-        raise EnrollError(f"found {n} faces in {what}; use a picture of one person "
+        raise SeveralFaces(f"found {n} faces in {what}; use a picture of one person "
                           f"(or crop it to one face)")
     lm = faces[0]
     iod = geometry.interocular(lm)

@@ -1,10 +1,10 @@
 """The capture thread: `Grabber(source, realtime)` reads any `Source` and hands out `Frame`s.
 
 It runs `source.read()` in its own thread and hands out `realtime.core.frame.Frame` records
-(index = capture order counting dropped frames, t_capture = time.perf_counter() right after the
-read) through a `realtime.io.mailbox.Mailbox`. In realtime mode it keeps only the newest frame
-(latest frame wins, drops are counted); otherwise every frame is delivered in order with
-back-pressure.
+(index = capture order counting dropped frames, t_capture = time.perf_counter() as it is
+handed on: after the read, or after its pacing hold) through a `realtime.io.mailbox.Mailbox`.
+In realtime mode it keeps only the newest frame (latest frame wins, drops are counted);
+otherwise every frame is delivered in order with back-pressure.
 """
 from __future__ import annotations
 
@@ -40,8 +40,9 @@ class Grabber:
         close_source: close the source when the thread ends (default True).
 
     Frame fields: index = capture order (0-based, dropped frames included, so gaps in the
-    indices seen by the loop show the drops), t_capture = time.perf_counter() just after
-    `source.read()` returned, plus the source's dict.
+    indices seen by the loop show the drops), t_capture = time.perf_counter() when the frame
+    was handed on (just after `source.read()` returned; paced, after it was held till its
+    time), plus the source's dict.
 
     Errors raised by the source in the thread are not lost: frames read before the error are
     still delivered, then `get()` raises the source's exception (the same object, every call).

@@ -366,8 +366,8 @@ class RemixStage:
                 lines.append(f"{src.label}: stopped after {count(src.frames, 'frame')}: {src.broken}; its last "
                              f"state was held for the rest of the run")
             elif isinstance(src, TrackedState) and src.held:
-                lines.append(f"{src.label}: ended after {count(src.frames, 'frame')}, before the driver: its "
-                             f"last state was held for the last {count(src.held, 'frame')} of the run")
+                lines.append(f"{src.label}: ended before the driver ({count(src.frames, 'frame')} tracked): its "
+                             f"last state was held for the rest of the run ({count(src.held, 'frame')} with a face)")
             if not isinstance(src, TrackedState) or src.frames == 0 or src.faces >= quiet * src.frames:
                 continue
             frames = f"{src.frames} frame{'s' if src.frames != 1 else ''}"

@@ -295,3 +295,19 @@ def test_a_small_face_in_a_large_photo_is_enrolled_at_its_own_resolution(tmp_pat
     assert p["image"].shape == (MAX_SIDE, MAX_SIDE, 3)
     assert G.interocular(p["landmarks"]) == pytest.approx(iod, rel=0.1)
     assert "the face is small in phone.png (4032×3024)" in capsys.readouterr().err
+
+
+def test_a_group_photo_is_refused_not_cropped_to_one_face(monkeypatch):
+    """(review, stop 66) The search for a small face in a large photo caught the shrunk photo's
+    "found 2 faces" too, and cropped the photo to the one face its tiles found."""
+    from profiles import enroll
+
+    def several(rgb, what):     # the shrunk photo shows both; a square around one, one
+        if max(rgb.shape[:2]) <= enroll.MAX_SIDE and rgb.shape[0] != rgb.shape[1]:
+            raise enroll.SeveralFaces(f"found 2 faces in {what}")
+        return np.full((478, 3), 600.0)
+
+    monkeypatch.setattr(enroll, "detect_single_face", several)
+    monkeypatch.setattr(enroll, "_tile_faces", lambda rgb: [(100.0, 100.0, 80.0, 80.0)])
+    with pytest.raises(enroll.SeveralFaces, match="found 2 faces in group.jpg"):
+        enroll.photo_face(np.zeros((3000, 4000, 3), np.uint8), "group.jpg")

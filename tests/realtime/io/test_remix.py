@@ -250,8 +250,9 @@ def test_a_secondary_clip_advances_one_frame_per_main_frame_offline(astronaut_pr
     # and the summary says so (before (audit, stop 66) it said nothing)
     src.label = "--expression-from short.mp4"
     assert src.held == 4
-    assert stage.faces_missed(0.0) == ["--expression-from short.mp4: ended after 12 frames, before the "
-                                       "driver: its last state was held for the last 4 frames of the run"]
+    assert stage.faces_missed(0.0) == ["--expression-from short.mp4: ended before the driver (12 frames "
+                                       "tracked): its last state was held for the rest of the run (4 frames "
+                                       "with a face)"]
 
 
 def test_open_state_source_names(astronaut_profile):
