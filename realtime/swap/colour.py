@@ -17,7 +17,11 @@ per pixel (``c = lut(r) · gain(u, v)``).
    and that turn, carried by the per-axis transfer onto a pink driver (38°), made them magenta
    (12-25°; its 3×3 linearisation and its exact Lab form alike); now they take the driver's
    skin hue, as the driver's own shadows do. The lightness's spread ratio acts on log ℓ (1:
-   an exposure change). Not linear in sRGB, the transfer is tabulated per frame on a
+   an exposure change). S is the skins' spread ratio, and is for the skin: a colour much
+   redder than the photo's skin (the lips, a lipstick: `colour_numba.RED_KNEE`, in σ of the
+   skin's a*) goes over to a second pair of maps whose ratios are at least 1 (or the grey
+   factor of a colourless or darker driver), so that a pale driver does not take the lips'
+   red down with the skin's. Not linear in sRGB, the transfer is tabulated per frame on a
    `LUT_NODES`³ grid of sRGB (`transfer_lut`), which `kernels.swap_blend` applies per pixel
    (trilinear). A face transferred onto itself gets K = I: the identity table.
 2. Shading: both faces are sampled on an L×L grid of crop cells (skin only: the lips, eyes,
@@ -155,9 +159,11 @@ def _cube_root_xyz(rgb, xp):
 
 def transfer_matrix(mu_r, sd_r, mu_d, sd_d, ratio_lo, ratio_hi, xp=np):
     """The colour transfer of the module docstring from the render's (r) and the driver's (d) Lab
-    skin means and spreads (3,): (K (2, 3, 3) float32, the linear maps of ∛XYZ (over the white)
-    at the skin's lightness and above [0] and in its shadows [1], the lightness's spread ratio
-    sL (a 0-d float32)) — `colour_numba.transfer_node` blends and applies them.
+    skin means and spreads (3,): (K (4, 3, 3) float32, the linear maps of ∛XYZ (over the white)
+    at the skin's lightness and above [0] and in its shadows [1], and the same with the colour
+    kept [2, 3] (`colour_numba.RED_KNEE`), the lightness's spread ratio sL (a 0-d float32), the
+    knee (2,) float32: the render's skin a* over its ℓ and its a* spread) —
+    `colour_numba.transfer_node` blends and applies them.
 
     ratio_lo / ratio_hi (3,): the range of σD / σR per Lab channel, the colour's floor lowered
     for a grey or darker driver (`colour_numba.GREY_CHROMA`)."""
@@ -177,34 +183,42 @@ def transfer_matrix(mu_r, sd_r, mu_d, sd_d, ratio_lo, ratio_hi, xp=np):
     # across it (hue) goes only as far as the hues are alike
     u_r = mu_r[1:] / xp.maximum(xp.hypot(mu_r[1], mu_r[2]), 1e-6)
     u_d = mu_d[1:] / xp.maximum(xp.hypot(mu_d[1], mu_d[2]), colour_numba.GREY_CHROMA)
-    radial = scale[1] * u_r[0] * u_r[0] + scale[2] * u_r[1] * u_r[1]
     zero = xp.zeros_like(alike)
-    lit = xp.stack([xp.stack([scale[1], zero]), xp.stack([zero, scale[2]])])
     ks = []
-    for s2 in (lit, alike * lit + (1.0 - alike) * radial * (u_d[:, None] * u_r[None, :])):
-        v = (mu_d[1:] - s2 @ mu_r[1:]) / ell_r
-        m = xp.stack([xp.stack([ell_d / ell_r, zero, zero]),
-                      xp.stack([v[0], s2[0, 0], s2[0, 1]]),
-                      xp.stack([v[1], s2[1, 0], s2[1, 1]])])
-        ks.append(xp.asarray(colour_numba.TOE_FREE_INV) @ m @ xp.asarray(colour_numba.TOE_FREE))
-    return xp.stack(ks).astype(np.float32), scale[0].astype(np.float32)
+    # damped (Reinhard's ratios), then kept (`colour_numba.RED_KNEE`: the ratios at least 1, or
+    # as much as a grey or darker driver has colour)
+    for sa, sb in ((scale[1], scale[2]), (xp.maximum(scale[1], grey), xp.maximum(scale[2], grey))):
+        radial = sa * u_r[0] * u_r[0] + sb * u_r[1] * u_r[1]
+        lit = xp.stack([xp.stack([sa, zero]), xp.stack([zero, sb])])
+        for s2 in (lit, alike * lit + (1.0 - alike) * radial * (u_d[:, None] * u_r[None, :])):
+            v = (mu_d[1:] - s2 @ mu_r[1:]) / ell_r
+            m = xp.stack([xp.stack([ell_d / ell_r, zero, zero]),
+                          xp.stack([v[0], s2[0, 0], s2[0, 1]]),
+                          xp.stack([v[1], s2[1, 0], s2[1, 1]])])
+            ks.append(xp.asarray(colour_numba.TOE_FREE_INV) @ m @ xp.asarray(colour_numba.TOE_FREE))
+    knee = xp.stack([mu_r[1] / ell_r, xp.maximum(sd_r[1], colour_numba.KNEE_SPREAD)])
+    return xp.stack(ks).astype(np.float32), scale[0].astype(np.float32), knee.astype(np.float32)
 
 
-def transfer_lut(k, s_l, ell_r, n: int = LUT_NODES, xp=np):
-    """(n, n, n, 3) float32 table of the transfer (K (2, 3, 3), sL of `transfer_matrix`; ℓR the
-    render's mean ℓ) at the sRGB nodes (i, j, l) · 255 / (n − 1): sRGB 0..255, ≥ 0, not clipped
-    above."""
+def transfer_lut(k, s_l, ell_r, knee, n: int = LUT_NODES, xp=np):
+    """(n, n, n, 3) float32 table of the transfer (K (4, 3, 3), sL, knee of `transfer_matrix`; ℓR
+    the render's mean ℓ) at the sRGB nodes (i, j, l) · 255 / (n − 1): sRGB 0..255, ≥ 0, not
+    clipped above."""
     g = xp.linspace(0.0, 255.0, n, dtype=np.float32)
-    return transfer_colours(k, s_l, ell_r, xp.stack(xp.meshgrid(g, g, g, indexing="ij"), axis=-1), xp)
+    return transfer_colours(k, s_l, ell_r, knee, xp.stack(xp.meshgrid(g, g, g, indexing="ij"), axis=-1), xp)
 
 
-def transfer_colours(k, s_l, ell_r, rgb, xp=np):
+def transfer_colours(k, s_l, ell_r, knee, rgb, xp=np):
     """The transfer of `transfer_lut` at any sRGB colours (..., 3) 0..255, exactly (no table)."""
     f = _cube_root_xyz(rgb, xp)
     rel = xp.maximum(f[..., 1], 1e-6) * (116.0 / ell_r)            # ℓ / ℓR
     lo, hi = colour_numba.SHADOW_HUE[:2]
     lit = xp.clip((rel - lo) / (hi - lo), 0.0, 1.0)[..., None]
-    f2 = lit * (f @ k[0].T) + (1.0 - lit) * (f @ k[1].T)
+    red = (500.0 * (f[..., 0] - f[..., 1]) - 116.0 * f[..., 1] * knee[0]) / knee[1]
+    k0, k1 = colour_numba.RED_KNEE
+    kept = xp.clip((red - k0) / (k1 - k0), 0.0, 1.0)[..., None]
+    damped = lit * (f @ k[0].T) + (1.0 - lit) * (f @ k[1].T)
+    f2 = damped + kept * (lit * (f @ k[2].T) + (1.0 - lit) * (f @ k[3].T) - damped)
     f2 = f2 * (rel ** (s_l - 1.0))[..., None]
     xyz = xp.maximum(f2, 0.0) ** 3
     lin = xp.maximum(xyz @ xp.asarray(colour_numba.FROM_XYZ.T.astype(np.float32)), 0.0)
@@ -245,7 +259,8 @@ class ColourTransfer:
     (lightness: 1, only its mean moves — its spread is mostly the photo's lighting, which the
     gain field replaces; colour: damped to its floor at most — lower for a driver whose skin has
     little colour, down to none for a grey one (`colour_numba.GREY_CHROMA`) — and amplified
-    little, or a pale photo would turn blotchy); gain_range: the range of the gain;
+    little, or a pale photo would turn blotchy; not damped past `colour_numba.RED_KNEE`: the
+    lips); gain_range: the range of the gain;
     support: the blurred driver skin weight (fraction of a full neighbourhood) at which the
     driver's own field is fully trusted; reference: numpy arrays go through the array version
     rather than the compiled one (see the module docstring).
@@ -297,8 +312,8 @@ class ColourTransfer:
 
     def table(self, mu_r, sd_r, mu_d, sd_d):
         """(n, n, n, 3) float32: the colour transfer tabulated over sRGB (`transfer_lut`)."""
-        k, s_l = transfer_matrix(mu_r, sd_r, mu_d, sd_d, *self.ratio, self.xp)
-        return transfer_lut(k, s_l, self.xp.maximum(mu_r[0] + 16.0, 1.0), LUT_NODES, self.xp)
+        k, s_l, knee = transfer_matrix(mu_r, sd_r, mu_d, sd_d, *self.ratio, self.xp)
+        return transfer_lut(k, s_l, self.xp.maximum(mu_r[0] + 16.0, 1.0), knee, LUT_NODES, self.xp)
 
     def __call__(self, d, d_w, r, r_w):
         xp = self.xp

@@ -18,7 +18,8 @@ from numba import njit, prange
 from kernels._sampling import lut_colour
 
 __all__ = ["measure", "transfer", "transfer_node", "node_cube_roots", "GREY_CHROMA", "LUT_NODES", "TO_XYZ",
-           "FROM_XYZ", "TOE_FREE", "TOE_FREE_INV", "SHADOW_HUE"]
+           "FROM_XYZ", "TOE_FREE", "TOE_FREE_INV", "SHADOW_HUE", "RED_KNEE",
+           "KNEE_SPREAD"]
 
 _M = np.array([[0.4124564, 0.3575761, 0.1804375],
                [0.2126729, 0.7151522, 0.0721750],
@@ -58,6 +59,22 @@ SHADOW_HUE = (0.6, 0.9, 20.0, 40.0)
 #: s12 and s5 <- d19 (d19's skin L* 52 against 75 and 66) read the same to 0.0005. `colour`
 #: uses it too.
 GREY_CHROMA = 10.0
+#: (from, full): a colour redder than the photo's skin by more than `from` of its skin's spread
+#: in a* (σ, beyond the skin's own a* at that lightness: ℓ / ℓR · a*R) keeps its colour's offset
+#: from the skin undamped, in full from `full` (the transfer's "kept" maps, whose chroma ratio is
+#: at least 1, or the grey factor of `GREY_CHROMA` for a grey or darker driver): the lips and a
+#: lipstick (s1's 3.4 σ, s5's 4.1 σ). Reinhard's ratios are the skins' spreads, and on a driver
+#: whose skin has little colour (d14: a* σ 1.4 against s1's 6.4) they took half the lips' red
+#: with them: pale brown lips on s1, hardly any on s5 (a black mouth round a remix's teeth).
+#: Measured (bench --mode swap --quality, s1 and s5 on d10 and d14, at (2, 4)): mouth r +0.014
+#: to +0.032, dlib distance to the photo +0.001 to +0.007, fwe the same. At (2, 4) s1's blush
+#: (up to ~3 σ at its heart) came out as a patch with an edge; from 2.5 it stays as it was.
+#: Only the red side, so that a painting's cool highlight (s0) is not kept with them.
+RED_KNEE = (2.5, 4.5)
+#: the least a* spread (σ) the knee counts in: the ramp is at least 2 · this wide in a*, which
+#: the 17³ colour table can follow (over a skin whose a* hardly varies (σ 1), a ramp 2 a* wide
+#: fell between its nodes: 15 levels off at the 99th percentile)
+KNEE_SPREAD = 5.0
 _D3 = _D ** 3
 _3DD = 3.0 * _D * _D
 
@@ -213,7 +230,7 @@ def measure(samples, weights, k):
 
 @njit(cache=True, nogil=True)
 def _transfer_matrix(mu_r, sd_r, mu_d, sd_d, ratio_lo, ratio_hi):
-    """`colour.transfer_matrix`: (K (2, 3, 3), sL), float64."""
+    """`colour.transfer_matrix`: (K (4, 3, 3), sL, knee (2,)), float64."""
     grey = min(math.hypot(mu_d[1], mu_d[2]) / GREY_CHROMA, 1.0)   # 0: a colourless driver
     grey *= min(max(mu_d[0], 0.0) / max(mu_r[0], 1.0), 1.0)      # a darker driver: less chroma
     scale = np.empty(3)
@@ -228,11 +245,14 @@ def _transfer_matrix(mu_r, sd_r, mu_d, sd_d, ratio_lo, ratio_hi):
     nr = max(math.hypot(mu_r[1], mu_r[2]), 1e-6)
     nd = max(math.hypot(mu_d[1], mu_d[2]), GREY_CHROMA)
     r0, r1, d0, d1 = mu_r[1] / nr, mu_r[2] / nr, mu_d[1] / nd, mu_d[2] / nd
-    radial = scale[1] * r0 * r0 + scale[2] * r1 * r1
-    k = np.empty((2, 3, 3))
-    for which in range(2):
-        c00, c01, c10, c11 = scale[1], 0.0, 0.0, scale[2]      # lit: Reinhard's ratios on a and b
-        if which == 1:      # in shadow: along the driver's hue, across it as the hues are alike
+    k = np.empty((4, 3, 3))
+    for which in range(4):
+        # 0, 1: damped (Reinhard's ratios); 2, 3: kept (`RED_KNEE`: the ratios at least 1, or
+        # as much as a grey or darker driver has colour)
+        s1, s2 = (scale[1], scale[2]) if which < 2 else (max(scale[1], grey), max(scale[2], grey))
+        radial = s1 * r0 * r0 + s2 * r1 * r1
+        c00, c01, c10, c11 = s1, 0.0, 0.0, s2      # lit: Reinhard's ratios on a and b
+        if which % 2 == 1:  # in shadow: along the driver's hue, across it as the hues are alike
             c00 = alike * c00 + (1.0 - alike) * radial * d0 * r0
             c01 = (1.0 - alike) * radial * d0 * r1
             c10 = (1.0 - alike) * radial * d1 * r0
@@ -244,7 +264,8 @@ def _transfer_matrix(mu_r, sd_r, mu_d, sd_d, ratio_lo, ratio_hi):
         m[1, 0] = (mu_d[1] - m[1, 1] * mu_r[1] - m[1, 2] * mu_r[2]) / ell_r
         m[2, 0] = (mu_d[2] - m[2, 1] * mu_r[1] - m[2, 2] * mu_r[2]) / ell_r
         k[which] = TOE_FREE_INV @ m @ TOE_FREE
-    return k, scale[0]
+    knee = np.array([mu_r[1] / ell_r, max(sd_r[1], KNEE_SPREAD)])
+    return k, scale[0], knee
 
 
 def node_cube_roots(n: int) -> np.ndarray:
@@ -257,16 +278,18 @@ def node_cube_roots(n: int) -> np.ndarray:
 
 
 @njit(cache=True, nogil=True, inline="always")
-def transfer_node(k, s_l, fy_r, f0, f1, f2):
-    """The colour transfer (K (2, 3, 3), sL of `colour.transfer_matrix`; fy_r = ℓR / 116) of one
-    colour given as ∛(xyz over the white) (f0, f1, f2): sRGB 0..255 (≥ 0, not clipped above)."""
+def transfer_node(k, s_l, fy_r, knee, f0, f1, f2):
+    """The colour transfer (K (4, 3, 3), sL, knee of `colour.transfer_matrix`; fy_r = ℓR / 116) of
+    one colour given as ∛(xyz over the white) (f0, f1, f2): sRGB 0..255 (≥ 0, not clipped above)."""
     rel = max(f1, 1e-6) / fy_r
     t = min(max((rel - SHADOW_HUE[0]) / (SHADOW_HUE[1] - SHADOW_HUE[0]), 0.0), 1.0)   # 1: lit
+    red = (500.0 * (f0 - f1) - 116.0 * f1 * knee[0]) / knee[1]    # a* above the skin's, in its σ
+    u = min(max((red - RED_KNEE[0]) / (RED_KNEE[1] - RED_KNEE[0]), 0.0), 1.0)   # 1: kept
     p = 1.0 if s_l == 1.0 else rel ** (s_l - 1.0)
     x = y = z = 0.0
-    for which in range(2):
-        w = t if which == 0 else 1.0 - t
-        if w == 0.0:        # most nodes are lit or in shadow, not between
+    for which in range(4):
+        w = (t if which % 2 == 0 else 1.0 - t) * (1.0 - u if which < 2 else u)
+        if w == 0.0:        # most nodes are lit or in shadow, not between, and damped
             continue
         x += w * (k[which, 0, 0] * f0 + k[which, 0, 1] * f1 + k[which, 0, 2] * f2)
         y += w * (k[which, 1, 0] * f0 + k[which, 1, 1] * f1 + k[which, 1, 2] * f2)
@@ -279,7 +302,7 @@ def transfer_node(k, s_l, fy_r, f0, f1, f2):
 
 
 @njit(cache=True, nogil=True, parallel=True)
-def _table(k, s_l, fy_r, nodes):
+def _table(k, s_l, fy_r, knee, nodes):
     """`colour.transfer_lut` at the nodes' cube roots (n, n, n, 3) (`node_cube_roots`): (n, n, n, 3)
     float32. Parallel (as the kernels: numba's thread pool): 0.2 ms a frame on one core."""
     n = nodes.shape[0]
@@ -287,7 +310,7 @@ def _table(k, s_l, fy_r, nodes):
     for i in prange(n):
         for j in range(n):
             for m in range(n):
-                c0, c1, c2 = transfer_node(k, s_l, fy_r, nodes[i, j, m, 0], nodes[i, j, m, 1], nodes[i, j, m, 2])
+                c0, c1, c2 = transfer_node(k, s_l, fy_r, knee, nodes[i, j, m, 0], nodes[i, j, m, 1], nodes[i, j, m, 2])
                 lut[i, j, m, 0] = c0
                 lut[i, j, m, 1] = c1
                 lut[i, j, m, 2] = c2
@@ -300,8 +323,8 @@ def transfer(mu_r, sd_r, mu_d, sd_d, r_low, d_low, d_den, ratio_lo, ratio_hi, mi
     """`ColourTransfer.table` and the gain field of `ColourTransfer.__call__`: (colour table
     (n, n, n, 3), gain (L, L, 3)), float32, from both faces' measurements (`measure`; the driver's
     smoothed) and the table's nodes (n, n, n, 3) (`node_cube_roots`)."""
-    k, s_l = _transfer_matrix(mu_r, sd_r, mu_d, sd_d, ratio_lo, ratio_hi)
-    lut = _table(k, s_l, max(mu_r[0] + 16.0, 1.0) / 116.0, nodes)
+    k, s_l, knee = _transfer_matrix(mu_r, sd_r, mu_d, sd_d, ratio_lo, ratio_hi)
+    lut = _table(k, s_l, max(mu_r[0] + 16.0, 1.0) / 116.0, knee, nodes)
     flat = lut.reshape(-1)
     scale = np.float32((nodes.shape[0] - 1) / 255.0)
     n = r_low.shape[0]

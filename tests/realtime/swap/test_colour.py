@@ -18,7 +18,7 @@ from realtime.swap.colour import (
     transfer_lut,
     transfer_matrix,
 )
-from realtime.swap.colour_numba import GREY_CHROMA
+from realtime.swap.colour_numba import GREY_CHROMA, RED_KNEE, TO_XYZ
 
 L = 16
 
@@ -191,8 +191,11 @@ def test_a_grey_driver_gives_a_grey_face(reference):
     # a skin-coloured driver with little spread: the colour is damped to half, no further
     skin = d * np.array([1.0, 0.8, 0.7], np.float32)
     flat = np.repeat(skin.mean((0, 1), keepdims=True), 2 * L, 0).repeat(2 * L, 1)
+    # (measured on the plain skin: the rosy patches lie past `RED_KNEE`, whose colour is kept)
+    plain = np.ones(w.shape, bool)
+    plain[::3, ::3] = False
     lut, _, _ = ColourTransfer(L, keep=0.0, reference=reference)(flat + 0.01 * skin, w, r, w)
-    ratio = chroma_spread_ratio(lut, r[w > 0])
+    ratio = chroma_spread_ratio(lut, r[(w > 0) & plain])
     assert abs(ratio - 0.5) < 0.05, ratio
     # the same driver in a dim room: a darker skin carries less chroma, and so does the floor
     # (with its lightness, and with its chroma under GREY_CHROMA: 6.9 here)
@@ -201,7 +204,7 @@ def test_a_grey_driver_gives_a_grey_face(reference):
     lab_dim = srgb_to_lab(dim[w > 0]).mean(0)
     l_ratio = lab_dim[0] / srgb_to_lab(r[w > 0])[:, 0].mean()
     floor = 0.5 * l_ratio * min(np.hypot(lab_dim[1], lab_dim[2]) / GREY_CHROMA, 1.0)
-    ratio = chroma_spread_ratio(lut, r[w > 0])
+    ratio = chroma_spread_ratio(lut, r[(w > 0) & plain])
     assert l_ratio < 0.8 and abs(ratio - floor) < 0.02, (ratio, floor, l_ratio)
 
 
@@ -288,14 +291,45 @@ def test_the_colour_table_matches_the_exact_transfer_between_its_nodes():
     ct = ColourTransfer(L, keep=0.0, reference=True)
     _, _, mu_r, sd_r = ct._measure(r, w)
     _, _, mu_d, sd_d = ct._measure(d, w)
-    k, s_l = transfer_matrix(mu_r, sd_r, mu_d, sd_d, *ct.ratio)
+    k, s_l, knee = transfer_matrix(mu_r, sd_r, mu_d, sd_d, *ct.ratio)
     ell_r = max(float(mu_r[0]) + 16.0, 1.0)
     rng = np.random.default_rng(0)
     n = 20_000
     chroma, angle = 40.0 * rng.uniform(0.0, 1.2, n), np.radians(rng.uniform(20.0, 90.0, n))
     lab = np.stack([rng.uniform(15.0, 90.0, n), chroma * np.cos(angle), chroma * np.sin(angle)], -1)
     rgb = np.clip(lab_to_srgb(lab.astype(np.float32)), 0.0, 255.0)
-    exact = transfer_colours(k, s_l, ell_r, rgb)
-    for table in (transfer_lut(k, s_l, ell_r), ColourTransfer(L, keep=0.0)(d, w, r, w)[0]):
+    exact = transfer_colours(k, s_l, ell_r, knee, rgb)
+    # the colours on `RED_KNEE`'s ramp, where the transfer bends between two linear maps
+    f = np.cbrt(np.maximum(to_linear(rgb) @ TO_XYZ.T, 0.0))
+    red = (500.0 * (f[:, 0] - f[:, 1]) - 116.0 * f[:, 1] * knee[0]) / knee[1]
+    ramp = (red > RED_KNEE[0] - 1.5) & (red < RED_KNEE[1] + 1.5)     # and a table cell either side
+    assert 0.05 < ramp.mean() < 0.7, ramp.mean()
+    for table in (transfer_lut(k, s_l, ell_r, knee), ColourTransfer(L, keep=0.0)(d, w, r, w)[0]):
         err = np.abs(lut_apply(table, rgb) - exact).max(-1)
-        assert np.percentile(err, 99) < 1.5 and err.max() < 4.0, (np.percentile(err, 99), err.max())
+        off = err[~ramp]
+        assert np.percentile(off, 99) < 1.5 and off.max() < 4.0, (np.percentile(off, 99), off.max())
+        # on the ramp within a few levels (smooth: no banding); 2 a* wide there, it was 15
+        assert np.percentile(err[ramp], 99) < 6.0 and err.max() < 10.0, (np.percentile(err[ramp], 99), err.max())
+
+
+@pytest.mark.parametrize("reference", [False, True], ids=["compiled", "array"])
+def test_lips_keep_their_red_where_the_skins_colour_is_damped(reference):
+    """Before (visual audit, stop 66): Reinhard's chroma ratio is the skins' spread, so onto a
+    driver whose skin has little colour (d14: a* σ 1.4 against s1's 6.4) it took the lips' red
+    down with the skin's: s1's coral lips came out pale brown, s5's hardly there. A colour
+    redder than the photo's skin by more than `RED_KNEE[1]` of its a* spread keeps its offset
+    from the skin (the skin's own spread is still damped to the floor)."""
+    _, w = face_samples(0)
+    r = lab_skin((64, 26, 22), (4, 6.4, 4.8), 11)            # s1's skin: rosy, with colour spread
+    d = lab_skin((78, 9.6, 11.4), (3, 1.4, 1.4), 12)          # d14's: pale, hardly any
+    lips = np.array([[49.0, 43.0 + 0.3 * 26, 29.0]], np.float32)   # well past the knee (≈ 5 σ)
+    ct = ColourTransfer(L, keep=0.0, reference=reference)
+    lut, _, _ = ct(d, w, r, w)
+    _, _, mu_r, sd_r = ct._measure(r, w)
+    _, _, mu_d, _ = ct._measure(d, w)
+    ell = lambda lab: lab[..., 0] + 16.0                      # noqa: E731
+    out = srgb_to_lab(lut_apply(lut, lab_to_srgb(lips)))[0]
+    skin_at = lambda mu, lab: ell(lab) / (mu[0] + 16.0) * mu[1:]   # noqa: E731 - the skin's ab at lab's light
+    kept = (out[1:] - skin_at(mu_d, out)) / (lips[0, 1:] - skin_at(mu_r, lips[0]))
+    assert np.all(np.abs(kept - 1.0) < 0.1), kept             # the lips' offset, kept
+    assert chroma_spread_ratio(lut, r[w > 0]) < 0.6           # the skin's spread, damped
