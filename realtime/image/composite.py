@@ -9,7 +9,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from kernels import composite
+from kernels import composite, mirrored_sigmoid_mask
 from realtime.core.context import CpuContext
 from realtime.core.frame import Frame
 from realtime.face.topology import N_LANDMARKS
@@ -45,6 +45,23 @@ def invert_affine(a: np.ndarray) -> np.ndarray:
     return np.linalg.inv(np.vstack([a, [0, 0, 1]]))[:2]
 
 
+#: The paste-back mask (`kernels.mirrored_sigmoid_mask`, AP-GAN eq. 12): its alpha at a 256 px
+#: crop (per pixel; scaled with the crop) and its gamma (where it falls through one half, of the
+#: crop's half side). At AP-GAN's (0.08, 0.7) the mask was under one half from 0.7 of the half
+#: side out, and a head turned far (d11's turns, frames 203-224) had moved its hair and forehead
+#: there: the photo's own, at rest, showed through beside them, a see-through second head on
+#: every photo profile. The head layer's border is the crop's and does not move, so the crop
+#: meets the photo at its edge without the wide feather (at rest the two differ by the same
+#: 30 levels at the 99th percentile with either mask: no square seam).
+PASTE_MASK = (0.15, 0.9)
+
+
+def paste_mask(size: int) -> np.ndarray:
+    """(size, size) float32: the paste-back mask of a `size`² crop (`PASTE_MASK`)."""
+    alpha, gamma = PASTE_MASK
+    return mirrored_sigmoid_mask(size, alpha=alpha * 256.0 / size, gamma=gamma)
+
+
 class CompositeStage:
     """Paste-back on the engine's device context `ctx` (default: the CPU). On CUDA the
     background and mask live on the GPU and the finished uint8 frame is downloaded once for
@@ -78,7 +95,9 @@ class CompositeStage:
                                               image_from_out).astype(np.float32)
         self._render_to_frame = invert_affine(self.frame_to_render.astype(np.float64)).astype(np.float32)
         self._background = self.ctx.upload(self.background)   # the CPU: the same array
-        self.mask = self.ctx.upload(np.ascontiguousarray(render["paste_mask"], dtype=np.float32))
+        # a profile enrolled before PASTE_MASK carries AP-GAN's softer mask: opened out to it
+        stored = np.asarray(render["paste_mask"], np.float32)
+        self.mask = self.ctx.upload(np.ascontiguousarray(np.maximum(stored, paste_mask(stored.shape[0]))))
         self.passthrough = False  # toggled by the user (hotkey): show the driver's own camera
         self.download = True      # False: leave frame.output on the device for a later stage
 
