@@ -513,6 +513,7 @@ def _live(args, bridge, inputs=()):
     if args.backend == "tensorrt" and args.device != "cuda":
         raise UserError("--backend tensorrt runs on the GPU: add --device cuda")
     profile = load(args.profile)
+    unrecorded = None                 # a note on the consent record, after the driver's checks
     if args.mode == "swap":
         from profiles.consent import recorded_here, require_consent
 
@@ -520,9 +521,9 @@ def _live(args, bridge, inputs=()):
         if not recorded_here(record):     # anyone can write a valid record: say whose it is
             name = cli_name(profile)
             again = _command("consent", name, "--by", "NAME, how they agreed")
-            print(f"note: profile {_printable(name)}'s consent record ({_printable(record['by'], 120)}) is not in "
-                  f"this machine's consent records (brought with the profile, or recorded before they were "
-                  f"kept): swap this face only if it is true; record it here with: {again}", file=sys.stderr)
+            unrecorded = (f"note: profile {_printable(name)}'s consent record ({_printable(record['by'], 120)}) is "
+                          f"not in this machine's consent records (brought with the profile, or recorded before "
+                          f"they were kept): swap this face only if it is true; record it here with: {again}")
     source = open_source(args.driver, fps=args.fps)
     if args.mode == "swap" and (problem := swap_without_frames(source)) is not None:
         source.close()
@@ -532,6 +533,8 @@ def _live(args, bridge, inputs=()):
         raise UserError(f"the driver's frames are {source.size[0]}x{source.size[1]} px: too small to hold a face to "
                         f"swap (a swap needs frames at least {SWAP_MIN_SIDE} px a side, with the face at least "
                         f"~24 px between the eyes)")
+    if unrecorded is not None:
+        print(unrecorded, file=sys.stderr)
     realtime = source.is_live if args.realtime is None else args.realtime
     fps = args.fps or source.fps or 30.0
     if not 1.0 <= fps <= 240.0:      # a file may claim any rate

@@ -360,6 +360,23 @@ def test_swap_says_when_the_consent_record_came_with_the_profile(enrolled, drive
             "true") in capsys.readouterr().err
 
 
+def test_a_driver_that_cannot_be_swapped_is_refused_before_the_consent_note(enrolled, tmp_path, capsys,
+                                                                           monkeypatch):
+    """(audit, stop 66) The note on a record brought from elsewhere came before the driver's
+    refusal: two lines for one mistake, the error last."""
+    _consent(enrolled)
+    monkeypatch.setenv("PUPPETEER_CACHE", str(tmp_path / "another machine"))
+    small = tmp_path / "small"
+    small.mkdir()
+    for i in range(3):
+        cv2.imwrite(str(small / f"f{i}.png"), np.full((40, 40, 3), 128, np.uint8))
+    capsys.readouterr()
+    assert run.main(["live", "--profile", "astro", "--mode", "swap", "--driver", str(small), "--sink", "null",
+                     "--frames", "1"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: the driver's frames are 40x40 px") and "consent record" not in err
+
+
 def test_swap_keeps_the_face_on_the_head_whatever_the_pose_gain(astronaut_profile):
     """Before (robustness audit): a pose gain (a profile's settings.gains, a hotkey) turned the
     swapped face by more or less than the driver's head turns, off the head. Without --pose-from
