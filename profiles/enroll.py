@@ -15,7 +15,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from kernels import rasterize
+from kernels import mirrored_sigmoid_mask, rasterize
 from profiles import store
 from profiles.consent import check_text, make_record
 from profiles.format import Profile, profiles_root, save
@@ -26,7 +26,6 @@ from realtime.core.paths import IMAGE_SUFFIXES
 from realtime.core.profile import YAML_FILE
 from realtime.face import geometry, topology
 from realtime.face.track import FaceBoxes, Tracker, find_face_boxes
-from realtime.image.composite import paste_mask
 from realtime.io.media import read_image
 from realtime.mesh import head_layer
 from realtime.tiers.atlas.query import query_from_landmarks
@@ -282,7 +281,7 @@ def build_profile(rgb: np.ndarray, landmarks: np.ndarray, name: str, source: str
         "head_gains": layer.gains.astype(np.float32),
         "head_border": layer.border.astype(np.float32),
         "head_triangles": layer.triangles.astype(np.int32),
-        "paste_mask": paste_mask(crop_size),
+        "paste_mask": mirrored_sigmoid_mask(crop_size).astype(np.float32),
         "face_mask": (gbuf.tri_id >= 0).astype(np.uint8),
     }
     return Profile(name=name, kind=kind, source=source, arrays=arrays, crop_size=crop_size)

@@ -59,7 +59,7 @@ def test_build_profile_arrays_are_consistent(astronaut_profile, astronaut_landma
     assert mask[0, 0] == mask[-1, -1] == 0
     assert 0.05 < mask.mean() < 0.6
     assert p["paste_mask"].max() <= 1.0 and p["paste_mask"][s // 2, s // 2] > 0.99
-    assert p["paste_mask"][0, 0] < 0.2          # fades to the photo at the edge (composite.PASTE_MASK)
+    assert p["paste_mask"][0, 0] < 0.1
 
 
 @pytest.mark.tracking

@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import numpy as np
 
-from kernels import mirrored_sigmoid_mask
 from realtime.image.composite import PASTE_MASK, CompositeStage, paste_mask
 
 
@@ -29,9 +28,28 @@ def test_the_paste_mask_holds_the_crop_out_to_near_its_edge():
         assert abs(float(_ring(m, PASTE_MASK[1]).mean()) - 0.5) < 0.1
 
 
-def test_a_profile_with_the_old_mask_is_pasted_with_the_new_one(astronaut_profile, monkeypatch):
-    old = mirrored_sigmoid_mask(astronaut_profile.crop_size)
-    assert _ring(old, 0.8).max() < 0.5                      # the mask such profiles carry
-    monkeypatch.setitem(astronaut_profile.arrays, "paste_mask", old)     # a session fixture
-    stage = CompositeStage(astronaut_profile)
-    np.testing.assert_allclose(stage.mask, np.maximum(old, paste_mask(astronaut_profile.crop_size)))
+def test_the_mask_opens_out_as_the_head_moves_and_not_with_the_jaw(astronaut_profile):
+    """Near rest the profile's own (AP-GAN's) mask, where the photo is the sharper; once the head
+    has moved PASTE_MOVE[1] px, PASTE_MASK's; a mouth that opens does not count."""
+    from realtime.face import topology as T
+    from realtime.image.composite import PASTE_LEVELS, PASTE_MOVE
+
+    p = astronaut_profile
+    stage = CompositeStage(p)
+    a = p["crop_from_image"].astype(np.float64)
+    rest = np.asarray(p["landmarks"], np.float64)
+    rest[:, :2] = rest[:, :2] @ a[:, :2].T + a[:, 2]
+    np.testing.assert_array_equal(stage.mask, p["paste_mask"])
+    assert stage.paste_level(rest) == 0
+    moved = rest.copy()
+    moved[:, 0] += PASTE_MOVE[1] + 1.0
+    assert stage.paste_level(moved) == PASTE_LEVELS
+    np.testing.assert_allclose(stage._mask(PASTE_LEVELS), np.maximum(p["paste_mask"], paste_mask(p.crop_size)))
+    half = rest.copy()
+    half[:, 0] += 0.5 * sum(PASTE_MOVE)
+    assert 0 < stage.paste_level(half) < PASTE_LEVELS
+    jaw = rest.copy()
+    below = rest[:, 1] > rest[T.NOSE_TIP, 1]
+    jaw[below, 1] += 3 * PASTE_MOVE[1]
+    assert stage.paste_level(jaw) == 0
+    assert _ring(stage._mask(PASTE_LEVELS), 0.8).min() > 0.8 > _ring(stage._mask(0), 0.8).max()
