@@ -75,5 +75,24 @@ class WarpGenerator:
         G-buffer's depth is not read)."""
         self.eyes.apply(gbuf, frame.vertices, out)
         gap = geometry.mouth_opening(frame.vertices)
-        self.mouth.apply(gbuf, self.rig, out, min(1.0, self._own_gap / gap) if gap > 1e-6 else 1.0,
+        self.mouth.apply(gbuf, self.rig, out, real_share(self._own_gap, gap),
                          teeth=getattr(frame.state, "teeth", 0.0))
+
+
+#: The photo's own mouth interior (a smiling portrait's teeth) stretched over an opening this
+#: many times its own is shown in full up to [0], and not at all from [1] (smoothstep between):
+#: the drawn cavity takes over. At the share own / gap it was before, the astronaut on d10's
+#: widest mouths (3.6 times his own) were a quarter his stretched teeth over the drawn throat,
+#: a grey slab of vertical stripes, and d0's smiles (1.9 times) half, a grey band over his own
+#: teeth; now the first is the drawn cavity and the second his own teeth (visual audit, stop 66).
+REAL_STRETCH = (2.0, 3.2)
+
+
+def real_share(own_gap: float, gap: float) -> float:
+    """How much of the photo's own mouth interior shows at mouth opening `gap` (crop px), the
+    photo's own being `own_gap` (see REAL_STRETCH); 1 for a mouth no more open than the photo's."""
+    if gap <= 1e-6 or own_gap >= gap:
+        return 1.0
+    lo, hi = REAL_STRETCH
+    t = min(max((gap / max(own_gap, 1e-6) - lo) / (hi - lo), 0.0), 1.0)
+    return 1.0 - t * t * (3.0 - 2.0 * t)

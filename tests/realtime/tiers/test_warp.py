@@ -191,3 +191,18 @@ def test_on_a_device_the_eyes_and_mouth_are_drawn_on_host_copies(astronaut_profi
         assert sorted(ctx.downloads) == sorted([(s, s, 3), (s, s), (s, s, 2)])   # crop, ids, weights
         assert (s, s, 3) in ctx.uploads
         np.testing.assert_array_equal(got, ref)
+
+
+def test_the_photos_own_mouth_shows_whole_or_not_at_all_but_between():
+    """Before (visual audit, stop 66): the photo's own mouth interior showed at the share
+    own / gap: a smiling photo's teeth stretched to 1.9 times (d0's smiles on the astronaut)
+    were half mixed with the drawn cavity, a grey band; at 3.6 times (d10's widest) a quarter,
+    a grey slab of vertical stripes. Now whole up to REAL_STRETCH[0], none from [1]."""
+    from realtime.tiers.warp import REAL_STRETCH, real_share
+
+    assert real_share(10.0, 5.0) == real_share(10.0, 10.0) == real_share(0.0, 0.0) == 1.0
+    assert real_share(10.0, 10.0 * REAL_STRETCH[0]) == 1.0 and real_share(10.0, 19.0) == 1.0
+    assert real_share(10.0, 10.0 * REAL_STRETCH[1]) == 0.0 and real_share(10.0, 36.0) == 0.0
+    assert real_share(0.0, 5.0) == 0.0                     # a closed-mouthed photo: all drawn
+    mid = [real_share(10.0, g) for g in np.linspace(20.0, 32.0, 13)]
+    assert all(a >= b for a, b in zip(mid, mid[1:])) and 0.0 < mid[6] < 1.0
