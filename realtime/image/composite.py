@@ -58,8 +58,8 @@ def invert_affine(a: np.ndarray) -> np.ndarray:
 #: in that band where the real one stays; jitter 0.93 -> 0.69 px, FWE 0.0075 and the expression
 #: fidelity unchanged. A second head is worse than a background that sways a little.
 PASTE_MASK = (0.15, 0.9)
-#: how far the head has moved (crop px: the largest move of the upper half of its outline from
-#: the photo's, where the jaw does not count) over which the paste-back goes from the profile's
+#: how far the head has moved (px of a 256 px crop, whatever size it is drawn at: the largest
+#: move of the upper half of its outline from the photo's, where the jaw does not count) over which the paste-back goes from the profile's
 #: mask to PASTE_MASK's (smoothstep), in PASTE_LEVELS steps (each mask made once, on the device)
 PASTE_MOVE = (2.0, 12.0)
 PASTE_LEVELS = 8
@@ -139,6 +139,7 @@ class CompositeStage:
         """0 (the profile's mask) .. PASTE_LEVELS (PASTE_MASK's): how far the head of `vertices`
         (the posed mesh, render crop px) has moved from the photo's (`PASTE_MOVE`)."""
         moved = float(np.sqrt(((vertices[self._oval, :2] - self._rest) ** 2).sum(1).max()))
+        moved *= 256.0 / self._soft.shape[0]
         lo, hi = PASTE_MOVE
         t = min(max((moved - lo) / (hi - lo), 0.0), 1.0)
         return int(round(t * t * (3.0 - 2.0 * t) * PASTE_LEVELS))

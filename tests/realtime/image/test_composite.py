@@ -42,14 +42,15 @@ def test_the_mask_opens_out_as_the_head_moves_and_not_with_the_jaw(astronaut_pro
     np.testing.assert_array_equal(stage.mask, p["paste_mask"])
     assert stage.paste_level(rest) == 0
     moved = rest.copy()
-    moved[:, 0] += PASTE_MOVE[1] + 1.0
+    k = p.crop_size / 256.0                                 # PASTE_MOVE is in px of a 256 px crop
+    moved[:, 0] += k * (PASTE_MOVE[1] + 1.0)
     assert stage.paste_level(moved) == PASTE_LEVELS
     np.testing.assert_allclose(stage._mask(PASTE_LEVELS), np.maximum(p["paste_mask"], paste_mask(p.crop_size)))
     half = rest.copy()
-    half[:, 0] += 0.5 * sum(PASTE_MOVE)
+    half[:, 0] += k * 0.5 * sum(PASTE_MOVE)
     assert 0 < stage.paste_level(half) < PASTE_LEVELS
     jaw = rest.copy()
     below = rest[:, 1] > rest[T.NOSE_TIP, 1]
-    jaw[below, 1] += 3 * PASTE_MOVE[1]
+    jaw[below, 1] += 3 * k * PASTE_MOVE[1]
     assert stage.paste_level(jaw) == 0
     assert _ring(stage._mask(PASTE_LEVELS), 0.8).min() > 0.8 > _ring(stage._mask(0), 0.8).max()
