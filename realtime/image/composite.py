@@ -59,8 +59,9 @@ def invert_affine(a: np.ndarray) -> np.ndarray:
 #: fidelity unchanged. A second head is worse than a background that sways a little.
 PASTE_MASK = (0.15, 0.9)
 #: how far the head has moved (px of a 256 px crop, whatever size it is drawn at: the largest
-#: move of the upper half of its outline from the photo's, where the jaw does not count) over which the paste-back goes from the profile's
-#: mask to PASTE_MASK's (smoothstep), in PASTE_LEVELS steps (each mask made once, on the device)
+#: move of the upper half of its outline from the photo's, where the jaw does not count) over
+#: which the paste-back goes from the profile's mask to PASTE_MASK's (smoothstep), in
+#: PASTE_LEVELS steps (each mask made once, on the device)
 PASTE_MOVE = (2.0, 12.0)
 PASTE_LEVELS = 8
 
