@@ -283,6 +283,9 @@ def _consent_of(folder: Path) -> str | None:
     return describe(record) if record else None
 
 
+#: A video profile with fewer seconds of usable video than this gets a note (a 5-frame clip enrolled
+#: as an atlas without a word: enrollment audit, stop 66)
+SHORT_ATLAS_S = 3.0
 #: How a video enrollment's rejection counts (settings.atlas.rejected) read to a user.
 _LEFT_OUT = {"no_face": "no face", "multi_face": "another face in view", "blurred": "blurred",
              "unsteady": "unsteady", "occluded": "face covered"}
@@ -300,9 +303,15 @@ def _frames_used(folder: Path) -> str | None:
     if "usable_frames" not in atlas or "frames" not in atlas:
         return None
     left = [f"{_LEFT_OUT.get(k, k)} {v}" for k, v in (atlas.get("rejected") or {}).items() if v]
-    return (f"used {atlas['usable_frames']} of the {count(atlas['frames'], 'frame')} read"
+    used = (f"used {atlas['usable_frames']} of the {count(atlas['frames'], 'frame')} read"
             + (f" (left out: {', '.join(left)})" if left else "")
             + f"; {atlas.get('keyframes', '?')} keyframes")
+    seconds = atlas["usable_frames"] / float(atlas.get("fps") or 30.0)
+    if seconds < SHORT_ATLAS_S:
+        used += (f"\nnote: the atlas has {seconds:.1f} s of usable video: few expressions and views to "
+                 f"blend (a 20-60 s clip of the person talking, turning a little and smiling gives it "
+                 f"real teeth and views)")
+    return used
 
 
 def _own_settings(folder: Path) -> str | None:

@@ -994,11 +994,17 @@ def test_a_video_enrollment_says_which_frames_it_used(video_profile):
 
     folder, _ = video_profile
     attach_files(folder, [], settings={"atlas": {"frame_range": [0, 4], "fps": 30.0, "frames": 150,
-                                                 "usable_frames": 60, "keyframes": 19,
+                                                 "usable_frames": 90, "keyframes": 19,
                                                  "rejected": {"no_face": 32, "multi_face": 29, "blurred": 29,
                                                               "unsteady": 0, "occluded": 0}}})
-    assert run._frames_used(folder) == ("used 60 of the 150 frames read (left out: no face 32, another face in view "
+    assert run._frames_used(folder) == ("used 90 of the 150 frames read (left out: no face 32, another face in view "
                                         "29, blurred 29); 19 keyframes")
+    # (enrollment audit, stop 66) a clip of under SHORT_ATLAS_S usable seconds was said nothing of
+    attach_files(folder, [], settings={"atlas": {"frame_range": [0, 4], "fps": 30.0, "frames": 5,
+                                                 "usable_frames": 5, "keyframes": 5, "rejected": {}}})
+    used = run._frames_used(folder).split("\n")
+    assert used[0] == "used 5 of the 5 frames read; 5 keyframes"
+    assert used[1].startswith("note: the atlas has 0.2 s of usable video: few expressions and views")
 
 
 def test_other_video_knows_a_legacy_profiles_own_clip_by_its_name(video_profile, tmp_path):
