@@ -58,6 +58,10 @@ class SeveralFaces(EnrollError):
     """The picture holds more than one face: refused, never cropped to one of them."""
 
 
+def _several(n: int, what: str) -> SeveralFaces:
+    return SeveralFaces(f"found {n} faces in {what}; use a picture of one person (or crop it to one face)")
+
+
 def read_full_rgb(path: Path) -> np.ndarray:
     """An image file as RGB uint8, at its own size (within `realtime.io.media`'s caps)."""
     if (problem := paths.not_a_file(path)) is not None:
@@ -141,8 +145,7 @@ def photo_face(full: np.ndarray, what: str) -> tuple[np.ndarray, np.ndarray, str
         boxes = _tile_faces(full)
         if len(boxes) != 1:
             if len(boxes) > 1:
-                raise SeveralFaces(f"found {len(boxes)} faces in {what}; use a picture of one person "
-                                  f"(or crop it to one face)")
+                raise _several(len(boxes), what)
             assert failed is not None
             raise failed
         x, y, bw, bh = boxes[0]
@@ -167,14 +170,12 @@ def detect_single_face(rgb: np.ndarray, what: str) -> np.ndarray:
             # (s1 beside a smaller s5 enrolled s1 and said nothing: bad-input review)
             others = _other_faces(find_face_boxes(rgb), faces[0])
             if others:
-                raise SeveralFaces(f"found {1 + others} faces in {what}; use a picture of one person "
-                                  f"(or crop it to one face)")
+                raise _several(1 + others, what)
         if not faces:
             # Face Mesh's detector is short-range; look for a small face, then zoom in on it.
             boxes = find_face_boxes(rgb)
             if len(boxes) > 1:
-                raise SeveralFaces(f"found {len(boxes)} faces in {what}; use a picture of one person "
-                                  f"(or crop it to one face)")
+                raise _several(len(boxes), what)
             if boxes:
                 faces = _zoomed(tracker, rgb, boxes[0])
     if not faces:   # the detectors miss a face of about the minimum size in a larger picture
@@ -183,8 +184,7 @@ def detect_single_face(rgb: np.ndarray, what: str) -> np.ndarray:
                           f"one face is clearly visible and large enough")
     if len(faces) > 1:       # the tracker stops at two: the detector counts a third
         n = max(len(faces), len(find_face_boxes(rgb)))
-        raise SeveralFaces(f"found {n} faces in {what}; use a picture of one person "
-                          f"(or crop it to one face)")
+        raise _several(n, what)
     lm = faces[0]
     iod = geometry.interocular(lm)
     if iod < MIN_INTEROCULAR_PX:

@@ -143,9 +143,9 @@ def _check_readable(path: Path, error: type[PuppeteerError]) -> None:
 
 def check_image(path: str | Path, error: type[PuppeteerError], unreadable: str) -> tuple[int, int, bool, bool]:
     """(width, height, has transparency, has an EXIF turn that only Pillow applies) of the image
-    file at `path`, from its header, after
-    checking it can be opened and fits the caps (nothing decoded): `error(unreadable)` for a
-    file that is not an image, `error(...)` naming the size or the reason otherwise."""
+    file at `path`, from its header, after checking it can be opened and fits the caps (nothing
+    decoded): `error(unreadable)` for a file that is not an image, `error(...)` naming the size
+    or the reason otherwise."""
     path = Path(path)
     _check_readable(path, error)
     header = _header(path)

@@ -173,9 +173,10 @@ CHIN_KEEP = 0.5
 # units above the base (2), at 3 0.12 (0.08 below it at gain 1), and the mouth's dark opening
 # rose over the philtrum to the nostrils with a jagged edge. `_unfold_upper_lip` keeps each
 # column point at least LIP_KEEP of its neutral distance below the one above; a face that does
-# not fold comes out bit for bit as before. At gain 1 the eval's drivers on s5 and s12 come to
-# 0.40 of it at the least (the philtrum of a smile: untouched); on s1, a photo that already
-# smiles, d0, d11 and d19 fold it (down to -0.15 of it, 47 of d0's 77 frames) and are held.
+# not fold comes out bit for bit as before. At gain 1 (`/tmp/s66/philtrum.py` at stop 66, the
+# eval drivers d0, d10, d11, d14, d19): s12 comes to 0.40 of it at the least (untouched); s5 on
+# d19 to 0.30 (16 of 249 frames held); s1, a photo that already smiles, folds it on d0, d11 and
+# d19 (down to -0.15 of it, 47 of d0's 77 frames) and is held there.
 _LIP_LEFT = ((2, 164, 0), (97, 167, 37), (98, 165, 39), (206, 92, 40))
 _CARRIED_LEFT = ((11, 12, 13), (72, 38, 82), (73, 41, 81), (74, 42, 80))
 
