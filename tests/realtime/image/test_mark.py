@@ -8,10 +8,14 @@ import numpy as np
 import pytest
 
 from realtime.image.mark import (
+    CANON,
     CODED_BITS,
     ENGINE_KEY,
     GRID,
+    MASK_EXP,
+    MASK_SIGMA,
     PILOT_CELLS,
+    S_FLAT,
     T_FLAT,
     Z_FOUND,
     MarkKey,
@@ -178,6 +182,25 @@ def test_the_amplitude_map_fits_any_size_of_the_frame():
     half = cv2.resize(img, (320, 240), interpolation=cv2.INTER_AREA)
     a, b = masking_amplitude(img), masking_amplitude(half)
     assert np.corrcoef(a.ravel(), b.ravel())[0, 1] > 0.9
+
+
+@pytest.mark.parametrize("size", [(1280, 720), (720, 1280), (1920, 1080), (300, 200), (100, 90)])
+def test_the_amplitude_map_is_the_area_average_at_any_ratio(size):
+    """The luma is measured at half the canonical grid by a quick route (a linear resize to a whole
+    multiple, then whole blocks averaged) that reads what a plain area average of the whole
+    frame reads: a textured scene's map within a few percent of it at every point."""
+    w, h = size
+    img = scene(w, h)
+    half = CANON // 2
+    luma = cv2.cvtColor(cv2.resize(img, (half, half), interpolation=cv2.INTER_AREA if min(h, w) >= half
+                                   else cv2.INTER_LINEAR), cv2.COLOR_RGB2GRAY).astype(np.float32)
+    mu = cv2.GaussianBlur(luma, (0, 0), MASK_SIGMA / 2)
+    sd = np.sqrt(np.maximum(cv2.GaussianBlur(luma * luma, (0, 0), MASK_SIGMA / 2) - mu * mu, 0.0))
+    plain = cv2.resize((T_FLAT * np.maximum(1.0, sd / S_FLAT) ** MASK_EXP).astype(np.float32), (CANON, CANON),
+                       interpolation=cv2.INTER_LINEAR)
+    a = masking_amplitude(img)
+    assert a.shape == (CANON, CANON) and a.dtype == np.float32
+    assert np.abs(a - plain).max() <= 0.1 * plain.max() and np.abs(a - plain).mean() <= 0.02 * plain.mean()
 
 
 @pytest.mark.parametrize("gain", [3.0, 10.0])
