@@ -813,6 +813,15 @@ def cmd_train(args) -> int:
         from realtime.core.context import require_torch_cuda
 
         require_torch_cuda()
+    if args.restart:    # its neural/ files are trained afresh: broken ones no longer stop the load
+        from profiles.format import forget_broken_neural, resolve
+
+        folder = resolve(args.profile)
+        with name_lock(folder.parent, folder.name):
+            dropped = forget_broken_neural(folder)
+        if dropped:
+            print(f"note: --restart: {', '.join(_printable(k) for k in dropped)} (missing or changed) taken off "
+                  f"profile {_printable(folder.name)}'s list of files; training starts afresh", file=sys.stderr)
     profile = load(args.profile)
     if not profile.has_atlas:
         raise UserError(f"profile {profile.name!r} was enrolled from a photo; the neural tier "

@@ -28,7 +28,7 @@ from profiles.schema import profiles_root
 from realtime.core import paths
 from realtime.core.errors import ProfileError
 from realtime.core.paths import sha256_file
-from realtime.core.profile import ARRAYS_FILE, GENERATOR_PATH, YAML_FILE
+from realtime.core.profile import ARRAYS_FILE, GENERATOR_PATH, NEURAL_DIR, YAML_FILE
 from realtime.face.geometry import Similarity
 from realtime.tiers.registry import TIER_NAMES as TIERS
 
@@ -212,16 +212,31 @@ def _near_profile(name: str, root: Path) -> str | None:
 
 
 def _check_files(folder: Path, yml: Path, files: dict) -> None:
-    """ProfileError unless every listed file is in the folder and has its sha256."""
-    for entry in files.values():
-        path = store.inside(folder, str(entry["path"]))
+    """ProfileError unless every listed file is in the folder and has its sha256. The training's
+    plots (neural/*.png, for the user to look at) are never read: one deleted or edited is left
+    out (it made the whole profile refuse to load); their paths still stay inside the folder."""
+    for key, entry in files.items():
+        rel = str(entry["path"])
+        path = store.inside(folder, rel)
+        if rel != key:     # the engine opens a file by its name (neural/generator.safetensors):
+            raise ProfileError(  # a `path:` elsewhere had that other file's sha256 checked instead
+                f"{yml}: files entry {schema.printable(str(key), 60)!r} has path "
+                f"{schema.printable(rel, 60)!r}: a listed file's path is its name; set 'path: "
+                f"{schema.printable(str(key), 60)}' there, or enroll the profile again")
+        neural = rel.startswith(f"{NEURAL_DIR}/")
+        if neural and path.suffix.lower() == ".png":
+            continue
+        redo = (f"train it again with: python run.py train --profile {shlex.quote(folder.name)} --video "
+                f"CLIP.mp4 --restart" if neural else "enroll the profile again")
         if not path.is_file():
-            raise ProfileError(f"profile {folder.name!r} is missing {entry['path']}")
-        redo = ("train it again with --restart" if str(entry["path"]).startswith("neural/")
-                else "enroll the profile again")
+            raise ProfileError(f"profile {folder.name!r} is missing {rel}; {redo}")
         if (too_big := schema.listed_size_problem(path)) is not None:
             raise ProfileError(f"{path} {too_big}: not the file {yml} lists; {redo}")
-        if sha256_file(path) not in schema.accepted_digests(entry):
+        # the arrays' sha256 is what the consent record and the provenance mark's fingerprint are
+        # bound to: only the listed one (a `previous_sha256` there passed another face's arrays
+        # under this profile's consent record and fingerprint; only neural/ files are committed so)
+        accepted = {entry["sha256"]} if key == ARRAYS_FILE else schema.accepted_digests(entry)
+        if sha256_file(path) not in accepted:
             raise ProfileError(f"{path} does not match the sha256 in {yml}: the file changed or is "
                                f"corrupt; {redo}")
 
@@ -259,6 +274,43 @@ def check_files(folder: str | os.PathLike) -> None:
                                               for e in files.values()):
         raise ProfileError(f"{yml}: its files list is not readable; enroll the profile again")
     _check_files(folder, yml, files)
+
+
+def forget_broken_neural(folder: str | os.PathLike) -> list[str]:
+    """For `train --restart` (which trains neural/ afresh): the neural/ files profile.yaml lists
+    that are missing or do not match their sha256 are taken off its list (a `neural` tier whose
+    generator goes becomes `atlas`), so that the profile loads again; returns their paths. Their
+    errors said "train it again with --restart", and train refused the same profile the same way.
+    Nothing changes where the YAML itself does not check (`load` then says why)."""
+    folder = Path(folder)
+    yml = folder / YAML_FILE
+    if paths.not_a_file(yml) is not None:
+        return []
+    _yaml_inside(folder, yml)
+    meta = schema.read_yaml(yml)
+    try:
+        schema.check_meta(meta, str(yml))
+    except ProfileError:
+        return []
+    files = meta.get("files") or {}
+    broken = []
+    for key, entry in files.items():
+        if str(entry["path"]).startswith(f"{NEURAL_DIR}/"):
+            try:
+                _check_files(folder, yml, {key: entry})
+            except ProfileError:
+                broken.append(key)
+    if broken:
+        for key in broken:
+            del files[key]
+        if meta.get("tier") == "neural" and GENERATOR_PATH not in files:
+            meta["tier"] = "atlas"
+        try:
+            store.write_yaml(yml, meta)
+        except OSError as e:      # a read-only profile folder, a full disk: one line, nothing changed
+            raise store.write_error(folder, e, f"make {folder} writable and try again",
+                                    where=f"the profile folder {folder}") from None
+    return broken
 
 
 def load(name_or_path: str | os.PathLike, root: Path | None = None) -> Profile:
@@ -309,7 +361,8 @@ def problem(folder: str | os.PathLike) -> str | None:
     except OSError as exc:          # a file it cannot read (permissions): the others are listed
         return f"cannot read {Path(exc.filename or folder).name}: {exc.strerror or exc}"
     if profile.tier == "neural" and GENERATOR_PATH not in profile.files:   # `live` refuses it
-        return "its tier is neural and it has no trained generator (it runs with --tier atlas)"
+        return (f"its tier is neural and it has no trained generator (it runs with --tier "
+                f"{'atlas' if profile.has_atlas else 'warp'})")
     return None
 
 

@@ -5,7 +5,8 @@
 1. `read_yaml`: profile.yaml at most `MAX_YAML_BYTES`, UTF-8, `yaml.SafeLoader` only; the
    composed document is measured *with its aliases expanded* (an alias bomb in `name:` is a few
    hundred bytes that expand to gigabytes) and refused past `MAX_YAML_NODES` nodes,
-   `MAX_YAML_CHARS` characters or `MAX_YAML_DEPTH` levels, before anything is constructed.
+   `MAX_YAML_CHARS` characters or `MAX_YAML_DEPTH` levels, or with a key given twice in one
+   mapping, before anything is constructed.
 2. `check_meta`: every field's type, range and length (`files` a mapping of {path, sha256},
    `settings` a mapping with the keys the engine reads typed and ranged, the optional `consent`
    {by, date, how}); strings the terminal shows (name, source, ...) hold no control characters.
@@ -207,8 +208,18 @@ def read_yaml(path: Path) -> dict:
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as e:
-        raise ProfileError(f"{path} is not UTF-8 text (byte {e.start}); enroll the profile again") from None
-    loader = yaml.SafeLoader(text)
+        line = raw.count(b"\n", 0, e.start) + 1
+        raise ProfileError(f"{path} is not UTF-8 text (byte {e.start}, line {line}); "
+                           f"save it again as UTF-8 (an editor's 'ANSI' or 'Unicode'/UTF-16 is not), or "
+                           f"enroll the profile again") from None
+    try:
+        loader = yaml.SafeLoader(text)   # checks every character: a NUL or an escape raises here
+    except yaml.reader.ReaderError as e:
+        line = text.count("\n", 0, e.position)
+        column = e.position - (text.rfind("\n", 0, e.position) + 1)
+        raise ProfileError(f"{path} is not valid YAML: line {line + 1}, column {column + 1}: character "
+                           f"#x{e.character:04x} (a control character) is not allowed; delete it, or enroll "
+                           f"the profile again") from None
     try:
         node = loader.get_single_node()
         if node is not None:
@@ -248,6 +259,8 @@ def _measure(root: yaml.Node, path: Path) -> None:
                 raise too_big("a recursive structure")
             return got
         memo[key] = None
+        if isinstance(node, yaml.MappingNode):
+            _no_duplicate_keys(node, path)
         if isinstance(node, yaml.ScalarNode):
             got = (1, len(node.value))
         else:
@@ -266,6 +279,21 @@ def _measure(root: yaml.Node, path: Path) -> None:
         return got
 
     size(root, 0)
+
+
+def _no_duplicate_keys(node: yaml.MappingNode, path: Path) -> None:
+    """ProfileError for a key given twice in one mapping (YAML keeps the last one without a word:
+    a `tier: atlas` added above the file's own `tier: warp` did nothing)."""
+    seen: dict[tuple[str, str], yaml.Node] = {}
+    for key, _ in node.value:
+        if not isinstance(key, yaml.ScalarNode) or key.tag == "tag:yaml.org,2002:merge":
+            continue
+        first = seen.setdefault((key.tag, key.value), key)
+        if first is not key:
+            raise ProfileError(f"{path} is not valid YAML: line {key.start_mark.line + 1}: "
+                               f"{printable(key.value, 40)!r} is given twice (also on line "
+                               f"{first.start_mark.line + 1}), and only the last one would count: "
+                               f"delete one of them")
 
 
 def _int(value, field: str, where: str, lo: int, hi: int) -> int:

@@ -404,6 +404,46 @@ def test_ctrl_c_while_train_writes_its_plots_leaves_a_loadable_profile(video_pro
     assert sorted(p.name for p in (folder / "neural").iterdir()) == ["losses.png", "samples.png"]
 
 
+def test_train_restart_is_the_way_out_of_a_missing_or_changed_neural_file(video_profile, monkeypatch, capsys):
+    """Before (YAML audit): a profile whose neural/train_state.safetensors was deleted said "is
+    missing" (and a changed one "train it again with --restart"); `train --restart` refused it
+    with the same words, so only enrolling again (or editing the YAML's files) got out."""
+    folder, clip = video_profile
+    for name in ("generator.safetensors", "train_state.safetensors"):
+        (folder / "neural" / name).write_bytes(b"the first training's " + name.encode())
+    attach_files(folder, ["neural/generator.safetensors", "neural/train_state.safetensors"], tier="neural")
+    (folder / "neural" / "train_state.safetensors").unlink()
+    capsys.readouterr()
+    assert run.main(["live", "--profile", "vid", "--driver", str(clip), "--sink", "null"]) == 2
+    assert _one_error(capsys.readouterr().err) == (
+        "error: profile 'vid' is missing neural/train_state.safetensors; train it again with: python run.py "
+        "train --profile vid --video CLIP.mp4 --restart")
+    _fake_training(monkeypatch, face_l1=0.05)
+    from realtime.train import loop as T
+
+    monkeypatch.setattr(T, "samples", lambda pairs, path: np.zeros((8, 8, 3), np.uint8))
+    monkeypatch.setattr(T, "face_l1", lambda pairs, path: (0.2, 0.199))
+    assert run.main(["train", "--profile", "vid", "--video", str(clip), "--steps", "1", "--restart"]) == 0
+    assert ("note: --restart: neural/train_state.safetensors (missing or changed) taken off profile vid's list "
+            "of files; training starts afresh") in capsys.readouterr().err
+    profile = load(folder)
+    assert profile.tier == "atlas" and "neural/train_state.safetensors" not in profile.files
+
+
+def test_consent_lists_the_profiles_beside_one_whose_yaml_has_a_nul(video_profile, profiles_root, capsys):
+    """Before (YAML audit): a NUL (a file a crash left zero-filled) or an escape in one
+    profile.yaml was yaml's ReaderError traceback from `run.py consent`, for every profile."""
+    folder, _ = video_profile
+    shutil.copytree(folder, profiles_root / "zeroed")
+    (profiles_root / "zeroed" / YAML_FILE).write_bytes(b"\0" * 512)
+    capsys.readouterr()
+    assert run.main(["consent"]) == 0
+    out = capsys.readouterr().out
+    assert "  vid " in out and "  zeroed " in out and "BROKEN: profile.yaml is not valid YAML: line 1, column 1" in out
+    assert run.main(["live", "--profile", "zeroed", "--driver", "x.mp4", "--sink", "null"]) == 2
+    assert _one_error(capsys.readouterr().err).startswith("error: ")
+
+
 def test_ctrl_c_during_the_steps_saves_them_and_says_so(video_profile, monkeypatch, capsys):
     """Before: "stopped", neural/ left without a checkpoint (they came every 200 steps), the
     tier still atlas, and the next `train` began at step 0."""

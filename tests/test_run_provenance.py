@@ -153,8 +153,9 @@ def test_the_consent_list_flags_a_profile_live_refuses(profiles_root, astronaut_
     assert lines["corrupt"].endswith("  BROKEN: arrays.npz does not match the sha256 in profile.yaml: the "
                                      "file changed or is corrupt")
     assert lines["invalid"].endswith("  BROKEN: profile.yaml: kind must be 'image' or 'video', not 'painting'")
+    # a photo profile has no atlas: it runs with --tier warp, as `live` says (it said atlas: YAML audit)
     assert lines["untrained"].endswith("  BROKEN: its tier is neural and it has no trained generator (it runs with "
-                                       "--tier atlas)")
+                                       "--tier warp)")
 
 
 def test_the_consent_list_flags_a_profile_yaml_not_utf8_or_not_a_file(profiles_root, astronaut_profile, capsys):
@@ -175,7 +176,7 @@ def test_the_consent_list_flags_a_profile_yaml_not_utf8_or_not_a_file(profiles_r
     lines = {line.split()[0]: line for line in capsys.readouterr().out.splitlines()[1:]}
     assert lines["good"].endswith("  no consent record")
     assert "  BROKEN: profile.yaml is not UTF-8 text (byte " in lines["latin"]
-    assert "  BROKEN: profile.yaml is not UTF-8 text (byte 128)" in lines["noise"]
+    assert "  BROKEN: profile.yaml is not UTF-8 text (byte 128, line 2)" in lines["noise"]   # line: YAML audit
     assert lines["pipe"].endswith("  BROKEN: profile.yaml is not a regular file (a pipe, a device or a socket)")
     assert run.main(["consent", "pipe"]) == 2
     assert "profile.yaml is not a regular file" in _error_line(capsys)

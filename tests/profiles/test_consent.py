@@ -59,6 +59,26 @@ def test_a_record_copied_from_another_profile_is_refused(saved, tmp_path, astron
         load(other)
 
 
+def test_another_faces_arrays_listed_as_a_previous_sha256_do_not_pass_the_record(saved, tmp_path,
+                                                                                astronaut_profile):
+    """Before (YAML audit): another face's arrays.npz copied over a consented profile's, its
+    sha256 added as the entry's `previous_sha256` (what an interrupted `train` commit writes for
+    neural/ files), loaded with the record, the fingerprint of the arrays it replaced, and swap
+    ran without a note."""
+    import shutil
+
+    from realtime.core.profile import ARRAYS_FILE
+
+    arrays = {**astronaut_profile.arrays, "frame_scale": astronaut_profile.arrays["frame_scale"] * 1.01}
+    other = save(dataclasses.replace(astronaut_profile, name="other", arrays=arrays), tmp_path / "other")
+    record_consent(saved, "Jane Doe, signed release")
+    theirs = load(other).files[ARRAYS_FILE]["sha256"]
+    shutil.copyfile(other / ARRAYS_FILE, saved / ARRAYS_FILE)
+    _edit(saved, lambda meta: meta["files"][ARRAYS_FILE].__setitem__("previous_sha256", theirs))
+    with pytest.raises(PuppeteerError, match="does not match the sha256"):
+        load(saved)
+
+
 def test_a_malformed_record_is_refused(saved):
     _edit(saved, lambda meta: meta.__setitem__("consent", "yes"))
     with pytest.raises(PuppeteerError, match="consent must be a mapping"):   # the schema's line

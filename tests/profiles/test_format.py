@@ -188,20 +188,21 @@ def test_arrays_replaced_by_another_valid_file_are_refused(small_profile, tmp_pa
 
 def test_a_listed_file_too_large_for_its_kind_is_refused_before_hashing(small_profile, tmp_path, monkeypatch):
     """Before (stop 63's audit): a listed plot grown to 20 GB was hashed in full (54 s) on every
-    start before its sha256 refused it. Now its size refuses it at once (sparse file here)."""
+    start before its sha256 refused it. Now its size refuses it at once (sparse file here; a plot
+    itself is no longer checked: `test_a_deleted_or_edited_plot_does_not_stop_the_profile`)."""
     folder = _saved(small_profile, tmp_path)
     (folder / "neural").mkdir()
-    plot = folder / "neural" / "losses.png"
-    plot.write_bytes(b"png")
+    plot = folder / "neural" / "train_state.safetensors"
+    plot.write_bytes(b"state")
     meta = yaml.safe_load((folder / YAML_FILE).read_text())
-    meta["files"]["neural/losses.png"] = {"path": "neural/losses.png", "sha256": _sha(plot)}
+    meta["files"]["neural/train_state.safetensors"] = {"path": "neural/train_state.safetensors", "sha256": _sha(plot)}
     (folder / YAML_FILE).write_text(yaml.safe_dump(meta, sort_keys=False))
     assert load(folder).name == "tiny"
-    os.truncate(plot, 65 << 20)
+    os.truncate(plot, (2 << 30) + 1)
     real = fmt.sha256_file
     monkeypatch.setattr(fmt, "sha256_file", lambda p: pytest.fail(f"hashed {p}") if p.name == plot.name else real(p))
-    with pytest.raises(ProfileError, match=r"losses.png is 68157440 bytes, more than a profile's .png may be "
-                                           r"\(64 MiB\)"):
+    with pytest.raises(ProfileError, match=r"train_state.safetensors is 2147483649 bytes, more than a profile's "
+                                           r"\.safetensors may be \(2048 MiB\)"):
         load(folder)
 
 
@@ -428,3 +429,77 @@ def test_problem_says_in_a_phrase_why_load_refuses_a_profile(small_profile, tmp_
 
     monkeypatch.setattr(fmt, "sha256_file", unreadable)
     assert fmt.problem(folder) == f"cannot read {ARRAYS_FILE}: Permission denied"
+
+
+def test_problem_names_the_tier_a_photo_profile_runs_with(small_profile, tmp_path):
+    """Before (YAML audit): a photo profile set to `tier: neural` was listed as "it runs with
+    --tier atlas", a tier it has no atlas for (live itself says --tier warp)."""
+    folder = _saved(small_profile, tmp_path)
+    _rewrite_yaml(folder, lambda m: m.update(tier="neural"))
+    assert fmt.problem(folder) == "its tier is neural and it has no trained generator (it runs with --tier warp)"
+
+
+def _with_neural_files(folder: Path) -> None:
+    (folder / "neural").mkdir()
+    for name in ("generator.safetensors", "train_state.safetensors", "losses.png", "samples.png"):
+        (folder / "neural" / name).write_bytes(f"the first training's {name}".encode())
+    fmt.attach_files(folder, [f"neural/{n}" for n in ("generator.safetensors", "train_state.safetensors",
+                                                     "losses.png", "samples.png")], tier="neural")
+
+
+def test_a_deleted_or_edited_plot_does_not_stop_the_profile(small_profile, tmp_path):
+    """Before (YAML audit): a training plot (neural/losses.png, samples.png: for the user, never
+    read) deleted or saved again from an image viewer made the whole profile refuse to load,
+    "train it again with --restart", which refused it the same way."""
+    folder = _saved(small_profile, tmp_path)
+    _with_neural_files(folder)
+    (folder / "neural" / "losses.png").unlink()
+    (folder / "neural" / "samples.png").write_bytes(b"annotated")
+    assert load(folder).tier == "neural"
+    _rewrite_yaml(folder, lambda m: m["files"]["neural/losses.png"].update(path="../../losses.png"))
+    with pytest.raises(ProfileError, match="points outside its folder"):      # still inside it
+        load(folder)
+
+
+def test_a_missing_file_says_what_to_do(small_profile, tmp_path):
+    folder = _saved(small_profile, tmp_path)
+    _with_neural_files(folder)
+    (folder / "neural" / "train_state.safetensors").unlink()
+    with pytest.raises(ProfileError) as e:
+        load(folder)
+    assert str(e.value) == ("profile 'tiny' is missing neural/train_state.safetensors; train it again with: "
+                            "python run.py train --profile tiny --video CLIP.mp4 --restart")
+    (folder / ARRAYS_FILE).unlink()
+    with pytest.raises(ProfileError) as e:
+        fmt.check_files(folder)
+    assert str(e.value) == "profile 'tiny' is missing arrays.npz; enroll the profile again"
+
+
+def test_forget_broken_neural_leaves_what_checks_and_the_tier_it_can_run(tmp_path):
+    """What `train --restart` does first (tests/test_run_hostile.py)."""
+    from tests.hostile import atlas_arrays
+
+    folder = save(Profile(name="vid", kind="video", source="clip.avi", tier="atlas", crop_size=16,
+                          arrays={**small_arrays(), **atlas_arrays()}), tmp_path / "vid")
+    _with_neural_files(folder)
+    assert fmt.forget_broken_neural(folder) == [] and load(folder).tier == "neural"
+    (folder / "neural" / "generator.safetensors").write_bytes(b"changed")
+    assert fmt.forget_broken_neural(folder) == ["neural/generator.safetensors"]
+    profile = load(folder)
+    assert profile.tier == "atlas" and sorted(profile.files) == [
+        ARRAYS_FILE, "neural/losses.png", "neural/samples.png", "neural/train_state.safetensors"]
+
+
+def test_a_listed_file_is_checked_where_the_engine_reads_it(small_profile, tmp_path):
+    """Before (YAML audit): `neural/generator.safetensors: {path: neural/g2.safetensors, sha256:
+    <g2's>}` checked g2, and the neural tier loaded neural/generator.safetensors unchecked."""
+    folder = _saved(small_profile, tmp_path)
+    _with_neural_files(folder)
+    os.replace(folder / "neural" / "generator.safetensors", folder / "neural" / "g2.safetensors")
+    (folder / "neural" / "generator.safetensors").write_bytes(b"anything at all")
+    _rewrite_yaml(folder, lambda m: m["files"]["neural/generator.safetensors"].update(path="neural/g2.safetensors"))
+    with pytest.raises(ProfileError) as e:
+        load(folder)
+    assert str(e.value).endswith(": files entry 'neural/generator.safetensors' has path 'neural/g2.safetensors': a "
+                                 "listed file's path is its name; set 'path: neural/generator.safetensors' there, "
+                                 "or enroll the profile again")
