@@ -53,7 +53,7 @@ from bench.report import _fmt, markdown_table, plot, plot_formats, write_json
 from bench.roundtrip import roundtrip_pass
 from bench.swap import SwapExtremes, swap_quality_pass
 from bench.usage import DEFAULT_BLOCK, UsageError
-from bench.variants import build_engine, check_mode, check_variants, make_variants, parse_compare
+from bench.variants import CUDA_ONLY, SWAP_ONLY, build_engine, check_mode, check_variants, make_variants, parse_compare
 from profiles.consent import require_consent
 from profiles.format import load, profile_files
 from realtime.core import paths
@@ -84,6 +84,7 @@ class Setup:
     pin: Any = None                # driver neutral pinned to these landmarks (self-reenactment)
     main_is_self: bool = False     # the main pair is the self-reenactment
     self_re: tuple | None = None   # (profile, driver, landmarks) of --self-reenact
+    self_re_variants: list = dataclasses.field(default_factory=list)   # its engines (`_self_reenact_variants`)
     gains: dict | None = None      # the per-region gains of the profile's settings (as `live`)
     notes: list = dataclasses.field(default_factory=list)   # warnings for the report's notes
 
@@ -136,6 +137,14 @@ def resolve(args: argparse.Namespace) -> Setup:
     if compare and args.self_reenact and compare[0] == "size":
         raise UsageError("--compare size cannot be used with --self-reenact (the output must "
                          "have the video's frame size)")
+    if compare and self_drive is not None and compare[0] == "size":   # its PSNR / SSIM, as above
+        raise UsageError("--compare size cannot be used with --self-drive (the output must "
+                         "have the clip's frame size)")
+    if compare and compare[0] == "calibration_s" and (self_drive is not None or args.driver is None):
+        what = "--self-drive" if self_drive is not None else "--self-reenact"
+        raise UsageError(f"--compare calibration_s=... varies how long the driver's neutral is "
+                         f"calibrated, and {what} pins it to the profile's own frame (no calibration): "
+                         f"its variants would be the same engine; compare another key")
     device = get_device(args.device)
     device.check()
     if compare and compare[0] == "device":
@@ -185,6 +194,17 @@ def resolve(args: argparse.Namespace) -> Setup:
     setup.variants = make_variants(device.configure(_with_command_line(base, args)), device.name, compare)
     _swap_sizes(setup.variants, driver, quality=_quality_pass(args))
     check_variants(profile, setup.variants)
+    if self_re is not None and not setup.main_is_self:
+        setup.self_re_variants = _self_reenact_variants(args, setup)
+        try:
+            check_variants(self_re[0], setup.self_re_variants)
+        except UsageError as exc:    # the video's own avatar cannot draw every variant: one pass
+            if compare is None:
+                raise
+            setup.self_re_variants = _self_reenact_variants(args, setup, each=False)
+            check_variants(self_re[0], setup.self_re_variants)
+            setup.notes.append(f"self-reenact: one pass at its own options, not one per variant "
+                               f"(its avatar: {exc})")
     check_frames(driver, args.warmup)
     return setup
 
@@ -393,6 +413,15 @@ def _ratios(variants: dict, baseline: str) -> dict:
             for label, r in variants.items() if label != baseline}
 
 
+def _columns_table(title: str, columns: dict[str, dict]) -> str:
+    """`_kv_table` with one value column per entry of `columns` ({label: {key: value}})."""
+    keys = list(dict.fromkeys(k for c in columns.values() for k in c))
+    lines = [f"| {title} | " + " | ".join(columns) + " |", "| :--- | " + " | ".join("---:" for _ in columns) + " |"]
+    lines += [f"| {k} | " + " | ".join(_fmt(c.get(k), 4) if isinstance(c.get(k), float) or c.get(k) is None
+                                        else str(c[k]) for c in columns.values()) + " |" for k in keys]
+    return "\n".join(lines)
+
+
 def _kv_table(title: str, rows: list[tuple[str, Any]]) -> str:
     lines = [f"| {title} | value |", "| :--- | ---: |"]
     lines += [f"| {k} | {_fmt(v, 4) if isinstance(v, float) else v} |" for k, v in rows]
@@ -412,22 +441,57 @@ def _profile_label(args: argparse.Namespace, profile) -> str:
 
 def _self_reenact_section(args: argparse.Namespace, st: Setup, pair: str, results: dict,
                           notes: list[str]) -> dict:
-    """The extra self-reenactment quality pass (with --profile/--driver): its numbers under
-    ``self_reenact``, its psnr / ssim joined to every variant's ``quality``."""
+    """The extra self-reenactment quality pass (with --profile/--driver; with --compare one per
+    variant, `_self_reenact_variants`): its numbers under ``self_reenact`` (each variant's under
+    ``self_reenact.variants``), its psnr / ssim joined to the variant's ``quality``."""
     sr_profile, sr_driver, sr_lm = st.self_re
-    sr_opts = get_device(args.device).configure(self_reenact_options(sr_driver.fps, sr_profile, sr_driver.size))
-    q = quality_pass(
-        lambda: build_engine(sr_profile, sr_opts, realtime=False, fps=sr_driver.fps, disclosure=NO_DISCLOSURE),
-        sr_profile, sr_driver.open(), fps=sr_driver.fps, total=sr_driver.total, pin=sr_lm,
-        real_frames=True, desc="self-reenact")
-    notes += [f"self-reenact: {n}" for n in q.notes]
-    notes.append(f"quality.psnr / quality.ssim come from the self-reenactment of "
-                 f"{Path(args.self_reenact).name}; the other quality metrics from {pair}")
-    for r in results.values():
-        r.setdefault("quality", {}).update(
-            {k: q.metrics[k] for k in ("psnr", "ssim") if k in q.metrics})
-    return {"video": args.self_reenact, "driver": sr_driver.label,
-            "quality": q.metrics, "quality_info": q.info}
+    sr_variants = st.self_re_variants or _self_reenact_variants(args, st)
+    passes = {}
+    for v in sr_variants:
+        q = quality_pass(
+            lambda v=v: build_engine(sr_profile, v.options, realtime=False, fps=sr_driver.fps,
+                                     disclosure=NO_DISCLOSURE),
+            sr_profile, sr_driver.open(), fps=sr_driver.fps, total=sr_driver.total, pin=sr_lm,
+            real_frames=True, desc="self-reenact" if len(sr_variants) == 1 else f"self-reenact {v.label}")
+        notes += [f"self-reenact: {n}" if len(sr_variants) == 1 else f"self-reenact {v.label}: {n}"
+                  for n in q.notes]
+        passes[v.label] = q
+    video = Path(args.self_reenact).name
+    if st.compare is None or set(passes) == set(results):   # per variant: its compared value
+        notes.append(f"quality.psnr / quality.ssim come from the self-reenactment of {video}"
+                     + ("" if st.compare is None else " (each variant's own)")
+                     + f"; the other quality metrics from {pair}")
+        for label, r in results.items():
+            r.setdefault("quality", {}).update(
+                {k: passes[label].metrics[k] for k in ("psnr", "ssim") if k in passes[label].metrics})
+    else:   # one pass (`_self_reenact_variants`): its numbers are no variant's
+        notes.append(f"self-reenact: the self-reenactment of {video} ran once, at its own options (--compare "
+                     f"{st.compare[0]} does not apply to it, or its avatar cannot draw every variant): its "
+                     f"psnr / ssim are under self_reenact only, not in the variants' quality")
+    first = next(iter(passes.values()))
+    section = {"video": args.self_reenact, "driver": sr_driver.label,
+               "quality": first.metrics, "quality_info": first.info}
+    if len(passes) > 1:
+        section["variants"] = {label: {"quality": q.metrics, "quality_info": q.info}
+                               for label, q in passes.items()}
+    return section
+
+
+def _self_reenact_variants(args: argparse.Namespace, st: Setup, each: bool = True) -> list:
+    """The engines of the extra self-reenactment pass (--self-reenact with --profile/--driver):
+    its own options (`self_reenact_options`), and with --compare each variant's compared value
+    on them, so that the psnr / ssim joined to a variant are that variant's; a key of --mode
+    swap (or the mode itself) does not apply to a self-reenactment, nor one of the neural tier's
+    CUDA runtime to an avatar without that tier: one pass, "run" (also with `each` False)."""
+    sr_profile, sr_driver, _ = st.self_re
+    device = get_device(args.device)
+    base = device.configure(self_reenact_options(sr_driver.fps, sr_profile, sr_driver.size))
+    compare = st.compare
+    neural = (base.tier or getattr(sr_profile, "tier", None)) == "neural"
+    if each and compare is not None and compare[0] != "mode" and compare[0] not in SWAP_ONLY \
+            and (compare[0] not in CUDA_ONLY or neural):
+        return make_variants(base, device.name, compare)
+    return make_variants(base, device.name, None)
 
 
 NO_DISCLOSURE = DisclosureOptions(label=False, mark=False)
@@ -556,10 +620,12 @@ def run_benchmark(args: argparse.Namespace) -> int:
             markdown_table({k: v for k, v in shown.items() if k != "name"})]
     if sr_section is not None:
         sr_profile = st.self_re[0]
+        per_variant = sr_section.get("variants")
         text.append(f"### self-reenactment: {Path(args.self_reenact).name}, avatar "
                     f"{sr_profile.name} ({sr_profile.kind} profile), "
                     f"driven by {sr_section['driver']}\n\n"
-                    + _kv_table("metric", list(sr_section["quality"].items())))
+                    + (_kv_table("metric", list(sr_section["quality"].items())) if not per_variant
+                       else _columns_table("metric", {k: v["quality"] for k, v in per_variant.items()})))
     if any(r.get("follow") for r in results.values()):
         text.append(_follow_table(results))
     own = _driver_own_table(results)
@@ -632,7 +698,7 @@ def _follow_table(results: dict) -> str:
                + (["floor r"] if floor is not None else []))
     head = "| fidelity: gain (r) | " + " | ".join(columns) + " |"
     sep = "| :--- | " + " | ".join("---:" for _ in columns) + " |"
-    tail = (["| closed eyes that arrive | " + " | ".join(blinks + pad) + " |"]
+    tail = (["| closed eyes that arrive (each eye of each frame) | " + " | ".join(blinks + pad) + " |"]
             if len(blinks) == len(labels) else [])
     offsets = [results[label]["follow"].get("gaze_x", {}).get("offset") for label in labels]
     if all(o is not None for o in offsets):

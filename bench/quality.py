@@ -249,7 +249,8 @@ def quality_pass(engine_factory, profile, source, *, fps: float, total: int | No
     real_frames: the driver frames are ground truth for the output (self-reenactment): adds
     psnr / ssim (whole frame, face box and mouth box) and psnr_eyes (each eye's lid box). Output
     and driver frames must then have one size.
-    extremes: when given, it is offered every driver / output frame pair (a contact sheet).
+    extremes: when given, it is offered every driver / output frame pair with the driver's own
+    signals (a contact sheet: the picture above the output is the driver's, also under a remix).
     floor: also measure the measure's own floor on this driver (`fidelity.FloorProbe`):
     ``res.info["floor"]``, and the driver's own FWE and identity drift (`DriverReference`):
     ``res.info["driver_own"]``.
@@ -328,12 +329,14 @@ def quality_pass(engine_factory, profile, source, *, fps: float, total: int | No
                                     else frame.vertices[:N_LANDMARKS].astype(np.float32))
                     n["driver_tracked"] += lm_d is not None
                     n["output_tracked"] += lm_o is not None
-                    sig_d.append(reference_signals(engine, nan_sig if lm_d is None
-                                                   else fidelity.face_signals(lm_d)))
+                    drv_sig = nan_sig if lm_d is None else fidelity.face_signals(lm_d)
+                    sig_d.append(reference_signals(engine, drv_sig))
                     sig_o.append(nan_sig if lm_o is None else fidelity.face_signals(lm_o))
                     sig_m.append(fidelity.mesh_signals(frame.vertices))
                     if extremes is not None and frame.image is not None:
-                        extremes.offer(frame.index, sig_d[-1], frame.image, out, (lm_d, lm_o))
+                        # the driver's own extremes, under its own picture: not a remix source's
+                        # (--expression-from), which is not the picture above the output
+                        extremes.offer(frame.index, drv_sig, frame.image, out, (lm_d, lm_o))
                     if probe is not None:
                         probe.offer(frame.image, lm_d)
                     if own is not None:

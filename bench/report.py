@@ -259,6 +259,12 @@ def _timeline(ax, result: Mapping, per_frame: Sequence[Mapping], colors: dict, b
                      linewidth=0)
     lat = _lat_array(per_frame)
     ax.plot(idx, lat, color="black", lw=0.9, label="capture→sink latency")
+    # a frame between two dropped ones has no neighbour to draw a segment to: a dot, or the line
+    # leaves out its latency (every other frame, where half of them drop)
+    ok = np.isfinite(lat)
+    alone = ok & ~np.r_[False, ok[:-1]] & ~np.r_[ok[1:], False]
+    if alone.any():
+        ax.plot(idx[alone], lat[alone], linestyle="none", marker="o", markersize=2.5, color="black")
     ax.axhline(budget_ms, color="crimson", ls="--", lw=1.0, label=budget_label or f"budget {budget_ms:.1f} ms")
     dropped = np.array([bool(f.get("dropped")) for f in per_frame])
     if dropped.any():

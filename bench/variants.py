@@ -29,7 +29,7 @@ from realtime.tiers.neural import BACKENDS
 from realtime.tiers.registry import TIER_NAMES
 
 __all__ = ["Variant", "Knob", "knobs", "knob_list", "parse_compare", "make_variants",
-           "build_engine", "check_variants", "SWAP_ONLY", "REENACT_ONLY", "check_mode"]
+           "build_engine", "check_variants", "SWAP_ONLY", "REENACT_ONLY", "NO_EFFECT", "check_mode"]
 
 
 @dataclass
@@ -201,10 +201,17 @@ def knobs() -> dict[str, Knob]:
 
 
 def knob_list() -> str:
-    """The keys with their help, one a line (`--compare list`)."""
-    table = knobs()
+    """The keys with their help, one a line (`--compare list`); not those `parse_compare` refuses
+    (`NO_EFFECT`)."""
+    table = {k: v for k, v in knobs().items() if k not in NO_EFFECT}
     width = max(len(k) for k in table)
     return "\n".join(f"{key:<{width}}  {knob.help}" for key, knob in table.items())
+
+
+#: Keys of the registry that change nothing the bench measures (its variants would be one
+#: engine, measured side by side as if they differed), and why.
+NO_EFFECT = {"notice_s": "only sets how long the preview's overlay says the face was recalibrated, "
+                         "and the bench draws no overlay"}
 
 
 def parse_compare(spec: str) -> tuple[str, list[str]]:
@@ -219,6 +226,9 @@ def parse_compare(spec: str) -> tuple[str, list[str]]:
         raise UsageError(f"--compare wants KEY=A,B (e.g. tier=warp,atlas), got {spec!r}")
     if key not in table:
         raise UsageError(f"--compare: unknown key {key!r}; keys: {', '.join(table)}")
+    if key in NO_EFFECT:
+        raise UsageError(f"--compare {key}=... {NO_EFFECT[key]}: its variants would be the same "
+                         f"engine; compare another key")
     vals = [v.strip() for v in values.split(",") if v.strip()]
     if len(vals) < 2:
         raise UsageError(f"--compare {key}: give at least two values, e.g. {key}=A,B")

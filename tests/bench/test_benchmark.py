@@ -741,3 +741,78 @@ def test_the_plot_gets_the_drivers_frame_rate(assets, tmp_path, run_bench, monke
                              "--plot", tmp_path / "p.png")
     assert rc == 0, err
     assert plotted == [{"fps": 25.0}]
+
+
+@pytest.mark.parametrize("argv, expect", [
+    # audit of the bench (helper): the size variant's quality pass failed on its first frame
+    # (output and real frame differ in size), the error was taken for "fwe omitted", and its
+    # expr_err / pose_err / id_dist of that one frame were set against the other's: 1.67×, 2.09×
+    (("--self-drive", "x.mp4", "--compare", "size=256x256,512x512"),
+     "--compare size cannot be used with --self-drive (the output must have the clip's frame size)"),
+    # the neutral is pinned to the profile's frame: `--self-drive d0.mp4 --compare
+    # calibration_s=1,2` measured one engine twice, every ratio 1.00×
+    (("--self-drive", "x.mp4", "--compare", "calibration_s=1,2"),
+     "--compare calibration_s=... varies how long the driver's neutral is calibrated, and "
+     "--self-drive pins it"),
+    (("--self-reenact", "x.mp4", "--compare", "calibration_s=0.5,2"),
+     "--compare calibration_s=... varies how long the driver's neutral is calibrated, and "
+     "--self-reenact pins it"),
+    # only the preview's overlay reads it
+    (("--profile", "p", "--driver", "x.mp4", "--compare", "notice_s=1,3"),
+     "--compare notice_s=... only sets how long the preview's overlay says"),
+])
+def test_compare_refuses_a_key_that_changes_nothing_measured(argv, expect):
+    with pytest.raises(UsageError) as e:
+        benchmark.resolve(parse(*argv))
+    assert str(e.value).startswith(expect)
+
+
+def test_compare_measures_the_self_reenactment_of_each_variant(assets, tmp_path, run_bench, monkeypatch):
+    """Before the fix (audit): `--profile s1 --driver d10.mp4 --self-reenact s32.mp4 --compare
+    expression_gain=1,0.5` ran one self-reenactment at the default options and copied its psnr /
+    ssim into both variants: psnr 28.2948 and 28.2948, ratio 1.00×, whatever the variants did."""
+    monkeypatch.setattr(IdentityEncoder, "available", classmethod(lambda cls: False))
+    video = moving_clip(tmp_path / "self.avi", assets["image"], 16)
+    js = tmp_path / "c.json"
+    rc, out, err = run_bench("--profile", assets["astro"], "--driver", assets["clip"], "--self-reenact", video,
+                             "--frames", 6, "--warmup", 2, "--block", 3,
+                             "--compare", "follow_translation=0,1", "--json", js)
+    assert rc == 0, err
+    r = json.loads(js.read_text())
+    per = r["self_reenact"]["variants"]
+    assert list(per) == ["follow_translation=0", "follow_translation=1"]
+    for label, v in r["variants"].items():
+        assert v["quality"]["psnr"] == per[label]["quality"]["psnr"]
+    a, b = (v["quality"]["psnr"] for v in r["variants"].values())
+    assert a != b                      # the head pinned in place reads another PSNR than one that follows
+    assert "(each variant's own)" in out
+
+
+def test_the_blink_row_says_it_counts_each_eye():
+    """Before the fix (audit): `bench --self-drive d0.mp4` read "closed eyes that arrive 6/6" for
+    one blink of 3 frames (`blink_check` counts each eye of each frame), and the README read
+    such counts as frames ("every driver frame with closed eyes arrives shut: 164 of 164")."""
+    d = np.full((3, len(fidelity.SIGNALS)), 0.1)
+    d[:, [fidelity.SIGNALS.index("eye_open_r"), fidelity.SIGNALS.index("eye_open_l")]] = 0.01
+    results = {"run": {"follow": fidelity.follow_stats(d, d),
+                       "quality_info": {"blinks": fidelity.blink_check(d, d)}}}
+    assert "| closed eyes that arrive (each eye of each frame) | 6/6 |" in benchmark._follow_table(results)
+
+
+def test_the_self_reenactment_runs_once_where_the_compared_key_does_not_reach_it(assets):
+    """The self-reenactment beside --profile/--driver draws in reenact mode with its own avatar:
+    a swap key (or the mode) and a CUDA runtime key of a tier it has not give one engine, one
+    pass (its psnr / ssim then stay under `self_reenact`, said in a note)."""
+    from bench.drivers import Driver
+    from profiles.format import load
+
+    profile = load(assets["astro"])
+    driver = Driver(str(assets["clip"]), start=20, count=20, fps=30.0, total=20, size=(64, 64))
+    args = parse("--profile", "p", "--driver", "x.mp4", "--self-reenact", "v.mp4")
+
+    def labels(compare):
+        st = benchmark.Setup(profile, driver, [], compare, self_re=(profile, driver, None))
+        return [v.label for v in benchmark._self_reenact_variants(args, st)]
+    assert labels(("follow_translation", ["0", "1"])) == ["follow_translation=0", "follow_translation=1"]
+    assert labels(None) == labels(("mode", ["reenact", "swap"])) == labels(("keep_glasses", ["1", "0"])) == ["run"]
+    assert labels(("backend", ["torch", "tensorrt"])) == ["run"]     # a warp avatar: no neural runtime

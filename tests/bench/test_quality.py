@@ -166,3 +166,41 @@ def test_with_remix_the_errors_are_against_what_the_engine_was_told_to_follow(as
     assert "expr_err" not in expressionless.metrics and "pose_err_deg" in expressionless.metrics
     assert any(n.startswith("expr_err omitted: the expression came from --expression-from")
                for n in expressionless.notes)
+
+
+def test_the_sheet_picks_the_drivers_own_extremes_under_a_remix(assets, tmp_path, monkeypatch):
+    """Before the fix (audit): with --expression-from the contact sheet was picked by the
+    expression source's signals and showed the main driver's frame above each label: `bench
+    --self-drive d0.mp4 --expression-from d14.mp4 --sheet` put d0 with open eyes over "closed
+    eyes #52" (d14's blink) and d0 at rest over "strongest smile #1". The fidelity rows stay
+    against what the engine was told to follow."""
+    from bench import fidelity, quality
+    from bench.drivers import open_driver
+    from bench.variants import build_engine
+    from profiles.format import load
+    from realtime.engine.loop import EngineOptions
+    from tests.bench.helpers import moving_clip
+
+    monkeypatch.setattr(quality, "_identity_encoder", lambda notes: None)
+    k = fidelity.SIGNALS.index("mouth_open")
+
+    def remixed(engine, signals):        # a remix source opening its mouth wide on frame 3
+        out = np.array(signals, np.float64, copy=True)
+        remixed.calls += 1
+        out[k] = 9.0 if remixed.calls == 4 else 0.0
+        return out
+    remixed.calls = 0
+    monkeypatch.setattr(quality, "reference_signals", remixed)
+    offered = []
+    monkeypatch.setattr(fidelity.Extremes, "offer",
+                        lambda self, index, signals, *a, **kw: offered.append((index, np.array(signals))))
+    clip = moving_clip(tmp_path / "driver.avi", assets["image"], 6, fps=12.0)
+    profile = load(assets["astro"])
+    driver = open_driver(str(clip), None)
+    res = quality.quality_pass(lambda: build_engine(profile, EngineOptions(fps=driver.fps), realtime=False),
+                               profile, driver.open(), fps=driver.fps, total=driver.total,
+                               extremes=fidelity.Extremes())
+    assert len(offered) == 6
+    mouths = [s[k] for _, s in offered]
+    assert 9.0 not in mouths and all(0.0 < m < 1.0 for m in mouths)   # the driver's own mouth
+    assert res.follow["mouth_open"]["n"] == 6                          # the reference: the source's

@@ -148,3 +148,33 @@ def test_the_budget_line_is_one_frame_of_the_drivers_rate(tmp_path, monkeypatch,
     lines.clear()
     plot(dict(r, driver_fps=fps), pf, tmp_path / "own.png")   # a result that says its rate
     assert lines == [(ms, label)] * 2
+
+
+def test_the_timeline_shows_the_latency_of_a_frame_between_two_drops():
+    """Before the fix (audit): the latency was one line through the frames' values, and a frame
+    whose neighbours both dropped had no segment to draw: `bench --self-drive d0.mp4 --plot` on a
+    loaded machine (20% dropped) showed stage stacks with no latency at all on a third of them."""
+    from matplotlib.figure import Figure
+
+    from bench.report import _timeline
+
+    st = StageTimes()
+    for i in range(7):          # 0 1 | 3 | 5 6: frame 3 alone between two drops
+        if i in (2, 4):
+            st.add({}, None, dropped=True)
+        else:
+            st.add({"track": 2.0}, 10.0 + i)
+    ax = Figure().add_subplot()
+    _timeline(ax, {"stages_ms": {"track": {}}}, st.per_frame(), {"track": "C0"}, 33.3, None, False)
+
+    def shown(line):              # the points a Line2D puts on screen: a marker, or a segment
+        x, y = (np.asarray(a, float) for a in line.get_data())
+        if line.get_marker() not in (None, "None", "", " "):
+            return set(zip(x[np.isfinite(y)], y[np.isfinite(y)]))
+        if line.get_linestyle() in ("None", "", " "):
+            return set()
+        ok = np.isfinite(y)
+        joined = ok & (np.r_[False, ok[:-1]] | np.r_[ok[1:], False])
+        return set(zip(x[joined], y[joined]))
+    points = set().union(*(shown(line) for line in ax.lines))
+    assert {(0.0, 10.0), (1.0, 11.0), (3.0, 13.0), (5.0, 15.0), (6.0, 16.0)} <= points

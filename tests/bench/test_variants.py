@@ -32,7 +32,8 @@ def test_registry_is_built_once_and_leaves_out_what_the_bench_sets():
     assert not {"fps", "realtime", "output_size"} & set(variants.knobs())
     assert {"smooth", "cuda_graphs", "kernel_threads", "backend"} <= set(variants.knobs())
     lines = variants.knob_list().splitlines()
-    assert len(lines) == len(variants.knobs())
+    assert len(lines) == len(variants.knobs()) - len(variants.NO_EFFECT)
+    assert not {line.split()[0] for line in lines} & set(variants.NO_EFFECT)   # refused: not offered
     assert lines[0].split()[0] == "tier"
 
 
