@@ -860,7 +860,7 @@ def _same_person_or_force(profile, name: str, pairs, force: bool) -> None:
 
 
 def _neural_dir(folder: Path) -> Path:
-    """The profile's neural/ folder, resolved; UserError when it leads out of the profile (a
+    """The profile's neural/ folder, resolved; UserError when it is a file, or leads out of the profile (a
     symbolic link to elsewhere): `train` would resume from a state file there, unchecked, and
     write, rename and delete its checkpoints' files there (security review)."""
     from profiles.store import inside
@@ -868,11 +868,15 @@ def _neural_dir(folder: Path) -> Path:
     from realtime.core.profile import NEURAL_DIR
 
     try:
-        return inside(Path(folder), NEURAL_DIR)
+        path = inside(Path(folder), NEURAL_DIR)
     except ProfileError:
         raise UserError(f"{NEURAL_DIR}/ in profile folder {_printable(str(folder))} leads out of it (a link to "
                         f"{_printable(str((Path(folder) / NEURAL_DIR).resolve()))}): a profile's files stay in its "
                         f"folder; remove the link (its training is then started afresh)") from None
+    if path.exists() and not path.is_dir():     # (before: a FileExistsError traceback after the pairs)
+        raise UserError(f"{_printable(str(path))} is a file, not a folder: `train` keeps the neural tier's "
+                        f"checkpoints in a folder of that name; move the file out of the profile folder")
+    return path
 
 
 def _training_resolution(profile, args) -> int:
@@ -949,12 +953,18 @@ def _train(profile, video: Path, args, same_clip: bool = True) -> int:
     options = T.TrainOptions(resolution=args.resolution, steps=args.steps, minutes=args.minutes,
                              batch=args.batch, device=args.device, resume=not args.restart,
                              threads=args.threads)
-    bar = tqdm(total=args.steps, desc="training", unit="step")
+    # a resumed run's bar counts from its checkpoint's step to that + --steps, as the summary does
+    # (a total of --steps under a count from the step resumed made tqdm drop the total and ETA)
+    start = 0 if args.restart else _resumed_step(out_dir)
+    bar = tqdm(total=None if args.steps is None else start + args.steps, initial=start, desc="training",
+               unit="step")
     done = {"step": None, "saved": None}     # the last step, the last checkpoint's
 
     def progress(step, losses):
-        if done["step"] is None and step > 1:   # a resumed run: the bar counts from its step, as the summary does
-            bar.initial = bar.n = step - 1
+        if done["step"] is None and step - 1 != bar.n:     # resumed from another step than read
+            bar.initial = bar.n = bar.last_print_n = step - 1
+            if args.steps is not None:
+                bar.total = step - 1 + args.steps
         done["step"] = step
         bar.update(1)
         if step % 5 == 0 or bar.n - bar.initial == 1:
@@ -979,21 +989,18 @@ def _train(profile, video: Path, args, same_clip: bool = True) -> int:
             step = saved        # a Ctrl-C between a step's checkpoint and its progress call
         e.args = (_stopped_training(step, saved),)   # what main prints
         if saved is not None:   # the YAML says what the committed generator now is
-            with contextlib.suppress(OSError, PuppeteerError):    # (the stop's message comes first)
-                commit_files(profile.folder, {}, settings={"neural": {
-                    "resolution": args.resolution, "steps": int(saved), "pairs": int(len(pairs))}})
-            if back:
-                e.args = (f"{e.args[0]}; the profile's tier is 'atlas' again until a finished run "
-                          f"shows the generator improves on the render",)
+            _stopped_settings(e, profile, back, {"resolution": args.resolution, "steps": int(saved),
+                                                 "pairs": int(len(pairs))})
         raise
     finally:
         bar.close()
     plots = {name: out_dir / f".{name}.partial.png" for name in ("losses", "samples")}
-    # The neural tier becomes the profile's default only where its generator brings the render
-    # closer to the real frames: a few steps change next to nothing and cost a frame's time.
-    base_l1, out_l1 = T.face_l1(pairs, profile.folder / GENERATOR_PATH)
-    better = out_l1 < (1.0 - NEURAL_MIN_GAIN) * base_l1
+    committed = False
     try:
+        # The neural tier becomes the profile's default only where its generator brings the render
+        # closer to the real frames: a few steps change next to nothing and cost a frame's time.
+        base_l1, out_l1 = T.face_l1(pairs, profile.folder / GENERATOR_PATH)
+        better = out_l1 < (1.0 - NEURAL_MIN_GAIN) * base_l1
         T.plot_losses(result["history"], plots["losses"])
         grid = T.samples(pairs, profile.folder / GENERATOR_PATH)
         if not cv2.imwrite(str(plots["samples"]), cv2.cvtColor(grid, cv2.COLOR_RGB2BGR)):
@@ -1003,6 +1010,16 @@ def _train(profile, video: Path, args, same_clip: bool = True) -> int:
                      settings={"neural": {"resolution": args.resolution, "steps": result["steps"],
                                           "pairs": int(len(pairs)),
                                           "face_l1": {"render": round(base_l1, 5), "output": round(out_l1, 5)}}})
+        committed = True
+    except KeyboardInterrupt as e:
+        # the steps are saved (before: "stopped", and settings.neural kept the last finished
+        # run's steps and face L1 beside this run's generator)
+        if not committed:
+            e.args = (f"stopped at step {result['steps']} while measuring and plotting it; saved, `train` "
+                      f"resumes from it (the plots come with the next finished run)",)
+            _stopped_settings(e, profile, back, {"resolution": args.resolution, "steps": int(result["steps"]),
+                                                 "pairs": int(len(pairs))})
+        raise
     finally:
         for path in plots.values():
             with contextlib.suppress(OSError):
@@ -1024,6 +1041,35 @@ def _train(profile, video: Path, args, same_clip: bool = True) -> int:
           f"try it with `live --tier neural`")
     print(f"last losses: {T.summary_json(result)}")
     return 0
+
+
+def _resumed_step(out_dir: Path) -> int:
+    """The step of the checkpoint in `out_dir` that `train` resumes from (0: none, or one whose
+    header does not read: the loader then says what is wrong with it)."""
+    from realtime.core.profile import STATE_FILE
+    from realtime.tiers.neural.checkpoint import read_metadata
+
+    state = out_dir / STATE_FILE
+    if not state.is_file():
+        return 0
+    try:
+        step = read_metadata(state).get("step")
+    except (OSError, PuppeteerError):
+        return 0
+    return step if isinstance(step, int) and step >= 0 else 0
+
+
+def _stopped_settings(stop: KeyboardInterrupt, profile, back: bool, neural: dict) -> None:
+    """After a Ctrl-C that left a committed generator: settings.neural says what it is (`neural`:
+    its resolution, steps and pairs; no face L1, which was the last finished run's), and the
+    stop's message says the tier went back to 'atlas' where it was 'neural' (`back`)."""
+    from profiles.store import commit_files
+
+    with contextlib.suppress(OSError, PuppeteerError):    # (the stop's message comes first)
+        commit_files(profile.folder, {}, settings={"neural": neural})
+    if back:
+        stop.args = (f"{stop.args[0]}; the profile's tier is 'atlas' again until a finished run "
+                     f"shows the generator improves on the render",)
 
 
 def _frame_size(profile) -> str:

@@ -142,6 +142,11 @@ def check_record(record, arrays_sha256: str, where: str | os.PathLike) -> dict |
 
 
 def _rewrite(folder: Path, change) -> dict:
+    with store.yaml_lock(Path(folder)):     # a training may commit into the same YAML meanwhile
+        return _rewrite_locked(folder, change)
+
+
+def _rewrite_locked(folder: Path, change) -> dict:
     yml = Path(folder) / YAML_FILE
     if not yml.is_file():
         raise ProfileError(f"{folder} has no {YAML_FILE}; is it a profile folder?")

@@ -287,6 +287,11 @@ def forget_broken_neural(folder: str | os.PathLike) -> list[str]:
     if paths.not_a_file(yml) is not None:
         return []
     _yaml_inside(folder, yml)
+    with store.yaml_lock(folder):     # `consent` may rewrite the YAML meanwhile
+        return _forget_broken_neural(folder, yml)
+
+
+def _forget_broken_neural(folder: Path, yml: Path) -> list[str]:
     meta = schema.read_yaml(yml)
     try:
         schema.check_meta(meta, str(yml))

@@ -37,7 +37,7 @@ from realtime.core.errors import ProfileError
 from realtime.core.paths import sha256_file, write_atomic
 from realtime.core.profile import YAML_FILE
 
-__all__ = ["name_lock", "replace_dir", "recover", "temp_dir", "backup_path", "commit_files", "inside",
+__all__ = ["name_lock", "yaml_lock", "replace_dir", "recover", "temp_dir", "backup_path", "commit_files", "inside",
            "write_yaml", "write_error", "is_profile", "occupied"]
 
 _RENAME_EXCHANGE = 2
@@ -105,6 +105,34 @@ def name_lock(root: Path, name: str) -> Iterator[None]:
     finally:
         with contextlib.suppress(OSError):
             os.unlink(path)
+        os.close(fd)
+
+
+@contextlib.contextmanager
+def yaml_lock(folder: Path) -> Iterator[None]:
+    """Hold profile `folder`'s YAML lock (an exclusive flock on the folder itself, waited for)
+    while its profile.yaml is read, changed and written back. `consent` (which takes no name
+    lock: it may run beside a training) and `train`'s checkpoint commits both rewrite the YAML,
+    and one's write could undo the other's: a consent revoked while a training hashed its
+    checkpoint came back with the commit. Nothing to hold on Windows, where the folder does not
+    open (the YAML's read then says what is wrong) or where its file system has no flock."""
+    if sys.platform == "win32":   # pragma: no cover - Windows
+        yield
+        return
+    import fcntl  # noqa: PLC0415 - POSIX only (Windows returns above)
+
+    try:
+        fd = os.open(folder, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+    except OSError:
+        fd = None
+    if fd is None:
+        yield
+        return
+    try:
+        with contextlib.suppress(OSError):      # a file system without flock (NFS: EBADF, ENOLCK)
+            fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
         os.close(fd)
 
 
@@ -211,6 +239,11 @@ def commit_files(folder: Path, new: dict[str, Path], tier: str | None = None,
     folder and list them in its YAML with their sha256, optionally switching the tier and
     merging settings, so that the profile loads at every instant (see the module doc)."""
     folder = Path(folder)
+    with yaml_lock(folder):
+        _commit_files(folder, new, tier, settings)
+
+
+def _commit_files(folder: Path, new: dict[str, Path], tier: str | None, settings: dict | None) -> None:
     yml = folder / YAML_FILE
     meta = schema.read_yaml(yml)
     files = meta.setdefault("files", {})

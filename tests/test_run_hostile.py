@@ -615,7 +615,7 @@ def test_a_resumed_training_s_bar_counts_from_its_step_and_shows_every_loss(vide
     monkeypatch.setattr(T, "train", train)
     assert run.main(["train", "--profile", "vid", "--video", str(clip), "--steps", "50"]) == 130
     bar = next(b for b in bars if b.desc == "training")
-    assert (bar.n, bar.initial, bar.total) == (13, 6, 50)
+    assert (bar.n, bar.initial, bar.total) == (13, 6, 56)   # to the run's last step, 6 + 50
     assert bar.postfix == "rec=0.500, app=0.250, d_loss=1.000"
 
 
@@ -1061,3 +1061,75 @@ def test_other_video_knows_a_legacy_profiles_own_clip_by_its_name(video_profile,
     other = tmp_path / "other.avi"
     other.write_bytes(clip.read_bytes())
     assert check_source_clip(profile, other, other=True) is False
+
+
+def test_a_resumed_trainings_progress_bar_counts_to_its_last_step(video_profile, monkeypatch, capsys):
+    """Before (train audit): `train --steps 3` resumed at step 17 drew a bar of total 3 whose count
+    began at 17 (tqdm then drops the total: "18step", "20step", no percentage or ETA), and its first
+    rate counted the 17 resumed steps as done in this run's first seconds."""
+    from realtime.train import dataset
+    from realtime.train import loop as T
+    from tests.realtime.train.test_loop import Pairs
+
+    folder, clip = video_profile
+    monkeypatch.setattr(dataset, "build_pairs", lambda profile, frames, **k: Pairs())
+    monkeypatch.setattr(T, "train_step", lambda *a: {"rec": 0.5})
+    monkeypatch.setattr(T, "samples", lambda pairs, path: np.zeros((8, 8, 3), np.uint8))
+    assert run.main(["train", "--profile", "vid", "--video", str(clip), "--steps", "17"]) == 0
+    capsys.readouterr()
+    assert run.main(["train", "--profile", "vid", "--video", str(clip), "--steps", "3"]) == 0
+    bars = [line for line in capsys.readouterr().err.replace("\r", "\n").splitlines() if line.startswith("training:")]
+    assert bars and all("/20 [" in line for line in bars), bars
+    assert "100%" in bars[-1] and "20/20" in bars[-1]
+
+
+@pytest.mark.parametrize("stage", ["face_l1", "samples"])
+def test_a_ctrl_c_after_the_steps_says_they_are_saved_and_the_yaml_says_which(video_profile, monkeypatch, capsys,
+                                                                               stage):
+    """Before (train audit): a Ctrl-C while `train` measured its generator against the render and
+    drew its plots (seconds at 512² on a CPU, with no bar) said only "stopped", and settings.neural
+    kept the last finished run's steps and face L1 beside this run's committed generator."""
+    from realtime.train import dataset
+    from realtime.train import loop as T
+    from tests.realtime.train.test_loop import Pairs
+
+    folder, clip = video_profile
+    monkeypatch.setattr(dataset, "build_pairs", lambda profile, frames, **k: Pairs())
+    monkeypatch.setattr(T, "train_step", lambda *a: {"rec": 0.5})
+    monkeypatch.setattr(T, "samples", lambda pairs, path: np.zeros((8, 8, 3), np.uint8))
+    assert run.main(["train", "--profile", "vid", "--video", str(clip), "--steps", "5"]) == 0
+    assert "face_l1" in load(folder).settings["neural"]
+
+    def stop(*a):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(T, stage, stop)
+    capsys.readouterr()
+    assert run.main(["train", "--profile", "vid", "--video", str(clip), "--steps", "5"]) == 130
+    assert ("stopped at step 10 while measuring and plotting it; saved, `train` resumes from it"
+            in capsys.readouterr().err)
+    profile = load(folder)
+    assert profile.settings["neural"] == {"resolution": 128, "steps": 10, "pairs": len(Pairs())}
+    assert profile.tier == "atlas"
+    assert sorted(p.name for p in (folder / "neural").iterdir()) == [
+        "generator.safetensors", "losses.png", "samples.png", "train_state.safetensors"]
+
+
+def test_train_refuses_a_file_named_neural_before_the_pairs(video_profile, monkeypatch, capsys):
+    """Before (train audit): a file named neural in the profile folder made `train` build its pairs
+    and then fail with a FileExistsError traceback from the checkpoint folder's mkdir."""
+    from realtime.train import dataset
+
+    folder, clip = video_profile
+    shutil.rmtree(folder / "neural")
+    meta = yaml.safe_load((folder / "profile.yaml").read_text())
+    meta["files"] = {k: v for k, v in meta["files"].items() if not k.startswith("neural/")}
+    (folder / "profile.yaml").write_text(yaml.safe_dump(meta))
+    (folder / "neural").write_text("my notes")
+    built = []
+    monkeypatch.setattr(dataset, "build_pairs", lambda *a, **k: built.append(1))
+    assert run.main(["train", "--profile", "vid", "--video", str(clip), "--steps", "1"]) == 2
+    err = _one_error(capsys.readouterr().err)
+    assert err.endswith("neural is a file, not a folder: `train` keeps the neural tier's checkpoints in a folder "
+                        "of that name; move the file out of the profile folder")
+    assert built == [] and (folder / "neural").read_text() == "my notes"

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import math
 import os
 import time
 from dataclasses import dataclass, field
@@ -47,6 +48,7 @@ class TrainOptions:
     device: str = "cpu"
     threads: int | None = None
     checkpoint_every: int = 200
+    checkpoint_minutes: float = 10.0    # and at least this often: 200 steps at 512² on a CPU are 1.5 h
     seed: int = 0
     resume: bool = True
     temporal: bool = True
@@ -92,6 +94,22 @@ def _augment(batch: dict, rng: np.random.Generator, strength: float) -> dict:
     return out
 
 
+class TrainingDiverged(PuppeteerError):
+    """A step's losses, or the models' weights, are NaN or infinite: the training diverged, and
+    nothing from that step on is saved (it would replace the last good checkpoint)."""
+
+
+def _diverged(step: int, saved: int, what: str) -> TrainingDiverged:
+    kept = (f"the checkpoint of step {saved} is kept (`train` resumes from it, drawing the same batches, "
+            f"so it may diverge there again; --restart starts afresh)" if saved
+            else "nothing was saved; train again (--restart starts afresh)")
+    return TrainingDiverged(f"the training diverged at step {step}: {what} NaN or infinity; {kept}")
+
+
+def _finite_weights(models: dict) -> bool:
+    return all(bool(torch.isfinite(p).all()) for m in models.values() for p in m.parameters())
+
+
 def _replace_all(files: dict[str, Path], out_dir: Path) -> None:
     for name, tmp in files.items():
         os.replace(tmp, out_dir / name)
@@ -106,6 +124,16 @@ def _resumed_rng(state, seed: int, step: int) -> np.random.Generator:
         return rng
     except (TypeError, ValueError, KeyError, OverflowError):
         return np.random.default_rng([seed, step])
+
+
+def _resumed_history(history) -> list[dict]:
+    """The loss history a checkpoint's extra holds: its entries that are {"step": int, loss name:
+    number, ...}. Others (a damaged or hand-made file) are left out: they only feed the plot, and
+    one of them made the finished run's `plot_losses` fail with a traceback."""
+    if not isinstance(history, list):
+        return []
+    return [h for h in history if isinstance(h, dict) and type(h.get("step")) is int
+            and all(isinstance(k, str) and type(v) in (int, float) for k, v in h.items())]
 
 
 def train(pairs, out_dir: Path, options: TrainOptions, progress=None, on_checkpoint=None,
@@ -135,16 +163,20 @@ def train(pairs, out_dir: Path, options: TrainOptions, progress=None, on_checkpo
         # run's again
         meta = load_checkpoint(state, models, opts, device=device, restore_rng=True)
         step = int(meta["step"])
-        history = list(meta.get("extra", {}).get("history", []))
-        rng = _resumed_rng(meta.get("extra", {}).get("numpy_rng"), options.seed, step)
+        extra = meta.get("extra") if isinstance(meta.get("extra"), dict) else {}
+        history = _resumed_history(extra.get("history"))
+        rng = _resumed_rng(extra.get("numpy_rng"), options.seed, step)
     with_prev = np.flatnonzero(pairs.prev >= 0)
     deadline = None if options.minutes is None else time.monotonic() + 60.0 * options.minutes
     target_steps = None if options.steps is None else step + options.steps
     t0 = time.monotonic()
     saved = [step]          # the step of the last checkpoint (or of the one resumed)
     saved_at_start = step   # 0, or the step resumed from: `steps` - this are this run's
+    saved_at = [t0]         # when the last checkpoint was written (or the run began)
 
     def save():
+        if not _finite_weights(models):     # a step that diverged: the last good checkpoint stays
+            raise _diverged(step, saved[0], "the models' weights hold")
         extra = {"history": history[-5000:], "frames": int(len(pairs)), "numpy_rng": rng.bit_generator.state}
         tmp = {name: out_dir / f".{name}.partial" for name in (STATE_FILE, GENERATOR_FILE)}
         try:
@@ -159,6 +191,7 @@ def train(pairs, out_dir: Path, options: TrainOptions, progress=None, on_checkpo
                     with contextlib.suppress(OSError):
                         leftover.unlink()
         saved[0] = step
+        saved_at[0] = time.monotonic()
         if on_checkpoint is not None:
             on_checkpoint(step)
 
@@ -182,13 +215,23 @@ def train(pairs, out_dir: Path, options: TrainOptions, progress=None, on_checkpo
             if options.augment > 0 and "flow" not in batch:
                 batch = _augment(batch, rng, options.augment)
             losses = train_step(models, opts, batch, options.train_config)
+            bad = [k for k, v in losses.items() if not math.isfinite(float(v))]
+            if bad:     # (before: trained on, and the next checkpoint replaced the last good one)
+                what = f"its {', '.join(bad)} {'loss is' if len(bad) == 1 else 'losses are'}"
+                raise _diverged(step + 1, saved[0], what)
             step += 1
             streams = None
             history.append({"step": step, **{k: round(float(v), 5) for k, v in losses.items()}})
             if progress is not None:
                 progress(step, losses)
-            if step % options.checkpoint_every == 0:
+            # every checkpoint_every steps, and every checkpoint_minutes (before: 200 steps only, so
+            # a kill no signal handler sees, the OOM killer's, lost up to 1.5 h of a 512² CPU run)
+            if (step % options.checkpoint_every == 0
+                    or time.monotonic() - saved_at[0] >= 60.0 * options.checkpoint_minutes):
                 save()
+        # the last save, in the try: a Ctrl-C while it writes saves again (before: outside, and
+        # the run's steps since its last checkpoint were lost)
+        save()
     except KeyboardInterrupt:
         if step > saved[0]:
             if streams is not None:
@@ -196,7 +239,6 @@ def train(pairs, out_dir: Path, options: TrainOptions, progress=None, on_checkpo
                 torch.set_rng_state(streams[1])
             save()
         raise
-    save()
     return {"steps": step, "resumed_at": saved_at_start, "seconds": time.monotonic() - t0, "history": history,
             "config": cfg.to_dict()}
 

@@ -544,3 +544,35 @@ def test_a_profiles_root_that_is_a_file_is_said_to_be_one(tmp_path):
         with store.name_lock(root, "anna"):
             pass
     assert root.read_text() == "mine"
+
+
+@pytest.mark.parametrize("change", ["revoke", "record"])
+def test_a_consent_changed_while_a_training_commits_is_kept(folder, monkeypatch, change):
+    """Before (train audit): `consent` takes no name lock (it may run beside a training), and both
+    it and `train`'s checkpoint commits rewrite profile.yaml from what they read: a consent
+    revoked while a commit hashed its checkpoint came back when the commit wrote the YAML."""
+    import threading
+
+    from profiles.consent import record_consent, revoke_consent
+
+    record_consent(folder, "Jane, signed release")
+    (folder / "neural").mkdir()
+    tmp = folder / ".new-state"
+    tmp.write_bytes(b"checkpoint")
+    act = revoke_consent if change == "revoke" else (lambda f: record_consent(f, "Ann, by e-mail"))
+    writer = threading.Thread(target=act, args=(folder,))
+    real_sha = store.sha256_file
+
+    def sha256_file(path):      # the consent is changed while the commit hashes its files
+        if not writer.is_alive() and writer.ident is None:
+            writer.start()
+            writer.join(0.5)    # (with the fix it waits for the commit's lock: it ends after it)
+        return real_sha(path)
+
+    monkeypatch.setattr(store, "sha256_file", sha256_file)
+    store.commit_files(folder, {"neural/state.bin": tmp})
+    writer.join(10)
+    assert not writer.is_alive()
+    profile = load(folder)
+    assert "neural/state.bin" in profile.files
+    assert (profile.consent is None) if change == "revoke" else (profile.consent["by"] == "Ann, by e-mail")

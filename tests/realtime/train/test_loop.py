@@ -268,3 +268,92 @@ def test_a_step_cut_short_is_drawn_again_when_the_training_resumes(tmp_path, mon
     assert _saved_step(tmp_path / "cut") == 2
     monkeypatch.setattr(T, "train_step", recording())
     assert T.train(Pairs(), tmp_path / "cut", _options(2))["history"] == straight
+
+
+@pytest.mark.parametrize("extra", [[1, 2], {"history": "abc"}, {"history": [1, {"step": 1, "rec": 0.5}]},
+                                   {"history": [{"step": "x"}]}, {"history": [{"rec": 1.0}]}])
+def test_a_checkpoint_with_a_malformed_history_resumes_and_plots(tmp_path, monkeypatch, extra):
+    """Before (train audit): a train_state whose extra was not a dict failed at load with an
+    AttributeError traceback, and one whose history held other entries than {"step": int, loss:
+    number} trained every step asked and then failed in `plot_losses` with a traceback."""
+    from realtime.tiers.neural.checkpoint import save_checkpoint
+
+    out = tmp_path / "neural"
+    cfg = T.NeuralConfig.for_resolution(32)
+    models = make_models(cfg, "cpu")
+    save_checkpoint(out / STATE_FILE, models, make_optimizers(models, T.TrainConfig()), step=3, config=cfg,
+                    extra=extra)
+    monkeypatch.setattr(T, "train_step", lambda *a: {"rec": 0.5})
+    result = T.train(Pairs(), out, _options(2))
+    assert (result["resumed_at"], result["steps"]) == (3, 5)
+    assert all(type(h["step"]) is int for h in result["history"])
+    T.plot_losses(result["history"], tmp_path / "losses.png")
+    assert (tmp_path / "losses.png").stat().st_size > 0
+
+
+@pytest.mark.parametrize("how", ["loss", "weights"])
+def test_a_training_that_diverges_keeps_its_last_good_checkpoint(tmp_path, monkeypatch, how):
+    """Before (train audit): a step whose losses (or weights) went NaN was trained on, and the next
+    checkpoint (every 200 steps, at a Ctrl-C, at the end) replaced the last good one with NaN
+    weights, which load refuses ("train it again with --restart"): the whole training lost."""
+    import torch
+
+    out = tmp_path / "neural"
+    T.train(Pairs(), out, _options(3))
+    good = (out / STATE_FILE).read_bytes()
+    calls = [0]
+
+    def step(models, opts, batch, config):
+        calls[0] += 1
+        if calls[0] == 2:
+            with torch.no_grad():
+                next(models["G"].parameters()).fill_(float("nan"))
+            if how == "loss":
+                return {"rec": float("nan"), "adv": 0.1}
+        return {"rec": 0.5}
+
+    monkeypatch.setattr(T, "train_step", step)
+    options = _options(10)
+    options.checkpoint_every = 5        # step 5: a checkpoint after the NaN step
+    with pytest.raises(T.TrainingDiverged, match=r"diverged at step 5: .*the checkpoint of step 3 is kept"):
+        T.train(Pairs(), out, options)
+    assert (out / STATE_FILE).read_bytes() == good
+    assert sorted(p.name for p in out.iterdir()) == [GENERATOR_FILE, STATE_FILE]
+    assert _saved_step(out) == 3
+
+
+def test_a_slow_training_checkpoints_every_few_minutes(tmp_path, monkeypatch):
+    """Before (train audit): checkpoints came every 200 steps only: at 512² on a 2-core CPU (about
+    28 s a step) one in 1.5 h, so a kill that no handler sees (the OOM killer's SIGKILL) lost that."""
+    clock = [1000.0]
+    monkeypatch.setattr(T.time, "monotonic", lambda: clock[0])
+
+    def step(models, opts, batch, config):
+        clock[0] += 240.0           # 4 minutes a step
+        return {"rec": 0.5}
+
+    monkeypatch.setattr(T, "train_step", step)
+    checkpoints = []
+    T.train(Pairs(), tmp_path / "neural", _options(7), on_checkpoint=checkpoints.append)
+    assert checkpoints == [3, 6, 7]     # 12 minutes after the start, 12 after that, and the end
+
+
+def test_a_ctrl_c_during_the_last_save_still_saves_the_run(tmp_path, monkeypatch):
+    """Before (train audit): the save at the end of a run was outside the Ctrl-C handler: a Ctrl-C
+    while it wrote (seconds for a 512² state) lost every step since the last checkpoint."""
+    real = T.save_checkpoint
+    calls = [0]
+
+    def save_checkpoint(*a, **k):
+        calls[0] += 1
+        if calls[0] == 1:
+            raise KeyboardInterrupt
+        return real(*a, **k)
+
+    monkeypatch.setattr(T, "save_checkpoint", save_checkpoint)
+    _stop_at(monkeypatch, 0)
+    out, checkpoints = tmp_path / "neural", []
+    with pytest.raises(KeyboardInterrupt):
+        T.train(Pairs(), out, _options(3), on_checkpoint=checkpoints.append)
+    assert checkpoints == [3] and _saved_step(out) == 3
+    assert sorted(p.name for p in out.iterdir()) == [GENERATOR_FILE, STATE_FILE]
