@@ -7,6 +7,15 @@ import pytest
 from profiles.schema import read_yaml
 from realtime.core.errors import ProfileError
 
+
+def _refusal(path, raw: bytes) -> str:
+    """The ProfileError `read_yaml` gives for a profile.yaml of bytes `raw` at `path`."""
+    path.write_bytes(raw)
+    with pytest.raises(ProfileError) as e:
+        read_yaml(path)
+    return str(e.value)
+
+
 YAML = "format: 1\nname: s1\ntier: warp\nsettings:\n  gains: {mouth: 1.2}\n"
 
 
@@ -19,11 +28,9 @@ def test_a_control_character_is_one_error_that_says_where(tmp_path, text, where)
     """Before: yaml.reader.ReaderError's traceback from every command, `run.py consent`'s
     listing of all profiles and `enroll --force` (the remedy) included."""
     path = tmp_path / "profile.yaml"
-    path.write_bytes(text if isinstance(text, bytes) else text.encode())
-    with pytest.raises(ProfileError) as e:
-        read_yaml(path)
-    assert str(e.value) == (f"{path} is not valid YAML: {where} (a control character) is not allowed; "
-                            f"delete it, or enroll the profile again")
+    said = _refusal(path, text if isinstance(text, bytes) else text.encode())
+    assert said == (f"{path} is not valid YAML: {where} (a control character) is not allowed; "
+                    f"delete it, or enroll the profile again")
 
 
 @pytest.mark.parametrize("text, said", [
@@ -36,11 +43,8 @@ def test_a_key_given_twice_is_refused(tmp_path, text, said):
     """Before: YAML kept the last one without a word (a `tier: atlas` added above the file's
     own `tier: warp`, a second `settings:` added at the end over gains, did nothing)."""
     path = tmp_path / "profile.yaml"
-    path.write_text(text)
-    with pytest.raises(ProfileError) as e:
-        read_yaml(path)
-    assert str(e.value) == (f"{path} is not valid YAML: {said}, and only the last one would count: "
-                            f"delete one of them")
+    assert _refusal(path, text.encode()) == (f"{path} is not valid YAML: {said}, and only the last one "
+                                             f"would count: delete one of them")
 
 
 def test_a_merge_key_and_the_same_key_in_two_mappings_are_fine(tmp_path):
@@ -57,8 +61,5 @@ def test_text_in_another_encoding_says_to_save_it_as_utf8(tmp_path, raw, where):
     """Before (YAML audit): "is not UTF-8 text (byte 19); enroll the profile again": an enroll
     that drops the consent record and the settings, for a file saved in the wrong encoding."""
     path = tmp_path / "profile.yaml"
-    path.write_bytes(raw)
-    with pytest.raises(ProfileError) as e:
-        read_yaml(path)
-    assert str(e.value) == (f"{path} is not UTF-8 text ({where}); save it again as UTF-8 (an editor's 'ANSI' "
+    assert _refusal(path, raw) == (f"{path} is not UTF-8 text ({where}); save it again as UTF-8 (an editor's 'ANSI' "
                             f"or 'Unicode'/UTF-16 is not), or enroll the profile again")
