@@ -571,6 +571,8 @@ def _live(args, bridge, inputs=()):
                            total=total, max_frames=args.frames, label=f"live {cli_name(profile)}", audio=bridge,
                            overwrite=args.overwrite, protect=inputs)
     lines = [f"face crop drawn at {engine.render_size}² px (profile {profile.crop_size}²)"]
+    if (own := _settings_in_effect(profile, args)) is not None:
+        lines.append(own)
     ended_early = getattr(source, "ended_early", None)   # a clip cut short: said, not silent
     if ended_early is not None and (args.frames is None or report.frames < args.frames) and (note := ended_early()):
         lines.append(note)
@@ -613,6 +615,35 @@ def _live(args, bridge, inputs=()):
                      f"front of the swapped face (--no-keep-glasses, or 'g' in the window, paints the profile's eyes "
                      f"over them)")
     return report, wrote, lines + [f"disclosure: {engine.disclosure.options.describe(engine.output_size)}"]
+
+
+def _settings_in_effect(profile, args) -> str | None:
+    """The summary's line on the profile's own settings (its profile.yaml's `settings:`) that this
+    live run applies: gains, and in swap `swap.drop_fringe` (a user who edited them could not tell
+    they took effect), with those the command line replaced; None where it sets none of them. A
+    gain that does nothing in swap has its own note (`SWAP_OWN`)."""
+    from realtime.mesh.gains import profile_gains
+    from realtime.swap.skin import profile_drops_fringe
+
+    own, cli, swap = profile_gains(profile), args.gain or {}, args.mode == "swap"
+    live = {r: v for r, v in own.items()
+            if not (swap and r in SWAP_OWN and getattr(args, SWAP_OWN[r][0]) is None)}
+    applied = [f"gains {', '.join(f'{r}={v:g}' for r, v in live.items() if r not in cli)}"]
+    replaced = [f"--gain replaces its {', '.join(f'{r}={v:g}' for r, v in live.items() if r in cli)}"]
+    if not live.keys() - cli.keys():
+        applied = []
+    if not live.keys() & cli.keys():
+        replaced = []
+    if swap and profile_drops_fringe(profile):
+        if args.drop_fringe is None:
+            applied.append("swap.drop_fringe true")
+        elif not args.drop_fringe:
+            replaced.append("--no-drop-fringe replaces its swap.drop_fringe true")
+    if not applied and not replaced:
+        return None
+    said = (f"the profile's own settings apply (its profile.yaml): {'; '.join(applied)}" if applied
+            else "the profile's own settings do not apply")
+    return said + (f" ({'; '.join(replaced)})" if replaced else "")
 
 
 def _check_label(args) -> None:

@@ -329,20 +329,23 @@ def load(name_or_path: str | os.PathLike, root: Path | None = None) -> Profile:
                            else f"{yml} {why}; enroll the profile again")
     _yaml_inside(folder, yml)
     meta = schema.read_yaml(yml)           # bounded: size, UTF-8, aliases expanded, depth
-    if type(meta.get("format")) is not int or meta.get("format") != FORMAT_VERSION:   # not `true`
-        raise ProfileError(f"{yml}: unsupported profile format {schema.printable(str(meta.get('format')), 40)!r}"
-                           f" (this engine reads format {FORMAT_VERSION})")
+    _check_format(meta.get("format"), yml)
     schema.check_meta(meta, str(yml))      # every field's type, range and length
     files = meta.get("files") or {}
-    if ARRAYS_FILE not in files:
-        raise ProfileError(f"{yml} lists no {ARRAYS_FILE}")
+    if ARRAYS_FILE not in files:           # a deleted `files:`, or its arrays.npz entry
+        entry = f"{ARRAYS_FILE}: {{path: {ARRAYS_FILE}, sha256: HASH}}"
+        raise ProfileError(
+            (f"{yml} has no files: section (deleted?)" if not files else f"{yml}: files does not list {ARRAYS_FILE}")
+            + f"; put it back as enroll wrote it ({'files: {' + entry + '}' if not files else entry}, HASH as "
+              f"`sha256sum {ARRAYS_FILE}` prints it), or enroll the profile again")
     _check_files(folder, yml, files)
     arrays = schema.read_arrays(store.inside(folder, files[ARRAYS_FILE]["path"]), folder.name,
                                 crop_size=int(meta.get("crop_size", 256)))
     name = str(meta.get("name", folder.name))
     consent = check_record(meta.get("consent"), files[ARRAYS_FILE].get("sha256"), yml)
     try:
-        profile = Profile(name=name, kind=str(meta.get("kind", "image")),
+        kind = meta.get("kind") or ("video" if all(k in arrays for k in ATLAS_ARRAYS) else "image")
+        profile = Profile(name=name, kind=str(kind),
                           source=str(meta.get("source", "")), arrays=arrays,
                           tier=str(meta.get("tier", "warp")), crop_size=int(meta.get("crop_size", 256)),
                           settings=dict(meta.get("settings") or {}), created=str(meta.get("created", "")),
@@ -352,7 +355,21 @@ def load(name_or_path: str | os.PathLike, root: Path | None = None) -> Profile:
             raise
         raise ProfileError(str(e).replace(f"profile {name!r}", f"profile {folder.name!r}", 1)) from None
     schema.check_arrays(profile.arrays, profile.crop_size, profile.settings, f"profile {folder.name!r}")
+    schema.check_enrolled_from(meta, profile.has_atlas, str(yml))
     return profile
+
+
+def _check_format(value, yml: Path) -> None:
+    """ProfileError unless `value` (profile.yaml's `format:`) is the one this engine reads."""
+    if value is None:      # a deleted line (or `format:` alone)
+        raise ProfileError(f"{yml} has no format: line (deleted?); put 'format: {FORMAT_VERSION}' back as its "
+                           f"first line, or enroll the profile again")
+    if type(value) is not int or value != FORMAT_VERSION:    # not `true`, not 1.0
+        newer = type(value) is int and value > FORMAT_VERSION
+        raise ProfileError(f"{yml}: unsupported profile format {schema.printable(str(value), 40)!r} (this engine "
+                           f"reads format {FORMAT_VERSION}); "
+                           + ("a newer version of puppeteer wrote it: update this one, or enroll the profile again"
+                              if newer else f"put 'format: {FORMAT_VERSION}' back, or enroll the profile again"))
 
 
 def problem(folder: str | os.PathLike) -> str | None:
@@ -403,7 +420,7 @@ def attach_files(folder: Path, rel_paths: list[str], tier: str | None = None,
     folder = Path(folder)
     yml = folder / YAML_FILE
     meta = schema.read_yaml(yml)
-    files = meta.setdefault("files", {})
+    files = meta["files"] = meta.get("files") or {}     # `files:` or `settings:` alone is null
     for rel in rel_paths:
         path = store.inside(folder, rel)
         if not path.is_file():
@@ -414,5 +431,5 @@ def attach_files(folder: Path, rel_paths: list[str], tier: str | None = None,
             raise ProfileError(f"tier {tier!r} is not one of {TIERS}")
         meta["tier"] = tier
     if settings:
-        meta.setdefault("settings", {}).update(settings)
+        meta["settings"] = {**(meta.get("settings") or {}), **settings}
     store.write_yaml(yml, meta)

@@ -8,8 +8,10 @@
    `MAX_YAML_CHARS` characters or `MAX_YAML_DEPTH` levels, or with a key given twice in one
    mapping, before anything is constructed.
 2. `check_meta`: every field's type, range and length (`files` a mapping of {path, sha256},
-   `settings` a mapping with the keys the engine reads typed and ranged, the optional `consent`
-   {by, date, how}); strings the terminal shows (name, source, ...) hold no control characters.
+   `settings` a mapping with the keys the engine reads typed and ranged, and the records
+   settings.atlas and settings.neural held to the keys enroll and train write, the optional
+   `consent` {by, date, how}, its fields text); strings the terminal shows (name, source, ...)
+   hold no control characters.
 3. `read_arrays`: the `.npy` headers inside arrays.npz are read first (dtype, shape, the bytes
    the member really holds: `realtime.core.npyheader`, shared with tracked clips) and checked
    against `ARRAYS` (each dimension capped; a deflated 50,000² image or a header declaring
@@ -21,6 +23,8 @@
    ranges (head triangles, atlas simplices) and the geometry (`_check_geometry`: points near the
    image, the interocular, the crop's scale and framing, canonical values, the face frame, each
    within a wide margin of what enroll writes: the engine uses some of them as sizes).
+5. `check_enrolled_from`: `kind` and `settings.atlas` agree with the arrays (a video's
+   profile holds an atlas, a photo's none).
 
 Every failure is one `ProfileError` line that names the field and says what to do. The file
 is one thing (the schema), hence its length.
@@ -49,7 +53,8 @@ from realtime.mesh.gains import check_gains
 from realtime.tiers.registry import TIER_NAMES
 
 __all__ = ["ConsentRecordError", "MAX_YAML_BYTES", "ARRAYS", "read_yaml", "check_meta", "accepted_digests",
-           "read_arrays", "check_arrays", "printable", "check_text", "listed_size_problem", "MAX_LISTED_BYTES"]
+           "read_arrays", "check_arrays", "check_enrolled_from", "printable", "check_text", "listed_size_problem",
+           "MAX_LISTED_BYTES"]
 
 MAX_YAML_BYTES = 1 << 20
 MAX_YAML_NODES = 200_000
@@ -367,8 +372,23 @@ def _check_consent(consent, where: str) -> None:
             raise _fail(where, f"consent has unknown fields {[printable(k, 20) for k in extra[:4]]} "
                                f"(it holds by, date, via, sha256)")
         for key, value in consent.items():
-            if not (key == "date" and isinstance(value, date)):
-                check_text(value, f"consent.{key}", where, MAX_CONSENT)
+            if (unquoted := _unquoted(value)) is not None:
+                raise _fail(where, f"consent.{key} is not in quotes, so YAML reads it as {unquoted}, not "
+                                   f"text: put it in quotes, as enroll wrote it"
+                                   + (f" ({key}: '{value.isoformat()}')" if isinstance(value, date) else ""))
+            check_text(value, f"consent.{key}", where, MAX_CONSENT)
+
+
+def _unquoted(value) -> str | None:
+    """What YAML made of an unquoted scalar that is not text (a date, a number, true/false), in
+    words; None for anything else (a record's fields are text: `date: 2026-12-07` is a date)."""
+    if isinstance(value, date):
+        return "a date"
+    if isinstance(value, bool):
+        return "true or false"
+    if isinstance(value, (int, float)):
+        return "a number"
+    return None
 
 
 def _check_files(files, where: str) -> None:
@@ -395,14 +415,27 @@ def _check_files(files, where: str) -> None:
 SETTINGS = ("gains", "atlas", "swap", "neural")
 
 
-#: The keys of the settings sections written by hand or by `train` (settings.atlas is written by
-#: enrollment alone, and keeps what it recorded).
-SECTION_KEYS = {"swap": ("drop_fringe",), "neural": ("resolution", "steps", "pairs", "face_l1")}
+#: The keys of the settings sections. `swap` is written by hand; `atlas` (what a video's
+#: enrollment recorded: `profiles.enroll_video`) and `neural` (what `train` recorded) are records:
+#: `train` reads atlas's fps, frame_range and source_sha256 and neural's resolution, enroll's
+#: summary and bench the counts; a key added by hand is read by nothing, and is refused.
+SECTION_KEYS = {
+    "swap": ("drop_fringe",),
+    "atlas": ("frames", "frame_range", "fps", "usable_frames", "rejected", "reference_frame", "source_sha256",
+              "source_bytes", "source_frames", "keyframes", "flipped", "simplices", "dims", "query_range",
+              "crop_size", "colour_shift_max", "config"),
+    "neural": ("resolution", "steps", "pairs", "face_l1"),
+}
+#: The records among the sections, and what wrote them (for an unknown key's error).
+RECORDS = {"atlas": "a video's enrollment", "neural": "train"}
+#: The atlas's query dimensions (`realtime.tiers.atlas.query.DIM_NAMES`, not imported: scipy).
+ATLAS_DIMS = ("yaw", "pitch", "mouth", "eyes")
 
 
 def _check_settings(settings: dict, where: str) -> None:
-    """The settings the engine reads, typed and ranged; an unknown top-level key is refused with
-    the nearest known one (the sections' own keys are free, bounded by read_yaml)."""
+    """The settings, typed and ranged; an unknown key, at the top or in a section, is refused
+    with the nearest known one (`settings.atlas.config`, enroll's own settings as recorded, is
+    free: bounded by read_yaml)."""
     _known_keys(settings, SETTINGS, where, lambda key: f"settings.{key} is not a setting",
                 f"the engine reads {', '.join(SETTINGS)}")
     if "gains" in settings:
@@ -411,13 +444,16 @@ def _check_settings(settings: dict, where: str) -> None:
             check_gains({} if gains is None else gains, where=f"{where}: settings.gains", numbers_only=True)
         except PuppeteerError as e:
             raise ProfileError(str(e)) from None
-    for section, known in SECTION_KEYS.items():      # the sections a user edits by hand
+    for section, known in SECTION_KEYS.items():
         for key in _mapping(settings.get(section), f"settings.{section}", where):
             if key not in known:
                 near = difflib.get_close_matches(str(key), known, n=1)
-                raise _fail(where, f"settings.{section}.{printable(str(key), 30)} is not a setting"
-                                   f"{f' (did you mean {near[0]}?)' if near else ''}; the engine reads "
-                                   f"{', '.join(known)} there")
+                said = (f"settings.{section}.{printable(str(key), 30)} is not a setting"
+                        f"{f' (did you mean {near[0]}?)' if near else ''}")
+                if section in RECORDS:     # a record: what was added to it does nothing
+                    raise ProfileError(f"{where}: {said}; settings.{section} is the record {RECORDS[section]} "
+                                       f"wrote, and nothing reads a key added to it: delete it")
+                raise _fail(where, f"{said}; the engine reads {', '.join(known)} there")
     atlas = _mapping(settings.get("atlas"), "settings.atlas", where)
     if "frame_range" in atlas:
         fr = atlas["frame_range"]
@@ -428,9 +464,23 @@ def _check_settings(settings: dict, where: str) -> None:
     if "fps" in atlas:
         _number(atlas["fps"], "settings.atlas.fps", where, 0.1, 1000.0)
     for key in ("frames", "usable_frames", "reference_frame", "keyframes", "flipped", "source_frames",
-                "source_bytes"):
+                "source_bytes", "simplices"):
         if key in atlas:
             _int(atlas[key], f"settings.atlas.{key}", where, 0, 1 << 50)
+    for reason, n in _mapping(atlas.get("rejected"), "settings.atlas.rejected", where).items():
+        _int(n, f"settings.atlas.rejected.{printable(reason, 30)}", where, 0, 1 << 50)
+    if "dims" in atlas and not (isinstance(atlas["dims"], list) and len(atlas["dims"]) <= len(ATLAS_DIMS)
+                                and all(d in ATLAS_DIMS for d in atlas["dims"])):
+        raise _fail(where, f"settings.atlas.dims must be a list of {', '.join(ATLAS_DIMS)}, not "
+                           f"{printable(str(atlas['dims']), 60)}")
+    for dim, span in _mapping(atlas.get("query_range"), "settings.atlas.query_range", where).items():
+        if (dim not in ATLAS_DIMS or not isinstance(span, list) or len(span) != 2
+                or not all(type(v) in (int, float) and math.isfinite(v) for v in span)):
+            raise _fail(where, f"settings.atlas.query_range must map {', '.join(ATLAS_DIMS)} to [low, high] "
+                               f"numbers, not {printable(str(dim), 30)}: {printable(str(span), 60)}")
+    if "colour_shift_max" in atlas:
+        _number(atlas["colour_shift_max"], "settings.atlas.colour_shift_max", where, 0.0, 1000.0)
+    _mapping(atlas.get("config"), "settings.atlas.config", where)   # enroll's settings, as recorded
     if "crop_size" in atlas:
         _int(atlas["crop_size"], "settings.atlas.crop_size", where, *DIMS["A"])
     if "source_sha256" in atlas and not (isinstance(atlas["source_sha256"], str)
@@ -446,6 +496,31 @@ def _check_settings(settings: dict, where: str) -> None:
     for key in ("steps", "pairs"):
         if key in neural:
             _int(neural[key], f"settings.neural.{key}", where, 0, 1 << 50)
+    face_l1 = _mapping(neural.get("face_l1"), "settings.neural.face_l1", where)
+    for key, value in face_l1.items():
+        if key not in ("render", "output"):
+            raise ProfileError(f"{where}: settings.neural.face_l1.{printable(key, 30)} is not a setting; "
+                               f"settings.neural is the record train wrote (face_l1: {{render, output}}), and "
+                               f"nothing reads a key added to it: delete it")
+        _number(value, f"settings.neural.face_l1.{key}", where, 0.0, 1e6)
+
+
+def check_enrolled_from(meta: dict, has_atlas: bool, where: str) -> None:
+    """ProfileError where `kind` or `settings.atlas` (records of what enroll read: a photo, or a
+    video, which gave the profile its atlas arrays) contradicts the arrays: an edit of either did
+    nothing, without a word (the engine goes by the arrays: `Profile.has_atlas`)."""
+    kind = meta.get("kind")
+    made = "a video" if has_atlas else "a photo"
+    if kind is not None and kind != ("video" if has_atlas else "image"):
+        raise ProfileError(f"{where}: kind is {kind!r}, but the profile {'holds an' if has_atlas else 'has no'} "
+                           f"atlas: it was enrolled from {made}, as kind records, and "
+                           f"editing kind changes nothing; set 'kind: {'video' if has_atlas else 'image'}' back"
+                           + ("" if has_atlas else " (a video profile is made with: python run.py enroll "
+                                                   "CLIP.mp4 --name NAME)"))
+    settings = meta.get("settings")
+    if not has_atlas and isinstance(settings, dict) and settings.get("atlas") is not None:
+        raise ProfileError(f"{where}: settings.atlas is the record of a video's enrollment, and this profile "
+                           f"has no atlas (it was enrolled from a photo): nothing reads it; delete it")
 
 
 def accepted_digests(entry: dict) -> set[str]:

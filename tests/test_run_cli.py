@@ -426,6 +426,33 @@ def test_live_adds_up_repeated_gains(capsys):
     assert "eyes is given twice (0 and 1)" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize("flags, said", [
+    ([], "the profile's own settings apply (its profile.yaml): gains mouth=1.1, gaze=0.8"),
+    (["--gain", "mouth=0.9"], "the profile's own settings apply (its profile.yaml): gains gaze=0.8 (--gain replaces "
+                              "its mouth=1.1)"),
+    (["--gain", "mouth=1,gaze=1"], "the profile's own settings do not apply (--gain replaces its mouth=1.1, gaze=0.8)"),
+    # swap: its own eyes (the gaze gain has its note), and the profile's swap.drop_fringe
+    (["--mode", "swap"], "the profile's own settings apply (its profile.yaml): gains mouth=1.1; swap.drop_fringe true"),
+    (["--mode", "swap", "--no-drop-fringe", "--gain", "mouth=1"],
+     "the profile's own settings do not apply (--gain replaces its mouth=1.1; --no-drop-fringe replaces its "
+     "swap.drop_fringe true)"),
+    (["--mode", "swap", "--expression-from", "still", "--drop-fringe"],
+     "the profile's own settings apply (its profile.yaml): gains mouth=1.1, gaze=0.8"),
+])
+def test_live_says_which_of_the_profiles_own_settings_apply(flags, said):
+    """Before (YAML audit): `live`'s summary did not say that the profile's settings (gains,
+    swap.drop_fringe) were in effect: a user who edited them could not tell they took."""
+    from types import SimpleNamespace
+
+    profile = SimpleNamespace(name="p", settings={"gains": {"mouth": 1.1, "gaze": 0.8}, "swap": {"drop_fringe": True}})
+    args = run.build_parser().parse_args(["live", "--profile", "p", *flags])
+    assert run._settings_in_effect(profile, args) == said
+    assert run._settings_in_effect(SimpleNamespace(name="p", settings={}), args) is None   # none set: nothing
+    if "swap" not in flags:       # swap.drop_fringe does nothing in reenact: not said
+        fringe_only = SimpleNamespace(name="p", settings={"swap": {"drop_fringe": True}})
+        assert run._settings_in_effect(fringe_only, args) is None
+
+
 def test_the_ctrl_c_handler_is_put_back_and_an_ignored_one_left_alone(tmp_path, monkeypatch):
     """`main` records a Ctrl-C (`realtime.core.stop`) and passes it to the handler that was
     there, puts that handler back and forgets the stop at the end; a SIGINT ignored by the

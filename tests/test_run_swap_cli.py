@@ -254,9 +254,13 @@ def test_a_profiles_gaze_gain_is_said_not_to_apply_in_swap(enrolled, driver_dir,
     capsys.readouterr()
     assert run.main(["live", "--profile", "astro", "--mode", "swap", "--driver", str(driver_dir),
                      "--sink", "null", "--no-label"]) == 0
-    assert "note: the profile's gaze gain (1.5, its settings.gains) does not apply in swap" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "note: the profile's gaze gain (1.5, its settings.gains) does not apply in swap" in out
+    assert "the profile's own settings apply (its profile.yaml): gains mouth=1.1\n" in out      # (YAML audit)
     assert run.main(["live", "--profile", "astro", "--driver", str(driver_dir), "--sink", "null", "--no-label"]) == 0
-    assert "gaze gain" not in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "gaze gain" not in out
+    assert "the profile's own settings apply (its profile.yaml): gains gaze=1.5, mouth=1.1" in out
     # under an expression remix the profile's own eyes are drawn: its gaze gain applies, unsaid
     assert run.main(["live", "--profile", "astro", "--mode", "swap", "--driver", str(driver_dir),
                      "--expression-from", "still", "--sink", "null", "--no-label", "--gain", "gaze=1.2"]) == 0

@@ -503,3 +503,103 @@ def test_a_listed_file_is_checked_where_the_engine_reads_it(small_profile, tmp_p
     assert str(e.value).endswith(": files entry 'neural/generator.safetensors' has path 'neural/g2.safetensors': a "
                                  "listed file's path is its name; set 'path: neural/generator.safetensors' there, "
                                  "or enroll the profile again")
+
+
+# ------------------------------------------------------------- profile.yaml edited by hand (audit)
+def _edit_text(folder: Path, old: str, new: str) -> Path:
+    """profile.yaml with `old` replaced by `new` in its text, as an editor leaves it."""
+    yml = folder / YAML_FILE
+    text = yml.read_text()
+    assert old in text, text
+    yml.write_text(text.replace(old, new, 1))
+    return yml
+
+
+@pytest.mark.parametrize("old, new, said", [
+    ("format: 1\n", "", " has no format: line (deleted?); put 'format: 1' back as its first line, or enroll the "
+                        "profile again"),
+    ("format: 1\n", "format:\n", " has no format: line (deleted?); put 'format: 1' back"),
+    ("format: 1\n", "format: 2\n", ": unsupported profile format '2' (this engine reads format 1); a newer version "
+                                   "of puppeteer wrote it: update this one, or enroll the profile again"),
+    ("format: 1\n", "format: one\n", ": unsupported profile format 'one' (this engine reads format 1); put "
+                                     "'format: 1' back, or enroll the profile again"),
+])
+def test_a_deleted_or_edited_format_line_says_what_to_do(small_profile, tmp_path, old, new, said):
+    """Before (YAML audit): a deleted `format:` line said "unsupported profile format 'None'"."""
+    folder = _saved(small_profile, tmp_path)
+    yml = _edit_text(folder, old, new)
+    with pytest.raises(ProfileError) as e:
+        load(folder)
+    assert str(e.value).startswith(f"{yml}{said}"), str(e.value)
+
+
+def test_a_deleted_files_section_says_what_is_missing_and_what_to_do(small_profile, tmp_path):
+    """Before (YAML audit): "profile.yaml lists no arrays.npz", without a remedy."""
+    folder = _saved(small_profile, tmp_path)
+    yml = folder / YAML_FILE
+    digest = _sha(folder / ARRAYS_FILE)
+    _rewrite_yaml(folder, lambda m: m.pop("files"))
+    with pytest.raises(ProfileError) as e:
+        load(folder)
+    assert str(e.value) == (f"{yml} has no files: section (deleted?); put it back as enroll wrote it (files: "
+                            f"{{arrays.npz: {{path: arrays.npz, sha256: HASH}}}}, HASH as `sha256sum arrays.npz` "
+                            f"prints it), or enroll the profile again")
+    _rewrite_yaml(folder, lambda m: m.update(files={"arrays.np": {"path": "arrays.np", "sha256": digest}}))
+    with pytest.raises(ProfileError) as e:
+        load(folder)
+    assert str(e.value).startswith(f"{yml}: files does not list arrays.npz; put it back as enroll wrote it "
+                                   f"(arrays.npz: {{path: arrays.npz, sha256: HASH}}, HASH as")
+    _rewrite_yaml(folder, lambda m: m.update(files={ARRAYS_FILE: {"path": ARRAYS_FILE, "sha256": digest}}))
+    assert load(folder).files[ARRAYS_FILE]["sha256"] == digest        # the remedy, as said
+
+
+def _video_profile(tmp_path) -> Path:
+    from tests.hostile import atlas_arrays
+
+    return save(Profile(name="vid", kind="video", source="clip.avi", tier="atlas", crop_size=16,
+                        arrays={**small_arrays(), **atlas_arrays()}, settings={"atlas": {"fps": 30.0}}),
+                tmp_path / "vid")
+
+
+def test_kind_that_contradicts_the_arrays_is_refused(small_profile, tmp_path):
+    """Before (YAML audit): `kind: video` in a photo's profile (or `image` in a video's) was taken
+    without a word, and changed nothing (the engine goes by the atlas arrays)."""
+    photo, video = _saved(small_profile, tmp_path), _video_profile(tmp_path)
+    yml = _edit_text(photo, "kind: image", "kind: video")
+    with pytest.raises(ProfileError) as e:
+        load(photo)
+    assert str(e.value) == (f"{yml}: kind is 'video', but the profile has no atlas: it was enrolled from a photo, "
+                            f"as kind records, and editing kind changes nothing; set 'kind: image' back (a video "
+                            f"profile is made with: python run.py enroll CLIP.mp4 --name NAME)")
+    yml = _edit_text(video, "kind: video", "kind: image")
+    with pytest.raises(ProfileError) as e:
+        load(video)
+    assert str(e.value) == (f"{yml}: kind is 'image', but the profile holds an atlas: it was enrolled from a "
+                            f"video, as kind records, and editing kind changes nothing; set 'kind: video' back")
+    for folder, kind in ((photo, "image"), (video, "video")):     # a deleted kind: the arrays say
+        _rewrite_yaml(folder, lambda m: m.pop("kind"))
+        assert load(folder).kind == kind
+
+
+def test_settings_atlas_in_a_photos_profile_is_refused(small_profile, tmp_path):
+    """Before (YAML audit): a photo's profile took a `settings.atlas` (a video enrollment's record:
+    enroll's summary reads its frame counts) without a word."""
+    folder = _saved(small_profile, tmp_path)
+    _rewrite_yaml(folder, lambda m: m["settings"].update(atlas={"frames": 3, "usable_frames": 3}))
+    with pytest.raises(ProfileError) as e:
+        load(folder)
+    assert str(e.value) == (f"{folder / YAML_FILE}: settings.atlas is the record of a video's enrollment, and this "
+                            f"profile has no atlas (it was enrolled from a photo): nothing reads it; delete it")
+    assert load(_video_profile(tmp_path)).settings["atlas"] == {"fps": 30.0}
+
+
+@pytest.mark.parametrize("empty", ["settings", "files"])
+def test_attach_files_takes_a_null_settings_or_files(small_profile, tmp_path, empty):
+    """Before (YAML audit): `settings:` alone (null) made attach_files raise AttributeError."""
+    folder = _saved(small_profile, tmp_path)
+    digest = _sha(folder / ARRAYS_FILE)
+    _rewrite_yaml(folder, lambda m: m.update({empty: None}))
+    fmt.attach_files(folder, [ARRAYS_FILE] if empty == "files" else [], settings={"gains": {"mouth": 1.1}})
+    profile = load(folder)
+    assert profile.settings["gains"] == {"mouth": 1.1}     # a section is replaced whole, as before
+    assert profile.files[ARRAYS_FILE]["sha256"] == digest

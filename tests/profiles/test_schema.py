@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from profiles.schema import read_yaml
+from profiles.schema import ConsentRecordError, check_meta, read_yaml
 from realtime.core.errors import ProfileError
 
 
@@ -63,3 +63,80 @@ def test_text_in_another_encoding_says_to_save_it_as_utf8(tmp_path, raw, where):
     path = tmp_path / "profile.yaml"
     assert _refusal(path, raw) == (f"{path} is not UTF-8 text ({where}); save it again as UTF-8 (an editor's 'ANSI' "
                             f"or 'Unicode'/UTF-16 is not), or enroll the profile again")
+
+
+# ----------------------------------------------- settings.atlas and settings.neural: records (audit)
+#: settings.atlas as `profiles.enroll_video` writes it, and settings.neural as `train` does
+ATLAS_RECORD = {
+    "frames": 150, "frame_range": [0, 149], "fps": 30.0, "usable_frames": 120,
+    "rejected": {"no_face": 10, "multi_face": 0, "blurred": 20, "unsteady": 0, "occluded": 0},
+    "reference_frame": 12, "source_sha256": "a" * 64, "source_bytes": 123456, "source_frames": 150,
+    "keyframes": 19, "flipped": 4, "simplices": 40, "dims": ["yaw", "pitch", "mouth"],
+    "query_range": {"yaw": [-0.5, 0.6], "pitch": [-0.2, 0.3], "mouth": [0.0, 1.1], "eyes": [0.4, 1.0]},
+    "crop_size": 192, "colour_shift_max": 3.5, "config": {"max_keyframes": 48, "colour": True},
+}
+NEURAL_RECORD = {"resolution": 128, "steps": 3000, "pairs": 400, "face_l1": {"render": 0.052, "output": 0.031}}
+
+
+def test_the_records_enroll_and_train_write_pass():
+    from profiles.schema import ATLAS_DIMS
+    from realtime.tiers.atlas.query import DIM_NAMES
+
+    check_meta({"format": 1, "settings": {"atlas": ATLAS_RECORD, "neural": NEURAL_RECORD}}, "p.yaml")
+    assert ATLAS_DIMS == DIM_NAMES      # spelled out in the schema (the atlas's module imports scipy)
+
+
+RECORD_SAYS = "is the record {} wrote, and nothing reads a key added to it: delete it"
+
+
+@pytest.mark.parametrize("section, said", [
+    ({"atlas": {**ATLAS_RECORD, "bogus": 1}},
+     "settings.atlas.bogus is not a setting; settings.atlas " + RECORD_SAYS.format("a video's enrollment")),
+    ({"atlas": {"keyframe": 19}}, "settings.atlas.keyframe is not a setting (did you mean keyframes?); settings.atlas"),
+    ({"neural": {**NEURAL_RECORD, "face_l1": {"render": 0.1, "outptu": 0.2}}},
+     "settings.neural.face_l1.outptu is not a setting; settings.neural is the record train wrote (face_l1: "
+     "{render, output}), and nothing reads a key added to it: delete it"),
+    ({"neural": {"resolutoin": 128}}, "settings.neural.resolutoin is not a setting (did you mean resolution?); "
+                                      "settings.neural " + RECORD_SAYS.format("train")),
+    ({"atlas": {"rejected": {"blurred": "many"}}}, "settings.atlas.rejected.blurred must be a whole number"),
+    ({"atlas": {"rejected": [1, 2]}}, "settings.atlas.rejected must be a mapping"),
+    ({"atlas": {"dims": ["yaw", "roll"]}}, "settings.atlas.dims must be a list of yaw, pitch, mouth, eyes"),
+    ({"atlas": {"query_range": {"yaw": [0, "x"]}}}, "settings.atlas.query_range must map yaw, pitch, mouth, eyes"),
+    ({"atlas": {"simplices": -1}}, "settings.atlas.simplices must be a whole number"),
+    ({"atlas": {"colour_shift_max": "big"}}, "settings.atlas.colour_shift_max must be a number"),
+    ({"atlas": {"config": "default"}}, "settings.atlas.config must be a mapping"),
+    ({"neural": {"face_l1": "low"}}, "settings.neural.face_l1 must be a mapping"),
+    ({"neural": {"face_l1": {"render": float("nan")}}}, "settings.neural.face_l1.render must be a number"),
+])
+def test_the_records_refuse_an_unknown_key_or_a_wrong_type(section, said):
+    """Before (YAML audit): settings.atlas took any key and most types, and settings.neural's
+    face_l1 anything, without a word (editing these records does nothing)."""
+    with pytest.raises(ProfileError) as e:
+        check_meta({"format": 1, "settings": section}, "p.yaml")
+    assert str(e.value).startswith(f"p.yaml: {said}"), str(e.value)
+
+
+# --------------------------------------------------------------- consent: an unquoted date (audit)
+@pytest.mark.parametrize("value, said", [
+    ("2026-12-07T01:55:03+00:00", "a date, not text: put it in quotes, as enroll wrote it (date: "
+                                  "'2026-12-07T01:55:03+00:00')"),
+    ("2026-12-07", "a date, not text: put it in quotes, as enroll wrote it (date: '2026-12-07')"),
+])
+def test_an_unquoted_consent_date_says_to_quote_it(tmp_path, value, said):
+    """Before (YAML audit): "the consent record must have text fields by, date, via, sha256",
+    where YAML had read the date's quotes away and made it a date."""
+    path = tmp_path / "profile.yaml"
+    path.write_text(f"format: 1\nconsent:\n  by: me\n  date: {value}\n  via: enroll\n  sha256: {'0' * 64}\n")
+    with pytest.raises(ConsentRecordError) as e:
+        check_meta(read_yaml(path), str(path))
+    assert str(e.value).startswith(f"{path}: consent.date is not in quotes, so YAML reads it as {said}; record "
+                                   f"it again with: python run.py consent"), str(e.value)
+
+
+@pytest.mark.parametrize("by, what", [("yes", "true or false"), ("2025", "a number")])
+def test_an_unquoted_consent_text_that_yaml_reads_otherwise_says_to_quote_it(tmp_path, by, what):
+    path = tmp_path / "profile.yaml"
+    path.write_text(f"format: 1\nconsent:\n  by: {by}\n  date: '2026'\n  via: enroll\n  sha256: {'0' * 64}\n")
+    with pytest.raises(ConsentRecordError, match=f"consent.by is not in quotes, so YAML reads it as {what}, not "
+                                                 f"text: put it in quotes, as enroll wrote it; record it again"):
+        check_meta(read_yaml(path), str(path))
