@@ -9,10 +9,12 @@ wears glasses shows the identity's bare eyes, with the frame's arms sticking out
 Rims are found by their shape instead: a thin line (`line_strength`: the image's curvature
 across a line, less the slope that an edge has beside it) that stays in one place on the head,
 closing a loop round each eye. The search runs in the head's own frame (`ANCHORS`: points that
-do not move with the expression), in the eyes' plane, along rays from each eye's centre
-(`ANGLES` × radii from just outside the eye out to `R_OUTER` interoculars). The line strength is
-averaged over the looks there, and per eye the strongest closed path of smoothly changing radius
-is taken (`closed_path`). Glasses are there when the lower arcs of both loops, over the cheeks
+do not move with the expression), in the eyes' plane, along rays from just below each eye's
+centre (`ANGLES` rays × `N_RADII` radii from just outside the eye out to an ellipse wider than
+high, `DOWN`, `OUT`, `IN`, `UP`, `BELOW`: a lens's shape). The line strength is averaged over the
+looks there, and per eye the strongest closed path is taken whose radius changes by at most
+`STEP` steps from ray to ray, the larger steps at a cost (`closed_path`: a wide lens's corners).
+Glasses are there when the lower arcs of both loops, over the cheeks
 where a bare face has no line, read as a line along most of their length (their median, `FOUND`;
 lost below `LOST`). The mask follows the head every frame: the loops' parts that read as a line
 are drawn, anti-aliased, into the swap crop, each pixel weighted by how much the driver's image
@@ -24,12 +26,15 @@ Glasses taken off or put on mid-stream are seen by looks that disagree with what
 (`RELEARN`; between looks a quick check, `CHECK_EVERY`): the search learns afresh from them.
 
 On the eval clips (every frame tracked, looks on the stage's schedule): after the first `LEARN`
-looks the bare faces of d0, d10, d11, d14, s18 and s32 read at most 0.07 (and none is ever
-found; s13's full-body face is too small to track), d19's round metal rims 0.43–0.74 and d13's
-half-rim frame 0.13–1.37 (found throughout); both pairs are found at frame 14. On the
-2-core Xeon a look (the eyes' patch scaled so that the interocular is at most `WORK_IOD` px)
-takes 1.1–1.6 ms alone and about 3 ms inside the live loop; drawing the mask with its rim test,
-0.6–0.9 ms a frame (stage p50 in the live loop; d19, d13).
+looks the bare faces of d0, d10, d11, d14, s18 and s32 read at most 0.04 (and none is ever
+found; s13's full-body face is too small to track), d19's round metal rims 0.58–1.08 and d13's
+half-rim frame 1.25–3.02 (found throughout); both pairs are found at frame 14. d13's loops
+follow its wide lenses round, top bars included (with rays from the eye's centre out to a
+circle of 0.68 interoculars and one radius step from ray to ray they reached neither the
+lenses' outer sides nor, but for short stretches, the top bars, and 0.13–1.37). On the 2-core
+Xeon a look (the eyes' patch scaled so that the interocular is at most `WORK_IOD` px) takes
+about 1.5–2 ms alone and about 3 ms inside the live loop; drawing the mask with its rim test,
+0.8–1.0 ms a frame (stage p50 in the live loop; d19, d13).
 """
 from __future__ import annotations
 
@@ -54,10 +59,20 @@ ANCHORS = (33, 133, 263, 362, 168, 6, 197, 195, 8, 9)
 _ANCHORS = np.array(ANCHORS)
 _EYES = (np.array(topology.RIGHT_EYE_UPPER + topology.RIGHT_EYE_LOWER),
          np.array(topology.LEFT_EYE_UPPER + topology.LEFT_EYE_LOWER))
-#: rays per eye, and radii (interoculars between the eyes' centres) out to R_OUTER in N_RADII steps
+#: rays per eye from a point DOWN interoculars (between the eyes' centres) below the eye's centre,
+#: each N_RADII steps out to the ellipse whose half-axes are, from that point, OUT towards the
+#: temple, IN towards the nose, UP and BELOW (interoculars; a quarter ellipse per quadrant): a
+#: lens is wider than high and sits lower than the eye (d13's half-rim lenses reach 0.6
+#: interoculars out and 0.33 down from the eye's centre, their top bar only 0.07 above it; d19's
+#: round rims 0.5 out and in, 0.2 up and 0.4 down)
 ANGLES = 72
-R_OUTER = 0.68
 N_RADII = 56
+DOWN = 0.06
+OUT, IN, UP, BELOW = 0.78, 0.52, 0.52, 0.5
+#: the path's radius may change by up to STEP radius steps between neighbouring rays (a lens's
+#: corners), each step past the first costing JUMP (line strength, `closed_path`)
+STEP = 5
+JUMP = 1.0
 #: how far outside the eye's own contour a rim is looked for (interoculars): above the eye (the
 #: lid's crease) and below it (the lower lid's lashes and shadow)
 CLEAR_ABOVE = 0.03
@@ -173,11 +188,11 @@ def _line_at(g, small, kx, ky, sigma, edge, xs, ys, out):
 
 
 @njit(cache=True, nogil=True)
-def closed_path(score: np.ndarray) -> np.ndarray:
+def closed_path(score: np.ndarray, step: int = 1, jump: float = 0.0) -> np.ndarray:
     """(K,) int64: per angle, the radius index of the highest-scoring path round the loop
-    through `score` (K angles, N radii) that moves at most one radius step between neighbouring
-    angles. Run three times round, keeping the middle: its ends almost always meet (a loop whose
-    ends do not is drawn open, `_runs`)."""
+    through `score` (K angles, N radii) that moves at most `step` radius steps between
+    neighbouring angles, each step past the first costing `jump`. Run three times round, keeping
+    the middle: its ends almost always meet (a loop whose ends do not is drawn open, `_runs`)."""
     k, n = score.shape
     total = np.empty(n)
     nxt = np.empty(n)
@@ -188,10 +203,12 @@ def closed_path(score: np.ndarray) -> np.ndarray:
         row = score[i % k]
         for j in range(n):
             best, arg = total[j], j
-            if j > 0 and total[j - 1] > best:
-                best, arg = total[j - 1], j - 1
-            if j + 1 < n and total[j + 1] > best:
-                best, arg = total[j + 1], j + 1
+            for d in range(1, step + 1):
+                cost = jump * (d - 1)
+                if j >= d and total[j - d] - cost > best:
+                    best, arg = total[j - d] - cost, j - d
+                if j + d < n and total[j + d] - cost > best:
+                    best, arg = total[j + d] - cost, j + d
             nxt[j] = best + row[j]
             back[i, j] = arg
         total[:] = nxt
@@ -243,17 +260,27 @@ class GlassesRims:
         centres = [ref[e].mean(0) for e in _EYES]
         iod = float(np.linalg.norm(centres[1][:2] - centres[0][:2]))
         self._theta = theta = np.linspace(0.0, 2.0 * np.pi, ANGLES, endpoint=False)
-        self._radii = np.linspace(0.0, R_OUTER, N_RADII) * iod
+        self._radii = np.linspace(0.0, 1.0, N_RADII)  # along each ray, of its reach
         self._lower = np.sin(theta) > 0.3          # y runs down: the arc over the cheek
         self._iod = iod
+        middle = 0.5 * (centres[0][0] + centres[1][0])
+        self._origins, self._reach = [], []
         grids = []
         for c in centres:
+            # x runs from the subject's right to left: outwards is away from the other eye
+            out = np.sign(c[0] - middle) * np.cos(theta) >= 0.0
+            ax = np.where(out, OUT, IN)
+            ay = np.where(np.sin(theta) >= 0.0, BELOW, UP)
+            reach = iod / np.hypot(np.cos(theta) / ax, np.sin(theta) / ay)     # (K,) px of the head frame
+            c = c + np.array([0.0, DOWN * iod, 0.0])
+            self._origins.append(c)
+            self._reach.append(reach)
             # the rims' plane: the eyes' own. Real rims sit in front of them, but planes moved
             # towards the nose's bridge drew d19's and d13's rims less well (the drawn arcs'
             # line strength in each frame, 0.95 → 0.82 and 2.33 → 2.08 at the bridge's depth):
             # the tracker's depth is shallow and noisy, and a turn read from it moves a plane
             # in front of the anchors the wrong amount
-            ray = np.stack([np.cos(theta), np.sin(theta), np.zeros_like(theta)], -1)
+            ray = np.stack([np.cos(theta), np.sin(theta), np.zeros_like(theta)], -1) * reach[:, None]
             grids.append(c + ray[:, None, :] * self._radii[None, :, None])
         self._grids = np.stack(grids)               # (2, K, N, 3) head-frame points
         self._extent = np.zeros((2, ANGLES))
@@ -273,8 +300,9 @@ class GlassesRims:
             ang = np.arctan2(d[:, 1], d[:, 0]) % (2.0 * np.pi)
             order = np.argsort(ang)
             ang, rad = ang[order], np.hypot(d[order, 0], d[order, 1])
-            self._extent[e] = np.maximum(self._extent[e], np.interp(theta, ang, rad, period=2.0 * np.pi))
-        margin = np.where(self._lower, CLEAR_BELOW, CLEAR_ABOVE) * self._iod
+            rad = np.interp(theta, ang, rad, period=2.0 * np.pi) / self._reach[e]   # of each ray's reach
+            self._extent[e] = np.maximum(self._extent[e], rad)
+        margin = np.where(self._lower, CLEAR_BELOW, CLEAR_ABOVE) * self._iod / np.stack(self._reach)
         self._clear = self._radii[None, None, :] >= (self._extent + margin)[..., None]
         if self._mean is not None:
             self._mean[~self._clear] = 0.0
@@ -333,7 +361,7 @@ class GlassesRims:
                 if np.median(near[drawn]) >= LOST:
                     return False
             return True
-        return min(float(np.median(x[k, closed_path(x)][self._lower])) for x in seen) >= FOUND
+        return min(float(np.median(x[k, closed_path(x, STEP, JUMP)][self._lower])) for x in seen) >= FOUND
 
     def still_there(self, image: np.ndarray, landmarks: np.ndarray) -> bool:
         """A quick check between looks (about a third of a look's work: the drawn lower arcs'
@@ -384,7 +412,7 @@ class GlassesRims:
         return np.where(self._clear, seen, 0.0).astype(np.float64)   # closed_path is compiled for float64
 
     def _decide(self) -> None:
-        self._paths = [closed_path(m) for m in self._mean]
+        self._paths = [closed_path(m, STEP, JUMP) for m in self._mean]
         along = [m[np.arange(ANGLES), p] for m, p in zip(self._mean, self._paths)]
         self.score = float(min(np.median(a[self._lower]) for a in along))
         self.found = self.score >= (LOST if self.found else FOUND)
@@ -411,10 +439,9 @@ class GlassesRims:
         lo, mid, hi = m[k, np.maximum(p - 1, 0)], m[k, p], m[k, np.minimum(p + 1, N_RADII - 1)]
         curve = lo - 2.0 * mid + hi
         shift = np.where(curve < 0.0, 0.5 * (lo - hi) / np.where(curve < 0.0, curve, -1.0), 0.0)
-        step = self._radii[1] - self._radii[0]
         grid = self._grids[eye]
-        ray = (grid[:, -1] - grid[:, 0]) / self._radii[-1]          # unit rays (K, 3)
-        return grid[k, p] + ray * (np.clip(shift, -0.5, 0.5) * step)[:, None]
+        step = (grid[:, -1] - grid[:, 0]) / (N_RADII - 1)           # one radius step per ray (K, 3)
+        return grid[k, p] + step * np.clip(shift, -0.5, 0.5)[:, None]
 
     # --- the mask -------------------------------------------------------------------------------
 
@@ -498,7 +525,7 @@ def _runs(drawn: np.ndarray, closed: bool = True) -> list[np.ndarray]:
 
 
 def _compile() -> None:
-    closed_path(np.zeros((2, 3)))
+    closed_path(np.zeros((2, 3)), STEP, JUMP)
     line_strength(np.zeros((4, 4), np.float32), np.zeros(1, np.float32), np.zeros(1, np.float32))
 
 
