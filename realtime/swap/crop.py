@@ -207,9 +207,18 @@ def triangle_labels(rig: Rig) -> dict[str, np.ndarray]:
 
 
 def _nostril_mask() -> np.ndarray:
-    """Landmarks of the nose's underside and wings (dark nostrils on every driver)."""
+    """Landmarks of the nose's underside and wings (dark nostrils on every driver), and the
+    groove where a wing meets the cheek (`NOSE_GROOVE`)."""
     m = np.zeros(topology.N_LANDMARKS, bool)
     m[[1, 2, 4, 5, 19, 94, 97, 98, 99, 326, 327, 328, 141, 370, 164, 167, 393, 240, 460, 75, 305,
        79, 309, 20, 250, 60, 290, 166, 392, 238, 458, 239, 459, 241, 461, 242, 462, 218, 438,
        219, 439, 235, 455, 64, 294, 48, 278, 115, 344, 220, 440, 45, 275, 44, 274, 125, 354]] = True
+    m[list(NOSE_GROOVE)] = True
     return m
+
+
+#: The groove between a nose wing and the cheek (both sides): in shadow on a smiling or side-lit
+#: driver, darker than the skin low-pass by the occluder test's measure, and where the identity's
+#: nose is narrower than the driver's it lies on the identity's cheek: kept there as an occluder,
+#: it drew a dark diagonal scratch down the swapped cheek (s5 ← d13, frames 200-320, smiling).
+NOSE_GROOVE = (142, 129, 102, 49, 209, 36, 371, 358, 331, 279, 429, 266)

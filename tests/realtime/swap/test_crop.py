@@ -100,3 +100,17 @@ def test_triangle_labels(astronaut_profile):
     assert not allow[lips[face].any(1)].any()
     eye_ring2 = ring(topology.RIGHT_EYE_UPPER + topology.RIGHT_EYE_LOWER, 2)
     assert allow[eye_ring2[face].any(1) & ~lips[face].any(1)].any()
+
+
+def test_no_occluder_in_the_groove_beside_the_nose(astronaut_profile):
+    """The groove where a nose wing meets the cheek is in shadow on a smiling or side-lit driver,
+    and reads as an occluder against the skin low-pass; where the identity's nose is narrower it
+    lies on the identity's cheek. Before: kept there, a dark scratch down the swapped cheek (s5 ←
+    d13, frames 200-320). No triangle on the groove's points (the wings' outer points 129 and 358,
+    and their neighbours up the nose's side and on the cheek) allows one."""
+    rig = face_rig(rig_mod.build(astronaut_profile), nominal_affine(astronaut_profile, 256))
+    flo, fhi = rig.ranges["face"]
+    face, allow = rig.triangles[flo:fhi], triangle_labels(rig)["allow"][flo:fhi]
+    groove = np.zeros(topology.N_LANDMARKS, bool)
+    groove[[129, 358, 142, 371, 36, 266]] = True
+    assert not allow[groove[face].any(1)].any()
