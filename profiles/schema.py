@@ -496,13 +496,28 @@ def _check_settings(settings: dict, where: str) -> None:
     for key in ("steps", "pairs"):
         if key in neural:
             _int(neural[key], f"settings.neural.{key}", where, 0, 1 << 50)
+    # face_l1: {render, output} on the held-out frames (`held_out` of them), and `trained`: the
+    # same on frames it trained on (run.py's cmd_train)
     face_l1 = _mapping(neural.get("face_l1"), "settings.neural.face_l1", where)
     for key, value in face_l1.items():
-        if key not in ("render", "output"):
-            raise ProfileError(f"{where}: settings.neural.face_l1.{printable(key, 30)} is not a setting; "
-                               f"settings.neural is the record train wrote (face_l1: {{render, output}}), and "
-                               f"nothing reads a key added to it: delete it")
-        _number(value, f"settings.neural.face_l1.{key}", where, 0.0, 1e6)
+        name = f"settings.neural.face_l1.{printable(str(key), 30)}"
+        if key in ("render", "output"):
+            _number(value, name, where, 0.0, 1e6)
+        elif key == "held_out":
+            _int(value, name, where, 0, 1 << 50)
+        elif key == "trained":
+            for k, v in _mapping(value, name, where).items():
+                if k not in ("render", "output"):
+                    raise _not_a_record_key(where, f"{name}.{printable(str(k), 30)}")
+                _number(v, f"{name}.{k}", where, 0.0, 1e6)
+        else:
+            raise _not_a_record_key(where, name)
+
+
+def _not_a_record_key(where: str, name: str) -> ProfileError:
+    return ProfileError(f"{where}: {name} is not a setting; settings.neural is the record train wrote "
+                        f"(face_l1: {{render, output, held_out, trained: {{render, output}}}}), and nothing "
+                        f"reads a key added to it: delete it")
 
 
 def check_enrolled_from(meta: dict, has_atlas: bool, where: str) -> None:

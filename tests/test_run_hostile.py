@@ -360,12 +360,22 @@ def _fake_training(monkeypatch, samples_raise=KeyboardInterrupt, face_l1: float 
     monkeypatch.setattr(T, "train", lambda pairs, out_dir, options, **k: {
         "steps": 1, "seconds": 0.1, "history": [{"step": 1, "rec": 0.5}], "config": {}})
     monkeypatch.setattr(T, "plot_losses", lambda history, path: Path(path).write_bytes(b"new plot"))
-    monkeypatch.setattr(T, "face_l1", lambda pairs, path: (0.2, 0.1))
+    monkeypatch.setattr(T, "face_l1", lambda pairs, path, **k: (0.2, 0.1))
+    _hold_out_one(monkeypatch)
 
     def samples(pairs, path):
         raise samples_raise()
 
     monkeypatch.setattr(T, "samples", samples)
+
+
+def _hold_out_one(monkeypatch) -> None:
+    """`dataset.held_out` keeps the last of the (fake, too few) pairs out of training, so that the
+    end of a run decides the tier on it."""
+    from realtime.train import dataset
+
+    monkeypatch.setattr(dataset, "held_out", lambda pairs, fps: dataset.HeldOut(
+        np.arange(len(pairs) - 1), np.array([len(pairs) - 1]), 0, (len(pairs) - 1,)))
 
 
 def test_train_never_follows_a_neural_folder_that_leads_out_of_the_profile(video_profile, tmp_path, monkeypatch,
@@ -422,7 +432,7 @@ def test_train_restart_is_the_way_out_of_a_missing_or_changed_neural_file(video_
     from realtime.train import loop as T
 
     monkeypatch.setattr(T, "samples", lambda pairs, path: np.zeros((8, 8, 3), np.uint8))
-    monkeypatch.setattr(T, "face_l1", lambda pairs, path: (0.2, 0.199))
+    monkeypatch.setattr(T, "face_l1", lambda pairs, path, **k: (0.2, 0.199))
     assert run.main(["train", "--profile", "vid", "--video", str(clip), "--steps", "1", "--restart"]) == 0
     assert ("note: --restart: neural/train_state.safetensors (missing or changed) taken off profile vid's list "
             "of files; training starts afresh") in capsys.readouterr().err
@@ -480,13 +490,15 @@ def test_train_makes_the_neural_tier_the_default_only_where_it_improves_the_rend
     folder, clip = video_profile
     _fake_training(monkeypatch)
     monkeypatch.setattr(T, "samples", lambda pairs, path: np.zeros((8, 8, 3), np.uint8))
-    monkeypatch.setattr(T, "face_l1", lambda pairs, path: l1)
+    monkeypatch.setattr(T, "face_l1", lambda pairs, path, **k: l1)
     assert run.main(["train", "--profile", "vid", "--video", str(clip), "--steps", "1"]) == 0
     said = capsys.readouterr().out
     profile = load(folder)
     assert profile.tier == tier
-    assert profile.settings["neural"]["face_l1"] == {"render": l1[0], "output": l1[1]}
-    assert ("profile tier is now 'neural' (face L1 to the real frames 0.2000 → 0.1000)" in said) == (tier == "neural")
+    assert profile.settings["neural"]["face_l1"] == {"render": l1[0], "output": l1[1], "held_out": 1,
+                                                     "trained": {"render": l1[0], "output": l1[1]}}
+    assert ("profile tier is now 'neural' (face L1 to the real frames 0.2000 → 0.1000 on the 1 held out"
+            in said) == (tier == "neural")
     assert ("profile tier stays 'atlas'" in said and "--tier neural" in said) == (tier == "atlas")
 
 
@@ -501,7 +513,7 @@ def test_a_retraining_that_does_not_improve_says_the_tier_went_back_to_atlas(vid
     for l1, said in (((0.2, 0.1), "profile tier is now 'neural'"),
                      ((0.2, 0.199), "profile tier is now 'atlas' (it was 'neural'): "),
                      ((0.2, 0.199), "profile tier stays 'atlas': ")):
-        monkeypatch.setattr(T, "face_l1", lambda pairs, path, l1=l1: l1)
+        monkeypatch.setattr(T, "face_l1", lambda pairs, path, l1=l1, **k: l1)
         assert run.main(["train", "--profile", "vid", "--video", str(clip), "--steps", "1", "--restart"]) == 0
         assert said in capsys.readouterr().out
 
@@ -634,6 +646,19 @@ def test_a_ctrl_c_says_what_training_kept(step, saved, words):
     assert run._stopped_training(step, saved).startswith(words)
 
 
+@pytest.mark.parametrize("on_disk, words", [
+    (0, "stopped at step 9 while saving it; this run's steps are lost and no checkpoint is saved: `train` "
+        "starts afresh"),
+    (40, "stopped at step 9 while saving it; this run's steps are lost, `train` resumes from step 40, the "
+         "checkpoint there before this run"),
+    (9, "stopped at step 9 while saving it; `train` resumes from step 9, the checkpoint there now"),
+])
+def test_a_ctrl_c_during_the_first_save_says_which_checkpoint_is_left(on_disk, words):
+    """Before (train audit): "resumes from the checkpoint before it (if any)", whether there was one
+    or not."""
+    assert run._stopped_training(9, None, on_disk) == words
+
+
 def test_train_refuses_another_clip_unless_told(video_profile, tmp_path, monkeypatch, capsys):
     folder, clip = video_profile
     other = _clip(tmp_path / "other.avi", frames=7)
@@ -725,8 +750,8 @@ def test_train_on_another_clip_reads_it_from_its_start(video_profile, tmp_path, 
     assert seen == {"frames": list(range(7)), "same_clip": False}
     assert ("note: training on other.avi from its start (7 frames): the enrolled frames 200..281 are those of "
             "clip.avi") in err
-    assert ("trained 1 step in 0.1 s on 7 frames (2 frames left out: the face not where the profile's crop "
-            "expects it) → ") in out
+    assert ("trained 1 step in 0.1 s on 6 frames (1 frame held out to test it; 2 frames left out: the face not "
+            "where the profile's crop expects it) → ") in out
     # the enrollment clip itself, named with --other-video: its enrolled frames, as without it
     # (here the clip is shorter than the range it was "enrolled" from: said so, not "no face")
     assert run.main(["train", "--profile", "vid", "--video", str(clip), "--steps", "1", "--other-video"]) == 2
@@ -1100,7 +1125,7 @@ def test_a_ctrl_c_after_the_steps_says_they_are_saved_and_the_yaml_says_which(vi
     assert run.main(["train", "--profile", "vid", "--video", str(clip), "--steps", "5"]) == 0
     assert "face_l1" in load(folder).settings["neural"]
 
-    def stop(*a):
+    def stop(*a, **k):
         raise KeyboardInterrupt
 
     monkeypatch.setattr(T, stage, stop)
@@ -1133,3 +1158,104 @@ def test_train_refuses_a_file_named_neural_before_the_pairs(video_profile, monke
     assert err.endswith("neural is a file, not a folder: `train` keeps the neural tier's checkpoints in a folder "
                         "of that name; move the file out of the profile folder")
     assert built == [] and (folder / "neural").read_text() == "my notes"
+
+
+def test_the_default_tier_is_decided_on_frames_the_generator_did_not_train_on(video_profile, monkeypatch, capsys):
+    """Before (train audit): the face L1 was measured on the training pairs themselves, so s32 became
+    'neural' after 68 steps (0.0327 → 0.0314 on them) while the held-out frames got worse. Now the
+    frames `dataset.held_out` keeps from training decide; the training frames' numbers are shown."""
+    from realtime.train import loop as T
+
+    folder, clip = video_profile
+    _fake_training(monkeypatch)
+    monkeypatch.setattr(T, "samples", lambda pairs, path: np.zeros((8, 8, 3), np.uint8))
+    monkeypatch.setattr(T, "face_l1", lambda pairs, path, index=None, **k:          # pair 2: held out
+                        (0.03, 0.035) if index is not None and list(index) == [2] else (0.0327, 0.0314))
+    assert run.main(["train", "--profile", "vid", "--video", str(clip), "--steps", "1"]) == 0
+    said = capsys.readouterr().out
+    assert load(folder).tier == "atlas"
+    assert ("profile tier stays 'atlas': the generator does not yet improve on the atlas render on frames it "
+            "did not train on (face L1 to the real frames 0.0300 → 0.0350 on the 1 held out (0.0327 → 0.0314 "
+            "on frames it trained on)") in said
+    assert load(folder).settings["neural"]["face_l1"] == {
+        "render": 0.03, "output": 0.035, "held_out": 1, "trained": {"render": 0.0327, "output": 0.0314}}
+
+
+def test_a_run_that_cannot_test_on_unseen_frames_keeps_the_atlas(video_profile, monkeypatch, capsys):
+    """A run resumed from a checkpoint that trained on the frames now held out (one written before
+    frames were held out), or a clip too short to hold any out, says so and stays 'atlas'."""
+    from realtime.train import dataset
+    from realtime.train import loop as T
+
+    folder, clip = video_profile
+    _fake_training(monkeypatch)
+    monkeypatch.setattr(T, "samples", lambda pairs, path: np.zeros((8, 8, 3), np.uint8))
+    monkeypatch.setattr(T, "train", lambda pairs, out_dir, options, **k: {
+        "steps": 1, "seconds": 0.1, "history": [{"step": 1, "rec": 0.5}], "config": {}, "held_out_unseen": False})
+    assert run.main(["train", "--profile", "vid", "--video", str(clip), "--steps", "1"]) == 0
+    said = capsys.readouterr().out
+    assert load(folder).tier == "atlas" and "the checkpoint this run resumed had trained on the frames held out" in said
+    assert "`train --restart` trains afresh" in said
+    monkeypatch.setattr(dataset, "held_out", lambda pairs, fps: dataset.HeldOut(np.arange(3), np.arange(0), 0, ()))
+    monkeypatch.setattr(T, "train", lambda pairs, out_dir, options, **k: {
+        "steps": 1, "seconds": 0.1, "history": [{"step": 1, "rec": 0.5}], "config": {}})
+    assert run.main(["train", "--profile", "vid", "--video", str(clip), "--steps", "1"]) == 0
+    said = capsys.readouterr().out
+    assert load(folder).tier == "atlas"
+    assert ("the clip is too short to hold frames out of training to test the generator on (face L1 to the real "
+            "frames 0.2000 → 0.1000 on frames it trained on; under 80 frames none is held out)") in said
+
+
+def test_a_timed_training_s_bar_shows_its_time_budget(video_profile, monkeypatch):
+    """Before (train audit): `train --minutes 2` drew a step count with no total nor ETA. Now the
+    bar is the time budget (seconds of 120) with the step beside the losses."""
+    import tqdm as tqdm_module
+
+    from realtime.train import dataset
+    from realtime.train import loop as T
+    from tests.realtime.train.test_loop import Pairs
+
+    folder, clip = video_profile
+    bars = []
+
+    class Bar(tqdm_module.tqdm):
+        def __init__(self, *a, **k):
+            super().__init__(*a, **{**k, "disable": False})
+            bars.append(self)
+
+    monkeypatch.setattr(tqdm_module, "tqdm", Bar)
+    monkeypatch.setattr(dataset, "build_pairs", lambda profile, frames, **k: Pairs())
+    clock = [100.0]
+    monkeypatch.setattr(run.time, "monotonic", lambda: clock[0])
+
+    def train(pairs, out_dir, options, progress, commit, on_checkpoint):
+        for step in range(1, 6):
+            clock[0] += 10.0
+            progress(step, {"rec": 0.5})
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(T, "train", train)
+    assert run.main(["train", "--profile", "vid", "--video", str(clip), "--minutes", "2"]) == 130
+    bar = next(b for b in bars if b.desc == "training")
+    assert (bar.n, bar.total, bar.unit) == (50, 120, "s")
+    assert bar.postfix == "step=5, rec=0.500" and "of 2 min" in str(bar)
+
+
+def test_train_removes_what_a_killed_run_left_of_its_writes(video_profile, monkeypatch, capsys):
+    """Before (train audit): a checkpoint's partial files, left by a kill (SIGKILL, a power cut)
+    during its write, stayed in neural/ until the next save overwrote them."""
+    from realtime.train import loop as T
+
+    folder, clip = video_profile
+    left = [".train_state.safetensors.partial", ".generator.safetensors.partial.tmp", ".samples.partial.png"]
+    for name in left:
+        (folder / "neural" / name).write_bytes(b"half a file")
+    _fake_training(monkeypatch)
+    monkeypatch.setattr(T, "samples", lambda pairs, path: np.zeros((8, 8, 3), np.uint8))
+    capsys.readouterr()
+    assert run.main(["train", "--profile", "vid", "--video", str(clip), "--steps", "1"]) == 0
+    assert not any((folder / "neural" / name).exists() for name in left)
+    err = capsys.readouterr().err
+    assert ("note: removed .train_state.safetensors.partial, left in neural/ by a training that was killed"
+            in err)
+    assert sorted(p.name for p in (folder / "neural").iterdir()) == ["losses.png", "samples.png"]

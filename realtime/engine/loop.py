@@ -248,7 +248,7 @@ class Engine:
                                f"lists no trained generator: set 'tier: {other}' there, or pass --tier {other}")
         generator = make_generator(self.options.tier or profile.tier, view, self.rig, ctx,
                                    backend=self.options.backend,
-                                   cuda_graphs=self.options.cuda_graphs)
+                                   cuda_graphs=self.options.cuda_graphs, fps=self.options.fps)
         return [ctx.place(stage) for stage in (
             TrackStage(tracker),
             EstimateStage(self.estimator, self.clock),

@@ -85,6 +85,57 @@ def render_l1(pairs: PairSet, index: np.ndarray | None = None) -> float:
     return total / weight if weight > 0 else float("nan")
 
 
+#: The frames `held_out` keeps from training to test the generator on: this share of the
+#: frames (at least MIN_HELD_OUT pairs), in up to HELD_OUT_BLOCKS contiguous blocks of at least
+#: HELD_OUT_BLOCK_S each spread over the clip, with HELD_OUT_GAP_S on either side of a block
+#: trained on neither (neighbouring frames are near copies: a generator that trained on frame
+#: t+1 has all but seen frame t). A clip with fewer frames holds none out.
+HELD_OUT_SHARE = 0.1
+HELD_OUT_BLOCKS = 4
+HELD_OUT_BLOCK_S = 1.0
+HELD_OUT_GAP_S = 0.25
+MIN_HELD_OUT = 8
+
+
+@dataclass(frozen=True)
+class HeldOut:
+    """Which pairs `train` trains on and which it tests the generator on (indices into the
+    PairSet), and the source frame numbers of the latter (recorded with the checkpoint)."""
+
+    train: np.ndarray       # pair indices trained on
+    test: np.ndarray        # pair indices held out (empty: the clip is too short to hold any out)
+    gap: int                # pairs beside the held-out blocks, neither trained nor tested on
+    frames: tuple           # the source frame numbers of `test`
+
+
+def held_out(pairs, fps: float = 30.0) -> HeldOut:
+    """The fixed, deterministic split of `pairs` (in the order of their source frame numbers,
+    `PairSet.frames`; by position where a set has none) into frames trained on and frames held
+    out to test the trained generator on (see HELD_OUT_SHARE): the same frames on every run of the
+    same clip, so a resumed training never trains on what the earlier runs held out."""
+    n = len(pairs)
+    if n < MIN_HELD_OUT / HELD_OUT_SHARE:
+        return HeldOut(np.arange(n), np.arange(0), 0, ())
+    frames = getattr(pairs, "frames", None)
+    frames = np.arange(n) if frames is None else np.asarray(frames, np.int64)
+    order = np.argsort(frames, kind="stable")
+    held = max(MIN_HELD_OUT, int(round(HELD_OUT_SHARE * n)))
+    blocks = max(1, min(HELD_OUT_BLOCKS, held // max(1, int(round(HELD_OUT_BLOCK_S * fps)))))
+    length = held // blocks
+    test = np.zeros(n, bool)
+    for i in range(blocks):         # each block the pairs of `length` consecutive frames with a face
+        start = int(round((i + 0.5) * n / blocks)) - length // 2
+        test[order[start:start + length]] = True
+    # and the frames within the gap of a held-out one are trained on neither
+    tested = np.sort(frames[test])
+    at = np.searchsorted(tested, frames)
+    nearest = np.minimum(np.abs(frames - tested[np.clip(at - 1, 0, len(tested) - 1)]),
+                         np.abs(frames - tested[np.clip(at, 0, len(tested) - 1)]))
+    near = (nearest <= int(round(HELD_OUT_GAP_S * fps))) & ~test
+    return HeldOut(np.flatnonzero(~test & ~near), np.flatnonzero(test), int(near.sum()),
+                   tuple(int(f) for f in frames[test]))
+
+
 def _nchw(img: np.ndarray, res: int, interp=cv2.INTER_AREA) -> np.ndarray:
     small = cv2.resize(img.astype(np.float32), (res, res), interpolation=interp)
     if small.ndim == 2:

@@ -8,7 +8,10 @@ with the losses and steps of `realtime.train.step`, for a number of steps or min
     neural/losses.png                loss curves
     neural/samples.png               rows render, output, real and their differences ×4, labelled
 
-and switches the profile's tier to "neural" (the files are listed with their sha256).
+and `run.py train` switches the profile's tier to "neural" where the generator improves on the
+frames held out of training (`TrainOptions.train_on`, `dataset.held_out`; the checkpoint records
+which, so that a resumed run knows whether it trained on them). The files are listed with their
+sha256.
 
 Checkpoints are written under temporary names and handed to `commit` ({name: temporary file}),
 which moves them into place: `run.py train` commits them into the profile with
@@ -54,6 +57,10 @@ class TrainOptions:
     temporal: bool = True
     augment: float = 1.0            # strength of the random framing jitter (0: none), see _augment
     train_config: TrainConfig = field(default_factory=TrainConfig)
+    # the pairs trained on (indices; None: all), and (clip, its frames held out) recorded with the
+    # checkpoint: `dataset.held_out` keeps frames of the clip from training to test the generator on
+    train_on: np.ndarray | None = None
+    held_out: tuple[str, tuple] | None = None
 
 
 def _batch(pairs, idx: np.ndarray, device, temporal: bool) -> dict:
@@ -136,6 +143,54 @@ def _resumed_history(history) -> list[dict]:
             and all(isinstance(k, str) and type(v) in (int, float) for k, v in h.items())]
 
 
+#: The loss history keeps at most about this many steps (`_thinned`); the checkpoint carries it.
+HISTORY_CAP = 5000
+
+
+def _thinned(history: list[dict], stride: int, cap: int) -> tuple[list[dict], int]:
+    """(`history` thinned, its new stride) where it holds more than `cap` steps: its last tenth of
+    `cap` stays whole, the steps before it are kept only every `stride`-th pair of steps (a pair:
+    the odd step and the temporal one after it, so both kinds stay), the stride (kept with the
+    history: each thinning keeps the steps the last one kept) doubled until they fill at most half
+    the rest. Before: the checkpoint kept the last 5000 steps, and `losses.png`
+    of a long run silently began at its step 5000-from-the-end."""
+    if len(history) <= cap:
+        return history, stride
+    recent = max(1, cap // 10)
+    old, new = history[:-recent], history[-recent:]
+    while True:
+        kept = [h for h in old if ((h["step"] - 1) // 2) % stride == 0]
+        if len(kept) <= (cap - recent) // 2 or stride >= 1 << 40:
+            return kept + new, stride
+        stride *= 2
+
+
+def _held_out_record(extra: dict | None, step: int) -> dict:
+    """{clip: its frames held out, or None where they were trained on} of a checkpoint's extra;
+    a checkpoint of steps written before frames were held out: {"*": None} (any clip's)."""
+    record = (extra or {}).get("held_out")
+    if not isinstance(record, dict):
+        return {"*": None} if step else {}
+    return {k: (None if v is None else tuple(v)) for k, v in record.items()
+            if isinstance(k, str) and (v is None or (isinstance(v, list) and all(type(f) is int for f in v)))}
+
+
+def remove_partials(out_dir: Path) -> list[str]:
+    """Remove what a killed run left of its writes in `out_dir` (a checkpoint's or a plot's
+    temporary file: a kill no signal handler sees leaves them until the next save, and the plots'
+    until the next finished run); returns their names. Run under the profile's writer lock."""
+    names = [f".{n}.partial{tail}" for n in (STATE_FILE, GENERATOR_FILE) for tail in ("", ".tmp")]
+    names += [f".{n}.partial.png" for n in ("losses", "samples")]
+    gone = []
+    for name in names:
+        path = out_dir / name
+        if path.is_file() and not path.is_symlink():
+            with contextlib.suppress(OSError):
+                path.unlink()
+                gone.append(name)
+    return gone
+
+
 def train(pairs, out_dir: Path, options: TrainOptions, progress=None, on_checkpoint=None,
           commit=None) -> dict:
     """Train on `pairs` (dataset.PairSet); checkpoints go to out_dir: written to temporary files
@@ -157,6 +212,8 @@ def train(pairs, out_dir: Path, options: TrainOptions, progress=None, on_checkpo
     state = out_dir / STATE_FILE
     step = 0
     history: list[dict] = []
+    stride = [1]            # the history's thinning (`_thinned`)
+    extra: dict = {}
     if options.resume and state.is_file():
         # the random streams go on where they stopped (torch's in the checkpoint, numpy's in its
         # extra): a resumed run draws the batches an uninterrupted one would have, not the first
@@ -165,8 +222,23 @@ def train(pairs, out_dir: Path, options: TrainOptions, progress=None, on_checkpo
         step = int(meta["step"])
         extra = meta.get("extra") if isinstance(meta.get("extra"), dict) else {}
         history = _resumed_history(extra.get("history"))
+        stride[0] = s if type(s := extra.get("history_stride")) is int and 1 <= s <= 1 << 40 else 1
         rng = _resumed_rng(extra.get("numpy_rng"), options.seed, step)
-    with_prev = np.flatnonzero(pairs.prev >= 0)
+    # the frames held out: whether the steps resumed trained on them (then testing on them says
+    # nothing), and what the checkpoints record (for the next run's test)
+    record = _held_out_record(extra, step)
+    unseen = True
+    if options.held_out is not None:
+        clip, frames = options.held_out[0], tuple(options.held_out[1])
+        unseen = "*" not in record and record.get(clip, frames) == frames and bool(frames)
+        record[clip] = frames if unseen else None
+    else:                   # trained on every pair of a clip not named: any clip's held-out frames
+        record = {"*": None}
+    pool_all = np.arange(len(pairs)) if options.train_on is None else np.asarray(options.train_on, np.int64)
+    allowed = np.zeros(len(pairs), bool)
+    allowed[pool_all] = True
+    # the temporal batches too: a pair and its previous frame both trained on
+    with_prev = np.flatnonzero((pairs.prev >= 0) & allowed & allowed[np.maximum(pairs.prev, 0)])
     deadline = None if options.minutes is None else time.monotonic() + 60.0 * options.minutes
     target_steps = None if options.steps is None else step + options.steps
     t0 = time.monotonic()
@@ -177,7 +249,9 @@ def train(pairs, out_dir: Path, options: TrainOptions, progress=None, on_checkpo
     def save():
         if not _finite_weights(models):     # a step that diverged: the last good checkpoint stays
             raise _diverged(step, saved[0], "the models' weights hold")
-        extra = {"history": history[-5000:], "frames": int(len(pairs)), "numpy_rng": rng.bit_generator.state}
+        extra = {"history": history, "history_stride": stride[0], "frames": int(len(pairs)),
+                 "numpy_rng": rng.bit_generator.state,
+                 "held_out": {k: None if v is None else list(v) for k, v in record.items()}}
         tmp = {name: out_dir / f".{name}.partial" for name in (STATE_FILE, GENERATOR_FILE)}
         try:
             save_checkpoint(tmp[STATE_FILE], models, opts, step=step, config=cfg,
@@ -208,7 +282,7 @@ def train(pairs, out_dir: Path, options: TrainOptions, progress=None, on_checkpo
             # undone, so the resumed run draws its batch again (as an uninterrupted run would)
             streams = (rng.bit_generator.state, torch.get_rng_state())
             temporal = options.temporal and len(with_prev) >= options.batch and step % 2 == 1
-            pool = with_prev if temporal else np.arange(len(pairs))
+            pool = with_prev if temporal else pool_all
             idx = rng.choice(pool, size=min(options.batch, len(pool)), replace=False)
             torch.set_num_threads(threads)
             batch = _batch(pairs, idx, device, temporal)
@@ -222,6 +296,8 @@ def train(pairs, out_dir: Path, options: TrainOptions, progress=None, on_checkpo
             step += 1
             streams = None
             history.append({"step": step, **{k: round(float(v), 5) for k, v in losses.items()}})
+            if len(history) > HISTORY_CAP:
+                history[:], stride[0] = _thinned(history, stride[0], HISTORY_CAP)
             if progress is not None:
                 progress(step, losses)
             # every checkpoint_every steps, and every checkpoint_minutes (before: 200 steps only, so
@@ -240,7 +316,7 @@ def train(pairs, out_dir: Path, options: TrainOptions, progress=None, on_checkpo
             save()
         raise
     return {"steps": step, "resumed_at": saved_at_start, "seconds": time.monotonic() - t0, "history": history,
-            "config": cfg.to_dict()}
+            "config": cfg.to_dict(), "held_out_unseen": unseen}
 
 
 SAMPLE_ROWS = ("render", "output", "real", "|output-real| x4", "|render-real| x4")
@@ -271,13 +347,18 @@ def samples(pairs, generator_path: Path, count: int = 4) -> np.ndarray:
 
 
 @torch.inference_mode()
-def face_l1(pairs, generator_path: Path, count: int = 64, chunk: int = 8) -> tuple[float, float]:
+def face_l1(pairs, generator_path: Path, count: int = 64, chunk: int = 8,
+            index: np.ndarray | None = None) -> tuple[float, float]:
     """(the base render's, the generator's output's) mean absolute difference to the real frame
-    over the face mask, on `count` evenly spaced pairs, in [-1, 1] image units: whether the
-    trained generator improves on the render it corrects (`run.py train` makes the neural tier
-    the profile's default only then)."""
+    over the face mask, on `count` evenly spaced pairs of `index` (default: all), in [-1, 1]
+    image units: whether the trained generator improves on the render it corrects (`run.py
+    train` makes the neural tier the profile's default only where it does so on frames it did
+    not train on, `dataset.held_out`)."""
     g = load_generator(generator_path)
-    idx = np.unique(np.linspace(0, len(pairs) - 1, min(count, len(pairs))).round().astype(int))
+    index = np.arange(len(pairs)) if index is None else np.asarray(index, np.int64)
+    if not len(index):
+        raise PuppeteerError("no pair to measure the face L1 on")
+    idx = index[np.unique(np.linspace(0, len(index) - 1, min(count, len(index))).round().astype(int))]
     base = render_l1(pairs, idx)
     if not base == base:    # NaN: build_pairs refuses frames without a face in the crop, never so
         raise PuppeteerError("the face mask is empty in every training pair: no face lies in the "

@@ -75,7 +75,9 @@ ATLAS_RECORD = {
     "query_range": {"yaw": [-0.5, 0.6], "pitch": [-0.2, 0.3], "mouth": [0.0, 1.1], "eyes": [0.4, 1.0]},
     "crop_size": 192, "colour_shift_max": 3.5, "config": {"max_keyframes": 48, "colour": True},
 }
-NEURAL_RECORD = {"resolution": 128, "steps": 3000, "pairs": 400, "face_l1": {"render": 0.052, "output": 0.031}}
+NEURAL_RECORD = {"resolution": 128, "steps": 3000, "pairs": 400,
+                 "face_l1": {"render": 0.052, "output": 0.031, "held_out": 40,
+                             "trained": {"render": 0.05, "output": 0.028}}}
 
 
 def test_the_records_enroll_and_train_write_pass():
@@ -95,7 +97,10 @@ RECORD_SAYS = "is the record {} wrote, and nothing reads a key added to it: dele
     ({"atlas": {"keyframe": 19}}, "settings.atlas.keyframe is not a setting (did you mean keyframes?); settings.atlas"),
     ({"neural": {**NEURAL_RECORD, "face_l1": {"render": 0.1, "outptu": 0.2}}},
      "settings.neural.face_l1.outptu is not a setting; settings.neural is the record train wrote (face_l1: "
-     "{render, output}), and nothing reads a key added to it: delete it"),
+     "{render, output, held_out, trained: {render, output}}), and nothing reads a key added to it: delete it"),
+    ({"neural": {"face_l1": {"trained": {"render": 0.1, "out": 0.2}}}},
+     "settings.neural.face_l1.trained.out is not a setting"),
+    ({"neural": {"face_l1": {"held_out": 2.5}}}, "settings.neural.face_l1.held_out must be a whole number"),
     ({"neural": {"resolutoin": 128}}, "settings.neural.resolutoin is not a setting (did you mean resolution?); "
                                       "settings.neural " + RECORD_SAYS.format("train")),
     ({"atlas": {"rejected": {"blurred": "many"}}}, "settings.atlas.rejected.blurred must be a whole number"),

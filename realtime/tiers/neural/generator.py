@@ -27,7 +27,7 @@ import numpy as np
 from realtime.core.context import CpuContext, require_torch_cuda
 from realtime.core.errors import ProfileError
 from realtime.core.frame import Frame
-from realtime.core.profile import GENERATOR_PATH, how_to_train
+from realtime.core.profile import GENERATOR_PATH, cli_name, how_to_train
 from realtime.tiers.neural import BACKENDS
 from realtime.tiers.neural import tensorrt as trt_mod
 
@@ -162,12 +162,46 @@ def torch_glue(base, tri, face_end: int, forward, hint, resolution: int, kx, ky,
 GLUES = {"cpu": HostGlue, "cuda": TorchGlue}
 
 
+#: The generator's forward time alone on a CPU, in ms, by its resolution: onnxruntime on one
+#: thread (what the CPU path runs), median of `NeuralRunner.benchmark` on this project's 2-core
+#: AMD EPYC: 128² 16 ms, 256² 135, 512² 490 (torch: 26, 323, 420). The rest of a frame takes
+#: 15-20 ms there, so 128² is real time at 30 fps and 256² and 512² are not (512² ran live at
+#: ~3.5 fps with no word). One CPU thread each: a machine with more cores is not much faster.
+CPU_FORWARD_MS = {128: 16.0, 256: 135.0, 512: 450.0}
+
+
+def cpu_forward_ms(resolution: int) -> float:
+    """`CPU_FORWARD_MS` of the nearest resolution at or above `resolution` (beyond 512²: scaled
+    by the area)."""
+    above = [r for r in CPU_FORWARD_MS if r >= resolution]
+    if above:
+        return CPU_FORWARD_MS[min(above)]
+    top = max(CPU_FORWARD_MS)
+    return CPU_FORWARD_MS[top] * (resolution / top) ** 2
+
+
+def cpu_speed_note(resolution: int, fps: float, profile_name: str) -> str | None:
+    """What to tell a run whose neural tier's generator, at `resolution` on a CPU, cannot keep
+    `fps` (its forward alone, `cpu_forward_ms`, over the frame's time); None where it can."""
+    ms = cpu_forward_ms(resolution)
+    if not fps or ms <= 1000.0 / fps:
+        return None
+    return (f"profile {profile_name}'s neural tier runs a {resolution}² generator: on a CPU about "
+            f"{ms:.0f} ms a frame (measured on a 2-core EPYC, one thread; some {1000.0 / ms:.1g} fps) "
+            f"against the {1000.0 / fps:.0f} ms of this run's {fps:g} fps, so a live run drops most frames and "
+            f"a clip driven offline takes about {ms * fps / 1000.0:.0f}× its length. For real time on this machine: "
+            f"--tier atlas, or train it at 128² (python run.py train --profile {profile_name} --video CLIP "
+            f"--resolution 128 --restart: real time on a CPU; it replaces this training), or --device cuda "
+            f"on an NVIDIA GPU")
+
+
 class NeuralTierGenerator:
     """Tier 3 on the engine's device context `ctx` (default: the CPU), on top of `base`, the
     generator of the render it corrects (the registry passes the atlas or the warp tier).
 
     backend: "torch" (default) or "tensorrt" (CUDA only); cuda_graphs: replay the torch
-    generator from a CUDA graph on CUDA (default True). Returns the (S, S, 3) float32 crop as
+    generator from a CUDA graph on CUDA (default True); fps: the run's frame rate, which a
+    generator too slow for it on the CPU is told once (`cpu_speed_note`). Returns the (S, S, 3) float32 crop as
     an array of the context (numpy on the CPU, cupy on CUDA).
     """
 
@@ -175,7 +209,7 @@ class NeuralTierGenerator:
     device_ready = True
 
     def __init__(self, profile, rig, base, ctx=None, backend: str = "torch", threads: int = 1,
-                 cuda_graphs: bool = True):
+                 cuda_graphs: bool = True, fps: float | None = None):
         if backend not in BACKENDS:
             raise ValueError(f"neural backend {backend!r} is not one of {BACKENDS}")
         if GENERATOR_PATH not in profile.files:
@@ -190,6 +224,9 @@ class NeuralTierGenerator:
         self.feather = max(3, s // 32) | 1
         self.glue = GLUES[self.ctx.name](self, str(profile.path(GENERATOR_PATH)), threads, backend)
         r = self.res = self.glue.resolution
+        name = cli_name(getattr(profile, "base", profile))      # (a ScaledProfile's: its profile's)
+        if self.ctx.name == "cpu" and fps and (note := cpu_speed_note(r, fps, name)):
+            trt_mod.notice_once(note)      # once a process: bench builds an engine per variant
         hint = cv2.warpAffine(profile["image"], rig.crop_from_image.astype(np.float64), (s, s),
                               flags=cv2.INTER_AREA, borderMode=cv2.BORDER_REPLICATE)
         self.hint = cv2.resize(hint, (r, r), interpolation=cv2.INTER_AREA).astype(np.float32)

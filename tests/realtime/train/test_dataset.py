@@ -155,3 +155,42 @@ def test_a_take_with_the_face_elsewhere_in_the_frame_is_refused(enrolled, tmp_pa
     with pytest.raises(dataset.UnusableFrames, match=r"in (\d) of the \1 frames with a face \(\1 mostly outside "
                                                      r"the part of the frame the profile crops"):
         dataset.build_pairs(profile, read_frames(moved), resolution=32, same_clip=False)
+
+
+class _Timeline:
+    """Pairs of a clip's frames `frames` (only what `held_out` reads)."""
+
+    def __init__(self, frames):
+        self.frames = np.asarray(frames, np.int64)
+
+    def __len__(self):
+        return len(self.frames)
+
+
+@pytest.mark.parametrize("n, blocks", [(180, 1), (900, 3), (1800, 4)])
+def test_held_out_frames_are_contiguous_blocks_apart_from_the_frames_trained_on(n, blocks):
+    """Before (train audit): the default tier was decided on the training pairs themselves (s32:
+    "neural" after 68 steps, 0.0327 → 0.0314 on them). Now a tenth of the frames, in blocks of at
+    least a second spread over the clip, is never trained on, nor are the frames within 0.25 s of a
+    block (neighbouring frames are near copies); the same frames each time."""
+    pairs = _Timeline(np.arange(n))
+    split = dataset.held_out(pairs, fps=30.0)
+    test, train = pairs.frames[split.test], pairs.frames[split.train]
+    assert len(test) == pytest.approx(0.1 * n, abs=blocks) and split.frames == tuple(int(f) for f in test)
+    runs = np.split(test, np.flatnonzero(np.diff(test) > 1) + 1)
+    assert len(runs) == blocks and all(len(r) >= 18 for r in runs)
+    assert np.abs(train[:, None] - test[None, :]).min() > 7         # 8 frames (0.25 s) apart at least
+    assert len(train) + len(test) + split.gap == n
+    again = dataset.held_out(pairs, fps=30.0)
+    assert np.array_equal(again.test, split.test) and np.array_equal(again.train, split.train)
+
+
+def test_held_out_follows_the_frame_numbers_and_gives_up_on_a_short_clip():
+    """The blocks are placed by source frame number (frames without a face are missing from the
+    pairs); a clip too short to hold MIN_HELD_OUT frames out trains on all of them."""
+    frames = np.r_[np.arange(260, 400), np.arange(100, 200)]       # frames 200..259 had no face
+    split = dataset.held_out(_Timeline(frames), fps=30.0)
+    assert split.frames == tuple(range(268, 292))                 # the 24 in the middle of the 240
+    assert split.gap == 16 and len(split.train) == 240 - 24 - 16
+    short = dataset.held_out(_Timeline(np.arange(40)), fps=30.0)
+    assert len(short.test) == 0 and np.array_equal(short.train, np.arange(40)) and short.frames == ()

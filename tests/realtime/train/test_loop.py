@@ -1,6 +1,7 @@
 """realtime.train.loop: checkpoints, resume, and what a Ctrl-C keeps."""
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
 from realtime.core.profile import GENERATOR_FILE, STATE_FILE
@@ -357,3 +358,115 @@ def test_a_ctrl_c_during_the_last_save_still_saves_the_run(tmp_path, monkeypatch
         T.train(Pairs(), out, _options(3), on_checkpoint=checkpoints.append)
     assert checkpoints == [3] and _saved_step(out) == 3
     assert sorted(p.name for p in out.iterdir()) == [GENERATOR_FILE, STATE_FILE]
+
+
+class _Clip(Pairs):
+    """Twelve pairs of consecutive frames, each with its previous frame (temporal batches)."""
+    n = 12
+    rng = np.random.default_rng(1)
+    render = rng.uniform(-1, 1, (n, 3, 32, 32)).astype(np.float32)
+    target = rng.uniform(-1, 1, (n, 3, 32, 32)).astype(np.float32)
+    mask = np.ones((n, 1, 32, 32), np.float32)
+    prev = np.r_[-1, np.arange(n - 1)]
+    flow = np.zeros((n, 32, 32, 2), np.float32)
+    visible = np.ones((n, 32, 32), np.float32)
+
+
+def test_frames_held_out_are_never_trained_on(tmp_path, monkeypatch):
+    """Before (train audit): every pair was trained on, and the tier decided on them. Now no batch
+    (nor a temporal batch's previous frame) holds a pair outside `train_on`."""
+    drawn = []
+    real = T._batch
+
+    def batch(pairs, idx, device, temporal):
+        drawn.extend(int(i) for i in idx)
+        if temporal:
+            drawn.extend(int(pairs.prev[i]) for i in idx)
+        return real(pairs, idx, device, temporal)
+
+    monkeypatch.setattr(T, "_batch", batch)
+    _stop_at(monkeypatch, 0)
+    options = T.TrainOptions(resolution=32, steps=30, batch=2, train_on=np.r_[0:5, 9:12],
+                             held_out=("clip", (6, 7)))
+    result = T.train(_Clip(), tmp_path / "neural", options)
+    assert drawn and set(drawn) <= set(range(5)) | {9, 10, 11} and 9 in drawn
+    assert result["held_out_unseen"] is True
+
+
+def _held_out_of(out) -> dict:
+    from realtime.tiers.neural.checkpoint import read_metadata
+
+    return read_metadata(out / STATE_FILE)["extra"]["held_out"]
+
+
+def test_a_checkpoint_says_which_frames_it_held_out_and_a_resumed_run_whether_it_saw_them(tmp_path, monkeypatch):
+    """The checkpoint records each clip's held-out frames; a run resumed from one that trained on
+    the frames it now holds out (written before frames were held out, or another split) says so,
+    and `run.py train` then keeps the atlas as the default tier."""
+    _stop_at(monkeypatch, 0)
+    out = tmp_path / "neural"
+    held = lambda frames: T.TrainOptions(resolution=32, steps=2, batch=2, temporal=False,   # noqa: E731
+                                         train_on=np.arange(3), held_out=("clip", frames))
+    assert T.train(Pairs(), out, held((3,)))["held_out_unseen"] is True
+    assert _held_out_of(out) == {"clip": [3]}
+    assert T.train(Pairs(), out, held((3,)))["held_out_unseen"] is True           # the same split
+    other = T.TrainOptions(resolution=32, steps=2, batch=2, temporal=False, held_out=("other", (0,)))
+    assert T.train(Pairs(), out, other)["held_out_unseen"] is True                # another clip
+    assert T.train(Pairs(), out, held((2,)))["held_out_unseen"] is False          # frame 2 trained on
+    assert _held_out_of(out) == {"clip": None, "other": [0]}
+    assert T.train(Pairs(), out, held((2,)))["held_out_unseen"] is False          # for good
+    old = tmp_path / "old"                       # trained on all the pairs of a clip it does not name
+    T.train(Pairs(), old, _options(2))
+    assert T.train(Pairs(), old, held((3,)))["held_out_unseen"] is False
+    from realtime.tiers.neural.checkpoint import save_checkpoint
+
+    cfg = T.NeuralConfig.for_resolution(32)      # a checkpoint from before frames were held out
+    models = make_models(cfg, "cpu")
+    save_checkpoint(old / STATE_FILE, models, make_optimizers(models, T.TrainConfig()), step=3, config=cfg,
+                    extra={"history": []})
+    assert T.train(Pairs(), old, held((3,)))["held_out_unseen"] is False
+    fresh = T.TrainOptions(resolution=32, steps=2, batch=2, temporal=False, resume=False,
+                           train_on=np.arange(3), held_out=("clip", (3,)))
+    assert T.train(Pairs(), old, fresh)["held_out_unseen"] is True                # --restart
+
+
+def test_face_l1_measures_the_pairs_it_is_given(monkeypatch):
+    """The held-out pairs' face L1 is theirs, not the whole set's."""
+    pairs = Pairs()
+    monkeypatch.setattr(T, "load_generator", lambda path: lambda r, m, h: r)
+    base, _ = T.face_l1(pairs, "unused", index=np.array([1, 3]))
+    want = float(np.abs(pairs.render[[1, 3]] - pairs.target[[1, 3]]).mean())
+    assert base == pytest.approx(want, rel=1e-5)
+
+
+def test_a_long_training_s_loss_history_covers_it_from_its_first_step(tmp_path, monkeypatch):
+    """Before (train audit): the checkpoint kept the last 5000 steps, so `losses.png` of a long
+    (or resumed) run silently began thousands of steps in. Now the older steps are thinned
+    evenly (both kinds of step, the temporal one and the other), the recent ones kept whole."""
+    monkeypatch.setattr(T, "HISTORY_CAP", 40)
+    _stop_at(monkeypatch, 0)
+    out = tmp_path / "neural"
+    result = T.train(Pairs(), out, _options(150))
+    for history in (result["history"], T._resumed_history(
+            __import__("realtime.tiers.neural.checkpoint", fromlist=["x"]).read_metadata(out / STATE_FILE)
+            ["extra"]["history"])):
+        steps = [h["step"] for h in history]
+        assert steps[0] <= 2 and steps[-1] == 150 and len(steps) <= 40 and steps == sorted(steps)
+        assert steps[-4:] == [147, 148, 149, 150]                   # the last ones whole
+        early = [s for s in steps if s <= 75]                        # evenly thinned, in pairs of steps
+        pairs = np.diff(sorted({(s - 1) // 2 for s in early}))
+        assert len(pairs) >= 3 and len(set(pairs)) == 1 and len(early) == 2 * (len(pairs) + 1)
+    resumed = T.train(Pairs(), out, _options(150))                  # a resumed run thins as one would
+    steps = [h["step"] for h in resumed["history"]]
+    assert steps[0] <= 2 and steps[-1] == 300 and len(steps) <= 40
+
+
+def test_remove_partials_removes_what_a_killed_save_left_and_nothing_else(tmp_path):
+    out = tmp_path / "neural"
+    out.mkdir()
+    left = [f".{STATE_FILE}.partial", f".{GENERATOR_FILE}.partial.tmp", ".losses.partial.png"]
+    kept = [STATE_FILE, "notes.partial", ".other.partial"]
+    for name in left + kept:
+        (out / name).write_bytes(b"x")
+    assert sorted(T.remove_partials(out)) == sorted(left)
+    assert sorted(p.name for p in out.iterdir()) == sorted(kept)

@@ -83,3 +83,29 @@ def test_torch_glue_shows_the_render_where_the_generator_gives_nan():
     got = torch_glue(torch.from_numpy(base), torch.from_numpy(tri), 10, lambda x, m, h: x * float("nan"),
                      torch.zeros(1, 3, r, r), r, k.view(1, 1, 1, -1), k.view(1, 1, -1, 1), torch.float32).numpy()
     assert np.isfinite(got).all() and np.abs(got - base).max() < 1e-3
+
+
+def test_a_generator_too_slow_for_the_run_on_the_cpu_is_said_once(tmp_path, astronaut_profile, monkeypatch, capsys):
+    """Before (train audit): a 512² generator ran live on a CPU at ~3.5 fps with no word. Now an
+    engine whose neural tier cannot keep the run's rate on the CPU (its generator's forward alone,
+    `CPU_FORWARD_MS` by resolution, over a frame's time) says so once, with what to do; one that can
+    says nothing. (No timing here: the check reads the resolution and the device.)"""
+    from realtime.engine.loop import Engine, EngineOptions
+    from realtime.tiers.neural import generator as G
+    from realtime.tiers.neural import tensorrt as trt_mod
+
+    monkeypatch.setattr(trt_mod, "_NOTICED", set())
+    profile = profile_with_generator(tmp_path / "astro", astronaut_profile)     # a 32² generator: 16 ms
+    capsys.readouterr()
+    Engine(profile, EngineOptions(output_size=(128, 128), kernel_threads=1, fps=30.0))
+    assert "neural tier" not in capsys.readouterr().err
+    for _ in range(2):          # bench builds an engine per variant: said once
+        Engine(profile, EngineOptions(output_size=(128, 128), kernel_threads=1, fps=120.0))
+    err = capsys.readouterr().err
+    assert err.count("note: profile astro's neural tier runs a 32² generator") == 1
+    assert "--tier atlas" in err and "--resolution 128" in err and "--device cuda" in err
+    assert G.cpu_speed_note(128, 30.0, "p") is None
+    note = G.cpu_speed_note(512, 30.0, "p")
+    assert note.startswith("profile p's neural tier runs a 512² generator: on a CPU about 450 ms a frame")
+    assert "some 2 fps" in note and G.cpu_speed_note(256, 30.0, "p") is not None
+    assert G.cpu_speed_note(256, 5.0, "p") is None      # 135 ms: within a frame at 5 fps
