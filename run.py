@@ -287,7 +287,8 @@ def _consent_of(folder: Path) -> str | None:
 #: as an atlas without a word: enrollment audit, stop 66)
 SHORT_ATLAS_S = 3.0
 #: How a video enrollment's rejection counts (settings.atlas.rejected) read to a user.
-_LEFT_OUT = {"no_face": "no face", "multi_face": "another face in view", "blurred": "blurred",
+_LEFT_OUT = {"no_face": "no face", "another_person": "another person",
+             "multi_face": "another face in view", "blurred": "blurred",
              "unsteady": "unsteady", "occluded": "face covered"}
 
 
@@ -872,6 +873,13 @@ def cmd_train(args) -> int:
             raise UserError(f"{e}; pass --restart to train from scratch without it") from None
 
 
+def _without(frames, spans):
+    """The (index, frame) pairs of `frames` whose index is in none of the [first, last] `spans`."""
+    for i, rgb in frames:
+        if not any(a <= i <= b for a, b in spans):
+            yield i, rgb
+
+
 def _same_person_or_force(profile, name: str, pairs, force: bool) -> None:
     """--other-video: UserError (unless `force`) where the clip's faces are far from what the
     profile draws (`render_l1` above `OTHER_PERSON_L1`): another person's clip would teach the
@@ -973,9 +981,16 @@ def _train(profile, video: Path, args, same_clip: bool = True) -> int:
                   f"{_printable(profile.source)}", file=sys.stderr)
     total = (hi - lo + 1) if hi is not None else clip_frames
     stop = None if hi is None else hi + 1
+    frames = read_frames(video, lo, stop)
+    if same_clip and (others := atlas.get("other_people")):   # enrollment found someone else there
+        frames = _without(frames, others)
+        total = None if total is None else max(0, total - sum(b - a + 1 for a, b in others))
+        print(f"note: training leaves out {name}'s frames "
+              f"{', '.join(f'{a}-{b}' for a, b in others[:5])}{', ...' if len(others) > 5 else ''}: "
+              f"another person, as the enrollment said", file=sys.stderr)
     try:
         with tqdm(total=total, desc="training pairs", unit="frame") as bar:
-            pairs = build_pairs(profile, read_frames(video, lo, stop), resolution=args.resolution,
+            pairs = build_pairs(profile, frames, resolution=args.resolution,
                                 fps=fps, progress=bar.update, same_clip=same_clip)
     except UnusableFrames as e:
         hint = ("" if same_clip else

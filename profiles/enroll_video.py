@@ -13,6 +13,11 @@ them, so a long clip needs little memory):
    settings):
    - ``no_face``   — no face tracked, or within one frame of a tracking loss (re-acquired
      tracks jump);
+   - ``another_person`` — a shot (the clip cut where the face jumps or comes back) of someone
+     else than the person seen longest (profiles.persons: dlib face descriptors of a few frames
+     per shot, or the skull's shape without dlib; a note names the frames and how to enroll
+     the other person with --frames). A clip of one shot costs nothing more; these frames are
+     also left out of the medians the rules below compare with;
    - ``multi_face`` — a second face in the picture (checked periodically, the whole
      neighbourhood of a positive check is dropped);
    - ``blurred``   — variance of the Laplacian of the face (resampled to 96² by its landmark
@@ -91,6 +96,7 @@ from profiles.keyframes import (
     select_keyframes,
     shift_colour,
 )
+from profiles.persons import check_people, print_notes, spans_of
 from profiles.schema import printable
 from realtime.core.paths import IMAGE_SUFFIXES, sha256_file
 from realtime.face import geometry
@@ -142,7 +148,11 @@ def build_video_profile(path: str | Path, name: str, crop_size: int = 256,
     cfg = config or VideoEnrollConfig()
     track = track_clip(path, start, stop, progress, cfg.multi_face_every)
     _refuse_small_or_absent(track, path, cfg, start, stop)
-    good, rejected = _reject(track, cfg)
+    people = check_people(path, track, distance=cfg.person_distance, samples=cfg.person_samples,
+                          shape_distance=cfg.person_shape_distance,
+                          shape_frames=cfg.person_shape_frames, progress=progress)
+    print_notes(people)
+    good, rejected = _reject(track, cfg, people.others)
     _refuse_too_few(path, good, rejected)
     q = track.query
     iod = np.array([geometry.interocular(lm) if ok else np.nan
@@ -235,6 +245,9 @@ def build_video_profile(path: str | Path, name: str, crop_size: int = 256,
             "crop_size": atlas_size,
             "colour_shift_max": round(float(np.abs(shifts).max()), 2),
             "config": {k: (list(v) if isinstance(v, tuple) else v) for k, v in asdict(cfg).items()},
+            # the frames of someone else (profiles.persons), which `train` leaves out too
+            **({"other_people": spans_of(track.frames, people.others, np.isfinite(track.landmarks[:, 0, 0]))}
+               if people.others.any() else {}),
         },
     }
     return Profile(name=name, kind="video", source=path.name, arrays=arrays, tier="atlas",

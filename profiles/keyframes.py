@@ -38,6 +38,14 @@ class VideoEnrollConfig:
     occlusion_z: float = 5.0
     multi_face_every: int = 15
     min_interocular_px: float = MIN_INTEROCULAR_PX
+    # One person per profile (profiles.persons): a clip's shots are grouped by dlib's face
+    # descriptor distance (mean of `person_samples` frames per shot), or, without dlib, by the
+    # skull's shape (interoculars; shots of fewer tracked frames than `person_shape_frames`
+    # are not judged so).
+    person_distance: float = 0.38
+    person_samples: int = 3
+    person_shape_distance: float = 0.03
+    person_shape_frames: int = 10
 
 
 
@@ -49,11 +57,19 @@ def _robust_z(x: np.ndarray, valid: np.ndarray) -> np.ndarray:
     return (x - med) / mad
 
 
-def _reject(track: ClipTrack, cfg: VideoEnrollConfig) -> tuple[np.ndarray, dict[str, int]]:
+#: The reasons a frame is left out, in the order they are checked (settings.atlas.rejected).
+REASONS = ("no_face", "another_person", "multi_face", "blurred", "unsteady", "occluded")
+
+
+def _reject(track: ClipTrack, cfg: VideoEnrollConfig, others: np.ndarray | None = None
+            ) -> tuple[np.ndarray, dict[str, int]]:
     """(good (F,) bool, {reason: frames rejected for it}); reasons are checked in order and a
-    frame is counted under the first that applies."""
+    frame is counted under the first that applies. `others` (F,) bool marks the frames of
+    another person than the profile's (profiles.persons): rejected, and left out of the
+    clip's medians the other rules compare with."""
     f = len(track.frames)
     tracked = np.isfinite(track.landmarks[:, 0, 0])
+    others = np.zeros(f, bool) if others is None else np.asarray(others, bool)
     reasons = np.full(f, "", object)
 
     def mark(mask, why):
@@ -63,6 +79,7 @@ def _reject(track: ClipTrack, cfg: VideoEnrollConfig) -> tuple[np.ndarray, dict[
     near_loss[1:] |= ~tracked[:-1]
     near_loss[:-1] |= ~tracked[1:]
     mark(near_loss, "no_face")
+    mark(tracked & others, "another_person")
 
     multi = np.zeros(f, bool)
     half = max(1, cfg.multi_face_every)
@@ -70,7 +87,7 @@ def _reject(track: ClipTrack, cfg: VideoEnrollConfig) -> tuple[np.ndarray, dict[
         multi[max(0, k - half):k + half + 1] = True
     mark(multi, "multi_face")
 
-    ok = tracked
+    ok = tracked & ~others
     if ok.sum() >= 3:
         sharp = track.sharpness
         mark(ok & (sharp < cfg.blur_fraction * np.median(sharp[ok])), "blurred")
@@ -107,8 +124,7 @@ def _reject(track: ClipTrack, cfg: VideoEnrollConfig) -> tuple[np.ndarray, dict[
         mark(shape_bad | colour_bad, "occluded")
 
     good = reasons == ""
-    counts = {k: int((reasons == k).sum()) for k in ("no_face", "multi_face", "blurred",
-                                                     "unsteady", "occluded")}
+    counts = {k: int((reasons == k).sum()) for k in REASONS}
     return good, counts
 
 

@@ -423,7 +423,7 @@ SECTION_KEYS = {
     "swap": ("drop_fringe",),
     "atlas": ("frames", "frame_range", "fps", "usable_frames", "rejected", "reference_frame", "source_sha256",
               "source_bytes", "source_frames", "keyframes", "flipped", "simplices", "dims", "query_range",
-              "crop_size", "colour_shift_max", "config"),
+              "crop_size", "colour_shift_max", "config", "other_people"),
     "neural": ("resolution", "steps", "pairs", "face_l1"),
 }
 #: The records among the sections, and what wrote them (for an unknown key's error).
@@ -461,6 +461,13 @@ def _check_settings(settings: dict, where: str) -> None:
                 or not 0 <= fr[0] <= fr[1] <= 100_000_000):
             raise _fail(where, f"settings.atlas.frame_range must be [first, last] frame numbers, "
                                f"not {printable(str(fr), 60)}")
+    if "other_people" in atlas:     # [[first, last], ...] frames of someone else: `train` skips them
+        spans = atlas["other_people"]
+        if (not isinstance(spans, list) or len(spans) > 10_000
+                or not all(isinstance(sp, list) and len(sp) == 2 and all(type(v) is int for v in sp)
+                           and 0 <= sp[0] <= sp[1] <= 100_000_000 for sp in spans)):
+            raise _fail(where, f"settings.atlas.other_people must be a list of [first, last] frame "
+                               f"numbers, not {printable(str(spans), 60)}")
     if "fps" in atlas:
         _number(atlas["fps"], "settings.atlas.fps", where, 0.1, 1000.0)
     for key in ("frames", "usable_frames", "reference_frame", "keyframes", "flipped", "source_frames",

@@ -401,6 +401,28 @@ def test_train_never_follows_a_neural_folder_that_leads_out_of_the_profile(video
     assert run._trained_generator(folder) is None
 
 
+def test_train_leaves_out_the_frames_of_another_person(video_profile, monkeypatch, capsys):
+    """Before (stop 67): enrollment left another person's shot out of the atlas, but `train` on
+    the same clip made pairs of her frames, teaching the generator to draw her."""
+    from profiles.format import attach_files
+    from realtime.train import dataset
+
+    folder, clip = video_profile
+    attach_files(folder, [], settings={"atlas": {"frame_range": [0, 4], "fps": 30.0, "other_people": [[1, 2]]}})
+    _fake_training(monkeypatch)
+    read = []
+
+    def build_pairs(profile, frames, **k):
+        read.extend(i for i, _ in frames)
+        return [0] * 3
+
+    monkeypatch.setattr(dataset, "build_pairs", build_pairs)
+    run.main(["train", "--profile", "vid", "--video", str(clip), "--steps", "1"])
+    assert read == [0, 3, 4]
+    assert "note: training leaves out clip.avi's frames 1-2: another person, as the enrollment said" in (
+        capsys.readouterr().err)
+
+
 def test_ctrl_c_while_train_writes_its_plots_leaves_a_loadable_profile(video_profile, monkeypatch, capsys):
     """Acceptance 2 (fails before the fix: losses.png was rewritten in place, its sha256 in the
     YAML was not, and the profile no longer loaded)."""
@@ -1070,6 +1092,20 @@ def test_a_video_enrollment_says_which_frames_it_used(video_profile):
     used = run._frames_used(folder).split("\n")
     assert used[0] == "used 5 of the 5 frames read; 5 keyframes"
     assert used[1].startswith("note: the atlas has 0.2 s of usable video: few expressions and views")
+
+
+def test_a_video_enrollment_says_it_left_out_another_person(video_profile):
+    """Before (stop 67): a clip cut from one woman to another was enrolled as one profile; the
+    other's frames are now counted apart, as what they are."""
+    from profiles.format import attach_files
+
+    folder, _ = video_profile
+    attach_files(folder, [], settings={"atlas": {"frame_range": [0, 384], "fps": 25.0, "frames": 385,
+                                                 "usable_frames": 234, "keyframes": 47,
+                                                 "rejected": {"no_face": 3, "another_person": 148,
+                                                              "multi_face": 0, "blurred": 0}}})
+    assert run._frames_used(folder) == ("used 234 of the 385 frames read (left out: no face 3, another person "
+                                        "148); 47 keyframes")
 
 
 def test_other_video_knows_a_legacy_profiles_own_clip_by_its_name(video_profile, tmp_path):

@@ -1,3 +1,5 @@
+import importlib.util
+
 import numpy as np
 import pytest
 from scipy.spatial.transform import Rotation
@@ -246,8 +248,8 @@ def test_expression_error_known_value_for_perturbed_copy():
 # --- identity distance -------------------------------------------------------------------------
 
 def test_identity_encoder_reports_missing_dlib(monkeypatch):
-    real = M.importlib.util.find_spec
-    monkeypatch.setattr(M.importlib.util, "find_spec",
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec",
                         lambda name, *a: None if name == "dlib" else real(name, *a))
     monkeypatch.setattr(IdentityEncoder, "_checked", False)
     monkeypatch.setattr(IdentityEncoder, "_reason", None)

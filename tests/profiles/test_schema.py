@@ -69,11 +69,12 @@ def test_text_in_another_encoding_says_to_save_it_as_utf8(tmp_path, raw, where):
 #: settings.atlas as `profiles.enroll_video` writes it, and settings.neural as `train` does
 ATLAS_RECORD = {
     "frames": 150, "frame_range": [0, 149], "fps": 30.0, "usable_frames": 120,
-    "rejected": {"no_face": 10, "multi_face": 0, "blurred": 20, "unsteady": 0, "occluded": 0},
+    "rejected": {"no_face": 10, "another_person": 40, "multi_face": 0, "blurred": 20, "unsteady": 0, "occluded": 0},
     "reference_frame": 12, "source_sha256": "a" * 64, "source_bytes": 123456, "source_frames": 150,
     "keyframes": 19, "flipped": 4, "simplices": 40, "dims": ["yaw", "pitch", "mouth"],
     "query_range": {"yaw": [-0.5, 0.6], "pitch": [-0.2, 0.3], "mouth": [0.0, 1.1], "eyes": [0.4, 1.0]},
     "crop_size": 192, "colour_shift_max": 3.5, "config": {"max_keyframes": 48, "colour": True},
+    "other_people": [[100, 139]],
 }
 NEURAL_RECORD = {"resolution": 128, "steps": 3000, "pairs": 400,
                  "face_l1": {"render": 0.052, "output": 0.031, "held_out": 40,
@@ -110,6 +111,8 @@ RECORD_SAYS = "is the record {} wrote, and nothing reads a key added to it: dele
     ({"atlas": {"simplices": -1}}, "settings.atlas.simplices must be a whole number"),
     ({"atlas": {"colour_shift_max": "big"}}, "settings.atlas.colour_shift_max must be a number"),
     ({"atlas": {"config": "default"}}, "settings.atlas.config must be a mapping"),
+    ({"atlas": {"other_people": [[140, 100]]}}, "settings.atlas.other_people must be a list of [first, last]"),
+    ({"atlas": {"other_people": [100, 139]}}, "settings.atlas.other_people must be a list of [first, last]"),
     ({"neural": {"face_l1": "low"}}, "settings.neural.face_l1 must be a mapping"),
     ({"neural": {"face_l1": {"render": float("nan")}}}, "settings.neural.face_l1.render must be a number"),
 ])
