@@ -590,9 +590,7 @@ def _live(args, bridge, inputs=()):
         if args.mode == "swap" and getattr(args, given_by) is None and region in gains:   # the profile's
             lines.append(f"note: the profile's {region} gain ({gains[region]:g}, its settings.gains) "
                          f"does not apply in swap: {why}")
-    for was, now, ms in getattr(engine.governor, "steps", []):
-        lines.append(f"  lowered from {was}² to {now}²: {ms:.1f} ms a frame (timed at start-up or over the "
-                     f"first frames) is over this machine's real-time budget (--render-size N fixes the size)")
+    lines += _governor_lines(engine.governor)
     if (args.mode == "swap" and realtime and args.size is None and report.frames
             and report.dropped > SLOW_SWAP_DROPS * (report.frames + report.dropped)
             and source.size[0] * source.size[1] > SLOW_SWAP_AREA):
@@ -645,6 +643,33 @@ def _settings_in_effect(profile, args) -> str | None:
     said = (f"the profile's own settings apply (its profile.yaml): {'; '.join(applied)}" if applied
             else "the profile's own settings do not apply")
     return said + (f" ({'; '.join(replaced)})" if replaced else "")
+
+
+#: the render size's steps the summary lists one by one (the last ones; the rest are counted)
+GOVERNOR_LINES = 6
+
+
+def _governor_lines(governor) -> list[str]:
+    """The summary's lines on the render size's real-time governor: each step down (its frames'
+    median time over the budget: a slow or busy machine) and back up (room again), the last
+    GOVERNOR_LINES of them, the earlier ones counted."""
+    steps = list(getattr(governor, "steps", None) or [])
+    if not steps:
+        return []
+    lines = []
+    if len(steps) > GOVERNOR_LINES:
+        down = sum(now < was for was, now, _ in steps)
+        lines.append(f"  the render size changed {len(steps)} times ({down} down, {len(steps) - down} up: "
+                     f"the machine's load came and went); the last {GOVERNOR_LINES}:")
+    for was, now, ms in steps[-GOVERNOR_LINES:]:
+        if now < was:
+            lines.append(f"  lowered from {was}² to {now}²: frames took {ms:.1f} ms (median), over the real-time "
+                         f"budget of {governor.limit_ms:.1f} ms (a slow or busy machine; --render-size N fixes "
+                         f"the size)")
+        else:
+            lines.append(f"  raised from {was}² to {now}²: frames took {ms:.1f} ms at {was}², room for {now}² "
+                         f"again")
+    return lines
 
 
 def _check_label(args) -> None:

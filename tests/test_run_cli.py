@@ -485,3 +485,23 @@ def test_the_ctrl_c_handler_is_put_back_and_an_ignored_one_left_alone(tmp_path, 
             assert during == [signal.SIG_IGN]
         else:
             assert during[0] is not callers and seen == [True]
+
+
+def test_the_summary_says_each_step_of_the_render_size_down_and_back_up():
+    """The governor now steps back up once a busy machine has room again: the summary says
+    which way each step went and why (the old line said every step was a slow machine 'timed at
+    start-up or over the first frames'); a session whose load came and went many times lists the
+    last steps and counts the rest."""
+    from realtime.engine.governor import RenderGovernor
+
+    gov = RenderGovernor([400, 320, 256], 1 / 30)
+    assert run._governor_lines(gov) == [] and run._governor_lines(None) == []
+    gov.steps = [(400, 256, 45.2), (256, 320, 14.2)]
+    down, up = run._governor_lines(gov)
+    assert down.startswith("  lowered from 400² to 256²: frames took 45.2 ms (median), over the real-time "
+                           "budget of 23.3 ms (a slow or busy machine")
+    assert up == "  raised from 256² to 320²: frames took 14.2 ms at 256², room for 320² again"
+    gov.steps = [(400, 320, 25.0), (320, 400, 16.0)] * 5
+    lines = run._governor_lines(gov)
+    assert lines[0] == ("  the render size changed 10 times (5 down, 5 up: the machine's load came and went); "
+                        "the last 6:") and len(lines) == 1 + run.GOVERNOR_LINES

@@ -67,6 +67,8 @@ PENDING_MAX = 256  # rows awaiting a sink write before the oldest are given up a
 FACE_FOUND_QUIET = 0.98
 #: Frames the overlay shows what a hotkey that changes nothing says (two seconds at 30 fps).
 HOTKEY_NOTICE_FRAMES = 60
+#: Frames the overlay says the governor brought the render size back to full (two seconds at 30 fps).
+RENDER_BACK_FRAMES = 60
 #: The label and mark are drawn for this size until a swap frame of another size arrives.
 DEFAULT_SWAP_LABEL_SIZE = (640, 480)
 PRESIZE_FRAMES = 6  # neutral frames timed before a governed engine's first frame (Engine._presize)
@@ -190,6 +192,7 @@ class Engine:
         if self.remix is not None:   # after estimate: the state is mixed before it is fused
             self.stages.insert(2, self.remix)
         self.governor = self._governor(profile)
+        self._render_notice = 0       # frames the overlay still says the render size is back
 
     def _governor(self, profile: ProfileLike) -> RenderGovernor | None:
         """The render size's real-time governor: only a live reenactment on the CPU with the warp
@@ -314,13 +317,15 @@ class Engine:
         if self.governor is not None:
             # judged on frames that drew a tracked face (no-face and held frames cost less)
             drawn = frame.index >= 0 and frame.image is not None and frame.state is not None and frame.state.present
-            if drawn and not self.governor.done:
-                smaller = self.governor.observe(*_frame_cost(stage_ms))
-                if smaller is not None:
-                    self._resize(smaller)
-            if self.governor.steps:
-                frame.notes["render"] = (f"render {self.governor.steps[0][0]}² → {self.render_size}² "
+            if drawn and (size := self.governor.observe(*_frame_cost(stage_ms))) is not None:
+                self._resize(size)
+                self._render_notice = RENDER_BACK_FRAMES if not self.governor.lowered else 0
+            if self.governor.lowered:
+                frame.notes["render"] = (f"render {self.governor.sizes[0]}² → {self.render_size}² "
                                          f"(real-time budget)")
+            elif self._render_notice > 0:   # back at the full size: said for a moment
+                frame.notes["render"] = f"render back to {self.render_size}² (the machine has room again)"
+                self._render_notice -= 1
         frame.notes["gains"] = self.gains_line()
         if self.glasses is not None:
             frame.notes["glasses"] = self.glasses.status()
