@@ -481,14 +481,15 @@ def _self_reenact_variants(args: argparse.Namespace, st: Setup, each: bool = Tru
     """The engines of the extra self-reenactment pass (--self-reenact with --profile/--driver):
     its own options (`self_reenact_options`), and with --compare each variant's compared value
     on them, so that the psnr / ssim joined to a variant are that variant's; a key of --mode
-    swap (or the mode itself) does not apply to a self-reenactment, nor one of the neural tier's
+    swap (or the mode itself) does not apply to a self-reenactment, nor calibration_s (its
+    neutral is pinned to the profile's own frame: no calibration), nor one of the neural tier's
     CUDA runtime to an avatar without that tier: one pass, "run" (also with `each` False)."""
     sr_profile, sr_driver, _ = st.self_re
     device = get_device(args.device)
     base = device.configure(self_reenact_options(sr_driver.fps, sr_profile, sr_driver.size))
     compare = st.compare
     neural = (base.tier or getattr(sr_profile, "tier", None)) == "neural"
-    if each and compare is not None and compare[0] != "mode" and compare[0] not in SWAP_ONLY \
+    if each and compare is not None and compare[0] not in ("mode", "calibration_s") and compare[0] not in SWAP_ONLY \
             and (compare[0] not in CUDA_ONLY or neural):
         return make_variants(base, device.name, compare)
     return make_variants(base, device.name, None)

@@ -798,9 +798,10 @@ def test_the_blink_row_says_it_counts_each_eye():
 
 
 def test_the_self_reenactment_runs_once_where_the_compared_key_does_not_reach_it(assets):
-    """The self-reenactment beside --profile/--driver draws in reenact mode with its own avatar:
-    a swap key (or the mode) and a CUDA runtime key of a tier it has not give one engine, one
-    pass (its psnr / ssim then stay under `self_reenact`, said in a note)."""
+    """The self-reenactment beside --profile/--driver draws in reenact mode with its own avatar
+    and its neutral pinned: a swap key (or the mode), calibration_s and a CUDA runtime key of a
+    tier it has not give one engine, one pass (its psnr / ssim then stay under `self_reenact`,
+    said in a note)."""
     from bench.drivers import Driver
     from profiles.format import load
 
@@ -814,3 +815,5 @@ def test_the_self_reenactment_runs_once_where_the_compared_key_does_not_reach_it
     assert labels(("follow_translation", ["0", "1"])) == ["follow_translation=0", "follow_translation=1"]
     assert labels(None) == labels(("mode", ["reenact", "swap"])) == labels(("keep_glasses", ["1", "0"])) == ["run"]
     assert labels(("backend", ["torch", "tensorrt"])) == ["run"]     # a warp avatar: no neural runtime
+    # its neutral is pinned (no calibration): two calibration_s variants would be one engine twice
+    assert labels(("calibration_s", ["0.5", "2"])) == ["run"]

@@ -186,13 +186,15 @@ def cpu_speed_note(resolution: int, fps: float, profile_name: str) -> str | None
     ms = cpu_forward_ms(resolution)
     if not fps or ms <= 1000.0 / fps:
         return None
+    # (a 128² generator is already the smallest `train` makes: only a lower rate or another tier)
+    retrain = ("" if resolution <= 128 else
+               f", or train it at 128² (python run.py train --profile {profile_name} --video CLIP "
+               f"--resolution 128 --restart: real time on a CPU; it replaces this training)")
     return (f"profile {profile_name}'s neural tier runs a {resolution}² generator: on a CPU about "
-            f"{ms:.0f} ms a frame (measured on a 2-core EPYC, one thread; some {1000.0 / ms:.1g} fps) "
+            f"{ms:.0f} ms a frame (measured on a 2-core EPYC, one thread; some {1000.0 / ms:.0f} fps) "
             f"against the {1000.0 / fps:.0f} ms of this run's {fps:g} fps, so a live run drops most frames and "
             f"a clip driven offline takes about {ms * fps / 1000.0:.0f}× its length. For real time on this machine: "
-            f"--tier atlas, or train it at 128² (python run.py train --profile {profile_name} --video CLIP "
-            f"--resolution 128 --restart: real time on a CPU; it replaces this training), or --device cuda "
-            f"on an NVIDIA GPU")
+            f"--tier atlas{retrain}, or --device cuda on an NVIDIA GPU")
 
 
 class NeuralTierGenerator:
