@@ -50,8 +50,9 @@ from realtime.face.estimate import EstimatorConfig, rigid_distance
 from realtime.face.identity import INSTALL_HINT, IdentityEncoder
 
 _RIGID = list(topology.RIGID)
-#: Descriptors computed at most per clip (about 0.12 s each on a laptop core): a clip of many
-#: shots gets fewer per shot, down to one.
+#: Descriptors spread over a clip's shots (about 0.12 s each on a laptop core): a clip of many
+#: shots gets fewer per shot, down to one, so past this many judged shots there is one a shot
+#: (a long webcam clip whose every look-away of 0.5 s is a cut: 0.12 s a shot).
 MAX_DESCRIPTORS = 36
 
 
@@ -116,23 +117,34 @@ def sample_rows(rows: np.ndarray, sharpness: np.ndarray, yaw: np.ndarray, k: int
 def group_shots(distance: np.ndarray, threshold: float) -> np.ndarray:
     """(S,) group number of each of S shots, from their (S, S) distances: average linkage,
     merging the two nearest groups while they are nearer than `threshold`. A NaN distance
-    (a shot not judged) never merges. Groups are numbered by their first shot."""
-    d = np.asarray(distance, np.float64)
-    groups = [[i] for i in range(len(d))]
-    while len(groups) > 1:
-        best, pair = np.inf, None
-        for a in range(len(groups)):
-            for b in range(a + 1, len(groups)):
-                link = float(np.mean(d[np.ix_(groups[a], groups[b])]))
-                if np.isfinite(link) and link < best:
-                    best, pair = link, (a, b)
-        if pair is None or best >= threshold:
+    (a shot not judged) never merges. Groups are numbered by their first shot. The groups'
+    mean distances are kept in one matrix and updated on each merge (Lance-Williams: the
+    merged group's mean to any other is its parts' means weighted by their sizes), so a clip of
+    many shots (every look-away of 0.5 s is a cut) costs milliseconds: the pairwise means
+    recomputed per merge took 8.6 s at 150 shots."""
+    d = np.array(distance, np.float64)
+    n = len(d)
+    link = np.where(np.isfinite(d), d, np.inf)       # NaN never merges: it stays inf below
+    np.fill_diagonal(link, np.inf)
+    size = np.ones(n)
+    alive = np.ones(n, bool)
+    members = [[i] for i in range(n)]
+    for _ in range(n - 1):
+        flat = int(np.argmin(link))
+        a, b = divmod(flat, n)
+        if not link[a, b] < threshold:
             break
-        a, b = pair
-        groups[a] = sorted(groups[a] + groups.pop(b))
-    label = np.zeros(len(d), np.int64)
-    for g, members in enumerate(sorted(groups, key=min)):
-        label[members] = g
+        a, b = min(a, b), max(a, b)
+        merged = (size[a] * link[a] + size[b] * link[b]) / (size[a] + size[b])   # inf stays inf
+        link[a], link[:, a] = merged, merged
+        link[a, a] = np.inf
+        link[b], link[:, b] = np.inf, np.inf
+        size[a] += size[b]
+        alive[b] = False
+        members[a] += members[b]
+    label = np.zeros(n, np.int64)
+    for g, group in enumerate(sorted((members[i] for i in np.flatnonzero(alive)), key=min)):
+        label[group] = g
     return label
 
 

@@ -344,7 +344,7 @@ def check_meta(meta: dict, where: str) -> None:
     _known_keys(meta, FIELDS, where, lambda key: f"{key!r} is not a profile.yaml field",
                 f"it holds {', '.join(FIELDS)} (the engine's settings go under settings:)")
     check_text(meta.get("name", "x"), "name", where, MAX_NAME)
-    if meta.get("kind", "image") not in ("image", "video"):
+    if meta.get("kind") not in (None, "image", "video"):    # none (a bare `kind:`): read from the arrays
         raise _fail(where, f"kind must be 'image' or 'video', not {_show(meta.get('kind'))}")
     check_text(meta.get("source", "x") or "x", "source", where, MAX_TEXT)
     created = meta.get("created", "x")

@@ -579,6 +579,8 @@ def test_kind_that_contradicts_the_arrays_is_refused(small_profile, tmp_path):
     for folder, kind in ((photo, "image"), (video, "video")):     # a deleted kind: the arrays say
         _rewrite_yaml(folder, lambda m: m.pop("kind"))
         assert load(folder).kind == kind
+        _rewrite_yaml(folder, lambda m: m.update(kind=None))      # a bare `kind:` (review): the same
+        assert load(folder).kind == kind
 
 
 def test_settings_atlas_in_a_photos_profile_is_refused(small_profile, tmp_path):

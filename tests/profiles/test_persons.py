@@ -345,3 +345,41 @@ def test_spans_run_across_frames_without_a_face():
     tracked = np.array([1, 1, 1, 1, 1, 0, 1, 1], bool)
     assert spans_of(np.arange(10, 18), mask, tracked) == [[11, 12], [14, 16]]
     assert spans_of(np.arange(3), np.zeros(3, bool), np.ones(3, bool)) == []
+
+
+def _average_linkage(d, threshold):
+    """Average linkage the plain way: the two groups of least mean pairwise distance merged
+    while it is under `threshold` (a NaN in a pair of groups: never merged)."""
+    groups = [[i] for i in range(len(d))]
+    while len(groups) > 1:
+        links = [(float(np.mean(d[np.ix_(a, b)])), i, j) for i, a in enumerate(groups)
+                 for j, b in enumerate(groups) if i < j]
+        links = [t for t in links if np.isfinite(t[0])]
+        if not links or min(links)[0] >= threshold:
+            break
+        _, i, j = min(links)
+        groups[i] = sorted(groups[i] + groups.pop(j))
+    label = np.zeros(len(d), np.int64)
+    for g, members in enumerate(sorted(groups, key=min)):
+        label[members] = g
+    return label
+
+
+def test_group_shots_is_average_linkage_at_any_number_of_shots():
+    """The merged groups' distances are updated in place (review: the pairwise means recomputed
+    per merge took 8.6 s for 150 shots); the grouping is still average linkage's, NaN shots
+    included."""
+    rng = np.random.default_rng(7)
+    for _ in range(60):
+        n = int(rng.integers(2, 12))
+        x = rng.normal(size=(n, 3)) * rng.uniform(0.1, 1.0)
+        d = np.linalg.norm(x[:, None] - x[None], axis=2)
+        if rng.random() < 0.3:
+            k = int(rng.integers(n))
+            d[k, :] = d[:, k] = np.nan
+            d[k, k] = 0.0
+        th = float(rng.uniform(0.2, 1.5))
+        assert group_shots(d, th).tolist() == _average_linkage(d, th).tolist()
+    x = rng.normal(size=(150, 2)) * 0.05
+    x[75:] += 1.0
+    assert np.bincount(group_shots(np.linalg.norm(x[:, None] - x[None], axis=2), 0.38)).tolist() == [75, 75]
