@@ -505,3 +505,18 @@ def test_the_summary_says_each_step_of_the_render_size_down_and_back_up():
     lines = run._governor_lines(gov)
     assert lines[0] == ("  the render size changed 10 times (5 down, 5 up: the machine's load came and went); "
                         "the last 6:") and len(lines) == 1 + run.GOVERNOR_LINES
+
+
+def test_a_realtime_recording_that_dropped_frames_says_it_is_shorter():
+    """Load audit: a --realtime run to a file under load wrote 402 frames (13.4 s at 30 fps) for a
+    15 s session, without a word: the dropped frames are not in the file, which plays faster."""
+    from realtime.engine.loop import RunReport
+
+    loaded = RunReport(frames=402, wall_s=15.0, capture_dropped=46)
+    assert run._short_recording("file:out.mp4", True, loaded, 30.0) == (
+        "note: the recording holds the 402 frames sent (13.4 s at 30 fps) of a 15.0 s run: the 46 dropped "
+        "are left out, so it plays faster than the session went (--offline records one frame for every frame "
+        "of a clip)")
+    assert run._short_recording("file:out.mp4", False, loaded, 30.0) is None      # offline: every frame
+    assert run._short_recording("null", True, loaded, 30.0) is None
+    assert run._short_recording("file:out.mp4", True, RunReport(frames=450, wall_s=15.0), 30.0) is None
