@@ -21,6 +21,9 @@ the tips of the upper teeth in the lip's shadow over a dark gap, never a full wh
   lips' shape, so the driver's own mouth says it: where most of its opening shows teeth
   (`FaceState.teeth`, `realtime.face.teeth`; `GRIN`), the avatar's teeth are drawn as a
   smile's, both rows meeting, in full light.
+- a photo that shows its own teeth (a smiling portrait) gives the drawn teeth their colour
+  (`PHOTO_TEETH`): the warp tier shows its teeth un-stretched under the upper lip and the drawn
+  cavity below them (`realtime.tiers.warp.PhotoMouth`).
 - the teeth stand on an arch (radius `ARCH_R`): a pixel's lateral offset gives its place along
   the arch, hence which tooth it is on, how foreshortened that tooth is, and how dark (teeth
   turn away from the light toward the back). Each tooth is rounded (a cylinder-like falloff
@@ -40,11 +43,12 @@ pixels and a few reductions over the mouth's bounding box.
 """
 from __future__ import annotations
 
+import cv2
 import numpy as np
 
 from realtime.core.colour import LUMA
 from realtime.core.context import CpuContext
-from realtime.face import topology
+from realtime.face import geometry, topology
 from realtime.mesh.rig import Rig
 
 # All lengths in interocular units (outer eye corners, ~90 mm on an adult).
@@ -157,6 +161,12 @@ class MouthCavity:
         tone = np.median(patches, axis=0).astype(np.float32) + 1.0 if patches else skin + 1.0
         tint = np.array(TEETH_TINT, np.float32) * (tone / float(tone @ LUMA)) ** TEETH_SKIN_TINT
         teeth = np.minimum(level * tint / float(tint @ LUMA), 255.0).astype(np.float32)
+        # A photo that shows its own teeth (a smiling portrait) gives them their colour: the warp
+        # tier shows them under the upper lip (`warp.PhotoMouth`), the drawn teeth go on below.
+        own = _photo_teeth(image, lm, lip, self.iod_image)
+        if own is not None:
+            teeth = own
+        self.photo_teeth = own is not None
         # The tongue: half a standard tongue pink at the avatar's light, half its lip colour.
         tongue = (0.5 * np.array(TONGUE_RGB, np.float32) * self.light
                   + 0.5 * lip * np.array([1.0, 0.8, 0.8], np.float32))
@@ -180,11 +190,17 @@ class MouthCavity:
             self._iod = (rig, self.iod_image * float(np.hypot(a[0, 0], a[0, 1])))
         return self._iod[1]
 
-    def apply(self, gbuf, rig: Rig, out, real: float, teeth: float = 0.0) -> None:
+    def apply(self, gbuf, rig: Rig, out, real: float = 0.0, teeth: float = 0.0, photo=None) -> None:
         """Blend the synthetic cavity into `out` on the mouth-fan pixels of `gbuf`, keeping a
         fraction `real` of what is there (the real mouth interior of the source). `teeth`: the
-        share of the driver's open mouth that shows teeth (`FaceState.teeth`)."""
-        if real >= 1.0:
+        share of the driver's open mouth that shows teeth (`FaceState.teeth`).
+
+        `photo` (instead of `real`): the source's own mouth interior, per pixel, as a function
+        ``photo(ys, xs, top, bottom, there)`` of the N mouth pixels (crop rows and columns), the
+        rows of the upper and lower lip's edges in their columns (float32) and what is there
+        ((N, 3)), returning None (keep what is there) or ((N, 3) colours, (N,) share):
+        out = share·colours + (1 − share)·cavity (`realtime.tiers.warp.PhotoMouth`)."""
+        if photo is None and real >= 1.0:
             return
         xp = self.xp
         lo, hi = rig.ranges["mouth"]
@@ -195,8 +211,18 @@ class MouthCavity:
         # one host transfer for the box (on the GPU each scalar read is a sync)
         y0, y1, x0, x1 = (int(v) for v in self.ctx.to_host(xp.stack([ys.min(), ys.max() + 1,
                                                                      xs.min(), xs.max() + 1])))
-        colour = self.shade(in_mouth[y0:y1, x0:x1], ys - y0, xs - x0, self.iod_px(rig), teeth)
-        out[ys, xs] = real * out[ys, xs] + (1.0 - real) * colour
+        box = in_mouth[y0:y1, x0:x1]
+        if photo is not None:
+            top, bottom = _lip_edges(xp, box)
+            c = xs - x0
+            got = photo(ys, xs, top[c] + np.float32(y0), bottom[c] + np.float32(y0), out[ys, xs])
+            if got is None:
+                return
+            kept, share = got[0], got[1][:, None]
+        else:
+            kept, share = out[ys, xs], real
+        colour = self.shade(box, ys - y0, xs - x0, self.iod_px(rig), teeth)
+        out[ys, xs] = share * kept + (1.0 - share) * colour
 
     def shade(self, box, ys, xs, iod: float, teeth: float = 0.0):
         """(N, 3) colours of the mouth pixels (`ys`, `xs`) of the boolean mask `box` (the
@@ -205,8 +231,7 @@ class MouthCavity:
         xp = self.xp
         f32 = np.float32
         h, w = box.shape
-        top = xp.argmax(box, axis=0).astype(f32)               # upper lip's edge, per column
-        bottom = f32(h - 1) - xp.argmax(box[::-1], axis=0).astype(f32)
+        top, bottom = _lip_edges(xp, box)
         gap = (bottom - top + 1) * box.any(axis=0)            # 0 where a column is empty
         cx = xp.arange(w, dtype=f32) - f32(0.5 * (w - 1))      # px from the mouth's centre
         mid = 0.5 * (top + bottom)
@@ -322,6 +347,39 @@ class MouthCavity:
             shade = 0.75 - 0.35 * xp.clip(to_edge / xp.maximum(rim, f32(1.0)), 0, 1)
             col = col + (c["lip"] * shade[:, None] - col) * alpha[:, None]
         return col
+
+
+#: The photo's own teeth: the brightest PHOTO_TEETH[0] of its mouth opening (the inner lip
+#: contour), if at least PHOTO_TEETH[1] times as bright as its lips and no more coloured than
+#: PHOTO_TEETH[2] (channel spread over luma; the astronaut's teeth 0.11), where
+#: the lips part by PHOTO_TEETH[3] iod at least (the astronaut's 0.11).
+PHOTO_TEETH = (0.25, 1.25, 0.35, 0.03)
+
+
+def _photo_teeth(image: np.ndarray, lm: np.ndarray, lip: np.ndarray, iod: float):
+    """The colour of the teeth the photo shows between its lips, or None (see PHOTO_TEETH)."""
+    if geometry.mouth_opening(lm) < PHOTO_TEETH[3] * iod:
+        return None
+    ring = list(topology.INNER_LIP_UPPER) + list(topology.INNER_LIP_LOWER[::-1])
+    mask = np.zeros(image.shape[:2], np.uint8)
+    cv2.fillPoly(mask, [np.round(lm[ring, :2]).astype(np.int32)], 1)
+    px = image[mask > 0].astype(np.float32)
+    if len(px) < 12:
+        return None
+    luma = px @ LUMA
+    bright = px[luma >= np.quantile(luma, 1.0 - PHOTO_TEETH[0])].mean(0)
+    level = float(bright @ LUMA)
+    if level < PHOTO_TEETH[1] * float(lip @ LUMA) or np.ptp(bright) > PHOTO_TEETH[2] * level:
+        return None
+    return np.minimum(bright, 255.0).astype(np.float32)
+
+
+def _lip_edges(xp, box):
+    """Per column of the boolean mouth box: the rows (float32) of its first and last mouth
+    pixel, the upper and lower lip's edges (0 and h - 1 in an empty column)."""
+    top = xp.argmax(box, axis=0).astype(np.float32)
+    bottom = np.float32(box.shape[0] - 1) - xp.argmax(box[::-1], axis=0).astype(np.float32)
+    return top, bottom
 
 
 def _smooth(x):

@@ -323,11 +323,14 @@ def test_colours_follow_the_avatar(astronaut_rgb, astronaut_landmarks, cavity):
     assert (np.array([255.0] * 3) >= cavity.colours["teeth"]).all()
 
 
-def test_the_teeth_take_the_skins_tint(astronaut_rgb, astronaut_landmarks, cavity):
+def test_the_teeth_take_the_skins_tint(astronaut_rgb, astronaut_landmarks, monkeypatch):
     """A warmer-lit photo gets warmer teeth; a grey one gets the teeth's own tint; the level
-    (luminance) follows the light, not the tint."""
+    (luminance) follows the light, not the tint. (For a photo whose own teeth do not show: the
+    astronaut's are set aside here.)"""
     from realtime.tiers import mouth
 
+    monkeypatch.setattr(mouth, "_photo_teeth", lambda *a: None)
+    cavity = MouthCavity(astronaut_rgb, astronaut_landmarks)
     def tint(c):
         t = np.asarray(c.colours["teeth"], np.float64)
         return t / _luma(t[None, None])[0, 0]
@@ -339,6 +342,24 @@ def test_the_teeth_take_the_skins_tint(astronaut_rgb, astronaut_landmarks, cavit
     grey = MouthCavity(grey_rgb, astronaut_landmarks)
     own = np.array(mouth.TEETH_TINT) / _luma(np.array(mouth.TEETH_TINT)[None, None])[0, 0]
     assert tint(grey) == pytest.approx(own, abs=0.01)
+
+
+def test_a_photo_that_shows_its_teeth_gives_them_their_colour(astronaut_rgb, astronaut_landmarks):
+    """The astronaut smiles with her upper teeth showing: the drawn teeth take their colour (the
+    brightest quarter between her lips), warmer when her photo is."""
+    from realtime.face import topology
+
+    cavity = MouthCavity(astronaut_rgb, astronaut_landmarks)
+    assert cavity.photo_teeth
+    teeth = np.asarray(cavity.colours["teeth"])
+    assert 200 < _luma(teeth[None, None])[0, 0] < 250 and np.ptp(teeth) < 40
+    warm_rgb = np.clip(astronaut_rgb * np.array([1.1, 1.0, 0.8]), 0, 255).astype(np.uint8)
+    warm = np.asarray(MouthCavity(warm_rgb, astronaut_landmarks).colours["teeth"])
+    assert warm[0] / warm[2] > 1.2 * teeth[0] / teeth[2]
+    lm = np.array(astronaut_landmarks)                       # lips closed: no teeth to take
+    for up, lo in zip(topology.INNER_LIP_UPPER[1:-1], topology.INNER_LIP_LOWER[1:-1]):
+        lm[up] = lm[lo] = 0.5 * (lm[up] + lm[lo])
+    assert not MouthCavity(astronaut_rgb, lm).photo_teeth
 
 
 # ------------------------------------------------------------------------------------ apply

@@ -95,6 +95,7 @@ def test_open_jaw_draws_the_mouth_fan(avatar):
 
 def test_closed_mouth_target_gets_a_dark_cavity(closed_avatar):
     av = closed_avatar
+    assert not av.gen.mouth.photo_teeth
     neutral = av(FaceState.neutral())
     assert av.mouth_pixels(neutral).sum() < 5  # nothing to draw when the lips touch
     assert av.gen._own_gap < 0.5
@@ -193,16 +194,40 @@ def test_on_a_device_the_eyes_and_mouth_are_drawn_on_host_copies(astronaut_profi
         np.testing.assert_array_equal(got, ref)
 
 
-def test_the_photos_own_mouth_shows_whole_or_not_at_all_but_between():
-    """Before (visual audit, stop 66): the photo's own mouth interior showed at the share
-    own / gap: a smiling photo's teeth stretched to 1.9 times (d0's smiles on the astronaut)
-    were half mixed with the drawn cavity, a grey band; at 3.6 times (d10's widest) a quarter,
-    a grey slab of vertical stripes. Now whole up to REAL_STRETCH[0], none from [1]."""
-    from realtime.tiers.warp import REAL_STRETCH, real_share
+def _centre_column(avatar, f, half=2):
+    """Luma of the mouth's central columns (mean of 2·half + 1), from the upper lip's edge down."""
+    m = avatar.mouth_pixels(f)
+    cx = int(round(np.nonzero(m)[1].mean()))
+    luma = f.render.mean(2)
+    cols = []
+    for x in range(cx - half, cx + half + 1):
+        rows = np.nonzero(m[:, x])[0]
+        cols.append(luma[rows[0]:rows[-1] + 1, x])
+    n = min(len(c) for c in cols)
+    return np.mean([c[:n] for c in cols], axis=0)
 
-    assert real_share(10.0, 5.0) == real_share(10.0, 10.0) == real_share(0.0, 0.0) == 1.0
-    assert real_share(10.0, 10.0 * REAL_STRETCH[0]) == 1.0 and real_share(10.0, 19.0) == 1.0
-    assert real_share(10.0, 10.0 * REAL_STRETCH[1]) == 0.0 and real_share(10.0, 36.0) == 0.0
-    assert real_share(0.0, 5.0) == 0.0                     # a closed-mouthed photo: all drawn
-    mid = [real_share(10.0, g) for g in np.linspace(20.0, 32.0, 13)]
-    assert all(a >= b for a, b in zip(mid, mid[1:])) and 0.0 < mid[6] < 1.0
+
+@pytest.mark.parametrize("jaw", [0.3, 0.6, 0.75])
+def test_the_photos_own_teeth_hang_from_the_upper_lip_unstretched(avatar, jaw):
+    """The astronaut smiles with her upper teeth showing. Opening her mouth (here 1.7, 2.4 and
+    2.8 times her own) shows them under the upper lip, stretched no more than PHOTO_STRETCH
+    (their tips come into view), and the dark cavity below.
+    Before (the demo, frames 168-183): the mesh stretched them over the opening (a jagged row
+    with a dark notch in the middle), then cross-faded them into the drawn cavity: a flat grey
+    band (her teeth over the dark throat) over the lower half of the mouth."""
+    from realtime.tiers.warp import PHOTO_STRETCH
+
+    assert avatar.gen.mouth.photo_teeth
+    rest = _centre_column(avatar, avatar(FaceState.neutral()))
+    f = avatar(FaceState(expression=avatar.blendshapes({"jaw_open": jaw})))
+    col = _centre_column(avatar, f)
+    assert len(col) > 1.6 * len(rest)
+    # her teeth above their tips (which fade into the cavity), as at rest stretched PHOTO_STRETCH
+    # times (2.3-2.5 grey levels apart; stretched with the opening before, 23-36)
+    k = int(0.7 * PHOTO_STRETCH * len(rest))
+    ref = np.interp(np.arange(k) / PHOTO_STRETCH, np.arange(len(rest)), rest)
+    assert np.abs(col[:k] - ref).mean() < 8.0, "the photo's teeth are stretched or faded"
+    if jaw >= 0.6:                        # (less open, a smile's lower teeth meet the upper)
+        assert col[len(rest) + 1:].min() < 40, "no dark cavity under the teeth"
+    luma = f.render[avatar.mouth_pixels(f)].mean(1)
+    assert ((luma > 60) & (luma < 140)).mean() < 0.25, "a grey mix of teeth and throat"
