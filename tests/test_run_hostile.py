@@ -621,16 +621,14 @@ def _stop_training_after(monkeypatch, done: int, saved: int, stop: type[BaseExce
     monkeypatch.setattr(T, "train", train)
 
 
-def test_a_resumed_training_s_bar_counts_from_its_step_and_shows_every_loss(video_profile, monkeypatch):
-    """Before the fix (README audit, helper 89): a run resumed at step 6 and stopped at 13 drew
-    '7step' while its summary said step 13, and the bar's losses left out the appearance loss."""
+def _capture_bars(monkeypatch) -> list:
+    """The progress bars `train` draws (enabled, kept in the returned list), and a stand-in for
+    its pairs (`tests.realtime.train.test_loop.Pairs`): a training without its clip's work."""
     import tqdm as tqdm_module
 
     from realtime.train import dataset
-    from realtime.train import loop as T
     from tests.realtime.train.test_loop import Pairs
 
-    folder, clip = video_profile
     bars = []
 
     class Bar(tqdm_module.tqdm):
@@ -640,6 +638,17 @@ def test_a_resumed_training_s_bar_counts_from_its_step_and_shows_every_loss(vide
 
     monkeypatch.setattr(tqdm_module, "tqdm", Bar)
     monkeypatch.setattr(dataset, "build_pairs", lambda profile, frames, **k: Pairs())
+    return bars
+
+
+def test_a_resumed_training_s_bar_counts_from_its_step_and_shows_every_loss(video_profile, monkeypatch):
+    """Before the fix (README audit, helper 89): a run resumed at step 6 and stopped at 13 drew
+    '7step' while its summary said step 13, and the bar's losses left out the appearance loss."""
+
+    from realtime.train import loop as T
+
+    folder, clip = video_profile
+    bars = _capture_bars(monkeypatch)
 
     def train(pairs, out_dir, options, progress, commit, on_checkpoint):
         for step in range(7, 14):
@@ -1245,22 +1254,11 @@ def test_a_run_that_cannot_test_on_unseen_frames_keeps_the_atlas(video_profile, 
 def test_a_timed_training_s_bar_shows_its_time_budget(video_profile, monkeypatch):
     """Before (train audit): `train --minutes 2` drew a step count with no total nor ETA. Now the
     bar is the time budget (seconds of 120) with the step beside the losses."""
-    import tqdm as tqdm_module
 
-    from realtime.train import dataset
     from realtime.train import loop as T
-    from tests.realtime.train.test_loop import Pairs
 
     folder, clip = video_profile
-    bars = []
-
-    class Bar(tqdm_module.tqdm):
-        def __init__(self, *a, **k):
-            super().__init__(*a, **{**k, "disable": False})
-            bars.append(self)
-
-    monkeypatch.setattr(tqdm_module, "tqdm", Bar)
-    monkeypatch.setattr(dataset, "build_pairs", lambda profile, frames, **k: Pairs())
+    bars = _capture_bars(monkeypatch)
     clock = [100.0]
     monkeypatch.setattr(run.time, "monotonic", lambda: clock[0])
 
