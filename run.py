@@ -674,9 +674,12 @@ def _governor_lines(governor) -> list[str]:
         down = sum(now < was for was, now, _ in steps)
         lines.append(f"  the render size changed {len(steps)} times ({down} down, {len(steps) - down} up: "
                      f"the machine's load came and went); the last {GOVERNOR_LINES}:")
-    for was, now, ms in steps[-GOVERNOR_LINES:]:
+    predicted = getattr(governor, "predicted", set())
+    for i, (was, now, ms) in enumerate(steps[-GOVERNOR_LINES:], start=max(0, len(steps) - GOVERNOR_LINES)):
+        took = (f"a frame timed before the first took {ms:.1f} ms" if i in predicted
+                else f"frames took {ms:.1f} ms (median)")
         if now < was:
-            lines.append(f"  lowered from {was}² to {now}²: frames took {ms:.1f} ms (median), over the real-time "
+            lines.append(f"  lowered from {was}² to {now}²: {took}, over the real-time "
                          f"budget of {governor.limit_ms:.1f} ms (a slow or busy machine; --render-size N fixes "
                          f"the size)")
         else:

@@ -501,6 +501,11 @@ def test_the_summary_says_each_step_of_the_render_size_down_and_back_up():
     assert down.startswith("  lowered from 400² to 256²: frames took 45.2 ms (median), over the real-time "
                            "budget of 23.3 ms (a slow or busy machine")
     assert up == "  raised from 256² to 320²: frames took 14.2 ms at 256², room for 320² again"
+    timed = RenderGovernor([400, 320, 256], 1 / 30)
+    timed.presize(40.0, 30.0)       # before the first frame: a prediction from a timed frame, said so
+    assert run._governor_lines(timed) == [
+        "  lowered from 400² to 256²: a frame timed before the first took 40.0 ms, over the real-time budget of "
+        "23.3 ms (a slow or busy machine; --render-size N fixes the size)"]
     gov.steps = [(400, 320, 25.0), (320, 400, 16.0)] * 5
     lines = run._governor_lines(gov)
     assert lines[0] == ("  the render size changed 10 times (5 down, 5 up: the machine's load came and went); "

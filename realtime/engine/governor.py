@@ -74,6 +74,7 @@ class RenderGovernor:
         self.window, self.settle, self.raise_after = int(window), int(settle), int(raise_after)
         self.rung = 0
         self.steps: list[tuple[int, int, float]] = []   # (from, to, median ms) of each step, down or up
+        self.predicted: set[int] = set()   # indices into `steps` of those `presize` took (a timed frame)
         self._times: list[tuple[float, float]] = []
         self._skip = self.settle
         self._roomy = 0                    # windows in a row predicting a larger rung fits
@@ -137,6 +138,7 @@ class RenderGovernor:
         way (a prediction is checked against the real frames)."""
         if self.rung == len(self.sizes) - 1 or total_ms <= self.limit_ms:
             return None
+        self.predicted.add(len(self.steps))
         return self._step(float(total_ms), min(float(scalable_ms), float(total_ms)))
 
     def _step(self, total: float, scalable: float) -> int:
