@@ -46,7 +46,7 @@ import numpy as np
 
 from profiles.clip import ClipTrack, progress_bar, read_frames
 from realtime.face import geometry, topology
-from realtime.face.estimate import EstimatorConfig, rigid_distance
+from realtime.face.estimate import EstimatorConfig, face_place, is_cut, rigid_distance
 from realtime.face.identity import INSTALL_HINT, IdentityEncoder
 
 _RIGID = list(topology.RIGID)
@@ -80,18 +80,9 @@ def split_shots(landmarks: np.ndarray, frames: np.ndarray, fps: float,
     shot = np.full(len(lm), -1, np.int64)
     current, last = -1, None
     for i in np.nonzero(np.isfinite(lm[:, 0, 0]))[0]:
-        pts = lm[i].astype(np.float64)
-        centre, size = pts[_RIGID, :2].mean(0), max(geometry.interocular(pts), 1e-9)
-        t = float(frames[i]) / max(fps, 1e-9)
-        if last is None:
-            current = 0
-        else:
-            c0, s0, t0 = last
-            if (t - t0 >= c.cut_absence_s
-                    or float(np.linalg.norm(centre - c0)) > c.cut_move * min(size, s0)
-                    or abs(np.log(size / s0)) > c.cut_scale):
-                current += 1
-        last = (centre, size, t)
+        now = face_place(lm[i], float(frames[i]) / max(fps, 1e-9))
+        current = 0 if last is None else current + is_cut(last, now, c)
+        last = now
         shot[i] = current
     return shot
 

@@ -37,6 +37,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from realtime.core.ramp import smoothstep
 from realtime.face import geometry, topology
 from realtime.face.calibrate import NeutralCalibrator
 from realtime.face.filters import OneEuroFilter, Speed
@@ -142,11 +143,11 @@ def region_weights(neutral_shape: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     mouth = np.zeros(topology.N_LANDMARKS)
     mouth[_MOUTH] = 1.0
     nose, lip = y[topology.NOSE_TIP], y[0]
-    mouth = np.maximum(mouth, _smoothstep_array((y - nose) / max(lip - nose, 1e-9)))
+    mouth = np.maximum(mouth, smoothstep((y - nose) / max(lip - nose, 1e-9)))
     brow = np.zeros(topology.N_LANDMARKS)
     brow[_BROWS] = 1.0
     lid, brow_y = y[_UPPER_LIDS].min(), y[_BROWS].mean()
-    brow = np.maximum(brow, _smoothstep_array((lid - y) / max(lid - brow_y, 1e-9)))
+    brow = np.maximum(brow, smoothstep((lid - y) / max(lid - brow_y, 1e-9)))
     mouth[_EYES] = 0.0
     brow[_EYES] = 0.0
     return mouth[:, None], brow[:, None]
@@ -162,15 +163,22 @@ def rigid_distance(reference: np.ndarray, points: np.ndarray) -> float:
     return float(np.sqrt((residual ** 2).sum(1).mean()) / max(io, 1e-9))
 
 
-def _smoothstep_array(x: np.ndarray) -> np.ndarray:
-    x = np.clip(x, 0.0, 1.0)
-    return x * x * (3 - 2 * x)
+def face_place(landmarks: np.ndarray, t: float) -> tuple[np.ndarray, float, float]:
+    """(centre, size, t): where a face is at time `t` (s), for `is_cut`: the mean of its skull
+    points (x, y) and its interocular distance, in the landmarks' pixels."""
+    lm = np.asarray(landmarks, np.float64)
+    return lm[_RIGID, :2].mean(0), max(geometry.interocular(lm), 1e-9), float(t)
 
 
-def smoothstep(x: float) -> float:
-    """0 at x ≤ 0, 1 at x ≥ 1, with zero slope at both ends (the eases' weight)."""
-    x = min(max(x, 0.0), 1.0)
-    return x * x * (3 - 2 * x)
+def is_cut(last: tuple, now: tuple, config: EstimatorConfig) -> bool:
+    """Whether a face placed at `now` (`face_place`) after one at `last` is a cut, maybe to
+    someone else: it jumped further than a head moves in a frame (`cut_move` interoculars, or
+    `cut_scale` in log size) or came back after `cut_absence_s` without a face. The live
+    estimator's test, and video enrollment's shots (`profiles.persons.split_shots`)."""
+    (c0, s0, t0), (centre, size, t) = last, now
+    return (t - t0 >= config.cut_absence_s
+            or float(np.linalg.norm(centre - c0)) > config.cut_move * min(size, s0)
+            or abs(np.log(size / s0)) > config.cut_scale)
 
 
 class Estimator:
@@ -294,16 +302,8 @@ class Estimator:
     def _cut(self, landmarks: np.ndarray, t: float) -> bool:
         """Whether this believed face jumped from the last one (position or size, in one step)
         or came back after a while without a face: a cut, maybe to someone else."""
-        lm = np.asarray(landmarks, np.float64)
-        centre, size = lm[_RIGID, :2].mean(0), max(geometry.interocular(lm), 1e-9)
-        last, self._placed = self._placed, (centre, size, t)
-        if last is None:
-            return False
-        c0, s0, t0 = last
-        c = self.config
-        return (t - t0 >= c.cut_absence_s
-                or float(np.linalg.norm(centre - c0)) > c.cut_move * min(size, s0)
-                or abs(np.log(size / s0)) > c.cut_scale)
+        last, self._placed = self._placed, face_place(landmarks, t)
+        return last is not None and is_cut(last, self._placed, self.config)
 
     def _reset_filters(self) -> None:
         for f in (self._f_rot, self._f_trans, self._f_scale, self._f_expr, self._s_mouth,

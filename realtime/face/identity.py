@@ -105,10 +105,7 @@ class IdentityEncoder:
         faces = self.detector(a, self.upsample)
         if len(faces) == 0:
             return None
-        face = max(faces, key=lambda r: r.width() * r.height())
-        shape = self.shape_predictor(a, face)
-        return np.asarray(self.encoder.compute_face_descriptor(a, shape, self.num_jitters),
-                          dtype=np.float64)
+        return self._encode(a, max(faces, key=lambda r: r.width() * r.height()))
 
     def descriptor_in(self, img: np.ndarray, box: tuple[float, float, float, float]) -> np.ndarray:
         """(128,) descriptor of the face in `box` (left, top, right, bottom pixels: brows to
@@ -119,7 +116,11 @@ class IdentityEncoder:
         if a.ndim != 3 or a.shape[2] != 3:
             raise ValueError(f"descriptor_in: image must be (H, W, 3) RGB, got {a.shape}")
         left, top, right, bottom = (int(round(v)) for v in box)
-        shape = self.shape_predictor(a, self._dlib.rectangle(left, top, right, bottom))
+        return self._encode(a, self._dlib.rectangle(left, top, right, bottom))
+
+    def _encode(self, a: np.ndarray, face) -> np.ndarray:
+        """(128,) float64 descriptor of the face in dlib rectangle `face` of RGB uint8 `a`."""
+        shape = self.shape_predictor(a, face)
         return np.asarray(self.encoder.compute_face_descriptor(a, shape, self.num_jitters),
                           dtype=np.float64)
 

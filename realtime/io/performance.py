@@ -11,14 +11,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from realtime.core.ramp import smoothstep
 from realtime.face import geometry, topology
 from realtime.face.state import FaceState
-
-
-def _smooth(x):
-    x = np.clip(x, 0.0, 1.0)
-    return x * x * (3 - 2 * x)
-
 
 _LOWER_LIP_OUTER = list(topology.OUTER_LIP[11:])   # 375 ... 146: the outer lower lip, corners excluded
 
@@ -145,9 +140,9 @@ def default_performance(t: float) -> Keys:
     if t >= 7.9:  # talking: syllables at ~4 Hz, the odd rounded vowel, a little head motion
         s = t - 7.9
         syl = 0.5 + 0.5 * np.sin(2 * np.pi * 4.3 * s) * np.sin(2 * np.pi * 0.9 * s + 0.5)
-        w["jaw_open"] = 0.45 * syl * _smooth(s / 0.2)
+        w["jaw_open"] = 0.45 * syl * smoothstep(s / 0.2)
         w["pucker"] = 0.6 * max(0.0, np.sin(2 * np.pi * 1.3 * s)) ** 4
-        w["smile"] = 0.25 * _smooth(s / 0.5)
+        w["smile"] = 0.25 * smoothstep(s / 0.5)
         k.yaw = 6.0 * np.sin(2 * np.pi * 0.5 * s)
         k.pitch = 3.0 * np.sin(2 * np.pi * 1.1 * s)
     return k

@@ -22,8 +22,9 @@ from dataclasses import dataclass
 import numpy as np
 import scipy.sparse as sp
 
+from realtime.core.ramp import smoothstep
 from realtime.face import geometry, topology
-from realtime.face.estimate import EstimatorConfig, smoothstep
+from realtime.face.estimate import EstimatorConfig
 from realtime.face.geometry import Similarity
 from realtime.face.state import FaceState
 from realtime.mesh.gains import REGIONS, check_gains, landmark_gains

@@ -48,6 +48,7 @@ import numpy as np
 
 from realtime.core.colour import LUMA
 from realtime.core.context import CpuContext
+from realtime.core.ramp import smoothstep
 from realtime.face import geometry, topology
 from realtime.mesh.rig import Rig
 
@@ -258,19 +259,19 @@ class MouthCavity:
         # Puckered lips (a mouth much narrower than at rest) stand in front of the teeth: the
         # teeth hide in the dark and less light gets in.
         rest = self.rest_width
-        pucker = _smooth((PUCKER[0] * rest - w / iod) / ((PUCKER[0] - PUCKER[1]) * rest))
-        grin = _smooth((float(teeth) - GRIN[0]) / (GRIN[1] - GRIN[0]))
-        smile = max(_smooth((w / iod / rest - 1.0) / SMILE_WIDEN), grin)
+        pucker = smoothstep((PUCKER[0] * rest - w / iod) / ((PUCKER[0] - PUCKER[1]) * rest))
+        grin = smoothstep((float(teeth) - GRIN[0]) / (GRIN[1] - GRIN[0]))
+        smile = max(smoothstep((w / iod / rest - 1.0) / SMILE_WIDEN), grin)
         show = UPPER_SHOW[1] + (SMILE_SHOW - UPPER_SHOW[1]) * smile
         reach = UPPER_SHOW[0] + show * opening      # the upper row's visible length (≤ its crowns)
-        light, teeth_light = ((0.25 + 0.75 * _smooth(opening / full)) * (1 - 0.4 * pucker)
+        light, teeth_light = ((0.25 + 0.75 * smoothstep(opening / full)) * (1 - 0.4 * pucker)
                               for full in (LIGHT_OPENING, TEETH_LIGHT_OPENING))
         teeth_light += (1.0 - teeth_light) * grin    # a grin's teeth stand in the light
         c = self.colours
 
         # Throat: lip colour darkened, darkest far from the lips and at the corners.
         depth = xp.minimum(a, b) / f32(iod)
-        k = (xp.exp(-depth / f32(0.035)) * (1 - 0.85 * _smooth((corner - 0.6) / 0.4)))[:, None]
+        k = (xp.exp(-depth / f32(0.035)) * (1 - 0.85 * smoothstep((corner - 0.6) / 0.4)))[:, None]
         col = (c["deep"] + (c["throat"] - c["deep"]) * k) * f32(light)
 
         # Tongue: a dome low in the mouth, behind the lower teeth.
@@ -290,7 +291,7 @@ class MouthCavity:
         # Lower teeth (only when wide open), then the upper teeth. Their tips lie on a curve
         # anchored at the mouth's centre (the teeth belong to the jaw, not to the lips): at
         # the sides of a round mouth the lips cover them, a smile's raised corners show more.
-        low_show = _smooth((opening - LOWER_SHOW[0]) / (LOWER_SHOW[1] - LOWER_SHOW[0]))
+        low_show = smoothstep((opening - LOWER_SHOW[0]) / (LOWER_SHOW[1] - LOWER_SHOW[0]))
         low_smile = smile * (opening - min(UPPER_H[0], reach) + OVERBITE)
         for upper in (False, True):
             if not upper and low_show <= 0 and low_smile <= 0:
@@ -310,7 +311,7 @@ class MouthCavity:
                 lip = top[xs] - f32(slope) * cx[xs]                      # de-tilted, as yl
                 lifted = f32(top_c) - lip
                 arc = lip + xp.minimum(heights[i] * f32(iod), f32(show) * gap[xs])
-                tip = tip + xp.maximum(arc - tip, 0) * _smooth(lifted / f32(SMILE_LIFT * iod))
+                tip = tip + xp.maximum(arc - tip, 0) * smoothstep(lifted / f32(SMILE_LIFT * iod))
                 to_tip = tip - yl                                        # px above the tip
                 dist, lip_dark = a, 0.5
             else:
@@ -332,9 +333,9 @@ class MouthCavity:
                     * (GAP_ROOT + (1 - GAP_ROOT) * down ** 3))           # dark at the tips
             shade = ((1 - 0.15 * across ** 2) * (1 - dark)                    # rounded body
                      * (0.15 + 0.85 * cos ** 1.5)                             # turning away
-                     * (1 - 0.85 * _smooth((corner - 0.65) / 0.35))          # mouth corners
+                     * (1 - 0.85 * smoothstep((corner - 0.65) / 0.35))          # mouth corners
                      * (1 - lip_dark * xp.exp(-dist / f32(0.022 * iod)))     # the lip's shadow
-                     * (1 - 0.12 * _smooth(down * 4 - 3))                    # translucent tip
+                     * (1 - 0.12 * smoothstep(down * 4 - 3))                    # translucent tip
                      * f32(teeth_light))
             col = col + (c["teeth"] * shade[:, None] - col) * alpha[:, None]
 
@@ -380,9 +381,3 @@ def _lip_edges(xp, box):
     top = xp.argmax(box, axis=0).astype(np.float32)
     bottom = np.float32(box.shape[0] - 1) - xp.argmax(box[::-1], axis=0).astype(np.float32)
     return top, bottom
-
-
-def _smooth(x):
-    """Smoothstep of a float or an array, clamped to [0, 1]."""
-    x = min(max(x, 0.0), 1.0) if isinstance(x, float) else x.clip(0, 1)
-    return x * x * (3 - 2 * x)

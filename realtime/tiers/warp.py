@@ -7,10 +7,11 @@ import numpy as np
 from kernels import GBuffer, interpolate, texture
 from realtime.core.context import CpuContext
 from realtime.core.frame import Frame
+from realtime.core.ramp import smoothstep
 from realtime.face import geometry
 from realtime.mesh.rig import Rig
 from realtime.tiers.eyes import EyeLayer
-from realtime.tiers.mouth import MouthCavity, _smooth
+from realtime.tiers.mouth import MouthCavity
 
 
 class WarpGenerator:
@@ -158,7 +159,7 @@ class PhotoMouth:
         hung = (stretch > 1.0)[:, None]
         colours = xp.where(hung, colours, there)                 # no more open: as the mesh drew it
         lo, hi = PHOTO_FADE
-        fade = _smooth((stretch - 1.0) / (hi - 1.0)) * _smooth(((p + f32(0.5)) / (own + f32(1.0))
+        fade = smoothstep((stretch - 1.0) / (hi - 1.0)) * smoothstep(((p + f32(0.5)) / (own + f32(1.0))
                                                                  - (1.0 - lo)) / lo)
         share = xp.clip(own * hold + f32(1.0) - a, 0.0, 1.0) * (1.0 - fade)
         return colours, share.astype(f32)
@@ -179,5 +180,4 @@ def real_share(own_gap: float, gap: float) -> float:
     if gap <= 1e-6 or own_gap >= gap:
         return 1.0
     lo, hi = REAL_STRETCH
-    t = min(max((gap / max(own_gap, 1e-6) - lo) / (hi - lo), 0.0), 1.0)
-    return 1.0 - t * t * (3.0 - 2.0 * t)
+    return 1.0 - smoothstep((gap / max(own_gap, 1e-6) - lo) / (hi - lo))

@@ -164,7 +164,7 @@ GLUES = {"cpu": HostGlue, "cuda": TorchGlue}
 
 #: The generator's forward time alone on a CPU, in ms, by its resolution: onnxruntime on one
 #: thread (what the CPU path runs), median of `NeuralRunner.benchmark` on this project's 2-core
-#: AMD EPYC: 128² 16 ms, 256² 135, 512² 490 (torch: 26, 323, 420). The rest of a frame takes
+#: AMD EPYC: 128² 16 ms, 256² 135, 512² 450-490 (torch: 26, 323, 420). The rest of a frame takes
 #: 15-20 ms there, so 128² is real time at 30 fps and 256² and 512² are not (512² ran live at
 #: ~3.5 fps with no word). One CPU thread each: a machine with more cores is not much faster.
 CPU_FORWARD_MS = {128: 16.0, 256: 135.0, 512: 450.0}
