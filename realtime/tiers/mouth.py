@@ -81,6 +81,11 @@ OVERBITE = 0.02
 # d19 0 with his lips closed, up to 0.87 when his smile shows teeth; d10 (talking, teeth often
 # in view) median 0.28, max 0.71.
 GRIN = (0.25, 0.55)
+#: ... and a grin's rows meet however far its lips part: the lower row rises past its crown (the
+#: lower lip drawn down off the gum) up to this many crowns. Capped at one crown, the astronaut's
+#: wide grin on d0 (#44-50: opening 0.23 iod, teeth 0.73) showed a dark crescent 0.03 iod high
+#: between her own upper teeth and the drawn lower row, where the driver's rows touch.
+GRIN_CROWNS = 2.0
 TONGUE_W, TONGUE_H = 0.2, 0.14               # half width; height (at most TONGUE_SHARE × the opening)
 # The tongue lies back in the mouth, in the shade of the lips and the upper teeth: TONGUE_LIGHT
 # of the mouth's light (`light`, as on the throat), at most TONGUE_SHARE of the opening high (so
@@ -315,7 +320,8 @@ class MouthCavity:
                 to_tip = tip - yl                                        # px above the tip
                 dist, lip_dark = a, 0.5
             else:
-                length = xp.maximum(heights[i] * f32(low_show), xp.minimum(heights[i], f32(low_smile)))
+                crown = heights[i] * f32(1.0 + (GRIN_CROWNS - 1.0) * grin)
+                length = xp.maximum(heights[i] * f32(low_show), xp.minimum(crown, f32(low_smile)))
                 tip = f32(bottom_c) - (length - f32(TIP_CURVE[1]) * x * x) * f32(iod)
                 to_tip = yl - tip
                 dist, lip_dark = b, 0.5

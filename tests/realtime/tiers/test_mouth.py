@@ -240,6 +240,25 @@ def test_a_grin_the_driver_shows_teeth_in_fills_the_opening_with_teeth(cavity):
     assert grin > 0.5 and peak_grin > peak_none, (grin, peak_grin, peak_none)
 
 
+def test_a_wide_grins_rows_meet_with_no_dark_band_between(cavity):
+    """A grin parted wider than an upper and a lower crown (the astronaut on d0 #47: 0.23 iod,
+    teeth 0.73): the lower row rises past its crown to the upper row's tips (GRIN_CROWNS), so
+    an incisor's column is tooth from lip to lip, not two rows over a dark crescent."""
+    iod, opening = 200.0, 0.23
+    mask = _mask(iod, opening, width=cavity.rest_width)
+    ys, xs = np.nonzero(mask)
+    y0, x0 = ys.min(), xs.min()
+    box = mask[y0:ys.max() + 1, x0:xs.max() + 1]
+    img = np.full(mask.shape + (3,), np.nan, np.float32)
+    img[ys, xs] = cavity.shade(box, ys - y0, xs - x0, iod, M.GRIN[1])
+    x = _centre_column(mask) + int(0.045 * iod)              # mid central incisor
+    rows = np.nonzero(mask[:, x])[0]
+    luma = _luma(img)[rows, x]
+    inner = luma[int(0.02 * iod):-int(0.02 * iod)]            # the lips' shadows aside
+    assert opening > M.UPPER_H[0] + M.LOWER_H[0]
+    assert inner.min() > 0.5 * inner.max(), (inner.min(), inner.max())
+
+
 def test_a_tongue_low_in_the_mouth(cavity):
     iod = 300.0
     mask = _mask(iod, 0.4)
