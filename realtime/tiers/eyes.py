@@ -33,9 +33,11 @@ half-shut eye is a shadowed slit, as a real one is, and no sliver of white or ir
 The lid that comes down is drawn as lid skin with one lash line (`apply_lids`): the photo has no
 closed lid to stretch. It comes in as the upper lid descends over the eyeball (`descent`), or as
 the eye shuts whichever way; an eye narrowed by its lower lid (a smile) keeps its open lid.
-Tinted towards the skin above the eye, its top turns up into the socket's shade (`LID_CHROMA`,
-`LID_CREASE`). A lid that goes up past the photo's keeps a lash line at its edge (`WIDE_LASH`):
-the photo's lid margin lies above MediaPipe's contour and does not come with it.
+Tinted towards the skin above the eye (in saturation, so a shaded socket lends it no grey), its
+top turns up into the socket's shade (`LID_CHROMA`, `LID_CREASE`); it is shaded as a rounded
+lid, darker towards the lash line and the corners, with a faint fold across it (`lid_shade`).
+A lid that goes up past the photo's keeps a lash line at its edge (`WIDE_LASH`): the photo's
+lid margin lies above MediaPipe's contour and does not come with it.
 
 Array-module agnostic (numpy, or cupy on the GPU, through the device context): the textures are
 uploaded once; per frame the work is a few vectorised operations over the eye pixels only.
@@ -104,8 +106,7 @@ SHOWN_FROM, SHOWN_TO = 0.2, 0.8   # at least these fractions of it (the larger t
 # and a viewer, read as half open). As an eye shuts, its upper lid (`lid_region`: the triangles
 # between the lid's contour and the second ring of vertices above it) is drawn as lid skin
 # instead: skin of the cheeks' colour at the second ring's light (`lid_colour`), with the photo's
-# skin grain (`skin_grain`), darker by LID_SHADE (all of it, and more
-# towards its edge, where a lid turns down over the eyeball), fading in over the band between
+# skin grain (`skin_grain`), shaded as a rounded lid (`lid_shade`), fading in over the band between
 # the two rings; and one lash line LASH_WIDTH eye widths wide, centred on the lid's edge (a shut
 # eye's lashes hang over the lower lid), narrowing towards the corners (LASH_TAPER), its border
 # anti-aliased (`_lash_line`; drawn inside the lid band only, it ended in a pixel staircase along
@@ -122,7 +123,6 @@ SHOWN_FROM, SHOWN_TO = 0.2, 0.8   # at least these fractions of it (the larger t
 # s1 ← d14's talking drew lid skin over 84 open left eyes (64 when keyed on the closure).
 # (A lash line of 0.06 eye widths read as an eye a crack open on the frame a blink shuts: s18's
 # blink, 0.031 interocular against 0.019 at 0.09.)
-LID_SHADE = (0.03, 0.08)   # (0.05, 0.12) before the lid took the cheeks' colour: a dark band
 # A shut lid bulges forward over the eyeball, into the light, out of the socket's shadow that
 # lies above an open one: on portraits with deep-set or made-up eyes the skin at the second ring
 # is a third to a half of the cheeks' luminance (s1 0.34/0.52, s5 0.57/0.44, s12 0.32/0.74),
@@ -134,13 +134,13 @@ LID_SHADE = (0.03, 0.08)   # (0.05, 0.12) before the lid took the cheeks' colour
 # cheeks' L*, hardly darker than the skin around it: seven shut eyes (both of d0's, d10's and
 # d14's, d11's left; every frame with the eye shut below 0.03 interocular). At 0.75 d10's drawn
 # lids were 2–7 L* darker than hers and less red, a grey patch over her shut eyes. At 0.92
-# (LID_CHROMA 0.75), after LID_SHADE and the lash line, the drawn lid's L* is within −2.3…+2.1
-# of the real one's (median over the frames, per eye), and the median CIE76 ΔE between them
-# falls from 4.2 to 3.2 on average over the seven (d10's left 10.5 → 5.5): self-drive videos
-# (`run.py live --profile` of the clip's first frame), the lid found by the driver's landmarks
-# in both. Closed eyes that arrive (`bench --quality`): s1 ← d14 125 → 126 of 130 (128 on
-# the lid change alone), s12 ← d14 130 → 129, s5 ← d14, s1, s5 and s12 ← d10, the five
-# self-drives and s18's as before; eye opening gain and r within 0.01.
+# (LID_CHROMA 0.75), after the lid's shade then (0.03 of it, 0.08 more at the edge) and the lash
+# line, the drawn lid's L* is within −2.3…+2.1 of the real one's (median over the frames, per eye),
+# and the median CIE76 ΔE between them falls from 4.2 to 3.2 on average over the seven (d10's left
+# 10.5 → 5.5): self-drive videos (`run.py live --profile` of the clip's first frame), the lid found
+# by the driver's landmarks in both. Closed eyes that arrive (`bench --quality`): s1 ← d14 125 →
+# 126 of 130 (128 on the lid change alone), s12 ← d14 130 → 129, s5 ← d14, s1, s5 and s12 ← d10,
+# the five self-drives and s18's as before; eye opening gain and r within 0.01.
 LID_FLOOR = 0.92
 # It is lit like the cheeks, not like the socket: a shut lid faces forward, and the skin above
 # an open lid is in the socket's shade, or made up (d0: the real shut lid is at 0.89 of the
@@ -150,11 +150,11 @@ _CHEEKS = (50, 280, 101, 330, 36, 266)
 # photo's socket is darker or more coloured than that (s12's deep-set eyes; s5's painted warm
 # shade, against which the cheeks' colour looked grey; s1's eye shadow). A real shut lid is the
 # skin of the upper lid, turning up at its top into the socket under the brow. So:
-# - its colour takes LID_CHROMA of the way from the cheeks' chroma to the socket's (CIE a*, b*;
-#   `lid_colour`): d10's and d14's real shut lids lie nearer the socket's a*, b* than the
-#   cheeks' (d10: cheeks 18.5 / 20.5, socket 20–21 / 15–16, shut lid 21–23 / 13–14), d0's
-#   between the two (cheeks 13 / 11, socket 9–10 / 13–14, shut lid 11–13 / 11–13), d11's a
-#   little redder than both;
+# - its colour takes LID_CHROMA of the way from the cheeks' colour to the socket's (`lid_colour`;
+#   measured in CIE a*, b*, mixed in saturation since: `_lab_mix`, below): d10's and d14's real
+#   shut lids lie nearer the socket's a*, b* than the cheeks' (d10: cheeks 18.5 / 20.5, socket
+#   20–21 / 15–16, shut lid 21–23 / 13–14), d0's between the two (cheeks 13 / 11, socket 9–10 /
+#   13–14, shut lid 11–13 / 11–13), d11's a little redder than both;
 #   and eye shadow, which lies on the lid folded under the crease, shows on a shut one (0.5
 #   before LID_FLOOR's measurement above; the seven eyes' mean ΔE hardly depends on it: 3.1 at
 #   0.5, 3.0 at 0.75 and at 1.0, on a scratch variant that also kept the chroma as it lit the lid);
@@ -170,6 +170,25 @@ _CHEEKS = (50, 280, 101, 330, 36, 266)
 LID_CHROMA = 0.75
 CREASE_LIGHT = 0.3
 LID_CREASE = 2.0
+# The colours are mixed in saturation, CIE a*, b* over L* + 16 (`_lab_mix`), which one surface
+# keeps as it is lit more or less; mixed in a*, b* themselves, a socket in shade (its a*, b*
+# small with its L*) turned the lit lid grey: s0's left lid (cheeks L* 73, a* 14, b* 20; socket
+# L* 38, a* 8, b* 11) was L* 68, a* 9, b* 13, a grey-lavender patch in her warm face (13 / 18
+# now), s9's lids a* 7–8, b* 27–31 in cheeks of 4 / 41 (9–12 / 36–37 now). No more saturated than
+# the lit colour it starts from: a tinted photo's shade is more saturated than its light (s12's
+# right socket 2.5× his cheeks'), and lit at that it drew an orange oval over his eye.
+MIX_DARKEST = 8.0        # L*: a sample darker than this has no colour to give
+# The shut lid's form (`lid_shade`). A shut lid is a rounded surface over the eyeball, lit where
+# it faces forward, turning down into the lash line's shadow and away towards the corners, with
+# the open lid's fold across it: on the drivers' shut eyes (d0, d10, d14, every frame below 0.03
+# interocular, luminance across the lid's middle over the cheeks'), 0.93–1.0 at the first ring,
+# 0.84–0.93 a fifth of the way from the lash line to the brow, 0.73–0.86 a tenth of it; drawn as
+# one colour (0.03 darker, 0.08 more at the edge), the lid was the flat patch users saw.
+LID_ROLL = (0.3, 0.25, 1.3)   # (from, depth, power): darker from `from` (0 on the first ring, 1 on
+#                               the contour) towards the contour, by `depth` at the contour
+LID_SIDES = 0.12        # darker towards the corners by this × (|x| / half the eye's width)²
+LID_FOLD = (0.3, 0.1, 0.06)   # (where, depth, width): the fold, a faint line across the shut lid
+#                               (a Gaussian dip in light, fading out towards the corners)
 LASH_WIDTH = 0.09
 # The lash line is dark only in its middle: its edge is a ramp LASH_SOFT × its width wide, centred
 # on the nominal edge (the same darkness in all), so it reads as lashes rather than a painted band.
@@ -379,12 +398,21 @@ def lid_colour(ring: np.ndarray, cheek: np.ndarray) -> np.ndarray:
 
 
 def _lab_mix(base: np.ndarray, other: np.ndarray, light: float, chroma: float) -> np.ndarray:
-    """(3,) float32 RGB 0..255: `base` with its CIE L* moved `light` and its a*, b* moved
-    `chroma` of the way to `other`'s (both (3,) RGB 0..255)."""
+    """(3,) float32 RGB 0..255: `base` with its CIE L* moved `light` of the way to `other`'s,
+    and its colour `chroma` of the way to `other`'s (both (3,) RGB 0..255) in saturation: a*, b*
+    over L* + 16, what stays the same as one surface is lit more or less (X, Y, Z scaled by k
+    scale L* + 16, a* and b* by k^⅓); no more saturated than `base`. Mixed in a*, b* themselves,
+    a socket's shade (its a*, b* small with its L*) made a greyer colour of a lit lid: s0's grey-
+    lavender shut lids. An `other` darker than MIX_DARKEST L* gives no colour: `base`'s is kept."""
     lab = cv2.cvtColor(np.stack([base, other]).astype(np.float32).reshape(2, 1, 3) / 255.0,
-                       cv2.COLOR_RGB2Lab).reshape(2, 3)
-    mixed = lab[0] + np.array([light, chroma, chroma], np.float32) * (lab[1] - lab[0])
-    rgb = cv2.cvtColor(mixed.reshape(1, 1, 3), cv2.COLOR_Lab2RGB).reshape(3) * 255.0
+                       cv2.COLOR_RGB2Lab).reshape(2, 3).astype(np.float64)
+    sat = lab[:, 1:] / (lab[:, :1] + 16.0)
+    mixed = sat[0] + (chroma if lab[1, 0] >= MIX_DARKEST else 0.0) * (sat[1] - sat[0])
+    most = float(np.linalg.norm(sat[0]))
+    mixed *= min(1.0, most / max(float(np.linalg.norm(mixed)), 1e-9))
+    lightness = lab[0, 0] + light * (lab[1, 0] - lab[0, 0])
+    out = np.array([[[lightness, *(mixed * (lightness + 16.0))]]], np.float32)
+    rgb = cv2.cvtColor(out, cv2.COLOR_Lab2RGB).reshape(3) * 255.0
     return np.clip(rgb, 0.0, 255.0).astype(np.float32)
 
 
@@ -690,6 +718,7 @@ class EyeLayer:
         colour = np.zeros((rig.vertex_count, 3), np.float32)
         edge = np.zeros(rig.vertex_count, np.float32)
         reach = np.ones(rig.vertex_count, np.float32)
+        side = np.zeros(rig.vertex_count, np.float32)
         self._lid_contour, self._lid_all = [], []
         cheek = np.median([_skin_at(image, lm[i, :2]) for i in _CHEEKS], axis=0)
         crease = np.zeros((rig.vertex_count, 3), np.float32)
@@ -721,6 +750,7 @@ class EyeLayer:
             along = np.abs((lm[pts, :2] - mid) @ u) / width
             x = np.clip((LID_TAPER[1] - along) / (LID_TAPER[1] - LID_TAPER[0]), 0.0, 1.0)
             reach[pts] = x * x * (3.0 - 2.0 * x)
+            side[pts] = np.clip(along / 0.5, 0.0, 1.0) ** 2
             self._lid_contour.append(np.array(upper))
             self._lid_all.append(np.concatenate([upper, ring1, ring2]))
         grains, at = skin_grain(image, lm[:topology.N_LANDMARKS], float(np.hypot(*rig.crop_from_image[0, :2])))
@@ -734,6 +764,7 @@ class EyeLayer:
         self._lid_crease = up(np.ascontiguousarray(crease[tris]))     # (T, 3 vertices, 3)
         self._lid_edge = up(np.ascontiguousarray(edge[tris]))         # (T, 3 vertices)
         self._lid_reach = up(np.ascontiguousarray(reach[tris]))       # (T, 3 vertices)
+        self._lid_side = up(np.ascontiguousarray(side[tris]))         # (T, 3 vertices)
 
     def opening(self, fr: np.ndarray) -> np.ndarray:
         """(2,) each eye's opening / the photo's (1: as in the photo). `fr`: `frames(vertices)`."""
@@ -780,7 +811,7 @@ class EyeLayer:
             skin = (w[:, :, None] * self._lid_colour[t]).sum(1)
             shade = (1.0 - lower) ** LID_CREASE            # 1 on the first ring, 0 on the contour
             skin += shade[:, None] * ((w[:, :, None] * self._lid_crease[t]).sum(1) - skin)
-            skin *= (1.0 - LID_SHADE[0] * edge - LID_SHADE[1] * lower * lower)[:, None]
+            skin *= lid_shade(xp, lower, (w * self._lid_side[t]).sum(1))[:, None]
             gx, gy = (w * self._lid_grain_at[t, :, 0]).sum(1), (w * self._lid_grain_at[t, :, 1]).sum(1)
             skin *= (1.0 + _bilinear_wrapped(xp, self._grain[e], gx, gy))[:, None]
             fade = xp.clip(2.0 * edge, 0.0, 1.0)           # the second ring's band: fading in
@@ -979,6 +1010,18 @@ class EyeLayer:
                 lift = WIDE_LASH_OUTSIDE * 0.5 * width * _lash_taper(np, along)     # (M,) crop px
                 self._lash_line(out, contour + lift[:, None] * _outward(contour, -fr[e, 4:6]), width,
                                 strength, self.lash[e])
+
+
+def lid_shade(xp, lower, side):
+    """A shut lid's light (a factor, 1 where it faces the camera) at `lower` (0 on the first ring
+    above the contour, 1 on the contour) and `side` ((|x| / half the eye's width)², x along the
+    eye): darker towards the lash line (`LID_ROLL`) and towards the corners (`LID_SIDES`), with
+    a faint fold across it (`LID_FOLD`)."""
+    start, depth, power = LID_ROLL
+    roll = xp.clip((lower - start) / (1.0 - start), 0.0, 1.0) ** power
+    at, dip, width = LID_FOLD
+    fold = dip * (1.0 - side) * xp.exp(-0.5 * ((lower - at) / width) ** 2)
+    return (1.0 - depth * roll) * (1.0 - LID_SIDES * side) * (1.0 - fold)
 
 
 def _outward(contour: np.ndarray, up: np.ndarray) -> np.ndarray:

@@ -492,29 +492,112 @@ def test_the_lid_region_lies_above_the_upper_lid():
         assert np.isin(tris[region], list(upper[1:-1]) + list(ring1)).any(axis=1).all()
 
 
-def test_a_shut_lid_has_the_cheeks_colour_lit_at_least_a_share_of_them(monkeypatch):
-    """The cheeks' colour at the socket's light, at least LID_FLOOR of theirs; its chroma
-    LID_CHROMA of the way to the socket's (all of it the cheeks' at 0)."""
-    import cv2
+def _saturation(rgb) -> np.ndarray:
+    """(2,) CIE a*, b* over L* + 16 of an RGB colour 0..255: what stays the same as a surface is
+    lit more or less (`eyes._lab_mix`)."""
+    lab = cv2.cvtColor(np.float32(rgb).reshape(1, 1, 3) / 255.0, cv2.COLOR_RGB2Lab).reshape(3)
+    return lab[1:] / (lab[0] + 16.0)
 
+
+def _in_shade(rgb, k: float) -> np.ndarray:
+    """RGB 0..255 `rgb` at `k` of its light (scaled in linear sRGB): the same skin in shade."""
+    c = np.asarray(rgb, np.float64) / 255.0
+    lin = np.where(c <= 0.04045, c / 12.92, ((c + 0.055) / 1.055) ** 2.4) * k
+    return 255.0 * np.where(lin <= 0.0031308, 12.92 * lin, 1.055 * lin ** (1 / 2.4) - 0.055)
+
+
+def test_a_shut_lid_has_the_cheeks_colour_lit_at_least_a_share_of_them(monkeypatch):
+    """The cheeks' colour at the socket's light, at least LID_FLOOR of theirs; its saturation
+    LID_CHROMA of the way to the socket's (all of it the cheeks' at 0)."""
     from realtime.tiers.eyes import LID_CHROMA, LID_FLOOR, lid_colour
 
     cheek = np.array([200.0, 150.0, 130.0])
     dark = np.array([60.0, 40.0, 45.0])                  # a socket in shadow, or eye make-up
     greyish = np.array([185.0, 150.0, 140.0])            # lit enough: its own light
     hue = lambda c: c / (c @ LUM)
-    ab = lambda c: cv2.cvtColor(np.float32(c).reshape(1, 1, 3) / 255.0, cv2.COLOR_RGB2Lab).reshape(3)[1:]
     for ring, light in ((dark, LID_FLOOR * (cheek @ LUM)), (greyish, greyish @ LUM)):
         lid = lid_colour(ring, cheek)
         assert lid @ LUM == pytest.approx(light, rel=1e-3)
-        # LID_CHROMA of the way from the cheeks' CIE a*, b* to the socket's (brightening the lid
-        # moves them a little)
-        share = np.linalg.norm(ab(lid) - ab(cheek)) / np.linalg.norm(ab(ring) - ab(cheek))
+        # LID_CHROMA of the way from the cheeks' saturation to the socket's (relighting the lid
+        # in RGB moves it a little)
+        sat = _saturation(lid) - _saturation(cheek)
+        share = np.linalg.norm(sat) / np.linalg.norm(_saturation(ring) - _saturation(cheek))
         assert share == pytest.approx(LID_CHROMA, abs=0.06)
     assert np.array_equal(lid_colour(dark, np.zeros(3)), dark.astype(np.float32))   # no cheeks: as is
     monkeypatch.setattr(eye_layer, "LID_CHROMA", 0.0)
     lid = lid_colour(dark, cheek)
     np.testing.assert_allclose(hue(lid), hue(cheek), rtol=1e-3)                       # the cheeks' hue
+
+
+def test_a_lid_lit_from_the_skin_in_its_socket_keeps_the_skins_colour():
+    """A socket that is the cheeks' own skin in shade (the same colour at a fraction of its
+    light) gives a shut lid of the cheeks' colour, not a greyer one. Before: the socket's CIE
+    a*, b* were mixed in as they are, and a shade's a*, b* shrink with its L*: s0's shut lids
+    (cheeks L* 73, a* 14, b* 20; her left socket L* 38, a* 8, b* 11) were lit to L* 68 at a* 9,
+    b* 13, a grey-lavender patch in her warm face."""
+    from realtime.tiers.eyes import lid_colour
+
+    for cheek in (np.array([218.0, 169.0, 143.0]), np.array([208.0, 173.0, 103.0])):   # s0's, s9's
+        for k in (0.12, 0.3, 0.6):
+            lid = lid_colour(_in_shade(cheek, k), cheek)
+            np.testing.assert_allclose(_saturation(lid), _saturation(cheek), atol=0.008)
+
+
+def test_a_lid_is_never_more_saturated_than_the_cheeks():
+    """A socket more saturated than the cheeks (a tinted photo's shade, s12's; red eye make-up)
+    lends the lid its hue, not more colour than the lit skin has: lit to the cheeks' light at
+    its own saturation, it was an orange oval (s12) or a painted one."""
+    from realtime.tiers.eyes import lid_colour
+
+    cheek = np.array([208.0, 184.0, 174.0])              # s12's cheeks: L* 76, a* 7, b* 8
+    for socket in (np.array([77.0, 56.0, 48.0]), np.array([120.0, 40.0, 60.0])):
+        lid = lid_colour(socket, cheek)
+        assert np.linalg.norm(_saturation(lid)) <= np.linalg.norm(_saturation(cheek)) + 0.005
+        turn = _saturation(lid) @ _saturation(socket) / np.linalg.norm(_saturation(lid))
+        assert turn > _saturation(cheek) @ _saturation(socket) / np.linalg.norm(_saturation(cheek))
+
+
+def test_lid_shade_is_a_rounded_lid():
+    """`lid_shade`: lit where the lid faces forward, darker towards the lash line and the corners,
+    with a faint fold across it."""
+    from realtime.tiers.eyes import LID_FOLD, LID_ROLL, LID_SIDES, lid_shade
+
+    s = np.linspace(0.0, 1.0, 201)
+    flat = lid_shade(np, s, np.ones_like(s))              # at the corners: no fold
+    middle = lid_shade(np, s, np.zeros_like(s))
+    assert flat[-1] == pytest.approx((1.0 - LID_ROLL[1]) * (1.0 - LID_SIDES))
+    assert np.all(np.diff(flat) <= 1e-9) and np.all(flat[s <= LID_ROLL[0]] == flat[0])
+    assert middle[np.argmin(np.abs(s - LID_FOLD[0]))] == pytest.approx(1.0 - LID_FOLD[1], abs=1e-3)
+    assert middle[np.argmin(np.abs(s - LID_FOLD[0] + 4 * LID_FOLD[2]))] > 0.99     # a line, not a band
+    assert middle[-1] == pytest.approx(1.0 - LID_ROLL[1], abs=1e-6)
+
+
+def test_a_shut_lid_is_shaded_as_a_rounded_lid(avatar, monkeypatch):
+    """The drawn shut lid (grain and crease aside) is not one flat colour: darker towards the
+    lash line than over the eyeball's bulge, and towards the corners than in the middle. Before:
+    1 − 0.03 of it and 0.08 more at the edge, a flat patch (lash-ward 0.95 of the bulge's light,
+    the corners as the middle)."""
+    layer = avatar.gen.eyes
+    f = avatar(FaceState(expression=avatar.blendshapes({"blink_right": 1.0, "blink_left": 1.0})))
+    monkeypatch.setattr(layer, "_grain", np.zeros_like(layer._grain))
+    monkeypatch.setattr(layer, "_lid_crease", layer._lid_colour)
+    monkeypatch.setattr(layer, "_lash_line", lambda *a, **k: None)
+    out = np.full(f.render.shape, 150.0, np.float32)
+    layer.apply_lids(f.gbuf, f.vertices, out)
+    lower = 2.0 * _lid_edge(avatar, f) - 1.0              # 0 on the first ring, 1 on the contour
+    v = np.asarray(f.vertices[:T.N_LANDMARKS], np.float64)
+    gy, gx = np.mgrid[0:out.shape[0], 0:out.shape[1]]
+    lum = out @ LUM
+    for eye in (0, 1):
+        mid, u, _, width = eye_layer._eye_frame(v, EYES[eye][0], EYES[eye][1], eye_layer._down(v))
+        along = np.abs((gx - mid[0]) * u[0] + (gy - mid[1]) * u[1]) / width
+        lid = _lid_pixels(avatar, f, eye) & (f.gbuf.tri_id >= 0)
+        bulge = np.median(lum[lid & (along < 0.2) & (lower > 0.1) & (lower < 0.25)])
+        lashward = np.median(lum[lid & (along < 0.2) & (lower > 0.75) & (lower < 0.9)])
+        assert lashward < 0.9 * bulge, (eye, lashward, bulge)
+        middle = np.median(lum[lid & (along < 0.1) & (lower > 0.5)])
+        sides = np.median(lum[lid & (along > 0.35) & (along < 0.43) & (lower > 0.5)])
+        assert sides < 0.96 * middle, (eye, sides, middle)
 
 
 def test_a_shut_lid_has_the_photos_skin_grain(avatar, monkeypatch):
@@ -634,9 +717,10 @@ def test_a_shut_lid_over_a_shadowed_socket_is_lit_and_meets_the_socket(astronaut
 
     lids = shut_lids(_Avatar(profile))
     # nearly the cheeks' light, as the drivers' real shut lids are (0.86–0.95 of their L*), less
-    # the lid's own shade (LID_SHADE) and the lash line: at LID_FLOOR 0.75 this half was 0.68 of
-    # the cheeks', a grey patch over the eye (0.83 now)
-    assert lids[:, 1].min() > 0.78 * cheek
+    # the lid's own shade (`lid_shade`: a rounded lid turning down into the lash line, as the
+    # drivers' real ones do) and the lash line: 0.74 of the cheeks' luminance (0.83 with a flat
+    # lid 0.03 darker and 0.08 more at its edge; at LID_FLOOR 0.75, 0.68 then: a grey patch)
+    assert lids[:, 1].min() > 0.7 * cheek
     assert lids[:, 0].max() < 0.4 * cheek                   # the socket's shade (0.31–0.34)
     flat = _Avatar(profile)                              # one flat colour: a light band at the top
     flat.gen.eyes._lid_crease = flat.gen.eyes._lid_colour
