@@ -21,6 +21,7 @@ class Frame:
     landmarks: np.ndarray | None = None  # (478, 3) float32 driver landmarks, pixel units, or None
     tracked: bool = False           # landmarks came with the frame (a tracked clip): not tracked again
     teeth: float | None = None      # a tracked clip's teeth share (realtime.face.teeth); None: read from the image
+    tongue: float | None = None     # ... and its tongue share, alike
     vertices: np.ndarray | None = None   # (V, 3) posed avatar mesh in crop pixels
     gbuf: Any = None                # kernels.GBuffer of the render stage
     render: np.ndarray | None = None     # (S, S, 3) float32 RGB 0..255 face crop from `generate`

@@ -394,11 +394,13 @@ class Estimator:
 
 
 def set_teeth(state: FaceState, gauge: TeethGauge, frame, landmarks, t: float) -> None:
-    """`state.teeth` from `gauge` for a frame whose face is present (Frame.teeth, a tracked
-    clip's, or its image); without a face the state's own value stays, the eased hold's, which
-    fades with the mouth, and the gauge starts afresh with the next face."""
+    """`state.teeth` and `state.tongue` from `gauge` for a frame whose face is present
+    (Frame.teeth and Frame.tongue, a tracked clip's, or its image); without a face the state's
+    own values stay, the eased hold's, which fade with the mouth, and the gauge starts afresh
+    with the next face."""
     if state.present:
-        state.teeth = gauge(frame.image, landmarks, t, frame.teeth)
+        state.teeth = gauge(frame.image, landmarks, t, frame.teeth, frame.tongue)
+        state.tongue = gauge.tongue
     else:
         gauge.reset()
 

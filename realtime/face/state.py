@@ -23,6 +23,8 @@ class FaceState:
     present:     False while no face is tracked (the state is then an eased hold).
     teeth:       share (0..1) of the driver's open mouth that shows teeth (`realtime.face.teeth`):
                  a clenched grin ~0.7, a dropped jaw or closed lips 0.
+    tongue:      share (0..1) of it that shows the tongue (`realtime.face.teeth.tongue_share`):
+                 a dropped jaw over a tongue in view ~0.45, teeth over a dark throat ~0.05.
     """
 
     rotation: np.ndarray = field(default_factory=lambda: np.eye(3))
@@ -31,6 +33,7 @@ class FaceState:
     expression: np.ndarray = field(default_factory=_zeros_expr)
     present: bool = True
     teeth: float = 0.0
+    tongue: float = 0.0
 
     @classmethod
     def neutral(cls, present: bool = True) -> FaceState:
@@ -51,4 +54,5 @@ class FaceState:
             expression=(1 - w) * self.expression + w * other.expression,
             present=other.present if w >= 0.5 else self.present,
             teeth=(1 - w) * self.teeth + w * other.teeth,
+            tongue=(1 - w) * self.tongue + w * other.tongue,
         )

@@ -285,7 +285,8 @@ def combine(main: FaceState, pose: FaceState | None, expression: FaceState | Non
     driver's."""
     out = FaceState(rotation=main.rotation, translation=main.translation, scale=main.scale,
                     expression=main.expression, present=main.present,
-                    teeth=expression.teeth if expression is not None else main.teeth)
+                    teeth=expression.teeth if expression is not None else main.teeth,
+                    tongue=expression.tongue if expression is not None else main.tongue)
     if pose is not None:
         out.rotation = pose.rotation
         if not keep_placement:

@@ -7,7 +7,7 @@ frame `Engine.warm_up` feeds it, then every frame in order) and writes `CLIP.tra
 landmarks (`Frame.tracked`), so the track stage passes it by and nothing imports mediapipe. With
 the clip beside the file (same folder, the name it was tracked under, same sha256) the frames
 carry the clip's images too; without it they carry landmarks and the share of each mouth that
-shows teeth (`realtime.face.teeth`, read when it was tracked), which is all the avatar needs
+shows teeth and tongue (`realtime.face.teeth`, read when it was tracked), which is all the avatar needs
 (passthrough then shows nothing). A clip that is beside it but differs is refused.
 
 File format (numpy .npz, read with allow_pickle=False):
@@ -22,6 +22,9 @@ File format (numpy .npz, read with allow_pickle=False):
     tracker     ()            str       what tracked it (mediapipe version, settings)
     teeth       (N,)          float32   frame i's teeth share (`teeth_share`); absent in files
                                         written before it: their frames read 0 without the clip
+    tongue      (N,)          float32   frame i's tongue share (`tongue_share`); absent in files
+                                        written before it: read from the clip's images when
+                                        it is beside the file, else 0
     upright     ()            bool      the frames were read upright (a phone's rotation tag
                                         applied); absent in files written before: such a file
                                         of a clip with a rotation tag is refused
@@ -33,7 +36,7 @@ characters) and the bytes all members declare against `MAX_BYTES`, so a deflated
 MB that declares gigabytes, or a header that lies about its shape, is one `TrackError` line
 before anything is allocated; then the values: fps in `FPS_RANGE`, size in `MIN_SIDE`..
 `MAX_VIDEO_SIDE` (and `MAX_VIDEO_PIXELS`), sha256 64 hex digits, the landmarks of every frame
-with a face finite and within `MAX_COORD`, teeth in 0..1, the clip a bare file name.
+with a face finite and within `MAX_COORD`, teeth and tongue in 0..1, the clip a bare file name.
 """
 from __future__ import annotations
 
@@ -56,7 +59,7 @@ import numpy as np
 from realtime.core.frame import Frame
 from realtime.core.npyheader import NpyHeader, member_header
 from realtime.core.paths import sha256_file, write_npz
-from realtime.face.teeth import teeth_share
+from realtime.face.teeth import mouth_shares
 from realtime.face.topology import N_LANDMARKS
 from realtime.face.track import Tracker, TrackStage, quiet_native_stderr
 from realtime.io.media import MAX_VIDEO_PIXELS, MAX_VIDEO_SIDE
@@ -76,7 +79,7 @@ FPS_RANGE = (0.1, 1000.0)       # a time-lapse to a phone's slow motion
 MIN_SIDE = 16                   # px: the smallest frame a tracked clip's size may name
 #: what all members of a tracked clip may declare: the per-frame ones at MAX_FRAMES, and room
 #: for the scalars and strings
-MAX_BYTES = MAX_FRAMES * (N_LANDMARKS * 3 * 4 + 1 + 4) + (1 << 20)
+MAX_BYTES = MAX_FRAMES * (N_LANDMARKS * 3 * 4 + 1 + 4 + 4) + (1 << 20)
 # member -> (dtypes, shape): an int is a fixed size, "N" the frame count, "U" a str of at most
 # MAX_TEXT characters
 _MEMBERS: dict[str, tuple[tuple[str, ...], tuple[int | str, ...]]] = {
@@ -89,6 +92,7 @@ _MEMBERS: dict[str, tuple[tuple[str, ...], tuple[int | str, ...]]] = {
     "clip": (("U",), ()),
     "tracker": (("U",), ()),
     "teeth": (("f4",), ("N",)),
+    "tongue": (("f4",), ("N",)),
     "upright": (("b1",), ()),
 }
 _SHA256 = re.compile(r"[0-9a-f]{64}")
@@ -176,7 +180,7 @@ def _check_headers(path: Path) -> None:
     n = landmarks[0] if len(landmarks) == 3 else 0      # a wrong ndim is refused below
     for key, (dtypes, pattern) in _MEMBERS.items():
         header = headers.get(key)
-        if header is None:      # teeth, upright: absent in files written before them
+        if header is None:      # teeth, tongue, upright: absent in files written before them
             continue
         if dtypes == ("U",):
             ok = header.dtype.kind == "U" and header.dtype.itemsize <= 4 * MAX_TEXT
@@ -221,21 +225,21 @@ def _tracker_label() -> str:
 
 def track_frames(source: Source, progress: Callable[[int], Any] | None = None,
                  tracker: Tracker | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(landmarks (N, 478, 3) float32, present (N,) bool, teeth (N,) float32) of every frame of
-    `source`, tracked as the loop tracks a clip offline: the engine's track stage, warmed up with
-    the blank frame of `Engine.warm_up`, then each frame in order; teeth: `teeth_share` of each
-    face (0 without one). `progress(1)` after each frame."""
+    """(landmarks (N, 478, 3) float32, present (N,) bool, teeth (N,) float32, tongue (N,) float32)
+    of every frame of `source`, tracked as the loop tracks a clip offline: the engine's track
+    stage, warmed up with the blank frame of `Engine.warm_up`, then each frame in order; teeth and
+    tongue: `mouth_shares` of each face (0 without one). `progress(1)` after each frame."""
     stage = TrackStage(tracker)
     with quiet_native_stderr():
         stage(Frame(index=-1, t_capture=0.0, image=np.zeros((64, 64, 3), np.uint8)))
     rows: list[np.ndarray | None] = []
-    shares: list[float] = []
+    shares: list[tuple[float, float]] = []
     try:
         while (fields := source.read()) is not None:
             frame = Frame(index=len(rows), t_capture=0.0, image=fields["image"])
             stage(frame)
             rows.append(frame.landmarks)
-            shares.append(0.0 if frame.landmarks is None else teeth_share(frame.image, frame.landmarks))
+            shares.append((0.0, 0.0) if frame.landmarks is None else mouth_shares(frame.image, frame.landmarks))
             if progress is not None:
                 progress(1)
     finally:
@@ -247,19 +251,21 @@ def track_frames(source: Source, progress: Callable[[int], Any] | None = None,
         if lm is not None:
             landmarks[i] = lm
             present[i] = True
-    return landmarks, present, np.asarray(shares, np.float32)
+    mouth = np.asarray(shares, np.float32).reshape(-1, 2)
+    return landmarks, present, mouth[:, 0].copy(), mouth[:, 1].copy()
 
 
 def track_clip(source: Source, clip: str | os.PathLike, out: str | os.PathLike,
                progress: Callable[[int], Any] | None = None) -> TrackedClip:
     """Track every frame of `source` (opened on `clip`) and write `out` (atomically)."""
     clip = Path(clip)
-    landmarks, present, teeth = track_frames(source, progress)
+    landmarks, present, teeth, tongue = track_frames(source, progress)
     if not len(landmarks):
         raise TrackError(f"{clip} gave no frame to track")
     tracked = TrackedClip(landmarks=landmarks, present=present, fps=float(source.fps),
                           size=(int(source.size[0]), int(source.size[1])),
-                          sha256=sha256_file(clip), clip=clip.name, tracker=_tracker_label(), teeth=teeth)
+                          sha256=sha256_file(clip), clip=clip.name, tracker=_tracker_label(), teeth=teeth,
+                          tongue=tongue)
     tracked.save(out)
     return tracked
 
@@ -277,6 +283,7 @@ class TrackedClip:
     tracker: str = ""
     teeth: np.ndarray | None = None
     upright: bool = True
+    tongue: np.ndarray | None = None
 
     def __len__(self) -> int:
         return len(self.present)
@@ -302,7 +309,8 @@ class TrackedClip:
                     present=self.present.astype(bool), fps=np.float64(self.fps),
                     size=np.asarray(self.size, np.int64), sha256=np.str_(self.sha256),
                     clip=np.str_(self.clip), tracker=np.str_(self.tracker), upright=np.bool_(self.upright),
-                    **({} if self.teeth is None else {"teeth": np.asarray(self.teeth, np.float32)})),
+                    **({} if self.teeth is None else {"teeth": np.asarray(self.teeth, np.float32)}),
+                    **({} if self.tongue is None else {"tongue": np.asarray(self.tongue, np.float32)})),
                     compress=True)
             os.chmod(tmp, 0o644)
             os.replace(tmp, path)
@@ -324,7 +332,8 @@ class TrackedClip:
                       size=tuple(int(v) for v in z["size"]), sha256=str(z["sha256"]),
                       clip=str(z["clip"]), tracker=str(z["tracker"]),
                       teeth=np.asarray(z["teeth"], np.float32) if "teeth" in z.files else None,
-                      upright=bool(z["upright"]) if "upright" in z.files else False)
+                      upright=bool(z["upright"]) if "upright" in z.files else False,
+                      tongue=np.asarray(z["tongue"], np.float32) if "tongue" in z.files else None)
         n = len(out.present)
         if out.landmarks.shape != (n, N_LANDMARKS, 3) or out.present.shape != (n,) or not 1 <= n <= MAX_FRAMES:
             raise TrackError(f"{path} is damaged: landmarks {out.landmarks.shape} for {n} frames; "
@@ -345,13 +354,14 @@ class TrackedClip:
             raise TrackError(f"{path} is damaged: the landmarks of frame {frame} are not finite or "
                              f"beyond ±{MAX_COORD:g} px; track the clip again (`run.py track CLIP`)")
         _clip_name(out.clip, path)
-        if out.teeth is not None and out.teeth.shape != (n,):
-            raise TrackError(f"{path} is damaged: teeth {out.teeth.shape} for {n} frames; track "
-                             f"the clip again")
-        if out.teeth is not None and not np.all(ok := (out.teeth >= 0) & (out.teeth <= 1)):
-            frame = int(np.argmin(ok))
-            raise TrackError(f"{path} is damaged: teeth of frame {frame} is {out.teeth[frame]:g}, not a share "
-                             f"in 0..1; track the clip again (`run.py track CLIP`)")
+        for name, shares in (("teeth", out.teeth), ("tongue", out.tongue)):
+            if shares is not None and shares.shape != (n,):
+                raise TrackError(f"{path} is damaged: {name} {shares.shape} for {n} frames; track "
+                                 f"the clip again")
+            if shares is not None and not np.all(ok := (shares >= 0) & (shares <= 1)):
+                frame = int(np.argmin(ok))
+                raise TrackError(f"{path} is damaged: {name} of frame {frame} is {shares[frame]:g}, not a "
+                                 f"share in 0..1; track the clip again (`run.py track CLIP`)")
         return out
 
 
@@ -424,13 +434,15 @@ class TrackedClipSource:
         return self._images is not None
 
     def read(self) -> dict[str, Any] | None:
-        """Frame i as {"landmarks": (478, 3) | None, "tracked": True[, "teeth": share][, "image":
-        RGB]}, or None after the last one."""
+        """Frame i as {"landmarks": (478, 3) | None, "tracked": True[, "teeth": share][, "tongue":
+        share][, "image": RGB]}, or None after the last one."""
         if self._closed or self._next >= len(self.track):
             return None
         fields: dict[str, Any] = {"landmarks": self.track.at(self._next), "tracked": True}
         if self.track.teeth is not None:
             fields["teeth"] = float(self.track.teeth[self._next])
+        if self.track.tongue is not None:
+            fields["tongue"] = float(self.track.tongue[self._next])
         if self._images is not None:
             image = self._images.read()
             if image is None:   # the clip decoded fewer frames than were tracked

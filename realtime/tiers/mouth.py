@@ -31,8 +31,10 @@ the tips of the upper teeth in the lip's shadow over a dark gap, never a full wh
 - a tongue (rounded, reddish, from the avatar's lip colour) lies low in the mouth behind the
   lower teeth, in the shade of the lips and the upper teeth (darker than the lips), at most
   a quarter of the opening high, with a crease where the lower lip meets it (so a tracker
-  finds the lower lip at the lip, not at the tongue's top); the throat is the lip colour
-  darkened, darkest away from the lips and at the corners; light entering the mouth grows
+  finds the lower lip at the lip, not at the tongue's top); where the driver's own open mouth
+  shows its tongue (`FaceState.tongue`, `realtime.face.teeth`; `TONGUE_SHOWN`) and the mouth is
+  wide open, it is higher and lighter. The throat is the lip colour darkened to a warm dark
+  red, darkest away from the lips and at the corners; light entering the mouth grows
   with the opening (on the teeth, which stand at its front, it is full from a smile's
   opening). Puckered lips (a mouth much narrower than the photo's) hide the teeth. Known
   limit: the width is the mouth's width on screen, so a strongly turned head (> ~35°)
@@ -101,6 +103,29 @@ TONGUE_W, TONGUE_H = 0.2, 0.14               # half width; height (at most TONGU
 TONGUE_SHARE = 0.25
 TONGUE_LIGHT = 0.7
 TONGUE_CREASE = (0.7, 0.04)
+#: ... but a driver whose own open mouth shows its tongue (`FaceState.tongue`,
+#: `realtime.face.teeth.tongue_share`: 0 at TONGUE_GAUGE[0], fully at [1]) gets a tongue as
+#: high as TONGUE_SHOWN[0] of the opening (up to TONGUE_SHOWN[1] iod) in TONGUE_SHOWN[2] of the
+#: mouth's light, still behind the lower teeth and creased at the lip, once the mouth is open
+#: TONGUE_OPENING iod (0 at [0], fully at [1]; the lower teeth stand in front of it from
+#: LOWER_SHOW[0]). d10's open mouths read 0.43 (median; her tongue fills the lower half of
+#: #96-100), d0's (teeth over a dark throat) 0.07 at most: his avatars keep the small dim
+#: tongue. s12 ← d10 (the moustache that read a lit tongue as its lower lip) mouth_open gain
+#: (r): 0.713 (0.904) before; 0.620 (0.849) with a tongue 0.45 of the opening high at 0.9 of
+#: the light from any opening (and a lighter throat); 0.676 (0.885) with this one from any
+#: opening; 0.682 (0.896) from (0.2, 0.3); 0.701 (0.905) from (0.25, 0.35).
+TONGUE_GAUGE = (0.15, 0.4)
+TONGUE_SHOWN = (0.35, 0.16, 0.8)
+TONGUE_OPENING = (0.25, 0.35)
+#: The throat: the lip colour times THROAT_TINT, THROAT[0] of it at the lips' edges, THROAT[1]
+#: deep in the mouth, graded over THROAT[2] iod (an e-fold) from the nearer lip. Nearly black
+#: ((17, 11, 7) deep on the astronaut; d10's own throat above her tongue is about (90, 32, 45)),
+#: because the tracker reads a lighter or redder mouth as less open and s12 ← d10's mouth_open r
+#: must stay ≥ 0.9 (issue #13 item 5): 0.905 as here; 0.879 at lip × (0.45, 0.2) tinted (1, 0.7,
+#: 0.75) over 0.07 iod; 0.889 at (0.25, 0.11) tinted (1.4, 0.72, 0.8) over 0.05, the same luma;
+#: 0.895 at (0.25, 0.12) tinted (1.2, 0.85, 0.9) (helper 114's sweep, with the tongue above).
+THROAT = (0.25, 0.1, 0.035)
+THROAT_TINT = (1.0, 1.0, 1.0)
 TIP_CURVE = (0.5, 0.3)      # the teeth tips' curve (upper rises, lower sinks to the sides)
 TIP_ROUND = 0.012           # how far a tooth's corners are rounded off
 SMILE_LIFT = 0.02           # the upper lip's sides this far above its centre: a smile's arc
@@ -173,16 +198,20 @@ class MouthCavity:
         if own is not None:
             teeth = own
         self.photo_teeth = own is not None
+        #: the luma of the teeth drawn (the photo's own, where it shows them)
+        self.teeth_luma = float(teeth @ LUMA)
         # The tongue: half a standard tongue pink at the avatar's light, half its lip colour.
         tongue = (0.5 * np.array(TONGUE_RGB, np.float32) * self.light
                   + 0.5 * lip * np.array([1.0, 0.8, 0.8], np.float32))
+        tint_throat = np.array(THROAT_TINT, np.float32)
         # Array-module agnostic: the shading runs where the G-buffer is (numpy, or cupy on the
         # GPU); `ctx` uploads the constants once (on the CPU upload is the identity).
         self.ctx = ctx if ctx is not None else CpuContext()
         self.xp = self.ctx.xp
         up = self.ctx.upload
         self.colours = {k: up(np.ascontiguousarray(v, np.float32)) for k, v in (
-            ("teeth", teeth), ("throat", lip * 0.25), ("deep", lip * 0.1), ("tongue", tongue),
+            ("teeth", teeth), ("throat", lip * tint_throat * THROAT[0]), ("deep", lip * tint_throat * THROAT[1]),
+            ("tongue", tongue),
             ("lip", lip))}
         self._teeth = [(r, up(_edges(wd)), up(np.array(list(wd) + [wd[-1]], np.float32)),
                         up(np.array(list(ht) + [ht[-1]], np.float32)))
@@ -196,10 +225,12 @@ class MouthCavity:
             self._iod = (rig, self.iod_image * float(np.hypot(a[0, 0], a[0, 1])))
         return self._iod[1]
 
-    def apply(self, gbuf, rig: Rig, out, real: float = 0.0, teeth: float = 0.0, photo=None) -> None:
+    def apply(self, gbuf, rig: Rig, out, real: float = 0.0, teeth: float = 0.0, photo=None,
+              tongue: float = 0.0) -> None:
         """Blend the synthetic cavity into `out` on the mouth-fan pixels of `gbuf`, keeping a
-        fraction `real` of what is there (the real mouth interior of the source). `teeth`: the
-        share of the driver's open mouth that shows teeth (`FaceState.teeth`).
+        fraction `real` of what is there (the real mouth interior of the source). `teeth` and
+        `tongue`: the shares of the driver's open mouth that show teeth and tongue
+        (`FaceState.teeth`, `FaceState.tongue`).
 
         `photo` (instead of `real`): the source's own mouth interior, per pixel, as a function
         ``photo(ys, xs, top, bottom, there)`` of the N mouth pixels (crop rows and columns), the
@@ -227,13 +258,13 @@ class MouthCavity:
             kept, share = got[0], got[1][:, None]
         else:
             kept, share = out[ys, xs], real
-        colour = self.shade(box, ys - y0, xs - x0, self.iod_px(rig), teeth)
+        colour = self.shade(box, ys - y0, xs - x0, self.iod_px(rig), teeth, tongue)
         out[ys, xs] = share * kept + (1.0 - share) * colour
 
-    def shade(self, box, ys, xs, iod: float, teeth: float = 0.0):
+    def shade(self, box, ys, xs, iod: float, teeth: float = 0.0, tongue: float = 0.0):
         """(N, 3) colours of the mouth pixels (`ys`, `xs`) of the boolean mask `box` (the
-        mouth's bounding box), for an interocular distance of `iod` pixels; `teeth` as in
-        `apply`."""
+        mouth's bounding box), for an interocular distance of `iod` pixels; `teeth` and
+        `tongue` as in `apply`."""
         xp = self.xp
         f32 = np.float32
         h, w = box.shape
@@ -276,11 +307,16 @@ class MouthCavity:
 
         # Throat: lip colour darkened, darkest far from the lips and at the corners.
         depth = xp.minimum(a, b) / f32(iod)
-        k = (xp.exp(-depth / f32(0.035)) * (1 - 0.85 * smoothstep((corner - 0.6) / 0.4)))[:, None]
+        k = (xp.exp(-depth / f32(THROAT[2])) * (1 - 0.85 * smoothstep((corner - 0.6) / 0.4)))[:, None]
         col = (c["deep"] + (c["throat"] - c["deep"]) * k) * f32(light)
 
-        # Tongue: a dome low in the mouth, behind the lower teeth.
-        th = min(TONGUE_H, TONGUE_SHARE * opening) * iod
+        # Tongue: a dome low in the mouth, behind the lower teeth; larger and lighter where the
+        # driver's own shows.
+        shown = (smoothstep((float(tongue) - TONGUE_GAUGE[0]) / (TONGUE_GAUGE[1] - TONGUE_GAUGE[0]))
+                 * smoothstep((opening - TONGUE_OPENING[0]) / (TONGUE_OPENING[1] - TONGUE_OPENING[0])))
+        th = min(TONGUE_H + (TONGUE_SHOWN[1] - TONGUE_H) * shown,
+                 (TONGUE_SHARE + (TONGUE_SHOWN[0] - TONGUE_SHARE) * shown) * opening) * iod
+        tongue_light = TONGUE_LIGHT + (TONGUE_SHOWN[2] - TONGUE_LIGHT) * shown
         if th > 0.5:
             u2 = xp.clip((x / f32(TONGUE_W)) ** 2, 0, 1)
             t = f32(th) * xp.sqrt(1 - u2)                              # its height at x, px
@@ -290,7 +326,7 @@ class MouthCavity:
             shade = ((0.55 + 0.45 * xp.sqrt(rel)) * (0.65 + 0.35 * (1 - u2))
                      * (1 - 0.12 * xp.exp(-(x * f32(iod) / f32(1.2)) ** 2))   # median groove
                      * (1 - TONGUE_CREASE[0] * xp.exp(-b / f32(TONGUE_CREASE[1] * iod)))
-                     * f32(TONGUE_LIGHT * light))
+                     * f32(tongue_light * light))
             col = col + (c["tongue"] * shade[:, None] - col) * alpha[:, None]
 
         # Lower teeth (only when wide open), then the upper teeth. Their tips lie on a curve

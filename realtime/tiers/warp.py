@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from kernels import GBuffer, interpolate, texture
+from realtime.core.colour import LUMA
 from realtime.core.context import CpuContext
 from realtime.core.frame import Frame
 from realtime.core.ramp import smoothstep
@@ -54,7 +55,8 @@ class WarpGenerator:
         self.triangles = ctx.upload(rig.triangles)
         self.mouth = MouthCavity(image, profile["landmarks"], layers)
         self.photo_mouth = PhotoMouth(tex, uv, rig.triangles,
-                                      self._to_texture[0, 0] / float(np.hypot(a[0, 0], a[0, 1])), layers)
+                                      self._to_texture[0, 0] / float(np.hypot(a[0, 0], a[0, 1])), layers,
+                                      teeth_luma=self.mouth.teeth_luma)
         self.eyes = EyeLayer(image, profile["landmarks"], rig, layers, eyeballs=eyeballs)
         s = rig.crop_size
         self._uv_buf = xp.empty((s, s, 2), np.float32)
@@ -81,11 +83,12 @@ class WarpGenerator:
         self.eyes.apply(gbuf, frame.vertices, out)
         gap = geometry.mouth_opening(frame.vertices)
         teeth = getattr(frame.state, "teeth", 0.0)
+        tongue = getattr(frame.state, "tongue", 0.0)
         if self.mouth.photo_teeth:
             if gap > 1.02 * self._own_gap:        # (at 1.02 times the hung teeth are the mesh's)
-                self.mouth.apply(gbuf, self.rig, out, teeth=teeth, photo=self.photo_mouth.bind(gbuf))
+                self.mouth.apply(gbuf, self.rig, out, teeth=teeth, photo=self.photo_mouth.bind(gbuf), tongue=tongue)
         else:
-            self.mouth.apply(gbuf, self.rig, out, real_share(self._own_gap, gap), teeth=teeth)
+            self.mouth.apply(gbuf, self.rig, out, real_share(self._own_gap, gap), teeth=teeth, tongue=tongue)
 
 
 #: Where the lips part wider than in the photo and the photo shows its teeth
@@ -103,6 +106,12 @@ PHOTO_FADE = (0.25, 1.3)
 #: photo's lower lip hid come into view as it drops), so the dark cavity does not open under
 #: the teeth at the first parting of the lips.
 PHOTO_STRETCH = 1.4
+#: ... and only what reads as teeth hangs: a hung pixel darker than PHOTO_DARK[0] of the teeth's
+#: luma (`MouthCavity.teeth_luma`) gives way to the drawn cavity, one lighter than PHOTO_DARK[1]
+#: hangs in full (smoothstep between). The astronaut's mouth corners beyond her teeth (luma
+#: 20-110, her teeth ~240, the gaps between them 150 and up) hung as a reddish-brown patch at
+#: the ends of her upper row over the drawn throat (d10 #96-100).
+PHOTO_DARK = (0.45, 0.6)
 
 
 class PhotoMouth:
@@ -112,17 +121,19 @@ class PhotoMouth:
     pixels below the photo's upper lip: the mesh draws that point `a`·stretch rows below it,
     where the column's stretch is its opening over the photo's own there (the distance of the
     texture coordinates at its two lip edges, in crop pixels). Pixels further from the upper
-    lip than the photo's own opening are the synthetic cavity's. A column no more open than in
-    the photo keeps what the mesh drew (stretch 1: the same point)."""
+    lip than the photo's own opening are the synthetic cavity's, and so are hung pixels too dark
+    for teeth (`PHOTO_DARK` of `teeth_luma`, the luma of the photo's teeth; 0: all hang). A
+    column no more open than in the photo keeps what the mesh drew (stretch 1: the same point)."""
 
     def __init__(self, texture_image: np.ndarray, uv: np.ndarray, triangles: np.ndarray,
-                 texels_per_px: float, ctx=None):
+                 texels_per_px: float, ctx=None, teeth_luma: float = 0.0):
         self.ctx = ctx if ctx is not None else CpuContext()
         up = self.ctx.upload
         self.image = up(np.ascontiguousarray(texture_image))
         self.uv = up(np.ascontiguousarray(uv, np.float32))
         self.triangles = up(np.ascontiguousarray(triangles))
         self.texels_per_px = float(texels_per_px)
+        self.teeth_luma = float(teeth_luma)
         self._gbuf = None
 
     def bind(self, gbuf) -> PhotoMouth:
@@ -162,6 +173,10 @@ class PhotoMouth:
         fade = smoothstep((stretch - 1.0) / (hi - 1.0)) * smoothstep(((p + f32(0.5)) / (own + f32(1.0))
                                                                  - (1.0 - lo)) / lo)
         share = xp.clip(own * hold + f32(1.0) - a, 0.0, 1.0) * (1.0 - fade)
+        if self.teeth_luma > 0:
+            lo, hi = (f32(v * self.teeth_luma) for v in PHOTO_DARK)
+            teeth_like = smoothstep((colours @ self.ctx.upload(LUMA.astype(f32)) - lo) / (hi - lo))
+            share = share * xp.where(hung[:, 0], teeth_like, f32(1.0))
         return colours, share.astype(f32)
 
 

@@ -119,6 +119,7 @@ class AtlasGenerator:
             opened = np.minimum(1.0, np.maximum(self.query[:, MOUTH_DIM], 0.0) / asked)
             real = float(np.sum(w[:, 1] * opened))
         if real < 0.999:
-            self.cavity.apply(gbuf, self.rig, out, real, teeth=getattr(frame.state, "teeth", 0.0))
+            self.cavity.apply(gbuf, self.rig, out, real, teeth=getattr(frame.state, "teeth", 0.0),
+                              tongue=getattr(frame.state, "tongue", 0.0))
         self.last = {"query": q, "keys": keys, "weights": w[keys], "real_mouth": real}
         return out

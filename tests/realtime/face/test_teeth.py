@@ -1,5 +1,5 @@
-"""The share of the driver's open mouth that shows teeth (realtime.face.teeth): read from its
-own pixels inside the inner lips, smoothed over a few frames, 0 for a closed mouth."""
+"""The share of the driver's open mouth that shows teeth, and the tongue's (realtime.face.teeth):
+read from its own pixels inside the inner lips, smoothed over a few frames, 0 for a closed mouth."""
 from __future__ import annotations
 
 import cv2
@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from realtime.face import topology
-from realtime.face.teeth import TeethGauge, teeth_share
+from realtime.face.teeth import TeethGauge, teeth_share, tongue_share
 
 
 def _open(landmarks: np.ndarray, by: float = 0.12) -> np.ndarray:
@@ -119,3 +119,37 @@ def test_the_estimate_stage_puts_the_share_in_the_state(astronaut_rgb, astronaut
             frame = Frame(index=k, t_capture=k / 30, image=image, landmarks=lm)
             stage(frame)
         assert frame.state.present and frame.state.teeth == pytest.approx(expect, abs=0.05)
+
+
+@pytest.mark.parametrize("colour, low, high", [
+    ((200, 90, 100), 0.95, 1.0),       # a lit tongue (d10's ~(205, 98, 112))
+    ((240, 238, 230), 0.0, 0.02),      # teeth
+    ((90, 32, 45), 0.0, 0.02),         # a dark throat (d10's, above her tongue)
+    ((40, 38, 36), 0.0, 0.02),         # a grey shadow
+])
+def test_it_reads_the_tongue_the_open_mouth_shows(astronaut_rgb, astronaut_landmarks, colour, low, high):
+    lm = _open(astronaut_landmarks)
+    assert low <= tongue_share(_painted(astronaut_rgb, lm, colour), lm) <= high
+
+
+def test_the_gauge_smooths_the_tongue_and_a_tracked_clip_s_stands_in(astronaut_rgb, astronaut_landmarks):
+    """The estimate stage puts the tongue share in the state (FaceState.tongue) beside the
+    teeth's; a tracked clip's frames bring theirs (Frame.tongue); one without reads the image."""
+    from realtime.core.frame import Frame
+    from realtime.face.estimate import EstimateStage, Estimator
+
+    lm = _open(astronaut_landmarks)
+    half = _painted(astronaut_rgb, lm, (240, 238, 230), right_half=(200, 90, 100))
+    gauge = TeethGauge()
+    gauge(half, lm, 0.0)
+    assert 0.35 <= gauge.value <= 0.65 and 0.35 <= gauge.tongue <= 0.65, (gauge.value, gauge.tongue)
+    gauge(_painted(astronaut_rgb, lm, (60, 20, 25)), lm, 1 / 30)
+    assert 0.1 < gauge.tongue < 0.4                           # on its way down
+    for tongue, image, expect in ((0.4, None, 0.4), (None, half, 0.5)):
+        stage = EstimateStage(Estimator(), clock=lambda f: f.index / 30)
+        for k in range(8):
+            frame = Frame(index=k, t_capture=k / 30, image=image, landmarks=lm, tracked=True, teeth=0.2,
+                          tongue=tongue)
+            stage(frame)
+        assert frame.state.teeth == pytest.approx(0.2, abs=0.02)
+        assert frame.state.tongue == pytest.approx(expect, abs=0.1)

@@ -91,6 +91,24 @@ def test_the_teeth_shares_travel_with_the_landmarks(tmp_path, astronaut_landmark
         T.TrackedClip.load(tc.save(tmp_path / "bad.track.npz"))
 
 
+def test_the_tongue_shares_travel_with_the_landmarks(tmp_path, astronaut_landmarks):
+    """... and its tongue share (`tongue_share`), so a tracked clip without its video still
+    gives the avatar the driver's tongue; a file written before it loads without one (its frames
+    then read the tongue from the clip's images, when the clip is beside it)."""
+    tc = _write_track(tmp_path / "old.track.npz", astronaut_landmarks)
+    assert T.TrackedClip.load(tmp_path / "old.track.npz").tongue is None
+    src = T.TrackedClipSource(tmp_path / "old.track.npz")
+    assert "tongue" not in src.read()
+    src.close()
+    tc.tongue = np.linspace(0, 0.5, N).astype(np.float32)
+    back = T.TrackedClip.load(tc.save(tmp_path / "new.track.npz"))
+    np.testing.assert_array_equal(back.tongue, tc.tongue)
+    src = T.TrackedClipSource(tmp_path / "new.track.npz")
+    shares = [fields["tongue"] for fields in iter(src.read, None)]
+    src.close()
+    assert shares == pytest.approx(list(tc.tongue))
+
+
 def test_names_and_default_path(tmp_path):
     assert T.is_track_file("x/d10.track.npz") and T.is_track_file("D10.TRACK.NPZ")
     assert not T.is_track_file("d10.npz") and not T.is_track_file("d10.mp4")
@@ -293,6 +311,7 @@ def test_frames_and_bytes_past_the_caps_are_refused_from_the_headers(tmp_path, a
     ("present", np.array(["x"] * N), r"present has dtype <U1, expected b1"),
     ("present", np.ones(N + 5, bool), rf"present has shape \({N + 5},\), expected \(N,\) \(N={N}"),
     ("teeth", np.zeros(N - 1, np.float32), rf"teeth has shape \({N - 1},\)"),
+    ("tongue", np.zeros(N + 1, np.float32), rf"tongue has shape \({N + 1},\)"),
     ("sha256", np.bytes_(b"\xff" * 10), r"sha256 has dtype \|S10, expected a string"),
     ("clip", np.str_("x" * 5000), r"clip has dtype <U5000, expected a string of at most 4096"),
     # an object member: its header says so; what follows it is never read (here not even a pickle)
@@ -320,6 +339,7 @@ def test_members_of_the_wrong_dtype_or_shape_are_one_line(tmp_path, astronaut_la
     ("sha256", np.str_("not a digest"), r"its sha256 is not 64 hex digits"),
     ("teeth", np.full(N, 1e30, np.float32), r"teeth of frame 0 is 1e\+30, not a share in 0..1"),
     ("teeth", np.r_[np.zeros(3), np.nan, np.zeros(N - 4)].astype(np.float32), r"teeth of frame 3 is nan"),
+    ("tongue", np.r_[np.zeros(2), -1.0, np.zeros(N - 3)].astype(np.float32), r"tongue of frame 2 is -1, not a share"),
 ])
 def test_values_out_of_range_are_refused_at_load(tmp_path, astronaut_landmarks, key, value, match):
     """Before the fix: these loaded (an inf rate, a (2^62, 2^62) frame size, teeth 1e30)."""

@@ -36,12 +36,12 @@ def _mask(iod: float, opening: float, width: float = 0.5, smile: float = 0.0) ->
     return inside & (ys >= top) & (ys <= bottom)
 
 
-def _shade(cavity, mask, iod):
+def _shade(cavity, mask, iod, tongue=0.0):
     """(H, W, 3) image: NaN outside the mask, the cavity's colours inside."""
     ys, xs = np.nonzero(mask)
     y0, x0 = ys.min(), xs.min()
     box = mask[y0:ys.max() + 1, x0:xs.max() + 1]
-    col = cavity.shade(box, ys - y0, xs - x0, float(iod))
+    col = cavity.shade(box, ys - y0, xs - x0, float(iod), tongue=tongue)
     img = np.full(mask.shape + (3,), np.nan, np.float32)
     img[ys, xs] = col
     return img
@@ -302,7 +302,8 @@ def test_the_lower_lip_edge_is_not_the_tongue_top(cavity):
 
 
 def test_the_throat_is_dark_and_graded(cavity):
-    """Between the teeth and the tongue: dark, darker away from the lips than next to them."""
+    """Between the teeth and the tongue: dark (`THROAT`: a lighter one reads as a less open
+    mouth to a tracker), darker away from the lips than next to them."""
     iod = 150.0
     mask = _mask(iod, 0.45, width=0.6)
     luma = _luma(_shade(cavity, mask, iod))
@@ -314,6 +315,37 @@ def test_the_throat_is_dark_and_graded(cavity):
     x = c + int(0.2 * iod)
     side_rows = np.nonzero(mask[:, x])[0]
     assert luma[side_rows[0] + int(0.005 * iod), x] >= luma[(side_rows[0] + side_rows[-1]) // 2, x]
+
+
+def test_a_driver_showing_its_tongue_gets_one(cavity):
+    """A driver whose open mouth shows its tongue (`FaceState.tongue`) gets a tongue well higher
+    and lighter than the small dim one of a dark mouth, red, no brighter than the lips, in the
+    lower half of the opening, and the lower teeth still stand between it and the lower lip (a
+    tracker finds the lip at the lip; `TONGUE_OPENING`). Before, d10's tongue-filled mouths (#96-100) drew a dark
+    hole between the avatar's teeth rows."""
+    iod = 300.0
+    mask = _mask(iod, 0.4)
+    c = _centre_column(mask)
+    rows = np.nonzero(mask[:, c])[0]
+    lip = cavity.colours["lip"]
+    tongues = []
+    for tongue in (0.0, 0.45):
+        px = _shade(cavity, mask, iod, tongue)[rows, c]
+        luma = px.mean(1)
+        throat = luma[int(0.45 * len(rows))]
+        red = (px[:, 0] > 1.5 * px[:, 1]) & (luma > 1.8 * throat)
+        tongues.append((red, px))
+    (dim, _), (shown, px) = tongues
+    assert shown.sum() >= 0.15 * len(rows) and shown.sum() >= 1.8 * dim.sum(), (dim.sum(), shown.sum())
+    assert px[shown].mean(1).max() < lip.mean()
+    assert (np.nonzero(shown)[0] > 0.5 * len(rows)).all()
+    teeth = (px[:, 0] < 1.2 * px[:, 1]) & (px.mean(1) > 100)
+    assert teeth[np.nonzero(shown)[0].max() + 1:].mean() > 0.8          # under it: the lower teeth
+    # ... which stand in front of it from an opening of LOWER_SHOW[0]: below TONGUE_OPENING[0]
+    # the tongue stays the small dim one whatever the driver shows
+    assert M.TONGUE_OPENING[0] >= M.LOWER_SHOW[0]
+    low = _mask(iod, M.TONGUE_OPENING[0])
+    np.testing.assert_array_equal(_shade(cavity, low, iod, 0.45), _shade(cavity, low, iod, 0.0))
 
 
 def test_puckered_lips_hide_the_teeth(cavity):

@@ -231,3 +231,37 @@ def test_the_photos_own_teeth_hang_from_the_upper_lip_unstretched(avatar, jaw):
         assert col[len(rest) + 1:].min() < 40, "no dark cavity under the teeth"
     luma = f.render[avatar.mouth_pixels(f)].mean(1)
     assert ((luma > 60) & (luma < 140)).mean() < 0.25, "a grey mix of teeth and throat"
+
+
+def test_the_photos_dark_mouth_corners_do_not_hang(avatar):
+    """Only what reads as teeth hangs from the upper lip (`PHOTO_DARK`): the astronaut's dark
+    mouth corners beyond her teeth (luma 20-110, her teeth ~240) hung as a reddish-brown patch
+    at the ends of her upper row (d10 #96-100); now the drawn cavity shows there, and her teeth
+    (and the light gaps between them) hang as before."""
+    from realtime.core.colour import LUMA
+    from realtime.tiers.warp import PHOTO_DARK
+
+    gen = avatar.gen
+    f = avatar(FaceState(expression=avatar.blendshapes({"jaw_open": 0.6})))
+    pm = gen.photo_mouth.bind(f.gbuf)
+    teeth = gen.mouth.teeth_luma
+    assert pm.teeth_luma == teeth > 150
+
+    def hung(teeth_luma):
+        got = []
+        pm.teeth_luma = teeth_luma
+        try:
+            gen.mouth.apply(f.gbuf, avatar.rig, f.render.copy(),
+                            photo=lambda *a: got.append((pm(*a), a[4])) or got[-1][0])
+        finally:
+            pm.teeth_luma = teeth
+        (colours, share), there = got[0]
+        return colours @ LUMA, share, (colours != there).any(1)      # hung: not what the mesh drew
+
+    luma, before, moved = hung(0.0)
+    _, share, _ = hung(teeth)
+    dark = moved & (luma < PHOTO_DARK[0] * teeth)
+    assert (dark & (before > 0.5)).sum() >= 5, "no dark corner hung without it"
+    assert share[dark].max() < 1e-3
+    light = luma > PHOTO_DARK[1] * teeth
+    np.testing.assert_allclose(share[light], before[light], atol=1e-6)
