@@ -46,7 +46,7 @@ import numpy as np
 from bench import fidelity
 from bench.devices import get_device
 from bench.drivers import Driver, open_driver, prepare_self_drive, prepare_self_reenact, self_reenact_options
-from bench.latency import latency_pass
+from bench.latency import latency_pass, recalibration_note
 from bench.machine import machine_info
 from bench.quality import quality_pass
 from bench.report import _fmt, markdown_table, plot, plot_formats, write_json
@@ -526,6 +526,8 @@ def run_benchmark(args: argparse.Namespace) -> int:
     if missed := accs[variants[0].label].faces_missed():   # the same driver for every variant
         notes.append(f"latency pass: {missed} (the timings are of an engine with no face to draw "
                      f"on those frames)")
+    if recalibrated := recalibration_note(accs):
+        notes.append(recalibrated)
     results = {}
     for v in variants:
         acc = accs[v.label]
@@ -534,6 +536,7 @@ def run_benchmark(args: argparse.Namespace) -> int:
         r.update(device=dev.label(), device_detail=dev.describe(), **dev.info(),
                  disclosure=v.options.disclosure_of_mode().describe(),
                  name=pair if compare is None else v.label, blocks=acc.blocks, held=acc.held,
+                 auto_recalibrations=list(acc.recalibrated),
                  options=dataclasses.asdict(v.options))
         results[v.label] = r
 

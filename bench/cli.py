@@ -13,7 +13,8 @@
 `PuppeteerError` (a user mistake: `bench.usage.UsageError`, a profile that cannot be read, a
 driver that cannot be opened, ...) to one ``error: <first line>`` line on stderr and exit code
 2, Ctrl-C to 130; any other exception is a bug and propagates. ``--compare list`` prints the
-comparison keys with their help.
+comparison keys with their help, marking those that --mode and --device would refuse, and says
+on stderr which other options given with it are ignored (it runs nothing).
 
 This module is light: building the parser (``run.py --help``, ``run.py bench --help``) imports
 neither the engine nor numba nor torch; `main` imports them when a benchmark runs.
@@ -138,6 +139,20 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "context shared) or in processes")
 
 
+#: the options `--compare list` honours: the keys a run with them would refuse are marked
+LIST_OPTIONS = ("compare", "mode", "device")
+
+
+def ignored_by_list(args: argparse.Namespace) -> list[str]:
+    """The options given with `--compare list` (those not at their default) that it does not use,
+    as typed (``--profile``), in the parser's order."""
+    parser = argparse.ArgumentParser(add_help=False)
+    add_arguments(parser)
+    defaults = vars(parser.parse_args([]))
+    return [f"--{dest.replace('_', '-')}" for dest, default in defaults.items()
+            if dest not in LIST_OPTIONS and getattr(args, dest, default) != default]
+
+
 def _first_line(exc: BaseException) -> str:
     return (str(exc).strip().splitlines() or [type(exc).__name__])[0]
 
@@ -148,7 +163,11 @@ def main(args: argparse.Namespace) -> int:
         if args.compare is not None and args.compare.strip() == "list":
             from bench.variants import knob_list  # noqa: PLC0415 - keeps `run.py --help` light (engine)
 
-            print(knob_list())
+            print(knob_list(getattr(args, "mode", None), getattr(args, "device", None)))
+            if ignored := ignored_by_list(args):
+                print(f"note: --compare list runs nothing: {', '.join(ignored)} "
+                      f"{'is' if len(ignored) == 1 else 'are'} ignored (--mode and --device mark the keys "
+                      f"that run would refuse)", file=sys.stderr)
             return 0
         if getattr(args, "streams", None):
             from bench.streams import run_streams  # noqa: PLC0415 - keeps `run.py --help` light (engine)

@@ -15,6 +15,10 @@ variant alike. All engines are built before anything runs.
 slots, k = last − first captured index + 1 with drops, at the measured mean capture
 interval — summed over blocks: a clip paced at 30 fps with nothing dropped gives 30 fps, and
 every dropped frame lowers it.
+
+The estimator recalibrates by itself when the driver's face stops fitting its calibrated neutral
+(a new face, `realtime.face.estimate`), as it does live: each variant's `Accumulator.recalibrated`
+holds the driver frames where it did, and `recalibration_note` says so in the report.
 """
 from __future__ import annotations
 
@@ -31,7 +35,7 @@ from realtime.engine.loop import RunReport, run
 from realtime.io.capture import Grabber
 from realtime.io.sinks import NullSink, ThreadedSink
 
-__all__ = ["Accumulator", "latency_pass", "run_block"]
+__all__ = ["Accumulator", "latency_pass", "recalibration_note", "run_block"]
 
 
 @dataclass
@@ -45,6 +49,7 @@ class Accumulator:
     blocks: int = 0
     held: int = 0       # frames the loop emitted while the source sent nothing in time (`RunReport.held`)
     faces: list = field(default_factory=list)   # per frame {"face", "tracked"} (`RunReport.per_frame`)
+    recalibrated: list = field(default_factory=list)   # driver frames where the estimator recalibrated itself
 
     def faces_missed(self) -> str:
         """`RunReport.faces_missed` over every block's frames: a line when the driver's face was
@@ -60,9 +65,15 @@ def run_block(engine, source: Limit, fps: float, acc: Accumulator, warmup: int, 
     sink.open(*engine.output_size, fps)
     t_cap: dict[int, float] = {}
     last = [-1]
+    offset = acc.captured
+    estimator = getattr(engine, "estimator", None)
+    recalibrations = [getattr(estimator, "auto_recalibrations", 0)]
 
     def on_frame(frame) -> None:
         t_cap.setdefault(frame.index, frame.t_capture)
+        if estimator is not None and estimator.auto_recalibrations > recalibrations[0]:
+            recalibrations[0] = estimator.auto_recalibrations
+            acc.recalibrated.append(offset + frame.index)
         if bar is not None and frame.index > last[0]:
             bar.update(frame.index - last[0])
             last[0] = frame.index
@@ -73,21 +84,23 @@ def run_block(engine, source: Limit, fps: float, acc: Accumulator, warmup: int, 
         audio.wait_settled()
     report = run(engine, grabber, sink, on_frame=on_frame)
     st = acc.times
-    offset = acc.captured
-    prev = -1
+    prev, gaps = -1, 0
     span = []                                       # (index, t_capture) of counted frames
     acc.faces.extend({"face": row["face"], "tracked": row.get("tracked")} for row in report.per_frame
                      if "face" in row)
     for row in report.per_frame:
         idx = row["index"]
-        for gap in range(prev + 1, idx):           # frames the grabber replaced: capture drops
+        for gap in range(prev + 1, idx):           # frames the grabber replaced or skipped: capture drops
             st.add(None, None, dropped=True, index=offset + gap)
+            gaps += 1
         prev = max(prev, idx)
         lat = row.get("latency_ms")
         counted = len(st) >= warmup
         st.add(row["timings"], lat, dropped=lat is None, index=offset + idx)
         if counted and idx in t_cap:
             span.append((idx, t_cap[idx]))
+    for gap in range(grabber.dropped - gaps):    # dropped after the last frame shown: no gap says so
+        st.add(None, None, dropped=True, index=offset + prev + 1 + gap)
     if len(span) >= 2:
         # k capture slots (drops included) at the measured mean capture interval
         (i0, t0), (i1, t1) = min(span), max(span)
@@ -148,3 +161,21 @@ def latency_pass(profile, variants: list[Variant], driver: Driver, warmup: int, 
         for e in engines.values():
             e.close()
     return accs
+
+
+def recalibration_note(accs: dict[str, Accumulator]) -> str | None:
+    """The report's line when the estimator recalibrated by itself during the latency pass (a new
+    face: the driver's face no longer fit its calibrated neutral, as `run.py live` does it), with
+    the driver frames where it did, per variant when there are several; None when it never did."""
+    said = {label: acc.recalibrated for label, acc in accs.items() if acc.recalibrated}
+    if not said:
+        return None
+
+    def frames(found: list) -> str:
+        shown = ", ".join(str(f) for f in found[:6]) + (", ..." if len(found) > 6 else "")
+        return f"{'frame' if len(found) == 1 else f'{len(found)} times, at frames'} {shown}"
+    where = ("at " + frames(next(iter(said.values()))) if len(accs) == 1
+             else "; ".join(f"{label} at {frames(found)}" for label, found in said.items()))
+    return (f"latency pass: the estimator recalibrated by itself {where} (the driver's face no longer "
+            f"fit its calibrated neutral: a new face), as live does; the frames after it eased to the new "
+            f"neutral, so its expression and pose read from there on against another calibration")

@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import math
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +19,7 @@ import numpy as np
 
 from realtime.core.paths import write_atomic
 
-__all__ = ["markdown_table", "write_json", "plot", "plot_formats", "BUDGET_MS", "frame_budget"]
+__all__ = ["markdown_table", "write_json", "plot", "plot_formats", "BUDGET_MS", "drop_runs", "frame_budget"]
 
 BUDGET_MS = 1000.0 / 30.0  # DESIGN §9: p95 capture→sink ≤ 33 ms on the CPU tier (a 30 fps driver)
 
@@ -145,6 +145,7 @@ def _comparison_table(result: Mapping) -> str:
         rows.append((f"**capture→sink {p} ms**",
                      [(variants[l].get("latency_ms") or {}).get(p) for l in labels]))
     rows.append(("**fps**", [variants[l].get("fps") for l in labels]))
+    rows.append(("frames", [variants[l].get("frames") for l in labels]))
     rows.append(("dropped", [variants[l].get("dropped") for l in labels]))
     qnames: list[str] = []
     for l in labels:
@@ -179,7 +180,7 @@ def markdown_table(result: Mapping) -> str:
     """Markdown for one result (stage rows p50/p95/p99 ms + capture→sink row, then totals
     fps / frames / drops / latency, then quality metrics if any) or for a comparison
     (one column per variant, then one ratio column `variant / baseline` per other variant;
-    stage rows show p50 and p95)."""
+    stage rows show p50 and p95; then fps, frames delivered, drops, quality)."""
     if _is_comparison(result):
         return _comparison_table(result)
     return _single_table(result)
@@ -248,15 +249,33 @@ def _stage_order(result: Mapping, per_frame: Sequence[Mapping]) -> list[str]:
     return names
 
 
+def drop_runs(index: Iterable[float], dropped: Iterable[bool]) -> list[tuple[float, float]]:
+    """(start, width) in frame-index units of each run of consecutive dropped frames, each frame
+    one unit wide centred on its index: the timeline's red bands (one per run, not per frame:
+    a run that dropped most of its frames has thousands)."""
+    runs: list[tuple[float, float]] = []
+    for i, d in zip(index, dropped):
+        if not d:
+            continue
+        if runs and runs[-1][0] + runs[-1][1] == i - 0.5:
+            runs[-1] = (runs[-1][0], runs[-1][1] + 1.0)
+        else:
+            runs.append((i - 0.5, 1.0))
+    return runs
+
+
 def _timeline(ax, result: Mapping, per_frame: Sequence[Mapping], colors: dict, budget_ms: float,
               label: str | None, show_legend: bool, budget_label: str = "") -> float:
     idx = np.array([f.get("index", i) for i, f in enumerate(per_frame)], dtype=np.float64)
     stages = _stage_order(result, per_frame)
-    Y = np.array([[float((f.get("timings") or {}).get(s, 0.0)) for f in per_frame]
-                  for s in stages]) if stages else np.zeros((0, len(per_frame)))
+    dropped = np.array([bool(f.get("dropped")) for f in per_frame], dtype=bool)
+    # a dropped frame has no stage times: a gap in the stack (a red band below), not a dip to 0
+    Y = np.array([[np.nan if d else float((f.get("timings") or {}).get(s, 0.0))
+                   for f, d in zip(per_frame, dropped)] for s in stages]) if stages else np.zeros((0, len(per_frame)))
     if len(stages):
-        ax.stackplot(idx, Y, labels=stages, colors=[colors[s] for s in stages], alpha=0.85,
-                     linewidth=0)
+        # each frame a step one index wide: a frame between two drops keeps its stack
+        ax.stackplot(np.repeat(idx, 2) + np.tile([-0.5, 0.5], len(idx)), np.repeat(Y, 2, axis=1),
+                     labels=stages, colors=[colors[s] for s in stages], alpha=0.85, linewidth=0)
     lat = _lat_array(per_frame)
     ax.plot(idx, lat, color="black", lw=0.9, label="capture→sink latency")
     # a frame between two dropped ones has no neighbour to draw a segment to: a dot, or the line
@@ -266,16 +285,14 @@ def _timeline(ax, result: Mapping, per_frame: Sequence[Mapping], colors: dict, b
     if alone.any():
         ax.plot(idx[alone], lat[alone], linestyle="none", marker="o", markersize=2.5, color="black")
     ax.axhline(budget_ms, color="crimson", ls="--", lw=1.0, label=budget_label or f"budget {budget_ms:.1f} ms")
-    dropped = np.array([bool(f.get("dropped")) for f in per_frame])
-    if dropped.any():
-        ax.plot(idx[dropped], np.zeros(int(dropped.sum())), linestyle="none", marker="|",
-                markersize=14, markeredgewidth=1.5, color="red", clip_on=False,
-                label=f"dropped ({int(dropped.sum())})")
-    top = np.nanmax(np.concatenate([lat[np.isfinite(lat)], Y.sum(0) if len(stages) else [],
+    if dropped.any():   # the full height, in axes units: visible at any latency scale
+        ax.broken_barh(drop_runs(idx, dropped), (0.0, 1.0), transform=ax.get_xaxis_transform(),
+                       facecolors="red", alpha=0.3, linewidth=0, label=f"dropped ({int(dropped.sum())})")
+    top = np.nanmax(np.concatenate([lat[np.isfinite(lat)], Y.sum(0)[~dropped] if len(stages) else [],
                                     [budget_ms]]))
     ax.set_ylim(0, top * 1.12)
     if len(idx):
-        ax.set_xlim(idx.min(), idx.max())
+        ax.set_xlim(idx.min() - 0.5, idx.max() + 0.5)
     ax.set_ylabel("ms")
     ax.grid(alpha=0.3)
     if label:
@@ -304,9 +321,10 @@ def plot(result_or_results: Mapping, per_frame: Sequence[Mapping] | Mapping[str,
     Left: histogram of capture→sink latency with p50/p95/p99 lines and the budget line: one
     frame period of the driver (`frame_budget`: 1000 / `fps`, e.g. 40 ms at 25 fps; None: the
     result's ``driver_fps``, else 30 fps), one line for all variants (they play one driver).
-    Right: per-frame timeline — stage times stacked (stackplot, pipeline order),
-    capture→sink latency as a black line, the budget dashed, dropped frames as red ticks on the
-    x axis. Title: fps, p95, drops, device, machine.
+    Right: per-frame timeline — stage times stacked (stackplot, pipeline order, one step a frame),
+    capture→sink latency as a black line, the budget dashed, dropped frames as red bands the
+    full height of the plot (a gap in the stack, `drop_runs`). Title: fps, p95, drops, device,
+    machine.
 
     `result_or_results`: a result dict, or a comparison ``{"variants": {label: result}}`` —
     then `per_frame` is ``{label: per_frame_list}`` (or a list of lists in variant order), the

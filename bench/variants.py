@@ -200,12 +200,24 @@ def knobs() -> dict[str, Knob]:
     return table
 
 
-def knob_list() -> str:
+def knob_list(mode: str | None = None, device: str | None = None) -> str:
     """The keys with their help, one a line (`--compare list`); not those `parse_compare` refuses
-    (`NO_EFFECT`)."""
+    (`NO_EFFECT`). With the run's `mode` (--mode) and `device` (--device), a key that run would
+    refuse (`check_mode`, `CUDA_ONLY`) ends with what it needs, e.g. "[needs --mode swap]"."""
     table = {k: v for k, v in knobs().items() if k not in NO_EFFECT}
     width = max(len(k) for k in table)
-    return "\n".join(f"{key:<{width}}  {knob.help}" for key, knob in table.items())
+    return "\n".join(f"{key:<{width}}  {knob.help}{_needs(key, mode, device)}" for key, knob in table.items())
+
+
+def _needs(key: str, mode: str | None, device: str | None) -> str:
+    """" [needs ...]" when a run with `mode` and `device` (None: not said) refuses `--compare key`."""
+    if mode is not None and mode != "swap" and key in SWAP_ONLY:
+        return " [needs --mode swap]"
+    if mode == "swap" and key in REENACT_ONLY:
+        return " [needs --mode reenact]"
+    if device is not None and device != "cuda" and key in CUDA_ONLY:
+        return " [needs --device cuda]"
+    return ""
 
 
 #: Keys of the registry that change nothing the bench measures (its variants would be one

@@ -455,8 +455,10 @@ class RunReport:
 
     frames: int = 0
     wall_s: float = 0.0
-    capture_dropped: int = 0
+    capture_dropped: int = 0           # `Grabber.dropped`: the skipped ones included
     sink_dropped: int = 0
+    capture_skipped: int = 0           # a paced clip's frames read after their time (`Grabber.skipped`)
+    behind_s: float = 0.0              # a paced clip played this much slower (`Grabber.behind_s`)
     held: int = 0                      # frames emitted while the camera delivered nothing
     per_frame: list[dict] = field(default_factory=list)
     audio: AudioReport | None = None   # set by the caller when the run passed audio (--audio)
@@ -486,8 +488,10 @@ class RunReport:
         lat = self.latencies(warmup)
         captured = self.frames + self.capture_dropped
         drop_pct = 100.0 * self.dropped / max(captured, 1)
+        skipped = (f" ({self.capture_skipped} of them skipped: the clip's reader was behind and the next "
+                   f"frame was due)" if self.capture_skipped else "")
         parts = [f"{count(self.frames, 'frame')} in {self.wall_s:.2f} s = {self.fps:.1f} fps",
-                 f"dropped {self.dropped} ({drop_pct:.1f}%: capture {self.capture_dropped}, "
+                 f"dropped {self.dropped} ({drop_pct:.1f}%: capture {self.capture_dropped}{skipped}, "
                  f"sink {self.sink_dropped})"]
         if self.held:
             parts.append(f"held {self.held} (the source sent nothing in time: the last picture again)")
@@ -496,6 +500,9 @@ class RunReport:
                          "--realtime measures capture→sink)".format(*np.percentile(lat, [50, 95])))
         elif len(lat):
             parts.append("capture→sink p50 {:.1f} ms, p95 {:.1f} ms".format(*np.percentile(lat, [50, 95])))
+        if self.behind_s > 0:
+            parts.append(f"the clip played {self.behind_s:.1f} s slower than its rate (reading it took longer "
+                         f"than its frames' interval, so skipping could not catch up)")
         if self.warm_up_s is not None:     # not in the fps: the run starts after it
             parts.append(f"warm-up {self.warm_up_s:.1f} s before the first frame")
         stages = ", ".join(f"{k} {np.nanmedian(v):.1f}" for k, v in self.stage_ms(warmup).items())
@@ -651,6 +658,7 @@ def run(engine: Engine, grabber: Grabber, sink, max_frames: int | None = None,
             if (remix := getattr(engine, "remix", None)) is not None:
                 report.remix_notes = remix.faces_missed(FACE_FOUND_QUIET)
             report.capture_dropped = grabber.dropped
+            report.capture_skipped, report.behind_s = grabber.skipped, grabber.behind_s
             report.sink_dropped = getattr(sink, "sink_dropped", 0)
             if recombiner is not None and gains_at_start is not None:
                 own = profile_gains(engine.profile) if hasattr(engine.profile, "settings") else {}

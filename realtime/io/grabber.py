@@ -3,13 +3,16 @@
 It runs `source.read()` in its own thread and hands out `realtime.core.frame.Frame` records
 (index = capture order counting dropped frames, t_capture = time.perf_counter() as it is
 handed on: after the read, or after its pacing hold) through a `realtime.io.mailbox.Mailbox`.
-In realtime mode it keeps only the newest frame (latest frame wins, drops are counted);
+In realtime mode it keeps only the newest frame (latest frame wins, drops are counted) and plays
+a file as a camera would deliver it (`Pacer`: frames due at their times on a wall clock that
+does not wait, those whose time passed while the reader was behind skipped and counted);
 otherwise every frame is delivered in order with back-pressure.
 """
 from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
 
 from realtime.core.frame import Frame
 from realtime.io.mailbox import Mailbox, MailboxClosed, MailboxTimeout
@@ -18,6 +21,69 @@ from realtime.io.source import CaptureTimeout, Source
 #: the longest interval (s) between two frames of a file that pacing follows; a longer one (a
 #: gap in the file's times, a seek) is played as one nominal period
 MAX_MEDIA_STEP = 2.0
+#: weight of the newest read in the smoothed read time (`Pacer.read_s`): a single read slowed by
+#: the machine (a preemption, a GC pause) moves it by a tenth, so it does not count as a reader
+#: that cannot keep up
+READ_SMOOTHING = 0.1
+
+
+class Pacer:
+    """When each frame of a file played like a camera is due, on a wall clock that does not wait.
+
+    Frame k is due at `anchor + t_k`: `anchor` is the wall time its first frame was read, `t_k`
+    the frame's time from the first, by the file's own frame times where it gives them
+    (`media_time`: a variable-frame-rate clip) and else k periods. `place(now, media_time,
+    read_s)`, called once per frame right after it was read, says what to do with it:
+
+    - its time has not come, or came less than a frame ago: hand it on at its due time (at once
+      when that has passed);
+    - the next frame is already due (it is more than a frame late: the reader fell behind, the
+      machine was busy): skip it, as a camera's frame the capture missed (`skipped`) — the
+      schedule stays, so the clip keeps its pace and the frames lost are counted;
+    - unless reading itself is slower than the frames come (the smoothed read time, `read_s`, is
+      at least a frame's interval: a decoder that cannot play the clip in real time), where
+      skipping would never catch up: the frame is handed on late and the schedule restarts from
+      it (`restarts`; `behind_s` adds up the time lost, by which the clip played slower).
+
+    "A frame" ahead is the interval before this frame (the file's own, else the period): the
+    next frame's time is not known until it is read. Pure: no clock, no sleep; `Grabber` calls it.
+    """
+
+    def __init__(self, period: float):
+        if not period > 0:
+            raise ValueError(f"period must be positive, got {period!r}")
+        self.period = float(period)
+        self.anchor: float | None = None   # wall time of the first frame (moved by a restart)
+        self._t = 0.0                      # the last frame's time from the first (s)
+        self._media: float | None = None   # its `media_time`
+        self.read_s: float | None = None   # smoothed seconds one read takes
+        self.skipped = 0
+        self.restarts = 0
+        self.behind_s = 0.0
+
+    def place(self, now: float, media_time: float | None, read_s: float) -> float | None:
+        """The wall time to hand on the frame just read (`now` or earlier: at once), or None to
+        skip it. `media_time`: its time in the file (None: not known); `read_s`: how long its
+        read took."""
+        self.read_s = read_s if self.read_s is None else self.read_s + READ_SMOOTHING * (read_s - self.read_s)
+        before, self._media = self._media, media_time
+        if self.anchor is None:
+            self.anchor = now                  # the first frame goes at once
+            return now
+        gap = media_time - before if media_time is not None and before is not None else 0.0
+        step = gap if 0.0 < gap <= MAX_MEDIA_STEP else self.period
+        self._t += step
+        due = self.anchor + self._t
+        late = now - due
+        if late < step:
+            return due
+        if self.read_s < step:
+            self.skipped += 1
+            return None
+        self.anchor += late
+        self.restarts += 1
+        self.behind_s += late
+        return now
 
 
 class Grabber:
@@ -27,20 +93,25 @@ class Grabber:
         source: anything implementing the Source protocol; its dicts become Frame fields, so
             {"image": ...} and {"state": ...} both work.
         realtime: True -> behave like a live camera: a live source is read as fast as it
-            delivers; a file source (is_live False) is paced at `source.fps` against an absolute
-            schedule (no drift; if reading falls more than a frame behind, the schedule restarts
-            from now instead of bursting), or by the file's own frame times where the source
-            gives them (`media_time`, seconds, of the frame just read: a variable-frame-rate
-            clip: each frame is read, then held till its own time). Only the newest frame is
-            kept (a 1-frame slot): if the previous frame was not taken by `get()` before a new
-            one arrives it is dropped and counted in `dropped`.
+            delivers; a file source (is_live False) is played as a camera would deliver it
+            (`Pacer`): each frame is read, then held till it is due, at `source.fps` or by the
+            file's own frame times where the source gives them (`media_time`, seconds, of the
+            frame just read: a variable-frame-rate clip), against an absolute schedule that does
+            not wait for the reader: a frame read when the next one is already due (the machine
+            was busy) is skipped and counted in `skipped` and `dropped`, as the frames a camera
+            sends while nobody reads it are lost. Only the newest frame is kept (a 1-frame
+            slot): if the previous frame was not taken by `get()` before a new one arrives it
+            is dropped and counted in `dropped`.
             False -> every frame is delivered in order, none dropped: a bounded queue of
             `queue_size` frames; the reader thread waits while it is full. No pacing.
         queue_size: capacity of the non-realtime queue.
         close_source: close the source when the thread ends (default True).
+        clock, wait: the time (s) and the pacing hold (`wait(seconds)` -> True to stop now),
+            for tests; by default time.perf_counter (which the sinks' latency is measured
+            against) and a wait that `stop()` cuts short.
 
     Frame fields: index = capture order (0-based, dropped frames included, so gaps in the
-    indices seen by the loop show the drops), t_capture = time.perf_counter() when the frame
+    indices seen by the loop show the drops, skipped ones too), t_capture = `clock()` when the frame
     was handed on (just after `source.read()` returned; paced, after it was held till its
     time), plus the source's dict.
 
@@ -51,7 +122,8 @@ class Grabber:
     """
 
     def __init__(self, source: Source, realtime: bool, queue_size: int = 8,
-                 close_source: bool = True):
+                 close_source: bool = True, clock: Callable[[], float] = time.perf_counter,
+                 wait: Callable[[float], bool] | None = None):
         if queue_size < 1:
             raise ValueError(f"queue_size must be >= 1, got {queue_size}")
         self.source = source
@@ -61,6 +133,11 @@ class Grabber:
         self._mailbox: Mailbox[Frame] = Mailbox(self.realtime, queue_size)
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        self._clock = clock
+        self._wait = self._stop.wait if wait is None else wait
+        paced = self.realtime and not getattr(source, "is_live", False) and (source.fps or 0) > 0
+        #: the paced file's schedule (None: not paced); its counters are the reader's
+        self.pacer = Pacer(1.0 / float(source.fps)) if paced else None
         self._lock = threading.Lock()  # guards the two counters below
         self._captured = 0
         self._next_index = 0         # capture indices; held frames (see `held_frame`) take one too
@@ -68,8 +145,21 @@ class Grabber:
     # -- counters ---------------------------------------------------------------------------
     @property
     def dropped(self) -> int:
-        """Frames replaced in the realtime slot before `get()` took them."""
-        return self._mailbox.dropped
+        """Frames lost at the capture side: replaced in the realtime slot before `get()` took
+        them, and `skipped`."""
+        return self._mailbox.dropped + self.skipped
+
+    @property
+    def skipped(self) -> int:
+        """Frames of a paced file read when the next was already due, never handed on (the
+        reader was behind: a camera's frames nobody read in time)."""
+        return 0 if self.pacer is None else self.pacer.skipped
+
+    @property
+    def behind_s(self) -> float:
+        """Seconds a paced file played slower than its clock because reading it was slower than
+        its frames come (`Pacer`); 0.0 when it kept its pace."""
+        return 0.0 if self.pacer is None else self.pacer.behind_s
 
     @property
     def delivered(self) -> int:
@@ -78,7 +168,8 @@ class Grabber:
 
     @property
     def captured(self) -> int:
-        """Frames read from the source so far (= delivered + dropped + pending)."""
+        """Frames read from the source so far (= delivered + dropped + pending; dropped
+        includes the skipped ones)."""
         return self._captured
 
     @property
@@ -140,44 +231,37 @@ class Grabber:
     def held_frame(self) -> Frame:
         """An empty Frame for the loop to emit while the source delivers nothing (a stalled
         camera). It takes the next capture index, so indices stay unique and increasing."""
+        return Frame(index=self._take_index(), t_capture=self._clock())
+
+    def _take_index(self) -> int:
+        """The next capture index. Taken as a frame is handed on (after its pacing hold) or
+        skipped, so the indices the loop sees, held frames' among them, increase in its order."""
         with self._lock:
             index = self._next_index
             self._next_index += 1
-        return Frame(index=index, t_capture=time.perf_counter())
+        return index
 
     # -- producer (thread) ------------------------------------------------------------------
     def _run(self) -> None:
-        paced = self.realtime and not getattr(self.source, "is_live", False)
-        period = 1.0 / float(self.source.fps) if paced and self.source.fps > 0 else 0.0
-        next_due: float | None = None
-        media: float | None = None   # the file's time of the frame read last (`media_time`)
+        clock, pacer = self._clock, self.pacer
         error: BaseException | None = None
         try:
             while not self._stop.is_set():
+                t_read = clock()
                 fields = self.source.read()
                 if fields is None:
                     break
-                if period:
-                    # the frame is in hand: hold it till its own time (its interval from the
-                    # frame before, where the file says; else the period)
-                    before, media = media, getattr(self.source, "media_time", None)
-                    gap = media - before if media is not None and before is not None else 0.0
-                    step = gap if 0.0 < gap <= MAX_MEDIA_STEP else period
-                    now = time.perf_counter()
-                    if next_due is None:
-                        next_due = now                     # the first frame goes at once
-                    else:
-                        next_due += step
-                        if now - next_due > max(step, period):
-                            next_due = now                 # more than a frame late: re-anchor
-                        elif next_due > now and self._stop.wait(next_due - now):
-                            break
-                t_capture = time.perf_counter()
                 with self._lock:
-                    index = self._next_index
-                    self._next_index += 1
                     self._captured += 1
-                frame = Frame(index=index, t_capture=t_capture, **fields)
+                if pacer is not None:
+                    now = clock()
+                    due = pacer.place(now, getattr(self.source, "media_time", None), now - t_read)
+                    if due is None:
+                        self._take_index()       # a skipped frame keeps its place: a gap shows it
+                        continue
+                    if due > now and self._wait(due - now):
+                        break
+                frame = Frame(index=self._take_index(), t_capture=clock(), **fields)
                 if not self._mailbox.put(frame):  # False: stopped while waiting for room
                     break
         except BaseException as exc:  # noqa: BLE001 - re-raised from get()

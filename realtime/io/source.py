@@ -14,6 +14,9 @@ performance in `performance`):
     tracked: bool              optional, True when no frame needs tracking: each comes with its
                                landmarks (a tracked clip, `realtime.io.tracked`) or its state (the
                                scripted performance); the loop then never loads the tracker
+    media_time: float | None   optional, the file's own time (s) of the frame `read` gave last (a
+                               clip with a variable frame rate): a realtime `Grabber` holds each
+                               frame till that time, and skips it when the next one is already due
 
 This module sits below both `capture` (the sources) and `grabber` (the thread that reads any
 source), so neither has to import the other.

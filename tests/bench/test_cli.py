@@ -73,6 +73,23 @@ def test_compare_list_prints_every_key_with_its_help(run_bench):
     assert "EstimatorConfig.ease_s (default 0.25)" in rows["ease_s"]
 
 
+def test_compare_list_marks_the_keys_its_mode_and_device_refuse_and_says_what_it_ignores(run_bench):
+    """Honesty audit: `--compare list` with other options printed the same list, silently: the keys
+    that run would refuse looked usable, and --profile, --frames, ... seemed to matter."""
+    rc, out, err = run_bench("--compare", "list", "--mode", "swap", "--profile", "s1", "--frames", "40")
+    assert rc == 0
+    rows = {line.split()[0]: line for line in out.strip().splitlines()}
+    assert rows["follow_scale"].endswith(" [needs --mode reenact]")
+    assert not rows["drop_fringe"].endswith("]")                      # a swap key: usable in swap
+    assert rows["backend"].endswith(" [needs --device cuda]")
+    assert err == ("note: --compare list runs nothing: --profile, --frames are ignored (--mode and --device "
+                   "mark the keys that run would refuse)\n")
+    rc, out, err = run_bench("--compare", "list", "--device", "cuda")
+    rows = {line.split()[0]: line for line in out.strip().splitlines()}
+    assert err == "" and not rows["backend"].endswith("]")
+    assert rows["drop_fringe"].endswith(" [needs --mode swap]")      # the default mode is reenact
+
+
 @pytest.mark.parametrize("exc, line", [
     (UsageError("--driver needs --profile"), "error: --driver needs --profile"),
     (CaptureError("cannot open 'x.mp4'\nsecond line"), "error: cannot open 'x.mp4'"),

@@ -126,3 +126,69 @@ def test_one_variant_is_one_block_of_the_whole_clip(engines):
     assert len(engines.log) == 1 and accs["run"].blocks == 1
     r = accs["run"].times.to_dict(accs["run"].wall_s)
     assert r["frames"] + r["dropped"] - accs["run"].held == 20 - 2
+
+
+class RecalibratingEngine(FakeEngine):
+    """A FakeEngine whose estimator recalibrates by itself on the first clip frame ≥ `at` it sees
+    (as a new face does: `Estimator._new_face`)."""
+
+    def __init__(self, label, fps, log, at):
+        super().__init__(label, fps, log)
+        self.estimator = SimpleNamespace(auto_recalibrations=0)
+        self.at = at
+
+    def process(self, frame):
+        if frame.image is not None and int(frame.image[0, 0, 0]) >= self.at and not self.estimator.auto_recalibrations:
+            self.estimator.auto_recalibrations += 1
+            self.at_index = frame.index     # the capture index: a held frame takes one too
+        return super().process(frame)
+
+
+def test_an_automatic_recalibration_is_reported_with_its_frame(monkeypatch):
+    """Honesty audit: the live loop's estimator recalibrates by itself when a new face comes (its
+    calibrated neutral no longer fits), and the bench's report never said so."""
+    built: list = []
+
+    def build(profile, options, realtime, fps):
+        built.append(RecalibratingEngine(options.label, fps, [], at=12))
+        return built[-1]
+    monkeypatch.setattr(latency, "build_engine", build)
+    driver = FakeDriver("clip", count=None, fps=FPS, total=30, clip_frames=30, opened=[])
+    accs = latency.latency_pass(None, _variants("run"), driver, warmup=0, block=8)
+    assert accs["run"].recalibrated == [built[0].at_index] and built[0].at_index >= 12    # where it happened
+    note = latency.recalibration_note(accs)
+    assert note.startswith(f"latency pass: the estimator recalibrated by itself at frame {accs['run'].recalibrated[0]} "
+                           f"(the driver's face no longer fit its calibrated neutral: a new face)")
+
+
+def test_the_recalibration_note_names_each_variant_and_is_quiet_without_one():
+    def acc(frames):
+        return latency.Accumulator(latency.StageTimes(), recalibrated=frames)
+    assert latency.recalibration_note({"A": acc([]), "B": acc([])}) is None
+    note = latency.recalibration_note({"A": acc([40]), "B": acc([]), "C": acc(list(range(10, 90, 10)))})
+    assert "by itself A at frame 40; C at 8 times, at frames 10, 20, 30, 40, 50, 60, ... (the driver's" in note
+    assert " B " not in note
+
+
+def test_frames_skipped_after_the_last_one_shown_count_as_dropped(engines, monkeypatch):
+    """A paced clip's reader that falls behind at the very end skips its last frames: no later
+    frame's index leaves a gap for them, and the report left them out of the drops."""
+    from functools import partial
+
+    from tests.realtime.io.test_grabber import FakeClock
+
+    clock = FakeClock()
+
+    class LateAtTheEnd(FakeSource):
+        def read(self):
+            clock.t += 0.1 if self.reads == 17 else 0.001       # frames 17-19 come when 19 is past due
+            return super().read()
+
+    monkeypatch.setattr(latency, "Grabber", partial(latency.Grabber, clock=clock, wait=clock.wait))
+    driver = FakeDriver("clip", count=None, fps=FPS, total=20, clip_frames=20, opened=[])
+    monkeypatch.setattr(driver, "open", lambda: Limit(LateAtTheEnd(False, 20), None, owns=True))
+    acc = latency.latency_pass(None, _variants("run"), driver, warmup=0, block=8)["run"]
+    r = acc.times.to_dict(acc.wall_s)
+    # the slot keeps the newest frame read, 16, for the end (the fast fake reader replaces most
+    # frames before the loop takes them: drops too); 17-19 were skipped after it
+    assert r["frames"] + r["dropped"] - acc.held == 20

@@ -178,3 +178,62 @@ def test_the_timeline_shows_the_latency_of_a_frame_between_two_drops():
         return set(zip(x[joined], y[joined]))
     points = set().union(*(shown(line) for line in ax.lines))
     assert {(0.0, 10.0), (1.0, 11.0), (3.0, 13.0), (5.0, 15.0), (6.0, 16.0)} <= points
+
+
+def test_a_comparison_has_a_frames_row():
+    """Honesty audit: the comparison showed fps and drops per variant but not the frames each
+    delivered (the single table had them)."""
+    a, _ = _run(1.0)
+    b, _ = _run(0.5)
+    b["frames"] = a["frames"] // 2
+    md = markdown_table({"variants": {"numba": a, "cuda": b}, "baseline": "numba"})
+    rows = [line for line in md.splitlines() if line.startswith("| frames |")]
+    assert rows == [f"| frames | {a['frames']} | {b['frames']} | 0.50× |"]
+    names = [line.split("|")[1].strip() for line in md.splitlines() if line.startswith("|")]
+    assert names.index("**fps**") < names.index("frames") < names.index("dropped")
+
+
+def test_dropped_frames_are_red_bands_not_a_dip_in_the_stack():
+    """Honesty audit: a dropped frame has no stage times, and the stack drew it as a dip to zero
+    (a frame that cost nothing) with a red tick half under the x axis."""
+    from matplotlib.figure import Figure
+
+    from bench.report import _timeline, drop_runs
+
+    assert drop_runs([0, 1, 2, 3, 4, 5, 6, 7], [0, 1, 1, 0, 0, 1, 0, 1]) == [(0.5, 2.0), (4.5, 1.0), (6.5, 1.0)]
+    assert drop_runs([3, 4], [False, False]) == []
+    st = StageTimes()
+    for i in range(8):
+        if i in (2, 3, 6):
+            st.add({}, None, dropped=True)
+        else:
+            st.add({"track": 2.0, "render": 3.0}, 10.0)
+    ax = Figure().add_subplot()
+    _timeline(ax, {"stages_ms": {"track": {}, "render": {}}}, st.per_frame(), {"track": "C0", "render": "C1"},
+              33.3, None, False)
+    bands = [c for c in ax.collections if c.get_label().startswith("dropped")]
+    assert len(bands) == 1 and bands[0].get_label() == "dropped (3)"
+    spans = sorted((float(v[:, 0].min()), float(v[:, 0].max()), float(v[:, 1].min()), float(v[:, 1].max()))
+                   for v in (p.vertices for p in bands[0].get_paths()))
+    assert spans == [(1.5, 3.5, 0.0, 1.0), (5.5, 6.5, 0.0, 1.0)]        # the full height (axes units)
+    # the stack leaves the dropped frames out: no polygon reaches down to 0 ms at them
+    stack_x = np.concatenate([p.vertices[:, 0] for c in ax.collections if c not in bands for p in c.get_paths()])
+    assert not np.isin(stack_x, [2.0, 3.0, 6.0]).any()
+
+
+def test_a_frame_between_two_drops_keeps_its_stage_stack():
+    """With the drops left out of the stack, a frame alone between two of them had a polygon of no
+    width (half the frames of a loaded run showed a latency dot and no stages): each frame is a
+    step one index wide."""
+    from matplotlib.figure import Figure
+
+    from bench.report import _timeline
+
+    st = StageTimes()
+    for i in range(5):
+        st.add(*(({}, None) if i in (1, 3) else ({"track": 2.0}, 10.0)), dropped=i in (1, 3))
+    ax = Figure().add_subplot()
+    _timeline(ax, {"stages_ms": {"track": {}}}, st.per_frame(), {"track": "C0"}, 33.3, None, False)
+    (stack,) = [c for c in ax.collections if c.get_label() == "track"]
+    widths = sorted(float(np.ptp(p.vertices[:, 0])) for p in stack.get_paths())
+    assert widths == [1.0, 1.0, 1.0]                   # frames 0, 2 and 4, each its own step

@@ -533,3 +533,16 @@ def test_a_yaml_tier_without_its_generator_says_where_it_came_from(astronaut_pro
         Engine(by_hand, EngineOptions(output_size=(128, 128), tier="neural"))
     engine = Engine(by_hand, EngineOptions(output_size=(128, 128), tier="warp"))
     engine.close()
+
+
+def test_the_summary_says_which_drops_a_late_clip_reader_skipped_and_a_clip_played_slow():
+    """Honesty audit: a paced clip whose reader fell behind played slow, none dropped; now the frames
+    it skips are capture drops the summary tells apart, and a reader too slow for the clip says so."""
+    report = RunReport(frames=400, wall_s=15.0, capture_dropped=50, capture_skipped=44, sink_dropped=2)
+    line = report.summary()
+    assert ("dropped 52 (11.6%: capture 50 (44 of them skipped: the clip's reader was behind and the next "
+            "frame was due), sink 2)") in line
+    assert "slower than its rate" not in line
+    assert "capture 3, sink 0" in RunReport(frames=10, wall_s=1.0, capture_dropped=3).summary()
+    slow = RunReport(frames=90, wall_s=4.5, behind_s=1.5).summary()
+    assert "the clip played 1.5 s slower than its rate (reading it took longer than its frames' interval" in slow

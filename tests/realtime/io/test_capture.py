@@ -162,7 +162,10 @@ def test_clip_in_realtime_is_paced_at_the_file_rate(tmp_path):
         frames = drain(g)
     elapsed = time.perf_counter() - t0
     assert 9 / 25 * 0.9 <= elapsed < 1.5, elapsed
-    assert [f.index for f in frames] == list(range(10)) and g.dropped == 0
+    # every frame on an idle machine; a busy one may make the reader skip one whose time passed
+    # (test_grabber times that on a fake clock): each frame is shown or counted, none twice
+    index = [f.index for f in frames]
+    assert index == sorted(set(index)) and len(frames) + g.dropped == 10, (index, g.dropped)
 
 
 def test_clip_source_resize_and_fps_override(tmp_path):

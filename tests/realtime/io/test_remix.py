@@ -369,4 +369,7 @@ def test_a_live_remix_source_is_tracked_no_faster_than_the_main_loop(astronaut_p
         src._thread.join(10)
         counts[rate] = src.frames
         src.close()
-    assert counts[30.0] <= 45 < 90 <= counts[None], counts
+    # uncapped, it tracks what the paced clip delivers in its second: 171-240 of 240 measured on the
+    # 2-core machine, 79 at a load average of 16 (a paced clip now skips the frames its reader was
+    # too late for, as a camera loses them, rather than playing slower); capped, about 30
+    assert counts[30.0] <= 45 < counts[None], counts
