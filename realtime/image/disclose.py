@@ -229,7 +229,6 @@ class _Sized:
         self.offsets: np.ndarray | None = None
         self.mark = None
         self.released: np.ndarray | None = None
-        self.released_a: np.ndarray | None = None
 
     def adopt(self, amplitude: np.ndarray, plan: Plan, offsets: np.ndarray, ctx) -> None:
         self.amplitude, self.plan, self.offsets = amplitude, plan, offsets
@@ -384,30 +383,28 @@ class DisclosureStage:
         """This frame's offsets on the device: the fitted ones, except in the rows where the
         picture is now flatter than the fit saw (`now` · RELEASE_NOW < the fitted amplitude at
         some point of the canonical grid), which are quantised again with the fit's base and
-        scale (`_released_rows`: so never louder than the fit, and the RMS bound still holds) at
-        the fitted amplitude where `now` is within RELEASE_NOW of it, at `now` where it is
-        RELEASE_NOW² or more below, and in between at (now · RELEASE_NOW)² / fitted, which joins
-        the two (three times as steep as `now` there, not a step): a point near the threshold,
-        whose measure wavers with the camera's noise, does not flip between two strengths (a pattern
-        that changes from frame to frame costs a video codec bits: with a plain min(now,
-        fitted), swap d10 re-encoded at 300 kbit/s read 43 % of its frames against 52 %)."""
+        scale (`_released_rows`, in one pass: `MarkPattern.release_rows`; so never louder than
+        the fit, and the RMS bound still holds) at the fitted amplitude where `now` is within
+        RELEASE_NOW of it, at `now` where it is RELEASE_NOW² or more below, and in between at
+        (now · RELEASE_NOW)² / fitted, which joins the two (three times as steep as `now` there,
+        not a step): a point near the threshold, whose measure wavers with the camera's noise,
+        does not flip between two strengths (a pattern that changes from frame to frame costs a
+        video codec bits: with a plain min(now, fitted), swap d10 re-encoded at 300 kbit/s read
+        43 % of its frames against 52 %)."""
         low = np.flatnonzero((now * RELEASE_NOW < entry.amplitude).any(axis=1))
         if low.size == 0:
             return entry.mark
         p = entry.pattern
         if entry.released is None:
             entry.released = np.empty_like(entry.offsets)
-            entry.released_a = np.empty(entry.offsets.shape, np.float32)
         buf = entry.released
         np.copyto(buf, entry.offsets)
         fitted = entry.amplitude
         amp = np.minimum(fitted, np.maximum(now, (now * RELEASE_NOW) ** 2 / fitted))
-        plan = Plan(entry.released_a, entry.plan.base, entry.plan.k)
         # runs of canonical rows (joined across gaps under RUN_GAP rows: a call costs more than
         # a few rows), and the frame rows their upsampling reaches
         cut = np.flatnonzero(np.diff(low) > RUN_GAP)
         for i0, i1 in zip(np.r_[low[0], low[cut + 1]], np.r_[low[cut], low[-1]]):
             r0, r1 = _row_span(int(i0), int(i1), p.height)
-            plan.a[r0:r1] = _released_rows(amp, entry.plan, p.width, p.height, r0, r1)
-            p.quantise_rows(plan, r0, r1, buf)
+            p.release_rows(entry.plan, _upsampled_rows(amp, p.width, p.height, r0, r1), r0, r1, buf)
         return self.ctx.upload(buf)

@@ -160,6 +160,45 @@ def test_a_colour_table_is_looked_up_trilinearly(dev):
     np.testing.assert_array_less(np.abs(out[0].astype(np.float64) - want), 1.01)
 
 
+def test_the_unsigned_samplers_are_the_shared_ones_value_for_value():
+    """The pixel loop's own taps and table lookup (unsigned indices, `kernels.swap_blend`) give
+    what `kernels._sampling`'s give, bit for bit: at the borders, beyond them (clamped), between
+    pixels, and for colours beyond 0..255 (the table's end cells extended)."""
+    from numba import njit
+
+    from kernels._sampling import bilinear_weights, lut_colour
+    from kernels.swap_blend import _lut, _taps
+
+    @njit
+    def both_taps(h, w, xs, ys):
+        out = np.empty((len(xs), 2, 6), np.float64)
+        for p in range(len(xs)):
+            x0, y0, x1, y1, fx, fy = _taps(h, w, xs[p], ys[p])
+            out[p, 0, 0], out[p, 0, 1], out[p, 0, 2], out[p, 0, 3], out[p, 0, 4], out[p, 0, 5] = x0, y0, x1, y1, fx, fy
+            x0, y0, x1, y1, fx, fy = bilinear_weights(h, w, xs[p], ys[p])
+            out[p, 1, 0], out[p, 1, 1], out[p, 1, 2], out[p, 1, 3], out[p, 1, 4], out[p, 1, 5] = x0, y0, x1, y1, fx, fy
+        return out
+
+    @njit
+    def both_luts(flat, n, scale, rgb):
+        out = np.empty((len(rgb), 2, 3), np.float32)
+        for p in range(len(rgb)):
+            out[p, 0, 0], out[p, 0, 1], out[p, 0, 2] = _lut(flat, n, scale, rgb[p, 0], rgb[p, 1], rgb[p, 2])
+            out[p, 1, 0], out[p, 1, 1], out[p, 1, 2] = lut_colour(flat, n, scale, rgb[p, 0], rgb[p, 1], rgb[p, 2])
+        return out
+
+    rng = np.random.default_rng(7)
+    xs = np.concatenate([rng.uniform(-3, 40, 500), [0, 31, 31.5, 39, 40, -0.5, 15.999]]).astype(np.float32)
+    ys = np.concatenate([rng.uniform(-3, 40, 500), [0, 0, 23, 23, 24, 31, 7.001]]).astype(np.float32)
+    t = both_taps(24, 32, xs, ys)
+    np.testing.assert_array_equal(t[:, 0], t[:, 1])
+    for n in (2, 5, 17):
+        table = colour_table(n, n)
+        rgb = np.concatenate([rng.uniform(-40, 300, (500, 3)), [[0, 0, 0], [255, 255, 255], [127.5, 63.75, 255]]])
+        c = both_luts(table.reshape(-1), n, np.float32((n - 1) / 255.0), rgb.astype(np.float32))
+        np.testing.assert_array_equal(c[:, 0], c[:, 1])
+
+
 def test_box_limits_the_pixels_visited():
     frame, render, alpha, fan, low, a = scene(2)
     full = swap_blend(frame, render, alpha, fan, low, a)

@@ -212,6 +212,32 @@ def test_released_rows_no_flatter_than_the_fit_are_the_fits_own_rows_exactly(lou
             np.testing.assert_array_equal(_released_rows(fit_map, plan, w, h, r0, r1), plan.a[r0:r1])
 
 
+@pytest.mark.parametrize("loudest", [3.0, 9.0])
+def test_release_rows_is_the_numpy_route_bit_for_bit(loudest):
+    """`MarkPattern.release_rows` (one pass) gives the offsets that quantising `_released_rows`'s
+    map gives (the numpy route), bit for bit: a fit kept at its scale (k = 1) or scaled down
+    (k < 1), points far flatter than the fit, at the 1e-3 margin, and no flatter."""
+    rng = np.random.default_rng(9)
+    fit_map = cv2.GaussianBlur(rng.uniform(T_FLAT, loudest, (256, 256)).astype(np.float32), (0, 0), 3.0)
+    now = fit_map * rng.uniform(0.2, 1.0, (256, 256)).astype(np.float32)
+    now[::7] = fit_map[::7]                                  # rows no flatter than the fit
+    now[3::7] = fit_map[3::7] - np.float32(1e-3)             # rows at the margin
+    for w, h in [(640, 480), (333, 777), (720, 1280)]:
+        mp = MarkPattern(conv_encode(payload_bits(_payload())), w, h)
+        plan = mp.plan(fit_map)
+        assert (plan.k == 1.0) == (loudest == 3.0)
+        for r0, r1 in [(0, h), (h // 3, h // 3 + 17), (h - 5, h)]:
+            want = np.zeros((h, w), np.int8)
+            mp.quantise_rows(Plan(np.zeros((h, w), np.float32), plan.base, plan.k), 0, h, want)
+            got = want.copy()
+            a = np.empty((h, w), np.float32)
+            a[r0:r1] = _released_rows(now, plan, w, h, r0, r1)
+            mp.quantise_rows(Plan(a, plan.base, plan.k), r0, r1, want)
+            mp.release_rows(plan, _upsampled_rows(now, w, h, r0, r1), r0, r1, got)
+            np.testing.assert_array_equal(got, want)
+            assert (got[r0:r1] != 0).any()
+
+
 @pytest.mark.parametrize("h", [16, 100, 255, 256, 257, 480, 720, 1080, 1099])
 def test_a_released_run_covers_every_frame_row_that_reads_it(h):
     """Frame row r's upsampled map reads canonical rows i(r) and i(r) + 1 (`_upsampled_rows`):
