@@ -14,7 +14,9 @@ Masks, all in the swap crop:
   interior and eyeballs) covers the openings, blended like the rest of the face;
 - occluders: a driver pixel far from the driver's skin low-pass (much darker, or another colour)
   is kept (hair over the forehead, glasses frames, a microphone), except near the driver's own
-  features, which are dark or coloured by nature (`triangle_labels` "allow").
+  features, which are dark or coloured by nature (`triangle_labels` "allow"), and, outside the
+  driver's face, where it is the scene around the head rather than hair or an object
+  (`realtime.swap.crop.OutsideOccluders`).
 
 Blend across bands: the low band (lighting and colour, up to the gain field's σ of a few crop
 cells) is the driver's everywhere under the face (the gain field), the identity's detail comes in
@@ -32,8 +34,8 @@ from realtime.core.frame import Frame
 from realtime.core.letterbox import letterbox, letterbox_points
 from realtime.face.topology import N_LANDMARKS
 from realtime.mesh.rig import Rig, fan_edge_heights
-from realtime.swap.colour import ColourTransfer, cell_sums
-from realtime.swap.crop import triangle_labels
+from realtime.swap.colour import ColourTransfer
+from realtime.swap.crop import OutsideOccluders, triangle_labels
 from realtime.swap.fuse import SwapLink
 from realtime.swap.outline import OutlineWeights
 from realtime.swap.skin import skin_map
@@ -88,6 +90,7 @@ class AttributesStage:
         feature = 1.0 - labels["allow"]
         feature[-1] = 0.0            # no face here (tri_id −1): an occluder may be found
         self.feature = ctx.upload(feature)
+        self.occluders = OutsideOccluders(OCCLUSION_DEFAULTS, xp=xp)
         self.triangles = ctx.upload(rig.triangles)
         # the outline's weight, the texture's folded outline left out (realtime.swap.outline)
         self.outline = outline if outline is not None else OutlineWeights(rig, profile)
@@ -133,6 +136,7 @@ class AttributesStage:
 
     def reset(self) -> None:
         self.colour.reset()
+        self.occluders.reset()
 
     def __call__(self, frame: Frame) -> None:
         geo = self.link.current
@@ -174,7 +178,7 @@ class AttributesStage:
         dv[:, 2] /= SAMPLE
         g = rasterize(ctx.upload(dv), self.triangles, n, n, out=self._gbuf)
         w_d = self.skin[g.tri_id]
-        d_allow = 1.0 - cell_sums(self.feature[g.tri_id]) / 4.0
+        d_allow = self.occluders(image, a, geo.driver_vertices, d, g.tri_id, self.feature)
         # the identity's render at the same points (its own G-buffer and skin, every SAMPLE-th pixel)
         off = self._off
         w_r = self.skin[tid[off::SAMPLE, off::SAMPLE]] * own[off::SAMPLE, off::SAMPLE, 0]

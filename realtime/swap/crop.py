@@ -17,13 +17,16 @@ import dataclasses
 
 import numpy as np
 
+from kernels import texture
 from realtime.face import geometry, topology
 from realtime.face.geometry import Similarity
 from realtime.mesh.head_layer import crop_affine
 from realtime.mesh.rig import Rig
 
 __all__ = ["SWAP_MARGIN", "face_rig", "nominal_affine", "face_extent", "CropFollower", "to_virtual",
-           "vertex_alpha", "triangle_labels", "derived_attribute", "invert_affine"]
+           "vertex_alpha", "triangle_labels", "derived_attribute", "invert_affine", "OutsideOccluders",
+           "occluder_features", "not_skin", "hair_band", "hair_likeness", "HAIR_BAND",
+           "HAIR_TOLERANCE", "HAIR_DEPTH", "hairline", "dilate", "scene_likeness", "representatives"]
 
 #: The crop's side over the face's widest extent from its centre (both sides): room for a
 #: turned head and an open jaw.
@@ -222,3 +225,240 @@ def _nostril_mask() -> np.ndarray:
 #: nose is narrower than the driver's it lies on the identity's cheek: kept there as an occluder,
 #: it drew a dark diagonal scratch down the swapped cheek (s5 ← d13, frames 200-320, smiling).
 NOSE_GROOVE = (142, 129, 102, 49, 209, 36, 371, 358, 331, 279, 429, 266)
+
+
+#: The hair band (`OutsideOccluders`): the frame above the driver's face oval, from `inner` to
+#: `outer` of the face's height (chin to the oval's top) beyond the oval's top, along the face's
+#: own up axis, and within `half_width` of the oval's width of its middle (`hair_band`). Up each
+#: of its columns from the face, the first `HAIR_DEPTH` samples that are not skin are the hair
+#: (`hairline`): the oval's top lies on the forehead (a tenth of the face below d14's hairline),
+#: and further out, beside a narrow crown or above it, lies the background (d10's wall, which
+#: taken for hair made the wall an occluder and her hair not).
+HAIR_BAND = (0.0, 0.4, 0.2)
+HAIR_DEPTH = 3
+#: ((lo, hi) of |log luma ratio|, (lo, hi) of the chroma distance): a sample outside the driver's
+#: face is hair-like in full within both `lo`s of the hair model (`hair_likeness`), not at all
+#: beyond either `hi`. Luma within a factor 1.65 (0.5) to 2.2 (0.8): d14's dark wall beside her
+#: jaw is 2.4-2.9× her hair's luma, d10's hair hanging over her cheeks 1.3-1.7× her crown's.
+#: Chroma (the colour over its luma, as `kernels.swap_blend`'s occluder test reads it): d13's
+#: navy shirt under his chin is 0.44 from his brown hair, d10's hair 0.16 from her crown's.
+HAIR_TOLERANCE = ((0.5, 0.8), (0.25, 0.4))
+
+
+def occluder_features(samples, xp=np):
+    """(..., 4) float32 of sRGB samples (..., 3) 0..255: (log(luma + 1), r, g, b over luma + 1),
+    the colour as `kernels.swap_blend`'s occluder test compares it (luma + 1 as there)."""
+    s = samples.astype(np.float32)
+    y = (0.299 * s[..., 0] + 0.587 * s[..., 1] + 0.114 * s[..., 2] + 1.0)[..., None]
+    return xp.concatenate([xp.log(y), s / y], axis=-1).astype(np.float32)
+
+
+def _distance3(f, g, xp):
+    """Euclidean distance of features' chroma (channels 1..3) to `g`'s, broadcast (three terms
+    summed by hand: numpy's reduction over a trailing axis of 3 costs several times more)."""
+    d1, d2, d3 = f[..., 1] - g[..., 1], f[..., 2] - g[..., 2], f[..., 3] - g[..., 3]
+    return xp.sqrt(d1 * d1 + d2 * d2 + d3 * d3)
+
+
+def not_skin(features, skin, occlusion, xp=np):
+    """(...) float32 0..1: how much samples, given as `occluder_features` (..., 4), are not the
+    skin, given alike (4,), by `kernels.swap_blend`'s occluder test with `occlusion` (dark_lo,
+    dark_hi, chroma_lo, chroma_hi)."""
+    dark_lo, dark_hi, chroma_lo, chroma_hi = occlusion
+    dark = 1.0 - xp.clip((xp.exp(features[..., 0] - skin[0]) - dark_lo) / (dark_hi - dark_lo), 0.0, 1.0)
+    chroma = _distance3(features, skin, xp)
+    return xp.maximum(dark, xp.clip((chroma - chroma_lo) / (chroma_hi - chroma_lo), 0.0, 1.0)).astype(np.float32)
+
+
+def hair_band(vertices: np.ndarray, rows: int = 16, cols: int = 12, band=HAIR_BAND) -> np.ndarray:
+    """(rows, cols, 2) points of the hair band (`HAIR_BAND`) of the face whose landmarks
+    `vertices` (≥ 478, ≥ 2) are given, in their coordinates: a grid spread evenly over the band
+    (above the forehead, along the face's own up axis from the chin to the forehead's top), row 0
+    nearest the face."""
+    v = np.asarray(vertices, np.float64)[:, :2]
+    top, chin = v[topology.FOREHEAD], v[topology.CHIN]
+    up = top - chin
+    height = float(np.hypot(*up))
+    up /= max(height, 1e-9)
+    right = np.array([-up[1], up[0]])
+    across = v[_OVAL] @ right
+    width = float(across.max() - across.min())
+    centre = top + (0.5 * (across.max() + across.min()) - float(top @ right)) * right
+    inner, outer, half = band
+    s = (inner + (np.arange(rows) + 0.5) / rows * (outer - inner)) * height
+    t = (np.arange(cols) + 0.5) / cols * 2.0 * half * width - half * width
+    return centre + s[:, None, None] * up + t[None, :, None] * right
+
+
+def hairline(not_skin_band: np.ndarray, depth: int = HAIR_DEPTH) -> np.ndarray:
+    """(rows, cols) bool: the hair in a band's not-skin weights (rows, cols) 0..1, row 0 nearest the
+    face: in each column, the first `depth` rows from the first that is clearly not skin (> 0.9)
+    on, those of them that are clearly not skin too — what lies on the head just above its skin."""
+    hair = np.asarray(not_skin_band) > 0.9
+    rows = np.arange(hair.shape[0])[:, None]
+    first = np.where(hair.any(0), hair.argmax(0), hair.shape[0])[None, :]
+    return hair & (rows >= first) & (rows < first + depth)
+
+
+def hair_likeness(features, hair, tolerance=HAIR_TOLERANCE, xp=np):
+    """(...) float32 0..1: how hair-like samples' `occluder_features` (..., 4) are against the hair
+    model's features `hair` (4,): 1 within both tolerances' `lo` (`HAIR_TOLERANCE`: of the log
+    luma and of the chroma's Euclidean distance), 0 beyond either `hi`, linear between."""
+    (l_lo, l_hi), (c_lo, c_hi) = tolerance
+    luma = xp.clip((l_hi - xp.abs(features[..., 0] - hair[..., 0])) / (l_hi - l_lo), 0.0, 1.0)
+    chroma = _distance3(features, hair, xp)
+    return xp.minimum(luma, xp.clip((c_hi - chroma) / (c_hi - c_lo), 0.0, 1.0)).astype(np.float32)
+
+
+def dilate(x, reach: int, xp=np):
+    """(H, W) the largest value of `x` (H, W) within `reach` samples along each axis (a square
+    max filter, the border clamped)."""
+    if reach <= 0:
+        return x
+    h, w = x.shape
+    pad = xp.pad(x, reach, mode="edge")
+    out = x.copy()
+    for dy in range(2 * reach + 1):
+        for dx in range(2 * reach + 1):
+            out = xp.maximum(out, pad[dy:dy + h, dx:dx + w])
+    return out
+
+
+def scene_likeness(features, scene, tolerance=HAIR_TOLERANCE, xp=np):
+    """(M,) float32 0..1: how much samples' `occluder_features` (M, 4) are like the nearest of the
+    scene's samples `scene` (K, 4) (`hair_likeness` against each, the largest)."""
+    if scene.shape[0] == 0:
+        return xp.zeros(features.shape[0], np.float32)
+    return hair_likeness(features[:, None, :], scene[None], tolerance, xp).max(-1)
+
+
+def representatives(features: np.ndarray, radius: tuple[float, float], most: int) -> np.ndarray:
+    """(K, 4) at most `most` of `features` (N, 4) (host) such that every one of them lies within
+    `radius` (log luma, chroma) of one kept, greedily in their order (the first left out starts
+    the next): the scene's few colours, for `scene_likeness`."""
+    left = np.asarray(features, np.float32)
+    kept = []
+    while len(left) and len(kept) < most:
+        c = left[0]
+        kept.append(c)
+        near = (np.abs(left[:, 0] - c[0]) <= radius[0]) & (((left[:, 1:] - c[1:]) ** 2).sum(1) <= radius[1] ** 2)
+        left = left[~near]
+    return np.asarray(kept, np.float32).reshape(-1, 4)
+
+
+class OutsideOccluders:
+    """Where `kernels.swap_blend` may keep a driver pixel as an occluder, per low-grid cell: on the
+    driver's face where the triangle labels allow it (`triangle_labels` "allow"); outside it where
+    the driver's samples are like the driver's hair or unlike the scene around the head.
+
+    Outside the driver's face the occluder test (far from the skin) took whatever lay beyond the
+    driver's jaw where the identity's face is wider: over a dark wall (s12 ← d14) the wall came
+    through as a dark wedge cut into the swapped jaw. With no occluder allowed there at all, the
+    identity's cheeks were painted over hair hanging beside the driver's face (s1 ← d10), and
+    over her earrings. So, outside the face:
+
+    - hair: a colour model of the driver's own hair, from the frame above its face (`hair_band`,
+      mostly above the crop's top edge; `hairline`: the first samples up from the forehead that
+      are not skin by `not_skin` against the face's own skin samples), their median
+      `occluder_features`, smoothed in time (`keep` of the last model each frame); a sample within
+      `HAIR_TOLERANCE` of it is hair, and so is one within `reach` samples of hair (a sample on
+      the edge between the cheek and the hair is a mix of both, and like neither);
+    - the scene: the samples on the crop's border (`border` samples deep) outside the face that
+      are neither skin nor hair, as they are this frame (the last frame's when there are fewer than
+      `min_count`), as at most `scene_max` `representatives`: a sample like one of them
+      (`scene_likeness`) is the background, and one unlike all of them (an earring, a
+      microphone) may be an occluder still.
+
+    Before any hair is seen (a high forehead, the band out of the frame) only the scene model
+    counts; before any scene either, an occluder may be found anywhere outside the face, as it
+    could before. A bald head's hairline is the scene above it: that scene is then taken for hair
+    and allowed, as everything outside the face was before.
+
+    `__call__(image, crop_inv, vertices, samples, tri_id, blocked)`: the driver's frame (H, W, 3)
+    and the crop → frame affine (2, 3) (host), the driver's landmarks in crop pixels (≥ 478, ≥ 2;
+    host), its samples on the low grid's 2×2 per cell (2L, 2L, 3) 0..255, its mesh's triangle at
+    each (−1: outside its face), the per-triangle weight that forbids an occluder (T + 1,)
+    (1 − "allow"; its last entry unused) → (L, L) float32, the share of each cell's four samples
+    where an occluder is allowed.
+    """
+
+    def __init__(self, occlusion, keep: float = 0.8, min_count: int = 8, reach: int = 2, border: int = 2,
+                 scene_max: int = 12, xp=np):
+        self.occlusion = tuple(float(v) for v in occlusion)
+        self.keep, self.min_count, self.reach, self.xp = float(keep), int(min_count), int(reach), xp
+        self.border, self.scene_max = int(border), int(scene_max)
+        self._ring: np.ndarray | None = None
+        self.reset()
+
+    def reset(self) -> None:
+        self.model = None      # (4,) the hair's features (`occluder_features`), smoothed
+        self.scene = None      # (K, 4) the scene's samples' features
+
+    def band_samples(self, image, crop_inv, vertices):
+        """(rows, cols, 3) float32 the frame's colour over the hair band and (rows, cols) float32
+        1 where the band lies in the frame."""
+        xp = self.xp
+        a = np.asarray(crop_inv, np.float64)
+        v = np.asarray(vertices, np.float64)[:, :2] @ a[:, :2].T + a[:, 2]
+        p = hair_band(v)
+        h, w = image.shape[:2]
+        inside = (p[..., 0] >= 0) & (p[..., 0] <= w - 1) & (p[..., 1] >= 0) & (p[..., 1] <= h - 1)
+        colour = texture(image, xp.asarray(np.ascontiguousarray(p, dtype=np.float32)))
+        return colour, xp.asarray(inside.astype(np.float32))
+
+    def update(self, band, band_w, skin) -> None:
+        """Fold one frame's band samples (rows, cols, 3), their weights (1: in the frame) and the
+        face's skin colour (`occluder_features` (4,)) into the hair model: the median features of
+        the hair (`hairline`: robust to the hairline's mixed samples and the hair's highlights)."""
+        xp = self.xp
+        f = occluder_features(band, xp)
+        w = band_w * not_skin(f, skin, self.occlusion, xp)
+        hair = xp.asarray(hairline(w.get() if hasattr(w, "get") else w)).reshape(-1)
+        if int(hair.sum()) < self.min_count:
+            return
+        model = xp.median(f.reshape(-1, 4)[hair], axis=0)
+        if self.model is not None and self.keep > 0.0:
+            model = self.keep * self.model + (1.0 - self.keep) * model
+        self.model = model
+
+    def _border(self, n: int):
+        if self._ring is None or self._ring.shape[0] != n:
+            ring = np.zeros((n, n), bool)
+            b = self.border
+            ring[:b], ring[-b:], ring[:, :b], ring[:, -b:] = True, True, True, True
+            self._ring = self.xp.asarray(ring)
+        return self._ring
+
+    def update_scene(self, features, candidates) -> None:
+        """Take this frame's scene (`features` (N, N, 4) where `candidates` (N, N) bool on the crop's
+        border): at most `scene_max` `representatives` within half the tolerances' `lo` of them
+        all, unless there are fewer than `min_count` candidates."""
+        xp = self.xp
+        idx = xp.flatnonzero((candidates & self._border(candidates.shape[0])).reshape(-1))
+        if int(idx.size) < self.min_count:
+            return
+        f = features.reshape(-1, 4)[idx]
+        f = f.get() if hasattr(f, "get") else f
+        (l_lo, _), (c_lo, _) = HAIR_TOLERANCE
+        self.scene = xp.asarray(representatives(f, (0.5 * l_lo, 0.5 * c_lo), self.scene_max))
+
+    def __call__(self, image, crop_inv, vertices, samples, tri_id, blocked):
+        xp = self.xp
+        inside = tri_id >= 0
+        skin_w = inside * (1.0 - blocked[tri_id])         # the face's skin away from its features
+        skin = occluder_features((samples * skin_w[..., None]).reshape(-1, 3).sum(0)
+                                 / xp.maximum(skin_w.sum(), 1e-6), xp)
+        self.update(*self.band_samples(image, crop_inv, vertices), skin)
+        f = occluder_features(samples, xp)
+        hair = xp.zeros(tri_id.shape, np.float32)
+        if self.model is not None:
+            hair = dilate(hair_likeness(f, self.model, xp=xp), self.reach, xp)
+        self.update_scene(f, ~inside & (hair < 0.5) & (not_skin(f, skin, self.occlusion, xp) > 0.5))
+        outside = xp.ones(tri_id.shape, np.float32)
+        if self.scene is not None:
+            ask = xp.flatnonzero((~inside & (hair < 1.0)).reshape(-1))    # where the scene decides
+            flat = outside.reshape(-1)
+            scene = scene_likeness(f.reshape(-1, 4)[ask], self.scene, xp=xp)
+            flat[ask] = xp.maximum(hair.reshape(-1)[ask], 1.0 - scene)
+        allow = xp.where(inside, 1.0 - blocked[tri_id], outside).astype(np.float32)
+        return (allow[0::2, 0::2] + allow[1::2, 0::2] + allow[1::2, 1::2] + allow[0::2, 1::2]) / 4.0

@@ -4,13 +4,17 @@ from __future__ import annotations
 
 import numpy as np
 
+from kernels.swap_blend import OCCLUSION_DEFAULTS
 from realtime.face import topology
 from realtime.face.geometry import Similarity
 from realtime.mesh import rig as rig_mod
 from realtime.swap.crop import (
     CropFollower,
+    OutsideOccluders,
     derived_attribute,
     face_rig,
+    hair_band,
+    hairline,
     invert_affine,
     nominal_affine,
     to_virtual,
@@ -114,3 +118,111 @@ def test_no_occluder_in_the_groove_beside_the_nose(astronaut_profile):
     groove = np.zeros(topology.N_LANDMARKS, bool)
     groove[[129, 358, 142, 371, 36, 266]] = True
     assert not allow[groove[face].any(1)].any()
+
+
+# --- OutsideOccluders: outside the driver's face, hair and odd objects are occluders, the wall is not
+
+WALL, SKIN, HAIR, EARRING = (60, 68, 64), (200, 160, 140), (30, 20, 15), (220, 200, 40)
+
+
+def _oval_face(centre=(64.0, 72.0), radii=(28.0, 38.0)):
+    """(478, 2) landmarks with the face oval on an ellipse (FOREHEAD on top, CHIN at the bottom)
+    and the rest at its centre: all that `hair_band` reads."""
+    v = np.tile(np.asarray(centre), (topology.N_LANDMARKS, 1))
+    ring = list(topology.FACE_OVAL)
+    for k, i in enumerate(ring):
+        a = 2.0 * np.pi * k / len(ring)
+        v[i] = (centre[0] + radii[0] * np.sin(a), centre[1] - radii[1] * np.cos(a))
+    return v
+
+
+def _scene(hair=True, earring=True, strand=True):
+    """A 128² frame: a dark wall, a skin ellipse (the face), hair over the head above it, a strand
+    hanging beside the left cheek and a yellow earring beside the right jaw; the samples every 4 px
+    and the face's triangle (0) or −1 at each."""
+    img = np.zeros((128, 128, 3), np.uint8)
+    img[:] = WALL
+    yy, xx = np.mgrid[0:128, 0:128]
+    face = ((xx - 64) / 28.0) ** 2 + ((yy - 72) / 38.0) ** 2 <= 1.0
+    if hair:
+        img[(yy >= 12) & (yy < 48) & (np.abs(xx - 64) < 36)] = HAIR
+    if strand:
+        img[(yy >= 48) & (yy < 112) & (xx >= 16) & (xx < 34)] = HAIR
+    if earring:
+        img[(yy >= 88) & (yy < 104) & (xx >= 96) & (xx < 112)] = EARRING
+    img[face] = SKIN
+    samples = img[1::4, 1::4].astype(np.float32)
+    tri = np.where(face[1::4, 1::4], 0, -1).astype(np.int32)
+    return img, samples, tri
+
+
+def _allow(occ, hair=True, earring=True, strand=True, frames=1):
+    img, samples, tri = _scene(hair, earring, strand)
+    blocked = np.zeros(2, np.float32)
+    crop_inv = np.array([[1.0, 0.0, 0.0], [0.0, 1.0, 0.0]])
+    for _ in range(frames):
+        out = occ(img, crop_inv, _oval_face(), samples, tri, blocked)
+    return out
+
+
+def _cell(allow, x, y):
+    """The allowed share of the low-grid cell (8 px) holding frame pixel (x, y)."""
+    return float(allow[y // 8, x // 8])
+
+
+def test_outside_the_face_the_wall_is_no_occluder_but_hair_and_an_earring_are():
+    """s12 <- d14: beside the driver's jaw, where the identity's face is wider, the dark wall came
+    through the swapped jaw as a dark wedge; hair hanging beside d10's cheeks (like her crown) and
+    her earring (like nothing in the scene around her head) stay in front of the swapped face."""
+    occ = OutsideOccluders(OCCLUSION_DEFAULTS)
+    allow = _allow(occ)
+    assert allow.shape == (16, 16)
+    assert _cell(allow, 100, 76) == 0.0 and _cell(allow, 28, 120) == 0.0    # the wall beside the jaw
+    assert _cell(allow, 20, 76) == 1.0                                        # the hanging strand
+    assert _cell(allow, 100, 92) == 1.0                                       # the earring
+    assert _cell(allow, 64, 72) == 1.0                                        # the face, as labelled
+    np.testing.assert_allclose(np.exp(occ.model[0]) - 1.0, 0.299 * 30 + 0.587 * 20 + 0.114 * 15, rtol=0.05)
+
+
+def test_the_face_keeps_its_labels_and_without_a_hair_model_the_scene_alone_decides():
+    occ = OutsideOccluders(OCCLUSION_DEFAULTS)
+    img, samples, tri = _scene(hair=False, strand=False)
+    tri[tri == 0] = np.where(np.mgrid[0:32, 0:32][0] < 18, 1, 0)[tri == 0]   # the upper face: a feature
+    blocked = np.array([0.0, 1.0, 0.0], np.float32)
+    above = np.array([[1.0, 0.0, 0.0], [0.0, 1.0, -80.0]])   # the hair band out of the frame
+    allow = occ(img, above, _oval_face(), samples, tri, blocked)
+    assert occ.model is None
+    assert _cell(allow, 64, 56) == 0.0 and _cell(allow, 64, 96) == 1.0       # the labels, as before
+    assert _cell(allow, 100, 76) == 0.0 and _cell(allow, 100, 92) == 1.0     # wall no, earring yes
+
+
+def test_before_any_scene_an_occluder_may_be_found_anywhere_outside_the_face():
+    occ = OutsideOccluders(OCCLUSION_DEFAULTS)
+    img, samples, tri = _scene(hair=False, strand=False, earring=False)
+    img[:] = SKIN                                           # skin everywhere: no scene to learn
+    samples = img[1::4, 1::4].astype(np.float32)
+    allow = occ(img, np.eye(2, 3), _oval_face(), samples, tri, np.zeros(2, np.float32))
+    assert occ.scene is None and occ.model is None
+    np.testing.assert_array_equal(allow, 1.0)
+
+
+def test_hairline_takes_the_first_rows_past_the_skin():
+    w = np.array([[0.0, 0.0, 0.0],
+                  [1.0, 0.0, 0.0],
+                  [1.0, 1.0, 0.0],
+                  [1.0, 1.0, 0.0],
+                  [1.0, 0.5, 0.0],
+                  [1.0, 1.0, 0.0]])
+    want = np.array([[0, 0, 0], [1, 0, 0], [1, 1, 0], [1, 1, 0], [0, 0, 0], [0, 0, 0]], bool)
+    np.testing.assert_array_equal(hairline(w, depth=3), want)
+
+
+def test_hair_band_lies_above_the_forehead_along_the_faces_own_axis():
+    v = _oval_face()
+    p = hair_band(v, rows=4, cols=3)
+    assert p.shape == (4, 3, 2)
+    assert np.all(p[..., 1] < v[topology.FOREHEAD, 1]) and np.all(np.diff(p[:, 0, 1]) < 0)   # row 0 nearest
+    # a face turned 90 degrees in the image plane: the band turns with it
+    rot = np.column_stack([v[:, 1], -v[:, 0]])
+    q = hair_band(rot, rows=4, cols=3)
+    np.testing.assert_allclose(q, np.stack([p[..., 1], -p[..., 0]], -1), atol=1e-9)
