@@ -25,6 +25,12 @@ MAX_MEDIA_STEP = 2.0
 #: the machine (a preemption, a GC pause) moves it by a tenth, so it does not count as a reader
 #: that cannot keep up
 READ_SMOOTHING = 0.1
+#: ... and one read counts in it as at most this many periods: a tenth of a stall of any length
+#: would be more than a period (a 0.35 s stall at 30 fps: 0.035 s), and the one frame it delayed
+#: would restart the schedule as if the reader were too slow for the clip, instead of being
+#: skipped; capped, one stall moves it by at most a fifth of a period, while a reader slower
+#: than the frames come still reads slower than a period (its reads capped at two of them)
+READ_CAP = 2.0
 
 
 class Pacer:
@@ -43,7 +49,9 @@ class Pacer:
     - unless reading itself is slower than the frames come (the smoothed read time, `read_s`, is
       at least a frame's interval: a decoder that cannot play the clip in real time), where
       skipping would never catch up: the frame is handed on late and the schedule restarts from
-      it (`restarts`; `behind_s` adds up the time lost, by which the clip played slower).
+      it (`restarts`; `behind_s` adds up the time lost, by which the clip played slower). One
+      read counts in that smoothed time as at most `READ_CAP` periods, so a single stall is
+      skipped over, however long.
 
     "A frame" ahead is the interval before this frame (the file's own, else the period): the
     next frame's time is not known until it is read. Pure: no clock, no sleep; `Grabber` calls it.
@@ -65,6 +73,7 @@ class Pacer:
         """The wall time to hand on the frame just read (`now` or earlier: at once), or None to
         skip it. `media_time`: its time in the file (None: not known); `read_s`: how long its
         read took."""
+        read_s = min(read_s, READ_CAP * self.period)
         self.read_s = read_s if self.read_s is None else self.read_s + READ_SMOOTHING * (read_s - self.read_s)
         before, self._media = self._media, media_time
         if self.anchor is None:

@@ -9,7 +9,7 @@ import pytest
 
 from realtime.core.frame import Frame
 from realtime.io import capture, source
-from realtime.io.grabber import CaptureTimeout, Grabber
+from realtime.io.grabber import CaptureTimeout, Grabber, Pacer
 from realtime.io.source import CaptureError
 
 
@@ -157,6 +157,32 @@ def test_a_paced_clip_skips_the_frames_that_fell_due_while_its_reader_was_behind
     np.testing.assert_allclose([f.t_capture for f in on_time],
                                [0.001 + f.index / fps for f in on_time], atol=1e-9)
     assert g.behind_s == 0.0
+
+
+@pytest.mark.parametrize("stall", [0.25, 0.4, 2.0])
+def test_one_long_stall_is_skipped_over_not_taken_for_a_slow_reader(stall):
+    """Before: the stalled read itself entered the smoothed read time at a tenth of its length, so
+    a stall past ten periods (0.35 s at 30 fps) made the clip's reader look too slow for it: the
+    schedule restarted and the clip played late, frames unskipped, as `behind_s`."""
+    period = 1.0 / 30.0
+    pacer = Pacer(period)
+    for k in range(10):                                   # on time, fast reads
+        assert pacer.place(k * period, None, 0.001) == pytest.approx(k * period)
+    now = 9 * period + stall                              # frame 10's read took `stall`
+    assert pacer.place(now, None, stall) is None          # the next frame is due: skipped
+    assert pacer.restarts == 0 and pacer.behind_s == 0.0 and pacer.skipped == 1
+    assert pacer.read_s < period
+
+
+def test_a_reader_slower_than_the_clip_is_still_found_with_its_reads_capped():
+    # reads of three periods each, capped at two: the smoothed read time still reaches a period
+    period = 1.0 / 30.0
+    pacer = Pacer(period)
+    now = 0.0
+    for _ in range(40):
+        now += 3 * period
+        pacer.place(now, None, 3 * period)
+    assert pacer.skipped == 0 and pacer.restarts == 39
 
 
 def test_a_reader_slower_than_the_clip_plays_it_late_instead_of_skipping_it_all():
