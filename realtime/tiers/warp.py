@@ -134,6 +134,7 @@ class PhotoMouth:
         self.triangles = up(np.ascontiguousarray(triangles))
         self.texels_per_px = float(texels_per_px)
         self.teeth_luma = float(teeth_luma)
+        self._luma = up(LUMA.astype(np.float32))
         self._gbuf = None
 
     def bind(self, gbuf) -> PhotoMouth:
@@ -175,7 +176,7 @@ class PhotoMouth:
         share = xp.clip(own * hold + f32(1.0) - a, 0.0, 1.0) * (1.0 - fade)
         if self.teeth_luma > 0:
             lo, hi = (f32(v * self.teeth_luma) for v in PHOTO_DARK)
-            teeth_like = smoothstep((colours @ self.ctx.upload(LUMA.astype(f32)) - lo) / (hi - lo))
+            teeth_like = smoothstep((colours @ self._luma - lo) / (hi - lo))
             share = share * xp.where(hung[:, 0], teeth_like, f32(1.0))
         return colours, share.astype(f32)
 
