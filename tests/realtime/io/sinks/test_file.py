@@ -11,6 +11,19 @@ from realtime.io.sinks.file import FileSink
 from tests.realtime.io.sinks import frame
 
 
+def _decode(path) -> list[np.ndarray]:
+    """Every frame of the video at `path`, RGB."""
+    cap = cv2.VideoCapture(str(path))
+    frames = []
+    while True:
+        ok, bgr = cap.read()
+        if not ok:
+            break
+        frames.append(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB))
+    cap.release()
+    return frames
+
+
 def test_file_sink_round_trip_odd_size(tmp_path):
     path = tmp_path / "out.mp4"
     w, h = 65, 49  # odd: padded to 66x50 for yuv420p
@@ -26,14 +39,9 @@ def test_file_sink_round_trip_odd_size(tmp_path):
     assert path.read_bytes()[4:8] == b"ftyp"
     cap = cv2.VideoCapture(str(path))
     fourcc = int(cap.get(cv2.CAP_PROP_FOURCC)).to_bytes(4, "little").decode().lower()
-    assert fourcc in ("h264", "avc1")
-    frames = []
-    while True:
-        ok, bgr = cap.read()
-        if not ok:
-            break
-        frames.append(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB))
     cap.release()
+    assert fourcc in ("h264", "avc1")
+    frames = _decode(path)
     assert len(frames) == 10
     assert frames[0].shape[:2] == (50, 66)
     for k, img in enumerate(frames):
@@ -271,14 +279,7 @@ def test_a_change_of_a_few_frames_is_coded_as_finely_as_the_rest(tmp_path):
         src.append(img)
         sink.write(Frame(index=k, t_capture=0.0, output=img))
     sink.close()
-    cap = cv2.VideoCapture(str(path))
-    out = []
-    while True:
-        ok, bgr = cap.read()
-        if not ok:
-            break
-        out.append(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB))
-    cap.release()
+    out = _decode(path)
     assert len(out) == 60
     for k in (30, 31, 32):
         err = np.sqrt(((out[k][80:120, 96:160].astype(np.float64) - src[k][80:120, 96:160]) ** 2).mean())
