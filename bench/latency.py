@@ -16,6 +16,15 @@ slots, k = last − first captured index + 1 with drops, at the measured mean ca
 interval — summed over blocks: a clip paced at 30 fps with nothing dropped gives 30 fps, and
 every dropped frame lowers it.
 
+Each variant's engine sees its own blocks as one stream, as live sees its camera: the time it
+sat paused while the other variants played is taken off its filters' clock
+(`realtime.engine.loop.Engine.paused_s`, `pause_s`), so the first frame of its next block follows
+its last by one frame. Otherwise every resume came after more than `cut_absence_s` without a face
+(`realtime.face.estimate.is_cut`): a cut, its first second held to the stricter identity bound,
+which could recalibrate a second into a block on a face a live run keeps. Capture times stay the wall clock's: the
+latency is measured against them. (A shared camera's stream goes on while a variant waits: its
+next block's face may have moved, as after any pause.)
+
 The estimator recalibrates by itself when the driver's face stops fitting its calibrated neutral
 (a new face, `realtime.face.estimate`), as it does live: each variant's `Accumulator.recalibrated`
 holds the driver frames where it did, and `recalibration_note` says so in the report.
@@ -23,6 +32,8 @@ holds the driver frames where it did, and `recalibration_note` says so in the re
 from __future__ import annotations
 
 import sys
+import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from tqdm import tqdm
@@ -35,7 +46,7 @@ from realtime.engine.loop import RunReport, run
 from realtime.io.capture import Grabber
 from realtime.io.sinks import NullSink, ThreadedSink
 
-__all__ = ["Accumulator", "latency_pass", "recalibration_note", "run_block"]
+__all__ = ["Accumulator", "latency_pass", "pause_s", "recalibration_note", "resuming_clock", "run_block"]
 
 
 @dataclass
@@ -50,6 +61,7 @@ class Accumulator:
     held: int = 0       # frames the loop emitted while the source sent nothing in time (`RunReport.held`)
     faces: list = field(default_factory=list)   # per frame {"face", "tracked"} (`RunReport.per_frame`)
     recalibrated: list = field(default_factory=list)   # driver frames where the estimator recalibrated itself
+    last_capture: float | None = None   # capture time of the last frame its engine processed (None: none yet)
 
     def faces_missed(self) -> str:
         """`RunReport.faces_missed` over every block's frames: a line when the driver's face was
@@ -57,10 +69,42 @@ class Accumulator:
         return RunReport(frames=len(self.faces), per_frame=self.faces).faces_missed()
 
 
+def pause_s(last: float, first: float, period: float) -> float:
+    """Seconds an engine sat paused between its last frame, captured at `last`, and the next
+    block's first reading of the clock, `first`: the time between them less one frame `period`
+    (so the first frame follows the last by a frame on its filters' clock); 0 when no more."""
+    return max(0.0, first - last - period)
+
+
+def resuming_clock(engine, last: float | None, period: float,
+                   clock: Callable[[], float] = time.perf_counter) -> Callable[[], float]:
+    """The capture clock of a block's Grabber: `clock` itself (capture times stay real, the
+    latency is measured against them), whose first reading, when `engine` ran an earlier block
+    whose last frame was captured at `last`, adds the pause since (`pause_s`) to
+    `engine.paused_s`. That reading comes before the block's first frame is read, from the
+    Grabber's thread while the engine waits for that frame."""
+    if last is None:
+        return clock
+    pending = [True]
+
+    def now() -> float:
+        t = clock()
+        if pending[0]:
+            pending[0] = False
+            engine.paused_s += pause_s(last, t, period)
+        return t
+    return now
+
+
 def run_block(engine, source: Limit, fps: float, acc: Accumulator, warmup: int, bar, audio=None) -> None:
-    """One realtime run of `engine` over `source`; appends to `acc`. `audio`: an open
+    """One realtime run of `engine` over `source`; appends to `acc`. A block after the first
+    resumes the engine's stream where its last one ended (`resuming_clock`). `audio`: an open
     `realtime.io.audio.AudioBridge` fed every frame's measured latency (as `run.py live --audio`)."""
-    grabber = Grabber(source, realtime=True, close_source=False)
+    if acc.last_capture is None:
+        grabber = Grabber(source, realtime=True, close_source=False)
+    else:
+        grabber = Grabber(source, realtime=True, close_source=False,
+                          clock=resuming_clock(engine, acc.last_capture, 1.0 / fps))
     sink = ThreadedSink(NullSink(), realtime=True)
     sink.open(*engine.output_size, fps)
     t_cap: dict[int, float] = {}
@@ -71,6 +115,7 @@ def run_block(engine, source: Limit, fps: float, acc: Accumulator, warmup: int, 
 
     def on_frame(frame) -> None:
         t_cap.setdefault(frame.index, frame.t_capture)
+        acc.last_capture = frame.t_capture
         if estimator is not None and estimator.auto_recalibrations > recalibrations[0]:
             recalibrations[0] = estimator.auto_recalibrations
             acc.recalibrated.append(offset + frame.index)

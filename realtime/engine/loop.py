@@ -171,6 +171,10 @@ class Engine:
         if self.options.mode not in MODES:
             raise ModeError(f"unknown mode {self.options.mode!r}; choose one of {', '.join(MODES)}")
         self.estimator = Estimator(self.options.estimator)
+        # Seconds the filters' clock runs behind the capture time (realtime): the time this engine
+        # sat paused while its stream went on elsewhere (a benchmark's interleaved blocks), so
+        # its filters see its own frames as one stream, not a cut at every resume.
+        self.paused_s = 0.0
         self._tracker = tracker
         self.gain_region = "eyes"     # the region the '+' / '-' hotkeys change
         self._hotkey_notice: list = []  # [text, frames left]: what a hotkey that did nothing says
@@ -286,9 +290,10 @@ class Engine:
         return self.compositor.size
 
     def clock(self, frame: Frame) -> float:
-        """Time the filters see: wall clock live, media time (index / fps) offline."""
+        """Time the filters see: wall clock live (the capture time less `paused_s`), media time
+        (index / fps) offline."""
         if self.options.realtime:
-            return frame.t_capture
+            return frame.t_capture - self.paused_s
         return frame.index / self.options.fps
 
     def process(self, frame: Frame) -> Frame:

@@ -55,6 +55,7 @@ class FakeEngine:
         self.label, self.log, self.closed = label, log, False
         self.options = SimpleNamespace(fps=fps)
         self.output_size = (32, 24)
+        self.paused_s = 0.0                          # as Engine's: its filters' clock lags capture by it
 
     def warm_up(self, track=True):
         self.log.append((self.label, []))           # run() warms up once per block
@@ -128,6 +129,57 @@ def test_one_variant_is_one_block_of_the_whole_clip(engines):
     assert r["frames"] + r["dropped"] - accs["run"].held == 20 - 2
 
 
+class ClockedEngine(FakeEngine):
+    """A FakeEngine whose warm-up takes `warm_s` and that records, per clip frame, its capture
+    time and the time its filters see (`realtime.engine.loop.Engine.clock` live: the capture time
+    less `paused_s`)."""
+
+    def __init__(self, label, fps, log, warm_s):
+        super().__init__(label, fps, log)
+        self.warm_s, self.seen = warm_s, []
+
+    def warm_up(self, track=True):
+        super().warm_up(track)
+        time.sleep(self.warm_s)
+
+    def process(self, frame):
+        if frame.image is not None:
+            self.seen.append((int(frame.image[0, 0, 0]), frame.t_capture, frame.t_capture - self.paused_s))
+        return super().process(frame)
+
+
+def test_each_variant_sees_its_blocks_as_one_stream(monkeypatch):
+    """While one variant plays its block the others wait (their warm-ups too: here 0.3 s each):
+    seen on the wall clock, every resume came after more than `cut_absence_s` without a face, a
+    cut (`realtime.face.estimate.is_cut`) that held the face to the stricter identity bound and
+    recalibrated at block starts. The filters' clock now steps on by about a frame across a
+    block boundary, as within a block; the capture times stay the wall clock's (the latency is
+    measured against them)."""
+    from realtime.face.estimate import EstimatorConfig
+
+    built: dict = {}
+
+    def build(profile, options, realtime, fps):
+        built[options.label] = ClockedEngine(options.label, fps, [], warm_s=0.3)
+        return built[options.label]
+    monkeypatch.setattr(latency, "build_engine", build)
+    driver = FakeDriver("clip", count=32, fps=FPS, total=32, opened=[])
+    accs = latency.latency_pass(None, _variants("A", "B"), driver, warmup=0, block=8)
+    for label, engine in built.items():
+        assert accs[label].blocks == 4
+        seen = engine.seen
+        assert [f for f, *_ in seen] == sorted(f for f, *_ in seen)
+        resumes = [(a, b) for a, b in zip(seen, seen[1:]) if a[0] // 8 != b[0] // 8]   # block to block
+        assert len(resumes) == 3
+        # A B B A A B B A: A waits for B's blocks after its 1st and 3rd, B after its 2nd (and
+        # before its 1st); every resume waits for the variant's own warm-up at least
+        assert max(b[1] - a[1] for a, b in resumes) >= 0.6, (label, resumes)           # real time passed
+        assert all(b[1] - a[1] >= 0.3 for a, b in resumes), (label, resumes)
+        steps = [b[2] - a[2] for a, b in zip(seen, seen[1:])]
+        assert all(s > 0 for s in steps), (label, steps)
+        assert max(steps) < EstimatorConfig().cut_absence_s, (label, resumes, steps)   # no cut
+
+
 class RecalibratingEngine(FakeEngine):
     """A FakeEngine whose estimator recalibrates by itself on the first clip frame ≥ `at` it sees
     (as a new face does: `Estimator._new_face`)."""
@@ -159,6 +211,19 @@ def test_an_automatic_recalibration_is_reported_with_its_frame(monkeypatch):
     note = latency.recalibration_note(accs)
     assert note.startswith(f"latency pass: the estimator recalibrated by itself at frame {accs['run'].recalibrated[0]} "
                            f"(the driver's face no longer fit its calibrated neutral: a new face)")
+
+
+def test_a_resumed_block_takes_the_pause_off_the_filters_clock():
+    """`resuming_clock`: its first reading adds the pause since the last frame, less a frame, to
+    the engine's `paused_s` (once); the readings themselves are the clock's, unshifted; without
+    an earlier block it is the clock itself."""
+    engine = SimpleNamespace(paused_s=1.0)
+    ticks = iter([10.0, 10.5, 11.0])
+    clock = latency.resuming_clock(engine, last=4.0, period=0.1, clock=lambda: next(ticks))
+    assert [clock(), clock(), clock()] == [10.0, 10.5, 11.0]
+    assert engine.paused_s == pytest.approx(1.0 + 5.9)           # 10.0 - 4.0 - 0.1
+    assert latency.resuming_clock(engine, None, 0.1) is time.perf_counter
+    assert latency.pause_s(4.0, 4.05, 0.1) == 0.0                # no later than a frame: no pause
 
 
 def test_the_recalibration_note_names_each_variant_and_is_quiet_without_one():

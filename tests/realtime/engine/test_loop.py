@@ -325,6 +325,8 @@ def test_engine_clock_media_time_offline_and_wall_clock_live(astronaut_profile):
     offline.close()
     live = _engine(astronaut_profile, realtime=True)
     assert live.clock(Frame(index=15, t_capture=123.0)) == 123.0
+    live.paused_s = 100.0          # paused while its stream went on elsewhere (bench's blocks)
+    assert live.clock(Frame(index=15, t_capture=123.0)) == pytest.approx(23.0)
     live.close()
 
 
