@@ -218,9 +218,9 @@ def recalibration_note(accs: dict[str, Accumulator]) -> str | None:
 
     def frames(found: list) -> str:
         shown = ", ".join(str(f) for f in found[:6]) + (", ..." if len(found) > 6 else "")
-        return f"{'frame' if len(found) == 1 else f'{len(found)} times, at frames'} {shown}"
-    where = ("at " + frames(next(iter(said.values()))) if len(accs) == 1
-             else "; ".join(f"{label} at {frames(found)}" for label, found in said.items()))
+        return f"{'at frame' if len(found) == 1 else f'{len(found)} times, at frames'} {shown}"
+    where = (frames(next(iter(said.values()))) if len(accs) == 1
+             else "; ".join(f"{label} {frames(found)}" for label, found in said.items()))
     return (f"latency pass: the estimator recalibrated by itself {where} (the driver's face no longer "
             f"fit its calibrated neutral: a new face), as live does; the frames after it eased to the new "
             f"neutral, so its expression and pose read from there on against another calibration")

@@ -231,7 +231,7 @@ def test_the_recalibration_note_names_each_variant_and_is_quiet_without_one():
         return latency.Accumulator(latency.StageTimes(), recalibrated=frames)
     assert latency.recalibration_note({"A": acc([]), "B": acc([])}) is None
     note = latency.recalibration_note({"A": acc([40]), "B": acc([]), "C": acc(list(range(10, 90, 10)))})
-    assert "by itself A at frame 40; C at 8 times, at frames 10, 20, 30, 40, 50, 60, ... (the driver's" in note
+    assert "by itself A at frame 40; C 8 times, at frames 10, 20, 30, 40, 50, 60, ... (the driver's" in note
     assert " B " not in note
 
 
