@@ -224,7 +224,7 @@ def _tracker_label() -> str:
 
 
 def track_frames(source: Source, progress: Callable[[int], Any] | None = None,
-                 tracker: Tracker | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+                 tracker: Tracker | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """(landmarks (N, 478, 3) float32, present (N,) bool, teeth (N,) float32, tongue (N,) float32)
     of every frame of `source`, tracked as the loop tracks a clip offline: the engine's track
     stage, warmed up with the blank frame of `Engine.warm_up`, then each frame in order; teeth and

@@ -33,8 +33,8 @@ the tips of the upper teeth in the lip's shadow over a dark gap, never a full wh
   a quarter of the opening high, with a crease where the lower lip meets it (so a tracker
   finds the lower lip at the lip, not at the tongue's top); where the driver's own open mouth
   shows its tongue (`FaceState.tongue`, `realtime.face.teeth`; `TONGUE_SHOWN`) and the mouth is
-  wide open, it is higher and lighter. The throat is the lip colour darkened to a warm dark
-  red, darkest away from the lips and at the corners; light entering the mouth grows
+  wide open, it is higher and lighter. The throat is the lip colour darkened (`THROAT`),
+  darkest away from the lips and at the corners; light entering the mouth grows
   with the opening (on the teeth, which stand at its front, it is full from a smile's
   opening). Puckered lips (a mouth much narrower than the photo's) hide the teeth. Known
   limit: the width is the mouth's width on screen, so a strongly turned head (> ~35°)
@@ -117,15 +117,14 @@ TONGUE_CREASE = (0.7, 0.04)
 TONGUE_GAUGE = (0.15, 0.4)
 TONGUE_SHOWN = (0.35, 0.16, 0.8)
 TONGUE_OPENING = (0.25, 0.35)
-#: The throat: the lip colour times THROAT_TINT, THROAT[0] of it at the lips' edges, THROAT[1]
-#: deep in the mouth, graded over THROAT[2] iod (an e-fold) from the nearer lip. Nearly black
+#: The throat: the lip colour, THROAT[0] of it at the lips' edges, THROAT[1] deep in the
+#: mouth, graded over THROAT[2] iod (an e-fold) from the nearer lip. Nearly black
 #: ((17, 11, 7) deep on the astronaut; d10's own throat above her tongue is about (90, 32, 45)),
 #: because the tracker reads a lighter or redder mouth as less open and s12 ← d10's mouth_open r
 #: must stay ≥ 0.9 (issue #13 item 5): 0.905 as here; 0.879 at lip × (0.45, 0.2) tinted (1, 0.7,
 #: 0.75) over 0.07 iod; 0.889 at (0.25, 0.11) tinted (1.4, 0.72, 0.8) over 0.05, the same luma;
 #: 0.895 at (0.25, 0.12) tinted (1.2, 0.85, 0.9) (helper 114's sweep, with the tongue above).
 THROAT = (0.25, 0.1, 0.035)
-THROAT_TINT = (1.0, 1.0, 1.0)
 TIP_CURVE = (0.5, 0.3)      # the teeth tips' curve (upper rises, lower sinks to the sides)
 TIP_ROUND = 0.012           # how far a tooth's corners are rounded off
 SMILE_LIFT = 0.02           # the upper lip's sides this far above its centre: a smile's arc
@@ -203,15 +202,13 @@ class MouthCavity:
         # The tongue: half a standard tongue pink at the avatar's light, half its lip colour.
         tongue = (0.5 * np.array(TONGUE_RGB, np.float32) * self.light
                   + 0.5 * lip * np.array([1.0, 0.8, 0.8], np.float32))
-        tint_throat = np.array(THROAT_TINT, np.float32)
         # Array-module agnostic: the shading runs where the G-buffer is (numpy, or cupy on the
         # GPU); `ctx` uploads the constants once (on the CPU upload is the identity).
         self.ctx = ctx if ctx is not None else CpuContext()
         self.xp = self.ctx.xp
         up = self.ctx.upload
         self.colours = {k: up(np.ascontiguousarray(v, np.float32)) for k, v in (
-            ("teeth", teeth), ("throat", lip * tint_throat * THROAT[0]), ("deep", lip * tint_throat * THROAT[1]),
-            ("tongue", tongue),
+            ("teeth", teeth), ("throat", lip * THROAT[0]), ("deep", lip * THROAT[1]), ("tongue", tongue),
             ("lip", lip))}
         self._teeth = [(r, up(_edges(wd)), up(np.array(list(wd) + [wd[-1]], np.float32)),
                         up(np.array(list(ht) + [ht[-1]], np.float32)))
