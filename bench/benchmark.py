@@ -49,7 +49,7 @@ from bench.drivers import Driver, open_driver, prepare_self_drive, prepare_self_
 from bench.latency import latency_pass, recalibration_note
 from bench.machine import machine_info
 from bench.quality import quality_pass
-from bench.report import _fmt, markdown_table, plot, plot_formats, write_json
+from bench.report import _fmt, markdown_table, plot, plot_formats, write_json, write_output
 from bench.roundtrip import roundtrip_pass
 from bench.swap import SwapExtremes, swap_quality_pass
 from bench.usage import DEFAULT_BLOCK, UsageError
@@ -646,17 +646,19 @@ def run_benchmark(args: argparse.Namespace) -> int:
         text.append("notes:\n" + "\n".join(f"- {n}" for n in notes))
     print("\n\n".join(text))
     if args.json:
-        write_json(args.json, out)
+        write_output("--json", args.json, lambda: write_json(args.json, out))
         print(f"\nwrote {args.json}")
     if sheets:
-        write_sheet(args.sheet, sheets, f"{common['profile']} ← {driver.label}")
+        write_output("--sheet", args.sheet,
+                     lambda: write_sheet(args.sheet, sheets, f"{common['profile']} ← {driver.label}"))
         print(f"wrote {args.sheet}")
     if args.plot:
         if compare is None:
-            plot(dict(results["run"], machine=machine), per_frame["run"], args.plot, fps=driver.fps)
+            drawn = (dict(results["run"], machine=machine), per_frame["run"])
         else:   # one driver: one frame budget for every variant
-            plot({"variants": {k: dict(v, machine=machine) for k, v in results.items()},
-                  "baseline": shown["baseline"]}, per_frame, args.plot, fps=driver.fps)
+            drawn = ({"variants": {k: dict(v, machine=machine) for k, v in results.items()},
+                      "baseline": shown["baseline"]}, per_frame)
+        write_output("--plot", args.plot, lambda: plot(*drawn, args.plot, fps=driver.fps))
         print(f"wrote {args.plot}")
     return 0
 
@@ -800,12 +802,18 @@ def _driver_own_table(results: dict) -> str:
 
 
 def write_sheet(path: str, sheets: dict, title: str) -> None:
-    """The contact sheet(s) of the quality pass as one PNG (variants stacked); UsageError when
-    OpenCV writes nothing (it says so only by returning False)."""
+    """The contact sheet(s) of the quality pass as one picture (variants stacked), in the format
+    `path`'s suffix names, written whole or not at all (`write_atomic`: a Ctrl-C or a full disk
+    mid-write leaves the file that was there); UsageError when OpenCV cannot encode it (it says
+    so only by returning False)."""
     images = [(ex.sheet if hasattr(ex, "sheet") else lambda t, ex=ex: fidelity.contact_sheet(ex, t))(
         title if len(sheets) == 1 else f"{title} · {label}") for label, ex in sheets.items()]
     width = max(im.shape[1] for im in images)
     images = [np.pad(im, ((0, 0), (0, width - im.shape[1]), (0, 0)), constant_values=255)
               for im in images]
-    if not cv2.imwrite(str(path), cv2.cvtColor(np.concatenate(images, axis=0), cv2.COLOR_RGB2BGR)):
-        raise UsageError(f"cannot write the contact sheet {path} (--sheet): is the disk full?")
+    ok, encoded = cv2.imencode(Path(path).suffix.lower() or ".png",
+                               cv2.cvtColor(np.concatenate(images, axis=0), cv2.COLOR_RGB2BGR))
+    if not ok:
+        raise UsageError(f"cannot write the contact sheet {path} (--sheet): OpenCV cannot encode it as "
+                         f"{Path(path).suffix or 'PNG'}")
+    paths.write_atomic(path, encoded.tobytes())

@@ -12,7 +12,9 @@
 (`bench.benchmark.run_benchmark`, which says what each pass measures) and maps a
 `PuppeteerError` (a user mistake: `bench.usage.UsageError`, a profile that cannot be read, a
 driver that cannot be opened, ...) to one ``error: <first line>`` line on stderr and exit code
-2, Ctrl-C to 130; any other exception is a bug and propagates. ``--compare list`` prints the
+2; a Ctrl-C goes on up with what a stopped bench leaves (`STOPPED`), which run.py prints as it
+does every command's stop (exit 130, 143 for a SIGTERM); any other exception is a bug and
+propagates. ``--compare list`` prints the
 comparison keys with their help, marking those that --mode and --device would refuse, and says
 on stderr which other options given with it are ignored (it runs nothing).
 
@@ -65,7 +67,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--profile", metavar="P", type=given,
                         help="avatar profile: a name under profiles/ or a profile folder")
     parser.add_argument("--driver", metavar="CLIP|0", type=given,
-                        help="driver video file, image folder, or camera index")
+                        help="driver video file, tracked clip (CLIP.track.npz, see run.py track), image "
+                             "folder, or camera index")
     parser.add_argument("--frames", type=_positive(), metavar="N",
                         help="driver frames per pass, warm-up included (default: the whole clip;"
                              f" {DEFAULT_CAMERA_FRAMES} from a camera)")
@@ -118,9 +121,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "frame with the face replaced (--quality then reports id_photo, id_driver, "
                              "psnr_scene, fwe_face; see bench/swap.py)")
     parser.add_argument("--pose-from", metavar="SOURCE", type=given, dest="pose_from", default=None,
-                        help="remix: the head pose from SOURCE (still, script, a clip, a camera)")
+                        help="remix: the head pose from SOURCE (still, script, a camera, a clip, an image "
+                             "folder, a CLIP.track.npz)")
     parser.add_argument("--expression-from", metavar="SOURCE", type=given, dest="expression_from", default=None,
-                        help="remix: the expression from SOURCE (still, script, a clip, a camera)")
+                        help="remix: the expression from SOURCE (still, script, a camera, a clip, an image "
+                             "folder, a CLIP.track.npz)")
     parser.add_argument("--audio", default=None, metavar="IN:OUT",
                         help="the latency pass passes the microphone IN to the output OUT, delayed by "
                              "the measured video latency (as live --audio); the JSON gets an 'audio' "
@@ -157,8 +162,16 @@ def _first_line(exc: BaseException) -> str:
     return (str(exc).strip().splitlines() or [type(exc).__name__])[0]
 
 
+#: What a bench stopped before its end says: its report and its files come only at the end.
+STOPPED = ("stopped before the bench's end: it prints its report and writes --json, --plot and --sheet only "
+           "once the whole run is measured")
+
+
 def main(args: argparse.Namespace) -> int:
-    """Run the benchmark described by `args` (from `add_arguments`); returns the exit code."""
+    """Run the benchmark described by `args` (from `add_arguments`); returns the exit code (2
+    for a user's mistake, said in one `error:` line). A Ctrl-C (or run.py's SIGTERM) goes on up
+    as a KeyboardInterrupt that says what a stopped bench leaves (`STOPPED`), for run.py to print
+    and exit 130 (143) as every command does."""
     try:
         if args.compare is not None and args.compare.strip() == "list":
             from bench.variants import knob_list  # noqa: PLC0415 - keeps `run.py --help` light (engine)
@@ -179,12 +192,17 @@ def main(args: argparse.Namespace) -> int:
     except PuppeteerError as exc:
         print(f"error: {_first_line(exc)}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
-        print("error: interrupted", file=sys.stderr)
-        return 130
+    except KeyboardInterrupt as stop:   # a Ctrl-C or a SIGTERM is no error: run.py says "stopped"
+        if not str(stop):                 # and exits 130 (143 for a SIGTERM), as every command does
+            stop.args = (STOPPED,)
+        raise
 
 
 if __name__ == "__main__":  # python -m bench.cli ...
     _p = argparse.ArgumentParser(prog="bench")
     add_arguments(_p)
-    sys.exit(main(_p.parse_args()))
+    try:
+        sys.exit(main(_p.parse_args()))
+    except KeyboardInterrupt as _stop:
+        print(str(_stop), file=sys.stderr)
+        sys.exit(130)

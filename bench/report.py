@@ -8,18 +8,22 @@ A *result* is what :meth:`bench.stats.StageTimes.to_dict` returns, optionally ex
 """
 from __future__ import annotations
 
+import errno
+import io
 import json
 import math
 import os
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from bench.usage import UsageError
 from realtime.core.paths import write_atomic
 
-__all__ = ["markdown_table", "write_json", "plot", "plot_formats", "BUDGET_MS", "drop_runs", "frame_budget"]
+__all__ = ["markdown_table", "write_json", "plot", "plot_formats", "save_figure", "write_output", "BUDGET_MS",
+           "drop_runs", "frame_budget"]
 
 BUDGET_MS = 1000.0 / 30.0  # DESIGN §9: p95 capture→sink ≤ 33 ms on the CPU tier (a 30 fps driver)
 
@@ -215,6 +219,28 @@ def write_json(path: str | os.PathLike, result: Any) -> Path:
     p = Path(path)
     p.parent.mkdir(parents=True, exist_ok=True)
     return write_atomic(p, json.dumps(_jsonable(result), indent=2, allow_nan=False) + "\n")
+
+
+def write_output(flag: str, path: str | os.PathLike, write: Callable[[], object]) -> None:
+    """Call `write`, which writes the bench's output `path` (given as `flag`) whole or not at
+    all; UsageError naming both when the system refuses the write (a full disk, a quota, a
+    folder that went away or read-only after the bench's check before it ran)."""
+    try:
+        write()
+    except OSError as exc:
+        why = exc.strerror or type(exc).__name__
+        hint = ": free some space, or choose another file" if exc.errno in (errno.ENOSPC, errno.EDQUOT) else ""
+        raise UsageError(f"cannot write {os.fspath(path)} ({flag}): {why}{hint}") from None
+
+
+def save_figure(fig, path: str | os.PathLike, **savefig: Any) -> Path:
+    """Write the matplotlib figure `fig` to `path` whole or not at all: drawn in memory in the
+    format its suffix names, then `write_atomic`, so a Ctrl-C or a full disk mid-write leaves the
+    file that was there (or none), never a truncated picture. Returns `path` as a Path."""
+    p = Path(path)
+    blob = io.BytesIO()
+    fig.savefig(blob, format=p.suffix[1:].lower() or None, **savefig)
+    return write_atomic(p, blob.getvalue())
 
 
 # ---------------------------------------------------------------------------------------------
@@ -431,5 +457,4 @@ def plot(result_or_results: Mapping, per_frame: Sequence[Mapping] | Mapping[str,
     fig.suptitle(head + ("\n" + sub if sub else ""), fontsize=11)
     p = Path(path)
     p.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(p)
-    return p
+    return save_figure(fig, p)

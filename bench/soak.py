@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import subprocess
 import sys
 import threading
@@ -42,7 +43,7 @@ import numpy as np
 from bench.usage import UsageError
 from profiles import load, profiles_root
 from realtime.core.errors import ProfileError, PuppeteerError
-from realtime.core.paths import cannot_write, write_atomic
+from realtime.core.paths import cannot_write, reserve_hidden, write_atomic
 from realtime.engine.loop import LIVE_HISTORY, Engine, EngineOptions, run
 from realtime.io.capture import Grabber, open_source
 from realtime.io.sinks import NullSink, ThreadedSink
@@ -58,6 +59,18 @@ def _ffmpeg(args: list[str]) -> None:
                        capture_output=True, text=True)
     if r.returncode != 0:
         raise UsageError(f"ffmpeg failed building the soak clip: {r.stderr.strip()[-300:]}")
+
+
+def _encode(args: list[str], target: Path) -> None:
+    """`_ffmpeg(args)` writing `target` whole or not at all: into a hidden file beside it, renamed
+    over it once ffmpeg has finished. The cache keeps a clip it finds, so a clip cut short (a
+    Ctrl-C while it was built) would have failed every later soak until removed by hand."""
+    partial = reserve_hidden(target, "partial")
+    try:
+        _ffmpeg([*args, str(partial)])
+        os.replace(partial, target)
+    finally:
+        partial.unlink(missing_ok=True)
 
 
 #: the profile `python run.py demo` makes
@@ -82,15 +95,15 @@ def build_long_clip(drivers: Path, minutes: float, cache: Path) -> Path:
                        f"pad={SIDE}:{SIDE}:(ow-iw)/2:(oh-ih)/2,fps={FPS},setsar=1[v{i}];"
                        for i in range(len(clips)))
         graph = norm + "".join(f"[v{i}]" for i in range(len(clips))) + f"concat=n={len(clips)}:v=1:a=0[out]"
-        _ffmpeg([*inputs, "-filter_complex", graph, "-map", "[out]", "-c:v", "libx264",
-                 "-preset", "veryfast", "-crf", "20", "-pix_fmt", "yuv420p", str(concat)])
+        _encode([*inputs, "-filter_complex", graph, "-map", "[out]", "-c:v", "libx264",
+                 "-preset", "veryfast", "-crf", "20", "-pix_fmt", "yuv420p"], concat)
     source = open_source(str(concat))
     length_s = (source.frame_count or 1) / source.fps
     source.close()
     loops = int(np.ceil(minutes * 60.0 / length_s))
     long = cache / f"drivers-{loops}x.mp4"
     if not long.is_file():
-        _ffmpeg(["-stream_loop", str(loops - 1), "-i", str(concat), "-c", "copy", str(long)])
+        _encode(["-stream_loop", str(loops - 1), "-i", str(concat), "-c", "copy"], long)
     return long
 
 
@@ -226,12 +239,16 @@ def trend_pct(rows: list[dict], value) -> float | None:
 
 def main(argv=None) -> int:
     """The soak's command line; a mistake (UsageError, ProfileError, ...) is one `error:` line
-    and exit 2, as run.py prints them."""
+    and exit 2, as run.py prints them; a Ctrl-C one `stopped` line and exit 130."""
     try:
         return _main(argv)
     except PuppeteerError as e:
         print(f"error: {(str(e).strip().splitlines() or [type(e).__name__])[0]}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        print("stopped: the minutes measured so far are the JSON lines above; --out is written only at "
+              "the soak's end", file=sys.stderr)
+        return 130
 
 
 def _main(argv) -> int:

@@ -47,7 +47,7 @@ from bench.devices import get_device
 from bench.drivers import Driver, open_driver
 from bench.latency import Accumulator, run_block
 from bench.machine import machine_info
-from bench.report import _fmt, _table, write_json
+from bench.report import _fmt, _table, save_figure, write_json, write_output
 from bench.stats import StageTimes
 from bench.usage import UsageError
 from bench.variants import build_engine
@@ -281,7 +281,8 @@ def markdown(result: dict) -> str:
 
 
 def plot_streams(result: dict, path: str) -> None:
-    """Per-stream fps and p95 against N, with the 30 fps and 33 ms lines."""
+    """Per-stream fps and p95 against N, with the 30 fps and 33 ms lines, written to `path` whole
+    or not at all (`save_figure`)."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg  # noqa: PLC0415 - matplotlib only for a plot
     from matplotlib.figure import Figure  # noqa: PLC0415 - ditto
     from matplotlib.ticker import MaxNLocator  # noqa: PLC0415 - ditto
@@ -304,7 +305,7 @@ def plot_streams(result: dict, path: str) -> None:
     fig.suptitle(f"bench --streams · {result['device']} · {_PLURAL[result['mode']]} · "
                  f"largest N holding: {result['max_streams']}")
     fig.tight_layout()
-    fig.savefig(path, dpi=100)
+    save_figure(fig, path, dpi=100)
 
 
 # ---------------------------------------------------------------------------------- command
@@ -392,9 +393,9 @@ def run_streams(args: argparse.Namespace) -> int:
     if notes:
         print("\nnotes:\n" + "\n".join(f"- {n}" for n in notes))
     if args.json:
-        write_json(args.json, {"streams": result})
+        write_output("--json", args.json, lambda: write_json(args.json, {"streams": result}))
         print(f"\nwrote {args.json}")
     if args.plot:
-        plot_streams(result, args.plot)
+        write_output("--plot", args.plot, lambda: plot_streams(result, args.plot))
         print(f"wrote {args.plot}")
     return 0

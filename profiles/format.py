@@ -183,6 +183,12 @@ def resolve(name_or_path: str | os.PathLike, root: Path | None = None) -> Path:
     if is_file:
         raise ProfileError(f"{text!r} is a file, not a profile (make one from it with: python run.py "
                            f"enroll {shlex.quote(text)} --name {name})")
+    base = root or profiles_root()
+    if not paths.is_dir(base):    # a mistyped PUPPETEER_PROFILES: "enroll one" alone would mislead
+        via = " (PUPPETEER_PROFILES)" if root is None and os.environ.get("PUPPETEER_PROFILES") else ""
+        raise ProfileError(f"no profile {text!r}: not a folder, and the profiles folder {base}{via} "
+                           f"{'is not a folder' if paths.exists(base) else 'does not exist'}: check that "
+                           f"path, or make one with: python run.py enroll IMAGE --name {name}")
     raise ProfileError(f"no profile {text!r}: not a folder, and nothing at {named} (make one with: "
                        f"python run.py enroll IMAGE --name {name})")
 

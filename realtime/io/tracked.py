@@ -41,6 +41,7 @@ with a face finite and within `MAX_COORD`, teeth and tongue in 0..1, the clip a 
 from __future__ import annotations
 
 import contextlib
+import errno
 import math
 import os
 import re
@@ -293,6 +294,9 @@ class TrackedClip:
         return self.landmarks[i].copy() if self.present[i] else None
 
     def save(self, path: str | os.PathLike) -> Path:
+        """Write the clip to `path` (a ``.track.npz`` name) whole or not at all: through a
+        temporary file beside it, renamed over it. TrackError for a name, a folder or a length it
+        cannot hold, and for a write the system refuses (a full disk: no partial file is left)."""
         path = Path(path)
         if not is_track_file(path):
             raise TrackError(f"a tracked clip's name ends in {SUFFIX}, got {str(path)!r}")
@@ -301,7 +305,10 @@ class TrackedClip:
         if len(self.present) > MAX_FRAMES:      # `load` would refuse it
             raise TrackError(f"cannot write {path}: {len(self.present)} frames, and a tracked clip holds at "
                              f"most {MAX_FRAMES} (an hour at 60 fps); track a shorter part of the clip")
-        fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
+        try:
+            fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
+        except OSError as exc:
+            raise TrackError(f"cannot write {path}: {exc.strerror or exc}") from None
         try:
             with os.fdopen(fd, "wb") as f:
                 write_npz(f, dict(
@@ -314,8 +321,12 @@ class TrackedClip:
                     compress=True)
             os.chmod(tmp, 0o644)
             os.replace(tmp, path)
-        except BaseException:
+        except BaseException as exc:
             Path(tmp).unlink(missing_ok=True)
+            if isinstance(exc, OSError):    # a full disk, a quota: the system's word, not a bug
+                full = exc.errno in (errno.ENOSPC, errno.EDQUOT)
+                raise TrackError(f"cannot write {path}: {exc.strerror or exc}"
+                                 + (": free some space, or write it to another disk" if full else "")) from None
             raise
         return path
 

@@ -1,8 +1,11 @@
 """Helpers of the bench tests: synthetic driver clips (no ../shared, no camera), the `bench`
-options parsed, one error line."""
+options parsed, one error line, a disk that fills up."""
 from __future__ import annotations
 
 import argparse
+import contextlib
+import resource
+import signal
 
 import cv2
 import numpy as np
@@ -55,3 +58,19 @@ def one_error_line(err: str) -> str:
     assert lines[0].startswith("error: ")
     assert "Traceback" not in err
     return lines[0]
+
+
+@contextlib.contextmanager
+def disk_full_after(limit: int):
+    """Within: a write that takes one of this process's files past `limit` bytes fails (EFBIG,
+    as a full disk's fails with ENOSPC), in Python and in C libraries alike: RLIMIT_FSIZE's soft
+    limit, with SIGXFSZ ignored so that the write returns the error instead of killing the
+    process. Both are restored after."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_FSIZE)
+    previous = signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+    resource.setrlimit(resource.RLIMIT_FSIZE, (limit, hard))
+    try:
+        yield
+    finally:
+        resource.setrlimit(resource.RLIMIT_FSIZE, (soft, hard))
+        signal.signal(signal.SIGXFSZ, previous)

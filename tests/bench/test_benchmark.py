@@ -14,7 +14,7 @@ from bench.drivers import self_reenact_options
 from bench.metrics import IdentityEncoder
 from bench.usage import UsageError
 from realtime.engine.loop import EngineOptions
-from tests.bench.helpers import moving_clip, one_error_line, parse
+from tests.bench.helpers import disk_full_after, moving_clip, one_error_line, parse
 
 STAGES = ("track", "estimate", "fuse", "render", "generate", "composite")
 QUALITY_KEYS = {"expr_err", "pose_err_deg", "id_dist", "fwe", "fwe_short", "fwe_long", "jitter_px",
@@ -538,6 +538,40 @@ def test_a_faceless_driver_is_said_in_the_latency_report(assets, run_bench, tmp_
     assert "latency pass: no face found in any of 20 frames: nothing drove the output" in out
     rc, out, err = run_bench("--profile", assets["astro"], "--driver", assets["clip"], "--warmup", 5)
     assert rc == 0 and "latency pass:" not in out
+
+
+def test_a_full_disk_at_the_end_is_one_line_and_keeps_the_previous_json(assets, run_bench, tmp_path,
+                                                                       monkeypatch):
+    """Before the fix (new-user walkthrough): `bench --json B` on a full disk measured the whole
+    run, then died with a traceback (OSError from write_atomic). Now one `error:` line names the
+    file and the option, exit 2; the previous B stays as it was."""
+    real = benchmark.write_json
+
+    def on_a_full_disk(*a, **k):
+        with disk_full_after(16):
+            return real(*a, **k)
+    monkeypatch.setattr(benchmark, "write_json", on_a_full_disk)
+    js = tmp_path / "b.json"
+    js.write_text('{"old": 1}\n')
+    rc, out, err = run_bench("--profile", assets["astro"], "--driver", assets["clip"], "--warmup", 5, "--json", js)
+    assert rc == 2
+    assert one_error_line(err) == f"error: cannot write {js} (--json): File too large"
+    assert js.read_text() == '{"old": 1}\n' and [f.name for f in tmp_path.iterdir()] == ["b.json"]
+
+
+def test_a_sheet_the_disk_cuts_short_leaves_the_one_there(tmp_path):
+    """Before the fix (new-user walkthrough): the contact sheet went through cv2.imwrite, which on
+    a full disk ("libpng error: Write Error") removed the sheet that was at --sheet. Now it is
+    encoded in memory and written whole or not at all."""
+    noise = np.random.default_rng(0).integers(0, 256, (200, 300, 3), dtype=np.uint8)
+    path = tmp_path / "s.png"
+    path.write_bytes(b"the previous sheet")
+    with disk_full_after(2000), pytest.raises((OSError, UsageError)):
+        benchmark.write_sheet(str(path), {"run": SimpleNamespace(sheet=lambda title: noise)}, "t")
+    assert path.read_bytes() == b"the previous sheet"
+    assert [f.name for f in tmp_path.iterdir()] == ["s.png"]
+    benchmark.write_sheet(str(path), {"run": SimpleNamespace(sheet=lambda title: noise)}, "t")
+    assert np.array_equal(cv2.cvtColor(cv2.imread(str(path)), cv2.COLOR_BGR2RGB), noise)
 
 
 def test_a_swap_driver_too_small_for_the_label_is_said_in_bench_terms(tmp_path, astronaut_rgb, astronaut_landmarks):

@@ -1,10 +1,14 @@
+import errno
 import json
+import os
 
 import numpy as np
 import pytest
 
-from bench.report import markdown_table, plot, write_json
+from bench.report import markdown_table, plot, write_json, write_output
 from bench.stats import StageTimes
+from bench.usage import UsageError
+from tests.bench.helpers import disk_full_after
 
 STAGES = ["capture", "track", "render", "generate", "sink"]
 
@@ -111,6 +115,32 @@ def test_plot_writes_png(tmp_path):
     p2 = plot({"variants": {"numba": r, "cuda": b}}, {"numba": pf, "cuda": pfb},
               tmp_path / "cmp.png")
     assert p2.stat().st_size > 10_000
+
+
+def test_a_plot_the_disk_cuts_short_leaves_the_one_there(tmp_path):
+    """Before the fix (new-user walkthrough): `bench --plot P` on a full disk wrote P in place:
+    the previous plot was gone and a truncated PNG (24 KB of it) was left, with a traceback. Now
+    the plot is drawn in memory and renamed over P whole: the write fails, P is as it was, and no
+    hidden file is left beside it."""
+    r, pf = _run()
+    path = tmp_path / "plot.png"
+    path.write_bytes(b"the previous plot")
+    with disk_full_after(2000), pytest.raises(OSError):
+        plot(r, pf, path)
+    assert path.read_bytes() == b"the previous plot"
+    assert [f.name for f in tmp_path.iterdir()] == ["plot.png"]
+
+
+@pytest.mark.parametrize(("code", "why"), [
+    (errno.ENOSPC, "No space left on device: free some space, or choose another file"),
+    (errno.EROFS, "Read-only file system"),
+])
+def test_a_refused_output_is_one_line_naming_it(tmp_path, code, why):
+    def refused():
+        raise OSError(code, os.strerror(code))
+    with pytest.raises(UsageError) as info:
+        write_output("--json", tmp_path / "b.json", refused)
+    assert str(info.value) == f"cannot write {tmp_path / 'b.json'} (--json): {why}"
 
 
 def _budget_lines(monkeypatch):

@@ -1,6 +1,8 @@
 """bench.soak's summary: fps, memory growth, the p95's largest deviation and its trend."""
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -150,3 +152,41 @@ def test_the_json_is_written_whole_or_not_at_all(tmp_path, capsys, monkeypatch, 
     with pytest.raises(OSError):
         soak.main(argv)
     assert out.read_text() == before and [p.name for p in tmp_path.iterdir()] == ["soak.json"]
+
+
+def test_a_clip_cut_short_while_it_is_built_is_not_kept(tmp_path, monkeypatch):
+    """Before the fix (new-user walkthrough): ffmpeg wrote the cached clip in place, so a Ctrl-C
+    while the soak built it left a truncated drivers-512-30fps.mp4 that every later soak took
+    from the cache and refused ("cannot open video file ..."), until it was deleted by hand. Now
+    the clip is renamed into the cache only once ffmpeg has finished it."""
+    from bench import soak
+
+    drivers = tmp_path / "drivers"
+    drivers.mkdir()
+    (drivers / "d.mp4").write_bytes(b"a driver clip")
+
+    def cut_short(args):
+        Path(args[-1]).write_bytes(b"the first half of a clip")
+        raise KeyboardInterrupt
+    monkeypatch.setattr(soak, "_ffmpeg", cut_short)
+    cache = tmp_path / "cache"
+    with pytest.raises(KeyboardInterrupt):
+        soak.build_long_clip(drivers, 1.0, cache)
+    assert list(cache.iterdir()) == []
+
+
+def test_a_ctrl_c_is_one_line_and_130(tmp_path, capsys, monkeypatch, a_profile):
+    """Before the fix (new-user walkthrough): a Ctrl-C in the soak ended in a KeyboardInterrupt
+    traceback."""
+    from bench import soak
+
+    def stopped(*a, **k):
+        raise KeyboardInterrupt
+    monkeypatch.setattr(soak, "build_long_clip", stopped)
+    try:
+        rc = soak.main(["--minutes", "1", "--cache", str(tmp_path / "c")])
+    except KeyboardInterrupt:
+        pytest.fail("the Ctrl-C went on up, as a KeyboardInterrupt traceback")
+    assert rc == 130
+    assert capsys.readouterr().err == ("stopped: the minutes measured so far are the JSON lines above; --out is "
+                                       "written only at the soak's end\n")

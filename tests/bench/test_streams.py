@@ -10,7 +10,7 @@ import pytest
 from bench import streams as S
 from bench.usage import UsageError
 from realtime.io.tracked import TrackedClip
-from tests.bench.helpers import one_error_line
+from tests.bench.helpers import disk_full_after, one_error_line
 
 
 def test_counts():
@@ -58,6 +58,17 @@ def test_markdown_names_every_stream_and_the_largest_count(tmp_path):
     assert "holds its clips' rate up to 30 fps (≥ 24.25 to 29.1) with" in S.markdown(mixed)
     S.plot_streams(_result([(1, True), (2, False)]), str(tmp_path / "s.png"))
     assert (tmp_path / "s.png").stat().st_size > 1000
+
+
+def test_a_streams_plot_the_disk_cuts_short_leaves_the_one_there(tmp_path):
+    """Before the fix (new-user walkthrough): the --streams plot was written in place, so a full
+    disk left a truncated PNG where the previous one was. Now it is written whole or not at all."""
+    path = tmp_path / "s.png"
+    path.write_bytes(b"the previous plot")
+    with disk_full_after(2000), pytest.raises(OSError):
+        S.plot_streams(_result([(1, True), (2, False)]), str(path))
+    assert path.read_bytes() == b"the previous plot"
+    assert [f.name for f in tmp_path.iterdir()] == ["s.png"]
 
 
 @pytest.fixture(scope="module")

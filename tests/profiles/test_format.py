@@ -120,6 +120,22 @@ def test_a_missing_profile_s_hint_is_a_command_that_works(tmp_path, monkeypatch,
     assert expect.format(root=tmp_path) in str(e.value)
 
 
+@pytest.mark.parametrize("kind", ["missing", "file"])
+def test_a_profiles_root_that_is_not_a_folder_is_named(tmp_path, monkeypatch, kind):
+    """Before the fix (new-user walkthrough): with PUPPETEER_PROFILES mistyped, `--profile s1` said
+    "nothing at <typo>/s1 (make one with: python run.py enroll ...)", as if s1 had never been
+    enrolled, while the profiles folder itself was what was missing."""
+    root = tmp_path / "typo"
+    if kind == "file":
+        root.write_bytes(b"")
+    monkeypatch.setenv("PUPPETEER_PROFILES", str(root))
+    with pytest.raises(ProfileError) as e:
+        resolve("s1")
+    what = "does not exist" if kind == "missing" else "is not a folder"
+    assert str(e.value) == (f"no profile 's1': not a folder, and the profiles folder {root} (PUPPETEER_PROFILES) "
+                            f"{what}: check that path, or make one with: python run.py enroll IMAGE --name s1")
+
+
 def test_a_near_name_or_a_file_inside_a_profile_points_at_the_profile(small_profile, tmp_path):
     """Before (stop 61's review): `--profile S1` said "no profile" and to enroll one; the
     profile's arrays.npz given as the profile said to enroll it `--name arrays`."""

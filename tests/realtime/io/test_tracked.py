@@ -26,7 +26,7 @@ import run
 from realtime.core.frame import Frame
 from realtime.io import tracked as T
 from realtime.io.capture import ClipSource, open_source
-from tests.bench.helpers import moving_clip
+from tests.bench.helpers import disk_full_after, moving_clip
 
 ROOT = Path(run.__file__).resolve().parent
 N = 12
@@ -67,6 +67,19 @@ def test_round_trip(tmp_path, astronaut_landmarks):
     assert back.upright                            # read upright (files before it: no key, False)
     with np.load(path, allow_pickle=False) as z:   # no pickled object inside
         assert set(z.files) == set(T._KEYS) | {"upright"}
+
+
+def test_a_full_disk_is_one_line_and_keeps_the_file_there(tmp_path, astronaut_landmarks):
+    """Before the fix (new-user walkthrough): `run.py track CLIP --out T` on a full disk tracked
+    the whole clip, then died with a traceback (OSError from the write). Now a TrackError (one
+    `error:` line in run.py) names the file; the previous T and no temporary file are left."""
+    path = tmp_path / "a.track.npz"
+    tc = _write_track(path, astronaut_landmarks)
+    before = path.read_bytes()
+    with disk_full_after(2000), pytest.raises(T.TrackError) as info:
+        tc.save(path)
+    assert str(info.value) == f"cannot write {path}: File too large"
+    assert path.read_bytes() == before and [f.name for f in tmp_path.iterdir()] == ["a.track.npz"]
 
 
 def test_the_teeth_shares_travel_with_the_landmarks(tmp_path, astronaut_landmarks):
