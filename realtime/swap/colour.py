@@ -21,9 +21,14 @@ per pixel (``c = lut(r) · gain(u, v)``).
    redder than the photo's skin (the lips, a lipstick: `colour_numba.RED_KNEE`, in σ of the
    skin's a*) goes over to a second pair of maps whose ratios are at least 1 (or the grey
    factor of a colourless or darker driver), so that a pale driver does not take the lips'
-   red down with the skin's. Not linear in sRGB, the transfer is tabulated per frame on a
-   `LUT_NODES`³ grid of sRGB (`transfer_lut`), which `kernels.swap_blend` applies per pixel
-   (trilinear). A face transferred onto itself gets K = I: the identity table.
+   red down with the skin's. The spread ratios are not the skins' chroma ratio: where S · abR
+   has more of the driver's hue than abD (a driver with less chroma), the damped maps would
+   take the render's grey past grey, away from the driver's hue, and a colour paler than the
+   skin (a painting's highlight) towards cyan; their ratio along abR is lowered to keep grey on
+   the driver's side, down to the colour's floor at most (`not_past_grey`). Not linear in
+   sRGB, the transfer is tabulated per frame on a `LUT_NODES`³ grid of sRGB (`transfer_lut`),
+   which `kernels.swap_blend` applies per pixel (trilinear). A face transferred onto itself
+   gets K = I: the identity table.
 2. Shading: both faces are sampled on an L×L grid of crop cells (skin only: the lips, eyes,
    brows and the outline left out, and samples much darker than the skin's mean: hair); a
    normalised Gaussian blur (σ = a few cells: the scale of lighting, not of features) turns each
@@ -50,7 +55,8 @@ import numpy as np
 
 from realtime.swap import colour_numba
 
-__all__ = ["srgb_to_lab", "lab_to_srgb", "toe_free_lab", "transfer_matrix", "transfer_lut", "transfer_colours",
+__all__ = ["srgb_to_lab", "lab_to_srgb", "toe_free_lab", "transfer_matrix", "not_past_grey", "transfer_lut",
+           "transfer_colours",
            "lut_apply", "gaussian_matrix", "normalised_blur", "robust_weights", "cell_sums", "ColourTransfer",
            "LUT_NODES"]
 
@@ -166,7 +172,8 @@ def transfer_matrix(mu_r, sd_r, mu_d, sd_d, ratio_lo, ratio_hi, xp=np):
     `colour_numba.transfer_node` blends and applies them.
 
     ratio_lo / ratio_hi (3,): the range of σD / σR per Lab channel, the colour's floor lowered
-    for a grey or darker driver (`colour_numba.GREY_CHROMA`)."""
+    for a grey or darker driver (`colour_numba.GREY_CHROMA`). The damped maps [0, 1] go through
+    `not_past_grey`; the kept ones [2, 3] (the lips' red, an offset kept) do not."""
     lo, hi = ratio_lo, ratio_hi
     grey = xp.minimum(xp.hypot(mu_d[1], mu_d[2]) / colour_numba.GREY_CHROMA, 1.0)   # 0: colourless
     grey = grey * xp.minimum(xp.maximum(mu_d[0], 0.0) / xp.maximum(mu_r[0], 1.0), 1.0)   # darker: less
@@ -187,10 +194,12 @@ def transfer_matrix(mu_r, sd_r, mu_d, sd_d, ratio_lo, ratio_hi, xp=np):
     ks = []
     # damped (Reinhard's ratios), then kept (`colour_numba.RED_KNEE`: the ratios at least 1, or
     # as much as a grey or darker driver has colour)
-    for sa, sb in ((scale[1], scale[2]), (xp.maximum(scale[1], grey), xp.maximum(scale[2], grey))):
+    for kept, (sa, sb) in enumerate(((scale[1], scale[2]), (xp.maximum(scale[1], grey), xp.maximum(scale[2], grey)))):
         radial = sa * u_r[0] * u_r[0] + sb * u_r[1] * u_r[1]
         lit = xp.stack([xp.stack([sa, zero]), xp.stack([zero, sb])])
         for s2 in (lit, alike * lit + (1.0 - alike) * radial * (u_d[:, None] * u_r[None, :])):
+            if not kept:
+                s2 = not_past_grey(s2, mu_r[1:], mu_d[1:], lo[1], xp)
             v = (mu_d[1:] - s2 @ mu_r[1:]) / ell_r
             m = xp.stack([xp.stack([ell_d / ell_r, zero, zero]),
                           xp.stack([v[0], s2[0, 0], s2[0, 1]]),
@@ -198,6 +207,38 @@ def transfer_matrix(mu_r, sd_r, mu_d, sd_d, ratio_lo, ratio_hi, xp=np):
             ks.append(xp.asarray(colour_numba.TOE_FREE_INV) @ m @ xp.asarray(colour_numba.TOE_FREE))
     knee = xp.stack([mu_r[1] / ell_r, xp.maximum(sd_r[1], colour_numba.KNEE_SPREAD)])
     return xp.stack(ks).astype(np.float32), scale[0].astype(np.float32), knee.astype(np.float32)
+
+
+def not_past_grey(s2, ab_r, ab_d, floor, xp=np):
+    """The chroma part S (2, 2) of one of `transfer_matrix`'s maps (``ab' = S · ab + (ℓ / ℓR) · g``,
+    g = abD − S · abR: where the render's grey goes, at the render's mean lightness), with the part
+    of g that lies past grey, on the far side from the driver's skin hue, taken off — as far as
+    the colour's floor `floor` (the least ratio of σD / σR on a and b) allows: S plus a rank-one
+    term along the render's skin hue abR that lowers the share of S · abR along the driver's
+    hue to |abD| (a ratio of |abD| / |abR|, the skins' chroma ratio), or to `floor` · |abR| if
+    that is more (the render's colour variation keeps the share the floor promises). Grey then
+    goes no further than grey along the driver's hue (what g has across it, Reinhard's per-axis
+    turn, stays), and a colour a share of the way from grey to the render's skin (at its
+    lightness) lands that share of the way to the driver's skin. S is unchanged where g is on
+    the driver's side already (a face onto itself: g = 0), and across abR (a hue's deviation).
+
+    Why: Reinhard's per-axis ratios are the skins' spreads, not their chromas: onto a driver with
+    less chroma than S · abR (s0, a painting, C* 24 at 56°, onto d11, C* 14 at 39°, S =
+    diag(1.2, 0.69); onto d0, C* 17 at 52°, S = diag(0.99, 1.2)) g lay past grey (C* 7 at 225°;
+    11 at 255°) and the painting's pale forehead, short of its skin's chroma at its lightness,
+    came out grey-cyan beside the driver's warm skin: on d11 C* 8.5 at 67° against the
+    driver's 14.3 at 51° there (10.4 at 63° now; hues past 85° or under −60°, green to blue, on
+    2 % of the face's pixels, 0.2 % now), on d0 C* 10.3 against 15.8 (13.3 now). Where the
+    floor binds (s1 <- d14: s1's C* 34 against d14's 15, at 0.5) it is left as it is: the floor
+    is a promise about the render's colour variation, and only near-grey colours would cross."""
+    g = ab_d - s2 @ ab_r
+    n_d = xp.hypot(ab_d[0], ab_d[1])
+    u = ab_d / xp.maximum(n_d, 1e-6)
+    n_r2 = ab_r @ ab_r
+    # ≤ 0: how far g lies past grey along the driver's hue, less what the floor keeps
+    past = xp.minimum(g @ u + xp.maximum(floor * xp.sqrt(n_r2) - n_d, 0.0), 0.0)
+    # bounded: −past ≤ |S · abR| ≤ ‖S‖ |abR|, so the term is at most ‖S‖ however grey the render
+    return s2 + (past * u)[:, None] * ab_r[None, :] / xp.maximum(n_r2, 1e-6)
 
 
 def transfer_lut(k, s_l, ell_r, knee, n: int = LUT_NODES, xp=np):

@@ -228,6 +228,20 @@ def measure(samples, weights, k):
     return low, den, mu, sigma
 
 
+@njit(cache=True, nogil=True, inline="always")
+def _not_past_grey(c00, c01, c10, c11, ar, br, ad, bd, floor):
+    """`colour.not_past_grey` of the chroma map ((c00, c01), (c10, c11)) between the render's skin
+    (ar, br) and the driver's (ad, bd), with the colour's floor: the map's four entries."""
+    g0 = ad - (c00 * ar + c01 * br)
+    g1 = bd - (c10 * ar + c11 * br)
+    n_d = math.hypot(ad, bd)
+    u0, u1 = ad / max(n_d, 1e-6), bd / max(n_d, 1e-6)
+    n_r2 = ar * ar + br * br
+    past = min(g0 * u0 + g1 * u1 + max(floor * math.sqrt(n_r2) - n_d, 0.0), 0.0)
+    q = past / max(n_r2, 1e-6)
+    return c00 + q * u0 * ar, c01 + q * u0 * br, c10 + q * u1 * ar, c11 + q * u1 * br
+
+
 @njit(cache=True, nogil=True)
 def _transfer_matrix(mu_r, sd_r, mu_d, sd_d, ratio_lo, ratio_hi):
     """`colour.transfer_matrix`: (K (4, 3, 3), sL, knee (2,)), float64."""
@@ -257,6 +271,9 @@ def _transfer_matrix(mu_r, sd_r, mu_d, sd_d, ratio_lo, ratio_hi):
             c01 = (1.0 - alike) * radial * d0 * r1
             c10 = (1.0 - alike) * radial * d1 * r0
             c11 = alike * c11 + (1.0 - alike) * radial * d1 * r1
+        if which < 2:
+            c00, c01, c10, c11 = _not_past_grey(c00, c01, c10, c11, mu_r[1], mu_r[2], mu_d[1], mu_d[2],
+                                                ratio_lo[1] * grey)
         m = np.zeros((3, 3))
         m[0, 0] = ell_d / ell_r
         m[1, 1], m[1, 2] = c00, c01

@@ -333,3 +333,61 @@ def test_lips_keep_their_red_where_the_skins_colour_is_damped(reference):
     kept = (out[1:] - skin_at(mu_d, out)) / (lips[0, 1:] - skin_at(mu_r, lips[0]))
     assert np.all(np.abs(kept - 1.0) < 0.1), kept             # the lips' offset, kept
     assert chroma_spread_ratio(lut, r[w > 0]) < 0.6           # the skin's spread, damped
+
+
+def painting_and_warm_driver():
+    """(render, driver, weights): a painting's pale skin (Lab mean (68, 13.2, 19.9): C* 24 at 56°,
+    a* and b* spreads 2.5 and 2.1) and a driver with less chroma whose a* varies more than its b*
+    ((52.7, 11, 8.9): C* 14 at 39°, spreads 3.2 and 1.5): s0 <- d11's means and spreads."""
+    _, w = face_samples(0)
+    return lab_skin((68, 13.2, 19.9), (10, 2.5, 2.1), 21), lab_skin((52.7, 11.0, 8.9), (9.3, 3.2, 1.5), 22), w
+
+
+@pytest.mark.parametrize("reference", [False, True], ids=["compiled", "array"])
+def test_a_colour_paler_than_the_skin_stays_on_the_drivers_side_of_grey(reference):
+    """Before: Reinhard's per-axis ratios (here 1.2 on a*, 0.69 on b*: the skins' spreads) took
+    the painting's skin hue onto more than the driver's chroma, so the render's grey went past
+    grey (C* 7 at 225°: cyan) and a colour between grey and the painting's skin — its pale
+    forehead highlight (L* 80, a* 7, b* 16: short of the skin's chroma at its lightness) — came
+    out grey-cyan beside the driver's warm skin. Now a colour a share of the way from grey to the
+    render's skin (at its lightness) lands on the driver's side of grey, that share of the way
+    to the driver's skin (`colour.not_past_grey`)."""
+    r, d, w = painting_and_warm_driver()
+    ct = ColourTransfer(L, keep=0.0, reference=reference)
+    lut, _, _ = ct(d, w, r, w)
+    _, _, mu_r, _ = ct._measure(r, w)
+    _, _, mu_d, _ = ct._measure(d, w)
+    chroma_d = np.hypot(mu_d[1], mu_d[2])
+    u = mu_d[1:] / chroma_d
+    for share in (0.0, 0.25, 0.5, 0.75):
+        for lightness in (55.0, 68.0, 80.0, 90.0):
+            colour = np.array([lightness, *(share * (lightness + 16.0) / (mu_r[0] + 16.0) * mu_r[1:])], np.float32)
+            out = srgb_to_lab(lut_apply(lut, lab_to_srgb(colour[None])))[0]
+            skin_d = chroma_d * (out[0] + 16.0) / (mu_d[0] + 16.0)       # the driver's chroma at out's light
+            assert out[1:] @ u > share * skin_d - 1.0, (share, lightness, out, skin_d)
+    forehead = np.array([[80.0, 7.0, 16.3]], np.float32)
+    out = srgb_to_lab(lut_apply(lut, lab_to_srgb(forehead)))[0]
+    skin_d = chroma_d * (out[0] + 16.0) / (mu_d[0] + 16.0)
+    assert np.hypot(out[1], out[2]) > 0.45 * skin_d and abs(hue(out) - hue(mu_d)) < 20.0, (out, mu_d)
+
+
+def test_the_compiled_transfer_matrix_matches_the_array_one_where_grey_is_held():
+    """`colour_numba._transfer_matrix` against `colour.transfer_matrix` value for value on skins
+    whose maps `not_past_grey` changes (s0 <- d11's and <- d0's means and spreads), and on one at
+    the colour's floor, where it leaves them."""
+    from realtime.swap import colour_numba
+    from realtime.swap.colour import not_past_grey
+
+    ratio = ColourTransfer(L).ratio
+    mu_r, sd_r = np.array([68.0, 13.3, 19.8]), np.array([10.9, 2.54, 2.17])
+    cases = (((52.7, 11.0, 8.9), (9.3, 3.19, 1.5), True), ((61.0, 10.5, 13.5), (9.0, 2.5, 2.9), True),
+             ((70.0, 5.0, 5.0), (9.0, 0.5, 0.5), False))     # C* 7 at the floor (0.35): kept
+    for mu_d, sd_d, changed in cases:
+        mu_d, sd_d = np.array(mu_d), np.array(sd_d)
+        floor = ratio[0][1] * min(np.hypot(*mu_d[1:]) / GREY_CHROMA, 1.0) * min(mu_d[0] / mu_r[0], 1.0)
+        s2 = np.diag(np.clip(sd_d[1:] / sd_r[1:], floor, ratio[1][1:]))     # the damped lit map's
+        assert bool(np.abs(not_past_grey(s2, mu_r[1:], mu_d[1:], floor) - s2).max() > 0.05) == changed
+        want = transfer_matrix(mu_r, sd_r, mu_d, sd_d, *ratio)
+        got = colour_numba._transfer_matrix(mu_r, sd_r, mu_d, sd_d, *ratio)
+        for g, w_ in zip(got, want):
+            np.testing.assert_allclose(np.asarray(g, np.float32), w_, rtol=1e-5, atol=1e-6)
