@@ -116,13 +116,23 @@ class Blendshapes:
 
 @dataclass
 class Keys:
-    """One instant of a performance."""
+    """One instant of a performance: the head's angles (degrees) and sideways shift (face
+    units), the expression's blendshape weights (`Blendshapes.NAMES`), and what the open mouth
+    shows, as a tracked driver's mouth gauges it (`FaceState.teeth`, `FaceState.tongue`)."""
 
     yaw: float = 0.0
     pitch: float = 0.0
     roll: float = 0.0
     shift_x: float = 0.0
     weights: dict | None = None
+    teeth: float = 0.0
+    tongue: float = 0.0
+
+
+#: The tongue share the demo's wide-open mouth shows at its widest: a real jaw dropped that far
+#: shows the tongue lying behind the lower teeth (d10's open mouths gauge 0.43). At 0 the
+#: avatar's wide-open mouth was a black void over her lower teeth.
+OPEN_WIDE_TONGUE = 0.45
 
 
 def default_performance(t: float) -> Keys:
@@ -135,6 +145,7 @@ def default_performance(t: float) -> Keys:
     k.roll = 6.0 * np.sin(2 * np.pi * (t - 1.9) / 2.2) if 1.9 <= t < 3.0 else 0.0
     w["smile"] = bump(4.0, 5.4)
     w["jaw_open"] = bump(5.2, 6.4)
+    k.tongue = OPEN_WIDE_TONGUE * w["jaw_open"]
     w["blink_right"] = w["blink_left"] = max(bump(6.4, 6.65), bump(6.8, 7.05))
     w["brow_raise"] = bump(7.0, 8.0)
     if t >= 7.9:  # talking: syllables at ~4 Hz, the odd rounded vowel, a little head motion
@@ -175,7 +186,7 @@ class ScriptedSource:
         k = self.script(t)
         return FaceState(rotation=geometry.rotation_from_euler(k.yaw, k.pitch, k.roll),
                          translation=np.array([k.shift_x, 0.0, 0.0]),
-                         expression=self.shapes(k.weights or {}))
+                         expression=self.shapes(k.weights or {}), teeth=k.teeth, tongue=k.tongue)
 
     def read(self) -> dict | None:
         if self._i >= self.frame_count:

@@ -132,6 +132,20 @@ def test_scripted_source_custom_script_and_errors(neutral):
         ScriptedSource(neutral, frames=0)
 
 
+def test_the_wide_open_mouth_shows_its_tongue(neutral):
+    """Before: a scripted state's mouth showed neither teeth nor tongue (FaceState's 0), so the
+    demo's wide-open mouth was a black void over the avatar's lower teeth. The script says what
+    the open mouth shows, as a tracked driver's mouth gauge would: at its widest the tongue, in
+    full (`mouth.TONGUE_GAUGE`), and none while the mouth is shut or talking."""
+    from realtime.tiers.mouth import TONGUE_GAUGE
+
+    src = ScriptedSource(neutral)
+    assert src.state_at(5.8).tongue >= TONGUE_GAUGE[1]
+    assert all(src.state_at(t).tongue < 1e-9 for t in (0.0, 4.7, 7.0, 8.5, 9.9))
+    custom = ScriptedSource(neutral, script=lambda t: Keys(teeth=0.6, tongue=0.3)).state_at(1.0)
+    assert (custom.teeth, custom.tongue) == (0.6, 0.3)
+
+
 def test_scripted_source_through_a_grabber(neutral):
     src = ScriptedSource(neutral, frames=7)
     with Grabber(src, realtime=False) as g:
