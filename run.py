@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import errno
 import math
 import os
 import re
@@ -1117,10 +1118,11 @@ def _train(profile, video: Path, args, same_clip: bool = True) -> int:
         if tested is not None:
             measured = {"render": round(tested[0], 5), "output": round(tested[1], 5),
                         "held_out": int(len(split.test)), **measured}
+        # each plot is written to its hidden partial file and renamed in by the commit: in the
+        # profile it is whole or not at all (the finally removes what a failed write left)
         T.plot_losses(result["history"], plots["losses"])
         grid = T.samples(pairs, profile.folder / GENERATOR_PATH)
-        if not cv2.imwrite(str(plots["samples"]), cv2.cvtColor(grid, cv2.COLOR_RGB2BGR)):
-            raise UserError(f"cannot write {plots['samples']}: is the disk full?")
+        plots["samples"].write_bytes(_png(cv2.cvtColor(grid, cv2.COLOR_RGB2BGR)))
         commit_files(profile.folder, {f"{NEURAL_DIR}/{k}.png": v for k, v in plots.items()},
                      tier="neural" if better else "atlas",
                      settings={"neural": {"resolution": args.resolution, "steps": result["steps"],
@@ -1135,6 +1137,15 @@ def _train(profile, video: Path, args, same_clip: bool = True) -> int:
             _stopped_settings(e, profile, back, {"resolution": args.resolution, "steps": int(result["steps"]),
                                                  "pairs": trained_on})
         raise
+    except OSError as e:
+        if committed:
+            raise
+        # a full disk (or a folder made read-only) while plotting: the steps are saved, as after
+        # a Ctrl-C here, and settings.neural says so in the same words (before: a traceback)
+        failed = UserError(_plots_not_written(e, out_dir, int(result["steps"])))
+        _stopped_settings(failed, profile, back, {"resolution": args.resolution, "steps": int(result["steps"]),
+                                                  "pairs": trained_on})
+        raise failed from None
     finally:
         for path in plots.values():
             with contextlib.suppress(OSError):
@@ -1195,10 +1206,30 @@ def _resumed_step(out_dir: Path) -> int:
     return step if isinstance(step, int) and step >= 0 else 0
 
 
-def _stopped_settings(stop: KeyboardInterrupt, profile, back: bool, neural: dict) -> None:
-    """After a Ctrl-C that left a committed generator: settings.neural says what it is (`neural`:
-    its resolution, steps and pairs; no face L1, which was the last finished run's), and the
-    stop's message says the tier went back to 'atlas' where it was 'neural' (`back`)."""
+def _png(bgr) -> bytes:
+    """`bgr` (an OpenCV image) encoded as PNG, in memory."""
+    import cv2
+
+    ok, data = cv2.imencode(".png", bgr)
+    if not ok:
+        raise ValueError(f"OpenCV could not encode a {bgr.shape} {bgr.dtype} image as PNG")
+    return data.tobytes()
+
+
+def _plots_not_written(error: OSError, out_dir: Path, steps: int) -> str:
+    """The one line of a training whose steps were saved but whose plots the system refused
+    (`error`: a full disk, a quota, a read-only folder): what failed, then what is kept."""
+    why = error.strerror or type(error).__name__
+    hint = " (free some space)" if error.errno in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG) else ""
+    return (f"cannot write the plots of step {steps} in {_printable(str(out_dir))}: {why}{hint}; the steps "
+            f"are saved, `train` resumes from step {steps} (the plots come with the next finished run)")
+
+
+def _stopped_settings(stop: BaseException, profile, back: bool, neural: dict) -> None:
+    """After a Ctrl-C (or a refused write of the plots) that left a committed generator:
+    settings.neural says what it is (`neural`: its resolution, steps and pairs; no face L1, which
+    was the last finished run's), and the stop's message says the tier went back to 'atlas'
+    where it was 'neural' (`back`)."""
     from profiles.store import commit_files
 
     with contextlib.suppress(OSError, PuppeteerError):    # (the stop's message comes first)

@@ -40,6 +40,7 @@ from pathlib import Path
 
 import numpy as np
 
+from bench.report import write_output
 from bench.usage import UsageError
 from profiles import load, profiles_root
 from realtime.core.errors import ProfileError, PuppeteerError
@@ -281,8 +282,8 @@ def _main(argv) -> int:
     clip = build_long_clip(args.drivers, args.minutes, args.cache)
     result = soak(args.profile, clip, args.minutes, log=lambda text: print(text, flush=True))
     print(json.dumps(result["summary"]))
-    if args.out is not None:
-        write_atomic(args.out, json.dumps(result, indent=1) + "\n")
+    if args.out is not None:     # whole or not at all; a refused write is one error line
+        write_output("--out", args.out, lambda: write_atomic(args.out, json.dumps(result, indent=1) + "\n"))
     return 0
 
 

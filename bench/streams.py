@@ -35,10 +35,13 @@ the GIL costs (README "Streams" quotes both on the 2-core machine).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import multiprocessing as mp
 import queue
+import signal
 import sys
 import threading
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -69,6 +72,8 @@ MODES = ("thread", "process")
 MIN_MEASURED = 30
 _PLURAL = {"thread": "threads", "process": "processes"}
 BARRIER_TIMEOUT_S = 600.0
+#: how long a stream process that gave its result may take to close before it is ended
+REAP_S = 30.0
 
 
 @dataclass(frozen=True)
@@ -192,7 +197,10 @@ def _threads(specs: list[StreamSpec], device: str, frames, warmup) -> list[dict]
 
 
 def _process_main(spec: StreamSpec, device: str, frames, warmup, barrier, out) -> None:
-    """A spawned stream: build, wait for the others, play, put (index, result | error line)."""
+    """A spawned stream: build, wait for the others, play, put (index, result | error line).
+    A Ctrl-C is not its to act on (its parent ends it: `_end`); SIGINT, blocked since it was
+    started (`_deaf_to_ctrl_c`), is ignored here too."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     try:
         stream = _Stream(spec, device, frames, warmup)
     except BaseException as exc:  # noqa: BLE001 - reported to the parent
@@ -216,11 +224,13 @@ def _processes(specs: list[StreamSpec], device: str, frames, warmup) -> list[dic
     barrier, out = ctx.Barrier(len(specs)), ctx.Queue()
     procs = [ctx.Process(target=_process_main, args=(s, device, frames, warmup, barrier, out),
                          name=f"stream-{s.index}") for s in specs]
-    for p in procs:
-        p.start()
     results: dict[int, dict] = {}
     errors: list[str] = []
+    ended = False
     try:
+        with _deaf_to_ctrl_c():
+            for p in procs:
+                p.start()
         for _ in procs:
             try:
                 index, result = out.get(timeout=BARRIER_TIMEOUT_S + 600)
@@ -231,14 +241,52 @@ def _processes(specs: list[StreamSpec], device: str, frames, warmup) -> list[dic
                 results[index] = result
             elif isinstance(result, str):
                 errors.append(f"stream {index}: {result}")
+        ended = not errors
     finally:
-        for p in procs:
-            p.join(timeout=30)
-            if p.is_alive():
-                p.terminate()
+        _end([p for p in procs if p.pid is not None], wait=ended)
     if errors:
         raise UsageError(errors[0])
     return [results[i] for i in sorted(results)]
+
+
+@contextlib.contextmanager
+def _deaf_to_ctrl_c() -> Iterator[None]:
+    """Within: SIGINT blocked in the calling thread, and so in every process spawned from it
+    (the block is inherited through fork and exec): a stream process never sees the Ctrl-C a
+    terminal sends its whole process group, from its first instruction on. (Ignored in the
+    child's entry only, it came too late: the child imports run.py and the engine first, seconds
+    on a CPU, and a Ctrl-C then printed its KeyboardInterrupt traceback beside the bench's
+    `stopped` line.) A Ctrl-C meanwhile reaches this process at the end of the block. Nothing is
+    blocked where the platform has no `pthread_sigmask`."""
+    if not hasattr(signal, "pthread_sigmask"):     # pragma: no cover - Windows
+        yield
+        return
+    before = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, before)
+
+
+def _end(procs: list, wait: bool) -> None:
+    """Reap the started stream processes. After a pass that ended well (`wait`) each has put
+    its result and is closing: waited for, up to `REAP_S`; otherwise (a Ctrl-C, a SIGTERM, a
+    stream's error), or for one that outlives the wait, or at a Ctrl-C during it, ended at once
+    (SIGTERM, then SIGKILL): they ignore a Ctrl-C and would play on after this one left."""
+    try:
+        if wait:
+            for p in procs:
+                p.join(timeout=REAP_S)
+    finally:
+        with _deaf_to_ctrl_c():         # a second Ctrl-C here would leave them running
+            for p in procs:
+                if p.is_alive():
+                    p.terminate()
+            for p in procs:
+                p.join(timeout=REAP_S)
+                if p.is_alive():
+                    p.kill()
+                    p.join()
 
 
 def streams_pass(specs: list[StreamSpec], device: str, frames: int | None, warmup: int,

@@ -72,9 +72,27 @@ def write_error(root: Path, e: OSError, hint: str | None = None, where: str | No
     why = e.strerror or str(e)
     if e.errno in (errno.EEXIST, errno.ENOTDIR) and root.exists() and not root.is_dir():
         why = "it is a file, not a folder"   # mkdir's "File exists" said nothing useful
+    elif refused := _creation_refused(root, e):
+        why = refused
     hint = ("free some space and try again" if e.errno in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG)
             else hint or "choose a writable folder with PUPPETEER_PROFILES=FOLDER")
     return ProfileError(f"cannot write {where or f'profiles in {root}'}: {why}; {hint}")
+
+
+def _creation_refused(root: Path, e: OSError) -> str | None:
+    """What a "No such file or directory" from creating `e.filename` means where the folder it
+    was to be created in is there: its file system takes no new files (/proc: "cannot write
+    profiles in /proc: No such file or directory" named no missing thing). "the folder cannot be
+    created in PARENT (...)" where `e.filename` is `root` or a folder above it, "no file can be
+    created in PARENT (...)" otherwise; None for any other error."""
+    if e.errno != errno.ENOENT or e.filename is None or e.filename2 is not None:
+        return None          # (a rename names two paths: its source may have gone)
+    made = Path(os.fsdecode(e.filename))
+    if not made.parent.is_dir():
+        return None          # a folder on the way is missing: its own error says so
+    root = Path(root)
+    what = "the folder cannot be created" if made == root or made in root.parents else "no file can be created"
+    return f"{what} in {made.parent} (its file system refused: {e.strerror or e})"
 
 
 @contextlib.contextmanager

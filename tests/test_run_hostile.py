@@ -1185,6 +1185,55 @@ def test_a_ctrl_c_after_the_steps_says_they_are_saved_and_the_yaml_says_which(vi
         "generator.safetensors", "losses.png", "samples.png", "train_state.safetensors"]
 
 
+@pytest.mark.parametrize("stage", ["losses", "samples"])
+@pytest.mark.parametrize("tier", ["atlas", "neural"])
+def test_a_full_disk_while_plotting_is_one_line_and_the_yaml_says_the_steps_are_saved(
+        video_profile, monkeypatch, capsys, stage, tier):
+    """Before (helper 120): the disk filling up while `train` wrote its plots, after the steps were
+    saved, was a traceback (only a Ctrl-C there was caught), and settings.neural kept the last
+    finished run's; a refused samples grid said "is the disk full?" and left settings.neural as it
+    was. Now it is one error line that says the steps are saved, settings.neural records them as
+    a Ctrl-C there does, and the profile keeps the plots it had (each written whole or not at all)."""
+    from realtime.train import loop as T
+    from tests.bench.helpers import disk_full_after
+
+    folder, clip = video_profile
+    _set_tier(folder, tier)
+    real_plot = T.plot_losses
+    _fake_training(monkeypatch)
+
+    def train(pairs, out_dir, options, progress, commit, on_checkpoint):    # step 1, committed
+        progress(1, {"rec": 0.5})
+        commit({})
+        on_checkpoint(1)
+        return {"steps": 1, "seconds": 0.1, "history": [{"step": 1, "rec": 0.5}], "config": {}}
+
+    monkeypatch.setattr(T, "train", train)
+    if stage == "losses":           # the real plot (tens of kB): cut short
+        monkeypatch.setattr(T, "plot_losses", real_plot)
+        monkeypatch.setattr(T, "samples", lambda pairs, path: np.zeros((8, 8, 3), np.uint8))
+    else:                           # a small plot, then a samples grid of noise (~48 kB of PNG): cut short
+        noise = np.random.default_rng(0).integers(0, 256, (128, 128, 3), np.uint8)
+        monkeypatch.setattr(T, "samples", lambda pairs, path: noise)
+    limit = 8000
+    assert (folder / YAML_FILE).stat().st_size < limit / 2     # the YAML's own rewrites still fit
+    capsys.readouterr()
+    with disk_full_after(limit):
+        code = run.main(["train", "--profile", "vid", "--video", str(clip), "--steps", "1"])
+    assert code == 2
+    line = _one_error(capsys.readouterr().err)
+    assert line.startswith(f"error: cannot write the plots of step 1 in {folder / 'neural'}: "
+                           f"File too large (free some space); the steps are saved, `train` resumes from step 1 "
+                           f"(the plots come with the next finished run)")
+    assert line.endswith("run)" if tier == "atlas" else "improves on the render")
+    profile = load(folder)
+    assert profile.settings["neural"] == {"resolution": 128, "steps": 1, "pairs": 2}
+    assert profile.tier == "atlas"
+    for name in ("losses.png", "samples.png"):
+        assert (folder / "neural" / name).read_bytes() == b"plot of the first training " + name.encode()
+    assert sorted(p.name for p in (folder / "neural").iterdir()) == ["losses.png", "samples.png"]
+
+
 def test_train_refuses_a_file_named_neural_before_the_pairs(video_profile, monkeypatch, capsys):
     """Before (train audit): a file named neural in the profile folder made `train` build its pairs
     and then fail with a FileExistsError traceback from the checkpoint folder's mkdir."""

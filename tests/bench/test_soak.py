@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 from bench.soak import p95_trend_pct, summarize
+from tests.bench.helpers import disk_full_after, one_error_line
 
 
 def _rows(p95, rss=None):
@@ -133,9 +134,9 @@ def test_out_must_be_a_json_file(tmp_path, capsys, monkeypatch):
 
 def test_the_json_is_written_whole_or_not_at_all(tmp_path, capsys, monkeypatch, a_profile):
     """Before: a plain write, so a Ctrl-C or a full disk at the end of a 30-minute soak left half a
-    JSON over the last one."""
+    JSON over the last one; then (helper 118) written whole, but a full disk was a traceback. Now
+    it is one error line and exit 2, the previous JSON kept."""
     from bench import soak
-    from realtime.core import paths
 
     monkeypatch.setattr(soak, "build_long_clip", lambda *a, **k: "clip")
     monkeypatch.setattr(soak, "soak", lambda *a, **k: {"rows": [], "summary": {"fps": 30.0}})
@@ -144,13 +145,11 @@ def test_the_json_is_written_whole_or_not_at_all(tmp_path, capsys, monkeypatch, 
     assert soak.main(argv) == 0
     assert '"fps": 30.0' in out.read_text()
     before = out.read_text()
-
-    def full(fd):
-        raise OSError(28, "No space left on device")
-
-    monkeypatch.setattr(paths.os, "fsync", full)
-    with pytest.raises(OSError):
-        soak.main(argv)
+    capsys.readouterr()
+    with disk_full_after(len(before) // 2):     # the new JSON's hidden file is cut short
+        assert soak.main(argv) == 2
+    line = one_error_line(capsys.readouterr().err)
+    assert line.startswith(f"error: cannot write {out} (--out): ")
     assert out.read_text() == before and [p.name for p in tmp_path.iterdir()] == ["soak.json"]
 
 

@@ -3,6 +3,11 @@ engines in threads on tracked clips (no MediaPipe), and the user mistakes."""
 from __future__ import annotations
 
 import json
+import multiprocessing as mp
+import os
+import signal
+import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -69,6 +74,48 @@ def test_a_streams_plot_the_disk_cuts_short_leaves_the_one_there(tmp_path):
         S.plot_streams(_result([(1, True), (2, False)]), str(path))
     assert path.read_bytes() == b"the previous plot"
     assert [f.name for f in tmp_path.iterdir()] == ["s.png"]
+
+
+def _ctrl_c_itself(spec, device, frames, warmup, barrier, out) -> None:
+    """A stream process (in `S._process_main`'s place) that sends itself a Ctrl-C, then puts a
+    result that holds, or, where the Ctrl-C reached it, an error line."""
+    try:
+        os.kill(os.getpid(), signal.SIGINT)
+        time.sleep(0.2)                  # (a signal's Python handler runs at the next bytecode)
+    except KeyboardInterrupt:
+        out.put((spec.index, "a Ctrl-C reached the stream process"))
+        return
+    out.put((spec.index, {"stream": spec.index, "fps": 30.0, "latency_ms": {"p95": 1.0}, "holds": True}))
+
+
+def _ctrl_c_the_bench(spec, device, frames, warmup, barrier, out) -> None:
+    """A stream process that Ctrl-Cs its parent (a user's stop while it plays), plays on for five
+    seconds and then leaves a file named `spec.driver` to say it did."""
+    os.kill(os.getppid(), signal.SIGINT)
+    time.sleep(5.0)
+    Path(spec.driver).write_text("played on after the bench was stopped")
+
+
+def test_a_stream_process_never_sees_a_ctrl_c(monkeypatch):
+    """Before (helper 120, the walkthrough): `bench --streams 2 --stream-mode process` stopped
+    with a Ctrl-C printed a child's KeyboardInterrupt traceback: the terminal's Ctrl-C reaches its
+    whole process group, and a spawned stream was still importing. Now a stream process is deaf
+    to it from its start (blocked while it is spawned); its parent ends it."""
+    monkeypatch.setattr(S, "_process_main", _ctrl_c_itself)     # spawned by name: this one runs
+    specs = [S.StreamSpec(i, "astro", "unused") for i in range(2)]
+    rows = S._processes(specs, "cpu", None, 0)
+    assert [r["stream"] for r in rows] == [0, 1]
+
+
+def test_a_stopped_process_pass_ends_its_streams(monkeypatch, tmp_path):
+    """Before (helper 120): a Ctrl-C of the bench waited up to 30 s for each stream process, which
+    played on to its end. Now the pass ends them at once and the Ctrl-C goes on up."""
+    monkeypatch.setattr(S, "_process_main", _ctrl_c_the_bench)
+    played_on = tmp_path / "played-on"
+    with pytest.raises(KeyboardInterrupt):
+        S._processes([S.StreamSpec(0, "astro", str(played_on))], "cpu", None, 0)
+    assert mp.active_children() == []    # ended and reaped: what it had not written, it never will
+    assert not played_on.exists()
 
 
 @pytest.fixture(scope="module")

@@ -546,6 +546,28 @@ def test_a_profiles_root_that_is_a_file_is_said_to_be_one(tmp_path):
     assert root.read_text() == "mine"
 
 
+@pytest.mark.skipif(not Path("/proc/self").is_dir(), reason="needs Linux's /proc")
+@pytest.mark.parametrize("root, words", [
+    ("/proc", "no file can be created in /proc"),
+    ("/proc/puppeteer-profiles/x", "the folder cannot be created in /proc"),
+])
+def test_a_profiles_root_that_takes_no_new_files_is_said_to_be_one(root, words):
+    """Before (helper 120): PUPPETEER_PROFILES=/proc said "cannot write profiles in /proc: No such
+    file or directory" of a folder that is there (procfs answers a create with ENOENT)."""
+    with pytest.raises(ProfileError) as e:
+        with store.name_lock(Path(root), "anna"):
+            pass
+    assert str(e.value) == (f"cannot write profiles in {root}: {words} (its file system refused: No such file "
+                            f"or directory); choose a writable folder with PUPPETEER_PROFILES=FOLDER")
+
+
+def test_a_missing_folder_on_the_way_is_no_refused_creation(tmp_path):
+    """A "No such file or directory" where the folder to create in is not there keeps its words."""
+    gone = OSError(errno.ENOENT, "No such file or directory", str(tmp_path / "gone" / ".anna.lock"))
+    assert str(store.write_error(tmp_path / "gone", gone)).startswith(
+        f"cannot write profiles in {tmp_path / 'gone'}: No such file or directory; ")
+
+
 @pytest.mark.parametrize("change", ["revoke", "record"])
 def test_a_consent_changed_while_a_training_commits_is_kept(folder, monkeypatch, change):
     """Before (train audit): `consent` takes no name lock (it may run beside a training), and both
