@@ -224,13 +224,27 @@ def write_json(path: str | os.PathLike, result: Any) -> Path:
 def write_output(flag: str, path: str | os.PathLike, write: Callable[[], object]) -> None:
     """Call `write`, which writes the bench's output `path` (given as `flag`) whole or not at
     all; UsageError naming both when the system refuses the write (a full disk, a quota, a
-    folder that went away or read-only after the bench's check before it ran)."""
+    folder that went away or read-only after the bench's check before it ran). An OSError about
+    another file (`_about_output`: a font matplotlib could not open while drawing) is no refused
+    write: it propagates, naming its file."""
     try:
         write()
     except OSError as exc:
+        if not _about_output(exc, path):
+            raise
         why = exc.strerror or type(exc).__name__
         hint = ": free some space, or choose another file" if exc.errno in (errno.ENOSPC, errno.EDQUOT) else ""
         raise UsageError(f"cannot write {os.fspath(path)} ({flag}): {why}{hint}") from None
+
+
+def _about_output(exc: OSError, path: str | os.PathLike) -> bool:
+    """Whether `exc` is the system's answer to writing the output `path`: it names no file (a
+    write, an fsync), or `path`, a file beside it (its hidden partial file) or a folder above it
+    (a mkdir)."""
+    if not isinstance(exc.filename, (str, bytes, os.PathLike)):
+        return True
+    out, named = Path(os.path.abspath(path)), Path(os.path.abspath(os.fsdecode(exc.filename)))
+    return named == out or named.parent == out.parent or named in out.parents
 
 
 def save_figure(fig, path: str | os.PathLike, **savefig: Any) -> Path:

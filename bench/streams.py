@@ -256,16 +256,40 @@ def _deaf_to_ctrl_c() -> Iterator[None]:
     terminal sends its whole process group, from its first instruction on. (Ignored in the
     child's entry only, it came too late: the child imports run.py and the engine first, seconds
     on a CPU, and a Ctrl-C then printed its KeyboardInterrupt traceback beside the bench's
-    `stopped` line.) A Ctrl-C meanwhile reaches this process at the end of the block. Nothing is
-    blocked where the platform has no `pthread_sigmask`."""
+    `stopped` line.) A Ctrl-C meanwhile reaches this process at the end of the block: in the
+    main thread its Python handler is held off within (`_held_sigint`) and the SIGINT it caught
+    raised again after. Nothing is blocked where the platform has no `pthread_sigmask`."""
     if not hasattr(signal, "pthread_sigmask"):     # pragma: no cover - Windows
         yield
         return
+    caught: list[int] = []
+    held = _held_sigint(caught)
     before = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
     try:
         yield
     finally:
         signal.pthread_sigmask(signal.SIG_SETMASK, before)
+        if held is not None:
+            signal.signal(signal.SIGINT, held)
+        if caught:          # through the handler now in place: a KeyboardInterrupt, run.py's note
+            signal.raise_signal(signal.SIGINT)
+
+
+def _held_sigint(caught: list[int]):
+    """Replace SIGINT's handler with one that only appends to `caught`, and return the one it
+    replaced; None (nothing replaced) off the main thread, or where SIGINT is ignored or not
+    Python's. Why the block alone does not hold a Ctrl-C off: the kernel hands a process's SIGINT
+    to any thread that does not block it (numpy's BLAS threads are there from its import on),
+    and the main thread then runs the Python handler wherever it is: a KeyboardInterrupt in the
+    middle of a `Process.start` (a stream spawned but not yet on record, which `_end` cannot end)
+    or of `_end`'s terminating."""
+    current = signal.getsignal(signal.SIGINT)
+    if current in (signal.SIG_IGN, None):
+        return None
+    try:
+        return signal.signal(signal.SIGINT, lambda signum, frame: caught.append(signum))
+    except ValueError:      # not the main thread: the KeyboardInterrupt is raised in that one
+        return None
 
 
 def _end(procs: list, wait: bool) -> None:

@@ -143,6 +143,26 @@ def test_a_refused_output_is_one_line_naming_it(tmp_path, code, why):
     assert str(info.value) == f"cannot write {tmp_path / 'b.json'} (--json): {why}"
 
 
+def test_an_error_about_another_file_is_not_called_the_outputs(tmp_path):
+    """Before (review of helper 118's change): write_output made any OSError raised while the
+    output was drawn and written "cannot write OUT (--plot): No such file or directory": a font
+    matplotlib could not open (a stale font cache) read as the plot's own folder gone. Only the
+    system's answer about the output, its hidden file or its folder is the one error line;
+    another file's error propagates, naming that file."""
+    font = "/usr/share/fonts/gone/DejaVuSans.ttf"
+
+    def draws():
+        raise FileNotFoundError(errno.ENOENT, os.strerror(errno.ENOENT), font)
+    with pytest.raises(FileNotFoundError) as info:
+        write_output("--plot", tmp_path / "p.png", draws)
+    assert info.value.filename == font
+    for named in (tmp_path / ".p.partial-1-ab.png", tmp_path / "p.png", tmp_path):   # its own: one line
+        def refused(named=named):
+            raise PermissionError(errno.EACCES, os.strerror(errno.EACCES), str(named))
+        with pytest.raises(UsageError):
+            write_output("--plot", tmp_path / "p.png", refused)
+
+
 def _budget_lines(monkeypatch):
     """[(x or y, label)] of the plot's budget lines, spied on matplotlib's axvline / axhline."""
     from matplotlib.axes import Axes

@@ -6,6 +6,7 @@ import json
 import multiprocessing as mp
 import os
 import signal
+import threading
 import time
 from pathlib import Path
 
@@ -105,6 +106,36 @@ def test_a_stream_process_never_sees_a_ctrl_c(monkeypatch):
     specs = [S.StreamSpec(i, "astro", "unused") for i in range(2)]
     rows = S._processes(specs, "cpu", None, 0)
     assert [r["stream"] for r in rows] == [0, 1]
+
+
+def test_a_ctrl_c_while_deaf_comes_at_the_end_of_the_block():
+    """Before (review of helper 120's change): SIGINT was blocked in the calling thread only, and
+    the kernel hands a process's SIGINT to a thread that does not block it (numpy's BLAS threads;
+    here one of the test's own): the main thread ran its Python handler within the block, so a
+    Ctrl-C while the streams were spawned raised in the middle of a `Process.start`, where a
+    stream spawned but not yet on record escaped `_end` and played on. Now it comes at the end of
+    the block, through the handler in place (run.py's, which notes the stop)."""
+    other_thread = threading.Event()
+    waiting = threading.Thread(target=other_thread.wait, daemon=True)
+    waiting.start()
+    noted, within = [], []
+
+    def handler(signum, frame):
+        noted.append(signum)
+        raise KeyboardInterrupt
+    previous = signal.signal(signal.SIGINT, handler)
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            with S._deaf_to_ctrl_c():
+                os.kill(os.getpid(), signal.SIGINT)
+                for _ in range(200):        # bytecodes for a handler to run at, were it let
+                    time.sleep(0.001)
+                within.append("the block ran to its end")
+    finally:
+        signal.signal(signal.SIGINT, previous)
+        other_thread.set()
+        waiting.join()
+    assert within == ["the block ran to its end"] and noted == [signal.SIGINT]
 
 
 def test_a_stopped_process_pass_ends_its_streams(monkeypatch, tmp_path):
