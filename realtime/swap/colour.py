@@ -230,13 +230,17 @@ def not_past_grey(s2, ab_r, ab_d, floor, xp=np):
     driver's 14.3 at 51° there (10.4 at 63° now; hues past 85° or under −60°, green to blue, on
     2 % of the face's pixels, 0.2 % now), on d0 C* 10.3 against 15.8 (13.3 now). Where the
     floor binds (s1 <- d14: s1's C* 34 against d14's 15, at 0.5) it is left as it is: the floor
-    is a promise about the render's colour variation, and only near-grey colours would cross."""
+    is a promise about the render's colour variation, and only near-grey colours would cross.
+    A driver with less chroma than `colour_numba.GREY_CHROMA` has a hue that is mostly its
+    noise: the correction fades out with its chroma (at 0.3 it swung the forehead's a*b* over 8.9
+    units as that hue went round, 0.7 before the correction)."""
     g = ab_d - s2 @ ab_r
     n_d = xp.hypot(ab_d[0], ab_d[1])
     u = ab_d / xp.maximum(n_d, 1e-6)
     n_r2 = ab_r @ ab_r
     # ≤ 0: how far g lies past grey along the driver's hue, less what the floor keeps
     past = xp.minimum(g @ u + xp.maximum(floor * xp.sqrt(n_r2) - n_d, 0.0), 0.0)
+    past = past * xp.minimum(n_d / colour_numba.GREY_CHROMA, 1.0)
     # bounded: −past ≤ |S · abR| ≤ ‖S‖ |abR|, so the term is at most ‖S‖ however grey the render
     return s2 + (past * u)[:, None] * ab_r[None, :] / xp.maximum(n_r2, 1e-6)
 

@@ -237,7 +237,7 @@ def _not_past_grey(c00, c01, c10, c11, ar, br, ad, bd, floor):
     n_d = math.hypot(ad, bd)
     u0, u1 = ad / max(n_d, 1e-6), bd / max(n_d, 1e-6)
     n_r2 = ar * ar + br * br
-    past = min(g0 * u0 + g1 * u1 + max(floor * math.sqrt(n_r2) - n_d, 0.0), 0.0)
+    past = min(g0 * u0 + g1 * u1 + max(floor * math.sqrt(n_r2) - n_d, 0.0), 0.0) * min(n_d / GREY_CHROMA, 1.0)
     q = past / max(n_r2, 1e-6)
     return c00 + q * u0 * ar, c01 + q * u0 * br, c10 + q * u1 * ar, c11 + q * u1 * br
 

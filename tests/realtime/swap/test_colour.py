@@ -391,3 +391,26 @@ def test_the_compiled_transfer_matrix_matches_the_array_one_where_grey_is_held()
         got = colour_numba._transfer_matrix(mu_r, sd_r, mu_d, sd_d, *ratio)
         for g, w_ in zip(got, want):
             np.testing.assert_allclose(np.asarray(g, np.float32), w_, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("compiled", [False, True], ids=["array", "compiled"])
+def test_a_nearly_grey_drivers_hue_noise_does_not_swing_the_face(compiled):
+    """Review of `not_past_grey`: its direction is the driver's hue, a unit vector however little
+    chroma there is, so on a driver whose skin is nearly grey (C* 0.3) but still varies in colour
+    the painting's forehead swung over 8.9 a*b* units as that (noise) hue went round — a flicker
+    from frame to frame (0.7 before the correction). The correction fades out under
+    `GREY_CHROMA`: the swing is as small as without it."""
+    from realtime.swap import colour_numba
+
+    ratio = ColourTransfer(L).ratio
+    mu_r, sd_r = np.array([68.0, 13.3, 19.8]), np.array([10.9, 2.54, 2.17])
+    forehead = lab_to_srgb(np.array([[80.0, 7.0, 16.3]], np.float32))
+    outs = []
+    for angle in np.radians(np.arange(0.0, 360.0, 15.0)):
+        mu_d, sd_d = np.array([52.7, 0.3 * np.cos(angle), 0.3 * np.sin(angle)]), np.array([9.3, 3.2, 1.5])
+        matrix = colour_numba._transfer_matrix if compiled else transfer_matrix
+        k, s_l, knee = (np.asarray(v, np.float32) for v in matrix(mu_r, sd_r, mu_d, sd_d, *ratio))
+        outs.append(srgb_to_lab(transfer_colours(k, s_l, np.float32(mu_r[0] + 16.0), knee, forehead))[0, 1:])
+    outs = np.array(outs)
+    swing = np.linalg.norm(outs[:, None] - outs[None], axis=-1).max()
+    assert swing < 1.5, swing
