@@ -671,11 +671,14 @@ def _follow_table(results: dict) -> str:
     labels = [k for k, r in results.items() if r.get("follow")]
     floor = next((results[label]["quality_info"]["floor"] for label in labels
                   if results[label].get("quality_info", {}).get("floor")), None)
+    mirror = next((results[label]["quality_info"]["floor_mirror"] for label in labels
+                   if results[label].get("quality_info", {}).get("floor_mirror")), None) if floor else None
     split = (results[labels[0]].get("quality_info", {}).get("follow_split") if len(labels) == 1 else None)
     parts = [results[label]["follow"] for label in labels]
     if split:
         parts += [split["mesh"], split["picture"]]
-    pad = ["–"] * ((2 if split else 0) + (floor is not None))
+    floors = [f for f in (floor, mirror) if f is not None]
+    pad = ["–"] * ((2 if split else 0) + len(floors))
     rows = []
     dashes: dict[str, list[str]] = {}   # why a signal's cell is '–' -> the signals
     for name in fidelity.SIGNALS:
@@ -687,8 +690,8 @@ def _follow_table(results: dict) -> str:
             cells.append("–" if g is None else f"{g:.2f} ({r:.2f}){mark}" if r is not None else f"{g:.2f}{mark}")
             if g is None:
                 _dash(dashes, name, s, mesh=split is not None and k == len(parts) - 1)
-        if floor is not None:
-            s = floor.get(name, {})
+        for f in floors:
+            s = f.get(name, {})
             cells.append("–" if s.get("r") is None else f"{s['r']:.2f}")
             if s.get("r") is None:
                 _dash(dashes, name, s, floor=True)
@@ -701,7 +704,7 @@ def _follow_table(results: dict) -> str:
         if b:
             blinks.append(f"{b['closed_frames'] - b['missed']}/{b['closed_frames']}")
     columns = (labels + (["engine's mesh", "output vs mesh"] if split else [])
-               + (["floor r"] if floor is not None else []))
+               + (["floor r"] if floor is not None else []) + (["mirror r"] if mirror is not None else []))
     head = "| fidelity: gain (r) | " + " | ".join(columns) + " |"
     sep = "| :--- | " + " | ".join("---:" for _ in columns) + " |"
     tail = (["| closed eyes that arrive (each eye of each frame) | " + " | ".join(blinks + pad) + " |"]
@@ -725,6 +728,11 @@ def _follow_table(results: dict) -> str:
         note.append(f"\nfloor r (--floor): the driver against its own copy downscaled to "
                     f"{fidelity.FLOOR_SCALE:g}× and back, same measure: the best r an engine can "
                     f"read on this clip")
+    if mirror is not None:
+        note.append("mirror r (--floor): the driver against its own frames flipped left to right, tracked and "
+                    "flipped back: the same motion in a picture the tracker has not seen, as an output is; "
+                    "where it is far under floor r, the tracker's reading of that signal depends on the "
+                    "picture as much as on the motion")
     if dashes or (pad and tail):
         note.append(_dash_legend(dashes, columns[len(labels):] if pad and tail else []))
     return "\n".join([head, sep, *rows, *tail, *note])
@@ -736,7 +744,7 @@ _DASH_WHY = {
              "tracking noise)",
     "still_mesh": "{them} under output vs mesh: the engine's mesh hardly moves {it} (std below {std})",
     "few": "{them}: fewer than 3 frames with both faces tracked",
-    "flat": "{them} under floor r: the copy's signal did not move (no r)",
+    "flat": "{them} under floor r or mirror r: the copy's signal did not move (no r)",
     "none": "{them}: not measured",
 }
 

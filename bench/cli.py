@@ -103,7 +103,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="with --quality or --self-drive: also track each driver frame's copy "
                              "downscaled to 40%% and back, and report per signal the r it reads "
                              "against the driver: the measure's own floor on this clip (a signal "
-                             "the driver hardly moves reads low even there); in reenactment also "
+                             "the driver hardly moves reads low even there), and each frame flipped "
+                             "left to right, tracked and flipped back (mirror r: the same motion in "
+                             "another picture, as an output is); in reenactment also "
                              "the driver's own video's flow warping error and identity drift, "
                              "beside the output's")
     parser.add_argument("--compare", metavar="KEY=A,B", action=_Once,

@@ -60,6 +60,9 @@ the avatar it outputs with its own MediaPipe graph and compares. What each metri
 - ``quality_info.floor`` (``--floor``, `bench.fidelity.FloorProbe`): the same fidelity measure
   on the driver against its own copy downscaled to 40% and back, per signal: the best r an
   engine can read on this clip (a signal the driver hardly moves reads low even there).
+  ``quality_info.floor_mirror``: the same against the driver's frames flipped left to right,
+  tracked, and flipped back (`fidelity.unmirror`): the same motion in another picture, as an
+  output is; far under ``floor`` where the tracker's reading depends on the picture (d10's yaw).
 - ``quality_info.driver_own`` (``--floor``, `DriverReference`): ``fwe`` (with ``fwe_short``,
   ``fwe_long``) and ``id_dist`` measured on the driver's own frames, framed as enrollment would
   frame a photo of them (the crop box of the driver's first tracked frame, at the profile's crop
@@ -405,6 +408,7 @@ def quality_pass(engine_factory, profile, source, *, fps: float, total: int | No
     q = res.metrics
     if probe is not None:
         res.info["floor"] = probe.result(notes)
+        res.info["floor_mirror"] = probe.mirror_stats()
     if own is not None:
         res.info["driver_own"] = own.result(id_at)
     e, pose_mean = _mean(expr_e), _mean(pose_e)

@@ -225,6 +225,7 @@ def swap_quality_pass(engine_factory, profile, source, *, fps: float, total: int
     q = res.metrics
     if probe is not None:
         res.info["floor"] = probe.result(notes)
+        res.info["floor_mirror"] = probe.mirror_stats()
     if encoder is not None:
         if id_p:
             q["id_photo"] = float(np.mean(id_p))

@@ -144,7 +144,7 @@ def test_the_floor_probe_reads_the_trackers_own_noise(astronaut_landmarks):
         driver.append(d)
         copy.append(None if i == 7 else c)
     tracker = _Replay(copy)
-    probe = F.FloorProbe(tracker=tracker)
+    probe = F.FloorProbe(tracker=tracker, mirror=False)
     image = np.zeros((8, 8, 3), np.uint8)
     for d in driver:
         probe.offer(image, d)
@@ -155,6 +155,60 @@ def test_the_floor_probe_reads_the_trackers_own_noise(astronaut_landmarks):
     assert probe.pictures == 61
     probe.close()
     assert tracker.closed
+
+
+def _flipped(lm, width):
+    """What a tracker reads on the frame flipped left to right: the subject's right eye of the
+    flipped face lies where the left one was, mirrored."""
+    out = np.asarray(lm, np.float64)[T.MIRROR].copy()
+    out[:, 0] = width - out[:, 0]
+    return out
+
+
+def test_unmirror_gives_the_frames_own_landmarks_back(astronaut_landmarks):
+    """A head turned 10° reads -10° on the flipped frame; flipped back (`unmirror`), its
+    landmarks and every signal are the frame's own, the turn +10° again."""
+    lm = np.asarray(astronaut_landmarks, np.float64)
+    c = lm.mean(0)
+    turned = (lm - c) @ G.rotation_from_euler(10.0, 0.0, 0.0).T + c
+    seen = _flipped(turned, 640)
+    assert _signals(seen)["yaw"] == pytest.approx(-_signals(turned)["yaw"], abs=0.5)
+    back = F.unmirror(seen, 640)
+    np.testing.assert_allclose(back, turned, atol=1e-9)
+    np.testing.assert_allclose(F.face_signals(back), F.face_signals(turned), atol=1e-9)
+
+
+def test_the_mirror_floor_tracks_the_flipped_frame(astronaut_landmarks):
+    """With `mirror`, each frame also goes to a second tracker flipped left to right, and what it
+    reads, flipped back, is compared with the driver (`mirror_stats`); without, there is none."""
+    lm = np.asarray(astronaut_landmarks, np.float64)
+    iod = G.interocular(lm)
+    width = 64
+    driver = []
+    for i in range(40):
+        d = lm.copy()
+        d[list(T.INNER_LIP_LOWER[1:-1]), 1] += 0.1 * iod * (1 + np.sin(i / 4.0))
+        driver.append(d)
+
+    class Flipped(_Replay):
+        def __call__(self, image):
+            self.images = getattr(self, "images", []) + [image]
+            return super().__call__(image)
+
+    mirror = Flipped([_flipped(d, width) for d in driver])
+    probe = F.FloorProbe(tracker=_Replay(driver), mirror_tracker=mirror)
+    image = np.zeros((8, width, 3), np.uint8)
+    image[:, :4] = 255                                                # the left edge lit
+    for d in driver:
+        probe.offer(image, d)
+    assert mirror.images[0][:, -4:].min() == 255 and mirror.images[0][:, :-4].max() == 0
+    st = probe.mirror_stats()
+    assert st["mouth_open"]["r"] > 0.999 and st["mouth_open"]["gain"] == pytest.approx(1.0, abs=1e-6)
+    probe.close()
+    assert mirror.closed
+    plain = F.FloorProbe(tracker=_Replay(driver), mirror=False)
+    plain.offer(image, driver[0])
+    assert plain.mirror_tracker is None and plain.mirror_stats() == {}
 
 
 def test_split_follow_says_where_the_motion_is_lost():
@@ -215,6 +269,12 @@ def test_the_table_shows_the_floor():
     assert mouth.endswith(f" {floor['mouth_open']['r']:.2f} |") and mouth.count("|") == 4
     assert all(line.count("|") == 4 for line in lines if line.startswith("| "))
     assert "floor r" not in _follow_table({"run": {"follow": st}})
+    mirror = F.follow_stats(d, d + rng.normal(0, 0.2, d.shape))
+    lines = _follow_table({"run": {"follow": st, "quality_info": dict(info, floor_mirror=mirror)}}).splitlines()
+    assert lines[0] == "| fidelity: gain (r) | run | floor r | mirror r |"
+    yaw = next(line for line in lines if line.startswith("| yaw"))
+    assert yaw.endswith(f" {floor['yaw']['r']:.2f} | {mirror['yaw']['r']:.2f} |")
+    assert all(line.count("|") == 5 for line in lines if line.startswith("| "))
 
 
 def test_blink_check_allows_one_frame_of_lag():
@@ -284,6 +344,7 @@ def test_self_drive_reports_fidelity(tmp_path, capsys):
     result = json.loads((tmp_path / "b.json").read_text())
     assert set(result["follow"]) == set(F.SIGNALS)
     assert set(result["quality_info"]["floor"]) == set(F.SIGNALS)
+    assert set(result["quality_info"]["floor_mirror"]) == set(F.SIGNALS) and "| mirror r |" in out
     assert "psnr" in result["quality"]
     assert (tmp_path / "s.png").stat().st_size > 1000
 
