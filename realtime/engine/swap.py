@@ -123,11 +123,11 @@ def build_swap(engine, profile, tracker=None) -> list:
     engine.rig = rig
     link = SwapLink(ctx)
     fields = SwapFields()
-    config = swap_fuse_config(options.fuse, own_pose=options.pose_from is None)
+    own = driver_openings(options)
+    config = swap_fuse_config(options.fuse, own_pose=options.pose_from is None, own_gaze=own)
     engine.recombiner = Recombiner(profile["neutral"], profile.frame(), config)
     engine.compositor = SwapCompositeStage(link, fields, options.output_size, ctx,
                                            hide_unswapped=options.hide_unswapped)
-    own = driver_openings(options)
     if own:
         # The mouth opening shows the driver's own mouth (realtime.swap.composite): the tier is
         # given no mouth to synthesise (an empty "mouth" range; its triangles are still drawn and

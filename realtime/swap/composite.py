@@ -8,7 +8,8 @@ Masks, all in the swap crop:
 - the openings: inside the identity's eye and mouth fans the driver's own pixels are shown,
   mapped from the driver's openings through the same fans (each fan vertex carries the frame
   position of its driver counterpart): the driver's teeth, tongue and eye whites, fitted into the
-  identity's lids and lips, their border anti-aliased (`_coverage`). Only when the expression is
+  identity's lids and lips, their border anti-aliased (`_coverage`); the eyes not squashed or
+  stretched into the identity's lids but cut by them (`eye_sources`). Only when the expression is
   the driver's own (`AttributesStage`'s `driver_openings`): with another source's expression
   (`--expression-from`) the fan field stays zero and the identity's render (the tier's mouth
   interior and eyeballs) covers the openings, blended like the rest of the face;
@@ -32,15 +33,16 @@ from kernels.swap_blend import OCCLUSION_DEFAULTS
 from realtime.core.context import CpuContext
 from realtime.core.frame import Frame
 from realtime.core.letterbox import letterbox, letterbox_points
+from realtime.face import topology
 from realtime.face.topology import N_LANDMARKS
-from realtime.mesh.rig import Rig, fan_edge_heights
+from realtime.mesh.rig import EYE_CENTRES, Rig, fan_edge_heights
 from realtime.swap.colour import ColourTransfer
 from realtime.swap.crop import OutsideOccluders, triangle_labels
 from realtime.swap.fuse import SwapLink
 from realtime.swap.outline import OutlineWeights
 from realtime.swap.skin import skin_map
 
-__all__ = ["AttributesStage", "SwapCompositeStage", "SwapFields", "hidden", "HIDE_CELLS"]
+__all__ = ["AttributesStage", "SwapCompositeStage", "SwapFields", "eye_sources", "hidden", "HIDE_CELLS"]
 
 #: `hidden`: the frame is averaged down to this many cells across its short side (a face
 #: filling the frame keeps about 2 × 3 cells of it: no one is recognised in that)
@@ -131,6 +133,7 @@ class AttributesStage:
         self._fan_box = (0, 0, 0, 0)          # (y0, y1, x0, x1): where _fan may be non-zero
         self._fan_vertices = np.unique(fan_tris[lo:hi])   # indices into frame.vertices (host)
         self._fan_rows = np.ascontiguousarray(rig.triangles[lo:hi])   # (rim i, rim i + 1, centre)
+        self._eye_rows = _eye_rows() if "eyes" in rig.ranges else []
         self._uv_alpha = xp.empty((s, s, 3), np.float32)
         self._own = xp.empty((s, s, 1), np.float32)
 
@@ -204,7 +207,13 @@ class AttributesStage:
         ctx, s = self.ctx, self.rig.crop_size
         fa = self._fan_attr
         fa[:-1, 1:] = geo.driver_vertices[:, :2] @ geo.crop_inv[:, :2].T + geo.crop_inv[:, 2]
-        p = np.asarray(frame.vertices)[self._fan_vertices, :2]
+        own = np.asarray(frame.vertices)[:, :2]
+        drv = np.asarray(geo.driver_landmarks, np.float64)[:, :2]
+        for upper, lower, rows, iris in self._eye_rows:
+            ends = [upper[0], upper[-1]]
+            fa[rows, 1:] = eye_sources(own[rows], own[iris], own[ends], drv[iris], drv[ends],
+                                       fa[upper, 1:], fa[lower, 1:])
+        p = own[self._fan_vertices]
         x0, y0 = (max(0, int(np.floor(c)) - 1) for c in p.min(0))
         x1, y1 = (min(s, int(np.ceil(c)) + 2) for c in p.max(0))
         py0, py1, px0, px1 = self._fan_box
@@ -285,6 +294,62 @@ class SwapCompositeStage:
                 points = letterbox_points(points, (out.shape[1], out.shape[0]), self.size)
             out = letterbox(out, self.size)
         frame.output, frame.face_points = out, points
+
+
+def eye_sources(points: np.ndarray, iris: np.ndarray, corners: np.ndarray, driver_iris: np.ndarray,
+                driver_corners: np.ndarray, upper: np.ndarray, lower: np.ndarray) -> np.ndarray:
+    """(K, 2) float64: where in the driver's frame each of `points` (K, 2), vertices of one of the
+    identity's eye openings (crop px), takes its pixel from. `iris`, `corners` (2,), (2, 2): the
+    identity's posed iris centre and its outer and inner eye corner (crop px); `driver_iris`,
+    `driver_corners`: the driver's (frame px); `upper`, `lower` (M, 2): the lid lines of the
+    driver's opening as the swap samples it (frame px, from its outer end to its inner one; the
+    swap's lie a little inside the driver's lashes, `realtime.swap.fuse.EYE_SHRINK`).
+
+    Each point goes through the similarity that takes the identity's iris onto the driver's and
+    its corner-to-corner axis onto the driver's, then is kept inside the driver's opening (no
+    further across the eye than the driver's lids at its place along it, no further along it
+    than its ends). Where the two openings overlap the driver's eye is carried whole,
+    neither squashed nor stretched: its iris stays round and sits where the identity's posed
+    iris is (the driver's gaze on the identity's eye, as the reenactment draws its eyeballs),
+    cut by the identity's lids. Mapping lid onto lid instead squashed a wide-open driver's iris
+    into a flat oval inside a narrower identity's opening, and its up-down gaze with it (s1 <-
+    d10). Only where the identity's opening reaches past the driver's lids is the driver's
+    opening stretched to fill it: no lid skin is shown."""
+    c, dc = _complex(np.asarray(corners, np.float64)), _complex(np.asarray(driver_corners, np.float64))
+    up, low = np.asarray(upper, np.float64), np.asarray(lower, np.float64)
+    a_d = _complex(up[0])
+    width_o, width_d = c[1] - c[0], dc[1] - dc[0]
+    if abs(width_o) < 1e-9 or abs(width_d) < 1e-9:   # an eye without width: nothing to carry
+        return np.tile([a_d.real, a_d.imag], (len(points), 1))
+    e = width_d / abs(width_d)                       # the driver's eye axis, outer → inner
+    moved = _complex(np.asarray(driver_iris, np.float64)) + (
+        _complex(np.asarray(points, np.float64)) - _complex(np.asarray(iris, np.float64))) * width_d / width_o
+    # in the driver's eye frame, origin at its opening's outer end: (along, across) = (real, imag)
+    w = (moved - a_d) / e
+    lids, ends = [], []
+    for line in (up, low):
+        lw = (_complex(line) - a_d) / e
+        order = np.argsort(lw.real, kind="stable")
+        lids.append(np.interp(w.real, lw.real[order], lw.imag[order]))
+        ends += [lw.real.min(), lw.real.max()]
+    along = np.clip(w.real, min(ends), max(ends))
+    across = np.clip(w.imag, np.minimum(*lids), np.maximum(*lids))
+    q = a_d + (along + 1j * across) * e
+    return np.column_stack([q.real, q.imag])
+
+
+def _eye_rows() -> list[tuple[np.ndarray, np.ndarray, np.ndarray, int]]:
+    """Per eye fan (right, left): its upper and lower lid lines (outer corner to inner), all its
+    vertices (lids and fan centre) and its iris centre: the rows `eye_sources` reads and writes."""
+    return [(np.array(up), np.array(low), np.array(sorted(set(up) | set(low) | {centre})), iris)
+            for up, low, centre, iris in (
+                (topology.RIGHT_EYE_UPPER, topology.RIGHT_EYE_LOWER, EYE_CENTRES[0], topology.RIGHT_IRIS[0]),
+                (topology.LEFT_EYE_UPPER, topology.LEFT_EYE_LOWER, EYE_CENTRES[1], topology.LEFT_IRIS[0]))]
+
+
+def _complex(points: np.ndarray) -> np.ndarray:
+    """(…, 2) points as (…) complex numbers x + iy."""
+    return points[..., 0] + 1j * points[..., 1]
 
 
 def hidden(image: np.ndarray) -> np.ndarray:

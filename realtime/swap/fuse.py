@@ -76,15 +76,18 @@ class SwapLink:
         return self._image_dev
 
 
-def swap_fuse_config(config: FuseConfig, own_pose: bool = True) -> FuseConfig:
+def swap_fuse_config(config: FuseConfig, own_pose: bool = True, own_gaze: bool = True) -> FuseConfig:
     """`config` with the head following the driver fully (position, size and any rotation: the
     swap draws no head layer, so nothing limits the turn): the face must sit on the driver's head
     (`own_pose`, the driver's own head pose: its pose gain 1 too, whatever the profile's gains
-    say; a profile's pose gain of 1.2 turned the face off the head); and the lips moving as much
+    say; a profile's pose gain of 1.2 turned the face off the head); the lips moving as much
     as the driver's (`mouth_retarget` 0): the jaw that opens is the driver's own, on the driver's
-    head."""
+    head; and (`own_gaze`: the driver's own eyes show in the openings) the gaze gain 1: the
+    driver's iris is drawn where the posed iris is (`realtime.swap.composite.eye_sources`), and
+    it looks where the driver looks."""
+    own = {**({"pose_gain": 1.0} if own_pose else {}), **({"gaze_gain": 1.0} if own_gaze else {})}
     return dataclasses.replace(config, follow_scale=1.0, follow_translation=1.0, max_head_angle=180.0,
-                               mouth_retarget=0.0, **({"pose_gain": 1.0} if own_pose else {}))
+                               mouth_retarget=0.0, **own)
 
 
 def fan_contours(rig: Rig, key: str) -> list[tuple[int, np.ndarray]]:

@@ -3,6 +3,8 @@ outside the face, a face swapped onto itself comes back, a frame without a face 
 the largest face is the one swapped, hotkeys and tiers."""
 from __future__ import annotations
 
+import dataclasses
+
 import cv2
 import numpy as np
 import pytest
@@ -125,6 +127,43 @@ def test_the_openings_borders_are_anti_aliased(astronaut_profile, flipped):
     rim = inside & ~(cv2.erode(inside.astype(np.uint8), np.ones((3, 3), np.uint8)) > 0)
     assert np.all(plain[rim, 0] == 1.0) and np.mean(w[rim] < 0.95) > 0.25   # a hard edge, now soft
     np.testing.assert_allclose(fan[inside, 1:] / w[inside, None], plain[inside, 1:], rtol=1e-5, atol=1e-3)
+    engine.close()
+
+
+def test_a_wide_open_drivers_eye_is_not_squashed_into_the_identitys(astronaut_profile, flipped):
+    """Before (helper 122): the eye openings mapped the driver's lids onto the identity's, so a
+    driver's eye opened wider than the identity's came in squashed: its iris a flat oval, its
+    up-down gaze cut with it (s1 <- d10: the drawn iris moved 0.58 of the driver's vertical
+    gaze, and read as a squint). Now, around the identity's iris, the driver's pixels step as far
+    down as across (a similarity, its scale the eyes' width ratio), and the identity's iris
+    shows the driver's."""
+    engine = swap_engine(astronaut_profile)
+    f = run(engine, [flipped] * 3)[-1]
+    stage = next(s for s in engine.stages if s.name == "attributes").stage
+    geo = link(engine).current
+    wide = geo.driver_vertices.copy()
+    for upper, lower in ((T.RIGHT_EYE_UPPER, T.RIGHT_EYE_LOWER), (T.LEFT_EYE_UPPER, T.LEFT_EYE_LOWER)):
+        rows = sorted(set(upper) | set(lower))
+        mid = wide[rows, :2].mean(0)
+        # the driver's openings 1.8x as tall, and wider all round than the identity's (nothing in
+        # them is kept inside the driver's lids: `eye_sources`)
+        wide[rows, :2] = mid + (wide[rows, :2] - mid) * [1.3, 1.8]
+    fan = np.asarray(stage._openings(f, dataclasses.replace(geo, driver_vertices=wide)))
+    own = np.asarray(f.vertices)[:, :2]
+    drv = np.asarray(geo.driver_landmarks)[:, :2]
+    for iris, (outer, inner) in zip((T.RIGHT_IRIS[0], T.LEFT_IRIS[0]), T.EYE_CORNERS):
+        x, y = np.rint(own[iris]).astype(int)
+        w = fan[y - 1:y + 2, x - 1:x + 2, 0]
+        assert np.all(w > 0)                                   # inside the opening
+        src = fan[y - 1:y + 2, x - 1:x + 2, 1:] / w[..., None]
+        across, down = (src[1, 2] - src[1, 0]) / 2, (src[2, 1] - src[0, 1]) / 2
+        scale = np.linalg.norm(drv[inner] - drv[outer]) / np.linalg.norm(own[inner] - own[outer])
+        assert np.linalg.norm(across) == pytest.approx(scale, rel=0.02)
+        assert np.linalg.norm(down) == pytest.approx(scale, rel=0.02)    # was 1.4 x across
+        assert abs(across @ down) < 0.02 * scale ** 2
+        # the pixel on the identity's iris shows the driver's iris
+        np.testing.assert_allclose(src[1, 1], drv[iris] + across * (x - own[iris][0]) + down * (y - own[iris][1]),
+                                   atol=0.05)
     engine.close()
 
 
@@ -268,7 +307,9 @@ def test_the_preview_dots_sit_on_the_face_the_output_shows(astronaut_profile, fl
     """`Frame.face_points` (the window's dots) are the face the output shows, in its pixels: the
     avatar's in reenactment (power-user review: the driver's landmarks were stretched over the
     output and floated beside the avatar), the swapped face in swap, letterboxed with the frame.
-    Checked against MediaPipe run on the output."""
+    Checked against MediaPipe run on the output about the face: the letterboxed face is a tenth
+    of the 640x400 frame's width, where the detector is at its edge on the whole frame (a 1 px
+    shift of the output lost it)."""
     from realtime.face.track import Tracker
 
     engine = Engine(astronaut_profile, EngineOptions(mode=mode, output_size=size, fps=30.0, kernel_threads=1,
@@ -276,9 +317,13 @@ def test_the_preview_dots_sit_on_the_face_the_output_shows(astronaut_profile, fl
     engine.warm_up()
     f = run(engine, [flipped] * 4)[-1]
     engine.close()
-    seen = Tracker(static=True)(f.output)
-    assert f.face_points is not None and seen is not None
-    assert np.abs(f.face_points - seen[:T.N_LANDMARKS, :2]).mean() < 4.0
+    assert f.face_points is not None
+    lo, hi = f.face_points.min(0), f.face_points.max(0)
+    (x0, y0), (x1, y1) = (np.clip(lo - (hi - lo), 0, None).astype(int),
+                          np.minimum(hi + (hi - lo), f.output.shape[1::-1]).astype(int))
+    seen = Tracker(static=True)(np.ascontiguousarray(f.output[y0:y1, x0:x1]))
+    assert seen is not None
+    assert np.abs(f.face_points - (seen[:T.N_LANDMARKS, :2] + [x0, y0])).mean() < 4.0
 
 def test_passthrough_hotkey(astronaut_profile, flipped):
     engine = swap_engine(astronaut_profile)

@@ -26,6 +26,16 @@ def test_the_swapped_face_turns_as_far_as_the_driver(astronaut_profile):
     assert np.degrees(np.linalg.norm(G.rotvec_from_matrix(rel))) < MAX_HEAD_ANGLE + 1e-6
 
 
+def test_the_drivers_own_eyes_look_where_the_driver_looks():
+    """The swap draws the driver's iris where the posed iris is (realtime.swap.composite): a
+    profile's gaze gain (reenactment's) would turn the driver's own eyes off their look. With
+    another source's expression the identity's eyeballs are drawn, and its gain is kept."""
+    config = FuseConfig(gaze_gain=1.6, eye_gain=1.2)
+    own = swap_fuse_config(config)
+    assert own.gaze_gain == 1.0 and own.eye_gain == 1.2
+    assert swap_fuse_config(config, own_gaze=False).gaze_gain == 1.6
+
+
 def _long_faced_driver_opening(neutral: np.ndarray, drop: float) -> np.ndarray:
     """`neutral` with its lower face 30 % longer and its jaw dropped by `drop` (canonical units):
     everything below the upper inner lip moves down, the chin most."""
