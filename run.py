@@ -1118,15 +1118,25 @@ def _train(profile, video: Path, args, same_clip: bool = True) -> int:
         if tested is not None:
             measured = {"render": round(tested[0], 5), "output": round(tested[1], 5),
                         "held_out": int(len(split.test)), **measured}
+        grid = T.samples(pairs, generator)
         # each plot is written to its hidden partial file and renamed in by the commit: in the
         # profile it is whole or not at all (the finally removes what a failed write left)
-        T.plot_losses(result["history"], plots["losses"])
-        grid = T.samples(pairs, profile.folder / GENERATOR_PATH)
-        plots["samples"].write_bytes(_png(cv2.cvtColor(grid, cv2.COLOR_RGB2BGR)))
-        commit_files(profile.folder, {f"{NEURAL_DIR}/{k}.png": v for k, v in plots.items()},
-                     tier="neural" if better else "atlas",
-                     settings={"neural": {"resolution": args.resolution, "steps": result["steps"],
-                                          "pairs": trained_on, "face_l1": measured}})
+        try:
+            T.plot_losses(result["history"], plots["losses"])
+            plots["samples"].write_bytes(_png(cv2.cvtColor(grid, cv2.COLOR_RGB2BGR)))
+            commit_files(profile.folder, {f"{NEURAL_DIR}/{k}.png": v for k, v in plots.items()},
+                         tier="neural" if better else "atlas",
+                         settings={"neural": {"resolution": args.resolution, "steps": result["steps"],
+                                              "pairs": trained_on, "face_l1": measured}})
+        except OSError as e:
+            # a full disk (or a folder made read-only) while plotting: the steps are saved, as
+            # after a Ctrl-C here, and settings.neural says so in the same words (before: a
+            # traceback). Only the writes: reading the generator above (`face_l1`, `samples`)
+            # fails with its own OSError, no plot's.
+            failed = UserError(_plots_not_written(e, out_dir, int(result["steps"])))
+            _stopped_settings(failed, profile, back, {"resolution": args.resolution,
+                                                      "steps": int(result["steps"]), "pairs": trained_on})
+            raise failed from None
         committed = True
     except KeyboardInterrupt as e:
         # the steps are saved (before: "stopped", and settings.neural kept the last finished
@@ -1137,15 +1147,6 @@ def _train(profile, video: Path, args, same_clip: bool = True) -> int:
             _stopped_settings(e, profile, back, {"resolution": args.resolution, "steps": int(result["steps"]),
                                                  "pairs": trained_on})
         raise
-    except OSError as e:
-        if committed:
-            raise
-        # a full disk (or a folder made read-only) while plotting: the steps are saved, as after
-        # a Ctrl-C here, and settings.neural says so in the same words (before: a traceback)
-        failed = UserError(_plots_not_written(e, out_dir, int(result["steps"])))
-        _stopped_settings(failed, profile, back, {"resolution": args.resolution, "steps": int(result["steps"]),
-                                                  "pairs": trained_on})
-        raise failed from None
     finally:
         for path in plots.values():
             with contextlib.suppress(OSError):

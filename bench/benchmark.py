@@ -36,6 +36,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -49,7 +50,7 @@ from bench.drivers import Driver, open_driver, prepare_self_drive, prepare_self_
 from bench.latency import latency_pass, recalibration_note
 from bench.machine import machine_info
 from bench.quality import quality_pass
-from bench.report import _fmt, markdown_table, plot, plot_formats, write_json, write_output
+from bench.report import _fmt, markdown_table, plot, plot_formats, write_json, write_outputs
 from bench.roundtrip import roundtrip_pass
 from bench.swap import SwapExtremes, swap_quality_pass
 from bench.usage import DEFAULT_BLOCK, UsageError
@@ -645,21 +646,20 @@ def run_benchmark(args: argparse.Namespace) -> int:
     if notes:
         text.append("notes:\n" + "\n".join(f"- {n}" for n in notes))
     print("\n\n".join(text))
+    outputs: list[tuple[str, str, Callable[[], object]]] = []
     if args.json:
-        write_output("--json", args.json, lambda: write_json(args.json, out))
-        print(f"\nwrote {args.json}")
+        outputs.append(("--json", args.json, lambda: write_json(args.json, out)))
     if sheets:
-        write_output("--sheet", args.sheet,
-                     lambda: write_sheet(args.sheet, sheets, f"{common['profile']} ← {driver.label}"))
-        print(f"wrote {args.sheet}")
+        outputs.append(("--sheet", args.sheet,
+                        lambda: write_sheet(args.sheet, sheets, f"{common['profile']} ← {driver.label}")))
     if args.plot:
         if compare is None:
             drawn = (dict(results["run"], machine=machine), per_frame["run"])
         else:   # one driver: one frame budget for every variant
             drawn = ({"variants": {k: dict(v, machine=machine) for k, v in results.items()},
                       "baseline": shown["baseline"]}, per_frame)
-        write_output("--plot", args.plot, lambda: plot(*drawn, args.plot, fps=driver.fps))
-        print(f"wrote {args.plot}")
+        outputs.append(("--plot", args.plot, lambda: plot(*drawn, args.plot, fps=driver.fps)))
+    write_outputs(outputs)
     return 0
 
 

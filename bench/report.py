@@ -22,8 +22,8 @@ import numpy as np
 from bench.usage import UsageError
 from realtime.core.paths import write_atomic
 
-__all__ = ["markdown_table", "write_json", "plot", "plot_formats", "save_figure", "write_output", "BUDGET_MS",
-           "drop_runs", "frame_budget"]
+__all__ = ["markdown_table", "write_json", "plot", "plot_formats", "save_figure", "write_output", "write_outputs",
+           "stopped_writing", "BUDGET_MS", "drop_runs", "frame_budget"]
 
 BUDGET_MS = 1000.0 / 30.0  # DESIGN §9: p95 capture→sink ≤ 33 ms on the CPU tier (a 30 fps driver)
 
@@ -235,6 +235,34 @@ def write_output(flag: str, path: str | os.PathLike, write: Callable[[], object]
         why = exc.strerror or type(exc).__name__
         hint = ": free some space, or choose another file" if exc.errno in (errno.ENOSPC, errno.EDQUOT) else ""
         raise UsageError(f"cannot write {os.fspath(path)} ({flag}): {why}{hint}") from None
+
+
+def write_outputs(outputs: Sequence[tuple[str, str | os.PathLike, Callable[[], object]]]) -> None:
+    """Write the bench's outputs in turn, each ``(flag, path, write)`` through `write_output`,
+    saying ``wrote PATH`` after each (the first after a blank line, below the report). A Ctrl-C
+    (or run.py's SIGTERM) among them goes on up saying which are written and which not
+    (`stopped_writing`): the run is measured and reported by then, so `bench.cli.STOPPED` (the
+    files come only once the whole run is measured) would not be true."""
+    written = 0
+    try:
+        for flag, path, write in outputs:
+            write_output(flag, path, write)
+            written += 1
+            gap = "\n" if written == 1 else ""
+            print(f"{gap}wrote {os.fspath(path)}")
+    except KeyboardInterrupt as stop:
+        if not str(stop):
+            stop.args = (stopped_writing([(flag, path) for flag, path, _ in outputs], written),)
+        raise
+
+
+def stopped_writing(outputs: Sequence[tuple[str, str | os.PathLike]], written: int) -> str:
+    """What a bench stopped while writing its `outputs` (``(flag, path)``, in the order they are
+    written) says, the first `written` of them whole; each of the others is as it was before."""
+    def named(part: Sequence[tuple[str, str | os.PathLike]]) -> str:
+        return ", ".join(f"{flag} {os.fspath(path)}" for flag, path in part)
+    done = f"{named(outputs[:written])} written; " if written else ""
+    return f"stopped while the bench wrote its files, after its report: {done}{named(outputs[written:])} not written"
 
 
 def _about_output(exc: OSError, path: str | os.PathLike) -> bool:

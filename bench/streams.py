@@ -41,7 +41,7 @@ import queue
 import signal
 import sys
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -50,7 +50,7 @@ from bench.devices import get_device
 from bench.drivers import Driver, open_driver
 from bench.latency import Accumulator, run_block
 from bench.machine import machine_info
-from bench.report import _fmt, _table, save_figure, write_json, write_output
+from bench.report import _fmt, _table, save_figure, write_json, write_outputs
 from bench.stats import StageTimes
 from bench.usage import UsageError
 from bench.variants import build_engine
@@ -249,6 +249,11 @@ def _processes(specs: list[StreamSpec], device: str, frames, warmup) -> list[dic
     return [results[i] for i in sorted(results)]
 
 
+#: The stops whose Python handler `_deaf_to_ctrl_c` holds off: a Ctrl-C, and the SIGTERM and
+#: SIGHUP that run.py raises as a Ctrl-C (`_Terminated`).
+_STOPS = tuple(getattr(signal, name) for name in ("SIGINT", "SIGTERM", "SIGHUP") if hasattr(signal, name))
+
+
 @contextlib.contextmanager
 def _deaf_to_ctrl_c() -> Iterator[None]:
     """Within: SIGINT blocked in the calling thread, and so in every process spawned from it
@@ -256,38 +261,39 @@ def _deaf_to_ctrl_c() -> Iterator[None]:
     terminal sends its whole process group, from its first instruction on. (Ignored in the
     child's entry only, it came too late: the child imports run.py and the engine first, seconds
     on a CPU, and a Ctrl-C then printed its KeyboardInterrupt traceback beside the bench's
-    `stopped` line.) A Ctrl-C meanwhile reaches this process at the end of the block: in the
-    main thread its Python handler is held off within (`_held_sigint`) and the SIGINT it caught
-    raised again after. Nothing is blocked where the platform has no `pthread_sigmask`."""
+    `stopped` line.) A Ctrl-C, SIGTERM or SIGHUP meanwhile reaches this process at the end of
+    the block: in the main thread their Python handlers are held off within (`_held`) and each
+    signal caught raised again after, in the order it came. Only SIGINT is blocked: SIGTERM is
+    how `_end` ends a child. Nothing is blocked where the platform has no `pthread_sigmask`."""
     if not hasattr(signal, "pthread_sigmask"):     # pragma: no cover - Windows
         yield
         return
     caught: list[int] = []
-    held = _held_sigint(caught)
+    held = {signum: handler for signum in _STOPS if (handler := _held(signum, caught)) is not None}
     before = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
     try:
         yield
     finally:
         signal.pthread_sigmask(signal.SIG_SETMASK, before)
-        if held is not None:
-            signal.signal(signal.SIGINT, held)
-        if caught:          # through the handler now in place: a KeyboardInterrupt, run.py's note
-            signal.raise_signal(signal.SIGINT)
+        for signum, handler in held.items():
+            signal.signal(signum, handler)
+        for signum in dict.fromkeys(caught):    # through the handlers now in place: a
+            signal.raise_signal(signum)         # KeyboardInterrupt (run.py's note, `_Terminated`)
 
 
-def _held_sigint(caught: list[int]):
-    """Replace SIGINT's handler with one that only appends to `caught`, and return the one it
-    replaced; None (nothing replaced) off the main thread, or where SIGINT is ignored or not
-    Python's. Why the block alone does not hold a Ctrl-C off: the kernel hands a process's SIGINT
-    to any thread that does not block it (numpy's BLAS threads are there from its import on),
-    and the main thread then runs the Python handler wherever it is: a KeyboardInterrupt in the
-    middle of a `Process.start` (a stream spawned but not yet on record, which `_end` cannot end)
-    or of `_end`'s terminating."""
-    current = signal.getsignal(signal.SIGINT)
+def _held(signum: int, caught: list[int]):
+    """Replace `signum`'s handler with one that only appends to `caught`, and return the one it
+    replaced; None (nothing replaced) off the main thread, or where `signum` is ignored or its
+    handler not Python's. Why a block alone does not hold a Ctrl-C off: the kernel hands a
+    process's signal to any thread that does not block it (numpy's BLAS threads are there from
+    its import on), and the main thread then runs the Python handler wherever it is: a
+    KeyboardInterrupt (or run.py's `_Terminated`) in the middle of a `Process.start` (a stream
+    spawned but not yet on record, which `_end` cannot end) or of `_end`'s terminating."""
+    current = signal.getsignal(signum)
     if current in (signal.SIG_IGN, None):
         return None
     try:
-        return signal.signal(signal.SIGINT, lambda signum, frame: caught.append(signum))
+        return signal.signal(signum, lambda number, frame: caught.append(number))
     except ValueError:      # not the main thread: the KeyboardInterrupt is raised in that one
         return None
 
@@ -302,7 +308,7 @@ def _end(procs: list, wait: bool) -> None:
             for p in procs:
                 p.join(timeout=REAP_S)
     finally:
-        with _deaf_to_ctrl_c():         # a second Ctrl-C here would leave them running
+        with _deaf_to_ctrl_c():         # a second Ctrl-C (or a SIGTERM) here would leave them running
             for p in procs:
                 if p.is_alive():
                     p.terminate()
@@ -464,10 +470,10 @@ def run_streams(args: argparse.Namespace) -> int:
     print(markdown(result))
     if notes:
         print("\nnotes:\n" + "\n".join(f"- {n}" for n in notes))
+    outputs: list[tuple[str, str, Callable[[], object]]] = []
     if args.json:
-        write_output("--json", args.json, lambda: write_json(args.json, {"streams": result}))
-        print(f"\nwrote {args.json}")
+        outputs.append(("--json", args.json, lambda: write_json(args.json, {"streams": result})))
     if args.plot:
-        write_output("--plot", args.plot, lambda: plot_streams(result, args.plot))
-        print(f"wrote {args.plot}")
+        outputs.append(("--plot", args.plot, lambda: plot_streams(result, args.plot)))
+    write_outputs(outputs)
     return 0

@@ -1234,6 +1234,33 @@ def test_a_full_disk_while_plotting_is_one_line_and_the_yaml_says_the_steps_are_
     assert sorted(p.name for p in (folder / "neural").iterdir()) == ["losses.png", "samples.png"]
 
 
+@pytest.mark.parametrize("reader", ["face_l1", "samples"])
+def test_a_generator_that_cannot_be_read_after_the_steps_is_no_refused_plot(video_profile, monkeypatch, reader):
+    """Before (review of helper 120's change): the `except OSError` around the plots also held
+    the generator's reads (`face_l1`, `samples`), so a read error there said "cannot write the
+    plots ...: Input/output error (the steps are saved)", a disk's fault told as a write refused.
+    Now only the plots' writes and their commit are that line; a read's OSError goes on up as
+    itself, naming the generator."""
+    import errno
+
+    from realtime.core.profile import GENERATOR_PATH
+    from realtime.train import loop as T
+
+    folder, clip = video_profile
+    generator = folder / GENERATOR_PATH
+
+    def unreadable(*a, **k):
+        raise OSError(errno.EIO, "Input/output error", str(generator))
+
+    _fake_training(monkeypatch, samples_raise=unreadable)
+    if reader == "face_l1":
+        monkeypatch.setattr(T, "face_l1", unreadable)
+    with pytest.raises(OSError) as raised:
+        run.main(["train", "--profile", "vid", "--video", str(clip), "--steps", "1"])
+    assert not isinstance(raised.value, run.PuppeteerError)
+    assert raised.value.errno == errno.EIO and raised.value.filename == str(generator)
+
+
 def test_train_refuses_a_file_named_neural_before_the_pairs(video_profile, monkeypatch, capsys):
     """Before (train audit): a file named neural in the profile folder made `train` build its pairs
     and then fail with a FileExistsError traceback from the checkpoint folder's mkdir."""

@@ -559,6 +559,31 @@ def test_a_full_disk_at_the_end_is_one_line_and_keeps_the_previous_json(assets, 
     assert js.read_text() == '{"old": 1}\n' and [f.name for f in tmp_path.iterdir()] == ["b.json"]
 
 
+@pytest.mark.parametrize("stop", [KeyboardInterrupt, "_Terminated"])
+def test_a_stop_while_the_plot_is_drawn_says_the_json_is_written(assets, tmp_path, monkeypatch, capsys, stop):
+    """Before (review of helper 120's change): a Ctrl-C (or SIGTERM) after --json was written,
+    while --plot was drawn, said `bench.cli.STOPPED`: "it prints its report and writes --json,
+    --plot and --sheet only once the whole run is measured" — the report was printed and the
+    JSON written. Now the stop names what is written and what not."""
+    import run
+    from bench import cli
+
+    stop = getattr(run, stop) if isinstance(stop, str) else stop
+
+    def drawing(*a, **k):
+        raise stop()
+    monkeypatch.setattr(benchmark, "plot", drawing)
+    js, png = tmp_path / "b.json", tmp_path / "b.png"
+    with pytest.raises(KeyboardInterrupt) as raised:
+        cli.main(parse("--profile", assets["astro"], "--driver", assets["clip"], "--warmup", 5,
+                       "--json", js, "--plot", png))
+    assert str(raised.value) != cli.STOPPED
+    assert str(raised.value) == (f"stopped while the bench wrote its files, after its report: --json {js} "
+                                 f"written; --plot {png} not written")
+    assert json.loads(js.read_text())["frames"] > 0 and not png.exists()
+    assert f"wrote {js}" in capsys.readouterr().out
+
+
 def test_a_sheet_the_disk_cuts_short_leaves_the_one_there(tmp_path):
     """Before the fix (new-user walkthrough): the contact sheet went through cv2.imwrite, which on
     a full disk ("libpng error: Write Error") removed the sheet that was at --sheet. Now it is

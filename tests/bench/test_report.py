@@ -5,7 +5,7 @@ import os
 import numpy as np
 import pytest
 
-from bench.report import markdown_table, plot, write_json, write_output
+from bench.report import markdown_table, plot, write_json, write_output, write_outputs
 from bench.stats import StageTimes
 from bench.usage import UsageError
 from tests.bench.helpers import disk_full_after
@@ -161,6 +161,31 @@ def test_an_error_about_another_file_is_not_called_the_outputs(tmp_path):
             raise PermissionError(errno.EACCES, os.strerror(errno.EACCES), str(named))
         with pytest.raises(UsageError):
             write_output("--plot", tmp_path / "p.png", refused)
+
+
+def test_a_stop_among_the_outputs_names_those_written_and_those_not(tmp_path, capsys):
+    """Each output is said once written; a Ctrl-C among them names the written ones, then the
+    others (the one it cut short among them), and a stop with its own message keeps it."""
+    def stopped():
+        raise KeyboardInterrupt
+    outputs = [("--json", tmp_path / "b.json", lambda: write_json(tmp_path / "b.json", {})),
+               ("--sheet", tmp_path / "s.png", stopped), ("--plot", tmp_path / "p.png", stopped)]
+    with pytest.raises(KeyboardInterrupt) as info:
+        write_outputs(outputs)
+    assert str(info.value) == (f"stopped while the bench wrote its files, after its report: --json "
+                               f"{tmp_path / 'b.json'} written; --sheet {tmp_path / 's.png'}, --plot "
+                               f"{tmp_path / 'p.png'} not written")
+    assert capsys.readouterr().out == f"\nwrote {tmp_path / 'b.json'}\n"
+    with pytest.raises(KeyboardInterrupt) as info:
+        write_outputs(outputs[1:])
+    assert str(info.value) == (f"stopped while the bench wrote its files, after its report: --sheet "
+                               f"{tmp_path / 's.png'}, --plot {tmp_path / 'p.png'} not written")
+
+    def said():
+        raise KeyboardInterrupt("its own words")
+    with pytest.raises(KeyboardInterrupt, match="^its own words$"):
+        write_outputs([("--plot", tmp_path / "p.png", said)])
+    assert capsys.readouterr().out == "" and sorted(f.name for f in tmp_path.iterdir()) == ["b.json"]
 
 
 def _budget_lines(monkeypatch):

@@ -138,6 +138,57 @@ def test_a_ctrl_c_while_deaf_comes_at_the_end_of_the_block():
     assert within == ["the block ran to its end"] and noted == [signal.SIGINT]
 
 
+@pytest.mark.parametrize("name", ["SIGTERM", "SIGHUP"])
+def test_a_sigterm_while_deaf_comes_at_the_end_of_the_block(name):
+    """Before (review of helper 123's change): only SIGINT's handler was held off while the
+    stream processes started, and run.py raises a SIGTERM (SIGHUP) as a KeyboardInterrupt
+    (`_Terminated`) from its handler: one in the middle of a `Process.start` left a stream spawned
+    but not yet on record, which `_end` could not end. Now it comes at the end of the block, as
+    a Ctrl-C does, through the handler in place; SIGTERM itself stays unblocked (what
+    `terminate()` ends a child with)."""
+    signum = getattr(signal, name)
+    noted, within, blocked = [], [], []
+
+    def handler(number, frame):
+        noted.append(number)
+        raise KeyboardInterrupt
+    previous = signal.signal(signum, handler)
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            with S._deaf_to_ctrl_c():
+                blocked.append(signal.pthread_sigmask(signal.SIG_BLOCK, set()))
+                os.kill(os.getpid(), signum)
+                for _ in range(200):        # bytecodes for a handler to run at, were it let
+                    time.sleep(0.001)
+                within.append("the block ran to its end")
+    finally:
+        signal.signal(signum, previous)
+    assert within == ["the block ran to its end"] and noted == [signum]
+    assert signal.SIGINT in blocked[0] and signum not in blocked[0]
+    assert signal.getsignal(signum) is previous
+
+
+def test_stops_caught_while_deaf_each_come_after_it_in_order():
+    """A SIGTERM and then a Ctrl-C within the block: both reach their handlers after it, the
+    SIGTERM first (here neither handler raises: each is noted)."""
+    noted, previous = [], {}
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        previous[signum] = signal.signal(signum, lambda number, frame: noted.append(number))
+    try:
+        with S._deaf_to_ctrl_c():
+            os.kill(os.getpid(), signal.SIGTERM)
+            for _ in range(50):
+                time.sleep(0.001)
+            signal.raise_signal(signal.SIGINT)      # blocked in this thread: the Ctrl-C kept pending
+            for _ in range(50):
+                time.sleep(0.001)
+            assert noted == []
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+    assert noted == [signal.SIGTERM, signal.SIGINT]
+
+
 def test_a_stopped_process_pass_ends_its_streams(monkeypatch, tmp_path):
     """Before (helper 120): a Ctrl-C of the bench waited up to 30 s for each stream process, which
     played on to its end. Now the pass ends them at once and the Ctrl-C goes on up."""
