@@ -41,6 +41,7 @@ import queue
 import signal
 import sys
 import threading
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -72,6 +73,10 @@ MODES = ("thread", "process")
 MIN_MEASURED = 30
 _PLURAL = {"thread": "threads", "process": "processes"}
 BARRIER_TIMEOUT_S = 600.0
+#: how long a stream process may play after the barrier before its result is given up on
+PLAY_TIMEOUT_S = 600.0
+#: how often the parent, waiting for the results, looks for a stream process that died
+POLL_S = 0.5
 #: how long a stream process that gave its result may take to close before it is ended
 REAP_S = 30.0
 
@@ -231,12 +236,21 @@ def _processes(specs: list[StreamSpec], device: str, frames, warmup) -> list[dic
         with _deaf_to_ctrl_c():
             for p in procs:
                 p.start()
-        for _ in procs:
+        by_index = {s.index: p for s, p in zip(specs, procs)}
+        heard: set[int] = set()
+        deadline = time.monotonic() + BARRIER_TIMEOUT_S + PLAY_TIMEOUT_S
+        while len(heard) < len(procs) and not errors:
             try:
-                index, result = out.get(timeout=BARRIER_TIMEOUT_S + 600)
+                index, result = out.get(timeout=POLL_S)
             except queue.Empty:
-                errors.append("a stream process gave no result in time")
-                break
+                dead = next(((i, p.exitcode) for i, p in by_index.items()
+                             if i not in heard and p.exitcode not in (None, 0)), None)
+                if dead is not None:
+                    errors.append(f"stream {dead[0]}: its process ended without a result ({_exit_said(dead[1])})")
+                elif time.monotonic() > deadline:
+                    errors.append("a stream process gave no result in time")
+                continue
+            heard.add(index)
             if isinstance(result, dict):
                 results[index] = result
             elif isinstance(result, str):
@@ -247,6 +261,18 @@ def _processes(specs: list[StreamSpec], device: str, frames, warmup) -> list[dic
     if errors:
         raise UsageError(errors[0])
     return [results[i] for i in sorted(results)]
+
+
+def _exit_said(code: int) -> str:
+    """A dead stream process's exit code in words: a signal's name (SIGKILL: most often the
+    system out of memory), else the code."""
+    if code < 0:
+        try:
+            name = signal.Signals(-code).name
+        except ValueError:
+            name = f"signal {-code}"
+        return f"killed by {name}" + (": out of memory?" if -code == signal.SIGKILL else "")
+    return f"exit code {code}"
 
 
 #: The stops whose Python handler `_deaf_to_ctrl_c` holds off: a Ctrl-C, and the SIGTERM and

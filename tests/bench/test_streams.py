@@ -200,6 +200,29 @@ def test_a_stopped_process_pass_ends_its_streams(monkeypatch, tmp_path):
     assert not played_on.exists()
 
 
+def _killed_or_waiting(spec, device, frames, warmup, barrier, out) -> None:
+    """Stream 0's process dies as the system's out-of-memory killer ends one (SIGKILL, no word
+    to anyone); the others wait at the barrier for it."""
+    if spec.index == 0:
+        os.kill(os.getpid(), signal.SIGKILL)
+    barrier.wait(60.0)
+
+
+def test_a_stream_process_that_dies_is_said_at_once(monkeypatch):
+    """Before: a stream process that died without a word (killed for memory, a crash in native
+    code) left the parent waiting for its result BARRIER_TIMEOUT_S + 600 s (20 minutes), and
+    then saying only "no result in time", while the others waited at the barrier. Now the parent
+    sees the dead process while it waits, names it and how it ended, and ends the others."""
+    monkeypatch.setattr(S, "_process_main", _killed_or_waiting)
+    monkeypatch.setattr(S, "BARRIER_TIMEOUT_S", 2.0)     # the old wait, cut short: 4 s, not 20 min
+    monkeypatch.setattr(S, "PLAY_TIMEOUT_S", 2.0)
+    specs = [S.StreamSpec(i, "astro", "unused") for i in range(2)]
+    with pytest.raises(UsageError) as info:
+        S._processes(specs, "cpu", None, 0)
+    assert str(info.value) == "stream 0: its process ended without a result (killed by SIGKILL: out of memory?)"
+    assert mp.active_children() == []
+
+
 @pytest.fixture(scope="module")
 def tracked_assets(tmp_path_factory, astronaut_landmarks, astronaut_profile, astronaut_rgb):
     """Profiles root with `astro`, two landmarks-only tracked clips (40 frames, 30 fps), a photo
