@@ -35,7 +35,7 @@ from realtime.core.frame import Frame
 from realtime.core.letterbox import letterbox, letterbox_points
 from realtime.face import topology
 from realtime.face.topology import N_LANDMARKS
-from realtime.mesh.rig import EYE_CENTRES, Rig, fan_edge_heights
+from realtime.mesh.rig import EYE_CENTRES, EYE_LOOPS, Rig, fan_edge_heights
 from realtime.swap.colour import ColourTransfer
 from realtime.swap.crop import OutsideOccluders, triangle_labels
 from realtime.swap.fuse import SwapLink
@@ -340,11 +340,13 @@ def eye_sources(points: np.ndarray, iris: np.ndarray, corners: np.ndarray, drive
 
 def _eye_rows() -> list[tuple[np.ndarray, np.ndarray, np.ndarray, int]]:
     """Per eye fan (right, left): its upper and lower lid lines (outer corner to inner), all its
-    vertices (lids and fan centre) and its iris centre: the rows `eye_sources` reads and writes."""
-    return [(np.array(up), np.array(low), np.array(sorted(set(up) | set(low) | {centre})), iris)
-            for up, low, centre, iris in (
-                (topology.RIGHT_EYE_UPPER, topology.RIGHT_EYE_LOWER, EYE_CENTRES[0], topology.RIGHT_IRIS[0]),
-                (topology.LEFT_EYE_UPPER, topology.LEFT_EYE_LOWER, EYE_CENTRES[1], topology.LEFT_IRIS[0]))]
+    vertices (the rig's lid loop and fan centre) and its iris centre: the rows `eye_sources`
+    reads and writes."""
+    return [(np.array(up), np.array(low), np.append(loop, centre), iris)
+            for up, low, loop, centre, iris in zip((topology.RIGHT_EYE_UPPER, topology.LEFT_EYE_UPPER),
+                                                  (topology.RIGHT_EYE_LOWER, topology.LEFT_EYE_LOWER),
+                                                  EYE_LOOPS, EYE_CENTRES,
+                                                  (topology.RIGHT_IRIS[0], topology.LEFT_IRIS[0]))]
 
 
 def _complex(points: np.ndarray) -> np.ndarray:
