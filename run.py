@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import errno
 import math
 import os
 import re
@@ -41,6 +40,7 @@ from bench.usage import FOLLOW_RANGE, MAX_SIDE, RENDER_SIZE_RANGE  # noqa: E402 
 from bench.usage import given as _given  # noqa: E402  (an empty name refused)
 from realtime.core import stop as user_stop  # noqa: E402
 from realtime.core.errors import PuppeteerError  # noqa: E402
+from realtime.core.paths import out_of_space  # noqa: E402
 from realtime.core.profile import cli_name  # noqa: E402
 from realtime.core.text import count, printable  # noqa: E402
 from realtime.mesh.gains import SWAP_OWN, MergeGains, gains_argument  # noqa: E402  (light: numpy, as bench's parser has it)
@@ -1119,11 +1119,15 @@ def _train(profile, video: Path, args, same_clip: bool = True) -> int:
             measured = {"render": round(tested[0], 5), "output": round(tested[1], 5),
                         "held_out": int(len(split.test)), **measured}
         grid = T.samples(pairs, generator)
+        # both drawn in memory first: an OSError while drawing (a font matplotlib cannot open)
+        # goes on up as itself, naming its file, not as a refused write of the plots
+        drawn = {"losses": T.draw_losses(result["history"]),
+                 "samples": _png(cv2.cvtColor(grid, cv2.COLOR_RGB2BGR))}
         # each plot is written to its hidden partial file and renamed in by the commit: in the
         # profile it is whole or not at all (the finally removes what a failed write left)
         try:
-            T.plot_losses(result["history"], plots["losses"])
-            plots["samples"].write_bytes(_png(cv2.cvtColor(grid, cv2.COLOR_RGB2BGR)))
+            for name, png in drawn.items():
+                plots[name].write_bytes(png)
             commit_files(profile.folder, {f"{NEURAL_DIR}/{k}.png": v for k, v in plots.items()},
                          tier="neural" if better else "atlas",
                          settings={"neural": {"resolution": args.resolution, "steps": result["steps"],
@@ -1131,8 +1135,8 @@ def _train(profile, video: Path, args, same_clip: bool = True) -> int:
         except OSError as e:
             # a full disk (or a folder made read-only) while plotting: the steps are saved, as
             # after a Ctrl-C here, and settings.neural says so in the same words (before: a
-            # traceback). Only the writes: reading the generator above (`face_l1`, `samples`)
-            # fails with its own OSError, no plot's.
+            # traceback). Only the writes: an OSError from reading the generator (`face_l1`,
+            # `samples`) or from drawing the plots, above, goes on up as itself.
             failed = UserError(_plots_not_written(e, out_dir, int(result["steps"])))
             _stopped_settings(failed, profile, back, {"resolution": args.resolution,
                                                       "steps": int(result["steps"]), "pairs": trained_on})
@@ -1221,7 +1225,7 @@ def _plots_not_written(error: OSError, out_dir: Path, steps: int) -> str:
     """The one line of a training whose steps were saved but whose plots the system refused
     (`error`: a full disk, a quota, a read-only folder): what failed, then what is kept."""
     why = error.strerror or type(error).__name__
-    hint = " (free some space)" if error.errno in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG) else ""
+    hint = " (free some space)" if out_of_space(error) else ""
     return (f"cannot write the plots of step {steps} in {_printable(str(out_dir))}: {why}{hint}; the steps "
             f"are saved, `train` resumes from step {steps} (the plots come with the next finished run)")
 

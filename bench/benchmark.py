@@ -50,7 +50,7 @@ from bench.drivers import Driver, open_driver, prepare_self_drive, prepare_self_
 from bench.latency import latency_pass, recalibration_note
 from bench.machine import machine_info
 from bench.quality import quality_pass
-from bench.report import _fmt, markdown_table, plot, plot_formats, write_json, write_outputs
+from bench.report import _fmt, markdown_table, plot, plot_formats, report_and_write, write_json
 from bench.roundtrip import roundtrip_pass
 from bench.swap import SwapExtremes, swap_quality_pass
 from bench.usage import DEFAULT_BLOCK, UsageError
@@ -645,7 +645,6 @@ def run_benchmark(args: argparse.Namespace) -> int:
         text.append(audio_report.summary())
     if notes:
         text.append("notes:\n" + "\n".join(f"- {n}" for n in notes))
-    print("\n\n".join(text))
     outputs: list[tuple[str, str, Callable[[], object]]] = []
     if args.json:
         outputs.append(("--json", args.json, lambda: write_json(args.json, out)))
@@ -659,7 +658,7 @@ def run_benchmark(args: argparse.Namespace) -> int:
             drawn = ({"variants": {k: dict(v, machine=machine) for k, v in results.items()},
                       "baseline": shown["baseline"]}, per_frame)
         outputs.append(("--plot", args.plot, lambda: plot(*drawn, args.plot, fps=driver.fps)))
-    write_outputs(outputs)
+    report_and_write("\n\n".join(text), outputs)
     return 0
 
 

@@ -12,11 +12,12 @@
 (`bench.benchmark.run_benchmark`, which says what each pass measures) and maps a
 `PuppeteerError` (a user mistake: `bench.usage.UsageError`, a profile that cannot be read, a
 driver that cannot be opened, ...) to one ``error: <first line>`` line on stderr and exit code
-2; a Ctrl-C goes on up with what a stopped bench leaves (`STOPPED`, or which of its files are
-written where it came while they were), which run.py prints as it does every command's stop
-(exit 130, 143 for a SIGTERM); any other exception is a bug and propagates. ``--compare list``
-prints the comparison keys with their help, marking those that --mode and --device would
-refuse, and says on stderr which other options given with it are ignored (it runs nothing).
+2; a Ctrl-C goes on up with what a stopped bench leaves (`STOPPED`; where it came while the
+report was printed or the files written, that and which files are written), which run.py
+prints as it does every command's stop (exit 130, 143 for a SIGTERM); any other exception is
+a bug and propagates. ``--compare list`` prints the comparison keys with their help, marking
+those that --mode and --device would refuse, and says on stderr which other options given with
+it are ignored (it runs nothing).
 
 This module is light: building the parser (``run.py --help``, ``run.py bench --help``) imports
 neither the engine nor numba nor torch; `main` imports them when a benchmark runs.
@@ -165,8 +166,8 @@ def _first_line(exc: BaseException) -> str:
 
 
 #: What a bench stopped before its end says: its report and its files come only at the end.
-#: (Stopped while it writes its files, after the report, it says which are written instead:
-#: `bench.report.write_outputs`.)
+#: (Stopped while it prints its report, or while it writes its files after it, it says so and
+#: which files are written instead: `bench.report.report_and_write`.)
 STOPPED = ("stopped before the bench's end: it prints its report and writes --json, --plot and --sheet only "
            "once the whole run is measured")
 

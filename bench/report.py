@@ -8,7 +8,6 @@ A *result* is what :meth:`bench.stats.StageTimes.to_dict` returns, optionally ex
 """
 from __future__ import annotations
 
-import errno
 import io
 import json
 import math
@@ -20,10 +19,10 @@ from typing import Any
 import numpy as np
 
 from bench.usage import UsageError
-from realtime.core.paths import write_atomic
+from realtime.core.paths import out_of_space, write_atomic
 
 __all__ = ["markdown_table", "write_json", "plot", "plot_formats", "save_figure", "write_output", "write_outputs",
-           "stopped_writing", "BUDGET_MS", "drop_runs", "frame_budget"]
+           "report_and_write", "stopped_reporting", "stopped_writing", "BUDGET_MS", "drop_runs", "frame_budget"]
 
 BUDGET_MS = 1000.0 / 30.0  # DESIGN §9: p95 capture→sink ≤ 33 ms on the CPU tier (a 30 fps driver)
 
@@ -233,8 +232,32 @@ def write_output(flag: str, path: str | os.PathLike, write: Callable[[], object]
         if not _about_output(exc, path):
             raise
         why = exc.strerror or type(exc).__name__
-        hint = ": free some space, or choose another file" if exc.errno in (errno.ENOSPC, errno.EDQUOT) else ""
+        hint = ": free some space, or choose another file" if out_of_space(exc) else ""
         raise UsageError(f"cannot write {os.fspath(path)} ({flag}): {why}{hint}") from None
+
+
+def report_and_write(report: str, outputs: Sequence[tuple[str, str | os.PathLike, Callable[[], object]]]) -> None:
+    """Print the bench's `report` (the whole run is measured by then), then write its `outputs`
+    (`write_outputs`). A Ctrl-C (or run.py's SIGTERM) while the report is printed goes on up
+    saying so (`stopped_reporting`): none of the outputs is written, or none was asked for;
+    `bench.cli.STOPPED` (the report and the files come only once the whole run is measured)
+    would not be true."""
+    try:
+        print(report)
+    except KeyboardInterrupt as stop:
+        if not str(stop):
+            stop.args = (stopped_reporting([(flag, path) for flag, path, _ in outputs]),)
+        raise
+    write_outputs(outputs)
+
+
+def stopped_reporting(outputs: Sequence[tuple[str, str | os.PathLike]]) -> str:
+    """What a bench stopped while it printed its report says: the run was measured, the report
+    is cut short, and its `outputs` (``(flag, path)``) are not written (each as it was before)."""
+    files = (f"; {', '.join(f'{flag} {os.fspath(path)}' for flag, path in outputs)} not written" if outputs
+             else " (no file was asked for)")
+    return ("stopped while the bench printed its report, after the whole run was measured: the report is "
+            f"cut short{files}")
 
 
 def write_outputs(outputs: Sequence[tuple[str, str | os.PathLike, Callable[[], object]]]) -> None:

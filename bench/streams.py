@@ -51,7 +51,7 @@ from bench.devices import get_device
 from bench.drivers import Driver, open_driver
 from bench.latency import Accumulator, run_block
 from bench.machine import machine_info
-from bench.report import _fmt, _table, save_figure, write_json, write_outputs
+from bench.report import _fmt, _table, report_and_write, save_figure, write_json
 from bench.stats import StageTimes
 from bench.usage import UsageError
 from bench.variants import build_engine
@@ -493,13 +493,11 @@ def run_streams(args: argparse.Namespace) -> int:
     notes = list(dict.fromkeys(r["note"] for c in result["counts"] for r in c["streams"] if r.get("note")))
     if notes:
         result["notes"] = notes
-    print(markdown(result))
-    if notes:
-        print("\nnotes:\n" + "\n".join(f"- {n}" for n in notes))
+    report = markdown(result) + ("\n\nnotes:\n" + "\n".join(f"- {n}" for n in notes) if notes else "")
     outputs: list[tuple[str, str, Callable[[], object]]] = []
     if args.json:
         outputs.append(("--json", args.json, lambda: write_json(args.json, {"streams": result})))
     if args.plot:
         outputs.append(("--plot", args.plot, lambda: plot_streams(result, args.plot)))
-    write_outputs(outputs)
+    report_and_write(report, outputs)
     return 0

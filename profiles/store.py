@@ -34,7 +34,7 @@ import yaml
 from profiles import schema
 from realtime.core import stop
 from realtime.core.errors import ProfileError
-from realtime.core.paths import sha256_file, write_atomic
+from realtime.core.paths import out_of_space, sha256_file, write_atomic
 from realtime.core.profile import YAML_FILE
 
 __all__ = ["name_lock", "yaml_lock", "replace_dir", "recover", "temp_dir", "backup_path", "commit_files", "inside",
@@ -67,15 +67,18 @@ def temp_dir(folder: Path) -> Path:
 def write_error(root: Path, e: OSError, hint: str | None = None, where: str | None = None) -> ProfileError:
     """The one-line error of a write under `root` that failed with `e`: "cannot write `where`"
     (default "profiles in ROOT"; a write into one profile's folder says "the profile folder
-    ROOT"), then free space for a full disk, else `hint` (default: choose a writable folder with
-    PUPPETEER_PROFILES)."""
+    ROOT"), then, for a write that found no room (`out_of_space`: a full disk, a quota, a
+    file-size limit), free some space (or, for a new profile, choose another folder), else
+    `hint` (default: choose a writable folder with PUPPETEER_PROFILES)."""
     why = e.strerror or str(e)
     if e.errno in (errno.EEXIST, errno.ENOTDIR) and root.exists() and not root.is_dir():
         why = "it is a file, not a folder"   # mkdir's "File exists" said nothing useful
     elif refused := _creation_refused(root, e):
         why = refused
-    hint = ("free some space and try again" if e.errno in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG)
-            else hint or "choose a writable folder with PUPPETEER_PROFILES=FOLDER")
+    if out_of_space(e):     # (an existing profile's folder is where it is: no other to choose)
+        hint = "free some space and try again" + ("" if hint else ", or choose another folder with "
+                                                  "PUPPETEER_PROFILES=FOLDER")
+    hint = hint or "choose a writable folder with PUPPETEER_PROFILES=FOLDER"
     return ProfileError(f"cannot write {where or f'profiles in {root}'}: {why}; {hint}")
 
 

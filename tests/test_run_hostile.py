@@ -359,7 +359,7 @@ def _fake_training(monkeypatch, samples_raise=KeyboardInterrupt, face_l1: float 
     monkeypatch.setattr(dataset, "render_l1", lambda pairs: face_l1)
     monkeypatch.setattr(T, "train", lambda pairs, out_dir, options, **k: {
         "steps": 1, "seconds": 0.1, "history": [{"step": 1, "rec": 0.5}], "config": {}})
-    monkeypatch.setattr(T, "plot_losses", lambda history, path: Path(path).write_bytes(b"new plot"))
+    monkeypatch.setattr(T, "draw_losses", lambda history: b"new plot")
     monkeypatch.setattr(T, "face_l1", lambda pairs, path, **k: (0.2, 0.1))
     _hold_out_one(monkeypatch)
 
@@ -1199,7 +1199,7 @@ def test_a_full_disk_while_plotting_is_one_line_and_the_yaml_says_the_steps_are_
 
     folder, clip = video_profile
     _set_tier(folder, tier)
-    real_plot = T.plot_losses
+    real_plot = T.draw_losses
     _fake_training(monkeypatch)
 
     def train(pairs, out_dir, options, progress, commit, on_checkpoint):    # step 1, committed
@@ -1210,7 +1210,7 @@ def test_a_full_disk_while_plotting_is_one_line_and_the_yaml_says_the_steps_are_
 
     monkeypatch.setattr(T, "train", train)
     if stage == "losses":           # the real plot (tens of kB): cut short
-        monkeypatch.setattr(T, "plot_losses", real_plot)
+        monkeypatch.setattr(T, "draw_losses", real_plot)
         monkeypatch.setattr(T, "samples", lambda pairs, path: np.zeros((8, 8, 3), np.uint8))
     else:                           # a small plot, then a samples grid of noise (~48 kB of PNG): cut short
         noise = np.random.default_rng(0).integers(0, 256, (128, 128, 3), np.uint8)
@@ -1259,6 +1259,37 @@ def test_a_generator_that_cannot_be_read_after_the_steps_is_no_refused_plot(vide
         run.main(["train", "--profile", "vid", "--video", str(clip), "--steps", "1"])
     assert not isinstance(raised.value, run.PuppeteerError)
     assert raised.value.errno == errno.EIO and raised.value.filename == str(generator)
+
+
+def test_a_font_that_cannot_be_opened_while_plotting_is_no_refused_write(video_profile, monkeypatch):
+    """Before (helper 127): `plot_losses` drew and wrote the loss plot in one call inside the
+    `except OSError` of the plots' writes, so a font matplotlib could not open while drawing (a
+    stale font cache) said "cannot write the plots of step 1 in FOLDER: No such file or
+    directory", a write refused that was never tried. Now the plots are drawn in memory first
+    (`draw_losses`) and only their writes are that line: the drawing's OSError goes on up as
+    itself, naming the font, and the profile keeps the plots it had."""
+    import errno
+
+    import matplotlib.backends.backend_agg as agg
+
+    from realtime.train import loop as T
+
+    folder, clip = video_profile
+    font = "/usr/share/fonts/gone/DejaVuSans.ttf"
+
+    def gone(*a, **k):
+        raise FileNotFoundError(errno.ENOENT, os.strerror(errno.ENOENT), font)
+
+    real_draw = T.draw_losses
+    _fake_training(monkeypatch)
+    monkeypatch.setattr(T, "draw_losses", real_draw)
+    monkeypatch.setattr(T, "samples", lambda pairs, path: np.zeros((8, 8, 3), np.uint8))
+    monkeypatch.setattr(agg, "get_font", gone)
+    with pytest.raises(FileNotFoundError) as raised:
+        run.main(["train", "--profile", "vid", "--video", str(clip), "--steps", "1"])
+    assert not isinstance(raised.value, run.PuppeteerError) and raised.value.filename == font
+    for name in ("losses.png", "samples.png"):
+        assert (folder / "neural" / name).read_bytes() == b"plot of the first training " + name.encode()
 
 
 def test_train_refuses_a_file_named_neural_before_the_pairs(video_profile, monkeypatch, capsys):

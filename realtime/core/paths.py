@@ -6,12 +6,15 @@ the way answer "no", so the caller's "no such file" line is printed instead of a
 `write_atomic` writes a result file that is whole or absent, never half-written; `reserve_hidden`
 names the hidden file beside an output that such writers fill before the rename, and
 `sweep_dead_writers` removes the ones a killed writer left. `playlist_kind` tells a "video" that is
-really a playlist FFmpeg would follow to other files from its first bytes."""
+really a playlist FFmpeg would follow to other files from its first bytes. `out_of_space` tells a
+write that found no room (a full disk, a quota, a file-size limit) from other refused writes."""
 from __future__ import annotations
 
 import contextlib
+import errno
 import hashlib
 import os
+import re
 import secrets
 import stat
 import tempfile
@@ -22,7 +25,8 @@ from pathlib import Path
 import numpy as np
 
 __all__ = ["is_dir", "is_file", "exists", "taken", "cannot_write", "reserve_hidden", "sweep_dead_writers",
-           "write_atomic", "write_npz", "sha256_file", "not_a_file", "playlist_kind", "IMAGE_SUFFIXES"]
+           "write_atomic", "write_npz", "sha256_file", "not_a_file", "playlist_kind", "IMAGE_SUFFIXES",
+           "out_of_space", "NO_SPACE"]
 
 #: The picture files every command reads (enroll's photo, a driver folder's frames, verify's
 #: images): those OpenCV decodes on every platform. Compare with the suffix lowered.
@@ -236,6 +240,26 @@ def _pid_gone(pid: int) -> bool:
     except OSError:       # EPERM: it runs, as another user
         return False
     return False
+
+
+#: The system's codes of a write that found no room: a full disk (ENOSPC), a full quota (EDQUOT),
+#: a file past the largest size allowed (EFBIG: the file system's, such as FAT32's 4 GiB, or the
+#: process's ``ulimit -f``). Freeing space, or writing somewhere else, is what the user can do.
+NO_SPACE = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EFBIG})
+
+#: The system's code as Rust's I/O errors write it in a message ("File too large (os error 27)"):
+#: safetensors raises them as a SafetensorError, which has no errno.
+_RUST_OS_ERROR = re.compile(r"\(os error (\d+)\)")
+
+
+def out_of_space(error: BaseException) -> bool:
+    """Whether `error` says a write found no room (`NO_SPACE`: ENOSPC, EDQUOT or EFBIG): an
+    OSError with that errno, or another library's error whose message carries that code as
+    Rust's do (safetensors: "... No space left on device (os error 28)"). Pure: it reads only
+    `error`, never the disk."""
+    if isinstance(error, OSError) and error.errno is not None:
+        return error.errno in NO_SPACE
+    return any(int(code) in NO_SPACE for code in _RUST_OS_ERROR.findall(str(error)))
 
 
 def write_atomic(path: str | os.PathLike, data: bytes | str, follow_links: bool = True) -> Path:

@@ -41,7 +41,6 @@ with a face finite and within `MAX_COORD`, teeth and tongue in 0..1, the clip a 
 from __future__ import annotations
 
 import contextlib
-import errno
 import math
 import os
 import re
@@ -59,7 +58,7 @@ import numpy as np
 
 from realtime.core.frame import Frame
 from realtime.core.npyheader import NpyHeader, member_header
-from realtime.core.paths import sha256_file, write_npz
+from realtime.core.paths import out_of_space, sha256_file, write_npz
 from realtime.face.teeth import mouth_shares
 from realtime.face.topology import N_LANDMARKS
 from realtime.face.track import Tracker, TrackStage, quiet_native_stderr
@@ -324,9 +323,8 @@ class TrackedClip:
         except BaseException as exc:
             Path(tmp).unlink(missing_ok=True)
             if isinstance(exc, OSError):    # a full disk, a quota: the system's word, not a bug
-                full = exc.errno in (errno.ENOSPC, errno.EDQUOT)
                 raise TrackError(f"cannot write {path}: {exc.strerror or exc}"
-                                 + (": free some space, or write it to another disk" if full else "")) from None
+                                 + (": free some space, or choose another file" if out_of_space(exc) else "")) from None
             raise
         return path
 

@@ -22,6 +22,7 @@ before it propagates, so the next run resumes from them.
 from __future__ import annotations
 
 import contextlib
+import io
 import json
 import math
 import os
@@ -136,7 +137,7 @@ def _resumed_rng(state, seed: int, step: int) -> np.random.Generator:
 def _resumed_history(history) -> list[dict]:
     """The loss history a checkpoint's extra holds: its entries that are {"step": int, loss name:
     number, ...}. Others (a damaged or hand-made file) are left out: they only feed the plot, and
-    one of them made the finished run's `plot_losses` fail with a traceback."""
+    one of them made the finished run's `draw_losses` fail with a traceback."""
     if not isinstance(history, list):
         return []
     return [h for h in history if isinstance(h, dict) and type(h.get("step")) is int
@@ -394,9 +395,11 @@ def loss_curves(history: list[dict]) -> dict[str, tuple[np.ndarray, np.ndarray]]
 FEW_POINTS = 20
 
 
-def plot_losses(history: list[dict], path: Path) -> None:
-    """The losses' moving averages against the step (`loss_curves`), each point marked where
-    there are few; with too few steps for a curve (every loss logged once at most), each
+def draw_losses(history: list[dict]) -> bytes:
+    """The loss plot as PNG, drawn in memory (it writes no file: the caller writes it, so that an
+    error while drawing, such as a font matplotlib cannot open, is never told as a refused
+    write): the losses' moving averages against the step (`loss_curves`), each point marked
+    where there are few; with too few steps for a curve (every loss logged once at most), each
     loss's logged values as points, and the plot says so; with no step, a plot that says so."""
     from matplotlib import colormaps  # noqa: PLC0415 - matplotlib: heavy, only for the plot
     from matplotlib.backends.backend_agg import FigureCanvasAgg  # noqa: PLC0415 - matplotlib: heavy, only for the plot
@@ -438,7 +441,9 @@ def plot_losses(history: list[dict], path: Path) -> None:
         fig.text(0.5, 0.015, note, ha="center", va="bottom", fontsize=10,
                  bbox={"boxstyle": "round", "facecolor": "lightyellow", "edgecolor": "0.6"})
     fig.tight_layout(rect=(0, 0.07, 1, 1) if note else None)
-    fig.savefig(str(path))
+    png = io.BytesIO()
+    fig.savefig(png, format="png")
+    return png.getvalue()
 
 
 def summary_json(result: dict) -> str:

@@ -544,7 +544,8 @@ def test_a_full_disk_at_the_end_is_one_line_and_keeps_the_previous_json(assets, 
                                                                        monkeypatch):
     """Before the fix (new-user walkthrough): `bench --json B` on a full disk measured the whole
     run, then died with a traceback (OSError from write_atomic). Now one `error:` line names the
-    file and the option, exit 2; the previous B stays as it was."""
+    file and the option, exit 2; the previous B stays as it was. A file-size limit (EFBIG, as
+    here) says what to do as a full disk does (before helper 127: only ENOSPC and EDQUOT did)."""
     real = benchmark.write_json
 
     def on_a_full_disk(*a, **k):
@@ -555,7 +556,8 @@ def test_a_full_disk_at_the_end_is_one_line_and_keeps_the_previous_json(assets, 
     js.write_text('{"old": 1}\n')
     rc, out, err = run_bench("--profile", assets["astro"], "--driver", assets["clip"], "--warmup", 5, "--json", js)
     assert rc == 2
-    assert one_error_line(err) == f"error: cannot write {js} (--json): File too large"
+    assert one_error_line(err) == (f"error: cannot write {js} (--json): File too large: free some space, or "
+                                   f"choose another file")
     assert js.read_text() == '{"old": 1}\n' and [f.name for f in tmp_path.iterdir()] == ["b.json"]
 
 
@@ -582,6 +584,36 @@ def test_a_stop_while_the_plot_is_drawn_says_the_json_is_written(assets, tmp_pat
                                  f"written; --plot {png} not written")
     assert json.loads(js.read_text())["frames"] > 0 and not png.exists()
     assert f"wrote {js}" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("files", [False, True])
+def test_a_stop_while_the_report_is_printed_says_the_run_was_measured(assets, tmp_path, monkeypatch, capsys, files):
+    """Before (helper 127): a Ctrl-C while the report was printed, after the whole run was
+    measured, said `bench.cli.STOPPED` ("it prints its report and writes --json, --plot and
+    --sheet only once the whole run is measured"): the run was measured, and a bench asked for
+    no file was told of files. Now the stop says the report is cut short and names the files
+    asked for, none written; run.py exits 130 with that line."""
+    import builtins
+
+    import run
+    from bench import cli
+
+    real_print = builtins.print
+
+    def print_cut(*a, **k):
+        if a and str(a[0]).startswith("## bench:"):
+            raise KeyboardInterrupt
+        real_print(*a, **k)
+    monkeypatch.setattr(builtins, "print", print_cut)
+    js, png = tmp_path / "b.json", tmp_path / "b.png"
+    argv = ["bench", "--profile", str(assets["astro"]), "--driver", str(assets["clip"]), "--warmup", "5"]
+    assert run.main(argv + (["--json", str(js), "--plot", str(png)] if files else [])) == 130
+    err = capsys.readouterr().err.strip().splitlines()[-1]
+    assert err != cli.STOPPED
+    cut = f"; --json {js}, --plot {png} not written" if files else " (no file was asked for)"
+    assert err == ("stopped while the bench printed its report, after the whole run was measured: the report is cut "
+                   f"short{cut}")
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_a_sheet_the_disk_cuts_short_leaves_the_one_there(tmp_path):

@@ -5,7 +5,7 @@ import os
 import numpy as np
 import pytest
 
-from bench.report import markdown_table, plot, write_json, write_output, write_outputs
+from bench.report import markdown_table, plot, report_and_write, write_json, write_output, write_outputs
 from bench.stats import StageTimes
 from bench.usage import UsageError
 from tests.bench.helpers import disk_full_after
@@ -186,6 +186,39 @@ def test_a_stop_among_the_outputs_names_those_written_and_those_not(tmp_path, ca
     with pytest.raises(KeyboardInterrupt, match="^its own words$"):
         write_outputs([("--plot", tmp_path / "p.png", said)])
     assert capsys.readouterr().out == "" and sorted(f.name for f in tmp_path.iterdir()) == ["b.json"]
+
+
+def test_a_stop_while_the_report_is_printed_says_so_and_writes_nothing(tmp_path, monkeypatch, capsys):
+    """A Ctrl-C at the report's print (the run measured) says the report is cut short and names
+    the outputs asked for, none written, or that none was asked; printed whole, the outputs
+    follow it. A stop with its own message keeps it."""
+    import builtins
+
+    outputs = [("--json", tmp_path / "b.json", lambda: write_json(tmp_path / "b.json", {})),
+               ("--plot", tmp_path / "p.png", lambda: (tmp_path / "p.png").write_bytes(b"png"))]
+    real_print = builtins.print
+    words = [""]
+
+    def cut(*a, **k):
+        if a and a[0] == "the report":
+            raise KeyboardInterrupt(*filter(None, words))
+        real_print(*a, **k)
+    with monkeypatch.context() as mp:
+        mp.setattr(builtins, "print", cut)
+        with pytest.raises(KeyboardInterrupt) as info:
+            report_and_write("the report", outputs)
+        assert str(info.value) == ("stopped while the bench printed its report, after the whole run was measured: "
+                                   f"the report is cut short; --json {tmp_path / 'b.json'}, --plot "
+                                   f"{tmp_path / 'p.png'} not written")
+        with pytest.raises(KeyboardInterrupt) as info:
+            report_and_write("the report", [])
+        assert str(info.value).endswith("the report is cut short (no file was asked for)")
+        words[0] = "its own words"
+        with pytest.raises(KeyboardInterrupt, match="^its own words$"):
+            report_and_write("the report", outputs)
+    assert list(tmp_path.iterdir()) == []
+    report_and_write("the report", outputs)
+    assert capsys.readouterr().out == f"the report\n\nwrote {tmp_path / 'b.json'}\nwrote {tmp_path / 'p.png'}\n"
 
 
 def _budget_lines(monkeypatch):

@@ -25,7 +25,6 @@ made. Every failure is a `CheckpointError` (a `ProfileError`: one line).
 from __future__ import annotations
 
 import contextlib
-import errno
 import json
 import math
 import os
@@ -37,6 +36,7 @@ from safetensors import SafetensorError, safe_open
 from safetensors.torch import save_file
 
 from realtime.core.errors import ProfileError, PuppeteerError
+from realtime.core.paths import out_of_space
 from realtime.core.tensorfile import TensorFileError, read_header
 from realtime.tiers.neural.model import NeuralConfig, NeuralGenerator
 
@@ -176,10 +176,9 @@ def save_checkpoint(path: str | os.PathLike, models: dict[str, torch.nn.Module],
         with contextlib.suppress(OSError):
             tmp.unlink()
         why = getattr(e, "strerror", None) or str(e)
-        full = "No space left" in why or getattr(e, "errno", None) in (errno.ENOSPC, errno.EDQUOT)
         raise CheckpointWriteError(f"cannot write the checkpoint {path}: {why}"
                               + ("; free some space and train again (it resumes from the last checkpoint)"
-                                 if full else "")) from None
+                                 if out_of_space(e) else "")) from None
     return path
 
 

@@ -2,6 +2,7 @@
 written whole or not at all."""
 from __future__ import annotations
 
+import errno
 import os
 from pathlib import Path
 
@@ -234,3 +235,23 @@ def test_cache_dir_order(monkeypatch, tmp_path):
     monkeypatch.delenv("XDG_CACHE_HOME")
     monkeypatch.setenv("HOME", str(tmp_path / "home"))
     assert paths.cache_dir() == tmp_path / "home" / ".cache" / "puppeteer"
+
+
+@pytest.mark.parametrize(("error", "full"), [
+    (OSError(errno.ENOSPC, "No space left on device"), True),
+    (OSError(errno.EDQUOT, "Disk quota exceeded"), True),
+    (OSError(errno.EFBIG, "File too large"), True),      # a file-size limit (ulimit -f, FAT32's 4 GiB)
+    (OSError(errno.EROFS, "Read-only file system"), False),
+    (PermissionError(errno.EACCES, "Permission denied"), False),
+    (OSError(errno.EIO, "Input/output error"), False),
+    (OSError("no errno, no code"), False),
+    # Rust's I/O errors (safetensors' SafetensorError) carry the code only in their message
+    (RuntimeError("Error while serializing: I/O error: File too large (os error 27)"), True),
+    (RuntimeError("I/O error: No space left on device (os error 28)"), True),
+    (RuntimeError("I/O error: Permission denied (os error 13)"), False),
+    (ValueError("28 bytes left"), False),
+])
+def test_out_of_space_is_a_full_disk_a_quota_or_a_file_size_limit(error, full):
+    """Before (helper 127): five callers each had their own set (EFBIG in two, a "No space left"
+    in the message in one), so a file-size limit got the full disk's hint in some and not in others."""
+    assert paths.out_of_space(error) is full

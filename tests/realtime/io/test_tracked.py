@@ -72,13 +72,15 @@ def test_round_trip(tmp_path, astronaut_landmarks):
 def test_a_full_disk_is_one_line_and_keeps_the_file_there(tmp_path, astronaut_landmarks):
     """Before the fix (new-user walkthrough): `run.py track CLIP --out T` on a full disk tracked
     the whole clip, then died with a traceback (OSError from the write). Now a TrackError (one
-    `error:` line in run.py) names the file; the previous T and no temporary file are left."""
+    `error:` line in run.py) names the file; the previous T and no temporary file are left. A
+    file-size limit (EFBIG, as here) says what to do as a full disk does (before helper 127: only
+    ENOSPC and EDQUOT did)."""
     path = tmp_path / "a.track.npz"
     tc = _write_track(path, astronaut_landmarks)
     before = path.read_bytes()
     with disk_full_after(2000), pytest.raises(T.TrackError) as info:
         tc.save(path)
-    assert str(info.value) == f"cannot write {path}: File too large"
+    assert str(info.value) == f"cannot write {path}: File too large: free some space, or choose another file"
     assert path.read_bytes() == before and [f.name for f in tmp_path.iterdir()] == ["a.track.npz"]
 
 

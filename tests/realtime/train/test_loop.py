@@ -202,7 +202,7 @@ def test_a_loss_plot_of_a_few_steps_draws_their_points(tmp_path, steps):
     path = tmp_path / "losses.png"
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        T.plot_losses(history, path)
+        path.write_bytes(T.draw_losses(history))
     hsv = cv2.cvtColor(cv2.imread(str(path)), cv2.COLOR_BGR2HSV)
     coloured = (hsv[..., 1] > 120) & (hsv[..., 2] > 80)       # the markers (the axes are grey)
     assert coloured.sum() > 100
@@ -215,7 +215,7 @@ def test_a_loss_plot_of_a_few_steps_draws_their_points(tmp_path, steps):
     with pytest.MonkeyPatch.context() as mp:
         mp.setattr(Figure, "text", lambda self, *a, **k: seen.setdefault("note", a[2]) and real_text(self, *a, **k))
         mp.setattr(Axes, "legend", lambda self, *a, **k: seen.setdefault("legend", [t.get_label() for t in self.lines]))
-        T.plot_losses(history, path)
+        T.draw_losses(history)
     assert seen["legend"] == ["rec", "ssim", "d_real"] + (["tmp"] if steps > 1 else [])
     if steps == 1:
         assert seen["note"] == ("only 1 step logged: too few for the losses' curves (each loss's value is a "
@@ -276,7 +276,7 @@ def test_a_step_cut_short_is_drawn_again_when_the_training_resumes(tmp_path, mon
 def test_a_checkpoint_with_a_malformed_history_resumes_and_plots(tmp_path, monkeypatch, extra):
     """Before (train audit): a train_state whose extra was not a dict failed at load with an
     AttributeError traceback, and one whose history held other entries than {"step": int, loss:
-    number} trained every step asked and then failed in `plot_losses` with a traceback."""
+    number} trained every step asked and then failed in `plot_losses` (now `draw_losses`) with a traceback."""
     from realtime.tiers.neural.checkpoint import save_checkpoint
 
     out = tmp_path / "neural"
@@ -288,8 +288,7 @@ def test_a_checkpoint_with_a_malformed_history_resumes_and_plots(tmp_path, monke
     result = T.train(Pairs(), out, _options(2))
     assert (result["resumed_at"], result["steps"]) == (3, 5)
     assert all(type(h["step"]) is int for h in result["history"])
-    T.plot_losses(result["history"], tmp_path / "losses.png")
-    assert (tmp_path / "losses.png").stat().st_size > 0
+    assert T.draw_losses(result["history"]).startswith(b"\x89PNG")
 
 
 @pytest.mark.parametrize("how", ["loss", "weights"])

@@ -146,6 +146,23 @@ def test_a_checkpoint_that_cannot_be_written_is_one_error_and_leaves_nothing(tmp
     assert list(tmp_path.iterdir()) == []
 
 
+def test_a_checkpoint_past_the_file_size_limit_says_what_to_do(tmp_path):
+    """Before (helper 127): safetensors reports a write refused for its size as a SafetensorError
+    ("I/O error: File too large (os error 27)", no errno), and only "No space left" in it got the
+    hint: a file-size limit (EFBIG) said nothing of what to do. Now the code in the message
+    counts (`realtime.core.paths.out_of_space`), and nothing is left."""
+    from tests.bench.helpers import disk_full_after
+
+    models = make_models(tiny_config())
+    path = tmp_path / "g.safetensors"
+    with disk_full_after(2000), pytest.raises(CheckpointWriteError) as info:
+        save_checkpoint(path, {"G": models["G"]})
+    assert str(info.value) == (f"cannot write the checkpoint {path}: Error while serializing: I/O error: File too "
+                               f"large (os error 27); free some space and train again (it resumes from the last "
+                               f"checkpoint)")
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_load_errors(tmp_path):
     from safetensors.torch import save_file
 
