@@ -114,10 +114,12 @@ def build_swap(engine, profile, tracker=None) -> list:
     engine.estimator = Estimator(swap_estimator_config(options.estimator))
     # the photo's grain evened where the swap's gain would make it a speckle (realtime.swap.grain),
     # a turned face's squeezed far side filled from its near side (realtime.swap.farside), its
-    # shaded sockets lifted towards its skin (realtime.swap.sockets)
-    if options.even_grain or options.fill_far_side or options.lift_sockets:
+    # shaded sockets lifted towards its skin (realtime.swap.sockets), a fringe painted out with its
+    # skin unless the swap drops it to show the driver's forehead (realtime.swap.skin.fill_fringe)
+    fill_fringe = not options.drop_fringe
+    if options.even_grain or options.fill_far_side or options.lift_sockets or fill_fringe:
         profile = SwapPhotoProfile(profile, options.even_grain, options.fill_far_side, options.lift_sockets,
-                                   atlas=tier == "atlas")
+                                   atlas=tier == "atlas", fill_fringe=fill_fringe)
     nominal = nominal_affine(profile, int(profile.crop_size))
     rig = face_rig(rig_mod.build(profile), nominal)
     engine.rig = rig

@@ -1,6 +1,7 @@
 """The profile's photo as the swap textures the face with it: its grain evened
 (`realtime.swap.grain`), a turned face's squeezed far side filled from its near side
-(`realtime.swap.farside`) and its shaded eye sockets lifted (`realtime.swap.sockets`). Built once
+(`realtime.swap.farside`), its shaded eye sockets lifted (`realtime.swap.sockets`) and a fringe
+over its forehead painted out with its skin (`realtime.swap.skin.fill_fringe`). Built once
 per swap engine; the profile itself is never changed.
 """
 from __future__ import annotations
@@ -9,7 +10,7 @@ from typing import Any
 
 import numpy as np
 
-from realtime.swap import farside, grain, sockets
+from realtime.swap import farside, grain, skin, sockets
 
 __all__ = ["SwapPhotoProfile"]
 
@@ -30,7 +31,9 @@ def _prepared(image: np.ndarray, landmarks: np.ndarray, even: bool, fill: bool,
 class SwapPhotoProfile:
     """`profile` (a ProfileLike) whose ``image`` is its photo prepared for the swap — evened
     (`even_grain`), far side filled (`fill_far_side`) and sockets lifted (`lift_sockets`), in that
-    order, each when asked and where the photo needs it — and, for an atlas profile, whose
+    order, each when asked and where the photo needs it, then a fringe painted out (`fill_fringe`,
+    `realtime.swap.skin.fill_fringe`: off where the swap drops the fringe instead, showing the
+    driver's forehead) — and, for an atlas profile, whose
     ``atlas_images`` are its keyframes with the hair on their far side filled from the near side
     (`fill_far_side`, `hair_only`; each at its own landmarks, with `fill_far_side`): a keyframe
     turned like the video's face brought the hair at its far cheek's edge, which a frontal driver
@@ -43,10 +46,16 @@ class SwapPhotoProfile:
     which reads the photo alone). `keyframes`: how many keyframes were changed."""
 
     def __init__(self, profile: Any, even_grain: bool = True, fill_far_side: bool = True,
-                 lift_sockets: bool = True, atlas: bool = True):
+                 lift_sockets: bool = True, atlas: bool = True, fill_fringe: bool = True):
         self.base = profile
         asked = (even_grain, fill_far_side, lift_sockets)
         self.image, (self.evened, self.filled, self.lifted) = _prepared(profile["image"], profile["landmarks"], *asked)
+        #: whether the photo's fringe was painted out
+        self.defringed = False
+        if fill_fringe:
+            before = self.image
+            self.image = skin.fill_fringe(self.image, profile)
+            self.defringed = self.image is not before
         self._atlas = None
         self.keyframes = 0
         if atlas and getattr(profile, "has_atlas", False) and fill_far_side:
@@ -68,4 +77,4 @@ class SwapPhotoProfile:
 
     def __repr__(self) -> str:
         return (f"SwapPhotoProfile({self.base!r}, evened={self.evened}, filled={self.filled}, "
-                f"lifted={self.lifted}, keyframes={self.keyframes})")
+                f"lifted={self.lifted}, defringed={self.defringed}, keyframes={self.keyframes})")

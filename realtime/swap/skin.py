@@ -14,11 +14,13 @@ import numpy as np
 
 from kernels import rasterize
 from realtime.face import topology
+from realtime.mesh import rig as rig_mod
 from realtime.mesh.rig import Rig
 from realtime.swap.colour import srgb_to_lab
-from realtime.swap.crop import triangle_labels
+from realtime.swap.crop import face_rig, nominal_affine, triangle_labels
 
-__all__ = ["skin_map", "FRINGE_STRANDS", "FRINGE_COVER", "profile_drops_fringe", "fringe_hint"]
+__all__ = ["skin_map", "fill_fringe", "fringe_fill", "FRINGE_STRANDS", "FRINGE_COVER", "FILL_SIGMA",
+           "profile_drops_fringe", "fringe_hint"]
 
 #: `skin_map`'s `strands` when a swap drops the photo's fringe (`EngineOptions.drop_fringe`)
 FRINGE_STRANDS = 0.15
@@ -47,6 +49,9 @@ ATTACHED_LEVEL = 0.2
 #: ... or come within this many interoculars of it (the mesh's edge and the outline's pixels
 #: need not meet exactly)
 ATTACHED_REACH = 0.05
+#: `fringe_fill`: the blur (interoculars) of the face's skin that fills a fringe: the forehead takes
+#: the colour of the skin nearest it (the temples, the nose's bridge), not the mean of the face
+FILL_SIGMA = 0.3
 
 
 def profile_drops_fringe(profile) -> bool:
@@ -301,3 +306,77 @@ def skin_map(image: np.ndarray, uv: np.ndarray, rig: Rig, prior: float = 5.0, sh
     if blur > 0:
         keep = cv2.GaussianBlur(keep, (0, 0), blur)
     return keep.astype(np.float32)
+
+
+def fringe_fill(image: np.ndarray, uv: np.ndarray, rig: Rig) -> tuple[np.ndarray, np.ndarray] | None:
+    """Where and with what a fringe over the photo's forehead is painted out: (weight (h, w)
+    float32 in [0, 1], colour (h, w, 3) float32), over `image` and `uv` as `skin_map`'s; None
+    when the photo wears no fringe (hair over at most `FRINGE_COVER` of its forehead, or a face
+    too small to model).
+
+    The weight is what `skin_map` with `FRINGE_STRANDS` drops above the eyes: all of the forehead
+    above the brows' upper edge, the fringe's strands and the skin between them alike, and the
+    fringe's tips between the brows; the brows' outlines stay. The colour is the face's skin
+    (`triangle_labels` "skin", not dropped by that map) blurred by `FILL_SIGMA` and normalised by
+    its blurred weight: a smooth skin the shade of the skin nearest each pixel, which the swap's
+    gain field then lights as the driver's forehead is lit."""
+    info: dict = {}
+    keep = skin_map(image, uv, rig, strands=FRINGE_STRANDS, info=info)
+    if info["forehead_hair"] is None or info["forehead_hair"] <= FRINGE_COVER:
+        return None
+    h, w = image.shape[:2]
+    a, b = uv[topology.EYE_OUTER[0]].astype(np.float64), uv[topology.EYE_OUTER[1]].astype(np.float64)
+    iod = max(float(np.linalg.norm(b - a)), 1e-6)
+    up = np.array([(b - a)[1], -(b - a)[0]]) / iod
+    if up @ (uv[topology.FOREHEAD] - uv[topology.CHIN]) < 0:
+        up = -up
+    mid = 0.5 * (a + b)
+    yy, xx = np.mgrid[0:h, 0:w]
+    above = ((xx - mid[0]) * up[0] + (yy - mid[1]) * up[1]) / iod
+    # above the eyes only, as skin_map's forehead weight: what it drops at the cheeks' sides
+    # (hair over a cheek, the background) is the driver's to show, not skin to paint
+    weight = ((1.0 - keep) * np.clip((above - 0.05) / 0.1, 0.0, 1.0)).astype(np.float32)
+    head = rig.ranges["head"][0]
+    verts = np.zeros((len(uv), 3), np.float32)
+    verts[:, :2] = uv
+    tid = rasterize(verts, np.ascontiguousarray(rig.triangles[:head]), h, w).tri_id
+    # on the face and the pixel or two about it that its bilinear lookups reach; the photo
+    # beyond it (hair, background) is never drawn
+    face = cv2.dilate((tid >= 0).astype(np.uint8), np.ones((5, 5), np.uint8)) > 0
+    weight[~face] = 0.0
+    skin = triangle_labels(rig)["skin"][:head]
+    source = ((tid >= 0) & (skin[np.where(tid >= 0, tid, 0)] > 0) & (keep > 0.95) & (weight < 0.02)).astype(np.float32)
+    if source.sum() < 50:
+        return None
+    sigma = FILL_SIGMA * iod
+    den = cv2.GaussianBlur(source, (0, 0), sigma)
+    num = cv2.GaussianBlur(image.astype(np.float32) * source[..., None], (0, 0), sigma)
+    mean = (image.reshape(-1, 3).astype(np.float64)[source.ravel() > 0]).mean(0)
+    far = den < 1e-3        # no skin within a few sigma: the face's mean skin
+    colour = np.where(far[..., None], mean.astype(np.float32), num / np.maximum(den, 1e-3)[..., None])
+    return weight, colour.astype(np.float32)
+
+
+def fill_fringe(image: np.ndarray, profile) -> np.ndarray:
+    """`image` (the profile's photo, or that photo prepared for the swap) with a fringe over its
+    forehead painted out with its own skin (`fringe_fill`); the same array when it wears none.
+
+    Why: the swap keeps the photo's pixels that look like its skin and lets the driver's show
+    where the photo has hair; a fringe's lighter strands read as skin, so they came in as brown
+    patches torn across the driver's forehead, with her own skin between them (s1 on every
+    driver). Painted out, the forehead is the identity's skin, whole; the brows stay. Measured
+    at the swap crop's density (as the swap's skin map is), applied at the photo's."""
+    rig = face_rig(rig_mod.build(profile), nominal_affine(profile, int(profile.crop_size)))
+    uv0 = np.ascontiguousarray(rig.attributes[:, :2])
+    small, uv = rig.texture_at_crop_density(np.ascontiguousarray(image), uv0)
+    found = fringe_fill(np.ascontiguousarray(small), uv, rig)
+    if found is None:
+        return image
+    weight, colour = found
+    h, w = image.shape[:2]
+    if weight.shape != (h, w):
+        weight = cv2.resize(weight, (w, h), interpolation=cv2.INTER_LINEAR)
+        colour = cv2.resize(colour, (w, h), interpolation=cv2.INTER_LINEAR)
+    wt = weight[..., None]
+    out = image.astype(np.float32) * (1.0 - wt) + colour * wt
+    return np.clip(np.round(out), 0, 255).astype(np.uint8)

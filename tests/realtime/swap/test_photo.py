@@ -4,24 +4,28 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from realtime.swap import farside, grain, sockets
+from realtime.swap import farside, grain, skin, sockets
 from realtime.swap.photo import SwapPhotoProfile
 
 
-@pytest.mark.parametrize("even, fill, lift", [(True, True, True), (True, False, True), (False, True, False),
-                                              (False, False, True), (False, False, False)])
-def test_the_view_replaces_the_photo_only(astronaut_profile, monkeypatch, even, fill, lift):
+@pytest.mark.parametrize("even, fill, lift, fringe", [(True, True, True, True), (True, False, True, False),
+                                                      (False, True, False, True), (False, False, True, False),
+                                                      (False, False, False, False), (False, False, False, True)])
+def test_the_view_replaces_the_photo_only(astronaut_profile, monkeypatch, even, fill, lift, fringe):
     calls = []
     monkeypatch.setattr(grain, "even_grain", lambda photo, lm: calls.append("even") or photo + 1)
     monkeypatch.setattr(farside, "fill_far_side", lambda photo, lm: calls.append("fill") or photo + 2)
     monkeypatch.setattr(sockets, "lift_sockets", lambda photo, lm: calls.append("lift") or photo + 4)
-    view = SwapPhotoProfile(astronaut_profile, even_grain=even, fill_far_side=fill, lift_sockets=lift)
-    # evened first (the fill copies evened skin), lifted last (its sockets measured against the
-    # filled skin)
-    assert calls == ["even"] * even + ["fill"] * fill + ["lift"] * lift
-    assert (view.evened, view.filled, view.lifted) == (even, fill, lift)
+    monkeypatch.setattr(skin, "fill_fringe", lambda photo, profile: calls.append("fringe") or photo + 8)
+    view = SwapPhotoProfile(astronaut_profile, even_grain=even, fill_far_side=fill, lift_sockets=lift,
+                            fill_fringe=fringe)
+    # evened first (the fill copies evened skin), lifted after the fill (its sockets measured
+    # against the filled skin), the fringe painted last (with the skin as the swap shows it)
+    assert calls == ["even"] * even + ["fill"] * fill + ["lift"] * lift + ["fringe"] * fringe
+    assert (view.evened, view.filled, view.lifted, view.defringed) == (even, fill, lift, fringe)
     photo = astronaut_profile["image"]
-    np.testing.assert_array_equal(view["image"], photo + (1 if even else 0) + (2 if fill else 0) + (4 if lift else 0))
+    np.testing.assert_array_equal(view["image"], photo + (1 if even else 0) + (2 if fill else 0) + (4 if lift else 0)
+                                  + (8 if fringe else 0))
     assert view["image"] is view.image
     assert view["neutral"] is astronaut_profile["neutral"]
     assert view.name == astronaut_profile.name and view.crop_size == astronaut_profile.crop_size
@@ -32,8 +36,9 @@ def test_a_photo_that_needs_nothing_is_the_profiles_own(astronaut_profile, monke
     monkeypatch.setattr(grain, "even_grain", lambda photo, lm: photo)
     monkeypatch.setattr(farside, "fill_far_side", lambda photo, lm: photo)
     monkeypatch.setattr(sockets, "lift_sockets", lambda photo, lm: photo)
-    view = SwapPhotoProfile(astronaut_profile)
-    assert view["image"] is astronaut_profile["image"] and not (view.evened or view.filled or view.lifted)
+    view = SwapPhotoProfile(astronaut_profile)        # her own fringe is no fringe to paint out
+    assert view["image"] is astronaut_profile["image"] and not (view.evened or view.filled or view.lifted
+                                                                or view.defringed)
 
 
 class _AtlasStandIn:
@@ -63,6 +68,7 @@ def test_an_atlas_profile_s_keyframes_have_their_far_side_s_hair_filled(monkeypa
     monkeypatch.setattr(grain, "even_grain", step("even", 1, {0}))
     monkeypatch.setattr(farside, "fill_far_side", step("fill", 2, {0, 2}))
     monkeypatch.setattr(sockets, "lift_sockets", step("lift", 4, set()))
+    monkeypatch.setattr(skin, "fill_fringe", lambda photo, profile: photo)    # (no fringe)
     keys = np.zeros((3, 8, 8, 3), np.uint8)
     marks = np.zeros((3, 478, 3), np.float32)
     marks[:, 0, 0] = [1, 2, 3]                 # which keyframe a step is given

@@ -1,7 +1,8 @@
 """realtime.swap.skin: the identity's skin map keeps a bare forehead and the face below the eyes;
 with `strands` (the swap's `drop_fringe`) it drops a fringe over the forehead, its skin-coloured
 gaps included (the astronaut's own fringe, a painted one, and a real bare forehead from
-../shared/eval when it is there)."""
+../shared/eval when it is there); without it, the swap paints a fringe out of the photo with its
+skin (`fill_fringe`), so that the map keeps the forehead whole."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -13,7 +14,7 @@ import pytest
 from realtime.face import topology
 from realtime.mesh import rig as rig_mod
 from realtime.swap.crop import face_rig, nominal_affine
-from realtime.swap.skin import EDGE_INSET, FRINGE_COVER, FRINGE_STRANDS, fringe_hint, skin_map
+from realtime.swap.skin import EDGE_INSET, FRINGE_COVER, FRINGE_STRANDS, fringe_fill, fringe_hint, skin_map
 
 
 @pytest.fixture(scope="module")
@@ -273,3 +274,79 @@ def test_few_samples_around_the_face_in_small_groups_still_make_a_model():
     assert len(models) >= 1
     mu, cov = models[0]
     assert mu.shape == (3,) and cov.shape == (3, 3) and np.isfinite(cov).all()
+
+
+def striped(photo, uv, period_iod=0.2):
+    """The photo with a fringe of dark strands over its bare forehead (`bare`), the skin showing
+    in the gaps between them, as wide as the strands: (image, the strands, the gaps)."""
+    img, region = bare(photo, uv)
+    _, iod = forehead(photo, uv)
+    period = max(4, int(round(period_iod * iod)))
+    strand = region & ((np.arange(img.shape[1]) % period) < period // 2)[None, :]
+    img[strand] = (60, 40, 30)
+    return img, strand, region & ~strand
+
+
+def test_a_fringe_is_painted_out_with_skin(photo_rig):
+    """A fringe of strands with skin between them: by colour the map keeps the gaps and drops the
+    strands (the swap drew them as hair patches torn across the driver's forehead); painted out
+    by `fringe_fill`, the forehead is skin-coloured and the map keeps it whole. The brows, the
+    eyes and the face below them keep their pixels."""
+    photo, uv, rig = photo_rig
+    img, strand, gaps = striped(photo, uv)
+    region = strand | gaps
+    found = fringe_fill(img, uv, rig)
+    assert found is not None
+    weight, colour = found
+    assert weight[region].mean() > 0.95
+    painted = np.clip(np.round(img * (1.0 - weight[..., None]) + colour * weight[..., None]), 0, 255).astype(np.uint8)
+    before, after = skin_map(img, uv, rig), skin_map(painted, uv, rig)
+    assert before[strand].mean() < before[gaps].mean() - 0.2     # a patchwork: hair dropped, gaps kept
+    assert after[region].mean() > 0.95 and np.percentile(after[region], 5) > 0.8
+    # no strand left in the painted skin: its pixels are as light as the gaps' skin
+    luma = painted.astype(np.float32).mean(-1)
+    assert luma[strand].mean() > 0.9 * img[gaps].astype(np.float32).mean()
+    _, iod = forehead(photo, uv)
+    ys = np.arange(img.shape[0])[:, None]
+    below = ys > uv[list(topology.EYE_OUTER), 1].mean() + 0.1 * iod
+    assert weight[np.broadcast_to(below, weight.shape)].max() == 0.0
+    brows = np.zeros(img.shape[:2], np.uint8)
+    for brow in (topology.RIGHT_BROW, topology.LEFT_BROW):
+        cv2.fillPoly(brows, [np.round(uv[list(brow[:5]) + list(brow[5:][::-1])]).astype(np.int32)], 1)
+    core = cv2.erode(brows, np.ones((3, 3), np.uint8)) > 0
+    assert weight[core].mean() < 0.05              # (their edges a little: the map's blur)
+
+
+def test_a_partial_fringe_and_a_bare_forehead_are_not_painted(photo_rig):
+    """The astronaut's own fringe covers under FRINGE_COVER of her forehead, and a bare forehead
+    none: `fringe_fill` leaves both (None), so such photos swap exactly as before."""
+    photo, uv, rig = photo_rig
+    assert fringe_fill(photo, uv, rig) is None
+    img, _ = bare(photo, uv)
+    assert fringe_fill(img, uv, rig) is None
+
+
+def test_the_swap_paints_a_fringe_out_unless_it_drops_it(astronaut_rgb, astronaut_landmarks):
+    """A photo wearing a fringe: the swap's skin map keeps its forehead whole (painted with its
+    skin: the driver sees the identity's forehead, not hair patches over her own); with
+    `drop_fringe` the fringe goes and the driver's forehead shows, as before."""
+    from profiles.enroll import build_profile
+    from realtime.engine.loop import Engine, EngineOptions
+
+    uv = np.asarray(astronaut_landmarks, np.float64)[:, :2]
+    img, strand, gaps = striped(np.ascontiguousarray(astronaut_rgb), uv)
+    profile = build_profile(img, np.array(astronaut_landmarks), name="fringed", source="test")
+    kept = {}
+    for drop in (False, True):
+        engine = Engine(profile, EngineOptions(mode="swap", output_size=(512, 512), drop_fringe=drop,
+                                               even_grain=False, lift_sockets=False, fill_far_side=False))
+        stage = next(s for s in engine.stages if s.name == "attributes")
+        rig = stage.rig
+        engine.close()
+        # the forehead's strands and gaps at the map's density (the photo's through the rig's texture)
+        small, _ = rig.texture_at_crop_density(np.ascontiguousarray(img), np.ascontiguousarray(rig.attributes[:, :2]))
+        region = cv2.resize((strand | gaps).astype(np.uint8), small.shape[1::-1], interpolation=cv2.INTER_NEAREST) > 0
+        region = cv2.erode(region.astype(np.uint8), np.ones((3, 3), np.uint8)) > 0
+        kept[drop] = float(np.asarray(stage.skin_map)[..., 0][region].mean())
+    assert kept[False] > 0.9        # before: 0.5 or so, the gaps kept and the strands dropped
+    assert kept[True] < 0.2
