@@ -35,7 +35,7 @@ closed lid to stretch. It comes in as the upper lid descends over the eyeball (`
 the eye shuts whichever way; an eye narrowed by its lower lid (a smile) keeps its open lid.
 Tinted towards the skin above the eye (in saturation, so a shaded socket lends it no grey), its
 top turns up into the socket's shade (`LID_CHROMA`, `LID_CREASE`); it is shaded as a rounded
-lid, darker towards the lash line and the corners, with a faint fold across it (`lid_shade`).
+lid, darker towards the lash line and the corners, with no fold drawn across it (`lid_shade`).
 A lid that goes up past the photo's keeps a lash line at its edge (`WIDE_LASH`): the photo's
 lid margin lies above MediaPipe's contour and does not come with it.
 
@@ -179,16 +179,19 @@ LID_CREASE = 2.0
 # right socket 2.5× his cheeks'), and lit at that it drew an orange oval over his eye.
 MIX_DARKEST = 8.0        # L*: a sample darker than this has no colour to give
 # The shut lid's form (`lid_shade`). A shut lid is a rounded surface over the eyeball, lit where
-# it faces forward, turning down into the lash line's shadow and away towards the corners, with
-# the open lid's fold across it: on the drivers' shut eyes (d0, d10, d14, every frame below 0.03
-# interocular, luminance across the lid's middle over the cheeks'), 0.93–1.0 at the first ring,
-# 0.84–0.93 a fifth of the way from the lash line to the brow, 0.73–0.86 a tenth of it; drawn as
-# one colour (0.03 darker, 0.08 more at the edge), the lid was the flat patch users saw.
+# it faces forward, turning down into the lash line's shadow and away towards the corners: on
+# the drivers' shut eyes (d0, d10, d14, every frame below 0.03 interocular, luminance across
+# the lid's middle over the cheeks'), 0.93–1.0 at the first ring, 0.84–0.93 a fifth of the way
+# from the lash line to the brow, 0.73–0.86 a tenth of it; drawn as one colour (0.03 darker,
+# 0.08 more at the edge), the lid was the flat patch users saw.
 LID_ROLL = (0.3, 0.25, 1.3)   # (from, depth, power): darker from `from` (0 on the first ring, 1 on
 #                               the contour) towards the contour, by `depth` at the contour
 LID_SIDES = 0.12        # darker towards the corners by this × (|x| / half the eye's width)²
-LID_FOLD = (0.3, 0.1, 0.06)   # (where, depth, width): the fold, a faint line across the shut lid
-#                               (a Gaussian dip in light, fading out towards the corners)
+# No fold is drawn across it: the shut lid's skin is stretched smooth over the eyeball. Down the
+# middle of the real shut lids (self-drive d0 #65, d10 #333, d14 #51, both eyes, first ring to the
+# lash line) the light falls without a dip; a fold drawn as a dip of 0.1 a third of the way down
+# (a Gaussian 0.06 of the lid's height wide: about a crop pixel) put a dark line 3-5 L* deep
+# across every drawn shut lid, kinked at the lid's triangles, that outlined it as a patch.
 LASH_WIDTH = 0.09
 # The lash line is dark only in its middle: its edge is a ramp LASH_SOFT × its width wide, centred
 # on the nominal edge (the same darkness in all), so it reads as lashes rather than a painted band.
@@ -1015,13 +1018,11 @@ class EyeLayer:
 def lid_shade(xp, lower, side):
     """A shut lid's light (a factor, 1 where it faces the camera) at `lower` (0 on the first ring
     above the contour, 1 on the contour) and `side` ((|x| / half the eye's width)², x along the
-    eye): darker towards the lash line (`LID_ROLL`) and towards the corners (`LID_SIDES`), with
-    a faint fold across it (`LID_FOLD`)."""
+    eye): darker towards the lash line (`LID_ROLL`) and towards the corners (`LID_SIDES`), never
+    lighter further down the lid (no fold line across it)."""
     start, depth, power = LID_ROLL
     roll = xp.clip((lower - start) / (1.0 - start), 0.0, 1.0) ** power
-    at, dip, width = LID_FOLD
-    fold = dip * (1.0 - side) * xp.exp(-0.5 * ((lower - at) / width) ** 2)
-    return (1.0 - depth * roll) * (1.0 - LID_SIDES * side) * (1.0 - fold)
+    return (1.0 - depth * roll) * (1.0 - LID_SIDES * side)
 
 
 def _outward(contour: np.ndarray, up: np.ndarray) -> np.ndarray:

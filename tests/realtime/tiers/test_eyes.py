@@ -559,17 +559,48 @@ def test_a_lid_is_never_more_saturated_than_the_cheeks():
 
 def test_lid_shade_is_a_rounded_lid():
     """`lid_shade`: lit where the lid faces forward, darker towards the lash line and the corners,
-    with a faint fold across it."""
-    from realtime.tiers.eyes import LID_FOLD, LID_ROLL, LID_SIDES, lid_shade
+    and never lighter further down the lid: no fold line across it (a real shut lid's light falls
+    from its first ring to its lash line without a dip; the fold drawn before dipped 0.1 a third
+    of the way down and rose again)."""
+    from realtime.tiers.eyes import LID_ROLL, LID_SIDES, lid_shade
 
     s = np.linspace(0.0, 1.0, 201)
-    flat = lid_shade(np, s, np.ones_like(s))              # at the corners: no fold
-    middle = lid_shade(np, s, np.zeros_like(s))
-    assert flat[-1] == pytest.approx((1.0 - LID_ROLL[1]) * (1.0 - LID_SIDES))
-    assert np.all(np.diff(flat) <= 1e-9) and np.all(flat[s <= LID_ROLL[0]] == flat[0])
-    assert middle[np.argmin(np.abs(s - LID_FOLD[0]))] == pytest.approx(1.0 - LID_FOLD[1], abs=1e-3)
-    assert middle[np.argmin(np.abs(s - LID_FOLD[0] + 4 * LID_FOLD[2]))] > 0.99     # a line, not a band
-    assert middle[-1] == pytest.approx(1.0 - LID_ROLL[1], abs=1e-6)
+    for side in (0.0, 0.25, 1.0):                         # the middle, on the way, the corners
+        shade = lid_shade(np, s, np.full_like(s, side))
+        assert np.all(np.diff(shade) <= 1e-9), side
+        assert np.all(shade[s <= LID_ROLL[0]] == shade[0]), side
+        assert shade[0] == pytest.approx(1.0 - LID_SIDES * side)
+        assert shade[-1] == pytest.approx((1.0 - LID_ROLL[1]) * (1.0 - LID_SIDES * side))
+
+
+def test_a_shut_lid_has_no_line_across_it(avatar, monkeypatch):
+    """Down the middle of the drawn shut lid (its own colour, grain, crease and lash line aside),
+    from the first ring above the contour to the contour, the light never rises again: no dark
+    line across the lid. The fold drawn before (`LID_FOLD`, a dip of 0.1 a third of the way down)
+    drew one, 3-5 L* deep on the self-drives' shut eyes (d0 #65, d10 #333, d14 #51), where the
+    real lids fall smoothly."""
+    layer = avatar.gen.eyes
+    f = avatar(FaceState(expression=avatar.blendshapes({"blink_right": 1.0, "blink_left": 1.0})))
+    monkeypatch.setattr(layer, "_grain", np.zeros_like(layer._grain))
+    monkeypatch.setattr(layer, "_lid_crease", layer._lid_colour)
+    monkeypatch.setattr(layer, "_lash_line", lambda *a, **k: None)
+    out = np.full(f.render.shape, 150.0, np.float32)
+    layer.apply_lids(f.gbuf, f.vertices, out)
+    lower = 2.0 * _lid_edge(avatar, f) - 1.0              # 0 on the first ring, 1 on the contour
+    v = np.asarray(f.vertices[:T.N_LANDMARKS], np.float64)
+    gy, gx = np.mgrid[0:out.shape[0], 0:out.shape[1]]
+    lum = out @ LUM
+    edges = np.linspace(0.0, 1.0, 21)
+    for eye in (0, 1):
+        mid, u, _, width = eye_layer._eye_frame(v, EYES[eye][0], EYES[eye][1], eye_layer._down(v))
+        along = np.abs((gx - mid[0]) * u[0] + (gy - mid[1]) * u[1]) / width
+        lid = _lid_pixels(avatar, f, eye) & (f.gbuf.tri_id >= 0) & (along < 0.2)
+        rows = [np.median(lum[lid & (lower >= a) & (lower < b)]) for a, b in zip(edges[:-1], edges[1:])
+                if (lid & (lower >= a) & (lower < b)).sum() >= 3]
+        assert len(rows) >= 10, (eye, len(rows))
+        # within 1 % (pixels of a bin lie at different distances from the corners); the fold's
+        # line rose again by 8 % of the lid's light
+        assert np.diff(rows).max() < 0.01 * max(rows), (eye, np.round(rows, 1))
 
 
 def test_a_shut_lid_is_shaded_as_a_rounded_lid(avatar, monkeypatch):
