@@ -1604,7 +1604,8 @@ def build_parser() -> argparse.ArgumentParser:
                     help="swap: leave the photo's fringe out: where hair covers most of its forehead, "
                          "all of the forehead above the brows goes and yours shows (by default the "
                          "fringe is painted out of the photo with its own skin, so the forehead is the "
-                         "profile's; dropping it costs more likeness to a photo that wears the fringe). "
+                         "profile's (not the atlas tier's keyframes); dropping it costs more likeness to "
+                         "a photo that wears the fringe). "
                          "Default: the profile's settings (swap: {drop_fringe: true}), else off")
     lv.add_argument("--keep-glasses", action=argparse.BooleanOptionalAction, default=True,
                     help="swap: keep your glasses' rims in front of the swapped face (found by their "

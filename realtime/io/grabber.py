@@ -58,7 +58,10 @@ class Pacer:
     smoothed read time is at least the frames' smoothed interval (`step_s`, smoothed as the reads
     are) as well as this one: a short burst of a variable-rate clip (a few frames at 100 fps in a
     30 fps clip) is skipped through and the clip keeps its clock, while a reader slower than a
-    lasting faster part plays it late. Pure: no clock, no sleep; `Grabber` calls it.
+    lasting faster part plays it late. An interval counts in `step_s` as at most a period: after
+    a still part (a screen recording holding a picture for seconds) a reader too slow for the
+    moving part that follows is not taken for one skipping through a burst. Pure: no clock, no
+    sleep; `Grabber` calls it.
     """
 
     def __init__(self, period: float):
@@ -69,7 +72,7 @@ class Pacer:
         self._t = 0.0                      # the last frame's time from the first (s)
         self._media: float | None = None   # its `media_time`
         self.read_s: float | None = None   # smoothed seconds one read takes
-        self.step_s = self.period          # smoothed seconds between the file's frames
+        self.step_s = self.period          # smoothed seconds between the file's frames (each <= a period)
         self.skipped = 0
         self.restarts = 0
         self.behind_s = 0.0
@@ -87,7 +90,7 @@ class Pacer:
         gap = media_time - before if media_time is not None and before is not None else 0.0
         step = gap if 0.0 < gap <= MAX_MEDIA_STEP else self.period
         self._t += step
-        self.step_s += READ_SMOOTHING * (step - self.step_s)
+        self.step_s += READ_SMOOTHING * (min(step, self.period) - self.step_s)
         due = self.anchor + self._t
         late = now - due
         if late < step:

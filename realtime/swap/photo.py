@@ -33,7 +33,9 @@ class SwapPhotoProfile:
     (`even_grain`), far side filled (`fill_far_side`) and sockets lifted (`lift_sockets`), in that
     order, each when asked and where the photo needs it, then a fringe painted out (`fill_fringe`,
     `realtime.swap.skin.fill_fringe`: off where the swap drops the fringe instead, showing the
-    driver's forehead) — and, for an atlas profile, whose
+    driver's forehead, and where the atlas tier draws an atlas profile's keyframes, which are not
+    painted: the swap's skin map, read from the photo, must see the fringe they draw) — and, for
+    an atlas profile, whose
     ``atlas_images`` are its keyframes with the hair on their far side filled from the near side
     (`fill_far_side`, `hair_only`; each at its own landmarks, with `fill_far_side`): a keyframe
     turned like the video's face brought the hair at its far cheek's edge, which a frontal driver
@@ -52,7 +54,10 @@ class SwapPhotoProfile:
         self.image, (self.evened, self.filled, self.lifted) = _prepared(profile["image"], profile["landmarks"], *asked)
         #: whether the photo's fringe was painted out
         self.defringed = False
-        if fill_fringe:
+        # Not where the atlas tier draws the keyframes: they keep their fringe, and the skin map
+        # read from a painted photo kept the whole forehead, so their fringe was drawn whole across
+        # the driver's (a fringed video profile); the unpainted photo's map drops its hair.
+        if fill_fringe and not (atlas and getattr(profile, "has_atlas", False)):
             before = self.image
             self.image = skin.fill_fringe(self.image, profile)
             self.defringed = self.image is not before

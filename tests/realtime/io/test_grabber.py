@@ -280,6 +280,22 @@ def test_a_reader_slower_than_a_lasting_fast_part_of_a_clip_plays_it_late():
     assert len(sent) > 40                                     # most of the fast part is shown
 
 
+def test_a_still_part_of_a_clip_does_not_hide_a_reader_too_slow_for_the_moving_part():
+    """Before: the smoothed interval counted a still part's long frames (1.5 s each, as a screen
+    recording holds a still picture) in full, so after it a reader too slow for the 30 fps part
+    (50 ms a read) was taken for one skipping through a burst: 40 frames in a row were skipped,
+    2 s of a frozen picture. An interval counts in it as at most a period."""
+    times = [1.5 * k for k in range(40)]
+    times += [times[-1] + (k + 1) / 30.0 for k in range(100)]
+    clock = FakeClock()
+    src = SlowReads(len(times), clock, fps=30.0, media_times=times, read_s=0.05)
+    g, sent = paced(src, clock)
+    drain(g)
+    g.stop()
+    assert g.skipped == 0 and g.pacer.restarts > 0
+    assert len(sent) == len(times)
+
+
 def test_generic_over_the_source_dict():
     with Grabber(FakeSource(3, state=True), realtime=False) as g:
         frames = drain(g)

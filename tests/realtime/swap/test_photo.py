@@ -86,3 +86,22 @@ def test_an_atlas_profile_s_keyframes_have_their_far_side_s_hair_filled(monkeypa
     assert SwapPhotoProfile(profile, atlas=False)["atlas_images"] is keys      # the warp tier's swap
     monkeypatch.setattr(farside, "fill_far_side", lambda photo, lm, **k: photo)
     assert SwapPhotoProfile(profile)["atlas_images"] is keys
+
+
+def test_an_atlas_profile_s_photo_keeps_its_fringe_where_its_keyframes_are_drawn(monkeypatch):
+    """Before: the photo's fringe was painted out for the atlas tier too, whose keyframes are
+    not: the skin map read from the painted photo kept the whole forehead, and the keyframes'
+    fringe was drawn whole across the driver's (s18a with a fringe painted on, on d13: dark
+    bars over the forehead). The warp tier's swap, which draws the photo, still paints it."""
+    monkeypatch.setattr(grain, "even_grain", lambda photo, lm: photo)
+    monkeypatch.setattr(farside, "fill_far_side", lambda photo, lm, **k: photo)
+    monkeypatch.setattr(sockets, "lift_sockets", lambda photo, lm: photo)
+    monkeypatch.setattr(skin, "fill_fringe", lambda photo, profile: photo + 8)
+    photo = np.zeros((8, 8, 3), np.uint8)
+    profile = _AtlasStandIn({"image": photo, "landmarks": np.zeros((478, 3), np.float32),
+                             "atlas_images": np.zeros((3, 8, 8, 3), np.uint8),
+                             "atlas_landmarks": np.zeros((3, 478, 3), np.float32)})
+    drawn = SwapPhotoProfile(profile)                   # the atlas tier: its keyframes drawn
+    assert drawn["image"] is photo and not drawn.defringed
+    warp = SwapPhotoProfile(profile, atlas=False)       # the warp tier: the photo drawn
+    assert warp.defringed and int(warp["image"][0, 0, 0]) == 8
