@@ -19,14 +19,18 @@ went flat, the amplitude drops; where it gained texture, it rises by at most REL
 head moving over a wall leaves the wall's amplitude low. Between fits the picture changes: a
 blink puts flat lid where the fit saw an open eye's iris and lashes, an edge moves off a wall.
 So every frame is measured before it is marked (a frame that reaches the stage on a device
-costs one extra download; a host frame, the swap's, is measured as it is; a frame with rows
-released sends its offsets up again), and the rows where a point's amplitude now is under
+costs one extra download; a host frame, the swap's, is measured as it is; a frame with offsets
+released sends them up again), and the pixels that read a point whose amplitude now is under
 1 / RELEASE_NOW of the fitted one are quantised again for this frame, down to the amplitude
 measured now where the picture went much flatter (`_released`): a shut lid is marked as
-faintly as the lid it is. Offline on the
-2-core AMD EPYC (p50): s1 ← d10 at 640², some rows released on 430 of 448 frames (a face
-moves), measuring 0.6 ms, releasing 0.8 ms, the stage 1.6 ms; the swap s12 ← d10 at 512², 1.7
-ms (0.2 ms with the fit alone).
+faintly as the lid it is. Only two passes follow the frame's size, measuring (one pass over
+its bytes) and adding the mark (`kernels.disclose`); the release follows the area that went
+flatter, the fit's bands their rows (one pass each). Offline on the 2-core AMD EPYC (p50):
+s1 ← d10 at 640², some rows released on 430 of 448 frames (a face moves), measuring 0.6 ms,
+releasing 0.8 ms, the stage 1.6 ms; the swap s12 ← d10 at 512², 1.7 ms (0.2 ms with the fit
+alone). The swap s1 in the engine, alone on the machine: ← d10 at 512² 1.4-1.5 ms, ← d13 at
+1280×720 1.5 ms (2.2 when whole rows were released, the luma resized and the bands quantised
+in numpy), ← d10 at 1920×1080 3.9-4.3 ms (7.0-7.7; p95 5.0-5.6 against 9.6-10).
 What is drawn depends only on `DisclosureOptions`, which the engine takes from its
 `EngineOptions`, i.e. from the command line: nothing in a profile (its settings, its YAML) is
 read here, so no profile can switch the label or the mark off.
@@ -220,7 +224,7 @@ def profile_fingerprint(profile) -> int:
 class _Sized:
     """What one output size needs: the label sprite and the mark (its pattern, the amplitude it
     is quantised at with the plan that did it, the offsets on the host and on the device, a
-    scratch for a frame's released offsets)."""
+    scratch for a frame's released offsets and the frame boxes where it differs from them)."""
 
     def __init__(self, label, origin, pattern: MarkPattern | None):
         self.label, self.origin, self.pattern = label, origin, pattern
@@ -229,10 +233,12 @@ class _Sized:
         self.offsets: np.ndarray | None = None
         self.mark = None
         self.released: np.ndarray | None = None
+        self.dirty: list[tuple[int, int, int, int]] | None = None   # boxes where released ≠ offsets; None: all
 
     def adopt(self, amplitude: np.ndarray, plan: Plan, offsets: np.ndarray, ctx) -> None:
         self.amplitude, self.plan, self.offsets = amplitude, plan, offsets
         self.mark = ctx.upload(offsets)
+        self.dirty = None
 
 
 class _Fit:
@@ -246,36 +252,32 @@ class _Fit:
         self.band, self.total = 0, 0.0
 
 
-def _upsampled_rows(a: np.ndarray, width: int, height: int, r0: int, r1: int) -> np.ndarray:
-    """Rows r0:r1 of the (CANON, CANON) map `a` resized bilinearly to height × width (pixel
-    centres aligned, as cv2.resize's INTER_LINEAR), without resizing the rest."""
-    y = np.clip((np.arange(r0, r1) + 0.5) * (CANON / height) - 0.5, 0, CANON - 1)
-    i = np.minimum(y.astype(np.int64), CANON - 2)
-    f = (y - i).astype(np.float32)[:, None]
-    rows = a[i] * (1 - f) + a[i + 1] * f
-    return cv2.resize(rows, (width, r1 - r0), interpolation=cv2.INTER_LINEAR)
+def _span(i0: int, i1: int, n: int) -> tuple[int, int]:
+    """The frame pixels [p0, p1) along a side of n whose bilinear upsampling (`mark.upsampled`)
+    reads any of the canonical points i0..i1 along it: one canonical point more each side."""
+    return max(0, (i0 - 1) * n // CANON), min(n, -(-(i1 + 2) * n // CANON))
 
 
-def _released_rows(amp: np.ndarray, fit: Plan, width: int, height: int, r0: int, r1: int) -> np.ndarray:
-    """Rows r0:r1 of the frame-sized map that, quantised with the fit's base and k (as
-    base + k (a − base)), gives the (CANON, CANON) amplitude `amp` (≤ the fitted one) itself, but
-    never more than the fit's own points do: the fit's own map wherever `amp` upsampled is not
-    below it (so those points quantise exactly as the fit did: the row-wise resize's rounding
-    does not flip them); where the fit was scaled down (k < 1: its floor `base` above T_FLAT,
-    or base 0 where the floor alone passed the RMS bound), the scale undone, at most up to the
-    fitted map."""
-    fitted = fit.a[r0:r1]
-    rows = _upsampled_rows(amp, width, height, r0, r1)
-    rows = np.where(rows < fitted - 1e-3, rows, fitted)
-    if 0.0 < fit.k < 1.0:
-        rows = np.minimum(fit.base + (rows - fit.base) / fit.k, fitted)
-    return rows
+def _runs(idx: np.ndarray) -> list[tuple[int, int]]:
+    """The sorted indices `idx` as runs (first, last), joined across gaps under RUN_GAP."""
+    cut = np.flatnonzero(np.diff(idx) > RUN_GAP)
+    return [(int(a), int(b)) for a, b in zip(np.r_[idx[0], idx[cut + 1]], np.r_[idx[cut], idx[-1]])]
 
 
-def _row_span(i0: int, i1: int, height: int) -> tuple[int, int]:
-    """The frame rows [r0, r1) whose bilinear upsampling (`_upsampled_rows`) reads any of the
-    canonical rows i0..i1: one canonical row more each side, in frame rows."""
-    return max(0, (i0 - 1) * height // CANON), min(height, -(-(i1 + 2) * height // CANON))
+def _boxes(low: np.ndarray) -> list[tuple[int, int, int, int]]:
+    """Boxes (i0, i1, j0, j1) (canonical rows i0..i1, columns j0..j1) that hold every true point
+    of the boolean map `low`: its rows cut into runs where RUN_GAP rows or more hold none, each
+    run as wide as its points reach. (Inside a box, `MarkPattern.release_boxes` skips the pixels
+    that read no point of `low`: finer boxes cost more to find than they save.) Empty for a map
+    with no true point."""
+    rows = np.flatnonzero(low.any(axis=1))
+    if rows.size == 0:
+        return []
+    boxes = []
+    for i0, i1 in _runs(rows):
+        cols = np.flatnonzero(low[i0:i1 + 1].any(axis=0))
+        boxes.append((i0, i1, int(cols[0]), int(cols[-1])))
+    return boxes
 
 
 class DisclosureStage:
@@ -380,31 +382,35 @@ class DisclosureStage:
         self._fit = None
 
     def _released(self, entry: _Sized, now: np.ndarray):
-        """This frame's offsets on the device: the fitted ones, except in the rows where the
-        picture is now flatter than the fit saw (`now` · RELEASE_NOW < the fitted amplitude at
-        some point of the canonical grid), which are quantised again with the fit's base and
-        scale (`_released_rows`, in one pass: `MarkPattern.release_rows`; so never louder than
-        the fit, and the RMS bound still holds) at the fitted amplitude where `now` is within
-        RELEASE_NOW of it, at `now` where it is RELEASE_NOW² or more below, and in between at
-        (now · RELEASE_NOW)² / fitted, which joins the two (three times as steep as `now` there,
-        not a step): a point near the threshold, whose measure wavers with the camera's noise,
-        does not flip between two strengths (a pattern that changes from frame to frame costs a
-        video codec bits: with a plain min(now, fitted), swap d10 re-encoded at 300 kbit/s read
-        43 % of its frames against 52 %)."""
-        low = np.flatnonzero((now * RELEASE_NOW < entry.amplitude).any(axis=1))
-        if low.size == 0:
+        """This frame's offsets on the device: the fitted ones, except where the picture is now
+        flatter than the fit saw (`now` · RELEASE_NOW < the fitted amplitude at some point of the
+        canonical grid): the boxes that hold those points (`_boxes`), and the frame pixels whose
+        upsampling reads them (`_span`), are quantised again with the fit's base and scale
+        (`MarkPattern.release_boxes`, in one pass: so never louder than the fit, and the RMS bound
+        still holds) at the fitted amplitude where `now` is within RELEASE_NOW of it, at `now`
+        where it is RELEASE_NOW² or more below, and in between at (now · RELEASE_NOW)² / fitted,
+        which joins the two (three times as steep as `now` there, not a step): a point near the
+        threshold, whose measure wavers with the camera's noise, does not flip between two
+        strengths (a pattern that changes from frame to frame costs a video codec bits: with a
+        plain min(now, fitted), swap d10 re-encoded at 300 kbit/s read 43 % of its frames
+        against 52 %). Only those pixels are computed, and the last frame's boxes put back: in
+        the swap s1 ← d10 at 1920×1080 the whole rows that held such a point were half the frame
+        (p50), their boxes an eighth, and the pixels that read one fewer still."""
+        low = now * RELEASE_NOW < entry.amplitude
+        boxes = _boxes(low)
+        if not boxes:
             return entry.mark
         p = entry.pattern
         if entry.released is None:
             entry.released = np.empty_like(entry.offsets)
         buf = entry.released
-        np.copyto(buf, entry.offsets)
+        if entry.dirty is None:
+            np.copyto(buf, entry.offsets)
+        else:
+            for r0, r1, c0, c1 in entry.dirty:
+                buf[r0:r1, c0:c1] = entry.offsets[r0:r1, c0:c1]
         fitted = entry.amplitude
         amp = np.minimum(fitted, np.maximum(now, (now * RELEASE_NOW) ** 2 / fitted))
-        # runs of canonical rows (joined across gaps under RUN_GAP rows: a call costs more than
-        # a few rows), and the frame rows their upsampling reaches
-        cut = np.flatnonzero(np.diff(low) > RUN_GAP)
-        for i0, i1 in zip(np.r_[low[0], low[cut + 1]], np.r_[low[cut], low[-1]]):
-            r0, r1 = _row_span(int(i0), int(i1), p.height)
-            p.release_rows(entry.plan, _upsampled_rows(amp, p.width, p.height, r0, r1), r0, r1, buf)
+        entry.dirty = [_span(i0, i1, p.height) + _span(j0, j1, p.width) for i0, i1, j0, j1 in boxes]
+        p.release_boxes(entry.plan, amp, low, entry.dirty, buf)
         return self.ctx.upload(buf)

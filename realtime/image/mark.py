@@ -44,13 +44,13 @@ from dataclasses import dataclass
 
 import cv2
 import numpy as np
-from numba import njit
+from numba import njit, prange
 
 from realtime.image.payload import CODED_BITS, Payload, conv_encode, parse_bits, payload_bits, viterbi
 
 __all__ = ["ENGINE_KEY", "GRID", "CANON", "CELL", "PILOT_CELLS", "AMPLITUDE", "MAX_RMS", "Z_FOUND",
            "T_FLAT", "MarkKey", "MarkPattern", "Plan", "Detection", "masking_amplitude", "pattern", "pattern_from_bits",
-           "canonical_luma", "cell_stats", "detect"]
+           "canonical_luma", "cell_stats", "detect", "upsampled"]
 
 ENGINE_KEY = b"Puppeteer provenance mark v1"
 GRID = 64                  # cells per side
@@ -120,31 +120,97 @@ def masking_amplitude(image: np.ndarray) -> np.ndarray:
     its own. The grid is in normalised coordinates, so the map fits any size of the same frame.
     Measured at half the canonical resolution (small arrays: ~1 ms a 640² frame on the 2-core
     Xeon, where 256² float temporaries cost their page faults) and upsampled."""
-    img = np.ascontiguousarray(image)
-    y = _half_canon_luma(cv2.cvtColor(img, cv2.COLOR_RGB2GRAY) if img.ndim == 3 else img)
+    y = _half_canon_luma(np.ascontiguousarray(image))
     mu = cv2.GaussianBlur(y, (0, 0), MASK_SIGMA / 2)
     sd = np.sqrt(np.maximum(cv2.GaussianBlur(y * y, (0, 0), MASK_SIGMA / 2) - mu * mu, 0.0))
     amp = (T_FLAT * np.maximum(1.0, sd / S_FLAT) ** MASK_EXP).astype(np.float32)
     return cv2.resize(amp, (CANON, CANON), interpolation=cv2.INTER_LINEAR)
 
 
-def _half_canon_luma(luma: np.ndarray) -> np.ndarray:
-    """(CANON/2, CANON/2) float32: the uint8 luma `luma` (H, W) area-averaged to half the canonical
-    grid. OpenCV's area resize is quick only at a whole ratio (640 → 128: 0.2 ms) and slow at any
-    other (720 → 128: 2.7 ms of a 720p frame's disclosure stage, 6 ms at 1080p on the 2-core EPYC).
-    So a frame of QUICK_AREA × the half grid or more is first resized linearly to the nearest whole
-    multiple below (a shrink by at most 1.25: 720 → 640, where a linear resize keeps the
-    pixels' noise as an area one does), then averaged by whole blocks (0.7 ms at 720p, 1.8 at
-    1080p); a smaller one is area-resized directly (a linear shrink by up to 2 kept less of its
-    noise, and there it costs little)."""
+def _half_canon_luma(img: np.ndarray) -> np.ndarray:
+    """(CANON/2, CANON/2) float32: the luma of the uint8 image `img` (H, W, 3) RGB or (H, W),
+    area-averaged to half the canonical grid, in whole grey levels (as OpenCV's uint8 area resize
+    gives them). OpenCV's area resize is quick only at a whole ratio (640 → 128: 0.2 ms) and slow
+    at any other (1920 × 1080: 1.9 ms, after a 0.7 ms luma pass, on the 2-core EPYC). So a frame
+    whose sides are whole multiples of the half grid goes that way; another with QUICK_AREA × the
+    half grid or more on its short side is averaged in one pass over its RGB bytes (`_area_luma`:
+    each cell's R, G and B sums, the pixels on its borders by the part of them inside it, then
+    the luma of those means: 0.5 ms at 1080p); a smaller one is area-resized directly (there it
+    costs little)."""
     half = CANON // 2
-    h, w = luma.shape[:2]
+    h, w = img.shape[:2]
     if min(h, w) < half:
+        luma = cv2.cvtColor(img, cv2.COLOR_RGB2GRAY) if img.ndim == 3 else img
         return cv2.resize(luma, (half, half), interpolation=cv2.INTER_LINEAR).astype(np.float32)
-    whole = (half * (w // half), half * (h // half))
-    if whole != (w, h) and min(h, w) >= QUICK_AREA * half:
-        luma = cv2.resize(luma, whole, interpolation=cv2.INTER_LINEAR)
+    if img.ndim == 3 and (w % half or h % half) and min(h, w) >= QUICK_AREA * half:
+        return _area_luma(img, _luma_weights(w), _area_tab(w, half), _area_tab(h, half))
+    luma = cv2.cvtColor(img, cv2.COLOR_RGB2GRAY) if img.ndim == 3 else img
     return cv2.resize(luma, (half, half), interpolation=cv2.INTER_AREA).astype(np.float32)
+
+
+# OpenCV's RGB → grey weights (fixed point, 14 bits): R 0.299, G 0.587, B 0.114
+_LUMA_R, _LUMA_G, _LUMA_B, _LUMA_ONE = 4899, 9617, 1868, 1 << 14
+
+
+@functools.lru_cache(maxsize=16)
+def _area_tab(n: int, cells: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """How `n` pixels split into `cells` equal cells (n / cells pixels each, borders anywhere):
+    cell c holds pixels lo[c]:hi[c] whole, and the part wlo[c] of pixel lo[c] − 1 and whi[c] of
+    pixel hi[c] (0 where the border falls between pixels). Read-only arrays (cached)."""
+    edge = np.arange(cells + 1) * (n / cells)
+    start, end = edge[:-1], edge[1:]
+    lo = np.minimum(np.ceil(start - 1e-9).astype(np.int64), n)
+    hi = np.maximum(np.floor(end + 1e-9).astype(np.int64), lo)
+    wlo = np.where(lo - start > 1e-9, lo - start, 0.0)
+    whi = np.where((end - hi > 1e-9) & (hi < n), end - hi, 0.0)
+    tab = (lo, hi, wlo, whi)
+    for t in tab:
+        t.setflags(write=False)
+    return tab
+
+
+@functools.lru_cache(maxsize=16)
+def _luma_weights(width: int) -> np.ndarray:
+    """(width · 3,) float32: the luma weight of every byte of an RGB row (read-only, cached)."""
+    wts = np.tile(np.array([_LUMA_R, _LUMA_G, _LUMA_B], np.float32), width)
+    wts.setflags(write=False)
+    return wts
+
+
+@njit(parallel=True, fastmath=True, cache=True, nogil=True)
+def _area_luma(img, wts, xtab, ytab):
+    """`_half_canon_luma`'s one pass: (len(ytab[0]), len(xtab[0])) float32 luma of the RGB uint8
+    `img`, each cell the area average (`_area_tab`) of its bytes weighted by `wts`
+    (`_luma_weights`), rounded to a whole grey level. A row of cells sums its frame rows' bytes
+    (one pass over the frame; a row on a cell border is read for both cells), then each cell
+    weighs its bytes of that sum. fastmath: the sums' order is free (they are rounded to a
+    level), so the loops vectorise."""
+    xlo, xhi, xwlo, xwhi = xtab
+    ylo, yhi, ywlo, ywhi = ytab
+    cw, ch = xlo.shape[0], ylo.shape[0]
+    n = img.shape[1] * 3
+    area = (img.shape[1] / cw) * (img.shape[0] / ch) * _LUMA_ONE
+    rows = img.reshape(img.shape[0], n)
+    out = np.empty((ch, cw), np.float32)
+    for cy in prange(ch):
+        acc = np.zeros(n, np.float32)
+        for y in range(ylo[cy] - 1, yhi[cy] + 1):
+            wy = np.float32(ywlo[cy] if y < ylo[cy] else (ywhi[cy] if y >= yhi[cy] else 1.0))
+            if wy == 0.0:
+                continue
+            row = rows[y]
+            for i in range(n):
+                acc[i] += wy * row[i]
+        for cx in range(cw):
+            s = 0.0
+            for i in range(3 * xlo[cx], 3 * xhi[cx]):
+                s += wts[i] * acc[i]
+            for x, wx in ((xlo[cx] - 1, xwlo[cx]), (xhi[cx], xwhi[cx])):     # the border pixels' parts
+                if wx > 0.0:
+                    i = 3 * x
+                    s += wx * (wts[i] * acc[i] + wts[i + 1] * acc[i + 1] + wts[i + 2] * acc[i + 2])
+            out[cy, cx] = np.floor(s / area + 0.5)
+    return out
 
 
 class MarkPattern:
@@ -166,12 +232,11 @@ class MarkPattern:
         cy, sy = axis(self.height)
         self.shape = signs[cy][:, cx] * np.outer(sy, sx)                            # float64
         self.dither = np.tile(_BAYER, (self.height // 4 + 1, self.width // 4 + 1))[:self.height, :self.width]
-        # a map is quantised in float32, in reused buffers: on the 2-core Xeon a fresh
-        # frame-sized array costs its page faults (~1 ms at 640²) and float64 twice the memory
-        # traffic (the flat pattern keeps float64, bit for bit the pinned one)
+        # a map is quantised in float32, in one pass (`_quantise`): float64 costs twice the
+        # memory traffic (the flat pattern keeps float64, bit for bit the pinned one)
         self._shape32, self._dither32 = self.shape.astype(np.float32), self.dither.astype(np.float32)
         self._canon_shape = np.kron(signs, _SHAPE).astype(np.float32)                # (CANON, CANON)
-        self._t = np.empty((self.height, self.width), np.float32)
+        self._rows, self._cols = _bilinear_tab(self.height), _bilinear_tab(self.width)
 
     def plan(self, amplitude: np.ndarray) -> Plan:
         """What `quantise_rows` needs for a (CANON, CANON) peak map: the map at the frame's size,
@@ -198,33 +263,39 @@ class MarkPattern:
         return Plan(full, base, k)
 
     def quantise_rows(self, plan: Plan, r0: int, r1: int, out: np.ndarray) -> float:
-        """out[r0:r1] = clip(floor((base + k (a − base)) · shape + dither), −8, 8) as int8;
-        returns the band's Σ out²."""
-        t = self._t[r0:r1]
-        np.subtract(plan.a[r0:r1], np.float32(plan.base), out=t)
-        t *= np.float32(plan.k)
-        t += np.float32(plan.base)
-        t *= self._shape32[r0:r1]
-        t += self._dither32[r0:r1]
-        np.floor(t, out=t)
-        np.clip(t, -8, 8, out=t)
-        out[r0:r1] = t
-        return float(np.vdot(t, t))
+        """out[r0:r1] = clip(floor((base + k (a − base)) · shape + dither), −8, 8) as int8, in
+        float32 (the operations in this order); returns the band's Σ out² (exact: an integer).
+        One pass (`_quantise`): 1.1 ms a 1080p frame, where the numpy route's eight passes over
+        frame-sized temporaries took 4.7 ms (a fit's band 1.2 ms)."""
+        return float(_quantise(plan.a, np.float32(plan.base), np.float32(plan.k), self._shape32, self._dither32,
+                               out, r0, r1))
 
-    def release_rows(self, fit: Plan, rows: np.ndarray, r0: int, r1: int, out: np.ndarray) -> None:
-        """out[r0:r1] = the offsets of the fit's rows r0:r1 released to the peak map `rows`
-        ((r1 − r0, width) float32, a flatter picture's map at the frame's size), in one pass:
-        bit for bit ``quantise_rows(Plan(a, fit.base, fit.k), r0, r1, out)`` with a the map
-        `realtime.image.disclose._released_rows` makes of them (`rows` where it is under the
-        fitted map by more than 1e-3, else the fitted map; where the fit was scaled down,
-        0 < k < 1, the scale undone, at most up to the fitted map). The numpy route makes a dozen
-        passes over frame-wide temporaries: on s1 <- d13 (720p) the disclosure's release
-        path took 1.3 ms of CPU a frame that way, 0.7 this way (its upsampling included)."""
-        if rows.shape != (r1 - r0, self.width) or rows.dtype != np.float32:
-            raise ValueError(f"release_rows: rows must be ({r1 - r0}, {self.width}) float32 for rows {r0}:{r1}, "
-                             f"got {rows.shape} {rows.dtype}")
-        _release(rows, fit.a[r0:r1], np.float32(fit.base), np.float32(fit.k), bool(0.0 < fit.k < 1.0),
-                 self._shape32[r0:r1], self._dither32[r0:r1], out[r0:r1])
+    def release_boxes(self, fit: Plan, amp: np.ndarray, low: np.ndarray, boxes, out: np.ndarray) -> None:
+        """Within each box (r0, r1, c0, c1) of `boxes`, the pixels whose bilinear read of the
+        canonical grid (`upsampled`) touches a point of the (CANON, CANON) boolean map `low`
+        get the fit's offsets released to the (CANON, CANON) peak map `amp` (a flatter
+        picture's), in one pass: bit for bit ``quantise_rows(Plan(a, fit.base, fit.k), ...)`` of
+        the map a that is `amp` upsampled bilinearly to the frame where that is under the fitted
+        map `fit.a` by more than 1e-3, else the fitted map; where the fit was scaled down
+        (0 < k < 1), the scale undone, at most up to the fitted map. So never louder than the
+        fit. Every other pixel of `out` is left as it is: where `low` holds every point where
+        `amp` is under the fitted amplitude (the disclosure stage's), the release would give
+        the fit's own offsets there. Only what the boxes hold is read or written: a picture gone
+        flat in a few places is quantised again there, not in the frame."""
+        a = np.asarray(amp)
+        if a.shape != (CANON, CANON) or a.dtype != np.float32:
+            raise ValueError(f"release_boxes: amp must be ({CANON}, {CANON}) float32, got {a.shape} {a.dtype}")
+        m = np.asarray(low)
+        if m.shape != (CANON, CANON) or m.dtype != np.bool_:
+            raise ValueError(f"release_boxes: low must be ({CANON}, {CANON}) bool, got {m.shape} {m.dtype}")
+        b = np.asarray(boxes, np.int64).reshape(-1, 4)
+        inside = ((0 <= b[:, 0]) & (b[:, 0] <= b[:, 1]) & (b[:, 1] <= self.height)
+                  & (0 <= b[:, 2]) & (b[:, 2] <= b[:, 3]) & (b[:, 3] <= self.width))
+        if not inside.all():
+            raise ValueError(f"release_boxes: box (r0, r1, c0, c1) {tuple(b[~inside][0])} is not inside the "
+                             f"{self.width}x{self.height} frame")
+        _release(a, m, *self._rows[:2], *self._cols, fit.a, np.float32(fit.base), np.float32(fit.k),
+                 bool(0.0 < fit.k < 1.0), self._shape32, self._dither32, out, b)
 
     def offsets(self, amplitude: np.ndarray | None = None) -> np.ndarray:
         """The (height, width) int8 luminance offsets at `amplitude`, a (CANON, CANON) peak map
@@ -250,21 +321,91 @@ class MarkPattern:
         return out
 
 
+def _bilinear_tab(n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Frame pixel p's bilinear read of the CANON canonical points along one side of n pixels
+    (pixel centres aligned, as cv2.resize's INTER_LINEAR): points i[p] and i[p] + 1, weighted
+    1 − f[p] and f[p] (f float32); and start[q], the first pixel whose i is q or more."""
+    y = np.clip((np.arange(n) + 0.5) * (CANON / n) - 0.5, 0, CANON - 1)
+    i = np.minimum(y.astype(np.int64), CANON - 2)
+    return i, (y - i).astype(np.float32), np.searchsorted(i, np.arange(CANON)).astype(np.int64)
+
+
+def upsampled(a: np.ndarray, width: int, height: int) -> np.ndarray:
+    """The (CANON, CANON) map `a` upsampled to height × width as `MarkPattern.release_boxes` reads
+    it (`_bilinear_tab`: along the rows, then the columns, in float32); cv2.resize's INTER_LINEAR
+    agrees to 1e-5 of the map's largest value (its IPP route rounds coarser)."""
+    (yi, yf, _), (xi, xf, _) = _bilinear_tab(height), _bilinear_tab(width)
+    a = np.asarray(a, np.float32)
+    rows = a[yi] * (1 - yf)[:, None] + a[yi + 1] * yf[:, None]                 # (height, CANON)
+    return rows[:, xi] * (1 - xf) + rows[:, xi + 1] * xf
+
+
 @njit(cache=True, nogil=True)
-def _release(rows, fitted, base, k, unscale, shape, dither, out):
-    """`MarkPattern.release_rows`'s pass: the same float32 operations, in the same order, as the
-    numpy route (no fastmath: no contraction, so every value rounds as numpy's does)."""
+def _quantise(a, base, k, shape, dither, out, r0, r1):
+    """`MarkPattern.quantise_rows`'s pass: the numpy route's float32 operations, in its order (no
+    fastmath: no contraction, so every value rounds as numpy's does); Σ out² as an integer."""
+    lo, hi = np.float32(-8.0), np.float32(8.0)
+    total = np.int64(0)
+    for i in range(r0, r1):
+        for j in range(a.shape[1]):
+            t = min(max(np.floor(((a[i, j] - base) * k + base) * shape[i, j] + dither[i, j]), lo), hi)
+            q = np.int8(t)
+            out[i, j] = q
+            total += np.int64(q) * np.int64(q)
+    return total
+
+
+@njit(cache=True, nogil=True)
+def _release(amp, low, yi, yf, xi, xf, xstart, fitted, base, k, unscale, shape, dither, out, boxes):
+    """`MarkPattern.release_boxes`'s pass over each box, a frame row at a time, and in a row only
+    the runs of pixels whose read touches a point of `low`: `amp` read bilinearly as `upsampled`
+    does (the run's canonical points, then its pixels), then released (`_release_row`)."""
+    one = np.float32(1.0)
+    for b in range(boxes.shape[0]):
+        r0, r1, c0, c1 = boxes[b, 0], boxes[b, 1], boxes[b, 2], boxes[b, 3]
+        if r0 >= r1 or c0 >= c1:
+            continue
+        j0, j1 = xi[c0], xi[c1 - 1]              # the box's pixels read canonical columns j0..j1 + 1
+        v = np.empty(j1 - j0 + 2, np.float32)
+        row = np.empty(c1 - c0, np.float32)
+        for r in range(r0, r1):
+            i, fy = yi[r], yf[r]
+            gy = one - fy
+            j = j0
+            while j <= j1:
+                if not (low[i, j] or low[i, j + 1] or low[i + 1, j] or low[i + 1, j + 1]):
+                    j += 1
+                    continue
+                s = j                            # a run of pixels (those that read s..j) to release
+                while j <= j1 and (low[i, j] or low[i, j + 1] or low[i + 1, j] or low[i + 1, j + 1]):
+                    j += 1
+                for q in range(s, j + 1):
+                    v[q - j0] = amp[i, q] * gy + amp[i + 1, q] * fy
+                p0, p1 = max(c0, xstart[s]), min(c1, xstart[j])
+                for c in range(p0, p1):
+                    fx = xf[c]
+                    row[c - c0] = v[xi[c] - j0] * (one - fx) + v[xi[c] + 1 - j0] * fx
+                _release_row(row[p0 - c0:p1 - c0], fitted[r, p0:p1], base, k, unscale, shape[r, p0:p1],
+                             dither[r, p0:p1], out[r, p0:p1])
+
+
+@njit(cache=True, nogil=True)
+def _release_row(a, fitted, base, k, unscale, shape, dither, out):
+    """One row of `_release`, on 1-d views: the same float32 operations, in the same order, as
+    `_quantise` of the released map (no fastmath: no contraction, so every value rounds as
+    numpy's does). A loop of its own over 1-d views: inlined into `_release`'s 2-d indexing it
+    did not vectorise (5 ns a pixel against 0.6)."""
     tol = np.float32(1e-3)
-    for i in range(rows.shape[0]):
-        for j in range(rows.shape[1]):
-            f = fitted[i, j]
-            a = rows[i, j]
-            if not a < f - tol:
-                a = f
-            if unscale:
-                a = min(base + (a - base) / k, f)
-            t = np.floor(((a - base) * k + base) * shape[i, j] + dither[i, j])
-            out[i, j] = np.int8(min(max(t, np.float32(-8.0)), np.float32(8.0)))
+    lo, hi = np.float32(-8.0), np.float32(8.0)
+    for c in range(a.shape[0]):
+        f = fitted[c]
+        x = a[c]
+        if not x < f - tol:
+            x = f
+        if unscale:
+            x = min(base + (x - base) / k, f)
+        t = np.floor(((x - base) * k + base) * shape[c] + dither[c])
+        out[c] = np.int8(min(max(t, lo), hi))
 
 
 @dataclass

@@ -20,9 +20,8 @@ from realtime.image.disclose import (
     DisclosureOptions,
     DisclosureStage,
     LabelError,
-    _released_rows,
-    _row_span,
-    _upsampled_rows,
+    _boxes,
+    _span,
     check_label_text,
     profile_fingerprint,
     render_label,
@@ -36,6 +35,7 @@ from realtime.image.mark import (
     detect,
     masking_amplitude,
     pattern,
+    upsampled,
 )
 from realtime.image.payload import Payload, conv_encode, payload_bits
 
@@ -55,6 +55,17 @@ def faint(d) -> bool:
     """Offsets as the mark puts them on a flat area: a dithered ±1, a rare 2."""
     a = np.abs(np.asarray(d))
     return a.max() <= 2 and a.mean() < 0.6 and (a >= 2).mean() < 0.03
+
+
+def released_map(amp, fit: Plan, w: int, h: int) -> np.ndarray:
+    """The numpy route of `MarkPattern.release_boxes`'s map (its contract): `amp` upsampled where it
+    is under the fitted map by more than 1e-3, else the fitted map; where the fit was scaled
+    down (0 < k < 1), the scale undone, at most up to the fitted map."""
+    rows = upsampled(amp, w, h)
+    rows = np.where(rows < fit.a - 1e-3, rows, fit.a)
+    if 0.0 < fit.k < 1.0:
+        rows = np.minimum(fit.base + (rows - fit.base) / fit.k, fit.a)
+    return rows
 
 
 def grey(w=640, h=480, v=100):
@@ -187,7 +198,7 @@ def test_only_the_rows_a_flatter_picture_reaches_are_released_and_never_louder(s
     p = entry.pattern                                  # every row reached is released, whole
     whole = np.empty((h, w), np.int8)
     amp = np.minimum(entry.amplitude, np.maximum(now, (now * RELEASE_NOW) ** 2 / entry.amplitude))
-    p.quantise_rows(Plan(_released_rows(amp, entry.plan, w, h, 0, h), entry.plan.base, entry.plan.k), 0, h, whole)
+    p.quantise_rows(Plan(released_map(amp, entry.plan, w, h), entry.plan.base, entry.plan.k), 0, h, whole)
     np.testing.assert_array_equal(d[reached], np.repeat(whole[reached][..., None].astype(int), 3, axis=-1))
     for r0, r1 in bands:
         inner = slice(r0 + (r1 - r0) // 4, r1 - (r1 - r0) // 4)
@@ -198,56 +209,140 @@ def test_only_the_rows_a_flatter_picture_reaches_are_released_and_never_louder(s
 
 
 @pytest.mark.parametrize("loudest", [3.0, 9.0])
-def test_released_rows_no_flatter_than_the_fit_are_the_fits_own_rows_exactly(loudest):
-    """Where the picture is no flatter than the fit, a released row's map is the fit's own map,
-    bit for bit (so its offsets are too): the row-wise resize's rounding never flips one, whether
-    the fit kept its scale (k = 1) or was scaled down to the RMS bound (k < 1)."""
+def test_released_where_no_flatter_than_the_fit_are_the_fits_own_offsets_exactly(loudest):
+    """Where the picture is no flatter than the fit, a released box's offsets are the fit's own,
+    bit for bit: the upsampling's rounding (against cv2's resize of the fitted map) never flips
+    one, whether the fit kept its scale (k = 1) or was scaled down to the RMS bound (k < 1)."""
     rng = np.random.default_rng(8)
     fit_map = cv2.GaussianBlur(rng.uniform(T_FLAT, loudest, (256, 256)).astype(np.float32), (0, 0), 3.0)
-    for w, h in [(640, 480), (333, 777), (1280, 720)]:
+    for w, h in [(640, 480), (333, 777), (1280, 720), (1920, 1080)]:
         mp = MarkPattern(conv_encode(payload_bits(_payload())), w, h)
         plan = mp.plan(fit_map)
         assert (plan.k == 1.0) == (loudest == 3.0)
-        for r0, r1 in [(0, h), (h // 3, h // 3 + 17)]:
-            np.testing.assert_array_equal(_released_rows(fit_map, plan, w, h, r0, r1), plan.a[r0:r1])
+        fitted = mp.quantise(plan)
+        np.testing.assert_array_equal(released_map(fit_map, plan, w, h), plan.a)
+        for r0, r1, c0, c1 in [(0, h, 0, w), (h // 3, h // 3 + 17, w // 5, w // 2)]:
+            got = np.zeros((h, w), np.int8)
+            mp.release_boxes(plan, fit_map, np.ones((256, 256), bool), [(r0, r1, c0, c1)], got)
+            np.testing.assert_array_equal(got[r0:r1, c0:c1], fitted[r0:r1, c0:c1])
 
 
 @pytest.mark.parametrize("loudest", [3.0, 9.0])
-def test_release_rows_is_the_numpy_route_bit_for_bit(loudest):
-    """`MarkPattern.release_rows` (one pass) gives the offsets that quantising `_released_rows`'s
-    map gives (the numpy route), bit for bit: a fit kept at its scale (k = 1) or scaled down
-    (k < 1), points far flatter than the fit, at the 1e-3 margin, and no flatter."""
+def test_release_boxes_is_the_numpy_route_bit_for_bit(loudest):
+    """`MarkPattern.release_boxes` (one pass) gives the offsets that quantising `released_map`'s
+    map gives (the numpy route), bit for bit, inside its boxes and nothing outside: a fit kept at
+    its scale (k = 1) or scaled down (k < 1), points far flatter than the fit, at the 1e-3
+    margin, and no flatter."""
     rng = np.random.default_rng(9)
     fit_map = cv2.GaussianBlur(rng.uniform(T_FLAT, loudest, (256, 256)).astype(np.float32), (0, 0), 3.0)
     now = fit_map * rng.uniform(0.2, 1.0, (256, 256)).astype(np.float32)
     now[::7] = fit_map[::7]                                  # rows no flatter than the fit
     now[3::7] = fit_map[3::7] - np.float32(1e-3)             # rows at the margin
-    for w, h in [(640, 480), (333, 777), (720, 1280)]:
+    now[:, 5::9] = fit_map[:, 5::9]                          # ... and columns
+    for w, h in [(640, 480), (333, 777), (720, 1280), (1920, 1080)]:
         mp = MarkPattern(conv_encode(payload_bits(_payload())), w, h)
         plan = mp.plan(fit_map)
         assert (plan.k == 1.0) == (loudest == 3.0)
-        for r0, r1 in [(0, h), (h // 3, h // 3 + 17), (h - 5, h)]:
-            want = np.zeros((h, w), np.int8)
-            mp.quantise_rows(Plan(np.zeros((h, w), np.float32), plan.base, plan.k), 0, h, want)
-            got = want.copy()
-            a = np.empty((h, w), np.float32)
-            a[r0:r1] = _released_rows(now, plan, w, h, r0, r1)
-            mp.quantise_rows(Plan(a, plan.base, plan.k), r0, r1, want)
-            mp.release_rows(plan, _upsampled_rows(now, w, h, r0, r1), r0, r1, got)
-            np.testing.assert_array_equal(got, want)
-            assert (got[r0:r1] != 0).any()
+        a = released_map(now, plan, w, h)
+        want = np.zeros((h, w), np.int8)
+        mp.quantise_rows(Plan(a, plan.base, plan.k), 0, h, want)
+        every = np.ones((256, 256), bool)
+        for boxes in [[(0, h, 0, w)], [(h // 3, h // 3 + 17, 0, w)], [(h - 5, h, w - 9, w), (7, 60, 30, 31)],
+                      [(0, 9, 0, w // 2), (20, 20, 0, w), (h // 2, h, w // 3, w // 3 + 100)]]:
+            got = np.full((h, w), 99, np.int8)
+            mp.release_boxes(plan, now, every, boxes, got)
+            for r0, r1, c0, c1 in boxes:
+                np.testing.assert_array_equal(got[r0:r1, c0:c1], want[r0:r1, c0:c1])
+                assert r0 == r1 or (want[r0:r1, c0:c1] != 0).any()
+                got[r0:r1, c0:c1] = 99
+            assert (got == 99).all()                        # nothing written outside the boxes
+        some = rng.random((256, 256)) < 0.01                # in a box, only the pixels that read a point of low
+        some[100:110, 200:230] = True
+        yi, xi = (np.minimum(np.clip((np.arange(n) + 0.5) * 256 / n - 0.5, 0, 255).astype(int), 254) for n in (h, w))
+        reads = np.zeros((h, w), bool)             # pixel (r, c) reads yi[r], yi[r] + 1 × xi[c], xi[c] + 1
+        for di in (0, 1):
+            for dj in (0, 1):
+                reads |= some[yi + di][:, xi + dj]
+        got = np.full((h, w), 99, np.int8)
+        mp.release_boxes(plan, now, some, [(0, h, 0, w)], got)
+        assert reads.mean() < 0.2 and (got[reads] == want[reads]).all() and (got[~reads] == 99).all()
+        with pytest.raises(ValueError, match="not inside"):
+            mp.release_boxes(plan, now, every, [(0, h + 1, 0, w)], got)
 
 
-@pytest.mark.parametrize("h", [16, 100, 255, 256, 257, 480, 720, 1080, 1099])
-def test_a_released_run_covers_every_frame_row_that_reads_it(h):
-    """Frame row r's upsampled map reads canonical rows i(r) and i(r) + 1 (`_upsampled_rows`):
-    `_row_span` of a run of canonical rows holds every frame row that reads one of them."""
-    y = np.clip((np.arange(h) + 0.5) * 256 / h - 0.5, 0, 255)
+@pytest.mark.parametrize("n", [16, 100, 255, 256, 257, 480, 720, 1080, 1099, 1920])
+def test_a_released_run_covers_every_frame_pixel_that_reads_it(n):
+    """Frame pixel p's upsampled map reads canonical points i(p) and i(p) + 1 along each side
+    (`upsampled`): `_span` of a run of canonical points holds every frame pixel that reads one."""
+    y = np.clip((np.arange(n) + 0.5) * 256 / n - 0.5, 0, 255)
     i = np.minimum(y.astype(int), 254)
     for i0, i1 in [(c, c) for c in range(256)] + [(0, 9), (100, 130), (240, 255)]:
-        r0, r1 = _row_span(i0, i1, h)
+        r0, r1 = _span(i0, i1, n)
         reads = np.flatnonzero(((i >= i0) & (i <= i1)) | ((i + 1 >= i0) & (i + 1 <= i1)))
         assert reads.size == 0 or (r0 <= reads.min() and reads.max() < r1), (i0, i1, r0, r1, reads)
+
+
+def test_the_boxes_hold_every_point_and_keep_apart_rows_that_lie_apart():
+    """`_boxes` covers every true point of the map; rows RUN_GAP or more apart go into boxes of
+    their own, each as wide as its points reach; nothing else is boxed."""
+    from realtime.image.disclose import RUN_GAP
+
+    low = np.zeros((256, 256), bool)
+    low[10:30, 10:20] = True                   # two blobs in the same rows ...
+    low[15:25, 200:210] = True
+    low[100:140, 120:121] = True               # ... a thin one below, and one point in a corner
+    low[255, 0] = True
+    assert _boxes(low) == [(10, 29, 10, 209), (100, 139, 120, 120), (255, 255, 0, 0)]
+    near = np.zeros((256, 256), bool)          # under RUN_GAP apart: one box
+    near[50, 50] = near[50 + RUN_GAP, 60] = True
+    assert _boxes(near) == [(50, 50 + RUN_GAP, 50, 60)]
+    assert _boxes(np.zeros((256, 256), bool)) == []
+    rng = np.random.default_rng(3)             # any map: covered
+    cover = np.zeros_like(low)
+    for _ in range(20):
+        m = rng.random((256, 256)) < rng.uniform(1e-4, 1e-2)
+        cover[:] = False
+        for i0, i1, j0, j1 in _boxes(m):
+            cover[i0:i1 + 1, j0:j1 + 1] = True
+        assert (cover | ~m).all()
+
+
+def test_a_picture_gone_flat_in_a_corner_is_released_in_its_box_only(monkeypatch):
+    """A picture that went flat in one small area (a blink, in a 1080p swap's frame) is
+    quantised again there, not in the whole frame width of its rows (a moving face in a 1080p
+    swap is an eighth of the frame, its rows half of it), and the frame is marked as if every
+    row had been released; the next frame puts back the fitted offsets the last one changed."""
+    w, h = 1920, 1080
+    stage = DisclosureStage(fake_profile(), (w, h), DisclosureOptions(label=False))
+    tex = _textured(w, h)
+    tex[:, :w // 2] = _textured(w, h, seed=6)[:, w // 2:]   # texture everywhere
+    for _ in range(1 + BANDS):
+        stage(Frame(index=0, t_capture=0.0, output=tex.copy()))
+    entry = stage._cache[(w, h)]
+    fitted = entry.offsets.astype(int)
+    img = tex.copy()
+    img[400:600, 800:1000] = 120                            # a flat patch
+    areas = []
+    release_boxes = MarkPattern.release_boxes
+
+    def spy(self, fit, amp, low, boxes, out):
+        areas.extend((r1 - r0) * (c1 - c0) for r0, r1, c0, c1 in boxes)
+        return release_boxes(self, fit, amp, low, boxes, out)
+
+    monkeypatch.setattr(MarkPattern, "release_boxes", spy)
+    frame = Frame(index=0, t_capture=0.0, output=img.copy())
+    stage(frame)
+    assert 200 * 200 <= sum(areas) <= 2 * 240 * 240
+    d = frame.output.astype(int) - img
+    now = masking_amplitude(img)
+    amp = np.minimum(entry.amplitude, np.maximum(now, (now * RELEASE_NOW) ** 2 / entry.amplitude))
+    whole = np.empty((h, w), np.int8)
+    entry.pattern.quantise_rows(Plan(released_map(amp, entry.plan, w, h), entry.plan.base, entry.plan.k), 0, h, whole)
+    np.testing.assert_array_equal(d, np.repeat(whole[..., None].astype(int), 3, axis=-1))
+    assert faint(d[440:560, 840:960]) and not faint(fitted[440:560, 840:960])
+    frame = Frame(index=0, t_capture=0.0, output=tex.copy())   # the texture back: the fit's own
+    stage(frame)
+    np.testing.assert_array_equal(frame.output.astype(int) - tex, np.repeat(fitted[..., None], 3, axis=-1))
 
 
 def test_a_released_point_is_quantised_at_its_own_amplitude_even_below_the_fits_floor():
@@ -257,18 +352,17 @@ def test_a_released_point_is_quantised_at_its_own_amplitude_even_below_the_fits_
     fit = Plan(np.full((48, 64), 5.0, np.float32), base=2.6, k=0.24)
     amp = np.full((256, 256), 5.0, np.float32)
     amp[:128] = T_FLAT
-    rows = _released_rows(amp, fit, 64, 48, 0, 48)
+    rows = released_map(amp, fit, 64, 48)
     np.testing.assert_allclose(fit.base + fit.k * (rows[:20] - fit.base), T_FLAT, rtol=1e-5)
     np.testing.assert_array_equal(rows[28:], fit.a[28:])
 
 
-@pytest.mark.parametrize("size", [(640, 480), (512, 512), (1280, 720), (320, 240)])
-def test_released_rows_are_the_rows_of_the_whole_map_resized(size):
+@pytest.mark.parametrize("size", [(640, 480), (512, 512), (1280, 720), (320, 240), (1920, 1080)])
+def test_the_upsampled_map_is_the_whole_map_resized(size):
     w, h = size
     a = np.random.default_rng(2).random((256, 256)).astype(np.float32)
     whole = cv2.resize(a, (w, h), interpolation=cv2.INTER_LINEAR)
-    for r0, r1 in [(0, h), (0, 5), (h - 7, h), (h // 3, h // 2)]:
-        np.testing.assert_allclose(_upsampled_rows(a, w, h, r0, r1), whole[r0:r1], atol=1e-4)
+    np.testing.assert_allclose(upsampled(a, w, h), whole, atol=1e-5)
 
 
 def test_the_warm_up_is_forgotten():

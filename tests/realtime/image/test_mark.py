@@ -20,6 +20,7 @@ from realtime.image.mark import (
     Z_FOUND,
     MarkKey,
     MarkPattern,
+    _half_canon_luma,
     canonical_luma,
     cell_stats,
     detect,
@@ -235,3 +236,33 @@ def test_one_pattern_at_two_amplitudes_keeps_its_signs():
     both = (weak != 0) & (strong != 0)
     assert both.mean() > 0.1 and (np.sign(weak[both]) == np.sign(strong[both])).mean() > 0.95
     np.testing.assert_array_equal(mp.offsets(), pattern(PAYLOAD, 320, 240))
+
+
+@pytest.mark.parametrize("size", [(1920, 1080), (1280, 720), (720, 1280), (1000, 600)])
+def test_a_large_frame_is_measured_in_one_pass_as_its_area_average(size, monkeypatch):
+    """A frame whose sides are not whole multiples of the half grid is measured in one pass over
+    its RGB bytes: no frame-sized luma image, no resize of the frame (before: a luma image, a
+    linear resize of it to 1024 rows, then block means, 2.1 ms of a 1080p frame). It reads what
+    the area average of its luma reads, in whole levels (one level off where the two round
+    differently)."""
+    w, h = size
+    img = scene(w, h, seed=4)
+    half = CANON // 2
+    plain = cv2.resize(cv2.cvtColor(img, cv2.COLOR_RGB2GRAY), (half, half), interpolation=cv2.INTER_AREA)
+    seen = []
+
+    def spying(f):
+        def spy(src, *args, **kw):
+            seen.append(np.asarray(src).shape)
+            return f(src, *args, **kw)
+        return spy
+
+    for name in ("cvtColor", "resize"):
+        monkeypatch.setattr(cv2, name, spying(getattr(cv2, name)))
+    got = _half_canon_luma(img)
+    amp = masking_amplitude(img)
+    assert max((s[0] * s[1] for s in seen), default=0) <= CANON * CANON   # nothing frame-sized
+    assert got.shape == (half, half) and got.dtype == np.float32 and amp.shape == (CANON, CANON)
+    assert (got == np.round(got)).all()
+    diff = np.abs(got - plain)
+    assert diff.max() <= 1 and (diff > 0).mean() < 0.1
