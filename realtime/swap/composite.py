@@ -40,7 +40,7 @@ from realtime.swap.colour import ColourTransfer
 from realtime.swap.crop import OutsideOccluders, triangle_labels
 from realtime.swap.fuse import SwapLink
 from realtime.swap.outline import OutlineWeights
-from realtime.swap.skin import skin_map
+from realtime.swap.skin import forehead_triangles, skin_map
 
 __all__ = ["AttributesStage", "SwapCompositeStage", "SwapFields", "eye_sources", "hidden", "HIDE_CELLS"]
 
@@ -88,7 +88,9 @@ class AttributesStage:
         # operations on arrays of a few thousand values cost 14 ms a frame in launches alone
         self.colour = colour if colour is not None else ColourTransfer(self.cells)
         labels = triangle_labels(rig)
-        self.skin = ctx.upload(labels["skin"])
+        # the colour samples of both faces: their skin and their foreheads (`forehead_triangles`:
+        # without them the gain field's forehead was the cheeks' gain carried up)
+        self.skin = ctx.upload(np.maximum(labels["skin"], forehead_triangles(rig)))
         feature = 1.0 - labels["allow"]
         feature[-1] = 0.0            # no face here (tri_id −1): an occluder may be found
         self.feature = ctx.upload(feature)

@@ -19,8 +19,8 @@ from realtime.mesh.rig import Rig
 from realtime.swap.colour import srgb_to_lab
 from realtime.swap.crop import face_rig, nominal_affine, triangle_labels
 
-__all__ = ["skin_map", "fill_fringe", "fringe_fill", "FRINGE_STRANDS", "FRINGE_COVER", "FILL_SIGMA",
-           "profile_drops_fringe", "fringe_hint"]
+__all__ = ["skin_map", "fill_fringe", "fringe_fill", "forehead_triangles", "FRINGE_STRANDS", "FRINGE_COVER",
+           "FILL_SIGMA", "profile_drops_fringe", "fringe_hint"]
 
 #: `skin_map`'s `strands` when a swap drops the photo's fringe (`EngineOptions.drop_fringe`)
 FRINGE_STRANDS = 0.15
@@ -170,6 +170,46 @@ def _attached(hair: np.ndarray, covered: np.ndarray, reach: float, level: float 
     outside[np.unique(labels[(some > 0) & (edge > 0)])] = True
     outside[0] = True                      # the background label: below `level`, left as it is
     return np.where(outside[labels], hair, 0.0).astype(hair.dtype)
+
+
+def forehead_triangles(rig: Rig) -> np.ndarray:
+    """(T + 1,) float32 of `rig`'s triangles, the last entry 0 (for tri_id −1): 1 on the face
+    triangles of the forehead — every corner a landmark at or above the brows' upper edge (the
+    brows' upper contours, and between the brows the straight line joining their inner ends),
+    measured across the eye line of the rig's rest landmarks — else 0.
+
+    Why: `triangle_labels`' "skin" leaves out every triangle that touches a brow or the face's
+    outline, and on the forehead that is every triangle; the swap's gain field (the driver's low
+    band of light and colour, `realtime.swap.colour.ColourTransfer`) then had no sample there on
+    either face and carried the cheeks' gain up onto the forehead, whatever the forehead's own
+    light (a band above s1's brows where its painted-out fringe meets the driver's lit forehead).
+    The triangles that touch a brow's upper contour see some of its hairs: their samples are
+    weighed as any (those much darker than the skin around them drop out)."""
+    n = np.asarray(rig.attributes[:topology.N_LANDMARKS, :2], np.float64)
+    a, b = n[topology.EYE_OUTER[0]], n[topology.EYE_OUTER[1]]
+    iod = max(float(np.linalg.norm(b - a)), 1e-9)
+    axis = (b - a) / iod
+    up = np.array([axis[1], -axis[0]])
+    if up @ (n[topology.FOREHEAD] - n[topology.CHIN]) < 0:
+        up = -up
+    rel = (n - 0.5 * (a + b)) / iod
+    along, height = rel @ axis, rel @ up
+    us, hs = [], []
+    for brow in (topology.RIGHT_BROW, topology.LEFT_BROW):
+        halves = [list(brow[:5]), list(brow[5:])]
+        upper = halves[int(np.argmax([height[h].mean() for h in halves]))]
+        us.append(along[upper])
+        hs.append(height[upper])
+    u, h = np.concatenate(us), np.concatenate(hs)
+    order = np.argsort(u, kind="stable")
+    edge = np.interp(along, u[order], h[order])
+    # beyond the brows' outer ends the edge stays at their ends' height (np.interp's ends)
+    on = np.zeros(rig.vertex_count, bool)
+    on[:topology.N_LANDMARKS] = height >= edge - 0.01
+    lo, hi = rig.ranges["face"]
+    out = np.zeros(len(rig.triangles) + 1, np.float32)
+    out[lo:hi] = on[rig.triangles[lo:hi]].all(1)
+    return out
 
 
 def skin_map(image: np.ndarray, uv: np.ndarray, rig: Rig, prior: float = 5.0, sharpness: float = 1.0,

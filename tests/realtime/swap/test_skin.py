@@ -350,3 +350,40 @@ def test_the_swap_paints_a_fringe_out_unless_it_drops_it(astronaut_rgb, astronau
         kept[drop] = float(np.asarray(stage.skin_map)[..., 0][region].mean())
     assert kept[False] > 0.9        # before: 0.5 or so, the gaps kept and the strands dropped
     assert kept[True] < 0.2
+
+
+def test_the_swapped_forehead_takes_the_drivers_light(astronaut_rgb, astronaut_landmarks):
+    """A photo with a bare forehead (as a painted-out fringe leaves it) swapped onto itself lit
+    from above (the frames brighter the higher up the face, by half at an interocular above the
+    eyes): the swapped forehead takes that light, as the driver's low band everywhere under the
+    face. The gain field samples both faces' foreheads (`forehead_triangles`); before, neither
+    face had a colour sample above the brows, the gain there was the eyes' and cheeks' carried up
+    and the forehead kept the photo's light: a darker band across the driver's lit forehead
+    (s1 ← d10: 40 levels of L below the driver's just above the brows)."""
+    from profiles.enroll import build_profile
+    from realtime.core.frame import Frame
+    from realtime.engine.loop import Engine, EngineOptions
+    from realtime.image.disclose import DisclosureOptions
+
+    lm = np.asarray(astronaut_landmarks, np.float64)
+    uv = lm[:, :2]
+    img, region = bare(np.ascontiguousarray(astronaut_rgb), uv)
+    _, iod = forehead(img, uv)
+    profile = build_profile(img, np.array(astronaut_landmarks), name="bare", source="test")
+    eyes = uv[list(topology.EYE_OUTER), 1].mean()
+    ys = np.arange(img.shape[0], dtype=np.float64)[:, None]
+    lift = np.clip((eyes - ys) / iod, 0.0, 1.0)[..., None]
+    driver = np.clip(img * (1.0 + 0.5 * lift), 0, 255).astype(np.uint8)
+    engine = Engine(profile, EngineOptions(mode="swap", output_size=img.shape[1::-1], fps=30.0, kernel_threads=1,
+                                           disclosure=DisclosureOptions(label=False, mark=False)))
+    for i in range(8):
+        f = Frame(index=i, t_capture=i / 30.0, image=driver, landmarks=lm.astype(np.float32), tracked=True)
+        engine.process(f)
+    engine.close()
+    # the painted forehead inside the face's outline, off its edge (where the driver shows)
+    core = cv2.erode(region.astype(np.uint8), np.ones((int(0.1 * iod),) * 2, np.uint8)) > 0
+    luma = lambda im: cv2.GaussianBlur(im.astype(np.float32).mean(-1), (0, 0), 0.05 * iod)   # noqa: E731
+    shown = luma(f.output)[core] - luma(driver)[core]
+    lit = luma(driver)[core] - luma(img)[core]
+    assert np.median(lit) > 30                      # the driver's forehead is lit
+    assert abs(float(np.median(shown))) < 8, (np.median(shown), np.median(lit))
