@@ -248,6 +248,16 @@ def test_a_variable_rate_clip_skips_by_its_own_frame_times():
     assert sent[-1].t_capture == pytest.approx(0.001 + 0.42)           # back on the clip's clock
 
 
+def played(times, read_s):
+    """A 30 fps clip with the file's frame `times`, each read in `read_s`, played through to its
+    end by a paced Grabber on a fake clock: (the grabber, the frames it handed on)."""
+    clock = FakeClock()
+    g, sent = paced(SlowReads(len(times), clock, fps=30.0, media_times=times, read_s=read_s), clock)
+    drain(g)
+    g.stop()
+    return g, sent
+
+
 def test_a_short_burst_of_a_variable_rate_clip_is_skipped_through_not_taken_for_a_slow_reader():
     """Before (an earlier review's leftover): the slow-reader test compared the smoothed read time with this
     frame's own interval, so six frames 10 ms apart in a 30 fps clip, read in 15 ms each, restarted
@@ -255,11 +265,7 @@ def test_a_short_burst_of_a_variable_rate_clip_is_skipped_through_not_taken_for_
     times = [k / 30.0 for k in range(10)]
     times += [times[-1] + 0.01 * (k + 1) for k in range(6)]                 # the burst
     times += [times[-1] + (k + 1) / 30.0 for k in range(10)]
-    clock = FakeClock()
-    src = SlowReads(len(times), clock, fps=30.0, media_times=times, read_s=0.015)
-    g, sent = paced(src, clock)
-    drain(g)
-    g.stop()
+    g, sent = played(times, read_s=0.015)
     assert g.pacer.restarts == 0 and g.behind_s == 0.0
     assert g.skipped >= 1 and len(sent) + g.skipped == len(times)
     # after the burst the frames go on the clip's own clock (the first read ends at 0.015)
@@ -271,11 +277,7 @@ def test_a_reader_slower_than_a_lasting_fast_part_of_a_clip_plays_it_late():
     # 60 frames at 100 fps in a 30 fps clip, read in 15 ms each: skipping could not catch up
     times = [k / 30.0 for k in range(10)]
     times += [times[-1] + 0.01 * (k + 1) for k in range(60)]
-    clock = FakeClock()
-    src = SlowReads(len(times), clock, fps=30.0, media_times=times, read_s=0.015)
-    g, sent = paced(src, clock)
-    drain(g)
-    g.stop()
+    g, sent = played(times, read_s=0.015)
     assert g.pacer.restarts > 0 and g.behind_s > 0.0
     assert len(sent) > 40                                     # most of the fast part is shown
 
@@ -287,11 +289,7 @@ def test_a_still_part_of_a_clip_does_not_hide_a_reader_too_slow_for_the_moving_p
     2 s of a frozen picture. An interval counts in it as at most a period."""
     times = [1.5 * k for k in range(40)]
     times += [times[-1] + (k + 1) / 30.0 for k in range(100)]
-    clock = FakeClock()
-    src = SlowReads(len(times), clock, fps=30.0, media_times=times, read_s=0.05)
-    g, sent = paced(src, clock)
-    drain(g)
-    g.stop()
+    g, sent = played(times, read_s=0.05)
     assert g.skipped == 0 and g.pacer.restarts > 0
     assert len(sent) == len(times)
 

@@ -579,17 +579,7 @@ def test_a_shut_lid_has_no_line_across_it(avatar, monkeypatch):
     line across the lid. The fold drawn before (`LID_FOLD`, a dip of 0.1 a third of the way down)
     drew one, 3-5 L* deep on the self-drives' shut eyes (d0 #65, d10 #333, d14 #51), where the
     real lids fall smoothly."""
-    layer = avatar.gen.eyes
-    f = avatar(FaceState(expression=avatar.blendshapes({"blink_right": 1.0, "blink_left": 1.0})))
-    monkeypatch.setattr(layer, "_grain", np.zeros_like(layer._grain))
-    monkeypatch.setattr(layer, "_lid_crease", layer._lid_colour)
-    monkeypatch.setattr(layer, "_lash_line", lambda *a, **k: None)
-    out = np.full(f.render.shape, 150.0, np.float32)
-    layer.apply_lids(f.gbuf, f.vertices, out)
-    lower = 2.0 * _lid_edge(avatar, f) - 1.0              # 0 on the first ring, 1 on the contour
-    v = np.asarray(f.vertices[:T.N_LANDMARKS], np.float64)
-    gy, gx = np.mgrid[0:out.shape[0], 0:out.shape[1]]
-    lum = out @ LUM
+    f, lower, v, gy, gx, lum = _shut_lids_shaded(avatar, monkeypatch)
     edges = np.linspace(0.0, 1.0, 21)
     for eye in (0, 1):
         mid, u, _, width = eye_layer._eye_frame(v, EYES[eye][0], EYES[eye][1], eye_layer._down(v))
@@ -608,17 +598,7 @@ def test_a_shut_lid_is_shaded_as_a_rounded_lid(avatar, monkeypatch):
     lash line than over the eyeball's bulge, and towards the corners than in the middle. Before:
     1 − 0.03 of it and 0.08 more at the edge, a flat patch (lash-ward 0.95 of the bulge's light,
     the corners as the middle)."""
-    layer = avatar.gen.eyes
-    f = avatar(FaceState(expression=avatar.blendshapes({"blink_right": 1.0, "blink_left": 1.0})))
-    monkeypatch.setattr(layer, "_grain", np.zeros_like(layer._grain))
-    monkeypatch.setattr(layer, "_lid_crease", layer._lid_colour)
-    monkeypatch.setattr(layer, "_lash_line", lambda *a, **k: None)
-    out = np.full(f.render.shape, 150.0, np.float32)
-    layer.apply_lids(f.gbuf, f.vertices, out)
-    lower = 2.0 * _lid_edge(avatar, f) - 1.0              # 0 on the first ring, 1 on the contour
-    v = np.asarray(f.vertices[:T.N_LANDMARKS], np.float64)
-    gy, gx = np.mgrid[0:out.shape[0], 0:out.shape[1]]
-    lum = out @ LUM
+    f, lower, v, gy, gx, lum = _shut_lids_shaded(avatar, monkeypatch)
     for eye in (0, 1):
         mid, u, _, width = eye_layer._eye_frame(v, EYES[eye][0], EYES[eye][1], eye_layer._down(v))
         along = np.abs((gx - mid[0]) * u[0] + (gy - mid[1]) * u[1]) / width
@@ -760,6 +740,23 @@ def test_a_shut_lid_over_a_shadowed_socket_is_lit_and_meets_the_socket(astronaut
     assert shut_lids(_Avatar(profile), middle=True)[:, 0].max() < flat_top.min() - 10.0   # the crease's shade
     monkeypatch.setattr(eye_layer, "LID_FLOOR", 0.0)      # the socket's colour: a dark patch
     assert shut_lids(_Avatar(profile))[:, 1].max() < 0.4 * cheek   # (0.21–0.26)
+
+
+def _shut_lids_shaded(avatar, monkeypatch):
+    """Both eyes shut, their lids drawn over a flat grey with grain, crease and lash line off
+    (only the lid's own shading shows): (the frame, `lower` per pixel: 0 on the first ring above
+    the contour, 1 on the contour; the posed landmarks; the pixel grid gy, gx; the luminance)."""
+    layer = avatar.gen.eyes
+    f = avatar(FaceState(expression=avatar.blendshapes({"blink_right": 1.0, "blink_left": 1.0})))
+    monkeypatch.setattr(layer, "_grain", np.zeros_like(layer._grain))
+    monkeypatch.setattr(layer, "_lid_crease", layer._lid_colour)
+    monkeypatch.setattr(layer, "_lash_line", lambda *a, **k: None)
+    out = np.full(f.render.shape, 150.0, np.float32)
+    layer.apply_lids(f.gbuf, f.vertices, out)
+    lower = 2.0 * _lid_edge(avatar, f) - 1.0
+    v = np.asarray(f.vertices[:T.N_LANDMARKS], np.float64)
+    gy, gx = np.mgrid[0:out.shape[0], 0:out.shape[1]]
+    return f, lower, v, gy, gx, out @ LUM
 
 
 def _lid_edge(av, f):
