@@ -345,6 +345,38 @@ def test_a_picture_gone_flat_in_a_corner_is_released_in_its_box_only(monkeypatch
     np.testing.assert_array_equal(frame.output.astype(int) - tex, np.repeat(fitted[..., None], 3, axis=-1))
 
 
+def test_every_frame_is_marked_with_its_own_release_whatever_the_frames_before_released():
+    """The stage keeps one buffer of released offsets and puts back only the boxes the last
+    frame changed (and all of it after a refit): on a run where the flat patch moves from frame
+    to frame, vanishes and comes back, across a refit to a picture textured everywhere, every
+    frame carries exactly the offsets that releasing the current fit to that frame alone gives
+    (the numpy route over the whole frame), never what an earlier frame or fit left behind."""
+    w, h = 320, 240
+    stage = DisclosureStage(fake_profile(), (w, h), DisclosureOptions(label=False))
+    entry = stage._cache[(w, h)]
+    right, both = _textured(w, h), _textured(w, h)
+    both[:, :w // 2] = _textured(w, h, seed=6)[:, w // 2:]
+    spots = [(20, 40), (150, 60), (90, 220), (170, 200)]       # (row, column) of the flat patch
+    released, plans = [], set()
+    for t in range(REFIT_FRAMES + 2 * BANDS + 4):
+        img = (right if t < REFIT_FRAMES else both).copy()
+        if t % 5 != 4:                                         # one frame in five: no patch
+            y0, x0 = spots[t % len(spots)]
+            img[y0:y0 + 40, x0:x0 + 50] = 120
+        frame = Frame(index=0, t_capture=0.0, output=img.copy())
+        stage(frame)
+        d = frame.output.astype(int) - img
+        now = masking_amplitude(img)
+        amp = np.minimum(entry.amplitude, np.maximum(now, (now * RELEASE_NOW) ** 2 / entry.amplitude))
+        want = np.empty((h, w), np.int8)
+        entry.pattern.quantise_rows(Plan(released_map(amp, entry.plan, w, h), entry.plan.base, entry.plan.k),
+                                    0, h, want)
+        np.testing.assert_array_equal(d, np.repeat(want[..., None].astype(int), 3, axis=-1), err_msg=f"frame {t}")
+        released.append(bool((want != entry.offsets).any()))
+        plans.add(id(entry.plan))
+    assert len(plans) >= 3 and sum(released) >= 10 and not all(released)   # refits; patches released, not always
+
+
 def test_a_released_point_is_quantised_at_its_own_amplitude_even_below_the_fits_floor():
     """A fit on a picture textured everywhere has a floor above T_FLAT and may be scaled down
     (k < 1): a point gone flat still gets T_FLAT (not base + k (T_FLAT − base)), and a point no
