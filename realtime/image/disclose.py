@@ -49,7 +49,7 @@ from realtime.core.context import CpuContext
 from realtime.core.errors import PuppeteerError
 from realtime.core.frame import Frame
 from realtime.core.profile import ARRAYS_FILE
-from realtime.image.mark import CANON, MAX_RMS, T_FLAT, MarkPattern, Plan, masking_amplitude
+from realtime.image.mark import CANON, MAX_RMS, QUICK_AREA, T_FLAT, MarkPattern, Plan, masking_amplitude
 from realtime.image.payload import ENGINE_ID, MODES, Payload, conv_encode, payload_bits
 
 __all__ = ["DisclosureOptions", "DisclosureStage", "LabelError", "LabelTooSmall", "LABEL_TEXT", "LABEL_TEXTS",
@@ -252,6 +252,21 @@ class _Fit:
         self.band, self.total = 0, 0.0
 
 
+def _load_kernels(entry: _Sized) -> None:
+    """Compile (on a cold numba cache: a first run after an install) or load from the cache the
+    passes that the warm-up's frames may not take — the release (`MarkPattern.release_boxes`:
+    only a frame flatter than the fit, which the warm-up's plain frames never are), the
+    large-frame luma measure (`masking_amplitude` of a frame 512 px or more on its short side,
+    not a multiple of 128, whatever size the warm-up's frames come in) — so that neither costs
+    its compile time (seconds) in the middle of a stream. Writes nothing: no box is released."""
+    side = QUICK_AREA * CANON // 2 + 1
+    masking_amplitude(np.zeros((side, side, 3), np.uint8))
+    if entry.released is None:
+        entry.released = np.empty_like(entry.offsets)
+    entry.pattern.release_boxes(entry.plan, entry.amplitude, np.zeros((CANON, CANON), np.bool_),
+                                np.zeros((0, 4), np.int64), entry.released)
+
+
 def _span(i0: int, i1: int, n: int) -> tuple[int, int]:
     """The frame pixels [p0, p1) along a side of n whose bilinear upsampling (`mark.upsampled`)
     reads any of the canonical points i0..i1 along it: one canonical point more each side."""
@@ -312,14 +327,20 @@ class DisclosureStage:
         self._frames = 0            # marked frames since the start (or the last reset)
         self._fit: _Fit | None = None   # an amplitude measured, being quantised a band a frame
         self._cache: dict[tuple[int, int], _Sized] = {}
+        self._loaded = False        # `_load_kernels` done
         self._for_size(int(size[0]), int(size[1]))
 
     def reset(self) -> None:
-        """Forget the pictures seen (the engine's warm-up frames): back to the start amplitude."""
+        """Forget the pictures seen (the engine's warm-up frames): back to the start amplitude.
+        The first reset (the engine's warm-up) also loads the numba passes that only some frames
+        take (`_load_kernels`)."""
         self._frames, self._fit = 0, None
         for entry in self._cache.values():
             if entry.pattern is not None:
                 self._quantise(entry, self._start)
+                if not self._loaded:
+                    _load_kernels(entry)
+                    self._loaded = True
 
     def _quantise(self, entry: _Sized, amplitude: np.ndarray) -> None:
         plan = entry.pattern.plan(amplitude)

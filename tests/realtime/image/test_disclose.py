@@ -27,6 +27,8 @@ from realtime.image.disclose import (
     render_label,
 )
 from realtime.image.mark import (
+    CANON,
+    QUICK_AREA,
     T_FLAT,
     MarkPattern,
     Plan,
@@ -601,3 +603,26 @@ def test_a_swap_is_labelled_a_face_swap_unless_told_otherwise():
     assert DisclosureOptions().describe().startswith("label 'AI avatar' bottom-right")
     told = DisclosureOptions(mode="swap", label_text="AI avatar")   # --label-text wins
     assert told.text == "AI avatar" and told.describe().startswith("label 'AI avatar'")
+
+
+def test_the_first_reset_loads_the_passes_only_some_frames_take(monkeypatch):
+    """Before: the release's numba pass (`MarkPattern.release_boxes`) was first called by the
+    first frame flatter than the fit — on a cold cache (a first run after an install) its compile
+    stalled the stream there, seconds after the warm-up. The engine's warm-up ends with a reset:
+    it now loads the release (no box: nothing written) and the large-frame luma measure."""
+    import realtime.image.disclose as D
+
+    released, measured = [], []
+    real_release, real_measure = MarkPattern.release_boxes, D.masking_amplitude
+    monkeypatch.setattr(MarkPattern, "release_boxes",
+                        lambda self, *a: released.append(a) or real_release(self, *a))
+    monkeypatch.setattr(D, "masking_amplitude", lambda img: measured.append(img.shape) or real_measure(img))
+    stage = DisclosureStage(fake_profile(), (640, 480), DisclosureOptions(label=False))
+    entry = next(iter(stage._cache.values()))
+    before = entry.offsets.copy()
+    stage.reset()
+    assert len(released) == 1 and len(released[0][3]) == 0          # no box
+    assert any(min(s[:2]) >= QUICK_AREA * CANON // 2 and s[0] % (CANON // 2) for s in measured), measured
+    np.testing.assert_array_equal(entry.offsets, before)
+    stage.reset()                                                    # once per stage
+    assert len(released) == 1
