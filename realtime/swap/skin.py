@@ -172,6 +172,18 @@ def _attached(hair: np.ndarray, covered: np.ndarray, reach: float, level: float 
     return np.where(outside[labels], hair, 0.0).astype(hair.dtype)
 
 
+def _eye_line(points: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, float]:
+    """(mid, d, up, iod) of the landmarks `points` (N, 2): the middle of the outer eye corners,
+    the vector from the first to the second, the unit vector across it towards the forehead, and
+    their distance (at least 1e-6)."""
+    a, b = points[topology.EYE_OUTER[0]].astype(np.float64), points[topology.EYE_OUTER[1]].astype(np.float64)
+    iod = max(float(np.linalg.norm(b - a)), 1e-6)
+    up = np.array([(b - a)[1], -(b - a)[0]]) / iod
+    if up @ (points[topology.FOREHEAD] - points[topology.CHIN]) < 0:
+        up = -up
+    return 0.5 * (a + b), b - a, up, iod
+
+
 def forehead_triangles(rig: Rig) -> np.ndarray:
     """(T + 1,) float32 of `rig`'s triangles, the last entry 0 (for tri_id −1): 1 on the face
     triangles of the forehead — every corner a landmark at or above the brows' upper edge (the
@@ -186,13 +198,9 @@ def forehead_triangles(rig: Rig) -> np.ndarray:
     The triangles that touch a brow's upper contour see some of its hairs: their samples are
     weighed as any (those much darker than the skin around them drop out)."""
     n = np.asarray(rig.attributes[:topology.N_LANDMARKS, :2], np.float64)
-    a, b = n[topology.EYE_OUTER[0]], n[topology.EYE_OUTER[1]]
-    iod = max(float(np.linalg.norm(b - a)), 1e-9)
-    axis = (b - a) / iod
-    up = np.array([axis[1], -axis[0]])
-    if up @ (n[topology.FOREHEAD] - n[topology.CHIN]) < 0:
-        up = -up
-    rel = (n - 0.5 * (a + b)) / iod
+    mid, d, up, iod = _eye_line(n)
+    axis = d / iod
+    rel = (n - mid) / iod
     along, height = rel @ axis, rel @ up
     us, hs = [], []
     for brow in (topology.RIGHT_BROW, topology.LEFT_BROW):
@@ -240,7 +248,9 @@ def skin_map(image: np.ndarray, uv: np.ndarray, rig: Rig, prior: float = 5.0, sh
     that it does not speckle. `info`, when given, gets "forehead_hair": that
     part of the forehead (inside the face, above the brows' upper edge, off the brows' grown
     outline) that is hair after a closing by `strands` (or else `FRINGE_STRANDS`), measured the
-    same with or without `strands`; None where the face is too small to model."""
+    same with or without `strands`; None where the face is too small to model; and, where it
+    is modelled, "above_eyes": the (h, w) weight of the forehead (0 up to 0.05 interoculars
+    above the eye line, 1 from 0.15) that the hair is dropped under."""
     img = np.ascontiguousarray(image)
     h, w = img.shape[:2]
     head = rig.ranges["head"][0]
@@ -276,15 +286,12 @@ def skin_map(image: np.ndarray, uv: np.ndarray, rig: Rig, prior: float = 5.0, sh
     z = np.clip(sharpness * (ll_skin - ll_other) + prior, -30.0, 30.0)
     keep = (1.0 / (1.0 + np.exp(-z))).reshape(h, w).astype(np.float32)
     # only above the eyes (a fringe, a hairline): a moustache or a beard is the identity's own
-    a, b = uv[topology.EYE_OUTER[0]].astype(np.float64), uv[topology.EYE_OUTER[1]].astype(np.float64)
-    iod = max(float(np.linalg.norm(b - a)), 1e-6)
-    up = np.array([(b - a)[1], -(b - a)[0]]) / iod          # perpendicular to the eye line ...
-    if up @ (uv[topology.FOREHEAD] - uv[topology.CHIN]) < 0:  # ... pointing to the forehead
-        up = -up
-    mid = 0.5 * (a + b)
+    mid, d, up, iod = _eye_line(uv)     # d: the eye line; up: across it, to the forehead
     yy, xx = np.mgrid[0:h, 0:w]
     above = ((xx - mid[0]) * up[0] + (yy - mid[1]) * up[1]) / iod
     weight = np.clip((above - 0.05) / 0.1, 0.0, 1.0).astype(np.float32)
+    if info is not None:
+        info["above_eyes"] = weight
     outline = np.zeros((h, w), np.uint8)
     for brow in (topology.RIGHT_BROW, topology.LEFT_BROW):
         loop = list(brow[:5]) + list(brow[5:][::-1])
@@ -309,8 +316,8 @@ def skin_map(image: np.ndarray, uv: np.ndarray, rig: Rig, prior: float = 5.0, sh
 
         # the fringe test, the same whatever `strands` (the hint a swap prints and the option's
         # choice agree): the closed hair over the forehead above the brows' upper edge
-        along = ((xx - mid[0]) * (b - a)[0] + (yy - mid[1]) * (b - a)[1]) / (iod * iod)
-        top = np.interp(along, *_brow_top(uv, mid, (b - a) / iod, up, iod))
+        along = ((xx - mid[0]) * d[0] + (yy - mid[1]) * d[1]) / (iod * iod)
+        top = np.interp(along, *_brow_top(uv, mid, d / iod, up, iod))
         brow_up = np.clip((above - top - 0.02) / 0.04, 0.0, 1.0).astype(np.float32)
         region = covered & (brow_up > 0.5) & ~grown
         measured = np.where(grown, 0.0, hair).astype(np.float32) if strands > 0 else hair
@@ -365,17 +372,10 @@ def fringe_fill(image: np.ndarray, uv: np.ndarray, rig: Rig) -> tuple[np.ndarray
     if info["forehead_hair"] is None or info["forehead_hair"] <= FRINGE_COVER:
         return None
     h, w = image.shape[:2]
-    a, b = uv[topology.EYE_OUTER[0]].astype(np.float64), uv[topology.EYE_OUTER[1]].astype(np.float64)
-    iod = max(float(np.linalg.norm(b - a)), 1e-6)
-    up = np.array([(b - a)[1], -(b - a)[0]]) / iod
-    if up @ (uv[topology.FOREHEAD] - uv[topology.CHIN]) < 0:
-        up = -up
-    mid = 0.5 * (a + b)
-    yy, xx = np.mgrid[0:h, 0:w]
-    above = ((xx - mid[0]) * up[0] + (yy - mid[1]) * up[1]) / iod
-    # above the eyes only, as skin_map's forehead weight: what it drops at the cheeks' sides
-    # (hair over a cheek, the background) is the driver's to show, not skin to paint
-    weight = ((1.0 - keep) * np.clip((above - 0.05) / 0.1, 0.0, 1.0)).astype(np.float32)
+    iod = _eye_line(uv)[3]
+    # above the eyes only (skin_map's forehead weight): what it drops at the cheeks' sides (hair
+    # over a cheek, the background) is the driver's to show, not skin to paint
+    weight = ((1.0 - keep) * info["above_eyes"]).astype(np.float32)
     head = rig.ranges["head"][0]
     verts = np.zeros((len(uv), 3), np.float32)
     verts[:, :2] = uv
