@@ -81,6 +81,13 @@ class Profile:
     files: dict = field(default_factory=dict)  # YAML "files": name -> {path, sha256}
     consent: dict | None = None    # YAML "consent": who agreed, how, when (profiles/consent.py)
 
+    def __repr__(self) -> str:
+        # the dataclass's own repr printed every array's contents (a photo's: thousands of lines,
+        # in each error or log line that names a profile, or a SwapPhotoProfile wrapping one)
+        arrays = ", ".join(f"{k}: {v.dtype}{list(v.shape)}" for k, v in self.arrays.items())
+        return (f"Profile(name={self.name!r}, kind={self.kind!r}, source={self.source!r}, tier={self.tier!r}, "
+                f"crop_size={self.crop_size}, folder={self.folder!r}, arrays={{{arrays}}})")
+
     def __post_init__(self):
         if self.tier not in TIERS:
             raise ProfileError(f"profile {self.name!r}: tier {self.tier!r} is not one of {TIERS}")

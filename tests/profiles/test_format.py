@@ -23,6 +23,15 @@ def small_profile() -> Profile:
                    settings={"gains": {"eyes": 1.2}, "swap": {"drop_fringe": True}})
 
 
+def test_a_profile_reads_as_its_arrays_shapes_not_their_contents(small_profile):
+    text = repr(small_profile)
+    image = small_profile.arrays["image"]
+    assert "name='tiny'" in text and "tier='warp'" in text
+    assert f"image: uint8{list(image.shape)}" in text
+    assert len(text) < 120 + 40 * len(small_profile.arrays), text
+    assert "\n" not in text
+
+
 def _saved(profile, tmp_path, name="tiny") -> Path:
     return save(profile, tmp_path / name)
 
