@@ -1588,8 +1588,8 @@ def build_parser() -> argparse.ArgumentParser:
                     help="reenact: the avatar moves in its own picture (default); swap: your own "
                          "frame with your face replaced by the profile's (needs its consent record)")
     lv.add_argument("--keep-grain", action="store_true",
-                    help="swap: keep the photo's grain (by default a grainy photo's face is denoised "
-                         "first, or the swap's relighting turns its grain into a speckle)")
+                    help="swap: keep the photo's grain (by default a grainy photo's face, or a blotchy "
+                         "photo's skin, is denoised first, or the swap turns them into a speckle)")
     lv.add_argument("--keep-sockets", action="store_true",
                     help="swap: keep the photo's shaded eye sockets as they are (by default sockets "
                          "much darker than the photo's skin, a painting's or a top light's shadow, "

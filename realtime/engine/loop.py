@@ -131,7 +131,7 @@ class EngineOptions:
     estimator: EstimatorConfig = field(default_factory=EstimatorConfig)
     fuse: FuseConfig = field(default_factory=FuseConfig)
     mode: str = "reenact"                        # "reenact" or "swap" (realtime.engine.swap)
-    even_grain: bool = True                      # swap: even a grainy photo's face (realtime.swap.grain)
+    even_grain: bool = True                      # swap: even a grainy or blotchy photo's face (realtime.swap.grain)
     fill_far_side: bool = True                   # swap: fill a turned photo's far side (realtime.swap.farside)
     lift_sockets: bool = True                    # swap: lift a photo's shaded eye sockets (realtime.swap.sockets)
     drop_fringe: bool = False                    # swap: a photo's fringe left out whole (realtime.swap.skin)

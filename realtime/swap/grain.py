@@ -74,7 +74,10 @@ MARGIN = 0.5
 MOTTLE_IOD = 38.0
 #: A photo whose skin's mottle σ (grey levels, at MOTTLE_IOD) is at least this has its face
 #: evened by it even where its own pixels are clean. Measured: s32 0.35, s0 0.52, s18 0.55 (left
-#: as they are); s5 0.71, s1 1.05 (evened; s9 1.6 and s12 1.4 are grainy already).
+#: as they are); s5 0.71, s1 1.05 (evened; s9 1.6 and s12 1.4 are grainy already). A real skin's
+#: fine texture reads as mottle too: the drivers' frames taken as photos (every 25th) read d0
+#: 0.68–0.89, d13 0.79–1.29, d19 0.57–0.76 and are evened (pores, fine wrinkles, glasses' rims
+#: softened); d10, d11, d14 0.23–0.38.
 MIN_MOTTLE = 0.6
 #: The denoiser's filter strength (cv2's h) per grey level of the mottle σ: s5's 3.5 takes its
 #: blotches off (its mottle 0.71 → 0.37); at 7–10 the skin turns waxy.
