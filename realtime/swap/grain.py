@@ -44,7 +44,7 @@ import cv2
 import numpy as np
 
 from realtime.core.colour import LUMA
-from realtime.face import topology
+from realtime.face import geometry, topology
 
 __all__ = ["MIN_SIGMA", "STRENGTH", "WORK_SIZE", "LIT_SHARE", "SHADOW_SPAN", "SHADE_SIGMA", "MARGIN",
            "MOTTLE_IOD", "MIN_MOTTLE", "MOTTLE_STRENGTH", "noise_sigma", "skin_mask", "mottle_sigma", "even_grain"]
@@ -106,17 +106,16 @@ def noise_sigma(gray: np.ndarray, mask: np.ndarray) -> float:
     return float(np.median(inside)) / _NOISE_MEDIAN if inside.size else 0.0
 
 
-def _face_mask(points: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
-    mask = np.zeros(shape, np.uint8)
-    cv2.fillConvexPoly(mask, cv2.convexHull(np.rint(points).astype(np.int32)), 1)
-    return mask
-
-
 def _hulls(groups, pts: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
+    """(H, W) uint8, 1 inside the convex hull of each group of `pts`' indices."""
     mask = np.zeros(shape, np.uint8)
     for idx in groups:
         cv2.fillConvexPoly(mask, cv2.convexHull(np.rint(pts[list(idx)]).astype(np.int32)), (1,))
     return mask
+
+
+def _face_mask(points: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
+    return _hulls((range(len(points)),), points, shape)
 
 
 def _square(radius: float) -> np.ndarray:
@@ -139,7 +138,7 @@ def mottle_sigma(photo: np.ndarray, landmarks: np.ndarray) -> float:
     `landmarks` (478, 2+) px: Immerkær's noise estimate on the bare skin (`skin_mask`) with the
     face resampled to `MOTTLE_IOD` px an interocular. 0 for a face smaller than that."""
     pts = np.asarray(landmarks, np.float64)[:468, :2]
-    iod = float(np.linalg.norm(pts[33] - pts[263]))
+    iod = geometry.interocular(pts)
     if iod < MOTTLE_IOD:
         return 0.0
     k = MOTTLE_IOD / iod
@@ -157,7 +156,7 @@ def even_grain(photo: np.ndarray, landmarks: np.ndarray) -> np.ndarray:
     farther than `MARGIN` interoculars from the face's landmarks are never changed."""
     photo = np.asarray(photo)
     pts = np.asarray(landmarks, np.float64)[:468, :2]
-    iod = float(np.linalg.norm(pts[33] - pts[263]))
+    iod = geometry.interocular(pts)
     h_img, w_img = photo.shape[:2]
     lo = np.floor(np.maximum(pts.min(0) - MARGIN * iod, 0)).astype(int)
     hi = np.ceil(np.minimum(pts.max(0) + MARGIN * iod, (w_img, h_img))).astype(int)
@@ -185,10 +184,10 @@ def even_grain(photo: np.ndarray, landmarks: np.ndarray) -> np.ndarray:
     s = SHADE_SIGMA * iod * k
     shade = cv2.GaussianBlur(gray * m, (0, 0), s) / np.maximum(cv2.GaussianBlur(m, (0, 0), s), 1e-3)
     lit = float(np.percentile(shade[mask > 0], 90))
+    strength = STRENGTH * noise_sigma(gray, mask) if grainy else MOTTLE_STRENGTH * mottle
     # (cv2's colour denoiser works in its Lab, from BGR)
+    clean = cv2.fastNlMeansDenoisingColored(small[..., ::-1].copy(), None, strength, strength, 5, 15)[..., ::-1]
     if grainy:
-        strength = STRENGTH * noise_sigma(gray, mask)
-        clean = cv2.fastNlMeansDenoisingColored(small[..., ::-1].copy(), None, strength, strength, 5, 15)[..., ::-1]
         # how much: all of it on the shadowed skin, LIT_SHARE on the lit side, fading out just
         # outside the outline (the swap shows nothing past it; bilinear lookups near it read there)
         shadow = np.clip((lit / np.maximum(shade, 1.0) - 1.0) / SHADOW_SPAN, 0.0, 1.0)
@@ -196,8 +195,6 @@ def even_grain(photo: np.ndarray, landmarks: np.ndarray) -> np.ndarray:
     else:
         # all of the skin, lit or not (the colour transfer pales it as the gain lifts it); the
         # eyes, brows and lips keep their own pixels
-        strength = MOTTLE_STRENGTH * mottle
-        clean = cv2.fastNlMeansDenoisingColored(small[..., ::-1].copy(), None, strength, strength, 5, 15)[..., ::-1]
         grow = FEATURE_GROW * iod * k
         features = cv2.dilate(_hulls(_FEATURES[:3], (pts - lo) * k, small.shape[:2]), _square(grow))
         near = cv2.GaussianBlur(features.astype(np.float32), (0, 0), grow)
