@@ -17,21 +17,27 @@ colour goes the same share of the way to the skin's as its lightness went (a sha
 tint goes with its darkness). It is one smooth factor on lightness and one shift of colour per
 pixel, so the lashes, the crease and the skin's grain keep their contrast (but no pixel is
 lifted past the skin's own lightness: a lid's highlight is not blown to white); the eye
-openings themselves keep their pixels.
+openings and the brows themselves keep their pixels. The factor has full weight up to the
+socket's edge and fades out beyond it (`feathered`): the strip is a few work pixels tall, and
+a mask blurred across its edge gave s5's median socket pixel 0.75 of the lift.
 
 The mask reaches up to the brow, not only two mesh rings above the lid: when the driver raises
 her brows the mesh stretches the strip between the lid's second ring and the brow's lower edge
 (2.2× its area in the photo on d10's highest brows), and a painting's shadow there (s5, s12, s0)
-became a dark band between the driver's lit lid and her brow. Nor is every pixel darker than
-`DARK` of the skin taken for hair: only near the lid line and the brows (`hair_zone`); elsewhere
-a pixel is left out of the measure only when darker than `BLACK` (a painting's upper-lid shadow
-reads 0.3–0.45 of its skin, and left out it was hardly lifted).
+became a dark band between the driver's lit lid and her brow. Nor is every dark pixel taken
+for hair: only near the lid line and the brows (`hair_zone`), and there only one darker than
+`DARK` of the socket's own light around it — a lash, a brow hair, the lid line, thin and much
+darker than what surrounds them (`socket_lightness`); elsewhere a pixel is left out of the
+measure only when darker than `BLACK` of the skin. A painting's upper lid in shade reads
+0.3–0.45 of its skin over its whole width: taken against the skin (darker than 0.45 of it) it
+was left out as lashes and hardly lifted, a dark band right round the driver's eyes.
 
 A photo whose sockets fall short of `REFERENCE` by less than `MIN_SHORTFALL` is returned as it
 is, the same array. The fields are measured with the face at `WORK_IOD` px an interocular and
 applied at the photo's own resolution: 8–21 ms once per swap engine on the eval photos (2-core
 EPYC; 6–18 ms before the mask reached the brows; s1, 208 px an interocular: 284 ms measured at
-full size). On by default
+full size; 7–21 ms on the 2-core Xeon with the socket's own light measured, s0 to s1, within
+1 ms of before). On by default
 (`EngineOptions.lift_sockets`, `live --keep-sockets` to keep them as they are). The driver's
 own sockets are not measured: on a driver lit from above, the lifted sockets stay lighter than
 the driver's.
@@ -45,7 +51,7 @@ from realtime.face import topology
 from realtime.swap.crop import _ring
 
 __all__ = ["REFERENCE", "LIFT", "MAX_GAIN", "socket_triangles", "socket_mask", "hair_zone", "eye_openings",
-           "lift_sockets"]
+           "brow_polygons", "feathered", "socket_lightness", "lifted_lightness", "lift_sockets"]
 
 #: A socket's lightness over its skin's that needs no lift (a real socket under front light).
 REFERENCE = 0.9
@@ -58,10 +64,10 @@ RINGS = 2
 #: Blur of the socket's lightness and of the skin's around it, in interoculars.
 SOCKET_SIGMA = 0.06
 SKIN_SIGMA = 0.3
-#: A socket pixel in the `hair_zone` darker than this share of the skin around it is a lash, a
-#: brow hair or a lid line, not the socket's light (left out of the measure, lifted with its
-#: surroundings).
-DARK = 0.45
+#: A socket pixel in the `hair_zone` darker than this share of the socket's own light around it
+#: is a lash, a brow hair or a lid line, not the socket's light (left out of the measure, lifted
+#: with its surroundings).
+DARK = 0.6
 #: ... and one darker than this anywhere is not skin in shadow (make-up, a glasses frame, hair).
 BLACK = 0.2
 #: The hair zone: this many interoculars about the eye openings (the lashes and lid line) ...
@@ -70,6 +76,8 @@ LASH_REACH = 0.05
 BROW_REACH = 0.03
 #: The fields are measured with the face at this many pixels an interocular (or its own, if fewer).
 WORK_IOD = 64.0
+#: The feather of the sockets' edge, in interoculars (`feathered`).
+FEATHER = 0.03
 #: A photo whose sockets fall short of REFERENCE by less than this (anywhere) is left as it is.
 MIN_SHORTFALL = 0.02
 
@@ -125,10 +133,16 @@ def hair_zone(landmarks: np.ndarray, shape: tuple[int, int], iod: float) -> np.n
         r = max(1, int(round(reach * iod)))
         return cv2.dilate(mask, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * r + 1, 2 * r + 1)))
 
+    return grown(eye_openings(pts, shape), LASH_REACH) | grown(brow_polygons(pts, shape), BROW_REACH)
+
+
+def brow_polygons(landmarks: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+    """(H, W) uint8 mask (0/1) of both brows (the polygon of each brow's lower and upper contour)."""
+    pts = np.asarray(landmarks, np.float64)[: topology.N_LANDMARKS, :2]
     brows = np.zeros(shape, np.uint8)
     for brow in (topology.RIGHT_BROW, topology.LEFT_BROW):
         cv2.fillPoly(brows, [np.rint(pts[list(brow[:5]) + list(brow[:4:-1])]).astype(np.int32)], 1)
-    return grown(eye_openings(pts, shape), LASH_REACH) | grown(brows, BROW_REACH)
+    return brows
 
 
 def eye_openings(landmarks: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
@@ -159,6 +173,32 @@ def _blur(values: np.ndarray, weight: np.ndarray, sigma: float) -> np.ndarray:
     w = cv2.GaussianBlur(weight, (0, 0), sigma)
     v = cv2.GaussianBlur(values * (weight[..., None] if values.ndim == 3 else weight), (0, 0), sigma)
     return v / np.maximum(w, 1e-4)[..., None] if values.ndim == 3 else v / np.maximum(w, 1e-4)
+
+
+def feathered(mask: np.ndarray, sigma: float) -> np.ndarray:
+    """(H, W) float32 weight of a 0/1 `mask`: 1 inside it up to its edge, fading to 0 about two
+    `sigma` px outside it (twice its blur, at most 1). The sockets are a strip a few work pixels
+    tall: their blur alone (½ on the edge) gave s5's median socket pixel 0.75 of the lift, and
+    a feather inside the edge only (full weight at ⅔ of the blur) drew a light rim round the
+    lifted socket where the photo's shade goes on past it (s5, s0)."""
+    return np.clip(2.0 * cv2.GaussianBlur(mask.astype(np.float32), (0, 0), sigma), 0.0, 1.0)
+
+
+def socket_lightness(lab: np.ndarray, sockets: np.ndarray, skin: np.ndarray, hair: np.ndarray,
+                     sigma: float) -> tuple[np.ndarray, np.ndarray]:
+    """(the sockets' smooth CIE Lab (H, W, 3), the weight it was measured with (H, W) float32) of
+    a face's `lab` (H, W, 3) under its `sockets` mask (0/1), `skin` its skin's smooth L*
+    (H, W), `hair` the `hair_zone` (0/1), `sigma` the blur in pixels. Left out of the measure:
+    what is darker than `BLACK` of the skin anywhere (make-up, a glasses frame), and in the
+    hair zone what is darker than `DARK` of the socket's own light round it (a lash, a brow
+    hair, the lid line: thin and much darker than their surroundings). A lid painted in shade
+    as a whole (s5's upper lids, 0.35-0.45 of the skin) is as dark as the light round it, so
+    it is measured and lifted: taken against the skin it read as lashes and stayed a dark band
+    round the driver's eyes."""
+    light = sockets.astype(np.float32) * (lab[..., 0] > BLACK * skin)
+    around = _blur(lab[..., 0], light, sigma)
+    weight = light * ((hair == 0) | (lab[..., 0] > DARK * around))
+    return _blur(lab, weight, sigma), weight
 
 
 def lifted_lightness(lightness: np.ndarray, gain: np.ndarray, skin: np.ndarray) -> np.ndarray:
@@ -192,14 +232,12 @@ def lift_sockets(photo: np.ndarray, landmarks: np.ndarray) -> np.ndarray:
         return photo
     lab = cv2.cvtColor(small.astype(np.float32) / 255.0, cv2.COLOR_RGB2LAB)
     skin_low = _blur(lab, skin.astype(np.float32), SKIN_SIGMA * s_iod)
-    # a painting's or a top light's shadow under the brow is often darker than a lash: dark
-    # pixels are taken for hair only where hair grows
-    dark = np.where(hair_zone(p, small.shape[:2], s_iod) > 0, DARK, BLACK)
-    socket_w = sockets.astype(np.float32) * (lab[..., 0] > dark * skin_low[..., 0])
-    sock_low = _blur(lab, socket_w, SOCKET_SIGMA * s_iod)
-    # where the socket's measure holds (inside it, feathered), how far it falls short
+    sock_low, socket_w = socket_lightness(lab, sockets, skin_low[..., 0], hair_zone(p, small.shape[:2], s_iod),
+                                          SOCKET_SIGMA * s_iod)
+    # where the socket's measure holds (inside it, feathered over its edge), how far it falls short
     reach = np.clip(cv2.GaussianBlur(socket_w, (0, 0), SOCKET_SIGMA * s_iod) * 3.0, 0.0, 1.0)
-    inside = cv2.GaussianBlur(sockets.astype(np.float32), (0, 0), 0.03 * s_iod)
+    # the brows keep their pixels: the feather reached into them (their lower edge 6 L* lighter)
+    inside = feathered(sockets, FEATHER * s_iod) * (1 - brow_polygons(p, small.shape[:2]))
     weight = reach * inside
     ratio = sock_low[..., 0] / np.maximum(skin_low[..., 0], 1.0)
     short = np.clip(REFERENCE - ratio, 0.0, None) * weight
