@@ -20,7 +20,7 @@ from realtime.swap.colour import srgb_to_lab
 from realtime.swap.crop import face_rig, nominal_affine, triangle_labels
 
 __all__ = ["skin_map", "fill_fringe", "fringe_fill", "forehead_triangles", "FRINGE_STRANDS", "FRINGE_COVER",
-           "FILL_SIGMA", "profile_drops_fringe", "fringe_hint"]
+           "FILL_SIGMA", "profile_drops_fringe", "fringe_hint", "brow_strokes", "brow_colour"]
 
 #: `skin_map`'s `strands` when a swap drops the photo's fringe (`EngineOptions.drop_fringe`)
 FRINGE_STRANDS = 0.15
@@ -397,6 +397,174 @@ def fringe_fill(image: np.ndarray, uv: np.ndarray, rig: Rig) -> tuple[np.ndarray
     return weight, colour.astype(np.float32)
 
 
+#: `brow_strokes`: the drawn brow's width (interoculars, across the eye line) at its head (inner
+#: end), its middle and its tail (outer end): full at the head and middle, thin at the tail.
+#: dlib reads s1 the nearer her photo the thinner they are (id_photo s1 ← d10, d14, d19: 0.589,
+#: 0.591, 0.535 at 0.08 in the middle, the d19 margin 0.098 under issue #17's 0.1; 0.568, 0.572,
+#: 0.511 at 0.065; 0.545, 0.552, 0.499 at 0.055 drawn lighter, pencil-thin and faint in the swap)
+BROW_WIDTH = (0.06, 0.065, 0.025)
+#: ... how far (interoculars) its lower edge lies below the brow's lower landmark contour: on
+#: it. (s1's right brow, where her fringe shows it, reaches ~0.03 below; drawn 0.025 below, the
+#: brows sat nearer her eyes than the photo's dark mass above them and dlib read s1 ← d10 further
+#: from her photo: id_photo 0.600, on the contour 0.589, at 0.08 wide; 0.015 above it, 0.579 but
+#: s1 ← d19's margin 0.086)
+BROW_DROP = 0.0
+#: ... its opacity at the head, middle and tail (a brow's head is sparser than its body)
+BROW_OPACITY = (0.7, 0.9, 0.6)
+#: ... the blur of its edges, and the length of its hairs' streaks (interoculars)
+BROW_SOFT = 0.008
+BROW_HAIR = 0.08
+#: ... how much its hairs' streaks vary its opacity (relative)
+BROW_GRAIN = 0.3
+#: how far (interoculars) around a brow's landmark outline the photo is painted with skin before
+#: the brow is drawn back (as `skin_map`'s grown brow outline)
+BROW_MARGIN = 0.06
+
+
+def _brow_halves(uv: np.ndarray, brow: tuple[int, ...], mid: np.ndarray, d: np.ndarray,
+                 up: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(lower, upper) (5, 2) contours of `brow` (`topology.RIGHT_BROW` or `LEFT_BROW`) in `uv`,
+    each ordered from the inner end (nearest the eyes' midpoint `mid` along the eye line `d`) out;
+    the upper is the half that lies further along `up`."""
+    halves = [uv[list(brow[:5])].astype(np.float64), uv[list(brow[5:])].astype(np.float64)]
+    if float((halves[0] - mid) @ up @ np.ones(5)) > float((halves[1] - mid) @ up @ np.ones(5)):
+        halves = halves[::-1]
+    out = []
+    for half in halves:
+        along = np.abs((half - mid) @ d)
+        out.append(half[np.argsort(along, kind="stable")])
+    return out[0], out[1]
+
+
+def _along(polyline: np.ndarray, t: np.ndarray) -> np.ndarray:
+    """Points at the fractions `t` (in [0, 1]) of `polyline`'s (N, 2) arc length."""
+    seg = np.linalg.norm(np.diff(polyline, axis=0), axis=1)
+    s = np.concatenate([[0.0], np.cumsum(seg)])
+    s = s / max(float(s[-1]), 1e-9)
+    return np.stack([np.interp(t, s, polyline[:, 0]), np.interp(t, s, polyline[:, 1])], 1)
+
+
+def _profile(t: np.ndarray, values: tuple[float, float, float]) -> np.ndarray:
+    """`values` (head, middle, tail) interpolated at `t` (0 the head, 0.45 the middle, 1 the tail)."""
+    return np.interp(t, [0.0, 0.45, 1.0], values)
+
+
+def _brow_box(uv: np.ndarray, shape: tuple[int, int], iod: float) -> tuple[int, int, int, int]:
+    """(y0, y1, x0, x1): the brows' landmarks' bounding box grown by 0.3 interoculars, in `shape`."""
+    pts = uv[list(topology.RIGHT_BROW) + list(topology.LEFT_BROW)]
+    m = 0.3 * iod
+    y0, x0 = (int(np.floor(v)) for v in (pts[:, 1].min() - m, pts[:, 0].min() - m))
+    y1, x1 = (int(np.ceil(v)) + 1 for v in (pts[:, 1].max() + m, pts[:, 0].max() + m))
+    return max(0, y0), min(shape[0], y1), max(0, x0), min(shape[1], x1)
+
+
+def brow_strokes(uv: np.ndarray, shape: tuple[int, int], seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """(alpha, region) (h, w) float32 in [0, 1] over an image of `shape` whose landmarks are `uv`
+    (N, 2): a brow drawn along each brow's landmark contours, and the brows' landmark outlines
+    grown by `BROW_MARGIN` (soft-edged), where the photo's brows are painted out first.
+
+    The brow: from `BROW_DROP` below its lower contour up by `BROW_WIDTH` (head, middle, tail),
+    so that it arches with the contours and tapers to its tail; opaque by `BROW_OPACITY` (head,
+    middle, tail; fading in over the head's first tenth) over its lower three fifths and by 0.8
+    of that above (a brow's upper edge is sparser than its lower), its edges blurred by
+    `BROW_SOFT` and its opacity streaked along the hairs' direction (from the head out and a
+    little up; `BROW_HAIR` long, `BROW_GRAIN` deep; `seed`: the streaks' noise, fixed: the same
+    photo gives the same brows)."""
+    h, w = shape
+    mid, d, up, iod = _eye_line(uv)
+    axis = d / iod
+    y0, y1, x0, x1 = _brow_box(uv, shape, iod)
+    bh, bw = y1 - y0, x1 - x0
+    alpha = np.zeros((h, w), np.float32)
+    region = np.zeros((h, w), np.float32)
+    if bh <= 0 or bw <= 0:
+        return alpha, region
+    offset = np.array([x0, y0], np.float64)
+    box_alpha = np.zeros((bh, bw), np.float32)
+    outline = np.zeros((bh, bw), np.uint8)
+    noise = np.random.default_rng(seed).standard_normal((bh, bw)).astype(np.float32)
+    t = np.linspace(0.0, 1.0, 33)
+    for brow in (topology.RIGHT_BROW, topology.LEFT_BROW):
+        lower, upper = _brow_halves(uv, brow, mid, axis, up)
+        lower, upper = lower - offset, upper - offset
+        cv2.fillPoly(outline, [np.round(np.concatenate([lower, upper[::-1]])).astype(np.int32)], 1)
+        bottom = _along(lower, t) - BROW_DROP * iod * up
+        top = bottom + (_profile(t, BROW_WIDTH) * iod)[:, None] * up
+        split = bottom + 0.6 * (top - bottom)
+        tm = 0.5 * (t[1:] + t[:-1])
+        # the head fades in over its first tenth (a brow's head is no cut edge)
+        opacity = _profile(tm, BROW_OPACITY) * np.clip(tm / 0.1, 0.4, 1.0)
+        one = np.zeros((bh, bw), np.float32)
+        for i in range(len(t) - 1):
+            for lo, hi, k in ((bottom, split, 1.0), (split, top, 0.8)):
+                quad = np.array([lo[i], lo[i + 1], hi[i + 1], hi[i]])
+                cv2.fillConvexPoly(one, np.round(quad * 16).astype(np.int32), float(k * opacity[i]),
+                                   lineType=cv2.LINE_AA, shift=4)
+        # the hairs: noise streaked from the head towards the tail, turned a little up
+        out = lower[-1] - lower[0]
+        direction = out / max(float(np.linalg.norm(out)), 1e-9) + 0.35 * up
+        direction /= np.linalg.norm(direction)
+        n = max(3, int(round(BROW_HAIR * iod)) | 1)
+        kernel = np.zeros((n, n), np.float32)
+        c = n // 2
+        cv2.line(kernel, (int(round(c - direction[0] * c)), int(round(c - direction[1] * c))),
+                 (int(round(c + direction[0] * c)), int(round(c + direction[1] * c))), 1.0, 1)
+        streaks = cv2.filter2D(noise, -1, kernel / kernel.sum())
+        streaks /= max(float(streaks.std()), 1e-6)
+        one *= np.clip(1.0 + BROW_GRAIN * streaks, 0.0, None)
+        box_alpha = np.maximum(box_alpha, one)
+    sigma = BROW_SOFT * iod
+    alpha[y0:y1, x0:x1] = np.clip(cv2.GaussianBlur(box_alpha, (0, 0), sigma), 0.0, 1.0)
+    r = max(1, int(round(BROW_MARGIN * iod)))
+    grown = cv2.dilate(outline, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * r + 1, 2 * r + 1)))
+    region[y0:y1, x0:x1] = cv2.GaussianBlur(grown.astype(np.float32), (0, 0), sigma)
+    return alpha, region
+
+
+def brow_colour(image: np.ndarray, uv: np.ndarray, dark: float = 10.0) -> np.ndarray:
+    """(3,) float32: the colour of the brows in `image` (landmarks `uv`): the median of the
+    darkest `dark` percent of the pixels inside both brows' landmark outlines (a fringe's
+    lighter tips over them, and the skin between their hairs, drop out)."""
+    mid, d, up, iod = _eye_line(uv)
+    inside = np.zeros(image.shape[:2], np.uint8)
+    for brow in (topology.RIGHT_BROW, topology.LEFT_BROW):
+        lower, upper = _brow_halves(uv, brow, mid, d / iod, up)
+        cv2.fillPoly(inside, [np.round(np.concatenate([lower, upper[::-1]])).astype(np.int32)], 1)
+    px = image[inside > 0].reshape(-1, 3).astype(np.float32)
+    if len(px) == 0:
+        raise ValueError(f"brow_colour: the brows' outlines hold no pixel of the {image.shape[:2]} image; "
+                         f"pass landmarks `uv` in that image's pixels")
+    luma = px @ np.array([0.299, 0.587, 0.114], np.float32)
+    return np.median(px[luma <= np.percentile(luma, dark)], axis=0).astype(np.float32)
+
+
+def _fill_from_around(image: np.ndarray, hole: np.ndarray, sigma: float, source: np.ndarray) -> np.ndarray:
+    """`image` (h, w, 3) float32 with `hole` (h, w) weight in [0, 1] painted with the colour of
+    the pixels around it where `source` (h, w) bool: at each pixel the nearest of their
+    normalised blurs by `sigma`, 2, 4 and 8 × `sigma` px that holds enough of them (the finest
+    where the hole's edge is near: the lid's skin below a brow meets the forehead's above it
+    smoothly). Only the hole's bounding box (grown by 3 × the widest blur) is computed."""
+    ys, xs = np.nonzero(hole > 0.0)
+    if len(ys) == 0:
+        return image
+    m = int(np.ceil(24 * sigma)) + 1
+    y0, y1 = max(0, ys.min() - m), min(image.shape[0], ys.max() + m + 1)
+    x0, x1 = max(0, xs.min() - m), min(image.shape[1], xs.max() + m + 1)
+    box, wt = image[y0:y1, x0:x1], hole[y0:y1, x0:x1]
+    src = ((wt < 0.02) & source[y0:y1, x0:x1]).astype(np.float32)
+    if src.sum() < 1:
+        return image
+    fill = np.broadcast_to(box[src > 0].mean(0), box.shape).astype(np.float32)
+    for s in (8 * sigma, 4 * sigma, 2 * sigma, sigma):
+        den = cv2.GaussianBlur(src, (0, 0), s)
+        num = cv2.GaussianBlur(box * src[..., None], (0, 0), s)
+        k = np.clip(den / 0.2, 0.0, 1.0)[..., None]
+        fill = num / np.maximum(den, 1e-6)[..., None] * k + fill * (1.0 - k)
+    out = image.copy()
+    out[y0:y1, x0:x1] = box * (1.0 - wt[..., None]) + fill * wt[..., None]
+    return out
+
+
 def fill_fringe(image: np.ndarray, profile) -> np.ndarray:
     """`image` (the profile's photo, or that photo prepared for the swap) with a fringe over its
     forehead painted out with its own skin (`fringe_fill`); the same array when it wears none.
@@ -404,8 +572,14 @@ def fill_fringe(image: np.ndarray, profile) -> np.ndarray:
     Why: the swap keeps the photo's pixels that look like its skin and lets the driver's show
     where the photo has hair; a fringe's lighter strands read as skin, so they came in as brown
     patches torn across the driver's forehead, with her own skin between them (s1 on every
-    driver). Painted out, the forehead is the identity's skin, whole; the brows stay. Measured
-    at the swap crop's density (as the swap's skin map is), applied at the photo's."""
+    driver). Painted out, the forehead is the identity's skin, whole. Measured at the swap
+    crop's density (as the swap's skin map is), applied at the photo's.
+
+    The brows are painted out too (their landmark outlines and `BROW_MARGIN` about them, with the
+    skin about them: `_fill_from_around`) and drawn back (`brow_strokes`, in `brow_colour`): a
+    fringe's tips hang down to MediaPipe's upper brow contour, so what the outlines held was the
+    tips and a little brow, kept as it was a dark flat-topped block with a brown smear above it
+    (s1 on every driver). A photo that wears no fringe keeps its brows as they are."""
     rig = face_rig(rig_mod.build(profile), nominal_affine(profile, int(profile.crop_size)))
     uv0 = np.ascontiguousarray(rig.attributes[:, :2])
     small, uv = rig.texture_at_crop_density(np.ascontiguousarray(image), uv0)
@@ -417,6 +591,23 @@ def fill_fringe(image: np.ndarray, profile) -> np.ndarray:
     if weight.shape != (h, w):
         weight = cv2.resize(weight, (w, h), interpolation=cv2.INTER_LINEAR)
         colour = cv2.resize(colour, (w, h), interpolation=cv2.INTER_LINEAR)
+    # the brows drawn back over the skin (a fringe's tips hid most of them: what lies inside their
+    # landmark outlines is those tips and a little brow, a dark flat-topped block kept as it was)
     wt = weight[..., None]
     out = image.astype(np.float32) * (1.0 - wt) + colour * wt
+    alpha, region = brow_strokes(uv0, (h, w))
+    iod = _eye_line(uv0)[3]
+    eyes = np.zeros((h, w), np.uint8)
+    for upper, lower in ((topology.RIGHT_EYE_UPPER, topology.RIGHT_EYE_LOWER),
+                         (topology.LEFT_EYE_UPPER, topology.LEFT_EYE_LOWER)):
+        cv2.fillPoly(eyes, [np.round(uv0[list(upper) + list(lower[::-1])]).astype(np.int32)], 1)
+    r = max(1, int(round(0.04 * iod)))
+    eyes = cv2.dilate(eyes, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * r + 1, 2 * r + 1)))
+    # from the skin about the brows: not the eyes, their lashes and liner, nor what is much
+    # darker than the skin there (the brow's own hairs that stick out of the margin)
+    luma = np.array([0.299, 0.587, 0.114], np.float32)
+    skin_like = (eyes == 0) & (out @ luma > 0.6 * (colour @ luma))
+    out = _fill_from_around(out, region, 0.015 * iod, skin_like)
+    a = alpha[..., None]
+    out = out * (1.0 - a) + brow_colour(image, uv0) * a
     return np.clip(np.round(out), 0, 255).astype(np.uint8)

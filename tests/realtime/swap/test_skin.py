@@ -387,3 +387,95 @@ def test_the_swapped_forehead_takes_the_drivers_light(astronaut_rgb, astronaut_l
     lit = luma(driver)[core] - luma(img)[core]
     assert np.median(lit) > 30                      # the driver's forehead is lit
     assert abs(float(np.median(shown))) < 8, (np.median(shown), np.median(lit))
+
+
+def _brow_outline(uv, brow, shape):
+    """(h, w) bool: `brow`'s landmark outline (its two contours joined) in `uv`."""
+    out = np.zeros(shape, np.uint8)
+    cv2.fillPoly(out, [np.round(uv[list(brow[:5]) + list(brow[5:][::-1])]).astype(np.int32)], 1)
+    return out > 0
+
+
+def tipped(photo, uv):
+    """`striped`'s fringe, its tips hanging over the brows as s1's do: a flat-topped block of the
+    hair's colour from each brow's lower contour up to its outline's top, and up from there to the
+    fringe (what lies inside the brows' outlines is the tips, not a brow)."""
+    img, strand, gaps = striped(photo, uv)
+    _, iod = forehead(photo, uv)
+    for brow in (topology.RIGHT_BROW, topology.LEFT_BROW):
+        pts = uv[list(brow)]
+        lower = max((uv[list(brow[:5])], uv[list(brow[5:])]), key=lambda h: h[:, 1].mean())   # image y down
+        lower = lower[np.argsort(lower[:, 0])]
+        top = pts[:, 1].min() - 0.15 * iod
+        block = np.concatenate([lower, [[lower[-1, 0], top], [lower[0, 0], top]]])
+        cv2.fillPoly(img, [np.round(block).astype(np.int32)], (60, 40, 30))
+    return img
+
+
+def test_brows_under_a_painted_fringe_are_drawn_back(astronaut_rgb, astronaut_landmarks):
+    """s1: a fringe's tips hang over her brows down to MediaPipe's upper brow contour; with the
+    fringe painted out and the brows' outlines kept as they were, her brows were the tips' dark
+    flat-topped blocks (here: each outline kept whole, one flat colour). Now the outlines and a
+    margin about them are painted with skin and a brow drawn back (its shape `brow_strokes`'):
+    the outlines' pixels are new, a brow lies along the lower contour, streaked like hair, and
+    no tips are left above it. (The astronaut at twice her size: s1's photo is about as dense.)"""
+    from profiles.enroll import build_profile
+    from realtime.swap.skin import fill_fringe
+
+    lm = np.array(astronaut_landmarks) * 2.0
+    uv = lm[:, :2]
+    big = cv2.resize(np.ascontiguousarray(astronaut_rgb), None, fx=2, fy=2, interpolation=cv2.INTER_CUBIC)
+    img = tipped(big, uv)
+    out = fill_fringe(img, build_profile(img, lm, name="tipped", source="test"))
+    luma = out.astype(np.float32).mean(-1)
+    nose, chin = uv[1], uv[topology.CHIN]
+    cheek = img[int(nose[1]):int(chin[1]), int(nose[0]) - 80:int(nose[0]) - 40]
+    ink = np.clip(1.0 - luma / float(np.median(cheek.astype(np.float32).mean(-1))), 0.0, 1.0)   # 0: skin
+    _, iod = forehead(img, uv)
+    rows = np.arange(img.shape[0])
+    for brow in (topology.RIGHT_BROW, topology.LEFT_BROW):
+        outline = cv2.erode(_brow_outline(uv, brow, img.shape[:2]).astype(np.uint8), np.ones((3, 3), np.uint8)) > 0
+        assert (out[outline] == img[outline]).all(-1).mean() < 0.2    # before: 0.35 (1.0 but at the fill's soft edge)
+        lower, upper = sorted((uv[list(brow[:5])], uv[list(brow[5:])]), key=lambda h: -h[:, 1].mean())
+        lower = lower[np.argsort(np.abs(lower[:, 0] - uv[168, 0]))]       # inner end first
+        upper = upper[np.argsort(np.abs(upper[:, 0] - uv[168, 0]))]
+
+        def column(p, lo, hi):
+            """The ink down the column at p's x, from lo to hi interoculars above p."""
+            return ink[(rows > p[1] - hi * iod) & (rows < p[1] - lo * iod), int(round(p[0]))]
+
+        assert np.concatenate([column(upper[k], 0.03, 0.08) for k in (1, 2, 3, 4)]).mean() < 0.1   # no tips
+        # along the brow's body (its inner end to its middle): dark, and streaked, not one flat colour
+        along = [lower[0] + f * (lower[2] - lower[0]) for f in np.linspace(0.2, 1, 15)]
+        body = np.array([column(p, -0.03, 0.05).max() for p in along])
+        assert body.mean() > 0.3
+        assert body.std() > 0.02                  # the tips' block: 0.0
+
+
+def test_a_photo_without_a_fringe_is_returned_as_it_is(astronaut_profile):
+    """No fringe painted out, no brow drawn: `fill_fringe` hands back the very array (the
+    astronaut's partial fringe; s0, s5, s12 likewise), so such photos swap byte for byte as before."""
+    from realtime.swap.skin import fill_fringe
+
+    photo = astronaut_profile["image"]
+    assert fill_fringe(photo, astronaut_profile) is photo
+
+
+def test_the_drawn_brow_lies_in_the_painted_region_and_tapers(astronaut_landmarks):
+    """`brow_strokes`: each brow drawn where the photo's brow is painted out (never over the
+    photo as it is), its ink per column fuller in the middle than at the tail, and the same
+    brow from the same landmarks."""
+    from realtime.swap.skin import brow_strokes
+
+    uv = np.asarray(astronaut_landmarks, np.float64)[:, :2] * 2.0
+    alpha, region = brow_strokes(uv, (1024, 1024))
+    assert alpha.max() > 0.6 and region.max() > 0.99
+    assert alpha[region < 0.9].max() < 0.05
+    for brow in (topology.RIGHT_BROW, topology.LEFT_BROW):
+        lower = min((uv[list(brow[:5])], uv[list(brow[5:])]), key=lambda h: -h[:, 1].mean())
+        lower = lower[np.argsort(np.abs(lower[:, 0] - uv[168, 0]))]
+        middle = alpha[:, int(round(lower[2, 0]))].sum()
+        tail = alpha[:, int(round(0.7 * lower[4, 0] + 0.3 * lower[3, 0]))].sum()
+        assert tail < 0.7 * middle
+    again, _ = brow_strokes(uv, (1024, 1024))
+    np.testing.assert_array_equal(alpha, again)
