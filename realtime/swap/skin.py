@@ -18,6 +18,7 @@ from realtime.mesh import rig as rig_mod
 from realtime.mesh.rig import Rig
 from realtime.swap.colour import srgb_to_lab
 from realtime.swap.crop import face_rig, nominal_affine, triangle_labels
+from realtime.swap.sockets import brow_polygons, eye_openings, feathered
 
 __all__ = ["skin_map", "fill_fringe", "fringe_fill", "forehead_triangles", "FRINGE_STRANDS", "FRINGE_COVER",
            "FILL_SIGMA", "profile_drops_fringe", "fringe_hint", "brow_strokes", "brow_colour"]
@@ -419,6 +420,8 @@ BROW_GRAIN = 0.3
 #: how far (interoculars) around a brow's landmark outline the photo is painted with skin before
 #: the brow is drawn back (as `skin_map`'s grown brow outline)
 BROW_MARGIN = 0.06
+#: ... but not within this many interoculars of an eye opening (its lashes and liner)
+BROW_EYES = 0.04
 
 
 def _brow_halves(uv: np.ndarray, brow: tuple[int, ...], mid: np.ndarray, d: np.ndarray,
@@ -481,13 +484,10 @@ def brow_strokes(uv: np.ndarray, shape: tuple[int, int], seed: int = 0) -> tuple
         return alpha, region
     offset = np.array([x0, y0], np.float64)
     box_alpha = np.zeros((bh, bw), np.float32)
-    outline = np.zeros((bh, bw), np.uint8)
     noise = np.random.default_rng(seed).standard_normal((bh, bw)).astype(np.float32)
     t = np.linspace(0.0, 1.0, 33)
     for brow in (topology.RIGHT_BROW, topology.LEFT_BROW):
-        lower, upper = _brow_halves(uv, brow, mid, axis, up)
-        lower, upper = lower - offset, upper - offset
-        cv2.fillPoly(outline, [np.round(np.concatenate([lower, upper[::-1]])).astype(np.int32)], 1)
+        lower = _brow_halves(uv, brow, mid, axis, up)[0] - offset
         bottom = _along(lower, t) - BROW_DROP * iod * up
         top = bottom + (_profile(t, BROW_WIDTH) * iod)[:, None] * up
         split = bottom + 0.6 * (top - bottom)
@@ -516,7 +516,8 @@ def brow_strokes(uv: np.ndarray, shape: tuple[int, int], seed: int = 0) -> tuple
     sigma = BROW_SOFT * iod
     alpha[y0:y1, x0:x1] = np.clip(cv2.GaussianBlur(box_alpha, (0, 0), sigma), 0.0, 1.0)
     r = max(1, int(round(BROW_MARGIN * iod)))
-    grown = cv2.dilate(outline, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * r + 1, 2 * r + 1)))
+    grown = cv2.dilate(brow_polygons(uv - offset, (bh, bw)),
+                       cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * r + 1, 2 * r + 1)))
     region[y0:y1, x0:x1] = cv2.GaussianBlur(grown.astype(np.float32), (0, 0), sigma)
     return alpha, region
 
@@ -525,12 +526,7 @@ def brow_colour(image: np.ndarray, uv: np.ndarray, dark: float = 10.0) -> np.nda
     """(3,) float32: the colour of the brows in `image` (landmarks `uv`): the median of the
     darkest `dark` percent of the pixels inside both brows' landmark outlines (a fringe's
     lighter tips over them, and the skin between their hairs, drop out)."""
-    mid, d, up, iod = _eye_line(uv)
-    inside = np.zeros(image.shape[:2], np.uint8)
-    for brow in (topology.RIGHT_BROW, topology.LEFT_BROW):
-        lower, upper = _brow_halves(uv, brow, mid, d / iod, up)
-        cv2.fillPoly(inside, [np.round(np.concatenate([lower, upper[::-1]])).astype(np.int32)], 1)
-    px = image[inside > 0].reshape(-1, 3).astype(np.float32)
+    px = image[brow_polygons(uv, (image.shape[0], image.shape[1])) > 0].reshape(-1, 3).astype(np.float32)
     if len(px) == 0:
         raise ValueError(f"brow_colour: the brows' outlines hold no pixel of the {image.shape[:2]} image; "
                          f"pass landmarks `uv` in that image's pixels")
@@ -579,7 +575,8 @@ def fill_fringe(image: np.ndarray, profile) -> np.ndarray:
     skin about them: `_fill_from_around`) and drawn back (`brow_strokes`, in `brow_colour`): a
     fringe's tips hang down to MediaPipe's upper brow contour, so what the outlines held was the
     tips and a little brow, kept as it was a dark flat-topped block with a brown smear above it
-    (s1 on every driver). A photo that wears no fringe keeps its brows as they are."""
+    (s1 on every driver). The eyes, their lashes and liner (`BROW_EYES` about the openings) are
+    not painted out. A photo that wears no fringe keeps its brows as they are."""
     rig = face_rig(rig_mod.build(profile), nominal_affine(profile, int(profile.crop_size)))
     uv0 = np.ascontiguousarray(rig.attributes[:, :2])
     small, uv = rig.texture_at_crop_density(np.ascontiguousarray(image), uv0)
@@ -597,12 +594,11 @@ def fill_fringe(image: np.ndarray, profile) -> np.ndarray:
     out = image.astype(np.float32) * (1.0 - wt) + colour * wt
     alpha, region = brow_strokes(uv0, (h, w))
     iod = _eye_line(uv0)[3]
-    eyes = np.zeros((h, w), np.uint8)
-    for upper, lower in ((topology.RIGHT_EYE_UPPER, topology.RIGHT_EYE_LOWER),
-                         (topology.LEFT_EYE_UPPER, topology.LEFT_EYE_LOWER)):
-        cv2.fillPoly(eyes, [np.round(uv0[list(upper) + list(lower[::-1])]).astype(np.int32)], 1)
-    r = max(1, int(round(0.04 * iod)))
-    eyes = cv2.dilate(eyes, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * r + 1, 2 * r + 1)))
+    r = max(1, int(round(BROW_EYES * iod)))
+    eyes = cv2.dilate(eye_openings(uv0, (h, w)), cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * r + 1, 2 * r + 1)))
+    # the eyes, their lashes and liner keep their pixels: the brows' grown outline reached the lash
+    # line of brows 0.07-0.09 interoculars above the lid (s9, s5) and s1's upper lid line (0.105)
+    region *= 1.0 - feathered(eyes, BROW_SOFT * iod)
     # from the skin about the brows: not the eyes, their lashes and liner, nor what is much
     # darker than the skin there (the brow's own hairs that stick out of the margin)
     luma = np.array([0.299, 0.587, 0.114], np.float32)

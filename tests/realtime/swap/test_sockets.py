@@ -300,3 +300,27 @@ def test_feathered_is_full_up_to_the_edge_of_a_thin_strip():
     column = w[:, 20]
     assert 0.0 < column[16] < column[17] < 1.0 and 0.0 < column[24] < column[23] < 1.0
     assert (w[:13] < 0.01).all() and (w[28:] < 0.01).all()
+
+
+def test_socket_lightness_leaves_out_hair_darker_than_the_sockets_light_round_it():
+    """`socket_lightness`' weight: in the hair zone a thin line darker than `DARK` of the socket's
+    light round it (a lash: 18 L* in a socket of 40) is left out of the measure, the same line
+    outside the hair zone (a crease's shadow) is measured, and so is a lid shaded as a whole in
+    the hair zone (26 L*: darker than 0.45 of the skin's 60, but not much darker than the socket
+    round it). Anywhere, what is darker than `BLACK` of the skin is left out."""
+    shape = (40, 60)
+    lab_img = np.zeros(shape + (3,), np.float32)
+    lab_img[..., 0] = 40.0
+    lab_img[10, 5:25] = 18.0                    # a lash, in the hair zone
+    lab_img[10, 35:55] = 18.0                   # the same line outside it
+    lab_img[20:26, 5:25, 0] = 26.0              # a lid in shade, in the hair zone
+    lab_img[32, 5:55, 0] = 10.0                 # darker than BLACK of the skin
+    hair = np.zeros(shape, np.uint8)
+    hair[:, :30] = 1
+    light, weight = sockets.socket_lightness(lab_img, np.ones(shape, np.uint8), np.full(shape, 60.0, np.float32),
+                                             hair, 3.0)
+    assert light.shape == shape + (3,) and weight.dtype == np.float32
+    assert (weight[10, 5:25] == 0).all()
+    assert (weight[10, 35:55] == 1).all()
+    assert (weight[20:26, 5:25] == 1).all()
+    assert (weight[32, 5:55] == 0).all()
