@@ -53,6 +53,14 @@ ATTACHED_REACH = 0.05
 #: `fringe_fill`: the blur (interoculars) of the face's skin that fills a fringe: the forehead takes
 #: the colour of the skin nearest it (the temples, the nose's bridge), not the mean of the face
 FILL_SIGMA = 0.3
+#: ... and near the fill's edge finer blurs (a half, a quarter, an eighth and a sixteenth of it)
+#: where they hold this much of the skin (a normalised blur's weight)
+FILL_SUPPORT = 0.2
+#: ... the luma (relative to the fill's) at and under which a pixel under the fill's soft edge
+#: is hair (a fringe's tips), painted over whole (from 1, the fill's own, in proportion)
+EDGE_HAIR = 0.85
+#: ... and the blur (interoculars) of that raise of the fill's weight
+EDGE_SOFT = 0.025
 
 
 def profile_drops_fringe(profile) -> bool:
@@ -367,7 +375,9 @@ def fringe_fill(image: np.ndarray, uv: np.ndarray, rig: Rig) -> tuple[np.ndarray
     fringe's tips between the brows; the brows' outlines stay. The colour is the face's skin
     (`triangle_labels` "skin", not dropped by that map) blurred by `FILL_SIGMA` and normalised by
     its blurred weight: a smooth skin the shade of the skin nearest each pixel, which the swap's
-    gain field then lights as the driver's forehead is lit."""
+    gain field then lights as the driver's forehead is lit; near the skin, finer blurs where they
+    hold `FILL_SUPPORT` of it (the finest nearest), so that at its edge the fill is the shade of
+    the skin just beyond it (s1: her glabella, lighter than her forehead's blur)."""
     info: dict = {}
     keep = skin_map(image, uv, rig, strands=FRINGE_STRANDS, info=info)
     if info["forehead_hair"] is None or info["forehead_hair"] <= FRINGE_COVER:
@@ -390,12 +400,53 @@ def fringe_fill(image: np.ndarray, uv: np.ndarray, rig: Rig) -> tuple[np.ndarray
     if source.sum() < 50:
         return None
     sigma = FILL_SIGMA * iod
+    px = image.astype(np.float32)
     den = cv2.GaussianBlur(source, (0, 0), sigma)
-    num = cv2.GaussianBlur(image.astype(np.float32) * source[..., None], (0, 0), sigma)
+    num = cv2.GaussianBlur(px * source[..., None], (0, 0), sigma)
     mean = (image.reshape(-1, 3).astype(np.float64)[source.ravel() > 0]).mean(0)
     far = den < 1e-3        # no skin within a few sigma: the face's mean skin
     colour = np.where(far[..., None], mean.astype(np.float32), num / np.maximum(den, 1e-3)[..., None])
+    # near its edge the skin just beyond it: finer blurs where they hold enough skin (the
+    # finest nearest), so the fill meets the skin below it at that skin's own shade
+    for s in (sigma / 2, sigma / 4, sigma / 8, sigma / 16):
+        den = cv2.GaussianBlur(source, (0, 0), s)
+        num = cv2.GaussianBlur(px * source[..., None], (0, 0), s)
+        k = np.clip(den / FILL_SUPPORT, 0.0, 1.0)[..., None]
+        colour = num / np.maximum(den, 1e-6)[..., None] * k + colour * (1.0 - k)
     return weight, colour.astype(np.float32)
+
+
+def _brow_span(uv: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+    """(h, w) float32 over an image of `shape` whose landmarks are `uv` (N, 2): 1 between the
+    brows' outer ends along the eye line (the brows and the glabella, whatever their height),
+    fading to 0 over 0.05 interoculars beyond them."""
+    mid, d, up, iod = _eye_line(uv)
+    axis = d / iod
+    brows = (uv[list(topology.RIGHT_BROW) + list(topology.LEFT_BROW)] - mid) @ axis / iod
+    yy, xx = np.mgrid[0:shape[0], 0:shape[1]].astype(np.float32)
+    along = ((xx - mid[0]) * axis[0] + (yy - mid[1]) * axis[1]) / iod
+    out = np.minimum(along - brows.min(), brows.max() - along)
+    return np.clip(1.0 + out / 0.05, 0.0, 1.0).astype(np.float32)
+
+
+def _under_the_edge(weight: np.ndarray, image: np.ndarray, colour: np.ndarray, span: np.ndarray,
+                    iod: float) -> np.ndarray:
+    """`weight` (h, w) raised on its soft edge (where it is over 0) within `span` (h, w; the
+    brows', `_brow_span`) towards 1 on the pixels of `image` (h, w, 3) darker than the fill
+    `colour` (h, w, 3) there, fully from `EDGE_HAIR` of its luma down: a fringe's tips that hang
+    below the fill's edge, which the edge's partial weight blended in as a darker band (s1
+    between her brows: L* 55 between the fill's 63 above and her glabella's 72 below). Skin under
+    the edge as light as the fill keeps its weight (the fill there is that skin's own shade,
+    `fringe_fill`). Beyond the brows the weight stays: there the edge runs over the hair at the
+    temples, which the swap leaves to the driver. The raise's edge is softened onto the pixels
+    about it by a blur of `EDGE_SOFT` interoculars (`iod`: the interocular in `weight`'s pixels)."""
+    luma = np.array([0.299, 0.587, 0.114], np.float32)
+    ratio = (image.astype(np.float32) @ luma) / np.maximum(colour @ luma, 1.0)
+    hair = np.clip((1.0 - ratio) / (1.0 - EDGE_HAIR), 0.0, 1.0) * np.clip(weight / 0.05, 0.0, 1.0) * span
+    raised = weight + (1.0 - weight) * hair
+    # its edge softened outwards, onto the skin below (a per-pixel raise drew it as a hard line);
+    # the hair keeps its raise whole
+    return np.maximum(raised, cv2.GaussianBlur(raised, (0, 0), EDGE_SOFT * iod)).astype(np.float32)
 
 
 #: `brow_strokes`: the drawn brow's width (interoculars, across the eye line) at its head (inner
@@ -576,7 +627,10 @@ def fill_fringe(image: np.ndarray, profile) -> np.ndarray:
     fringe's tips hang down to MediaPipe's upper brow contour, so what the outlines held was the
     tips and a little brow, kept as it was a dark flat-topped block with a brown smear above it
     (s1 on every driver). The eyes, their lashes and liner (`BROW_EYES` about the openings) are
-    not painted out. A photo that wears no fringe keeps its brows as they are."""
+    not painted out. Between the brows, what is darker than the fill under its soft lower
+    edge (the fringe's tips) is painted over whole (`_under_the_edge`): blended in by the edge's
+    partial weight, it drew a bar from brow to brow. A photo that wears no fringe keeps its brows
+    as they are."""
     rig = face_rig(rig_mod.build(profile), nominal_affine(profile, int(profile.crop_size)))
     uv0 = np.ascontiguousarray(rig.attributes[:, :2])
     small, uv = rig.texture_at_crop_density(np.ascontiguousarray(image), uv0)
@@ -588,17 +642,19 @@ def fill_fringe(image: np.ndarray, profile) -> np.ndarray:
     if weight.shape != (h, w):
         weight = cv2.resize(weight, (w, h), interpolation=cv2.INTER_LINEAR)
         colour = cv2.resize(colour, (w, h), interpolation=cv2.INTER_LINEAR)
-    # the brows drawn back over the skin (a fringe's tips hid most of them: what lies inside their
-    # landmark outlines is those tips and a little brow, a dark flat-topped block kept as it was)
-    wt = weight[..., None]
-    out = image.astype(np.float32) * (1.0 - wt) + colour * wt
-    alpha, region = brow_strokes(uv0, (h, w))
     iod = _eye_line(uv0)[3]
     r = max(1, int(round(BROW_EYES * iod)))
     eyes = cv2.dilate(eye_openings(uv0, (h, w)), cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * r + 1, 2 * r + 1)))
-    # the eyes, their lashes and liner keep their pixels: the brows' grown outline reached the lash
-    # line of brows 0.07-0.09 interoculars above the lid (s9, s5) and s1's upper lid line (0.105)
-    region *= 1.0 - feathered(eyes, BROW_SOFT * iod)
+    # the eyes, their lashes and liner keep their pixels: the brows' grown outline, and the
+    # edge's raise blurred onto the skin below it, reached the lash line of brows 0.07-0.09
+    # interoculars above the lid (s9, s5) and s1's upper lid line (0.105)
+    off_eyes = 1.0 - feathered(eyes, BROW_SOFT * iod)
+    wt = weight + (_under_the_edge(weight, image, colour, _brow_span(uv0, (h, w)), iod) - weight) * off_eyes
+    out = image.astype(np.float32) * (1.0 - wt[..., None]) + colour * wt[..., None]
+    # the brows drawn back over the skin (a fringe's tips hid most of them: what lies inside their
+    # landmark outlines is those tips and a little brow, a dark flat-topped block kept as it was)
+    alpha, region = brow_strokes(uv0, (h, w))
+    region *= off_eyes
     # from the skin about the brows: not the eyes, their lashes and liner, nor what is much
     # darker than the skin there (the brow's own hairs that stick out of the margin)
     luma = np.array([0.299, 0.587, 0.114], np.float32)

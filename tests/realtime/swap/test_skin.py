@@ -568,3 +568,42 @@ def test_brow_hairs_beyond_the_painted_margin_do_not_darken_the_skin_painted_in(
     outs = [fill_fringe(img, build_profile(img, lm, name="haired", source="test")) for img in (plain, haired)]
     luma = [float(out.astype(np.float32).mean(-1)[painted].mean()) for out in outs]
     assert luma[1] > 0.97 * luma[0], luma
+
+
+def test_a_fringes_tips_between_the_brows_leave_no_band(astronaut_rgb, astronaut_landmarks):
+    """s1: her fringe's tips hang between her brows down into the painted forehead's soft lower
+    edge; there its partial weight blended them in, a darker bar from one brow's inner end to
+    the other (L* 55 between the fill's 63 above and her glabella's 72 below), pale on the
+    drivers' lit skin. Now the edge paints over what is darker than the fill, and the fill meets
+    the skin below at that skin's shade: up the glabella the luma runs from the skin into the
+    fill with no dip under either. (The astronaut at twice her size, as s1's photo is dense.)"""
+    from profiles.enroll import build_profile
+    from realtime.swap.skin import fill_fringe
+
+    lm = np.array(astronaut_landmarks) * 2.0
+    uv = lm[:, :2]
+    big = cv2.resize(np.ascontiguousarray(astronaut_rgb), None, fx=2, fy=2, interpolation=cv2.INTER_CUBIC)
+    img = tipped(big, uv)
+    _, iod = forehead(img, uv)
+    inner = []
+    for brow in (topology.RIGHT_BROW, topology.LEFT_BROW):
+        lower = max((uv[list(brow[:5])], uv[list(brow[5:])]), key=lambda h: h[:, 1].mean())   # image y down
+        inner.append(lower[np.argmin(np.abs(lower[:, 0] - uv[168, 0]))])
+    (x0, y0), (x1, y1) = sorted(inner, key=lambda p: p[0])
+    # the tips: from the fringe down to 0.04 interoculars below the brows' inner ends
+    bottom = 0.5 * (y0 + y1) + 0.04 * iod
+    top = min(y0, y1) - 0.3 * iod
+    cv2.rectangle(img, (int(round(x0)), int(round(top))), (int(round(x1)), int(round(bottom))), (60, 40, 30), -1)
+    out = fill_fringe(img, build_profile(img, lm, name="tips", source="test"))
+    luma = cv2.GaussianBlur(out.astype(np.float32).mean(-1), (0, 0), 0.01 * iod)
+    x = int(round(0.5 * (x0 + x1)))
+    rows = np.arange(img.shape[0])
+    eyes = uv[list(topology.EYE_OUTER), 1].mean()
+
+    def column(lo, hi):
+        """The luma down the glabella's column from lo to hi interoculars above the eye line."""
+        return luma[(rows > eyes - hi * iod) & (rows < eyes - lo * iod), x - 2:x + 3].mean(1)
+
+    below, above = np.median(column(-0.05, 0.0)), np.median(column(0.3, 0.35))
+    band = column(0.0, 0.3).min()
+    assert band > min(below, above) - 4.0, (band, below, above)
