@@ -61,6 +61,9 @@ FILL_SUPPORT = 0.2
 EDGE_HAIR = 0.85
 #: ... and the blur (interoculars) of that raise of the fill's weight
 EDGE_SOFT = 0.025
+#: ... and how far (interoculars) above the brows' highest landmark it reaches: the fill's lower
+#: edge lies over the brows' upper contour, its upper edge (the hairline) far above
+SPAN_ABOVE = 0.1
 
 
 def profile_drops_fringe(profile) -> bool:
@@ -418,14 +421,18 @@ def fringe_fill(image: np.ndarray, uv: np.ndarray, rig: Rig) -> tuple[np.ndarray
 
 def _brow_span(uv: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
     """(h, w) float32 over an image of `shape` whose landmarks are `uv` (N, 2): 1 between the
-    brows' outer ends along the eye line (the brows and the glabella, whatever their height),
-    fading to 0 over 0.05 interoculars beyond them."""
+    brows' outer ends along the eye line (the brows and the glabella, whatever their height) and
+    up to `SPAN_ABOVE` interoculars above the brows' highest landmark across it (not the fill's
+    upper edge at the hairline), fading to 0 over 0.05 interoculars beyond either."""
     mid, d, up, iod = _eye_line(uv)
     axis = d / iod
-    brows = (uv[list(topology.RIGHT_BROW) + list(topology.LEFT_BROW)] - mid) @ axis / iod
+    brows = uv[list(topology.RIGHT_BROW) + list(topology.LEFT_BROW)] - mid
+    along_brows = brows @ axis / iod
     yy, xx = np.mgrid[0:shape[0], 0:shape[1]].astype(np.float32)
     along = ((xx - mid[0]) * axis[0] + (yy - mid[1]) * axis[1]) / iod
-    out = np.minimum(along - brows.min(), brows.max() - along)
+    height = ((xx - mid[0]) * up[0] + (yy - mid[1]) * up[1]) / iod
+    out = np.minimum(np.minimum(along - along_brows.min(), along_brows.max() - along),
+                     float((brows @ up).max()) / iod + SPAN_ABOVE - height)
     return np.clip(1.0 + out / 0.05, 0.0, 1.0).astype(np.float32)
 
 
@@ -437,16 +444,20 @@ def _under_the_edge(weight: np.ndarray, image: np.ndarray, colour: np.ndarray, s
     below the fill's edge, which the edge's partial weight blended in as a darker band (s1
     between her brows: L* 55 between the fill's 63 above and her glabella's 72 below). Skin under
     the edge as light as the fill keeps its weight (the fill there is that skin's own shade,
-    `fringe_fill`). Beyond the brows the weight stays: there the edge runs over the hair at the
-    temples, which the swap leaves to the driver. The raise's edge is softened onto the pixels
-    about it by a blur of `EDGE_SOFT` interoculars (`iod`: the interocular in `weight`'s pixels)."""
+    `fringe_fill`). Outside `span` the weight stays: beyond the brows the edge runs over the hair
+    at the temples, which the swap leaves to the driver, and above them over the hairline. The
+    raise's edge is softened onto the pixels about it, within `span`, by a blur of `EDGE_SOFT`
+    interoculars (`iod`: the interocular in `weight`'s pixels); the weight itself is not blurred.
+    Returns (h, w) float32 in [0, 1], at least `weight` everywhere."""
     luma = np.array([0.299, 0.587, 0.114], np.float32)
     ratio = (image.astype(np.float32) @ luma) / np.maximum(colour @ luma, 1.0)
     hair = np.clip((1.0 - ratio) / (1.0 - EDGE_HAIR), 0.0, 1.0) * np.clip(weight / 0.05, 0.0, 1.0) * span
-    raised = weight + (1.0 - weight) * hair
-    # its edge softened outwards, onto the skin below (a per-pixel raise drew it as a hard line);
-    # the hair keeps its raise whole
-    return np.maximum(raised, cv2.GaussianBlur(raised, (0, 0), EDGE_SOFT * iod)).astype(np.float32)
+    # the raise's edge softened outwards, onto the skin below (a per-pixel raise drew it as a hard
+    # line); the hair keeps its raise whole. Only the raise: a blur of the weight itself spread the
+    # fill's every edge outwards, over the temples' and the hairline's hair (s1: 4290 pixels
+    # outside the face's outline changed by up to 175 levels)
+    hair = np.maximum(hair, cv2.GaussianBlur(hair, (0, 0), EDGE_SOFT * iod) * span)
+    return (weight + (1.0 - weight) * hair).astype(np.float32)
 
 
 #: `brow_strokes`: the drawn brow's width (interoculars, across the eye line) at its head (inner

@@ -607,3 +607,71 @@ def test_a_fringes_tips_between_the_brows_leave_no_band(astronaut_rgb, astronaut
     below, above = np.median(column(-0.05, 0.0)), np.median(column(0.3, 0.35))
     band = column(0.0, 0.3).min()
     assert band > min(below, above) - 4.0, (band, below, above)
+
+
+def test_near_its_edge_the_fill_takes_the_shade_of_the_skin_below(photo_rig):
+    """s1: her glabella is lighter than her forehead's broad blur of the face's skin, and the fill
+    met it a shade darker, a bar. Near its edge the fill takes finer blurs of the skin
+    (`FILL_SUPPORT`): over a glabella painted a light shade, the fill's soft lower edge between the
+    brows is within 23 levels of that shade (the broad blur alone: 30)."""
+    photo, uv, rig = photo_rig
+    img = tipped(photo, uv)
+    _, iod = forehead(img, uv)
+    inner = []
+    for brow in (topology.RIGHT_BROW, topology.LEFT_BROW):
+        lower = max((uv[list(brow[:5])], uv[list(brow[5:])]), key=lambda h: h[:, 1].mean())   # image y down
+        inner.append(lower[np.argmin(np.abs(lower[:, 0] - uv[168, 0]))])
+    (x0, y0), (x1, y1) = sorted(inner, key=lambda p: p[0])
+    top, bottom = int(round(min(y0, y1) - 0.1 * iod)), int(round(max(y0, y1) + 0.25 * iod))
+    shade = np.array((235, 205, 190), np.uint8)
+    patch = img[top:bottom, int(x0):int(x1)]
+    patch[patch.astype(np.int32).sum(-1) > 250] = shade         # the skin, not the tips
+    found = fringe_fill(img, uv, rig)
+    assert found is not None
+    weight, colour = found
+    x = slice(int(x0 + 0.3 * (x1 - x0)), int(x1 - 0.3 * (x1 - x0)))
+    edge = (weight[:, x] > 0.3) & (weight[:, x] < 0.95)
+    assert edge.sum() > 10
+    assert np.abs(colour[:, x][edge] - shade).max(-1).mean() < 23.0
+
+
+def test_the_raise_under_the_fills_edge_keeps_to_the_brows_band():
+    """`_under_the_edge` raises the fill's weight over hair between the brows only (`_brow_span`):
+    a soft-edged fill over hair everywhere keeps its weight beyond the brows' outer ends (the
+    temples' hair: a span of ones drew flat skin patches over it) and above their band (the
+    hairline), and over skin as light as the fill it keeps its weight everywhere (a blur of the
+    weight itself spread the fill's every edge outwards: s1, 4290 pixels outside the face's
+    outline up to 175 levels); over tips between the brows the raise is softened onto the skin
+    below them (`EDGE_SOFT`)."""
+    from realtime.swap.skin import _brow_span, _eye_line, _under_the_edge
+
+    uv = np.asarray(np.load(Path(__file__).parents[2] / "data" / "astronaut_landmarks.npy",
+                            allow_pickle=False), np.float64)[:, :2] * 2.0
+    shape = (1024, 1024)
+    mid, d, up, iod = _eye_line(uv)
+    yy, xx = np.mgrid[0:shape[0], 0:shape[1]].astype(np.float64)
+    along = ((xx - mid[0]) * d[0] + (yy - mid[1]) * d[1]) / iod ** 2
+    height = ((xx - mid[0]) * up[0] + (yy - mid[1]) * up[1]) / iod
+    brows = uv[list(topology.RIGHT_BROW) + list(topology.LEFT_BROW)]
+    reach = np.abs((brows - mid) @ d / iod ** 2).max()
+    top = float(((brows - mid) @ up).max()) / iod
+    # a fill wider than the brows, from their top to well above it, its edges soft all round
+    block = ((np.abs(along) < reach + 0.3) & (height > top - 0.05) & (height < top + 0.5)).astype(np.float32)
+    weight = cv2.GaussianBlur(block, (0, 0), 0.03 * iod)
+    colour = np.full(shape + (3,), (200, 150, 130), np.float32)
+    span = _brow_span(uv, shape)
+    hair = np.full(shape + (3,), (60, 40, 30), np.uint8)
+    raised = _under_the_edge(weight, hair, colour, span, iod)
+    assert raised.dtype == np.float32 and raised.shape == shape
+    lower_edge = (np.abs(along) < reach - 0.1) & (np.abs(height - (top - 0.05)) < 0.01) & (weight > 0.1)
+    assert raised[lower_edge].min() > 0.99                         # the tips under it: painted over
+    away = (np.abs(along) > reach + 0.15) | (height > top + 0.25)
+    np.testing.assert_allclose(raised[away], weight[away], atol=1e-6)
+    skin = np.full(shape + (3,), (210, 160, 140), np.uint8)
+    np.testing.assert_allclose(_under_the_edge(weight, skin, colour, span, iod), weight, atol=1e-6)
+    # tips between the brows over the lower edge: the raise's edge is soft, onto the skin below
+    tips = skin.copy()
+    tips[(np.abs(along) < 0.1) & (height > top - 0.1) & (height < top - 0.03)] = (60, 40, 30)
+    raised = _under_the_edge(weight, tips, colour, span, iod)
+    below = (np.abs(along) < 0.05) & (np.abs(height - (top - 0.12)) < 0.005)
+    assert (raised - weight)[below].min() > 0.1
