@@ -13,6 +13,7 @@ import cv2
 import numpy as np
 
 from kernels import rasterize
+from realtime.core.colour import LUMA
 from realtime.face import topology
 from realtime.mesh import rig as rig_mod
 from realtime.mesh.rig import Rig
@@ -411,12 +412,21 @@ def fringe_fill(image: np.ndarray, uv: np.ndarray, rig: Rig) -> tuple[np.ndarray
     colour = np.where(far[..., None], mean.astype(np.float32), num / np.maximum(den, 1e-3)[..., None])
     # near its edge the skin just beyond it: finer blurs where they hold enough skin (the
     # finest nearest), so the fill meets the skin below it at that skin's own shade
-    for s in (sigma / 2, sigma / 4, sigma / 8, sigma / 16):
+    colour = _finest_supported(colour, px, source, (sigma / 2, sigma / 4, sigma / 8, sigma / 16))
+    return weight, colour.astype(np.float32)
+
+
+def _finest_supported(colour: np.ndarray, px: np.ndarray, source: np.ndarray, sigmas) -> np.ndarray:
+    """`colour` (h, w, 3) float32 taken over, blur by blur (`sigmas` in px, coarse to fine), by the
+    normalised blur of `px` (h, w, 3) float32 over `source` (h, w) float32 (0/1) wherever that blur
+    holds `FILL_SUPPORT` of the source (in proportion below it): each pixel ends with the finest
+    blur that holds enough of the source near it, the colour of the nearest source pixels."""
+    for s in sigmas:
         den = cv2.GaussianBlur(source, (0, 0), s)
         num = cv2.GaussianBlur(px * source[..., None], (0, 0), s)
         k = np.clip(den / FILL_SUPPORT, 0.0, 1.0)[..., None]
         colour = num / np.maximum(den, 1e-6)[..., None] * k + colour * (1.0 - k)
-    return weight, colour.astype(np.float32)
+    return colour
 
 
 def _brow_span(uv: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
@@ -449,8 +459,7 @@ def _under_the_edge(weight: np.ndarray, image: np.ndarray, colour: np.ndarray, s
     raise's edge is softened onto the pixels about it, within `span`, by a blur of `EDGE_SOFT`
     interoculars (`iod`: the interocular in `weight`'s pixels); the weight itself is not blurred.
     Returns (h, w) float32 in [0, 1], at least `weight` everywhere."""
-    luma = np.array([0.299, 0.587, 0.114], np.float32)
-    ratio = (image.astype(np.float32) @ luma) / np.maximum(colour @ luma, 1.0)
+    ratio = (image.astype(np.float32) @ LUMA) / np.maximum(colour @ LUMA, 1.0)
     hair = np.clip((1.0 - ratio) / (1.0 - EDGE_HAIR), 0.0, 1.0) * np.clip(weight / 0.05, 0.0, 1.0) * span
     # the raise's edge softened outwards, onto the skin below (a per-pixel raise drew it as a hard
     # line); the hair keeps its raise whole. Only the raise: a blur of the weight itself spread the
@@ -592,7 +601,7 @@ def brow_colour(image: np.ndarray, uv: np.ndarray, dark: float = 10.0) -> np.nda
     if len(px) == 0:
         raise ValueError(f"brow_colour: the brows' outlines hold no pixel of the {image.shape[:2]} image; "
                          f"pass landmarks `uv` in that image's pixels")
-    luma = px @ np.array([0.299, 0.587, 0.114], np.float32)
+    luma = px @ LUMA
     return np.median(px[luma <= np.percentile(luma, dark)], axis=0).astype(np.float32)
 
 
@@ -613,11 +622,7 @@ def _fill_from_around(image: np.ndarray, hole: np.ndarray, sigma: float, source:
     if src.sum() < 1:
         return image
     fill = np.broadcast_to(box[src > 0].mean(0), box.shape).astype(np.float32)
-    for s in (8 * sigma, 4 * sigma, 2 * sigma, sigma):
-        den = cv2.GaussianBlur(src, (0, 0), s)
-        num = cv2.GaussianBlur(box * src[..., None], (0, 0), s)
-        k = np.clip(den / 0.2, 0.0, 1.0)[..., None]
-        fill = num / np.maximum(den, 1e-6)[..., None] * k + fill * (1.0 - k)
+    fill = _finest_supported(fill, box, src, (8 * sigma, 4 * sigma, 2 * sigma, sigma))
     out = image.copy()
     out[y0:y1, x0:x1] = box * (1.0 - wt[..., None]) + fill * wt[..., None]
     return out
@@ -668,8 +673,7 @@ def fill_fringe(image: np.ndarray, profile) -> np.ndarray:
     region *= off_eyes
     # from the skin about the brows: not the eyes, their lashes and liner, nor what is much
     # darker than the skin there (the brow's own hairs that stick out of the margin)
-    luma = np.array([0.299, 0.587, 0.114], np.float32)
-    skin_like = (eyes == 0) & (out @ luma > 0.6 * (colour @ luma))
+    skin_like = (eyes == 0) & (out @ LUMA > 0.6 * (colour @ LUMA))
     out = _fill_from_around(out, region, 0.015 * iod, skin_like)
     a = alpha[..., None]
     out = out * (1.0 - a) + brow_colour(image, uv0) * a
