@@ -570,6 +570,16 @@ def test_brow_hairs_beyond_the_painted_margin_do_not_darken_the_skin_painted_in(
     assert luma[1] > 0.97 * luma[0], luma
 
 
+def brows_inner_ends(uv):
+    """The brows' lower contours' inner ends (the points nearest the nose's bridge, landmark 168,
+    across the image), left to right: ((x0, y0), (x1, y1))."""
+    inner = []
+    for brow in (topology.RIGHT_BROW, topology.LEFT_BROW):
+        lower = max((uv[list(brow[:5])], uv[list(brow[5:])]), key=lambda h: h[:, 1].mean())   # image y down
+        inner.append(lower[np.argmin(np.abs(lower[:, 0] - uv[168, 0]))])
+    return sorted(inner, key=lambda p: p[0])
+
+
 def test_a_fringes_tips_between_the_brows_leave_no_band(astronaut_rgb, astronaut_landmarks):
     """s1: her fringe's tips hang between her brows down into the painted forehead's soft lower
     edge; there its partial weight blended them in, a darker bar from one brow's inner end to
@@ -585,11 +595,7 @@ def test_a_fringes_tips_between_the_brows_leave_no_band(astronaut_rgb, astronaut
     big = cv2.resize(np.ascontiguousarray(astronaut_rgb), None, fx=2, fy=2, interpolation=cv2.INTER_CUBIC)
     img = tipped(big, uv)
     _, iod = forehead(img, uv)
-    inner = []
-    for brow in (topology.RIGHT_BROW, topology.LEFT_BROW):
-        lower = max((uv[list(brow[:5])], uv[list(brow[5:])]), key=lambda h: h[:, 1].mean())   # image y down
-        inner.append(lower[np.argmin(np.abs(lower[:, 0] - uv[168, 0]))])
-    (x0, y0), (x1, y1) = sorted(inner, key=lambda p: p[0])
+    (x0, y0), (x1, y1) = brows_inner_ends(uv)
     # the tips: from the fringe down to 0.04 interoculars below the brows' inner ends
     bottom = 0.5 * (y0 + y1) + 0.04 * iod
     top = min(y0, y1) - 0.3 * iod
@@ -617,11 +623,7 @@ def test_near_its_edge_the_fill_takes_the_shade_of_the_skin_below(photo_rig):
     photo, uv, rig = photo_rig
     img = tipped(photo, uv)
     _, iod = forehead(img, uv)
-    inner = []
-    for brow in (topology.RIGHT_BROW, topology.LEFT_BROW):
-        lower = max((uv[list(brow[:5])], uv[list(brow[5:])]), key=lambda h: h[:, 1].mean())   # image y down
-        inner.append(lower[np.argmin(np.abs(lower[:, 0] - uv[168, 0]))])
-    (x0, y0), (x1, y1) = sorted(inner, key=lambda p: p[0])
+    (x0, y0), (x1, y1) = brows_inner_ends(uv)
     top, bottom = int(round(min(y0, y1) - 0.1 * iod)), int(round(max(y0, y1) + 0.25 * iod))
     shade = np.array((235, 205, 190), np.uint8)
     patch = img[top:bottom, int(x0):int(x1)]
