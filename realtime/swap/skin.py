@@ -495,19 +495,14 @@ BROW_MARGIN = 0.06
 BROW_EYES = 0.04
 
 
-def _brow_halves(uv: np.ndarray, brow: tuple[int, ...], mid: np.ndarray, d: np.ndarray,
-                 up: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(lower, upper) (5, 2) contours of `brow` (`topology.RIGHT_BROW` or `LEFT_BROW`) in `uv`,
-    each ordered from the inner end (nearest the eyes' midpoint `mid` along the eye line `d`) out;
-    the upper is the half that lies further along `up`."""
+def _lower_brow(uv: np.ndarray, brow: tuple[int, ...], mid: np.ndarray, d: np.ndarray,
+                up: np.ndarray) -> np.ndarray:
+    """(5, 2) lower contour of `brow` (`topology.RIGHT_BROW` or `LEFT_BROW`) in `uv`: of its two
+    halves the one less far along `up`, ordered from the inner end (nearest the eyes' midpoint
+    `mid` along the eye line `d`) out."""
     halves = [uv[list(brow[:5])].astype(np.float64), uv[list(brow[5:])].astype(np.float64)]
-    if float((halves[0] - mid) @ up @ np.ones(5)) > float((halves[1] - mid) @ up @ np.ones(5)):
-        halves = halves[::-1]
-    out = []
-    for half in halves:
-        along = np.abs((half - mid) @ d)
-        out.append(half[np.argsort(along, kind="stable")])
-    return out[0], out[1]
+    lower = min(halves, key=lambda half: float((half - mid) @ up @ np.ones(5)))
+    return lower[np.argsort(np.abs((lower - mid) @ d), kind="stable")]
 
 
 def _along(polyline: np.ndarray, t: np.ndarray) -> np.ndarray:
@@ -558,7 +553,7 @@ def brow_strokes(uv: np.ndarray, shape: tuple[int, int], seed: int = 0) -> tuple
     noise = np.random.default_rng(seed).standard_normal((bh, bw)).astype(np.float32)
     t = np.linspace(0.0, 1.0, 33)
     for brow in (topology.RIGHT_BROW, topology.LEFT_BROW):
-        lower = _brow_halves(uv, brow, mid, axis, up)[0] - offset
+        lower = _lower_brow(uv, brow, mid, axis, up) - offset
         bottom = _along(lower, t) - BROW_DROP * iod * up
         top = bottom + (_profile(t, BROW_WIDTH) * iod)[:, None] * up
         split = bottom + 0.6 * (top - bottom)
