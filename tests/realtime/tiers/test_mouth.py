@@ -144,6 +144,8 @@ def test_the_gaps_are_faint_along_the_teeth_and_dark_at_their_tips(cavity):
 
 
 def test_teeth_darken_toward_the_corners_and_under_the_lip(cavity):
+    """The last few percent of the half width are the dark buccal corridor; the upper lip
+    shades the teeth under it."""
     iod = 200.0
     mask = _mask(iod, 0.3, width=0.6)
     img = _shade(cavity, mask, iod)
@@ -153,12 +155,33 @@ def test_teeth_darken_toward_the_corners_and_under_the_lip(cavity):
     top = np.nonzero(mask[:, c])[0][0]
     row = top + int(0.06 * iod)
     centre = np.nanmax(luma[row, c - 10:c + 11])
-    side = np.nanmax(luma[row, int(c + 0.8 * half):int(c + 0.95 * half)])
+    side = np.nanmax(luma[:, int(c + 0.93 * half):int(c + 0.99 * half)])
     assert side < 0.6 * centre
     x = c + 14                                             # inside a central incisor
     lip = np.nonzero(mask[:, x])[0][0]
     assert luma[lip, x] < 0.7 * luma[lip + int(0.05 * iod), x]   # the lip's shadow on the teeth
 
+
+def test_a_smiles_teeth_reach_towards_its_corners(cavity):
+    """A smile's teeth stay lit most of the way to its corners and only its last tenth or so,
+    the buccal corridor, is dark (TEETH_TURN, TEETH_CORNER): on the self-drives (d0 #33, d14
+    #27, d19 #246) the drivers' teeth read bright out to 0.6-0.8 of the half width, where the
+    output's fell off from a third of the way out into black wedges at the corners (at 0.8 of
+    the half width 0.47 of the centre's light, now 0.77)."""
+    iod = 200.0
+    for teeth in (0.0, M.GRIN[1]):            # a smile by its width; a grin the driver shows
+        mask = _mask(iod, 0.15, width=0.6, smile=1.0)
+        ys, xs = np.nonzero(mask)
+        y0, x0 = ys.min(), xs.min()
+        box = mask[y0:ys.max() + 1, x0:xs.max() + 1]
+        img = np.full(mask.shape + (3,), np.nan, np.float32)
+        img[ys, xs] = cavity.shade(box, ys - y0, xs - x0, iod, teeth)
+        luma = _luma(img)
+        c, half = _centre_column(mask), 0.3 * iod
+        # the brightest pixel of the column at 0, 0.8 and 0.96 of the half width out
+        centre, out, corner = (float(np.nanmax(luma[:, int(c + at * half)])) for at in (0.0, 0.8, 0.96))
+        assert out > 0.65 * centre, (teeth, out, centre)
+        assert corner < 0.4 * centre, (teeth, corner, centre)
 
 
 def test_a_smiles_teeth_follow_its_arc_and_are_lit(cavity):
@@ -173,7 +196,8 @@ def test_a_smiles_teeth_follow_its_arc_and_are_lit(cavity):
     assert _upper_band(img, mask, x, bright=90.0) >= 0.75 * mask[:, x].sum()
     round_ = _mask(iod, 0.35, width=0.5)                  # a round mouth: its sides cover them
     x = int(_centre_column(round_) + 0.2 * iod)
-    assert (_luma(_shade(cavity, round_, iod))[round_[:, x], x] > 90).mean() < 0.15
+    # (tooth, lit or not, against the throat's ~20: the covered share, whatever the teeth's light)
+    assert (_luma(_shade(cavity, round_, iod))[round_[:, x], x] > 30).mean() < 0.25
     peak = {op: np.nanmax(_luma(_shade(cavity, _mask(iod, op), iod))) for op in (0.1, 0.3)}
     assert peak[0.1] >= 0.9 * peak[0.3], peak
 
