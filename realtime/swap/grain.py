@@ -180,14 +180,14 @@ def even_grain(photo: np.ndarray, landmarks: np.ndarray) -> np.ndarray:
     gray = small.astype(np.float32) @ LUMA
     m = mask.astype(np.float32)
     inside = np.minimum(2.0 * cv2.GaussianBlur(m, (0, 0), 0.1 * iod * k), 1.0)
-    # the face's shading (the scale of its light, not of its features) and its lit side's level
-    s = SHADE_SIGMA * iod * k
-    shade = cv2.GaussianBlur(gray * m, (0, 0), s) / np.maximum(cv2.GaussianBlur(m, (0, 0), s), 1e-3)
-    lit = float(np.percentile(shade[mask > 0], 90))
     strength = STRENGTH * noise_sigma(gray, mask) if grainy else MOTTLE_STRENGTH * mottle
     # (cv2's colour denoiser works in its Lab, from BGR)
     clean = cv2.fastNlMeansDenoisingColored(small[..., ::-1].copy(), None, strength, strength, 5, 15)[..., ::-1]
     if grainy:
+        # the face's shading (the scale of its light, not of its features) and its lit side's level
+        s = SHADE_SIGMA * iod * k
+        shade = cv2.GaussianBlur(gray * m, (0, 0), s) / np.maximum(cv2.GaussianBlur(m, (0, 0), s), 1e-3)
+        lit = float(np.percentile(shade[mask > 0], 90))
         # how much: all of it on the shadowed skin, LIT_SHARE on the lit side, fading out just
         # outside the outline (the swap shows nothing past it; bilinear lookups near it read there)
         shadow = np.clip((lit / np.maximum(shade, 1.0) - 1.0) / SHADOW_SPAN, 0.0, 1.0)

@@ -91,7 +91,7 @@ def _robust_gaussian(x: np.ndarray, keep: float = 2.5, rounds: int = 3) -> tuple
         mu = x[sel].mean(0)
         cov = np.cov(x[sel].T) + np.eye(x.shape[1])
         d = x - mu
-        nxt = np.einsum("ij,jk,ik->i", d, np.linalg.inv(cov), d) < keep * keep
+        nxt = _mahalanobis2(d, np.linalg.inv(cov)) < keep * keep
         if nxt.sum() < 20:
             break
         sel = nxt
@@ -117,7 +117,25 @@ def _clusters(x: np.ndarray, k: int = 3, rounds: int = 8, seed: int = 0) -> list
 def _log_likelihood(x: np.ndarray, mu: np.ndarray, cov: np.ndarray) -> np.ndarray:
     d = x - mu
     _, logdet = np.linalg.slogdet(cov)
-    return -0.5 * np.einsum("ij,jk,ik->i", d, np.linalg.inv(cov), d) - 0.5 * logdet
+    return -0.5 * _mahalanobis2(d, np.linalg.inv(cov)) - 0.5 * logdet
+
+
+def _mahalanobis2(d: np.ndarray, inv: np.ndarray, chunk: int = 16384) -> np.ndarray:
+    """``np.einsum("ij,jk,ik->i", d, inv, d)`` for (n, c) float64 `d` and (c, c) `inv`, bit for bit:
+    the same products summed in the same order (j, then k), a column at a time over `chunk` rows
+    at a time (kept in the cache: under half einsum's time on a photo's pixels)."""
+    out = np.empty(len(d), np.float64)
+    for start in range(0, len(d), chunk):
+        cols = [np.ascontiguousarray(d[start:start + chunk, j]) for j in range(d.shape[1])]
+        acc = out[start:start + chunk]
+        acc[:] = 0.0
+        term = np.empty(len(acc), np.float64)
+        for j, dj in enumerate(cols):
+            for k, dk in enumerate(cols):
+                np.multiply(dj, inv[j, k], out=term)
+                term *= dk
+                acc += term
+    return out
 
 
 def _brow_top(uv: np.ndarray, mid: np.ndarray, axis: np.ndarray, up: np.ndarray,
@@ -382,12 +400,21 @@ def fringe_fill(image: np.ndarray, uv: np.ndarray, rig: Rig) -> tuple[np.ndarray
     gain field then lights as the driver's forehead is lit; near the skin, finer blurs where they
     hold `FILL_SUPPORT` of it (the finest nearest), so that at its edge the fill is the shade of
     the skin just beyond it (s1: her glabella, lighter than her forehead's blur)."""
+    found = _fringe_weight(image, uv, rig)
+    if found is None:
+        return None
+    weight, source = found
+    return weight, _fill_colour(image.astype(np.float32), source, FILL_SIGMA * _eye_line(uv)[3])
+
+
+def _fringe_weight(image: np.ndarray, uv: np.ndarray, rig: Rig) -> tuple[np.ndarray, np.ndarray] | None:
+    """`fringe_fill`'s weight, and the skin its colour is blurred from ((h, w) float32, 0/1); None
+    as there."""
     info: dict = {}
     keep = skin_map(image, uv, rig, strands=FRINGE_STRANDS, info=info)
     if info["forehead_hair"] is None or info["forehead_hair"] <= FRINGE_COVER:
         return None
     h, w = image.shape[:2]
-    iod = _eye_line(uv)[3]
     # above the eyes only (skin_map's forehead weight): what it drops at the cheeks' sides (hair
     # over a cheek, the background) is the driver's to show, not skin to paint
     weight = ((1.0 - keep) * info["above_eyes"]).astype(np.float32)
@@ -403,42 +430,103 @@ def fringe_fill(image: np.ndarray, uv: np.ndarray, rig: Rig) -> tuple[np.ndarray
     source = ((tid >= 0) & (skin[np.where(tid >= 0, tid, 0)] > 0) & (keep > 0.95) & (weight < 0.02)).astype(np.float32)
     if source.sum() < 50:
         return None
-    sigma = FILL_SIGMA * iod
-    px = image.astype(np.float32)
-    den = cv2.GaussianBlur(source, (0, 0), sigma)
-    num = cv2.GaussianBlur(px * source[..., None], (0, 0), sigma)
-    mean = (image.reshape(-1, 3).astype(np.float64)[source.ravel() > 0]).mean(0)
+    return weight, source
+
+
+def _fill_colour(px: np.ndarray, source: np.ndarray, sigma: float,
+                 box: tuple[int, int, int, int] | None = None) -> np.ndarray:
+    """`fringe_fill`'s colour: the normalised blur by `sigma` px of `px` (h, w, 3) float32 over
+    `source` (h, w) float32 (0/1), the face's mean skin where no skin is within a few `sigma`,
+    then its finer blurs near the skin (`_finest_supported`). Over `box` (y0, y1, x0, x1) of the
+    image only ((y1 - y0, x1 - x0, 3) float32; None: all of it), bit for bit as over the whole
+    image: each blur reads only the part its kernel reaches (`_blur_in`)."""
+    y0, y1, x0, x1 = box if box is not None else (0, px.shape[0], 0, px.shape[1])
+    mean = px[source > 0].astype(np.float64).mean(0)
+    # the most the widest blur reads, and the box within it
+    gy0, gy1, gx0, gx1 = _grown((y0, y1, x0, x1), _reach(sigma), px.shape[:2])
+    px, source = px[gy0:gy1, gx0:gx1], source[gy0:gy1, gx0:gx1]
+    inner = (y0 - gy0, y1 - gy0, x0 - gx0, x1 - gx0)
+    weighted = px * source[..., None]
+    den = _blur_in(source, sigma, inner)
+    num = _blur_in(weighted, sigma, inner)
     far = den < 1e-3        # no skin within a few sigma: the face's mean skin
     colour = np.where(far[..., None], mean.astype(np.float32), num / np.maximum(den, 1e-3)[..., None])
     # near its edge the skin just beyond it: finer blurs where they hold enough skin (the
     # finest nearest), so the fill meets the skin below it at that skin's own shade
-    colour = _finest_supported(colour, px, source, (sigma / 2, sigma / 4, sigma / 8, sigma / 16))
-    return weight, colour.astype(np.float32)
+    colour = _finest_supported(colour, weighted, source, (sigma / 2, sigma / 4, sigma / 8, sigma / 16), inner)
+    return colour.astype(np.float32)
 
 
-def _finest_supported(colour: np.ndarray, px: np.ndarray, source: np.ndarray, sigmas) -> np.ndarray:
-    """`colour` (h, w, 3) float32 taken over, blur by blur (`sigmas` in px, coarse to fine), by the
-    normalised blur of `px` (h, w, 3) float32 over `source` (h, w) float32 (0/1) wherever that blur
-    holds `FILL_SUPPORT` of the source (in proportion below it): each pixel ends with the finest
-    blur that holds enough of the source near it, the colour of the nearest source pixels."""
+def _reach(sigma: float) -> int:
+    """How far (px) `cv2.GaussianBlur(image, (0, 0), sigma)` of a float image reads about a pixel:
+    at least its kernel's radius (cv2's kernel for float images spans ±4 `sigma`, rounded)."""
+    return int(np.ceil(4.0 * sigma)) + 1
+
+
+def _grown(box: tuple[int, int, int, int], by: int, shape: tuple[int, ...]) -> tuple[int, int, int, int]:
+    """`box` (y0, y1, x0, x1) grown by `by` px on every side, within an image of `shape`."""
+    y0, y1, x0, x1 = box
+    return max(0, y0 - by), min(int(shape[0]), y1 + by), max(0, x0 - by), min(int(shape[1]), x1 + by)
+
+
+def _union(*boxes: tuple[int, int, int, int] | None) -> tuple[int, int, int, int] | None:
+    """The smallest box (y0, y1, x0, x1) that holds each of `boxes` (None and empty ones left out);
+    None when none is left."""
+    given = [b for b in boxes if b is not None and b[1] > b[0] and b[3] > b[2]]
+    if not given:
+        return None
+    return (min(b[0] for b in given), max(b[1] for b in given), min(b[2] for b in given), max(b[3] for b in given))
+
+
+def _bounds(mask: np.ndarray) -> tuple[int, int, int, int] | None:
+    """(y0, y1, x0, x1): the bounding box of `mask`'s (h, w) true pixels; None when it has none."""
+    rows, cols = np.flatnonzero(mask.any(1)), np.flatnonzero(mask.any(0))
+    if len(rows) == 0:
+        return None
+    return int(rows[0]), int(rows[-1]) + 1, int(cols[0]), int(cols[-1]) + 1
+
+
+def _blur_in(image: np.ndarray, sigma: float, box: tuple[int, int, int, int]) -> np.ndarray:
+    """``cv2.GaussianBlur(image, (0, 0), sigma)[y0:y1, x0:x1]`` (`box`; `image` float32, (h, w)
+    or (h, w, C)), bit for bit, from only the part of `image` its kernel reaches: the box grown
+    by `_reach`, which either lies a kernel's radius inside the image or ends at its border
+    (cv2 reflects the same pixels there)."""
+    y0, y1, x0, x1 = box
+    gy0, gy1, gx0, gx1 = _grown(box, _reach(sigma), image.shape)
+    blurred = cv2.GaussianBlur(np.ascontiguousarray(image[gy0:gy1, gx0:gx1]), (0, 0), sigma)
+    return blurred[y0 - gy0:y1 - gy0, x0 - gx0:x1 - gx0]
+
+
+def _finest_supported(colour: np.ndarray, weighted: np.ndarray, source: np.ndarray, sigmas,
+                      box: tuple[int, int, int, int] | None = None) -> np.ndarray:
+    """`colour` (over `box` (y0, y1, x0, x1) of the image, (y1 - y0, x1 - x0, 3) float32; None:
+    all of it) taken over, blur by blur (`sigmas` in px, coarse to fine), by the normalised blur of
+    `weighted` (h, w, 3) float32 (the pixels times `source`) over `source` (h, w) float32 (0/1)
+    wherever that blur holds `FILL_SUPPORT` of the source (in proportion below it): each pixel
+    ends with the finest blur that holds enough of the source near it, the colour of the nearest
+    source pixels."""
+    box = box if box is not None else (0, source.shape[0], 0, source.shape[1])
     for s in sigmas:
-        den = cv2.GaussianBlur(source, (0, 0), s)
-        num = cv2.GaussianBlur(px * source[..., None], (0, 0), s)
+        den = _blur_in(source, s, box)
+        num = _blur_in(weighted, s, box)
         k = np.clip(den / FILL_SUPPORT, 0.0, 1.0)[..., None]
         colour = num / np.maximum(den, 1e-6)[..., None] * k + colour * (1.0 - k)
     return colour
 
 
-def _brow_span(uv: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+def _brow_span(uv: np.ndarray, shape: tuple[int, int],
+               box: tuple[int, int, int, int] | None = None) -> np.ndarray:
     """(h, w) float32 over an image of `shape` whose landmarks are `uv` (N, 2): 1 between the
     brows' outer ends along the eye line (the brows and the glabella, whatever their height) and
     up to `SPAN_ABOVE` interoculars above the brows' highest landmark across it (not the fill's
-    upper edge at the hairline), fading to 0 over 0.05 interoculars beyond either."""
+    upper edge at the hairline), fading to 0 over 0.05 interoculars beyond either. Over `box`
+    (y0, y1, x0, x1) of the image only, (y1 - y0, x1 - x0), when given."""
     mid, d, up, iod = _eye_line(uv)
     axis = d / iod
     brows = uv[list(topology.RIGHT_BROW) + list(topology.LEFT_BROW)] - mid
     along_brows = brows @ axis / iod
-    yy, xx = np.mgrid[0:shape[0], 0:shape[1]].astype(np.float32)
+    y0, y1, x0, x1 = box if box is not None else (0, shape[0], 0, shape[1])
+    yy, xx = np.mgrid[y0:y1, x0:x1].astype(np.float32)
     along = ((xx - mid[0]) * axis[0] + (yy - mid[1]) * axis[1]) / iod
     height = ((xx - mid[0]) * up[0] + (yy - mid[1]) * up[1]) / iod
     out = np.minimum(np.minimum(along - along_brows.min(), along_brows.max() - along),
@@ -605,22 +693,31 @@ def _fill_from_around(image: np.ndarray, hole: np.ndarray, sigma: float, source:
     the pixels around it where `source` (h, w) bool: at each pixel the nearest of their
     normalised blurs by `sigma`, 2, 4 and 8 × `sigma` px that holds enough of them (the finest
     where the hole's edge is near: the lid's skin below a brow meets the forehead's above it
-    smoothly). Only the hole's bounding box (grown by 3 × the widest blur) is computed."""
-    ys, xs = np.nonzero(hole > 0.0)
-    if len(ys) == 0:
+    smoothly). Only the hole's bounding box (grown by 3 × the widest blur: `_fill_box`) is read,
+    and the fill computed only over the hole's bounds (as over that box: `_finest_supported`)."""
+    bounds = _bounds(hole > 0.0)
+    if bounds is None:
         return image
-    m = int(np.ceil(24 * sigma)) + 1
-    y0, y1 = max(0, ys.min() - m), min(image.shape[0], ys.max() + m + 1)
-    x0, x1 = max(0, xs.min() - m), min(image.shape[1], xs.max() + m + 1)
+    y0, y1, x0, x1 = _fill_box(bounds, sigma, hole.shape)
     box, wt = image[y0:y1, x0:x1], hole[y0:y1, x0:x1]
     src = ((wt < 0.02) & source[y0:y1, x0:x1]).astype(np.float32)
     if src.sum() < 1:
         return image
-    fill = np.broadcast_to(box[src > 0].mean(0), box.shape).astype(np.float32)
-    fill = _finest_supported(fill, box, src, (8 * sigma, 4 * sigma, 2 * sigma, sigma))
+    # where the hole is 0 the pixels stay (times 1, plus the fill times 0): the fill over its bounds
+    iy0, iy1, ix0, ix1 = inner = (bounds[0] - y0, bounds[1] - y0, bounds[2] - x0, bounds[3] - x0)
+    fill = np.broadcast_to(box[src > 0].mean(0), (iy1 - iy0, ix1 - ix0, 3)).astype(np.float32)
+    fill = _finest_supported(fill, box * src[..., None], src, (8 * sigma, 4 * sigma, 2 * sigma, sigma), inner)
     out = image.copy()
-    out[y0:y1, x0:x1] = box * (1.0 - wt[..., None]) + fill * wt[..., None]
+    part, w = box[iy0:iy1, ix0:ix1], wt[iy0:iy1, ix0:ix1, None]
+    out[y0 + iy0:y0 + iy1, x0 + ix0:x0 + ix1] = part * (1.0 - w) + fill * w
     return out
+
+
+def _fill_box(bounds: tuple[int, int, int, int], sigma: float, shape: tuple[int, ...]) -> tuple[int, int, int, int]:
+    """(y0, y1, x0, x1): the part of an image of `shape` that `_fill_from_around` reads for a hole
+    whose bounding box is `bounds` and for `sigma`: that box grown by 3 × its widest blur (8 ×
+    `sigma`), within the image."""
+    return _grown(bounds, int(np.ceil(24 * sigma)) + 1, shape)
 
 
 def fill_fringe(image: np.ndarray, profile) -> np.ndarray:
@@ -645,31 +742,71 @@ def fill_fringe(image: np.ndarray, profile) -> np.ndarray:
     rig = face_rig(rig_mod.build(profile), nominal_affine(profile, int(profile.crop_size)))
     uv0 = np.ascontiguousarray(rig.attributes[:, :2])
     small, uv = rig.texture_at_crop_density(np.ascontiguousarray(image), uv0)
-    found = fringe_fill(np.ascontiguousarray(small), uv, rig)
+    small = np.ascontiguousarray(small)
+    found = _fringe_weight(small, uv, rig)
     if found is None:
         return image
-    weight, colour = found
+    weight, source = found
     h, w = image.shape[:2]
     if weight.shape != (h, w):
         weight = cv2.resize(weight, (w, h), interpolation=cv2.INTER_LINEAR)
-        colour = cv2.resize(colour, (w, h), interpolation=cv2.INTER_LINEAR)
     iod = _eye_line(uv0)[3]
+    # the brows drawn back over the skin (a fringe's tips hid most of them: what lies inside their
+    # landmark outlines is those tips and a little brow, a dark flat-topped block kept as it was)
+    alpha, region = brow_strokes(uv0, (h, w))
+    around = 0.015 * iod        # `_fill_from_around`'s blur about the brows
+    # What the paint changes or reads, which is all that is computed (the rest of the photo is
+    # kept as it is): the fill's weight and the reach of its edge's raise (`_under_the_edge`),
+    # the brows' box (`brow_strokes`) and what `_fill_from_around` reads about them
+    filled, brows = _bounds(weight > 0.0), _bounds(region > 0.0)
+    part = _union(None if filled is None else _grown(filled, _reach(EDGE_SOFT * iod), (h, w)),
+                  _brow_box(uv0, (h, w), iod), None if brows is None else _fill_box(brows, around, (h, w)))
+    if part is None:
+        return image.copy()
+    y0, y1, x0, x1 = part
+    px = small.astype(np.float32)
+    sigma = FILL_SIGMA * _eye_line(uv)[3]
+    if (h, w) != small.shape[:2]:
+        # the colour over the texels that the bilinear upscale reads for the part
+        at = _scaled_box(part, (h, w), small.shape[:2])
+        texels = np.zeros_like(px)
+        texels[at[0]:at[1], at[2]:at[3]] = _fill_colour(px, source, sigma, at)
+        colour = cv2.resize(texels, (w, h), interpolation=cv2.INTER_LINEAR)[y0:y1, x0:x1]
+    else:
+        colour = _fill_colour(px, source, sigma, part)
+    weight, photo = weight[y0:y1, x0:x1], image[y0:y1, x0:x1]
     r = max(1, int(round(BROW_EYES * iod)))
     eyes = cv2.dilate(eye_openings(uv0, (h, w)), cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * r + 1, 2 * r + 1)))
     # the eyes, their lashes and liner keep their pixels: the brows' grown outline, and the
     # edge's raise blurred onto the skin below it, reached the lash line of brows 0.07-0.09
     # interoculars above the lid (s9, s5) and s1's upper lid line (0.105)
-    off_eyes = 1.0 - feathered(eyes, BROW_SOFT * iod)
-    wt = weight + (_under_the_edge(weight, image, colour, _brow_span(uv0, (h, w)), iod) - weight) * off_eyes
-    out = image.astype(np.float32) * (1.0 - wt[..., None]) + colour * wt[..., None]
-    # the brows drawn back over the skin (a fringe's tips hid most of them: what lies inside their
-    # landmark outlines is those tips and a little brow, a dark flat-topped block kept as it was)
-    alpha, region = brow_strokes(uv0, (h, w))
-    region *= off_eyes
+    soft = BROW_SOFT * iod
+    gy0, gy1, gx0, gx1 = _grown(part, _reach(soft), (h, w))
+    off_eyes = 1.0 - feathered(eyes[gy0:gy1, gx0:gx1], soft)[y0 - gy0:y1 - gy0, x0 - gx0:x1 - gx0]
+    eyes = eyes[y0:y1, x0:x1]
+    wt = weight + (_under_the_edge(weight, photo, colour, _brow_span(uv0, (h, w), part), iod) - weight) * off_eyes
+    out = photo.astype(np.float32) * (1.0 - wt[..., None]) + colour * wt[..., None]
+    region = region[y0:y1, x0:x1] * off_eyes
     # from the skin about the brows: not the eyes, their lashes and liner, nor what is much
     # darker than the skin there (the brow's own hairs that stick out of the margin)
     skin_like = (eyes == 0) & (out @ LUMA > 0.6 * (colour @ LUMA))
-    out = _fill_from_around(out, region, 0.015 * iod, skin_like)
-    a = alpha[..., None]
+    out = _fill_from_around(out, region, around, skin_like)
+    a = alpha[y0:y1, x0:x1, None]
     out = out * (1.0 - a) + brow_colour(image, uv0) * a
-    return np.clip(np.round(out), 0, 255).astype(np.uint8)
+    painted = image.copy()
+    painted[y0:y1, x0:x1] = np.clip(np.round(out), 0, 255).astype(np.uint8)
+    return painted
+
+
+def _scaled_box(box: tuple[int, int, int, int], shape: tuple[int, ...],
+                texels: tuple[int, ...]) -> tuple[int, int, int, int]:
+    """The part (y0, y1, x0, x1) of an image of shape `texels` that `cv2.resize` (bilinear) reads
+    for `box` of its upscale to `shape` (a texel more on each side)."""
+    y0, y1, x0, x1 = box
+    ky, kx = texels[0] / shape[0], texels[1] / shape[1]
+
+    def at(v: int, k: float) -> int:      # the texel that a pixel's bilinear lookup starts at
+        return int(np.floor((v + 0.5) * k - 0.5))
+
+    return (max(0, at(y0, ky) - 1), min(int(texels[0]), at(y1 - 1, ky) + 3),
+            max(0, at(x0, kx) - 1), min(int(texels[1]), at(x1 - 1, kx) + 3))
