@@ -1,8 +1,10 @@
 """The profile's photo as the swap textures the face with it: its grain evened
 (`realtime.swap.grain`), a turned face's squeezed far side filled from its near side
 (`realtime.swap.farside`), its shaded eye sockets lifted (`realtime.swap.sockets`) and a fringe
-over its forehead painted out with its skin (`realtime.swap.skin.fill_fringe`). Built once
-per swap engine; the profile itself is never changed.
+over its forehead painted out with its skin (`realtime.swap.skin.fill_fringe`), or else the
+forehead's skin in the shade of the hair the swap leaves out lifted to its lit skin
+(`realtime.swap.skin.lift_hair_shade`). Built once per swap engine; the profile itself is never
+changed.
 """
 from __future__ import annotations
 
@@ -34,7 +36,9 @@ class SwapPhotoProfile:
     order, each when asked and where the photo needs it, then a fringe painted out (`fill_fringe`,
     `realtime.swap.skin.fill_fringe`: off where the swap drops the fringe instead, showing the
     driver's forehead, and where the atlas tier draws an atlas profile's keyframes, which are not
-    painted: the swap's skin map, read from the photo, must see the fringe they draw) — and, for
+    painted: the swap's skin map, read from the photo, must see the fringe they draw; where no
+    fringe is painted out, the forehead's skin in the shade of the hair the swap leaves out is
+    lifted instead, `lift_hair_shade`, under the same conditions) — and, for
     an atlas profile, whose
     ``atlas_images`` are its keyframes with the hair on their far side filled from the near side
     (`fill_far_side`, `hair_only`; each at its own landmarks, with `fill_far_side`): a keyframe
@@ -57,10 +61,16 @@ class SwapPhotoProfile:
         # Not where the atlas tier draws the keyframes: they keep their fringe, and the skin map
         # read from a painted photo kept the whole forehead, so their fringe was drawn whole across
         # the driver's (a fringed video profile); the unpainted photo's map drops its hair.
+        #: whether the forehead's skin in the shade of the hair the swap leaves out was lifted
+        self.shade_lifted = False
         if fill_fringe and not (atlas and getattr(profile, "has_atlas", False)):
             before = self.image
-            self.image = skin.fill_fringe(self.image, profile)
+            measured: dict = {}
+            self.image = skin.fill_fringe(self.image, profile, measured)
             self.defringed = self.image is not before
+            if not self.defringed:
+                self.image = skin.lift_hair_shade(self.image, profile, measured.get("forehead_hair", -1.0))
+                self.shade_lifted = self.image is not before
         self._atlas = None
         self.keyframes = 0
         if atlas and getattr(profile, "has_atlas", False) and fill_far_side:
@@ -82,4 +92,5 @@ class SwapPhotoProfile:
 
     def __repr__(self) -> str:
         return (f"SwapPhotoProfile({self.base!r}, evened={self.evened}, filled={self.filled}, "
-                f"lifted={self.lifted}, defringed={self.defringed}, keyframes={self.keyframes})")
+                f"lifted={self.lifted}, defringed={self.defringed}, shade_lifted={self.shade_lifted}, "
+                f"keyframes={self.keyframes})")

@@ -22,7 +22,8 @@ from realtime.swap.crop import face_rig, nominal_affine, triangle_labels
 from realtime.swap.sockets import brow_polygons, eye_openings, feathered
 
 __all__ = ["skin_map", "fill_fringe", "fringe_fill", "forehead_triangles", "FRINGE_STRANDS", "FRINGE_COVER",
-           "FILL_SIGMA", "profile_drops_fringe", "fringe_hint", "brow_strokes", "brow_colour"]
+           "FILL_SIGMA", "profile_drops_fringe", "fringe_hint", "brow_strokes", "brow_colour", "hair_shade",
+           "lift_hair_shade", "SHADE_REACH", "SHADE_DEPTH", "HAIR_LUMA", "SHADE_FRINGE"]
 
 #: `skin_map`'s `strands` when a swap drops the photo's fringe (`EngineOptions.drop_fringe`)
 FRINGE_STRANDS = 0.15
@@ -45,6 +46,20 @@ SIDE_EYES = 0.16
 #: how far (interoculars) the edge of a solid stretch of what the map drops is moved onto the
 #: skin (s1 ← d10 id_photo 0.497 → 0.507; at 0.04, 0.559)
 EDGE_INSET = 0.02
+#: `hair_shade`: how far (interoculars) beyond the edge of what the skin map drops above the
+#: eyes the skin is searched for the hair's shade on it (`_hair_shade`; s5's painted fringe: the
+#: forehead's skin 12-15 L* darker than beyond it up to 0.04 interoculars from her fringe, 5-9
+#: up to 0.1)
+SHADE_REACH = 0.15
+#: ... and how much darker than the skin beyond that reach (a share of its luma) a pixel there
+#: must be to be lifted whole (in proportion from no darker)
+SHADE_DEPTH = 0.15
+#: ... but what is darker than this share of that skin's luma is the hair itself, not lifted
+HAIR_LUMA = 0.4
+#: ... and only on a photo that wears a fringe over at least this share of its forehead (s5's
+#: parted fringe 0.45; bare foreheads 0.00-0.02, whose hairline and temples' shade is the head's
+#: own turn: lifted, s12's far temple came out as a light patch with the hair's edges)
+SHADE_FRINGE = 0.3
 #: hair-map level whose connected patches must reach outside the face to count as hair
 #: (`_attached`): a patch wholly inside it is the face's own (s18's ginger brow tail)
 ATTACHED_LEVEL = 0.2
@@ -386,6 +401,122 @@ def skin_map(image: np.ndarray, uv: np.ndarray, rig: Rig, prior: float = 5.0, sh
     return keep.astype(np.float32)
 
 
+def _hair_shade(image: np.ndarray, gone: np.ndarray, skin: np.ndarray, forehead: np.ndarray,
+                iod: float) -> tuple[np.ndarray, np.ndarray]:
+    """(weight (h, w) float32 in [0, 1], colour (h, w, 3) float32): how much each pixel of
+    `skin` (h, w bool: the face less its brows) within `SHADE_REACH` interoculars (`iod` px) of
+    `gone` (h, w bool: what the skin map drops above the eyes, its solid hair) is in the shade
+    that hair casts or paints on the skin beside it, and the colour of the lit skin there.
+
+    The lit skin: the forehead's pixels beyond that reach no darker than `SHADE_DEPTH` below
+    their median (not hair the map keeps, nor the skin's own shade), blurred (normalised) by
+    `SHADE_REACH`. A pixel is in shade as far as its luma is below that colour's, fully from
+    `SHADE_DEPTH` below, where it is reached from `gone` through such shade (at least half of
+    it: a dark mark further on, or the skin's own slight unevenness, is not the hair's);
+    weighted by `forehead` (h, w) and fading out over the reach's outer half (no step where it
+    ends)."""
+    reach = SHADE_REACH * iod
+    n = max(1, int(round(reach)))
+    dist = cv2.distanceTransform((~gone).astype(np.uint8), cv2.DIST_L2, 3)
+    luma = image.astype(np.float32) @ LUMA
+    # the forehead's lit skin beyond the reach: not its own shade, nor hair that the map keeps
+    beyond = skin & (forehead >= 1.0) & (dist > reach)
+    if not beyond.any():
+        return np.zeros(gone.shape, np.float32), np.zeros(gone.shape + (3,), np.float32)
+    beyond &= luma > (1.0 - SHADE_DEPTH) * float(np.median(luma[beyond]))
+    lit = beyond.astype(np.float32)
+    px = image.astype(np.float32)
+    den = cv2.GaussianBlur(lit, (0, 0), reach)
+    colour = cv2.GaussianBlur(px * lit[..., None], (0, 0), reach) / np.maximum(den, 1e-3)[..., None]
+    colour = np.where((den > 1e-2)[..., None], colour, px[beyond].mean(0)).astype(np.float32)
+    shade = np.clip((1.0 - luma / np.maximum(colour @ LUMA, 1.0)) / SHADE_DEPTH, 0.0, 1.0)
+    shade *= skin * forehead * np.clip(2.0 * (reach - dist) / reach, 0.0, 1.0)
+    # only what the hair's edge reaches through shade, grown from it a pixel at a time
+    reached = gone.astype(np.uint8)
+    through = (gone | (shade >= 0.5)).astype(np.uint8)
+    for _ in range(n):
+        reached = cv2.dilate(reached, np.ones((3, 3), np.uint8)) & through
+    return (shade * (reached > 0)).astype(np.float32), colour
+
+
+def hair_shade(image: np.ndarray, uv: np.ndarray, rig: Rig) -> tuple[np.ndarray, np.ndarray] | None:
+    """Where the photo's forehead lies in the shade of the hair that the swap's skin map drops
+    above its eyes, and the colour of its lit skin there: (weight (h, w) float32 in [0, 1],
+    colour (h, w, 3) float32) over `image` and `uv` as `skin_map`'s (`_hair_shade`), between
+    the brows' outer ends, on a photo wearing a fringe over `SHADE_FRINGE` of its forehead or
+    more (`skin_map`'s "forehead_hair"); None where there is none (or the face is too small to
+    model).
+
+    Beyond the brows' outer ends the temples' shade beside their hair is the head's own turn
+    there, and left as it is."""
+    info: dict = {}
+    keep = skin_map(image, uv, rig, info=info)
+    if info["forehead_hair"] is None or info["forehead_hair"] < SHADE_FRINGE:
+        return None
+    h, w = keep.shape
+    mid, d, up, iod = _eye_line(uv)
+    verts = np.zeros((len(uv), 3), np.float32)
+    verts[:, :2] = uv
+    covered = rasterize(verts, np.ascontiguousarray(rig.triangles[:rig.ranges["head"][0]]), h, w).tri_id >= 0
+    r = max(1, int(round(0.06 * iod)))
+    disc = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * r + 1, 2 * r + 1))
+    brows = cv2.dilate(brow_polygons(uv, (h, w)), disc) > 0
+    yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
+    axis = d / iod
+    along = (xx - mid[0]) * axis[0] + (yy - mid[1]) * axis[1]
+    ends = (uv[list(topology.RIGHT_BROW) + list(topology.LEFT_BROW)] - mid) @ axis
+    inner = np.clip(np.minimum(along - ends.min(), ends.max() - along) / (0.05 * iod) + 1.0, 0.0, 1.0)
+    above = info["above_eyes"]
+    gone = covered & (keep < 0.5) & (above > 0.0)
+    weight, colour = _hair_shade(image, gone, covered & ~brows, above * inner, iod)
+    return (weight, colour) if weight.max() > 0.0 else None
+
+
+def lift_hair_shade(image: np.ndarray, profile, forehead_hair: float | None = -1.0) -> np.ndarray:
+    """`image` (the profile's photo prepared for the swap) with its forehead's skin in the shade
+    of the hair the swap leaves out (`hair_shade`) taken to the colour of the lit forehead
+    beyond it; the same array where there is none. `forehead_hair`: `skin_map`'s measure of the
+    same image when known (`fill_fringe`'s `info`; it does not depend on `strands`): under
+    `SHADE_FRINGE`, or None, the image is returned at once (its skin map costs 50-150 ms at
+    start-up); -1 (the default): measured here.
+
+    Why: a fringe's edge lies on the forehead in its own shade (s5's painted fringe: her
+    forehead 43.8 L* within 0.02 interoculars of it, 58.8 past 0.16, at the map's density). The
+    skin map keeps that band (skin by its colour) and leaves the hair to the driver, so it came
+    in as a dark line drawn across the driver's forehead wherever the fringe ended, a seam on
+    every driver. Left out with the hair (the map lowered there), the line went but s5 <- d10
+    read nearer the driver than the photo by dlib (margin 0.118 -> 0.097): the forehead stays
+    hers, lit. Its local colour (a normalised blur over the skin off the hair, by 0.03
+    interoculars) goes to the lit skin's, so its own detail stays. Measured at the swap crop's
+    density (as the skin map is), applied at the photo's."""
+    if forehead_hair is None or (forehead_hair != -1.0 and forehead_hair < SHADE_FRINGE):
+        return image
+    rig = face_rig(rig_mod.build(profile), nominal_affine(profile, int(profile.crop_size)))
+    uv0 = np.ascontiguousarray(rig.attributes[:, :2])
+    small, uv = rig.texture_at_crop_density(np.ascontiguousarray(image), uv0)
+    found = hair_shade(np.ascontiguousarray(small), uv, rig)
+    if found is None:
+        return image
+    weight, colour = found
+    h, w = image.shape[:2]
+    if weight.shape != (h, w):
+        weight = cv2.resize(weight, (w, h), interpolation=cv2.INTER_LINEAR)
+        colour = cv2.resize(colour, (w, h), interpolation=cv2.INTER_LINEAR)
+    px = image.astype(np.float32)
+    ratio = (px @ LUMA) / np.maximum(colour @ LUMA, 1.0)
+    # not the hair itself (under HAIR_LUMA of the lit skin's luma, in proportion up to 0.2 above
+    # it) where the map keeps some of it: painted over, it came out as skin-coloured blocks with
+    # the hair's edges (s0, s5)
+    weight = weight * np.clip((ratio - HAIR_LUMA) / 0.2, 0.0, 1.0)
+    # the band's own colour, from the skin about it (not the hair beside it: a lighter rim)
+    sigma = 0.03 * _eye_line(uv0)[3]
+    skin = (ratio > HAIR_LUMA).astype(np.float32)
+    den = np.maximum(cv2.GaussianBlur(skin, (0, 0), sigma), 1e-3)[..., None]
+    low = cv2.GaussianBlur(px * skin[..., None], (0, 0), sigma) / den
+    out = px + weight[..., None] * (colour - low)
+    return np.clip(np.round(out), 0, 255).astype(np.uint8)
+
+
 def fringe_fill(image: np.ndarray, uv: np.ndarray, rig: Rig) -> tuple[np.ndarray, np.ndarray] | None:
     """Where and with what a fringe over the photo's forehead is painted out: (weight (h, w)
     float32 in [0, 1], colour (h, w, 3) float32), over `image` and `uv` as `skin_map`'s; None
@@ -407,10 +538,11 @@ def fringe_fill(image: np.ndarray, uv: np.ndarray, rig: Rig) -> tuple[np.ndarray
     return weight, _fill_colour(image.astype(np.float32), source, FILL_SIGMA * _eye_line(uv)[3])
 
 
-def _fringe_weight(image: np.ndarray, uv: np.ndarray, rig: Rig) -> tuple[np.ndarray, np.ndarray] | None:
+def _fringe_weight(image: np.ndarray, uv: np.ndarray, rig: Rig,
+                   info: dict | None = None) -> tuple[np.ndarray, np.ndarray] | None:
     """`fringe_fill`'s weight, and the skin its colour is blurred from ((h, w) float32, 0/1); None
-    as there."""
-    info: dict = {}
+    as there. `info`, when given, gets `skin_map`'s."""
+    info = {} if info is None else info
     keep = skin_map(image, uv, rig, strands=FRINGE_STRANDS, info=info)
     if info["forehead_hair"] is None or info["forehead_hair"] <= FRINGE_COVER:
         return None
@@ -720,9 +852,10 @@ def _fill_box(bounds: tuple[int, int, int, int], sigma: float, shape: tuple[int,
     return _grown(bounds, int(np.ceil(24 * sigma)) + 1, shape)
 
 
-def fill_fringe(image: np.ndarray, profile) -> np.ndarray:
+def fill_fringe(image: np.ndarray, profile, info: dict | None = None) -> np.ndarray:
     """`image` (the profile's photo, or that photo prepared for the swap) with a fringe over its
     forehead painted out with its own skin (`fringe_fill`); the same array when it wears none.
+    `info`, when given, gets `skin_map`'s ("forehead_hair": `lift_hair_shade` takes it).
 
     Why: the swap keeps the photo's pixels that look like its skin and lets the driver's show
     where the photo has hair; a fringe's lighter strands read as skin, so they came in as brown
@@ -743,7 +876,7 @@ def fill_fringe(image: np.ndarray, profile) -> np.ndarray:
     uv0 = np.ascontiguousarray(rig.attributes[:, :2])
     small, uv = rig.texture_at_crop_density(np.ascontiguousarray(image), uv0)
     small = np.ascontiguousarray(small)
-    found = _fringe_weight(small, uv, rig)
+    found = _fringe_weight(small, uv, rig, info)
     if found is None:
         return image
     weight, source = found

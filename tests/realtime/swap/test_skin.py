@@ -14,7 +14,18 @@ import pytest
 from realtime.face import topology
 from realtime.mesh import rig as rig_mod
 from realtime.swap.crop import face_rig, nominal_affine
-from realtime.swap.skin import EDGE_INSET, FRINGE_COVER, FRINGE_STRANDS, fringe_fill, fringe_hint, skin_map
+from realtime.swap.skin import (
+    EDGE_INSET,
+    FRINGE_COVER,
+    FRINGE_STRANDS,
+    SHADE_FRINGE,
+    SHADE_REACH,
+    fringe_fill,
+    fringe_hint,
+    hair_shade,
+    lift_hair_shade,
+    skin_map,
+)
 
 
 @pytest.fixture(scope="module")
@@ -123,6 +134,10 @@ def test_the_swap_drops_the_fringe_when_asked(astronaut_profile):
         engine.close()
     rig = next(s for s in engine.stages if s.name == "attributes").rig
     photo, uv = rig.texture_at_crop_density(np.ascontiguousarray(astronaut_profile["image"]),
+                                            np.ascontiguousarray(rig.attributes[:, :2]))
+    # (the photo as the swap prepares it: her partial fringe's shade lifted, `lift_hair_shade`)
+    photo, uv = rig.texture_at_crop_density(np.ascontiguousarray(lift_hair_shade(astronaut_profile["image"],
+                                                                                 astronaut_profile)),
                                             np.ascontiguousarray(rig.attributes[:, :2]))
     np.testing.assert_array_equal(maps[False], skin_map(np.ascontiguousarray(photo), uv, rig))
     assert maps[True].mean() < maps[False].mean() - 0.005       # her fringe: less of it kept
@@ -677,3 +692,110 @@ def test_the_raise_under_the_fills_edge_keeps_to_the_brows_band():
     raised = _under_the_edge(weight, tips, colour, span, iod)
     below = (np.abs(along) < 0.05) & (np.abs(height - (top - 0.12)) < 0.005)
     assert (raised - weight)[below].min() > 0.1
+
+
+
+
+def shaded_fringe(photo, uv, depth=0.8):
+    """The photo with a bare forehead (`bare`) under a lock of hair over one side of it: solid
+    dark hair over its left half down to 0.2 interoculars above the brows, coming in over the
+    outline, and the skin below the hair's edge in its shade (`depth` of its light) for 0.06
+    interoculars; (image, the shade, the lit skin below it down to the brows, the interocular)."""
+    img, _ = bare(photo, uv)
+    _, iod = forehead(photo, uv)
+    top = uv[list(topology.RIGHT_BROW) + list(topology.LEFT_BROW), 1].min()
+    edge = int(round(top - 0.2 * iod))
+    cx = int(uv[list(topology.FACE_OVAL), 0].mean())
+    ys, xs = np.arange(img.shape[0])[:, None], np.arange(img.shape[1])[None, :]
+    outline = np.zeros(img.shape[:2], np.uint8)
+    cv2.fillPoly(outline, [np.round(uv[list(topology.FACE_OVAL)]).astype(np.int32)], 1)
+    img[(ys < edge) & (xs < cx) & (cv2.dilate(outline, np.ones((15, 15), np.uint8)) > 0)] = (60, 40, 30)
+    side = (outline > 0) & (xs < cx - 0.05 * iod) & (xs > uv[list(topology.RIGHT_BROW), 0].min())
+    shade = side & (ys >= edge) & (ys < edge + 0.06 * iod)
+    img[shade] = np.round(img[shade] * depth).astype(np.uint8)
+    below = side & (ys >= edge + 0.12 * iod) & (ys < top - 0.03 * iod)
+    return img, shade, below, iod
+
+
+
+def test_the_shade_along_a_fringes_edge_is_lifted_to_the_lit_forehead(astronaut_rgb, astronaut_landmarks):
+    """A partial fringe's edge lies on the forehead in its shade (s5's painted fringe: her
+    forehead 43.8 L* within 0.02 interoculars of it, 58.8 past 0.16): skin by its colour, the
+    swap's map kept that band and left the hair beside it to the driver, a dark line drawn
+    across the driver's forehead along the fringe's edge, on every driver. The swap's photo has
+    it lifted to the lit forehead below it (here 0.71 of its luma before); the hair (but its
+    rim), the lit skin and the face below the brows keep their pixels."""
+    from profiles.enroll import build_profile
+    from realtime.swap.photo import SwapPhotoProfile
+
+    uv = np.asarray(astronaut_landmarks, np.float64)[:, :2]
+    img, shade, below, iod = shaded_fringe(np.ascontiguousarray(astronaut_rgb), uv)
+    profile = build_profile(img, np.array(astronaut_landmarks), name="fringed", source="test")
+    out = SwapPhotoProfile(profile, even_grain=False, fill_far_side=False, lift_sockets=False)["image"]
+    luma = out.astype(np.float32) @ np.array([0.299, 0.587, 0.114], np.float32)
+    # the band's lower rows (its top row meets the hair: the map's inset edge)
+    rows = np.nonzero(shade.any(1))[0]
+    band = shade & (np.arange(img.shape[0])[:, None] > rows.min())
+    lit = float(np.median(luma[below]))
+    assert band.sum() > 30 and below.sum() > 30
+    assert np.median(luma[band]) > 0.93 * lit, (np.median(luma[band]), lit)
+    np.testing.assert_array_equal(out[below], img[below])
+    # the hair (but its rim, which the map keeps after its blur and inset: lifted with the shade)
+    hair = cv2.erode((img == (60, 40, 30)).all(-1).astype(np.uint8), np.ones((7, 7), np.uint8)) > 0
+    np.testing.assert_array_equal(out[hair], img[hair])
+    low = np.arange(img.shape[0]) > uv[list(topology.RIGHT_BROW) + list(topology.LEFT_BROW), 1].max() + 0.1 * iod
+    np.testing.assert_array_equal(out[low], img[low])
+
+
+def test_the_hairs_shade_reaches_only_the_forehead_beside_what_goes(photo_rig):
+    """`hair_shade` is 0 farther than `SHADE_REACH` from what the skin map drops, below the
+    brows, and beyond the brows' outer ends (the temples' own shade beside their hair)."""
+    photo, uv, rig = photo_rig
+    img, shade, _, iod = shaded_fringe(photo, uv)
+    found = hair_shade(img, uv, rig)
+    assert found is not None
+    weight, colour = found
+    assert weight.shape == img.shape[:2] and colour.shape == img.shape and weight[shade].mean() > 0.5
+    gone = (skin_map(img, uv, rig) < 0.5).astype(np.uint8)
+    far = cv2.distanceTransform(1 - gone, cv2.DIST_L2, 3) > SHADE_REACH * iod + 1
+    assert weight[far].max() == 0.0
+    brows = uv[list(topology.RIGHT_BROW) + list(topology.LEFT_BROW)]
+    ys, xs = np.mgrid[0:img.shape[0], 0:img.shape[1]]
+    assert weight[ys > brows[:, 1].max()].max() == 0.0
+    assert weight[(xs < brows[:, 0].min() - 0.06 * iod) | (xs > brows[:, 0].max() + 0.06 * iod)].max() == 0.0
+
+
+@pytest.mark.parametrize("cover", [None, 0.0, SHADE_FRINGE - 0.01])
+def test_the_hairs_shade_is_not_looked_for_on_a_photo_measured_without_a_fringe(astronaut_profile, monkeypatch,
+                                                                                 cover):
+    """`lift_hair_shade` given `fill_fringe`'s measure of the forehead's hair, under
+    `SHADE_FRINGE` (or None: a face too small to model), hands back the very array without a
+    second skin map (50-150 ms at start-up: s12's and s0's preparation 214 and 257 ms with it, 168
+    and 144 without); the default measures it itself."""
+    import realtime.swap.skin as skin_mod
+
+    def unwanted(*args, **kwargs):
+        raise AssertionError("hair_shade called")
+
+    monkeypatch.setattr(skin_mod, "hair_shade", unwanted)
+    photo = astronaut_profile["image"]
+    assert lift_hair_shade(photo, astronaut_profile, cover) is photo
+    with pytest.raises(AssertionError, match="hair_shade called"):
+        lift_hair_shade(photo, astronaut_profile)
+
+
+def test_the_swap_photo_hands_fill_fringes_measure_to_the_shade_lift(astronaut_profile, monkeypatch):
+    """`SwapPhotoProfile` passes `fill_fringe`'s "forehead_hair" on to `lift_hair_shade`."""
+    import realtime.swap.skin as skin_mod
+    from realtime.swap.photo import SwapPhotoProfile
+
+    seen = []
+
+    def fill(photo, profile, info=None):
+        info["forehead_hair"] = 0.123
+        return photo
+
+    monkeypatch.setattr(skin_mod, "fill_fringe", fill)
+    monkeypatch.setattr(skin_mod, "lift_hair_shade", lambda photo, profile, cover=-1.0: seen.append(cover) or photo)
+    SwapPhotoProfile(astronaut_profile, even_grain=False, fill_far_side=False, lift_sockets=False)
+    assert seen == [0.123]
