@@ -29,6 +29,20 @@ def test_a_blur_over_a_box_is_the_whole_images_blur_there(channels, sigma):
         assert np.array_equal(skin._blur_in(image, sigma, (y0, y1, x0, x1)), whole[y0:y1, x0:x1])
 
 
+@pytest.mark.parametrize("channels", [1, 3])
+@pytest.mark.parametrize("sigma", [0.2, 0.45])      # cv2's 3- and 5-tap kernels
+@pytest.mark.parametrize("width", [41, 42])
+def test_a_small_blur_over_a_box_at_the_right_edge_is_the_whole_images_blur_there(channels, sigma, width):
+    """cv2's 3- and 5-tap row filters compute the last pixel of an odd-width row apart from the
+    rest (1 ulp off): a box at the image's right edge, read as a crop whose width's parity was not
+    the image's (every other box here), got its last column 1 ulp off the whole image's blur."""
+    rng = np.random.default_rng(2)
+    image = rng.random((40, width, channels) if channels > 1 else (40, width)).astype(np.float32) * 255
+    whole = cv2.GaussianBlur(image, (0, 0), sigma)
+    for x0 in range(width - 12, width):
+        assert np.array_equal(skin._blur_in(image, sigma, (5, 35, x0, width)), whole[5:35, x0:]), x0
+
+
 def _fill_source(shape, seed=0):
     """A photo-like (h, w, 3) float32 and a 0/1 skin source with holes, a few of them wide."""
     rng = np.random.default_rng(seed)
@@ -44,6 +58,16 @@ def test_the_fill_colour_over_a_box_is_the_whole_colour_there():
     assert whole.shape == (120, 160, 3)
     for y0, y1, x0, x1 in BOXES:
         assert np.array_equal(skin._fill_colour(px, source, 20.0, (y0, y1, x0, x1)), whole[y0:y1, x0:x1])
+
+
+@pytest.mark.parametrize("width", [160, 161])
+def test_the_fill_colour_over_a_box_at_the_right_edge_is_the_whole_colour_there(width):
+    """With its finest blur (sigma / 16) a 5-tap one, as for a texture whose interocular is
+    under 30 texels."""
+    px, source = _fill_source((120, width))
+    whole = skin._fill_colour(px, source, 6.0)
+    for x0 in range(width - 30, width, 3):
+        assert np.array_equal(skin._fill_colour(px, source, 6.0, (10, 110, x0, width)), whole[10:110, x0:]), x0
 
 
 def test_the_quadratic_form_is_einsums_bit_for_bit():

@@ -164,24 +164,28 @@ def test_teeth_darken_toward_the_corners_and_under_the_lip(cavity):
 
 def test_a_smiles_teeth_reach_towards_its_corners(cavity):
     """A smile's teeth stay lit most of the way to its corners and only its last tenth or so,
-    the buccal corridor, is dark (TEETH_TURN, TEETH_CORNER): on the self-drives (d0 #33, d14
-    #27, d19 #246) the drivers' teeth read bright out to 0.6-0.8 of the half width, where the
-    output's fell off from a third of the way out into black wedges at the corners (at 0.8 of
-    the half width 0.47 of the centre's light, now 0.77)."""
+    the buccal corridor, is dark (TEETH_CORNER), though they turn from the light towards it
+    (TEETH_TURN): on the self-drives (d0 #33, d14 #27, d19 #246) the drivers' teeth read bright
+    out to 0.6-0.8 of the half width, where the output's fell off from a third of the way out
+    into black wedges at the corners (at 0.8 of the half width 0.47 of the centre's light, now
+    0.77). A smile by its width, and a grin that parts the lips without widening them (d14 #27),
+    told by the driver's teeth: on the smile's mask the teeth share changes no pixel (its width
+    makes it a smile already), so the grin has its own, at the rest width."""
     iod = 200.0
-    for teeth in (0.0, M.GRIN[1]):            # a smile by its width; a grin the driver shows
-        mask = _mask(iod, 0.15, width=0.6, smile=1.0)
+    for width, smile, teeth in ((0.6, 1.0, 0.0), (0.45, 0.0, M.GRIN[1])):
+        mask = _mask(iod, 0.15, width=width, smile=smile)
         ys, xs = np.nonzero(mask)
         y0, x0 = ys.min(), xs.min()
         box = mask[y0:ys.max() + 1, x0:xs.max() + 1]
         img = np.full(mask.shape + (3,), np.nan, np.float32)
         img[ys, xs] = cavity.shade(box, ys - y0, xs - x0, iod, teeth)
         luma = _luma(img)
-        c, half = _centre_column(mask), 0.3 * iod
-        # the brightest pixel of the column at 0, 0.8 and 0.96 of the half width out
-        centre, out, corner = (float(np.nanmax(luma[:, int(c + at * half)])) for at in (0.0, 0.8, 0.96))
-        assert out > 0.65 * centre, (teeth, out, centre)
-        assert corner < 0.4 * centre, (teeth, corner, centre)
+        c, half = _centre_column(mask), 0.5 * width * iod
+        # the brightest pixel of the column at 0, 0.7, 0.8 and 0.96 of the half width out
+        centre, turned, out, corner = (float(np.nanmax(luma[:, int(c + at * half)])) for at in (0.0, 0.7, 0.8, 0.96))
+        assert out > 0.65 * centre, (width, out, centre)
+        assert turned < centre, (width, turned, centre)
+        assert corner < 0.4 * centre, (width, corner, centre)
 
 
 def test_a_smiles_teeth_follow_its_arc_and_are_lit(cavity):
