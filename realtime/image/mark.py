@@ -21,9 +21,12 @@ peak is AMPLITUDE levels everywhere. The engine shapes it to the picture it mark
 (`masking_amplitude`): a one-period-per-cell pattern is ~10 px on a 640-px frame, where the eye is
 most sensitive to contrast, and at AMPLITUDE it shows as a fine grid on a wall or smooth skin; so
 a flat area gets T_FLAT (a dithered ±1 level, a rare 2: not seen at 2× zoom on a wall or a
-forehead), a textured one several levels, which its own texture hides. Detection normalises
-every cell by its own energy, so a faint cell on a flat area still votes at full weight where
-nothing else is there.
+forehead), a textured one several levels, which its own texture hides. Texture means fine
+texture, what the picture has at the pattern's own scale (hair, fabric, noise): a smooth shading
+gradient or a soft edge (a hairline, a jaw in a blurry webcam video) hides nothing and counts as
+flat (`fine_texture`; a local std that counted them showed the pattern there as a stipple).
+Detection normalises every cell by its own energy, so a faint cell on a flat area still votes at
+full weight where nothing else is there.
 
 Detection. The frame's luma is resized to CANON × CANON (4 × 4 pixels per cell), high-passed
 (minus a Gaussian blur of SIGMA px), and each cell gives its correlation with S, c_j, and its
@@ -49,7 +52,8 @@ from numba import njit, prange
 from realtime.image.payload import CODED_BITS, Payload, conv_encode, parse_bits, payload_bits, viterbi
 
 __all__ = ["ENGINE_KEY", "GRID", "CANON", "CELL", "PILOT_CELLS", "AMPLITUDE", "MAX_RMS", "Z_FOUND",
-           "T_FLAT", "MarkKey", "MarkPattern", "Plan", "Detection", "masking_amplitude", "pattern", "pattern_from_bits",
+           "T_FLAT", "MarkKey", "MarkPattern", "Plan", "Detection", "masking_amplitude", "fine_texture",
+           "masking_from_luma", "pattern", "pattern_from_bits",
            "canonical_luma", "cell_stats", "detect", "upsampled"]
 
 ENGINE_KEY = b"Puppeteer provenance mark v1"
@@ -67,10 +71,20 @@ Z_FOUND = 6.0              # pilot z from which a window counts as marked (false
 # one). 1.0 lost one 2-second window of the d10 swap re-encoded at 300 kbit/s (worst z 6.3);
 # 1.25 reads every window of every attack in the README's table.
 T_FLAT = 1.25              # peak offset, grey levels, on a flat area (a dithered ±1)
-S_FLAT = 2.0               # local luma std (grey levels) up to which an area counts as flat
-MASK_EXP = 0.7             # above it the peak grows as (std / S_FLAT) ** MASK_EXP
+S_FLAT = 1.5               # local fine-texture RMS (grey levels) up to which an area counts as flat
+MASK_EXP = 0.7             # above it the peak grows as (texture / S_FLAT) ** MASK_EXP
 QUICK_AREA = 4             # `_half_canon_luma`'s quick route from this many × the half grid up
-MASK_SIGMA = 1.5           # the local std's Gaussian window, canonical px (3-4 px of a 512-640 frame)
+MASK_SIGMA = 1.5           # the texture RMS's Gaussian window, canonical px (3-4 px of a 512-640 frame)
+# Fine texture is the luma minus its Gaussian blur of MASK_HP canonical px (half a cell: the
+# pattern's scale). A local std counted a smooth shading gradient and a soft (blurred) edge as
+# texture, though neither hides a 10-px pattern: on d14 (a soft, compressed webcam video) its
+# forehead got 1.8 levels and its hairline, brows and face outline 5-8, a stipple at 2× zoom.
+# The high-passed RMS reads fine texture (noise, hair, fabric) at ~0.9 of the std, a soft edge
+# at a third or less. With S_FLAT 2.0 (the std's) the strength the soft edges gave up was lost:
+# the swap s12 <- d10 at 300 kbit/s fell to worst window z 6.5 (10.5 before); 1.5 gives it to
+# fine texture (~1.15x the std's strength there, within MAX_RMS): z 8.6, and a soft edge still
+# gets half what the std gave it (d14's hairline 2.5 levels, not 4.7); 1.0: z 11.4, 3.3 levels.
+MASK_HP = 2.0
 
 DITHER_VAR = 1.0 / 12.0     # what the ordered dither's rounding adds to the offsets' mean square
 _S1 = np.sin(2 * np.pi * (np.arange(CELL) + 0.5) / CELL)
@@ -115,15 +129,28 @@ _BAYER = np.array([[0, 8, 2, 10], [12, 4, 14, 6], [3, 11, 1, 9], [15, 7, 13, 5]]
 
 def masking_amplitude(image: np.ndarray) -> np.ndarray:
     """(CANON, CANON) float32: the peak offset, in grey levels, that `image` (RGB or single-channel
-    uint8, any size) hides at each point of the detector's canonical grid: T_FLAT where it is
-    flat (local luma std ≤ S_FLAT), T_FLAT · (std / S_FLAT) ** MASK_EXP where it has texture of
-    its own. The grid is in normalised coordinates, so the map fits any size of the same frame.
-    Measured at half the canonical resolution (small arrays: ~1 ms a 640² frame on the 2-core
-    Xeon, where 256² float temporaries cost their page faults) and upsampled."""
-    y = _half_canon_luma(np.ascontiguousarray(image))
-    mu = cv2.GaussianBlur(y, (0, 0), MASK_SIGMA / 2)
-    sd = np.sqrt(np.maximum(cv2.GaussianBlur(y * y, (0, 0), MASK_SIGMA / 2) - mu * mu, 0.0))
-    amp = (T_FLAT * np.maximum(1.0, sd / S_FLAT) ** MASK_EXP).astype(np.float32)
+    uint8, any size) hides at each point of the detector's canonical grid: T_FLAT where it has
+    no fine texture (`fine_texture` ≤ S_FLAT: a wall, smooth skin, and also a shading gradient
+    or a soft edge, which do not hide a pattern at the mark's scale), T_FLAT · (texture /
+    S_FLAT) ** MASK_EXP where it has (hair, fabric, noise). The grid is in normalised
+    coordinates, so the map fits any size of the same frame. Measured at half the canonical
+    resolution (small arrays: ~1 ms a 640² frame on the 2-core Xeon, where 256² float
+    temporaries cost their page faults) and upsampled."""
+    return masking_from_luma(_half_canon_luma(np.ascontiguousarray(image)))
+
+
+def fine_texture(luma: np.ndarray) -> np.ndarray:
+    """The local RMS (Gaussian window MASK_SIGMA canonical px) of the luma minus its Gaussian blur
+    of MASK_HP canonical px, for a float32 luma on half the canonical grid (`_half_canon_luma`),
+    same shape: what of the picture lies at the mark's own scale. A linear gradient reads ~0
+    (its blur is itself); an edge blurred over 8 px of a 640-px frame reads a fifth of its std."""
+    r = luma - cv2.GaussianBlur(luma, (0, 0), MASK_HP / 2)
+    return np.sqrt(cv2.GaussianBlur(r * r, (0, 0), MASK_SIGMA / 2))
+
+
+def masking_from_luma(luma: np.ndarray) -> np.ndarray:
+    """`masking_amplitude` of a float32 luma on half the canonical grid: (CANON, CANON) float32."""
+    amp = (T_FLAT * np.maximum(1.0, fine_texture(luma) / S_FLAT) ** MASK_EXP).astype(np.float32)
     return cv2.resize(amp, (CANON, CANON), interpolation=cv2.INTER_LINEAR)
 
 

@@ -12,10 +12,7 @@ from realtime.image.mark import (
     CODED_BITS,
     ENGINE_KEY,
     GRID,
-    MASK_EXP,
-    MASK_SIGMA,
     PILOT_CELLS,
-    S_FLAT,
     T_FLAT,
     Z_FOUND,
     MarkKey,
@@ -25,6 +22,7 @@ from realtime.image.mark import (
     cell_stats,
     detect,
     masking_amplitude,
+    masking_from_luma,
     pattern,
     pattern_from_bits,
 )
@@ -185,6 +183,28 @@ def test_the_amplitude_map_fits_any_size_of_the_frame():
     assert np.corrcoef(a.ravel(), b.ravel())[0, 1] > 0.9
 
 
+def test_shading_and_soft_edges_get_the_flat_amplitude():
+    """Only fine texture hides the mark: a face's smooth shading (up to ~1 level a pixel) gets
+    T_FLAT, as a wall does, and a soft edge (a hairline or a jaw in a blurry webcam video: 60
+    levels blurred over 8 px) about as little; fine texture (hair, fabric, noise) still gets
+    several levels. A local std counted both as texture (1.9 and 3.8 levels peak), and the
+    pattern showed there as a stipple (d14)."""
+    rng = np.random.default_rng(5)
+    h, w = 480, 640
+    x = np.arange(w, dtype=np.float64)[None, :].repeat(h, 0)
+    img = 128 + 60 * np.cos(2 * np.pi * x / 400)                       # shading: 188 → 68 over x < 200
+    img[:, 200:] = 68 + 60 * cv2.GaussianBlur((x > 310).astype(np.float64), (0, 0), 8.0)[:, 200:]   # edge → 128
+    tex = cv2.GaussianBlur(rng.normal(0, 1, (h, w)), (0, 0), 2.0)
+    img[:, 440:] += (18 / tex.std()) * tex[:, 440:]
+    img = np.clip(np.round(img), 0, 255).astype(np.uint8)[..., None].repeat(3, 2)
+    a = cv2.resize(masking_amplitude(img), (w, h))
+    shading, edge, textured = a[:, 10:190], a[:, 210:410], a[:, 460:]
+    assert shading.max() <= 1.01 * T_FLAT and edge.max() <= 1.25 * T_FLAT
+    assert np.median(textured) > 3 * T_FLAT
+    m = pattern(PAYLOAD, w, h, amplitude=masking_amplitude(img)).astype(np.float64)
+    assert np.abs(m[:, 10:410]).max() <= 2 and np.abs(m[:, 460:]).mean() > 2.5 * np.abs(m[:, 10:410]).mean()
+
+
 @pytest.mark.parametrize("size", [(1280, 720), (720, 1280), (1920, 1080), (300, 200), (100, 90)])
 def test_the_amplitude_map_is_the_area_average_at_any_ratio(size):
     """The luma is measured at half the canonical grid by a quick route (a linear resize to a whole
@@ -195,10 +215,7 @@ def test_the_amplitude_map_is_the_area_average_at_any_ratio(size):
     half = CANON // 2
     luma = cv2.cvtColor(cv2.resize(img, (half, half), interpolation=cv2.INTER_AREA if min(h, w) >= half
                                    else cv2.INTER_LINEAR), cv2.COLOR_RGB2GRAY).astype(np.float32)
-    mu = cv2.GaussianBlur(luma, (0, 0), MASK_SIGMA / 2)
-    sd = np.sqrt(np.maximum(cv2.GaussianBlur(luma * luma, (0, 0), MASK_SIGMA / 2) - mu * mu, 0.0))
-    plain = cv2.resize((T_FLAT * np.maximum(1.0, sd / S_FLAT) ** MASK_EXP).astype(np.float32), (CANON, CANON),
-                       interpolation=cv2.INTER_LINEAR)
+    plain = masking_from_luma(luma)
     a = masking_amplitude(img)
     assert a.shape == (CANON, CANON) and a.dtype == np.float32
     assert np.abs(a - plain).max() <= 0.1 * plain.max() and np.abs(a - plain).mean() <= 0.02 * plain.mean()
