@@ -69,7 +69,8 @@ class SwapPhotoProfile:
             self.image = skin.fill_fringe(self.image, profile, measured)
             self.defringed = self.image is not before
             if not self.defringed:
-                self.image = skin.lift_hair_shade(self.image, profile, measured.get("forehead_hair", -1.0))
+                self.image = skin.lift_hair_shade(self.image, profile, measured.get("forehead_hair", -1.0),
+                                                  measured.get("skin_odds"))
                 self.shade_lifted = self.image is not before
         self._atlas = None
         self.keyframes = 0

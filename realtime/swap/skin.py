@@ -267,7 +267,8 @@ def forehead_triangles(rig: Rig) -> np.ndarray:
 
 
 def skin_map(image: np.ndarray, uv: np.ndarray, rig: Rig, prior: float = 5.0, sharpness: float = 1.0,
-             blur: float = 1.5, strands: float = 0.0, sides: bool = True, info: dict | None = None) -> np.ndarray:
+             blur: float = 1.5, strands: float = 0.0, sides: bool = True, info: dict | None = None,
+             odds: np.ndarray | None = None) -> np.ndarray:
     """(h, w) float32 in [0, 1] over `image` (the photo as the generator samples it; `uv` (V, 2)
     the rig's texture coordinates in it): 1 on the identity's skin and features, 0 on what is
     not its face (see the module docstring).
@@ -296,7 +297,10 @@ def skin_map(image: np.ndarray, uv: np.ndarray, rig: Rig, prior: float = 5.0, sh
     outline) that is hair after a closing by `strands` (or else `FRINGE_STRANDS`), measured the
     same with or without `strands`; None where the face is too small to model; and, where it
     is modelled, "above_eyes": the (h, w) weight of the forehead (0 up to 0.05 interoculars
-    above the eye line, 1 from 0.15) that the hair is dropped under."""
+    above the eye line, 1 from 0.15) that the hair is dropped under, and "skin_odds": the colour
+    models' log-likelihood ratio (h × w float64), which depends on `image` and `uv` alone. `odds`:
+    that "skin_odds" from a map of the same `image` and `uv` (whatever its other arguments), to
+    skip the colour models (two thirds of the map's cost), the same map bit for bit."""
     img = np.ascontiguousarray(image)
     h, w = img.shape[:2]
     head = rig.ranges["head"][0]
@@ -324,12 +328,18 @@ def skin_map(image: np.ndarray, uv: np.ndarray, rig: Rig, prior: float = 5.0, sh
         info["forehead_hair"] = None
     if train.sum() < 50 or around.sum() < 50:     # too small a face to model: keep everything
         return out
-    lab = srgb_to_lab(img.astype(np.float32)).reshape(-1, 3).astype(np.float64)
-    skin_model = _robust_gaussian(lab[train.ravel()])
-    others = _clusters(lab[around.ravel()])
-    ll_skin = _log_likelihood(lab, *skin_model)
-    ll_other = np.max([_log_likelihood(lab, *m) for m in others], axis=0)
-    z = np.clip(sharpness * (ll_skin - ll_other) + prior, -30.0, 30.0)
+    if odds is None:
+        lab = srgb_to_lab(img.astype(np.float32)).reshape(-1, 3).astype(np.float64)
+        skin_model = _robust_gaussian(lab[train.ravel()])
+        others = _clusters(lab[around.ravel()])
+        ll_skin = _log_likelihood(lab, *skin_model)
+        odds = ll_skin - np.max([_log_likelihood(lab, *m) for m in others], axis=0)
+    elif odds.shape != (h * w,):
+        raise ValueError(f"skin_map: odds has shape {odds.shape}, not ({h * w},) for a {h}x{w} image; pass "
+                         "the \"skin_odds\" of a map of this same image")
+    if info is not None:
+        info["skin_odds"] = odds
+    z = np.clip(sharpness * odds + prior, -30.0, 30.0)
     keep = (1.0 / (1.0 + np.exp(-z))).reshape(h, w).astype(np.float32)
     # only above the eyes (a fringe, a hairline): a moustache or a beard is the identity's own
     mid, d, up, iod = _eye_line(uv)     # d: the eye line; up: across it, to the forehead
@@ -412,9 +422,10 @@ def _hair_shade(image: np.ndarray, gone: np.ndarray, skin: np.ndarray, forehead:
     their median (not hair the map keeps, nor the skin's own shade), blurred (normalised) by
     `SHADE_REACH`. A pixel is in shade as far as its luma is below that colour's, fully from
     `SHADE_DEPTH` below, where it is reached from `gone` through such shade (at least half of
-    it: a dark mark further on, or the skin's own slight unevenness, is not the hair's);
-    weighted by `forehead` (h, w) and fading out over the reach's outer half (no step where it
-    ends)."""
+    it: a dark mark further on, or the skin's own slight unevenness, is not the hair's; what it
+    reaches is feathered by `EDGE_INSET`, `feathered`: cut off there, the lifted skin ended in a
+    step of half the lift, a light patch with a hard edge across s5's forehead); weighted by
+    `forehead` (h, w) and fading out over the reach's outer half (no step where it ends)."""
     reach = SHADE_REACH * iod
     n = max(1, int(round(reach)))
     dist = cv2.distanceTransform((~gone).astype(np.uint8), cv2.DIST_L2, 3)
@@ -430,27 +441,28 @@ def _hair_shade(image: np.ndarray, gone: np.ndarray, skin: np.ndarray, forehead:
     colour = cv2.GaussianBlur(px * lit[..., None], (0, 0), reach) / np.maximum(den, 1e-3)[..., None]
     colour = np.where((den > 1e-2)[..., None], colour, px[beyond].mean(0)).astype(np.float32)
     shade = np.clip((1.0 - luma / np.maximum(colour @ LUMA, 1.0)) / SHADE_DEPTH, 0.0, 1.0)
-    shade *= skin * forehead * np.clip(2.0 * (reach - dist) / reach, 0.0, 1.0)
+    shade *= forehead * np.clip(2.0 * (reach - dist) / reach, 0.0, 1.0)
     # only what the hair's edge reaches through shade, grown from it a pixel at a time
     reached = gone.astype(np.uint8)
-    through = (gone | (shade >= 0.5)).astype(np.uint8)
+    through = (gone | (skin & (shade >= 0.5))).astype(np.uint8)
     for _ in range(n):
         reached = cv2.dilate(reached, np.ones((3, 3), np.uint8)) & through
-    return (shade * (reached > 0)).astype(np.float32), colour
+    return (shade * feathered(reached, EDGE_INSET * iod)).astype(np.float32), colour
 
 
-def hair_shade(image: np.ndarray, uv: np.ndarray, rig: Rig) -> tuple[np.ndarray, np.ndarray] | None:
+def hair_shade(image: np.ndarray, uv: np.ndarray, rig: Rig,
+               odds: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray] | None:
     """Where the photo's forehead lies in the shade of the hair that the swap's skin map drops
     above its eyes, and the colour of its lit skin there: (weight (h, w) float32 in [0, 1],
     colour (h, w, 3) float32) over `image` and `uv` as `skin_map`'s (`_hair_shade`), between
     the brows' outer ends, on a photo wearing a fringe over `SHADE_FRINGE` of its forehead or
     more (`skin_map`'s "forehead_hair"); None where there is none (or the face is too small to
-    model).
+    model). `odds`: `skin_map`'s "skin_odds" of the same `image` and `uv`, when known.
 
     Beyond the brows' outer ends the temples' shade beside their hair is the head's own turn
     there, and left as it is."""
     info: dict = {}
-    keep = skin_map(image, uv, rig, info=info)
+    keep = skin_map(image, uv, rig, info=info, odds=odds)
     if info["forehead_hair"] is None or info["forehead_hair"] < SHADE_FRINGE:
         return None
     h, w = keep.shape
@@ -469,16 +481,22 @@ def hair_shade(image: np.ndarray, uv: np.ndarray, rig: Rig) -> tuple[np.ndarray,
     above = info["above_eyes"]
     gone = covered & (keep < 0.5) & (above > 0.0)
     weight, colour = _hair_shade(image, gone, covered & ~brows, above * inner, iod)
+    # the brows' grown outline is not the skin the shade is measured or reached on, but the
+    # weight fades out into it, to the brows themselves: cut off at it, an unlifted dark ring
+    # about s5's brows
+    weight *= 1.0 - feathered(brow_polygons(uv, (h, w)), 0.5 * r)
     return (weight, colour) if weight.max() > 0.0 else None
 
 
-def lift_hair_shade(image: np.ndarray, profile, forehead_hair: float | None = -1.0) -> np.ndarray:
+def lift_hair_shade(image: np.ndarray, profile, forehead_hair: float | None = -1.0,
+                    odds: np.ndarray | None = None) -> np.ndarray:
     """`image` (the profile's photo prepared for the swap) with its forehead's skin in the shade
     of the hair the swap leaves out (`hair_shade`) taken to the colour of the lit forehead
     beyond it; the same array where there is none. `forehead_hair`: `skin_map`'s measure of the
     same image when known (`fill_fringe`'s `info`; it does not depend on `strands`): under
     `SHADE_FRINGE`, or None, the image is returned at once (its skin map costs 50-150 ms at
-    start-up); -1 (the default): measured here.
+    start-up); -1 (the default): measured here. `odds`: that map's "skin_odds", when known (the
+    same `image`: its colour models are not computed again, 100 ms of s5's start-up).
 
     Why: a fringe's edge lies on the forehead in its own shade (s5's painted fringe: her
     forehead 43.8 L* within 0.02 interoculars of it, 58.8 past 0.16, at the map's density). The
@@ -494,7 +512,7 @@ def lift_hair_shade(image: np.ndarray, profile, forehead_hair: float | None = -1
     rig = face_rig(rig_mod.build(profile), nominal_affine(profile, int(profile.crop_size)))
     uv0 = np.ascontiguousarray(rig.attributes[:, :2])
     small, uv = rig.texture_at_crop_density(np.ascontiguousarray(image), uv0)
-    found = hair_shade(np.ascontiguousarray(small), uv, rig)
+    found = hair_shade(np.ascontiguousarray(small), uv, rig, odds)
     if found is None:
         return image
     weight, colour = found
@@ -868,7 +886,8 @@ def _fill_box(bounds: tuple[int, int, int, int], sigma: float, shape: tuple[int,
 def fill_fringe(image: np.ndarray, profile, info: dict | None = None) -> np.ndarray:
     """`image` (the profile's photo, or that photo prepared for the swap) with a fringe over its
     forehead painted out with its own skin (`fringe_fill`); the same array when it wears none.
-    `info`, when given, gets `skin_map`'s ("forehead_hair": `lift_hair_shade` takes it).
+    `info`, when given, gets `skin_map`'s ("forehead_hair" and "skin_odds": `lift_hair_shade`
+    takes them).
 
     Why: the swap keeps the photo's pixels that look like its skin and lets the driver's show
     where the photo has hair; a fringe's lighter strands read as skin, so they came in as brown

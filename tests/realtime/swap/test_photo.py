@@ -36,7 +36,7 @@ def test_a_photo_that_needs_nothing_is_the_profiles_own(astronaut_profile, monke
     monkeypatch.setattr(grain, "even_grain", lambda photo, lm: photo)
     monkeypatch.setattr(farside, "fill_far_side", lambda photo, lm: photo)
     monkeypatch.setattr(sockets, "lift_sockets", lambda photo, lm: photo)
-    monkeypatch.setattr(skin, "lift_hair_shade", lambda photo, profile, cover=-1.0: photo)
+    monkeypatch.setattr(skin, "lift_hair_shade", lambda photo, profile, cover=-1.0, odds=None: photo)
     view = SwapPhotoProfile(astronaut_profile)        # her own fringe is no fringe to paint out
     assert view["image"] is astronaut_profile["image"] and not (view.evened or view.filled or view.lifted
                                                                 or view.defringed or view.shade_lifted)
@@ -47,7 +47,7 @@ def test_the_hairs_shade_is_lifted_where_no_fringe_is_painted_out(astronaut_prof
     """`lift_hair_shade` after `fill_fringe` when that leaves the photo as it is (a partial
     fringe, its edge's shade lifted), not when it painted a fringe out, nor when not asked."""
     monkeypatch.setattr(skin, "fill_fringe", lambda photo, profile, info=None: photo + 8 if painted else photo)
-    monkeypatch.setattr(skin, "lift_hair_shade", lambda photo, profile, cover=-1.0: photo + 16)
+    monkeypatch.setattr(skin, "lift_hair_shade", lambda photo, profile, cover=-1.0, odds=None: photo + 16)
     view = SwapPhotoProfile(astronaut_profile, even_grain=False, fill_far_side=False, lift_sockets=False)
     assert (view.defringed, view.shade_lifted) == (painted, not painted)
     np.testing.assert_array_equal(view["image"], astronaut_profile["image"] + (8 if painted else 16))
@@ -84,7 +84,7 @@ def test_an_atlas_profile_s_keyframes_have_their_far_side_s_hair_filled(monkeypa
     monkeypatch.setattr(farside, "fill_far_side", step("fill", 2, {0, 2}))
     monkeypatch.setattr(sockets, "lift_sockets", step("lift", 4, set()))
     monkeypatch.setattr(skin, "fill_fringe", lambda photo, profile, info=None: photo)    # (no fringe)
-    monkeypatch.setattr(skin, "lift_hair_shade", lambda photo, profile, cover=-1.0: photo)
+    monkeypatch.setattr(skin, "lift_hair_shade", lambda photo, profile, cover=-1.0, odds=None: photo)
     keys = np.zeros((3, 8, 8, 3), np.uint8)
     marks = np.zeros((3, 478, 3), np.float32)
     marks[:, 0, 0] = [1, 2, 3]                 # which keyframe a step is given

@@ -739,7 +739,10 @@ def test_the_shade_along_a_fringes_edge_is_lifted_to_the_lit_forehead(astronaut_
     lit = float(np.median(luma[below]))
     assert band.sum() > 30 and below.sum() > 30
     assert np.median(luma[band]) > 0.93 * lit, (np.median(luma[band]), lit)
-    np.testing.assert_array_equal(out[below], img[below])
+    # (but its first row, next to the shade: the feather of the lift's edge)
+    ys = np.arange(img.shape[0])[:, None]
+    lit_skin = below & (ys > np.nonzero(below.any(1))[0].min())
+    np.testing.assert_array_equal(out[lit_skin], img[lit_skin])
     # the hair (but its rim, which the map keeps after its blur and inset: lifted with the shade)
     hair = cv2.erode((img == (60, 40, 30)).all(-1).astype(np.uint8), np.ones((7, 7), np.uint8)) > 0
     np.testing.assert_array_equal(out[hair], img[hair])
@@ -749,7 +752,8 @@ def test_the_shade_along_a_fringes_edge_is_lifted_to_the_lit_forehead(astronaut_
 
 def test_the_hairs_shade_reaches_only_the_forehead_beside_what_goes(photo_rig):
     """`hair_shade` is 0 farther than `SHADE_REACH` from what the skin map drops, below the
-    brows, and beyond the brows' outer ends (the temples' own shade beside their hair)."""
+    brows (past the feather of what it reaches, 4 σ of `EDGE_INSET`), and beyond the brows'
+    outer ends (the temples' own shade beside their hair)."""
     photo, uv, rig = photo_rig
     img, shade, _, iod = shaded_fringe(photo, uv)
     found = hair_shade(img, uv, rig)
@@ -761,8 +765,35 @@ def test_the_hairs_shade_reaches_only_the_forehead_beside_what_goes(photo_rig):
     assert weight[far].max() == 0.0
     brows = uv[list(topology.RIGHT_BROW) + list(topology.LEFT_BROW)]
     ys, xs = np.mgrid[0:img.shape[0], 0:img.shape[1]]
-    assert weight[ys > brows[:, 1].max()].max() == 0.0
+    assert weight[ys > brows[:, 1].max() + 4 * EDGE_INSET * iod].max() == 0.0
     assert weight[(xs < brows[:, 0].min() - 0.06 * iod) | (xs > brows[:, 0].max() + 0.06 * iod)].max() == 0.0
+
+
+def test_the_hairs_shade_fades_out_where_the_shade_does(photo_rig):
+    """A fringe's shade that fades down the forehead (s5's: 12-15 L* darker by her fringe, 5-9 up
+    to 0.1 interoculars): what it reaches (at least half the shade) is feathered, and its weight
+    ends where the shade ends, not cut off where the shade is half its depth (cut off there, its
+    weight on its own edge was 0.74 (median) here, 1.0 on s5, a light patch with a hard edge
+    lifted across her forehead)."""
+    photo, uv, rig = photo_rig
+    img, _, _, iod = shaded_fringe(photo, uv, depth=1.0)        # the hair alone
+    top = uv[list(topology.RIGHT_BROW) + list(topology.LEFT_BROW), 1].min()
+    edge = int(round(top - 0.2 * iod))
+    cx = int(uv[list(topology.FACE_OVAL), 0].mean())
+    ys, xs = np.arange(img.shape[0])[:, None], np.arange(img.shape[1])[None, :]
+    outline = np.zeros(img.shape[:2], np.uint8)
+    cv2.fillPoly(outline, [np.round(uv[list(topology.FACE_OVAL)]).astype(np.int32)], 1)
+    graded = ((outline > 0) & (xs < cx - 0.05 * iod) & (xs > uv[list(topology.RIGHT_BROW), 0].min())
+              & (ys >= edge) & (ys < top - 0.03 * iod))
+    light = 1.0 - 0.3 * (1.0 - np.clip((ys - edge) / (0.15 * iod), 0.0, 1.0))     # 0.7 by the hair, 1 from 0.15
+    img[graded] = np.round(img[graded] * np.broadcast_to(light, graded.shape)[graded][:, None]).astype(np.uint8)
+    found = hair_shade(img, uv, rig)
+    assert found is not None
+    weight = found[0]
+    inside = cv2.erode(graded.astype(np.uint8), np.ones((3, 3), np.uint8)) > 0
+    rim = inside & (weight > 0) & (cv2.erode((weight > 0).astype(np.uint8), np.ones((3, 3), np.uint8)) == 0)
+    assert rim.sum() > 10 and weight[inside].max() > 0.9
+    assert np.median(weight[rim]) < 0.25, np.median(weight[rim])
 
 
 @pytest.mark.parametrize("cover", [None, 0.0, SHADE_FRINGE - 0.01])
@@ -791,11 +822,60 @@ def test_the_swap_photo_hands_fill_fringes_measure_to_the_shade_lift(astronaut_p
 
     seen = []
 
+    odds = np.zeros(4)
+
     def fill(photo, profile, info=None):
-        info["forehead_hair"] = 0.123
+        info["forehead_hair"], info["skin_odds"] = 0.123, odds
         return photo
 
     monkeypatch.setattr(skin_mod, "fill_fringe", fill)
-    monkeypatch.setattr(skin_mod, "lift_hair_shade", lambda photo, profile, cover=-1.0: seen.append(cover) or photo)
+    monkeypatch.setattr(skin_mod, "lift_hair_shade",
+                        lambda photo, profile, cover=-1.0, given=None: seen.append((cover, given)) or photo)
     SwapPhotoProfile(astronaut_profile, even_grain=False, fill_far_side=False, lift_sockets=False)
-    assert seen == [0.123]
+    assert len(seen) == 1 and seen[0][0] == 0.123 and seen[0][1] is odds
+
+
+def test_the_skin_maps_colour_odds_are_reused_bit_for_bit(photo_rig, monkeypatch):
+    """`skin_map`'s colour models depend on the image alone: given the "skin_odds" of an earlier
+    map of the same image, with other `strands`, it computes none and draws the same map."""
+    import realtime.swap.skin as skin_mod
+
+    photo, uv, rig = photo_rig
+    img, _, _, _ = shaded_fringe(photo, uv)
+    info: dict = {}
+    strands = skin_map(img, uv, rig, strands=FRINGE_STRANDS, info=info)
+    plain, shade = skin_map(img, uv, rig), hair_shade(img, uv, rig)
+    assert info["skin_odds"].shape == (img.shape[0] * img.shape[1],) and shade is not None
+
+    def unwanted(*args, **kwargs):
+        raise AssertionError("colour models computed again")
+
+    monkeypatch.setattr(skin_mod, "_log_likelihood", unwanted)
+    np.testing.assert_array_equal(skin_map(img, uv, rig, odds=info["skin_odds"]), plain)
+    np.testing.assert_array_equal(skin_map(img, uv, rig, strands=FRINGE_STRANDS, odds=info["skin_odds"]), strands)
+    again = hair_shade(img, uv, rig, info["skin_odds"])
+    assert again is not None
+    np.testing.assert_array_equal(again[0], shade[0])
+    np.testing.assert_array_equal(again[1], shade[1])
+    with pytest.raises(ValueError, match="skin_odds"):
+        skin_map(img[:-1], uv, rig, odds=info["skin_odds"])
+
+
+def test_the_swap_photo_models_the_skins_colour_once(astronaut_rgb, astronaut_landmarks, monkeypatch):
+    """A photo whose partial fringe's shade is lifted: `fill_fringe`'s skin map's colour models
+    serve the lift's too (100 ms of s5's start-up), and the lifted photo is the one that
+    `lift_hair_shade` makes by itself."""
+    import realtime.swap.skin as skin_mod
+    from profiles.enroll import build_profile
+    from realtime.swap.photo import SwapPhotoProfile
+
+    uv = np.asarray(astronaut_landmarks, np.float64)[:, :2]
+    img, _, _, _ = shaded_fringe(np.ascontiguousarray(astronaut_rgb), uv)
+    profile = build_profile(img, np.array(astronaut_landmarks), name="fringed", source="test")
+    alone = lift_hair_shade(img, profile)
+    models = []
+    real = skin_mod._robust_gaussian
+    monkeypatch.setattr(skin_mod, "_robust_gaussian", lambda *a, **k: models.append(1) or real(*a, **k))
+    view = SwapPhotoProfile(profile, even_grain=False, fill_far_side=False, lift_sockets=False)
+    assert view.shade_lifted and not view.defringed and len(models) == 1
+    np.testing.assert_array_equal(view["image"], alone)
