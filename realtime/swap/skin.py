@@ -488,6 +488,17 @@ def hair_shade(image: np.ndarray, uv: np.ndarray, rig: Rig,
     return (weight, colour) if weight.max() > 0.0 else None
 
 
+def _at_crop_density(image: np.ndarray, profile) -> tuple[Rig, np.ndarray, np.ndarray, np.ndarray]:
+    """(the swap's rig of `profile`, its landmarks' (N, 2) coordinates in `image` (the profile's
+    photo or that photo prepared), `image` at the swap crop's density (C-contiguous), the
+    landmarks there): where the swap's skin map measures a photo (`fill_fringe`,
+    `lift_hair_shade`), to be applied at the photo's own size."""
+    rig = face_rig(rig_mod.build(profile), nominal_affine(profile, int(profile.crop_size)))
+    uv0 = np.ascontiguousarray(rig.attributes[:, :2])
+    small, uv = rig.texture_at_crop_density(np.ascontiguousarray(image), uv0)
+    return rig, uv0, np.ascontiguousarray(small), uv
+
+
 def lift_hair_shade(image: np.ndarray, profile, forehead_hair: float | None = -1.0,
                     odds: np.ndarray | None = None) -> np.ndarray:
     """`image` (the profile's photo prepared for the swap) with its forehead's skin in the shade
@@ -509,10 +520,8 @@ def lift_hair_shade(image: np.ndarray, profile, forehead_hair: float | None = -1
     density (as the skin map is), applied at the photo's."""
     if forehead_hair is None or (forehead_hair != -1.0 and forehead_hair < SHADE_FRINGE):
         return image
-    rig = face_rig(rig_mod.build(profile), nominal_affine(profile, int(profile.crop_size)))
-    uv0 = np.ascontiguousarray(rig.attributes[:, :2])
-    small, uv = rig.texture_at_crop_density(np.ascontiguousarray(image), uv0)
-    found = hair_shade(np.ascontiguousarray(small), uv, rig, odds)
+    rig, uv0, small, uv = _at_crop_density(image, profile)
+    found = hair_shade(small, uv, rig, odds)
     if found is None:
         return image
     weight, colour = found
@@ -904,10 +913,7 @@ def fill_fringe(image: np.ndarray, profile, info: dict | None = None) -> np.ndar
     edge (the fringe's tips) is painted over whole (`_under_the_edge`): blended in by the edge's
     partial weight, it drew a bar from brow to brow. A photo that wears no fringe keeps its brows
     as they are."""
-    rig = face_rig(rig_mod.build(profile), nominal_affine(profile, int(profile.crop_size)))
-    uv0 = np.ascontiguousarray(rig.attributes[:, :2])
-    small, uv = rig.texture_at_crop_density(np.ascontiguousarray(image), uv0)
-    small = np.ascontiguousarray(small)
+    rig, uv0, small, uv = _at_crop_density(image, profile)
     found = _fringe_weight(small, uv, rig, info)
     if found is None:
         return image

@@ -696,6 +696,20 @@ def test_the_raise_under_the_fills_edge_keeps_to_the_brows_band():
 
 
 
+def _lock(shape, uv, iod):
+    """`shaded_fringe`'s lock of hair on an image of `shape` with landmarks `uv`: (the brows' top
+    row, the hair's lower edge's row, the face's centre column, row and column grids, the face's
+    outline (uint8), the forehead's side under the lock, inside the outline (bool))."""
+    top = uv[list(topology.RIGHT_BROW) + list(topology.LEFT_BROW), 1].min()
+    edge = int(round(top - 0.2 * iod))
+    cx = int(uv[list(topology.FACE_OVAL), 0].mean())
+    ys, xs = np.arange(shape[0])[:, None], np.arange(shape[1])[None, :]
+    outline = np.zeros(shape[:2], np.uint8)
+    cv2.fillPoly(outline, [np.round(uv[list(topology.FACE_OVAL)]).astype(np.int32)], 1)
+    side = (outline > 0) & (xs < cx - 0.05 * iod) & (xs > uv[list(topology.RIGHT_BROW), 0].min())
+    return top, edge, cx, ys, xs, outline, side
+
+
 def shaded_fringe(photo, uv, depth=0.8):
     """The photo with a bare forehead (`bare`) under a lock of hair over one side of it: solid
     dark hair over its left half down to 0.2 interoculars above the brows, coming in over the
@@ -703,14 +717,8 @@ def shaded_fringe(photo, uv, depth=0.8):
     interoculars; (image, the shade, the lit skin below it down to the brows, the interocular)."""
     img, _ = bare(photo, uv)
     _, iod = forehead(photo, uv)
-    top = uv[list(topology.RIGHT_BROW) + list(topology.LEFT_BROW), 1].min()
-    edge = int(round(top - 0.2 * iod))
-    cx = int(uv[list(topology.FACE_OVAL), 0].mean())
-    ys, xs = np.arange(img.shape[0])[:, None], np.arange(img.shape[1])[None, :]
-    outline = np.zeros(img.shape[:2], np.uint8)
-    cv2.fillPoly(outline, [np.round(uv[list(topology.FACE_OVAL)]).astype(np.int32)], 1)
+    top, edge, cx, ys, xs, outline, side = _lock(img.shape, uv, iod)
     img[(ys < edge) & (xs < cx) & (cv2.dilate(outline, np.ones((15, 15), np.uint8)) > 0)] = (60, 40, 30)
-    side = (outline > 0) & (xs < cx - 0.05 * iod) & (xs > uv[list(topology.RIGHT_BROW), 0].min())
     shade = side & (ys >= edge) & (ys < edge + 0.06 * iod)
     img[shade] = np.round(img[shade] * depth).astype(np.uint8)
     below = side & (ys >= edge + 0.12 * iod) & (ys < top - 0.03 * iod)
@@ -777,14 +785,8 @@ def test_the_hairs_shade_fades_out_where_the_shade_does(photo_rig):
     lifted across her forehead)."""
     photo, uv, rig = photo_rig
     img, _, _, iod = shaded_fringe(photo, uv, depth=1.0)        # the hair alone
-    top = uv[list(topology.RIGHT_BROW) + list(topology.LEFT_BROW), 1].min()
-    edge = int(round(top - 0.2 * iod))
-    cx = int(uv[list(topology.FACE_OVAL), 0].mean())
-    ys, xs = np.arange(img.shape[0])[:, None], np.arange(img.shape[1])[None, :]
-    outline = np.zeros(img.shape[:2], np.uint8)
-    cv2.fillPoly(outline, [np.round(uv[list(topology.FACE_OVAL)]).astype(np.int32)], 1)
-    graded = ((outline > 0) & (xs < cx - 0.05 * iod) & (xs > uv[list(topology.RIGHT_BROW), 0].min())
-              & (ys >= edge) & (ys < top - 0.03 * iod))
+    top, edge, _, ys, xs, _, side = _lock(img.shape, uv, iod)
+    graded = side & (ys >= edge) & (ys < top - 0.03 * iod)
     light = 1.0 - 0.3 * (1.0 - np.clip((ys - edge) / (0.15 * iod), 0.0, 1.0))     # 0.7 by the hair, 1 from 0.15
     img[graded] = np.round(img[graded] * np.broadcast_to(light, graded.shape)[graded][:, None]).astype(np.uint8)
     found = hair_shade(img, uv, rig)
