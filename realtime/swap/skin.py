@@ -19,7 +19,7 @@ from realtime.mesh import rig as rig_mod
 from realtime.mesh.rig import Rig
 from realtime.swap.colour import srgb_to_lab
 from realtime.swap.crop import face_rig, nominal_affine, triangle_labels
-from realtime.swap.sockets import brow_polygons, eye_openings, feathered
+from realtime.swap.sockets import brow_polygons, eye_openings, feathered, weighted_blur
 
 __all__ = ["skin_map", "fill_fringe", "fringe_fill", "forehead_triangles", "FRINGE_STRANDS", "FRINGE_COVER",
            "FILL_SIGMA", "profile_drops_fringe", "fringe_hint", "brow_strokes", "brow_colour", "hair_shade",
@@ -438,8 +438,7 @@ def _hair_shade(image: np.ndarray, gone: np.ndarray, skin: np.ndarray, forehead:
     lit = beyond.astype(np.float32)
     px = image.astype(np.float32)
     den = cv2.GaussianBlur(lit, (0, 0), reach)
-    colour = cv2.GaussianBlur(px * lit[..., None], (0, 0), reach) / np.maximum(den, 1e-3)[..., None]
-    colour = np.where((den > 1e-2)[..., None], colour, px[beyond].mean(0)).astype(np.float32)
+    colour = np.where((den > 1e-2)[..., None], weighted_blur(px, lit, reach), px[beyond].mean(0)).astype(np.float32)
     shade = np.clip((1.0 - luma / np.maximum(colour @ LUMA, 1.0)) / SHADE_DEPTH, 0.0, 1.0)
     shade *= forehead * np.clip(2.0 * (reach - dist) / reach, 0.0, 1.0)
     # only what the hair's edge reaches through shade, grown from it a pixel at a time
@@ -538,8 +537,7 @@ def lift_hair_shade(image: np.ndarray, profile, forehead_hair: float | None = -1
     # the band's own colour, from the skin about it (not the hair beside it: a lighter rim)
     sigma = 0.03 * _eye_line(uv0)[3]
     skin = (ratio > HAIR_LUMA).astype(np.float32)
-    den = np.maximum(cv2.GaussianBlur(skin, (0, 0), sigma), 1e-3)[..., None]
-    low = cv2.GaussianBlur(px * skin[..., None], (0, 0), sigma) / den
+    low = weighted_blur(px, skin, sigma)
     out = px + weight[..., None] * (colour - low)
     return np.clip(np.round(out), 0, 255).astype(np.uint8)
 

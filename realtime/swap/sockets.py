@@ -51,7 +51,7 @@ from realtime.face import topology
 from realtime.swap.crop import _ring
 
 __all__ = ["REFERENCE", "LIFT", "MAX_GAIN", "socket_triangles", "socket_mask", "hair_zone", "eye_openings",
-           "brow_polygons", "feathered", "socket_lightness", "lifted_lightness", "lift_sockets"]
+           "weighted_blur", "brow_polygons", "feathered", "socket_lightness", "lifted_lightness", "lift_sockets"]
 
 #: A socket's lightness over its skin's that needs no lift (a real socket under front light).
 REFERENCE = 0.9
@@ -168,8 +168,9 @@ def _skin_mask(pts: np.ndarray, shape: tuple[int, int], sockets: np.ndarray) -> 
     return skin & (1 - features)
 
 
-def _blur(values: np.ndarray, weight: np.ndarray, sigma: float) -> np.ndarray:
-    """Weighted Gaussian low-pass of (H, W[, C]) `values` under (H, W) `weight`."""
+def weighted_blur(values: np.ndarray, weight: np.ndarray, sigma: float) -> np.ndarray:
+    """Weighted Gaussian low-pass of (H, W[, C]) `values` under (H, W) `weight` (normalised by the
+    blurred weight, floored at 1e-4)."""
     w = cv2.GaussianBlur(weight, (0, 0), sigma)
     v = cv2.GaussianBlur(values * (weight[..., None] if values.ndim == 3 else weight), (0, 0), sigma)
     return v / np.maximum(w, 1e-4)[..., None] if values.ndim == 3 else v / np.maximum(w, 1e-4)
@@ -196,9 +197,9 @@ def socket_lightness(lab: np.ndarray, sockets: np.ndarray, skin: np.ndarray, hai
     it is measured and lifted: taken against the skin it read as lashes and stayed a dark band
     round the driver's eyes."""
     light = sockets.astype(np.float32) * (lab[..., 0] > BLACK * skin)
-    around = _blur(lab[..., 0], light, sigma)
+    around = weighted_blur(lab[..., 0], light, sigma)
     weight = light * ((hair == 0) | (lab[..., 0] > DARK * around))
-    return _blur(lab, weight, sigma), weight
+    return weighted_blur(lab, weight, sigma), weight
 
 
 def lifted_lightness(lightness: np.ndarray, gain: np.ndarray, skin: np.ndarray) -> np.ndarray:
@@ -231,7 +232,7 @@ def lift_sockets(photo: np.ndarray, landmarks: np.ndarray) -> np.ndarray:
     if not sockets.any() or skin.sum() < 50:
         return photo
     lab = cv2.cvtColor(small.astype(np.float32) / 255.0, cv2.COLOR_RGB2LAB)
-    skin_low = _blur(lab, skin.astype(np.float32), SKIN_SIGMA * s_iod)
+    skin_low = weighted_blur(lab, skin.astype(np.float32), SKIN_SIGMA * s_iod)
     sock_low, socket_w = socket_lightness(lab, sockets, skin_low[..., 0], hair_zone(p, small.shape[:2], s_iod),
                                           SOCKET_SIGMA * s_iod)
     # where the socket's measure holds (inside it, feathered over its edge), how far it falls short
