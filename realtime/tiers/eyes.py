@@ -30,7 +30,8 @@ fans radiate from the mean of the lid contour), so a closed eye is lid skin only
 narrow the opening below `SHOWN_TO` of the photo's, the eyeball dims towards the lash colour,
 all of it by `SHOWN_FROM` (and never later than the last few hundredths of an eye width), so a
 half-shut eye is a shadowed slit, as a real one is, and no sliver of white or iris is left.
-The lid that comes down is drawn as lid skin with one lash line (`apply_lids`): the photo has no
+The lid that comes down is drawn as lid skin with one lash line, in the colour of the photo's own
+lash line (`lash_line`), a little darker (`apply_lids`): the photo has no
 closed lid to stretch. It comes in as the upper lid descends over the eyeball (`descent`), or as
 the eye shuts whichever way; an eye narrowed by its lower lid (a smile) keeps its open lid.
 Tinted towards the skin above the eye (in saturation, so a shaded socket lends it no grey), its
@@ -197,6 +198,31 @@ LASH_WIDTH = 0.09
 # on the nominal edge (the same darkness in all), so it reads as lashes rather than a painted band.
 # At 0.5, d11's right eye read a gain of 1.1503 on self-drive (0.3: 1.1456, none: 1.1471).
 LASH_SOFT = 0.3
+# The lash lines' colours are the photo's own lash line's (`lash_line`): the darkest of the upper
+# lid in columns across the eye clear of the iris. They were the darkest of the colours under the
+# upper contour (each channel's minimum), and MediaPipe's contour runs over the top of the iris:
+# that is the iris's or the pupil's colour (luminance 54 / 35 for d14, whose lash line is 88 /
+# 89), and both lines were drawn as a black liner. The lid's darkest band (its luminance over the
+# skin's above it, median over columns clear of the iris and over the frames; self-drive, the
+# driver's picture against the output's, each located by its own landmarks), right / left, real;
+# drawn before → now: d14's shut eyes 0.42 / 0.40; 0.30 / 0.20 → 0.36 / 0.37; d14's widest
+# eyes (its widest 3 %) 0.57 / 0.53; 0.33 / 0.23 → 0.49 / 0.49; d0's shut eyes 0.46 / 0.51;
+# 0.53 / 0.28 → 0.52 / 0.49; d10's (eyeliner) shut eyes 0.22 / 0.22; 0.29 / 0.44 → 0.22 / 0.24
+# (at rest the measure reads d14's and d0's output as their driver within 0.08). A widened
+# lid's line is the columns' median colour. A shut eye's is darker than the photo's open line:
+# its upper and lower lashes meet in the lid margin's shade (the drivers' real shut lines
+# against their own at rest, same measure: d14 0.41 / 0.48, d0 0.49 / 0.60): the columns'
+# darkest quarter's colour, times LASH_SHUT (the median times 0.8 read d10's right eye's shut
+# line 0.39, her winged liner darker towards its outer corner). Measured on the photo at its own
+# resolution: at the crop's density (the photo blurred to it) the colour was lighter (d0 86 /
+# 92, against 77 / 81), and d0's shut lines read 0.62 / 0.62, a grey band, as the drawing at the
+# crop's density and its upscaling blur the line again. The opening still dims towards the
+# contour's darkest (`EyeModel.lash`): a narrowing eye is a shadowed slit.
+LASH_COLUMNS = (0.4, 33, 4)   # columns within ± this many eye widths of the eye's middle, how many,
+#                               and how many clear of the iris make a measurement
+LASH_IRIS_CLEAR = 1.15        # columns within this many iris radii of its centre are left out
+LASH_REACH = (0.3, 0.08)      # eye widths above and below the upper contour each column runs
+LASH_SHUT = 0.9               # a shut eye's lash line: the photo's darker line's colour times this
 LASH_TAPER = (0.15, 0.35)   # the lash line narrows over this far (of the lid's length) from each
 #                             corner, down to this fraction of LASH_WIDTH at the corner itself
 LID_FROM, LID_TO = 0.25, 0.8
@@ -325,7 +351,10 @@ class EyeModel:
     #                           the polar texture's angle 0 is the photo's image x axis
     iris_rest: np.ndarray     # (2, 2) float32 the photo's iris centre, eye-local (eye widths):
     #                           where the eye looks straight ahead (`_foreshorten`)
-    lash: np.ndarray          # (2, 3) float32 colour of the upper lid's lash line
+    lash: np.ndarray          # (2, 3) float32 the darkest of the upper lid's contour: what a
+    #                           narrowing opening dims to (`SHOWN_FROM`)
+    lash_line: np.ndarray     # (2, 3) float32 colour of the photo's upper lash line (`lash_line`)
+    lash_shut: np.ndarray     # (2, 3) float32 colour of a shut eye's lash line (`lash_line`)
 
 
 def _eye_frame(lm: np.ndarray, outer: int, inner: int, down: np.ndarray):
@@ -526,7 +555,8 @@ def build_eye_model(image: np.ndarray, landmarks: np.ndarray, texels_per_px: flo
     down = _down(lm)
     h_img, w_img = image.shape[:2]
     whites, irises, radii, lashes, angles, rests = [], [], [], [], [], []
-    for outer, inner, centre, boundary, upper, lower in EYES:
+    lines, shut_lines = [], []
+    for eye, (outer, inner, centre, boundary, upper, lower) in enumerate(EYES):
         mid, u, v, width = _eye_frame(lm, outer, inner, down)
         opening = np.concatenate([lm[list(upper), :2], lm[list(reversed(lower[1:-1])), :2]])
         c_iris = lm[centre, :2]
@@ -578,6 +608,9 @@ def build_eye_model(image: np.ndarray, landmarks: np.ndarray, texels_per_px: flo
         lash_pts[:, 0] = np.clip(lash_pts[:, 0], 0, w_img - 1)
         lash_pts[:, 1] = np.clip(lash_pts[:, 1], 0, h_img - 1)
         lashes.append(image[lash_pts[:, 1], lash_pts[:, 0]].astype(np.float32).min(0))
+        line = lash_line(image, lm, eye, r_iris)
+        lines.append(lashes[-1] if line is None else line[0])
+        shut_lines.append(lashes[-1] if line is None else line[1])
     fits = [fit for *_, fit, _, _ in whites if fit is not None]
     scleras = []
     for colour, gx, ny, fit, grid, seen in whites:
@@ -596,7 +629,43 @@ def build_eye_model(image: np.ndarray, landmarks: np.ndarray, texels_per_px: flo
     return EyeModel(sclera=sclera.astype(np.float32), iris=np.stack(irises).astype(np.float32),
                     iris_radius=np.asarray(radii, np.float32),
                     iris_angle=np.asarray(angles, np.float32), iris_rest=np.asarray(rests, np.float32),
-                    lash=np.stack(lashes).astype(np.float32))
+                    lash=np.stack(lashes).astype(np.float32),
+                    lash_line=np.stack(lines).astype(np.float32),
+                    lash_shut=np.stack(shut_lines).astype(np.float32))
+
+
+def lash_line(image: np.ndarray, lm: np.ndarray, eye: int, iris_radius: float) -> tuple[np.ndarray, np.ndarray] | None:
+    """((3,), (3,) float32) the colours of the photo's upper lash line over eye `eye` (index into
+    EYES) of `image` (RGB) with landmarks `lm` (photo px; `iris_radius` px): open (a widened lid's)
+    and shut; or None where it cannot be seen (fewer than LASH_COLUMNS[2] columns). Down each of
+    LASH_COLUMNS columns across the eye clear of the iris (which the contour runs over, and whose
+    darkest pixel is no lash), the luminance from LASH_REACH[0] eye widths above the upper contour
+    to LASH_REACH[1] below it, and the colour at its darkest sample: open, their median; shut,
+    their darkest quarter's (the 25th percentile, each channel) times LASH_SHUT."""
+    outer, inner, centre, _, upper, _ = EYES[eye]
+    lm = np.asarray(lm, np.float64)
+    mid, u, v, width = _eye_frame(lm, outer, inner, _down(lm))
+    contour = (lm[list(upper), :2] - mid) / width
+    cx, cy = contour @ u, contour @ v
+    order = np.argsort(cx)
+    iris_x = float((lm[centre, :2] - mid) @ u) / width
+    step = 0.25 / width                                   # a quarter photo pixel, in eye widths
+    colours = []
+    lum = image.astype(np.float32) @ LUMA
+    for x in np.linspace(-LASH_COLUMNS[0], LASH_COLUMNS[0], LASH_COLUMNS[1]):
+        if abs(x - iris_x) < LASH_IRIS_CLEAR * iris_radius / width:
+            continue
+        top = float(np.interp(x, cx[order], cy[order]))
+        ys = np.arange(top - LASH_REACH[0], top + LASH_REACH[1], step)
+        at = (mid + x * width * u + ys[:, None] * width * v).astype(np.float32)
+        prof = cv2.remap(lum, at[:, :1], at[:, 1:], cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE).ravel()
+        k = int(np.argmin(prof))
+        colours.append(cv2.remap(image, at[k:k + 1, :1], at[k:k + 1, 1:], cv2.INTER_LINEAR).reshape(3))
+    if len(colours) < LASH_COLUMNS[2]:
+        return None
+    colours_ = np.asarray(colours, np.float32)
+    return (np.median(colours_, axis=0).astype(np.float32),
+            (LASH_SHUT * np.percentile(colours_, 25, axis=0)).astype(np.float32))
 
 
 def _photo_white(model: np.ndarray, grid: np.ndarray, seen: np.ndarray, per_width: float) -> np.ndarray:
@@ -670,6 +739,8 @@ class EyeLayer:
         self.sclera = up(np.ascontiguousarray(model.sclera))
         self.iris = up(np.ascontiguousarray(model.iris))
         self.lash = up(np.ascontiguousarray(model.lash))
+        self.lash_line = up(np.ascontiguousarray(model.lash_line))
+        self.lash_shut = up(np.ascontiguousarray(model.lash_shut))
         self.iris_radius = up(model.iris_radius)
         self.iris_angle = up(model.iris_angle)
         self.iris_rest = up(model.iris_rest)
@@ -821,8 +892,13 @@ class EyeLayer:
             reach = (w * self._lid_reach[t]).sum(1)         # fading out past the corners
             a = (float(strength[e]) * fade * fade * (3.0 - 2.0 * fade) * reach)[:, None]
             out[y0 + ys, x0 + xs] = out[y0 + ys, x0 + xs] * (1.0 - a) + skin * a
-            self._lash_line(out, vertices[self._lid_contour[e], :2], max(LASH_WIDTH * float(fr[e, 6]), 1.5),
-                            float(strength[e]), self.lash[e])
+            self._lash_line(out, vertices[self._lid_contour[e], :2], self._lash_px(fr, e),
+                            float(strength[e]), self.lash_shut[e])
+
+    def _lash_px(self, fr: np.ndarray, e: int) -> float:
+        """Eye `e`'s lash line width in crop px: LASH_WIDTH of the posed eye's width (`fr`:
+        `frames(vertices)`), at least 1.5 px."""
+        return max(LASH_WIDTH * float(fr[e, 6]), 1.5)
 
     def _lash_line(self, out, contour: np.ndarray, width: float, strength: float, colour) -> None:
         """Draw a shutting lid's lash line in place on `out`: a band `width` crop px wide about
@@ -1006,13 +1082,13 @@ class EyeLayer:
         for e in range(2):
             strength = min(max((float(wide[e]) - WIDE_LASH[0]) / (WIDE_LASH[1] - WIDE_LASH[0]), 0.0), 1.0)
             if strength >= 0.01:       # fainter is invisible (under 2 levels), and costs a pass
-                width = max(LASH_WIDTH * float(fr[e, 6]), 1.5)
+                width = self._lash_px(fr, e)
                 contour = np.asarray(vertices[self._lid_contour[e], :2], np.float64)
                 length = np.linalg.norm(np.diff(contour, axis=0), axis=1)
                 along = np.concatenate([[0.0], np.cumsum(length)]) / max(float(length.sum()), 1e-9)
                 lift = WIDE_LASH_OUTSIDE * 0.5 * width * _lash_taper(np, along)     # (M,) crop px
                 self._lash_line(out, contour + lift[:, None] * _outward(contour, -fr[e, 4:6]), width,
-                                strength, self.lash[e])
+                                strength, self.lash_line[e])
 
 
 def lid_shade(xp, lower, side):

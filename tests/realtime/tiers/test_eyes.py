@@ -1054,3 +1054,76 @@ def test_a_shut_lids_skin_fades_out_towards_the_eyes_corners(avatar, monkeypatch
         assert len(middle) > 30 and len(ends) > 5
         assert middle.max() > 0.9 and ends.mean() < 0.5 * middle.mean(), (e, middle.mean(), ends.mean())
         assert drawn[lid & (along > E.LID_TAPER[1] + 0.05)].max(initial=0.0) < 0.05
+
+
+def _painted_lash_line(image, lm, colour, width, iris=(60, 40, 30), white=(230, 225, 220)):
+    """`image` with each eye painted: its opening `white`, its iris disc (radius from the iris
+    landmarks) `iris`, and its upper lash line `colour`, `width` eye widths wide just above its
+    upper contour."""
+    from realtime.tiers.eyes import _down, _eye_frame
+
+    out = image.copy()
+    lm = np.asarray(lm, np.float64)
+    for outer, inner, centre, ring, upper, lower in EYES:
+        _, _, v, w = _eye_frame(lm, outer, inner, _down(lm))
+        contour = lm[list(upper), :2]
+        opening = np.concatenate([contour, lm[list(reversed(lower[1:-1])), :2]])
+        cv2.fillPoly(out, [np.round(opening * 16).astype(np.int32)], white, lineType=cv2.LINE_AA, shift=4)
+        band = np.concatenate([contour, (contour - width * w * v)[::-1]])
+        cv2.fillPoly(out, [np.round(band * 16).astype(np.int32)], colour, lineType=cv2.LINE_AA, shift=4)
+        r = float(np.mean(np.linalg.norm(lm[list(ring), :2] - lm[centre, :2], axis=1)))
+        cv2.circle(out, tuple(int(round(c)) for c in lm[centre, :2]), int(round(r)), iris, -1, cv2.LINE_AA)
+    return out
+
+
+def test_the_lash_line_is_the_photos_own_not_its_darkest_pixel(astronaut_rgb, astronaut_landmarks):
+    """`lash_line`: the colour of the photo's upper lash line, measured off the iris. The contour's
+    darkest pixel (the colour the lash lines were drawn in) lies on the iris that the contour runs
+    over: drawn in it, the lash line was a black liner (self-drive d14's shut lids at 0.2–0.3 of
+    the skin's light, the real ones at 0.4; its widened lids' at 0.23–0.33 against 0.53–0.57)."""
+    lm = np.asarray(astronaut_landmarks)
+    colour = (110, 70, 60)
+    m = build_eye_model(_painted_lash_line(astronaut_rgb, lm, colour, 0.11), lm)
+    for eye in (0, 1):
+        np.testing.assert_allclose(m.lash_line[eye], colour, atol=6)
+        assert float(m.lash[eye] @ LUM) < 50                      # the contour's darkest: the iris
+    # where the iris hides every column (a photo with no eyes to speak of): the contour's darkest
+    assert eye_layer.lash_line(np.full((64, 64, 3), 200, np.uint8), lm, 0, 1e4) is None
+
+
+@pytest.fixture(scope="module")
+def lashed_avatar(astronaut_rgb, astronaut_landmarks):
+    """The astronaut with painted eyes (`_painted_lash_line`): a mid-brown lash line 0.11 eye widths
+    wide above each eye, darker irises."""
+    from profiles.enroll import build_profile
+
+    lm = np.asarray(astronaut_landmarks)
+    photo = _painted_lash_line(astronaut_rgb, lm, (110, 70, 60), 0.11)
+    return _Avatar(build_profile(photo, lm, name="lashed", source="test"))
+
+
+@pytest.mark.parametrize("how", ["shut", "wide"])
+def test_a_drawn_lash_line_is_no_darker_than_the_photos(lashed_avatar, monkeypatch, how):
+    """The lash line drawn along a lid opened wider than the photo's is as dark as the photo's own
+    lash line (luminance 81: its darkest pixels within 8 levels darker), and over a shut lid a
+    little darker (lashes meet: at least 0.7 of it, at most 8 levels lighter), not as dark as the
+    photo's iris (46)."""
+    from realtime.tiers import eyes as E
+
+    av = lashed_avatar
+    blink = {"shut": 1.0, "wide": -0.6}[how]
+    state = FaceState(expression=blink * av.blendshapes({"blink_right": 1.0, "blink_left": 1.0}))
+    part = {"shut": "_lash_line", "wide": "_wide_lashes"}[how]
+    drawn = av(state)
+    monkeypatch.setattr(E.EyeLayer, part, lambda *a, **k: None)
+    plain = av(state)
+    monkeypatch.undo()
+    line = float(np.array([110, 70, 60]) @ LUM)
+    lo, hi = {"shut": (0.7 * line, line + 8), "wide": (line - 8, line + 25)}[how]
+    changed = np.abs(drawn.render - plain.render).max(-1) > 0
+    for eye in (0, 1):
+        near, _ = _near_contour(av, drawn, eye, 0.2 * drawn.vertices[:, 0].ptp())
+        lum = drawn.render[changed & near] @ LUM
+        assert len(lum) > 20
+        darkest = np.percentile(lum, 2)
+        assert lo < darkest < hi, (how, eye, darkest, line)
