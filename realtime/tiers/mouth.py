@@ -26,8 +26,11 @@ the tips of the upper teeth in the lip's shadow over a dark gap, never a full wh
   cavity below them (`realtime.tiers.warp.PhotoMouth`).
 - the teeth stand on an arch (radius `ARCH_R`): a pixel's lateral offset gives its place along
   the arch, hence which tooth it is on, how foreshortened that tooth is, and how dark (teeth
-  turn away from the light toward the back). Each tooth is rounded (a cylinder-like falloff
-  across it, rounded tips) with a gap to its neighbours, dark at the tips and faint along the body.
+  turn away from the light toward the back). Each tooth is rounded (a falloff across it, rounded
+  tips) with a gap to its neighbours, dark at the tips and faint along the body, and has its own
+  shade (`TOOTH_VALUE`, `TOOTH_CHROMA`: canines darker and yellower), yellower at the gum. The
+  teeth's level follows the skin's luma (`TEETH_LEVEL`), their tint the skin's (`TEETH_SKIN_TINT`),
+  and their fine lines (gaps, tips) are no sharper than the photo (`photo_blur`).
 - a tongue (rounded, reddish, from the avatar's lip colour) lies low in the mouth behind the
   lower teeth, in the shade of the lips and the upper teeth (darker than the lips), at most
   a quarter of the opening high, with a crease where the lower lip meets it (so a tracker
@@ -136,6 +139,11 @@ GAP_W = 0.004               # width of the gap between two teeth ...
 # 26.65 -> 26.67 dB, d19 29.86 -> 29.88, d0 27.635 -> 27.629, d10 level, d11 22.79 -> 22.75;
 # the mouth SSIM up on all five.
 GAP_ROOT = 0.1
+#: A tooth's body is darker towards its sides, by BODY_ROUND at its edge (a smoothstep across it,
+#: flat where two teeth meet). At 0.15 × across² two teeth met in a V whose sides fell 3-4 levels
+#: a pixel: at the photo tier's crop (a tooth 5-7 px wide) every boundary drew as a dark line, and
+#: with the gaps a fine grid over d14's grin (her soft video's own teeth show none).
+BODY_ROUND = 0.08
 #: The teeth's shade along the arch: a tooth turned `theta` from the camera is lit
 #: 0.15 + 0.85·cos(theta)**TEETH_TURN (Lambert's cosine), and the teeth darken towards the
 #: mouth's corners by TEETH_CORNER[1], from TEETH_CORNER[0] of the half width out (smoothstep
@@ -150,12 +158,35 @@ GAP_ROOT = 0.1
 #: costs 0.2 and 0.1 and gains d14 0.4.
 TEETH_TURN = 1.0
 TEETH_CORNER = (0.75, 0.85)
+#: Natural teeth are not one colour. From the midline back (incisors, lateral incisors, canines,
+#: premolars, molars): each tooth's lightness (TOOTH_VALUE), and how much of the teeth's own
+#: yellow it has (TOOTH_CHROMA: the power of TEETH_TINT it takes), as multiples of the central
+#: incisor's: the lateral incisors a little darker, the canines the darkest and most chromatic of
+#: the front teeth (as shade-guide surveys of natural dentitions find them); and no tooth quite
+#: the shade of its twin across the midline (TOOTH_SIDE: lightness × (1 + it) on the right,
+#: (1 − it) on the left; the central incisors match). Along a tooth the cervical end (at the
+#: gum) has up to 1 + CERVICAL times the yellow, fading towards the tip, whose translucent edge
+#: has half of it. One uniform ivory drew d0's and d19's yellow, uneven teeth as a pale even
+#: bar (d19: CIELAB b* 12.3 against his 15.1, L* sd within the teeth 4.4 against 6.6). More of
+#: the light's cast instead (of the skin's tint) drew a warm-lit face's canines orange.
+TOOTH_VALUE = (1.0, 0.96, 0.88, 0.94, 0.94, 0.9, 0.9)
+TOOTH_CHROMA = (1.0, 1.3, 2.0, 1.6, 1.6, 1.6, 1.6)
+TOOTH_SIDE = (0.0, -0.03, 0.025, -0.02, 0.03, -0.02, 0.02)
+CERVICAL = 1.0
 REST_WIDTH = (0.36, 0.5)    # the avatar's rest mouth width, clipped to this range
 PUCKER = (0.8, 0.6)         # teeth fade out as the mouth narrows from [0] to [1] × rest width
 PUCKER_RIM = 0.05           # a full pucker's inner-lip rim, inside the lip contour
 LIGHT_OPENING = 0.16        # light in the mouth: dim when barely open, full at this opening
 TEETH_LIGHT_OPENING = 0.1  # ... on the teeth, at the front of the mouth: full sooner (a smile)
-TEETH_RGB = (236.0, 229.0, 212.0)            # ivory: its level, scaled by the avatar's light
+# The teeth's level (luma of the colour drawn, before shading): TEETH_LEVEL[0] × 255 ×
+# (the skin's luma / 255) ** TEETH_LEVEL[1]. Teeth and skin are lit by one light and seen through
+# one exposure, but a darker skin is a darker surface, not a dimmer light, so the teeth follow the
+# skin less than in proportion (the power). On the eval drivers' own teeth (brightest 40 % of the
+# inner mouth, widest-mouth frames) against their skin (`_SKIN_POINTS`, frame 0): luma 218 / 210
+# (d14), 164 / 153 (d0), 160 / 125 (d19), which this gives once shaded. The level used to follow
+# the skin's mean only up to 155 and then stay at 229 (an ivory's): d0's teeth were drawn at
+# CIELAB L 77 against his 67 (pale), d14's shaded to 82 against her 86 (grey).
+TEETH_LEVEL = (1.1, 0.55)
 # The teeth's tint. Teeth are lit by the light that lights the face, and take its colour and the
 # mouth's: on the eval drivers' own teeth (brightest quarter of the inner mouth, open-mouth frames;
 # d0, d14, d19) the tint (RGB / luminance) is TEETH_TINT × the skin's tint ** TEETH_SKIN_TINT,
@@ -167,6 +198,12 @@ TEETH_SKIN_TINT = 0.53
 _SKIN_POINTS = (50, 280, 101, 330, 36, 266, 195, 197, 199, 175)   # cheeks, nose sides and bridge, chin
 TONGUE_RGB = (190.0, 95.0, 95.0)
 TEETH_COUNT = len(UPPER_W)                   # per side
+
+
+def teeth_level(skin_luma: float) -> float:
+    """The luma (0..255) of the teeth drawn for a face whose skin's luma is `skin_luma`
+    (0..255; see TEETH_LEVEL)."""
+    return float(min(TEETH_LEVEL[0] * 255.0 * (max(skin_luma, 0.0) / 255.0) ** TEETH_LEVEL[1], 255.0))
 
 
 def _edges(widths) -> np.ndarray:
@@ -195,7 +232,6 @@ class MouthCavity:
         # (a grinning photo must not make every normal mouth look puckered).
         self.rest_width = float(np.clip(np.linalg.norm(lm[78, :2] - lm[308, :2]) / self.iod_image,
                                         *REST_WIDTH))
-        level = float(np.array(TEETH_RGB, np.float32) @ LUMA) * min(1.1 * self.light, 1.0)
         # the skin's tint: the median of small patches (not a pore or a highlight) over the
         # cheeks, nose and chin (not blush alone, nor a forehead that may be under a fringe)
         r = max(1, int(round(0.03 * self.iod_image)))
@@ -204,13 +240,18 @@ class MouthCavity:
                    if 0 <= x < w and 0 <= y < h]
         tone = np.median(patches, axis=0).astype(np.float32) + 1.0 if patches else skin + 1.0
         tint = np.array(TEETH_TINT, np.float32) * (tone / float(tone @ LUMA)) ** TEETH_SKIN_TINT
-        teeth = np.minimum(level * tint / float(tint @ LUMA), 255.0).astype(np.float32)
+        tint = tint / float(tint @ LUMA)
+        # (at most as bright as keeps every channel of the tint: a clipped red drew a pale
+        # skin's teeth green-grey, d14's CIELAB a* −1 against her 8)
+        teeth = (min(teeth_level(float(tone @ LUMA)), 255.0 / float(tint.max())) * tint).astype(np.float32)
         # A photo that shows its own teeth (a smiling portrait) gives them their colour: the warp
         # tier shows them under the upper lip (`warp.PhotoMouth`), the drawn teeth go on below.
         own = _photo_teeth(image, lm, lip, self.iod_image)
         if own is not None:
             teeth = own
         self.photo_teeth = own is not None
+        #: the photo's blur (`photo_blur`), interoculars
+        self.blur = photo_blur(image, lm) / max(self.iod_image, 1e-6)
         #: the luma of the teeth drawn (the photo's own, where it shows them)
         self.teeth_luma = float(teeth @ LUMA)
         # The tongue: half a standard tongue pink at the avatar's light, half its lip colour.
@@ -221,9 +262,18 @@ class MouthCavity:
         self.ctx = ctx if ctx is not None else CpuContext()
         self.xp = self.ctx.xp
         up = self.ctx.upload
+        # the teeth as the light's cast (their colour over their own tint, TEETH_TINT) and that
+        # tint's logarithm: a tooth TOOTH_CHROMA times as chromatic has the tint to that power
+        # (more of the teeth's own yellow, not more of the light's colour)
         self.colours = {k: up(np.ascontiguousarray(v, np.float32)) for k, v in (
-            ("teeth", teeth), ("throat", lip * THROAT[0]), ("deep", lip * THROAT[1]), ("tongue", tongue),
-            ("lip", lip))}
+            ("teeth", teeth), ("teeth_cast", teeth / np.array(TEETH_TINT, np.float32)),
+            ("teeth_tint", np.log(np.array(TEETH_TINT, np.float32))), ("luma", LUMA),
+            ("throat", lip * THROAT[0]), ("deep", lip * THROAT[1]), ("tongue", tongue), ("lip", lip))}
+        # per tooth (right side, then left; one past the last: the arch's end), for the shading
+        self._tooth_value = up(np.concatenate([np.array(TOOTH_VALUE + TOOTH_VALUE[-1:], np.float32)
+                                               * (1 + sign * np.array(TOOTH_SIDE + TOOTH_SIDE[-1:], np.float32))
+                                               for sign in (1, -1)]))
+        self._tooth_chroma = up(np.array(TOOTH_CHROMA + TOOTH_CHROMA[-1:], np.float32))
         self._teeth = [(r, up(_edges(wd)), up(np.array(list(wd) + [wd[-1]], np.float32)),
                         up(np.array(list(ht) + [ht[-1]], np.float32)))
                        for r, wd, ht in ((ARCH_R[0], UPPER_W, UPPER_H), (ARCH_R[1], LOWER_W, LOWER_H))]
@@ -343,6 +393,11 @@ class MouthCavity:
         # Lower teeth (only when wide open), then the upper teeth. Their tips lie on a curve
         # anchored at the mouth's centre (the teeth belong to the jaw, not to the lips): at
         # the sides of a round mouth the lips cover them, a smile's raised corners show more.
+        # The teeth's fine lines (the gaps, the tips' edges) are no sharper than the photo's own
+        # edges (`photo_blur`): a pixel's antialiasing (0.6 px) and the photo's blur add up (in
+        # quadrature, as two blurs do).
+        soft = float(np.hypot(0.6, self.blur * iod))
+        ramp = 1.0 + 2.0 * (soft - 0.6)             # px over which a tip's edge fades in
         low_show = smoothstep((opening - LOWER_SHOW[0]) / (LOWER_SHOW[1] - LOWER_SHOW[0]))
         low_smile = smile * (opening - min(UPPER_H[0], reach) + OVERBITE)
         for upper in (False, True):
@@ -373,25 +428,32 @@ class MouthCavity:
                 to_tip = yl - tip
                 dist, lip_dark = b, 0.5
             to_tip = to_tip - f32(TIP_ROUND * iod) * across ** 4           # rounded tips
-            alpha = (xp.clip(to_tip + 0.5, 0, 1) * f32(1 - pucker)
+            alpha = (xp.clip(to_tip / f32(ramp) + 0.5, 0, 1) * f32(1 - pucker)
                      * xp.clip((f32(r) - xp.abs(x)) * f32(iod) + 0.5, 0, 1))   # arch's end
             cos = xp.maximum(xp.cos(theta), f32(0.0))
             # The dark gap between two teeth, drawn as its area over the pixel: a thin dark
             # line when the face is large, a faint one when a tooth is a few pixels wide.
             gap_px = f32(GAP_W * iod) * cos
-            sigma = xp.maximum(f32(0.6), 0.3 * gap_px)
+            sigma = xp.maximum(f32(soft), 0.3 * gap_px)
             edge_px = xp.minimum(f, 1 - f) * widths[i] * cos * f32(iod)      # px to the gap
             down = xp.clip(1 - to_tip / xp.maximum(length * f32(iod), f32(1.0)), 0, 1)
             dark = (0.8 * xp.minimum(1, gap_px / (2.5 * sigma)) * xp.exp(-(edge_px / sigma) ** 2)
                     * (GAP_ROOT + (1 - GAP_ROOT) * down ** 3))           # dark at the tips
-            shade = ((1 - 0.15 * across ** 2) * (1 - dark)                    # rounded body
+            # rounded body: darker towards its sides, with no crease where two teeth meet
+            shade = ((1 - f32(BODY_ROUND) * smoothstep(across)) * (1 - dark)
                      * (0.15 + 0.85 * cos ** f32(TEETH_TURN))                 # turning away
                      * (1 - f32(TEETH_CORNER[1])                                # mouth corners
                         * smoothstep((corner - f32(TEETH_CORNER[0])) / f32(1 - TEETH_CORNER[0])))
                      * (1 - lip_dark * xp.exp(-dist / f32(0.022 * iod)))     # the lip's shadow
                      * (1 - 0.12 * smoothstep(down * 4 - 3))                    # translucent tip
                      * f32(teeth_light))
-            col = col + (c["teeth"] * shade[:, None] - col) * alpha[:, None]
+            # each tooth its own shade; more colour at the gum, less at the translucent tip
+            chroma = (self._tooth_chroma[i] * (1 + f32(CERVICAL) * (1 - down) ** 2)
+                      * (1 - 0.5 * smoothstep(down * 4 - 3)))
+            value = self._tooth_value[i + (x < 0) * (TEETH_COUNT + 1)]
+            tooth = c["teeth_cast"] * xp.exp(chroma[:, None] * c["teeth_tint"])
+            tooth = xp.minimum(tooth * (value * f32(self.teeth_luma) / (tooth @ c["luma"]))[:, None], f32(255))
+            col = col + (tooth * shade[:, None] - col) * alpha[:, None]
 
         # Puckered lips roll forward: their inner surface shows as a lip-coloured rim and
         # the dark hole is smaller than the lip contour.
@@ -427,6 +489,40 @@ def _photo_teeth(image: np.ndarray, lm: np.ndarray, lip: np.ndarray, iod: float)
     if level < PHOTO_TEETH[1] * float(lip @ LUMA) or np.ptp(bright) > PHOTO_TEETH[2] * level:
         return None
     return np.minimum(bright, 255.0).astype(np.float32)
+
+
+#: `photo_blur`: the share of the face's pixels that count as its sharpest edges, and the blur
+#: (sigma, px) added to measure them by
+BLUR_PROBE = (0.01, 1.5)
+
+
+def photo_blur(image: np.ndarray, landmarks: np.ndarray) -> float:
+    """How soft the photo `image` (H, W, 3) uint8 is about the face of `landmarks` (478, 2+), in
+    its pixels: the Gaussian sigma its sharpest edges (the top BLUR_PROBE[0] of the gradients
+    over the face's box: eyes, brows, lips) read as. A further blur of s = BLUR_PROBE[1] px leaves
+    a step blurred by sigma its peak gradient × sigma / sqrt(sigma² + s²); the median of that
+    ratio over those pixels gives sigma (with the half pixel of blur they are read at). Frame 0
+    of the eval drivers: d14 (a soft, compressed webcam video) 2.0 px, d0 1.1, d19 1.0, d10 1.1;
+    the astronaut 0.9. 0 where the face's box is under 8 px or flat."""
+    lm = np.asarray(landmarks, np.float64)[:, :2]
+    h, w = image.shape[:2]
+    x0, y0 = (max(int(np.floor(v)), 0) for v in lm.min(0))
+    x1, y1 = min(int(np.ceil(lm[:, 0].max())) + 1, w), min(int(np.ceil(lm[:, 1].max())) + 1, h)
+    if x1 - x0 < 8 or y1 - y0 < 8:
+        return 0.0
+    luma = image[y0:y1, x0:x1].astype(np.float32) @ LUMA.astype(np.float32)
+
+    def gradient(sigma: float) -> np.ndarray:
+        a = cv2.GaussianBlur(luma, (0, 0), sigma)
+        return np.hypot(cv2.Sobel(a, cv2.CV_32F, 1, 0, ksize=3), cv2.Sobel(a, cv2.CV_32F, 0, 1, ksize=3))
+
+    share, s = BLUR_PROBE
+    sharp, blurred = gradient(0.5), gradient(float(np.hypot(0.5, s)))
+    edges = sharp >= max(float(np.quantile(sharp, 1.0 - share)), 1e-3)
+    if not edges.any():
+        return 0.0
+    r = min(float(np.median(blurred[edges] / sharp[edges])), 0.99)
+    return s * r / float(np.sqrt(1.0 - r * r))
 
 
 def _lip_edges(xp, box):

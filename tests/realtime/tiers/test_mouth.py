@@ -18,7 +18,14 @@ from realtime.tiers.mouth import MouthCavity
 
 @pytest.fixture(scope="module")
 def cavity(astronaut_rgb, astronaut_landmarks):
-    return MouthCavity(astronaut_rgb, astronaut_landmarks)
+    """The astronaut's cavity, drawn as for a sharp photo: the tests shade her mouth at up to
+    five times her photo's scale, where her own blur (`photo_blur`) would soften every line."""
+    return _sharp(MouthCavity(astronaut_rgb, astronaut_landmarks))
+
+
+def _sharp(cavity):
+    cavity.blur = 0.0
+    return cavity
 
 
 def _mask(iod: float, opening: float, width: float = 0.5, smile: float = 0.0) -> np.ndarray:
@@ -478,3 +485,125 @@ def test_apply_with_no_mouth_pixels_is_a_no_op(cavity):
     out = np.full((20, 30, 3), 7.0, np.float32)
     cavity.apply(gbuf, rig, out, real=0.0)
     assert (out == 7.0).all()
+
+
+# ------------------------------------------------------------------------- teeth's colour
+def _no_photo_teeth(monkeypatch):
+    """Set the astronaut's own teeth aside: the drawn teeth's colour is then the rule's."""
+    monkeypatch.setattr(M, "_photo_teeth", lambda *a: None)
+
+
+def test_the_teeth_level_follows_the_skins_luma(astronaut_rgb, astronaut_landmarks, monkeypatch):
+    """A darker face gets darker teeth, less than in proportion (a darker skin is partly a darker
+    surface); the level no longer stops at one ivory for every face lighter than a mid grey (d0's
+    teeth were drawn far lighter than his own, L* 77 against 67)."""
+    _no_photo_teeth(monkeypatch)
+    lumas = {}
+    for k in (0.75, 0.5):
+        rgb = (astronaut_rgb * k).astype(np.uint8)
+        lumas[k] = MouthCavity(rgb, astronaut_landmarks).teeth_luma
+    assert lumas[0.5] < 0.9 * lumas[0.75]
+    assert lumas[0.5] / lumas[0.75] == pytest.approx((0.5 / 0.75) ** M.TEETH_LEVEL[1], abs=0.03)
+    assert M.teeth_level(125.0) > 125.0 and M.teeth_level(255.0) == 255.0
+    assert M.teeth_level(60.0) > 1.5 * 60.0      # teeth stand out of a dark skin
+    # a pale face's teeth are as light as keeps their tint: none of its channels clipped (a
+    # clipped red drew d14's teeth green-grey)
+    tints = []
+    for k in (0.75, 1.1):
+        teeth = MouthCavity(np.clip(astronaut_rgb * k, 0, 255).astype(np.uint8), astronaut_landmarks).colours["teeth"]
+        assert teeth.max() <= 255.0
+        tints.append(teeth[0] / teeth[2])
+    assert tints[1] == pytest.approx(tints[0], rel=0.03)
+
+
+def _row_colours(monkeypatch, astronaut_rgb, astronaut_landmarks, iod=300.0):
+    """The shaded upper teeth of a wide smile (RGB image, NaN outside), its mask, centre column
+    and the row of the upper lip's edge there."""
+    _no_photo_teeth(monkeypatch)
+    cavity = _sharp(MouthCavity(astronaut_rgb, astronaut_landmarks))
+    mask = _mask(iod, 0.3, width=0.7)
+    img = _shade(cavity, mask, iod)
+    c = _centre_column(mask)
+    return img, mask, c, np.nonzero(mask[:, c])[0][0]
+
+
+def _yellow(rgb):
+    """Green over blue: the teeth's own yellow, whatever the light's cast (the same on all)."""
+    rgb = np.asarray(rgb, np.float64)
+    return rgb[..., 1] / rgb[..., 2]
+
+
+def test_each_tooth_has_its_own_shade(monkeypatch, astronaut_rgb, astronaut_landmarks):
+    """Natural teeth differ: the canines are yellower than the central incisors (the light's
+    cast, a warm one here, is the same on both). One uniform colour drew d0's and d19's
+    yellow, uneven teeth as a pale even bar."""
+    iod = 300.0
+    img, mask, c, top = _row_colours(monkeypatch, astronaut_rgb, astronaut_landmarks, iod)
+    row = top + int(0.05 * iod)
+    edges = M._edges(M.UPPER_W)
+    def tooth(k):       # the middle of the k-th upper tooth from the midline, right side
+        x = M.ARCH_R[0] * np.sin(0.5 * (edges[k] + edges[k + 1]) / M.ARCH_R[0])
+        return img[row, c + int(round(x * iod))]
+    incisor, canine = tooth(0), tooth(2)
+    assert np.isfinite(incisor).all() and np.isfinite(canine).all()
+    assert _yellow(canine) > 1.03 * _yellow(incisor)
+
+
+def test_a_tooth_is_more_chromatic_at_the_gum_than_at_its_tip(monkeypatch, astronaut_rgb, astronaut_landmarks):
+    """Down a central incisor: yellower at its cervical end (under the lip), less so at the
+    translucent tip."""
+    iod = 300.0
+    img, mask, c, top = _row_colours(monkeypatch, astronaut_rgb, astronaut_landmarks, iod)
+    x = c + int(0.047 * iod)
+    rows = np.nonzero(mask[:, x])[0]
+    rows = rows[:_upper_band(img, mask, x) + np.argmax(_luma(img[rows, x]) > 120.0)]
+    rows = rows[_luma(img[rows, x]) > 120.0]                  # the upper incisor, root to tip
+    assert len(rows) > 0.08 * iod
+    yellow = _yellow(img[rows, x])
+    assert yellow[2] > 1.02 * yellow[len(rows) // 2] > 1.02 * yellow[-2]
+
+
+def test_two_teeth_meet_without_a_crease(monkeypatch, astronaut_rgb, astronaut_landmarks):
+    """Near the root (where the gap between two teeth is faint) the rounded bodies meet in a
+    smooth valley: a body shaded 1 − 0.15·across² met its neighbour in a V whose sides, a few
+    levels a pixel, drew every boundary as a line (the fine grid on d14's grin)."""
+    iod = 300.0
+    img, mask, c, top = _row_colours(monkeypatch, astronaut_rgb, astronaut_landmarks, iod)
+    luma = _luma(img)
+    edges = M._edges(M.UPPER_W)
+    x = c + int(round(M.ARCH_R[0] * np.sin(edges[1] / M.ARCH_R[0]) * iod))   # incisor | lateral
+    row = top + int(0.03 * iod)
+    near = luma[row, x + 2:x + 6]
+    assert np.isfinite(near).all()
+    assert np.abs(np.diff(near)).max() < 1.5
+
+
+def test_photo_blur_reads_how_soft_the_photo_is(astronaut_rgb, astronaut_landmarks):
+    """A photo blurred by a further sigma reads about the quadrature sum of its own and that one."""
+    import cv2
+
+    own = M.photo_blur(astronaut_rgb, astronaut_landmarks)
+    assert 0.5 < own < 1.5
+    for s in (1.5, 3.0):
+        soft = M.photo_blur(cv2.GaussianBlur(astronaut_rgb, (0, 0), s), astronaut_landmarks)
+        assert soft == pytest.approx(np.hypot(own, s), rel=0.25)
+
+
+def test_a_soft_photo_gets_soft_gaps(astronaut_rgb, astronaut_landmarks):
+    """The dark gap at the teeth's tips is no sharper than the photo: drawn 1 px wide into a soft
+    webcam face (d14, blur 2 px) it was a fine dark grid the real teeth do not show. A softer
+    photo's gap is shallower (and wider: it keeps about its darkness in all)."""
+    import cv2
+
+    iod = 120.0
+    mask = _mask(iod, 0.3)
+    c = _centre_column(mask)
+    incisor = int(0.047 * iod)
+    depth = {}
+    for s in (0.0, 2.5):
+        rgb = astronaut_rgb if s == 0 else cv2.GaussianBlur(astronaut_rgb, (0, 0), s)
+        luma = _luma(_shade(MouthCavity(rgb, astronaut_landmarks), mask, iod))
+        top = np.nonzero(mask[:, c])[0][0]
+        row = top + int(np.nanargmax(luma[top:top + int(0.2 * iod), c + incisor]))   # the tooth's lightest
+        depth[s] = 1 - luma[row, c - 1:c + 2].min() / luma[row, c + incisor]
+    assert depth[2.5] < 0.7 * depth[0.0]
