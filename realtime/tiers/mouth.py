@@ -29,8 +29,10 @@ the tips of the upper teeth in the lip's shadow over a dark gap, never a full wh
   turn away from the light toward the back). Each tooth is rounded (a falloff across it, rounded
   tips) with a gap to its neighbours, dark at the tips and faint along the body, and has its own
   shade (`TOOTH_VALUE`, `TOOTH_CHROMA`: canines darker and yellower), yellower at the gum. The
-  teeth's level follows the skin's luma (`TEETH_LEVEL`), their tint the skin's (`TEETH_SKIN_TINT`),
-  and their fine lines (gaps, tips) are no sharper than the photo (`photo_blur`).
+  teeth's level follows the skin's luma (`TEETH_LEVEL`; on a dark skin no lower than
+  `TEETH_LEVEL_MIN`), their tint the skin's (`TEETH_SKIN_TINT`; a greyscale photo's teeth and
+  tongue are grey, `COLOURFUL`), and their fine lines (gaps, tips) are no sharper than the photo
+  (`photo_blur`).
 - a tongue (rounded, reddish, from the avatar's lip colour) lies low in the mouth behind the
   lower teeth, in the shade of the lips and the upper teeth (darker than the lips), at most
   a quarter of the opening high, with a crease where the lower lip meets it (so a tracker
@@ -185,8 +187,13 @@ TEETH_LIGHT_OPENING = 0.1  # ... on the teeth, at the front of the mouth: full s
 # inner mouth, widest-mouth frames) against their skin (`_SKIN_POINTS`, frame 0): luma 218 / 210
 # (d14), 164 / 153 (d0), 160 / 125 (d19), which this gives once shaded. The level used to follow
 # the skin's mean only up to 155 and then stay at 229 (an ivory's): d0's teeth were drawn at
-# CIELAB L 77 against his 67 (pale), d14's shaded to 82 against her 86 (grey).
+# CIELAB L 77 against his 67 (pale), d14's shaded to 82 against her 86 (grey). And at least
+# TEETH_LEVEL_MIN (where the ivory stopped before: 0.55 × 1.1 of its 229 at the light's floor):
+# a skin as dark as luma 40-70 is a dark skin more than a dim light, and the teeth, a pale
+# surface, stay teeth-bright; the power alone drew a skin of luma 50's teeth at 118 (CIELAB L 47
+# once shaded, a grey-brown), luma 40's at 105 (L 42), every eval face's at 186 or more.
 TEETH_LEVEL = (1.1, 0.55)
+TEETH_LEVEL_MIN = 139.0
 # The teeth's tint. Teeth are lit by the light that lights the face, and take its colour and the
 # mouth's: on the eval drivers' own teeth (brightest quarter of the inner mouth, open-mouth frames;
 # d0, d14, d19) the tint (RGB / luminance) is TEETH_TINT × the skin's tint ** TEETH_SKIN_TINT,
@@ -195,6 +202,12 @@ TEETH_LEVEL = (1.1, 0.55)
 # against his 1.10 / 0.97 / 0.88): bluish white.
 TEETH_TINT = (1.0, 1.0, 0.955)
 TEETH_SKIN_TINT = 0.53
+#: The colours the cavity makes up (the teeth's own yellow, TEETH_TINT and TOOTH_CHROMA; the
+#: tongue's pink) in full where the skin's tint spreads (its largest channel less its smallest,
+#: over its luma) COLOURFUL or more, fading to grey with it: a greyscale photo gets grey teeth and
+#: tongue (they were drawn yellow, a canine's CIELAB b* 8 at the gum, and pink into a grey
+#: image). The eval photos' and drivers' skins spread 0.18 (s12) to 0.61, and keep them in full.
+COLOURFUL = 0.1
 _SKIN_POINTS = (50, 280, 101, 330, 36, 266, 195, 197, 199, 175)   # cheeks, nose sides and bridge, chin
 TONGUE_RGB = (190.0, 95.0, 95.0)
 TEETH_COUNT = len(UPPER_W)                   # per side
@@ -202,8 +215,16 @@ TEETH_COUNT = len(UPPER_W)                   # per side
 
 def teeth_level(skin_luma: float) -> float:
     """The luma (0..255) of the teeth drawn for a face whose skin's luma is `skin_luma`
-    (0..255; see TEETH_LEVEL)."""
-    return float(min(TEETH_LEVEL[0] * 255.0 * (max(skin_luma, 0.0) / 255.0) ** TEETH_LEVEL[1], 255.0))
+    (0..255; see TEETH_LEVEL, TEETH_LEVEL_MIN)."""
+    level = TEETH_LEVEL[0] * 255.0 * (max(skin_luma, 0.0) / 255.0) ** TEETH_LEVEL[1]
+    return float(min(max(level, TEETH_LEVEL_MIN), 255.0))
+
+
+def colourfulness(tone: np.ndarray) -> float:
+    """0 (grey) … 1: how much of the colours it makes up (`COLOURFUL`) the cavity draws for a
+    face whose skin's RGB is `tone` (3,)."""
+    tone = np.asarray(tone, np.float64)
+    return float(np.clip(np.ptp(tone) / max(float(tone @ LUMA), 1.0) / COLOURFUL, 0.0, 1.0))
 
 
 def _edges(widths) -> np.ndarray:
@@ -239,7 +260,9 @@ class MouthCavity:
                    for x, y in np.round(lm[list(_SKIN_POINTS), :2]).astype(np.int64)
                    if 0 <= x < w and 0 <= y < h]
         tone = np.median(patches, axis=0).astype(np.float32) + 1.0 if patches else skin + 1.0
-        tint = np.array(TEETH_TINT, np.float32) * (tone / float(tone @ LUMA)) ** TEETH_SKIN_TINT
+        colour = colourfulness(tone)
+        own_tint = np.array(TEETH_TINT, np.float32) ** np.float32(colour)   # the teeth's own yellow
+        tint = own_tint * (tone / float(tone @ LUMA)) ** TEETH_SKIN_TINT
         tint = tint / float(tint @ LUMA)
         # (at most as bright as keeps every channel of the tint: a clipped red drew a pale
         # skin's teeth green-grey, d14's CIELAB a* −1 against her 8)
@@ -257,17 +280,18 @@ class MouthCavity:
         # The tongue: half a standard tongue pink at the avatar's light, half its lip colour.
         tongue = (0.5 * np.array(TONGUE_RGB, np.float32) * self.light
                   + 0.5 * lip * np.array([1.0, 0.8, 0.8], np.float32))
+        if colour < 1.0:
+            tongue = float(tongue @ LUMA) + np.float32(colour) * (tongue - float(tongue @ LUMA))
         # Array-module agnostic: the shading runs where the G-buffer is (numpy, or cupy on the
         # GPU); `ctx` uploads the constants once (on the CPU upload is the identity).
         self.ctx = ctx if ctx is not None else CpuContext()
         self.xp = self.ctx.xp
         up = self.ctx.upload
-        # the teeth as the light's cast (their colour over their own tint, TEETH_TINT) and that
-        # tint's logarithm: a tooth TOOTH_CHROMA times as chromatic has the tint to that power
-        # (more of the teeth's own yellow, not more of the light's colour)
+        # the teeth as the light's cast (their colour over their own tint: TEETH_TINT, as colourful
+        # as the photo) and that tint's logarithm: a tooth TOOTH_CHROMA times as chromatic has the
+        # tint to that power (more of the teeth's own yellow, not more of the light's colour)
         self.colours = {k: up(np.ascontiguousarray(v, np.float32)) for k, v in (
-            ("teeth", teeth), ("teeth_cast", teeth / np.array(TEETH_TINT, np.float32)),
-            ("teeth_tint", np.log(np.array(TEETH_TINT, np.float32))), ("luma", LUMA),
+            ("teeth", teeth), ("teeth_cast", teeth / own_tint), ("teeth_tint", np.log(own_tint)), ("luma", LUMA),
             ("throat", lip * THROAT[0]), ("deep", lip * THROAT[1]), ("tongue", tongue), ("lip", lip))}
         # per tooth (right side, then left; one past the last: the arch's end), for the shading
         self._tooth_value = up(np.concatenate([np.array(TOOTH_VALUE + TOOTH_VALUE[-1:], np.float32)

@@ -410,9 +410,9 @@ def test_colours_follow_the_avatar(astronaut_rgb, astronaut_landmarks, cavity):
 
 
 def test_the_teeth_take_the_skins_tint(astronaut_rgb, astronaut_landmarks, monkeypatch):
-    """A warmer-lit photo gets warmer teeth; a grey one gets the teeth's own tint; the level
-    (luminance) follows the light, not the tint. (For a photo whose own teeth do not show: the
-    astronaut's are set aside here.)"""
+    """A warmer-lit photo gets warmer teeth; a greyscale one grey teeth (not the teeth's own
+    yellow, `COLOURFUL`); the level (luminance) follows the light, not the tint. (For a photo
+    whose own teeth do not show: the astronaut's are set aside here.)"""
     from realtime.tiers import mouth
 
     monkeypatch.setattr(mouth, "_photo_teeth", lambda *a: None)
@@ -426,8 +426,7 @@ def test_the_teeth_take_the_skins_tint(astronaut_rgb, astronaut_landmarks, monke
     assert tint(warm)[0] / tint(warm)[2] > 1.1 * tint(cavity)[0] / tint(cavity)[2]
     grey_rgb = np.repeat(astronaut_rgb.mean(-1, keepdims=True), 3, -1).astype(np.uint8)
     grey = MouthCavity(grey_rgb, astronaut_landmarks)
-    own = np.array(mouth.TEETH_TINT) / _luma(np.array(mouth.TEETH_TINT)[None, None])[0, 0]
-    assert tint(grey) == pytest.approx(own, abs=0.01)
+    assert tint(grey) == pytest.approx(np.ones(3), abs=0.01)
 
 
 def test_a_photo_that_shows_its_teeth_gives_them_their_colour(astronaut_rgb, astronaut_landmarks):
@@ -514,6 +513,33 @@ def test_the_teeth_level_follows_the_skins_luma(astronaut_rgb, astronaut_landmar
         assert teeth.max() <= 255.0
         tints.append(teeth[0] / teeth[2])
     assert tints[1] == pytest.approx(tints[0], rel=0.03)
+
+
+def test_a_dark_skins_teeth_stay_teeth_bright(astronaut_rgb, astronaut_landmarks, monkeypatch):
+    """A skin of luma 40-70 is a dark skin more than a dim light: its teeth, a pale surface, are
+    drawn no darker than TEETH_LEVEL_MIN (the power alone drew a skin of luma 50's at 118, a
+    grey-brown), and the level still rises with the skin above it."""
+    _no_photo_teeth(monkeypatch)
+    dark = (astronaut_rgb * 0.25).astype(np.uint8)          # her skin's luma about 50
+    assert MouthCavity(dark, astronaut_landmarks).teeth_luma > 135.0
+    for skin in (0.0, 40.0, 50.0, 60.0):
+        assert M.teeth_level(skin) == pytest.approx(M.TEETH_LEVEL_MIN)
+    assert M.teeth_level(100.0) > M.teeth_level(80.0) > M.TEETH_LEVEL_MIN
+
+
+def test_a_greyscale_photo_gets_grey_teeth_and_tongue(astronaut_rgb, astronaut_landmarks, monkeypatch):
+    """Nothing the cavity makes up (the teeth's own yellow, each tooth's, the tongue's pink) is
+    drawn into a photo with no colour: a grey photo's canines were yellow (b* 8) and its tongue
+    pink. A colour photo keeps them (see the tests above)."""
+    _no_photo_teeth(monkeypatch)
+    import cv2
+
+    grey = np.repeat(cv2.cvtColor(astronaut_rgb, cv2.COLOR_RGB2GRAY)[..., None], 3, axis=2)
+    iod = 300.0
+    mask = _mask(iod, 0.5, width=0.7)
+    img = _shade(_sharp(MouthCavity(grey, astronaut_landmarks)), mask, iod, tongue=1.0)[mask]
+    assert np.ptp(img, axis=1).max() < 1.0
+    assert M.colourfulness(np.array([200.0, 160.0, 140.0])) == 1.0
 
 
 def _row_colours(monkeypatch, astronaut_rgb, astronaut_landmarks, iod=300.0):
