@@ -23,7 +23,8 @@ from realtime.swap.sockets import brow_polygons, eye_openings, feathered, weight
 
 __all__ = ["skin_map", "fill_fringe", "fringe_fill", "forehead_triangles", "FRINGE_STRANDS", "FRINGE_COVER",
            "FILL_SIGMA", "profile_drops_fringe", "fringe_hint", "brow_strokes", "brow_colour", "hair_shade",
-           "lift_hair_shade", "SHADE_REACH", "SHADE_DEPTH", "HAIR_LUMA", "SHADE_FRINGE"]
+           "lift_hair_shade", "SHADE_REACH", "SHADE_DEPTH", "HAIR_LUMA", "SHADE_HUE", "SHADE_FRINGE",
+           "hue_turn"]
 
 #: `skin_map`'s `strands` when a swap drops the photo's fringe (`EngineOptions.drop_fringe`)
 FRINGE_STRANDS = 0.15
@@ -56,6 +57,12 @@ SHADE_REACH = 0.15
 SHADE_DEPTH = 0.15
 #: ... but what is darker than this share of that skin's luma is the hair itself, not lifted
 HAIR_LUMA = 0.4
+#: ... and so is what is yellower than that skin, whatever its luma: its hue (CIE Lab) turned
+#: from the skin's towards yellow by this many degrees or more (lifted in proportion from 0).
+#: Darkened alone, a colour keeps its Lab hue, and skin in shade turns red (s5's shade: -3 to
+#: -15 degrees against her lit forehead); the astronaut's shaded blond fringe over her left brow,
+#: 0.47 of her lit skin's luma, above HAIR_LUMA, turns +9 (lifted, a light rim painted into it)
+SHADE_HUE = 3.0
 #: ... and only on a photo that wears a fringe over at least this share of its forehead (s5's
 #: parted fringe 0.45; bare foreheads 0.00-0.02, whose hairline and temples' shade is the head's
 #: own turn: lifted, s12's far temple came out as a light patch with the hair's edges)
@@ -487,6 +494,15 @@ def hair_shade(image: np.ndarray, uv: np.ndarray, rig: Rig,
     return (weight, colour) if weight.max() > 0.0 else None
 
 
+def hue_turn(rgb: np.ndarray, skin: np.ndarray) -> np.ndarray:
+    """(...) float32: how far (degrees, in (-180, 180]) the CIE Lab hue of each of `rgb` (..., 3,
+    sRGB 0-255) is turned from that of `skin` (the same shape) towards yellow (+; towards red
+    -): the way a pixel near a fringe differs from the lit skin other than by its lightness."""
+    lab, ref = srgb_to_lab(rgb), srgb_to_lab(skin)
+    turn = np.degrees(np.arctan2(lab[..., 2], lab[..., 1]) - np.arctan2(ref[..., 2], ref[..., 1]))
+    return (180.0 - np.mod(180.0 - turn, 360.0)).astype(np.float32)
+
+
 def _at_crop_density(image: np.ndarray, profile) -> tuple[Rig, np.ndarray, np.ndarray, np.ndarray]:
     """(the swap's rig of `profile`, its landmarks' (N, 2) coordinates in `image` (the profile's
     photo or that photo prepared), `image` at the swap crop's density (C-contiguous), the
@@ -515,8 +531,10 @@ def lift_hair_shade(image: np.ndarray, profile, forehead_hair: float | None = -1
     every driver. Left out with the hair (the map lowered there), the line went but s5 <- d10
     read nearer the driver than the photo by dlib (margin 0.118 -> 0.097): the forehead stays
     hers, lit. Its local colour (a normalised blur over the skin off the hair, by 0.03
-    interoculars) goes to the lit skin's, so its own detail stays. Measured at the swap crop's
-    density (as the skin map is), applied at the photo's."""
+    interoculars) goes to the lit skin's, so its own detail stays. The hair itself is not
+    lifted: what is under `HAIR_LUMA` of the lit skin's luma, or whose hue turns from the lit
+    skin's towards yellow by `SHADE_HUE` (`hue_turn`, on the photo blurred by `EDGE_INSET`).
+    Measured at the swap crop's density (as the skin map is), applied at the photo's."""
     if forehead_hair is None or (forehead_hair != -1.0 and forehead_hair < SHADE_FRINGE):
         return image
     rig, uv0, small, uv = _at_crop_density(image, profile)
@@ -532,11 +550,22 @@ def lift_hair_shade(image: np.ndarray, profile, forehead_hair: float | None = -1
     ratio = (px @ LUMA) / np.maximum(colour @ LUMA, 1.0)
     # not the hair itself (under HAIR_LUMA of the lit skin's luma, in proportion up to 0.2 above
     # it) where the map keeps some of it: painted over, it came out as skin-coloured blocks with
-    # the hair's edges (s0, s5)
-    weight = weight * np.clip((ratio - HAIR_LUMA) / 0.2, 0.0, 1.0)
+    # the hair's edges (s0, s5); nor hair lighter than that but of another hue than the skin's
+    # shade (SHADE_HUE: the astronaut's fringe), judged on the photo blurred by EDGE_INSET (a
+    # pixel's own hue is noisy: +-3 degrees in her hair, whose pixels under the threshold came out
+    # as light specks) where the weight is and the skin's blur below reads about it (the Lab of a
+    # whole photo is 100-200 ms of start-up)
+    iod = _eye_line(uv0)[3]
+    sigma = 0.03 * iod
+    hued = np.ones((h, w), np.float32)
+    where = _bounds(weight > 0.0)
+    if where is not None:
+        y0, y1, x0, x1 = _grown(where, _reach(sigma), (h, w))
+        turn = hue_turn(_blur_in(px, EDGE_INSET * iod, (y0, y1, x0, x1)), colour[y0:y1, x0:x1])
+        hued[y0:y1, x0:x1] = np.clip(1.0 - turn / SHADE_HUE, 0.0, 1.0)
+    weight = weight * np.clip((ratio - HAIR_LUMA) / 0.2, 0.0, 1.0) * hued
     # the band's own colour, from the skin about it (not the hair beside it: a lighter rim)
-    sigma = 0.03 * _eye_line(uv0)[3]
-    skin = (ratio > HAIR_LUMA).astype(np.float32)
+    skin = ((ratio > HAIR_LUMA) & (hued > 0.0)).astype(np.float32)
     low = weighted_blur(px, skin, sigma)
     out = px + weight[..., None] * (colour - low)
     return np.clip(np.round(out), 0, 255).astype(np.uint8)

@@ -23,6 +23,7 @@ from realtime.swap.skin import (
     fringe_fill,
     fringe_hint,
     hair_shade,
+    hue_turn,
     lift_hair_shade,
     skin_map,
 )
@@ -713,15 +714,19 @@ def _lock(shape, uv, iod):
 def shaded_fringe(photo, uv, depth=0.8):
     """The photo with a bare forehead (`bare`) under a lock of hair over one side of it: solid
     dark hair over its left half down to 0.2 interoculars above the brows, coming in over the
-    outline, and the skin below the hair's edge in its shade (`depth` of its light) for 0.06
-    interoculars; (image, the shade, the lit skin below it down to the brows, the interocular)."""
+    outline, and the skin below the hair's edge in its shade for 0.06 interoculars: the lit skin
+    below it (its median, with the painted forehead's noise) at `depth` of its sRGB values;
+    (image, the shade, the lit skin below it down to the brows, the interocular)."""
     img, _ = bare(photo, uv)
     _, iod = forehead(photo, uv)
     top, edge, cx, ys, xs, outline, side = _lock(img.shape, uv, iod)
     img[(ys < edge) & (xs < cx) & (cv2.dilate(outline, np.ones((15, 15), np.uint8)) > 0)] = (60, 40, 30)
     shade = side & (ys >= edge) & (ys < edge + 0.06 * iod)
-    img[shade] = np.round(img[shade] * depth).astype(np.uint8)
     below = side & (ys >= edge + 0.12 * iod) & (ys < top - 0.03 * iod)
+    # the shade of that skin (the painted forehead is the cheeks' colour, its hue 10 degrees
+    # yellower than the forehead's own skin below it, which the lift takes for the lit skin)
+    band = img[shade].astype(np.float64)
+    img[shade] = np.clip(np.round((band - np.median(band, 0) + np.median(img[below], 0)) * depth), 0, 255)
     return img, shade, below, iod
 
 
@@ -731,7 +736,7 @@ def test_the_shade_along_a_fringes_edge_is_lifted_to_the_lit_forehead(astronaut_
     forehead 43.8 L* within 0.02 interoculars of it, 58.8 past 0.16): skin by its colour, the
     swap's map kept that band and left the hair beside it to the driver, a dark line drawn
     across the driver's forehead along the fringe's edge, on every driver. The swap's photo has
-    it lifted to the lit forehead below it (here 0.71 of its luma before); the hair (but its
+    it lifted to the lit forehead below it (here 0.8 of its luma before); the hair (but its
     rim), the lit skin and the face below the brows keep their pixels."""
     from profiles.enroll import build_profile
     from realtime.swap.photo import SwapPhotoProfile
@@ -756,6 +761,73 @@ def test_the_shade_along_a_fringes_edge_is_lifted_to_the_lit_forehead(astronaut_
     np.testing.assert_array_equal(out[hair], img[hair])
     low = np.arange(img.shape[0]) > uv[list(topology.RIGHT_BROW) + list(topology.LEFT_BROW), 1].max() + 0.1 * iod
     np.testing.assert_array_equal(out[low], img[low])
+
+
+def test_a_darkened_colour_keeps_its_hue_and_hair_turns_it():
+    """`hue_turn`: a skin colour darkened alone (its linear light halved) is turned by 0 degrees
+    (a shade's hue is the lit skin's, or redder); a yellower one (blond hair) by more than
+    `SHADE_HUE`, a redder one by less than -`SHADE_HUE`; it wraps into (-180, 180]."""
+    from realtime.swap.colour import lab_to_srgb
+    from realtime.swap.skin import SHADE_HUE
+
+    lit = np.array([220.0, 180.0, 150.0], np.float32)
+    linear = np.where(lit / 255 <= 0.04045, lit / 255 / 12.92, ((lit / 255 + 0.055) / 1.055) ** 2.4) * 0.5
+    dark = 255 * np.where(linear <= 0.0031308, 12.92 * linear, 1.055 * linear ** (1 / 2.4) - 0.055)
+    colours = np.stack([dark, [150.0, 130.0, 80.0], [150.0, 90.0, 80.0]]).astype(np.float32)
+    turn = hue_turn(colours, np.broadcast_to(lit, colours.shape))
+    assert abs(turn[0]) < 0.1 and turn[1] > SHADE_HUE and turn[2] < -SHADE_HUE, turn
+    # across Lab's 180 degrees (a cyan): 183.8 less 176.2, not -352
+    cyan = lab_to_srgb(np.array([[60.0, -30.0, 2.0], [60.0, -30.0, -2.0]], np.float32))
+    np.testing.assert_allclose(hue_turn(cyan[1], cyan[0]), 7.6, atol=0.3)
+    assert hue_turn(lit, lit) == 0.0
+
+
+def turned(img, region, lightness, turn, chroma=1.0):
+    """`img` with `region` ((h, w) bool mask, (N, 3) pixels of the lit skin: `shaded_fringe`'s
+    `below`) painted in the lit skin's median colour at `lightness` of its L*, its Lab hue
+    turned by `turn` degrees (+: towards yellow) and its chroma times `chroma`, with a little
+    noise."""
+    from realtime.swap.colour import lab_to_srgb, srgb_to_lab
+
+    out = img.copy()
+    lab = srgb_to_lab(np.median(region[1], 0).astype(np.float32))
+    angle = np.arctan2(lab[2], lab[1]) + np.radians(turn)
+    c = chroma * float(np.hypot(lab[1], lab[2]))
+    colour = lab_to_srgb(np.array([lightness * lab[0], c * np.cos(angle), c * np.sin(angle)], np.float32))
+    noise = np.random.default_rng(1).normal(0, 2, (int(region[0].sum()), 3))
+    out[region[0]] = np.clip(np.round(colour + noise), 0, 255).astype(np.uint8)
+    return out
+
+
+@pytest.mark.parametrize("turn, lifted", [(10.0, False), (-8.0, True)])
+def test_hair_lighter_than_hair_luma_is_told_from_shade_by_its_hue(astronaut_rgb, astronaut_landmarks, turn,
+                                                                    lifted):
+    """Under a lock of dark hair, a band darker than the lit skin below it but above `HAIR_LUMA`
+    of its luma (L* 0.6 of its: luma 0.55): turned towards yellow (+10 degrees, chroma 1.5 times:
+    the astronaut's shaded blond fringe over her left brow, +9) it is hair, and keeps its pixels
+    (lifted, a light rim painted into her fringe; here by up to 84 levels); turned towards red
+    (-8: s5's shade) it is the skin's shade, lifted to the lit skin (more than half the way)."""
+    from profiles.enroll import build_profile
+    from realtime.swap.photo import SwapPhotoProfile
+
+    uv = np.asarray(astronaut_landmarks, np.float64)[:, :2]
+    img, shade, below, iod = shaded_fringe(np.ascontiguousarray(astronaut_rgb), uv, depth=1.0)
+    img = turned(img, (shade, img[below]), 0.6, turn, 1.5 if turn > 0 else 1.0)
+    profile = build_profile(img, np.array(astronaut_landmarks), name="fringed", source="test")
+    out = SwapPhotoProfile(profile, even_grain=False, fill_far_side=False, lift_sockets=False)["image"]
+    luma = np.array([0.299, 0.587, 0.114], np.float32)
+    rows = np.nonzero(shade.any(1))[0]
+    band = shade & (np.arange(img.shape[0])[:, None] > rows.min())      # off the map's inset edge
+    lit = float(np.median(img[below].astype(np.float32) @ luma))
+    before = float(np.median(img[band].astype(np.float32) @ luma))
+    after = float(np.median(out[band].astype(np.float32) @ luma))
+    assert 0.45 < before / lit < 0.6, before / lit
+    if lifted:
+        assert after - before > 0.5 * (lit - before), (before, after, lit)
+    else:
+        # (but a pixel or two where the band meets the lit skin: its blurred hue is the skin's)
+        moved = np.abs(out[band].astype(int) - img[band]).max(-1)
+        assert (moved > 0).mean() < 0.05 and moved.max() <= 5, (np.bincount(moved), band.sum())
 
 
 def test_the_hairs_shade_reaches_only_the_forehead_beside_what_goes(photo_rig):
