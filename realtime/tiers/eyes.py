@@ -640,8 +640,9 @@ def lash_line(image: np.ndarray, lm: np.ndarray, eye: int, iris_radius: float) -
     and shut; or None where it cannot be seen (fewer than LASH_COLUMNS[2] columns). Down each of
     LASH_COLUMNS columns across the eye clear of the iris (which the contour runs over, and whose
     darkest pixel is no lash), the luminance from LASH_REACH[0] eye widths above the upper contour
-    to LASH_REACH[1] below it, and the colour at its darkest sample: open, their median; shut,
-    their darkest quarter's (the 25th percentile, each channel) times LASH_SHUT."""
+    to LASH_REACH[1] below it, and the colour at its darkest sample within the photo (a column
+    with under half its length within it is left out): open, their median; shut, their darkest
+    quarter's (the 25th percentile, each channel) times LASH_SHUT."""
     outer, inner, centre, _, upper, _ = EYES[eye]
     lm = np.asarray(lm, np.float64)
     mid, u, v, width = _eye_frame(lm, outer, inner, _down(lm))
@@ -652,15 +653,22 @@ def lash_line(image: np.ndarray, lm: np.ndarray, eye: int, iris_radius: float) -
     step = 0.25 / width                                   # a quarter photo pixel, in eye widths
     colours = []
     lum = image.astype(np.float32) @ LUMA
+    h, w = lum.shape
     for x in np.linspace(-LASH_COLUMNS[0], LASH_COLUMNS[0], LASH_COLUMNS[1]):
         if abs(x - iris_x) < LASH_IRIS_CLEAR * iris_radius / width:
             continue
         top = float(np.interp(x, cx[order], cy[order]))
         ys = np.arange(top - LASH_REACH[0], top + LASH_REACH[1], step)
         at = (mid + x * width * u + ys[:, None] * width * v).astype(np.float32)
+        # past the photo's edge is no lash: read there (the border's black), an eye that the
+        # edge cuts through had a black line
+        inside = (at[:, 0] >= 0) & (at[:, 0] <= w - 1) & (at[:, 1] >= 0) & (at[:, 1] <= h - 1)
+        if 2 * int(inside.sum()) < len(at):
+            continue
         prof = cv2.remap(lum, at[:, :1], at[:, 1:], cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE).ravel()
-        k = int(np.argmin(prof))
-        colours.append(cv2.remap(image, at[k:k + 1, :1], at[k:k + 1, 1:], cv2.INTER_LINEAR).reshape(3))
+        k = int(np.argmin(np.where(inside, prof, np.inf)))
+        colours.append(cv2.remap(image, at[k:k + 1, :1], at[k:k + 1, 1:], cv2.INTER_LINEAR,
+                                 borderMode=cv2.BORDER_REPLICATE).reshape(3))
     if len(colours) < LASH_COLUMNS[2]:
         return None
     colours_ = np.asarray(colours, np.float32)

@@ -1088,7 +1088,31 @@ def test_the_lash_line_is_the_photos_own_not_its_darkest_pixel(astronaut_rgb, as
         np.testing.assert_allclose(m.lash_line[eye], colour, atol=6)
         assert float(m.lash[eye] @ LUM) < 50                      # the contour's darkest: the iris
     # where the iris hides every column (a photo with no eyes to speak of): the contour's darkest
-    assert eye_layer.lash_line(np.full((64, 64, 3), 200, np.uint8), lm, 0, 1e4) is None
+    assert eye_layer.lash_line(np.full_like(astronaut_rgb, 200), lm, 0, 1e4) is None
+
+
+def test_the_lash_line_is_read_within_the_photo(astronaut_rgb, astronaut_landmarks):
+    """An eye that the photo's edge cuts through (a tight crop): its lash line is measured on what
+    the photo shows of it. Read past the edge (the border's black), its shut line was black, and
+    that of an eye wholly past the edge was black too, where `lash_line` cannot see it."""
+    lm = np.asarray(astronaut_landmarks, np.float64)
+    colour = np.array([110, 70, 60])
+    photo = _painted_lash_line(astronaut_rgb, lm, tuple(int(c) for c in colour), 0.11)
+    for eye in (0, 1):
+        outer, inner = EYES[eye][:2]
+        width = abs(lm[inner, 0] - lm[outer, 0])
+        if lm[outer, 0] < lm[inner, 0]:                 # the edge through the outer third
+            cut = int(round(lm[outer, 0] + 0.3 * width))
+            image, at = photo[:, cut:], lm - [cut, 0, 0]
+        else:
+            cut = int(round(lm[outer, 0] - 0.3 * width))
+            image, at = photo[:, :cut], lm
+        m = build_eye_model(np.ascontiguousarray(image), at)
+        np.testing.assert_allclose(m.lash_line[eye], colour, atol=8)
+        np.testing.assert_allclose(m.lash_shut[eye], eye_layer.LASH_SHUT * colour, atol=8)
+    inner = EYES[1][1]                                  # the left eye, wholly past the edge
+    cut = int(round(lm[inner, 0] - 0.3 * abs(lm[inner, 0] - lm[EYES[1][0], 0])))
+    assert eye_layer.lash_line(np.ascontiguousarray(photo[:, :cut]), lm, 1, 5.0) is None
 
 
 @pytest.fixture(scope="module")
