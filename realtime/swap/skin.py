@@ -67,6 +67,12 @@ SHADE_HUE = 3.0
 #: parted fringe 0.45; bare foreheads 0.00-0.02, whose hairline and temples' shade is the head's
 #: own turn: lifted, s12's far temple came out as a light patch with the hair's edges)
 SHADE_FRINGE = 0.3
+#: `skin_map`: how far (interoculars) the hair that a fringe's edge in its shade is found to be
+#: by its hue (`_shaded_hair`, on a photo wearing a fringe over `SHADE_FRINGE`) is grown onto
+#: the skin: the edge's gradient to the lit skin, kept in part, drew a thin brown line across
+#: the driver's forehead in its place (the astronaut <- d14: a dip of 14 L* at 0, 3 at 0.05,
+#: 0.9 at 0.08)
+FRINGE_EDGE = 0.08
 #: hair-map level whose connected patches must reach outside the face to count as hair
 #: (`_attached`): a patch wholly inside it is the face's own (s18's ginger brow tail)
 ATTACHED_LEVEL = 0.2
@@ -294,7 +300,10 @@ def skin_map(image: np.ndarray, uv: np.ndarray, rig: Rig, prior: float = 5.0, sh
     the brows keep only their outline (a fringe lies on the skin around them); and where hair then
     covers more than `FRINGE_COVER` of the face's forehead (a fringe over most of it: s1 0.80;
     not s5's parted fringe, 0.45, nor bare foreheads, 0.00-0.02), all of the forehead above the
-    brows' upper edge goes (`_brow_top`; the fringe's tips between the brows too). Off by
+    brows' upper edge goes (`_brow_top`; the fringe's tips between the brows too). On a photo
+    wearing a fringe over `SHADE_FRINGE` to `FRINGE_COVER` of its forehead (kept, not painted
+    out), its edge in its own shade is hair by its hue, `_shaded_hair`, whatever `strands` (the
+    astronaut's blond fringe: skin by colour, a brown bar across the driver's forehead). Off by
     default: the photo wears its fringe, and without it the swap's dlib identity distance to the
     photo rises (s1 ← d14: 0.50 → 0.62; README, "Swap"). A hair-coloured patch that does not
     reach the face's outline is the face's own (`_attached`); the edge of a solid stretch of
@@ -368,32 +377,40 @@ def skin_map(image: np.ndarray, uv: np.ndarray, rig: Rig, prior: float = 5.0, sh
     # closing bridges only gaps between hair and hair)
     hair = weight * (1.0 - keep)
     hair[brows] = 0.0
-    if strands > 0 or info is not None:
-        r = max(1, int(round((strands or FRINGE_STRANDS) * iod)))
-        disc = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * r + 1, 2 * r + 1))
+    r = max(1, int(round((strands or FRINGE_STRANDS) * iod)))
+    disc = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * r + 1, 2 * r + 1))
 
-        def closed(m: np.ndarray) -> np.ndarray:
-            # on the hair's solid part (a soft map's noise would rise to its local maxima)
-            solid = cv2.morphologyEx((m > 0.5).astype(np.uint8), cv2.MORPH_CLOSE, disc)
-            return np.maximum(m, solid.astype(np.float32))
+    def closed(m: np.ndarray) -> np.ndarray:
+        # on the hair's solid part (a soft map's noise would rise to its local maxima)
+        solid = cv2.morphologyEx((m > 0.5).astype(np.uint8), cv2.MORPH_CLOSE, disc)
+        return np.maximum(m, solid.astype(np.float32))
 
-        # the fringe test, the same whatever `strands` (the hint a swap prints and the option's
-        # choice agree): the closed hair over the forehead above the brows' upper edge
-        along = ((xx - mid[0]) * d[0] + (yy - mid[1]) * d[1]) / (iod * iod)
-        top = np.interp(along, *_brow_top(uv, mid, d / iod, up, iod))
-        brow_up = np.clip((above - top - 0.02) / 0.04, 0.0, 1.0).astype(np.float32)
-        region = covered & (brow_up > 0.5) & ~grown
-        measured = np.where(grown, 0.0, hair).astype(np.float32) if strands > 0 else hair
-        cover = float(closed(measured)[region].mean()) if region.any() else 0.0
-        if info is not None:
-            info["forehead_hair"] = cover
-        if strands > 0:
-            hair = closed(hair)
-            # a fringe (hair over FRINGE_COVER of the forehead) goes whole: all of the forehead
-            # above the brows, its hair and the skin between its strands alike
-            if cover > FRINGE_COVER:
-                hair = np.maximum(hair, brow_up)
-            hair[brows] = 0.0
+    # the fringe test, the same whatever `strands` (the hint a swap prints and the option's
+    # choice agree): the closed hair over the forehead above the brows' upper edge
+    along = ((xx - mid[0]) * d[0] + (yy - mid[1]) * d[1]) / (iod * iod)
+    top = np.interp(along, *_brow_top(uv, mid, d / iod, up, iod))
+    brow_up = np.clip((above - top - 0.02) / 0.04, 0.0, 1.0).astype(np.float32)
+    region = covered & (brow_up > 0.5) & ~grown
+    measured = np.where(grown, 0.0, hair).astype(np.float32) if strands > 0 else hair
+    cover = float(closed(measured)[region].mean()) if region.any() else 0.0
+    if info is not None:
+        info["forehead_hair"] = cover
+    if SHADE_FRINGE <= cover <= FRINGE_COVER:
+        # (over FRINGE_COVER, the fringe is painted out, `fill_fringe`, or dropped whole)
+        # the fringe's edge in its own shade, skin by its colour odds (the astronaut's blond
+        # fringe, L* 46-57 against her skin's 82-88, kept as a brown bar across the driver's
+        # forehead), is hair by its hue; on both sides of the face's outline (the mesh's top
+        # edge crosses her fringe's: the median and blur below carry the map across it)
+        hair = np.maximum(hair, weight * _shaded_hair(img, keep, covered & ~grown & (weight >= 1.0),
+                                                      weight > 0.0, covered, iod))
+        hair[brows] = 0.0
+    if strands > 0:
+        hair = closed(hair)
+        # a fringe (hair over FRINGE_COVER of the forehead) goes whole: all of the forehead
+        # above the brows, its hair and the skin between its strands alike
+        if cover > FRINGE_COVER:
+            hair = np.maximum(hair, brow_up)
+        hair[brows] = 0.0
     if sides:
         # below the forehead's weight (the brows stay whatever their colour)
         corners = uv[[topology.OUTER_LIP[0], topology.OUTER_LIP[10]]].astype(np.float64)   # 61, 291
@@ -416,6 +433,42 @@ def skin_map(image: np.ndarray, uv: np.ndarray, rig: Rig, prior: float = 5.0, sh
     if blur > 0:
         keep = cv2.GaussianBlur(keep, (0, 0), blur)
     return keep.astype(np.float32)
+
+
+def _shaded_hair(image: np.ndarray, keep: np.ndarray, forehead: np.ndarray, where: np.ndarray,
+                 inside: np.ndarray, iod: float) -> np.ndarray:
+    """(h, w) float32 in [0, 1]: how much each pixel of `image` in `where` (h, w bool) is hair in
+    shade, by its colour against the lit skin of `forehead` (h, w bool; the median colour of the
+    lighter half of its pixels that `keep`, the colour odds' skin weight, keeps): darker than
+    that skin by 2 x `SHADE_DEPTH` of its luma (in proportion from `SHADE_DEPTH`: a forehead a
+    little darker and yellower than the lit skin is not hair) and its CIE Lab hue (`hue_turn`,
+    on `image` blurred by `EDGE_INSET`: a pixel's own hue is noisy) turned from the skin's
+    towards yellow by 2 x `SHADE_HUE` (in proportion from `SHADE_HUE`); what of it lies in
+    `inside` (h, w bool: the face) grown by `FRINGE_EDGE` onto the skin about it. Skin in shade
+    keeps its hue or turns red; 0 everywhere where the forehead shows no skin."""
+    out = np.zeros(keep.shape, np.float32)
+    box = _bounds(where)
+    lit = forehead & (keep > 0.5)
+    if box is None or lit.sum() < 50:
+        return out
+    luma = image.astype(np.float32) @ LUMA
+    # the lighter half: the kept forehead holds the shaded hair itself (the astronaut's: a fifth
+    # of it, which took the median 0.1 under her lit skin's luma and 4 degrees towards yellow)
+    lit &= luma >= float(np.median(luma[lit]))
+    ref = np.median(image[lit].astype(np.float32), 0)
+    y0, y1, x0, x1 = box
+    sigma = EDGE_INSET * iod
+    px = _blur_in(image.astype(np.float32), sigma, box)
+    turn = hue_turn(px, np.broadcast_to(ref, px.shape).astype(np.float32))
+    dark = np.clip((1.0 - luma[y0:y1, x0:x1] / max(float(ref @ LUMA), 1.0)) / SHADE_DEPTH - 1.0, 0.0, 1.0)
+    out[y0:y1, x0:x1] = dark * np.clip(turn / SHADE_HUE - 1.0, 0.0, 1.0) * where[y0:y1, x0:x1]
+    # grown onto the skin from inside the face (not from the hair over the outline: into a
+    # narrow forehead it moved the lit skin the shade lift reads), the edges the colour odds
+    # drop too: their gradient to the lit skin (kept, a grey line across the driver's forehead:
+    # the astronaut <- d14, a dip of 1.5 L* growing only what the odds keep, 0.9 growing all)
+    r = max(1, int(round(FRINGE_EDGE * iod)))
+    disc = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * r + 1, 2 * r + 1))
+    return np.maximum(out, cv2.dilate(out * inside, disc))
 
 
 def _hair_shade(image: np.ndarray, gone: np.ndarray, skin: np.ndarray, forehead: np.ndarray,
