@@ -65,7 +65,7 @@ class SwapFields:
 class AttributesStage:
     """Frame.gbuf + Frame.render + the driver's frame → the masks (alpha, fan) and the low field (gain,
     the driver's skin low-pass, occlusion allowed) of `kernels.swap_blend`, on the device context.
-    strands: `realtime.swap.skin.skin_map`'s (0: the photo's fringe judged by colour alone).
+    strands: `realtime.swap.skin.skin_map`'s (0: the photo's fringe judged by its colour, not closed).
     driver_openings: True: the driver's own pixels are mapped into the identity's eye and mouth
     openings (the fan field); False (the expression comes from another source, whose openings
     the driver's do not match): the fan field is zero on every frame and the render shows there."""

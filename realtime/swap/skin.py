@@ -67,6 +67,12 @@ SHADE_HUE = 3.0
 #: parted fringe 0.45; bare foreheads 0.00-0.02, whose hairline and temples' shade is the head's
 #: own turn: lifted, s12's far temple came out as a light patch with the hair's edges)
 SHADE_FRINGE = 0.3
+#: `_shaded_hair`: the CIE Lab chroma under which a pixel's hue is noise (counted in proportion
+#: from this to twice it; the lit skin under twice it, a greyscale photo, has none): a grey
+#: photo's hues are its noise's, and by them its fringe, its temples' and sockets' shade went or
+#: stayed at random (the astronaut in grey, her pixels moved by +-1 level: 0.28-0.30 of her
+#: forehead kept, 0.49 without the noise)
+HUE_CHROMA = 3.0
 #: `skin_map`: how far (interoculars) the hair that a fringe's edge in its shade is found to be
 #: by its hue (`_shaded_hair`, on a photo wearing a fringe over `SHADE_FRINGE`) is grown onto
 #: the skin: the edge's gradient to the lit skin, kept in part, drew a thin brown line across
@@ -445,7 +451,10 @@ def _shaded_hair(image: np.ndarray, keep: np.ndarray, forehead: np.ndarray, wher
     on `image` blurred by `EDGE_INSET`: a pixel's own hue is noisy) turned from the skin's
     towards yellow by 2 x `SHADE_HUE` (in proportion from `SHADE_HUE`); what of it lies in
     `inside` (h, w bool: the face) grown by `FRINGE_EDGE` onto the skin about it. Skin in shade
-    keeps its hue or turns red; 0 everywhere where the forehead shows no skin."""
+    keeps its hue or turns red; 0 everywhere where the forehead shows no skin. A pixel's turn
+    counts in proportion to its chroma from `HUE_CHROMA` to twice it, and on a photo whose lit
+    skin's chroma is under twice it (a greyscale one) nothing is hair here: a grey's hue is
+    its noise's."""
     out = np.zeros(keep.shape, np.float32)
     box = _bounds(where)
     lit = forehead & (keep > 0.5)
@@ -459,7 +468,12 @@ def _shaded_hair(image: np.ndarray, keep: np.ndarray, forehead: np.ndarray, wher
     y0, y1, x0, x1 = box
     sigma = EDGE_INSET * iod
     px = _blur_in(image.astype(np.float32), sigma, box)
+    # (a grey's hue is noise: a pixel's own turn counts in proportion to its chroma, and a
+    # photo whose lit forehead has none, a greyscale one, has no hair here by its hue)
+    if _chroma(ref) < 2.0 * HUE_CHROMA:
+        return out
     turn = hue_turn(px, np.broadcast_to(ref, px.shape).astype(np.float32))
+    turn *= np.clip(_chroma(px) / HUE_CHROMA - 1.0, 0.0, 1.0)
     dark = np.clip((1.0 - luma[y0:y1, x0:x1] / max(float(ref @ LUMA), 1.0)) / SHADE_DEPTH - 1.0, 0.0, 1.0)
     out[y0:y1, x0:x1] = dark * np.clip(turn / SHADE_HUE - 1.0, 0.0, 1.0) * where[y0:y1, x0:x1]
     # grown onto the skin from inside the face (not from the hair over the outline: into a
@@ -469,6 +483,12 @@ def _shaded_hair(image: np.ndarray, keep: np.ndarray, forehead: np.ndarray, wher
     r = max(1, int(round(FRINGE_EDGE * iod)))
     disc = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * r + 1, 2 * r + 1))
     return np.maximum(out, cv2.dilate(out * inside, disc))
+
+
+def _chroma(rgb: np.ndarray) -> np.ndarray:
+    """(...) float32: the CIE Lab chroma of each of `rgb` (..., 3, sRGB 0-255)."""
+    lab = srgb_to_lab(np.asarray(rgb, np.float32))
+    return np.hypot(lab[..., 1], lab[..., 2]).astype(np.float32)
 
 
 def _hair_shade(image: np.ndarray, gone: np.ndarray, skin: np.ndarray, forehead: np.ndarray,

@@ -855,6 +855,36 @@ def test_the_astronauts_fringes_shaded_edge_goes_with_her_fringe(photo_rig):
     assert keep[int(round(top)):int(round(eyes)), cols].mean() > 0.97
 
 
+def test_a_grey_photos_forehead_is_not_judged_by_the_hue_of_its_noise(astronaut_rgb, astronaut_landmarks):
+    """A greyscale photo has no hue but its noise's: the astronaut in grey wears her fringe (hair
+    over 0.49 of her forehead, by the colour odds), and by that noise's hue, moved by +-1 level,
+    the map dropped her forehead's shade at random (0.28-0.30 of the forehead kept, 0.49 without
+    the noise; her sockets' shade under the brows 0.96). Her map keeps what its colour odds keep,
+    the same with the noise or without it."""
+    from profiles.enroll import build_profile
+    from realtime.swap.skin import _at_crop_density
+
+    grey = cv2.cvtColor(np.ascontiguousarray(astronaut_rgb), cv2.COLOR_RGB2GRAY)
+    rng = np.random.default_rng(0)
+    kept = []
+    for noise in (0, 1, 1):
+        img = np.repeat(grey[..., None], 3, -1).astype(np.int16)
+        img = np.clip(img + rng.integers(-noise, noise + 1, img.shape), 0, 255).astype(np.uint8)
+        profile = build_profile(img, np.array(astronaut_landmarks), name="grey", source="test")
+        rig, _, small, uv = _at_crop_density(img, profile)
+        info: dict = {}
+        keep = skin_map(small, uv, rig, info=info)
+        assert SHADE_FRINGE <= info["forehead_hair"] <= FRINGE_COVER
+        _, iod = forehead(small, uv)
+        top = uv[list(topology.RIGHT_BROW) + list(topology.LEFT_BROW), 1].min()
+        eyes = uv[[topology.EYE_OUTER[0], topology.EYE_OUTER[1]], 1].mean()
+        cx = uv[list(topology.FACE_OVAL), 0].mean()
+        cols = slice(int(round(cx - 0.3 * iod)), int(round(cx + 0.3 * iod)))
+        assert keep[int(round(top)):int(round(eyes)), cols].mean() > 0.99
+        kept.append(float(keep[int(round(top - 0.6 * iod)):int(round(top)), cols].mean()))
+    assert max(kept) - min(kept) < 0.05, kept
+
+
 @pytest.mark.parametrize("turn, kept", [(10.0, False), (-8.0, True)])
 def test_a_fringes_edge_in_its_shade_goes_with_it_by_its_hue(astronaut_rgb, astronaut_landmarks, turn, kept):
     """The band under a lock of hair, L* 0.6 of the lit skin below it: turned towards yellow (+10
