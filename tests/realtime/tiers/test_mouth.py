@@ -527,6 +527,62 @@ def test_a_dark_skins_teeth_stay_teeth_bright(astronaut_rgb, astronaut_landmarks
     assert M.teeth_level(100.0) > M.teeth_level(80.0) > M.TEETH_LEVEL_MIN
 
 
+def _dark_skinned(rgb, lm, skin=(75.0, 45.0, 30.0), whites=(1.0, 1.0, 1.0)):
+    """The astronaut with her skin (the whole photo but her eye openings) recoloured to `skin`
+    (RGB, her cheeks' median) and her eyes' openings, the whites, scaled by `whites`."""
+    import cv2
+
+    from realtime.face import topology
+
+    eyes = np.zeros(rgb.shape[:2], np.uint8)
+    for upper, lower in ((topology.RIGHT_EYE_UPPER, topology.RIGHT_EYE_LOWER),
+                         (topology.LEFT_EYE_UPPER, topology.LEFT_EYE_LOWER)):
+        opening = np.concatenate([lm[list(upper), :2], lm[list(reversed(lower[1:-1])), :2]])
+        cv2.fillPoly(eyes, [np.round(opening).astype(np.int32)], 1)
+    eyes = eyes.astype(bool)
+    cheeks = rgb[np.round(lm[[50, 280], 1]).astype(int), np.round(lm[[50, 280], 0]).astype(int)].mean(0)
+    out = rgb * (np.array(skin) / cheeks)
+    out[eyes] = rgb[eyes] * np.array(whites)
+    return np.clip(out, 0, 255).astype(np.uint8)
+
+
+def _spread(c):
+    c = np.asarray(c.colours["teeth"], np.float64)
+    return float(np.ptp(c) / (c @ M.LUMA))
+
+
+def test_a_dark_skins_teeth_are_near_white(astronaut_rgb, astronaut_landmarks, monkeypatch):
+    """A dark skin's colour is its melanin's, not the light's: under the light her eyes' whites
+    show (near-white), the teeth are near-white, a little yellow, not the skin's tan (a skin of
+    (75, 45, 30) drew (171, 130, 101))."""
+    _no_photo_teeth(monkeypatch)
+    lm = np.asarray(astronaut_landmarks)
+    teeth = np.asarray(MouthCavity(_dark_skinned(astronaut_rgb, lm), lm).colours["teeth"])
+    assert teeth[0] >= teeth[1] >= teeth[2]
+    assert np.ptp(teeth) / float(teeth @ M.LUMA) < 0.2
+    assert M.photo_white(_dark_skinned(astronaut_rgb, lm), lm, 52.0) is not None
+
+
+def test_the_teeth_are_no_more_colourful_than_the_eyes_white(astronaut_rgb, astronaut_landmarks, monkeypatch):
+    """The white of the eyes bounds the light's colour: warmer whites on the same dark skin give
+    warmer teeth, up to the skin's rule (`TEETH_SKIN_TINT`) and no further; where the photo shows
+    no white (eyes shut), the skin's rule alone."""
+    _no_photo_teeth(monkeypatch)
+    lm = np.asarray(astronaut_landmarks)
+    white = MouthCavity(_dark_skinned(astronaut_rgb, lm), lm)
+    warm = MouthCavity(_dark_skinned(astronaut_rgb, lm, whites=(1.0, 0.94, 0.88)), lm)
+    warmer = MouthCavity(_dark_skinned(astronaut_rgb, lm, whites=(1.0, 0.6, 0.35)), lm)
+    shut = np.array(lm)
+    for upper, lower in ((M.topology.RIGHT_EYE_UPPER, M.topology.RIGHT_EYE_LOWER),
+                         (M.topology.LEFT_EYE_UPPER, M.topology.LEFT_EYE_LOWER)):
+        for up, lo in zip(upper[1:-1], lower[1:-1]):
+            shut[up] = shut[lo] = 0.5 * (shut[up] + shut[lo])
+    skin_rule = MouthCavity(_dark_skinned(astronaut_rgb, lm), shut)
+    assert _spread(white) < 0.8 * _spread(warm)
+    assert _spread(warm) < 0.8 * _spread(skin_rule)
+    assert _spread(warmer) == pytest.approx(_spread(skin_rule), abs=0.01)
+
+
 def test_a_greyscale_photo_gets_grey_teeth_and_tongue(astronaut_rgb, astronaut_landmarks, monkeypatch):
     """Nothing the cavity makes up (the teeth's own yellow, each tooth's, the tongue's pink) is
     drawn into a photo with no colour: a grey photo's canines were yellow (b* 8) and its tongue
