@@ -224,6 +224,10 @@ SCLERA_IRIS = 1.2
 SCLERA_PIXELS = 12
 SCLERA_BAND = (60.0, 95.0)
 SCLERA_MIN_LUMA = 0.5
+#: A pixel with a channel at SCLERA_CLIPPED or above is clipped, its hue lost, and is not read: an
+#: overexposed photo's whites read (255, 255, 255) and took all the skin's warmth from the teeth
+#: (the neutral ivory that reads bluish white), where a clipped white says nothing of the light.
+SCLERA_CLIPPED = 250.0
 #: The colours the cavity makes up (the teeth's own yellow, TEETH_TINT and TOOTH_CHROMA; the
 #: tongue's pink) in full where the skin's tint spreads (its largest channel less its smallest,
 #: over its luma) COLOURFUL or more, fading to grey with it: a greyscale photo gets grey teeth and
@@ -576,6 +580,7 @@ def photo_white(image: np.ndarray, landmarks: np.ndarray, skin_luma: float) -> n
         inside &= np.hypot(xx - centre[0], yy - centre[1]) > SCLERA_IRIS * r_iris
         seen.append(image[y0:y1, x0:x1][inside].astype(np.float32))
     pixels = np.concatenate(seen) if seen else np.zeros((0, 3), np.float32)
+    pixels = pixels[pixels.max(1) < SCLERA_CLIPPED]
     if len(pixels) < SCLERA_PIXELS:
         return None
     luma = pixels @ LUMA

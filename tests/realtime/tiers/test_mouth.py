@@ -551,6 +551,22 @@ def _spread(c):
     return float(np.ptp(c) / (c @ M.LUMA))
 
 
+def _light_spread(c):
+    """The spread of the light the drawn teeth are lit by (their colour over their own tint)."""
+    c = np.asarray(c.colours["teeth_cast"], np.float64)
+    return float(np.ptp(c) / (c @ M.LUMA))
+
+
+def _eyes_shut(lm):
+    """`lm` with each eye's lids met halfway: no white shows."""
+    shut = np.array(lm)
+    for upper, lower in ((M.topology.RIGHT_EYE_UPPER, M.topology.RIGHT_EYE_LOWER),
+                         (M.topology.LEFT_EYE_UPPER, M.topology.LEFT_EYE_LOWER)):
+        for up, lo in zip(upper[1:-1], lower[1:-1]):
+            shut[up] = shut[lo] = 0.5 * (shut[up] + shut[lo])
+    return shut
+
+
 def test_a_dark_skins_teeth_are_near_white(astronaut_rgb, astronaut_landmarks, monkeypatch):
     """A dark skin's colour is its melanin's, not the light's: under the light her eyes' whites
     show (near-white), the teeth are near-white, a little yellow, not the skin's tan (a skin of
@@ -572,15 +588,49 @@ def test_the_teeth_are_no_more_colourful_than_the_eyes_white(astronaut_rgb, astr
     white = MouthCavity(_dark_skinned(astronaut_rgb, lm), lm)
     warm = MouthCavity(_dark_skinned(astronaut_rgb, lm, whites=(1.0, 0.94, 0.88)), lm)
     warmer = MouthCavity(_dark_skinned(astronaut_rgb, lm, whites=(1.0, 0.6, 0.35)), lm)
-    shut = np.array(lm)
-    for upper, lower in ((M.topology.RIGHT_EYE_UPPER, M.topology.RIGHT_EYE_LOWER),
-                         (M.topology.LEFT_EYE_UPPER, M.topology.LEFT_EYE_LOWER)):
-        for up, lo in zip(upper[1:-1], lower[1:-1]):
-            shut[up] = shut[lo] = 0.5 * (shut[up] + shut[lo])
-    skin_rule = MouthCavity(_dark_skinned(astronaut_rgb, lm), shut)
+    skin_rule = MouthCavity(_dark_skinned(astronaut_rgb, lm), _eyes_shut(lm))
     assert _spread(white) < 0.8 * _spread(warm)
     assert _spread(warm) < 0.8 * _spread(skin_rule)
     assert _spread(warmer) == pytest.approx(_spread(skin_rule), abs=0.01)
+
+
+def test_the_capped_light_is_as_colourful_as_the_white_in_the_skins_hue(astronaut_rgb, astronaut_landmarks,
+                                                                         monkeypatch):
+    """Where the white caps it, the light spreads exactly as much as the white does, with the skin's
+    hue (its channels in the skin's order) and the skin's rule's luma."""
+    _no_photo_teeth(monkeypatch)
+    lm = np.asarray(astronaut_landmarks)
+    photo = _dark_skinned(astronaut_rgb, lm, whites=(1.0, 0.94, 0.88))
+    white = M.photo_white(photo, lm, 52.0)
+    capped, skin_rule = MouthCavity(photo, lm), MouthCavity(photo, _eyes_shut(lm))
+    assert _light_spread(capped) == pytest.approx(float(np.ptp(white) / (white @ M.LUMA)), abs=1e-3)
+    assert _light_spread(capped) < 0.8 * _light_spread(skin_rule)
+    cast, rule = (np.asarray(c.colours["teeth_cast"]) for c in (capped, skin_rule))
+    assert list(np.argsort(cast)) == list(np.argsort(rule))
+
+
+def test_dark_eye_openings_are_not_a_white(astronaut_rgb, astronaut_landmarks, monkeypatch):
+    """Eye openings darker than half the skin (lashes, a hat's shade) read no white: the skin's
+    rule alone, not their grey."""
+    _no_photo_teeth(monkeypatch)
+    lm = np.asarray(astronaut_landmarks)
+    photo = _dark_skinned(astronaut_rgb, lm, whites=(0.1, 0.1, 0.1))
+    assert M.photo_white(photo, lm, 53.0) is None
+    assert _light_spread(MouthCavity(photo, lm)) == pytest.approx(
+        _light_spread(MouthCavity(photo, _eyes_shut(lm))), abs=1e-6)
+
+
+def test_a_clipped_white_says_nothing_of_the_light(astronaut_rgb, astronaut_landmarks, monkeypatch):
+    """An overexposed photo's whites are (255, 255, 255) whatever the light's colour: they do not
+    cap the skin's rule (they drew her teeth a neutral ivory, light spread 0 against 0.16)."""
+    _no_photo_teeth(monkeypatch)
+    lm = np.asarray(astronaut_landmarks)
+    cheeks = astronaut_rgb[np.round(lm[[50, 280], 1]).astype(int), np.round(lm[[50, 280], 0]).astype(int)]
+    photo = _dark_skinned(astronaut_rgb, lm, skin=tuple(cheeks.mean(0)), whites=(1.5, 1.5, 1.5))
+    assert M.photo_white(photo, lm, 150.0) is None
+    assert _light_spread(MouthCavity(photo, lm)) == pytest.approx(
+        _light_spread(MouthCavity(photo, _eyes_shut(lm))), abs=1e-6)
+    assert _light_spread(MouthCavity(photo, lm)) > 0.1
 
 
 def test_a_greyscale_photo_gets_grey_teeth_and_tongue(astronaut_rgb, astronaut_landmarks, monkeypatch):
