@@ -885,6 +885,75 @@ def test_a_grey_photos_forehead_is_not_judged_by_the_hue_of_its_noise(astronaut_
     assert max(kept) - min(kept) < 0.05, kept
 
 
+@pytest.mark.parametrize("skin_chroma, band_chroma, turn, hair", [
+    (20.0, 14.0, 15.0, True),       # a blond fringe's edge in its shade on coloured skin
+    (20.0, 2.0, 90.0, False),       # a grey shade on coloured skin: its hue is its noise's
+    (1.0, 10.0, 40.0, False),       # a greyscale photo's skin: its hue is its noise's
+])
+def test_a_hue_counts_only_where_it_has_chroma(skin_chroma, band_chroma, turn, hair):
+    """`_shaded_hair` on a lit forehead (L* 75, CIE Lab hue 50 degrees) under a band in its shade
+    (L* 45) turned towards yellow: with chroma in both (over 2 x `HUE_CHROMA`) the band is hair
+    by its hue; a band with no chroma (under `HUE_CHROMA`) is not, however far its hue turns,
+    nor is anything on a photo whose lit skin has none (a greyscale photo's faint cast: the
+    turn is measured from its noise's hue)."""
+    from realtime.swap.colour import lab_to_srgb
+    from realtime.swap.skin import _shaded_hair
+
+    def colour(lightness, chroma, hue):
+        angle = np.radians(hue)
+        return lab_to_srgb(np.array([lightness, chroma * np.cos(angle), chroma * np.sin(angle)], np.float32))
+
+    img = np.empty((120, 160, 3), np.float32)
+    img[:] = colour(75.0, skin_chroma, 50.0)
+    img[:50] = colour(45.0, band_chroma, 50.0 + turn)
+    img = np.round(img).astype(np.uint8)
+    band = np.zeros(img.shape[:2], bool)
+    band[:50] = True
+    everywhere = np.ones(img.shape[:2], bool)
+    out = _shaded_hair(img, everywhere.astype(np.float32), everywhere, band, everywhere, 100.0)
+    # the band off its edge (blurred into the lit skin's chroma there), and the lit skin
+    inner = out[:35]
+    assert (inner.min() > 0.99) if hair else (inner.max() == 0.0), (inner.min(), inner.max())
+    assert out[70:].max() == 0.0
+
+
+def test_a_grey_photos_map_does_not_follow_the_way_its_cast_leans(astronaut_rgb, astronaut_landmarks):
+    """A greyscale photo's skin has a faint cast at most (chroma 1.3 here), whose hue is noise: a
+    band under a lock of hair with some colour (chroma 8, hue 70 degrees), turned from the skin's
+    towards yellow (a cast of hue 50: +20 degrees) or towards red (a cast of hue 90: -20), is
+    kept alike, by its colour odds (judged by its turn from the cast, the band towards yellow
+    went with the lock: 0.005 of it kept against 0.33)."""
+    from profiles.enroll import build_profile
+    from realtime.swap.colour import lab_to_srgb, srgb_to_lab
+    from realtime.swap.skin import _at_crop_density
+
+    uv0 = np.asarray(astronaut_landmarks, np.float64)[:, :2]
+    kept = []
+    for cast in (50.0, 90.0):
+        img, _, _, iod = shaded_fringe(np.ascontiguousarray(astronaut_rgb), uv0, depth=1.0)
+        top, edge, cx, ys, xs, _, side = _lock(img.shape, uv0, iod)
+        shade = side & (ys >= edge) & (ys < edge + 0.12 * iod)
+        lab = srgb_to_lab(img.astype(np.float32))
+        lab[..., 1:] = 1.5 * np.cos(np.radians(cast)), 1.5 * np.sin(np.radians(cast))
+        img = np.clip(np.round(lab_to_srgb(lab)), 0, 255).astype(np.uint8)
+        painted = bare(np.ascontiguousarray(astronaut_rgb), uv0)[1] & (xs > cx)
+        skin = srgb_to_lab(np.median(img[painted], 0).astype(np.float32))
+        assert np.hypot(skin[1], skin[2]) < 2.0
+        angle = np.radians(70.0)
+        band = lab_to_srgb(np.array([0.6 * skin[0], 8.0 * np.cos(angle), 8.0 * np.sin(angle)], np.float32))
+        noise = np.random.default_rng(1).normal(0, 2, (int(shade.sum()), 3))
+        img[shade] = np.clip(np.round(band + noise), 0, 255).astype(np.uint8)
+        profile = build_profile(img, np.array(astronaut_landmarks), name="grey", source="test")
+        rig, _, small, uv = _at_crop_density(img, profile)
+        info: dict = {}
+        keep = skin_map(small, uv, rig, info=info)
+        assert SHADE_FRINGE <= info["forehead_hair"] <= FRINGE_COVER
+        inner = cv2.resize(shade.astype(np.float32), small.shape[1::-1], interpolation=cv2.INTER_AREA) > 0.99
+        inner = cv2.erode(inner.astype(np.uint8), np.ones((5, 5), np.uint8)) > 0
+        kept.append(float(keep[inner].mean()))
+    assert min(kept) > 0.3 and max(kept) - min(kept) < 0.05, kept
+
+
 @pytest.mark.parametrize("turn, kept", [(10.0, False), (-8.0, True)])
 def test_a_fringes_edge_in_its_shade_goes_with_it_by_its_hue(astronaut_rgb, astronaut_landmarks, turn, kept):
     """The band under a lock of hair, L* 0.6 of the lit skin below it: turned towards yellow (+10
