@@ -36,7 +36,8 @@ closed lid to stretch. It comes in as the upper lid descends over the eyeball (`
 the eye shuts whichever way; an eye narrowed by its lower lid (a smile) keeps its open lid.
 Tinted towards the skin above the eye (in saturation, so a shaded socket lends it no grey), its
 top turns up into the socket's shade (`LID_CHROMA`, `LID_CREASE`); it is shaded as a rounded
-lid, darker towards the lash line and the corners, with no fold drawn across it (`lid_shade`).
+lid, darker towards the lash line and the corners, keeping its colour's a*, b* as skin in shade
+does, with no fold drawn across it (`lid_shade`, `shaded`).
 A lid that goes up past the photo's keeps a lash line at its edge (`WIDE_LASH`): the photo's
 lid margin lies above MediaPipe's contour and does not come with it.
 
@@ -142,7 +143,14 @@ SHOWN_FROM, SHOWN_TO = 0.2, 0.8   # at least these fractions of it (the larger t
 # by the driver's landmarks in both. Closed eyes that arrive (`bench --quality`): s1 ← d14 125 →
 # 126 of 130 (128 on the lid change alone), s12 ← d14 130 → 129, s5 ← d14, s1, s5 and s12 ← d10,
 # the five self-drives and s18's as before; eye opening gain and r within 0.01.
-LID_FLOOR = 0.92
+# That floor was the whole lid's light when the lid was drawn nearly flat; its shade towards the
+# lash line and the corners (`lid_shade`, measured on the real shut lids since) comes on top of
+# it, and with both the drawn lid skin was 3.5 L* darker than the real one on average over the
+# seven eyes (lid minus cheeks, output against driver, the lash line's strip left out: 2.6–5.0
+# darker on every eye). The floor is now the lit bulge's light, the cheeks' (the real lids' first
+# ring is 0.93–1.0 of them), and `lid_shade` alone darkens it: −0.5 L* on average over the
+# seven, the mean ΔE 4.4 → 1.9 (with SHADE_CHROMA).
+LID_FLOOR = 1.0
 # It is lit like the cheeks, not like the socket: a shut lid faces forward, and the skin above
 # an open lid is in the socket's shade, or made up (d0: the real shut lid is at 0.89 of the
 # cheeks' light; lit as his second ring, a* 9–10 b* 13–14, it was a greyish patch over the eye).
@@ -185,6 +193,14 @@ MIX_DARKEST = 8.0        # L*: a sample darker than this has no colour to give
 # the lid's middle over the cheeks'), 0.93–1.0 at the first ring, 0.84–0.93 a fifth of the way
 # from the lash line to the brow, 0.73–0.86 a tenth of it; drawn as one colour (0.03 darker,
 # 0.08 more at the edge), the lid was the flat patch users saw.
+# It keeps its colour's CIE a*, b* as it is shaded (`shaded`): a real shut lid is as red as the
+# cheeks at 4–7 L* darker (lid minus cheeks Δa* −0.9…+2.1 on LID_FLOOR's seven eyes), as skin in
+# shade is (the light that reaches it has crossed more skin); scaled as one surface dimmed, its
+# a* fell with its L* and the lid was a greyer, bluer patch (0.5–4 a* less red than the real one
+# on every eye: d0's and d10's most). SHADE_CHROMA: sRGB scaled by k scales the linear light by
+# about k^2.4 and L* + 16, a*, b* by its cube root, k^0.8; the colour's distance from its own luma
+# grown by k^−0.8 gives a*, b* back (within 0.5 on skin colours down to k 0.6).
+SHADE_CHROMA = 0.8
 LID_ROLL = (0.3, 0.25, 1.3)   # (from, depth, power): darker from `from` (0 on the first ring, 1 on
 #                               the contour) towards the contour, by `depth` at the contour
 LID_SIDES = 0.12        # darker towards the corners by this × (|x| / half the eye's width)²
@@ -893,7 +909,7 @@ class EyeLayer:
             skin = (w[:, :, None] * self._lid_colour[t]).sum(1)
             shade = (1.0 - lower) ** LID_CREASE            # 1 on the first ring, 0 on the contour
             skin += shade[:, None] * ((w[:, :, None] * self._lid_crease[t]).sum(1) - skin)
-            skin *= lid_shade(xp, lower, (w * self._lid_side[t]).sum(1))[:, None]
+            skin = shaded(xp, skin, lid_shade(xp, lower, (w * self._lid_side[t]).sum(1))[:, None])
             gx, gy = (w * self._lid_grain_at[t, :, 0]).sum(1), (w * self._lid_grain_at[t, :, 1]).sum(1)
             skin *= (1.0 + _bilinear_wrapped(xp, self._grain[e], gx, gy))[:, None]
             fade = xp.clip(2.0 * edge, 0.0, 1.0)           # the second ring's band: fading in
@@ -1107,6 +1123,14 @@ def lid_shade(xp, lower, side):
     start, depth, power = LID_ROLL
     roll = xp.clip((lower - start) / (1.0 - start), 0.0, 1.0) ** power
     return (1.0 - depth * roll) * (1.0 - LID_SIDES * side)
+
+
+def shaded(xp, colour, light):
+    """`colour` ((N, 3) RGB 0..255) shaded by `light` ((N, 1) factors ≤ 1) as skin is: darker,
+    its CIE a*, b* kept (SHADE_CHROMA), no channel below 0."""
+    dark = colour * light
+    luma = (dark * xp.asarray(LUMA)).sum(1, keepdims=True)
+    return xp.maximum(luma + (dark - luma) * xp.maximum(light, 1e-3) ** -SHADE_CHROMA, 0.0)
 
 
 def _outward(contour: np.ndarray, up: np.ndarray) -> np.ndarray:
