@@ -146,10 +146,10 @@ SHOWN_FROM, SHOWN_TO = 0.2, 0.8   # at least these fractions of it (the larger t
 # That floor was the whole lid's light when the lid was drawn nearly flat; its shade towards the
 # lash line and the corners (`lid_shade`, measured on the real shut lids since) comes on top of
 # it, and with both the drawn lid skin was 3.5 L* darker than the real one on average over the
-# seven eyes (lid minus cheeks, output against driver, the lash line's strip left out: 2.6–5.0
+# seven eyes (lid minus cheeks, output against driver, the lash line's strip left out: 1.6–5.0
 # darker on every eye). The floor is now the lit bulge's light, the cheeks' (the real lids' first
-# ring is 0.93–1.0 of them), and `lid_shade` alone darkens it: −0.5 L* on average over the
-# seven, the mean ΔE 4.4 → 1.9 (with SHADE_CHROMA).
+# ring is 0.93–1.0 of them), and `lid_shade` alone darkens it: 0.3 L* lighter than the real lid on
+# average over the seven, the mean ΔE 4.4 → 2.0 (with SHADE_CHROMA; 2.1 without it).
 LID_FLOOR = 1.0
 # It is lit like the cheeks, not like the socket: a shut lid faces forward, and the skin above
 # an open lid is in the socket's shade, or made up (d0: the real shut lid is at 0.89 of the
@@ -194,7 +194,7 @@ MIX_DARKEST = 8.0        # L*: a sample darker than this has no colour to give
 # from the lash line to the brow, 0.73–0.86 a tenth of it; drawn as one colour (0.03 darker,
 # 0.08 more at the edge), the lid was the flat patch users saw.
 # It keeps its colour's CIE a*, b* as it is shaded (`shaded`): a real shut lid is as red as the
-# cheeks at 4–7 L* darker (lid minus cheeks Δa* −0.9…+2.1 on LID_FLOOR's seven eyes), as skin in
+# cheeks at 2–7 L* darker (lid minus cheeks Δa* −0.9…+2.1 on LID_FLOOR's seven eyes), as skin in
 # shade is (the light that reaches it has crossed more skin); scaled as one surface dimmed, its
 # a* fell with its L* and the lid was a greyer, bluer patch (0.5–4 a* less red than the real one
 # on every eye: d0's and d10's most). SHADE_CHROMA: sRGB scaled by k scales the linear light by
