@@ -24,7 +24,8 @@ from realtime.mesh.head_layer import crop_affine
 from realtime.mesh.rig import Rig
 
 __all__ = ["SWAP_MARGIN", "face_rig", "nominal_affine", "face_extent", "CropFollower", "to_virtual",
-           "vertex_alpha", "triangle_labels", "derived_attribute", "invert_affine", "OutsideOccluders",
+           "vertex_alpha", "triangle_labels", "eye_wings", "EYE_WING", "derived_attribute", "invert_affine",
+           "OutsideOccluders",
            "occluder_features", "not_skin", "hair_band", "hair_likeness", "HAIR_BAND",
            "HAIR_TOLERANCE", "HAIR_DEPTH", "hairline", "dilate", "scene_likeness", "representatives"]
 
@@ -184,7 +185,8 @@ def triangle_labels(rig: Rig) -> dict[str, np.ndarray]:
 
     - "skin": face triangles away from the lips, eyes, brows and the outline (colour statistics);
     - "allow": where an occluder may be detected on the driver: skin farther from the features
-      (their dark parts, the lid and lip lines, the nostrils would read as occluders);
+      (their dark parts, the lid and lip lines, the nostrils would read as occluders) and from
+      the outer eye corners' makeup (`EYE_WING`);
     - "fan": the eye and mouth openings (the driver's own pixels show there).
     """
     t = rig.triangles
@@ -201,12 +203,45 @@ def triangle_labels(rig: Rig) -> dict[str, np.ndarray]:
     # the first ring, and the pink lip read as an occluder showed through the swapped chin
     far = _ring(features, face, 1) | _ring(np.flatnonzero(labels == 1), face, 2) | _nostril_mask()
     allow = np.zeros(n_tri + 1, np.float32)
-    allow[face_lo:face_hi] = ~far[face].any(1)
+    # the identity's rest landmarks (the photo's) stand in for the driver's: the triangles are
+    # the same, and their place around the eye differs little from face to face
+    wings = eye_wings(rig.attributes[:topology.N_LANDMARKS, :2], face)
+    allow[face_lo:face_hi] = ~far[face].any(1) & ~wings
     fan = np.zeros(n_tri + 1, np.float32)
     for key in ("eyes", "mouth"):
         lo, hi = rig.ranges.get(key, (0, 0))
         fan[lo:hi] = 1.0
     return {"skin": skin, "allow": allow, "fan": fan}
+
+
+#: Beyond each eye's outer corner, along the eye line, where eyeliner and the outer lashes sit:
+#: (reach, half height) in interoculars from the outer corner; no face triangle whose centroid
+#: lies in it allows an occluder (`eye_wings`). d10's black eyeliner wing and lashes run ~0.35 iod
+#: out at L* 12-21, past the eye's one ring of triangles: kept as an occluder, at the partial
+#: weight of the low grid's cells, they were a grey smudge beside the swapped eye (astronaut ←
+#: d10, mean L* 0.05-0.25 iod beyond the image-left corner, first 40 frames: driver 28, swap 41,
+#: with no occluder anywhere 47, with this 45); d19's lens glare there was a pale-green spot. A
+#: small area: hair over the temple or the cheek, a hand at the face's side still show.
+EYE_WING = (0.3, 0.12)
+
+
+def eye_wings(points: np.ndarray, triangles: np.ndarray, wing: tuple[float, float] = EYE_WING) -> np.ndarray:
+    """(T,) bool the `triangles` (T, 3) whose centroid, over `points` (478, 2) in any similarity
+    frame, lies beyond an eye's outer corner within `wing` (reach, half height; interoculars) of
+    it along the eye line."""
+    p = np.asarray(points, np.float64)[:, :2]
+    c = p[triangles].mean(1)
+    iod = float(np.linalg.norm(p[topology.EYE_OUTER[0]] - p[topology.EYE_OUTER[1]]))
+    mark = np.zeros(len(c), bool)
+    if iod <= 0.0:
+        return mark
+    for outer, inner in topology.EYE_CORNERS:
+        u = p[outer] - p[inner]
+        u /= max(float(np.linalg.norm(u)), 1e-9)
+        r = (c - p[outer]) / iod
+        along, height = r @ u, np.abs(r @ np.array([-u[1], u[0]]))
+        mark |= (along > 0.0) & (along <= wing[0]) & (height <= wing[1])
+    return mark
 
 
 def _nostril_mask() -> np.ndarray:

@@ -12,6 +12,7 @@ from realtime.swap.crop import (
     CropFollower,
     OutsideOccluders,
     derived_attribute,
+    eye_wings,
     face_rig,
     hair_band,
     hairline,
@@ -119,6 +120,27 @@ def test_no_occluder_in_the_groove_beside_the_nose(astronaut_profile):
     groove[[129, 358, 142, 371, 36, 266]] = True
     assert not allow[groove[face].any(1)].any()
 
+
+
+def test_no_occluder_beyond_the_outer_eye_corners(astronaut_profile):
+    """Eyeliner and the outer lashes run past the eye's one ring of triangles along the eye line
+    (d10's black wing ~0.35 interoculars out): kept as an occluder, a grey smudge beside the
+    swapped eye on every astronaut ← d10 frame. No triangle on the eye-line points just beyond
+    either outer corner (226, 35; 446, 265) allows one, wherever the face lies in the crop
+    (`eye_wings` in interoculars along the eye line); the face's side beside the eye (the oval
+    at the temple: hair, a hand) still does."""
+    rig = face_rig(rig_mod.build(astronaut_profile), nominal_affine(astronaut_profile, 256))
+    flo, fhi = rig.ranges["face"]
+    face, allow = rig.triangles[flo:fhi], triangle_labels(rig)["allow"][flo:fhi]
+    for side in ([226, 35], [446, 265]):
+        assert not allow[np.isin(face, side).any(1)].any()
+    for temple in ([127, 234, 162], [356, 454, 389]):
+        assert allow[np.isin(face, temple).any(1)].any()
+    pts = rig.attributes[:topology.N_LANDMARKS, :2].astype(np.float64)
+    wings = eye_wings(pts, face)
+    assert wings.any()
+    turn = np.array([[np.cos(0.5), -np.sin(0.5)], [np.sin(0.5), np.cos(0.5)]])
+    np.testing.assert_array_equal(eye_wings(3.0 * pts @ turn.T + 40.0, face), wings)
 
 # --- OutsideOccluders: outside the driver's face, hair and odd objects are occluders, the wall is not
 
