@@ -204,8 +204,12 @@ def triangle_labels(rig: Rig) -> dict[str, np.ndarray]:
     far = _ring(features, face, 1) | _ring(np.flatnonzero(labels == 1), face, 2) | _nostril_mask()
     allow = np.zeros(n_tri + 1, np.float32)
     # the identity's rest landmarks (the photo's) stand in for the driver's: the triangles are
-    # the same, and their place around the eye differs little from face to face
-    wings = eye_wings(rig.attributes[:topology.N_LANDMARKS, :2], face)
+    # the same, and their place around the eye differs little from face to face. Not the
+    # triangles on the face's outline: the wing reached them on five of six profiles, where the
+    # driver's oval lies over its own hair at the temple (d10, d11, d14), and painted skin into it
+    oval = np.zeros(topology.N_LANDMARKS, bool)
+    oval[_OVAL] = True
+    wings = eye_wings(rig.attributes[:topology.N_LANDMARKS, :2], face) & ~oval[face].any(1)
     allow[face_lo:face_hi] = ~far[face].any(1) & ~wings
     fan = np.zeros(n_tri + 1, np.float32)
     for key in ("eyes", "mouth"):
@@ -221,7 +225,8 @@ def triangle_labels(rig: Rig) -> dict[str, np.ndarray]:
 #: weight of the low grid's cells, they were a grey smudge beside the swapped eye (astronaut ←
 #: d10, mean L* 0.05-0.25 iod beyond the image-left corner, first 40 frames: driver 28, swap 41,
 #: with no occluder anywhere 47, with this 45); d19's lens glare there was a pale-green spot. A
-#: small area: hair over the temple or the cheek, a hand at the face's side still show.
+#: small area, short of the face's outline (`triangle_labels`): hair over the temple or the
+#: cheek, a hand at the face's side still show.
 EYE_WING = (0.3, 0.12)
 
 

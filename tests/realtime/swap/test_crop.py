@@ -128,7 +128,8 @@ def test_no_occluder_beyond_the_outer_eye_corners(astronaut_profile):
     swapped eye on every astronaut ← d10 frame. No triangle on the eye-line points just beyond
     either outer corner (226, 35; 446, 265) allows one, wherever the face lies in the crop
     (`eye_wings` in interoculars along the eye line); the face's side beside the eye (the oval
-    at the temple: hair, a hand) still does."""
+    at the temple: hair, a hand) still does, the outline's triangles on the eye line too (the
+    wing reached them, where d10's, d11's and d14's oval lies over their hair)."""
     rig = face_rig(rig_mod.build(astronaut_profile), nominal_affine(astronaut_profile, 256))
     flo, fhi = rig.ranges["face"]
     face, allow = rig.triangles[flo:fhi], triangle_labels(rig)["allow"][flo:fhi]
@@ -136,6 +137,9 @@ def test_no_occluder_beyond_the_outer_eye_corners(astronaut_profile):
         assert not allow[np.isin(face, side).any(1)].any()
     for temple in ([127, 234, 162], [356, 454, 389]):
         assert allow[np.isin(face, temple).any(1)].any()
+    for outline in ([34, 127, 234], [264, 356, 454]):
+        tri = (np.sort(face, 1) == outline).all(1)
+        assert tri.sum() == 1 and allow[tri].all()
     pts = rig.attributes[:topology.N_LANDMARKS, :2].astype(np.float64)
     wings = eye_wings(pts, face)
     assert wings.any()
