@@ -606,7 +606,9 @@ def lift_hair_shade(image: np.ndarray, profile, forehead_hair: float | None = -1
     hers, lit. Its local colour (a normalised blur over the skin off the hair, by 0.03
     interoculars) goes to the lit skin's, so its own detail stays. The hair itself is not
     lifted: what is under `HAIR_LUMA` of the lit skin's luma, or whose hue turns from the lit
-    skin's towards yellow by `SHADE_HUE` (`hue_turn`, on the photo blurred by `EDGE_INSET`).
+    skin's towards yellow by `SHADE_HUE` (`hue_turn`, on the photo blurred by `EDGE_INSET`);
+    nor anything where the lit skin's chroma is under 2 x `HUE_CHROMA` (a greyscale photo, in
+    proportion from `HUE_CHROMA`), whose hue cannot tell hair from shade.
     Measured at the swap crop's density (as the skin map is), applied at the photo's."""
     if forehead_hair is None or (forehead_hair != -1.0 and forehead_hair < SHADE_FRINGE):
         return image
@@ -636,6 +638,11 @@ def lift_hair_shade(image: np.ndarray, profile, forehead_hair: float | None = -1
         y0, y1, x0, x1 = _grown(where, _reach(sigma), (h, w))
         turn = hue_turn(_blur_in(px, EDGE_INSET * iod, (y0, y1, x0, x1)), colour[y0:y1, x0:x1])
         hued[y0:y1, x0:x1] = np.clip(1.0 - turn / SHADE_HUE, 0.0, 1.0)
+        # where the lit skin has no chroma (a greyscale photo: under 2 x HUE_CHROMA, in
+        # proportion from HUE_CHROMA) a turn is its noise's, and hair is not told from the
+        # skin's shade by it: nothing is lifted (the astronaut in grey: a light patch painted
+        # into her fringe's shaded edge, 256-399 px that moved with +-1 level of noise)
+        hued[y0:y1, x0:x1] *= np.clip(_chroma(colour[y0:y1, x0:x1]) / HUE_CHROMA - 1.0, 0.0, 1.0)
     weight = weight * np.clip((ratio - HAIR_LUMA) / 0.2, 0.0, 1.0) * hued
     # the band's own colour, from the skin about it (not the hair beside it: a lighter rim)
     skin = ((ratio > HAIR_LUMA) & (hued > 0.0)).astype(np.float32)

@@ -885,6 +885,26 @@ def test_a_grey_photos_forehead_is_not_judged_by_the_hue_of_its_noise(astronaut_
     assert max(kept) - min(kept) < 0.05, kept
 
 
+def test_a_grey_photos_fringe_is_not_lifted_by_the_hue_of_its_noise(astronaut_rgb, astronaut_landmarks):
+    """A greyscale photo's hue is its noise's, and cannot tell hair from the skin's shade: the
+    astronaut in grey still wears her fringe (over 0.3-0.6 of her forehead), and the shade lift
+    painted a light patch into its shaded edge over her left brow where that noise's hue read
+    as the skin's shade (399 px, and 256 or 293 with +-1 level of noise). Where the lit skin has
+    no chroma nothing is lifted, with the noise or without it."""
+    from profiles.enroll import build_profile
+    from realtime.swap.skin import _at_crop_density
+
+    grey = cv2.cvtColor(np.ascontiguousarray(astronaut_rgb), cv2.COLOR_RGB2GRAY)
+    rng = np.random.default_rng(0)
+    for noise in (0, 1, 1):
+        img = np.repeat(grey[..., None], 3, -1).astype(np.int16)
+        img = np.clip(img + rng.integers(-noise, noise + 1, img.shape), 0, 255).astype(np.uint8)
+        profile = build_profile(img, np.array(astronaut_landmarks), name="grey", source="test")
+        rig, _, small, uv = _at_crop_density(img, profile)
+        assert hair_shade(small, uv, rig) is not None       # her fringe's shade is found
+        np.testing.assert_array_equal(lift_hair_shade(img, profile), img)
+
+
 @pytest.mark.parametrize("skin_chroma, band_chroma, turn, hair", [
     (20.0, 14.0, 15.0, True),       # a blond fringe's edge in its shade on coloured skin
     (20.0, 2.0, 90.0, False),       # a grey shade on coloured skin: its hue is its noise's
