@@ -113,8 +113,14 @@ def derive_triangles(tessellation) -> np.ndarray:
     return np.asarray(tris, dtype=np.int32)
 
 
+def opening_ring(upper, lower) -> list[int]:
+    """The landmark indices around an opening (an eye's, the inner lips'): `upper` from corner to
+    corner, then `lower` back without its corners, each once."""
+    return list(upper) + list(reversed(lower[1:-1]))
+
+
 def _fan(loop_upper, loop_lower, centre: int) -> np.ndarray:
-    ring = list(loop_upper) + list(reversed(loop_lower[1:-1]))
+    ring = opening_ring(loop_upper, loop_lower)
     return np.array([(ring[i], ring[(i + 1) % len(ring)], centre) for i in range(len(ring))],
                     dtype=np.int32)
 

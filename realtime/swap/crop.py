@@ -207,9 +207,7 @@ def triangle_labels(rig: Rig) -> dict[str, np.ndarray]:
     # the same, and their place around the eye differs little from face to face. Not the
     # triangles on the face's outline: the wing reached them on five of six profiles, where the
     # driver's oval lies over its own hair at the temple (d10, d11, d14), and painted skin into it
-    oval = np.zeros(topology.N_LANDMARKS, bool)
-    oval[_OVAL] = True
-    wings = eye_wings(rig.attributes[:topology.N_LANDMARKS, :2], face) & ~oval[face].any(1)
+    wings = eye_wings(rig.attributes[:topology.N_LANDMARKS, :2], face) & ~np.isin(face, _OVAL).any(1)
     allow[face_lo:face_hi] = ~far[face].any(1) & ~wings
     fan = np.zeros(n_tri + 1, np.float32)
     for key in ("eyes", "mouth"):

@@ -473,7 +473,7 @@ def _shaded_hair(image: np.ndarray, keep: np.ndarray, forehead: np.ndarray, wher
     if _chroma(ref) < 2.0 * HUE_CHROMA:
         return out
     turn = hue_turn(px, np.broadcast_to(ref, px.shape).astype(np.float32))
-    turn *= np.clip(_chroma(px) / HUE_CHROMA - 1.0, 0.0, 1.0)
+    turn *= _hue_trust(px)
     dark = np.clip((1.0 - luma[y0:y1, x0:x1] / max(float(ref @ LUMA), 1.0)) / SHADE_DEPTH - 1.0, 0.0, 1.0)
     out[y0:y1, x0:x1] = dark * np.clip(turn / SHADE_HUE - 1.0, 0.0, 1.0) * where[y0:y1, x0:x1]
     # grown onto the skin from inside the face (not from the hair over the outline: into a
@@ -489,6 +489,13 @@ def _chroma(rgb: np.ndarray) -> np.ndarray:
     """(...) float32: the CIE Lab chroma of each of `rgb` (..., 3, sRGB 0-255)."""
     lab = srgb_to_lab(np.asarray(rgb, np.float32))
     return np.hypot(lab[..., 1], lab[..., 2]).astype(np.float32)
+
+
+def _hue_trust(rgb: np.ndarray) -> np.ndarray:
+    """(...) float32, 0 … 1: how far the hue of each of `rgb` (..., 3, sRGB 0-255) can be told from
+    noise: none under `HUE_CHROMA` of CIE Lab chroma, in full from twice it (a grey's hue is its
+    noise's; `_shaded_hair` and `lift_hair_shade` judge hair by hue only as far as this)."""
+    return np.clip(_chroma(rgb) / HUE_CHROMA - 1.0, 0.0, 1.0)
 
 
 def _hair_shade(image: np.ndarray, gone: np.ndarray, skin: np.ndarray, forehead: np.ndarray,
@@ -642,7 +649,7 @@ def lift_hair_shade(image: np.ndarray, profile, forehead_hair: float | None = -1
         # proportion from HUE_CHROMA) a turn is its noise's, and hair is not told from the
         # skin's shade by it: nothing is lifted (the astronaut in grey: a light patch painted
         # into her fringe's shaded edge, 256-399 px that moved with +-1 level of noise)
-        hued[y0:y1, x0:x1] *= np.clip(_chroma(colour[y0:y1, x0:x1]) / HUE_CHROMA - 1.0, 0.0, 1.0)
+        hued[y0:y1, x0:x1] *= _hue_trust(colour[y0:y1, x0:x1])
     weight = weight * np.clip((ratio - HAIR_LUMA) / 0.2, 0.0, 1.0) * hued
     # the band's own colour, from the skin about it (not the hair beside it: a lighter rim)
     skin = ((ratio > HAIR_LUMA) & (hued > 0.0)).astype(np.float32)

@@ -574,7 +574,7 @@ def build_eye_model(image: np.ndarray, landmarks: np.ndarray, texels_per_px: flo
     lines, shut_lines = [], []
     for eye, (outer, inner, centre, boundary, upper, lower) in enumerate(EYES):
         mid, u, v, width = _eye_frame(lm, outer, inner, down)
-        opening = np.concatenate([lm[list(upper), :2], lm[list(reversed(lower[1:-1])), :2]])
+        opening = lm[topology.opening_ring(upper, lower), :2]
         c_iris = lm[centre, :2]
         r_iris = float(np.mean(np.linalg.norm(lm[list(boundary), :2] - c_iris, axis=1)))
         r_iris = float(np.clip(IRIS_FIT * r_iris, 0.12 * width, 0.3 * width))

@@ -564,7 +564,7 @@ def photo_white(image: np.ndarray, landmarks: np.ndarray, skin_luma: float) -> n
     seen = []
     for upper, lower, ring in ((topology.RIGHT_EYE_UPPER, topology.RIGHT_EYE_LOWER, topology.RIGHT_IRIS),
                                (topology.LEFT_EYE_UPPER, topology.LEFT_EYE_LOWER, topology.LEFT_IRIS)):
-        opening = np.concatenate([lm[list(upper), :2], lm[list(reversed(lower[1:-1])), :2]])
+        opening = lm[topology.opening_ring(upper, lower), :2]
         x0, y0 = np.maximum(np.floor(opening.min(0)).astype(int) - 1, 0)
         x1, y1 = np.minimum(np.ceil(opening.max(0)).astype(int) + 2, (w, h))
         if x1 - x0 < 3 or y1 - y0 < 3:
