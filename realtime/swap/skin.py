@@ -210,12 +210,8 @@ def _side_band(uv: np.ndarray, h: int, w: int, iod: float, above: np.ndarray, mo
     depth = cv2.distanceTransform(inside, cv2.DIST_L2, 3) / iod
     band = np.clip((SIDE_BAND - depth) / 0.05, 0.0, 1.0) * (inside > 0)
     band *= np.clip((above - mouth - SIDE_LOW) / 0.1, 0.0, 1.0)
-    eyes = np.zeros((h, w), np.uint8)
-    for upper, lower in ((topology.RIGHT_EYE_UPPER, topology.RIGHT_EYE_LOWER),
-                         (topology.LEFT_EYE_UPPER, topology.LEFT_EYE_LOWER)):
-        cv2.fillPoly(eyes, [np.round(uv[list(upper) + list(lower[::-1])]).astype(np.int32)], 1)
     r = max(1, int(round(SIDE_EYES * iod)))
-    eyes = cv2.dilate(eyes, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * r + 1, 2 * r + 1)))
+    eyes = cv2.dilate(eye_openings(uv, (h, w)), cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * r + 1, 2 * r + 1)))
     band[eyes > 0] = 0.0
     return band.astype(np.float32)
 

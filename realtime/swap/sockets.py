@@ -151,7 +151,7 @@ def eye_openings(landmarks: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
     opening = np.zeros(shape, np.uint8)
     for upper, lower in ((topology.RIGHT_EYE_UPPER, topology.RIGHT_EYE_LOWER),
                          (topology.LEFT_EYE_UPPER, topology.LEFT_EYE_LOWER)):
-        cv2.fillPoly(opening, [np.rint(pts[list(upper) + list(lower[::-1])]).astype(np.int32)], 1)
+        cv2.fillPoly(opening, [np.rint(pts[topology.opening_ring(upper, lower)]).astype(np.int32)], (1,))
     return opening
 
 

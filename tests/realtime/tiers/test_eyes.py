@@ -582,8 +582,7 @@ def test_a_shut_lid_has_no_line_across_it(avatar, monkeypatch):
     f, lower, v, gy, gx, lum, _ = _shut_lids_shaded(avatar, monkeypatch)
     edges = np.linspace(0.0, 1.0, 21)
     for eye in (0, 1):
-        mid, u, _, width = eye_layer._eye_frame(v, EYES[eye][0], EYES[eye][1], eye_layer._down(v))
-        along = np.abs((gx - mid[0]) * u[0] + (gy - mid[1]) * u[1]) / width
+        along = _along(v, eye, gx, gy)
         lid = _lid_pixels(avatar, f, eye) & (f.gbuf.tri_id >= 0) & (along < 0.2)
         rows = [np.median(lum[lid & (lower >= a) & (lower < b)]) for a, b in zip(edges[:-1], edges[1:])
                 if (lid & (lower >= a) & (lower < b)).sum() >= 3]
@@ -600,8 +599,7 @@ def test_a_shut_lid_is_shaded_as_a_rounded_lid(avatar, monkeypatch):
     the corners as the middle)."""
     f, lower, v, gy, gx, lum, _ = _shut_lids_shaded(avatar, monkeypatch)
     for eye in (0, 1):
-        mid, u, _, width = eye_layer._eye_frame(v, EYES[eye][0], EYES[eye][1], eye_layer._down(v))
-        along = np.abs((gx - mid[0]) * u[0] + (gy - mid[1]) * u[1]) / width
+        along = _along(v, eye, gx, gy)
         lid = _lid_pixels(avatar, f, eye) & (f.gbuf.tri_id >= 0)
         bulge = np.median(lum[lid & (along < 0.2) & (lower > 0.1) & (lower < 0.25)])
         lashward = np.median(lum[lid & (along < 0.2) & (lower > 0.75) & (lower < 0.9)])
@@ -619,8 +617,7 @@ def test_a_shut_lid_keeps_its_colour_in_its_shade(avatar, monkeypatch):
     f, lower, v, gy, gx, _, out = _shut_lids_shaded(avatar, monkeypatch)
     lab = cv2.cvtColor(np.clip(out, 0.0, 255.0).astype(np.float32) / 255.0, cv2.COLOR_RGB2Lab)
     for eye in (0, 1):
-        mid, u, _, width = eye_layer._eye_frame(v, EYES[eye][0], EYES[eye][1], eye_layer._down(v))
-        along = np.abs((gx - mid[0]) * u[0] + (gy - mid[1]) * u[1]) / width
+        along = _along(v, eye, gx, gy)
         lid = _lid_pixels(avatar, f, eye) & (f.gbuf.tri_id >= 0) & (along < 0.2)
         bulge = np.median(lab[lid & (lower > 0.1) & (lower < 0.25)], axis=0)
         lashward = np.median(lab[lid & (lower > 0.75) & (lower < 0.9)], axis=0)
@@ -707,21 +704,13 @@ def test_a_shut_lid_over_a_shadowed_socket_is_lit_and_meets_the_socket(astronaut
     eye): the lower half of her shut lids, the bulge over the eyeball, is lit nearly as her
     cheeks (LID_FLOOR), not as the socket; the top of the lid takes the socket's shade, so the
     lid is no light patch with an edge."""
-    import cv2
-
     from profiles.enroll import build_profile
-    from realtime.tiers.eyes import _CHEEKS, lid_region
+    from realtime.tiers.eyes import _CHEEKS
 
     lm = np.asarray(astronaut_landmarks)
     image = astronaut_rgb.copy()
-    tris = np.asarray(T.face_triangles())
-    mask = np.zeros(image.shape[:2], np.uint8)
-    for _, _, _, _, upper, lower in EYES:
-        region, _, _ = lid_region(tris, upper, lower)
-        for t in tris[region]:
-            cv2.fillConvexPoly(mask, np.round(lm[t, :2]).astype(np.int32), 1)
-    mask = cv2.dilate(mask, np.ones((9, 9), np.uint8))
-    image[mask > 0] = (image[mask > 0] / 3).astype(np.uint8)
+    mask = _upper_lids_mask(lm, image.shape[:2])
+    image[mask] = (image[mask] / 3).astype(np.uint8)
     profile = build_profile(image, lm, name="sockets", source="test")
     cheek = np.median([image[int(lm[i, 1]), int(lm[i, 0])] for i in _CHEEKS], axis=0) @ LUM
 
@@ -735,8 +724,7 @@ def test_a_shut_lid_over_a_shadowed_socket_is_lit_and_meets_the_socket(astronaut
         gy, gx = np.mgrid[0:f.render.shape[0], 0:f.render.shape[1]]
         for eye in (0, 1):
             edge = _lid_edge(av, f)
-            mid, u, _, width = eye_layer._eye_frame(v, EYES[eye][0], EYES[eye][1], eye_layer._down(v))
-            along = np.abs((gx - mid[0]) * u[0] + (gy - mid[1]) * u[1]) / width
+            along = _along(v, eye, gx, gy)
             reach = eye_layer.LID_TAPER[0] if middle else np.inf
             lid = _lid_pixels(av, f, eye) & (f.gbuf.tri_id >= 0) & (along < reach)
             lum = f.render @ LUM
@@ -760,6 +748,91 @@ def test_a_shut_lid_over_a_shadowed_socket_is_lit_and_meets_the_socket(astronaut
     assert shut_lids(_Avatar(profile))[:, 1].max() < 0.4 * cheek   # (0.21–0.26)
 
 
+def _upper_lids_mask(lm, shape) -> np.ndarray:
+    """(H, W) bool: both upper lids' skin in the photo (`lid_region`'s triangles under the
+    landmarks `lm`), grown by 4 px."""
+    from realtime.tiers.eyes import lid_region
+
+    tris = np.asarray(T.face_triangles())
+    mask = np.zeros(shape, np.uint8)
+    for _, _, _, _, upper, lower in EYES:
+        region, _, _ = lid_region(tris, upper, lower)
+        for t in tris[region]:
+            cv2.fillConvexPoly(mask, np.round(lm[t, :2]).astype(np.int32), 1)
+    return cv2.dilate(mask, np.ones((9, 9), np.uint8)) > 0
+
+
+def _plain_skin_photo(rgb, lm, cheek, socket_light):
+    """A photo of one skin colour `cheek` (RGB) all over, its upper lids' skin (`_upper_lids_mask`)
+    that skin at `socket_light` of its light (`_in_shade`): a deep-set socket's shade, no other
+    colour, no grain."""
+    image = np.empty_like(rgb)
+    image[:] = np.round(cheek).astype(np.uint8)
+    image[_upper_lids_mask(lm, image.shape[:2])] = np.round(_in_shade(cheek, socket_light)).astype(np.uint8)
+    return image
+
+
+def test_a_shut_lid_over_a_socket_in_shade_is_the_cheeks_skin_lit_as_them(astronaut_rgb, astronaut_landmarks,
+                                                                          monkeypatch):
+    """A photo whose skin above the open eyes is its cheeks' skin in shade (a third and two thirds
+    of their light): where the shut lid faces forward (the lid's upper part, in the middle of the
+    eye; crease, grain and lash line off), it is the cheeks' own colour at their light: a real
+    shut lid's bulge is 0.93–1.0 of the cheeks' light (LID_FLOOR's measurement), and drawn at
+    0.92 of it the lid under its own shade was 3.5 L* darker than the drivers' real ones. Its
+    shade towards the lash line keeps that colour (`shaded`)."""
+    from profiles.enroll import build_profile
+
+    lm = np.asarray(astronaut_landmarks)
+    cheek = np.array([205.0, 150.0, 118.0])              # a warm skin: CIE L* 67, a* 15, b* 23
+    cheek_lab = _lab(cheek)
+    for light in (1 / 3, 2 / 3):
+        photo = _plain_skin_photo(astronaut_rgb, lm, cheek, light)
+        av = _Avatar(build_profile(photo, lm, name="plain", source="test"))
+        f, lower, v, gy, gx, lum, out = _shut_lids_shaded(av, monkeypatch)
+        lab = cv2.cvtColor(np.clip(out, 0.0, 255.0).astype(np.float32) / 255.0, cv2.COLOR_RGB2Lab)
+        for eye in (0, 1):
+            along = _along(v, eye, gx, gy)
+            lid = _lid_pixels(av, f, eye) & (f.gbuf.tri_id >= 0) & (along < 0.15)
+            bulge = lid & (lower > 0.05) & (lower < 0.3)
+            assert bulge.sum() > 10, (light, eye)
+            # the cheeks' light (less `lid_shade`'s darkening towards the corners: under 0.3 %
+            # this near the middle); at 0.97 of it 0.968
+            assert 0.985 < np.median(lum[bulge]) / (cheek @ LUM) < 1.005, (light, eye, np.median(lum[bulge]))
+            np.testing.assert_allclose(np.median(lab[bulge], axis=0), cheek_lab, atol=1.0)
+            lashward = np.median(lab[lid & (lower > 0.8) & (lower < 0.95)], axis=0)
+            assert lashward[0] < cheek_lab[0] - 5.0, (light, eye, lashward)     # in its shade ...
+            np.testing.assert_allclose(lashward[1:], cheek_lab[1:], atol=1.0)   # ... as red, as yellow
+        monkeypatch.undo()
+
+
+def test_skin_shaded_keeps_its_colour():
+    """`shaded`: the eval photos' skins (s0's, s9's, s12's cheeks, a darker and a dark skin) at any
+    light a shut lid gets (`lid_shade`: down to its darkest, the corners' lash line) have the
+    luminance of the colour × the light and keep its CIE a*, b*: their chroma within 3.5 % of the
+    lit colour's, neither the greyer patch that scaling the colour drew (0.5–4 a* less red than
+    the real shut lids) nor a more colourful one; each of a*, b* within 1.6."""
+    from realtime.tiers.eyes import lid_shade, shaded
+
+    skins = np.array([[218.0, 169.0, 143.0], [208.0, 173.0, 103.0], [208.0, 184.0, 174.0],
+                      [200.0, 150.0, 130.0], [120.0, 80.0, 60.0], [75.0, 45.0, 30.0]])
+    darkest = float(lid_shade(np, np.float64(1.0), np.float64(1.0)))
+    assert darkest < 0.7
+    lit = np.array([_lab(s) for s in skins])
+    for k in np.linspace(darkest, 1.0, 12):
+        out = shaded(np, skins, np.full((len(skins), 1), k))
+        np.testing.assert_allclose(out @ LUM, k * (skins @ LUM), rtol=1e-6)
+        lab = np.array([_lab(c) for c in out])
+        chroma = np.linalg.norm(lab[:, 1:], axis=1) / np.linalg.norm(lit[:, 1:], axis=1)
+        assert np.all(np.abs(chroma - 1.0) < 0.035), (k, np.round(chroma, 3))
+        assert np.abs(lab[:, 1:] - lit[:, 1:]).max() < 1.6, (k, np.round(lab - lit, 2))
+    assert np.all(shaded(np, np.array([[250.0, 30.0, 0.0]]), np.array([[0.7]])) >= 0.0)   # no channel below 0
+
+
+def _lab(rgb) -> np.ndarray:
+    """(3,) CIE L*, a*, b* of an RGB colour 0..255."""
+    return cv2.cvtColor(np.float32(rgb).reshape(1, 1, 3) / 255.0, cv2.COLOR_RGB2Lab).reshape(3).astype(np.float64)
+
+
 def _shut_lids_shaded(avatar, monkeypatch):
     """Both eyes shut, their lids drawn over a flat grey with grain, crease and lash line off
     (only the lid's own shading shows): (the frame, `lower` per pixel: 0 on the first ring above
@@ -777,6 +850,12 @@ def _shut_lids_shaded(avatar, monkeypatch):
     gy, gx = np.mgrid[0:out.shape[0], 0:out.shape[1]]
     return f, lower, v, gy, gx, out @ LUM, out
 
+
+def _along(v, eye: int, gx, gy) -> np.ndarray:
+    """Each pixel's (`gx`, `gy`) distance from the middle of eye `eye` along the eye, in eye
+    widths (`_eye_frame` of the posed landmarks `v`)."""
+    mid, u, _, width = eye_layer._eye_frame(v, EYES[eye][0], EYES[eye][1], eye_layer._down(v))
+    return np.abs((gx - mid[0]) * u[0] + (gy - mid[1]) * u[1]) / width
 
 def _lid_edge(av, f):
     """(S, S) each pixel's edge value in the lid tables: 1 on the upper contour, 0.5 on the first

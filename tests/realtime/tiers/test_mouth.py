@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from types import SimpleNamespace
 
+import cv2
 import numpy as np
 import pytest
 
@@ -739,3 +740,167 @@ def test_a_soft_photo_gets_soft_gaps(astronaut_rgb, astronaut_landmarks):
         row = top + int(np.nanargmax(luma[top:top + int(0.2 * iod), c + incisor]))   # the tooth's lightest
         depth[s] = 1 - luma[row, c - 1:c + 2].min() / luma[row, c + incisor]
     assert depth[2.5] < 0.7 * depth[0.0]
+
+
+# `photo_white` on drawn eyes: two eye openings of known shape (landmarks of their contours and
+# irises only), each pixel painted by where it lies in them, so that which pixels the white is
+# read from, and so the white itself, is known exactly.
+_EYE_WIDTH, _EYE_UP, _EYE_DOWN, _IRIS_R = 200.0, 45.0, 40.0, 22.0   # px: SCLERA_ERODE ⇒ 12 px, SCLERA_IRIS ⇒ 26.4
+_EYE_MIDDLES = ((130.0, 60.0), (370.0, 60.0))                     # the right eye's, the left's (x, y)
+_PHOTO = (120, 500)
+_CLIPPED = (255, 255, 255)
+
+
+def _drawn_eyes_landmarks() -> np.ndarray:
+    """(478, 3) landmarks with both eyes' contours (corner to corner, the upper lid an arc _EYE_UP
+    above the corners' line, the lower one _EYE_DOWN below it) and irises (centre in the eye's
+    middle, ring points _IRIS_R from it); every other landmark at the origin."""
+    lm = np.zeros((M.topology.N_LANDMARKS, 3))
+    eyes = ((M.topology.RIGHT_EYE_UPPER, M.topology.RIGHT_EYE_LOWER, M.topology.RIGHT_IRIS),
+            (M.topology.LEFT_EYE_UPPER, M.topology.LEFT_EYE_LOWER, M.topology.LEFT_IRIS))
+    for (upper, lower, iris), (mx, my) in zip(eyes, _EYE_MIDDLES):
+        t = np.linspace(0.0, 1.0, len(upper))
+        x = mx + _EYE_WIDTH * (t - 0.5)
+        lm[list(upper), 0], lm[list(upper), 1] = x, my - _EYE_UP * np.sin(np.pi * t)
+        lm[list(lower), 0], lm[list(lower), 1] = x, my + _EYE_DOWN * np.sin(np.pi * t)
+        lm[iris[0], :2] = mx, my
+        for k, a in enumerate(np.linspace(0.0, 2.0 * np.pi, len(iris) - 1, endpoint=False)):
+            lm[iris[1 + k], :2] = mx + _IRIS_R * np.cos(a), my + _IRIS_R * np.sin(a)
+    return lm
+
+
+def _eye_zones(lm, shape=_PHOTO):
+    """Per eye (right, left), (H, W) bool masks of its opening's pixels: `lid`, those the erosion
+    takes (within SCLERA_ERODE eye widths of the contour, r, taken by a round and a square brush
+    of that radius alike); `iris`, those within SCLERA_IRIS iris radii of its centre; `core`, those
+    neither brush takes (over r√2 + 0.5 px from the contour) and 0.5 px or more outside the
+    iris's circle: the sclera the white is read from; `rim`, the core's pixels within 4 px of its
+    border. The documented SCLERA_ERODE (0.06) and SCLERA_IRIS (1.2) are written out here, so
+    that another value fails the tests that read these zones."""
+    zones = []
+    gy, gx = np.mgrid[0:shape[0], 0:shape[1]]
+    for (mx, my), (upper, lower) in zip(_EYE_MIDDLES, ((M.topology.RIGHT_EYE_UPPER, M.topology.RIGHT_EYE_LOWER),
+                                                       (M.topology.LEFT_EYE_UPPER, M.topology.LEFT_EYE_LOWER))):
+        inside = np.zeros(shape, np.uint8)
+        cv2.fillPoly(inside, [np.round(lm[M.topology.opening_ring(upper, lower), :2]).astype(np.int32)], (1,))
+        depth = cv2.distanceTransform(np.pad(inside, 1), cv2.DIST_L2, cv2.DIST_MASK_PRECISE)[1:-1, 1:-1]
+        r = round(0.06 * _EYE_WIDTH)
+        from_iris = np.hypot(gx - mx, gy - my) - 1.2 * _IRIS_R
+        lid = (inside > 0) & (depth <= r)
+        iris = (inside > 0) & ~lid & (from_iris <= 0.0)
+        core = (depth > r * np.sqrt(2.0) + 0.5) & (from_iris > 0.5)
+        rim = core & ((depth < r * np.sqrt(2.0) + 4.5) | (from_iris < 4.5))
+        zones.append({"lid": lid, "iris": iris, "core": core, "rim": rim})
+    return zones
+
+
+def test_the_white_is_read_from_both_eyes_sclera_clear_of_lids_and_iris(monkeypatch):
+    """The white is the mean of the pixels inside both eyes' openings, clear of the lids by
+    SCLERA_ERODE (0.06) eye widths and of the iris's centre by SCLERA_IRIS (1.2) iris radii (the
+    SCLERA_BAND luma band open here: every pixel read counts). Each eye's sclera a different white,
+    the rim of it (next to the lids and the iris) a third: the read is the pixel-weighted mean of
+    both eyes' and the rim's, none of the lids' (a lash-brown) nor the iris's (a blue)."""
+    monkeypatch.setattr(M, "SCLERA_BAND", (0.0, 100.0))
+    lm = _drawn_eyes_landmarks()
+    zones = _eye_zones(lm)
+    photo = np.full(_PHOTO + (3,), _CLIPPED, np.uint8)        # clipped: not read wherever it is
+    whites = (np.array([236.0, 214.0, 196.0]), np.array([204.0, 216.0, 238.0]))
+    rim = np.array([222.0, 222.0, 206.0])
+    total, n = np.zeros(3), 0
+    for z, white in zip(zones, whites):
+        photo[z["lid"]] = (150, 95, 80)
+        photo[z["iris"]] = (70, 100, 150)
+        photo[z["core"]] = white
+        photo[z["rim"]] = rim
+        deep = z["core"] & ~z["rim"]
+        assert deep.sum() > 300 and z["rim"].sum() > 300
+        total += deep.sum() * white + z["rim"].sum() * rim
+        n += int(z["core"].sum())
+    read = M.photo_white(photo, lm, 0.0)
+    assert read is not None
+    np.testing.assert_allclose(read, total / n, atol=0.05)
+
+
+def test_the_white_is_the_lit_white_between_the_luma_percentiles():
+    """Of the pixels read, the white is the mean of those between the 60th and the 95th luma
+    percentiles (SCLERA_BAND): the lit white, not the lashes' and the lids' shade below it (up to
+    three fifths of the pixels) nor a catchlight above it."""
+    lm = _drawn_eyes_landmarks()
+    zones = _eye_zones(lm)
+    photo = np.full(_PHOTO + (3,), _CLIPPED, np.uint8)
+    rng = np.random.default_rng(7)
+    read = []
+    for z in zones:
+        n = int(z["core"].sum())
+        kind = rng.choice(3, size=n, p=(0.5, 0.45, 0.05))        # shade and lashes, white, catchlight
+        shade = np.outer(rng.uniform(0.15, 0.6, n), (210.0, 160.0, 140.0))
+        white = np.outer(rng.uniform(0.78, 0.95, n), (250.0, 240.0, 226.0))
+        catchlight = np.outer(rng.uniform(0.96, 0.99, n), (236.0, 244.0, 252.0))
+        colours = np.round(np.choose(kind[:, None], (shade, white, catchlight))).astype(np.uint8)
+        photo[z["core"]] = colours
+        read.append(colours.astype(np.float64))
+    pixels = np.concatenate(read)
+    luma = pixels @ np.asarray(M.LUMA, np.float64)
+    lo, hi = np.percentile(luma, (60.0, 95.0))
+    expected = pixels[(luma >= lo) & (luma <= hi)].mean(0)
+    white = M.photo_white(photo, lm, 0.0)
+    assert white is not None
+    np.testing.assert_allclose(white, expected, atol=0.05)
+    # the band matters: all of them, or the 50th to the 100th, read another colour
+    for band in ((0.0, 100.0), (50.0, 100.0), (60.0, 100.0), (70.0, 95.0)):
+        a, b = np.percentile(luma, band)
+        assert np.abs(pixels[(luma >= a) & (luma <= b)].mean(0) - expected).max() > 1.0, band
+
+
+@pytest.mark.parametrize("right, left, reads", [(11, 0, False), (0, 11, False), (6, 5, False),
+                                                (12, 0, True), (0, 12, True), (6, 6, True)])
+def test_a_white_is_read_from_a_dozen_pixels_of_both_eyes_together(right, left, reads):
+    """Fewer than SCLERA_PIXELS (12) pixels of white, both eyes' counted together, are a noise,
+    not a white (None); twelve are, whichever eyes show them."""
+    lm = _drawn_eyes_landmarks()
+    photo = np.full(_PHOTO + (3,), _CLIPPED, np.uint8)
+    white = (226, 214, 204)
+    for z, k in zip(_eye_zones(lm), (right, left)):
+        ys, xs = np.nonzero(z["core"] & ~z["rim"])
+        photo[ys[:k], xs[:k]] = white
+    read = M.photo_white(photo, lm, 0.0)
+    assert (read is not None) == reads
+    if reads:
+        np.testing.assert_allclose(read, white, atol=1e-3)
+
+
+def test_a_pixel_with_a_clipped_channel_is_not_read():
+    """A pixel with any channel at SCLERA_CLIPPED (250) or above has lost its hue and is not read;
+    one at 249 is."""
+    lm = _drawn_eyes_landmarks()
+    photo = np.full(_PHOTO + (3,), _CLIPPED, np.uint8)
+    kept = (249, 236, 222)
+    for z in _eye_zones(lm):
+        ys, xs = np.nonzero(z["core"])
+        photo[ys, xs] = kept
+        photo[ys[0::3], xs[0::3]] = (250, 236, 222)
+        photo[ys[1::3], xs[1::3]] = (236, 250, 222)
+    np.testing.assert_allclose(M.photo_white(photo, lm, 0.0), kept, atol=1e-3)
+    photo[photo == 249] = 250
+    assert M.photo_white(photo, lm, 0.0) is None
+
+
+def test_a_white_darker_than_half_the_skin_is_not_a_white():
+    """A read under SCLERA_MIN_LUMA (0.5) of the skin's luma is None; at or above it, the white."""
+    lm = _drawn_eyes_landmarks()
+    photo = np.full(_PHOTO + (3,), _CLIPPED, np.uint8)
+    white = np.array([180.0, 170.0, 160.0])
+    for z in _eye_zones(lm):
+        photo[z["core"]] = white
+    luma = float(white @ M.LUMA)
+    np.testing.assert_allclose(M.photo_white(photo, lm, 1.98 * luma), white, atol=1e-3)
+    assert M.photo_white(photo, lm, 2.02 * luma) is None
+
+
+def test_no_iris_landmarks_no_white():
+    """Landmarks without the irises' (468 of them) give no white: the iris is not known to be
+    left out."""
+    lm = _drawn_eyes_landmarks()
+    photo = np.full(_PHOTO + (3,), (226, 214, 204), np.uint8)
+    assert M.photo_white(photo, lm, 0.0) is not None
+    assert M.photo_white(photo, lm[:468], 0.0) is None
