@@ -199,7 +199,8 @@ MIX_DARKEST = 8.0        # L*: a sample darker than this has no colour to give
 # a* fell with its L* and the lid was a greyer, bluer patch (0.5–4 a* less red than the real one
 # on every eye: d0's and d10's most). SHADE_CHROMA: sRGB scaled by k scales the linear light by
 # about k^2.4 and L* + 16, a*, b* by its cube root, k^0.8; the colour's distance from its own luma
-# grown by k^−0.8 gives a*, b* back (within 0.5 on skin colours down to k 0.6).
+# grown by k^−0.8 gives a*, b* back (within 1.9 on skin colours down to k 0.66, lid_shade's darkest:
+# s9's yellow skin and a dark (75, 45, 30) the furthest; 0.75–0.78 would fit a little closer).
 SHADE_CHROMA = 0.8
 LID_ROLL = (0.3, 0.25, 1.3)   # (from, depth, power): darker from `from` (0 on the first ring, 1 on
 #                               the contour) towards the contour, by `depth` at the contour
