@@ -30,10 +30,11 @@ the tips of the upper teeth in the lip's shadow over a dark gap, never a full wh
   tips) with a gap to its neighbours, dark at the tips and faint along the body, and has its own
   shade (`TOOTH_VALUE`, `TOOTH_CHROMA`: canines darker and yellower), yellower at the gum. The
   teeth's level follows the skin's luma (`TEETH_LEVEL`; on a dark skin no lower than
-  `TEETH_LEVEL_MIN`), their tint the skin's (`TEETH_SKIN_TINT`), no more colourful than the
-  white of the photo's eyes (`photo_white`: a dark skin's colour is its own, not the light's; a
-  greyscale photo's teeth and tongue are grey, `COLOURFUL`), and their fine lines (gaps, tips) are
-  no sharper than the photo (`photo_blur`).
+  `TEETH_LEVEL_MIN`, nor than the white of the photo's eyes says, `WHITE_LEVEL`), their tint the
+  skin's (`TEETH_SKIN_TINT`), no more colourful than that white (`photo_white`: a dark skin's
+  colour is its own, not the light's; where no white shows, than an eval driver's,
+  `NO_WHITE_SPREAD`; a greyscale photo's teeth and tongue are grey, `COLOURFUL`), and their
+  fine lines (gaps, tips) are no sharper than the photo (`photo_blur`).
 - a tongue (rounded, reddish, from the avatar's lip colour) lies low in the mouth behind the
   lower teeth, in the shade of the lips and the upper teeth (darker than the lips), at most
   a quarter of the opening high, with a crease where the lower lip meets it (so a tracker
@@ -195,6 +196,18 @@ TEETH_LIGHT_OPENING = 0.1  # ... on the teeth, at the front of the mouth: full s
 # once shaded, a grey-brown), luma 40's at 105 (L 42), every eval face's at 186 or more.
 TEETH_LEVEL = (1.1, 0.55)
 TEETH_LEVEL_MIN = 139.0
+#: ... and, where the photo shows the white of its eyes (`photo_white`), at least WHITE_LEVEL × that
+#: white's luma: teeth and the white are both pale, unpigmented and lit by the face's light, where
+#: a dark skin's luma says little of the light (TEETH_LEVEL_MIN drew a skin of (75, 45, 30) under
+#: whites of CIELAB L 75 teeth of L 58, grey; now L 88). Self-drive (`bench --self-drive`), the drivers' own
+#: teeth (the lit half of the pixels `realtime.face.teeth` finds inside the inner lip, the 5-8
+#: widest-mouth frames that show teeth) have 1.19-1.24 × the luma of frame 0's white where the
+#: teeth show broadly (d0 167 / 135, d14 216 / 182, d19 154 / 126; 1.02-1.23 × the skin's), and
+#: the drawn teeth shade to 0.86-0.89 of their colour's luma, so the colour that matches them is
+#: 1.44, 1.34, 1.42 × the white (d10's slivers under her lip 1.22; d11's read takes in her tongue,
+#: 1.1). A floor under the skin's rule below all those: no eval driver's or eval profile's teeth
+#: reach it (each drawn as before); a dark skin's under a white of luma 180 are drawn at 216.
+WHITE_LEVEL = 1.2
 # The teeth's tint. Teeth are lit by the light that lights the face, and take its colour and the
 # mouth's: on the eval drivers' own teeth (brightest quarter of the inner mouth, open-mouth frames;
 # d0, d14, d19) the tint (RGB / luminance) is TEETH_TINT × the skin's tint ** TEETH_SKIN_TINT,
@@ -207,8 +220,8 @@ TEETH_SKIN_TINT = 0.53
 #: as a warm light, and a skin of RGB (75, 45, 30) got teeth of (171, 130, 101), CIELAB b* 22, a
 #: tan. The white of the eye is lit by the same light and has no pigment, so the skin's tint to
 #: TEETH_SKIN_TINT keeps its hue but spreads (its largest channel less its smallest, over its luma)
-#: no more than the photo's visible white does (`photo_white`; where it shows too little, the skin's
-#: rule alone). On the astronaut with her skin recoloured to (75, 45, 30) and her eyes kept: teeth b*
+#: no more than the photo's visible white does (`photo_white`; where it shows too little, no more than
+#: NO_WHITE_SPREAD). On the astronaut with her skin recoloured to (75, 45, 30) and her eyes kept: teeth b*
 #: 7 (22 before). The white alone as the light (its tint for the skin's) predicted the eval drivers'
 #: own teeth no better: CIELAB a*b* distance on d0 / d14 / d19 2.0 / 8.5 / 5.5 (their brightest
 #: 40 % inner-mouth pixels; the skin's rule 1.9 / 6.1 / 3.0), and a painting's white is its paint
@@ -228,6 +241,13 @@ SCLERA_MIN_LUMA = 0.5
 #: overexposed photo's whites read (255, 255, 255) and took all the skin's warmth from the teeth
 #: (the neutral ivory that reads bluish white), where a clipped white says nothing of the light.
 SCLERA_CLIPPED = 250.0
+#: Where the photo shows no white to read (eyes shut or turned away, lashes, a clipped white), the
+#: light's spread is capped at NO_WHITE_SPREAD, the most that frame 0 of an eval driver's white
+#: reads (d19 0.23, d14 0.22, d10 0.21, d0 0.17, d11 0.16): a skin of RGB (75, 45, 30) spreads its
+#: light 0.45-0.46 (the skin's rule alone drew her teeth tan, CIELAB a* 7-11, b* 20-22 on s1, s5,
+#: s12 recoloured with their eyes shut; now a* 3-4, b* 12-13), a light skin's 0.12-0.26 (the eval
+#: drivers').
+NO_WHITE_SPREAD = 0.23
 #: The colours the cavity makes up (the teeth's own yellow, TEETH_TINT and TOOTH_CHROMA; the
 #: tongue's pink) in full where the skin's tint spreads (its largest channel less its smallest,
 #: over its luma) COLOURFUL or more, fading to grey with it: a greyscale photo gets grey teeth and
@@ -239,11 +259,13 @@ TONGUE_RGB = (190.0, 95.0, 95.0)
 TEETH_COUNT = len(UPPER_W)                   # per side
 
 
-def teeth_level(skin_luma: float) -> float:
-    """The luma (0..255) of the teeth drawn for a face whose skin's luma is `skin_luma`
-    (0..255; see TEETH_LEVEL, TEETH_LEVEL_MIN)."""
+def teeth_level(skin_luma: float, white_luma: float | None = None) -> float:
+    """The luma (0..255) of the teeth drawn for a face whose skin's luma is `skin_luma` and
+    whose eyes' white (`photo_white`) reads `white_luma`, None where none is read (0..255; see
+    TEETH_LEVEL, TEETH_LEVEL_MIN, WHITE_LEVEL)."""
     level = TEETH_LEVEL[0] * 255.0 * (max(skin_luma, 0.0) / 255.0) ** TEETH_LEVEL[1]
-    return float(min(max(level, TEETH_LEVEL_MIN), 255.0))
+    floor = TEETH_LEVEL_MIN if white_luma is None else max(TEETH_LEVEL_MIN, WHITE_LEVEL * white_luma)
+    return float(min(max(level, floor), 255.0))
 
 
 def colourfulness(tone: np.ndarray) -> float:
@@ -290,16 +312,17 @@ class MouthCavity:
         own_tint = np.array(TEETH_TINT, np.float32) ** np.float32(colour)   # the teeth's own yellow
         light = (tone / float(tone @ LUMA)) ** TEETH_SKIN_TINT
         white = photo_white(image, lm, float(tone @ LUMA))
-        if white is not None:
-            unit = light / float(light @ LUMA)
-            spread, cap = float(np.ptp(unit)), float(np.ptp(white / float(white @ LUMA)))
-            if spread > cap:
-                light = 1.0 + (unit - 1.0) * np.float32(cap / spread)
+        unit = light / float(light @ LUMA)
+        spread = float(np.ptp(unit))
+        cap = NO_WHITE_SPREAD if white is None else float(np.ptp(white / float(white @ LUMA)))
+        if spread > cap:
+            light = 1.0 + (unit - 1.0) * np.float32(cap / spread)
         tint = own_tint * light
         tint = tint / float(tint @ LUMA)
+        level = teeth_level(float(tone @ LUMA), None if white is None else float(white @ LUMA))
         # (at most as bright as keeps every channel of the tint: a clipped red drew a pale
         # skin's teeth green-grey, d14's CIELAB a* −1 against her 8)
-        teeth = (min(teeth_level(float(tone @ LUMA)), 255.0 / float(tint.max())) * tint).astype(np.float32)
+        teeth = (min(level, 255.0 / float(tint.max())) * tint).astype(np.float32)
         # A photo that shows its own teeth (a smiling portrait) gives them their colour: the warp
         # tier shows them under the upper lip (`warp.PhotoMouth`), the drawn teeth go on below.
         own = _photo_teeth(image, lm, lip, self.iod_image)

@@ -568,6 +568,14 @@ def _eyes_shut(lm):
     return shut
 
 
+def _skin_rule(monkeypatch, photo, lm):
+    """The cavity of `photo` by the skin's rule alone: no white read (eyes shut) and no cap in
+    its place (`NO_WHITE_SPREAD`)."""
+    with monkeypatch.context() as m:
+        m.setattr(M, "NO_WHITE_SPREAD", np.inf)
+        return MouthCavity(photo, _eyes_shut(lm))
+
+
 def test_a_dark_skins_teeth_are_near_white(astronaut_rgb, astronaut_landmarks, monkeypatch):
     """A dark skin's colour is its melanin's, not the light's: under the light her eyes' whites
     show (near-white), the teeth are near-white, a little yellow, not the skin's tan (a skin of
@@ -582,14 +590,13 @@ def test_a_dark_skins_teeth_are_near_white(astronaut_rgb, astronaut_landmarks, m
 
 def test_the_teeth_are_no_more_colourful_than_the_eyes_white(astronaut_rgb, astronaut_landmarks, monkeypatch):
     """The white of the eyes bounds the light's colour: warmer whites on the same dark skin give
-    warmer teeth, up to the skin's rule (`TEETH_SKIN_TINT`) and no further; where the photo shows
-    no white (eyes shut), the skin's rule alone."""
+    warmer teeth, up to the skin's rule (`TEETH_SKIN_TINT`) and no further."""
     _no_photo_teeth(monkeypatch)
     lm = np.asarray(astronaut_landmarks)
     white = MouthCavity(_dark_skinned(astronaut_rgb, lm), lm)
     warm = MouthCavity(_dark_skinned(astronaut_rgb, lm, whites=(1.0, 0.94, 0.88)), lm)
     warmer = MouthCavity(_dark_skinned(astronaut_rgb, lm, whites=(1.0, 0.6, 0.35)), lm)
-    skin_rule = MouthCavity(_dark_skinned(astronaut_rgb, lm), _eyes_shut(lm))
+    skin_rule = _skin_rule(monkeypatch, _dark_skinned(astronaut_rgb, lm), lm)
     assert _spread(white) < 0.8 * _spread(warm)
     assert _spread(warm) < 0.8 * _spread(skin_rule)
     assert _spread(warmer) == pytest.approx(_spread(skin_rule), abs=0.01)
@@ -603,11 +610,51 @@ def test_the_capped_light_is_as_colourful_as_the_white_in_the_skins_hue(astronau
     lm = np.asarray(astronaut_landmarks)
     photo = _dark_skinned(astronaut_rgb, lm, whites=(1.0, 0.94, 0.88))
     white = M.photo_white(photo, lm, 52.0)
-    capped, skin_rule = MouthCavity(photo, lm), MouthCavity(photo, _eyes_shut(lm))
+    capped, skin_rule = MouthCavity(photo, lm), _skin_rule(monkeypatch, photo, lm)
     assert _light_spread(capped) == pytest.approx(float(np.ptp(white) / (white @ M.LUMA)), abs=1e-3)
     assert _light_spread(capped) < 0.8 * _light_spread(skin_rule)
     cast, rule = (np.asarray(c.colours["teeth_cast"]) for c in (capped, skin_rule))
     assert list(np.argsort(cast)) == list(np.argsort(rule))
+
+
+def test_with_no_white_to_read_a_dark_skins_teeth_are_not_its_tan(astronaut_rgb, astronaut_landmarks,
+                                                                   monkeypatch):
+    """Where the photo shows no white (eyes shut), the light spreads no more than an eval driver's
+    white does (`NO_WHITE_SPREAD`), in the skin's hue: a skin of (75, 45, 30) with its eyes shut got
+    the skin's rule alone, light spread 0.45, tan teeth (CIELAB b* 20-22); a light skin's light,
+    which spreads less, is its own."""
+    _no_photo_teeth(monkeypatch)
+    lm = np.asarray(astronaut_landmarks)
+    photo = _dark_skinned(astronaut_rgb, lm)
+    shut, skin_rule = MouthCavity(photo, _eyes_shut(lm)), _skin_rule(monkeypatch, photo, lm)
+    assert _light_spread(skin_rule) > 0.4
+    assert _light_spread(shut) == pytest.approx(M.NO_WHITE_SPREAD, abs=1e-3)
+    cast, rule = (np.asarray(c.colours["teeth_cast"]) for c in (shut, skin_rule))
+    assert list(np.argsort(cast)) == list(np.argsort(rule))
+    pale = MouthCavity(astronaut_rgb, _eyes_shut(lm))       # her own light skin: 0.16
+    assert _light_spread(pale) == pytest.approx(_light_spread(_skin_rule(monkeypatch, astronaut_rgb, lm)), abs=1e-6)
+    assert _light_spread(pale) < M.NO_WHITE_SPREAD
+
+
+def test_a_dark_skins_teeth_are_as_light_as_its_eyes_white_says(astronaut_rgb, astronaut_landmarks, monkeypatch):
+    """Teeth and the white of the eyes are pale surfaces under one light: where the white shows,
+    the teeth are at least WHITE_LEVEL × its luma, whatever the skin (a skin of (60, 40, 30) under
+    her white of luma ~205 drew its teeth at TEETH_LEVEL_MIN, 139: grey); with no white, or where
+    the skin's rule is lighter (every eval driver), the skin's rule as before."""
+    _no_photo_teeth(monkeypatch)
+    lm = np.asarray(astronaut_landmarks)
+    photo = _dark_skinned(astronaut_rgb, lm, skin=(60.0, 40.0, 30.0))
+    white = float(M.photo_white(photo, lm, 45.0) @ M.LUMA)
+    assert white > 150.0
+    cavity = MouthCavity(photo, lm)
+    teeth = np.asarray(cavity.colours["teeth"])
+    assert cavity.teeth_luma >= M.WHITE_LEVEL * white - 0.5 or teeth.max() >= 254.5   # (or as light as its tint keeps)
+    assert cavity.teeth_luma > 1.3 * M.TEETH_LEVEL_MIN
+    assert MouthCavity(photo, _eyes_shut(lm)).teeth_luma < 1.05 * M.TEETH_LEVEL_MIN
+    assert M.teeth_level(50.0, 180.0) == pytest.approx(min(M.WHITE_LEVEL * 180.0, 255.0))
+    assert M.teeth_level(50.0, 60.0) == M.teeth_level(50.0) == pytest.approx(M.TEETH_LEVEL_MIN)
+    for skin, seen in ((154.0, 135.0), (211.0, 182.0), (126.0, 126.0)):    # d0, d14, d19's frame 0
+        assert M.teeth_level(skin, seen) == M.teeth_level(skin)
 
 
 def test_dark_eye_openings_are_not_a_white(astronaut_rgb, astronaut_landmarks, monkeypatch):
