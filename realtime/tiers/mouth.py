@@ -246,7 +246,8 @@ SCLERA_CLIPPED = 250.0
 #: reads (d19 0.23, d14 0.22, d10 0.21, d0 0.17, d11 0.16): a skin of RGB (75, 45, 30) spreads its
 #: light 0.45-0.46 (the skin's rule alone drew her teeth tan, CIELAB a* 7-11, b* 20-22 on s1, s5,
 #: s12 recoloured with their eyes shut; now a* 3-4, b* 12-13), a light skin's 0.12-0.26 (the eval
-#: drivers').
+#: drivers'), a warm light one's more (s1 0.30, s9 0.35: their teeth with eyes shut are capped too,
+#: s9's b* 34 -> 24; with their whites read, as enrolled, as before).
 NO_WHITE_SPREAD = 0.23
 #: The colours the cavity makes up (the teeth's own yellow, TEETH_TINT and TOOTH_CHROMA; the
 #: tongue's pink) in full where the skin's tint spreads (its largest channel less its smallest,
