@@ -134,15 +134,17 @@ def build_swap(engine, profile, tracker=None) -> list:
         # The mouth opening shows the driver's own mouth (realtime.swap.composite): the tier is
         # given no mouth to synthesise (an empty "mouth" range; its triangles are still drawn and
         # textured). Nor eyeballs: the driver's own eyes show through the identity's eye openings
-        # (~2 ms a frame on the 2-core CPU that only the openings' rim pixels would show).
+        # (~2 ms a frame on the 2-core CPU that only the openings' rim pixels would show). Nor
+        # smile folds (`realtime.tiers.folds`): the driver's own face shows its shading.
         hi = rig.ranges["mouth"][1]
         generator = make_generator(tier, profile, dataclasses.replace(rig, ranges={**rig.ranges, "mouth": (hi, hi)}),
-                                   ctx, eyeballs=False)
+                                   ctx, eyeballs=False, folds=False)
     else:
         # Another source's expression: the identity's own mouth interior (its teeth are the
         # source's, `realtime.io.remix.combine`) and eyeballs (their irises at the posed iris
-        # landmarks: the source's gaze), as the reenactment draws them.
-        generator = make_generator(tier, profile, rig, ctx)
+        # landmarks: the source's gaze), as the reenactment draws them; no smile folds (as above:
+        # the swap's lighting is the driver's frame's, `realtime.tiers.folds`).
+        generator = make_generator(tier, profile, rig, ctx, folds=False)
     warm = profile["landmarks"]
     fuse = SwapFuseStage(engine.recombiner, rig, nominal, link, lambda: engine.estimator.neutral,
                          warm_landmarks=warm, absent_of=lambda: engine.estimator.absent)

@@ -22,10 +22,10 @@ from realtime.core.profile import ProfileLike
 __all__ = ["TIER_NAMES", "make_generator", "GenerateStage"]
 
 
-def _warp(profile: ProfileLike, rig, ctx=None, eyeballs: bool = True, **_: Any):
+def _warp(profile: ProfileLike, rig, ctx=None, eyeballs: bool = True, folds: bool = True, **_: Any):
     from realtime.tiers.warp import WarpGenerator  # noqa: PLC0415 - a tier is imported when it is built (keeps the CLI light)
 
-    return WarpGenerator(profile, rig, ctx, eyeballs=eyeballs)
+    return WarpGenerator(profile, rig, ctx, eyeballs=eyeballs, folds=folds)
 
 
 def _atlas(profile: ProfileLike, rig, ctx=None, **_: Any):
@@ -48,7 +48,9 @@ TIER_NAMES: tuple[str, ...] = tuple(_FACTORIES)
 def make_generator(tier: str, profile: ProfileLike, rig, ctx=None, **options: Any):
     """The generator of `tier` on the device context `ctx` (default: the CPU). `options` are
     the tier's own (the neural tier: backend, cuda_graphs; the warp tier: eyeballs=False leaves
-    the eye openings as the photo's, for a caller that shows something else there: the swap);
+    the eye openings as the photo's, for a caller that shows something else there: the swap;
+    folds=False draws no smile folds, `realtime.tiers.folds`, for a caller whose lighting is
+    the driver's own: the swap);
     tiers ignore what they do not use."""
     try:
         factory = _FACTORIES[tier]
