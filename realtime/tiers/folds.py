@@ -9,9 +9,11 @@ strongest around the cheek's point beside the mouth (`FOLD_ALONG`), as deep as `
 the skin's luminance at a full grin, its a*, b* kept as skin in shade keeps them
 (`realtime.tiers.eyes.shaded`).
 
-How much the face smiles is how far its mouth corners rise (`smile_of`, of the expression the
-fuse stage is given, `FaceState.expression`): 0 on a face at rest or talking, and then nothing is
-drawn (the render is left bit for bit as it was).
+How much the face smiles is how far the drawn mouth corners rise (`smile_of` of `drawn_expression`:
+the posed mesh brought back to the avatar's canonical frame, less its neutral, as the estimate
+stage measures a driver), so what moves the mouth moves the fold (a mouth gain of 0 keeps both
+still, a remix's expression source gives both): 0 on a face at rest or talking, and then nothing
+is drawn (the render is left bit for bit as it was).
 
 Array-module agnostic (numpy, or cupy through the device context): per frame, a few vectorised
 operations over the pixels of the folds' bounding box only.
@@ -27,7 +29,7 @@ from realtime.core.ramp import smoothstep
 from realtime.face import geometry, topology
 from realtime.tiers.eyes import shaded
 
-__all__ = ["FOLD_LINE", "FOLD_DEPTH", "SMILE_LIFT", "FoldLayer", "smile_of", "fold_lines"]
+__all__ = ["FOLD_LINE", "FOLD_DEPTH", "SMILE_LIFT", "FoldLayer", "smile_of", "drawn_expression", "fold_lines"]
 
 # The fold of the subject's right side, nose wing to beside the mouth corner: each point the mean
 # of its landmarks (the left side: their mirrors). Read off the driver's luminance change, d0's
@@ -78,6 +80,17 @@ def smile_of(expression) -> float:
     return float(smoothstep((lift - SMILE_LIFT[0]) / (SMILE_LIFT[1] - SMILE_LIFT[0])))
 
 
+def drawn_expression(vertices: np.ndarray, neutral: np.ndarray) -> np.ndarray:
+    """(478, 3) the expression residual (canonical units, as `FaceState.expression`) that the
+    posed mesh `vertices` ((V ≥ 478, 3) crop px: a similarity of the recombined canonical shape)
+    shows against the avatar's `neutral` ((478, 3) canonical): the mesh fitted back onto the
+    neutral by its rigid points (`topology.RIGID`, as the estimate stage fits a driver)."""
+    v = np.asarray(vertices, np.float64)[: topology.N_LANDMARKS]
+    rigid = list(topology.RIGID)
+    fit = geometry.umeyama(np.asarray(neutral, np.float64)[rigid], v[rigid])
+    return fit.invert_points(v) - neutral
+
+
 def fold_lines(landmarks: np.ndarray) -> np.ndarray:
     """(2, len(FOLD_LINE), 2) the folds' polylines (subject's right, then left) in the pixel
     frame of `landmarks` ((N ≥ 478, 2+) posed mesh or face landmarks)."""
@@ -126,17 +139,22 @@ def _band(xp, px, py, line: np.ndarray, towards: np.ndarray, iod: float):
 class FoldLayer:
     """The smile folds of the warp tier, drawn in place on its crop (module docstring).
 
+    `neutral`: the avatar's neutral shape ((478, 3) canonical units, the profile's "neutral");
     `ctx`: the device context of the crop and G-buffer it is given (default: the CPU)."""
 
-    def __init__(self, ctx=None):
+    def __init__(self, neutral: np.ndarray, ctx=None):
+        self.neutral = np.asarray(neutral, np.float64)[: topology.N_LANDMARKS]
         self.ctx = ctx if ctx is not None else CpuContext()
 
-    def apply(self, gbuf, vertices: np.ndarray | None, out, smile: float) -> None:
+    def apply(self, gbuf, vertices: np.ndarray | None, out) -> None:
         """Darken the folds of `out` ((S, S, 3) float32 crop, the layers' array module) in
-        place, as deep as `smile` (0..1, `smile_of`) makes them; the posed mesh `vertices`
-        ((V, 3) crop px, host) places them, `gbuf` (its tri_id) says which pixels the face
-        covers. No smile, or no mesh: `out` is not touched."""
-        if smile <= 0.0 or vertices is None:
+        place, as deep as the posed mesh `vertices` ((V, 3) crop px, host) smiles (`smile_of`
+        its `drawn_expression`); they place the folds, `gbuf` (its tri_id) says which pixels
+        the face covers. No smile, or no mesh: `out` is not touched."""
+        if vertices is None:
+            return
+        smile = smile_of(drawn_expression(vertices, self.neutral))
+        if smile <= 0.0:
             return
         xp = self.ctx.xp
         f32 = np.float32

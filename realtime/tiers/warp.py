@@ -12,7 +12,7 @@ from realtime.core.ramp import smoothstep
 from realtime.face import geometry
 from realtime.mesh.rig import Rig
 from realtime.tiers.eyes import EyeLayer
-from realtime.tiers.folds import FoldLayer, smile_of
+from realtime.tiers.folds import FoldLayer
 from realtime.tiers.mouth import MouthCavity
 
 
@@ -60,7 +60,7 @@ class WarpGenerator:
                                       self._to_texture[0, 0] / float(np.hypot(a[0, 0], a[0, 1])), layers,
                                       teeth_luma=self.mouth.teeth_luma)
         self.eyes = EyeLayer(image, profile["landmarks"], rig, layers, eyeballs=eyeballs)
-        self.folds = FoldLayer(layers) if folds else None
+        self.folds = FoldLayer(profile["neutral"], layers) if folds else None
         s = rig.crop_size
         self._uv_buf = xp.empty((s, s, 2), np.float32)
         self._out = xp.empty((s, s, 3), np.float32)
@@ -84,7 +84,7 @@ class WarpGenerator:
         """The smile folds, the eyes and the mouth cavity, in place on `out` (arrays of the
         layers' context; the G-buffer's depth is not read)."""
         if self.folds is not None:
-            self.folds.apply(gbuf, frame.vertices, out, smile_of(getattr(frame.state, "expression", None)))
+            self.folds.apply(gbuf, frame.vertices, out)
         self.eyes.apply(gbuf, frame.vertices, out)
         gap = geometry.mouth_opening(frame.vertices)
         teeth = getattr(frame.state, "teeth", 0.0)

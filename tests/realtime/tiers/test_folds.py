@@ -24,11 +24,11 @@ def smile_setup(astronaut_profile):
     return rig, rec, state
 
 
-def _render(profile, rig, rec, mesh_state, state, **options):
-    """The warp tier's crop of the mesh posed by `mesh_state`, drawn for a frame whose face state
-    is `state` (the folds read the smile from the state, the pixels' places from the mesh)."""
+def _render(profile, rig, rec, state, **options):
+    """The warp tier's crop of the mesh `rec` poses for `state` (the folds read the smile off
+    that mesh)."""
     f = Frame(index=0, t_capture=0.0, state=state)
-    f.vertices = rig.pose(rec(mesh_state), rec.pose(mesh_state))
+    f.vertices = rig.pose(rec(state), rec.pose(state))
     RenderStage(rig)(f)
     GenerateStage(make_generator("warp", profile, rig, **options))(f)
     return f
@@ -39,14 +39,14 @@ def _lab(img):
 
 
 def test_a_smile_darkens_the_folds_beside_the_nose_and_mouth_only(astronaut_profile, smile_setup):
-    """The same smiling mesh, drawn for a smiling face and for a face at rest: the smile's crop
-    is darker in a band from the nose wing past the mouth corner (on the cheek point beside the
-    mouth, 216/436), keeps its a*, b* there, and is the same pixel for pixel elsewhere (the
-    forehead, the nose, the eyes' and the lips' middles)."""
+    """The same smiling mesh, drawn with and without the folds: the folds' crop is darker in a
+    band from the nose wing past the mouth corner (on the cheek point beside the mouth, 216/436),
+    keeps its a*, b* there, and is the same pixel for pixel elsewhere (the forehead, the nose, the
+    eyes' and the lips' middles)."""
     rig, rec, state = smile_setup
-    rest = _render(astronaut_profile, rig, rec, state, FaceState.neutral())
-    smiling = _render(astronaut_profile, rig, rec, state, state)
-    before, after = _lab(rest.render), _lab(smiling.render)
+    plain = _render(astronaut_profile, rig, rec, state, folds=False)
+    smiling = _render(astronaut_profile, rig, rec, state)
+    before, after = _lab(plain.render), _lab(smiling.render)
     dl = after[..., 0] - before[..., 0]
     v = smiling.vertices
     for cheek in (216, 436):
@@ -56,27 +56,43 @@ def test_a_smile_darkens_the_folds_beside_the_nose_and_mouth_only(astronaut_prof
     assert dl.min() > -8.0                                                # a shade, not a stripe
     for point in (10, 151, 4, 1, 468, 473, 13, 14):   # forehead, nose tip, irises, lips' middle
         x, y = np.round(v[point, :2]).astype(int)
-        np.testing.assert_array_equal(smiling.render[y, x], rest.render[y, x])
+        np.testing.assert_array_equal(smiling.render[y, x], plain.render[y, x])
     changed = np.abs(dl) > 0.5
     assert 0.002 < changed.mean() < 0.05
 
 
 def test_no_smile_leaves_the_render_bit_for_bit(astronaut_profile, smile_setup):
     """A face that does not smile (at rest, or talking: the corners barely rise) draws no fold:
-    the crop is the one drawn without the layer, bit for bit. So is a smiling one in swap's
-    generator (folds=False): there the driver's own face shows its shading; reenact's draws it."""
+    the crop is the one drawn without the layer, bit for bit."""
     rig, rec, state = smile_setup
     talk = FaceState(expression=Blendshapes(astronaut_profile["neutral"].astype(np.float64))(
         {"smile": 0.25, "jaw_open": 0.45}))
-    for mesh_state in (FaceState.neutral(), talk, state):
-        shown = _render(astronaut_profile, rig, rec, mesh_state, mesh_state, folds=False).render
-        if mesh_state is not state:
-            drawn = _render(astronaut_profile, rig, rec, mesh_state, mesh_state).render
-            np.testing.assert_array_equal(drawn, shown)
-        else:
-            np.testing.assert_array_equal(shown, _render(astronaut_profile, rig, rec, state,
-                                                         FaceState.neutral()).render)
-            assert not np.array_equal(shown, _render(astronaut_profile, rig, rec, state, state).render)
+    for still in (FaceState.neutral(), talk):
+        np.testing.assert_array_equal(_render(astronaut_profile, rig, rec, still).render,
+                                      _render(astronaut_profile, rig, rec, still, folds=False).render)
+
+
+def test_the_fold_follows_the_drawn_mouth_not_the_drivers(astronaut_profile, smile_setup):
+    """The smile is read off the mesh that is drawn: a driver's smile with the mouth's gain at 0
+    (the avatar's mouth kept as the photo's) draws no fold; turned (a head pose), the same smile
+    draws one, and the drawn expression it reads is the driver's at the mouth corners."""
+    from realtime.tiers.folds import _CORNERS, drawn_expression, smile_of
+
+    rig, rec, state = smile_setup
+    frozen = Recombiner(astronaut_profile["neutral"], astronaut_profile.frame())
+    frozen.set_gain("mouth", 0.0)
+    np.testing.assert_array_equal(_render(astronaut_profile, rig, frozen, state).render,
+                                  _render(astronaut_profile, rig, frozen, state, folds=False).render)
+    turned = FaceState(rotation=R_yaw(0.3), expression=state.expression)
+    v = rig.pose(rec(turned), rec.pose(turned))
+    drawn = drawn_expression(v, astronaut_profile["neutral"])
+    np.testing.assert_allclose(drawn[list(_CORNERS), 1], state.expression[list(_CORNERS), 1], atol=0.01)
+    assert smile_of(drawn) == 1.0
+
+
+def R_yaw(angle):
+    c, s = np.cos(angle), np.sin(angle)
+    return np.array([[c, 0.0, s], [0.0, 1.0, 0.0], [-s, 0.0, c]])
 
 
 def test_smile_of_reads_the_mouth_corners_rise():
