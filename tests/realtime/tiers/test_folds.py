@@ -5,6 +5,7 @@ import cv2
 import numpy as np
 import pytest
 
+from kernels._dispatch import cuda_available
 from realtime.core.frame import Frame
 from realtime.face.state import FaceState
 from realtime.image.render import RenderStage
@@ -110,3 +111,24 @@ def test_smile_of_reads_the_mouth_corners_rise():
     assert smile_of(corners(SMILE_LIFT[1] + 0.05)) == 1.0
     assert smile_of(corners(-0.2)) == 0.0  # corners pulled down
     assert smile_of(corners(np.nan)) == 0.0
+
+
+@pytest.mark.cuda
+@pytest.mark.skipif(not cuda_available(), reason="needs cupy and an NVIDIA GPU")
+def test_cuda_folds_match_the_cpu(astronaut_profile, smile_setup):
+    from realtime.core.context import CpuContext, open_device
+    from realtime.tiers.folds import FoldLayer
+
+    rig, rec, state = smile_setup
+    f = _render(astronaut_profile, rig, rec, state, folds=False)
+    ctx = open_device("cuda")
+    with ctx.activate():
+        gbuf = type(f.gbuf)(tri_id=ctx.upload(f.gbuf.tri_id), bary=ctx.upload(f.gbuf.bary),
+                            depth=ctx.upload(f.gbuf.depth))
+        out = ctx.upload(f.render.copy())
+        FoldLayer(astronaut_profile["neutral"], ctx).apply(gbuf, f.vertices, out)
+        got = ctx.to_host(out)
+    ref = f.render.copy()
+    FoldLayer(astronaut_profile["neutral"], CpuContext()).apply(f.gbuf, f.vertices, ref)
+    assert not np.array_equal(ref, f.render)
+    np.testing.assert_allclose(got, ref, atol=1e-3)
