@@ -210,11 +210,29 @@ LID_SIDES = 0.12        # darker towards the corners by this × (|x| / half the 
 # lash line) the light falls without a dip; a fold drawn as a dip of 0.1 a third of the way down
 # (a Gaussian 0.06 of the lid's height wide: about a crop pixel) put a dark line 3-5 L* deep
 # across every drawn shut lid, kinked at the lid's triangles, that outlined it as a patch.
-LASH_WIDTH = 0.09
-# The lash line is dark only in its middle: its edge is a ramp LASH_SOFT × its width wide, centred
-# on the nominal edge (the same darkness in all), so it reads as lashes rather than a painted band.
-# At 0.5, d11's right eye read a gain of 1.1503 on self-drive (0.3: 1.1456, none: 1.1471).
-LASH_SOFT = 0.3
+# The shut lash line's profile across it, as the real ones' (self-drive `bench --self-drive CLIP
+# --quality`, the output against the driver's frame, both sampled along the driver's landmarks;
+# every eye with the driver's opening below 0.03 interocular: d0 #65-67, d10, d11's left, d14;
+# L* down columns across the line's middle two-thirds, each aligned at its darkest, the median
+# profile): its width at half its depth is 0.08 / 0.08 eye widths for d0's eyes, 0.20 / 0.15
+# (d10, eyeliner and lashes), 0.17 (d11), 0.13 / 0.13 (d14), median 0.13; drawn 0.09 wide (with
+# LASH_SOFT 0.3) it read 0.09-0.10 on all seven, narrower than five of them, and crisper than
+# d0's and d14's (its width at three quarters of its depth over that at a quarter 0.53-0.64,
+# theirs 0.30-0.42). Its darkness is right on average (the line's L* minimum drawn / real: d0
+# 28 / 23, 28 / 21; d10 13 / 13, 15 / 14; d11 20 / 19; d14 28 / 33, 29 / 33), so LASH_SHUT
+# stays. At 0.12 it reads 0.12-0.13 on all seven (d0 0.126 / 0.125, d10 0.131 / 0.133, d11
+# 0.124, d14 0.123 / 0.124), psnr_eyes up on the four clips (d14 19.34 -> 19.51), closed eyes
+# all arriving as before, s1 <- d14 125 -> 128 / 130, s5 <- d14 126 -> 127.
+LASH_WIDTH = 0.12
+# Its edges' ramp, LASH_SOFT × its width wide, centred on the nominal edge (the same darkness in
+# all), so that it reads as lashes rather than a painted band. Softer, as soft as d14's real
+# line, a tracker reads an eye a crack open: s5 <- d14's closed eyes that arrive (bench
+# --quality) at width 0.12 and LASH_SOFT 1 (no flat core: d14's profile then matched hers,
+# 0.134 wide at half depth, 11.1 / 4.4 px at a quarter / three quarters of it, real 11.2 / 4.6)
+# 124 of 130 (0.13 wide: 123), at 0.7 125, at 0.5 127, 126 before. At 0.5 d14's reads
+# 9.2 / 5.3 px (6.7 / 4.2 before). (At 0.5 and the width of 0.09, d11's right eye read a gain of
+# 1.1503 on self-drive; 0.3: 1.1456, none: 1.1471.)
+LASH_SOFT = 0.5
 # The lash lines' colours are the photo's own lash line's (`lash_line`): the darkest of the upper
 # lid in columns across the eye clear of the iris. They were the darkest of the colours under the
 # upper contour (each channel's minimum), and MediaPipe's contour runs over the top of the iris:
@@ -295,6 +313,10 @@ MAX_SHRINK = 32                # px the eye opening is eroded by (6 % of the eye
 # 0.92, s1 ← d10 0.90 / 0.92 → 0.95 / 0.94. From 0 instead of 0.05, a still eye's lid noise
 # flickers the line and the tracked output jitters (s12 ← d14: 0.92 → 1.32 px).
 WIDE_LASH = (0.05, 0.3)
+# Its width (eye widths) and edges' ramp (`_lash_line`): the shut line's before it was measured
+# against the real shut lines (LASH_WIDTH); an open lid's line is the photo's own, and its
+# colour was measured at these.
+WIDE_LASH_WIDTH, WIDE_LASH_SOFT = 0.09, 0.3
 # The widened lid's lash line lies outside the opening: its inner edge on the contour, the line
 # lifted along the contour's outward normal by WIDE_LASH_OUTSIDE × its (tapered) half width. Centred on the
 # contour (0), its lower half darkened the top of the drawn opening, a dark band between the
@@ -917,23 +939,27 @@ class EyeLayer:
             reach = (w * self._lid_reach[t]).sum(1)         # fading out past the corners
             a = (float(strength[e]) * fade * fade * (3.0 - 2.0 * fade) * reach)[:, None]
             out[y0 + ys, x0 + xs] = out[y0 + ys, x0 + xs] * (1.0 - a) + skin * a
-            self._lash_line(out, vertices[self._lid_contour[e], :2], self._lash_px(fr, e),
-                            float(strength[e]), self.lash_shut[e])
+            self._lash_line(out, vertices[self._lid_contour[e], :2], self._lash_px(fr, e, LASH_WIDTH),
+                            float(strength[e]), self.lash_shut[e], LASH_SOFT)
 
-    def _lash_px(self, fr: np.ndarray, e: int) -> float:
-        """Eye `e`'s lash line width in crop px: LASH_WIDTH of the posed eye's width (`fr`:
+    @staticmethod
+    def _lash_px(fr: np.ndarray, e: int, fraction: float) -> float:
+        """Eye `e`'s lash line width in crop px: `fraction` of the posed eye's width (`fr`:
         `frames(vertices)`), at least 1.5 px."""
-        return max(LASH_WIDTH * float(fr[e, 6]), 1.5)
+        return max(fraction * float(fr[e, 6]), 1.5)
 
-    def _lash_line(self, out, contour: np.ndarray, width: float, strength: float, colour) -> None:
-        """Draw a shutting lid's lash line in place on `out`: a band `width` crop px wide about
-        the posed lid `contour` ((M, 2), corner to corner), tapering towards the corners
-        (`LASH_TAPER`), its edges anti-aliased, over whatever lies there (the lid above, the
-        collapsed opening and the lower lid below), at opacity `strength`."""
+    def _lash_line(self, out, contour: np.ndarray, width: float, strength: float, colour,
+                   soft: float) -> None:
+        """Draw a lash line in place on `out`: a band `width` crop px wide at half its darkness
+        about the posed lid `contour` ((M, 2), corner to corner), tapering towards the corners
+        (`LASH_TAPER`), over whatever lies there (a shut lid's: the lid above, the collapsed
+        opening and the lower lid below), at opacity `strength`. Its edges ramp linearly over
+        `soft` × its width (at least a pixel, anti-aliased), centred on the band's edge: from 1 on,
+        the line is dark only on its middle, a ridge (`LASH_SOFT`)."""
         xp = self.ctx.xp
         c = np.asarray(contour, np.float64)
         size = out.shape[0]
-        pad = 0.5 * width * (1.0 + LASH_SOFT) + 1.0
+        pad = 0.5 * width * (1.0 + soft) + 1.0
         x0, y0 = np.clip(np.floor(c.min(0) - pad).astype(int), 0, size)
         x1, y1 = np.clip(np.ceil(c.max(0) + pad).astype(int) + 1, 0, size)
         if x1 <= x0 or y1 <= y0:
@@ -953,8 +979,8 @@ class EyeLayer:
         dist = xp.sqrt(dist2[n, k])
         along = seg[k, 5] + t[n, k] * seg[k, 6]             # 0 at one corner, 1 at the other
         half = 0.5 * width * _lash_taper(xp, along)
-        soft = xp.maximum(2.0 * LASH_SOFT * half, 1.0)
-        alpha = (strength * xp.clip((half - dist) / soft + 0.5, 0.0, 1.0)).reshape(y1 - y0, x1 - x0, 1)
+        ramp = xp.maximum(2.0 * soft * half, 1.0)
+        alpha = (strength * xp.clip((half - dist) / ramp + 0.5, 0.0, 1.0)).reshape(y1 - y0, x1 - x0, 1)
         box = out[y0:y1, x0:x1]
         out[y0:y1, x0:x1] = box * (1.0 - alpha) + colour * alpha
 
@@ -1107,13 +1133,13 @@ class EyeLayer:
         for e in range(2):
             strength = min(max((float(wide[e]) - WIDE_LASH[0]) / (WIDE_LASH[1] - WIDE_LASH[0]), 0.0), 1.0)
             if strength >= 0.01:       # fainter is invisible (under 2 levels), and costs a pass
-                width = self._lash_px(fr, e)
+                width = self._lash_px(fr, e, WIDE_LASH_WIDTH)
                 contour = np.asarray(vertices[self._lid_contour[e], :2], np.float64)
                 length = np.linalg.norm(np.diff(contour, axis=0), axis=1)
                 along = np.concatenate([[0.0], np.cumsum(length)]) / max(float(length.sum()), 1e-9)
                 lift = WIDE_LASH_OUTSIDE * 0.5 * width * _lash_taper(np, along)     # (M,) crop px
                 self._lash_line(out, contour + lift[:, None] * _outward(contour, -fr[e, 4:6]), width,
-                                strength, self.lash_line[e])
+                                strength, self.lash_line[e], WIDE_LASH_SOFT)
 
 
 def lid_shade(xp, lower, side):
