@@ -96,6 +96,59 @@ def R_yaw(angle):
     return np.array([[c, 0.0, s], [0.0, 1.0, 0.0], [-s, 0.0, c]])
 
 
+def test_the_band_has_no_seam(astronaut_profile, smile_setup):
+    """The band's weight is continuous across the crop: between adjacent pixels it changes no
+    faster than its own Gaussian across the line can (a margin of 25 % for the bump along it),
+    facing the camera and turned. (Each segment deciding its own side, or a sharp bend's two
+    segments tied at their shared point, cut seams across the band: jumps 1.7x that slope.)"""
+    from realtime.face import geometry
+    from realtime.tiers.folds import FOLD_WIDTH, _band, fold_lines
+
+    rig, rec, state = smile_setup
+    for rotation in (np.eye(3), R_yaw(0.3), R_yaw(-0.3)):
+        posed = FaceState(rotation=rotation, expression=state.expression)
+        lm = rig.pose(rec(posed), rec.pose(posed))[:478, :2]
+        iod = geometry.interocular(lm)
+        steepest = 1.0 / (np.sqrt(np.e) * FOLD_WIDTH * iod)
+        for line in fold_lines(lm):
+            (x0, y0), (x1, y1) = np.floor(line.min(0) - 0.2 * iod), np.ceil(line.max(0) + 0.2 * iod)
+            ys, xs = np.mgrid[y0:y1, x0:x1].astype(np.float32)
+            w = _band(np, xs.ravel(), ys.ravel(), line, 2.0 * line.mean(0) - lm[1], iod).reshape(xs.shape)
+            assert w.max() > 0.9
+            jump = max(np.abs(np.diff(w, axis=0)).max(), np.abs(np.diff(w, axis=1)).max())
+            assert jump < 1.25 * steepest, (jump, steepest)
+
+
+def test_the_band_lies_on_the_cheek_side_and_on_the_face_only(astronaut_profile, smile_setup):
+    """Beside the cheek point 216/436, the band is darker FOLD_WIDTH towards the cheek than as
+    far towards the nose (it sits FOLD_OFFSET on the cheek's side of the line); and a pixel the
+    face does not cover (the G-buffer's tri_id -1) is left as it was."""
+    from realtime.face import geometry
+    from realtime.tiers.folds import FOLD_WIDTH, FoldLayer, fold_lines
+
+    rig, rec, state = smile_setup
+    f = _render(astronaut_profile, rig, rec, state, folds=False)
+    lm = f.vertices[:478, :2]
+    iod = geometry.interocular(lm)
+    shaded = f.render.copy()
+    FoldLayer(astronaut_profile["neutral"]).apply(f.gbuf, f.vertices, shaded)
+    dl = _lab(shaded)[..., 0] - _lab(f.render)[..., 0]
+    for line in fold_lines(lm):
+        u = (line[2] - line[1]) / np.linalg.norm(line[2] - line[1])
+        normal = np.array([-u[1], u[0]])
+        if normal @ (line[2] - lm[1]) < 0:            # away from the nose tip: the cheek
+            normal = -normal
+        cheek, nose = (np.round(line[2] + k * FOLD_WIDTH * iod * normal).astype(int) for k in (1, -1))
+        assert dl[cheek[1], cheek[0]] < dl[nose[1], nose[0]] - 1.0
+    gbuf = type(f.gbuf)(tri_id=f.gbuf.tri_id.copy(), bary=f.gbuf.bary, depth=f.gbuf.depth)
+    half = int(lm[1, 0])                               # the subject's right half: not covered
+    gbuf.tri_id[:, :half] = -1
+    partly = f.render.copy()
+    FoldLayer(astronaut_profile["neutral"]).apply(gbuf, f.vertices, partly)
+    np.testing.assert_allclose(partly[:, :half], f.render[:, :half], atol=1e-4)   # light 1: a round trip
+    assert not np.array_equal(partly[:, half:], f.render[:, half:])
+
+
 def test_smile_of_reads_the_mouth_corners_rise():
     from realtime.tiers.folds import SMILE_LIFT, smile_of
 
