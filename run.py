@@ -422,6 +422,7 @@ _REENACT_ONLY = (("--follow-scale", lambda a: a.follow_scale is not None,
                   "swap puts the face on your own head, at its size and position"),
                  ("--render-size", lambda a: a.render_size is not None,
                   "swap draws the face at the profile's own crop size"),
+                 ("--no-smile-folds", lambda a: not a.smile_folds, "swap shows your own face's shading"),
                  *((f"--gain {region}=...", lambda a, r=region, s=source: r in (a.gain or {}) and getattr(a, s) is None,
                     why) for region, (source, why) in SWAP_OWN.items()))
 
@@ -566,7 +567,7 @@ def _live(args, bridge, inputs=()):
                             drop_fringe=(profile_drops_fringe(profile) if args.drop_fringe is None
                                          else args.drop_fringe),
                             keep_glasses=args.keep_glasses, hide_unswapped=args.hide_unswapped,
-                            disclosure=_disclosure(args))
+                            smile_folds=args.smile_folds, disclosure=_disclosure(args))
     engine = Engine(profile, options)
     total = args.frames or source.frame_count
     report, wrote = _drive(engine, Grabber(source, realtime=realtime), args.sink, fps, realtime,
@@ -1587,6 +1588,10 @@ def build_parser() -> argparse.ArgumentParser:
     lv.add_argument("--mode", default="reenact", choices=("reenact", "swap"),
                     help="reenact: the avatar moves in its own picture (default); swap: your own "
                          "frame with your face replaced by the profile's (needs its consent record)")
+    lv.add_argument("--no-smile-folds", dest="smile_folds", action="store_false",
+                    help="reenact: draw no smile folds (by default, while the avatar smiles, the "
+                         "folds from its nose wings past its mouth corners are shaded deeper, as a "
+                         "real smile's are)")
     lv.add_argument("--keep-grain", action="store_true",
                     help="swap: keep the photo's grain (by default a grainy photo's face, or a blotchy "
                          "photo's skin, is denoised first, or the swap turns them into a speckle)")

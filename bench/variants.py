@@ -276,7 +276,7 @@ _CROP = "swap draws the face at the profile's own crop size, unsharpened"
 REENACT_ONLY = {"follow_scale": _ON_HEAD, "follow_translation": _ON_HEAD, "max_head_angle": _ON_HEAD,
                 "mouth_retarget": "swap opens the driver's own jaw, on the driver's head",
                 "render_size": _CROP, "max_render_size": _CROP, "adapt_render_size": _CROP,
-                "texture_sharpen": _CROP,
+                "texture_sharpen": _CROP, "smile_folds": "swap shows the driver's own face's shading",
                 "gaze_gain": SWAP_GAZE, "pose_gain": SWAP_POSE}
 
 

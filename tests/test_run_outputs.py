@@ -344,6 +344,8 @@ def test_bench_checks_its_outputs_before_it_runs(tmp_path, monkeypatch, capsys, 
     (["--mode", "swap", "--follow-scale", "1"], "--follow-scale is an option of --mode reenact"),
     (["--mode", "swap", "--follow-translation", "0"], "--follow-translation is an option of --mode reenact"),
     (["--mode", "swap", "--render-size", "320"], "--render-size is an option of --mode reenact (swap draws"),
+    (["--mode", "swap", "--no-smile-folds"], "--no-smile-folds is an option of --mode reenact (swap shows your "
+                                             "own face's shading"),
     (["--mode", "swap", "--gain", "mouth=1,gaze=0"], "--gain gaze=... is an option of --mode reenact (swap shows "
                                                     "the driver's own eyes"),
     # before (robustness audit): accepted, and a pose gain turned the face off the driver's head

@@ -128,6 +128,8 @@ class EngineOptions:
     #                                              machine's frames overrun (realtime.engine.governor)
     texture_sharpen: float = SHARPEN             # interpolation compensation where the paste-back
     #                                              magnifies (sizing.texture_sharpen); 0: none
+    smile_folds: bool = True                     # reenact, warp tier: a smile shades the folds
+    #                                              beside the nose and mouth (realtime.tiers.folds)
     estimator: EstimatorConfig = field(default_factory=EstimatorConfig)
     fuse: FuseConfig = field(default_factory=FuseConfig)
     mode: str = "reenact"                        # "reenact" or "swap" (realtime.engine.swap)
@@ -255,7 +257,8 @@ class Engine:
                                f"lists no trained generator: set 'tier: {other}' there, or pass --tier {other}")
         generator = make_generator(self.options.tier or profile.tier, view, self.rig, ctx,
                                    backend=self.options.backend,
-                                   cuda_graphs=self.options.cuda_graphs, fps=self.options.fps)
+                                   cuda_graphs=self.options.cuda_graphs, fps=self.options.fps,
+                                   folds=self.options.smile_folds)
         return [ctx.place(stage) for stage in (
             TrackStage(tracker),
             EstimateStage(self.estimator, self.clock),

@@ -548,3 +548,20 @@ def test_the_summary_says_which_drops_a_late_clip_reader_skipped_and_a_clip_play
     assert "capture 3, sink 0" in RunReport(frames=10, wall_s=1.0, capture_dropped=3).summary()
     slow = RunReport(frames=90, wall_s=4.5, behind_s=1.5).summary()
     assert "the clip played 1.5 s slower than its rate (reading it took longer than its frames' interval" in slow
+
+
+def test_smile_folds_can_be_turned_off(astronaut_profile):
+    """`EngineOptions.smile_folds` (live --no-smile-folds, bench --compare smile_folds=...)
+    reaches the warp tier: a smiling frame differs with and without it, a frame at rest does not."""
+    from realtime.face.state import FaceState
+    from realtime.io.performance import Blendshapes
+
+    smile = FaceState(expression=Blendshapes(astronaut_profile["neutral"].astype(np.float64))({"smile": 1.6}))
+    out = {}
+    for folds in (True, False):
+        engine = _engine(astronaut_profile, smile_folds=folds)
+        out[folds] = [engine.process(Frame(index=i, t_capture=i / FPS, state=s)).output
+                      for i, s in enumerate((FaceState.neutral(), smile))]
+        engine.close()
+    np.testing.assert_array_equal(out[True][0], out[False][0])
+    assert np.abs(out[True][1].astype(int) - out[False][1].astype(int)).max() >= 3
