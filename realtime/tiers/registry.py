@@ -34,10 +34,12 @@ def _atlas(profile: ProfileLike, rig, ctx=None, **_: Any):
     return AtlasGenerator(profile, rig)
 
 
-def _neural(profile: ProfileLike, rig, ctx=None, **options: Any):
+def _neural(profile: ProfileLike, rig, ctx=None, folds: bool = True, **options: Any):
     from realtime.tiers.neural.generator import NeuralTierGenerator  # noqa: PLC0415 - a tier is imported when it is built (keeps the CLI light)
 
-    base = _atlas(profile, rig) if profile.has_atlas else _warp(profile, rig, ctx)
+    # A warp base draws no smile folds whatever `folds` says: the generator corrects the render
+    # it was trained on, and those had none (realtime.tiers.folds came later).
+    base = _atlas(profile, rig) if profile.has_atlas else _warp(profile, rig, ctx, folds=False)
     return NeuralTierGenerator(profile, rig, base, ctx, **options)
 
 
