@@ -58,6 +58,7 @@ MIRROR = np.array([
 INNER_LIP_UPPER = (78, 191, 80, 81, 82, 13, 312, 311, 310, 415, 308)
 INNER_LIP_LOWER = (78, 95, 88, 178, 87, 14, 317, 402, 318, 324, 308)
 OUTER_LIP = (61, 185, 40, 39, 37, 0, 267, 269, 270, 409, 291, 375, 321, 405, 314, 17, 84, 181, 91, 146)
+MOUTH_CORNERS = (OUTER_LIP[0], OUTER_LIP[10])      # (61, 291): subject's right, left
 # Eye contours, outer corner to inner corner, upper lid then lower lid.
 RIGHT_EYE_UPPER = (33, 246, 161, 160, 159, 158, 157, 173, 133)
 RIGHT_EYE_LOWER = (33, 7, 163, 144, 145, 153, 154, 155, 133)

@@ -415,7 +415,7 @@ def skin_map(image: np.ndarray, uv: np.ndarray, rig: Rig, prior: float = 5.0, sh
         hair[brows] = 0.0
     if sides:
         # below the forehead's weight (the brows stay whatever their colour)
-        corners = uv[[topology.OUTER_LIP[0], topology.OUTER_LIP[10]]].astype(np.float64)   # 61, 291
+        corners = uv[list(topology.MOUTH_CORNERS)].astype(np.float64)
         mouth = float(np.mean((corners - mid) @ up)) / iod
         hair = np.maximum(hair, _side_band(uv, h, w, iod, above, mouth) * (1.0 - weight) * (1.0 - keep))
     hair = _attached(hair, covered, ATTACHED_REACH * iod)

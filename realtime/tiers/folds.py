@@ -66,7 +66,7 @@ FOLD_REACH = 3.0
 # the band fired on d10's talk and d14's grin, whose folds do not darken: their error above went
 # 2.80 → 3.01 and 2.05 → 2.64.
 SMILE_LIFT = (0.04, 0.10)
-_CORNERS = (61, 291)
+_CORNERS = topology.MOUTH_CORNERS
 
 
 def smile_of(expression) -> float:
